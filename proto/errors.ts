@@ -1,0 +1,114 @@
+/**
+ * One error type for the whole project. Callers branch on `code`, never on `message`.
+ * `hint` is the one-line advice the CLI prints after the message. Mapping to gRPC / HTTP
+ * status happens only at the edges (see `httpStatusOf`, `grpcStatusOf`).
+ */
+export const ErrorCode = {
+  // client mistakes
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  INVALID_SIZE: 'INVALID_SIZE',
+  VOLUME_NOT_FOUND: 'VOLUME_NOT_FOUND',
+  VOLUME_EXISTS: 'VOLUME_EXISTS',
+  STORAGE_CLASS_NOT_FOUND: 'STORAGE_CLASS_NOT_FOUND',
+  STORAGE_CLASS_EXISTS: 'STORAGE_CLASS_EXISTS',
+  STORAGE_CLASS_IN_USE: 'STORAGE_CLASS_IN_USE',
+  NODE_NOT_FOUND: 'NODE_NOT_FOUND',
+  MEMBER_NOT_FOUND: 'MEMBER_NOT_FOUND',
+  INSUFFICIENT_NODES: 'INSUFFICIENT_NODES',
+  LEASE_CONFLICT: 'LEASE_CONFLICT',
+  LEASE_NOT_FOUND: 'LEASE_NOT_FOUND',
+  FAILED_PRECONDITION: 'FAILED_PRECONDITION',
+  // cluster state
+  NOT_LEADER: 'NOT_LEADER',
+  NO_LEADER: 'NO_LEADER',
+  STALE_EPOCH: 'STALE_EPOCH',
+  PROPOSAL_DROPPED: 'PROPOSAL_DROPPED',
+  TIMEOUT: 'TIMEOUT',
+  UNAVAILABLE: 'UNAVAILABLE',
+  DAEMON_UNREACHABLE: 'DAEMON_UNREACHABLE',
+  // data
+  CHECKSUM_MISMATCH: 'CHECKSUM_MISMATCH',
+  BLOCK_NOT_FOUND: 'BLOCK_NOT_FOUND',
+  OUT_OF_RANGE: 'OUT_OF_RANGE',
+  NO_SPACE: 'NO_SPACE',
+  IO_ERROR: 'IO_ERROR',
+  WRITE_CONCERN_UNMET: 'WRITE_CONCERN_UNMET',
+  // bugs
+  INVARIANT_VIOLATION: 'INVARIANT_VIOLATION',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface GalleonErrorOptions {
+  hint?: string;
+  cause?: unknown;
+  /** Structured detail that travels with the error (e.g. `leaderAddress` for NOT_LEADER). */
+  details?: Record<string, unknown>;
+}
+
+export class GalleonError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: GalleonErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GalleonError';
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): SerializedError {
+    const out: SerializedError = { code: this.code, message: this.message, details: this.details };
+    if (this.hint !== undefined) out.hint = this.hint;
+    return out;
+  }
+
+  static fromJSON(raw: unknown): GalleonError {
+    if (isSerializedError(raw)) {
+      const opts: GalleonErrorOptions = { details: raw.details ?? {} };
+      if (raw.hint !== undefined) opts.hint = raw.hint;
+      return new GalleonError(raw.code, raw.message, opts);
+    }
+    return new GalleonError(ErrorCode.INTERNAL, `malformed error: ${JSON.stringify(raw)}`);
+  }
+}
+
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+  hint?: string;
+  details?: Record<string, unknown>;
+}
+
+const knownCodes = new Set<string>(Object.values(ErrorCode));
+
+export function isSerializedError(raw: unknown): raw is SerializedError {
+  if (typeof raw !== 'object' || raw === null) return false;
+  const r = raw as Record<string, unknown>;
+  return typeof r.code === 'string' && knownCodes.has(r.code) && typeof r.message === 'string';
+}
+
+export function isGalleonError(err: unknown, code?: ErrorCode): err is GalleonError {
+  return err instanceof GalleonError && (code === undefined || err.code === code);
+}
+
+/** A broken invariant is a bug: it must stop the process, never be handled and retried. */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new GalleonError(ErrorCode.INVARIANT_VIOLATION, `invariant violated: ${message}`);
+}
+
+const httpStatusByCode: Partial<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: 400, INVALID_SIZE: 400, OUT_OF_RANGE: 400,
+  VOLUME_NOT_FOUND: 404, STORAGE_CLASS_NOT_FOUND: 404, NODE_NOT_FOUND: 404, MEMBER_NOT_FOUND: 404,
+  BLOCK_NOT_FOUND: 404, LEASE_NOT_FOUND: 404,
+  VOLUME_EXISTS: 409, STORAGE_CLASS_EXISTS: 409, STORAGE_CLASS_IN_USE: 409, LEASE_CONFLICT: 409,
+  STALE_EPOCH: 409, FAILED_PRECONDITION: 412, INSUFFICIENT_NODES: 422,
+  NOT_LEADER: 421, NO_LEADER: 503, UNAVAILABLE: 503, PROPOSAL_DROPPED: 503, TIMEOUT: 504,
+  NO_SPACE: 507, WRITE_CONCERN_UNMET: 503,
+};
+
+export function httpStatusOf(code: ErrorCode): number {
+  return httpStatusByCode[code] ?? 500;
+}
