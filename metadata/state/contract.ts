@@ -1,0 +1,75 @@
+/**
+ * The seam between the Raft node driver (metadata/raft/node, metadata/service) and the
+ * replicated state machine (metadata/state). The driver knows nothing of volumes; the state
+ * machine knows nothing of Raft.
+ *
+ * A mutating MetadataApi call becomes one Command: its method name and arguments, stamped with
+ * the caller's (clientId, seq) and, by the leader when proposing, the leader's wall clock.
+ * Apply never reads a clock: every time-dependent decision uses `stampMs`.
+ */
+import type { MetadataApi } from '../../proto/metadata-types.js';
+import type { SerializedError } from '../../proto/errors.js';
+
+/** Methods of MetadataApi that change state and are therefore replicated through the log. */
+export const commandMethods = [
+  'createStorageClass', 'deleteStorageClass',
+  'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
+  'registerDataNode', 'heartbeatDataNode',
+  'acquireLease', 'renewLease', 'releaseLease',
+] as const satisfies readonly (keyof MetadataApi)[];
+export type CommandMethod = (typeof commandMethods)[number];
+
+/** Methods answered from the state machine's local state (after ReadIndex unless stale). */
+export const queryMethods = [
+  'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement',
+] as const satisfies readonly (keyof MetadataApi)[];
+export type QueryMethod = (typeof queryMethods)[number];
+
+/** Commands the leader's own controllers issue (not part of the public API). */
+export type InternalCommand =
+  | { method: 'markDataNodeDown'; args: [nodeId: string] }
+  | { method: 'expireLeases'; args: [] };
+
+export interface Command {
+  clientId: string;
+  seq: number;
+  /** The proposing leader's clock, in ms since the epoch. */
+  stampMs: number;
+  method: CommandMethod | InternalCommand['method'];
+  args: unknown[];
+}
+
+export type CommandResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
+
+/** A committed log entry as the state machine sees it. */
+export type AppliedRecord =
+  | { index: number; kind: 'noop' }
+  | { index: number; kind: 'command'; command: Command }
+  | { index: number; kind: 'member'; change: 'add-voter' | 'add-learner' | 'promote-learner' | 'remove-node'; memberId: string; address: string | null; adminAddress: string | null };
+
+export interface MemberRecord {
+  id: string;
+  address: string;
+  adminAddress: string | null;
+}
+
+export interface StateMachine {
+  /** Index of the last record applied (0 for a new store). Survives restarts exactly. */
+  appliedIndex(): number;
+  /**
+   * Applies records in order, in ONE atomic LevelDB batch together with the new applied index.
+   * Records at or below appliedIndex() are skipped (never re-applied). A retried command
+   * (same clientId and seq as one already applied) is not applied again; its first result is
+   * returned. Returns one result per record ('noop'/'member' records get { ok: true, value: null }).
+   */
+  apply(records: AppliedRecord[]): Promise<CommandResult[]>;
+  /** Answers a read from local state. Throws GalleonError for not-found and bad arguments. */
+  query(method: QueryMethod, args: unknown[]): Promise<unknown>;
+  /** Members and their addresses as recorded by applied 'member' records. */
+  members(): Promise<MemberRecord[]>;
+  /** The whole state at appliedIndex(), as one buffer. */
+  snapshot(): Promise<{ index: number; data: Uint8Array }>;
+  /** Replaces the whole state with a snapshot taken elsewhere (atomically). */
+  restore(index: number, data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
