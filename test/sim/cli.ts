@@ -1,5 +1,5 @@
 /**
- * npm run sim -- --seeds N [--from S] [--steps M] [--nodes 3|5] [--verbose]
+ * npm run sim -- --seeds N [--from S] [--steps M] [--nodes 3|5] [--verbose] [--symptoms-only]
  * Runs N seeds (3- and 5-node clusters alternately unless --nodes is given), prints one line per
  * failing seed with the command that replays it, and a summary with a hash over all traces.
  */
@@ -13,6 +13,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: String(defaultSteps) },
     nodes: { type: 'string' },
     verbose: { type: 'boolean', default: false },
+    'symptoms-only': { type: 'boolean', default: false },
   },
 });
 
@@ -22,7 +23,7 @@ const steps = Number(values.steps);
 const fixedNodes = values.nodes === undefined ? null : Number(values.nodes) as 3 | 5;
 if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from) || !Number.isInteger(steps) || steps < 1
   || (fixedNodes !== null && fixedNodes !== 3 && fixedNodes !== 5)) {
-  console.error('usage: npm run sim -- --seeds N [--from S] [--steps M] [--nodes 3|5] [--verbose]');
+  console.error('usage: npm run sim -- --seeds N [--from S] [--steps M] [--nodes 3|5] [--verbose] [--symptoms-only]');
   process.exit(2);
 }
 
@@ -34,7 +35,7 @@ const totals: Record<string, number> = {};
 let maxLivenessMs = 0;
 for (let seed = from; seed < from + seeds; seed++) {
   const nodes = (fixedNodes ?? (seed % 2 === 0 ? 5 : 3));
-  const r = runSeed({ seed, nodes, steps, verbose: values.verbose });
+  const r = runSeed({ seed, nodes, steps, verbose: values.verbose, directChecks: !values['symptoms-only'] });
   events += r.stats.events;
   for (const [k, v] of Object.entries(r.stats) as [string, number][]) totals[k] = (totals[k] ?? 0) + v;
   maxLivenessMs = Math.max(maxLivenessMs, r.stats.livenessMs);

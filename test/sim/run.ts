@@ -16,8 +16,8 @@ export interface SimResult {
 
 export const defaultSteps = 2500;
 
-export function replayCommand(seed: number, nodes: number, steps: number): string {
-  return `npm run sim -- --seeds 1 --from ${seed} --nodes ${nodes} --steps ${steps}`;
+export function replayCommand(seed: number, nodes: number, steps: number, directChecks = true): string {
+  return `npm run sim -- --seeds 1 --from ${seed} --nodes ${nodes} --steps ${steps}${directChecks ? '' : ' --symptoms-only'}`;
 }
 
 export function runSeed(opts: SimOptions): SimResult {
@@ -30,6 +30,7 @@ export function runSeed(opts: SimOptions): SimResult {
     // Invariant violations inside the core count as failures too (they carry their own code).
     failure = err instanceof SimFailure ? err.message : `core threw: ${err instanceof Error ? err.message : String(err)}`;
     if (!(err instanceof SimFailure) && opts.verbose === true && err instanceof Error) world.log.push(err.stack ?? '');
+    if (opts.verbose === true) world.log.push(...world.dump());
   }
   return {
     seed: opts.seed,
@@ -39,7 +40,7 @@ export function runSeed(opts: SimOptions): SimResult {
     failure,
     traceHash: (world.traceHash >>> 0).toString(16).padStart(8, '0'),
     stats: world.stats,
-    replay: replayCommand(opts.seed, opts.nodes, opts.steps),
+    replay: replayCommand(opts.seed, opts.nodes, opts.steps, opts.directChecks !== false),
     log: world.log,
   };
 }

@@ -31,6 +31,8 @@ export interface SimOptions {
   nodes: 3 | 5;
   /** Events in the fault phase; then everything heals and liveness is checked. */
   steps: number;
+  /** false: check only the symptoms (double votes, lost commits...), not the rules that prevent them. */
+  directChecks?: boolean;
   /** Keep a human-readable event log (slow; for replaying one seed). */
   verbose?: boolean;
 }
@@ -83,9 +85,10 @@ interface SimNode {
 
 type SimEvent =
   | { at: number; seq: number; kind: 'tick'; node: SimNode; inc: number }
-  | { at: number; seq: number; kind: 'deliver'; msg: Message }
+  | { at: number; seq: number; kind: 'deliver'; msg: Message; sender: SimNode; senderInc: number; lostIfSenderCrashes: boolean }
   | { at: number; seq: number; kind: 'sync'; node: SimNode; inc: number }
   | { at: number; seq: number; kind: 'chaos' }
+  | { at: number; seq: number; kind: 'crash'; node: SimNode; inc: number }
   | { at: number; seq: number; kind: 'client' };
 
 const typeCode: Record<string, number> = Object.fromEntries(Object.values(MessageType).map((t, i) => [t, i + 1]));
@@ -125,6 +128,10 @@ export class World {
   private readonly blocked = new Set<string>();
   private dropRate = 0;
   private dupRate = 0;
+  /** Chance that a leader crashes right after it advances its commit or wins an election: the moments where commit-rule bugs show. */
+  private readonly crashAtEdgeRate: number;
+  /** How often faults strike: from a storm to a drizzle, by seed. */
+  private readonly chaosGapMs: readonly [number, number];
   private maxDelayMs = 5;
   private faultsOn = true;
 
@@ -145,6 +152,17 @@ export class World {
   constructor(readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed);
     this.netRng = this.rng.fork();
+    this.crashAtEdgeRate = this.rng.pick([0, 0.01, 0.05]);
+    this.chaosGapMs = this.rng.pick([[5, 40], [10, 120], [50, 300]] as const);
+    this.limits = {
+      heartbeatTicks: this.rng.pick([1, heartbeatTicks, 3]),
+      preVote: true,
+      checkQuorum: true,
+      maxInflightMessages: this.rng.pick([1, 2, 4, 64]),
+      maxInflightBytes: this.rng.pick([0, 64, 256]),
+      maxMessageBytes: this.rng.pick([1, 16, 64, 1024]),
+      maxUncommittedBytes: this.rng.pick([0, 256, 4096]),
+    };
     const universe = opts.nodes + 1; // one spare, outside the configuration at first
     const ids = Array.from({ length: universe }, (_, i) => `n${i + 1}`);
     const voters = ids.slice(0, opts.nodes);
@@ -189,9 +207,14 @@ export class World {
     this.traceHash = fnv(fnv(this.traceHash, e.at), e.kind.length);
     switch (e.kind) {
       case 'tick': this.onTick(e.node, e.inc); break;
-      case 'deliver': this.onDeliver(e.msg); break;
+      case 'deliver':
+        // A crash loses what was still in the sender's socket buffers.
+        if (e.lostIfSenderCrashes && e.sender.incarnation !== e.senderInc) this.onDeliver(e.msg, true);
+        else this.onDeliver(e.msg, false);
+        break;
       case 'sync': this.onSync(e.node, e.inc); break;
       case 'chaos': this.onChaos(); break;
+      case 'crash': if (this.faultsOn && e.inc === e.node.incarnation) this.crash(e.node); break;
       case 'client': this.onClient(); break;
     }
     return true;
@@ -246,19 +269,11 @@ export class World {
   // ------------------------------------------------------------------ nodes
 
   private config(n: SimNode): RaftConfig {
-    return {
-      id: n.id,
-      electionTicks,
-      heartbeatTicks,
-      preVote: true,
-      checkQuorum: true,
-      maxInflightMessages: 4,
-      maxInflightBytes: 256,
-      maxMessageBytes: 64,
-      maxUncommittedBytes: 4096,
-      random: n.random,
-    };
+    return { ...this.limits, id: n.id, electionTicks, random: n.random };
   }
+
+  /** Flow-control limits vary by seed: one entry per App (maxMessageBytes 1) exposes other interleavings than big batches. */
+  private readonly limits: Omit<RaftConfig, 'id' | 'random' | 'electionTicks'>;
 
   private boot(n: SimNode): void {
     const d = n.disk;
@@ -299,10 +314,10 @@ export class World {
     this.schedule({ at: this.now + tickMs, seq: 0, kind: 'tick', node: n, inc });
   }
 
-  private onDeliver(m: Message): void {
+  private onDeliver(m: Message, senderCrashed: boolean): void {
     const to = this.byId.get(m.to);
     const from = this.byId.get(m.from);
-    const lost = to === undefined || to.raft === null || this.blocked.has(`${m.from}>${m.to}`)
+    const lost = senderCrashed || to === undefined || to.raft === null || this.blocked.has(`${m.from}>${m.to}`)
       || (this.faultsOn && this.netRng.chance(this.dropRate));
     this.traceHash = fnv(fnv(fnv(fnv(this.traceHash, typeCode[m.type] ?? 0), m.term), m.index), lost ? 1 : 0);
     if (lost) {
@@ -322,9 +337,9 @@ export class World {
   private send(from: SimNode, m: Message): void {
     const copies = this.faultsOn && this.netRng.chance(this.dupRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      this.schedule({ at: this.now + this.netRng.between(1, this.maxDelayMs), seq: 0, kind: 'deliver', msg: m });
+      const at = this.now + this.netRng.between(1, this.maxDelayMs);
+      this.schedule({ at, seq: 0, kind: 'deliver', msg: m, sender: from, senderInc: from.incarnation, lostIfSenderCrashes: this.netRng.chance(0.5) });
     }
-    void from;
   }
 
   /** Hands Readies to the simulated disk and network until the node has nothing more to do. */
@@ -332,7 +347,10 @@ export class World {
     while (n.raft !== null && n.pending === null && n.raft.hasReady()) {
       const rd = n.raft.ready();
       this.onReady(n, rd);
-      for (const m of rd.messagesBeforePersist) this.send(n, m);
+      for (const m of rd.messagesBeforePersist) {
+        this.checkOutgoing(n, m);
+        this.send(n, m);
+      }
       if (rd.mustSync) {
         n.pending = rd;
         const slow = this.now < n.diskSlowUntil;
@@ -359,22 +377,34 @@ export class World {
     check(raft !== null, 'complete on a live node');
     this.persist(n, rd);
     for (const m of rd.messages) {
-      if (m.type !== MessageType.PreVote && m.type !== MessageType.PreVoteResp) {
-        check(m.term <= n.disk.hardState.term, `${n.id} sent ${m.type} in term ${m.term} before term ${m.term} was durable (disk has ${n.disk.hardState.term})`);
-        if (m.term > n.promisedTerm) n.promisedTerm = m.term;
-      }
-      if (m.type === MessageType.VoteResp && !m.reject) {
-        const key = `${n.id}@${m.term}`;
-        const prev = this.votesGranted.get(key);
-        check(prev === undefined || prev === m.to, `${n.id} voted twice in term ${m.term}: for ${prev} and ${m.to}`);
-        check(n.disk.hardState.vote === m.to && n.disk.hardState.term === m.term, `${n.id} granted a vote in term ${m.term} that is not durable`);
-        this.votesGranted.set(key, m.to);
-      }
+      this.checkOutgoing(n, m);
       this.send(n, m);
     }
     this.apply(n, rd);
     raft.advance(rd);
     this.maybeCompact(n);
+  }
+
+  /**
+   * What a message promises must already be on disk: its term (and, for a granted vote, the
+   * vote). The double-vote check alone is the emergent symptom; `directChecks: false` keeps only
+   * the symptoms, to measure how the simulator finds a bug without being told where to look.
+   */
+  private checkOutgoing(n: SimNode, m: Message): void {
+    const direct = this.opts.directChecks !== false;
+    if (m.type !== MessageType.PreVote && m.type !== MessageType.PreVoteResp) {
+      if (direct) check(m.term <= n.disk.hardState.term, `${n.id} sent ${m.type} in term ${m.term} before that term was durable (disk has ${n.disk.hardState.term})`);
+      if (m.term > n.promisedTerm) n.promisedTerm = m.term;
+    }
+    if (m.type === MessageType.VoteResp && !m.reject) {
+      const key = `${n.id}@${m.term}`;
+      const prev = this.votesGranted.get(key);
+      check(prev === undefined || prev === m.to, `${n.id} voted twice in term ${m.term}: for ${prev} and ${m.to}`);
+      // Durable means: this vote is on disk, or a later term is (which forbids voting in this one again).
+      const hs = n.disk.hardState;
+      if (direct) check(hs.term > m.term || (hs.term === m.term && hs.vote === m.to), `${n.id} granted a vote in term ${m.term} that is not durable`);
+      this.votesGranted.set(key, m.to);
+    }
   }
 
   private persist(n: SimNode, rd: Ready): void {
@@ -481,6 +511,7 @@ export class World {
     if (rd.softState?.role === Role.Leader) {
       this.stats.elections++;
       this.checkLeaderCompleteness(n);
+      this.maybeCrashAtEdge(n);
     }
     const nodeCommit = rd.entries.length > 0 ? raft.status().commit : 0;
     for (const e of rd.entries) {
@@ -509,9 +540,18 @@ export class World {
       }
       this.globalCommit = c;
       this.stats.commits++;
+      if (st.role === Role.Leader) this.maybeCrashAtEdge(n);
+      // §5.4.2: a leader moves its commit index only onto an entry of its own term.
+      if (st.role === Role.Leader && this.opts.directChecks !== false) check(this.commitTerm[c] === st.term, `${n.id} (term ${st.term}) committed index ${c} of term ${this.commitTerm[c]} by counting replicas`);
       if (st.role === Role.Leader) this.checkDurableQuorum(n, c, this.commitTerm[c] as number, st.conf.voters, n.prevVoters);
     }
     n.prevVoters = raft.status().conf.voters;
+  }
+
+  private maybeCrashAtEdge(n: SimNode): void {
+    if (this.faultsOn && this.crashAtEdgeRate > 0 && this.rng.chance(this.crashAtEdgeRate)) {
+      this.schedule({ at: this.now + this.rng.between(0, 3), seq: 0, kind: 'crash', node: n, inc: n.incarnation });
+    }
   }
 
   private checkDurableQuorum(leader: SimNode, index: number, term: number, voters: NodeId[], prevVoters: NodeId[]): void {
@@ -594,7 +634,9 @@ export class World {
       this.note('heal network');
     } else if (action < 50) {
       const up = this.live();
-      if (up.length > 1) this.crash(r.pick(up));
+      const l = this.leader();
+      if (l !== undefined && r.chance(0.5)) this.crash(l);
+      else if (up.length > 1) this.crash(r.pick(up));
     } else if (action < 62) {
       const down = this.nodes.filter((n) => n.raft === null);
       if (down.length > 0) this.restart(r.pick(down));
@@ -619,12 +661,12 @@ export class World {
         this.note(`transfer leader to ${target.id} via ${via.id}`);
         this.pump(via);
       }
-    } else {
+    } else if (this.live().length > 0) {
       const n = r.pick(this.live());
       n.raft?.campaign();
       this.pump(n);
     }
-    this.schedule({ at: this.now + r.between(10, 120), seq: 0, kind: 'chaos' });
+    this.schedule({ at: this.now + r.between(this.chaosGapMs[0], this.chaosGapMs[1]), seq: 0, kind: 'chaos' });
   }
 
   private changeMembership(): void {
@@ -669,6 +711,16 @@ export class World {
       this.pump(n);
     }
     this.schedule({ at: this.now + r.between(1, 15), seq: 0, kind: 'client' });
+  }
+
+  /** One line per node: what it believes (for replaying a failing seed). */
+  dump(): string[] {
+    return this.nodes.map((n) => {
+      if (n.raft === null) return `${n.id}: down`;
+      const st = n.raft.status();
+      const prs = Object.entries(st.progress).map(([id, p]) => `${id}:${p.state}/m${p.match}/n${p.next}${p.recentActive ? '' : '/idle'}`).join(' ');
+      return `${n.id}: ${st.role} t${st.term} vote ${st.vote} lead ${st.leader} commit ${st.commit} applied ${st.applied} log [${st.firstIndex}..${st.lastIndex}] voters ${st.conf.voters.join(',')} learners ${st.conf.learners.join(',')} pending ${n.pending !== null} ${prs}`;
+    });
   }
 
   private note(s: string): void {
