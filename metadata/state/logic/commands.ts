@@ -239,7 +239,6 @@ const handlers: Record<string, Handler> = {
     const ttlMs = checkInt('ttlMs', ttlRaw, minLeaseTtlMs, maxLeaseTtlMs);
     const lease = tx.get<Lease>(Table.Lease, id);
     if (lease === undefined || !isLive(lease, ctx.stampMs)) {
-      if (lease !== undefined) tx.del(Table.Lease, id);
       throw new GalleonError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} does not exist or has expired`, { hint: 'acquire a new lease' });
     }
     const renewed: Lease = { ...lease, expiresAtMs: ctx.stampMs + ttlMs };

@@ -3,6 +3,7 @@ import type { StateMachine } from '../../../metadata/state/contract.js';
 import { openStateMachine } from '../../../metadata/state/index.js';
 import type { DataNode, PlacementGroup, StorageClass, Volume } from '../../../proto/metadata-types.js';
 import { isGalleonError } from '../../../proto/errors.js';
+import { clientIdleForgetMs, clientSweepIntervalMs, maxResultsPerClient } from '../../../metadata/state/logic/apply.js';
 import { Feeder, addNodes, openTemp, removeDir, t0 } from './helpers.js';
 
 describe('metadata/state machine: storage classes and volumes', function () {
@@ -232,6 +233,45 @@ describe('metadata/state machine: apply semantics', function () {
     const [retriedLate] = await sm.apply([f.record('createStorageClass', [{ name: 'late' }], { clientId: 'c2', seq: 1 })]);
     assert.deepEqual(retriedLate, firstLate);
     await assert.rejects(sm.query('getStorageClass', ['late']), (e) => isGalleonError(e, 'STORAGE_CLASS_NOT_FOUND'));
+  });
+
+  it('keeps a bounded window of results per client and forgets idle clients by leader stamps', async () => {
+    const { sm } = await fresh();
+    const f = new Feeder(sm);
+    for (let i = 1; i <= maxResultsPerClient + 1; i += 1) await f.ok('expireLeases');
+    // seq 1 fell out of the window: it may not run again, and it says so.
+    const tooOld = await sm.apply([f.record('createStorageClass', [{ name: 'zombie', replicas: 1 }], { seq: 1 })]);
+    assert.equal(tooOld[0]?.ok === false && tooOld[0].error.code, 'FAILED_PRECONDITION');
+    // seq 2 is still remembered.
+    const kept = await sm.apply([f.record('createStorageClass', [{ name: 'zombie', replicas: 1 }], { seq: 2 })]);
+    assert.deepEqual(kept[0], { ok: true, value: { expired: 0 } });
+    // Another client is active much later: the sweep drops client-a, so its seq 2 would run anew.
+    const g = new Feeder(sm, 'client-b');
+    g.index = f.index;
+    g.stampMs = t0 + clientIdleForgetMs + clientSweepIntervalMs;
+    await g.ok('expireLeases');
+    f.index = g.index;
+    f.stampMs = g.stampMs;
+    const fresh2 = await sm.apply([f.record('createStorageClass', [{ name: 'zombie', replicas: 1 }], { seq: 2 })]);
+    assert.equal(fresh2[0]?.ok, true);
+    assert.equal((fresh2[0]?.value as StorageClass).name, 'zombie');
+  });
+
+  it('refuses a command without a valid clientId or seq', async () => {
+    const { sm } = await fresh();
+    const f = new Feeder(sm);
+    const [r] = await sm.apply([f.record('expireLeases', [], { clientId: '', seq: 1 })]);
+    assert.equal(r?.ok === false && r.error.code, 'INVALID_ARGUMENT');
+    const [r2] = await sm.apply([f.record('expireLeases', [], { seq: 0 })]);
+    assert.equal(r2?.ok === false && r2.error.code, 'INVALID_ARGUMENT');
+    assert.equal(sm.appliedIndex(), 2);
+  });
+
+  it('answers UNAVAILABLE once closed', async () => {
+    const { sm } = await fresh();
+    await sm.close();
+    await assert.rejects(sm.query('listVolumes', []), (e) => isGalleonError(e, 'UNAVAILABLE'));
+    await assert.rejects(sm.apply([{ index: 1, kind: 'noop' }]), (e) => isGalleonError(e, 'UNAVAILABLE'));
   });
 
   it('skips records at or below the applied index and answers them from the client table', async () => {
