@@ -59,6 +59,8 @@ function applyMember(tx: Tx, record: Extract<AppliedRecord, { kind: 'member' }>)
   }
   const old = tx.get<MemberRecord>(Table.Member, record.memberId);
   const address = record.address ?? old?.address;
+  // A promotion of a member we never saw added carries nothing to record; an add must say where.
+  if (address === undefined && record.change === 'promote-learner') return;
   invariant(address !== undefined && address !== null, `member ${record.memberId} added without an address`);
   const member: MemberRecord = { id: record.memberId, address, adminAddress: record.adminAddress ?? old?.adminAddress ?? null };
   tx.put(Table.Member, member.id, member);
