@@ -96,7 +96,12 @@ function applyCommand(tx: Tx, command: Command, deriveId: (seed: string) => stri
     child.commitTo(tx);
   } catch (err) {
     // A validation failure is part of the replicated outcome; anything else is a bug and must stop us.
-    if (!isGalleonError(err) || err.code === ErrorCode.INVARIANT_VIOLATION || err.code === ErrorCode.INTERNAL) throw err;
+    if (!isGalleonError(err)) {
+      throw new GalleonError(ErrorCode.INVARIANT_VIOLATION,
+        `invariant violated: ${command.method} (${command.clientId}#${command.seq}) threw ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err });
+    }
+    if (err.code === ErrorCode.INVARIANT_VIOLATION || err.code === ErrorCode.INTERNAL) throw err;
     result = failure(err);
   }
   const results = [...session.results, [command.seq, result] as [number, CommandResult]]

@@ -118,6 +118,18 @@ describe('metadata/state machine: storage classes and volumes', function () {
     assert.ok(before.index < sm.appliedIndex());
   });
 
+  it('needs distinct zones for a class that requires zone spread', async () => {
+    await addNodes(f, 3, ['zone-a', 'zone-a', 'zone-b']);
+    await f.ok('createStorageClass', { name: 'spread', replicas: 3, zoneSpread: 'require' });
+    const err = await f.fails('INSUFFICIENT_NODES', 'createVolume', { name: 'a', storageClass: 'spread' });
+    assert.match(err.message, /2 zone/);
+    const two = await f.ok<Volume>('createVolume', { name: 'b', storageClass: 'spread', replicas: 2 });
+    const zoneOf: Record<string, string> = { n1: 'zone-a', n2: 'zone-a', n3: 'zone-b' };
+    for (const pg of await sm.query('getPlacement', [two.name]) as PlacementGroup[]) {
+      assert.equal(new Set(pg.replicas.map((id) => zoneOf[id])).size, 2);
+    }
+  });
+
   it('fails with INSUFFICIENT_NODES when no data node is up', async () => {
     const err = await f.fails('INSUFFICIENT_NODES', 'createVolume', { name: 'a' });
     assert.match(err.hint ?? '', /galleon daemon start/);
@@ -299,6 +311,11 @@ describe('metadata/state machine: apply semantics', function () {
     const bad = { index: 1, kind: 'command' as const, command: { clientId: 'c', seq: 1, stampMs: Number.NaN, method: 'expireLeases' as const, args: [] } };
     await assert.rejects(sm.apply([bad]), (e) => isGalleonError(e, 'INVARIANT_VIOLATION'));
     assert.equal(sm.appliedIndex(), 0);
+    // A TypeError inside a handler (args that are not a list) is reported as an invariant violation.
+    const broken = { index: 1, kind: 'command' as const, command: { clientId: 'c', seq: 1, stampMs: t0, method: 'createVolume' as const, args: null as never } };
+    await assert.rejects(sm.apply([broken]), (e) => isGalleonError(e, 'INVARIANT_VIOLATION') && e.cause instanceof TypeError);
+    assert.equal(sm.appliedIndex(), 0);
+    assert.deepEqual(await sm.query('listVolumes', []), []);
   });
 
   it('gives byte-identical snapshots on two replicas fed the same records in different batches', async () => {
