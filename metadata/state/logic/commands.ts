@@ -205,6 +205,31 @@ const handlers: Record<string, Handler> = {
     return { node, changed };
   },
 
+  markPgReplicaInSync(tx, ctx, [ref, pgRaw, nodeRaw, epochRaw]) {
+    const vol = requireVolume(tx, ref);
+    const pgNo = checkInt('pg', pgRaw, 0, vol.pgCount - 1);
+    const nodeId = checkNodeId(nodeRaw);
+    const epoch = checkInt('epoch', epochRaw, 1, Number.MAX_SAFE_INTEGER);
+    const pgs = placementOf(tx, vol.id);
+    const pg = pgs.find((p) => p.pg === pgNo);
+    invariant(pg !== undefined, `volume ${vol.id} has no PG ${pgNo} although pgCount is ${vol.pgCount}`);
+    if (pg.epoch !== epoch) {
+      throw new GalleonError(ErrorCode.STALE_EPOCH, `PG ${vol.id}/${pgNo} is at epoch ${pg.epoch}, not ${epoch}`,
+        { hint: 'read the placement again and resync against the current epoch', details: { epoch: pg.epoch } });
+    }
+    if (!pg.replicas.includes(nodeId)) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${nodeId} is not a replica of PG ${vol.id}/${pgNo}`,
+        { hint: 'read the placement again: the replica set has changed' });
+    }
+    if (pg.inSync.includes(nodeId)) return pg;
+    // In-sync replicas keep the replica-set order, so "first in-sync survivor" stays well defined.
+    const next: PlacementGroup = { ...pg, inSync: pg.replicas.filter((id) => id === nodeId || pg.inSync.includes(id)) };
+    const updated = pgs.map((p) => (p.pg === pgNo ? next : p));
+    tx.put(Table.Placement, vol.id, updated);
+    if (vol.state === 'degraded' && updated.every((p) => p.inSync.length >= vol.replicas)) saveVolume(tx, ctx, { ...vol, state: 'available' });
+    return next;
+  },
+
   acquireLease(tx, ctx, [kindRaw, resourceRaw, holderRaw, ttlRaw, modeRaw]) {
     const kind = checkOneOf('lease kind', kindRaw, leaseKinds);
     const holder = checkString('lease holder', holderRaw, 'pass the id of the node or mount that holds the lease');

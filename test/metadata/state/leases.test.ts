@@ -146,6 +146,33 @@ describe('metadata/state machine: leases, node failure, cluster summary', functi
     assert.equal(back.state, 'up');
   });
 
+  it('takes resynced replacements into the in-sync set (epoch-fenced) and brings the volume back to available', async () => {
+    const { changed } = await f.ok<{ changed: PlacementGroup[] }>('markDataNodeDown', 'n2');
+    const mine = changed.filter((pg) => pg.volumeId === rwo.id);
+    assert.ok(mine.length > 0);
+    const first = mine[0];
+    assert.ok(first !== undefined);
+    const replacement = first.replicas.find((id) => !first.inSync.includes(id));
+    assert.ok(replacement !== undefined);
+    await f.fails('STALE_EPOCH', 'markPgReplicaInSync', rwo.id, first.pg, replacement, first.epoch - 1);
+    await f.fails('FAILED_PRECONDITION', 'markPgReplicaInSync', rwo.id, first.pg, 'n2', first.epoch);
+    await f.fails('INVALID_ARGUMENT', 'markPgReplicaInSync', rwo.id, 16, replacement, first.epoch);
+    await f.fails('VOLUME_NOT_FOUND', 'markPgReplicaInSync', 'nope', 0, replacement, 1);
+    for (const pg of mine) {
+      const added = pg.replicas.filter((id) => !pg.inSync.includes(id));
+      for (const id of added) {
+        const r = await f.ok<PlacementGroup>('markPgReplicaInSync', 'rwo', pg.pg, id, pg.epoch);
+        assert.deepEqual(r.inSync, r.replicas.filter((x) => r.inSync.includes(x)));
+        assert.ok(r.inSync.includes(id));
+      }
+    }
+    assert.equal((await sm.query('getVolume', ['rwo']) as Volume).state, 'available');
+    // Idempotent for a replica already in sync.
+    const again = await f.ok<PlacementGroup>('markPgReplicaInSync', 'rwo', first.pg, first.primary, first.epoch);
+    assert.equal(again.inSync.length, 3);
+    assert.equal((await sm.query('getVolume', ['rox']) as Volume).state, 'degraded');
+  });
+
   it('counts under-replicated PGs when no replacement node exists', async () => {
     await f.ok('markDataNodeDown', 'n1');
     await f.ok('markDataNodeDown', 'n2');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { PlacementGroup } from '../../../proto/metadata-types.js';
 import {
-  chooseReplicas, emptyLoad, loadOf, pgsPerVolume, placeVolume, planNodeDown, type PlacementNode,
+  chooseReplicas, emptyLoad, loadOf, pgsPerVolume, placeVolume, planNodeDown, staleDataNodes, type PlacementNode,
 } from '../../../metadata/state/logic/placement.js';
 
 function nodes(spec: [id: string, zone: string][], capacityBytes = 1000): PlacementNode[] {
@@ -60,6 +60,17 @@ describe('metadata/state placement (pure)', () => {
     assert.deepEqual(chooseReplicas({ nodes: ns, load: emptyLoad(), count: 2, zoneSpread: 'prefer' }), ['a1', 'a2']);
     assert.deepEqual(chooseReplicas({ nodes: ns, load: emptyLoad(), count: 2, zoneSpread: 'require' }), ['a1']);
     assert.equal(placeVolume('v', 3, 'none', ns, emptyLoad()), null);
+  });
+
+  it('finds up nodes whose last heartbeat is at least the timeout old', () => {
+    const hb = [
+      { id: 'b', state: 'up' as const, lastHeartbeatAtMs: 1000 },
+      { id: 'a', state: 'up' as const, lastHeartbeatAtMs: 0 },
+      { id: 'c', state: 'down' as const, lastHeartbeatAtMs: 0 },
+      { id: 'd', state: 'up' as const, lastHeartbeatAtMs: 1001 },
+    ];
+    assert.deepEqual(staleDataNodes(hb, 6000, 5000), ['a', 'b']);
+    assert.deepEqual(staleDataNodes(hb, 4999, 5000), []);
   });
 
   describe('planNodeDown', () => {
