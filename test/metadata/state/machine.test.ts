@@ -4,6 +4,8 @@ import { openStateMachine } from '../../../metadata/state/index.js';
 import type { DataNode, PlacementGroup, StorageClass, Volume } from '../../../proto/metadata-types.js';
 import { isGalleonError } from '../../../proto/errors.js';
 import { clientIdleForgetMs, clientSweepIntervalMs, maxResultsPerClient } from '../../../metadata/state/logic/apply.js';
+import { loadOf } from '../../../metadata/state/logic/placement.js';
+import { decodeSnapshot } from '../../../metadata/state/snapshot-codec.js';
 import { Feeder, addNodes, openTemp, removeDir, t0 } from './helpers.js';
 
 describe('metadata/state machine: storage classes and volumes', function () {
@@ -329,6 +331,9 @@ describe('metadata/state machine: apply semantics', function () {
     }
     await f.run('createVolume', { name: 'v0' });
     await f.run('acquireLease', 'mount', 'v1', 'host-1', 30_000, 'rw');
+    await f.run('acquireLease', 'mount', 'v0', 'host-2', 1_000, 'rw');
+    await f.run('acquireLease', 'pg-primary', `${((await a.sm.query('getVolume', ['v2'])) as Volume).id}/1`, 'n2', 30_000);
+    await f.run('acquireLease', 'pg-primary', `${((await a.sm.query('getVolume', ['v4'])) as Volume).id}/1`, 'n3', 30_000);
     await f.run('markDataNodeDown', 'n2');
     await f.run('updateVolumeLabels', 'v3', { k: 'v' });
     // Replica b gets the same log in batches of 3.
@@ -337,6 +342,23 @@ describe('metadata/state machine: apply semantics', function () {
     assert.equal(sa.index, f.log.length);
     assert.equal(sb.index, sa.index);
     assert.ok(Buffer.from(sa.data).equals(Buffer.from(sb.data)), 'snapshots differ');
+    // The per-node load table is exactly the sum over all placements after creates, deletes and failover.
+    await f.ok('deleteVolume', 'v4');
+    const entries = decodeSnapshot((await a.sm.snapshot()).data).entries.map((e) => [e.key.toString(), JSON.parse(e.value.toString()) as unknown] as const);
+    const placements = entries.filter(([k]) => k.startsWith('pg/')).flatMap(([, v]) => v as PlacementGroup[]);
+    const expected = loadOf(placements);
+    const stored = new Map(entries.filter(([k]) => k.startsWith('nl/')).map(([k, v]) => [k.slice(3), v as { pgs: number; primaries: number }]));
+    const ids = new Set([...expected.pgs.keys(), ...expected.primaries.keys(), ...stored.keys()]);
+    assert.ok(ids.size >= 4);
+    for (const id of ids) {
+      assert.deepEqual(stored.get(id), { pgs: expected.pgs.get(id) ?? 0, primaries: expected.primaries.get(id) ?? 0 }, `load of ${id}`);
+    }
+    // Likewise the lease index by resource is exactly the leases there are.
+    const leases = entries.filter(([k]) => k.startsWith('ls/')).map(([, v]) => v as { id: string; kind: string; resource: string });
+    assert.ok(leases.length > 0);
+    const index = new Map<string, string[]>();
+    for (const l of leases) index.set(`lr/${l.kind}:${l.resource}`, [...(index.get(`lr/${l.kind}:${l.resource}`) ?? []), l.id].sort());
+    assert.deepEqual(new Map(entries.filter(([k]) => k.startsWith('lr/')).map(([k, v]) => [k, v as string[]])), index);
   });
 
   it('keeps the applied index across a restart and never re-applies', async () => {
