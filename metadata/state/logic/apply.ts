@@ -48,7 +48,7 @@ export function applyRecord(tx: Tx, record: AppliedRecord, deriveId: (seed: stri
       applyMember(tx, record);
       return { ok: true, value: null };
     case 'command':
-      return applyCommand(tx, record.command, deriveId);
+      return applyCommand(tx, record.index, record.command, deriveId);
   }
 }
 
@@ -66,7 +66,7 @@ function applyMember(tx: Tx, record: Extract<AppliedRecord, { kind: 'member' }>)
   tx.put(Table.Member, member.id, member);
 }
 
-function applyCommand(tx: Tx, command: Command, deriveId: (seed: string) => string): CommandResult {
+function applyCommand(tx: Tx, index: number, command: Command, deriveId: (seed: string) => string): CommandResult {
   invariant(Number.isFinite(command.stampMs), `command ${command.method} has no leader stamp`);
   sweepIdleClients(tx, command.stampMs);
   if (typeof command.clientId !== 'string' || command.clientId.length === 0 || !Number.isSafeInteger(command.seq) || command.seq < 1) {
@@ -87,7 +87,9 @@ function applyCommand(tx: Tx, command: Command, deriveId: (seed: string) => stri
     stampMs: command.stampMs,
     clientId: command.clientId,
     seq: command.seq,
-    newId: (tag) => deriveId(`${command.clientId}:${command.seq}:${tag}`),
+    // The log index makes the seed unique even if a forgotten client reuses a seq: a retry never
+    // gets here (the session answers it), so ids stay stable for the same command.
+    newId: (tag) => deriveId(`${index}:${command.clientId}:${command.seq}:${tag}`),
   };
   const child = new Tx(tx);
   let result: CommandResult;

@@ -25,7 +25,7 @@ export interface CommandContext {
   stampMs: number;
   clientId: string;
   seq: number;
-  /** A UUID derived from (clientId, seq, tag) only: the same on every replica. */
+  /** A UUID derived from (log index, clientId, seq, tag) only: the same on every replica. */
   newId(tag: string): string;
 }
 

@@ -271,6 +271,19 @@ describe('metadata/state machine: apply semantics', function () {
     assert.equal((fresh2[0]?.value as StorageClass).name, 'zombie');
   });
 
+  it('gives a new volume id to a forgotten client that reuses a seq', async () => {
+    const { sm } = await fresh();
+    const f = new Feeder(sm, 'admin');
+    await addNodes(f, 1);
+    const [first] = await sm.apply([f.record('createVolume', [{ storageClass: 'fast-local-ssd' }], { clientId: 'cli', seq: 1 })]);
+    f.stampMs += clientIdleForgetMs + clientSweepIntervalMs;
+    await f.ok('expireLeases');
+    const [second] = await sm.apply([f.record('createVolume', [{ storageClass: 'fast-local-ssd' }], { clientId: 'cli', seq: 1 })]);
+    assert.ok(first?.ok === true && second?.ok === true);
+    assert.notEqual((first.value as Volume).id, (second.value as Volume).id);
+    assert.equal(((await sm.query('listVolumes', [])) as Volume[]).length, 2);
+  });
+
   it('refuses a command without a valid clientId or seq', async () => {
     const { sm } = await fresh();
     const f = new Feeder(sm);
