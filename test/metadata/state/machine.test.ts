@@ -44,6 +44,12 @@ describe('metadata/state machine: storage classes and volumes', function () {
     await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', writeConcern: 'eventually' });
     await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', replicas: 1, writeConcern: 'replicated' });
     await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', colour: 'blue' });
+    await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', encryption: true, parameters: { encryption_algorithm: 'DES' } });
+    await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', zoneSpread: 'everywhere' });
+    await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', mountOptions: 'noatime' });
+    await f.fails('INVALID_ARGUMENT', 'createStorageClass', 'gold');
+    const enc = await f.ok<StorageClass>('createStorageClass', { name: 'vault', encryption: true, writeConcern: 'distributed' });
+    assert.deepEqual([enc.encryptionAlgorithm, enc.zoneSpread, enc.replicas], ['AES-256-GCM', 'require', 3]);
     assert.equal(await f.ok('deleteStorageClass', 'gold'), null);
     await f.fails('STORAGE_CLASS_NOT_FOUND', 'deleteStorageClass', 'gold');
     await assert.rejects(sm.query('getStorageClass', ['gold']), (e) => isGalleonError(e, 'STORAGE_CLASS_NOT_FOUND'));
@@ -145,6 +151,9 @@ describe('metadata/state machine: storage classes and volumes', function () {
     assert.deepEqual(relabelled.labels, { b: '2', c: '3' });
     assert.deepEqual([relabelled.version, relabelled.updatedAtMs, relabelled.createdAtMs], [2, t0 + 1000, t0]);
     await f.fails('INVALID_ARGUMENT', 'updateVolumeLabels', 'web', { b: 5 });
+    await f.fails('INVALID_ARGUMENT', 'updateVolumeLabels', 'web', 'b=5');
+    const many = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, 'v']));
+    await f.fails('INVALID_ARGUMENT', 'updateVolumeLabels', 'web', many);
     await f.fails('VOLUME_NOT_FOUND', 'updateVolumeLabels', 'nope', {});
     const grown = await f.ok<Volume>('expandVolume', vol.id, '2G');
     assert.deepEqual([grown.sizeBytes, grown.version], [2 * 2 ** 30, 3]);
@@ -185,6 +194,8 @@ describe('metadata/state machine: storage classes and volumes', function () {
     await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'n2', address: 'h:1', zone: '', capacityBytes: 1 });
     await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'n2', address: 'h:1', zone: 'a', capacityBytes: 0 });
     await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'bad id', address: 'h:1', zone: 'a', capacityBytes: 1 });
+    await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'n2', address: 'h:1', zone: 'a', capacityBytes: 1, rack: 'r1' });
+    await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'n2', address: 'h:70000', zone: 'a', capacityBytes: 1 });
     const nodes = await sm.query('listDataNodes', []) as DataNode[];
     assert.deepEqual(nodes.map((x) => x.id), ['n1']);
   });
