@@ -7,7 +7,7 @@
  * last stored entry; nothing at or below the snapshot index is ever stored as an entry.
  */
 import { ClassicLevel } from 'classic-level';
-import type { ConfState, Entry, HardState, RaftInitialState, Ready, Snapshot, SnapshotMeta } from '../core/types.js';
+import type { ConfState, Entry, HardState, RaftInitialState, Snapshot, SnapshotMeta } from '../core/types.js';
 import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
 import { decodeEntry, encodeEntry } from './entry-codec.js';
 
