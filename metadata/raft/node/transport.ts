@@ -19,10 +19,14 @@ export interface TransportHandlers {
   onMessages(messages: Message[]): void;
   onUnreachable(peer: NodeId): void;
   onSnapshotFailure(peer: NodeId): void;
+  /** A peer we had no address for announced one on its stream. */
+  onPeerAddress?(peer: NodeId, address: string): void;
 }
 
 export interface TransportOptions {
   selfId: NodeId;
+  /** Our own address, announced to peers on every stream. */
+  selfAddress?: string;
   /** Current gRPC address of a peer, or undefined when unknown. */
   resolveAddress: (peer: NodeId) => string | undefined;
   handlers: TransportHandlers;
@@ -42,7 +46,7 @@ export const transportDefaults = {
   reconnectBackoffMaxMs: 1000,
 } as const;
 
-interface Frame { from: string; batch?: Buffer; chunk?: { offset: number; total_bytes: number; data: Buffer } }
+interface Frame { from: string; from_address?: string; batch?: Buffer; chunk?: { offset: number; total_bytes: number; data: Buffer } }
 
 /** Losing these stalls an election or a snapshot; everything else Raft re-sends by itself. */
 function isEssential(m: Message): boolean {
@@ -156,12 +160,12 @@ class PeerLink {
       const buf = encodeMessages(batch);
       let ok = true;
       if (buf.byteLength <= this.t.opts.chunkBytes) {
-        ok = stream.write({ from: this.t.opts.selfId, batch: buf });
+        ok = stream.write({ from: this.t.opts.selfId, from_address: this.t.opts.selfAddress, batch: buf });
         this.t.metrics.framesSent++;
       } else {
         for (let off = 0; off < buf.byteLength; off += this.t.opts.chunkBytes) {
           const data = buf.subarray(off, Math.min(off + this.t.opts.chunkBytes, buf.byteLength));
-          ok = stream.write({ from: this.t.opts.selfId, chunk: { offset: off, total_bytes: buf.byteLength, data } }) && ok;
+          ok = stream.write({ from: this.t.opts.selfId, from_address: this.t.opts.selfAddress, chunk: { offset: off, total_bytes: buf.byteLength, data } }) && ok;
           this.t.metrics.framesSent++;
         }
       }
@@ -185,7 +189,7 @@ class PeerLink {
 }
 
 export class RaftTransport {
-  readonly opts: Required<Omit<TransportOptions, 'handlers' | 'logger' | 'resolveAddress' | 'selfId'>> & Pick<TransportOptions, 'resolveAddress' | 'selfId'>;
+  readonly opts: Required<Omit<TransportOptions, 'handlers' | 'logger' | 'resolveAddress' | 'selfId' | 'selfAddress'>> & Pick<TransportOptions, 'resolveAddress' | 'selfId'> & { selfAddress: string };
   readonly handlers: TransportHandlers;
   readonly logger: Logger;
   readonly ctor: grpc.ServiceClientConstructor;
@@ -197,6 +201,7 @@ export class RaftTransport {
   constructor(options: TransportOptions) {
     this.opts = {
       selfId: options.selfId,
+      selfAddress: options.selfAddress ?? '',
       resolveAddress: options.resolveAddress,
       maxQueuedMessages: options.maxQueuedMessages ?? transportDefaults.maxQueuedMessages,
       maxFrameBytes: options.maxFrameBytes ?? transportDefaults.maxFrameBytes,
@@ -263,7 +268,12 @@ export class RaftTransport {
       this.metrics.messagesReceived += msgs.length;
       if (!this.stopped) this.handlers.onMessages(msgs.filter((m) => m.to === this.opts.selfId));
     };
+    let announced = false;
     call.on('data', (frame: Frame) => {
+      if (!announced && frame.from_address !== undefined && frame.from_address !== '' && frame.from !== '') {
+        announced = true;
+        if (this.opts.resolveAddress(frame.from) === undefined) this.handlers.onPeerAddress?.(frame.from, frame.from_address);
+      }
       if (frame.chunk !== undefined && frame.chunk !== null && frame.chunk.total_bytes > 0) {
         const c = frame.chunk;
         if (c.offset !== pendingBytes) {
