@@ -35,7 +35,7 @@ export async function until<T>(probe: () => Promise<T | undefined | false> | T |
     } catch (err) {
       lastErr = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr === null ? '' : `: ${String(lastErr)}`}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr === null ? '' : `: ${lastErr instanceof Error ? lastErr.message : JSON.stringify(lastErr)}`}`);
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }
