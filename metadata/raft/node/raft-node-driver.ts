@@ -416,6 +416,7 @@ export class RaftNodeDriver {
       }
     }
     this.o.metrics.appliedIndex.set(this.appliedIndex);
+    this.o.logger.info({ index: snap.meta.index, term: snap.meta.term, bytes: snap.data.byteLength }, 'restored a snapshot from the leader');
     this.o.onRestored?.();
   }
 
