@@ -361,7 +361,12 @@ export class RaftNodeDriver {
 
     if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
       const t0 = performance.now();
-      await this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      // Term, vote, entries and snapshots must be durable before anyone hears of them; a Ready
+      // that only advances the commit index need not wait for the disk (commit is volatile).
+      const persisted = this.o.logStore.hardState();
+      const sync = rd.snapshot !== null || rd.entries.length > 0
+        || (rd.hardState !== null && (rd.hardState.term !== persisted.term || rd.hardState.vote !== persisted.vote));
+      await this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, sync);
       this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000);
     }
     for (const e of rd.entries) {
