@@ -113,6 +113,8 @@ describe('metadata service: three real member processes', function () {
     const volumes = new Map((await client.listVolumes()).map((v) => [v.name, v.labels]));
     const lost = acked.filter(([v, k]) => volumes.get(v)?.[k] !== 'v');
     assert.deepEqual(lost, [], `acknowledged writes lost: ${lost.slice(0, 10).join(',')}`);
+    // The client retries through the failover (same seq), so no call surfaces an error.
+    assert.deepEqual(failures, []);
     console.log(`      failover: new leader ${newLeader.id} seen after ${failoverMs} ms; ${acked.length} acknowledged, ${failures.length} failed calls (${failures.slice(0, 3).join("; ")}), 0 lost`);
   });
 });
