@@ -32,8 +32,9 @@ import { AddressBook } from './address-book.js';
 import { MetadataService, serviceDefaults, type ServiceLimits } from './api-handler.js';
 import { MetadataClient } from './client.js';
 import { registerMetadataService } from './grpc-server.js';
+import { controllerDefaults, LeaderControllers, type ControllerLimits } from './controllers.js';
 
-export interface MemberTiming extends DriverTiming, ServiceLimits {
+export interface MemberTiming extends DriverTiming, ServiceLimits, ControllerLimits {
   electionTicks: number;
   heartbeatTicks: number;
   maxInflightMessages: number;
@@ -49,6 +50,7 @@ export interface MemberTiming extends DriverTiming, ServiceLimits {
 export const memberDefaults: MemberTiming = {
   ...driverDefaults,
   ...serviceDefaults,
+  ...controllerDefaults,
   electionTicks: 10,
   heartbeatTicks: 1,
   maxInflightMessages: 256,
@@ -231,6 +233,8 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     let serving = true;
     registerMetadataService(srv, () => (serving ? service : null), logger);
     driver.start();
+    const controllers = new LeaderControllers({ id: options.id, driver, stateMachine, logger, limits: timing });
+    controllers.start();
     logger.info({ address }, 'metadata member serving');
 
     let apiClient: MetadataClient | null = null;
@@ -255,6 +259,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         serving = false;
+        controllers.stop();
         apiClient?.close();
         await driver.stop();
         transport.stop();
