@@ -359,14 +359,15 @@ export class RaftNodeDriver {
     if (rd.softState !== null) this.onSoftState(rd.softState);
     if (rd.messagesBeforePersist.length > 0) this.o.send(rd.messagesBeforePersist);
 
-    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+    // Term, vote, entries and snapshots must be durable before anyone hears of them. A Ready
+    // that only advances the commit index writes nothing: commit is volatile in Raft, the state
+    // machine keeps its own applied index, and the next synced write carries the new commit.
+    const persisted = this.o.logStore.hardState();
+    const durableChange = rd.snapshot !== null || rd.entries.length > 0
+      || (rd.hardState !== null && (rd.hardState.term !== persisted.term || rd.hardState.vote !== persisted.vote));
+    if (durableChange) {
       const t0 = performance.now();
-      // Term, vote, entries and snapshots must be durable before anyone hears of them; a Ready
-      // that only advances the commit index need not wait for the disk (commit is volatile).
-      const persisted = this.o.logStore.hardState();
-      const sync = rd.snapshot !== null || rd.entries.length > 0
-        || (rd.hardState !== null && (rd.hardState.term !== persisted.term || rd.hardState.vote !== persisted.vote));
-      await this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, sync);
+      await this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
       this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000);
     }
     for (const e of rd.entries) {
