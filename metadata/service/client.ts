@@ -56,7 +56,7 @@ export interface MetadataClientOptions {
 
 export const clientDefaults = {
   callDeadlineMs: 15_000,
-  attemptTimeoutMs: 5_000,
+  attemptTimeoutMs: 2_000,
   backoffMinMs: 20,
   backoffMaxMs: 500,
 } as const;

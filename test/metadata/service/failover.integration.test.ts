@@ -78,6 +78,43 @@ describe('metadata service: three real member processes', function () {
     assert.equal(volumes.filter((v) => v.name === 'once').length, 1);
   });
 
+  it('a paused (SIGSTOP) leader is replaced while it sleeps and rejoins as a follower', async () => {
+    await client.createVolume({ name: 'pause', size: '1M' });
+    const old = await leaderOf(client);
+    const pid = cluster.procs.get(old.id)!.child.pid!;
+    let acked = 0;
+    let running = true;
+    const workers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; running; i++) {
+        await client.updateVolumeLabels('pause', { [`w${w}`]: String(i) });
+        acked++;
+      }
+    });
+    try {
+      await until(() => acked >= 20, 'writes before the pause');
+      process.kill(pid, 'SIGSTOP');
+      const before = acked;
+      await until(() => acked >= before + 50, 'writes while the old leader is paused', 30_000);
+      const during = await leaderOf(client);
+      assert.notEqual(during.id, old.id);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      running = false;
+      await Promise.all(workers);
+    }
+    // The old leader comes back as a follower and catches up.
+    const local = new MetadataClient({ addresses: [old.address] });
+    try {
+      const target = (await client.clusterStatus()).commitIndex;
+      await until(async () => {
+        const st = await local.clusterStatus({ stale: true });
+        return st.appliedIndex >= target && st.leaderId !== old.id;
+      }, 'the old leader to follow and catch up', 20_000);
+    } finally {
+      local.close();
+    }
+  });
+
   it('kill -9 of the leader mid-load: a new leader takes over and every acknowledged write reads back', async () => {
     // 16 writers, each setting distinct labels on its own volume (a volume holds at most 64).
     const writers = 16;
