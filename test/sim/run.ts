@@ -14,7 +14,7 @@ export interface SimResult {
   log: string[];
 }
 
-export const defaultSteps = 2500;
+export const defaultSteps = 8000;
 
 export function replayCommand(seed: number, nodes: number, steps: number, directChecks = true): string {
   return `npm run sim -- --seeds 1 --from ${seed} --nodes ${nodes} --steps ${steps}${directChecks ? '' : ' --symptoms-only'}`;

@@ -55,7 +55,7 @@ const tickMs = 10;
 const electionTicks = 10;
 const heartbeatTicks = 2;
 /** After the faults heal, a leader must commit a new proposal within this much simulated time. */
-export const livenessBoundMs = 60 * electionTicks * tickMs;
+export const livenessBoundMs = 30 * electionTicks * tickMs;
 
 interface Durable {
   hardState: HardState;
@@ -156,8 +156,9 @@ export class World {
     this.chaosGapMs = this.rng.pick([[5, 40], [10, 120], [50, 300]] as const);
     this.limits = {
       heartbeatTicks: this.rng.pick([1, heartbeatTicks, 3]),
-      preVote: true,
-      checkQuorum: true,
+      // Production runs both; seeds without them exercise the plain-Raft paths too.
+      preVote: this.rng.chance(0.8),
+      checkQuorum: this.rng.chance(0.8),
       maxInflightMessages: this.rng.pick([1, 2, 4, 64]),
       maxInflightBytes: this.rng.pick([0, 64, 256]),
       maxMessageBytes: this.rng.pick([1, 16, 64, 1024]),

@@ -741,6 +741,7 @@ export class RaftNode implements RaftCore {
       }
       return;
     }
+    invariant(m.index <= this.log.lastIndex(), `${m.from} acknowledges index ${m.index} beyond the leader's last ${this.log.lastIndex()}`);
     const wasPaused = pr.isPaused();
     const updated = pr.maybeUpdate(m.index);
     if (updated || (pr.match === m.index && pr.state === ProgressState.Probe)) {
