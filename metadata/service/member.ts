@@ -148,7 +148,12 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     if (storedSnap !== null && sm.appliedIndex() < storedSnap.meta.index) {
       await sm.restore(storedSnap.meta.index, storedSnap.data);
     }
-    init.applied = Math.min(Math.max(sm.appliedIndex(), init.snapshotMeta.index), Math.max(init.hardState.commit, init.snapshotMeta.index));
+    // Whatever the state machine applied was committed: the commit index on disk may lag (it is
+    // only written with entries or votes), so raise it to what was applied.
+    const lastIndex = init.entries.length > 0 ? init.entries[init.entries.length - 1]!.index : init.snapshotMeta.index;
+    const smApplied = Math.min(Math.max(sm.appliedIndex(), init.snapshotMeta.index), lastIndex);
+    init.hardState.commit = Math.max(init.hardState.commit, smApplied);
+    init.applied = smApplied;
     const { conf: appliedConf, term: appliedTerm } = confAndTermAt(init.snapshotMeta.conf, init.snapshotMeta.term, init.entries, init.applied);
     addressBook.merge(await sm.members());
 
