@@ -38,9 +38,6 @@ export const driverDefaults: DriverTiming = {
   readTimeoutMs: 5_000,
 };
 
-/** Committed batches handed to the state machine and not yet applied, at most. */
-export const maxApplyBatchesInFlight = 4;
-
 /** Upper bound on queued proposals + reads + messages between two Readys (back-pressure). */
 export const maxInboxItems = 50_000;
 
@@ -108,11 +105,6 @@ export class RaftNodeDriver {
   private appliedIndex: number;
   private appliedTerm: number;
   private appliedConf: ConfState;
-  /** Highest index handed to the state machine (apply runs behind the loop, in order). */
-  private dispatchedIndex: number;
-  private dispatchedConf: ConfState;
-  private applyTail: Promise<void> = Promise.resolve();
-  private applyJobs = 0;
   private snapshotIndex: number;
   private bytesSinceSnapshot = 0;
   private soft: SoftState = { leader: null, role: 'follower' };
@@ -127,8 +119,6 @@ export class RaftNodeDriver {
     this.appliedIndex = st.applied;
     this.appliedTerm = options.appliedTerm;
     this.appliedConf = options.appliedConf;
-    this.dispatchedIndex = st.applied;
-    this.dispatchedConf = options.appliedConf;
     this.snapshotIndex = options.logStore.currentSnapshotMeta().index;
     this.cachedStatus = st;
   }
@@ -149,7 +139,6 @@ export class RaftNodeDriver {
     if (this.ticker !== null) clearInterval(this.ticker);
     this.kick();
     await this.loopDone;
-    await this.applyTail;
     const err = new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member is stopping', { hint: 'retry against another member' });
     this.failAll(err);
   }
@@ -301,18 +290,12 @@ export class RaftNodeDriver {
         if (!this.hasInput() && !this.stopping) await new Promise<void>((resolve) => { this.wake = resolve; });
       }
     } catch (err) {
-      this.fail(err);
+      this.fatal = err;
+      this.stopping = true;
+      if (this.ticker !== null) clearInterval(this.ticker);
+      this.failAll(new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member failed and is stopping', { hint: 'retry against another member', cause: err }));
+      this.o.onFatal(err);
     }
-  }
-
-  private fail(err: unknown): void {
-    if (this.fatal !== null) return;
-    this.fatal = err;
-    this.stopping = true;
-    if (this.ticker !== null) clearInterval(this.ticker);
-    this.kick();
-    this.failAll(new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member failed and is stopping', { hint: 'retry against another member', cause: err }));
-    this.o.onFatal(err);
   }
 
   private drainInputs(): void {
@@ -396,16 +379,8 @@ export class RaftNodeDriver {
     }
     if (rd.messages.length > 0) this.o.send(rd.messages);
 
-    if (rd.snapshot !== null) {
-      await this.applyTail;
-      await this.restoreSnapshot(rd);
-    }
-    if (rd.committedEntries.length > 0) {
-      // Apply runs behind the loop so the next Ready's fsync overlaps this apply; a bounded
-      // number of batches may wait.
-      if (this.applyJobs >= maxApplyBatchesInFlight) await this.applyTail;
-      this.dispatchApply(rd.committedEntries);
-    }
+    if (rd.snapshot !== null) await this.restoreSnapshot(rd);
+    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
 
     for (const rs of rd.readStates) {
       const g = this.readGroups.get(rs.context);
@@ -420,9 +395,6 @@ export class RaftNodeDriver {
       this.o.metrics.commitIndex.set(rd.hardState.commit);
     }
     await this.maybeSnapshot();
-  }
-
-  private notifyApplied(): void {
     const listeners = this.appliedListeners;
     this.appliedListeners = [];
     for (const l of listeners) l();
@@ -442,9 +414,6 @@ export class RaftNodeDriver {
     this.appliedIndex = snap.meta.index;
     this.appliedTerm = snap.meta.term;
     this.appliedConf = { voters: [...snap.meta.conf.voters], learners: [...snap.meta.conf.learners] };
-    this.dispatchedIndex = snap.meta.index;
-    this.dispatchedConf = this.appliedConf;
-    this.pendingCompaction = null;
     this.snapshotIndex = snap.meta.index;
     this.bytesSinceSnapshot = 0;
     for (const [index, w] of this.waiters) {
@@ -456,60 +425,45 @@ export class RaftNodeDriver {
     this.o.metrics.appliedIndex.set(this.appliedIndex);
     this.o.logger.info({ index: snap.meta.index, term: snap.meta.term, bytes: snap.data.byteLength }, 'restored a snapshot from the leader');
     this.o.onRestored?.();
-    this.notifyApplied();
   }
 
-  private dispatchApply(entries: Entry[]): void {
-    const batch: { entry: Entry; record: AppliedRecord }[] = [];
+  private async applyEntries(entries: Entry[]): Promise<void> {
+    const records: AppliedRecord[] = [];
     for (const e of entries) {
-      if (e.index <= this.dispatchedIndex) continue;
-      invariant(e.index === this.dispatchedIndex + 1 + batch.length, `committed entry ${e.index} does not follow applied ${this.dispatchedIndex}`);
-      batch.push({ entry: e, record: this.toRecord(e) });
+      if (e.index <= this.appliedIndex) continue;
+      invariant(e.index === this.appliedIndex + 1 + records.length, `committed entry ${e.index} does not follow applied ${this.appliedIndex}`);
+      records.push(this.toRecord(e));
       this.bytesSinceSnapshot += e.data.byteLength + 32;
     }
-    const last = batch[batch.length - 1]?.entry;
-    if (last === undefined) return;
-    this.dispatchedIndex = last.index;
-    const confAfter = this.dispatchedConf;
-    this.applyJobs++;
-    const job = async (): Promise<void> => {
-      if (this.fatal !== null) return;
-      const records = batch.map((b) => b.record);
-      const results = await this.o.stateMachine.apply(records);
-      invariant(results.length === records.length, 'state machine returned one result per record');
-      this.appliedIndex = last.index;
-      this.appliedTerm = last.term;
-      this.appliedConf = confAfter;
-      this.o.metrics.appliedIndex.set(this.appliedIndex);
-      const now = Date.now();
-      for (let i = 0; i < batch.length; i++) {
-        const e = batch[i]!.entry;
-        const w = this.waiters.get(e.index);
-        if (w === undefined) continue;
-        this.waiters.delete(e.index);
-        if (w.term === e.term) {
-          this.o.metrics.proposals.inc({ outcome: 'applied' });
-          this.o.metrics.proposalLatency.observe((now - w.startedMs) / 1000);
-          w.resolve(results[i]!);
-        } else {
-          this.o.metrics.proposals.inc({ outcome: 'dropped' });
-          w.reject(dropped('a new leader replaced the entry of this proposal', ErrorCode.PROPOSAL_DROPPED));
-        }
+    if (records.length === 0) return;
+    const results = await this.o.stateMachine.apply(records);
+    invariant(results.length === records.length, 'state machine returned one result per record');
+    const now = Date.now();
+    for (let i = 0; i < records.length; i++) {
+      const e = entries[entries.length - records.length + i]!;
+      const w = this.waiters.get(e.index);
+      if (w === undefined) continue;
+      this.waiters.delete(e.index);
+      if (w.term === e.term) {
+        this.o.metrics.proposals.inc({ outcome: 'applied' });
+        this.o.metrics.proposalLatency.observe((now - w.startedMs) / 1000);
+        w.resolve(results[i]!);
+      } else {
+        this.o.metrics.proposals.inc({ outcome: 'dropped' });
+        w.reject(dropped('a new leader replaced the entry of this proposal', ErrorCode.PROPOSAL_DROPPED));
       }
-      this.o.onApplied?.(records);
-      this.releaseReads();
-      this.notifyApplied();
-    };
-    this.applyTail = this.applyTail
-      .then(job)
-      .catch((err: unknown) => this.fail(err))
-      .finally(() => { this.applyJobs--; });
+    }
+    const last = entries[entries.length - 1]!;
+    this.appliedIndex = last.index;
+    this.appliedTerm = last.term;
+    this.o.metrics.appliedIndex.set(this.appliedIndex);
+    this.o.onApplied?.(records);
   }
 
   private toRecord(e: Entry): AppliedRecord {
     if (e.type === 'conf-change') {
       const change = decodeConfChangeData(e.data);
-      this.dispatchedConf = applyConfChange(this.dispatchedConf, change);
+      this.appliedConf = applyConfChange(this.appliedConf, change);
       let address: string | null = null;
       let adminAddress: string | null = null;
       if (change.context !== undefined && change.context !== '') {
@@ -541,12 +495,9 @@ export class RaftNodeDriver {
   private async maybeSnapshot(): Promise<void> {
     const t = this.o.timing;
     if (this.pendingCompaction === null) {
-      const entriesSince = this.dispatchedIndex - this.snapshotIndex;
+      const entriesSince = this.appliedIndex - this.snapshotIndex;
       if (entriesSince <= 0) return;
       if (entriesSince < t.snapshotEveryEntries && this.bytesSinceSnapshot < t.snapshotEveryBytes) return;
-      // The snapshot's term and conf are those at the applied index: let apply catch up first.
-      await this.applyTail;
-      if (this.fatal !== null) return;
       const snap = await this.o.stateMachine.snapshot();
       invariant(snap.index === this.appliedIndex, `state machine snapshot at ${snap.index} but applied ${this.appliedIndex}`);
       this.pendingCompaction = { index: snap.index, term: this.appliedTerm, conf: this.appliedConf, data: snap.data };
