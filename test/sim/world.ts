@@ -247,7 +247,8 @@ export class World {
         return;
       }
       if (proposer === null || this.now - proposedAt > 4 * electionTicks * tickMs) {
-        const leader = this.nodes.find((n) => n.raft !== null && n.raft.status().role === Role.Leader);
+        // The leader of the highest term: a removed node may still believe it leads an old one.
+        const leader = this.leader();
         if (leader?.raft?.propose(new TextEncoder().encode(marker)) === true) {
           proposer = leader;
           proposedAt = this.now;
