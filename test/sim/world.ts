@@ -717,12 +717,12 @@ export class World {
 
   /** One line per node: what it believes (for replaying a failing seed). */
   dump(): string[] {
-    return this.nodes.map((n) => {
+    return [`limits ${JSON.stringify(this.limits)} chaos gap ${this.chaosGapMs.join('-')} ms, crash-at-edge ${this.crashAtEdgeRate}`, ...this.nodes.map((n) => {
       if (n.raft === null) return `${n.id}: down`;
       const st = n.raft.status();
       const prs = Object.entries(st.progress).map(([id, p]) => `${id}:${p.state}/m${p.match}/n${p.next}${p.recentActive ? '' : '/idle'}`).join(' ');
       return `${n.id}: ${st.role} t${st.term} vote ${st.vote} lead ${st.leader} commit ${st.commit} applied ${st.applied} log [${st.firstIndex}..${st.lastIndex}] voters ${st.conf.voters.join(',')} learners ${st.conf.learners.join(',')} pending ${n.pending !== null} ${prs}`;
-    });
+    })];
   }
 
   private note(s: string): void {

@@ -20,6 +20,8 @@ interface Regression {
 // Entries marked "injected" were found with a bug put in on purpose (see test/sim/README.md)
 // and pass with the real core: they keep those schedules in the suite.
 const regressions: Regression[] = [
+  { name: 'stale-config-voter-outruns-candidate', seed: 9219, nodes: 3, steps: 8000,
+    caught: 'core liveness bug (no PreVote): a lagging voter with a stale configuration never addressed the real candidate, which never learned the higher term; fixed: a lower-term Vote is refused with our term (§5.1)' },
   { name: 'stale-removed-leader-in-liveness-probe', seed: 3324, nodes: 5, steps: 8000,
     caught: 'sim bug: the liveness probe proposed at a removed node still leading term 1 (no CheckQuorum/PreVote), not at the leader of the highest term' },
   { name: 'figure-8-commit-by-counting', seed: 2067, nodes: 3, steps: 8000, symptomsOnly: true,
