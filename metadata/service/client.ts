@@ -237,7 +237,8 @@ export class MetadataClient implements MetadataApi {
       method, args: JSON.stringify(args), client_id: clientId, seq, stale: opts.stale === true,
     };
     const deadline = Date.now() + (opts.deadlineMs ?? this.opts.callDeadlineMs);
-    let target = opts.stale === true ? this.pickAny() : this.leaderAddress ?? this.pickAny();
+    // Stale reads go to the first address (the local member for member.api) unless it fails.
+    let target = opts.stale === true ? this.opts.addresses[0]! : this.leaderAddress ?? this.pickAny();
     let backoffMs = this.opts.backoffMinMs;
     let freeRedirects = maxFreeRedirects;
     let lastError: GalleonError | null = null;

@@ -91,6 +91,8 @@ export class RaftNodeDriver {
   private inbox: (() => void)[] = [];
   private proposals: ProposalRequest[] = [];
   private readRequests: ReadGroup['waiters'] = [];
+  /** Deadline of the oldest read in `readRequests` (the group's deadline). */
+  private pendingReadDeadline = 0;
   private pendingTicks = 0;
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
@@ -238,8 +240,6 @@ export class RaftNodeDriver {
   }
 
   // ---- the loop -----------------------------------------------------------------------------
-
-  private pendingReadDeadline = 0;
 
   private submit(req: { kind: 'normal'; data: Uint8Array } | { kind: 'conf'; change: ConfChange }, timeoutMs: number): Promise<CommandResult> {
     this.checkUsable();
