@@ -8,8 +8,11 @@
  * Prints one JSON line {"ready":true,"id":…,"address":…} on stdout once serving; logs go to
  * stderr. SIGTERM/SIGINT stop it cleanly (in-flight work finished, stores synced and closed).
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { startMetadataMember, type MemberTiming, type PeerSpec } from './member.js';
 
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
       peers: { type: 'string' },
       join: { type: 'string' },
       'auto-promote': { type: 'boolean', default: false },
+      'metrics-bind': { type: 'string' },
       ...Object.fromEntries(Object.keys(numericFlags).map((k) => [k, { type: 'string' as const }])),
     },
     strict: true,
@@ -64,7 +68,9 @@ async function main(): Promise<void> {
     timing[key] = n;
   }
   const logger = pino({ level: process.env.GALLEON_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const registry = new Registry();
   const member = await startMetadataMember({
+    registry,
     id,
     dataDir,
     bindAddress: values.bind,
@@ -76,13 +82,21 @@ async function main(): Promise<void> {
     logger,
     timing,
   });
-  process.stdout.write(`${JSON.stringify({ ready: true, id: member.id, address: member.address })}\n`);
+  let metricsServer: Server | null = null;
+  let metricsAddress: string | null = null;
+  if (values['metrics-bind'] !== undefined) {
+    metricsServer = await serveMetrics(values['metrics-bind'], registry);
+    const a = metricsServer.address() as AddressInfo;
+    metricsAddress = `${a.address}:${a.port}`;
+  }
+  process.stdout.write(`${JSON.stringify({ ready: true, id: member.id, address: member.address, ...(metricsAddress === null ? {} : { metricsAddress }) })}\n`);
 
   let exiting = false;
   const shutdown = (signal: string): void => {
     if (exiting) return;
     exiting = true;
     logger.info({ signal }, 'stopping');
+    metricsServer?.close();
     member.stop().then(() => process.exit(0), (err: unknown) => {
       logger.error({ err }, 'stop failed');
       process.exit(1);
@@ -93,6 +107,28 @@ async function main(): Promise<void> {
   void member.failed.then(() => {
     exiting = true;
     void member.stop().finally(() => process.exit(70));
+  });
+}
+
+/** Prometheus text on GET /metrics (the daemon has its own admin endpoint; this is for bare members). */
+function serveMetrics(bind: string, registry: Registry): Promise<Server> {
+  const colon = bind.lastIndexOf(':');
+  const host = bind.slice(0, colon);
+  const port = Number(bind.slice(colon + 1));
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+    }, (err: unknown) => {
+      res.writeHead(500).end(String(err));
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
   });
 }
 

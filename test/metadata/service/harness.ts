@@ -47,6 +47,8 @@ export interface MemberProc {
   child: ChildProcess;
   stderr: string[];
   exited: Promise<number | null>;
+  /** The member's ready line (address, and metricsAddress with --metrics-bind). */
+  ready: Record<string, unknown>;
 }
 
 export class ProcessCluster {
@@ -81,7 +83,7 @@ export class ProcessCluster {
     const stderr: string[] = [];
     child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr.push(d); });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const address = await new Promise<string>((resolve, reject) => {
+    const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
       let buf = '';
       const timer = setTimeout(() => reject(new Error(`member ${id} not ready in ${readyTimeoutMs} ms: ${stderr.join('')}`)), readyTimeoutMs);
       child.stdout?.setEncoding('utf8').on('data', (d: string) => {
@@ -90,15 +92,15 @@ export class ProcessCluster {
         if (nl < 0) return;
         clearTimeout(timer);
         try {
-          const line = JSON.parse(buf.slice(0, nl)) as { ready: boolean; address: string };
-          resolve(line.address);
+          resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
         }
       });
       void exited.then((code) => { clearTimeout(timer); reject(new Error(`member ${id} exited (${code}) before ready: ${stderr.join('')}`)); });
     });
-    const p: MemberProc = { id, address, dataDir, child, stderr, exited };
+    const address = String(ready.address);
+    const p: MemberProc = { id, address, dataDir, child, stderr, exited, ready };
     this.procs.set(id, p);
     return p;
   }
