@@ -9,7 +9,7 @@ describe('metadata service: leader controllers', function () {
 
   before(async () => {
     await cluster.init();
-    await cluster.bootstrap(['n1', 'n2', 'n3'], ['--data-node-timeout-ms', '1500', '--controller-interval-ms', '200']);
+    await cluster.bootstrap(['n1', 'n2', 'n3'], ['--data-node-timeout-ms', '1500', '--controller-interval-ms', '200', '--metrics-bind', '127.0.0.1:0']);
     client = new MetadataClient({ addresses: cluster.addresses(), callDeadlineMs: 20_000 });
   });
 
@@ -38,5 +38,14 @@ describe('metadata service: leader controllers', function () {
       beating = false;
       await beat;
     }
+  });
+
+  it('serves Prometheus metrics with --metrics-bind', async () => {
+    const st = await client.clusterStatus();
+    const leader = cluster.procs.get(st.leaderId!)!;
+    const text = await (await fetch(`http://${String(leader.ready.metricsAddress)}/metrics`)).text();
+    assert.match(text, /galleon_raft_is_leader 1/);
+    assert.match(text, new RegExp(`galleon_raft_term ${st.term}`));
+    assert.match(text, /galleon_metadata_rpcs_total\{method="registerDataNode",code="OK"\} [1-9]/);
   });
 });
