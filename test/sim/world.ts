@@ -9,7 +9,7 @@
  * faults heal. Any violation throws SimFailure with a message naming the broken property.
  */
 import {
-  RaftNode, MessageType, Role, EntryType, ConfChangeType, decodeConfChange,
+  RaftNode, MessageType, Role, EntryType, ConfChangeType,
   type ConfChange, type Entry, type HardState, type Message, type NodeId, type RaftConfig, type Ready, type Snapshot,
 } from '../../metadata/raft/core/index.js';
 import { EventHeap } from './heap.js';
@@ -461,7 +461,6 @@ export class World {
       this.hashAt.set(e.index, h);
       d.hash = h;
       d.applied = e.index;
-      if (e.type === EntryType.ConfChange) this.stats.confChanges += 0;
       if (e.type === EntryType.Normal && e.data.byteLength > 0) {
         const key = new TextDecoder().decode(e.data);
         if (key.startsWith('live-')) {
@@ -728,8 +727,4 @@ export class World {
   private note(s: string): void {
     if (this.opts.verbose === true) this.log.push(`${this.now}ms ${s}`);
   }
-}
-
-export function describeConfEntry(e: Entry): string {
-  return e.type === EntryType.ConfChange ? JSON.stringify(decodeConfChange(e.data)) : 'normal';
 }

@@ -172,3 +172,42 @@ describe('raft §5.3 log replication', () => {
     assert.throws(() => c.node('a').ready(), /advance/);
   });
 });
+
+describe('raft §5.4 safety invariants are enforced, not assumed', () => {
+  it('an App reaching below the commit index cannot touch committed entries; it is answered with the commit index', () => {
+    const n = new RaftNode(config('f'), {
+      hardState: { term: 2, vote: null, commit: 2 },
+      snapshotMeta: { index: 0, term: 0, conf: { voters: ['f', 'l'], learners: [] } },
+      entries: [1, 2].map((i) => ({ term: 1, index: i, type: 'normal' as const, data: enc(`e${i}`) })),
+      applied: 2,
+    });
+    const bogus = { term: 2, index: 2, type: 'normal' as const, data: enc('other') };
+    n.step({ type: MessageType.App, from: 'l', to: 'f', term: 2, logTerm: 1, index: 1, entries: [bogus], commit: 2, reject: false, rejectHint: 0 });
+    assert.equal(n.entryAt(2)?.term, 1, 'committed entry 2 untouched');
+    const rd = n.ready();
+    assert.ok(rd.messages.some((m) => m.type === MessageType.AppResp && !m.reject && m.index === 2));
+    assert.deepEqual(rd.entries, []);
+  });
+
+  it('recovering a log whose terms go backwards stops the node with INVARIANT_VIOLATION', () => {
+    assert.throws(
+      () => new RaftNode(config('f'), {
+        hardState: { term: 3, vote: null, commit: 0 },
+        snapshotMeta: { index: 0, term: 0, conf: { voters: ['f'], learners: [] } },
+        entries: [{ term: 2, index: 1, type: 'normal', data: enc('a') }, { term: 1, index: 2, type: 'normal', data: enc('b') }],
+        applied: 0,
+      }),
+      (err: unknown) => err instanceof Error && (err as { code?: string }).code === 'INVARIANT_VIOLATION',
+    );
+  });
+
+  it('a heartbeat with an older commit index never moves commit back', () => {
+    const c = new Cluster(['a', 'b', 'c']);
+    c.elect('a');
+    c.propose('a', 'x');
+    const b = c.node('b');
+    const commit = b.status().commit;
+    b.step({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 1, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 });
+    assert.equal(b.status().commit, commit);
+  });
+});
