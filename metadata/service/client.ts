@@ -271,7 +271,9 @@ export class MetadataClient implements MetadataApi {
       }
       if (this.leaderAddress === target) this.leaderAddress = null;
       target = this.pickAny();
-      await new Promise((r) => setTimeout(r, Math.min(backoffMs, Math.max(0, deadline - Date.now()))));
+      // Jitter keeps many clients from retrying in lockstep after a leader change.
+      const sleepMs = backoffMs * (0.5 + Math.random() / 2);
+      await new Promise((r) => setTimeout(r, Math.min(sleepMs, Math.max(0, deadline - Date.now()))));
       backoffMs = Math.min(backoffMs * 2, this.opts.backoffMaxMs);
       freeRedirects = maxFreeRedirects;
     }

@@ -19,7 +19,7 @@ export interface TransportHandlers {
   onMessages(messages: Message[]): void;
   onUnreachable(peer: NodeId): void;
   onSnapshotFailure(peer: NodeId): void;
-  /** A peer we had no address for announced one on its stream. */
+  /** A peer announced an address on its stream that differs from (or fills in) what we had. */
   onPeerAddress?(peer: NodeId, address: string): void;
 }
 
@@ -303,7 +303,8 @@ export class RaftTransport {
     call.on('data', (frame: Frame) => {
       if (!announced && frame.from_address !== undefined && frame.from_address !== '' && frame.from !== '') {
         announced = true;
-        if (this.opts.resolveAddress(frame.from) === undefined) this.handlers.onPeerAddress?.(frame.from, frame.from_address);
+        // A peer that restarted on another port tells us here; until then we would dial the old one.
+        if (this.opts.resolveAddress(frame.from) !== frame.from_address) this.handlers.onPeerAddress?.(frame.from, frame.from_address);
       }
       if (frame.chunk !== undefined && frame.chunk !== null && frame.chunk.total_bytes > 0) {
         const c = frame.chunk;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { MetadataClient } from '../../../metadata/service/client.js';
-import { ProcessCluster, until } from './harness.js';
+import { freePort, ProcessCluster, until } from './harness.js';
 
 describe('metadata service: a follower down through compaction catches up by snapshot', function () {
   this.timeout(90_000);
@@ -51,5 +51,24 @@ describe('metadata service: a follower down through compaction catches up by sna
       local.close();
     }
     assert.ok(restarted.stderr.join('').includes('restored a snapshot from the leader'), 'the follower caught up through a snapshot, not the log');
+  });
+
+  it('a member restarted on another port is found again (it announces its address on its streams)', async () => {
+    const st = await client.clusterStatus();
+    const follower = [...cluster.procs.values()].find((p) => p.id !== st.leaderId)!;
+    const { id } = follower;
+    await cluster.kill9(id);
+    await client.updateVolumeLabels('c-0', { moved: 'yes' });
+    const moved = await cluster.start(id, `127.0.0.1:${await freePort()}`, flags);
+    assert.notEqual(moved.address, follower.address);
+    await client.updateVolumeLabels('c-1', { moved: 'yes' });
+    const local = new MetadataClient({ addresses: [moved.address] });
+    try {
+      await until(async () => (await local.getVolume('c-1', { stale: true })).labels.moved === 'yes', 'the moved member to receive new writes', 30_000);
+      const members = (await client.clusterStatus()).members;
+      assert.equal(members.find((m) => m.id === id)?.address, moved.address, 'the leader knows the new address');
+    } finally {
+      local.close();
+    }
   });
 });
