@@ -7,6 +7,9 @@
  *
  * Prints, last: `kills: K, operations: N, acknowledged writes: W, lost: L, linearizable: yes|no|unknown`
  * and exits 0 only for no loss and a definite "yes".
+ *
+ * `--inject-lost-write` records one acknowledged write that was never sent, after the load: a
+ * self-test that the final reads, the loss check and the checker do catch a lost write.
  */
 import { rmSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -29,7 +32,10 @@ const limits = {
   registerVolumeCount: 6,
   extraVolumeCount: 3,
   dataNodeCount: 3,
+  /** The client's own deadline for one call, its retries included. */
   opTimeoutMs: 5_000,
+  /** Our hard stop on a call beyond the client's deadline, in case the client hangs. */
+  opTimeoutGraceMs: 1_000,
   errorBackoffMs: 50,
   heartbeatIntervalMs: 1_000,
   minOutageMs: 500,
@@ -46,6 +52,7 @@ interface Args {
   seed: number;
   clients: number;
   killIntervalMs: number;
+  injectLostWrite: boolean;
 }
 
 function parse(): Args {
@@ -55,6 +62,7 @@ function parse(): Args {
       seed: { type: 'string' },
       clients: { type: 'string', default: '8' },
       'kill-interval-ms': { type: 'string', default: '5000' },
+      'inject-lost-write': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -71,6 +79,7 @@ function parse(): Args {
     seed: values.seed === undefined ? Date.now() % 1_000_000 : num('seed', values.seed, 0),
     clients: num('clients', values.clients, 1),
     killIntervalMs: num('kill-interval-ms', values['kill-interval-ms'], 500),
+    injectLostWrite: values['inject-lost-write'],
   };
 }
 
@@ -78,7 +87,7 @@ const log = (line: string): void => console.log(`chaos: ${line}`);
 
 /** Retries an idempotent setup or verification call until it succeeds. */
 async function retry<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  return waitFor(what, timeoutMs, async () => withTimeout(fn(), limits.opTimeoutMs), 200);
+  return waitFor(what, timeoutMs, async () => withTimeout(fn(), limits.opTimeoutMs + limits.opTimeoutGraceMs), 200);
 }
 
 async function setUp(client: ChaosClient, registerVolumes: string[]): Promise<void> {
@@ -128,7 +137,7 @@ async function main(): Promise<number> {
   try {
     cluster = await MetadataCluster.start({ root });
     log(`members up: ${cluster.members.map((m) => `${m.id}@${m.address}`).join(', ')}`);
-    const admin = await connectClient(cluster.addresses);
+    const admin = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs });
     clients.push(admin);
     await setUp(admin, registerVolumes);
     log(`set up ${limits.dataNodeCount} data nodes and ${registerVolumes.length} volumes`);
@@ -136,11 +145,11 @@ async function main(): Promise<number> {
     const recorder = new HistoryRecorder();
     const workload = new Workload(recorder, {
       registerVolumes, extraVolumes,
-      opTimeoutMs: limits.opTimeoutMs, errorBackoffMs: limits.errorBackoffMs, extraVolumeSize: '1M',
+      opTimeoutMs: limits.opTimeoutMs + limits.opTimeoutGraceMs, errorBackoffMs: limits.errorBackoffMs, extraVolumeSize: '1M',
     });
     const workers: Promise<void>[] = [];
     for (let c = 0; c < args.clients; c++) {
-      const client = await connectClient(cluster.addresses);
+      const client = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs });
       clients.push(client);
       workers.push(workload.runClient(c, client, args.seed * 1000 + c + 1));
     }
@@ -160,9 +169,16 @@ async function main(): Promise<number> {
     loadStopped = true;
     await heartbeats;
 
+    if (args.injectLostWrite) {
+      const at = recorder.now();
+      const victim = registerVolumes[0]!;
+      recorder.operations.push({ clientId: args.clients, key: labelKey(victim), input: { op: 'write', value: 'injected-never-sent' }, output: {}, outcome: 'ok', callAt: at, returnAt: at + 1 });
+      log(`injected an acknowledged write that was never sent, on ${victim}`);
+    }
+
     // Heal: everything up, and a leader that answers a linearizable read.
     for (const id of cluster.downMembers()) await cluster.startMember(id);
-    const verifier = await connectClient(cluster.addresses);
+    const verifier = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs });
     clients.push(verifier);
     const finalValues = new Map<string, string | null>();
     const finalClientId = args.clients;

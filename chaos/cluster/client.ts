@@ -1,21 +1,19 @@
 /**
- * The one place the chaos tools construct a metadata client, so a change in the client's
- * constructor touches one line.
+ * The one place the chaos tools and the metadata benchmark construct a metadata client, so a
+ * change in the client's options touches one file.
  */
+import { MetadataClient } from '../../metadata/service/client.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 
 export interface ChaosClient extends MetadataApi {
   close(): void | Promise<void>;
 }
 
-interface ClientModule {
-  MetadataClient: new (addresses: string[]) => ChaosClient;
+export interface ConnectOptions {
+  /** Total time one call may take, the client's own retries included. */
+  callDeadlineMs?: number;
 }
 
-// Imported by a computed path while metadata/service is still being written on its branch.
-const clientPath = '../../metadata/service/client.js';
-
-export async function connectClient(addresses: string[]): Promise<ChaosClient> {
-  const mod = (await import(clientPath)) as ClientModule;
-  return new mod.MetadataClient(addresses);
+export function connectClient(addresses: string[], options: ConnectOptions = {}): Promise<ChaosClient> {
+  return Promise.resolve(new MetadataClient({ addresses, ...(options.callDeadlineMs === undefined ? {} : { callDeadlineMs: options.callDeadlineMs }) }));
 }
