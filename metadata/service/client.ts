@@ -62,7 +62,7 @@ class MemberEndpoint {
   private nextId = 1;
 
   constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary') {
-    this.client = new ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions) as RawClient;
+    this.client = new ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions) as unknown as RawClient;
   }
 
   call(req: Omit<CallRequestWire, 'id'>, timeoutMs: number): Promise<CallReplyWire> {

@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   void member.failed.then(() => {
     exiting = true;
-    member.stop().finally(() => process.exit(70));
+    void member.stop().finally(() => process.exit(70));
   });
 }
 
