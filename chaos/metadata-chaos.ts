@@ -40,6 +40,7 @@ const limits = {
   heartbeatIntervalMs: 1_000,
   minOutageMs: 500,
   maxOutageMs: 2_500,
+  minUpMs: 1_000,
   /** After healing, the cluster must answer a linearizable read within this. */
   healTimeoutMs: 30_000,
   setupTimeoutMs: 30_000,
@@ -156,7 +157,7 @@ async function main(): Promise<number> {
     let loadStopped = false;
     const heartbeats = heartbeatLoop(admin, () => loadStopped);
     const nemesis = new Nemesis(cluster, admin, rnd, {
-      intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs, leaderQueryTimeoutMs: 2_000,
+      intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs, minUpMs: limits.minUpMs, leaderQueryTimeoutMs: 2_000,
     }, log);
     const startedAtMs = Date.now();
     const nemesisDone = nemesis.run(startedAtMs);

@@ -1,5 +1,5 @@
 /**
- * Crashes members: every `intervalMs` (with jitter) one member gets SIGKILL — every other kill
+ * Crashes members: every `intervalMs` (±25 %) one member gets SIGKILL — every other kill
  * the current leader, so leaders die at least half the time — and comes back on the same port
  * and data directory after a short outage. One member is down at a time, so a quorum survives
  * and the cluster must stay available through every kill.
@@ -13,6 +13,8 @@ export interface NemesisOptions {
   intervalMs: number;
   minOutageMs: number;
   maxOutageMs: number;
+  /** Least time every member is up between two kills. */
+  minUpMs: number;
   /** Bound on asking who leads; a cluster mid-election may not know. */
   leaderQueryTimeoutMs: number;
 }
@@ -43,10 +45,15 @@ export class Nemesis {
   }
 
   async run(startedAtMs: number): Promise<void> {
+    let lastKillAtMs = Date.now();
     while (!this.stopping) {
+      // Kills are paced from kill to kill, so a slow restart does not thin them out, but the
+      // restarted member always gets a moment in the cluster before the next one.
       const jitter = this.rnd.between(-this.options.intervalMs / 4, this.options.intervalMs / 4);
-      await this.sleep(this.options.intervalMs + jitter);
+      const sinceLastKillMs = Date.now() - lastKillAtMs;
+      await this.sleep(Math.max(this.options.minUpMs, this.options.intervalMs + jitter - sinceLastKillMs));
       if (this.stopping) break;
+      lastKillAtMs = Date.now();
       const leaderId = await this.leaderId();
       const targetLeader = this.kills.length % 2 === 0 && leaderId !== null;
       const target = targetLeader ? leaderId : this.rnd.pick(this.cluster.members).id;
