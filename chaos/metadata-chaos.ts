@@ -23,7 +23,7 @@ import { installEmergencyCleanup } from './lib/child.js';
 import { Random } from './lib/random.js';
 import { delay, waitFor, withTimeout } from './lib/wait.js';
 import { checkHistory, formatViolation, registerModel } from './linearizability/index.js';
-import { HistoryRecorder } from './metadata/history-recorder.js';
+import { HistoryRecorder, type ChaosOperation } from './metadata/history-recorder.js';
 import { findLostWrites } from './metadata/loss.js';
 import { Nemesis } from './metadata/nemesis.js';
 import { existsValue, labelKey, labelName, volumeKey, Workload } from './metadata/workload.js';
@@ -169,6 +169,7 @@ async function main(): Promise<number> {
     await Promise.all([...workers, nemesisDone]);
     loadStopped = true;
     await heartbeats;
+    const longestStallMs = longestGapBetweenAnswers(recorder.operations) / 1e6;
 
     if (args.injectLostWrite) {
       const at = recorder.now();
@@ -218,6 +219,7 @@ async function main(): Promise<number> {
     const leaderKills = nemesis.kills.filter((k) => k.wasLeader).length;
     log(`kills of the leader: ${leaderKills} of ${nemesis.kills.length}`);
     log(`operations by outcome: ok=${ops.filter((o) => o.outcome === 'ok').length} unknown=${unknown} failed=${ops.filter((o) => o.outcome === 'failed').length}; errors: ${errors}`);
+    log(`longest time with no operation answered (the worst failover): ${longestStallMs.toFixed(0)} ms`);
     log(`checker: ${result.verdict} in ${checkMs.toFixed(0)} ms, ${result.steps} steps over ${result.keys.length} keys`);
     for (const l of lost.slice(0, 20)) log(`LOST: ${l.key} acknowledged ${JSON.stringify(l.value)} but the final value is ${JSON.stringify(l.finalValue)}`);
     for (const v of result.violations) console.log(formatViolation(v));
@@ -243,6 +245,14 @@ async function main(): Promise<number> {
     }
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** Longest stretch of the load during which no call returned successfully, in ns. */
+function longestGapBetweenAnswers(ops: readonly ChaosOperation[]): number {
+  const returns = ops.filter((op) => op.outcome === 'ok').map((op) => op.returnAt!).sort((a, b) => a - b);
+  let gap = 0;
+  for (let i = 1; i < returns.length; i++) gap = Math.max(gap, returns[i]! - returns[i - 1]!);
+  return gap;
 }
 
 async function printLogTails(cluster: MetadataCluster): Promise<void> {
