@@ -3,7 +3,10 @@
  * SIGKILLed and restarted; then every acknowledged write must still be there and the whole
  * recorded history must be linearizable.
  *
- *   npm run chaos:metadata -- [--seconds 60] [--seed N] [--clients 8] [--kill-interval-ms 5000]
+ *   npm run chaos:metadata -- [--seconds 60] [--seed N] [--clients 8] [--kill-interval-ms 5000] [--pause-fraction 0]
+ *
+ * `--pause-fraction F` turns that fraction of the faults into SIGSTOP … SIGCONT pauses: a paused
+ * leader wakes up believing it still leads, which is what stale reads are made of.
  *
  * Prints, last: `kills: K, operations: N, acknowledged writes: W, lost: L, linearizable: yes|no|unknown`
  * and exits 0 only for no loss and a definite "yes".
@@ -54,6 +57,7 @@ interface Args {
   clients: number;
   killIntervalMs: number;
   injectLostWrite: boolean;
+  pauseFraction: number;
 }
 
 function parse(): Args {
@@ -64,6 +68,7 @@ function parse(): Args {
       clients: { type: 'string', default: '8' },
       'kill-interval-ms': { type: 'string', default: '5000' },
       'inject-lost-write': { type: 'boolean', default: false },
+      'pause-fraction': { type: 'string', default: '0' },
     },
     strict: true,
   });
@@ -75,12 +80,21 @@ function parse(): Args {
     }
     return n;
   };
+  const fraction = (name: string, raw: string | undefined): number => {
+    const n = Number(raw);
+    if (!(n >= 0 && n <= 1)) {
+      console.error(`chaos: --${name} must be a number from 0 to 1, got ${raw}`);
+      process.exit(2);
+    }
+    return n;
+  };
   return {
     seconds: num('seconds', values.seconds, 1),
     seed: values.seed === undefined ? Date.now() % 1_000_000 : num('seed', values.seed, 0),
     clients: num('clients', values.clients, 1),
     killIntervalMs: num('kill-interval-ms', values['kill-interval-ms'], 500),
     injectLostWrite: values['inject-lost-write'],
+    pauseFraction: fraction('pause-fraction', values['pause-fraction']),
   };
 }
 
@@ -157,7 +171,7 @@ async function main(): Promise<number> {
     let loadStopped = false;
     const heartbeats = heartbeatLoop(admin, () => loadStopped);
     const nemesis = new Nemesis(cluster, admin, rnd, {
-      intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs, minUpMs: limits.minUpMs, leaderQueryTimeoutMs: 2_000,
+      intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs, minUpMs: limits.minUpMs, pauseFraction: args.pauseFraction, leaderQueryTimeoutMs: 2_000,
     }, log);
     const startedAtMs = Date.now();
     const nemesisDone = nemesis.run(startedAtMs);

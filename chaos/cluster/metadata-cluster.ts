@@ -93,6 +93,14 @@ export class MetadataCluster {
     await this.member(id).child.kill('SIGKILL');
   }
 
+  pauseMember(id: string): void {
+    this.member(id).child.signal('SIGSTOP');
+  }
+
+  resumeMember(id: string): void {
+    this.member(id).child.signal('SIGCONT');
+  }
+
   downMembers(): string[] {
     return this.members.filter((m) => !m.child.running).map((m) => m.id);
   }

@@ -136,12 +136,21 @@ export class ManagedChild {
     await this.exited;
   }
 
+  /** Sends a signal that does not end the process (SIGSTOP / SIGCONT to pause and resume it). */
+  signal(signal: NodeJS.Signals): void {
+    const pid = this.proc?.pid;
+    if (pid === undefined || !this.running) throw new Error(`${this.spec.name} is not running`);
+    process.kill(pid, signal);
+  }
+
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
   async stop(graceMs = 5000): Promise<void> {
     const proc = this.proc;
     if (proc?.pid === undefined || !this.running) return;
     const pid = proc.pid;
     try {
+      // A paused process would sit on SIGTERM until continued.
+      process.kill(pid, 'SIGCONT');
       process.kill(pid, 'SIGTERM');
     } catch {
       return;

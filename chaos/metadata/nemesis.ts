@@ -1,5 +1,5 @@
 /**
- * Crashes members: every `intervalMs` (±25 %) one member gets SIGKILL — every other kill
+ * Crashes members (optionally pauses them instead, `pauseFraction`): every `intervalMs` (±25 %) one member gets SIGKILL — every other kill
  * the current leader, so leaders die at least half the time — and comes back on the same port
  * and data directory after a short outage. One member is down at a time, so a quorum survives
  * and the cluster must stay available through every kill.
@@ -15,6 +15,8 @@ export interface NemesisOptions {
   maxOutageMs: number;
   /** Least time every member is up between two kills. */
   minUpMs: number;
+  /** Fraction of faults that pause the member (SIGSTOP … SIGCONT) instead of killing it. */
+  pauseFraction: number;
   /** Bound on asking who leads; a cluster mid-election may not know. */
   leaderQueryTimeoutMs: number;
 }
@@ -23,6 +25,7 @@ export interface KillRecord {
   atMs: number;
   memberId: string;
   wasLeader: boolean;
+  kind: 'kill' | 'pause';
   outageMs: number;
 }
 
@@ -58,13 +61,16 @@ export class Nemesis {
       const targetLeader = this.kills.length % 2 === 0 && leaderId !== null;
       const target = targetLeader ? leaderId : this.rnd.pick(this.cluster.members).id;
       const outageMs = this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
-      const record: KillRecord = { atMs: Date.now() - startedAtMs, memberId: target, wasLeader: target === leaderId, outageMs };
-      this.log(`t=${(record.atMs / 1000).toFixed(1)}s kill -9 ${target}${record.wasLeader ? ' (leader)' : ''}, back in ${outageMs} ms`);
-      await this.cluster.killMember(target);
+      const kind = this.rnd.next() < this.options.pauseFraction ? 'pause' : 'kill';
+      const record: KillRecord = { atMs: Date.now() - startedAtMs, memberId: target, wasLeader: target === leaderId, kind, outageMs };
+      this.log(`t=${(record.atMs / 1000).toFixed(1)}s ${kind === 'kill' ? 'kill -9' : 'pause'} ${target}${record.wasLeader ? ' (leader)' : ''}, back in ${outageMs} ms`);
+      if (kind === 'kill') await this.cluster.killMember(target);
+      else this.cluster.pauseMember(target);
       this.kills.push(record);
-      // The outage is served in full even when stopping: a restart always follows a kill.
+      // The outage is served in full even when stopping: a restart always follows a fault.
       await delay(outageMs);
-      await this.cluster.startMember(target);
+      if (kind === 'kill') await this.cluster.startMember(target);
+      else this.cluster.resumeMember(target);
     }
   }
 
