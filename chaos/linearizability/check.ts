@@ -67,11 +67,12 @@ export function checkHistory<S, I, O>(
       keys.push({ key, verdict: 'unknown', operations: ops.length, steps: 0 });
       continue;
     }
-    const res = searchKey(model, dropUnobservedUnknowns(model, ops), budget);
+    const searched = dropUnobservedUnknowns(model, ops);
+    const res = searchKey(model, searched, budget);
     steps += res.steps;
     const result: KeyResult<I, O> = { key, verdict: res.verdict, operations: ops.length, steps: res.steps };
     if (res.verdict === 'violation' && res.stuck !== undefined) {
-      result.witness = buildWitness(model, ops, res.stuck, opts.maxShrinkSteps);
+      result.witness = buildWitness(model, searched, res.stuck, opts.maxShrinkSteps);
     }
     keys.push(result);
   }
@@ -122,7 +123,7 @@ function dropUnobservedUnknowns<S, I, O>(model: Model<S, I, O>, ops: Operation<I
 }
 
 function buildWitness<S, I, O>(model: Model<S, I, O>, ops: Operation<I, O>[], stuck: StuckPoint, shrinkSteps: number): Witness<I, O> {
-  const kept = shrink(model, dropUnobservedUnknowns(model, ops), shrinkSteps);
+  const kept = shrink(model, ops, shrinkSteps);
   const sorted = [...kept].sort((a, b) => a.callAt - b.callAt);
   const origin = sorted[0]?.callAt ?? 0;
   const lines = sorted.map((op) => {

@@ -65,6 +65,7 @@ describe('linearizability checker (register model)', () => {
       assert.equal(v.key, 'x');
       const witness = v.witness!.operations.map((op) => registerModel.describe(op.input, op.output));
       assert.deepEqual(witness, ['write("a")', 'write("b")', 'read() → "a"']);
+      assert.equal(registerModel.describe(v.witness!.blocked.input, v.witness!.blocked.output), 'read() → "a"');
       assert.match(formatViolation(v), /key x: not linearizable; 3 operations/);
     });
 
@@ -88,6 +89,16 @@ describe('linearizability checker (register model)', () => {
       const res = check([write(1, 'a', 0, 10), read(2, 'z', 5, 20)]);
       assert.equal(res.verdict, 'violation');
       assert.deepEqual(res.violations[0]!.witness!.operations.map((op) => op.input.op), ['read']);
+    });
+
+    it('a stale read found behind unobserved lost writes, with the blocked read named', () => {
+      // The unknown writes are dropped before the search; the witness must still point at the
+      // operations of the history itself.
+      const res = check([write(1, 'lost1', 0), write(2, 'lost2', 1), write(3, 'a', 2, 10), write(3, 'b', 20, 30), read(4, 'a', 40, 50)]);
+      assert.equal(res.verdict, 'violation');
+      const w = res.violations[0]!.witness!;
+      assert.equal(w.blocked.input.op, 'read');
+      assert.deepEqual(w.operations.map((op) => registerModel.describe(op.input, op.output)), ['write("a")', 'write("b")', 'read() → "a"']);
     });
 
     it('a lost acknowledged write (final read sees the value before it)', () => {
