@@ -31,6 +31,7 @@ export interface Witness<I, O> {
   linearizedTail: Operation<I, O>[];
   /** Human-readable lines, one per witness operation. */
   lines: string[];
+  blockedText: string;
 }
 
 export interface KeyResult<I, O> {
@@ -72,7 +73,7 @@ export function checkHistory<S, I, O>(
     steps += res.steps;
     const result: KeyResult<I, O> = { key, verdict: res.verdict, operations: ops.length, steps: res.steps };
     if (res.verdict === 'violation' && res.stuck !== undefined) {
-      result.witness = buildWitness(model, searched, res.stuck, opts.maxShrinkSteps);
+      result.witness = buildWitness(model, searched, res.stuck, res.failedBy ?? Number.POSITIVE_INFINITY, opts.maxShrinkSteps);
     }
     keys.push(result);
   }
@@ -122,20 +123,36 @@ function dropUnobservedUnknowns<S, I, O>(model: Model<S, I, O>, ops: Operation<I
   return ops.filter((op) => op.outcome !== 'unknown' || observed.has(model.blindWriteKey!(op.input)!));
 }
 
-function buildWitness<S, I, O>(model: Model<S, I, O>, ops: Operation<I, O>[], stuck: StuckPoint, shrinkSteps: number): Witness<I, O> {
-  const kept = shrink(model, ops, shrinkSteps);
+function buildWitness<S, I, O>(model: Model<S, I, O>, ops: Operation<I, O>[], stuck: StuckPoint, failedBy: number, shrinkSteps: number): Witness<I, O> {
+  const kept = shrink(model, cutAfterFailure(model, ops, failedBy, shrinkSteps), shrinkSteps);
   const sorted = [...kept].sort((a, b) => a.callAt - b.callAt);
   const origin = sorted[0]?.callAt ?? 0;
   const lines = sorted.map((op) => {
     const end = op.returnAt === undefined ? '…' : String(op.returnAt - origin);
     return `client ${op.clientId}: [${op.callAt - origin}, ${end}] ${model.describe(op.input, op.outcome === 'ok' ? op.output : undefined)}`;
   });
+  const blocked = ops[stuck.blockedOp]!;
   return {
     operations: sorted,
-    blocked: ops[stuck.blockedOp]!,
+    blocked,
+    blockedText: model.describe(blocked.input, blocked.outcome === 'ok' ? blocked.output : undefined),
     linearizedTail: stuck.tail.map((i) => ops[i]!),
     lines,
   };
+}
+
+/**
+ * Operations called after the search's last failure point do not change its verdict (see
+ * SearchResult.failedBy), so a witness can start from the rest — provided cutting them is a
+ * sound removal too (nothing kept observed a write that is cut; see removalIsSound), which
+ * keeps every later shrinking step meaningful for the whole history. Checked, not assumed.
+ */
+function cutAfterFailure<S, I, O>(model: Model<S, I, O>, ops: Operation<I, O>[], failedBy: number, maxSteps: number): Operation<I, O>[] {
+  const cut = new Set(ops.filter((op) => op.callAt > failedBy));
+  if (cut.size === 0) return ops;
+  const prefix = ops.filter((op) => !cut.has(op));
+  if (!removalIsSound(model, cut, prefix)) return ops;
+  return searchKey(model, dropUnobservedUnknowns(model, prefix), maxSteps).verdict === 'violation' ? prefix : ops;
 }
 
 /**
@@ -150,34 +167,44 @@ function shrink<S, I, O>(model: Model<S, I, O>, ops: Operation<I, O>[], maxSteps
   let budget = maxSteps;
   const stillFails = (candidate: Operation<I, O>[]): boolean => {
     if (budget <= 0 || candidate.length === 0) return false;
-    const res = searchKey(model, candidate, budget);
-    budget -= res.steps;
+    // Removing reads leaves lost writes unobserved: drop those too, as the main check does.
+    const res = searchKey(model, dropUnobservedUnknowns(model, candidate), budget);
+    // Building the event list costs about as much as a step per event: charge it, so a long
+    // history cannot turn thousands of cheap checks into minutes.
+    budget -= res.steps + 2 * candidate.length;
     return res.verdict === 'violation';
   };
   // Reads first (always sound to drop, and dropping them is what frees the writes), then the
   // writes nobody observes any more, then single operations until nothing more goes.
-  let kept = ddmin(model, ops, (op) => model.isReadOnly(op.input), stillFails);
-  kept = ddmin(model, kept, (op) => !model.isReadOnly(op.input), stillFails);
-  kept = ddmin(model, kept, () => true, stillFails);
+  const sound = (removed: Set<Operation<I, O>>, rest: Operation<I, O>[]): boolean => {
+    if (budget <= 0) return false;
+    budget -= rest.length;
+    return removalIsSound(model, removed, rest);
+  };
+  const left = (): boolean => budget > 0;
+  let kept = ddmin(ops, (op) => model.isReadOnly(op.input), sound, stillFails, left);
+  kept = ddmin(kept, (op) => !model.isReadOnly(op.input), sound, stillFails, left);
+  kept = ddmin(kept, () => true, sound, stillFails, left);
   return kept;
 }
 
 /** Removes ever smaller chunks of the operations `eligible` selects while the rest still fails. */
-function ddmin<S, I, O>(
-  model: Model<S, I, O>,
+function ddmin<I, O>(
   ops: Operation<I, O>[],
   eligible: (op: Operation<I, O>) => boolean,
+  sound: (removed: Set<Operation<I, O>>, rest: Operation<I, O>[]) => boolean,
   stillFails: (candidate: Operation<I, O>[]) => boolean,
+  budgetLeft: () => boolean,
 ): Operation<I, O>[] {
   let kept = ops;
   let pool = kept.filter(eligible);
   let chunk = Math.max(1, Math.ceil(pool.length / 2));
-  while (pool.length > 0) {
+  while (pool.length > 0 && budgetLeft()) {
     let changed = false;
-    for (let i = 0; i < pool.length; ) {
+    for (let i = 0; i < pool.length && budgetLeft(); ) {
       const removed = new Set(pool.slice(i, i + chunk));
       const candidate = kept.filter((op) => !removed.has(op));
-      if (removalIsSound(model, removed, candidate) && stillFails(candidate)) {
+      if (sound(removed, candidate) && stillFails(candidate)) {
         kept = candidate;
         pool = pool.filter((op) => !removed.has(op));
         changed = true;
@@ -214,8 +241,12 @@ function removalIsSound<S, I, O>(model: Model<S, I, O>, removed: Set<Operation<I
   return writtenKeys.every((k) => !observed.has(k));
 }
 
+const maxWitnessLinesShown = 30;
+
 export function formatViolation<I, O>(result: KeyResult<I, O>): string {
   const w = result.witness;
   if (w === undefined) return `key ${result.key}: not linearizable`;
-  return [`key ${result.key}: not linearizable; ${w.operations.length} operations with no valid order (times in ns from the first):`, ...w.lines.map((l) => `  ${l}`)].join('\n');
+  const shown = w.lines.slice(0, maxWitnessLinesShown).map((l) => `  ${l}`);
+  if (w.lines.length > shown.length) shown.push(`  … ${w.lines.length - shown.length} more`);
+  return [`key ${result.key}: not linearizable; ${w.operations.length} operations with no valid order (times in ns from the first):`, ...shown, `  furthest the search got: stuck before client ${w.blocked.clientId}'s ${w.blockedText}`].join('\n');
 }

@@ -48,6 +48,11 @@ export interface RegisterOutput {
   ok?: boolean;
 }
 
+/** Absent is the empty key; a value gets a prefix, so the empty string stays distinct from absent. */
+function registerKey(state: RegisterState): string {
+  return state === null ? '' : `=${state}`;
+}
+
 /** A register per key with reads, blind writes, deletes, create-if-absent and compare-and-set. */
 export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> = {
   init: () => null,
@@ -69,11 +74,10 @@ export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> 
       }
     }
   },
-  // JSON keeps null and the string "null" apart.
-  stateKey: (state) => JSON.stringify(state),
+  stateKey: registerKey,
   isReadOnly: (input) => input.op === 'read',
-  blindWriteKey: (input) => (input.op === 'write' ? JSON.stringify(input.value) : undefined),
-  readKey: (input, output) => (input.op === 'read' && output?.value !== undefined ? JSON.stringify(output.value) : undefined),
+  blindWriteKey: (input) => (input.op === 'write' ? registerKey(input.value) : undefined),
+  readKey: (input, output) => (input.op === 'read' && output?.value !== undefined ? registerKey(output.value) : undefined),
   describe(input, output) {
     const out = output === undefined ? ' → ?' : output.value !== undefined ? ` → ${JSON.stringify(output.value)}` : output.ok !== undefined ? ` → ${String(output.ok)}` : '';
     switch (input.op) {

@@ -9,15 +9,21 @@
  * last choice and try the next call. The list empty means a linearization exists.
  *
  * Memoisation: the same (set of linearized operations, model state) reached by two different
- * orders has the same future, so it is explored once.
+ * orders has the same future, so it is explored once. The set is keyed exactly (see
+ * PrefixSet), so no hash collision can ever prune a live branch.
  *
  * Unknown outcomes: an operation without a return has its return event at +∞, so it may be
  * linearized at any point after its call — including after everything else, which is "never"
  * as far as any observer in the history can tell.
  *
+ * Reads are forced moves: a read-only operation that is callable now and matches the current
+ * state can go next in some linearization whenever any linearization exists from here (moving
+ * it earlier changes no state, and every operation that had to precede it is already placed),
+ * so when the search backtracks over one it does not try the alternatives at that level.
+ *
  * Work is bounded by `maxSteps`; running out answers `unknown`, never a guess.
  */
-import { BitSet } from './bitset.js';
+import { PrefixSet } from './prefix-set.js';
 import type { Operation } from './history.js';
 import type { Model } from './model.js';
 
@@ -51,6 +57,12 @@ export interface SearchResult {
   steps: number;
   /** Present on `violation`. */
   stuck?: StuckPoint;
+  /**
+   * On `violation`: the latest time at which any branch of the search failed. Every branch
+   * fails by then, and the search never looks at events after the one it fails on, so the
+   * operations called by this time are on their own not linearizable either.
+   */
+  failedBy?: number;
 }
 
 const tailLength = 6;
@@ -59,12 +71,14 @@ const maxCandidatesReported = 12;
 export function searchKey<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], maxSteps: number): SearchResult {
   const head = buildEventList(ops);
   const n = ops.length;
-  const linearized = new BitSet(n);
-  const memo = new Map<string, Uint32Array[]>();
-  const stack: { call: Event; state: S }[] = [];
+  const rank = returnOrderRanks(ops);
+  const linearized = new PrefixSet(n);
+  const memo = new Set<string>();
+  const stack: { call: Event; state: S; forced: boolean }[] = [];
   let state = model.init();
   let steps = 0;
   let stuck: StuckPoint | undefined;
+  let failedBy = Number.NEGATIVE_INFINITY;
 
   let entry = head.next;
   while (head.next !== null) {
@@ -74,25 +88,34 @@ export function searchKey<S, I, O>(model: Model<S, I, O>, ops: readonly Operatio
       const op = ops[entry.op]!;
       const res = model.step(state, op.input, op.outcome === 'ok' ? op.output : undefined);
       if (res.ok) {
-        linearized.flip(entry.op);
-        const key = `${linearized.hashKey()}|${model.stateKey(res.next)}`;
-        if (!seen(memo, key, linearized)) {
-          stack.push({ call: entry, state });
+        linearized.add(rank[entry.op]!);
+        const key = `${linearized.key()}|${model.stateKey(res.next)}`;
+        if (!memo.has(key)) {
+          memo.add(key);
+          stack.push({ call: entry, state, forced: model.isReadOnly(op.input) });
           state = res.next;
           lift(entry);
           entry = head.next;
           continue;
         }
-        linearized.flip(entry.op);
+        linearized.delete(rank[entry.op]!);
       }
       entry = entry.next;
       continue;
     }
     // A return event: its operation should have been linearized by now.
     if (stuck === undefined || stack.length > stuck.depth) stuck = describeStuck(head, entry, stack);
-    const top = stack.pop();
-    if (top === undefined) return { verdict: 'violation', steps, stuck };
-    linearized.flip(top.call.op);
+    failedBy = Math.max(failedBy, entry.time);
+    let top = stack.pop();
+    // Undo forced choices without trying their alternatives (see below), then resume after
+    // the last free choice.
+    while (top?.forced === true) {
+      linearized.delete(rank[top.call.op]!);
+      unlift(top.call);
+      top = stack.pop();
+    }
+    if (top === undefined) return { verdict: 'violation', steps, stuck, failedBy };
+    linearized.delete(rank[top.call.op]!);
     state = top.state;
     unlift(top.call);
     entry = top.call.next;
@@ -100,17 +123,19 @@ export function searchKey<S, I, O>(model: Model<S, I, O>, ops: readonly Operatio
   return { verdict: 'linearizable', steps };
 }
 
-/** True if (set, state) was explored before; records it otherwise. */
-function seen(memo: Map<string, Uint32Array[]>, key: string, set: BitSet): boolean {
-  const bucket = memo.get(key);
-  if (bucket === undefined) {
-    memo.set(key, [set.snapshot()]);
-    return false;
-  }
-  // Same hash: compare the sets themselves so a hash collision can never prune a real branch.
-  if (bucket.some((words) => set.equals(words))) return true;
-  bucket.push(set.snapshot());
-  return false;
+/**
+ * Each operation's position when sorted by return time, then call time. An unreturned operation
+ * still in the search was observed by someone (check.ts drops the others), so it is usually
+ * linearized soon after its call: ranking it by its call keeps it from sitting above the
+ * PrefixSet's floor for the rest of the search.
+ */
+function returnOrderRanks<I, O>(ops: readonly Operation<I, O>[]): Int32Array {
+  const order = ops.map((_, i) => i);
+  const ret = (i: number): number => ops[i]!.returnAt ?? ops[i]!.callAt;
+  order.sort((a, b) => ret(a) - ret(b) || ops[a]!.callAt - ops[b]!.callAt || a - b);
+  const rank = new Int32Array(ops.length);
+  order.forEach((opIndex, r) => (rank[opIndex] = r));
+  return rank;
 }
 
 function buildEventList<I, O>(ops: readonly Operation<I, O>[]): Event {

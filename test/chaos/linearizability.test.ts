@@ -155,6 +155,14 @@ describe('linearizability checker (register model)', () => {
       console.log(`      10k operations over 8 keys: ${elapsedMs.toFixed(0)} ms, ${res.steps} search steps`);
       assert.ok(elapsedMs < 5_000, `took ${elapsedMs} ms`);
 
+      const single = generate(43, 10_000, 1, 40);
+      const t1 = performance.now();
+      const resSingle = check(single.history);
+      const singleMs = performance.now() - t1;
+      console.log(`      10k operations on ONE key, ~8 overlapping: ${singleMs.toFixed(0)} ms, ${resSingle.steps} search steps`);
+      assert.equal(resSingle.verdict, 'linearizable');
+      assert.ok(singleMs < 5_000, `took ${singleMs} ms`);
+
       const bad = corruptObservably(gen, prng(99))!;
       const t2 = performance.now();
       const res2 = check(bad.history);
