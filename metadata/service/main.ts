@@ -21,6 +21,8 @@ const numericFlags = {
   'snapshot-bytes': 'snapshotEveryBytes',
   'proposal-timeout-ms': 'proposalTimeoutMs',
   'read-timeout-ms': 'readTimeoutMs',
+  'data-node-timeout-ms': 'dataNodeHeartbeatTimeoutMs',
+  'controller-interval-ms': 'controllerIntervalMs',
 } as const satisfies Record<string, keyof MemberTiming>;
 
 function parsePeers(raw: string): PeerSpec[] {

@@ -51,6 +51,8 @@ export class RaftNode implements RaftCore {
   private readonly votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Ticks as leader, for timing out snapshots that were lost (or whose answer was). */
+  private leaderTicks = 0;
   private randomizedElectionTimeout: number;
   private leadTransferee: NodeId | null = null;
   /** Leader: index of the last conf change proposed; no new one until it is applied. */
@@ -129,6 +131,11 @@ export class RaftNode implements RaftCore {
         this.send(this.msg(MessageType.AppResp, m.from));
       } else if (m.type === MessageType.PreVote) {
         this.send({ ...this.msg(MessageType.PreVoteResp, m.from), reject: true });
+      } else if (m.type === MessageType.Vote) {
+        // §5.1: the refusal carries our term, so a candidate that fell behind catches up. Without
+        // it, a voter whose stale configuration never addresses that candidate could out-campaign
+        // it for ever (found by the simulator, seed 9219).
+        this.send({ ...this.msg(MessageType.VoteResp, m.from), reject: true });
       }
       return;
     }
@@ -402,6 +409,7 @@ export class RaftNode implements RaftCore {
   }
 
   private tickLeader(): void {
+    this.leaderTicks++;
     this.heartbeatElapsed++;
     this.electionElapsed++;
     if (this.electionElapsed >= this.cfg.electionTicks) {
@@ -685,7 +693,7 @@ export class RaftNode implements RaftCore {
     invariant(this.snapshotData !== null, 'the application handed back the snapshot data (compact(meta.index, data) after restart)');
     const meta: SnapshotMeta = { index: this.log.snapIndex, term: this.log.snapTerm, conf: cloneConf(this.snapConf) };
     this.send({ ...this.msg(MessageType.Snap, to), snapshot: { meta, data: this.snapshotData } });
-    pr.becomeSnapshot(meta.index);
+    pr.becomeSnapshot(meta.index, this.leaderTicks);
   }
 
   private sendHeartbeat(to: NodeId, context: string | undefined): void {
@@ -738,6 +746,7 @@ export class RaftNode implements RaftCore {
       }
       return;
     }
+    invariant(m.index <= this.log.lastIndex(), `${m.from} acknowledges index ${m.index} beyond the leader's last ${this.log.lastIndex()}`);
     const wasPaused = pr.isPaused();
     const updated = pr.maybeUpdate(m.index);
     if (updated || (pr.match === m.index && pr.state === ProgressState.Probe)) {
@@ -765,6 +774,9 @@ export class RaftNode implements RaftCore {
     pr.recentActive = true;
     pr.probeSent = false;
     if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
+    // The peer is alive but its snapshot (or the answer to it) has not arrived within an
+    // election timeout: the follower may have crashed before persisting it. Probe again.
+    if (pr.state === ProgressState.Snapshot && this.leaderTicks - pr.snapshotSentTick >= this.cfg.electionTicks) pr.becomeProbe();
     // A lost App would otherwise stall the peer: an empty App re-synchronises it.
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
     if (m.context === undefined || this.conf.learners.includes(m.from)) return;

@@ -91,6 +91,8 @@ export class RaftNodeDriver {
   private inbox: (() => void)[] = [];
   private proposals: ProposalRequest[] = [];
   private readRequests: ReadGroup['waiters'] = [];
+  /** Deadline of the oldest read in `readRequests` (the group's deadline). */
+  private pendingReadDeadline = 0;
   private pendingTicks = 0;
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
@@ -239,8 +241,6 @@ export class RaftNodeDriver {
 
   // ---- the loop -----------------------------------------------------------------------------
 
-  private pendingReadDeadline = 0;
-
   private submit(req: { kind: 'normal'; data: Uint8Array } | { kind: 'conf'; change: ConfChange }, timeoutMs: number): Promise<CommandResult> {
     this.checkUsable();
     return new Promise<CommandResult>((resolve, reject) => {
@@ -359,7 +359,13 @@ export class RaftNodeDriver {
     if (rd.softState !== null) this.onSoftState(rd.softState);
     if (rd.messagesBeforePersist.length > 0) this.o.send(rd.messagesBeforePersist);
 
-    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+    // Term, vote, entries and snapshots must be durable before anyone hears of them. A Ready
+    // that only advances the commit index writes nothing: commit is volatile in Raft, the state
+    // machine keeps its own applied index, and the next synced write carries the new commit.
+    const persisted = this.o.logStore.hardState();
+    const durableChange = rd.snapshot !== null || rd.entries.length > 0
+      || (rd.hardState !== null && (rd.hardState.term !== persisted.term || rd.hardState.vote !== persisted.vote));
+    if (durableChange) {
       const t0 = performance.now();
       await this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
       this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000);

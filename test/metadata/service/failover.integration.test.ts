@@ -78,6 +78,43 @@ describe('metadata service: three real member processes', function () {
     assert.equal(volumes.filter((v) => v.name === 'once').length, 1);
   });
 
+  it('a paused (SIGSTOP) leader is replaced while it sleeps and rejoins as a follower', async () => {
+    await client.createVolume({ name: 'pause', size: '1M' });
+    const old = await leaderOf(client);
+    const pid = cluster.procs.get(old.id)!.child.pid!;
+    let acked = 0;
+    let running = true;
+    const workers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; running; i++) {
+        await client.updateVolumeLabels('pause', { [`w${w}`]: String(i) });
+        acked++;
+      }
+    });
+    try {
+      await until(() => acked >= 20, 'writes before the pause');
+      process.kill(pid, 'SIGSTOP');
+      const before = acked;
+      await until(() => acked >= before + 50, 'writes while the old leader is paused', 30_000);
+      const during = await leaderOf(client);
+      assert.notEqual(during.id, old.id);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      running = false;
+      await Promise.all(workers);
+    }
+    // The old leader comes back as a follower and catches up.
+    const local = new MetadataClient({ addresses: [old.address] });
+    try {
+      const target = (await client.clusterStatus()).commitIndex;
+      await until(async () => {
+        const st = await local.clusterStatus({ stale: true });
+        return st.appliedIndex >= target && st.leaderId !== old.id;
+      }, 'the old leader to follow and catch up', 20_000);
+    } finally {
+      local.close();
+    }
+  });
+
   it('kill -9 of the leader mid-load: a new leader takes over and every acknowledged write reads back', async () => {
     // 16 writers, each setting distinct labels on its own volume (a volume holds at most 64).
     const writers = 16;
@@ -113,6 +150,30 @@ describe('metadata service: three real member processes', function () {
     const volumes = new Map((await client.listVolumes()).map((v) => [v.name, v.labels]));
     const lost = acked.filter(([v, k]) => volumes.get(v)?.[k] !== 'v');
     assert.deepEqual(lost, [], `acknowledged writes lost: ${lost.slice(0, 10).join(',')}`);
+    // The client retries through the failover (same seq), so no call surfaces an error.
+    assert.deepEqual(failures, []);
     console.log(`      failover: new leader ${newLeader.id} seen after ${failoverMs} ms; ${acked.length} acknowledged, ${failures.length} failed calls (${failures.slice(0, 3).join("; ")}), 0 lost`);
+  });
+
+  it('without a quorum a call fails at its deadline with a clear error, and nothing is half-applied', async () => {
+    const leader = await leaderOf(client);
+    await cluster.kill9(leader.id);
+    const t0 = Date.now();
+    await assert.rejects(client.call('createVolume', [{ name: 'no-quorum', size: '1M' }], { deadlineMs: 2_000 }), (e) => {
+      assert.ok(isGalleonError(e) && (e.code === 'TIMEOUT' || e.code === 'NO_LEADER'), `got ${String(e)}`);
+      assert.ok(e.hint !== undefined && e.hint.includes('quorum'));
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 6_000, 'the deadline bounds the call');
+    // The survivor still answers stale reads from its own state.
+    const survivor = [...cluster.procs.values()][0]!;
+    const local = new MetadataClient({ addresses: [survivor.address] });
+    try {
+      const vols = await local.listVolumes({ stale: true });
+      assert.ok(vols.some((v) => v.name === 'load-0'));
+      assert.ok(!vols.some((v) => v.name === 'no-quorum'), 'an unacknowledged create was not applied');
+    } finally {
+      local.close();
+    }
   });
 });

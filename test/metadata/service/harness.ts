@@ -72,7 +72,9 @@ export class ProcessCluster {
 
   async start(id: string, bind: string, flags: string[], logLevel = 'warn'): Promise<MemberProc> {
     const dataDir = this.dataDirOf(id);
-    const child = spawn(process.execPath, ['--import', 'tsx', mainPath, '--id', id, '--data-dir', dataDir, '--bind', bind, ...this.commonFlags, ...flags], {
+    // GALLEON_TEST_NODE_ARGS: extra node flags for the members (e.g. --cpu-prof when profiling).
+    const nodeArgs = (process.env.GALLEON_TEST_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', mainPath, '--id', id, '--data-dir', dataDir, '--bind', bind, ...this.commonFlags, ...flags], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GALLEON_LOG_LEVEL: logLevel },
     });

@@ -62,7 +62,7 @@ describe('metadata service: membership changes with real processes', function ()
     assert.equal(after.members.filter((m) => m.role === 'voter').length, 3);
     await client.updateVolumeLabels('m-1', { removed });
     assert.equal((await client.getVolume('m-1')).labels.removed, removed);
-    await cluster.stop(removed);
+    assert.equal(await cluster.stop(removed), 0, "SIGTERM stops a member cleanly (exit 0)");
     // Still a quorum of the three remaining voters.
     await client.updateVolumeLabels('m-1', { last: 'write' });
     assert.equal((await client.getVolume('m-1')).labels.last, 'write');
