@@ -36,7 +36,7 @@ export abstract class GalleonCommand extends Command {
     if (!this.jsonEnabled()) this.log(text);
   }
 
-  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+  protected override catch(err: Error & { exitCode?: number }): Promise<unknown> {
     // `this.exit()` and oclif's help/version exits travel as ExitError: let oclif finish them.
     if (err instanceof Errors.ExitError) throw err;
     const rendered = renderError(err, this.id);
@@ -44,6 +44,6 @@ export abstract class GalleonCommand extends Command {
     if (this.jsonEnabled()) this.logJson({ error: rendered.error });
     process.stderr.write(`${rendered.line}\n`);
     if (process.env.GALLEON_DEBUG === '1' && err.stack !== undefined) process.stderr.write(`${err.stack}\n`);
-    return undefined;
+    return Promise.resolve(undefined);
   }
 }
