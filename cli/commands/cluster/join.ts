@@ -4,6 +4,7 @@ import { GalleonCommand } from '../../lib/base-command.js';
 import { formatHostPort, parseHostPort } from '../../lib/address.js';
 
 export default class ClusterJoin extends GalleonCommand {
+  static override summary = 'Join the cluster of a running member (a fresh single-node daemon only).';
   static override description = [
     'Make the daemon join the cluster reachable at ADDRESS (a member\'s --bind-address).',
     'Only a daemon that runs a fresh one-member cluster of its own (no volumes, no classes of its own) can join:',

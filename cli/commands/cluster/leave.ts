@@ -8,6 +8,7 @@ export interface LeaveResult {
 }
 
 export default class ClusterLeave extends GalleonCommand {
+  static override summary = 'Leave the cluster (handing leadership over first) and stop the daemon.';
   static override description = [
     'Remove the daemon\'s node from the cluster and stop it.',
     'A leader first hands leadership to another voter. With --force the node stops even when the quorum cannot confirm the removal.',

@@ -7,6 +7,7 @@ import type { DaemonConfig, DaemonStatus } from '../../daemon/types.js';
 import type { DaemonSettings } from '../../daemon/config.js';
 
 export default class DaemonStart extends GalleonCommand {
+  static override summary = 'Run a GalleonFS node (foreground, or in the background with --detach).';
   static override description = [
     'Run a GalleonFS node: a member of the metadata quorum and a data node (--roles).',
     'Without --peer-addresses it starts a new one-member cluster; with them it joins that running cluster',
@@ -25,16 +26,17 @@ export default class DaemonStart extends GalleonCommand {
   static override flags = {
     detach: Flags.boolean({ char: 'd', summary: 'Run in the background (pid file and log under the storage path).', default: false }),
     config: Flags.string({ summary: 'TOML or YAML configuration file (flags override it).' }),
-    roles: Flags.string({ summary: 'Comma-separated roles: metadata,data.', defaultHelp: 'metadata,data' }),
-    'storage-path': Flags.string({ summary: 'Storage directory.', defaultHelp: './galleonfs_storage' }),
-    'bind-address': Flags.string({ summary: 'gRPC address for Raft and the metadata API.', defaultHelp: '127.0.0.1:8080' }),
-    'ipc-address': Flags.string({ summary: 'Admin HTTP/JSON address the CLI talks to.', defaultHelp: '127.0.0.1:8090' }),
+    roles: Flags.string({ summary: 'Comma-separated roles: metadata,data. [default: metadata,data]' }),
+    'storage-path': Flags.string({ summary: 'Storage directory. [default: ./galleonfs_storage]' }),
+    'bind-address': Flags.string({ summary: 'gRPC address for Raft and the metadata API. [default: 127.0.0.1:8080]' }),
+    'ipc-address': Flags.string({ summary: 'Admin HTTP/JSON address the CLI talks to. [default: 127.0.0.1:8090]' }),
     'peer-addresses': Flags.string({ summary: 'Comma-separated bind addresses of a running cluster to join.' }),
     'node-id': Flags.string({ summary: 'Node id (default: a random id persisted under the storage path).' }),
-    'block-size': Flags.string({ summary: 'Block size in bytes: a power of two from 512 to 1M.', defaultHelp: '4096' }),
-    'replication-strategy': Flags.string({ summary: 'Replication strategy.', options: ['synchronous', 'asynchronous'], defaultHelp: 'synchronous' }),
-    'persistence-level': Flags.string({ summary: 'Data persistence level.', options: ['basic', 'enhanced', 'high', 'maximum'], defaultHelp: 'enhanced' }),
-    zone: Flags.string({ summary: 'Failure zone of this node.', defaultHelp: 'default' }),
+    'block-size': Flags.string({ summary: 'Block size in bytes: a power of two from 512 to 1M. [default: 4096]' }),
+    'replication-strategy': Flags.string({ summary: 'Replication strategy. [default: synchronous]', options: ['synchronous', 'asynchronous'] }),
+    'persistence-level': Flags.string({ summary: 'Data persistence level. [default: enhanced]', options: ['basic', 'enhanced', 'high', 'maximum'] }),
+    zone: Flags.string({ summary: 'Failure zone of this node. [default: default]' }),
+    'target-voters': Flags.string({ summary: 'Voters the quorum grows to as nodes join. [default: 3]', options: ['1', '3', '5'] }),
   };
 
   async run(): Promise<DaemonStatus | DaemonConfig> {
@@ -64,6 +66,7 @@ export default class DaemonStart extends GalleonCommand {
     set('replicationStrategy', flags['replication-strategy']);
     set('persistenceLevel', flags['persistence-level']);
     set('zone', flags.zone);
+    set('targetVoters', flags['target-voters'] === undefined ? undefined : Number(flags['target-voters']));
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
 
@@ -95,7 +98,7 @@ export default class DaemonStart extends GalleonCommand {
     const { logFileName } = await import('../../daemon/daemon.js');
     const args = ['--roles', config.roles.join(','), '--storage-path', config.storagePath, '--bind-address', config.bindAddress,
       '--ipc-address', config.ipcAddress, '--block-size', String(config.blockSizeBytes), '--replication-strategy', config.replicationStrategy,
-      '--persistence-level', config.persistenceLevel, '--zone', config.zone];
+      '--persistence-level', config.persistenceLevel, '--zone', config.zone, '--target-voters', String(config.targetVoters)];
     if (config.peerAddresses.length > 0) args.push('--peer-addresses', config.peerAddresses.join(','));
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);
     if (config.configFile !== null) args.push('--config', config.configFile);
