@@ -122,17 +122,12 @@ export class Daemon implements DaemonHost {
     let metadata: DaemonStatus['metadata'] = null;
     if (this.metadataRole !== null) {
       metadata = { state: this.metadataRole.state, error: this.metadataRole.error, raftRole: 'unknown', leaderId: null, term: null, commitIndex: null, appliedIndex: null };
-      if (this.metadataRole.state === 'running') {
-        try {
-          const s = await this.metadataRole.api().clusterStatus({ stale: true });
-          const me = s.members.find((m) => m.id === this.cfg.nodeId);
-          metadata = {
-            ...metadata, leaderId: s.leaderId, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex,
-            raftRole: s.leaderId === this.cfg.nodeId ? 'leader' : me?.role ?? 'unknown',
-          };
-        } catch (err) {
-          metadata.error = (err as Error).message;
-        }
+      const s = this.metadataRole.memberStatus();
+      if (s !== null) {
+        metadata = {
+          ...metadata, leaderId: s.leaderId, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex,
+          raftRole: s.leaderId === this.cfg.nodeId ? 'leader' : s.conf.voters.includes(this.cfg.nodeId) ? 'voter' : s.conf.learners.includes(this.cfg.nodeId) ? 'learner' : 'unknown',
+        };
       }
     }
     return {
@@ -143,19 +138,21 @@ export class Daemon implements DaemonHost {
     };
   }
 
-  async health(): Promise<{ ok: boolean; reason: string }> {
+  health(): Promise<{ ok: boolean; reason: string }> {
+    return Promise.resolve(this.healthNow());
+  }
+
+  private healthNow(): { ok: boolean; reason: string } {
     if (this.stopping !== null) return { ok: false, reason: 'stopping' };
     if (this.metadataRole === null) return { ok: true, reason: 'no metadata role' };
     if (this.metadataRole.state !== 'running') return { ok: false, reason: `metadata role ${this.metadataRole.state}` };
-    try {
-      const s = await this.metadataRole.api().clusterStatus({ stale: true });
-      if (s.leaderId === null) return { ok: false, reason: 'no leader' };
-      if (!s.members.some((m) => m.id === this.cfg.nodeId)) return { ok: false, reason: 'not yet a member' };
-      if (s.appliedIndex < s.commitIndex) return { ok: false, reason: `catching up (${s.appliedIndex}/${s.commitIndex})` };
-      return { ok: true, reason: `leader ${s.leaderId}` };
-    } catch (err) {
-      return { ok: false, reason: (err as Error).message };
-    }
+    const s = this.metadataRole.memberStatus();
+    if (s === null) return { ok: false, reason: 'metadata role not running' };
+    if (s.leaderId === null) return { ok: false, reason: 'no leader' };
+    const me = this.cfg.nodeId;
+    if (!s.conf.voters.includes(me) && !s.conf.learners.includes(me)) return { ok: false, reason: 'not yet a member' };
+    if (s.appliedIndex < s.commitIndex) return { ok: false, reason: `catching up (${s.appliedIndex}/${s.commitIndex})` };
+    return { ok: true, reason: `leader ${s.leaderId}` };
   }
 
   async restart(): Promise<DaemonStatus> {

@@ -1,16 +1,17 @@
 /**
  * The metadata role: this node's member of the Raft quorum (metadata/service/member.ts), and the
  * bootstrap rule: existing state → restart as before; no peers → a new one-member cluster;
- * peers → join that cluster as a learner, then ask for promotion while the quorum has fewer
- * voters than its target ("Docker Swarm-like" membership).
+ * peers → join that cluster as a learner. A learner that has caught up asks to become a voter
+ * while the quorum has fewer voters than its target, and otherwise stays a learner
+ * ("Docker Swarm-like" membership: managers up to the target, workers beyond it).
  */
 import { access, readdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
+import type { MemberStatus, MetadataMember } from '../../metadata/service/member.js';
 import type { RoleState } from './types.js';
-import { loadMemberModule, type MemberHandle } from './member-loader.js';
 
 export interface MetadataRoleOptions {
   nodeId: string;
@@ -25,6 +26,9 @@ export interface MetadataRoleOptions {
 
 export type Bootstrap = 'restart' | 'new-cluster' | 'join';
 
+/** How often a learner checks whether it should ask for promotion. */
+export const promotionCheckIntervalMs = 250;
+
 async function hasState(dir: string): Promise<boolean> {
   try {
     await access(dir);
@@ -38,7 +42,9 @@ export class MetadataRole {
   state: RoleState = 'stopped';
   error: string | null = null;
   bootstrap: Bootstrap | null = null;
-  private member: MemberHandle | null = null;
+  private member: MetadataMember | null = null;
+  private promotionTimer: NodeJS.Timeout | null = null;
+  private promoting = false;
 
   constructor(private readonly opts: MetadataRoleOptions) {}
 
@@ -51,26 +57,35 @@ export class MetadataRole {
     return this.member.api;
   }
 
+  memberStatus(): MemberStatus | null {
+    return this.member === null || this.state !== 'running' ? null : this.member.status();
+  }
+
   async start(joinAddresses: string[] = this.opts.peerAddresses): Promise<void> {
     this.state = 'starting';
     this.error = null;
     try {
-      const memberModule = await loadMemberModule();
+      // Loaded here so that CLI commands other than `daemon start` never load gRPC and LevelDB.
+      const { startMetadataMember } = await import('../../metadata/service/member.js');
       const existing = await hasState(this.opts.dataDir);
       this.bootstrap = existing ? 'restart' : joinAddresses.length === 0 ? 'new-cluster' : 'join';
       this.opts.logger.info({ bootstrap: this.bootstrap, peers: joinAddresses }, 'starting metadata member');
-      this.member = await memberModule.startMetadataMember({
+      const base = {
         id: this.opts.nodeId,
         dataDir: this.opts.dataDir,
         bindAddress: this.opts.bindAddress,
         adminAddress: this.opts.ipcAddress,
-        peers: this.bootstrap === 'new-cluster' ? [this.opts.bindAddress] : [],
-        join: this.bootstrap === 'join' ? joinAddresses : [],
-        targetVoters: this.opts.targetVoters,
+        autoPromote: false,
         logger: this.opts.logger.child({ role: 'metadata' }),
         registry: this.opts.registry,
-      });
+      };
+      this.member = await startMetadataMember(
+        this.bootstrap === 'new-cluster' ? { ...base, peers: [{ id: this.opts.nodeId, address: this.opts.bindAddress }] }
+          : this.bootstrap === 'join' ? { ...base, join: joinAddresses } : base,
+      );
       this.state = 'running';
+      this.promotionTimer = setInterval(() => void this.maybePromote(), promotionCheckIntervalMs);
+      this.promotionTimer.unref();
     } catch (err) {
       this.state = 'failed';
       this.error = (err as Error).message;
@@ -78,7 +93,28 @@ export class MetadataRole {
     }
   }
 
+  /** A caught-up learner asks for a vote while the quorum is below its target size. */
+  private async maybePromote(): Promise<void> {
+    const member = this.member;
+    if (member === null || this.promoting || this.state !== 'running') return;
+    const s = member.status();
+    const me = this.opts.nodeId;
+    if (!s.conf.learners.includes(me) || s.leaderId === null || s.commitIndex === 0 || s.appliedIndex < s.commitIndex) return;
+    if (s.conf.voters.length >= this.opts.targetVoters) return;
+    this.promoting = true;
+    try {
+      await member.api.promoteMember(me);
+      this.opts.logger.info({ voters: s.conf.voters.length + 1, target: this.opts.targetVoters }, 'promoted to voter');
+    } catch (err) {
+      this.opts.logger.debug({ err }, 'promotion not done yet; will retry');
+    } finally {
+      this.promoting = false;
+    }
+  }
+
   async stop(): Promise<void> {
+    if (this.promotionTimer !== null) clearInterval(this.promotionTimer);
+    this.promotionTimer = null;
     const member = this.member;
     this.member = null;
     if (member === null) {
