@@ -14,7 +14,7 @@ export default class Up extends GalleonCommand {
   static override flags = {
     nodes: Flags.integer({ summary: 'Number of nodes (1 to 7).', default: 3 }),
     dir: Flags.string({ summary: 'Folder for storage, logs, pid files and cluster.json.', default: './.galleon' }),
-    'base-port': Flags.integer({ summary: 'First bind port (admin ports start 100 above); 0 lets the OS pick every port.' }),
+    'base-port': Flags.integer({ summary: 'First bind port (admin ports start 100 above, data ports 200 above); 0 lets the OS pick every port.' }),
   };
 
   async run(): Promise<UpResult> {

@@ -6,7 +6,7 @@
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import { defaultBindAddress, defaultIpcAddress, formatHostPort, parseHostPort, parsePeerList } from '../lib/address.js';
+import { defaultBindAddress, defaultDataAddress, defaultIpcAddress, formatHostPort, parseHostPort, parsePeerList } from '../lib/address.js';
 import { isPowerOfTwo, parseSize } from '../lib/size.js';
 import type { DaemonConfig, PersistenceLevel, ReplicationStrategy, Role } from './types.js';
 import { allRoles, persistenceLevels, replicationStrategies } from './types.js';
@@ -24,6 +24,7 @@ export interface DaemonSettings {
   storagePath?: string;
   bindAddress?: string;
   ipcAddress?: string;
+  dataAddress?: string;
   peerAddresses?: string | string[];
   blockSize?: string | number;
   replicationStrategy?: string;
@@ -34,7 +35,7 @@ export interface DaemonSettings {
 
 /** `section.key` in the file → setting. Keys of the spec's sample that we do not implement are not listed: they are errors. */
 const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
-  daemon: { node_id: 'nodeId', roles: 'roles', storage_path: 'storagePath', block_size: 'blockSize', bind_address: 'bindAddress', ipc_address: 'ipcAddress', zone: 'zone' },
+  daemon: { node_id: 'nodeId', roles: 'roles', storage_path: 'storagePath', block_size: 'blockSize', bind_address: 'bindAddress', ipc_address: 'ipcAddress', data_address: 'dataAddress', zone: 'zone' },
   cluster: { peer_addresses: 'peerAddresses', target_voters: 'targetVoters' },
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
@@ -44,6 +45,7 @@ export const defaultDaemonSettings = {
   storagePath: './galleonfs_storage',
   bindAddress: defaultBindAddress,
   ipcAddress: defaultIpcAddress,
+  dataAddress: defaultDataAddress,
   blockSize: 4096,
   replicationStrategy: 'synchronous',
   persistenceLevel: 'enhanced',
@@ -120,7 +122,10 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
 
   const bindAddress = formatHostPort(parseHostPort(s.bindAddress ?? defaultDaemonSettings.bindAddress, 'bind address'));
   const ipcAddress = formatHostPort(parseHostPort(s.ipcAddress ?? defaultDaemonSettings.ipcAddress, 'IPC address'));
-  if (bindAddress === ipcAddress) throw configError('ipc-address', `the IPC address ${ipcAddress} is also the bind address`, 'give them different ports');
+  const dataAddress = formatHostPort(parseHostPort(s.dataAddress ?? defaultDaemonSettings.dataAddress, 'data address'));
+  if (new Set([bindAddress, ipcAddress, dataAddress]).size < 3) {
+    throw configError('addresses', `bind (${bindAddress}), IPC (${ipcAddress}) and data (${dataAddress}) addresses must differ`, 'give each its own port');
+  }
   const peerAddresses = parsePeerList(s.peerAddresses ?? []).filter((p) => p !== bindAddress);
 
   return {
@@ -129,6 +134,7 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     storagePath: s.storagePath ?? defaultDaemonSettings.storagePath,
     bindAddress,
     ipcAddress,
+    dataAddress,
     peerAddresses,
     blockSizeBytes,
     replicationStrategy: pick<ReplicationStrategy>('replication-strategy', s.replicationStrategy ?? defaultDaemonSettings.replicationStrategy, replicationStrategies),

@@ -13,6 +13,7 @@ import type { LeaveResult } from '../commands/cluster/leave.js';
 import { parseHostPort } from '../lib/address.js';
 import { startAdminServer, type AdminServer, type DaemonHost } from './admin-server.js';
 import { MetadataRole } from './metadata-role.js';
+import { DataRole } from './data-role.js';
 import { resolveNodeId } from './node-id.js';
 import { createDaemonLogger } from './logger.js';
 import type { DaemonConfig, DaemonStatus } from './types.js';
@@ -56,6 +57,7 @@ export class Daemon implements DaemonHost {
   readonly registry = new Registry();
   private admin: AdminServer | null = null;
   private metadataRole: MetadataRole | null = null;
+  private dataRole: DataRole | null = null;
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
@@ -100,10 +102,18 @@ export class Daemon implements DaemonHost {
       });
       await this.metadataRole.start();
     }
-    // The data role (dataplane/server) starts here once the data plane exists.
+    if (this.cfg.roles.includes('data')) {
+      // A data-only node reaches the cluster through a metadata client (once data-only nodes exist).
+      this.dataRole = new DataRole({
+        nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
+        metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
+      });
+      this.dataRole.start();
+    }
   }
 
   private async stopRoles(): Promise<void> {
+    this.dataRole?.stop();
     await this.metadataRole?.stop();
   }
 
@@ -134,7 +144,7 @@ export class Daemon implements DaemonHost {
       nodeId: this.cfg.nodeId, pid: process.pid, version, startedAtMs: this.startedAtMs, uptimeMs: Date.now() - this.startedAtMs,
       roles: this.cfg.roles, storagePath: this.cfg.storagePath, bindAddress: this.cfg.bindAddress,
       ipcAddress: this.admin?.address ?? this.cfg.ipcAddress, healthy: (await this.health()).ok, metadata,
-      data: this.cfg.roles.includes('data') ? { state: 'stopped' } : null,
+      data: this.dataRole === null ? null : { state: this.dataRole.state, registered: this.dataRole.registered, address: this.cfg.dataAddress },
     };
   }
 

@@ -17,6 +17,8 @@ export interface DaemonConfig {
   storagePath: string;
   bindAddress: string;
   ipcAddress: string;
+  /** Data-plane (block traffic, HTTP) address this node registers as a data node. */
+  dataAddress: string;
   peerAddresses: string[];
   blockSizeBytes: number;
   replicationStrategy: ReplicationStrategy;
@@ -49,5 +51,5 @@ export interface DaemonStatus {
     commitIndex: number | null;
     appliedIndex: number | null;
   } | null;
-  data: { state: RoleState } | null;
+  data: { state: RoleState; registered: boolean; address: string } | null;
 }

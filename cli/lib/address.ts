@@ -3,6 +3,7 @@ import { ErrorCode, GalleonError } from '../../proto/errors.js';
 
 export const defaultIpcAddress = '127.0.0.1:8090';
 export const defaultBindAddress = '127.0.0.1:8080';
+export const defaultDataAddress = '127.0.0.1:8070';
 
 export interface HostPort {
   host: string;

@@ -18,6 +18,7 @@ export const maxLocalNodes = 7;
 /** Default ports when free: binds 8080.., admin 8090.. (node 1's admin is the CLI's default). */
 export const defaultBindPort = 8080;
 export const defaultIpcPort = 8090;
+export const defaultDataPort = 8070;
 export const clusterReadyTimeoutMs = 60_000;
 export const stopGraceMs = 10_000;
 const pollIntervalMs = 100;
@@ -28,6 +29,7 @@ export interface LocalNode {
   storagePath: string;
   bindAddress: string;
   ipcAddress: string;
+  dataAddress: string;
   logFile: string;
 }
 
@@ -78,10 +80,11 @@ async function healthy(ipcAddress: string): Promise<boolean> {
   return res.statusCode === 200;
 }
 
-/** Ready: a leader, every member a voter up to the target, every node a member. */
+/** Ready: a leader, every node a member, voters up to the target, every node a registered data node. */
 function isReady(s: ClusterStatus, nodeCount: number, targetVoters: number): boolean {
   const voters = s.members.filter((m) => m.role === 'voter').length;
-  return s.leaderId !== null && s.members.length === nodeCount && voters === Math.min(nodeCount, targetVoters);
+  const dataUp = s.dataNodes.filter((n) => n.state === 'up').length;
+  return s.leaderId !== null && s.members.length === nodeCount && voters === Math.min(nodeCount, targetVoters) && dataUp === nodeCount;
 }
 
 export function liveNodes(cluster: LocalCluster): LocalNode[] {
@@ -91,7 +94,7 @@ export function liveNodes(cluster: LocalCluster): LocalNode[] {
 export interface UpOptions {
   dir: string;
   nodes: number;
-  /** null: defaults when free, else OS-chosen; 0: all OS-chosen; P: P.. for binds, P+100.. for admin. */
+  /** null: defaults when free, else OS-chosen; 0: all OS-chosen; P: P.. for binds, P+100.. admin, P+200.. data. */
   basePort: number | null;
   onProgress?: (line: string) => void;
 }
@@ -103,7 +106,7 @@ export interface UpResult {
 }
 
 function daemonArgs(n: LocalNode, peers: string[], targetVoters: number): string[] {
-  const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--target-voters', String(targetVoters)];
+  const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
   if (peers.length > 0) args.push('--peer-addresses', peers.join(','));
   return args;
 }
@@ -143,11 +146,12 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     const taken = new Set<number>();
     const bindPorts = await pickPorts(prefer(base === null ? defaultBindPort : base), taken);
     const ipcPorts = await pickPorts(prefer(base === null ? defaultIpcPort : base + 100), taken);
+    const dataPorts = await pickPorts(prefer(base === null ? defaultDataPort : base + 200), taken);
     const targetVoters = count >= 5 ? 5 : 3;
     const nodes: LocalNode[] = idx.map((i) => {
       const id = `node${i + 1}`;
       const storagePath = join(dir, id);
-      return { id, pid: 0, storagePath, bindAddress: `127.0.0.1:${bindPorts[i]}`, ipcAddress: `127.0.0.1:${ipcPorts[i]}`, logFile: join(storagePath, daemonLogFileName) };
+      return { id, pid: 0, storagePath, bindAddress: `127.0.0.1:${bindPorts[i]}`, ipcAddress: `127.0.0.1:${ipcPorts[i]}`, dataAddress: `127.0.0.1:${dataPorts[i]}`, logFile: join(storagePath, daemonLogFileName) };
     });
     cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes };
     progress(`Starting a ${count}-node cluster in ${dir}`);

@@ -11,7 +11,7 @@ export default class DaemonConfigCommand extends GalleonCommand {
     const { keyValues } = await import('../../lib/format.js');
     this.print(keyValues([
       ['Node id', c.nodeId], ['Roles', c.roles.join(',')], ['Storage path', c.storagePath], ['Bind address', c.bindAddress],
-      ['IPC address', c.ipcAddress], ['Peer addresses', c.peerAddresses.join(',')], ['Block size', c.blockSizeBytes],
+      ['IPC address', c.ipcAddress], ['Data address', c.dataAddress], ['Peer addresses', c.peerAddresses.join(',')], ['Block size', c.blockSizeBytes],
       ['Replication strategy', c.replicationStrategy], ['Persistence level', c.persistenceLevel], ['Zone', c.zone],
       ['Target voters', c.targetVoters], ['Config file', c.configFile],
     ]));

@@ -30,6 +30,7 @@ export default class DaemonStart extends GalleonCommand {
     'storage-path': Flags.string({ summary: 'Storage directory. [default: ./galleonfs_storage]' }),
     'bind-address': Flags.string({ summary: 'gRPC address for Raft and the metadata API. [default: 127.0.0.1:8080]' }),
     'ipc-address': Flags.string({ summary: 'Admin HTTP/JSON address the CLI talks to. [default: 127.0.0.1:8090]' }),
+    'data-address': Flags.string({ summary: 'Data-plane (block traffic) address this node registers. [default: 127.0.0.1:8070]' }),
     'peer-addresses': Flags.string({ summary: 'Comma-separated bind addresses of a running cluster to join.' }),
     'node-id': Flags.string({ summary: 'Node id (default: a random id persisted under the storage path).' }),
     'block-size': Flags.string({ summary: 'Block size in bytes: a power of two from 512 to 1M. [default: 4096]' }),
@@ -60,6 +61,7 @@ export default class DaemonStart extends GalleonCommand {
     set('storagePath', flags['storage-path']);
     set('bindAddress', flags['bind-address']);
     set('ipcAddress', flags['ipc-address']);
+    set('dataAddress', flags['data-address']);
     set('peerAddresses', flags['peer-addresses']);
     set('nodeId', flags['node-id']);
     set('blockSize', flags['block-size']);
@@ -97,7 +99,7 @@ export default class DaemonStart extends GalleonCommand {
     const { spawnDetachedDaemon } = await import('../../lib/spawn-daemon.js');
     const { logFileName } = await import('../../daemon/daemon.js');
     const args = ['--roles', config.roles.join(','), '--storage-path', config.storagePath, '--bind-address', config.bindAddress,
-      '--ipc-address', config.ipcAddress, '--block-size', String(config.blockSizeBytes), '--replication-strategy', config.replicationStrategy,
+      '--ipc-address', config.ipcAddress, '--data-address', config.dataAddress, '--block-size', String(config.blockSizeBytes), '--replication-strategy', config.replicationStrategy,
       '--persistence-level', config.persistenceLevel, '--zone', config.zone, '--target-voters', String(config.targetVoters)];
     if (config.peerAddresses.length > 0) args.push('--peer-addresses', config.peerAddresses.join(','));
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);

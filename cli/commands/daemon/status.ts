@@ -17,7 +17,7 @@ export default class DaemonStatusCommand extends GalleonCommand {
       ['Metadata role', md === null ? 'not run' : md.state + (md.error === null ? '' : ` (${md.error})`)],
       ['Raft role', md?.raftRole], ['Leader', md?.leaderId], ['Term', md?.term],
       ['Commit index', md?.commitIndex], ['Applied index', md?.appliedIndex],
-      ['Data role', s.data === null ? 'not run' : s.data.state],
+      ['Data role', s.data === null ? 'not run' : `${s.data.state}, ${s.data.registered ? 'registered' : 'not registered yet'} at ${s.data.address}`],
     ]));
     return s;
   }
