@@ -5,7 +5,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata-types.js';
@@ -26,7 +25,8 @@ export interface DaemonHost {
   restart(): Promise<DaemonStatus>;
   join(address: string): Promise<Member[]>;
   leave(force: boolean): Promise<LeaveResult>;
-  readonly registry: Registry;
+  /** Prometheus text of the daemon's own and its roles' metrics. */
+  metrics(): Promise<{ contentType: string; text: string }>;
 }
 
 type Params = string[];
@@ -117,9 +117,9 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
         return;
       }
       if (req.method === 'GET' && path === '/metrics') {
-        const text = await host.registry.metrics();
-        res.writeHead(200, { 'content-type': host.registry.contentType });
-        res.end(text);
+        const m = await host.metrics();
+        res.writeHead(200, { 'content-type': m.contentType });
+        res.end(m.text);
         return;
       }
       let pathMatched = false;

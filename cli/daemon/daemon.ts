@@ -98,7 +98,7 @@ export class Daemon implements DaemonHost {
     if (this.cfg.roles.includes('metadata')) {
       this.metadataRole = new MetadataRole({
         nodeId: this.cfg.nodeId, dataDir: this.metadataDir(), bindAddress: this.cfg.bindAddress, ipcAddress: this.cfg.ipcAddress,
-        peerAddresses: this.cfg.peerAddresses, targetVoters: this.cfg.targetVoters, logger: this.logger, registry: this.registry,
+        peerAddresses: this.cfg.peerAddresses, targetVoters: this.cfg.targetVoters, logger: this.logger,
       });
       await this.metadataRole.start();
     }
@@ -115,6 +115,13 @@ export class Daemon implements DaemonHost {
   private async stopRoles(): Promise<void> {
     this.dataRole?.stop();
     await this.metadataRole?.stop();
+  }
+
+  async metrics(): Promise<{ contentType: string; text: string }> {
+    const registries = [this.registry];
+    if (this.metadataRole !== null) registries.push(this.metadataRole.registry);
+    const merged = Registry.merge(registries);
+    return { contentType: merged.contentType, text: await merged.metrics() };
   }
 
   metadata(): MetadataApi {

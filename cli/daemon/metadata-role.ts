@@ -7,7 +7,7 @@
  */
 import { access, readdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import type { MemberStatus, MetadataMember } from '../../metadata/service/member.js';
@@ -21,7 +21,6 @@ export interface MetadataRoleOptions {
   peerAddresses: string[];
   targetVoters: number;
   logger: Logger;
-  registry: Registry;
 }
 
 export type Bootstrap = 'restart' | 'new-cluster' | 'join';
@@ -45,6 +44,8 @@ export class MetadataRole {
   private member: MetadataMember | null = null;
   private promotionTimer: NodeJS.Timeout | null = null;
   private promoting = false;
+  /** A fresh registry per start: a restarted member registers its metrics again. */
+  registry = new Registry();
 
   constructor(private readonly opts: MetadataRoleOptions) {}
 
@@ -68,6 +69,7 @@ export class MetadataRole {
       // Loaded here so that CLI commands other than `daemon start` never load gRPC and LevelDB.
       const { startMetadataMember } = await import('../../metadata/service/member.js');
       const existing = await hasState(this.opts.dataDir);
+      this.registry = new Registry();
       this.bootstrap = existing ? 'restart' : joinAddresses.length === 0 ? 'new-cluster' : 'join';
       this.opts.logger.info({ bootstrap: this.bootstrap, peers: joinAddresses }, 'starting metadata member');
       const base = {
@@ -77,7 +79,7 @@ export class MetadataRole {
         adminAddress: this.opts.ipcAddress,
         autoPromote: false,
         logger: this.opts.logger.child({ role: 'metadata' }),
-        registry: this.opts.registry,
+        registry: this.registry,
       };
       this.member = await startMetadataMember(
         this.bootstrap === 'new-cluster' ? { ...base, peers: [{ id: this.opts.nodeId, address: this.opts.bindAddress }] }

@@ -29,6 +29,14 @@ function firstLine(message: string): string {
   return line.replace(/^Error:\s*/, '');
 }
 
+/** oclif's parser spreads one problem over lines ("Parsing --replicas", "Expected an integer…"): join them. */
+function parserMessage(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '' && !/^See more help/i.test(l));
+  let out = '';
+  for (const line of lines) out = out === '' ? line : `${out}${out.endsWith(':') ? ' ' : ': '}${line}`;
+  return (out === '' ? 'unknown error' : out).replace(/^Error:\s*/, '');
+}
+
 export function renderError(err: unknown, commandId: string | undefined): RenderedError {
   if (isGalleonError(err)) {
     const message = firstLine(err.message);
@@ -37,7 +45,7 @@ export function renderError(err: unknown, commandId: string | undefined): Render
     if (err.hint !== undefined) error.hint = err.hint;
     return { line, exitCode: exitByCode[err.code] ?? ExitCode.Failure, error };
   }
-  const message = err instanceof Error ? firstLine(err.message) : firstLine(String(err));
+  const message = parserMessage(err instanceof Error ? err.message : String(err));
   // Anything else reaching here comes from oclif's parser (unknown flag, bad option, missing arg).
   const hint = `see \`galleon ${commandId === undefined ? '' : `${commandId.replaceAll(':', ' ')} `}--help\``;
   return { line: `Error: ${message} — ${hint}`, exitCode: ExitCode.Usage, error: { code: ErrorCode.INVALID_ARGUMENT, message, hint } };

@@ -95,5 +95,5 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what}${last === null ? '' : `: ${String(last)}`}`);
+  throw new Error(`timed out waiting for ${what}${last === null ? "" : `: ${(last as Error).message}`}`);
 }

@@ -83,6 +83,10 @@ describe('cli/lib parsing', () => {
     const parse = renderError(new Error('Nonexistent flag: --bogus\nSee more help with --help'), 'volume:list');
     assert.equal(parse.line, 'Error: Nonexistent flag: --bogus — see `galleon volume list --help`');
     assert.equal(parse.exitCode, ExitCode.Usage);
+    const multi = renderError(new Error('Parsing --replicas \n\tExpected an integer but received: abc\nSee more help with --help'), 'volume:create');
+    assert.equal(multi.line, 'Error: Parsing --replicas: Expected an integer but received: abc — see `galleon volume create --help`');
+    const missing = renderError(new Error('Missing 1 required arg:\nvolume  Volume name or UUID.\nSee more help with --help'), 'volume:get');
+    assert.equal(missing.line, 'Error: Missing 1 required arg: volume Volume name or UUID. — see `galleon volume get --help`');
     assert.equal(renderError(new GalleonError('DAEMON_UNREACHABLE', 'x'), undefined).exitCode, ExitCode.Unavailable);
     assert.equal(renderError(new GalleonError('VOLUME_EXISTS', 'x'), undefined).exitCode, ExitCode.Conflict);
     assert.equal(renderError(new GalleonError('INTERNAL', 'a\nb'), undefined).line, 'Error: a');
