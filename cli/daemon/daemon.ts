@@ -3,7 +3,7 @@
  * the admin endpoint, owns the pid file, and stops gracefully: stop accepting admin requests,
  * let in-flight ones finish, stop roles (which close their stores), remove the pid file.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -15,34 +15,16 @@ import { startAdminServer, type AdminServer, type DaemonHost } from './admin-ser
 import { MetadataRole } from './metadata-role.js';
 import { DataRole } from './data-role.js';
 import { resolveNodeId } from './node-id.js';
+import { assertStorageFree, pidFileName } from './pidfile.js';
 import { createDaemonLogger } from './logger.js';
 import type { DaemonConfig, DaemonStatus } from './types.js';
 
-export const pidFileName = 'galleon.pid';
 export const logFileName = 'galleon.log';
 export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
 export const leadershipHandoverTimeoutMs = 10_000;
 const pollIntervalMs = 100;
 const version = '0.1.0';
-
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export async function readPidFile(storagePath: string): Promise<number | null> {
-  try {
-    const pid = Number((await readFile(join(storagePath, pidFileName), 'utf8')).trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -68,12 +50,7 @@ export class Daemon implements DaemonHost {
 
   static async start(config: DaemonConfig): Promise<Daemon> {
     await mkdir(config.storagePath, { recursive: true });
-    const livePid = await readPidFile(config.storagePath);
-    if (livePid !== null && livePid !== process.pid && isProcessAlive(livePid)) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `a daemon (pid ${livePid}) already runs on ${config.storagePath}`, {
-        hint: 'stop it with `galleon daemon stop`, or use another --storage-path',
-      });
-    }
+    await assertStorageFree(config.storagePath);
     const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId));
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });

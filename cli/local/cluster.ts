@@ -11,6 +11,7 @@ import type { ClusterStatus } from '../../proto/metadata-types.js';
 import { AdminClient } from '../lib/admin-client.js';
 import { isAlive, spawnDetachedDaemon } from '../lib/spawn-daemon.js';
 import { pickPorts } from './ports.js';
+import { readPidFile } from '../daemon/pidfile.js';
 
 export const clusterFileName = 'cluster.json';
 export const daemonLogFileName = 'galleon.log';
@@ -87,8 +88,9 @@ function isReady(s: ClusterStatus, nodeCount: number, targetVoters: number): boo
   return s.leaderId !== null && s.members.length === nodeCount && voters === Math.min(nodeCount, targetVoters) && dataUp === nodeCount;
 }
 
-export function liveNodes(cluster: LocalCluster): LocalNode[] {
-  return cluster.nodes.filter((n) => isAlive(n.pid));
+async function liveNodes(cluster: LocalCluster): Promise<LocalNode[]> {
+  const pids = await Promise.all(cluster.nodes.map(runningPid));
+  return cluster.nodes.filter((_, i) => pids[i] !== null);
 }
 
 export interface UpOptions {
@@ -117,7 +119,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   let cluster = await readClusterFile(dir);
 
   if (cluster !== null) {
-    const alive = liveNodes(cluster);
+    const alive = await liveNodes(cluster);
     if (alive.length === cluster.nodes.length) {
       const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
       return { cluster, alreadyUp: true, status };
@@ -194,13 +196,13 @@ async function stopPid(pid: number): Promise<'SIGTERM' | 'SIGKILL' | null> {
   return 'SIGKILL';
 }
 
-/** The pid in cluster.json is only ours if the node's own pid file still names it (pids get reused). */
-async function ownsPid(n: LocalNode): Promise<boolean> {
-  try {
-    return Number((await readFile(join(n.storagePath, 'galleon.pid'), 'utf8')).trim()) === n.pid;
-  } catch {
-    return false;
-  }
+/**
+ * A node's pid file (written by the daemon itself, removed when it stops) is the truth: it
+ * follows a node restarted by hand, and a pid reused by another program is never signalled.
+ */
+async function runningPid(n: LocalNode): Promise<number | null> {
+  const pid = await readPidFile(n.storagePath);
+  return pid !== null && isAlive(pid) ? pid : null;
 }
 
 export async function clusterDown(dirOption: string, purge: boolean): Promise<DownResult> {
@@ -208,7 +210,10 @@ export async function clusterDown(dirOption: string, purge: boolean): Promise<Do
   const cluster = await readClusterFile(dir);
   const stopped: DownResult['stopped'] = [];
   if (cluster !== null) {
-    stopped.push(...await Promise.all(cluster.nodes.map(async (n) => ({ id: n.id, pid: n.pid, signal: (await ownsPid(n)) ? await stopPid(n.pid) : null }))));
+    stopped.push(...await Promise.all(cluster.nodes.map(async (n) => {
+      const pid = await runningPid(n);
+      return { id: n.id, pid: pid ?? n.pid, signal: pid === null ? null : await stopPid(pid) };
+    })));
   }
   if (purge) await rm(dir, { recursive: true, force: true });
   return { dir, stopped, purged: purge };

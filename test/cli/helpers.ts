@@ -65,8 +65,11 @@ function alive(pid: number): boolean {
 /** Kills (SIGKILL) every daemon recorded under dir and removes dir; safe to call when nothing runs. */
 export async function killClusterDir(dir: string): Promise<void> {
   try {
-    const cluster = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { nodes: { pid: number }[] };
-    for (const n of cluster.nodes) if (n.pid > 0 && alive(n.pid)) process.kill(n.pid, 'SIGKILL');
+    const cluster = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { nodes: { pid: number; storagePath: string }[] };
+    for (const n of cluster.nodes) {
+      await killDaemonAt(n.storagePath);
+      if (n.pid > 0 && alive(n.pid)) process.kill(n.pid, 'SIGKILL');
+    }
   } catch {
     // no cluster.json: nothing started there
   }

@@ -97,14 +97,15 @@ export default class DaemonStart extends GalleonCommand {
 
   private async detach(config: DaemonConfig): Promise<DaemonStatus> {
     const { spawnDetachedDaemon } = await import('../../lib/spawn-daemon.js');
-    const { logFileName } = await import('../../daemon/daemon.js');
+    const { assertStorageFree } = await import('../../daemon/pidfile.js');
+    await assertStorageFree(config.storagePath);
     const args = ['--roles', config.roles.join(','), '--storage-path', config.storagePath, '--bind-address', config.bindAddress,
       '--ipc-address', config.ipcAddress, '--data-address', config.dataAddress, '--block-size', String(config.blockSizeBytes), '--replication-strategy', config.replicationStrategy,
       '--persistence-level', config.persistenceLevel, '--zone', config.zone, '--target-voters', String(config.targetVoters)];
     if (config.peerAddresses.length > 0) args.push('--peer-addresses', config.peerAddresses.join(','));
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);
     if (config.configFile !== null) args.push('--config', config.configFile);
-    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, logFileName);
+    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, 'galleon.log');
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);
     return started.status;
   }
