@@ -1,9 +1,21 @@
 #!/usr/bin/env node
-// The `galleon` binary. Commands are TypeScript run through tsx, which caches what it compiles
-// (under the OS temp dir), so only the first run after a change pays for compilation.
-import { register } from 'tsx/esm/api';
+// The `galleon` binary. Operators run it often, so the client commands run as plain
+// JavaScript: their TypeScript (cli/ and proto/ only) is transpiled once into a cache under the
+// OS temp dir and rebuilt when a source file changes (a stat of each file per run). The daemon
+// (`daemon start`) runs the TypeScript through tsx instead: it loads the whole tree once and
+// lives long. Without the typescript package (a global install omits dev dependencies) every
+// command goes through tsx.
 import { execute } from '@oclif/core';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import process from 'node:process';
+import { fileURLToPath, URL } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const clientSourceDirs = ['cli', 'proto'];
 
 /**
  * oclif only takes flags after the command id; operators also write the global flag first
@@ -29,5 +41,81 @@ function globalFlagsLast(argv) {
   return [...argv.slice(i), ...front];
 }
 
-register();
-await execute({ dir: import.meta.url, args: globalFlagsLast(process.argv.slice(2)) });
+/**
+ * @param {string} dir
+ * @param {string[]} out
+ * @returns {string[]}
+ */
+function tsFiles(dir, out = []) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) tsFiles(path, out);
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) out.push(path);
+  }
+  return out;
+}
+
+/**
+ * Transpiled client sources, rebuilt when any of them changed; null when typescript is absent.
+ * @returns {string | null}
+ */
+function clientCache() {
+  const files = clientSourceDirs.flatMap((d) => tsFiles(join(root, d))).sort();
+  const stamp = createHash('sha256');
+  for (const f of files) {
+    const s = statSync(f);
+    stamp.update(`${relative(root, f)}:${s.size}:${s.mtimeMs}\n`);
+  }
+  const digest = stamp.digest('hex');
+  const rootKey = createHash('sha256').update(root).digest('hex').slice(0, 16);
+  const cache = join(tmpdir(), `galleon-cli-${userInfo().uid}`, rootKey);
+  const stampFile = join(cache, 'stamp');
+  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === digest) return cache;
+
+  /** @type {typeof import('typescript')} */
+  let ts;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- require() is untyped; the JSDoc type above holds
+    ts = createRequire(import.meta.url)('typescript');
+  } catch {
+    return null;
+  }
+  const building = `${cache}.build-${process.pid}`;
+  rmSync(building, { recursive: true, force: true });
+  for (const f of files) {
+    const out = join(building, relative(root, f)).replace(/\.ts$/, '.js');
+    mkdirSync(dirname(out), { recursive: true });
+    const { outputText } = ts.transpileModule(readFileSync(f, 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+      fileName: f,
+    });
+    writeFileSync(out, outputText);
+  }
+  writeFileSync(join(building, 'package.json'), '{ "type": "module" }\n');
+  symlinkSync(join(root, 'node_modules'), join(building, 'node_modules'), 'dir');
+  writeFileSync(join(building, 'stamp'), digest);
+  // Swap in whole; a concurrent run that got there first is just as good.
+  rmSync(cache, { recursive: true, force: true });
+  try {
+    renameSync(building, cache);
+  } catch {
+    rmSync(building, { recursive: true, force: true });
+  }
+  return cache;
+}
+
+const args = globalFlagsLast(process.argv.slice(2));
+// Detached daemons and `galleon up` start this same file again.
+process.env.GALLEON_BIN = fileURLToPath(import.meta.url);
+const isDaemon = args[0] === 'daemon' && args[1] === 'start';
+const cache = isDaemon ? null : clientCache();
+if (cache === null) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await execute({ dir: import.meta.url, args });
+} else {
+  /** @type {import('@oclif/core').Interfaces.PJSON} */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- our own package.json
+  const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  await execute({ loadOptions: { root: cache, pjson: { ...pjson, oclif: { ...pjson.oclif, commands: './cli/commands' } } }, args });
+}

@@ -12,7 +12,10 @@ import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { AdminClient } from './admin-client.js';
 import type { DaemonStatus } from '../daemon/types.js';
 
-export const binPath = fileURLToPath(new URL('../bin/run.js', import.meta.url));
+/** The running binary (set by cli/bin/run.js, since this module may run from the transpiled cache). */
+export function binPath(): string {
+  return process.env.GALLEON_BIN ?? fileURLToPath(new URL('../bin/run.js', import.meta.url));
+}
 export const daemonStartTimeoutMs = 30_000;
 const pollIntervalMs = 100;
 const logTailLines = 5;
@@ -44,7 +47,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
   const fd = openSync(logFile, 'a');
   let child;
   try {
-    child = spawn(process.execPath, [binPath, 'daemon', 'start', ...args], {
+    child = spawn(process.execPath, [binPath(), 'daemon', 'start', ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: { ...process.env, GALLEON_DETACHED: '1' },
