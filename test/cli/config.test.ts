@@ -118,3 +118,15 @@ describe('cli/daemon/config', () => {
     code(() => resolveDaemonConfig({}, { nodeId: 'bad id!' }, null), 'INVALID_ARGUMENT', 'not a valid node id');
   });
 });
+
+describe('cli/deploy/daemon.toml', () => {
+  it('is a valid config file with the documented keys', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const file = new URL('../../cli/deploy/daemon.toml', import.meta.url);
+    const cfg = resolveDaemonConfig(parseConfigFile(await readFile(file, 'utf8'), 'daemon.toml'), {}, 'daemon.toml');
+    assert.equal(cfg.storagePath, '/var/lib/galleonfs');
+    assert.equal(cfg.ipcAddress, '127.0.0.1:8090');
+    assert.deepEqual(cfg.roles, ['metadata', 'data']);
+    assert.equal(cfg.targetVoters, 3);
+  });
+});

@@ -4,6 +4,19 @@ import { ErrorCode, GalleonError } from '../../../proto/errors.js';
 
 export const daemonStopTimeoutMs = 30_000;
 
+function isLoopback(address: string): boolean {
+  return /^(127\.|localhost:|\[::1\]:)/.test(address);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export default class DaemonStop extends GalleonCommand {
   static override description = 'Stop the daemon gracefully and wait until it is gone.';
   static override examples = ['<%= config.bin %> daemon stop', '<%= config.bin %> daemon stop --daemon-address 127.0.0.1:8091'];
@@ -23,6 +36,11 @@ export default class DaemonStop extends GalleonCommand {
         } catch (err) {
           stopped = err instanceof GalleonError && err.code === ErrorCode.DAEMON_UNREACHABLE;
         }
+      }
+      // A daemon on this host: also wait for its process to exit (it closes its stores last).
+      if (stopped && isLoopback(client.address)) {
+        while (isAlive(res.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        stopped = !isAlive(res.pid);
       }
       if (!stopped) throw new GalleonError(ErrorCode.TIMEOUT, `daemon ${res.nodeId} (pid ${res.pid}) still answers after ${daemonStopTimeoutMs / 1000} s`, { hint: `check its log, or kill ${res.pid}` });
     }
