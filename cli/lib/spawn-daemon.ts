@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { AdminClient } from './admin-client.js';
 import type { DaemonStatus } from '../daemon/types.js';
+import { isProcessAlive as isAlive } from '../daemon/pidfile.js';
 
 /** The running binary (set by cli/bin/run.js, since this module may run from the transpiled cache). */
 export function binPath(): string {
@@ -26,14 +27,7 @@ export interface DetachedDaemon {
   logFile: string;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isProcessAlive as isAlive } from '../daemon/pidfile.js';
 
 async function logTail(file: string): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');

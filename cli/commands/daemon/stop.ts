@@ -1,20 +1,12 @@
 import { Flags } from '@oclif/core';
 import { GalleonCommand } from '../../lib/base-command.js';
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
+import { isProcessAlive as isAlive } from '../../daemon/pidfile.js';
 
 export const daemonStopTimeoutMs = 30_000;
 
 function isLoopback(address: string): boolean {
   return /^(127\.|localhost:|\[::1\]:)/.test(address);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export default class DaemonStop extends GalleonCommand {
