@@ -5,7 +5,7 @@
  * runtime join and leave. One cluster for the whole file: starting it is the slow part.
  */
 import { strict as assert } from 'node:assert';
-import { writeFile } from 'node:fs/promises';
+import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterStatus, DataNode, Member, StorageClass, Volume } from '../../proto/metadata-types.js';
 import type { DaemonConfig, DaemonStatus } from '../../cli/daemon/types.js';
@@ -184,6 +184,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
       [['volume', 'create', '-n', 'x', '-r', '9'], 'Error: invalid replica count 9 — use 1 to 7, or leave it to the storage class', 2],
       [['volume', 'get'], 'Error: Missing 1 required arg: volume Volume name or UUID. — see `galleon volume get --help`', 2],
       [['volume', 'list', '--bogus'], 'Error: Nonexistent flag: --bogus — see `galleon volume list --help`', 2],
+      [['volume', 'lst'], 'Error: unknown command "volume lst" — see `galleon volume --help`', 2],
       [['storage-class', 'delete', 'encrypted-storage'], 'Error: storage class encrypted-storage is built in and cannot be deleted — create your own class instead of changing a built-in one', 5],
       [['storage-class', 'create', badClassFile], `Error: ${badClassFile}: unknown key "replica" — allowed keys: name, provisioner, parameters, replicas, encryption, write_concern, zone_spread, reclaim_policy, volume_binding_mode, allowed_topologies, mount_options`, 2],
       [['storage-class', 'create', join(root, 'missing.json')], `Error: cannot read ${join(root, 'missing.json')} (ENOENT) — give the path of a JSON or YAML storage class file`, 2],
@@ -290,12 +291,32 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     assert.deepEqual((await json<Member[]>(['cluster', 'peers'])).map((m) => m.id).sort(), ['node1', 'node2', 'node3']);
   });
 
-  it('down stops every node by PID and --purge removes the folder', async () => {
-    const r = await runCli(['down', '--dir', clusterDir, '--purge']);
+  it('cluster leave on the leader hands leadership over first, then removes it', async () => {
+    const before = await json<ClusterStatus>(['cluster', 'status']);
+    const leader = nodes.find((n) => n.id === before.leaderId);
+    assert.ok(leader !== undefined);
+    const others = nodes.filter((n) => n !== leader);
+    const left = await runCli(['cluster', 'leave'], { GALLEON_ADDRESS: leader.ipcAddress });
+    assert.equal(left.code, 0, left.stderr);
+    assert.match(left.stdout, new RegExp(`^Node ${leader.id} left the cluster after handing leadership to node\\d; its daemon is stopping\\.$`));
+    const eOther = { GALLEON_ADDRESS: others[0]?.ipcAddress ?? '' };
+    const after = await waitFor('a two-member cluster with a new leader', 30_000, async () => {
+      const s = await json<ClusterStatus>(['cluster', 'status'], eOther);
+      return s.members.length === 2 && s.leaderId !== null && s.leaderId !== leader.id ? s : null;
+    });
+    assert.deepEqual(after.members.map((m) => m.id).sort(), others.map((n) => n.id).sort());
+    await waitFor('the old leader to stop', 30_000, async () => (await runCli(['daemon', 'status'], { GALLEON_ADDRESS: leader.ipcAddress })).code === 3);
+  });
+
+  it('down stops the running nodes by PID with SIGTERM and --purge removes the folder', async () => {
+    const r = await runCli(['down', '--dir', clusterDir, '--purge', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^Stopped 3 of 3 nodes\.$/m);
-    assert.match(r.stdout, /^Removed .*cluster\.$/m);
-    for (const n of nodes) assert.throws(() => process.kill(n.pid, 0), 'daemon process is gone');
+    const down = JSON.parse(r.stdout) as { stopped: { id: string; pid: number; signal: string | null }[]; purged: boolean };
+    assert.equal(down.purged, true);
+    assert.equal(down.stopped.length, 3);
+    assert.equal(down.stopped.filter((s) => s.signal === 'SIGTERM').length, 2, 'the two remaining nodes stop on SIGTERM');
+    for (const s of down.stopped) assert.throws(() => process.kill(s.pid, 0), `daemon ${s.id} is gone`);
+    await assert.rejects(access(clusterDir), 'folder removed');
     const again = await runCli(['down', '--dir', clusterDir]);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /^No local cluster in /);
