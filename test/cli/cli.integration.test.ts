@@ -298,7 +298,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     const others = nodes.filter((n) => n !== leader);
     const left = await runCli(['cluster', 'leave'], { GALLEON_ADDRESS: leader.ipcAddress });
     assert.equal(left.code, 0, left.stderr);
-    assert.match(left.stdout, new RegExp(`^Node ${leader.id} left the cluster after handing leadership to node\\d; its daemon is stopping\\.$`));
+    assert.match(left.stdout.trim(), new RegExp(`^Node ${leader.id} left the cluster after handing leadership to node\\d; its daemon is stopping\\.$`));
     const eOther = { GALLEON_ADDRESS: others[0]?.ipcAddress ?? '' };
     const after = await waitFor('a two-member cluster with a new leader', 30_000, async () => {
       const s = await json<ClusterStatus>(['cluster', 'status'], eOther);
