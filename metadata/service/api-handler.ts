@@ -11,9 +11,9 @@ import type { Logger } from 'pino';
 import type { ConfChange, RaftStatus } from '../raft/core/types.js';
 import type { RaftNodeDriver } from '../raft/node/raft-node-driver.js';
 import type { MemberMetrics } from '../raft/node/metrics.js';
-import { commandMethods, queryMethods, type CommandMethod, type QueryMethod, type StateMachine } from '../state/contract.js';
+import { commandMethods, queryMethods, type ClusterSummary, type CommandMethod, type QueryMethod, type StateMachine } from '../state/contract.js';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import type { ClusterStatus, DataNode, Member, PlacementGroup, Volume } from '../../proto/metadata-types.js';
+import type { ClusterStatus, Member } from '../../proto/metadata-types.js';
 import type { AddressBook } from './address-book.js';
 
 export interface CallInput {
@@ -110,19 +110,7 @@ export class MetadataService {
       await this.d.driver.readIndex();
     }
     const st = this.d.driver.status();
-    const sm = this.d.stateMachine;
-    const dataNodes = await sm.query('listDataNodes', []) as DataNode[];
-    const volumes = await sm.query('listVolumes', []) as Volume[];
-    const up = new Set(dataNodes.filter((n) => n.state === 'up').map((n) => n.id));
-    let degradedPgs = 0;
-    let underReplicatedPgs = 0;
-    for (const v of volumes) {
-      const pgs = await sm.query('getPlacement', [v.id]) as PlacementGroup[];
-      for (const pg of pgs) {
-        if (pg.replicas.length < v.replicas) underReplicatedPgs++;
-        if (!up.has(pg.primary) || pg.inSync.filter((r) => up.has(r)).length < v.replicas) degradedPgs++;
-      }
-    }
+    const summary = await this.d.stateMachine.query('clusterSummary', []) as ClusterSummary;
     const leaderId = st.leader;
     return {
       nodeId: this.d.id,
@@ -132,9 +120,9 @@ export class MetadataService {
       commitIndex: st.commit,
       appliedIndex: this.d.driver.applied(),
       members: await this.members(st),
-      dataNodes,
-      degradedPgs,
-      underReplicatedPgs,
+      dataNodes: summary.dataNodes,
+      degradedPgs: summary.degradedPgs,
+      underReplicatedPgs: summary.underReplicatedPgs,
     };
   }
 

@@ -4,6 +4,11 @@
  * backoff until the call's deadline. Every mutating call carries this client's id and a
  * sequence number taken once per call, so all its retries are applied at most once.
  *
+ * The state machine remembers the last `maxResultsPerClient` results of each client id; a retry
+ * whose seq fell below that window cannot be told from an old duplicate and is refused. So a
+ * client id never has calls in flight spread over more seqs than that window: past it, further
+ * concurrent calls use another session id (`<clientId>.<n>`), each with its own seq counter.
+ *
  * Calls are multiplexed on one long-lived gRPC stream per member (unary gRPC calls cost far more
  * per request here); `transport: 'unary'` falls back to one call per request.
  */
@@ -16,6 +21,24 @@ import type {
   ReadOptions, StorageClass, StorageClassSpec, Volume, VolumeSpec,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
+import { maxResultsPerClient } from '../state/logic/apply.js';
+
+/** Sessions one client opens at most; calls beyond their combined window wait. */
+export const maxSessionsPerClient = 64;
+
+/** One (clientId, seq counter) pair with the seqs it has in flight. */
+class SeqSession {
+  next = 1;
+  readonly inFlight = new Set<number>();
+  constructor(readonly id: string) {}
+
+  /** Whether a new seq keeps every in-flight one inside the state machine's result window. */
+  canIssue(): boolean {
+    let oldest = this.next;
+    for (const s of this.inFlight) if (s < oldest) oldest = s;
+    return this.next - oldest < maxResultsPerClient;
+  }
+}
 
 export interface MetadataClientOptions {
   /** gRPC addresses (host:port) of some members; the leader is found from them. */
@@ -33,7 +56,7 @@ export interface MetadataClientOptions {
 
 export const clientDefaults = {
   callDeadlineMs: 15_000,
-  attemptTimeoutMs: 5_000,
+  attemptTimeoutMs: 2_000,
   backoffMinMs: 20,
   backoffMaxMs: 500,
 } as const;
@@ -62,7 +85,7 @@ class MemberEndpoint {
   private nextId = 1;
 
   constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary') {
-    this.client = new ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions) as RawClient;
+    this.client = new ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions) as unknown as RawClient;
   }
 
   call(req: Omit<CallRequestWire, 'id'>, timeoutMs: number): Promise<CallReplyWire> {
@@ -136,7 +159,8 @@ function transportError(address: string, err: grpc.ServiceError | null): Galleon
 
 export class MetadataClient implements MetadataApi {
   readonly clientId: string;
-  private seq = 0;
+  private readonly sessions: SeqSession[] = [];
+  private sessionWaiters: (() => void)[] = [];
   private readonly opts: Required<Omit<MetadataClientOptions, 'clientId'>>;
   private readonly endpoints = new Map<string, MemberEndpoint>();
   private readonly ctor: grpc.ServiceClientConstructor;
@@ -149,6 +173,7 @@ export class MetadataClient implements MetadataApi {
       throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'a metadata client needs at least one member address', { hint: 'pass the gRPC address (host:port) of a metadata member' });
     }
     this.clientId = options.clientId ?? randomUUID();
+    this.sessions.push(new SeqSession(this.clientId));
     this.opts = {
       addresses: [...options.addresses],
       callDeadlineMs: options.callDeadlineMs ?? clientDefaults.callDeadlineMs,
@@ -169,6 +194,9 @@ export class MetadataClient implements MetadataApi {
     this.closed = true;
     for (const e of this.endpoints.values()) e.close();
     this.endpoints.clear();
+    const waiters = this.sessionWaiters;
+    this.sessionWaiters = [];
+    for (const w of waiters) w();
   }
 
   /**
@@ -176,10 +204,37 @@ export class MetadataClient implements MetadataApi {
    * mutating methods; pass one explicitly to replay a call (tests, tools).
    */
   async call(method: string, args: unknown[], opts: { stale?: boolean; seq?: number; deadlineMs?: number } = {}): Promise<unknown> {
-    const mutating = mutatingMethods.has(method);
-    const seq = opts.seq ?? (mutating ? ++this.seq : 0);
+    if (!mutatingMethods.has(method)) return this.attempt(method, args, '', 0, opts);
+    if (opts.seq !== undefined) return this.attempt(method, args, this.clientId, opts.seq, opts);
+    const session = await this.acquireSession();
+    const seq = session.next++;
+    session.inFlight.add(seq);
+    try {
+      return await this.attempt(method, args, session.id, seq, opts);
+    } finally {
+      session.inFlight.delete(seq);
+      const waiters = this.sessionWaiters;
+      this.sessionWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private async acquireSession(): Promise<SeqSession> {
+    for (;;) {
+      if (this.closed) throw new GalleonError(ErrorCode.UNAVAILABLE, 'metadata client closed', { hint: 'create a new client' });
+      for (const s of this.sessions) if (s.canIssue()) return s;
+      if (this.sessions.length < maxSessionsPerClient) {
+        const s = new SeqSession(`${this.clientId}.${this.sessions.length}`);
+        this.sessions.push(s);
+        return s;
+      }
+      await new Promise<void>((resolve) => { this.sessionWaiters.push(resolve); });
+    }
+  }
+
+  private async attempt(method: string, args: unknown[], clientId: string, seq: number, opts: { stale?: boolean; deadlineMs?: number }): Promise<unknown> {
     const req: Omit<CallRequestWire, 'id'> = {
-      method, args: JSON.stringify(args), client_id: mutating ? this.clientId : '', seq, stale: opts.stale === true,
+      method, args: JSON.stringify(args), client_id: clientId, seq, stale: opts.stale === true,
     };
     const deadline = Date.now() + (opts.deadlineMs ?? this.opts.callDeadlineMs);
     let target = opts.stale === true ? this.pickAny() : this.leaderAddress ?? this.pickAny();

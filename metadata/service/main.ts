@@ -21,6 +21,8 @@ const numericFlags = {
   'snapshot-bytes': 'snapshotEveryBytes',
   'proposal-timeout-ms': 'proposalTimeoutMs',
   'read-timeout-ms': 'readTimeoutMs',
+  'data-node-timeout-ms': 'dataNodeHeartbeatTimeoutMs',
+  'controller-interval-ms': 'controllerIntervalMs',
 } as const satisfies Record<string, keyof MemberTiming>;
 
 function parsePeers(raw: string): PeerSpec[] {
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   void member.failed.then(() => {
     exiting = true;
-    member.stop().finally(() => process.exit(70));
+    void member.stop().finally(() => process.exit(70));
   });
 }
 

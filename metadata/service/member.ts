@@ -32,8 +32,9 @@ import { AddressBook } from './address-book.js';
 import { MetadataService, serviceDefaults, type ServiceLimits } from './api-handler.js';
 import { MetadataClient } from './client.js';
 import { registerMetadataService } from './grpc-server.js';
+import { controllerDefaults, LeaderControllers, type ControllerLimits } from './controllers.js';
 
-export interface MemberTiming extends DriverTiming, ServiceLimits {
+export interface MemberTiming extends DriverTiming, ServiceLimits, ControllerLimits {
   electionTicks: number;
   heartbeatTicks: number;
   maxInflightMessages: number;
@@ -42,13 +43,14 @@ export interface MemberTiming extends DriverTiming, ServiceLimits {
   maxUncommittedBytes: number;
   /** How long a joining member keeps asking the cluster to add it. */
   joinTimeoutMs: number;
-  /** How long stop() waits for in-flight RPCs before cutting them off. */
-  shutdownGraceMs: number;
+  /** How long stop() lets the last replies flush before closing the server. */
+  shutdownFlushMs: number;
 }
 
 export const memberDefaults: MemberTiming = {
   ...driverDefaults,
   ...serviceDefaults,
+  ...controllerDefaults,
   electionTicks: 10,
   heartbeatTicks: 1,
   maxInflightMessages: 256,
@@ -56,7 +58,7 @@ export const memberDefaults: MemberTiming = {
   maxMessageBytes: 1024 * 1024,
   maxUncommittedBytes: 64 * 1024 * 1024,
   joinTimeoutMs: 30_000,
-  shutdownGraceMs: 2_000,
+  shutdownFlushMs: 50,
 };
 
 export interface PeerSpec {
@@ -146,7 +148,12 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     if (storedSnap !== null && sm.appliedIndex() < storedSnap.meta.index) {
       await sm.restore(storedSnap.meta.index, storedSnap.data);
     }
-    init.applied = Math.min(Math.max(sm.appliedIndex(), init.snapshotMeta.index), Math.max(init.hardState.commit, init.snapshotMeta.index));
+    // Whatever the state machine applied was committed: the commit index on disk may lag (it is
+    // only written with entries or votes), so raise it to what was applied.
+    const lastIndex = init.entries.length > 0 ? init.entries[init.entries.length - 1]!.index : init.snapshotMeta.index;
+    const smApplied = Math.min(Math.max(sm.appliedIndex(), init.snapshotMeta.index), lastIndex);
+    init.hardState.commit = Math.max(init.hardState.commit, smApplied);
+    init.applied = smApplied;
     const { conf: appliedConf, term: appliedTerm } = confAndTermAt(init.snapshotMeta.conf, init.snapshotMeta.term, init.entries, init.applied);
     addressBook.merge(await sm.members());
 
@@ -231,6 +238,8 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     let serving = true;
     registerMetadataService(srv, () => (serving ? service : null), logger);
     driver.start();
+    const controllers = new LeaderControllers({ id: options.id, driver, stateMachine, logger, limits: timing });
+    controllers.start();
     logger.info({ address }, 'metadata member serving');
 
     let apiClient: MetadataClient | null = null;
@@ -255,13 +264,14 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         serving = false;
+        controllers.stop();
         apiClient?.close();
         await driver.stop();
         transport.stop();
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => { srv.forceShutdown(); resolve(); }, timing.shutdownGraceMs);
-          srv.tryShutdown(() => { clearTimeout(t); resolve(); });
-        });
+        // Raft and client streams are long-lived, so a graceful shutdown would only wait for
+        // them: once the driver has answered every waiter, give the replies a moment to leave.
+        await new Promise((r) => setTimeout(r, timing.shutdownFlushMs));
+        srv.forceShutdown();
         await addressBook.flush();
         await stateMachine.close();
         await logStore.close();

@@ -43,7 +43,9 @@ export interface ClusterSummary {
 /** Commands the leader's own controllers issue (not part of the public API). */
 export type InternalCommand =
   | { method: 'markDataNodeDown'; args: [nodeId: string] }
-  | { method: 'expireLeases'; args: [] };
+  | { method: 'expireLeases'; args: [] }
+  /** A resynced replica joins the PG's in-sync set; refused (STALE_EPOCH) unless `epoch` is the PG's current one. */
+  | { method: 'markPgReplicaInSync'; args: [volumeId: string, pg: number, nodeId: string, epoch: number] };
 
 export interface Command {
   clientId: string;

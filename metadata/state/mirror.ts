@@ -13,13 +13,14 @@ export class Mirror implements StateReader {
     return this.table(table).get(id) as T | undefined;
   }
 
-  ids(table: Table): string[] {
+  /** Sorted; callers must not modify the array (it is cached until the table changes). */
+  ids(table: Table): readonly string[] {
     let ids = this.sortedIds.get(table);
     if (ids === undefined) {
       ids = [...this.table(table).keys()].sort(compareIds);
       this.sortedIds.set(table, ids);
     }
-    return [...ids];
+    return ids;
   }
 
   /** Applies encoded writes (`undefined` = delete). */

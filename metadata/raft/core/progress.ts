@@ -70,6 +70,8 @@ export class Progress {
   recentActive = false;
   /** snapshot state: the index of the snapshot sent. */
   pendingSnapshot = 0;
+  /** snapshot state: the leader's tick count when it was sent (to give up on a lost one). */
+  snapshotSentTick = 0;
   readonly inflights: Inflights;
   isLearner: boolean;
 
@@ -99,9 +101,10 @@ export class Progress {
     this.inflights.reset();
   }
 
-  becomeSnapshot(index: number): void {
+  becomeSnapshot(index: number, nowTick: number): void {
     this.state = ProgressState.Snapshot;
     this.pendingSnapshot = index;
+    this.snapshotSentTick = nowTick;
     this.probeSent = false;
     this.inflights.reset();
   }

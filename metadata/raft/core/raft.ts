@@ -51,6 +51,8 @@ export class RaftNode implements RaftCore {
   private readonly votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Ticks as leader, for timing out snapshots that were lost (or whose answer was). */
+  private leaderTicks = 0;
   private randomizedElectionTimeout: number;
   private leadTransferee: NodeId | null = null;
   /** Leader: index of the last conf change proposed; no new one until it is applied. */
@@ -402,6 +404,7 @@ export class RaftNode implements RaftCore {
   }
 
   private tickLeader(): void {
+    this.leaderTicks++;
     this.heartbeatElapsed++;
     this.electionElapsed++;
     if (this.electionElapsed >= this.cfg.electionTicks) {
@@ -685,7 +688,7 @@ export class RaftNode implements RaftCore {
     invariant(this.snapshotData !== null, 'the application handed back the snapshot data (compact(meta.index, data) after restart)');
     const meta: SnapshotMeta = { index: this.log.snapIndex, term: this.log.snapTerm, conf: cloneConf(this.snapConf) };
     this.send({ ...this.msg(MessageType.Snap, to), snapshot: { meta, data: this.snapshotData } });
-    pr.becomeSnapshot(meta.index);
+    pr.becomeSnapshot(meta.index, this.leaderTicks);
   }
 
   private sendHeartbeat(to: NodeId, context: string | undefined): void {
@@ -738,6 +741,7 @@ export class RaftNode implements RaftCore {
       }
       return;
     }
+    invariant(m.index <= this.log.lastIndex(), `${m.from} acknowledges index ${m.index} beyond the leader's last ${this.log.lastIndex()}`);
     const wasPaused = pr.isPaused();
     const updated = pr.maybeUpdate(m.index);
     if (updated || (pr.match === m.index && pr.state === ProgressState.Probe)) {
@@ -765,6 +769,9 @@ export class RaftNode implements RaftCore {
     pr.recentActive = true;
     pr.probeSent = false;
     if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
+    // The peer is alive but its snapshot (or the answer to it) has not arrived within an
+    // election timeout: the follower may have crashed before persisting it. Probe again.
+    if (pr.state === ProgressState.Snapshot && this.leaderTicks - pr.snapshotSentTick >= this.cfg.electionTicks) pr.becomeProbe();
     // A lost App would otherwise stall the peer: an empty App re-synchronises it.
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
     if (m.context === undefined || this.conf.learners.includes(m.from)) return;

@@ -105,8 +105,9 @@ export class LogStore {
   /**
    * Persists one Ready's durable part in ONE synced batch: a received snapshot replaces the
    * whole log; entries replace any stored suffix from entries[0].index on; then the hard state.
+   * `sync: false` is for a Ready that only moves the commit index (volatile in Raft).
    */
-  async save(input: LogStoreSaveInput): Promise<void> {
+  async save(input: LogStoreSaveInput, sync = true): Promise<void> {
     const ops: BatchOp[] = [];
     let snapshotMeta = this.snapshotMeta;
     let lastIndex = this.lastIndexValue;
@@ -139,7 +140,7 @@ export class LogStore {
       ops.push({ type: 'put', key: keyHardState, value: Buffer.from(JSON.stringify(input.hardState)) });
     }
     if (ops.length === 0) return;
-    await this.writeBatch(ops);
+    await this.writeBatch(ops, sync);
     this.snapshotMeta = snapshotMeta;
     this.lastIndexValue = lastIndex;
     if (input.hardState !== null) this.hardStateValue = { ...input.hardState };
@@ -174,11 +175,11 @@ export class LogStore {
     await this.db.close();
   }
 
-  private async writeBatch(ops: BatchOp[]): Promise<void> {
+  private async writeBatch(ops: BatchOp[], sync = true): Promise<void> {
     const maxAttempts = 3;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.db.batch(ops, { sync: true });
+        await this.db.batch(ops, { sync });
         return;
       } catch (err) {
         if (attempt >= maxAttempts || this.db.status !== 'open') {

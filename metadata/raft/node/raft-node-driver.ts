@@ -110,6 +110,7 @@ export class RaftNodeDriver {
   private soft: SoftState = { leader: null, role: 'follower' };
   private cachedStatus: RaftStatus;
   private appliedListeners: (() => void)[] = [];
+  private pendingCompaction: { index: number; term: number; conf: ConfState; data: Uint8Array } | null = null;
 
   constructor(options: DriverOptions) {
     this.o = options;
@@ -358,7 +359,13 @@ export class RaftNodeDriver {
     if (rd.softState !== null) this.onSoftState(rd.softState);
     if (rd.messagesBeforePersist.length > 0) this.o.send(rd.messagesBeforePersist);
 
-    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+    // Term, vote, entries and snapshots must be durable before anyone hears of them. A Ready
+    // that only advances the commit index writes nothing: commit is volatile in Raft, the state
+    // machine keeps its own applied index, and the next synced write carries the new commit.
+    const persisted = this.o.logStore.hardState();
+    const durableChange = rd.snapshot !== null || rd.entries.length > 0
+      || (rd.hardState !== null && (rd.hardState.term !== persisted.term || rd.hardState.vote !== persisted.vote));
+    if (durableChange) {
       const t0 = performance.now();
       await this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
       this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000);
@@ -416,6 +423,7 @@ export class RaftNodeDriver {
       }
     }
     this.o.metrics.appliedIndex.set(this.appliedIndex);
+    this.o.logger.info({ index: snap.meta.index, term: snap.meta.term, bytes: snap.data.byteLength }, 'restored a snapshot from the leader');
     this.o.onRestored?.();
   }
 
@@ -479,19 +487,42 @@ export class RaftNodeDriver {
     return { index: e.index, kind: 'command', command };
   }
 
+  /**
+   * Past a threshold, takes a state-machine snapshot at the applied index; compacts the log to
+   * it once every live follower holds that index (so a follower a few entries behind is not
+   * sent a whole snapshot), or anyway after another threshold's worth of entries.
+   */
   private async maybeSnapshot(): Promise<void> {
     const t = this.o.timing;
-    const entriesSince = this.appliedIndex - this.snapshotIndex;
-    if (entriesSince <= 0) return;
-    if (entriesSince < t.snapshotEveryEntries && this.bytesSinceSnapshot < t.snapshotEveryBytes) return;
-    const snap = await this.o.stateMachine.snapshot();
-    invariant(snap.index === this.appliedIndex, `state machine snapshot at ${snap.index} but applied ${this.appliedIndex}`);
-    this.core.compact(snap.index, snap.data);
-    await this.o.logStore.compact({ index: snap.index, term: this.appliedTerm, conf: this.appliedConf }, snap.data);
-    this.snapshotIndex = snap.index;
-    this.bytesSinceSnapshot = 0;
+    if (this.pendingCompaction === null) {
+      const entriesSince = this.appliedIndex - this.snapshotIndex;
+      if (entriesSince <= 0) return;
+      if (entriesSince < t.snapshotEveryEntries && this.bytesSinceSnapshot < t.snapshotEveryBytes) return;
+      const snap = await this.o.stateMachine.snapshot();
+      invariant(snap.index === this.appliedIndex, `state machine snapshot at ${snap.index} but applied ${this.appliedIndex}`);
+      this.pendingCompaction = { index: snap.index, term: this.appliedTerm, conf: this.appliedConf, data: snap.data };
+      this.bytesSinceSnapshot = 0;
+    }
+    const p = this.pendingCompaction;
+    if (p.index <= this.snapshotIndex) {
+      this.pendingCompaction = null;
+      return;
+    }
+    if (!this.liveFollowersHave(p.index) && this.appliedIndex - p.index < t.snapshotEveryEntries) return;
+    this.pendingCompaction = null;
+    this.core.compact(p.index, p.data);
+    await this.o.logStore.compact({ index: p.index, term: p.term, conf: p.conf }, p.data);
+    this.snapshotIndex = p.index;
     this.o.metrics.snapshotsTaken.inc();
-    this.o.logger.info({ index: snap.index, bytes: snap.data.byteLength }, 'took a snapshot and compacted the raft log');
+    this.o.logger.info({ index: p.index, bytes: p.data.byteLength }, 'took a snapshot and compacted the raft log');
+  }
+
+  private liveFollowersHave(index: number): boolean {
+    if (this.soft.role !== 'leader') return true;
+    for (const [id, pr] of Object.entries(this.cachedStatus.progress)) {
+      if (id !== this.o.id && pr.recentActive && pr.match < index) return false;
+    }
+    return true;
   }
 
   private releaseReads(): void {

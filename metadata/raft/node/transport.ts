@@ -32,6 +32,7 @@ export interface TransportOptions {
   handlers: TransportHandlers;
   logger: Logger;
   maxQueuedMessages?: number;
+  maxQueuedBytes?: number;
   maxFrameBytes?: number;
   chunkBytes?: number;
   reconnectBackoffMinMs?: number;
@@ -40,6 +41,7 @@ export interface TransportOptions {
 
 export const transportDefaults = {
   maxQueuedMessages: 8192,
+  maxQueuedBytes: 64 * 1024 * 1024,
   maxFrameBytes: 4 * 1024 * 1024,
   chunkBytes: 1024 * 1024,
   reconnectBackoffMinMs: 50,
@@ -54,8 +56,13 @@ function isEssential(m: Message): boolean {
     || m.type === 'snap' || m.type === 'timeout-now';
 }
 
+/** A peer whose queue overflows is reported unreachable at most this often. */
+const unreachableReportIntervalMs = 100;
+
 class PeerLink {
   private queue: Message[] = [];
+  private queuedBytes = 0;
+  private lastUnreachableReportMs = 0;
   private client: grpc.Client | null = null;
   private address: string | null = null;
   private stream: grpc.ClientWritableStream<Frame> | null = null;
@@ -78,14 +85,24 @@ class PeerLink {
       return;
     }
     this.queue.push(m);
-    if (this.queue.length > this.t.opts.maxQueuedMessages) this.shed();
+    this.queuedBytes += estimateMessageBytes(m);
+    while (this.queue.length > 1 && (this.queue.length > this.t.opts.maxQueuedMessages || this.queuedBytes > this.t.opts.maxQueuedBytes)) this.shed();
     this.scheduleFlush();
   }
 
+  /** Drops the oldest non-essential message (Raft re-sends what matters after the report). */
   private shed(): void {
     const idx = this.queue.findIndex((m) => !isEssential(m));
-    this.queue.splice(idx >= 0 ? idx : 0, 1);
-    this.t.handlers.onUnreachable(this.peer);
+    const [dropped] = this.queue.splice(idx >= 0 ? idx : 0, 1);
+    if (dropped !== undefined) {
+      this.queuedBytes -= estimateMessageBytes(dropped);
+      if (dropped.type === 'snap') this.t.handlers.onSnapshotFailure(this.peer);
+    }
+    const now = Date.now();
+    if (now - this.lastUnreachableReportMs >= unreachableReportIntervalMs) {
+      this.lastUnreachableReportMs = now;
+      this.t.handlers.onUnreachable(this.peer);
+    }
   }
 
   private scheduleFlush(): void {
@@ -126,6 +143,7 @@ class PeerLink {
     this.stream = null;
     this.waitingDrain = false;
     this.queue = [];
+    this.queuedBytes = 0;
     this.t.handlers.onUnreachable(this.peer);
     if (this.snapshotSentOnStream) this.t.handlers.onSnapshotFailure(this.peer);
     this.retryTimer = setTimeout(() => {
@@ -142,6 +160,7 @@ class PeerLink {
       this.t.logger.warn({ peer: this.peer }, 'no address known for raft peer; dropping its messages');
       const hadSnap = this.queue.some((m) => m.type === 'snap');
       this.queue = [];
+      this.queuedBytes = 0;
       this.t.handlers.onUnreachable(this.peer);
       if (hadSnap) this.t.handlers.onSnapshotFailure(this.peer);
       return;
@@ -156,6 +175,7 @@ class PeerLink {
         n++;
       }
       const batch = this.queue.splice(0, n);
+      this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
       if (batch.some((m) => m.type === 'snap')) this.snapshotSentOnStream = true;
       const buf = encodeMessages(batch);
       let ok = true;
@@ -176,6 +196,10 @@ class PeerLink {
     this.backoffMs = this.t.opts.reconnectBackoffMinMs;
   }
 
+  queued(): { messages: number; bytes: number } {
+    return { messages: this.queue.length, bytes: this.queuedBytes };
+  }
+
   close(): void {
     this.closed = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
@@ -185,6 +209,7 @@ class PeerLink {
     this.client?.close();
     this.client = null;
     this.queue = [];
+    this.queuedBytes = 0;
   }
 }
 
@@ -204,6 +229,7 @@ export class RaftTransport {
       selfAddress: options.selfAddress ?? '',
       resolveAddress: options.resolveAddress,
       maxQueuedMessages: options.maxQueuedMessages ?? transportDefaults.maxQueuedMessages,
+      maxQueuedBytes: options.maxQueuedBytes ?? transportDefaults.maxQueuedBytes,
       maxFrameBytes: options.maxFrameBytes ?? transportDefaults.maxFrameBytes,
       chunkBytes: options.chunkBytes ?? transportDefaults.chunkBytes,
       reconnectBackoffMinMs: options.reconnectBackoffMinMs ?? transportDefaults.reconnectBackoffMinMs,
@@ -232,6 +258,11 @@ export class RaftTransport {
       }
       link.enqueue(m);
     }
+  }
+
+  /** Messages waiting for a peer's stream (for status and tests). */
+  queued(peer: NodeId): { messages: number; bytes: number } {
+    return this.links.get(peer)?.queued() ?? { messages: 0, bytes: 0 };
   }
 
   /** Forgets a removed peer (closes its stream). */

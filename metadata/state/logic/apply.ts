@@ -48,7 +48,7 @@ export function applyRecord(tx: Tx, record: AppliedRecord, deriveId: (seed: stri
       applyMember(tx, record);
       return { ok: true, value: null };
     case 'command':
-      return applyCommand(tx, record.command, deriveId);
+      return applyCommand(tx, record.index, record.command, deriveId);
   }
 }
 
@@ -59,12 +59,14 @@ function applyMember(tx: Tx, record: Extract<AppliedRecord, { kind: 'member' }>)
   }
   const old = tx.get<MemberRecord>(Table.Member, record.memberId);
   const address = record.address ?? old?.address;
+  // A promotion of a member we never saw added carries nothing to record; an add must say where.
+  if (address === undefined && record.change === 'promote-learner') return;
   invariant(address !== undefined && address !== null, `member ${record.memberId} added without an address`);
   const member: MemberRecord = { id: record.memberId, address, adminAddress: record.adminAddress ?? old?.adminAddress ?? null };
   tx.put(Table.Member, member.id, member);
 }
 
-function applyCommand(tx: Tx, command: Command, deriveId: (seed: string) => string): CommandResult {
+function applyCommand(tx: Tx, index: number, command: Command, deriveId: (seed: string) => string): CommandResult {
   invariant(Number.isFinite(command.stampMs), `command ${command.method} has no leader stamp`);
   sweepIdleClients(tx, command.stampMs);
   if (typeof command.clientId !== 'string' || command.clientId.length === 0 || !Number.isSafeInteger(command.seq) || command.seq < 1) {
@@ -85,7 +87,9 @@ function applyCommand(tx: Tx, command: Command, deriveId: (seed: string) => stri
     stampMs: command.stampMs,
     clientId: command.clientId,
     seq: command.seq,
-    newId: (tag) => deriveId(`${command.clientId}:${command.seq}:${tag}`),
+    // The log index makes the seed unique even if a forgotten client reuses a seq: a retry never
+    // gets here (the session answers it), so ids stay stable for the same command.
+    newId: (tag) => deriveId(`${index}:${command.clientId}:${command.seq}:${tag}`),
   };
   const child = new Tx(tx);
   let result: CommandResult;
@@ -94,7 +98,12 @@ function applyCommand(tx: Tx, command: Command, deriveId: (seed: string) => stri
     child.commitTo(tx);
   } catch (err) {
     // A validation failure is part of the replicated outcome; anything else is a bug and must stop us.
-    if (!isGalleonError(err) || err.code === ErrorCode.INVARIANT_VIOLATION || err.code === ErrorCode.INTERNAL) throw err;
+    if (!isGalleonError(err)) {
+      throw new GalleonError(ErrorCode.INVARIANT_VIOLATION,
+        `invariant violated: ${command.method} (${command.clientId}#${command.seq}) threw ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err });
+    }
+    if (err.code === ErrorCode.INVARIANT_VIOLATION || err.code === ErrorCode.INTERNAL) throw err;
     result = failure(err);
   }
   const results = [...session.results, [command.seq, result] as [number, CommandResult]]

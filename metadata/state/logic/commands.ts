@@ -7,9 +7,11 @@ import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
 import type {
   AccessMode, DataNode, Lease, LeaseKind, PgReport, PlacementGroup, Volume, VolumeType,
 } from '../../../proto/metadata-types.js';
+import { deleteLease, leasesOn, putLease } from './lease-store.js';
 import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
 import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
-import { loadOf, pgsPerVolume, placeVolume, placementCapacity, planNodeDown, type FailoverVolume } from './placement.js';
+import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, type FailoverVolume } from './placement.js';
+import { currentLoad, writePlacement } from './placement-store.js';
 import { parseSize, formatSize } from './size.js';
 import { buildStorageClass, defaultStorageClass, maxReplicas, minReplicas, minReplicasFor } from './storage-classes.js';
 import { Table, type Tx } from './tx.js';
@@ -23,7 +25,7 @@ export interface CommandContext {
   stampMs: number;
   clientId: string;
   seq: number;
-  /** A UUID derived from (clientId, seq, tag) only: the same on every replica. */
+  /** A UUID derived from (log index, clientId, seq, tag) only: the same on every replica. */
   newId(tag: string): string;
 }
 
@@ -97,7 +99,7 @@ const handlers: Record<string, Handler> = {
         `storage class ${sc.name} requires ${replicas} replicas in distinct zones but up data nodes span ${capacity.zones} zone(s)`,
         { hint: `add data nodes in other zones, or lower --replicas to ${Math.max(1, capacity.zones)}` });
     }
-    const load = loadOf(listOf<PlacementGroup[]>(tx, Table.Placement).flat());
+    const load = currentLoad(tx);
     const pgs = placeVolume(id, replicas, sc.zoneSpread, nodes, load);
     invariant(pgs !== null, `placement failed for ${name} although ${capacity.upNodes} nodes are up`);
     const volume: Volume = {
@@ -107,7 +109,7 @@ const handlers: Record<string, Handler> = {
     };
     tx.put(Table.Volume, id, volume);
     tx.put(Table.VolumeName, name, id);
-    tx.put(Table.Placement, id, pgs);
+    writePlacement(tx, id, pgs);
     return volume;
   },
 
@@ -138,18 +140,17 @@ const handlers: Record<string, Handler> = {
 
   deleteVolume(tx, ctx, [ref]) {
     const vol = requireVolume(tx, ref);
-    const leases = listOf<Lease>(tx, Table.Lease);
-    const mount = leases.find((l) => l.kind === 'mount' && l.resource === vol.id && isLive(l, ctx.stampMs));
+    const mount = leasesOn(tx, 'mount', vol.id).find((l) => isLive(l, ctx.stampMs));
     if (mount !== undefined) {
       throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} is mounted by ${mount.holder}`,
         { hint: `unmount it first: galleon volume unmount ${vol.name}`, details: { holder: mount.holder } });
     }
-    for (const l of leases) {
-      if (l.resource === vol.id || l.resource.startsWith(`${vol.id}/`)) tx.del(Table.Lease, l.id);
-    }
+    const resources: [LeaseKind, string][] = [['mount', vol.id]];
+    for (let pg = 0; pg < vol.pgCount; pg += 1) resources.push(['pg-primary', `${vol.id}/${pg}`]);
+    for (const [kind, resource] of resources) for (const l of leasesOn(tx, kind, resource)) deleteLease(tx, l.id);
     tx.del(Table.Volume, vol.id);
     tx.del(Table.VolumeName, vol.name);
-    tx.del(Table.Placement, vol.id);
+    writePlacement(tx, vol.id, null);
     return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
   },
 
@@ -195,14 +196,39 @@ const handlers: Record<string, Handler> = {
       const updates = byVolume.get(v.id);
       if (updates === undefined) continue;
       const pgs = placementOf(tx, v.id).map((pg) => updates.find((u) => u.pg === pg.pg) ?? pg);
-      tx.put(Table.Placement, v.id, pgs);
+      writePlacement(tx, v.id, pgs);
       if (v.state === 'available' && pgs.some((pg) => pg.inSync.length < v.replicas)) saveVolume(tx, ctx, { ...v, state: 'degraded' });
     }
     // Its primary leases are void: the new primaries must be able to take them at once.
     for (const l of listOf<Lease>(tx, Table.Lease)) {
-      if (l.kind === 'pg-primary' && l.holder === node.id) tx.del(Table.Lease, l.id);
+      if (l.kind === 'pg-primary' && l.holder === node.id) deleteLease(tx, l.id);
     }
     return { node, changed };
+  },
+
+  markPgReplicaInSync(tx, ctx, [ref, pgRaw, nodeRaw, epochRaw]) {
+    const vol = requireVolume(tx, ref);
+    const pgNo = checkInt('pg', pgRaw, 0, vol.pgCount - 1);
+    const nodeId = checkNodeId(nodeRaw);
+    const epoch = checkInt('epoch', epochRaw, 1, Number.MAX_SAFE_INTEGER);
+    const pgs = placementOf(tx, vol.id);
+    const pg = pgs.find((p) => p.pg === pgNo);
+    invariant(pg !== undefined, `volume ${vol.id} has no PG ${pgNo} although pgCount is ${vol.pgCount}`);
+    if (pg.epoch !== epoch) {
+      throw new GalleonError(ErrorCode.STALE_EPOCH, `PG ${vol.id}/${pgNo} is at epoch ${pg.epoch}, not ${epoch}`,
+        { hint: 'read the placement again and resync against the current epoch', details: { epoch: pg.epoch } });
+    }
+    if (!pg.replicas.includes(nodeId)) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${nodeId} is not a replica of PG ${vol.id}/${pgNo}`,
+        { hint: 'read the placement again: the replica set has changed' });
+    }
+    if (pg.inSync.includes(nodeId)) return pg;
+    // In-sync replicas keep the replica-set order, so "first in-sync survivor" stays well defined.
+    const next: PlacementGroup = { ...pg, inSync: pg.replicas.filter((id) => id === nodeId || pg.inSync.includes(id)) };
+    const updated = pgs.map((p) => (p.pg === pgNo ? next : p));
+    writePlacement(tx, vol.id, updated);
+    if (vol.state === 'degraded' && updated.every((p) => p.inSync.length >= vol.replicas)) saveVolume(tx, ctx, { ...vol, state: 'available' });
+    return next;
   },
 
   acquireLease(tx, ctx, [kindRaw, resourceRaw, holderRaw, ttlRaw, modeRaw]) {
@@ -222,15 +248,15 @@ const handlers: Record<string, Handler> = {
       accessMode = vol.accessMode;
       mode = modeRaw === undefined || modeRaw === null ? 'rw' : checkOneOf('mount mode', modeRaw, ['rw', 'ro'] as const);
     }
-    const same = listOf<Lease>(tx, Table.Lease).filter((l) => l.kind === kind && l.resource === resource);
-    for (const l of same) if (!isLive(l, ctx.stampMs)) tx.del(Table.Lease, l.id);
+    const same = leasesOn(tx, kind, resource);
+    for (const l of same) if (!isLive(l, ctx.stampMs)) deleteLease(tx, l.id);
     const live = same.filter((l) => isLive(l, ctx.stampMs));
     checkLeaseConflict(kind, resource, holder, mode, live, accessMode);
     const mine = live.find((l) => l.holder === holder);
     const lease: Lease = mine === undefined
       ? { id: ctx.newId('lease'), kind, resource, holder, mode, grantedAtMs: ctx.stampMs, expiresAtMs: ctx.stampMs + ttlMs }
       : { ...mine, mode, expiresAtMs: ctx.stampMs + ttlMs };
-    tx.put(Table.Lease, lease.id, lease);
+    putLease(tx, lease);
     return lease;
   },
 
@@ -239,18 +265,17 @@ const handlers: Record<string, Handler> = {
     const ttlMs = checkInt('ttlMs', ttlRaw, minLeaseTtlMs, maxLeaseTtlMs);
     const lease = tx.get<Lease>(Table.Lease, id);
     if (lease === undefined || !isLive(lease, ctx.stampMs)) {
-      if (lease !== undefined) tx.del(Table.Lease, id);
       throw new GalleonError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} does not exist or has expired`, { hint: 'acquire a new lease' });
     }
     const renewed: Lease = { ...lease, expiresAtMs: ctx.stampMs + ttlMs };
-    tx.put(Table.Lease, id, renewed);
+    putLease(tx, renewed);
     return renewed;
   },
 
   /** Idempotent: releasing a lease that is already gone (expired, or released before) succeeds. */
   releaseLease(tx, _ctx, [idRaw]) {
     const id = checkString('lease id', idRaw, 'pass the id acquireLease returned');
-    if (tx.get(Table.Lease, id) !== undefined) tx.del(Table.Lease, id);
+    deleteLease(tx, id);
     return null;
   },
 
@@ -258,7 +283,7 @@ const handlers: Record<string, Handler> = {
     let expired = 0;
     for (const l of listOf<Lease>(tx, Table.Lease)) {
       if (!isLive(l, ctx.stampMs)) {
-        tx.del(Table.Lease, l.id);
+        deleteLease(tx, l.id);
         expired += 1;
       }
     }

@@ -159,3 +159,14 @@ export function planNodeDown(downNodeId: string, volumes: readonly FailoverVolum
   }
   return changed;
 }
+
+/**
+ * Up data nodes whose last heartbeat (leader-stamped) is at least `heartbeatTimeoutMs` before
+ * `nowMs`: the ones the leader's controller should mark down. Sorted by id.
+ */
+export function staleDataNodes(nodes: readonly Pick<DataNode, 'id' | 'state' | 'lastHeartbeatAtMs'>[], nowMs: number, heartbeatTimeoutMs: number): string[] {
+  return nodes
+    .filter((n) => n.state === 'up' && n.lastHeartbeatAtMs + heartbeatTimeoutMs <= nowMs)
+    .map((n) => n.id)
+    .sort(compareIds);
+}

@@ -16,7 +16,9 @@ export const Table = {
   DataNode: 'dn',
   PgReports: 'rp',
   Placement: 'pg',
+  NodeLoad: 'nl',
   Lease: 'ls',
+  LeaseIndex: 'lr',
   Client: 'cl',
   Member: 'm',
   Meta: 'meta',
@@ -37,8 +39,8 @@ export function splitKey(key: string): { table: Table; id: string } {
 
 export interface StateReader {
   get<T>(table: Table, id: string): T | undefined;
-  /** Ids of a table in ascending (code unit) order: iteration order never depends on history. */
-  ids(table: Table): string[];
+  /** Ids of a table in ascending (code unit) order: iteration order never depends on history. Read-only. */
+  ids(table: Table): readonly string[];
 }
 
 /** A change to one key: a new value, or `undefined` for a delete. */
@@ -60,8 +62,17 @@ export class Tx implements StateReader {
     return this.base.get<T>(table, id);
   }
 
-  ids(table: Table): string[] {
+  ids(table: Table): readonly string[] {
     const prefix = `${table}/`;
+    let touched = false;
+    for (const key of this.overlay.keys()) {
+      if (key.startsWith(prefix)) {
+        touched = true;
+        break;
+      }
+    }
+    // Most commands list tables they have not written: the base's sorted ids are the answer.
+    if (!touched) return this.base.ids(table);
     const out = new Set(this.base.ids(table));
     for (const [key, v] of this.overlay) {
       if (!key.startsWith(prefix)) continue;

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import type { Message, NodeId } from '../../../metadata/raft/core/types.js';
 import { RaftTransport } from '../../../metadata/raft/node/transport.js';
-import { grpcChannelOptions } from '../../../proto/grpc-loader.js';
+import { grpcChannelOptions, serviceConstructor } from '../../../proto/grpc-loader.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -108,6 +108,32 @@ describe('metadata/raft/node transport (two real gRPC endpoints)', () => {
     await until(() => { a.transport.send([msg('a', 'b', 2)]); return a.unreachable.includes('b'); }, 'unreachable report');
     const b2 = await start('b', port);
     await until(() => { a.transport.send([msg('a', 'b', 3)]); return b2.received.some((m) => m.index === 3); }, 'delivery after reconnect', 10000);
+  });
+
+  it('bounds the queue to a peer that stops reading and reports it unreachable', async () => {
+    // A server that accepts the stream but never reads it: HTTP/2 flow control stalls the sender.
+    const stalled = new grpc.Server(grpcChannelOptions);
+    const ctor = serviceConstructor('raft.proto', 'raft', 'RaftTransport');
+    const held: grpc.ServerReadableStream<unknown, unknown>[] = [];
+    stalled.addService(ctor.service, { Stream: (call: grpc.ServerReadableStream<unknown, unknown>) => { held.push(call); call.pause(); } });
+    const port = await new Promise<number>((resolve, reject) => {
+      stalled.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
+    });
+    addresses.set('slow', `127.0.0.1:${port}`);
+    try {
+      const a = await start('a');
+      const maxQueued = a.transport.opts.maxQueuedMessages;
+      await until(() => {
+        for (let i = 0; i < 500; i++) a.transport.send([msg('a', 'slow', i, 4096)]);
+        return a.unreachable.includes('slow');
+      }, 'unreachable report for the stalled peer', 10000);
+      const q = a.transport.queued('slow');
+      assert.ok(q.messages <= maxQueued, `queue ${q.messages} within ${maxQueued}`);
+      assert.ok(q.bytes <= a.transport.opts.maxQueuedBytes);
+    } finally {
+      for (const c of held) c.destroy();
+      stalled.forceShutdown();
+    }
   });
 
   it('reports a snapshot failure when the peer address is unknown', async () => {

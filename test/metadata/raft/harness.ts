@@ -109,6 +109,18 @@ export class Cluster {
     return this.start(id);
   }
 
+  /** The application snapshots its state at `applied` and compacts the log (disk and memory). */
+  compact(id: NodeId): number {
+    const d = this.disks.get(id) as Disk;
+    const n = this.node(id);
+    const data = enc(d.state.join(','));
+    n.compact(d.applied, data);
+    const meta = n.snapshotMeta();
+    d.entries = d.entries.slice(meta.index - d.snapshot.meta.index);
+    d.snapshot = { meta, data };
+    return meta.index;
+  }
+
   crash(id: NodeId): void {
     this.nodes.delete(id);
     this.down.add(id);

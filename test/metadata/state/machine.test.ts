@@ -3,6 +3,9 @@ import type { StateMachine } from '../../../metadata/state/contract.js';
 import { openStateMachine } from '../../../metadata/state/index.js';
 import type { DataNode, PlacementGroup, StorageClass, Volume } from '../../../proto/metadata-types.js';
 import { isGalleonError } from '../../../proto/errors.js';
+import { clientIdleForgetMs, clientSweepIntervalMs, maxResultsPerClient } from '../../../metadata/state/logic/apply.js';
+import { loadOf } from '../../../metadata/state/logic/placement.js';
+import { decodeSnapshot } from '../../../metadata/state/snapshot-codec.js';
 import { Feeder, addNodes, openTemp, removeDir, t0 } from './helpers.js';
 
 describe('metadata/state machine: storage classes and volumes', function () {
@@ -41,6 +44,12 @@ describe('metadata/state machine: storage classes and volumes', function () {
     await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', writeConcern: 'eventually' });
     await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', replicas: 1, writeConcern: 'replicated' });
     await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', colour: 'blue' });
+    await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', encryption: true, parameters: { encryption_algorithm: 'DES' } });
+    await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', zoneSpread: 'everywhere' });
+    await f.fails('INVALID_ARGUMENT', 'createStorageClass', { name: 'x', mountOptions: 'noatime' });
+    await f.fails('INVALID_ARGUMENT', 'createStorageClass', 'gold');
+    const enc = await f.ok<StorageClass>('createStorageClass', { name: 'vault', encryption: true, writeConcern: 'distributed' });
+    assert.deepEqual([enc.encryptionAlgorithm, enc.zoneSpread, enc.replicas], ['AES-256-GCM', 'require', 3]);
     assert.equal(await f.ok('deleteStorageClass', 'gold'), null);
     await f.fails('STORAGE_CLASS_NOT_FOUND', 'deleteStorageClass', 'gold');
     await assert.rejects(sm.query('getStorageClass', ['gold']), (e) => isGalleonError(e, 'STORAGE_CLASS_NOT_FOUND'));
@@ -117,6 +126,18 @@ describe('metadata/state machine: storage classes and volumes', function () {
     assert.ok(before.index < sm.appliedIndex());
   });
 
+  it('needs distinct zones for a class that requires zone spread', async () => {
+    await addNodes(f, 3, ['zone-a', 'zone-a', 'zone-b']);
+    await f.ok('createStorageClass', { name: 'spread', replicas: 3, zoneSpread: 'require' });
+    const err = await f.fails('INSUFFICIENT_NODES', 'createVolume', { name: 'a', storageClass: 'spread' });
+    assert.match(err.message, /2 zone/);
+    const two = await f.ok<Volume>('createVolume', { name: 'b', storageClass: 'spread', replicas: 2 });
+    const zoneOf: Record<string, string> = { n1: 'zone-a', n2: 'zone-a', n3: 'zone-b' };
+    for (const pg of await sm.query('getPlacement', [two.name]) as PlacementGroup[]) {
+      assert.equal(new Set(pg.replicas.map((id) => zoneOf[id])).size, 2);
+    }
+  });
+
   it('fails with INSUFFICIENT_NODES when no data node is up', async () => {
     const err = await f.fails('INSUFFICIENT_NODES', 'createVolume', { name: 'a' });
     assert.match(err.hint ?? '', /galleon daemon start/);
@@ -130,6 +151,9 @@ describe('metadata/state machine: storage classes and volumes', function () {
     assert.deepEqual(relabelled.labels, { b: '2', c: '3' });
     assert.deepEqual([relabelled.version, relabelled.updatedAtMs, relabelled.createdAtMs], [2, t0 + 1000, t0]);
     await f.fails('INVALID_ARGUMENT', 'updateVolumeLabels', 'web', { b: 5 });
+    await f.fails('INVALID_ARGUMENT', 'updateVolumeLabels', 'web', 'b=5');
+    const many = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, 'v']));
+    await f.fails('INVALID_ARGUMENT', 'updateVolumeLabels', 'web', many);
     await f.fails('VOLUME_NOT_FOUND', 'updateVolumeLabels', 'nope', {});
     const grown = await f.ok<Volume>('expandVolume', vol.id, '2G');
     assert.deepEqual([grown.sizeBytes, grown.version], [2 * 2 ** 30, 3]);
@@ -170,6 +194,8 @@ describe('metadata/state machine: storage classes and volumes', function () {
     await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'n2', address: 'h:1', zone: '', capacityBytes: 1 });
     await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'n2', address: 'h:1', zone: 'a', capacityBytes: 0 });
     await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'bad id', address: 'h:1', zone: 'a', capacityBytes: 1 });
+    await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'n2', address: 'h:1', zone: 'a', capacityBytes: 1, rack: 'r1' });
+    await f.fails('INVALID_ARGUMENT', 'registerDataNode', { id: 'n2', address: 'h:70000', zone: 'a', capacityBytes: 1 });
     const nodes = await sm.query('listDataNodes', []) as DataNode[];
     assert.deepEqual(nodes.map((x) => x.id), ['n1']);
   });
@@ -234,6 +260,58 @@ describe('metadata/state machine: apply semantics', function () {
     await assert.rejects(sm.query('getStorageClass', ['late']), (e) => isGalleonError(e, 'STORAGE_CLASS_NOT_FOUND'));
   });
 
+  it('keeps a bounded window of results per client and forgets idle clients by leader stamps', async () => {
+    const { sm } = await fresh();
+    const f = new Feeder(sm);
+    for (let i = 1; i <= maxResultsPerClient + 1; i += 1) await f.ok('expireLeases');
+    // seq 1 fell out of the window: it may not run again, and it says so.
+    const tooOld = await sm.apply([f.record('createStorageClass', [{ name: 'zombie', replicas: 1 }], { seq: 1 })]);
+    assert.equal(tooOld[0]?.ok === false && tooOld[0].error.code, 'FAILED_PRECONDITION');
+    // seq 2 is still remembered.
+    const kept = await sm.apply([f.record('createStorageClass', [{ name: 'zombie', replicas: 1 }], { seq: 2 })]);
+    assert.deepEqual(kept[0], { ok: true, value: { expired: 0 } });
+    // Another client is active much later: the sweep drops client-a, so its seq 2 would run anew.
+    const g = new Feeder(sm, 'client-b');
+    g.index = f.index;
+    g.stampMs = t0 + clientIdleForgetMs + clientSweepIntervalMs;
+    await g.ok('expireLeases');
+    f.index = g.index;
+    f.stampMs = g.stampMs;
+    const fresh2 = await sm.apply([f.record('createStorageClass', [{ name: 'zombie', replicas: 1 }], { seq: 2 })]);
+    assert.equal(fresh2[0]?.ok, true);
+    assert.equal((fresh2[0]?.value as StorageClass).name, 'zombie');
+  });
+
+  it('gives a new volume id to a forgotten client that reuses a seq', async () => {
+    const { sm } = await fresh();
+    const f = new Feeder(sm, 'admin');
+    await addNodes(f, 1);
+    const [first] = await sm.apply([f.record('createVolume', [{ storageClass: 'fast-local-ssd' }], { clientId: 'cli', seq: 1 })]);
+    f.stampMs += clientIdleForgetMs + clientSweepIntervalMs;
+    await f.ok('expireLeases');
+    const [second] = await sm.apply([f.record('createVolume', [{ storageClass: 'fast-local-ssd' }], { clientId: 'cli', seq: 1 })]);
+    assert.ok(first?.ok === true && second?.ok === true);
+    assert.notEqual((first.value as Volume).id, (second.value as Volume).id);
+    assert.equal(((await sm.query('listVolumes', [])) as Volume[]).length, 2);
+  });
+
+  it('refuses a command without a valid clientId or seq', async () => {
+    const { sm } = await fresh();
+    const f = new Feeder(sm);
+    const [r] = await sm.apply([f.record('expireLeases', [], { clientId: '', seq: 1 })]);
+    assert.equal(r?.ok === false && r.error.code, 'INVALID_ARGUMENT');
+    const [r2] = await sm.apply([f.record('expireLeases', [], { seq: 0 })]);
+    assert.equal(r2?.ok === false && r2.error.code, 'INVALID_ARGUMENT');
+    assert.equal(sm.appliedIndex(), 2);
+  });
+
+  it('answers UNAVAILABLE once closed', async () => {
+    const { sm } = await fresh();
+    await sm.close();
+    await assert.rejects(sm.query('listVolumes', []), (e) => isGalleonError(e, 'UNAVAILABLE'));
+    await assert.rejects(sm.apply([{ index: 1, kind: 'noop' }]), (e) => isGalleonError(e, 'UNAVAILABLE'));
+  });
+
   it('skips records at or below the applied index and answers them from the client table', async () => {
     const { sm } = await fresh();
     const f = new Feeder(sm);
@@ -259,6 +337,11 @@ describe('metadata/state machine: apply semantics', function () {
     const bad = { index: 1, kind: 'command' as const, command: { clientId: 'c', seq: 1, stampMs: Number.NaN, method: 'expireLeases' as const, args: [] } };
     await assert.rejects(sm.apply([bad]), (e) => isGalleonError(e, 'INVARIANT_VIOLATION'));
     assert.equal(sm.appliedIndex(), 0);
+    // A TypeError inside a handler (args that are not a list) is reported as an invariant violation.
+    const broken = { index: 1, kind: 'command' as const, command: { clientId: 'c', seq: 1, stampMs: t0, method: 'createVolume' as const, args: null as never } };
+    await assert.rejects(sm.apply([broken]), (e) => isGalleonError(e, 'INVARIANT_VIOLATION') && e.cause instanceof TypeError);
+    assert.equal(sm.appliedIndex(), 0);
+    assert.deepEqual(await sm.query('listVolumes', []), []);
   });
 
   it('gives byte-identical snapshots on two replicas fed the same records in different batches', async () => {
@@ -272,6 +355,9 @@ describe('metadata/state machine: apply semantics', function () {
     }
     await f.run('createVolume', { name: 'v0' });
     await f.run('acquireLease', 'mount', 'v1', 'host-1', 30_000, 'rw');
+    await f.run('acquireLease', 'mount', 'v0', 'host-2', 1_000, 'rw');
+    await f.run('acquireLease', 'pg-primary', `${((await a.sm.query('getVolume', ['v2'])) as Volume).id}/1`, 'n2', 30_000);
+    await f.run('acquireLease', 'pg-primary', `${((await a.sm.query('getVolume', ['v4'])) as Volume).id}/1`, 'n3', 30_000);
     await f.run('markDataNodeDown', 'n2');
     await f.run('updateVolumeLabels', 'v3', { k: 'v' });
     // Replica b gets the same log in batches of 3.
@@ -280,6 +366,23 @@ describe('metadata/state machine: apply semantics', function () {
     assert.equal(sa.index, f.log.length);
     assert.equal(sb.index, sa.index);
     assert.ok(Buffer.from(sa.data).equals(Buffer.from(sb.data)), 'snapshots differ');
+    // The per-node load table is exactly the sum over all placements after creates, deletes and failover.
+    await f.ok('deleteVolume', 'v4');
+    const entries = decodeSnapshot((await a.sm.snapshot()).data).entries.map((e) => [e.key.toString(), JSON.parse(e.value.toString()) as unknown] as const);
+    const placements = entries.filter(([k]) => k.startsWith('pg/')).flatMap(([, v]) => v as PlacementGroup[]);
+    const expected = loadOf(placements);
+    const stored = new Map(entries.filter(([k]) => k.startsWith('nl/')).map(([k, v]) => [k.slice(3), v as { pgs: number; primaries: number }]));
+    const ids = new Set([...expected.pgs.keys(), ...expected.primaries.keys(), ...stored.keys()]);
+    assert.ok(ids.size >= 4);
+    for (const id of ids) {
+      assert.deepEqual(stored.get(id), { pgs: expected.pgs.get(id) ?? 0, primaries: expected.primaries.get(id) ?? 0 }, `load of ${id}`);
+    }
+    // Likewise the lease index by resource is exactly the leases there are.
+    const leases = entries.filter(([k]) => k.startsWith('ls/')).map(([, v]) => v as { id: string; kind: string; resource: string });
+    assert.ok(leases.length > 0);
+    const index = new Map<string, string[]>();
+    for (const l of leases) index.set(`lr/${l.kind}:${l.resource}`, [...(index.get(`lr/${l.kind}:${l.resource}`) ?? []), l.id].sort());
+    assert.deepEqual(new Map(entries.filter(([k]) => k.startsWith('lr/')).map(([k, v]) => [k, v as string[]])), index);
   });
 
   it('keeps the applied index across a restart and never re-applies', async () => {

@@ -1,0 +1,82 @@
+/**
+ * Controllers that run on the leader only: they read the state and propose internal commands
+ * through the log like any client, stamped with the leader's clock.
+ *  - data nodes whose last heartbeat is older than `dataNodeHeartbeatTimeoutMs` are marked down
+ *    (the state machine then moves PG primaries to in-sync replicas and bumps epochs);
+ *  - expired leases are swept.
+ * A new leader waits one heartbeat timeout before marking nodes down: heartbeats sent during
+ * the election could not commit, and their absence says nothing about the nodes.
+ *
+ * Commands use the client id `controller:<member>:<term>`: new for every term this member
+ * leads, so seq 1 of a new term is never mistaken for an old command.
+ */
+import type { Logger } from 'pino';
+import type { RaftNodeDriver } from '../raft/node/raft-node-driver.js';
+import type { Command, StateMachine } from '../state/contract.js';
+import { staleDataNodes } from '../state/index.js';
+import type { DataNode, Lease } from '../../proto/metadata-types.js';
+
+export interface ControllerLimits {
+  controllerIntervalMs: number;
+  dataNodeHeartbeatTimeoutMs: number;
+}
+
+export const controllerDefaults: ControllerLimits = { controllerIntervalMs: 1_000, dataNodeHeartbeatTimeoutMs: 10_000 };
+
+export class LeaderControllers {
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private term = -1;
+  private seq = 0;
+  private leaderSinceMs = 0;
+
+  constructor(private readonly d: { id: string; driver: RaftNodeDriver; stateMachine: StateMachine; logger: Logger; limits: ControllerLimits }) {}
+
+  start(): void {
+    this.timer = setInterval(() => { void this.runOnce(); }, this.d.limits.controllerIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One pass (exposed for tests); does nothing unless this member leads. */
+  async runOnce(): Promise<void> {
+    if (this.running) return;
+    const st = this.d.driver.status();
+    if (st.role !== 'leader') {
+      this.term = -1;
+      return;
+    }
+    const now = Date.now();
+    if (st.term !== this.term) {
+      this.term = st.term;
+      this.seq = 0;
+      this.leaderSinceMs = now;
+    }
+    this.running = true;
+    try {
+      if (now - this.leaderSinceMs >= this.d.limits.dataNodeHeartbeatTimeoutMs) {
+        const nodes = await this.d.stateMachine.query('listDataNodes', []) as DataNode[];
+        for (const nodeId of staleDataNodes(nodes, now, this.d.limits.dataNodeHeartbeatTimeoutMs)) {
+          await this.propose('markDataNodeDown', [nodeId]);
+          this.d.logger.warn({ nodeId }, 'data node missed its heartbeats; marked down');
+        }
+      }
+      const leases = await this.d.stateMachine.query('listLeases', []) as Lease[];
+      if (leases.some((l) => l.expiresAtMs <= now)) await this.propose('expireLeases', []);
+    } catch (err) {
+      this.d.logger.debug({ err }, 'controller pass did not complete; next pass retries');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async propose(method: Command['method'], args: unknown[]): Promise<void> {
+    const command: Command = { clientId: `controller:${this.d.id}:${this.term}`, seq: ++this.seq, stampMs: Date.now(), method, args };
+    const result = await this.d.driver.propose(command);
+    if (!result.ok) this.d.logger.warn({ method, error: result.error }, 'controller command refused');
+  }
+}
