@@ -108,7 +108,8 @@ const args = globalFlagsLast(process.argv.slice(2));
 // Detached daemons and `galleon up` start this same file again.
 process.env.GALLEON_BIN = fileURLToPath(import.meta.url);
 const isDaemon = args[0] === 'daemon' && args[1] === 'start';
-const cache = isDaemon ? null : clientCache();
+// GALLEON_NO_CACHE=1 runs everything through tsx (debugging, and the startup benchmark's reference).
+const cache = isDaemon || process.env.GALLEON_NO_CACHE === '1' ? null : clientCache();
 if (cache === null) {
   const { register } = await import('tsx/esm/api');
   register();
