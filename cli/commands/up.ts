@@ -25,14 +25,16 @@ export default class Up extends GalleonCommand {
     const addr = cluster.daemonAddress;
     const flag = addr === '127.0.0.1:8090' ? '' : ` --daemon-address ${addr}`;
     const dirFlag = flags.dir === './.galleon' ? '' : ` --dir ${flags.dir}`;
+    // Run through `npx galleon` (a fresh clone): suggest the same.
+    const bin = process.env.npm_command === 'exec' ? 'npx galleon' : 'galleon';
     this.print([
       result.alreadyUp ? `The ${cluster.nodes.length}-node cluster in ${cluster.dir} is already up (leader ${status.leaderId ?? 'none'}).` : `Cluster ready: ${cluster.nodes.length} nodes, leader ${status.leaderId ?? 'none'}.`,
       '',
       'Next:',
-      `  galleon${flag} volume create --name demo --size 1G`,
-      `  galleon${flag} volume list`,
-      `  galleon${flag} cluster status`,
-      `  galleon down${dirFlag}            # stop it (add --purge to delete its data)`,
+      `  ${bin}${flag} volume create --name demo --size 1G`,
+      `  ${bin}${flag} volume list`,
+      `  ${bin}${flag} cluster status`,
+      `  ${bin} down${dirFlag}            # stop it (add --purge to delete its data)`,
       ...(flag === '' ? [] : ['', `Or export GALLEON_ADDRESS=${addr} instead of passing --daemon-address.`]),
     ].join('\n'));
     return result;
