@@ -12,6 +12,8 @@ import type { DaemonConfig, DaemonStatus } from './types.js';
 import type { LeaveResult } from '../commands/cluster/leave.js';
 
 export const maxRequestBodyBytes = 1024 * 1024;
+/** On stop, requests in flight get this long to finish before their connections are cut. */
+export const shutdownGraceMs = 5_000;
 
 /** What the admin endpoint needs from the daemon it serves. */
 export interface DaemonHost {
@@ -156,8 +158,10 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
   return {
     address: `${addr.address}:${addr.port}`,
     close: () => new Promise<void>((resolve) => {
+      // Stop accepting; idle keep-alive connections go now, busy ones after their response.
       server.close(() => resolve());
-      server.closeAllConnections();
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), shutdownGraceMs).unref();
     }),
   };
 }

@@ -128,6 +128,10 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
   }
   const peerAddresses = parsePeerList(s.peerAddresses ?? []).filter((p) => p !== bindAddress);
 
+  if (!roles.includes('metadata') && peerAddresses.length === 0) {
+    throw configError('roles', 'a node without the metadata role needs the cluster\'s addresses', 'add --peer-addresses with the bind addresses of metadata members');
+  }
+
   return {
     nodeId: s.nodeId ?? null,
     roles,

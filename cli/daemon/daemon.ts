@@ -40,6 +40,8 @@ export class Daemon implements DaemonHost {
   private admin: AdminServer | null = null;
   private metadataRole: MetadataRole | null = null;
   private dataRole: DataRole | null = null;
+  /** A node without the metadata role reaches the cluster through this client. */
+  private remoteMetadata: (MetadataApi & { close(): void }) | null = null;
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
@@ -79,8 +81,11 @@ export class Daemon implements DaemonHost {
       });
       await this.metadataRole.start();
     }
+    if (this.metadataRole === null && this.remoteMetadata === null) {
+      const { MetadataClient } = await import('../../metadata/service/client.js');
+      this.remoteMetadata = new MetadataClient({ addresses: this.cfg.peerAddresses, clientId: `daemon:${this.cfg.nodeId}` });
+    }
     if (this.cfg.roles.includes('data')) {
-      // A data-only node reaches the cluster through a metadata client (once data-only nodes exist).
       this.dataRole = new DataRole({
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
@@ -92,6 +97,8 @@ export class Daemon implements DaemonHost {
   private async stopRoles(): Promise<void> {
     this.dataRole?.stop();
     await this.metadataRole?.stop();
+    this.remoteMetadata?.close();
+    this.remoteMetadata = null;
   }
 
   async metrics(): Promise<{ contentType: string; text: string }> {
@@ -102,10 +109,9 @@ export class Daemon implements DaemonHost {
   }
 
   metadata(): MetadataApi {
-    if (this.metadataRole === null) {
-      throw new GalleonError(ErrorCode.UNAVAILABLE, 'this node does not run the metadata role', { hint: 'point --daemon-address at a node started with --roles metadata' });
-    }
-    return this.metadataRole.api();
+    if (this.metadataRole !== null) return this.metadataRole.api();
+    if (this.remoteMetadata !== null) return this.remoteMetadata;
+    throw new GalleonError(ErrorCode.UNAVAILABLE, 'this node is not connected to a metadata service', { hint: 'start it with --roles metadata, or with --peer-addresses of the cluster' });
   }
 
   config(): DaemonConfig {
@@ -138,7 +144,10 @@ export class Daemon implements DaemonHost {
 
   private healthNow(): { ok: boolean; reason: string } {
     if (this.stopping !== null) return { ok: false, reason: 'stopping' };
-    if (this.metadataRole === null) return { ok: true, reason: 'no metadata role' };
+    if (this.metadataRole === null) {
+      const registered = this.dataRole?.registered ?? false;
+      return registered ? { ok: true, reason: 'data node registered' } : { ok: false, reason: 'data node not registered yet' };
+    }
     if (this.metadataRole.state !== 'running') return { ok: false, reason: `metadata role ${this.metadataRole.state}` };
     const s = this.metadataRole.memberStatus();
     if (s === null) return { ok: false, reason: 'metadata role not running' };

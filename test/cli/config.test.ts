@@ -111,6 +111,7 @@ describe('cli/daemon/config', () => {
     code(() => resolveDaemonConfig({}, { persistenceLevel: 'extreme' }, null), 'INVALID_ARGUMENT', 'persistence-level');
     code(() => resolveDaemonConfig({}, { roles: 'metadata,vfs' }, null), 'INVALID_ARGUMENT', '"vfs" is not one of metadata, data');
     code(() => resolveDaemonConfig({}, { roles: '' }, null), 'INVALID_ARGUMENT', 'at least one role');
+    code(() => resolveDaemonConfig({}, { roles: 'data' }, null), 'INVALID_ARGUMENT', 'needs the cluster\'s addresses');
     code(() => resolveDaemonConfig({}, { bindAddress: 'localhost' }, null), 'INVALID_ARGUMENT', 'invalid bind address "localhost"');
     code(() => resolveDaemonConfig({}, { ipcAddress: '127.0.0.1:8080' }, null), 'INVALID_ARGUMENT', 'must differ');
     code(() => resolveDaemonConfig({}, { peerAddresses: '10.0.0.1' }, null), 'INVALID_ARGUMENT', 'invalid peer address');
