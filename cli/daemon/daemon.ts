@@ -180,8 +180,10 @@ export class Daemon implements DaemonHost {
       });
     }
     this.logger.info({ address }, 'dropping the local one-member cluster to join another');
+    this.dataRole?.stop();
     await role.discardState();
     await role.start([address]);
+    this.dataRole?.start();
     const joined = await waitFor(async () => (await this.health()).ok, 30_000);
     if (!joined) throw new GalleonError(ErrorCode.TIMEOUT, `joined ${address} but did not catch up in time`, { hint: 'check `galleon cluster status` and the daemon log' });
     return (await role.api().clusterStatus()).members;

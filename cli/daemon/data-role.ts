@@ -8,6 +8,7 @@ import { statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import type { RoleState } from './types.js';
+import { ErrorCode, isGalleonError } from '../../proto/errors.js';
 
 export const dataHeartbeatIntervalMs = 2_000;
 /** Retry pace while the metadata service has no leader yet. */
@@ -62,6 +63,8 @@ export class DataRole {
       }
       this.schedule(dataHeartbeatIntervalMs);
     } catch (err) {
+      // The cluster does not know us (it was rebuilt, or this node joined another): register again.
+      if (isGalleonError(err, ErrorCode.NODE_NOT_FOUND)) this.registered = false;
       this.opts.logger.debug({ err }, 'data node registration/heartbeat failed; retrying');
       this.schedule(this.registered ? dataHeartbeatIntervalMs : registerRetryMs);
     } finally {

@@ -281,6 +281,8 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     assert.match(joined.stdout, new RegExp(`^Joined the cluster at ${(nodes[0]?.bindAddress ?? '').replaceAll('.', '\\.')}\\.$`, 'm'));
     const peers = await json<Member[]>(['cluster', 'peers']);
     assert.deepEqual(peers.map((m) => `${m.id}:${m.role}`).sort(), ['node1:voter', 'node2:voter', 'node3:voter', 'node4:learner']);
+    await waitFor('node4 registered as a data node in the cluster it joined', 30_000, async () =>
+      (await json<DataNode[]>(['node', 'list'])).some((n) => n.id === 'node4' && n.address === `127.0.0.1:${data}`));
     const again = await runCli(['cluster', 'join', nodes[0]?.bindAddress ?? ''], e4);
     assert.equal(again.code, 5);
     assert.match(again.stderr, /^Error: this node is already in the cluster of 127\.0\.0\.1:\d+ — see `galleon cluster peers`\n$/);
