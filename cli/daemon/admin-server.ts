@@ -8,8 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata-types.js';
-import type { DaemonConfig, DaemonStatus } from './types.js';
-import type { LeaveResult } from '../commands/cluster/leave.js';
+import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 
 export const maxRequestBodyBytes = 1024 * 1024;
 /** On stop, requests in flight get this long to finish before their connections are cut. */

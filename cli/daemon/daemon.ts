@@ -9,7 +9,6 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { Member, MetadataApi } from '../../proto/metadata-types.js';
-import type { LeaveResult } from '../commands/cluster/leave.js';
 import { parseHostPort } from '../lib/address.js';
 import { startAdminServer, type AdminServer, type DaemonHost } from './admin-server.js';
 import { MetadataRole } from './metadata-role.js';
@@ -17,9 +16,8 @@ import { DataRole } from './data-role.js';
 import { resolveNodeId } from './node-id.js';
 import { assertStorageFree, pidFileName } from './pidfile.js';
 import { createDaemonLogger } from './logger.js';
-import type { DaemonConfig, DaemonStatus } from './types.js';
+import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 
-export const logFileName = 'galleon.log';
 export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
 export const leadershipHandoverTimeoutMs = 10_000;

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 
 export const pidFileName = 'galleon.pid';
+/** Where a detached daemon's output goes, beside its pid file. */
+export const logFileName = 'galleon.log';
 
 export function isProcessAlive(pid: number): boolean {
   try {

@@ -9,6 +9,13 @@ export type ReplicationStrategy = (typeof replicationStrategies)[number];
 export const persistenceLevels = ['basic', 'enhanced', 'high', 'maximum'] as const;
 export type PersistenceLevel = (typeof persistenceLevels)[number];
 
+/** What `cluster leave` did. */
+export interface LeaveResult {
+  nodeId: string;
+  removed: boolean;
+  transferredLeadershipTo: string | null;
+}
+
 /** The daemon's effective configuration: defaults, then the config file, then flags. */
 export interface DaemonConfig {
   /** null until resolved from --node-id or the id persisted under storagePath. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { AdminClient } from './admin-client.js';
 import type { DaemonStatus } from '../daemon/types.js';
-import { isProcessAlive as isAlive } from '../daemon/pidfile.js';
+import { isProcessAlive as isAlive, logFileName } from '../daemon/pidfile.js';
 
 /** The running binary (set by cli/bin/run.js, since this module may run from the transpiled cache). */
 export function binPath(): string {
@@ -27,7 +27,6 @@ export interface DetachedDaemon {
   logFile: string;
 }
 
-export { isProcessAlive as isAlive } from '../daemon/pidfile.js';
 
 async function logTail(file: string): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
@@ -35,7 +34,7 @@ async function logTail(file: string): Promise<string> {
 }
 
 /** `args` are the `daemon start` flags (without --detach). */
-export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string, logFileName: string): Promise<DetachedDaemon> {
+export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string): Promise<DetachedDaemon> {
   await mkdir(storagePath, { recursive: true });
   const logFile = join(storagePath, logFileName);
   const fd = openSync(logFile, 'a');

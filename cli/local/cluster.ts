@@ -9,12 +9,11 @@ import { request } from 'undici';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { ClusterStatus } from '../../proto/metadata-types.js';
 import { AdminClient } from '../lib/admin-client.js';
-import { isAlive, spawnDetachedDaemon } from '../lib/spawn-daemon.js';
+import { spawnDetachedDaemon } from '../lib/spawn-daemon.js';
 import { pickPorts } from './ports.js';
-import { readPidFile } from '../daemon/pidfile.js';
+import { isProcessAlive as isAlive, logFileName, readPidFile } from '../daemon/pidfile.js';
 
 export const clusterFileName = 'cluster.json';
-export const daemonLogFileName = 'galleon.log';
 export const maxLocalNodes = 7;
 /** Default ports when free: binds 8080.., admin 8090.. (node 1's admin is the CLI's default). */
 export const defaultBindPort = 8080;
@@ -132,7 +131,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     // Stopped earlier with `galleon down`: start the same nodes on the same storage and ports.
     progress(`Restarting the ${cluster.nodes.length}-node cluster in ${dir}`);
     for (const n of cluster.nodes) {
-      const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters), n.storagePath, n.ipcAddress, daemonLogFileName);
+      const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters), n.storagePath, n.ipcAddress);
       n.pid = started.pid;
       progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
     }
@@ -153,13 +152,13 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     const nodes: LocalNode[] = idx.map((i) => {
       const id = `node${i + 1}`;
       const storagePath = join(dir, id);
-      return { id, pid: 0, storagePath, bindAddress: `127.0.0.1:${bindPorts[i]}`, ipcAddress: `127.0.0.1:${ipcPorts[i]}`, dataAddress: `127.0.0.1:${dataPorts[i]}`, logFile: join(storagePath, daemonLogFileName) };
+      return { id, pid: 0, storagePath, bindAddress: `127.0.0.1:${bindPorts[i]}`, ipcAddress: `127.0.0.1:${ipcPorts[i]}`, dataAddress: `127.0.0.1:${dataPorts[i]}`, logFile: join(storagePath, logFileName) };
     });
     cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes };
     progress(`Starting a ${count}-node cluster in ${dir}`);
     for (const [i, n] of nodes.entries()) {
       const peers = i === 0 ? [] : [nodes[0]?.bindAddress ?? ''];
-      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters), n.storagePath, n.ipcAddress, daemonLogFileName);
+      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters), n.storagePath, n.ipcAddress);
       n.pid = started.pid;
       // Written after every node, so `galleon down` can stop what started even if a later node fails.
       await writeClusterFile(cluster);

@@ -1,11 +1,6 @@
 import { Flags } from '@oclif/core';
 import { GalleonCommand } from '../../lib/base-command.js';
-
-export interface LeaveResult {
-  nodeId: string;
-  removed: boolean;
-  transferredLeadershipTo: string | null;
-}
+import type { LeaveResult } from '../../daemon/types.js';
 
 export default class ClusterLeave extends GalleonCommand {
   static override summary = 'Leave the cluster (handing leadership over first) and stop the daemon.';

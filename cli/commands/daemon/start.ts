@@ -105,7 +105,7 @@ export default class DaemonStart extends GalleonCommand {
     if (config.peerAddresses.length > 0) args.push('--peer-addresses', config.peerAddresses.join(','));
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);
     if (config.configFile !== null) args.push('--config', config.configFile);
-    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, 'galleon.log');
+    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress);
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);
     return started.status;
   }
