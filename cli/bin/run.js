@@ -55,6 +55,20 @@ function tsFiles(dir, out = []) {
   return out;
 }
 
+/** Versions older than this are removed when a new one is built (a run takes far less). */
+const staleCacheMs = 10 * 60 * 1000;
+
+/**
+ * @param {string} base
+ * @param {string} keep
+ */
+function pruneOldVersions(base, keep) {
+  for (const entry of readdirSync(base)) {
+    const dir = join(base, entry);
+    if (dir !== keep && Date.now() - statSync(dir).mtimeMs > staleCacheMs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Transpiled client sources, rebuilt when any of them changed; null when typescript is absent.
  * @returns {string | null}
@@ -66,11 +80,13 @@ function clientCache() {
     const s = statSync(f);
     stamp.update(`${relative(root, f)}:${s.size}:${s.mtimeMs}\n`);
   }
-  const digest = stamp.digest('hex');
+  const digest = stamp.digest('hex').slice(0, 16);
   const rootKey = createHash('sha256').update(root).digest('hex').slice(0, 16);
-  const cache = join(tmpdir(), `galleon-cli-${userInfo().uid}`, rootKey);
-  const stampFile = join(cache, 'stamp');
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === digest) return cache;
+  // One directory per source version, never changed once complete: a run never loses the
+  // files it is executing to a concurrent rebuild.
+  const base = join(tmpdir(), `galleon-cli-${userInfo().uid}`, rootKey);
+  const cache = join(base, digest);
+  if (existsSync(join(cache, 'stamp'))) return cache;
 
   /** @type {typeof import('typescript')} */
   let ts;
@@ -94,13 +110,13 @@ function clientCache() {
   writeFileSync(join(building, 'package.json'), '{ "type": "module" }\n');
   symlinkSync(join(root, 'node_modules'), join(building, 'node_modules'), 'dir');
   writeFileSync(join(building, 'stamp'), digest);
-  // Swap in whole; a concurrent run that got there first is just as good.
-  rmSync(cache, { recursive: true, force: true });
   try {
     renameSync(building, cache);
   } catch {
+    // A concurrent run finished first: use its copy.
     rmSync(building, { recursive: true, force: true });
   }
+  pruneOldVersions(base, cache);
   return cache;
 }
 
