@@ -147,9 +147,15 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new GalleonError(ErrorCode.UNAVAILABLE, `cannot listen on ${listen.host}:${listen.port} for the admin endpoint (${err.code ?? err.message})`, {
+        hint: err.code === 'EADDRINUSE' ? 'another process uses that port: pick another --ipc-address, or stop the other daemon' : 'check --ipc-address',
+        cause: err,
+      }));
+    };
+    server.once('error', onError);
     server.listen(listen.port, listen.host, () => {
-      server.off('error', reject);
+      server.off('error', onError);
       resolve();
     });
   });

@@ -91,6 +91,9 @@ export class MetadataRole {
     } catch (err) {
       this.state = 'failed';
       this.error = (err as Error).message;
+      // A first start that failed half-way must not leave a cluster of its own behind: the
+      // next start would take it for existing state and never join or bootstrap as asked.
+      if (this.bootstrap !== 'restart') await rm(this.opts.dataDir, { recursive: true, force: true });
       throw err;
     }
   }

@@ -28,9 +28,11 @@ export interface DetachedDaemon {
 }
 
 
-async function logTail(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-logTailLines).join(' | ');
+/** The daemon's own one-line error if it printed one, else the last lines of its log. */
+async function whyItExited(file: string): Promise<string> {
+  const lines = (await readFile(file, 'utf8').catch(() => '')).trim().split('\n');
+  const errorLine = lines.filter((l) => l.startsWith('Error: ')).at(-1);
+  return errorLine !== undefined ? errorLine.slice('Error: '.length) : lines.slice(-logTailLines).join(' | ');
 }
 
 /** `args` are the `daemon start` flags (without --detach). */
@@ -58,7 +60,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
   const deadline = Date.now() + daemonStartTimeoutMs;
   while (Date.now() < deadline) {
     if (exited || !isAlive(pid)) {
-      throw new GalleonError(ErrorCode.UNAVAILABLE, `the daemon exited while starting: ${await logTail(logFile)}`, { hint: `see ${logFile}` });
+      throw new GalleonError(ErrorCode.UNAVAILABLE, `the daemon exited while starting: ${await whyItExited(logFile)}`, { hint: `see ${logFile}` });
     }
     try {
       const status = await client.call<DaemonStatus>('GET', '/v1/daemon/status', undefined, 2_000);
