@@ -199,6 +199,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
       },
     });
     transport.register(srv);
+    metrics.bindTransport(() => transport.metrics);
 
     let resolveFailed: (err: unknown) => void = () => undefined;
     const failed = new Promise<unknown>((resolve) => { resolveFailed = resolve; });

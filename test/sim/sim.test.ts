@@ -23,6 +23,9 @@ describe('sim: deterministic cluster simulation', function () {
     assert.equal(a.traceHash, b.traceHash);
     assert.deepEqual(a.stats, b.stats);
     assert.notEqual(a.traceHash, c.traceHash);
+    const d = runSeed({ seed: 77, nodes: 3, steps: defaultSteps });
+    const e = runSeed({ seed: 77, nodes: 3, steps: defaultSteps });
+    assert.equal(d.traceHash, e.traceHash);
   });
 
   for (let batch = 0; batch < batches; batch++) {

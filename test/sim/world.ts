@@ -247,7 +247,8 @@ export class World {
         return;
       }
       if (proposer === null || this.now - proposedAt > 4 * electionTicks * tickMs) {
-        const leader = this.nodes.find((n) => n.raft !== null && n.raft.status().role === Role.Leader);
+        // The leader of the highest term: a removed node may still believe it leads an old one.
+        const leader = this.leader();
         if (leader?.raft?.propose(new TextEncoder().encode(marker)) === true) {
           proposer = leader;
           proposedAt = this.now;
@@ -716,12 +717,12 @@ export class World {
 
   /** One line per node: what it believes (for replaying a failing seed). */
   dump(): string[] {
-    return this.nodes.map((n) => {
+    return [`limits ${JSON.stringify(this.limits)} chaos gap ${this.chaosGapMs.join('-')} ms, crash-at-edge ${this.crashAtEdgeRate}`, ...this.nodes.map((n) => {
       if (n.raft === null) return `${n.id}: down`;
       const st = n.raft.status();
       const prs = Object.entries(st.progress).map(([id, p]) => `${id}:${p.state}/m${p.match}/n${p.next}${p.recentActive ? '' : '/idle'}`).join(' ');
       return `${n.id}: ${st.role} t${st.term} vote ${st.vote} lead ${st.leader} commit ${st.commit} applied ${st.applied} log [${st.firstIndex}..${st.lastIndex}] voters ${st.conf.voters.join(',')} learners ${st.conf.learners.join(',')} pending ${n.pending !== null} ${prs}`;
-    });
+    })];
   }
 
   private note(s: string): void {

@@ -131,6 +131,11 @@ export class RaftNode implements RaftCore {
         this.send(this.msg(MessageType.AppResp, m.from));
       } else if (m.type === MessageType.PreVote) {
         this.send({ ...this.msg(MessageType.PreVoteResp, m.from), reject: true });
+      } else if (m.type === MessageType.Vote) {
+        // §5.1: the refusal carries our term, so a candidate that fell behind catches up. Without
+        // it, a voter whose stale configuration never addresses that candidate could out-campaign
+        // it for ever (found by the simulator, seed 9219).
+        this.send({ ...this.msg(MessageType.VoteResp, m.from), reject: true });
       }
       return;
     }

@@ -17,6 +17,10 @@ export function encodeEntry(e: Entry): Buffer {
   return out;
 }
 
+/**
+ * Decodes an entry whose data is a view into `buf` (no copy): pass a buffer the entry may keep,
+ * e.g. a LevelDB value or a frame body copied once for all its entries.
+ */
 export function decodeEntry(buf: Uint8Array): Entry {
   if (buf.byteLength < entryHeaderBytes) {
     throw new GalleonError(ErrorCode.IO_ERROR, `raft entry record is ${buf.byteLength} bytes, shorter than its header`, {
@@ -29,7 +33,6 @@ export function decodeEntry(buf: Uint8Array): Entry {
     term: b.readDoubleBE(0),
     index: b.readDoubleBE(8),
     type: typeByte === 1 ? 'conf-change' : 'normal',
-    // Copy so the entry does not pin a larger shared buffer (e.g. a whole transport frame).
-    data: new Uint8Array(b.subarray(entryHeaderBytes)),
+    data: new Uint8Array(b.buffer, b.byteOffset + entryHeaderBytes, b.byteLength - entryHeaderBytes),
   };
 }

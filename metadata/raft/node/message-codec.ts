@@ -94,16 +94,19 @@ export function decodeMessages(buf: Uint8Array): Message[] {
     throw malformed('header is not JSON');
   }
   if (!Array.isArray(header)) throw malformed('header is not a list');
-  let off = 4 + headerBytes;
+  // One copy of the body for the whole frame: entries and snapshot data are views into it, so
+  // they never pin the (larger, pooled) receive buffer and no entry costs an allocation.
+  const body = Buffer.from(b.subarray(4 + headerBytes));
+  let off = 0;
   const out: Message[] = [];
   for (const w of header) {
     const entries: Entry[] = [];
     for (let k = 0; k < (w.n ?? 0); k++) {
-      if (off + 4 > b.byteLength) throw malformed('entry length runs past the frame');
-      const len = b.readUInt32BE(off);
+      if (off + 4 > body.byteLength) throw malformed('entry length runs past the frame');
+      const len = body.readUInt32BE(off);
       off += 4;
-      if (off + len > b.byteLength) throw malformed('entry runs past the frame');
-      entries.push(decodeEntry(b.subarray(off, off + len)));
+      if (off + len > body.byteLength) throw malformed('entry runs past the frame');
+      entries.push(decodeEntry(body.subarray(off, off + len)));
       off += len;
     }
     const m: Message = {
@@ -114,12 +117,12 @@ export function decodeMessages(buf: Uint8Array): Message[] {
     if (w.x !== undefined) m.context = w.x;
     if (w.sm !== undefined) {
       const sl = w.sl ?? 0;
-      if (off + sl > b.byteLength) throw malformed('snapshot data runs past the frame');
-      m.snapshot = { meta: w.sm, data: new Uint8Array(b.subarray(off, off + sl)) };
+      if (off + sl > body.byteLength) throw malformed('snapshot data runs past the frame');
+      m.snapshot = { meta: w.sm, data: new Uint8Array(body.buffer, body.byteOffset + off, sl) };
       off += sl;
     }
     out.push(m);
   }
-  if (off !== b.byteLength) throw malformed(`${b.byteLength - off} trailing bytes`);
+  if (off !== body.byteLength) throw malformed(`${body.byteLength - off} trailing bytes`);
   return out;
 }

@@ -18,6 +18,7 @@ export class MemberMetrics {
   readonly snapshotsTaken: Counter;
   readonly snapshotsRestored: Counter;
   readonly rpcs: Counter<'method' | 'code'>;
+  private transportStats: () => { framesSent: number; messagesSent: number; framesReceived: number; messagesReceived: number } = () => ({ framesSent: 0, messagesSent: 0, framesReceived: 0, messagesReceived: 0 });
 
   /** One member per registry: metric names are not labelled by member. */
   constructor(registry?: Registry) {
@@ -41,6 +42,16 @@ export class MemberMetrics {
     });
     this.snapshotsTaken = new Counter({ name: 'galleon_raft_snapshots_taken_total', help: 'Local snapshots taken (log compactions)', labelNames, registers });
     this.snapshotsRestored = new Counter({ name: 'galleon_raft_snapshots_restored_total', help: 'Snapshots received and restored', labelNames, registers });
+    const stats = (): ReturnType<MemberMetrics['transportStats']> => this.transportStats();
+    new Gauge({ name: 'galleon_raft_frames_sent', help: 'Transport frames sent to peers (each a batch of messages)', registers, collect() { this.set(stats().framesSent); } });
+    new Gauge({ name: 'galleon_raft_messages_sent', help: 'Raft messages sent to peers', registers, collect() { this.set(stats().messagesSent); } });
+    new Gauge({ name: 'galleon_raft_frames_received', help: 'Transport frames received from peers', registers, collect() { this.set(stats().framesReceived); } });
+    new Gauge({ name: 'galleon_raft_messages_received', help: 'Raft messages received from peers', registers, collect() { this.set(stats().messagesReceived); } });
     this.rpcs = new Counter({ name: 'galleon_metadata_rpcs_total', help: 'Metadata API calls served, by method and result code', labelNames: [...labelNames, 'method', 'code'], registers });
+  }
+
+  /** Lets the transport's counters show up in this registry. */
+  bindTransport(stats: () => { framesSent: number; messagesSent: number; framesReceived: number; messagesReceived: number }): void {
+    this.transportStats = stats;
   }
 }

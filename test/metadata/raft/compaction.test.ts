@@ -93,3 +93,37 @@ describe('raft §7 log compaction and snapshots', () => {
     assert.equal(n.status().lastIndex, 3);
   });
 });
+
+describe('raft §7 snapshot failures', () => {
+  it('reportSnapshotFailure() sends the leader back to probing, and the snapshot is sent again', () => {
+    const c = new Cluster(['a', 'b', 'c']);
+    c.elect('a');
+    c.isolate('c');
+    for (let i = 0; i < 5; i++) c.propose('a', `v${i}`);
+    c.compact('a');
+    c.heal();
+    const a = c.node('a');
+    let dropped = 0;
+    // Drive by hand: heartbeats until a sends c a Snap, which is lost on the way.
+    for (let i = 0; i < 5 && dropped === 0; i++) {
+      a.tick();
+      const rd = a.ready();
+      for (const m of rd.messagesBeforePersist) {
+        if (m.type === MessageType.Snap) { dropped++; continue; }
+        c.node(m.to).step(m);
+      }
+      a.advance(rd);
+      for (const id of ['b', 'c']) while (c.node(id).hasReady()) {
+        const frd = c.node(id).ready();
+        c.node(id).advance(frd);
+        for (const m of frd.messages) a.step(m);
+      }
+    }
+    assert.equal(dropped, 1, 'a Snap was sent to c (and lost)');
+    assert.equal(a.status().progress.c?.state, 'snapshot');
+    a.reportSnapshotFailure('c');
+    assert.equal(a.status().progress.c?.state, 'probe');
+    c.tickAll(3);
+    assert.deepEqual(c.state('c'), c.state('a'), 'the snapshot went again and c caught up');
+  });
+});

@@ -154,4 +154,26 @@ describe('metadata service: three real member processes', function () {
     assert.deepEqual(failures, []);
     console.log(`      failover: new leader ${newLeader.id} seen after ${failoverMs} ms; ${acked.length} acknowledged, ${failures.length} failed calls (${failures.slice(0, 3).join("; ")}), 0 lost`);
   });
+
+  it('without a quorum a call fails at its deadline with a clear error, and nothing is half-applied', async () => {
+    const leader = await leaderOf(client);
+    await cluster.kill9(leader.id);
+    const t0 = Date.now();
+    await assert.rejects(client.call('createVolume', [{ name: 'no-quorum', size: '1M' }], { deadlineMs: 2_000 }), (e) => {
+      assert.ok(isGalleonError(e) && (e.code === 'TIMEOUT' || e.code === 'NO_LEADER'), `got ${String(e)}`);
+      assert.ok(e.hint !== undefined && e.hint.includes('quorum'));
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 6_000, 'the deadline bounds the call');
+    // The survivor still answers stale reads from its own state.
+    const survivor = [...cluster.procs.values()][0]!;
+    const local = new MetadataClient({ addresses: [survivor.address] });
+    try {
+      const vols = await local.listVolumes({ stale: true });
+      assert.ok(vols.some((v) => v.name === 'load-0'));
+      assert.ok(!vols.some((v) => v.name === 'no-quorum'), 'an unacknowledged create was not applied');
+    } finally {
+      local.close();
+    }
+  });
 });

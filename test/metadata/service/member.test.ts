@@ -40,6 +40,7 @@ describe('metadata/service member (in process, as the daemon embeds it)', functi
     const metrics = await registry.metrics();
     assert.match(metrics, /galleon_raft_is_leader 1/);
     assert.match(metrics, /galleon_raft_proposals_total\{outcome="applied"\} [1-9]/);
+    assert.match(metrics, /galleon_raft_frames_sent 0/);
 
     const applied = member.status().appliedIndex;
     await member.stop();

@@ -37,6 +37,7 @@ try {
   for (const inFlight of levels) {
     const latencies: number[] = [];
     let errors = 0;
+    const errorCodes = new Map<string, number>();
     let n = 0;
     const end = Date.now() + secondsPerLevel * 1000;
     const t0 = performance.now();
@@ -49,8 +50,10 @@ try {
         try {
           await client.updateVolumeLabels(`b-${w % volumes}`, { [`k${i % 40}`]: String(i) });
           latencies.push(performance.now() - s);
-        } catch {
+        } catch (err) {
           errors++;
+          const code = (err as { code?: string }).code ?? String(err);
+          errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
         }
       }
     }));
@@ -60,7 +63,7 @@ try {
     const clientCpuMs = (selfCpu.user + selfCpu.system) / 1000 / Math.max(1, latencies.length);
     latencies.sort((a, b) => a - b);
     const q = (p: number): string => (latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0).toFixed(2);
-    console.log(`${String(inFlight).padEnd(10)} ${(latencies.length / elapsed).toFixed(0).padEnd(9)} ${q(0.5).padEnd(7)} ${q(0.99).padEnd(7)} ${String(errors).padEnd(7)} ${memberCpuMs.toFixed(3).padEnd(17)} ${clientCpuMs.toFixed(3)}`);
+    console.log(`${String(inFlight).padEnd(10)} ${(latencies.length / elapsed).toFixed(0).padEnd(9)} ${q(0.5).padEnd(7)} ${q(0.99).padEnd(7)} ${String(errors).padEnd(7)} ${memberCpuMs.toFixed(3).padEnd(17)} ${clientCpuMs.toFixed(3)}${errors > 0 ? `  ${JSON.stringify(Object.fromEntries(errorCodes))}` : ''}`);
   }
   client.close();
 } finally {
