@@ -1,0 +1,24 @@
+import type { DaemonStatus } from '../../daemon/types.js';
+import { GalleonCommand } from '../../lib/base-command.js';
+
+export default class DaemonStatusCommand extends GalleonCommand {
+  static override description = 'Show the daemon\'s runtime status: node, roles, Raft role and health.';
+  static override examples = ['<%= config.bin %> daemon status', '<%= config.bin %> --daemon-address 127.0.0.1:8091 daemon status'];
+
+  async run(): Promise<DaemonStatus> {
+    const { flags } = await this.parse(DaemonStatusCommand);
+    const s = await (await this.admin(flags['daemon-address'])).call<DaemonStatus>('GET', '/v1/daemon/status');
+    const { keyValues, formatDuration } = await import('../../lib/format.js');
+    const md = s.metadata;
+    this.print(keyValues([
+      ['Node', s.nodeId], ['PID', s.pid], ['Version', s.version], ['Uptime', formatDuration(s.uptimeMs)],
+      ['Healthy', s.healthy ? 'yes' : 'no'], ['Roles', s.roles.join(',')], ['Storage path', s.storagePath],
+      ['Bind address', s.bindAddress], ['IPC address', s.ipcAddress],
+      ['Metadata role', md === null ? 'not run' : md.state + (md.error === null ? '' : ` (${md.error})`)],
+      ['Raft role', md?.raftRole], ['Leader', md?.leaderId], ['Term', md?.term],
+      ['Commit index', md?.commitIndex], ['Applied index', md?.appliedIndex],
+      ['Data role', s.data === null ? 'not run' : `${s.data.state}, ${s.data.registered ? 'registered' : 'not registered yet'} at ${s.data.address}`],
+    ]));
+    return s;
+  }
+}

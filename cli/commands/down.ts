@@ -1,0 +1,26 @@
+import { Flags } from '@oclif/core';
+import { GalleonCommand } from '../lib/base-command.js';
+import type { DownResult } from '../local/cluster.js';
+
+export default class Down extends GalleonCommand {
+  static override description = 'Stop the local cluster started by `galleon up` (SIGTERM, then SIGKILL after 10 s); --purge deletes its folder.';
+  static override examples = ['<%= config.bin %> down', '<%= config.bin %> down --purge', '<%= config.bin %> down --dir /tmp/galleon'];
+  static override flags = {
+    dir: Flags.string({ summary: 'Folder given to `galleon up`.', default: './.galleon' }),
+    purge: Flags.boolean({ summary: 'Also delete the folder: storage, logs and cluster.json.', default: false }),
+  };
+
+  async run(): Promise<DownResult> {
+    const { flags } = await this.parse(Down);
+    const { clusterDown } = await import('../local/cluster.js');
+    const result = await clusterDown(flags.dir, flags.purge);
+    const stopped = result.stopped.filter((s) => s.signal !== null);
+    const lines = result.stopped.length === 0
+      ? [`No local cluster in ${result.dir}.`]
+      : [`Stopped ${stopped.length} of ${result.stopped.length} nodes${stopped.length < result.stopped.length ? ' (the others were not running)' : ''}.`,
+        ...stopped.map((s) => `  ${s.id} (pid ${s.pid})${s.signal === 'SIGKILL' ? ' killed after the grace period' : ''}`)];
+    if (result.purged) lines.push(`Removed ${result.dir}.`);
+    this.print(lines.join('\n'));
+    return result;
+  }
+}

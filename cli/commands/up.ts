@@ -1,0 +1,42 @@
+import { Flags } from '@oclif/core';
+import { GalleonCommand } from '../lib/base-command.js';
+import type { UpResult } from '../local/cluster.js';
+
+export default class Up extends GalleonCommand {
+  static override summary = 'Start a local N-node cluster on loopback in the background.';
+  static override description = [
+    'Start a local cluster: N daemons on loopback in the background, storage, logs and pid files under --dir.',
+    'Waits until it is healthy (a leader, all members voters) and writes <dir>/cluster.json.',
+    'Node 1\'s admin address is 127.0.0.1:8090 when that port is free, so plain `galleon volume list` works.',
+    'Running it again when the cluster is up says so; after `galleon down` it restarts the same nodes and data.',
+  ].join('\n');
+  static override examples = ['<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0'];
+  static override flags = {
+    nodes: Flags.integer({ summary: 'Number of nodes (1 to 7).', default: 3 }),
+    dir: Flags.string({ summary: 'Folder for storage, logs, pid files and cluster.json.', default: './.galleon' }),
+    'base-port': Flags.integer({ summary: 'First bind port (admin ports start 100 above, data ports 200 above); 0 lets the OS pick every port.' }),
+  };
+
+  async run(): Promise<UpResult> {
+    const { flags } = await this.parse(Up);
+    const { clusterUp } = await import('../local/cluster.js');
+    const result = await clusterUp({ dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line) });
+    const { cluster, status } = result;
+    const addr = cluster.daemonAddress;
+    const flag = addr === '127.0.0.1:8090' ? '' : ` --daemon-address ${addr}`;
+    const dirFlag = flags.dir === './.galleon' ? '' : ` --dir ${flags.dir}`;
+    // Run through `npx galleon` (a fresh clone): suggest the same.
+    const bin = process.env.npm_command === 'exec' ? 'npx galleon' : 'galleon';
+    this.print([
+      result.alreadyUp ? `The ${cluster.nodes.length}-node cluster in ${cluster.dir} is already up (leader ${status.leaderId ?? 'none'}).` : `Cluster ready: ${cluster.nodes.length} nodes, leader ${status.leaderId ?? 'none'}.`,
+      '',
+      'Next:',
+      `  ${bin}${flag} volume create --name demo --size 1G`,
+      `  ${bin}${flag} volume list`,
+      `  ${bin}${flag} cluster status`,
+      `  ${bin} down${dirFlag}            # stop it (add --purge to delete its data)`,
+      ...(flag === '' ? [] : ['', `Or export GALLEON_ADDRESS=${addr} instead of passing --daemon-address.`]),
+    ].join('\n'));
+    return result;
+  }
+}

@@ -1,0 +1,17 @@
+import { Args } from '@oclif/core';
+import type { Volume } from '../../../proto/metadata-types.js';
+import { GalleonCommand } from '../../lib/base-command.js';
+
+export default class VolumeGet extends GalleonCommand {
+  static override description = 'Show a volume by name or UUID.';
+  static override examples = ['<%= config.bin %> volume get web-data', '<%= config.bin %> volume get a1b2c3d4-e5f6-7890-abcd-ef1234567890 --json'];
+  static override args = { volume: Args.string({ description: 'Volume name or UUID.', required: true }) };
+
+  async run(): Promise<Volume> {
+    const { args, flags } = await this.parse(VolumeGet);
+    const volume = await (await this.admin(flags['daemon-address'])).call<Volume>('GET', `/v1/volumes/${encodeURIComponent(args.volume)}`);
+    const { volumeDetails } = await import('../../lib/views.js');
+    this.print(volumeDetails(volume));
+    return volume;
+  }
+}

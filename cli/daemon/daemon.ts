@@ -1,0 +1,246 @@
+/**
+ * A galleon node: composes its roles (metadata now; the data plane plugs in beside it), serves
+ * the admin endpoint, owns the pid file, and stops gracefully: stop accepting admin requests,
+ * let in-flight ones finish, stop roles (which close their stores), remove the pid file.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import type { Member, MetadataApi } from '../../proto/metadata-types.js';
+import { parseHostPort } from '../lib/address.js';
+import { startAdminServer, type AdminServer, type DaemonHost } from './admin-server.js';
+import { MetadataRole } from './metadata-role.js';
+import { DataRole } from './data-role.js';
+import { resolveNodeId } from './node-id.js';
+import { assertStorageFree, pidFileName } from './pidfile.js';
+import { createDaemonLogger } from './logger.js';
+import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
+
+export const metadataDirName = 'metadata';
+/** How long a leader waits for another voter to take over before `cluster leave` gives up. */
+export const leadershipHandoverTimeoutMs = 10_000;
+const pollIntervalMs = 100;
+const version = '0.1.0';
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return true;
+    await new Promise((r) => setTimeout(r, pollIntervalMs));
+  }
+  return false;
+}
+
+export class Daemon implements DaemonHost {
+  readonly registry = new Registry();
+  private admin: AdminServer | null = null;
+  private metadataRole: MetadataRole | null = null;
+  private dataRole: DataRole | null = null;
+  /** A node without the metadata role reaches the cluster through this client. */
+  private remoteMetadata: (MetadataApi & { close(): void }) | null = null;
+  private readonly startedAtMs = Date.now();
+  private stopping: Promise<void> | null = null;
+  private resolveStopped!: () => void;
+  /** Resolves once the daemon has fully stopped. */
+  readonly stopped = new Promise<void>((resolve) => { this.resolveStopped = resolve; });
+
+  private constructor(private readonly cfg: DaemonConfig & { nodeId: string }, readonly logger: Logger) {}
+
+  static async start(config: DaemonConfig): Promise<Daemon> {
+    await mkdir(config.storagePath, { recursive: true });
+    await assertStorageFree(config.storagePath);
+    const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
+    const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId));
+    collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
+    await writeFile(join(config.storagePath, pidFileName), `${process.pid}\n`);
+    try {
+      await daemon.startRoles();
+      daemon.admin = await startAdminServer(daemon, parseHostPort(config.ipcAddress, 'IPC address', true), daemon.logger);
+    } catch (err) {
+      await daemon.stopRoles().catch(() => undefined);
+      await rm(join(config.storagePath, pidFileName), { force: true });
+      throw err;
+    }
+    daemon.logger.info({ roles: config.roles, bind: config.bindAddress, ipc: daemon.admin.address, storage: config.storagePath, pid: process.pid }, 'galleon daemon started');
+    return daemon;
+  }
+
+  private metadataDir(): string {
+    return join(this.cfg.storagePath, metadataDirName);
+  }
+
+  private async startRoles(): Promise<void> {
+    if (this.cfg.roles.includes('metadata')) {
+      this.metadataRole = new MetadataRole({
+        nodeId: this.cfg.nodeId, dataDir: this.metadataDir(), bindAddress: this.cfg.bindAddress, ipcAddress: this.cfg.ipcAddress,
+        peerAddresses: this.cfg.peerAddresses, targetVoters: this.cfg.targetVoters, logger: this.logger,
+      });
+      await this.metadataRole.start();
+    }
+    if (this.metadataRole === null && this.remoteMetadata === null) {
+      const { MetadataClient } = await import('../../metadata/service/client.js');
+      this.remoteMetadata = new MetadataClient({ addresses: this.cfg.peerAddresses, clientId: `daemon:${this.cfg.nodeId}` });
+    }
+    if (this.cfg.roles.includes('data')) {
+      this.dataRole = new DataRole({
+        nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
+        metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
+      });
+      this.dataRole.start();
+    }
+  }
+
+  private async stopRoles(): Promise<void> {
+    this.dataRole?.stop();
+    await this.metadataRole?.stop();
+    this.remoteMetadata?.close();
+    this.remoteMetadata = null;
+  }
+
+  async metrics(): Promise<{ contentType: string; text: string }> {
+    const registries = [this.registry];
+    if (this.metadataRole !== null) registries.push(this.metadataRole.registry);
+    const merged = Registry.merge(registries);
+    return { contentType: merged.contentType, text: await merged.metrics() };
+  }
+
+  metadata(): MetadataApi {
+    if (this.metadataRole !== null) return this.metadataRole.api();
+    if (this.remoteMetadata !== null) return this.remoteMetadata;
+    throw new GalleonError(ErrorCode.UNAVAILABLE, 'this node is not connected to a metadata service', { hint: 'start it with --roles metadata, or with --peer-addresses of the cluster' });
+  }
+
+  config(): DaemonConfig {
+    return { ...this.cfg };
+  }
+
+  async status(): Promise<DaemonStatus> {
+    let metadata: DaemonStatus['metadata'] = null;
+    if (this.metadataRole !== null) {
+      metadata = { state: this.metadataRole.state, error: this.metadataRole.error, raftRole: 'unknown', leaderId: null, term: null, commitIndex: null, appliedIndex: null };
+      const s = this.metadataRole.memberStatus();
+      if (s !== null) {
+        metadata = {
+          ...metadata, leaderId: s.leaderId, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex,
+          raftRole: s.leaderId === this.cfg.nodeId ? 'leader' : s.conf.voters.includes(this.cfg.nodeId) ? 'voter' : s.conf.learners.includes(this.cfg.nodeId) ? 'learner' : 'unknown',
+        };
+      }
+    }
+    return {
+      nodeId: this.cfg.nodeId, pid: process.pid, version, startedAtMs: this.startedAtMs, uptimeMs: Date.now() - this.startedAtMs,
+      roles: this.cfg.roles, storagePath: this.cfg.storagePath, bindAddress: this.cfg.bindAddress,
+      ipcAddress: this.admin?.address ?? this.cfg.ipcAddress, healthy: (await this.health()).ok, metadata,
+      data: this.dataRole === null ? null : { state: this.dataRole.state, registered: this.dataRole.registered, address: this.cfg.dataAddress },
+    };
+  }
+
+  health(): Promise<{ ok: boolean; reason: string }> {
+    return Promise.resolve(this.healthNow());
+  }
+
+  private healthNow(): { ok: boolean; reason: string } {
+    if (this.stopping !== null) return { ok: false, reason: 'stopping' };
+    if (this.metadataRole === null) {
+      const registered = this.dataRole?.registered ?? false;
+      return registered ? { ok: true, reason: 'data node registered' } : { ok: false, reason: 'data node not registered yet' };
+    }
+    if (this.metadataRole.state !== 'running') return { ok: false, reason: `metadata role ${this.metadataRole.state}` };
+    const s = this.metadataRole.memberStatus();
+    if (s === null) return { ok: false, reason: 'metadata role not running' };
+    if (s.leaderId === null) return { ok: false, reason: 'no leader' };
+    const me = this.cfg.nodeId;
+    if (!s.conf.voters.includes(me) && !s.conf.learners.includes(me)) return { ok: false, reason: 'not yet a member' };
+    if (s.appliedIndex < s.commitIndex) return { ok: false, reason: `catching up (${s.appliedIndex}/${s.commitIndex})` };
+    return { ok: true, reason: `leader ${s.leaderId}` };
+  }
+
+  async restart(): Promise<DaemonStatus> {
+    this.logger.info('restarting roles');
+    await this.stopRoles();
+    await this.startRoles();
+    return this.status();
+  }
+
+  async join(address: string): Promise<Member[]> {
+    const role = this.metadataRole;
+    if (role === null) throw new GalleonError(ErrorCode.FAILED_PRECONDITION, 'this node does not run the metadata role', { hint: 'start it with --roles metadata,data' });
+    const api = role.api();
+    const s = await api.clusterStatus();
+    if (s.members.some((m) => m.address === address)) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `this node is already in the cluster of ${address}`, { hint: 'see `galleon cluster peers`' });
+    }
+    const [volumes, classes] = await Promise.all([api.listVolumes(), api.listStorageClasses()]);
+    if (s.members.length > 1 || volumes.length > 0 || classes.some((c) => !c.builtIn)) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, 'this node already belongs to a cluster with members or data of its own', {
+        hint: 'only a fresh single-node daemon can join another cluster; start a new one with --peer-addresses instead',
+      });
+    }
+    this.logger.info({ address }, 'dropping the local one-member cluster to join another');
+    this.dataRole?.stop();
+    await role.discardState();
+    await role.start([address]);
+    this.dataRole?.start();
+    const joined = await waitFor(async () => (await this.health()).ok, 30_000);
+    if (!joined) throw new GalleonError(ErrorCode.TIMEOUT, `joined ${address} but did not catch up in time`, { hint: 'check `galleon cluster status` and the daemon log' });
+    return (await role.api().clusterStatus()).members;
+  }
+
+  async leave(force: boolean): Promise<LeaveResult> {
+    const role = this.metadataRole;
+    const me = this.cfg.nodeId;
+    const result: LeaveResult = { nodeId: me, removed: false, transferredLeadershipTo: null };
+    if (role === null) throw new GalleonError(ErrorCode.FAILED_PRECONDITION, 'this node does not run the metadata role', { hint: 'stop it with `galleon daemon stop`' });
+    try {
+      const api = role.api();
+      const s = await api.clusterStatus();
+      const others = s.members.filter((m) => m.id !== me);
+      if (others.filter((m) => m.role === 'voter').length === 0) {
+        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, 'this node is the only voter of its cluster', { hint: 'stop it with `galleon daemon stop` instead, or add members first' });
+      }
+      if (s.leaderId === me) {
+        const target = others.find((m) => m.role === 'voter' && m.healthy !== false) ?? others.find((m) => m.role === 'voter');
+        if (target !== undefined) {
+          await api.transferLeadership(target.id);
+          const moved = await waitFor(async () => { const now = await api.clusterStatus({ stale: true }); return now.leaderId !== null && now.leaderId !== me; }, leadershipHandoverTimeoutMs);
+          if (!moved) throw new GalleonError(ErrorCode.TIMEOUT, `leadership did not move to ${target.id}`, { hint: 'retry, or use --force' });
+          result.transferredLeadershipTo = target.id;
+        }
+      }
+      await api.removeMember(me);
+      result.removed = true;
+    } catch (err) {
+      if (!force) throw err;
+      this.logger.warn({ err }, 'leave --force: stopping without a confirmed removal');
+    }
+    if (result.removed) {
+      await role.discardState();
+      role.state = 'left';
+    }
+    this.requestStop();
+    return result;
+  }
+
+  requestStop(): void {
+    // Let the response that asked for it go out first.
+    setImmediate(() => void this.stop());
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.logger.info('stopping');
+      try {
+        await this.admin?.close();
+        await this.stopRoles();
+      } catch (err) {
+        this.logger.error({ err }, 'error while stopping');
+      }
+      await rm(join(this.cfg.storagePath, pidFileName), { force: true });
+      this.logger.info('stopped');
+      this.logger.flush();
+      this.resolveStopped();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,62 @@
+/** What the daemon's admin endpoint says about itself; shared by the daemon and the CLI. */
+
+export const allRoles = ['metadata', 'data'] as const;
+export type Role = (typeof allRoles)[number];
+
+export const replicationStrategies = ['synchronous', 'asynchronous'] as const;
+export type ReplicationStrategy = (typeof replicationStrategies)[number];
+
+export const persistenceLevels = ['basic', 'enhanced', 'high', 'maximum'] as const;
+export type PersistenceLevel = (typeof persistenceLevels)[number];
+
+/** What `cluster leave` did. */
+export interface LeaveResult {
+  nodeId: string;
+  removed: boolean;
+  transferredLeadershipTo: string | null;
+}
+
+/** The daemon's effective configuration: defaults, then the config file, then flags. */
+export interface DaemonConfig {
+  /** null until resolved from --node-id or the id persisted under storagePath. */
+  nodeId: string | null;
+  roles: Role[];
+  storagePath: string;
+  bindAddress: string;
+  ipcAddress: string;
+  /** Data-plane (block traffic, HTTP) address this node registers as a data node. */
+  dataAddress: string;
+  peerAddresses: string[];
+  blockSizeBytes: number;
+  replicationStrategy: ReplicationStrategy;
+  persistenceLevel: PersistenceLevel;
+  zone: string;
+  /** Joining nodes are promoted to voters while the quorum has fewer than this. */
+  targetVoters: number;
+  configFile: string | null;
+}
+
+export type RoleState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'left';
+
+export interface DaemonStatus {
+  nodeId: string;
+  pid: number;
+  version: string;
+  startedAtMs: number;
+  uptimeMs: number;
+  roles: Role[];
+  storagePath: string;
+  bindAddress: string;
+  ipcAddress: string;
+  healthy: boolean;
+  metadata: {
+    state: RoleState;
+    error: string | null;
+    raftRole: 'leader' | 'voter' | 'learner' | 'unknown';
+    leaderId: string | null;
+    term: number | null;
+    commitIndex: number | null;
+    appliedIndex: number | null;
+  } | null;
+  data: { state: RoleState; registered: boolean; address: string } | null;
+}

@@ -1,0 +1,56 @@
+/**
+ * Turns any failure into the CLI's one line and exit code. Pure.
+ * Exit codes: 1 other failure, 2 bad input, 3 no daemon / cluster unavailable, 4 not found,
+ * 5 conflict (exists, in use, precondition).
+ */
+import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
+
+export const ExitCode = { Failure: 1, Usage: 2, Unavailable: 3, NotFound: 4, Conflict: 5 } as const;
+
+const exitByCode: Partial<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: ExitCode.Usage, INVALID_SIZE: ExitCode.Usage, OUT_OF_RANGE: ExitCode.Usage,
+  DAEMON_UNREACHABLE: ExitCode.Unavailable, UNAVAILABLE: ExitCode.Unavailable, NO_LEADER: ExitCode.Unavailable,
+  TIMEOUT: ExitCode.Unavailable, NOT_LEADER: ExitCode.Unavailable, PROPOSAL_DROPPED: ExitCode.Unavailable,
+  VOLUME_NOT_FOUND: ExitCode.NotFound, STORAGE_CLASS_NOT_FOUND: ExitCode.NotFound, NODE_NOT_FOUND: ExitCode.NotFound,
+  MEMBER_NOT_FOUND: ExitCode.NotFound,
+  VOLUME_EXISTS: ExitCode.Conflict, STORAGE_CLASS_EXISTS: ExitCode.Conflict, STORAGE_CLASS_IN_USE: ExitCode.Conflict,
+  FAILED_PRECONDITION: ExitCode.Conflict, INSUFFICIENT_NODES: ExitCode.Conflict,
+};
+
+export interface RenderedError {
+  line: string;
+  exitCode: number;
+  error: { code: string; message: string; hint?: string };
+}
+
+/** oclif's parser errors are several lines ending in "See more help with --help": keep the first. */
+function firstLine(message: string): string {
+  const line = message.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? 'unknown error';
+  return line.replace(/^Error:\s*/, '');
+}
+
+/** oclif's parser spreads one problem over lines ("Parsing --replicas", "Expected an integer…"): join them. */
+function parserMessage(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '' && !/^See more help/i.test(l));
+  let out = '';
+  for (const line of lines) out = out === '' ? line : `${out}${out.endsWith(':') ? ' ' : ': '}${line}`;
+  return (out === '' ? 'unknown error' : out).replace(/^Error:\s*/, '');
+}
+
+export function renderError(err: unknown, commandId: string | undefined): RenderedError {
+  if (isGalleonError(err)) {
+    const message = firstLine(err.message);
+    const line = err.hint === undefined ? `Error: ${message}` : `Error: ${message} — ${err.hint}`;
+    const error: RenderedError['error'] = { code: err.code, message };
+    if (err.hint !== undefined) error.hint = err.hint;
+    return { line, exitCode: exitByCode[err.code] ?? ExitCode.Failure, error };
+  }
+  const message = parserMessage(err instanceof Error ? err.message : String(err));
+  // Anything else reaching here comes from oclif's parser (unknown flag, bad option, missing arg).
+  const hint = `see \`galleon ${commandId === undefined ? '' : `${commandId.replaceAll(':', ' ')} `}--help\``;
+  return { line: `Error: ${message} — ${hint}`, exitCode: ExitCode.Usage, error: { code: ErrorCode.INVALID_ARGUMENT, message, hint } };
+}
+
+export function usageError(message: string, hint: string): GalleonError {
+  return new GalleonError(ErrorCode.INVALID_ARGUMENT, message, { hint });
+}

@@ -1,0 +1,75 @@
+/**
+ * Starts `galleon daemon start` as a detached background process (for `daemon start --detach`
+ * and `galleon up`): output appended to a log file under its storage path, then waits until
+ * its admin endpoint answers or the child dies (then the log's tail explains why).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { AdminClient } from './admin-client.js';
+import type { DaemonStatus } from '../daemon/types.js';
+import { isProcessAlive as isAlive, logFileName } from '../daemon/pidfile.js';
+
+/** The running binary (set by cli/bin/run.js, since this module may run from the transpiled cache). */
+export function binPath(): string {
+  return process.env.GALLEON_BIN ?? fileURLToPath(new URL('../bin/run.js', import.meta.url));
+}
+export const daemonStartTimeoutMs = 30_000;
+const pollIntervalMs = 100;
+const logTailLines = 5;
+
+export interface DetachedDaemon {
+  pid: number;
+  status: DaemonStatus;
+  logFile: string;
+}
+
+
+/** The daemon's own one-line error if it printed one, else the last lines of its log. */
+async function whyItExited(file: string): Promise<string> {
+  const lines = (await readFile(file, 'utf8').catch(() => '')).trim().split('\n');
+  const errorLine = lines.filter((l) => l.startsWith('Error: ')).at(-1);
+  return errorLine !== undefined ? errorLine.slice('Error: '.length) : lines.slice(-logTailLines).join(' | ');
+}
+
+/** `args` are the `daemon start` flags (without --detach). */
+export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string): Promise<DetachedDaemon> {
+  await mkdir(storagePath, { recursive: true });
+  const logFile = join(storagePath, logFileName);
+  const fd = openSync(logFile, 'a');
+  let child;
+  try {
+    child = spawn(process.execPath, [binPath(), 'daemon', 'start', ...args], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, GALLEON_DETACHED: '1' },
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new GalleonError(ErrorCode.IO_ERROR, 'could not start a daemon process', { hint: `see ${logFile}` });
+  let exited = false;
+  child.once('exit', () => { exited = true; });
+  child.unref();
+
+  const client = new AdminClient(ipcAddress);
+  const deadline = Date.now() + daemonStartTimeoutMs;
+  while (Date.now() < deadline) {
+    if (exited || !isAlive(pid)) {
+      throw new GalleonError(ErrorCode.UNAVAILABLE, `the daemon exited while starting: ${await whyItExited(logFile)}`, { hint: `see ${logFile}` });
+    }
+    try {
+      const status = await client.call<DaemonStatus>('GET', '/v1/daemon/status', undefined, 2_000);
+      if (status.pid === pid) return { pid, status, logFile };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, pollIntervalMs));
+  }
+  process.kill(pid, 'SIGKILL');
+  throw new GalleonError(ErrorCode.TIMEOUT, `the daemon did not answer on ${ipcAddress} within ${daemonStartTimeoutMs / 1000} s`, { hint: `see ${logFile}` });
+}

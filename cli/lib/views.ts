@@ -1,0 +1,65 @@
+/** Human views of the domain objects, shared by the commands that print them. */
+import type { ClusterStatus, DataNode, Member, StorageClass, Volume } from '../../proto/metadata-types.js';
+import { formatBytes } from './size.js';
+import { formatLabels, formatTime, keyValues, table } from './format.js';
+
+export function volumeTable(volumes: Volume[]): string {
+  if (volumes.length === 0) return 'No volumes.';
+  return table(
+    ['NAME', 'ID', 'TYPE', 'SIZE', 'CLASS', 'REPLICAS', 'ACCESS', 'STATE'],
+    volumes.map((v) => [v.name, v.id, v.type, formatBytes(v.sizeBytes), v.storageClass, v.replicas, v.accessMode, v.state]),
+  );
+}
+
+export function volumeDetails(v: Volume): string {
+  return keyValues([
+    ['Name', v.name], ['ID', v.id], ['Type', v.type],
+    ['Size', `${formatBytes(v.sizeBytes)} (${v.sizeBytes} bytes)`],
+    ['Storage class', v.storageClass], ['Replicas', v.replicas], ['Write concern', v.writeConcern],
+    ['Access mode', v.accessMode], ['Block size', v.blockSizeBytes], ['Placement groups', v.pgCount],
+    ['State', v.state], ['Labels', formatLabels(v.labels)],
+    ['Created', formatTime(v.createdAtMs)], ['Updated', formatTime(v.updatedAtMs)], ['Version', v.version],
+  ]);
+}
+
+export function storageClassTable(classes: StorageClass[]): string {
+  return table(
+    ['NAME', 'PROVISIONER', 'REPLICAS', 'ENCRYPTED', 'WRITE CONCERN', 'RECLAIM', 'BINDING', 'BUILT-IN'],
+    classes.map((c) => [c.name, c.provisioner, c.replicas, c.encryption ? 'yes' : 'no', c.writeConcern, c.reclaimPolicy, c.volumeBindingMode, c.builtIn ? 'yes' : 'no']),
+  );
+}
+
+export function storageClassDetails(c: StorageClass): string {
+  return keyValues([
+    ['Name', c.name], ['Provisioner', c.provisioner], ['Replicas', c.replicas],
+    ['Encryption', c.encryption ? (c.encryptionAlgorithm ?? 'yes') : 'no'], ['Write concern', c.writeConcern],
+    ['Zone spread', c.zoneSpread], ['Reclaim policy', c.reclaimPolicy], ['Binding mode', c.volumeBindingMode],
+    ['Allowed topologies', c.allowedTopologies.join(',')], ['Mount options', c.mountOptions.join(',')],
+    ['Parameters', formatLabels(c.parameters)], ['Built-in', c.builtIn ? 'yes' : 'no'], ['Created', formatTime(c.createdAtMs)],
+  ]);
+}
+
+export function memberTable(members: Member[]): string {
+  return table(
+    ['ID', 'ADDRESS', 'ADMIN ADDRESS', 'ROLE', 'LEADER', 'HEALTHY', 'MATCH INDEX'],
+    members.map((m) => [m.id, m.address, m.adminAddress, m.role, m.isLeader ? 'yes' : '', m.healthy === null ? '?' : m.healthy ? 'yes' : 'no', m.matchIndex]),
+  );
+}
+
+export function dataNodeTable(nodes: DataNode[]): string {
+  if (nodes.length === 0) return 'No data nodes registered.';
+  return table(
+    ['ID', 'ADDRESS', 'ZONE', 'STATE', 'CAPACITY', 'USED', 'LAST HEARTBEAT'],
+    nodes.map((n) => [n.id, n.address, n.zone, n.state, formatBytes(n.capacityBytes), formatBytes(n.usedBytes), formatTime(n.lastHeartbeatAtMs)]),
+  );
+}
+
+export function clusterSummary(s: ClusterStatus): string {
+  const voters = s.members.filter((m) => m.role === 'voter').length;
+  return keyValues([
+    ['Answered by', s.nodeId], ['Leader', s.leaderId === null ? 'none' : `${s.leaderId} (${s.leaderAddress ?? '?'})`],
+    ['Term', s.term], ['Commit index', s.commitIndex], ['Applied index', s.appliedIndex],
+    ['Members', `${s.members.length} (${voters} voters, ${s.members.length - voters} learners)`],
+    ['Data nodes', s.dataNodes.length], ['Degraded PGs', s.degradedPgs], ['Under-replicated PGs', s.underReplicatedPgs],
+  ]);
+}

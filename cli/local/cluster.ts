@@ -1,0 +1,219 @@
+/**
+ * A local development cluster: N daemons on loopback, everything (storage, logs, pid files,
+ * ports) under one folder, described by `<dir>/cluster.json`. Node 1 starts a new cluster; the
+ * others join it one at a time (one membership change at a time) and are promoted to voters.
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import type { ClusterStatus } from '../../proto/metadata-types.js';
+import { AdminClient } from '../lib/admin-client.js';
+import { spawnDetachedDaemon } from '../lib/spawn-daemon.js';
+import { pickPorts } from './ports.js';
+import { isProcessAlive as isAlive, logFileName, readPidFile } from '../daemon/pidfile.js';
+
+export const clusterFileName = 'cluster.json';
+export const maxLocalNodes = 7;
+/** Default ports when free: binds 8080.., admin 8090.. (node 1's admin is the CLI's default). */
+export const defaultBindPort = 8080;
+export const defaultIpcPort = 8090;
+export const defaultDataPort = 8070;
+export const clusterReadyTimeoutMs = 60_000;
+export const stopGraceMs = 10_000;
+const pollIntervalMs = 100;
+
+export interface LocalNode {
+  id: string;
+  pid: number;
+  storagePath: string;
+  bindAddress: string;
+  ipcAddress: string;
+  dataAddress: string;
+  logFile: string;
+}
+
+export interface LocalCluster {
+  dir: string;
+  createdAtMs: number;
+  targetVoters: number;
+  /** The --daemon-address to use (node 1's admin address). */
+  daemonAddress: string;
+  nodes: LocalNode[];
+}
+
+export async function readClusterFile(dir: string): Promise<LocalCluster | null> {
+  try {
+    return JSON.parse(await readFile(join(dir, clusterFileName), 'utf8')) as LocalCluster;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${join(dir, clusterFileName)} is unreadable: ${(err as Error).message}`, {
+      hint: `stop any daemons left there and remove the folder (galleon down --purge --dir ${dir})`,
+    });
+  }
+}
+
+async function writeClusterFile(cluster: LocalCluster): Promise<void> {
+  const file = join(cluster.dir, clusterFileName);
+  await writeFile(`${file}.tmp`, `${JSON.stringify(cluster, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+}
+
+async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== null) return value;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, pollIntervalMs));
+  }
+  throw new GalleonError(ErrorCode.TIMEOUT, `${what} did not happen within ${timeoutMs / 1000} s (${last})`, { hint: 'see the galleon.log files under the cluster folder' });
+}
+
+async function healthy(ipcAddress: string): Promise<boolean> {
+  const res = await request(`http://${ipcAddress}/healthz`, { headersTimeout: 2_000, bodyTimeout: 2_000 });
+  await res.body.dump();
+  return res.statusCode === 200;
+}
+
+/** Ready: a leader, every node a member, voters up to the target, every node a registered data node. */
+function isReady(s: ClusterStatus, nodeCount: number, targetVoters: number): boolean {
+  const voters = s.members.filter((m) => m.role === 'voter').length;
+  const dataUp = s.dataNodes.filter((n) => n.state === 'up').length;
+  return s.leaderId !== null && s.members.length === nodeCount && voters === Math.min(nodeCount, targetVoters) && dataUp === nodeCount;
+}
+
+async function liveNodes(cluster: LocalCluster): Promise<LocalNode[]> {
+  const pids = await Promise.all(cluster.nodes.map(runningPid));
+  return cluster.nodes.filter((_, i) => pids[i] !== null);
+}
+
+export interface UpOptions {
+  dir: string;
+  nodes: number;
+  /** null: defaults when free, else OS-chosen; 0: all OS-chosen; P: P.. for binds, P+100.. admin, P+200.. data. */
+  basePort: number | null;
+  onProgress?: (line: string) => void;
+}
+
+export interface UpResult {
+  cluster: LocalCluster;
+  alreadyUp: boolean;
+  status: ClusterStatus;
+}
+
+function daemonArgs(n: LocalNode, peers: string[], targetVoters: number): string[] {
+  const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
+  if (peers.length > 0) args.push('--peer-addresses', peers.join(','));
+  return args;
+}
+
+export async function clusterUp(opts: UpOptions): Promise<UpResult> {
+  const dir = resolve(opts.dir);
+  const progress = opts.onProgress ?? (() => undefined);
+  let cluster = await readClusterFile(dir);
+
+  if (cluster !== null) {
+    const alive = await liveNodes(cluster);
+    if (alive.length === cluster.nodes.length) {
+      const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
+      return { cluster, alreadyUp: true, status };
+    }
+    if (alive.length > 0) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is partly running (${alive.map((n) => n.id).join(', ')} of ${cluster.nodes.length} nodes)`, {
+        hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up --dir ${opts.dir}\``,
+      });
+    }
+    // Stopped earlier with `galleon down`: start the same nodes on the same storage and ports.
+    progress(`Restarting the ${cluster.nodes.length}-node cluster in ${dir}`);
+    for (const n of cluster.nodes) {
+      const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters), n.storagePath, n.ipcAddress);
+      n.pid = started.pid;
+      progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
+    }
+  } else {
+    if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > maxLocalNodes) {
+      throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `cannot start ${opts.nodes} nodes`, { hint: `use --nodes 1 to ${maxLocalNodes}` });
+    }
+    await mkdir(dir, { recursive: true });
+    const count = opts.nodes;
+    const idx = [...Array(count).keys()];
+    const base = opts.basePort;
+    const prefer = (first: number): (number | null)[] => idx.map((i) => (base === 0 ? null : (base ?? first) + i));
+    const taken = new Set<number>();
+    const bindPorts = await pickPorts(prefer(base === null ? defaultBindPort : base), taken);
+    const ipcPorts = await pickPorts(prefer(base === null ? defaultIpcPort : base + 100), taken);
+    const dataPorts = await pickPorts(prefer(base === null ? defaultDataPort : base + 200), taken);
+    const targetVoters = count >= 5 ? 5 : 3;
+    const nodes: LocalNode[] = idx.map((i) => {
+      const id = `node${i + 1}`;
+      const storagePath = join(dir, id);
+      return { id, pid: 0, storagePath, bindAddress: `127.0.0.1:${bindPorts[i]}`, ipcAddress: `127.0.0.1:${ipcPorts[i]}`, dataAddress: `127.0.0.1:${dataPorts[i]}`, logFile: join(storagePath, logFileName) };
+    });
+    cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes };
+    progress(`Starting a ${count}-node cluster in ${dir}`);
+    for (const [i, n] of nodes.entries()) {
+      const peers = i === 0 ? [] : [nodes[0]?.bindAddress ?? ''];
+      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters), n.storagePath, n.ipcAddress);
+      n.pid = started.pid;
+      // Written after every node, so `galleon down` can stop what started even if a later node fails.
+      await writeClusterFile(cluster);
+      await waitUntil(`${n.id} becoming healthy`, clusterReadyTimeoutMs, async () => ((await healthy(n.ipcAddress)) ? true : null));
+      progress(`  ${n.id} (pid ${n.pid}) bind ${n.bindAddress} admin ${n.ipcAddress}${i === 0 ? ' — new cluster' : ' — joined'}`);
+    }
+  }
+  await writeClusterFile(cluster);
+  const c = cluster;
+  const client = new AdminClient(c.daemonAddress);
+  const status = await waitUntil('the cluster becoming ready (a leader, all members voters)', clusterReadyTimeoutMs, async () => {
+    const s = await client.call<ClusterStatus>('GET', '/v1/cluster/status', undefined, 2_000);
+    return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
+  });
+  return { cluster: c, alreadyUp: false, status };
+}
+
+export interface DownResult {
+  dir: string;
+  stopped: { id: string; pid: number; signal: 'SIGTERM' | 'SIGKILL' | null }[];
+  purged: boolean;
+}
+
+async function stopPid(pid: number): Promise<'SIGTERM' | 'SIGKILL' | null> {
+  if (!isAlive(pid)) return null;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + stopGraceMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return 'SIGTERM';
+    await new Promise((r) => setTimeout(r, pollIntervalMs));
+  }
+  process.kill(pid, 'SIGKILL');
+  while (isAlive(pid)) await new Promise((r) => setTimeout(r, pollIntervalMs));
+  return 'SIGKILL';
+}
+
+/**
+ * A node's pid file (written by the daemon itself, removed when it stops) is the truth: it
+ * follows a node restarted by hand, and a pid reused by another program is never signalled.
+ */
+async function runningPid(n: LocalNode): Promise<number | null> {
+  const pid = await readPidFile(n.storagePath);
+  return pid !== null && isAlive(pid) ? pid : null;
+}
+
+export async function clusterDown(dirOption: string, purge: boolean): Promise<DownResult> {
+  const dir = resolve(dirOption);
+  const cluster = await readClusterFile(dir);
+  const stopped: DownResult['stopped'] = [];
+  if (cluster !== null) {
+    stopped.push(...await Promise.all(cluster.nodes.map(async (n) => {
+      const pid = await runningPid(n);
+      return { id: n.id, pid: pid ?? n.pid, signal: pid === null ? null : await stopPid(pid) };
+    })));
+  }
+  if (purge) await rm(dir, { recursive: true, force: true });
+  return { dir, stopped, purged: purge };
+}

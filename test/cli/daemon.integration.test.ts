@@ -1,0 +1,107 @@
+/**
+ * One real daemon, started by the real binary with `daemon start --detach --config FILE`:
+ * the file's settings take effect with flags overriding them, bad config files fail with one
+ * line and no process left behind, and volumes survive `daemon restart` and a full stop/start.
+ */
+import { strict as assert } from 'node:assert';
+import { readFile, writeFile, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Volume } from '../../proto/metadata-types.js';
+import type { DaemonConfig, DaemonStatus } from '../../cli/daemon/types.js';
+import { osFreePort } from '../../cli/local/ports.js';
+import { cliJson, killDaemonAt, killClusterDir, makeTempDir, runCli } from './helpers.js';
+
+describe('galleon daemon with a config file (integration)', function () {
+  this.timeout(90_000);
+  let root = '';
+  let storage = '';
+  let configFile = '';
+  let env: Record<string, string> = {};
+  let startArgs: string[] = [];
+
+  before(async () => {
+    root = await makeTempDir('galleon-daemon-e2e-');
+    storage = join(root, 'node');
+    const [bind, ipc, data] = [await osFreePort(), await osFreePort(), await osFreePort()];
+    env = { GALLEON_ADDRESS: `127.0.0.1:${ipc}` };
+    configFile = join(root, 'daemon.toml');
+    await writeFile(configFile, [
+      '[daemon]', `storage_path = "${storage}"`, 'block_size = 8192', `bind_address = "127.0.0.1:${bind}"`,
+      `ipc_address = "127.0.0.1:${ipc}"`, `data_address = "127.0.0.1:${data}"`, 'zone = "zone-a"',
+      '', '[cluster]', 'target_voters = 1', '', '[replication]', 'strategy = "asynchronous"', '', '[persistence]', 'level = "high"', '',
+    ].join('\n'));
+    startArgs = ['daemon', 'start', '--detach', '--config', configFile, '--persistence-level', 'maximum'];
+  });
+
+  after(async () => {
+    await killDaemonAt(storage);
+    if (root !== '') await killClusterDir(root);
+  });
+
+  it('bad config files fail with one line naming the problem, and start nothing', async () => {
+    const yamlFile = join(root, 'bad.yaml');
+    await writeFile(yamlFile, 'daemon:\n  storage_path: /tmp/x\n  mount_point: /mnt/galleon\n');
+    const tomlFile = join(root, 'bad.toml');
+    await writeFile(tomlFile, '[daemon]\nblock_size = 3000\n');
+    const cases: [string[], string][] = [
+      [['daemon', 'start', '--config', yamlFile], `Error: ${yamlFile}: unknown key "daemon.mount_point" — known keys in [daemon]: node_id, roles, storage_path, block_size, bind_address, ipc_address, data_address, zone`],
+      [['daemon', 'start', '--config', tomlFile], 'Error: block-size: 3000 is not a power of two between 512 and 1048576 — use e.g. 4096 or 64K'],
+      [['daemon', 'start', '--config', join(root, 'nope.toml')], `Error: cannot read config file ${join(root, 'nope.toml')} (ENOENT) — check the --config path`],
+      [['daemon', 'start', '--replication-strategy', 'eventual'], 'Error: Expected --replication-strategy=eventual to be one of: synchronous, asynchronous — see `galleon daemon start --help`'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await runCli(args, env);
+      assert.equal(r.stderr, `${line}\n`);
+      assert.equal(r.code, 2);
+    }
+    await assert.rejects(access(storage), 'no storage was created');
+  });
+
+  it('starts detached with the file\'s settings, flags overriding it', async () => {
+    const r = await runCli(startArgs, env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^Daemon node-[0-9a-f]{8} started in the background \\(pid \\d+\\)\\.$`, 'm'));
+    const pid = Number((await readFile(join(storage, 'galleon.pid'), 'utf8')).trim());
+    const status = await cliJson<DaemonStatus>(['daemon', 'status'], env);
+    assert.equal(status.pid, pid);
+    assert.equal(status.healthy, true);
+    assert.equal(status.metadata?.raftRole, 'leader');
+    const cfg = await cliJson<DaemonConfig>(['daemon', 'config'], env);
+    assert.equal(cfg.blockSizeBytes, 8192);
+    assert.equal(cfg.zone, 'zone-a');
+    assert.equal(cfg.replicationStrategy, 'asynchronous');
+    assert.equal(cfg.persistenceLevel, 'maximum', 'the flag overrides the file');
+    assert.equal(cfg.targetVoters, 1);
+    assert.equal(cfg.configFile, configFile);
+    assert.equal(cfg.nodeId, status.nodeId);
+
+    const second = await runCli(startArgs, env);
+    assert.equal(second.code, 5);
+    assert.equal(second.stderr, `Error: a daemon (pid ${pid}) already runs on ${storage} — stop it with \`galleon daemon stop\`, or use another --storage-path\n`);
+  });
+
+  it('keeps volumes and its node id across daemon restart and a stop/start', async () => {
+    const vol = await cliJson<Volume>(['volume', 'create', '-n', 'persisted', '-s', '10M', '-c', 'fast-local-ssd'], env);
+    const before = await cliJson<DaemonStatus>(['daemon', 'status'], env);
+
+    const restarted = await runCli(['daemon', 'restart'], env);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    assert.equal(restarted.stdout.trim(), `Daemon ${before.nodeId} restarted (metadata role: running).`);
+    assert.deepEqual(await cliJson<Volume>(['volume', 'get', 'persisted'], env), vol);
+
+    const stop = await runCli(['daemon', 'stop'], env);
+    assert.equal(stop.code, 0, stop.stderr);
+    await assert.rejects(access(join(storage, 'galleon.pid')), 'pid file removed on a graceful stop');
+    assert.throws(() => process.kill(before.pid, 0), 'process gone');
+
+    const again = await runCli(startArgs, env);
+    assert.equal(again.code, 0, again.stderr);
+    const after = await cliJson<DaemonStatus>(['daemon', 'status'], env);
+    assert.equal(after.nodeId, before.nodeId);
+    assert.notEqual(after.pid, before.pid);
+    assert.deepEqual((await cliJson<Volume[]>(['volume', 'list'], env)).map((v) => v.id), [vol.id]);
+
+    const stop2 = await cliJson<{ stopped: boolean }>(['daemon', 'stop'], env);
+    assert.equal(stop2.stopped, true);
+  });
+});
