@@ -19,6 +19,8 @@ export function binPath(): string {
 }
 export const daemonStartTimeoutMs = 30_000;
 const pollIntervalMs = 100;
+/** How long a daemon that answers may take to become healthy before start returns anyway. */
+const daemonHealthyWaitMs = 15_000;
 const logTailLines = 5;
 
 export interface DetachedDaemon {
@@ -58,18 +60,27 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
 
   const client = new AdminClient(ipcAddress);
   const deadline = Date.now() + daemonStartTimeoutMs;
+  const spawnedAtMs = Date.now();
+  let answering: DetachedDaemon | undefined;
   while (Date.now() < deadline) {
     if (exited || !isAlive(pid)) {
       throw new GalleonError(ErrorCode.UNAVAILABLE, `the daemon exited while starting: ${await whyItExited(logFile)}`, { hint: `see ${logFile}` });
     }
     try {
       const status = await client.call<DaemonStatus>('GET', '/v1/daemon/status', undefined, 2_000);
-      if (status.pid === pid) return { pid, status, logFile };
+      // "Started" should mean serving: wait for health (a leader, caught up) too, but a node
+      // that cannot reach its quorum yet is still a running daemon, not a failed start.
+      if (status.pid === pid) {
+        answering ??= { pid, status, logFile };
+        answering.status = status;
+        if (status.healthy || Date.now() >= spawnedAtMs + daemonHealthyWaitMs) return answering;
+      }
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, pollIntervalMs));
   }
+  if (answering !== undefined) return answering;
   process.kill(pid, 'SIGKILL');
   throw new GalleonError(ErrorCode.TIMEOUT, `the daemon did not answer on ${ipcAddress} within ${daemonStartTimeoutMs / 1000} s`, { hint: `see ${logFile}` });
 }
