@@ -26,7 +26,7 @@ function definitionHolds(c: WriteConcern, replicas: ReplicaInfo[], primary: stri
 
 /** Every way the acks could still turn out: pending may become anything, accepted may become durable. */
 function futures(acks: Map<string, ReplicaAck>): Map<string, ReplicaAck>[] {
-  let out: Map<string, ReplicaAck>[] = [new Map()];
+  let out: Map<string, ReplicaAck>[] = [new Map<string, ReplicaAck>()];
   for (const [id, v] of acks) {
     const next: ReplicaAck[] = v === 'pending' ? ['accepted', 'durable', 'failed'] : v === 'accepted' ? ['accepted', 'durable'] : [v];
     out = out.flatMap((m) => next.map((n) => new Map([...m, [id, n]])));
