@@ -1,0 +1,89 @@
+/**
+ * Outgoing block traffic of a data node (primary -> replicas, replica -> primary for catch-up):
+ * one keep-alive undici Pool per peer. Replication is idempotent (a replica ignores a seq it
+ * already has), so a connection failure gets a bounded retry.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import type { BlockOp } from '../store/types.js';
+import { decodeJournalFrames, errorFromBody, Header } from '../wire.js';
+import type { JournalFrameMeta } from '../wire.js';
+
+export const peerConnections = 16;
+export const replicateTimeoutMs = 10_000;
+export const replicateAttempts = 3;
+export const replicateRetryDelayMs = 25;
+
+export interface ReplicateOptions {
+  sync: boolean;
+  /** Address of the primary, so a replica that finds a gap knows where to catch up from. */
+  primary: string;
+  /** Journal entries up to this seq are held by every replica and may be trimmed. */
+  trimSeq: number;
+}
+
+export class Peers {
+  private readonly pools = new Map<string, Pool>();
+
+  private pool(address: string): Pool {
+    let p = this.pools.get(address);
+    if (p === undefined) {
+      p = new Pool(`http://${address}`, { connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs });
+      this.pools.set(address, p);
+    }
+    return p;
+  }
+
+  async replicate(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
+    const headers: Record<string, string> = {
+      [Header.volume]: encodeURIComponent(op.address.volumeId),
+      [Header.inode]: String(op.address.inode),
+      [Header.block]: String(op.address.blockNo),
+      [Header.pg]: String(op.pg),
+      [Header.seq]: String(op.seq),
+      [Header.epoch]: String(op.epoch),
+      [Header.op]: op.kind,
+      [Header.sync]: opts.sync ? '1' : '0',
+      [Header.primary]: opts.primary,
+      [Header.trim]: String(opts.trimSeq),
+      'content-type': 'application/octet-stream',
+    };
+    const body = op.kind === 'put' ? op.data : undefined;
+    const res = await this.requestWithRetry(address, { method: 'POST', path: '/v1/replicate', headers, body: body ?? null });
+    return (await res.body.json()) as { appliedSeq: number };
+  }
+
+  async fetchJournal(address: string, volumeId: string, pg: number, fromSeq: number, epoch: number, maxBytes: number): Promise<{ meta: JournalFrameMeta; data: Buffer }[]> {
+    const res = await this.requestWithRetry(address, {
+      method: 'GET',
+      path: `/v1/journal/${encodeURIComponent(volumeId)}/${pg}?from=${fromSeq}&epoch=${epoch}&maxBytes=${maxBytes}`,
+    });
+    return decodeJournalFrames(Buffer.from(await res.body.arrayBuffer()));
+  }
+
+  private async requestWithRetry(address: string, req: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.pool(address).request(req);
+        if (res.statusCode >= 200 && res.statusCode < 300) return res;
+        const text = await res.body.text();
+        let parsed: unknown = undefined;
+        try { parsed = JSON.parse(text); } catch { /* not JSON: reported below */ }
+        throw errorFromBody(res.statusCode, parsed);
+      } catch (err) {
+        if (isGalleonError(err)) throw err;
+        if (attempt >= replicateAttempts) {
+          throw new GalleonError('UNAVAILABLE', `data node ${address} is unreachable`, { hint: 'the node may be down; the metadata service will replace it', cause: err });
+        }
+        await sleep(replicateRetryDelayMs * attempt);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.pools.clear();
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The data-plane HTTP contract shared by server and client: paths, header names, the binary
+ * framing of journal streams, and errors as serialized GalleonError JSON.
+ *
+ *   PUT    /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path (body = block bytes)
+ *   DELETE /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path
+ *   GET    /v1/blocks/:volume/:inode/:block[?epoch=]          read (verified)
+ *   POST   /v1/replicate                                      primary -> replica (headers below)
+ *   GET    /v1/journal/:volume/:pg?from=&maxEntries=&maxBytes= journal frames for catch-up
+ *   POST   /v1/catchup/:volume/:pg?primary=&epoch=            pull missed writes now
+ *   GET    /v1/pgs                                            PG states of this node
+ *   PUT    /v1/admin/placement                                install a placement (static source)
+ *   GET    /healthz
+ */
+import { GalleonError, isSerializedError } from '../proto/errors.js';
+import type { BlockAddress } from './store/types.js';
+
+export const Header = {
+  volume: 'x-galleon-volume',
+  inode: 'x-galleon-inode',
+  block: 'x-galleon-block',
+  pg: 'x-galleon-pg',
+  seq: 'x-galleon-seq',
+  epoch: 'x-galleon-epoch',
+  op: 'x-galleon-op',
+  sync: 'x-galleon-sync',
+  primary: 'x-galleon-primary',
+  trim: 'x-galleon-trim',
+  appliedSeq: 'x-galleon-applied-seq',
+} as const;
+
+export function blockPath(a: BlockAddress): string {
+  return `/v1/blocks/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}`;
+}
+
+/** One journal record on the wire: u32 meta length, meta JSON, u32 data length, data. */
+export interface JournalFrameMeta {
+  seq: number;
+  kind: 'put' | 'delete' | 'noop';
+  inode: number;
+  blockNo: number;
+  epoch: number;
+}
+
+export function encodeJournalFrame(meta: JournalFrameMeta, data: Uint8Array | undefined): Buffer[] {
+  const m = Buffer.from(JSON.stringify(meta));
+  const head = Buffer.allocUnsafe(4 + m.length + 4);
+  head.writeUInt32BE(m.length, 0);
+  m.copy(head, 4);
+  head.writeUInt32BE(data?.byteLength ?? 0, 4 + m.length);
+  return data === undefined || data.byteLength === 0 ? [head] : [head, Buffer.from(data.buffer, data.byteOffset, data.byteLength)];
+}
+
+export function decodeJournalFrames(buf: Buffer): { meta: JournalFrameMeta; data: Buffer }[] {
+  const out: { meta: JournalFrameMeta; data: Buffer }[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    if (at + 4 > buf.length) throw new GalleonError('INTERNAL', 'journal stream truncated in a frame header');
+    const ml = buf.readUInt32BE(at);
+    const meta = JSON.parse(buf.toString('utf8', at + 4, at + 4 + ml)) as JournalFrameMeta;
+    const dl = buf.readUInt32BE(at + 4 + ml);
+    const start = at + 8 + ml;
+    if (start + dl > buf.length) throw new GalleonError('INTERNAL', 'journal stream truncated in a frame body');
+    out.push({ meta, data: buf.subarray(start, start + dl) });
+    at = start + dl;
+  }
+  return out;
+}
+
+export function errorFromBody(status: number, body: unknown): GalleonError {
+  if (isSerializedError(body)) return GalleonError.fromJSON(body);
+  return new GalleonError(status >= 500 ? 'UNAVAILABLE' : 'INTERNAL', `data node answered HTTP ${status} without an error body`);
+}
+
+/** Parses a non-negative integer query/header value, or throws INVALID_ARGUMENT. */
+export function intParam(name: string, raw: string | string[] | null | undefined, fallback?: number): number {
+  const v = Array.isArray(raw) ? raw[0] : raw;
+  if (v === undefined || v === null || v === '') {
+    if (fallback !== undefined) return fallback;
+    throw new GalleonError('INVALID_ARGUMENT', `missing ${name}`, { hint: `pass ${name} as a non-negative integer` });
+  }
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new GalleonError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
