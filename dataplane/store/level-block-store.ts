@@ -64,7 +64,8 @@ interface MemPg {
 type Pending =
   | { kind: 'ops'; ops: readonly BlockOp[]; sync: boolean; onlyIfNewer: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: (n: number) => void; reject: (e: unknown) => void }
-  | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void };
+  | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
+  | { kind: 'repair'; address: BlockAddress; block: StoredBlock; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void };
 
 interface OverlayEntry { op: BlockOp; onlyIfNewer: boolean }
 
@@ -162,6 +163,19 @@ export class LevelBlockStore implements BlockStore {
     });
   }
 
+  /**
+   * Rewrites a damaged block with a verified copy from another replica: same seq and epoch, no
+   * journal entry (the write already has one). Skipped if a newer write landed meanwhile.
+   */
+  rewriteBlock(address: BlockAddress, block: StoredBlock): Promise<void> {
+    this.checkOpen();
+    if (block.data.byteLength > this.maxBlockBytes) throw new GalleonError('INVALID_SIZE', `repair copy of ${block.data.byteLength} bytes exceeds maxBlockBytes`);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'repair', address, block, sync: true, bytes: block.data.byteLength, resolve, reject });
+      this.kick();
+    });
+  }
+
   trimJournal(volumeId: string, pg: number, uptoSeq: number): Promise<number> {
     this.checkOpen();
     return new Promise<number>((resolve, reject) => {
@@ -244,11 +258,33 @@ export class LevelBlockStore implements BlockStore {
     const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number }[] = [];
     // Newest seq per block within this batch, for onlyIfNewer decisions.
     const batchSeq = new Map<string, number>();
+    const stagePut = (bkey: Buffer, pg: number, seq: number, epoch: number, data: Uint8Array): void => {
+      if (this.layout === 'inline') {
+        const h = { flags: 0, epoch, seq, pg, length: data.byteLength };
+        const value = Buffer.allocUnsafe(headerBytes + data.byteLength);
+        encodeHeader(value, { ...h, crc: computeCrc(h, data) });
+        value.set(data, headerBytes);
+        levelOps.push({ type: 'put', key: bkey, value });
+      } else {
+        const h = { flags: HeaderFlag.inSegment, epoch, seq, pg, length: data.byteLength };
+        waiting.push({ key: bkey, header: h, crc: computeCrc(h, data), body: bodies.length });
+        bodies.push(data);
+      }
+    };
 
     for (const p of group) {
       if (p.kind === 'epoch') {
         const s = await stateOf(p.volumeId, p.pg);
         s.epoch = Math.max(s.epoch, p.epoch);
+        continue;
+      }
+      if (p.kind === 'repair') {
+        const bkey = blockKey(p.address);
+        const ks = bkey.toString('latin1');
+        const current = batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
+        if (current !== undefined && current > p.block.seq) continue;
+        batchSeq.set(ks, p.block.seq);
+        stagePut(bkey, p.block.pg, p.block.seq, p.block.epoch, p.block.data);
         continue;
       }
       if (p.kind === 'trim') {
@@ -294,16 +330,8 @@ export class LevelBlockStore implements BlockStore {
           const value = Buffer.allocUnsafe(headerBytes);
           encodeHeader(value, { ...h, crc: computeCrc(h, new Uint8Array(0)) });
           levelOps.push({ type: 'put', key: bkey, value });
-        } else if (this.layout === 'inline') {
-          const h = { flags: 0, epoch: op.epoch, seq: op.seq, pg: op.pg, length: op.data.byteLength };
-          const value = Buffer.allocUnsafe(headerBytes + op.data.byteLength);
-          encodeHeader(value, { ...h, crc: computeCrc(h, op.data) });
-          value.set(op.data, headerBytes);
-          levelOps.push({ type: 'put', key: bkey, value });
         } else {
-          const h = { flags: HeaderFlag.inSegment, epoch: op.epoch, seq: op.seq, pg: op.pg, length: op.data.byteLength };
-          waiting.push({ key: bkey, header: h, crc: computeCrc(h, op.data), body: bodies.length });
-          bodies.push(op.data);
+          stagePut(bkey, op.pg, op.seq, op.epoch, op.data);
         }
       }
     }
@@ -337,6 +365,15 @@ export class LevelBlockStore implements BlockStore {
     const v = await this.db.get(bkey);
     if (v === undefined) return undefined;
     return decodeHeader(v).seq;
+  }
+
+  /** Like storedSeq, but a damaged header counts as absent (that is what a repair replaces). */
+  private async storedSeqLenient(bkey: Buffer): Promise<number | undefined> {
+    try {
+      return await this.storedSeq(bkey);
+    } catch {
+      return undefined;
+    }
   }
 
   private async checkFreeSpace(bytes: number): Promise<void> {

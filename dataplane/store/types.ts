@@ -80,6 +80,8 @@ export interface BlockStore {
   write(op: BlockOp, opts: WriteOptions): Promise<void>;
   /** Throws BLOCK_NOT_FOUND, or CHECKSUM_MISMATCH: never returns bytes that fail their crc. */
   read(address: BlockAddress): Promise<StoredBlock>;
+  /** Replaces a damaged block with a verified copy (same seq/epoch, no journal entry). */
+  rewriteBlock(address: BlockAddress, block: StoredBlock): Promise<void>;
   delete(address: BlockAddress, pg: number, seq: number, epoch: number, opts: WriteOptions): Promise<void>;
   readJournal(volumeId: string, pg: number, fromSeq: number, limits: JournalReadLimits): Promise<JournalEntry[]>;
   /** Drops journal entries with seq <= uptoSeq; returns how many were removed. */
