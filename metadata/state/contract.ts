@@ -7,7 +7,7 @@
  * the caller's (clientId, seq) and, by the leader when proposing, the leader's wall clock.
  * Apply never reads a clock: every time-dependent decision uses `stampMs`.
  */
-import type { MetadataApi } from '../../proto/metadata-types.js';
+import type { DataNode, MetadataApi } from '../../proto/metadata-types.js';
 import type { SerializedError } from '../../proto/errors.js';
 
 /** Methods of MetadataApi that change state and are therefore replicated through the log. */
@@ -24,6 +24,21 @@ export const queryMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type QueryMethod = (typeof queryMethods)[number];
+
+/** Reads the service's own code needs that are not MetadataApi methods (clusterStatus, lease expiry). */
+export const internalQueryMethods = ['clusterSummary', 'listLeases'] as const;
+export type InternalQueryMethod = (typeof internalQueryMethods)[number];
+
+/** What `query('clusterSummary', [])` returns: the state's part of ClusterStatus. */
+export interface ClusterSummary {
+  dataNodes: DataNode[];
+  volumes: number;
+  pgs: number;
+  /** PGs with fewer in-sync replicas on up nodes than their volume asks, or a primary that is not up and in sync. */
+  degradedPgs: number;
+  /** PGs with fewer replicas on up nodes than their volume asks. */
+  underReplicatedPgs: number;
+}
 
 /** Commands the leader's own controllers issue (not part of the public API). */
 export type InternalCommand =
@@ -64,7 +79,7 @@ export interface StateMachine {
    */
   apply(records: AppliedRecord[]): Promise<CommandResult[]>;
   /** Answers a read from local state. Throws GalleonError for not-found and bad arguments. */
-  query(method: QueryMethod, args: unknown[]): Promise<unknown>;
+  query(method: QueryMethod | InternalQueryMethod, args: unknown[]): Promise<unknown>;
   /** Members and their addresses as recorded by applied 'member' records. */
   members(): Promise<MemberRecord[]>;
   /** The whole state at appliedIndex(), as one buffer. */

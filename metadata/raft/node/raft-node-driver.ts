@@ -1,0 +1,575 @@
+/**
+ * The loop around the pure Raft core: a timer drives tick(); received messages, proposals and
+ * reads are queued and fed to the core between Readys, so the core is only touched by this loop
+ * and everything that arrives while one Ready is being persisted goes into the next one (group
+ * commit: one fsync per Ready, however many proposals it carries).
+ *
+ * Per Ready: send messagesBeforePersist → persist (one synced batch) → send messages → restore
+ * a received snapshot → apply committed entries → resolve proposers and readers → advance().
+ * After apply, a local snapshot is taken and the log compacted past named thresholds.
+ *
+ * A proposer waits for the entry at (index, term) it was given. If another entry lands at that
+ * index (a new leader overwrote it) the proposer gets PROPOSAL_DROPPED and retries with the
+ * same (clientId, seq), which the state machine applies at most once.
+ */
+import type { Logger } from 'pino';
+import type { ConfChange, ConfState, Entry, Message, NodeId, RaftCore, RaftStatus, Ready, SoftState } from '../core/types.js';
+import type { AppliedRecord, Command, CommandResult, StateMachine } from '../../state/contract.js';
+import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../../proto/errors.js';
+import type { LogStore } from './log-store.js';
+import type { MemberMetrics } from './metrics.js';
+import { applyConfChange, decodeConfChangeData } from './conf-change.js';
+
+export interface DriverTiming {
+  tickIntervalMs: number;
+  /** Take a snapshot and compact once this many entries were applied since the last one. */
+  snapshotEveryEntries: number;
+  /** ... or once roughly this many bytes of entries were applied since the last one. */
+  snapshotEveryBytes: number;
+  proposalTimeoutMs: number;
+  readTimeoutMs: number;
+}
+
+export const driverDefaults: DriverTiming = {
+  tickIntervalMs: 100,
+  snapshotEveryEntries: 10_000,
+  snapshotEveryBytes: 64 * 1024 * 1024,
+  proposalTimeoutMs: 5_000,
+  readTimeoutMs: 5_000,
+};
+
+/** Upper bound on queued proposals + reads + messages between two Readys (back-pressure). */
+export const maxInboxItems = 50_000;
+
+export interface DriverOptions {
+  id: NodeId;
+  core: RaftCore;
+  logStore: LogStore;
+  stateMachine: StateMachine;
+  logger: Logger;
+  metrics: MemberMetrics;
+  timing: DriverTiming;
+  /** Conf and term as of the state machine's applied index at start. */
+  appliedConf: ConfState;
+  appliedTerm: number;
+  /** Sends messages to peers (the transport); set before start(). */
+  send: (messages: Message[]) => void;
+  /** Called after records were applied (e.g. to learn member addresses). */
+  onApplied?: (records: AppliedRecord[]) => void;
+  /** Called after a received snapshot replaced the state machine. */
+  onRestored?: () => void;
+  onSoftState?: (state: SoftState) => void;
+  /** A persist or apply failed beyond retry: the member must stop. */
+  onFatal: (err: unknown) => void;
+}
+
+interface Waiter {
+  index: number;
+  term: number;
+  deadlineMs: number;
+  startedMs: number;
+  resolve: (r: CommandResult) => void;
+  reject: (e: GalleonError) => void;
+}
+
+interface ReadGroup {
+  context: string;
+  index: number | null;
+  deadlineMs: number;
+  waiters: { resolve: () => void; reject: (e: GalleonError) => void }[];
+}
+
+type ProposalRequest = { kind: 'normal'; data: Uint8Array; waiter: Omit<Waiter, 'index' | 'term'> }
+  | { kind: 'conf'; change: ConfChange; waiter: Omit<Waiter, 'index' | 'term'> };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class RaftNodeDriver {
+  private readonly o: DriverOptions;
+  private readonly core: RaftCore;
+  private inbox: (() => void)[] = [];
+  private proposals: ProposalRequest[] = [];
+  private readRequests: ReadGroup['waiters'] = [];
+  private pendingTicks = 0;
+  private wake: (() => void) | null = null;
+  private loopDone: Promise<void> | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private fatal: unknown = null;
+
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly readGroups = new Map<string, ReadGroup>();
+  private readSeq = 0;
+
+  private appliedIndex: number;
+  private appliedTerm: number;
+  private appliedConf: ConfState;
+  private snapshotIndex: number;
+  private bytesSinceSnapshot = 0;
+  private soft: SoftState = { leader: null, role: 'follower' };
+  private cachedStatus: RaftStatus;
+  private appliedListeners: (() => void)[] = [];
+  private pendingCompaction: { index: number; term: number; conf: ConfState; data: Uint8Array } | null = null;
+
+  constructor(options: DriverOptions) {
+    this.o = options;
+    this.core = options.core;
+    const st = this.core.status();
+    this.appliedIndex = st.applied;
+    this.appliedTerm = options.appliedTerm;
+    this.appliedConf = options.appliedConf;
+    this.snapshotIndex = options.logStore.currentSnapshotMeta().index;
+    this.cachedStatus = st;
+  }
+
+  start(): void {
+    invariant(this.loopDone === null, 'driver started twice');
+    this.ticker = setInterval(() => {
+      this.pendingTicks++;
+      this.kick();
+    }, this.o.timing.tickIntervalMs);
+    this.loopDone = this.loop();
+  }
+
+  /** Stops after the Ready in progress (if any) is persisted and applied. */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.loopDone ?? undefined;
+    this.stopping = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.kick();
+    await this.loopDone;
+    const err = new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member is stopping', { hint: 'retry against another member' });
+    this.failAll(err);
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  receive(messages: Message[]): void {
+    if (this.stopping) return;
+    this.enqueue(() => {
+      for (const m of messages) {
+        try {
+          this.core.step(m);
+        } catch (err) {
+          if (isGalleonError(err, ErrorCode.INVARIANT_VIOLATION)) throw err;
+          this.o.logger.warn({ err, from: m.from, type: m.type }, 'raft core rejected a message');
+        }
+      }
+    });
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    this.enqueue(() => this.core.reportUnreachable(peer));
+  }
+
+  reportSnapshotFailure(peer: NodeId): void {
+    this.enqueue(() => this.core.reportSnapshotFailure(peer));
+  }
+
+  transferLeader(target: NodeId): void {
+    this.enqueue(() => this.core.transferLeader(target));
+  }
+
+  campaign(): void {
+    this.enqueue(() => this.core.campaign());
+  }
+
+  /** Proposes a command; resolves with its result once its entry is applied here. */
+  propose(command: Command, timeoutMs = this.o.timing.proposalTimeoutMs): Promise<CommandResult> {
+    return this.submit({ kind: 'normal', data: encoder.encode(JSON.stringify(command)) }, timeoutMs);
+  }
+
+  /** Proposes a membership change; resolves once its entry is applied here. */
+  proposeConfChange(change: ConfChange, timeoutMs = this.o.timing.proposalTimeoutMs): Promise<CommandResult> {
+    return this.submit({ kind: 'conf', change }, timeoutMs);
+  }
+
+  /** Resolves once this member's state machine reflects every write committed before the call. */
+  readIndex(timeoutMs = this.o.timing.readTimeoutMs): Promise<void> {
+    this.checkUsable();
+    return new Promise<void>((resolve, reject) => {
+      if (this.proposals.length + this.readRequests.length + this.inbox.length >= maxInboxItems) {
+        reject(overloaded());
+        return;
+      }
+      // All reads queued before the next drain share one ReadIndex round.
+      this.readRequests.push({ resolve, reject });
+      const deadline = Date.now() + timeoutMs;
+      if (this.readRequests.length === 1) this.pendingReadDeadline = deadline;
+      this.kick();
+    });
+  }
+
+  /** Resolves once applied index ≥ index (or rejects at the deadline). */
+  waitApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.appliedIndex >= index) return Promise.resolve();
+    const deadline = Date.now() + timeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (this.appliedIndex >= index) { resolve(); return; }
+        if (Date.now() > deadline || this.stopping) {
+          reject(new GalleonError(ErrorCode.TIMEOUT, `member did not apply index ${index} within ${timeoutMs} ms`, { hint: 'the member is behind; retry later' }));
+          return;
+        }
+        this.appliedListeners.push(check);
+      };
+      check();
+    });
+  }
+
+  // ---- views --------------------------------------------------------------------------------
+
+  /** The core's status as of the last handled Ready (cheap: no core call). */
+  status(): RaftStatus {
+    return this.cachedStatus;
+  }
+
+  softState(): SoftState {
+    return this.soft;
+  }
+
+  applied(): number {
+    return this.appliedIndex;
+  }
+
+  confAtApplied(): ConfState {
+    return this.appliedConf;
+  }
+
+  // ---- the loop -----------------------------------------------------------------------------
+
+  private pendingReadDeadline = 0;
+
+  private submit(req: { kind: 'normal'; data: Uint8Array } | { kind: 'conf'; change: ConfChange }, timeoutMs: number): Promise<CommandResult> {
+    this.checkUsable();
+    return new Promise<CommandResult>((resolve, reject) => {
+      if (this.proposals.length + this.readRequests.length + this.inbox.length >= maxInboxItems) {
+        reject(overloaded());
+        return;
+      }
+      const now = Date.now();
+      const waiter = { deadlineMs: now + timeoutMs, startedMs: now, resolve, reject };
+      this.proposals.push(req.kind === 'normal' ? { kind: 'normal', data: req.data, waiter } : { kind: 'conf', change: req.change, waiter });
+      this.kick();
+    });
+  }
+
+  private checkUsable(): void {
+    if (this.stopping) throw new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member is stopping', { hint: 'retry against another member' });
+    if (this.fatal !== null) throw new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member failed and is stopping', { hint: 'retry against another member' });
+  }
+
+  private enqueue(fn: () => void): void {
+    if (this.stopping) return;
+    this.inbox.push(fn);
+    this.kick();
+  }
+
+  private kick(): void {
+    const w = this.wake;
+    if (w !== null) {
+      this.wake = null;
+      w();
+    }
+  }
+
+  private hasInput(): boolean {
+    return this.inbox.length > 0 || this.proposals.length > 0 || this.readRequests.length > 0 || this.pendingTicks > 0;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (!this.stopping) {
+        this.drainInputs();
+        if (this.core.hasReady()) {
+          await this.handleReady(this.core.ready());
+          continue;
+        }
+        this.cachedStatus = this.core.status();
+        if (!this.hasInput() && !this.stopping) await new Promise<void>((resolve) => { this.wake = resolve; });
+      }
+    } catch (err) {
+      this.fatal = err;
+      this.stopping = true;
+      if (this.ticker !== null) clearInterval(this.ticker);
+      this.failAll(new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member failed and is stopping', { hint: 'retry against another member', cause: err }));
+      this.o.onFatal(err);
+    }
+  }
+
+  private drainInputs(): void {
+    const ticks = this.pendingTicks;
+    this.pendingTicks = 0;
+    for (let i = 0; i < ticks; i++) this.core.tick();
+    if (ticks > 0) this.expire();
+
+    const inbox = this.inbox;
+    this.inbox = [];
+    for (const fn of inbox) fn();
+
+    if (this.proposals.length > 0) this.drainProposals();
+
+    if (this.readRequests.length > 0) {
+      const context = `r${++this.readSeq}`;
+      this.readGroups.set(context, { context, index: null, deadlineMs: this.pendingReadDeadline, waiters: this.readRequests });
+      this.readRequests = [];
+      this.core.readIndex(context);
+    }
+  }
+
+  private drainProposals(): void {
+    const batch = this.proposals;
+    this.proposals = [];
+    const before = this.core.status();
+    let lastIndex = before.lastIndex;
+    const term = before.term;
+    const accepted: Waiter[] = [];
+    for (const p of batch) {
+      const ok = p.kind === 'normal' ? this.core.propose(p.data) : this.core.proposeConfChange(p.change);
+      if (!ok) {
+        this.o.metrics.proposals.inc({ outcome: 'dropped' });
+        p.waiter.reject(dropped(this.soft.role === 'leader'
+          ? 'the leader refused the proposal (leadership transfer, a pending membership change, or too many uncommitted bytes)'
+          : 'this member is not the leader', this.soft.role === 'leader' ? ErrorCode.PROPOSAL_DROPPED : ErrorCode.NOT_LEADER));
+        continue;
+      }
+      lastIndex++;
+      const w: Waiter = { ...p.waiter, index: lastIndex, term };
+      accepted.push(w);
+    }
+    if (accepted.length === 0) return;
+    const after = this.core.status();
+    if (after.lastIndex !== lastIndex || after.term !== term) {
+      // The core did not append exactly one entry per accepted proposal in this term: we cannot
+      // tell which index is whose, so fail them all (clients retry; (clientId, seq) dedups).
+      this.o.logger.error({ expected: lastIndex, actual: after.lastIndex }, 'proposal indexes did not line up; failing the batch');
+      for (const w of accepted) w.reject(dropped('proposal outcome unknown', ErrorCode.PROPOSAL_DROPPED));
+      return;
+    }
+    for (const w of accepted) {
+      const old = this.waiters.get(w.index);
+      if (old !== undefined) old.reject(dropped('another entry replaced this proposal', ErrorCode.PROPOSAL_DROPPED));
+      this.waiters.set(w.index, w);
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    this.o.metrics.readyBatches.inc();
+    if (rd.softState !== null) this.onSoftState(rd.softState);
+    if (rd.messagesBeforePersist.length > 0) this.o.send(rd.messagesBeforePersist);
+
+    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+      const t0 = performance.now();
+      await this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000);
+    }
+    for (const e of rd.entries) {
+      const w = this.waiters.get(e.index);
+      if (w !== undefined && w.term !== e.term) {
+        this.waiters.delete(e.index);
+        w.reject(dropped('a new leader replaced the entry of this proposal', ErrorCode.PROPOSAL_DROPPED));
+      }
+    }
+    if (rd.messages.length > 0) this.o.send(rd.messages);
+
+    if (rd.snapshot !== null) await this.restoreSnapshot(rd);
+    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+
+    for (const rs of rd.readStates) {
+      const g = this.readGroups.get(rs.context);
+      if (g !== undefined) g.index = rs.index;
+    }
+    this.releaseReads();
+
+    this.core.advance(rd);
+    this.cachedStatus = this.core.status();
+    if (rd.hardState !== null) {
+      this.o.metrics.term.set(rd.hardState.term);
+      this.o.metrics.commitIndex.set(rd.hardState.commit);
+    }
+    await this.maybeSnapshot();
+    const listeners = this.appliedListeners;
+    this.appliedListeners = [];
+    for (const l of listeners) l();
+  }
+
+  private onSoftState(s: SoftState): void {
+    if (s.leader !== this.soft.leader) this.o.metrics.leaderChanges.inc();
+    this.soft = { ...s };
+    this.o.metrics.isLeader.set(s.role === 'leader' ? 1 : 0);
+    this.o.onSoftState?.(this.soft);
+  }
+
+  private async restoreSnapshot(rd: Ready): Promise<void> {
+    const snap = rd.snapshot!;
+    await this.o.stateMachine.restore(snap.meta.index, snap.data);
+    this.o.metrics.snapshotsRestored.inc();
+    this.appliedIndex = snap.meta.index;
+    this.appliedTerm = snap.meta.term;
+    this.appliedConf = { voters: [...snap.meta.conf.voters], learners: [...snap.meta.conf.learners] };
+    this.snapshotIndex = snap.meta.index;
+    this.bytesSinceSnapshot = 0;
+    for (const [index, w] of this.waiters) {
+      if (index <= snap.meta.index) {
+        this.waiters.delete(index);
+        w.reject(dropped('a snapshot replaced the log before this proposal was seen applied', ErrorCode.PROPOSAL_DROPPED));
+      }
+    }
+    this.o.metrics.appliedIndex.set(this.appliedIndex);
+    this.o.logger.info({ index: snap.meta.index, term: snap.meta.term, bytes: snap.data.byteLength }, 'restored a snapshot from the leader');
+    this.o.onRestored?.();
+  }
+
+  private async applyEntries(entries: Entry[]): Promise<void> {
+    const records: AppliedRecord[] = [];
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue;
+      invariant(e.index === this.appliedIndex + 1 + records.length, `committed entry ${e.index} does not follow applied ${this.appliedIndex}`);
+      records.push(this.toRecord(e));
+      this.bytesSinceSnapshot += e.data.byteLength + 32;
+    }
+    if (records.length === 0) return;
+    const results = await this.o.stateMachine.apply(records);
+    invariant(results.length === records.length, 'state machine returned one result per record');
+    const now = Date.now();
+    for (let i = 0; i < records.length; i++) {
+      const e = entries[entries.length - records.length + i]!;
+      const w = this.waiters.get(e.index);
+      if (w === undefined) continue;
+      this.waiters.delete(e.index);
+      if (w.term === e.term) {
+        this.o.metrics.proposals.inc({ outcome: 'applied' });
+        this.o.metrics.proposalLatency.observe((now - w.startedMs) / 1000);
+        w.resolve(results[i]!);
+      } else {
+        this.o.metrics.proposals.inc({ outcome: 'dropped' });
+        w.reject(dropped('a new leader replaced the entry of this proposal', ErrorCode.PROPOSAL_DROPPED));
+      }
+    }
+    const last = entries[entries.length - 1]!;
+    this.appliedIndex = last.index;
+    this.appliedTerm = last.term;
+    this.o.metrics.appliedIndex.set(this.appliedIndex);
+    this.o.onApplied?.(records);
+  }
+
+  private toRecord(e: Entry): AppliedRecord {
+    if (e.type === 'conf-change') {
+      const change = decodeConfChangeData(e.data);
+      this.appliedConf = applyConfChange(this.appliedConf, change);
+      let address: string | null = null;
+      let adminAddress: string | null = null;
+      if (change.context !== undefined && change.context !== '') {
+        try {
+          const ctx = JSON.parse(change.context) as { address?: unknown; adminAddress?: unknown };
+          if (typeof ctx.address === 'string') address = ctx.address;
+          if (typeof ctx.adminAddress === 'string') adminAddress = ctx.adminAddress;
+        } catch {
+          address = change.context;
+        }
+      }
+      return { index: e.index, kind: 'member', change: change.type, memberId: change.node, address, adminAddress };
+    }
+    if (e.data.byteLength === 0) return { index: e.index, kind: 'noop' };
+    let command: Command;
+    try {
+      command = JSON.parse(decoder.decode(e.data)) as Command;
+    } catch (err) {
+      invariant(false, `committed entry ${e.index} is not a JSON command: ${String(err)}`);
+    }
+    return { index: e.index, kind: 'command', command };
+  }
+
+  /**
+   * Past a threshold, takes a state-machine snapshot at the applied index; compacts the log to
+   * it once every live follower holds that index (so a follower a few entries behind is not
+   * sent a whole snapshot), or anyway after another threshold's worth of entries.
+   */
+  private async maybeSnapshot(): Promise<void> {
+    const t = this.o.timing;
+    if (this.pendingCompaction === null) {
+      const entriesSince = this.appliedIndex - this.snapshotIndex;
+      if (entriesSince <= 0) return;
+      if (entriesSince < t.snapshotEveryEntries && this.bytesSinceSnapshot < t.snapshotEveryBytes) return;
+      const snap = await this.o.stateMachine.snapshot();
+      invariant(snap.index === this.appliedIndex, `state machine snapshot at ${snap.index} but applied ${this.appliedIndex}`);
+      this.pendingCompaction = { index: snap.index, term: this.appliedTerm, conf: this.appliedConf, data: snap.data };
+      this.bytesSinceSnapshot = 0;
+    }
+    const p = this.pendingCompaction;
+    if (p.index <= this.snapshotIndex) {
+      this.pendingCompaction = null;
+      return;
+    }
+    if (!this.liveFollowersHave(p.index) && this.appliedIndex - p.index < t.snapshotEveryEntries) return;
+    this.pendingCompaction = null;
+    this.core.compact(p.index, p.data);
+    await this.o.logStore.compact({ index: p.index, term: p.term, conf: p.conf }, p.data);
+    this.snapshotIndex = p.index;
+    this.o.metrics.snapshotsTaken.inc();
+    this.o.logger.info({ index: p.index, bytes: p.data.byteLength }, 'took a snapshot and compacted the raft log');
+  }
+
+  private liveFollowersHave(index: number): boolean {
+    if (this.soft.role !== 'leader') return true;
+    for (const [id, pr] of Object.entries(this.cachedStatus.progress)) {
+      if (id !== this.o.id && pr.recentActive && pr.match < index) return false;
+    }
+    return true;
+  }
+
+  private releaseReads(): void {
+    for (const [ctx, g] of this.readGroups) {
+      if (g.index !== null && g.index <= this.appliedIndex) {
+        this.readGroups.delete(ctx);
+        for (const w of g.waiters) w.resolve();
+      }
+    }
+  }
+
+  /** Fails proposals and reads past their deadline (checked once per tick). */
+  private expire(): void {
+    const now = Date.now();
+    for (const [index, w] of this.waiters) {
+      if (w.deadlineMs < now) {
+        this.waiters.delete(index);
+        this.o.metrics.proposals.inc({ outcome: 'timeout' });
+        w.reject(new GalleonError(ErrorCode.TIMEOUT, `proposal at index ${index} was not applied in time`, {
+          hint: 'the cluster may have lost its quorum or leader; retry (a retried command is applied once)',
+        }));
+      }
+    }
+    for (const [ctx, g] of this.readGroups) {
+      if (g.deadlineMs < now) {
+        this.readGroups.delete(ctx);
+        const err = new GalleonError(ErrorCode.TIMEOUT, 'linearizable read was not confirmed in time', {
+          hint: 'the leader could not reach a quorum; retry, or read with stale: true',
+        });
+        for (const w of g.waiters) w.reject(err);
+      }
+    }
+  }
+
+  private failAll(err: GalleonError): void {
+    for (const w of this.waiters.values()) w.reject(err);
+    this.waiters.clear();
+    for (const p of this.proposals) p.waiter.reject(err);
+    this.proposals = [];
+    for (const g of this.readGroups.values()) for (const w of g.waiters) w.reject(err);
+    this.readGroups.clear();
+    for (const w of this.readRequests) w.reject(err);
+    this.readRequests = [];
+    const listeners = this.appliedListeners;
+    this.appliedListeners = [];
+    for (const l of listeners) l();
+  }
+}
+
+function dropped(message: string, code: ErrorCode): GalleonError {
+  return new GalleonError(code, message, { hint: 'retry the same call; it is applied at most once' });
+}
+
+function overloaded(): GalleonError {
+  return new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member has too many requests queued', { hint: 'slow down and retry' });
+}

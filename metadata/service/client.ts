@@ -1,0 +1,283 @@
+/**
+ * Typed client of the metadata API. Given some member addresses it finds the leader, follows
+ * NOT_LEADER redirects, and retries UNAVAILABLE / NO_LEADER / PROPOSAL_DROPPED / TIMEOUT with
+ * backoff until the call's deadline. Every mutating call carries this client's id and a
+ * sequence number taken once per call, so all its retries are applied at most once.
+ *
+ * Calls are multiplexed on one long-lived gRPC stream per member (unary gRPC calls cost far more
+ * per request here); `transport: 'unary'` falls back to one call per request.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/errors.js';
+import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
+import type {
+  ClusterStatus, DataNode, DataNodeRegistration, Lease, LeaseKind, Member, MetadataApi, PgReport, PlacementGroup,
+  ReadOptions, StorageClass, StorageClassSpec, Volume, VolumeSpec,
+} from '../../proto/metadata-types.js';
+import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
+
+export interface MetadataClientOptions {
+  /** gRPC addresses (host:port) of some members; the leader is found from them. */
+  addresses: string[];
+  /** Stable id for exactly-once retries; a random UUID by default. */
+  clientId?: string;
+  /** Total time one call may take, retries included. */
+  callDeadlineMs?: number;
+  /** Time one attempt may take before it is retried. */
+  attemptTimeoutMs?: number;
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  transport?: 'stream' | 'unary';
+}
+
+export const clientDefaults = {
+  callDeadlineMs: 15_000,
+  attemptTimeoutMs: 5_000,
+  backoffMinMs: 20,
+  backoffMaxMs: 500,
+} as const;
+
+/** Redirects followed in a row without backoff (a leader change can take two hops). */
+const maxFreeRedirects = 3;
+
+const retryableCodes = new Set<Code>([ErrorCode.UNAVAILABLE, ErrorCode.NO_LEADER, ErrorCode.PROPOSAL_DROPPED, ErrorCode.TIMEOUT, ErrorCode.NOT_LEADER]);
+
+const mutatingMethods = new Set([
+  'createStorageClass', 'deleteStorageClass', 'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
+  'registerDataNode', 'heartbeatDataNode', 'acquireLease', 'renewLease', 'releaseLease',
+]);
+
+interface Pending { resolve: (r: CallReplyWire) => void; reject: (e: GalleonError) => void; timer: NodeJS.Timeout }
+
+type RawClient = grpc.Client & {
+  Call: (req: CallRequestWire, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply?: CallReplyWire) => void) => void;
+  CallStream: () => grpc.ClientDuplexStream<CallRequestWire, CallReplyWire>;
+};
+
+class MemberEndpoint {
+  private readonly client: RawClient;
+  private stream: grpc.ClientDuplexStream<CallRequestWire, CallReplyWire> | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary') {
+    this.client = new ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions) as unknown as RawClient;
+  }
+
+  call(req: Omit<CallRequestWire, 'id'>, timeoutMs: number): Promise<CallReplyWire> {
+    if (this.mode === 'unary') {
+      return new Promise((resolve, reject) => {
+        this.client.Call({ ...req, id: 0 }, { deadline: Date.now() + timeoutMs }, (err, reply) => {
+          if (err !== null || reply === undefined) reject(transportError(this.address, err));
+          else resolve(reply);
+        });
+      });
+    }
+    const stream = this.ensureStream();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new GalleonError(ErrorCode.TIMEOUT, `metadata member ${this.address} did not answer within ${timeoutMs} ms`, { hint: 'the member may be overloaded or partitioned' }));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      stream.write({ ...req, id });
+    });
+  }
+
+  private ensureStream(): grpc.ClientDuplexStream<CallRequestWire, CallReplyWire> {
+    if (this.stream !== null) return this.stream;
+    const stream = this.client.CallStream();
+    stream.on('data', (reply: CallReplyWire) => {
+      const p = this.pending.get(reply.id);
+      if (p === undefined) return;
+      this.pending.delete(reply.id);
+      clearTimeout(p.timer);
+      p.resolve(reply);
+    });
+    const broken = (err: grpc.ServiceError | null): void => {
+      if (this.stream !== stream) return;
+      this.stream = null;
+      const e = transportError(this.address, err);
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(e);
+      }
+      this.pending.clear();
+    };
+    stream.on('error', (err: grpc.ServiceError) => broken(err));
+    stream.on('end', () => broken(null));
+    this.stream = stream;
+    return stream;
+  }
+
+  close(): void {
+    const err = new GalleonError(ErrorCode.UNAVAILABLE, 'metadata client closed', { hint: 'create a new client' });
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    if (this.stream !== null) {
+      const s = this.stream;
+      this.stream = null;
+      s.end();
+      s.cancel();
+    }
+    this.client.close();
+  }
+}
+
+function transportError(address: string, err: grpc.ServiceError | null): GalleonError {
+  const what = err === null ? 'closed the stream' : `is unreachable (${grpc.status[err.code] ?? err.code}: ${err.details})`;
+  return new GalleonError(ErrorCode.UNAVAILABLE, `metadata member ${address} ${what}`, { hint: 'check that the member runs; the client retries other members' });
+}
+
+export class MetadataClient implements MetadataApi {
+  readonly clientId: string;
+  private seq = 0;
+  private readonly opts: Required<Omit<MetadataClientOptions, 'clientId'>>;
+  private readonly endpoints = new Map<string, MemberEndpoint>();
+  private readonly ctor: grpc.ServiceClientConstructor;
+  private leaderAddress: string | null = null;
+  private rotation = 0;
+  private closed = false;
+
+  constructor(options: MetadataClientOptions) {
+    if (options.addresses.length === 0) {
+      throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'a metadata client needs at least one member address', { hint: 'pass the gRPC address (host:port) of a metadata member' });
+    }
+    this.clientId = options.clientId ?? randomUUID();
+    this.opts = {
+      addresses: [...options.addresses],
+      callDeadlineMs: options.callDeadlineMs ?? clientDefaults.callDeadlineMs,
+      attemptTimeoutMs: options.attemptTimeoutMs ?? clientDefaults.attemptTimeoutMs,
+      backoffMinMs: options.backoffMinMs ?? clientDefaults.backoffMinMs,
+      backoffMaxMs: options.backoffMaxMs ?? clientDefaults.backoffMaxMs,
+      transport: options.transport ?? 'stream',
+    };
+    this.ctor = serviceConstructor('metadata.proto', 'metadata', 'Metadata');
+  }
+
+  /** The member this client currently believes leads (null until found). */
+  currentLeader(): string | null {
+    return this.leaderAddress;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const e of this.endpoints.values()) e.close();
+    this.endpoints.clear();
+  }
+
+  /**
+   * Sends one API call, retrying as described above. `seq` defaults to a fresh number for
+   * mutating methods; pass one explicitly to replay a call (tests, tools).
+   */
+  async call(method: string, args: unknown[], opts: { stale?: boolean; seq?: number; deadlineMs?: number } = {}): Promise<unknown> {
+    const mutating = mutatingMethods.has(method);
+    const seq = opts.seq ?? (mutating ? ++this.seq : 0);
+    const req: Omit<CallRequestWire, 'id'> = {
+      method, args: JSON.stringify(args), client_id: mutating ? this.clientId : '', seq, stale: opts.stale === true,
+    };
+    const deadline = Date.now() + (opts.deadlineMs ?? this.opts.callDeadlineMs);
+    let target = opts.stale === true ? this.pickAny() : this.leaderAddress ?? this.pickAny();
+    let backoffMs = this.opts.backoffMinMs;
+    let freeRedirects = maxFreeRedirects;
+    let lastError: GalleonError | null = null;
+    for (;;) {
+      if (this.closed) throw new GalleonError(ErrorCode.UNAVAILABLE, 'metadata client closed', { hint: 'create a new client' });
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      let err: GalleonError;
+      try {
+        const reply = await this.endpoint(target).call(req, Math.min(remaining, this.opts.attemptTimeoutMs));
+        if (reply.error === '') {
+          if (opts.stale !== true) this.leaderAddress = target;
+          return reply.result === '' ? null : JSON.parse(reply.result);
+        }
+        err = GalleonError.fromJSON(JSON.parse(reply.error));
+      } catch (e) {
+        if (!(e instanceof GalleonError)) throw e;
+        err = e;
+      }
+      lastError = err;
+      if (!retryableCodes.has(err.code)) throw err;
+      if (err.code === ErrorCode.NOT_LEADER) {
+        const leaderAddress = err.details.leaderAddress;
+        if (typeof leaderAddress === 'string' && leaderAddress !== '' && leaderAddress !== target && freeRedirects > 0) {
+          freeRedirects--;
+          target = leaderAddress;
+          this.leaderAddress = leaderAddress;
+          continue;
+        }
+      }
+      if (this.leaderAddress === target) this.leaderAddress = null;
+      target = this.pickAny();
+      await new Promise((r) => setTimeout(r, Math.min(backoffMs, Math.max(0, deadline - Date.now()))));
+      backoffMs = Math.min(backoffMs * 2, this.opts.backoffMaxMs);
+      freeRedirects = maxFreeRedirects;
+    }
+    throw new GalleonError(lastError?.code === ErrorCode.NOT_LEADER ? ErrorCode.NO_LEADER : ErrorCode.TIMEOUT,
+      `metadata call ${method} did not succeed within its deadline${lastError === null ? '' : `: ${lastError.message}`}`, {
+        hint: 'check that a quorum of metadata members runs (galleon cluster status); a retried mutation is applied at most once',
+        details: { lastCode: lastError?.code ?? null },
+      });
+  }
+
+  private pickAny(): string {
+    const list = this.opts.addresses;
+    const a = list[this.rotation % list.length]!;
+    this.rotation++;
+    return a;
+  }
+
+  private endpoint(address: string): MemberEndpoint {
+    let e = this.endpoints.get(address);
+    if (e === undefined) {
+      e = new MemberEndpoint(address, this.ctor, this.opts.transport);
+      this.endpoints.set(address, e);
+    }
+    return e;
+  }
+
+  private read<T>(method: string, args: unknown[], opts?: ReadOptions): Promise<T> {
+    return this.call(method, args, { stale: opts?.stale === true }) as Promise<T>;
+  }
+
+  private write<T>(method: string, args: unknown[]): Promise<T> {
+    return this.call(method, args) as Promise<T>;
+  }
+
+  // ---- MetadataApi ----------------------------------------------------------------------------
+
+  createStorageClass(spec: StorageClassSpec): Promise<StorageClass> { return this.write('createStorageClass', [spec]); }
+  getStorageClass(name: string, opts?: ReadOptions): Promise<StorageClass> { return this.read('getStorageClass', [name], opts); }
+  listStorageClasses(opts?: ReadOptions): Promise<StorageClass[]> { return this.read('listStorageClasses', [], opts); }
+  async deleteStorageClass(name: string): Promise<void> { await this.write('deleteStorageClass', [name]); }
+
+  createVolume(spec: VolumeSpec): Promise<Volume> { return this.write('createVolume', [spec]); }
+  getVolume(nameOrId: string, opts?: ReadOptions): Promise<Volume> { return this.read('getVolume', [nameOrId], opts); }
+  listVolumes(opts?: ReadOptions): Promise<Volume[]> { return this.read('listVolumes', [], opts); }
+  updateVolumeLabels(nameOrId: string, labels: Record<string, string | null>): Promise<Volume> { return this.write('updateVolumeLabels', [nameOrId, labels]); }
+  expandVolume(nameOrId: string, size: number | string): Promise<Volume> { return this.write('expandVolume', [nameOrId, size]); }
+  deleteVolume(nameOrId: string): Promise<Volume> { return this.write('deleteVolume', [nameOrId]); }
+
+  registerDataNode(node: DataNodeRegistration): Promise<DataNode> { return this.write('registerDataNode', [node]); }
+  heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode> { return this.write('heartbeatDataNode', [id, usedBytes, pgs]); }
+  listDataNodes(opts?: ReadOptions): Promise<DataNode[]> { return this.read('listDataNodes', [], opts); }
+  getPlacement(volumeId: string, opts?: ReadOptions): Promise<PlacementGroup[]> { return this.read('getPlacement', [volumeId], opts); }
+
+  acquireLease(kind: LeaseKind, resource: string, holder: string, ttlMs: number, mode?: 'rw' | 'ro'): Promise<Lease> {
+    return this.write('acquireLease', mode === undefined ? [kind, resource, holder, ttlMs] : [kind, resource, holder, ttlMs, mode]);
+  }
+  renewLease(leaseId: string, ttlMs: number): Promise<Lease> { return this.write('renewLease', [leaseId, ttlMs]); }
+  async releaseLease(leaseId: string): Promise<void> { await this.write('releaseLease', [leaseId]); }
+
+  clusterStatus(opts?: ReadOptions): Promise<ClusterStatus> { return this.read('clusterStatus', [], opts); }
+  addMember(id: string, address: string, adminAddress: string | null): Promise<Member[]> { return this.call('addMember', [id, address, adminAddress]) as Promise<Member[]>; }
+  promoteMember(id: string): Promise<Member[]> { return this.call('promoteMember', [id]) as Promise<Member[]>; }
+  removeMember(id: string): Promise<Member[]> { return this.call('removeMember', [id]) as Promise<Member[]>; }
+  async transferLeadership(toId: string): Promise<void> { await this.call('transferLeadership', [toId]); }
+}

@@ -1,0 +1,104 @@
+/**
+ * Process entry of one metadata member (used by the chaos suite and integration tests):
+ *
+ *   node --import tsx metadata/service/main.ts --id n1 --data-dir D --bind 127.0.0.1:0 \
+ *        --peers n1=127.0.0.1:p1,n2=127.0.0.1:p2,n3=127.0.0.1:p3
+ *   node --import tsx metadata/service/main.ts --id n4 --data-dir D4 --bind 127.0.0.1:0 --join 127.0.0.1:p1
+ *
+ * Prints one JSON line {"ready":true,"id":…,"address":…} on stdout once serving; logs go to
+ * stderr. SIGTERM/SIGINT stop it cleanly (in-flight work finished, stores synced and closed).
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { startMetadataMember, type MemberTiming, type PeerSpec } from './member.js';
+
+const numericFlags = {
+  'tick-ms': 'tickIntervalMs',
+  'election-ticks': 'electionTicks',
+  'heartbeat-ticks': 'heartbeatTicks',
+  'snapshot-entries': 'snapshotEveryEntries',
+  'snapshot-bytes': 'snapshotEveryBytes',
+  'proposal-timeout-ms': 'proposalTimeoutMs',
+  'read-timeout-ms': 'readTimeoutMs',
+} as const satisfies Record<string, keyof MemberTiming>;
+
+function parsePeers(raw: string): PeerSpec[] {
+  return raw.split(',').filter((s) => s !== '').map((item) => {
+    const eq = item.indexOf('=');
+    if (eq <= 0 || eq === item.length - 1) {
+      throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `peer "${item}" is not id=host:port`, { hint: 'write --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,...' });
+    }
+    return { id: item.slice(0, eq), address: item.slice(eq + 1) };
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      id: { type: 'string' },
+      'data-dir': { type: 'string' },
+      bind: { type: 'string', default: '127.0.0.1:0' },
+      advertise: { type: 'string' },
+      'admin-address': { type: 'string' },
+      peers: { type: 'string' },
+      join: { type: 'string' },
+      'auto-promote': { type: 'boolean', default: false },
+      ...Object.fromEntries(Object.keys(numericFlags).map((k) => [k, { type: 'string' as const }])),
+    },
+    strict: true,
+  });
+  const id = values.id;
+  const dataDir = values['data-dir'];
+  if (typeof id !== 'string' || typeof dataDir !== 'string') {
+    throw new GalleonError(ErrorCode.INVALID_ARGUMENT, '--id and --data-dir are required', { hint: 'e.g. --id n1 --data-dir /var/lib/galleon/n1' });
+  }
+  const timing: Partial<MemberTiming> = {};
+  for (const [flag, key] of Object.entries(numericFlags)) {
+    const raw = (values as Record<string, unknown>)[flag];
+    if (typeof raw !== 'string') continue;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `--${flag} must be a positive number, got "${raw}"`, { hint: `e.g. --${flag} 100` });
+    timing[key] = n;
+  }
+  const logger = pino({ level: process.env.GALLEON_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const member = await startMetadataMember({
+    id,
+    dataDir,
+    bindAddress: values.bind,
+    ...(values.advertise === undefined ? {} : { advertiseAddress: values.advertise }),
+    ...(values['admin-address'] === undefined ? {} : { adminAddress: values['admin-address'] }),
+    ...(values.peers === undefined ? {} : { peers: parsePeers(values.peers) }),
+    ...(values.join === undefined ? {} : { join: values.join.split(',').filter((s) => s !== '') }),
+    autoPromote: values['auto-promote'],
+    logger,
+    timing,
+  });
+  process.stdout.write(`${JSON.stringify({ ready: true, id: member.id, address: member.address })}\n`);
+
+  let exiting = false;
+  const shutdown = (signal: string): void => {
+    if (exiting) return;
+    exiting = true;
+    logger.info({ signal }, 'stopping');
+    member.stop().then(() => process.exit(0), (err: unknown) => {
+      logger.error({ err }, 'stop failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  void member.failed.then(() => {
+    exiting = true;
+    void member.stop().finally(() => process.exit(70));
+  });
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof GalleonError) {
+    process.stderr.write(`error: ${err.message}\n${err.hint === undefined ? '' : `hint: ${err.hint}\n`}`);
+  } else {
+    process.stderr.write(`error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,371 @@
+/**
+ * One metadata member: Raft core + driver + log store + state machine + transport + API, on one
+ * gRPC server. `startMetadataMember()` is what the daemon embeds and what `main.ts` runs.
+ *
+ * Start-up cases:
+ *  - bootstrap (new data dir, `peers` given): every initial voter writes the same first
+ *    snapshot (index 1, term 1, conf = the peers) so that the configuration is never only in
+ *    memory: a member that joins later always receives it inside a snapshot.
+ *  - join (new data dir, `join` given): start with an empty configuration, ask the cluster to
+ *    add us as a learner, and wait for the leader's snapshot. Promotion is a separate call
+ *    (`autoPromote` does it once we have caught up).
+ *  - restart (existing data dir): everything comes from disk; peers/join are ignored.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { mkdir } from 'node:fs/promises';
+import { join as joinPath } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { RaftNode } from '../raft/core/raft.js';
+import type { ConfState, RaftConfig, RaftStatus, Role } from '../raft/core/types.js';
+import { LogStore } from '../raft/node/log-store.js';
+import { MemberMetrics } from '../raft/node/metrics.js';
+import { driverDefaults, RaftNodeDriver, type DriverTiming } from '../raft/node/raft-node-driver.js';
+import { RaftTransport } from '../raft/node/transport.js';
+import { applyConfChange, decodeConfChangeData } from '../raft/node/conf-change.js';
+import { openStateMachine } from '../state/index.js';
+import type { StateMachine } from '../state/contract.js';
+import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import { grpcChannelOptions } from '../../proto/grpc-loader.js';
+import type { MetadataApi } from '../../proto/metadata-types.js';
+import { AddressBook } from './address-book.js';
+import { MetadataService, serviceDefaults, type ServiceLimits } from './api-handler.js';
+import { MetadataClient } from './client.js';
+import { registerMetadataService } from './grpc-server.js';
+
+export interface MemberTiming extends DriverTiming, ServiceLimits {
+  electionTicks: number;
+  heartbeatTicks: number;
+  maxInflightMessages: number;
+  maxInflightBytes: number;
+  maxMessageBytes: number;
+  maxUncommittedBytes: number;
+  /** How long a joining member keeps asking the cluster to add it. */
+  joinTimeoutMs: number;
+  /** How long stop() waits for in-flight RPCs before cutting them off. */
+  shutdownGraceMs: number;
+}
+
+export const memberDefaults: MemberTiming = {
+  ...driverDefaults,
+  ...serviceDefaults,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxInflightMessages: 256,
+  maxInflightBytes: 32 * 1024 * 1024,
+  maxMessageBytes: 1024 * 1024,
+  maxUncommittedBytes: 64 * 1024 * 1024,
+  joinTimeoutMs: 30_000,
+  shutdownGraceMs: 2_000,
+};
+
+export interface PeerSpec {
+  id: string;
+  address: string;
+}
+
+export interface MetadataMemberOptions {
+  id: string;
+  dataDir: string;
+  /** host:port to listen on for Raft and the API; port 0 picks a free port. */
+  bindAddress: string;
+  /** Address peers and clients use to reach us; defaults to the bound host:port. */
+  advertiseAddress?: string;
+  /** The hosting daemon's admin (HTTP) address, recorded with our membership. */
+  adminAddress?: string | null;
+  /** Initial voters (including this member) for a brand-new cluster. */
+  peers?: PeerSpec[];
+  /** Addresses of members of an existing cluster to join as a learner. */
+  join?: string[];
+  /** After joining, ask to be promoted to voter once caught up. */
+  autoPromote?: boolean;
+  logger?: Logger;
+  registry?: Registry;
+  timing?: Partial<MemberTiming>;
+}
+
+export interface MemberStatus {
+  id: string;
+  address: string;
+  role: Role;
+  leaderId: string | null;
+  leaderAddress: string | null;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  conf: ConfState;
+}
+
+export interface MetadataMember {
+  id: string;
+  /** The gRPC address this member serves on (with the bound port). */
+  address: string;
+  /** The metadata API; calls go to the leader wherever it is. */
+  api: MetadataApi;
+  metrics: MemberMetrics;
+  status(): MemberStatus;
+  /** The core's full status (progress of peers on the leader). */
+  raftStatus(): RaftStatus;
+  /** Resolves when the member has stopped after a fatal error (disk failure). */
+  failed: Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+const bootstrapIndex = 1;
+const bootstrapTerm = 1;
+
+export async function startMetadataMember(options: MetadataMemberOptions): Promise<MetadataMember> {
+  const timing: MemberTiming = { ...memberDefaults, ...options.timing };
+  const logger = (options.logger ?? pino({ level: process.env.GALLEON_LOG_LEVEL ?? 'info' })).child({ member: options.id });
+  validate(options);
+
+  await mkdir(options.dataDir, { recursive: true });
+  const logStore = await LogStore.open(joinPath(options.dataDir, 'raft'));
+  let sm: StateMachine | null = null;
+  let server: grpc.Server | null = null;
+  try {
+    sm = await openStateMachine(joinPath(options.dataDir, 'state'));
+    const addressBook = new AddressBook(logStore);
+    await addressBook.load();
+
+    const isNew = logStore.lastIndex() === 0 && logStore.hardState().term === 0;
+    if (isNew && options.peers !== undefined && options.peers.length > 0) {
+      await bootstrap(logStore, sm, options.peers);
+      logger.info({ peers: options.peers.map((p) => p.id) }, 'bootstrapped a new metadata cluster');
+    } else if (isNew && (options.join === undefined || options.join.length === 0)) {
+      throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `member ${options.id} has no state in ${options.dataDir} and neither peers nor join addresses`, {
+        hint: 'pass --peers id=host:port,... to bootstrap a new cluster, or --join host:port to join an existing one',
+      });
+    }
+    for (const p of options.peers ?? []) addressBook.set(p.id, p.address);
+
+    // Bring the state machine up to the log store's snapshot if a crash fell between the two.
+    const init = await logStore.load();
+    const storedSnap = await logStore.snapshot();
+    if (storedSnap !== null && sm.appliedIndex() < storedSnap.meta.index) {
+      await sm.restore(storedSnap.meta.index, storedSnap.data);
+    }
+    init.applied = Math.min(Math.max(sm.appliedIndex(), init.snapshotMeta.index), Math.max(init.hardState.commit, init.snapshotMeta.index));
+    const { conf: appliedConf, term: appliedTerm } = confAndTermAt(init.snapshotMeta.conf, init.snapshotMeta.term, init.entries, init.applied);
+    addressBook.merge(await sm.members());
+
+    const metrics = new MemberMetrics(options.registry);
+    const config: RaftConfig = {
+      id: options.id,
+      electionTicks: timing.electionTicks,
+      heartbeatTicks: timing.heartbeatTicks,
+      preVote: true,
+      checkQuorum: true,
+      maxInflightMessages: timing.maxInflightMessages,
+      maxInflightBytes: timing.maxInflightBytes,
+      maxMessageBytes: timing.maxMessageBytes,
+      maxUncommittedBytes: timing.maxUncommittedBytes,
+      random: { nextInt: (n) => Math.floor(Math.random() * n) },
+    };
+    const core = new RaftNode(config, init);
+    if (storedSnap !== null) core.compact(storedSnap.meta.index, storedSnap.data);
+
+    // gRPC server first: the bound port is our address.
+    server = new grpc.Server(grpcChannelOptions);
+    const srv = server;
+    const boundPort = await new Promise<number>((resolve, reject) => {
+      srv.bindAsync(options.bindAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err === null ? resolve(port) : reject(err)));
+    }).catch((err: unknown) => {
+      throw new GalleonError(ErrorCode.UNAVAILABLE, `cannot listen on ${options.bindAddress}`, { cause: err, hint: 'pick a free port (or port 0) and a local interface' });
+    });
+    const host = options.bindAddress.slice(0, options.bindAddress.lastIndexOf(':'));
+    const address = options.advertiseAddress ?? `${host === '' || host === '0.0.0.0' ? '127.0.0.1' : host}:${boundPort}`;
+    addressBook.set(options.id, address, options.adminAddress ?? null);
+
+    let driverRef: RaftNodeDriver | null = null;
+    const transport = new RaftTransport({
+      selfId: options.id,
+      selfAddress: address,
+      resolveAddress: (peer) => addressBook.address(peer),
+      logger,
+      handlers: {
+        onMessages: (msgs) => driverRef?.receive(msgs),
+        onUnreachable: (peer) => driverRef?.reportUnreachable(peer),
+        onSnapshotFailure: (peer) => driverRef?.reportSnapshotFailure(peer),
+        onPeerAddress: (peer, peerAddress) => { addressBook.set(peer, peerAddress); },
+      },
+    });
+    transport.register(srv);
+
+    let resolveFailed: (err: unknown) => void = () => undefined;
+    const failed = new Promise<unknown>((resolve) => { resolveFailed = resolve; });
+    const stateMachine = sm;
+    const driver = new RaftNodeDriver({
+      id: options.id,
+      core,
+      logStore,
+      stateMachine,
+      logger,
+      metrics,
+      timing,
+      appliedConf,
+      appliedTerm,
+      send: (msgs) => transport.send(msgs),
+      onApplied: (records) => {
+        for (const r of records) {
+          if (r.kind !== 'member') continue;
+          if (r.address !== null) addressBook.set(r.memberId, r.address, r.adminAddress);
+          if (r.change === 'remove-node') {
+            if (r.memberId === options.id) logger.warn('this member was removed from the metadata cluster');
+            else transport.removePeer(r.memberId);
+          }
+        }
+      },
+      onRestored: () => {
+        stateMachine.members().then((m) => addressBook.merge(m), (err: unknown) => logger.warn({ err }, 'cannot read members after restore'));
+      },
+      onSoftState: (s) => logger.info({ role: s.role, leader: s.leader }, 'raft role changed'),
+      onFatal: (err) => {
+        logger.fatal({ err }, 'metadata member failed; stopping');
+        resolveFailed(err);
+      },
+    });
+    driverRef = driver;
+    const service = new MetadataService({ id: options.id, driver, stateMachine, addressBook, logger, metrics, limits: timing });
+    let serving = true;
+    registerMetadataService(srv, () => (serving ? service : null), logger);
+    driver.start();
+    logger.info({ address }, 'metadata member serving');
+
+    let apiClient: MetadataClient | null = null;
+    const api = (): MetadataClient => {
+      if (apiClient === null) {
+        const others = [...addressBook.all().entries()].filter(([id]) => id !== options.id).map(([, a]) => a.address);
+        apiClient = new MetadataClient({ addresses: [address, ...others], clientId: `${options.id}-local-${Date.now().toString(36)}` });
+      }
+      return apiClient;
+    };
+
+    const statusOf = (): MemberStatus => {
+      const st = driver.status();
+      return {
+        id: options.id, address, role: st.role, leaderId: st.leader,
+        leaderAddress: st.leader === null ? null : addressBook.address(st.leader) ?? null,
+        term: st.term, commitIndex: st.commit, appliedIndex: driver.applied(), lastIndex: st.lastIndex, conf: st.conf,
+      };
+    };
+
+    let stopping: Promise<void> | null = null;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        serving = false;
+        apiClient?.close();
+        await driver.stop();
+        transport.stop();
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => { srv.forceShutdown(); resolve(); }, timing.shutdownGraceMs);
+          srv.tryShutdown(() => { clearTimeout(t); resolve(); });
+        });
+        await addressBook.flush();
+        await stateMachine.close();
+        await logStore.close();
+        logger.info('metadata member stopped');
+      })();
+      return stopping;
+    };
+
+    if (isNew && options.peers === undefined && options.join !== undefined) {
+      try {
+        await joinCluster(options.id, address, options.adminAddress ?? null, options.join, addressBook, timing, logger);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      if (options.autoPromote === true) void autoPromote(options.id, options.join, driver, timing, logger, () => stopping !== null);
+    }
+
+    return {
+      id: options.id,
+      address,
+      get api(): MetadataApi { return api(); },
+      metrics,
+      status: statusOf,
+      raftStatus: () => driver.status(),
+      failed,
+      stop,
+    };
+  } catch (err) {
+    server?.forceShutdown();
+    await sm?.close().catch(() => undefined);
+    await logStore.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function validate(o: MetadataMemberOptions): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(o.id)) {
+    throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `member id "${o.id}" is not valid`, { hint: 'use letters, digits, ".", "_" or "-" (at most 63)' });
+  }
+  if (o.peers !== undefined && o.peers.length > 0 && !o.peers.some((p) => p.id === o.id)) {
+    throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `peers do not include this member (${o.id})`, { hint: 'list every initial voter, this one included: n1=host:port,n2=...' });
+  }
+  if (o.peers !== undefined && o.peers.length > 0 && o.join !== undefined && o.join.length > 0) {
+    throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'peers and join are exclusive', { hint: 'bootstrap with --peers or join with --join, not both' });
+  }
+}
+
+/** Every initial voter writes the same first snapshot: index 1, term 1, conf = the peers. */
+async function bootstrap(logStore: LogStore, sm: StateMachine, peers: PeerSpec[]): Promise<void> {
+  invariant(sm.appliedIndex() <= bootstrapIndex, 'a new raft log comes with a new state machine');
+  if (sm.appliedIndex() < bootstrapIndex) await sm.apply([{ index: bootstrapIndex, kind: 'noop' }]);
+  const snap = await sm.snapshot();
+  invariant(snap.index === bootstrapIndex, 'bootstrap snapshot is at index 1');
+  const voters = [...new Set(peers.map((p) => p.id))].sort();
+  await logStore.save({
+    snapshot: { meta: { index: bootstrapIndex, term: bootstrapTerm, conf: { voters, learners: [] } }, data: snap.data },
+    entries: [],
+    hardState: { term: bootstrapTerm, vote: null, commit: bootstrapIndex },
+  });
+}
+
+function confAndTermAt(conf: ConfState, snapTerm: number, entries: { index: number; term: number; type: string; data: Uint8Array }[], applied: number): { conf: ConfState; term: number } {
+  let c = conf;
+  let term = snapTerm;
+  for (const e of entries) {
+    if (e.index > applied) break;
+    term = e.term;
+    if (e.type === 'conf-change') c = applyConfChange(c, decodeConfChangeData(e.data));
+  }
+  return { conf: c, term };
+}
+
+async function joinCluster(id: string, address: string, adminAddress: string | null, join: string[], book: AddressBook, timing: MemberTiming, logger: Logger): Promise<void> {
+  const client = new MetadataClient({ addresses: join, callDeadlineMs: timing.joinTimeoutMs });
+  try {
+    const members = await client.addMember(id, address, adminAddress);
+    for (const m of members) if (m.address !== '') book.set(m.id, m.address, m.adminAddress);
+    logger.info({ members: members.map((m) => m.id) }, 'joined the metadata cluster as a learner');
+  } finally {
+    client.close();
+  }
+}
+
+async function autoPromote(id: string, join: string[], driver: RaftNodeDriver, timing: MemberTiming, logger: Logger, stopped: () => boolean): Promise<void> {
+  const client = new MetadataClient({ addresses: join });
+  const pollMs = 200;
+  try {
+    while (!stopped()) {
+      if (driver.status().conf.voters.includes(id)) return;
+      try {
+        await client.promoteMember(id);
+        logger.info('promoted to voter');
+        return;
+      } catch (err) {
+        if (!isGalleonError(err, ErrorCode.FAILED_PRECONDITION) && !isGalleonError(err, ErrorCode.TIMEOUT) && !isGalleonError(err, ErrorCode.NO_LEADER)) {
+          logger.warn({ err }, 'promotion failed');
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  } finally {
+    client.close();
+    void timing;
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The command handlers: each validates its arguments, reads and writes through the Tx, and
+ * returns the command's value or throws a GalleonError (which the caller turns into a failed
+ * result after dropping the Tx, so a failed command changes nothing).
+ */
+import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
+import type {
+  AccessMode, DataNode, Lease, LeaseKind, PgReport, PlacementGroup, Volume, VolumeType,
+} from '../../../proto/metadata-types.js';
+import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
+import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
+import { loadOf, pgsPerVolume, placeVolume, placementCapacity, planNodeDown, type FailoverVolume } from './placement.js';
+import { parseSize, formatSize } from './size.js';
+import { buildStorageClass, defaultStorageClass, maxReplicas, minReplicas, minReplicasFor } from './storage-classes.js';
+import { Table, type Tx } from './tx.js';
+import {
+  checkAddress, checkInt, checkKeys, checkLabelCount, checkLabelKey, checkLabelValue, checkLabels, checkName, checkNodeId,
+  checkOneOf, checkString, invalidArgument, isRecord,
+} from './validate.js';
+
+/** What a handler may know about the command beyond its arguments. */
+export interface CommandContext {
+  stampMs: number;
+  clientId: string;
+  seq: number;
+  /** A UUID derived from (clientId, seq, tag) only: the same on every replica. */
+  newId(tag: string): string;
+}
+
+export const blockSizeBytes = 4096;
+/** The product's default when `volume create` gets no --size. */
+export const defaultVolumeSizeBytes = 2 ** 30;
+export const volumeTypes: readonly VolumeType[] = ['ephemeral', 'persistent', 'shared'];
+export const accessModes: readonly AccessMode[] = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany'];
+const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels'] as const;
+const registrationKeys = ['id', 'address', 'zone', 'capacityBytes'] as const;
+const leaseKinds: readonly LeaseKind[] = ['pg-primary', 'mount'];
+
+type Handler = (tx: Tx, ctx: CommandContext, args: unknown[]) => unknown;
+
+const handlers: Record<string, Handler> = {
+  createStorageClass(tx, ctx, [spec]) {
+    const sc = buildStorageClass(spec, ctx.stampMs);
+    if (tx.get(Table.StorageClass, sc.name) !== undefined) {
+      throw new GalleonError(ErrorCode.STORAGE_CLASS_EXISTS, `storage class ${sc.name} already exists`,
+        { hint: 'choose another name, or delete the existing class first' });
+    }
+    tx.put(Table.StorageClass, sc.name, sc);
+    return sc;
+  },
+
+  deleteStorageClass(tx, _ctx, [name]) {
+    const sc = requireStorageClass(tx, name);
+    if (sc.builtIn) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `storage class ${sc.name} is built in and cannot be deleted`,
+        { hint: 'create your own class instead of changing a built-in one' });
+    }
+    const users = listOf<Volume>(tx, Table.Volume).filter((v) => v.storageClass === sc.name).map((v) => v.name);
+    if (users.length > 0) {
+      throw new GalleonError(ErrorCode.STORAGE_CLASS_IN_USE, `storage class ${sc.name} is used by ${users.length} volume(s): ${users.slice(0, 5).join(', ')}`,
+        { hint: 'delete those volumes first', details: { volumes: users } });
+    }
+    tx.del(Table.StorageClass, sc.name);
+    return null;
+  },
+
+  createVolume(tx, ctx, [spec = {}]) {
+    if (!isRecord(spec)) throw invalidArgument('volume spec must be an object', 'pass {"name": ..., "size": "1G"}');
+    checkKeys('volume spec', spec, volumeSpecKeys);
+    const type = spec.type === undefined ? 'persistent' : checkOneOf('volume type', spec.type, volumeTypes);
+    const sizeBytes = spec.size === undefined ? defaultVolumeSizeBytes : parseSize(spec.size);
+    const sc = requireStorageClass(tx, spec.storageClass ?? defaultStorageClass);
+    const replicas = spec.replicas === undefined ? sc.replicas : checkInt('replicas', spec.replicas, minReplicas, maxReplicas);
+    if (replicas < minReplicasFor(sc.writeConcern)) {
+      throw invalidArgument(`storage class ${sc.name} writes with concern ${sc.writeConcern}, which needs at least ${minReplicasFor(sc.writeConcern)} replicas`,
+        `use --replicas ${minReplicasFor(sc.writeConcern)} or more, or a class such as fast-local-ssd`);
+    }
+    const accessMode = spec.accessMode === undefined
+      ? (type === 'shared' ? 'ReadWriteMany' : 'ReadWriteOnce')
+      : checkOneOf('access mode', spec.accessMode, accessModes);
+    const labels = checkLabels(spec.labels);
+    const id = ctx.newId('volume');
+    invariant(tx.get(Table.Volume, id) === undefined, `derived volume id ${id} already exists`);
+    const name = spec.name === undefined ? `vol-${id.slice(0, 8)}` : checkName('volume', spec.name);
+    if (findVolume(tx, name) !== undefined) {
+      throw new GalleonError(ErrorCode.VOLUME_EXISTS, `volume ${name} already exists`, { hint: `choose another name, or see it with: galleon volume get ${name}` });
+    }
+    const nodes = listOf<DataNode>(tx, Table.DataNode);
+    const capacity = placementCapacity(nodes);
+    if (capacity.upNodes < replicas) {
+      throw new GalleonError(ErrorCode.INSUFFICIENT_NODES,
+        `volume ${name} needs ${replicas} replicas but ${capacity.upNodes} data node(s) are up (${nodes.length} registered)`,
+        { hint: `lower --replicas to ${Math.max(1, capacity.upNodes)} or ${hints.addDataNode}` });
+    }
+    if (sc.zoneSpread === 'require' && capacity.zones < replicas) {
+      throw new GalleonError(ErrorCode.INSUFFICIENT_NODES,
+        `storage class ${sc.name} requires ${replicas} replicas in distinct zones but up data nodes span ${capacity.zones} zone(s)`,
+        { hint: `add data nodes in other zones, or lower --replicas to ${Math.max(1, capacity.zones)}` });
+    }
+    const load = loadOf(listOf<PlacementGroup[]>(tx, Table.Placement).flat());
+    const pgs = placeVolume(id, replicas, sc.zoneSpread, nodes, load);
+    invariant(pgs !== null, `placement failed for ${name} although ${capacity.upNodes} nodes are up`);
+    const volume: Volume = {
+      id, name, type, sizeBytes, accessMode, storageClass: sc.name, replicas, writeConcern: sc.writeConcern,
+      blockSizeBytes, pgCount: pgsPerVolume, state: 'available', labels,
+      createdAtMs: ctx.stampMs, updatedAtMs: ctx.stampMs, version: 1,
+    };
+    tx.put(Table.Volume, id, volume);
+    tx.put(Table.VolumeName, name, id);
+    tx.put(Table.Placement, id, pgs);
+    return volume;
+  },
+
+  updateVolumeLabels(tx, ctx, [ref, changes]) {
+    const vol = requireVolume(tx, ref);
+    if (!isRecord(changes)) throw invalidArgument('labels must be an object', 'pass {"key": "value"}, or {"key": null} to remove a label');
+    const labels: Record<string, string> = { ...vol.labels };
+    for (const k of Object.keys(changes)) {
+      checkLabelKey(k);
+      const v = changes[k];
+      if (v === null) delete labels[k];
+      else labels[k] = checkLabelValue(k, v);
+    }
+    checkLabelCount(labels);
+    const sorted = Object.fromEntries(Object.keys(labels).sort().map((k) => [k, labels[k] as string]));
+    return saveVolume(tx, ctx, { ...vol, labels: sorted });
+  },
+
+  expandVolume(tx, ctx, [ref, size]) {
+    const vol = requireVolume(tx, ref);
+    const sizeBytes = parseSize(size);
+    if (sizeBytes <= vol.sizeBytes) {
+      throw new GalleonError(ErrorCode.INVALID_SIZE, `volume ${vol.name} is ${formatSize(vol.sizeBytes)}; a volume can only grow, not to ${formatSize(sizeBytes)}`,
+        { hint: `give a size larger than ${vol.sizeBytes} bytes` });
+    }
+    return saveVolume(tx, ctx, { ...vol, sizeBytes });
+  },
+
+  deleteVolume(tx, ctx, [ref]) {
+    const vol = requireVolume(tx, ref);
+    const leases = listOf<Lease>(tx, Table.Lease);
+    const mount = leases.find((l) => l.kind === 'mount' && l.resource === vol.id && isLive(l, ctx.stampMs));
+    if (mount !== undefined) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} is mounted by ${mount.holder}`,
+        { hint: `unmount it first: galleon volume unmount ${vol.name}`, details: { holder: mount.holder } });
+    }
+    for (const l of leases) {
+      if (l.resource === vol.id || l.resource.startsWith(`${vol.id}/`)) tx.del(Table.Lease, l.id);
+    }
+    tx.del(Table.Volume, vol.id);
+    tx.del(Table.VolumeName, vol.name);
+    tx.del(Table.Placement, vol.id);
+    return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
+  },
+
+  registerDataNode(tx, ctx, [reg]) {
+    if (!isRecord(reg)) throw invalidArgument('data node registration must be an object', 'pass {"id", "address", "zone", "capacityBytes"}');
+    checkKeys('data node registration', reg, registrationKeys);
+    const id = checkNodeId(reg.id);
+    const address = checkAddress('data node address', reg.address);
+    const zone = checkString('zone', reg.zone, 'give the zone the node runs in, e.g. zone-a (use "default" when there is only one)');
+    const capacityBytes = checkInt('capacityBytes', reg.capacityBytes, 1, Number.MAX_SAFE_INTEGER);
+    const old = tx.get<DataNode>(Table.DataNode, id);
+    const node: DataNode = old === undefined
+      ? { id, address, zone, capacityBytes, usedBytes: 0, state: 'up', lastHeartbeatAtMs: ctx.stampMs, registeredAtMs: ctx.stampMs }
+      : { ...old, address, zone, capacityBytes, state: 'up', lastHeartbeatAtMs: ctx.stampMs };
+    tx.put(Table.DataNode, id, node);
+    return node;
+  },
+
+  heartbeatDataNode(tx, ctx, [id, usedBytes, pgs = []]) {
+    const old = requireDataNode(tx, id);
+    const used = checkInt('usedBytes', usedBytes, 0, Number.MAX_SAFE_INTEGER);
+    const reports = checkPgReports(pgs);
+    const node: DataNode = { ...old, usedBytes: used, lastHeartbeatAtMs: ctx.stampMs, state: old.state === 'down' ? 'up' : old.state };
+    tx.put(Table.DataNode, node.id, node);
+    tx.put(Table.PgReports, node.id, reports);
+    return node;
+  },
+
+  markDataNodeDown(tx, ctx, [id]) {
+    const old = requireDataNode(tx, id);
+    if (old.state === 'down') return { node: old, changed: [] };
+    const node: DataNode = { ...old, state: 'down' };
+    tx.put(Table.DataNode, node.id, node);
+    const nodes = listOf<DataNode>(tx, Table.DataNode);
+    const volumes = listOf<Volume>(tx, Table.Volume);
+    const failover: FailoverVolume[] = volumes.map((v) => ({
+      id: v.id, replicas: v.replicas, zoneSpread: requireStorageClass(tx, v.storageClass).zoneSpread, pgs: placementOf(tx, v.id),
+    }));
+    const changed = planNodeDown(node.id, failover, nodes);
+    const byVolume = new Map<string, PlacementGroup[]>();
+    for (const pg of changed) byVolume.set(pg.volumeId, [...(byVolume.get(pg.volumeId) ?? []), pg]);
+    for (const v of volumes) {
+      const updates = byVolume.get(v.id);
+      if (updates === undefined) continue;
+      const pgs = placementOf(tx, v.id).map((pg) => updates.find((u) => u.pg === pg.pg) ?? pg);
+      tx.put(Table.Placement, v.id, pgs);
+      if (v.state === 'available' && pgs.some((pg) => pg.inSync.length < v.replicas)) saveVolume(tx, ctx, { ...v, state: 'degraded' });
+    }
+    // Its primary leases are void: the new primaries must be able to take them at once.
+    for (const l of listOf<Lease>(tx, Table.Lease)) {
+      if (l.kind === 'pg-primary' && l.holder === node.id) tx.del(Table.Lease, l.id);
+    }
+    return { node, changed };
+  },
+
+  acquireLease(tx, ctx, [kindRaw, resourceRaw, holderRaw, ttlRaw, modeRaw]) {
+    const kind = checkOneOf('lease kind', kindRaw, leaseKinds);
+    const holder = checkString('lease holder', holderRaw, 'pass the id of the node or mount that holds the lease');
+    const ttlMs = checkInt('ttlMs', ttlRaw, minLeaseTtlMs, maxLeaseTtlMs);
+    let resource: string;
+    let mode: 'rw' | 'ro' | null;
+    let accessMode: AccessMode | null = null;
+    if (kind === 'pg-primary') {
+      resource = checkPgResource(tx, resourceRaw);
+      if (modeRaw !== undefined && modeRaw !== null) throw invalidArgument('a pg-primary lease takes no mode', 'omit the mode');
+      mode = null;
+    } else {
+      const vol = requireVolume(tx, resourceRaw);
+      resource = vol.id;
+      accessMode = vol.accessMode;
+      mode = modeRaw === undefined || modeRaw === null ? 'rw' : checkOneOf('mount mode', modeRaw, ['rw', 'ro'] as const);
+    }
+    const same = listOf<Lease>(tx, Table.Lease).filter((l) => l.kind === kind && l.resource === resource);
+    for (const l of same) if (!isLive(l, ctx.stampMs)) tx.del(Table.Lease, l.id);
+    const live = same.filter((l) => isLive(l, ctx.stampMs));
+    checkLeaseConflict(kind, resource, holder, mode, live, accessMode);
+    const mine = live.find((l) => l.holder === holder);
+    const lease: Lease = mine === undefined
+      ? { id: ctx.newId('lease'), kind, resource, holder, mode, grantedAtMs: ctx.stampMs, expiresAtMs: ctx.stampMs + ttlMs }
+      : { ...mine, mode, expiresAtMs: ctx.stampMs + ttlMs };
+    tx.put(Table.Lease, lease.id, lease);
+    return lease;
+  },
+
+  renewLease(tx, ctx, [idRaw, ttlRaw]) {
+    const id = checkString('lease id', idRaw, 'pass the id acquireLease returned');
+    const ttlMs = checkInt('ttlMs', ttlRaw, minLeaseTtlMs, maxLeaseTtlMs);
+    const lease = tx.get<Lease>(Table.Lease, id);
+    if (lease === undefined || !isLive(lease, ctx.stampMs)) {
+      if (lease !== undefined) tx.del(Table.Lease, id);
+      throw new GalleonError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} does not exist or has expired`, { hint: 'acquire a new lease' });
+    }
+    const renewed: Lease = { ...lease, expiresAtMs: ctx.stampMs + ttlMs };
+    tx.put(Table.Lease, id, renewed);
+    return renewed;
+  },
+
+  /** Idempotent: releasing a lease that is already gone (expired, or released before) succeeds. */
+  releaseLease(tx, _ctx, [idRaw]) {
+    const id = checkString('lease id', idRaw, 'pass the id acquireLease returned');
+    if (tx.get(Table.Lease, id) !== undefined) tx.del(Table.Lease, id);
+    return null;
+  },
+
+  expireLeases(tx, ctx) {
+    let expired = 0;
+    for (const l of listOf<Lease>(tx, Table.Lease)) {
+      if (!isLive(l, ctx.stampMs)) {
+        tx.del(Table.Lease, l.id);
+        expired += 1;
+      }
+    }
+    return { expired };
+  },
+};
+
+export function isKnownCommand(method: string): boolean {
+  return Object.hasOwn(handlers, method);
+}
+
+export function executeCommand(tx: Tx, ctx: CommandContext, method: string, args: unknown[]): unknown {
+  const handler = Object.hasOwn(handlers, method) ? handlers[method] : undefined;
+  if (handler === undefined) throw invalidArgument(`unknown command ${JSON.stringify(method)}`, 'upgrade this node: the leader proposed a command it does not know');
+  return handler(tx, ctx, args);
+}
+
+function saveVolume(tx: Tx, ctx: CommandContext, vol: Volume): Volume {
+  const next: Volume = { ...vol, updatedAtMs: ctx.stampMs, version: vol.version + 1 };
+  tx.put(Table.Volume, next.id, next);
+  return next;
+}
+
+function checkPgResource(tx: Tx, raw: unknown): string {
+  const hint = 'a pg-primary resource is <volumeId>/<pg>, e.g. from getPlacement';
+  if (typeof raw !== 'string') throw invalidArgument('pg-primary lease resource must be a string', hint);
+  const slash = raw.lastIndexOf('/');
+  const vol = requireVolume(tx, raw.slice(0, slash));
+  const pg = Number(raw.slice(slash + 1));
+  if (slash <= 0 || !Number.isInteger(pg) || pg < 0 || pg >= vol.pgCount || raw.slice(slash + 1) !== String(pg)) {
+    throw invalidArgument(`no placement group ${JSON.stringify(raw)}`, `${hint}; volume ${vol.name} has PGs 0-${vol.pgCount - 1}`);
+  }
+  return `${vol.id}/${pg}`;
+}
+
+function checkPgReports(raw: unknown): PgReport[] {
+  if (!Array.isArray(raw)) throw invalidArgument('pg reports must be a list', 'pass [] when the node holds no PGs');
+  return raw.map((r: unknown, i) => {
+    if (!isRecord(r)) throw invalidArgument(`pg report ${i} must be an object`, 'pass {volumeId, pg, epoch, appliedSeq}');
+    checkKeys('pg report', r, ['volumeId', 'pg', 'epoch', 'appliedSeq']);
+    return {
+      volumeId: checkString(`pg report ${i} volumeId`, r.volumeId, 'pass the volume id'),
+      pg: checkInt(`pg report ${i} pg`, r.pg, 0, 1 << 20),
+      epoch: checkInt(`pg report ${i} epoch`, r.epoch, 0, Number.MAX_SAFE_INTEGER),
+      appliedSeq: checkInt(`pg report ${i} appliedSeq`, r.appliedSeq, 0, Number.MAX_SAFE_INTEGER),
+    };
+  });
+}
+

@@ -1,0 +1,161 @@
+/**
+ * Where placement groups live. Pure and deterministic: the same nodes, loads and request give
+ * the same answer on every replica (ties broken by node id, never by chance or iteration order).
+ *
+ * A PG's replicas are picked one at a time, greedily:
+ * - only `up` nodes not already in the set are candidates;
+ * - with zone spread, nodes in a zone the set does not use yet come first (`prefer` falls back
+ *   to any node when no new zone is left; `require` stops, leaving the set short);
+ * - among those, the least loaded: fewest PGs, then most free bytes, then smallest id. The first
+ *   replica (the primary) is chosen by fewest primaries first, so primaries spread too.
+ */
+import type { DataNode, PlacementGroup, ZoneSpread } from '../../../proto/metadata-types.js';
+import { compareIds } from './tx.js';
+
+/** Every volume is split into this many placement groups, whatever its size: a fixed count keeps
+ * `pg = hash(...) mod pgCount` stable when a volume grows, and 16 spreads a volume over 16 primaries. */
+export const pgsPerVolume = 16;
+
+export type PlacementNode = Pick<DataNode, 'id' | 'zone' | 'capacityBytes' | 'usedBytes' | 'state'>;
+
+/** PGs and primaries per node: what "balanced" is measured in. */
+export interface Load {
+  pgs: Map<string, number>;
+  primaries: Map<string, number>;
+}
+
+export function emptyLoad(): Load {
+  return { pgs: new Map(), primaries: new Map() };
+}
+
+export function loadOf(pgs: Iterable<PlacementGroup>): Load {
+  const load = emptyLoad();
+  for (const pg of pgs) addToLoad(load, pg.replicas, pg.primary);
+  return load;
+}
+
+export function addToLoad(load: Load, replicas: readonly string[], primary: string | null): void {
+  for (const id of replicas) load.pgs.set(id, (load.pgs.get(id) ?? 0) + 1);
+  if (primary !== null) load.primaries.set(primary, (load.primaries.get(primary) ?? 0) + 1);
+}
+
+export interface ChooseRequest {
+  nodes: readonly PlacementNode[];
+  load: Load;
+  count: number;
+  zoneSpread: ZoneSpread;
+  /** Replicas the set already has (kept; their zones count as used). */
+  existing?: readonly string[];
+  /** Nodes that must not be picked (e.g. the node that just went down). */
+  exclude?: ReadonlySet<string>;
+  /** Pick the first new replica as a primary (by fewest primaries first). */
+  firstIsPrimary?: boolean;
+}
+
+/** Up to `count` new replica ids, in pick order. Fewer when the nodes (or zones) run out. */
+export function chooseReplicas(req: ChooseRequest): string[] {
+  const byId = new Map(req.nodes.map((n) => [n.id, n]));
+  const taken = new Set<string>([...(req.existing ?? []), ...(req.exclude ?? [])]);
+  const usedZones = new Set<string>();
+  for (const id of req.existing ?? []) {
+    const zone = byId.get(id)?.zone;
+    if (zone !== undefined) usedZones.add(zone);
+  }
+  const picked: string[] = [];
+  while (picked.length < req.count) {
+    const candidates = req.nodes.filter((n) => n.state === 'up' && !taken.has(n.id));
+    let pool = candidates;
+    if (req.zoneSpread !== 'none') {
+      const fresh = candidates.filter((n) => !usedZones.has(n.zone));
+      if (fresh.length > 0 || req.zoneSpread === 'require') pool = fresh;
+    }
+    const asPrimary = req.firstIsPrimary === true && picked.length === 0;
+    const best = pool.reduce<PlacementNode | undefined>((a, b) => (a === undefined || lessLoaded(b, a, req.load, asPrimary) ? b : a), undefined);
+    if (best === undefined) break;
+    picked.push(best.id);
+    taken.add(best.id);
+    usedZones.add(best.zone);
+  }
+  return picked;
+}
+
+function lessLoaded(a: PlacementNode, b: PlacementNode, load: Load, asPrimary: boolean): boolean {
+  if (asPrimary) {
+    const pa = load.primaries.get(a.id) ?? 0;
+    const pb = load.primaries.get(b.id) ?? 0;
+    if (pa !== pb) return pa < pb;
+  }
+  const la = load.pgs.get(a.id) ?? 0;
+  const lb = load.pgs.get(b.id) ?? 0;
+  if (la !== lb) return la < lb;
+  const fa = a.capacityBytes - a.usedBytes;
+  const fb = b.capacityBytes - b.usedBytes;
+  if (fa !== fb) return fa > fb;
+  return compareIds(a.id, b.id) < 0;
+}
+
+/** The PGs of a new volume, or null when the nodes cannot hold `replicas` copies of every PG. */
+export function placeVolume(volumeId: string, replicas: number, zoneSpread: ZoneSpread, nodes: readonly PlacementNode[], load: Load): PlacementGroup[] | null {
+  const pgs: PlacementGroup[] = [];
+  for (let pg = 0; pg < pgsPerVolume; pg += 1) {
+    const set = chooseReplicas({ nodes, load, count: replicas, zoneSpread, firstIsPrimary: true });
+    if (set.length < replicas) return null;
+    const primary = set[0] as string;
+    addToLoad(load, set, primary);
+    pgs.push({ volumeId, pg, replicas: set, primary, epoch: 1, inSync: [...set] });
+  }
+  return pgs;
+}
+
+/** How many replicas each PG can get at most: up nodes. */
+export function placementCapacity(nodes: readonly PlacementNode[]): { upNodes: number; zones: number } {
+  const up = nodes.filter((n) => n.state === 'up');
+  return { upNodes: up.length, zones: new Set(up.map((n) => n.zone)).size };
+}
+
+export interface FailoverVolume {
+  id: string;
+  replicas: number;
+  zoneSpread: ZoneSpread;
+  pgs: readonly PlacementGroup[];
+}
+
+/**
+ * The PG changes when `downNodeId` goes down, for the failover controller and `markDataNodeDown`.
+ * For each PG that has the node as a replica:
+ * - when another in-sync replica exists: drop the node from the set, make the first in-sync
+ *   survivor (in set order) primary if the node was primary, add a replacement replica (chosen
+ *   like any placement, not in sync: it must resync first) when a node is free, bump the epoch;
+ * - when the node holds the only in-sync copy: leave the PG alone (nobody else may serve it;
+ *   it is unavailable until the node returns), so no acknowledged write is ever lost.
+ * Volumes are visited in id order and PGs in number order so the result is deterministic.
+ */
+export function planNodeDown(downNodeId: string, volumes: readonly FailoverVolume[], nodes: readonly PlacementNode[]): PlacementGroup[] {
+  const load = loadOf(volumes.flatMap((v) => v.pgs));
+  const upNodes = new Set(nodes.filter((n) => n.state === 'up' && n.id !== downNodeId).map((n) => n.id));
+  const changed: PlacementGroup[] = [];
+  const ordered = [...volumes].sort((a, b) => compareIds(a.id, b.id));
+  for (const vol of ordered) {
+    for (const pg of [...vol.pgs].sort((a, b) => a.pg - b.pg)) {
+      if (!pg.replicas.includes(downNodeId)) continue;
+      const survivors = pg.replicas.filter((id) => id !== downNodeId);
+      const inSync = pg.inSync.filter((id) => id !== downNodeId);
+      const candidatesForPrimary = survivors.filter((id) => inSync.includes(id) && upNodes.has(id));
+      let primary = pg.primary;
+      if (primary === downNodeId || !upNodes.has(primary)) {
+        const next = candidatesForPrimary[0];
+        if (next === undefined) continue;
+        primary = next;
+      } else if (!inSync.includes(primary)) {
+        continue;
+      }
+      const missing = Math.max(0, vol.replicas - survivors.length);
+      const added = chooseReplicas({ nodes, load, count: missing, zoneSpread: vol.zoneSpread, existing: survivors, exclude: new Set([downNodeId]) });
+      // Load moves with the change so later PGs see the replacement's new weight.
+      addToLoad(load, added, null);
+      load.pgs.set(downNodeId, Math.max(0, (load.pgs.get(downNodeId) ?? 0) - 1));
+      changed.push({ volumeId: pg.volumeId, pg: pg.pg, replicas: [...survivors, ...added], primary, epoch: pg.epoch + 1, inSync });
+    }
+  }
+  return changed;
+}

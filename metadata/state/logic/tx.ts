@@ -1,0 +1,107 @@
+/**
+ * The state as tables of JSON values, and a transaction overlay on top of it.
+ *
+ * Commands run against a `Tx`: reads see the transaction's own writes, writes stay in the overlay
+ * until `commitTo()` folds them into the parent (another Tx, or the shell that turns them into one
+ * LevelDB batch). A failed command's overlay is simply dropped, so it changes nothing.
+ * Values are treated as immutable: handlers build new objects instead of editing what they read.
+ */
+import { invariant } from '../../../proto/errors.js';
+
+/** Key prefixes of the tables (see README: the on-disk key is `<table>/<id>`). */
+export const Table = {
+  StorageClass: 'sc',
+  Volume: 'v',
+  VolumeName: 'vn',
+  DataNode: 'dn',
+  PgReports: 'rp',
+  Placement: 'pg',
+  Lease: 'ls',
+  Client: 'cl',
+  Member: 'm',
+  Meta: 'meta',
+} as const;
+export type Table = (typeof Table)[keyof typeof Table];
+export const tables: readonly Table[] = Object.values(Table);
+
+export function keyOf(table: Table, id: string): string {
+  return `${table}/${id}`;
+}
+
+export function splitKey(key: string): { table: Table; id: string } {
+  const slash = key.indexOf('/');
+  const table = key.slice(0, slash) as Table;
+  invariant(slash > 0 && tables.includes(table), `unknown state key ${JSON.stringify(key)}`);
+  return { table, id: key.slice(slash + 1) };
+}
+
+export interface StateReader {
+  get<T>(table: Table, id: string): T | undefined;
+  /** Ids of a table in ascending (code unit) order: iteration order never depends on history. */
+  ids(table: Table): string[];
+}
+
+/** A change to one key: a new value, or `undefined` for a delete. */
+export type Write = readonly [key: string, value: unknown];
+
+const deleted = Symbol('deleted');
+
+export class Tx implements StateReader {
+  private readonly overlay = new Map<string, unknown>();
+
+  constructor(private readonly base: StateReader) {}
+
+  get<T>(table: Table, id: string): T | undefined {
+    const key = keyOf(table, id);
+    if (this.overlay.has(key)) {
+      const v = this.overlay.get(key);
+      return v === deleted ? undefined : (v as T);
+    }
+    return this.base.get<T>(table, id);
+  }
+
+  ids(table: Table): string[] {
+    const prefix = `${table}/`;
+    const out = new Set(this.base.ids(table));
+    for (const [key, v] of this.overlay) {
+      if (!key.startsWith(prefix)) continue;
+      const id = key.slice(prefix.length);
+      if (v === deleted) out.delete(id);
+      else out.add(id);
+    }
+    return [...out].sort(compareIds);
+  }
+
+  list<T>(table: Table): T[] {
+    return this.ids(table).map((id) => {
+      const v = this.get<T>(table, id);
+      invariant(v !== undefined, `listed id ${table}/${id} has no value`);
+      return v;
+    });
+  }
+
+  put(table: Table, id: string, value: unknown): void {
+    invariant(value !== undefined, `put of undefined at ${table}/${id}`);
+    this.overlay.set(keyOf(table, id), value);
+  }
+
+  del(table: Table, id: string): void {
+    this.overlay.set(keyOf(table, id), deleted);
+  }
+
+  /** The overlay as writes, in key order (so the batch, too, is the same on every replica). */
+  writes(): Write[] {
+    return [...this.overlay.keys()].sort(compareIds).map((key) => {
+      const v = this.overlay.get(key);
+      return [key, v === deleted ? undefined : v] as const;
+    });
+  }
+
+  commitTo(parent: Tx): void {
+    for (const [key, v] of this.overlay) parent.overlay.set(key, v);
+  }
+}
+
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,61 @@
+/**
+ * The snapshot format: one buffer of
+ *   magic "GSNP" | version u8 | index u64 BE | count u32 BE | count x (keyLen u32 | key | valueLen u32 | value) | crc32c u32 BE
+ * where the CRC covers every byte before it. Keys and values are the raw UTF-8 of the database.
+ */
+import { crc32c } from '@node-rs/crc32';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+
+const magic = Buffer.from('GSNP', 'ascii');
+const formatVersion = 1;
+const headerBytes = magic.length + 1 + 8 + 4;
+const crcBytes = 4;
+
+export interface SnapshotEntry {
+  key: Buffer;
+  value: Buffer;
+}
+
+export function encodeSnapshot(index: number, entries: readonly SnapshotEntry[]): Buffer {
+  let size = headerBytes + crcBytes;
+  for (const e of entries) size += 8 + e.key.length + e.value.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = magic.copy(out, 0);
+  at = out.writeUInt8(formatVersion, at);
+  at = out.writeBigUInt64BE(BigInt(index), at);
+  at = out.writeUInt32BE(entries.length, at);
+  for (const e of entries) {
+    at = out.writeUInt32BE(e.key.length, at);
+    at += e.key.copy(out, at);
+    at = out.writeUInt32BE(e.value.length, at);
+    at += e.value.copy(out, at);
+  }
+  out.writeUInt32BE(crc32c(out.subarray(0, at)), at);
+  return out;
+}
+
+export function decodeSnapshot(data: Uint8Array): { index: number; entries: SnapshotEntry[] } {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const corrupt = (what: string): GalleonError => new GalleonError(ErrorCode.CHECKSUM_MISMATCH, `state snapshot is corrupt: ${what}`,
+    { hint: 'fetch the snapshot again from the leader' });
+  if (buf.length < headerBytes + crcBytes || !buf.subarray(0, magic.length).equals(magic)) throw corrupt('bad header');
+  const body = buf.subarray(0, buf.length - crcBytes);
+  if (crc32c(body) !== buf.readUInt32BE(body.length)) throw corrupt('checksum mismatch');
+  if (buf.readUInt8(magic.length) !== formatVersion) throw corrupt(`unknown format version ${buf.readUInt8(magic.length)}`);
+  const index = Number(buf.readBigUInt64BE(magic.length + 1));
+  const count = buf.readUInt32BE(magic.length + 9);
+  const entries: SnapshotEntry[] = [];
+  let at = headerBytes;
+  const take = (): Buffer => {
+    if (at + 4 > body.length) throw corrupt('truncated entry');
+    const len = body.readUInt32BE(at);
+    at += 4;
+    if (at + len > body.length) throw corrupt('truncated entry');
+    const b = body.subarray(at, at + len);
+    at += len;
+    return b;
+  };
+  for (let i = 0; i < count; i += 1) entries.push({ key: take(), value: take() });
+  if (at !== body.length) throw corrupt('trailing bytes');
+  return { index, entries };
+}
