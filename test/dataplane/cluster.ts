@@ -25,10 +25,10 @@ export class TestCluster {
   readonly nodes = new Map<string, DataNodeProc>();
   private readonly dirs: string[] = [];
 
-  async start(id: string, zone: string, dir?: string): Promise<DataNodeProc> {
+  async start(id: string, zone: string, dir?: string, extraArgs: string[] = []): Promise<DataNodeProc> {
     const dataDir = dir ?? await tempDir(`node-${id}`);
     if (dir === undefined) this.dirs.push(dataDir);
-    const proc = spawn(process.execPath, ['--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir], {
+    const proc = spawn(process.execPath, ['--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir, ...extraArgs], {
       cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GALLEON_LOG_LEVEL: process.env.GALLEON_LOG_LEVEL ?? 'warn' },
     });
     let out = '';
