@@ -9,10 +9,13 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { BlockClient } from '../../dataplane/client/block-client.js';
 import { StaticPlacementSource } from '../../dataplane/placement.js';
+import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
+import type { BodyLayout } from '../../dataplane/store/level-block-store.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import { TestCluster } from '../dataplane/cluster.js';
@@ -70,6 +73,20 @@ function rand(n: number): number {
   return Math.floor(Math.random() * n);
 }
 
+/** The store alone: 1 MiB durable writes, 64 in flight, with bodies inline in LevelDB or in segments. */
+async function storeOnly(layout: BodyLayout, blocks: number): Promise<number> {
+  const dir = await tempDir(`bench-store-${layout}`);
+  const store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0 });
+  try {
+    const data = pattern(3, seqBlockBytes);
+    const r = await timed(60, blocks, (i) => store.write({ kind: 'put', address: { volumeId: 'b', inode: 1, blockNo: i }, pg: 0, seq: i + 1, epoch: 1, data }, { sync: true }));
+    return r.opsPerSec * seqBlockBytes / MiB;
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   ensureFio();
   const fioDir = await tempDir('bench-fio');
@@ -84,6 +101,11 @@ async function main(): Promise<void> {
     const fioSeqR = fio(fioDir, 'seqread', ['--rw=read', '--bs=1M', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=16']);
     const fioRandR = fio(fioDir, 'randread', ['--rw=randread', '--bs=4k', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=64', '--time_based', `--runtime=${phaseSeconds}`]);
     await rm(fioDir, { recursive: true, force: true });
+
+    const inline = await storeOnly('inline', 256);
+    const segments = await storeOnly('segments', 256);
+    rows.push(['store only: 1 MiB durable, bodies in LevelDB (MiB/s)', fmt(inline), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(inline / fioSeqW.bwMiBs, 2)]);
+    rows.push(['store only: 1 MiB durable, bodies in segments (MiB/s)', fmt(segments), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(segments / fioSeqW.bwMiBs, 2)]);
 
     await Promise.all([cluster.start('n1', 'z1'), cluster.start('n2', 'z2'), cluster.start('n3', 'z3')]);
     const ids = ['n1', 'n2', 'n3'];
@@ -125,6 +147,7 @@ async function main(): Promise<void> {
     const table = new Table({ head: ['workload', 'GalleonFS', 'reference', 'ratio'] });
     for (const r of rows) table.push(r.map(String));
     console.log(table.toString());
+    console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
     const durableRatio = random.durable / fioRandW.iops;
     console.log(`targets: replicated seq write ${fmt((100 * seqWMiBs) / limit)}% of the 3-replica limit (target >= 70%); ` +
       `durable 4 KiB at ${inFlight} in flight ${fmt(durableRatio, 1)}x fio's synced QD1 IOPS (target >= 2x)`);
