@@ -7,6 +7,7 @@
  *   GET    /v1/blocks/:volume/:inode/:block[?epoch=]          read (verified)
  *   POST   /v1/replicate                                      primary -> replica (headers below)
  *   GET    /v1/journal/:volume/:pg?from=&maxEntries=&maxBytes= journal frames for catch-up
+ *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG (full resync)
  *   POST   /v1/catchup/:volume/:pg?primary=&epoch=            pull missed writes now
  *   GET    /v1/pgs                                            PG states of this node
  *   PUT    /v1/admin/placement                                install a placement (static source)
@@ -65,6 +66,28 @@ export function decodeJournalFrames(buf: Buffer): { meta: JournalFrameMeta; data
     at = start + dl;
   }
   return out;
+}
+
+/** Decodes frames from a stream as they arrive, without holding the whole stream. */
+export async function* streamJournalFrames(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<{ meta: JournalFrameMeta; data: Buffer }> {
+  let buf = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    buf = buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([buf, chunk]);
+    let at = 0;
+    for (;;) {
+      if (buf.length - at < 4) break;
+      const ml = buf.readUInt32BE(at);
+      if (buf.length - at < 8 + ml) break;
+      const dl = buf.readUInt32BE(at + 4 + ml);
+      if (buf.length - at < 8 + ml + dl) break;
+      const meta = JSON.parse(buf.toString('utf8', at + 4, at + 4 + ml)) as JournalFrameMeta;
+      const start = at + 8 + ml;
+      yield { meta, data: Buffer.from(buf.subarray(start, start + dl)) };
+      at = start + dl;
+    }
+    buf = buf.subarray(at);
+  }
+  if (buf.length > 0) throw new GalleonError('UNAVAILABLE', 'block stream ended inside a frame', { hint: 'the peer went away mid-transfer; retry' });
 }
 
 export function errorFromBody(status: number, body: unknown): GalleonError {

@@ -157,6 +157,24 @@ export class BlockServer {
         res.end();
         return;
       }
+      case 'GET /v1/pg-blocks': {
+        const [, , volumeId, pgRaw] = parts;
+        if (volumeId === undefined) throw new GalleonError('INVALID_ARGUMENT', 'path is /v1/pg-blocks/:volume/:pg');
+        const pg = intParam('pg', pgRaw);
+        const epochRaw = url.searchParams.get('epoch');
+        if (epochRaw !== null) await this.replicator.admitRead(volumeId, pg, intParam('epoch', epochRaw));
+        // The watermark is read first: every write up to it is in the blocks iterated after.
+        const st = await this.opts.store.pgState(volumeId, pg);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', [Header.appliedSeq]: st.appliedSeq });
+        for await (const { address, block } of this.opts.store.iterateBlocks({ volumeId, pg })) {
+          const frame = encodeJournalFrame({ seq: block.seq, kind: 'put', inode: address.inode, blockNo: address.blockNo, epoch: block.epoch }, block.data);
+          let ok = true;
+          for (const c of frame) ok = res.write(c) && ok;
+          if (!ok) await new Promise<void>((resolve) => res.once('drain', () => resolve()));
+        }
+        res.end();
+        return;
+      }
       case 'POST /v1/catchup': {
         const [, , volumeId, pgRaw] = parts;
         const primary = url.searchParams.get('primary');

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { BlockOp } from '../store/types.js';
-import { decodeJournalFrames, errorFromBody, Header } from '../wire.js';
+import { decodeJournalFrames, errorFromBody, Header, streamJournalFrames } from '../wire.js';
 import type { JournalFrameMeta } from '../wire.js';
 
 export const peerConnections = 16;
@@ -61,6 +61,12 @@ export class Peers {
       path: `/v1/journal/${encodeURIComponent(volumeId)}/${pg}?from=${fromSeq}&epoch=${epoch}&maxBytes=${maxBytes}`,
     });
     return decodeJournalFrames(Buffer.from(await res.body.arrayBuffer()));
+  }
+
+  /** Every live block of a PG from `address`, streamed; `appliedSeq` is the sender's watermark before it began. */
+  async fetchPgBlocks(address: string, volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; frames: AsyncGenerator<{ meta: JournalFrameMeta; data: Buffer }> }> {
+    const res = await this.requestWithRetry(address, { method: 'GET', path: `/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}?epoch=${epoch}`, bodyTimeout: 0 });
+    return { appliedSeq: Number(res.headers[Header.appliedSeq]), frames: streamJournalFrames(res.body) };
   }
 
   private async requestWithRetry(address: string, req: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {

@@ -25,6 +25,8 @@ export const trimEveryEntries = 1024;
 /** Out-of-order arrivals fill gaps within this time; a gap older than it means missed writes. */
 export const gapGraceMs = 300;
 export const catchUpMaxBytes = 16 * 1024 * 1024;
+/** Blocks written concurrently during a full resync (they share group commits). */
+export const resyncBatchBlocks = 64;
 
 export interface WriteResult {
   volumeId: string;
@@ -290,10 +292,19 @@ export class Replicator {
     const key = `${volumeId}/${pg}`;
     if (this.catchingUp.has(key)) return (await this.store.pgState(volumeId, pg)).appliedSeq;
     this.catchingUp.add(key);
+    let resynced = false;
     try {
       for (;;) {
         const st = await this.store.pgState(volumeId, pg);
-        const frames = await this.peers.fetchJournal(primary, volumeId, pg, st.appliedSeq + 1, epoch, catchUpMaxBytes);
+        let frames;
+        try {
+          frames = await this.peers.fetchJournal(primary, volumeId, pg, st.appliedSeq + 1, epoch, catchUpMaxBytes);
+        } catch (err) {
+          if (!isGalleonError(err, 'OUT_OF_RANGE') || resynced) throw err;
+          resynced = true;
+          await this.resync(volumeId, pg, primary, epoch);
+          continue;
+        }
         const ops: BlockOp[] = frames.map(({ meta, data }) => {
           const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
           const base = { address, pg, seq: meta.seq, epoch: meta.epoch };
@@ -309,6 +320,34 @@ export class Replicator {
     } finally {
       this.catchingUp.delete(key);
     }
+  }
+
+  /**
+   * Full resync of a PG from the primary, for a replica behind the primary's trimmed journal:
+   * copy every live block the primary has, drop local blocks it no longer has, and move the
+   * watermark to the primary's watermark from before the copy began.
+   */
+  private async resync(volumeId: string, pg: number, primary: string, epoch: number): Promise<void> {
+    const { appliedSeq, frames } = await this.peers.fetchPgBlocks(primary, volumeId, pg, epoch);
+    const seen = new Set<string>();
+    let pending: Promise<void>[] = [];
+    let copied = 0;
+    for await (const { meta, data } of frames) {
+      const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
+      seen.add(`${meta.inode}/${meta.blockNo}`);
+      pending.push(this.store.rewriteBlock(address, { data, seq: meta.seq, epoch: meta.epoch, pg }));
+      copied++;
+      if (pending.length >= resyncBatchBlocks) { await Promise.all(pending); pending = []; }
+    }
+    await Promise.all(pending);
+    let dropped = 0;
+    for await (const { address, seq } of this.store.iterateAddresses({ volumeId, pg })) {
+      if (seen.has(`${address.inode}/${address.blockNo}`) || seq > appliedSeq) continue;
+      await this.store.dropBlock(address, pg, seq, epoch);
+      dropped++;
+    }
+    await this.store.completeResync(volumeId, pg, appliedSeq);
+    this.log.warn({ volumeId, pg, primary, copied, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
   }
 
   close(): void {

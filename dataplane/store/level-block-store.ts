@@ -65,7 +65,11 @@ type Pending =
   | { kind: 'ops'; ops: readonly BlockOp[]; sync: boolean; onlyIfNewer: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: (n: number) => void; reject: (e: unknown) => void }
   | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
-  | { kind: 'repair'; address: BlockAddress; block: StoredBlock; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void };
+  | { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
+  | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void };
+
+/** A block removed by a resync (deleted on the primary while this replica was away). */
+interface TombstoneAt { tombstone: true; seq: number; epoch: number; pg: number }
 
 interface OverlayEntry { op: BlockOp; onlyIfNewer: boolean }
 
@@ -176,6 +180,27 @@ export class LevelBlockStore implements BlockStore {
     });
   }
 
+  /** Resync: drops a block the primary no longer has (no journal entry), unless newer here. */
+  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number): Promise<void> {
+    this.checkOpen();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'repair', address, block: { tombstone: true, seq, epoch, pg }, sync: false, bytes: 0, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /**
+   * Resync: every write up to `uptoSeq` is now reflected in this store's blocks, so the PG's
+   * watermark jumps there and the journal below it (holes, old entries) is dropped.
+   */
+  completeResync(volumeId: string, pg: number, uptoSeq: number): Promise<void> {
+    this.checkOpen();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'watermark', volumeId, pg, upto: uptoSeq, sync: true, bytes: 0, resolve, reject });
+      this.kick();
+    });
+  }
+
   trimJournal(volumeId: string, pg: number, uptoSeq: number): Promise<number> {
     this.checkOpen();
     return new Promise<number>((resolve, reject) => {
@@ -258,6 +283,12 @@ export class LevelBlockStore implements BlockStore {
     const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number }[] = [];
     // Newest seq per block within this batch, for onlyIfNewer decisions.
     const batchSeq = new Map<string, number>();
+    const stageTombstone = (bkey: Buffer, pg: number, seq: number, epoch: number): void => {
+      const h = { flags: HeaderFlag.tombstone, epoch, seq, pg, length: 0 };
+      const value = Buffer.allocUnsafe(headerBytes);
+      encodeHeader(value, { ...h, crc: computeCrc(h, new Uint8Array(0)) });
+      levelOps.push({ type: 'put', key: bkey, value });
+    };
     const stagePut = (bkey: Buffer, pg: number, seq: number, epoch: number, data: Uint8Array): void => {
       if (this.layout === 'inline') {
         const h = { flags: 0, epoch, seq, pg, length: data.byteLength };
@@ -284,7 +315,19 @@ export class LevelBlockStore implements BlockStore {
         const current = batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
         if (current !== undefined && current > p.block.seq) continue;
         batchSeq.set(ks, p.block.seq);
-        stagePut(bkey, p.block.pg, p.block.seq, p.block.epoch, p.block.data);
+        if ('tombstone' in p.block) stageTombstone(bkey, p.block.pg, p.block.seq, p.block.epoch);
+        else stagePut(bkey, p.block.pg, p.block.seq, p.block.epoch, p.block.data);
+        continue;
+      }
+      if (p.kind === 'watermark') {
+        const s = await stateOf(p.volumeId, p.pg);
+        if (p.upto <= s.appliedSeq) continue;
+        for await (const key of this.db.keys({ gte: journalKey(p.volumeId, p.pg, 0), lte: journalKey(p.volumeId, p.pg, p.upto) })) levelOps.push({ type: 'del', key });
+        s.appliedSeq = p.upto;
+        for (const q of [...s.above]) if (q <= p.upto) s.above.delete(q);
+        while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
+        s.highestSeq = Math.max(s.highestSeq, s.appliedSeq);
+        s.trimmedSeq = Math.max(s.trimmedSeq, p.upto);
         continue;
       }
       if (p.kind === 'trim') {
@@ -326,10 +369,7 @@ export class LevelBlockStore implements BlockStore {
         if (op.kind === 'noop') {
           continue;
         } else if (op.kind === 'delete') {
-          const h = { flags: HeaderFlag.tombstone, epoch: op.epoch, seq: op.seq, pg: op.pg, length: 0 };
-          const value = Buffer.allocUnsafe(headerBytes);
-          encodeHeader(value, { ...h, crc: computeCrc(h, new Uint8Array(0)) });
-          levelOps.push({ type: 'put', key: bkey, value });
+          stageTombstone(bkey, op.pg, op.seq, op.epoch);
         } else {
           stagePut(bkey, op.pg, op.seq, op.epoch, op.data);
         }

@@ -83,6 +83,10 @@ export interface BlockStore {
   /** Replaces a damaged block with a verified copy (same seq/epoch, no journal entry). */
   rewriteBlock(address: BlockAddress, block: StoredBlock): Promise<void>;
   delete(address: BlockAddress, pg: number, seq: number, epoch: number, opts: WriteOptions): Promise<void>;
+  /** Resync: drop a block the primary no longer has (no journal entry; skipped if newer here). */
+  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number): Promise<void>;
+  /** Resync finished: every write <= uptoSeq is reflected; the watermark jumps there. */
+  completeResync(volumeId: string, pg: number, uptoSeq: number): Promise<void>;
   readJournal(volumeId: string, pg: number, fromSeq: number, limits: JournalReadLimits): Promise<JournalEntry[]>;
   /** Drops journal entries with seq <= uptoSeq; returns how many were removed. */
   trimJournal(volumeId: string, pg: number, uptoSeq: number): Promise<number>;

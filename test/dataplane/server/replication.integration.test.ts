@@ -138,6 +138,45 @@ describe('data plane replication (3 processes)', function () {
     }
   });
 
+  it('a replica behind the trimmed journal resyncs the whole PG, dropping blocks deleted meanwhile', async () => {
+    const v = 'vol-resync';
+    const at = (epoch: number, replicas: string[]): ReturnType<typeof cluster.placement> => cluster.placement(v, [{ replicas, primary: 'n1', epoch }]);
+    await cluster.install(at(1, all));
+    const source = new StaticPlacementSource();
+    source.set(at(1, all));
+    const client = clientFor(source);
+    const early = Array.from({ length: 10 }, (_, i) => ({ inode: 8, blockNo: i, data: pattern(7000 + i, 4096) }));
+    await client.writeBlocks(v, early, 'distributed');
+
+    // n3 leaves the PG; meanwhile half the early blocks are deleted and the journal moves far on.
+    await cluster.install(at(2, ['n1', 'n2']));
+    source.set(at(2, ['n1', 'n2']));
+    for (let i = 0; i < 5; i++) await client.deleteBlock(v, 8, i, 'replicated');
+    const later = Array.from({ length: 1100 }, (_, i) => ({ inode: 9, blockNo: i, data: pattern(8000 + i, 4096) }));
+    await client.writeBlocks(v, later, 'replicated');
+    const primaryState = async (): Promise<{ appliedSeq: number; trimmedSeq: number } | undefined> => (await pgStates(cluster.node('n1').address)).find((s) => s.volumeId === v);
+    await waitFor('the primary to trim its journal', async () => ((await primaryState())?.trimmedSeq ?? 0) > 10);
+
+    // n3 comes back into the PG: its watermark (10) is below the trimmed journal.
+    await cluster.install(at(3, all));
+    source.set(at(3, all));
+    await client.writeBlock(v, 9, 5000, pattern(1, 4096), 'replicated');
+    const n3 = cluster.node('n3').address;
+    await waitFor('n3 to resync', async () => {
+      const [p, r] = [await primaryState(), (await pgStates(n3)).find((s) => s.volumeId === v)];
+      return p !== undefined && r !== undefined && r.appliedSeq === p.appliedSeq;
+    }, 30_000);
+    for (let i = 0; i < 10; i++) {
+      const r = await readFromNode(n3, v, 8, i);
+      if (i < 5) assert.equal(r.status, 404, `deleted block 8/${i} is gone from n3`);
+      else assert.ok(r.status === 200 && r.data.equals(pattern(7000 + i, 4096)), `block 8/${i} kept`);
+    }
+    for (let i = 0; i < later.length; i += 37) {
+      const r = await readFromNode(n3, v, 9, i);
+      assert.ok(r.status === 200 && r.data.equals(pattern(8000 + i, 4096)), `block 9/${i} copied to n3`);
+    }
+  });
+
   it('leaves replicated data in each replica\'s store files, readable by the store itself', async () => {
     const v = 'vol-wc';
     await cluster.stop('n2');

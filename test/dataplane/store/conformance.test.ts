@@ -115,6 +115,24 @@ for (const layout of ['inline', 'segments'] as BodyLayout[]) {
       assert.deepEqual((await s().read(addr(2, 0))).data, pattern(2, 16));
     });
 
+    it('resync: rewrites and drops blocks without journal entries and jumps the watermark', async () => {
+      await s().write(put(addr(1, 0), 0, 1, pattern(1, 16)), { sync: false });
+      await s().write(put(addr(1, 1), 0, 2, pattern(2, 16)), { sync: false });
+      await s().rewriteBlock(addr(1, 2), { data: pattern(3, 16), seq: 40, epoch: 2, pg: 0 });
+      await s().dropBlock(addr(1, 0), 0, 1, 2);
+      await s().rewriteBlock(addr(1, 1), { data: pattern(9, 16), seq: 1, epoch: 1, pg: 0 }); // older: ignored
+      await s().completeResync(vol, 0, 50);
+      await reopen();
+      await rejectsWith(s().read(addr(1, 0)), 'BLOCK_NOT_FOUND');
+      assert.deepEqual((await s().read(addr(1, 1))).data, pattern(2, 16));
+      assert.equal((await s().read(addr(1, 2))).seq, 40);
+      const st = await s().pgState(vol, 0);
+      assert.deepEqual([st.appliedSeq, st.trimmedSeq], [50, 50]);
+      await rejectsWith(s().readJournal(vol, 0, 1, { maxEntries: 10, maxBytes: 1 << 20 }), 'OUT_OF_RANGE');
+      await s().write(put(addr(1, 3), 0, 51, pattern(4, 16)), { sync: true, onlyIfNewer: true });
+      assert.equal((await s().pgState(vol, 0)).appliedSeq, 51);
+    });
+
     it('persists the newest epoch and never lowers it', async () => {
       assert.equal(await s().observeEpoch(vol, 1, 4), 4);
       assert.equal(await s().observeEpoch(vol, 1, 2), 4);
