@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { isGalleonError } from '../../../proto/errors.js';
 import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
-import type { BodyLayout } from '../../../dataplane/store/level-block-store.js';
+import type { LevelBlockStoreOptions } from '../../../dataplane/store/level-block-store.js';
 import type { BlockAddress, BlockOp } from '../../../dataplane/store/types.js';
 import { pattern, removeDir, tempDir } from '../helpers.js';
 
@@ -14,20 +14,26 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => isGalleonError(e) && e.code === code);
 }
 
-for (const layout of ['inline', 'segments'] as BodyLayout[]) {
-  describe(`BlockStore conformance (${layout})`, () => {
+const variants: { name: string; opts: Omit<LevelBlockStoreOptions, 'dir'> }[] = [
+  { name: 'inline', opts: { layout: 'inline' } },
+  { name: 'segments', opts: { layout: 'segments', inlineMaxBytes: 0 } },
+  { name: 'segments, small bodies inline', opts: { layout: 'segments' } },
+];
+
+for (const { name, opts } of variants) {
+  describe(`BlockStore conformance (${name})`, () => {
     let dir: string | undefined;
     let store: LevelBlockStore | undefined;
     const s = (): LevelBlockStore => { assert.ok(store); return store; };
     const reopen = async (): Promise<void> => {
       await store?.close();
       assert.ok(dir);
-      store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0 });
+      store = await LevelBlockStore.open({ dir, ...opts, minFreeBytes: 0 });
     };
 
     beforeEach(async () => {
-      dir = await tempDir(`store-${layout}`);
-      store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0 });
+      dir = await tempDir('store');
+      store = await LevelBlockStore.open({ dir, ...opts, minFreeBytes: 0 });
     });
     afterEach(async () => {
       await store?.close();

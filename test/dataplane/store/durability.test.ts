@@ -60,7 +60,7 @@ for (const layout of ['segments', 'inline'] as BodyLayout[]) {
       await waitFor('writer to die', () => proc.exitCode !== null || proc.signalCode !== null);
       const seen = new Set(acked); // acks printed after the kill never reached us: not promised
 
-      store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0 });
+      store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0, inlineMaxBytes: 0 });
       for (const n of seen) {
         const b = await store.read({ volumeId: 'crash', inode: 1, blockNo: n });
         assert.deepEqual(b.data, pattern(n, 4096), `acknowledged block ${n} came back wrong`);
@@ -73,7 +73,7 @@ for (const layout of ['segments', 'inline'] as BodyLayout[]) {
       assert.ok(dir);
       const a = { volumeId: 'v', inode: 5, blockNo: 9 };
       const data = pattern(77, 8192);
-      store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0 });
+      store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0, inlineMaxBytes: 0 });
       await store.write({ kind: 'put', address: a, pg: 0, seq: 1, epoch: 1, data }, { sync: true });
       const loc = await store.locate(a);
       await store.close();
@@ -84,7 +84,7 @@ for (const layout of ['segments', 'inline'] as BodyLayout[]) {
       } else {
         assert.equal(loc, null);
         // Reopening moves the WAL into a table file; find the body there by its bytes.
-        await (await LevelBlockStore.open({ dir, layout, minFreeBytes: 0 })).close();
+        await (await LevelBlockStore.open({ dir, layout, minFreeBytes: 0, inlineMaxBytes: 0 })).close();
         const indexDir = path.join(dir, 'index');
         let flipped = false;
         for (const name of await readdir(indexDir)) {
@@ -94,7 +94,7 @@ for (const layout of ['segments', 'inline'] as BodyLayout[]) {
         }
         assert.ok(flipped, 'found the block body in the LevelDB files');
       }
-      store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0 });
+      store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0, inlineMaxBytes: 0 });
       await assert.rejects(store.read(a), (e: unknown) => isGalleonError(e, 'CHECKSUM_MISMATCH'));
     });
   });

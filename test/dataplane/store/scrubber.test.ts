@@ -37,7 +37,7 @@ describe('dataplane/store scrubber', () => {
   async function openStore(): Promise<LevelBlockStore> {
     const dir = await tempDir('scrub');
     dirs.push(dir);
-    const s = await LevelBlockStore.open({ dir, minFreeBytes: 0 });
+    const s = await LevelBlockStore.open({ dir, minFreeBytes: 0, inlineMaxBytes: 0 });
     stores.push(s);
     return s;
   }
