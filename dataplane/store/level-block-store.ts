@@ -81,6 +81,14 @@ interface OverlayEntry { op: BlockOp; onlyIfNewer: boolean }
 
 type LevelOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
+/** A group ready to land: its index batch, and the newest seq it stages per block key. */
+interface Staged {
+  levelOps: LevelOp[];
+  sync: boolean;
+  trimmed: Map<Pending, number>;
+  landingSeqs: Map<string, number>;
+}
+
 const pgId = (volumeId: string, pg: number): string => `${volumeId}\u0000${pg}`;
 
 function encodePgState(s: MemPg): Buffer {
@@ -112,6 +120,10 @@ export class LevelBlockStore implements BlockStore {
   private flushing: Promise<void> | null = null;
   private closed = false;
   private freeBytes = Number.POSITIVE_INFINITY;
+  /** Newest seq per block key staged by a group whose index batch has not landed yet. */
+  private readonly landingSeqs = new Map<string, number>();
+  /** Set when an index batch failed after its group was staged: every later write is refused. */
+  private failed: GalleonError | null = null;
   private freeCheckedAtMs = 0;
 
   private constructor(
@@ -233,8 +245,20 @@ export class LevelBlockStore implements BlockStore {
     if (this.flushing === null) this.flushing = this.flushLoop();
   }
 
+  /**
+   * Two-stage pipeline: while group N's index batch is being written (and synced), group N+1 is
+   * prepared and its bodies appended and synced to segments. Index batches land strictly in
+   * order, and a group is acknowledged only when its own batch has landed.
+   */
   private async flushLoop(): Promise<void> {
-    while (this.queue.length > 0) {
+    let landing: Promise<void> | null = null;
+    for (;;) {
+      if (this.queue.length === 0) {
+        if (landing === null) break;
+        await landing;
+        landing = null;
+        continue;
+      }
       let bytes = 0;
       let n = 0;
       while (n < this.queue.length) {
@@ -245,34 +269,65 @@ export class LevelBlockStore implements BlockStore {
         n += 1;
       }
       const group = this.queue.splice(0, n);
-      try {
-        const trimmed = await this.commit(group);
-        for (const p of group) {
-          if (p.kind === 'trim') p.resolve(trimmed.get(p) ?? 0);
-          else p.resolve();
-        }
-      } catch (err) {
-        const e = toStoreError(err, 'writing a block batch');
-        for (const p of group) p.reject(e);
-      } finally {
-        for (const p of group) {
-          if (p.kind !== 'ops') continue;
-          for (const op of p.ops) {
-            const k = blockKey(op.address).toString('latin1');
-            if (this.overlay.get(k)?.op === op) this.overlay.delete(k);
-          }
-        }
+      // Trims, resync and repairs read the index: they wait until everything before them landed.
+      if (landing !== null && group.some((p) => p.kind !== 'ops' && p.kind !== 'epoch')) {
+        await landing;
+        landing = null;
       }
+      let staged: Staged;
+      try {
+        if (this.failed !== null) throw this.failed;
+        staged = await this.prepare(group);
+      } catch (err) {
+        this.settle(group, err, null);
+        continue;
+      }
+      const previous: Promise<void> | null = landing;
+      landing = this.land(group, staged, previous);
+      if (previous !== null) await previous;
     }
     this.flushing = null;
   }
 
-  private async commit(group: Pending[]): Promise<Map<Pending, number>> {
+  /** Writes a prepared group's index batch after the previous one; never rejects. */
+  private async land(group: Pending[], staged: Staged, previous: Promise<void> | null): Promise<void> {
+    if (previous !== null) await previous;
+    try {
+      if (this.failed !== null) throw this.failed;
+      if (staged.levelOps.length > 0) {
+        await withIoRetry('writing the block index batch', () => this.db.batch(staged.levelOps, { sync: staged.sync }));
+        metrics.groupCommits.inc();
+      }
+      this.settle(group, null, staged.trimmed);
+    } catch (err) {
+      // The PG states in memory already include this group: the store cannot go on safely.
+      this.failed ??= toStoreError(err, 'writing the block index batch');
+      this.settle(group, this.failed, null);
+    } finally {
+      for (const [k, seq] of staged.landingSeqs) if (this.landingSeqs.get(k) === seq) this.landingSeqs.delete(k);
+    }
+  }
+
+  private settle(group: Pending[], err: unknown, trimmed: Map<Pending, number> | null): void {
+    const e = err === null ? null : toStoreError(err, 'writing a block batch');
+    for (const p of group) {
+      if (e !== null) p.reject(e);
+      else if (p.kind === 'trim') p.resolve(trimmed?.get(p) ?? 0);
+      else p.resolve();
+      if (p.kind !== 'ops') continue;
+      for (const op of p.ops) {
+        const k = blockKey(op.address).toString('latin1');
+        if (this.overlay.get(k)?.op === op) this.overlay.delete(k);
+      }
+    }
+  }
+
+  private async prepare(group: Pending[]): Promise<Staged> {
     const sync = group.some((p) => p.sync);
     const totalBytes = group.reduce((n, p) => n + p.bytes, 0);
     if (totalBytes > 0) await this.checkFreeSpace(totalBytes);
 
-    // Work on copies of the PG states; they replace the live ones only if the batch lands.
+    // Work on copies of the PG states; they become live once the whole group is staged.
     const touched = new Map<string, MemPg>();
     const stateOf = async (volumeId: string, pg: number): Promise<MemPg> => {
       const id = pgId(volumeId, pg);
@@ -366,7 +421,7 @@ export class LevelBlockStore implements BlockStore {
         let apply = op.kind !== 'noop';
         if (apply && p.onlyIfNewer) {
           const ks = bkey.toString('latin1');
-          const current = batchSeq.get(ks) ?? (await this.storedSeq(bkey));
+          const current = batchSeq.get(ks) ?? this.landingSeqs.get(ks) ?? (await this.storedSeq(bkey));
           apply = current === undefined || current < op.seq;
         }
         if (!apply) jval[0] = JournalKind.noop;
@@ -401,12 +456,10 @@ export class LevelBlockStore implements BlockStore {
     if (sync && this.segments !== null) await this.segments.sync();
 
     for (const s of touched.values()) levelOps.push({ type: 'put', key: pgKey(s.volumeId, s.pg), value: encodePgState(s) });
-    if (levelOps.length > 0) {
-      await withIoRetry('writing the block index batch', () => this.db.batch(levelOps, { sync }));
-      metrics.groupCommits.inc();
-    }
+    // The next group is prepared against these states before this batch lands (pipeline).
     for (const [id, s] of touched) this.pgs.set(id, s);
-    return trimmed;
+    for (const [k, seq] of batchSeq) this.landingSeqs.set(k, seq);
+    return { levelOps, sync, trimmed, landingSeqs: batchSeq };
   }
 
   private async storedSeq(bkey: Buffer): Promise<number | undefined> {
