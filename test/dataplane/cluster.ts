@@ -29,7 +29,7 @@ export class TestCluster {
     const dataDir = dir ?? await tempDir(`node-${id}`);
     if (dir === undefined) this.dirs.push(dataDir);
     const proc = spawn(process.execPath, ['--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir, ...extraArgs], {
-      cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GALLEON_LOG_LEVEL: process.env.GALLEON_LOG_LEVEL ?? 'warn' },
+      cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GALLEON_LOG_LEVEL: process.env.GALLEON_LOG_LEVEL ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1' },
     });
     let out = '';
     let address: string | undefined;
