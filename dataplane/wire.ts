@@ -5,7 +5,8 @@
  *   PUT    /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path (body = block bytes)
  *   DELETE /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path
  *   GET    /v1/blocks/:volume/:inode/:block[?epoch=]          read (verified)
- *   POST   /v1/replicate                                      primary -> replica (headers below)
+ *   POST   /v1/replicate                                      primary -> replica, one op (headers below)
+ *   POST   /v1/replicate-batch                                primary -> replica, many ops (frames)
  *   GET    /v1/journal/:volume/:pg?from=&maxEntries=&maxBytes= journal frames for catch-up
  *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG (full resync)
  *   POST   /v1/catchup/:volume/:pg?primary=&epoch=            pull missed writes now
@@ -14,6 +15,7 @@
  *   GET    /healthz
  */
 import { GalleonError, isSerializedError } from '../proto/errors.js';
+import type { SerializedError } from '../proto/errors.js';
 import type { BlockAddress } from './store/types.js';
 
 export const Header = {
@@ -41,6 +43,30 @@ export interface JournalFrameMeta {
   inode: number;
   blockNo: number;
   epoch: number;
+}
+
+/** One op of a replicate batch (frame meta; the frame data is the block body for puts). */
+export interface ReplicateFrameMeta {
+  volumeId: string;
+  inode: number;
+  blockNo: number;
+  pg: number;
+  seq: number;
+  epoch: number;
+  op: 'put' | 'delete';
+  sync: boolean;
+  primary: string;
+  trim: number;
+}
+
+export type ReplicateResult = { appliedSeq: number } | { error: SerializedError };
+
+export function encodeFrame(meta: object, data: Uint8Array | undefined): Buffer[] {
+  return encodeJournalFrame(meta as JournalFrameMeta, data);
+}
+
+export function decodeFrames<T>(buf: Buffer): { meta: T; data: Buffer }[] {
+  return decodeJournalFrames(buf) as unknown as { meta: T; data: Buffer }[];
 }
 
 export function encodeJournalFrame(meta: JournalFrameMeta, data: Uint8Array | undefined): Buffer[] {

@@ -12,7 +12,8 @@ import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
-import { encodeJournalFrame, Header, intParam } from '../wire.js';
+import { decodeFrames, encodeJournalFrame, Header, intParam } from '../wire.js';
+import type { ReplicateFrameMeta, ReplicateResult } from '../wire.js';
 import { Peers } from './peers.js';
 import { Replicator } from './replication.js';
 
@@ -21,6 +22,8 @@ export const maxJournalResponseBytes = 32 * 1024 * 1024;
 export const maxJournalEntries = 4096;
 export const maxAdminBodyBytes = 4 * 1024 * 1024;
 export const keepAliveTimeoutMs = 65_000;
+/** A replicate batch carries at most 8 MiB of bodies (peers.ts) plus framing. */
+export const maxReplicateBatchBodyBytes = 8 * 1024 * 1024 + defaultMaxBlockBytes + 1024 * 1024;
 
 export interface BlockServerOptions {
   nodeId: string;
@@ -137,6 +140,21 @@ export class BlockServer {
           op, sync: h[Header.sync] === '1', primary: stringHeader(h[Header.primary], Header.primary), trimSeq: intParam(Header.trim, h[Header.trim], 0),
         });
         return this.json(res, 200, out);
+      }
+      case 'POST /v1/replicate-batch': {
+        const frames = decodeFrames<ReplicateFrameMeta>(await readBody(req, maxReplicateBatchBodyBytes));
+        const settled = await Promise.allSettled(frames.map(({ meta, data }) => {
+          const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
+          const op: BlockOp = meta.op === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: 'delete' };
+          // All ops are enqueued in this tick, so the store commits them as one group.
+          return this.replicator.replicaApply({ op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim });
+        }));
+        const results: ReplicateResult[] = settled.map((r) => {
+          if (r.status === 'fulfilled') return r.value;
+          const e = isGalleonError(r.reason) ? r.reason : new GalleonError('INTERNAL', 'replica failed to apply an op', { cause: r.reason });
+          return { error: e.toJSON() };
+        });
+        return this.json(res, 200, results);
       }
       case 'GET /v1/journal': {
         const [, , volumeId, pgRaw] = parts;

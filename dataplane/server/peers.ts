@@ -3,18 +3,36 @@
  * one keep-alive undici Pool per peer. Replication is idempotent (a replica ignores a seq it
  * already has), so a connection failure gets a bounded retry.
  */
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { BlockOp } from '../store/types.js';
-import { decodeJournalFrames, errorFromBody, Header, streamJournalFrames } from '../wire.js';
-import type { JournalFrameMeta } from '../wire.js';
+import { decodeJournalFrames, encodeFrame, errorFromBody, Header, streamJournalFrames } from '../wire.js';
+import type { JournalFrameMeta, ReplicateFrameMeta, ReplicateResult } from '../wire.js';
 
 export const peerConnections = 16;
 export const replicateTimeoutMs = 10_000;
 export const replicateAttempts = 3;
 export const replicateRetryDelayMs = 25;
+/**
+ * Forwards to one replica are coalesced: while `maxReplicateBatchesInFlight` batches are on the
+ * wire, new ops queue up and leave together in the next one (one HTTP request, one group commit
+ * on the replica), bounded by entries and bytes.
+ */
+export const maxReplicateBatchesInFlight = 4;
+export const maxReplicateBatchEntries = 256;
+export const maxReplicateBatchBytes = 8 * 1024 * 1024;
+const copyBatchBelowBytes = 256 * 1024;
+
+interface QueuedOp {
+  op: BlockOp;
+  opts: ReplicateOptions;
+  bytes: number;
+  resolve: (r: { appliedSeq: number }) => void;
+  reject: (e: unknown) => void;
+}
 
 export interface ReplicateOptions {
   sync: boolean;
@@ -36,7 +54,67 @@ export class Peers {
     return p;
   }
 
-  async replicate(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
+  private readonly queues = new Map<string, { items: QueuedOp[]; inFlight: number }>();
+
+  /** Forwards one op to a replica, in a batch with whatever else is queued for it. */
+  replicate(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
+    let q = this.queues.get(address);
+    if (q === undefined) { q = { items: [], inFlight: 0 }; this.queues.set(address, q); }
+    const queue = q;
+    return new Promise((resolve, reject) => {
+      queue.items.push({ op, opts, bytes: op.kind === 'put' ? op.data.byteLength : 0, resolve, reject });
+      this.pump(address);
+    });
+  }
+
+  private pump(address: string): void {
+    const q = this.queues.get(address);
+    if (q === undefined) return;
+    while (q.inFlight < maxReplicateBatchesInFlight && q.items.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      while (n < q.items.length && n < maxReplicateBatchEntries) {
+        const b = q.items[n]?.bytes ?? 0;
+        if (n > 0 && bytes + b > maxReplicateBatchBytes) break;
+        bytes += b;
+        n++;
+      }
+      const batch = q.items.splice(0, n);
+      q.inFlight++;
+      void this.sendBatch(address, batch).finally(() => { q.inFlight--; this.pump(address); });
+    }
+  }
+
+  private async sendBatch(address: string, batch: QueuedOp[]): Promise<void> {
+    const chunks: Buffer[] = [];
+    for (const { op, opts } of batch) {
+      const meta: ReplicateFrameMeta = {
+        volumeId: op.address.volumeId, inode: op.address.inode, blockNo: op.address.blockNo, pg: op.pg, seq: op.seq, epoch: op.epoch,
+        op: op.kind === 'put' ? 'put' : 'delete', sync: opts.sync, primary: opts.primary, trim: opts.trimSeq,
+      };
+      chunks.push(...encodeFrame(meta, op.kind === 'put' ? op.data : undefined));
+    }
+    const length = chunks.reduce((n, c) => n + c.length, 0);
+    try {
+      const res = await this.requestWithRetry(address, {
+        // Small batches are copied into one buffer; big ones are streamed chunk by chunk.
+        method: 'POST', path: '/v1/replicate-batch', body: length <= copyBatchBelowBytes ? Buffer.concat(chunks, length) : Readable.from(chunks),
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
+      });
+      const results = (await res.body.json()) as ReplicateResult[];
+      batch.forEach((item, i) => {
+        const r = results[i];
+        if (r === undefined) item.reject(new GalleonError('INTERNAL', `replica ${address} answered ${results.length} results for ${batch.length} ops`));
+        else if ('error' in r) item.reject(GalleonError.fromJSON(r.error));
+        else item.resolve(r);
+      });
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+    }
+  }
+
+  /** One op, one request (kept for tools and older peers). */
+  async replicateOne(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
     const headers: Record<string, string> = {
       [Header.volume]: encodeURIComponent(op.address.volumeId),
       [Header.inode]: String(op.address.inode),
