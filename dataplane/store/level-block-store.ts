@@ -378,6 +378,9 @@ export class LevelBlockStore implements BlockStore {
         const current = batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
         if (current !== undefined && current > p.block.seq) continue;
         batchSeq.set(ks, p.block.seq);
+        // Keeps "newest seq seen" an upper bound of every block's seq (see the onlyIfNewer check).
+        const rs = await stateOf(p.address.volumeId, p.block.pg);
+        rs.highestSeq = Math.max(rs.highestSeq, p.block.seq);
         if ('tombstone' in p.block) stageTombstone(bkey, p.block.pg, p.block.seq, p.block.epoch);
         else stagePut(bkey, p.block.pg, p.block.seq, p.block.epoch, p.block.data);
         continue;
@@ -409,6 +412,8 @@ export class LevelBlockStore implements BlockStore {
       for (const op of p.ops) {
         const s = await stateOf(op.address.volumeId, op.pg);
         if (op.seq <= s.trimmedSeq || op.seq <= s.appliedSeq || s.above.has(op.seq)) continue; // a duplicate delivery
+        // No block of this PG (stored, staged or landing) can be newer than the newest seq seen.
+        const newestInPg = op.seq > s.highestSeq;
         s.above.add(op.seq);
         while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
         s.highestSeq = Math.max(s.highestSeq, op.seq);
@@ -421,7 +426,7 @@ export class LevelBlockStore implements BlockStore {
         let apply = op.kind !== 'noop';
         if (apply && p.onlyIfNewer) {
           const ks = bkey.toString('latin1');
-          const current = batchSeq.get(ks) ?? this.landingSeqs.get(ks) ?? (await this.storedSeq(bkey));
+          const current = batchSeq.get(ks) ?? this.landingSeqs.get(ks) ?? (newestInPg ? undefined : await this.storedSeq(bkey));
           apply = current === undefined || current < op.seq;
         }
         if (!apply) jval[0] = JournalKind.noop;
