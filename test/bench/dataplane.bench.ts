@@ -18,7 +18,7 @@ import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
 import type { BodyLayout } from '../../dataplane/store/level-block-store.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
-import { TestCluster } from '../dataplane/cluster.js';
+import { pgStates, TestCluster } from '../dataplane/cluster.js';
 import { pattern, tempDir } from '../dataplane/helpers.js';
 
 const phaseSeconds = Number(process.env.BENCH_SECONDS ?? '3');
@@ -67,6 +67,18 @@ const benchStart = performance.now();
 let phase = 0;
 function progress(): void {
   process.stderr.write(`[bench] phase ${++phase} at ${((performance.now() - benchStart) / 1000).toFixed(1)} s\n`);
+}
+
+/** Waits (bounded) until every replica has applied what its PGs' primaries have, so one phase's replication backlog does not run into the next phase. */
+async function settle(cluster: TestCluster, ids: string[], maxMs = 15_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline) {
+    const states = await Promise.all(ids.map((id) => pgStates(cluster.node(id).address)));
+    const high = new Map<string, number>();
+    for (const list of states) for (const s of list) high.set(`${s.volumeId}/${s.pg}`, Math.max(high.get(`${s.volumeId}/${s.pg}`) ?? 0, s.appliedSeq));
+    if (states.every((list) => list.every((s) => s.appliedSeq >= (high.get(`${s.volumeId}/${s.pg}`) ?? 0)))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 function rand(n: number): number {
@@ -121,6 +133,7 @@ async function main(): Promise<void> {
     // Warm up connections and placements.
     await timed(60, 256, (i) => c.writeBlock('bench', 9, i, small, 'durable'));
 
+    await settle(cluster, ids);
     const seqW = await timed(60, seqBlocks, (i) => c.writeBlock('bench', 1, i, big, 'replicated'));
     const seqWMiBs = seqW.opsPerSec * seqBlockBytes / MiB;
     const limit = fioSeqW.bwMiBs / 3;
@@ -129,11 +142,13 @@ async function main(): Promise<void> {
 
     const random: Record<WriteConcern, number> = { acknowledged: 0, durable: 0, replicated: 0, distributed: 0 };
     for (const concern of writeConcernOrder) {
+      await settle(cluster, ids);
       const r = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock('bench', 2, rand(randomSpaceBlocks), small, concern));
       random[concern] = r.opsPerSec;
       rows.push([`rand write 4 KiB, ${concern}, ${inFlight} in flight (IOPS)`, fmt(r.opsPerSec), `${fmt(fioRandW.iops)} (fio fsync each, QD1)`, fmt(r.opsPerSec / fioRandW.iops, 2)]);
     }
 
+    await settle(cluster, ids);
     const seqR = await timed(60, seqW.ops, (i) => c.readBlock('bench', 1, i));
     const seqRMiBs = seqR.opsPerSec * seqBlockBytes / MiB;
     rows.push(['seq read 1 MiB (MiB/s)', fmt(seqRMiBs), `${fmt(fioSeqR.bwMiBs)} (fio direct)`, fmt(seqRMiBs / fioSeqR.bwMiBs, 2)]);
