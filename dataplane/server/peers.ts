@@ -25,6 +25,8 @@ export const maxReplicateBatchesInFlight = 4;
 export const maxReplicateBatchEntries = 256;
 export const maxReplicateBatchBytes = 8 * 1024 * 1024;
 const copyBatchBelowBytes = 256 * 1024;
+/** Forwards queued per replica beyond which the primary holds new writes (flow control). */
+export const maxQueuedReplicateOps = 4096;
 
 interface QueuedOp {
   op: BlockOp;
@@ -67,9 +69,23 @@ export class Peers {
     });
   }
 
+  private readonly roomWaiters = new Map<string, (() => void)[]>();
+
+  /** Resolves when the forward queue to `address` is below its bound. */
+  async waitForRoom(address: string): Promise<void> {
+    const q = this.queues.get(address);
+    if (q === undefined || q.items.length < maxQueuedReplicateOps) return;
+    await new Promise<void>((resolve) => {
+      const list = this.roomWaiters.get(address) ?? [];
+      list.push(resolve);
+      this.roomWaiters.set(address, list);
+    });
+  }
+
   private pump(address: string): void {
     const q = this.queues.get(address);
     if (q === undefined) return;
+    this.releaseRoom(address, q.items.length);
     while (q.inFlight < maxReplicateBatchesInFlight && q.items.length > 0) {
       let n = 0;
       let bytes = 0;
@@ -80,9 +96,18 @@ export class Peers {
         n++;
       }
       const batch = q.items.splice(0, n);
+      this.releaseRoom(address, q.items.length);
       q.inFlight++;
       void this.sendBatch(address, batch).finally(() => { q.inFlight--; this.pump(address); });
     }
+  }
+
+  private releaseRoom(address: string, queued: number): void {
+    if (queued >= maxQueuedReplicateOps) return;
+    const waiters = this.roomWaiters.get(address);
+    if (waiters === undefined) return;
+    this.roomWaiters.delete(address);
+    for (const w of waiters) w();
   }
 
   private async sendBatch(address: string, batch: QueuedOp[]): Promise<void> {

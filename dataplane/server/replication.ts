@@ -145,6 +145,8 @@ export class Replicator {
         hint: 'use a weaker write concern or add replicas in another zone', details: { concern, pg },
       });
     }
+    // Flow control: an overloaded replica holds new writes here instead of queueing without end.
+    for (const r of replicas) if (r.id !== this.nodeId) await this.peers.waitForRoom(nodeOf(placement, r.id).address);
     const ppg = await this.primaryPg(address.volumeId, pg, epoch);
     // No await between taking the seq and enqueueing the write: the journal order is seq order.
     const seq = ppg.nextSeq++;
