@@ -7,6 +7,7 @@
  *   GET    /v1/blocks/:volume/:inode/:block[?epoch=]          read (verified)
  *   POST   /v1/replicate                                      primary -> replica, one op (headers below)
  *   POST   /v1/replicate-batch                                primary -> replica, many ops (frames)
+ *   POST   /v1/blocks-batch                                   client -> primary, many writes (frames)
  *   GET    /v1/journal/:volume/:pg?from=&maxEntries=&maxBytes= journal frames for catch-up
  *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG (full resync)
  *   POST   /v1/catchup/:volume/:pg?primary=&epoch=            pull missed writes now
@@ -16,6 +17,7 @@
  */
 import { GalleonError, isSerializedError } from '../proto/errors.js';
 import type { SerializedError } from '../proto/errors.js';
+import type { WriteConcern } from '../proto/metadata-types.js';
 import type { BlockAddress } from './store/types.js';
 
 export const Header = {
@@ -57,6 +59,16 @@ export interface ReplicateFrameMeta {
   sync: boolean;
   primary: string;
   trim: number;
+}
+
+/** One write of a client batch to a primary; each carries its own epoch and concern. */
+export interface BlockBatchFrameMeta {
+  volumeId: string;
+  inode: number;
+  blockNo: number;
+  epoch: number;
+  op: 'put' | 'delete';
+  concern: WriteConcern;
 }
 
 export type ReplicateResult = { appliedSeq: number } | { error: SerializedError };

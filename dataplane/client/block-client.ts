@@ -8,12 +8,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import type { SerializedError } from '../../proto/errors.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
-import { blockPath, errorFromBody, Header } from '../wire.js';
+import { blockPath, encodeFrame, errorFromBody, Header } from '../wire.js';
+import type { BlockBatchFrameMeta } from '../wire.js';
 
 export interface BlockClientOptions {
   placement: PlacementSource;
@@ -26,6 +28,8 @@ export interface BlockClientOptions {
   requestTimeoutMs?: number;
   /** Upper bound of concurrent requests of one writeBlocks/readBlocks call. */
   maxInFlight?: number;
+  /** Coalesce small concurrent writes to one primary into batch requests (default true). */
+  coalesceWrites?: boolean;
 }
 
 export interface WriteAck {
@@ -52,8 +56,21 @@ export const defaultMaxInFlight = 64;
 const refreshCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUND']);
 const retryCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUND', 'UNAVAILABLE', 'TIMEOUT']);
 
+/** Writes up to this size are coalesced into batch requests; larger ones stream on their own. */
+export const coalesceBelowBytes = 64 * 1024;
+export const maxWriteBatchesInFlight = 4;
+export const maxWriteBatchEntries = 128;
+
+interface QueuedWrite {
+  meta: BlockBatchFrameMeta;
+  data: Uint8Array | undefined;
+  resolve: (a: WriteAck) => void;
+  reject: (e: unknown) => void;
+}
+
 export class BlockClient {
   private readonly pools = new Map<string, Pool>();
+  private readonly writeQueues = new Map<string, { items: QueuedWrite[]; inFlight: number }>();
   private readonly o: Required<Omit<BlockClientOptions, 'placement'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
@@ -64,6 +81,7 @@ export class BlockClient {
       retryBaseDelayMs: opts.retryBaseDelayMs ?? defaultRetryBaseDelayMs,
       requestTimeoutMs: opts.requestTimeoutMs ?? defaultRequestTimeoutMs,
       maxInFlight: opts.maxInFlight ?? defaultMaxInFlight,
+      coalesceWrites: opts.coalesceWrites ?? true,
     };
   }
 
@@ -118,6 +136,9 @@ export class BlockClient {
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {
     return this.withRetry(a.volumeId, async (p) => {
       const r = this.route(p, a);
+      if (this.o.coalesceWrites && (data === undefined || data.byteLength <= coalesceBelowBytes)) {
+        return this.enqueueWrite(r.address, { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, epoch: r.epoch, op: method === 'PUT' ? 'put' : 'delete', concern }, data);
+      }
       const res = await this.pool(r.address).request({
         method, path: `${blockPath(a)}?epoch=${r.epoch}&concern=${concern}`,
         headers: { 'content-type': 'application/octet-stream' },
@@ -128,6 +149,51 @@ export class BlockClient {
       if (res.statusCode !== 200) throw await responseError(res);
       return (await res.body.json()) as WriteAck;
     });
+  }
+
+  /**
+   * Small writes to one primary are coalesced: while `maxWriteBatchesInFlight` batch requests
+   * are out, new writes queue and leave together in the next one. Each write keeps its own
+   * epoch, concern and result; the primary handles them as independent writes.
+   */
+  private enqueueWrite(address: string, meta: BlockBatchFrameMeta, data: Uint8Array | undefined): Promise<WriteAck> {
+    let q = this.writeQueues.get(address);
+    if (q === undefined) { q = { items: [], inFlight: 0 }; this.writeQueues.set(address, q); }
+    const queue = q;
+    return new Promise<WriteAck>((resolve, reject) => {
+      queue.items.push({ meta, data, resolve, reject });
+      this.pumpWrites(address);
+    });
+  }
+
+  private pumpWrites(address: string): void {
+    const q = this.writeQueues.get(address);
+    if (q === undefined) return;
+    while (q.inFlight < maxWriteBatchesInFlight && q.items.length > 0) {
+      const batch = q.items.splice(0, maxWriteBatchEntries);
+      q.inFlight++;
+      void this.sendWriteBatch(address, batch).finally(() => { q.inFlight--; this.pumpWrites(address); });
+    }
+  }
+
+  private async sendWriteBatch(address: string, batch: QueuedWrite[]): Promise<void> {
+    const chunks = batch.flatMap((w) => encodeFrame(w.meta, w.data));
+    try {
+      const res = await this.pool(address).request({
+        method: 'POST', path: '/v1/blocks-batch', body: Buffer.concat(chunks),
+        headers: { 'content-type': 'application/octet-stream' }, idempotent: false,
+      });
+      if (res.statusCode !== 200) throw await responseError(res);
+      const results = (await res.body.json()) as ({ error: SerializedError } | WriteAck)[];
+      batch.forEach((w, i) => {
+        const r = results[i];
+        if (r === undefined) w.reject(new GalleonError('INTERNAL', `primary ${address} answered ${results.length} results for ${batch.length} writes`));
+        else if ('error' in r) w.reject(GalleonError.fromJSON(r.error));
+        else w.resolve(r);
+      });
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    }
   }
 
   private async withRetry<T>(volumeId: string, fn: (p: VolumePlacement) => Promise<T>): Promise<T> {

@@ -13,7 +13,7 @@ import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
 import { decodeFrames, encodeJournalFrame, Header, intParam } from '../wire.js';
-import type { ReplicateFrameMeta, ReplicateResult } from '../wire.js';
+import type { BlockBatchFrameMeta, ReplicateFrameMeta, ReplicateResult } from '../wire.js';
 import { Peers } from './peers.js';
 import { Replicator } from './replication.js';
 
@@ -140,6 +140,18 @@ export class BlockServer {
           op, sync: h[Header.sync] === '1', primary: stringHeader(h[Header.primary], Header.primary), trimSeq: intParam(Header.trim, h[Header.trim], 0),
         });
         return this.json(res, 200, out);
+      }
+      case 'POST /v1/blocks-batch': {
+        const frames = decodeFrames<BlockBatchFrameMeta>(await readBody(req, maxReplicateBatchBodyBytes));
+        const settled = await Promise.allSettled(frames.map(async ({ meta, data }) => {
+          if (!(writeConcernOrder as readonly string[]).includes(meta.concern)) throw new GalleonError('INVALID_ARGUMENT', `unknown write concern ${JSON.stringify(meta.concern)}`);
+          return this.replicator.primaryWrite({ volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, meta.op === 'put' ? data : null, meta.epoch, meta.concern);
+        }));
+        return this.json(res, 200, settled.map((r) => {
+          if (r.status === 'fulfilled') return r.value;
+          const e = isGalleonError(r.reason) ? r.reason : new GalleonError('INTERNAL', 'write failed', { cause: r.reason });
+          return { error: e.toJSON() };
+        }));
       }
       case 'POST /v1/replicate-batch': {
         const frames = decodeFrames<ReplicateFrameMeta>(await readBody(req, maxReplicateBatchBodyBytes));

@@ -18,8 +18,8 @@ describe('data plane replication (3 processes)', function () {
   const clients: BlockClient[] = [];
   const all = ['n1', 'n2', 'n3'];
 
-  const clientFor = (source: StaticPlacementSource): BlockClient => {
-    const c = new BlockClient({ placement: source, maxAttempts: 3, retryBaseDelayMs: 10 });
+  const clientFor = (source: StaticPlacementSource, coalesceWrites = true): BlockClient => {
+    const c = new BlockClient({ placement: source, maxAttempts: 3, retryBaseDelayMs: 10, coalesceWrites });
     clients.push(c);
     return c;
   };
@@ -76,7 +76,7 @@ describe('data plane replication (3 processes)', function () {
     await cluster.install(p);
     const source = new StaticPlacementSource();
     source.set(p);
-    const client = clientFor(source);
+    const client = clientFor(source, false); // one PUT per write (no batch requests)
     await assert.rejects(client.writeBlock('vol-onezone', 1, 0, pattern(1, 512), 'distributed'), (e: unknown) => isGalleonError(e, 'WRITE_CONCERN_UNMET'));
     await assert.rejects(client.readBlock('vol-onezone', 1, 0), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'));
     await client.writeBlock('vol-onezone', 1, 0, pattern(1, 512), 'replicated');
@@ -103,7 +103,7 @@ describe('data plane replication (3 processes)', function () {
 
     const newView = new StaticPlacementSource();
     newView.set(p2);
-    const fresh = clientFor(newView);
+    const fresh = clientFor(newView, false);
     const ack = await fresh.writeBlock(v, 1, 0, pattern(4, 1024), 'replicated');
     assert.equal(ack.epoch, 2);
     assert.deepEqual((await fresh.readBlock(v, 1, 0)).data, pattern(4, 1024));
