@@ -1,0 +1,103 @@
+/**
+ * Where a volume's placement groups live. The data plane never asks the metadata service
+ * directly: it gets a PlacementSource (injected). `StaticPlacementSource` is set by hand
+ * (tests, the admin endpoint of a standalone node); `MetadataPlacementSource` reads the
+ * metadata service through the MetadataApi and caches per volume.
+ */
+import { GalleonError } from '../proto/errors.js';
+import type { MetadataApi, PlacementGroup } from '../proto/metadata-types.js';
+
+export interface NodeInfo {
+  id: string;
+  /** Data-plane HTTP address, host:port. */
+  address: string;
+  zone: string;
+}
+
+export interface VolumePlacement {
+  volumeId: string;
+  pgCount: number;
+  /** groups[pg] is placement group `pg`. */
+  groups: PlacementGroup[];
+  nodes: Record<string, NodeInfo>;
+}
+
+export interface PlacementSource {
+  /** The cached placement (fetched on first use). */
+  getPlacement(volumeId: string): Promise<VolumePlacement>;
+  /** Fetch again: called after a node answered STALE_EPOCH or refused as not primary. */
+  refresh(volumeId: string): Promise<VolumePlacement>;
+}
+
+export function groupOf(p: VolumePlacement, pg: number): PlacementGroup {
+  const g = p.groups[pg];
+  if (g?.pg !== pg) {
+    throw new GalleonError('FAILED_PRECONDITION', `placement of volume ${p.volumeId} has no group ${pg}`, { hint: 'refresh the placement from the metadata service' });
+  }
+  return g;
+}
+
+export function nodeOf(p: VolumePlacement, id: string): NodeInfo {
+  const n = p.nodes[id];
+  if (n === undefined) throw new GalleonError('NODE_NOT_FOUND', `placement of volume ${p.volumeId} names unknown data node ${id}`, { hint: 'refresh the placement; the node may have been removed' });
+  return n;
+}
+
+export function validatePlacement(raw: unknown): VolumePlacement {
+  const p = raw as Partial<VolumePlacement> | null;
+  if (p === null || typeof p !== 'object' || typeof p.volumeId !== 'string' || typeof p.pgCount !== 'number' || !Array.isArray(p.groups) || typeof p.nodes !== 'object' || p.nodes === null) {
+    throw new GalleonError('INVALID_ARGUMENT', 'placement must be {volumeId, pgCount, groups[], nodes{}}');
+  }
+  if (p.groups.length !== p.pgCount) throw new GalleonError('INVALID_ARGUMENT', `placement has ${p.groups.length} groups for pgCount ${p.pgCount}`);
+  return p as VolumePlacement;
+}
+
+export class StaticPlacementSource implements PlacementSource {
+  private readonly byVolume = new Map<string, VolumePlacement>();
+
+  set(p: VolumePlacement): void {
+    const old = this.byVolume.get(p.volumeId);
+    // Epochs only move forward per group: an older placement is ignored group by group.
+    if (old !== undefined && old.pgCount === p.pgCount) {
+      p = { ...p, groups: p.groups.map((g, i) => { const o = old.groups[i]; return o !== undefined && o.epoch > g.epoch ? o : g; }), nodes: { ...old.nodes, ...p.nodes } };
+    }
+    this.byVolume.set(p.volumeId, p);
+  }
+
+  getPlacement(volumeId: string): Promise<VolumePlacement> {
+    const p = this.byVolume.get(volumeId);
+    if (p === undefined) return Promise.reject(new GalleonError('VOLUME_NOT_FOUND', `no placement known for volume ${volumeId}`, { hint: 'create the volume, or install its placement on this node' }));
+    return Promise.resolve(p);
+  }
+
+  refresh(volumeId: string): Promise<VolumePlacement> {
+    return this.getPlacement(volumeId);
+  }
+}
+
+/** Placement from the metadata service: volume (pgCount), placement groups, data nodes. */
+export class MetadataPlacementSource implements PlacementSource {
+  private readonly cache = new Map<string, Promise<VolumePlacement>>();
+
+  constructor(private readonly api: Pick<MetadataApi, 'getVolume' | 'getPlacement' | 'listDataNodes'>) {}
+
+  getPlacement(volumeId: string): Promise<VolumePlacement> {
+    const hit = this.cache.get(volumeId);
+    if (hit !== undefined) return hit;
+    return this.refresh(volumeId);
+  }
+
+  refresh(volumeId: string): Promise<VolumePlacement> {
+    const p = (async (): Promise<VolumePlacement> => {
+      const [volume, groups, nodes] = await Promise.all([this.api.getVolume(volumeId), this.api.getPlacement(volumeId), this.api.listDataNodes()]);
+      const sorted = [...groups].sort((a, b) => a.pg - b.pg);
+      return {
+        volumeId, pgCount: volume.pgCount, groups: sorted,
+        nodes: Object.fromEntries(nodes.map((n) => [n.id, { id: n.id, address: n.address, zone: n.zone }])),
+      };
+    })();
+    this.cache.set(volumeId, p);
+    p.catch(() => this.cache.delete(volumeId));
+    return p;
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The block server of a data node: node:http (HTTP/1.1 keep-alive) in front of the block store
+ * and the replicator. Routes and headers are in ../wire.ts. Errors leave as serialized
+ * GalleonError JSON with the status from `httpStatusOf`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
+import { writeConcernOrder } from '../../proto/metadata-types.js';
+import type { WriteConcern } from '../../proto/metadata-types.js';
+import type { Logger } from '../log.js';
+import { StaticPlacementSource, validatePlacement } from '../placement.js';
+import type { PlacementSource } from '../placement.js';
+import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
+import { decodeFrames, encodeJournalFrame, Header, intParam } from '../wire.js';
+import type { BlockBatchFrameMeta, ReplicateFrameMeta, ReplicateResult } from '../wire.js';
+import { Peers } from './peers.js';
+import { Replicator } from './replication.js';
+
+export const defaultMaxBlockBytes = 4 * 1024 * 1024;
+export const maxJournalResponseBytes = 32 * 1024 * 1024;
+export const maxJournalEntries = 4096;
+export const maxAdminBodyBytes = 4 * 1024 * 1024;
+export const keepAliveTimeoutMs = 65_000;
+/** A replicate batch carries at most 8 MiB of bodies (peers.ts) plus framing. */
+export const maxReplicateBatchBodyBytes = 8 * 1024 * 1024 + defaultMaxBlockBytes + 1024 * 1024;
+
+export interface BlockServerOptions {
+  nodeId: string;
+  zone: string;
+  store: BlockStore;
+  placement: PlacementSource;
+  log: Logger;
+  host?: string;
+  port?: number;
+  maxBlockBytes?: number;
+}
+
+export class BlockServer {
+  private readonly server: http.Server;
+  private readonly peers = new Peers();
+  readonly replicator: Replicator;
+  private readonly maxBlockBytes: number;
+  private address = '';
+
+  constructor(private readonly opts: BlockServerOptions) {
+    this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBytes;
+    this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log);
+    this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.fail(res, err));
+    });
+    this.server.keepAliveTimeout = keepAliveTimeoutMs;
+    this.server.headersTimeout = keepAliveTimeoutMs + 1000;
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', () => { this.server.off('error', reject); resolve(); });
+    });
+    const a = this.server.address() as AddressInfo;
+    this.address = `${a.address}:${a.port}`;
+    return this.address;
+  }
+
+  get listenAddress(): string {
+    return this.address;
+  }
+
+  async close(): Promise<void> {
+    this.replicator.close();
+    this.server.closeIdleConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.peers.close();
+  }
+
+  private fail(res: http.ServerResponse, err: unknown): void {
+    const e = isGalleonError(err) ? err : new GalleonError('INTERNAL', 'unexpected error in the block server', { cause: err });
+    if (!isGalleonError(err)) this.opts.log.error({ err }, 'unexpected error in the block server');
+    if (e.code === 'INVARIANT_VIOLATION') {
+      this.opts.log.fatal({ err }, 'invariant violated: stopping');
+      process.exitCode = 70;
+      setImmediate(() => process.exit(70));
+    }
+    if (res.headersSent) { res.destroy(); return; }
+    const body = JSON.stringify(e.toJSON());
+    res.writeHead(httpStatusOf(e.code), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private json(res: http.ServerResponse, status: number, value: unknown): void {
+    const body = JSON.stringify(value);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const route = `${req.method ?? ''} /${parts.slice(0, 2).join('/')}`;
+    switch (route) {
+      case 'GET /healthz':
+        return this.json(res, 200, { ok: true, nodeId: this.opts.nodeId, zone: this.opts.zone });
+      case 'PUT /v1/blocks':
+      case 'DELETE /v1/blocks': {
+        const address = blockAddress(parts);
+        const epoch = intParam('epoch', url.searchParams.get('epoch'));
+        const concern = concernParam(url.searchParams.get('concern'));
+        const data = req.method === 'PUT' ? await readBody(req, this.maxBlockBytes) : null;
+        const result = await this.replicator.primaryWrite(address, data, epoch, concern);
+        return this.json(res, 200, result);
+      }
+      case 'GET /v1/blocks': {
+        const address = blockAddress(parts);
+        const pg = await this.replicator.pgOfAddress(address);
+        const epochRaw = url.searchParams.get('epoch');
+        if (epochRaw !== null) await this.replicator.admitRead(address.volumeId, pg, intParam('epoch', epochRaw));
+        const block = await this.opts.store.read(address);
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream', 'content-length': block.data.length,
+          [Header.seq]: block.seq, [Header.epoch]: block.epoch, [Header.pg]: block.pg,
+        });
+        res.end(block.data);
+        return;
+      }
+      case 'POST /v1/replicate': {
+        const h = req.headers;
+        const address: BlockAddress = {
+          volumeId: decodeURIComponent(stringHeader(h[Header.volume], Header.volume)),
+          inode: intParam(Header.inode, h[Header.inode]),
+          blockNo: intParam(Header.block, h[Header.block]),
+        };
+        const kind = stringHeader(h[Header.op], Header.op);
+        const base = { address, pg: intParam(Header.pg, h[Header.pg]), seq: intParam(Header.seq, h[Header.seq]), epoch: intParam(Header.epoch, h[Header.epoch]) };
+        let op: BlockOp;
+        if (kind === 'put') op = { ...base, kind: 'put', data: await readBody(req, this.maxBlockBytes) };
+        else if (kind === 'delete') op = { ...base, kind: 'delete' };
+        else throw new GalleonError('INVALID_ARGUMENT', `unknown replicate op ${JSON.stringify(kind)}`);
+        const out = await this.replicator.replicaApply({
+          op, sync: h[Header.sync] === '1', primary: stringHeader(h[Header.primary], Header.primary), trimSeq: intParam(Header.trim, h[Header.trim], 0),
+        });
+        return this.json(res, 200, out);
+      }
+      case 'POST /v1/blocks-batch': {
+        const frames = decodeFrames<BlockBatchFrameMeta>(await readBody(req, maxReplicateBatchBodyBytes));
+        const settled = await Promise.allSettled(frames.map(async ({ meta, data }) => {
+          if (!(writeConcernOrder as readonly string[]).includes(meta.concern)) throw new GalleonError('INVALID_ARGUMENT', `unknown write concern ${JSON.stringify(meta.concern)}`);
+          return this.replicator.primaryWrite({ volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, meta.op === 'put' ? data : null, meta.epoch, meta.concern);
+        }));
+        return this.json(res, 200, settled.map((r) => {
+          if (r.status === 'fulfilled') return r.value;
+          const e = isGalleonError(r.reason) ? r.reason : new GalleonError('INTERNAL', 'write failed', { cause: r.reason });
+          return { error: e.toJSON() };
+        }));
+      }
+      case 'POST /v1/replicate-batch': {
+        const frames = decodeFrames<ReplicateFrameMeta>(await readBody(req, maxReplicateBatchBodyBytes));
+        const settled = await Promise.allSettled(frames.map(({ meta, data }) => {
+          const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
+          const op: BlockOp = meta.op === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: 'delete' };
+          // All ops are enqueued in this tick, so the store commits them as one group.
+          return this.replicator.replicaApply({ op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim });
+        }));
+        const results: ReplicateResult[] = settled.map((r) => {
+          if (r.status === 'fulfilled') return r.value;
+          const e = isGalleonError(r.reason) ? r.reason : new GalleonError('INTERNAL', 'replica failed to apply an op', { cause: r.reason });
+          return { error: e.toJSON() };
+        });
+        return this.json(res, 200, results);
+      }
+      case 'GET /v1/journal': {
+        const [, , volumeId, pgRaw] = parts;
+        if (volumeId === undefined) throw new GalleonError('INVALID_ARGUMENT', 'journal path is /v1/journal/:volume/:pg');
+        const pg = intParam('pg', pgRaw);
+        const epochRaw = url.searchParams.get('epoch');
+        if (epochRaw !== null) await this.replicator.admitRead(volumeId, pg, intParam('epoch', epochRaw));
+        const maxBytes = Math.min(intParam('maxBytes', url.searchParams.get('maxBytes'), maxJournalResponseBytes), maxJournalResponseBytes);
+        const entries = await this.opts.store.readJournal(volumeId, pg, intParam('from', url.searchParams.get('from')), { maxEntries: maxJournalEntries, maxBytes });
+        const st = await this.opts.store.pgState(volumeId, pg);
+        const chunks = entries.flatMap((e) => encodeJournalFrame(
+          { seq: e.seq, kind: e.kind, inode: e.address.inode, blockNo: e.address.blockNo, epoch: e.block?.epoch ?? st.epoch },
+          e.block?.data,
+        ));
+        const length = chunks.reduce((n, c) => n + c.length, 0);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': length, [Header.appliedSeq]: st.appliedSeq });
+        for (const c of chunks) res.write(c);
+        res.end();
+        return;
+      }
+      case 'GET /v1/pg-blocks': {
+        const [, , volumeId, pgRaw] = parts;
+        if (volumeId === undefined) throw new GalleonError('INVALID_ARGUMENT', 'path is /v1/pg-blocks/:volume/:pg');
+        const pg = intParam('pg', pgRaw);
+        const epochRaw = url.searchParams.get('epoch');
+        if (epochRaw !== null) await this.replicator.admitRead(volumeId, pg, intParam('epoch', epochRaw));
+        // The watermark is read first: every write up to it is in the blocks iterated after.
+        const st = await this.opts.store.pgState(volumeId, pg);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', [Header.appliedSeq]: st.appliedSeq });
+        for await (const { address, block } of this.opts.store.iterateBlocks({ volumeId, pg })) {
+          const frame = encodeJournalFrame({ seq: block.seq, kind: 'put', inode: address.inode, blockNo: address.blockNo, epoch: block.epoch }, block.data);
+          let ok = true;
+          for (const c of frame) ok = res.write(c) && ok;
+          if (!ok) await new Promise<void>((resolve) => res.once('drain', () => resolve()));
+        }
+        res.end();
+        return;
+      }
+      case 'POST /v1/catchup': {
+        const [, , volumeId, pgRaw] = parts;
+        const primary = url.searchParams.get('primary');
+        if (volumeId === undefined || primary === null) throw new GalleonError('INVALID_ARGUMENT', 'catch-up needs /v1/catchup/:volume/:pg?primary=host:port&epoch=');
+        const appliedSeq = await this.replicator.catchUp(volumeId, intParam('pg', pgRaw), primary, intParam('epoch', url.searchParams.get('epoch')));
+        return this.json(res, 200, { appliedSeq });
+      }
+      case 'GET /v1/pgs': {
+        const pgs = await this.opts.store.listPgs();
+        return this.json(res, 200, await Promise.all(pgs.map((p) => this.opts.store.pgState(p.volumeId, p.pg))));
+      }
+      case 'PUT /v1/admin': {
+        if (parts[2] !== 'placement') break;
+        if (!(this.opts.placement instanceof StaticPlacementSource)) {
+          throw new GalleonError('FAILED_PRECONDITION', 'this node takes placements from the metadata service', { hint: 'change placements through the metadata service' });
+        }
+        const raw: unknown = JSON.parse((await readBody(req, maxAdminBodyBytes)).toString('utf8'));
+        const placement = validatePlacement(raw);
+        this.opts.placement.set(placement);
+        await this.replicator.adoptPlacement(placement);
+        return this.json(res, 200, { ok: true });
+      }
+      default:
+        break;
+    }
+    throw new GalleonError('INVALID_ARGUMENT', `no route for ${req.method ?? '?'} ${url.pathname}`, { hint: 'see dataplane/wire.ts for the block API' });
+  }
+}
+
+function blockAddress(parts: string[]): BlockAddress {
+  const [, , volumeId, inode, blockNo] = parts;
+  if (volumeId === undefined || parts.length !== 5) throw new GalleonError('INVALID_ARGUMENT', 'block path is /v1/blocks/:volume/:inode/:block');
+  return { volumeId, inode: intParam('inode', inode), blockNo: intParam('block', blockNo) };
+}
+
+function concernParam(raw: string | null): WriteConcern {
+  const c = raw ?? 'durable';
+  if (!(writeConcernOrder as readonly string[]).includes(c)) {
+    throw new GalleonError('INVALID_ARGUMENT', `unknown write concern ${JSON.stringify(c)}`, { hint: `use one of ${writeConcernOrder.join(', ')}` });
+  }
+  return c as WriteConcern;
+}
+
+function stringHeader(v: string | string[] | undefined, name: string): string {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined || s === '') throw new GalleonError('INVALID_ARGUMENT', `missing header ${name}`);
+  return s;
+}
+
+/** Reads a request body into one buffer sized by content-length (no chunk list, no concat). */
+async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  const tooBig = (n: number): GalleonError => {
+    req.resume();
+    return new GalleonError('INVALID_SIZE', `body of ${n} bytes exceeds the ${maxBytes}-byte limit`, { hint: 'split the data into blocks no larger than the limit' });
+  };
+  if (declared !== undefined) {
+    const len = intParam('content-length', declared);
+    if (len > maxBytes) throw tooBig(len);
+    const buf = Buffer.allocUnsafe(len);
+    let at = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      if (at + chunk.length > len) throw new GalleonError('INVALID_ARGUMENT', 'body longer than its content-length');
+      chunk.copy(buf, at);
+      at += chunk.length;
+    }
+    if (at !== len) throw new GalleonError('INVALID_ARGUMENT', `body ended after ${at} of ${len} bytes`);
+    return buf;
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > maxBytes) throw tooBig(total);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}

@@ -1,0 +1,85 @@
+/**
+ * A standalone data node process: block store + block server. Until the daemon composes the
+ * roles (cli/), this is how tests and the benchmark run data nodes. Placements are installed
+ * through PUT /v1/admin/placement (static source).
+ *
+ *   tsx dataplane/server/main.ts --node-id n1 --zone z1 --data-dir DIR [--port 0] [--layout segments]
+ *                                [--scrub-rate blocks/s, 0 = no scrubber]
+ *                                [--metadata host:port,… [--heartbeat-ms 1000] [--capacity-bytes N]]
+ * With --metadata the node registers, heartbeats with PG reports, and takes placements from the
+ * metadata service; without it placements are installed by hand (PUT /v1/admin/placement).
+ *
+ * Prints one JSON line `{"event":"listening","nodeId":…,"address":"host:port"}` on stdout.
+ */
+import { statfs } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { MetadataClient } from '../../metadata/service/client.js';
+import { dataplaneLogger } from '../log.js';
+import { MetadataPlacementSource, StaticPlacementSource } from '../placement.js';
+import type { PlacementSource } from '../placement.js';
+import { LevelBlockStore } from '../store/level-block-store.js';
+import { defaultScrubBlocksPerSecond, Scrubber } from '../store/scrubber.js';
+import { DataNodeAgent, defaultHeartbeatIntervalMs } from './agent.js';
+import { BlockServer } from './block-server.js';
+import { HttpRepairSource } from './repair-source.js';
+
+const { values } = parseArgs({
+  options: {
+    'node-id': { type: 'string' },
+    zone: { type: 'string', default: 'zone-a' },
+    'data-dir': { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '0' },
+    layout: { type: 'string', default: 'segments' },
+    'scrub-rate': { type: 'string', default: String(defaultScrubBlocksPerSecond) },
+    /** Comma-separated metadata member addresses: register, heartbeat, take placements from it. */
+    metadata: { type: 'string' },
+    'heartbeat-ms': { type: 'string', default: String(defaultHeartbeatIntervalMs) },
+    'capacity-bytes': { type: 'string' },
+  },
+});
+const nodeId = values['node-id'];
+const dir = values['data-dir'];
+if (nodeId === undefined || dir === undefined || (values.layout !== 'segments' && values.layout !== 'inline')) {
+  process.stderr.write('usage: main.ts --node-id ID --data-dir DIR [--zone Z] [--host H] [--port P] [--layout segments|inline]\n');
+  process.exit(2);
+}
+const log = dataplaneLogger(`data-node-${nodeId}`);
+const store = await LevelBlockStore.open({ dir, layout: values.layout });
+const metadata = values.metadata === undefined ? null : new MetadataClient({ addresses: values.metadata.split(',').filter((a) => a !== '') });
+const placement: PlacementSource = metadata === null ? new StaticPlacementSource() : new MetadataPlacementSource(metadata);
+const server = new BlockServer({ nodeId, zone: values.zone, store, placement, log, host: values.host, port: Number(values.port) });
+const address = await server.listen();
+const scrubRate = Number(values['scrub-rate']);
+const scrubber = scrubRate > 0 ? new Scrubber({ store, repair: new HttpRepairSource(nodeId, placement), log, maxBlocksPerSecond: scrubRate }) : null;
+scrubber?.start();
+let agent: DataNodeAgent | null = null;
+if (metadata !== null) {
+  const fsInfo = await statfs(dir);
+  const capacityBytes = values['capacity-bytes'] !== undefined ? Number(values['capacity-bytes']) : fsInfo.blocks * fsInfo.bsize;
+  agent = new DataNodeAgent({
+    api: metadata, store, log, heartbeatIntervalMs: Number(values['heartbeat-ms']),
+    registration: { id: nodeId, address, zone: values.zone, capacityBytes },
+  });
+  await agent.start();
+}
+process.stdout.write(`${JSON.stringify({ event: 'listening', nodeId, address })}\n`);
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await scrubber?.stop();
+  await agent?.stop();
+  metadata?.close();
+  await server.close();
+  await store.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop());
+// Test and benchmark harnesses set this so a node never outlives a harness that crashed.
+if (process.env.GALLEON_EXIT_WITH_PARENT === '1') {
+  const parent = process.ppid;
+  setInterval(() => { if (process.ppid !== parent) void stop(); }, 500).unref();
+}
+process.on('SIGINT', () => void stop());

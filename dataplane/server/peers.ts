@@ -1,0 +1,198 @@
+/**
+ * Outgoing block traffic of a data node (primary -> replicas, replica -> primary for catch-up):
+ * one keep-alive undici Pool per peer. Replication is idempotent (a replica ignores a seq it
+ * already has), so a connection failure gets a bounded retry.
+ */
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import type { BlockOp } from '../store/types.js';
+import { decodeJournalFrames, encodeFrame, errorFromBody, Header, streamJournalFrames } from '../wire.js';
+import type { JournalFrameMeta, ReplicateFrameMeta, ReplicateResult } from '../wire.js';
+
+export const peerConnections = 16;
+export const replicateTimeoutMs = 10_000;
+export const replicateAttempts = 3;
+export const replicateRetryDelayMs = 25;
+/**
+ * Forwards to one replica are coalesced: while `maxReplicateBatchesInFlight` batches are on the
+ * wire, new ops queue up and leave together in the next one (one HTTP request, one group commit
+ * on the replica), bounded by entries and bytes.
+ */
+export const maxReplicateBatchesInFlight = 4;
+export const maxReplicateBatchEntries = 256;
+export const maxReplicateBatchBytes = 8 * 1024 * 1024;
+const copyBatchBelowBytes = 256 * 1024;
+/** Forwards queued per replica beyond which the primary holds new writes (flow control). */
+export const maxQueuedReplicateOps = 4096;
+
+interface QueuedOp {
+  op: BlockOp;
+  opts: ReplicateOptions;
+  bytes: number;
+  resolve: (r: { appliedSeq: number }) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface ReplicateOptions {
+  sync: boolean;
+  /** Address of the primary, so a replica that finds a gap knows where to catch up from. */
+  primary: string;
+  /** Journal entries up to this seq are held by every replica and may be trimmed. */
+  trimSeq: number;
+}
+
+export class Peers {
+  private readonly pools = new Map<string, Pool>();
+
+  private pool(address: string): Pool {
+    let p = this.pools.get(address);
+    if (p === undefined) {
+      p = new Pool(`http://${address}`, { connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs });
+      this.pools.set(address, p);
+    }
+    return p;
+  }
+
+  private readonly queues = new Map<string, { items: QueuedOp[]; inFlight: number }>();
+
+  /** Forwards one op to a replica, in a batch with whatever else is queued for it. */
+  replicate(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
+    let q = this.queues.get(address);
+    if (q === undefined) { q = { items: [], inFlight: 0 }; this.queues.set(address, q); }
+    const queue = q;
+    return new Promise((resolve, reject) => {
+      queue.items.push({ op, opts, bytes: op.kind === 'put' ? op.data.byteLength : 0, resolve, reject });
+      this.pump(address);
+    });
+  }
+
+  private readonly roomWaiters = new Map<string, (() => void)[]>();
+
+  /** Resolves when the forward queue to `address` is below its bound. */
+  async waitForRoom(address: string): Promise<void> {
+    const q = this.queues.get(address);
+    if (q === undefined || q.items.length < maxQueuedReplicateOps) return;
+    await new Promise<void>((resolve) => {
+      const list = this.roomWaiters.get(address) ?? [];
+      list.push(resolve);
+      this.roomWaiters.set(address, list);
+    });
+  }
+
+  private pump(address: string): void {
+    const q = this.queues.get(address);
+    if (q === undefined) return;
+    this.releaseRoom(address, q.items.length);
+    while (q.inFlight < maxReplicateBatchesInFlight && q.items.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      while (n < q.items.length && n < maxReplicateBatchEntries) {
+        const b = q.items[n]?.bytes ?? 0;
+        if (n > 0 && bytes + b > maxReplicateBatchBytes) break;
+        bytes += b;
+        n++;
+      }
+      const batch = q.items.splice(0, n);
+      this.releaseRoom(address, q.items.length);
+      q.inFlight++;
+      void this.sendBatch(address, batch).finally(() => { q.inFlight--; this.pump(address); });
+    }
+  }
+
+  private releaseRoom(address: string, queued: number): void {
+    if (queued >= maxQueuedReplicateOps) return;
+    const waiters = this.roomWaiters.get(address);
+    if (waiters === undefined) return;
+    this.roomWaiters.delete(address);
+    for (const w of waiters) w();
+  }
+
+  private async sendBatch(address: string, batch: QueuedOp[]): Promise<void> {
+    const chunks: Buffer[] = [];
+    for (const { op, opts } of batch) {
+      const meta: ReplicateFrameMeta = {
+        volumeId: op.address.volumeId, inode: op.address.inode, blockNo: op.address.blockNo, pg: op.pg, seq: op.seq, epoch: op.epoch,
+        op: op.kind === 'put' ? 'put' : 'delete', sync: opts.sync, primary: opts.primary, trim: opts.trimSeq,
+      };
+      chunks.push(...encodeFrame(meta, op.kind === 'put' ? op.data : undefined));
+    }
+    const length = chunks.reduce((n, c) => n + c.length, 0);
+    try {
+      const res = await this.requestWithRetry(address, {
+        // Small batches are copied into one buffer; big ones are streamed chunk by chunk.
+        method: 'POST', path: '/v1/replicate-batch', body: length <= copyBatchBelowBytes ? Buffer.concat(chunks, length) : Readable.from(chunks),
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
+      });
+      const results = (await res.body.json()) as ReplicateResult[];
+      batch.forEach((item, i) => {
+        const r = results[i];
+        if (r === undefined) item.reject(new GalleonError('INTERNAL', `replica ${address} answered ${results.length} results for ${batch.length} ops`));
+        else if ('error' in r) item.reject(GalleonError.fromJSON(r.error));
+        else item.resolve(r);
+      });
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+    }
+  }
+
+  /** One op, one request (kept for tools and older peers). */
+  async replicateOne(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
+    const headers: Record<string, string> = {
+      [Header.volume]: encodeURIComponent(op.address.volumeId),
+      [Header.inode]: String(op.address.inode),
+      [Header.block]: String(op.address.blockNo),
+      [Header.pg]: String(op.pg),
+      [Header.seq]: String(op.seq),
+      [Header.epoch]: String(op.epoch),
+      [Header.op]: op.kind,
+      [Header.sync]: opts.sync ? '1' : '0',
+      [Header.primary]: opts.primary,
+      [Header.trim]: String(opts.trimSeq),
+      'content-type': 'application/octet-stream',
+    };
+    const body = op.kind === 'put' ? op.data : undefined;
+    const res = await this.requestWithRetry(address, { method: 'POST', path: '/v1/replicate', headers, body: body ?? null });
+    return (await res.body.json()) as { appliedSeq: number };
+  }
+
+  async fetchJournal(address: string, volumeId: string, pg: number, fromSeq: number, epoch: number, maxBytes: number): Promise<{ meta: JournalFrameMeta; data: Buffer }[]> {
+    const res = await this.requestWithRetry(address, {
+      method: 'GET',
+      path: `/v1/journal/${encodeURIComponent(volumeId)}/${pg}?from=${fromSeq}&epoch=${epoch}&maxBytes=${maxBytes}`,
+    });
+    return decodeJournalFrames(Buffer.from(await res.body.arrayBuffer()));
+  }
+
+  /** Every live block of a PG from `address`, streamed; `appliedSeq` is the sender's watermark before it began. */
+  async fetchPgBlocks(address: string, volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; frames: AsyncGenerator<{ meta: JournalFrameMeta; data: Buffer }> }> {
+    const res = await this.requestWithRetry(address, { method: 'GET', path: `/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}?epoch=${epoch}`, bodyTimeout: 0 });
+    return { appliedSeq: Number(res.headers[Header.appliedSeq]), frames: streamJournalFrames(res.body) };
+  }
+
+  private async requestWithRetry(address: string, req: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.pool(address).request(req);
+        if (res.statusCode >= 200 && res.statusCode < 300) return res;
+        const text = await res.body.text();
+        let parsed: unknown = undefined;
+        try { parsed = JSON.parse(text); } catch { /* not JSON: reported below */ }
+        throw errorFromBody(res.statusCode, parsed);
+      } catch (err) {
+        if (isGalleonError(err)) throw err;
+        if (attempt >= replicateAttempts) {
+          throw new GalleonError('UNAVAILABLE', `data node ${address} is unreachable`, { hint: 'the node may be down; the metadata service will replace it', cause: err });
+        }
+        await sleep(replicateRetryDelayMs * attempt);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.pools.clear();
+  }
+}

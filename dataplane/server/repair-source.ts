@@ -1,0 +1,37 @@
+/**
+ * RepairSource over HTTP: asks the other replicas of the block's PG, in placement order, for
+ * their copy (their store verifies it before answering) and takes the first good one.
+ */
+import { request } from 'undici';
+import { GalleonError } from '../../proto/errors.js';
+import { groupOf, nodeOf } from '../placement.js';
+import type { PlacementSource } from '../placement.js';
+import type { RepairSource } from '../store/scrubber.js';
+import type { BlockAddress, StoredBlock } from '../store/types.js';
+import { blockPath, Header } from '../wire.js';
+
+export const repairFetchTimeoutMs = 10_000;
+
+export class HttpRepairSource implements RepairSource {
+  constructor(private readonly nodeId: string, private readonly placement: PlacementSource) {}
+
+  async fetchBlock(address: BlockAddress, pg: number): Promise<StoredBlock> {
+    const p = await this.placement.getPlacement(address.volumeId);
+    const group = groupOf(p, pg);
+    const failures: string[] = [];
+    for (const id of group.replicas) {
+      if (id === this.nodeId) continue;
+      try {
+        const res = await request(`http://${nodeOf(p, id).address}${blockPath(address)}`, { headersTimeout: repairFetchTimeoutMs, bodyTimeout: repairFetchTimeoutMs });
+        const data = Buffer.from(await res.body.arrayBuffer());
+        if (res.statusCode !== 200) { failures.push(`${id}: HTTP ${res.statusCode}`); continue; }
+        return { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]), pg };
+      } catch (err) {
+        failures.push(`${id}: ${err instanceof Error ? err.message : 'unreachable'}`);
+      }
+    }
+    throw new GalleonError('UNAVAILABLE', `no replica of ${address.volumeId}/${pg} could supply block ${address.inode}/${address.blockNo} (${failures.join('; ')})`, {
+      hint: 'every copy is damaged or unreachable; restore the block from a backup',
+    });
+  }
+}

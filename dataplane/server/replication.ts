@@ -1,0 +1,359 @@
+/**
+ * Replication of a data node: the primary path (order a write with the PG's next seq, write it
+ * locally, forward it to the other replicas in parallel, answer by the write concern) and the
+ * replica path (apply a forwarded write, detect gaps, catch up from the primary's journal).
+ *
+ * Fencing: every request carries the placement epoch; a node refuses one older than the newest
+ * it has seen for that PG (persisted by the store), and a primary that hears STALE_EPOCH from a
+ * replica records the newer epoch, so from then on it refuses its own clients too.
+ */
+import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import type { WriteConcern } from '../../proto/metadata-types.js';
+import type { Logger } from '../log.js';
+import { metrics } from '../metrics.js';
+import { pgOf } from '../logic/routing.js';
+import { evaluateWriteConcern, primaryMustSync, replicasMustSync } from '../logic/write-concern.js';
+import type { ReplicaAck, ReplicaInfo } from '../logic/write-concern.js';
+import { groupOf, nodeOf } from '../placement.js';
+import type { PlacementSource, VolumePlacement } from '../placement.js';
+import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
+import type { PlacementGroup } from '../../proto/metadata-types.js';
+import type { Peers } from './peers.js';
+
+/** A replica trims its journal in steps of at least this many entries. */
+export const trimEveryEntries = 1024;
+/** Out-of-order arrivals fill gaps within this time; a gap older than it means missed writes. */
+export const gapGraceMs = 300;
+export const catchUpMaxBytes = 16 * 1024 * 1024;
+/** Blocks written concurrently during a full resync (they share group commits). */
+export const resyncBatchBlocks = 64;
+
+export interface WriteResult {
+  volumeId: string;
+  pg: number;
+  seq: number;
+  epoch: number;
+  concern: WriteConcern;
+  acks: Record<string, ReplicaAck>;
+}
+
+interface PrimaryPg {
+  epoch: number;
+  nextSeq: number;
+  /** Contiguous applied seq each other replica last reported. */
+  replicaApplied: Map<string, number>;
+  trimmedTo: number;
+}
+
+export interface ReplicaWrite {
+  op: BlockOp;
+  sync: boolean;
+  primary: string;
+  trimSeq: number;
+}
+
+export class Replicator {
+  private readonly primaries = new Map<string, Promise<PrimaryPg>>();
+  private readonly catchingUp = new Set<string>();
+  private readonly gapTimers = new Set<NodeJS.Timeout>();
+  private readonly replicaTrimmedTo = new Map<string, number>();
+  /**
+   * Newer epochs heard from replicas' refusals, in memory at once: the store persists them a
+   * moment later, and no write may be admitted in between.
+   */
+  private readonly fencedEpochs = new Map<string, number>();
+  /** Replicas that failed to apply a write, per PG: reported to the metadata service later. */
+  readonly failedReplicas = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly selfAddress: () => string,
+    private readonly store: BlockStore,
+    private readonly placement: PlacementSource,
+    private readonly peers: Peers,
+    private readonly log: Logger,
+  ) {}
+
+  // ---- fencing --------------------------------------------------------------------------
+
+  /** Refuses an epoch older than the newest seen; records a newer one. Returns the PG's group. */
+  private async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, placement: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
+    let group = groupOf(placement, pg);
+    const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, group.epoch, this.fencedEpochs.get(`${volumeId}/${pg}`) ?? 0);
+    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    if (epoch > group.epoch) {
+      placement = await this.placement.refresh(volumeId);
+      group = groupOf(placement, pg);
+      if (epoch > group.epoch) {
+        throw new GalleonError('UNAVAILABLE', `node ${this.nodeId} has not yet seen epoch ${epoch} of ${volumeId}/${pg} (knows ${group.epoch})`, {
+          hint: 'retry shortly: the node is refreshing its placement', details: { epoch: group.epoch },
+        });
+      }
+    }
+    if (group.primary !== this.nodeId) {
+      throw new GalleonError('FAILED_PRECONDITION', `node ${this.nodeId} is not the primary of ${volumeId}/${pg} (${group.primary} is)`, {
+        hint: 'refresh the placement and send the write to the primary', details: { primary: group.primary, epoch: group.epoch },
+      });
+    }
+    await this.store.observeEpoch(volumeId, pg, epoch);
+    return { group, placement };
+  }
+
+  /** The epoch this node's placement source gives the PG (0 when it knows no placement). */
+  private async placementEpoch(volumeId: string, pg: number): Promise<number> {
+    try {
+      return (await this.placement.getPlacement(volumeId)).groups[pg]?.epoch ?? 0;
+    } catch (err) {
+      if (isGalleonError(err, 'VOLUME_NOT_FOUND')) return 0;
+      throw err;
+    }
+  }
+
+  /** A new placement arrived: record its epochs so older requests are refused from now on. */
+  async adoptPlacement(p: VolumePlacement): Promise<void> {
+    for (const g of p.groups) await this.store.observeEpoch(p.volumeId, g.pg, g.epoch);
+  }
+
+  async admitRead(volumeId: string, pg: number, epoch: number): Promise<void> {
+    const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, await this.placementEpoch(volumeId, pg));
+    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+  }
+
+  private stale(volumeId: string, pg: number, epoch: number, known: number): GalleonError {
+    metrics.staleEpochRefusals.inc();
+    return new GalleonError('STALE_EPOCH', `epoch ${epoch} of ${volumeId}/${pg} is stale, this node has seen epoch ${known}`, {
+      hint: 'refresh the placement from the metadata service and retry', details: { epoch: known, volumeId, pg },
+    });
+  }
+
+  // ---- primary path ---------------------------------------------------------------------
+
+  async pgOfAddress(address: BlockAddress): Promise<number> {
+    const p = await this.placement.getPlacement(address.volumeId);
+    return pgOf(address.inode, address.blockNo, p.pgCount);
+  }
+
+  async primaryWrite(address: BlockAddress, data: Uint8Array | null, epoch: number, concern: WriteConcern): Promise<WriteResult> {
+    const initial = await this.placement.getPlacement(address.volumeId);
+    const pg = pgOf(address.inode, address.blockNo, initial.pgCount);
+    const { group, placement } = await this.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
+    const replicas: ReplicaInfo[] = group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone }));
+    const acks = new Map<string, ReplicaAck>(replicas.map((r) => [r.id, 'pending']));
+    const upfront = evaluateWriteConcern(concern, replicas, this.nodeId, acks);
+    if (upfront.state === 'impossible') {
+      throw new GalleonError('WRITE_CONCERN_UNMET', `write concern ${concern} cannot be met for ${address.volumeId}/${pg}: ${upfront.reason}`, {
+        hint: 'use a weaker write concern or add replicas in another zone', details: { concern, pg },
+      });
+    }
+    // Flow control: an overloaded replica holds new writes here instead of queueing without end.
+    for (const r of replicas) if (r.id !== this.nodeId) await this.peers.waitForRoom(nodeOf(placement, r.id).address);
+    const ppg = await this.primaryPg(address.volumeId, pg, epoch);
+    // No await between taking the seq and enqueueing the write: the journal order is seq order.
+    const seq = ppg.nextSeq++;
+    const op: BlockOp = data === null
+      ? { kind: 'delete', address, pg, seq, epoch }
+      : { kind: 'put', address, pg, seq, epoch, data };
+    const primarySync = primaryMustSync(concern);
+    const local = this.store.write(op, { sync: primarySync });
+
+    return new Promise<WriteResult>((resolve, reject) => {
+      let settled = false;
+      let localError: Error | undefined;
+      let fencedAt = 0;
+      const settle = (): void => {
+        if (settled) return;
+        const v = evaluateWriteConcern(concern, replicas, this.nodeId, acks);
+        if (v.state === 'pending') return;
+        settled = true;
+        if (v.state === 'satisfied') {
+          resolve({ volumeId: address.volumeId, pg, seq, epoch, concern, acks: Object.fromEntries(acks) });
+        } else if (localError !== undefined) {
+          reject(localError);
+        } else if (fencedAt > 0) {
+          reject(this.stale(address.volumeId, pg, epoch, fencedAt));
+        } else {
+          reject(new GalleonError('WRITE_CONCERN_UNMET', `write concern ${concern} not met for ${address.volumeId}/${pg} seq ${seq}: ${v.reason}`, {
+            hint: 'some replicas are unreachable; retry, or use a weaker write concern', details: { concern, pg, seq, acks: Object.fromEntries(acks) },
+          }));
+        }
+      };
+      acks.set(this.nodeId, 'accepted');
+      settle();
+      local.then(() => {
+        acks.set(this.nodeId, primarySync ? 'durable' : 'accepted');
+        settle();
+      }, (err: unknown) => {
+        localError = err instanceof Error ? err : new GalleonError('INTERNAL', 'local write failed', { cause: err });
+        acks.set(this.nodeId, 'failed');
+        this.log.error({ err, volumeId: address.volumeId, pg, seq }, 'local write failed on the primary');
+        settle();
+      });
+      const sync = replicasMustSync(concern);
+      for (const r of replicas) {
+        if (r.id === this.nodeId) continue;
+        const target = nodeOf(placement, r.id).address;
+        this.peers.replicate(target, op, { sync, primary: this.selfAddress(), trimSeq: ppg.trimmedTo }).then((res) => {
+          acks.set(r.id, sync ? 'durable' : 'accepted');
+          ppg.replicaApplied.set(r.id, Math.max(ppg.replicaApplied.get(r.id) ?? 0, res.appliedSeq));
+          this.failedReplicas.get(`${address.volumeId}/${pg}`)?.delete(r.id);
+          settle();
+          this.maybeTrimAsPrimary(address.volumeId, pg, ppg, replicas);
+        }, (err: unknown) => {
+          acks.set(r.id, 'failed');
+          const key = `${address.volumeId}/${pg}`;
+          let failed = this.failedReplicas.get(key);
+          if (failed === undefined) { failed = new Set(); this.failedReplicas.set(key, failed); }
+          const wasFailed = failed.has(r.id);
+          failed.add(r.id);
+          if (isGalleonError(err, 'STALE_EPOCH')) {
+            // Deposed: a replica has seen a newer epoch. Remember it so we refuse our clients too.
+            const newer = typeof err.details.epoch === 'number' ? err.details.epoch : epoch + 1;
+            fencedAt = Math.max(fencedAt, newer);
+            const fkey = `${address.volumeId}/${pg}`;
+            this.fencedEpochs.set(fkey, Math.max(this.fencedEpochs.get(fkey) ?? 0, newer));
+            this.primaries.delete(`${address.volumeId}/${pg}`);
+            this.store.observeEpoch(address.volumeId, pg, newer).catch((e: unknown) => this.log.error({ err: e }, 'recording a newer epoch failed'));
+          }
+          const level = failed.size === 1 && !wasFailed ? 'warn' : 'debug';
+          this.log[level]({ replica: r.id, volumeId: address.volumeId, pg, seq, code: isGalleonError(err) ? err.code : undefined }, 'replica failed to apply a write');
+          settle();
+        });
+      }
+    });
+  }
+
+  private primaryPg(volumeId: string, pg: number, epoch: number): Promise<PrimaryPg> {
+    const key = `${volumeId}/${pg}`;
+    const cached = this.primaries.get(key);
+    const fresh = async (): Promise<PrimaryPg> => {
+      const st = await this.store.pgState(volumeId, pg);
+      return { epoch, nextSeq: st.highestSeq + 1, replicaApplied: new Map(), trimmedTo: st.trimmedSeq };
+    };
+    const p = (async (): Promise<PrimaryPg> => {
+      const c = cached === undefined ? undefined : await cached;
+      // A new epoch may follow a stint as replica: continue after everything this store holds.
+      if (c !== undefined && c.epoch === epoch) return c;
+      return fresh();
+    })();
+    if (cached === undefined) { this.primaries.set(key, p); return p; }
+    return p.then((v) => {
+      if (this.primaries.get(key) === cached) this.primaries.set(key, Promise.resolve(v));
+      return v;
+    });
+  }
+
+  private maybeTrimAsPrimary(volumeId: string, pg: number, ppg: PrimaryPg, replicas: ReplicaInfo[]): void {
+    let low = Number.POSITIVE_INFINITY;
+    for (const r of replicas) if (r.id !== this.nodeId) low = Math.min(low, ppg.replicaApplied.get(r.id) ?? 0);
+    if (!Number.isFinite(low) || low - ppg.trimmedTo < trimEveryEntries) return;
+    ppg.trimmedTo = low;
+    this.store.trimJournal(volumeId, pg, low).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'journal trim failed'));
+  }
+
+  // ---- replica path ---------------------------------------------------------------------
+
+  async replicaApply(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
+    const { op } = w;
+    const volumeId = op.address.volumeId;
+    const known = Math.max((await this.store.pgState(volumeId, op.pg)).epoch, await this.placementEpoch(volumeId, op.pg));
+    if (op.epoch < known) {
+      await this.store.observeEpoch(volumeId, op.pg, known);
+      throw this.stale(volumeId, op.pg, op.epoch, known);
+    }
+    await this.store.observeEpoch(volumeId, op.pg, op.epoch);
+    await this.store.write(op, { sync: w.sync, onlyIfNewer: true });
+    const st = await this.store.pgState(volumeId, op.pg);
+    if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, op.pg, st.highestSeq, w.primary, op.epoch);
+    const key = `${volumeId}/${op.pg}`;
+    const trimmed = this.replicaTrimmedTo.get(key) ?? st.trimmedSeq;
+    if (w.trimSeq - trimmed >= trimEveryEntries) {
+      this.replicaTrimmedTo.set(key, w.trimSeq);
+      this.store.trimJournal(volumeId, op.pg, w.trimSeq).catch((err: unknown) => this.log.warn({ err, volumeId, pg: op.pg }, 'journal trim failed'));
+    }
+    return { appliedSeq: st.appliedSeq };
+  }
+
+  /** A gap still open after the grace period means missed writes: pull them from the primary. */
+  private watchGap(volumeId: string, pg: number, target: number, primary: string, epoch: number): void {
+    const key = `${volumeId}/${pg}`;
+    if (this.catchingUp.has(key)) return;
+    const t = setTimeout(() => {
+      this.gapTimers.delete(t);
+      void (async () => {
+        const st = await this.store.pgState(volumeId, pg);
+        if (st.appliedSeq >= target || this.catchingUp.has(key)) return;
+        await this.catchUp(volumeId, pg, primary, epoch);
+      })().catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary }, 'catch-up failed'));
+    }, gapGraceMs);
+    t.unref();
+    this.gapTimers.add(t);
+  }
+
+  /** Pulls journal entries after this store's watermark from `primary` until none are left. */
+  async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
+    const key = `${volumeId}/${pg}`;
+    if (this.catchingUp.has(key)) return (await this.store.pgState(volumeId, pg)).appliedSeq;
+    this.catchingUp.add(key);
+    let resynced = false;
+    try {
+      for (;;) {
+        const st = await this.store.pgState(volumeId, pg);
+        let frames;
+        try {
+          frames = await this.peers.fetchJournal(primary, volumeId, pg, st.appliedSeq + 1, epoch, catchUpMaxBytes);
+        } catch (err) {
+          if (!isGalleonError(err, 'OUT_OF_RANGE') || resynced) throw err;
+          resynced = true;
+          await this.resync(volumeId, pg, primary, epoch);
+          continue;
+        }
+        const ops: BlockOp[] = frames.map(({ meta, data }) => {
+          const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
+          const base = { address, pg, seq: meta.seq, epoch: meta.epoch };
+          return meta.kind === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: meta.kind };
+        });
+        if (ops.length === 0) return st.appliedSeq;
+        await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
+        const after = await this.store.pgState(volumeId, pg);
+        this.log.info({ volumeId, pg, from: st.appliedSeq, to: after.appliedSeq, entries: ops.length }, 'caught up from the primary journal');
+        invariant(after.appliedSeq >= st.appliedSeq, 'the watermark never goes back');
+        if (after.appliedSeq === st.appliedSeq) return after.appliedSeq;
+      }
+    } finally {
+      this.catchingUp.delete(key);
+    }
+  }
+
+  /**
+   * Full resync of a PG from the primary, for a replica behind the primary's trimmed journal:
+   * copy every live block the primary has, drop local blocks it no longer has, and move the
+   * watermark to the primary's watermark from before the copy began.
+   */
+  private async resync(volumeId: string, pg: number, primary: string, epoch: number): Promise<void> {
+    const { appliedSeq, frames } = await this.peers.fetchPgBlocks(primary, volumeId, pg, epoch);
+    const seen = new Set<string>();
+    let pending: Promise<void>[] = [];
+    let copied = 0;
+    for await (const { meta, data } of frames) {
+      const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
+      seen.add(`${meta.inode}/${meta.blockNo}`);
+      pending.push(this.store.rewriteBlock(address, { data, seq: meta.seq, epoch: meta.epoch, pg }));
+      copied++;
+      if (pending.length >= resyncBatchBlocks) { await Promise.all(pending); pending = []; }
+    }
+    await Promise.all(pending);
+    let dropped = 0;
+    for await (const { address, seq } of this.store.iterateAddresses({ volumeId, pg })) {
+      if (seen.has(`${address.inode}/${address.blockNo}`) || seq > appliedSeq) continue;
+      await this.store.dropBlock(address, pg, seq, epoch);
+      dropped++;
+    }
+    await this.store.completeResync(volumeId, pg, appliedSeq);
+    this.log.warn({ volumeId, pg, primary, copied, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
+  }
+
+  close(): void {
+    for (const t of this.gapTimers) clearTimeout(t);
+    this.gapTimers.clear();
+  }
+}

@@ -1,0 +1,676 @@
+/**
+ * The block store on classic-level. One committer owns the database's write path: callers
+ * enqueue ops, and while one batch is being written the next one gathers everything that
+ * arrives meanwhile (group commit). A batch is synced when any caller in it asked for `sync`,
+ * so 64 concurrent durable writes share one fsync instead of paying 64.
+ *
+ * Each put/delete is journaled per PG in the same atomic batch as the block and the PG's state,
+ * so after a crash the block, its journal entry and the PG watermark agree.
+ *
+ * Layouts: `inline` keeps bodies as LevelDB values; `segments` (WiscKey) appends bodies to
+ * segment files, fdatasyncs them before a synced index batch, and keeps only pointers in
+ * LevelDB. Both can be read by either setting: the index entry says where its body is.
+ */
+import { statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { GalleonError, invariant } from '../../proto/errors.js';
+import { metrics } from '../metrics.js';
+import { decodeHeader, encodeHeader, HeaderFlag, headerBytes, computeCrc, segmentPointerBytes } from './header.js';
+import type { BlockHeader } from './header.js';
+import { toStoreError, withIoRetry } from './io.js';
+import {
+  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, pgKey, prefixEnd, Prefix,
+} from './keys.js';
+import { SegmentFiles, defaultSegmentMaxBytes } from './segments.js';
+import type {
+  BlockAddress, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
+} from './types.js';
+
+export type BodyLayout = 'inline' | 'segments';
+
+export interface LevelBlockStoreOptions {
+  dir: string;
+  layout?: BodyLayout;
+  /** LevelDB memtable size: 64 MiB instead of the 4 MiB default cut compaction stalls ~2x. */
+  writeBufferSizeBytes?: number;
+  /** Upper bound of one group-commit batch (bodies included). */
+  maxBatchBytes?: number;
+  maxBlockBytes?: number;
+  segmentMaxBytes?: number;
+  /** Writes are refused with NO_SPACE when the disk would drop below this much free space. */
+  minFreeBytes?: number;
+  /**
+   * Segment layout: bodies up to this size stay inline in LevelDB anyway, so a batch of small
+   * durable writes costs one fsync (the LevelDB log) instead of two (segment + log).
+   */
+  inlineMaxBytes?: number;
+}
+
+export const defaultMaxBlockBytes = 4 * 1024 * 1024;
+export const defaultMaxBatchBytes = 64 * 1024 * 1024;
+export const defaultWriteBufferSizeBytes = 64 * 1024 * 1024;
+export const defaultMinFreeBytes = 64 * 1024 * 1024;
+export const defaultInlineMaxBytes = 16 * 1024;
+const freeSpaceRefreshMs = 500;
+
+const JournalKind = { put: 0, delete: 1, noop: 2 } as const;
+
+interface MemPg {
+  volumeId: string;
+  pg: number;
+  appliedSeq: number;
+  highestSeq: number;
+  epoch: number;
+  trimmedSeq: number;
+  /** Seqs recorded above the contiguous watermark (out-of-order replica arrivals). */
+  above: Set<number>;
+}
+
+type Pending =
+  | { kind: 'ops'; ops: readonly BlockOp[]; sync: boolean; onlyIfNewer: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
+  | { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: (n: number) => void; reject: (e: unknown) => void }
+  | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
+  | { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
+  | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void };
+
+/** A block removed by a resync (deleted on the primary while this replica was away). */
+interface TombstoneAt { tombstone: true; seq: number; epoch: number; pg: number }
+
+interface OverlayEntry { op: BlockOp; onlyIfNewer: boolean }
+
+type LevelOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+/** A group ready to land: its index batch, and the newest seq it stages per block key. */
+interface Staged {
+  levelOps: LevelOp[];
+  sync: boolean;
+  trimmed: Map<Pending, number>;
+  landingSeqs: Map<string, number>;
+}
+
+const pgId = (volumeId: string, pg: number): string => `${volumeId}\u0000${pg}`;
+
+function encodePgState(s: MemPg): Buffer {
+  const b = Buffer.allocUnsafe(24);
+  b.writeUIntBE(s.appliedSeq, 0, 6);
+  b.writeUIntBE(s.highestSeq, 6, 6);
+  b.writeUIntBE(s.epoch, 12, 6);
+  b.writeUIntBE(s.trimmedSeq, 18, 6);
+  return b;
+}
+
+function checkOp(op: BlockOp, maxBlockBytes: number): void {
+  for (const [name, v] of [['pg', op.pg], ['seq', op.seq], ['epoch', op.epoch]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 2 ** 48 - 1) throw new GalleonError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${v}`);
+  }
+  if (op.seq < 1) throw new GalleonError('INVALID_ARGUMENT', `seq starts at 1, got ${op.seq}`);
+  if (op.kind === 'put' && op.data.byteLength > maxBlockBytes) {
+    throw new GalleonError('INVALID_SIZE', `block of ${op.data.byteLength} bytes exceeds maxBlockBytes ${maxBlockBytes}`, {
+      hint: 'split the write into blocks of the volume\'s block size',
+    });
+  }
+}
+
+export class LevelBlockStore implements BlockStore {
+  private readonly pgs = new Map<string, MemPg>();
+  private readonly pgLoads = new Map<string, Promise<MemPg>>();
+  private readonly overlay = new Map<string, OverlayEntry>();
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+  private freeBytes = Number.POSITIVE_INFINITY;
+  /** Newest seq per block key staged by a group whose index batch has not landed yet. */
+  private readonly landingSeqs = new Map<string, number>();
+  /** Set when an index batch failed after its group was staged: every later write is refused. */
+  private failed: GalleonError | null = null;
+  private freeCheckedAtMs = 0;
+
+  private constructor(
+    private readonly db: ClassicLevel<Buffer, Buffer>,
+    private readonly segments: SegmentFiles | null,
+    private readonly dir: string,
+    private readonly layout: BodyLayout,
+    private readonly maxBatchBytes: number,
+    readonly maxBlockBytes: number,
+    private readonly minFreeBytes: number,
+    private readonly inlineMaxBytes: number,
+  ) {}
+
+  static async open(opts: LevelBlockStoreOptions): Promise<LevelBlockStore> {
+    const layout = opts.layout ?? 'segments';
+    const db = new ClassicLevel<Buffer, Buffer>(path.join(opts.dir, 'index'), {
+      keyEncoding: 'buffer', valueEncoding: 'buffer',
+      writeBufferSize: opts.writeBufferSizeBytes ?? defaultWriteBufferSizeBytes,
+      // Bodies are checksummed and usually incompressible; snappy would only burn CPU.
+      compression: false,
+    });
+    await withIoRetry('opening the block index', () => db.open());
+    // Segments are always opened: an inline store may still hold bodies written in segments.
+    const segments = await SegmentFiles.open(path.join(opts.dir, 'segments'), opts.segmentMaxBytes ?? defaultSegmentMaxBytes);
+    return new LevelBlockStore(db, segments, opts.dir, layout,
+      opts.maxBatchBytes ?? defaultMaxBatchBytes, opts.maxBlockBytes ?? defaultMaxBlockBytes, opts.minFreeBytes ?? defaultMinFreeBytes,
+      opts.inlineMaxBytes ?? defaultInlineMaxBytes);
+  }
+
+  // ---- writes -------------------------------------------------------------------------
+
+  write(op: BlockOp, opts: WriteOptions): Promise<void> {
+    return this.writeBatch([op], opts);
+  }
+
+  delete(address: BlockAddress, pg: number, seq: number, epoch: number, opts: WriteOptions): Promise<void> {
+    return this.writeBatch([{ kind: 'delete', address, pg, seq, epoch }], opts);
+  }
+
+  /**
+   * Enqueues synchronously (so a read issued right after sees the write) and resolves once the
+   * batch holding it is written — synced when `opts.sync`.
+   */
+  writeBatch(ops: readonly BlockOp[], opts: WriteOptions): Promise<void> {
+    this.checkOpen();
+    let bytes = 0;
+    for (const op of ops) {
+      checkOp(op, this.maxBlockBytes);
+      if (op.kind === 'put') bytes += op.data.byteLength;
+    }
+    const onlyIfNewer = opts.onlyIfNewer ?? false;
+    for (const op of ops) {
+      if (op.kind === 'noop') continue;
+      const k = blockKey(op.address).toString('latin1');
+      const prev = this.overlay.get(k);
+      if (prev === undefined || !onlyIfNewer || prev.op.seq < op.seq) this.overlay.set(k, { op, onlyIfNewer });
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'ops', ops, sync: opts.sync, onlyIfNewer, bytes, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /**
+   * Rewrites a damaged block with a verified copy from another replica: same seq and epoch, no
+   * journal entry (the write already has one). Skipped if a newer write landed meanwhile.
+   */
+  rewriteBlock(address: BlockAddress, block: StoredBlock): Promise<void> {
+    this.checkOpen();
+    if (block.data.byteLength > this.maxBlockBytes) throw new GalleonError('INVALID_SIZE', `repair copy of ${block.data.byteLength} bytes exceeds maxBlockBytes`);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'repair', address, block, sync: true, bytes: block.data.byteLength, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Resync: drops a block the primary no longer has (no journal entry), unless newer here. */
+  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number): Promise<void> {
+    this.checkOpen();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'repair', address, block: { tombstone: true, seq, epoch, pg }, sync: false, bytes: 0, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /**
+   * Resync: every write up to `uptoSeq` is now reflected in this store's blocks, so the PG's
+   * watermark jumps there and the journal below it (holes, old entries) is dropped.
+   */
+  completeResync(volumeId: string, pg: number, uptoSeq: number): Promise<void> {
+    this.checkOpen();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'watermark', volumeId, pg, upto: uptoSeq, sync: true, bytes: 0, resolve, reject });
+      this.kick();
+    });
+  }
+
+  trimJournal(volumeId: string, pg: number, uptoSeq: number): Promise<number> {
+    this.checkOpen();
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ kind: 'trim', volumeId, pg, upto: uptoSeq, sync: false, bytes: 0, resolve, reject });
+      this.kick();
+    });
+  }
+
+  async observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number> {
+    this.checkOpen();
+    const s = await this.loadPg(volumeId, pg);
+    if (epoch <= s.epoch) return s.epoch;
+    // A fence must survive a restart, so the new epoch is synced before anyone relies on it.
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'epoch', volumeId, pg, epoch, sync: true, bytes: 0, resolve, reject });
+      this.kick();
+    });
+    return (await this.loadPg(volumeId, pg)).epoch;
+  }
+
+  private kick(): void {
+    if (this.flushing === null) this.flushing = this.flushLoop();
+  }
+
+  /**
+   * Two-stage pipeline: while group N's index batch is being written (and synced), group N+1 is
+   * prepared and its bodies appended and synced to segments. Index batches land strictly in
+   * order, and a group is acknowledged only when its own batch has landed.
+   */
+  private async flushLoop(): Promise<void> {
+    let landing: Promise<void> | null = null;
+    for (;;) {
+      if (this.queue.length === 0) {
+        if (landing === null) break;
+        await landing;
+        landing = null;
+        continue;
+      }
+      let bytes = 0;
+      let n = 0;
+      while (n < this.queue.length) {
+        const next = this.queue[n];
+        invariant(next !== undefined, 'queue index in range');
+        if (n > 0 && bytes + next.bytes > this.maxBatchBytes) break;
+        bytes += next.bytes;
+        n += 1;
+      }
+      const group = this.queue.splice(0, n);
+      // Trims, resync and repairs read the index: they wait until everything before them landed.
+      if (landing !== null && group.some((p) => p.kind !== 'ops' && p.kind !== 'epoch')) {
+        await landing;
+        landing = null;
+      }
+      let staged: Staged;
+      try {
+        if (this.failed !== null) throw this.failed;
+        staged = await this.prepare(group);
+      } catch (err) {
+        this.settle(group, err, null);
+        continue;
+      }
+      const previous: Promise<void> | null = landing;
+      landing = this.land(group, staged, previous);
+      if (previous !== null) await previous;
+    }
+    this.flushing = null;
+  }
+
+  /** Writes a prepared group's index batch after the previous one; never rejects. */
+  private async land(group: Pending[], staged: Staged, previous: Promise<void> | null): Promise<void> {
+    if (previous !== null) await previous;
+    try {
+      if (this.failed !== null) throw this.failed;
+      if (staged.levelOps.length > 0) {
+        await withIoRetry('writing the block index batch', () => this.db.batch(staged.levelOps, { sync: staged.sync }));
+        metrics.groupCommits.inc();
+      }
+      this.settle(group, null, staged.trimmed);
+    } catch (err) {
+      // The PG states in memory already include this group: the store cannot go on safely.
+      this.failed ??= toStoreError(err, 'writing the block index batch');
+      this.settle(group, this.failed, null);
+    } finally {
+      for (const [k, seq] of staged.landingSeqs) if (this.landingSeqs.get(k) === seq) this.landingSeqs.delete(k);
+    }
+  }
+
+  private settle(group: Pending[], err: unknown, trimmed: Map<Pending, number> | null): void {
+    const e = err === null ? null : toStoreError(err, 'writing a block batch');
+    for (const p of group) {
+      if (e !== null) p.reject(e);
+      else if (p.kind === 'trim') p.resolve(trimmed?.get(p) ?? 0);
+      else p.resolve();
+      if (p.kind !== 'ops') continue;
+      for (const op of p.ops) {
+        const k = blockKey(op.address).toString('latin1');
+        if (this.overlay.get(k)?.op === op) this.overlay.delete(k);
+      }
+    }
+  }
+
+  private async prepare(group: Pending[]): Promise<Staged> {
+    const sync = group.some((p) => p.sync);
+    const totalBytes = group.reduce((n, p) => n + p.bytes, 0);
+    if (totalBytes > 0) await this.checkFreeSpace(totalBytes);
+
+    // Work on copies of the PG states; they become live once the whole group is staged.
+    const touched = new Map<string, MemPg>();
+    const stateOf = async (volumeId: string, pg: number): Promise<MemPg> => {
+      const id = pgId(volumeId, pg);
+      const t = touched.get(id);
+      if (t !== undefined) return t;
+      const live = await this.loadPg(volumeId, pg);
+      const copy = { ...live, above: new Set(live.above) };
+      touched.set(id, copy);
+      return copy;
+    };
+
+    const levelOps: LevelOp[] = [];
+    const trimmed = new Map<Pending, number>();
+    // Bodies to append, in order, with the index entries waiting for their offsets.
+    const bodies: Uint8Array[] = [];
+    const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number }[] = [];
+    // Newest seq per block within this batch, for onlyIfNewer decisions.
+    const batchSeq = new Map<string, number>();
+    const stageTombstone = (bkey: Buffer, pg: number, seq: number, epoch: number): void => {
+      const h = { flags: HeaderFlag.tombstone, epoch, seq, pg, length: 0 };
+      const value = Buffer.allocUnsafe(headerBytes);
+      encodeHeader(value, { ...h, crc: computeCrc(h, new Uint8Array(0)) });
+      levelOps.push({ type: 'put', key: bkey, value });
+    };
+    const stagePut = (bkey: Buffer, pg: number, seq: number, epoch: number, data: Uint8Array): void => {
+      if (this.layout === 'inline' || data.byteLength <= this.inlineMaxBytes) {
+        const h = { flags: 0, epoch, seq, pg, length: data.byteLength };
+        const value = Buffer.allocUnsafe(headerBytes + data.byteLength);
+        encodeHeader(value, { ...h, crc: computeCrc(h, data) });
+        value.set(data, headerBytes);
+        levelOps.push({ type: 'put', key: bkey, value });
+      } else {
+        const h = { flags: HeaderFlag.inSegment, epoch, seq, pg, length: data.byteLength };
+        waiting.push({ key: bkey, header: h, crc: computeCrc(h, data), body: bodies.length });
+        bodies.push(data);
+      }
+    };
+
+    for (const p of group) {
+      if (p.kind === 'epoch') {
+        const s = await stateOf(p.volumeId, p.pg);
+        s.epoch = Math.max(s.epoch, p.epoch);
+        continue;
+      }
+      if (p.kind === 'repair') {
+        const bkey = blockKey(p.address);
+        const ks = bkey.toString('latin1');
+        const current = batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
+        if (current !== undefined && current > p.block.seq) continue;
+        batchSeq.set(ks, p.block.seq);
+        // Keeps "newest seq seen" an upper bound of every block's seq (see the onlyIfNewer check).
+        const rs = await stateOf(p.address.volumeId, p.block.pg);
+        rs.highestSeq = Math.max(rs.highestSeq, p.block.seq);
+        if ('tombstone' in p.block) stageTombstone(bkey, p.block.pg, p.block.seq, p.block.epoch);
+        else stagePut(bkey, p.block.pg, p.block.seq, p.block.epoch, p.block.data);
+        continue;
+      }
+      if (p.kind === 'watermark') {
+        const s = await stateOf(p.volumeId, p.pg);
+        if (p.upto <= s.appliedSeq) continue;
+        for await (const key of this.db.keys({ gte: journalKey(p.volumeId, p.pg, 0), lte: journalKey(p.volumeId, p.pg, p.upto) })) levelOps.push({ type: 'del', key });
+        s.appliedSeq = p.upto;
+        for (const q of [...s.above]) if (q <= p.upto) s.above.delete(q);
+        while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
+        s.highestSeq = Math.max(s.highestSeq, s.appliedSeq);
+        s.trimmedSeq = Math.max(s.trimmedSeq, p.upto);
+        continue;
+      }
+      if (p.kind === 'trim') {
+        const s = await stateOf(p.volumeId, p.pg);
+        const upto = Math.min(p.upto, s.appliedSeq);
+        if (upto <= s.trimmedSeq) { trimmed.set(p, 0); continue; }
+        let count = 0;
+        for await (const key of this.db.keys({ gte: journalKey(p.volumeId, p.pg, 0), lte: journalKey(p.volumeId, p.pg, upto) })) {
+          levelOps.push({ type: 'del', key });
+          count += 1;
+        }
+        s.trimmedSeq = upto;
+        trimmed.set(p, count);
+        continue;
+      }
+      for (const op of p.ops) {
+        const s = await stateOf(op.address.volumeId, op.pg);
+        if (op.seq <= s.trimmedSeq || op.seq <= s.appliedSeq || s.above.has(op.seq)) continue; // a duplicate delivery
+        // No block of this PG (stored, staged or landing) can be newer than the newest seq seen.
+        const newestInPg = op.seq > s.highestSeq;
+        s.above.add(op.seq);
+        while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
+        s.highestSeq = Math.max(s.highestSeq, op.seq);
+        s.epoch = Math.max(s.epoch, op.epoch);
+        const bkey = blockKey(op.address);
+        const jval = Buffer.allocUnsafe(1 + bkey.length);
+        jval[0] = op.kind === 'put' ? JournalKind.put : op.kind === 'delete' ? JournalKind.delete : JournalKind.noop;
+        bkey.copy(jval, 1);
+
+        let apply = op.kind !== 'noop';
+        if (apply && p.onlyIfNewer) {
+          const ks = bkey.toString('latin1');
+          const current = batchSeq.get(ks) ?? this.landingSeqs.get(ks) ?? (newestInPg ? undefined : await this.storedSeq(bkey));
+          apply = current === undefined || current < op.seq;
+        }
+        if (!apply) jval[0] = JournalKind.noop;
+        levelOps.push({ type: 'put', key: journalKey(op.address.volumeId, op.pg, op.seq), value: jval });
+        if (!apply) continue;
+        batchSeq.set(bkey.toString('latin1'), op.seq);
+
+        if (op.kind === 'noop') {
+          continue;
+        } else if (op.kind === 'delete') {
+          stageTombstone(bkey, op.pg, op.seq, op.epoch);
+        } else {
+          stagePut(bkey, op.pg, op.seq, op.epoch, op.data);
+        }
+      }
+    }
+
+    if (bodies.length > 0) {
+      invariant(this.segments !== null, 'segment layout has segment files');
+      const { segmentId, offsets } = await this.segments.append(bodies);
+      for (const w of waiting) {
+        const offset = offsets[w.body];
+        invariant(offset !== undefined, 'every appended body has an offset');
+        const value = Buffer.allocUnsafe(headerBytes + segmentPointerBytes);
+        encodeHeader(value, { ...w.header, crc: w.crc });
+        value.writeUInt32BE(segmentId, headerBytes);
+        value.writeUIntBE(offset, headerBytes + 4, 6);
+        levelOps.push({ type: 'put', key: w.key, value });
+      }
+    }
+    // The bodies must be on disk before a synced index entry can point at them.
+    if (sync && this.segments !== null) await this.segments.sync();
+
+    for (const s of touched.values()) levelOps.push({ type: 'put', key: pgKey(s.volumeId, s.pg), value: encodePgState(s) });
+    // The next group is prepared against these states before this batch lands (pipeline).
+    for (const [id, s] of touched) this.pgs.set(id, s);
+    for (const [k, seq] of batchSeq) this.landingSeqs.set(k, seq);
+    return { levelOps, sync, trimmed, landingSeqs: batchSeq };
+  }
+
+  private async storedSeq(bkey: Buffer): Promise<number | undefined> {
+    const v = await this.db.get(bkey);
+    if (v === undefined) return undefined;
+    return decodeHeader(v).seq;
+  }
+
+  /** Like storedSeq, but a damaged header counts as absent (that is what a repair replaces). */
+  private async storedSeqLenient(bkey: Buffer): Promise<number | undefined> {
+    try {
+      return await this.storedSeq(bkey);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async checkFreeSpace(bytes: number): Promise<void> {
+    const now = Date.now();
+    if (now - this.freeCheckedAtMs > freeSpaceRefreshMs || this.freeBytes - bytes < this.minFreeBytes) {
+      const st = await statfs(this.dir);
+      this.freeBytes = st.bavail * st.bsize;
+      this.freeCheckedAtMs = now;
+    }
+    if (this.freeBytes - bytes < this.minFreeBytes) {
+      throw new GalleonError('NO_SPACE', `data disk has ${this.freeBytes} bytes free, a ${bytes}-byte write would leave less than the ${this.minFreeBytes}-byte reserve`, {
+        hint: 'free disk space or add capacity; the write was not applied',
+      });
+    }
+    this.freeBytes -= bytes;
+  }
+
+  // ---- reads --------------------------------------------------------------------------
+
+  async read(address: BlockAddress): Promise<StoredBlock> {
+    this.checkOpen();
+    const key = blockKey(address);
+    const pending = this.overlay.get(key.toString('latin1'));
+    if (pending !== undefined && !pending.onlyIfNewer) return this.fromOverlay(pending.op, address);
+    const stored = await this.readStored(key, address);
+    if (pending !== undefined && (stored === null || stored.seq < pending.op.seq)) return this.fromOverlay(pending.op, address);
+    if (stored === null) throw notFound(address);
+    return stored;
+  }
+
+  private fromOverlay(op: BlockOp, address: BlockAddress): StoredBlock {
+    if (op.kind !== 'put') throw notFound(address);
+    return { data: Buffer.from(op.data.buffer, op.data.byteOffset, op.data.byteLength), epoch: op.epoch, seq: op.seq, pg: op.pg };
+  }
+
+  /** The verified block, or null when absent or deleted. */
+  private async readStored(key: Buffer, address: BlockAddress): Promise<StoredBlock | null> {
+    const value = await withIoRetry('reading the block index', () => this.db.get(key));
+    if (value === undefined) return null;
+    const h = decodeHeader(value);
+    if ((h.flags & HeaderFlag.tombstone) !== 0) {
+      this.verify(h, new Uint8Array(0), address);
+      return null;
+    }
+    let body: Buffer;
+    if ((h.flags & HeaderFlag.inSegment) !== 0) {
+      invariant(this.segments !== null, 'segments are open');
+      if (value.length < headerBytes + segmentPointerBytes) throw mismatch(address, 'index entry too short for a segment pointer');
+      body = await this.segments.read(value.readUInt32BE(headerBytes), value.readUIntBE(headerBytes + 4, 6), h.length);
+    } else {
+      body = value.subarray(headerBytes);
+      if (body.length !== h.length) throw mismatch(address, `body is ${body.length} bytes, header says ${h.length}`);
+    }
+    this.verify(h, body, address);
+    return { data: body, epoch: h.epoch, seq: h.seq, pg: h.pg };
+  }
+
+  private verify(h: BlockHeader, body: Uint8Array, address: BlockAddress): void {
+    const { crc, ...fields } = h;
+    if (computeCrc(fields, body) !== crc) {
+      metrics.checksumMismatches.inc();
+      throw mismatch(address, 'crc32c does not match');
+    }
+  }
+
+  async locate(address: BlockAddress): Promise<BodyLocation | null> {
+    const value = await this.db.get(blockKey(address));
+    if (value === undefined || this.segments === null) return null;
+    const h = decodeHeader(value);
+    if ((h.flags & HeaderFlag.inSegment) === 0) return null;
+    return { file: this.segments.fileOf(value.readUInt32BE(headerBytes)), offset: value.readUIntBE(headerBytes + 4, 6), length: h.length };
+  }
+
+  async readJournal(volumeId: string, pg: number, fromSeq: number, limits: JournalReadLimits): Promise<JournalEntry[]> {
+    this.checkOpen();
+    const s = await this.loadPg(volumeId, pg);
+    if (fromSeq <= s.trimmedSeq) {
+      throw new GalleonError('OUT_OF_RANGE', `journal of ${volumeId}/${pg} is trimmed up to seq ${s.trimmedSeq}, seq ${fromSeq} is gone`, {
+        hint: 'the replica is too far behind: resync the whole placement group', details: { trimmedSeq: s.trimmedSeq },
+      });
+    }
+    const out: JournalEntry[] = [];
+    let bytes = 0;
+    const end = prefixEnd(journalKey(volumeId, pg, 0).subarray(0, -6));
+    for await (const [key, value] of this.db.iterator({ gte: journalKey(volumeId, pg, Math.max(1, fromSeq)), lt: end })) {
+      if (out.length >= limits.maxEntries || (out.length > 0 && bytes >= limits.maxBytes)) break;
+      const seq = journalSeqOf(key);
+      const address = decodeBlockKey(value.subarray(1));
+      const kind = value[0];
+      if (kind === JournalKind.delete) { out.push({ volumeId, pg, seq, kind: 'delete', address }); continue; }
+      if (kind === JournalKind.noop) { out.push({ volumeId, pg, seq, kind: 'noop', address }); continue; }
+      const block = await this.readStored(value.subarray(1), address);
+      // Overwritten or deleted later: that later entry is in this journal too and carries it.
+      if (block === null || block.seq !== seq) { out.push({ volumeId, pg, seq, kind: 'noop', address }); continue; }
+      bytes += block.data.length;
+      out.push({ volumeId, pg, seq, kind: 'put', address, block });
+    }
+    return out;
+  }
+
+  async *iterateAddresses(filter: { volumeId?: string; pg?: number } = {}): AsyncIterable<{ address: BlockAddress; pg: number; seq: number }> {
+    const prefix = blockPrefix(filter.volumeId);
+    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
+      if (value.length < headerBytes) continue;
+      const h = decodeHeader(value);
+      if ((h.flags & HeaderFlag.tombstone) !== 0) continue;
+      if (filter.pg !== undefined && h.pg !== filter.pg) continue;
+      yield { address: decodeBlockKey(key), pg: h.pg, seq: h.seq };
+    }
+  }
+
+  async *iterateBlocks(filter: { volumeId?: string; pg?: number } = {}): AsyncIterable<{ address: BlockAddress; block: StoredBlock }> {
+    for await (const { address } of this.iterateAddresses(filter)) {
+      const block = await this.readStored(blockKey(address), address);
+      if (block !== null) yield { address, block };
+    }
+  }
+
+  async pgState(volumeId: string, pg: number): Promise<PgState> {
+    this.checkOpen();
+    const s = await this.loadPg(volumeId, pg);
+    return { volumeId, pg, appliedSeq: s.appliedSeq, highestSeq: s.highestSeq, epoch: s.epoch, trimmedSeq: s.trimmedSeq };
+  }
+
+  async listPgs(): Promise<{ volumeId: string; pg: number }[]> {
+    const out = new Map<string, { volumeId: string; pg: number }>();
+    const p = Buffer.from([Prefix.pg]);
+    for await (const key of this.db.keys({ gte: p, lt: prefixEnd(p) })) {
+      const d = decodePgKey(key);
+      out.set(pgId(d.volumeId, d.pg), d);
+    }
+    for (const s of this.pgs.values()) out.set(pgId(s.volumeId, s.pg), { volumeId: s.volumeId, pg: s.pg });
+    return [...out.values()];
+  }
+
+  usedBytes(): number {
+    return this.segments?.bytes() ?? 0;
+  }
+
+  /** Loads a PG's state once; the out-of-order set is rebuilt from the journal above the watermark. */
+  private loadPg(volumeId: string, pg: number): Promise<MemPg> {
+    const id = pgId(volumeId, pg);
+    const live = this.pgs.get(id);
+    if (live !== undefined) return Promise.resolve(live);
+    let loading = this.pgLoads.get(id);
+    if (loading === undefined) {
+      loading = (async () => {
+        const v = await this.db.get(pgKey(volumeId, pg));
+        const s: MemPg = {
+          volumeId, pg, above: new Set(),
+          appliedSeq: v?.readUIntBE(0, 6) ?? 0,
+          highestSeq: v?.readUIntBE(6, 6) ?? 0,
+          epoch: v?.readUIntBE(12, 6) ?? 0,
+          trimmedSeq: v?.readUIntBE(18, 6) ?? 0,
+        };
+        const end = prefixEnd(journalKey(volumeId, pg, 0).subarray(0, -6));
+        for await (const key of this.db.keys({ gt: journalKey(volumeId, pg, s.appliedSeq), lt: end })) s.above.add(journalSeqOf(key));
+        while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
+        // Another caller may have finished loading first; keep the one already live.
+        const already = this.pgs.get(id);
+        if (already !== undefined) return already;
+        this.pgs.set(id, s);
+        this.pgLoads.delete(id);
+        return s;
+      })();
+      this.pgLoads.set(id, loading);
+    }
+    return loading;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new GalleonError('UNAVAILABLE', 'block store is closed', { hint: 'the node is shutting down; retry on another replica' });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.flushing !== null) await this.flushing;
+    this.closed = true;
+    await this.segments?.close();
+    await this.db.close();
+  }
+}
+
+function notFound(address: BlockAddress): GalleonError {
+  return new GalleonError('BLOCK_NOT_FOUND', `block ${address.volumeId}/${address.inode}/${address.blockNo} does not exist`, {
+    hint: 'a block that was never written reads as absent; the caller treats it as zeros', details: { ...address },
+  });
+}
+
+function mismatch(address: BlockAddress, why: string): GalleonError {
+  return new GalleonError('CHECKSUM_MISMATCH', `block ${address.volumeId}/${address.inode}/${address.blockNo} is damaged: ${why}`, {
+    hint: 'the scrubber repairs it from another replica; read it from another replica meanwhile', details: { ...address },
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * Background scrubber: walks every block of the store at a bounded rate, re-reading (and so
+ * re-verifying) each one; a block that fails its checksum is fetched from another replica
+ * through a RepairSource and rewritten. Repairs and unrepairable blocks are counted.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isGalleonError } from '../../proto/errors.js';
+import type { Logger } from '../log.js';
+import { metrics } from '../metrics.js';
+import type { BlockAddress, BlockStore, StoredBlock } from './types.js';
+
+/** Another replica's verified copy of a block (the caller knows where the replicas are). */
+export interface RepairSource {
+  fetchBlock(address: BlockAddress, pg: number): Promise<StoredBlock>;
+}
+
+export interface ScrubberOptions {
+  store: BlockStore;
+  repair: RepairSource;
+  log: Logger;
+  /** Upper bound of blocks re-read per second, so scrubbing never starves client I/O. */
+  maxBlocksPerSecond?: number;
+  /** Pause between two full passes. */
+  passIntervalMs?: number;
+}
+
+export interface ScrubPass {
+  scanned: number;
+  repaired: number;
+  unrepairable: number;
+}
+
+export const defaultScrubBlocksPerSecond = 200;
+export const defaultScrubPassIntervalMs = 60 * 60 * 1000;
+/** Blocks per rate-limit step: sleeping per block would cost more than the reads. */
+const scrubStepBlocks = 16;
+
+export class Scrubber {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private readonly stopController = new AbortController();
+
+  constructor(private readonly opts: ScrubberOptions) {}
+
+  /** One full pass over the store. */
+  async runOnce(): Promise<ScrubPass> {
+    const rate = this.opts.maxBlocksPerSecond ?? defaultScrubBlocksPerSecond;
+    const pass: ScrubPass = { scanned: 0, repaired: 0, unrepairable: 0 };
+    let stepStart = performance.now();
+    for await (const { address, pg } of this.opts.store.iterateAddresses()) {
+      if (this.stopController.signal.aborted) break;
+      pass.scanned++;
+      metrics.scrubbedBlocks.inc();
+      try {
+        await this.opts.store.read(address);
+      } catch (err) {
+        if (!isGalleonError(err, 'CHECKSUM_MISMATCH')) throw err;
+        if (await this.repair(address, pg)) pass.repaired++;
+        else pass.unrepairable++;
+      }
+      if (pass.scanned % scrubStepBlocks === 0) {
+        const budgetMs = (scrubStepBlocks / rate) * 1000;
+        const spent = performance.now() - stepStart;
+        if (spent < budgetMs) await sleep(budgetMs - spent, undefined, { signal: this.stopController.signal }).catch(() => undefined);
+        stepStart = performance.now();
+      }
+    }
+    return pass;
+  }
+
+  private async repair(address: BlockAddress, pg: number): Promise<boolean> {
+    try {
+      const copy = await this.opts.repair.fetchBlock(address, pg);
+      await this.opts.store.rewriteBlock(address, copy);
+      await this.opts.store.read(address); // verify the rewrite before counting it
+      metrics.scrubRepairs.inc();
+      this.opts.log.warn({ address, pg, seq: copy.seq }, 'scrubber repaired a damaged block from another replica');
+      return true;
+    } catch (err) {
+      this.opts.log.error({ err, address, pg }, 'scrubber could not repair a damaged block');
+      return false;
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = (async () => {
+      while (!this.stopController.signal.aborted) {
+        try {
+          const pass = await this.runOnce();
+          this.opts.log.info(pass, 'scrub pass finished');
+        } catch (err) {
+          this.opts.log.error({ err }, 'scrub pass failed');
+        }
+        await sleep(this.opts.passIntervalMs ?? defaultScrubPassIntervalMs, undefined, { signal: this.stopController.signal }).catch(() => undefined);
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopController.abort();
+    await this.loop;
+    this.running = false;
+  }
+}

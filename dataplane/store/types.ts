@@ -1,0 +1,105 @@
+/**
+ * The block store seam: everything the block server needs from local storage, and nothing
+ * about HTTP or replication. One conformance suite (test/dataplane/store) runs against every
+ * layout of the implementation.
+ */
+
+/** Where a block lives in a volume. `inode` and `blockNo` are non-negative integers < 2^48. */
+export interface BlockAddress {
+  volumeId: string;
+  inode: number;
+  blockNo: number;
+}
+
+/** One mutation, already ordered by its PG's primary (`seq`) under a placement `epoch`. */
+export type BlockOp =
+  | { kind: 'put'; address: BlockAddress; pg: number; seq: number; epoch: number; data: Uint8Array }
+  | { kind: 'delete'; address: BlockAddress; pg: number; seq: number; epoch: number }
+  /** Records a journal position without touching a block (a superseded entry during catch-up). */
+  | { kind: 'noop'; address: BlockAddress; pg: number; seq: number; epoch: number };
+
+export interface WriteOptions {
+  /** Durable: the batch holding these ops is fsync'd (group commit) before the promise resolves. */
+  sync: boolean;
+  /**
+   * Replica path: writes can arrive out of order, so an op only replaces a block whose stored
+   * seq is lower. The journal entry is recorded either way (it keeps the PG's seq contiguous).
+   */
+  onlyIfNewer?: boolean;
+}
+
+export interface StoredBlock {
+  data: Buffer;
+  epoch: number;
+  seq: number;
+  pg: number;
+}
+
+export interface JournalEntry {
+  volumeId: string;
+  pg: number;
+  /** The journal position this entry was recorded at. */
+  seq: number;
+  kind: 'put' | 'delete' | 'noop';
+  address: BlockAddress;
+  /**
+   * For puts: the block as it is now (its own seq may be newer than `seq` when it was
+   * overwritten later; applying it with onlyIfNewer is still correct).
+   */
+  block?: StoredBlock;
+}
+
+export interface PgState {
+  volumeId: string;
+  pg: number;
+  /** Every seq <= appliedSeq is in this store (the contiguous watermark). */
+  appliedSeq: number;
+  /** Highest seq seen (> appliedSeq while a gap is open). */
+  highestSeq: number;
+  /** Newest placement epoch seen for this PG: requests with an older one are refused. */
+  epoch: number;
+  /** Journal entries <= trimmedSeq are gone: a replica behind it needs a full resync. */
+  trimmedSeq: number;
+}
+
+export interface JournalReadLimits {
+  maxEntries: number;
+  maxBytes: number;
+}
+
+/** Location of a block body inside the store's own files (for scrub tooling and tests). */
+export interface BodyLocation {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+export interface BlockStore {
+  /** Applies ops in one atomic batch (shared with concurrent callers: group commit). */
+  writeBatch(ops: readonly BlockOp[], opts: WriteOptions): Promise<void>;
+  write(op: BlockOp, opts: WriteOptions): Promise<void>;
+  /** Throws BLOCK_NOT_FOUND, or CHECKSUM_MISMATCH: never returns bytes that fail their crc. */
+  read(address: BlockAddress): Promise<StoredBlock>;
+  /** Replaces a damaged block with a verified copy (same seq/epoch, no journal entry). */
+  rewriteBlock(address: BlockAddress, block: StoredBlock): Promise<void>;
+  delete(address: BlockAddress, pg: number, seq: number, epoch: number, opts: WriteOptions): Promise<void>;
+  /** Resync: drop a block the primary no longer has (no journal entry; skipped if newer here). */
+  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number): Promise<void>;
+  /** Resync finished: every write <= uptoSeq is reflected; the watermark jumps there. */
+  completeResync(volumeId: string, pg: number, uptoSeq: number): Promise<void>;
+  readJournal(volumeId: string, pg: number, fromSeq: number, limits: JournalReadLimits): Promise<JournalEntry[]>;
+  /** Drops journal entries with seq <= uptoSeq; returns how many were removed. */
+  trimJournal(volumeId: string, pg: number, uptoSeq: number): Promise<number>;
+  /** Every live block (of one PG when given), for scrub and full resync. */
+  /** Live block addresses without reading bodies (cheap walk for the scrubber). */
+  iterateAddresses(filter?: { volumeId?: string; pg?: number }): AsyncIterable<{ address: BlockAddress; pg: number; seq: number }>;
+  iterateBlocks(filter?: { volumeId?: string; pg?: number }): AsyncIterable<{ address: BlockAddress; block: StoredBlock }>;
+  pgState(volumeId: string, pg: number): Promise<PgState>;
+  /** Records a newer epoch (persisted); returns the newest known. Never lowers it. */
+  observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number>;
+  /** PGs this store holds data or state for. */
+  listPgs(): Promise<{ volumeId: string; pg: number }[]>;
+  locate(address: BlockAddress): Promise<BodyLocation | null>;
+  usedBytes(): number;
+  close(): Promise<void>;
+}

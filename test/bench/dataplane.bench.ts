@@ -1,0 +1,176 @@
+/**
+ * Data-plane benchmark: three data-node processes on loopback (3 replicas, one disk), driven
+ * by the BlockClient from this process, side by side with fio on the same disk in the same run.
+ *
+ *   npm run bench:dataplane            (env BENCH_SECONDS=3 per timed phase)
+ *
+ * Prints one table: our figure, fio's reference, the ratio; and the physical limit of three
+ * replicas on one disk (fio sequential write / 3) with our replicated sequential write's ratio.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Table from 'cli-table3';
+import { BlockClient } from '../../dataplane/client/block-client.js';
+import { StaticPlacementSource } from '../../dataplane/placement.js';
+import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
+import type { BodyLayout } from '../../dataplane/store/level-block-store.js';
+import type { WriteConcern } from '../../proto/metadata-types.js';
+import { writeConcernOrder } from '../../proto/metadata-types.js';
+import { pgStates, TestCluster } from '../dataplane/cluster.js';
+import { pattern, tempDir } from '../dataplane/helpers.js';
+
+const phaseSeconds = Number(process.env.BENCH_SECONDS ?? '3');
+const inFlight = 64;
+const seqBlockBytes = 1024 * 1024;
+const seqBlocks = Number(process.env.BENCH_SEQ_BLOCKS ?? '512');
+const smallBlockBytes = 4096;
+const randomSpaceBlocks = 1 << 18;
+const pgCount = 12;
+const MiB = 1024 * 1024;
+
+function ensureFio(): void {
+  if (spawnSync('fio', ['--version']).status === 0) return;
+  console.log('fio not found: installing it with apt-get');
+  if (spawnSync('apt-get', ['install', '-y', 'fio'], { stdio: 'ignore' }).status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'ignore' });
+    if (spawnSync('apt-get', ['install', '-y', 'fio'], { stdio: 'ignore' }).status !== 0) throw new Error('could not install fio (apt-get install -y fio failed)');
+  }
+}
+
+interface FioResult { bwMiBs: number; iops: number }
+function fio(dir: string, name: string, args: string[]): FioResult {
+  progress();
+  const out = execFileSync('fio', ['--name', name, '--filename', path.join(dir, 'fio.dat'), '--output-format=json', ...args], { encoding: 'utf8', maxBuffer: 64 * MiB });
+  const job = (JSON.parse(out) as { jobs: { read: { bw: number; iops: number }; write: { bw: number; iops: number } }[] }).jobs[0];
+  if (job === undefined) throw new Error(`fio ${name} returned no job`);
+  const side = job.write.bw > 0 ? job.write : job.read;
+  return { bwMiBs: side.bw / 1024, iops: side.iops };
+}
+
+/** Runs `op` with `inFlight` workers until `seconds` pass (or `count` ops ran); returns ops/s. */
+async function timed(seconds: number, count: number, op: (i: number) => Promise<unknown>): Promise<{ opsPerSec: number; ops: number }> {
+  progress();
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count && performance.now() < deadline) await op(next++);
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const elapsed = (performance.now() - start) / 1000;
+  return { opsPerSec: next / elapsed, ops: next };
+}
+
+const benchStart = performance.now();
+let phase = 0;
+function progress(): void {
+  process.stderr.write(`[bench] phase ${++phase} at ${((performance.now() - benchStart) / 1000).toFixed(1)} s\n`);
+}
+
+/** Waits (bounded) until every replica has applied what its PGs' primaries have, so one phase's replication backlog does not run into the next phase. */
+async function settle(cluster: TestCluster, ids: string[], maxMs = 15_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline) {
+    const states = await Promise.all(ids.map((id) => pgStates(cluster.node(id).address)));
+    const high = new Map<string, number>();
+    for (const list of states) for (const s of list) high.set(`${s.volumeId}/${s.pg}`, Math.max(high.get(`${s.volumeId}/${s.pg}`) ?? 0, s.appliedSeq));
+    if (states.every((list) => list.every((s) => s.appliedSeq >= (high.get(`${s.volumeId}/${s.pg}`) ?? 0)))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function rand(n: number): number {
+  return Math.floor(Math.random() * n);
+}
+
+/** The store alone: 1 MiB durable writes, 64 in flight, with bodies inline in LevelDB or in segments. */
+async function storeOnly(layout: BodyLayout, blocks: number): Promise<number> {
+  const dir = await tempDir(`bench-store-${layout}`);
+  const store = await LevelBlockStore.open({ dir, layout, minFreeBytes: 0 });
+  try {
+    const data = pattern(3, seqBlockBytes);
+    const r = await timed(60, blocks, (i) => store.write({ kind: 'put', address: { volumeId: 'b', inode: 1, blockNo: i }, pg: 0, seq: i + 1, epoch: 1, data }, { sync: true }));
+    return r.opsPerSec * seqBlockBytes / MiB;
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  ensureFio();
+  const fioDir = await tempDir('bench-fio');
+  const cluster = new TestCluster();
+  let client: BlockClient | undefined;
+  const rows: (string | number)[][] = [];
+  const fmt = (n: number, d = 0): string => n.toFixed(d);
+  try {
+    // fio reference on the same disk, first, so our nodes' page cache does not disturb it.
+    const fioSeqW = fio(fioDir, 'seqwrite', ['--rw=write', '--bs=1M', '--size=1G', '--direct=1', '--end_fsync=1', '--ioengine=libaio', '--iodepth=16']);
+    const fioRandW = fio(fioDir, 'randwrite-fsync', ['--rw=randwrite', '--bs=4k', '--size=256M', '--fsync=1', '--iodepth=1', '--time_based', `--runtime=${phaseSeconds}`]);
+    const fioSeqR = fio(fioDir, 'seqread', ['--rw=read', '--bs=1M', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=16']);
+    const fioRandR = fio(fioDir, 'randread', ['--rw=randread', '--bs=4k', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=64', '--time_based', `--runtime=${phaseSeconds}`]);
+    await rm(fioDir, { recursive: true, force: true });
+
+    const inline = await storeOnly('inline', 256);
+    const segments = await storeOnly('segments', 256);
+    rows.push(['store only: 1 MiB durable, bodies in LevelDB (MiB/s)', fmt(inline), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(inline / fioSeqW.bwMiBs, 2)]);
+    rows.push(['store only: 1 MiB durable, bodies in segments (MiB/s)', fmt(segments), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(segments / fioSeqW.bwMiBs, 2)]);
+
+    await Promise.all([cluster.start('n1', 'z1'), cluster.start('n2', 'z2'), cluster.start('n3', 'z3')]);
+    const ids = ['n1', 'n2', 'n3'];
+    const placement = cluster.placement('bench', Array.from({ length: pgCount }, (_, pg) => ({ replicas: ids, primary: ids[pg % 3] ?? 'n1', epoch: 1 })));
+    await cluster.install(placement);
+    const source = new StaticPlacementSource();
+    source.set(placement);
+    client = new BlockClient({ placement: source, maxInFlight: inFlight });
+    const c = client;
+
+    const big = pattern(1, seqBlockBytes);
+    const small = pattern(2, smallBlockBytes);
+    // Warm up connections and placements.
+    await timed(60, 256, (i) => c.writeBlock('bench', 9, i, small, 'durable'));
+
+    await settle(cluster, ids);
+    const seqW = await timed(60, seqBlocks, (i) => c.writeBlock('bench', 1, i, big, 'replicated'));
+    const seqWMiBs = seqW.opsPerSec * seqBlockBytes / MiB;
+    const limit = fioSeqW.bwMiBs / 3;
+    rows.push(['seq write 1 MiB, replicated (MiB/s)', fmt(seqWMiBs), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(seqWMiBs / fioSeqW.bwMiBs, 2)]);
+    rows.push(['  vs 3-replica limit = fio seq write / 3', fmt(seqWMiBs), fmt(limit), `${fmt((100 * seqWMiBs) / limit)}%`]);
+
+    const random: Record<WriteConcern, number> = { acknowledged: 0, durable: 0, replicated: 0, distributed: 0 };
+    for (const concern of writeConcernOrder) {
+      await settle(cluster, ids);
+      const r = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock('bench', 2, rand(randomSpaceBlocks), small, concern));
+      random[concern] = r.opsPerSec;
+      rows.push([`rand write 4 KiB, ${concern}, ${inFlight} in flight (IOPS)`, fmt(r.opsPerSec), `${fmt(fioRandW.iops)} (fio fsync each, QD1)`, fmt(r.opsPerSec / fioRandW.iops, 2)]);
+    }
+
+    await settle(cluster, ids);
+    const seqR = await timed(60, seqW.ops, (i) => c.readBlock('bench', 1, i));
+    const seqRMiBs = seqR.opsPerSec * seqBlockBytes / MiB;
+    rows.push(['seq read 1 MiB (MiB/s)', fmt(seqRMiBs), `${fmt(fioSeqR.bwMiBs)} (fio direct)`, fmt(seqRMiBs / fioSeqR.bwMiBs, 2)]);
+    // Random reads over blocks that exist (the random-write phases filled part of the space).
+    const written = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.readBlock('bench', 1, rand(seqW.ops)));
+    rows.push([`rand read (1 MiB blocks, ${inFlight} in flight, MiB/s)`, fmt(written.opsPerSec), '', '']);
+    const smallReads = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, (i) => c.readBlock('bench', 9, i % 256));
+    rows.push([`rand read 4 KiB, ${inFlight} in flight (IOPS)`, fmt(smallReads.opsPerSec), `${fmt(fioRandR.iops)} (fio direct QD64)`, fmt(smallReads.opsPerSec / fioRandR.iops, 2)]);
+    rows[rows.length - 2] = [`rand read 1 MiB, ${inFlight} in flight (MiB/s)`, fmt(written.opsPerSec * seqBlockBytes / MiB), '', ''];
+
+    const table = new Table({ head: ['workload', 'GalleonFS', 'reference', 'ratio'] });
+    for (const r of rows) table.push(r.map(String));
+    console.log(table.toString());
+    console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+    const durableRatio = random.durable / fioRandW.iops;
+    console.log(`targets: replicated seq write ${fmt((100 * seqWMiBs) / limit)}% of the 3-replica limit (target >= 70%); ` +
+      `durable 4 KiB at ${inFlight} in flight ${fmt(durableRatio, 1)}x fio's synced QD1 IOPS (target >= 2x)`);
+  } finally {
+    await client?.close();
+    await cluster.stopAll();
+    await rm(fioDir, { recursive: true, force: true });
+  }
+}
+
+await main();
