@@ -119,6 +119,12 @@ export class RaftNodeDriver {
   private cachedStatus: RaftStatus;
   private appliedListeners: (() => void)[] = [];
   private pendingCompaction: { index: number; term: number; conf: ConfState; data: Uint8Array } | null = null;
+  /** Entries persisted here and not yet applied, contiguous (see scheduleCommittedMidPersist). */
+  private durableTail: Entry[] = [];
+  /** Highest index handed to the apply chain; `applying` is the chain's tail. */
+  private scheduledApplyIndex: number;
+  private applying: Promise<void> = Promise.resolve();
+  private afterAdvance: (() => void)[] = [];
   /** Debug-level per-write stage trace (cheap check once, not per write). */
   private readonly traceWrites: boolean;
 
@@ -127,6 +133,7 @@ export class RaftNodeDriver {
     this.core = options.core;
     const st = this.core.status();
     this.appliedIndex = st.applied;
+    this.scheduledApplyIndex = st.applied;
     this.appliedTerm = options.appliedTerm;
     this.appliedConf = options.appliedConf;
     this.snapshotIndex = options.logStore.currentSnapshotMeta().index;
@@ -365,11 +372,9 @@ export class RaftNodeDriver {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    const readyAt = performance.now();
     this.o.metrics.readyBatches.inc();
     if (rd.softState !== null) this.onSoftState(rd.softState);
     if (rd.messagesBeforePersist.length > 0) this.o.send(rd.messagesBeforePersist);
-    if (this.traceWrites) this.stamp(rd.committedEntries, 'committedAt', readyAt);
 
     // Term, vote, entries and snapshots must be durable before anyone hears of them. A Ready
     // that only advances the commit index writes nothing: commit is volatile in Raft, the state
@@ -382,15 +387,27 @@ export class RaftNodeDriver {
       // them, since it counts itself toward commit only up to what advance() reported durable)
       // are applied WHILE this Ready's entries sync: the two writes go to different databases.
       // Without this a batch committed during one fsync waited for the next fsync before its
-      // proposers heard back (measured: see README "where the time goes").
-      const early = rd.snapshot === null ? this.durableCommitted(rd) : [];
+      // proposers heard back (README, "where the time goes").
+      const limit = this.durableLimit(rd);
+      if (rd.snapshot === null) this.scheduleApply(rd.committedEntries, limit);
       const t0 = performance.now();
+      let persistDone = false;
       const persist = this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot })
-        .then(() => this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000));
-      const apply = early.length > 0 ? this.applyEntries(early) : Promise.resolve();
-      const [p, a] = await Promise.allSettled([persist, apply]);
+        .then(() => this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000))
+        .finally(() => { persistDone = true; this.kick(); });
+      // While the fsync runs the core may keep stepping (core README): acks that arrive now move
+      // the leader's commit index, and what they commit among entries already durable here is
+      // applied and answered at once instead of after this fsync.
+      while (!persistDone) {
+        if (!this.hasInput()) await new Promise<void>((resolve) => { this.wake = resolve; });
+        if (persistDone) break;
+        this.drainInputs();
+        if (rd.snapshot === null && this.soft.role === 'leader') this.scheduleCommittedMidPersist(limit);
+      }
+      const [p, a] = await Promise.allSettled([persist, this.applying]);
       if (p.status === 'rejected') throw p.reason;
       if (a.status === 'rejected') throw a.reason;
+      this.rememberDurable(rd);
       if (this.traceWrites) this.stamp(rd.entries, 'persistedAt', performance.now());
     }
     for (const e of rd.entries) {
@@ -404,7 +421,10 @@ export class RaftNodeDriver {
 
     if (rd.snapshot !== null) await this.restoreSnapshot(rd);
     // Skips whatever was applied above.
-    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+    if (rd.committedEntries.length > 0) {
+      this.scheduleApply(rd.committedEntries, Number.MAX_SAFE_INTEGER);
+      await this.applying;
+    }
 
     for (const rs of rd.readStates) {
       const g = this.readGroups.get(rs.context);
@@ -414,6 +434,9 @@ export class RaftNodeDriver {
 
     this.core.advance(rd);
     this.cachedStatus = this.core.status();
+    const resolvers = this.afterAdvance;
+    this.afterAdvance = [];
+    for (const r of resolvers) r();
     if (rd.hardState !== null) {
       this.o.metrics.term.set(rd.hardState.term);
       this.o.metrics.commitIndex.set(rd.hardState.commit);
@@ -431,17 +454,60 @@ export class RaftNodeDriver {
     this.o.onSoftState?.(this.soft);
   }
 
-  /**
-   * The committed entries of `rd` that are durable here before `rd` is persisted: at or below
-   * the stored last index and below the first entry `rd` (re)writes.
-   */
-  private durableCommitted(rd: Ready): Entry[] {
-    let limit = this.o.logStore.lastIndex();
+  /** Highest index durable here before `rd` is persisted and not rewritten by it. */
+  private durableLimit(rd: Ready): number {
     const firstNew = rd.entries[0];
-    if (firstNew !== undefined) limit = Math.min(limit, firstNew.index - 1);
-    let n = 0;
-    while (n < rd.committedEntries.length && rd.committedEntries[n]!.index <= limit) n++;
-    return n === rd.committedEntries.length ? rd.committedEntries : rd.committedEntries.slice(0, n);
+    return firstNew === undefined ? this.o.logStore.lastIndex() : Math.min(this.o.logStore.lastIndex(), firstNew.index - 1);
+  }
+
+  /**
+   * Queues the entries at or below `limit` (and after what is already queued) for apply, in
+   * order, one state-machine call at a time. A failure is rethrown by `await this.applying`.
+   */
+  private scheduleApply(entries: Entry[], limit: number): void {
+    let lo = 0;
+    while (lo < entries.length && entries[lo]!.index <= this.scheduledApplyIndex) lo++;
+    let hi = lo;
+    while (hi < entries.length && entries[hi]!.index <= limit) hi++;
+    if (hi === lo) return;
+    const batch = lo === 0 && hi === entries.length ? entries : entries.slice(lo, hi);
+    this.scheduledApplyIndex = batch[batch.length - 1]!.index;
+    if (this.traceWrites) this.stamp(batch, 'committedAt', performance.now());
+    const run = this.applying.then(() => this.applyEntries(batch));
+    // Keep the chain rejected on failure so every later await sees it; mark it handled here.
+    run.catch(() => undefined);
+    this.applying = run;
+  }
+
+  /**
+   * On a leader in the middle of a fsync: applies the normal entries the core now knows are
+   * committed, up to `limit` (durable here before this Ready) and before any conf change
+   * (those take effect only through advance()).
+   */
+  private scheduleCommittedMidPersist(limit: number): void {
+    const commit = Math.min(this.core.status().commit, limit);
+    if (commit <= this.scheduledApplyIndex) return;
+    const tail = this.durableTail;
+    let lo = 0;
+    while (lo < tail.length && tail[lo]!.index <= this.scheduledApplyIndex) lo++;
+    if (lo >= tail.length || tail[lo]!.index !== this.scheduledApplyIndex + 1) return;
+    let hi = lo;
+    while (hi < tail.length && tail[hi]!.index <= commit && tail[hi]!.type !== 'conf-change') hi++;
+    if (hi > lo) this.scheduleApply(tail.slice(lo, hi), commit);
+  }
+
+  /** Keeps the entries just persisted (and not yet applied) for scheduleCommittedMidPersist. */
+  private rememberDurable(rd: Ready): void {
+    let tail = rd.snapshot !== null ? [] : this.durableTail;
+    const first = rd.entries[0];
+    if (first !== undefined) {
+      tail = tail.filter((e) => e.index < first.index);
+      for (const e of rd.entries) tail.push(e);
+    }
+    const applied = Math.max(this.appliedIndex, this.scheduledApplyIndex);
+    let drop = 0;
+    while (drop < tail.length && tail[drop]!.index <= applied) drop++;
+    this.durableTail = drop === 0 ? tail : tail.slice(drop);
   }
 
   private stamp(entries: Entry[], stage: 'persistedAt' | 'committedAt', at: number): void {
@@ -456,6 +522,8 @@ export class RaftNodeDriver {
     await this.o.stateMachine.restore(snap.meta.index, snap.data);
     this.o.metrics.snapshotsRestored.inc();
     this.appliedIndex = snap.meta.index;
+    this.scheduledApplyIndex = snap.meta.index;
+    this.durableTail = [];
     this.appliedTerm = snap.meta.term;
     this.appliedConf = { voters: [...snap.meta.conf.voters], learners: [...snap.meta.conf.learners] };
     this.snapshotIndex = snap.meta.index;
@@ -495,7 +563,11 @@ export class RaftNodeDriver {
         this.o.metrics.proposals.inc({ outcome: 'applied' });
         this.o.metrics.proposalLatency.observe((now - w.startedMs) / 1000);
         if (this.traceWrites) this.traceWrite(w, appliedAt);
-        w.resolve(results[i]!);
+        const result = results[i]!;
+        // A membership change takes effect at advance(): its proposer hears back after that,
+        // so what it reads from status() already shows the new configuration.
+        if (e.type === 'conf-change') this.afterAdvance.push(() => w.resolve(result));
+        else w.resolve(result);
       } else {
         this.o.metrics.proposals.inc({ outcome: 'dropped' });
         w.reject(dropped('a new leader replaced the entry of this proposal', ErrorCode.PROPOSAL_DROPPED));
@@ -576,6 +648,8 @@ export class RaftNodeDriver {
       this.pendingCompaction = null;
       return;
     }
+    // Entries applied in the middle of a fsync are applied in the core only from its next advance().
+    if (p.index > this.cachedStatus.applied) return;
     if (!this.liveFollowersHave(p.index) && this.appliedIndex - p.index < t.snapshotEveryEntries) return;
     this.pendingCompaction = null;
     this.core.compact(p.index, p.data);
@@ -626,6 +700,10 @@ export class RaftNodeDriver {
   }
 
   private failAll(err: GalleonError): void {
+    // Applied membership changes: their proposers get the result, not the failure.
+    const resolvers = this.afterAdvance;
+    this.afterAdvance = [];
+    for (const r of resolvers) r();
     for (const w of this.waiters.values()) w.reject(err);
     this.waiters.clear();
     for (const p of this.proposals) p.waiter.reject(err);
