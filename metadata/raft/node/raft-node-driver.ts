@@ -390,6 +390,10 @@ export class RaftNodeDriver {
       // proposers heard back (README, "where the time goes").
       const limit = this.durableLimit(rd);
       if (rd.snapshot === null) this.scheduleApply(rd.committedEntries, limit);
+      // Only a node that leads throughout (same term) never rewrites its log mid-fsync, so only
+      // there is every committed entry at or below `limit` the one stored here.
+      const st = this.core.status();
+      const leaderTerm = rd.snapshot === null && st.role === 'leader' ? st.term : null;
       const t0 = performance.now();
       let persistDone = false;
       const persist = this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot })
@@ -402,7 +406,7 @@ export class RaftNodeDriver {
         if (!this.hasInput()) await new Promise<void>((resolve) => { this.wake = resolve; });
         if (persistDone) break;
         this.drainInputs();
-        if (rd.snapshot === null && this.soft.role === 'leader') this.scheduleCommittedMidPersist(limit);
+        if (leaderTerm !== null) this.scheduleCommittedMidPersist(limit, leaderTerm);
       }
       const [p, a] = await Promise.allSettled([persist, this.applying]);
       if (p.status === 'rejected') throw p.reason;
@@ -484,8 +488,10 @@ export class RaftNodeDriver {
    * committed, up to `limit` (durable here before this Ready) and before any conf change
    * (those take effect only through advance()).
    */
-  private scheduleCommittedMidPersist(limit: number): void {
-    const commit = Math.min(this.core.status().commit, limit);
+  private scheduleCommittedMidPersist(limit: number, leaderTerm: number): void {
+    const st = this.core.status();
+    if (st.role !== 'leader' || st.term !== leaderTerm) return;
+    const commit = Math.min(st.commit, limit);
     if (commit <= this.scheduledApplyIndex) return;
     const tail = this.durableTail;
     let lo = 0;
