@@ -402,11 +402,20 @@ export class RaftNodeDriver {
       // While the fsync runs the core may keep stepping (core README): acks that arrive now move
       // the leader's commit index, and what they commit among entries already durable here is
       // applied and answered at once instead of after this fsync.
+      let watched: Promise<void> | null = null;
       while (!persistDone) {
         if (!this.hasInput()) await new Promise<void>((resolve) => { this.wake = resolve; });
         if (persistDone) break;
         this.drainInputs();
-        if (leaderTerm !== null) this.scheduleCommittedMidPersist(limit, leaderTerm);
+        if (leaderTerm !== null) {
+          this.scheduleCommittedMidPersist(limit, leaderTerm);
+          // Look again once the apply in flight is done: acks may have committed more meanwhile.
+          const running = this.applying;
+          if (this.scheduledApplyIndex > this.appliedIndex && watched !== running) {
+            watched = running;
+            void running.then(() => this.kick(), () => this.kick());
+          }
+        }
       }
       const [p, a] = await Promise.allSettled([persist, this.applying]);
       if (p.status === 'rejected') throw p.reason;
@@ -489,6 +498,9 @@ export class RaftNodeDriver {
    * (those take effect only through advance()).
    */
   private scheduleCommittedMidPersist(limit: number, leaderTerm: number): void {
+    // While a state-machine call runs, acks pile up and are applied together after it: one call
+    // per ack would cost more CPU than it saves latency under load.
+    if (this.scheduledApplyIndex > this.appliedIndex) return;
     const st = this.core.status();
     if (st.role !== 'leader' || st.term !== leaderTerm) return;
     const commit = Math.min(st.commit, limit);
