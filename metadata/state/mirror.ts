@@ -1,7 +1,7 @@
 /**
- * The in-memory copy of the state database. It changes only in `commit()`, called right after the
- * LevelDB batch holding the same writes succeeded, with the values parsed back from the bytes
- * written: so it is always exactly what a restart would load.
+ * The in-memory copy of the state database. It changes only in `commit()`, with the values parsed
+ * back from the bytes of the LevelDB batch holding the same writes (apply() writes that batch
+ * behind its answer; see the README): once the batch lands it is exactly what a restart loads.
  */
 import { compareIds, splitKey, tables, type StateReader, type Table } from './logic/tx.js';
 

@@ -15,6 +15,7 @@ export class MemberMetrics {
   readonly proposalLatency: Histogram;
   readonly readyBatches: Counter;
   readonly persistLatency: Histogram;
+  readonly applyLatency: Histogram;
   readonly snapshotsTaken: Counter;
   readonly snapshotsRestored: Counter;
   readonly rpcs: Counter<'method' | 'code'>;
@@ -38,6 +39,10 @@ export class MemberMetrics {
     this.readyBatches = new Counter({ name: 'galleon_raft_ready_total', help: 'Ready batches handled (one fsync each at most)', labelNames, registers });
     this.persistLatency = new Histogram({
       name: 'galleon_raft_persist_latency_seconds', help: 'Time to persist one Ready', labelNames, registers,
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+    });
+    this.applyLatency = new Histogram({
+      name: 'galleon_raft_apply_latency_seconds', help: 'Time for the state machine to apply one batch of committed entries', labelNames, registers,
       buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
     });
     this.snapshotsTaken = new Counter({ name: 'galleon_raft_snapshots_taken_total', help: 'Local snapshots taken (log compactions)', labelNames, registers });

@@ -68,6 +68,11 @@ interface Waiter {
   term: number;
   deadlineMs: number;
   startedMs: number;
+  /** Stage stamps on the monotonic clock (ms), for the write trace (see traceWrite). */
+  queuedAt: number;
+  proposedAt: number;
+  persistedAt: number;
+  committedAt: number;
   resolve: (r: CommandResult) => void;
   reject: (e: GalleonError) => void;
 }
@@ -79,8 +84,9 @@ interface ReadGroup {
   waiters: { resolve: () => void; reject: (e: GalleonError) => void }[];
 }
 
-type ProposalRequest = { kind: 'normal'; data: Uint8Array; waiter: Omit<Waiter, 'index' | 'term'> }
-  | { kind: 'conf'; change: ConfChange; waiter: Omit<Waiter, 'index' | 'term'> };
+type PendingWaiter = Pick<Waiter, 'deadlineMs' | 'startedMs' | 'queuedAt' | 'resolve' | 'reject'>;
+type ProposalRequest = { kind: 'normal'; data: Uint8Array; waiter: PendingWaiter }
+  | { kind: 'conf'; change: ConfChange; waiter: PendingWaiter };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -113,16 +119,26 @@ export class RaftNodeDriver {
   private cachedStatus: RaftStatus;
   private appliedListeners: (() => void)[] = [];
   private pendingCompaction: { index: number; term: number; conf: ConfState; data: Uint8Array } | null = null;
+  /** Entries persisted here and not yet applied, contiguous (see scheduleCommittedMidPersist). */
+  private durableTail: Entry[] = [];
+  /** Highest index handed to the apply chain; `applying` is the chain's tail. */
+  private scheduledApplyIndex: number;
+  private applying: Promise<void> = Promise.resolve();
+  private afterAdvance: (() => void)[] = [];
+  /** Debug-level per-write stage trace (cheap check once, not per write). */
+  private readonly traceWrites: boolean;
 
   constructor(options: DriverOptions) {
     this.o = options;
     this.core = options.core;
     const st = this.core.status();
     this.appliedIndex = st.applied;
+    this.scheduledApplyIndex = st.applied;
     this.appliedTerm = options.appliedTerm;
     this.appliedConf = options.appliedConf;
     this.snapshotIndex = options.logStore.currentSnapshotMeta().index;
     this.cachedStatus = st;
+    this.traceWrites = options.logger.isLevelEnabled('debug');
   }
 
   start(): void {
@@ -249,7 +265,7 @@ export class RaftNodeDriver {
         return;
       }
       const now = Date.now();
-      const waiter = { deadlineMs: now + timeoutMs, startedMs: now, resolve, reject };
+      const waiter: PendingWaiter = { deadlineMs: now + timeoutMs, startedMs: now, queuedAt: performance.now(), resolve, reject };
       this.proposals.push(req.kind === 'normal' ? { kind: 'normal', data: req.data, waiter } : { kind: 'conf', change: req.change, waiter });
       this.kick();
     });
@@ -325,6 +341,7 @@ export class RaftNodeDriver {
     let lastIndex = before.lastIndex;
     const term = before.term;
     const accepted: Waiter[] = [];
+    const proposedAt = performance.now();
     for (const p of batch) {
       const ok = p.kind === 'normal' ? this.core.propose(p.data) : this.core.proposeConfChange(p.change);
       if (!ok) {
@@ -335,7 +352,7 @@ export class RaftNodeDriver {
         continue;
       }
       lastIndex++;
-      const w: Waiter = { ...p.waiter, index: lastIndex, term };
+      const w: Waiter = { ...p.waiter, index: lastIndex, term, proposedAt, persistedAt: 0, committedAt: 0 };
       accepted.push(w);
     }
     if (accepted.length === 0) return;
@@ -366,9 +383,45 @@ export class RaftNodeDriver {
     const durableChange = rd.snapshot !== null || rd.entries.length > 0
       || (rd.hardState !== null && (rd.hardState.term !== persisted.term || rd.hardState.vote !== persisted.vote));
     if (durableChange) {
+      // Committed entries that an earlier Ready already made durable here (on a leader: all of
+      // them, since it counts itself toward commit only up to what advance() reported durable)
+      // are applied WHILE this Ready's entries sync: the two writes go to different databases.
+      // Without this a batch committed during one fsync waited for the next fsync before its
+      // proposers heard back (README, "where the time goes").
+      const limit = this.durableLimit(rd);
+      if (rd.snapshot === null) this.scheduleApply(rd.committedEntries, limit);
+      // Only a node that leads throughout (same term) never rewrites its log mid-fsync, so only
+      // there is every committed entry at or below `limit` the one stored here.
+      const st = this.core.status();
+      const leaderTerm = rd.snapshot === null && st.role === 'leader' ? st.term : null;
       const t0 = performance.now();
-      await this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
-      this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000);
+      let persistDone = false;
+      const persist = this.o.logStore.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot })
+        .then(() => this.o.metrics.persistLatency.observe((performance.now() - t0) / 1000))
+        .finally(() => { persistDone = true; this.kick(); });
+      // While the fsync runs the core may keep stepping (core README): acks that arrive now move
+      // the leader's commit index, and what they commit among entries already durable here is
+      // applied and answered at once instead of after this fsync.
+      let watched: Promise<void> | null = null;
+      while (!persistDone) {
+        if (!this.hasInput()) await new Promise<void>((resolve) => { this.wake = resolve; });
+        if (persistDone) break;
+        this.drainInputs();
+        if (leaderTerm !== null) {
+          this.scheduleCommittedMidPersist(limit, leaderTerm);
+          // Look again once the apply in flight is done: acks may have committed more meanwhile.
+          const running = this.applying;
+          if (this.scheduledApplyIndex > this.appliedIndex && watched !== running) {
+            watched = running;
+            void running.then(() => this.kick(), () => this.kick());
+          }
+        }
+      }
+      const [p, a] = await Promise.allSettled([persist, this.applying]);
+      if (p.status === 'rejected') throw p.reason;
+      if (a.status === 'rejected') throw a.reason;
+      this.rememberDurable(rd);
+      if (this.traceWrites) this.stamp(rd.entries, 'persistedAt', performance.now());
     }
     for (const e of rd.entries) {
       const w = this.waiters.get(e.index);
@@ -380,7 +433,11 @@ export class RaftNodeDriver {
     if (rd.messages.length > 0) this.o.send(rd.messages);
 
     if (rd.snapshot !== null) await this.restoreSnapshot(rd);
-    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+    // Skips whatever was applied above.
+    if (rd.committedEntries.length > 0) {
+      this.scheduleApply(rd.committedEntries, Number.MAX_SAFE_INTEGER);
+      await this.applying;
+    }
 
     for (const rs of rd.readStates) {
       const g = this.readGroups.get(rs.context);
@@ -390,6 +447,9 @@ export class RaftNodeDriver {
 
     this.core.advance(rd);
     this.cachedStatus = this.core.status();
+    const resolvers = this.afterAdvance;
+    this.afterAdvance = [];
+    for (const r of resolvers) r();
     if (rd.hardState !== null) {
       this.o.metrics.term.set(rd.hardState.term);
       this.o.metrics.commitIndex.set(rd.hardState.commit);
@@ -407,11 +467,81 @@ export class RaftNodeDriver {
     this.o.onSoftState?.(this.soft);
   }
 
+  /** Highest index durable here before `rd` is persisted and not rewritten by it. */
+  private durableLimit(rd: Ready): number {
+    const firstNew = rd.entries[0];
+    return firstNew === undefined ? this.o.logStore.lastIndex() : Math.min(this.o.logStore.lastIndex(), firstNew.index - 1);
+  }
+
+  /**
+   * Queues the entries at or below `limit` (and after what is already queued) for apply, in
+   * order, one state-machine call at a time. A failure is rethrown by `await this.applying`.
+   */
+  private scheduleApply(entries: Entry[], limit: number): void {
+    let lo = 0;
+    while (lo < entries.length && entries[lo]!.index <= this.scheduledApplyIndex) lo++;
+    let hi = lo;
+    while (hi < entries.length && entries[hi]!.index <= limit) hi++;
+    if (hi === lo) return;
+    const batch = lo === 0 && hi === entries.length ? entries : entries.slice(lo, hi);
+    this.scheduledApplyIndex = batch[batch.length - 1]!.index;
+    if (this.traceWrites) this.stamp(batch, 'committedAt', performance.now());
+    const run = this.applying.then(() => this.applyEntries(batch));
+    // Keep the chain rejected on failure so every later await sees it; mark it handled here.
+    run.catch(() => undefined);
+    this.applying = run;
+  }
+
+  /**
+   * On a leader in the middle of a fsync: applies the normal entries the core now knows are
+   * committed, up to `limit` (durable here before this Ready) and before any conf change
+   * (those take effect only through advance()).
+   */
+  private scheduleCommittedMidPersist(limit: number, leaderTerm: number): void {
+    // While a state-machine call runs, acks pile up and are applied together after it: one call
+    // per ack would cost more CPU than it saves latency under load.
+    if (this.scheduledApplyIndex > this.appliedIndex) return;
+    const st = this.core.status();
+    if (st.role !== 'leader' || st.term !== leaderTerm) return;
+    const commit = Math.min(st.commit, limit);
+    if (commit <= this.scheduledApplyIndex) return;
+    const tail = this.durableTail;
+    let lo = 0;
+    while (lo < tail.length && tail[lo]!.index <= this.scheduledApplyIndex) lo++;
+    if (lo >= tail.length || tail[lo]!.index !== this.scheduledApplyIndex + 1) return;
+    let hi = lo;
+    while (hi < tail.length && tail[hi]!.index <= commit && tail[hi]!.type !== 'conf-change') hi++;
+    if (hi > lo) this.scheduleApply(tail.slice(lo, hi), commit);
+  }
+
+  /** Keeps the entries just persisted (and not yet applied) for scheduleCommittedMidPersist. */
+  private rememberDurable(rd: Ready): void {
+    let tail = rd.snapshot !== null ? [] : this.durableTail;
+    const first = rd.entries[0];
+    if (first !== undefined) {
+      tail = tail.filter((e) => e.index < first.index);
+      for (const e of rd.entries) tail.push(e);
+    }
+    const applied = Math.max(this.appliedIndex, this.scheduledApplyIndex);
+    let drop = 0;
+    while (drop < tail.length && tail[drop]!.index <= applied) drop++;
+    this.durableTail = drop === 0 ? tail : tail.slice(drop);
+  }
+
+  private stamp(entries: Entry[], stage: 'persistedAt' | 'committedAt', at: number): void {
+    for (const e of entries) {
+      const w = this.waiters.get(e.index);
+      if (w !== undefined && w[stage] === 0) w[stage] = at;
+    }
+  }
+
   private async restoreSnapshot(rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
     await this.o.stateMachine.restore(snap.meta.index, snap.data);
     this.o.metrics.snapshotsRestored.inc();
     this.appliedIndex = snap.meta.index;
+    this.scheduledApplyIndex = snap.meta.index;
+    this.durableTail = [];
     this.appliedTerm = snap.meta.term;
     this.appliedConf = { voters: [...snap.meta.conf.voters], learners: [...snap.meta.conf.learners] };
     this.snapshotIndex = snap.meta.index;
@@ -436,7 +566,10 @@ export class RaftNodeDriver {
       this.bytesSinceSnapshot += e.data.byteLength + 32;
     }
     if (records.length === 0) return;
+    const applyStart = performance.now();
     const results = await this.o.stateMachine.apply(records);
+    const appliedAt = performance.now();
+    this.o.metrics.applyLatency.observe((appliedAt - applyStart) / 1000);
     invariant(results.length === records.length, 'state machine returned one result per record');
     const now = Date.now();
     for (let i = 0; i < records.length; i++) {
@@ -447,7 +580,12 @@ export class RaftNodeDriver {
       if (w.term === e.term) {
         this.o.metrics.proposals.inc({ outcome: 'applied' });
         this.o.metrics.proposalLatency.observe((now - w.startedMs) / 1000);
-        w.resolve(results[i]!);
+        if (this.traceWrites) this.traceWrite(w, appliedAt);
+        const result = results[i]!;
+        // A membership change takes effect at advance(): its proposer hears back after that,
+        // so what it reads from status() already shows the new configuration.
+        if (e.type === 'conf-change') this.afterAdvance.push(() => w.resolve(result));
+        else w.resolve(result);
       } else {
         this.o.metrics.proposals.inc({ outcome: 'dropped' });
         w.reject(dropped('a new leader replaced the entry of this proposal', ErrorCode.PROPOSAL_DROPPED));
@@ -458,6 +596,26 @@ export class RaftNodeDriver {
     this.appliedTerm = last.term;
     this.o.metrics.appliedIndex.set(this.appliedIndex);
     this.o.onApplied?.(records);
+  }
+
+  /**
+   * One debug line per write answered by this leader, with the time spent in each stage (ms):
+   * queued (waiting for the loop to feed it to the core), persist (until the leader's own
+   * fsync of its entry ended), commit (until a Ready carried it as committed: the followers'
+   * fsync and acks), apply (until the state machine answered). `test/bench/write-trace.ts`
+   * aggregates these lines.
+   */
+  private traceWrite(w: Waiter, appliedAt: number): void {
+    const persistedAt = w.persistedAt === 0 ? w.proposedAt : w.persistedAt;
+    const committedAt = w.committedAt === 0 ? persistedAt : w.committedAt;
+    this.o.logger.debug({
+      trace: 'write', index: w.index,
+      queuedMs: round(w.proposedAt - w.queuedAt),
+      persistMs: round(persistedAt - w.proposedAt),
+      commitMs: round(committedAt - persistedAt),
+      applyMs: round(appliedAt - committedAt),
+      totalMs: round(appliedAt - w.queuedAt),
+    }, 'write stages');
   }
 
   private toRecord(e: Entry): AppliedRecord {
@@ -508,6 +666,8 @@ export class RaftNodeDriver {
       this.pendingCompaction = null;
       return;
     }
+    // Entries applied in the middle of a fsync are applied in the core only from its next advance().
+    if (p.index > this.cachedStatus.applied) return;
     if (!this.liveFollowersHave(p.index) && this.appliedIndex - p.index < t.snapshotEveryEntries) return;
     this.pendingCompaction = null;
     this.core.compact(p.index, p.data);
@@ -558,6 +718,10 @@ export class RaftNodeDriver {
   }
 
   private failAll(err: GalleonError): void {
+    // Applied membership changes: their proposers get the result, not the failure.
+    const resolvers = this.afterAdvance;
+    this.afterAdvance = [];
+    for (const r of resolvers) r();
     for (const w of this.waiters.values()) w.reject(err);
     this.waiters.clear();
     for (const p of this.proposals) p.waiter.reject(err);
@@ -570,6 +734,10 @@ export class RaftNodeDriver {
     this.appliedListeners = [];
     for (const l of listeners) l();
   }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 function dropped(message: string, code: ErrorCode): GalleonError {
