@@ -5,9 +5,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AppliedRecord, StateMachine } from '../../../metadata/state/contract.js';
-import { openStateMachine } from '../../../metadata/state/index.js';
-import type { Lease } from '../../../proto/metadata-types.js';
+import type { AppliedRecord, StateMachine } from '../../metadata/state/contract.js';
+import { openStateMachine } from '../../metadata/state/index.js';
+import type { Lease } from '../../proto/metadata-types.js';
 
 const volumes = Number(process.env.BENCH_VOLUMES ?? 1000);
 const renewals = Number(process.env.BENCH_RENEWALS ?? 20_000);

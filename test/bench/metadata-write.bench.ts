@@ -5,8 +5,8 @@
  *   npm run bench:meta            (BENCH_SECONDS=3 by default per level)
  */
 import { readFileSync } from 'node:fs';
-import { MetadataClient } from '../../../metadata/service/client.js';
-import { ProcessCluster } from './harness.js';
+import { MetadataClient } from '../../metadata/service/client.js';
+import { ProcessCluster } from '../metadata/service/harness.js';
 
 const secondsPerLevel = Number(process.env.BENCH_SECONDS ?? 3);
 const levels = (process.env.BENCH_LEVELS ?? '1,16,64,256').split(',').map(Number);

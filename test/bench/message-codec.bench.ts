@@ -2,10 +2,10 @@
  * Raft frame encoding: our envelope (JSON header + raw entry bytes) against plain JSON with
  * base64 entry data, for an App batch of 64 small proposals (~110 B each, like a label update).
  *
- *   npx tsx test/metadata/node/message-codec.bench.ts
+ *   npm run bench:codec
  */
-import type { Message } from '../../../metadata/raft/core/types.js';
-import { decodeMessages, encodeMessages } from '../../../metadata/raft/node/message-codec.js';
+import type { Message } from '../../metadata/raft/core/types.js';
+import { decodeMessages, encodeMessages } from '../../metadata/raft/node/message-codec.js';
 
 const entries = Array.from({ length: 64 }, (_, i) => ({
   index: 1000 + i, term: 7, type: 'normal' as const,

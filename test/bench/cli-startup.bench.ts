@@ -4,7 +4,7 @@
  * Run: npm run bench:cli
  */
 import { spawnSync } from 'node:child_process';
-import { binPath, repoRoot } from './helpers.js';
+import { binPath, repoRoot } from '../cli/helpers.js';
 
 const runs = 7;
 
