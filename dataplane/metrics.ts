@@ -12,5 +12,6 @@ export const metrics = {
   scrubbedBlocks: counter('galleon_dataplane_scrubbed_blocks_total', 'Blocks re-read by the scrubber'),
   scrubRepairs: counter('galleon_dataplane_scrub_repairs_total', 'Damaged blocks rewritten from another replica by the scrubber'),
   groupCommits: counter('galleon_dataplane_group_commits_total', 'Index batches written by the block store'),
+  readRepairs: counter('galleon_dataplane_read_repairs_total', 'Damaged blocks rewritten from another replica when a read found them'),
   staleEpochRefusals: counter('galleon_dataplane_stale_epoch_refusals_total', 'Requests refused for carrying an old placement epoch'),
 };

@@ -204,7 +204,8 @@ export interface MetadataApi {
   listDataNodes(opts?: ReadOptions): Promise<DataNode[]>;
   getPlacement(volumeId: string, opts?: ReadOptions): Promise<PlacementGroup[]>;
 
-  acquireLease(kind: LeaseKind, resource: string, holder: string, ttlMs: number, mode?: 'rw' | 'ro'): Promise<Lease>;
+  /** `epoch` (pg-primary only): grant only if `holder` is the PG's primary at exactly that epoch. */
+  acquireLease(kind: LeaseKind, resource: string, holder: string, ttlMs: number, mode?: 'rw' | 'ro', epoch?: number): Promise<Lease>;
   renewLease(leaseId: string, ttlMs: number): Promise<Lease>;
   releaseLease(leaseId: string): Promise<void>;
 

@@ -9,8 +9,11 @@ import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata-types.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
+import type { BlockClient } from '../../dataplane/client/block-client.js';
+import { readBlock, writeBlock } from './block-ops.js';
 
-export const maxRequestBodyBytes = 1024 * 1024;
+/** Large enough for a base64 block of the biggest block size (4 MiB). */
+export const maxRequestBodyBytes = 8 * 1024 * 1024;
 /** On stop, requests in flight get this long to finish before their connections are cut. */
 export const shutdownGraceMs = 5_000;
 
@@ -26,6 +29,8 @@ export interface DaemonHost {
   restart(): Promise<DaemonStatus>;
   join(address: string): Promise<Member[]>;
   leave(force: boolean): Promise<LeaveResult>;
+  /** The data plane's client (block commands); throws when this node has no data role. */
+  blocks(): BlockClient;
   /** Prometheus text of the daemon's own and its roles' metrics. */
   metrics(): Promise<{ contentType: string; text: string }>;
 }
@@ -58,6 +63,15 @@ function routes(host: DaemonHost): Route[] {
       method: 'PATCH', pattern: /^\/v1\/volumes\/([^/]+)\/labels$/,
       handler: ([ref], body) => api().updateVolumeLabels(ref ?? '', field(body, 'labels', isLabelChanges, 'an object of key to a string, or null to remove')),
     },
+    {
+      method: 'PUT', pattern: /^\/v1\/volumes\/([^/]+)\/inodes\/([^/]+)\/blocks\/([^/]+)$/,
+      handler: ([ref, inode, blockNo], body) => writeBlock(api(), host.blocks(), ref ?? '', blockNo, {
+        dataBase64: field(body, 'dataBase64', (v): v is string => typeof v === 'string', 'the block bytes, base64'),
+        inode: Number(inode),
+        ...(isObject(body) && typeof body.concern === 'string' ? { concern: body.concern } : {}),
+      }),
+    },
+    { method: 'GET', pattern: /^\/v1\/volumes\/([^/]+)\/inodes\/([^/]+)\/blocks\/([^/]+)$/, handler: ([ref, inode, blockNo]) => readBlock(api(), host.blocks(), ref ?? '', blockNo, inode) },
     { method: 'GET', pattern: /^\/v1\/storage-classes$/, handler: () => api().listStorageClasses() },
     { method: 'POST', pattern: /^\/v1\/storage-classes$/, handler: (_, body) => { field(body, 'name', isString, 'the class name'); return api().createStorageClass(body as StorageClassSpec); } },
     { method: 'GET', pattern: /^\/v1\/storage-classes\/([^/]+)$/, handler: ([name]) => api().getStorageClass(name ?? '') },

@@ -6,7 +6,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, register, Registry } from 'prom-client';
+import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { Member, MetadataApi } from '../../proto/metadata-types.js';
 import { parseHostPort } from '../lib/address.js';
@@ -88,12 +89,12 @@ export class Daemon implements DaemonHost {
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
       });
-      this.dataRole.start();
+      await this.dataRole.start();
     }
   }
 
   private async stopRoles(): Promise<void> {
-    this.dataRole?.stop();
+    await this.dataRole?.stop();
     await this.metadataRole?.stop();
     this.remoteMetadata?.close();
     this.remoteMetadata = null;
@@ -101,6 +102,8 @@ export class Daemon implements DaemonHost {
 
   async metrics(): Promise<{ contentType: string; text: string }> {
     const registries = [this.registry];
+    // The data plane counts into prom-client's default registry (dataplane/metrics.ts).
+    if (this.dataRole !== null) registries.push(register);
     if (this.metadataRole !== null) registries.push(this.metadataRole.registry);
     const merged = Registry.merge(registries);
     return { contentType: merged.contentType, text: await merged.metrics() };
@@ -110,6 +113,11 @@ export class Daemon implements DaemonHost {
     if (this.metadataRole !== null) return this.metadataRole.api();
     if (this.remoteMetadata !== null) return this.remoteMetadata;
     throw new GalleonError(ErrorCode.UNAVAILABLE, 'this node is not connected to a metadata service', { hint: 'start it with --roles metadata, or with --peer-addresses of the cluster' });
+  }
+
+  blocks(): BlockClient {
+    if (this.dataRole === null) throw new GalleonError(ErrorCode.FAILED_PRECONDITION, 'this node does not run the data role', { hint: 'send block commands to a node started with --roles data' });
+    return this.dataRole.blocks();
   }
 
   config(): DaemonConfig {
@@ -178,10 +186,10 @@ export class Daemon implements DaemonHost {
       });
     }
     this.logger.info({ address }, 'dropping the local one-member cluster to join another');
-    this.dataRole?.stop();
+    await this.dataRole?.stop();
     await role.discardState();
     await role.start([address]);
-    this.dataRole?.start();
+    await this.dataRole?.start();
     const joined = await waitFor(async () => (await this.health()).ok, 30_000);
     if (!joined) throw new GalleonError(ErrorCode.TIMEOUT, `joined ${address} but did not catch up in time`, { hint: 'check `galleon cluster status` and the daemon log' });
     return (await role.api().clusterStatus()).members;

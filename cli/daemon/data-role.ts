@@ -1,18 +1,34 @@
 /**
- * The data role's seam. Today it does the part of a data node that needs no block server:
- * it registers the node (id, data-plane address, zone, capacity of the storage path) with the
- * metadata service and heartbeats. The data plane (dataplane/server) plugs in here: it will
- * serve blocks on `dataAddress` and report used bytes and PG progress in the heartbeat.
+ * The data role of a daemon: a block store under `<storage>/data`, the block server
+ * (dataplane/server) on `dataAddress`, and the node's side of the metadata service — register
+ * (address, zone, capacity), then heartbeat every `heartbeatIntervalMs` with used bytes and, per
+ * placement group held, the newest epoch and contiguous applied seq. Placements (and epochs) are
+ * learned from the metadata service; the node keeps no authoritative metadata, so its storage
+ * can be wiped and the node re-added.
+ *
+ * The role also offers `blocks()`: a BlockClient over the cluster's placements, which the admin
+ * endpoint uses for `galleon volume write-block` / `read-block`.
  */
 import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import type { RoleState } from './types.js';
 import { ErrorCode, isGalleonError } from '../../proto/errors.js';
+import { BlockClient } from '../../dataplane/client/block-client.js';
+import { MetadataPlacementSource } from '../../dataplane/placement.js';
+import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
+import { defaultScrubBlocksPerSecond, Scrubber } from '../../dataplane/store/scrubber.js';
+import { BlockServer } from '../../dataplane/server/block-server.js';
+import { HttpRepairSource } from '../../dataplane/server/repair-source.js';
+import { DataNodeAgent } from '../../dataplane/server/agent.js';
+import { defaultLeaseTtlMs } from '../../dataplane/server/lease-guard.js';
+import { parseHostPort } from '../lib/address.js';
 
-export const dataHeartbeatIntervalMs = 2_000;
+export const dataHeartbeatIntervalMs = 1_000;
 /** Retry pace while the metadata service has no leader yet. */
 const registerRetryMs = 250;
+export const dataDirName = 'data';
 
 export interface DataRoleOptions {
   nodeId: string;
@@ -22,59 +38,114 @@ export interface DataRoleOptions {
   /** The metadata API to register with (this node's member, or a client of the cluster). */
   metadata: () => MetadataApi;
   logger: Logger;
+  heartbeatIntervalMs?: number;
+  leaseTtlMs?: number;
+}
+
+/** A MetadataApi that resolves the current one on every call (the member may restart). */
+function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease'> {
+  return {
+    getVolume: (...a) => get().getVolume(...a),
+    getPlacement: (...a) => get().getPlacement(...a),
+    listDataNodes: (...a) => get().listDataNodes(...a),
+    registerDataNode: (...a) => get().registerDataNode(...a),
+    heartbeatDataNode: (...a) => get().heartbeatDataNode(...a),
+    acquireLease: (...a) => get().acquireLease(...a),
+    renewLease: (...a) => get().renewLease(...a),
+    releaseLease: (...a) => get().releaseLease(...a),
+  };
 }
 
 export class DataRole {
   state: RoleState = 'stopped';
   registered = false;
   private timer: NodeJS.Timeout | null = null;
-  private busy = false;
+  private busy: Promise<void> | null = null;
+  private store: LevelBlockStore | null = null;
+  private server: BlockServer | null = null;
+  private scrubber: Scrubber | null = null;
+  private agent: DataNodeAgent | null = null;
+  private client: BlockClient | null = null;
+  private readonly api: ReturnType<typeof lateBound>;
 
-  constructor(private readonly opts: DataRoleOptions) {}
+  constructor(private readonly opts: DataRoleOptions) {
+    this.api = lateBound(opts.metadata);
+  }
 
-  start(): void {
-    this.state = 'running';
+  async start(): Promise<void> {
+    this.state = 'starting';
     this.registered = false;
+    const store = await LevelBlockStore.open({ dir: join(this.opts.storagePath, dataDirName) });
+    this.store = store;
+    const placement = new MetadataPlacementSource(this.api);
+    const listen = parseHostPort(this.opts.dataAddress, 'data address');
+    this.server = new BlockServer({
+      nodeId: this.opts.nodeId, zone: this.opts.zone, store, placement, log: this.opts.logger, host: listen.host, port: listen.port,
+      leases: { api: this.api, ttlMs: this.opts.leaseTtlMs ?? defaultLeaseTtlMs },
+    });
+    await this.server.listen();
+    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger, maxBlocksPerSecond: defaultScrubBlocksPerSecond });
+    this.scrubber.start();
+    this.agent = new DataNodeAgent({
+      api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator,
+      registration: { id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: 0 },
+    });
+    this.state = 'running';
     this.schedule(0);
+  }
+
+  /** A client of the cluster's block servers (for the admin endpoint). */
+  blocks(): BlockClient {
+    this.client ??= new BlockClient({ placement: new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+    return this.client;
   }
 
   private schedule(delayMs: number): void {
     if (this.state !== 'running') return;
-    this.timer = setTimeout(() => void this.beat(), delayMs);
+    this.timer = setTimeout(() => { this.busy = this.beat().finally(() => { this.busy = null; }); }, delayMs);
     this.timer.unref();
   }
 
   private async capacityBytes(): Promise<number> {
     const s = await statfs(this.opts.storagePath);
-    return s.bavail * s.bsize;
+    return s.blocks * s.bsize;
   }
 
   private async beat(): Promise<void> {
-    if (this.busy || this.state !== 'running') return;
-    this.busy = true;
+    const agent = this.agent;
+    if (this.state !== 'running' || agent === null) return;
+    const every = this.opts.heartbeatIntervalMs ?? dataHeartbeatIntervalMs;
     try {
-      const api = this.opts.metadata();
       if (!this.registered) {
-        await api.registerDataNode({ id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: await this.capacityBytes() });
+        await this.api.registerDataNode({ id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: await this.capacityBytes() });
         this.registered = true;
         this.opts.logger.info({ address: this.opts.dataAddress, zone: this.opts.zone }, 'registered as a data node');
       } else {
-        await api.heartbeatDataNode(this.opts.nodeId, 0, []);
+        await agent.heartbeat();
       }
-      this.schedule(dataHeartbeatIntervalMs);
+      this.schedule(every);
     } catch (err) {
       // The cluster does not know us (it was rebuilt, or this node joined another): register again.
       if (isGalleonError(err, ErrorCode.NODE_NOT_FOUND)) this.registered = false;
       this.opts.logger.debug({ err }, 'data node registration/heartbeat failed; retrying');
-      this.schedule(this.registered ? dataHeartbeatIntervalMs : registerRetryMs);
-    } finally {
-      this.busy = false;
+      this.schedule(this.registered ? every : registerRetryMs);
     }
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
+    this.state = 'stopping';
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    await this.busy;
+    await this.client?.close();
+    this.client = null;
+    await this.scrubber?.stop();
+    await this.server?.close();
+    await this.store?.close();
+    this.scrubber = null;
+    this.server = null;
+    this.store = null;
+    this.agent = null;
     this.state = 'stopped';
   }
 }

@@ -8,6 +8,8 @@ import { isGalleonError } from '../../proto/errors.js';
 import type { DataNode, DataNodeRegistration, MetadataApi, PgReport } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
 import type { BlockStore } from '../store/types.js';
+import type { PlacementSource } from '../placement.js';
+import type { Replicator } from './replication.js';
 
 export const defaultHeartbeatIntervalMs = 1000;
 /** Heartbeats are small; a node with very many PGs reports them over several beats. */
@@ -19,6 +21,13 @@ export interface DataNodeAgentOptions {
   store: BlockStore;
   log: Logger;
   heartbeatIntervalMs?: number;
+  /**
+   * With both, every beat also re-reads the placement of each volume the node holds and hands it
+   * to the replicator: that is how a node learns new epochs and that it became (or stopped being)
+   * a primary, and a new primary peers and resyncs its replicas without waiting for traffic.
+   */
+  placement?: PlacementSource;
+  replicator?: Replicator;
 }
 
 export class DataNodeAgent {
@@ -55,7 +64,22 @@ export class DataNodeAgent {
   }
 
   async heartbeat(): Promise<DataNode> {
-    return this.opts.api.heartbeatDataNode(this.opts.registration.id, this.opts.store.usedBytes(), await this.reports());
+    const node = await this.opts.api.heartbeatDataNode(this.opts.registration.id, this.opts.store.usedBytes(), await this.reports());
+    await this.followPlacements();
+    return node;
+  }
+
+  private async followPlacements(): Promise<void> {
+    const { placement, replicator } = this.opts;
+    if (placement === undefined || replicator === undefined) return;
+    const volumes = new Set((await this.opts.store.listPgs()).map((p) => p.volumeId));
+    for (const volumeId of volumes) {
+      try {
+        await replicator.adoptPlacement(await placement.refresh(volumeId), true);
+      } catch (err) {
+        this.opts.log.debug({ volumeId, code: isGalleonError(err) ? err.code : undefined }, 'placement refresh failed');
+      }
+    }
   }
 
   async stop(): Promise<void> {

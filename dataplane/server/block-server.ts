@@ -11,11 +11,16 @@ import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
-import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
+import type { BlockAddress, BlockOp, BlockStore, StoredBlock } from '../store/types.js';
 import { decodeFrames, encodeJournalFrame, Header, intParam } from '../wire.js';
 import type { BlockBatchFrameMeta, ReplicateFrameMeta, ReplicateResult } from '../wire.js';
 import { Peers } from './peers.js';
 import { Replicator } from './replication.js';
+import { LeaseGuard } from './lease-guard.js';
+import type { LeaseOptions } from './lease-guard.js';
+import { HttpRepairSource } from './repair-source.js';
+import { metrics } from '../metrics.js';
+import { register } from 'prom-client';
 
 export const defaultMaxBlockBytes = 4 * 1024 * 1024;
 export const maxJournalResponseBytes = 32 * 1024 * 1024;
@@ -34,6 +39,8 @@ export interface BlockServerOptions {
   host?: string;
   port?: number;
   maxBlockBytes?: number;
+  /** pg-primary leases from the metadata service: without them writes are not lease-fenced. */
+  leases?: LeaseOptions;
 }
 
 export class BlockServer {
@@ -42,10 +49,14 @@ export class BlockServer {
   readonly replicator: Replicator;
   private readonly maxBlockBytes: number;
   private address = '';
+  private readonly leases: LeaseGuard | null;
+  private readonly repair: HttpRepairSource;
 
   constructor(private readonly opts: BlockServerOptions) {
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBytes;
-    this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log);
+    this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log);
+    this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases);
+    this.repair = new HttpRepairSource(opts.nodeId, opts.placement);
     this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
@@ -69,6 +80,7 @@ export class BlockServer {
 
   async close(): Promise<void> {
     this.replicator.close();
+    this.leases?.close();
     this.server.closeIdleConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.peers.close();
@@ -88,6 +100,23 @@ export class BlockServer {
     res.end(body);
   }
 
+  /**
+   * Reads a block; a copy that fails its checksum is replaced by a good one from another replica
+   * (verified by that replica's store), rewritten here, counted, and served.
+   */
+  private async readRepairing(address: BlockAddress, pg: number): Promise<StoredBlock> {
+    try {
+      return await this.opts.store.read(address);
+    } catch (err) {
+      if (!isGalleonError(err, 'CHECKSUM_MISMATCH')) throw err;
+      const copy = await this.repair.fetchBlock(address, pg);
+      await this.opts.store.rewriteBlock(address, copy);
+      metrics.readRepairs.inc();
+      this.opts.log.warn({ ...address, pg }, 'damaged block repaired on read from another replica');
+      return copy;
+    }
+  }
+
   private json(res: http.ServerResponse, status: number, value: unknown): void {
     const body = JSON.stringify(value);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -101,6 +130,13 @@ export class BlockServer {
     switch (route) {
       case 'GET /healthz':
         return this.json(res, 200, { ok: true, nodeId: this.opts.nodeId, zone: this.opts.zone });
+      case 'GET /metrics': {
+        // The data plane's counters live in prom-client's default registry.
+        const text = await register.metrics();
+        res.writeHead(200, { 'content-type': register.contentType });
+        res.end(text);
+        return;
+      }
       case 'PUT /v1/blocks':
       case 'DELETE /v1/blocks': {
         const address = blockAddress(parts);
@@ -114,8 +150,8 @@ export class BlockServer {
         const address = blockAddress(parts);
         const pg = await this.replicator.pgOfAddress(address);
         const epochRaw = url.searchParams.get('epoch');
-        if (epochRaw !== null) await this.replicator.admitRead(address.volumeId, pg, intParam('epoch', epochRaw));
-        const block = await this.opts.store.read(address);
+        if (epochRaw !== null) await this.replicator.admitPrimaryRead(address, intParam('epoch', epochRaw));
+        const block = await this.readRepairing(address, pg);
         res.writeHead(200, {
           'content-type': 'application/octet-stream', 'content-length': block.data.length,
           [Header.seq]: block.seq, [Header.epoch]: block.epoch, [Header.pg]: block.pg,
@@ -204,6 +240,11 @@ export class BlockServer {
         }
         res.end();
         return;
+      }
+      case 'POST /v1/peer': {
+        const [, , volumeId, pgRaw] = parts;
+        if (volumeId === undefined) throw new GalleonError('INVALID_ARGUMENT', 'peering path is /v1/peer/:volume/:pg?epoch=');
+        return this.json(res, 200, await this.replicator.acceptPeering(volumeId, intParam('pg', pgRaw), intParam('epoch', url.searchParams.get('epoch'))));
       }
       case 'POST /v1/catchup': {
         const [, , volumeId, pgRaw] = parts;

@@ -5,7 +5,7 @@
  *
  *   tsx dataplane/server/main.ts --node-id n1 --zone z1 --data-dir DIR [--port 0] [--layout segments]
  *                                [--scrub-rate blocks/s, 0 = no scrubber]
- *                                [--metadata host:port,… [--heartbeat-ms 1000] [--capacity-bytes N]]
+ *                                [--metadata host:port,… [--heartbeat-ms 1000] [--capacity-bytes N] [--lease-ttl-ms 4000]]
  * With --metadata the node registers, heartbeats with PG reports, and takes placements from the
  * metadata service; without it placements are installed by hand (PUT /v1/admin/placement).
  *
@@ -22,6 +22,7 @@ import { defaultScrubBlocksPerSecond, Scrubber } from '../store/scrubber.js';
 import { DataNodeAgent, defaultHeartbeatIntervalMs } from './agent.js';
 import { BlockServer } from './block-server.js';
 import { HttpRepairSource } from './repair-source.js';
+import { defaultLeaseTtlMs } from './lease-guard.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +37,8 @@ const { values } = parseArgs({
     metadata: { type: 'string' },
     'heartbeat-ms': { type: 'string', default: String(defaultHeartbeatIntervalMs) },
     'capacity-bytes': { type: 'string' },
+    /** pg-primary lease ttl; the metadata service's data-node timeout must exceed it plus its margin. */
+    'lease-ttl-ms': { type: 'string', default: String(defaultLeaseTtlMs) },
   },
 });
 const nodeId = values['node-id'];
@@ -48,7 +51,10 @@ const log = dataplaneLogger(`data-node-${nodeId}`);
 const store = await LevelBlockStore.open({ dir, layout: values.layout });
 const metadata = values.metadata === undefined ? null : new MetadataClient({ addresses: values.metadata.split(',').filter((a) => a !== '') });
 const placement: PlacementSource = metadata === null ? new StaticPlacementSource() : new MetadataPlacementSource(metadata);
-const server = new BlockServer({ nodeId, zone: values.zone, store, placement, log, host: values.host, port: Number(values.port) });
+const server = new BlockServer({
+  nodeId, zone: values.zone, store, placement, log, host: values.host, port: Number(values.port),
+  ...(metadata === null ? {} : { leases: { api: metadata, ttlMs: Number(values['lease-ttl-ms']) } }),
+});
 const address = await server.listen();
 const scrubRate = Number(values['scrub-rate']);
 const scrubber = scrubRate > 0 ? new Scrubber({ store, repair: new HttpRepairSource(nodeId, placement), log, maxBlocksPerSecond: scrubRate }) : null;
@@ -58,7 +64,7 @@ if (metadata !== null) {
   const fsInfo = await statfs(dir);
   const capacityBytes = values['capacity-bytes'] !== undefined ? Number(values['capacity-bytes']) : fsInfo.blocks * fsInfo.bsize;
   agent = new DataNodeAgent({
-    api: metadata, store, log, heartbeatIntervalMs: Number(values['heartbeat-ms']),
+    api: metadata, store, log, placement, replicator: server.replicator, heartbeatIntervalMs: Number(values['heartbeat-ms']),
     registration: { id: nodeId, address, zone: values.zone, capacityBytes },
   });
   await agent.start();

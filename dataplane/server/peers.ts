@@ -166,6 +166,21 @@ export class Peers {
     return decodeJournalFrames(Buffer.from(await res.body.arrayBuffer()));
   }
 
+  /**
+   * Peering: installs `epoch` on a replica (from then on it refuses older primaries) and returns
+   * its progress on the PG. Bounded by `timeoutMs`: a frozen replica must not hold a new primary.
+   */
+  async peer(address: string, volumeId: string, pg: number, epoch: number, timeoutMs: number): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
+    const res = await this.requestWithRetry(address, { method: 'POST', path: `/v1/peer/${encodeURIComponent(volumeId)}/${pg}?epoch=${epoch}`, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    return (await res.body.json()) as { appliedSeq: number; highestSeq: number; epoch: number };
+  }
+
+  /** Asks a replica to pull what it lacks from `primary`'s journal (it answers once caught up). */
+  async requestCatchUp(address: string, volumeId: string, pg: number, primary: string, epoch: number): Promise<{ appliedSeq: number }> {
+    const res = await this.requestWithRetry(address, { method: 'POST', path: `/v1/catchup/${encodeURIComponent(volumeId)}/${pg}?primary=${encodeURIComponent(primary)}&epoch=${epoch}`, bodyTimeout: 0 });
+    return (await res.body.json()) as { appliedSeq: number };
+  }
+
   /** Every live block of a PG from `address`, streamed; `appliedSeq` is the sender's watermark before it began. */
   async fetchPgBlocks(address: string, volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; frames: AsyncGenerator<{ meta: JournalFrameMeta; data: Buffer }> }> {
     const res = await this.requestWithRetry(address, { method: 'GET', path: `/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}?epoch=${epoch}`, bodyTimeout: 0 });

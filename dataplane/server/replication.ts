@@ -19,6 +19,7 @@ import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { Peers } from './peers.js';
+import type { LeaseGuard } from './lease-guard.js';
 
 /** A replica trims its journal in steps of at least this many entries. */
 export const trimEveryEntries = 1024;
@@ -27,6 +28,8 @@ export const gapGraceMs = 300;
 export const catchUpMaxBytes = 16 * 1024 * 1024;
 /** Blocks written concurrently during a full resync (they share group commits). */
 export const resyncBatchBlocks = 64;
+/** Peering waits this long for each replica; one that does not answer is left behind (it is down or frozen). */
+export const peeringTimeoutMs = 2_000;
 
 export interface WriteResult {
   volumeId: string;
@@ -72,6 +75,8 @@ export class Replicator {
     private readonly placement: PlacementSource,
     private readonly peers: Peers,
     private readonly log: Logger,
+    /** With leases, writes are acknowledged only under a live pg-primary lease (lease-guard.ts). */
+    private readonly leases: LeaseGuard | null = null,
   ) {}
 
   // ---- fencing --------------------------------------------------------------------------
@@ -109,9 +114,58 @@ export class Replicator {
     }
   }
 
-  /** A new placement arrived: record its epochs so older requests are refused from now on. */
-  async adoptPlacement(p: VolumePlacement): Promise<void> {
-    for (const g of p.groups) await this.store.observeEpoch(p.volumeId, g.pg, g.epoch);
+  /**
+   * A new placement arrived: record its epochs so older requests are refused from now on. With
+   * `onlyMine`, only groups this node belongs to are touched; groups it now leads are peered at
+   * once (so a replacement replica is resynced without waiting for client traffic), groups it
+   * no longer leads forget their primary state and lease.
+   */
+  async adoptPlacement(p: VolumePlacement, onlyMine = false): Promise<void> {
+    for (const g of p.groups) {
+      if (onlyMine && !g.replicas.includes(this.nodeId)) continue;
+      await this.store.observeEpoch(p.volumeId, g.pg, g.epoch);
+      if (!onlyMine) continue;
+      const key = `${p.volumeId}/${g.pg}`;
+      if (g.primary !== this.nodeId) {
+        this.primaries.delete(key);
+        this.leases?.drop(p.volumeId, g.pg);
+      } else {
+        const cached = this.primaries.get(key);
+        const current = cached === undefined ? undefined : await cached.catch(() => undefined);
+        if (current?.epoch !== g.epoch) {
+          this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => this.log.warn({ err, key }, 'peering failed; the next write retries it'));
+        }
+      }
+    }
+  }
+
+  /** A replica's side of peering: adopt the new primary's epoch and tell how far it got. */
+  async acceptPeering(volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
+    const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, this.fencedEpochs.get(`${volumeId}/${pg}`) ?? 0);
+    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    await this.store.observeEpoch(volumeId, pg, epoch);
+    const key = `${volumeId}/${pg}`;
+    const cached = this.primaries.get(key);
+    if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
+      this.primaries.delete(key);
+      this.leases?.drop(volumeId, pg);
+    }
+    const st = await this.store.pgState(volumeId, pg);
+    return { appliedSeq: st.appliedSeq, highestSeq: st.highestSeq, epoch: st.epoch };
+  }
+
+  /**
+   * Before a primary serves a read: the epoch is admitted, peering at it is done, and (with
+   * leases) the lease is held. A node that is not the primary serves reads as before.
+   */
+  async admitPrimaryRead(address: BlockAddress, epoch: number): Promise<void> {
+    const initial = await this.placement.getPlacement(address.volumeId);
+    const pg = pgOf(address.inode, address.blockNo, initial.pgCount);
+    await this.admitRead(address.volumeId, pg, epoch);
+    const g = groupOf(initial, pg);
+    if (g.primary !== this.nodeId || g.epoch !== epoch) return;
+    await this.primaryPg(address.volumeId, pg, epoch, g, initial);
+    await this.leases?.ensure(address.volumeId, pg, epoch);
   }
 
   async admitRead(volumeId: string, pg: number, epoch: number): Promise<void> {
@@ -147,7 +201,8 @@ export class Replicator {
     }
     // Flow control: an overloaded replica holds new writes here instead of queueing without end.
     for (const r of replicas) if (r.id !== this.nodeId) await this.peers.waitForRoom(nodeOf(placement, r.id).address);
-    const ppg = await this.primaryPg(address.volumeId, pg, epoch);
+    const ppg = await this.primaryPg(address.volumeId, pg, epoch, group, placement);
+    await this.leases?.ensure(address.volumeId, pg, epoch);
     // No await between taking the seq and enqueueing the write: the journal order is seq order.
     const seq = ppg.nextSeq++;
     const op: BlockOp = data === null
@@ -165,7 +220,10 @@ export class Replicator {
         const v = evaluateWriteConcern(concern, replicas, this.nodeId, acks);
         if (v.state === 'pending') return;
         settled = true;
-        if (v.state === 'satisfied') {
+        if (v.state === 'satisfied' && this.leases !== null && !this.leases.valid(address.volumeId, pg, epoch)) {
+          // Frozen past the lease (or it was not renewed): a successor may exist; never acknowledge.
+          reject(this.leases.expired(address.volumeId, pg));
+        } else if (v.state === 'satisfied') {
           resolve({ volumeId: address.volumeId, pg, seq, epoch, concern, acks: Object.fromEntries(acks) });
         } else if (localError !== undefined) {
           reject(localError);
@@ -222,10 +280,11 @@ export class Replicator {
     });
   }
 
-  private primaryPg(volumeId: string, pg: number, epoch: number): Promise<PrimaryPg> {
+  private primaryPg(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<PrimaryPg> {
     const key = `${volumeId}/${pg}`;
     const cached = this.primaries.get(key);
     const fresh = async (): Promise<PrimaryPg> => {
+      await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
       const st = await this.store.pgState(volumeId, pg);
       return { epoch, nextSeq: st.highestSeq + 1, replicaApplied: new Map(), trimmedTo: st.trimmedSeq };
     };
@@ -235,11 +294,50 @@ export class Replicator {
       if (c !== undefined && c.epoch === epoch) return c;
       return fresh();
     })();
-    if (cached === undefined) { this.primaries.set(key, p); return p; }
+    if (cached === undefined) {
+      this.primaries.set(key, p);
+      // A failed peering is not cached: the next request tries again.
+      p.catch(() => { if (this.primaries.get(key) === p) this.primaries.delete(key); });
+      return p;
+    }
     return p.then((v) => {
       if (this.primaries.get(key) === cached) this.primaries.set(key, Promise.resolve(v));
       return v;
     });
+  }
+
+  /**
+   * Peering, before the first request served at a new epoch: install the epoch on every reachable
+   * replica (they refuse the old primary from then on), pull the journal entries this node lacks
+   * from the replica that got furthest (an acknowledged `replicated` write may live only on the
+   * old primary and one replica), then let replicas that are behind pull from this node.
+   */
+  private async peerAsPrimary(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<void> {
+    const others = group.replicas.filter((id) => id !== this.nodeId);
+    const answers = await Promise.all(others.map(async (id) => {
+      const address = nodeOf(placement, id).address;
+      try {
+        return { id, address, state: await this.peers.peer(address, volumeId, pg, epoch, peeringTimeoutMs) };
+      } catch (err) {
+        if (isGalleonError(err, 'STALE_EPOCH')) throw err; // deposed already
+        this.log.warn({ volumeId, pg, epoch, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica unreachable during peering; going on without it');
+        return null;
+      }
+    }));
+    const reached = answers.filter((a): a is NonNullable<typeof a> => a !== null);
+    const mine = await this.store.pgState(volumeId, pg);
+    const best = reached.reduce<(typeof reached)[number] | null>((b, a) => (a.state.appliedSeq > (b?.state.appliedSeq ?? mine.appliedSeq) ? a : b), null);
+    if (best !== null) {
+      await this.catchUp(volumeId, pg, best.address, epoch);
+      this.log.info({ volumeId, pg, epoch, from: best.id, had: mine.appliedSeq, replicaHad: best.state.appliedSeq }, 'peering: pulled missing entries from a replica');
+    }
+    const now = await this.store.pgState(volumeId, pg);
+    for (const a of reached) {
+      if (a.state.appliedSeq >= now.appliedSeq) continue;
+      this.peers.requestCatchUp(a.address, volumeId, pg, this.selfAddress(), epoch)
+        .catch((err: unknown) => this.log.warn({ volumeId, pg, replica: a.id, code: isGalleonError(err) ? err.code : undefined }, 'replica catch-up after peering failed'));
+    }
+    this.log.info({ volumeId, pg, epoch, reached: reached.length, of: others.length, appliedSeq: now.appliedSeq }, 'peered as primary');
   }
 
   private maybeTrimAsPrimary(volumeId: string, pg: number, ppg: PrimaryPg, replicas: ReplicaInfo[]): void {

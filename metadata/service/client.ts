@@ -327,7 +327,8 @@ export class MetadataClient implements MetadataApi {
   listDataNodes(opts?: ReadOptions): Promise<DataNode[]> { return this.read('listDataNodes', [], opts); }
   getPlacement(volumeId: string, opts?: ReadOptions): Promise<PlacementGroup[]> { return this.read('getPlacement', [volumeId], opts); }
 
-  acquireLease(kind: LeaseKind, resource: string, holder: string, ttlMs: number, mode?: 'rw' | 'ro'): Promise<Lease> {
+  acquireLease(kind: LeaseKind, resource: string, holder: string, ttlMs: number, mode?: 'rw' | 'ro', epoch?: number): Promise<Lease> {
+    if (epoch !== undefined) return this.write('acquireLease', [kind, resource, holder, ttlMs, mode ?? null, epoch]);
     return this.write('acquireLease', mode === undefined ? [kind, resource, holder, ttlMs] : [kind, resource, holder, ttlMs, mode]);
   }
   renewLease(leaseId: string, ttlMs: number): Promise<Lease> { return this.write('renewLease', [leaseId, ttlMs]); }

@@ -26,7 +26,7 @@ export const queryMethods = [
 export type QueryMethod = (typeof queryMethods)[number];
 
 /** Reads the service's own code needs that are not MetadataApi methods (clusterStatus, lease expiry). */
-export const internalQueryMethods = ['clusterSummary', 'listLeases'] as const;
+export const internalQueryMethods = ['clusterSummary', 'listLeases', 'listPgReports'] as const;
 export type InternalQueryMethod = (typeof internalQueryMethods)[number];
 
 /** What `query('clusterSummary', [])` returns: the state's part of ClusterStatus. */

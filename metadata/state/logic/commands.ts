@@ -231,7 +231,7 @@ const handlers: Record<string, Handler> = {
     return next;
   },
 
-  acquireLease(tx, ctx, [kindRaw, resourceRaw, holderRaw, ttlRaw, modeRaw]) {
+  acquireLease(tx, ctx, [kindRaw, resourceRaw, holderRaw, ttlRaw, modeRaw, epochRaw]) {
     const kind = checkOneOf('lease kind', kindRaw, leaseKinds);
     const holder = checkString('lease holder', holderRaw, 'pass the id of the node or mount that holds the lease');
     const ttlMs = checkInt('ttlMs', ttlRaw, minLeaseTtlMs, maxLeaseTtlMs);
@@ -242,6 +242,9 @@ const handlers: Record<string, Handler> = {
       resource = checkPgResource(tx, resourceRaw);
       if (modeRaw !== undefined && modeRaw !== null) throw invalidArgument('a pg-primary lease takes no mode', 'omit the mode');
       mode = null;
+      // With an epoch (data nodes always pass one), only the PG's primary at that very epoch gets
+      // the lease: a deposed primary that wakes up cannot take it back before its successor does.
+      if (epochRaw !== undefined && epochRaw !== null) checkPrimaryAtEpoch(tx, resource, holder, checkInt('epoch', epochRaw, 0, Number.MAX_SAFE_INTEGER));
     } else {
       const vol = requireVolume(tx, resourceRaw);
       resource = vol.id;
@@ -317,6 +320,23 @@ function checkPgResource(tx: Tx, raw: unknown): string {
     throw invalidArgument(`no placement group ${JSON.stringify(raw)}`, `${hint}; volume ${vol.name} has PGs 0-${vol.pgCount - 1}`);
   }
   return `${vol.id}/${pg}`;
+}
+
+function checkPrimaryAtEpoch(tx: Tx, resource: string, holder: string, epoch: number): void {
+  const slash = resource.lastIndexOf('/');
+  const pgNo = Number(resource.slice(slash + 1));
+  const group = placementOf(tx, resource.slice(0, slash)).find((p) => p.pg === pgNo);
+  if (group === undefined) throw invalidArgument(`no placement group ${resource}`, 'refresh the placement');
+  if (group.epoch !== epoch) {
+    throw new GalleonError(ErrorCode.STALE_EPOCH, `placement group ${resource} is at epoch ${group.epoch}, not ${epoch}`, {
+      hint: 'refresh the placement from the metadata service', details: { epoch: group.epoch },
+    });
+  }
+  if (group.primary !== holder) {
+    throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${holder} is not the primary of ${resource} (${group.primary} is)`, {
+      hint: 'only the primary holds the pg-primary lease', details: { primary: group.primary, epoch: group.epoch },
+    });
+  }
 }
 
 function checkPgReports(raw: unknown): PgReport[] {

@@ -1,5 +1,5 @@
 /** Read-only answers from the state. Trailing ReadOptions arguments are the driver's business and ignored here. */
-import type { DataNode, Lease, StorageClass, Volume } from '../../../proto/metadata-types.js';
+import type { DataNode, Lease, PgReport, StorageClass, Volume } from '../../../proto/metadata-types.js';
 import type { ClusterSummary } from '../contract.js';
 import { listOf, placementOf, requireStorageClass, requireVolume } from './lookup.js';
 import { Table, type StateReader } from './tx.js';
@@ -18,6 +18,8 @@ const queries: Record<string, Query> = {
   clusterSummary: (r) => clusterSummary(r),
   /** Live or not: callers compare expiresAtMs with their own notion of now. */
   listLeases: (r) => listOf<Lease>(r, Table.Lease),
+  /** Each data node's last heartbeat reports, by node id: the controller compares replicas with their primary. */
+  listPgReports: (r) => r.ids(Table.PgReports).map((nodeId) => ({ nodeId, reports: r.get<PgReport[]>(Table.PgReports, nodeId) ?? [] })),
 };
 
 export function runQuery(r: StateReader, method: string, args: unknown[]): unknown {
