@@ -8,14 +8,17 @@
  *   (2) every replica of every PG holds identical blocks (per-PG digests).
  *
  *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
- *                              [--kill-interval-ms 4000] [--metadata-every 4] [--no-nudge]
- *                              [--inject-loss]
+ *                              [--kill-interval-ms 4000] [--metadata-every 4]
+ *                              [--long-outage-every 3] [--long-outage-ms 8000] [--no-nudge]
+ *                              [--inject-loss] [--inject-divergence]
  *
  * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D`
  * and exits 0 only when L = 0, D = 0 and the cluster settled.
  *
  * `--inject-loss` records one acknowledged replicated write that was never sent, after the
  * load: a self-test that the final reads and the loss check catch a lost write.
+ * `--inject-divergence` overwrites one block on one replica behind its primary's back after
+ * settling: a self-test that the digest comparison catches a divergent replica.
  */
 import { rmSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -31,6 +34,7 @@ import { DataNodes } from './cluster/data-nodes.js';
 import { MetadataCluster } from './cluster/metadata-cluster.js';
 import { decodeBlock } from './dataplane/content.js';
 import { mustSurvive, WriteHistory } from './dataplane/history.js';
+import { injectDivergence } from './dataplane/inject.js';
 import { findLostWrites, toRegisterHistory } from './dataplane/loss.js';
 import { DataNemesis } from './dataplane/nemesis.js';
 import { diffContents, fetchPgContents } from './dataplane/replicas.js';
@@ -71,8 +75,11 @@ interface Args {
   blocks: number;
   killIntervalMs: number;
   metadataEvery: number;
+  longOutageEvery: number;
+  longOutageMs: number;
   nudge: boolean;
   injectLoss: boolean;
+  injectDivergence: boolean;
 }
 
 function parse(): Args {
@@ -84,8 +91,11 @@ function parse(): Args {
       blocks: { type: 'string', default: '64' },
       'kill-interval-ms': { type: 'string', default: '4000' },
       'metadata-every': { type: 'string', default: '4' },
+      'long-outage-every': { type: 'string', default: '3' },
+      'long-outage-ms': { type: 'string', default: '8000' },
       'no-nudge': { type: 'boolean', default: false },
       'inject-loss': { type: 'boolean', default: false },
+      'inject-divergence': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -104,8 +114,11 @@ function parse(): Args {
     blocks: num('blocks', values.blocks, 1),
     killIntervalMs: num('kill-interval-ms', values['kill-interval-ms'], 500),
     metadataEvery: num('metadata-every', values['metadata-every'], 0),
+    longOutageEvery: num('long-outage-every', values['long-outage-every'], 0),
+    longOutageMs: num('long-outage-ms', values['long-outage-ms'], 1),
     nudge: !values['no-nudge'],
     injectLoss: values['inject-loss'],
+    injectDivergence: values['inject-divergence'],
   };
 }
 
@@ -146,7 +159,9 @@ async function main(): Promise<number> {
   const root = await mkdtemp(join(tmpdir(), 'galleon-dchaos-'));
   installEmergencyCleanup(() => rmSync(root, { recursive: true, force: true }));
   log(`seed ${args.seed}, ${args.seconds} s, ${args.writers} writers over ${args.blocks} blocks, a kill every ~${args.killIntervalMs} ms, dir ${root}`);
-  log(`replay: npm run chaos:dataplane -- --seconds ${args.seconds} --seed ${args.seed}${args.injectLoss ? ' --inject-loss' : ''}`);
+  const given = process.argv.slice(2);
+  // Timing is real, so a replay repeats the choices (targets, outages, writes), not the interleaving.
+  log(`replay: npm run chaos:dataplane -- ${[...given, ...(given.includes('--seed') ? [] : ['--seed', String(args.seed)])].join(' ')}`);
   const rnd = new Random(args.seed);
   const metaClients: ChaosClient[] = [];
   const blockClients: BlockClient[] = [];
@@ -181,6 +196,7 @@ async function main(): Promise<number> {
     const nemesis = new DataNemesis(meta, data, api, rnd, {
       intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs,
       minUpMs: limits.minUpMs, metadataEvery: args.metadataEvery, leaderQueryTimeoutMs: 2_000,
+      longOutageEvery: args.longOutageEvery, longOutageMs: args.longOutageMs,
     }, log);
     const nemesisDone = nemesis.run(Date.now());
     await delay(args.seconds * 1000);
@@ -200,11 +216,13 @@ async function main(): Promise<number> {
     for (const id of meta.downMembers()) await meta.startMember(id);
     for (const id of data.downNodes()) await data.startNode(id);
     const settled = await settle({
-      api, data, volumeId: volume.id, timeoutMs: limits.settleTimeoutMs,
+      api, data, volumeId: volume.id, replicas: volume.replicas, timeoutMs: limits.settleTimeoutMs,
       nudgeAfterMs: args.nudge ? limits.nudgeAfterMs : 0, pollMs: limits.settlePollMs, log,
     });
     log(`settle: ${settled.settled ? 'yes' : 'NO'} after ${settled.elapsedMs} ms, ${settled.nudges} catch-up nudges`);
     for (const p of settled.problems.slice(0, 20)) log(`not settled: ${p}`);
+
+    if (args.injectDivergence) log(`injected divergence: ${await injectDivergence(data, volume.id, settled.groups, limits.blockSizeBytes)}`);
 
     // (2) Replicas of every PG hold identical blocks.
     let divergent = 0;

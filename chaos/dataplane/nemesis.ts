@@ -19,6 +19,13 @@ export interface DataNemesisOptions {
   minUpMs: number;
   /** 0 = never the metadata leader. */
   metadataEvery: number;
+  /**
+   * Every `longOutageEvery`-th data-node fault (0 = none) keeps the node away for
+   * `longOutageMs` (±25 %): long enough for the metadata service to declare it down and move
+   * its primaries, which a short outage never is.
+   */
+  longOutageEvery: number;
+  longOutageMs: number;
   leaderQueryTimeoutMs: number;
 }
 
@@ -55,10 +62,14 @@ export class DataNemesis {
       await this.sleep(Math.max(this.options.minUpMs, this.options.intervalMs + jitter - (Date.now() - lastFaultAtMs)));
       if (this.stopping) break;
       lastFaultAtMs = Date.now();
-      const outageMs = this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
       const dataTarget = this.rnd.pick(this.data.nodes).id;
       const wantLeader = this.options.metadataEvery > 0 && (this.faults.length + 1) % this.options.metadataEvery === 0;
       const leaderId = wantLeader ? await this.leaderId() : null;
+      const dataFaults = this.faults.filter((f) => f.kind === 'data-node').length;
+      const long = leaderId === null && this.options.longOutageEvery > 0 && (dataFaults + 1) % this.options.longOutageEvery === 0;
+      const outageMs = long
+        ? this.rnd.between(Math.round(this.options.longOutageMs * 0.75), Math.round(this.options.longOutageMs * 1.25))
+        : this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
       const record: FaultRecord = leaderId !== null
         ? { atMs: Date.now() - startedAtMs, target: leaderId, kind: 'metadata-leader', outageMs }
         : { atMs: Date.now() - startedAtMs, target: dataTarget, kind: 'data-node', outageMs };

@@ -19,7 +19,7 @@ export async function fetchPgStates(address: string): Promise<PgState[]> {
 
 /** One replica's view of one PG: block key → the value it carries (see content.ts) and a crc of the body. */
 export interface PgContents {
-  blocks: Map<string, { value: string; crc: number }>;
+  blocks: Map<string, { value: string; crc: number; seq: number }>;
   /** crc32c over the sorted block list: equal digests ⇔ identical blocks (up to crc collisions). */
   digest: string;
 }
@@ -27,9 +27,9 @@ export interface PgContents {
 export async function fetchPgContents(address: string, volumeId: string, pg: number): Promise<PgContents> {
   const res = await request(`http://${address}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
   if (res.statusCode !== 200) throw new Error(`GET /v1/pg-blocks on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
-  const blocks = new Map<string, { value: string; crc: number }>();
+  const blocks = new Map<string, { value: string; crc: number; seq: number }>();
   for await (const { meta, data } of streamJournalFrames(res.body)) {
-    blocks.set(`${meta.inode}/${meta.blockNo}`, { value: decodeBlock(data), crc: crc32c(data) });
+    blocks.set(`${meta.inode}/${meta.blockNo}`, { value: decodeBlock(data), crc: crc32c(data), seq: meta.seq });
   }
   const canonical = [...blocks].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}:${v.crc}`).join(',');
   return { blocks, digest: crc32c(canonical).toString(16).padStart(8, '0') };

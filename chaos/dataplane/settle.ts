@@ -1,6 +1,6 @@
 /**
  * After healing: waits (polling, with a deadline) until every data node is up in the metadata
- * service and every replica of every PG of the volume has caught up with its primary — no
+ * service, every PG of the volume has its full replica set again, and every replica of every PG of the volume has caught up with its primary — no
  * open gap (applied = highest seq) and applied ≥ the primary's applied seq.
  *
  * A replica that came back after the last write to a PG has nothing that tells it it is behind
@@ -20,6 +20,8 @@ export interface SettleOptions {
   api: ChaosClient;
   data: DataNodes;
   volumeId: string;
+  /** Replicas every PG must have again (the volume's replica count). */
+  replicas: number;
   timeoutMs: number;
   /** 0 disables nudging. */
   nudgeAfterMs: number;
@@ -54,6 +56,7 @@ export async function settle(o: SettleOptions): Promise<SettleResult> {
       const stateOf = (node: string, pg: number): { appliedSeq: number; highestSeq: number } => states.get(node)?.get(pg) ?? { appliedSeq: 0, highestSeq: 0 };
       const lagging: { group: PlacementGroup; replica: string }[] = [];
       for (const g of groups) {
+        if (g.replicas.length !== o.replicas) problems.push(`pg ${g.pg} has ${g.replicas.length} of ${o.replicas} replicas (${g.replicas.join(', ')})`);
         const primary = stateOf(g.primary, g.pg);
         for (const r of g.replicas) {
           const s = stateOf(r, g.pg);

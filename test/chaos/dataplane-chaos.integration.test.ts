@@ -1,8 +1,8 @@
 /**
  * Runs the data-plane chaos script as CI does: three metadata members and three data nodes,
  * kill -9 for 60 s, then no write acknowledged at `replicated` lost and no replica diverging
- * from its primary. A second, short run injects a lost write and must be caught, so the first
- * one's zero means something.
+ * from its primary. A second, short run injects a lost write and a divergent replica, and both
+ * must be caught, so the first run's zeros mean something.
  */
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -88,12 +88,13 @@ describe('data-plane chaos run (3 metadata + 3 data nodes, kill -9, loss and div
     assert.match(output, /register check: linearizable/);
   });
 
-  it('catches an acknowledged replicated write that never reached the cluster', async () => {
-    const { code, output } = await runChaos(['--seconds', '3', '--kill-interval-ms', '600000', '--inject-loss'], 60_000);
+  it('catches a lost replicated write and a replica that diverged from its primary', async () => {
+    const { code, output } = await runChaos(['--seconds', '3', '--kill-interval-ms', '600000', '--inject-loss', '--inject-divergence'], 60_000);
     const s = summaryOf(output);
     assert.equal(s.lost, 1, output);
-    assert.equal(s.divergent, 0, output);
+    assert.equal(s.divergent, 1, output);
     assert.match(output, /LOST: block 1\/0 acknowledged injected-never-sent/);
+    assert.match(output, /DIVERGENT: pg \d+ replica dn\d .*injected-divergent/);
     assert.match(output, /register check: violation/);
     assert.equal(code, 1, output);
   });
