@@ -6,7 +6,7 @@
  * A requested concern weaker than the volume's class default is upgraded to the default (the
  * class is the floor an operator promised); the answer says so (`requestedConcern`).
  */
-import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { MetadataApi, WriteConcern } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
@@ -84,6 +84,11 @@ export async function writeBlock(api: MetadataApi, client: BlockClient, ref: str
 
 export async function readBlock(api: MetadataApi, client: BlockClient, ref: string, blockNoRaw: unknown, inodeRaw: unknown): Promise<BlockReadResult> {
   const v = await volumeBlock(api, ref, blockNoRaw, inodeRaw);
-  const r = await client.readBlock(v.id, v.inode, v.blockNo);
+  const r = await client.readBlock(v.id, v.inode, v.blockNo).catch((err: unknown) => {
+    if (!isGalleonError(err, ErrorCode.BLOCK_NOT_FOUND)) throw err;
+    throw new GalleonError(ErrorCode.BLOCK_NOT_FOUND, `block ${v.blockNo} (inode ${v.inode}) of volume ${v.name} has never been written`, {
+      hint: 'write it first with `galleon volume write-block`; unwritten blocks have no content',
+    });
+  });
   return { volume: v.name, volumeId: v.id, inode: v.inode, blockNo: v.blockNo, bytes: r.data.length, dataBase64: r.data.toString('base64'), seq: r.seq, epoch: r.epoch };
 }

@@ -51,6 +51,8 @@ export const defaultMaxAttempts = 4;
 export const defaultRetryBaseDelayMs = 20;
 export const defaultRequestTimeoutMs = 30_000;
 export const defaultMaxInFlight = 64;
+/** Backoff between retries grows up to this. */
+export const maxRetryDelayMs = 500;
 
 /** Codes after which a retry can succeed: the placement moved, or a node was briefly away. */
 const refreshCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUND']);
@@ -204,8 +206,13 @@ export class BlockClient {
       } catch (raw) {
         const err = isGalleonError(raw) ? raw : new GalleonError('UNAVAILABLE', 'data node unreachable', { cause: raw, hint: 'the node may be down; retry or check the cluster status' });
         if (!retryCodes.has(err.code) || attempt >= this.o.maxAttempts) throw err;
-        if (refreshCodes.has(err.code)) placement = await this.opts.placement.refresh(volumeId);
-        else await sleep(this.o.retryBaseDelayMs * 2 ** (attempt - 1));
+        if (refreshCodes.has(err.code)) {
+          placement = await this.opts.placement.refresh(volumeId);
+        } else {
+          await sleep(Math.min(maxRetryDelayMs, this.o.retryBaseDelayMs * 2 ** (attempt - 1)));
+          // An unreachable or refusing primary may have been replaced meanwhile: ask again.
+          placement = await this.opts.placement.refresh(volumeId).catch(() => placement);
+        }
       }
     }
   }

@@ -3,7 +3,15 @@
  * through the log like any client, stamped with the leader's clock.
  *  - data nodes whose last heartbeat is older than `dataNodeHeartbeatTimeoutMs` are marked down
  *    (the state machine then moves PG primaries to in-sync replicas and bumps epochs);
- *  - expired leases are swept.
+ *  - expired leases are swept;
+ *  - a replica outside a PG's in-sync set whose last report is at the PG's current epoch and has
+ *    applied at least as far as the primary reported is marked in sync (`markPgReplicaInSync`):
+ *    that is the end of a replacement's resync.
+ *
+ * Safety with lease fencing (dataplane/server/lease-guard.ts): a data node is marked down (and
+ * its primaries moved) only after `dataNodeHeartbeatTimeoutMs` — "dataNodeDownAfterMs" — which
+ * must exceed the data nodes' pg-primary lease ttl plus its safety margin, so an old primary has
+ * stopped acknowledging before a new one is named.
  * A new leader waits one heartbeat timeout before marking nodes down: heartbeats sent during
  * the election could not commit, and their absence says nothing about the nodes.
  *
@@ -14,7 +22,7 @@ import type { Logger } from 'pino';
 import type { RaftNodeDriver } from '../raft/node/raft-node-driver.js';
 import type { Command, StateMachine } from '../state/contract.js';
 import { staleDataNodes } from '../state/index.js';
-import type { DataNode, Lease } from '../../proto/metadata-types.js';
+import type { DataNode, Lease, PgReport, PlacementGroup, Volume } from '../../proto/metadata-types.js';
 
 export interface ControllerLimits {
   controllerIntervalMs: number;
@@ -65,12 +73,35 @@ export class LeaderControllers {
           this.d.logger.warn({ nodeId }, 'data node missed its heartbeats; marked down');
         }
       }
+      await this.markResyncedReplicas();
       const leases = await this.d.stateMachine.query('listLeases', []) as Lease[];
       if (leases.some((l) => l.expiresAtMs <= now)) await this.propose('expireLeases', []);
     } catch (err) {
       this.d.logger.debug({ err }, 'controller pass did not complete; next pass retries');
     } finally {
       this.running = false;
+    }
+  }
+
+  private async markResyncedReplicas(): Promise<void> {
+    const all = await this.d.stateMachine.query('listPgReports', []) as { nodeId: string; reports: PgReport[] }[];
+    const reports = new Map<string, PgReport>();
+    for (const { nodeId, reports: rs } of all) for (const r of rs) reports.set(`${nodeId}|${r.volumeId}/${r.pg}`, r);
+    const volumes = await this.d.stateMachine.query('listVolumes', []) as Volume[];
+    for (const v of volumes) {
+      if (v.state !== 'degraded') continue;
+      const groups = await this.d.stateMachine.query('getPlacement', [v.id]) as PlacementGroup[];
+      for (const g of groups) {
+        const primary = reports.get(`${g.primary}|${v.id}/${g.pg}`);
+        if (primary?.epoch !== g.epoch) continue;
+        for (const id of g.replicas) {
+          if (g.inSync.includes(id)) continue;
+          const r = reports.get(`${id}|${v.id}/${g.pg}`);
+          if (r === undefined || r.epoch !== g.epoch || r.appliedSeq < primary.appliedSeq) continue;
+          await this.propose('markPgReplicaInSync', [v.id, g.pg, id, g.epoch]);
+          this.d.logger.info({ volumeId: v.id, pg: g.pg, nodeId: id, epoch: g.epoch }, 'replica resynced; marked in sync');
+        }
+      }
     }
   }
 
