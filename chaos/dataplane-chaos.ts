@@ -9,7 +9,7 @@
  *
  *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
  *                              [--kill-interval-ms 4000] [--metadata-every 4]
- *                              [--long-outage-every 3] [--long-outage-ms 8000] [--no-nudge]
+ *                              [--long-outage-every 3] [--long-outage-ms 5000] [--data-nodes 3] [--no-nudge]
  *                              [--inject-loss] [--inject-divergence]
  *
  * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D`
@@ -58,7 +58,14 @@ const limits = {
   minOutageMs: 500,
   maxOutageMs: 2_500,
   minUpMs: 1_500,
-  heartbeatIntervalMs: 500,
+  heartbeatIntervalMs: 300,
+  /**
+   * Failover timings, shortened from the product's defaults (lease 4 s, down after 10 s) so a
+   * 60 s run sees primaries move; down-after > lease ttl + its margin, as the lease guard needs.
+   */
+  leaseTtlMs: 1_500,
+  dataNodeDownAfterMs: 3_000,
+  controllerIntervalMs: 500,
   setupTimeoutMs: 60_000,
   settleTimeoutMs: 60_000,
   nudgeAfterMs: 3_000,
@@ -77,6 +84,7 @@ interface Args {
   metadataEvery: number;
   longOutageEvery: number;
   longOutageMs: number;
+  dataNodes: number;
   nudge: boolean;
   injectLoss: boolean;
   injectDivergence: boolean;
@@ -92,7 +100,8 @@ function parse(): Args {
       'kill-interval-ms': { type: 'string', default: '4000' },
       'metadata-every': { type: 'string', default: '4' },
       'long-outage-every': { type: 'string', default: '3' },
-      'long-outage-ms': { type: 'string', default: '8000' },
+      'long-outage-ms': { type: 'string', default: '5000' },
+      'data-nodes': { type: 'string', default: '3' },
       'no-nudge': { type: 'boolean', default: false },
       'inject-loss': { type: 'boolean', default: false },
       'inject-divergence': { type: 'boolean', default: false },
@@ -116,6 +125,7 @@ function parse(): Args {
     metadataEvery: num('metadata-every', values['metadata-every'], 0),
     longOutageEvery: num('long-outage-every', values['long-outage-every'], 0),
     longOutageMs: num('long-outage-ms', values['long-outage-ms'], 1),
+    dataNodes: num('data-nodes', values['data-nodes'], 3),
     nudge: !values['no-nudge'],
     injectLoss: values['inject-loss'],
     injectDivergence: values['inject-divergence'],
@@ -169,10 +179,15 @@ async function main(): Promise<number> {
   let data: DataNodes | null = null;
   let success = false;
   try {
-    meta = await MetadataCluster.start({ root });
+    meta = await MetadataCluster.start({
+      root, extraArgs: ['--data-node-timeout-ms', String(limits.dataNodeDownAfterMs), '--controller-interval-ms', String(limits.controllerIntervalMs)],
+    });
     const api = await connectClient(meta.addresses, { callDeadlineMs: limits.opTimeoutMs });
     metaClients.push(api);
-    data = await DataNodes.start({ root, metadataAddresses: meta.addresses, heartbeatIntervalMs: limits.heartbeatIntervalMs });
+    data = await DataNodes.start({
+      root, metadataAddresses: meta.addresses, nodeCount: args.dataNodes, heartbeatIntervalMs: limits.heartbeatIntervalMs,
+      extraArgs: ['--lease-ttl-ms', String(limits.leaseTtlMs)],
+    });
     const dataNodes = data;
     await retry('3 data nodes up in the metadata service', limits.setupTimeoutMs, async () => {
       const up = (await api.listDataNodes()).filter((n) => n.state === 'up').length;
@@ -219,7 +234,7 @@ async function main(): Promise<number> {
       api, data, volumeId: volume.id, replicas: volume.replicas, timeoutMs: limits.settleTimeoutMs,
       nudgeAfterMs: args.nudge ? limits.nudgeAfterMs : 0, pollMs: limits.settlePollMs, log,
     });
-    log(`settle: ${settled.settled ? 'yes' : 'NO'} after ${settled.elapsedMs} ms, ${settled.nudges} catch-up nudges`);
+    log(`settle: ${settled.settled ? 'yes' : 'NO'} after ${settled.elapsedMs} ms, ${settled.nudges} catch-up nudges; under-replicated PGs: ${settled.underReplicated} of ${settled.groups.length}; epochs: ${epochSummary(settled.groups)}`);
     for (const p of settled.problems.slice(0, 20)) log(`not settled: ${p}`);
 
     if (args.injectDivergence) log(`injected divergence: ${await injectDivergence(data, volume.id, settled.groups, limits.blockSizeBytes)}`);
@@ -290,6 +305,13 @@ async function main(): Promise<number> {
     await meta?.stop();
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** How far the PGs' epochs moved: each bump is a primary or replica-set change. */
+function epochSummary(groups: readonly { epoch: number }[]): string {
+  if (groups.length === 0) return 'none';
+  const epochs = groups.map((g) => g.epoch);
+  return `min ${Math.min(...epochs)}, max ${Math.max(...epochs)}, sum ${epochs.reduce((a, b) => a + b, 0)}`;
 }
 
 async function printLogTails(procs: { id: string; logPath: string }[]): Promise<void> {

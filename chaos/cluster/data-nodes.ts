@@ -28,6 +28,8 @@ export interface DataNodesOptions {
   heartbeatIntervalMs?: number;
   readyTimeoutMs?: number;
   logLevel?: string;
+  /** Extra flags for every node (e.g. --lease-ttl-ms). */
+  extraArgs?: string[];
 }
 
 export interface DataNodeProcess {
@@ -57,7 +59,7 @@ export class DataNodes {
         name: `data node ${id}`,
         command: process.execPath,
         args: ['--import', 'tsx', dataNodeMain, '--node-id', id, '--zone', zone, '--data-dir', dataDir, '--port', String(port),
-          '--metadata', options.metadataAddresses.join(','), '--heartbeat-ms', String(options.heartbeatIntervalMs ?? 500)],
+          '--metadata', options.metadataAddresses.join(','), '--heartbeat-ms', String(options.heartbeatIntervalMs ?? 500), ...(options.extraArgs ?? [])],
         cwd: repoRoot,
         env: { ...process.env, GALLEON_LOG_LEVEL: options.logLevel ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1' },
         logPath,
