@@ -8,7 +8,7 @@
  *   (2) every replica of every PG holds identical blocks (per-PG digests).
  *
  *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
- *                              [--kill-interval-ms 4000] [--metadata-every 4]
+ *                              [--kill-interval-ms 3500] [--metadata-every 4]
  *                              [--long-outage-every 3] [--long-outage-ms 5000] [--data-nodes 3] [--no-nudge]
  *                              [--inject-loss] [--inject-divergence]
  *
@@ -97,7 +97,7 @@ function parse(): Args {
       seed: { type: 'string' },
       writers: { type: 'string', default: '4' },
       blocks: { type: 'string', default: '64' },
-      'kill-interval-ms': { type: 'string', default: '4000' },
+      'kill-interval-ms': { type: 'string', default: '3500' },
       'metadata-every': { type: 'string', default: '4' },
       'long-outage-every': { type: 'string', default: '3' },
       'long-outage-ms': { type: 'string', default: '5000' },
