@@ -9,7 +9,7 @@
  *
  *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
  *                              [--kill-interval-ms 3500] [--metadata-every 4]
- *                              [--long-outage-every 3] [--long-outage-ms 5000] [--data-nodes 3] [--no-nudge]
+ *                              [--long-outage-every 3] [--long-outage-ms 6000] [--data-nodes 3] [--no-nudge]
  *                              [--inject-loss] [--inject-divergence]
  *
  * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D`
@@ -100,7 +100,7 @@ function parse(): Args {
       'kill-interval-ms': { type: 'string', default: '3500' },
       'metadata-every': { type: 'string', default: '4' },
       'long-outage-every': { type: 'string', default: '3' },
-      'long-outage-ms': { type: 'string', default: '5000' },
+      'long-outage-ms': { type: 'string', default: '6000' },
       'data-nodes': { type: 'string', default: '3' },
       'no-nudge': { type: 'boolean', default: false },
       'inject-loss': { type: 'boolean', default: false },

@@ -86,6 +86,10 @@ describe('data-plane chaos run (3 metadata + 3 data nodes, kill -9, loss and div
     assert.ok(s.kills >= 5, `only ${s.kills} kills:\n${output}`);
     assert.ok(s.acknowledged >= 500, `too little load to mean anything:\n${output}`);
     assert.match(output, /register check: linearizable/);
+    // The long outages must have made the metadata leader move primaries (epoch > 1 somewhere):
+    // otherwise the run never exercised failover.
+    const epochs = /epochs: min (\d+), max (\d+)/.exec(output);
+    assert.ok(epochs !== null && Number(epochs[2]) >= 2, `no placement group changed epoch, failover never ran:\n${output}`);
   });
 
   it('catches a lost replicated write and a replica that diverged from its primary', async () => {
