@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import type { RoleState } from './types.js';
-import { ErrorCode, isGalleonError } from '../../proto/errors.js';
+import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
@@ -83,7 +83,19 @@ export class DataRole {
       nodeId: this.opts.nodeId, zone: this.opts.zone, store, placement, log: this.opts.logger, host: listen.host, port: listen.port,
       leases: { api: this.api, ttlMs: this.opts.leaseTtlMs ?? defaultLeaseTtlMs },
     });
-    await this.server.listen();
+    try {
+      await this.server.listen();
+    } catch (err) {
+      await this.server.close().catch(() => undefined);
+      await store.close();
+      this.server = null;
+      this.store = null;
+      this.state = 'failed';
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new GalleonError(ErrorCode.UNAVAILABLE, `cannot listen on ${this.opts.dataAddress} for the data plane (${code ?? 'error'})`, {
+        hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another --data-address' : 'check --data-address', cause: err,
+      });
+    }
     this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger, maxBlocksPerSecond: defaultScrubBlocksPerSecond });
     this.scrubber.start();
     this.agent = new DataNodeAgent({

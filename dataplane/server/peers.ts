@@ -181,6 +181,26 @@ export class Peers {
     return (await res.body.json()) as { appliedSeq: number };
   }
 
+  /** The (epoch, seq) of a node's copy of a block, or null when it has none. */
+  async blockVersion(address: string, a: { volumeId: string; inode: number; blockNo: number }): Promise<{ epoch: number; seq: number } | null> {
+    try {
+      const res = await this.requestWithRetry(address, { method: 'GET', path: `/v1/blocks/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}` });
+      await res.body.dump();
+      return { epoch: Number(res.headers[Header.epoch]), seq: Number(res.headers[Header.seq]) };
+    } catch (err) {
+      if (isGalleonError(err, 'BLOCK_NOT_FOUND')) return null;
+      throw err;
+    }
+  }
+
+  /** A client write to `address` (the PG's primary) at `epoch`. */
+  async writeAsClient(address: string, a: { volumeId: string; inode: number; blockNo: number }, data: Uint8Array, epoch: number, concern: string): Promise<void> {
+    const res = await this.requestWithRetry(address, {
+      method: 'PUT', path: `/v1/blocks/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}?epoch=${epoch}&concern=${concern}`, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    });
+    await res.body.dump();
+  }
+
   /** Every live block of a PG from `address`, streamed; `appliedSeq` is the sender's watermark before it began. */
   async fetchPgBlocks(address: string, volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; frames: AsyncGenerator<{ meta: JournalFrameMeta; data: Buffer }> }> {
     const res = await this.requestWithRetry(address, { method: 'GET', path: `/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}?epoch=${epoch}`, bodyTimeout: 0 });

@@ -81,6 +81,58 @@ export class Replicator {
 
   // ---- fencing --------------------------------------------------------------------------
 
+  /** PG keys (`volume/pg@epoch`) whose blocks this node already handed to the new primary. */
+  private readonly handedBack = new Set<string>();
+
+  /**
+   * A node that was replaced in a PG while it was away may hold writes nobody else got: `durable`
+   * ones are acknowledged by the primary alone and forwarded later. Once the new primary exists,
+   * hand each such block to it as a new write at the new epoch — unless the new primary has
+   * written that block (or deleted it) at a newer epoch, or already holds this very version.
+   * Runs once per (PG, epoch); a failure is retried at the next heartbeat.
+   */
+  private async maybeHandBack(p: VolumePlacement, g: PlacementGroup): Promise<void> {
+    const key = `${p.volumeId}/${g.pg}@${g.epoch}`;
+    if (this.handedBack.has(key) || this.catchingUp.has(key)) return;
+    const mine = await this.store.pgState(p.volumeId, g.pg);
+    if (mine.highestSeq === 0 || mine.epoch >= g.epoch) { this.handedBack.add(key); return; }
+    this.catchingUp.add(key);
+    try {
+      const primary = nodeOf(p, g.primary).address;
+      // Blocks the new primary touched after our epoch: never overwrite those.
+      const newer = new Set<string>();
+      for (let from = 1; ;) {
+        let frames;
+        try {
+          frames = await this.peers.fetchJournal(primary, p.volumeId, g.pg, from, g.epoch, catchUpMaxBytes);
+        } catch (err) {
+          if (!isGalleonError(err, 'OUT_OF_RANGE')) throw err;
+          // Its journal is trimmed past our epoch: we cannot tell its newer writes; hand nothing back.
+          this.log.warn({ volumeId: p.volumeId, pg: g.pg }, 'new primary trimmed its journal; nothing handed back');
+          this.handedBack.add(key);
+          return;
+        }
+        if (frames.length === 0) break;
+        for (const { meta } of frames) if (meta.epoch > mine.epoch) newer.add(`${meta.inode}/${meta.blockNo}`);
+        from = (frames[frames.length - 1]?.meta.seq ?? from) + 1;
+      }
+      let handed = 0;
+      for await (const { address, block } of this.store.iterateBlocks({ volumeId: p.volumeId, pg: g.pg })) {
+        if (newer.has(`${address.inode}/${address.blockNo}`)) continue;
+        const theirs = await this.peers.blockVersion(primary, address);
+        if (theirs !== null && (theirs.epoch > block.epoch || (theirs.epoch === block.epoch && theirs.seq >= block.seq))) continue;
+        await this.peers.writeAsClient(primary, address, block.data, g.epoch, 'replicated');
+        handed++;
+      }
+      this.handedBack.add(key);
+      if (handed > 0) this.log.warn({ volumeId: p.volumeId, pg: g.pg, epoch: g.epoch, handed }, 'handed writes the new primary lacked back to it');
+    } catch (err) {
+      this.log.warn({ volumeId: p.volumeId, pg: g.pg, code: isGalleonError(err) ? err.code : undefined }, 'hand-back to the new primary failed; retrying later');
+    } finally {
+      this.catchingUp.delete(key);
+    }
+  }
+
   /** Refuses an epoch older than the newest seen; records a newer one. Returns the PG's group. */
   private async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, placement: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
     let group = groupOf(placement, pg);
@@ -122,7 +174,10 @@ export class Replicator {
    */
   async adoptPlacement(p: VolumePlacement, onlyMine = false): Promise<void> {
     for (const g of p.groups) {
-      if (onlyMine && !g.replicas.includes(this.nodeId)) continue;
+      if (onlyMine && !g.replicas.includes(this.nodeId)) {
+        await this.maybeHandBack(p, g);
+        continue;
+      }
       await this.store.observeEpoch(p.volumeId, g.pg, g.epoch);
       if (!onlyMine) continue;
       const key = `${p.volumeId}/${g.pg}`;

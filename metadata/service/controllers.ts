@@ -11,7 +11,8 @@
  * Safety with lease fencing (dataplane/server/lease-guard.ts): a data node is marked down (and
  * its primaries moved) only after `dataNodeHeartbeatTimeoutMs` — "dataNodeDownAfterMs" — which
  * must exceed the data nodes' pg-primary lease ttl plus its safety margin, so an old primary has
- * stopped acknowledging before a new one is named.
+ * stopped acknowledging before a new one is named; and a stale node that still holds a live
+ * pg-primary lease (renewed after its last heartbeat) is not marked down until it expires.
  * A new leader waits one heartbeat timeout before marking nodes down: heartbeats sent during
  * the election could not commit, and their absence says nothing about the nodes.
  *
@@ -68,7 +69,15 @@ export class LeaderControllers {
     try {
       if (now - this.leaderSinceMs >= this.d.limits.dataNodeHeartbeatTimeoutMs) {
         const nodes = await this.d.stateMachine.query('listDataNodes', []) as DataNode[];
+        const leases = await this.d.stateMachine.query('listLeases', []) as Lease[];
         for (const nodeId of staleDataNodes(nodes, now, this.d.limits.dataNodeHeartbeatTimeoutMs)) {
+          // A node may have renewed a pg-primary lease after its last heartbeat: while one is
+          // live, it may still acknowledge writes, so its PGs must not get a new primary yet.
+          const holding = leases.find((l) => l.kind === 'pg-primary' && l.holder === nodeId && l.expiresAtMs > now);
+          if (holding !== undefined) {
+            this.d.logger.debug({ nodeId, until: holding.expiresAtMs }, 'stale data node still holds a pg-primary lease; waiting for it to expire');
+            continue;
+          }
           await this.propose('markDataNodeDown', [nodeId]);
           this.d.logger.warn({ nodeId }, 'data node missed its heartbeats; marked down');
         }

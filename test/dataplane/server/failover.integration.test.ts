@@ -95,10 +95,12 @@ describe('data plane failover (3 metadata + 4 data processes)', function () {
     const writers = Array.from({ length: 4 }, () => writer());
     await waitFor('some writes acknowledged', () => acked.size >= 150, 20_000);
     await data.kill(victim);
+    const killedAt = Date.now();
     const moved = await waitFor('the victim\'s PGs moved to new primaries', async () => {
       const now = await groups(vol.id);
       return now.every((g) => g.primary !== victim && !g.replicas.includes(victim)) ? now : undefined;
     }, 20_000, 100);
+    const movedAfterMs = Date.now() - killedAt;
     // Keep writing through the failover a little longer.
     const ackedAtMove = acked.size;
     await waitFor('writes acknowledged after the failover', () => acked.size >= ackedAtMove + 60, 20_000);
@@ -134,7 +136,7 @@ describe('data plane failover (3 metadata + 4 data processes)', function () {
     await waitFor('volume available again', async () => (await api.getVolume(vol.id)).state === 'available', 20_000, 200);
     const status = await api.clusterStatus();
     assert.equal(status.degradedPgs, 0);
-    process.stdout.write(`      kill -9: ${acked.size} acknowledged (${ackedAtMove} before the move), ${failed} failed and retried by no one\n`);
+    process.stdout.write(`      kill -9: PGs moved ${movedAfterMs} ms after the kill (down after ${downAfterMs} ms); ${acked.size} writes acknowledged, ${failed} gave up after the client's retries\n`);
   });
 
   it('(b) a SIGSTOPped primary that resumes after its PG moved refuses its writes (lease fencing)', async () => {
