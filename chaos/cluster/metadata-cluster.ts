@@ -29,6 +29,8 @@ export interface MetadataClusterOptions {
   /** How long a member may take from spawn to its ready line (tsx compiles on start). */
   readyTimeoutMs?: number;
   logLevel?: string;
+  /** Extra flags for every member (timings such as --data-node-timeout-ms). */
+  extraArgs?: string[];
 }
 
 export interface Member {
@@ -56,7 +58,7 @@ export class MetadataCluster {
       const child = new ManagedChild({
         name: `metadata member ${id}`,
         command: process.execPath,
-        args: ['--import', 'tsx', memberMain, '--id', id, '--data-dir', dataDir, '--bind', address, '--peers', peers],
+        args: ['--import', 'tsx', memberMain, '--id', id, '--data-dir', dataDir, '--bind', address, '--peers', peers, ...(options.extraArgs ?? [])],
         cwd: repoRoot,
         env: { ...process.env, GALLEON_LOG_LEVEL: options.logLevel ?? 'warn' },
         logPath,

@@ -1,0 +1,329 @@
+/**
+ * Data-plane chaos run: three metadata members and three data nodes (real processes), one
+ * volume with 3 replicas at `replicated`, concurrent writers recording every write, and kill -9
+ * of data nodes (and now and then the metadata leader) with restarts on the same ports and
+ * directories. Then: heal, wait for every replica to catch up, and check that
+ *   (1) every write acknowledged at `replicated` or stronger reads back (or was legitimately
+ *       overwritten by a write that may have come later), and
+ *   (2) every replica of every PG holds identical blocks (per-PG digests).
+ *
+ *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
+ *                              [--kill-interval-ms 3500] [--metadata-every 4]
+ *                              [--long-outage-every 3] [--long-outage-ms 6000] [--data-nodes 3] [--no-nudge]
+ *                              [--inject-loss] [--inject-divergence]
+ *
+ * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D`
+ * and exits 0 only when L = 0, D = 0 and the cluster settled.
+ *
+ * `--inject-loss` records one acknowledged replicated write that was never sent, after the
+ * load: a self-test that the final reads and the loss check catch a lost write.
+ * `--inject-divergence` overwrites one block on one replica behind its primary's back after
+ * settling: a self-test that the digest comparison catches a divergent replica.
+ */
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BlockClient } from '../dataplane/client/block-client.js';
+import { MetadataPlacementSource } from '../dataplane/placement.js';
+import { isGalleonError } from '../proto/errors.js';
+import type { Volume } from '../proto/metadata-types.js';
+import { connectClient, type ChaosClient } from './cluster/client.js';
+import { DataNodes } from './cluster/data-nodes.js';
+import { MetadataCluster } from './cluster/metadata-cluster.js';
+import { decodeBlock } from './dataplane/content.js';
+import { mustSurvive, WriteHistory } from './dataplane/history.js';
+import { injectDivergence } from './dataplane/inject.js';
+import { findLostWrites, toRegisterHistory } from './dataplane/loss.js';
+import { DataNemesis } from './dataplane/nemesis.js';
+import { diffContents, fetchPgContents } from './dataplane/replicas.js';
+import { settle } from './dataplane/settle.js';
+import { blockKey, chaosBlocks, Workload } from './dataplane/workload.js';
+import { installEmergencyCleanup } from './lib/child.js';
+import { Random } from './lib/random.js';
+import { delay, waitFor, withTimeout } from './lib/wait.js';
+import { checkHistory, formatViolation, registerModel } from './linearizability/index.js';
+
+const limits = {
+  volumeName: 'chaos-data',
+  storageClass: 'chaos-replicated',
+  blockSizeBytes: 4096,
+  /** Our bound on one write beyond the block client's own retries. */
+  opTimeoutMs: 6_000,
+  clientRequestTimeoutMs: 5_000,
+  clientMaxAttempts: 4,
+  errorBackoffMs: 100,
+  weakWriteFraction: 0.2,
+  minOutageMs: 500,
+  maxOutageMs: 2_500,
+  minUpMs: 1_500,
+  heartbeatIntervalMs: 300,
+  /**
+   * Failover timings, shortened from the product's defaults (lease 4 s, down after 10 s) so a
+   * 60 s run sees primaries move; down-after > lease ttl + its margin, as the lease guard needs.
+   */
+  leaseTtlMs: 1_500,
+  dataNodeDownAfterMs: 3_000,
+  controllerIntervalMs: 500,
+  setupTimeoutMs: 60_000,
+  settleTimeoutMs: 60_000,
+  nudgeAfterMs: 3_000,
+  settlePollMs: 250,
+  finalReadTimeoutMs: 20_000,
+  checkMaxStepsPerKey: 5_000_000,
+  checkMaxStepsTotal: 50_000_000,
+} as const;
+
+interface Args {
+  seconds: number;
+  seed: number;
+  writers: number;
+  blocks: number;
+  killIntervalMs: number;
+  metadataEvery: number;
+  longOutageEvery: number;
+  longOutageMs: number;
+  dataNodes: number;
+  nudge: boolean;
+  injectLoss: boolean;
+  injectDivergence: boolean;
+}
+
+function parse(): Args {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '60' },
+      seed: { type: 'string' },
+      writers: { type: 'string', default: '4' },
+      blocks: { type: 'string', default: '64' },
+      'kill-interval-ms': { type: 'string', default: '3500' },
+      'metadata-every': { type: 'string', default: '4' },
+      'long-outage-every': { type: 'string', default: '3' },
+      'long-outage-ms': { type: 'string', default: '6000' },
+      'data-nodes': { type: 'string', default: '3' },
+      'no-nudge': { type: 'boolean', default: false },
+      'inject-loss': { type: 'boolean', default: false },
+      'inject-divergence': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const num = (name: string, raw: string | undefined, min: number): number => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      console.error(`chaos: --${name} must be an integer >= ${min}, got ${raw}`);
+      process.exit(2);
+    }
+    return n;
+  };
+  return {
+    seconds: num('seconds', values.seconds, 1),
+    seed: values.seed === undefined ? Date.now() % 1_000_000 : num('seed', values.seed, 0),
+    writers: num('writers', values.writers, 1),
+    blocks: num('blocks', values.blocks, 1),
+    killIntervalMs: num('kill-interval-ms', values['kill-interval-ms'], 500),
+    metadataEvery: num('metadata-every', values['metadata-every'], 0),
+    longOutageEvery: num('long-outage-every', values['long-outage-every'], 0),
+    longOutageMs: num('long-outage-ms', values['long-outage-ms'], 1),
+    dataNodes: num('data-nodes', values['data-nodes'], 3),
+    nudge: !values['no-nudge'],
+    injectLoss: values['inject-loss'],
+    injectDivergence: values['inject-divergence'],
+  };
+}
+
+const log = (line: string): void => console.log(`chaos: ${line}`);
+
+async function retry<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  return waitFor(what, timeoutMs, async () => withTimeout(fn(), limits.opTimeoutMs), 200);
+}
+
+async function createVolume(api: ChaosClient): Promise<Volume> {
+  await retry('creating the storage class', limits.setupTimeoutMs, async () => {
+    try {
+      await api.createStorageClass({ name: limits.storageClass, replicas: 3, writeConcern: 'replicated', encryption: false, zoneSpread: 'prefer' });
+    } catch (err) {
+      if (!isGalleonError(err, 'STORAGE_CLASS_EXISTS')) throw err;
+    }
+    return true;
+  });
+  return retry('creating the volume', limits.setupTimeoutMs, async () => {
+    try {
+      return await api.createVolume({ name: limits.volumeName, size: '1G', storageClass: limits.storageClass, replicas: 3 });
+    } catch (err) {
+      if (!isGalleonError(err, 'VOLUME_EXISTS')) throw err;
+      return api.getVolume(limits.volumeName);
+    }
+  });
+}
+
+function newBlockClient(api: ChaosClient): BlockClient {
+  return new BlockClient({
+    placement: new MetadataPlacementSource(api), connectionsPerNode: 2,
+    maxAttempts: limits.clientMaxAttempts, requestTimeoutMs: limits.clientRequestTimeoutMs,
+  });
+}
+
+async function main(): Promise<number> {
+  const args = parse();
+  const root = await mkdtemp(join(tmpdir(), 'galleon-dchaos-'));
+  installEmergencyCleanup(() => rmSync(root, { recursive: true, force: true }));
+  log(`seed ${args.seed}, ${args.seconds} s, ${args.writers} writers over ${args.blocks} blocks, a kill every ~${args.killIntervalMs} ms, dir ${root}`);
+  const given = process.argv.slice(2);
+  // Timing is real, so a replay repeats the choices (targets, outages, writes), not the interleaving.
+  log(`replay: npm run chaos:dataplane -- ${[...given, ...(given.includes('--seed') ? [] : ['--seed', String(args.seed)])].join(' ')}`);
+  const rnd = new Random(args.seed);
+  const metaClients: ChaosClient[] = [];
+  const blockClients: BlockClient[] = [];
+  let meta: MetadataCluster | null = null;
+  let data: DataNodes | null = null;
+  let success = false;
+  try {
+    meta = await MetadataCluster.start({
+      root, extraArgs: ['--data-node-timeout-ms', String(limits.dataNodeDownAfterMs), '--controller-interval-ms', String(limits.controllerIntervalMs)],
+    });
+    const api = await connectClient(meta.addresses, { callDeadlineMs: limits.opTimeoutMs });
+    metaClients.push(api);
+    data = await DataNodes.start({
+      root, metadataAddresses: meta.addresses, nodeCount: args.dataNodes, heartbeatIntervalMs: limits.heartbeatIntervalMs,
+      extraArgs: ['--lease-ttl-ms', String(limits.leaseTtlMs)],
+    });
+    const dataNodes = data;
+    await retry('3 data nodes up in the metadata service', limits.setupTimeoutMs, async () => {
+      const up = (await api.listDataNodes()).filter((n) => n.state === 'up').length;
+      return up === dataNodes.nodes.length ? true : undefined;
+    });
+    const volume = await createVolume(api);
+    log(`metadata ${meta.addresses.join(', ')}; data nodes ${data.nodes.map((n) => `${n.id}@${n.address}`).join(', ')}; volume ${volume.id} (${volume.pgCount} PGs, ${volume.replicas} replicas, ${volume.writeConcern})`);
+
+    const history = new WriteHistory();
+    const blocks = chaosBlocks(args.blocks);
+    const workload = new Workload(history, {
+      volumeId: volume.id, blocks, blockSizeBytes: limits.blockSizeBytes,
+      opTimeoutMs: limits.opTimeoutMs, errorBackoffMs: limits.errorBackoffMs, weakFraction: limits.weakWriteFraction,
+    });
+    const writers: Promise<void>[] = [];
+    for (let w = 0; w < args.writers; w++) {
+      const client = newBlockClient(api);
+      blockClients.push(client);
+      writers.push(workload.runWriter(w, client, args.seed * 1000 + w + 1));
+    }
+    const nemesis = new DataNemesis(meta, data, api, rnd, {
+      intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs,
+      minUpMs: limits.minUpMs, metadataEvery: args.metadataEvery, leaderQueryTimeoutMs: 2_000,
+      longOutageEvery: args.longOutageEvery, longOutageMs: args.longOutageMs,
+    }, log);
+    const nemesisDone = nemesis.run(Date.now());
+    await delay(args.seconds * 1000);
+    log('stopping load');
+    workload.stop();
+    nemesis.stop();
+    await Promise.all([...writers, nemesisDone]);
+
+    if (args.injectLoss) {
+      const at = history.now();
+      const victim = blockKey(blocks[0]!);
+      history.writes.push({ writer: args.writers, key: victim, value: 'injected-never-sent', concern: 'replicated', outcome: 'acked', callAt: at, returnAt: at + 1 });
+      log(`injected an acknowledged replicated write that was never sent, on block ${victim}`);
+    }
+
+    // Heal: every process up, then wait for the replicas to catch up.
+    for (const id of meta.downMembers()) await meta.startMember(id);
+    for (const id of data.downNodes()) await data.startNode(id);
+    const settled = await settle({
+      api, data, volumeId: volume.id, replicas: volume.replicas, timeoutMs: limits.settleTimeoutMs,
+      nudgeAfterMs: args.nudge ? limits.nudgeAfterMs : 0, pollMs: limits.settlePollMs, log,
+    });
+    log(`settle: ${settled.settled ? 'yes' : 'NO'} after ${settled.elapsedMs} ms, ${settled.nudges} catch-up nudges; under-replicated PGs: ${settled.underReplicated} of ${settled.groups.length}; epochs: ${epochSummary(settled.groups)}`);
+    for (const p of settled.problems.slice(0, 20)) log(`not settled: ${p}`);
+
+    if (args.injectDivergence) log(`injected divergence: ${await injectDivergence(data, volume.id, settled.groups, limits.blockSizeBytes)}`);
+
+    // (2) Replicas of every PG hold identical blocks.
+    let divergent = 0;
+    for (const g of settled.groups) {
+      const primary = await fetchPgContents(data.node(g.primary).address, volume.id, g.pg);
+      for (const r of g.replicas) {
+        if (r === g.primary) continue;
+        const replica = await fetchPgContents(data.node(r).address, volume.id, g.pg);
+        if (replica.digest === primary.digest) continue;
+        divergent++;
+        const diff = diffContents(primary, replica);
+        log(`DIVERGENT: pg ${g.pg} replica ${r} digest ${replica.digest} vs primary ${g.primary} ${primary.digest}; ${diff.length} blocks differ (primary vs replica): ${diff.slice(0, 5).join('; ')}`);
+      }
+    }
+
+    // (1) Final reads through the client (from each PG's primary), then the loss check.
+    const reader = newBlockClient(api);
+    blockClients.push(reader);
+    const finalValues = new Map<string, string | null>();
+    for (const b of blocks) {
+      const value = await retry(`final read of block ${blockKey(b)}`, limits.finalReadTimeoutMs, async () => {
+        try {
+          return decodeBlock((await reader.readBlock(volume.id, b.inode, b.blockNo)).data);
+        } catch (err) {
+          if (isGalleonError(err, 'BLOCK_NOT_FOUND')) return null;
+          throw err;
+        }
+      });
+      finalValues.set(blockKey(b), value);
+    }
+    const writes = history.writes;
+    const lost = findLostWrites(writes, finalValues);
+    const checkStarted = performance.now();
+    const result = checkHistory(registerModel, toRegisterHistory(writes, finalValues, history.now()), {
+      maxStepsPerKey: limits.checkMaxStepsPerKey, maxStepsTotal: limits.checkMaxStepsTotal,
+    });
+    const checkMs = performance.now() - checkStarted;
+
+    const acked = writes.filter((w) => w.outcome === 'acked');
+    const byConcern = ['acknowledged', 'durable', 'replicated'].map((c) => `${c}=${acked.filter((w) => w.concern === c).length}/${writes.filter((w) => w.concern === c).length}`).join(' ');
+    const errors = [...history.errorsByCode].map(([code, n]) => `${code}=${n}`).join(' ') || 'none';
+    const leaderKills = nemesis.faults.filter((f) => f.kind === 'metadata-leader').length;
+    log(`kills of the metadata leader: ${leaderKills} of ${nemesis.faults.length}`);
+    log(`acknowledged/issued by concern: ${byConcern}; must survive: ${acked.filter((w) => mustSurvive(w.concern)).length}; errors: ${errors}`);
+    log(`register check: ${result.verdict} in ${checkMs.toFixed(0)} ms over ${result.keys.length} blocks`);
+    for (const l of lost.slice(0, 20)) log(`LOST: block ${l.key} acknowledged ${l.value} (replicated) but reads back ${JSON.stringify(l.finalValue)}`);
+    for (const v of result.violations.slice(0, 3)) console.log(formatViolation(v));
+    console.log(`kills: ${nemesis.faults.length}, writes: ${writes.length}, acknowledged: ${acked.length}, lost writes: ${lost.length}, divergent replicas: ${divergent}${settled.settled ? '' : ', not settled'}`);
+    success = settled.settled && lost.length === 0 && divergent === 0 && result.verdict !== 'violation';
+    return success ? 0 : 1;
+  } catch (err) {
+    console.error(`chaos: run failed: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  } finally {
+    for (const c of blockClients) await c.close().catch(() => undefined);
+    for (const c of metaClients) {
+      try {
+        await c.close();
+      } catch {
+        // Closing a client of a dead cluster can fail; the processes go next anyway.
+      }
+    }
+    if (!success) await printLogTails([...(data?.nodes ?? []), ...(meta?.members ?? [])]);
+    await data?.stop();
+    await meta?.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** How far the PGs' epochs moved: each bump is a primary or replica-set change. */
+function epochSummary(groups: readonly { epoch: number }[]): string {
+  if (groups.length === 0) return 'none';
+  const epochs = groups.map((g) => g.epoch);
+  return `min ${Math.min(...epochs)}, max ${Math.max(...epochs)}, sum ${epochs.reduce((a, b) => a + b, 0)}`;
+}
+
+async function printLogTails(procs: { id: string; logPath: string }[]): Promise<void> {
+  for (const p of procs) {
+    try {
+      const tail = (await readFile(p.logPath, 'utf8')).split('\n').slice(-12).join('\n');
+      console.error(`--- last lines of ${p.id} (${p.logPath}):\n${tail}`);
+    } catch {
+      // No log yet.
+    }
+  }
+}
+
+// Exit explicitly: a connection left half-open by a killed node must not keep us alive.
+process.exit(await main());

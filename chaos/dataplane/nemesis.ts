@@ -1,0 +1,101 @@
+/**
+ * Crashes data nodes, and now and then the metadata leader: every `intervalMs` (±25 %) one
+ * process gets SIGKILL and comes back on the same port and data directory after a short
+ * outage. Every `metadataEvery`-th fault hits the metadata leader (when one is known); the
+ * others hit a data node picked at random, primary of some PGs and replica of the rest. One
+ * process is down at a time.
+ */
+import type { ChaosClient } from '../cluster/client.js';
+import type { DataNodes } from '../cluster/data-nodes.js';
+import type { MetadataCluster } from '../cluster/metadata-cluster.js';
+import type { Random } from '../lib/random.js';
+import { delay, withTimeout } from '../lib/wait.js';
+
+export interface DataNemesisOptions {
+  intervalMs: number;
+  minOutageMs: number;
+  maxOutageMs: number;
+  /** Least time every process is up between two faults. */
+  minUpMs: number;
+  /** 0 = never the metadata leader. */
+  metadataEvery: number;
+  /**
+   * Every `longOutageEvery`-th data-node fault (0 = none) keeps the node away for
+   * `longOutageMs` (±25 %): long enough for the metadata service to declare it down and move
+   * its primaries, which a short outage never is.
+   */
+  longOutageEvery: number;
+  longOutageMs: number;
+  leaderQueryTimeoutMs: number;
+}
+
+export interface FaultRecord {
+  atMs: number;
+  target: string;
+  kind: 'data-node' | 'metadata-leader';
+  outageMs: number;
+}
+
+export class DataNemesis {
+  readonly faults: FaultRecord[] = [];
+  private stopping = false;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly meta: MetadataCluster,
+    private readonly data: DataNodes,
+    private readonly client: ChaosClient,
+    private readonly rnd: Random,
+    private readonly options: DataNemesisOptions,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  async run(startedAtMs: number): Promise<void> {
+    let lastFaultAtMs = Date.now();
+    while (!this.stopping) {
+      const jitter = this.rnd.between(-this.options.intervalMs / 4, this.options.intervalMs / 4);
+      await this.sleep(Math.max(this.options.minUpMs, this.options.intervalMs + jitter - (Date.now() - lastFaultAtMs)));
+      if (this.stopping) break;
+      lastFaultAtMs = Date.now();
+      const dataTarget = this.rnd.pick(this.data.nodes).id;
+      const wantLeader = this.options.metadataEvery > 0 && (this.faults.length + 1) % this.options.metadataEvery === 0;
+      const leaderId = wantLeader ? await this.leaderId() : null;
+      const dataFaults = this.faults.filter((f) => f.kind === 'data-node').length;
+      const long = leaderId === null && this.options.longOutageEvery > 0 && (dataFaults + 1) % this.options.longOutageEvery === 0;
+      const outageMs = long
+        ? this.rnd.between(Math.round(this.options.longOutageMs * 0.75), Math.round(this.options.longOutageMs * 1.25))
+        : this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
+      const record: FaultRecord = leaderId !== null
+        ? { atMs: Date.now() - startedAtMs, target: leaderId, kind: 'metadata-leader', outageMs }
+        : { atMs: Date.now() - startedAtMs, target: dataTarget, kind: 'data-node', outageMs };
+      this.log(`t=${(record.atMs / 1000).toFixed(1)}s kill -9 ${record.kind === 'metadata-leader' ? `metadata leader ${record.target}` : `data node ${record.target}`}, back in ${outageMs} ms`);
+      if (record.kind === 'metadata-leader') await this.meta.killMember(record.target);
+      else await this.data.killNode(record.target);
+      this.faults.push(record);
+      // The outage is served in full even when stopping: a restart always follows a fault.
+      await delay(outageMs);
+      if (record.kind === 'metadata-leader') await this.meta.startMember(record.target);
+      else await this.data.startNode(record.target);
+    }
+  }
+
+  private async leaderId(): Promise<string | null> {
+    try {
+      return (await withTimeout(this.client.clusterStatus(), this.options.leaderQueryTimeoutMs)).leaderId;
+    } catch {
+      return null;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.wake = null; resolve(); }, ms);
+      this.wake = () => { clearTimeout(timer); this.wake = null; resolve(); };
+    });
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Looks at what each data node holds, through the nodes' own read-only routes (`GET /v1/pgs`
+ * for watermarks, `GET /v1/pg-blocks/:volume/:pg` for every live block of a PG): the settle
+ * condition and the per-PG digests compared across replicas.
+ */
+import { crc32c } from '@node-rs/crc32';
+import { request } from 'undici';
+import type { PgState } from '../../dataplane/store/types.js';
+import { streamJournalFrames } from '../../dataplane/wire.js';
+import { decodeBlock } from './content.js';
+
+export const inspectTimeoutMs = 10_000;
+
+export async function fetchPgStates(address: string): Promise<PgState[]> {
+  const res = await request(`http://${address}/v1/pgs`, { headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
+  if (res.statusCode !== 200) throw new Error(`GET /v1/pgs on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
+  return (await res.body.json()) as PgState[];
+}
+
+/** One replica's view of one PG: block key → the value it carries (see content.ts) and a crc of the body. */
+export interface PgContents {
+  blocks: Map<string, { value: string; crc: number; seq: number }>;
+  /** crc32c over the sorted block list: equal digests ⇔ identical blocks (up to crc collisions). */
+  digest: string;
+}
+
+export async function fetchPgContents(address: string, volumeId: string, pg: number): Promise<PgContents> {
+  const res = await request(`http://${address}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
+  if (res.statusCode !== 200) throw new Error(`GET /v1/pg-blocks on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
+  const blocks = new Map<string, { value: string; crc: number; seq: number }>();
+  for await (const { meta, data } of streamJournalFrames(res.body)) {
+    blocks.set(`${meta.inode}/${meta.blockNo}`, { value: decodeBlock(data), crc: crc32c(data), seq: meta.seq });
+  }
+  const canonical = [...blocks].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}:${v.crc}`).join(',');
+  return { blocks, digest: crc32c(canonical).toString(16).padStart(8, '0') };
+}
+
+/** Blocks where two replicas differ: missing on one side or different bodies. */
+export function diffContents(a: PgContents, b: PgContents): string[] {
+  const keys = new Set([...a.blocks.keys(), ...b.blocks.keys()]);
+  const out: string[] = [];
+  for (const k of keys) {
+    const x = a.blocks.get(k);
+    const y = b.blocks.get(k);
+    if (x?.crc !== y?.crc) out.push(`${k}: ${x?.value ?? 'absent'} vs ${y?.value ?? 'absent'}`);
+  }
+  return out.sort();
+}
