@@ -5,54 +5,11 @@
  * must be caught, so the first run's zeros mean something.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { killRunningChaos, runChaosScript } from './run-chaos.js';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const summaryPattern = /^kills: (\d+), writes: (\d+), acknowledged: (\d+), lost writes: (\d+), divergent replicas: (\d+)(, not settled)?$/m;
 
-interface RunResult {
-  code: number | null;
-  output: string;
-}
-
-let running: ChildProcess | null = null;
-
-/** Runs the script in its own process group so a timeout can take its nodes down with it. */
-function runChaos(args: string[], timeoutMs: number): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'chaos/dataplane-chaos.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, GALLEON_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    running = child;
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => {
-      killGroup(child, 'SIGTERM');
-      setTimeout(() => killGroup(child, 'SIGKILL'), 5_000).unref();
-      reject(new Error(`chaos run did not finish within ${timeoutMs} ms:\n${output}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      running = null;
-      resolve({ code, output });
-    });
-    child.once('error', reject);
-  });
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // The group is gone already.
-  }
-}
+const runChaos = (args: string[], timeoutMs: number) => runChaosScript('chaos/dataplane-chaos.ts', args, timeoutMs);
 
 interface Summary {
   kills: number;
@@ -73,7 +30,7 @@ describe('data-plane chaos run (3 metadata + 3 data nodes, kill -9, loss and div
   this.timeout(180_000);
 
   afterEach(() => {
-    if (running !== null) killGroup(running, 'SIGKILL');
+    killRunningChaos();
   });
 
   it('loses no replicated write and leaves identical replicas after 60 s of kill -9', async () => {

@@ -4,54 +4,11 @@
  * lost write and must be caught, so the first one's "yes" means something.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { killRunningChaos, runChaosScript } from './run-chaos.js';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const summaryPattern = /^kills: (\d+), operations: (\d+), acknowledged writes: (\d+), lost: (\d+), linearizable: (yes|no|unknown)$/m;
 
-interface RunResult {
-  code: number | null;
-  output: string;
-}
-
-let running: ChildProcess | null = null;
-
-/** Runs the script in its own process group so a timeout can take its members down with it. */
-function runChaos(args: string[], timeoutMs: number): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'chaos/metadata-chaos.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, GALLEON_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    running = child;
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => {
-      killGroup(child, 'SIGTERM');
-      setTimeout(() => killGroup(child, 'SIGKILL'), 5_000).unref();
-      reject(new Error(`chaos run did not finish within ${timeoutMs} ms:\n${output}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      running = null;
-      resolve({ code, output });
-    });
-    child.once('error', reject);
-  });
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // The group is gone already.
-  }
-}
+const runChaos = (args: string[], timeoutMs: number) => runChaosScript('chaos/metadata-chaos.ts', args, timeoutMs);
 
 function summaryOf(output: string): { kills: number; operations: number; acknowledged: number; lost: number; linearizable: string } {
   const m = summaryPattern.exec(output);
@@ -63,7 +20,7 @@ describe('metadata chaos run (3 members, SIGKILL, linearizability check)', funct
   this.timeout(180_000);
 
   afterEach(() => {
-    if (running !== null) killGroup(running, 'SIGKILL');
+    killRunningChaos();
   });
 
   it('loses no acknowledged write and stays linearizable through 60 s of kill -9', async () => {
