@@ -44,6 +44,7 @@ import { installEmergencyCleanup } from './lib/child.js';
 import { Random } from './lib/random.js';
 import { delay, waitFor, withTimeout } from './lib/wait.js';
 import { checkHistory, formatViolation, registerModel } from './linearizability/index.js';
+import { integerFlag, seedFlag } from './lib/flags.js';
 
 const limits = {
   volumeName: 'chaos-data',
@@ -108,24 +109,16 @@ function parse(): Args {
     },
     strict: true,
   });
-  const num = (name: string, raw: string | undefined, min: number): number => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) {
-      console.error(`chaos: --${name} must be an integer >= ${min}, got ${raw}`);
-      process.exit(2);
-    }
-    return n;
-  };
   return {
-    seconds: num('seconds', values.seconds, 1),
-    seed: values.seed === undefined ? Date.now() % 1_000_000 : num('seed', values.seed, 0),
-    writers: num('writers', values.writers, 1),
-    blocks: num('blocks', values.blocks, 1),
-    killIntervalMs: num('kill-interval-ms', values['kill-interval-ms'], 500),
-    metadataEvery: num('metadata-every', values['metadata-every'], 0),
-    longOutageEvery: num('long-outage-every', values['long-outage-every'], 0),
-    longOutageMs: num('long-outage-ms', values['long-outage-ms'], 1),
-    dataNodes: num('data-nodes', values['data-nodes'], 3),
+    seconds: integerFlag('seconds', values.seconds, 1),
+    seed: seedFlag(values.seed),
+    writers: integerFlag('writers', values.writers, 1),
+    blocks: integerFlag('blocks', values.blocks, 1),
+    killIntervalMs: integerFlag('kill-interval-ms', values['kill-interval-ms'], 500),
+    metadataEvery: integerFlag('metadata-every', values['metadata-every'], 0),
+    longOutageEvery: integerFlag('long-outage-every', values['long-outage-every'], 0),
+    longOutageMs: integerFlag('long-outage-ms', values['long-outage-ms'], 1),
+    dataNodes: integerFlag('data-nodes', values['data-nodes'], 3),
     nudge: !values['no-nudge'],
     injectLoss: values['inject-loss'],
     injectDivergence: values['inject-divergence'],

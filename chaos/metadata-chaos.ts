@@ -30,6 +30,7 @@ import { HistoryRecorder, type ChaosOperation } from './metadata/history-recorde
 import { findLostWrites } from './metadata/loss.js';
 import { Nemesis } from './metadata/nemesis.js';
 import { existsValue, labelKey, labelName, volumeKey, Workload } from './metadata/workload.js';
+import { integerFlag, fractionFlag, seedFlag } from './lib/flags.js';
 
 const limits = {
   registerVolumeCount: 6,
@@ -72,29 +73,13 @@ function parse(): Args {
     },
     strict: true,
   });
-  const num = (name: string, raw: string | undefined, min: number): number => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) {
-      console.error(`chaos: --${name} must be an integer >= ${min}, got ${raw}`);
-      process.exit(2);
-    }
-    return n;
-  };
-  const fraction = (name: string, raw: string | undefined): number => {
-    const n = Number(raw);
-    if (!(n >= 0 && n <= 1)) {
-      console.error(`chaos: --${name} must be a number from 0 to 1, got ${raw}`);
-      process.exit(2);
-    }
-    return n;
-  };
   return {
-    seconds: num('seconds', values.seconds, 1),
-    seed: values.seed === undefined ? Date.now() % 1_000_000 : num('seed', values.seed, 0),
-    clients: num('clients', values.clients, 1),
-    killIntervalMs: num('kill-interval-ms', values['kill-interval-ms'], 500),
+    seconds: integerFlag('seconds', values.seconds, 1),
+    seed: seedFlag(values.seed),
+    clients: integerFlag('clients', values.clients, 1),
+    killIntervalMs: integerFlag('kill-interval-ms', values['kill-interval-ms'], 500),
     injectLostWrite: values['inject-lost-write'],
-    pauseFraction: fraction('pause-fraction', values['pause-fraction']),
+    pauseFraction: fractionFlag('pause-fraction', values['pause-fraction']),
   };
 }
 
