@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `galleon` binary. Operators run it often, so the client commands run as plain
-// JavaScript: their TypeScript (cli/ and proto/ only) is transpiled once into a cache under the
+// JavaScript: their TypeScript (cli/, proto/ and the pure metadata/state/logic) is transpiled once into a cache under the
 // OS temp dir and rebuilt when a source file changes (a stat of each file per run). The daemon
 // (`daemon start`) runs the TypeScript through tsx instead: it loads the whole tree once and
 // lives long. Without the typescript package (a global install omits dev dependencies) every
@@ -15,7 +15,8 @@ import process from 'node:process';
 import { fileURLToPath, URL } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const clientSourceDirs = ['cli', 'proto'];
+// metadata/state/logic is pure (storage-class files are checked by the same code as the state machine).
+const clientSourceDirs = ['cli', 'proto', 'metadata/state/logic'];
 
 /**
  * oclif only takes flags after the command id; operators also write the global flag first

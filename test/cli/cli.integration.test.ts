@@ -186,7 +186,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
       [['volume', 'list', '--bogus'], 'Error: Nonexistent flag: --bogus — see `galleon volume list --help`', 2],
       [['volume', 'lst'], 'Error: unknown command "volume lst" — see `galleon volume --help`', 2],
       [['storage-class', 'delete', 'encrypted-storage'], 'Error: storage class encrypted-storage is built in and cannot be deleted — create your own class instead of changing a built-in one', 5],
-      [['storage-class', 'create', badClassFile], `Error: ${badClassFile}: unknown key "replica" — allowed keys: name, provisioner, parameters, replicas, encryption, write_concern, zone_spread, reclaim_policy, volume_binding_mode, allowed_topologies, mount_options`, 2],
+      [['storage-class', 'create', badClassFile], `Error: ${badClassFile}: unknown key "replica" — allowed keys: name, provisioner, parameters, reclaim_policy, volume_binding_mode, allowed_topologies, mount_options, replicas, encryption, write_concern, zone_spread`, 2],
       [['storage-class', 'create', join(root, 'missing.json')], `Error: cannot read ${join(root, 'missing.json')} (ENOENT) — give the path of a JSON or YAML storage class file`, 2],
       [['volume', 'list', '--daemon-address', 'nonsense'], 'Error: invalid daemon address "nonsense" — write it as host:port, e.g. 127.0.0.1:8090', 2],
       [['volume', 'list', '--daemon-address', `127.0.0.1:${closedPort}`], `Error: cannot reach a daemon at 127.0.0.1:${closedPort} — start one with \`galleon daemon start\` (or \`galleon up\`) or set --daemon-address`, 3],

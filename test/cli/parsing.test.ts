@@ -65,8 +65,8 @@ describe('cli/lib parsing', () => {
   it('rejects unknown keys, bad enums and malformed files, naming the problem', () => {
     const cases: [string, string, string][] = [
       ['{"name":"x","replica":3}', 'x.json', 'unknown key "replica"'],
-      ['{"name":"x","reclaim_policy":"Keep"}', 'x.json', 'reclaim_policy must be one of Delete, Retain'],
-      ['{"provisioner":"p"}', 'x.json', 'missing "name"'],
+      ['{"name":"x","reclaim_policy":"Keep"}', 'x.json', 'unknown reclaim policy "Keep"'],
+      ['{"provisioner":"p"}', 'x.json', 'name must be a non-empty string'],
       ['{"name":', 'x.json', 'not valid JSON'],
       ['- a\n- b', 'x.yaml', 'expected one object'],
       ['name: x\nreplicas: 0', 'x.yaml', 'replicas must be a whole number'],

@@ -5,7 +5,8 @@
  * there (`reclaim_polcy`) would otherwise silently give a default. `parameters` is open (the
  * provisioner's own settings such as `disk_type`) but the keys we interpret in it are checked:
  * `encryption`, `encryption_algorithm`, `replication`/`replicas`, `write_concern`, `zone_spread`.
- * Our keys `replicas`, `write_concern` and `zone_spread` may also be given at the top level.
+ * Our keys `replicas`, `write_concern`, `zone_spread` and `encryption` may also be given at the
+ * top level, and every top-level key also in camelCase (`reclaimPolicy`), as the API spells it.
  */
 import { parse as parseYaml } from 'yaml';
 import { ErrorCode, GalleonError, isGalleonError } from '../../../proto/errors.js';
@@ -15,7 +16,9 @@ import { bindingModes, buildStorageClass, maxReplicas, minReplicas, reclaimPolic
 import { isRecord } from './validate.js';
 
 const documentKeys = ['name', 'provisioner', 'parameters', 'reclaim_policy', 'volume_binding_mode', 'allowed_topologies',
-  'mount_options', 'replicas', 'write_concern', 'zone_spread'] as const;
+  'mount_options', 'replicas', 'encryption', 'write_concern', 'zone_spread'] as const;
+
+const snakeCase = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 /** Bigger files are not storage classes; refuse them before parsing. */
 export const maxDocumentBytes = 64 * 1024;
 
@@ -23,12 +26,16 @@ export function parseStorageClassDocument(text: string, fileName: string): Stora
   const fail = (message: string, hint: string): GalleonError =>
     new GalleonError(ErrorCode.INVALID_ARGUMENT, `${fileName}: ${message}`, { hint });
   if (text.length > maxDocumentBytes) throw fail(`file is larger than ${maxDocumentBytes} bytes`, 'a storage class file holds one small document');
-  const doc = readDocument(text, fileName, fail);
-  if (!isRecord(doc)) throw fail('expected one object (a mapping) at the top level', 'see `galleon storage-class create --help` for the format');
-  for (const k of Object.keys(doc)) {
-    if (!(documentKeys as readonly string[]).includes(k)) {
+  const raw = readDocument(text, fileName, fail);
+  if (!isRecord(raw)) throw fail('expected one object (a mapping) at the top level', 'see `galleon storage-class create --help` for the format');
+  const doc: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const key = snakeCase(k);
+    if (!(documentKeys as readonly string[]).includes(key)) {
       throw fail(`unknown key ${JSON.stringify(k)}`, `allowed keys: ${documentKeys.join(', ')}`);
     }
+    if (key in doc) throw fail(`${k} is given twice (as ${key} too)`, `give ${key} once`);
+    doc[key] = v;
   }
   const spec: StorageClassSpec = { name: str(doc, 'name', fail, true) ?? '' };
   const provisioner = str(doc, 'provisioner', fail, false);
@@ -47,7 +54,13 @@ export function parseStorageClassDocument(text: string, fileName: string): Stora
   }
   spec.parameters = params;
 
-  if (params.encryption !== undefined) {
+  if (doc.encryption !== undefined) {
+    if (typeof doc.encryption !== 'boolean') throw fail('encryption must be true or false', 'write encryption: true or encryption: false');
+    if (params.encryption !== undefined && params.encryption !== String(doc.encryption)) {
+      throw fail(`encryption (${doc.encryption}) disagrees with parameters.encryption (${params.encryption})`, 'give encryption once');
+    }
+    spec.encryption = doc.encryption;
+  } else if (params.encryption !== undefined) {
     if (params.encryption !== 'true' && params.encryption !== 'false') {
       throw fail(`parameters.encryption must be "true" or "false", got ${JSON.stringify(params.encryption)}`, 'set encryption: "true" or "false"');
     }

@@ -69,7 +69,15 @@ describe('metadata/state storage-class documents', () => {
     assert.deepEqual([spec.replicas, spec.zoneSpread, spec.writeConcern], [3, 'require', 'distributed']);
   });
 
+  it('accepts camelCase keys as the API spells them, and encryption at the top level', () => {
+    const spec = parseStorageClassDocument('{"name":"a","reclaimPolicy":"Retain","writeConcern":"durable","encryption":true}', 'a.json');
+    assert.deepEqual([spec.reclaimPolicy, spec.writeConcern, spec.encryption], ['Retain', 'durable', true]);
+  });
+
   const bad: [string, string, string, RegExp][] = [
+    ['a key given in both spellings', 'x.json', '{"name":"a","reclaim_policy":"Delete","reclaimPolicy":"Retain"}', /given twice/],
+    ['encryption not a boolean', 'x.yaml', 'name: a\nencryption: yes please\n', /encryption must be true or false/],
+    ['encryption disagreeing with parameters', 'x.yaml', 'name: a\nencryption: true\nparameters:\n  encryption: "false"\n', /disagrees with parameters.encryption/],
     ['unknown top-level key', 'x.yaml', 'name: a\nreclaim_polcy: Delete\n', /unknown key "reclaim_polcy"/],
     ['no name', 'x.yaml', 'provisioner: p\n', /name must be a non-empty string/],
     ['bad name', 'x.yaml', 'name: Not OK\n', /invalid storage class name/],
