@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import type { Message, NodeId } from '../../../metadata/raft/core/types.js';
 import { RaftTransport } from '../../../metadata/raft/node/transport.js';
 import { grpcChannelOptions, serviceConstructor } from '../../../proto/grpc-loader.js';
+import { pollUntil } from '../../support/poll.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -17,12 +18,8 @@ interface Endpoint {
   snapshotFailures: NodeId[];
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<boolean> {
+  return pollUntil(what, cond, timeoutMs, 5);
 }
 
 function msg(from: string, to: string, i: number, dataBytes = 8): Message {

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pollUntil, type Probe } from '../../support/poll.js';
 
 const mainPath = fileURLToPath(new URL('../../../metadata/service/main.ts', import.meta.url));
 const readyTimeoutMs = 20_000;
@@ -25,19 +26,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 15_000, pollMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown = null;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr === null ? '' : `: ${lastErr instanceof Error ? lastErr.message : JSON.stringify(lastErr)}`}`);
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
+export function until<T>(probe: Probe<T>, what: string, timeoutMs = 15_000, pollMs = 25): Promise<T> {
+  return pollUntil(what, probe, timeoutMs, pollMs);
 }
 
 export interface MemberProc {
