@@ -295,7 +295,7 @@ export class LevelBlockStore implements BlockStore {
     try {
       if (this.failed !== null) throw this.failed;
       if (staged.levelOps.length > 0) {
-        await withIoRetry('writing the block index batch', () => this.db.batch(staged.levelOps, { sync: staged.sync }));
+        await withIoRetry('writing the block index batch', () => this.writeIndexBatch(staged.levelOps, staged.sync));
         metrics.groupCommits.inc();
       }
       this.settle(group, null, staged.trimmed);
@@ -306,6 +306,19 @@ export class LevelBlockStore implements BlockStore {
     } finally {
       for (const [k, seq] of staged.landingSeqs) if (this.landingSeqs.get(k) === seq) this.landingSeqs.delete(k);
     }
+  }
+
+  /**
+   * A chained batch costs about half the CPU per op of `db.batch(array)` (abstract-level clones
+   * and re-validates every op of an array batch); it is rebuilt on each retry.
+   */
+  private writeIndexBatch(ops: readonly LevelOp[], sync: boolean): Promise<void> {
+    const batch = this.db.batch();
+    for (const op of ops) {
+      if (op.type === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
+    return batch.write({ sync });
   }
 
   private settle(group: Pending[], err: unknown, trimmed: Map<Pending, number> | null): void {
