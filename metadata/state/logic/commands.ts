@@ -8,6 +8,7 @@ import type {
   AccessMode, DataNode, Lease, LeaseKind, PgReport, PlacementGroup, Volume, VolumeType,
 } from '../../../proto/metadata-types.js';
 import { deleteLease, leasesOn, putLease } from './lease-store.js';
+import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf } from './pg-sync.js';
 import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
 import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, type FailoverVolume } from './placement.js';
@@ -151,6 +152,7 @@ const handlers: Record<string, Handler> = {
     tx.del(Table.Volume, vol.id);
     tx.del(Table.VolumeName, vol.name);
     writePlacement(tx, vol.id, null);
+    deletePgSync(tx, vol);
     return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
   },
 
@@ -223,6 +225,14 @@ const handlers: Record<string, Handler> = {
         { hint: 'read the placement again: the replica set has changed' });
     }
     if (pg.inSync.includes(nodeId)) return pg;
+    // Taken out of sync by its primary: back only once it reports every seq assigned by then.
+    const floor = catchUpFloor(tx, pg, nodeId);
+    const report = reportOf(tx, nodeId, vol.id, pgNo);
+    if (floor > 0 && (report?.epoch !== epoch || report.appliedSeq < floor)) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${nodeId} has not caught up on PG ${vol.id}/${pgNo}: it reports seq ${report?.appliedSeq ?? 0} at epoch ${report?.epoch ?? 0}, needs ${floor} at ${epoch}`,
+        { hint: 'wait for its next heartbeat after it caught up', details: { floor } });
+    }
+    clearCatchUpFloor(tx, pg, nodeId);
     // In-sync replicas keep the replica-set order, so "first in-sync survivor" stays well defined.
     const next: PlacementGroup = { ...pg, inSync: pg.replicas.filter((id) => id === nodeId || pg.inSync.includes(id)) };
     const updated = pgs.map((p) => (p.pg === pgNo ? next : p));
@@ -293,6 +303,8 @@ const handlers: Record<string, Handler> = {
     return { expired };
   },
 };
+
+Object.assign(handlers, pgSyncHandlers);
 
 export function isKnownCommand(method: string): boolean {
   return Object.hasOwn(handlers, method);
