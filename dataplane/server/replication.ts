@@ -217,7 +217,10 @@ export class Replicator {
         const cached = this.primaries.get(key);
         const current = cached === undefined ? undefined : await cached.catch(() => undefined);
         if (current?.epoch !== g.epoch) {
-          this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => this.log.warn({ err, key }, 'peering failed; the next write retries it'));
+          this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => {
+            if (isGalleonError(err)) this.log.warn({ key, code: err.code, msg: err.message }, 'peering failed; the next write retries it');
+            else this.log.warn({ err, key }, 'peering failed; the next write retries it');
+          });
         }
       }
     }
