@@ -96,6 +96,22 @@ export class Replicator {
   /** Highest seq this process assigned per PG: never assigned again, even after a re-peering. */
   private readonly assignedSeq = new Map<string, number>();
   private dieArmed = dieAfterForward;
+  /**
+   * Replica-side writes in progress per PG (forwards and catch-up batches, each admitted under an
+   * epoch check): peering waits for them, so the seqs it reports include every write admitted
+   * before the new epoch was installed, and none can land after it.
+   */
+  private readonly applying = new Map<string, Set<Promise<unknown>>>();
+
+  private tracked<T>(key: string, work: () => Promise<T>): Promise<T> {
+    let set = this.applying.get(key);
+    if (set === undefined) { set = new Set(); this.applying.set(key, set); }
+    const p = work();
+    const entry = p.catch(() => undefined);
+    set.add(entry);
+    void entry.then(() => { set.delete(entry); if (set.size === 0 && this.applying.get(key) === set) this.applying.delete(key); });
+    return p;
+  }
 
   constructor(
     private readonly nodeId: string,
@@ -218,7 +234,7 @@ export class Replicator {
         const current = cached === undefined ? undefined : await cached.catch(() => undefined);
         if (current?.epoch !== g.epoch) {
           this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => {
-            if (isGalleonError(err)) this.log.warn({ key, code: err.code, msg: err.message }, 'peering failed; the next write retries it');
+            if (isGalleonError(err)) this.log.warn({ key, code: err.code, reason: err.message }, 'peering failed; the next write retries it');
             else this.log.warn({ err, key }, 'peering failed; the next write retries it');
           });
         }
@@ -232,6 +248,7 @@ export class Replicator {
     if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
     await this.store.observeEpoch(volumeId, pg, epoch);
     const key = `${volumeId}/${pg}`;
+    await Promise.all([...(this.applying.get(key) ?? [])]);
     const cached = this.primaries.get(key);
     if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
       this.primaries.delete(key);
@@ -559,7 +576,11 @@ export class Replicator {
 
   // ---- replica path ---------------------------------------------------------------------
 
-  async replicaApply(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
+  replicaApply(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
+    return this.tracked(`${w.op.address.volumeId}/${w.op.pg}`, () => this.applyForward(w));
+  }
+
+  private async applyForward(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
     const { op } = w;
     const volumeId = op.address.volumeId;
     const known = Math.max((await this.store.pgState(volumeId, op.pg)).epoch, await this.placementEpoch(volumeId, op.pg));
@@ -620,7 +641,12 @@ export class Replicator {
           return meta.kind === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: meta.kind };
         });
         if (ops.length === 0) return st.appliedSeq;
-        await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
+        await this.tracked(key, async () => {
+          // A newer primary peered while we fetched: these entries may be ones it did not count.
+          const known = (await this.store.pgState(volumeId, pg)).epoch;
+          if (known > epoch) throw this.stale(volumeId, pg, epoch, known);
+          await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
+        });
         const after = await this.store.pgState(volumeId, pg);
         this.log.info({ volumeId, pg, from: st.appliedSeq, to: after.appliedSeq, entries: ops.length }, 'caught up from the primary journal');
         invariant(after.appliedSeq >= st.appliedSeq, 'the watermark never goes back');
