@@ -73,6 +73,23 @@ describe('metadata/state machine: primary claims and out-of-sync replicas', func
     assert.ok((await sm.query('clusterSummary', []) as ClusterSummary).degradedPgs >= 1);
   });
 
+  it('moves a PG on once its primary returns: a replica that went down meanwhile is dropped, the stale one stays out', async () => {
+    // Both replicas failed writes: only the primary is in sync.
+    await f.ok('markPgReplicaOutOfSync', vol.id, g.pg, stale, g.epoch, g.primary, 5);
+    await f.ok('markPgReplicaOutOfSync', vol.id, g.pg, other, g.epoch, g.primary, 5);
+    f.stampMs += 60_000;
+    await f.ok('markDataNodeDown', g.primary);
+    await f.ok('markDataNodeDown', other);
+    // Nobody else may serve: the PG keeps its down primary, and the down replica too.
+    const stuck = await group();
+    assert.deepEqual([stuck.primary, stuck.epoch, stuck.replicas], [g.primary, g.epoch, g.replicas]);
+    // The primary comes back: the replica still down leaves the group, the PG moves on.
+    await f.ok('heartbeatDataNode', g.primary, 0, []);
+    const moved = await group();
+    assert.deepEqual([moved.primary, moved.epoch, moved.inSync], [g.primary, g.epoch + 1, [g.primary]]);
+    assert.deepEqual(moved.replicas, g.replicas.filter((id) => id !== other));
+  });
+
   it('lets the replica rejoin only once it reports the floor at the current epoch', async () => {
     await f.ok('markPgReplicaOutOfSync', vol.id, g.pg, stale, g.epoch, g.primary, 5);
     // A later failure raises the floor; a lower one never lowers it.
