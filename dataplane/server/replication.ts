@@ -95,6 +95,8 @@ export class Replicator {
   private readonly claimed = new Map<string, number>();
   /** Highest seq this process assigned per PG: never assigned again, even after a re-peering. */
   private readonly assignedSeq = new Map<string, number>();
+  /** The PrimaryPg each PG was last peered into (background work of an older one stops). */
+  private readonly serving = new Map<string, PrimaryPg>();
   private dieArmed = dieAfterForward;
   /**
    * Replica-side writes in progress per PG (forwards and catch-up batches, each admitted under an
@@ -398,7 +400,9 @@ export class Replicator {
       const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
       const st = await this.store.pgState(volumeId, pg);
       const next = Math.max(st.highestSeq, groupHighest, this.assignedSeq.get(key) ?? 0) + 1;
-      return { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map() };
+      const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map() };
+      this.serving.set(key, ppg);
+      return ppg;
     };
     const p = (async (): Promise<PrimaryPg> => {
       const c = cached === undefined ? undefined : await cached;
@@ -537,7 +541,8 @@ export class Replicator {
     if (mark.failed <= mark.covered || mark.sending) return;
     mark.sending = true;
     const upto = ppg.nextSeq - 1;
-    const current = (): boolean => this.primaries.has(`${volumeId}/${pg}`) && !this.fencedEpochs.has(`${volumeId}/${pg}`);
+    const key = `${volumeId}/${pg}`;
+    const current = (): boolean => this.primaries.has(key) && this.serving.get(key) === ppg && (this.fencedEpochs.get(key) ?? 0) <= ppg.epoch;
     sync.markPgReplicaOutOfSync(volumeId, pg, replica, ppg.epoch, this.nodeId, upto).then(() => {
       mark.sending = false;
       mark.covered = Math.max(mark.covered, upto);
