@@ -43,7 +43,7 @@ export interface DataRoleOptions {
 }
 
 /** A MetadataApi that resolves the current one on every call (the member may restart). */
-function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease'> {
+function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'claimPgPrimary' | 'markPgReplicaOutOfSync'> {
   return {
     getVolume: (...a) => get().getVolume(...a),
     getPlacement: (...a) => get().getPlacement(...a),
@@ -53,6 +53,8 @@ function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'get
     acquireLease: (...a) => get().acquireLease(...a),
     renewLease: (...a) => get().renewLease(...a),
     releaseLease: (...a) => get().releaseLease(...a),
+    claimPgPrimary: (...a) => get().claimPgPrimary(...a),
+    markPgReplicaOutOfSync: (...a) => get().markPgReplicaOutOfSync(...a),
   };
 }
 
