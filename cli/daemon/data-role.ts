@@ -43,9 +43,10 @@ export interface DataRoleOptions {
 }
 
 /** A MetadataApi that resolves the current one on every call (the member may restart). */
-function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease'> {
+function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'listVolumes' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease'> {
   return {
     getVolume: (...a) => get().getVolume(...a),
+    listVolumes: (...a) => get().listVolumes(...a),
     getPlacement: (...a) => get().getPlacement(...a),
     listDataNodes: (...a) => get().listDataNodes(...a),
     registerDataNode: (...a) => get().registerDataNode(...a),
@@ -101,6 +102,7 @@ export class DataRole {
     this.agent = new DataNodeAgent({
       api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator,
       registration: { id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: 0 },
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? dataHeartbeatIntervalMs,
     });
     this.state = 'running';
     this.schedule(0);
@@ -129,6 +131,11 @@ export class DataRole {
     const every = this.opts.heartbeatIntervalMs ?? dataHeartbeatIntervalMs;
     try {
       if (!this.registered) {
+        // A wiped node waits until the service has marked it down (agent.ts).
+        if (!(await agent.mayRegister())) {
+          this.schedule(every);
+          return;
+        }
         await this.api.registerDataNode({ id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: await this.capacityBytes() });
         this.registered = true;
         this.opts.logger.info({ address: this.opts.dataAddress, zone: this.opts.zone }, 'registered as a data node');
