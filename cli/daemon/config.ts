@@ -6,7 +6,6 @@
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import { defaultLeaseTtlMs, leaseSafetyMarginMs } from '../../dataplane/server/lease-guard.js';
 import { defaultBindAddress, defaultDataAddress, defaultIpcAddress, formatHostPort, parseHostPort, parsePeerList } from '../lib/address.js';
 import { isPowerOfTwo, parseSize } from '../lib/size.js';
 import type { DaemonConfig, PersistenceLevel, ReplicationStrategy, Role } from './types.js';
@@ -46,6 +45,11 @@ export const timingBoundsMs = {
 /** A node is marked down only after this many heartbeats went missing, at least. */
 export const minMissedHeartbeats = 2;
 
+/** dataplane/server/lease-guard.ts's margin, restated for the same reason (test checks they agree). */
+export function leaseSafetyMarginMs(ttlMs: number): number {
+  return Math.max(50, Math.floor(ttlMs / 10));
+}
+
 export interface FailoverTimings {
   heartbeatIntervalMs: number;
   leaseTtlMs: number;
@@ -70,10 +74,10 @@ export const defaultDaemonSettings = {
   persistenceLevel: 'enhanced',
   zone: 'default',
   targetVoters: defaultTargetVoters,
-  // The data role's and the controllers' own defaults (checked equal by test/cli/config.test.ts);
-  // not imported, so that loading the config does not load the metadata state machine.
+  // The data role's, lease guard's and controllers' own defaults (checked equal by
+  // test/cli/timings.test.ts); not imported: `galleon up` loads this file and only cli/ + proto/.
   heartbeatIntervalMs: 1_000,
-  leaseTtlMs: defaultLeaseTtlMs,
+  leaseTtlMs: 4_000,
   dataNodeDownAfterMs: 10_000,
 } as const;
 

@@ -4,7 +4,7 @@
  * deposed primary could still acknowledge writes when its successor is named.
  */
 import { strict as assert } from 'node:assert';
-import { parseConfigFile, resolveDaemonConfig, resolveFailoverTimings } from '../../cli/daemon/config.js';
+import { leaseSafetyMarginMs as cliMargin, parseConfigFile, resolveDaemonConfig, resolveFailoverTimings } from '../../cli/daemon/config.js';
 import { dataHeartbeatIntervalMs } from '../../cli/daemon/data-role.js';
 import { defaultLeaseTtlMs, leaseSafetyMarginMs } from '../../dataplane/server/lease-guard.js';
 import { controllerDefaults } from '../../metadata/service/controllers.js';
@@ -24,6 +24,7 @@ describe('cli/daemon/config failover timings', () => {
     assert.deepEqual(resolveFailoverTimings({}), {
       heartbeatIntervalMs: dataHeartbeatIntervalMs, leaseTtlMs: defaultLeaseTtlMs, dataNodeDownAfterMs: controllerDefaults.dataNodeHeartbeatTimeoutMs,
     });
+    for (const ttl of [500, 999, 1000, 4000, 12_345, 600_000]) assert.equal(cliMargin(ttl), leaseSafetyMarginMs(ttl), `margin of a ${ttl} ms lease`);
   });
 
   it('reads [cluster] keys from TOML and YAML; flags override the file', () => {
