@@ -10,7 +10,10 @@ export default class Up extends GalleonCommand {
     'Node 1\'s admin address is 127.0.0.1:8090 when that port is free, so plain `galleon volume list` works.',
     'Running it again when the cluster is up says so; after `galleon down` it restarts the same nodes and data.',
   ].join('\n');
-  static override examples = ['<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0'];
+  static override examples = [
+    '<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0',
+    '<%= config.bin %> up --heartbeat-interval-ms 200 --lease-ttl-ms 1000 --data-node-down-after-ms 1500',
+  ];
   static override flags = {
     nodes: Flags.integer({ summary: 'Number of nodes (1 to 7).', default: 3 }),
     dir: Flags.string({ summary: 'Folder for storage, logs, pid files and cluster.json.', default: './.galleon' }),
