@@ -111,6 +111,9 @@ describe('data-node lifecycle (1 metadata + 4 data processes)', function () {
     assert.deepEqual((await client.readBlock(kept.id, 0, onlyOnX.blockNo)).data, onlyOnX.data, 'the write only the returning node had was handed back before the drop');
     payloads.set(onlyOnX.blockNo, onlyOnX.data);
     for (const blockNo of blocks.values()) assert.equal((await readFromNode(xAddress, kept.id, 0, blockNo)).status, 404);
+    for (const id of ids) {
+      await waitFor(`${id} dropped the deleted volume`, async () => (await pgStates(data.node(id).address)).every((p) => p.volumeId !== doomed.id), 10_000, 100);
+    }
     const node = (await api.listDataNodes()).find((n) => n.id === x);
     assert.equal(node?.state, 'up', 'the node stays registered');
 
