@@ -2,9 +2,10 @@
  * The data role of a daemon: a block store under `<storage>/data`, the block server
  * (dataplane/server) on `dataAddress`, and the node's side of the metadata service — register
  * (address, zone, capacity), then heartbeat every `heartbeatIntervalMs` with used bytes and, per
- * placement group held, the newest epoch and contiguous applied seq. Placements (and epochs) are
- * learned from the metadata service; the node keeps no authoritative metadata, so its storage
- * can be wiped and the node re-added.
+ * placement group held or replicated, the newest epoch and contiguous applied seq. Placements (and
+ * epochs) are learned from the metadata service; the node keeps no authoritative metadata, so its
+ * storage can be wiped and the node re-added (it registers once the service has marked it down:
+ * dataplane/server/agent.ts). Heartbeat interval and lease ttl come from the daemon config.
  *
  * The role also offers `blocks()`: a BlockClient over the cluster's placements, which the admin
  * endpoint uses for `galleon volume write-block` / `read-block`.
