@@ -180,6 +180,20 @@ export class Replicator {
     }
   }
 
+  /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */
+  handBackFinished(volumeId: string, pg: number, epoch: number): boolean {
+    return this.handedBack.has(`${volumeId}/${pg}@${epoch}`);
+  }
+
+  /** The store dropped the PG: forget what this node kept about it in memory (not the fences). */
+  forgetPg(volumeId: string, pg: number): void {
+    const key = `${volumeId}/${pg}`;
+    this.primaries.delete(key);
+    this.leases?.drop(volumeId, pg);
+    this.replicaTrimmedTo.delete(key);
+    this.failedReplicas.delete(key);
+  }
+
   /** Refuses an epoch older than the newest seen; records a newer one. Returns the PG's group. */
   private async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, placement: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
     let group = groupOf(placement, pg);

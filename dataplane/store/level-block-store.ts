@@ -72,7 +72,8 @@ type Pending =
   | { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: (n: number) => void; reject: (e: unknown) => void }
   | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
-  | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void };
+  | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
+  | { kind: 'drop'; volumeId: string; pg: number; ifEpochAtMost: number; sync: boolean; bytes: 0; resolve: (dropped: boolean) => void; reject: (e: unknown) => void };
 
 /** A block removed by a resync (deleted on the primary while this replica was away). */
 interface TombstoneAt { tombstone: true; seq: number; epoch: number; pg: number }
@@ -232,6 +233,15 @@ export class LevelBlockStore implements BlockStore {
     });
   }
 
+  dropPg(volumeId: string, pg: number, opts: { ifEpochAtMost?: number } = {}): Promise<boolean> {
+    this.checkOpen();
+    pgKey(volumeId, pg); // validates before anything is queued
+    return new Promise<boolean>((resolve, reject) => {
+      this.queue.push({ kind: 'drop', volumeId, pg, ifEpochAtMost: opts.ifEpochAtMost ?? Number.MAX_SAFE_INTEGER, sync: true, bytes: 0, resolve, reject });
+      this.kick();
+    });
+  }
+
   async observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number> {
     this.checkOpen();
     const s = await this.loadPg(volumeId, pg);
@@ -329,6 +339,7 @@ export class LevelBlockStore implements BlockStore {
     for (const p of group) {
       if (e !== null) p.reject(e);
       else if (p.kind === 'trim') p.resolve(trimmed?.get(p) ?? 0);
+      else if (p.kind === 'drop') p.resolve((trimmed?.get(p) ?? 0) > 0);
       else p.resolve();
       if (p.kind !== 'ops') continue;
       for (const [i, op] of p.ops.entries()) {
@@ -359,6 +370,7 @@ export class LevelBlockStore implements BlockStore {
 
     const levelOps: LevelOp[] = [];
     const trimmed = new Map<Pending, number>();
+    const dropped = new Set<string>();
     // Bodies to append, in order, with the index entries waiting for their offsets.
     const bodies: Uint8Array[] = [];
     const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number }[] = [];
@@ -412,6 +424,22 @@ export class LevelBlockStore implements BlockStore {
         while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
         s.highestSeq = Math.max(s.highestSeq, s.appliedSeq);
         s.trimmedSeq = Math.max(s.trimmedSeq, p.upto);
+        continue;
+      }
+      if (p.kind === 'drop') {
+        const s = await stateOf(p.volumeId, p.pg);
+        if (s.epoch > p.ifEpochAtMost) { trimmed.set(p, 0); continue; }
+        this.stageDrop(p.volumeId, p.pg, levelOps, waiting, batchSeq);
+        for await (const [key, value] of this.db.iterator({ gte: blockPrefix(p.volumeId), lt: prefixEnd(blockPrefix(p.volumeId)) })) {
+          if (value.length >= headerBytes && decodeHeader(value).pg === p.pg) levelOps.push({ type: 'del', key });
+        }
+        const jPrefix = journalKey(p.volumeId, p.pg, 0).subarray(0, -6);
+        for await (const key of this.db.keys({ gte: jPrefix, lt: prefixEnd(jPrefix) })) levelOps.push({ type: 'del', key });
+        levelOps.push({ type: 'del', key: pgKey(p.volumeId, p.pg) });
+        const id = pgId(p.volumeId, p.pg);
+        touched.set(id, { volumeId: p.volumeId, pg: p.pg, appliedSeq: 0, highestSeq: 0, epoch: 0, trimmedSeq: 0, above: new Set() });
+        dropped.add(id);
+        trimmed.set(p, 1);
         continue;
       }
       if (p.kind === 'trim') {
@@ -479,11 +507,34 @@ export class LevelBlockStore implements BlockStore {
     // The bodies must be on disk before a synced index entry can point at them.
     if (sync && this.segments !== null) await this.segments.sync();
 
-    for (const s of touched.values()) levelOps.push({ type: 'put', key: pgKey(s.volumeId, s.pg), value: encodePgState(s) });
+    for (const [id, s] of touched) {
+      // A dropped PG nothing wrote to since: its state key is gone and stays gone.
+      if (dropped.has(id) && isEmptyPg(s)) continue;
+      levelOps.push({ type: 'put', key: pgKey(s.volumeId, s.pg), value: encodePgState(s) });
+    }
     // The next group is prepared against these states before this batch lands (pipeline).
     for (const [id, s] of touched) this.pgs.set(id, s);
     for (const [k, seq] of batchSeq) this.landingSeqs.set(k, seq);
     return { levelOps, sync, trimmed, landingSeqs: batchSeq };
+  }
+
+  /** Undoes what this group staged so far for the PG (blocks, journal entries, pending bodies). */
+  private stageDrop(volumeId: string, pg: number, levelOps: LevelOp[], waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'> }[], batchSeq: Map<string, number>): void {
+    const bPrefix = blockPrefix(volumeId);
+    const jPrefix = journalKey(volumeId, pg, 0).subarray(0, -6);
+    const startsWith = (key: Buffer, prefix: Buffer): boolean => key.subarray(0, prefix.length).equals(prefix);
+    for (const op of [...levelOps]) {
+      if (op.type !== 'put') continue;
+      const isBlock = startsWith(op.key, bPrefix) && op.value.length >= headerBytes && decodeHeader(op.value).pg === pg;
+      if (isBlock) batchSeq.delete(op.key.toString('latin1'));
+      if (isBlock || startsWith(op.key, jPrefix)) levelOps.push({ type: 'del', key: op.key });
+    }
+    for (let i = waiting.length - 1; i >= 0; i--) {
+      const w = waiting[i];
+      if (w === undefined || w.header.pg !== pg || !startsWith(w.key, bPrefix)) continue;
+      batchSeq.delete(w.key.toString('latin1'));
+      waiting.splice(i, 1);
+    }
   }
 
   private async storedSeq(bkey: Buffer): Promise<number | undefined> {
@@ -630,7 +681,11 @@ export class LevelBlockStore implements BlockStore {
       const d = decodePgKey(key);
       out.set(pgId(d.volumeId, d.pg), d);
     }
-    for (const s of this.pgs.values()) out.set(pgId(s.volumeId, s.pg), { volumeId: s.volumeId, pg: s.pg });
+    for (const s of this.pgs.values()) {
+      // Loaded in memory, the state is the truth: an empty one (never used, or dropped) is not held.
+      if (isEmptyPg(s)) out.delete(pgId(s.volumeId, s.pg));
+      else out.set(pgId(s.volumeId, s.pg), { volumeId: s.volumeId, pg: s.pg });
+    }
     return [...out.values()];
   }
 
@@ -680,6 +735,10 @@ export class LevelBlockStore implements BlockStore {
     await this.segments?.close();
     await this.db.close();
   }
+}
+
+function isEmptyPg(s: MemPg): boolean {
+  return s.appliedSeq === 0 && s.highestSeq === 0 && s.epoch === 0 && s.trimmedSeq === 0 && s.above.size === 0;
 }
 
 function notFound(address: BlockAddress): GalleonError {

@@ -99,6 +99,13 @@ export interface BlockStore {
   observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number>;
   /** PGs this store holds data or state for. */
   listPgs(): Promise<{ volumeId: string; pg: number }[]>;
+  /**
+   * Forgets a PG this node no longer serves: its blocks, journal and state, in one ordered batch
+   * (writes queued before it are dropped too, later ones start a fresh PG). Segment bodies become
+   * unreferenced garbage. With `ifEpochAtMost`, nothing is dropped (false) when the PG has seen a
+   * newer epoch by then: the node was added back and may hold writes it acknowledged.
+   */
+  dropPg(volumeId: string, pg: number, opts?: { ifEpochAtMost?: number }): Promise<boolean>;
   locate(address: BlockAddress): Promise<BodyLocation | null>;
   usedBytes(): number;
   close(): Promise<void>;
