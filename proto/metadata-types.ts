@@ -124,6 +124,13 @@ export interface PlacementGroup {
   epoch: number;
   /** Replicas known to hold every acknowledged write (eligible to become primary). */
   inSync: string[];
+  /**
+   * Replica id -> the epoch at which it joined the set after the PG was created (a replacement, or
+   * a node added back). A node whose local copy of the PG has seen only older epochs holds data
+   * from an earlier membership: it must start from empty, not catch up from its old watermark.
+   * Absent (or without the id) for replicas placed when the volume was created.
+   */
+  addedAtEpoch?: Record<string, number>;
 }
 
 export type LeaseKind = 'pg-primary' | 'mount';

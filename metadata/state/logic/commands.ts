@@ -11,7 +11,7 @@ import { deleteLease, leasesOn, putLease } from './lease-store.js';
 import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf } from './pg-sync.js';
 import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
 import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
-import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, type FailoverVolume } from './placement.js';
+import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planReReplication, type FailoverVolume } from './placement.js';
 import { currentLoad, writePlacement } from './placement-store.js';
 import { parseSize, formatSize } from './size.js';
 import { buildStorageClass, defaultStorageClass, maxReplicas, minReplicas, minReplicasFor } from './storage-classes.js';
@@ -169,6 +169,7 @@ const handlers: Record<string, Handler> = {
       : { ...old, address, zone, capacityBytes, state: 'up', lastHeartbeatAtMs: ctx.stampMs };
     tx.put(Table.DataNode, id, node);
     if (old?.state === 'down') replanDownNodes(tx, ctx, id);
+    reReplicate(tx, ctx);
     return node;
   },
 
@@ -179,7 +180,10 @@ const handlers: Record<string, Handler> = {
     const node: DataNode = { ...old, usedBytes: used, lastHeartbeatAtMs: ctx.stampMs, state: old.state === 'down' ? 'up' : old.state };
     tx.put(Table.DataNode, node.id, node);
     tx.put(Table.PgReports, node.id, reports);
-    if (old.state === 'down') replanDownNodes(tx, ctx, node.id);
+    if (old.state === 'down') {
+      replanDownNodes(tx, ctx, node.id);
+      reReplicate(tx, ctx);
+    }
     return node;
   },
 
@@ -305,12 +309,35 @@ export function executeCommand(tx: Tx, ctx: CommandContext, method: string, args
  * alone because no in-sync replica was up can move on once its primary returns.
  */
 function failOver(tx: Tx, ctx: CommandContext, node: DataNode): PlacementGroup[] {
-  const nodes = listOf<DataNode>(tx, Table.DataNode);
-  const volumes = listOf<Volume>(tx, Table.Volume);
-  const failover: FailoverVolume[] = volumes.map((v) => ({
+  const changed = planNodeDown(node.id, failoverVolumes(tx), listOf<DataNode>(tx, Table.DataNode));
+  applyPlacementChanges(tx, ctx, changed);
+  // Its primary leases are void: the new primaries must be able to take them at once.
+  for (const l of listOf<Lease>(tx, Table.Lease)) {
+    if (l.kind === 'pg-primary' && l.holder === node.id) deleteLease(tx, l.id);
+  }
+  return changed;
+}
+
+/**
+ * Capacity appeared (a node registered or came back up): PGs short of replicas get new ones
+ * (planReReplication), not in sync until they caught up; the controller's markPgReplicaInSync
+ * brings the volume back to `available`.
+ */
+function reReplicate(tx: Tx, ctx: CommandContext): PlacementGroup[] {
+  const changed = planReReplication(failoverVolumes(tx), listOf<DataNode>(tx, Table.DataNode));
+  applyPlacementChanges(tx, ctx, changed);
+  return changed;
+}
+
+function failoverVolumes(tx: Tx): FailoverVolume[] {
+  return listOf<Volume>(tx, Table.Volume).map((v) => ({
     id: v.id, replicas: v.replicas, zoneSpread: requireStorageClass(tx, v.storageClass).zoneSpread, pgs: placementOf(tx, v.id),
   }));
-  const changed = planNodeDown(node.id, failover, nodes);
+}
+
+/** Writes changed PGs into their volumes' placements; a volume left short of in-sync replicas is `degraded`. */
+function applyPlacementChanges(tx: Tx, ctx: CommandContext, changed: readonly PlacementGroup[]): void {
+  const volumes = listOf<Volume>(tx, Table.Volume);
   const byVolume = new Map<string, PlacementGroup[]>();
   for (const pg of changed) byVolume.set(pg.volumeId, [...(byVolume.get(pg.volumeId) ?? []), pg]);
   for (const v of volumes) {
@@ -320,11 +347,6 @@ function failOver(tx: Tx, ctx: CommandContext, node: DataNode): PlacementGroup[]
     writePlacement(tx, v.id, pgs);
     if (v.state === 'available' && pgs.some((pg) => pg.inSync.length < v.replicas)) saveVolume(tx, ctx, { ...v, state: 'degraded' });
   }
-  // Its primary leases are void: the new primaries must be able to take them at once.
-  for (const l of listOf<Lease>(tx, Table.Lease)) {
-    if (l.kind === 'pg-primary' && l.holder === node.id) deleteLease(tx, l.id);
-  }
-  return changed;
 }
 
 /** A node is up again: PGs that kept other down nodes (nobody could serve them) may move now. */

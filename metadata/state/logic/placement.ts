@@ -154,10 +154,47 @@ export function planNodeDown(downNodeId: string, volumes: readonly FailoverVolum
       // Load moves with the change so later PGs see the replacement's new weight.
       addToLoad(load, added, null);
       load.pgs.set(downNodeId, Math.max(0, (load.pgs.get(downNodeId) ?? 0) - 1));
-      changed.push({ volumeId: pg.volumeId, pg: pg.pg, replicas: [...survivors, ...added], primary, epoch: pg.epoch + 1, inSync });
+      changed.push(withAddedAt({ volumeId: pg.volumeId, pg: pg.pg, replicas: [...survivors, ...added], primary, epoch: pg.epoch + 1, inSync }, pg.addedAtEpoch, added));
     }
   }
   return changed;
+}
+
+/**
+ * Re-replication: the PG changes once capacity appears (a node registers or comes back up).
+ * Every PG with fewer replicas than its volume asks gets new ones, chosen like any placement
+ * (zone spread of the class, least loaded first, the current replicas excluded), not in sync
+ * (each must catch up first), recorded in `addedAtEpoch`, with the epoch bumped. A PG without a
+ * serving primary (its primary is down, or not in sync: planNodeDown left it alone because the
+ * only in-sync copy is on a down node) is left alone too: nobody could resync the new replica.
+ * Volumes in id order, PGs in number order, load moving with each change: deterministic.
+ */
+export function planReReplication(volumes: readonly FailoverVolume[], nodes: readonly PlacementNode[]): PlacementGroup[] {
+  const load = loadOf(volumes.flatMap((v) => v.pgs));
+  const upNodes = new Set(nodes.filter((n) => n.state === 'up').map((n) => n.id));
+  const changed: PlacementGroup[] = [];
+  for (const vol of [...volumes].sort((a, b) => compareIds(a.id, b.id))) {
+    for (const pg of [...vol.pgs].sort((a, b) => a.pg - b.pg)) {
+      const missing = vol.replicas - pg.replicas.length;
+      if (missing <= 0 || !upNodes.has(pg.primary) || !pg.inSync.includes(pg.primary)) continue;
+      const added = chooseReplicas({ nodes, load, count: missing, zoneSpread: vol.zoneSpread, existing: pg.replicas });
+      if (added.length === 0) continue;
+      addToLoad(load, added, null);
+      const next: PlacementGroup = { volumeId: pg.volumeId, pg: pg.pg, replicas: [...pg.replicas, ...added], primary: pg.primary, epoch: pg.epoch + 1, inSync: [...pg.inSync] };
+      changed.push(withAddedAt(next, pg.addedAtEpoch, added));
+    }
+  }
+  return changed;
+}
+
+/** `next` with the added-at epochs of its current replicas: kept ones keep theirs, `added` get `next.epoch`. */
+function withAddedAt(next: PlacementGroup, before: Readonly<Record<string, number>> | undefined, added: readonly string[]): PlacementGroup {
+  const addedAtEpoch: Record<string, number> = {};
+  for (const id of next.replicas) {
+    const at = added.includes(id) ? next.epoch : before?.[id];
+    if (at !== undefined) addedAtEpoch[id] = at;
+  }
+  return Object.keys(addedAtEpoch).length === 0 ? next : { ...next, addedAtEpoch };
 }
 
 /**

@@ -81,7 +81,7 @@ describe('metadata/state placement (pure)', () => {
     it('promotes the first in-sync survivor, adds a replacement out of sync, bumps the epoch', () => {
       const down = ns.map((n) => (n.id === 'a1' ? { ...n, state: 'down' as const } : n));
       const changed = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs: [pg(0, ['a1', 'b1', 'c1'], 'a1')] }], down);
-      assert.deepEqual(changed, [{ volumeId: 'v', pg: 0, replicas: ['b1', 'c1', 'a2'], primary: 'b1', epoch: 4, inSync: ['b1', 'c1'] }]);
+      assert.deepEqual(changed, [{ volumeId: 'v', pg: 0, replicas: ['b1', 'c1', 'a2'], primary: 'b1', epoch: 4, inSync: ['b1', 'c1'], addedAtEpoch: { a2: 4 } }]);
     });
 
     it('keeps a healthy primary and leaves PGs without the node untouched', () => {
