@@ -8,7 +8,9 @@
  * After each beat it follows the placements: every volume it holds data for or is a replica of
  * is re-read and handed to the replicator, and what the node holds but no longer serves is
  * dropped from the store — a PG it was removed from once its hand-back to the new primary has
- * finished, every PG of a deleted volume.
+ * finished, every PG of a deleted volume. A PG the node was added back to while it still holds
+ * an older copy is replaced by the replicator (hand-back, drop, resync from empty: see
+ * `Replicator.staleCopy`); meanwhile it is reported empty.
  */
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { DataNode, DataNodeRegistration, MetadataApi, PgReport } from '../../proto/metadata-types.js';
@@ -114,6 +116,8 @@ export class DataNodeAgent {
     this.reportCursor = start + slice.length;
     return Promise.all(slice.map(async ({ volumeId, pg }) => {
       const s = await this.opts.store.pgState(volumeId, pg);
+      // A copy from before the node was added back counts for nothing until it is replaced.
+      if (this.opts.replicator?.isRejoining(volumeId, pg) === true) return { volumeId, pg, epoch: s.epoch, appliedSeq: 0 };
       return { volumeId, pg, epoch: s.epoch, appliedSeq: s.appliedSeq };
     }));
   }

@@ -35,6 +35,8 @@ export const peeringTimeoutMs = 2_000;
 export const outOfSyncRetryMs = 500;
 /** A primary asks a replica it took out of sync to catch up this often, until it answers. */
 export const outOfSyncNudgeMs = 1_000;
+/** A replica added back to a PG retries its hand-back and drop of the stale copy this often. */
+export const rejoinRetryMs = 500;
 /** Peering pulls and fills holes for at most this many rounds before it gives up (and is retried). */
 const peeringPullRounds = 8;
 /**
@@ -95,6 +97,8 @@ export class Replicator {
   private readonly claimed = new Map<string, number>();
   /** Highest seq this process assigned per PG: never assigned again, even after a re-peering. */
   private readonly assignedSeq = new Map<string, number>();
+  /** Peerings in progress per `volume/pg@epoch`, shared by every caller that needs one. */
+  private readonly peerings = new Map<string, Promise<PrimaryPg>>();
   /** The PrimaryPg each PG was last peered into (background work of an older one stops). */
   private readonly serving = new Map<string, PrimaryPg>();
   private dieArmed = dieAfterForward;
@@ -145,39 +149,48 @@ export class Replicator {
     if (mine.highestSeq === 0 || mine.epoch >= g.epoch) { this.handedBack.add(key); return; }
     this.catchingUp.add(key);
     try {
-      const primary = nodeOf(p, g.primary).address;
-      // Blocks the new primary touched after our epoch: never overwrite those.
-      const newer = new Set<string>();
-      for (let from = 1; ;) {
-        let frames;
-        try {
-          frames = await this.peers.fetchJournal(primary, p.volumeId, g.pg, from, g.epoch, catchUpMaxBytes);
-        } catch (err) {
-          if (!isGalleonError(err, 'OUT_OF_RANGE')) throw err;
-          // Its journal is trimmed past our epoch: we cannot tell its newer writes; hand nothing back.
-          this.log.warn({ volumeId: p.volumeId, pg: g.pg }, 'new primary trimmed its journal; nothing handed back');
-          this.handedBack.add(key);
-          return;
-        }
-        if (frames.length === 0) break;
-        for (const { meta } of frames) if (meta.epoch > mine.epoch) newer.add(`${meta.inode}/${meta.blockNo}`);
-        from = (frames[frames.length - 1]?.meta.seq ?? from) + 1;
-      }
-      let handed = 0;
-      for await (const { address, block } of this.store.iterateBlocks({ volumeId: p.volumeId, pg: g.pg })) {
-        if (newer.has(`${address.inode}/${address.blockNo}`)) continue;
-        const theirs = await this.peers.blockVersion(primary, address);
-        if (theirs !== null && (theirs.epoch > block.epoch || (theirs.epoch === block.epoch && theirs.seq >= block.seq))) continue;
-        await this.peers.writeAsClient(primary, address, block.data, g.epoch, 'replicated');
-        handed++;
-      }
+      await this.handBack(p, g, mine.epoch, 'replicated');
       this.handedBack.add(key);
-      if (handed > 0) this.log.warn({ volumeId: p.volumeId, pg: g.pg, epoch: g.epoch, handed }, 'handed writes the new primary lacked back to it');
     } catch (err) {
       this.log.warn({ volumeId: p.volumeId, pg: g.pg, code: isGalleonError(err) ? err.code : undefined }, 'hand-back to the new primary failed; retrying later');
     } finally {
       this.catchingUp.delete(key);
     }
+  }
+
+  /**
+   * Writes every local block of the PG that the primary of `g` neither wrote or deleted after
+   * `ourEpoch` nor holds in this version to it, as a new write at `g.epoch` with `concern`.
+   * Returns how many; 0 when the primary's journal is trimmed past our epoch (its newer writes
+   * cannot be told apart, so nothing is handed back). Throws when the primary cannot be reached.
+   */
+  private async handBack(p: VolumePlacement, g: PlacementGroup, ourEpoch: number, concern: WriteConcern): Promise<number> {
+    const primary = nodeOf(p, g.primary).address;
+    // Blocks the new primary touched after our epoch: never overwrite those.
+    const newer = new Set<string>();
+    for (let from = 1; ;) {
+      let frames;
+      try {
+        frames = await this.peers.fetchJournal(primary, p.volumeId, g.pg, from, g.epoch, catchUpMaxBytes);
+      } catch (err) {
+        if (!isGalleonError(err, 'OUT_OF_RANGE')) throw err;
+        this.log.warn({ volumeId: p.volumeId, pg: g.pg }, 'new primary trimmed its journal; nothing handed back');
+        return 0;
+      }
+      if (frames.length === 0) break;
+      for (const { meta } of frames) if (meta.epoch > ourEpoch) newer.add(`${meta.inode}/${meta.blockNo}`);
+      from = (frames[frames.length - 1]?.meta.seq ?? from) + 1;
+    }
+    let handed = 0;
+    for await (const { address, block } of this.store.iterateBlocks({ volumeId: p.volumeId, pg: g.pg })) {
+      if (newer.has(`${address.inode}/${address.blockNo}`)) continue;
+      const theirs = await this.peers.blockVersion(primary, address);
+      if (theirs !== null && (theirs.epoch > block.epoch || (theirs.epoch === block.epoch && theirs.seq >= block.seq))) continue;
+      await this.peers.writeAsClient(primary, address, block.data, g.epoch, concern);
+      handed++;
+    }
+    if (handed > 0) this.log.warn({ volumeId: p.volumeId, pg: g.pg, epoch: g.epoch, handed }, 'handed writes the new primary lacked back to it');
+    return handed;
   }
 
   /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */
@@ -192,6 +205,116 @@ export class Replicator {
     this.leases?.drop(volumeId, pg);
     this.replicaTrimmedTo.delete(key);
     this.failedReplicas.delete(key);
+  }
+
+  // ---- a replica added back (its local copy predates its re-addition) ----------------------
+
+  /** PGs whose local copy is from an earlier membership and is being replaced (`volume/pg`). */
+  private readonly rejoining = new Set<string>();
+  /** One placement refresh in flight per volume, shared by the replica paths that need one. */
+  private readonly refreshing = new Map<string, Promise<VolumePlacement>>();
+  private closed = false;
+
+  /** Whether this node's copy of the PG is being replaced (report it as empty meanwhile). */
+  isRejoining(volumeId: string, pg: number): boolean {
+    return this.rejoining.has(`${volumeId}/${pg}`);
+  }
+
+  /**
+   * Whether this node's copy of the PG must not be used at `epoch`: the placement names the node
+   * a replica added at an epoch newer than any its store has seen, so the copy comes from an
+   * earlier membership. The group assigned seqs without it since (seqs only it held may have
+   * gone to other writes), so catching up from its old watermark would diverge. Finding one
+   * starts the rejoin (hand back, drop, resync from empty). Every replica path asks this first,
+   * before it records an epoch in the store: once the store has seen the epoch the copy was
+   * re-added at, nothing tells the old copy apart any more.
+   */
+  private async staleCopy(volumeId: string, pg: number, epoch: number): Promise<boolean> {
+    const key = `${volumeId}/${pg}`;
+    if (this.rejoining.has(key)) return true;
+    let g: PlacementGroup | undefined;
+    try {
+      g = (await this.placement.getPlacement(volumeId)).groups[pg];
+      if (g !== undefined && g.epoch < epoch) g = (await this.sharedRefresh(volumeId)).groups[pg];
+    } catch (err) {
+      if (isGalleonError(err, 'VOLUME_NOT_FOUND')) return false;
+      throw err;
+    }
+    const added = g?.addedAtEpoch?.[this.nodeId];
+    if (g === undefined || added === undefined || !g.replicas.includes(this.nodeId)) return false;
+    const st = await this.store.pgState(volumeId, pg);
+    // An empty copy (a new replacement, or dropped already) has nothing to get wrong.
+    if (added <= st.epoch || (st.highestSeq === 0 && st.appliedSeq === 0) || this.closed) return false;
+    if (this.rejoining.has(key)) return true;
+    this.rejoining.add(key);
+    // Fenced in memory only: the store must not see the new epoch before the old copy is gone.
+    this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, g.epoch));
+    this.log.warn({ volumeId, pg, addedAt: added }, 'added back to a PG this node holds an older copy of: handing back, dropping it, resyncing from empty');
+    this.runRejoin(volumeId, pg);
+    return true;
+  }
+
+  private sharedRefresh(volumeId: string): Promise<VolumePlacement> {
+    const running = this.refreshing.get(volumeId);
+    if (running !== undefined) return running;
+    const p = this.placement.refresh(volumeId).finally(() => this.refreshing.delete(volumeId));
+    this.refreshing.set(volumeId, p);
+    return p;
+  }
+
+  private runRejoin(volumeId: string, pg: number): void {
+    const attempt = (): void => {
+      if (this.closed) return;
+      this.rejoin(volumeId, pg).catch((err: unknown) => {
+        this.log.warn({ volumeId, pg, code: isGalleonError(err) ? err.code : undefined, err: isGalleonError(err) ? undefined : err }, 'replacing the stale copy failed; retrying');
+        setTimeout(attempt, rejoinRetryMs).unref();
+      });
+    };
+    attempt();
+  }
+
+  /**
+   * The rejoin of a PG whose copy predates this node's re-addition: first what only this copy
+   * may hold goes to the primary (the hand-back: `durable` writes acknowledged by this node as a
+   * former primary), then the copy is dropped once in-flight replica writes have landed (none can
+   * start meanwhile: every replica path refuses a rejoining PG), the current epoch is recorded,
+   * and the node catches up from seq 1 like a new replica (a full resync when the primary's
+   * journal is trimmed). Until then peering hears an empty copy, forwards and catch-up requests
+   * are refused, and heartbeats report it empty, so it is never counted in sync with old data.
+   */
+  private async rejoin(volumeId: string, pg: number): Promise<void> {
+    const key = `${volumeId}/${pg}`;
+    if (!this.rejoining.has(key)) return;
+    const p = await this.sharedRefresh(volumeId);
+    const g = groupOf(p, pg);
+    if (!g.replicas.includes(this.nodeId)) {
+      // Removed again before we were done: an ordinary stale copy (hand-back, then lifecycle drop).
+      this.rejoining.delete(key);
+      return;
+    }
+    const mine = await this.store.pgState(volumeId, pg);
+    if (mine.highestSeq > 0) {
+      // The primary forwards the hand-back to this node too, which refuses it: count on the others.
+      const others = g.replicas.filter((id) => id !== this.nodeId && id !== g.primary);
+      await this.handBack(p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
+    }
+    await Promise.all([...(this.applying.get(key) ?? [])]);
+    await this.store.dropPg(volumeId, pg);
+    this.forgetPg(volumeId, pg);
+    await this.store.observeEpoch(volumeId, pg, Math.max(g.epoch, this.fencedEpochs.get(key) ?? 0));
+    this.rejoining.delete(key);
+    this.log.warn({ volumeId, pg, epoch: g.epoch, had: mine.appliedSeq }, 'dropped the copy from before this node was added back; catching up from empty');
+    const primary = nodeOf(p, g.primary).address;
+    this.catchUp(volumeId, pg, primary, g.epoch).catch((err: unknown) => {
+      this.log.warn({ volumeId, pg, code: isGalleonError(err) ? err.code : undefined }, 'catch-up after the drop failed; the primary asks again');
+    });
+  }
+
+  /** Refused while the PG's stale copy is being replaced: the primary retries (and marks it out of sync). */
+  private rejoiningError(volumeId: string, pg: number): GalleonError {
+    return new GalleonError('UNAVAILABLE', `node ${this.nodeId} is replacing its stale copy of ${volumeId}/${pg}`, {
+      hint: 'retry shortly: the node was added back and resyncs from empty first', details: { volumeId, pg },
+    });
   }
 
   /** Refuses an epoch older than the newest seen; records a newer one. Returns the PG's group. */
@@ -239,6 +362,7 @@ export class Replicator {
         await this.maybeHandBack(p, g);
         continue;
       }
+      if (await this.staleCopy(p.volumeId, g.pg, g.epoch)) continue;
       await this.store.observeEpoch(p.volumeId, g.pg, g.epoch);
       if (!onlyMine) continue;
       const key = `${p.volumeId}/${g.pg}`;
@@ -262,8 +386,13 @@ export class Replicator {
   async acceptPeering(volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
     const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, this.fencedEpochs.get(`${volumeId}/${pg}`) ?? 0);
     if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
-    await this.store.observeEpoch(volumeId, pg, epoch);
     const key = `${volumeId}/${pg}`;
+    if (await this.staleCopy(volumeId, pg, epoch)) {
+      // The old copy does not count: the group's seqs went on without it. Fenced in memory.
+      this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, epoch));
+      return { appliedSeq: 0, highestSeq: 0, epoch };
+    }
+    await this.store.observeEpoch(volumeId, pg, epoch);
     await Promise.all([...(this.applying.get(key) ?? [])]);
     const cached = this.primaries.get(key);
     if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
@@ -409,14 +538,25 @@ export class Replicator {
   private primaryPg(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<PrimaryPg> {
     const key = `${volumeId}/${pg}`;
     const cached = this.primaries.get(key);
-    const fresh = async (): Promise<PrimaryPg> => {
-      await this.claim(volumeId, pg, epoch);
-      const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
-      const st = await this.store.pgState(volumeId, pg);
-      const next = Math.max(st.highestSeq, groupHighest, this.assignedSeq.get(key) ?? 0) + 1;
-      const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map() };
-      this.serving.set(key, ppg);
-      return ppg;
+    const fresh = (): Promise<PrimaryPg> => {
+      // One peering per PG and epoch: two callers that both found an older PrimaryPg would
+      // otherwise each start at the same next seq and give it to two writes.
+      const peeringKey = `${key}@${epoch}`;
+      const running = this.peerings.get(peeringKey);
+      if (running !== undefined) return running;
+      const started = (async (): Promise<PrimaryPg> => {
+        await this.claim(volumeId, pg, epoch);
+        const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
+        const st = await this.store.pgState(volumeId, pg);
+        const next = Math.max(st.highestSeq, groupHighest, this.assignedSeq.get(key) ?? 0) + 1;
+        const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map() };
+        this.serving.set(key, ppg);
+        return ppg;
+      })();
+      this.peerings.set(peeringKey, started);
+      const done = (): void => { if (this.peerings.get(peeringKey) === started) this.peerings.delete(peeringKey); };
+      started.then(done, done);
+      return started;
     };
     const p = (async (): Promise<PrimaryPg> => {
       const c = cached === undefined ? undefined : await cached;
@@ -602,6 +742,10 @@ export class Replicator {
   private async applyForward(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
     const { op } = w;
     const volumeId = op.address.volumeId;
+    if (await this.staleCopy(volumeId, op.pg, op.epoch)) {
+      const fence = this.fencedEpochs.get(`${volumeId}/${op.pg}`) ?? 0;
+      throw op.epoch < fence ? this.stale(volumeId, op.pg, op.epoch, fence) : this.rejoiningError(volumeId, op.pg);
+    }
     const known = Math.max((await this.store.pgState(volumeId, op.pg)).epoch, await this.placementEpoch(volumeId, op.pg));
     if (op.epoch < known) {
       await this.store.observeEpoch(volumeId, op.pg, known);
@@ -639,6 +783,7 @@ export class Replicator {
   /** Pulls journal entries after this store's watermark from `primary` until none are left. */
   async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
     const key = `${volumeId}/${pg}`;
+    if (await this.staleCopy(volumeId, pg, epoch)) throw this.rejoiningError(volumeId, pg);
     if (this.catchingUp.has(key)) return (await this.store.pgState(volumeId, pg)).appliedSeq;
     this.catchingUp.add(key);
     let resynced = false;
@@ -705,6 +850,7 @@ export class Replicator {
   }
 
   close(): void {
+    this.closed = true;
     for (const t of this.gapTimers) clearTimeout(t);
     this.gapTimers.clear();
   }
