@@ -2,7 +2,9 @@
  * Data-plane chaos run: three metadata members and three data nodes (real processes), one
  * volume with 3 replicas at `replicated`, concurrent writers recording every write, and kill -9
  * of data nodes (and now and then the metadata leader) with restarts on the same ports and
- * directories. Then: heal, wait for every replica to catch up, and check that
+ * directories. Then: heal, wait (bounded) until every PG has its full replica set in sync again
+ * (a node marked down is dropped from its PGs; it is added back, or another node is, once it
+ * registers again), wait for every replica to catch up, and check that
  *   (1) every write acknowledged at `replicated` or stronger reads back (or was legitimately
  *       overwritten by a write that may have come later), and
  *   (2) every replica of every PG holds identical blocks (per-PG digests).
@@ -12,8 +14,8 @@
  *                              [--long-outage-every 3] [--long-outage-ms 6000] [--data-nodes 3] [--no-nudge]
  *                              [--inject-loss] [--inject-divergence]
  *
- * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D`
- * and exits 0 only when L = 0, D = 0 and the cluster settled.
+ * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D,
+ * under-replicated PGs: U` and exits 0 only when L = 0, D = 0, U = 0 and the cluster settled.
  *
  * `--inject-loss` records one acknowledged replicated write that was never sent, after the
  * load: a self-test that the final reads and the loss check catch a lost write.
@@ -69,6 +71,8 @@ const limits = {
   controllerIntervalMs: 500,
   setupTimeoutMs: 60_000,
   settleTimeoutMs: 60_000,
+  /** After healing, how long every PG may take to get its full replica set back, in sync. */
+  reReplicationTimeoutMs: 60_000,
   nudgeAfterMs: 3_000,
   settlePollMs: 250,
   finalReadTimeoutMs: 20_000,
@@ -223,6 +227,8 @@ async function main(): Promise<number> {
     // Heal: every process up, then wait for the replicas to catch up.
     for (const id of meta.downMembers()) await meta.startMember(id);
     for (const id of data.downNodes()) await data.startNode(id);
+    const full = await waitForFullReplicas(api, volume);
+    log(`re-replication: ${full.short === 0 ? 'every PG' : 'NOT every PG'} at ${volume.replicas} in-sync replicas after ${full.elapsedMs} ms; under-replicated PGs: ${full.short}, short of in-sync replicas: ${full.outOfSync}`);
     const settled = await settle({
       api, data, volumeId: volume.id, replicas: volume.replicas, timeoutMs: limits.settleTimeoutMs,
       nudgeAfterMs: args.nudge ? limits.nudgeAfterMs : 0, pollMs: limits.settlePollMs, log,
@@ -278,8 +284,8 @@ async function main(): Promise<number> {
     log(`register check: ${result.verdict} in ${checkMs.toFixed(0)} ms over ${result.keys.length} blocks`);
     for (const l of lost.slice(0, 20)) log(`LOST: block ${l.key} acknowledged ${l.value} (replicated) but reads back ${JSON.stringify(l.finalValue)}`);
     for (const v of result.violations.slice(0, 3)) console.log(formatViolation(v));
-    console.log(`kills: ${nemesis.faults.length}, writes: ${writes.length}, acknowledged: ${acked.length}, lost writes: ${lost.length}, divergent replicas: ${divergent}${settled.settled ? '' : ', not settled'}`);
-    success = settled.settled && lost.length === 0 && divergent === 0 && result.verdict !== 'violation';
+    console.log(`kills: ${nemesis.faults.length}, writes: ${writes.length}, acknowledged: ${acked.length}, lost writes: ${lost.length}, divergent replicas: ${divergent}, under-replicated PGs: ${settled.underReplicated}${full.outOfSync > 0 ? `, short of in-sync: ${full.outOfSync}` : ''}${settled.settled ? '' : ', not settled'}`);
+    success = settled.settled && lost.length === 0 && divergent === 0 && settled.underReplicated === 0 && full.short === 0 && full.outOfSync === 0 && result.verdict !== 'violation';
     return success ? 0 : 1;
   } catch (err) {
     console.error(`chaos: run failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -298,6 +304,31 @@ async function main(): Promise<number> {
     await meta?.stop();
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * Every node is back: each PG short of replicas gets them back when a node registers again
+ * (re-replication), and the controller marks them in sync once they caught up. Polls until every
+ * PG has the volume's replica count, all in sync, or `reReplicationTimeoutMs` passed; returns how
+ * many PGs were still short of replicas / of in-sync replicas then.
+ */
+async function waitForFullReplicas(api: ChaosClient, volume: Volume): Promise<{ short: number; outOfSync: number; elapsedMs: number }> {
+  const started = Date.now();
+  let last = { short: -1, outOfSync: -1 };
+  while (Date.now() - started < limits.reReplicationTimeoutMs) {
+    try {
+      const groups = await withTimeout(api.getPlacement(volume.id), limits.opTimeoutMs);
+      last = {
+        short: groups.filter((g) => g.replicas.length < volume.replicas).length,
+        outOfSync: groups.filter((g) => g.inSync.length < volume.replicas).length,
+      };
+      if (last.short === 0 && last.outOfSync === 0) break;
+    } catch {
+      // The metadata leader may still be coming back: poll again.
+    }
+    await delay(limits.settlePollMs);
+  }
+  return { ...last, elapsedMs: Date.now() - started };
 }
 
 /** How far the PGs' epochs moved: each bump is a primary or replica-set change. */
