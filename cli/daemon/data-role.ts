@@ -140,6 +140,7 @@ export class DataRole {
           return;
         }
         await this.api.registerDataNode({ id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: await this.capacityBytes() });
+        await this.store?.markJoined();
         this.registered = true;
         this.opts.logger.info({ address: this.opts.dataAddress, zone: this.opts.zone }, 'registered as a data node');
       } else {

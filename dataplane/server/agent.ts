@@ -61,6 +61,7 @@ export class DataNodeAgent {
       await delay(every);
     }
     const node = await this.opts.api.registerDataNode(this.opts.registration);
+    await this.opts.store.markJoined();
     this.opts.log.info({ id: node.id, address: node.address, zone: node.zone }, 'registered with the metadata service');
     this.timer = setInterval(() => {
       if (this.beating !== null || this.stopped) return; // never pile up beats behind a slow leader
@@ -73,8 +74,9 @@ export class DataNodeAgent {
   }
 
   /**
-   * A node whose store holds nothing while the service still counts it in sync for some PG was
-   * wiped (or lost its disk): registering and beating would let it pass for a replica that has
+   * A node whose store never joined the cluster (no join record: a new or wiped data dir) while
+   * the service still counts it in sync for some PG was wiped (or lost its disk) — a store that
+   * is merely empty (nothing written yet) is not: registering and beating would let it pass for a replica that has
    * the data. Until the service marks it down — which moves its PGs to the other replicas and
    * adds replacements — it neither registers nor beats; from then on it is an empty node like a
    * new one. Call before registering; false means "not yet".
@@ -87,7 +89,7 @@ export class DataNodeAgent {
       return true;
     }
     if (this.wiped === null) {
-      if ((await this.opts.store.listPgs()).length > 0) {
+      if (this.opts.store.joined) {
         this.wiped = false;
         return true;
       }

@@ -20,7 +20,7 @@ import { decodeHeader, encodeHeader, HeaderFlag, headerBytes, computeCrc, segmen
 import type { BlockHeader } from './header.js';
 import { toStoreError, withIoRetry } from './io.js';
 import {
-  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, pgKey, prefixEnd, Prefix,
+  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, metaKey, pgKey, prefixEnd, Prefix,
 } from './keys.js';
 import { SegmentFiles, defaultSegmentMaxBytes } from './segments.js';
 import type {
@@ -90,6 +90,8 @@ interface Staged {
   landingSeqs: Map<string, number>;
 }
 
+const storeJoinedKey = metaKey('joined-at');
+
 const pgId = (volumeId: string, pg: number): string => `${volumeId}\u0000${pg}`;
 
 function encodePgState(s: MemPg): Buffer {
@@ -114,6 +116,7 @@ function checkOp(op: BlockOp, maxBlockBytes: number): void {
 }
 
 export class LevelBlockStore implements BlockStore {
+  joined = false;
   private readonly pgs = new Map<string, MemPg>();
   private readonly pgLoads = new Map<string, Promise<MemPg>>();
   private readonly overlay = new Map<string, OverlayEntry>();
@@ -149,9 +152,19 @@ export class LevelBlockStore implements BlockStore {
     await withIoRetry('opening the block index', () => db.open());
     // Segments are always opened: an inline store may still hold bodies written in segments.
     const segments = await SegmentFiles.open(path.join(opts.dir, 'segments'), opts.segmentMaxBytes ?? defaultSegmentMaxBytes);
-    return new LevelBlockStore(db, segments, opts.dir, layout,
+    const joined = (await withIoRetry('reading the store join record', () => db.get(storeJoinedKey))) !== undefined;
+    const store = new LevelBlockStore(db, segments, opts.dir, layout,
       opts.maxBatchBytes ?? defaultMaxBatchBytes, opts.maxBlockBytes ?? defaultMaxBlockBytes, opts.minFreeBytes ?? defaultMinFreeBytes,
       opts.inlineMaxBytes ?? defaultInlineMaxBytes);
+    store.joined = joined;
+    return store;
+  }
+
+  /** Records (synced) that the cluster accepted this store: see `BlockStore.joined`. */
+  async markJoined(): Promise<void> {
+    if (this.joined) return;
+    await withIoRetry('writing the store join record', () => this.db.put(storeJoinedKey, Buffer.from(new Date().toISOString()), { sync: true }));
+    this.joined = true;
   }
 
   // ---- writes -------------------------------------------------------------------------

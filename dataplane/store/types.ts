@@ -75,6 +75,13 @@ export interface BodyLocation {
 }
 
 export interface BlockStore {
+  /**
+   * Whether the cluster has accepted this store (its node registered with it). A new or wiped
+   * data dir has no such record — unlike a store that merely holds nothing yet — so a node can
+   * tell "I lost my data" from "I never had any".
+   */
+  readonly joined: boolean;
+  markJoined(): Promise<void>;
   /** Applies ops in one atomic batch (shared with concurrent callers: group commit). */
   writeBatch(ops: readonly BlockOp[], opts: WriteOptions): Promise<void>;
   write(op: BlockOp, opts: WriteOptions): Promise<void>;
