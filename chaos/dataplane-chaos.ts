@@ -14,8 +14,9 @@
  *                              [--long-outage-every 3] [--long-outage-ms 6000] [--data-nodes 3] [--no-nudge]
  *                              [--inject-loss] [--inject-divergence]
  *
- * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D,
- * under-replicated PGs: U` and exits 0 only when L = 0, D = 0, U = 0 and the cluster settled.
+ * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D`
+ * (after a line with the under-replicated PGs U) and exits 0 only when L = 0, D = 0, U = 0 and
+ * the cluster settled.
  *
  * `--inject-loss` records one acknowledged replicated write that was never sent, after the
  * load: a self-test that the final reads and the loss check catch a lost write.
@@ -284,7 +285,9 @@ async function main(): Promise<number> {
     log(`register check: ${result.verdict} in ${checkMs.toFixed(0)} ms over ${result.keys.length} blocks`);
     for (const l of lost.slice(0, 20)) log(`LOST: block ${l.key} acknowledged ${l.value} (replicated) but reads back ${JSON.stringify(l.finalValue)}`);
     for (const v of result.violations.slice(0, 3)) console.log(formatViolation(v));
-    console.log(`kills: ${nemesis.faults.length}, writes: ${writes.length}, acknowledged: ${acked.length}, lost writes: ${lost.length}, divergent replicas: ${divergent}, under-replicated PGs: ${settled.underReplicated}${full.outOfSync > 0 ? `, short of in-sync: ${full.outOfSync}` : ''}${settled.settled ? '' : ', not settled'}`);
+    const underReplicated = Math.max(settled.underReplicated, full.short);
+    log(`under-replicated PGs once every node is back: ${underReplicated} of ${settled.groups.length}; short of in-sync replicas: ${full.outOfSync}${underReplicated + full.outOfSync > 0 ? ' (FAIL)' : ''}`);
+    console.log(`kills: ${nemesis.faults.length}, writes: ${writes.length}, acknowledged: ${acked.length}, lost writes: ${lost.length}, divergent replicas: ${divergent}${settled.settled ? '' : ', not settled'}`);
     success = settled.settled && lost.length === 0 && divergent === 0 && settled.underReplicated === 0 && full.short === 0 && full.outOfSync === 0 && result.verdict !== 'violation';
     return success ? 0 : 1;
   } catch (err) {
