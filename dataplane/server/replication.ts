@@ -310,6 +310,17 @@ export class Replicator {
     });
   }
 
+  /**
+   * For replica writes (forwards, replicate batches), before any epoch check that records an
+   * epoch in the store: a write to a copy that predates this node's re-addition is refused —
+   * STALE_EPOCH when older than the fence, else UNAVAILABLE (its primary marks it out of sync).
+   */
+  private async refuseStaleCopy(volumeId: string, pg: number, epoch: number): Promise<void> {
+    if (!await this.staleCopy(volumeId, pg, epoch)) return;
+    const fence = this.fencedEpochs.get(`${volumeId}/${pg}`) ?? 0;
+    throw epoch < fence ? this.stale(volumeId, pg, epoch, fence) : this.rejoiningError(volumeId, pg);
+  }
+
   /** Refused while the PG's stale copy is being replaced: the primary retries (and marks it out of sync). */
   private rejoiningError(volumeId: string, pg: number): GalleonError {
     return new GalleonError('UNAVAILABLE', `node ${this.nodeId} is replacing its stale copy of ${volumeId}/${pg}`, {
@@ -742,10 +753,7 @@ export class Replicator {
   private async applyForward(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
     const { op } = w;
     const volumeId = op.address.volumeId;
-    if (await this.staleCopy(volumeId, op.pg, op.epoch)) {
-      const fence = this.fencedEpochs.get(`${volumeId}/${op.pg}`) ?? 0;
-      throw op.epoch < fence ? this.stale(volumeId, op.pg, op.epoch, fence) : this.rejoiningError(volumeId, op.pg);
-    }
+    await this.refuseStaleCopy(volumeId, op.pg, op.epoch);
     const known = Math.max((await this.store.pgState(volumeId, op.pg)).epoch, await this.placementEpoch(volumeId, op.pg));
     if (op.epoch < known) {
       await this.store.observeEpoch(volumeId, op.pg, known);
