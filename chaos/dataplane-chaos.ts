@@ -35,7 +35,7 @@ import type { Volume } from '../proto/metadata-types.js';
 import { connectClient, type ChaosClient } from './cluster/client.js';
 import { DataNodes } from './cluster/data-nodes.js';
 import { MetadataCluster } from './cluster/metadata-cluster.js';
-import { decodeBlock } from './dataplane/content.js';
+import { decodeBlock, encodeBlock } from './dataplane/content.js';
 import { mustSurvive, WriteHistory } from './dataplane/history.js';
 import { injectDivergence } from './dataplane/inject.js';
 import { findLostWrites, toRegisterHistory } from './dataplane/loss.js';
@@ -219,8 +219,17 @@ async function main(): Promise<number> {
     await Promise.all([...writers, nemesisDone]);
 
     if (args.injectLoss) {
+      // A real acknowledged write first: a weak write of the load (an unknown outcome to the
+      // checker, which may take effect at any later time) could otherwise explain the final value.
+      const first = blocks[0]!;
+      const base = history.begin(args.writers, blockKey(first), 'injected-base', 'replicated');
+      await retry('the write before the injected loss', limits.setupTimeoutMs, async () => {
+        await blockClients[0]!.writeBlock(volume.id, first.inode, first.blockNo, encodeBlock('injected-base', limits.blockSizeBytes), 'replicated');
+        return true;
+      });
+      history.acked(base);
       const at = history.now();
-      const victim = blockKey(blocks[0]!);
+      const victim = blockKey(first);
       history.writes.push({ writer: args.writers, key: victim, value: 'injected-never-sent', concern: 'replicated', outcome: 'acked', callAt: at, returnAt: at + 1 });
       log(`injected an acknowledged replicated write that was never sent, on block ${victim}`);
     }

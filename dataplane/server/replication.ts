@@ -294,8 +294,9 @@ export class Replicator {
     }
     const mine = await this.store.pgState(volumeId, pg);
     if (mine.highestSeq > 0) {
-      // The primary forwards the hand-back to this node too, which refuses it: count on the others.
-      const others = g.replicas.filter((id) => id !== this.nodeId && id !== g.primary);
+      // The primary forwards the hand-back to this node too, which refuses it, and so may another
+      // replica added back with it: count only on in-sync ones, else on the primary alone.
+      const others = g.inSync.filter((id) => id !== this.nodeId && id !== g.primary);
       await this.handBack(p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
     }
     await Promise.all([...(this.applying.get(key) ?? [])]);
