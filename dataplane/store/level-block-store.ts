@@ -20,8 +20,10 @@ import { decodeHeader, encodeHeader, HeaderFlag, headerBytes, computeCrc, segmen
 import type { BlockHeader } from './header.js';
 import { toStoreError, withIoRetry } from './io.js';
 import {
-  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, pgKey, prefixEnd, Prefix,
+  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, metaKey, pgKey, prefixEnd, Prefix,
 } from './keys.js';
+import { SegmentPins } from './maintenance.js';
+import type { Relocation, StoreMaintenance, TombstonePurge } from './maintenance.js';
 import { SegmentFiles, defaultSegmentMaxBytes } from './segments.js';
 import type {
   BlockAddress, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
@@ -53,6 +55,8 @@ export const defaultWriteBufferSizeBytes = 64 * 1024 * 1024;
 export const defaultMinFreeBytes = 64 * 1024 * 1024;
 export const defaultInlineMaxBytes = 16 * 1024;
 const freeSpaceRefreshMs = 500;
+/** A read re-reads the index when segment GC retired the segment it named (twice is enough). */
+const maxSegmentReadAttempts = 3;
 
 const JournalKind = { put: 0, delete: 1, noop: 2 } as const;
 
@@ -72,7 +76,14 @@ type Pending =
   | { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: (n: number) => void; reject: (e: unknown) => void }
   | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
-  | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void };
+  | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
+  | MaintenancePending;
+
+/** Space reclamation's commits (maintenance.ts); each resolves with a count or a segment id. */
+type MaintenancePending =
+  | { kind: 'relocate'; items: readonly Relocation[]; sync: true; bytes: number; resolve: (left: number) => void; reject: (e: unknown) => void }
+  | { kind: 'purge'; items: readonly TombstonePurge[]; sync: false; bytes: 0; resolve: (purged: number) => void; reject: (e: unknown) => void }
+  | { kind: 'fence'; sync: boolean; bytes: 0; resolve: (segmentId: number) => void; reject: (e: unknown) => void };
 
 /** A block removed by a resync (deleted on the primary while this replica was away). */
 interface TombstoneAt { tombstone: true; seq: number; epoch: number; pg: number }
@@ -125,6 +136,8 @@ export class LevelBlockStore implements BlockStore {
   /** Set when an index batch failed after its group was staged: every later write is refused. */
   private failed: GalleonError | null = null;
   private freeCheckedAtMs = 0;
+  /** Segment reads in flight, so segment GC never deletes a file under a reader. */
+  private readonly pins = new SegmentPins();
 
   private constructor(
     private readonly db: ClassicLevel<Buffer, Buffer>,
@@ -312,7 +325,7 @@ export class LevelBlockStore implements BlockStore {
     const e = err === null ? null : toStoreError(err, 'writing a block batch');
     for (const p of group) {
       if (e !== null) p.reject(e);
-      else if (p.kind === 'trim') p.resolve(trimmed?.get(p) ?? 0);
+      else if (p.kind === 'trim' || p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') p.resolve(trimmed?.get(p) ?? 0);
       else p.resolve();
       if (p.kind !== 'ops') continue;
       for (const op of p.ops) {
@@ -367,6 +380,10 @@ export class LevelBlockStore implements BlockStore {
     };
 
     for (const p of group) {
+      if (p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') {
+        trimmed.set(p, await this.stageMaintenance(p, levelOps, batchSeq, stagePut));
+        continue;
+      }
       if (p.kind === 'epoch') {
         const s = await stateOf(p.volumeId, p.pg);
         s.epoch = Math.max(s.epoch, p.epoch);
@@ -467,6 +484,51 @@ export class LevelBlockStore implements BlockStore {
     return { levelOps, sync, trimmed, landingSeqs: batchSeq };
   }
 
+  /**
+   * Space reclamation inside the ordered commit: every earlier group has landed (the flush loop
+   * waits for that before preparing one of these), so the index read here is the truth, and a
+   * block changed earlier in this very group is in `batchSeq`.
+   */
+  private async stageMaintenance(
+    p: MaintenancePending, levelOps: LevelOp[], batchSeq: Map<string, number>,
+    stagePut: (bkey: Buffer, pg: number, seq: number, epoch: number, data: Uint8Array) => void,
+  ): Promise<number> {
+    if (p.kind === 'fence') {
+      // A synced fence must sync the log even when nothing else is in its batch.
+      if (p.sync) levelOps.push({ type: 'put', key: metaKey('gc-fence'), value: Buffer.from(String(this.segments?.currentSegmentId() ?? 0)) });
+      return this.segments?.currentSegmentId() ?? 0;
+    }
+    // Items whose index entry changed (or is gone) since the census are skipped: they hold
+    // nothing in the old segment any more, and a block overwritten meanwhile is never resurrected.
+    const unchanged = async (key: Buffer, expect: Buffer): Promise<BlockHeader | null> => {
+      if (batchSeq.has(key.toString('latin1'))) return null;
+      const current = await this.db.get(key);
+      return current !== undefined && current.equals(expect) ? decodeHeader(current) : null;
+    };
+    let counted = 0;
+    if (p.kind === 'purge') {
+      for (const t of p.items) {
+        const h = await unchanged(t.key, t.expect);
+        // The PG state only grows: the live one is at or below what this batch stores.
+        if (h === null || (h.flags & HeaderFlag.tombstone) === 0 || h.seq > (await this.loadPg(t.volumeId, t.pg)).trimmedSeq) continue;
+        levelOps.push({ type: 'del', key: t.key });
+        batchSeq.set(t.key.toString('latin1'), h.seq);
+        counted++;
+      }
+      return counted;
+    }
+    for (const r of p.items) {
+      const h = await unchanged(r.key, r.expect);
+      if (h === null) continue;
+      const { crc, ...fields } = h;
+      // Never copy forward (and so re-bless) a body that fails its crc: it stays for the scrubber.
+      if (computeCrc(fields, r.body) !== crc) { counted++; continue; }
+      batchSeq.set(r.key.toString('latin1'), h.seq);
+      stagePut(r.key, h.pg, h.seq, h.epoch, r.body);
+    }
+    return counted;
+  }
+
   private async storedSeq(bkey: Buffer): Promise<number | undefined> {
     const v = await this.db.get(bkey);
     if (v === undefined) return undefined;
@@ -516,7 +578,7 @@ export class LevelBlockStore implements BlockStore {
   }
 
   /** The verified block, or null when absent or deleted. */
-  private async readStored(key: Buffer, address: BlockAddress): Promise<StoredBlock | null> {
+  private async readStored(key: Buffer, address: BlockAddress, attempt = 1): Promise<StoredBlock | null> {
     const value = await withIoRetry('reading the block index', () => this.db.get(key));
     if (value === undefined) return null;
     const h = decodeHeader(value);
@@ -528,7 +590,17 @@ export class LevelBlockStore implements BlockStore {
     if ((h.flags & HeaderFlag.inSegment) !== 0) {
       invariant(this.segments !== null, 'segments are open');
       if (value.length < headerBytes + segmentPointerBytes) throw mismatch(address, 'index entry too short for a segment pointer');
-      body = await this.segments.read(value.readUInt32BE(headerBytes), value.readUIntBE(headerBytes + 4, 6), h.length);
+      const segmentId = value.readUInt32BE(headerBytes);
+      if (!this.pins.pin(segmentId)) {
+        // Segment GC moved this body and is deleting the old file: the index points elsewhere now.
+        invariant(attempt < maxSegmentReadAttempts, `block index still points into retired segment ${segmentId}`);
+        return this.readStored(key, address, attempt + 1);
+      }
+      try {
+        body = await this.segments.read(segmentId, value.readUIntBE(headerBytes + 4, 6), h.length);
+      } finally {
+        this.pins.unpin(segmentId);
+      }
     } else {
       body = value.subarray(headerBytes);
       if (body.length !== h.length) throw mismatch(address, `body is ${body.length} bytes, header says ${h.length}`);
@@ -617,6 +689,34 @@ export class LevelBlockStore implements BlockStore {
 
   usedBytes(): number {
     return this.segments?.bytes() ?? 0;
+  }
+
+  /** The seam for segment GC and tombstone purge (maintenance.ts). */
+  maintenance(): StoreMaintenance {
+    invariant(this.segments !== null, 'segments are open');
+    const enqueue = <T>(make: (resolve: (v: T) => void, reject: (e: unknown) => void) => Pending): Promise<T> => {
+      this.checkOpen();
+      return new Promise<T>((resolve, reject) => {
+        this.queue.push(make(resolve, reject));
+        this.kick();
+      });
+    };
+    const prefix = blockPrefix();
+    return {
+      segments: this.segments,
+      pins: this.pins,
+      scanBlockIndex: () => this.scanIndex(prefix),
+      fence: (sync) => enqueue<number>((resolve, reject) => ({ kind: 'fence', sync, bytes: 0, resolve, reject })),
+      relocate: (items) => enqueue<number>((resolve, reject) => ({
+        kind: 'relocate', items, sync: true, bytes: items.reduce((n, r) => n + r.body.byteLength, 0), resolve, reject,
+      })),
+      purgeTombstones: (items) => enqueue<number>((resolve, reject) => ({ kind: 'purge', items, sync: false, bytes: 0, resolve, reject })),
+      trimmedSeq: async (volumeId, pg) => (await this.loadPg(volumeId, pg)).trimmedSeq,
+    };
+  }
+
+  private async *scanIndex(prefix: Buffer): AsyncIterable<{ key: Buffer; value: Buffer }> {
+    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) yield { key, value };
   }
 
   /** Loads a PG's state once; the out-of-order set is rebuilt from the journal above the watermark. */

@@ -127,6 +127,48 @@ export class SegmentFiles {
     await this.openCurrent();
   }
 
+  // ---- for segment GC (segment-gc.ts): listing, sizes, deletion of sealed segments ----------
+
+  /** The segment appends go to now; every lower id is sealed (never appended to again). */
+  currentSegmentId(): number {
+    return this.currentId;
+  }
+
+  /** Ids of the segment files on disk, ascending. */
+  async ids(): Promise<number[]> {
+    const names = await withIoRetry('listing segment files', () => fsp.readdir(this.dir));
+    return names.filter((n) => /^\d+\.seg$/.test(n)).map((n) => Number(n.slice(0, -4))).sort((a, b) => a - b);
+  }
+
+  /** Size on disk of a segment file (padding included), 0 when it is gone. */
+  async sizeOf(id: number): Promise<number> {
+    try {
+      return (await fsp.stat(this.fileOf(id))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw toStoreError(err, `reading the size of segment ${id}`);
+    }
+  }
+
+  /**
+   * Removes a sealed segment file. The caller guarantees that no index entry points into it and
+   * no read is using it; the open handle (if any) is closed after its pending reads finish.
+   */
+  async delete(id: number): Promise<number> {
+    invariant(id < this.currentId, `segment ${id} is sealed before it is deleted (current is ${this.currentId})`);
+    const size = await this.sizeOf(id);
+    const fh = this.handles.get(id);
+    this.handles.delete(id);
+    this.dirty.delete(id);
+    await fh?.close();
+    // Already gone (a delete cut short by a crash is redone): nothing to do.
+    await withIoRetry(`deleting segment ${id}`, () => fsp.unlink(this.fileOf(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    }));
+    this.totalBytes = Math.max(0, this.totalBytes - size);
+    return size;
+  }
+
   async close(): Promise<void> {
     await this.sync();
     for (const fh of this.handles.values()) await fh.close();
