@@ -31,38 +31,40 @@ export interface CensusOptions {
 
 /** A body pointer of an index entry, or null for inline bodies and tombstones. */
 export function segmentPointer(value: Buffer): { segmentId: number; offset: number; length: number } | null {
-  if (value.length < headerBytes + segmentPointerBytes) return null;
-  const h = decodeHeader(value);
-  if ((h.flags & HeaderFlag.inSegment) === 0 || (h.flags & HeaderFlag.tombstone) !== 0) return null;
-  return { segmentId: value.readUInt32BE(headerBytes), offset: value.readUIntBE(headerBytes + 4, 6), length: h.length };
+  // Reads the header fields in place: the census calls this for every block.
+  const flags = value[4] ?? 0;
+  if ((flags & HeaderFlag.inSegment) === 0 || (flags & HeaderFlag.tombstone) !== 0 || value.length < headerBytes + segmentPointerBytes) return null;
+  return { segmentId: value.readUInt32BE(headerBytes), offset: value.readUIntBE(headerBytes + 4, 6), length: value.readUInt32BE(24) };
 }
 
 export async function takeCensus(m: StoreMaintenance, opts: CensusOptions): Promise<Census> {
   const census: Census = { entries: 0, liveBytes: new Map(), danglingPointers: 0, tombstones: 0, purgeable: [] };
   const trimmedByPg = new Map<string, number>();
-  for await (const { key, value } of m.scanBlockIndex()) {
+  for await (const batch of m.scanBlockIndex()) {
     if (opts.signal?.aborted === true) break;
-    census.entries++;
-    if (value.length < headerBytes) continue; // damaged: the scrubber's business
-    const h = decodeHeader(value);
-    if ((h.flags & HeaderFlag.tombstone) !== 0) {
-      census.tombstones++;
-      if (census.purgeable.length >= opts.maxPurgeCandidates) continue;
-      const { volumeId } = decodeBlockKey(key);
-      const id = `${volumeId}\u0000${h.pg}`;
-      let trimmed = trimmedByPg.get(id);
-      if (trimmed === undefined) {
-        trimmed = await m.trimmedSeq(volumeId, h.pg);
-        trimmedByPg.set(id, trimmed);
+    census.entries += batch.length;
+    for (const [key, value] of batch) {
+      if (value.length < headerBytes) continue; // damaged: the scrubber's business
+      if (((value[4] ?? 0) & HeaderFlag.tombstone) !== 0) {
+        census.tombstones++;
+        if (census.purgeable.length >= opts.maxPurgeCandidates) continue;
+        const h = decodeHeader(value);
+        const { volumeId } = decodeBlockKey(key);
+        const id = `${volumeId}\u0000${h.pg}`;
+        let trimmed = trimmedByPg.get(id);
+        if (trimmed === undefined) {
+          trimmed = await m.trimmedSeq(volumeId, h.pg);
+          trimmedByPg.set(id, trimmed);
+        }
+        if (h.seq <= trimmed) census.purgeable.push({ key, expect: value, volumeId, pg: h.pg, seq: h.seq });
+        continue;
       }
-      if (h.seq <= trimmed) census.purgeable.push({ key, expect: value, volumeId, pg: h.pg, seq: h.seq });
-      continue;
+      const ptr = segmentPointer(value);
+      if (ptr === null) continue;
+      const missing = opts.onDisk !== undefined && ptr.segmentId < (opts.sealedBelow ?? 0) && !opts.onDisk.has(ptr.segmentId);
+      if (missing || m.pins.isRetired(ptr.segmentId)) census.danglingPointers++;
+      census.liveBytes.set(ptr.segmentId, (census.liveBytes.get(ptr.segmentId) ?? 0) + ptr.length);
     }
-    const ptr = segmentPointer(value);
-    if (ptr === null) continue;
-    const missing = opts.onDisk !== undefined && ptr.segmentId < (opts.sealedBelow ?? 0) && !opts.onDisk.has(ptr.segmentId);
-    if (missing || m.pins.isRetired(ptr.segmentId)) census.danglingPointers++;
-    census.liveBytes.set(ptr.segmentId, (census.liveBytes.get(ptr.segmentId) ?? 0) + ptr.length);
   }
   return census;
 }

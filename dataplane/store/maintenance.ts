@@ -26,8 +26,8 @@ export interface TombstonePurge {
 export interface StoreMaintenance {
   readonly segments: SegmentFiles;
   readonly pins: SegmentPins;
-  /** Every block index entry, from one LevelDB snapshot taken when the scan starts. */
-  scanBlockIndex(): AsyncIterable<{ key: Buffer; value: Buffer }>;
+  /** Every block index entry as [key, value], in batches, from one LevelDB snapshot. */
+  scanBlockIndex(): AsyncIterable<readonly (readonly [Buffer, Buffer])[]>;
   /**
    * Resolves once every commit enqueued before it has landed (synced when `sync`), with the id of
    * the segment appends went to at that point: every lower segment is sealed and no later

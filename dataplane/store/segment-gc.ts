@@ -29,13 +29,17 @@ export const defaultLiveRatioThreshold = 0.5;
 export const defaultGcBytesPerSecond = 32 * 1024 * 1024;
 /** Bodies per relocation commit. */
 export const defaultRelocateBatchBytes = 4 * 1024 * 1024;
-export const defaultMaxSegmentsPerPass = 16;
+export const defaultMaxSegmentsPerPass = 64;
+/** A pass stops taking victims past this many bytes copied, so segments that died meanwhile
+ *  (free to delete) wait at most one bounded pass. */
+export const defaultMaxCopyBytesPerPass = 256 * 1024 * 1024;
 
 export interface SegmentGcOptions {
   liveRatioThreshold?: number;
   maxBytesPerSecond?: number;
   relocateBatchBytes?: number;
   maxSegmentsPerPass?: number;
+  maxCopyBytesPerPass?: number;
   signal?: AbortSignal;
   /** Observes each step (tests stop a child process at one to crash it there). */
   onStep?: (step: GcStep) => Promise<void> | void;
@@ -79,17 +83,20 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
   // Segments hold no keys: a second walk finds the entries pointing into the victims.
   const wanted = new Set(victims);
   const entries = new Map<number, { key: Buffer; value: Buffer; offset: number; length: number }[]>(victims.map((id) => [id, []]));
-  for await (const { key, value } of m.scanBlockIndex()) {
-    const ptr = segmentPointer(value);
-    if (ptr === null || !wanted.has(ptr.segmentId)) continue;
-    entries.get(ptr.segmentId)?.push({ key, value, offset: ptr.offset, length: ptr.length });
+  for await (const batch of m.scanBlockIndex()) {
+    for (const [key, value] of batch) {
+      const ptr = segmentPointer(value);
+      if (ptr === null || !wanted.has(ptr.segmentId)) continue;
+      entries.get(ptr.segmentId)?.push({ key, value, offset: ptr.offset, length: ptr.length });
+    }
   }
 
   const aborted = (): boolean => opts.signal?.aborted === true;
   const rate = opts.maxBytesPerSecond ?? defaultGcBytesPerSecond;
   const batchBytes = opts.relocateBatchBytes ?? defaultRelocateBatchBytes;
+  const maxCopy = opts.maxCopyBytesPerPass ?? defaultMaxCopyBytesPerPass;
   for (const id of victims) {
-    if (aborted()) break;
+    if (aborted() || result.bytesCopied >= maxCopy) break;
     const live = (entries.get(id) ?? []).sort((a, b) => a.offset - b.offset);
     let left = 0;
     let copied = 0;

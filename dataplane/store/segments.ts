@@ -5,7 +5,8 @@
  * index batch that points into it is synced, so a synced pointer never points at lost bytes.
  *
  * Invariants: bytes are only ever appended; a failed append is truncated back, so nothing
- * half-written stays reachable. Space of overwritten bodies is not reclaimed yet (no GC).
+ * half-written stays reachable. Only segment GC (segment-gc.ts) deletes files, and only sealed
+ * ones that no index entry and no read uses any more.
  */
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';

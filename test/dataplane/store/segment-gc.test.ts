@@ -215,9 +215,11 @@ describe('dataplane/store tombstone purge', function () {
 
   async function tombstoneSeqs(s: LevelBlockStore): Promise<number[]> {
     const out: number[] = [];
-    for await (const { value } of s.maintenance().scanBlockIndex()) {
-      const h = decodeHeader(value);
-      if ((h.flags & HeaderFlag.tombstone) !== 0) out.push(h.seq);
+    for await (const batch of s.maintenance().scanBlockIndex()) {
+      for (const [, value] of batch) {
+        const h = decodeHeader(value);
+        if ((h.flags & HeaderFlag.tombstone) !== 0) out.push(h.seq);
+      }
     }
     return out.sort((a, b) => a - b);
   }
@@ -254,7 +256,7 @@ describe('dataplane/store tombstone purge', function () {
     await s.trimJournal('v', 0, 2);
     const m = s.maintenance();
     const candidates = [];
-    for await (const { key, value } of m.scanBlockIndex()) candidates.push({ key, expect: value, volumeId: 'v', pg: 0, seq: decodeHeader(value).seq });
+    for await (const batch of m.scanBlockIndex()) for (const [key, value] of batch) candidates.push({ key, expect: value, volumeId: 'v', pg: 0, seq: decodeHeader(value).seq });
     await s.write({ kind: 'put', address: addr(1), pg: 0, seq: 3, epoch: 1, data: pattern(2, 512) }, { sync: false });
     assert.equal(await m.purgeTombstones(candidates), 0);
     assert.ok((await s.read(addr(1))).data.equals(pattern(2, 512)));
