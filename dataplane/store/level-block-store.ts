@@ -355,9 +355,11 @@ export class LevelBlockStore implements BlockStore {
 
     const levelOps: LevelOp[] = [];
     const trimmed = new Map<Pending, number>();
-    // Bodies to append, in order, with the index entries waiting for their offsets.
+    // Bodies to append, in order, with the index entries waiting for their offsets. Each holds
+    // its place in `levelOps` (`at`), so a later op on the same block in this group (a delete, an
+    // inline put, a newer write) still lands after it and wins.
     const bodies: Uint8Array[] = [];
-    const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number }[] = [];
+    const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number; at: number }[] = [];
     // Newest seq per block within this batch, for onlyIfNewer decisions.
     const batchSeq = new Map<string, number>();
     const stageTombstone = (bkey: Buffer, pg: number, seq: number, epoch: number): void => {
@@ -375,7 +377,8 @@ export class LevelBlockStore implements BlockStore {
         levelOps.push({ type: 'put', key: bkey, value });
       } else {
         const h = { flags: HeaderFlag.inSegment, epoch, seq, pg, length: data.byteLength };
-        waiting.push({ key: bkey, header: h, crc: computeCrc(h, data), body: bodies.length });
+        waiting.push({ key: bkey, header: h, crc: computeCrc(h, data), body: bodies.length, at: levelOps.length });
+        levelOps.push({ type: 'put', key: bkey, value: Buffer.alloc(0) }); // filled in after the append
         bodies.push(data);
       }
     };
@@ -472,7 +475,7 @@ export class LevelBlockStore implements BlockStore {
         encodeHeader(value, { ...w.header, crc: w.crc });
         value.writeUInt32BE(segmentId, headerBytes);
         value.writeUIntBE(offset, headerBytes + 4, 6);
-        levelOps.push({ type: 'put', key: w.key, value });
+        levelOps[w.at] = { type: 'put', key: w.key, value };
       }
     }
     // The bodies must be on disk before a synced index entry can point at them.

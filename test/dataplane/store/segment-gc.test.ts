@@ -8,6 +8,8 @@ import { access, open } from 'node:fs/promises';
 import { dataplaneLogger } from '../../../dataplane/log.js';
 import { metrics } from '../../../dataplane/metrics.js';
 import { HeaderFlag, decodeHeader } from '../../../dataplane/store/header.js';
+import { segmentPointer } from '../../../dataplane/store/index-census.js';
+import { blockKey } from '../../../dataplane/store/keys.js';
 import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import { SegmentPins } from '../../../dataplane/store/maintenance.js';
 import { Reclaimer } from '../../../dataplane/store/reclaimer.js';
@@ -130,6 +132,31 @@ describe('dataplane/store segment GC', function () {
     const again = await new Reclaimer({ store: s(), log, gc: fast }).runOnce();
     assert.equal(again.danglingPointers, 0);
     await expectBlocks(blocks, (b) => (changed.has(b) ? changed.get(b) ?? null : b % 4 === 0 ? 3 : b % 4 === 1 ? 4 : 2));
+  });
+
+  it('in one commit group, a delete after a segment put (or after a copy of the block) wins', async () => {
+    const a = addr(1);
+    // A synced write starts a group; the ops enqueued meanwhile share the next one.
+    const first = s().write({ kind: 'put', address: addr(9), pg: 0, seq: ++seq, epoch: 1, data: version(9, 0) }, { sync: true });
+    const put = s().write({ kind: 'put', address: a, pg: 0, seq: ++seq, epoch: 1, data: version(1, 0) }, { sync: false });
+    const del = s().delete(a, 0, ++seq, 1, { sync: false });
+    await Promise.all([first, put, del]);
+    await assert.rejects(s().read(a), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), 'the later delete wins over the earlier put');
+
+    await s().write({ kind: 'put', address: a, pg: 0, seq: ++seq, epoch: 1, data: version(1, 1) }, { sync: true });
+    const m = s().maintenance();
+    const key = blockKey(a);
+    let expect: Buffer | undefined;
+    for await (const batch of m.scanBlockIndex()) for (const [k, v] of batch) if (k.equals(key)) expect = v;
+    assert.ok(expect);
+    const ptr = segmentPointer(expect);
+    assert.ok(ptr);
+    const body = await m.segments.read(ptr.segmentId, ptr.offset, ptr.length);
+    const starter = s().write({ kind: 'put', address: addr(9), pg: 0, seq: ++seq, epoch: 1, data: version(9, 1) }, { sync: true });
+    const copy = m.relocate([{ key, expect, body }]);
+    const del2 = s().delete(a, 0, ++seq, 1, { sync: false });
+    await Promise.all([starter, copy, del2]);
+    await assert.rejects(s().read(a), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), 'the delete after the copy wins');
   });
 
   it('serves every read correctly while GC moves and deletes segments under it', async () => {
