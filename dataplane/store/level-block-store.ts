@@ -513,8 +513,8 @@ export class LevelBlockStore implements BlockStore {
     if (p.kind === 'purge') {
       for (const t of p.items) {
         const h = await unchanged(t.key, t.expect);
-        // The PG state only grows: the live one is at or below what this batch stores.
-        if (h === null || (h.flags & HeaderFlag.tombstone) === 0 || h.seq > (await this.loadPg(t.volumeId, t.pg)).trimmedSeq) continue;
+        // The trimmed seq only grows: the live one is at or below what this batch stores.
+        if (h === null || (h.flags & HeaderFlag.tombstone) === 0 || h.seq > (await this.trimmedSeqOf(t.volumeId, t.pg))) continue;
         levelOps.push({ type: 'del', key: t.key });
         batchSeq.set(t.key.toString('latin1'), h.seq);
         counted++;
@@ -715,8 +715,15 @@ export class LevelBlockStore implements BlockStore {
         kind: 'relocate', items, sync: true, bytes: items.reduce((n, r) => n + r.body.byteLength, 0), resolve, reject,
       })),
       purgeTombstones: (items) => enqueue<number>((resolve, reject) => ({ kind: 'purge', items, sync: false, bytes: 0, resolve, reject })),
-      trimmedSeq: async (volumeId, pg) => (await this.loadPg(volumeId, pg)).trimmedSeq,
+      trimmedSeq: (volumeId, pg) => this.trimmedSeqOf(volumeId, pg),
     };
+  }
+
+  /** Without loading the PG: a census must not make PGs it only reads appear in listPgs. */
+  private async trimmedSeqOf(volumeId: string, pg: number): Promise<number> {
+    const live = this.pgs.get(pgId(volumeId, pg));
+    if (live !== undefined) return live.trimmedSeq;
+    return (await this.db.get(pgKey(volumeId, pg)))?.readUIntBE(18, 6) ?? 0;
   }
 
   /** Batches of entries (nextv): a census walks millions, and one promise per entry doubles its cost. */
