@@ -1,11 +1,11 @@
 /**
  * Segment GC benchmark on one real store (real LevelDB, real segment files):
- *   1. overwrite the same blocks again and again (durable writes, 64 in flight) without GC:
- *      write throughput and disk use (segment bytes) against the live data;
- *   2. one GC pass alone: its census (index entries/s), bytes copied, disk use after;
- *   3. the same overwrite workload with the reclaimer running back to back: throughput beside
- *      step 1 (the cost of GC) and disk use at the end (GC keeps up or not);
- *   4. the census over a large index of small inline blocks (what a pass, or a rebuild of live
+ *   - overwrite the same blocks again and again (durable writes, 64 in flight) without GC:
+ *     write throughput and disk use (segment bytes) against the live data; then one GC pass
+ *     alone: its census, bytes copied, disk use after;
+ *   - the same overwrite workload with the reclaimer running back to back: throughput beside
+ *     the phase without GC (the cost of GC) and disk use at the end (GC keeps up or not);
+ *   - the census over a large index of small inline blocks (what a pass, or a rebuild of live
  *      bytes at open, would cost per million blocks).
  *
  *   npm run bench:gc   (env BENCH_SECONDS=4 per timed phase, BENCH_REPS=2, BENCH_GC_MIBS=32 GC rate,
@@ -63,17 +63,20 @@ async function main(): Promise<void> {
     // Fill once so every block exists.
     await Promise.all(Array.from({ length: blocks }, (_, b) => store.write({ kind: 'put', address: { volumeId: 'bench', inode: 1, blockNo: b }, pg: 0, seq: ++seq, epoch: 1, data: bodies[0] ?? Buffer.alloc(0) }, { sync: false })));
     const gcOpts = { maxBytesPerSecond: gcMiBs * MiB, maxSegmentsPerPass: 1000 };
-    // Phases alternate (without GC, with GC) so a change in the machine's load hits both alike.
+    // Phases alternate, in swapped order every other round (without GC first, then with GC
+    // first), each from a freshly collected store, so load changes and order hit both alike.
     const without: number[] = [];
     const withGc: number[] = [];
-    for (let rep = 0; rep < reps; rep++) {
+    const phaseWithout = async (): Promise<void> => {
       const start = store.usedBytes();
       without.push(await overwrite(store, phaseSeconds));
       const grown = store.usedBytes();
-      console.log(`1. overwrites, no GC:       ${(without.at(-1) ?? 0).toFixed(0)} MiB/s; disk use ${mib(start)} -> ${mib(grown)} (${(grown / live).toFixed(1)}x the live data)`);
+      console.log(`   overwrites, no GC:       ${(without.at(-1) ?? 0).toFixed(0)} MiB/s; disk use ${mib(start)} -> ${mib(grown)} (${(grown / live).toFixed(1)}x the live data)`);
       const t0 = performance.now();
       const pass = await new Reclaimer({ store, log, gc: gcOpts }).runOnce();
-      console.log(`2. one GC pass alone:       ${((performance.now() - t0) / 1000).toFixed(2)} s (census of ${pass.entries} entries ${pass.censusMs.toFixed(0)} ms), ${pass.gc.deleted} segments deleted, ${mib(pass.gc.bytesCopied)} copied; disk use ${mib(grown)} -> ${mib(store.usedBytes())}`);
+      console.log(`   then one GC pass alone:  ${((performance.now() - t0) / 1000).toFixed(2)} s (census of ${pass.entries} entries ${pass.censusMs.toFixed(0)} ms), ${pass.gc.deleted} segments deleted, ${mib(pass.gc.bytesCopied)} copied; disk use ${mib(grown)} -> ${mib(store.usedBytes())}`);
+    };
+    const phaseWith = async (): Promise<void> => {
       const reclaimer = new Reclaimer({ store, log, gc: gcOpts, passIntervalMs: 50 });
       reclaimer.start();
       const before = store.usedBytes();
@@ -84,7 +87,10 @@ async function main(): Promise<void> {
       const end = store.usedBytes();
       await reclaimer.stop();
       await new Reclaimer({ store, log, gc: gcOpts }).runOnce();
-      console.log(`3. overwrites, GC running:  ${(withGc.at(-1) ?? 0).toFixed(0)} MiB/s; disk use ${mib(before)} -> ${mib(end)} (peak ${mib(peak)}), ${mib(store.usedBytes())} after one more pass`);
+      console.log(`   overwrites, GC running:  ${(withGc.at(-1) ?? 0).toFixed(0)} MiB/s; disk use ${mib(before)} -> ${mib(end)} (peak ${mib(peak)}), ${mib(store.usedBytes())} after one more pass`);
+    };
+    for (let rep = 0; rep < reps; rep++) {
+      if (rep % 2 === 0) { await phaseWithout(); await phaseWith(); } else { await phaseWith(); await phaseWithout(); }
     }
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
     console.log(`=> write throughput with GC running: ${mean(withGc).toFixed(0)} MiB/s vs ${mean(without).toFixed(0)} MiB/s without (${((mean(withGc) / mean(without)) * 100).toFixed(0)}%)`);
@@ -102,7 +108,7 @@ async function main(): Promise<void> {
     const c0 = performance.now();
     const census = await takeCensus(big.maintenance(), { maxPurgeCandidates: 0 });
     const censusMs = performance.now() - c0;
-    console.log(`4. census of ${census.entries} index entries: ${censusMs.toFixed(0)} ms (${((census.entries / censusMs) * 1000 / 1e6).toFixed(2)} M entries/s, ${(censusMs / census.entries * 1e6 / 1000).toFixed(2)} s per million blocks)`);
+    console.log(`census of ${census.entries} index entries: ${censusMs.toFixed(0)} ms (${((census.entries / censusMs) * 1000 / 1e6).toFixed(2)} M entries/s, ${(censusMs / census.entries * 1e6 / 1000).toFixed(2)} s per million blocks)`);
     await big.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
