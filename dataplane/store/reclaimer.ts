@@ -14,6 +14,8 @@ import { defaultMaxPurgeCandidates, purgeTombstones } from './tombstone-purge.js
 import type { TombstonePurgeOptions } from './tombstone-purge.js';
 
 export const defaultReclaimPassIntervalMs = 2 * 60 * 1000;
+/** Pause before the next pass when the last one left work behind (its per-pass limits). */
+export const reclaimBacklogPauseMs = 1000;
 
 export interface ReclaimerOptions {
   store: { maintenance(): StoreMaintenance };
@@ -106,7 +108,9 @@ export class Reclaimer {
     const { signal } = this.stopController;
     this.loop = (async () => {
       while (!signal.aborted) {
-        await sleep(this.opts.passIntervalMs ?? defaultReclaimPassIntervalMs, undefined, { signal }).catch(() => undefined);
+        const intervalMs = this.opts.passIntervalMs ?? defaultReclaimPassIntervalMs;
+        const pauseMs = this.last?.gc.backlog === true ? Math.min(intervalMs, reclaimBacklogPauseMs) : intervalMs;
+        await sleep(pauseMs, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) break;
         try {
           const p = await this.runOnce();

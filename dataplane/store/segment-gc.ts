@@ -29,7 +29,9 @@ export const defaultLiveRatioThreshold = 0.5;
 export const defaultGcBytesPerSecond = 32 * 1024 * 1024;
 /** Bodies per relocation commit. */
 export const defaultRelocateBatchBytes = 4 * 1024 * 1024;
-export const defaultMaxSegmentsPerPass = 64;
+/** Partly live segments compacted per pass (their live entries are held in memory meanwhile);
+ *  wholly dead ones cost no copy and are all deleted. */
+export const defaultMaxSegmentsPerPass = 16;
 /** A pass stops taking victims past this many bytes copied, so segments that died meanwhile
  *  (free to delete) wait at most one bounded pass. */
 export const defaultMaxCopyBytesPerPass = 256 * 1024 * 1024;
@@ -59,16 +61,19 @@ export interface SegmentGcResult {
   bytesReclaimed: number;
   /** Bodies that failed their crc and were left where they are. */
   damaged: number;
+  /** Qualifying segments were left for the next pass (per-pass limits): run it soon. */
+  backlog: boolean;
 }
 
-/** Sealed segments to compact, emptiest first. */
-export function pickVictims(sizes: ReadonlyMap<number, number>, liveBytes: ReadonlyMap<number, number>, threshold: number, max: number): number[] {
-  const ratio = (id: number): number => {
-    const size = sizes.get(id) ?? 0;
-    const live = liveBytes.get(id) ?? 0;
-    return live === 0 ? 0 : live / Math.max(size, 1);
-  };
-  return [...sizes.keys()].filter((id) => ratio(id) < threshold).sort((a, b) => ratio(a) - ratio(b) || a - b).slice(0, max);
+/**
+ * Sealed segments to compact, emptiest first: every wholly dead one, then at most `maxPartlyLive`
+ * below the threshold. `backlog` says some qualifying segments were left for the next pass.
+ */
+export function pickVictims(sizes: ReadonlyMap<number, number>, liveBytes: ReadonlyMap<number, number>, threshold: number, maxPartlyLive: number): { victims: number[]; backlog: boolean } {
+  const ratio = (id: number): number => (liveBytes.get(id) ?? 0) / Math.max(sizes.get(id) ?? 0, 1);
+  const dead = [...sizes.keys()].filter((id) => !liveBytes.has(id));
+  const partly = [...sizes.keys()].filter((id) => liveBytes.has(id) && ratio(id) < threshold).sort((a, b) => ratio(a) - ratio(b) || a - b);
+  return { victims: [...dead, ...partly.slice(0, maxPartlyLive)], backlog: partly.length > maxPartlyLive };
 }
 
 /**
@@ -76,12 +81,12 @@ export function pickVictims(sizes: ReadonlyMap<number, number>, liveBytes: Reado
  * the census shows mostly dead.
  */
 export async function compactSegments(m: StoreMaintenance, census: Census, sizes: ReadonlyMap<number, number>, opts: SegmentGcOptions = {}): Promise<SegmentGcResult> {
-  const victims = pickVictims(sizes, census.liveBytes, opts.liveRatioThreshold ?? defaultLiveRatioThreshold, opts.maxSegmentsPerPass ?? defaultMaxSegmentsPerPass);
-  const result: SegmentGcResult = { candidates: victims, deleted: 0, bytesCopied: 0, bytesReclaimed: 0, damaged: 0 };
+  const { victims, backlog } = pickVictims(sizes, census.liveBytes, opts.liveRatioThreshold ?? defaultLiveRatioThreshold, opts.maxSegmentsPerPass ?? defaultMaxSegmentsPerPass);
+  const result: SegmentGcResult = { candidates: victims, deleted: 0, bytesCopied: 0, bytesReclaimed: 0, damaged: 0, backlog };
   if (victims.length === 0) return result;
 
   // Segments hold no keys: a second walk finds the entries pointing into the victims.
-  const wanted = new Set(victims);
+  const wanted = new Set(victims.filter((id) => census.liveBytes.has(id)));
   const entries = new Map<number, { key: Buffer; value: Buffer; offset: number; length: number }[]>(victims.map((id) => [id, []]));
   for await (const batch of m.scanBlockIndex()) {
     for (const [key, value] of batch) {
@@ -96,7 +101,8 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
   const batchBytes = opts.relocateBatchBytes ?? defaultRelocateBatchBytes;
   const maxCopy = opts.maxCopyBytesPerPass ?? defaultMaxCopyBytesPerPass;
   for (const id of victims) {
-    if (aborted() || result.bytesCopied >= maxCopy) break;
+    if (aborted()) break;
+    if (result.bytesCopied >= maxCopy && census.liveBytes.has(id)) { result.backlog = true; continue; }
     const live = (entries.get(id) ?? []).sort((a, b) => a.offset - b.offset);
     let left = 0;
     let copied = 0;

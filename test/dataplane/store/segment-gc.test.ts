@@ -13,6 +13,7 @@ import { blockKey } from '../../../dataplane/store/keys.js';
 import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import { SegmentPins } from '../../../dataplane/store/maintenance.js';
 import { Reclaimer } from '../../../dataplane/store/reclaimer.js';
+import { pickVictims } from '../../../dataplane/store/segment-gc.js';
 import type { GcStep } from '../../../dataplane/store/segment-gc.js';
 import type { BlockAddress } from '../../../dataplane/store/types.js';
 import { isGalleonError } from '../../../proto/errors.js';
@@ -211,6 +212,13 @@ describe('dataplane/store segment GC', function () {
     assert.equal(pass.gc.damaged, 1);
     assert.ok(await exists(loc.file), 'the segment holding the damaged body stays');
     await assert.rejects(s().read(addr(3)), (e: unknown) => isGalleonError(e, 'CHECKSUM_MISMATCH'), 'still damaged, not re-blessed by a copy');
+  });
+
+  it('pickVictims: every wholly dead segment, then the emptiest partly live ones up to the cap', () => {
+    const sizes = new Map([[1, 100], [2, 100], [3, 100], [4, 100], [5, 100], [6, 0]]);
+    const live = new Map([[2, 40], [3, 10], [4, 90], [5, 20]]);
+    assert.deepEqual(pickVictims(sizes, live, 0.5, 2), { victims: [1, 6, 3, 5], backlog: true });
+    assert.deepEqual(pickVictims(sizes, live, 0.5, 10), { victims: [1, 6, 3, 5, 2], backlog: false });
   });
 
   it('SegmentPins: a retired segment refuses new pins and waits for the ones taken', async () => {
