@@ -37,6 +37,8 @@ export interface ReclaimPass {
   tombstones: number;
   purged: number;
   gc: SegmentGcResult;
+  /** Work was left for the next pass (per-pass limits): it follows soon. */
+  backlog: boolean;
   censusMs: number;
   durationMs: number;
 }
@@ -78,9 +80,8 @@ export class Reclaimer {
     const sealedBelow = await m.fence(false);
     const sizes = new Map<number, number>();
     for (const id of await m.segments.ids()) if (id < sealedBelow) sizes.set(id, await m.segments.sizeOf(id));
-    const census = await takeCensus(m, {
-      maxPurgeCandidates: this.opts.purge?.maxCandidates ?? defaultMaxPurgeCandidates, onDisk: new Set(sizes.keys()), sealedBelow, signal,
-    });
+    const maxPurgeCandidates = this.opts.purge?.maxCandidates ?? defaultMaxPurgeCandidates;
+    const census = await takeCensus(m, { maxPurgeCandidates, onDisk: new Set(sizes.keys()), sealedBelow, signal });
     const censusMs = performance.now() - started;
     if (census.danglingPointers > 0) this.opts.log.error({ danglingPointers: census.danglingPointers }, 'block index points into deleted segments');
     let segmentBytes = 0;
@@ -94,6 +95,7 @@ export class Reclaimer {
     return {
       entries: census.entries, segments: sizes.size, segmentBytes, reclaimableBytes, danglingPointers: census.danglingPointers,
       tombstones: census.tombstones, purged, gc, censusMs, durationMs: performance.now() - started,
+      backlog: gc.backlog || census.purgeable.length >= maxPurgeCandidates,
     };
   }
 
@@ -109,7 +111,7 @@ export class Reclaimer {
     this.loop = (async () => {
       while (!signal.aborted) {
         const intervalMs = this.opts.passIntervalMs ?? defaultReclaimPassIntervalMs;
-        const pauseMs = this.last?.gc.backlog === true ? Math.min(intervalMs, reclaimBacklogPauseMs) : intervalMs;
+        const pauseMs = this.last?.backlog === true ? Math.min(intervalMs, reclaimBacklogPauseMs) : intervalMs;
         await sleep(pauseMs, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) break;
         try {

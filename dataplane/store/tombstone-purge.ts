@@ -34,7 +34,7 @@ export const defaultPurgeBatch = 1024;
 /** Tombstones deleted per second at most (each is one small LevelDB delete). */
 export const defaultPurgePerSecond = 20_000;
 /** Purge candidates one census collects; the rest wait for the next pass. */
-export const defaultMaxPurgeCandidates = 100_000;
+export const defaultMaxPurgeCandidates = 50_000;
 
 export interface TombstonePurgeOptions {
   batch?: number;
