@@ -160,6 +160,27 @@ describe('dataplane/store segment GC', function () {
     await assert.rejects(s().read(a), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), 'the delete after the copy wins');
   });
 
+  it('a copy and a dropPg in one commit group, in either order: the PG stays dropped', async () => {
+    const m = s().maintenance();
+    for (const order of ['copy-first', 'drop-first'] as const) {
+      const a = addr(order === 'copy-first' ? 1 : 2);
+      await s().write({ kind: 'put', address: a, pg: 0, seq: ++seq, epoch: 1, data: version(a.blockNo, 0) }, { sync: true });
+      const key = blockKey(a);
+      let expect: Buffer | undefined;
+      for await (const batch of m.scanBlockIndex()) for (const [k, v] of batch) if (k.equals(key)) expect = v;
+      assert.ok(expect);
+      const ptr = segmentPointer(expect);
+      assert.ok(ptr);
+      const body = await m.segments.read(ptr.segmentId, ptr.offset, ptr.length);
+      const starter = s().write({ kind: 'put', address: { volumeId: 'other', inode: 1, blockNo: 0 }, pg: 0, seq: ++seq, epoch: 1, data: version(0, 0) }, { sync: true });
+      const both = order === 'copy-first'
+        ? [m.relocate([{ key, expect, body }]), s().dropPg('v', 0)]
+        : [s().dropPg('v', 0), m.relocate([{ key, expect, body }])];
+      await Promise.all([starter, ...both]);
+      await assert.rejects(s().read(a), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), `${order}: the dropped block stays gone`);
+    }
+  });
+
   it('serves every read correctly while GC moves and deletes segments under it', async () => {
     const blocks = 32;
     for (let v = 0; v < 6; v++) await writeRound(blocks, v);
