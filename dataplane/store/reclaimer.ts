@@ -51,6 +51,8 @@ export class Reclaimer {
   private readonly stopController = new AbortController();
   private loop: Promise<void> | null = null;
   private last: ReclaimPass | null = null;
+  /** The previous pass's fence: partly live segments above it are left to die a while longer. */
+  private previousFence: number | null = null;
 
   constructor(private readonly opts: ReclaimerOptions) {
     this.m = opts.store.maintenance();
@@ -89,7 +91,8 @@ export class Reclaimer {
     for (const [id, size] of sizes) { segmentBytes += size; live += census.liveBytes.get(id) ?? 0; }
     const reclaimableBytes = Math.max(0, segmentBytes - live);
     metrics.reclaimableBytes.set(reclaimableBytes);
-    const gc = await compactSegments(m, census, sizes, { ...this.opts.gc, signal });
+    const gc = await compactSegments(m, census, sizes, { coldBelow: this.previousFence ?? sealedBelow, ...this.opts.gc, signal });
+    this.previousFence = sealedBelow;
     metrics.reclaimableBytes.set(Math.max(0, reclaimableBytes - gc.bytesReclaimed));
     const purged = await purgeTombstones(m, census.purgeable, { ...this.opts.purge, signal });
     return {

@@ -42,6 +42,8 @@ export interface SegmentGcOptions {
   relocateBatchBytes?: number;
   maxSegmentsPerPass?: number;
   maxCopyBytesPerPass?: number;
+  /** Partly live segments qualify only below this id (sealed before the previous pass). */
+  coldBelow?: number;
   signal?: AbortSignal;
   /** Observes each step (tests stop a child process at one to crash it there). */
   onStep?: (step: GcStep) => Promise<void> | void;
@@ -49,7 +51,7 @@ export interface SegmentGcOptions {
 
 export type GcStep =
   | { step: 'relocated'; segmentId: number; items: number }
-  | { step: 'synced'; segmentId: number }
+  | { step: 'synced'; segments: number }
   | { step: 'deleted'; segmentId: number; bytes: number };
 
 export interface SegmentGcResult {
@@ -67,12 +69,16 @@ export interface SegmentGcResult {
 
 /**
  * Sealed segments to compact, emptiest first: every wholly dead one, then at most `maxPartlyLive`
- * below the threshold. `backlog` says some qualifying segments were left for the next pass.
+ * below the threshold among those sealed before `coldBelow` — a segment sealed since the last
+ * pass is still dying fast (recent writes are the ones overwritten next), and copying its live
+ * bodies now would mostly copy bodies about to die. `backlog`: some were left for the next pass.
  */
-export function pickVictims(sizes: ReadonlyMap<number, number>, liveBytes: ReadonlyMap<number, number>, threshold: number, maxPartlyLive: number): { victims: number[]; backlog: boolean } {
+export function pickVictims(
+  sizes: ReadonlyMap<number, number>, liveBytes: ReadonlyMap<number, number>, threshold: number, maxPartlyLive: number, coldBelow = Number.POSITIVE_INFINITY,
+): { victims: number[]; backlog: boolean } {
   const ratio = (id: number): number => (liveBytes.get(id) ?? 0) / Math.max(sizes.get(id) ?? 0, 1);
   const dead = [...sizes.keys()].filter((id) => !liveBytes.has(id));
-  const partly = [...sizes.keys()].filter((id) => liveBytes.has(id) && ratio(id) < threshold).sort((a, b) => ratio(a) - ratio(b) || a - b);
+  const partly = [...sizes.keys()].filter((id) => liveBytes.has(id) && id < coldBelow && ratio(id) < threshold).sort((a, b) => ratio(a) - ratio(b) || a - b);
   return { victims: [...dead, ...partly.slice(0, maxPartlyLive)], backlog: partly.length > maxPartlyLive };
 }
 
@@ -81,7 +87,9 @@ export function pickVictims(sizes: ReadonlyMap<number, number>, liveBytes: Reado
  * the census shows mostly dead.
  */
 export async function compactSegments(m: StoreMaintenance, census: Census, sizes: ReadonlyMap<number, number>, opts: SegmentGcOptions = {}): Promise<SegmentGcResult> {
-  const { victims, backlog } = pickVictims(sizes, census.liveBytes, opts.liveRatioThreshold ?? defaultLiveRatioThreshold, opts.maxSegmentsPerPass ?? defaultMaxSegmentsPerPass);
+  const { victims, backlog } = pickVictims(
+    sizes, census.liveBytes, opts.liveRatioThreshold ?? defaultLiveRatioThreshold, opts.maxSegmentsPerPass ?? defaultMaxSegmentsPerPass, opts.coldBelow,
+  );
   const result: SegmentGcResult = { candidates: victims, deleted: 0, bytesCopied: 0, bytesReclaimed: 0, damaged: 0, backlog };
   if (victims.length === 0) return result;
 
@@ -100,6 +108,8 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
   const rate = opts.maxBytesPerSecond ?? defaultGcBytesPerSecond;
   const batchBytes = opts.relocateBatchBytes ?? defaultRelocateBatchBytes;
   const maxCopy = opts.maxCopyBytesPerPass ?? defaultMaxCopyBytesPerPass;
+  /** Victims with nothing left in them, and the live bytes copied out of each. */
+  const emptied = new Map<number, number>();
   for (const id of victims) {
     if (aborted()) break;
     if (result.bytesCopied >= maxCopy && census.liveBytes.has(id)) { result.backlog = true; continue; }
@@ -130,10 +140,13 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
       if (budgetMs > 0) await sleep(budgetMs, undefined, opts.signal === undefined ? {} : { signal: opts.signal }).catch(() => undefined);
     }
     result.damaged += left;
-    if (left > 0 || aborted()) continue;
-    // Every pointer that left this segment is durable before the file goes.
-    await m.fence(true);
-    await opts.onStep?.({ step: 'synced', segmentId: id });
+    if (left === 0 && !aborted()) emptied.set(id, copied);
+  }
+  if (emptied.size === 0) return result;
+  // Every pointer that left these segments is durable before a file goes (one sync for all).
+  await m.fence(true);
+  await opts.onStep?.({ step: 'synced', segments: emptied.size });
+  for (const [id, copied] of emptied) {
     await m.pins.retire(id);
     // Net of what was copied forward: the live bodies still take their space elsewhere.
     const reclaimed = Math.max(0, (await m.segments.delete(id)) - copied);

@@ -25,6 +25,7 @@ const segmentName = (id: number): string => `${String(id).padStart(8, '0')}.seg`
 export class SegmentFiles {
   /** Read handles (buffered; the kernel keeps them coherent with the direct writes). */
   private readonly handles = new Map<number, FileHandle>();
+  private readonly opening = new Map<number, Promise<FileHandle>>();
   private appender: DirectAppender | null = null;
   private currentId = 0;
   /** Always a multiple of `directAlignBytes`: every append is padded to it. */
@@ -72,9 +73,16 @@ export class SegmentFiles {
   private async handle(id: number): Promise<FileHandle> {
     const h = this.handles.get(id);
     if (h !== undefined) return h;
-    const fh = await withIoRetry('opening a segment file', () => fsp.open(this.fileOf(id), 'r'));
-    this.handles.set(id, fh);
-    return fh;
+    // Concurrent first reads of a segment share one open (two would leak a handle).
+    let opening = this.opening.get(id);
+    if (opening === undefined) {
+      opening = withIoRetry('opening a segment file', () => fsp.open(this.fileOf(id), 'r')).then((fh) => {
+        this.handles.set(id, fh);
+        return fh;
+      }).finally(() => this.opening.delete(id));
+      this.opening.set(id, opening);
+    }
+    return opening;
   }
 
   /**

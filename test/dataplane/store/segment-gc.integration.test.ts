@@ -82,7 +82,7 @@ describe('segment GC crash safety (kill -9 of a real process)', function () {
     await checkBlocks(store, lo, hi);
   }
 
-  for (const stopAt of ['relocated:3', 'synced:2', 'deleted:1']) {
+  for (const stopAt of ['relocated:3', 'synced:1', 'deleted:2']) {
     it(`loses nothing when killed at GC step ${stopAt}`, async () => {
       dir = await tempDir('gc-crash');
       const [step, n] = stopAt.split(':');
