@@ -8,13 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
-import type { SerializedError } from '../../proto/errors.js';
+import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
-import { blockPath, encodeFrame, errorFromBody, Header } from '../wire.js';
+import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromBody, Header } from '../wire.js';
 import type { BlockBatchFrameMeta } from '../wire.js';
 
 export interface BlockClientOptions {
@@ -60,8 +60,15 @@ const retryCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUN
 
 /** Writes up to this size are coalesced into batch requests; larger ones stream on their own. */
 export const coalesceBelowBytes = 64 * 1024;
-export const maxWriteBatchesInFlight = 4;
-export const maxWriteBatchEntries = 128;
+export const maxWriteBatchesInFlight = 2;
+export const maxWriteBatchEntries = 256;
+
+interface WriteQueue {
+  items: QueuedWrite[];
+  inFlight: number;
+  /** A pump is scheduled for the end of this event-loop turn. */
+  flushQueued: boolean;
+}
 
 interface QueuedWrite {
   meta: BlockBatchFrameMeta;
@@ -72,7 +79,7 @@ interface QueuedWrite {
 
 export class BlockClient {
   private readonly pools = new Map<string, Pool>();
-  private readonly writeQueues = new Map<string, { items: QueuedWrite[]; inFlight: number }>();
+  private readonly writeQueues = new Map<string, WriteQueue>();
   private readonly o: Required<Omit<BlockClientOptions, 'placement'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
@@ -136,6 +143,9 @@ export class BlockClient {
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {
+    if (!writeConcernOrder.includes(concern)) {
+      throw new GalleonError('INVALID_ARGUMENT', `unknown write concern ${JSON.stringify(concern)}`, { hint: `use one of ${writeConcernOrder.join(', ')}` });
+    }
     return this.withRetry(a.volumeId, async (p) => {
       const r = this.route(p, a);
       if (this.o.coalesceWrites && (data === undefined || data.byteLength <= coalesceBelowBytes)) {
@@ -154,39 +164,45 @@ export class BlockClient {
   }
 
   /**
-   * Small writes to one primary are coalesced: while `maxWriteBatchesInFlight` batch requests
-   * are out, new writes queue and leave together in the next one. Each write keeps its own
-   * epoch, concern and result; the primary handles them as independent writes.
+   * Small writes to one primary are coalesced: writes queued during one turn of the event loop
+   * leave together at its end, and while `maxWriteBatchesInFlight` batch requests are out, new
+   * writes wait for the next free slot (no timer: a batch goes as soon as a slot is free). Each
+   * write keeps its own epoch, concern and result; the primary handles them as independent
+   * writes.
    */
   private enqueueWrite(address: string, meta: BlockBatchFrameMeta, data: Uint8Array | undefined): Promise<WriteAck> {
     let q = this.writeQueues.get(address);
-    if (q === undefined) { q = { items: [], inFlight: 0 }; this.writeQueues.set(address, q); }
+    if (q === undefined) { q = { items: [], inFlight: 0, flushQueued: false }; this.writeQueues.set(address, q); }
     const queue = q;
     return new Promise<WriteAck>((resolve, reject) => {
       queue.items.push({ meta, data, resolve, reject });
-      this.pumpWrites(address);
+      this.schedulePump(address, queue);
     });
   }
 
-  private pumpWrites(address: string): void {
-    const q = this.writeQueues.get(address);
-    if (q === undefined) return;
+  private schedulePump(address: string, q: WriteQueue): void {
+    if (q.flushQueued) return;
+    q.flushQueued = true;
+    setImmediate(() => { q.flushQueued = false; this.pumpWrites(address, q); });
+  }
+
+  private pumpWrites(address: string, q: WriteQueue): void {
     while (q.inFlight < maxWriteBatchesInFlight && q.items.length > 0) {
       const batch = q.items.splice(0, maxWriteBatchEntries);
       q.inFlight++;
-      void this.sendWriteBatch(address, batch).finally(() => { q.inFlight--; this.pumpWrites(address); });
+      void this.sendWriteBatch(address, batch).finally(() => { q.inFlight--; this.schedulePump(address, q); });
     }
   }
 
   private async sendWriteBatch(address: string, batch: QueuedWrite[]): Promise<void> {
-    const chunks = batch.flatMap((w) => encodeFrame(w.meta, w.data));
+    const { chunks, length } = encodeBlockBatch(batch);
     try {
       const res = await this.pool(address).request({
-        method: 'POST', path: '/v1/blocks-batch', body: Buffer.concat(chunks),
+        method: 'POST', path: '/v1/blocks-batch', body: chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, length),
         headers: { 'content-type': 'application/octet-stream' }, idempotent: false,
       });
       if (res.statusCode !== 200) throw await responseError(res);
-      const results = (await res.body.json()) as ({ error: SerializedError } | WriteAck)[];
+      const results = decodeBlockBatchAnswers(Buffer.from(await res.body.arrayBuffer()));
       batch.forEach((w, i) => {
         const r = results[i];
         if (r === undefined) w.reject(new GalleonError('INTERNAL', `primary ${address} answered ${results.length} results for ${batch.length} writes`));
