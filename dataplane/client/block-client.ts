@@ -30,6 +30,11 @@ export interface BlockClientOptions {
   maxInFlight?: number;
   /** Coalesce small concurrent writes to one primary into batch requests (default true). */
   coalesceWrites?: boolean;
+  /**
+   * Batch requests on the wire per primary. One (the default) lets writes pile up into big
+   * batches while the previous one is out: a request costs far more CPU than a small write.
+   */
+  writeBatchesInFlight?: number;
 }
 
 export interface WriteAck {
@@ -60,7 +65,7 @@ const retryCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUN
 
 /** Writes up to this size are coalesced into batch requests; larger ones stream on their own. */
 export const coalesceBelowBytes = 64 * 1024;
-export const maxWriteBatchesInFlight = 2;
+export const defaultWriteBatchesInFlight = 1;
 export const maxWriteBatchEntries = 256;
 
 interface WriteQueue {
@@ -91,6 +96,7 @@ export class BlockClient {
       requestTimeoutMs: opts.requestTimeoutMs ?? defaultRequestTimeoutMs,
       maxInFlight: opts.maxInFlight ?? defaultMaxInFlight,
       coalesceWrites: opts.coalesceWrites ?? true,
+      writeBatchesInFlight: opts.writeBatchesInFlight ?? defaultWriteBatchesInFlight,
     };
   }
 
@@ -165,7 +171,7 @@ export class BlockClient {
 
   /**
    * Small writes to one primary are coalesced: writes queued during one turn of the event loop
-   * leave together at its end, and while `maxWriteBatchesInFlight` batch requests are out, new
+   * leave together at its end, and while `writeBatchesInFlight` batch requests are out, new
    * writes wait for the next free slot (no timer: a batch goes as soon as a slot is free). Each
    * write keeps its own epoch, concern and result; the primary handles them as independent
    * writes.
@@ -187,7 +193,7 @@ export class BlockClient {
   }
 
   private pumpWrites(address: string, q: WriteQueue): void {
-    while (q.inFlight < maxWriteBatchesInFlight && q.items.length > 0) {
+    while (q.inFlight < this.o.writeBatchesInFlight && q.items.length > 0) {
       const batch = q.items.splice(0, maxWriteBatchEntries);
       q.inFlight++;
       void this.sendWriteBatch(address, batch).finally(() => { q.inFlight--; this.schedulePump(address, q); });

@@ -13,7 +13,6 @@ import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore, StoredBlock } from '../store/types.js';
 import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam } from '../wire.js';
-import type { ReplicateResult } from '../wire.js';
 import { Peers } from './peers.js';
 import { Replicator } from './replication.js';
 import { LeaseGuard } from './lease-guard.js';
@@ -194,17 +193,12 @@ export class BlockServer {
       }
       case 'POST /v1/replicate-batch': {
         const frames = decodeReplicateBatch(await readBody(req, maxReplicateBatchBodyBytes));
-        const settled = await Promise.allSettled(frames.map(({ meta, data }) => {
+        const results = await this.replicator.replicaApplyBatch(frames.map(({ meta, data }) => {
           const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
           const op: BlockOp = meta.op === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: 'delete' };
-          // All ops are enqueued in this tick, so the store commits them as one group.
-          return this.replicator.replicaApply({ op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim });
+          return { op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim };
         }));
-        return this.binary(res, encodeReplicateAnswers(settled.map((r): ReplicateResult => {
-          if (r.status === 'fulfilled') return r.value;
-          const e = isGalleonError(r.reason) ? r.reason : new GalleonError('INTERNAL', 'replica failed to apply an op', { cause: r.reason });
-          return { error: e.toJSON() };
-        })));
+        return this.binary(res, encodeReplicateAnswers(results));
       }
       case 'GET /v1/journal': {
         const [, , volumeId, pgRaw] = parts;

@@ -18,11 +18,13 @@ export const replicateAttempts = 3;
 export const replicateRetryDelayMs = 25;
 /**
  * Forwards to one replica are coalesced: ops queued during one turn of the event loop leave
- * together at its end (one HTTP request, one group commit on the replica), and while
- * `maxReplicateBatchesInFlight` batches are on the wire, new ops wait for the next free slot,
- * bounded by entries and bytes.
+ * together at its end (one HTTP request, one group commit on the replica). One batch is on the
+ * wire at a time, so small ops pile up into big batches (each request costs far more CPU than
+ * an op); a second may follow only when it carries at least `bulkBatchBytes` of bodies, so
+ * large blocks still overlap their transfer with the replica's disk writes.
  */
 export const maxReplicateBatchesInFlight = 2;
+export const bulkBatchBytes = 1024 * 1024;
 export const maxReplicateBatchEntries = 256;
 export const maxReplicateBatchBytes = 8 * 1024 * 1024;
 /** Forwards queued per replica beyond which the primary holds new writes (flow control). */
@@ -113,6 +115,7 @@ export class Peers {
         bytes += b;
         n++;
       }
+      if (q.inFlight > 0 && bytes < bulkBatchBytes) break;
       const batch = q.items.splice(0, n);
       this.releaseRoom(address, q.items.length);
       q.inFlight++;
@@ -137,11 +140,12 @@ export class Peers {
       return { meta, data: op.kind === 'put' ? op.data : undefined };
     }));
     try {
+      // Small ops share one buffer; big bodies are streamed chunk by chunk, never copied (a
+      // fresh stream per attempt: a retry must not reuse a consumed one).
+      const single = chunks.length === 1 ? chunks[0] : undefined;
       const res = await this.requestWithRetry(address, {
-        // Small ops share one buffer; big bodies are streamed chunk by chunk, never copied.
-        method: 'POST', path: '/v1/replicate-batch', body: chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Readable.from(chunks),
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
-      });
+        method: 'POST', path: '/v1/replicate-batch', headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
+      }, () => single ?? Readable.from(chunks));
       const results = decodeReplicateAnswers(Buffer.from(await res.body.arrayBuffer()));
       batch.forEach((item, i) => {
         const r = results[i];
@@ -223,10 +227,10 @@ export class Peers {
     return { appliedSeq: Number(res.headers[Header.appliedSeq]), frames: streamJournalFrames(res.body) };
   }
 
-  private async requestWithRetry(address: string, req: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+  private async requestWithRetry(address: string, req: Dispatcher.RequestOptions, body?: () => Buffer | Readable): Promise<Dispatcher.ResponseData> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await this.pool(address).request(req);
+        const res = await this.pool(address).request(body === undefined ? req : { ...req, body: body() });
         if (res.statusCode >= 200 && res.statusCode < 300) return res;
         const text = await res.body.text();
         let parsed: unknown = undefined;

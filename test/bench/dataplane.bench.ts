@@ -32,6 +32,8 @@ const randomSpaceBlocks = 1 << 18;
 const pgCount = 12;
 const MiB = 1024 * 1024;
 const onlySmallWrites = process.env.BENCH_ONLY === 'small';
+/** BENCH_CONCERNS=durable,replicated limits the 4 KiB write phases to those concerns. */
+const smallWriteConcerns = process.env.BENCH_CONCERNS === undefined ? writeConcernOrder : writeConcernOrder.filter((c) => (process.env.BENCH_CONCERNS ?? '').split(',').includes(c));
 
 /** CPU time (user + system) a process has used so far, in µs: from /proc for the data nodes. */
 function cpuMicros(pid: number | undefined): number {
@@ -161,7 +163,7 @@ async function main(): Promise<void> {
     const random: Record<WriteConcern, number> = { acknowledged: 0, durable: 0, replicated: 0, distributed: 0 };
     const cpuLines: string[] = [];
     const pids = [undefined, ...ids.map((id) => cluster.node(id).proc.pid)];
-    for (const concern of writeConcernOrder) {
+    for (const concern of smallWriteConcerns) {
       await settle(cluster, ids);
       const before = pids.map(cpuMicros);
       const r = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock('bench', 2, rand(randomSpaceBlocks), small, concern));
