@@ -67,6 +67,8 @@ const retryCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUN
 export const coalesceBelowBytes = 64 * 1024;
 export const defaultWriteBatchesInFlight = 1;
 export const maxWriteBatchEntries = 256;
+/** Bodies per batch request: well under what a primary accepts in one batch (block-server.ts). */
+export const maxWriteBatchBytes = 8 * 1024 * 1024;
 
 interface WriteQueue {
   items: QueuedWrite[];
@@ -194,7 +196,15 @@ export class BlockClient {
 
   private pumpWrites(address: string, q: WriteQueue): void {
     while (q.inFlight < this.o.writeBatchesInFlight && q.items.length > 0) {
-      const batch = q.items.splice(0, maxWriteBatchEntries);
+      let n = 0;
+      let bytes = 0;
+      while (n < q.items.length && n < maxWriteBatchEntries) {
+        const b = q.items[n]?.data?.byteLength ?? 0;
+        if (n > 0 && bytes + b > maxWriteBatchBytes) break;
+        bytes += b;
+        n++;
+      }
+      const batch = q.items.splice(0, n);
       q.inFlight++;
       void this.sendWriteBatch(address, batch).finally(() => { q.inFlight--; this.schedulePump(address, q); });
     }

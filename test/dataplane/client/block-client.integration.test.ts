@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { isGalleonError } from '../../../proto/errors.js';
 import { BlockClient } from '../../../dataplane/client/block-client.js';
+import { pgOf } from '../../../dataplane/logic/routing.js';
 import { StaticPlacementSource } from '../../../dataplane/placement.js';
 import { readFromNode, TestCluster } from '../cluster.js';
 import { pattern } from '../helpers.js';
@@ -62,6 +63,23 @@ describe('data plane client write batches (3 processes)', function () {
       assert.equal(got.status, 200);
       assert.ok(got.data.equals(b.data), `block ${b.inode}/${b.blockNo} differs on ${primary}`);
     }));
+  });
+
+  it('splits a burst of near-limit small writes into batches the primary accepts', async () => {
+    const p = cluster.placement('vol-burst', groups(1));
+    await cluster.install(p);
+    const source = new StaticPlacementSource();
+    source.set(p);
+    const client = new BlockClient({ placement: source, maxInFlight: 256 });
+    clients.push(client);
+    // 256 writes of 60 KiB to one PG: 15 MiB at once, more than one batch may carry.
+    const blocks: { inode: number; blockNo: number; data: Buffer }[] = [];
+    for (let inode = 1; blocks.length < 256; inode++) {
+      for (let blockNo = 0; blockNo < 64 && blocks.length < 256 && pgOf(inode, 0, 3) === 0; blockNo++) blocks.push({ inode, blockNo, data: pattern(900 + blocks.length, 60 * 1024) });
+    }
+    const acks = await client.writeBlocks('vol-burst', blocks, 'acknowledged');
+    assert.ok(acks.every((a) => a.pg === 0));
+    assert.equal(new Set(acks.map((a) => a.seq)).size, blocks.length);
   });
 
   it('refuses only the writes with a stale epoch when they share batches with current ones', async () => {
