@@ -87,6 +87,7 @@ interface QueuedWrite {
 export class BlockClient {
   private readonly pools = new Map<string, Pool>();
   private readonly writeQueues = new Map<string, WriteQueue>();
+  private closed = false;
   private readonly o: Required<Omit<BlockClientOptions, 'placement'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
@@ -195,6 +196,11 @@ export class BlockClient {
   }
 
   private pumpWrites(address: string, q: WriteQueue): void {
+    if (this.closed) {
+      // Queued before close() and not yet sent: never open a new connection for them.
+      for (const w of q.items.splice(0)) w.reject(new GalleonError('UNAVAILABLE', 'the block client was closed before the write was sent', { hint: 'retry with an open client' }));
+      return;
+    }
     while (q.inFlight < this.o.writeBatchesInFlight && q.items.length > 0) {
       let n = 0;
       let bytes = 0;
@@ -264,6 +270,7 @@ export class BlockClient {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
   }

@@ -66,6 +66,7 @@ export class Peers {
   }
 
   private readonly queues = new Map<string, ForwardQueue>();
+  private closed = false;
 
   /** Forwards one op to a replica, in a batch with whatever else is queued for it. */
   replicate(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
@@ -105,6 +106,12 @@ export class Peers {
   private pump(address: string): void {
     const q = this.queues.get(address);
     if (q === undefined) return;
+    if (this.closed) {
+      // Queued before close() and not yet sent: never open a new connection for them.
+      for (const item of q.items.splice(0)) item.reject(new GalleonError('UNAVAILABLE', `forward to ${address} dropped: the node is shutting down`));
+      this.releaseRoom(address, 0);
+      return;
+    }
     this.releaseRoom(address, q.items.length);
     while (q.inFlight < maxReplicateBatchesInFlight && q.items.length > 0) {
       let n = 0;
@@ -247,6 +254,7 @@ export class Peers {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
   }

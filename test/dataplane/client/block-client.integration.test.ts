@@ -82,6 +82,18 @@ describe('data plane client write batches (3 processes)', function () {
     assert.equal(new Set(acks.map((a) => a.seq)).size, blocks.length);
   });
 
+  it('fails writes still queued when the client closes, without opening a connection for them', async () => {
+    const p = cluster.placement('vol-close', groups(1));
+    await cluster.install(p);
+    const source = new StaticPlacementSource();
+    source.set(p);
+    const client = new BlockClient({ placement: source, maxAttempts: 2, retryBaseDelayMs: 1 });
+    const pending = client.writeBlock('vol-close', 1, 0, pattern(1, 4096), 'durable');
+    await client.close();
+    await assert.rejects(pending, (err: unknown) => isGalleonError(err, 'UNAVAILABLE'));
+    for (const id of all) assert.equal((await readFromNode(cluster.node(id).address, 'vol-close', 1, 0)).status, 404);
+  });
+
   it('refuses only the writes with a stale epoch when they share batches with current ones', async () => {
     const current = cluster.placement('vol-new', groups(1));
     const moved = cluster.placement('vol-old', groups(2));
