@@ -209,6 +209,17 @@ export interface MetadataApi {
   renewLease(leaseId: string, ttlMs: number): Promise<Lease>;
   releaseLease(leaseId: string): Promise<void>;
 
+  /**
+   * A data node about to serve as `nodeId`, primary of the PG at `epoch`: the first claim of an
+   * epoch keeps it, a repeated one (the primary restarted) moves the PG to epoch + 1. Returns the PG.
+   */
+  claimPgPrimary(volumeId: string, pg: number, nodeId: string, epoch: number): Promise<PlacementGroup>;
+  /**
+   * The PG's primary (`primaryId` at `epoch`) takes `nodeId` out of the in-sync set after it failed
+   * a write; it rejoins once it reports applied seq >= `uptoSeq` at the PG's epoch. Returns the PG.
+   */
+  markPgReplicaOutOfSync(volumeId: string, pg: number, nodeId: string, epoch: number, primaryId: string, uptoSeq: number): Promise<PlacementGroup>;
+
   clusterStatus(opts?: ReadOptions): Promise<ClusterStatus>;
   addMember(id: string, address: string, adminAddress: string | null): Promise<Member[]>;
   promoteMember(id: string): Promise<Member[]>;

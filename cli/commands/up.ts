@@ -10,17 +10,31 @@ export default class Up extends GalleonCommand {
     'Node 1\'s admin address is 127.0.0.1:8090 when that port is free, so plain `galleon volume list` works.',
     'Running it again when the cluster is up says so; after `galleon down` it restarts the same nodes and data.',
   ].join('\n');
-  static override examples = ['<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0'];
+  static override examples = [
+    '<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0',
+    '<%= config.bin %> up --heartbeat-interval-ms 200 --lease-ttl-ms 1000 --data-node-down-after-ms 1500',
+  ];
   static override flags = {
     nodes: Flags.integer({ summary: 'Number of nodes (1 to 7).', default: 3 }),
     dir: Flags.string({ summary: 'Folder for storage, logs, pid files and cluster.json.', default: './.galleon' }),
     'base-port': Flags.integer({ summary: 'First bind port (admin ports start 100 above, data ports 200 above); 0 lets the OS pick every port.' }),
+    'heartbeat-interval-ms': Flags.string({ summary: 'Data nodes heartbeat every this many ms. [default: 1000]' }),
+    'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms. [default: 4000]' }),
+    'data-node-down-after-ms': Flags.string({ summary: 'A data node silent this long is marked down; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
 
   async run(): Promise<UpResult> {
     const { flags } = await this.parse(Up);
+    const given = { heartbeatIntervalMs: flags['heartbeat-interval-ms'], leaseTtlMs: flags['lease-ttl-ms'], dataNodeDownAfterMs: flags['data-node-down-after-ms'] };
+    // Checked before anything is created or started: a bad combination changes nothing.
+    const { resolveFailoverTimings } = await import('../daemon/config.js');
+    const timings = Object.values(given).some((v) => v !== undefined)
+      ? resolveFailoverTimings(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)))
+      : undefined;
     const { clusterUp } = await import('../local/cluster.js');
-    const result = await clusterUp({ dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line) });
+    const result = await clusterUp({
+      dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line), ...(timings === undefined ? {} : { timings }),
+    });
     const { cluster, status } = result;
     const addr = cluster.daemonAddress;
     const flag = addr === '127.0.0.1:8090' ? '' : ` --daemon-address ${addr}`;

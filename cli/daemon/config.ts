@@ -31,12 +31,35 @@ export interface DaemonSettings {
   persistenceLevel?: string;
   zone?: string;
   targetVoters?: number;
+  heartbeatIntervalMs?: number | string;
+  leaseTtlMs?: number | string;
+  dataNodeDownAfterMs?: number | string;
+}
+
+/** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
+export const timingBoundsMs = {
+  heartbeatIntervalMs: { min: 50, max: 60_000 },
+  leaseTtlMs: { min: 500, max: 10 * 60_000 },
+  dataNodeDownAfterMs: { min: 500, max: 60 * 60_000 },
+} as const;
+/** A node is marked down only after this many heartbeats went missing, at least. */
+export const minMissedHeartbeats = 2;
+
+/** dataplane/server/lease-guard.ts's margin, restated for the same reason (test checks they agree). */
+export function leaseSafetyMarginMs(ttlMs: number): number {
+  return Math.max(50, Math.floor(ttlMs / 10));
+}
+
+export interface FailoverTimings {
+  heartbeatIntervalMs: number;
+  leaseTtlMs: number;
+  dataNodeDownAfterMs: number;
 }
 
 /** `section.key` in the file → setting. Keys of the spec's sample that we do not implement are not listed: they are errors. */
 const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
   daemon: { node_id: 'nodeId', roles: 'roles', storage_path: 'storagePath', block_size: 'blockSize', bind_address: 'bindAddress', ipc_address: 'ipcAddress', data_address: 'dataAddress', zone: 'zone' },
-  cluster: { peer_addresses: 'peerAddresses', target_voters: 'targetVoters' },
+  cluster: { peer_addresses: 'peerAddresses', target_voters: 'targetVoters', heartbeat_interval_ms: 'heartbeatIntervalMs', lease_ttl_ms: 'leaseTtlMs', data_node_down_after_ms: 'dataNodeDownAfterMs' },
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
 };
@@ -51,6 +74,11 @@ export const defaultDaemonSettings = {
   persistenceLevel: 'enhanced',
   zone: 'default',
   targetVoters: defaultTargetVoters,
+  // The data role's, lease guard's and controllers' own defaults (checked equal by
+  // test/cli/timings.test.ts); not imported: `galleon up` loads this file and only cli/ + proto/.
+  heartbeatIntervalMs: 1_000,
+  leaseTtlMs: 4_000,
+  dataNodeDownAfterMs: 10_000,
 } as const;
 
 function configError(where: string, message: string, hint: string): GalleonError {
@@ -80,7 +108,7 @@ export function parseConfigFile(text: string, file: string): DaemonSettings {
       if (setting === undefined) {
         throw configError(file, `unknown key "${section}.${key}"`, `known keys in [${section}]: ${Object.keys(keys).join(', ')}`);
       }
-      const typeOk = setting === 'targetVoters' ? typeof value === 'number'
+      const typeOk = setting === 'targetVoters' || setting === 'heartbeatIntervalMs' || setting === 'leaseTtlMs' || setting === 'dataNodeDownAfterMs' ? typeof value === 'number'
         : setting === 'blockSize' ? typeof value === 'number' || typeof value === 'string'
           : setting === 'roles' || setting === 'peerAddresses' ? typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'))
             : typeof value === 'string';
@@ -94,6 +122,44 @@ export function parseConfigFile(text: string, file: string): DaemonSettings {
 function pick<T extends string>(where: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw configError(where, `"${value}" is not one of ${allowed.join(', ')}`, `use one of ${allowed.join(', ')}`);
   return value as T;
+}
+
+const timingNames: Record<keyof FailoverTimings, string> = {
+  heartbeatIntervalMs: 'heartbeat-interval-ms', leaseTtlMs: 'lease-ttl-ms', dataNodeDownAfterMs: 'data-node-down-after-ms',
+};
+
+function timingMs(key: keyof FailoverTimings, raw: number | string | undefined): number {
+  const value = raw === undefined ? defaultDaemonSettings[key] : typeof raw === 'number' ? raw : /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+  const { min, max } = timingBoundsMs[key];
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw configError(timingNames[key], `${JSON.stringify(raw)} is not a whole number of milliseconds from ${min} to ${max}`, `e.g. --${timingNames[key]} ${defaultDaemonSettings[key]}`);
+  }
+  return value;
+}
+
+/**
+ * The heartbeat interval, pg-primary lease ttl and "data node down after" of a cluster, checked
+ * together: a primary must have stopped acknowledging (its lease, minus the safety margin it
+ * subtracts, has run out) before the controller names a successor, so down-after must exceed
+ * ttl + margin; and a node must miss a few heartbeats, not one, before it is marked down.
+ * Every node should use the same values (the metadata role checks against its own lease ttl).
+ */
+export function resolveFailoverTimings(s: Pick<DaemonSettings, keyof FailoverTimings>): FailoverTimings {
+  const t: FailoverTimings = {
+    heartbeatIntervalMs: timingMs('heartbeatIntervalMs', s.heartbeatIntervalMs),
+    leaseTtlMs: timingMs('leaseTtlMs', s.leaseTtlMs),
+    dataNodeDownAfterMs: timingMs('dataNodeDownAfterMs', s.dataNodeDownAfterMs),
+  };
+  const floor = t.leaseTtlMs + leaseSafetyMarginMs(t.leaseTtlMs);
+  if (t.dataNodeDownAfterMs <= floor) {
+    throw configError('data-node-down-after-ms', `${t.dataNodeDownAfterMs} ms must exceed the lease ttl ${t.leaseTtlMs} ms plus its ${floor - t.leaseTtlMs} ms safety margin (${floor} ms), or two primaries could acknowledge writes`,
+      `raise --data-node-down-after-ms above ${floor}, or lower --lease-ttl-ms`);
+  }
+  if (t.dataNodeDownAfterMs < minMissedHeartbeats * t.heartbeatIntervalMs) {
+    throw configError('data-node-down-after-ms', `${t.dataNodeDownAfterMs} ms is less than ${minMissedHeartbeats} heartbeat intervals of ${t.heartbeatIntervalMs} ms: healthy nodes would be marked down`,
+      `raise --data-node-down-after-ms to at least ${minMissedHeartbeats * t.heartbeatIntervalMs}, or lower --heartbeat-interval-ms`);
+  }
+  return t;
 }
 
 /** Merges file settings under flag settings, applies defaults and validates everything. */
@@ -128,6 +194,8 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
   }
   const peerAddresses = parsePeerList(s.peerAddresses ?? []).filter((p) => p !== bindAddress);
 
+  const timings = resolveFailoverTimings(s);
+
   if (!roles.includes('metadata') && peerAddresses.length === 0) {
     throw configError('roles', 'a node without the metadata role needs the cluster\'s addresses', 'add --peer-addresses with the bind addresses of metadata members');
   }
@@ -145,6 +213,7 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     persistenceLevel: pick<PersistenceLevel>('persistence-level', s.persistenceLevel ?? defaultDaemonSettings.persistenceLevel, persistenceLevels),
     zone,
     targetVoters,
+    ...timings,
     configFile,
   };
 }

@@ -77,6 +77,7 @@ export class Daemon implements DaemonHost {
       this.metadataRole = new MetadataRole({
         nodeId: this.cfg.nodeId, dataDir: this.metadataDir(), bindAddress: this.cfg.bindAddress, ipcAddress: this.cfg.ipcAddress,
         peerAddresses: this.cfg.peerAddresses, targetVoters: this.cfg.targetVoters, logger: this.logger,
+        dataNodeDownAfterMs: this.cfg.dataNodeDownAfterMs,
       });
       await this.metadataRole.start();
     }
@@ -88,6 +89,7 @@ export class Daemon implements DaemonHost {
       this.dataRole = new DataRole({
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
+        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs,
       });
       await this.dataRole.start();
     }

@@ -2,9 +2,10 @@
  * The data role of a daemon: a block store under `<storage>/data`, the block server
  * (dataplane/server) on `dataAddress`, and the node's side of the metadata service — register
  * (address, zone, capacity), then heartbeat every `heartbeatIntervalMs` with used bytes and, per
- * placement group held, the newest epoch and contiguous applied seq. Placements (and epochs) are
- * learned from the metadata service; the node keeps no authoritative metadata, so its storage
- * can be wiped and the node re-added.
+ * placement group held or replicated, the newest epoch and contiguous applied seq. Placements (and
+ * epochs) are learned from the metadata service; the node keeps no authoritative metadata, so its
+ * storage can be wiped and the node re-added (it registers once the service has marked it down:
+ * dataplane/server/agent.ts). Heartbeat interval and lease ttl come from the daemon config.
  *
  * The role also offers `blocks()`: a BlockClient over the cluster's placements, which the admin
  * endpoint uses for `galleon volume write-block` / `read-block`.
@@ -43,9 +44,10 @@ export interface DataRoleOptions {
 }
 
 /** A MetadataApi that resolves the current one on every call (the member may restart). */
-function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease'> {
+function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'listVolumes' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'claimPgPrimary' | 'markPgReplicaOutOfSync'> {
   return {
     getVolume: (...a) => get().getVolume(...a),
+    listVolumes: (...a) => get().listVolumes(...a),
     getPlacement: (...a) => get().getPlacement(...a),
     listDataNodes: (...a) => get().listDataNodes(...a),
     registerDataNode: (...a) => get().registerDataNode(...a),
@@ -53,6 +55,8 @@ function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'get
     acquireLease: (...a) => get().acquireLease(...a),
     renewLease: (...a) => get().renewLease(...a),
     releaseLease: (...a) => get().releaseLease(...a),
+    claimPgPrimary: (...a) => get().claimPgPrimary(...a),
+    markPgReplicaOutOfSync: (...a) => get().markPgReplicaOutOfSync(...a),
   };
 }
 
@@ -101,6 +105,7 @@ export class DataRole {
     this.agent = new DataNodeAgent({
       api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator,
       registration: { id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: 0 },
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? dataHeartbeatIntervalMs,
     });
     this.state = 'running';
     this.schedule(0);
@@ -129,7 +134,13 @@ export class DataRole {
     const every = this.opts.heartbeatIntervalMs ?? dataHeartbeatIntervalMs;
     try {
       if (!this.registered) {
+        // A wiped node waits until the service has marked it down (agent.ts).
+        if (!(await agent.mayRegister())) {
+          this.schedule(every);
+          return;
+        }
         await this.api.registerDataNode({ id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: await this.capacityBytes() });
+        await this.store?.markJoined();
         this.registered = true;
         this.opts.logger.info({ address: this.opts.dataAddress, zone: this.opts.zone }, 'registered as a data node');
       } else {

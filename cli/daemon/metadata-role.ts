@@ -21,6 +21,8 @@ export interface MetadataRoleOptions {
   peerAddresses: string[];
   targetVoters: number;
   logger: Logger;
+  /** A data node silent this long is marked down by the leader's controllers (see config.ts). */
+  dataNodeDownAfterMs?: number;
 }
 
 export type Bootstrap = 'restart' | 'new-cluster' | 'join';
@@ -80,6 +82,7 @@ export class MetadataRole {
         autoPromote: false,
         logger: this.opts.logger.child({ role: 'metadata' }),
         registry: this.registry,
+        ...(this.opts.dataNodeDownAfterMs === undefined ? {} : { timing: { dataNodeHeartbeatTimeoutMs: this.opts.dataNodeDownAfterMs } }),
       };
       this.member = await startMetadataMember(
         this.bootstrap === 'new-cluster' ? { ...base, peers: [{ id: this.opts.nodeId, address: this.opts.bindAddress }] }

@@ -33,6 +33,12 @@ export interface DaemonConfig {
   zone: string;
   /** Joining nodes are promoted to voters while the quorum has fewer than this. */
   targetVoters: number;
+  /** Data role: how often this node heartbeats to the metadata service. */
+  heartbeatIntervalMs: number;
+  /** Data role: ttl of the pg-primary leases it takes (every node of a cluster should agree). */
+  leaseTtlMs: number;
+  /** Metadata role: a data node silent this long is marked down; > leaseTtlMs + its margin. */
+  dataNodeDownAfterMs: number;
   configFile: string | null;
 }
 

@@ -12,6 +12,7 @@ import { AdminClient } from '../lib/admin-client.js';
 import { spawnDetachedDaemon } from '../lib/spawn-daemon.js';
 import { pickPorts } from './ports.js';
 import { isProcessAlive as isAlive, logFileName, readPidFile } from '../daemon/pidfile.js';
+import type { FailoverTimings } from '../daemon/config.js';
 
 export const clusterFileName = 'cluster.json';
 export const maxLocalNodes = 7;
@@ -40,6 +41,8 @@ export interface LocalCluster {
   /** The --daemon-address to use (node 1's admin address). */
   daemonAddress: string;
   nodes: LocalNode[];
+  /** Failover timings every node runs with (absent: the daemon defaults). */
+  timings?: FailoverTimings;
 }
 
 export async function readClusterFile(dir: string): Promise<LocalCluster | null> {
@@ -97,6 +100,8 @@ export interface UpOptions {
   nodes: number;
   /** null: defaults when free, else OS-chosen; 0: all OS-chosen; P: P.. for binds, P+100.. admin, P+200.. data. */
   basePort: number | null;
+  /** Already validated (config.ts resolveFailoverTimings); absent keeps what the cluster had. */
+  timings?: FailoverTimings;
   onProgress?: (line: string) => void;
 }
 
@@ -106,9 +111,12 @@ export interface UpResult {
   status: ClusterStatus;
 }
 
-function daemonArgs(n: LocalNode, peers: string[], targetVoters: number): string[] {
+function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined): string[] {
   const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
   if (peers.length > 0) args.push('--peer-addresses', peers.join(','));
+  if (timings !== undefined) {
+    args.push('--heartbeat-interval-ms', String(timings.heartbeatIntervalMs), '--lease-ttl-ms', String(timings.leaseTtlMs), '--data-node-down-after-ms', String(timings.dataNodeDownAfterMs));
+  }
   return args;
 }
 
@@ -120,6 +128,11 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   if (cluster !== null) {
     const alive = await liveNodes(cluster);
     if (alive.length === cluster.nodes.length) {
+      if (opts.timings !== undefined && JSON.stringify(opts.timings) !== JSON.stringify(cluster.timings)) {
+        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is already up with other failover timings`, {
+          hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up\` with the new timings`,
+        });
+      }
       const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
       return { cluster, alreadyUp: true, status };
     }
@@ -130,8 +143,9 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     }
     // Stopped earlier with `galleon down`: start the same nodes on the same storage and ports.
     progress(`Restarting the ${cluster.nodes.length}-node cluster in ${dir}`);
+    if (opts.timings !== undefined) cluster.timings = opts.timings;
     for (const n of cluster.nodes) {
-      const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters), n.storagePath, n.ipcAddress);
+      const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
       n.pid = started.pid;
       progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
     }
@@ -154,11 +168,11 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
       const storagePath = join(dir, id);
       return { id, pid: 0, storagePath, bindAddress: `127.0.0.1:${bindPorts[i]}`, ipcAddress: `127.0.0.1:${ipcPorts[i]}`, dataAddress: `127.0.0.1:${dataPorts[i]}`, logFile: join(storagePath, logFileName) };
     });
-    cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes };
+    cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes, ...(opts.timings === undefined ? {} : { timings: opts.timings }) };
     progress(`Starting a ${count}-node cluster in ${dir}`);
     for (const [i, n] of nodes.entries()) {
       const peers = i === 0 ? [] : [nodes[0]?.bindAddress ?? ''];
-      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters), n.storagePath, n.ipcAddress);
+      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
       n.pid = started.pid;
       // Written after every node, so `galleon down` can stop what started even if a later node fails.
       await writeClusterFile(cluster);

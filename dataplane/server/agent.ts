@@ -1,14 +1,20 @@
 /**
  * The data node's side of the metadata service: registers the node (address, zone, capacity)
  * and then heartbeats every `heartbeatIntervalMs` with its used bytes and, per placement group
- * it holds, the newest epoch and contiguous applied seq (what the service needs to decide which
- * replicas are in sync and may become primary).
+ * it holds or is a replica of, the newest epoch and contiguous applied seq (what the service
+ * needs to decide which replicas are in sync and may become primary; an empty PG reports seq 0,
+ * so a replacement replica of a never-written volume is marked in sync too).
+ *
+ * After each beat it follows the placements: every volume it holds data for or is a replica of
+ * is re-read and handed to the replicator, and what the node holds but no longer serves is
+ * dropped from the store — a PG it was removed from once its hand-back to the new primary has
+ * finished, every PG of a deleted volume.
  */
-import { isGalleonError } from '../../proto/errors.js';
+import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { DataNode, DataNodeRegistration, MetadataApi, PgReport } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
 import type { BlockStore } from '../store/types.js';
-import type { PlacementSource } from '../placement.js';
+import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { Replicator } from './replication.js';
 
 export const defaultHeartbeatIntervalMs = 1000;
@@ -16,7 +22,7 @@ export const defaultHeartbeatIntervalMs = 1000;
 export const maxPgReportsPerHeartbeat = 4096;
 
 export interface DataNodeAgentOptions {
-  api: Pick<MetadataApi, 'registerDataNode' | 'heartbeatDataNode'>;
+  api: Pick<MetadataApi, 'registerDataNode' | 'heartbeatDataNode' | 'listDataNodes' | 'listVolumes' | 'getPlacement'>;
   registration: DataNodeRegistration;
   store: BlockStore;
   log: Logger;
@@ -35,13 +41,26 @@ export class DataNodeAgent {
   private beating: Promise<void> | null = null;
   private reportCursor = 0;
   private stopped = false;
+  /** PGs the last placement pass found this node a replica of (reported even when empty). */
+  private memberPgs: { volumeId: string; pg: number }[] = [];
+  /** null until checked: whether this node's store was wiped while the service counts it in sync. */
+  private wiped: boolean | null = null;
 
   constructor(private readonly opts: DataNodeAgentOptions) {}
 
+  private get id(): string {
+    return this.opts.registration.id;
+  }
+
   async start(): Promise<DataNode> {
-    const node = await this.opts.api.registerDataNode(this.opts.registration);
-    this.opts.log.info({ id: node.id, address: node.address, zone: node.zone }, 'registered with the metadata service');
     const every = this.opts.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs;
+    while (!(await this.mayRegister().catch(() => false))) {
+      if (this.stopped) throw new GalleonError('UNAVAILABLE', `data node ${this.id} stopped before it could register`, { hint: 'start it again' });
+      await delay(every);
+    }
+    const node = await this.opts.api.registerDataNode(this.opts.registration);
+    await this.opts.store.markJoined();
+    this.opts.log.info({ id: node.id, address: node.address, zone: node.zone }, 'registered with the metadata service');
     this.timer = setInterval(() => {
       if (this.beating !== null || this.stopped) return; // never pile up beats behind a slow leader
       this.beating = this.heartbeat().then(() => undefined, (err: unknown) => {
@@ -52,8 +71,46 @@ export class DataNodeAgent {
     return node;
   }
 
+  /**
+   * A node whose store never joined the cluster (no join record: a new or wiped data dir) while
+   * the service still counts it in sync for some PG was wiped (or lost its disk) — a store that
+   * is merely empty (nothing written yet) is not: registering and beating would let it pass for a replica that has
+   * the data. Until the service marks it down — which moves its PGs to the other replicas and
+   * adds replacements — it neither registers nor beats; from then on it is an empty node like a
+   * new one. Call before registering; false means "not yet".
+   */
+  async mayRegister(): Promise<boolean> {
+    if (this.wiped === false) return true;
+    const me = (await this.opts.api.listDataNodes()).find((n) => n.id === this.id);
+    if (me === undefined || me.state === 'down') {
+      this.wiped = false;
+      return true;
+    }
+    if (this.wiped === null) {
+      if (this.opts.store.joined) {
+        this.wiped = false;
+        return true;
+      }
+      this.wiped = await this.countedInSync();
+      if (this.wiped) this.opts.log.warn({ id: this.id }, 'this node\'s store is empty but the metadata service counts it in sync: waiting until the node is marked down');
+      return !this.wiped;
+    }
+    if (await this.countedInSync()) return false;
+    this.wiped = false;
+    return true;
+  }
+
+  private async countedInSync(): Promise<boolean> {
+    for (const v of await this.opts.api.listVolumes()) {
+      if ((await this.opts.api.getPlacement(v.id)).some((g) => g.inSync.includes(this.id))) return true;
+    }
+    return false;
+  }
+
   async reports(): Promise<PgReport[]> {
-    const pgs = await this.opts.store.listPgs();
+    const byKey = new Map<string, { volumeId: string; pg: number }>();
+    for (const p of [...await this.opts.store.listPgs(), ...this.memberPgs]) byKey.set(`${p.volumeId}/${p.pg}`, p);
+    const pgs = [...byKey.values()];
     const start = pgs.length <= maxPgReportsPerHeartbeat ? 0 : this.reportCursor % pgs.length;
     const slice = pgs.length <= maxPgReportsPerHeartbeat ? pgs : [...pgs, ...pgs].slice(start, start + maxPgReportsPerHeartbeat);
     this.reportCursor = start + slice.length;
@@ -64,22 +121,62 @@ export class DataNodeAgent {
   }
 
   async heartbeat(): Promise<DataNode> {
-    const node = await this.opts.api.heartbeatDataNode(this.opts.registration.id, this.opts.store.usedBytes(), await this.reports());
+    const node = await this.opts.api.heartbeatDataNode(this.id, this.opts.store.usedBytes(), await this.reports());
     await this.followPlacements();
     return node;
+  }
+
+  /** Volumes this node is a replica of without holding anything yet (a stale read is enough to find them). */
+  private async volumesServed(held: ReadonlySet<string>): Promise<string[]> {
+    const out: string[] = [];
+    try {
+      for (const v of await this.opts.api.listVolumes({ stale: true })) {
+        if (held.has(v.id)) continue;
+        if ((await this.opts.api.getPlacement(v.id, { stale: true })).some((g) => g.replicas.includes(this.id))) out.push(v.id);
+      }
+    } catch (err) {
+      this.opts.log.debug({ code: isGalleonError(err) ? err.code : undefined }, 'listing volumes failed; the next beat retries');
+    }
+    return out;
   }
 
   private async followPlacements(): Promise<void> {
     const { placement, replicator } = this.opts;
     if (placement === undefined || replicator === undefined) return;
-    const volumes = new Set((await this.opts.store.listPgs()).map((p) => p.volumeId));
-    for (const volumeId of volumes) {
+    const held = await this.opts.store.listPgs();
+    const heldVolumes = new Set(held.map((p) => p.volumeId));
+    const member: { volumeId: string; pg: number }[] = [];
+    for (const volumeId of [...heldVolumes, ...await this.volumesServed(heldVolumes)]) {
+      const mine = held.filter((p) => p.volumeId === volumeId);
+      let p: VolumePlacement;
       try {
-        await replicator.adoptPlacement(await placement.refresh(volumeId), true);
+        p = await placement.refresh(volumeId);
+        await replicator.adoptPlacement(p, true);
       } catch (err) {
-        this.opts.log.debug({ volumeId, code: isGalleonError(err) ? err.code : undefined }, 'placement refresh failed');
+        if (isGalleonError(err, 'VOLUME_NOT_FOUND')) {
+          for (const h of mine) await this.drop(h.volumeId, h.pg, null, 'its volume was deleted');
+        } else {
+          this.opts.log.debug({ volumeId, code: isGalleonError(err) ? err.code : undefined }, 'placement refresh failed');
+        }
+        continue;
+      }
+      for (const g of p.groups) if (g.replicas.includes(this.id)) member.push({ volumeId, pg: g.pg });
+      for (const h of mine) {
+        const g = p.groups[h.pg];
+        if (g?.pg !== h.pg || g.replicas.includes(this.id)) continue;
+        // Removed from the PG while away: what only this copy had goes to the new primary first.
+        if (replicator.handBackFinished(volumeId, h.pg, g.epoch)) await this.drop(volumeId, h.pg, g.epoch, 'this node is no longer one of its replicas');
       }
     }
+    this.memberPgs = member;
+  }
+
+  /** `epoch`: the placement epoch that removed us; a PG that saw a newer one (we were added back) is kept. */
+  private async drop(volumeId: string, pg: number, epoch: number | null, why: string): Promise<void> {
+    const dropped = await this.opts.store.dropPg(volumeId, pg, epoch === null ? {} : { ifEpochAtMost: epoch });
+    if (!dropped) return;
+    this.opts.replicator?.forgetPg(volumeId, pg);
+    this.opts.log.info({ volumeId, pg, epoch }, `dropped a placement group from the store: ${why}`);
   }
 
   async stop(): Promise<void> {
@@ -88,4 +185,8 @@ export class DataNodeAgent {
     this.timer = null;
     await this.beating;
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => { setTimeout(resolve, ms).unref(); });
 }

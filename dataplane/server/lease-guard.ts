@@ -21,9 +21,11 @@ export const leaseSafetyMarginMs = (ttlMs: number): number => Math.max(50, Math.
 const renewBelowFraction = 0.5;
 
 export type LeaseApi = Pick<MetadataApi, 'acquireLease' | 'renewLease' | 'releaseLease'>;
+/** What a primary asks the metadata service about its PG's membership (replication.ts). */
+export type PgSyncApi = Pick<MetadataApi, 'claimPgPrimary' | 'markPgReplicaOutOfSync'>;
 
 export interface LeaseOptions {
-  api: LeaseApi;
+  api: LeaseApi & PgSyncApi;
   ttlMs: number;
 }
 
@@ -43,6 +45,11 @@ export class LeaseGuard {
   constructor(private readonly nodeId: string, private readonly opts: LeaseOptions, private readonly log: Logger) {
     this.timer = setInterval(() => this.renewDue(), Math.max(20, Math.floor(opts.ttlMs / 4)));
     this.timer.unref();
+  }
+
+  /** The metadata service, for the claims and out-of-sync marks of a primary. */
+  get sync(): PgSyncApi {
+    return this.opts.api;
   }
 
   private get margin(): number {

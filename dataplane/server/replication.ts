@@ -7,6 +7,7 @@
  * it has seen for that PG (persisted by the store), and a primary that hears STALE_EPOCH from a
  * replica records the newer epoch, so from then on it refuses its own clients too.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
@@ -29,8 +30,20 @@ export const gapGraceMs = 300;
 export const catchUpMaxBytes = 16 * 1024 * 1024;
 /** Blocks written concurrently during a full resync (they share group commits). */
 export const resyncBatchBlocks = 64;
-/** Peering waits this long for each replica; one that does not answer is left behind (it is down or frozen). */
+/** Peering waits this long for each replica; one that does not answer fails the peering (with metadata) or is left behind (without). */
 export const peeringTimeoutMs = 2_000;
+/** A primary retries an out-of-sync mark the metadata service did not take after this long. */
+export const outOfSyncRetryMs = 500;
+/** A primary asks a replica it took out of sync to catch up this often, until it answers. */
+export const outOfSyncNudgeMs = 1_000;
+/** Peering pulls and fills holes for at most this many rounds before it gives up (and is retried). */
+const peeringPullRounds = 8;
+/**
+ * Test-only fault hook (tests of seq reuse): with GALLEON_TEST_DIE_AFTER_FORWARD=1 the first
+ * write this process serves as primary is forwarded but never stored here, and the process
+ * kills itself as soon as one replica stored it. Off unless the variable is set.
+ */
+const dieAfterForward = process.env.GALLEON_TEST_DIE_AFTER_FORWARD === '1';
 
 export interface WriteResult {
   volumeId: string;
@@ -47,6 +60,17 @@ interface PrimaryPg {
   /** Contiguous applied seq each other replica last reported. */
   replicaApplied: Map<string, number>;
   trimmedTo: number;
+  /** Replicas that failed a write at this epoch: what the metadata service was told about them. */
+  outOfSync: Map<string, OutOfSyncMark>;
+}
+
+interface OutOfSyncMark {
+  /** Every failed seq <= covered is in a committed mark (the replica's floor). */
+  covered: number;
+  /** Highest seq the replica failed. */
+  failed: number;
+  sending: boolean;
+  nudging: boolean;
 }
 
 export interface ReplicaWrite {
@@ -66,8 +90,31 @@ export class Replicator {
    * moment later, and no write may be admitted in between.
    */
   private readonly fencedEpochs = new Map<string, number>();
-  /** Replicas that failed to apply a write, per PG: reported to the metadata service later. */
+  /** Replicas that failed to apply a write, per PG (for logs: the first failure warns). */
   readonly failedReplicas = new Map<string, Set<string>>();
+  /** Epoch each PG's primary role was claimed at by THIS process (claimPgPrimary). */
+  private readonly claimed = new Map<string, number>();
+  /** Highest seq this process assigned per PG: never assigned again, even after a re-peering. */
+  private readonly assignedSeq = new Map<string, number>();
+  /** The PrimaryPg each PG was last peered into (background work of an older one stops). */
+  private readonly serving = new Map<string, PrimaryPg>();
+  private dieArmed = dieAfterForward;
+  /**
+   * Replica-side writes in progress per PG (forwards and catch-up batches, each admitted under an
+   * epoch check): peering waits for them, so the seqs it reports include every write admitted
+   * before the new epoch was installed, and none can land after it.
+   */
+  private readonly applying = new Map<string, Set<Promise<unknown>>>();
+
+  private tracked<T>(key: string, work: () => Promise<T>): Promise<T> {
+    let set = this.applying.get(key);
+    if (set === undefined) { set = new Set(); this.applying.set(key, set); }
+    const p = work();
+    const entry = p.catch(() => undefined);
+    set.add(entry);
+    void entry.then(() => { set.delete(entry); if (set.size === 0 && this.applying.get(key) === set) this.applying.delete(key); });
+    return p;
+  }
 
   constructor(
     private readonly nodeId: string,
@@ -134,6 +181,20 @@ export class Replicator {
     }
   }
 
+  /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */
+  handBackFinished(volumeId: string, pg: number, epoch: number): boolean {
+    return this.handedBack.has(`${volumeId}/${pg}@${epoch}`);
+  }
+
+  /** The store dropped the PG: forget what this node kept about it in memory (not the fences). */
+  forgetPg(volumeId: string, pg: number): void {
+    const key = `${volumeId}/${pg}`;
+    this.primaries.delete(key);
+    this.leases?.drop(volumeId, pg);
+    this.replicaTrimmedTo.delete(key);
+    this.failedReplicas.delete(key);
+  }
+
   /** Refuses an epoch older than the newest seen; records a newer one. Returns the PG's group. */
   private async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, placement: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
     let group = groupOf(placement, pg);
@@ -189,7 +250,10 @@ export class Replicator {
         const cached = this.primaries.get(key);
         const current = cached === undefined ? undefined : await cached.catch(() => undefined);
         if (current?.epoch !== g.epoch) {
-          this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => this.log.warn({ err, key }, 'peering failed; the next write retries it'));
+          this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => {
+            if (isGalleonError(err)) this.log.warn({ key, code: err.code, reason: err.message }, 'peering failed; the next write retries it');
+            else this.log.warn({ err, key }, 'peering failed; the next write retries it');
+          });
         }
       }
     }
@@ -201,6 +265,7 @@ export class Replicator {
     if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
     await this.store.observeEpoch(volumeId, pg, epoch);
     const key = `${volumeId}/${pg}`;
+    await Promise.all([...(this.applying.get(key) ?? [])]);
     const cached = this.primaries.get(key);
     if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
       this.primaries.delete(key);
@@ -261,11 +326,14 @@ export class Replicator {
     await this.leases?.ensure(address.volumeId, pg, epoch);
     // No await between taking the seq and enqueueing the write: the journal order is seq order.
     const seq = ppg.nextSeq++;
+    this.assignedSeq.set(`${address.volumeId}/${pg}`, seq);
     const op: BlockOp = data === null
       ? { kind: 'delete', address, pg, seq, epoch }
       : { kind: 'put', address, pg, seq, epoch, data };
     const primarySync = primaryMustSync(concern);
-    const local = this.store.write(op, { sync: primarySync });
+    const dieNow = this.dieArmed;
+    this.dieArmed = false;
+    const local = dieNow ? new Promise<void>(() => undefined) : this.store.write(op, { sync: primarySync });
 
     return new Promise<WriteResult>((resolve, reject) => {
       let settled = false;
@@ -307,6 +375,7 @@ export class Replicator {
         if (r.id === this.nodeId) continue;
         const target = nodeOf(placement, r.id).address;
         this.peers.replicate(target, op, { sync, primary: this.selfAddress(), trimSeq: ppg.trimmedTo }).then((res) => {
+          if (dieNow) process.kill(process.pid, 'SIGKILL');
           acks.set(r.id, sync ? 'durable' : 'accepted');
           ppg.replicaApplied.set(r.id, Math.max(ppg.replicaApplied.get(r.id) ?? 0, res.appliedSeq));
           this.failedReplicas.get(`${address.volumeId}/${pg}`)?.delete(r.id);
@@ -327,6 +396,8 @@ export class Replicator {
             this.fencedEpochs.set(fkey, Math.max(this.fencedEpochs.get(fkey) ?? 0, newer));
             this.primaries.delete(`${address.volumeId}/${pg}`);
             this.store.observeEpoch(address.volumeId, pg, newer).catch((e: unknown) => this.log.error({ err: e }, 'recording a newer epoch failed'));
+          } else {
+            this.markOutOfSync(address.volumeId, pg, ppg, r.id, target, seq);
           }
           const level = failed.size === 1 && !wasFailed ? 'warn' : 'debug';
           this.log[level]({ replica: r.id, volumeId: address.volumeId, pg, seq, code: isGalleonError(err) ? err.code : undefined }, 'replica failed to apply a write');
@@ -340,9 +411,13 @@ export class Replicator {
     const key = `${volumeId}/${pg}`;
     const cached = this.primaries.get(key);
     const fresh = async (): Promise<PrimaryPg> => {
-      await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
+      await this.claim(volumeId, pg, epoch);
+      const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
       const st = await this.store.pgState(volumeId, pg);
-      return { epoch, nextSeq: st.highestSeq + 1, replicaApplied: new Map(), trimmedTo: st.trimmedSeq };
+      const next = Math.max(st.highestSeq, groupHighest, this.assignedSeq.get(key) ?? 0) + 1;
+      const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map() };
+      this.serving.set(key, ppg);
+      return ppg;
     };
     const p = (async (): Promise<PrimaryPg> => {
       const c = cached === undefined ? undefined : await cached;
@@ -363,12 +438,38 @@ export class Replicator {
   }
 
   /**
-   * Peering, before the first request served at a new epoch: install the epoch on every reachable
-   * replica (they refuse the old primary from then on), pull the journal entries this node lacks
-   * from the replica that got furthest (an acknowledged `replicated` write may live only on the
-   * old primary and one replica), then let replicas that are behind pull from this node.
+   * With a metadata service, a primary process claims its epoch before it assigns a seq: a second
+   * claim of the same epoch (this node served it in an earlier process, and may have forwarded
+   * seqs it never stored) moves the PG to a new epoch, and this request fails STALE_EPOCH so the
+   * caller retries at it. Every incarnation of a primary thus writes under an epoch of its own,
+   * and peering at it fences whatever an earlier incarnation still has in flight.
    */
-  private async peerAsPrimary(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<void> {
+  private async claim(volumeId: string, pg: number, epoch: number): Promise<void> {
+    const key = `${volumeId}/${pg}`;
+    if (this.leases === null || this.claimed.get(key) === epoch) return;
+    const g = await this.leases.sync.claimPgPrimary(volumeId, pg, this.nodeId, epoch);
+    this.claimed.set(key, g.epoch);
+    if (g.epoch === epoch) return;
+    this.log.warn({ volumeId, pg, from: epoch, to: g.epoch }, 'primary restarted at a claimed epoch; moved the PG to a new epoch');
+    await this.store.observeEpoch(volumeId, pg, g.epoch);
+    await this.placement.refresh(volumeId).catch(() => undefined);
+    throw this.stale(volumeId, pg, epoch, g.epoch);
+  }
+
+  /**
+   * Peering, before the first request served at a new epoch: install the epoch on the replicas
+   * (they refuse older primaries from then on), pull every journal entry some replica holds and
+   * this node lacks (an acknowledged `replicated` write may live only on the old primary and one
+   * replica), fill seqs nobody holds with noop entries, then let replicas that are behind pull
+   * from this node. Returns the highest seq any member holds: new seqs start above it, so no seq
+   * is ever given to two writes.
+   *
+   * With a metadata service every replica must answer: one that does not might hold seqs this
+   * node would otherwise assign again. The peering fails (the next request retries it) until the
+   * replica is back or the metadata service has replaced it. Without one (static placements)
+   * unreachable replicas are left behind.
+   */
+  private async peerAsPrimary(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<number> {
     const others = group.replicas.filter((id) => id !== this.nodeId);
     const answers = await Promise.all(others.map(async (id) => {
       const address = nodeOf(placement, id).address;
@@ -376,24 +477,113 @@ export class Replicator {
         return { id, address, state: await this.peers.peer(address, volumeId, pg, epoch, peeringTimeoutMs) };
       } catch (err) {
         if (isGalleonError(err, 'STALE_EPOCH')) throw err; // deposed already
-        this.log.warn({ volumeId, pg, epoch, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica unreachable during peering; going on without it');
-        return null;
+        this.log.warn({ volumeId, pg, epoch, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica unreachable during peering');
+        return { id, address, state: null };
       }
     }));
-    const reached = answers.filter((a): a is NonNullable<typeof a> => a !== null);
-    const mine = await this.store.pgState(volumeId, pg);
-    const best = reached.reduce<(typeof reached)[number] | null>((b, a) => (a.state.appliedSeq > (b?.state.appliedSeq ?? mine.appliedSeq) ? a : b), null);
-    if (best !== null) {
-      await this.catchUp(volumeId, pg, best.address, epoch);
-      this.log.info({ volumeId, pg, epoch, from: best.id, had: mine.appliedSeq, replicaHad: best.state.appliedSeq }, 'peering: pulled missing entries from a replica');
+    const missing = answers.filter((a) => a.state === null).map((a) => a.id);
+    if (missing.length > 0 && this.leases !== null) {
+      throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg} at epoch ${epoch} needs every replica; ${missing.join(', ')} did not answer`, {
+        hint: 'retry: the replica is coming back, or the metadata service replaces it once it is marked down', details: { missing },
+      });
     }
-    const now = await this.store.pgState(volumeId, pg);
+    const reached = answers.flatMap((a) => (a.state === null ? [] : [{ id: a.id, address: a.address, state: a.state }]));
+    const mine = await this.store.pgState(volumeId, pg);
+    const groupHighest = reached.reduce((h, a) => Math.max(h, a.state.highestSeq), mine.highestSeq);
+    const sources = [...reached].sort((a, b) => b.state.appliedSeq - a.state.appliedSeq || b.state.highestSeq - a.state.highestSeq);
+    let now = mine;
+    for (let round = 0; round < peeringPullRounds && now.appliedSeq < groupHighest; round++) {
+      for (const src of sources) {
+        if (src.state.highestSeq <= now.appliedSeq) continue;
+        await this.catchUp(volumeId, pg, src.address, epoch);
+        now = await this.store.pgState(volumeId, pg);
+      }
+      if (now.appliedSeq >= groupHighest) break;
+      if (this.leases === null) break;
+      const hole = now.appliedSeq + 1;
+      if (this.catchingUp.has(`${volumeId}/${pg}`) || await this.anyHolds(sources, volumeId, pg, hole, epoch)) {
+        await sleep(gapGraceMs); // a catch-up is running, or a replica got the seq since: pull again
+        now = await this.store.pgState(volumeId, pg);
+        continue;
+      }
+      // No member holds the next seq (its writer died before it landed anywhere): record it as a
+      // noop so every watermark can pass it.
+      await this.store.write({ kind: 'noop', address: { volumeId, inode: 0, blockNo: 0 }, pg, seq: now.appliedSeq + 1, epoch }, { sync: true, onlyIfNewer: true });
+      this.log.warn({ volumeId, pg, epoch, seq: now.appliedSeq + 1 }, 'peering: no member holds this seq; recorded a noop');
+      now = await this.store.pgState(volumeId, pg);
+    }
+    if (now.appliedSeq > mine.appliedSeq) this.log.info({ volumeId, pg, epoch, had: mine.appliedSeq, now: now.appliedSeq }, 'peering: pulled missing entries from replicas');
+    if (this.leases !== null && now.appliedSeq < groupHighest) {
+      throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg}: still missing seqs ${now.appliedSeq + 1}..${groupHighest}`, { hint: 'retry shortly' });
+    }
     for (const a of reached) {
       if (a.state.appliedSeq >= now.appliedSeq) continue;
       this.peers.requestCatchUp(a.address, volumeId, pg, this.selfAddress(), epoch)
         .catch((err: unknown) => this.log.warn({ volumeId, pg, replica: a.id, code: isGalleonError(err) ? err.code : undefined }, 'replica catch-up after peering failed'));
     }
     this.log.info({ volumeId, pg, epoch, reached: reached.length, of: others.length, appliedSeq: now.appliedSeq }, 'peered as primary');
+    return groupHighest;
+  }
+
+  /** Whether one of `sources` holds journal entry `seq` (or has trimmed past it). */
+  private async anyHolds(sources: readonly { address: string }[], volumeId: string, pg: number, seq: number, epoch: number): Promise<boolean> {
+    for (const src of sources) {
+      try {
+        const frames = await this.peers.fetchJournal(src.address, volumeId, pg, seq, epoch, 1);
+        if (frames[0]?.meta.seq === seq) return true;
+      } catch (err) {
+        if (isGalleonError(err, 'OUT_OF_RANGE')) return true;
+        throw err;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A replica failed a write this primary assigned `seq`: take it out of the PG's in-sync set,
+   * with a floor (the highest seq assigned so far) it must reach before it may rejoin. The ack of
+   * the write does not wait for this (it counts only replicas that acknowledged); the rejoin does,
+   * through the floor. One mark in flight per replica; a failure above the committed floor sends
+   * another. After the mark, the replica is asked to catch up until it answers.
+   */
+  private markOutOfSync(volumeId: string, pg: number, ppg: PrimaryPg, replica: string, address: string, seq: number): void {
+    if (this.leases === null) return;
+    const sync = this.leases.sync;
+    let m = ppg.outOfSync.get(replica);
+    if (m === undefined) { m = { covered: 0, failed: 0, sending: false, nudging: false }; ppg.outOfSync.set(replica, m); }
+    const mark = m;
+    mark.failed = Math.max(mark.failed, seq);
+    if (mark.failed <= mark.covered || mark.sending) return;
+    mark.sending = true;
+    const upto = ppg.nextSeq - 1;
+    const key = `${volumeId}/${pg}`;
+    const current = (): boolean => this.primaries.has(key) && this.serving.get(key) === ppg && (this.fencedEpochs.get(key) ?? 0) <= ppg.epoch;
+    sync.markPgReplicaOutOfSync(volumeId, pg, replica, ppg.epoch, this.nodeId, upto).then(() => {
+      mark.sending = false;
+      mark.covered = Math.max(mark.covered, upto);
+      this.log.warn({ volumeId, pg, epoch: ppg.epoch, replica, floor: upto }, 'replica failed a write; marked out of sync');
+      if (mark.failed > mark.covered) this.markOutOfSync(volumeId, pg, ppg, replica, address, mark.failed);
+      this.nudge(volumeId, pg, ppg, replica, address, current);
+    }, (err: unknown) => {
+      mark.sending = false;
+      if (isGalleonError(err, 'STALE_EPOCH') || isGalleonError(err, 'FAILED_PRECONDITION')) return; // no longer its primary
+      this.log.warn({ volumeId, pg, replica, code: isGalleonError(err) ? err.code : undefined }, 'out-of-sync mark not taken; retrying');
+      setTimeout(() => { if (current()) this.markOutOfSync(volumeId, pg, ppg, replica, address, mark.failed); }, outOfSyncRetryMs).unref();
+    });
+  }
+
+  /** Asks a replica taken out of sync to catch up from this primary, until it answers. */
+  private nudge(volumeId: string, pg: number, ppg: PrimaryPg, replica: string, address: string, current: () => boolean): void {
+    const mark = ppg.outOfSync.get(replica);
+    if (mark === undefined || mark.nudging) return;
+    mark.nudging = true;
+    const attempt = (): void => {
+      if (!current()) { mark.nudging = false; return; }
+      this.peers.requestCatchUp(address, volumeId, pg, this.selfAddress(), ppg.epoch).then(() => { mark.nudging = false; }, () => {
+        setTimeout(attempt, outOfSyncNudgeMs).unref();
+      });
+    };
+    setTimeout(attempt, outOfSyncNudgeMs).unref();
   }
 
   private maybeTrimAsPrimary(volumeId: string, pg: number, ppg: PrimaryPg, replicas: ReplicaInfo[]): void {
@@ -406,7 +596,11 @@ export class Replicator {
 
   // ---- replica path ---------------------------------------------------------------------
 
-  async replicaApply(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
+  replicaApply(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
+    return this.tracked(`${w.op.address.volumeId}/${w.op.pg}`, () => this.applyForward(w));
+  }
+
+  private async applyForward(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
     const { op } = w;
     const volumeId = op.address.volumeId;
     const known = Math.max((await this.store.pgState(volumeId, op.pg)).epoch, await this.placementEpoch(volumeId, op.pg));
@@ -519,7 +713,12 @@ export class Replicator {
           return meta.kind === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: meta.kind };
         });
         if (ops.length === 0) return st.appliedSeq;
-        await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
+        await this.tracked(key, async () => {
+          // A newer primary peered while we fetched: these entries may be ones it did not count.
+          const known = (await this.store.pgState(volumeId, pg)).epoch;
+          if (known > epoch) throw this.stale(volumeId, pg, epoch, known);
+          await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
+        });
         const after = await this.store.pgState(volumeId, pg);
         this.log.info({ volumeId, pg, from: st.appliedSeq, to: after.appliedSeq, entries: ops.length }, 'caught up from the primary journal');
         invariant(after.appliedSeq >= st.appliedSeq, 'the watermark never goes back');

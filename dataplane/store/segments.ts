@@ -4,6 +4,10 @@
  * append instead of a LevelDB WAL write plus compactions. A segment is fdatasync'd before the
  * index batch that points into it is synced, so a synced pointer never points at lost bytes.
  *
+ * Appends go through `DirectAppender` (O_DIRECT from page-aligned staging; see its header for
+ * why), so every append starts at a 4 KiB boundary and its end is zero-padded to one. Reads
+ * use separate buffered handles.
+ *
  * Invariants: bytes are only ever appended; a failed append is truncated back, so nothing
  * half-written stays reachable. Space of overwritten bodies is not reclaimed yet (no GC).
  */
@@ -11,18 +15,24 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { GalleonError, invariant } from '../../proto/errors.js';
+import { alignUp, DirectAppender } from './direct-writer.js';
 import { toStoreError, withIoRetry } from './io.js';
 
 export const defaultSegmentMaxBytes = 256 * 1024 * 1024;
 const segmentName = (id: number): string => `${String(id).padStart(8, '0')}.seg`;
 
 export class SegmentFiles {
+  /** Read handles (buffered; the kernel keeps them coherent with the direct writes). */
   private readonly handles = new Map<number, FileHandle>();
+  private appender: DirectAppender | null = null;
   private currentId = 0;
+  /** Always a multiple of `directAlignBytes`: every append is padded to it. */
   private currentSize = 0;
   /** Segments written since their last fdatasync. */
-  private readonly dirty = new Set<number>();
+  private readonly dirty = new Map<number, DirectAppender>();
   private totalBytes = 0;
+  /** Appends share the staging buffers, so they run one at a time. */
+  private appending: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly dir: string, private readonly segmentMaxBytes: number) {}
 
@@ -47,10 +57,15 @@ export class SegmentFiles {
     return this.totalBytes;
   }
 
+  /** Whether appends bypass the page cache (O_DIRECT) on this file system. */
+  get usesDirectIo(): boolean {
+    return this.appender?.usesDirectIo ?? false;
+  }
+
   private async openCurrent(): Promise<void> {
-    const fh = await withIoRetry('creating a segment file', () => fsp.open(this.fileOf(this.currentId), 'a+'));
-    this.handles.set(this.currentId, fh);
-    this.currentSize = (await fh.stat()).size;
+    const appender = await withIoRetry('creating a segment file', () => DirectAppender.open(this.fileOf(this.currentId)));
+    this.appender = appender;
+    this.currentSize = alignUp(await appender.size());
   }
 
   private async handle(id: number): Promise<FileHandle> {
@@ -61,41 +76,44 @@ export class SegmentFiles {
     return fh;
   }
 
-  /** Appends bodies back to back; returns the segment and each body's offset. */
-  async append(bodies: readonly Uint8Array[]): Promise<{ segmentId: number; offsets: number[] }> {
+  /**
+   * Appends bodies back to back (the end padded to the direct-I/O alignment); returns the
+   * segment and each body's offset.
+   */
+  append(bodies: readonly Uint8Array[]): Promise<{ segmentId: number; offsets: number[] }> {
+    const run = this.appending.then(() => this.appendNow(bodies));
+    this.appending = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendNow(bodies: readonly Uint8Array[]): Promise<{ segmentId: number; offsets: number[] }> {
     const total = bodies.reduce((n, b) => n + b.byteLength, 0);
     if (this.currentSize > 0 && this.currentSize + total > this.segmentMaxBytes) await this.roll();
     const id = this.currentId;
-    const fh = this.handles.get(id);
-    invariant(fh !== undefined, 'current segment is open');
+    const appender = this.appender;
+    invariant(appender !== null, 'current segment is open');
     const start = this.currentSize;
     const offsets: number[] = [];
     let at = start;
     for (const b of bodies) { offsets.push(at); at += b.byteLength; }
+    let padded: number;
     try {
-      let done = 0;
-      let rest = [...bodies];
-      while (done < total) {
-        const { bytesWritten } = await withIoRetry('appending to a segment', () => fh.writev(rest, start + done));
-        done += bytesWritten;
-        if (done < total) rest = sliceFrom(bodies, done);
-      }
+      padded = await appender.write(bodies, start);
     } catch (err) {
       // Nothing half-written: cut the segment back to where this append began.
-      await fh.truncate(start).catch(() => undefined);
+      await appender.truncate(start).catch(() => undefined);
       throw toStoreError(err, 'appending block bodies to a segment');
     }
-    this.currentSize = start + total;
-    this.totalBytes += total;
-    this.dirty.add(id);
+    this.currentSize = start + padded;
+    this.totalBytes += padded;
+    this.dirty.set(id, appender);
     return { segmentId: id, offsets };
   }
 
   /** fdatasync every segment written since the last sync. */
   async sync(): Promise<void> {
-    for (const id of [...this.dirty]) {
-      const fh = this.handles.get(id);
-      if (fh !== undefined) await withIoRetry('syncing a segment', () => fh.datasync());
+    for (const [id, appender] of [...this.dirty]) {
+      await appender.datasync();
       this.dirty.delete(id);
     }
   }
@@ -118,29 +136,24 @@ export class SegmentFiles {
   }
 
   private async roll(): Promise<void> {
-    const old = this.handles.get(this.currentId);
-    if (old !== undefined && this.dirty.has(this.currentId)) {
-      await withIoRetry('syncing a segment', () => old.datasync());
-      this.dirty.delete(this.currentId);
+    const old = this.appender;
+    if (old !== null) {
+      if (this.dirty.has(this.currentId)) {
+        await old.datasync();
+        this.dirty.delete(this.currentId);
+      }
+      await old.close();
     }
     this.currentId += 1;
     await this.openCurrent();
   }
 
   async close(): Promise<void> {
+    await this.appending;
     await this.sync();
+    await this.appender?.close();
+    this.appender = null;
     for (const fh of this.handles.values()) await fh.close();
     this.handles.clear();
   }
-}
-
-function sliceFrom(bodies: readonly Uint8Array[], skip: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let left = skip;
-  for (const b of bodies) {
-    if (left >= b.byteLength) { left -= b.byteLength; continue; }
-    out.push(left > 0 ? b.subarray(left) : b);
-    left = 0;
-  }
-  return out;
 }

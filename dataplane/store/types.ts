@@ -75,6 +75,13 @@ export interface BodyLocation {
 }
 
 export interface BlockStore {
+  /**
+   * Whether the cluster has accepted this store (its node registered with it). A new or wiped
+   * data dir has no such record — unlike a store that merely holds nothing yet — so a node can
+   * tell "I lost my data" from "I never had any".
+   */
+  readonly joined: boolean;
+  markJoined(): Promise<void>;
   /** Applies ops in one atomic batch (shared with concurrent callers: group commit). */
   writeBatch(ops: readonly BlockOp[], opts: WriteOptions): Promise<void>;
   write(op: BlockOp, opts: WriteOptions): Promise<void>;
@@ -99,6 +106,13 @@ export interface BlockStore {
   observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number>;
   /** PGs this store holds data or state for. */
   listPgs(): Promise<{ volumeId: string; pg: number }[]>;
+  /**
+   * Forgets a PG this node no longer serves: its blocks, journal and state, in one ordered batch
+   * (writes queued before it are dropped too, later ones start a fresh PG). Segment bodies become
+   * unreferenced garbage. With `ifEpochAtMost`, nothing is dropped (false) when the PG has seen a
+   * newer epoch by then: the node was added back and may hold writes it acknowledged.
+   */
+  dropPg(volumeId: string, pg: number, opts?: { ifEpochAtMost?: number }): Promise<boolean>;
   locate(address: BlockAddress): Promise<BodyLocation | null>;
   usedBytes(): number;
   close(): Promise<void>;

@@ -69,6 +69,7 @@ const retryableCodes = new Set<Code>([ErrorCode.UNAVAILABLE, ErrorCode.NO_LEADER
 const mutatingMethods = new Set([
   'createStorageClass', 'deleteStorageClass', 'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
   'registerDataNode', 'heartbeatDataNode', 'acquireLease', 'renewLease', 'releaseLease',
+  'claimPgPrimary', 'markPgReplicaOutOfSync',
 ]);
 
 interface Pending { resolve: (r: CallReplyWire) => void; reject: (e: GalleonError) => void; timer: NodeJS.Timeout }
@@ -333,6 +334,12 @@ export class MetadataClient implements MetadataApi {
   }
   renewLease(leaseId: string, ttlMs: number): Promise<Lease> { return this.write('renewLease', [leaseId, ttlMs]); }
   async releaseLease(leaseId: string): Promise<void> { await this.write('releaseLease', [leaseId]); }
+  claimPgPrimary(volumeId: string, pg: number, nodeId: string, epoch: number): Promise<PlacementGroup> {
+    return this.write('claimPgPrimary', [volumeId, pg, nodeId, epoch]);
+  }
+  markPgReplicaOutOfSync(volumeId: string, pg: number, nodeId: string, epoch: number, primaryId: string, uptoSeq: number): Promise<PlacementGroup> {
+    return this.write('markPgReplicaOutOfSync', [volumeId, pg, nodeId, epoch, primaryId, uptoSeq]);
+  }
 
   clusterStatus(opts?: ReadOptions): Promise<ClusterStatus> { return this.read('clusterStatus', [], opts); }
   addMember(id: string, address: string, adminAddress: string | null): Promise<Member[]> { return this.call('addMember', [id, address, adminAddress]) as Promise<Member[]>; }

@@ -6,7 +6,8 @@
  *  - expired leases are swept;
  *  - a replica outside a PG's in-sync set whose last report is at the PG's current epoch and has
  *    applied at least as far as the primary reported is marked in sync (`markPgReplicaInSync`):
- *    that is the end of a replacement's resync.
+ *    that is the end of a replacement's resync (or of a catch-up, for a replica its primary took out
+ *    of sync: it must also reach the floor recorded then, `listCatchUpFloors`).
  *
  * Safety with lease fencing (dataplane/server/lease-guard.ts): a data node is marked down (and
  * its primaries moved) only after `dataNodeHeartbeatTimeoutMs` — "dataNodeDownAfterMs" — which
@@ -96,6 +97,11 @@ export class LeaderControllers {
     const all = await this.d.stateMachine.query('listPgReports', []) as { nodeId: string; reports: PgReport[] }[];
     const reports = new Map<string, PgReport>();
     for (const { nodeId, reports: rs } of all) for (const r of rs) reports.set(`${nodeId}|${r.volumeId}/${r.pg}`, r);
+    // Replicas their primary took out of sync must also reach the seq it had assigned by then.
+    const floors = new Map<string, number>();
+    for (const f of await this.d.stateMachine.query('listCatchUpFloors', []) as { volumeId: string; pg: number; nodeId: string; seq: number }[]) {
+      floors.set(`${f.nodeId}|${f.volumeId}/${f.pg}`, f.seq);
+    }
     const volumes = await this.d.stateMachine.query('listVolumes', []) as Volume[];
     for (const v of volumes) {
       if (v.state !== 'degraded') continue;
@@ -106,7 +112,7 @@ export class LeaderControllers {
         for (const id of g.replicas) {
           if (g.inSync.includes(id)) continue;
           const r = reports.get(`${id}|${v.id}/${g.pg}`);
-          if (r === undefined || r.epoch !== g.epoch || r.appliedSeq < primary.appliedSeq) continue;
+          if (r === undefined || r.epoch !== g.epoch || r.appliedSeq < Math.max(primary.appliedSeq, floors.get(`${id}|${v.id}/${g.pg}`) ?? 0)) continue;
           await this.propose('markPgReplicaInSync', [v.id, g.pg, id, g.epoch]);
           this.d.logger.info({ volumeId: v.id, pg: g.pg, nodeId: id, epoch: g.epoch }, 'replica resynced; marked in sync');
         }

@@ -16,6 +16,7 @@ export const commandMethods = [
   'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
+  'claimPgPrimary', 'markPgReplicaOutOfSync',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type CommandMethod = (typeof commandMethods)[number];
 
@@ -26,7 +27,7 @@ export const queryMethods = [
 export type QueryMethod = (typeof queryMethods)[number];
 
 /** Reads the service's own code needs that are not MetadataApi methods (clusterStatus, lease expiry). */
-export const internalQueryMethods = ['clusterSummary', 'listLeases', 'listPgReports'] as const;
+export const internalQueryMethods = ['clusterSummary', 'listLeases', 'listPgReports', 'listCatchUpFloors'] as const;
 export type InternalQueryMethod = (typeof internalQueryMethods)[number];
 
 /** What `query('clusterSummary', [])` returns: the state's part of ClusterStatus. */

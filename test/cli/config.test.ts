@@ -49,6 +49,7 @@ describe('cli/daemon/config', () => {
       nodeId: null, roles: ['metadata', 'data'], storagePath: '/var/lib/galleonfs', bindAddress: '0.0.0.0:8080',
       ipcAddress: '127.0.0.1:8090', dataAddress: '127.0.0.1:8070', peerAddresses: ['10.0.1.11:8080', '10.0.1.12:8080'],
       blockSizeBytes: 8192, replicationStrategy: 'asynchronous', persistenceLevel: 'high', zone: 'zone-a', targetVoters: 5,
+      heartbeatIntervalMs: 1000, leaseTtlMs: 4000, dataNodeDownAfterMs: 10_000,
       configFile: '/etc/galleonfs/daemon.toml',
     });
   });
@@ -129,5 +130,6 @@ describe('cli/deploy/daemon.toml', () => {
     assert.equal(cfg.ipcAddress, '127.0.0.1:8090');
     assert.deepEqual(cfg.roles, ['metadata', 'data']);
     assert.equal(cfg.targetVoters, 3);
+    assert.deepEqual([cfg.heartbeatIntervalMs, cfg.leaseTtlMs, cfg.dataNodeDownAfterMs], [1000, 4000, 10_000]);
   });
 });

@@ -13,7 +13,8 @@ export default class DaemonConfigCommand extends GalleonCommand {
       ['Node id', c.nodeId], ['Roles', c.roles.join(',')], ['Storage path', c.storagePath], ['Bind address', c.bindAddress],
       ['IPC address', c.ipcAddress], ['Data address', c.dataAddress], ['Peer addresses', c.peerAddresses.join(',')], ['Block size', c.blockSizeBytes],
       ['Replication strategy', c.replicationStrategy], ['Persistence level', c.persistenceLevel], ['Zone', c.zone],
-      ['Target voters', c.targetVoters], ['Config file', c.configFile],
+      ['Target voters', c.targetVoters], ['Heartbeat interval (ms)', c.heartbeatIntervalMs], ['Lease ttl (ms)', c.leaseTtlMs],
+      ['Data node down after (ms)', c.dataNodeDownAfterMs], ['Config file', c.configFile],
     ]));
     return c;
   }

@@ -38,6 +38,9 @@ export default class DaemonStart extends GalleonCommand {
     'persistence-level': Flags.string({ summary: 'Data persistence level. [default: enhanced]', options: ['basic', 'enhanced', 'high', 'maximum'] }),
     zone: Flags.string({ summary: 'Failure zone of this node. [default: default]' }),
     'target-voters': Flags.string({ summary: 'Voters the quorum grows to as nodes join. [default: 3]', options: ['1', '3', '5'] }),
+    'heartbeat-interval-ms': Flags.string({ summary: 'Data role: heartbeat to the metadata service every this many ms. [default: 1000]' }),
+    'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms; use the same on every node. [default: 4000]' }),
+    'data-node-down-after-ms': Flags.string({ summary: 'Metadata role: mark a data node down after this many ms without heartbeats; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
 
   async run(): Promise<DaemonStatus | DaemonConfig> {
@@ -69,6 +72,9 @@ export default class DaemonStart extends GalleonCommand {
     set('persistenceLevel', flags['persistence-level']);
     set('zone', flags.zone);
     set('targetVoters', flags['target-voters'] === undefined ? undefined : Number(flags['target-voters']));
+    set('heartbeatIntervalMs', flags['heartbeat-interval-ms']);
+    set('leaseTtlMs', flags['lease-ttl-ms']);
+    set('dataNodeDownAfterMs', flags['data-node-down-after-ms']);
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
 
@@ -101,7 +107,8 @@ export default class DaemonStart extends GalleonCommand {
     await assertStorageFree(config.storagePath);
     const args = ['--roles', config.roles.join(','), '--storage-path', config.storagePath, '--bind-address', config.bindAddress,
       '--ipc-address', config.ipcAddress, '--data-address', config.dataAddress, '--block-size', String(config.blockSizeBytes), '--replication-strategy', config.replicationStrategy,
-      '--persistence-level', config.persistenceLevel, '--zone', config.zone, '--target-voters', String(config.targetVoters)];
+      '--persistence-level', config.persistenceLevel, '--zone', config.zone, '--target-voters', String(config.targetVoters),
+      '--heartbeat-interval-ms', String(config.heartbeatIntervalMs), '--lease-ttl-ms', String(config.leaseTtlMs), '--data-node-down-after-ms', String(config.dataNodeDownAfterMs)];
     if (config.peerAddresses.length > 0) args.push('--peer-addresses', config.peerAddresses.join(','));
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);
     if (config.configFile !== null) args.push('--config', config.configFile);

@@ -8,6 +8,7 @@ import type {
   AccessMode, DataNode, Lease, LeaseKind, PgReport, PlacementGroup, Volume, VolumeType,
 } from '../../../proto/metadata-types.js';
 import { deleteLease, leasesOn, putLease } from './lease-store.js';
+import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf } from './pg-sync.js';
 import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
 import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, type FailoverVolume } from './placement.js';
@@ -151,6 +152,7 @@ const handlers: Record<string, Handler> = {
     tx.del(Table.Volume, vol.id);
     tx.del(Table.VolumeName, vol.name);
     writePlacement(tx, vol.id, null);
+    deletePgSync(tx, vol);
     return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
   },
 
@@ -166,6 +168,7 @@ const handlers: Record<string, Handler> = {
       ? { id, address, zone, capacityBytes, usedBytes: 0, state: 'up', lastHeartbeatAtMs: ctx.stampMs, registeredAtMs: ctx.stampMs }
       : { ...old, address, zone, capacityBytes, state: 'up', lastHeartbeatAtMs: ctx.stampMs };
     tx.put(Table.DataNode, id, node);
+    if (old?.state === 'down') replanDownNodes(tx, ctx, id);
     return node;
   },
 
@@ -176,6 +179,7 @@ const handlers: Record<string, Handler> = {
     const node: DataNode = { ...old, usedBytes: used, lastHeartbeatAtMs: ctx.stampMs, state: old.state === 'down' ? 'up' : old.state };
     tx.put(Table.DataNode, node.id, node);
     tx.put(Table.PgReports, node.id, reports);
+    if (old.state === 'down') replanDownNodes(tx, ctx, node.id);
     return node;
   },
 
@@ -184,26 +188,7 @@ const handlers: Record<string, Handler> = {
     if (old.state === 'down') return { node: old, changed: [] };
     const node: DataNode = { ...old, state: 'down' };
     tx.put(Table.DataNode, node.id, node);
-    const nodes = listOf<DataNode>(tx, Table.DataNode);
-    const volumes = listOf<Volume>(tx, Table.Volume);
-    const failover: FailoverVolume[] = volumes.map((v) => ({
-      id: v.id, replicas: v.replicas, zoneSpread: requireStorageClass(tx, v.storageClass).zoneSpread, pgs: placementOf(tx, v.id),
-    }));
-    const changed = planNodeDown(node.id, failover, nodes);
-    const byVolume = new Map<string, PlacementGroup[]>();
-    for (const pg of changed) byVolume.set(pg.volumeId, [...(byVolume.get(pg.volumeId) ?? []), pg]);
-    for (const v of volumes) {
-      const updates = byVolume.get(v.id);
-      if (updates === undefined) continue;
-      const pgs = placementOf(tx, v.id).map((pg) => updates.find((u) => u.pg === pg.pg) ?? pg);
-      writePlacement(tx, v.id, pgs);
-      if (v.state === 'available' && pgs.some((pg) => pg.inSync.length < v.replicas)) saveVolume(tx, ctx, { ...v, state: 'degraded' });
-    }
-    // Its primary leases are void: the new primaries must be able to take them at once.
-    for (const l of listOf<Lease>(tx, Table.Lease)) {
-      if (l.kind === 'pg-primary' && l.holder === node.id) deleteLease(tx, l.id);
-    }
-    return { node, changed };
+    return { node, changed: failOver(tx, ctx, node) };
   },
 
   markPgReplicaInSync(tx, ctx, [ref, pgRaw, nodeRaw, epochRaw]) {
@@ -223,6 +208,14 @@ const handlers: Record<string, Handler> = {
         { hint: 'read the placement again: the replica set has changed' });
     }
     if (pg.inSync.includes(nodeId)) return pg;
+    // Taken out of sync by its primary: back only once it reports every seq assigned by then.
+    const floor = catchUpFloor(tx, pg, nodeId);
+    const report = reportOf(tx, nodeId, vol.id, pgNo);
+    if (floor > 0 && (report?.epoch !== epoch || report.appliedSeq < floor)) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${nodeId} has not caught up on PG ${vol.id}/${pgNo}: it reports seq ${report?.appliedSeq ?? 0} at epoch ${report?.epoch ?? 0}, needs ${floor} at ${epoch}`,
+        { hint: 'wait for its next heartbeat after it caught up', details: { floor } });
+    }
+    clearCatchUpFloor(tx, pg, nodeId);
     // In-sync replicas keep the replica-set order, so "first in-sync survivor" stays well defined.
     const next: PlacementGroup = { ...pg, inSync: pg.replicas.filter((id) => id === nodeId || pg.inSync.includes(id)) };
     const updated = pgs.map((p) => (p.pg === pgNo ? next : p));
@@ -294,6 +287,8 @@ const handlers: Record<string, Handler> = {
   },
 };
 
+Object.assign(handlers, pgSyncHandlers);
+
 export function isKnownCommand(method: string): boolean {
   return Object.hasOwn(handlers, method);
 }
@@ -302,6 +297,39 @@ export function executeCommand(tx: Tx, ctx: CommandContext, method: string, args
   const handler = Object.hasOwn(handlers, method) ? handlers[method] : undefined;
   if (handler === undefined) throw invalidArgument(`unknown command ${JSON.stringify(method)}`, 'upgrade this node: the leader proposed a command it does not know');
   return handler(tx, ctx, args);
+}
+
+/**
+ * The failover of a down node: planNodeDown's changes written, volumes degraded, its pg-primary
+ * leases voided. Also run again for nodes still down when another node comes back up: a PG left
+ * alone because no in-sync replica was up can move on once its primary returns.
+ */
+function failOver(tx: Tx, ctx: CommandContext, node: DataNode): PlacementGroup[] {
+  const nodes = listOf<DataNode>(tx, Table.DataNode);
+  const volumes = listOf<Volume>(tx, Table.Volume);
+  const failover: FailoverVolume[] = volumes.map((v) => ({
+    id: v.id, replicas: v.replicas, zoneSpread: requireStorageClass(tx, v.storageClass).zoneSpread, pgs: placementOf(tx, v.id),
+  }));
+  const changed = planNodeDown(node.id, failover, nodes);
+  const byVolume = new Map<string, PlacementGroup[]>();
+  for (const pg of changed) byVolume.set(pg.volumeId, [...(byVolume.get(pg.volumeId) ?? []), pg]);
+  for (const v of volumes) {
+    const updates = byVolume.get(v.id);
+    if (updates === undefined) continue;
+    const pgs = placementOf(tx, v.id).map((pg) => updates.find((u) => u.pg === pg.pg) ?? pg);
+    writePlacement(tx, v.id, pgs);
+    if (v.state === 'available' && pgs.some((pg) => pg.inSync.length < v.replicas)) saveVolume(tx, ctx, { ...v, state: 'degraded' });
+  }
+  // Its primary leases are void: the new primaries must be able to take them at once.
+  for (const l of listOf<Lease>(tx, Table.Lease)) {
+    if (l.kind === 'pg-primary' && l.holder === node.id) deleteLease(tx, l.id);
+  }
+  return changed;
+}
+
+/** A node is up again: PGs that kept other down nodes (nobody could serve them) may move now. */
+function replanDownNodes(tx: Tx, ctx: CommandContext, back: string): void {
+  for (const n of listOf<DataNode>(tx, Table.DataNode)) if (n.state === 'down' && n.id !== back) failOver(tx, ctx, n);
 }
 
 function saveVolume(tx: Tx, ctx: CommandContext, vol: Volume): Volume {

@@ -4,6 +4,7 @@ import type { ClusterSummary } from '../contract.js';
 import { listOf, placementOf, requireStorageClass, requireVolume } from './lookup.js';
 import { Table, type StateReader } from './tx.js';
 import { invalidArgument } from './validate.js';
+import { listCatchUpFloors } from './pg-sync.js';
 
 type Query = (r: StateReader, args: unknown[]) => unknown;
 
@@ -19,6 +20,8 @@ const queries: Record<string, Query> = {
   /** Live or not: callers compare expiresAtMs with their own notion of now. */
   listLeases: (r) => listOf<Lease>(r, Table.Lease),
   /** Each data node's last heartbeat reports, by node id: the controller compares replicas with their primary. */
+  /** Replicas taken out of sync by their primary, with the seq each must reach (controller). */
+  listCatchUpFloors: (r) => listCatchUpFloors(r),
   listPgReports: (r) => r.ids(Table.PgReports).map((nodeId) => ({ nodeId, reports: r.get<PgReport[]>(Table.PgReports, nodeId) ?? [] })),
 };
 

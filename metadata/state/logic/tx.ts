@@ -16,6 +16,8 @@ export const Table = {
   DataNode: 'dn',
   PgReports: 'rp',
   Placement: 'pg',
+  /** Per PG: the epoch its primary last claimed, and catch-up floors of replicas taken out of sync. */
+  PgSync: 'ps',
   NodeLoad: 'nl',
   Lease: 'ls',
   LeaseIndex: 'lr',
