@@ -636,7 +636,10 @@ export class Replicator {
     const results = new Array<ReplicateResult>(writes.length);
     await Promise.all([...byPg.values()].map(async (idx) => {
       try {
-        const applied = await this.replicaApplyPg(idx.map((i) => writes[i] as ReplicaWrite));
+        const group = idx.map((i) => writes[i] as ReplicaWrite);
+        const first = group[0] as ReplicaWrite;
+        // Tracked like a single forward: peering at a new epoch waits for writes admitted before it.
+        const applied = await this.tracked(`${first.op.address.volumeId}/${first.op.pg}`, () => this.replicaApplyPg(group));
         idx.forEach((i, k) => { results[i] = applied[k] as ReplicateResult; });
       } catch (err) {
         const e = isGalleonError(err) ? err : new GalleonError('INTERNAL', 'replica failed to apply a batch', { cause: err });
