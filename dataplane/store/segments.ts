@@ -66,8 +66,20 @@ export class SegmentFiles {
 
   private async openCurrent(): Promise<void> {
     const appender = await withIoRetry('creating a segment file', () => DirectAppender.open(this.fileOf(this.currentId)));
+    // The new file's directory entry must be durable before any synced index entry points into
+    // it: fdatasync of the file alone does not persist its name.
+    await this.syncDir();
     this.appender = appender;
     this.currentSize = alignUp(await appender.size());
+  }
+
+  private async syncDir(): Promise<void> {
+    const dir = await withIoRetry('opening the segment directory', () => fsp.open(this.dir, 'r'));
+    try {
+      await withIoRetry('syncing the segment directory', () => dir.sync());
+    } finally {
+      await dir.close();
+    }
   }
 
   private async handle(id: number): Promise<FileHandle> {
