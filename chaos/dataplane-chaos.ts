@@ -40,6 +40,7 @@ import { DataNemesis } from './dataplane/nemesis.js';
 import { diffContents, fetchPgContents } from './dataplane/replicas.js';
 import { settle } from './dataplane/settle.js';
 import { blockKey, chaosBlocks, Workload } from './dataplane/workload.js';
+import type { BlockRef } from './dataplane/workload.js';
 import { installEmergencyCleanup } from './lib/child.js';
 import { Random } from './lib/random.js';
 import { delay, waitFor, withTimeout } from './lib/wait.js';
@@ -213,9 +214,12 @@ async function main(): Promise<number> {
     nemesis.stop();
     await Promise.all([...writers, nemesisDone]);
 
+    // The injected loss goes to a block no writer touches: on a written block, an indeterminate
+    // write (likely under load) could explain the final value and mask it.
+    const untouched: BlockRef = { inode: 3, blockNo: 0 };
     if (args.injectLoss) {
       const at = history.now();
-      const victim = blockKey(blocks[0]!);
+      const victim = blockKey(untouched);
       history.writes.push({ writer: args.writers, key: victim, value: 'injected-never-sent', concern: 'replicated', outcome: 'acked', callAt: at, returnAt: at + 1 });
       log(`injected an acknowledged replicated write that was never sent, on block ${victim}`);
     }
@@ -250,7 +254,7 @@ async function main(): Promise<number> {
     const reader = newBlockClient(api);
     blockClients.push(reader);
     const finalValues = new Map<string, string | null>();
-    for (const b of blocks) {
+    for (const b of args.injectLoss ? [...blocks, untouched] : blocks) {
       const value = await retry(`final read of block ${blockKey(b)}`, limits.finalReadTimeoutMs, async () => {
         try {
           return decodeBlock((await reader.readBlock(volume.id, b.inode, b.blockNo)).data);
