@@ -6,8 +6,8 @@
  *   DELETE /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path
  *   GET    /v1/blocks/:volume/:inode/:block[?epoch=]          read (verified)
  *   POST   /v1/replicate                                      primary -> replica, one op (headers below)
- *   POST   /v1/replicate-batch                                primary -> replica, many ops (frames)
- *   POST   /v1/blocks-batch                                   client -> primary, many writes (frames)
+ *   POST   /v1/replicate-batch                                primary -> replica, many ops (binary frames below)
+ *   POST   /v1/blocks-batch                                   client -> primary, many writes (binary frames below)
  *   GET    /v1/journal/:volume/:pg?from=&maxEntries=&maxBytes= journal frames for catch-up
  *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG (full resync)
  *   POST   /v1/catchup/:volume/:pg?primary=&epoch=            pull missed writes now
@@ -17,6 +17,7 @@
  */
 import { GalleonError, isSerializedError } from '../proto/errors.js';
 import type { SerializedError } from '../proto/errors.js';
+import { writeConcernOrder } from '../proto/metadata-types.js';
 import type { WriteConcern } from '../proto/metadata-types.js';
 import type { BlockAddress } from './store/types.js';
 
@@ -73,12 +74,309 @@ export interface BlockBatchFrameMeta {
 
 export type ReplicateResult = { appliedSeq: number } | { error: SerializedError };
 
-export function encodeFrame(meta: object, data: Uint8Array | undefined): Buffer[] {
-  return encodeJournalFrame(meta as JournalFrameMeta, data);
+/** What a primary answers for one write of a client batch. */
+export interface BatchWriteAck {
+  pg: number;
+  seq: number;
+  epoch: number;
+  concern: WriteConcern;
+}
+export type BlockBatchResult = BatchWriteAck | { error: SerializedError };
+
+// ---- binary batch framing -------------------------------------------------------------------
+//
+// The two hot batch routes carry fixed-layout binary frames, not JSON: per small write the wire
+// cost is a few field copies. Every body starts with a 4-byte magic naming its kind and format
+// version, so a peer speaking another format is refused loudly instead of misread. Integers are
+// big-endian; 64-bit fields hold safe integers (< 2^53) as two u32 halves.
+//
+//   blocks-batch request   'GBW1' then per write: u8 op, u8 concern, u16 volume length,
+//                          volume, u64 inode, u64 blockNo, u64 epoch, u32 data length, data
+//   blocks-batch answer    'GBA1' u32 count, then per write: u8 0, u32 pg, u64 seq, u64 epoch,
+//                          u8 concern | u8 1, u32 length, error JSON
+//   replicate-batch request 'GRB1' then per op: u8 op, u8 sync, u16 volume length, u16 primary
+//                          length, volume, primary, u64 inode, u64 blockNo, u32 pg, u64 seq,
+//                          u64 epoch, u64 trim, u32 data length, data
+//   replicate-batch answer 'GRA1' u32 count, then per op: u8 0, u64 appliedSeq | u8 1, u32
+//                          length, error JSON
+
+export const BatchMagic = {
+  blockWrites: 0x47425731, // 'GBW1'
+  blockAnswers: 0x47424131, // 'GBA1'
+  replicateOps: 0x47524231, // 'GRB1'
+  replicateAnswers: 0x47524131, // 'GRA1'
+} as const;
+
+/** Bodies up to this size are copied into the batch buffer; larger ones travel as their own chunks. */
+export const copyBodiesBelowBytes = 64 * 1024;
+const twoTo32 = 4294967296;
+const opCodes = ['put', 'delete'] as const;
+
+function writeU64(buf: Buffer, at: number, n: number): number {
+  buf.writeUInt32BE(Math.floor(n / twoTo32), at);
+  buf.writeUInt32BE(n >>> 0, at + 4);
+  return at + 8;
 }
 
-export function decodeFrames<T>(buf: Buffer): { meta: T; data: Buffer }[] {
-  return decodeJournalFrames(buf) as unknown as { meta: T; data: Buffer }[];
+function truncated(what: string): GalleonError {
+  return new GalleonError('INVALID_ARGUMENT', `batch body truncated in ${what}`, { hint: 'the peer sent a malformed batch; check that both sides run the same version' });
+}
+
+/** Reads batch bodies with bounds checks; every read past the end throws INVALID_ARGUMENT. */
+class BatchReader {
+  at = 4;
+  constructor(private readonly buf: Buffer, magic: number, what: string) {
+    if (buf.length < 4 || buf.readUInt32BE(0) !== magic) {
+      throw new GalleonError('INVALID_ARGUMENT', `${what} body does not start with its format magic`, { hint: 'both sides must run the same GalleonFS version' });
+    }
+  }
+
+  get done(): boolean {
+    return this.at >= this.buf.length;
+  }
+
+  private need(n: number, what: string): number {
+    const at = this.at;
+    if (at + n > this.buf.length) throw truncated(what);
+    this.at = at + n;
+    return at;
+  }
+
+  u8(what: string): number {
+    return this.buf.readUInt8(this.need(1, what));
+  }
+
+  u16(what: string): number {
+    return this.buf.readUInt16BE(this.need(2, what));
+  }
+
+  u32(what: string): number {
+    return this.buf.readUInt32BE(this.need(4, what));
+  }
+
+  u64(what: string): number {
+    const at = this.need(8, what);
+    const hi = this.buf.readUInt32BE(at);
+    if (hi >= 0x200000) throw new GalleonError('INVALID_ARGUMENT', `${what} exceeds the safe integer range`);
+    return hi * twoTo32 + this.buf.readUInt32BE(at + 4);
+  }
+
+  text(n: number, what: string): string {
+    const at = this.need(n, what);
+    return this.buf.toString('utf8', at, at + n);
+  }
+
+  bytes(n: number, what: string): Buffer {
+    const at = this.need(n, what);
+    return this.buf.subarray(at, at + n);
+  }
+
+  op(what: string): 'put' | 'delete' {
+    const o = opCodes[this.u8(what)];
+    if (o === undefined) throw new GalleonError('INVALID_ARGUMENT', `unknown ${what} code`);
+    return o;
+  }
+
+  concern(): WriteConcern {
+    const c = writeConcernOrder[this.u8('write concern')];
+    if (c === undefined) throw new GalleonError('INVALID_ARGUMENT', 'unknown write concern code', { hint: `use one of ${writeConcernOrder.join(', ')}` });
+    return c;
+  }
+}
+
+/**
+ * Builds a batch body: fixed fields and small bodies go into one buffer, bodies of
+ * `copyBodiesBelowBytes` or more are referenced as their own chunks.
+ */
+class BatchWriter {
+  private readonly chunks: Buffer[] = [];
+  private buf: Buffer;
+  private at = 0;
+  length = 0;
+
+  constructor(headBytes: number, magic: number) {
+    this.buf = Buffer.allocUnsafe(headBytes + 4);
+    this.buf.writeUInt32BE(magic, 0);
+    this.at = 4;
+  }
+
+  /** Room for `n` more bytes of fixed fields and small bodies, as sized by the caller up front. */
+  get b(): Buffer {
+    return this.buf;
+  }
+
+  data(d: Uint8Array | undefined, at: number): number {
+    const n = d?.byteLength ?? 0;
+    at = this.buf.writeUInt32BE(n, at);
+    if (d === undefined || n === 0) return at;
+    if (n < copyBodiesBelowBytes) {
+      this.buf.set(d, at);
+      return at + n;
+    }
+    this.chunks.push(this.buf.subarray(0, at));
+    this.length += at;
+    this.chunks.push(Buffer.from(d.buffer, d.byteOffset, n));
+    this.length += n;
+    this.buf = this.buf.subarray(at);
+    return 0;
+  }
+
+  finish(at: number): Buffer[] {
+    if (at > 0) { this.chunks.push(this.buf.subarray(0, at)); this.length += at; }
+    return this.chunks;
+  }
+
+  start(): number {
+    return this.at;
+  }
+}
+
+function inlineBytes(d: Uint8Array | undefined): number {
+  const n = d?.byteLength ?? 0;
+  return n < copyBodiesBelowBytes ? n : 0;
+}
+
+export interface EncodedBatch {
+  chunks: Buffer[];
+  length: number;
+}
+
+export function encodeBlockBatch(writes: readonly { meta: BlockBatchFrameMeta; data: Uint8Array | undefined }[]): EncodedBatch {
+  const vols = writes.map((w) => Buffer.byteLength(w.meta.volumeId));
+  let size = 0;
+  writes.forEach((w, i) => { size += 1 + 1 + 2 + (vols[i] ?? 0) + 24 + 4 + inlineBytes(w.data); });
+  const out = new BatchWriter(size, BatchMagic.blockWrites);
+  let at = out.start();
+  writes.forEach((w, i) => {
+    const b = out.b;
+    const m = w.meta;
+    at = b.writeUInt8(m.op === 'put' ? 0 : 1, at);
+    at = b.writeUInt8(writeConcernOrder.indexOf(m.concern), at);
+    at = b.writeUInt16BE(vols[i] ?? 0, at);
+    at += b.write(m.volumeId, at, 'utf8');
+    at = writeU64(b, at, m.inode);
+    at = writeU64(b, at, m.blockNo);
+    at = writeU64(b, at, m.epoch);
+    at = out.data(m.op === 'put' ? w.data : undefined, at);
+  });
+  const chunks = out.finish(at);
+  return { chunks, length: out.length };
+}
+
+export function decodeBlockBatch(buf: Buffer): { meta: BlockBatchFrameMeta; data: Buffer }[] {
+  const r = new BatchReader(buf, BatchMagic.blockWrites, 'blocks-batch');
+  const out: { meta: BlockBatchFrameMeta; data: Buffer }[] = [];
+  while (!r.done) {
+    const op = r.op('write op');
+    const concern = r.concern();
+    const volumeId = r.text(r.u16('volume length'), 'volume');
+    const meta: BlockBatchFrameMeta = { volumeId, inode: r.u64('inode'), blockNo: r.u64('block number'), epoch: r.u64('epoch'), op, concern };
+    out.push({ meta, data: r.bytes(r.u32('data length'), 'data') });
+  }
+  return out;
+}
+
+export function encodeReplicateBatch(ops: readonly { meta: ReplicateFrameMeta; data: Uint8Array | undefined }[]): EncodedBatch {
+  const vols = ops.map((o) => Buffer.byteLength(o.meta.volumeId));
+  const prims = ops.map((o) => Buffer.byteLength(o.meta.primary));
+  let size = 0;
+  ops.forEach((o, i) => { size += 1 + 1 + 2 + 2 + (vols[i] ?? 0) + (prims[i] ?? 0) + 16 + 4 + 24 + 4 + inlineBytes(o.data); });
+  const out = new BatchWriter(size, BatchMagic.replicateOps);
+  let at = out.start();
+  ops.forEach((o, i) => {
+    const b = out.b;
+    const m = o.meta;
+    at = b.writeUInt8(m.op === 'put' ? 0 : 1, at);
+    at = b.writeUInt8(m.sync ? 1 : 0, at);
+    at = b.writeUInt16BE(vols[i] ?? 0, at);
+    at = b.writeUInt16BE(prims[i] ?? 0, at);
+    at += b.write(m.volumeId, at, 'utf8');
+    at += b.write(m.primary, at, 'utf8');
+    at = writeU64(b, at, m.inode);
+    at = writeU64(b, at, m.blockNo);
+    at = b.writeUInt32BE(m.pg, at);
+    at = writeU64(b, at, m.seq);
+    at = writeU64(b, at, m.epoch);
+    at = writeU64(b, at, m.trim);
+    at = out.data(m.op === 'put' ? o.data : undefined, at);
+  });
+  const chunks = out.finish(at);
+  return { chunks, length: out.length };
+}
+
+export function decodeReplicateBatch(buf: Buffer): { meta: ReplicateFrameMeta; data: Buffer }[] {
+  const r = new BatchReader(buf, BatchMagic.replicateOps, 'replicate-batch');
+  const out: { meta: ReplicateFrameMeta; data: Buffer }[] = [];
+  while (!r.done) {
+    const op = r.op('replicate op');
+    const sync = r.u8('sync flag') === 1;
+    const vl = r.u16('volume length');
+    const pl = r.u16('primary length');
+    const volumeId = r.text(vl, 'volume');
+    const primary = r.text(pl, 'primary');
+    const meta: ReplicateFrameMeta = {
+      volumeId, inode: r.u64('inode'), blockNo: r.u64('block number'), pg: r.u32('pg'), seq: r.u64('seq'), epoch: r.u64('epoch'),
+      op, sync, primary, trim: r.u64('trim'),
+    };
+    out.push({ meta, data: r.bytes(r.u32('data length'), 'data') });
+  }
+  return out;
+}
+
+function encodeAnswers<T>(magic: number, results: readonly ({ error: SerializedError } | T)[], okBytes: number, writeOk: (b: Buffer, at: number, v: T) => number): Buffer {
+  const errors = results.map((r) => (typeof r === 'object' && r !== null && 'error' in r ? Buffer.from(JSON.stringify(r.error)) : null));
+  let size = 8;
+  for (const e of errors) size += e === null ? 1 + okBytes : 1 + 4 + e.length;
+  const b = Buffer.allocUnsafe(size);
+  let at = b.writeUInt32BE(magic, 0);
+  at = b.writeUInt32BE(results.length, at);
+  results.forEach((r, i) => {
+    const e = errors[i];
+    if (e === null || e === undefined) {
+      at = b.writeUInt8(0, at);
+      at = writeOk(b, at, r as T);
+    } else {
+      at = b.writeUInt8(1, at);
+      at = b.writeUInt32BE(e.length, at);
+      at += e.copy(b, at);
+    }
+  });
+  return b;
+}
+
+function decodeAnswers<T>(buf: Buffer, magic: number, what: string, readOk: (r: BatchReader) => T): ({ error: SerializedError } | T)[] {
+  const r = new BatchReader(buf, magic, what);
+  const count = r.u32('answer count');
+  const out: ({ error: SerializedError } | T)[] = [];
+  for (let i = 0; i < count; i++) {
+    if (r.u8('answer status') === 0) { out.push(readOk(r)); continue; }
+    const parsed: unknown = JSON.parse(r.text(r.u32('error length'), 'error'));
+    if (!isSerializedError(parsed)) throw new GalleonError('INVALID_ARGUMENT', `${what} answer holds an error that is not a serialized GalleonError`);
+    out.push({ error: parsed });
+  }
+  if (!r.done) throw new GalleonError('INVALID_ARGUMENT', `${what} answer has bytes after its ${count} results`);
+  return out;
+}
+
+export function encodeBlockBatchAnswers(results: readonly BlockBatchResult[]): Buffer {
+  return encodeAnswers<BatchWriteAck>(BatchMagic.blockAnswers, results, 4 + 8 + 8 + 1, (b, at, v) => {
+    at = b.writeUInt32BE(v.pg, at);
+    at = writeU64(b, at, v.seq);
+    at = writeU64(b, at, v.epoch);
+    return b.writeUInt8(writeConcernOrder.indexOf(v.concern), at);
+  });
+}
+
+export function decodeBlockBatchAnswers(buf: Buffer): BlockBatchResult[] {
+  return decodeAnswers<BatchWriteAck>(buf, BatchMagic.blockAnswers, 'blocks-batch', (r) => ({ pg: r.u32('pg'), seq: r.u64('seq'), epoch: r.u64('epoch'), concern: r.concern() }));
+}
+
+export function encodeReplicateAnswers(results: readonly ReplicateResult[]): Buffer {
+  return encodeAnswers<{ appliedSeq: number }>(BatchMagic.replicateAnswers, results, 8, (b, at, v) => writeU64(b, at, v.appliedSeq));
+}
+
+export function decodeReplicateAnswers(buf: Buffer): ReplicateResult[] {
+  return decodeAnswers(buf, BatchMagic.replicateAnswers, 'replicate-batch', (r) => ({ appliedSeq: r.u64('applied seq') }));
 }
 
 export function encodeJournalFrame(meta: JournalFrameMeta, data: Uint8Array | undefined): Buffer[] {

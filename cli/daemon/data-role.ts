@@ -20,6 +20,7 @@ import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
 import { defaultScrubBlocksPerSecond, Scrubber } from '../../dataplane/store/scrubber.js';
+import { Reclaimer } from '../../dataplane/store/reclaimer.js';
 import { BlockServer } from '../../dataplane/server/block-server.js';
 import { HttpRepairSource } from '../../dataplane/server/repair-source.js';
 import { DataNodeAgent } from '../../dataplane/server/agent.js';
@@ -68,6 +69,7 @@ export class DataRole {
   private store: LevelBlockStore | null = null;
   private server: BlockServer | null = null;
   private scrubber: Scrubber | null = null;
+  private reclaimer: Reclaimer | null = null;
   private agent: DataNodeAgent | null = null;
   private client: BlockClient | null = null;
   private readonly api: ReturnType<typeof lateBound>;
@@ -102,6 +104,8 @@ export class DataRole {
     }
     this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger, maxBlocksPerSecond: defaultScrubBlocksPerSecond });
     this.scrubber.start();
+    this.reclaimer = new Reclaimer({ store, log: this.opts.logger });
+    this.reclaimer.start();
     this.agent = new DataNodeAgent({
       api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator,
       registration: { id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: 0 },
@@ -163,9 +167,11 @@ export class DataRole {
     await this.client?.close();
     this.client = null;
     await this.scrubber?.stop();
+    await this.reclaimer?.stop();
     await this.server?.close();
     await this.store?.close();
     this.scrubber = null;
+    this.reclaimer = null;
     this.server = null;
     this.store = null;
     this.agent = null;

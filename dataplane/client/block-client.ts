@@ -8,13 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
-import type { SerializedError } from '../../proto/errors.js';
+import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
-import { blockPath, encodeFrame, errorFromBody, Header } from '../wire.js';
+import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromBody, Header } from '../wire.js';
 import type { BlockBatchFrameMeta } from '../wire.js';
 
 export interface BlockClientOptions {
@@ -30,6 +30,11 @@ export interface BlockClientOptions {
   maxInFlight?: number;
   /** Coalesce small concurrent writes to one primary into batch requests (default true). */
   coalesceWrites?: boolean;
+  /**
+   * Batch requests on the wire per primary. One (the default) lets writes pile up into big
+   * batches while the previous one is out: a request costs far more CPU than a small write.
+   */
+  writeBatchesInFlight?: number;
 }
 
 export interface WriteAck {
@@ -60,8 +65,17 @@ const retryCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUN
 
 /** Writes up to this size are coalesced into batch requests; larger ones stream on their own. */
 export const coalesceBelowBytes = 64 * 1024;
-export const maxWriteBatchesInFlight = 4;
-export const maxWriteBatchEntries = 128;
+export const defaultWriteBatchesInFlight = 1;
+export const maxWriteBatchEntries = 256;
+/** Bodies per batch request: well under what a primary accepts in one batch (block-server.ts). */
+export const maxWriteBatchBytes = 8 * 1024 * 1024;
+
+interface WriteQueue {
+  items: QueuedWrite[];
+  inFlight: number;
+  /** A pump is scheduled for the end of this event-loop turn. */
+  flushQueued: boolean;
+}
 
 interface QueuedWrite {
   meta: BlockBatchFrameMeta;
@@ -72,7 +86,8 @@ interface QueuedWrite {
 
 export class BlockClient {
   private readonly pools = new Map<string, Pool>();
-  private readonly writeQueues = new Map<string, { items: QueuedWrite[]; inFlight: number }>();
+  private readonly writeQueues = new Map<string, WriteQueue>();
+  private closed = false;
   private readonly o: Required<Omit<BlockClientOptions, 'placement'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
@@ -84,6 +99,7 @@ export class BlockClient {
       requestTimeoutMs: opts.requestTimeoutMs ?? defaultRequestTimeoutMs,
       maxInFlight: opts.maxInFlight ?? defaultMaxInFlight,
       coalesceWrites: opts.coalesceWrites ?? true,
+      writeBatchesInFlight: opts.writeBatchesInFlight ?? defaultWriteBatchesInFlight,
     };
   }
 
@@ -136,6 +152,9 @@ export class BlockClient {
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {
+    if (!writeConcernOrder.includes(concern)) {
+      throw new GalleonError('INVALID_ARGUMENT', `unknown write concern ${JSON.stringify(concern)}`, { hint: `use one of ${writeConcernOrder.join(', ')}` });
+    }
     return this.withRetry(a.volumeId, async (p) => {
       const r = this.route(p, a);
       if (this.o.coalesceWrites && (data === undefined || data.byteLength <= coalesceBelowBytes)) {
@@ -154,39 +173,58 @@ export class BlockClient {
   }
 
   /**
-   * Small writes to one primary are coalesced: while `maxWriteBatchesInFlight` batch requests
-   * are out, new writes queue and leave together in the next one. Each write keeps its own
-   * epoch, concern and result; the primary handles them as independent writes.
+   * Small writes to one primary are coalesced: writes queued during one turn of the event loop
+   * leave together at its end, and while `writeBatchesInFlight` batch requests are out, new
+   * writes wait for the next free slot (no timer: a batch goes as soon as a slot is free). Each
+   * write keeps its own epoch, concern and result; the primary handles them as independent
+   * writes.
    */
   private enqueueWrite(address: string, meta: BlockBatchFrameMeta, data: Uint8Array | undefined): Promise<WriteAck> {
     let q = this.writeQueues.get(address);
-    if (q === undefined) { q = { items: [], inFlight: 0 }; this.writeQueues.set(address, q); }
+    if (q === undefined) { q = { items: [], inFlight: 0, flushQueued: false }; this.writeQueues.set(address, q); }
     const queue = q;
     return new Promise<WriteAck>((resolve, reject) => {
       queue.items.push({ meta, data, resolve, reject });
-      this.pumpWrites(address);
+      this.schedulePump(address, queue);
     });
   }
 
-  private pumpWrites(address: string): void {
-    const q = this.writeQueues.get(address);
-    if (q === undefined) return;
-    while (q.inFlight < maxWriteBatchesInFlight && q.items.length > 0) {
-      const batch = q.items.splice(0, maxWriteBatchEntries);
+  private schedulePump(address: string, q: WriteQueue): void {
+    if (q.flushQueued) return;
+    q.flushQueued = true;
+    setImmediate(() => { q.flushQueued = false; this.pumpWrites(address, q); });
+  }
+
+  private pumpWrites(address: string, q: WriteQueue): void {
+    if (this.closed) {
+      // Queued before close() and not yet sent: never open a new connection for them.
+      for (const w of q.items.splice(0)) w.reject(new GalleonError('UNAVAILABLE', 'the block client was closed before the write was sent', { hint: 'retry with an open client' }));
+      return;
+    }
+    while (q.inFlight < this.o.writeBatchesInFlight && q.items.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      while (n < q.items.length && n < maxWriteBatchEntries) {
+        const b = q.items[n]?.data?.byteLength ?? 0;
+        if (n > 0 && bytes + b > maxWriteBatchBytes) break;
+        bytes += b;
+        n++;
+      }
+      const batch = q.items.splice(0, n);
       q.inFlight++;
-      void this.sendWriteBatch(address, batch).finally(() => { q.inFlight--; this.pumpWrites(address); });
+      void this.sendWriteBatch(address, batch).finally(() => { q.inFlight--; this.schedulePump(address, q); });
     }
   }
 
   private async sendWriteBatch(address: string, batch: QueuedWrite[]): Promise<void> {
-    const chunks = batch.flatMap((w) => encodeFrame(w.meta, w.data));
+    const { chunks, length } = encodeBlockBatch(batch);
     try {
       const res = await this.pool(address).request({
-        method: 'POST', path: '/v1/blocks-batch', body: Buffer.concat(chunks),
+        method: 'POST', path: '/v1/blocks-batch', body: chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, length),
         headers: { 'content-type': 'application/octet-stream' }, idempotent: false,
       });
       if (res.statusCode !== 200) throw await responseError(res);
-      const results = (await res.body.json()) as ({ error: SerializedError } | WriteAck)[];
+      const results = decodeBlockBatchAnswers(Buffer.from(await res.body.arrayBuffer()));
       batch.forEach((w, i) => {
         const r = results[i];
         if (r === undefined) w.reject(new GalleonError('INTERNAL', `primary ${address} answered ${results.length} results for ${batch.length} writes`));
@@ -232,6 +270,7 @@ export class BlockClient {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
   }

@@ -12,8 +12,7 @@ import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore, StoredBlock } from '../store/types.js';
-import { decodeFrames, encodeJournalFrame, Header, intParam } from '../wire.js';
-import type { BlockBatchFrameMeta, ReplicateFrameMeta, ReplicateResult } from '../wire.js';
+import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam } from '../wire.js';
 import { Peers } from './peers.js';
 import { Replicator } from './replication.js';
 import { LeaseGuard } from './lease-guard.js';
@@ -123,6 +122,11 @@ export class BlockServer {
     res.end(body);
   }
 
+  private binary(res: http.ServerResponse, body: Buffer): void {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+    res.end(body);
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
@@ -178,31 +182,23 @@ export class BlockServer {
         return this.json(res, 200, out);
       }
       case 'POST /v1/blocks-batch': {
-        const frames = decodeFrames<BlockBatchFrameMeta>(await readBody(req, maxReplicateBatchBodyBytes));
-        const settled = await Promise.allSettled(frames.map(async ({ meta, data }) => {
-          if (!(writeConcernOrder as readonly string[]).includes(meta.concern)) throw new GalleonError('INVALID_ARGUMENT', `unknown write concern ${JSON.stringify(meta.concern)}`);
-          return this.replicator.primaryWrite({ volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, meta.op === 'put' ? data : null, meta.epoch, meta.concern);
-        }));
-        return this.json(res, 200, settled.map((r) => {
+        const frames = decodeBlockBatch(await readBody(req, maxReplicateBatchBodyBytes));
+        const settled = await Promise.allSettled(frames.map(({ meta, data }) =>
+          this.replicator.primaryWrite({ volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, meta.op === 'put' ? data : null, meta.epoch, meta.concern)));
+        return this.binary(res, encodeBlockBatchAnswers(settled.map((r) => {
           if (r.status === 'fulfilled') return r.value;
           const e = isGalleonError(r.reason) ? r.reason : new GalleonError('INTERNAL', 'write failed', { cause: r.reason });
           return { error: e.toJSON() };
-        }));
+        })));
       }
       case 'POST /v1/replicate-batch': {
-        const frames = decodeFrames<ReplicateFrameMeta>(await readBody(req, maxReplicateBatchBodyBytes));
-        const settled = await Promise.allSettled(frames.map(({ meta, data }) => {
+        const frames = decodeReplicateBatch(await readBody(req, maxReplicateBatchBodyBytes));
+        const results = await this.replicator.replicaApplyBatch(frames.map(({ meta, data }) => {
           const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
           const op: BlockOp = meta.op === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: 'delete' };
-          // All ops are enqueued in this tick, so the store commits them as one group.
-          return this.replicator.replicaApply({ op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim });
+          return { op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim };
         }));
-        const results: ReplicateResult[] = settled.map((r) => {
-          if (r.status === 'fulfilled') return r.value;
-          const e = isGalleonError(r.reason) ? r.reason : new GalleonError('INTERNAL', 'replica failed to apply an op', { cause: r.reason });
-          return { error: e.toJSON() };
-        });
-        return this.json(res, 200, results);
+        return this.binary(res, encodeReplicateAnswers(results));
       }
       case 'GET /v1/journal': {
         const [, , volumeId, pgRaw] = parts;

@@ -4,7 +4,7 @@
  * through PUT /v1/admin/placement (static source).
  *
  *   tsx dataplane/server/main.ts --node-id n1 --zone z1 --data-dir DIR [--port 0] [--layout segments]
- *                                [--scrub-rate blocks/s, 0 = no scrubber]
+ *                                [--scrub-rate blocks/s, 0 = no scrubber] [--reclaim-interval-ms N, 0 = no segment GC/tombstone purge]
  *                                [--metadata host:port,… [--heartbeat-ms 1000] [--capacity-bytes N] [--lease-ttl-ms 4000]]
  * With --metadata the node registers, heartbeats with PG reports, and takes placements from the
  * metadata service; without it placements are installed by hand (PUT /v1/admin/placement).
@@ -19,6 +19,7 @@ import { MetadataPlacementSource, StaticPlacementSource } from '../placement.js'
 import type { PlacementSource } from '../placement.js';
 import { LevelBlockStore } from '../store/level-block-store.js';
 import { defaultScrubBlocksPerSecond, Scrubber } from '../store/scrubber.js';
+import { defaultReclaimPassIntervalMs, Reclaimer } from '../store/reclaimer.js';
 import { DataNodeAgent, defaultHeartbeatIntervalMs } from './agent.js';
 import { BlockServer } from './block-server.js';
 import { HttpRepairSource } from './repair-source.js';
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     layout: { type: 'string', default: 'segments' },
     'scrub-rate': { type: 'string', default: String(defaultScrubBlocksPerSecond) },
+    'reclaim-interval-ms': { type: 'string', default: String(defaultReclaimPassIntervalMs) },
     /** Comma-separated metadata member addresses: register, heartbeat, take placements from it. */
     metadata: { type: 'string' },
     'heartbeat-ms': { type: 'string', default: String(defaultHeartbeatIntervalMs) },
@@ -59,6 +61,9 @@ const address = await server.listen();
 const scrubRate = Number(values['scrub-rate']);
 const scrubber = scrubRate > 0 ? new Scrubber({ store, repair: new HttpRepairSource(nodeId, placement), log, maxBlocksPerSecond: scrubRate }) : null;
 scrubber?.start();
+const reclaimIntervalMs = Number(values['reclaim-interval-ms']);
+const reclaimer = reclaimIntervalMs > 0 ? new Reclaimer({ store, log, passIntervalMs: reclaimIntervalMs }) : null;
+reclaimer?.start();
 let agent: DataNodeAgent | null = null;
 if (metadata !== null) {
   const fsInfo = await statfs(dir);
@@ -76,6 +81,7 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   await scrubber?.stop();
+  await reclaimer?.stop();
   await agent?.stop();
   metadata?.close();
   await server.close();

@@ -9,22 +9,24 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { BlockOp } from '../store/types.js';
-import { decodeJournalFrames, encodeFrame, errorFromBody, Header, streamJournalFrames } from '../wire.js';
-import type { JournalFrameMeta, ReplicateFrameMeta, ReplicateResult } from '../wire.js';
+import { decodeJournalFrames, decodeReplicateAnswers, encodeReplicateBatch, errorFromBody, Header, streamJournalFrames } from '../wire.js';
+import type { JournalFrameMeta, ReplicateFrameMeta } from '../wire.js';
 
 export const peerConnections = 16;
 export const replicateTimeoutMs = 10_000;
 export const replicateAttempts = 3;
 export const replicateRetryDelayMs = 25;
 /**
- * Forwards to one replica are coalesced: while `maxReplicateBatchesInFlight` batches are on the
- * wire, new ops queue up and leave together in the next one (one HTTP request, one group commit
- * on the replica), bounded by entries and bytes.
+ * Forwards to one replica are coalesced: ops queued during one turn of the event loop leave
+ * together at its end (one HTTP request, one group commit on the replica). One batch is on the
+ * wire at a time, so small ops pile up into big batches (each request costs far more CPU than
+ * an op); a second may follow only when it carries at least `bulkBatchBytes` of bodies, so
+ * large blocks still overlap their transfer with the replica's disk writes.
  */
-export const maxReplicateBatchesInFlight = 4;
+export const maxReplicateBatchesInFlight = 2;
+export const bulkBatchBytes = 1024 * 1024;
 export const maxReplicateBatchEntries = 256;
 export const maxReplicateBatchBytes = 8 * 1024 * 1024;
-const copyBatchBelowBytes = 256 * 1024;
 /** Forwards queued per replica beyond which the primary holds new writes (flow control). */
 export const maxQueuedReplicateOps = 4096;
 
@@ -34,6 +36,13 @@ interface QueuedOp {
   bytes: number;
   resolve: (r: { appliedSeq: number }) => void;
   reject: (e: unknown) => void;
+}
+
+interface ForwardQueue {
+  items: QueuedOp[];
+  inFlight: number;
+  /** A pump is scheduled for the end of this event-loop turn. */
+  flushQueued: boolean;
 }
 
 export interface ReplicateOptions {
@@ -56,17 +65,29 @@ export class Peers {
     return p;
   }
 
-  private readonly queues = new Map<string, { items: QueuedOp[]; inFlight: number }>();
+  private readonly queues = new Map<string, ForwardQueue>();
+  private closed = false;
 
   /** Forwards one op to a replica, in a batch with whatever else is queued for it. */
   replicate(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
     let q = this.queues.get(address);
-    if (q === undefined) { q = { items: [], inFlight: 0 }; this.queues.set(address, q); }
+    if (q === undefined) { q = { items: [], inFlight: 0, flushQueued: false }; this.queues.set(address, q); }
     const queue = q;
     return new Promise((resolve, reject) => {
       queue.items.push({ op, opts, bytes: op.kind === 'put' ? op.data.byteLength : 0, resolve, reject });
-      this.pump(address);
+      this.schedulePump(address, queue);
     });
+  }
+
+  /**
+   * Sends at the end of this event-loop turn, not at once: every forward the current request
+   * (a whole client batch) produces joins the same replicate batch. Not a timer: nothing waits
+   * longer than the turn that queued it.
+   */
+  private schedulePump(address: string, q: ForwardQueue): void {
+    if (q.flushQueued) return;
+    q.flushQueued = true;
+    setImmediate(() => { q.flushQueued = false; this.pump(address); });
   }
 
   private readonly roomWaiters = new Map<string, (() => void)[]>();
@@ -85,6 +106,12 @@ export class Peers {
   private pump(address: string): void {
     const q = this.queues.get(address);
     if (q === undefined) return;
+    if (this.closed) {
+      // Queued before close() and not yet sent: never open a new connection for them.
+      for (const item of q.items.splice(0)) item.reject(new GalleonError('UNAVAILABLE', `forward to ${address} dropped: the node is shutting down`));
+      this.releaseRoom(address, 0);
+      return;
+    }
     this.releaseRoom(address, q.items.length);
     while (q.inFlight < maxReplicateBatchesInFlight && q.items.length > 0) {
       let n = 0;
@@ -95,10 +122,11 @@ export class Peers {
         bytes += b;
         n++;
       }
+      if (q.inFlight > 0 && bytes < bulkBatchBytes) break;
       const batch = q.items.splice(0, n);
       this.releaseRoom(address, q.items.length);
       q.inFlight++;
-      void this.sendBatch(address, batch).finally(() => { q.inFlight--; this.pump(address); });
+      void this.sendBatch(address, batch).finally(() => { q.inFlight--; this.schedulePump(address, q); });
     }
   }
 
@@ -111,22 +139,21 @@ export class Peers {
   }
 
   private async sendBatch(address: string, batch: QueuedOp[]): Promise<void> {
-    const chunks: Buffer[] = [];
-    for (const { op, opts } of batch) {
+    const { chunks, length } = encodeReplicateBatch(batch.map(({ op, opts }) => {
       const meta: ReplicateFrameMeta = {
         volumeId: op.address.volumeId, inode: op.address.inode, blockNo: op.address.blockNo, pg: op.pg, seq: op.seq, epoch: op.epoch,
         op: op.kind === 'put' ? 'put' : 'delete', sync: opts.sync, primary: opts.primary, trim: opts.trimSeq,
       };
-      chunks.push(...encodeFrame(meta, op.kind === 'put' ? op.data : undefined));
-    }
-    const length = chunks.reduce((n, c) => n + c.length, 0);
+      return { meta, data: op.kind === 'put' ? op.data : undefined };
+    }));
     try {
+      // Small ops share one buffer; big bodies are streamed chunk by chunk, never copied (a
+      // fresh stream per attempt: a retry must not reuse a consumed one).
+      const single = chunks.length === 1 ? chunks[0] : undefined;
       const res = await this.requestWithRetry(address, {
-        // Small batches are copied into one buffer; big ones are streamed chunk by chunk.
-        method: 'POST', path: '/v1/replicate-batch', body: length <= copyBatchBelowBytes ? Buffer.concat(chunks, length) : Readable.from(chunks),
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
-      });
-      const results = (await res.body.json()) as ReplicateResult[];
+        method: 'POST', path: '/v1/replicate-batch', headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
+      }, () => single ?? Readable.from(chunks));
+      const results = decodeReplicateAnswers(Buffer.from(await res.body.arrayBuffer()));
       batch.forEach((item, i) => {
         const r = results[i];
         if (r === undefined) item.reject(new GalleonError('INTERNAL', `replica ${address} answered ${results.length} results for ${batch.length} ops`));
@@ -207,10 +234,10 @@ export class Peers {
     return { appliedSeq: Number(res.headers[Header.appliedSeq]), frames: streamJournalFrames(res.body) };
   }
 
-  private async requestWithRetry(address: string, req: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+  private async requestWithRetry(address: string, req: Dispatcher.RequestOptions, body?: () => Buffer | Readable): Promise<Dispatcher.ResponseData> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await this.pool(address).request(req);
+        const res = await this.pool(address).request(body === undefined ? req : { ...req, body: body() });
         if (res.statusCode >= 200 && res.statusCode < 300) return res;
         const text = await res.body.text();
         let parsed: unknown = undefined;
@@ -227,6 +254,7 @@ export class Peers {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
   }

@@ -21,6 +21,7 @@ import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { Peers } from './peers.js';
 import type { LeaseGuard } from './lease-guard.js';
+import type { ReplicateResult } from '../wire.js';
 
 /** A replica trims its journal in steps of at least this many entries. */
 export const trimEveryEntries = 1024;
@@ -771,6 +772,62 @@ export class Replicator {
       this.store.trimJournal(volumeId, op.pg, w.trimSeq).catch((err: unknown) => this.log.warn({ err, volumeId, pg: op.pg }, 'journal trim failed'));
     }
     return { appliedSeq: st.appliedSeq };
+  }
+
+  /**
+   * A replicate batch: ops of one PG are admitted together (one epoch check, one store batch,
+   * one watermark read) instead of one by one; each op still gets its own result, and an op
+   * with an epoch older than this node has seen is refused exactly as `replicaApply` would.
+   */
+  async replicaApplyBatch(writes: readonly ReplicaWrite[]): Promise<ReplicateResult[]> {
+    const byPg = new Map<string, number[]>();
+    writes.forEach((w, i) => {
+      const key = `${w.op.address.volumeId}/${w.op.pg}`;
+      const list = byPg.get(key);
+      if (list === undefined) byPg.set(key, [i]); else list.push(i);
+    });
+    const results = new Array<ReplicateResult>(writes.length);
+    await Promise.all([...byPg.values()].map(async (idx) => {
+      try {
+        const group = idx.map((i) => writes[i] as ReplicaWrite);
+        const first = group[0] as ReplicaWrite;
+        // Tracked like a single forward: peering at a new epoch waits for writes admitted before it.
+        const applied = await this.tracked(`${first.op.address.volumeId}/${first.op.pg}`, () => this.replicaApplyPg(group));
+        idx.forEach((i, k) => { results[i] = applied[k] as ReplicateResult; });
+      } catch (err) {
+        const e = isGalleonError(err) ? err : new GalleonError('INTERNAL', 'replica failed to apply a batch', { cause: err });
+        for (const i of idx) results[i] = { error: e.toJSON() };
+      }
+    }));
+    return results;
+  }
+
+  private async replicaApplyPg(writes: readonly ReplicaWrite[]): Promise<ReplicateResult[]> {
+    const first = writes[0];
+    if (first === undefined) return [];
+    const { volumeId } = first.op.address;
+    const pg = first.op.pg;
+    await this.refuseStaleCopy(volumeId, pg, Math.max(...writes.map((w) => w.op.epoch)));
+    const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, await this.placementEpoch(volumeId, pg));
+    const accepted = writes.filter((w) => w.op.epoch >= known);
+    if (accepted.length < writes.length) await this.store.observeEpoch(volumeId, pg, known);
+    let appliedSeq = 0;
+    if (accepted.length > 0) {
+      await this.store.observeEpoch(volumeId, pg, Math.max(...accepted.map((w) => w.op.epoch)));
+      await this.store.writeBatch(accepted.map((w) => w.op), { sync: accepted.some((w) => w.sync), onlyIfNewer: true });
+      const st = await this.store.pgState(volumeId, pg);
+      const last = accepted[accepted.length - 1] as ReplicaWrite;
+      if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, pg, st.highestSeq, last.primary, last.op.epoch);
+      const key = `${volumeId}/${pg}`;
+      const trimSeq = Math.max(...accepted.map((w) => w.trimSeq));
+      const trimmed = this.replicaTrimmedTo.get(key) ?? st.trimmedSeq;
+      if (trimSeq - trimmed >= trimEveryEntries) {
+        this.replicaTrimmedTo.set(key, trimSeq);
+        this.store.trimJournal(volumeId, pg, trimSeq).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'journal trim failed'));
+      }
+      appliedSeq = st.appliedSeq;
+    }
+    return writes.map((w) => (w.op.epoch >= known ? { appliedSeq } : { error: this.stale(volumeId, pg, w.op.epoch, known).toJSON() }));
   }
 
   /** A gap still open after the grace period means missed writes: pull them from the primary. */

@@ -22,6 +22,8 @@ import { toStoreError, withIoRetry } from './io.js';
 import {
   blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, metaKey, pgKey, prefixEnd, Prefix,
 } from './keys.js';
+import { SegmentPins } from './maintenance.js';
+import type { Relocation, StoreMaintenance, TombstonePurge } from './maintenance.js';
 import { SegmentFiles, defaultSegmentMaxBytes } from './segments.js';
 import type {
   BlockAddress, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
@@ -53,6 +55,9 @@ export const defaultWriteBufferSizeBytes = 64 * 1024 * 1024;
 export const defaultMinFreeBytes = 64 * 1024 * 1024;
 export const defaultInlineMaxBytes = 16 * 1024;
 const freeSpaceRefreshMs = 500;
+/** A read re-reads the index when segment GC retired the segment it named (twice is enough). */
+const maxSegmentReadAttempts = 3;
+const scanBatchEntries = 1024;
 
 const JournalKind = { put: 0, delete: 1, noop: 2 } as const;
 
@@ -73,7 +78,14 @@ type Pending =
   | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
-  | { kind: 'drop'; volumeId: string; pg: number; ifEpochAtMost: number; sync: boolean; bytes: 0; resolve: (dropped: boolean) => void; reject: (e: unknown) => void };
+  | { kind: 'drop'; volumeId: string; pg: number; ifEpochAtMost: number; sync: boolean; bytes: 0; resolve: (dropped: boolean) => void; reject: (e: unknown) => void }
+  | MaintenancePending;
+
+/** Space reclamation's commits (maintenance.ts); each resolves with a count or a segment id. */
+type MaintenancePending =
+  | { kind: 'relocate'; items: readonly Relocation[]; sync: true; bytes: number; resolve: (left: number) => void; reject: (e: unknown) => void }
+  | { kind: 'purge'; items: readonly TombstonePurge[]; sync: false; bytes: 0; resolve: (purged: number) => void; reject: (e: unknown) => void }
+  | { kind: 'fence'; sync: boolean; bytes: 0; resolve: (segmentId: number) => void; reject: (e: unknown) => void };
 
 /** A block removed by a resync (deleted on the primary while this replica was away). */
 interface TombstoneAt { tombstone: true; seq: number; epoch: number; pg: number }
@@ -129,6 +141,8 @@ export class LevelBlockStore implements BlockStore {
   /** Set when an index batch failed after its group was staged: every later write is refused. */
   private failed: GalleonError | null = null;
   private freeCheckedAtMs = 0;
+  /** Segment reads in flight, so segment GC never deletes a file under a reader. */
+  private readonly pins = new SegmentPins();
 
   private constructor(
     private readonly db: ClassicLevel<Buffer, Buffer>,
@@ -351,7 +365,7 @@ export class LevelBlockStore implements BlockStore {
     const e = err === null ? null : toStoreError(err, 'writing a block batch');
     for (const p of group) {
       if (e !== null) p.reject(e);
-      else if (p.kind === 'trim') p.resolve(trimmed?.get(p) ?? 0);
+      else if (p.kind === 'trim' || p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') p.resolve(trimmed?.get(p) ?? 0);
       else if (p.kind === 'drop') p.resolve((trimmed?.get(p) ?? 0) > 0);
       else p.resolve();
       if (p.kind !== 'ops') continue;
@@ -384,9 +398,11 @@ export class LevelBlockStore implements BlockStore {
     const levelOps: LevelOp[] = [];
     const trimmed = new Map<Pending, number>();
     const dropped = new Set<string>();
-    // Bodies to append, in order, with the index entries waiting for their offsets.
+    // Bodies to append, in order, with the index entries waiting for their offsets. Each holds
+    // its place in `levelOps` (`at`), so a later op on the same block in this group (a delete, an
+    // inline put, a newer write) still lands after it and wins.
     const bodies: Uint8Array[] = [];
-    const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number }[] = [];
+    const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number; at: number }[] = [];
     // Newest seq per block within this batch, for onlyIfNewer decisions.
     const batchSeq = new Map<string, number>();
     const stageTombstone = (bkey: Buffer, pg: number, seq: number, epoch: number): void => {
@@ -404,12 +420,17 @@ export class LevelBlockStore implements BlockStore {
         levelOps.push({ type: 'put', key: bkey, value });
       } else {
         const h = { flags: HeaderFlag.inSegment, epoch, seq, pg, length: data.byteLength };
-        waiting.push({ key: bkey, header: h, crc: computeCrc(h, data), body: bodies.length });
+        waiting.push({ key: bkey, header: h, crc: computeCrc(h, data), body: bodies.length, at: levelOps.length });
+        levelOps.push({ type: 'put', key: bkey, value: Buffer.alloc(0) }); // filled in after the append
         bodies.push(data);
       }
     };
 
     for (const p of group) {
+      if (p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') {
+        trimmed.set(p, await this.stageMaintenance(p, levelOps, batchSeq, dropped, stagePut));
+        continue;
+      }
       if (p.kind === 'epoch') {
         const s = await stateOf(p.volumeId, p.pg);
         s.epoch = Math.max(s.epoch, p.epoch);
@@ -514,7 +535,7 @@ export class LevelBlockStore implements BlockStore {
         encodeHeader(value, { ...w.header, crc: w.crc });
         value.writeUInt32BE(segmentId, headerBytes);
         value.writeUIntBE(offset, headerBytes + 4, 6);
-        levelOps.push({ type: 'put', key: w.key, value });
+        levelOps[w.at] = { type: 'put', key: w.key, value };
       }
     }
     // The bodies must be on disk before a synced index entry can point at them.
@@ -531,8 +552,55 @@ export class LevelBlockStore implements BlockStore {
     return { levelOps, sync, trimmed, landingSeqs: batchSeq };
   }
 
+  /**
+   * Space reclamation inside the ordered commit: every earlier group has landed (the flush loop
+   * waits for that before preparing one of these), so the index read here is the truth, and a
+   * block changed earlier in this very group is in `batchSeq` (or its PG in `dropped`).
+   */
+  private async stageMaintenance(
+    p: MaintenancePending, levelOps: LevelOp[], batchSeq: Map<string, number>, dropped: ReadonlySet<string>,
+    stagePut: (bkey: Buffer, pg: number, seq: number, epoch: number, data: Uint8Array) => void,
+  ): Promise<number> {
+    if (p.kind === 'fence') {
+      // A synced fence must sync the log even when nothing else is in its batch.
+      if (p.sync) levelOps.push({ type: 'put', key: metaKey('gc-fence'), value: Buffer.from(String(this.segments?.currentSegmentId() ?? 0)) });
+      return this.segments?.currentSegmentId() ?? 0;
+    }
+    // Items whose index entry changed (or is gone) since the census are skipped: they hold
+    // nothing in the old segment any more, and a block overwritten meanwhile is never resurrected.
+    const unchanged = async (key: Buffer, expect: Buffer): Promise<BlockHeader | null> => {
+      if (batchSeq.has(key.toString('latin1'))) return null;
+      const current = await this.db.get(key);
+      if (current === undefined || !current.equals(expect)) return null;
+      const h = decodeHeader(current);
+      return dropped.has(pgId(decodeBlockKey(key).volumeId, h.pg)) ? null : h;
+    };
+    let counted = 0;
+    if (p.kind === 'purge') {
+      for (const t of p.items) {
+        const h = await unchanged(t.key, t.expect);
+        // The trimmed seq only grows: the live one is at or below what this batch stores.
+        if (h === null || (h.flags & HeaderFlag.tombstone) === 0 || h.seq > (await this.trimmedSeqOf(t.volumeId, t.pg))) continue;
+        levelOps.push({ type: 'del', key: t.key });
+        batchSeq.set(t.key.toString('latin1'), h.seq);
+        counted++;
+      }
+      return counted;
+    }
+    for (const r of p.items) {
+      const h = await unchanged(r.key, r.expect);
+      if (h === null) continue;
+      const { crc, ...fields } = h;
+      // Never copy forward (and so re-bless) a body that fails its crc: it stays for the scrubber.
+      if (computeCrc(fields, r.body) !== crc) { counted++; continue; }
+      batchSeq.set(r.key.toString('latin1'), h.seq);
+      stagePut(r.key, h.pg, h.seq, h.epoch, r.body);
+    }
+    return counted;
+  }
+
   /** Undoes what this group staged so far for the PG (blocks, journal entries, pending bodies). */
-  private stageDrop(volumeId: string, pg: number, levelOps: LevelOp[], waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'> }[], batchSeq: Map<string, number>): void {
+  private stageDrop(volumeId: string, pg: number, levelOps: LevelOp[], waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; at: number }[], batchSeq: Map<string, number>): void {
     const bPrefix = blockPrefix(volumeId);
     const jPrefix = journalKey(volumeId, pg, 0).subarray(0, -6);
     const startsWith = (key: Buffer, prefix: Buffer): boolean => key.subarray(0, prefix.length).equals(prefix);
@@ -546,6 +614,8 @@ export class LevelBlockStore implements BlockStore {
       const w = waiting[i];
       if (w === undefined || w.header.pg !== pg || !startsWith(w.key, bPrefix)) continue;
       batchSeq.delete(w.key.toString('latin1'));
+      // Its index slot (a placeholder until the append) becomes a delete; the body is garbage.
+      levelOps[w.at] = { type: 'del', key: w.key };
       waiting.splice(i, 1);
     }
   }
@@ -599,7 +669,7 @@ export class LevelBlockStore implements BlockStore {
   }
 
   /** The verified block, or null when absent or deleted. */
-  private async readStored(key: Buffer, address: BlockAddress): Promise<StoredBlock | null> {
+  private async readStored(key: Buffer, address: BlockAddress, attempt = 1): Promise<StoredBlock | null> {
     const value = await withIoRetry('reading the block index', () => this.db.get(key));
     if (value === undefined) return null;
     const h = decodeHeader(value);
@@ -611,7 +681,17 @@ export class LevelBlockStore implements BlockStore {
     if ((h.flags & HeaderFlag.inSegment) !== 0) {
       invariant(this.segments !== null, 'segments are open');
       if (value.length < headerBytes + segmentPointerBytes) throw mismatch(address, 'index entry too short for a segment pointer');
-      body = await this.segments.read(value.readUInt32BE(headerBytes), value.readUIntBE(headerBytes + 4, 6), h.length);
+      const segmentId = value.readUInt32BE(headerBytes);
+      if (!this.pins.pin(segmentId)) {
+        // Segment GC moved this body and is deleting the old file: the index points elsewhere now.
+        invariant(attempt < maxSegmentReadAttempts, `block index still points into retired segment ${segmentId}`);
+        return this.readStored(key, address, attempt + 1);
+      }
+      try {
+        body = await this.segments.read(segmentId, value.readUIntBE(headerBytes + 4, 6), h.length);
+      } finally {
+        this.pins.unpin(segmentId);
+      }
     } else {
       body = value.subarray(headerBytes);
       if (body.length !== h.length) throw mismatch(address, `body is ${body.length} bytes, header says ${h.length}`);
@@ -704,6 +784,51 @@ export class LevelBlockStore implements BlockStore {
 
   usedBytes(): number {
     return this.segments?.bytes() ?? 0;
+  }
+
+  /** The seam for segment GC and tombstone purge (maintenance.ts). */
+  maintenance(): StoreMaintenance {
+    invariant(this.segments !== null, 'segments are open');
+    const enqueue = <T>(make: (resolve: (v: T) => void, reject: (e: unknown) => void) => Pending): Promise<T> => {
+      this.checkOpen();
+      return new Promise<T>((resolve, reject) => {
+        this.queue.push(make(resolve, reject));
+        this.kick();
+      });
+    };
+    const prefix = blockPrefix();
+    return {
+      segments: this.segments,
+      pins: this.pins,
+      scanBlockIndex: () => this.scanIndex(prefix),
+      fence: (sync) => enqueue<number>((resolve, reject) => ({ kind: 'fence', sync, bytes: 0, resolve, reject })),
+      relocate: (items) => enqueue<number>((resolve, reject) => ({
+        kind: 'relocate', items, sync: true, bytes: items.reduce((n, r) => n + r.body.byteLength, 0), resolve, reject,
+      })),
+      purgeTombstones: (items) => enqueue<number>((resolve, reject) => ({ kind: 'purge', items, sync: false, bytes: 0, resolve, reject })),
+      trimmedSeq: (volumeId, pg) => this.trimmedSeqOf(volumeId, pg),
+    };
+  }
+
+  /** Without loading the PG: a census must not make PGs it only reads appear in listPgs. */
+  private async trimmedSeqOf(volumeId: string, pg: number): Promise<number> {
+    const live = this.pgs.get(pgId(volumeId, pg));
+    if (live !== undefined) return live.trimmedSeq;
+    return (await this.db.get(pgKey(volumeId, pg)))?.readUIntBE(18, 6) ?? 0;
+  }
+
+  /** Batches of entries (nextv): a census walks millions, and one promise per entry doubles its cost. */
+  private async *scanIndex(prefix: Buffer): AsyncIterable<readonly (readonly [Buffer, Buffer])[]> {
+    const it = this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) });
+    try {
+      for (;;) {
+        const batch = await it.nextv(scanBatchEntries);
+        if (batch.length === 0) return;
+        yield batch;
+      }
+    } finally {
+      await it.close();
+    }
   }
 
   /** Loads a PG's state once; the out-of-order set is rebuilt from the journal above the watermark. */

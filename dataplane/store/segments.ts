@@ -9,7 +9,8 @@
  * use separate buffered handles.
  *
  * Invariants: bytes are only ever appended; a failed append is truncated back, so nothing
- * half-written stays reachable. Space of overwritten bodies is not reclaimed yet (no GC).
+ * half-written stays reachable. Only segment GC (segment-gc.ts) deletes files, and only sealed
+ * ones that no index entry and no read uses any more.
  */
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -24,6 +25,7 @@ const segmentName = (id: number): string => `${String(id).padStart(8, '0')}.seg`
 export class SegmentFiles {
   /** Read handles (buffered; the kernel keeps them coherent with the direct writes). */
   private readonly handles = new Map<number, FileHandle>();
+  private readonly opening = new Map<number, Promise<FileHandle>>();
   private appender: DirectAppender | null = null;
   private currentId = 0;
   /** Always a multiple of `directAlignBytes`: every append is padded to it. */
@@ -64,16 +66,35 @@ export class SegmentFiles {
 
   private async openCurrent(): Promise<void> {
     const appender = await withIoRetry('creating a segment file', () => DirectAppender.open(this.fileOf(this.currentId)));
+    // The new file's directory entry must be durable before any synced index entry points into
+    // it: fdatasync of the file alone does not persist its name.
+    await this.syncDir();
     this.appender = appender;
     this.currentSize = alignUp(await appender.size());
+  }
+
+  private async syncDir(): Promise<void> {
+    const dir = await withIoRetry('opening the segment directory', () => fsp.open(this.dir, 'r'));
+    try {
+      await withIoRetry('syncing the segment directory', () => dir.sync());
+    } finally {
+      await dir.close();
+    }
   }
 
   private async handle(id: number): Promise<FileHandle> {
     const h = this.handles.get(id);
     if (h !== undefined) return h;
-    const fh = await withIoRetry('opening a segment file', () => fsp.open(this.fileOf(id), 'r'));
-    this.handles.set(id, fh);
-    return fh;
+    // Concurrent first reads of a segment share one open (two would leak a handle).
+    let opening = this.opening.get(id);
+    if (opening === undefined) {
+      opening = withIoRetry('opening a segment file', () => fsp.open(this.fileOf(id), 'r')).then((fh) => {
+        this.handles.set(id, fh);
+        return fh;
+      }).finally(() => this.opening.delete(id));
+      this.opening.set(id, opening);
+    }
+    return opening;
   }
 
   /**
@@ -146,6 +167,48 @@ export class SegmentFiles {
     }
     this.currentId += 1;
     await this.openCurrent();
+  }
+
+  // ---- for segment GC (segment-gc.ts): listing, sizes, deletion of sealed segments ----------
+
+  /** The segment appends go to now; every lower id is sealed (never appended to again). */
+  currentSegmentId(): number {
+    return this.currentId;
+  }
+
+  /** Ids of the segment files on disk, ascending. */
+  async ids(): Promise<number[]> {
+    const names = await withIoRetry('listing segment files', () => fsp.readdir(this.dir));
+    return names.filter((n) => /^\d+\.seg$/.test(n)).map((n) => Number(n.slice(0, -4))).sort((a, b) => a - b);
+  }
+
+  /** Size on disk of a segment file (padding included), 0 when it is gone. */
+  async sizeOf(id: number): Promise<number> {
+    try {
+      return (await fsp.stat(this.fileOf(id))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw toStoreError(err, `reading the size of segment ${id}`);
+    }
+  }
+
+  /**
+   * Removes a sealed segment file. The caller guarantees that no index entry points into it and
+   * no read is using it; the open handle (if any) is closed after its pending reads finish.
+   */
+  async delete(id: number): Promise<number> {
+    invariant(id < this.currentId, `segment ${id} is sealed before it is deleted (current is ${this.currentId})`);
+    const size = await this.sizeOf(id);
+    const fh = this.handles.get(id);
+    this.handles.delete(id);
+    this.dirty.delete(id);
+    await fh?.close();
+    // Already gone (a delete cut short by a crash is redone): nothing to do.
+    await withIoRetry(`deleting segment ${id}`, () => fsp.unlink(this.fileOf(id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    }));
+    this.totalBytes = Math.max(0, this.totalBytes - size);
+    return size;
   }
 
   async close(): Promise<void> {

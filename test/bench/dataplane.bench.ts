@@ -3,11 +3,13 @@
  * by the BlockClient from this process, side by side with fio on the same disk in the same run.
  *
  *   npm run bench:dataplane            (env BENCH_SECONDS=3 per timed phase)
+ *   BENCH_ONLY=small npm run bench:dataplane   (only fio's synced QD1 reference and the 4 KiB writes)
  *
  * Prints one table: our figure, fio's reference, the ratio; and the physical limit of three
  * replicas on one disk (fio sequential write / 3) with our replicated sequential write's ratio.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +31,19 @@ const smallBlockBytes = 4096;
 const randomSpaceBlocks = 1 << 18;
 const pgCount = 12;
 const MiB = 1024 * 1024;
+const onlySmallWrites = process.env.BENCH_ONLY === 'small';
+/** BENCH_CONCERNS=durable,replicated limits the 4 KiB write phases to those concerns. */
+const smallWriteConcerns = process.env.BENCH_CONCERNS === undefined ? writeConcernOrder : writeConcernOrder.filter((c) => (process.env.BENCH_CONCERNS ?? '').split(',').includes(c));
+
+/** CPU time (user + system) a process has used so far, in µs: from /proc for the data nodes. */
+function cpuMicros(pid: number | undefined): number {
+  if (pid === undefined) { const u = process.cpuUsage(); return u.user + u.system; }
+  // Fields after the ")" of the command name: utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * (1e6 / clockTicksPerSecond);
+}
+const clockTicksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || '100');
 
 function ensureFio(): void {
   if (spawnSync('fio', ['--version']).status === 0) return;
@@ -108,16 +123,19 @@ async function main(): Promise<void> {
   const fmt = (n: number, d = 0): string => n.toFixed(d);
   try {
     // fio reference on the same disk, first, so our nodes' page cache does not disturb it.
-    const fioSeqW = fio(fioDir, 'seqwrite', ['--rw=write', '--bs=1M', '--size=1G', '--direct=1', '--end_fsync=1', '--ioengine=libaio', '--iodepth=16']);
+    const none: FioResult = { bwMiBs: 0, iops: 0 };
+    const fioSeqW = onlySmallWrites ? none : fio(fioDir, 'seqwrite', ['--rw=write', '--bs=1M', '--size=1G', '--direct=1', '--end_fsync=1', '--ioengine=libaio', '--iodepth=16']);
     const fioRandW = fio(fioDir, 'randwrite-fsync', ['--rw=randwrite', '--bs=4k', '--size=256M', '--fsync=1', '--iodepth=1', '--time_based', `--runtime=${phaseSeconds}`]);
-    const fioSeqR = fio(fioDir, 'seqread', ['--rw=read', '--bs=1M', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=16']);
-    const fioRandR = fio(fioDir, 'randread', ['--rw=randread', '--bs=4k', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=64', '--time_based', `--runtime=${phaseSeconds}`]);
+    const fioSeqR = onlySmallWrites ? none : fio(fioDir, 'seqread', ['--rw=read', '--bs=1M', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=16']);
+    const fioRandR = onlySmallWrites ? none : fio(fioDir, 'randread', ['--rw=randread', '--bs=4k', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=64', '--time_based', `--runtime=${phaseSeconds}`]);
     await rm(fioDir, { recursive: true, force: true });
 
-    const inline = await storeOnly('inline', 256);
-    const segments = await storeOnly('segments', 256);
-    rows.push(['store only: 1 MiB durable, bodies in LevelDB (MiB/s)', fmt(inline), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(inline / fioSeqW.bwMiBs, 2)]);
-    rows.push(['store only: 1 MiB durable, bodies in segments (MiB/s)', fmt(segments), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(segments / fioSeqW.bwMiBs, 2)]);
+    if (!onlySmallWrites) {
+      const inline = await storeOnly('inline', 256);
+      const segments = await storeOnly('segments', 256);
+      rows.push(['store only: 1 MiB durable, bodies in LevelDB (MiB/s)', fmt(inline), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(inline / fioSeqW.bwMiBs, 2)]);
+      rows.push(['store only: 1 MiB durable, bodies in segments (MiB/s)', fmt(segments), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(segments / fioSeqW.bwMiBs, 2)]);
+    }
 
     await Promise.all([cluster.start('n1', 'z1'), cluster.start('n2', 'z2'), cluster.start('n3', 'z3')]);
     const ids = ['n1', 'n2', 'n3'];
@@ -134,40 +152,57 @@ async function main(): Promise<void> {
     await timed(60, 256, (i) => c.writeBlock('bench', 9, i, small, 'durable'));
 
     await settle(cluster, ids);
-    const seqW = await timed(60, seqBlocks, (i) => c.writeBlock('bench', 1, i, big, 'replicated'));
+    const seqW = onlySmallWrites ? { opsPerSec: 0, ops: 0 } : await timed(60, seqBlocks, (i) => c.writeBlock('bench', 1, i, big, 'replicated'));
     const seqWMiBs = seqW.opsPerSec * seqBlockBytes / MiB;
     const limit = fioSeqW.bwMiBs / 3;
-    rows.push(['seq write 1 MiB, replicated (MiB/s)', fmt(seqWMiBs), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(seqWMiBs / fioSeqW.bwMiBs, 2)]);
-    rows.push(['  vs 3-replica limit = fio seq write / 3', fmt(seqWMiBs), fmt(limit), `${fmt((100 * seqWMiBs) / limit)}%`]);
+    if (!onlySmallWrites) {
+      rows.push(['seq write 1 MiB, replicated (MiB/s)', fmt(seqWMiBs), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(seqWMiBs / fioSeqW.bwMiBs, 2)]);
+      rows.push(['  vs 3-replica limit = fio seq write / 3', fmt(seqWMiBs), fmt(limit), `${fmt((100 * seqWMiBs) / limit)}%`]);
+    }
 
     const random: Record<WriteConcern, number> = { acknowledged: 0, durable: 0, replicated: 0, distributed: 0 };
-    for (const concern of writeConcernOrder) {
+    const cpuLines: string[] = [];
+    const pids = [undefined, ...ids.map((id) => cluster.node(id).proc.pid)];
+    for (const concern of smallWriteConcerns) {
       await settle(cluster, ids);
+      const before = pids.map(cpuMicros);
       const r = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock('bench', 2, rand(randomSpaceBlocks), small, concern));
+      // Replication that is still under way belongs to this phase's writes too.
+      await settle(cluster, ids);
+      const used = pids.map((pid, i) => (cpuMicros(pid) - (before[i] ?? 0)) / r.ops);
+      const total = used.reduce((a, b) => a + b, 0);
+      cpuLines.push(`  ${concern.padEnd(12)} ${fmt(total)} µs in all: client ${fmt(used[0] ?? 0)}, ${ids.map((id, i) => `${id} ${fmt(used[i + 1] ?? 0)}`).join(', ')}`);
       random[concern] = r.opsPerSec;
       rows.push([`rand write 4 KiB, ${concern}, ${inFlight} in flight (IOPS)`, fmt(r.opsPerSec), `${fmt(fioRandW.iops)} (fio fsync each, QD1)`, fmt(r.opsPerSec / fioRandW.iops, 2)]);
     }
 
-    await settle(cluster, ids);
-    const seqR = await timed(60, seqW.ops, (i) => c.readBlock('bench', 1, i));
-    const seqRMiBs = seqR.opsPerSec * seqBlockBytes / MiB;
-    rows.push(['seq read 1 MiB (MiB/s)', fmt(seqRMiBs), `${fmt(fioSeqR.bwMiBs)} (fio direct)`, fmt(seqRMiBs / fioSeqR.bwMiBs, 2)]);
-    // Random reads over blocks that exist (the random-write phases filled part of the space).
-    const written = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.readBlock('bench', 1, rand(seqW.ops)));
-    rows.push([`rand read (1 MiB blocks, ${inFlight} in flight, MiB/s)`, fmt(written.opsPerSec), '', '']);
-    const smallReads = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, (i) => c.readBlock('bench', 9, i % 256));
-    rows.push([`rand read 4 KiB, ${inFlight} in flight (IOPS)`, fmt(smallReads.opsPerSec), `${fmt(fioRandR.iops)} (fio direct QD64)`, fmt(smallReads.opsPerSec / fioRandR.iops, 2)]);
-    rows[rows.length - 2] = [`rand read 1 MiB, ${inFlight} in flight (MiB/s)`, fmt(written.opsPerSec * seqBlockBytes / MiB), '', ''];
+    if (!onlySmallWrites) await readPhases();
+    async function readPhases(): Promise<void> {
+      await settle(cluster, ids);
+      const seqR = await timed(60, seqW.ops, (i) => c.readBlock('bench', 1, i));
+      const seqRMiBs = seqR.opsPerSec * seqBlockBytes / MiB;
+      rows.push(['seq read 1 MiB (MiB/s)', fmt(seqRMiBs), `${fmt(fioSeqR.bwMiBs)} (fio direct)`, fmt(seqRMiBs / fioSeqR.bwMiBs, 2)]);
+      // Random reads over blocks that exist (the random-write phases filled part of the space).
+      const written = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.readBlock('bench', 1, rand(seqW.ops)));
+      rows.push([`rand read (1 MiB blocks, ${inFlight} in flight, MiB/s)`, fmt(written.opsPerSec), '', '']);
+      const smallReads = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, (i) => c.readBlock('bench', 9, i % 256));
+      rows.push([`rand read 4 KiB, ${inFlight} in flight (IOPS)`, fmt(smallReads.opsPerSec), `${fmt(fioRandR.iops)} (fio direct QD64)`, fmt(smallReads.opsPerSec / fioRandR.iops, 2)]);
+      rows[rows.length - 2] = [`rand read 1 MiB, ${inFlight} in flight (MiB/s)`, fmt(written.opsPerSec * seqBlockBytes / MiB), '', ''];
+    }
 
     const table = new Table({ head: ['workload', 'GalleonFS', 'reference', 'ratio'] });
     for (const r of rows) table.push(r.map(String));
     console.log(table.toString());
     console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+    console.log('CPU per 4 KiB write (user + system, replication backlog included):');
+    for (const l of cpuLines) console.log(l);
     const durableRatio = random.durable / fioRandW.iops;
     console.log(`targets: replicated seq write ${fmt((100 * seqWMiBs) / limit)}% of the 3-replica limit (target >= 70%); ` +
       `durable 4 KiB at ${inFlight} in flight ${fmt(durableRatio, 1)}x fio's synced QD1 IOPS (target >= 2x)`);
   } finally {
     await client?.close();
+    // Graceful stops, so a node run with --cpu-prof (GALLEON_DATA_NODE_FLAGS) writes its profile.
+    for (const id of [...cluster.nodes.keys()]) await cluster.stop(id);
     await cluster.stopAll();
     await rm(fioDir, { recursive: true, force: true });
   }

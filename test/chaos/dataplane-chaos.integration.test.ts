@@ -54,7 +54,7 @@ describe('data-plane chaos run (3 metadata + 3 data nodes, kill -9, loss and div
     const s = summaryOf(output);
     assert.equal(s.lost, 1, output);
     assert.equal(s.divergent, 1, output);
-    assert.match(output, /LOST: block 1\/0 acknowledged injected-never-sent/);
+    assert.match(output, /LOST: block 3\/0 acknowledged injected-never-sent/);
     assert.match(output, /DIVERGENT: pg \d+ replica dn\d .*injected-divergent/);
     assert.match(output, /register check: violation/);
     assert.equal(code, 1, output);

@@ -28,7 +28,9 @@ export class TestCluster {
   async start(id: string, zone: string, dir?: string, extraArgs: string[] = []): Promise<DataNodeProc> {
     const dataDir = dir ?? await tempDir(`node-${id}`);
     if (dir === undefined) this.dirs.push(dataDir);
-    const proc = spawn(process.execPath, ['--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir, ...extraArgs], {
+    // Opt-in node flags for the data nodes (e.g. GALLEON_DATA_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof").
+    const nodeFlags = (process.env.GALLEON_DATA_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+    const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir, ...extraArgs], {
       cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GALLEON_LOG_LEVEL: process.env.GALLEON_LOG_LEVEL ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1' },
     });
     let out = '';

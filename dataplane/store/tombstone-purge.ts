@@ -1,0 +1,59 @@
+/**
+ * Tombstone purge. A tombstone (a deleted block's index entry, kept with its seq) exists so that
+ * an older put arriving late cannot bring the block back. The rule: a tombstone of PG p at seq s
+ * may go once s <= p's trimmed journal seq on this node. Why that is enough, per path that can
+ * still deliver an older version of the block here:
+ *
+ * - Replicated writes, journal catch-up, peering pulls (BlockOp through writeBatch): every op with
+ *   seq <= the PG's contiguous applied seq is dropped as a duplicate before any block is looked
+ *   at, and trimmedSeq <= appliedSeq always. An op with a higher seq is newer than s anyway.
+ * - Full resync (rewriteBlock with the primary's blocks): a resync happens only when this node is
+ *   behind the primary's trimmed journal, so the primary has applied every seq up to ours,
+ *   the delete at s included: its copy of the block, if any, has a seq above s. Blocks a resync
+ *   drops become tombstones at their old seq, below the watermark the resync then jumps to, so
+ *   they are purged soon after — by then nothing of that resync is still in flight.
+ * - Scrub and read repair rewrite only a block whose local copy exists (damaged), never a
+ *   deleted one; a purged block reads BLOCK_NOT_FOUND exactly like a tombstone.
+ * - Hand-back (a replaced node returning) sends its blocks as new writes with new seqs, after
+ *   checking the new primary's journal for newer writes and deletes — journal entries, which
+ *   a purge does not touch; a trimmed journal makes it hand back nothing. Journal reads of a
+ *   put whose block was deleted report a noop either way; blockVersion answers null either way.
+ * The trimmed seq (rather than the applied seq) also means every replica has applied past s
+ * (the primary trims at the lowest seq all replicas reported), so no replica can still need this
+ * node's view of the delete through any path we do not know of today.
+ *
+ * The purge itself is an ordered commit that re-checks each entry is still the very tombstone
+ * the census saw and still at or below the trimmed seq (maintenance.ts), in batches at a bounded
+ * rate.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { metrics } from '../metrics.js';
+import type { StoreMaintenance, TombstonePurge } from './maintenance.js';
+
+export const defaultPurgeBatch = 1024;
+/** Tombstones deleted per second at most (each is one small LevelDB delete). */
+export const defaultPurgePerSecond = 20_000;
+/** Purge candidates one census collects; the rest wait for the next pass. */
+export const defaultMaxPurgeCandidates = 50_000;
+
+export interface TombstonePurgeOptions {
+  batch?: number;
+  maxPerSecond?: number;
+  signal?: AbortSignal;
+}
+
+export async function purgeTombstones(m: StoreMaintenance, candidates: readonly TombstonePurge[], opts: TombstonePurgeOptions = {}): Promise<number> {
+  const batch = opts.batch ?? defaultPurgeBatch;
+  const rate = opts.maxPerSecond ?? defaultPurgePerSecond;
+  let purged = 0;
+  for (let i = 0; i < candidates.length && opts.signal?.aborted !== true; i += batch) {
+    const startedMs = performance.now();
+    const slice = candidates.slice(i, i + batch);
+    const n = await m.purgeTombstones(slice);
+    purged += n;
+    metrics.tombstonesPurged.inc(n);
+    const budgetMs = (slice.length / rate) * 1000 - (performance.now() - startedMs);
+    if (budgetMs > 0) await sleep(budgetMs, undefined, opts.signal === undefined ? {} : { signal: opts.signal }).catch(() => undefined);
+  }
+  return purged;
+}
