@@ -8,9 +8,10 @@
  * such a replica to pull from its primary's journal (`POST /v1/catchup`, the node's own
  * catch-up path); every nudge is counted and printed so a run shows how much help it needed.
  *
- * A PG whose node was declared down got a replacement replica when another node was free; a
- * replaced node is not re-added when it returns. With as many data nodes as replicas there is
- * no replacement, so such PGs stay under-replicated: counted, not waited for.
+ * A PG whose node was declared down got a replacement replica when another node was free, or
+ * gets the node back (re-replication) when it returns. This wait only counts PGs short of
+ * replicas; the run's own final check (dataplane-chaos.ts) waits, bounded, for every PG to have
+ * its full replica set in sync and fails otherwise.
  */
 import { request } from 'undici';
 import type { PgState } from '../../dataplane/store/types.js';
@@ -24,7 +25,7 @@ export interface SettleOptions {
   api: ChaosClient;
   data: DataNodes;
   volumeId: string;
-  /** The volume's replica count: PGs with fewer are reported (not waited for: see below). */
+  /** The volume's replica count: PGs with fewer are counted (the caller waits for them). */
   replicas: number;
   timeoutMs: number;
   /** 0 disables nudging. */
