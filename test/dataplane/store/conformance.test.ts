@@ -1,10 +1,10 @@
 /** One conformance suite for BlockStore, run against each body layout on real LevelDB files. */
 import assert from 'node:assert/strict';
 import { isGalleonError } from '../../../proto/errors.js';
-import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import type { LevelBlockStoreOptions } from '../../../dataplane/store/level-block-store.js';
 import type { BlockAddress, BlockOp } from '../../../dataplane/store/types.js';
-import { pattern, removeDir, tempDir } from '../helpers.js';
+import { pattern } from '../helpers.js';
+import { useStore } from './store-fixture.js';
 
 const vol = 'vol-a';
 const addr = (inode: number, blockNo: number, volumeId = vol): BlockAddress => ({ volumeId, inode, blockNo });
@@ -22,24 +22,9 @@ const variants: { name: string; opts: Omit<LevelBlockStoreOptions, 'dir'> }[] = 
 
 for (const { name, opts } of variants) {
   describe(`BlockStore conformance (${name})`, () => {
-    let dir: string | undefined;
-    let store: LevelBlockStore | undefined;
-    const s = (): LevelBlockStore => { assert.ok(store); return store; };
-    const reopen = async (): Promise<void> => {
-      await store?.close();
-      assert.ok(dir);
-      store = await LevelBlockStore.open({ dir, ...opts, minFreeBytes: 0 });
-    };
-
-    beforeEach(async () => {
-      dir = await tempDir('store');
-      store = await LevelBlockStore.open({ dir, ...opts, minFreeBytes: 0 });
-    });
-    afterEach(async () => {
-      await store?.close();
-      store = undefined;
-      await removeDir(dir);
-    });
+    const fixture = useStore('store', opts);
+    const s = fixture.store;
+    const reopen = fixture.reopen;
 
     it('reads back what it wrote, with epoch, seq and pg, across a reopen', async () => {
       const data = pattern(1, 4096);

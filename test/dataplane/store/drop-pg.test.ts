@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { isGalleonError } from '../../../proto/errors.js';
-import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
+import type { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import type { LevelBlockStoreOptions } from '../../../dataplane/store/level-block-store.js';
 import type { BlockAddress, BlockOp } from '../../../dataplane/store/types.js';
-import { pattern, removeDir, tempDir } from '../helpers.js';
+import { pattern } from '../helpers.js';
+import { useStore } from './store-fixture.js';
 
 const vol = 'vol-drop';
 const addr = (blockNo: number, volumeId = vol): BlockAddress => ({ volumeId, inode: 1, blockNo });
@@ -25,24 +26,9 @@ async function absent(store: LevelBlockStore, a: BlockAddress): Promise<void> {
 
 for (const { name, opts } of variants) {
   describe(`BlockStore.dropPg (${name})`, () => {
-    let dir: string | undefined;
-    let store: LevelBlockStore | undefined;
-    const s = (): LevelBlockStore => { assert.ok(store); return store; };
-    const reopen = async (): Promise<void> => {
-      await store?.close();
-      assert.ok(dir);
-      store = await LevelBlockStore.open({ dir, ...opts, minFreeBytes: 0 });
-    };
-
-    beforeEach(async () => {
-      dir = await tempDir('drop-pg');
-      store = await LevelBlockStore.open({ dir, ...opts, minFreeBytes: 0 });
-    });
-    afterEach(async () => {
-      await store?.close();
-      store = undefined;
-      await removeDir(dir);
-    });
+    const fixture = useStore('drop-pg', opts);
+    const s = fixture.store;
+    const reopen = fixture.reopen;
 
     it('drops the PG\'s blocks, journal and state, and nothing of the other PGs', async () => {
       // PG 3 holds blocks 0..9, PG 4 blocks 10..14, of the same volume; another volume has a PG 3 too.
