@@ -14,15 +14,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, rm } from 'node:fs/promises';
-import { MetadataClient } from '../../../metadata/service/client.js';
-import { BlockClient } from '../../../dataplane/client/block-client.js';
-import { MetadataPlacementSource } from '../../../dataplane/placement.js';
+import type { MetadataClient } from '../../../metadata/service/client.js';
+import type { BlockClient } from '../../../dataplane/client/block-client.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
-import type { PlacementGroup, Volume } from '../../../proto/metadata-types.js';
-import { ProcessCluster } from '../../metadata/service/harness.js';
-import { pgStates, readFromNode, TestCluster } from '../cluster.js';
+import type { Volume } from '../../../proto/metadata-types.js';
+import { pgStates, readFromNode } from '../cluster.js';
 import { pattern, waitFor } from '../helpers.js';
+import { useMetaAndData } from './meta-and-data.js';
 
 const heartbeatMs = 200;
 const leaseTtlMs = 1000;
@@ -31,14 +30,12 @@ const ids = ['d1', 'd2', 'd3', 'd4'];
 
 describe('data-node lifecycle (1 metadata + 4 data processes)', function () {
   this.timeout(90_000);
-  const meta = new ProcessCluster();
-  const data = new TestCluster();
+  const env = useMetaAndData(Object.fromEntries(ids.map((id) => [id, 'z1'])), { heartbeatMs, leaseTtlMs, downAfterMs });
+  const { data, groups, stateOf } = env;
   let api: MetadataClient;
   let client: BlockClient;
   let flags: string[] = [];
-
-  const groups = async (volumeId: string): Promise<PlacementGroup[]> => [...await api.getPlacement(volumeId)].sort((a, b) => a.pg - b.pg);
-  const stateOf = async (id: string): Promise<string | undefined> => (await api.listDataNodes()).find((n) => n.id === id)?.state;
+  before(() => { ({ api, client, flags } = env); });
   const available = (v: Volume, ms = 20_000): Promise<true> => waitFor(`${v.name} available with every PG fully in sync`, async () => {
     const [vol, gs] = await Promise.all([api.getVolume(v.id), groups(v.id)]);
     return vol.state === 'available' && gs.every((g) => g.inSync.length === v.replicas);
@@ -50,23 +47,6 @@ describe('data-node lifecycle (1 metadata + 4 data processes)', function () {
     for (let i = 0; out.size < pgCount; i++) if (!out.has(pgOf(0, i * 64, pgCount))) out.set(pgOf(0, i * 64, pgCount), i * 64);
     return out;
   }
-
-  before(async () => {
-    await meta.init();
-    const [m1] = await meta.bootstrap(['m1'], ['--data-node-timeout-ms', String(downAfterMs), '--controller-interval-ms', '100']);
-    assert.ok(m1);
-    api = new MetadataClient({ addresses: [m1.address] });
-    client = new BlockClient({ placement: new MetadataPlacementSource(api), maxAttempts: 40, retryBaseDelayMs: 25, coalesceWrites: false, requestTimeoutMs: 5000 });
-    flags = ['--metadata', m1.address, '--heartbeat-ms', String(heartbeatMs), '--lease-ttl-ms', String(leaseTtlMs), '--scrub-rate', '0'];
-    await Promise.all(ids.map((id) => data.start(id, 'z1', undefined, flags)));
-    await waitFor('4 data nodes up', async () => (await api.listDataNodes()).filter((n) => n.state === 'up').length === 4, 30_000);
-  });
-  after(async () => {
-    await client.close().catch(() => undefined);
-    api.close();
-    await data.stopAll();
-    await meta.destroy();
-  });
 
   it('failover of a never-written volume, drop of stale copies after hand-back, a wiped node kept out of sync', async () => {
     const empty = await api.createVolume({ name: 'never-written', size: '1G', replicas: 3 });

@@ -14,16 +14,13 @@
 import assert from 'node:assert/strict';
 import { crc32c } from '@node-rs/crc32';
 import { request } from 'undici';
-import { MetadataClient } from '../../../metadata/service/client.js';
-import { BlockClient } from '../../../dataplane/client/block-client.js';
-import { MetadataPlacementSource } from '../../../dataplane/placement.js';
+import type { MetadataClient } from '../../../metadata/service/client.js';
+import type { BlockClient } from '../../../dataplane/client/block-client.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import { streamJournalFrames } from '../../../dataplane/wire.js';
-import type { PlacementGroup } from '../../../proto/metadata-types.js';
-import { ProcessCluster } from '../../metadata/service/harness.js';
-import { TestCluster } from '../cluster.js';
 import { pattern, waitFor } from '../helpers.js';
+import { useMetaAndData } from './meta-and-data.js';
 
 const heartbeatMs = 200;
 const leaseTtlMs = 1000;
@@ -41,31 +38,12 @@ async function pgDigest(address: string, volumeId: string, pg: number): Promise<
 
 describe('re-replication of PGs left short (1 metadata + 3 data processes)', function () {
   this.timeout(90_000);
-  const meta = new ProcessCluster();
-  const data = new TestCluster();
+  const env = useMetaAndData(zones, { heartbeatMs, leaseTtlMs, downAfterMs });
+  const { data, groups, stateOf } = env;
   let api: MetadataClient;
   let client: BlockClient;
   let flags: string[] = [];
-
-  const groups = async (volumeId: string): Promise<PlacementGroup[]> => [...await api.getPlacement(volumeId)].sort((a, b) => a.pg - b.pg);
-  const stateOf = async (id: string): Promise<string | undefined> => (await api.listDataNodes()).find((n) => n.id === id)?.state;
-
-  before(async () => {
-    await meta.init();
-    const [m1] = await meta.bootstrap(['m1'], ['--data-node-timeout-ms', String(downAfterMs), '--controller-interval-ms', '100']);
-    assert.ok(m1);
-    api = new MetadataClient({ addresses: [m1.address] });
-    client = new BlockClient({ placement: new MetadataPlacementSource(api), maxAttempts: 40, retryBaseDelayMs: 25, coalesceWrites: false, requestTimeoutMs: 5000 });
-    flags = ['--metadata', m1.address, '--heartbeat-ms', String(heartbeatMs), '--lease-ttl-ms', String(leaseTtlMs), '--scrub-rate', '0'];
-    await Promise.all(Object.entries(zones).map(([id, z]) => data.start(id, z, undefined, flags)));
-    await waitFor('3 data nodes up', async () => (await api.listDataNodes()).filter((n) => n.state === 'up').length === 3, 30_000);
-  });
-  after(async () => {
-    await client.close().catch(() => undefined);
-    api.close();
-    await data.stopAll();
-    await meta.destroy();
-  });
+  before(() => { ({ api, client, flags } = env); });
 
   it('a node marked down and restarted is added back to every PG, resynced from empty, identical on all replicas', async () => {
     const vol = await api.createVolume({ name: 'rerep', size: '1G', replicas: 3 });
