@@ -10,6 +10,7 @@
  * The role also offers `blocks()`: a BlockClient over the cluster's placements, which the admin
  * endpoint uses for `galleon volume write-block` / `read-block`.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -30,6 +31,12 @@ import { parseHostPort } from '../lib/address.js';
 export const dataHeartbeatIntervalMs = 1_000;
 /** Retry pace while the metadata service has no leader yet. */
 const registerRetryMs = 250;
+/**
+ * How long a stop waits for a heartbeat in flight. Without a metadata quorum (the other members
+ * stopping too) a beat and its placement reads can each wait out a proposal timeout; nothing in
+ * a beat needs to finish, and `galleon down` gives a daemon 10 s before SIGKILL.
+ */
+const stopWaitForBeatMs = 1_000;
 export const dataDirName = 'data';
 
 export interface DataRoleOptions {
@@ -163,7 +170,7 @@ export class DataRole {
     this.state = 'stopping';
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    await this.busy;
+    if (this.busy !== null) await Promise.race([this.busy, delay(stopWaitForBeatMs, undefined, { ref: false })]);
     await this.client?.close();
     this.client = null;
     await this.scrubber?.stop();

@@ -42,6 +42,9 @@ export interface BlockServerOptions {
   leases?: LeaseOptions;
 }
 
+/** How long `close` lets requests in progress finish before it cuts their connections. */
+export const closeGraceMs = 2_000;
+
 export class BlockServer {
   private readonly server: http.Server;
   private readonly peers = new Peers();
@@ -81,7 +84,11 @@ export class BlockServer {
     this.replicator.close();
     this.leases?.close();
     this.server.closeIdleConnections();
+    // Requests still running after a grace period (one waiting on a metadata service that lost
+    // its quorum, say) are cut: a stopping node must not outlive its supervisor's patience.
+    const cut = setTimeout(() => this.server.closeAllConnections(), closeGraceMs);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    clearTimeout(cut);
     await this.peers.close();
   }
 

@@ -316,7 +316,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     const down = JSON.parse(r.stdout) as { stopped: { id: string; pid: number; signal: string | null }[]; purged: boolean };
     assert.equal(down.purged, true);
     assert.equal(down.stopped.length, 3);
-    assert.equal(down.stopped.filter((s) => s.signal === 'SIGTERM').length, 2, 'the two remaining nodes stop on SIGTERM');
+    assert.equal(down.stopped.filter((s) => s.signal === 'SIGTERM').length, 2, `the two remaining nodes stop on SIGTERM: ${r.stdout}`);
     for (const s of down.stopped) assert.throws(() => process.kill(s.pid, 0), `daemon ${s.id} is gone`);
     await assert.rejects(access(clusterDir), 'folder removed');
     const again = await runCli(['down', '--dir', clusterDir]);
