@@ -20,6 +20,8 @@ export interface ScrubberOptions {
   log: Logger;
   /** Upper bound of blocks re-read per second, so scrubbing never starves client I/O. */
   maxBlocksPerSecond?: number;
+  /** Upper bound of bytes re-read per second: 200 blocks/s of 1 MiB would be 200 MiB/s. */
+  maxBytesPerSecond?: number;
   /** Pause between two full passes. */
   passIntervalMs?: number;
 }
@@ -31,6 +33,7 @@ export interface ScrubPass {
 }
 
 export const defaultScrubBlocksPerSecond = 200;
+export const defaultScrubBytesPerSecond = 16 * 1024 * 1024;
 export const defaultScrubPassIntervalMs = 60 * 60 * 1000;
 /** Blocks per rate-limit step: sleeping per block would cost more than the reads. */
 const scrubStepBlocks = 16;
@@ -45,24 +48,27 @@ export class Scrubber {
   /** One full pass over the store. */
   async runOnce(): Promise<ScrubPass> {
     const rate = this.opts.maxBlocksPerSecond ?? defaultScrubBlocksPerSecond;
+    const byteRate = this.opts.maxBytesPerSecond ?? defaultScrubBytesPerSecond;
     const pass: ScrubPass = { scanned: 0, repaired: 0, unrepairable: 0 };
     let stepStart = performance.now();
+    let stepBytes = 0;
     for await (const { address, pg } of this.opts.store.iterateAddresses()) {
       if (this.stopController.signal.aborted) break;
       pass.scanned++;
       metrics.scrubbedBlocks.inc();
       try {
-        await this.opts.store.read(address);
+        stepBytes += (await this.opts.store.read(address)).data.byteLength;
       } catch (err) {
         if (!isGalleonError(err, 'CHECKSUM_MISMATCH')) throw err;
         if (await this.repair(address, pg)) pass.repaired++;
         else pass.unrepairable++;
       }
       if (pass.scanned % scrubStepBlocks === 0) {
-        const budgetMs = (scrubStepBlocks / rate) * 1000;
+        const budgetMs = Math.max(scrubStepBlocks / rate, stepBytes / byteRate) * 1000;
         const spent = performance.now() - stepStart;
         if (spent < budgetMs) await sleep(budgetMs - spent, undefined, { signal: this.stopController.signal }).catch(() => undefined);
         stepStart = performance.now();
+        stepBytes = 0;
       }
     }
     return pass;

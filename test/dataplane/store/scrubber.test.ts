@@ -87,4 +87,13 @@ describe('dataplane/store scrubber', () => {
     await new Scrubber({ store: a, repair: new StoreRepairSource(a), log, maxBlocksPerSecond: 200 }).runOnce();
     assert.ok(performance.now() - t >= 250, '64 blocks at 200/s take at least ~300 ms');
   });
+
+  it('keeps to its byte rate with big blocks', async () => {
+    const a = await openStore();
+    await a.writeBatch(Array.from({ length: 32 }, (_, i) => ({ kind: 'put' as const, address: { volumeId: 'v', inode: 4, blockNo: i }, pg: 0, seq: i + 1, epoch: 1, data: pattern(i, 256 * 1024) })), { sync: false });
+    const t = performance.now();
+    // 8 MiB at 16 MiB/s: ~500 ms, though 32 blocks at 10,000 blocks/s would allow ~3 ms.
+    await new Scrubber({ store: a, repair: new StoreRepairSource(a), log, maxBlocksPerSecond: 10_000, maxBytesPerSecond: 16 * 1024 * 1024 }).runOnce();
+    assert.ok(performance.now() - t >= 400, 'the byte budget, not the block budget, sets the pace');
+  });
 });
