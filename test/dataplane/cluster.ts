@@ -6,8 +6,10 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32c } from '@node-rs/crc32';
 import { request } from 'undici';
 import type { VolumePlacement } from '../../dataplane/placement.js';
+import { streamJournalFrames } from '../../dataplane/wire.js';
 import { removeDir, tempDir, waitFor } from './helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -112,4 +114,13 @@ export async function readFromNode(address: string, volumeId: string, inode: num
 export async function pgStates(address: string): Promise<{ volumeId: string; pg: number; appliedSeq: number; highestSeq: number; epoch: number; trimmedSeq: number }[]> {
   const res = await request(`http://${address}/v1/pgs`);
   return (await res.body.json()) as { volumeId: string; pg: number; appliedSeq: number; highestSeq: number; epoch: number; trimmedSeq: number }[];
+}
+
+/** Every live block of a PG on one node (`GET /v1/pg-blocks`), as sorted `inode/blockNo:crc32c`. */
+export async function pgBlockEntries(address: string, volumeId: string, pg: number): Promise<string[]> {
+  const res = await request(`http://${address}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { headersTimeout: 5000, bodyTimeout: 5000 });
+  if (res.statusCode !== 200) throw new Error(`pg-blocks on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
+  const entries: string[] = [];
+  for await (const { meta, data } of streamJournalFrames(res.body)) entries.push(`${meta.inode}/${meta.blockNo}:${crc32c(data)}`);
+  return entries.sort();
 }

@@ -16,10 +16,9 @@ import { MetadataClient } from '../../../metadata/service/client.js';
 import { BlockClient } from '../../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../../dataplane/placement.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
-import { streamJournalFrames } from '../../../dataplane/wire.js';
 import type { PlacementGroup, Volume } from '../../../proto/metadata-types.js';
 import { ProcessCluster } from '../../metadata/service/harness.js';
-import { TestCluster, readFromNode } from '../cluster.js';
+import { TestCluster, pgBlockEntries, readFromNode } from '../cluster.js';
 import { pattern, waitFor } from '../helpers.js';
 
 const heartbeatMs = 200;
@@ -78,13 +77,10 @@ describe('replication safety under double failures (3 metadata + 3 data processe
 
   /** crc32c over (block, body crc) of every live block of the PG on one node. */
   async function digest(id: string, volumeId: string, pg: number): Promise<{ digest: number; blocks: string[] }> {
-    const res = await request(`http://${data.node(id).address}/v1/pg-blocks/${volumeId}/${pg}`);
-    if (res.statusCode !== 200) throw new Error(`pg-blocks on ${id}: ${res.statusCode} ${await res.body.text()}`);
-    const entries: string[] = [];
-    for await (const { meta: m, data: body } of streamJournalFrames(res.body)) entries.push(`${m.inode}/${m.blockNo}:${crc32c(body)}`);
-    entries.sort();
+    const entries = await pgBlockEntries(data.node(id).address, volumeId, pg);
     return { digest: crc32c(entries.join(',')), blocks: entries.map((e) => e.slice(0, e.indexOf(':'))) };
   }
+
 
   before(async () => {
     await meta.init();

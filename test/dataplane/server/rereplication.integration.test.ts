@@ -12,13 +12,11 @@
  * Timing: heartbeats 200 ms, lease ttl 1 s, node down after 2.5 s.
  */
 import assert from 'node:assert/strict';
-import { crc32c } from '@node-rs/crc32';
-import { request } from 'undici';
 import type { MetadataClient } from '../../../metadata/service/client.js';
 import type { BlockClient } from '../../../dataplane/client/block-client.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
-import { streamJournalFrames } from '../../../dataplane/wire.js';
+import { pgBlockEntries } from '../cluster.js';
 import { pattern, waitFor } from '../helpers.js';
 import { useMetaAndData } from './meta-and-data.js';
 
@@ -27,13 +25,8 @@ const leaseTtlMs = 1000;
 const downAfterMs = 2500;
 const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3' };
 
-/** Every live block of a PG on one node (`GET /v1/pg-blocks`), as `inode/blockNo:crc` sorted. */
 async function pgDigest(address: string, volumeId: string, pg: number): Promise<string> {
-  const res = await request(`http://${address}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { headersTimeout: 5000, bodyTimeout: 5000 });
-  if (res.statusCode !== 200) throw new Error(`pg-blocks on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
-  const blocks: string[] = [];
-  for await (const { meta, data } of streamJournalFrames(res.body)) blocks.push(`${meta.inode}/${meta.blockNo}:${crc32c(data)}`);
-  return blocks.sort().join(',');
+  return (await pgBlockEntries(address, volumeId, pg)).join(',');
 }
 
 describe('re-replication of PGs left short (1 metadata + 3 data processes)', function () {
