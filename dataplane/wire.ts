@@ -431,6 +431,14 @@ export function errorFromBody(status: number, body: unknown): GalleonError {
   return new GalleonError(status >= 500 ? 'UNAVAILABLE' : 'INTERNAL', `data node answered HTTP ${status} without an error body`);
 }
 
+/** The GalleonError a data node sent with a non-2xx answer (its JSON body), read from the response. */
+export async function errorFromResponse(res: { statusCode: number; body: { text(): Promise<string> } }): Promise<GalleonError> {
+  const text = await res.body.text();
+  let parsed: unknown;
+  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+  return errorFromBody(res.statusCode, parsed);
+}
+
 /** Parses a non-negative integer query/header value, or throws INVALID_ARGUMENT. */
 export function intParam(name: string, raw: string | string[] | null | undefined, fallback?: number): number {
   const v = Array.isArray(raw) ? raw[0] : raw;

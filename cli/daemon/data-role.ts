@@ -20,7 +20,7 @@ import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
-import { defaultScrubBlocksPerSecond, Scrubber } from '../../dataplane/store/scrubber.js';
+import { Scrubber } from '../../dataplane/store/scrubber.js';
 import { Reclaimer } from '../../dataplane/store/reclaimer.js';
 import { BlockServer } from '../../dataplane/server/block-server.js';
 import { HttpRepairSource } from '../../dataplane/server/repair-source.js';
@@ -74,6 +74,8 @@ export class DataRole {
   private timer: NodeJS.Timeout | null = null;
   private busy: Promise<void> | null = null;
   private store: LevelBlockStore | null = null;
+  /** The placements the block server routes by; the admin block client shares its cache. */
+  private placement: MetadataPlacementSource | null = null;
   private server: BlockServer | null = null;
   private scrubber: Scrubber | null = null;
   private reclaimer: Reclaimer | null = null;
@@ -91,6 +93,7 @@ export class DataRole {
     const store = await LevelBlockStore.open({ dir: join(this.opts.storagePath, dataDirName) });
     this.store = store;
     const placement = new MetadataPlacementSource(this.api);
+    this.placement = placement;
     const listen = parseHostPort(this.opts.dataAddress, 'data address');
     this.server = new BlockServer({
       nodeId: this.opts.nodeId, zone: this.opts.zone, store, placement, log: this.opts.logger, host: listen.host, port: listen.port,
@@ -109,7 +112,7 @@ export class DataRole {
         hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another --data-address' : 'check --data-address', cause: err,
       });
     }
-    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger, maxBlocksPerSecond: defaultScrubBlocksPerSecond });
+    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger });
     this.scrubber.start();
     this.reclaimer = new Reclaimer({ store, log: this.opts.logger });
     this.reclaimer.start();
@@ -124,7 +127,7 @@ export class DataRole {
 
   /** A client of the cluster's block servers (for the admin endpoint). */
   blocks(): BlockClient {
-    this.client ??= new BlockClient({ placement: new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+    this.client ??= new BlockClient({ placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
     return this.client;
   }
 
@@ -181,6 +184,7 @@ export class DataRole {
     this.reclaimer = null;
     this.server = null;
     this.store = null;
+    this.placement = null;
     this.agent = null;
     this.state = 'stopped';
   }

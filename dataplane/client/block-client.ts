@@ -6,7 +6,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
@@ -14,7 +13,7 @@ import { pgOf } from '../logic/routing.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
-import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromBody, Header } from '../wire.js';
+import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse, Header } from '../wire.js';
 import type { BlockBatchFrameMeta } from '../wire.js';
 
 export interface BlockClientOptions {
@@ -145,7 +144,7 @@ export class BlockClient {
     return this.withRetry(volumeId, async (p) => {
       const r = this.route(p, a);
       const res = await this.pool(r.address).request({ method: 'GET', path: `${blockPath(a)}?epoch=${r.epoch}`, idempotent: true });
-      if (res.statusCode !== 200) throw await responseError(res);
+      if (res.statusCode !== 200) throw await errorFromResponse(res);
       const data = Buffer.from(await res.body.arrayBuffer());
       return { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) };
     });
@@ -167,7 +166,7 @@ export class BlockClient {
         // Never pipelined: a broken pipeline must not replay a write behind a later one.
         idempotent: false,
       });
-      if (res.statusCode !== 200) throw await responseError(res);
+      if (res.statusCode !== 200) throw await errorFromResponse(res);
       return (await res.body.json()) as WriteAck;
     });
   }
@@ -223,7 +222,7 @@ export class BlockClient {
         method: 'POST', path: '/v1/blocks-batch', body: chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, length),
         headers: { 'content-type': 'application/octet-stream' }, idempotent: false,
       });
-      if (res.statusCode !== 200) throw await responseError(res);
+      if (res.statusCode !== 200) throw await errorFromResponse(res);
       const results = decodeBlockBatchAnswers(Buffer.from(await res.body.arrayBuffer()));
       batch.forEach((w, i) => {
         const r = results[i];
@@ -276,9 +275,3 @@ export class BlockClient {
   }
 }
 
-async function responseError(res: Dispatcher.ResponseData): Promise<GalleonError> {
-  const text = await res.body.text();
-  let parsed: unknown;
-  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
-  return errorFromBody(res.statusCode, parsed);
-}

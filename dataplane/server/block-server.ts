@@ -76,10 +76,6 @@ export class BlockServer {
     return this.address;
   }
 
-  get listenAddress(): string {
-    return this.address;
-  }
-
   async close(): Promise<void> {
     this.replicator.close();
     this.leases?.close();
@@ -161,7 +157,7 @@ export class BlockServer {
         const address = blockAddress(parts);
         const pg = await this.replicator.pgOfAddress(address);
         const epochRaw = url.searchParams.get('epoch');
-        if (epochRaw !== null) await this.replicator.admitPrimaryRead(address, intParam('epoch', epochRaw));
+        if (epochRaw !== null) await this.replicator.admitPrimaryRead(address, pg, intParam('epoch', epochRaw));
         const block = await this.readRepairing(address, pg);
         res.writeHead(200, {
           'content-type': 'application/octet-stream', 'content-length': block.data.length,

@@ -85,7 +85,6 @@ export class LeaseGuard {
     h.pending ??= (async () => {
       const sentAt = performance.now();
       try {
-        const [volumeId, pgRaw] = [key.slice(0, key.lastIndexOf('/')), key.slice(key.lastIndexOf('/') + 1)];
         let lease;
         if (h.leaseId !== null) {
           try {
@@ -95,7 +94,7 @@ export class LeaseGuard {
             h.leaseId = null;
           }
         }
-        lease ??= await this.opts.api.acquireLease('pg-primary', `${volumeId}/${pgRaw}`, this.nodeId, this.opts.ttlMs, undefined, h.epoch);
+        lease ??= await this.opts.api.acquireLease('pg-primary', key, this.nodeId, this.opts.ttlMs, undefined, h.epoch);
         if (this.held.get(key) !== h) return;
         h.leaseId = lease.id;
         h.validUntil = sentAt + this.opts.ttlMs - this.margin;

@@ -9,7 +9,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { BlockOp } from '../store/types.js';
-import { decodeJournalFrames, decodeReplicateAnswers, encodeReplicateBatch, errorFromBody, Header, streamJournalFrames } from '../wire.js';
+import { blockPath, decodeJournalFrames, decodeReplicateAnswers, encodeReplicateBatch, errorFromResponse, Header, streamJournalFrames } from '../wire.js';
 import type { JournalFrameMeta, ReplicateFrameMeta } from '../wire.js';
 
 export const peerConnections = 16;
@@ -165,26 +165,6 @@ export class Peers {
     }
   }
 
-  /** One op, one request (kept for tools and older peers). */
-  async replicateOne(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
-    const headers: Record<string, string> = {
-      [Header.volume]: encodeURIComponent(op.address.volumeId),
-      [Header.inode]: String(op.address.inode),
-      [Header.block]: String(op.address.blockNo),
-      [Header.pg]: String(op.pg),
-      [Header.seq]: String(op.seq),
-      [Header.epoch]: String(op.epoch),
-      [Header.op]: op.kind,
-      [Header.sync]: opts.sync ? '1' : '0',
-      [Header.primary]: opts.primary,
-      [Header.trim]: String(opts.trimSeq),
-      'content-type': 'application/octet-stream',
-    };
-    const body = op.kind === 'put' ? op.data : undefined;
-    const res = await this.requestWithRetry(address, { method: 'POST', path: '/v1/replicate', headers, body: body ?? null });
-    return (await res.body.json()) as { appliedSeq: number };
-  }
-
   async fetchJournal(address: string, volumeId: string, pg: number, fromSeq: number, epoch: number, maxBytes: number): Promise<{ meta: JournalFrameMeta; data: Buffer }[]> {
     const res = await this.requestWithRetry(address, {
       method: 'GET',
@@ -211,7 +191,7 @@ export class Peers {
   /** The (epoch, seq) of a node's copy of a block, or null when it has none. */
   async blockVersion(address: string, a: { volumeId: string; inode: number; blockNo: number }): Promise<{ epoch: number; seq: number } | null> {
     try {
-      const res = await this.requestWithRetry(address, { method: 'GET', path: `/v1/blocks/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}` });
+      const res = await this.requestWithRetry(address, { method: 'GET', path: blockPath(a) });
       await res.body.dump();
       return { epoch: Number(res.headers[Header.epoch]), seq: Number(res.headers[Header.seq]) };
     } catch (err) {
@@ -223,7 +203,7 @@ export class Peers {
   /** A client write to `address` (the PG's primary) at `epoch`. */
   async writeAsClient(address: string, a: { volumeId: string; inode: number; blockNo: number }, data: Uint8Array, epoch: number, concern: string): Promise<void> {
     const res = await this.requestWithRetry(address, {
-      method: 'PUT', path: `/v1/blocks/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}?epoch=${epoch}&concern=${concern}`, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      method: 'PUT', path: `${blockPath(a)}?epoch=${epoch}&concern=${concern}`, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
     });
     await res.body.dump();
   }
@@ -239,10 +219,7 @@ export class Peers {
       try {
         const res = await this.pool(address).request(body === undefined ? req : { ...req, body: body() });
         if (res.statusCode >= 200 && res.statusCode < 300) return res;
-        const text = await res.body.text();
-        let parsed: unknown = undefined;
-        try { parsed = JSON.parse(text); } catch { /* not JSON: reported below */ }
-        throw errorFromBody(res.statusCode, parsed);
+        throw await errorFromResponse(res);
       } catch (err) {
         if (isGalleonError(err)) throw err;
         if (attempt >= replicateAttempts) {

@@ -420,11 +420,11 @@ export class Replicator {
    * Before a primary serves a read: the epoch is admitted, peering at it is done, and (with
    * leases) the lease is held. A node that is not the primary serves reads as before.
    */
-  async admitPrimaryRead(address: BlockAddress, epoch: number): Promise<void> {
+  async admitPrimaryRead(address: BlockAddress, pg: number, epoch: number): Promise<void> {
     const initial = await this.placement.getPlacement(address.volumeId);
-    const pg = pgOf(address.inode, address.blockNo, initial.pgCount);
-    await this.admitRead(address.volumeId, pg, epoch);
     const g = groupOf(initial, pg);
+    const known = Math.max((await this.store.pgState(address.volumeId, pg)).epoch, g.epoch);
+    if (epoch < known) throw this.stale(address.volumeId, pg, epoch, known);
     if (g.primary !== this.nodeId || g.epoch !== epoch) return;
     await this.primaryPg(address.volumeId, pg, epoch, g, initial);
     await this.leases?.ensure(address.volumeId, pg, epoch);
@@ -752,27 +752,14 @@ export class Replicator {
     return this.tracked(`${w.op.address.volumeId}/${w.op.pg}`, () => this.applyForward(w));
   }
 
+  /** One forward is a batch of one: the same epoch checks, write, gap watch and trim. */
   private async applyForward(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
-    const { op } = w;
-    const volumeId = op.address.volumeId;
-    await this.refuseStaleCopy(volumeId, op.pg, op.epoch);
-    const known = Math.max((await this.store.pgState(volumeId, op.pg)).epoch, await this.placementEpoch(volumeId, op.pg));
-    if (op.epoch < known) {
-      await this.store.observeEpoch(volumeId, op.pg, known);
-      throw this.stale(volumeId, op.pg, op.epoch, known);
-    }
-    await this.store.observeEpoch(volumeId, op.pg, op.epoch);
-    await this.store.write(op, { sync: w.sync, onlyIfNewer: true });
-    const st = await this.store.pgState(volumeId, op.pg);
-    if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, op.pg, st.highestSeq, w.primary, op.epoch);
-    const key = `${volumeId}/${op.pg}`;
-    const trimmed = this.replicaTrimmedTo.get(key) ?? st.trimmedSeq;
-    if (w.trimSeq - trimmed >= trimEveryEntries) {
-      this.replicaTrimmedTo.set(key, w.trimSeq);
-      this.store.trimJournal(volumeId, op.pg, w.trimSeq).catch((err: unknown) => this.log.warn({ err, volumeId, pg: op.pg }, 'journal trim failed'));
-    }
-    return { appliedSeq: st.appliedSeq };
+    const [result] = await this.replicaApplyPg([w]);
+    invariant(result !== undefined, 'a batch of one has one result');
+    if ('error' in result) throw GalleonError.fromJSON(result.error);
+    return result;
   }
+
 
   /**
    * A replicate batch: ops of one PG are admitted together (one epoch check, one store batch,
@@ -810,10 +797,10 @@ export class Replicator {
     await this.refuseStaleCopy(volumeId, pg, Math.max(...writes.map((w) => w.op.epoch)));
     const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, await this.placementEpoch(volumeId, pg));
     const accepted = writes.filter((w) => w.op.epoch >= known);
-    if (accepted.length < writes.length) await this.store.observeEpoch(volumeId, pg, known);
+    // One (synced) epoch record: the newest accepted epoch, or the one the refusals were measured against.
+    await this.store.observeEpoch(volumeId, pg, accepted.length > 0 ? Math.max(...accepted.map((w) => w.op.epoch)) : known);
     let appliedSeq = 0;
     if (accepted.length > 0) {
-      await this.store.observeEpoch(volumeId, pg, Math.max(...accepted.map((w) => w.op.epoch)));
       await this.store.writeBatch(accepted.map((w) => w.op), { sync: accepted.some((w) => w.sync), onlyIfNewer: true });
       const st = await this.store.pgState(volumeId, pg);
       const last = accepted[accepted.length - 1] as ReplicaWrite;

@@ -56,7 +56,7 @@ export async function takeCensus(m: StoreMaintenance, opts: CensusOptions): Prom
           trimmed = await m.trimmedSeq(volumeId, h.pg);
           trimmedByPg.set(id, trimmed);
         }
-        if (h.seq <= trimmed) census.purgeable.push({ key, expect: value, volumeId, pg: h.pg, seq: h.seq });
+        if (h.seq <= trimmed) census.purgeable.push({ key, expect: value, volumeId, pg: h.pg });
         continue;
       }
       const ptr = segmentPointer(value);

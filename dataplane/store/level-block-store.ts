@@ -73,7 +73,7 @@ interface MemPg {
 }
 
 type Pending =
-  | { kind: 'ops'; ops: readonly BlockOp[]; keys: (Buffer | null)[]; sync: boolean; onlyIfNewer: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
+  | { kind: 'ops'; ops: readonly BlockOp[]; keys: Buffer[]; keyTexts: string[]; sync: boolean; onlyIfNewer: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: (n: number) => void; reject: (e: unknown) => void }
   | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
@@ -203,17 +203,17 @@ export class LevelBlockStore implements BlockStore {
       if (op.kind === 'put') bytes += op.data.byteLength;
     }
     const onlyIfNewer = opts.onlyIfNewer ?? false;
-    // Each op's index key, encoded once for the overlay, the batch and the settle.
-    const keys = ops.map((op) => (op.kind === 'noop' ? null : blockKey(op.address)));
+    // Each op's index key (and its map-key text), encoded once for the overlay, the batch and the settle.
+    const keys = ops.map((op) => blockKey(op.address));
+    const keyTexts = keys.map((k) => k.toString('latin1'));
     for (const [i, op] of ops.entries()) {
-      const key = keys[i];
-      if (op.kind === 'noop' || key === undefined || key === null) continue;
-      const k = key.toString('latin1');
+      const k = keyTexts[i];
+      if (op.kind === 'noop' || k === undefined) continue;
       const prev = this.overlay.get(k);
       if (prev === undefined || !onlyIfNewer || prev.op.seq < op.seq) this.overlay.set(k, { op, onlyIfNewer });
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'ops', ops, keys, sync: opts.sync, onlyIfNewer, bytes, resolve, reject });
+      this.queue.push({ kind: 'ops', ops, keys, keyTexts, sync: opts.sync, onlyIfNewer, bytes, resolve, reject });
       this.kick();
     });
   }
@@ -370,9 +370,8 @@ export class LevelBlockStore implements BlockStore {
       else p.resolve();
       if (p.kind !== 'ops') continue;
       for (const [i, op] of p.ops.entries()) {
-        const key = p.keys[i];
-        if (key === undefined || key === null) continue;
-        const k = key.toString('latin1');
+        const k = p.keyTexts[i];
+        if (k === undefined) continue;
         if (this.overlay.get(k)?.op === op) this.overlay.delete(k);
       }
     }
@@ -500,7 +499,7 @@ export class LevelBlockStore implements BlockStore {
         s.highestSeq = Math.max(s.highestSeq, op.seq);
         s.epoch = Math.max(s.epoch, op.epoch);
         const bkey = p.keys[i] ?? blockKey(op.address);
-        const ks = bkey.toString('latin1');
+        const ks = p.keyTexts[i] ?? bkey.toString('latin1');
         const jval = Buffer.allocUnsafe(1 + bkey.length);
         jval[0] = op.kind === 'put' ? JournalKind.put : op.kind === 'delete' ? JournalKind.delete : JournalKind.noop;
         bkey.copy(jval, 1);

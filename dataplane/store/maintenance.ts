@@ -20,7 +20,6 @@ export interface TombstonePurge {
   expect: Buffer;
   volumeId: string;
   pg: number;
-  seq: number;
 }
 
 export interface StoreMaintenance {

@@ -1,5 +1,6 @@
 /** History builders for the checker's tests: hand-written operations and seeded random histories. */
 import type { Operation, RegisterInput, RegisterOutput } from '../../../chaos/linearizability/index.js';
+import { Random } from '../../../chaos/lib/random.js';
 
 export type Op = Operation<RegisterInput, RegisterOutput>;
 
@@ -13,16 +14,10 @@ export function read(clientId: number, value: string | null, callAt: number, ret
   return { clientId, key, input: { op: 'read' }, output: { value }, outcome: 'ok', callAt, returnAt };
 }
 
-/** Small deterministic PRNG (mulberry32) so every randomized case replays from its seed. */
+/** The chaos runs' seeded PRNG, as a function: every randomized case replays from its seed. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 export interface Generated {

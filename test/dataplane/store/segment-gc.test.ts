@@ -10,14 +10,15 @@ import { metrics } from '../../../dataplane/metrics.js';
 import { HeaderFlag, decodeHeader } from '../../../dataplane/store/header.js';
 import { segmentPointer } from '../../../dataplane/store/index-census.js';
 import { blockKey } from '../../../dataplane/store/keys.js';
-import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
+import type { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import { SegmentPins } from '../../../dataplane/store/maintenance.js';
 import { Reclaimer } from '../../../dataplane/store/reclaimer.js';
 import { pickVictims } from '../../../dataplane/store/segment-gc.js';
 import type { GcStep } from '../../../dataplane/store/segment-gc.js';
 import type { BlockAddress } from '../../../dataplane/store/types.js';
 import { isGalleonError } from '../../../proto/errors.js';
-import { pattern, removeDir, tempDir, waitFor } from '../helpers.js';
+import { pattern, waitFor } from '../helpers.js';
+import { useStore } from './store-fixture.js';
 
 const log = dataplaneLogger('segment-gc-test');
 const blockBytes = 16 * 1024;
@@ -35,25 +36,10 @@ async function exists(file: string): Promise<boolean> {
 
 describe('dataplane/store segment GC', function () {
   this.timeout(20_000);
-  let dir: string | undefined;
-  let store: LevelBlockStore | undefined;
+  const fixture = useStore('segment-gc', { inlineMaxBytes: 0, segmentMaxBytes: 128 * 1024 });
+  const s = fixture.store;
   let seq = 0;
-
-  beforeEach(async () => {
-    dir = await tempDir('segment-gc');
-    seq = 0;
-    store = await LevelBlockStore.open({ dir, minFreeBytes: 0, inlineMaxBytes: 0, segmentMaxBytes: 128 * 1024 });
-  });
-  afterEach(async () => {
-    await store?.close();
-    store = undefined;
-    await removeDir(dir);
-  });
-
-  function s(): LevelBlockStore {
-    assert.ok(store);
-    return store;
-  }
+  beforeEach(() => { seq = 0; });
 
   async function writeRound(blocks: number, v: number, only?: (b: number) => boolean): Promise<void> {
     await Promise.all(Array.from({ length: blocks }, (_, b) => (only !== undefined && !only(b) ? Promise.resolve()
@@ -96,9 +82,7 @@ describe('dataplane/store segment GC', function () {
     assert.equal(again.danglingPointers, 0);
     assert.ok(again.reclaimableBytes < before / 4, `little left to reclaim (${again.reclaimableBytes})`);
 
-    assert.ok(dir);
-    await s().close();
-    store = await LevelBlockStore.open({ dir, minFreeBytes: 0, inlineMaxBytes: 0, segmentMaxBytes: 128 * 1024 });
+    await fixture.reopen();
     await expectBlocks(blocks, newest);
   });
 
@@ -261,13 +245,7 @@ describe('dataplane/store segment GC', function () {
 
 describe('dataplane/store tombstone purge', function () {
   this.timeout(20_000);
-  let dir: string | undefined;
-  let store: LevelBlockStore | undefined;
-  afterEach(async () => {
-    await store?.close();
-    store = undefined;
-    await removeDir(dir);
-  });
+  const tombstones = useStore('tombstones', {});
 
   async function tombstoneSeqs(s: LevelBlockStore): Promise<number[]> {
     const out: number[] = [];
@@ -281,9 +259,7 @@ describe('dataplane/store tombstone purge', function () {
   }
 
   it('purges tombstones at or below the trimmed journal only; a late older put still cannot resurrect', async () => {
-    dir = await tempDir('tombstones');
-    store = await LevelBlockStore.open({ dir, minFreeBytes: 0 });
-    const s = store;
+    const s = tombstones.store();
     const put = (b: number, seq: number): Promise<void> => s.write({ kind: 'put', address: addr(b), pg: 0, seq, epoch: 1, data: pattern(b, 512) }, { sync: false });
     for (let b = 0; b < 10; b++) await put(b, b + 1); // seqs 1..10
     for (let b = 0; b < 10; b++) await s.delete(addr(b), 0, 11 + b, 1, { sync: false }); // tombstones at 11..20
@@ -304,9 +280,7 @@ describe('dataplane/store tombstone purge', function () {
   });
 
   it('keeps a tombstone that was overwritten by a newer put between census and purge', async () => {
-    dir = await tempDir('tombstones');
-    store = await LevelBlockStore.open({ dir, minFreeBytes: 0 });
-    const s = store;
+    const s = tombstones.store();
     await s.write({ kind: 'put', address: addr(1), pg: 0, seq: 1, epoch: 1, data: pattern(1, 512) }, { sync: false });
     await s.delete(addr(1), 0, 2, 1, { sync: false });
     await s.trimJournal('v', 0, 2);
