@@ -22,6 +22,7 @@ import type { WriteConcern } from '../../proto/metadata-types.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import { pgStates, TestCluster } from '../dataplane/cluster.js';
 import { pattern, tempDir } from '../dataplane/helpers.js';
+import { pollUntil } from '../support/poll.js';
 
 const phaseSeconds = Number(process.env.BENCH_SECONDS ?? '3');
 const inFlight = 64;
@@ -86,14 +87,12 @@ function progress(): void {
 
 /** Waits (bounded) until every replica has applied what its PGs' primaries have, so one phase's replication backlog does not run into the next phase. */
 async function settle(cluster: TestCluster, ids: string[], maxMs = 15_000): Promise<void> {
-  const deadline = performance.now() + maxMs;
-  while (performance.now() < deadline) {
+  await pollUntil('replicas to catch up with their primaries', async () => {
     const states = await Promise.all(ids.map((id) => pgStates(cluster.node(id).address)));
     const high = new Map<string, number>();
     for (const list of states) for (const s of list) high.set(`${s.volumeId}/${s.pg}`, Math.max(high.get(`${s.volumeId}/${s.pg}`) ?? 0, s.appliedSeq));
-    if (states.every((list) => list.every((s) => s.appliedSeq >= (high.get(`${s.volumeId}/${s.pg}`) ?? 0)))) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return states.every((list) => list.every((s) => s.appliedSeq >= (high.get(`${s.volumeId}/${s.pg}`) ?? 0)));
+  }, maxMs, 50).catch(() => undefined); // a phase still starts if a backlog remains (bounded wait)
 }
 
 function rand(n: number): number {

@@ -27,13 +27,14 @@ export class TestCluster {
   readonly nodes = new Map<string, DataNodeProc>();
   private readonly dirs: string[] = [];
 
-  async start(id: string, zone: string, dir?: string, extraArgs: string[] = []): Promise<DataNodeProc> {
+  /** `env` is added to this node's environment only (e.g. a test-only fault hook). */
+  async start(id: string, zone: string, dir?: string, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<DataNodeProc> {
     const dataDir = dir ?? await tempDir(`node-${id}`);
     if (dir === undefined) this.dirs.push(dataDir);
     // Opt-in node flags for the data nodes (e.g. GALLEON_DATA_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeFlags = (process.env.GALLEON_DATA_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
     const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir, ...extraArgs], {
-      cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GALLEON_LOG_LEVEL: process.env.GALLEON_LOG_LEVEL ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1' },
+      cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GALLEON_LOG_LEVEL: process.env.GALLEON_LOG_LEVEL ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1', ...env },
     });
     let out = '';
     let address: string | undefined;

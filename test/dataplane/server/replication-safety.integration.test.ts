@@ -49,17 +49,7 @@ describe('replication safety under double failures (3 metadata + 3 data processe
   }
 
   async function start(id: string, env: Record<string, string> = {}): Promise<void> {
-    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-    Object.assign(process.env, env);
-    try {
-      const existing = data.nodes.get(id);
-      await data.start(id, zones[id] ?? 'z1', existing?.dir, flags);
-    } finally {
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) Reflect.deleteProperty(process.env, k);
-        else process.env[k] = v;
-      }
-    }
+    await data.start(id, zones[id] ?? 'z1', data.nodes.get(id)?.dir, flags, env);
   }
 
   function signal(id: string, sig: 'SIGSTOP' | 'SIGCONT'): void {
