@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ManagedChild } from '../lib/child.js';
 import { freePorts } from '../lib/ports.js';
 import { repoRoot } from './metadata-cluster.js';
+import { dataNodeV8Flags } from '../../dataplane/node-flags.js';
 
 const dataNodeMain = join(repoRoot, 'dataplane', 'server', 'main.ts');
 
@@ -58,7 +59,7 @@ export class DataNodes {
       const child = new ManagedChild({
         name: `data node ${id}`,
         command: process.execPath,
-        args: ['--import', 'tsx', dataNodeMain, '--node-id', id, '--zone', zone, '--data-dir', dataDir, '--port', String(port),
+        args: [...dataNodeV8Flags, '--import', 'tsx', dataNodeMain, '--node-id', id, '--zone', zone, '--data-dir', dataDir, '--port', String(port),
           '--metadata', options.metadataAddresses.join(','), '--heartbeat-ms', String(options.heartbeatIntervalMs ?? 500), ...(options.extraArgs ?? [])],
         cwd: repoRoot,
         env: { ...process.env, GALLEON_LOG_LEVEL: options.logLevel ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1' },

@@ -12,6 +12,7 @@ import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { AdminClient } from './admin-client.js';
 import type { DaemonStatus } from '../daemon/types.js';
 import { isProcessAlive as isAlive, logFileName } from '../daemon/pidfile.js';
+import { dataNodeV8Flags } from '../../dataplane/node-flags.js';
 
 /** The running binary (set by cli/bin/run.js, since this module may run from the transpiled cache). */
 export function binPath(): string {
@@ -44,7 +45,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
   const fd = openSync(logFile, 'a');
   let child;
   try {
-    child = spawn(process.execPath, [binPath(), 'daemon', 'start', ...args], {
+    child = spawn(process.execPath, [...dataNodeV8Flags, binPath(), 'daemon', 'start', ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: { ...process.env, GALLEON_DETACHED: '1' },

@@ -43,8 +43,10 @@ export interface LevelBlockStoreOptions {
   /** Writes are refused with NO_SPACE when the disk would drop below this much free space. */
   minFreeBytes?: number;
   /**
-   * Segment layout: bodies up to this size stay inline in LevelDB anyway, so a batch of small
-   * durable writes costs one fsync (the LevelDB log) instead of two (segment + log).
+   * Segment layout: bodies up to this size stay inline in LevelDB anyway. 0 by default: inline
+   * bodies are rewritten by every LevelDB compaction they pass through, which cost 66 µs of CPU
+   * per random 4 KiB durable write against 27 µs in segments (the second fsync per batch, segment
+   * then log, is cheaper than that).
    */
   inlineMaxBytes?: number;
 }
@@ -53,7 +55,7 @@ export const defaultMaxBlockBytes = 4 * 1024 * 1024;
 export const defaultMaxBatchBytes = 64 * 1024 * 1024;
 export const defaultWriteBufferSizeBytes = 64 * 1024 * 1024;
 export const defaultMinFreeBytes = 64 * 1024 * 1024;
-export const defaultInlineMaxBytes = 16 * 1024;
+export const defaultInlineMaxBytes = 0;
 const freeSpaceRefreshMs = 500;
 /** A read re-reads the index when segment GC retired the segment it named (twice is enough). */
 const maxSegmentReadAttempts = 3;

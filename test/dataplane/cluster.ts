@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { crc32c } from '@node-rs/crc32';
 import { request } from 'undici';
 import type { VolumePlacement } from '../../dataplane/placement.js';
+import { dataNodeV8Flags } from '../../dataplane/node-flags.js';
 import { streamJournalFrames } from '../../dataplane/wire.js';
 import { removeDir, tempDir, waitFor } from './helpers.js';
 
@@ -33,7 +34,7 @@ export class TestCluster {
     if (dir === undefined) this.dirs.push(dataDir);
     // Opt-in node flags for the data nodes (e.g. GALLEON_DATA_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeFlags = (process.env.GALLEON_DATA_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-    const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir, ...extraArgs], {
+    const proc = spawn(process.execPath, [...dataNodeV8Flags, ...nodeFlags, '--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir, ...extraArgs], {
       cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GALLEON_LOG_LEVEL: process.env.GALLEON_LOG_LEVEL ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1', ...env },
     });
     let out = '';
