@@ -214,10 +214,7 @@ export class LevelBlockStore implements BlockStore {
       const prev = this.overlay.get(k);
       if (prev === undefined || !onlyIfNewer || prev.op.seq < op.seq) this.overlay.set(k, { op, onlyIfNewer });
     }
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'ops', ops, keys, keyTexts, sync: opts.sync, onlyIfNewer, bytes, resolve, reject });
-      this.kick();
-    });
+    return this.enqueue<void>((resolve, reject) => ({ kind: 'ops', ops, keys, keyTexts, sync: opts.sync, onlyIfNewer, bytes, resolve, reject }));
   }
 
   /**
@@ -227,19 +224,12 @@ export class LevelBlockStore implements BlockStore {
   rewriteBlock(address: BlockAddress, block: StoredBlock): Promise<void> {
     this.checkOpen();
     if (block.data.byteLength > this.maxBlockBytes) throw new GalleonError('INVALID_SIZE', `repair copy of ${block.data.byteLength} bytes exceeds maxBlockBytes`);
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'repair', address, block, sync: true, bytes: block.data.byteLength, resolve, reject });
-      this.kick();
-    });
+    return this.enqueue<void>((resolve, reject) => ({ kind: 'repair', address, block, sync: true, bytes: block.data.byteLength, resolve, reject }));
   }
 
   /** Resync: drops a block the primary no longer has (no journal entry), unless newer here. */
   dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number): Promise<void> {
-    this.checkOpen();
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'repair', address, block: { tombstone: true, seq, epoch, pg }, sync: false, bytes: 0, resolve, reject });
-      this.kick();
-    });
+    return this.enqueue<void>((resolve, reject) => ({ kind: 'repair', address, block: { tombstone: true, seq, epoch, pg }, sync: false, bytes: 0, resolve, reject }));
   }
 
   /**
@@ -247,28 +237,16 @@ export class LevelBlockStore implements BlockStore {
    * watermark jumps there and the journal below it (holes, old entries) is dropped.
    */
   completeResync(volumeId: string, pg: number, uptoSeq: number): Promise<void> {
-    this.checkOpen();
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'watermark', volumeId, pg, upto: uptoSeq, sync: true, bytes: 0, resolve, reject });
-      this.kick();
-    });
+    return this.enqueue<void>((resolve, reject) => ({ kind: 'watermark', volumeId, pg, upto: uptoSeq, sync: true, bytes: 0, resolve, reject }));
   }
 
   trimJournal(volumeId: string, pg: number, uptoSeq: number): Promise<number> {
-    this.checkOpen();
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ kind: 'trim', volumeId, pg, upto: uptoSeq, sync: false, bytes: 0, resolve, reject });
-      this.kick();
-    });
+    return this.enqueue<number>((resolve, reject) => ({ kind: 'trim', volumeId, pg, upto: uptoSeq, sync: false, bytes: 0, resolve, reject }));
   }
 
   dropPg(volumeId: string, pg: number, opts: { ifEpochAtMost?: number } = {}): Promise<boolean> {
-    this.checkOpen();
     pgKey(volumeId, pg); // validates before anything is queued
-    return new Promise<boolean>((resolve, reject) => {
-      this.queue.push({ kind: 'drop', volumeId, pg, ifEpochAtMost: opts.ifEpochAtMost ?? Number.MAX_SAFE_INTEGER, sync: true, bytes: 0, resolve, reject });
-      this.kick();
-    });
+    return this.enqueue<boolean>((resolve, reject) => ({ kind: 'drop', volumeId, pg, ifEpochAtMost: opts.ifEpochAtMost ?? Number.MAX_SAFE_INTEGER, sync: true, bytes: 0, resolve, reject }));
   }
 
   async observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number> {
@@ -276,15 +254,17 @@ export class LevelBlockStore implements BlockStore {
     const s = await this.loadPg(volumeId, pg);
     if (epoch <= s.epoch) return s.epoch;
     // A fence must survive a restart, so the new epoch is synced before anyone relies on it.
-    await new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'epoch', volumeId, pg, epoch, sync: true, bytes: 0, resolve, reject });
-      this.kick();
-    });
+    await this.enqueue<void>((resolve, reject) => ({ kind: 'epoch', volumeId, pg, epoch, sync: true, bytes: 0, resolve, reject }));
     return (await this.loadPg(volumeId, pg)).epoch;
   }
 
-  private kick(): void {
-    if (this.flushing === null) this.flushing = this.flushLoop();
+  /** Queues a commit for the committer (checked open first); resolves as the commit settles. */
+  private enqueue<T>(make: (resolve: (v: T) => void, reject: (e: unknown) => void) => Pending): Promise<T> {
+    this.checkOpen();
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push(make(resolve, reject));
+      if (this.flushing === null) this.flushing = this.flushLoop();
+    });
   }
 
   /**
@@ -790,23 +770,16 @@ export class LevelBlockStore implements BlockStore {
   /** The seam for segment GC and tombstone purge (maintenance.ts). */
   maintenance(): StoreMaintenance {
     invariant(this.segments !== null, 'segments are open');
-    const enqueue = <T>(make: (resolve: (v: T) => void, reject: (e: unknown) => void) => Pending): Promise<T> => {
-      this.checkOpen();
-      return new Promise<T>((resolve, reject) => {
-        this.queue.push(make(resolve, reject));
-        this.kick();
-      });
-    };
     const prefix = blockPrefix();
     return {
       segments: this.segments,
       pins: this.pins,
       scanBlockIndex: () => this.scanIndex(prefix),
-      fence: (sync) => enqueue<number>((resolve, reject) => ({ kind: 'fence', sync, bytes: 0, resolve, reject })),
-      relocate: (items) => enqueue<number>((resolve, reject) => ({
+      fence: (sync) => this.enqueue<number>((resolve, reject) => ({ kind: 'fence', sync, bytes: 0, resolve, reject })),
+      relocate: (items) => this.enqueue<number>((resolve, reject) => ({
         kind: 'relocate', items, sync: true, bytes: items.reduce((n, r) => n + r.body.byteLength, 0), resolve, reject,
       })),
-      purgeTombstones: (items) => enqueue<number>((resolve, reject) => ({ kind: 'purge', items, sync: false, bytes: 0, resolve, reject })),
+      purgeTombstones: (items) => this.enqueue<number>((resolve, reject) => ({ kind: 'purge', items, sync: false, bytes: 0, resolve, reject })),
       trimmedSeq: (volumeId, pg) => this.trimmedSeqOf(volumeId, pg),
     };
   }
