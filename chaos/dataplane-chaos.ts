@@ -24,7 +24,7 @@
  * settling: a self-test that the digest comparison catches a divergent replica.
  */
 import { rmSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -45,8 +45,9 @@ import { settle } from './dataplane/settle.js';
 import { blockKey, chaosBlocks, Workload } from './dataplane/workload.js';
 import type { BlockRef } from './dataplane/workload.js';
 import { installEmergencyCleanup } from './lib/child.js';
+import { printLogTails, retryCall } from './lib/harness.js';
 import { Random } from './lib/random.js';
-import { delay, waitFor, withTimeout } from './lib/wait.js';
+import { delay, withTimeout } from './lib/wait.js';
 import { checkHistory, formatViolation, registerModel } from './linearizability/index.js';
 import { integerFlag, seedFlag } from './lib/flags.js';
 
@@ -133,8 +134,8 @@ function parse(): Args {
 
 const log = (line: string): void => console.log(`chaos: ${line}`);
 
-async function retry<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  return waitFor(what, timeoutMs, async () => withTimeout(fn(), limits.opTimeoutMs), 200);
+function retry<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  return retryCall(what, timeoutMs, limits.opTimeoutMs, fn);
 }
 
 async function createVolume(api: ChaosClient): Promise<Volume> {
@@ -306,7 +307,7 @@ async function main(): Promise<number> {
         // Closing a client of a dead cluster can fail; the processes go next anyway.
       }
     }
-    if (!success) await printLogTails([...(data?.nodes ?? []), ...(meta?.members ?? [])]);
+    if (!success) await printLogTails([...(data?.nodes ?? []), ...(meta?.members ?? [])], 12);
     await data?.stop();
     await meta?.stop();
     rmSync(root, { recursive: true, force: true });
@@ -343,17 +344,6 @@ function epochSummary(groups: readonly { epoch: number }[]): string {
   if (groups.length === 0) return 'none';
   const epochs = groups.map((g) => g.epoch);
   return `min ${Math.min(...epochs)}, max ${Math.max(...epochs)}, sum ${epochs.reduce((a, b) => a + b, 0)}`;
-}
-
-async function printLogTails(procs: { id: string; logPath: string }[]): Promise<void> {
-  for (const p of procs) {
-    try {
-      const tail = (await readFile(p.logPath, 'utf8')).split('\n').slice(-12).join('\n');
-      console.error(`--- last lines of ${p.id} (${p.logPath}):\n${tail}`);
-    } catch {
-      // No log yet.
-    }
-  }
 }
 
 // Exit explicitly: a connection left half-open by a killed node must not keep us alive.

@@ -15,7 +15,7 @@
  * self-test that the final reads, the loss check and the checker do catch a lost write.
  */
 import { rmSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,8 +23,9 @@ import { isGalleonError } from '../proto/errors.js';
 import { connectClient, type ChaosClient } from './cluster/client.js';
 import { MetadataCluster } from './cluster/metadata-cluster.js';
 import { installEmergencyCleanup } from './lib/child.js';
+import { printLogTails, retryCall } from './lib/harness.js';
 import { Random } from './lib/random.js';
-import { delay, waitFor, withTimeout } from './lib/wait.js';
+import { delay, withTimeout } from './lib/wait.js';
 import { checkHistory, formatViolation, registerModel } from './linearizability/index.js';
 import { HistoryRecorder, type ChaosOperation } from './metadata/history-recorder.js';
 import { findLostWrites } from './metadata/loss.js';
@@ -86,8 +87,8 @@ function parse(): Args {
 const log = (line: string): void => console.log(`chaos: ${line}`);
 
 /** Retries an idempotent setup or verification call until it succeeds. */
-async function retry<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  return waitFor(what, timeoutMs, async () => withTimeout(fn(), limits.opTimeoutMs + limits.opTimeoutGraceMs), 200);
+function retry<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  return retryCall(what, timeoutMs, limits.opTimeoutMs + limits.opTimeoutGraceMs, fn);
 }
 
 async function setUp(client: ChaosClient, registerVolumes: string[]): Promise<void> {
@@ -239,7 +240,7 @@ async function main(): Promise<number> {
       }
     }
     if (cluster !== null) {
-      if (!success) await printLogTails(cluster);
+      if (!success) await printLogTails(cluster.members, 15);
       await cluster.stop();
     }
     rmSync(root, { recursive: true, force: true });
@@ -252,18 +253,6 @@ function longestGapBetweenAnswers(ops: readonly ChaosOperation[]): number {
   let gap = 0;
   for (let i = 1; i < returns.length; i++) gap = Math.max(gap, returns[i]! - returns[i - 1]!);
   return gap;
-}
-
-async function printLogTails(cluster: MetadataCluster): Promise<void> {
-  for (const m of cluster.members) {
-    try {
-      const text = await readFile(m.logPath, 'utf8');
-      const tail = text.split('\n').slice(-15).join('\n');
-      console.error(`--- last lines of ${m.id} (${m.logPath}):\n${tail}`);
-    } catch {
-      // No log yet.
-    }
-  }
 }
 
 // Exit explicitly: a gRPC channel left half-open by a killed member must not keep us alive.

@@ -8,8 +8,8 @@
 import type { ChaosClient } from '../cluster/client.js';
 import type { DataNodes } from '../cluster/data-nodes.js';
 import type { MetadataCluster } from '../cluster/metadata-cluster.js';
+import { FaultLoop, leaderWithin } from '../lib/harness.js';
 import type { Random } from '../lib/random.js';
-import { delay, withTimeout } from '../lib/wait.js';
 
 export interface DataNemesisOptions {
   intervalMs: number;
@@ -38,8 +38,7 @@ export interface FaultRecord {
 
 export class DataNemesis {
   readonly faults: FaultRecord[] = [];
-  private stopping = false;
-  private wake: (() => void) | null = null;
+  private readonly loop: FaultLoop;
 
   constructor(
     private readonly meta: MetadataCluster,
@@ -48,23 +47,19 @@ export class DataNemesis {
     private readonly rnd: Random,
     private readonly options: DataNemesisOptions,
     private readonly log: (line: string) => void,
-  ) {}
-
-  stop(): void {
-    this.stopping = true;
-    this.wake?.();
+  ) {
+    this.loop = new FaultLoop(rnd, options);
   }
 
-  async run(startedAtMs: number): Promise<void> {
-    let lastFaultAtMs = Date.now();
-    while (!this.stopping) {
-      const jitter = this.rnd.between(-this.options.intervalMs / 4, this.options.intervalMs / 4);
-      await this.sleep(Math.max(this.options.minUpMs, this.options.intervalMs + jitter - (Date.now() - lastFaultAtMs)));
-      if (this.stopping) break;
-      lastFaultAtMs = Date.now();
+  stop(): void {
+    this.loop.stop();
+  }
+
+  run(startedAtMs: number): Promise<void> {
+    return this.loop.run(async () => {
       const dataTarget = this.rnd.pick(this.data.nodes).id;
       const wantLeader = this.options.metadataEvery > 0 && (this.faults.length + 1) % this.options.metadataEvery === 0;
-      const leaderId = wantLeader ? await this.leaderId() : null;
+      const leaderId = wantLeader ? await leaderWithin(this.client, this.options.leaderQueryTimeoutMs) : null;
       const dataFaults = this.faults.filter((f) => f.kind === 'data-node').length;
       const long = leaderId === null && this.options.longOutageEvery > 0 && (dataFaults + 1) % this.options.longOutageEvery === 0;
       const outageMs = long
@@ -77,25 +72,10 @@ export class DataNemesis {
       if (record.kind === 'metadata-leader') await this.meta.killMember(record.target);
       else await this.data.killNode(record.target);
       this.faults.push(record);
-      // The outage is served in full even when stopping: a restart always follows a fault.
-      await delay(outageMs);
-      if (record.kind === 'metadata-leader') await this.meta.startMember(record.target);
-      else await this.data.startNode(record.target);
-    }
-  }
-
-  private async leaderId(): Promise<string | null> {
-    try {
-      return (await withTimeout(this.client.clusterStatus(), this.options.leaderQueryTimeoutMs)).leaderId;
-    } catch {
-      return null;
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.wake = null; resolve(); }, ms);
-      this.wake = () => { clearTimeout(timer); this.wake = null; resolve(); };
+      return {
+        outageMs,
+        heal: () => (record.kind === 'metadata-leader' ? this.meta.startMember(record.target) : this.data.startNode(record.target)),
+      };
     });
   }
 }

@@ -1,4 +1,8 @@
-/** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
+/**
+ * The one poll-with-a-deadline loop (the tests' `pollUntil` wraps it): polls `probe` until it
+ * returns a value other than undefined, or throws naming `what` and the probe's last error after
+ * `timeoutMs`.
+ */
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, pollMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -10,7 +14,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
       lastError = err;
     }
     if (Date.now() >= deadline) {
-      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
+      const why = lastError === undefined ? '' : `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}`;
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
     }
     await delay(pollMs);

@@ -6,8 +6,8 @@
  */
 import type { ChaosClient } from '../cluster/client.js';
 import type { MetadataCluster } from '../cluster/metadata-cluster.js';
+import { FaultLoop, leaderWithin } from '../lib/harness.js';
 import type { Random } from '../lib/random.js';
-import { delay, withTimeout } from '../lib/wait.js';
 
 export interface NemesisOptions {
   intervalMs: number;
@@ -31,8 +31,7 @@ export interface KillRecord {
 
 export class Nemesis {
   readonly kills: KillRecord[] = [];
-  private stopping = false;
-  private wake: (() => void) | null = null;
+  private readonly loop: FaultLoop;
 
   constructor(
     private readonly cluster: MetadataCluster,
@@ -40,24 +39,17 @@ export class Nemesis {
     private readonly rnd: Random,
     private readonly options: NemesisOptions,
     private readonly log: (line: string) => void,
-  ) {}
-
-  stop(): void {
-    this.stopping = true;
-    this.wake?.();
+  ) {
+    this.loop = new FaultLoop(rnd, options);
   }
 
-  async run(startedAtMs: number): Promise<void> {
-    let lastKillAtMs = Date.now();
-    while (!this.stopping) {
-      // Kills are paced from kill to kill, so a slow restart does not thin them out, but the
-      // restarted member always gets a moment in the cluster before the next one.
-      const jitter = this.rnd.between(-this.options.intervalMs / 4, this.options.intervalMs / 4);
-      const sinceLastKillMs = Date.now() - lastKillAtMs;
-      await this.sleep(Math.max(this.options.minUpMs, this.options.intervalMs + jitter - sinceLastKillMs));
-      if (this.stopping) break;
-      lastKillAtMs = Date.now();
-      const leaderId = await this.leaderId();
+  stop(): void {
+    this.loop.stop();
+  }
+
+  run(startedAtMs: number): Promise<void> {
+    return this.loop.run(async () => {
+      const leaderId = await leaderWithin(this.client, this.options.leaderQueryTimeoutMs);
       const targetLeader = this.kills.length % 2 === 0 && leaderId !== null;
       const target = targetLeader ? leaderId : this.rnd.pick(this.cluster.members).id;
       const outageMs = this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
@@ -67,32 +59,12 @@ export class Nemesis {
       if (kind === 'kill') await this.cluster.killMember(target);
       else this.cluster.pauseMember(target);
       this.kills.push(record);
-      // The outage is served in full even when stopping: a restart always follows a fault.
-      await delay(outageMs);
-      if (kind === 'kill') await this.cluster.startMember(target);
-      else this.cluster.resumeMember(target);
-    }
-  }
-
-  private async leaderId(): Promise<string | null> {
-    try {
-      const status = await withTimeout(this.client.clusterStatus(), this.options.leaderQueryTimeoutMs);
-      return status.leaderId;
-    } catch {
-      return null;
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
+      return {
+        outageMs,
+        heal: async () => {
+          if (kind === 'kill') await this.cluster.startMember(target);
+          else this.cluster.resumeMember(target);
+        },
       };
     });
   }

@@ -153,10 +153,8 @@ export class DataRole {
           this.schedule(every);
           return;
         }
-        await this.api.registerDataNode({ id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: await this.capacityBytes() });
-        await this.store?.markJoined();
+        await agent.register(await this.capacityBytes());
         this.registered = true;
-        this.opts.logger.info({ address: this.opts.dataAddress, zone: this.opts.zone }, 'registered as a data node');
       } else {
         await agent.heartbeat();
       }

@@ -60,9 +60,7 @@ export class DataNodeAgent {
       if (this.stopped) throw new GalleonError('UNAVAILABLE', `data node ${this.id} stopped before it could register`, { hint: 'start it again' });
       await delay(every);
     }
-    const node = await this.opts.api.registerDataNode(this.opts.registration);
-    await this.opts.store.markJoined();
-    this.opts.log.info({ id: node.id, address: node.address, zone: node.zone }, 'registered with the metadata service');
+    const node = await this.register();
     this.timer = setInterval(() => {
       if (this.beating !== null || this.stopped) return; // never pile up beats behind a slow leader
       this.beating = this.heartbeat().then(() => undefined, (err: unknown) => {
@@ -70,6 +68,19 @@ export class DataNodeAgent {
       }).finally(() => { this.beating = null; });
     }, every);
     this.timer.unref();
+    return node;
+  }
+
+  /**
+   * Registers the node and records in its store that it joined the cluster (what `mayRegister`
+   * reads after a restart). Call once `mayRegister` said yes. `capacityBytes` overrides the
+   * registration's, for a caller that measures the disk at each registration.
+   */
+  async register(capacityBytes?: number): Promise<DataNode> {
+    const registration = capacityBytes === undefined ? this.opts.registration : { ...this.opts.registration, capacityBytes };
+    const node = await this.opts.api.registerDataNode(registration);
+    await this.opts.store.markJoined();
+    this.opts.log.info({ id: node.id, address: node.address, zone: node.zone }, 'registered as a data node with the metadata service');
     return node;
   }
 

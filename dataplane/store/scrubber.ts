@@ -8,6 +8,7 @@ import { isGalleonError } from '../../proto/errors.js';
 import type { Logger } from '../log.js';
 import { metrics } from '../metrics.js';
 import type { BlockAddress, BlockStore, StoredBlock } from './types.js';
+import { Pacer } from './pacer.js';
 
 /** Another replica's verified copy of a block (the caller knows where the replicas are). */
 export interface RepairSource {
@@ -50,7 +51,7 @@ export class Scrubber {
     const rate = this.opts.maxBlocksPerSecond ?? defaultScrubBlocksPerSecond;
     const byteRate = this.opts.maxBytesPerSecond ?? defaultScrubBytesPerSecond;
     const pass: ScrubPass = { scanned: 0, repaired: 0, unrepairable: 0 };
-    let stepStart = performance.now();
+    const pacer = new Pacer({ signal: this.stopController.signal });
     let stepBytes = 0;
     for await (const { address, pg } of this.opts.store.iterateAddresses()) {
       if (this.stopController.signal.aborted) break;
@@ -64,10 +65,7 @@ export class Scrubber {
         else pass.unrepairable++;
       }
       if (pass.scanned % scrubStepBlocks === 0) {
-        const budgetMs = Math.max(scrubStepBlocks / rate, stepBytes / byteRate) * 1000;
-        const spent = performance.now() - stepStart;
-        if (spent < budgetMs) await sleep(budgetMs - spent, undefined, { signal: this.stopController.signal }).catch(() => undefined);
-        stepStart = performance.now();
+        await pacer.end({ amount: scrubStepBlocks, perSecond: rate }, { amount: stepBytes, perSecond: byteRate });
         stepBytes = 0;
       }
     }

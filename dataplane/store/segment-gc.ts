@@ -16,12 +16,12 @@
  * A crash before the delete leaves both copies (the old one is garbage the next pass removes); a
  * crash during copying leaves unreferenced bytes in the current segment (garbage too).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isGalleonError } from '../../proto/errors.js';
 import { metrics } from '../metrics.js';
 import { segmentPointer } from './index-census.js';
 import type { Census } from './index-census.js';
 import type { Relocation, StoreMaintenance } from './maintenance.js';
+import { Pacer } from './pacer.js';
 
 /** Compact a sealed segment when less than this fraction of its bytes is live. */
 export const defaultLiveRatioThreshold = 0.5;
@@ -108,6 +108,7 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
   const rate = opts.maxBytesPerSecond ?? defaultGcBytesPerSecond;
   const batchBytes = opts.relocateBatchBytes ?? defaultRelocateBatchBytes;
   const maxCopy = opts.maxCopyBytesPerPass ?? defaultMaxCopyBytesPerPass;
+  const pacer = new Pacer(opts.signal === undefined ? {} : { signal: opts.signal });
   /** Victims with nothing left in them, and the live bytes copied out of each. */
   const emptied = new Map<number, number>();
   for (const id of victims) {
@@ -117,7 +118,7 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
     let left = 0;
     let copied = 0;
     for (let i = 0; i < live.length && !aborted();) {
-      const startedMs = performance.now();
+      pacer.begin();
       const batch: Relocation[] = [];
       let bytes = 0;
       for (; i < live.length && (batch.length === 0 || bytes < batchBytes); i++) {
@@ -136,8 +137,7 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
       result.bytesCopied += bytes;
       metrics.gcBytesCopied.inc(bytes);
       await opts.onStep?.({ step: 'relocated', segmentId: id, items: batch.length });
-      const budgetMs = (bytes / rate) * 1000 - (performance.now() - startedMs);
-      if (budgetMs > 0) await sleep(budgetMs, undefined, opts.signal === undefined ? {} : { signal: opts.signal }).catch(() => undefined);
+      await pacer.end({ amount: bytes, perSecond: rate });
     }
     result.damaged += left;
     if (left === 0 && !aborted()) emptied.set(id, copied);

@@ -26,9 +26,9 @@
  * the census saw and still at or below the trimmed seq (maintenance.ts), in batches at a bounded
  * rate.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { metrics } from '../metrics.js';
 import type { StoreMaintenance, TombstonePurge } from './maintenance.js';
+import { Pacer } from './pacer.js';
 
 export const defaultPurgeBatch = 1024;
 /** Tombstones deleted per second at most (each is one small LevelDB delete). */
@@ -45,15 +45,15 @@ export interface TombstonePurgeOptions {
 export async function purgeTombstones(m: StoreMaintenance, candidates: readonly TombstonePurge[], opts: TombstonePurgeOptions = {}): Promise<number> {
   const batch = opts.batch ?? defaultPurgeBatch;
   const rate = opts.maxPerSecond ?? defaultPurgePerSecond;
+  const pacer = new Pacer(opts.signal === undefined ? {} : { signal: opts.signal });
   let purged = 0;
   for (let i = 0; i < candidates.length && opts.signal?.aborted !== true; i += batch) {
-    const startedMs = performance.now();
+    pacer.begin();
     const slice = candidates.slice(i, i + batch);
     const n = await m.purgeTombstones(slice);
     purged += n;
     metrics.tombstonesPurged.inc(n);
-    const budgetMs = (slice.length / rate) * 1000 - (performance.now() - startedMs);
-    if (budgetMs > 0) await sleep(budgetMs, undefined, opts.signal === undefined ? {} : { signal: opts.signal }).catch(() => undefined);
+    await pacer.end({ amount: slice.length, perSecond: rate });
   }
   return purged;
 }

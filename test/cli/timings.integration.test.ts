@@ -5,13 +5,13 @@
  * a killed data node down after --data-node-down-after-ms (not the 10 s default).
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DaemonConfig } from '../../cli/daemon/types.js';
 import type { LocalCluster } from '../../cli/local/cluster.js';
 import { MetadataClient } from '../../metadata/service/client.js';
-import { cliJson, killDaemonAt, killClusterDir, makeTempDir, repoRoot, runCli, waitFor } from './helpers.js';
+import { TestCluster } from '../dataplane/cluster.js';
+import { cliJson, killDaemonAt, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
 
 const downAfterMs = 1500;
 
@@ -20,14 +20,14 @@ describe('galleon failover timings (integration)', function () {
   let root = '';
   let storage = '';
   let api: MetadataClient | null = null;
-  let dataNode: ChildProcess | null = null;
+  const dataNodes = new TestCluster();
 
   before(async () => {
     root = await makeTempDir('galleon-timings-');
     storage = join(root, 'node');
   });
   after(async () => {
-    if (dataNode?.pid !== undefined && dataNode.exitCode === null) dataNode.kill('SIGKILL');
+    await dataNodes.stopAll();
     api?.close();
     await killDaemonAt(storage);
     await killClusterDir(join(root, 'cluster'));
@@ -60,19 +60,12 @@ describe('galleon failover timings (integration)', function () {
     const bind = cluster.nodes[0]?.bindAddress ?? '';
 
     // A standalone data node registered with the daemon's metadata role, then killed.
-    const nodeDir = join(root, 'extra-node');
-    await mkdir(nodeDir);
-    dataNode = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'dataplane', 'server', 'main.ts'), '--node-id', 'extra', '--data-dir', nodeDir,
-      '--metadata', bind, '--heartbeat-ms', '200', '--lease-ttl-ms', '1000', '--scrub-rate', '0'], {
-      cwd: repoRoot, stdio: 'ignore', env: { ...process.env, GALLEON_LOG_LEVEL: 'warn', GALLEON_EXIT_WITH_PARENT: '1' },
-    });
+    await dataNodes.start('extra', 'zone-a', undefined, ['--metadata', bind, '--heartbeat-ms', '200', '--lease-ttl-ms', '1000', '--scrub-rate', '0']);
     const client = new MetadataClient({ addresses: [bind] });
     api = client;
     const extra = async (): Promise<string | undefined> => (await client.listDataNodes()).find((n) => n.id === 'extra')?.state;
     await waitFor('the extra data node up', 30_000, async () => await extra() === 'up');
-    const proc = dataNode;
-    proc.kill('SIGKILL');
-    await waitFor('the data node process gone', 5_000, () => proc.exitCode !== null || proc.signalCode !== null);
+    await dataNodes.kill('extra');
     const killedAt = Date.now();
     await waitFor('the extra data node marked down', 9_000, async () => await extra() === 'down');
     const tookMs = Date.now() - killedAt;

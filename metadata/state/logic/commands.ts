@@ -8,7 +8,7 @@ import type {
   AccessMode, DataNode, Lease, LeaseKind, PgReport, PlacementGroup, Volume, VolumeType,
 } from '../../../proto/metadata-types.js';
 import { deleteLease, leasesOn, putLease } from './lease-store.js';
-import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf } from './pg-sync.js';
+import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf, requirePrimaryAt } from './pg-sync.js';
 import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
 import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planReReplication, type FailoverVolume } from './placement.js';
@@ -377,16 +377,7 @@ function checkPrimaryAtEpoch(tx: Tx, resource: string, holder: string, epoch: nu
   const pgNo = Number(resource.slice(slash + 1));
   const group = placementOf(tx, resource.slice(0, slash)).find((p) => p.pg === pgNo);
   if (group === undefined) throw invalidArgument(`no placement group ${resource}`, 'refresh the placement');
-  if (group.epoch !== epoch) {
-    throw new GalleonError(ErrorCode.STALE_EPOCH, `placement group ${resource} is at epoch ${group.epoch}, not ${epoch}`, {
-      hint: 'refresh the placement from the metadata service', details: { epoch: group.epoch },
-    });
-  }
-  if (group.primary !== holder) {
-    throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${holder} is not the primary of ${resource} (${group.primary} is)`, {
-      hint: 'only the primary holds the pg-primary lease', details: { primary: group.primary, epoch: group.epoch },
-    });
-  }
+  requirePrimaryAt(group, holder, epoch, 'only the primary holds the pg-primary lease');
 }
 
 function checkPgReports(raw: unknown): PgReport[] {

@@ -91,7 +91,8 @@ function requireGroup(tx: Tx, ref: unknown, pgRaw: unknown): { vol: Volume; pgs:
   return { vol, pgs, group };
 }
 
-function requirePrimaryAt(group: PlacementGroup, nodeId: string, epoch: number): void {
+/** Fencing: `nodeId` must be the PG's primary at exactly `epoch`. `hint` says what only a primary may do. */
+export function requirePrimaryAt(group: PlacementGroup, nodeId: string, epoch: number, hint = 'only the PG\'s primary may do this; refresh the placement'): void {
   const resource = `${group.volumeId}/${group.pg}`;
   if (group.epoch !== epoch) {
     throw new GalleonError(ErrorCode.STALE_EPOCH, `placement group ${resource} is at epoch ${group.epoch}, not ${epoch}`, {
@@ -100,7 +101,7 @@ function requirePrimaryAt(group: PlacementGroup, nodeId: string, epoch: number):
   }
   if (group.primary !== nodeId) {
     throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${nodeId} is not the primary of ${resource} (${group.primary} is)`, {
-      hint: 'only the PG\'s primary may do this; refresh the placement', details: { primary: group.primary, epoch: group.epoch },
+      hint, details: { primary: group.primary, epoch: group.epoch },
     });
   }
 }

@@ -13,14 +13,12 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
-import { MetadataClient } from '../../../metadata/service/client.js';
 import { BlockClient } from '../../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../../dataplane/placement.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
-import type { PlacementGroup, Volume, WriteConcern } from '../../../proto/metadata-types.js';
-import { ProcessCluster } from '../../metadata/service/harness.js';
-import { TestCluster } from '../cluster.js';
+import type { Volume, WriteConcern } from '../../../proto/metadata-types.js';
 import { pattern, waitFor } from '../helpers.js';
+import { useMetaAndData } from './meta-and-data.js';
 
 const heartbeatMs = 200;
 const leaseTtlMs = 1000;
@@ -29,47 +27,27 @@ const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3', d4: 'z1' }
 
 describe('data plane failover (3 metadata + 4 data processes)', function () {
   this.timeout(120_000);
-  const meta = new ProcessCluster();
-  const data = new TestCluster();
-  let api: MetadataClient;
-  let flags: string[] = [];
+  const env = useMetaAndData(zones, { heartbeatMs, leaseTtlMs, downAfterMs }, { metadataMembers: 3 });
   const clients: BlockClient[] = [];
 
   function client(): BlockClient {
-    const c = new BlockClient({ placement: new MetadataPlacementSource(api), maxAttempts: 40, retryBaseDelayMs: 25, coalesceWrites: false, requestTimeoutMs: 5000 });
+    const c = new BlockClient({ placement: new MetadataPlacementSource(env.api), maxAttempts: 40, retryBaseDelayMs: 25, coalesceWrites: false, requestTimeoutMs: 5000 });
     clients.push(c);
     return c;
   }
 
-  async function groups(volumeId: string): Promise<PlacementGroup[]> {
-    return [...await api.getPlacement(volumeId)].sort((a, b) => a.pg - b.pg);
-  }
-
-  before(async () => {
-    await meta.init();
-    const members = await meta.bootstrap(['m1', 'm2', 'm3'], ['--tick-ms', '50', '--data-node-timeout-ms', String(downAfterMs), '--controller-interval-ms', '100']);
-    const addresses = members.map((m) => m.address);
-    api = new MetadataClient({ addresses });
-    flags = ['--metadata', addresses.join(','), '--heartbeat-ms', String(heartbeatMs), '--lease-ttl-ms', String(leaseTtlMs), '--scrub-rate', '0'];
-    await Promise.all(Object.entries(zones).map(([id, z]) => data.start(id, z, undefined, flags)));
-    await waitFor('4 data nodes up', async () => (await api.listDataNodes()).filter((n) => n.state === 'up').length === 4, 30_000);
-  });
   after(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
-    api.close();
-    await data.stopAll();
-    await meta.destroy();
   });
 
   async function bringBack(id: string): Promise<void> {
-    const z = zones[id] ?? 'z1';
-    await data.start(id, z, data.node(id).dir, flags);
-    await waitFor(`${id} up again`, async () => (await api.listDataNodes()).find((n) => n.id === id)?.state === 'up', 20_000);
+    await env.startNode(id);
+    await waitFor(`${id} up again`, async () => (await env.stateOf(id)) === 'up', 20_000);
   }
 
   it('(a) kill -9 of a primary mid-write: replicated/distributed acks read back via the new primary, durable ones once it returns', async () => {
-    const vol: Volume = await api.createVolume({ name: 'fo-kill', size: '1G', replicas: 3 });
-    const before = await groups(vol.id);
+    const vol: Volume = await env.api.createVolume({ name: 'fo-kill', size: '1G', replicas: 3 });
+    const before = await env.groups(vol.id);
     const victim = before[0]?.primary ?? 'd1';
     const c = client();
     const concerns: WriteConcern[] = ['replicated', 'distributed', 'durable'];
@@ -94,10 +72,10 @@ describe('data plane failover (3 metadata + 4 data processes)', function () {
     };
     const writers = Array.from({ length: 4 }, () => writer());
     await waitFor('some writes acknowledged', () => acked.size >= 150, 20_000);
-    await data.kill(victim);
+    await env.data.kill(victim);
     const killedAt = Date.now();
     const moved = await waitFor('the victim\'s PGs moved to new primaries', async () => {
-      const now = await groups(vol.id);
+      const now = await env.groups(vol.id);
       return now.every((g) => g.primary !== victim && !g.replicas.includes(victim)) ? now : undefined;
     }, 20_000, 100);
     const movedAfterMs = Date.now() - killedAt;
@@ -133,21 +111,21 @@ describe('data plane failover (3 metadata + 4 data processes)', function () {
     }, 20_000, 250).catch(() => assert.deepEqual(lostDurable, [], 'durable writes missing after the node returned'));
 
     // The replacement replicas were resynced and marked in sync: the volume is available again.
-    await waitFor('volume available again', async () => (await api.getVolume(vol.id)).state === 'available', 20_000, 200);
-    const status = await api.clusterStatus();
+    await waitFor('volume available again', async () => (await env.api.getVolume(vol.id)).state === 'available', 20_000, 200);
+    const status = await env.api.clusterStatus();
     assert.equal(status.degradedPgs, 0);
     process.stdout.write(`      kill -9: PGs moved ${movedAfterMs} ms after the kill (down after ${downAfterMs} ms); ${acked.size} writes acknowledged, ${failed} gave up after the client's retries\n`);
   });
 
   it('(b) a SIGSTOPped primary that resumes after its PG moved refuses its writes (lease fencing)', async () => {
-    const vol: Volume = await api.createVolume({ name: 'fo-stop', size: '1G', replicas: 3 });
+    const vol: Volume = await env.api.createVolume({ name: 'fo-stop', size: '1G', replicas: 3 });
     const c = client();
     // Warm every PG so each primary holds its lease and has peered.
     await c.writeBlocks(vol.id, Array.from({ length: 64 }, (_, i) => ({ inode: 0, blockNo: i * 64, data: pattern(1000 + i, 4096) })), 'replicated');
-    const before = await groups(vol.id);
+    const before = await env.groups(vol.id);
     const g0 = before[0];
     assert.ok(g0);
-    const victim = data.node(g0.primary);
+    const victim = env.data.node(g0.primary);
     const blockNos = Array.from({ length: 64 * 256 }, (_, i) => 100_000 + i).filter((b) => pgOf(0, b, vol.pgCount) === 0).slice(0, 8);
     const put = (blockNo: number): Promise<number> => request(`http://${victim.address}/v1/blocks/${vol.id}/0/${blockNo}?epoch=${g0.epoch}&concern=replicated`, {
       method: 'PUT', body: pattern(blockNo, 4096), headersTimeout: 60_000, bodyTimeout: 60_000,
@@ -159,7 +137,7 @@ describe('data plane failover (3 metadata + 4 data processes)', function () {
       // Sent while the process sleeps: the kernel queues them, the node sees them on SIGCONT.
       const inFlight = blockNos.map((b) => put(b));
       const moved = await waitFor('PG 0 moved to a new primary', async () => {
-        const g = (await groups(vol.id))[0];
+        const g = (await env.groups(vol.id))[0];
         return g !== undefined && g.epoch > g0.epoch && g.primary !== g0.primary ? g : undefined;
       }, 20_000, 100);
       // The new primary serves (and peers, installing the new epoch on the replicas).
@@ -182,14 +160,14 @@ describe('data plane failover (3 metadata + 4 data processes)', function () {
   });
 
   it('(c) flipped bytes on disk: the read returns the right data, repairs the block and counts it', async () => {
-    const vol: Volume = await api.createVolume({ name: 'fo-rot', size: '1G', replicas: 3 });
+    const vol: Volume = await env.api.createVolume({ name: 'fo-rot', size: '1G', replicas: 3 });
     const c = client();
     // 64 KiB: the body lands in a segment file (not inline in LevelDB), where we can find it.
     const payload = pattern(4242, 64 * 1024);
     const ack = await c.writeBlock(vol.id, 0, 7, payload, 'distributed');
-    const g = (await groups(vol.id))[ack.pg];
+    const g = (await env.groups(vol.id))[ack.pg];
     assert.ok(g);
-    const primary = data.node(g.primary);
+    const primary = env.data.node(g.primary);
     const segDir = path.join(primary.dir, 'segments');
     const needle = payload.subarray(1000, 1064);
     let flipped = false;

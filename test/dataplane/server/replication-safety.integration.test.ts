@@ -12,14 +12,13 @@
 import assert from 'node:assert/strict';
 import { crc32c } from '@node-rs/crc32';
 import { request } from 'undici';
-import { MetadataClient } from '../../../metadata/service/client.js';
 import { BlockClient } from '../../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../../dataplane/placement.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import type { PlacementGroup, Volume } from '../../../proto/metadata-types.js';
-import { ProcessCluster } from '../../metadata/service/harness.js';
-import { TestCluster, pgBlockEntries, readFromNode } from '../cluster.js';
+import { pgBlockEntries, readFromNode } from '../cluster.js';
 import { pattern, waitFor } from '../helpers.js';
+import { useMetaAndData } from './meta-and-data.js';
 
 const heartbeatMs = 200;
 const leaseTtlMs = 1000;
@@ -29,28 +28,24 @@ const hookEnv = 'GALLEON_TEST_DIE_AFTER_FORWARD';
 
 describe('replication safety under double failures (3 metadata + 3 data processes)', function () {
   this.timeout(90_000);
-  const meta = new ProcessCluster();
-  const data = new TestCluster();
-  let api: MetadataClient;
-  let flags: string[] = [];
+  const env = useMetaAndData(zones, { heartbeatMs, leaseTtlMs, downAfterMs }, { metadataMembers: 3 });
+  const { data } = env;
   const clients: BlockClient[] = [];
   const stopped = new Set<string>();
 
   function client(): BlockClient {
-    const c = new BlockClient({ placement: new MetadataPlacementSource(api), maxAttempts: 8, retryBaseDelayMs: 25, coalesceWrites: false, requestTimeoutMs: 5000 });
+    const c = new BlockClient({ placement: new MetadataPlacementSource(env.api), maxAttempts: 8, retryBaseDelayMs: 25, coalesceWrites: false, requestTimeoutMs: 5000 });
     clients.push(c);
     return c;
   }
 
   async function group(volumeId: string, pg: number): Promise<PlacementGroup> {
-    const g = (await api.getPlacement(volumeId)).find((x) => x.pg === pg);
+    const g = (await env.api.getPlacement(volumeId)).find((x) => x.pg === pg);
     assert.ok(g !== undefined);
     return g;
   }
 
-  async function start(id: string, env: Record<string, string> = {}): Promise<void> {
-    await data.start(id, zones[id] ?? 'z1', data.nodes.get(id)?.dir, flags, env);
-  }
+  const start = env.startNode;
 
   function signal(id: string, sig: 'SIGSTOP' | 'SIGCONT'): void {
     data.node(id).proc.kill(sig);
@@ -72,26 +67,15 @@ describe('replication safety under double failures (3 metadata + 3 data processe
   }
 
 
-  before(async () => {
-    await meta.init();
-    const members = await meta.bootstrap(['m1', 'm2', 'm3'], ['--tick-ms', '50', '--data-node-timeout-ms', String(downAfterMs), '--controller-interval-ms', '100']);
-    const addresses = members.map((m) => m.address);
-    api = new MetadataClient({ addresses });
-    flags = ['--metadata', addresses.join(','), '--heartbeat-ms', String(heartbeatMs), '--lease-ttl-ms', String(leaseTtlMs), '--scrub-rate', '0'];
-    await Promise.all(['d1', 'd2', 'd3'].map((id) => start(id)));
-    await waitFor('3 data nodes up', async () => (await api.listDataNodes()).filter((n) => n.state === 'up').length === 3, 30_000);
-  });
   after(async () => {
-    for (const id of stopped) data.node(id).proc.kill('SIGCONT');
+    // The nodes are SIGKILLed (stopped or not) by useMetaAndData's own hook, which runs first.
+    for (const id of stopped) data.nodes.get(id)?.proc.kill('SIGCONT');
     for (const c of clients) await c.close().catch(() => undefined);
-    api.close();
-    await data.stopAll();
-    await meta.destroy();
   });
 
   it('(a) a primary that dies after forwarding and restarts without that replica never reuses the seq; replicas converge', async () => {
-    const vol = await api.createVolume({ name: 'seq-reuse', size: '1G', replicas: 3 });
-    const g = (await api.getPlacement(vol.id)).find((x) => x.primary === 'd1');
+    const vol = await env.api.createVolume({ name: 'seq-reuse', size: '1G', replicas: 3 });
+    const g = (await env.api.getPlacement(vol.id)).find((x) => x.primary === 'd1');
     assert.ok(g !== undefined, 'd1 is primary of some PG');
     const [a, b] = g.replicas.filter((id) => id !== 'd1') as [string, string];
     const [b1, b2] = blocksOf(vol, g.pg, 2) as [number, number];
@@ -157,8 +141,8 @@ describe('replication safety under double failures (3 metadata + 3 data processe
   });
 
   it('(b) a replica that failed an acknowledged write is never made primary; the write survives the double failure', async () => {
-    const vol = await api.createVolume({ name: 'out-of-sync', size: '1G', replicas: 3 });
-    const [g0] = await api.getPlacement(vol.id);
+    const vol = await env.api.createVolume({ name: 'out-of-sync', size: '1G', replicas: 3 });
+    const [g0] = await env.api.getPlacement(vol.id);
     assert.ok(g0 !== undefined);
     const p = g0.primary;
     const [a, b] = g0.replicas.filter((id) => id !== p) as [string, string];
@@ -177,22 +161,22 @@ describe('replication safety under double failures (3 metadata + 3 data processe
       return g.inSync.includes(b) ? undefined : g;
     }, downAfterMs / 2, 50);
     assert.ok(marked.replicas.includes(b) && marked.epoch === g0.epoch, 'b is still a replica at the same epoch, only out of sync');
-    assert.equal((await api.getVolume(vol.id)).state, 'degraded');
+    assert.equal((await env.api.getVolume(vol.id)).state, 'degraded');
 
     // p and a die together; b returns before it could be marked down.
     await Promise.all([data.kill(p), data.kill(a)]);
     await start(b);
     await waitFor(`${p} and ${a} marked down`, async () => {
-      const nodes = await api.listDataNodes();
+      const nodes = await env.api.listDataNodes();
       return [p, a].every((id) => nodes.find((n) => n.id === id)?.state === 'down');
     }, 30_000, 100);
     const during = await group(vol.id, g0.pg);
     assert.notEqual(during.primary, b, 'the stale replica was made primary');
     assert.ok(during.replicas.includes(b) && !during.inSync.includes(b), 'b stayed a replica, out of sync');
     assert.ok([p, a].includes(during.primary));
-    const status = await api.clusterStatus();
+    const status = await env.api.clusterStatus();
     assert.ok(status.degradedPgs >= 1, 'the PG without a serving primary shows as degraded');
-    assert.equal((await api.listDataNodes()).find((n) => n.id === b)?.state, 'up');
+    assert.equal((await env.api.listDataNodes()).find((n) => n.id === b)?.state, 'up');
 
     // They return: the acknowledged write reads back, and b catches up and rejoins.
     await Promise.all([start(p), start(a)]);
