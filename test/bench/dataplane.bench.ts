@@ -155,7 +155,19 @@ async function main(): Promise<void> {
     if (!onlySmallWrites) await timed(60, 64, (i) => c.writeBlock('bench', 8, 1_000_000 + i, big, 'replicated'));
 
     await settle(cluster, ids);
-    const seqW = onlySmallWrites ? { opsPerSec: 0, ops: 0 } : await timed(60, seqBlocks, (i) => c.writeBlock('bench', 1, i, big, 'replicated'));
+    const pids = [undefined, ...ids.map((id) => cluster.node(id).proc.pid)];
+    /** CPU of this process and each data node over `phase` (replication backlog included), per unit of work. */
+    const cpuPer = async (phase: () => Promise<{ opsPerSec: number; ops: number }>, units: (ops: number) => number): Promise<{ opsPerSec: number; ops: number; cpu: string }> => {
+      const before = pids.map(cpuMicros);
+      const r = await phase();
+      await settle(cluster, ids);
+      const used = pids.map((pid, i) => (cpuMicros(pid) - (before[i] ?? 0)) / Math.max(1, units(r.ops)));
+      const total = used.reduce((a, b) => a + b, 0);
+      return { ...r, cpu: `${fmt(total)} µs in all: client ${fmt(used[0] ?? 0)}, ${ids.map((id, i) => `${id} ${fmt(used[i + 1] ?? 0)}`).join(', ')}` };
+    };
+    const seqW = onlySmallWrites
+      ? { opsPerSec: 0, ops: 0, cpu: '' }
+      : await cpuPer(() => timed(60, seqBlocks, (i) => c.writeBlock('bench', 1, i, big, 'replicated')), (ops) => ops * seqBlockBytes / MiB);
     const seqWMiBs = seqW.opsPerSec * seqBlockBytes / MiB;
     const limit = fioSeqW.bwMiBs / 3;
     if (!onlySmallWrites) {
@@ -165,16 +177,11 @@ async function main(): Promise<void> {
 
     const random: Record<WriteConcern, number> = { acknowledged: 0, durable: 0, replicated: 0, distributed: 0 };
     const cpuLines: string[] = [];
-    const pids = [undefined, ...ids.map((id) => cluster.node(id).proc.pid)];
     for (const concern of smallWriteConcerns) {
       await settle(cluster, ids);
-      const before = pids.map(cpuMicros);
-      const r = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock('bench', 2, rand(randomSpaceBlocks), small, concern));
-      // Replication that is still under way belongs to this phase's writes too.
-      await settle(cluster, ids);
-      const used = pids.map((pid, i) => (cpuMicros(pid) - (before[i] ?? 0)) / r.ops);
-      const total = used.reduce((a, b) => a + b, 0);
-      cpuLines.push(`  ${concern.padEnd(12)} ${fmt(total)} µs in all: client ${fmt(used[0] ?? 0)}, ${ids.map((id, i) => `${id} ${fmt(used[i + 1] ?? 0)}`).join(', ')}`);
+      // Replication that is still under way belongs to this phase's writes too (cpuPer settles).
+      const r = await cpuPer(() => timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock('bench', 2, rand(randomSpaceBlocks), small, concern)), (ops) => ops);
+      cpuLines.push(`  ${concern.padEnd(12)} ${r.cpu}`);
       random[concern] = r.opsPerSec;
       rows.push([`rand write 4 KiB, ${concern}, ${inFlight} in flight (IOPS)`, fmt(r.opsPerSec), `${fmt(fioRandW.iops)} (fio fsync each, QD1)`, fmt(r.opsPerSec / fioRandW.iops, 2)]);
     }
@@ -197,6 +204,7 @@ async function main(): Promise<void> {
     for (const r of rows) table.push(r.map(String));
     console.log(table.toString());
     console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+    if (!onlySmallWrites) console.log(`CPU per MiB of replicated 1 MiB writes (user + system, replication backlog included): ${seqW.cpu}`);
     console.log('CPU per 4 KiB write (user + system, replication backlog included):');
     for (const l of cpuLines) console.log(l);
     const durableRatio = random.durable / fioRandW.iops;
