@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ManagedChild } from '../lib/child.js';
 import { freePorts } from '../lib/ports.js';
 import { repoRoot } from './metadata-cluster.js';
-import { dataNodeV8Flags } from '../../dataplane/node-flags.js';
+import { dataNodeV8Flags } from '../../cli/lib/node-flags.js';
 
 const dataNodeMain = join(repoRoot, 'dataplane', 'server', 'main.ts');
 

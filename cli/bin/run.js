@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --initial-heap-size=256
-// The heap flag is dataplane/node-flags.ts's: a daemon started by hand needs it (see there).
+// The heap flag is cli/lib/node-flags.ts's: a daemon started by hand needs it (see there).
 // The `galleon` binary. Operators run it often, so the client commands run as plain
 // JavaScript: their TypeScript (cli/, proto/ and the pure metadata/state/logic) is transpiled once into a cache under the
 // OS temp dir and rebuilt when a source file changes (a stat of each file per run). The daemon

@@ -12,7 +12,7 @@ import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { AdminClient } from './admin-client.js';
 import type { DaemonStatus } from '../daemon/types.js';
 import { isProcessAlive as isAlive, logFileName } from '../daemon/pidfile.js';
-import { dataNodeV8Flags } from '../../dataplane/node-flags.js';
+import { dataNodeV8Flags } from './node-flags.js';
 
 /** The running binary (set by cli/bin/run.js, since this module may run from the transpiled cache). */
 export function binPath(): string {

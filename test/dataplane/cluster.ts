@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { crc32c } from '@node-rs/crc32';
 import { request } from 'undici';
 import type { VolumePlacement } from '../../dataplane/placement.js';
-import { dataNodeV8Flags } from '../../dataplane/node-flags.js';
+import { dataNodeV8Flags } from '../../cli/lib/node-flags.js';
 import { streamJournalFrames } from '../../dataplane/wire.js';
 import { removeDir, tempDir, waitFor } from './helpers.js';
 
