@@ -13,11 +13,14 @@ import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore, StoredBlock } from '../store/types.js';
 import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam } from '../wire.js';
+import type { ReplicateResult } from '../wire.js';
 import { Peers } from './peers.js';
 import { Replicator } from './replication.js';
 import { LeaseGuard } from './lease-guard.js';
 import type { LeaseOptions } from './lease-guard.js';
 import { HttpRepairSource } from './repair-source.js';
+import { BodyPool } from './body-pool.js';
+import type { BodyLease } from './body-pool.js';
 import { metrics } from '../metrics.js';
 import { register } from 'prom-client';
 
@@ -53,6 +56,8 @@ export class BlockServer {
   private address = '';
   private readonly leases: LeaseGuard | null;
   private readonly repair: HttpRepairSource;
+  /** Replicate-batch bodies, reused once their writes have landed (body-pool.ts). */
+  private readonly bodies = new BodyPool();
 
   constructor(private readonly opts: BlockServerOptions) {
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBytes;
@@ -130,6 +135,14 @@ export class BlockServer {
     res.end(body);
   }
 
+  private async applyReplicateBatch(body: Buffer): Promise<ReplicateResult[]> {
+    return this.replicator.replicaApplyBatch(decodeReplicateBatch(body).map(({ meta, data }) => {
+      const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
+      const op: BlockOp = meta.op === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: 'delete' };
+      return { op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim };
+    }));
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
@@ -195,12 +208,9 @@ export class BlockServer {
         })));
       }
       case 'POST /v1/replicate-batch': {
-        const frames = decodeReplicateBatch(await readBody(req, maxReplicateBatchBodyBytes));
-        const results = await this.replicator.replicaApplyBatch(frames.map(({ meta, data }) => {
-          const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
-          const op: BlockOp = meta.op === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: 'delete' };
-          return { op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim };
-        }));
+        const lease = await readBody(req, maxReplicateBatchBodyBytes, this.bodies);
+        // Released once every op of the batch has landed or failed: the store holds none of its bytes then.
+        const results = await this.applyReplicateBatch(lease.body).finally(() => lease.release());
         return this.binary(res, encodeReplicateAnswers(results));
       }
       case 'GET /v1/journal': {
@@ -294,8 +304,13 @@ function stringHeader(v: string | string[] | undefined, name: string): string {
   return s;
 }
 
-/** Reads a request body into one buffer sized by content-length (no chunk list, no concat). */
-async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads a request body into one buffer sized by content-length (no chunk list, no concat),
+ * taken from `pool` when one is given: the caller then releases the lease once done with it.
+ */
+async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer>;
+async function readBody(req: http.IncomingMessage, maxBytes: number, pool: BodyPool): Promise<BodyLease>;
+async function readBody(req: http.IncomingMessage, maxBytes: number, pool?: BodyPool): Promise<Buffer | BodyLease> {
   const declared = req.headers['content-length'];
   const tooBig = (n: number): GalleonError => {
     req.resume();
@@ -304,15 +319,21 @@ async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Bu
   if (declared !== undefined) {
     const len = intParam('content-length', declared);
     if (len > maxBytes) throw tooBig(len);
-    const buf = Buffer.allocUnsafe(len);
+    const lease = pool?.take(len) ?? { body: Buffer.allocUnsafe(len), release: () => undefined };
+    const buf = lease.body;
     let at = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      if (at + chunk.length > len) throw new GalleonError('INVALID_ARGUMENT', 'body longer than its content-length');
-      chunk.copy(buf, at);
-      at += chunk.length;
+    try {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        if (at + chunk.length > len) throw new GalleonError('INVALID_ARGUMENT', 'body longer than its content-length');
+        chunk.copy(buf, at);
+        at += chunk.length;
+      }
+      if (at !== len) throw new GalleonError('INVALID_ARGUMENT', `body ended after ${at} of ${len} bytes`);
+    } catch (err) {
+      lease.release();
+      throw err;
     }
-    if (at !== len) throw new GalleonError('INVALID_ARGUMENT', `body ended after ${at} of ${len} bytes`);
-    return buf;
+    return pool === undefined ? buf : lease;
   }
   const chunks: Buffer[] = [];
   let total = 0;
@@ -321,5 +342,6 @@ async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Bu
     if (total > maxBytes) throw tooBig(total);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks, total);
+  const body = Buffer.concat(chunks, total);
+  return pool === undefined ? body : { body, release: () => undefined };
 }

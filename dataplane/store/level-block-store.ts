@@ -644,9 +644,13 @@ export class LevelBlockStore implements BlockStore {
     return stored;
   }
 
+  /**
+   * A copy, not a view: the body of a write in flight may live in a request buffer that is reused
+   * once the write has landed (server/body-pool.ts), while the reader may still be sending it.
+   */
   private fromOverlay(op: BlockOp, address: BlockAddress): StoredBlock {
     if (op.kind !== 'put') throw notFound(address);
-    return { data: Buffer.from(op.data.buffer, op.data.byteOffset, op.data.byteLength), epoch: op.epoch, seq: op.seq, pg: op.pg };
+    return { data: Buffer.from(op.data), epoch: op.epoch, seq: op.seq, pg: op.pg };
   }
 
   /** The verified block, or null when absent or deleted. */

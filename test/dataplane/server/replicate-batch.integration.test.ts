@@ -56,6 +56,37 @@ describe('replicate batches on a data node (2 processes)', function () {
     assert.equal(states.find((s) => s.volumeId === 'vol-rb' && s.pg === 1)?.epoch, 3, 'the newer epoch is kept');
   });
 
+  it('keeps every body intact when large batches run at once (their request buffers are reused once written)', async () => {
+    await cluster.install(cluster.placement('vol-pool', [{ replicas: ['n2', 'n1'], primary: 'n2', epoch: 1 }]), ['n1']);
+    const primary = cluster.node('n2').address;
+    const MiB = 1024 * 1024;
+    const total = 48;
+    const body = (seq: number): Buffer => pattern(7000 + seq, MiB);
+    const batches: { meta: ReplicateFrameMeta; data: Buffer }[][] = [];
+    for (let seq = 1; seq <= total;) {
+      const n = Math.min(1 + (seq % 3), total - seq + 1);
+      batches.push(Array.from({ length: n }, (_, i) => ({
+        meta: { volumeId: 'vol-pool', inode: 1, blockNo: seq + i, pg: 0, seq: seq + i, epoch: 1, op: 'put', sync: false, primary, trim: 0 },
+        data: body(seq + i),
+      })));
+      seq += n;
+    }
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < batches.length) {
+        const ops = batches[next++] ?? [];
+        const res = await post(Buffer.concat(encodeReplicateBatch(ops).chunks));
+        assert.equal(res.status, 200);
+        for (const r of decodeReplicateAnswers(res.body)) assert.ok(!('error' in r), JSON.stringify(r));
+      }
+    }));
+    for (let seq = 1; seq <= total; seq++) {
+      const got = await readFromNode(cluster.node('n1').address, 'vol-pool', 1, seq);
+      assert.equal(got.status, 200, `block ${seq}`);
+      assert.ok(got.data.equals(body(seq)), `block ${seq} holds other bytes than were sent`);
+    }
+  });
+
   it('refuses a malformed or foreign batch body as a whole with INVALID_ARGUMENT', async () => {
     const { chunks } = encodeReplicateBatch([{ meta: { volumeId: 'vol-rb', inode: 2, blockNo: 1, pg: 0, seq: 9, epoch: 2, op: 'put', sync: true, primary: 'x:1', trim: 0 }, data: pattern(1, 100) }]);
     const whole = Buffer.concat(chunks);

@@ -17,7 +17,7 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
 const variants: { name: string; opts: Omit<LevelBlockStoreOptions, 'dir'> }[] = [
   { name: 'inline', opts: { layout: 'inline' } },
   { name: 'segments', opts: { layout: 'segments', inlineMaxBytes: 0 } },
-  { name: 'segments, small bodies inline', opts: { layout: 'segments' } },
+  { name: 'segments, small bodies inline', opts: { layout: 'segments', inlineMaxBytes: 16 * 1024 } },
 ];
 
 for (const { name, opts } of variants) {
@@ -35,6 +35,17 @@ for (const { name, opts } of variants) {
       assert.equal(got.epoch, 5);
       assert.equal(got.seq, 1);
       assert.equal(got.pg, 2);
+    });
+
+    it('a read of a write still in flight gets a copy of its bytes, not a view of the caller\'s buffer', async () => {
+      const data = pattern(4, 8192);
+      const expected = Buffer.from(data);
+      const landing = s().write(put(addr(9, 1), 0, 1, data), { sync: true });
+      const got = await s().read(addr(9, 1));
+      await landing;
+      data.fill(0); // the caller reuses its buffer once the write has landed (server/body-pool.ts)
+      assert.deepEqual(got.data, expected);
+      assert.deepEqual((await s().read(addr(9, 1))).data, expected);
     });
 
     it('reports BLOCK_NOT_FOUND for a block never written, and after delete', async () => {
