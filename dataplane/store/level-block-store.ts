@@ -290,15 +290,18 @@ export class LevelBlockStore implements BlockStore {
         bytes += next.bytes;
         n += 1;
       }
-      const group = this.queue.splice(0, n);
+      const taken = this.queue.splice(0, n);
       // Trims, resync and repairs read the index: they wait until everything before them landed.
-      if (landing !== null && group.some((p) => p.kind !== 'ops' && p.kind !== 'epoch')) {
+      if (landing !== null && taken.some((p) => p.kind !== 'ops' && p.kind !== 'epoch')) {
         await landing;
         landing = null;
       }
+      let group = taken;
       let staged: Staged;
       try {
         if (this.failed !== null) throw this.failed;
+        group = await this.admitBySpace(taken);
+        if (group.length === 0) continue;
         staged = await this.prepare(group);
       } catch (err) {
         this.settle(group, err, null);
@@ -359,10 +362,31 @@ export class LevelBlockStore implements BlockStore {
     }
   }
 
+  /**
+   * The free-space reserve is for new data: a write that would cut into it is refused on its own
+   * (NO_SPACE, nothing of it applied) and the rest of its group goes on. Epoch records, trims,
+   * drops, repairs and space reclamation's copies are never refused for the reserve: they are
+   * how a full disk gets space back (a relocation frees its old segment) and stays consistent.
+   */
+  private async admitBySpace(group: Pending[]): Promise<Pending[]> {
+    const admitted: Pending[] = [];
+    for (const p of group) {
+      if (p.kind !== 'ops' || p.bytes === 0) {
+        admitted.push(p);
+        continue;
+      }
+      try {
+        await this.checkFreeSpace(p.bytes);
+        admitted.push(p);
+      } catch (err) {
+        this.settle([p], err, null);
+      }
+    }
+    return admitted;
+  }
+
   private async prepare(group: Pending[]): Promise<Staged> {
     const sync = group.some((p) => p.sync);
-    const totalBytes = group.reduce((n, p) => n + p.bytes, 0);
-    if (totalBytes > 0) await this.checkFreeSpace(totalBytes);
 
     // Work on copies of the PG states; they become live once the whole group is staged.
     const touched = new Map<string, MemPg>();
