@@ -71,6 +71,31 @@ describe('data plane replication (3 processes)', function () {
     });
   });
 
+  it('large blocks acknowledged before their forwards land reach every replica intact (replicas reuse request buffers)', async () => {
+    const p = cluster.placement('vol-big', [
+      { replicas: all, primary: 'n1', epoch: 1 }, { replicas: all, primary: 'n2', epoch: 1 }, { replicas: all, primary: 'n3', epoch: 1 },
+    ]);
+    await cluster.install(p);
+    const source = new StaticPlacementSource();
+    source.set(p);
+    const client = clientFor(source);
+    const blocks = Array.from({ length: 36 }, (_, i) => ({ inode: 1, blockNo: i, data: pattern(5000 + i, 1024 * 1024) }));
+    // `durable` answers once the primary has it: its forwards land later, in replicate batches read into reused buffers.
+    await client.writeBlocks('vol-big', blocks, 'durable');
+    await waitFor('every replica to hold every block', async () => {
+      for (const b of blocks) {
+        for (const id of all) if ((await readFromNode(cluster.node(id).address, 'vol-big', b.inode, b.blockNo)).status !== 200) return false;
+      }
+      return true;
+    }, 20_000);
+    for (const b of blocks) {
+      for (const id of all) {
+        const got = await readFromNode(cluster.node(id).address, 'vol-big', b.inode, b.blockNo);
+        assert.ok(got.data.equals(b.data), `block ${b.blockNo} on ${id} holds other bytes than were written`);
+      }
+    }
+  });
+
   it('refuses distributed with WRITE_CONCERN_UNMET when the replicas share one zone, writing nothing', async () => {
     const p = cluster.placement('vol-onezone', [{ replicas: all, primary: 'n1', epoch: 1 }], 'same-zone');
     await cluster.install(p);
