@@ -24,6 +24,15 @@ describe('data plane replication (3 processes)', function () {
     return c;
   };
 
+  /** Installs a volume of 3 PGs with rotating primaries (each node leads one) and gives a client for it. */
+  const volumeLedByEachNode = async (volumeId: string): Promise<BlockClient> => {
+    const p = cluster.placement(volumeId, all.map((primary) => ({ replicas: all, primary, epoch: 1 })));
+    await cluster.install(p);
+    const source = new StaticPlacementSource();
+    source.set(p);
+    return clientFor(source);
+  };
+
   before(async () => {
     await Promise.all([cluster.start('n1', 'z1'), cluster.start('n2', 'z2'), cluster.start('n3', 'z3')]);
   });
@@ -33,14 +42,7 @@ describe('data plane replication (3 processes)', function () {
   });
 
   it('acknowledges writes at every concern, and the replicated data is on every replica', async () => {
-    // 3 PGs with rotating primaries, so each node is primary of one.
-    const p = cluster.placement('vol-wc', [
-      { replicas: all, primary: 'n1', epoch: 1 }, { replicas: all, primary: 'n2', epoch: 1 }, { replicas: all, primary: 'n3', epoch: 1 },
-    ]);
-    await cluster.install(p);
-    const source = new StaticPlacementSource();
-    source.set(p);
-    const client = clientFor(source);
+    const client = await volumeLedByEachNode('vol-wc');
     for (const [ci, concern] of writeConcernOrder.entries()) {
       const blocks = Array.from({ length: 40 }, (_, i) => ({ inode: 10 + ci, blockNo: i * 64, data: pattern(ci * 1000 + i, 4096) }));
       const acks = await client.writeBlocks('vol-wc', blocks, concern);
@@ -72,13 +74,7 @@ describe('data plane replication (3 processes)', function () {
   });
 
   it('large blocks acknowledged before their forwards land reach every replica intact (replicas reuse request buffers)', async () => {
-    const p = cluster.placement('vol-big', [
-      { replicas: all, primary: 'n1', epoch: 1 }, { replicas: all, primary: 'n2', epoch: 1 }, { replicas: all, primary: 'n3', epoch: 1 },
-    ]);
-    await cluster.install(p);
-    const source = new StaticPlacementSource();
-    source.set(p);
-    const client = clientFor(source);
+    const client = await volumeLedByEachNode('vol-big');
     const blocks = Array.from({ length: 36 }, (_, i) => ({ inode: 1, blockNo: i, data: pattern(5000 + i, 1024 * 1024) }));
     // `durable` answers once the primary has it: its forwards land later, in replicate batches read into reused buffers.
     await client.writeBlocks('vol-big', blocks, 'durable');
