@@ -69,6 +69,25 @@ export async function openTemp(): Promise<{ dir: string; sm: StateMachine }> {
   return { dir, sm: await openStateMachine(dir) };
 }
 
+/**
+ * A real state machine in a temp dir for each test of the enclosing `describe` (opened before,
+ * closed and removed after, even on failure). `opened` gets it and a Feeder; call this before
+ * the describe's own `beforeEach`, which then runs against the fresh machine.
+ */
+export function useStateMachine(opened: (sm: StateMachine, f: Feeder) => void): void {
+  let dir: string | undefined;
+  let sm: StateMachine | undefined;
+  beforeEach(async () => {
+    ({ dir, sm } = await openTemp());
+    opened(sm, new Feeder(sm));
+  });
+  afterEach(async () => {
+    await sm?.close();
+    sm = undefined;
+    if (dir !== undefined) await removeDir(dir);
+  });
+}
+
 /** Registers `count` data nodes named n1.. spread round-robin over `zones`. */
 export async function addNodes(f: Feeder, count: number, zones = ['zone-a', 'zone-b', 'zone-c'], capacityBytes = 2 ** 40): Promise<void> {
   for (let i = 1; i <= count; i += 1) {

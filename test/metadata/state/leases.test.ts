@@ -1,27 +1,22 @@
 import assert from 'node:assert/strict';
 import type { ClusterSummary, StateMachine } from '../../../metadata/state/contract.js';
 import type { DataNode, Lease, PlacementGroup, Volume } from '../../../proto/metadata-types.js';
-import { Feeder, addNodes, openTemp, removeDir, t0 } from './helpers.js';
+import type { Feeder } from './helpers.js';
+import { addNodes, t0, useStateMachine } from './helpers.js';
 
 describe('metadata/state machine: leases, node failure, cluster summary', function () {
-  let dir: string;
   let sm: StateMachine;
   let f: Feeder;
+  useStateMachine((opened, feeder) => { sm = opened; f = feeder; });
   let rwo: Volume;
   let rox: Volume;
   let rwx: Volume;
 
   beforeEach(async () => {
-    ({ dir, sm } = await openTemp());
-    f = new Feeder(sm);
     await addNodes(f, 4);
     rwo = await f.ok<Volume>('createVolume', { name: 'rwo' });
     rox = await f.ok<Volume>('createVolume', { name: 'rox', accessMode: 'ReadOnlyMany' });
     rwx = await f.ok<Volume>('createVolume', { name: 'rwx', type: 'shared' });
-  });
-  afterEach(async () => {
-    await sm.close();
-    await removeDir(dir);
   });
 
   it('grants one pg-primary lease per PG, renews for the same holder, refuses others until expiry', async () => {

@@ -6,21 +6,12 @@ import { isGalleonError } from '../../../proto/errors.js';
 import { clientIdleForgetMs, clientSweepIntervalMs, maxResultsPerClient } from '../../../metadata/state/logic/apply.js';
 import { loadOf } from '../../../metadata/state/logic/placement.js';
 import { decodeSnapshot } from '../../../metadata/state/snapshot-codec.js';
-import { Feeder, addNodes, openTemp, removeDir, t0 } from './helpers.js';
+import { Feeder, addNodes, openTemp, removeDir, t0, useStateMachine } from './helpers.js';
 
 describe('metadata/state machine: storage classes and volumes', function () {
-  let dir: string;
   let sm: StateMachine;
   let f: Feeder;
-
-  beforeEach(async () => {
-    ({ dir, sm } = await openTemp());
-    f = new Feeder(sm);
-  });
-  afterEach(async () => {
-    await sm.close();
-    await removeDir(dir);
-  });
+  useStateMachine((opened, feeder) => { sm = opened; f = feeder; });
 
   it('starts empty at index 0 with the two built-in classes', async () => {
     assert.equal(sm.appliedIndex(), 0);

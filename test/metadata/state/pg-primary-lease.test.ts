@@ -5,23 +5,18 @@
 import assert from 'node:assert/strict';
 import type { StateMachine } from '../../../metadata/state/contract.js';
 import type { Lease, PlacementGroup, Volume } from '../../../proto/metadata-types.js';
-import { Feeder, addNodes, openTemp, removeDir } from './helpers.js';
+import type { Feeder } from './helpers.js';
+import { addNodes, useStateMachine } from './helpers.js';
 
 describe('metadata/state machine: pg-primary leases fenced by epoch', function () {
-  let dir: string;
   let sm: StateMachine;
   let f: Feeder;
+  useStateMachine((opened, feeder) => { sm = opened; f = feeder; });
   let vol: Volume;
 
   beforeEach(async () => {
-    ({ dir, sm } = await openTemp());
-    f = new Feeder(sm);
     await addNodes(f, 4);
     vol = await f.ok<Volume>('createVolume', { name: 'v' });
-  });
-  afterEach(async () => {
-    await sm.close();
-    await removeDir(dir);
   });
 
   it('grants the lease to the primary at the current epoch only', async () => {

@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
 import type { ClusterSummary, StateMachine } from '../../../metadata/state/contract.js';
 import type { PlacementGroup, Volume } from '../../../proto/metadata-types.js';
-import { Feeder, addNodes, openTemp, removeDir } from './helpers.js';
+import type { Feeder } from './helpers.js';
+import { addNodes, useStateMachine } from './helpers.js';
 
 describe('metadata/state machine: primary claims and out-of-sync replicas', function () {
-  let dir: string;
   let sm: StateMachine;
   let f: Feeder;
+  useStateMachine((opened, feeder) => { sm = opened; f = feeder; });
   let vol: Volume;
   let g: PlacementGroup;
   let stale: string;
   let other: string;
 
   beforeEach(async () => {
-    ({ dir, sm } = await openTemp());
-    f = new Feeder(sm);
     await addNodes(f, 3);
     vol = await f.ok<Volume>('createVolume', { name: 'v', replicas: 3 });
     const first = (await sm.query('getPlacement', ['v']) as PlacementGroup[])[0];
@@ -23,10 +22,6 @@ describe('metadata/state machine: primary claims and out-of-sync replicas', func
     const others = g.replicas.filter((id) => id !== g.primary);
     stale = others[0] ?? '';
     other = others[1] ?? '';
-  });
-  afterEach(async () => {
-    await sm.close();
-    await removeDir(dir);
   });
 
   const group = async (): Promise<PlacementGroup> => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import type { StateMachine } from '../../../metadata/state/contract.js';
 import { loadOf, planReReplication, type FailoverVolume, type PlacementNode } from '../../../metadata/state/logic/placement.js';
 import type { DataNode, PlacementGroup, Volume } from '../../../proto/metadata-types.js';
-import { Feeder, addNodes, openTemp, removeDir } from './helpers.js';
+import type { Feeder } from './helpers.js';
+import { addNodes, useStateMachine } from './helpers.js';
 
 function nodes(spec: [id: string, zone: string][], down: string[] = []): PlacementNode[] {
   return spec.map(([id, zone]) => ({ id, zone, capacityBytes: 1000, usedBytes: 0, state: down.includes(id) ? 'down' : 'up' }));
@@ -63,18 +64,9 @@ describe('metadata/state re-replication planner (pure)', () => {
 });
 
 describe('metadata/state machine: capacity that appears re-replicates', () => {
-  let dir: string;
   let sm: StateMachine;
   let f: Feeder;
-
-  beforeEach(async () => {
-    ({ dir, sm } = await openTemp());
-    f = new Feeder(sm);
-  });
-  afterEach(async () => {
-    await sm.close();
-    await removeDir(dir);
-  });
+  useStateMachine((opened, feeder) => { sm = opened; f = feeder; });
 
   const groups = async (): Promise<PlacementGroup[]> => sm.query('getPlacement', ['v']) as Promise<PlacementGroup[]>;
 
