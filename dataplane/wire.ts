@@ -184,83 +184,68 @@ class BatchReader {
   }
 }
 
-/**
- * Builds a batch body: fixed fields and small bodies go into one buffer, bodies of
- * `copyBodiesBelowBytes` or more are referenced as their own chunks.
- */
-class BatchWriter {
-  private readonly chunks: Buffer[] = [];
-  private buf: Buffer;
-  private at = 0;
-  length = 0;
-
-  constructor(headBytes: number, magic: number) {
-    this.buf = Buffer.allocUnsafe(headBytes + 4);
-    this.buf.writeUInt32BE(magic, 0);
-    this.at = 4;
-  }
-
-  /** Room for `n` more bytes of fixed fields and small bodies, as sized by the caller up front. */
-  get b(): Buffer {
-    return this.buf;
-  }
-
-  data(d: Uint8Array | undefined, at: number): number {
-    const n = d?.byteLength ?? 0;
-    at = this.buf.writeUInt32BE(n, at);
-    if (d === undefined || n === 0) return at;
-    if (n < copyBodiesBelowBytes) {
-      this.buf.set(d, at);
-      return at + n;
-    }
-    this.chunks.push(this.buf.subarray(0, at));
-    this.length += at;
-    this.chunks.push(Buffer.from(d.buffer, d.byteOffset, n));
-    this.length += n;
-    this.buf = this.buf.subarray(at);
-    return 0;
-  }
-
-  finish(at: number): Buffer[] {
-    if (at > 0) { this.chunks.push(this.buf.subarray(0, at)); this.length += at; }
-    return this.chunks;
-  }
-
-  start(): number {
-    return this.at;
-  }
-}
-
-function inlineBytes(d: Uint8Array | undefined): number {
-  const n = d?.byteLength ?? 0;
-  return n < copyBodiesBelowBytes ? n : 0;
-}
-
 export interface EncodedBatch {
   chunks: Buffer[];
   length: number;
 }
 
+/** One frame of a batch body: its fixed fields (sized up front, written at `at`), then its data. */
+interface FrameLayout<T> {
+  fieldBytes: (item: T) => number;
+  /** Writes the item's fields at `at`; returns the offset after them. */
+  writeFields: (b: Buffer, at: number, item: T) => number;
+  data: (item: T) => Uint8Array | undefined;
+}
+
+/**
+ * Builds a batch body: the magic, then per item its fields and `u32 data length, data`. Fields and
+ * bodies below `copyBodiesBelowBytes` go into one buffer; larger bodies are referenced as their
+ * own chunks, never copied.
+ */
+function encodeFrames<T>(magic: number, items: readonly T[], layout: FrameLayout<T>): EncodedBatch {
+  let size = 4;
+  for (const item of items) {
+    const n = layout.data(item)?.byteLength ?? 0;
+    size += layout.fieldBytes(item) + 4 + (n < copyBodiesBelowBytes ? n : 0);
+  }
+  const chunks: Buffer[] = [];
+  let length = 0;
+  let buf = Buffer.allocUnsafe(size);
+  let at = buf.writeUInt32BE(magic, 0);
+  for (const item of items) {
+    at = layout.writeFields(buf, at, item);
+    const d = layout.data(item);
+    const n = d?.byteLength ?? 0;
+    at = buf.writeUInt32BE(n, at);
+    if (d === undefined || n === 0) continue;
+    if (n < copyBodiesBelowBytes) {
+      buf.set(d, at);
+      at += n;
+      continue;
+    }
+    chunks.push(buf.subarray(0, at), Buffer.from(d.buffer, d.byteOffset, n));
+    length += at + n;
+    buf = buf.subarray(at);
+    at = 0;
+  }
+  if (at > 0) { chunks.push(buf.subarray(0, at)); length += at; }
+  return { chunks, length };
+}
+
 export function encodeBlockBatch(writes: readonly { meta: BlockBatchFrameMeta; data: Uint8Array | undefined }[]): EncodedBatch {
-  const vols = writes.map((w) => Buffer.byteLength(w.meta.volumeId));
-  let size = 0;
-  writes.forEach((w, i) => { size += 1 + 1 + 2 + (vols[i] ?? 0) + 24 + 4 + inlineBytes(w.data); });
-  const out = new BatchWriter(size, BatchMagic.blockWrites);
-  let at = out.start();
-  writes.forEach((w, i) => {
-    const b = out.b;
-    const m = w.meta;
-    at = b.writeUInt8(m.op === 'put' ? 0 : 1, at);
-    at = b.writeUInt8(writeConcernOrder.indexOf(m.concern), at);
-    at = b.writeUInt16BE(vols[i] ?? 0, at);
-    at += b.write(m.volumeId, at, 'utf8');
-    at = writeU64(b, at, m.inode);
-    at = writeU64(b, at, m.blockNo);
-    at = writeU64(b, at, m.epoch);
-    at = out.data(m.op === 'put' ? w.data : undefined, at);
+  return encodeFrames(BatchMagic.blockWrites, writes, {
+    fieldBytes: (w) => 1 + 1 + 2 + Buffer.byteLength(w.meta.volumeId) + 24,
+    writeFields: (b, at, { meta: m }) => {
+      at = b.writeUInt8(m.op === 'put' ? 0 : 1, at);
+      at = b.writeUInt8(writeConcernOrder.indexOf(m.concern), at);
+      const vol = b.write(m.volumeId, at + 2, 'utf8');
+      at = b.writeUInt16BE(vol, at) + vol;
+      at = writeU64(b, at, m.inode);
+      at = writeU64(b, at, m.blockNo);
+      return writeU64(b, at, m.epoch);
+    },
+    data: (w) => (w.meta.op === 'put' ? w.data : undefined),
   });
-  const chunks = out.finish(at);
-  return { chunks, length: out.length };
 }
 
 export function decodeBlockBatch(buf: Buffer): { meta: BlockBatchFrameMeta; data: Buffer }[] {
@@ -277,31 +262,24 @@ export function decodeBlockBatch(buf: Buffer): { meta: BlockBatchFrameMeta; data
 }
 
 export function encodeReplicateBatch(ops: readonly { meta: ReplicateFrameMeta; data: Uint8Array | undefined }[]): EncodedBatch {
-  const vols = ops.map((o) => Buffer.byteLength(o.meta.volumeId));
-  const prims = ops.map((o) => Buffer.byteLength(o.meta.primary));
-  let size = 0;
-  ops.forEach((o, i) => { size += 1 + 1 + 2 + 2 + (vols[i] ?? 0) + (prims[i] ?? 0) + 16 + 4 + 24 + 4 + inlineBytes(o.data); });
-  const out = new BatchWriter(size, BatchMagic.replicateOps);
-  let at = out.start();
-  ops.forEach((o, i) => {
-    const b = out.b;
-    const m = o.meta;
-    at = b.writeUInt8(m.op === 'put' ? 0 : 1, at);
-    at = b.writeUInt8(m.sync ? 1 : 0, at);
-    at = b.writeUInt16BE(vols[i] ?? 0, at);
-    at = b.writeUInt16BE(prims[i] ?? 0, at);
-    at += b.write(m.volumeId, at, 'utf8');
-    at += b.write(m.primary, at, 'utf8');
-    at = writeU64(b, at, m.inode);
-    at = writeU64(b, at, m.blockNo);
-    at = b.writeUInt32BE(m.pg, at);
-    at = writeU64(b, at, m.seq);
-    at = writeU64(b, at, m.epoch);
-    at = writeU64(b, at, m.trim);
-    at = out.data(m.op === 'put' ? o.data : undefined, at);
+  return encodeFrames(BatchMagic.replicateOps, ops, {
+    fieldBytes: (o) => 1 + 1 + 2 + 2 + Buffer.byteLength(o.meta.volumeId) + Buffer.byteLength(o.meta.primary) + 16 + 4 + 24,
+    writeFields: (b, at, { meta: m }) => {
+      at = b.writeUInt8(m.op === 'put' ? 0 : 1, at);
+      at = b.writeUInt8(m.sync ? 1 : 0, at);
+      const vol = b.write(m.volumeId, at + 4, 'utf8');
+      const prim = b.write(m.primary, at + 4 + vol, 'utf8');
+      at = b.writeUInt16BE(vol, at);
+      at = b.writeUInt16BE(prim, at) + vol + prim;
+      at = writeU64(b, at, m.inode);
+      at = writeU64(b, at, m.blockNo);
+      at = b.writeUInt32BE(m.pg, at);
+      at = writeU64(b, at, m.seq);
+      at = writeU64(b, at, m.epoch);
+      return writeU64(b, at, m.trim);
+    },
+    data: (o) => (o.meta.op === 'put' ? o.data : undefined),
   });
-  const chunks = out.finish(at);
-  return { chunks, length: out.length };
 }
 
 export function decodeReplicateBatch(buf: Buffer): { meta: ReplicateFrameMeta; data: Buffer }[] {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { isGalleonError } from '../../../proto/errors.js';
 import { BlockClient } from '../../../dataplane/client/block-client.js';
+import type { BlockClientOptions } from '../../../dataplane/client/block-client.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { StaticPlacementSource } from '../../../dataplane/placement.js';
 import { readFromNode, TestCluster } from '../cluster.js';
@@ -35,13 +36,19 @@ describe('data plane client write batches (3 processes)', function () {
   const groups = (epoch: number): { replicas: string[]; primary: string; epoch: number }[] =>
     [{ replicas: all, primary: 'n1', epoch }, { replicas: all, primary: 'n2', epoch }, { replicas: all, primary: 'n3', epoch }];
 
-  it('sends concurrent small writes in a few batches; each write gets its own ack, in seq order per PG', async () => {
-    const p = cluster.placement('vol-batch', groups(1));
+  /** Installs `volumeId` at epoch 1 (each node leads one PG) and gives a client that knows it (closed after the suite). */
+  const clientOfNewVolume = async (volumeId: string, opts: Omit<BlockClientOptions, 'placement'>): Promise<BlockClient> => {
+    const p = cluster.placement(volumeId, groups(1));
     await cluster.install(p);
     const source = new StaticPlacementSource();
     source.set(p);
-    const client = new BlockClient({ placement: source, maxInFlight: 64 });
+    const client = new BlockClient({ placement: source, ...opts });
     clients.push(client);
+    return client;
+  };
+
+  it('sends concurrent small writes in a few batches; each write gets its own ack, in seq order per PG', async () => {
+    const client = await clientOfNewVolume('vol-batch', { maxInFlight: 64 });
     const blocks = Array.from({ length: 300 }, (_, i) => ({ inode: 1 + (i % 5), blockNo: i * 64, data: pattern(i, 4096) }));
     batchRequests = 0;
     const acks = await client.writeBlocks('vol-batch', blocks, 'durable');
@@ -66,12 +73,7 @@ describe('data plane client write batches (3 processes)', function () {
   });
 
   it('splits a burst of near-limit small writes into batches the primary accepts', async () => {
-    const p = cluster.placement('vol-burst', groups(1));
-    await cluster.install(p);
-    const source = new StaticPlacementSource();
-    source.set(p);
-    const client = new BlockClient({ placement: source, maxInFlight: 256 });
-    clients.push(client);
+    const client = await clientOfNewVolume('vol-burst', { maxInFlight: 256 });
     // 256 writes of 60 KiB to one PG: 15 MiB at once, more than one batch may carry.
     const blocks: { inode: number; blockNo: number; data: Buffer }[] = [];
     for (let inode = 1; blocks.length < 256; inode++) {
@@ -83,11 +85,7 @@ describe('data plane client write batches (3 processes)', function () {
   });
 
   it('fails writes still queued when the client closes, without opening a connection for them', async () => {
-    const p = cluster.placement('vol-close', groups(1));
-    await cluster.install(p);
-    const source = new StaticPlacementSource();
-    source.set(p);
-    const client = new BlockClient({ placement: source, maxAttempts: 2, retryBaseDelayMs: 1 });
+    const client = await clientOfNewVolume('vol-close', { maxAttempts: 2, retryBaseDelayMs: 1 });
     const pending = client.writeBlock('vol-close', 1, 0, pattern(1, 4096), 'durable');
     await client.close();
     await assert.rejects(pending, (err: unknown) => isGalleonError(err, 'UNAVAILABLE'));

@@ -46,6 +46,18 @@ describe('dataplane/store segment GC', function () {
       : s().write({ kind: 'put', address: addr(b), pg: 0, seq: ++seq, epoch: 1, data: version(b, v) }, { sync: true }))));
   }
 
+  /** What segment GC would copy for block `a`: its index entry as found by a census, and its body. */
+  async function relocationOf(a: BlockAddress): Promise<{ key: Buffer; expect: Buffer; body: Buffer }> {
+    const m = s().maintenance();
+    const key = blockKey(a);
+    let expect: Buffer | undefined;
+    for await (const batch of m.scanBlockIndex()) for (const [k, v] of batch) if (k.equals(key)) expect = v;
+    assert.ok(expect);
+    const ptr = segmentPointer(expect);
+    assert.ok(ptr);
+    return { key, expect, body: await m.segments.read(ptr.segmentId, ptr.offset, ptr.length) };
+  }
+
   async function expectBlocks(blocks: number, versionOf: (b: number) => number | null): Promise<void> {
     for (let b = 0; b < blocks; b++) {
       const v = versionOf(b);
@@ -129,16 +141,9 @@ describe('dataplane/store segment GC', function () {
     await assert.rejects(s().read(a), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), 'the later delete wins over the earlier put');
 
     await s().write({ kind: 'put', address: a, pg: 0, seq: ++seq, epoch: 1, data: version(1, 1) }, { sync: true });
-    const m = s().maintenance();
-    const key = blockKey(a);
-    let expect: Buffer | undefined;
-    for await (const batch of m.scanBlockIndex()) for (const [k, v] of batch) if (k.equals(key)) expect = v;
-    assert.ok(expect);
-    const ptr = segmentPointer(expect);
-    assert.ok(ptr);
-    const body = await m.segments.read(ptr.segmentId, ptr.offset, ptr.length);
+    const item = await relocationOf(a);
     const starter = s().write({ kind: 'put', address: addr(9), pg: 0, seq: ++seq, epoch: 1, data: version(9, 1) }, { sync: true });
-    const copy = m.relocate([{ key, expect, body }]);
+    const copy = s().maintenance().relocate([item]);
     const del2 = s().delete(a, 0, ++seq, 1, { sync: false });
     await Promise.all([starter, copy, del2]);
     await assert.rejects(s().read(a), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), 'the delete after the copy wins');
@@ -149,17 +154,11 @@ describe('dataplane/store segment GC', function () {
     for (const order of ['copy-first', 'drop-first'] as const) {
       const a = addr(order === 'copy-first' ? 1 : 2);
       await s().write({ kind: 'put', address: a, pg: 0, seq: ++seq, epoch: 1, data: version(a.blockNo, 0) }, { sync: true });
-      const key = blockKey(a);
-      let expect: Buffer | undefined;
-      for await (const batch of m.scanBlockIndex()) for (const [k, v] of batch) if (k.equals(key)) expect = v;
-      assert.ok(expect);
-      const ptr = segmentPointer(expect);
-      assert.ok(ptr);
-      const body = await m.segments.read(ptr.segmentId, ptr.offset, ptr.length);
+      const item = await relocationOf(a);
       const starter = s().write({ kind: 'put', address: { volumeId: 'other', inode: 1, blockNo: 0 }, pg: 0, seq: ++seq, epoch: 1, data: version(0, 0) }, { sync: true });
       const both = order === 'copy-first'
-        ? [m.relocate([{ key, expect, body }]), s().dropPg('v', 0)]
-        : [s().dropPg('v', 0), m.relocate([{ key, expect, body }])];
+        ? [m.relocate([item]), s().dropPg('v', 0)]
+        : [s().dropPg('v', 0), m.relocate([item])];
       await Promise.all([starter, ...both]);
       await assert.rejects(s().read(a), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), `${order}: the dropped block stays gone`);
     }
