@@ -25,4 +25,7 @@ export const metrics = {
   tombstonesPurged: counter('galleon_dataplane_tombstones_purged_total', 'Tombstones of deleted blocks purged from the block index'),
   reclaimableBytes: gauge('galleon_dataplane_reclaimable_bytes', 'Dead bytes in sealed segment files as of the last GC census'),
   staleEpochRefusals: counter('galleon_dataplane_stale_epoch_refusals_total', 'Requests refused for carrying an old placement epoch'),
+  unassignedEpochRefusals: counter('galleon_dataplane_unassigned_epoch_refusals_total', 'Requests refused for carrying an epoch the metadata service never assigned'),
+  foreignRequestRefusals: counter('galleon_dataplane_foreign_request_refusals_total', 'Peering, forwards and catch-up requests refused for not coming from the PG\'s primary'),
+  forgedEpochsHealed: counter('galleon_dataplane_forged_epochs_healed_total', 'Recorded epochs found above every epoch the metadata service assigned, and lowered'),
 };

@@ -20,6 +20,9 @@ export interface VolumePlacement {
   /** groups[pg] is placement group `pg`. */
   groups: PlacementGroup[];
   nodes: Record<string, NodeInfo>;
+  /** The volume's size and block size (from the metadata service): blocks past the end are refused. Absent in static placements. */
+  sizeBytes?: number;
+  blockSizeBytes?: number;
 }
 
 export interface PlacementSource {
@@ -27,6 +30,12 @@ export interface PlacementSource {
   getPlacement(volumeId: string): Promise<VolumePlacement>;
   /** Fetch again: called after a node answered STALE_EPOCH or refused as not primary. */
   refresh(volumeId: string): Promise<VolumePlacement>;
+  /**
+   * True when `refresh` is a linearizable read of the service that assigns epochs (the metadata
+   * service): an epoch above what it shows was never assigned. A static placement is only what
+   * was installed on this node, so nothing can be concluded from an epoch above it.
+   */
+  readonly authoritative?: boolean;
 }
 
 export function groupOf(p: VolumePlacement, pg: number): PlacementGroup {
@@ -77,6 +86,7 @@ export class StaticPlacementSource implements PlacementSource {
 
 /** Placement from the metadata service: volume (pgCount), placement groups, data nodes. */
 export class MetadataPlacementSource implements PlacementSource {
+  readonly authoritative = true;
   private readonly cache = new Map<string, Promise<VolumePlacement>>();
 
   constructor(private readonly api: Pick<MetadataApi, 'getVolume' | 'getPlacement' | 'listDataNodes'>) {}
@@ -92,7 +102,7 @@ export class MetadataPlacementSource implements PlacementSource {
       const [volume, groups, nodes] = await Promise.all([this.api.getVolume(volumeId), this.api.getPlacement(volumeId), this.api.listDataNodes()]);
       const sorted = [...groups].sort((a, b) => a.pg - b.pg);
       return {
-        volumeId, pgCount: volume.pgCount, groups: sorted,
+        volumeId, pgCount: volume.pgCount, groups: sorted, sizeBytes: volume.sizeBytes, blockSizeBytes: volume.blockSizeBytes,
         nodes: Object.fromEntries(nodes.map((n) => [n.id, { id: n.id, address: n.address, zone: n.zone }])),
       };
     })();

@@ -10,7 +10,9 @@
  *   POST   /v1/blocks-batch                                   client -> primary, many writes (binary frames below)
  *   GET    /v1/journal/:volume/:pg?from=&maxEntries=&maxBytes= journal frames for catch-up
  *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG (full resync)
- *   POST   /v1/catchup/:volume/:pg?primary=&epoch=            pull missed writes now
+ *   POST   /v1/peer/:volume/:pg?epoch=&from=                  primary -> replica, install a new epoch (peering)
+ *   POST   /v1/catchup/:volume/:pg?from=&epoch=[&primary=]     primary -> replica, pull missed writes now (from the
+ *                                                              primary's registered address; a different primary= is refused)
  *   GET    /v1/pgs                                            PG states of this node
  *   PUT    /v1/admin/placement                                install a placement (static source)
  *   GET    /healthz

@@ -6,7 +6,8 @@
  * A replica that came back after the last write to a PG has nothing that tells it it is behind
  * (gaps are only noticed when the next write arrives). After `nudgeAfterMs` the harness asks
  * such a replica to pull from its primary's journal (`POST /v1/catchup`, the node's own
- * catch-up path); every nudge is counted and printed so a run shows how much help it needed.
+ * catch-up path, sent in the primary's name: a node takes it only from the primary's host and
+ * pulls only from the primary's registered address); every nudge is counted and printed so a run shows how much help it needed.
  *
  * A PG whose node was declared down got a replacement replica when another node was free, or
  * gets the node back (re-replication) when it returns. This wait only counts PGs short of
@@ -76,7 +77,7 @@ export async function settle(o: SettleOptions): Promise<SettleResult> {
         for (const { group, replica } of lagging) {
           if (replica === group.primary) continue;
           nudges++;
-          await nudge(o.data.node(replica).address, o.volumeId, group, o.data.node(group.primary).address).catch((err: unknown) => {
+          await nudge(o.data.node(replica).address, o.volumeId, group).catch((err: unknown) => {
             o.log(`nudge of ${replica} pg ${group.pg} failed: ${err instanceof Error ? err.message : String(err)}`);
           });
         }
@@ -93,8 +94,8 @@ function underReplicated(groups: readonly PlacementGroup[], replicas: number): n
   return groups.filter((g) => g.replicas.length < replicas).length;
 }
 
-async function nudge(replicaAddress: string, volumeId: string, group: PlacementGroup, primaryAddress: string): Promise<void> {
-  const res = await request(`http://${replicaAddress}/v1/catchup/${encodeURIComponent(volumeId)}/${group.pg}?primary=${encodeURIComponent(primaryAddress)}&epoch=${group.epoch}`, {
+async function nudge(replicaAddress: string, volumeId: string, group: PlacementGroup): Promise<void> {
+  const res = await request(`http://${replicaAddress}/v1/catchup/${encodeURIComponent(volumeId)}/${group.pg}?from=${encodeURIComponent(group.primary)}&epoch=${group.epoch}`, {
     method: 'POST', headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs,
   });
   const text = await res.body.text();

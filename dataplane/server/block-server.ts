@@ -135,12 +135,12 @@ export class BlockServer {
     res.end(body);
   }
 
-  private async applyReplicateBatch(body: Buffer): Promise<ReplicateResult[]> {
+  private async applyReplicateBatch(body: Buffer, remote: string | undefined): Promise<ReplicateResult[]> {
     return this.replicator.replicaApplyBatch(decodeReplicateBatch(body).map(({ meta, data }) => {
       const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
       const op: BlockOp = meta.op === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: 'delete' };
       return { op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim };
-    }));
+    }), remote);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -194,7 +194,7 @@ export class BlockServer {
         else throw new GalleonError('INVALID_ARGUMENT', `unknown replicate op ${JSON.stringify(kind)}`);
         const out = await this.replicator.replicaApply({
           op, sync: h[Header.sync] === '1', primary: stringHeader(h[Header.primary], Header.primary), trimSeq: intParam(Header.trim, h[Header.trim], 0),
-        });
+        }, req.socket.remoteAddress);
         return this.json(res, 200, out);
       }
       case 'POST /v1/blocks-batch': {
@@ -210,7 +210,7 @@ export class BlockServer {
       case 'POST /v1/replicate-batch': {
         const lease = await readBody(req, maxReplicateBatchBodyBytes, this.bodies);
         // Released once every op of the batch has landed or failed: the store holds none of its bytes then.
-        const results = await this.applyReplicateBatch(lease.body).finally(() => lease.release());
+        const results = await this.applyReplicateBatch(lease.body, req.socket.remoteAddress).finally(() => lease.release());
         return this.binary(res, encodeReplicateAnswers(results));
       }
       case 'GET /v1/journal': {
@@ -253,13 +253,14 @@ export class BlockServer {
       case 'POST /v1/peer': {
         const [, , volumeId, pgRaw] = parts;
         if (volumeId === undefined) throw new GalleonError('INVALID_ARGUMENT', 'peering path is /v1/peer/:volume/:pg?epoch=');
-        return this.json(res, 200, await this.replicator.acceptPeering(volumeId, intParam('pg', pgRaw), intParam('epoch', url.searchParams.get('epoch'))));
+        const peering = await this.replicator.acceptPeering(volumeId, intParam('pg', pgRaw), intParam('epoch', url.searchParams.get('epoch')), url.searchParams.get('from'), req.socket.remoteAddress);
+        return this.json(res, 200, peering);
       }
       case 'POST /v1/catchup': {
         const [, , volumeId, pgRaw] = parts;
-        const primary = url.searchParams.get('primary');
-        if (volumeId === undefined || primary === null) throw new GalleonError('INVALID_ARGUMENT', 'catch-up needs /v1/catchup/:volume/:pg?primary=host:port&epoch=');
-        const appliedSeq = await this.replicator.catchUp(volumeId, intParam('pg', pgRaw), primary, intParam('epoch', url.searchParams.get('epoch')));
+        const from = url.searchParams.get('from');
+        if (volumeId === undefined || from === null) throw new GalleonError('INVALID_ARGUMENT', 'catch-up needs /v1/catchup/:volume/:pg?from=NODE&epoch=');
+        const appliedSeq = await this.replicator.catchUpRequested(volumeId, intParam('pg', pgRaw), intParam('epoch', url.searchParams.get('epoch')), from, url.searchParams.get('primary'), req.socket.remoteAddress);
         return this.json(res, 200, { appliedSeq });
       }
       case 'GET /v1/pgs': {

@@ -177,14 +177,20 @@ export class Peers {
    * Peering: installs `epoch` on a replica (from then on it refuses older primaries) and returns
    * its progress on the PG. Bounded by `timeoutMs`: a frozen replica must not hold a new primary.
    */
-  async peer(address: string, volumeId: string, pg: number, epoch: number, timeoutMs: number): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
-    const res = await this.requestWithRetry(address, { method: 'POST', path: `/v1/peer/${encodeURIComponent(volumeId)}/${pg}?epoch=${epoch}`, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  async peer(address: string, volumeId: string, pg: number, epoch: number, from: string, timeoutMs: number): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
+    const res = await this.requestWithRetry(address, {
+      method: 'POST', path: `/v1/peer/${encodeURIComponent(volumeId)}/${pg}?epoch=${epoch}&from=${encodeURIComponent(from)}`, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+    });
     return (await res.body.json()) as { appliedSeq: number; highestSeq: number; epoch: number };
   }
 
-  /** Asks a replica to pull what it lacks from `primary`'s journal (it answers once caught up). */
-  async requestCatchUp(address: string, volumeId: string, pg: number, primary: string, epoch: number): Promise<{ appliedSeq: number }> {
-    const res = await this.requestWithRetry(address, { method: 'POST', path: `/v1/catchup/${encodeURIComponent(volumeId)}/${pg}?primary=${encodeURIComponent(primary)}&epoch=${epoch}`, bodyTimeout: 0 });
+  /**
+   * Asks a replica to pull what it lacks from the journal of `from`, the PG's primary (it answers
+   * once caught up). The replica connects to the address the metadata service has for `from`,
+   * never to one named in the request.
+   */
+  async requestCatchUp(address: string, volumeId: string, pg: number, from: string, epoch: number): Promise<{ appliedSeq: number }> {
+    const res = await this.requestWithRetry(address, { method: 'POST', path: `/v1/catchup/${encodeURIComponent(volumeId)}/${pg}?from=${encodeURIComponent(from)}&epoch=${epoch}`, bodyTimeout: 0 });
     return (await res.body.json()) as { appliedSeq: number };
   }
 

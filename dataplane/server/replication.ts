@@ -15,12 +15,14 @@ import { metrics } from '../metrics.js';
 import { pgOf } from '../logic/routing.js';
 import { evaluateWriteConcern, primaryMustSync, replicasMustSync } from '../logic/write-concern.js';
 import type { ReplicaAck, ReplicaInfo } from '../logic/write-concern.js';
+import { blockOutsideVolume, senderMayBe } from '../logic/membership.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { Peers } from './peers.js';
 import type { LeaseGuard } from './lease-guard.js';
+import { PlacementRefresher } from './placement-refresh.js';
 import type { ReplicateResult } from '../wire.js';
 
 /** A replica trims its journal in steps of at least this many entries. */
@@ -129,7 +131,12 @@ export class Replicator {
     private readonly log: Logger,
     /** With leases, writes are acknowledged only under a live pg-primary lease (lease-guard.ts). */
     private readonly leases: LeaseGuard | null = null,
-  ) {}
+  ) {
+    this.refresher = new PlacementRefresher(placement);
+  }
+
+  /** Request-triggered placement reads, bounded (placement-refresh.ts). */
+  private readonly refresher: PlacementRefresher;
 
   // ---- fencing --------------------------------------------------------------------------
 
@@ -212,8 +219,6 @@ export class Replicator {
 
   /** PGs whose local copy is from an earlier membership and is being replaced (`volume/pg`). */
   private readonly rejoining = new Set<string>();
-  /** One placement refresh in flight per volume, shared by the replica paths that need one. */
-  private readonly refreshing = new Map<string, Promise<VolumePlacement>>();
   private closed = false;
 
   /** Whether this node's copy of the PG is being replaced (report it as empty meanwhile). */
@@ -255,12 +260,9 @@ export class Replicator {
     return true;
   }
 
+  /** A placement read that began after this call (shared and bounded: placement-refresh.ts). */
   private sharedRefresh(volumeId: string): Promise<VolumePlacement> {
-    const running = this.refreshing.get(volumeId);
-    if (running !== undefined) return running;
-    const p = this.placement.refresh(volumeId).finally(() => this.refreshing.delete(volumeId));
-    this.refreshing.set(volumeId, p);
-    return p;
+    return this.refresher.fresh(volumeId, this.refresher.now());
   }
 
   private runRejoin(volumeId: string, pg: number): void {
@@ -330,20 +332,110 @@ export class Replicator {
     });
   }
 
-  /** Refuses an epoch older than the newest seen; records a newer one. Returns the PG's group. */
-  private async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, placement: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
+  /**
+   * The PG's group as the metadata service assigned it, at an epoch >= `epoch`: the cached
+   * placement when it is new enough, else one read after this call began (bounded and shared:
+   * placement-refresh.ts). An epoch the service does not show was never assigned: it is refused,
+   * and never recorded. This is the only way an epoch from a request gets into this node.
+   */
+  private async assignedGroup(volumeId: string, pg: number, epoch: number, cached?: VolumePlacement): Promise<{ placement: VolumePlacement; group: PlacementGroup }> {
+    const since = this.refresher.now();
+    let placement = cached ?? await this.placement.getPlacement(volumeId);
     let group = groupOf(placement, pg);
-    const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, group.epoch, this.fencedEpochs.get(`${volumeId}/${pg}`) ?? 0);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
-    if (epoch > group.epoch) {
-      placement = await this.placement.refresh(volumeId);
-      group = groupOf(placement, pg);
-      if (epoch > group.epoch) {
-        throw new GalleonError('UNAVAILABLE', `node ${this.nodeId} has not yet seen epoch ${epoch} of ${volumeId}/${pg} (knows ${group.epoch})`, {
-          hint: 'retry shortly: the node is refreshing its placement', details: { epoch: group.epoch },
-        });
-      }
+    if (group.epoch >= epoch) return { placement, group };
+    placement = await this.refresher.fresh(volumeId, since);
+    group = groupOf(placement, pg);
+    if (group.epoch >= epoch) return { placement, group };
+    metrics.unassignedEpochRefusals.inc();
+    throw new GalleonError('FAILED_PRECONDITION', `epoch ${epoch} of ${volumeId}/${pg} was not assigned by the metadata service (it shows epoch ${group.epoch})`, {
+      hint: 'only the metadata service assigns epochs: refresh the placement and use its epoch', details: { epoch: group.epoch, volumeId, pg },
+    });
+  }
+
+  /**
+   * Peering, forwards and catch-up requests at `epoch` must come from the PG's primary at that
+   * epoch per the metadata service: the id it names (`from`; null when it names none) and the
+   * host it connects from (`senderMayBe`: a cheap filter against other hosts; any process on the
+   * primary's host passes it until mTLS, issue #12).
+   */
+  private requireFromPrimary(what: string, placement: VolumePlacement, group: PlacementGroup, epoch: number, from: string | null, remote: string | undefined): void {
+    const { volumeId, pg } = group;
+    if (epoch < group.epoch) throw this.stale(volumeId, pg, epoch, group.epoch);
+    const primary = nodeOf(placement, group.primary);
+    if (from === group.primary && senderMayBe(primary.address, remote)) return;
+    metrics.foreignRequestRefusals.inc();
+    throw new GalleonError('FAILED_PRECONDITION', `${what} for ${volumeId}/${pg} at epoch ${epoch} must come from its primary ${group.primary} (${primary.address}); it came from ${from ?? 'an unnamed sender'} at ${remote ?? 'an unknown address'}`, {
+      hint: 'only the primary the metadata service assigned may send this', details: { primary: group.primary, epoch: group.epoch },
+    });
+  }
+
+  /** PGs whose recorded epoch is being lowered to the assigned one (every epoch check waits). */
+  private readonly healing = new Map<string, Promise<number>>();
+
+  /**
+   * The newest epoch this node recorded for the PG (store and in-memory fence), checked against
+   * the metadata service when it is above the placement's. Every epoch a node legitimately holds
+   * was committed there first and the service's epochs never go back, so one above what a
+   * linearizable read shows was never assigned: a forged one, recorded before data nodes verified
+   * epochs. It is lowered to the service's epoch (server/README.md, "Forged epochs").
+   */
+  private async recordedEpoch(volumeId: string, pg: number, group: PlacementGroup): Promise<number> {
+    const key = `${volumeId}/${pg}`;
+    await this.healing.get(key);
+    const top = Math.max((await this.store.pgState(volumeId, pg)).epoch, this.fencedEpochs.get(key) ?? 0);
+    if (top <= group.epoch || this.placement.authoritative !== true) return top;
+    const assigned = groupOf(await this.sharedRefresh(volumeId), pg).epoch;
+    if (top <= assigned) return top;
+    const running = this.healing.get(key);
+    if (running !== undefined) return running;
+    const heal = this.lowerForgedEpoch(volumeId, pg, top, assigned).finally(() => this.healing.delete(key));
+    this.healing.set(key, heal);
+    return heal;
+  }
+
+  private async lowerForgedEpoch(volumeId: string, pg: number, forged: number, assigned: number): Promise<number> {
+    const key = `${volumeId}/${pg}`;
+    this.log.warn({ volumeId, pg, recorded: forged, assigned }, 'recorded epoch was never assigned by the metadata service (forged): lowering it to the assigned one');
+    metrics.forgedEpochsHealed.inc();
+    if ((this.fencedEpochs.get(key) ?? 0) > assigned) this.fencedEpochs.set(key, assigned);
+    const cached = this.primaries.get(key);
+    if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== assigned) this.primaries.delete(key);
+    await this.store.lowerEpoch(volumeId, pg, assigned);
+    // An epoch assigned while we lowered (a peering the forged one had absorbed) is recorded again.
+    const now = groupOf(await this.sharedRefresh(volumeId), pg).epoch;
+    return this.store.observeEpoch(volumeId, pg, now);
+  }
+
+  /**
+   * A replica refused this primary's forward as deposed: fence in memory at once (no write may be
+   * admitted meanwhile), persist the epoch only once the metadata service shows it. A replica that
+   * reports an epoch the service never assigned (it recorded a forged one) lifts the fence again;
+   * it lowers its own epoch when it next checks one.
+   */
+  private fenceFromReplica(volumeId: string, pg: number, newer: number): void {
+    const key = `${volumeId}/${pg}`;
+    this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, newer));
+    this.primaries.delete(key);
+    if (this.placement.authoritative !== true) {
+      this.store.observeEpoch(volumeId, pg, newer).catch((e: unknown) => this.log.error({ err: e }, 'recording a newer epoch failed'));
+      return;
     }
+    this.sharedRefresh(volumeId).then(async (p) => {
+      const assigned = groupOf(p, pg).epoch;
+      if (assigned >= newer) { await this.store.observeEpoch(volumeId, pg, newer); return; }
+      this.log.warn({ volumeId, pg, reported: newer, assigned }, 'a replica reported an epoch the metadata service never assigned; not recording it');
+      if (this.fencedEpochs.get(key) === newer) this.fencedEpochs.set(key, assigned);
+    }).catch((e: unknown) => this.log.error({ err: e, volumeId, pg }, 'checking a newer epoch failed'));
+  }
+
+  /**
+   * Refuses an epoch older than the newest seen, or one the metadata service never assigned;
+   * records a newer one. Returns the PG's group.
+   */
+  private async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, initial: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
+    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch, initial);
+    const known = Math.max(await this.recordedEpoch(volumeId, pg, group), group.epoch);
+    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
     if (group.primary !== this.nodeId) {
       throw new GalleonError('FAILED_PRECONDITION', `node ${this.nodeId} is not the primary of ${volumeId}/${pg} (${group.primary} is)`, {
         hint: 'refresh the placement and send the write to the primary', details: { primary: group.primary, epoch: group.epoch },
@@ -351,16 +443,6 @@ export class Replicator {
     }
     await this.store.observeEpoch(volumeId, pg, epoch);
     return { group, placement };
-  }
-
-  /** The epoch this node's placement source gives the PG (0 when it knows no placement). */
-  private async placementEpoch(volumeId: string, pg: number): Promise<number> {
-    try {
-      return (await this.placement.getPlacement(volumeId)).groups[pg]?.epoch ?? 0;
-    } catch (err) {
-      if (isGalleonError(err, 'VOLUME_NOT_FOUND')) return 0;
-      throw err;
-    }
   }
 
   /**
@@ -395,9 +477,15 @@ export class Replicator {
     }
   }
 
-  /** A replica's side of peering: adopt the new primary's epoch and tell how far it got. */
-  async acceptPeering(volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
-    const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, this.fencedEpochs.get(`${volumeId}/${pg}`) ?? 0);
+  /**
+   * A replica's side of peering: adopt the new primary's epoch and tell how far it got. Only from
+   * the primary the metadata service assigned at that epoch (`from` its id, `remote` the
+   * connection's address).
+   */
+  async acceptPeering(volumeId: string, pg: number, epoch: number, from: string | null, remote: string | undefined): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
+    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch);
+    this.requireFromPrimary('peering', placement, group, epoch, from, remote);
+    const known = await this.recordedEpoch(volumeId, pg, group);
     if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) {
@@ -423,7 +511,7 @@ export class Replicator {
   async admitPrimaryRead(address: BlockAddress, pg: number, epoch: number): Promise<void> {
     const initial = await this.placement.getPlacement(address.volumeId);
     const g = groupOf(initial, pg);
-    const known = Math.max((await this.store.pgState(address.volumeId, pg)).epoch, g.epoch);
+    const known = Math.max(await this.recordedEpoch(address.volumeId, pg, g), g.epoch);
     if (epoch < known) throw this.stale(address.volumeId, pg, epoch, known);
     if (g.primary !== this.nodeId || g.epoch !== epoch) return;
     await this.primaryPg(address.volumeId, pg, epoch, g, initial);
@@ -431,7 +519,8 @@ export class Replicator {
   }
 
   async admitRead(volumeId: string, pg: number, epoch: number): Promise<void> {
-    const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, await this.placementEpoch(volumeId, pg));
+    const g = groupOf(await this.placement.getPlacement(volumeId), pg);
+    const known = Math.max(await this.recordedEpoch(volumeId, pg, g), g.epoch);
     if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
   }
 
@@ -450,7 +539,7 @@ export class Replicator {
   }
 
   async primaryWrite(address: BlockAddress, data: Uint8Array | null, epoch: number, concern: WriteConcern): Promise<WriteResult> {
-    const initial = await this.placement.getPlacement(address.volumeId);
+    const initial = await this.volumeHolding(address, data);
     const pg = pgOf(address.inode, address.blockNo, initial.pgCount);
     const { group, placement } = await this.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
     const replicas: ReplicaInfo[] = group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone }));
@@ -533,10 +622,7 @@ export class Replicator {
             // Deposed: a replica has seen a newer epoch. Remember it so we refuse our clients too.
             const newer = typeof err.details.epoch === 'number' ? err.details.epoch : epoch + 1;
             fencedAt = Math.max(fencedAt, newer);
-            const fkey = `${address.volumeId}/${pg}`;
-            this.fencedEpochs.set(fkey, Math.max(this.fencedEpochs.get(fkey) ?? 0, newer));
-            this.primaries.delete(`${address.volumeId}/${pg}`);
-            this.store.observeEpoch(address.volumeId, pg, newer).catch((e: unknown) => this.log.error({ err: e }, 'recording a newer epoch failed'));
+            this.fenceFromReplica(address.volumeId, pg, newer);
           } else {
             this.markOutOfSync(address.volumeId, pg, ppg, r.id, target, seq);
           }
@@ -546,6 +632,26 @@ export class Replicator {
         });
       }
     });
+  }
+
+  /**
+   * The placement of the block's volume, once the block is known to lie inside the volume (and the
+   * data to fit a block): a refused address is read again first, in case the volume was expanded.
+   */
+  private async volumeHolding(address: BlockAddress, data: Uint8Array | null): Promise<VolumePlacement> {
+    let p = await this.placement.getPlacement(address.volumeId);
+    let why = blockOutsideVolume(address, p);
+    if (why !== null && p.sizeBytes !== undefined) {
+      p = await this.sharedRefresh(address.volumeId);
+      why = blockOutsideVolume(address, p);
+    }
+    if (why !== null) {
+      throw new GalleonError('OUT_OF_RANGE', `${why}; volume ${address.volumeId}`, { hint: 'write inside the volume, or expand it first', details: { inode: address.inode, blockNo: address.blockNo } });
+    }
+    if (data !== null && p.blockSizeBytes !== undefined && data.byteLength > p.blockSizeBytes) {
+      throw new GalleonError('INVALID_SIZE', `${data.byteLength} bytes do not fit in a block of volume ${address.volumeId} (${p.blockSizeBytes} bytes)`, { hint: `write at most ${p.blockSizeBytes} bytes per block` });
+    }
+    return p;
   }
 
   private primaryPg(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<PrimaryPg> {
@@ -626,7 +732,7 @@ export class Replicator {
     const answers = await Promise.all(others.map(async (id) => {
       const address = nodeOf(placement, id).address;
       try {
-        return { id, address, state: await this.peers.peer(address, volumeId, pg, epoch, peeringTimeoutMs) };
+        return { id, address, state: await this.peers.peer(address, volumeId, pg, epoch, this.nodeId, peeringTimeoutMs) };
       } catch (err) {
         if (isGalleonError(err, 'STALE_EPOCH')) throw err; // deposed already
         this.log.warn({ volumeId, pg, epoch, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica unreachable during peering');
@@ -670,7 +776,7 @@ export class Replicator {
     }
     for (const a of reached) {
       if (a.state.appliedSeq >= now.appliedSeq) continue;
-      this.peers.requestCatchUp(a.address, volumeId, pg, this.selfAddress(), epoch)
+      this.peers.requestCatchUp(a.address, volumeId, pg, this.nodeId, epoch)
         .catch((err: unknown) => this.log.warn({ volumeId, pg, replica: a.id, code: isGalleonError(err) ? err.code : undefined }, 'replica catch-up after peering failed'));
     }
     this.log.info({ volumeId, pg, epoch, reached: reached.length, of: others.length, appliedSeq: now.appliedSeq }, 'peered as primary');
@@ -731,7 +837,7 @@ export class Replicator {
     mark.nudging = true;
     const attempt = (): void => {
       if (!current()) { mark.nudging = false; return; }
-      this.peers.requestCatchUp(address, volumeId, pg, this.selfAddress(), ppg.epoch).then(() => { mark.nudging = false; }, () => {
+      this.peers.requestCatchUp(address, volumeId, pg, this.nodeId, ppg.epoch).then(() => { mark.nudging = false; }, () => {
         setTimeout(attempt, outOfSyncNudgeMs).unref();
       });
     };
@@ -748,13 +854,14 @@ export class Replicator {
 
   // ---- replica path ---------------------------------------------------------------------
 
-  replicaApply(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
-    return this.tracked(`${w.op.address.volumeId}/${w.op.pg}`, () => this.applyForward(w));
+  /** `remote`: the address the forward came from (it must be the primary's host). */
+  replicaApply(w: ReplicaWrite, remote: string | undefined): Promise<{ appliedSeq: number }> {
+    return this.tracked(`${w.op.address.volumeId}/${w.op.pg}`, () => this.applyForward(w, remote));
   }
 
   /** One forward is a batch of one: the same epoch checks, write, gap watch and trim. */
-  private async applyForward(w: ReplicaWrite): Promise<{ appliedSeq: number }> {
-    const [result] = await this.replicaApplyPg([w]);
+  private async applyForward(w: ReplicaWrite, remote: string | undefined): Promise<{ appliedSeq: number }> {
+    const [result] = await this.replicaApplyPg([w], remote);
     invariant(result !== undefined, 'a batch of one has one result');
     if ('error' in result) throw GalleonError.fromJSON(result.error);
     return result;
@@ -766,7 +873,7 @@ export class Replicator {
    * one watermark read) instead of one by one; each op still gets its own result, and an op
    * with an epoch older than this node has seen is refused exactly as `replicaApply` would.
    */
-  async replicaApplyBatch(writes: readonly ReplicaWrite[]): Promise<ReplicateResult[]> {
+  async replicaApplyBatch(writes: readonly ReplicaWrite[], remote: string | undefined): Promise<ReplicateResult[]> {
     const byPg = new Map<string, number[]>();
     writes.forEach((w, i) => {
       const key = `${w.op.address.volumeId}/${w.op.pg}`;
@@ -779,7 +886,7 @@ export class Replicator {
         const group = idx.map((i) => writes[i] as ReplicaWrite);
         const first = group[0] as ReplicaWrite;
         // Tracked like a single forward: peering at a new epoch waits for writes admitted before it.
-        const applied = await this.tracked(`${first.op.address.volumeId}/${first.op.pg}`, () => this.replicaApplyPg(group));
+        const applied = await this.tracked(`${first.op.address.volumeId}/${first.op.pg}`, () => this.replicaApplyPg(group, remote));
         idx.forEach((i, k) => { results[i] = applied[k] as ReplicateResult; });
       } catch (err) {
         const e = isGalleonError(err) ? err : new GalleonError('INTERNAL', 'replica failed to apply a batch', { cause: err });
@@ -789,13 +896,20 @@ export class Replicator {
     return results;
   }
 
-  private async replicaApplyPg(writes: readonly ReplicaWrite[]): Promise<ReplicateResult[]> {
+  /**
+   * Ops at the newest epoch must come from that epoch's primary (per the metadata service); older
+   * ones are refused as stale one by one. Gaps are pulled from the primary's registered address.
+   */
+  private async replicaApplyPg(writes: readonly ReplicaWrite[], remote: string | undefined): Promise<ReplicateResult[]> {
     const first = writes[0];
     if (first === undefined) return [];
     const { volumeId } = first.op.address;
     const pg = first.op.pg;
-    await this.refuseStaleCopy(volumeId, pg, Math.max(...writes.map((w) => w.op.epoch)));
-    const known = Math.max((await this.store.pgState(volumeId, pg)).epoch, await this.placementEpoch(volumeId, pg));
+    const top = Math.max(...writes.map((w) => w.op.epoch));
+    const { placement, group } = await this.assignedGroup(volumeId, pg, top);
+    if (top >= group.epoch) this.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
+    await this.refuseStaleCopy(volumeId, pg, top);
+    const known = Math.max(await this.recordedEpoch(volumeId, pg, group), group.epoch);
     const accepted = writes.filter((w) => w.op.epoch >= known);
     // One (synced) epoch record: the newest accepted epoch, or the one the refusals were measured against.
     await this.store.observeEpoch(volumeId, pg, accepted.length > 0 ? Math.max(...accepted.map((w) => w.op.epoch)) : known);
@@ -804,7 +918,7 @@ export class Replicator {
       await this.store.writeBatch(accepted.map((w) => w.op), { sync: accepted.some((w) => w.sync), onlyIfNewer: true });
       const st = await this.store.pgState(volumeId, pg);
       const last = accepted[accepted.length - 1] as ReplicaWrite;
-      if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, pg, st.highestSeq, last.primary, last.op.epoch);
+      if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, pg, st.highestSeq, nodeOf(placement, group.primary).address, last.op.epoch);
       const key = `${volumeId}/${pg}`;
       const trimSeq = Math.max(...accepted.map((w) => w.trimSeq));
       const trimmed = this.replicaTrimmedTo.get(key) ?? st.trimmedSeq;
@@ -831,6 +945,26 @@ export class Replicator {
     }, gapGraceMs);
     t.unref();
     this.gapTimers.add(t);
+  }
+
+  /**
+   * A catch-up request: only from the PG's primary at `epoch` (per the metadata service), and the
+   * node pulls from that primary's registered address. A request naming another address
+   * (`named`, the old `primary=` parameter) is refused before anything connects anywhere.
+   */
+  async catchUpRequested(volumeId: string, pg: number, epoch: number, from: string | null, named: string | null, remote: string | undefined): Promise<number> {
+    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch);
+    this.requireFromPrimary('a catch-up request', placement, group, epoch, from, remote);
+    const address = nodeOf(placement, group.primary).address;
+    if (named !== null && named !== address) {
+      metrics.foreignRequestRefusals.inc();
+      throw new GalleonError('FAILED_PRECONDITION', `catch-up of ${volumeId}/${pg} names ${named}, which is not the registered address of its primary ${group.primary} (${address})`, {
+        hint: 'a node catches up only from its primary as the metadata service registered it; leave out primary=', details: { primary: group.primary },
+      });
+    }
+    const known = await this.recordedEpoch(volumeId, pg, group);
+    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    return this.catchUp(volumeId, pg, address, epoch);
   }
 
   /** Pulls journal entries after this store's watermark from `primary` until none are left. */

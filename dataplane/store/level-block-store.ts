@@ -77,7 +77,7 @@ interface MemPg {
 type Pending =
   | { kind: 'ops'; ops: readonly BlockOp[]; keys: Buffer[]; keyTexts: string[]; sync: boolean; onlyIfNewer: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: (n: number) => void; reject: (e: unknown) => void }
-  | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
+  | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; lower?: true; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
   | { kind: 'drop'; volumeId: string; pg: number; ifEpochAtMost: number; sync: boolean; bytes: 0; resolve: (dropped: boolean) => void; reject: (e: unknown) => void }
@@ -255,6 +255,14 @@ export class LevelBlockStore implements BlockStore {
     if (epoch <= s.epoch) return s.epoch;
     // A fence must survive a restart, so the new epoch is synced before anyone relies on it.
     await this.enqueue<void>((resolve, reject) => ({ kind: 'epoch', volumeId, pg, epoch, sync: true, bytes: 0, resolve, reject }));
+    return (await this.loadPg(volumeId, pg)).epoch;
+  }
+
+  async lowerEpoch(volumeId: string, pg: number, epoch: number): Promise<number> {
+    this.checkOpen();
+    const s = await this.loadPg(volumeId, pg);
+    if (epoch >= s.epoch) return s.epoch;
+    await this.enqueue<void>((resolve, reject) => ({ kind: 'epoch', volumeId, pg, epoch, lower: true, sync: true, bytes: 0, resolve, reject }));
     return (await this.loadPg(volumeId, pg)).epoch;
   }
 
@@ -438,7 +446,7 @@ export class LevelBlockStore implements BlockStore {
       }
       if (p.kind === 'epoch') {
         const s = await stateOf(p.volumeId, p.pg);
-        s.epoch = Math.max(s.epoch, p.epoch);
+        s.epoch = p.lower === true ? Math.min(s.epoch, p.epoch) : Math.max(s.epoch, p.epoch);
         continue;
       }
       if (p.kind === 'repair') {

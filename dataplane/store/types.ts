@@ -104,6 +104,12 @@ export interface BlockStore {
   pgState(volumeId: string, pg: number): Promise<PgState>;
   /** Records a newer epoch (persisted); returns the newest known. Never lowers it. */
   observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number>;
+  /**
+   * Lowers a recorded epoch (persisted, synced); returns the epoch now recorded. Only for an epoch
+   * the metadata service never assigned (a forged one recorded before data nodes verified epochs):
+   * the replicator calls it after a linearizable read showed the PG at `epoch`.
+   */
+  lowerEpoch(volumeId: string, pg: number, epoch: number): Promise<number>;
   /** PGs this store holds data or state for. */
   listPgs(): Promise<{ volumeId: string; pg: number }[]>;
   /**
