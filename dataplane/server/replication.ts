@@ -539,7 +539,7 @@ export class Replicator {
   }
 
   async primaryWrite(address: BlockAddress, data: Uint8Array | null, epoch: number, concern: WriteConcern): Promise<WriteResult> {
-    const initial = await this.volumeHolding(address, data);
+    const initial = await this.volumeHolding(address);
     const pg = pgOf(address.inode, address.blockNo, initial.pgCount);
     const { group, placement } = await this.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
     const replicas: ReplicaInfo[] = group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone }));
@@ -635,10 +635,12 @@ export class Replicator {
   }
 
   /**
-   * The placement of the block's volume, once the block is known to lie inside the volume (and the
-   * data to fit a block): a refused address is read again first, in case the volume was expanded.
+   * The placement of the block's volume, once the block is known to lie inside the volume: a
+   * refused address is read again first, in case the volume was expanded. (Bodies larger than the
+   * volume's block size are still taken, up to the node's `maxBlockBytes`: suites and tools write
+   * them, and the admin endpoint checks the block size.)
    */
-  private async volumeHolding(address: BlockAddress, data: Uint8Array | null): Promise<VolumePlacement> {
+  private async volumeHolding(address: BlockAddress): Promise<VolumePlacement> {
     let p = await this.placement.getPlacement(address.volumeId);
     let why = blockOutsideVolume(address, p);
     if (why !== null && p.sizeBytes !== undefined) {
@@ -647,9 +649,6 @@ export class Replicator {
     }
     if (why !== null) {
       throw new GalleonError('OUT_OF_RANGE', `${why}; volume ${address.volumeId}`, { hint: 'write inside the volume, or expand it first', details: { inode: address.inode, blockNo: address.blockNo } });
-    }
-    if (data !== null && p.blockSizeBytes !== undefined && data.byteLength > p.blockSizeBytes) {
-      throw new GalleonError('INVALID_SIZE', `${data.byteLength} bytes do not fit in a block of volume ${address.volumeId} (${p.blockSizeBytes} bytes)`, { hint: `write at most ${p.blockSizeBytes} bytes per block` });
     }
     return p;
   }

@@ -142,6 +142,15 @@ for (const { name, opts } of variants) {
       assert.equal((await s().pgState(vol, 1)).epoch, 4);
     });
 
+    it('lowers a recorded epoch only when asked to, persistently', async () => {
+      assert.equal(await s().observeEpoch(vol, 1, 999), 999);
+      assert.equal(await s().lowerEpoch(vol, 1, 1000), 999, 'lowering never raises');
+      assert.equal(await s().lowerEpoch(vol, 1, 5), 5);
+      assert.equal(await s().observeEpoch(vol, 1, 3), 5);
+      await reopen();
+      assert.equal((await s().pgState(vol, 1)).epoch, 5);
+    });
+
     it('iterates live blocks, by PG, skipping deleted ones', async () => {
       await s().writeBatch([put(addr(1, 0), 0, 1, pattern(1, 8)), put(addr(1, 1), 1, 1, pattern(2, 8)), put(addr(1, 2), 0, 2, pattern(3, 8))], { sync: true });
       await s().delete(addr(1, 2), 0, 3, 1, { sync: true });
