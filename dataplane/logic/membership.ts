@@ -3,15 +3,20 @@
  * request came from the host a cluster member registered, whether a block address lies inside
  * its volume, and how often a request may make the node re-read its placement.
  */
-import { isIP } from 'node:net';
-
 /** Inode numbers above this are refused (the CLI and file layer use far fewer; 2^32 - 1). */
 export const maxInodeNumber = 0xffff_ffff;
+
+/** 4 for an IPv4 literal, 6 for an IPv6 one, 0 otherwise (node:net's isIP, without importing node:). */
+export function ipVersion(s: string): 0 | 4 | 6 {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (v4 !== null) return v4.slice(1).every((o) => Number(o) <= 255) ? 4 : 0;
+  return s.includes(':') && /^[0-9a-f:.]+$/i.test(s) ? 6 : 0;
+}
 
 /** `::ffff:127.0.0.1` (an IPv4 peer on a dual-stack socket) → `127.0.0.1`; lower case. */
 export function normalizeIp(ip: string): string {
   const lower = ip.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
+  return lower.startsWith('::ffff:') && ipVersion(lower.slice(7)) === 4 ? lower.slice(7) : lower;
 }
 
 /** The host of `host:port` or `[v6]:port`. */
@@ -38,7 +43,7 @@ export function senderMayBe(registered: string, remoteIp: string | undefined): b
   const remote = normalizeIp(remoteIp);
   const host = hostOf(registered).toLowerCase();
   if (host === 'localhost') return isLoopback(remote);
-  if (isIP(host) === 0 || host === '0.0.0.0' || host === '::') return true;
+  if (ipVersion(host) === 0 || host === '0.0.0.0' || host === '::') return true;
   const want = normalizeIp(host);
   return want === remote || (isLoopback(want) && isLoopback(remote));
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { blockOutsideVolume, decideRefresh, hostOf, maxInodeNumber, normalizeIp, senderMayBe } from '../../../dataplane/logic/membership.js';
+import { blockOutsideVolume, decideRefresh, hostOf, ipVersion, maxInodeNumber, normalizeIp, senderMayBe } from '../../../dataplane/logic/membership.js';
 import type { RefreshLimits } from '../../../dataplane/logic/membership.js';
 
 describe('dataplane/logic membership', () => {
@@ -25,6 +25,7 @@ describe('dataplane/logic membership', () => {
     assert.equal(hostOf('[::1]:80'), '::1');
     assert.equal(normalizeIp('::ffff:127.0.0.1'), '127.0.0.1');
     assert.equal(normalizeIp('::ffff:zz'), '::ffff:zz');
+    assert.deepEqual(['10.0.0.1', '256.0.0.1', 'fd00::1', '::ffff:1.2.3.4', 'db.example', ''].map(ipVersion), [4, 0, 6, 6, 0, 0]);
   });
 
   it('refuses blocks past the end of the volume and absurd inodes', () => {
