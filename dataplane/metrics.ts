@@ -27,5 +27,6 @@ export const metrics = {
   staleEpochRefusals: counter('galleon_dataplane_stale_epoch_refusals_total', 'Requests refused for carrying an old placement epoch'),
   unassignedEpochRefusals: counter('galleon_dataplane_unassigned_epoch_refusals_total', 'Requests refused for carrying an epoch the metadata service never assigned'),
   foreignRequestRefusals: counter('galleon_dataplane_foreign_request_refusals_total', 'Peering, forwards and catch-up requests refused for not coming from the PG\'s primary'),
+  requestedPlacementReads: counter('galleon_dataplane_requested_placement_reads_total', 'Placement reads a request made this node start (bounded per volume and node-wide)'),
   forgedEpochsHealed: counter('galleon_dataplane_forged_epochs_healed_total', 'Recorded epochs found above every epoch the metadata service assigned, and lowered'),
 };

@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GalleonError } from '../../proto/errors.js';
 import { decideRefresh } from '../logic/membership.js';
+import { metrics } from '../metrics.js';
 import type { RefreshBudgetState, RefreshLimits } from '../logic/membership.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 
@@ -42,6 +43,7 @@ export class PlacementRefresher {
       if (d.kind === 'wait') { await sleep(d.ms); continue; }
       this.budget = d.state;
       this.remember(volumeId, now);
+      metrics.requestedPlacementReads.inc();
       const read = this.source.refresh(volumeId);
       const entry = { startedAt: now, read };
       this.running.set(volumeId, entry);

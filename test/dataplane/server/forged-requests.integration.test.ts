@@ -28,6 +28,12 @@ const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3' };
 const forgedEpoch = 999;
 const forgedSeq = 999;
 
+async function placementReads(address: string): Promise<number> {
+  const res = await request(`http://${address}/metrics`);
+  const m = /^galleon_dataplane_requested_placement_reads_total (\d+)/m.exec(await res.body.text());
+  return Number(m?.[1] ?? 0);
+}
+
 describe('forged requests to data ports (1 metadata + 3 data processes)', function () {
   this.timeout(120_000);
   const env = useMetaAndData(zones, { heartbeatMs: 200, leaseTtlMs: 1000, downAfterMs: 6000 });
@@ -102,6 +108,26 @@ describe('forged requests to data ports (1 metadata + 3 data processes)', functi
       const st = await statesOf(id);
       assert.ok(st !== undefined && st.epoch < forgedEpoch && st.highestSeq < forgedSeq, `${id} after the restart: ${JSON.stringify(st)}`);
     }
+  });
+
+  it('answers a flood of forged epochs without a metadata read each, and keeps serving', async () => {
+    const g = await group();
+    const address = data.node(g.replicas.find((id) => id !== g.primary) ?? g.primary).address;
+    const readsBefore = await placementReads(address);
+    const started = performance.now();
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(address, `/v1/peer/${vol.id}/${pg}?epoch=${forgedEpoch + i}&from=${g.primary}`)));
+    const ms = performance.now() - started;
+    const byStatus = new Map<number, number>();
+    for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
+    const reads = await placementReads(address) - readsBefore;
+    console.log(`      200 forged peerings refused in ${ms.toFixed(0)} ms with ${reads} placement read(s): ${[...byStatus].map(([k, v]) => `${v}× ${k}`).join(', ')}`);
+    // One read per volume per 200 ms at most (placement-refresh.ts).
+    assert.ok(reads >= 1 && reads <= 1 + Math.ceil(ms / 200), `${reads} placement reads in ${ms.toFixed(0)} ms`);
+    // Refused as unassigned (412, after one shared placement read) or, beyond the read budget, 503.
+    assert.ok(answers.every((a) => a.status === 412 || a.status === 503), [...byStatus.keys()].join(','));
+    const st = await statesOf(g.replicas.find((id) => id !== g.primary) ?? g.primary);
+    assert.ok(st === undefined || st.epoch < forgedEpoch, JSON.stringify(st));
+    await writeAndRead(blocksOf(2), 40);
   });
 
   it('refuses a catch-up request that names a non-member address, and connects nowhere', async () => {
