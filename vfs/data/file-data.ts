@@ -106,8 +106,9 @@ export class FileData {
       const { first, last } = blockRange(offset, end - offset, B);
       const parts: Promise<void>[] = [];
       for (let b = first; b <= last; b++) parts.push(this.readInto(out, offset, end, b));
-      await Promise.all(parts);
+      // Ahead before waiting: the window's fetches overlap this read's own.
       this.readAhead(first, last);
+      await Promise.all(parts);
       return out;
     });
   }
