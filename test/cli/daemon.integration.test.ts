@@ -82,6 +82,7 @@ describe('galleon daemon with a config file (integration)', function () {
 
   it('keeps volumes and its node id across daemon restart and a stop/start', async () => {
     const vol = await cliJson<Volume>(['volume', 'create', '-n', 'persisted', '-s', '10M', '-c', 'fast-local-ssd'], env);
+    assert.equal(vol.blockSizeBytes, 8192, 'a volume created without --block-size gets the daemon\'s');
     const before = await cliJson<DaemonStatus>(['daemon', 'status'], env);
 
     const restarted = await runCli(['daemon', 'restart'], env);

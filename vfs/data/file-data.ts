@@ -113,24 +113,30 @@ export class FileData {
     });
   }
 
-  /** Buffers `data` at `offset`; flushes (and waits) when the buffer passes its bound. */
+  /**
+   * Buffers `data` at `offset`. A block that would take the buffer past its bound flushes it
+   * first (and waits), so the buffer never holds more than `maxDirtyBytes`.
+   */
   async write(offset: number, data: Uint8Array): Promise<number> {
     checkRange(offset, data.byteLength);
     return this.locked(async () => {
       if (data.byteLength === 0) return 0;
       const B = this.env.blockSizeBytes;
       const end = offset + data.byteLength;
+      const priorSize = this.sizeBytes;
+      // Size first: a flush in the middle of this write must find its blocks inside the file.
+      this.grow(end);
       const { first, last } = blockRange(offset, data.byteLength, B);
       for (let b = first; b <= last; b++) {
+        if (!this.dirty.has(b) && this.dirtyBytes + B > this.env.maxDirtyBytes) await this.flushLocked();
         const bs = b * B;
         const from = Math.max(offset, bs) - bs;
         const to = Math.min(end, bs + B) - bs;
-        const d = this.dirtyBlock(b);
+        const d = this.dirtyBlock(b, priorSize);
         d.buf.set(data.subarray(bs + from - offset, bs + to - offset), from);
         d.spans = addSpan(d.spans, from, to);
       }
-      this.grow(end);
-      if (this.dirtyBytes > this.env.maxDirtyBytes) await this.flushLocked();
+      invariant(this.dirtyBytes <= this.env.maxDirtyBytes, `write buffer at ${this.dirtyBytes} bytes, over its bound`);
       return data.byteLength;
     });
   }
@@ -138,11 +144,13 @@ export class FileData {
   /** Sets the size: a shrink zeroes the rest of the new last block; cut-off blocks are freed later. */
   async truncate(sizeBytes: number): Promise<void> {
     checkRange(sizeBytes, 0);
-    return this.locked(() => {
+    return this.locked(async () => {
       const B = this.env.blockSizeBytes;
+      const tail = Math.floor(sizeBytes / B);
+      // The new last block may need buffering: make room first, before anything changes.
+      if (sizeBytes < this.sizeBytes && !this.dirty.has(tail) && this.dirtyBytes + B > this.env.maxDirtyBytes) await this.flushLocked();
       if (sizeBytes < this.sizeBytes) {
         for (const b of [...this.dirty.keys()]) if (b * B >= sizeBytes) this.dirty.delete(b);
-        const tail = Math.floor(sizeBytes / B);
         const cut = sizeBytes - tail * B;
         const d = this.dirty.get(tail);
         if (cut > 0 && d !== undefined) {
@@ -157,10 +165,10 @@ export class FileData {
         this.truncatedFromBlock = Math.min(this.truncatedFromBlock ?? from, from);
         this.env.cache.invalidate(this.ino, tail);
       }
+      invariant(this.dirtyBytes <= this.env.maxDirtyBytes, `write buffer at ${this.dirtyBytes} bytes after a truncate, over its bound`);
       this.sizeBytes = sizeBytes;
       this.highWaterBytes = Math.max(this.highWaterBytes, sizeBytes);
       this.touch();
-      return Promise.resolve();
     });
   }
 
@@ -232,10 +240,11 @@ export class FileData {
     d.baseLoaded = true;
   }
 
-  private dirtyBlock(b: number): DirtyBlock {
+  /** The buffered block `b`; a new one needs no stored bytes when none of the file's were there before this write. */
+  private dirtyBlock(b: number, priorSize: number): DirtyBlock {
     let d = this.dirty.get(b);
     if (d === undefined) {
-      d = { buf: Buffer.alloc(this.env.blockSizeBytes), spans: [], baseLoaded: b * this.env.blockSizeBytes >= this.validStoredBytes };
+      d = { buf: Buffer.alloc(this.env.blockSizeBytes), spans: [], baseLoaded: b * this.env.blockSizeBytes >= Math.min(this.validStoredBytes, priorSize) };
       this.dirty.set(b, d);
     }
     return d;

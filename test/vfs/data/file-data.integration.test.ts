@@ -78,7 +78,12 @@ describe('vfs file data over the data plane (3 processes)', function () {
   };
   const attrs = (size: number, token = `${size}`): { sizeBytes: number; mtimeNs: bigint; changeToken: string } => ({ sizeBytes: size, mtimeNs: 0n, changeToken: token });
 
-  for (const [seed, B] of [[1, 4096], [2, 16384], [3, 65536]] as const) {
+  // FILEDATA_SEEDS=N runs N seeds (block sizes rotating) instead of the three default ones.
+  const seedCount = Number(process.env.FILEDATA_SEEDS ?? '0');
+  const seeds: (readonly [number, number])[] = seedCount > 0
+    ? Array.from({ length: seedCount }, (_, i) => [i + 1, [4096, 16384, 65536][i % 3] ?? 4096] as const)
+    : [[1, 4096], [2, 16384], [3, 65536]];
+  for (const [seed, B] of seeds) {
     it(`random writes, reads, truncates, flushes and reopens match a Buffer model (seed ${seed}, ${B}-byte blocks)`, async () => {
       const vol = `rand-${seed}`;
       const client = await install(vol);
@@ -88,26 +93,41 @@ describe('vfs file data over the data plane (3 processes)', function () {
       const opts = { maxDirtyBytesPerFile: 4 * B, cacheBytes: 6 * B };
       let v = mount(client, vol, B, opts);
       let f: FileData = v.open(2, attrs(0));
-      for (let op = 0; op < 300; op++) {
-        const k = rnd(100);
+      /** One operation, issued now (the model changes in issue order, as FileData's queue runs them). */
+      const issue = (op: number, k: number): Promise<void> => {
         const at = `seed ${seed} op ${op}`;
         if (k < 45) {
           const off = rnd(maxSize);
           const data = pattern(seed * 100_000 + op, 1 + rnd(3 * B));
           model.write(off, data);
-          assert.equal(await f.write(off, data), data.length);
-          assert.ok(f.dirtyBytes <= 4 * B, `${at}: buffer holds ${f.dirtyBytes} bytes over its bound`);
-        } else if (k < 75) {
+          return f.write(off, data).then((n) => {
+            assert.equal(n, data.length);
+            assert.ok(f.dirtyBytes <= 4 * B, `${at}: buffer holds ${f.dirtyBytes} bytes over its bound`);
+          });
+        }
+        if (k < 75) {
           const off = rnd(maxSize + B);
           const len = rnd(3 * B);
-          assert.ok((await f.read(off, len)).equals(model.read(off, len)), `${at}: read ${len} at ${off} differs`);
-        } else if (k < 85) {
+          const want = model.read(off, len);
+          return f.read(off, len).then((got) => assert.ok(got.equals(want), `${at}: read ${len} at ${off} differs`));
+        }
+        if (k < 85) {
           const size = rnd(maxSize);
           model.truncate(size);
-          await f.truncate(size);
+          return f.truncate(size);
+        }
+        const size = model.buf.length;
+        return f.flush().then((r) => assert.equal(r.sizeBytes, size, `${at}: flushed size`));
+      };
+      for (let op = 0; op < 300; op++) {
+        const k = rnd(100);
+        const at = `seed ${seed} op ${op}`;
+        if (k < 20) {
+          // Several operations in flight at once, as FUSE's threads send them.
+          const group = 2 + rnd(3);
+          await Promise.all(Array.from({ length: group }, (_, i) => issue(op * 10 + i, 20 + rnd(73))));
         } else if (k < 93) {
-          const r = await f.flush();
-          assert.equal(r.sizeBytes, model.buf.length);
+          await issue(op, k);
         } else {
           // Reopen on a fresh mount (empty cache): only the data plane remembers.
           const r = await v.close(f);
@@ -285,6 +305,22 @@ describe('vfs file data over the data plane (3 processes)', function () {
     const want = Buffer.alloc(10 * B);
     pattern(4, 20 * B).copy(want, 0, 0, B);
     assert.ok((await g.read(0, 10 * B)).equals(want), 'stale blocks showed through a regrown file');
+  });
+
+  it('frees every block of a deleted file in the background, and refuses while it is open', async () => {
+    const B = 4096;
+    const client = await install('unlink');
+    const v = mount(client, 'unlink', B, { freeBlocksPerStep: 4 });
+    const f = v.open(9, attrs(0));
+    await f.write(0, pattern(5, 13 * B + 7));
+    assert.throws(() => v.deleteFile(9, 13 * B + 7), /still open/);
+    const r = await v.close(f);
+    v.deleteFile(9, r.sizeBytes);
+    await v.freer.drain();
+    for (let b = 0; b <= 13; b++) {
+      const copies = await Promise.all(all.map((id) => readFromNode(cluster.node(id).address, 'unlink', 9, b)));
+      assert.ok(copies.every((c) => c.status === 404), `block ${b} of a deleted file is still stored`);
+    }
   });
 
   it('fsync at replicated returns only when a second replica holds the data: kill -9 of the primary right after', async () => {
