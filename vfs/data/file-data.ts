@@ -75,6 +75,8 @@ export class FileData {
   private mtimeNs: bigint;
   private changed = false;
   private ra: ReadAheadState = noReadAhead;
+  /** When the last flush completed (the env's clock), null before the first. */
+  lastFlushNs: bigint | null = null;
   private lock: Promise<void> = Promise.resolve();
 
   constructor(readonly ino: number, sizeBytes: number, mtimeNs: bigint, private readonly env: FileDataEnv) {
@@ -205,6 +207,7 @@ export class FileData {
     this.validStoredBytes = this.sizeBytes;
     this.highWaterBytes = this.sizeBytes;
     this.truncatedFromBlock = null;
+    this.lastFlushNs = this.env.nowNs();
     const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length };
     this.changed = false;
     return result;

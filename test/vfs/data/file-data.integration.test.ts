@@ -226,7 +226,12 @@ describe('vfs file data over the data plane (3 processes)', function () {
     }
     assert.ok(peak <= 4 * B, `buffer peaked at ${peak}`);
     assert.ok(blockWrites() >= 3, `a full buffer flushed before fsync (${blockWrites()} writes)`);
+    assert.deepEqual([v.stats().openFiles, v.stats().dirtyBytes], [1, f.dirtyBytes]);
+    assert.ok(f.dirtyBytes > 0);
     await v.close(f);
+    const after = v.stats();
+    assert.deepEqual([after.openFiles, after.dirtyBytes], [0, 0]);
+    assert.notEqual(after.lastFlushNs, null);
   });
 
   it('keeps the cache within its bound, shares concurrent fetches of a block, reads ahead sequentially', async () => {
