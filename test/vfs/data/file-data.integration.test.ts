@@ -307,7 +307,7 @@ describe('vfs file data over the data plane (3 processes)', function () {
     await f.write(0, pattern(3, 20 * B));
     await f.flush();
     await f.truncate(2 * B + 100);
-    await f.flush();
+    assert.deepEqual((await f.flush()).queuedFree, { fromBlock: 3, toBlock: 20 });
     await v.freer.drain();
     for (const b of [3, 7, 19]) {
       const copies = await Promise.all(all.map((id) => readFromNode(cluster.node(id).address, 'free', 8, b)));
