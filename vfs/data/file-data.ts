@@ -182,7 +182,7 @@ export class FileData {
 
   /** Writes every dirty block at the volume's concern; resolves once all are acknowledged. */
   async flush(): Promise<FlushResult> {
-    return this.locked(() => this.flushLocked());
+    return this.locked(() => this.flushLocked(true));
   }
 
   /** Same as flush: durability is the write concern's, reached before flush resolves. */
@@ -190,7 +190,7 @@ export class FileData {
     return this.flush();
   }
 
-  private async flushLocked(): Promise<FlushResult> {
+  private async flushLocked(reported = false): Promise<FlushResult> {
     const B = this.env.blockSizeBytes;
     const blocks = [...this.dirty.keys()].sort((a, b) => a - b);
     const newBlocks = blocksOf(this.sizeBytes, B);
@@ -216,7 +216,9 @@ export class FileData {
     this.lastFlushNs = this.env.nowNs();
     const queuedFree = cutFrom !== null && Math.max(cutFrom, newBlocks) < cutTo ? { fromBlock: Math.max(cutFrom, newBlocks), toBlock: cutTo } : null;
     const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length, queuedFree };
-    this.changed = false;
+    // Only a flush whose result reaches the caller settles the change: one made room in the
+    // buffer inside write() or truncate(), and nobody commits its result.
+    if (reported) this.changed = false;
     return result;
   }
 

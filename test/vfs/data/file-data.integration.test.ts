@@ -91,8 +91,11 @@ describe('vfs file data over the data plane (3 processes)', function () {
       const model = new Model();
       const maxSize = 24 * B;
       const opts = { maxDirtyBytesPerFile: 4 * B, cacheBytes: 6 * B };
-      let v = mount(client, vol, B, opts);
-      let f: FileData = v.open(2, attrs(0));
+      const nodes = [mount(client, vol, B, opts), mount(client, vol, B, opts)];
+      let version = 0;
+      let committedChange = false;
+      let v = nodes[0] ?? mount(client, vol, B, opts);
+      let f: FileData = v.open(2, attrs(0, 'v0'));
       /** One operation, issued now (the model changes in issue order, as FileData's queue runs them). */
       const issue = (op: number, k: number): Promise<void> => {
         const at = `seed ${seed} op ${op}`;
@@ -117,7 +120,11 @@ describe('vfs file data over the data plane (3 processes)', function () {
           return f.truncate(size);
         }
         const size = model.buf.length;
-        return f.flush().then((r) => assert.equal(r.sizeBytes, size, `${at}: flushed size`));
+        return f.flush().then((r) => {
+          assert.equal(r.sizeBytes, size, `${at}: flushed size`);
+          // The integrator commits every reported change; the namespace's token moves with it.
+          if (r.changed) committedChange = true;
+        });
       };
       for (let op = 0; op < 300; op++) {
         const k = rnd(100);
@@ -129,13 +136,17 @@ describe('vfs file data over the data plane (3 processes)', function () {
         } else if (k < 93) {
           await issue(op, k);
         } else {
-          // Reopen on a fresh mount (empty cache): only the data plane remembers.
+          // Reopen on another "node": one of two long-lived mounts (their caches kept across
+          // opens when the token is unchanged) or a fresh one (only the data plane remembers).
+          // The token changes whenever a close reports a change, as the namespace's would.
           const r = await v.close(f);
           assert.equal(r.sizeBytes, model.buf.length);
+          if (r.changed || committedChange) version++;
+          committedChange = false;
           await v.freer.drain();
-          v.shutdown();
-          v = mount(client, vol, B, opts);
-          f = v.open(2, attrs(r.sizeBytes));
+          const pick = rnd(3);
+          v = pick < 2 ? nodes[pick] ?? v : mount(client, vol, B, opts);
+          f = v.open(2, attrs(r.sizeBytes, `v${version}`));
           assert.ok((await f.read(0, r.sizeBytes + B)).equals(model.buf), `${at}: reopened file differs`);
         }
         assert.equal(f.size, model.buf.length, `${at}: size`);
@@ -244,6 +255,13 @@ describe('vfs file data over the data plane (3 processes)', function () {
     assert.ok(blockWrites() >= 3, `a full buffer flushed before fsync (${blockWrites()} writes)`);
     assert.deepEqual([v.stats().openFiles, v.stats().dirtyBytes], [1, f.dirtyBytes]);
     assert.ok(f.dirtyBytes > 0);
+    await f.flush();
+    // One write of 5 blocks fills the buffer and flushes inside write(); that change must still
+    // reach the caller's commit through the next flush.
+    await f.write(20 * B, pattern(20, 5 * B));
+    assert.equal(f.dirtyBytes, B, 'the buffer flushed by itself');
+    const r = await f.flush();
+    assert.deepEqual([r.changed, r.sizeBytes], [true, 25 * B]);
     await v.close(f);
     const after = v.stats();
     assert.deepEqual([after.openFiles, after.dirtyBytes], [0, 0]);
