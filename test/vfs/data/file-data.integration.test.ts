@@ -78,11 +78,8 @@ describe('vfs file data over the data plane (3 processes)', function () {
   };
   const attrs = (size: number, token = `${size}`): { sizeBytes: number; mtimeNs: bigint; changeToken: string } => ({ sizeBytes: size, mtimeNs: 0n, changeToken: token });
 
-  // FILEDATA_SEEDS=N runs N seeds (block sizes rotating) instead of the three default ones.
-  const seedCount = Number(process.env.FILEDATA_SEEDS ?? '0');
-  const seeds: (readonly [number, number])[] = seedCount > 0
-    ? Array.from({ length: seedCount }, (_, i) => [i + 1, [4096, 16384, 65536][i % 3] ?? 4096] as const)
-    : [[1, 4096], [2, 16384], [3, 65536]];
+  // FILEDATA_SEEDS=N runs N seeds (block sizes rotating) instead of the default six.
+  const seeds = Array.from({ length: Number(process.env.FILEDATA_SEEDS ?? '6') }, (_, i) => [i + 1, [4096, 16384, 65536][i % 3] ?? 4096] as const);
   for (const [seed, B] of seeds) {
     it(`random writes, reads, truncates, flushes and reopens match a Buffer model (seed ${seed}, ${B}-byte blocks)`, async () => {
       const vol = `rand-${seed}`;
