@@ -359,6 +359,24 @@ describe('vfs file data over the data plane (3 processes)', function () {
     }
   });
 
+  it('raw mode: inode 0 as a file of the volume\'s size agrees with single block writes and reads', async () => {
+    const B = 16384;
+    const client = await install('raw');
+    await client.writeBlock('raw', 0, 3, Buffer.from('short block'), 'durable');
+    const v = mount(client, 'raw', B);
+    const f = v.open(0, attrs(8 * B));
+    const block3 = await f.read(3 * B, B);
+    assert.equal(block3.length, B);
+    assert.equal(block3.subarray(0, 11).toString(), 'short block');
+    assert.ok(block3.subarray(11).equals(Buffer.alloc(B - 11)), 'the rest of a short block reads as zeros');
+    await f.write(5 * B + 1, Buffer.from('via file'));
+    const r = await v.close(f);
+    assert.equal(r.sizeBytes, 8 * B, 'writes inside the device keep its size');
+    const stored = await client.readBlock('raw', 0, 5);
+    assert.equal(stored.data.length, B);
+    assert.equal(stored.data.subarray(1, 9).toString(), 'via file');
+  });
+
   it('fsync at replicated returns only when a second replica holds the data: kill -9 of the primary right after', async () => {
     const B = 65536;
     const client = await install('survive', ['n1', 'n1', 'n1']);
