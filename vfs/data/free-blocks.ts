@@ -84,6 +84,9 @@ export class BlockFreer {
    * `skip`, which the caller overwrites); resolves once they are gone.
    */
   async claim(ino: number, fromBlock: number, toBlock: number, skip: ReadonlySet<number>): Promise<void> {
+    // A range stays pending while its step runs, so no overlap means nothing to wait for: a
+    // flush never queues behind another file's frees.
+    if (!this.pendingOf(ino).some((r) => r.fromBlock < toBlock && fromBlock < r.toBlock)) return;
     return this.serial(async () => {
       const taken: FreeRange[] = [];
       const left: FreeRange[] = [];
