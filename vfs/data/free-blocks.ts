@@ -50,6 +50,10 @@ export async function freeBlocks(
  * one worker. A file that grows over a pending range claims it first (`claim`), which waits
  * for the step in flight, so a delete never lands after the write that replaced it.
  * Pending ranges live in memory only: the namespace must record what a crash would lose.
+ *
+ * Every pending range of an inode lies at or past the end its last flush committed (a flush
+ * queues what a truncate cut off past the new end and claims everything below it), so merging
+ * ranges into their hull (past `maxPendingRangesPerInode`) never takes in live blocks.
  */
 export class BlockFreer {
   private readonly pending = new Map<number, FreeRange[]>();
