@@ -3,7 +3,7 @@
  * ports) under one folder, described by `<dir>/cluster.json`. Node 1 starts a new cluster; the
  * others join it one at a time (one membership change at a time) and are promoted to voters.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
@@ -11,6 +11,7 @@ import type { ClusterStatus } from '../../proto/metadata-types.js';
 import { AdminClient } from '../lib/admin-client.js';
 import { spawnDetachedDaemon } from '../lib/spawn-daemon.js';
 import { pickPorts } from './ports.js';
+import { isAbsentOrEmpty, purgeClusterDir, writeUpMarker } from './purge.js';
 import { isProcessAlive as isAlive, logFileName, readPidFile } from '../daemon/pidfile.js';
 import type { FailoverTimings } from '../daemon/config.js';
 
@@ -153,7 +154,9 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > maxLocalNodes) {
       throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `cannot start ${opts.nodes} nodes`, { hint: `use --nodes 1 to ${maxLocalNodes}` });
     }
+    const createdDir = await isAbsentOrEmpty(dir);
     await mkdir(dir, { recursive: true });
+    await writeUpMarker(dir, { createdDir, createdAtMs: Date.now() });
     const count = opts.nodes;
     const idx = [...Array(count).keys()];
     const base = opts.basePort;
@@ -193,7 +196,11 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
 export interface DownResult {
   dir: string;
   stopped: { id: string; pid: number; signal: 'SIGTERM' | 'SIGKILL' | null }[];
+  /** The folder itself was removed (--purge, and nothing but galleon's files was in it). */
   purged: boolean;
+  /** With --purge: what was removed and what was kept (names in the folder; see purge.ts). */
+  removed: string[];
+  kept: string[];
 }
 
 async function stopPid(pid: number): Promise<'SIGTERM' | 'SIGKILL' | null> {
@@ -228,6 +235,7 @@ export async function clusterDown(dirOption: string, purge: boolean): Promise<Do
       return { id: n.id, pid: pid ?? n.pid, signal: pid === null ? null : await stopPid(pid) };
     })));
   }
-  if (purge) await rm(dir, { recursive: true, force: true });
-  return { dir, stopped, purged: purge };
+  if (!purge) return { dir, stopped, purged: false, removed: [], kept: [] };
+  const p = await purgeClusterDir(dir, cluster === null ? null : cluster.nodes.map((n) => n.storagePath));
+  return { dir, stopped, purged: p.removedDir, removed: p.removed, kept: p.kept };
 }
