@@ -40,7 +40,7 @@ export default class VolumeCreate extends GalleonCommand {
       spec.replicas = flags.replicas;
     }
     if (flags['access-mode'] !== undefined) spec.accessMode = flags['access-mode'] as AccessMode;
-    const volume = await (await this.admin(flags['daemon-address'])).call<Volume>('POST', '/v1/volumes', spec);
+    const volume = await (await this.admin(flags)).call<Volume>('POST', '/v1/volumes', spec);
     const { volumeDetails } = await import('../../lib/views.js');
     const note = roundingNote(spec.size as number, volume);
     this.print(`Volume ${volume.name} created.\n${volumeDetails(volume)}${note === null ? '' : `\n${note}`}`);

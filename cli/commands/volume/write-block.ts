@@ -44,7 +44,7 @@ export default class VolumeWriteBlock extends GalleonCommand {
     }
     const body = { dataBase64: data.toString('base64'), ...(flags.concern === undefined ? {} : { concern: flags.concern }) };
     const path = `/v1/volumes/${encodeURIComponent(args.volume)}/inodes/${encodeURIComponent(flags.inode)}/blocks/${encodeURIComponent(args.block)}`;
-    const r = await (await this.admin(flags['daemon-address'])).call<BlockWriteResult>('PUT', path, body);
+    const r = await (await this.admin(flags)).call<BlockWriteResult>('PUT', path, body);
     const upgraded = r.requestedConcern !== null && r.requestedConcern !== r.concern ? ` (upgraded from ${r.requestedConcern}: the volume's default)` : '';
     this.print(`wrote ${r.bytes} bytes to block ${r.blockNo} of ${r.volume}: ${r.concern}${upgraded}, pg ${r.pg}, seq ${r.seq}, epoch ${r.epoch}`);
     return r;
