@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { GalleonCommand } from '../lib/base-command.js';
+import { usageError } from '../lib/errors.js';
 import type { UpResult } from '../local/cluster.js';
 
 export default class Up extends GalleonCommand {
@@ -31,6 +32,12 @@ export default class Up extends GalleonCommand {
     const timings = Object.values(given).some((v) => v !== undefined)
       ? resolveFailoverTimings(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)))
       : undefined;
+    const base = flags['base-port'];
+    // Checked before the folder is made: binds use base.., admin base+100.., data base+200.. .
+    const highest = base === undefined ? 0 : base + 200 + flags.nodes - 1;
+    if (base !== undefined && (base < 0 || highest > 65535)) {
+      throw usageError(`--base-port ${base} puts ports outside 1-65535 (data ports reach ${highest})`, `use 1 to ${65535 - 200 - flags.nodes + 1}, or 0 to let the OS pick every port`);
+    }
     const { clusterUp } = await import('../local/cluster.js');
     const result = await clusterUp({
       dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line), ...(timings === undefined ? {} : { timings }),

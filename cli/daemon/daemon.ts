@@ -3,8 +3,9 @@
  * the admin endpoint, owns the pid file, and stops gracefully: stop accepting admin requests,
  * let in-flight ones finish, stop roles (which close their stores), remove the pid file.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeFolder } from '../lib/folder.js';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, register, Registry } from 'prom-client';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
@@ -50,7 +51,7 @@ export class Daemon implements DaemonHost {
   private constructor(private readonly cfg: DaemonConfig & { nodeId: string }, readonly logger: Logger) {}
 
   static async start(config: DaemonConfig): Promise<Daemon> {
-    await mkdir(config.storagePath, { recursive: true });
+    await makeFolder(config.storagePath, 'storage path');
     await assertStorageFree(config.storagePath);
     const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId));

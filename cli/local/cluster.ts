@@ -3,7 +3,8 @@
  * ports) under one folder, described by `<dir>/cluster.json`. Node 1 starts a new cluster; the
  * others join it one at a time (one membership change at a time) and are promoted to voters.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { folderError, makeFolder } from '../lib/folder.js';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
@@ -51,6 +52,7 @@ export async function readClusterFile(dir: string): Promise<LocalCluster | null>
     return JSON.parse(await readFile(join(dir, clusterFileName), 'utf8')) as LocalCluster;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw folderError(err, 'cluster folder', dir);
     throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${join(dir, clusterFileName)} is unreadable: ${(err as Error).message}`, {
       hint: `stop any daemons left there and remove the folder (galleon down --purge --dir ${dir})`,
     });
@@ -155,7 +157,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
       throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `cannot start ${opts.nodes} nodes`, { hint: `use --nodes 1 to ${maxLocalNodes}` });
     }
     const createdDir = await isAbsentOrEmpty(dir);
-    await mkdir(dir, { recursive: true });
+    await makeFolder(dir, 'cluster folder');
     await writeUpMarker(dir, { createdDir, createdAtMs: Date.now() });
     const count = opts.nodes;
     const idx = [...Array(count).keys()];

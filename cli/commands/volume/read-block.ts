@@ -31,7 +31,9 @@ export default class VolumeReadBlock extends GalleonCommand {
     const bytes = Buffer.from(dataBase64, 'base64');
     if (flags.out !== undefined) {
       await writeFile(flags.out, bytes);
-      this.print(`read ${bytes.length} bytes of block ${rest.blockNo} of ${rest.volume} into ${flags.out} (seq ${rest.seq}, epoch ${rest.epoch})`);
+      this.print(rest.written
+        ? `read ${bytes.length} bytes of block ${rest.blockNo} of ${rest.volume} into ${flags.out} (seq ${rest.seq}, epoch ${rest.epoch})`
+        : `block ${rest.blockNo} of ${rest.volume} was never written: wrote ${bytes.length} zero bytes into ${flags.out}`);
     } else if (!this.jsonEnabled()) {
       process.stdout.write(bytes);
     }
