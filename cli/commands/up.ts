@@ -9,7 +9,7 @@ export default class Up extends GalleonCommand {
     'Start a local cluster: N daemons on loopback in the background, storage, logs and pid files under --dir.',
     'Waits until it is healthy (a leader, all members voters) and writes <dir>/cluster.json.',
     'Node 1\'s admin address is 127.0.0.1:8090 when that port is free, so plain `galleon volume list` works.',
-    'Running it again when the cluster is up says so; after `galleon down` it restarts the same nodes and data.',
+    'Running it again when the cluster is up says so; after `galleon down`, or when some nodes died, it restarts the nodes that are down on their own data.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0',
@@ -50,6 +50,7 @@ export default class Up extends GalleonCommand {
     const bin = process.env.npm_command === 'exec' ? 'npx galleon' : 'galleon';
     this.print([
       result.alreadyUp ? `The ${cluster.nodes.length}-node cluster in ${cluster.dir} is already up (leader ${status.leaderId ?? 'none'}).` : `Cluster ready: ${cluster.nodes.length} nodes, leader ${status.leaderId ?? 'none'}.`,
+      ...(result.restarted.length > 0 && result.restarted.length < cluster.nodes.length ? [`Restarted ${result.restarted.join(', ')} (the other nodes were running).`] : []),
       '',
       'Next:',
       `  ${bin}${flag} volume create --name demo --size 1G`,

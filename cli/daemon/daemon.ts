@@ -24,6 +24,8 @@ export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
 export const leadershipHandoverTimeoutMs = 10_000;
 const pollIntervalMs = 100;
+/** `cluster join` asks the target for its status first; a dead address fails this fast. */
+export const joinProbeTimeoutMs = 3_000;
 const version = '0.1.0';
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -188,14 +190,47 @@ export class Daemon implements DaemonHost {
         hint: 'only a fresh single-node daemon can join another cluster; start a new one with --peer-addresses instead',
       });
     }
+    await this.probeMember(address);
     this.logger.info({ address }, 'dropping the local one-member cluster to join another');
     await this.dataRole?.stop();
     await role.discardState();
-    await role.start([address]);
+    try {
+      await role.start([address]);
+    } catch (err) {
+      await this.rollBackJoin(role, address, err);
+    }
     await this.dataRole?.start();
     const joined = await waitFor(async () => (await this.health()).ok, 30_000);
     if (!joined) throw new GalleonError(ErrorCode.TIMEOUT, `joined ${address} but did not catch up in time`, { hint: 'check `galleon cluster status` and the daemon log' });
     return (await role.api().clusterStatus()).members;
+  }
+
+  /** Before anything is dropped: a metadata member must answer at `address`, within seconds. */
+  private async probeMember(address: string): Promise<void> {
+    const { MetadataClient } = await import('../../metadata/service/client.js');
+    const client = new MetadataClient({ addresses: [address], clientId: `join-probe:${this.cfg.nodeId}`, callDeadlineMs: joinProbeTimeoutMs });
+    try {
+      await client.clusterStatus({ stale: true });
+    } catch (err) {
+      throw new GalleonError(ErrorCode.UNAVAILABLE, `no metadata member answered at ${address} within ${joinProbeTimeoutMs / 1000} s; nothing changed`, {
+        hint: 'give the --bind-address of a running member (`galleon cluster peers` on it lists them)',
+        cause: err,
+      });
+    } finally {
+      client.close();
+    }
+  }
+
+  /** A join that failed after the local cluster was dropped: start a fresh one-member cluster again. */
+  private async rollBackJoin(role: MetadataRole, address: string, cause: unknown): Promise<never> {
+    this.logger.warn({ err: cause, address }, 'join failed; starting a one-member cluster again');
+    await role.stop().catch(() => undefined);
+    await role.start([]);
+    await this.dataRole?.start();
+    throw new GalleonError(ErrorCode.UNAVAILABLE, `could not join ${address} (${(cause as Error).message}); this node runs a one-member cluster of its own again`, {
+      hint: 'check that the address is a running member\'s --bind-address, then retry `galleon cluster join`',
+      cause,
+    });
   }
 
   async leave(force: boolean): Promise<LeaveResult> {

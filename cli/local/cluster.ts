@@ -111,6 +111,8 @@ export interface UpOptions {
 export interface UpResult {
   cluster: LocalCluster;
   alreadyUp: boolean;
+  /** Nodes of an existing cluster that were down and were started again (all of them after `down`). */
+  restarted: string[];
   status: ClusterStatus;
 }
 
@@ -127,6 +129,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   const dir = resolve(opts.dir);
   const progress = opts.onProgress ?? (() => undefined);
   let cluster = await readClusterFile(dir);
+  let restarted: string[] = [];
 
   if (cluster !== null) {
     const alive = await liveNodes(cluster);
@@ -137,17 +140,22 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
         });
       }
       const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
-      return { cluster, alreadyUp: true, status };
+      return { cluster, alreadyUp: true, restarted: [], status };
     }
-    if (alive.length > 0) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is partly running (${alive.map((n) => n.id).join(', ')} of ${cluster.nodes.length} nodes)`, {
-        hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up --dir ${opts.dir}\``,
+    if (alive.length > 0 && opts.timings !== undefined && JSON.stringify(opts.timings) !== JSON.stringify(cluster.timings)) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is partly up with other failover timings`, {
+        hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up\` with the new timings`,
       });
     }
-    // Stopped earlier with `galleon down`: start the same nodes on the same storage and ports.
-    progress(`Restarting the ${cluster.nodes.length}-node cluster in ${dir}`);
+    // Stopped with `galleon down`, or some nodes died: start those on their own storage and ports
+    // (their Raft state makes them rejoin as before; the running ones are left alone).
+    const running = new Set(alive.map((n) => n.id));
+    restarted = cluster.nodes.filter((n) => !running.has(n.id)).map((n) => n.id);
+    progress(alive.length === 0
+      ? `Restarting the ${cluster.nodes.length}-node cluster in ${dir}`
+      : `Restarting ${restarted.join(', ')} of the ${cluster.nodes.length}-node cluster in ${dir} (${[...running].join(', ')} running)`);
     if (opts.timings !== undefined) cluster.timings = opts.timings;
-    for (const n of cluster.nodes) {
+    for (const n of cluster.nodes.filter((x) => !running.has(x.id))) {
       const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
       n.pid = started.pid;
       progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
@@ -192,7 +200,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     const s = await client.call<ClusterStatus>('GET', '/v1/cluster/status', undefined, 2_000);
     return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
   });
-  return { cluster: c, alreadyUp: false, status };
+  return { cluster: c, alreadyUp: false, restarted, status };
 }
 
 export interface DownResult {
