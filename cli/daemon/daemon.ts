@@ -37,6 +37,17 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   return false;
 }
 
+/**
+ * grpc-js prints its own lines on stderr (`E No address added out of total 1 resolved` when a
+ * port is taken) beside the one clear error the daemon reports for the same failure: send them
+ * to the daemon's log instead, at debug level.
+ */
+async function routeGrpcLogs(logger: Logger): Promise<void> {
+  const grpc = await import('@grpc/grpc-js');
+  const log = logger.child({ lib: 'grpc-js' });
+  grpc.setLogger({ error: (...args: unknown[]) => log.debug(args.map(String).join(' ')) });
+}
+
 export class Daemon implements DaemonHost {
   readonly registry = new Registry();
   private admin: AdminServer | null = null;
@@ -57,6 +68,7 @@ export class Daemon implements DaemonHost {
     await assertStorageFree(config.storagePath);
     const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId));
+    await routeGrpcLogs(daemon.logger);
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
     await writeFile(join(config.storagePath, pidFileName), `${process.pid}\n`);
     try {
