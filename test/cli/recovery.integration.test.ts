@@ -80,21 +80,23 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
   });
 
   it('a never-written block reads as zeros of the block size (exit 0); a 10 MB --file is refused before it is read', async () => {
-    const read = await cliJson<{ written: boolean; bytes: number; data: string }>(['volume', 'read-block', 'one', '0'], env);
+    assert.equal((await runCli(['volume', 'create', '--name', 'blank', '--size', '1M'], env)).code, 0);
+    const read = await cliJson<{ written: boolean; bytes: number; data: string }>(['volume', 'read-block', 'blank', '0'], env);
     assert.equal(read.written, false);
     assert.equal(read.bytes, 4096);
     assert.deepEqual(Buffer.from(read.data, 'base64'), Buffer.alloc(4096));
     const big = join(root, 'big.bin');
     await writeFile(big, Buffer.alloc(10 * 1024 * 1024, 1));
     const started = Date.now();
-    const w = await runCli(['volume', 'write-block', 'one', '0', '--file', big], env);
+    const w = await runCli(['volume', 'write-block', 'blank', '0', '--file', big], env);
     const tookMs = Date.now() - started;
-    assert.deepEqual([w.code, w.stderr], [2, `Error: ${big} is 10485760 bytes, more than a block of volume one (4096 bytes) — write at most 4096 bytes per block; split larger data over several blocks\n`]);
+    assert.deepEqual([w.code, w.stderr], [2, `Error: ${big} is 10485760 bytes, more than a block of volume blank (4096 bytes) — write at most 4096 bytes per block; split larger data over several blocks\n`]);
     console.log(`      write-block of a 10 MB file refused in ${tookMs} ms (the whole CLI run)`);
-    assert.equal((await cliJson<{ written: boolean }>(['volume', 'read-block', 'one', '0'], env)).written, false, 'nothing was written');
+    assert.equal((await cliJson<{ written: boolean }>(['volume', 'read-block', 'blank', '0'], env)).written, false, 'nothing was written');
   });
 
   it('volume delete and storage-class delete ask on a terminal and refuse without one unless --yes', async () => {
+    if (!(await cliJson<Volume[]>(['volume', 'list'], env)).some((v) => v.name === 'odd')) await cliJson<Volume>(['volume', 'create', '--name', 'odd', '--size', '1M'], env);
     const refused = await runCli(['volume', 'delete', 'odd'], env);
     assert.deepEqual([refused.code, refused.stderr], [2, 'Error: refusing to delete volume odd without confirmation (no terminal to ask on) — pass --yes to confirm\n']);
     const no = await runOnTty(['volume', 'delete', 'odd'], 'n', env);
@@ -134,6 +136,11 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
     const fromDir = await runCli(['cluster', 'status', '--dir', clusterDir], { GALLEON_ADDRESS: dead });
     assert.equal(fromDir.code, 0, fromDir.stderr);
     assert.equal(fromDir.stderr, `Note: no daemon answered at ${dead}; using ${node('node1').ipcAddress} (from ${join(clusterDir, 'cluster.json')}).\n`);
+    const config = join(root, 'daemon.toml');
+    await writeFile(config, `[daemon]\nipc_address = "${node('node2').ipcAddress}"\n`);
+    const fromConfig = await runCli(['node', 'list'], { GALLEON_ADDRESS: dead, GALLEON_CONFIG: config });
+    assert.equal(fromConfig.code, 0, fromConfig.stderr);
+    assert.equal(fromConfig.stderr, `Note: no daemon answered at ${dead}; using ${node('node2').ipcAddress} (from ${config}).\n`);
     // A command aimed at one daemon never acts on another.
     const scoped = await runCli(['daemon', 'status', '--daemon-address', `${dead},${node('node2').ipcAddress}`]);
     assert.equal(scoped.code, 3);
