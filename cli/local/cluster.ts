@@ -125,6 +125,32 @@ function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings
   return args;
 }
 
+/**
+ * Stopped with `galleon down`, or some nodes died: start those on their own storage and ports
+ * (their Raft state makes them rejoin as before; the running ones are left alone). Returns their ids.
+ */
+async function restartDownNodes(cluster: LocalCluster, alive: readonly LocalNode[], opts: UpOptions): Promise<string[]> {
+  const progress = opts.onProgress ?? (() => undefined);
+  const dir = resolve(opts.dir);
+  if (alive.length > 0 && opts.timings !== undefined && JSON.stringify(opts.timings) !== JSON.stringify(cluster.timings)) {
+    throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is partly up with other failover timings`, {
+      hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up\` with the new timings`,
+    });
+  }
+  const running = new Set(alive.map((n) => n.id));
+  const down = cluster.nodes.filter((n) => !running.has(n.id));
+  progress(alive.length === 0
+    ? `Restarting the ${cluster.nodes.length}-node cluster in ${dir}`
+    : `Restarting ${down.map((n) => n.id).join(', ')} of the ${cluster.nodes.length}-node cluster in ${dir} (${[...running].join(', ')} running)`);
+  if (opts.timings !== undefined) cluster.timings = opts.timings;
+  for (const n of down) {
+    const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
+    n.pid = started.pid;
+    progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
+  }
+  return down.map((n) => n.id);
+}
+
 export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   const dir = resolve(opts.dir);
   const progress = opts.onProgress ?? (() => undefined);
@@ -142,24 +168,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
       const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
       return { cluster, alreadyUp: true, restarted: [], status };
     }
-    if (alive.length > 0 && opts.timings !== undefined && JSON.stringify(opts.timings) !== JSON.stringify(cluster.timings)) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is partly up with other failover timings`, {
-        hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up\` with the new timings`,
-      });
-    }
-    // Stopped with `galleon down`, or some nodes died: start those on their own storage and ports
-    // (their Raft state makes them rejoin as before; the running ones are left alone).
-    const running = new Set(alive.map((n) => n.id));
-    restarted = cluster.nodes.filter((n) => !running.has(n.id)).map((n) => n.id);
-    progress(alive.length === 0
-      ? `Restarting the ${cluster.nodes.length}-node cluster in ${dir}`
-      : `Restarting ${restarted.join(', ')} of the ${cluster.nodes.length}-node cluster in ${dir} (${[...running].join(', ')} running)`);
-    if (opts.timings !== undefined) cluster.timings = opts.timings;
-    for (const n of cluster.nodes.filter((x) => !running.has(x.id))) {
-      const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
-      n.pid = started.pid;
-      progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
-    }
+    restarted = await restartDownNodes(cluster, alive, opts);
   } else {
     if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > maxLocalNodes) {
       throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `cannot start ${opts.nodes} nodes`, { hint: `use --nodes 1 to ${maxLocalNodes}` });
