@@ -7,7 +7,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { folderError, makeFolder } from '../lib/folder.js';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
-import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { ClusterStatus } from '../../proto/metadata-types.js';
 import { AdminClient } from '../lib/admin-client.js';
 import { spawnDetachedDaemon } from '../lib/spawn-daemon.js';
@@ -246,7 +246,11 @@ async function runningPid(n: LocalNode): Promise<number | null> {
 
 export async function clusterDown(dirOption: string, purge: boolean): Promise<DownResult> {
   const dir = resolve(dirOption);
-  const cluster = await readClusterFile(dir);
+  // An unreadable cluster.json names no daemon to stop; --purge still removes what `up` made (purge.ts).
+  const cluster = await readClusterFile(dir).catch((err: unknown) => {
+    if (purge && isGalleonError(err, ErrorCode.FAILED_PRECONDITION)) return null;
+    throw err;
+  });
   const stopped: DownResult['stopped'] = [];
   if (cluster !== null) {
     stopped.push(...await Promise.all(cluster.nodes.map(async (n) => {

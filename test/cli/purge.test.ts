@@ -69,6 +69,18 @@ describe('galleon down --purge removes only what galleon up made', function () {
     assert.equal(await exists(outside), true, 'a node path outside the folder is never removed');
   });
 
+  it('a folder up created whose cluster.json is unreadable is still purged of what up made', async () => {
+    const dir = join(root, 'broken');
+    await fakeCluster(dir, ['node1']);
+    await writeFile(join(dir, '.galleon-up.json'), JSON.stringify({ createdDir: true, createdAtMs: 1 }));
+    await writeFile(join(dir, 'cluster.json'), '{ not json');
+    const plain = await runCli(['down', '--dir', dir]);
+    assert.equal(plain.code, 5, 'without --purge: the unreadable file is reported');
+    const r = await runCli(['down', '--purge', '--dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await exists(dir), false);
+  });
+
   it('a folder up did not create (marker says so) keeps itself even when empty afterwards', async () => {
     const dir = join(root, 'given');
     await fakeCluster(dir, ['node1']);
