@@ -187,6 +187,12 @@ export interface ClusterStatus {
   underReplicatedPgs: number;
 }
 
+/** What `removeDataNode` did: the node as it was, and the PGs that changed. */
+export interface DataNodeRemoval {
+  node: DataNode;
+  changed: PlacementGroup[];
+}
+
 export interface ReadOptions {
   /** Read the local replica's state without confirming leadership (may be stale). */
   stale?: boolean;
@@ -219,6 +225,8 @@ export interface MetadataApi {
   registerDataNode(node: DataNodeRegistration): Promise<DataNode>;
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode>;
   listDataNodes(opts?: ReadOptions): Promise<DataNode[]>;
+  /** Removes a data node marked down: it leaves every PG (replacements added, epoch+1); refused while it is up or holds the only in-sync copy of a PG. */
+  removeDataNode(id: string): Promise<DataNodeRemoval>;
   getPlacement(volumeId: string, opts?: ReadOptions): Promise<PlacementGroup[]>;
 
   /** `epoch` (pg-primary only): grant only if `holder` is the PG's primary at exactly that epoch. */

@@ -3,11 +3,11 @@ import { GalleonCommand } from '../lib/base-command.js';
 import type { DownResult } from '../local/cluster.js';
 
 export default class Down extends GalleonCommand {
-  static override description = 'Stop the local cluster started by `galleon up` (SIGTERM, then SIGKILL after 10 s); --purge deletes its folder.';
+  static override description = 'Stop the local cluster started by `galleon up` (SIGTERM, then SIGKILL after 10 s); --purge deletes what `up` made there, and the folder when nothing else is in it.';
   static override examples = ['<%= config.bin %> down', '<%= config.bin %> down --purge', '<%= config.bin %> down --dir /tmp/galleon'];
   static override flags = {
     dir: Flags.string({ summary: 'Folder given to `galleon up`.', default: './.galleon' }),
-    purge: Flags.boolean({ summary: 'Also delete the folder: storage, logs and cluster.json.', default: false }),
+    purge: Flags.boolean({ summary: 'Also delete what `galleon up` made there (node storage, logs, cluster.json) and the folder if nothing else is in it.', default: false }),
   };
 
   async run(): Promise<DownResult> {
@@ -20,6 +20,10 @@ export default class Down extends GalleonCommand {
       : [`Stopped ${stopped.length} of ${result.stopped.length} nodes${stopped.length < result.stopped.length ? ' (the others were not running)' : ''}.`,
         ...stopped.map((s) => `  ${s.id} (pid ${s.pid})${s.signal === 'SIGKILL' ? ' killed after the grace period' : ''}`)];
     if (result.purged) lines.push(`Removed ${result.dir}.`);
+    else if (result.removed.length > 0) {
+      lines.push(`Removed the cluster's files (${result.removed.join(', ')}); kept ${result.dir}${result.kept.length > 0 ? `, which holds files galleon did not create: ${result.kept.join(', ')}` : ' (galleon up did not create it)'}.`);
+    }
+    else if (flags.purge) lines.push(`Nothing removed: ${result.dir} holds no cluster made by \`galleon up\`.`);
     this.print(lines.join('\n'));
     return result;
   }

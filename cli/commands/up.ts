@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { GalleonCommand } from '../lib/base-command.js';
+import { usageError } from '../lib/errors.js';
 import type { UpResult } from '../local/cluster.js';
 
 export default class Up extends GalleonCommand {
@@ -8,7 +9,7 @@ export default class Up extends GalleonCommand {
     'Start a local cluster: N daemons on loopback in the background, storage, logs and pid files under --dir.',
     'Waits until it is healthy (a leader, all members voters) and writes <dir>/cluster.json.',
     'Node 1\'s admin address is 127.0.0.1:8090 when that port is free, so plain `galleon volume list` works.',
-    'Running it again when the cluster is up says so; after `galleon down` it restarts the same nodes and data.',
+    'Running it again when the cluster is up says so; after `galleon down`, or when some nodes died, it restarts the nodes that are down on their own data.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0',
@@ -31,6 +32,12 @@ export default class Up extends GalleonCommand {
     const timings = Object.values(given).some((v) => v !== undefined)
       ? resolveFailoverTimings(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)))
       : undefined;
+    const base = flags['base-port'];
+    // Checked before the folder is made: binds use base.., admin base+100.., data base+200.. .
+    const highest = base === undefined ? 0 : base + 200 + flags.nodes - 1;
+    if (base !== undefined && (base < 0 || highest > 65535)) {
+      throw usageError(`--base-port ${base} puts ports outside 1-65535 (data ports reach ${highest})`, `use 1 to ${65535 - 200 - flags.nodes + 1}, or 0 to let the OS pick every port`);
+    }
     const { clusterUp } = await import('../local/cluster.js');
     const result = await clusterUp({
       dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line), ...(timings === undefined ? {} : { timings }),
@@ -43,6 +50,7 @@ export default class Up extends GalleonCommand {
     const bin = process.env.npm_command === 'exec' ? 'npx galleon' : 'galleon';
     this.print([
       result.alreadyUp ? `The ${cluster.nodes.length}-node cluster in ${cluster.dir} is already up (leader ${status.leaderId ?? 'none'}).` : `Cluster ready: ${cluster.nodes.length} nodes, leader ${status.leaderId ?? 'none'}.`,
+      ...(result.restarted.length > 0 && result.restarted.length < cluster.nodes.length ? [`Restarted ${result.restarted.join(', ')} (the other nodes were running).`] : []),
       '',
       'Next:',
       `  ${bin}${flag} volume create --name demo --size 1G`,

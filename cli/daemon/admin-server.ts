@@ -90,6 +90,7 @@ function routes(host: DaemonHost): Route[] {
     { method: 'GET', pattern: /^\/v1\/daemon\/config$/, handler: () => Promise.resolve(host.config()) },
     { method: 'POST', pattern: /^\/v1\/daemon\/stop$/, handler: async () => { const s = await host.status(); host.requestStop(); return { nodeId: s.nodeId, pid: s.pid, stopping: true }; } },
     { method: 'POST', pattern: /^\/v1\/daemon\/restart$/, handler: () => host.restart() },
+    { method: 'DELETE', pattern: /^\/v1\/nodes\/([^/]+)$/, handler: ([id]) => api().removeDataNode(id ?? '') },
   ];
 }
 

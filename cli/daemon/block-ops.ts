@@ -39,6 +39,8 @@ export interface BlockReadResult {
   blockNo: number;
   bytes: number;
   dataBase64: string;
+  /** False for a block never written: it reads as zeros of the block size, as a block device reads. */
+  written: boolean;
   seq: number;
   epoch: number;
 }
@@ -84,11 +86,14 @@ export async function writeBlock(api: MetadataApi, client: BlockClient, ref: str
 
 export async function readBlock(api: MetadataApi, client: BlockClient, ref: string, blockNoRaw: unknown, inodeRaw: unknown): Promise<BlockReadResult> {
   const v = await volumeBlock(api, ref, blockNoRaw, inodeRaw);
-  const r = await client.readBlock(v.id, v.inode, v.blockNo).catch((err: unknown) => {
+  let r;
+  try {
+    r = await client.readBlock(v.id, v.inode, v.blockNo);
+  } catch (err) {
     if (!isGalleonError(err, ErrorCode.BLOCK_NOT_FOUND)) throw err;
-    throw new GalleonError(ErrorCode.BLOCK_NOT_FOUND, `block ${v.blockNo} (inode ${v.inode}) of volume ${v.name} has never been written`, {
-      hint: 'write it first with `galleon volume write-block`; unwritten blocks have no content',
-    });
-  });
-  return { volume: v.name, volumeId: v.id, inode: v.inode, blockNo: v.blockNo, bytes: r.data.length, dataBase64: r.data.toString('base64'), seq: r.seq, epoch: r.epoch };
+    // A block device reads a never-written sector as zeros; so does a volume (seq 0: no write yet).
+    const zeros = Buffer.alloc(v.blockSizeBytes);
+    return { volume: v.name, volumeId: v.id, inode: v.inode, blockNo: v.blockNo, bytes: zeros.length, dataBase64: zeros.toString('base64'), written: false, seq: 0, epoch: 0 };
+  }
+  return { volume: v.name, volumeId: v.id, inode: v.inode, blockNo: v.blockNo, bytes: r.data.length, dataBase64: r.data.toString('base64'), written: true, seq: r.seq, epoch: r.epoch };
 }

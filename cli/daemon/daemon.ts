@@ -3,8 +3,9 @@
  * the admin endpoint, owns the pid file, and stops gracefully: stop accepting admin requests,
  * let in-flight ones finish, stop roles (which close their stores), remove the pid file.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeFolder } from '../lib/folder.js';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, register, Registry } from 'prom-client';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
@@ -23,6 +24,8 @@ export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
 export const leadershipHandoverTimeoutMs = 10_000;
 const pollIntervalMs = 100;
+/** `cluster join` asks the target for its status first; a dead address fails this fast. */
+export const joinProbeTimeoutMs = 3_000;
 const version = '0.1.0';
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -32,6 +35,17 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
     await new Promise((r) => setTimeout(r, pollIntervalMs));
   }
   return false;
+}
+
+/**
+ * grpc-js prints its own lines on stderr (`E No address added out of total 1 resolved` when a
+ * port is taken) beside the one clear error the daemon reports for the same failure: send them
+ * to the daemon's log instead, at debug level.
+ */
+async function routeGrpcLogs(logger: Logger): Promise<void> {
+  const grpc = await import('@grpc/grpc-js');
+  const log = logger.child({ lib: 'grpc-js' });
+  grpc.setLogger({ error: (...args: unknown[]) => log.debug(args.map(String).join(' ')) });
 }
 
 export class Daemon implements DaemonHost {
@@ -50,10 +64,11 @@ export class Daemon implements DaemonHost {
   private constructor(private readonly cfg: DaemonConfig & { nodeId: string }, readonly logger: Logger) {}
 
   static async start(config: DaemonConfig): Promise<Daemon> {
-    await mkdir(config.storagePath, { recursive: true });
+    await makeFolder(config.storagePath, 'storage path');
     await assertStorageFree(config.storagePath);
     const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId));
+    await routeGrpcLogs(daemon.logger);
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
     await writeFile(join(config.storagePath, pidFileName), `${process.pid}\n`);
     try {
@@ -187,14 +202,47 @@ export class Daemon implements DaemonHost {
         hint: 'only a fresh single-node daemon can join another cluster; start a new one with --peer-addresses instead',
       });
     }
+    await this.probeMember(address);
     this.logger.info({ address }, 'dropping the local one-member cluster to join another');
     await this.dataRole?.stop();
     await role.discardState();
-    await role.start([address]);
+    try {
+      await role.start([address]);
+    } catch (err) {
+      await this.rollBackJoin(role, address, err);
+    }
     await this.dataRole?.start();
     const joined = await waitFor(async () => (await this.health()).ok, 30_000);
     if (!joined) throw new GalleonError(ErrorCode.TIMEOUT, `joined ${address} but did not catch up in time`, { hint: 'check `galleon cluster status` and the daemon log' });
     return (await role.api().clusterStatus()).members;
+  }
+
+  /** Before anything is dropped: a metadata member must answer at `address`, within seconds. */
+  private async probeMember(address: string): Promise<void> {
+    const { MetadataClient } = await import('../../metadata/service/client.js');
+    const client = new MetadataClient({ addresses: [address], clientId: `join-probe:${this.cfg.nodeId}`, callDeadlineMs: joinProbeTimeoutMs });
+    try {
+      await client.clusterStatus({ stale: true });
+    } catch (err) {
+      throw new GalleonError(ErrorCode.UNAVAILABLE, `no metadata member answered at ${address} within ${joinProbeTimeoutMs / 1000} s; nothing changed`, {
+        hint: 'give the --bind-address of a running member (`galleon cluster peers` on it lists them)',
+        cause: err,
+      });
+    } finally {
+      client.close();
+    }
+  }
+
+  /** A join that failed after the local cluster was dropped: start a fresh one-member cluster again. */
+  private async rollBackJoin(role: MetadataRole, address: string, cause: unknown): Promise<never> {
+    this.logger.warn({ err: cause, address }, 'join failed; starting a one-member cluster again');
+    await role.stop().catch(() => undefined);
+    await role.start([]);
+    await this.dataRole?.start();
+    throw new GalleonError(ErrorCode.UNAVAILABLE, `could not join ${address} (${(cause as Error).message}); this node runs a one-member cluster of its own again`, {
+      hint: 'check that the address is a running member\'s --bind-address, then retry `galleon cluster join`',
+      cause,
+    });
   }
 
   async leave(force: boolean): Promise<LeaveResult> {

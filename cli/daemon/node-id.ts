@@ -4,14 +4,15 @@
  * because the Raft log under it belongs to the old id.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { makeFolder } from '../lib/folder.js';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 
 export const nodeIdFileName = 'node-id';
 
 export async function resolveNodeId(storagePath: string, requested: string | null): Promise<string> {
-  await mkdir(storagePath, { recursive: true });
+  await makeFolder(storagePath, 'storage path');
   const file = join(storagePath, nodeIdFileName);
   let persisted: string | null = null;
   try {

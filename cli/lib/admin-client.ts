@@ -1,32 +1,135 @@
 /**
  * The CLI side of the daemon's admin endpoint: JSON over HTTP with undici. Every failure comes
  * back as a GalleonError: the daemon's own (deserialized), or DAEMON_UNREACHABLE / TIMEOUT when
- * no daemon answers.
+ * no daemon answers, or UNAVAILABLE "… is not a galleon daemon" when something else answers.
+ *
+ * Several candidate addresses may be known (a `--daemon-address` list, the config file, the local
+ * cluster's cluster.json). Before the first request the client picks one with `GET /healthz`
+ * (idempotent, answered by any galleon daemon with `{ ok, reason }`, leader or not): a candidate
+ * that refuses the connection or does not answer in time is skipped, so no request that changes
+ * state is ever sent twice; something that answers but is not a daemon stops the command.
  */
-import { request } from 'undici';
-import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { Agent, request } from 'undici';
+import { ErrorCode, GalleonError, isGalleonError, isSerializedError } from '../../proto/errors.js';
 import { formatHostPort, parseHostPort } from './address.js';
 
 /** Long enough for a write that waits on a Raft commit during an election. */
 export const adminRequestTimeoutMs = 15_000;
-const connectTimeoutMs = 2_000;
+/** A daemon that does not accept a connection in this long is taken as down (undici's default is 10 s). */
+export const connectTimeoutMs = 2_000;
+/** The identity probe; /healthz answers from memory, so a live daemon is far faster. */
+export const probeTimeoutMs = 3_000;
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-export class AdminClient {
-  readonly address: string;
-  private readonly origin: string;
+export interface DaemonCandidate {
+  address: string;
+  /** Where it came from, for the fallback note: `--daemon-address`, `GALLEON_ADDRESS`, a file path. */
+  source: string;
+}
 
-  constructor(address: string) {
-    this.address = formatHostPort(parseHostPort(address, 'daemon address'));
-    this.origin = `http://${this.address}`;
+export interface AdminClientOptions {
+  /** Try later candidates when the first is unreachable (off for commands aimed at one daemon). */
+  fallback?: boolean;
+  /** Told once which candidate was used when it was not the first. */
+  onFallback?: (line: string) => void;
+  /** More candidates, asked for only when the given ones are unreachable (files are read then). */
+  more?: () => Promise<DaemonCandidate[]>;
+}
+
+const notADaemonHint = 'point --daemon-address at a daemon\'s --ipc-address (`galleon daemon status` on that host shows it)';
+
+function unreachable(err: unknown): boolean {
+  return isGalleonError(err, ErrorCode.DAEMON_UNREACHABLE) || isGalleonError(err, ErrorCode.TIMEOUT);
+}
+
+export class AdminClient {
+  private readonly candidates: DaemonCandidate[];
+  private readonly dispatcher = new Agent({ connect: { timeout: connectTimeoutMs } });
+  private picked: string | null = null;
+  private askedForMore = false;
+
+  constructor(candidates: string | readonly DaemonCandidate[], private readonly opts: AdminClientOptions = {}) {
+    const list = typeof candidates === 'string' ? [{ address: candidates, source: 'the given address' }] : candidates;
+    if (list.length === 0) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'no daemon address given', { hint: 'pass --daemon-address host:port' });
+    // Each is validated here (bad input: one line, nothing sent); duplicates are tried once.
+    const seen = new Set<string>();
+    this.candidates = list.map((c) => ({ ...c, address: formatHostPort(parseHostPort(c.address, 'daemon address')) }))
+      .filter((c) => !seen.has(c.address) && seen.add(c.address) !== undefined);
+  }
+
+  /** The address requests go to (the first candidate until one was picked). */
+  get address(): string {
+    return this.picked ?? this.candidates[0]?.address ?? '';
   }
 
   async call<T>(method: HttpMethod, path: string, body?: unknown, timeoutMs = adminRequestTimeoutMs): Promise<T> {
+    const address = await this.pick();
+    const { status, parsed } = await this.send(address, method, path, body, timeoutMs);
+    if (status >= 400) {
+      const raw = (parsed as { error?: unknown } | null)?.error ?? parsed;
+      if (!isSerializedError(raw)) throw this.notADaemon(address, `HTTP ${status} without a galleon error`);
+      throw GalleonError.fromJSON(raw);
+    }
+    return parsed as T;
+  }
+
+  /** The first candidate that answers /healthz as a galleon daemon does. */
+  private async pick(): Promise<string> {
+    if (this.picked !== null) return this.picked;
+    const tried: string[] = [];
+    let last: unknown = null;
+    const fallback = this.opts.fallback === true;
+    const candidates = fallback ? [...this.candidates] : this.candidates.slice(0, 1);
+    for (let i = 0; i < candidates.length; i += 1) {
+      const c = candidates[i] as DaemonCandidate;
+      if (tried.includes(c.address)) continue;
+      try {
+        await this.identify(c.address);
+      } catch (err) {
+        if (!unreachable(err)) throw err;
+        tried.push(c.address);
+        last = err;
+        if (i === candidates.length - 1 && fallback && this.opts.more !== undefined && !this.askedForMore) {
+          this.askedForMore = true;
+          candidates.push(...(await this.opts.more()).flatMap((m) => this.valid(m)));
+        }
+        continue;
+      }
+      if (tried.length > 0) this.opts.onFallback?.(`Note: no daemon answered at ${tried.join(', ')}; using ${c.address} (from ${c.source}).`);
+      this.picked = c.address;
+      return c.address;
+    }
+    if (tried.length === 1) throw last;
+    throw new GalleonError(ErrorCode.DAEMON_UNREACHABLE, `cannot reach a daemon at any of ${tried.join(', ')}`, {
+      hint: 'start one with `galleon daemon start` (or `galleon up`) or set --daemon-address',
+      cause: last,
+    });
+  }
+
+  /** A fallback from a file: one with a bad address is skipped, not an error of the user's command. */
+  private valid(c: DaemonCandidate): DaemonCandidate[] {
+    try {
+      return [{ ...c, address: formatHostPort(parseHostPort(c.address, 'daemon address')) }];
+    } catch {
+      return [];
+    }
+  }
+
+  private async identify(address: string): Promise<void> {
+    const { status, parsed } = await this.send(address, 'GET', '/healthz', undefined, probeTimeoutMs);
+    const h = parsed as { ok?: unknown; reason?: unknown } | null;
+    if ((status !== 200 && status !== 503) || typeof h?.ok !== 'boolean' || typeof h.reason !== 'string') {
+      throw this.notADaemon(address, `GET /healthz answered HTTP ${status}`);
+    }
+  }
+
+  private async send(address: string, method: HttpMethod, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; parsed: unknown }> {
     let res;
     try {
-      res = await request(`${this.origin}${path}`, {
+      res = await request(`http://${address}${path}`, {
         method,
+        dispatcher: this.dispatcher,
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: body === undefined ? null : JSON.stringify(body),
         headersTimeout: timeoutMs,
@@ -34,36 +137,31 @@ export class AdminClient {
         signal: AbortSignal.timeout(timeoutMs + connectTimeoutMs),
       });
     } catch (err) {
-      throw this.transportError(err);
+      throw this.transportError(address, err);
     }
-    const text = await res.body.text();
-    let parsed: unknown = null;
-    if (text !== '') {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new GalleonError(ErrorCode.UNAVAILABLE, `${this.address} answered with something other than JSON (HTTP ${res.statusCode})`, {
-          hint: 'check that --daemon-address points at a galleon daemon\'s --ipc-address',
-        });
-      }
+    const text = await res.body.text().catch((err: unknown) => { throw this.transportError(address, err); });
+    if (text === '') return { status: res.statusCode, parsed: null };
+    try {
+      return { status: res.statusCode, parsed: JSON.parse(text) };
+    } catch {
+      throw this.notADaemon(address, `HTTP ${res.statusCode} with something other than JSON`);
     }
-    if (res.statusCode >= 400) {
-      const raw = (parsed as { error?: unknown } | null)?.error ?? parsed;
-      throw GalleonError.fromJSON(raw);
-    }
-    return parsed as T;
   }
 
-  private transportError(err: unknown): GalleonError {
+  private notADaemon(address: string, what: string): GalleonError {
+    return new GalleonError(ErrorCode.UNAVAILABLE, `${address} is not a galleon daemon (${what})`, { hint: notADaemonHint });
+  }
+
+  private transportError(address: string, err: unknown): GalleonError {
     const code = (err as { code?: string } | null)?.code;
     const name = (err as { name?: string } | null)?.name;
     if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-      return new GalleonError(ErrorCode.TIMEOUT, `the daemon at ${this.address} did not answer in time`, {
+      return new GalleonError(ErrorCode.TIMEOUT, `the daemon at ${address} did not answer in time`, {
         hint: 'check `galleon daemon status` and the daemon log; the cluster may have no leader',
         cause: err,
       });
     }
-    return new GalleonError(ErrorCode.DAEMON_UNREACHABLE, `cannot reach a daemon at ${this.address}`, {
+    return new GalleonError(ErrorCode.DAEMON_UNREACHABLE, `cannot reach a daemon at ${address}`, {
       hint: 'start one with `galleon daemon start` (or `galleon up`) or set --daemon-address',
       cause: err,
     });

@@ -6,29 +6,62 @@
 import { Command, Flags, Errors } from '@oclif/core';
 import type { AdminClient } from './admin-client.js';
 import { defaultIpcAddress } from './address.js';
-import { renderError } from './errors.js';
+import { renderError, usageError } from './errors.js';
+import { defaultClusterDir } from './daemon-candidates.js';
+
+/** `--yes` / `-y` of the commands that destroy something (volume delete, storage-class delete, node remove). */
+export const yesFlag = Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation (needed without a terminal).', default: false });
 
 export abstract class GalleonCommand extends Command {
   static override enableJsonFlag = true;
 
   static override baseFlags = {
     'daemon-address': Flags.string({
-      summary: 'Admin (IPC) address of the daemon to talk to.',
+      summary: `Admin (IPC) address of the daemon to talk to; a comma-separated list is tried in order. [default: ${defaultIpcAddress}]`,
       env: 'GALLEON_ADDRESS',
-      default: defaultIpcAddress,
+      helpGroup: 'GLOBAL',
+    }),
+    dir: Flags.string({
+      summary: 'Local cluster folder (of `galleon up`) whose daemons are tried when --daemon-address does not answer.',
+      default: defaultClusterDir,
       helpGroup: 'GLOBAL',
     }),
   };
 
+  /** A command aimed at one daemon (daemon stop, cluster join) never falls back to another. */
+  static daemonScoped = false;
+
   private adminClient: AdminClient | undefined;
 
-  /** Client for the daemon picked by --daemon-address / GALLEON_ADDRESS. */
-  protected async admin(address: string): Promise<AdminClient> {
+  /**
+   * Client for the daemon picked by --daemon-address / GALLEON_ADDRESS; when none of those
+   * answers, the config file's and the local cluster's daemons (daemon-candidates.ts), saying
+   * on stderr which one it used (stdout stays the --json result).
+   */
+  protected async admin(flags: { 'daemon-address'?: string | undefined; dir?: string | undefined }): Promise<AdminClient> {
     if (this.adminClient === undefined) {
-      const { AdminClient: Client } = await import('./admin-client.js');
-      this.adminClient = new Client(address);
+      const [{ AdminClient: Client }, { givenCandidates, knownCandidates }] = await Promise.all([import('./admin-client.js'), import('./daemon-candidates.js')]);
+      const scoped = (this.constructor as typeof GalleonCommand).daemonScoped;
+      this.adminClient = new Client(givenCandidates(flags['daemon-address']), {
+        fallback: !scoped,
+        onFallback: (line) => process.stderr.write(`${line}\n`),
+        more: () => knownCandidates(flags.dir),
+      });
     }
     return this.adminClient;
+  }
+
+  /**
+   * Asks before a destructive operation, as kubectl/heroku do: on a terminal, `<question> [y/N]`
+   * on stderr (stdout stays clean for --json); without one, refuses unless --yes was given.
+   */
+  protected async confirm(action: string, question: string, yes: boolean): Promise<void> {
+    if (yes) return;
+    if (process.stdin.isTTY !== true) throw usageError(`refusing to ${action} without confirmation (no terminal to ask on)`, 'pass --yes to confirm');
+    const { createInterface } = await import('node:readline/promises');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    const answer = await rl.question(`${question} [y/N] `).finally(() => rl.close());
+    if (!/^y(es)?$/i.test(answer.trim())) throw usageError(`did not ${action}: not confirmed`, 'answer y, or pass --yes');
   }
 
   /** Human output only: with --json oclif prints run()'s return value instead. */

@@ -34,7 +34,11 @@ function parserMessage(message: string): string {
   const lines = message.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '' && !/^See more help/i.test(l));
   let out = '';
   for (const line of lines) out = out === '' ? line : `${out}${out.endsWith(':') ? ' ' : ': '}${line}`;
-  return (out === '' ? 'unknown error' : out).replace(/^Error:\s*/, '');
+  return (out === '' ? 'unknown error' : out)
+    .replace(/^Error:\s*/, '')
+    // oclif's preamble to its list of problems says nothing the problem does not.
+    .replace(/^The following errors? occurred:\s*/i, '')
+    .replace(/^Missing required flag:?\s*-*([\w-]+)/, 'missing required flag --$1');
 }
 
 export function renderError(err: unknown, commandId: string | undefined): RenderedError {

@@ -4,8 +4,9 @@
  * its admin endpoint answers or the child dies (then the log's tail explains why).
  */
 import { spawn } from 'node:child_process';
+import { makeFolder } from './folder.js';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
@@ -40,7 +41,7 @@ async function whyItExited(file: string): Promise<string> {
 
 /** `args` are the `daemon start` flags (without --detach). */
 export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string): Promise<DetachedDaemon> {
-  await mkdir(storagePath, { recursive: true });
+  await makeFolder(storagePath, 'storage path');
   const logFile = join(storagePath, logFileName);
   const fd = openSync(logFile, 'a');
   let child;

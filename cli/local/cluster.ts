@@ -3,14 +3,16 @@
  * ports) under one folder, described by `<dir>/cluster.json`. Node 1 starts a new cluster; the
  * others join it one at a time (one membership change at a time) and are promoted to voters.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { folderError, makeFolder } from '../lib/folder.js';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
-import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { ClusterStatus } from '../../proto/metadata-types.js';
 import { AdminClient } from '../lib/admin-client.js';
 import { spawnDetachedDaemon } from '../lib/spawn-daemon.js';
 import { pickPorts } from './ports.js';
+import { isAbsentOrEmpty, purgeClusterDir, writeUpMarker } from './purge.js';
 import { isProcessAlive as isAlive, logFileName, readPidFile } from '../daemon/pidfile.js';
 import type { FailoverTimings } from '../daemon/config.js';
 
@@ -50,6 +52,7 @@ export async function readClusterFile(dir: string): Promise<LocalCluster | null>
     return JSON.parse(await readFile(join(dir, clusterFileName), 'utf8')) as LocalCluster;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw folderError(err, 'cluster folder', dir);
     throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${join(dir, clusterFileName)} is unreadable: ${(err as Error).message}`, {
       hint: `stop any daemons left there and remove the folder (galleon down --purge --dir ${dir})`,
     });
@@ -108,6 +111,8 @@ export interface UpOptions {
 export interface UpResult {
   cluster: LocalCluster;
   alreadyUp: boolean;
+  /** Nodes of an existing cluster that were down and were started again (all of them after `down`). */
+  restarted: string[];
   status: ClusterStatus;
 }
 
@@ -120,10 +125,37 @@ function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings
   return args;
 }
 
+/**
+ * Stopped with `galleon down`, or some nodes died: start those on their own storage and ports
+ * (their Raft state makes them rejoin as before; the running ones are left alone). Returns their ids.
+ */
+async function restartDownNodes(cluster: LocalCluster, alive: readonly LocalNode[], opts: UpOptions): Promise<string[]> {
+  const progress = opts.onProgress ?? (() => undefined);
+  const dir = resolve(opts.dir);
+  if (alive.length > 0 && opts.timings !== undefined && JSON.stringify(opts.timings) !== JSON.stringify(cluster.timings)) {
+    throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is partly up with other failover timings`, {
+      hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up\` with the new timings`,
+    });
+  }
+  const running = new Set(alive.map((n) => n.id));
+  const down = cluster.nodes.filter((n) => !running.has(n.id));
+  progress(alive.length === 0
+    ? `Restarting the ${cluster.nodes.length}-node cluster in ${dir}`
+    : `Restarting ${down.map((n) => n.id).join(', ')} of the ${cluster.nodes.length}-node cluster in ${dir} (${[...running].join(', ')} running)`);
+  if (opts.timings !== undefined) cluster.timings = opts.timings;
+  for (const n of down) {
+    const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
+    n.pid = started.pid;
+    progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
+  }
+  return down.map((n) => n.id);
+}
+
 export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   const dir = resolve(opts.dir);
   const progress = opts.onProgress ?? (() => undefined);
   let cluster = await readClusterFile(dir);
+  let restarted: string[] = [];
 
   if (cluster !== null) {
     const alive = await liveNodes(cluster);
@@ -134,26 +166,16 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
         });
       }
       const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
-      return { cluster, alreadyUp: true, status };
+      return { cluster, alreadyUp: true, restarted: [], status };
     }
-    if (alive.length > 0) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is partly running (${alive.map((n) => n.id).join(', ')} of ${cluster.nodes.length} nodes)`, {
-        hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up --dir ${opts.dir}\``,
-      });
-    }
-    // Stopped earlier with `galleon down`: start the same nodes on the same storage and ports.
-    progress(`Restarting the ${cluster.nodes.length}-node cluster in ${dir}`);
-    if (opts.timings !== undefined) cluster.timings = opts.timings;
-    for (const n of cluster.nodes) {
-      const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
-      n.pid = started.pid;
-      progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
-    }
+    restarted = await restartDownNodes(cluster, alive, opts);
   } else {
     if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > maxLocalNodes) {
       throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `cannot start ${opts.nodes} nodes`, { hint: `use --nodes 1 to ${maxLocalNodes}` });
     }
-    await mkdir(dir, { recursive: true });
+    const createdDir = await isAbsentOrEmpty(dir);
+    await makeFolder(dir, 'cluster folder');
+    await writeUpMarker(dir, { createdDir, createdAtMs: Date.now() });
     const count = opts.nodes;
     const idx = [...Array(count).keys()];
     const base = opts.basePort;
@@ -187,13 +209,17 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     const s = await client.call<ClusterStatus>('GET', '/v1/cluster/status', undefined, 2_000);
     return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
   });
-  return { cluster: c, alreadyUp: false, status };
+  return { cluster: c, alreadyUp: false, restarted, status };
 }
 
 export interface DownResult {
   dir: string;
   stopped: { id: string; pid: number; signal: 'SIGTERM' | 'SIGKILL' | null }[];
+  /** The folder itself was removed (--purge, and nothing but galleon's files was in it). */
   purged: boolean;
+  /** With --purge: what was removed and what was kept (names in the folder; see purge.ts). */
+  removed: string[];
+  kept: string[];
 }
 
 async function stopPid(pid: number): Promise<'SIGTERM' | 'SIGKILL' | null> {
@@ -220,7 +246,11 @@ async function runningPid(n: LocalNode): Promise<number | null> {
 
 export async function clusterDown(dirOption: string, purge: boolean): Promise<DownResult> {
   const dir = resolve(dirOption);
-  const cluster = await readClusterFile(dir);
+  // An unreadable cluster.json names no daemon to stop; --purge still removes what `up` made (purge.ts).
+  const cluster = await readClusterFile(dir).catch((err: unknown) => {
+    if (purge && isGalleonError(err, ErrorCode.FAILED_PRECONDITION)) return null;
+    throw err;
+  });
   const stopped: DownResult['stopped'] = [];
   if (cluster !== null) {
     stopped.push(...await Promise.all(cluster.nodes.map(async (n) => {
@@ -228,6 +258,7 @@ export async function clusterDown(dirOption: string, purge: boolean): Promise<Do
       return { id: n.id, pid: pid ?? n.pid, signal: pid === null ? null : await stopPid(pid) };
     })));
   }
-  if (purge) await rm(dir, { recursive: true, force: true });
-  return { dir, stopped, purged: purge };
+  if (!purge) return { dir, stopped, purged: false, removed: [], kept: [] };
+  const p = await purgeClusterDir(dir, cluster === null ? null : cluster.nodes.map((n) => n.storagePath));
+  return { dir, stopped, purged: p.removedDir, removed: p.removed, kept: p.kept };
 }

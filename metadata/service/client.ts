@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/errors.js';
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
 import type {
-  ClusterStatus, DataNode, DataNodeRegistration, Lease, LeaseKind, Member, MetadataApi, PgReport, PlacementGroup,
+  ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, Lease, LeaseKind, Member, MetadataApi, PgReport, PlacementGroup,
   ReadOptions, StorageClass, StorageClassSpec, Volume, VolumeSpec,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
@@ -69,7 +69,7 @@ const retryableCodes = new Set<Code>([ErrorCode.UNAVAILABLE, ErrorCode.NO_LEADER
 const mutatingMethods = new Set([
   'createStorageClass', 'deleteStorageClass', 'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
   'registerDataNode', 'heartbeatDataNode', 'acquireLease', 'renewLease', 'releaseLease',
-  'claimPgPrimary', 'markPgReplicaOutOfSync',
+  'claimPgPrimary', 'markPgReplicaOutOfSync', 'removeDataNode',
 ]);
 
 interface Pending { resolve: (r: CallReplyWire) => void; reject: (e: GalleonError) => void; timer: NodeJS.Timeout }
@@ -326,6 +326,7 @@ export class MetadataClient implements MetadataApi {
   registerDataNode(node: DataNodeRegistration): Promise<DataNode> { return this.write('registerDataNode', [node]); }
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode> { return this.write('heartbeatDataNode', [id, usedBytes, pgs]); }
   listDataNodes(opts?: ReadOptions): Promise<DataNode[]> { return this.read('listDataNodes', [], opts); }
+  removeDataNode(id: string): Promise<DataNodeRemoval> { return this.write('removeDataNode', [id]); }
   getPlacement(volumeId: string, opts?: ReadOptions): Promise<PlacementGroup[]> { return this.read('getPlacement', [volumeId], opts); }
 
   acquireLease(kind: LeaseKind, resource: string, holder: string, ttlMs: number, mode?: 'rw' | 'ro', epoch?: number): Promise<Lease> {

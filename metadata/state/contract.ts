@@ -17,6 +17,7 @@ export const commandMethods = [
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
   'claimPgPrimary', 'markPgReplicaOutOfSync',
+  'removeDataNode',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type CommandMethod = (typeof commandMethods)[number];
 

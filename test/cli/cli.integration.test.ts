@@ -116,9 +116,9 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     const labelHuman = await runCli(['volume', 'label', 'web-data', 'team=ops'], env);
     assert.equal(labelHuman.stdout.trim(), 'Volume web-data labels: team=ops,tier=gold');
 
-    const deleted = await json<Volume>(['volume', 'delete', 'db-data']);
+    const deleted = await json<Volume>(['volume', 'delete', 'db-data', '--yes']);
     assert.equal(deleted.name, 'db-data');
-    const deleteHuman = await runCli(['volume', 'delete', created.id], env);
+    const deleteHuman = await runCli(['volume', 'delete', created.id, '--yes'], env);
     assert.equal(deleteHuman.stdout.trim(), `Volume web-data (${created.id}) deleted.`);
     assert.deepEqual(await volumeList(), []);
   });
@@ -154,10 +154,10 @@ describe('galleon CLI on a real local cluster (integration)', function () {
 
     const vol = await json<Volume>(['volume', 'create', '-n', 'on-ultra', '-c', 'ultra-fast-ssd', '-s', '10M']);
     assert.equal(vol.storageClass, 'ultra-fast-ssd');
-    await json<Volume>(['volume', 'delete', 'on-ultra']);
+    await json<Volume>(['volume', 'delete', 'on-ultra', '--yes']);
 
-    assert.deepEqual(await json<{ deleted: string }>(['storage-class', 'delete', 'ultra-fast-ssd']), { deleted: 'ultra-fast-ssd' });
-    const delHuman = await runCli(['storage-class', 'delete', 'secure-distributed'], env);
+    assert.deepEqual(await json<{ deleted: string }>(['storage-class', 'delete', 'ultra-fast-ssd', '--yes']), { deleted: 'ultra-fast-ssd' });
+    const delHuman = await runCli(['storage-class', 'delete', 'secure-distributed', '-y'], env);
     assert.equal(delHuman.stdout.trim(), 'Storage class secure-distributed deleted.');
     assert.deepEqual((await json<StorageClass[]>(['storage-class', 'list'])).map((c) => c.name).sort(), ['encrypted-storage', 'fast-local-ssd']);
   });
@@ -176,7 +176,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
       [['volume', 'create', '-n', 'x', '-s', '0'], 'Error: invalid size "0": must be a whole number of bytes above zero — use a number with an optional K, M, G or T suffix, e.g. 512M or 10G', 2],
       [['volume', 'create', '-n', 'x', '-c', 'nope'], 'Error: storage class "nope" not found — list classes with: galleon storage-class list', 4],
       [['volume', 'get', 'nope'], 'Error: volume "nope" not found — list volumes with: galleon volume list', 4],
-      [['volume', 'delete', 'nope'], 'Error: volume "nope" not found — list volumes with: galleon volume list', 4],
+      [['volume', 'delete', 'nope', '--yes'], 'Error: volume "nope" not found — list volumes with: galleon volume list', 4],
       [['volume', 'expand', 'demo', '-s', '512M'], 'Error: volume demo is 1.00 GiB; a volume can only grow, not to 512.00 MiB — give a size larger than 1073741824 bytes', 2],
       [['volume', 'create', '-n', 'x', '--replicas', 'abc'], 'Error: Parsing --replicas: Expected an integer but received: abc — see `galleon volume create --help`', 2],
       [['volume', 'create', '-n', 'x', '-t', 'floppy'], 'Error: Expected --volume-type=floppy to be one of: ephemeral, persistent, shared — see `galleon volume create --help`', 2],
@@ -185,7 +185,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
       [['volume', 'get'], 'Error: Missing 1 required arg: volume Volume name or UUID. — see `galleon volume get --help`', 2],
       [['volume', 'list', '--bogus'], 'Error: Nonexistent flag: --bogus — see `galleon volume list --help`', 2],
       [['volume', 'lst'], 'Error: unknown command "volume lst" — see `galleon volume --help`', 2],
-      [['storage-class', 'delete', 'encrypted-storage'], 'Error: storage class encrypted-storage is built in and cannot be deleted — create your own class instead of changing a built-in one', 5],
+      [['storage-class', 'delete', 'encrypted-storage', '--yes'], 'Error: storage class encrypted-storage is built in and cannot be deleted — create your own class instead of changing a built-in one', 5],
       [['storage-class', 'create', badClassFile], `Error: ${badClassFile}: unknown key "replica" — allowed keys: name, provisioner, parameters, reclaim_policy, volume_binding_mode, allowed_topologies, mount_options, replicas, encryption, write_concern, zone_spread`, 2],
       [['storage-class', 'create', join(root, 'missing.json')], `Error: cannot read ${join(root, 'missing.json')} (ENOENT) — give the path of a JSON or YAML storage class file`, 2],
       [['volume', 'list', '--daemon-address', 'nonsense'], 'Error: invalid daemon address "nonsense" — write it as host:port, e.g. 127.0.0.1:8090', 2],
@@ -205,7 +205,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
 
     assert.deepEqual(await volumeList(), volumesBefore, 'volumes unchanged');
     assert.deepEqual(await json<StorageClass[]>(['storage-class', 'list']), classesBefore, 'storage classes unchanged');
-    await json<Volume>(['volume', 'delete', 'demo']);
+    await json<Volume>(['volume', 'delete', 'demo', '--yes']);
   });
 
   it('daemon status / config, /healthz and /metrics of a member', async () => {

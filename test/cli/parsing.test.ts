@@ -87,6 +87,10 @@ describe('cli/lib parsing', () => {
     assert.equal(multi.line, 'Error: Parsing --replicas: Expected an integer but received: abc — see `galleon volume create --help`');
     const missing = renderError(new Error('Missing 1 required arg:\nvolume  Volume name or UUID.\nSee more help with --help'), 'volume:get');
     assert.equal(missing.line, 'Error: Missing 1 required arg: volume Volume name or UUID. — see `galleon volume get --help`');
+    // oclif's preamble for a missing required flag (issue #10: "The following error occurred: Missing required flag size").
+    const flag = renderError(new Error('The following error occurred:\n  Missing required flag size\nSee more help with --help'), 'volume:expand');
+    assert.equal(flag.line, 'Error: missing required flag --size — see `galleon volume expand --help`');
+    assert.equal(flag.exitCode, ExitCode.Usage);
     assert.equal(renderError(new GalleonError('DAEMON_UNREACHABLE', 'x'), undefined).exitCode, ExitCode.Unavailable);
     assert.equal(renderError(new GalleonError('VOLUME_EXISTS', 'x'), undefined).exitCode, ExitCode.Conflict);
     assert.equal(renderError(new GalleonError('INTERNAL', 'a\nb'), undefined).line, 'Error: a');

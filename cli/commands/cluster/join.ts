@@ -4,6 +4,7 @@ import { GalleonCommand } from '../../lib/base-command.js';
 import { formatHostPort, parseHostPort } from '../../lib/address.js';
 
 export default class ClusterJoin extends GalleonCommand {
+  static override daemonScoped = true;
   static override summary = 'Join the cluster of a running member (a fresh single-node daemon only).';
   static override description = [
     'Make the daemon join the cluster reachable at ADDRESS (a member\'s --bind-address).',
@@ -16,7 +17,7 @@ export default class ClusterJoin extends GalleonCommand {
   async run(): Promise<Member[]> {
     const { args, flags } = await this.parse(ClusterJoin);
     const address = formatHostPort(parseHostPort(args.address, 'cluster address'));
-    const members = await (await this.admin(flags['daemon-address'])).call<Member[]>('POST', '/v1/cluster/join', { address }, 60_000);
+    const members = await (await this.admin(flags)).call<Member[]>('POST', '/v1/cluster/join', { address }, 60_000);
     const { memberTable } = await import('../../lib/views.js');
     this.print(`Joined the cluster at ${address}.\n${memberTable(members)}`);
     return members;

@@ -3,6 +3,7 @@ import { GalleonCommand } from '../../lib/base-command.js';
 import type { LeaveResult } from '../../daemon/types.js';
 
 export default class ClusterLeave extends GalleonCommand {
+  static override daemonScoped = true;
   static override summary = 'Leave the cluster (handing leadership over first) and stop the daemon.';
   static override description = [
     'Remove the daemon\'s node from the cluster and stop it.',
@@ -13,7 +14,7 @@ export default class ClusterLeave extends GalleonCommand {
 
   async run(): Promise<LeaveResult> {
     const { flags } = await this.parse(ClusterLeave);
-    const result = await (await this.admin(flags['daemon-address'])).call<LeaveResult>('POST', '/v1/cluster/leave', { force: flags.force }, 60_000);
+    const result = await (await this.admin(flags)).call<LeaveResult>('POST', '/v1/cluster/leave', { force: flags.force }, 60_000);
     const handover = result.transferredLeadershipTo === null ? '' : ` after handing leadership to ${result.transferredLeadershipTo}`;
     this.print(result.removed
       ? `Node ${result.nodeId} left the cluster${handover}; its daemon is stopping.`

@@ -2,12 +2,13 @@ import type { DaemonConfig } from '../../daemon/types.js';
 import { GalleonCommand } from '../../lib/base-command.js';
 
 export default class DaemonConfigCommand extends GalleonCommand {
+  static override daemonScoped = true;
   static override description = 'Show the daemon\'s effective configuration (defaults, config file, flags).';
   static override examples = ['<%= config.bin %> daemon config', '<%= config.bin %> daemon config --json'];
 
   async run(): Promise<DaemonConfig> {
     const { flags } = await this.parse(DaemonConfigCommand);
-    const c = await (await this.admin(flags['daemon-address'])).call<DaemonConfig>('GET', '/v1/daemon/config');
+    const c = await (await this.admin(flags)).call<DaemonConfig>('GET', '/v1/daemon/config');
     const { keyValues } = await import('../../lib/format.js');
     this.print(keyValues([
       ['Node id', c.nodeId], ['Roles', c.roles.join(',')], ['Storage path', c.storagePath], ['Bind address', c.bindAddress],

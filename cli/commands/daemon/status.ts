@@ -2,12 +2,13 @@ import type { DaemonStatus } from '../../daemon/types.js';
 import { GalleonCommand } from '../../lib/base-command.js';
 
 export default class DaemonStatusCommand extends GalleonCommand {
+  static override daemonScoped = true;
   static override description = 'Show the daemon\'s runtime status: node, roles, Raft role and health.';
   static override examples = ['<%= config.bin %> daemon status', '<%= config.bin %> --daemon-address 127.0.0.1:8091 daemon status'];
 
   async run(): Promise<DaemonStatus> {
     const { flags } = await this.parse(DaemonStatusCommand);
-    const s = await (await this.admin(flags['daemon-address'])).call<DaemonStatus>('GET', '/v1/daemon/status');
+    const s = await (await this.admin(flags)).call<DaemonStatus>('GET', '/v1/daemon/status');
     const { keyValues, formatDuration } = await import('../../lib/format.js');
     const md = s.metadata;
     this.print(keyValues([

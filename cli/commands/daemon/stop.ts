@@ -10,13 +10,14 @@ function isLoopback(address: string): boolean {
 }
 
 export default class DaemonStop extends GalleonCommand {
+  static override daemonScoped = true;
   static override description = 'Stop the daemon gracefully and wait until it is gone.';
   static override examples = ['<%= config.bin %> daemon stop', '<%= config.bin %> daemon stop --daemon-address 127.0.0.1:8091'];
   static override flags = { 'no-wait': Flags.boolean({ summary: 'Return once the daemon has accepted the request.', default: false }) };
 
   async run(): Promise<{ nodeId: string; pid: number; stopped: boolean }> {
     const { flags } = await this.parse(DaemonStop);
-    const client = await this.admin(flags['daemon-address']);
+    const client = await this.admin(flags);
     const res = await client.call<{ nodeId: string; pid: number }>('POST', '/v1/daemon/stop');
     let stopped = false;
     if (!flags['no-wait']) {

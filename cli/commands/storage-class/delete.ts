@@ -1,14 +1,16 @@
 import { Args } from '@oclif/core';
-import { GalleonCommand } from '../../lib/base-command.js';
+import { GalleonCommand, yesFlag } from '../../lib/base-command.js';
 
 export default class StorageClassDelete extends GalleonCommand {
   static override description = 'Delete a storage class that no volume uses (built-in classes stay).';
-  static override examples = ['<%= config.bin %> storage-class delete ultra-fast-ssd'];
+  static override examples = ['<%= config.bin %> storage-class delete ultra-fast-ssd', '<%= config.bin %> storage-class delete ultra-fast-ssd -y'];
+  static override flags = { yes: yesFlag };
   static override args = { name: Args.string({ description: 'Storage class name.', required: true }) };
 
   async run(): Promise<{ deleted: string }> {
     const { args, flags } = await this.parse(StorageClassDelete);
-    await (await this.admin(flags['daemon-address'])).call<unknown>('DELETE', `/v1/storage-classes/${encodeURIComponent(args.name)}`);
+    await this.confirm(`delete storage class ${args.name}`, `Delete storage class ${args.name}?`, flags.yes);
+    await (await this.admin(flags)).call<unknown>('DELETE', `/v1/storage-classes/${encodeURIComponent(args.name)}`);
     this.print(`Storage class ${args.name} deleted.`);
     return { deleted: args.name };
   }

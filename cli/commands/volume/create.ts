@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import type { AccessMode, Volume, VolumeSpec, VolumeType } from '../../../proto/metadata-types.js';
 import { GalleonCommand } from '../../lib/base-command.js';
-import { parseSize } from '../../lib/size.js';
+import { parseVolumeSize, roundingNote } from '../../lib/size.js';
 import { parseLabels } from '../../lib/labels.js';
 import { usageError } from '../../lib/errors.js';
 
@@ -26,11 +26,11 @@ export default class VolumeCreate extends GalleonCommand {
     'block-size': Flags.string({ summary: 'Block size, fixed for the volume\'s life: a power of two from 4K to 1M (the unit of file data on the data plane). [default: the daemon\'s --block-size, 128K]' }),
   };
 
-  async run(): Promise<Volume> {
+  async run(): Promise<Volume & { requestedSizeBytes?: number }> {
     const { flags } = await this.parse(VolumeCreate);
     const spec: VolumeSpec = {
       type: flags['volume-type'] as VolumeType,
-      size: parseSize(flags.size),
+      size: parseVolumeSize(flags.size),
       storageClass: flags['storage-class'],
       labels: parseLabels(flags.label ?? []),
     };
@@ -43,9 +43,10 @@ export default class VolumeCreate extends GalleonCommand {
     }
     if (flags['access-mode'] !== undefined) spec.accessMode = flags['access-mode'] as AccessMode;
     if (flags['block-size'] !== undefined) spec.blockSize = flags['block-size'];
-    const volume = await (await this.admin(flags['daemon-address'])).call<Volume>('POST', '/v1/volumes', spec);
+    const volume = await (await this.admin(flags)).call<Volume>('POST', '/v1/volumes', spec);
     const { volumeDetails } = await import('../../lib/views.js');
-    this.print(`Volume ${volume.name} created.\n${volumeDetails(volume)}`);
-    return volume;
+    const note = roundingNote(spec.size as number, volume);
+    this.print(`Volume ${volume.name} created.\n${volumeDetails(volume)}${note === null ? '' : `\n${note}`}`);
+    return note === null ? volume : { ...volume, requestedSizeBytes: spec.size as number };
   }
 }

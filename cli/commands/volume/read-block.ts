@@ -27,11 +27,13 @@ export default class VolumeReadBlock extends GalleonCommand {
   async run(): Promise<Omit<BlockReadResult, 'dataBase64'> & { data: string; encoding: string }> {
     const { args, flags } = await this.parse(VolumeReadBlock);
     const path = `/v1/volumes/${encodeURIComponent(args.volume)}/inodes/${encodeURIComponent(flags.inode)}/blocks/${encodeURIComponent(args.block)}`;
-    const { dataBase64, ...rest } = await (await this.admin(flags['daemon-address'])).call<BlockReadResult>('GET', path);
+    const { dataBase64, ...rest } = await (await this.admin(flags)).call<BlockReadResult>('GET', path);
     const bytes = Buffer.from(dataBase64, 'base64');
     if (flags.out !== undefined) {
       await writeFile(flags.out, bytes);
-      this.print(`read ${bytes.length} bytes of block ${rest.blockNo} of ${rest.volume} into ${flags.out} (seq ${rest.seq}, epoch ${rest.epoch})`);
+      this.print(rest.written
+        ? `read ${bytes.length} bytes of block ${rest.blockNo} of ${rest.volume} into ${flags.out} (seq ${rest.seq}, epoch ${rest.epoch})`
+        : `block ${rest.blockNo} of ${rest.volume} was never written: wrote ${bytes.length} zero bytes into ${flags.out}`);
     } else if (!this.jsonEnabled()) {
       process.stdout.write(bytes);
     }

@@ -1,5 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import type { Volume } from '../../../proto/metadata-types.js';
+import { ErrorCode, GalleonError } from '../../../proto/errors.js';
 import { writeConcernOrder } from '../../../proto/metadata-types.js';
 import type { BlockWriteResult } from '../../daemon/block-ops.js';
 import { GalleonCommand } from '../../lib/base-command.js';
@@ -32,21 +34,34 @@ export default class VolumeWriteBlock extends GalleonCommand {
       throw usageError(`unknown write concern "${flags.concern}"`, `use one of ${writeConcernOrder.join(', ')}`);
     }
     if ((flags.data === undefined) === (flags.file === undefined)) throw usageError('give the block content with --data STRING or --file PATH', 'exactly one of the two');
-    let data: Buffer;
-    if (flags.file !== undefined) {
-      try {
-        data = await readFile(flags.file);
-      } catch (err) {
-        throw usageError(`cannot read ${flags.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'check the path');
-      }
-    } else {
-      data = Buffer.from(flags.data ?? '', 'utf8');
-    }
+    const client = await this.admin(flags);
+    // Checked here, before the file is read or anything is sent: a too-large file fails at once.
+    const volume = await client.call<Volume>('GET', `/v1/volumes/${encodeURIComponent(args.volume)}`);
+    const data = flags.file === undefined ? Buffer.from(flags.data ?? '', 'utf8') : await readBlockFile(flags.file, volume);
+    if (data.length > volume.blockSizeBytes) throw tooLarge(`--data is ${data.length} bytes`, volume);
     const body = { dataBase64: data.toString('base64'), ...(flags.concern === undefined ? {} : { concern: flags.concern }) };
     const path = `/v1/volumes/${encodeURIComponent(args.volume)}/inodes/${encodeURIComponent(flags.inode)}/blocks/${encodeURIComponent(args.block)}`;
-    const r = await (await this.admin(flags['daemon-address'])).call<BlockWriteResult>('PUT', path, body);
+    const r = await client.call<BlockWriteResult>('PUT', path, body);
     const upgraded = r.requestedConcern !== null && r.requestedConcern !== r.concern ? ` (upgraded from ${r.requestedConcern}: the volume's default)` : '';
     this.print(`wrote ${r.bytes} bytes to block ${r.blockNo} of ${r.volume}: ${r.concern}${upgraded}, pg ${r.pg}, seq ${r.seq}, epoch ${r.epoch}`);
     return r;
+  }
+}
+
+function tooLarge(what: string, volume: Volume): GalleonError {
+  return new GalleonError(ErrorCode.INVALID_SIZE, `${what}, more than a block of volume ${volume.name} (${volume.blockSizeBytes} bytes)`, {
+    hint: `write at most ${volume.blockSizeBytes} bytes per block; split larger data over several blocks`,
+  });
+}
+
+async function readBlockFile(file: string, volume: Volume): Promise<Buffer> {
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw usageError(`${file} is not a regular file`, 'give the path of a file with the block content');
+    if (info.size > volume.blockSizeBytes) throw tooLarge(`${file} is ${info.size} bytes`, volume);
+    return await readFile(file);
+  } catch (err) {
+    if (err instanceof GalleonError) throw err;
+    throw usageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'check the path');
   }
 }

@@ -12,9 +12,9 @@ import { deleteLease, leasesOn, putLease } from './lease-store.js';
 import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf, requirePrimaryAt } from './pg-sync.js';
 import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
 import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
-import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planReReplication, type FailoverVolume } from './placement.js';
+import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planNodeRemoval, planReReplication, type FailoverVolume } from './placement.js';
 import { currentLoad, writePlacement } from './placement-store.js';
-import { parseBlockSize, parseSize, formatSize } from './size.js';
+import { parseBlockSize, parseSize, formatSize, roundUpToBlocks } from './size.js';
 import { buildStorageClass, defaultStorageClass, maxReplicas, minReplicas, minReplicasFor } from './storage-classes.js';
 import { Table, type Tx } from './tx.js';
 import {
@@ -73,8 +73,8 @@ const handlers: Record<string, Handler> = {
     if (!isRecord(spec)) throw invalidArgument('volume spec must be an object', 'pass {"name": ..., "size": "1G"}');
     checkKeys('volume spec', spec, volumeSpecKeys);
     const type = spec.type === undefined ? 'persistent' : checkOneOf('volume type', spec.type, volumeTypes);
-    const sizeBytes = spec.size === undefined ? defaultVolumeSizeBytes : parseSize(spec.size);
     const volumeBlockSize = spec.blockSize === undefined ? blockSizeBytes : parseBlockSize(spec.blockSize);
+    const sizeBytes = roundUpToBlocks(spec.size === undefined ? defaultVolumeSizeBytes : parseSize(spec.size), volumeBlockSize);
     const sc = requireStorageClass(tx, spec.storageClass ?? defaultStorageClass);
     const replicas = spec.replicas === undefined ? sc.replicas : checkInt('replicas', spec.replicas, minReplicas, maxReplicas);
     if (replicas < minReplicasFor(sc.writeConcern)) {
@@ -134,7 +134,7 @@ const handlers: Record<string, Handler> = {
 
   expandVolume(tx, ctx, [ref, size]) {
     const vol = requireVolume(tx, ref);
-    const sizeBytes = parseSize(size);
+    const sizeBytes = roundUpToBlocks(parseSize(size), vol.blockSizeBytes);
     if (sizeBytes <= vol.sizeBytes) {
       throw new GalleonError(ErrorCode.INVALID_SIZE, `volume ${vol.name} is ${formatSize(vol.sizeBytes)}; a volume can only grow, not to ${formatSize(sizeBytes)}`,
         { hint: `give a size larger than ${vol.sizeBytes} bytes` });
@@ -196,6 +196,28 @@ const handlers: Record<string, Handler> = {
     const node: DataNode = { ...old, state: 'down' };
     tx.put(Table.DataNode, node.id, node);
     return { node, changed: failOver(tx, ctx, node) };
+  },
+
+  /** `galleon node remove`: a departed data node leaves every PG (planNodeRemoval) and the node table. */
+  removeDataNode(tx, ctx, [id]) {
+    const node = requireDataNode(tx, id);
+    if (node.state !== 'down') {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `data node ${node.id} is ${node.state}; only a node marked down can be removed`,
+        { hint: 'stop its daemon first (galleon daemon stop on that node) and wait until `galleon node list` shows it down' });
+    }
+    const plan = planNodeRemoval(node.id, failoverVolumes(tx), listOf<DataNode>(tx, Table.DataNode));
+    if (plan.kind === 'blocked') {
+      const names = new Map(listOf<Volume>(tx, Table.Volume).map((v) => [v.id, v.name]));
+      const shown = plan.soleCopies.slice(0, 3).map((c) => `${names.get(c.volumeId) ?? c.volumeId} pg ${c.pg}`).join(', ');
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION,
+        `data node ${node.id} holds the only in-sync copy of ${plan.soleCopies.length} placement group(s) (${shown}${plan.soleCopies.length > 3 ? ', ...' : ''})`,
+        { hint: 'start that node again so its data is copied to the others, or delete those volumes first', details: { soleCopies: plan.soleCopies } });
+    }
+    applyPlacementChanges(tx, ctx, plan.changed);
+    for (const l of listOf<Lease>(tx, Table.Lease)) if (l.kind === 'pg-primary' && l.holder === node.id) deleteLease(tx, l.id);
+    tx.del(Table.DataNode, node.id);
+    tx.del(Table.PgReports, node.id);
+    return { node, changed: plan.changed };
   },
 
   markPgReplicaInSync(tx, ctx, [ref, pgRaw, nodeRaw, epochRaw]) {

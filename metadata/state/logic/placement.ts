@@ -207,3 +207,43 @@ export function staleDataNodes(nodes: readonly Pick<DataNode, 'id' | 'state' | '
     .map((n) => n.id)
     .sort(compareIds);
 }
+
+/** A PG that only the node to remove holds in sync: removing the node would lose its writes. */
+export interface SoleCopy { volumeId: string; pg: number }
+
+export type RemovalPlan =
+  | { kind: 'blocked'; soleCopies: SoleCopy[] }
+  | { kind: 'ok'; changed: PlacementGroup[] };
+
+/**
+ * `galleon node remove`: the PG changes that take a departed (down) node out of every set.
+ * Refused (`blocked`) while the node holds the only in-sync copy of any PG. Otherwise first the
+ * failover of a down node (planNodeDown: survivors promoted, replacements added, epoch+1), then
+ * every PG that failover left alone because no in-sync survivor is up (its other in-sync copies
+ * are on down nodes) loses the node too, epoch+1, primary the first in-sync survivor if it was
+ * the node. Deterministic like planNodeDown: volumes by id, PGs by number.
+ */
+export function planNodeRemoval(nodeId: string, volumes: readonly FailoverVolume[], nodes: readonly PlacementNode[]): RemovalPlan {
+  const ordered = [...volumes].sort((a, b) => compareIds(a.id, b.id)).map((v) => ({ ...v, pgs: [...v.pgs].sort((a, b) => a.pg - b.pg) }));
+  const soleCopies = ordered.flatMap((v) => v.pgs)
+    .filter((pg) => pg.replicas.includes(nodeId) && pg.inSync.includes(nodeId) && pg.inSync.every((id) => id === nodeId))
+    .map((pg) => ({ volumeId: pg.volumeId, pg: pg.pg }));
+  if (soleCopies.length > 0) return { kind: 'blocked', soleCopies };
+  const asDown = nodes.map((n) => (n.id === nodeId ? { ...n, state: 'down' as const } : n));
+  const moved = new Map(planNodeDown(nodeId, ordered, asDown).map((pg) => [`${pg.volumeId}/${pg.pg}`, pg]));
+  const changed: PlacementGroup[] = [];
+  for (const pg of ordered.flatMap((v) => v.pgs)) {
+    const current = moved.get(`${pg.volumeId}/${pg.pg}`) ?? pg;
+    if (!current.replicas.includes(nodeId)) {
+      if (current !== pg) changed.push(current);
+      continue;
+    }
+    const replicas = current.replicas.filter((id) => id !== nodeId);
+    const inSync = current.inSync.filter((id) => id !== nodeId);
+    const primary = current.primary === nodeId ? inSync[0] ?? replicas[0] : current.primary;
+    // A PG whose only replica is the node has no copy elsewhere: treated as a sole copy.
+    if (primary === undefined) return { kind: 'blocked', soleCopies: [{ volumeId: pg.volumeId, pg: pg.pg }] };
+    changed.push(withAddedAt({ volumeId: pg.volumeId, pg: pg.pg, replicas, primary, epoch: current.epoch + 1, inSync }, current.addedAtEpoch, []));
+  }
+  return { kind: 'ok', changed };
+}

@@ -3,7 +3,7 @@
  * (`512M`, `1G`, `1Gi`, `1GiB` and `1GB` all mean 2^30 multiples). A fraction is accepted when it
  * comes to a whole number of bytes (`1.5G`, `10.5G`, `0.5K`), so nothing is silently rounded.
  */
-import { ErrorCode, GalleonError } from '../../../proto/errors.js';
+import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
 import { maxBlockSizeBytes, minBlockSizeBytes } from '../../../proto/metadata-types.js';
 
 /** A volume of more than 1 PiB is almost certainly a typo; Number stays exact far above it. */
@@ -55,6 +55,15 @@ function checkBytes(bytes: number, shown: string): number {
 
 function invalid(message: string): GalleonError {
   return new GalleonError(ErrorCode.INVALID_SIZE, message, { hint: sizeHint });
+}
+
+/**
+ * Volumes hold whole blocks: a size rounds UP to a multiple of the block size, so the last block
+ * never reaches past the volume's end (a 5000-byte volume of 4096-byte blocks is 8192 bytes).
+ */
+export function roundUpToBlocks(bytes: number, blockSizeBytes: number): number {
+  invariant(Number.isSafeInteger(bytes) && bytes > 0 && blockSizeBytes > 0, `cannot round ${bytes} to blocks of ${blockSizeBytes}`);
+  return Math.ceil(bytes / blockSizeBytes) * blockSizeBytes;
 }
 
 /** 1073741824 -> "1.00 GiB": for messages. */

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { isGalleonError } from '../../../proto/errors.js';
-import { formatSize, parseSize } from '../../../metadata/state/logic/size.js';
+import { formatSize, parseSize, roundUpToBlocks } from '../../../metadata/state/logic/size.js';
+import type { StateMachine } from '../../../metadata/state/contract.js';
+import type { Volume } from '../../../proto/metadata-types.js';
+import type { Feeder } from './helpers.js';
+import { addNodes, useStateMachine } from './helpers.js';
 
 describe('metadata/state size parsing', () => {
   const good: [unknown, number][] = [
@@ -23,5 +27,24 @@ describe('metadata/state size parsing', () => {
   it('formats sizes for messages', () => {
     assert.equal(formatSize(2 ** 30), '1.00 GiB');
     assert.equal(formatSize(100), '100 B');
+  });
+});
+
+describe('metadata/state volume sizes are whole blocks', () => {
+  let sm: StateMachine;
+  let f: Feeder;
+  useStateMachine((opened, feeder) => { sm = opened; f = feeder; });
+
+  it('rounds create and expand UP to whole 4096-byte blocks', async () => {
+    assert.deepEqual([1, 4096, 4097, 5000, 8192].map((b) => roundUpToBlocks(b, 4096)), [4096, 4096, 8192, 8192, 8192]);
+    await addNodes(f, 1);
+    const one = await f.ok<Volume>('createVolume', { name: 'one', size: 1, replicas: 1, storageClass: 'fast-local-ssd' });
+    const odd = await f.ok<Volume>('createVolume', { name: 'odd', size: '5000', replicas: 1, storageClass: 'fast-local-ssd' });
+    assert.deepEqual([one.sizeBytes, odd.sizeBytes], [4096, 8192]);
+    const grown = await f.ok<Volume>('expandVolume', 'one', 4097);
+    assert.equal(grown.sizeBytes, 8192);
+    // 5000 rounds to 8192, which is not larger than 8192: still only growth.
+    await f.fails('INVALID_SIZE', 'expandVolume', 'odd', 5000);
+    assert.equal((await sm.query('getVolume', ['odd']) as Volume).sizeBytes, 8192);
   });
 });

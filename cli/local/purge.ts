@@ -1,0 +1,88 @@
+/**
+ * `galleon down --purge`: removes only what `galleon up` made. `up` writes a marker file
+ * (`.galleon-up.json`) into a cluster folder, saying whether it created the folder itself. Purge
+ * removes the node folders named in cluster.json (only direct children of the folder, named as
+ * `up` names them), cluster.json (and its .tmp), and the marker; then the folder itself only when
+ * `up` created it and nothing else is left in it. A file of the user's is never touched, and the
+ * folder holding it stays.
+ *
+ * A folder from before the marker existed (cluster.json, no marker) is taken as made by `up`:
+ * cluster.json is only ever written by `up`, and its node folders are the daemons' own. A folder
+ * with neither is not a cluster folder: nothing is removed.
+ */
+import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+
+export const markerFileName = '.galleon-up.json';
+/** What `up` names its node folders (cluster.ts): anything else in the folder is not ours. */
+const nodeFolderPattern = /^node\d{1,2}$/;
+
+export interface UpMarker {
+  /** `up` made the folder (it did not exist or was empty), so purge may remove it once it is empty. */
+  createdDir: boolean;
+  createdAtMs: number;
+}
+
+export interface PurgeResult {
+  /** The folder itself was removed. */
+  removedDir: boolean;
+  /** Entries of the folder that were removed (names, not paths). */
+  removed: string[];
+  /** Entries left because galleon did not make them. */
+  kept: string[];
+}
+
+/** True when `dir` does not exist or is empty: `up` may then call the folder its own. */
+export async function isAbsentOrEmpty(dir: string): Promise<boolean> {
+  const entries = await entriesOf(dir);
+  return entries === null || entries.length === 0;
+}
+
+export async function writeUpMarker(dir: string, marker: UpMarker): Promise<void> {
+  await writeFile(join(dir, markerFileName), `${JSON.stringify(marker)}\n`, { flag: 'wx' });
+}
+
+async function readMarker(dir: string): Promise<UpMarker | null> {
+  try {
+    const raw = JSON.parse(await readFile(join(dir, markerFileName), 'utf8')) as Partial<UpMarker>;
+    return { createdDir: raw.createdDir === true, createdAtMs: Number(raw.createdAtMs ?? 0) };
+  } catch {
+    return null;
+  }
+}
+
+async function entriesOf(dir: string): Promise<string[] | null> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+/** The entries of `dir` that `up` made, given the node storage paths cluster.json names. */
+export function ownedEntries(dir: string, entries: readonly string[], nodeStoragePaths: readonly string[], hasMarker: boolean): string[] {
+  const nodeFolders = new Set(nodeStoragePaths
+    .map((p) => resolve(dir, p))
+    .filter((p) => dirname(p) === resolve(dir) && nodeFolderPattern.test(basename(p)))
+    .map((p) => basename(p)));
+  const files = new Set(['cluster.json', 'cluster.json.tmp', ...(hasMarker ? [markerFileName] : [])]);
+  return entries.filter((e) => nodeFolders.has(e) || files.has(e));
+}
+
+/** Removes what `up` made in `dir` (see the header); `nodeStoragePaths` from cluster.json, null when there is none. */
+export async function purgeClusterDir(dir: string, nodeStoragePaths: readonly string[] | null): Promise<PurgeResult> {
+  const entries = await entriesOf(dir);
+  if (entries === null) return { removedDir: false, removed: [], kept: [] };
+  const marker = await readMarker(dir);
+  if (marker === null && nodeStoragePaths === null) return { removedDir: false, removed: [], kept: entries };
+  // Without cluster.json (an `up` that failed early), a folder `up` created holds only its own node folders.
+  const nodePaths = nodeStoragePaths ?? (marker?.createdDir === true ? entries.filter((e) => nodeFolderPattern.test(e)) : []);
+  const owned = ownedEntries(dir, entries, nodePaths, marker !== null);
+  for (const e of owned) await rm(join(dir, e), { recursive: true, force: true });
+  const kept = entries.filter((e) => !owned.includes(e));
+  // A folder from before the marker was made by `up` too (it wrote cluster.json into it).
+  const mayRemoveDir = kept.length === 0 && (marker?.createdDir ?? true);
+  if (mayRemoveDir) await rmdir(dir);
+  return { removedDir: mayRemoveDir, removed: owned, kept };
+}
