@@ -294,7 +294,7 @@ export interface FsCreateOptions {
 }
 
 /** A time to set: 'now' (UTIME_NOW, the leader's stamp) or nanoseconds; absent = UTIME_OMIT. */
-export type FsTimeSet = 'now' | TimeNs;
+export type FsTimeSet = string;
 
 export interface FsSetattr {
   mode?: number;

@@ -4,7 +4,8 @@ import type { FsAttr, FsBlocksToFree, FsStatfs, Lease } from '../../../proto/met
 import { FsRenameFlags, FsXattrFlags } from '../../../proto/metadata-types.js';
 import { posixErrnoOf, posixErrnos, GalleonError } from '../../../proto/errors.js';
 import { msToNs, rootIno } from '../../../metadata/state/logic/ns-store.js';
-import { Feeder, t0, useStateMachine } from './helpers.js';
+import type { Feeder} from './helpers.js';
+import { t0, useStateMachine } from './helpers.js';
 import { NsFixture, alice, bob, root } from './ns-helpers.js';
 
 describe('metadata/state namespace: create, lookup, mkdir, mknod, symlink', function () {
