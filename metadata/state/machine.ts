@@ -155,22 +155,28 @@ class LevelStateMachine implements StateMachine {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    const run = this.tail.then(async () => {
-      const view = new ColdView(this.mirror, this.cache);
-      for (let round = 0; ; round += 1) {
-        try {
-          return structuredClone(runQuery(view, method, args));
-        } catch (err) {
-          if (!(err instanceof MissingKeys)) throw err;
-          invariant(round < maxPrefetchRounds, `query ${method} still asks for state after ${round} fetches`);
-          await view.fetch(err);
-        }
-      }
+    // Counted as a reader only once it runs: a waiting reader counted by the apply it waits for
+    // would deadlock the two.
+    return this.tail.then(() => {
+      const body = this.runColdQuery(method, args);
+      const tracked = body.catch(() => undefined);
+      this.readers.add(tracked);
+      void tracked.then(() => this.readers.delete(tracked));
+      return body;
     });
-    const tracked = run.catch(() => undefined);
-    this.readers.add(tracked);
-    void tracked.then(() => this.readers.delete(tracked));
-    return run;
+  }
+
+  private async runColdQuery(method: string, args: unknown[]): Promise<unknown> {
+    const view = new ColdView(this.mirror, this.cache);
+    for (let round = 0; ; round += 1) {
+      try {
+        return structuredClone(runQuery(view, method, args));
+      } catch (err) {
+        if (!(err instanceof MissingKeys)) throw err;
+        invariant(round < maxPrefetchRounds, `query ${method} still asks for state after ${round} fetches`);
+        await view.fetch(err);
+      }
+    }
   }
 
   members(): Promise<MemberRecord[]> {

@@ -67,6 +67,27 @@ describe('metadata/state namespace: the machine shell', function () {
     assert.ok([...(await snapshotKeys(a.sm)).keys()].some((k) => k.startsWith('ni/')), 'the namespace is in the database');
   });
 
+  it('answers namespace queries that arrive while an apply fetches, and applies behind them', async () => {
+    const { sm } = await open({ nsCacheMaxEntries: 8 });
+    const f = new Feeder(sm);
+    const n = await new NsFixture(f).init(100);
+    for (let i = 0; i < 20; i += 1) await n.create(rootIno, `f${i}`);
+    const work: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      work.push(sm.apply([f.record('fsCreate', ['fs', root, rootIno, `g${i}`, n.ino(), 0o644])]));
+      work.push(sm.query('fsLookup', ['fs', rootIno, `f${i}`]));
+      work.push(sm.query('fsReaddir', ['fs', rootIno, null, 5]));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('apply and queries deadlocked')), 10_000); });
+    try {
+      await Promise.race([Promise.all(work), stuck]);
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.equal((await n.names(rootIno)).length, 40);
+  });
+
   it('applies a retried command once and answers it with its first result', async () => {
     const { sm } = await open();
     const f = new Feeder(sm);
