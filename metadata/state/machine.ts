@@ -9,6 +9,7 @@ import { deriveUuid } from './ids.js';
 import { appliedIndexOf, applyRecord, metaApplied, resultOfApplied, seedBuiltIns } from './logic/apply.js';
 import { listOf } from './logic/lookup.js';
 import { readsColdState, runQuery } from './logic/queries.js';
+import { prefetchKeysOf } from './logic/ns-prefetch.js';
 import { MissingKeys, Table, Tx, coldTables, isColdKey, keyOf, splitKey, tables, type Write } from './logic/tx.js';
 import { Mirror } from './mirror.js';
 import { ColdView, NsCache, defaultNsCacheMaxEntries, type NsCacheStats } from './ns-cache.js';
@@ -98,6 +99,7 @@ class LevelStateMachine implements StateMachine {
       const view = new ColdView(this.mirror, this.cache);
       const tx = new Tx(view);
       const results: CommandResult[] = [];
+      await view.prefetch(records.flatMap((r) => (r.kind === 'command' ? prefetchKeysOf(this.mirror, r.command.method, r.command.args) : [])));
       for (const record of records) results.push(await this.applyOne(tx, view, record));
       // Namespace queries that began before this apply read a consistent state: let them finish.
       await Promise.all(this.readers);
@@ -168,6 +170,7 @@ class LevelStateMachine implements StateMachine {
 
   private async runColdQuery(method: string, args: unknown[]): Promise<unknown> {
     const view = new ColdView(this.mirror, this.cache);
+    await view.prefetch(prefetchKeysOf(this.mirror, method, args));
     for (let round = 0; ; round += 1) {
       try {
         return structuredClone(runQuery(view, method, args));

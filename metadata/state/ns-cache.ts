@@ -55,6 +55,32 @@ export class NsCache {
     return this.pending.has(key) ? unwrap(this.pending.get(key)) : unwrap(v);
   }
 
+  /** Many keys in one database call for those neither in flight nor cached. */
+  async getMany(keys: readonly string[]): Promise<unknown[]> {
+    const out: unknown[] = new Array(keys.length);
+    const misses: number[] = [];
+    keys.forEach((key, i) => {
+      if (this.pending.has(key)) out[i] = unwrap(this.pending.get(key));
+      else if (this.lru.has(key)) {
+        const v = this.lru.get(key);
+        this.lru.delete(key);
+        this.lru.set(key, v);
+        this.hits += 1;
+        out[i] = unwrap(v);
+      } else misses.push(i);
+    });
+    if (misses.length === 0) return out;
+    this.misses += misses.length;
+    const raws = await this.db.getMany(misses.map((i) => keys[i]!));
+    misses.forEach((i, j) => {
+      const raw = raws[j];
+      const v: Cached = raw === undefined ? absent : JSON.parse(raw) as unknown;
+      this.remember(keys[i]!, v);
+      out[i] = unwrap(v);
+    });
+    return out;
+  }
+
   /** The database's range with the in-flight batch merged in (its deletes can hide that many rows). */
   async range(req: RangeRequest): Promise<[string, unknown][]> {
     this.rangeReads += 1;
@@ -147,9 +173,17 @@ export class ColdView implements StateReader {
     return rows;
   }
 
+  /** Known keys up front (logic/ns-prefetch.ts), in one database call. */
+  async prefetch(keys: readonly string[]): Promise<void> {
+    const wanted = [...new Set(keys)].filter((k) => !this.values.has(k));
+    if (wanted.length === 0) return;
+    const values = await this.cache.getMany(wanted);
+    wanted.forEach((k, i) => this.values.set(k, values[i]));
+  }
+
   async fetch(missing: MissingKeys): Promise<void> {
     this.rounds += 1;
-    for (const key of missing.keys) this.values.set(key, await this.cache.get(key));
+    await this.prefetch(missing.keys);
     for (const req of missing.ranges) this.ranges.set(rangeKeyOf(req), await this.cache.range(req));
   }
 }

@@ -9,7 +9,7 @@ import {
   attrOf, checkFsName, checkIno, entryPrefix, findEntry, maxBlocksToFreeLimit, maxIno, maxNameBytes, maxReaddirLimit, nsRecordOf,
   requireInode, type DirEntry, type NsVolume,
 } from './ns-store.js';
-import { Table, type StateReader } from './tx.js';
+import { Table, readAll, type StateReader } from './tx.js';
 import { checkInt, invalidArgument } from './validate.js';
 
 type Query = (r: StateReader, args: unknown[]) => unknown;
@@ -35,10 +35,10 @@ const readdir: Query = (r, [ref, inoRaw, cursorRaw, limitRaw]) => {
   const prefix = entryPrefix(vol.id, dir.ino);
   const after = typeof cursorRaw === 'string' ? prefix + cursorRaw : '';
   const rows = r.range({ table: Table.NsEntry, prefix, after, limit });
-  const entries: FsDirEntry[] = rows.map(([id, value]) => {
+  const entries: FsDirEntry[] = readAll(rows.map(([id, value]) => () => {
     const e = value as DirEntry;
     return { name: id.slice(prefix.length), attr: attrOf(requireInode(r, vol, e.ino)) };
-  });
+  }));
   const last = entries[entries.length - 1];
   return { entries, cursor: entries.length === limit && last !== undefined ? last.name : null } satisfies FsReaddirPage;
 };

@@ -83,6 +83,27 @@ export function splitKey(key: string): { table: Table; id: string } {
   return { table, id: key.slice(slash + 1) };
 }
 
+/**
+ * Runs every read, then throws one MissingKeys naming all the cold state they lacked (so a
+ * listing fetches its entries' inodes in one round, not one round each).
+ */
+export function readAll<T>(reads: (() => T)[]): T[] {
+  const keys: string[] = [];
+  const ranges: RangeRequest[] = [];
+  const out: T[] = [];
+  for (const read of reads) {
+    try {
+      out.push(read());
+    } catch (err) {
+      if (!(err instanceof MissingKeys)) throw err;
+      keys.push(...err.keys);
+      ranges.push(...err.ranges);
+    }
+  }
+  if (keys.length > 0 || ranges.length > 0) throw new MissingKeys(keys, ranges);
+  return out;
+}
+
 export interface StateReader {
   get<T>(table: Table, id: string): T | undefined;
   /** Ids of a table in ascending (code unit) order: iteration order never depends on history. Read-only. */
