@@ -46,32 +46,41 @@ async function apply(sm: StateMachine, records: AppliedRecord[]): Promise<unknow
   return out;
 }
 
-/** Inode numbers from fsAllocateInodes, a range at a time. */
+/** Inode numbers from fsAllocateInodes ranges, reserved before the records that use them are built. */
 class Inos {
-  private next = 0;
-  private end = 0;
+  private readonly ranges: FsInodeRange[] = [];
+  private left = 0;
   constructor(private readonly sm: StateMachine) {}
-  async take(): Promise<number> {
-    if (this.next === this.end) {
+  async reserve(count: number): Promise<void> {
+    while (this.left < count) {
       const [r] = await apply(this.sm, [record('fsAllocateInodes', ['ns', 65_536])]) as FsInodeRange[];
-      this.next = r!.start;
-      this.end = r!.end;
+      this.ranges.push(r!);
+      this.left += r!.end - r!.start;
     }
-    return this.next++;
+  }
+  take(): number {
+    const r = this.ranges[0];
+    if (r === undefined) throw new Error('inode numbers not reserved');
+    const ino = r.start;
+    if (r.start + 1 === r.end) this.ranges.shift();
+    else this.ranges[0] = { start: r.start + 1, end: r.end };
+    this.left -= 1;
+    return ino;
   }
 }
 
 /** Creates `count` files in directories of filesPerDir under the root; returns the inode numbers. */
 async function fill(sm: StateMachine, inos: Inos, count: number, tag: string, dirs: number[]): Promise<number[]> {
   const files: number[] = [];
+  await inos.reserve(count + Math.ceil(count / filesPerDir) + 1);
   let pending: AppliedRecord[] = [];
   for (let i = 0; i < count; i += 1) {
     if (i % filesPerDir === 0) {
-      const d = await inos.take();
+      const d = inos.take();
       pending.push(record('fsMkdir', ['ns', caller, 1, `${tag}-${dirs.length}`, d, 0o755]));
       dirs.push(d);
     }
-    const ino = await inos.take();
+    const ino = inos.take();
     pending.push(record('fsCreate', ['ns', caller, dirs[dirs.length - 1], `f${i % filesPerDir}`, ino, 0o644]));
     files.push(ino);
     if (pending.length >= batchSize * 16) {

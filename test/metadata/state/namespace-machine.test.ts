@@ -4,10 +4,11 @@
  * volume's namespace.
  */
 import assert from 'node:assert/strict';
+import { ClassicLevel } from 'classic-level';
 import type { StateMachine } from '../../../metadata/state/contract.js';
 import { openStateMachine } from '../../../metadata/state/index.js';
 import type { FsAttr, FsInodeRange } from '../../../proto/metadata-types.js';
-import { purgeKeysPerStep, rootIno } from '../../../metadata/state/logic/ns-store.js';
+import { inodeId, msToNs, purgeKeysPerStep, rootIno } from '../../../metadata/state/logic/ns-store.js';
 import { decodeSnapshot } from '../../../metadata/state/snapshot-codec.js';
 import type { NsCacheStats } from '../../../metadata/state/ns-cache.js';
 import { Feeder, removeDir, tempDir } from './helpers.js';
@@ -86,6 +87,29 @@ describe('metadata/state namespace: the machine shell', function () {
       clearTimeout(timer);
     }
     assert.equal((await n.names(rootIno)).length, 40);
+  });
+
+  it('gives a volume made before namespaces existed its root on first use, with the volume\'s times', async () => {
+    const a = await open();
+    const f = new Feeder(a.sm);
+    const n = await new NsFixture(f).init(10);
+    await a.sm.close();
+    machines.splice(machines.indexOf(a.sm), 1);
+    // Take the namespace records away, as in a database written before this code.
+    const db = new ClassicLevel<string, string>(a.dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    await db.batch([{ type: 'del', key: `nv/${n.vol.id}` }, { type: 'del', key: `ni/${inodeId(n.vol.id, rootIno)}` }]);
+    await db.close();
+    const b = await open({}, a.dir);
+    f.sm = b.sm;
+    const t = msToNs(n.vol.createdAtMs);
+    const before = await b.sm.query('fsGetattr', ['fs', rootIno]) as FsAttr;
+    assert.deepEqual([before.type, before.mode, before.uid, before.nlink, before.ctimeNs], ['dir', 0o755, 0, 2, t]);
+    const range = await f.ok<FsInodeRange>('fsAllocateInodes', 'fs', 5);
+    assert.equal(range.start, 2);
+    await f.ok('fsCreate', 'fs', root, rootIno, 'first', range.start, 0o644);
+    const after = await b.sm.query('fsGetattr', ['fs', rootIno]) as FsAttr;
+    assert.deepEqual([after.nlink, after.atimeNs], [2, t]);
+    assert.deepEqual(await n.names(rootIno), ['first']);
   });
 
   it('applies a retried command once and answers it with its first result', async () => {
