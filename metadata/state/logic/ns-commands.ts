@@ -17,7 +17,7 @@ import {
   purgeKeysPerStep, reapIfUnused, volumeOf, checkTimeNs, maxFileBytes, requireDir, requireInode, saveInode, touchDir, nowNs, type DirEntry, type Inode, type NsVolume,
 } from './ns-store.js';
 import { Table, type Tx } from './tx.js';
-import { checkInt, checkOneOf, checkString, invalidArgument } from './validate.js';
+import { checkInt, checkKeys, checkOneOf, checkString, invalidArgument, isRecord } from './validate.js';
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
 
 type Handler = (tx: Tx, ctx: CommandContext, args: unknown[]) => unknown;
@@ -80,7 +80,10 @@ function optUmask(raw: unknown): number {
 const create: Handler = (tx, ctx, args) => {
   const n = newNodeArgs(tx, args);
   const mode = checkMode(args[5]);
-  const opts = (args[6] ?? {}) as { umask?: unknown; exclusive?: unknown };
+  const opts = args[6] ?? {};
+  if (!isRecord(opts)) throw invalidArgument('create options must be an object', 'pass {umask?, exclusive?}');
+  checkKeys('create option', opts, ['umask', 'exclusive']);
+  if (opts.exclusive !== undefined && typeof opts.exclusive !== 'boolean') throw invalidArgument('exclusive must be true or false', 'pass exclusive: false for open(O_CREAT) without O_EXCL');
   const umask = optUmask(opts.umask);
   const existing = findEntry(tx, n.vol, n.parent, n.name);
   if (existing !== undefined && opts.exclusive === false) {

@@ -44,6 +44,9 @@ describe('metadata/state namespace: create, lookup, mkdir, mknod, symlink', func
     assert.deepEqual([again.attr.ino, again.created], [a.ino, false]);
     await n.mkdir(rootIno, 'd');
     await n.errno('EISDIR', 'fsCreate', root, rootIno, 'd', n.ino(), 0o644, { exclusive: false });
+    await f.fails('INVALID_ARGUMENT', 'fsCreate', 'fs', root, rootIno, 'b', n.ino(), 0o644, 'excl');
+    await f.fails('INVALID_ARGUMENT', 'fsCreate', 'fs', root, rootIno, 'b', n.ino(), 0o644, { exclusive: 'no' });
+    await f.fails('INVALID_ARGUMENT', 'fsCreate', 'fs', root, rootIno, 'b', n.ino(), 0o644, { mask: 2 });
     await n.errno('EEXIST', 'fsMkdir', root, rootIno, 'a', n.ino(), 0o755);
   });
 
