@@ -17,6 +17,8 @@ import { currentLoad, writePlacement } from './placement-store.js';
 import { parseBlockSize, parseSize, formatSize, roundUpToBlocks } from './size.js';
 import { buildStorageClass, defaultStorageClass, maxReplicas, minReplicas, minReplicasFor } from './storage-classes.js';
 import { Table, type Tx } from './tx.js';
+import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
+import { ensureNs } from './ns-store.js';
 import {
   checkAddress, checkInt, checkKeys, checkLabelCount, checkLabelKey, checkLabelValue, checkLabels, checkName, checkNodeId,
   checkOneOf, checkString, invalidArgument, isRecord,
@@ -114,6 +116,7 @@ const handlers: Record<string, Handler> = {
     tx.put(Table.Volume, id, volume);
     tx.put(Table.VolumeName, name, id);
     writePlacement(tx, id, pgs);
+    ensureNs(tx, volume);
     return volume;
   },
 
@@ -156,6 +159,7 @@ const handlers: Record<string, Handler> = {
     tx.del(Table.VolumeName, vol.name);
     writePlacement(tx, vol.id, null);
     deletePgSync(tx, vol);
+    markNamespaceDeleted(tx, vol);
     return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
   },
 
@@ -316,7 +320,7 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-Object.assign(handlers, pgSyncHandlers);
+Object.assign(handlers, pgSyncHandlers, nsHandlers);
 
 export function isKnownCommand(method: string): boolean {
   return Object.hasOwn(handlers, method);
