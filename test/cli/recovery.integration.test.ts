@@ -67,10 +67,10 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
 
   it('up marks the folder it made; sizes are whole blocks and say so; 99999T names the 1 PiB limit; expand without --size is one line', async () => {
     await access(join(clusterDir, '.galleon-up.json'));
-    const one = await cliJson<Volume & { requestedSizeBytes?: number }>(['volume', 'create', '--name', 'one', '--size', '1', '--replicas', '3'], env);
+    const one = await cliJson<Volume & { requestedSizeBytes?: number }>(['volume', 'create', '--name', 'one', '--size', '1', '--replicas', '3', '--block-size', '4K'], env);
     assert.equal(one.sizeBytes, 4096);
     assert.equal(one.requestedSizeBytes, 1);
-    const odd = await runCli(['volume', 'create', '--name', 'odd', '--size', '5000'], env);
+    const odd = await runCli(['volume', 'create', '--name', 'odd', '--size', '5000', '--block-size', '4K'], env);
     assert.equal(odd.code, 0, odd.stderr);
     assert.match(odd.stdout, /^Note: 5000 bytes rounded up to 8192 \(2 whole block\(s\) of 4096 bytes\)\.$/m);
     const huge = await runCli(['volume', 'create', '--name', 'huge', '--size', '99999T'], env);
@@ -80,7 +80,7 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
   });
 
   it('a never-written block reads as zeros of the block size (exit 0); a 10 MB --file is refused before it is read', async () => {
-    assert.equal((await runCli(['volume', 'create', '--name', 'blank', '--size', '1M'], env)).code, 0);
+    assert.equal((await runCli(['volume', 'create', '--name', 'blank', '--size', '1M', '--block-size', '4K'], env)).code, 0);
     const read = await cliJson<{ written: boolean; bytes: number; data: string }>(['volume', 'read-block', 'blank', '0'], env);
     assert.equal(read.written, false);
     assert.equal(read.bytes, 4096);

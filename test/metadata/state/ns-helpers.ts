@@ -17,7 +17,7 @@ export class NsFixture {
 
   async init(rangeSize = 10_000, withNodes = true): Promise<this> {
     if (withNodes) await addNodes(this.f, 3);
-    this.vol = await this.f.ok<Volume>('createVolume', { name: this.volume, size: '1G' });
+    this.vol = await this.f.ok<Volume>('createVolume', { name: this.volume, size: '1G', blockSize: '4K' });
     const r = await this.f.ok<FsInodeRange>('fsAllocateInodes', this.volume, rangeSize);
     this.next = r.start;
     this.end = r.end;

@@ -38,8 +38,8 @@ describe('metadata/state volume sizes are whole blocks', () => {
   it('rounds create and expand UP to whole 4096-byte blocks', async () => {
     assert.deepEqual([1, 4096, 4097, 5000, 8192].map((b) => roundUpToBlocks(b, 4096)), [4096, 4096, 8192, 8192, 8192]);
     await addNodes(f, 1);
-    const one = await f.ok<Volume>('createVolume', { name: 'one', size: 1, replicas: 1, storageClass: 'fast-local-ssd' });
-    const odd = await f.ok<Volume>('createVolume', { name: 'odd', size: '5000', replicas: 1, storageClass: 'fast-local-ssd' });
+    const one = await f.ok<Volume>('createVolume', { name: 'one', size: 1, replicas: 1, storageClass: 'fast-local-ssd', blockSize: '4K' });
+    const odd = await f.ok<Volume>('createVolume', { name: 'odd', size: '5000', replicas: 1, storageClass: 'fast-local-ssd', blockSize: '4K' });
     assert.deepEqual([one.sizeBytes, odd.sizeBytes], [4096, 8192]);
     const grown = await f.ok<Volume>('expandVolume', 'one', 4097);
     assert.equal(grown.sizeBytes, 8192);
