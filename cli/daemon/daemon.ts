@@ -99,9 +99,10 @@ export class Daemon implements DaemonHost {
     try {
       if (file !== null) now = await readSettings(file);
       const plan = reloadPlan(this.fileSettings, now, process.env.GALLEON_LOG_LEVEL);
-      this.logger.level = plan.logLevel;
+      // The line goes out at the old level, so it shows even when the new level is quieter.
       this.logger.info({ configFile: file, logLevel: plan.logLevel, needsRestart: plan.needsRestart },
         plan.needsRestart.length === 0 ? 'SIGHUP: configuration reloaded' : `SIGHUP: configuration reloaded; ${plan.needsRestart.join(', ')} changed and apply only after a restart`);
+      this.logger.level = plan.logLevel;
       return plan;
     } catch (err) {
       this.logger.warn({ configFile: file, err: (err as Error).message }, 'SIGHUP: configuration not reloaded, the running settings stay');
