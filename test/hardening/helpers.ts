@@ -68,8 +68,8 @@ export interface RawAnswer {
   text: string;
 }
 
-/** Writes `bytes` on a fresh TCP connection and collects whatever comes back until the server closes or the answer is complete. */
-export function rawExchange(address: string, bytes: Buffer | string): Promise<RawAnswer> {
+/** Writes `bytes` (then EOF when `halfClose`) on a fresh TCP connection and collects whatever comes back until the server closes or the answer is complete. */
+export function rawExchange(address: string, bytes: Buffer | string, halfClose = false): Promise<RawAnswer> {
   const colon = address.lastIndexOf(':');
   return new Promise((resolve, reject) => {
     const socket = connect(Number(address.slice(colon + 1)), address.slice(0, colon));
@@ -88,7 +88,9 @@ export function rawExchange(address: string, bytes: Buffer | string): Promise<Ra
     });
     socket.on('error', () => undefined);
     socket.on('close', done);
-    socket.write(bytes);
+    // halfClose: the client says it has nothing more, so a server waiting for the rest must give up.
+    if (halfClose) socket.end(bytes);
+    else socket.write(bytes);
   });
 }
 
