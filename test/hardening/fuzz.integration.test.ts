@@ -16,7 +16,7 @@ import { Pool, request } from 'undici';
 import { isSerializedError } from '../../proto/errors.js';
 import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { LocalCluster } from '../../cli/local/cluster.js';
-import { cliJson, killClusterDir, makeTempDir, runCli } from '../cli/helpers.js';
+import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from '../cli/helpers.js';
 import { adminCase, dataCase, grpcCase, tcpGarbage, type GrpcCase, type HttpCase } from './fuzz-inputs.js';
 import { isAlive, rawExchange } from './helpers.js';
 
@@ -28,6 +28,8 @@ const concurrency = 24;
 const requestTimeoutMs = Number(process.env.GALLEON_FUZZ_TIMEOUT_MS ?? 20_000);
 /** An answer slower than this is reported: a malformed request must be refused at once, not wait on something. */
 const slowAnswerMs = 5_000;
+/** Two snapshots this far apart must agree before the fuzzing starts. */
+const settleIntervalMs = 1_000;
 
 interface Tally {
   requests: number;
@@ -154,8 +156,23 @@ async function snapshot(cluster: LocalCluster): Promise<Snapshot> {
     // Heartbeat fields (used bytes, last seen) move on their own; identity and state must not.
     nodes: nodes.map((n) => ({ id: n.id, address: n.address, zone: n.zone, state: n.state })),
     members: members.map((m) => ({ id: m.id, address: m.address, role: m.role })),
-    pgs: await Promise.all(cluster.nodes.map((n) => getJson(`http://${n.dataAddress}/v1/pgs`))),
+    pgs: await Promise.all(cluster.nodes.map(async (n) => ((await getJson(`http://${n.dataAddress}/v1/pgs`)) as PgRow[])
+      .map((p) => `${n.id} ${p.volumeId.slice(0, 8)}/${p.pg} epoch ${p.epoch} applied ${p.appliedSeq} highest ${p.highestSeq}`).sort())),
   };
+}
+
+interface PgRow { volumeId: string; pg: number; epoch: number; appliedSeq: number; highestSeq: number }
+
+/** A snapshot once the cluster has settled: two in a row, a second apart, alike (placement and peering finish after `up`). */
+async function settledSnapshot(cluster: LocalCluster): Promise<Snapshot> {
+  let last = await snapshot(cluster);
+  return waitFor('the cluster to settle', 60_000, async () => {
+    await new Promise((r) => setTimeout(r, settleIntervalMs));
+    const now = await snapshot(cluster);
+    const same = JSON.stringify(now) === JSON.stringify(last);
+    last = now;
+    return same ? now : null;
+  });
 }
 
 function report(name: string, t: Tally, ms: number): string {
@@ -194,7 +211,7 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     const n1 = c.nodes[0];
     assert.ok(n1 !== undefined);
     const pids = c.nodes.map((n) => n.pid);
-    const before = await snapshot(c);
+    const before = await settledSnapshot(c);
     const started = Date.now();
     const tallies = { admin: newTally(), data: newTally(), grpc: newTally(), raw: newTally() };
     const timings: Record<string, number> = {};
