@@ -48,6 +48,10 @@ describe('hardening: issue #10 findings 1, 4, 6 (integration)', function () {
     assert.ok(isAlive(t.pid), 'daemon process alive');
     assert.equal(Number((await readFile(join(t.storage, 'galleon.pid'), 'utf8')).trim()), t.pid, 'pid file unchanged');
     assert.equal((await call(t.ipc, 'GET', '/healthz', null)).status, 200);
+    // The last resort counts on /metrics; requests are refused at the edge, so it caught nothing.
+    const metrics = await (await request(`http://${t.ipc}/metrics`)).body.text();
+    assert.match(metrics, /^galleon_uncaught_errors_total\{kind="exception"\} 0$|# TYPE galleon_uncaught_errors_total counter/m);
+    assert.doesNotMatch(metrics, /^galleon_uncaught_errors_total\{[^}]*\} [1-9]/m);
   }
 
   it('finding 1: the request target //[ gets a 4xx with a code and the daemon lives on', async () => {
