@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { osFreePort } from '../../cli/local/ports.js';
-import { killClusterDir, killDaemonAt, makeTempDir, runCli } from '../cli/helpers.js';
+import { request } from 'undici';
+import { killClusterDir, killDaemonAt, makeTempDir, runCli, waitFor } from '../cli/helpers.js';
 
 export interface TestDaemon {
   root: string;
@@ -43,6 +44,12 @@ export async function startTestDaemon(prefix: string, logLevel = 'info'): Promis
     throw new Error(`daemon start failed (${r.code}): ${r.stderr}`);
   }
   const pid = Number((await readFile(join(storage, 'galleon.pid'), 'utf8')).trim());
+  // The data role registers a moment after the admin endpoint answers: volumes need it.
+  await waitFor('the data node to register', 30_000, async () => {
+    const res = await request(`http://${ipc}/v1/daemon/status`);
+    const s = (await res.body.json()) as { data?: { registered?: boolean } | null };
+    return s.data?.registered === true;
+  });
   return { root, storage, configFile, ipc, data, bind, pid, env, logFile: join(storage, 'galleon.log') };
 }
 
