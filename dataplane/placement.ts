@@ -4,6 +4,7 @@
  * (tests, the admin endpoint of a standalone node); `MetadataPlacementSource` reads the
  * metadata service through the MetadataApi and caches per volume.
  */
+import { z } from 'zod';
 import { GalleonError } from '../proto/errors.js';
 import type { MetadataApi, PlacementGroup } from '../proto/metadata-types.js';
 
@@ -52,13 +53,32 @@ export function nodeOf(p: VolumePlacement, id: string): NodeInfo {
   return n;
 }
 
+/** A placement names at most this many groups and nodes; ids are short strings. */
+export const maxPlacementGroups = 65_536;
+export const maxPlacementIdChars = 256;
+const placementId = z.string().min(1).max(maxPlacementIdChars);
+const count = z.number().int().nonnegative();
+const replicaList = z.array(placementId).max(64);
+const placementSchema = z.looseObject({
+  volumeId: placementId,
+  pgCount: count.max(maxPlacementGroups),
+  groups: z.array(z.looseObject({
+    volumeId: placementId, pg: count, replicas: replicaList, primary: placementId, epoch: count, inSync: replicaList,
+    addedAtEpoch: z.record(placementId, count).optional(),
+  })).max(maxPlacementGroups),
+  nodes: z.record(placementId, z.looseObject({ id: placementId, address: z.string().min(1).max(maxPlacementIdChars), zone: z.string().max(maxPlacementIdChars) })),
+});
+
+/** Checks the shape of a placement sent to a standalone node (PUT /v1/admin/placement): never a TypeError later. */
 export function validatePlacement(raw: unknown): VolumePlacement {
-  const p = raw as Partial<VolumePlacement> | null;
-  if (p === null || typeof p !== 'object' || typeof p.volumeId !== 'string' || typeof p.pgCount !== 'number' || !Array.isArray(p.groups) || typeof p.nodes !== 'object' || p.nodes === null) {
-    throw new GalleonError('INVALID_ARGUMENT', 'placement must be {volumeId, pgCount, groups[], nodes{}}');
+  const r = placementSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new GalleonError('INVALID_ARGUMENT', `placement must be {volumeId, pgCount, groups[], nodes{}}: ${issue === undefined ? 'wrong shape' : `${issue.path.map(String).join('.') || 'body'} ${issue.message}`}`.replace(/\s+/g, ' '));
   }
+  const p = raw as VolumePlacement;
   if (p.groups.length !== p.pgCount) throw new GalleonError('INVALID_ARGUMENT', `placement has ${p.groups.length} groups for pgCount ${p.pgCount}`);
-  return p as VolumePlacement;
+  return p;
 }
 
 export class StaticPlacementSource implements PlacementSource {

@@ -426,7 +426,8 @@ export function intParam(name: string, raw: string | string[] | null | undefined
     if (fallback !== undefined) return fallback;
     throw new GalleonError('INVALID_ARGUMENT', `missing ${name}`, { hint: `pass ${name} as a non-negative integer` });
   }
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new GalleonError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  // Decimal digits only: Number() would also take " 1", "+1", "0x10", "1e3" and "0b1".
+  const n = /^\d{1,16}$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new GalleonError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${JSON.stringify(v.slice(0, 40))}`, { hint: `pass ${name} as decimal digits` });
   return n;
 }

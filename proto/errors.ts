@@ -20,6 +20,10 @@ export const ErrorCode = {
   FAILED_PRECONDITION: 'FAILED_PRECONDITION',
   /** A file-system operation refused as POSIX would: `details.errno` holds the name (see posixErrnos). */
   POSIX: 'POSIX',
+  /** A state-changing admin request from another site (its Origin is not the endpoint's own). */
+  CROSS_ORIGIN_REFUSED: 'CROSS_ORIGIN_REFUSED',
+  /** A state-changing admin request without `content-type: application/json`. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   // cluster state
   NOT_LEADER: 'NOT_LEADER',
   NO_LEADER: 'NO_LEADER',
@@ -133,6 +137,7 @@ const httpStatusByCode: Partial<Record<ErrorCode, number>> = {
   BLOCK_NOT_FOUND: 404, LEASE_NOT_FOUND: 404,
   VOLUME_EXISTS: 409, STORAGE_CLASS_EXISTS: 409, STORAGE_CLASS_IN_USE: 409, LEASE_CONFLICT: 409,
   STALE_EPOCH: 409, FAILED_PRECONDITION: 412, POSIX: 409, INSUFFICIENT_NODES: 422,
+  CROSS_ORIGIN_REFUSED: 403, UNSUPPORTED_MEDIA_TYPE: 415,
   NOT_LEADER: 421, NO_LEADER: 503, UNAVAILABLE: 503, PROPOSAL_DROPPED: 503, TIMEOUT: 504,
   NO_SPACE: 507, WRITE_CONCERN_UNMET: 503,
 };

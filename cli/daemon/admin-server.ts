@@ -2,12 +2,19 @@
  * The daemon's admin endpoint: HTTP/JSON on the IPC address (node:http). One route per CLI
  * operation, plus /healthz and /metrics. Errors travel as `{ error: SerializedError }` with the
  * HTTP status of their code. It holds no state: everything is asked of the DaemonHost.
+ *
+ * The edge is total (issue #10): the target is parsed without `new URL` (proto/http-edge.ts),
+ * every body is checked against its zod schema (admin-schemas.ts) within a size limit, and
+ * state-changing requests from another site are refused (refuseCrossSite).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
-import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata-types.js';
+import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
+import type { MetadataApi, Member, StorageClassSpec, VolumeSpec } from '../../proto/metadata-types.js';
+import { formatHostPort } from '../lib/address.js';
+import { blockWriteSchema, expandSchema, joinSchema, labelsSchema, leaveSchema, maxJsonBodyBytes, noBodySchema, parseBody, storageClassSchema, volumeSpecSchema } from './admin-schemas.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
@@ -37,19 +44,13 @@ export interface DaemonHost {
 
 type Params = string[];
 type Handler = (params: Params, body: unknown) => Promise<unknown>;
-interface Route { method: string; pattern: RegExp; handler: Handler }
-
-function field<T>(body: unknown, key: string, check: (v: unknown) => v is T, what: string): T {
-  const value = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[key] : undefined;
-  if (!check(value)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `request body needs "${key}" (${what})`, { hint: 'use the galleon CLI, or send JSON as it does' });
-  return value;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+  /** Largest body this route reads; 0 = it takes none (any body is drained unread). */
+  maxBodyBytes?: number;
 }
-const isString = (v: unknown): v is string => typeof v === 'string' && v !== '';
-const isSize = (v: unknown): v is number | string => typeof v === 'number' || (typeof v === 'string' && v !== '');
-const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isLabelChanges = (v: unknown): v is Record<string, string | null> =>
-  isObject(v) && Object.values(v).every((x) => x === null || typeof x === 'string');
 
 /** A volume created through this daemon without a block size gets the daemon's `--block-size`. */
 function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: number): Record<string, unknown> {
@@ -58,49 +59,62 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
 
 function routes(host: DaemonHost): Route[] {
   const api = (): MetadataApi => host.metadata();
+  const body = maxJsonBodyBytes;
   return [
     { method: 'GET', pattern: /^\/v1\/volumes$/, handler: () => api().listVolumes() },
-    { method: 'POST', pattern: /^\/v1\/volumes$/, handler: (_, body) => api().createVolume(withDefaultBlockSize(isObject(body) ? body : {}, host.config().blockSizeBytes)) },
+    { method: 'POST', pattern: /^\/v1\/volumes$/, maxBodyBytes: body, handler: (_, b) => api().createVolume(withDefaultBlockSize(parseBody(volumeSpecSchema, b, 'volume create'), host.config().blockSizeBytes) as VolumeSpec) },
     { method: 'GET', pattern: /^\/v1\/volumes\/([^/]+)$/, handler: ([ref]) => api().getVolume(ref ?? '') },
-    { method: 'DELETE', pattern: /^\/v1\/volumes\/([^/]+)$/, handler: ([ref]) => api().deleteVolume(ref ?? '') },
-    { method: 'POST', pattern: /^\/v1\/volumes\/([^/]+)\/expand$/, handler: ([ref], body) => api().expandVolume(ref ?? '', field(body, 'size', isSize, 'bytes or a size like 2G')) },
+    { method: 'DELETE', pattern: /^\/v1\/volumes\/([^/]+)$/, maxBodyBytes: body, handler: ([ref], b) => { parseBody(noBodySchema, b, 'volume delete'); return api().deleteVolume(ref ?? ''); } },
+    { method: 'POST', pattern: /^\/v1\/volumes\/([^/]+)\/expand$/, maxBodyBytes: body, handler: ([ref], b) => api().expandVolume(ref ?? '', parseBody(expandSchema, b, 'volume expand').size) },
     {
-      method: 'PATCH', pattern: /^\/v1\/volumes\/([^/]+)\/labels$/,
-      handler: ([ref], body) => api().updateVolumeLabels(ref ?? '', field(body, 'labels', isLabelChanges, 'an object of key to a string, or null to remove')),
+      method: 'PATCH', pattern: /^\/v1\/volumes\/([^/]+)\/labels$/, maxBodyBytes: body,
+      handler: ([ref], b) => api().updateVolumeLabels(ref ?? '', parseBody(labelsSchema, b, 'volume label').labels),
     },
     {
-      method: 'PUT', pattern: /^\/v1\/volumes\/([^/]+)\/inodes\/([^/]+)\/blocks\/([^/]+)$/,
-      handler: ([ref, inode, blockNo], body) => writeBlock(api(), host.blocks(), ref ?? '', blockNo, {
-        dataBase64: field(body, 'dataBase64', (v): v is string => typeof v === 'string', 'the block bytes, base64'),
-        inode: Number(inode),
-        ...(isObject(body) && typeof body.concern === 'string' ? { concern: body.concern } : {}),
-      }),
+      method: 'PUT', pattern: /^\/v1\/volumes\/([^/]+)\/inodes\/([^/]+)\/blocks\/([^/]+)$/, maxBodyBytes: maxRequestBodyBytes,
+      handler: ([ref, inode, blockNo], b) => {
+        const req = parseBody(blockWriteSchema, b, 'volume write-block');
+        return writeBlock(api(), host.blocks(), ref ?? '', blockNo, { dataBase64: req.dataBase64, inode: inode ?? '', ...(req.concern === undefined ? {} : { concern: req.concern }) });
+      },
     },
     { method: 'GET', pattern: /^\/v1\/volumes\/([^/]+)\/inodes\/([^/]+)\/blocks\/([^/]+)$/, handler: ([ref, inode, blockNo]) => readBlock(api(), host.blocks(), ref ?? '', blockNo, inode) },
     { method: 'GET', pattern: /^\/v1\/storage-classes$/, handler: () => api().listStorageClasses() },
-    { method: 'POST', pattern: /^\/v1\/storage-classes$/, handler: (_, body) => { field(body, 'name', isString, 'the class name'); return api().createStorageClass(body as StorageClassSpec); } },
+    { method: 'POST', pattern: /^\/v1\/storage-classes$/, maxBodyBytes: body, handler: (_, b) => api().createStorageClass(parseBody(storageClassSchema, b, 'storage-class create') as StorageClassSpec) },
     { method: 'GET', pattern: /^\/v1\/storage-classes\/([^/]+)$/, handler: ([name]) => api().getStorageClass(name ?? '') },
-    { method: 'DELETE', pattern: /^\/v1\/storage-classes\/([^/]+)$/, handler: async ([name]) => { await api().deleteStorageClass(name ?? ''); return { deleted: name }; } },
+    {
+      method: 'DELETE', pattern: /^\/v1\/storage-classes\/([^/]+)$/, maxBodyBytes: body,
+      handler: async ([name], b) => { parseBody(noBodySchema, b, 'storage-class delete'); await api().deleteStorageClass(name ?? ''); return { deleted: name }; },
+    },
     { method: 'GET', pattern: /^\/v1\/nodes$/, handler: () => api().listDataNodes() },
     { method: 'GET', pattern: /^\/v1\/cluster\/status$/, handler: () => api().clusterStatus() },
     { method: 'GET', pattern: /^\/v1\/cluster\/peers$/, handler: async () => (await api().clusterStatus()).members },
-    { method: 'POST', pattern: /^\/v1\/cluster\/join$/, handler: (_, body) => host.join(field(body, 'address', isString, 'host:port of a member')) },
-    { method: 'POST', pattern: /^\/v1\/cluster\/leave$/, handler: (_, body) => host.leave(isObject(body) && isBool(body.force) ? body.force : false) },
+    { method: 'POST', pattern: /^\/v1\/cluster\/join$/, maxBodyBytes: body, handler: (_, b) => host.join(parseBody(joinSchema, b, 'cluster join').address) },
+    { method: 'POST', pattern: /^\/v1\/cluster\/leave$/, maxBodyBytes: body, handler: (_, b) => host.leave(parseBody(leaveSchema, b, 'cluster leave')?.force ?? false) },
     { method: 'GET', pattern: /^\/v1\/daemon\/status$/, handler: () => host.status() },
     { method: 'GET', pattern: /^\/v1\/daemon\/config$/, handler: () => Promise.resolve(host.config()) },
-    { method: 'POST', pattern: /^\/v1\/daemon\/stop$/, handler: async () => { const s = await host.status(); host.requestStop(); return { nodeId: s.nodeId, pid: s.pid, stopping: true }; } },
-    { method: 'POST', pattern: /^\/v1\/daemon\/restart$/, handler: () => host.restart() },
-    { method: 'DELETE', pattern: /^\/v1\/nodes\/([^/]+)$/, handler: ([id]) => api().removeDataNode(id ?? '') },
+    {
+      method: 'POST', pattern: /^\/v1\/daemon\/stop$/, maxBodyBytes: body,
+      handler: async (_, b) => { parseBody(noBodySchema, b, 'daemon stop'); const s = await host.status(); host.requestStop(); return { nodeId: s.nodeId, pid: s.pid, stopping: true }; },
+    },
+    { method: 'POST', pattern: /^\/v1\/daemon\/restart$/, maxBodyBytes: body, handler: (_, b) => { parseBody(noBodySchema, b, 'daemon restart'); return host.restart(); } },
+    { method: 'DELETE', pattern: /^\/v1\/nodes\/([^/]+)$/, maxBodyBytes: body, handler: ([id], b) => { parseBody(noBodySchema, b, 'node remove'); return api().removeDataNode(id ?? ''); } },
   ];
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
+function tooLarge(maxBytes: number): GalleonError {
+  return new GalleonError(ErrorCode.INVALID_SIZE, `request body is larger than ${maxBytes} bytes`, { hint: 'send a smaller request' });
+}
+
+/** Reads and parses a JSON body of at most `maxBytes`; refuses a declared length over it before reading. */
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req) {
     const buf = chunk as Buffer;
     total += buf.length;
-    if (total > maxRequestBodyBytes) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `request body is larger than ${maxRequestBodyBytes} bytes`, { hint: 'send a smaller request' });
+    if (total > maxBytes) throw tooLarge(maxBytes);
     chunks.push(buf);
   }
   if (total === 0) return undefined;
@@ -117,6 +131,40 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/**
+ * The origins a browser would send for a page served by this endpoint itself. A wildcard bind
+ * (0.0.0.0) has no such origin: every request with an Origin is refused there.
+ */
+export function ownOrigins(address: AddressInfo): Set<string> {
+  const port = address.port;
+  const out = new Set([`http://${formatHostPort({ host: address.address, port })}`]);
+  if (address.address === '127.0.0.1' || address.address === '::1') {
+    out.add(`http://localhost:${port}`).add(`http://127.0.0.1:${port}`).add(`http://[::1]:${port}`);
+  }
+  return out;
+}
+
+/**
+ * Cross-site request forgery guard until the admin API is authenticated: a page on another site
+ * can send a simple POST (text/plain, no preflight) to a loopback port. Such requests carry a
+ * foreign Origin, or lack the JSON content type that a browser cannot send cross-site without a
+ * preflight this endpoint never grants. The CLI sends `application/json` and no Origin.
+ */
+export function refuseCrossSite(method: string | undefined, headers: IncomingMessage['headers'], origins: ReadonlySet<string>): void {
+  if (!isStateChangingMethod(method)) return;
+  const origin = headers.origin;
+  if (origin !== undefined && !origins.has(origin)) {
+    throw new GalleonError(ErrorCode.CROSS_ORIGIN_REFUSED, `refused a ${method ?? '?'} request from origin ${JSON.stringify(origin.slice(0, 128))}`, {
+      hint: 'the admin endpoint takes state-changing requests only from the galleon CLI, not from web pages',
+    });
+  }
+  if (!isJsonContentType(headers['content-type'])) {
+    throw new GalleonError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, `a ${method ?? '?'} request needs content-type application/json`, {
+      hint: 'send JSON with content-type: application/json, as the galleon CLI does',
+    });
+  }
+}
+
 export interface AdminServer {
   readonly address: string;
   close(): Promise<void>;
@@ -125,13 +173,20 @@ export interface AdminServer {
 export async function startAdminServer(host: DaemonHost, listen: { host: string; port: number }, logger: Logger): Promise<AdminServer> {
   const table = routes(host);
   const server: Server = createServer((req, res) => {
-    void handle(req, res);
+    // handle() answers every error itself; this catches a failure of that answer (never expected).
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ err }, 'admin request handler failed');
+      res.destroy();
+    });
   });
 
+  let origins: ReadonlySet<string> = new Set();
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const path = url.pathname;
+    let path = '?';
     try {
+      const target = parseRequestTarget(req.url);
+      path = target.rawPath;
       if (req.method === 'GET' && path === '/healthz') {
         const h = await host.health();
         send(res, h.ok ? 200 : 503, h);
@@ -143,27 +198,36 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
         res.end(m.text);
         return;
       }
-      let pathMatched = false;
-      for (const route of table) {
-        const m = route.pattern.exec(path);
-        if (m === null) continue;
-        pathMatched = true;
-        if (route.method !== req.method) continue;
-        const body = await readBody(req);
-        const params = m.slice(1).map((p) => decodeURIComponent(p));
-        send(res, 200, await route.handler(params, body));
-        return;
-      }
-      const unknown = new GalleonError(ErrorCode.INVALID_ARGUMENT, pathMatched ? `${req.method ?? '?'} is not allowed on ${path}` : `no admin route ${path}`, {
-        hint: 'this galleon CLI and daemon may be different versions',
-      });
-      send(res, pathMatched ? 405 : 404, { error: unknown.toJSON() });
+      refuseCrossSite(req.method, req.headers, origins);
+      await dispatch(req, res, path);
     } catch (err) {
       const gerr = isGalleonError(err) ? err : new GalleonError(ErrorCode.INTERNAL, `admin request failed: ${(err as Error).message}`, { cause: err });
       if (gerr.code === ErrorCode.INTERNAL || gerr.code === ErrorCode.INVARIANT_VIOLATION) logger.error({ err, path }, 'admin request failed');
       else logger.debug({ code: gerr.code, path }, 'admin request refused');
-      if (!res.headersSent) send(res, httpStatusOf(gerr.code), { error: gerr.toJSON() });
+      if (res.headersSent) { res.destroy(); return; }
+      // A body left unread (refused before or while reading it) would be parsed as the next request.
+      if (!req.complete) res.setHeader('connection', 'close');
+      send(res, httpStatusOf(gerr.code), { error: gerr.toJSON() });
     }
+  }
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    let pathMatched = false;
+    for (const route of table) {
+      const m = route.pattern.exec(path);
+      if (m === null) continue;
+      pathMatched = true;
+      if (route.method !== req.method) continue;
+      const params = m.slice(1).map(decodePathSegment);
+      const body = route.maxBodyBytes === undefined ? (req.resume(), undefined) : await readBody(req, route.maxBodyBytes);
+      send(res, 200, await route.handler(params, body));
+      return;
+    }
+    const unknown = new GalleonError(ErrorCode.INVALID_ARGUMENT, pathMatched ? `${req.method ?? '?'} is not allowed on ${path}` : `no admin route ${path.slice(0, 256)}`, {
+      hint: 'this galleon CLI and daemon may be different versions',
+    });
+    req.resume();
+    send(res, pathMatched ? 405 : 404, { error: unknown.toJSON() });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -180,6 +244,7 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
     });
   });
   const addr = server.address() as AddressInfo;
+  origins = ownOrigins(addr);
   return {
     address: `${addr.address}:${addr.port}`,
     close: () => new Promise<void>((resolve) => {

@@ -15,7 +15,8 @@ export interface BlockWriteRequest {
   /** The block's bytes, base64. */
   dataBase64: string;
   concern?: string;
-  inode?: number;
+  /** A number, or the path segment as sent (checked by volumeBlock). */
+  inode?: number | string;
 }
 
 export interface BlockWriteResult {

@@ -34,6 +34,8 @@ export interface DaemonSettings {
   heartbeatIntervalMs?: number | string;
   leaseTtlMs?: number | string;
   dataNodeDownAfterMs?: number | string;
+  /** `[log] level`: the only setting SIGHUP applies live (see reloadPlan). */
+  logLevel?: string;
 }
 
 /** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
@@ -62,6 +64,7 @@ const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
   cluster: { peer_addresses: 'peerAddresses', target_voters: 'targetVoters', heartbeat_interval_ms: 'heartbeatIntervalMs', lease_ttl_ms: 'leaseTtlMs', data_node_down_after_ms: 'dataNodeDownAfterMs' },
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
+  log: { level: 'logLevel' },
 };
 
 export const defaultDaemonSettings = {
@@ -162,6 +165,32 @@ export function resolveFailoverTimings(s: Pick<DaemonSettings, keyof FailoverTim
   return t;
 }
 
+/** What a SIGHUP can apply without a restart; every other setting that changed needs one. */
+export const liveSettings: readonly (keyof DaemonSettings)[] = ['logLevel'];
+
+export interface ReloadPlan {
+  /** The log level to use now: the file's `[log] level`, else GALLEON_LOG_LEVEL, else info. */
+  logLevel: string;
+  /** Settings whose value in the file changed since start but apply only on a restart. */
+  needsRestart: (keyof DaemonSettings)[];
+}
+
+/** Compares the file as read at start with the file now (pure); throws on a bad log level. */
+export function reloadPlan(before: DaemonSettings, now: DaemonSettings, envLevel: string | undefined): ReloadPlan {
+  const logLevel = resolveLogLevel(now.logLevel, envLevel);
+  const keys = new Set([...Object.keys(before), ...Object.keys(now)] as (keyof DaemonSettings)[]);
+  const needsRestart = [...keys].filter((k) => !liveSettings.includes(k) && JSON.stringify(before[k]) !== JSON.stringify(now[k])).sort();
+  return { logLevel, needsRestart };
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The file's level wins over GALLEON_LOG_LEVEL (so that a SIGHUP can change it); info by default. */
+export function resolveLogLevel(fileLevel: string | undefined, envLevel: string | undefined): string {
+  if (fileLevel !== undefined) return pick('log.level', fileLevel, logLevels);
+  return envLevel !== undefined && (logLevels as readonly string[]).includes(envLevel) ? envLevel : 'info';
+}
+
 /** Merges file settings under flag settings, applies defaults and validates everything. */
 export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonSettings, configFile: string | null): DaemonConfig {
   const s: DaemonSettings = { ...fromFile };
@@ -195,6 +224,7 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
   const peerAddresses = parsePeerList(s.peerAddresses ?? []).filter((p) => p !== bindAddress);
 
   const timings = resolveFailoverTimings(s);
+  if (s.logLevel !== undefined) resolveLogLevel(s.logLevel, undefined);
 
   if (!roles.includes('metadata') && peerAddresses.length === 0) {
     throw configError('roles', 'a node without the metadata role needs the cluster\'s addresses', 'add --peer-addresses with the bind addresses of metadata members');

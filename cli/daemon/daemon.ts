@@ -3,7 +3,8 @@
  * the admin endpoint, owns the pid file, and stops gracefully: stop accepting admin requests,
  * let in-flight ones finish, stop roles (which close their stores), remove the pid file.
  */
-import { rm, writeFile } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeFolder } from '../lib/folder.js';
 import type { Logger } from 'pino';
@@ -18,6 +19,7 @@ import { DataRole } from './data-role.js';
 import { resolveNodeId } from './node-id.js';
 import { assertStorageFree, pidFileName } from './pidfile.js';
 import { createDaemonLogger } from './logger.js';
+import { parseConfigFile, reloadPlan, type DaemonSettings } from './config.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 
 export const metadataDirName = 'metadata';
@@ -61,16 +63,24 @@ export class Daemon implements DaemonHost {
   /** Resolves once the daemon has fully stopped. */
   readonly stopped = new Promise<void>((resolve) => { this.resolveStopped = resolve; });
 
+  /** The config file's settings as read at start: a SIGHUP compares the file with them. */
+  private fileSettings: DaemonSettings = {};
+
   private constructor(private readonly cfg: DaemonConfig & { nodeId: string }, readonly logger: Logger) {}
 
   static async start(config: DaemonConfig): Promise<Daemon> {
     await makeFolder(config.storagePath, 'storage path');
     await assertStorageFree(config.storagePath);
     const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
-    const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId));
+    const fileSettings = config.configFile === null ? {} : await readSettings(config.configFile);
+    const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId, fileSettings.logLevel));
+    daemon.fileSettings = fileSettings;
     await routeGrpcLogs(daemon.logger);
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
     await writeFile(join(config.storagePath, pidFileName), `${process.pid}\n`);
+    // Every exit path, process.exit() included (a fatal error, the last-resort handler), runs
+    // 'exit' listeners: the pid file never outlives the process, short of SIGKILL.
+    process.on('exit', () => daemon.removePidFileSync());
     try {
       await daemon.startRoles();
       daemon.admin = await startAdminServer(daemon, parseHostPort(config.ipcAddress, 'IPC address', true), daemon.logger);
@@ -81,6 +91,38 @@ export class Daemon implements DaemonHost {
     }
     daemon.logger.info({ roles: config.roles, bind: config.bindAddress, ipc: daemon.admin.address, storage: config.storagePath, pid: process.pid }, 'galleon daemon started');
     return daemon;
+  }
+
+  /** Removes the pid file if it is still ours (synchronous: it runs in process 'exit'). */
+  removePidFileSync(): void {
+    const file = join(this.cfg.storagePath, pidFileName);
+    try {
+      if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+    } catch {
+      // already gone
+    }
+  }
+
+  /**
+   * SIGHUP: re-reads the config file and applies what can be applied live (the log level); a
+   * changed setting that needs a restart is named in the log line, never half-applied. A file
+   * that no longer parses changes nothing.
+   */
+  async reload(): Promise<{ logLevel: string; needsRestart: string[] }> {
+    const file = this.cfg.configFile;
+    let now: DaemonSettings = {};
+    try {
+      if (file !== null) now = await readSettings(file);
+      const plan = reloadPlan(this.fileSettings, now, process.env.GALLEON_LOG_LEVEL);
+      // The line goes out at the old level, so it shows even when the new level is quieter.
+      this.logger.info({ configFile: file, logLevel: plan.logLevel, needsRestart: plan.needsRestart },
+        plan.needsRestart.length === 0 ? 'SIGHUP: configuration reloaded' : `SIGHUP: configuration reloaded; ${plan.needsRestart.join(', ')} changed and apply only after a restart`);
+      this.logger.level = plan.logLevel;
+      return plan;
+    } catch (err) {
+      this.logger.warn({ configFile: file, err: (err as Error).message }, 'SIGHUP: configuration not reloaded, the running settings stay');
+      return { logLevel: this.logger.level, needsRestart: [] };
+    }
   }
 
   private metadataDir(): string {
@@ -294,11 +336,15 @@ export class Daemon implements DaemonHost {
       } catch (err) {
         this.logger.error({ err }, 'error while stopping');
       }
-      await rm(join(this.cfg.storagePath, pidFileName), { force: true });
+      this.removePidFileSync();
       this.logger.info('stopped');
       this.logger.flush();
       this.resolveStopped();
     })();
     return this.stopping;
   }
+}
+
+async function readSettings(file: string): Promise<DaemonSettings> {
+  return parseConfigFile(await readFile(file, 'utf8'), file);
 }

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
+import { decodePathSegment, parseRequestTarget } from '../../proto/http-edge.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
@@ -144,8 +145,9 @@ export class BlockServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const target = parseRequestTarget(req.url);
+    const url = { pathname: target.rawPath, searchParams: target.query };
+    const parts = target.segments;
     const route = `${req.method ?? ''} /${parts.slice(0, 2).join('/')}`;
     switch (route) {
       case 'GET /healthz':
@@ -182,7 +184,7 @@ export class BlockServer {
       case 'POST /v1/replicate': {
         const h = req.headers;
         const address: BlockAddress = {
-          volumeId: decodeURIComponent(stringHeader(h[Header.volume], Header.volume)),
+          volumeId: decodePathSegment(stringHeader(h[Header.volume], Header.volume)),
           inode: intParam(Header.inode, h[Header.inode]),
           blockNo: intParam(Header.block, h[Header.block]),
         };
@@ -272,7 +274,7 @@ export class BlockServer {
         if (!(this.opts.placement instanceof StaticPlacementSource)) {
           throw new GalleonError('FAILED_PRECONDITION', 'this node takes placements from the metadata service', { hint: 'change placements through the metadata service' });
         }
-        const raw: unknown = JSON.parse((await readBody(req, maxAdminBodyBytes)).toString('utf8'));
+        const raw = parseJson((await readBody(req, maxAdminBodyBytes)).toString('utf8'), 'placement');
         const placement = validatePlacement(raw);
         this.opts.placement.set(placement);
         await this.replicator.adoptPlacement(placement);
@@ -281,7 +283,15 @@ export class BlockServer {
       default:
         break;
     }
-    throw new GalleonError('INVALID_ARGUMENT', `no route for ${req.method ?? '?'} ${url.pathname}`, { hint: 'see dataplane/wire.ts for the block API' });
+    throw new GalleonError('INVALID_ARGUMENT', `no route for ${req.method ?? '?'} ${url.pathname.slice(0, 256)}`, { hint: 'see dataplane/wire.ts for the block API' });
+  }
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GalleonError('INVALID_ARGUMENT', `${what} body is not valid JSON`, { hint: 'send JSON' });
   }
 }
 

@@ -13,6 +13,8 @@
  */
 import { statfs } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { register } from 'prom-client';
+import { installProcessGuard } from '../../proto/process-guard.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { dataplaneLogger } from '../log.js';
 import { MetadataPlacementSource, StaticPlacementSource } from '../placement.js';
@@ -50,6 +52,8 @@ if (nodeId === undefined || dir === undefined || (values.layout !== 'segments' &
   process.exit(2);
 }
 const log = dataplaneLogger(`data-node-${nodeId}`);
+// The last resort (proto/process-guard.ts): counted on the block server's /metrics (default registry).
+installProcessGuard({ logger: log, registry: register });
 const store = await LevelBlockStore.open({ dir, layout: values.layout });
 const metadata = values.metadata === undefined ? null : new MetadataClient({ addresses: values.metadata.split(',').filter((a) => a !== '') });
 const placement: PlacementSource = metadata === null ? new StaticPlacementSource() : new MetadataPlacementSource(metadata);
@@ -95,3 +99,5 @@ if (process.env.GALLEON_EXIT_WITH_PARENT === '1') {
   setInterval(() => { if (process.ppid !== parent) void stop(); }, 500).unref();
 }
 process.on('SIGINT', () => void stop());
+// A standalone node has nothing to reload; SIGHUP must not kill it silently (its default).
+process.on('SIGHUP', () => log.info('SIGHUP: nothing to reload in a standalone data node'));

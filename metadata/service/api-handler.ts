@@ -15,6 +15,7 @@ import { commandMethods, queryMethods, type ClusterSummary, type CommandMethod, 
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { ClusterStatus, Member } from '../../proto/metadata-types.js';
 import type { AddressBook } from './address-book.js';
+import { checkCallArgs } from './call-args.js';
 
 export interface CallInput {
   method: string;
@@ -69,6 +70,7 @@ export class MetadataService {
   private async dispatch(input: CallInput): Promise<unknown> {
     const { method, args } = input;
     if (!Array.isArray(args)) throw invalid('arguments must be a JSON array');
+    checkCallArgs(method, args);
     if (commandSet.has(method)) return this.mutate(method as CommandMethod, input);
     if (querySet.has(method)) return this.query(method as QueryMethod, args, input.stale);
     switch (method) {

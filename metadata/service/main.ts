@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { installProcessGuard } from '../../proto/process-guard.js';
 import { startMetadataMember, type MemberTiming, type PeerSpec } from './member.js';
 
 const numericFlags = {
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
   }
   const logger = pino({ level: process.env.GALLEON_LOG_LEVEL ?? 'info' }, pino.destination(2));
   const registry = new Registry();
+  installProcessGuard({ logger, registry });
   const member = await startMetadataMember({
     registry,
     id,
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => logger.info({ level: logger.level }, 'SIGHUP: nothing to reload in a standalone member'));
   void member.failed.then(() => {
     exiting = true;
     void member.stop().finally(() => process.exit(70));

@@ -12,7 +12,8 @@ export default class DaemonStart extends GalleonCommand {
     'Run a GalleonFS node: a member of the metadata quorum and a data node (--roles).',
     'Without --peer-addresses it starts a new one-member cluster; with them it joins that running cluster',
     'as a learner and becomes a voter while the quorum has fewer than its target of voters.',
-    'Runs in the foreground until SIGTERM/SIGINT; --detach runs it in the background (pid and log under --storage-path).',
+    'Runs in the foreground until SIGTERM/SIGINT (graceful stop); SIGHUP re-reads the config file and applies its [log] level.',
+    '--detach runs it in the background (pid and log under --storage-path).',
   ].join('\n');
 
   static override examples = [
@@ -81,7 +82,12 @@ export default class DaemonStart extends GalleonCommand {
     if (flags.detach) return this.detach(config);
 
     const { Daemon } = await import('../../daemon/daemon.js');
+    const { installProcessGuard } = await import('../../../proto/process-guard.js');
     const daemon = await Daemon.start(config);
+    installProcessGuard({ logger: daemon.logger, registry: daemon.registry, onFatal: () => daemon.removePidFileSync() });
+    // SIGHUP's default is to die silently (issue #10): here it reloads, as systemd's ExecReload asks.
+    const onHangup = (): void => { void daemon.reload(); };
+    process.on('SIGHUP', onHangup);
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals += 1;
@@ -97,6 +103,7 @@ export default class DaemonStart extends GalleonCommand {
     await daemon.stopped;
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHangup);
     // gRPC and LevelDB handles are closed; exit now rather than wait on stray timers of libraries.
     process.exit(0);
   }

@@ -7,7 +7,7 @@
  * snapshot data (length given in the header). Entry payloads therefore never pass through JSON
  * or base64: a batch of small proposals costs one JSON.parse of the header and a few slices.
  */
-import type { Entry, Message, MessageType, SnapshotMeta } from '../core/types.js';
+import { MessageType, type Entry, type Message, type SnapshotMeta } from '../core/types.js';
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
 import { decodeEntry, encodeEntry } from './entry-codec.js';
 
@@ -82,6 +82,29 @@ function malformed(what: string): GalleonError {
   });
 }
 
+const messageTypes = new Set<string>(Object.values(MessageType));
+/** A batch never holds more entries per message than this (the sender cuts frames far below). */
+export const maxEntriesPerMessage = 1_000_000;
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isOptCount = (v: unknown): boolean => v === undefined || isCount(v);
+
+/**
+ * The header fields of one wire message, checked before anything reaches the Raft core: a frame
+ * from a broken or foreign peer must be dropped, never stepped (the core asserts its invariants
+ * and would stop the member on a NaN term). Cheap typeof checks: this runs per message.
+ */
+function checkWireMessage(w: unknown): WireMessage {
+  if (typeof w !== 'object' || w === null || Array.isArray(w)) throw malformed('a message is not an object');
+  const m = w as Record<string, unknown>;
+  if (typeof m.y !== 'string' || !messageTypes.has(m.y)) throw malformed('unknown message type');
+  if (typeof m.f !== 'string' || m.f === '' || typeof m.t !== 'string' || m.t === '') throw malformed('message without sender or receiver');
+  if (!isCount(m.e) || !isCount(m.lt) || !isCount(m.i) || !isCount(m.c)) throw malformed('term, index or commit is not a non-negative integer');
+  if (!isOptCount(m.rh) || !isOptCount(m.rht) || !isOptCount(m.sl) || !isOptCount(m.n) || (m.n !== undefined && (m.n as number) > maxEntriesPerMessage)) throw malformed('a count is not a non-negative integer');
+  if ((m.r !== undefined && m.r !== 1) || (m.x !== undefined && typeof m.x !== 'string')) throw malformed('reject flag or context of the wrong type');
+  if (m.sm !== undefined && (typeof m.sm !== 'object' || m.sm === null || !isCount((m.sm as Record<string, unknown>).index) || !isCount((m.sm as Record<string, unknown>).term))) throw malformed('snapshot meta of the wrong shape');
+  return m as unknown as WireMessage;
+}
+
 export function decodeMessages(buf: Uint8Array): Message[] {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.byteLength < 4) throw malformed('shorter than its length prefix');
@@ -99,7 +122,8 @@ export function decodeMessages(buf: Uint8Array): Message[] {
   const body = Buffer.from(b.subarray(4 + headerBytes));
   let off = 0;
   const out: Message[] = [];
-  for (const w of header) {
+  for (const raw of header) {
+    const w = checkWireMessage(raw);
     const entries: Entry[] = [];
     for (let k = 0; k < (w.n ?? 0); k++) {
       if (off + 4 > body.byteLength) throw malformed('entry length runs past the frame');

@@ -1,0 +1,102 @@
+/**
+ * The shapes of the admin endpoint's request bodies, checked at the edge with zod before any
+ * handler runs: types, required fields, no unknown fields, and a limit on every size (string
+ * lengths, label and array counts, numbers within safe integers). The meaning of a value (is
+ * this name free, is this size above the volume's) stays with the state machine, which checks
+ * it again; the edge only makes sure no handler ever sees a value of the wrong shape (issue #10:
+ * `[1,2]` created a 1 GiB volume; `dataBase64: "!!!not base64***"` wrote 6 bytes).
+ *
+ * zod: see cli/README.md ("Request validation") for why this library.
+ */
+import { z } from 'zod';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+
+/** Names and ids: the state machine allows 63 characters; refs may be ids, a little longer. */
+export const maxNameChars = 63;
+export const maxRefChars = 128;
+export const maxLabels = 64;
+export const maxLabelKeyChars = 63;
+export const maxLabelValueChars = 255;
+/** A size string such as "10G" or "1048576". */
+export const maxSizeStringChars = 32;
+export const maxEnumChars = 32;
+export const maxAddressChars = 261;
+/** Parameters, topologies, mount options of a storage class. */
+export const maxListItems = 64;
+export const maxListItemChars = 253;
+/** Base64 of the largest block (4 MiB): 4/3 of it, padded. */
+export const maxBlockBase64Chars = Math.ceil((4 * 1024 * 1024) / 3) * 4;
+/** Request bodies of the JSON routes, except block writes (whose limit is maxRequestBodyBytes). */
+export const maxJsonBodyBytes = 64 * 1024;
+
+const name = z.string().min(1).max(maxNameChars);
+const enumText = z.string().min(1).max(maxEnumChars);
+const wholeNumber = z.number().int().nonnegative();
+const size = z.union([wholeNumber, z.string().min(1).max(maxSizeStringChars)]);
+const labelKey = z.string().min(1).max(maxLabelKeyChars);
+const boundedRecord = <T extends z.ZodType>(value: T) =>
+  z.record(labelKey, value).refine((r) => Object.keys(r).length <= maxLabels, { message: `at most ${maxLabels} entries` });
+
+export const volumeSpecSchema = z.strictObject({
+  name: name.optional(),
+  type: enumText.optional(),
+  size: size.optional(),
+  blockSize: size.optional(),
+  storageClass: name.optional(),
+  replicas: z.number().int().min(1).max(16).optional(),
+  accessMode: enumText.optional(),
+  labels: boundedRecord(z.string().max(maxLabelValueChars)).optional(),
+});
+
+export const expandSchema = z.strictObject({ size });
+export const labelsSchema = z.strictObject({ labels: boundedRecord(z.string().max(maxLabelValueChars).nullable()) });
+
+export const blockWriteSchema = z.strictObject({
+  dataBase64: z.base64().max(maxBlockBase64Chars),
+  concern: enumText.optional(),
+});
+
+const listOfText = z.array(z.string().max(maxListItemChars)).max(maxListItems);
+export const storageClassSchema = z.strictObject({
+  name,
+  provisioner: z.string().min(1).max(maxListItemChars).optional(),
+  parameters: z.record(z.string().min(1).max(maxListItemChars), z.string().max(maxListItemChars))
+    .refine((r) => Object.keys(r).length <= maxListItems, { message: `at most ${maxListItems} entries` }).optional(),
+  replicas: z.number().int().min(1).max(16).optional(),
+  encryption: z.boolean().optional(),
+  writeConcern: enumText.optional(),
+  zoneSpread: enumText.optional(),
+  reclaimPolicy: enumText.optional(),
+  volumeBindingMode: enumText.optional(),
+  allowedTopologies: listOfText.optional(),
+  mountOptions: listOfText.optional(),
+});
+
+export const joinSchema = z.strictObject({ address: z.string().min(1).max(maxAddressChars) });
+/** `cluster leave` sends `{force}`; older clients sent nothing. */
+export const leaveSchema = z.strictObject({ force: z.boolean().optional() }).optional();
+/** Routes that take no body: nothing, or an empty object. */
+export const noBodySchema = z.strictObject({}).optional();
+
+/** Removes keys whose value is undefined (zod's optional output vs. exactOptionalPropertyTypes). */
+function defined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+/**
+ * Parses `body` with `schema`, or throws INVALID_ARGUMENT naming the first wrong field — one line,
+ * never zod's multi-line report.
+ */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown, route: string): z.output<S> {
+  const r = schema.safeParse(body);
+  if (r.success) {
+    const v = r.data as unknown;
+    return (typeof v === 'object' && v !== null && !Array.isArray(v) ? defined(v) : v) as z.output<S>;
+  }
+  const issue = r.error.issues[0];
+  const where = issue === undefined || issue.path.length === 0 ? 'request body' : `request body field "${issue.path.map(String).join('.')}"`;
+  const what = body === undefined ? 'is missing' : `is invalid: ${issue?.message ?? 'wrong shape'}`;
+  throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `${route}: ${where} ${what}`.replace(/\s+/g, ' '), {
+    hint: 'send a JSON object as the galleon CLI does (see cli/README.md, "Admin endpoint")',
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * The argument shapes of every metadata API method, checked at the gRPC edge with zod before a
+ * call is dispatched (issue #10: `createVolume` with no arguments created a 1 GiB volume; a query
+ * with arguments of the wrong type could reach the state machine). Only the shape is checked —
+ * types, the required arguments, sizes; the state machine still validates every value. Optional
+ * trailing arguments may be null (JSON has no undefined: the client sends `mode ?? null`).
+ */
+import { z } from 'zod';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+
+/** Ids, names, addresses: the longest is a 63-character name; leave room. */
+export const maxArgStringChars = 512;
+/** No method takes more than 6 arguments. */
+export const maxArgs = 8;
+/** A heartbeat reports one entry per PG the node holds. */
+export const maxHeartbeatPgs = 1_000_000;
+
+const str = z.string().min(1).max(maxArgStringChars);
+const int = z.number().int().nonnegative();
+const obj = z.record(z.string().max(maxArgStringChars), z.unknown());
+const opt = <T extends z.ZodType>(t: T) => t.nullable().optional();
+
+const shapes: Record<string, z.ZodType> = {
+  createStorageClass: z.tuple([obj]),
+  deleteStorageClass: z.tuple([str]),
+  createVolume: z.tuple([obj]),
+  updateVolumeLabels: z.tuple([str, obj]),
+  expandVolume: z.tuple([str, z.union([int, str])]),
+  deleteVolume: z.tuple([str]),
+  registerDataNode: z.tuple([obj]),
+  heartbeatDataNode: z.tuple([str, int, z.array(z.unknown()).max(maxHeartbeatPgs)]),
+  acquireLease: z.tuple([str, str, str, int, opt(z.enum(['rw', 'ro'])), opt(int)]),
+  renewLease: z.tuple([str, int]),
+  releaseLease: z.tuple([str]),
+  claimPgPrimary: z.tuple([str, int, str, int]),
+  markPgReplicaOutOfSync: z.tuple([str, int, str, int, str, int]),
+  getStorageClass: z.tuple([str]),
+  getVolume: z.tuple([str]),
+  getPlacement: z.tuple([str]),
+  listStorageClasses: z.tuple([]),
+  listVolumes: z.tuple([]),
+  listDataNodes: z.tuple([]),
+  clusterStatus: z.tuple([]),
+  addMember: z.tuple([str, str, opt(str)]),
+  promoteMember: z.tuple([str]),
+  removeMember: z.tuple([str]),
+  transferLeadership: z.tuple([str]),
+};
+
+/** Throws INVALID_ARGUMENT naming the first argument of the wrong shape; unknown methods pass (dispatch refuses them). */
+export function checkCallArgs(method: string, args: unknown[]): void {
+  const shape = Object.hasOwn(shapes, method) ? shapes[method] : undefined;
+  if (shape === undefined) return;
+  if (args.length > maxArgs) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `${method} takes at most ${maxArgs} arguments`, { hint: 'use MetadataClient' });
+  const r = shape.safeParse(args);
+  if (r.success) return;
+  const issue = r.error.issues[0];
+  const at = issue?.path[0];
+  throw new GalleonError(ErrorCode.INVALID_ARGUMENT,
+    `${method}: ${typeof at === 'number' ? `argument ${at + 1}` : 'arguments'} ${issue?.message ?? 'have the wrong shape'}`.replace(/\s+/g, ' '),
+    { hint: 'check the method\'s arguments (proto/metadata-types.ts), or use MetadataClient' });
+}
