@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
-import type { MetadataApi, Member, StorageClassSpec, VolumeSpec } from '../../proto/metadata-types.js';
+import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata-types.js';
 import { formatHostPort } from '../lib/address.js';
 import { blockWriteSchema, expandSchema, joinSchema, labelsSchema, leaveSchema, maxJsonBodyBytes, noBodySchema, parseBody, storageClassSchema, volumeSpecSchema } from './admin-schemas.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
@@ -62,7 +62,7 @@ function routes(host: DaemonHost): Route[] {
   const body = maxJsonBodyBytes;
   return [
     { method: 'GET', pattern: /^\/v1\/volumes$/, handler: () => api().listVolumes() },
-    { method: 'POST', pattern: /^\/v1\/volumes$/, maxBodyBytes: body, handler: (_, b) => api().createVolume(withDefaultBlockSize(parseBody(volumeSpecSchema, b, 'volume create'), host.config().blockSizeBytes) as VolumeSpec) },
+    { method: 'POST', pattern: /^\/v1\/volumes$/, maxBodyBytes: body, handler: (_, b) => api().createVolume(withDefaultBlockSize(parseBody(volumeSpecSchema, b, 'volume create'), host.config().blockSizeBytes)) },
     { method: 'GET', pattern: /^\/v1\/volumes\/([^/]+)$/, handler: ([ref]) => api().getVolume(ref ?? '') },
     { method: 'DELETE', pattern: /^\/v1\/volumes\/([^/]+)$/, maxBodyBytes: body, handler: ([ref], b) => { parseBody(noBodySchema, b, 'volume delete'); return api().deleteVolume(ref ?? ''); } },
     { method: 'POST', pattern: /^\/v1\/volumes\/([^/]+)\/expand$/, maxBodyBytes: body, handler: ([ref], b) => api().expandVolume(ref ?? '', parseBody(expandSchema, b, 'volume expand').size) },

@@ -4,7 +4,7 @@
  * let in-flight ones finish, stop roles (which close their stores), remove the pid file.
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeFolder } from '../lib/folder.js';
 import type { Logger } from 'pino';
