@@ -4,7 +4,7 @@
  * result after dropping the Tx, so a failed command changes nothing).
  */
 import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
-import { defaultBlockSizeBytes } from '../../../proto/metadata-types.js';
+import { minBlockSizeBytes } from '../../../proto/metadata-types.js';
 import type {
   AccessMode, DataNode, Lease, LeaseKind, PgReport, PlacementGroup, Volume, VolumeType,
 } from '../../../proto/metadata-types.js';
@@ -33,8 +33,13 @@ export interface CommandContext {
   newId(tag: string): string;
 }
 
-/** New volumes' block size when the spec names none (proto/metadata-types.ts says why). */
-export const blockSizeBytes = defaultBlockSizeBytes;
+/**
+ * New volumes' block size when the spec names none. A daemon fills in its own `--block-size`
+ * (default `defaultBlockSizeBytes`, 128 KiB: proto/metadata-types.ts says why) for every volume
+ * created through it; a direct API caller that names none (tools, tests, the chaos runs) gets the
+ * smallest block, the layout the block API had before block sizes were chosen per volume.
+ */
+export const blockSizeBytes = minBlockSizeBytes;
 /** The product's default when `volume create` gets no --size. */
 export const defaultVolumeSizeBytes = 2 ** 30;
 export const volumeTypes: readonly VolumeType[] = ['ephemeral', 'persistent', 'shared'];

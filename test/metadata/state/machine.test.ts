@@ -61,7 +61,7 @@ describe('metadata/state machine: storage classes and volumes', function () {
     assert.match(vol.id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.deepEqual(
       [vol.name, vol.type, vol.sizeBytes, vol.accessMode, vol.storageClass, vol.replicas, vol.writeConcern, vol.state, vol.version, vol.pgCount, vol.blockSizeBytes],
-      ['db-data', 'persistent', 10 * 2 ** 30, 'ReadWriteOnce', 'encrypted-storage', 3, 'replicated', 'available', 1, 16, 131072]);
+      ['db-data', 'persistent', 10 * 2 ** 30, 'ReadWriteOnce', 'encrypted-storage', 3, 'replicated', 'available', 1, 16, 4096]);
     assert.deepEqual(await sm.query('getVolume', ['db-data']), vol);
     assert.deepEqual(await sm.query('getVolume', [vol.id]), vol);
     const pgs = await sm.query('getPlacement', [vol.id]) as PlacementGroup[];
