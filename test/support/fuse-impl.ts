@@ -28,7 +28,7 @@ const upstreamStat = (s: FsStat): Record<string, unknown> =>
 function upstreamOps(ops: FuseOps): Record<string, unknown> {
   const c = root;
   const run = (p: () => Promise<unknown>, cb: Cb, ok: (v: unknown) => unknown[] = () => [0]): void => {
-    p().then((v) => cb(...ok(v)), (err: unknown) => cb(errnoOf(err).errno));
+    Promise.resolve().then(p).then((v) => cb(...ok(v)), (err: unknown) => cb(errnoOf(err).errno));
   };
   const o = ops as Required<FuseOps>;
   return {
