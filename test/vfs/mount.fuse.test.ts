@@ -113,6 +113,17 @@ describeFuse('vfs/fuse mount layer (real mounts)', function (this: Mocha.Suite) 
     assert.equal(await readFile(join(dir, 'f'), 'utf8'), 'data');
   });
 
+  it('an op that never answers gets ETIMEDOUT after opTimeoutMs and the mount keeps working', async () => {
+    const fs = new MemFs();
+    const slow = Object.assign(Object.create(fs) as MemFs, {
+      getattr: (c: Parameters<MemFs['getattr']>[0], p: string) => (p === '/slow' ? new Promise<never>(() => undefined) : fs.getattr(c, p)),
+    });
+    const { dir } = await mounted({ opTimeoutMs: 300 }, slow);
+    await assert.rejects(stat(join(dir, 'slow')), { code: 'ETIMEDOUT' });
+    await writeFile(join(dir, 'f'), 'still here');
+    assert.equal(await readFile(join(dir, 'f'), 'utf8'), 'still here');
+  });
+
   it('POSIX errors thrown by ops reach the caller (ENOENT, ENOTEMPTY, EEXIST)', async () => {
     const { dir } = await mounted();
     await assert.rejects(stat(join(dir, 'missing')), { code: 'ENOENT' });
