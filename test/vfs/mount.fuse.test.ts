@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { open, stat, writeFile, readFile, rmdir, mkdir } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, open, readdir, readFile, readlink, rename, rmdir, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clearStaleMount, isFuseMounted } from '../../vfs/fuse/stale.js';
 import type { MountOptions } from '../../vfs/fuse/types.js';
@@ -103,6 +103,50 @@ describeFuse('vfs/fuse mount layer (real mounts)', function (this: Mocha.Suite) 
     assert.equal((await stat(join(dir, 'f'), { bigint: true })).ino, 2n ** 40n + 5n);
     const ls = await sh(`ls -i ${dir}`);
     assert.match(ls.stdout, new RegExp(`^${2n ** 40n + 5n} f$`, 'm'));
+  });
+
+  it('links, symlinks, rename, chmod, chown, truncate, mknod, statfs, fsync, unlink reach the ops in argument order', async () => {
+    const { dir } = await mounted();
+    const p = (n: string): string => join(dir, n);
+    await writeFile(p('a'), 'hello world');
+    await symlink('a', p('s'));
+    assert.equal(await readlink(p('s')), 'a');
+    assert.equal(await readFile(p('s'), 'utf8'), 'hello world');
+    await link(p('a'), p('h'));
+    assert.equal((await stat(p('a'))).nlink, 2);
+    await rename(p('h'), p('h2'));
+    await assert.rejects(stat(p('h')), { code: 'ENOENT' });
+    await chmod(p('a'), 0o640);
+    await chown(p('a'), 123, 456);
+    await truncate(p('a'), 5);
+    const st = await stat(p('a'));
+    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid, st.size], [0o640, 123, 456, 5]);
+    assert.equal((await sh(`mkfifo ${p('fifo')} && stat -c %F ${p('fifo')}`)).stdout.trim(), 'fifo');
+    const df = await sh(`stat -f -c '%S %b %f' ${dir}`);
+    assert.equal(df.stdout.trim(), `4096 ${1 << 20} ${1 << 19}`);
+    const fh = await open(p('a'), 'r+');
+    await fh.sync();
+    await fh.close();
+    await unlink(p('h2'));
+    assert.equal((await stat(p('a'))).nlink, 1);
+    assert.deepEqual((await readdir(dir)).sort(), ['a', 'fifo', 's']);
+  });
+
+  it('xattrs: set, size query, get, list, remove, ENODATA', async () => {
+    const { dir } = await mounted();
+    await writeFile(join(dir, 'f'), '');
+    const py = `import os,sys
+f=sys.argv[1]
+os.setxattr(f,'user.k',b'value')
+print(os.getxattr(f,'user.k').decode(), sorted(os.listxattr(f)))
+os.removexattr(f,'user.k')
+try:
+  os.getxattr(f,'user.k')
+except OSError as e:
+  print(e.errno == 61)`;
+    const r = await sh(`python3 - ${join(dir, 'f')} <<'PY'\n${py}\nPY`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "value ['user.k']\nTrue\n");
   });
 
   it('an op that throws answers EIO (logged) and the mount keeps working', async () => {
