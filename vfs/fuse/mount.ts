@@ -1,0 +1,154 @@
+/**
+ * `mountFs(dir, ops, options)`: mounts a typed `FuseOps` file system with the patched
+ * fuse-native binding and returns a handle whose `unmount()` always leaves the directory free.
+ * Every kernel request is answered exactly once: the op's result, its mapped errno (errno.ts),
+ * EIO for an exception (logged), or ETIMEDOUT after `opTimeoutMs` (logged; a late answer is
+ * dropped). libfuse runs a thread per concurrent request; JS sees them as concurrent promises.
+ */
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { loadFuseBinding, opCode, signalFn } from './binding.js';
+import type { FuseBinding } from './binding.js';
+import { fuseOptionString } from './encode.js';
+import { EIO, errnoNumber, errnoOf } from './errno.js';
+import { implementedOps, opTable } from './op-table.js';
+import { clearStaleMount, isFuseMounted, unmountDir } from './stale.js';
+import type { FuseCaller, FuseOpName, FuseOps, MountOptions } from './types.js';
+
+export const defaultOpTimeoutMs = 120_000;
+/** The kernel's init request arrives right after mount(2); longer means something is wrong. */
+const initTimeoutMs = 15_000;
+/** Size of the binding's handler and "implemented" tables (fuse-native's opcode count + 1). */
+const opSlots = 35;
+
+export interface Mounted {
+  readonly dir: string;
+  /** Unmounts; falls back to a lazy unmount (detach now, finish open files) when busy. */
+  unmount(): Promise<void>;
+}
+
+export interface MountDeps {
+  log?: Logger;
+}
+
+type NativeSignal = (...args: unknown[]) => unknown;
+
+function makeHandler(name: FuseOpName, ops: FuseOps, signal: NativeSignal, timeoutMs: number, log: Logger) {
+  const adapter = opTable[name];
+  return (locals: unknown, _op: number, ...rest: unknown[]): void => {
+    const args = rest.slice(0, -3);
+    const [uid, gid, pid] = rest.slice(-3) as [number, number, number];
+    const caller: FuseCaller = { uid, gid, pid };
+    let answered = false;
+    const answer = (values: unknown[]): void => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      signal(locals, ...values);
+    };
+    const failWith = (errno: number): void => answer([errno, ...adapter.fail(args)]);
+    const timer = timeoutMs > 0 ? setTimeout(() => {
+      log.warn({ op: name, path: args[0], timeoutMs }, 'fuse op timed out; answering ETIMEDOUT');
+      failWith(errnoNumber('ETIMEDOUT'));
+    }, timeoutMs) : undefined;
+    (async () => adapter.call(ops, caller, args))().then(answer, (err: unknown) => {
+      const v = errnoOf(err);
+      if (v.unexpected) log.error({ err, op: name, path: args[0] }, 'fuse op failed unexpectedly; answering EIO');
+      if (answered) log.warn({ op: name, path: args[0] }, 'fuse op answered after its timeout; dropped');
+      failWith(v.errno);
+    });
+  };
+}
+
+function handlerTable(b: FuseBinding, ops: FuseOps, timeoutMs: number, log: Logger, onInit: () => void) {
+  const handlers: unknown[] = new Array(opSlots);
+  const implemented = new Uint32Array(opSlots);
+  const initCode = opCode(b, 'init');
+  const initSignal = signalFn(b, 'init');
+  handlers[initCode] = (locals: unknown): void => {
+    const init = ops.init ? ops.init() : Promise.resolve();
+    init.then(() => { initSignal(locals, 0); onInit(); }, (err: unknown) => {
+      log.error({ err }, 'file system init failed');
+      initSignal(locals, EIO);
+      onInit();
+    });
+  };
+  implemented[initCode] = 1;
+  for (const name of implementedOps(ops)) {
+    const code = opCode(b, name);
+    handlers[code] = makeHandler(name, ops, signalFn(b, name), timeoutMs, log);
+    implemented[code] = 1;
+  }
+  return { handlers, implemented };
+}
+
+async function checkMountPoint(dir: string, clearStale: boolean, log: Logger): Promise<void> {
+  if (clearStale && (await clearStaleMount(dir))) log.warn({ dir }, 'cleared a dead FUSE mount left by a killed process');
+  const st = await stat(dir).catch((cause: unknown) => {
+    throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `mount point ${dir} is not accessible`, { cause, hint: 'create the directory first' });
+  });
+  if (!st.isDirectory()) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `mount point ${dir} is not a directory`, { hint: 'pass a directory' });
+  if (await isFuseMounted(dir)) {
+    throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${dir} is already a FUSE mount`, { hint: `unmount it first: fusermount -u ${dir}` });
+  }
+  const parent = await stat(dirname(dir));
+  if (parent.dev !== st.dev && dir !== '/') {
+    throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${dir} is already a mount point`, { hint: 'pick an empty directory that is not mounted' });
+  }
+}
+
+export async function mountFs(dir: string, ops: FuseOps, options: MountOptions, deps: MountDeps = {}): Promise<Mounted> {
+  const log = deps.log ?? pino({ level: 'silent' });
+  const abs = resolve(dir);
+  const optString = fuseOptionString(options);
+  const timeoutMs = options.opTimeoutMs ?? defaultOpTimeoutMs;
+  const b = loadFuseBinding();
+  await checkMountPoint(abs, options.clearStale ?? true, log);
+  const keep = new Set<Buffer>();
+  const thread = Buffer.alloc(b.sizeof_fuse_thread_t);
+  let initDone!: () => void;
+  const initialised = new Promise<void>((res) => { initDone = res; });
+  const { handlers, implemented } = handlerTable(b, ops, timeoutMs, log, () => initDone());
+  const malloc = (size: number): Buffer => { const buf = Buffer.alloc(size); keep.add(buf); return buf; };
+  try {
+    b.fuse_native_mount(abs, optString, thread, {}, malloc, handlers, implemented);
+  } catch (cause) {
+    throw new GalleonError(ErrorCode.UNAVAILABLE, `FUSE mount of ${abs} failed`, {
+      cause, hint: 'check that /dev/fuse exists, that FUSE is installed (npm run fuse:install) and that you may mount (root or fusermount)',
+    });
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((res) => { timer = setTimeout(() => res('timeout'), initTimeoutMs); });
+  const first = await Promise.race([initialised, timedOut]);
+  clearTimeout(timer);
+  let unmounted: Promise<void> | undefined;
+  const mounted: Mounted = {
+    dir: abs,
+    unmount: () => (unmounted ??= unmountMounted(b, abs, thread, keep, log)),
+  };
+  if (first === 'timeout') {
+    await mounted.unmount().catch(() => undefined);
+    throw new GalleonError(ErrorCode.TIMEOUT, `FUSE mount of ${abs} got no init from the kernel in ${initTimeoutMs} ms`, { hint: 'check dmesg' });
+  }
+  log.info({ dir: abs, options: optString }, 'mounted');
+  return mounted;
+}
+
+async function unmountMounted(b: FuseBinding, dir: string, thread: Buffer, keep: Set<Buffer>, log: Logger): Promise<void> {
+  if (await isFuseMounted(dir)) {
+    try {
+      await unmountDir(dir, false);
+    } catch (err) {
+      log.warn({ dir, err }, 'unmount refused (files open?); unmounting lazily');
+      await unmountDir(dir, true);
+    }
+  }
+  b.fuse_native_unmount(dir, thread);
+  // The native side holds references to the per-thread buffers until its loop ends; dropping
+  // ours only lets them be collected once it is done.
+  keep.clear();
+  log.info({ dir }, 'unmounted');
+}
