@@ -18,6 +18,8 @@ export const ErrorCode = {
   LEASE_CONFLICT: 'LEASE_CONFLICT',
   LEASE_NOT_FOUND: 'LEASE_NOT_FOUND',
   FAILED_PRECONDITION: 'FAILED_PRECONDITION',
+  /** A file-system operation refused as POSIX would: `details.errno` holds the name (see posixErrnos). */
+  POSIX: 'POSIX',
   // cluster state
   NOT_LEADER: 'NOT_LEADER',
   NO_LEADER: 'NO_LEADER',
@@ -99,12 +101,38 @@ export function invariant(condition: unknown, message: string): asserts conditio
   if (!condition) throw new GalleonError(ErrorCode.INVARIANT_VIOLATION, `invariant violated: ${message}`);
 }
 
+/**
+ * The errnos file-system commands answer with (Linux numbers), carried as `details.errno` of a
+ * POSIX GalleonError. The FUSE layer returns `-posixErrnoOf(err)` to the kernel.
+ */
+export const posixErrnos = {
+  EPERM: 1, ENOENT: 2, EIO: 5, E2BIG: 7, EACCES: 13, EEXIST: 17, EXDEV: 18, ENOTDIR: 20, EISDIR: 21,
+  EINVAL: 22, EFBIG: 27, ENOSPC: 28, EROFS: 30, EMLINK: 31, ERANGE: 34, ENAMETOOLONG: 36, ENOTEMPTY: 39,
+  ENODATA: 61, EOPNOTSUPP: 95, ESTALE: 116,
+} as const;
+export type PosixErrno = keyof typeof posixErrnos;
+
+export function posixError(errno: PosixErrno, message: string, hint: string): GalleonError {
+  return new GalleonError(ErrorCode.POSIX, `${errno}: ${message}`, { hint, details: { errno } });
+}
+
+/** The errno number of a POSIX error, EIO for any other error (the kernel needs a number). */
+export function posixErrnoOf(err: unknown): number {
+  if (isGalleonError(err, ErrorCode.POSIX)) {
+    const name = err.details.errno;
+    if (typeof name === 'string' && Object.hasOwn(posixErrnos, name)) return posixErrnos[name as PosixErrno];
+  }
+  if (isGalleonError(err, ErrorCode.VOLUME_NOT_FOUND)) return posixErrnos.ENOENT;
+  if (isGalleonError(err, ErrorCode.INVALID_ARGUMENT)) return posixErrnos.EINVAL;
+  return posixErrnos.EIO;
+}
+
 const httpStatusByCode: Partial<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: 400, INVALID_SIZE: 400, OUT_OF_RANGE: 400,
   VOLUME_NOT_FOUND: 404, STORAGE_CLASS_NOT_FOUND: 404, NODE_NOT_FOUND: 404, MEMBER_NOT_FOUND: 404,
   BLOCK_NOT_FOUND: 404, LEASE_NOT_FOUND: 404,
   VOLUME_EXISTS: 409, STORAGE_CLASS_EXISTS: 409, STORAGE_CLASS_IN_USE: 409, LEASE_CONFLICT: 409,
-  STALE_EPOCH: 409, FAILED_PRECONDITION: 412, INSUFFICIENT_NODES: 422,
+  STALE_EPOCH: 409, FAILED_PRECONDITION: 412, POSIX: 409, INSUFFICIENT_NODES: 422,
   NOT_LEADER: 421, NO_LEADER: 503, UNAVAILABLE: 503, PROPOSAL_DROPPED: 503, TIMEOUT: 504,
   NO_SPACE: 507, WRITE_CONCERN_UNMET: 503,
 };

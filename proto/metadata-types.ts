@@ -192,7 +192,7 @@ export interface CommandId {
  * The metadata service's operations. Names (or UUIDs) identify volumes; storage classes by name.
  * Every mutating call is applied exactly once per (clientId, seq) the client stamps on it.
  */
-export interface MetadataApi {
+export interface MetadataApi extends FsApi {
   createStorageClass(spec: StorageClassSpec): Promise<StorageClass>;
   getStorageClass(name: string, opts?: ReadOptions): Promise<StorageClass>;
   listStorageClasses(opts?: ReadOptions): Promise<StorageClass[]>;
@@ -232,4 +232,158 @@ export interface MetadataApi {
   promoteMember(id: string): Promise<Member[]>;
   removeMember(id: string): Promise<Member[]>;
   transferLeadership(toId: string): Promise<void>;
+}
+
+// ---- file-system namespace (metadata/state/logic/ns-*.ts; vfs/README.md "Namespace") ---------
+
+/** Inode types; `file` is a regular file. */
+export type FsFileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+/**
+ * Nanoseconds since the epoch as a decimal string, e.g. "1700000000123456789": exact through JSON
+ * and gRPC (a JSON number is not exact past 2^53). `BigInt(t)` to compute with it.
+ */
+export type TimeNs = string;
+
+/** What the kernel needs of an inode (getattr, and every answer that changes one). */
+export interface FsAttr {
+  ino: number;
+  type: FsFileType;
+  /** Permission bits with set-uid 0o4000, set-gid 0o2000 and sticky 0o1000; the type is in `type`. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Bytes (regular files), target bytes (symlinks), 0 otherwise. */
+  size: number;
+  nlink: number;
+  atimeNs: TimeNs;
+  mtimeNs: TimeNs;
+  ctimeNs: TimeNs;
+  /** Device number of char/block devices (0 otherwise). */
+  rdev: number;
+  /** Bumped by every change of the inode: a cheap "did it change" for caches. */
+  generation: number;
+}
+
+/** Who asks: every namespace command carries it (ownership rules, sticky directories, set-gid). */
+export interface FsCaller {
+  uid: number;
+  gid: number;
+  /** Supplementary groups (chown to a group, set-gid kept on chmod). */
+  groups?: number[];
+}
+
+/** `start` inclusive, `end` exclusive: the caller's to use as inode numbers for creates. */
+export interface FsInodeRange {
+  start: number;
+  end: number;
+}
+
+/** Answer of create/mknod/mkdir/symlink/link: the inode, and its parent with new mtime/ctime. */
+export interface FsEntryReply {
+  attr: FsAttr;
+  parent: FsAttr;
+  /** fsCreate without `exclusive`: false when the name already held a regular file (opened instead). */
+  created: boolean;
+}
+
+export interface FsCreateOptions {
+  /** Applied to `mode` (mode & ~umask). Default 0. */
+  umask?: number;
+  /** O_EXCL: an existing name is EEXIST (default true); without it an existing regular file is answered. */
+  exclusive?: boolean;
+}
+
+/** A time to set: 'now' (UTIME_NOW, the leader's stamp) or nanoseconds; absent = UTIME_OMIT. */
+export type FsTimeSet = string;
+
+export interface FsSetattr {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** Regular files only: truncate or extend (blocks past the new size are queued to free). */
+  size?: number;
+  atime?: FsTimeSet;
+  mtime?: FsTimeSet;
+}
+
+export const FsRenameFlags = { NoReplace: 1, Exchange: 2 } as const;
+export const FsXattrFlags = { Create: 1, Replace: 2 } as const;
+
+export interface FsRenameReply {
+  /** The inode that moved to the new name. */
+  attr: FsAttr;
+  /** Old and new parent after the change (the same inode when they are one directory). */
+  parent: FsAttr;
+  newParent: FsAttr;
+}
+
+export interface FsUnlinkReply {
+  parent: FsAttr;
+  /** The unlinked inode after the change; null once it was deleted (no links, not open anywhere). */
+  attr: FsAttr | null;
+}
+
+export interface FsDirEntry {
+  name: string;
+  attr: FsAttr;
+}
+
+export interface FsReaddirPage {
+  /** In byte order of their names, without "." and "..". */
+  entries: FsDirEntry[];
+  /** Pass back to get the next page; null after the last entry. */
+  cursor: string | null;
+}
+
+export interface FsStatfs {
+  /** The volume's size: its quota. */
+  totalBytes: number;
+  /** Sum of the sizes of the volume's regular files (logical bytes, holes included). */
+  usedBytes: number;
+  freeBytes: number;
+  blockSizeBytes: number;
+  /** Inodes in use (root included) and how many more the namespace accepts. */
+  inodes: number;
+  freeInodes: number;
+  maxNameBytes: number;
+}
+
+/** Blocks of file `ino` from block `fromBlock` on are garbage: the data layer frees them and acks `seq`. */
+export interface FsBlocksToFree {
+  seq: number;
+  ino: number;
+  fromBlock: number;
+}
+
+/** The namespace operations (one command or query each; see vfs/README.md). `volume` is a name or id. */
+export interface FsApi {
+  fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange>;
+  fsCreate(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, opts?: FsCreateOptions): Promise<FsEntryReply>;
+  fsMknod(volume: string, caller: FsCaller, parent: number, name: string, ino: number, type: FsFileType, mode: number, rdev?: number, umask?: number): Promise<FsEntryReply>;
+  fsMkdir(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, umask?: number): Promise<FsEntryReply>;
+  fsSymlink(volume: string, caller: FsCaller, parent: number, name: string, ino: number, target: string): Promise<FsEntryReply>;
+  fsLink(volume: string, caller: FsCaller, ino: number, newParent: number, newName: string): Promise<FsEntryReply>;
+  fsUnlink(volume: string, caller: FsCaller, parent: number, name: string): Promise<FsUnlinkReply>;
+  fsRmdir(volume: string, caller: FsCaller, parent: number, name: string): Promise<FsUnlinkReply>;
+  fsRename(volume: string, caller: FsCaller, parent: number, name: string, newParent: number, newName: string, flags?: number): Promise<FsRenameReply>;
+  fsSetattr(volume: string, caller: FsCaller, ino: number, changes: FsSetattr): Promise<FsAttr>;
+  /** `value` base64; flags FsXattrFlags. */
+  fsSetxattr(volume: string, caller: FsCaller, ino: number, name: string, value: string, flags?: number): Promise<FsAttr>;
+  fsRemovexattr(volume: string, caller: FsCaller, ino: number, name: string): Promise<FsAttr>;
+  /** After data up to `size` is acknowledged: size grows to it (never shrinks), mtime/ctime set. */
+  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs): Promise<FsAttr>;
+  /** `session`: the id of the mount's live mount lease on this volume. */
+  fsOpen(volume: string, ino: number, session: string): Promise<FsAttr>;
+  fsClose(volume: string, ino: number, session: string): Promise<void>;
+  fsAckBlocksFreed(volume: string, seqs: number[]): Promise<{ freed: number }>;
+
+  fsLookup(volume: string, parent: number, name: string, opts?: ReadOptions): Promise<FsAttr>;
+  fsGetattr(volume: string, ino: number, opts?: ReadOptions): Promise<FsAttr>;
+  fsReaddir(volume: string, ino: number, cursor: string | null, limit: number, opts?: ReadOptions): Promise<FsReaddirPage>;
+  fsReadlink(volume: string, ino: number, opts?: ReadOptions): Promise<string>;
+  /** The value, base64. */
+  fsGetxattr(volume: string, ino: number, name: string, opts?: ReadOptions): Promise<string>;
+  fsListxattr(volume: string, ino: number, opts?: ReadOptions): Promise<string[]>;
+  fsStatfs(volume: string, opts?: ReadOptions): Promise<FsStatfs>;
+  fsListBlocksToFree(volume: string, limit: number, opts?: ReadOptions): Promise<FsBlocksToFree[]>;
 }

@@ -17,11 +17,13 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/errors.js';
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
 import type {
-  ClusterStatus, DataNode, DataNodeRegistration, Lease, LeaseKind, Member, MetadataApi, PgReport, PlacementGroup,
-  ReadOptions, StorageClass, StorageClassSpec, Volume, VolumeSpec,
+  ClusterStatus, DataNode, DataNodeRegistration, FsAttr, FsBlocksToFree, FsCaller, FsCreateOptions, FsEntryReply, FsFileType,
+  FsInodeRange, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
+  PlacementGroup, ReadOptions, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeSpec,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
 import { maxResultsPerClient } from '../state/logic/apply.js';
+import { commandMethods } from '../state/contract.js';
 
 /** Sessions one client opens at most; calls beyond their combined window wait. */
 export const maxSessionsPerClient = 64;
@@ -66,11 +68,8 @@ const maxFreeRedirects = 3;
 
 const retryableCodes = new Set<Code>([ErrorCode.UNAVAILABLE, ErrorCode.NO_LEADER, ErrorCode.PROPOSAL_DROPPED, ErrorCode.TIMEOUT, ErrorCode.NOT_LEADER]);
 
-const mutatingMethods = new Set([
-  'createStorageClass', 'deleteStorageClass', 'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
-  'registerDataNode', 'heartbeatDataNode', 'acquireLease', 'renewLease', 'releaseLease',
-  'claimPgPrimary', 'markPgReplicaOutOfSync',
-]);
+/** One table of mutating methods for the whole service (metadata/state/contract.ts). */
+const mutatingMethods = new Set<string>(commandMethods);
 
 interface Pending { resolve: (r: CallReplyWire) => void; reject: (e: GalleonError) => void; timer: NodeJS.Timeout }
 
@@ -340,6 +339,52 @@ export class MetadataClient implements MetadataApi {
   markPgReplicaOutOfSync(volumeId: string, pg: number, nodeId: string, epoch: number, primaryId: string, uptoSeq: number): Promise<PlacementGroup> {
     return this.write('markPgReplicaOutOfSync', [volumeId, pg, nodeId, epoch, primaryId, uptoSeq]);
   }
+
+  // ---- file-system namespace (FsApi; one round trip each, attributes in every answer) ----------
+
+  fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange> { return this.write('fsAllocateInodes', [volume, count]); }
+  fsCreate(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, opts: FsCreateOptions = {}): Promise<FsEntryReply> {
+    return this.write('fsCreate', [volume, caller, parent, name, ino, mode, opts]);
+  }
+  fsMknod(volume: string, caller: FsCaller, parent: number, name: string, ino: number, type: FsFileType, mode: number, rdev = 0, umask = 0): Promise<FsEntryReply> {
+    return this.write('fsMknod', [volume, caller, parent, name, ino, type, mode, rdev, umask]);
+  }
+  fsMkdir(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, umask = 0): Promise<FsEntryReply> {
+    return this.write('fsMkdir', [volume, caller, parent, name, ino, mode, umask]);
+  }
+  fsSymlink(volume: string, caller: FsCaller, parent: number, name: string, ino: number, target: string): Promise<FsEntryReply> {
+    return this.write('fsSymlink', [volume, caller, parent, name, ino, target]);
+  }
+  fsLink(volume: string, caller: FsCaller, ino: number, newParent: number, newName: string): Promise<FsEntryReply> {
+    return this.write('fsLink', [volume, caller, ino, newParent, newName]);
+  }
+  fsUnlink(volume: string, caller: FsCaller, parent: number, name: string): Promise<FsUnlinkReply> { return this.write('fsUnlink', [volume, caller, parent, name]); }
+  fsRmdir(volume: string, caller: FsCaller, parent: number, name: string): Promise<FsUnlinkReply> { return this.write('fsRmdir', [volume, caller, parent, name]); }
+  fsRename(volume: string, caller: FsCaller, parent: number, name: string, newParent: number, newName: string, flags = 0): Promise<FsRenameReply> {
+    return this.write('fsRename', [volume, caller, parent, name, newParent, newName, flags]);
+  }
+  fsSetattr(volume: string, caller: FsCaller, ino: number, changes: FsSetattr): Promise<FsAttr> { return this.write('fsSetattr', [volume, caller, ino, changes]); }
+  fsSetxattr(volume: string, caller: FsCaller, ino: number, name: string, value: string, flags = 0): Promise<FsAttr> {
+    return this.write('fsSetxattr', [volume, caller, ino, name, value, flags]);
+  }
+  fsRemovexattr(volume: string, caller: FsCaller, ino: number, name: string): Promise<FsAttr> { return this.write('fsRemovexattr', [volume, caller, ino, name]); }
+  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs): Promise<FsAttr> {
+    return this.write('fsCommitWrite', mtimeNs === undefined ? [volume, ino, size] : [volume, ino, size, mtimeNs]);
+  }
+  fsOpen(volume: string, ino: number, session: string): Promise<FsAttr> { return this.write('fsOpen', [volume, ino, session]); }
+  async fsClose(volume: string, ino: number, session: string): Promise<void> { await this.write('fsClose', [volume, ino, session]); }
+  fsAckBlocksFreed(volume: string, seqs: number[]): Promise<{ freed: number }> { return this.write('fsAckBlocksFreed', [volume, seqs]); }
+
+  fsLookup(volume: string, parent: number, name: string, opts?: ReadOptions): Promise<FsAttr> { return this.read('fsLookup', [volume, parent, name], opts); }
+  fsGetattr(volume: string, ino: number, opts?: ReadOptions): Promise<FsAttr> { return this.read('fsGetattr', [volume, ino], opts); }
+  fsReaddir(volume: string, ino: number, cursor: string | null, limit: number, opts?: ReadOptions): Promise<FsReaddirPage> {
+    return this.read('fsReaddir', [volume, ino, cursor, limit], opts);
+  }
+  fsReadlink(volume: string, ino: number, opts?: ReadOptions): Promise<string> { return this.read('fsReadlink', [volume, ino], opts); }
+  fsGetxattr(volume: string, ino: number, name: string, opts?: ReadOptions): Promise<string> { return this.read('fsGetxattr', [volume, ino, name], opts); }
+  fsListxattr(volume: string, ino: number, opts?: ReadOptions): Promise<string[]> { return this.read('fsListxattr', [volume, ino], opts); }
+  fsStatfs(volume: string, opts?: ReadOptions): Promise<FsStatfs> { return this.read('fsStatfs', [volume], opts); }
+  fsListBlocksToFree(volume: string, limit: number, opts?: ReadOptions): Promise<FsBlocksToFree[]> { return this.read('fsListBlocksToFree', [volume, limit], opts); }
 
   clusterStatus(opts?: ReadOptions): Promise<ClusterStatus> { return this.read('clusterStatus', [], opts); }
   addMember(id: string, address: string, adminAddress: string | null): Promise<Member[]> { return this.call('addMember', [id, address, adminAddress]) as Promise<Member[]>; }

@@ -3,7 +3,8 @@
  * through the log like any client, stamped with the leader's clock.
  *  - data nodes whose last heartbeat is older than `dataNodeHeartbeatTimeoutMs` are marked down
  *    (the state machine then moves PG primaries to in-sync replicas and bumps epochs);
- *  - expired leases are swept;
+ *  - expired leases are swept (a mount lease takes its open-file handles along: orphans go);
+ *  - namespaces of deleted volumes are purged, `purgeKeysPerStep` keys per pass;
  *  - a replica outside a PG's in-sync set whose last report is at the PG's current epoch and has
  *    applied at least as far as the primary reported is marked in sync (`markPgReplicaInSync`):
  *    that is the end of a replacement's resync (or of a catch-up, for a replica its primary took out
@@ -86,6 +87,8 @@ export class LeaderControllers {
       await this.markResyncedReplicas();
       const leases = await this.d.stateMachine.query('listLeases', []) as Lease[];
       if (leases.some((l) => l.expiresAtMs <= now)) await this.propose('expireLeases', []);
+      // Deleted volumes' namespaces go in bounded steps, one per pass while any is left.
+      if (await this.d.stateMachine.query('fsPendingPurges', []) as number > 0) await this.propose('fsPurgeDeleted', []);
     } catch (err) {
       this.d.logger.debug({ err }, 'controller pass did not complete; next pass retries');
     } finally {

@@ -17,17 +17,20 @@ export const commandMethods = [
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
   'claimPgPrimary', 'markPgReplicaOutOfSync',
+  'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename',
+  'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsAckBlocksFreed',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type CommandMethod = (typeof commandMethods)[number];
 
 /** Methods answered from the state machine's local state (after ReadIndex unless stale). */
 export const queryMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement',
+  'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type QueryMethod = (typeof queryMethods)[number];
 
 /** Reads the service's own code needs that are not MetadataApi methods (clusterStatus, lease expiry). */
-export const internalQueryMethods = ['clusterSummary', 'listLeases', 'listPgReports', 'listCatchUpFloors'] as const;
+export const internalQueryMethods = ['clusterSummary', 'listLeases', 'listPgReports', 'listCatchUpFloors', 'fsPendingPurges'] as const;
 export type InternalQueryMethod = (typeof internalQueryMethods)[number];
 
 /** What `query('clusterSummary', [])` returns: the state's part of ClusterStatus. */
@@ -45,6 +48,8 @@ export interface ClusterSummary {
 export type InternalCommand =
   | { method: 'markDataNodeDown'; args: [nodeId: string] }
   | { method: 'expireLeases'; args: [] }
+  /** Removes a bounded number of keys of deleted volumes' namespaces (while fsPendingPurges > 0). */
+  | { method: 'fsPurgeDeleted'; args: [] }
   /** A resynced replica joins the PG's in-sync set; refused (STALE_EPOCH) unless `epoch` is the PG's current one. */
   | { method: 'markPgReplicaInSync'; args: [volumeId: string, pg: number, nodeId: string, epoch: number] };
 

@@ -8,9 +8,11 @@ import type { AppliedRecord, CommandResult, InternalQueryMethod, MemberRecord, Q
 import { deriveUuid } from './ids.js';
 import { appliedIndexOf, applyRecord, metaApplied, resultOfApplied, seedBuiltIns } from './logic/apply.js';
 import { listOf } from './logic/lookup.js';
-import { runQuery } from './logic/queries.js';
-import { Table, Tx, keyOf, splitKey, type Write } from './logic/tx.js';
+import { readsColdState, runQuery } from './logic/queries.js';
+import { prefetchKeysOf } from './logic/ns-prefetch.js';
+import { MissingKeys, Table, Tx, coldTables, isColdKey, keyOf, splitKey, tables, type Write } from './logic/tx.js';
 import { Mirror } from './mirror.js';
+import { ColdView, NsCache, defaultNsCacheMaxEntries, type NsCacheStats } from './ns-cache.js';
 import { decodeSnapshot, encodeSnapshot, type SnapshotEntry } from './snapshot-codec.js';
 
 export interface StateMachineOptions {
@@ -18,7 +20,15 @@ export interface StateMachineOptions {
   batchAttempts?: number;
   /** Wait before the first retry; doubles each time. */
   batchRetryDelayMs?: number;
+  /** Bound of the namespace cache, in entries (inodes, directory entries, absences). */
+  nsCacheMaxEntries?: number;
 }
+
+/**
+ * Fetch-and-rerun rounds one record or namespace query may take (rename's subtree check costs one
+ * round per level of the destination; see logic/ns-rename.ts maxRenameDepth).
+ */
+export const maxPrefetchRounds = 8_192;
 
 const defaultBatchAttempts = 3;
 const defaultBatchRetryDelayMs = 20;
@@ -40,6 +50,9 @@ export async function openStateMachine(dir: string, options: StateMachineOptions
 
 class LevelStateMachine implements StateMachine {
   private readonly mirror = new Mirror();
+  private readonly cache: NsCache;
+  /** Namespace queries in progress: apply/restore change the mirror and cache only once they are done. */
+  private readonly readers = new Set<Promise<unknown>>();
   /** Tail of the mutation queue: apply/restore wait for the one before them. */
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -57,11 +70,17 @@ class LevelStateMachine implements StateMachine {
     this.batchAttempts = options.batchAttempts ?? defaultBatchAttempts;
     this.batchRetryDelayMs = options.batchRetryDelayMs ?? defaultBatchRetryDelayMs;
     invariant(this.batchAttempts >= 1, 'batchAttempts must be at least 1');
+    this.cache = new NsCache(db, options.nsCacheMaxEntries ?? defaultNsCacheMaxEntries);
   }
 
+  /** The mirror holds the hot tables only: the namespace stays on disk (and in the bounded cache). */
   async load(): Promise<void> {
     const writes: [string, string][] = [];
-    for await (const [key, value] of this.db.iterator()) writes.push([key, value]);
+    for (const table of tables) {
+      if (coldTables.has(table)) continue;
+      // '0' follows '/': the range is exactly the keys `<table>/...`.
+      for await (const [key, value] of this.db.iterator({ gte: `${table}/`, lt: `${table}0` })) writes.push([key, value]);
+    }
     this.mirror.commit(writes);
     if (appliedIndexOf(this.mirror) === 0) {
       const tx = new Tx(this.mirror);
@@ -77,23 +96,90 @@ class LevelStateMachine implements StateMachine {
   apply(records: AppliedRecord[]): Promise<CommandResult[]> {
     return this.exclusive(async () => {
       await this.settleWrite();
-      const tx = new Tx(this.mirror);
-      const results = records.map((record) =>
-        record.index <= appliedIndexOf(tx) ? resultOfApplied(tx, record) : applyRecord(tx, record, deriveUuid));
+      const view = new ColdView(this.mirror, this.cache);
+      const tx = new Tx(view);
+      const results: CommandResult[] = [];
+      await view.prefetch(records.flatMap((r) => (r.kind === 'command' ? prefetchKeysOf(this.mirror, r.command.method, r.command.args) : [])));
+      for (const record of records) results.push(await this.applyOne(tx, view, record));
+      // Namespace queries that began before this apply read a consistent state: let them finish.
+      await Promise.all(this.readers);
       // Write-behind: the mirror (which queries read) changes now and the batch lands behind the
       // answer. The Raft log is the durable record: after a crash the database is at or below
       // the mirror's index and the log replays the rest. Measured: awaiting the batch was ~40 %
       // of the apply stage on the leader's commit path (README).
       const encoded = encodeWrites(tx.writes());
       this.mirror.commit(encoded);
-      this.pendingWrite = this.writeBatch(encoded).catch((err: unknown) => { this.writeFailure = err; });
+      this.cache.commit(encoded.filter(([key]) => isColdKey(key)));
+      this.pendingWrite = this.writeBatch(encoded).then(() => this.cache.landed(), (err: unknown) => { this.writeFailure = err; });
       // Callers get their own copies: the mirror's objects must never be edited from outside.
       return JSON.parse(JSON.stringify(results)) as CommandResult[];
     });
   }
 
+  /**
+   * One record in a child of the batch's transaction. The logic reads cold state only from the
+   * view; when it asks for keys the view does not hold yet (MissingKeys) the child is dropped, the
+   * keys are fetched, and the record runs again from the start: what it finally reads is the
+   * batch's state, the same on every replica.
+   */
+  private async applyOne(tx: Tx, view: ColdView, record: AppliedRecord): Promise<CommandResult> {
+    for (let round = 0; ; round += 1) {
+      const child = new Tx(tx);
+      try {
+        const result = record.index <= appliedIndexOf(child) ? resultOfApplied(child, record) : applyRecord(child, record, deriveUuid);
+        child.commitTo(tx);
+        return result;
+      } catch (err) {
+        if (!(err instanceof MissingKeys)) throw err;
+        invariant(round < maxPrefetchRounds, `record ${record.index} still asks for state after ${round} fetches`);
+        await view.fetch(err);
+      }
+    }
+  }
+
   query(method: QueryMethod | InternalQueryMethod, args: unknown[]): Promise<unknown> {
+    if (readsColdState(method)) return this.coldQuery(method, args);
     return this.read(() => runQuery(this.mirror, method, args));
+  }
+
+  /** Bounded cache figures (tests and the bench check the bound). */
+  cacheStats(): NsCacheStats {
+    return this.cache.stats();
+  }
+
+  /**
+   * A namespace query: after the mutations queued before it (so it sees their state), alongside
+   * other queries; an apply commits only once the queries that started before it are done.
+   */
+  private coldQuery(method: string, args: unknown[]): Promise<unknown> {
+    try {
+      this.checkOpen();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    // Counted as a reader only once it runs: a waiting reader counted by the apply it waits for
+    // would deadlock the two.
+    return this.tail.then(() => {
+      const body = this.runColdQuery(method, args);
+      const tracked = body.catch(() => undefined);
+      this.readers.add(tracked);
+      void tracked.then(() => this.readers.delete(tracked));
+      return body;
+    });
+  }
+
+  private async runColdQuery(method: string, args: unknown[]): Promise<unknown> {
+    const view = new ColdView(this.mirror, this.cache);
+    await view.prefetch(prefetchKeysOf(this.mirror, method, args));
+    for (let round = 0; ; round += 1) {
+      try {
+        return structuredClone(runQuery(view, method, args));
+      } catch (err) {
+        if (!(err instanceof MissingKeys)) throw err;
+        invariant(round < maxPrefetchRounds, `query ${method} still asks for state after ${round} fetches`);
+        await view.fetch(err);
+      }
+    }
   }
 
   members(): Promise<MemberRecord[]> {
@@ -143,8 +229,10 @@ class LevelStateMachine implements StateMachine {
       const writes: [string, string | undefined][] = [];
       for await (const key of this.db.keys()) if (!incoming.has(key)) writes.push([key, undefined]);
       for (const [key, value] of incoming) writes.push([key, value]);
+      await Promise.all(this.readers);
       // One batch: LevelDB makes it all-or-nothing, so a crash leaves the old state or the new, never a mix.
       await this.writeEncoded(writes);
+      this.cache.clear();
       this.mirror.clear();
       this.mirror.commit(incoming);
       invariant(appliedIndexOf(this.mirror) === index, `restored state reports index ${appliedIndexOf(this.mirror)}, expected ${index}`);

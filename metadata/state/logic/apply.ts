@@ -7,7 +7,7 @@ import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../../pro
 import type { AppliedRecord, Command, CommandResult, MemberRecord } from '../contract.js';
 import { builtInStorageClasses } from './storage-classes.js';
 import { executeCommand, type CommandContext } from './commands.js';
-import { Table, Tx, type StateReader } from './tx.js';
+import { MissingKeys, Table, Tx, type StateReader } from './tx.js';
 
 /** Results kept per client: enough for a client that pipelines this many commands. */
 export const maxResultsPerClient = 32;
@@ -97,6 +97,8 @@ function applyCommand(tx: Tx, index: number, command: Command, deriveId: (seed: 
     result = { ok: true, value: executeCommand(child, ctx, command.method, command.args) ?? null };
     child.commitTo(tx);
   } catch (err) {
+    // Not a failure: the shell fetches the cold state asked for and runs the record again.
+    if (err instanceof MissingKeys) throw err;
     // A validation failure is part of the replicated outcome; anything else is a bug and must stop us.
     if (!isGalleonError(err)) {
       throw new GalleonError(ErrorCode.INVARIANT_VIOLATION,

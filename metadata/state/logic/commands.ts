@@ -16,6 +16,8 @@ import { currentLoad, writePlacement } from './placement-store.js';
 import { parseSize, formatSize } from './size.js';
 import { buildStorageClass, defaultStorageClass, maxReplicas, minReplicas, minReplicasFor } from './storage-classes.js';
 import { Table, type Tx } from './tx.js';
+import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
+import { ensureNs } from './ns-store.js';
 import {
   checkAddress, checkInt, checkKeys, checkLabelCount, checkLabelKey, checkLabelValue, checkLabels, checkName, checkNodeId,
   checkOneOf, checkString, invalidArgument, isRecord,
@@ -111,6 +113,7 @@ const handlers: Record<string, Handler> = {
     tx.put(Table.Volume, id, volume);
     tx.put(Table.VolumeName, name, id);
     writePlacement(tx, id, pgs);
+    ensureNs(tx, volume);
     return volume;
   },
 
@@ -153,6 +156,7 @@ const handlers: Record<string, Handler> = {
     tx.del(Table.VolumeName, vol.name);
     writePlacement(tx, vol.id, null);
     deletePgSync(tx, vol);
+    markNamespaceDeleted(tx, vol);
     return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
   },
 
@@ -291,7 +295,7 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-Object.assign(handlers, pgSyncHandlers);
+Object.assign(handlers, pgSyncHandlers, nsHandlers);
 
 export function isKnownCommand(method: string): boolean {
   return Object.hasOwn(handlers, method);

@@ -6,6 +6,7 @@
 import { invariant } from '../../../proto/errors.js';
 import type { Lease, LeaseKind } from '../../../proto/metadata-types.js';
 import { Table, compareIds, type StateReader, type Tx } from './tx.js';
+import { dropSessionHandles } from './ns-commands.js';
 
 function indexId(kind: LeaseKind, resource: string): string {
   return `${kind}:${resource}`;
@@ -34,6 +35,7 @@ export function deleteLease(tx: Tx, id: string): void {
   const lease = tx.get<Lease>(Table.Lease, id);
   if (lease === undefined) return;
   tx.del(Table.Lease, id);
+  dropSessionHandles(tx, lease);
   const key = indexId(lease.kind, lease.resource);
   const ids = (tx.get<string[]>(Table.LeaseIndex, key) ?? []).filter((x) => x !== id);
   if (ids.length === 0) tx.del(Table.LeaseIndex, key);

@@ -5,6 +5,7 @@ import { listOf, placementOf, requireStorageClass, requireVolume } from './looku
 import { Table, type StateReader } from './tx.js';
 import { invalidArgument } from './validate.js';
 import { listCatchUpFloors } from './pg-sync.js';
+import { nsQueries } from './ns-queries.js';
 
 type Query = (r: StateReader, args: unknown[]) => unknown;
 
@@ -24,6 +25,13 @@ const queries: Record<string, Query> = {
   listCatchUpFloors: (r) => listCatchUpFloors(r),
   listPgReports: (r) => r.ids(Table.PgReports).map((nodeId) => ({ nodeId, reports: r.get<PgReport[]>(Table.PgReports, nodeId) ?? [] })),
 };
+
+Object.assign(queries, nsQueries);
+
+/** Namespace queries read cold tables: the shell runs them with prefetching (MissingKeys). */
+export function readsColdState(method: string): boolean {
+  return Object.hasOwn(nsQueries, method);
+}
 
 export function runQuery(r: StateReader, method: string, args: unknown[]): unknown {
   const q = Object.hasOwn(queries, method) ? queries[method] : undefined;

@@ -24,9 +24,53 @@ export const Table = {
   Client: 'cl',
   Member: 'm',
   Meta: 'meta',
+  /** File-system namespace, per volume: counters, next free inode (hot: one per volume). */
+  NsVolume: 'nv',
+  /** Open-file handles of an inode, per mount session (hot: bounded by open files). */
+  NsOpen: 'no',
+  /** Inodes `ni/<volumeId>/<ino hex16>` (cold: read from LevelDB through the cache, never in the mirror). */
+  NsInode: 'ni',
+  /** Directory entries `nd/<volumeId>/<parent hex16>/<name>` (cold). */
+  NsEntry: 'nd',
+  /** Data blocks to free `nf/<volumeId>/<seq hex16>` (cold). */
+  NsFree: 'nf',
 } as const;
 export type Table = (typeof Table)[keyof typeof Table];
 export const tables: readonly Table[] = Object.values(Table);
+/**
+ * Tables too large for the in-memory mirror: read from LevelDB (through the shell's cache) by key
+ * or by key range, and only what the shell prefetched; listing their ids is not offered.
+ */
+export const coldTables: ReadonlySet<Table> = new Set<Table>([Table.NsInode, Table.NsEntry, Table.NsFree]);
+
+export function isColdKey(key: string): boolean {
+  const slash = key.indexOf('/');
+  return slash > 0 && coldTables.has(key.slice(0, slash) as Table);
+}
+
+/** Up to `limit` ids of `table` that start with `prefix` and sort after `after`, ascending. */
+export interface RangeRequest {
+  table: Table;
+  prefix: string;
+  after: string;
+  limit: number;
+}
+
+export function rangeKeyOf(r: RangeRequest): string {
+  return `${r.table}\u0000${r.prefix}\u0000${r.after}\u0000${r.limit}`;
+}
+
+/**
+ * Thrown by a reader asked for cold keys or ranges it was not given. Not an error: the shell
+ * fetches them (asynchronously, from its cache or LevelDB) and runs the command again from the
+ * start on a fresh child transaction, so the pure logic only ever reads values it was handed.
+ */
+export class MissingKeys extends Error {
+  constructor(readonly keys: readonly string[], readonly ranges: readonly RangeRequest[]) {
+    super(`cold state not prefetched: ${keys.length} key(s), ${ranges.length} range(s)`);
+    this.name = 'MissingKeys';
+  }
+}
 
 export function keyOf(table: Table, id: string): string {
   return `${table}/${id}`;
@@ -39,10 +83,33 @@ export function splitKey(key: string): { table: Table; id: string } {
   return { table, id: key.slice(slash + 1) };
 }
 
+/**
+ * Runs every read, then throws one MissingKeys naming all the cold state they lacked (so a
+ * listing fetches its entries' inodes in one round, not one round each).
+ */
+export function readAll<T>(reads: (() => T)[]): T[] {
+  const keys: string[] = [];
+  const ranges: RangeRequest[] = [];
+  const out: T[] = [];
+  for (const read of reads) {
+    try {
+      out.push(read());
+    } catch (err) {
+      if (!(err instanceof MissingKeys)) throw err;
+      keys.push(...err.keys);
+      ranges.push(...err.ranges);
+    }
+  }
+  if (keys.length > 0 || ranges.length > 0) throw new MissingKeys(keys, ranges);
+  return out;
+}
+
 export interface StateReader {
   get<T>(table: Table, id: string): T | undefined;
   /** Ids of a table in ascending (code unit) order: iteration order never depends on history. Read-only. */
   ids(table: Table): readonly string[];
+  /** Cold tables only: see RangeRequest. Values as stored. */
+  range(req: RangeRequest): [id: string, value: unknown][];
 }
 
 /** A change to one key: a new value, or `undefined` for a delete. */
@@ -65,6 +132,7 @@ export class Tx implements StateReader {
   }
 
   ids(table: Table): readonly string[] {
+    invariant(!coldTables.has(table), `ids() of cold table ${table}: use range()`);
     const prefix = `${table}/`;
     let touched = false;
     for (const key of this.overlay.keys()) {
@@ -83,6 +151,26 @@ export class Tx implements StateReader {
       else out.add(id);
     }
     return [...out].sort(compareIds);
+  }
+
+  /** The base's range with this transaction's own writes merged in (see RangeRequest). */
+  range(req: RangeRequest): [id: string, value: unknown][] {
+    invariant(coldTables.has(req.table) && req.limit >= 1, `range() of ${req.table} (limit ${req.limit})`);
+    const tablePrefix = `${req.table}/`;
+    const mine: [string, unknown][] = [];
+    for (const [key, v] of this.overlay) {
+      if (!key.startsWith(tablePrefix)) continue;
+      const id = key.slice(tablePrefix.length);
+      if (id.startsWith(req.prefix) && id > req.after) mine.push([id, v]);
+    }
+    if (mine.length === 0) return this.base.range(req);
+    // Our deletes can hide at most mine.length of the base's ids: ask for that many more.
+    const merged = new Map(this.base.range({ ...req, limit: req.limit + mine.length }));
+    for (const [id, v] of mine) {
+      if (v === deleted) merged.delete(id);
+      else merged.set(id, v);
+    }
+    return [...merged.entries()].sort((a, b) => compareIds(a[0], b[0])).slice(0, req.limit);
   }
 
   list<T>(table: Table): T[] {
