@@ -14,6 +14,14 @@ export type WriteConcern = (typeof WriteConcern)[keyof typeof WriteConcern];
 /** Weakest first: a write may ask for a stronger concern than its class's default, never weaker. */
 export const writeConcernOrder: readonly WriteConcern[] = ['acknowledged', 'durable', 'replicated', 'distributed'];
 
+/**
+ * A volume's block size: the unit of file data on the data plane, fixed at creation (a power
+ * of two in this range). The default was chosen by `npm run bench:blocksize` (vfs/README.md).
+ */
+export const minBlockSizeBytes = 4096;
+export const maxBlockSizeBytes = 1024 * 1024;
+export const defaultBlockSizeBytes = 128 * 1024;
+
 export const VolumeType = { Ephemeral: 'ephemeral', Persistent: 'persistent', Shared: 'shared' } as const;
 export type VolumeType = (typeof VolumeType)[keyof typeof VolumeType];
 
@@ -66,6 +74,8 @@ export interface VolumeSpec {
   replicas?: number;
   accessMode?: AccessMode;
   labels?: Record<string, string>;
+  /** Bytes, or a string with a K/M suffix: a power of two from 4 KiB to 1 MiB. */
+  blockSize?: number | string;
 }
 
 export type VolumeState = 'available' | 'degraded' | 'expanding' | 'deleting';

@@ -51,11 +51,16 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isLabelChanges = (v: unknown): v is Record<string, string | null> =>
   isObject(v) && Object.values(v).every((x) => x === null || typeof x === 'string');
 
+/** A volume created through this daemon without a block size gets the daemon's `--block-size`. */
+function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: number): Record<string, unknown> {
+  return spec.blockSize === undefined ? { ...spec, blockSize: blockSizeBytes } : spec;
+}
+
 function routes(host: DaemonHost): Route[] {
   const api = (): MetadataApi => host.metadata();
   return [
     { method: 'GET', pattern: /^\/v1\/volumes$/, handler: () => api().listVolumes() },
-    { method: 'POST', pattern: /^\/v1\/volumes$/, handler: (_, body) => api().createVolume(isObject(body) ? body : {}) },
+    { method: 'POST', pattern: /^\/v1\/volumes$/, handler: (_, body) => api().createVolume(withDefaultBlockSize(isObject(body) ? body : {}, host.config().blockSizeBytes)) },
     { method: 'GET', pattern: /^\/v1\/volumes\/([^/]+)$/, handler: ([ref]) => api().getVolume(ref ?? '') },
     { method: 'DELETE', pattern: /^\/v1\/volumes\/([^/]+)$/, handler: ([ref]) => api().deleteVolume(ref ?? '') },
     { method: 'POST', pattern: /^\/v1\/volumes\/([^/]+)\/expand$/, handler: ([ref], body) => api().expandVolume(ref ?? '', field(body, 'size', isSize, 'bytes or a size like 2G')) },

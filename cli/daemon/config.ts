@@ -10,9 +10,9 @@ import { defaultBindAddress, defaultDataAddress, defaultIpcAddress, formatHostPo
 import { isPowerOfTwo, parseSize } from '../lib/size.js';
 import type { DaemonConfig, PersistenceLevel, ReplicationStrategy, Role } from './types.js';
 import { allRoles, persistenceLevels, replicationStrategies } from './types.js';
+import { defaultBlockSizeBytes, maxBlockSizeBytes, minBlockSizeBytes } from '../../proto/metadata-types.js';
 
-export const minBlockSizeBytes = 512;
-export const maxBlockSizeBytes = 1024 * 1024;
+export { maxBlockSizeBytes, minBlockSizeBytes } from '../../proto/metadata-types.js';
 export const defaultTargetVoters = 3;
 const allowedTargetVoters = [1, 3, 5] as const;
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -69,7 +69,7 @@ export const defaultDaemonSettings = {
   bindAddress: defaultBindAddress,
   ipcAddress: defaultIpcAddress,
   dataAddress: defaultDataAddress,
-  blockSize: 4096,
+  blockSize: defaultBlockSizeBytes,
   replicationStrategy: 'synchronous',
   persistenceLevel: 'enhanced',
   zone: 'default',
@@ -174,7 +174,7 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
 
   const blockSizeBytes = parseSize(s.blockSize ?? defaultDaemonSettings.blockSize, 'block size');
   if (!isPowerOfTwo(blockSizeBytes) || blockSizeBytes < minBlockSizeBytes || blockSizeBytes > maxBlockSizeBytes) {
-    throw configError('block-size', `${blockSizeBytes} is not a power of two between ${minBlockSizeBytes} and ${maxBlockSizeBytes}`, 'use e.g. 4096 or 64K');
+    throw configError('block-size', `${blockSizeBytes} is not a power of two between ${minBlockSizeBytes} and ${maxBlockSizeBytes}`, 'use e.g. 4K, 128K or 1M');
   }
   const targetVoters = s.targetVoters ?? defaultDaemonSettings.targetVoters;
   if (!(allowedTargetVoters as readonly number[]).includes(targetVoters)) {

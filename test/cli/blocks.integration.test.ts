@@ -32,7 +32,7 @@ describe('galleon volume write-block / read-block on a real local cluster (integ
       const s = await json<ClusterStatus>(['cluster', 'status']);
       return s.dataNodes.filter((n) => n.state === 'up').length === 3;
     });
-    vol = await json<Volume>(['volume', 'create', '--name', 'blk', '--size', '1M']);
+    vol = await json<Volume>(['volume', 'create', '--name', 'blk', '--size', '1M', '--block-size', '4K']);
   });
 
   after(async function () {
@@ -82,6 +82,22 @@ describe('galleon volume write-block / read-block on a real local cluster (integ
     assert.match(dist.stderr, /write concern distributed cannot be met/);
   });
 
+  it('gives a volume the block size it was created with, else the daemon\'s default (128K), shown by volume get', async () => {
+    assert.equal(vol.blockSizeBytes, 4096);
+    const byDefault = await json<Volume>(['volume', 'create', '--name', 'dflt', '--size', '1M']);
+    assert.equal(byDefault.blockSizeBytes, 131072);
+    const big = await json<Volume>(['volume', 'create', '--name', 'big', '--size', '16M', '--block-size', '1M']);
+    assert.equal(big.blockSizeBytes, 1024 * 1024);
+    const shown = await runCli(['volume', 'get', 'big'], env);
+    assert.match(shown.stdout, /^Block size: +1048576$/m);
+    // A 1 MiB block goes through the data plane whole.
+    const file = join(root, 'one-mib');
+    await writeFile(file, Buffer.alloc(1024 * 1024, 7));
+    const w = await runCli(['volume', 'write-block', 'big', '2', '--file', file], env);
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stdout, /^wrote 1048576 bytes to block 2 of big/);
+  });
+
   it('bad inputs: one line with a hint, non-zero exit', async () => {
     const cases: [string[], RegExp][] = [
       [['volume', 'write-block', 'nope', '0', '--data', 'x'], /volume.*nope/i],
@@ -92,6 +108,8 @@ describe('galleon volume write-block / read-block on a real local cluster (integ
       [['volume', 'write-block', 'blk', '0'], /--data STRING or --file PATH/],
       [['volume', 'write-block', 'blk', '-1', '--data', 'x'], /./],
       [['volume', 'read-block', 'blk', '77'], /block 77 \(inode 0\) of volume blk has never been written/],
+      [['volume', 'create', '--name', 'odd', '--block-size', '3000'], /block size "3000" is not a power of two from 4 KiB to 1 MiB/],
+      [['volume', 'create', '--name', 'odd', '--block-size', '2M'], /block size "2M" is not a power of two from 4 KiB to 1 MiB/],
     ];
     for (const [args, re] of cases) {
       const r = await runCli(args, env);

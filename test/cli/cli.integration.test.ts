@@ -226,7 +226,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     assert.equal(cfg.nodeId, 'node2');
     assert.equal(cfg.bindAddress, n2.bindAddress);
     assert.deepEqual(cfg.peerAddresses, [nodes[0]?.bindAddress]);
-    assert.equal(cfg.blockSizeBytes, 4096);
+    assert.equal(cfg.blockSizeBytes, 131072);
     const cfgHuman = await runCli(['daemon', 'config'], e2);
     assert.match(cfgHuman.stdout, /^Storage path: +.*node2$/m);
 

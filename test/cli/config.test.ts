@@ -69,7 +69,7 @@ describe('cli/daemon/config', () => {
     assert.equal(cfg.storagePath, './galleonfs_storage');
     assert.equal(cfg.bindAddress, '127.0.0.1:8080');
     assert.equal(cfg.ipcAddress, '127.0.0.1:8090');
-    assert.equal(cfg.blockSizeBytes, 4096);
+    assert.equal(cfg.blockSizeBytes, 131072);
     assert.equal(cfg.replicationStrategy, 'synchronous');
     assert.equal(cfg.persistenceLevel, 'enhanced');
     assert.equal(cfg.zone, 'default');
@@ -105,7 +105,7 @@ describe('cli/daemon/config', () => {
 
   it('validates values wherever they come from', () => {
     code(() => resolveDaemonConfig({}, { blockSize: 3000 }, null), 'INVALID_ARGUMENT', 'not a power of two');
-    code(() => resolveDaemonConfig({}, { blockSize: '2M' }, null), 'INVALID_ARGUMENT', 'not a power of two between 512 and 1048576');
+    code(() => resolveDaemonConfig({}, { blockSize: '2M' }, null), 'INVALID_ARGUMENT', 'not a power of two between 4096 and 1048576');
     code(() => resolveDaemonConfig({}, { blockSize: 256 }, null), 'INVALID_ARGUMENT', 'block-size');
     code(() => resolveDaemonConfig({}, { blockSize: 'big' }, null), 'INVALID_SIZE', 'invalid block size "big"');
     code(() => resolveDaemonConfig({ replicationStrategy: 'eventual' }, {}, null), 'INVALID_ARGUMENT', '"eventual" is not one of synchronous, asynchronous');

@@ -45,7 +45,7 @@ describe('galleon daemon with a config file (integration)', function () {
     await writeFile(tomlFile, '[daemon]\nblock_size = 3000\n');
     const cases: [string[], string][] = [
       [['daemon', 'start', '--config', yamlFile], `Error: ${yamlFile}: unknown key "daemon.mount_point" — known keys in [daemon]: node_id, roles, storage_path, block_size, bind_address, ipc_address, data_address, zone`],
-      [['daemon', 'start', '--config', tomlFile], 'Error: block-size: 3000 is not a power of two between 512 and 1048576 — use e.g. 4096 or 64K'],
+      [['daemon', 'start', '--config', tomlFile], 'Error: block-size: 3000 is not a power of two between 4096 and 1048576 — use e.g. 4K, 128K or 1M'],
       [['daemon', 'start', '--config', join(root, 'nope.toml')], `Error: cannot read config file ${join(root, 'nope.toml')} (ENOENT) — check the --config path`],
       [['daemon', 'start', '--replication-strategy', 'eventual'], 'Error: Expected --replication-strategy=eventual to be one of: synchronous, asynchronous — see `galleon daemon start --help`'],
     ];
@@ -82,6 +82,7 @@ describe('galleon daemon with a config file (integration)', function () {
 
   it('keeps volumes and its node id across daemon restart and a stop/start', async () => {
     const vol = await cliJson<Volume>(['volume', 'create', '-n', 'persisted', '-s', '10M', '-c', 'fast-local-ssd'], env);
+    assert.equal(vol.blockSizeBytes, 8192, 'a volume created without --block-size gets the daemon\'s');
     const before = await cliJson<DaemonStatus>(['daemon', 'status'], env);
 
     const restarted = await runCli(['daemon', 'restart'], env);

@@ -33,7 +33,7 @@ export default class DaemonStart extends GalleonCommand {
     'data-address': Flags.string({ summary: 'Data-plane (block traffic) address this node registers. [default: 127.0.0.1:8070]' }),
     'peer-addresses': Flags.string({ summary: 'Comma-separated bind addresses of a running cluster to join.' }),
     'node-id': Flags.string({ summary: 'Node id (default: a random id persisted under the storage path).' }),
-    'block-size': Flags.string({ summary: 'Block size in bytes: a power of two from 512 to 1M. [default: 4096]' }),
+    'block-size': Flags.string({ summary: 'Default block size of volumes created through this daemon: a power of two from 4K to 1M. [default: 128K]' }),
     'replication-strategy': Flags.string({ summary: 'Replication strategy. [default: synchronous]', options: ['synchronous', 'asynchronous'] }),
     'persistence-level': Flags.string({ summary: 'Data persistence level. [default: enhanced]', options: ['basic', 'enhanced', 'high', 'maximum'] }),
     zone: Flags.string({ summary: 'Failure zone of this node. [default: default]' }),

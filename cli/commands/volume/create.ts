@@ -12,6 +12,7 @@ export default class VolumeCreate extends GalleonCommand {
   static override examples = [
     '<%= config.bin %> volume create --name web-data --size 1G --storage-class fast-local-ssd',
     '<%= config.bin %> volume create -n db-data -s 10G -c encrypted-storage -r 3 --label team=db',
+    '<%= config.bin %> volume create -n media -s 100G --block-size 1M',
   ];
 
   static override flags = {
@@ -22,6 +23,7 @@ export default class VolumeCreate extends GalleonCommand {
     replicas: Flags.integer({ char: 'r', summary: 'Number of replicas (overrides the storage class).' }),
     'access-mode': Flags.string({ summary: 'Access mode.', options: ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany'] }),
     label: Flags.string({ char: 'l', summary: 'Label as key=value (repeatable).', multiple: true }),
+    'block-size': Flags.string({ summary: 'Block size, fixed for the volume\'s life: a power of two from 4K to 1M (the unit of file data on the data plane). [default: the daemon\'s --block-size, 128K]' }),
   };
 
   async run(): Promise<Volume> {
@@ -40,6 +42,7 @@ export default class VolumeCreate extends GalleonCommand {
       spec.replicas = flags.replicas;
     }
     if (flags['access-mode'] !== undefined) spec.accessMode = flags['access-mode'] as AccessMode;
+    if (flags['block-size'] !== undefined) spec.blockSize = flags['block-size'];
     const volume = await (await this.admin(flags['daemon-address'])).call<Volume>('POST', '/v1/volumes', spec);
     const { volumeDetails } = await import('../../lib/views.js');
     this.print(`Volume ${volume.name} created.\n${volumeDetails(volume)}`);

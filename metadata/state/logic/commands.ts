@@ -4,6 +4,7 @@
  * result after dropping the Tx, so a failed command changes nothing).
  */
 import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
+import { defaultBlockSizeBytes } from '../../../proto/metadata-types.js';
 import type {
   AccessMode, DataNode, Lease, LeaseKind, PgReport, PlacementGroup, Volume, VolumeType,
 } from '../../../proto/metadata-types.js';
@@ -13,7 +14,7 @@ import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leas
 import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planReReplication, type FailoverVolume } from './placement.js';
 import { currentLoad, writePlacement } from './placement-store.js';
-import { parseSize, formatSize } from './size.js';
+import { parseBlockSize, parseSize, formatSize } from './size.js';
 import { buildStorageClass, defaultStorageClass, maxReplicas, minReplicas, minReplicasFor } from './storage-classes.js';
 import { Table, type Tx } from './tx.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
@@ -32,12 +33,13 @@ export interface CommandContext {
   newId(tag: string): string;
 }
 
-export const blockSizeBytes = 4096;
+/** New volumes' block size when the spec names none (proto/metadata-types.ts says why). */
+export const blockSizeBytes = defaultBlockSizeBytes;
 /** The product's default when `volume create` gets no --size. */
 export const defaultVolumeSizeBytes = 2 ** 30;
 export const volumeTypes: readonly VolumeType[] = ['ephemeral', 'persistent', 'shared'];
 export const accessModes: readonly AccessMode[] = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany'];
-const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels'] as const;
+const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels', 'blockSize'] as const;
 const registrationKeys = ['id', 'address', 'zone', 'capacityBytes'] as const;
 const leaseKinds: readonly LeaseKind[] = ['pg-primary', 'mount'];
 
@@ -74,6 +76,7 @@ const handlers: Record<string, Handler> = {
     checkKeys('volume spec', spec, volumeSpecKeys);
     const type = spec.type === undefined ? 'persistent' : checkOneOf('volume type', spec.type, volumeTypes);
     const sizeBytes = spec.size === undefined ? defaultVolumeSizeBytes : parseSize(spec.size);
+    const volumeBlockSize = spec.blockSize === undefined ? blockSizeBytes : parseBlockSize(spec.blockSize);
     const sc = requireStorageClass(tx, spec.storageClass ?? defaultStorageClass);
     const replicas = spec.replicas === undefined ? sc.replicas : checkInt('replicas', spec.replicas, minReplicas, maxReplicas);
     if (replicas < minReplicasFor(sc.writeConcern)) {
@@ -107,7 +110,7 @@ const handlers: Record<string, Handler> = {
     invariant(pgs !== null, `placement failed for ${name} although ${capacity.upNodes} nodes are up`);
     const volume: Volume = {
       id, name, type, sizeBytes, accessMode, storageClass: sc.name, replicas, writeConcern: sc.writeConcern,
-      blockSizeBytes, pgCount: pgsPerVolume, state: 'available', labels,
+      blockSizeBytes: volumeBlockSize, pgCount: pgsPerVolume, state: 'available', labels,
       createdAtMs: ctx.stampMs, updatedAtMs: ctx.stampMs, version: 1,
     };
     tx.put(Table.Volume, id, volume);

@@ -4,6 +4,7 @@
  * comes to a whole number of bytes (`1.5G`, `10.5G`, `0.5K`), so nothing is silently rounded.
  */
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
+import { maxBlockSizeBytes, minBlockSizeBytes } from '../../../proto/metadata-types.js';
 
 /** A volume of more than 1 PiB is almost certainly a typo; Number stays exact far above it. */
 export const maxVolumeSizeBytes = 2 ** 50;
@@ -30,6 +31,19 @@ export function parseSize(raw: unknown): number {
   const bytes = num / scale;
   if (bytes > BigInt(maxVolumeSizeBytes)) throw invalid(`size ${JSON.stringify(raw)} is larger than the 1 PiB limit`);
   return checkBytes(Number(bytes), raw);
+}
+
+/**
+ * A volume's block size: a size as above that is a power of two from 4 KiB to 1 MiB (the data
+ * plane takes blocks of up to 4 MiB, so 1 MiB plus headers fits with room to spare).
+ */
+export function parseBlockSize(raw: unknown): number {
+  const bytes = parseSize(raw);
+  if ((bytes & (bytes - 1)) !== 0 || bytes < minBlockSizeBytes || bytes > maxBlockSizeBytes) {
+    throw new GalleonError(ErrorCode.INVALID_SIZE, `block size ${JSON.stringify(raw)} is not a power of two from 4 KiB to 1 MiB`,
+      { hint: 'use 4K, 8K, 16K, 32K, 64K, 128K, 256K, 512K or 1M' });
+  }
+  return bytes;
 }
 
 function checkBytes(bytes: number, shown: string): number {

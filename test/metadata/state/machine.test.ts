@@ -61,7 +61,7 @@ describe('metadata/state machine: storage classes and volumes', function () {
     assert.match(vol.id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.deepEqual(
       [vol.name, vol.type, vol.sizeBytes, vol.accessMode, vol.storageClass, vol.replicas, vol.writeConcern, vol.state, vol.version, vol.pgCount, vol.blockSizeBytes],
-      ['db-data', 'persistent', 10 * 2 ** 30, 'ReadWriteOnce', 'encrypted-storage', 3, 'replicated', 'available', 1, 16, 4096]);
+      ['db-data', 'persistent', 10 * 2 ** 30, 'ReadWriteOnce', 'encrypted-storage', 3, 'replicated', 'available', 1, 16, 131072]);
     assert.deepEqual(await sm.query('getVolume', ['db-data']), vol);
     assert.deepEqual(await sm.query('getVolume', [vol.id]), vol);
     const pgs = await sm.query('getPlacement', [vol.id]) as PlacementGroup[];
@@ -75,6 +75,15 @@ describe('metadata/state machine: storage classes and volumes', function () {
     const primaries = new Map<string, number>();
     for (const pg of pgs) primaries.set(pg.primary, (primaries.get(pg.primary) ?? 0) + 1);
     assert.ok(Math.max(...primaries.values()) - Math.min(...primaries.values()) <= 1, `primaries unbalanced: ${JSON.stringify([...primaries])}`);
+  });
+
+  it('fixes a volume\'s block size at creation: a power of two from 4 KiB to 1 MiB, refused otherwise with nothing created', async () => {
+    await addNodes(f, 3);
+    const big = await f.ok<Volume>('createVolume', { name: 'media', blockSize: '1M' });
+    assert.equal(big.blockSizeBytes, 1024 * 1024);
+    assert.equal((await f.ok<Volume>('createVolume', { name: 'small', blockSize: 4096 })).blockSizeBytes, 4096);
+    for (const bad of ['3000', 2048, '2M', '96K', 'huge']) await f.fails('INVALID_SIZE', 'createVolume', { name: 'bad', blockSize: bad });
+    assert.equal(await sm.query('getVolume', ['bad']).catch(() => null), null);
   });
 
   it('generates a name, applies type defaults, replicas override and labels', async () => {

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { BlockCache } from '../../../vfs/data/block-cache.js';
+
+/** A fetch the test resolves by hand. */
+function deferred(): { promise: Promise<Buffer>; resolve: (b: Buffer) => void; calls: number } {
+  let resolve: (b: Buffer) => void = () => undefined;
+  const promise = new Promise<Buffer>((r) => { resolve = r; });
+  return { promise, resolve, calls: 0 };
+}
+
+describe('vfs/data BlockCache', () => {
+  it('evicts least recently used blocks to stay within its byte bound', async () => {
+    const c = new BlockCache(3 * 100);
+    for (let b = 0; b < 3; b++) c.put(1, b, Buffer.alloc(100, b));
+    await c.get(1, 0, () => Promise.reject(new Error('cached')));
+    c.put(1, 3, Buffer.alloc(100, 3));
+    assert.equal(c.has(1, 1), false, 'block 1 was least recently used');
+    assert.equal(c.has(1, 0), true);
+    assert.ok(c.stats().bytes <= 300);
+    c.put(1, 4, Buffer.alloc(301));
+    assert.equal(c.has(1, 4), false, 'a body larger than the cache is not kept');
+  });
+
+  it('shares one fetch between concurrent readers', async () => {
+    const c = new BlockCache(1000);
+    const d = deferred();
+    const fetch = (): Promise<Buffer> => { d.calls++; return d.promise; };
+    const reads = [c.get(2, 7, fetch), c.get(2, 7, fetch), c.get(2, 7, fetch)];
+    d.resolve(Buffer.from('x'));
+    const got = await Promise.all(reads);
+    assert.equal(d.calls, 1);
+    assert.ok(got.every((g) => g.toString() === 'x'));
+    assert.equal(c.stats().joined, 2);
+  });
+
+  it('never stores a fetch that started before its inode was invalidated', async () => {
+    const c = new BlockCache(1000);
+    const d = deferred();
+    const stale = c.get(3, 0, () => d.promise);
+    c.invalidate(3);
+    d.resolve(Buffer.from('old'));
+    await stale;
+    assert.equal(c.has(3, 0), false);
+    const fresh = await c.get(3, 0, () => Promise.resolve(Buffer.from('new')));
+    assert.equal(fresh.toString(), 'new');
+  });
+
+  it('keeps an inode\'s blocks across opens with the same change token only', () => {
+    const c = new BlockCache(1000);
+    assert.equal(c.validate(4, 'v1'), false);
+    c.put(4, 0, Buffer.from('a'));
+    c.put(5, 0, Buffer.from('b'));
+    assert.equal(c.validate(4, 'v1'), true);
+    assert.equal(c.has(4, 0), true);
+    assert.equal(c.validate(4, 'v2'), false);
+    assert.equal(c.has(4, 0), false);
+    assert.equal(c.has(5, 0), true, 'other inodes keep theirs');
+    c.put(4, 9, Buffer.from('c'));
+    c.invalidate(4, 5);
+    assert.equal(c.has(4, 9), false, 'invalidate from a block drops that block and later ones');
+  });
+});

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { addSpan, blockLength, blockRange, blocksOf, clipSpans, gaps, noReadAhead, planReadAhead } from '../../../vfs/data/layout.js';
+import type { ReadAheadState, Span } from '../../../vfs/data/layout.js';
+
+describe('vfs/data layout (pure)', () => {
+  it('maps byte ranges to blocks, partial last blocks included', () => {
+    assert.deepEqual(blockRange(0, 4096, 4096), { first: 0, last: 0 });
+    assert.deepEqual(blockRange(4095, 2, 4096), { first: 0, last: 1 });
+    assert.deepEqual(blockRange(131072, 131072, 131072), { first: 1, last: 1 });
+    assert.equal(blocksOf(0, 4096), 0);
+    assert.equal(blocksOf(4097, 4096), 2);
+    assert.equal(blockLength(1, 4097, 4096), 1);
+    assert.equal(blockLength(2, 4097, 4096), 0);
+    assert.equal(blockLength(0, 4097, 4096), 4096);
+  });
+
+  it('keeps spans merged and finds the gaps, against a bitmap over every small case', () => {
+    const n = 8;
+    for (let seed = 1; seed < 400; seed++) {
+      let x = seed;
+      const rnd = (m: number): number => { x = (x * 1103515245 + 12345) & 0x7fffffff; return x % m; };
+      let spans: Span[] = [];
+      const bits = new Array<boolean>(n).fill(false);
+      for (let k = 0; k < 4; k++) {
+        const s = rnd(n);
+        const e = s + 1 + rnd(n - s);
+        spans = addSpan(spans, s, e);
+        for (let i = s; i < e; i++) bits[i] = true;
+      }
+      const cut = rnd(n + 1);
+      const clipped = clipSpans(spans, cut);
+      const want: Span[] = [];
+      for (let i = 0; i < n; i++) {
+        if (bits[i] === true) continue;
+        const last = want[want.length - 1];
+        if (last !== undefined && last[1] === i) want[want.length - 1] = [last[0], i + 1];
+        else want.push([i, i + 1]);
+      }
+      assert.deepEqual(gaps(spans, 0, n), want, `seed ${seed}`);
+      for (let i = 1; i < spans.length; i++) assert.ok((spans[i - 1]?.[1] ?? 0) < (spans[i]?.[0] ?? 0), 'disjoint, non-adjacent, sorted');
+      assert.deepEqual(gaps(clipped, 0, cut), gaps(spans, 0, cut));
+    }
+  });
+
+  it('opens a read-ahead window on sequential reads, grows it per new block, closes it on a random read', () => {
+    const l = { initialWindowBlocks: 2, maxWindowBlocks: 8 };
+    let s: ReadAheadState = noReadAhead;
+    const windows: number[] = [];
+    for (let b = 0; b < 6; b++) { const p = planReadAhead(s, b, b, l); s = p.state; windows.push(p.to - p.from); assert.equal(p.from, b + 1); }
+    assert.deepEqual(windows, [2, 4, 8, 8, 8, 8]);
+    // Reads inside the same block (128 KiB reads of a 1 MiB block) keep the window as it is.
+    const same = planReadAhead(s, 5, 5, l);
+    assert.equal(same.to - same.from, 8);
+    const random = planReadAhead(same.state, 40, 40, l);
+    assert.equal(random.to - random.from, 0);
+    const again = planReadAhead(random.state, 41, 42, l);
+    assert.equal(again.to - again.from, 2);
+  });
+});

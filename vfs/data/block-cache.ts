@@ -1,0 +1,132 @@
+/**
+ * The read cache of one mount: blocks of the mount's volume, least recently used first out,
+ * bounded by `maxBytes` (the bytes of the cached bodies). Concurrent reads of one block share
+ * one fetch. Each inode carries a generation: invalidating an inode bumps it, so a fetch that
+ * started before the invalidation never lands in the cache afterwards.
+ *
+ * Close-to-open rule: each inode's cached blocks are tagged with the change token (the
+ * namespace's view of the inode: size, mtime, version) they were read under; `validate()` at
+ * open drops them when the token differs.
+ */
+import { invariant } from '../../proto/errors.js';
+
+export const defaultCacheBytes = 64 * 1024 * 1024;
+
+export interface BlockCacheStats {
+  bytes: number;
+  entries: number;
+  hits: number;
+  misses: number;
+  /** Misses served by a fetch already in flight (read-ahead, or a concurrent reader). */
+  joined: number;
+  /** Fetches that went to the data plane (misses shared by concurrent readers count once). */
+  fetches: number;
+  evictions: number;
+}
+
+export class BlockCache {
+  private readonly entries = new Map<string, Buffer>();
+  private readonly inflight = new Map<string, Promise<Buffer>>();
+  private readonly generations = new Map<number, number>();
+  private readonly tokens = new Map<number, string>();
+  private bytes = 0;
+  private readonly counts = { hits: 0, misses: 0, joined: 0, fetches: 0, evictions: 0 };
+
+  constructor(readonly maxBytes: number = defaultCacheBytes) {
+    invariant(Number.isInteger(maxBytes) && maxBytes >= 0, `cache bound ${maxBytes} bytes`);
+  }
+
+  stats(): BlockCacheStats {
+    return { bytes: this.bytes, entries: this.entries.size, ...this.counts };
+  }
+
+  has(ino: number, blockNo: number): boolean {
+    const k = key(ino, blockNo);
+    return this.entries.has(k) || this.inflight.has(k);
+  }
+
+  /** The cached block, or the result of `fetch` (shared with every concurrent caller). Callers must not modify it. */
+  async get(ino: number, blockNo: number, fetch: () => Promise<Buffer>): Promise<Buffer> {
+    const k = key(ino, blockNo);
+    const hit = this.entries.get(k);
+    if (hit !== undefined) {
+      this.counts.hits++;
+      this.entries.delete(k);
+      this.entries.set(k, hit);
+      return hit;
+    }
+    this.counts.misses++;
+    const pending = this.inflight.get(k);
+    if (pending !== undefined) {
+      this.counts.joined++;
+      return pending;
+    }
+    const gen = this.generation(ino);
+    this.counts.fetches++;
+    const p = fetch().then((data) => {
+      if (this.generation(ino) === gen) this.put(ino, blockNo, data);
+      return data;
+    }).finally(() => {
+      if (this.inflight.get(k) === p) this.inflight.delete(k);
+    });
+    this.inflight.set(k, p);
+    return p;
+  }
+
+  /** Stores what was just written or read (a body larger than the whole cache is not kept). */
+  put(ino: number, blockNo: number, data: Buffer): void {
+    const k = key(ino, blockNo);
+    this.drop(k);
+    if (data.byteLength > this.maxBytes) return;
+    this.entries.set(k, data);
+    this.bytes += data.byteLength;
+    for (const [oldest, body] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(oldest);
+      this.bytes -= body.byteLength;
+      this.counts.evictions++;
+    }
+    invariant(this.bytes <= this.maxBytes, `cache holds ${this.bytes} bytes over its bound ${this.maxBytes}`);
+  }
+
+  /** Forgets blocks >= `fromBlock` of `ino`, and every fetch of it now in flight. */
+  invalidate(ino: number, fromBlock = 0): void {
+    this.generations.set(ino, this.generation(ino) + 1);
+    const prefix = `${ino}:`;
+    for (const k of [...this.entries.keys()]) {
+      if (k.startsWith(prefix) && Number(k.slice(prefix.length)) >= fromBlock) this.drop(k);
+    }
+    for (const k of [...this.inflight.keys()]) if (k.startsWith(prefix)) this.inflight.delete(k);
+  }
+
+  /**
+   * At open: keeps `ino`'s blocks only when they were read under the same change token;
+   * returns whether they were kept.
+   */
+  validate(ino: number, token: string): boolean {
+    const kept = this.tokens.get(ino) === token;
+    if (!kept) this.invalidate(ino);
+    this.tokens.set(ino, token);
+    return kept;
+  }
+
+  /** Records the token the namespace gave the inode after our own commit, so our blocks stay valid. */
+  retag(ino: number, token: string): void {
+    this.tokens.set(ino, token);
+  }
+
+  private generation(ino: number): number {
+    return this.generations.get(ino) ?? 0;
+  }
+
+  private drop(k: string): void {
+    const old = this.entries.get(k);
+    if (old === undefined) return;
+    this.entries.delete(k);
+    this.bytes -= old.byteLength;
+  }
+}
+
+function key(ino: number, blockNo: number): string {
+  return `${ino}:${blockNo}`;
+}

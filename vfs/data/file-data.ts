@@ -1,0 +1,301 @@
+/**
+ * A file's bytes on the data plane. Block `n` of inode `ino` holds bytes [n·B, n·B + len) of
+ * the file, B the volume's block size, len < B only for the last block (partial blocks: a
+ * 10 KiB file stores 10 KiB). Never-written blocks (holes) read as zeros.
+ *
+ * One FileData per inode per mount, shared by every open handle of it (`VolumeData.open`),
+ * so a read through one handle sees another's unflushed writes, as on a local disk.
+ * Writes are buffered per block (at most `maxDirtyBytes`, counted in whole blocks); a full
+ * buffer, `flush()`/`fsync()` and the last `close()` write every dirty block at the volume's
+ * write concern and return only once the data plane acknowledged them. The caller commits
+ * the returned size/mtime to the namespace only then. A block not fully covered by buffered
+ * bytes is read from the data plane and merged at flush time (read-modify-write), never per
+ * write: sequential small writes that fill a block cost no read.
+ *
+ * Invariant: bytes of stored blocks at or past `validStoredBytes` are not this file's data
+ * (a truncate left them, or nothing ever wrote them): reads and merges treat them as zeros,
+ * and a flush that grows the file over such blocks deletes them first.
+ */
+import type { Logger } from 'pino';
+import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import type { WriteConcern } from '../../proto/metadata-types.js';
+import type { BlockClient } from '../../dataplane/client/block-client.js';
+import type { BlockCache } from './block-cache.js';
+import type { BlockFreer } from './free-blocks.js';
+import { addSpan, blockLength, blockRange, blocksOf, clipSpans, gaps, noReadAhead, planReadAhead } from './layout.js';
+import type { ReadAheadLimits, ReadAheadState, Span } from './layout.js';
+
+export type FileBlockIo = Pick<BlockClient, 'readBlock' | 'writeBlocks' | 'deleteBlock'>;
+
+export const defaultMaxDirtyBytes = 16 * 1024 * 1024;
+export const defaultReadAheadInitialBytes = 256 * 1024;
+export const defaultReadAheadMaxBytes = 8 * 1024 * 1024;
+/** The largest single read or write FileData accepts (FUSE sends at most max_write = 128 KiB). */
+export const maxIoBytes = 64 * 1024 * 1024;
+
+export interface FileDataEnv {
+  client: FileBlockIo;
+  volumeId: string;
+  blockSizeBytes: number;
+  concern: WriteConcern;
+  cache: BlockCache;
+  freer: BlockFreer;
+  maxDirtyBytes: number;
+  readAhead: ReadAheadLimits;
+  /** Wall clock in nanoseconds since the epoch (injected: tests and the simulator pin it). */
+  nowNs: () => bigint;
+  log: Logger | undefined;
+}
+
+/** What the namespace must record after a flush (`changed` false: nothing to commit). */
+export interface FlushResult {
+  changed: boolean;
+  sizeBytes: number;
+  mtimeNs: bigint;
+  /** Blocks written to the data plane by this flush. */
+  blocksWritten: number;
+}
+
+interface DirtyBlock {
+  buf: Buffer;
+  spans: Span[];
+  /** The stored bytes below `validStoredBytes` are merged into `buf` (or there are none). */
+  baseLoaded: boolean;
+}
+
+export class FileData {
+  private readonly dirty = new Map<number, DirtyBlock>();
+  private sizeBytes: number;
+  /** Bytes [0, validStoredBytes) of stored blocks are file data; past it, zeros. */
+  private validStoredBytes: number;
+  /** The largest size this file had since the last flush: what a shrink may leave behind. */
+  private highWaterBytes: number;
+  /** Lowest block a truncate cut off since the last flush (null: none). */
+  private truncatedFromBlock: number | null = null;
+  private mtimeNs: bigint;
+  private changed = false;
+  private ra: ReadAheadState = noReadAhead;
+  private lock: Promise<void> = Promise.resolve();
+
+  constructor(readonly ino: number, sizeBytes: number, mtimeNs: bigint, private readonly env: FileDataEnv) {
+    invariant(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0, `file size ${sizeBytes}`);
+    invariant(env.maxDirtyBytes >= env.blockSizeBytes, `buffer bound ${env.maxDirtyBytes} below one block of ${env.blockSizeBytes}`);
+    this.sizeBytes = sizeBytes;
+    this.validStoredBytes = sizeBytes;
+    this.highWaterBytes = sizeBytes;
+    this.mtimeNs = mtimeNs;
+  }
+
+  get size(): number {
+    return this.sizeBytes;
+  }
+
+  /** Bytes held by the write buffer (whole blocks). */
+  get dirtyBytes(): number {
+    return this.dirty.size * this.env.blockSizeBytes;
+  }
+
+  /** Bytes [offset, offset + length), short at end of file; holes and unwritten tails are zeros. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    checkRange(offset, length);
+    return this.locked(async () => {
+      const end = Math.min(this.sizeBytes, offset + length);
+      if (offset >= end) return Buffer.alloc(0);
+      const out = Buffer.alloc(end - offset);
+      const B = this.env.blockSizeBytes;
+      const { first, last } = blockRange(offset, end - offset, B);
+      const parts: Promise<void>[] = [];
+      for (let b = first; b <= last; b++) parts.push(this.readInto(out, offset, end, b));
+      // Ahead before waiting: the window's fetches overlap this read's own.
+      this.readAhead(first, last);
+      await Promise.all(parts);
+      return out;
+    });
+  }
+
+  /**
+   * Buffers `data` at `offset`. A block that would take the buffer past its bound flushes it
+   * first (and waits), so the buffer never holds more than `maxDirtyBytes`.
+   */
+  async write(offset: number, data: Uint8Array): Promise<number> {
+    checkRange(offset, data.byteLength);
+    return this.locked(async () => {
+      if (data.byteLength === 0) return 0;
+      const B = this.env.blockSizeBytes;
+      const end = offset + data.byteLength;
+      const priorSize = this.sizeBytes;
+      // Size first: a flush in the middle of this write must find its blocks inside the file.
+      this.grow(end);
+      const { first, last } = blockRange(offset, data.byteLength, B);
+      for (let b = first; b <= last; b++) {
+        if (!this.dirty.has(b) && this.dirtyBytes + B > this.env.maxDirtyBytes) await this.flushLocked();
+        const bs = b * B;
+        const from = Math.max(offset, bs) - bs;
+        const to = Math.min(end, bs + B) - bs;
+        const d = this.dirtyBlock(b, priorSize);
+        d.buf.set(data.subarray(bs + from - offset, bs + to - offset), from);
+        d.spans = addSpan(d.spans, from, to);
+      }
+      invariant(this.dirtyBytes <= this.env.maxDirtyBytes, `write buffer at ${this.dirtyBytes} bytes, over its bound`);
+      return data.byteLength;
+    });
+  }
+
+  /** Sets the size: a shrink zeroes the rest of the new last block; cut-off blocks are freed later. */
+  async truncate(sizeBytes: number): Promise<void> {
+    checkRange(sizeBytes, 0);
+    return this.locked(async () => {
+      const B = this.env.blockSizeBytes;
+      const tail = Math.floor(sizeBytes / B);
+      // The new last block may need buffering: make room first, before anything changes.
+      if (sizeBytes < this.sizeBytes && !this.dirty.has(tail) && this.dirtyBytes + B > this.env.maxDirtyBytes) await this.flushLocked();
+      if (sizeBytes < this.sizeBytes) {
+        for (const b of [...this.dirty.keys()]) if (b * B >= sizeBytes) this.dirty.delete(b);
+        const cut = sizeBytes - tail * B;
+        const d = this.dirty.get(tail);
+        if (cut > 0 && d !== undefined) {
+          d.buf.fill(0, cut);
+          d.spans = clipSpans(d.spans, cut);
+        } else if (cut > 0 && tail * B < this.validStoredBytes) {
+          // Rewritten at flush, trimmed to the new length, so a later growth reads zeros there.
+          this.dirty.set(tail, { buf: Buffer.alloc(B), spans: [], baseLoaded: false });
+        }
+        this.validStoredBytes = Math.min(this.validStoredBytes, sizeBytes);
+        const from = blocksOf(sizeBytes, B);
+        this.truncatedFromBlock = Math.min(this.truncatedFromBlock ?? from, from);
+        this.env.cache.invalidate(this.ino, tail);
+      }
+      invariant(this.dirtyBytes <= this.env.maxDirtyBytes, `write buffer at ${this.dirtyBytes} bytes after a truncate, over its bound`);
+      this.sizeBytes = sizeBytes;
+      this.highWaterBytes = Math.max(this.highWaterBytes, sizeBytes);
+      this.touch();
+    });
+  }
+
+  /** Writes every dirty block at the volume's concern; resolves once all are acknowledged. */
+  async flush(): Promise<FlushResult> {
+    return this.locked(() => this.flushLocked());
+  }
+
+  /** Same as flush: durability is the write concern's, reached before flush resolves. */
+  async fsync(): Promise<FlushResult> {
+    return this.flush();
+  }
+
+  private async flushLocked(): Promise<FlushResult> {
+    const B = this.env.blockSizeBytes;
+    const blocks = [...this.dirty.keys()].sort((a, b) => a - b);
+    const newBlocks = blocksOf(this.sizeBytes, B);
+    if (this.truncatedFromBlock !== null) {
+      this.env.freer.enqueue(this.ino, { fromBlock: this.truncatedFromBlock, toBlock: blocksOf(this.highWaterBytes, B) });
+    }
+    // Stale blocks this size would expose go first (awaited), so they never read as data.
+    await this.env.freer.claim(this.ino, 0, newBlocks, new Set(blocks));
+    await Promise.all(blocks.map((b) => this.loadBase(b)));
+    const writes = blocks.map((b) => {
+      const d = this.dirty.get(b);
+      invariant(d !== undefined, `dirty block ${b} vanished during flush`);
+      const len = blockLength(b, this.sizeBytes, B);
+      invariant(len > 0, `dirty block ${b} past the end of a ${this.sizeBytes}-byte file`);
+      return { inode: this.ino, blockNo: b, data: len === B ? d.buf : Buffer.from(d.buf.subarray(0, len)) };
+    });
+    if (writes.length > 0) await this.env.client.writeBlocks(this.env.volumeId, writes, this.env.concern);
+    for (const w of writes) this.env.cache.put(this.ino, w.blockNo, w.data);
+    this.dirty.clear();
+    this.validStoredBytes = this.sizeBytes;
+    this.highWaterBytes = this.sizeBytes;
+    this.truncatedFromBlock = null;
+    const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length };
+    this.changed = false;
+    return result;
+  }
+
+  private async readInto(out: Buffer, offset: number, end: number, b: number): Promise<void> {
+    const B = this.env.blockSizeBytes;
+    const bs = b * B;
+    const from = Math.max(offset, bs) - bs;
+    const to = Math.min(end, bs + B) - bs;
+    const d = this.dirty.get(b);
+    if (d !== undefined) {
+      if (!covers(d.spans, from, to)) await this.loadBase(b);
+      d.buf.copy(out, bs + from - offset, from, to);
+      return;
+    }
+    const valid = Math.min(to, this.validStoredBytes - bs);
+    if (valid <= from) return;
+    const stored = await this.fetch(b);
+    if (from < stored.byteLength) stored.copy(out, bs + from - offset, from, Math.min(valid, stored.byteLength));
+  }
+
+  /** Merges the stored bytes of block `b` under the buffered ones (read-modify-write). */
+  private async loadBase(b: number): Promise<void> {
+    const d = this.dirty.get(b);
+    if (d === undefined || d.baseLoaded) return;
+    const valid = Math.min(this.env.blockSizeBytes, this.validStoredBytes - b * this.env.blockSizeBytes);
+    const holes = valid > 0 ? gaps(d.spans, 0, valid) : [];
+    if (holes.length > 0) {
+      const stored = await this.fetch(b);
+      for (const [s, e] of holes) if (s < stored.byteLength) stored.copy(d.buf, s, s, Math.min(e, stored.byteLength));
+    }
+    d.baseLoaded = true;
+  }
+
+  /** The buffered block `b`; a new one needs no stored bytes when none of the file's were there before this write. */
+  private dirtyBlock(b: number, priorSize: number): DirtyBlock {
+    let d = this.dirty.get(b);
+    if (d === undefined) {
+      d = { buf: Buffer.alloc(this.env.blockSizeBytes), spans: [], baseLoaded: b * this.env.blockSizeBytes >= Math.min(this.validStoredBytes, priorSize) };
+      this.dirty.set(b, d);
+    }
+    return d;
+  }
+
+  private fetch(b: number): Promise<Buffer> {
+    return this.env.cache.get(this.ino, b, async () => {
+      try {
+        return (await this.env.client.readBlock(this.env.volumeId, this.ino, b)).data;
+      } catch (err) {
+        if (isGalleonError(err, 'BLOCK_NOT_FOUND')) return Buffer.alloc(0);
+        throw err;
+      }
+    });
+  }
+
+  private readAhead(first: number, last: number): void {
+    const plan = planReadAhead(this.ra, first, last, this.env.readAhead);
+    this.ra = plan.state;
+    const limit = blocksOf(this.validStoredBytes, this.env.blockSizeBytes);
+    for (let b = plan.from; b < Math.min(plan.to, limit); b++) {
+      if (this.dirty.has(b) || this.env.cache.has(this.ino, b)) continue;
+      // A failed read-ahead only costs the reader a fetch of its own later.
+      this.fetch(b).catch((err: unknown) => this.env.log?.debug({ err, ino: this.ino, blockNo: b }, 'read-ahead failed'));
+    }
+  }
+
+  private grow(end: number): void {
+    this.sizeBytes = Math.max(this.sizeBytes, end);
+    this.highWaterBytes = Math.max(this.highWaterBytes, this.sizeBytes);
+    this.touch();
+  }
+
+  private touch(): void {
+    this.mtimeNs = this.env.nowNs();
+    this.changed = true;
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.then(() => undefined, () => undefined);
+    return run;
+  }
+}
+
+function covers(spans: readonly Span[], from: number, to: number): boolean {
+  return gaps(spans, from, to).length === 0;
+}
+
+function checkRange(offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || length > maxIoBytes) {
+    throw new GalleonError('INVALID_ARGUMENT', `invalid file range: ${length} bytes at offset ${offset}`, { hint: `offsets are non-negative integers; at most ${maxIoBytes} bytes per call` });
+  }
+}

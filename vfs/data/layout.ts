@@ -1,0 +1,92 @@
+/**
+ * Pure decisions of the file-data layer: which blocks a byte range touches, which bytes of a
+ * block a buffer already covers, and when to read ahead. No I/O, clock or randomness (the
+ * lint config enforces it), so every rule here is tested exhaustively in memory
+ * (test/vfs/data/layout.test.ts).
+ */
+import { invariant } from '../../proto/errors.js';
+
+/** A half-open byte range [start, end) inside one block. */
+export type Span = readonly [start: number, end: number];
+
+/** The blocks [first, last] that bytes [offset, offset + length) touch (length > 0). */
+export function blockRange(offset: number, length: number, blockSizeBytes: number): { first: number; last: number } {
+  invariant(length > 0 && offset >= 0, `block range of ${length} bytes at ${offset}`);
+  return { first: Math.floor(offset / blockSizeBytes), last: Math.floor((offset + length - 1) / blockSizeBytes) };
+}
+
+/** How many blocks a file of `sizeBytes` spans (its last one may be partial). */
+export function blocksOf(sizeBytes: number, blockSizeBytes: number): number {
+  return Math.ceil(sizeBytes / blockSizeBytes);
+}
+
+/** The bytes of block `blockNo` a file of `sizeBytes` holds: B for inner blocks, less for the last, 0 beyond. */
+export function blockLength(blockNo: number, sizeBytes: number, blockSizeBytes: number): number {
+  return Math.max(0, Math.min(blockSizeBytes, sizeBytes - blockNo * blockSizeBytes));
+}
+
+/** `spans` (sorted, disjoint, non-adjacent) with [start, end) added and neighbours merged. */
+export function addSpan(spans: readonly Span[], start: number, end: number): Span[] {
+  invariant(start < end, `empty span [${start}, ${end})`);
+  const out: Span[] = [];
+  let s = start;
+  let e = end;
+  for (const sp of spans) {
+    if (sp[1] < s) out.push(sp);
+    else if (sp[0] > e) out.push(sp);
+    else { s = Math.min(s, sp[0]); e = Math.max(e, sp[1]); }
+  }
+  out.push([s, e]);
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+/** The spans cut off at `end` (what a truncate leaves of a buffered block). */
+export function clipSpans(spans: readonly Span[], end: number): Span[] {
+  return spans.filter((s) => s[0] < end).map((s) => [s[0], Math.min(s[1], end)] as const);
+}
+
+/** The parts of [start, end) that no span covers: where a block's stored bytes must be merged in. */
+export function gaps(spans: readonly Span[], start: number, end: number): Span[] {
+  const out: Span[] = [];
+  let at = start;
+  for (const [s, e] of spans) {
+    if (e <= at) continue;
+    if (s >= end) break;
+    if (s > at) out.push([at, s]);
+    at = Math.max(at, e);
+  }
+  if (at < end) out.push([at, end]);
+  return out;
+}
+
+export interface ReadAheadState {
+  /** The block a sequential reader reads next. */
+  nextBlock: number;
+  /** Blocks fetched ahead of the reader; 0 while access looks random. */
+  windowBlocks: number;
+}
+
+export interface ReadAheadLimits {
+  initialWindowBlocks: number;
+  maxWindowBlocks: number;
+}
+
+export const noReadAhead: ReadAheadState = { nextBlock: 0, windowBlocks: 0 };
+
+/**
+ * After a read of blocks [first, last]: access is sequential when it starts where the previous
+ * read ended (or inside that read's last block, as 128 KiB reads of a 1 MiB block do, which
+ * keeps the window as it is). The
+ * window starts at `initialWindowBlocks` and doubles each time the reader enters a new block,
+ * up to `maxWindowBlocks`; a random read closes it. Returns the blocks to fetch ahead,
+ * [from, to), empty when the window is closed.
+ */
+export function planReadAhead(s: ReadAheadState, first: number, last: number, l: ReadAheadLimits): { state: ReadAheadState; from: number; to: number } {
+  invariant(first <= last && l.initialWindowBlocks >= 1 && l.maxWindowBlocks >= l.initialWindowBlocks, 'read-ahead plan arguments');
+  const sameBlock = first === s.nextBlock - 1 && last === first;
+  const sequential = first === s.nextBlock || first === s.nextBlock - 1;
+  let windowBlocks = 0;
+  if (sameBlock) windowBlocks = s.windowBlocks;
+  else if (sequential) windowBlocks = s.windowBlocks === 0 ? l.initialWindowBlocks : Math.min(2 * s.windowBlocks, l.maxWindowBlocks);
+  return { state: { nextBlock: last + 1, windowBlocks }, from: last + 1, to: last + 1 + windowBlocks };
+}
