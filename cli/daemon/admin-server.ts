@@ -11,6 +11,8 @@ import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
+import type { MountManager } from '../../vfs/manager/mount-manager.js';
+import { vfsStatus } from '../../vfs/manager/status.js';
 
 /** Large enough for a base64 block of the biggest block size (4 MiB). */
 export const maxRequestBodyBytes = 8 * 1024 * 1024;
@@ -33,6 +35,8 @@ export interface DaemonHost {
   blocks(): BlockClient;
   /** Prometheus text of the daemon's own and its roles' metrics. */
   metrics(): Promise<{ contentType: string; text: string }>;
+  /** The node's mount manager (vfs/manager). */
+  mounts(): MountManager;
 }
 
 type Params = string[];
@@ -90,6 +94,15 @@ function routes(host: DaemonHost): Route[] {
     { method: 'GET', pattern: /^\/v1\/daemon\/config$/, handler: () => Promise.resolve(host.config()) },
     { method: 'POST', pattern: /^\/v1\/daemon\/stop$/, handler: async () => { const s = await host.status(); host.requestStop(); return { nodeId: s.nodeId, pid: s.pid, stopping: true }; } },
     { method: 'POST', pattern: /^\/v1\/daemon\/restart$/, handler: () => host.restart() },
+    { method: 'GET', pattern: /^\/v1\/vfs\/mounts$/, handler: () => Promise.resolve(host.mounts().list()) },
+    {
+      method: 'POST', pattern: /^\/v1\/vfs\/mounts$/,
+      handler: (_, body) => host.mounts().mount(field(body, 'volume', isString, 'a volume name or id'), field(body, 'mountPoint', isString, 'an absolute directory'),
+        isObject(body) && isBool(body.readOnly) ? body.readOnly : false),
+    },
+    { method: 'POST', pattern: /^\/v1\/vfs\/unmount$/, handler: (_, body) => host.mounts().unmount(field(body, 'target', isString, 'a volume name or a mount point')) },
+    { method: 'GET', pattern: /^\/v1\/vfs\/mounts\/([^/]+)$/, handler: ([ref]) => { const s = host.mounts().status(ref ?? ''); return vfsStatus(api(), s.info, s.mount); } },
+    { method: 'POST', pattern: /^\/v1\/vfs\/sync$/, handler: (_, body) => host.mounts().sync(isObject(body) && isString(body.volume) ? body.volume : null) },
   ];
 }
 
