@@ -9,7 +9,6 @@
  * make the data durable at the volume's write concern and only then commit size and mtime.
  */
 import type { Logger } from 'pino';
-import { GalleonError, ErrorCode, invariant } from '../../proto/errors.js';
 import type { FsApi, FsAttr, FsCaller, FsSetattr, Volume } from '../../proto/metadata-types.js';
 import { fsError } from '../fuse/errno.js';
 import type { FileHandle, FsDirEntry, FsStat, FsStatfs, FuseCaller, FuseOps, TimeUpdate } from '../fuse/types.js';
@@ -63,6 +62,8 @@ export class GalleonFs implements FuseOps {
   private readonly handles = new Map<FileHandle, Handle>();
   private nextFh = 1;
   private readonly sizeSeen = new Map<number, number>();
+  /** Open inodes of this mount: the size the namespace has committed for each. */
+  private readonly committedSize = new Map<number, number>();
   private readonly inodes: InodePool;
   private readonly quota: Quota;
   private readonly vol: string;
@@ -149,6 +150,22 @@ export class GalleonFs implements FuseOps {
     return toStat(a, this.o.volume.blockSizeBytes, open?.size ?? a.size);
   }
 
+  /** Bytes this mount's open files grew past their committed sizes (counted against the quota). */
+  private localPendingBytes(): number {
+    let sum = 0;
+    for (const [ino, committed] of this.committedSize) {
+      const f = this.openFile(ino);
+      if (f !== undefined) sum += Math.max(0, f.size - committed);
+    }
+    return sum;
+  }
+
+  private setCommitted(ino: number, size: number): void {
+    const before = this.committedSize.get(ino);
+    if (before !== undefined) this.quota.committed(size - before);
+    this.committedSize.set(ino, size);
+  }
+
   private openFile(ino: number): FileData | undefined {
     for (const h of this.handles.values()) if (h.ino === ino && h.file !== null) return h.file;
     return undefined;
@@ -220,14 +237,16 @@ export class GalleonFs implements FuseOps {
   private async resize(c: FuseCaller, path: string, ino: number, size: number): Promise<void> {
     const open = this.openFile(ino);
     const before = open?.size ?? (await this.o.api.fsGetattr(this.vol, ino)).size;
-    if (size > before) await this.quota.reserve(size - before);
+    if (size > before) await this.quota.reserve(size - before, this.localPendingBytes());
     if (open !== undefined) {
       // Data first: buffered bytes past the new end must not be flushed after the namespace shrank.
       await open.truncate(size);
       await open.fsync();
     }
+    const committedBefore = this.committedSize.get(ino) ?? before;
     const attr = await this.o.api.fsSetattr(this.vol, plainCaller(c), ino, { size });
-    this.quota.forget(Math.max(0, before - size));
+    if (this.committedSize.has(ino)) this.setCommitted(ino, attr.size);
+    else this.quota.committed(attr.size - committedBefore);
     this.cache.dropIno(ino);
     this.remember(path, attr);
     if (open !== undefined) this.o.data.retag(ino, changeTokenOf(attr));
@@ -293,7 +312,7 @@ export class GalleonFs implements FuseOps {
     const r = await this.o.api.fsUnlink(this.vol, plainCaller(c), dir, name);
     this.cache.dropTree(path);
     if (victim !== undefined) this.cache.dropIno(victim.ino);
-    if (r.attr === null && victim !== undefined) this.quota.forget(victim.size);
+    if (r.attr === null && victim !== undefined) this.quota.committed(-victim.size);
     this.remember(parentOf(path).parent, r.parent);
   }
 
@@ -372,6 +391,7 @@ export class GalleonFs implements FuseOps {
     const attr = await this.o.api.fsOpen(this.vol, ino, this.o.session());
     let file: FileData | null = null;
     if (attr.type === 'file') {
+      if (!this.committedSize.has(ino)) this.committedSize.set(ino, attr.size);
       file = this.o.data.open(ino, { sizeBytes: attr.size, mtimeNs: BigInt(attr.mtimeNs), changeToken: changeTokenOf(attr) });
     }
     const fh = this.allocFh();
@@ -409,7 +429,7 @@ export class GalleonFs implements FuseOps {
     this.writable();
     const file = this.fileOf(fh);
     const end = position + data.length;
-    if (end > file.size) await this.quota.reserve(end - file.size);
+    if (end > file.size) await this.quota.reserve(end - file.size, this.localPendingBytes());
     return file.write(position, data);
   }
 
@@ -419,6 +439,7 @@ export class GalleonFs implements FuseOps {
     if (!r.changed) return;
     this.noteSize(ino, r.sizeBytes);
     const attr = await this.o.api.fsCommitWrite(this.vol, ino, r.sizeBytes, r.mtimeNs.toString());
+    if (this.committedSize.has(ino)) this.setCommitted(ino, attr.size);
     this.commits++;
     this.lastSyncMs = Date.now();
     this.cache.dropIno(ino);
@@ -443,6 +464,7 @@ export class GalleonFs implements FuseOps {
         else await this.commit(h.ino, h.file, true);
       }
     } finally {
+      if (this.openFile(h.ino) === undefined) this.committedSize.delete(h.ino);
       await this.o.api.fsClose(this.vol, h.ino, this.o.session()).catch((err: unknown) => {
         this.o.log.warn({ err, ino: h.ino }, 'fsClose failed; the lease controller drops the handle when the mount ends');
       });
@@ -461,7 +483,3 @@ function plainCaller(c: FuseCaller): FsCaller {
   return { uid: c.uid, gid: c.gid };
 }
 
-export function assertVolumeUsable(v: Pick<Volume, 'name' | 'state'>): void {
-  invariant(typeof v.name === 'string', 'volume without a name');
-  if (v.state === 'deleting') throw new GalleonError(ErrorCode.VOLUME_NOT_FOUND, `volume ${v.name} is being deleted`, { hint: 'mount another volume' });
-}

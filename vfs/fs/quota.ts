@@ -1,8 +1,10 @@
 /**
  * A volume's size is its quota: a write or truncate that grows files past it gets ENOSPC.
- * The namespace counts used bytes (sum of file sizes, `fsStatfs`); this mount adds what it has
- * grown since it last asked, and asks again before it refuses (another node may have freed
- * space), so a refusal is always checked against a fresh count.
+ * used = the namespace's count (sum of committed file sizes, `fsStatfs`, kept current with this
+ * mount's own commits) + what this mount's open files grew and did not commit yet
+ * (`localPendingBytes`, from the caller). Before refusing, the count is read again (another
+ * node may have freed space), so a refusal is always checked against a fresh count; the count
+ * is also re-read after `quotaRecheckBytes` of growth (other nodes' writes).
  */
 import { fsError } from '../fuse/errno.js';
 
@@ -11,26 +13,31 @@ export const quotaRecheckBytes = 64 * 1024 * 1024;
 
 export class Quota {
   private usedBytes: number | null = null;
-  private grownBytes = 0;
+  private sinceFetchBytes = 0;
 
   constructor(private readonly totalBytes: number, private readonly fetchUsed: () => Promise<number>) {}
 
-  async reserve(growthBytes: number): Promise<void> {
+  async reserve(growthBytes: number, localPendingBytes: number): Promise<void> {
     if (growthBytes <= 0) return;
-    if (this.usedBytes === null || this.grownBytes + growthBytes > quotaRecheckBytes || this.fits(growthBytes) === false) {
-      this.usedBytes = await this.fetchUsed();
-      this.grownBytes = 0;
+    if (this.usedBytes === null || this.sinceFetchBytes > quotaRecheckBytes) await this.refresh();
+    if (!this.fits(growthBytes + localPendingBytes)) {
+      await this.refresh();
+      if (!this.fits(growthBytes + localPendingBytes)) throw fsError('ENOSPC', 'the volume is full (its size is its quota)');
     }
-    if (!this.fits(growthBytes)) throw fsError('ENOSPC', 'the volume is full (its size is its quota)');
-    this.grownBytes += growthBytes;
+    this.sinceFetchBytes += growthBytes;
   }
 
-  /** Bytes this mount freed (shrink, delete). */
-  forget(bytes: number): void {
-    this.grownBytes = Math.max(0, this.grownBytes - bytes);
+  /** The namespace's count moved by `deltaBytes` through this mount (commit, truncate, delete). */
+  committed(deltaBytes: number): void {
+    if (this.usedBytes !== null) this.usedBytes = Math.max(0, this.usedBytes + deltaBytes);
   }
 
-  private fits(growthBytes: number): boolean {
-    return (this.usedBytes ?? 0) + this.grownBytes + growthBytes <= this.totalBytes;
+  private async refresh(): Promise<void> {
+    this.usedBytes = await this.fetchUsed();
+    this.sinceFetchBytes = 0;
+  }
+
+  private fits(bytes: number): boolean {
+    return (this.usedBytes ?? 0) + bytes <= this.totalBytes;
   }
 }

@@ -110,7 +110,8 @@ export class MountManager {
     for (const id of this.refused.keys()) if (!live.has(id)) this.refused.delete(id);
     for (const { volume, dir } of plan.mount) {
       await mkdir(dir, { recursive: true });
-      await this.mountOne(volume, dir, volume.accessMode === 'ReadOnlyMany', true).catch(() => undefined);
+      // Refused (ReadWriteOnce held elsewhere) or failed: no empty directory left that looks mounted.
+      await this.mountOne(volume, dir, volume.accessMode === 'ReadOnlyMany', true).catch(() => rmdir(dir).catch(() => undefined));
     }
   }
 
