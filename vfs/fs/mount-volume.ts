@@ -18,6 +18,8 @@ import { BlockReaper } from './block-reaper.js';
 export const mountLeaseTtlMs = 15_000;
 /** Renewed this often: two renewals may fail before the lease lapses. */
 export const mountLeaseRenewMs = 5_000;
+/** How long an unmount waits for the lease release before leaving the lease to expire. */
+export const leaseReleaseTimeoutMs = 2_000;
 /** Default attribute/entry timeout (seconds) of a mount; 0 = strict (ask every time). */
 export const defaultCacheTimeoutSec = 1;
 
@@ -85,7 +87,11 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
       await reaper.stop();
       data.shutdown();
       clearInterval(renew);
-      await o.api.releaseLease(lease.id).catch((err: unknown) => log.warn({ err }, 'mount lease release failed; it expires by itself'));
+      // Bounded: at `galleon down` every member stops at once and the quorum may be gone; an
+      // unreleased lease just expires after mountLeaseTtlMs.
+      const released = o.api.releaseLease(lease.id).then(() => true, (err: unknown) => { log.warn({ err }, 'mount lease release failed; it expires by itself'); return false; });
+      const timer = new Promise<boolean>((res) => setTimeout(() => res(false), leaseReleaseTimeoutMs).unref());
+      await Promise.race([released, timer]);
     })()),
   };
 }

@@ -217,9 +217,8 @@ export class MountManager {
   async stop(): Promise<void> {
     this.running = false;
     await this.serial(async () => {
-      for (const id of [...this.mounts.keys()]) {
-        await this.unmountEntry(id, false).catch((err: unknown) => this.o.log.warn({ err, volumeId: id }, 'unmount at stop failed'));
-      }
+      await Promise.all([...this.mounts.keys()].map((id) =>
+        this.unmountEntry(id, false).catch((err: unknown) => this.o.log.warn({ err, volumeId: id }, 'unmount at stop failed'))));
     });
   }
 }
