@@ -98,7 +98,8 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
 
 export function describeRefusal(err: unknown, volume: string): GalleonError {
   if (isGalleonError(err, ErrorCode.LEASE_CONFLICT)) {
-    return new GalleonError(ErrorCode.LEASE_CONFLICT, `volume ${volume} is ReadWriteOnce and mounted on another node`, {
+    const holder = (err.details as { holder?: unknown } | undefined)?.holder;
+    return new GalleonError(ErrorCode.LEASE_CONFLICT, `volume ${volume} is ReadWriteOnce and mounted on ${typeof holder === 'string' ? `node ${holder}` : 'another node'}`, {
       hint: 'unmount it there first, or create the volume with --access-mode ReadWriteMany', cause: err,
     });
   }

@@ -1,0 +1,27 @@
+import { Args, Flags } from '@oclif/core';
+import { resolve } from 'node:path';
+import { GalleonCommand } from '../../lib/base-command.js';
+import { usageError } from '../../lib/errors.js';
+import type { MountRow } from '../../lib/vfs-views.js';
+
+export default class VolumeMount extends GalleonCommand {
+  static override description = 'Mount a volume at PATH on the node of --daemon-address (same as `vfs mount`).';
+  static override examples = ['<%= config.bin %> volume mount web-data /mnt/web-data', '<%= config.bin %> volume mount web-data /mnt/web-data -o ro'];
+  static override args = {
+    volume: Args.string({ description: 'Volume name or UUID.', required: true }),
+    path: Args.string({ description: 'Existing empty directory.', required: true }),
+  };
+  static override flags = {
+    options: Flags.string({ char: 'o', summary: 'Comma-separated mount options: ro or rw. [default: rw]' }),
+  };
+
+  async run(): Promise<MountRow> {
+    const { args, flags } = await this.parse(VolumeMount);
+    const { parseMountOptions } = await import('../../lib/vfs-views.js');
+    const o = parseMountOptions(flags.options);
+    if ('error' in o) throw usageError(o.error, 'use -o ro or -o rw');
+    const row = await (await this.admin(flags['daemon-address'])).call<MountRow>('POST', '/v1/vfs/mounts', { volume: args.volume, mountPoint: resolve(args.path), readOnly: o.readOnly });
+    this.print(`Volume ${row.volume} mounted at ${row.mountPoint} (${row.mode}).`);
+    return row;
+  }
+}
