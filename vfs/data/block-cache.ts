@@ -63,19 +63,31 @@ export class BlockCache {
     }
     const gen = this.generation(ino);
     this.counts.fetches++;
-    const p = fetch().then((data) => {
-      if (this.generation(ino) === gen) this.put(ino, blockNo, data);
+    // Lands only if it is still the block's registered fetch: a `put` (a flush wrote the block)
+    // or an invalidation since it started unregisters it, and its older bytes are not kept.
+    const p: Promise<Buffer> = fetch().then((data) => {
+      if (this.inflight.get(k) === p) {
+        this.inflight.delete(k);
+        if (this.generation(ino) === gen) this.insert(k, data);
+      }
       return data;
-    }).finally(() => {
+    }, (err: unknown) => {
       if (this.inflight.get(k) === p) this.inflight.delete(k);
+      throw err;
     });
     this.inflight.set(k, p);
     return p;
   }
 
-  /** Stores what was just written or read (a body larger than the whole cache is not kept). */
+  /** Stores a block's current bytes (just written by a flush): they win over any fetch in flight. */
   put(ino: number, blockNo: number, data: Buffer): void {
     const k = key(ino, blockNo);
+    this.inflight.delete(k);
+    this.insert(k, data);
+  }
+
+  /** A body larger than the whole cache is not kept. */
+  private insert(k: string, data: Buffer): void {
     this.drop(k);
     if (data.byteLength > this.maxBytes) return;
     this.entries.set(k, data);

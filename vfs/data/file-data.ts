@@ -21,7 +21,7 @@ import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import type { BlockCache } from './block-cache.js';
-import type { BlockFreer } from './free-blocks.js';
+import type { BlockFreer, FreeRange } from './free-blocks.js';
 import { addSpan, blockLength, blockRange, blocksOf, clipSpans, gaps, noReadAhead, planReadAhead } from './layout.js';
 import type { ReadAheadLimits, ReadAheadState, Span } from './layout.js';
 
@@ -54,6 +54,12 @@ export interface FlushResult {
   mtimeNs: bigint;
   /** Blocks written to the data plane by this flush. */
   blocksWritten: number;
+  /**
+   * Blocks past the new end that a truncate cut off, now queued on this mount's freer (null:
+   * none). Record them with the size: until they are freed, the file must not grow over them
+   * on another node (vfs/README.md, known gaps).
+   */
+  queuedFree: FreeRange | null;
 }
 
 interface DirtyBlock {
@@ -75,6 +81,8 @@ export class FileData {
   private mtimeNs: bigint;
   private changed = false;
   private ra: ReadAheadState = noReadAhead;
+  /** When the last flush completed (the env's clock), null before the first. */
+  lastFlushNs: bigint | null = null;
   private lock: Promise<void> = Promise.resolve();
 
   constructor(readonly ino: number, sizeBytes: number, mtimeNs: bigint, private readonly env: FileDataEnv) {
@@ -174,7 +182,7 @@ export class FileData {
 
   /** Writes every dirty block at the volume's concern; resolves once all are acknowledged. */
   async flush(): Promise<FlushResult> {
-    return this.locked(() => this.flushLocked());
+    return this.locked(() => this.flushLocked(true));
   }
 
   /** Same as flush: durability is the write concern's, reached before flush resolves. */
@@ -182,13 +190,13 @@ export class FileData {
     return this.flush();
   }
 
-  private async flushLocked(): Promise<FlushResult> {
+  private async flushLocked(reported = false): Promise<FlushResult> {
     const B = this.env.blockSizeBytes;
     const blocks = [...this.dirty.keys()].sort((a, b) => a - b);
     const newBlocks = blocksOf(this.sizeBytes, B);
-    if (this.truncatedFromBlock !== null) {
-      this.env.freer.enqueue(this.ino, { fromBlock: this.truncatedFromBlock, toBlock: blocksOf(this.highWaterBytes, B) });
-    }
+    const cutFrom = this.truncatedFromBlock;
+    const cutTo = blocksOf(this.highWaterBytes, B);
+    if (cutFrom !== null) this.env.freer.enqueue(this.ino, { fromBlock: cutFrom, toBlock: cutTo });
     // Stale blocks this size would expose go first (awaited), so they never read as data.
     await this.env.freer.claim(this.ino, 0, newBlocks, new Set(blocks));
     await Promise.all(blocks.map((b) => this.loadBase(b)));
@@ -205,8 +213,12 @@ export class FileData {
     this.validStoredBytes = this.sizeBytes;
     this.highWaterBytes = this.sizeBytes;
     this.truncatedFromBlock = null;
-    const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length };
-    this.changed = false;
+    this.lastFlushNs = this.env.nowNs();
+    const queuedFree = cutFrom !== null && Math.max(cutFrom, newBlocks) < cutTo ? { fromBlock: Math.max(cutFrom, newBlocks), toBlock: cutTo } : null;
+    const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length, queuedFree };
+    // Only a flush whose result reaches the caller settles the change: one made room in the
+    // buffer inside write() or truncate(), and nobody commits its result.
+    if (reported) this.changed = false;
     return result;
   }
 

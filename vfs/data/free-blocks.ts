@@ -62,6 +62,11 @@ export class BlockFreer {
     private readonly log: Logger | undefined, private readonly maxBlocksPerStep = defaultFreeBlocksPerStep,
   ) {}
 
+  /** Inodes with blocks still queued for freeing. */
+  pendingInodes(): number {
+    return this.pending.size;
+  }
+
   pendingOf(ino: number): readonly FreeRange[] {
     return this.pending.get(ino) ?? [];
   }

@@ -1,6 +1,6 @@
 /** File data over the data plane (see vfs/README.md, "File data"). What the FUSE layer uses. */
 export { VolumeData } from './volume-data.js';
-export type { OpenAttrs, VolumeDataOptions } from './volume-data.js';
+export type { OpenAttrs, VolumeDataOptions, VolumeDataStats } from './volume-data.js';
 export { FileData, defaultMaxDirtyBytes, defaultReadAheadInitialBytes, defaultReadAheadMaxBytes, maxIoBytes } from './file-data.js';
 export type { FileBlockIo, FlushResult } from './file-data.js';
 export { BlockCache, defaultCacheBytes } from './block-cache.js';

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { GalleonError, invariant } from '../../proto/errors.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { BlockCache, defaultCacheBytes } from './block-cache.js';
+import type { BlockCacheStats } from './block-cache.js';
 import { BlockFreer, defaultFreeBlocksPerStep } from './free-blocks.js';
 import {
   defaultMaxDirtyBytes, defaultReadAheadInitialBytes, defaultReadAheadMaxBytes, FileData,
@@ -41,6 +42,16 @@ export interface OpenAttrs {
   changeToken: string;
 }
 
+export interface VolumeDataStats {
+  openFiles: number;
+  /** Buffered bytes not yet on the data plane (whole blocks). */
+  dirtyBytes: number;
+  /** When a flush last completed on this mount (null: never). */
+  lastFlushNs: bigint | null;
+  cache: BlockCacheStats;
+  pendingFreeInodes: number;
+}
+
 interface OpenFile {
   file: FileData;
   handles: number;
@@ -51,6 +62,8 @@ export class VolumeData {
   readonly freer: BlockFreer;
   private readonly open_ = new Map<number, OpenFile>();
   private readonly env: FileDataEnv;
+  /** The latest flush of a file closed since (open files keep their own). */
+  private lastFlushNs: bigint | null = null;
 
   constructor(o: VolumeDataOptions) {
     const B = o.volume.blockSizeBytes;
@@ -99,13 +112,27 @@ export class VolumeData {
       return await file.flush();
     } finally {
       of.handles--;
-      if (of.handles === 0) this.open_.delete(file.ino);
+      if (of.handles === 0) {
+        this.open_.delete(file.ino);
+        if (file.lastFlushNs !== null && (this.lastFlushNs === null || file.lastFlushNs > this.lastFlushNs)) this.lastFlushNs = file.lastFlushNs;
+      }
     }
   }
 
   /** After committing our own flush: the token the namespace now gives `ino`. */
   retag(ino: number, changeToken: string): void {
     this.cache.retag(ino, changeToken);
+  }
+
+  /** For `vfs status`: open files, bytes waiting to be written, the cache, frees still queued. */
+  stats(): VolumeDataStats {
+    let dirtyBytes = 0;
+    let lastFlushNs: bigint | null = this.lastFlushNs;
+    for (const { file } of this.open_.values()) {
+      dirtyBytes += file.dirtyBytes;
+      if (file.lastFlushNs !== null && (lastFlushNs === null || file.lastFlushNs > lastFlushNs)) lastFlushNs = file.lastFlushNs;
+    }
+    return { openFiles: this.open_.size, dirtyBytes, lastFlushNs, cache: this.cache.stats(), pendingFreeInodes: this.freer.pendingInodes() };
   }
 
   openHandles(ino: number): number {

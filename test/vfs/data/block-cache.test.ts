@@ -45,6 +45,16 @@ describe('vfs/data BlockCache', () => {
     assert.equal(fresh.toString(), 'new');
   });
 
+  it('keeps a block a flush wrote over the older bytes of a fetch that was in flight', async () => {
+    const c = new BlockCache(1000);
+    const d = deferred();
+    const prefetch = c.get(6, 2, () => d.promise);
+    c.put(6, 2, Buffer.from('new'));
+    d.resolve(Buffer.from('old'));
+    await prefetch;
+    assert.equal((await c.get(6, 2, () => Promise.reject(new Error('must be cached')))).toString(), 'new');
+  });
+
   it('keeps an inode\'s blocks across opens with the same change token only', () => {
     const c = new BlockCache(1000);
     assert.equal(c.validate(4, 'v1'), false);

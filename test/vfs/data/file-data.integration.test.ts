@@ -11,7 +11,7 @@ import { StaticPlacementSource } from '../../../dataplane/placement.js';
 import type { WriteConcern } from '../../../proto/metadata-types.js';
 import { VolumeData } from '../../../vfs/data/index.js';
 import type { FileData, VolumeDataOptions } from '../../../vfs/data/index.js';
-import { readFromNode, TestCluster } from '../../dataplane/cluster.js';
+import { pgStates, readFromNode, TestCluster } from '../../dataplane/cluster.js';
 import { pattern } from '../../dataplane/helpers.js';
 
 const all = ['n1', 'n2', 'n3'];
@@ -78,11 +78,8 @@ describe('vfs file data over the data plane (3 processes)', function () {
   };
   const attrs = (size: number, token = `${size}`): { sizeBytes: number; mtimeNs: bigint; changeToken: string } => ({ sizeBytes: size, mtimeNs: 0n, changeToken: token });
 
-  // FILEDATA_SEEDS=N runs N seeds (block sizes rotating) instead of the three default ones.
-  const seedCount = Number(process.env.FILEDATA_SEEDS ?? '0');
-  const seeds: (readonly [number, number])[] = seedCount > 0
-    ? Array.from({ length: seedCount }, (_, i) => [i + 1, [4096, 16384, 65536][i % 3] ?? 4096] as const)
-    : [[1, 4096], [2, 16384], [3, 65536]];
+  // FILEDATA_SEEDS=N runs N seeds (block sizes rotating) instead of the default six.
+  const seeds = Array.from({ length: Number(process.env.FILEDATA_SEEDS ?? '6') }, (_, i) => [i + 1, [4096, 16384, 65536][i % 3] ?? 4096] as const);
   for (const [seed, B] of seeds) {
     it(`random writes, reads, truncates, flushes and reopens match a Buffer model (seed ${seed}, ${B}-byte blocks)`, async () => {
       const vol = `rand-${seed}`;
@@ -91,8 +88,11 @@ describe('vfs file data over the data plane (3 processes)', function () {
       const model = new Model();
       const maxSize = 24 * B;
       const opts = { maxDirtyBytesPerFile: 4 * B, cacheBytes: 6 * B };
-      let v = mount(client, vol, B, opts);
-      let f: FileData = v.open(2, attrs(0));
+      const nodes = [mount(client, vol, B, opts), mount(client, vol, B, opts)];
+      let version = 0;
+      let committedChange = false;
+      let v = nodes[0] ?? mount(client, vol, B, opts);
+      let f: FileData = v.open(2, attrs(0, 'v0'));
       /** One operation, issued now (the model changes in issue order, as FileData's queue runs them). */
       const issue = (op: number, k: number): Promise<void> => {
         const at = `seed ${seed} op ${op}`;
@@ -117,7 +117,11 @@ describe('vfs file data over the data plane (3 processes)', function () {
           return f.truncate(size);
         }
         const size = model.buf.length;
-        return f.flush().then((r) => assert.equal(r.sizeBytes, size, `${at}: flushed size`));
+        return f.flush().then((r) => {
+          assert.equal(r.sizeBytes, size, `${at}: flushed size`);
+          // The integrator commits every reported change; the namespace's token moves with it.
+          if (r.changed) committedChange = true;
+        });
       };
       for (let op = 0; op < 300; op++) {
         const k = rnd(100);
@@ -129,13 +133,17 @@ describe('vfs file data over the data plane (3 processes)', function () {
         } else if (k < 93) {
           await issue(op, k);
         } else {
-          // Reopen on a fresh mount (empty cache): only the data plane remembers.
+          // Reopen on another "node": one of two long-lived mounts (their caches kept across
+          // opens when the token is unchanged) or a fresh one (only the data plane remembers).
+          // The token changes whenever a close reports a change, as the namespace's would.
           const r = await v.close(f);
           assert.equal(r.sizeBytes, model.buf.length);
+          if (r.changed || committedChange) version++;
+          committedChange = false;
           await v.freer.drain();
-          v.shutdown();
-          v = mount(client, vol, B, opts);
-          f = v.open(2, attrs(r.sizeBytes));
+          const pick = rnd(3);
+          v = pick < 2 ? nodes[pick] ?? v : mount(client, vol, B, opts);
+          f = v.open(2, attrs(r.sizeBytes, `v${version}`));
           assert.ok((await f.read(0, r.sizeBytes + B)).equals(model.buf), `${at}: reopened file differs`);
         }
         assert.equal(f.size, model.buf.length, `${at}: size`);
@@ -172,21 +180,37 @@ describe('vfs file data over the data plane (3 processes)', function () {
     assert.ok(block10.status !== 200 || block10.data.length === B, 'inner block stored whole');
   });
 
+  /** Block writes the data plane sequenced for `volumeId` (each put or delete takes one seq of its PG). */
+  const sequenced = async (volumeId: string): Promise<number> => {
+    const highest = new Map<number, number>();
+    for (const id of all) {
+      for (const pg of await pgStates(cluster.node(id).address)) {
+        if (pg.volumeId === volumeId) highest.set(pg.pg, Math.max(highest.get(pg.pg) ?? 0, pg.highestSeq));
+      }
+    }
+    return [...highest.values()].reduce((a, b) => a + b, 0);
+  };
+
+  // BLOCK_SIZES=4096 shows the point of the default: 32 block writes per 128 KiB write.
+  const costSizes = (process.env.BLOCK_SIZES ?? '131072,1048576').split(',').map(Number);
   it('a 128 KiB write costs one data-plane write; 4 KiB writes filling a block cost no read', async () => {
-    for (const B of [131072, 1048576]) {
+    for (const B of costSizes) {
       const vol = `cost-${B}`;
       const client = await install(vol);
       const v = mount(client, vol, B);
       const f = v.open(2, attrs(0));
+      let before = await sequenced(vol);
       requests.length = 0;
       await f.write(0, pattern(B, 131072));
       await f.fsync();
-      assert.equal(blockWrites(), 1, `${B}-byte blocks: one 128 KiB write + fsync sent ${blockWrites()} writes`);
+      assert.equal(await sequenced(vol) - before, 1, `${B}-byte blocks: one 128 KiB write + fsync made ${await sequenced(vol) - before} block writes`);
+      assert.equal(blockWrites(), 1, 'in one request');
       assert.equal(blockReads(), 0);
+      before = await sequenced(vol);
       requests.length = 0;
       for (let off = 131072; off < 262144; off += 4096) await f.write(off, pattern(off, 4096));
       await f.fsync();
-      assert.equal(blockWrites(), 1, `32 sequential 4 KiB writes sent ${blockWrites()} block writes`);
+      assert.equal(await sequenced(vol) - before, 1, `32 sequential 4 KiB writes made ${await sequenced(vol) - before} block writes`);
       assert.equal(blockReads(), 0, 'no read-modify-write of a block the buffer covers');
       await v.close(f);
     }
@@ -226,7 +250,19 @@ describe('vfs file data over the data plane (3 processes)', function () {
     }
     assert.ok(peak <= 4 * B, `buffer peaked at ${peak}`);
     assert.ok(blockWrites() >= 3, `a full buffer flushed before fsync (${blockWrites()} writes)`);
+    assert.deepEqual([v.stats().openFiles, v.stats().dirtyBytes], [1, f.dirtyBytes]);
+    assert.ok(f.dirtyBytes > 0);
+    await f.flush();
+    // One write of 5 blocks fills the buffer and flushes inside write(); that change must still
+    // reach the caller's commit through the next flush.
+    await f.write(20 * B, pattern(20, 5 * B));
+    assert.equal(f.dirtyBytes, B, 'the buffer flushed by itself');
+    const r = await f.flush();
+    assert.deepEqual([r.changed, r.sizeBytes], [true, 25 * B]);
     await v.close(f);
+    const after = v.stats();
+    assert.deepEqual([after.openFiles, after.dirtyBytes], [0, 0]);
+    assert.notEqual(after.lastFlushNs, null);
   });
 
   it('keeps the cache within its bound, shares concurrent fetches of a block, reads ahead sequentially', async () => {
@@ -286,7 +322,7 @@ describe('vfs file data over the data plane (3 processes)', function () {
     await f.write(0, pattern(3, 20 * B));
     await f.flush();
     await f.truncate(2 * B + 100);
-    await f.flush();
+    assert.deepEqual((await f.flush()).queuedFree, { fromBlock: 3, toBlock: 20 });
     await v.freer.drain();
     for (const b of [3, 7, 19]) {
       const copies = await Promise.all(all.map((id) => readFromNode(cluster.node(id).address, 'free', 8, b)));
@@ -321,6 +357,24 @@ describe('vfs file data over the data plane (3 processes)', function () {
       const copies = await Promise.all(all.map((id) => readFromNode(cluster.node(id).address, 'unlink', 9, b)));
       assert.ok(copies.every((c) => c.status === 404), `block ${b} of a deleted file is still stored`);
     }
+  });
+
+  it('raw mode: inode 0 as a file of the volume\'s size agrees with single block writes and reads', async () => {
+    const B = 16384;
+    const client = await install('raw');
+    await client.writeBlock('raw', 0, 3, Buffer.from('short block'), 'durable');
+    const v = mount(client, 'raw', B);
+    const f = v.open(0, attrs(8 * B));
+    const block3 = await f.read(3 * B, B);
+    assert.equal(block3.length, B);
+    assert.equal(block3.subarray(0, 11).toString(), 'short block');
+    assert.ok(block3.subarray(11).equals(Buffer.alloc(B - 11)), 'the rest of a short block reads as zeros');
+    await f.write(5 * B + 1, Buffer.from('via file'));
+    const r = await v.close(f);
+    assert.equal(r.sizeBytes, 8 * B, 'writes inside the device keep its size');
+    const stored = await client.readBlock('raw', 0, 5);
+    assert.equal(stored.data.length, B);
+    assert.equal(stored.data.subarray(1, 9).toString(), 'via file');
   });
 
   it('fsync at replicated returns only when a second replica holds the data: kill -9 of the primary right after', async () => {
