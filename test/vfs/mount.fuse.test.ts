@@ -94,19 +94,21 @@ describe('FUSE mounts on a 3-node cluster (fuse)', function () {
     assert.equal((await lstat(`${d}/s`)).isSymbolicLink(), true);
     await chmod(`${d}/g`, 0o640);
     await chown(`${d}/g`, 1234, 5678);
-    await utimes(`${d}/g`, 1_000_000_000, 1_100_000_000);
     await truncate(`${d}/g`, 5);
+    await utimes(`${d}/g`, 1_000_000_000, 1_100_000_000);
     const other = c.path(2, 'demo', 'ops', 'h');
     const st = await waitFor('node 2 sees the attributes', 10_000, async () => {
       const s = await stat(other);
-      return s.size === 5 && (s.mode & 0o7777) === 0o640 ? s : null;
+      return s.size === 5 && (s.mode & 0o7777) === 0o640 && s.mtimeMs === 1_100_000_000_000 ? s : null;
     });
     assert.deepEqual([st.uid, st.gid, st.mtimeMs, st.atimeMs], [1234, 5678, 1_100_000_000_000, 1_000_000_000_000]);
     assert.equal(await readFile(other, 'utf8'), 'hello');
     await run('mkfifo', [`${d}/fifo`]);
     assert.equal((await lstat(`${d}/fifo`)).isFIFO(), true);
     await unlink(`${d}/h`);
-    assert.equal((await stat(`${d}/g`)).nlink, 1);
+    // Path-based FUSE: the kernel sees g and h as two inodes, so g's cached attributes may show
+    // the old link count for up to the attribute timeout (vfs/README.md, known differences).
+    await waitFor('g has one link', 5_000, async () => (await stat(`${d}/g`)).nlink === 1);
     await run('setfattr', ['-n', 'user.k', '-v', 'v1', `${d}/g`]).catch(async () => {
       // no attr tools: set it through python's os.setxattr
       await run('python3', ['-c', `import os; os.setxattr(${JSON.stringify(`${d}/g`)}, 'user.k', b'v1')`]);

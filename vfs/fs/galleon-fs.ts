@@ -312,6 +312,7 @@ export class GalleonFs implements FuseOps {
     const r = await this.o.api.fsUnlink(this.vol, plainCaller(c), dir, name);
     this.cache.dropTree(path);
     if (victim !== undefined) this.cache.dropIno(victim.ino);
+    if (r.attr !== null) this.cache.dropIno(r.attr.ino);
     if (r.attr === null && victim !== undefined) this.quota.committed(-victim.size);
     this.remember(parentOf(path).parent, r.parent);
   }
