@@ -6,6 +6,7 @@ export interface MountRow {
   volumeId: string;
   mountPoint: string;
   mode: 'rw' | 'ro';
+  raw: boolean;
   auto: boolean;
   state: 'mounted' | 'refused' | 'failed';
   error: string | null;
@@ -27,7 +28,7 @@ export interface VfsStatusView extends MountRow {
 export function mountTable(rows: MountRow[]): string {
   if (rows.length === 0) return 'No volumes mounted on this node.';
   return table(['VOLUME', 'MOUNT POINT', 'MODE', 'STATE', 'AUTO', 'MOUNTED', 'ERROR'],
-    rows.map((r) => [r.volume, r.mountPoint, r.mode, r.state, r.auto ? 'yes' : 'no', formatTime(r.mountedAtMs), r.error]));
+    rows.map((r) => [r.volume, r.mountPoint, r.raw ? `${r.mode},raw` : r.mode, r.state, r.auto ? 'yes' : 'no', formatTime(r.mountedAtMs), r.error]));
 }
 
 export function vfsStatusDetails(s: VfsStatusView): string {

@@ -184,6 +184,48 @@ describe('FUSE mounts on a 3-node cluster (fuse)', function () {
     });
   });
 
+  it('raw mode: one file `data` the volume\'s size, formatted with mkfs.ext4, loop-mounted, read back after a remount', async () => {
+    assert.equal((await c.cli(1, ['volume', 'create', '--name', 'disk', '--size', '64M', '--access-mode', 'ReadWriteOnce'])).code, 0);
+    const holder = await waitFor('one node mounts disk', 30_000, async () => {
+      const m = await fuseMountPoints();
+      return [1, 2, 3].find((n) => m.has(c.path(n, 'disk'))) ?? null;
+    });
+    assert.equal((await c.cli(holder, ['vfs', 'unmount', 'disk'])).code, 0);
+    const rawDir = `${c.dir}/raw`;
+    const loopDir = `${c.dir}/loop`;
+    await mkdir(rawDir);
+    await mkdir(loopDir);
+    const mountRaw = async (): Promise<void> => {
+      const r = await c.cli(holder, ['volume', 'mount', 'disk', rawDir, '--raw']);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await mountRaw();
+    try {
+      assert.deepEqual(await readdir(rawDir), ['data']);
+      assert.equal((await stat(`${rawDir}/data`)).size, 64 * 1024 * 1024);
+      assert.equal(await errnoOf(truncate(`${rawDir}/data`, 0)), 'EPERM');
+      await run('mkfs.ext4', ['-q', '-F', `${rawDir}/data`]);
+      await run('mount', ['-o', 'loop', `${rawDir}/data`, loopDir]);
+      const bytes = randomBytes(1024 * 1024);
+      try {
+        await writeFile(`${loopDir}/inside.bin`, bytes);
+      } finally {
+        await run('umount', [loopDir]);
+      }
+      assert.equal((await c.cli(holder, ['volume', 'unmount', rawDir])).code, 0);
+      await mountRaw();
+      await run('mount', ['-o', 'loop,ro', `${rawDir}/data`, loopDir]);
+      try {
+        assert.ok((await readFile(`${loopDir}/inside.bin`)).equals(bytes));
+      } finally {
+        await run('umount', [loopDir]);
+      }
+    } finally {
+      await run('umount', ['-l', loopDir]).catch(() => undefined);
+      await c.cli(holder, ['vfs', 'unmount', rawDir]);
+    }
+  });
+
   it('clears the dead mounts of a kill -9ed daemon at its restart and mounts again', async () => {
     const node = c.nodes[2];
     if (node === undefined) throw new Error('no node 3');

@@ -13,6 +13,7 @@ import { VolumeData } from '../data/index.js';
 import { mountFs, type Mounted } from '../fuse/index.js';
 import { GalleonFs, type FsCounters } from './galleon-fs.js';
 import { BlockReaper } from './block-reaper.js';
+import { RawFs } from './raw-fs.js';
 
 /** A mount lease outlives its holder by at most this long (then its open files are dropped). */
 export const mountLeaseTtlMs = 15_000;
@@ -32,6 +33,8 @@ export interface MountVolumeOptions {
   /** Who holds the lease: the node id (so a restarted node takes its own lease back). */
   holder: string;
   cacheTimeoutSec?: number;
+  /** Raw mode: one file `data` over inode 0 (raw-fs.ts) instead of the namespace. */
+  raw?: boolean;
   log: Logger;
 }
 
@@ -39,6 +42,7 @@ export interface VolumeMount {
   readonly volume: Volume;
   readonly dir: string;
   readonly readOnly: boolean;
+  readonly raw: boolean;
   readonly mountedAtMs: number;
   counters(): FsCounters;
   sync(): Promise<number>;
@@ -58,14 +62,16 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   renew.unref();
   const data = new VolumeData({ client: o.blocks, volume: o.volume, log });
   const timeout = o.cacheTimeoutSec ?? defaultCacheTimeoutSec;
-  const fs = new GalleonFs({ api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log });
-  const reaper = new BlockReaper({
+  const raw = o.raw === true;
+  const fs = raw ? new RawFs(o.volume, data, o.readOnly)
+    : new GalleonFs({ api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log });
+  const reaper = fs instanceof GalleonFs ? new BlockReaper({
     api: o.api, client: o.blocks, volume: o.volume, knownSize: (ino) => fs.knownSize(ino), isOpenHere: (ino) => fs.isOpen(ino), log,
-  });
+  }) : null;
   let mounted: Mounted;
   try {
     mounted = await mountFs(o.dir, fs, {
-      fsname: `galleon:${o.volume.name}`, readOnly: o.readOnly, allowOther: process.getuid?.() === 0,
+      fsname: `galleon:${o.volume.name}${raw ? ':raw' : ''}`, readOnly: o.readOnly, allowOther: process.getuid?.() === 0,
       attrTimeoutSec: timeout, entryTimeoutSec: timeout,
     }, { log });
   } catch (err) {
@@ -74,17 +80,17 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
     await o.api.releaseLease(lease.id).catch(() => undefined);
     throw err;
   }
-  if (!o.readOnly) reaper.start();
+  if (!o.readOnly) reaper?.start();
   const mountedAtMs = Date.now();
   let unmounting: Promise<void> | null = null;
   return {
-    volume: o.volume, dir: mounted.dir, readOnly: o.readOnly, mountedAtMs,
+    volume: o.volume, dir: mounted.dir, readOnly: o.readOnly, raw, mountedAtMs,
     counters: () => fs.counters(),
     sync: () => fs.syncAll(),
     unmount: () => (unmounting ??= (async () => {
       await mounted.unmount();
       await fs.releaseAll();
-      await reaper.stop();
+      await reaper?.stop();
       data.shutdown();
       clearInterval(renew);
       // Bounded: at `galleon down` every member stops at once and the quorum may be gone; an

@@ -46,6 +46,8 @@ export interface MountInfo {
   volumeId: string;
   mountPoint: string;
   mode: 'rw' | 'ro';
+  /** Raw mode: the volume as one file `data`. */
+  raw: boolean;
   auto: boolean;
   state: MountState;
   error: string | null;
@@ -57,6 +59,8 @@ interface Entry { mount: VolumeMount; auto: boolean }
 export class MountManager {
   private readonly mounts = new Map<string, Entry>();
   private readonly refused = new Map<string, MountInfo>();
+  /** Volumes unmounted by request: not auto-mounted again until mounted by request or restart. */
+  private readonly heldBack = new Set<string>();
   private running = false;
   private loop: Promise<void> | null = null;
   /** Serializes every change of the mount table (watch rounds and admin requests). */
@@ -104,7 +108,7 @@ export class MountManager {
   private async reconcile(mp: string): Promise<void> {
     const volumes = await this.o.api().listVolumes();
     const mounted = [...this.mounts.entries()].map(([volumeId, e]) => ({ volumeId, dir: e.mount.dir, auto: e.auto }));
-    const plan = planMounts(mp, volumes, mounted);
+    const plan = planMounts(mp, volumes.filter((v) => !this.heldBack.has(v.id)), mounted);
     for (const m of plan.unmount) await this.unmountEntry(m.volumeId, true);
     const live = new Set(volumes.map((v) => v.id));
     for (const id of this.refused.keys()) if (!live.has(id)) this.refused.delete(id);
@@ -115,10 +119,10 @@ export class MountManager {
     }
   }
 
-  private async mountOne(volume: Volume, dir: string, readOnly: boolean, auto: boolean): Promise<MountInfo> {
+  private async mountOne(volume: Volume, dir: string, readOnly: boolean, auto: boolean, raw = false): Promise<MountInfo> {
     try {
       const mount = await mountVolume({
-        api: this.o.api(), blocks: this.o.blocks(), volume, dir, readOnly, holder: this.o.nodeId, log: this.o.log,
+        api: this.o.api(), blocks: this.o.blocks(), volume, dir, readOnly, raw, holder: this.o.nodeId, log: this.o.log,
         ...(this.o.cacheTimeoutSec === undefined ? {} : { cacheTimeoutSec: this.o.cacheTimeoutSec }),
       });
       this.mounts.set(volume.id, { mount, auto });
@@ -129,7 +133,7 @@ export class MountManager {
       const e = describeRefusal(err, volume.name);
       const state: MountState = e.code === ErrorCode.LEASE_CONFLICT ? 'refused' : 'failed';
       this.refused.set(volume.id, {
-        volume: volume.name, volumeId: volume.id, mountPoint: dir, mode: readOnly ? 'ro' : 'rw', auto, state, error: e.message, mountedAtMs: null,
+        volume: volume.name, volumeId: volume.id, mountPoint: dir, mode: readOnly ? 'ro' : 'rw', raw, auto, state, error: e.message, mountedAtMs: null,
       });
       this.o.log.warn({ volume: volume.name, dir, err: e }, 'volume not mounted');
       throw e;
@@ -149,7 +153,7 @@ export class MountManager {
 
   private info(volumeId: string, e: Entry): MountInfo {
     return {
-      volume: e.mount.volume.name, volumeId, mountPoint: e.mount.dir, mode: e.mount.readOnly ? 'ro' : 'rw', auto: e.auto,
+      volume: e.mount.volume.name, volumeId, mountPoint: e.mount.dir, mode: e.mount.readOnly ? 'ro' : 'rw', raw: e.mount.raw, auto: e.auto,
       state: 'mounted', error: null, mountedAtMs: e.mount.mountedAtMs,
     };
   }
@@ -162,8 +166,8 @@ export class MountManager {
     return out.sort((a, b) => a.volume.localeCompare(b.volume));
   }
 
-  /** Mounts `ref` at `dir` (explicit). */
-  mount(ref: string, dir: string, readOnly: boolean): Promise<MountInfo> {
+  /** Mounts `ref` at `dir` (explicit); `raw`: the volume as one file (vfs/fs/raw-fs.ts). */
+  mount(ref: string, dir: string, readOnly: boolean, raw = false): Promise<MountInfo> {
     return this.serial(async () => {
       const volume = await this.o.api().getVolume(ref);
       if (!safeComponent(volume.name)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `volume name ${volume.name} cannot be mounted`, { hint: 'rename it' });
@@ -174,7 +178,8 @@ export class MountManager {
       if (volume.accessMode === 'ReadOnlyMany' && !readOnly) {
         throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `volume ${volume.name} is ReadOnlyMany and cannot be mounted read-write`, { hint: 'mount it with -o ro (or --readonly)' });
       }
-      return this.mountOne(volume, resolve(dir), readOnly, false);
+      this.heldBack.delete(volume.id);
+      return this.mountOne(volume, resolve(dir), readOnly, false, raw);
     });
   }
 
@@ -184,6 +189,7 @@ export class MountManager {
       const id = this.find(refOrPath);
       const info = await this.unmountEntry(id, false);
       if (info === null) throw notMounted(refOrPath);
+      if (this.o.mountPoint !== null) this.heldBack.add(id);
       return info;
     });
   }

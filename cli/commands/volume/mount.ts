@@ -6,13 +6,15 @@ import type { MountRow } from '../../lib/vfs-views.js';
 
 export default class VolumeMount extends GalleonCommand {
   static override description = 'Mount a volume at PATH on the node of --daemon-address (same as `vfs mount`).';
-  static override examples = ['<%= config.bin %> volume mount web-data /mnt/web-data', '<%= config.bin %> volume mount web-data /mnt/web-data -o ro'];
+  static override examples = ['<%= config.bin %> volume mount web-data /mnt/web-data', '<%= config.bin %> volume mount web-data /mnt/web-data -o ro',
+    '<%= config.bin %> volume mount disk1 /mnt/disk1 --raw && mkfs.ext4 /mnt/disk1/data'];
   static override args = {
     volume: Args.string({ description: 'Volume name or UUID.', required: true }),
     path: Args.string({ description: 'Existing empty directory.', required: true }),
   };
   static override flags = {
     options: Flags.string({ char: 'o', summary: 'Comma-separated mount options: ro or rw. [default: rw]' }),
+    raw: Flags.boolean({ summary: 'Show the volume as one file PATH/data of the volume\'s size (for dd, mkfs.ext4, mount -o loop).', default: false }),
   };
 
   async run(): Promise<MountRow> {
@@ -20,8 +22,8 @@ export default class VolumeMount extends GalleonCommand {
     const { parseMountOptions } = await import('../../lib/vfs-views.js');
     const o = parseMountOptions(flags.options);
     if ('error' in o) throw usageError(o.error, 'use -o ro or -o rw');
-    const row = await (await this.admin(flags['daemon-address'])).call<MountRow>('POST', '/v1/vfs/mounts', { volume: args.volume, mountPoint: resolve(args.path), readOnly: o.readOnly });
-    this.print(`Volume ${row.volume} mounted at ${row.mountPoint} (${row.mode}).`);
+    const row = await (await this.admin(flags['daemon-address'])).call<MountRow>('POST', '/v1/vfs/mounts', { volume: args.volume, mountPoint: resolve(args.path), readOnly: o.readOnly, raw: flags.raw });
+    this.print(row.raw ? `Volume ${row.volume} mounted raw: ${row.mountPoint}/data (${row.mode}).` : `Volume ${row.volume} mounted at ${row.mountPoint} (${row.mode}).`);
     return row;
   }
 }
