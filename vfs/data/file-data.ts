@@ -196,7 +196,8 @@ export class FileData {
     const newBlocks = blocksOf(this.sizeBytes, B);
     const cutFrom = this.truncatedFromBlock;
     const cutTo = blocksOf(this.highWaterBytes, B);
-    if (cutFrom !== null) this.env.freer.enqueue(this.ino, { fromBlock: cutFrom, toBlock: cutTo });
+    // Blocks a truncate cut off that the file has grown over again: stale, deleted now (below).
+    if (cutFrom !== null && cutFrom < Math.min(cutTo, newBlocks)) this.env.freer.enqueue(this.ino, { fromBlock: cutFrom, toBlock: Math.min(cutTo, newBlocks) });
     // Stale blocks this size would expose go first (awaited), so they never read as data.
     await this.env.freer.claim(this.ino, 0, newBlocks, new Set(blocks));
     await Promise.all(blocks.map((b) => this.loadBase(b)));
@@ -214,7 +215,10 @@ export class FileData {
     this.highWaterBytes = this.sizeBytes;
     this.truncatedFromBlock = null;
     this.lastFlushNs = this.env.nowNs();
+    // Those past the new end are freed in the background, queued only once the flush succeeded,
+    // so a failed flush frees nothing the namespace still counts as the file's.
     const queuedFree = cutFrom !== null && Math.max(cutFrom, newBlocks) < cutTo ? { fromBlock: Math.max(cutFrom, newBlocks), toBlock: cutTo } : null;
+    if (queuedFree !== null) this.env.freer.enqueue(this.ino, queuedFree);
     const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length, queuedFree };
     // Only a flush whose result reaches the caller settles the change: one made room in the
     // buffer inside write() or truncate(), and nobody commits its result.

@@ -50,6 +50,10 @@ export async function freeBlocks(
  * one worker. A file that grows over a pending range claims it first (`claim`), which waits
  * for the step in flight, so a delete never lands after the write that replaced it.
  * Pending ranges live in memory only: the namespace must record what a crash would lose.
+ *
+ * Every pending range of an inode lies at or past the end its last flush committed (a flush
+ * queues what a truncate cut off past the new end and claims everything below it), so merging
+ * ranges into their hull (past `maxPendingRangesPerInode`) never takes in live blocks.
  */
 export class BlockFreer {
   private readonly pending = new Map<number, FreeRange[]>();
@@ -84,6 +88,9 @@ export class BlockFreer {
    * `skip`, which the caller overwrites); resolves once they are gone.
    */
   async claim(ino: number, fromBlock: number, toBlock: number, skip: ReadonlySet<number>): Promise<void> {
+    // A range stays pending while its step runs, so no overlap means nothing to wait for: a
+    // flush never queues behind another file's frees.
+    if (!this.pendingOf(ino).some((r) => r.fromBlock < toBlock && fromBlock < r.toBlock)) return;
     return this.serial(async () => {
       const taken: FreeRange[] = [];
       const left: FreeRange[] = [];
