@@ -98,7 +98,8 @@ function routes(host: DaemonHost): Route[] {
     {
       method: 'POST', pattern: /^\/v1\/vfs\/mounts$/,
       handler: (_, body) => host.mounts().mount(field(body, 'volume', isString, 'a volume name or id'), field(body, 'mountPoint', isString, 'an absolute directory'),
-        isObject(body) && isBool(body.readOnly) ? body.readOnly : false, isObject(body) && isBool(body.raw) ? body.raw : false),
+        isObject(body) && isBool(body.readOnly) ? body.readOnly : false, isObject(body) && isBool(body.raw) ? body.raw : false,
+        isObject(body) && typeof body.cacheTimeoutSec === 'number' ? body.cacheTimeoutSec : undefined),
     },
     { method: 'POST', pattern: /^\/v1\/vfs\/unmount$/, handler: (_, body) => host.mounts().unmount(field(body, 'target', isString, 'a volume name or a mount point')) },
     { method: 'GET', pattern: /^\/v1\/vfs\/mounts\/([^/]+)$/, handler: ([ref]) => { const s = host.mounts().status(ref ?? ''); return vfsStatus(api(), s.info, s.mount); } },

@@ -22,6 +22,8 @@ import { planMounts, safeComponent } from './plan.js';
 
 /** One long poll waits at most this long before the table is read again anyway. */
 export const watchTimeoutMs = 30_000;
+/** Longest attribute/entry timeout a mount may ask for (seconds). */
+export const maxCacheTimeoutSec = 60;
 /** After a failed round (no leader, network), wait this long before the next. */
 export const retryDelayMs = 1_000;
 
@@ -119,11 +121,11 @@ export class MountManager {
     }
   }
 
-  private async mountOne(volume: Volume, dir: string, readOnly: boolean, auto: boolean, raw = false): Promise<MountInfo> {
+  private async mountOne(volume: Volume, dir: string, readOnly: boolean, auto: boolean, raw = false, cacheTimeoutSec = this.o.cacheTimeoutSec): Promise<MountInfo> {
     try {
       const mount = await mountVolume({
         api: this.o.api(), blocks: this.o.blocks(), volume, dir, readOnly, raw, holder: this.o.nodeId, log: this.o.log,
-        ...(this.o.cacheTimeoutSec === undefined ? {} : { cacheTimeoutSec: this.o.cacheTimeoutSec }),
+        ...(cacheTimeoutSec === undefined ? {} : { cacheTimeoutSec }),
       });
       this.mounts.set(volume.id, { mount, auto });
       this.refused.delete(volume.id);
@@ -167,7 +169,10 @@ export class MountManager {
   }
 
   /** Mounts `ref` at `dir` (explicit); `raw`: the volume as one file (vfs/fs/raw-fs.ts). */
-  mount(ref: string, dir: string, readOnly: boolean, raw = false): Promise<MountInfo> {
+  mount(ref: string, dir: string, readOnly: boolean, raw = false, cacheTimeoutSec?: number): Promise<MountInfo> {
+    if (cacheTimeoutSec !== undefined && !(Number.isInteger(cacheTimeoutSec) && cacheTimeoutSec >= 0 && cacheTimeoutSec <= maxCacheTimeoutSec)) {
+      return Promise.reject(new GalleonError(ErrorCode.INVALID_ARGUMENT, `cache timeout ${cacheTimeoutSec} is not a whole number of seconds from 0 to ${maxCacheTimeoutSec}`, { hint: 'use 0 (always ask) to 60' }));
+    }
     return this.serial(async () => {
       const volume = await this.o.api().getVolume(ref);
       if (!safeComponent(volume.name)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `volume name ${volume.name} cannot be mounted`, { hint: 'rename it' });
@@ -179,7 +184,7 @@ export class MountManager {
         throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `volume ${volume.name} is ReadOnlyMany and cannot be mounted read-write`, { hint: 'mount it with -o ro (or --readonly)' });
       }
       this.heldBack.delete(volume.id);
-      return this.mountOne(volume, resolve(dir), readOnly, false, raw);
+      return this.mountOne(volume, resolve(dir), readOnly, false, raw, cacheTimeoutSec);
     });
   }
 

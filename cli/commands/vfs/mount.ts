@@ -10,12 +10,16 @@ export default class VfsMount extends GalleonCommand {
   static override flags = {
     'mount-point': Flags.string({ summary: 'Existing empty directory (on the daemon\'s machine).', required: true }),
     readonly: Flags.boolean({ summary: 'Mount read-only (writes get EROFS).', default: false }),
+    'cache-timeout': Flags.integer({ summary: 'Seconds names and attributes are cached (0 = ask the namespace every time: strict). [default: 1]' }),
   };
 
   async run(): Promise<MountRow> {
     const { args, flags } = await this.parse(VfsMount);
     const row = await (await this.admin(flags['daemon-address'])).call<MountRow>('POST', '/v1/vfs/mounts',
-      { volume: args.volume, mountPoint: resolve(flags['mount-point']), readOnly: flags.readonly });
+      {
+      volume: args.volume, mountPoint: resolve(flags['mount-point']), readOnly: flags.readonly,
+      ...(flags['cache-timeout'] === undefined ? {} : { cacheTimeoutSec: flags['cache-timeout'] }),
+    });
     this.print(`Volume ${row.volume} mounted at ${row.mountPoint} (${row.mode}).`);
     return row;
   }

@@ -14,6 +14,7 @@ export default class VolumeMount extends GalleonCommand {
   };
   static override flags = {
     options: Flags.string({ char: 'o', summary: 'Comma-separated mount options: ro or rw. [default: rw]' }),
+    'cache-timeout': Flags.integer({ summary: 'Seconds names and attributes are cached (0 = ask the namespace every time: strict). [default: 1]' }),
     raw: Flags.boolean({ summary: 'Show the volume as one file PATH/data of the volume\'s size (for dd, mkfs.ext4, mount -o loop).', default: false }),
   };
 
@@ -22,7 +23,10 @@ export default class VolumeMount extends GalleonCommand {
     const { parseMountOptions } = await import('../../lib/vfs-views.js');
     const o = parseMountOptions(flags.options);
     if ('error' in o) throw usageError(o.error, 'use -o ro or -o rw');
-    const row = await (await this.admin(flags['daemon-address'])).call<MountRow>('POST', '/v1/vfs/mounts', { volume: args.volume, mountPoint: resolve(args.path), readOnly: o.readOnly, raw: flags.raw });
+    const row = await (await this.admin(flags['daemon-address'])).call<MountRow>('POST', '/v1/vfs/mounts', {
+      volume: args.volume, mountPoint: resolve(args.path), readOnly: o.readOnly, raw: flags.raw,
+      ...(flags['cache-timeout'] === undefined ? {} : { cacheTimeoutSec: flags['cache-timeout'] }),
+    });
     this.print(row.raw ? `Volume ${row.volume} mounted raw: ${row.mountPoint}/data (${row.mode}).` : `Volume ${row.volume} mounted at ${row.mountPoint} (${row.mode}).`);
     return row;
   }
