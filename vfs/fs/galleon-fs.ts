@@ -44,6 +44,8 @@ export interface GalleonFsOptions {
   /** How long a name or attribute read from the namespace is trusted (the mount's timeouts); 0 = always ask. */
   cacheTtlMs: number;
   log: Logger;
+  /** Called after an unlink, rmdir, rename or last close that may have deleted a file (the block reaper's kick). */
+  onMaybeDeleted?: () => void;
   nowMs?: () => number;
 }
 
@@ -236,12 +238,21 @@ export class GalleonFs implements FuseOps {
 
   private async resize(c: FuseCaller, path: string, ino: number, size: number): Promise<void> {
     const open = this.openFile(ino);
-    const before = open?.size ?? (await this.o.api.fsGetattr(this.vol, ino)).size;
+    const fresh = open === undefined ? await this.o.api.fsGetattr(this.vol, ino) : null;
+    const before = open?.size ?? fresh?.size ?? 0;
     if (size > before) await this.quota.reserve(size - before, this.localPendingBytes());
-    if (open !== undefined) {
-      // Data first: buffered bytes past the new end must not be flushed after the namespace shrank.
-      await open.truncate(size);
-      await open.fsync();
+    // Data first, always through FileData: a shrink must not be followed by a flush of bytes
+    // past the new end, and a growth must zero what an earlier truncate left stored past the old
+    // end (blocks not freed yet would show through: found by the random-operation test).
+    const file = open ?? this.o.data.open(ino, { sizeBytes: before, mtimeNs: BigInt(fresh?.mtimeNs ?? '0'), changeToken: fresh === null ? '' : changeTokenOf(fresh) });
+    try {
+      await file.truncate(size);
+      await file.fsync();
+      // What the truncate cut off is deleted before the namespace shrinks (not in the background):
+      // a later growth on any node must find holes there, never old bytes.
+      await this.o.data.freer.claim(ino, 0, Number.MAX_SAFE_INTEGER, new Set());
+    } finally {
+      if (open === undefined) await this.o.data.close(file);
     }
     const committedBefore = this.committedSize.get(ino) ?? before;
     const attr = await this.o.api.fsSetattr(this.vol, plainCaller(c), ino, { size });
@@ -249,7 +260,7 @@ export class GalleonFs implements FuseOps {
     else this.quota.committed(attr.size - committedBefore);
     this.cache.dropIno(ino);
     this.remember(path, attr);
-    if (open !== undefined) this.o.data.retag(ino, changeTokenOf(attr));
+    this.o.data.retag(ino, changeTokenOf(attr));
   }
 
   // ---- names --------------------------------------------------------------------------------
@@ -314,6 +325,7 @@ export class GalleonFs implements FuseOps {
     if (victim !== undefined) this.cache.dropIno(victim.ino);
     if (r.attr !== null) this.cache.dropIno(r.attr.ino);
     if (r.attr === null && victim !== undefined) this.quota.committed(-victim.size);
+    if (r.attr === null) this.o.onMaybeDeleted?.();
     this.remember(parentOf(path).parent, r.parent);
   }
 
@@ -336,6 +348,7 @@ export class GalleonFs implements FuseOps {
     this.cache.dropTree(parentOf(from).parent);
     this.cache.dropTree(parentOf(to).parent);
     if (replaced !== undefined) this.cache.dropIno(replaced.ino);
+    this.o.onMaybeDeleted?.();
   }
 
   private afterEntry(path: string, attr: FsAttr, parent: FsAttr): void {
@@ -465,10 +478,12 @@ export class GalleonFs implements FuseOps {
         else await this.commit(h.ino, h.file, true);
       }
     } finally {
-      if (this.openFile(h.ino) === undefined) this.committedSize.delete(h.ino);
+      const last = this.openFile(h.ino) === undefined;
+      if (last) this.committedSize.delete(h.ino);
       await this.o.api.fsClose(this.vol, h.ino, this.o.session()).catch((err: unknown) => {
         this.o.log.warn({ err, ino: h.ino }, 'fsClose failed; the lease controller drops the handle when the mount ends');
       });
+      if (last) this.o.onMaybeDeleted?.();
     }
   }
 

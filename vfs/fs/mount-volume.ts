@@ -64,8 +64,12 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   const timeout = o.cacheTimeoutSec ?? defaultCacheTimeoutSec;
   const raw = o.raw === true;
   const fs = raw ? new RawFs(o.volume, data, o.readOnly)
-    : new GalleonFs({ api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log });
-  const reaper = fs instanceof GalleonFs ? new BlockReaper({
+    : new GalleonFs({
+      api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log, onMaybeDeleted: () => reaper?.kick(),
+    });
+  // eslint-disable-next-line prefer-const -- the fs's callback reads it; it is made from the fs.
+  let reaper: BlockReaper | null;
+  reaper = fs instanceof GalleonFs && !o.readOnly ? new BlockReaper({
     api: o.api, client: o.blocks, volume: o.volume, knownSize: (ino) => fs.knownSize(ino), isOpenHere: (ino) => fs.isOpen(ino), log,
   }) : null;
   let mounted: Mounted;
