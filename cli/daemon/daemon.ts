@@ -26,6 +26,8 @@ export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
 export const leadershipHandoverTimeoutMs = 10_000;
 const pollIntervalMs = 100;
+/** Block-client attempts of a mount (≤ 500 ms apart: ~75 s, within the FUSE op timeout of 120 s). */
+export const mountBlockMaxAttempts = 150;
 const version = '0.1.0';
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -117,10 +119,12 @@ export class Daemon implements DaemonHost {
   }
 
   private mountBlockClient(): BlockClient {
-    if (this.dataRole !== null) return this.dataRole.blocks();
     if (this.mountBlocks === null) {
-      const api = this.metadata();
-      this.mountBlocks = new BlockClient({ placement: new MetadataPlacementSource(api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+      // Its own client: a mount rides out a data node's failover (down detection, then a new
+      // primary: ~15 s with the default timings) instead of failing the program's write with EIO.
+      this.mountBlocks = new BlockClient({
+        placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50,
+      });
     }
     return this.mountBlocks;
   }
