@@ -13,7 +13,7 @@ import { prefetchKeysOf } from './logic/ns-prefetch.js';
 import { MissingKeys, Table, Tx, coldTables, isColdKey, keyOf, splitKey, tables, type Write } from './logic/tx.js';
 import { Mirror } from './mirror.js';
 import { ColdView, NsCache, defaultNsCacheMaxEntries, type NsCacheStats } from './ns-cache.js';
-import { decodeSnapshot, encodeSnapshot, type SnapshotEntry } from './snapshot-codec.js';
+import { SnapshotWriter, openSnapshot } from './snapshot-codec.js';
 
 export interface StateMachineOptions {
   /** Attempts at writing one batch before the error reaches the caller. */
@@ -202,41 +202,72 @@ class LevelStateMachine implements StateMachine {
     await this.settleWrite();
     // One iterator reads from one implicit LevelDB snapshot, so the entries and the applied index
     // they carry belong to the same moment even while apply() goes on.
-    const entries: SnapshotEntry[] = [];
+    const writer = new SnapshotWriter();
     let index = 0;
-    const appliedKey = keyOf(Table.Meta, metaApplied);
+    const appliedKey = Buffer.from(keyOf(Table.Meta, metaApplied), 'utf8');
     for await (const [key, value] of this.db.iterator<Buffer, Buffer>({ keyEncoding: 'buffer', valueEncoding: 'buffer' })) {
-      entries.push({ key, value });
-      if (key.toString('utf8') === appliedKey) index = JSON.parse(value.toString('utf8')) as number;
+      writer.add(key, value);
+      if (key.equals(appliedKey)) index = JSON.parse(value.toString('utf8')) as number;
     }
-    return { index, data: encodeSnapshot(index, entries) };
+    return { index, data: writer.finish(index) };
   }
 
   restore(index: number, data: Uint8Array): Promise<void> {
     return this.exclusive(async () => {
       await this.settleWrite();
-      const snap = decodeSnapshot(data);
+      const snap = openSnapshot(data);
       if (snap.index !== index) {
         throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot holds index ${snap.index}, not ${index}`,
           { hint: 'pass the index the snapshot was taken at' });
       }
-      const incoming = new Map<string, string>();
-      for (const e of snap.entries) {
-        const key = e.key.toString('utf8');
-        splitKey(key);
-        incoming.set(key, e.value.toString('utf8'));
-      }
-      const writes: [string, string | undefined][] = [];
-      for await (const key of this.db.keys()) if (!incoming.has(key)) writes.push([key, undefined]);
-      for (const [key, value] of incoming) writes.push([key, value]);
+      for (const e of snap.entries()) splitKey(e.key.toString('utf8'));
       await Promise.all(this.readers);
-      // One batch: LevelDB makes it all-or-nothing, so a crash leaves the old state or the new, never a mix.
-      await this.writeEncoded(writes);
+      await this.restoreBatch(snap.entries);
       this.cache.clear();
       this.mirror.clear();
-      this.mirror.commit(incoming);
+      const hot: [string, string][] = [];
+      for (const e of snap.entries()) {
+        const key = e.key.toString('utf8');
+        if (!isColdKey(key)) hot.push([key, e.value.toString('utf8')]);
+      }
+      this.mirror.commit(hot);
       invariant(appliedIndexOf(this.mirror) === index, `restored state reports index ${appliedIndexOf(this.mirror)}, expected ${index}`);
     });
+  }
+
+  /**
+   * The database becomes the snapshot in ONE chained batch (LevelDB makes it all-or-nothing, so a
+   * crash leaves the old state or the new, never a mix), built by walking the database's keys and
+   * the snapshot's entries side by side (both in key order): keys the snapshot lacks are deleted,
+   * its entries put as views into its buffer. No map of every key is held.
+   */
+  private async restoreBatch(entries: () => Generator<{ key: Buffer; value: Buffer }>): Promise<void> {
+    const bin = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
+    for (let attempt = 1; ; attempt += 1) {
+      const batch = this.db.batch();
+      try {
+        const incoming = entries();
+        let next = incoming.next();
+        for await (const key of this.db.keys<Buffer>({ keyEncoding: 'buffer' })) {
+          while (next.done !== true && Buffer.compare(next.value.key, key) < 0) {
+            batch.put<Buffer, Buffer>(next.value.key, next.value.value, bin);
+            next = incoming.next();
+          }
+          // An entry out of order is deleted here and put later in the batch: the later op wins.
+          if (next.done === true || !next.value.key.equals(key)) batch.del<Buffer>(key, { keyEncoding: 'buffer' });
+        }
+        for (; next.done !== true; next = incoming.next()) batch.put<Buffer, Buffer>(next.value.key, next.value.value, bin);
+        await batch.write();
+        return;
+      } catch (err) {
+        await batch.close().catch(() => undefined);
+        if (attempt >= this.batchAttempts) {
+          throw new GalleonError(ErrorCode.IO_ERROR, `state database restore failed after ${attempt} attempts`,
+            { cause: err, hint: 'check the disk holding the metadata directory' });
+        }
+        await new Promise((resolve) => setTimeout(resolve, this.batchRetryDelayMs * 2 ** (attempt - 1)));
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -34,7 +34,66 @@ export function encodeSnapshot(index: number, entries: readonly SnapshotEntry[])
   return out;
 }
 
-export function decodeSnapshot(data: Uint8Array): { index: number; entries: SnapshotEntry[] } {
+/** Bytes per chunk the writer fills before starting another (entries larger than this get their own). */
+export const snapshotChunkBytes = 4 * 2 ** 20;
+
+/**
+ * Encodes entries as they come (from a database iterator), in bounded chunks, instead of holding
+ * every key and value as its own Buffer until the end: at a million inodes that list cost ~6x the
+ * snapshot's size. `finish()` copies the chunks into the one buffer the contract hands over,
+ * releasing each as it goes. Same format as encodeSnapshot.
+ */
+export class SnapshotWriter {
+  private readonly chunks: Buffer[] = [];
+  private cur: Buffer = Buffer.allocUnsafe(snapshotChunkBytes);
+  private at = 0;
+  private count = 0;
+
+  constructor() {
+    this.at = headerBytes;
+  }
+
+  add(key: Buffer, value: Buffer): void {
+    this.reserve(8 + key.length + value.length);
+    this.at = this.cur.writeUInt32BE(key.length, this.at);
+    this.at += key.copy(this.cur, this.at);
+    this.at = this.cur.writeUInt32BE(value.length, this.at);
+    this.at += value.copy(this.cur, this.at);
+    this.count += 1;
+  }
+
+  /** `index`: the applied index the entries carry (read from them while iterating). */
+  finish(index: number): Buffer {
+    this.chunks.push(this.cur.subarray(0, this.at));
+    let size = crcBytes;
+    for (const c of this.chunks) size += c.length;
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (let i = 0; i < this.chunks.length; i += 1) {
+      at += this.chunks[i]!.copy(out, at);
+      this.chunks[i] = Buffer.alloc(0);
+    }
+    let h = magic.copy(out, 0);
+    h = out.writeUInt8(formatVersion, h);
+    h = out.writeBigUInt64BE(BigInt(index), h);
+    out.writeUInt32BE(this.count, h);
+    out.writeUInt32BE(crc32c(out.subarray(0, at)), at);
+    return out;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.at + bytes <= this.cur.length) return;
+    this.chunks.push(this.cur.subarray(0, this.at));
+    this.cur = Buffer.allocUnsafe(Math.max(snapshotChunkBytes, bytes));
+    this.at = 0;
+  }
+}
+
+/**
+ * Checks a snapshot (header, CRC, version) and returns its index and a generator over its entries
+ * (views into `data`, not copies), for a restore that never holds every entry at once.
+ */
+export function openSnapshot(data: Uint8Array): { index: number; count: number; entries: () => Generator<SnapshotEntry> } {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const corrupt = (what: string): GalleonError => new GalleonError(ErrorCode.CHECKSUM_MISMATCH, `state snapshot is corrupt: ${what}`,
     { hint: 'fetch the snapshot again from the leader' });
@@ -44,18 +103,24 @@ export function decodeSnapshot(data: Uint8Array): { index: number; entries: Snap
   if (buf.readUInt8(magic.length) !== formatVersion) throw corrupt(`unknown format version ${buf.readUInt8(magic.length)}`);
   const index = Number(buf.readBigUInt64BE(magic.length + 1));
   const count = buf.readUInt32BE(magic.length + 9);
-  const entries: SnapshotEntry[] = [];
-  let at = headerBytes;
-  const take = (): Buffer => {
-    if (at + 4 > body.length) throw corrupt('truncated entry');
-    const len = body.readUInt32BE(at);
-    at += 4;
-    if (at + len > body.length) throw corrupt('truncated entry');
-    const b = body.subarray(at, at + len);
-    at += len;
-    return b;
-  };
-  for (let i = 0; i < count; i += 1) entries.push({ key: take(), value: take() });
-  if (at !== body.length) throw corrupt('trailing bytes');
-  return { index, entries };
+  function* entries(): Generator<SnapshotEntry> {
+    let at = headerBytes;
+    const take = (): Buffer => {
+      if (at + 4 > body.length) throw corrupt('truncated entry');
+      const len = body.readUInt32BE(at);
+      at += 4;
+      if (at + len > body.length) throw corrupt('truncated entry');
+      const b = body.subarray(at, at + len);
+      at += len;
+      return b;
+    };
+    for (let i = 0; i < count; i += 1) yield { key: take(), value: take() };
+    if (at !== body.length) throw corrupt('trailing bytes');
+  }
+  return { index, count, entries };
+}
+
+export function decodeSnapshot(data: Uint8Array): { index: number; entries: SnapshotEntry[] } {
+  const snap = openSnapshot(data);
+  return { index: snap.index, entries: [...snap.entries()] };
 }

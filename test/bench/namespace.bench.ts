@@ -7,6 +7,8 @@
  * Run: npm run bench:namespace  (BENCH_INODES, default 1,000,000; BENCH_CACHE entries, default
  * the state machine's; BENCH_OPS per measured phase, default 20,000). Creates go through apply()
  * in batches of 256 records, as a leader's Raft batches would; stats and readdirs through query().
+ * BENCH_CLUSTER=1 runs only the three-member-process part instead (namespace-cluster.ts;
+ * BENCH_CLUSTER_INODES, default 50,000, between its two phases).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +17,7 @@ import type { AppliedRecord, StateMachine } from '../../metadata/state/contract.
 import { openStateMachine } from '../../metadata/state/index.js';
 import type { NsCacheStats } from '../../metadata/state/ns-cache.js';
 import type { FsInodeRange } from '../../proto/metadata-types.js';
+import { clusterBench } from './namespace-cluster.js';
 
 const inodes = Number(process.env.BENCH_INODES ?? 1_000_000);
 const ops = Number(process.env.BENCH_OPS ?? 20_000);
@@ -129,6 +132,10 @@ async function measure(sm: StateMachine, inos: Inos, phase: string, known: numbe
 }
 
 const dirsToRemove: string[] = [];
+if (process.env.BENCH_CLUSTER === '1') {
+  await clusterBench(Number(process.env.BENCH_CLUSTER_INODES ?? 50_000), Math.min(ops, 5_000));
+  process.exit(0);
+}
 try {
   const dir = await mkdtemp(join(tmpdir(), 'galleon-ns-bench-'));
   dirsToRemove.push(dir);

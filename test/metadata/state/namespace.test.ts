@@ -207,6 +207,9 @@ describe('metadata/state namespace: link, unlink, rename', function () {
     await f.ok('fsRename', 'fs', alice, tmp.ino, 'mine', tmp.ino, 'renamed');
     await f.ok('fsUnlink', 'fs', root, tmp.ino, 'bobs');
     await f.ok('fsUnlink', 'fs', alice, tmp.ino, 'renamed');
+    await n.mkdir(tmp.ino, 'alices-dir', alice);
+    await n.errno('EPERM', 'fsRmdir', bob, tmp.ino, 'alices-dir');
+    await f.ok('fsRmdir', 'fs', alice, tmp.ino, 'alices-dir');
     assert.deepEqual(await n.names(tmp.ino), []);
   });
 });
@@ -301,6 +304,10 @@ describe('metadata/state namespace: setattr, xattrs, writes, open files, readdir
     await f.ok('fsOpen', 'fs', a.ino, lease.id);
     await f.ok('fsOpen', 'fs', b.ino, lease.id);
     await f.fails('LEASE_NOT_FOUND', 'fsOpen', 'fs', a.ino, 'no-such-lease');
+    await f.ok('createVolume', { name: 'other', size: '1G' });
+    const elsewhere = await f.ok<Lease>('acquireLease', 'mount', 'other', 'node-1', 5_000, 'rw');
+    await f.fails('LEASE_NOT_FOUND', 'fsOpen', 'fs', a.ino, elsewhere.id);
+    await f.ok('releaseLease', elsewhere.id);
     const gone = await f.ok<{ attr: FsAttr }>('fsUnlink', 'fs', root, rootIno, 'a');
     assert.equal(gone.attr.nlink, 0);
     assert.equal((await n.getattr(a.ino)).nlink, 0, 'open orphan still readable');
