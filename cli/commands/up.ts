@@ -21,6 +21,7 @@ export default class Up extends GalleonCommand {
     'heartbeat-interval-ms': Flags.string({ summary: 'Data nodes heartbeat every this many ms. [default: 1000]' }),
     'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms. [default: 4000]' }),
     'data-node-down-after-ms': Flags.string({ summary: 'A data node silent this long is marked down; must exceed the lease ttl plus its margin. [default: 10000]' }),
+    'first-volume': Flags.boolean({ summary: 'Create volume demo (1G, ReadWriteMany) in a cluster without volumes and wait until every node mounted it.', default: true, allowNo: true }),
   };
 
   async run(): Promise<UpResult & { firstVolumeCreated: boolean; mounts: NodeMount[] }> {
@@ -36,11 +37,11 @@ export default class Up extends GalleonCommand {
       dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line), ...(timings === undefined ? {} : { timings }),
     });
     const { cluster, status } = result;
-    const firstVolumeCreated = await ensureFirstVolume(cluster);
+    const firstVolumeCreated = flags['first-volume'] && result.fresh ? await ensureFirstVolume(cluster) : false;
     if (firstVolumeCreated) this.print(`Created volume ${firstVolume.name} (${firstVolume.size}, ${firstVolume.accessMode}); mounting it on every node`);
     const { AdminClient } = await import('../lib/admin-client.js');
     const names = (await new AdminClient(cluster.daemonAddress).call<{ name: string }[]>('GET', '/v1/volumes')).map((v) => v.name);
-    const mounts = names.includes(firstVolume.name) ? await waitForMounts(cluster, firstVolume.name) : [];
+    const mounts = flags['first-volume'] && names.includes(firstVolume.name) ? await waitForMounts(cluster, firstVolume.name) : [];
     const mounted = mounts.filter((m) => m.state === 'mounted');
     const addr = cluster.daemonAddress;
     const flag = addr === '127.0.0.1:8090' ? '' : ` --daemon-address ${addr}`;

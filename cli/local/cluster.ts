@@ -110,6 +110,8 @@ export interface UpOptions {
 export interface UpResult {
   cluster: LocalCluster;
   alreadyUp: boolean;
+  /** The cluster was created by this call (not restarted, not already up). */
+  fresh: boolean;
   status: ClusterStatus;
 }
 
@@ -129,6 +131,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   const dir = resolve(opts.dir);
   const progress = opts.onProgress ?? (() => undefined);
   let cluster = await readClusterFile(dir);
+  const fresh = cluster === null;
 
   if (cluster !== null) {
     const alive = await liveNodes(cluster);
@@ -139,7 +142,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
         });
       }
       const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
-      return { cluster, alreadyUp: true, status };
+      return { cluster, alreadyUp: true, fresh: false, status };
     }
     if (alive.length > 0) {
       throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the cluster in ${dir} is partly running (${alive.map((n) => n.id).join(', ')} of ${cluster.nodes.length} nodes)`, {
@@ -196,7 +199,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     const s = await client.call<ClusterStatus>('GET', '/v1/cluster/status', undefined, 2_000);
     return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
   });
-  return { cluster: c, alreadyUp: false, status };
+  return { cluster: c, alreadyUp: false, fresh, status };
 }
 
 export interface DownResult {
@@ -249,12 +252,12 @@ export interface NodeMount { node: string; mountPoint: string; state: string; er
 
 interface MountRow { volume: string; mountPoint: string; state: string; error: string | null }
 
-/** Creates the first volume when the cluster has none. Returns whether it did. */
+/** Creates the first volume when the cluster has none (replicas: up to 3, as many as nodes). Returns whether it did. */
 export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean> {
   const client = new AdminClient(cluster.daemonAddress);
   const volumes = await client.call<{ name: string }[]>('GET', '/v1/volumes');
   if (volumes.length > 0) return false;
-  await client.call('POST', '/v1/volumes', firstVolume);
+  await client.call('POST', '/v1/volumes', { ...firstVolume, replicas: Math.min(3, cluster.nodes.length) });
   return true;
 }
 

@@ -121,6 +121,27 @@ describe('FUSE mounts on a 3-node cluster (fuse)', function () {
     assert.equal(await errnoOf(stat(d)), 'ENOENT');
   });
 
+  it('settles unlink, rename and link races between two nodes as one namespace would', async () => {
+    const d1 = c.path(1, 'demo', 'race');
+    const d2 = c.path(2, 'demo', 'race');
+    await mkdir(d1);
+    const n = 12;
+    for (let i = 0; i < n; i++) await writeFile(`${d1}/u${i}`, `u${i}`);
+    const unlinks = await Promise.all(Array.from({ length: n }, (_, i) => Promise.all([errnoOf(unlink(`${d1}/u${i}`)), errnoOf(unlink(`${d2}/u${i}`))])));
+    for (const pair of unlinks) assert.deepEqual(pair.sort(), ['ENOENT', 'no error']);
+    await writeFile(`${d1}/a`, 'from a');
+    await writeFile(`${d1}/b`, 'from b');
+    const renames = await Promise.all([errnoOf(rename(`${d1}/a`, `${d1}/t`)), errnoOf(rename(`${c.path(2, 'demo', 'race')}/b`, `${d2}/t`))]);
+    assert.deepEqual(renames, ['no error', 'no error']);
+    assert.match(await readFile(`${d1}/t`, 'utf8'), /^from [ab]$/);
+    assert.deepEqual((await readdir(d1)).sort(), ['t']);
+    await writeFile(`${d1}/f`, 'f');
+    await writeFile(`${d1}/g`, 'g');
+    const links = await Promise.all([errnoOf(link(`${d1}/f`, `${d1}/L`)), errnoOf(link(`${d2}/g`, `${d2}/L`))]);
+    assert.deepEqual(links.sort(), ['EEXIST', 'no error']);
+    await rm(d1, { recursive: true });
+  });
+
   it('keeps an unlinked open file readable until its last close', async () => {
     const p = c.path(1, 'demo', 'orphan');
     await writeFile(p, 'still here');
