@@ -22,18 +22,21 @@ interface Inode {
 
 export interface MemFsOptions {
   discardData?: boolean;
+  /** Inode number of the first file made (the root is 1); large values test 64-bit st_ino. */
+  firstIno?: bigint;
   clockNs?: () => bigint;
 }
 
 export class MemFs implements FuseOps {
   readonly writeSizes: number[] = [];
   private readonly failures = new Map<FuseOpName, Error>();
-  private nextIno = 2n;
+  private nextIno: bigint;
   private nextFh = 1;
   private readonly root: Inode;
   private readonly now: () => bigint;
 
   constructor(private readonly opts: MemFsOptions = {}) {
+    this.nextIno = opts.firstIno ?? 2n;
     this.now = opts.clockNs ?? (() => BigInt(Date.now()) * 1_000_000n);
     this.root = this.newInode(1n, S_IFDIR | 0o755, { uid: 0, gid: 0, pid: 0 });
     this.root.stat.nlink = 2;

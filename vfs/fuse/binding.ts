@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 
 /** Must equal `galleon_patch_level` in native/fuse-native-2.2.6.patch. */
-export const expectedPatchLevel = 1;
+export const expectedPatchLevel = 3;
 
 export const builtBindingPath = join(dirname(fileURLToPath(import.meta.url)), 'native', 'out', 'build', 'Release', 'fuse.node');
 
@@ -22,10 +22,17 @@ export interface FuseBinding {
   fuse_native_mount(mnt: string, opts: string, thread: Buffer, ctx: object,
     malloc: (size: number) => Buffer, handlers: unknown[], implemented: Uint32Array): void;
   fuse_native_unmount(mnt: string, thread: Buffer): void;
+  /** umount2(2) in-process (root): 0 or -errno. */
+  galleon_umount(mnt: string, lazy: number): number;
   readonly [name: string]: unknown;
 }
 
 let cached: FuseBinding | undefined;
+
+/** The binding if it loads, else undefined (callers with a fallback, e.g. unmounting). */
+export function tryLoadFuseBinding(): FuseBinding | undefined {
+  try { return loadFuseBinding(); } catch { return undefined; }
+}
 
 export function loadFuseBinding(): FuseBinding {
   if (cached !== undefined) return cached;

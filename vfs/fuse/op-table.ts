@@ -49,8 +49,14 @@ function intoSizedBuffer(value: Buffer, dest: Buffer): unknown[] {
   return [value.length, dest.buffer];
 }
 
+/** The C side cannot answer a request whose values have the wrong type: check before signalling. */
+function text(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new TypeError(`${what} must be a string, got ${typeof v}`);
+  return v;
+}
+
 function listing(entries: { name: string; stat?: FsStat }[]): unknown[] {
-  const names = entries.map((e) => e.name);
+  const names = entries.map((e) => text(e.name, 'readdir entry name'));
   const all = entries.every((e) => e.stat !== undefined);
   return [0, names, all ? entries.map((e) => encodeStat(e.stat)) : []];
 }
@@ -89,7 +95,7 @@ export const opTable: Record<FuseOpName, OpAdapter> = {
   rename: { call: (o, c, a) => voidOp(must(o, 'rename')(c, s(a, 0), s(a, 1))), fail: none },
   link: { call: (o, c, a) => voidOp(must(o, 'link')(c, s(a, 0), s(a, 1))), fail: none },
   symlink: { call: (o, c, a) => voidOp(must(o, 'symlink')(c, s(a, 0), s(a, 1))), fail: none },
-  readlink: { call: async (o, c, a) => [0, await must(o, 'readlink')(c, s(a, 0))], fail: () => [''] },
+  readlink: { call: async (o, c, a) => [0, text(await must(o, 'readlink')(c, s(a, 0)), 'readlink target')], fail: () => [''] },
   chmod: { call: (o, c, a) => voidOp(must(o, 'chmod')(c, s(a, 0), n(a, 1))), fail: none },
   chown: { call: (o, c, a) => voidOp(must(o, 'chown')(c, s(a, 0), id(n(a, 1)), id(n(a, 2)))), fail: none },
   utimens: {

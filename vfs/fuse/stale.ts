@@ -2,12 +2,14 @@
  * Unmounting and dead-mount cleanup. A FUSE mount whose process died (kill -9) stays in the
  * mount table and answers "Transport endpoint is not connected" (ENOTCONN) to everything until
  * someone unmounts it; a daemon restarted on the same directory calls `clearStaleMount` first.
- * Unmount tools, in order: fusermount (Debian fuse), fusermount3 (fuse3), umount (root only).
+ * Unmounting: umount2(2) in-process as root; otherwise fusermount (Debian fuse), fusermount3 (fuse3).
  */
 import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { tryLoadFuseBinding } from './binding.js';
+import { errnoNumber } from './errno.js';
 
 const run = promisify(execFile);
 /** A stat of a mount whose owner is alive but stuck must not hang the caller forever. */
@@ -51,14 +53,24 @@ async function tryTool(cmd: string, args: string[]): Promise<string | undefined>
   }
 }
 
-/** Unmount `dir`; `lazy` detaches it now and lets open files finish (umount -l). Throws with every tool's answer. */
+/**
+ * Unmount `dir`; `lazy` detaches it now and lets open files finish (umount -l). As root this is
+ * umount2(2) from the binding, in-process: spawning fusermount from a process that serves the
+ * mount and has a file open on it deadlocks (see the patch's galleon_umount). Otherwise the
+ * tools below, in order. Throws with every answer when the mount stays.
+ */
 export async function unmountDir(dir: string, lazy: boolean): Promise<void> {
   const abs = resolve(dir);
+  const b = process.getuid?.() === 0 ? tryLoadFuseBinding() : undefined;
+  if (b !== undefined) {
+    const res = b.galleon_umount(abs, lazy ? 1 : 0);
+    if (res === 0 || !(await isFuseMounted(abs))) return;
+    throw new Error(`cannot unmount ${abs}: umount2 answered errno ${-res}${res === errnoNumber('EBUSY') ? ' (busy: files open)' : ''}`);
+  }
   const attempts: [string, string[]][] = [
     ['fusermount', [lazy ? '-uz' : '-u', abs]],
     ['fusermount3', [lazy ? '-uz' : '-u', abs]],
   ];
-  if (process.getuid?.() === 0) attempts.push(['umount', lazy ? ['-l', abs] : [abs]]);
   const errors: string[] = [];
   for (const [cmd, args] of attempts) {
     const err = await tryTool(cmd, args);

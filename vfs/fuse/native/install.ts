@@ -52,12 +52,18 @@ export function missingFusePackages(): string[] {
   return missing;
 }
 
-function ensureFuseTools(isRoot: boolean): boolean {
-  const missing = missingFusePackages();
+/** Debian packages node-gyp needs to build a C addon (make, a C/C++ toolchain, python3). */
+export function missingBuildPackages(): string[] {
+  const wanted: [string, string][] = [['make', 'make'], ['cc', 'gcc'], ['g++', 'g++'], ['python3', 'python3']];
+  return wanted.filter(([tool]) => !onPath(tool)).map(([, pkg]) => pkg);
+}
+
+function ensureFuseTools(isRoot: boolean, needBuild: boolean): boolean {
+  const missing = [...missingFusePackages(), ...(needBuild ? missingBuildPackages() : [])];
   if (missing.length === 0) return true;
   const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
   if (!isRoot) {
-    say(`FUSE is not installed (${missing.join(', ')}); FUSE mounts and their tests need it — run as root: ${cmd}`);
+    say(`missing Debian packages for FUSE (${missing.join(', ')}); FUSE mounts and their tests need them — run as root: ${cmd}`);
     return false;
   }
   if (!onPath('apt-get')) {
@@ -70,6 +76,10 @@ function ensureFuseTools(isRoot: boolean): boolean {
   execFileSync('apt-get', ['update', '-q'], opts);
   execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], opts);
   return missingFusePackages().length === 0;
+}
+
+function needsBuild(): boolean {
+  return !existsSync(builtBindingPath) || !existsSync(join(nativeOutDir, 'stamp'));
 }
 
 interface BuildInputs {
@@ -98,9 +108,6 @@ function locateInputs(): BuildInputs | string {
   const nodeGyp = process.env.npm_config_node_gyp ??
     join(nodeDir, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   if (!existsSync(nodeGyp)) return `npm's node-gyp not found at ${nodeGyp}`;
-  for (const tool of ['make', 'cc', 'python3']) {
-    if (!onPath(tool)) return `${tool} is missing (Debian: apt-get install -y build-essential python3)`;
-  }
   return { sourceDir, napiMacrosDir, fuseIncludeDir: shared.include, fuseLib: shared.lib, nodeDir, nodeGyp };
 }
 
@@ -135,6 +142,8 @@ function buildPatched(i: BuildInputs): void {
     say('patched fuse-native is up to date');
     return;
   }
+  const tools = missingBuildPackages();
+  if (tools.length > 0) throw new Error(`cannot build: missing ${tools.join(', ')} (Debian: apt-get install -y ${tools.join(' ')})`);
   rmSync(nativeOutDir, { recursive: true, force: true });
   mkdirSync(nativeOutDir, { recursive: true });
   const original = readFileSync(join(i.sourceDir, 'fuse-native.c'), 'utf8');
@@ -156,7 +165,7 @@ function main(): number {
   const isRoot = process.getuid?.() === 0;
   const strict = process.env.CI === 'true' && isRoot;
   try {
-    const toolsOk = ensureFuseTools(isRoot);
+    const toolsOk = ensureFuseTools(isRoot, needsBuild());
     const inputs = locateInputs();
     if (typeof inputs === 'string') {
       say(`cannot build the patched fuse-native: ${inputs}; FUSE mounts are unavailable`);
