@@ -14,6 +14,7 @@ import {
 import { promisify } from 'node:util';
 import { fuseMountPoints } from '../../vfs/fuse/index.js';
 import { waitFor } from '../cli/helpers.js';
+import { describeFuse } from '../support/fuse.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 
 const run = promisify(execFile);
@@ -27,7 +28,7 @@ async function errnoOf(p: Promise<unknown>): Promise<string> {
   return 'no error';
 }
 
-describe('FUSE mounts on a 3-node cluster (fuse)', function () {
+describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
   this.timeout(240_000);
   let c: MountedCluster;
 

@@ -13,6 +13,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '../cli/helpers.js';
+import { describeFuse } from '../support/fuse.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 
 type Op =
@@ -128,7 +129,7 @@ async function clear(root: string): Promise<void> {
   for (const name of await readdir(root)) await rm(join(root, name), { recursive: true, force: true });
 }
 
-describe('seeded random operations: two mounts on two nodes against a local directory (fuse)', function () {
+describeFuse('seeded random operations: two mounts on two nodes against a local directory (fuse)', function () {
   this.timeout(600_000);
   let c: MountedCluster;
   let roots: { 1: string; 2: string; local: string };
