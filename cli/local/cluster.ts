@@ -252,12 +252,14 @@ export interface NodeMount { node: string; mountPoint: string; state: string; er
 
 interface MountRow { volume: string; mountPoint: string; state: string; error: string | null }
 
-/** Creates the first volume when the cluster has none (replicas: up to 3, as many as nodes). Returns whether it did. */
+/** Creates the first volume when the cluster has none (on fewer than 3 nodes: fast-local-ssd, one replica per node). Returns whether it did. */
 export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean> {
   const client = new AdminClient(cluster.daemonAddress);
   const volumes = await client.call<{ name: string }[]>('GET', '/v1/volumes');
   if (volumes.length > 0) return false;
-  await client.call('POST', '/v1/volumes', { ...firstVolume, replicas: Math.min(3, cluster.nodes.length) });
+  // One or two nodes cannot hold the default class's replicated writes: a local-disk class then.
+  const small = cluster.nodes.length < 3 ? { storageClass: 'fast-local-ssd', replicas: cluster.nodes.length } : {};
+  await client.call('POST', '/v1/volumes', { ...firstVolume, ...small });
   return true;
 }
 
