@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { GalleonCommand } from '../lib/base-command.js';
 import { usageError } from '../lib/errors.js';
-import type { UpResult } from '../local/cluster.js';
+import type { NodeMount, UpResult } from '../local/cluster.js';
 
 export default class Up extends GalleonCommand {
   static override summary = 'Start a local N-node cluster on loopback in the background.';
@@ -22,9 +22,10 @@ export default class Up extends GalleonCommand {
     'heartbeat-interval-ms': Flags.string({ summary: 'Data nodes heartbeat every this many ms. [default: 1000]' }),
     'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms. [default: 4000]' }),
     'data-node-down-after-ms': Flags.string({ summary: 'A data node silent this long is marked down; must exceed the lease ttl plus its margin. [default: 10000]' }),
+    'first-volume': Flags.boolean({ summary: 'Create volume demo (1G, ReadWriteMany) in a cluster without volumes and wait until every node mounted it.', default: true, allowNo: true }),
   };
 
-  async run(): Promise<UpResult> {
+  async run(): Promise<UpResult & { firstVolumeCreated: boolean; mounts: NodeMount[] }> {
     const { flags } = await this.parse(Up);
     const given = { heartbeatIntervalMs: flags['heartbeat-interval-ms'], leaseTtlMs: flags['lease-ttl-ms'], dataNodeDownAfterMs: flags['data-node-down-after-ms'] };
     // Checked before anything is created or started: a bad combination changes nothing.
@@ -38,11 +39,17 @@ export default class Up extends GalleonCommand {
     if (base !== undefined && (base < 0 || highest > 65535)) {
       throw usageError(`--base-port ${base} puts ports outside 1-65535 (data ports reach ${highest})`, `use 1 to ${65535 - 200 - flags.nodes + 1}, or 0 to let the OS pick every port`);
     }
-    const { clusterUp } = await import('../local/cluster.js');
+    const { clusterUp, ensureFirstVolume, firstVolume, waitForMounts } = await import('../local/cluster.js');
     const result = await clusterUp({
       dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line), ...(timings === undefined ? {} : { timings }),
     });
     const { cluster, status } = result;
+    const firstVolumeCreated = flags['first-volume'] && result.fresh ? await ensureFirstVolume(cluster) : false;
+    if (firstVolumeCreated) this.print(`Created volume ${firstVolume.name} (${firstVolume.size}, ${firstVolume.accessMode}); mounting it on every node`);
+    const { AdminClient } = await import('../lib/admin-client.js');
+    const names = (await new AdminClient(cluster.daemonAddress).call<{ name: string }[]>('GET', '/v1/volumes')).map((v) => v.name);
+    const mounts = flags['first-volume'] && names.includes(firstVolume.name) ? await waitForMounts(cluster, firstVolume.name) : [];
+    const mounted = mounts.filter((m) => m.state === 'mounted');
     const addr = cluster.daemonAddress;
     const flag = addr === '127.0.0.1:8090' ? '' : ` --daemon-address ${addr}`;
     const dirFlag = flags.dir === './.galleon' ? '' : ` --dir ${flags.dir}`;
@@ -51,14 +58,17 @@ export default class Up extends GalleonCommand {
     this.print([
       result.alreadyUp ? `The ${cluster.nodes.length}-node cluster in ${cluster.dir} is already up (leader ${status.leaderId ?? 'none'}).` : `Cluster ready: ${cluster.nodes.length} nodes, leader ${status.leaderId ?? 'none'}.`,
       ...(result.restarted.length > 0 && result.restarted.length < cluster.nodes.length ? [`Restarted ${result.restarted.join(', ')} (the other nodes were running).`] : []),
+      ...mounts.map((m) => `  ${m.node}: ${m.mountPoint} ${m.state === 'mounted' ? '' : `NOT MOUNTED (${m.error ?? m.state})`}`.trimEnd()),
+      ...(mounted[0] === undefined ? [] : ['', `Your volume ${firstVolume.name} is a directory on every node:`, `  cd ${mounted[0].mountPoint}`]),
       '',
       'Next:',
-      `  ${bin}${flag} volume create --name demo --size 1G`,
+      `  ${bin}${flag} volume create --name data --size 1G   # mounted at <dir>/mnt/<node>/data on every node`,
+      `  ${bin}${flag} vfs list`,
       `  ${bin}${flag} volume list`,
       `  ${bin}${flag} cluster status`,
       `  ${bin} down${dirFlag}            # stop it (add --purge to delete its data)`,
       ...(flag === '' ? [] : ['', `Or export GALLEON_ADDRESS=${addr} instead of passing --daemon-address.`]),
     ].join('\n'));
-    return result;
+    return { ...result, firstVolumeCreated, mounts };
   }
 }

@@ -75,6 +75,19 @@ export const storageClassSchema = z.strictObject({
 export const joinSchema = z.strictObject({ address: z.string().min(1).max(maxAddressChars) });
 /** `cluster leave` sends `{force}`; older clients sent nothing. */
 export const leaveSchema = z.strictObject({ force: z.boolean().optional() }).optional();
+/** A mount point or a volume ref given to the vfs routes (PATH_MAX). */
+export const maxPathChars = 4096;
+/** The attribute/entry cache timeout a mount may ask for (vfs/manager: maxCacheTimeoutSec). */
+export const maxMountCacheTimeoutSec = 60;
+export const vfsMountSchema = z.strictObject({
+  volume: z.string().min(1).max(maxRefChars),
+  mountPoint: z.string().min(1).max(maxPathChars),
+  readOnly: z.boolean().optional(),
+  raw: z.boolean().optional(),
+  cacheTimeoutSec: z.number().int().min(0).max(maxMountCacheTimeoutSec).optional(),
+});
+export const vfsUnmountSchema = z.strictObject({ target: z.string().min(1).max(maxPathChars) });
+export const vfsSyncSchema = z.strictObject({ volume: z.string().min(1).max(maxRefChars).optional() }).optional();
 /** Routes that take no body: nothing, or an empty object. */
 export const noBodySchema = z.strictObject({}).optional();
 

@@ -14,10 +14,12 @@ import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../pro
 import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
 import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata-types.js';
 import { formatHostPort } from '../lib/address.js';
-import { blockWriteSchema, expandSchema, joinSchema, labelsSchema, leaveSchema, maxJsonBodyBytes, noBodySchema, parseBody, storageClassSchema, volumeSpecSchema } from './admin-schemas.js';
+import { blockWriteSchema, expandSchema, joinSchema, labelsSchema, leaveSchema, maxJsonBodyBytes, noBodySchema, parseBody, storageClassSchema, vfsMountSchema, vfsSyncSchema, vfsUnmountSchema, volumeSpecSchema } from './admin-schemas.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
+import type { MountManager } from '../../vfs/manager/mount-manager.js';
+import { vfsStatus } from '../../vfs/manager/status.js';
 
 /** Large enough for a base64 block of the biggest block size (4 MiB). */
 export const maxRequestBodyBytes = 8 * 1024 * 1024;
@@ -40,6 +42,8 @@ export interface DaemonHost {
   blocks(): BlockClient;
   /** Prometheus text of the daemon's own and its roles' metrics. */
   metrics(): Promise<{ contentType: string; text: string }>;
+  /** The node's mount manager (vfs/manager). */
+  mounts(): MountManager;
 }
 
 type Params = string[];
@@ -98,6 +102,17 @@ function routes(host: DaemonHost): Route[] {
     },
     { method: 'POST', pattern: /^\/v1\/daemon\/restart$/, maxBodyBytes: body, handler: (_, b) => { parseBody(noBodySchema, b, 'daemon restart'); return host.restart(); } },
     { method: 'DELETE', pattern: /^\/v1\/nodes\/([^/]+)$/, maxBodyBytes: body, handler: ([id], b) => { parseBody(noBodySchema, b, 'node remove'); return api().removeDataNode(id ?? ''); } },
+    { method: 'GET', pattern: /^\/v1\/vfs\/mounts$/, handler: () => Promise.resolve(host.mounts().list()) },
+    {
+      method: 'POST', pattern: /^\/v1\/vfs\/mounts$/, maxBodyBytes: body,
+      handler: (_, b) => {
+        const r = parseBody(vfsMountSchema, b, 'vfs mount');
+        return host.mounts().mount(r.volume, r.mountPoint, r.readOnly ?? false, r.raw ?? false, r.cacheTimeoutSec);
+      },
+    },
+    { method: 'POST', pattern: /^\/v1\/vfs\/unmount$/, maxBodyBytes: body, handler: (_, b) => host.mounts().unmount(parseBody(vfsUnmountSchema, b, 'vfs unmount').target) },
+    { method: 'GET', pattern: /^\/v1\/vfs\/mounts\/([^/]+)$/, handler: ([ref]) => { const s = host.mounts().status(ref ?? ''); return vfsStatus(api(), s.info, s.mount); } },
+    { method: 'POST', pattern: /^\/v1\/vfs\/sync$/, maxBodyBytes: body, handler: (_, b) => host.mounts().sync(parseBody(vfsSyncSchema, b, 'vfs sync')?.volume ?? null) },
   ];
 }
 

@@ -36,6 +36,7 @@ export interface DaemonSettings {
   dataNodeDownAfterMs?: number | string;
   /** `[log] level`: the only setting SIGHUP applies live (see reloadPlan). */
   logLevel?: string;
+  mountPoint?: string;
 }
 
 /** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
@@ -60,7 +61,7 @@ export interface FailoverTimings {
 
 /** `section.key` in the file → setting. Keys of the spec's sample that we do not implement are not listed: they are errors. */
 const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
-  daemon: { node_id: 'nodeId', roles: 'roles', storage_path: 'storagePath', block_size: 'blockSize', bind_address: 'bindAddress', ipc_address: 'ipcAddress', data_address: 'dataAddress', zone: 'zone' },
+  daemon: { node_id: 'nodeId', roles: 'roles', storage_path: 'storagePath', block_size: 'blockSize', bind_address: 'bindAddress', ipc_address: 'ipcAddress', data_address: 'dataAddress', zone: 'zone', mount_point: 'mountPoint' },
   cluster: { peer_addresses: 'peerAddresses', target_voters: 'targetVoters', heartbeat_interval_ms: 'heartbeatIntervalMs', lease_ttl_ms: 'leaseTtlMs', data_node_down_after_ms: 'dataNodeDownAfterMs' },
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
@@ -245,5 +246,6 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     targetVoters,
     ...timings,
     configFile,
+    mountPoint: s.mountPoint === undefined || s.mountPoint === '' ? null : s.mountPoint,
   };
 }

@@ -9,13 +9,16 @@ import { join } from 'node:path';
 import { makeFolder } from '../lib/folder.js';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, register, Registry } from 'prom-client';
-import type { BlockClient } from '../../dataplane/client/block-client.js';
+import { BlockClient } from '../../dataplane/client/block-client.js';
+import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { Member, MetadataApi } from '../../proto/metadata-types.js';
 import { parseHostPort } from '../lib/address.js';
 import { startAdminServer, type AdminServer, type DaemonHost } from './admin-server.js';
 import { MetadataRole } from './metadata-role.js';
 import { DataRole } from './data-role.js';
+import { MountManager } from '../../vfs/manager/mount-manager.js';
+import type { MetadataClient } from '../../metadata/service/client.js';
 import { resolveNodeId } from './node-id.js';
 import { assertStorageFree, pidFileName } from './pidfile.js';
 import { createDaemonLogger } from './logger.js';
@@ -28,6 +31,8 @@ export const leadershipHandoverTimeoutMs = 10_000;
 const pollIntervalMs = 100;
 /** `cluster join` asks the target for its status first; a dead address fails this fast. */
 export const joinProbeTimeoutMs = 3_000;
+/** Block-client attempts of a mount (≤ 500 ms apart: ~75 s, within the FUSE op timeout of 120 s). */
+export const mountBlockMaxAttempts = 150;
 const version = '0.1.0';
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -55,6 +60,11 @@ export class Daemon implements DaemonHost {
   private admin: AdminServer | null = null;
   private metadataRole: MetadataRole | null = null;
   private dataRole: DataRole | null = null;
+  private mountManager: MountManager | null = null;
+  /** The mount manager's own client (its long polls must not hold the API client's calls). */
+  private watchClient: MetadataClient | null = null;
+  /** Block client of a node without the data role (its mounts still read and write blocks). */
+  private mountBlocks: BlockClient | null = null;
   /** A node without the metadata role reaches the cluster through this client. */
   private remoteMetadata: (MetadataApi & { close(): void }) | null = null;
   private readonly startedAtMs = Date.now();
@@ -150,9 +160,45 @@ export class Daemon implements DaemonHost {
       });
       await this.dataRole.start();
     }
+    await this.startMounts();
+  }
+
+  private async startMounts(): Promise<void> {
+    const { MetadataClient } = await import('../../metadata/service/client.js');
+    const addresses = [...(this.metadataRole === null ? [] : [this.cfg.bindAddress]), ...this.cfg.peerAddresses];
+    const watch = new MetadataClient({ addresses, clientId: `mounts:${this.cfg.nodeId}` });
+    this.watchClient = watch;
+    this.mountManager = new MountManager({
+      nodeId: this.cfg.nodeId, mountPoint: this.cfg.mountPoint, api: () => this.metadata(), watch: () => watch,
+      blocks: () => this.mountBlockClient(), log: this.logger.child({ role: 'vfs' }),
+    });
+    await this.mountManager.start();
+  }
+
+  private mountBlockClient(): BlockClient {
+    if (this.mountBlocks === null) {
+      // Its own client: a mount rides out a data node's failover (down detection, then a new
+      // primary: ~15 s with the default timings) instead of failing the program's write with EIO.
+      this.mountBlocks = new BlockClient({
+        placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50,
+      });
+    }
+    return this.mountBlocks;
+  }
+
+  mounts(): MountManager {
+    if (this.mountManager === null) throw new GalleonError(ErrorCode.UNAVAILABLE, 'the mount manager of this node is not running', { hint: 'wait for the daemon to start' });
+    return this.mountManager;
   }
 
   private async stopRoles(): Promise<void> {
+    // Mounts first: their last flushes need the data plane and the metadata service.
+    await this.mountManager?.stop();
+    this.mountManager = null;
+    this.watchClient?.close();
+    this.watchClient = null;
+    await this.mountBlocks?.close();
+    this.mountBlocks = null;
     await this.dataRole?.stop();
     await this.metadataRole?.stop();
     this.remoteMetadata?.close();

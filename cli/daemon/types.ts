@@ -40,6 +40,8 @@ export interface DaemonConfig {
   /** Metadata role: a data node silent this long is marked down; > leaseTtlMs + its margin. */
   dataNodeDownAfterMs: number;
   configFile: string | null;
+  /** Mount every volume at `<mountPoint>/<volume-name>` (the mount manager, vfs/manager); null: only explicit mounts. */
+  mountPoint: string | null;
 }
 
 export type RoleState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'left';

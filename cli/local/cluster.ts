@@ -34,6 +34,8 @@ export interface LocalNode {
   ipcAddress: string;
   dataAddress: string;
   logFile: string;
+  /** Where this node mounts every volume (`<dir>/mnt/<node>`); absent in clusters made before mounts. */
+  mountPoint?: string;
 }
 
 export interface LocalCluster {
@@ -113,11 +115,16 @@ export interface UpResult {
   alreadyUp: boolean;
   /** Nodes of an existing cluster that were down and were started again (all of them after `down`). */
   restarted: string[];
+  /** The cluster was created by this call (not restarted, not already up). */
+  fresh: boolean;
   status: ClusterStatus;
 }
 
+export const mountDirName = 'mnt';
+
 function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined): string[] {
   const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
+  if (n.mountPoint !== undefined) args.push('--mount-point', n.mountPoint);
   if (peers.length > 0) args.push('--peer-addresses', peers.join(','));
   if (timings !== undefined) {
     args.push('--heartbeat-interval-ms', String(timings.heartbeatIntervalMs), '--lease-ttl-ms', String(timings.leaseTtlMs), '--data-node-down-after-ms', String(timings.dataNodeDownAfterMs));
@@ -144,6 +151,7 @@ async function restartDownNodes(cluster: LocalCluster, alive: readonly LocalNode
     : `Restarting ${down.map((n) => n.id).join(', ')} of the ${cluster.nodes.length}-node cluster in ${dir} (${[...running].join(', ')} running)`);
   if (opts.timings !== undefined) cluster.timings = opts.timings;
   for (const n of down) {
+    n.mountPoint ??= join(dir, mountDirName, n.id);
     const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
     n.pid = started.pid;
     progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
@@ -156,6 +164,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   const progress = opts.onProgress ?? (() => undefined);
   let cluster = await readClusterFile(dir);
   let restarted: string[] = [];
+  const fresh = cluster === null;
 
   if (cluster !== null) {
     const alive = await liveNodes(cluster);
@@ -166,7 +175,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
         });
       }
       const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
-      return { cluster, alreadyUp: true, restarted: [], status };
+      return { cluster, alreadyUp: true, restarted: [], fresh: false, status };
     }
     restarted = await restartDownNodes(cluster, alive, opts);
   } else {
@@ -188,7 +197,10 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     const nodes: LocalNode[] = idx.map((i) => {
       const id = `node${i + 1}`;
       const storagePath = join(dir, id);
-      return { id, pid: 0, storagePath, bindAddress: `127.0.0.1:${bindPorts[i]}`, ipcAddress: `127.0.0.1:${ipcPorts[i]}`, dataAddress: `127.0.0.1:${dataPorts[i]}`, logFile: join(storagePath, logFileName) };
+      return {
+        id, pid: 0, storagePath, bindAddress: `127.0.0.1:${bindPorts[i]}`, ipcAddress: `127.0.0.1:${ipcPorts[i]}`, dataAddress: `127.0.0.1:${dataPorts[i]}`,
+        logFile: join(storagePath, logFileName), mountPoint: join(dir, mountDirName, id),
+      };
     });
     cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes, ...(opts.timings === undefined ? {} : { timings: opts.timings }) };
     progress(`Starting a ${count}-node cluster in ${dir}`);
@@ -209,7 +221,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
     const s = await client.call<ClusterStatus>('GET', '/v1/cluster/status', undefined, 2_000);
     return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
   });
-  return { cluster: c, alreadyUp: false, restarted, status };
+  return { cluster: c, alreadyUp: false, restarted, fresh, status };
 }
 
 export interface DownResult {
@@ -261,4 +273,35 @@ export async function clusterDown(dirOption: string, purge: boolean): Promise<Do
   if (!purge) return { dir, stopped, purged: false, removed: [], kept: [] };
   const p = await purgeClusterDir(dir, cluster === null ? null : cluster.nodes.map((n) => n.storagePath));
   return { dir, stopped, purged: p.removedDir, removed: p.removed, kept: p.kept };
+}
+
+/** The first volume `galleon up` creates in a new cluster; every node mounts it. */
+export const firstVolume = { name: 'demo', size: '1G', accessMode: 'ReadWriteMany' } as const;
+export const mountReadyTimeoutMs = 60_000;
+
+export interface NodeMount { node: string; mountPoint: string; state: string; error: string | null }
+
+interface MountRow { volume: string; mountPoint: string; state: string; error: string | null }
+
+/** Creates the first volume when the cluster has none (on fewer than 3 nodes: fast-local-ssd, one replica per node). Returns whether it did. */
+export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean> {
+  const client = new AdminClient(cluster.daemonAddress);
+  const volumes = await client.call<{ name: string }[]>('GET', '/v1/volumes');
+  if (volumes.length > 0) return false;
+  // One or two nodes cannot hold the default class's replicated writes: a local-disk class then.
+  const small = cluster.nodes.length < 3 ? { storageClass: 'fast-local-ssd', replicas: cluster.nodes.length } : {};
+  await client.call('POST', '/v1/volumes', { ...firstVolume, ...small });
+  return true;
+}
+
+/** Waits until every node has tried to mount `volume` (mounted, refused or failed) and says how each went. */
+export async function waitForMounts(cluster: LocalCluster, volume: string): Promise<NodeMount[]> {
+  return waitUntil(`volume ${volume} mounting on every node`, mountReadyTimeoutMs, async () => {
+    const rows = await Promise.all(cluster.nodes.map(async (n) => {
+      const list = await new AdminClient(n.ipcAddress).call<MountRow[]>('GET', '/v1/vfs/mounts', undefined, 2_000);
+      const r = list.find((m) => m.volume === volume);
+      return r === undefined ? null : { node: n.id, mountPoint: r.mountPoint, state: r.state, error: r.error };
+    }));
+    return rows.every((r) => r !== null) ? rows : null;
+  });
 }

@@ -10,10 +10,12 @@
  * cluster.json is only ever written by `up`, and its node folders are the daemons' own. A folder
  * with neither is not a cluster folder: nothing is removed.
  */
-import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export const markerFileName = '.galleon-up.json';
+/** The folder of the nodes' mount points (cluster.ts `mountDirName`): only emptied folders go. */
+const mountsFolderName = 'mnt';
 /** What `up` names its node folders (cluster.ts): anything else in the folder is not ours. */
 const nodeFolderPattern = /^node\d{1,2}$/;
 
@@ -80,9 +82,24 @@ export async function purgeClusterDir(dir: string, nodeStoragePaths: readonly st
   const nodePaths = nodeStoragePaths ?? (marker?.createdDir === true ? entries.filter((e) => nodeFolderPattern.test(e)) : []);
   const owned = ownedEntries(dir, entries, nodePaths, marker !== null);
   for (const e of owned) await rm(join(dir, e), { recursive: true, force: true });
+  // Mount points: a daemon killed with -9 can leave one mounted, and a recursive rm would walk
+  // into the volume and delete its files. Only empty folders are removed; a mounted one stays.
+  if (entries.includes(mountsFolderName) && await removeEmptyFolders(join(dir, mountsFolderName))) owned.push(mountsFolderName);
   const kept = entries.filter((e) => !owned.includes(e));
   // A folder from before the marker was made by `up` too (it wrote cluster.json into it).
   const mayRemoveDir = kept.length === 0 && (marker?.createdDir ?? true);
   if (mayRemoveDir) await rmdir(dir);
   return { removedDir: mayRemoveDir, removed: owned, kept };
+}
+
+/** Removes `path` and the folders below it when they hold nothing but folders; never a file, never through a mount. True when `path` is gone. */
+async function removeEmptyFolders(path: string): Promise<boolean> {
+  try {
+    if (!(await lstat(path)).isDirectory()) return false;
+    for (const e of await readdir(path)) await removeEmptyFolders(join(path, e));
+    await rmdir(path);
+    return true;
+  } catch {
+    return false; // a file, a mount (EBUSY), a dead mount (ENOTCONN): left where it is
+  }
 }

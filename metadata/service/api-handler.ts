@@ -16,6 +16,7 @@ import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { ClusterStatus, Member } from '../../proto/metadata-types.js';
 import type { AddressBook } from './address-book.js';
 import { checkCallArgs } from './call-args.js';
+import { maxWatchTimeoutMs, type VolumeWatch } from './volume-watch.js';
 
 export interface CallInput {
   method: string;
@@ -25,7 +26,7 @@ export interface CallInput {
   stale: boolean;
 }
 
-export const clusterMethods = ['clusterStatus', 'addMember', 'promoteMember', 'removeMember', 'transferLeadership'] as const;
+export const clusterMethods = ['clusterStatus', 'addMember', 'promoteMember', 'removeMember', 'transferLeadership', 'waitForChange'] as const;
 export type ClusterMethod = (typeof clusterMethods)[number];
 
 export interface ServiceLimits {
@@ -49,6 +50,8 @@ export interface ServiceDeps {
   logger: Logger;
   metrics: MemberMetrics;
   limits: ServiceLimits;
+  /** Long polls on the volume table (volume-watch.ts); absent: waitForChange is refused. */
+  watch?: VolumeWatch;
 }
 
 export class MetadataService {
@@ -79,6 +82,7 @@ export class MetadataService {
       case 'promoteMember': return this.promoteMember(str(args[0], 'member id'));
       case 'removeMember': return this.removeMember(str(args[0], 'member id'));
       case 'transferLeadership': return this.transferLeadership(str(args[0], 'member id'));
+      case 'waitForChange': return this.waitForChange(args[0], args[1]);
       default:
         throw invalid(`unknown metadata method "${method}"`);
     }
@@ -102,6 +106,14 @@ export class MetadataService {
       await this.d.driver.readIndex();
     }
     return this.d.stateMachine.query(method, args);
+  }
+
+  private waitForChange(since: unknown, timeoutMs: unknown): Promise<unknown> {
+    if (this.d.watch === undefined) throw invalid('this member does not serve waitForChange');
+    if (!Number.isSafeInteger(since) || (since as number) < 0 || !Number.isSafeInteger(timeoutMs) || (timeoutMs as number) < 0 || (timeoutMs as number) > maxWatchTimeoutMs) {
+      throw invalid('waitForChange needs (sinceIndex >= 0, timeoutMs 0..60000)');
+    }
+    return this.d.watch.wait(since as number, timeoutMs as number);
   }
 
   // ---- cluster --------------------------------------------------------------------------------

@@ -63,6 +63,9 @@ export const clientDefaults = {
   backoffMaxMs: 500,
 } as const;
 
+/** A watch call's attempt may take its own timeout plus this. */
+const watchMarginMs = 5_000;
+
 /** Redirects followed in a row without backoff (a leader change can take two hops). */
 const maxFreeRedirects = 3;
 
@@ -203,7 +206,7 @@ export class MetadataClient implements MetadataApi {
    * Sends one API call, retrying as described above. `seq` defaults to a fresh number for
    * mutating methods; pass one explicitly to replay a call (tests, tools).
    */
-  async call(method: string, args: unknown[], opts: { stale?: boolean; seq?: number; deadlineMs?: number } = {}): Promise<unknown> {
+  async call(method: string, args: unknown[], opts: { stale?: boolean; seq?: number; deadlineMs?: number; attemptTimeoutMs?: number } = {}): Promise<unknown> {
     if (!mutatingMethods.has(method)) return this.attempt(method, args, '', 0, opts);
     if (opts.seq !== undefined) return this.attempt(method, args, this.clientId, opts.seq, opts);
     const session = await this.acquireSession();
@@ -232,7 +235,7 @@ export class MetadataClient implements MetadataApi {
     }
   }
 
-  private async attempt(method: string, args: unknown[], clientId: string, seq: number, opts: { stale?: boolean; deadlineMs?: number }): Promise<unknown> {
+  private async attempt(method: string, args: unknown[], clientId: string, seq: number, opts: { stale?: boolean; deadlineMs?: number; attemptTimeoutMs?: number }): Promise<unknown> {
     const req: Omit<CallRequestWire, 'id'> = {
       method, args: JSON.stringify(args), client_id: clientId, seq, stale: opts.stale === true,
     };
@@ -248,7 +251,7 @@ export class MetadataClient implements MetadataApi {
       if (remaining <= 0) break;
       let err: GalleonError;
       try {
-        const reply = await this.endpoint(target).call(req, Math.min(remaining, this.opts.attemptTimeoutMs));
+        const reply = await this.endpoint(target).call(req, Math.min(remaining, opts.attemptTimeoutMs ?? this.opts.attemptTimeoutMs));
         if (reply.error === '') {
           if (opts.stale !== true) this.leaderAddress = target;
           return reply.result === '' ? null : JSON.parse(reply.result);
@@ -342,6 +345,14 @@ export class MetadataClient implements MetadataApi {
   }
 
   // ---- file-system namespace (FsApi; one round trip each, attributes in every answer) ----------
+
+  /**
+   * Long poll (metadata/service/volume-watch.ts): resolves when the volume table changed after
+   * `sinceIndex` on the first address's member, or after `timeoutMs` with `changed: false`.
+   */
+  waitForChange(sinceIndex: number, timeoutMs: number): Promise<{ index: number; changed: boolean }> {
+    return this.call('waitForChange', [sinceIndex, timeoutMs], { stale: true, deadlineMs: timeoutMs + watchMarginMs, attemptTimeoutMs: timeoutMs + watchMarginMs }) as Promise<{ index: number; changed: boolean }>;
+  }
 
   fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange> { return this.write('fsAllocateInodes', [volume, count]); }
   fsCreate(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, opts: FsCreateOptions = {}): Promise<FsEntryReply> {

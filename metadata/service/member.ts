@@ -30,6 +30,7 @@ import { grpcChannelOptions } from '../../proto/grpc-loader.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import { AddressBook } from './address-book.js';
 import { MetadataService, serviceDefaults, type ServiceLimits } from './api-handler.js';
+import { VolumeWatch } from './volume-watch.js';
 import { MetadataClient } from './client.js';
 import { registerMetadataService } from './grpc-server.js';
 import { controllerDefaults, LeaderControllers, type ControllerLimits } from './controllers.js';
@@ -204,6 +205,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     let resolveFailed: (err: unknown) => void = () => undefined;
     const failed = new Promise<unknown>((resolve) => { resolveFailed = resolve; });
     const stateMachine = sm;
+    const watch = new VolumeWatch(stateMachine.appliedIndex(), () => driver.applied());
     const driver = new RaftNodeDriver({
       id: options.id,
       core,
@@ -216,6 +218,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
       appliedTerm,
       send: (msgs) => transport.send(msgs),
       onApplied: (records) => {
+        watch.noteApplied(records);
         for (const r of records) {
           if (r.kind !== 'member') continue;
           if (r.address !== null) addressBook.set(r.memberId, r.address, r.adminAddress);
@@ -226,6 +229,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
         }
       },
       onRestored: () => {
+        watch.noteRestored();
         stateMachine.members().then((m) => addressBook.merge(m), (err: unknown) => logger.warn({ err }, 'cannot read members after restore'));
       },
       onSoftState: (s) => logger.info({ role: s.role, leader: s.leader }, 'raft role changed'),
@@ -235,7 +239,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
       },
     });
     driverRef = driver;
-    const service = new MetadataService({ id: options.id, driver, stateMachine, addressBook, logger, metrics, limits: timing });
+    const service = new MetadataService({ id: options.id, driver, stateMachine, addressBook, logger, metrics, limits: timing, watch });
     let serving = true;
     registerMetadataService(srv, () => (serving ? service : null), logger);
     driver.start();
@@ -265,6 +269,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         serving = false;
+        watch.close();
         controllers.stop();
         apiClient?.close();
         await driver.stop();

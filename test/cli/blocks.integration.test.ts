@@ -24,7 +24,7 @@ describe('galleon volume write-block / read-block on a real local cluster (integ
     this.timeout(180_000);
     root = await makeTempDir('galleon-cli-blocks-');
     clusterDir = join(root, 'cluster');
-    const r = await runCli(['up', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
+    const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
     env = { GALLEON_ADDRESS: up.cluster.daemonAddress };

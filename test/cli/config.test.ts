@@ -50,7 +50,7 @@ describe('cli/daemon/config', () => {
       ipcAddress: '127.0.0.1:8090', dataAddress: '127.0.0.1:8070', peerAddresses: ['10.0.1.11:8080', '10.0.1.12:8080'],
       blockSizeBytes: 8192, replicationStrategy: 'asynchronous', persistenceLevel: 'high', zone: 'zone-a', targetVoters: 5,
       heartbeatIntervalMs: 1000, leaseTtlMs: 4000, dataNodeDownAfterMs: 10_000,
-      configFile: '/etc/galleonfs/daemon.toml',
+      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null,
     });
   });
 
@@ -93,7 +93,13 @@ describe('cli/daemon/config', () => {
   it('names an unknown key, an unknown section and a key of the spec we do not implement', () => {
     code(() => parseConfigFile('[daemon]\nstorage_pat = "/x"\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown key "daemon.storage_pat"');
     code(() => parseConfigFile('[security]\ntls_enabled = false\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown section "security"');
-    code(() => parseConfigFile('daemon:\n  mount_point: /mnt\n', 'd.yaml'), 'INVALID_ARGUMENT', 'unknown key "daemon.mount_point"');
+    code(() => parseConfigFile('cluster:\n  auto_join: true\n', 'd.yaml'), 'INVALID_ARGUMENT', 'unknown key "cluster.auto_join"');
+  });
+
+  it('reads [daemon] mount_point (flags override it)', () => {
+    assert.equal(resolveDaemonConfig(parseConfigFile('daemon:\n  mount_point: /mnt/galleonfs\n', 'd.yaml'), {}, null).mountPoint, '/mnt/galleonfs');
+    assert.equal(resolveDaemonConfig({ mountPoint: '/a' }, { mountPoint: '/b' }, null).mountPoint, '/b');
+    assert.equal(resolveDaemonConfig({}, {}, null).mountPoint, null);
   });
 
   it('rejects malformed files and wrongly typed values', () => {

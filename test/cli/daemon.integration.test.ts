@@ -40,11 +40,11 @@ describe('galleon daemon with a config file (integration)', function () {
 
   it('bad config files fail with one line naming the problem, and start nothing', async () => {
     const yamlFile = join(root, 'bad.yaml');
-    await writeFile(yamlFile, 'daemon:\n  storage_path: /tmp/x\n  mount_point: /mnt/galleon\n');
+    await writeFile(yamlFile, 'daemon:\n  storage_path: /tmp/x\ncluster:\n  auto_join: true\n');
     const tomlFile = join(root, 'bad.toml');
     await writeFile(tomlFile, '[daemon]\nblock_size = 3000\n');
     const cases: [string[], string][] = [
-      [['daemon', 'start', '--config', yamlFile], `Error: ${yamlFile}: unknown key "daemon.mount_point" — known keys in [daemon]: node_id, roles, storage_path, block_size, bind_address, ipc_address, data_address, zone`],
+      [['daemon', 'start', '--config', yamlFile], `Error: ${yamlFile}: unknown key "cluster.auto_join" — known keys in [cluster]: peer_addresses, target_voters, heartbeat_interval_ms, lease_ttl_ms, data_node_down_after_ms`],
       [['daemon', 'start', '--config', tomlFile], 'Error: block-size: 3000 is not a power of two between 4096 and 1048576 — use e.g. 4K, 128K or 1M'],
       [['daemon', 'start', '--config', join(root, 'nope.toml')], `Error: cannot read config file ${join(root, 'nope.toml')} (ENOENT) — check the --config path`],
       [['daemon', 'start', '--replication-strategy', 'eventual'], 'Error: Expected --replication-strategy=eventual to be one of: synchronous, asynchronous — see `galleon daemon start --help`'],

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pollUntil, type Probe } from '../support/poll.js';
+import { fuseMountPoints, unmountDir } from '../../vfs/fuse/index.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const binPath = join(repoRoot, 'cli', 'bin', 'run.js');
@@ -74,6 +75,8 @@ export async function killClusterDir(dir: string): Promise<void> {
   } catch {
     // no cluster.json: nothing started there
   }
+  // A killed daemon leaves its FUSE mounts dead under the folder (`--mount-point`): detach them first.
+  for (const mp of await fuseMountPoints()) if (mp.startsWith(`${dir}/`)) await unmountDir(mp, true).catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
 }
 

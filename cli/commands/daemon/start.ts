@@ -41,6 +41,7 @@ export default class DaemonStart extends GalleonCommand {
     'target-voters': Flags.string({ summary: 'Voters the quorum grows to as nodes join. [default: 3]', options: ['1', '3', '5'] }),
     'heartbeat-interval-ms': Flags.string({ summary: 'Data role: heartbeat to the metadata service every this many ms. [default: 1000]' }),
     'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms; use the same on every node. [default: 4000]' }),
+    'mount-point': Flags.string({ summary: 'Mount every volume at <DIR>/<volume-name> as it is created (FUSE; unmounted at stop).' }),
     'data-node-down-after-ms': Flags.string({ summary: 'Metadata role: mark a data node down after this many ms without heartbeats; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
 
@@ -76,8 +77,10 @@ export default class DaemonStart extends GalleonCommand {
     set('heartbeatIntervalMs', flags['heartbeat-interval-ms']);
     set('leaseTtlMs', flags['lease-ttl-ms']);
     set('dataNodeDownAfterMs', flags['data-node-down-after-ms']);
+    set('mountPoint', flags['mount-point']);
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
+    if (config.mountPoint !== null) config.mountPoint = resolve(config.mountPoint);
 
     if (flags.detach) return this.detach(config);
 
@@ -118,6 +121,7 @@ export default class DaemonStart extends GalleonCommand {
       '--heartbeat-interval-ms', String(config.heartbeatIntervalMs), '--lease-ttl-ms', String(config.leaseTtlMs), '--data-node-down-after-ms', String(config.dataNodeDownAfterMs)];
     if (config.peerAddresses.length > 0) args.push('--peer-addresses', config.peerAddresses.join(','));
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);
+    if (config.mountPoint !== null) args.push('--mount-point', config.mountPoint);
     if (config.configFile !== null) args.push('--config', config.configFile);
     const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress);
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);

@@ -152,11 +152,8 @@ const handlers: Record<string, Handler> = {
 
   deleteVolume(tx, ctx, [ref]) {
     const vol = requireVolume(tx, ref);
-    const mount = leasesOn(tx, 'mount', vol.id).find((l) => isLive(l, ctx.stampMs));
-    if (mount !== undefined) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} is mounted by ${mount.holder}`,
-        { hint: `unmount it first: galleon volume unmount ${vol.name}`, details: { holder: mount.holder } });
-    }
+    // Mounted volumes are deleted too (their mount leases go below): every node's mount manager
+    // sees the volume leave the table and unmounts it (vfs/manager), as `--mount-point` promises.
     const resources: [LeaseKind, string][] = [['mount', vol.id]];
     for (let pg = 0; pg < vol.pgCount; pg += 1) resources.push(['pg-primary', `${vol.id}/${pg}`]);
     for (const [kind, resource] of resources) for (const l of leasesOn(tx, kind, resource)) deleteLease(tx, l.id);

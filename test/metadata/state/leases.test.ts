@@ -73,8 +73,6 @@ describe('metadata/state machine: leases, node failure, cluster summary', functi
     assert.equal(renewed.expiresAtMs, t0 + 1900);
     await f.fails('LEASE_NOT_FOUND', 'renewLease', 'no-such-lease', 1000);
     await f.fails('INVALID_ARGUMENT', 'renewLease', m.id, -1);
-    // A volume that is mounted cannot be deleted.
-    await f.fails('FAILED_PRECONDITION', 'deleteVolume', 'rwo');
     assert.equal(await f.ok('releaseLease', m.id), null);
     assert.equal(await f.ok('releaseLease', m.id), null);
     await f.fails('LEASE_NOT_FOUND', 'renewLease', m.id, 1000);
@@ -99,6 +97,13 @@ describe('metadata/state machine: leases, node failure, cluster summary', functi
     await f.ok('deleteVolume', 'rwo');
     const left = await sm.query('listLeases', []) as Lease[];
     assert.deepEqual(left, []);
+  });
+
+  it('deletes a mounted volume with its live mount leases (the mount managers unmount it)', async () => {
+    await f.ok('acquireLease', 'mount', 'rwx', 'host-1', 60_000);
+    await f.ok('acquireLease', 'mount', 'rwx', 'host-2', 60_000, 'ro');
+    await f.ok('deleteVolume', 'rwx');
+    assert.deepEqual((await sm.query('listLeases', []) as Lease[]).filter((l) => l.resource === rwx.id), []);
   });
 
   it('marks a node down: moves primaries to in-sync replicas, adds replacements, degrades volumes; a heartbeat brings it back', async () => {

@@ -1,0 +1,52 @@
+/** The mount manager's answers (vfs/manager) as the CLI shows them; the shapes are restated so the CLI imports nothing from vfs/. */
+import { formatTime, keyValues, table } from './format.js';
+
+export interface MountRow {
+  volume: string;
+  volumeId: string;
+  mountPoint: string;
+  mode: 'rw' | 'ro';
+  raw: boolean;
+  auto: boolean;
+  state: 'mounted' | 'refused' | 'failed';
+  error: string | null;
+  mountedAtMs: number | null;
+}
+
+export interface VfsStatusView extends MountRow {
+  files: number;
+  directories: number;
+  counted: 'exact' | 'partial';
+  usedBytes: number;
+  totalBytes: number;
+  inodes: number;
+  openHandles: number;
+  pendingWriteBytes: number;
+  lastSyncMs: number | null;
+}
+
+export function mountTable(rows: MountRow[]): string {
+  if (rows.length === 0) return 'No volumes mounted on this node.';
+  return table(['VOLUME', 'MOUNT POINT', 'MODE', 'STATE', 'AUTO', 'MOUNTED', 'ERROR'],
+    rows.map((r) => [r.volume, r.mountPoint, r.raw ? `${r.mode},raw` : r.mode, r.state, r.auto ? 'yes' : 'no', formatTime(r.mountedAtMs), r.error]));
+}
+
+export function vfsStatusDetails(s: VfsStatusView): string {
+  return keyValues([
+    ['Volume', s.volume], ['Mount point', s.mountPoint], ['State', s.state], ['Mode', s.mode],
+    ['Files', `${s.files}${s.counted === 'partial' ? '+' : ''}`], ['Directories', `${s.directories}${s.counted === 'partial' ? '+' : ''}`],
+    ['Bytes', `${s.usedBytes} of ${s.totalBytes}`], ['Pending writes', `${s.pendingWriteBytes} bytes`], ['Open files', s.openHandles],
+    ['Last sync', formatTime(s.lastSyncMs)], ['Mounted', formatTime(s.mountedAtMs)],
+  ]);
+}
+
+/** `-o ro,rw,...` → read-only or not; anything else is refused (one line). */
+export function parseMountOptions(o: string | undefined): { readOnly: boolean } | { error: string } {
+  let readOnly = false;
+  for (const opt of (o ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    if (opt === 'ro') readOnly = true;
+    else if (opt === 'rw') readOnly = false;
+    else return { error: `unknown mount option "${opt}"` };
+  }
+  return { readOnly };
+}

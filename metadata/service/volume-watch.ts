@@ -1,0 +1,72 @@
+/**
+ * `waitForChange(sinceIndex, timeoutMs)`: a long poll the mount managers use instead of a
+ * polling loop. Answered by any member from what it applied: at once when a command that
+ * changes the volume table (create, delete, expand, or a restore) was applied after
+ * `sinceIndex`, else when one is, else after `timeoutMs` (`changed: false`). The answer's
+ * `index` is the next `sinceIndex`. A member that just started counts its start as a change,
+ * so a watcher that moves to it re-reads the table once rather than missing anything.
+ */
+import type { AppliedRecord } from '../state/contract.js';
+import { invariant } from '../../proto/errors.js';
+
+/** Longest a watch call may wait (the client's deadline is this plus a margin). */
+export const maxWatchTimeoutMs = 60_000;
+/** Watchers one member serves at once; past it the oldest is answered early (it re-polls). */
+export const maxWatchers = 1_024;
+
+const volumeMethods = new Set(['createVolume', 'deleteVolume', 'expandVolume']);
+
+export interface WatchAnswer { index: number; changed: boolean }
+
+interface Waiter { since: number; resolve: (a: WatchAnswer) => void; timer: NodeJS.Timeout }
+
+export class VolumeWatch {
+  private changeIndex: number;
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(startIndex: number, private readonly appliedIndex: () => number) {
+    this.changeIndex = startIndex;
+  }
+
+  /** From the driver's onApplied: records just applied, in order. */
+  noteApplied(records: readonly AppliedRecord[]): void {
+    for (const r of records) {
+      if (r.kind === 'command' && volumeMethods.has(r.command.method)) this.changeIndex = Math.max(this.changeIndex, r.index);
+    }
+    this.wake();
+  }
+
+  /** A snapshot replaced the state: anything may have changed. */
+  noteRestored(): void {
+    this.changeIndex = Math.max(this.changeIndex, this.appliedIndex());
+    this.wake();
+  }
+
+  wait(sinceIndex: number, timeoutMs: number): Promise<WatchAnswer> {
+    invariant(timeoutMs >= 0 && timeoutMs <= maxWatchTimeoutMs, `watch timeout ${timeoutMs} ms`);
+    if (this.changeIndex > sinceIndex) return Promise.resolve({ index: this.appliedIndex(), changed: true });
+    if (this.waiters.size >= maxWatchers) {
+      const oldest = this.waiters.values().next().value;
+      if (oldest !== undefined) this.answer(oldest, false);
+    }
+    return new Promise((resolve) => {
+      const w: Waiter = { since: sinceIndex, resolve, timer: setTimeout(() => this.answer(w, false), timeoutMs) };
+      this.waiters.add(w);
+    });
+  }
+
+  /** Answers everyone (member stopping). */
+  close(): void {
+    for (const w of [...this.waiters]) this.answer(w, false);
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) if (this.changeIndex > w.since) this.answer(w, true);
+  }
+
+  private answer(w: Waiter, changed: boolean): void {
+    if (!this.waiters.delete(w)) return;
+    clearTimeout(w.timer);
+    w.resolve({ index: changed ? this.appliedIndex() : Math.max(w.since, this.changeIndex), changed });
+  }
+}

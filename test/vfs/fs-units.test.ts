@@ -1,0 +1,107 @@
+/**
+ * The pure parts of the file system and the mount manager: the mount plan, the path/attribute
+ * cache (ttl 0 = always ask, bound, subtree drops), the quota (uncommitted growth counts, a
+ * refusal re-reads the count), the inode pool (one allocation for concurrent creates), the
+ * volume watch (answers at a change, at its timeout, and at once for a stale index).
+ */
+import assert from 'node:assert/strict';
+import type { FsAttr, Volume } from '../../proto/metadata-types.js';
+import { AttrCache } from '../../vfs/fs/attr-cache.js';
+import { InodePool } from '../../vfs/fs/inode-pool.js';
+import { Quota } from '../../vfs/fs/quota.js';
+import { toStatfs, typeOfMode, parentOf } from '../../vfs/fs/attrs.js';
+import { planMounts } from '../../vfs/manager/plan.js';
+import { VolumeWatch } from '../../metadata/service/volume-watch.js';
+import type { AppliedRecord } from '../../metadata/state/contract.js';
+
+const attr = (ino: number, size = 0): FsAttr => ({
+  ino, type: 'file', mode: 0o644, uid: 0, gid: 0, size, nlink: 1, atimeNs: '0', mtimeNs: '0', ctimeNs: '0', rdev: 0, generation: 1,
+});
+const vol = (id: string, name: string, state: Volume['state'] = 'available'): Volume => ({
+  id, name, type: 'persistent', sizeBytes: 1 << 30, accessMode: 'ReadWriteMany', storageClass: 'x', replicas: 1, writeConcern: 'replicated',
+  blockSizeBytes: 131072, pgCount: 1, state, labels: {}, createdAtMs: 0, updatedAtMs: 0, version: 1,
+});
+
+describe('vfs/fs and vfs/manager pure parts', () => {
+  it('plans mounts: new volumes mounted, deleted or renamed ones unmounted, explicit mounts left alone', () => {
+    const plan = planMounts('/m', [vol('a', 'alpha'), vol('b', 'beta'), vol('d', 'dying', 'deleting'), vol('e', '..')], [
+      { volumeId: 'b', dir: '/m/beta', auto: true },
+      { volumeId: 'c', dir: '/m/gamma', auto: true },
+      { volumeId: 'x', dir: '/elsewhere', auto: false },
+      { volumeId: 'd', dir: '/m/dying', auto: true },
+    ]);
+    assert.deepEqual(plan.mount.map((m) => m.dir), ['/m/alpha']);
+    assert.deepEqual(plan.unmount.map((m) => m.volumeId), ['c', 'd']);
+    const renamed = planMounts('/m', [vol('b', 'beta2')], [{ volumeId: 'b', dir: '/m/beta', auto: true }]);
+    assert.deepEqual([renamed.unmount.map((m) => m.dir), renamed.mount.map((m) => m.dir)], [['/m/beta'], ['/m/beta2']]);
+  });
+
+  it('caches attributes for the ttl only, never with ttl 0, within its bound, and drops subtrees', () => {
+    let now = 0;
+    const c = new AttrCache(1000, () => now, 3);
+    c.put('/a', attr(2));
+    c.put('/a/b', attr(3));
+    c.put('/ab', attr(4));
+    assert.equal(c.get('/a')?.ino, 2);
+    c.dropTree('/a');
+    assert.equal(c.get('/a/b'), undefined);
+    assert.equal(c.get('/ab')?.ino, 4);
+    c.put('/1', attr(5)); c.put('/2', attr(6)); c.put('/3', attr(7));
+    assert.equal(c.size, 3);
+    now = 1000;
+    assert.equal(c.get('/3'), undefined);
+    const strict = new AttrCache(0, () => now);
+    strict.put('/a', attr(2));
+    assert.equal(strict.get('/a'), undefined);
+  });
+
+  it('counts uncommitted growth against the quota and re-reads the used count before refusing', async () => {
+    let used = 0;
+    let reads = 0;
+    const q = new Quota(10, () => { reads++; return Promise.resolve(used); });
+    await q.reserve(6, 0);
+    await assert.rejects(q.reserve(5, 6), { code: 'ENOSPC' });
+    assert.equal(reads, 2);
+    used = 0;
+    await q.reserve(4, 6);
+    used = 6; // the namespace now counts the 6 bytes this mount committed
+    q.committed(6);
+    await assert.rejects(q.reserve(5, 4), { code: 'ENOSPC' });
+    used = 1;
+    await q.reserve(5, 4);
+  });
+
+  it('hands out inode numbers from ranges, one allocation for concurrent creates', async () => {
+    let calls = 0;
+    const pool = new InodePool((n) => { calls++; const start = 2 + (calls - 1) * n; return Promise.resolve({ start, end: start + n }); }, 4);
+    const got = await Promise.all([pool.next(), pool.next(), pool.next(), pool.next(), pool.next()]);
+    assert.deepEqual(got.sort((a, b) => a - b), [2, 3, 4, 5, 6]);
+    assert.equal(calls, 2);
+    pool.giveBack(3);
+    assert.equal(await pool.next(), 3);
+  });
+
+  it('converts modes, paths and statfs as the kernel wants them', () => {
+    assert.equal(typeOfMode(0o010644), 'fifo');
+    assert.equal(typeOfMode(0o644), 'file');
+    assert.deepEqual(parentOf('/a/b'), { parent: '/a', name: 'b' });
+    assert.deepEqual(parentOf('/a'), { parent: '/', name: 'a' });
+    const s = toStatfs({ totalBytes: 1 << 30, usedBytes: 4096, freeBytes: (1 << 30) - 4096, blockSizeBytes: 131072, inodes: 2, freeInodes: 10, maxNameBytes: 255 });
+    assert.deepEqual([s.blocks * s.bsize, s.bfree * s.bsize, s.files, s.namemax], [1 << 30, (1 << 30) - 4096, 12, 255]);
+  });
+
+  it('answers a volume watch at a volume change, at its timeout, and at once for an old index', async () => {
+    let applied = 10;
+    const w = new VolumeWatch(10, () => applied);
+    assert.deepEqual(await w.wait(5, 1000), { index: 10, changed: true });
+    assert.deepEqual(await w.wait(10, 0), { index: 10, changed: false });
+    const pending = w.wait(10, 5000);
+    const rec = (index: number, method: string): AppliedRecord => ({ index, kind: 'command', command: { clientId: 'c', seq: 1, stampMs: 0, method: method as never, args: [] } });
+    applied = 11;
+    w.noteApplied([rec(11, 'fsCreate')]);
+    applied = 12;
+    w.noteApplied([rec(12, 'createVolume')]);
+    assert.deepEqual(await pending, { index: 12, changed: true });
+    w.close();
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * The mount's path → attributes cache: lookups of deep paths cost one round trip per component
+ * only when the cache has nothing fresh. An entry lives `ttlMs` (the mount's entry/attr
+ * timeout: what the kernel itself is allowed to cache); 0 caches nothing ("always ask").
+ * Bounded to `maxEntries`, least recently inserted out. Every mutation made through this
+ * mount drops the paths it touched (and their subtrees), so this node sees its own changes at
+ * once; another node's changes show within `ttlMs`. The clock is passed in (no I/O here).
+ */
+import type { FsAttr } from '../../proto/metadata-types.js';
+import { invariant } from '../../proto/errors.js';
+
+export const defaultAttrCacheEntries = 16_384;
+
+interface Entry { attr: FsAttr; expiresAtMs: number }
+
+export class AttrCache {
+  private readonly byPath = new Map<string, Entry>();
+
+  constructor(private readonly ttlMs: number, private readonly nowMs: () => number, private readonly maxEntries = defaultAttrCacheEntries) {
+    invariant(ttlMs >= 0 && maxEntries >= 1, `attr cache ttl ${ttlMs} ms, ${maxEntries} entries`);
+  }
+
+  get size(): number {
+    return this.byPath.size;
+  }
+
+  get(path: string): FsAttr | undefined {
+    const e = this.byPath.get(path);
+    if (e === undefined) return undefined;
+    if (e.expiresAtMs <= this.nowMs()) {
+      this.byPath.delete(path);
+      return undefined;
+    }
+    return e.attr;
+  }
+
+  put(path: string, attr: FsAttr): void {
+    if (this.ttlMs === 0) return;
+    this.byPath.delete(path);
+    this.byPath.set(path, { attr, expiresAtMs: this.nowMs() + this.ttlMs });
+    while (this.byPath.size > this.maxEntries) {
+      const oldest = this.byPath.keys().next().value;
+      if (oldest === undefined) break;
+      this.byPath.delete(oldest);
+    }
+    invariant(this.byPath.size <= this.maxEntries, 'attr cache over its bound');
+  }
+
+  /** Drops `path` and everything under it (a rename or rmdir of a directory moves its subtree). */
+  dropTree(path: string): void {
+    this.byPath.delete(path);
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const k of this.byPath.keys()) if (k.startsWith(prefix)) this.byPath.delete(k);
+  }
+
+  /** A change of inode `ino` seen through one name: other names of it (hard links) are stale too. */
+  dropIno(ino: number): void {
+    for (const [k, e] of this.byPath) if (e.attr.ino === ino) this.byPath.delete(k);
+  }
+
+  clear(): void {
+    this.byPath.clear();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Frees on the data plane the blocks of deleted files the namespace queued: list a bounded
+ * batch (`fsListBlocksToFree`), delete each range a bounded number of blocks per step, ack the
+ * seqs (`fsAckBlocksFreed`).
+ * - An entry whose inode still exists is a truncate: the mount that truncated deleted the cut
+ *   blocks before the namespace shrank (GalleonFs.resize), so it is only acked. Deleting here
+ *   could race a regrowth on another node and destroy new data.
+ * - An entry whose inode is gone (inode numbers are never reused, so nothing can race it) is
+ *   freed up to the largest size this mount saw the inode have. A mount that never saw it leaves
+ *   it to one that did, for `reapUnknownAfterRounds` rounds; then it frees up to the volume's
+ *   size (a file never outgrows its volume), so nothing leaks.
+ * Driven by `kick()` after unlinks and closes, and a slow timer; one batch at a time.
+ */
+import type { Logger } from 'pino';
+import type { FsApi, WriteConcern } from '../../proto/metadata-types.js';
+import { freeBlocksStep, type BlockDeleter } from '../data/free-blocks.js';
+
+/** Queue entries fetched per batch. */
+export const reapBatchEntries = 64;
+/** Deletes per step (one step runs at a time). */
+export const reapBlocksPerStep = 256;
+/** Without kicks, the queue is looked at this often (another node's deletes). */
+export const reapIntervalMs = 5_000;
+/** Rounds an entry of an inode this mount never saw waits for a mount that did. */
+export const reapUnknownAfterRounds = 12;
+/** Entries whose rounds are counted (bounded like everything else). */
+const maxWaitingEntries = 4_096;
+
+export interface ReaperOptions {
+  api: Pick<FsApi, 'fsListBlocksToFree' | 'fsAckBlocksFreed' | 'fsGetattr'>;
+  client: BlockDeleter;
+  volume: { id: string; sizeBytes: number; blockSizeBytes: number; writeConcern: WriteConcern };
+  /** Largest size seen for `ino` on this mount, if any. */
+  knownSize: (ino: number) => number | undefined;
+  isOpenHere: (ino: number) => boolean;
+  log: Logger;
+}
+
+export class BlockReaper {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private readonly waiting = new Map<number, number>();
+  freedBlocks = 0;
+
+  constructor(private readonly o: ReaperOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), reapIntervalMs);
+    this.timer.unref();
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running !== null) { this.again = true; return; }
+    this.running = this.runBatch().catch((err: unknown) => this.o.log.warn({ err }, 'block reaper step failed; retrying later'))
+      .finally(() => {
+        this.running = null;
+        if (this.again) { this.again = false; this.kick(); }
+      });
+  }
+
+  private async runBatch(): Promise<void> {
+    const v = this.o.volume;
+    const batch = await this.o.api.fsListBlocksToFree(v.id, reapBatchEntries);
+    const done: number[] = [];
+    for (const e of batch) {
+      if (this.stopped) break;
+      if (this.o.isOpenHere(e.ino)) continue;
+      if (await this.exists(e.ino)) { done.push(e.seq); continue; }
+      const size = this.o.knownSize(e.ino) ?? this.waitedOut(e.seq, v.sizeBytes);
+      if (size === null) continue;
+      const toBlock = Math.max(e.fromBlock, Math.ceil(size / v.blockSizeBytes));
+      for (let at = e.fromBlock; at < toBlock && !this.stopped;) {
+        const next = await freeBlocksStep(this.o.client, v.id, e.ino, { fromBlock: at, toBlock }, v.writeConcern, reapBlocksPerStep);
+        this.freedBlocks += next - at;
+        at = next;
+      }
+      if (!this.stopped) { done.push(e.seq); this.waiting.delete(e.seq); }
+    }
+    if (done.length > 0) await this.o.api.fsAckBlocksFreed(v.id, done);
+  }
+
+  private async exists(ino: number): Promise<boolean> {
+    try {
+      await this.o.api.fsGetattr(this.o.volume.id, ino);
+      return true;
+    } catch (err) {
+      if ((err as { details?: { errno?: unknown } }).details?.errno === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /** null while another mount may know the size; the volume's size once the entry waited long enough. */
+  private waitedOut(seq: number, volumeBytes: number): number | null {
+    const rounds = (this.waiting.get(seq) ?? 0) + 1;
+    if (rounds >= reapUnknownAfterRounds) return volumeBytes;
+    if (this.waiting.size < maxWaitingEntries || this.waiting.has(seq)) this.waiting.set(seq, rounds);
+    return null;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * One mounted volume: its mount lease (taken before the mount, renewed while it lives, released
+ * after), its VolumeData, its GalleonFs, its block reaper and the FUSE mount itself.
+ * The lease is what enforces the volume's access mode across the cluster (metadata/state
+ * logic/leases.ts): a ReadWriteOnce volume held elsewhere is refused here with LEASE_CONFLICT
+ * before anything is mounted.
+ */
+import type { Logger } from 'pino';
+import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
+import type { Lease, MetadataApi, Volume } from '../../proto/metadata-types.js';
+import type { BlockClient } from '../../dataplane/client/block-client.js';
+import { VolumeData } from '../data/index.js';
+import { mountFs, type Mounted } from '../fuse/index.js';
+import { GalleonFs, type FsCounters } from './galleon-fs.js';
+import { BlockReaper } from './block-reaper.js';
+import { RawFs } from './raw-fs.js';
+
+/** A mount lease outlives its holder by at most this long (then its open files are dropped). */
+export const mountLeaseTtlMs = 15_000;
+/** Renewed this often: two renewals may fail before the lease lapses. */
+export const mountLeaseRenewMs = 5_000;
+/** How long an unmount waits for the lease release before leaving the lease to expire. */
+export const leaseReleaseTimeoutMs = 2_000;
+/** Default attribute/entry timeout (seconds) of a mount; 0 = strict (ask every time). */
+export const defaultCacheTimeoutSec = 1;
+
+export interface MountVolumeOptions {
+  api: MetadataApi;
+  blocks: BlockClient;
+  volume: Volume;
+  dir: string;
+  readOnly: boolean;
+  /** Who holds the lease: the node id (so a restarted node takes its own lease back). */
+  holder: string;
+  cacheTimeoutSec?: number;
+  /** Raw mode: one file `data` over inode 0 (raw-fs.ts) instead of the namespace. */
+  raw?: boolean;
+  log: Logger;
+}
+
+export interface VolumeMount {
+  readonly volume: Volume;
+  readonly dir: string;
+  readonly readOnly: boolean;
+  readonly raw: boolean;
+  readonly mountedAtMs: number;
+  counters(): FsCounters;
+  sync(): Promise<number>;
+  unmount(): Promise<void>;
+}
+
+export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
+  const mode = o.readOnly ? 'ro' : 'rw';
+  const log = o.log.child({ volume: o.volume.name, dir: o.dir });
+  let lease: Lease = await o.api.acquireLease('mount', o.volume.id, o.holder, mountLeaseTtlMs, mode);
+  const renew = setInterval(() => {
+    o.api.renewLease(lease.id, mountLeaseTtlMs).then((l) => { lease = l; }, async (err: unknown) => {
+      log.warn({ err }, 'mount lease renewal failed; taking it again');
+      if (isGalleonError(err, ErrorCode.LEASE_NOT_FOUND)) lease = await o.api.acquireLease('mount', o.volume.id, o.holder, mountLeaseTtlMs, mode).catch(() => lease);
+    });
+  }, mountLeaseRenewMs);
+  renew.unref();
+  const data = new VolumeData({ client: o.blocks, volume: o.volume, log });
+  const timeout = o.cacheTimeoutSec ?? defaultCacheTimeoutSec;
+  const raw = o.raw === true;
+  const fs = raw ? new RawFs(o.volume, data, o.readOnly)
+    : new GalleonFs({
+      api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log, onMaybeDeleted: () => reaper?.kick(),
+    });
+  // eslint-disable-next-line prefer-const -- the fs's callback reads it; it is made from the fs.
+  let reaper: BlockReaper | null;
+  reaper = fs instanceof GalleonFs && !o.readOnly ? new BlockReaper({
+    api: o.api, client: o.blocks, volume: o.volume, knownSize: (ino) => fs.knownSize(ino), isOpenHere: (ino) => fs.isOpen(ino), log,
+  }) : null;
+  let mounted: Mounted;
+  try {
+    mounted = await mountFs(o.dir, fs, {
+      fsname: `galleon:${o.volume.name}${raw ? ':raw' : ''}`, readOnly: o.readOnly, allowOther: process.getuid?.() === 0,
+      attrTimeoutSec: timeout, entryTimeoutSec: timeout,
+    }, { log });
+  } catch (err) {
+    clearInterval(renew);
+    data.shutdown();
+    await o.api.releaseLease(lease.id).catch(() => undefined);
+    throw err;
+  }
+  if (!o.readOnly) reaper?.start();
+  const mountedAtMs = Date.now();
+  let unmounting: Promise<void> | null = null;
+  return {
+    volume: o.volume, dir: mounted.dir, readOnly: o.readOnly, raw, mountedAtMs,
+    counters: () => fs.counters(),
+    sync: () => fs.syncAll(),
+    unmount: () => (unmounting ??= (async () => {
+      await mounted.unmount();
+      await fs.releaseAll();
+      await reaper?.stop();
+      data.shutdown();
+      clearInterval(renew);
+      // Bounded: at `galleon down` every member stops at once and the quorum may be gone; an
+      // unreleased lease just expires after mountLeaseTtlMs.
+      const released = o.api.releaseLease(lease.id).then(() => true, (err: unknown) => { log.warn({ err }, 'mount lease release failed; it expires by itself'); return false; });
+      const timer = new Promise<boolean>((res) => setTimeout(() => res(false), leaseReleaseTimeoutMs).unref());
+      await Promise.race([released, timer]);
+    })()),
+  };
+}
+
+export function describeRefusal(err: unknown, volume: string): GalleonError {
+  if (isGalleonError(err, ErrorCode.LEASE_CONFLICT)) {
+    const holder = (err.details as { holder?: unknown } | undefined)?.holder;
+    return new GalleonError(ErrorCode.LEASE_CONFLICT, `volume ${volume} is ReadWriteOnce and mounted on ${typeof holder === 'string' ? `node ${holder}` : 'another node'}`, {
+      hint: 'unmount it there first, or create the volume with --access-mode ReadWriteMany', cause: err,
+    });
+  }
+  return isGalleonError(err) ? err : new GalleonError(ErrorCode.INTERNAL, `mount of ${volume} failed: ${(err as Error).message}`, { cause: err });
+}

@@ -1,0 +1,53 @@
+/**
+ * `vfs status VOLUME`: the mount's own counters (pending writes, last sync, open handles) and the
+ * namespace's (bytes, inodes), with files and directories counted by a walk of the tree bounded
+ * to `maxStatusWalkEntries` entries (`counted: 'partial'` past it).
+ */
+import type { FsApi } from '../../proto/metadata-types.js';
+import type { MountInfo } from './mount-manager.js';
+import type { VolumeMount } from '../fs/index.js';
+
+export const maxStatusWalkEntries = 100_000;
+const walkPageEntries = 1024;
+
+export interface VfsStatus extends MountInfo {
+  files: number;
+  directories: number;
+  counted: 'exact' | 'partial';
+  usedBytes: number;
+  totalBytes: number;
+  inodes: number;
+  openHandles: number;
+  pendingWriteBytes: number;
+  lastSyncMs: number | null;
+}
+
+async function countTree(api: Pick<FsApi, 'fsReaddir'>, volumeId: string): Promise<{ files: number; directories: number; counted: 'exact' | 'partial' }> {
+  let files = 0;
+  let directories = 1;
+  let seen = 0;
+  const stack = [1];
+  while (stack.length > 0) {
+    const dir = stack.pop() ?? 1;
+    let cursor: string | null = null;
+    do {
+      const page = await api.fsReaddir(volumeId, dir, cursor, walkPageEntries);
+      for (const e of page.entries) {
+        seen++;
+        if (e.attr.type === 'dir') { directories++; stack.push(e.attr.ino); } else files++;
+      }
+      cursor = page.cursor;
+      if (seen >= maxStatusWalkEntries) return { files, directories, counted: 'partial' };
+    } while (cursor !== null);
+  }
+  return { files, directories, counted: 'exact' };
+}
+
+export async function vfsStatus(api: Pick<FsApi, 'fsReaddir' | 'fsStatfs'>, info: MountInfo, mount: VolumeMount): Promise<VfsStatus> {
+  const [fsStat, tree] = await Promise.all([api.fsStatfs(info.volumeId), countTree(api, info.volumeId)]);
+  const c = mount.counters();
+  return {
+    ...info, ...tree, usedBytes: fsStat.usedBytes, totalBytes: fsStat.totalBytes, inodes: fsStat.inodes,
+    openHandles: c.openHandles, pendingWriteBytes: c.pendingWriteBytes, lastSyncMs: c.lastSyncMs,
+  };
+}
