@@ -80,11 +80,13 @@ export async function purgeClusterDir(dir: string, nodeStoragePaths: readonly st
   if (marker === null && nodeStoragePaths === null) return { removedDir: false, removed: [], kept: entries };
   // Without cluster.json (an `up` that failed early), a folder `up` created holds only its own node folders.
   const nodePaths = nodeStoragePaths ?? (marker?.createdDir === true ? entries.filter((e) => nodeFolderPattern.test(e)) : []);
-  const owned = ownedEntries(dir, entries, nodePaths, marker !== null);
-  for (const e of owned) await rm(join(dir, e), { recursive: true, force: true });
   // Mount points: a daemon killed with -9 can leave one mounted, and a recursive rm would walk
-  // into the volume and delete its files. Only empty folders are removed; a mounted one stays.
-  if (entries.includes(mountsFolderName) && await removeEmptyFolders(join(dir, mountsFolderName))) owned.push(mountsFolderName);
+  // into the volume and delete its files. Only empty folders are removed; while one stays, so
+  // does the marker, so that a later purge still knows the folder as ours.
+  const mountsLeft = entries.includes(mountsFolderName) && !(await removeEmptyFolders(join(dir, mountsFolderName)));
+  const owned = ownedEntries(dir, entries, nodePaths, marker !== null && !mountsLeft);
+  for (const e of owned) await rm(join(dir, e), { recursive: true, force: true });
+  if (entries.includes(mountsFolderName) && !mountsLeft) owned.push(mountsFolderName);
   const kept = entries.filter((e) => !owned.includes(e));
   // A folder from before the marker was made by `up` too (it wrote cluster.json into it).
   const mayRemoveDir = kept.length === 0 && (marker?.createdDir ?? true);
@@ -92,14 +94,19 @@ export async function purgeClusterDir(dir: string, nodeStoragePaths: readonly st
   return { removedDir: mayRemoveDir, removed: owned, kept };
 }
 
-/** Removes `path` and the folders below it when they hold nothing but folders; never a file, never through a mount. True when `path` is gone. */
-async function removeEmptyFolders(path: string): Promise<boolean> {
+/**
+ * Removes `path` and the folders below it when they hold nothing but folders: never a file, and
+ * never anything on another device (a live mount: its folders are the volume's). True when
+ * `path` is gone.
+ */
+async function removeEmptyFolders(path: string, device?: number): Promise<boolean> {
   try {
-    if (!(await lstat(path)).isDirectory()) return false;
-    for (const e of await readdir(path)) await removeEmptyFolders(join(path, e));
+    const st = await lstat(path);
+    if (!st.isDirectory() || (device !== undefined && st.dev !== device)) return false;
+    for (const e of await readdir(path)) await removeEmptyFolders(join(path, e), st.dev);
     await rmdir(path);
     return true;
   } catch {
-    return false; // a file, a mount (EBUSY), a dead mount (ENOTCONN): left where it is
+    return false; // not empty, a mount (EBUSY), a dead mount (ENOTCONN): left where it is
   }
 }

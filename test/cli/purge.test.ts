@@ -53,6 +53,25 @@ describe('galleon down --purge removes only what galleon up made', function () {
     assert.match(human.stdout, /Nothing removed/);
   });
 
+  it('mount-point folders go only when empty: a file under mnt/ (a volume still mounted, say) is never deleted', async () => {
+    const dir = join(root, 'mounts');
+    await fakeCluster(dir, ['node1', 'node2']);
+    await writeFile(join(dir, '.galleon-up.json'), JSON.stringify({ createdDir: true, createdAtMs: 1 }));
+    await mkdir(join(dir, 'mnt', 'node1', 'demo'), { recursive: true });
+    await mkdir(join(dir, 'mnt', 'node2', 'demo', 'sub'), { recursive: true });
+    await writeFile(join(dir, 'mnt', 'node2', 'demo', 'sub', 'data.bin'), 'a file of the volume\n');
+    const r = await runCli(['down', '--purge', '--dir', dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { purged: boolean; kept: string[] };
+    assert.deepEqual([out.purged, out.kept], [false, ['.galleon-up.json', 'mnt']]);
+    assert.equal(await readFile(join(dir, 'mnt', 'node2', 'demo', 'sub', 'data.bin'), 'utf8'), 'a file of the volume\n');
+    assert.equal(await exists(join(dir, 'mnt', 'node1')), false, 'the empty mount point went');
+    await rm(join(dir, 'mnt', 'node2', 'demo', 'sub', 'data.bin'));
+    const again = await runCli(['down', '--purge', '--dir', dir, '--json']);
+    assert.equal((JSON.parse(again.stdout) as { purged: boolean }).purged, true, again.stdout);
+    assert.equal(await exists(dir), false);
+  });
+
   it('a folder up created (marker) and holding only its files is removed; a cluster.json pointing outside is not followed', async () => {
     const dir = join(root, 'made');
     await fakeCluster(dir, ['node1']);
