@@ -199,7 +199,7 @@ describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
   it('unmounts a deleted volume on every node', async () => {
     assert.equal((await c.cli(1, ['volume', 'create', '--name', 'gone', '--size', '8M', '--access-mode', 'ReadWriteMany'])).code, 0);
     for (const n of [1, 2, 3]) await waitMounted(c.path(n, 'gone'));
-    assert.equal((await c.cli(2, ['volume', 'delete', 'gone'])).code, 0);
+    assert.equal((await c.cli(2, ['volume', 'delete', 'gone', '--yes'])).code, 0);
     await waitFor('every node unmounted gone', 30_000, async () => {
       const m = await fuseMountPoints();
       return [1, 2, 3].every((n) => !m.has(c.path(n, 'gone')));
