@@ -1,29 +1,10 @@
-/** The mount manager's answers (vfs/manager) as the CLI shows them; the shapes are restated so the CLI imports nothing from vfs/. */
+/** The mount manager's answers (proto/vfs-types.ts) as the CLI shows them. */
+import type { MountInfo, VfsStatus } from '../../proto/vfs-types.js';
 import { formatTime, keyValues, table } from './format.js';
 
-export interface MountRow {
-  volume: string;
-  volumeId: string;
-  mountPoint: string;
-  mode: 'rw' | 'ro';
-  raw: boolean;
-  auto: boolean;
-  state: 'mounted' | 'refused' | 'failed';
-  error: string | null;
-  mountedAtMs: number | null;
-}
-
-export interface VfsStatusView extends MountRow {
-  files: number;
-  directories: number;
-  counted: 'exact' | 'partial';
-  usedBytes: number;
-  totalBytes: number;
-  inodes: number;
-  openHandles: number;
-  pendingWriteBytes: number;
-  lastSyncMs: number | null;
-}
+/** The CLI's names for the mount manager's answers (proto/vfs-types.ts). */
+export type MountRow = MountInfo;
+export type VfsStatusView = VfsStatus;
 
 export function mountTable(rows: MountRow[]): string {
   if (rows.length === 0) return 'No volumes mounted on this node.';

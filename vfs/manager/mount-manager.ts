@@ -19,6 +19,8 @@ import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { clearStaleMount } from '../fuse/index.js';
 import { describeRefusal, mountVolume, type VolumeMount } from '../fs/index.js';
 import { planMounts, safeComponent } from './plan.js';
+import type { MountInfo, MountState } from '../../proto/vfs-types.js';
+export type { MountInfo, MountState } from '../../proto/vfs-types.js';
 
 /** One long poll waits at most this long before the table is read again anyway. */
 export const watchTimeoutMs = 30_000;
@@ -41,20 +43,6 @@ export interface MountManagerOptions {
   log: Logger;
 }
 
-export type MountState = 'mounted' | 'refused' | 'failed';
-
-export interface MountInfo {
-  volume: string;
-  volumeId: string;
-  mountPoint: string;
-  mode: 'rw' | 'ro';
-  /** Raw mode: the volume as one file `data`. */
-  raw: boolean;
-  auto: boolean;
-  state: MountState;
-  error: string | null;
-  mountedAtMs: number | null;
-}
 
 interface Entry { mount: VolumeMount; auto: boolean }
 

@@ -4,23 +4,13 @@
  * to `maxStatusWalkEntries` entries (`counted: 'partial'` past it).
  */
 import type { FsApi } from '../../proto/metadata-types.js';
-import type { MountInfo } from './mount-manager.js';
+import type { MountInfo, VfsStatus } from '../../proto/vfs-types.js';
+export type { VfsStatus } from '../../proto/vfs-types.js';
 import type { VolumeMount } from '../fs/index.js';
 
 export const maxStatusWalkEntries = 100_000;
 const walkPageEntries = 1024;
 
-export interface VfsStatus extends MountInfo {
-  files: number;
-  directories: number;
-  counted: 'exact' | 'partial';
-  usedBytes: number;
-  totalBytes: number;
-  inodes: number;
-  openHandles: number;
-  pendingWriteBytes: number;
-  lastSyncMs: number | null;
-}
 
 async function countTree(api: Pick<FsApi, 'fsReaddir'>, volumeId: string): Promise<{ files: number; directories: number; counted: 'exact' | 'partial' }> {
   let files = 0;

@@ -1,0 +1,30 @@
+/**
+ * What a daemon's mount manager answers on the admin endpoint (`/v1/vfs/...`): one shape for
+ * vfs/manager, which makes it, and the CLI, which shows it (the CLI imports only cli/ and proto/).
+ */
+export type MountState = 'mounted' | 'refused' | 'failed';
+
+export interface MountInfo {
+  volume: string;
+  volumeId: string;
+  mountPoint: string;
+  mode: 'rw' | 'ro';
+  /** Raw mode: the volume as one file `data`. */
+  raw: boolean;
+  auto: boolean;
+  state: MountState;
+  error: string | null;
+  mountedAtMs: number | null;
+}
+
+export interface VfsStatus extends MountInfo {
+  files: number;
+  directories: number;
+  counted: 'exact' | 'partial';
+  usedBytes: number;
+  totalBytes: number;
+  inodes: number;
+  openHandles: number;
+  pendingWriteBytes: number;
+  lastSyncMs: number | null;
+}
