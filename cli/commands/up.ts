@@ -62,7 +62,7 @@ export default class Up extends GalleonCommand {
       ...(mounted[0] === undefined ? [] : ['', `Your volume ${firstVolume.name} is a directory on every node:`, `  cd ${mounted[0].mountPoint}`]),
       '',
       'Next:',
-      `  ${bin}${flag} volume create --name data --size 1G   # mounted at <dir>/mnt/<node>/data on every node`,
+      `  ${bin}${flag} volume create --name data --size 1G --access-mode ReadWriteMany   # mounted at <dir>/mnt/<node>/data on every node (ReadWriteOnce, the default: on one)`,
       `  ${bin}${flag} vfs list`,
       `  ${bin}${flag} volume list`,
       `  ${bin}${flag} cluster status`,
