@@ -18,6 +18,7 @@ import { openStateMachine } from '../../metadata/state/index.js';
 import type { NsCacheStats } from '../../metadata/state/ns-cache.js';
 import type { FsInodeRange } from '../../proto/metadata-types.js';
 import { clusterBench } from './namespace-cluster.js';
+import { applyInBatches } from './lib/apply.js';
 
 const inodes = Number(process.env.BENCH_INODES ?? 1_000_000);
 const ops = Number(process.env.BENCH_OPS ?? 20_000);
@@ -38,16 +39,7 @@ function record(method: string, args: unknown[]): AppliedRecord {
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const cacheOf = (sm: StateMachine): NsCacheStats => (sm as unknown as { cacheStats(): NsCacheStats }).cacheStats();
 
-async function apply(sm: StateMachine, records: AppliedRecord[]): Promise<unknown[]> {
-  const out: unknown[] = [];
-  for (let i = 0; i < records.length; i += batchSize) {
-    for (const r of await sm.apply(records.slice(i, i + batchSize))) {
-      if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
-      out.push(r.value);
-    }
-  }
-  return out;
-}
+const apply = (sm: StateMachine, records: AppliedRecord[]): Promise<unknown[]> => applyInBatches(sm, records, batchSize);
 
 /** Inode numbers from fsAllocateInodes ranges, reserved before the records that use them are built. */
 class Inos {

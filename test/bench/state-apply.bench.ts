@@ -5,8 +5,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AppliedRecord, StateMachine } from '../../metadata/state/contract.js';
+import type { AppliedRecord } from '../../metadata/state/contract.js';
 import { openStateMachine } from '../../metadata/state/index.js';
+import { applyInBatches } from './lib/apply.js';
 import type { Lease } from '../../proto/metadata-types.js';
 
 const volumes = Number(process.env.BENCH_VOLUMES ?? 1000);
@@ -30,17 +31,6 @@ async function timed<T>(label: string, count: number, unit: string, fn: () => Pr
   return out;
 }
 
-async function inBatches(sm: StateMachine, records: AppliedRecord[], size: number): Promise<unknown[]> {
-  const out: unknown[] = [];
-  for (let i = 0; i < records.length; i += size) {
-    for (const r of await sm.apply(records.slice(i, i + size))) {
-      if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
-      out.push(r.value);
-    }
-  }
-  return out;
-}
-
 const dirs: string[] = [];
 try {
   const dir = await mkdtemp(join(tmpdir(), 'galleon-state-bench-'));
@@ -48,15 +38,15 @@ try {
   const sm = await openStateMachine(dir);
   const nodes = Array.from({ length: 9 }, (_, i) =>
     record('registerDataNode', [{ id: `n${i}`, address: `127.0.0.1:${9000 + i}`, zone: `zone-${i % 3}`, capacityBytes: 2 ** 40 }]));
-  await inBatches(sm, nodes, batchSize);
+  await applyInBatches(sm, nodes, batchSize);
   const creates = Array.from({ length: volumes }, (_, i) => record('createVolume', [{ name: `v${i}`, size: '1G' }]));
-  await timed(`createVolume (16 PGs x 3 replicas, 9 nodes), batches of ${batchSize}`, volumes, 'volumes', () => inBatches(sm, creates, batchSize));
+  await timed(`createVolume (16 PGs x 3 replicas, 9 nodes), batches of ${batchSize}`, volumes, 'volumes', () => applyInBatches(sm, creates, batchSize));
   const acquires = Array.from({ length: volumes }, (_, i) => record('acquireLease', ['mount', `v${i}`, `host-${i}`, 60_000]));
-  const leases = await timed(`acquireLease (mount), ${volumes} live leases, batches of ${batchSize}`, volumes, 'leases', () => inBatches(sm, acquires, batchSize)) as Lease[];
+  const leases = await timed(`acquireLease (mount), ${volumes} live leases, batches of ${batchSize}`, volumes, 'leases', () => applyInBatches(sm, acquires, batchSize)) as Lease[];
   const renews = Array.from({ length: renewals }, (_, i) => record('renewLease', [leases[i % leases.length]?.id, 60_000]));
-  await timed(`renewLease, batches of ${batchSize}`, renewals, 'renewals', () => inBatches(sm, renews, batchSize));
+  await timed(`renewLease, batches of ${batchSize}`, renewals, 'renewals', () => applyInBatches(sm, renews, batchSize));
   const single = Array.from({ length: 2000 }, (_, i) => record('renewLease', [leases[i % leases.length]?.id, 60_000]));
-  await timed('renewLease, one record per apply()', single.length, 'renewals', () => inBatches(sm, single, 1));
+  await timed('renewLease, one record per apply()', single.length, 'renewals', () => applyInBatches(sm, single, 1));
   const snap = await timed('snapshot', 1, 'snapshots', () => sm.snapshot());
   console.log(`snapshot size: ${(snap.data.byteLength / 2 ** 20).toFixed(1)} MiB at index ${snap.index}`);
   const dir2 = await mkdtemp(join(tmpdir(), 'galleon-state-bench-'));
