@@ -1,20 +1,7 @@
-import { Args } from '@oclif/core';
-import { resolve } from 'node:path';
-import { GalleonCommand } from '../../lib/base-command.js';
-import type { MountRow } from '../../lib/vfs-views.js';
+import VfsUnmount from '../vfs/unmount.js';
 
-export default class VolumeUnmount extends GalleonCommand {
-  /** Mounts are per node: never fall back to another daemon. */
-  static override daemonScoped = true;
+/** `volume unmount` is `vfs unmount` under the volume topic (the product description names both). */
+export default class VolumeUnmount extends VfsUnmount {
   static override description = 'Unmount a volume mounted by the daemon (by volume name or mount point; same as `vfs unmount`).';
-  static override examples = ['<%= config.bin %> vfs unmount web-data', '<%= config.bin %> vfs unmount /mnt/web-data'];
-  static override args = { target: Args.string({ description: 'Volume name/UUID or mount point.', required: true }) };
-
-  async run(): Promise<MountRow> {
-    const { args, flags } = await this.parse(VolumeUnmount);
-    const target = args.target.includes('/') ? resolve(args.target) : args.target;
-    const row = await (await this.admin(flags)).call<MountRow>('POST', '/v1/vfs/unmount', { target });
-    this.print(`Volume ${row.volume} unmounted from ${row.mountPoint}.`);
-    return row;
-  }
+  static override examples = ['<%= config.bin %> volume unmount web-data', '<%= config.bin %> volume unmount /mnt/web-data'];
 }
