@@ -18,7 +18,7 @@ import { openStateMachine } from '../../metadata/state/index.js';
 import type { NsCacheStats } from '../../metadata/state/ns-cache.js';
 import type { FsInodeRange } from '../../proto/metadata-types.js';
 import { clusterBench } from './namespace-cluster.js';
-import { applyInBatches } from './lib/apply.js';
+import { applyInBatches, recordMaker } from './lib/apply.js';
 
 const inodes = Number(process.env.BENCH_INODES ?? 1_000_000);
 const ops = Number(process.env.BENCH_OPS ?? 20_000);
@@ -27,14 +27,8 @@ const batchSize = 256;
 const filesPerDir = 1_000;
 const caller = { uid: 0, gid: 0 };
 
-let index = 0;
-let seq = 0;
-const stampMs = 1_700_000_000_000;
-function record(method: string, args: unknown[]): AppliedRecord {
-  index += 1;
-  seq += 1;
-  return { index, kind: 'command', command: { clientId: `bench-${Math.floor(seq / 1e6)}`, seq: (seq % 1e6) + 1, stampMs, method: method as never, args } };
-}
+// A session keeps its last results: a fresh client id every million records keeps each small.
+const record = recordMaker((n) => ({ clientId: `bench-${Math.floor(n / 1e6)}`, seq: (n % 1e6) + 1 }));
 
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const cacheOf = (sm: StateMachine): NsCacheStats => (sm as unknown as { cacheStats(): NsCacheStats }).cacheStats();

@@ -5,23 +5,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AppliedRecord } from '../../metadata/state/contract.js';
 import { openStateMachine } from '../../metadata/state/index.js';
-import { applyInBatches } from './lib/apply.js';
+import { applyInBatches, recordMaker } from './lib/apply.js';
 import type { Lease } from '../../proto/metadata-types.js';
 
 const volumes = Number(process.env.BENCH_VOLUMES ?? 1000);
 const renewals = Number(process.env.BENCH_RENEWALS ?? 20_000);
 const batchSize = 64;
 
-let index = 0;
-let seq = 0;
-const stampMs = 1_700_000_000_000;
-function record(method: string, args: unknown[]): AppliedRecord {
-  index += 1;
-  seq += 1;
-  return { index, kind: 'command', command: { clientId: 'bench', seq, stampMs, method: method as never, args } };
-}
+const record = recordMaker((n) => ({ clientId: 'bench', seq: n }));
 
 async function timed<T>(label: string, count: number, unit: string, fn: () => Promise<T>): Promise<T> {
   const start = performance.now();

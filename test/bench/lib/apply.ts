@@ -11,3 +11,13 @@ export async function applyInBatches(sm: StateMachine, records: readonly Applied
   }
   return out;
 }
+
+/** Records numbered one after another from index 1, as a leader would hand them out; `clientOf` picks a session and seq for each. */
+export function recordMaker(clientOf: (n: number) => { clientId: string; seq: number }): (method: string, args: unknown[]) => AppliedRecord {
+  const stampMs = 1_700_000_000_000;
+  let index = 0;
+  return (method, args) => {
+    index += 1;
+    return { index, kind: 'command', command: { ...clientOf(index), stampMs, method: method as never, args } };
+  };
+}
