@@ -20,6 +20,7 @@ import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
+import { metrics } from '../../dataplane/metrics.js';
 import { Scrubber } from '../../dataplane/store/scrubber.js';
 import { Reclaimer } from '../../dataplane/store/reclaimer.js';
 import { BlockServer } from '../../dataplane/server/block-server.js';
@@ -90,7 +91,7 @@ export class DataRole {
   async start(): Promise<void> {
     this.state = 'starting';
     this.registered = false;
-    const store = await LevelBlockStore.open({ dir: join(this.opts.storagePath, dataDirName) });
+    const store = await LevelBlockStore.open({ dir: join(this.opts.storagePath, dataDirName), metrics });
     this.store = store;
     const placement = new MetadataPlacementSource(this.api);
     this.placement = placement;
@@ -112,9 +113,9 @@ export class DataRole {
         hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another --data-address' : 'check --data-address', cause: err,
       });
     }
-    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger });
+    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger, metrics });
     this.scrubber.start();
-    this.reclaimer = new Reclaimer({ store, log: this.opts.logger });
+    this.reclaimer = new Reclaimer({ store, log: this.opts.logger, metrics });
     this.reclaimer.start();
     this.agent = new DataNodeAgent({
       api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator,

@@ -20,6 +20,7 @@ import { dataplaneLogger } from '../log.js';
 import { MetadataPlacementSource, StaticPlacementSource } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
 import { LevelBlockStore } from '../store/level-block-store.js';
+import { metrics } from '../metrics.js';
 import { defaultScrubBlocksPerSecond, Scrubber } from '../store/scrubber.js';
 import { defaultReclaimPassIntervalMs, Reclaimer } from '../store/reclaimer.js';
 import { DataNodeAgent, defaultHeartbeatIntervalMs } from './agent.js';
@@ -54,7 +55,7 @@ if (nodeId === undefined || dir === undefined || (values.layout !== 'segments' &
 const log = dataplaneLogger(`data-node-${nodeId}`);
 // The last resort (proto/process-guard.ts): counted on the block server's /metrics (default registry).
 installProcessGuard({ logger: log, registry: register });
-const store = await LevelBlockStore.open({ dir, layout: values.layout });
+const store = await LevelBlockStore.open({ dir, layout: values.layout, metrics });
 const metadata = values.metadata === undefined ? null : new MetadataClient({ addresses: values.metadata.split(',').filter((a) => a !== '') });
 const placement: PlacementSource = metadata === null ? new StaticPlacementSource() : new MetadataPlacementSource(metadata);
 const server = new BlockServer({
@@ -63,10 +64,10 @@ const server = new BlockServer({
 });
 const address = await server.listen();
 const scrubRate = Number(values['scrub-rate']);
-const scrubber = scrubRate > 0 ? new Scrubber({ store, repair: new HttpRepairSource(nodeId, placement), log, maxBlocksPerSecond: scrubRate }) : null;
+const scrubber = scrubRate > 0 ? new Scrubber({ store, repair: new HttpRepairSource(nodeId, placement), log, metrics, maxBlocksPerSecond: scrubRate }) : null;
 scrubber?.start();
 const reclaimIntervalMs = Number(values['reclaim-interval-ms']);
-const reclaimer = reclaimIntervalMs > 0 ? new Reclaimer({ store, log, passIntervalMs: reclaimIntervalMs }) : null;
+const reclaimer = reclaimIntervalMs > 0 ? new Reclaimer({ store, log, metrics, passIntervalMs: reclaimIntervalMs }) : null;
 reclaimer?.start();
 let agent: DataNodeAgent | null = null;
 if (metadata !== null) {

@@ -15,8 +15,7 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { GalleonError, invariant } from '../../proto/errors.js';
-import { metrics } from '../metrics.js';
-import { decodeHeader, encodeHeader, HeaderFlag, headerBytes, computeCrc, segmentPointerBytes } from './header.js';
+import { decodeHeader, HeaderFlag, headerBytes, computeCrc, segmentPointerBytes } from './header.js';
 import type { BlockHeader } from './header.js';
 import { toStoreError, withIoRetry } from './io.js';
 import {
@@ -25,6 +24,10 @@ import {
 import { SegmentPins } from './maintenance.js';
 import type { Relocation, StoreMaintenance, TombstonePurge } from './maintenance.js';
 import { SegmentFiles, defaultSegmentMaxBytes } from './segments.js';
+import { emptyPg, GroupStage, isEmptyPg, JournalKind, pgId, stageEpoch, unstagePg } from './stage.js';
+import type { DropPending, LevelOp, MaintenancePending, MemPg, OpsPending, Pending, RepairPending, Staged, TrimPending, WatermarkPending } from './stage.js';
+import { noStoreMetrics } from './store-metrics.js';
+import type { StoreMetrics } from './store-metrics.js';
 import type {
   BlockAddress, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
 } from './types.js';
@@ -49,6 +52,8 @@ export interface LevelBlockStoreOptions {
    * then log, is cheaper than that).
    */
   inlineMaxBytes?: number;
+  /** The data plane's counters, passed in by whoever builds the store; none by default. */
+  metrics?: StoreMetrics;
 }
 
 export const defaultMaxBlockBytes = 4 * 1024 * 1024;
@@ -61,61 +66,9 @@ const freeSpaceRefreshMs = 500;
 const maxSegmentReadAttempts = 3;
 const scanBatchEntries = 1024;
 
-const JournalKind = { put: 0, delete: 1, noop: 2 } as const;
-
-interface MemPg {
-  volumeId: string;
-  pg: number;
-  appliedSeq: number;
-  highestSeq: number;
-  epoch: number;
-  trimmedSeq: number;
-  /** Seqs recorded above the contiguous watermark (out-of-order replica arrivals). */
-  above: Set<number>;
-}
-
-type Pending =
-  | { kind: 'ops'; ops: readonly BlockOp[]; keys: Buffer[]; keyTexts: string[]; sync: boolean; onlyIfNewer: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
-  | { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: (n: number) => void; reject: (e: unknown) => void }
-  | { kind: 'epoch'; volumeId: string; pg: number; epoch: number; lower?: true; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
-  | { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number; resolve: () => void; reject: (e: unknown) => void }
-  | { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0; resolve: () => void; reject: (e: unknown) => void }
-  | { kind: 'drop'; volumeId: string; pg: number; ifEpochAtMost: number; sync: boolean; bytes: 0; resolve: (dropped: boolean) => void; reject: (e: unknown) => void }
-  | MaintenancePending;
-
-/** Space reclamation's commits (maintenance.ts); each resolves with a count or a segment id. */
-type MaintenancePending =
-  | { kind: 'relocate'; items: readonly Relocation[]; sync: true; bytes: number; resolve: (left: number) => void; reject: (e: unknown) => void }
-  | { kind: 'purge'; items: readonly TombstonePurge[]; sync: false; bytes: 0; resolve: (purged: number) => void; reject: (e: unknown) => void }
-  | { kind: 'fence'; sync: boolean; bytes: 0; resolve: (segmentId: number) => void; reject: (e: unknown) => void };
-
-/** A block removed by a resync (deleted on the primary while this replica was away). */
-interface TombstoneAt { tombstone: true; seq: number; epoch: number; pg: number }
-
 interface OverlayEntry { op: BlockOp; onlyIfNewer: boolean }
 
-type LevelOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
-
-/** A group ready to land: its index batch, and the newest seq it stages per block key. */
-interface Staged {
-  levelOps: LevelOp[];
-  sync: boolean;
-  trimmed: Map<Pending, number>;
-  landingSeqs: Map<string, number>;
-}
-
 const storeJoinedKey = metaKey('joined-at');
-
-const pgId = (volumeId: string, pg: number): string => `${volumeId}\u0000${pg}`;
-
-function encodePgState(s: MemPg): Buffer {
-  const b = Buffer.allocUnsafe(24);
-  b.writeUIntBE(s.appliedSeq, 0, 6);
-  b.writeUIntBE(s.highestSeq, 6, 6);
-  b.writeUIntBE(s.epoch, 12, 6);
-  b.writeUIntBE(s.trimmedSeq, 18, 6);
-  return b;
-}
 
 function checkOp(op: BlockOp, maxBlockBytes: number): void {
   for (const [name, v] of [['pg', op.pg], ['seq', op.seq], ['epoch', op.epoch]] as const) {
@@ -155,6 +108,7 @@ export class LevelBlockStore implements BlockStore {
     readonly maxBlockBytes: number,
     private readonly minFreeBytes: number,
     private readonly inlineMaxBytes: number,
+    private readonly metrics: StoreMetrics,
   ) {}
 
   static async open(opts: LevelBlockStoreOptions): Promise<LevelBlockStore> {
@@ -171,7 +125,7 @@ export class LevelBlockStore implements BlockStore {
     const joined = (await withIoRetry('reading the store join record', () => db.get(storeJoinedKey))) !== undefined;
     const store = new LevelBlockStore(db, segments, opts.dir, layout,
       opts.maxBatchBytes ?? defaultMaxBatchBytes, opts.maxBlockBytes ?? defaultMaxBlockBytes, opts.minFreeBytes ?? defaultMinFreeBytes,
-      opts.inlineMaxBytes ?? defaultInlineMaxBytes);
+      opts.inlineMaxBytes ?? defaultInlineMaxBytes, opts.metrics ?? noStoreMetrics);
     store.joined = joined;
     return store;
   }
@@ -329,9 +283,9 @@ export class LevelBlockStore implements BlockStore {
       if (this.failed !== null) throw this.failed;
       if (staged.levelOps.length > 0) {
         await withIoRetry('writing the block index batch', () => this.writeIndexBatch(staged.levelOps, staged.sync));
-        metrics.groupCommits.inc();
+        this.metrics.groupCommits.inc();
       }
-      this.settle(group, null, staged.trimmed);
+      this.settle(group, null, staged.counts);
     } catch (err) {
       // The PG states in memory already include this group: the store cannot go on safely.
       this.failed ??= toStoreError(err, 'writing the block index batch');
@@ -354,12 +308,12 @@ export class LevelBlockStore implements BlockStore {
     return batch.write({ sync });
   }
 
-  private settle(group: Pending[], err: unknown, trimmed: Map<Pending, number> | null): void {
+  private settle(group: Pending[], err: unknown, counts: Map<Pending, number> | null): void {
     const e = err === null ? null : toStoreError(err, 'writing a block batch');
     for (const p of group) {
       if (e !== null) p.reject(e);
-      else if (p.kind === 'trim' || p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') p.resolve(trimmed?.get(p) ?? 0);
-      else if (p.kind === 'drop') p.resolve((trimmed?.get(p) ?? 0) > 0);
+      else if (p.kind === 'trim' || p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') p.resolve(counts?.get(p) ?? 0);
+      else if (p.kind === 'drop') p.resolve((counts?.get(p) ?? 0) > 0);
       else p.resolve();
       if (p.kind !== 'ops') continue;
       for (const [i, op] of p.ops.entries()) {
@@ -393,176 +347,125 @@ export class LevelBlockStore implements BlockStore {
     return admitted;
   }
 
+  /** Stages a group: one staging function per commit kind, then the bodies and PG states. */
   private async prepare(group: Pending[]): Promise<Staged> {
-    const sync = group.some((p) => p.sync);
-
-    // Work on copies of the PG states; they become live once the whole group is staged.
-    const touched = new Map<string, MemPg>();
-    const stateOf = async (volumeId: string, pg: number): Promise<MemPg> => {
-      const id = pgId(volumeId, pg);
-      const t = touched.get(id);
-      if (t !== undefined) return t;
-      const live = await this.loadPg(volumeId, pg);
-      const copy = { ...live, above: new Set(live.above) };
-      touched.set(id, copy);
-      return copy;
-    };
-
-    const levelOps: LevelOp[] = [];
-    const trimmed = new Map<Pending, number>();
-    const dropped = new Set<string>();
-    // Bodies to append, in order, with the index entries waiting for their offsets. Each holds
-    // its place in `levelOps` (`at`), so a later op on the same block in this group (a delete, an
-    // inline put, a newer write) still lands after it and wins.
-    const bodies: Uint8Array[] = [];
-    const waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number; at: number }[] = [];
-    // Newest seq per block within this batch, for onlyIfNewer decisions.
-    const batchSeq = new Map<string, number>();
-    const stageTombstone = (bkey: Buffer, pg: number, seq: number, epoch: number): void => {
-      const h = { flags: HeaderFlag.tombstone, epoch, seq, pg, length: 0 };
-      const value = Buffer.allocUnsafe(headerBytes);
-      encodeHeader(value, { ...h, crc: computeCrc(h, new Uint8Array(0)) });
-      levelOps.push({ type: 'put', key: bkey, value });
-    };
-    const stagePut = (bkey: Buffer, pg: number, seq: number, epoch: number, data: Uint8Array): void => {
-      if (this.layout === 'inline' || data.byteLength <= this.inlineMaxBytes) {
-        const h = { flags: 0, epoch, seq, pg, length: data.byteLength };
-        const value = Buffer.allocUnsafe(headerBytes + data.byteLength);
-        encodeHeader(value, { ...h, crc: computeCrc(h, data) });
-        value.set(data, headerBytes);
-        levelOps.push({ type: 'put', key: bkey, value });
-      } else {
-        const h = { flags: HeaderFlag.inSegment, epoch, seq, pg, length: data.byteLength };
-        waiting.push({ key: bkey, header: h, crc: computeCrc(h, data), body: bodies.length, at: levelOps.length });
-        levelOps.push({ type: 'put', key: bkey, value: Buffer.alloc(0) }); // filled in after the append
-        bodies.push(data);
-      }
-    };
-
+    const st = new GroupStage(group.some((p) => p.sync), (v, pg) => this.loadPg(v, pg), this.layout === 'inline' ? Number.POSITIVE_INFINITY : this.inlineMaxBytes);
     for (const p of group) {
-      if (p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') {
-        trimmed.set(p, await this.stageMaintenance(p, levelOps, batchSeq, dropped, stagePut));
-        continue;
-      }
-      if (p.kind === 'epoch') {
-        const s = await stateOf(p.volumeId, p.pg);
-        s.epoch = p.lower === true ? Math.min(s.epoch, p.epoch) : Math.max(s.epoch, p.epoch);
-        continue;
-      }
-      if (p.kind === 'repair') {
-        const bkey = blockKey(p.address);
-        const ks = bkey.toString('latin1');
-        const current = batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
-        if (current !== undefined && current > p.block.seq) continue;
-        batchSeq.set(ks, p.block.seq);
-        // Keeps "newest seq seen" an upper bound of every block's seq (see the onlyIfNewer check).
-        const rs = await stateOf(p.address.volumeId, p.block.pg);
-        rs.highestSeq = Math.max(rs.highestSeq, p.block.seq);
-        if ('tombstone' in p.block) stageTombstone(bkey, p.block.pg, p.block.seq, p.block.epoch);
-        else stagePut(bkey, p.block.pg, p.block.seq, p.block.epoch, p.block.data);
-        continue;
-      }
-      if (p.kind === 'watermark') {
-        const s = await stateOf(p.volumeId, p.pg);
-        if (p.upto <= s.appliedSeq) continue;
-        for await (const key of this.db.keys({ gte: journalKey(p.volumeId, p.pg, 0), lte: journalKey(p.volumeId, p.pg, p.upto) })) levelOps.push({ type: 'del', key });
-        s.appliedSeq = p.upto;
-        for (const q of [...s.above]) if (q <= p.upto) s.above.delete(q);
-        while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
-        s.highestSeq = Math.max(s.highestSeq, s.appliedSeq);
-        s.trimmedSeq = Math.max(s.trimmedSeq, p.upto);
-        continue;
-      }
-      if (p.kind === 'drop') {
-        const s = await stateOf(p.volumeId, p.pg);
-        if (s.epoch > p.ifEpochAtMost) { trimmed.set(p, 0); continue; }
-        this.stageDrop(p.volumeId, p.pg, levelOps, waiting, batchSeq);
-        for await (const [key, value] of this.db.iterator({ gte: blockPrefix(p.volumeId), lt: prefixEnd(blockPrefix(p.volumeId)) })) {
-          if (value.length >= headerBytes && decodeHeader(value).pg === p.pg) levelOps.push({ type: 'del', key });
-        }
-        const jPrefix = journalKey(p.volumeId, p.pg, 0).subarray(0, -6);
-        for await (const key of this.db.keys({ gte: jPrefix, lt: prefixEnd(jPrefix) })) levelOps.push({ type: 'del', key });
-        levelOps.push({ type: 'del', key: pgKey(p.volumeId, p.pg) });
-        const id = pgId(p.volumeId, p.pg);
-        touched.set(id, { volumeId: p.volumeId, pg: p.pg, appliedSeq: 0, highestSeq: 0, epoch: 0, trimmedSeq: 0, above: new Set() });
-        dropped.add(id);
-        trimmed.set(p, 1);
-        continue;
-      }
-      if (p.kind === 'trim') {
-        const s = await stateOf(p.volumeId, p.pg);
-        const upto = Math.min(p.upto, s.appliedSeq);
-        if (upto <= s.trimmedSeq) { trimmed.set(p, 0); continue; }
-        let count = 0;
-        for await (const key of this.db.keys({ gte: journalKey(p.volumeId, p.pg, 0), lte: journalKey(p.volumeId, p.pg, upto) })) {
-          levelOps.push({ type: 'del', key });
-          count += 1;
-        }
-        s.trimmedSeq = upto;
-        trimmed.set(p, count);
-        continue;
-      }
-      for (const [i, op] of p.ops.entries()) {
-        const id = pgId(op.address.volumeId, op.pg);
-        const s = touched.get(id) ?? await stateOf(op.address.volumeId, op.pg);
-        if (op.seq <= s.trimmedSeq || op.seq <= s.appliedSeq || s.above.has(op.seq)) continue; // a duplicate delivery
-        // No block of this PG (stored, staged or landing) can be newer than the newest seq seen.
-        const newestInPg = op.seq > s.highestSeq;
-        s.above.add(op.seq);
-        while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
-        s.highestSeq = Math.max(s.highestSeq, op.seq);
-        s.epoch = Math.max(s.epoch, op.epoch);
-        const bkey = p.keys[i] ?? blockKey(op.address);
-        const ks = p.keyTexts[i] ?? bkey.toString('latin1');
-        const jval = Buffer.allocUnsafe(1 + bkey.length);
-        jval[0] = op.kind === 'put' ? JournalKind.put : op.kind === 'delete' ? JournalKind.delete : JournalKind.noop;
-        bkey.copy(jval, 1);
-
-        let apply = op.kind !== 'noop';
-        if (apply && p.onlyIfNewer) {
-          const current = batchSeq.get(ks) ?? this.landingSeqs.get(ks) ?? (newestInPg ? undefined : await this.storedSeq(bkey));
-          apply = current === undefined || current < op.seq;
-        }
-        if (!apply) jval[0] = JournalKind.noop;
-        levelOps.push({ type: 'put', key: journalKey(op.address.volumeId, op.pg, op.seq), value: jval });
-        if (!apply) continue;
-        batchSeq.set(ks, op.seq);
-
-        if (op.kind === 'noop') {
-          continue;
-        } else if (op.kind === 'delete') {
-          stageTombstone(bkey, op.pg, op.seq, op.epoch);
-        } else {
-          stagePut(bkey, op.pg, op.seq, op.epoch, op.data);
-        }
+      switch (p.kind) {
+        case 'ops': await this.stageOps(st, p); break;
+        case 'epoch': await stageEpoch(st, p); break;
+        case 'repair': await this.stageRepair(st, p); break;
+        case 'watermark': await this.stageWatermark(st, p); break;
+        case 'drop': st.counts.set(p, await this.stageDropPg(st, p)); break;
+        case 'trim': st.counts.set(p, await this.stageTrim(st, p)); break;
+        case 'relocate': case 'purge': case 'fence': st.counts.set(p, await this.stageMaintenance(st, p)); break;
+        default: { const never: never = p; invariant(false, `unknown commit kind ${JSON.stringify(never)}`); }
       }
     }
+    return this.finishStage(st);
+  }
 
-    if (bodies.length > 0) {
+  /** Appends the group's bodies (synced before a synced index batch may point at them), then the PG states. */
+  private async finishStage(st: GroupStage): Promise<Staged> {
+    if (st.bodies.length > 0) {
       invariant(this.segments !== null, 'segment layout has segment files');
-      const { segmentId, offsets } = await this.segments.append(bodies);
-      for (const w of waiting) {
-        const offset = offsets[w.body];
-        invariant(offset !== undefined, 'every appended body has an offset');
-        const value = Buffer.allocUnsafe(headerBytes + segmentPointerBytes);
-        encodeHeader(value, { ...w.header, crc: w.crc });
-        value.writeUInt32BE(segmentId, headerBytes);
-        value.writeUIntBE(offset, headerBytes + 4, 6);
-        levelOps[w.at] = { type: 'put', key: w.key, value };
-      }
+      const { segmentId, offsets } = await this.segments.append(st.bodies);
+      st.placeBodies(segmentId, offsets);
     }
-    // The bodies must be on disk before a synced index entry can point at them.
-    if (sync && this.segments !== null) await this.segments.sync();
-
-    for (const [id, s] of touched) {
-      // A dropped PG nothing wrote to since: its state key is gone and stays gone.
-      if (dropped.has(id) && isEmptyPg(s)) continue;
-      levelOps.push({ type: 'put', key: pgKey(s.volumeId, s.pg), value: encodePgState(s) });
-    }
+    if (st.sync && this.segments !== null) await this.segments.sync();
     // The next group is prepared against these states before this batch lands (pipeline).
-    for (const [id, s] of touched) this.pgs.set(id, s);
-    for (const [k, seq] of batchSeq) this.landingSeqs.set(k, seq);
-    return { levelOps, sync, trimmed, landingSeqs: batchSeq };
+    for (const [id, s] of st.stagePgStates()) this.pgs.set(id, s);
+    for (const [k, seq] of st.batchSeq) this.landingSeqs.set(k, seq);
+    return { levelOps: st.levelOps, sync: st.sync, counts: st.counts, landingSeqs: st.batchSeq };
+  }
+
+  /** Client and replica writes: each op is journaled; its block is staged unless a newer one exists. */
+  private async stageOps(st: GroupStage, p: OpsPending): Promise<void> {
+    for (const [i, op] of p.ops.entries()) {
+      const s = st.touched.get(pgId(op.address.volumeId, op.pg)) ?? await st.stateOf(op.address.volumeId, op.pg);
+      if (op.seq <= s.trimmedSeq || op.seq <= s.appliedSeq || s.above.has(op.seq)) continue; // a duplicate delivery
+      // No block of this PG (stored, staged or landing) can be newer than the newest seq seen.
+      const newestInPg = op.seq > s.highestSeq;
+      s.above.add(op.seq);
+      while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
+      s.highestSeq = Math.max(s.highestSeq, op.seq);
+      s.epoch = Math.max(s.epoch, op.epoch);
+      const bkey = p.keys[i] ?? blockKey(op.address);
+      const ks = p.keyTexts[i] ?? bkey.toString('latin1');
+      const jval = Buffer.allocUnsafe(1 + bkey.length);
+      jval[0] = op.kind === 'put' ? JournalKind.put : op.kind === 'delete' ? JournalKind.delete : JournalKind.noop;
+      bkey.copy(jval, 1);
+
+      let apply = op.kind !== 'noop';
+      if (apply && p.onlyIfNewer) {
+        const current = st.batchSeq.get(ks) ?? this.landingSeqs.get(ks) ?? (newestInPg ? undefined : await this.storedSeq(bkey));
+        apply = current === undefined || current < op.seq;
+      }
+      if (!apply) jval[0] = JournalKind.noop;
+      st.levelOps.push({ type: 'put', key: journalKey(op.address.volumeId, op.pg, op.seq), value: jval });
+      if (!apply) continue;
+      st.batchSeq.set(ks, op.seq);
+      if (op.kind === 'delete') st.stageTombstone(bkey, op.pg, op.seq, op.epoch);
+      else if (op.kind === 'put') st.stagePut(bkey, op.pg, op.seq, op.epoch, op.data);
+    }
+  }
+
+  /** Scrub/read repair and resync drops: no journal entry; skipped if a newer write is here. */
+  private async stageRepair(st: GroupStage, p: RepairPending): Promise<void> {
+    const bkey = blockKey(p.address);
+    const ks = bkey.toString('latin1');
+    const current = st.batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
+    if (current !== undefined && current > p.block.seq) return;
+    st.batchSeq.set(ks, p.block.seq);
+    // Keeps "newest seq seen" an upper bound of every block's seq (see the onlyIfNewer check).
+    const rs = await st.stateOf(p.address.volumeId, p.block.pg);
+    rs.highestSeq = Math.max(rs.highestSeq, p.block.seq);
+    if ('tombstone' in p.block) st.stageTombstone(bkey, p.block.pg, p.block.seq, p.block.epoch);
+    else st.stagePut(bkey, p.block.pg, p.block.seq, p.block.epoch, p.block.data);
+  }
+
+  /** Resync complete: the watermark jumps to `upto` and the journal at or below it goes. */
+  private async stageWatermark(st: GroupStage, p: WatermarkPending): Promise<void> {
+    const s = await st.stateOf(p.volumeId, p.pg);
+    if (p.upto <= s.appliedSeq) return;
+    for await (const key of this.db.keys({ gte: journalKey(p.volumeId, p.pg, 0), lte: journalKey(p.volumeId, p.pg, p.upto) })) st.levelOps.push({ type: 'del', key });
+    s.appliedSeq = p.upto;
+    for (const q of [...s.above]) if (q <= p.upto) s.above.delete(q);
+    while (s.above.delete(s.appliedSeq + 1)) s.appliedSeq += 1;
+    s.highestSeq = Math.max(s.highestSeq, s.appliedSeq);
+    s.trimmedSeq = Math.max(s.trimmedSeq, p.upto);
+  }
+
+  /** Drops the journal up to `upto` (never past the contiguous watermark); returns entries dropped. */
+  private async stageTrim(st: GroupStage, p: TrimPending): Promise<number> {
+    const s = await st.stateOf(p.volumeId, p.pg);
+    const upto = Math.min(p.upto, s.appliedSeq);
+    if (upto <= s.trimmedSeq) return 0;
+    let count = 0;
+    for await (const key of this.db.keys({ gte: journalKey(p.volumeId, p.pg, 0), lte: journalKey(p.volumeId, p.pg, upto) })) {
+      st.levelOps.push({ type: 'del', key });
+      count += 1;
+    }
+    s.trimmedSeq = upto;
+    return count;
+  }
+
+  /** Deletes a PG's blocks, journal and state (1), unless it saw an epoch above `ifEpochAtMost` (0). */
+  private async stageDropPg(st: GroupStage, p: DropPending): Promise<number> {
+    const s = await st.stateOf(p.volumeId, p.pg);
+    if (s.epoch > p.ifEpochAtMost) return 0;
+    unstagePg(st, p.volumeId, p.pg);
+    const bPrefix = blockPrefix(p.volumeId);
+    for await (const [key, value] of this.db.iterator({ gte: bPrefix, lt: prefixEnd(bPrefix) })) {
+      if (value.length >= headerBytes && decodeHeader(value).pg === p.pg) st.levelOps.push({ type: 'del', key });
+    }
+    const jPrefix = journalKey(p.volumeId, p.pg, 0).subarray(0, -6);
+    for await (const key of this.db.keys({ gte: jPrefix, lt: prefixEnd(jPrefix) })) st.levelOps.push({ type: 'del', key });
+    st.levelOps.push({ type: 'del', key: pgKey(p.volumeId, p.pg) });
+    const id = pgId(p.volumeId, p.pg);
+    st.touched.set(id, emptyPg(p.volumeId, p.pg));
+    st.dropped.add(id);
+    return 1;
   }
 
   /**
@@ -570,67 +473,53 @@ export class LevelBlockStore implements BlockStore {
    * waits for that before preparing one of these), so the index read here is the truth, and a
    * block changed earlier in this very group is in `batchSeq` (or its PG in `dropped`).
    */
-  private async stageMaintenance(
-    p: MaintenancePending, levelOps: LevelOp[], batchSeq: Map<string, number>, dropped: ReadonlySet<string>,
-    stagePut: (bkey: Buffer, pg: number, seq: number, epoch: number, data: Uint8Array) => void,
-  ): Promise<number> {
+  private async stageMaintenance(st: GroupStage, p: MaintenancePending): Promise<number> {
     if (p.kind === 'fence') {
       // A synced fence must sync the log even when nothing else is in its batch.
-      if (p.sync) levelOps.push({ type: 'put', key: metaKey('gc-fence'), value: Buffer.from(String(this.segments?.currentSegmentId() ?? 0)) });
+      if (p.sync) st.levelOps.push({ type: 'put', key: metaKey('gc-fence'), value: Buffer.from(String(this.segments?.currentSegmentId() ?? 0)) });
       return this.segments?.currentSegmentId() ?? 0;
     }
-    // Items whose index entry changed (or is gone) since the census are skipped: they hold
-    // nothing in the old segment any more, and a block overwritten meanwhile is never resurrected.
-    const unchanged = async (key: Buffer, expect: Buffer): Promise<BlockHeader | null> => {
-      if (batchSeq.has(key.toString('latin1'))) return null;
-      const current = await this.db.get(key);
-      if (current === undefined || !current.equals(expect)) return null;
-      const h = decodeHeader(current);
-      return dropped.has(pgId(decodeBlockKey(key).volumeId, h.pg)) ? null : h;
-    };
-    let counted = 0;
-    if (p.kind === 'purge') {
-      for (const t of p.items) {
-        const h = await unchanged(t.key, t.expect);
-        // The trimmed seq only grows: the live one is at or below what this batch stores.
-        if (h === null || (h.flags & HeaderFlag.tombstone) === 0 || h.seq > (await this.trimmedSeqOf(t.volumeId, t.pg))) continue;
-        levelOps.push({ type: 'del', key: t.key });
-        batchSeq.set(t.key.toString('latin1'), h.seq);
-        counted++;
-      }
-      return counted;
+    return p.kind === 'purge' ? this.stagePurge(st, p.items) : this.stageRelocate(st, p.items);
+  }
+
+  /**
+   * The index entry as the census saw it, or null: an entry changed (or gone) since holds nothing
+   * in the old segment any more, and a block overwritten meanwhile is never resurrected.
+   */
+  private async unchangedEntry(st: GroupStage, key: Buffer, expect: Buffer): Promise<BlockHeader | null> {
+    if (st.batchSeq.has(key.toString('latin1'))) return null;
+    const current = await this.db.get(key);
+    if (current === undefined || !current.equals(expect)) return null;
+    const h = decodeHeader(current);
+    return st.dropped.has(pgId(decodeBlockKey(key).volumeId, h.pg)) ? null : h;
+  }
+
+  private async stagePurge(st: GroupStage, items: readonly TombstonePurge[]): Promise<number> {
+    let purged = 0;
+    for (const t of items) {
+      const h = await this.unchangedEntry(st, t.key, t.expect);
+      // The trimmed seq only grows: the live one is at or below what this batch stores.
+      if (h === null || (h.flags & HeaderFlag.tombstone) === 0 || h.seq > (await this.trimmedSeqOf(t.volumeId, t.pg))) continue;
+      st.levelOps.push({ type: 'del', key: t.key });
+      st.batchSeq.set(t.key.toString('latin1'), h.seq);
+      purged++;
     }
-    for (const r of p.items) {
-      const h = await unchanged(r.key, r.expect);
+    return purged;
+  }
+
+  /** Returns how many items left their old segment (copied, or left for the scrubber as damaged). */
+  private async stageRelocate(st: GroupStage, items: readonly Relocation[]): Promise<number> {
+    let counted = 0;
+    for (const r of items) {
+      const h = await this.unchangedEntry(st, r.key, r.expect);
       if (h === null) continue;
       const { crc, ...fields } = h;
       // Never copy forward (and so re-bless) a body that fails its crc: it stays for the scrubber.
       if (computeCrc(fields, r.body) !== crc) { counted++; continue; }
-      batchSeq.set(r.key.toString('latin1'), h.seq);
-      stagePut(r.key, h.pg, h.seq, h.epoch, r.body);
+      st.batchSeq.set(r.key.toString('latin1'), h.seq);
+      st.stagePut(r.key, h.pg, h.seq, h.epoch, r.body);
     }
     return counted;
-  }
-
-  /** Undoes what this group staged so far for the PG (blocks, journal entries, pending bodies). */
-  private stageDrop(volumeId: string, pg: number, levelOps: LevelOp[], waiting: { key: Buffer; header: Omit<BlockHeader, 'crc'>; at: number }[], batchSeq: Map<string, number>): void {
-    const bPrefix = blockPrefix(volumeId);
-    const jPrefix = journalKey(volumeId, pg, 0).subarray(0, -6);
-    const startsWith = (key: Buffer, prefix: Buffer): boolean => key.subarray(0, prefix.length).equals(prefix);
-    for (const op of [...levelOps]) {
-      if (op.type !== 'put') continue;
-      const isBlock = startsWith(op.key, bPrefix) && op.value.length >= headerBytes && decodeHeader(op.value).pg === pg;
-      if (isBlock) batchSeq.delete(op.key.toString('latin1'));
-      if (isBlock || startsWith(op.key, jPrefix)) levelOps.push({ type: 'del', key: op.key });
-    }
-    for (let i = waiting.length - 1; i >= 0; i--) {
-      const w = waiting[i];
-      if (w === undefined || w.header.pg !== pg || !startsWith(w.key, bPrefix)) continue;
-      batchSeq.delete(w.key.toString('latin1'));
-      // Its index slot (a placeholder until the append) becomes a delete; the body is garbage.
-      levelOps[w.at] = { type: 'del', key: w.key };
-      waiting.splice(i, 1);
-    }
   }
 
   private async storedSeq(bkey: Buffer): Promise<number | undefined> {
@@ -720,7 +609,7 @@ export class LevelBlockStore implements BlockStore {
   private verify(h: BlockHeader, body: Uint8Array, address: BlockAddress): void {
     const { crc, ...fields } = h;
     if (computeCrc(fields, body) !== crc) {
-      metrics.checksumMismatches.inc();
+      this.metrics.checksumMismatches.inc();
       throw mismatch(address, 'crc32c does not match');
     }
   }
@@ -883,10 +772,6 @@ export class LevelBlockStore implements BlockStore {
     await this.segments?.close();
     await this.db.close();
   }
-}
-
-function isEmptyPg(s: MemPg): boolean {
-  return s.appliedSeq === 0 && s.highestSeq === 0 && s.epoch === 0 && s.trimmedSeq === 0 && s.above.size === 0;
 }
 
 function notFound(address: BlockAddress): GalleonError {

@@ -4,10 +4,11 @@
  * (tombstone-purge.ts). Passes over one store never overlap, however many Reclaimers exist.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../log.js';
-import { metrics } from '../metrics.js';
+import type { Logger } from 'pino';
 import { takeCensus } from './index-census.js';
 import type { StoreMaintenance } from './maintenance.js';
+import { noStoreMetrics } from './store-metrics.js';
+import type { StoreMetrics } from './store-metrics.js';
 import { compactSegments } from './segment-gc.js';
 import type { SegmentGcOptions, SegmentGcResult } from './segment-gc.js';
 import { defaultMaxPurgeCandidates, purgeTombstones } from './tombstone-purge.js';
@@ -20,9 +21,11 @@ export const reclaimBacklogPauseMs = 1000;
 export interface ReclaimerOptions {
   store: { maintenance(): StoreMaintenance };
   log: Logger;
+  /** The data plane's counters (passed in by whoever builds the store); none by default. */
+  metrics?: StoreMetrics;
   passIntervalMs?: number;
-  gc?: Omit<SegmentGcOptions, 'signal'>;
-  purge?: Omit<TombstonePurgeOptions, 'signal'> & { maxCandidates?: number };
+  gc?: Omit<SegmentGcOptions, 'signal' | 'metrics'>;
+  purge?: Omit<TombstonePurgeOptions, 'signal' | 'metrics'> & { maxCandidates?: number };
 }
 
 export interface ReclaimPass {
@@ -79,6 +82,7 @@ export class Reclaimer {
     const started = performance.now();
     const { signal } = this.stopController;
     const m = this.m;
+    const metrics = this.opts.metrics ?? noStoreMetrics;
     const sealedBelow = await m.fence(false);
     const sizes = new Map<number, number>();
     for (const id of await m.segments.ids()) if (id < sealedBelow) sizes.set(id, await m.segments.sizeOf(id));
@@ -91,10 +95,10 @@ export class Reclaimer {
     for (const [id, size] of sizes) { segmentBytes += size; live += census.liveBytes.get(id) ?? 0; }
     const reclaimableBytes = Math.max(0, segmentBytes - live);
     metrics.reclaimableBytes.set(reclaimableBytes);
-    const gc = await compactSegments(m, census, sizes, { coldBelow: this.previousFence ?? sealedBelow, ...this.opts.gc, signal });
+    const gc = await compactSegments(m, census, sizes, { coldBelow: this.previousFence ?? sealedBelow, ...this.opts.gc, signal, metrics });
     this.previousFence = sealedBelow;
     metrics.reclaimableBytes.set(Math.max(0, reclaimableBytes - gc.bytesReclaimed));
-    const purged = await purgeTombstones(m, census.purgeable, { ...this.opts.purge, signal });
+    const purged = await purgeTombstones(m, census.purgeable, { ...this.opts.purge, signal, metrics });
     return {
       entries: census.entries, segments: sizes.size, segmentBytes, reclaimableBytes, danglingPointers: census.danglingPointers,
       tombstones: census.tombstones, purged, gc, censusMs, durationMs: performance.now() - started,

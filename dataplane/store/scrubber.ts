@@ -5,10 +5,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isGalleonError } from '../../proto/errors.js';
-import type { Logger } from '../log.js';
-import { metrics } from '../metrics.js';
+import type { Logger } from 'pino';
 import type { BlockAddress, BlockStore, StoredBlock } from './types.js';
 import { Pacer } from './pacer.js';
+import { noStoreMetrics } from './store-metrics.js';
+import type { StoreMetrics } from './store-metrics.js';
 
 /** Another replica's verified copy of a block (the caller knows where the replicas are). */
 export interface RepairSource {
@@ -19,6 +20,8 @@ export interface ScrubberOptions {
   store: BlockStore;
   repair: RepairSource;
   log: Logger;
+  /** The data plane's counters (passed in by whoever builds the store); none by default. */
+  metrics?: Pick<StoreMetrics, 'scrubbedBlocks' | 'scrubRepairs'>;
   /** Upper bound of blocks re-read per second, so scrubbing never starves client I/O. */
   maxBlocksPerSecond?: number;
   /** Upper bound of bytes re-read per second: 200 blocks/s of 1 MiB would be 200 MiB/s. */
@@ -56,7 +59,7 @@ export class Scrubber {
     for await (const { address, pg } of this.opts.store.iterateAddresses()) {
       if (this.stopController.signal.aborted) break;
       pass.scanned++;
-      metrics.scrubbedBlocks.inc();
+      (this.opts.metrics ?? noStoreMetrics).scrubbedBlocks.inc();
       try {
         stepBytes += (await this.opts.store.read(address)).data.byteLength;
       } catch (err) {
@@ -77,7 +80,7 @@ export class Scrubber {
       const copy = await this.opts.repair.fetchBlock(address, pg);
       await this.opts.store.rewriteBlock(address, copy);
       await this.opts.store.read(address); // verify the rewrite before counting it
-      metrics.scrubRepairs.inc();
+      (this.opts.metrics ?? noStoreMetrics).scrubRepairs.inc();
       this.opts.log.warn({ address, pg, seq: copy.seq }, 'scrubber repaired a damaged block from another replica');
       return true;
     } catch (err) {

@@ -17,11 +17,12 @@
  * crash during copying leaves unreferenced bytes in the current segment (garbage too).
  */
 import { isGalleonError } from '../../proto/errors.js';
-import { metrics } from '../metrics.js';
 import { segmentPointer } from './index-census.js';
 import type { Census } from './index-census.js';
 import type { Relocation, StoreMaintenance } from './maintenance.js';
 import { Pacer } from './pacer.js';
+import { noStoreMetrics } from './store-metrics.js';
+import type { StoreMetrics } from './store-metrics.js';
 
 /** Compact a sealed segment when less than this fraction of its bytes is live. */
 export const defaultLiveRatioThreshold = 0.5;
@@ -45,6 +46,7 @@ export interface SegmentGcOptions {
   /** Partly live segments qualify only below this id (sealed before the previous pass). */
   coldBelow?: number;
   signal?: AbortSignal;
+  metrics?: Pick<StoreMetrics, 'gcBytesCopied' | 'gcSegmentsDeleted' | 'gcBytesReclaimed'>;
   /** Observes each step (tests stop a child process at one to crash it there). */
   onStep?: (step: GcStep) => Promise<void> | void;
 }
@@ -82,6 +84,8 @@ export function pickVictims(
   return { victims: [...dead, ...partly.slice(0, maxPartlyLive)], backlog: partly.length > maxPartlyLive };
 }
 
+interface LiveEntry { key: Buffer; value: Buffer; offset: number; length: number }
+
 /**
  * Compacts the sealed segments (`sizes`: every segment file below the fence, with its size) that
  * the census shows mostly dead.
@@ -92,10 +96,30 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
   );
   const result: SegmentGcResult = { candidates: victims, deleted: 0, bytesCopied: 0, bytesReclaimed: 0, damaged: 0, backlog };
   if (victims.length === 0) return result;
+  const entries = await liveEntriesOf(m, victims, census);
+  const maxCopy = opts.maxCopyBytesPerPass ?? defaultMaxCopyBytesPerPass;
+  const pacer = new Pacer(opts.signal === undefined ? {} : { signal: opts.signal });
+  /** Victims with nothing left in them, and the live bytes copied out of each. */
+  const emptied = new Map<number, number>();
+  const aborted = (): boolean => opts.signal?.aborted === true;
+  for (const id of victims) {
+    if (aborted()) break;
+    if (result.bytesCopied >= maxCopy && census.liveBytes.has(id)) { result.backlog = true; continue; }
+    const live = (entries.get(id) ?? []).sort((a, b) => a.offset - b.offset);
+    const { left, copied } = await copyOut(m, id, live, pacer, opts);
+    result.bytesCopied += copied;
+    result.damaged += left;
+    if (left === 0 && !aborted()) emptied.set(id, copied);
+  }
+  if (emptied.size > 0) await deleteEmptied(m, emptied, result, opts);
+  return result;
+}
 
-  // Segments hold no keys: a second walk finds the entries pointing into the victims.
+/** Segments hold no keys: a second walk of the index finds the entries pointing into the victims. */
+async function liveEntriesOf(m: StoreMaintenance, victims: readonly number[], census: Census): Promise<Map<number, LiveEntry[]>> {
   const wanted = new Set(victims.filter((id) => census.liveBytes.has(id)));
-  const entries = new Map<number, { key: Buffer; value: Buffer; offset: number; length: number }[]>(victims.map((id) => [id, []]));
+  const entries = new Map<number, LiveEntry[]>(victims.map((id) => [id, []]));
+  if (wanted.size === 0) return entries;
   for await (const batch of m.scanBlockIndex()) {
     for (const [key, value] of batch) {
       const ptr = segmentPointer(value);
@@ -103,47 +127,42 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
       entries.get(ptr.segmentId)?.push({ key, value, offset: ptr.offset, length: ptr.length });
     }
   }
+  return entries;
+}
 
-  const aborted = (): boolean => opts.signal?.aborted === true;
+/** Copies one victim's live bodies forward in paced batches; `left`: entries that stay (damaged). */
+async function copyOut(m: StoreMaintenance, id: number, live: readonly LiveEntry[], pacer: Pacer, opts: SegmentGcOptions): Promise<{ left: number; copied: number }> {
   const rate = opts.maxBytesPerSecond ?? defaultGcBytesPerSecond;
   const batchBytes = opts.relocateBatchBytes ?? defaultRelocateBatchBytes;
-  const maxCopy = opts.maxCopyBytesPerPass ?? defaultMaxCopyBytesPerPass;
-  const pacer = new Pacer(opts.signal === undefined ? {} : { signal: opts.signal });
-  /** Victims with nothing left in them, and the live bytes copied out of each. */
-  const emptied = new Map<number, number>();
-  for (const id of victims) {
-    if (aborted()) break;
-    if (result.bytesCopied >= maxCopy && census.liveBytes.has(id)) { result.backlog = true; continue; }
-    const live = (entries.get(id) ?? []).sort((a, b) => a.offset - b.offset);
-    let left = 0;
-    let copied = 0;
-    for (let i = 0; i < live.length && !aborted();) {
-      pacer.begin();
-      const batch: Relocation[] = [];
-      let bytes = 0;
-      for (; i < live.length && (batch.length === 0 || bytes < batchBytes); i++) {
-        const e = live[i];
-        if (e === undefined) continue;
-        try {
-          batch.push({ key: e.key, expect: e.value, body: await m.segments.read(id, e.offset, e.length) });
-          bytes += e.length;
-        } catch (err) {
-          if (!isGalleonError(err, 'CHECKSUM_MISMATCH')) throw err;
-          left++; // a short segment: the entry stays, and so does the file
-        }
+  let left = 0;
+  let copied = 0;
+  for (let i = 0; i < live.length && opts.signal?.aborted !== true;) {
+    pacer.begin();
+    const batch: Relocation[] = [];
+    let bytes = 0;
+    for (; i < live.length && (batch.length === 0 || bytes < batchBytes); i++) {
+      const e = live[i];
+      if (e === undefined) continue;
+      try {
+        batch.push({ key: e.key, expect: e.value, body: await m.segments.read(id, e.offset, e.length) });
+        bytes += e.length;
+      } catch (err) {
+        if (!isGalleonError(err, 'CHECKSUM_MISMATCH')) throw err;
+        left++; // a short segment: the entry stays, and so does the file
       }
-      left += await m.relocate(batch);
-      copied += bytes;
-      result.bytesCopied += bytes;
-      metrics.gcBytesCopied.inc(bytes);
-      await opts.onStep?.({ step: 'relocated', segmentId: id, items: batch.length });
-      await pacer.end({ amount: bytes, perSecond: rate });
     }
-    result.damaged += left;
-    if (left === 0 && !aborted()) emptied.set(id, copied);
+    left += await m.relocate(batch);
+    copied += bytes;
+    (opts.metrics ?? noStoreMetrics).gcBytesCopied.inc(bytes);
+    await opts.onStep?.({ step: 'relocated', segmentId: id, items: batch.length });
+    await pacer.end({ amount: bytes, perSecond: rate });
   }
-  if (emptied.size === 0) return result;
-  // Every pointer that left these segments is durable before a file goes (one sync for all).
+  return { left, copied };
+}
+
+/** Every pointer that left these segments is made durable (one sync for all), then the files go. */
+async function deleteEmptied(m: StoreMaintenance, emptied: ReadonlyMap<number, number>, result: SegmentGcResult, opts: SegmentGcOptions): Promise<void> {
+  const metrics = opts.metrics ?? noStoreMetrics;
   await m.fence(true);
   await opts.onStep?.({ step: 'synced', segments: emptied.size });
   for (const [id, copied] of emptied) {
@@ -156,5 +175,4 @@ export async function compactSegments(m: StoreMaintenance, census: Census, sizes
     metrics.gcBytesReclaimed.inc(reclaimed);
     await opts.onStep?.({ step: 'deleted', segmentId: id, bytes: reclaimed });
   }
-  return result;
 }

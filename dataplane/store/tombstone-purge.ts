@@ -26,9 +26,10 @@
  * the census saw and still at or below the trimmed seq (maintenance.ts), in batches at a bounded
  * rate.
  */
-import { metrics } from '../metrics.js';
 import type { StoreMaintenance, TombstonePurge } from './maintenance.js';
 import { Pacer } from './pacer.js';
+import { noStoreMetrics } from './store-metrics.js';
+import type { StoreMetrics } from './store-metrics.js';
 
 export const defaultPurgeBatch = 1024;
 /** Tombstones deleted per second at most (each is one small LevelDB delete). */
@@ -40,6 +41,7 @@ export interface TombstonePurgeOptions {
   batch?: number;
   maxPerSecond?: number;
   signal?: AbortSignal;
+  metrics?: Pick<StoreMetrics, 'tombstonesPurged'>;
 }
 
 export async function purgeTombstones(m: StoreMaintenance, candidates: readonly TombstonePurge[], opts: TombstonePurgeOptions = {}): Promise<number> {
@@ -52,7 +54,7 @@ export async function purgeTombstones(m: StoreMaintenance, candidates: readonly 
     const slice = candidates.slice(i, i + batch);
     const n = await m.purgeTombstones(slice);
     purged += n;
-    metrics.tombstonesPurged.inc(n);
+    (opts.metrics ?? noStoreMetrics).tombstonesPurged.inc(n);
     await pacer.end({ amount: slice.length, perSecond: rate });
   }
   return purged;

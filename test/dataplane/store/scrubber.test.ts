@@ -57,7 +57,7 @@ describe('dataplane/store scrubber', () => {
     await assert.rejects(a.read(victim.address), (e: unknown) => isGalleonError(e, 'CHECKSUM_MISMATCH'));
 
     const before = await counter(metrics.scrubRepairs);
-    const scrubber = new Scrubber({ store: a, repair: new StoreRepairSource(b), log, maxBlocksPerSecond: 10_000 });
+    const scrubber = new Scrubber({ store: a, repair: new StoreRepairSource(b), log, metrics, maxBlocksPerSecond: 10_000 });
     const pass = await scrubber.runOnce();
     assert.deepEqual(pass, { scanned: 50, repaired: 1, unrepairable: 0 });
     assert.equal(await counter(metrics.scrubRepairs), before + 1);

@@ -79,7 +79,7 @@ describe('dataplane/store segment GC', function () {
     const reclaimedBefore = await counter(metrics.gcBytesReclaimed);
     const deletedBefore = await counter(metrics.gcSegmentsDeleted);
 
-    const pass = await new Reclaimer({ store: s(), log, gc: fast }).runOnce();
+    const pass = await new Reclaimer({ store: s(), log, metrics, gc: fast }).runOnce();
     assert.equal(pass.danglingPointers, 0);
     assert.ok(pass.reclaimableBytes > before / 2, `census sees the dead bytes (${pass.reclaimableBytes} of ${before})`);
     assert.ok(pass.gc.deleted > 0 && pass.gc.bytesCopied > 0, `segments deleted (${pass.gc.deleted}) and live bodies moved (${pass.gc.bytesCopied} B)`);
@@ -265,7 +265,7 @@ describe('dataplane/store tombstone purge', function () {
     assert.deepEqual(await tombstoneSeqs(s), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
     await s.trimJournal('v', 0, 15);
     const before = await counter(metrics.tombstonesPurged);
-    const pass = await new Reclaimer({ store: s, log }).runOnce();
+    const pass = await new Reclaimer({ store: s, log, metrics }).runOnce();
     assert.equal(pass.purged, 5);
     assert.equal(await counter(metrics.tombstonesPurged) - before, 5);
     assert.deepEqual(await tombstoneSeqs(s), [16, 17, 18, 19, 20]);

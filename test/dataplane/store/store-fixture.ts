@@ -3,6 +3,7 @@
  * closed and removed after, even on failure), with `reopen()` to check what survives a restart.
  */
 import assert from 'node:assert/strict';
+import { metrics } from '../../../dataplane/metrics.js';
 import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import type { LevelBlockStoreOptions } from '../../../dataplane/store/level-block-store.js';
 import { removeDir, tempDir } from '../helpers.js';
@@ -19,7 +20,8 @@ export function useStore(dirPrefix: string, opts: Omit<LevelBlockStoreOptions, '
   let store: LevelBlockStore | undefined;
   const open = async (): Promise<void> => {
     assert.ok(dir);
-    store = await LevelBlockStore.open({ dir, ...opts, minFreeBytes: 0 });
+    // The data plane's counters, as the data node passes them: tests read them to see what the store did.
+    store = await LevelBlockStore.open({ dir, metrics, ...opts, minFreeBytes: 0 });
   };
   beforeEach(async () => {
     dir = await tempDir(dirPrefix);
