@@ -10,13 +10,10 @@
  */
 import { z } from 'zod';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { defaultMaxBlockBodyBytes, maxLabelCount, maxLabelKeyChars, maxLabelValueChars, maxMountCacheTimeoutSec, maxNameChars } from '../../proto/limits.js';
 
-/** Names and ids: the state machine allows 63 characters; refs may be ids, a little longer. */
-export const maxNameChars = 63;
+/** Names (maxNameChars, as the state machine) and refs, which may be ids, a little longer. */
 export const maxRefChars = 128;
-export const maxLabels = 64;
-export const maxLabelKeyChars = 63;
-export const maxLabelValueChars = 255;
 /** A size string such as "10G" or "1048576". */
 export const maxSizeStringChars = 32;
 export const maxEnumChars = 32;
@@ -24,8 +21,8 @@ export const maxAddressChars = 261;
 /** Parameters, topologies, mount options of a storage class. */
 export const maxListItems = 64;
 export const maxListItemChars = 253;
-/** Base64 of the largest block (4 MiB): 4/3 of it, padded. */
-export const maxBlockBase64Chars = Math.ceil((4 * 1024 * 1024) / 3) * 4;
+/** Base64 of the largest block (defaultMaxBlockBodyBytes): 4/3 of it, padded. */
+export const maxBlockBase64Chars = Math.ceil(defaultMaxBlockBodyBytes / 3) * 4;
 /** Request bodies of the JSON routes, except block writes (whose limit is maxRequestBodyBytes). */
 export const maxJsonBodyBytes = 64 * 1024;
 
@@ -35,7 +32,7 @@ const wholeNumber = z.number().int().nonnegative();
 const size = z.union([wholeNumber, z.string().min(1).max(maxSizeStringChars)]);
 const labelKey = z.string().min(1).max(maxLabelKeyChars);
 const boundedRecord = <T extends z.ZodType>(value: T) =>
-  z.record(labelKey, value).refine((r) => Object.keys(r).length <= maxLabels, { message: `at most ${maxLabels} entries` });
+  z.record(labelKey, value).refine((r) => Object.keys(r).length <= maxLabelCount, { message: `at most ${maxLabelCount} entries` });
 
 export const volumeSpecSchema = z.strictObject({
   name: name.optional(),
@@ -77,8 +74,6 @@ export const joinSchema = z.strictObject({ address: z.string().min(1).max(maxAdd
 export const leaveSchema = z.strictObject({ force: z.boolean().optional() }).optional();
 /** A mount point or a volume ref given to the vfs routes (PATH_MAX). */
 export const maxPathChars = 4096;
-/** The attribute/entry cache timeout a mount may ask for (vfs/manager: maxCacheTimeoutSec). */
-export const maxMountCacheTimeoutSec = 60;
 export const vfsMountSchema = z.strictObject({
   volume: z.string().min(1).max(maxRefChars),
   mountPoint: z.string().min(1).max(maxPathChars),

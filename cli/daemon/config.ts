@@ -6,6 +6,7 @@
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { defaultDataNodeDownAfterMs, defaultHeartbeatIntervalMs, defaultLeaseTtlMs, leaseSafetyMarginMs, minMissedHeartbeatCount } from '../../proto/limits.js';
 import { defaultBindAddress, defaultDataAddress, defaultIpcAddress, formatHostPort, parseHostPort, parsePeerList } from '../lib/address.js';
 import { isPowerOfTwo, parseSize } from '../lib/size.js';
 import type { DaemonConfig, PersistenceLevel, ReplicationStrategy, Role } from './types.js';
@@ -45,13 +46,6 @@ export const timingBoundsMs = {
   leaseTtlMs: { min: 500, max: 10 * 60_000 },
   dataNodeDownAfterMs: { min: 500, max: 60 * 60_000 },
 } as const;
-/** A node is marked down only after this many heartbeats went missing, at least. */
-export const minMissedHeartbeats = 2;
-
-/** dataplane/server/lease-guard.ts's margin, restated for the same reason (test checks they agree). */
-export function leaseSafetyMarginMs(ttlMs: number): number {
-  return Math.max(50, Math.floor(ttlMs / 10));
-}
 
 export interface FailoverTimings {
   heartbeatIntervalMs: number;
@@ -78,11 +72,11 @@ export const defaultDaemonSettings = {
   persistenceLevel: 'enhanced',
   zone: 'default',
   targetVoters: defaultTargetVoters,
-  // The data role's, lease guard's and controllers' own defaults (checked equal by
-  // test/cli/timings.test.ts); not imported: `galleon up` loads this file and only cli/ + proto/.
-  heartbeatIntervalMs: 1_000,
-  leaseTtlMs: 4_000,
-  dataNodeDownAfterMs: 10_000,
+  // The data role's, lease guard's and controllers' own defaults: one definition in proto/limits.ts
+  // (`galleon up` loads this file, so it imports only cli/ and proto/).
+  heartbeatIntervalMs: defaultHeartbeatIntervalMs,
+  leaseTtlMs: defaultLeaseTtlMs,
+  dataNodeDownAfterMs: defaultDataNodeDownAfterMs,
 } as const;
 
 function configError(where: string, message: string, hint: string): GalleonError {
@@ -159,9 +153,9 @@ export function resolveFailoverTimings(s: Pick<DaemonSettings, keyof FailoverTim
     throw configError('data-node-down-after-ms', `${t.dataNodeDownAfterMs} ms must exceed the lease ttl ${t.leaseTtlMs} ms plus its ${floor - t.leaseTtlMs} ms safety margin (${floor} ms), or two primaries could acknowledge writes`,
       `raise --data-node-down-after-ms above ${floor}, or lower --lease-ttl-ms`);
   }
-  if (t.dataNodeDownAfterMs < minMissedHeartbeats * t.heartbeatIntervalMs) {
-    throw configError('data-node-down-after-ms', `${t.dataNodeDownAfterMs} ms is less than ${minMissedHeartbeats} heartbeat intervals of ${t.heartbeatIntervalMs} ms: healthy nodes would be marked down`,
-      `raise --data-node-down-after-ms to at least ${minMissedHeartbeats * t.heartbeatIntervalMs}, or lower --heartbeat-interval-ms`);
+  if (t.dataNodeDownAfterMs < minMissedHeartbeatCount * t.heartbeatIntervalMs) {
+    throw configError('data-node-down-after-ms', `${t.dataNodeDownAfterMs} ms is less than ${minMissedHeartbeatCount} heartbeat intervals of ${t.heartbeatIntervalMs} ms: healthy nodes would be marked down`,
+      `raise --data-node-down-after-ms to at least ${minMissedHeartbeatCount * t.heartbeatIntervalMs}, or lower --heartbeat-interval-ms`);
   }
   return t;
 }

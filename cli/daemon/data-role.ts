@@ -26,10 +26,9 @@ import { Reclaimer } from '../../dataplane/store/reclaimer.js';
 import { BlockServer } from '../../dataplane/server/block-server.js';
 import { HttpRepairSource } from '../../dataplane/server/repair-source.js';
 import { DataNodeAgent } from '../../dataplane/server/agent.js';
-import { defaultLeaseTtlMs } from '../../dataplane/server/lease-guard.js';
+import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limits.js';
 import { parseHostPort } from '../lib/address.js';
 
-export const dataHeartbeatIntervalMs = 1_000;
 /** Retry pace while the metadata service has no leader yet. */
 const registerRetryMs = 250;
 /**
@@ -120,7 +119,7 @@ export class DataRole {
     this.agent = new DataNodeAgent({
       api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator,
       registration: { id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: 0 },
-      heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? dataHeartbeatIntervalMs,
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs,
     });
     this.state = 'running';
     this.schedule(0);
@@ -146,7 +145,7 @@ export class DataRole {
   private async beat(): Promise<void> {
     const agent = this.agent;
     if (this.state !== 'running' || agent === null) return;
-    const every = this.opts.heartbeatIntervalMs ?? dataHeartbeatIntervalMs;
+    const every = this.opts.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs;
     try {
       if (!this.registered) {
         // A wiped node waits until the service has marked it down (agent.ts).

@@ -3,19 +3,17 @@
  * bytes → `1.00 GiB` for display. Pure: shared by the CLI, the daemon config and tests.
  */
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { maxVolumeSizeBytes } from '../../proto/limits.js';
 
 const unitShift = { '': 0, B: 0, K: 10, M: 20, G: 30, T: 40, P: 50 } as const;
 type Unit = keyof typeof unitShift;
 
 const sizePattern = /^(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:i?B)?$/i;
 
-/** The metadata service's limit on a volume (metadata/state/logic/size.ts), checked here first so the message is the same. */
-export const maxVolumeSizeBytes = 2 ** 50;
-
 /** A limit on a parsed size, named for the message ("1 PiB"). */
 export interface SizeLimit { bytes: number; label: string }
 /** The metadata service's limit on a volume (metadata/state/logic/size.ts), checked here first so the message is the same. */
-export const volumeSizeLimit: SizeLimit = { bytes: 2 ** 50, label: '1 PiB' };
+export const volumeSizeLimit: SizeLimit = { bytes: maxVolumeSizeBytes, label: '1 PiB' };
 const exactLimit: SizeLimit = { bytes: Number.MAX_SAFE_INTEGER, label: '2^53 - 1 bytes' };
 const sizeHint = 'use a number with an optional K, M, G or T suffix, e.g. 512M or 10G';
 

@@ -13,13 +13,13 @@
  * `Replicator.staleCopy`); meanwhile it is reported empty.
  */
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import { defaultHeartbeatIntervalMs } from '../../proto/limits.js';
 import type { DataNode, DataNodeRegistration, MetadataApi, PgReport } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
 import type { BlockStore } from '../store/types.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { Replicator } from './replication.js';
 
-export const defaultHeartbeatIntervalMs = 1000;
 /** Heartbeats are small; a node with very many PGs reports them over several beats. */
 export const maxPgReportsPerHeartbeat = 4096;
 

@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, parseRequestTarget } from '../../proto/http-edge.js';
+import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
@@ -25,13 +26,12 @@ import type { BodyLease } from './body-pool.js';
 import { metrics } from '../metrics.js';
 import { register } from 'prom-client';
 
-export const defaultMaxBlockBytes = 4 * 1024 * 1024;
 export const maxJournalResponseBytes = 32 * 1024 * 1024;
 export const maxJournalEntries = 4096;
 export const maxAdminBodyBytes = 4 * 1024 * 1024;
 export const keepAliveTimeoutMs = 65_000;
 /** A replicate batch carries at most 8 MiB of bodies (peers.ts) plus framing. */
-export const maxReplicateBatchBodyBytes = 8 * 1024 * 1024 + defaultMaxBlockBytes + 1024 * 1024;
+export const maxReplicateBatchBodyBytes = 8 * 1024 * 1024 + defaultMaxBlockBodyBytes + 1024 * 1024;
 
 export interface BlockServerOptions {
   nodeId: string;
@@ -61,7 +61,7 @@ export class BlockServer {
   private readonly bodies = new BodyPool();
 
   constructor(private readonly opts: BlockServerOptions) {
-    this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBytes;
+    this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
     this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log);
     this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases);
     this.repair = new HttpRepairSource(opts.nodeId, opts.placement);

@@ -11,12 +11,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import { leaseSafetyMarginMs } from '../../proto/limits.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
 
-export const defaultLeaseTtlMs = 4_000;
-/** Subtracted from every lease on this side: covers clock-rate drift between node and leader. */
-export const leaseSafetyMarginMs = (ttlMs: number): number => Math.max(50, Math.floor(ttlMs / 10));
+// leaseSafetyMarginMs (proto/limits.ts) is subtracted from every lease on this side: it covers
+// clock-rate drift between node and leader.
 /** Leases are renewed when less than this fraction of the ttl is left. */
 const renewBelowFraction = 0.5;
 

@@ -23,10 +23,10 @@ import { LevelBlockStore } from '../store/level-block-store.js';
 import { metrics } from '../metrics.js';
 import { defaultScrubBlocksPerSecond, Scrubber } from '../store/scrubber.js';
 import { defaultReclaimPassIntervalMs, Reclaimer } from '../store/reclaimer.js';
-import { DataNodeAgent, defaultHeartbeatIntervalMs } from './agent.js';
+import { DataNodeAgent } from './agent.js';
+import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limits.js';
 import { BlockServer } from './block-server.js';
 import { HttpRepairSource } from './repair-source.js';
-import { defaultLeaseTtlMs } from './lease-guard.js';
 
 const { values } = parseArgs({
   options: {

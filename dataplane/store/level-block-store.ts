@@ -15,6 +15,7 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { GalleonError, invariant } from '../../proto/errors.js';
+import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { decodeHeader, HeaderFlag, headerBytes, computeCrc, segmentPointerBytes } from './header.js';
 import type { BlockHeader } from './header.js';
 import { toStoreError, withIoRetry } from './io.js';
@@ -56,7 +57,6 @@ export interface LevelBlockStoreOptions {
   metrics?: StoreMetrics;
 }
 
-export const defaultMaxBlockBytes = 4 * 1024 * 1024;
 export const defaultMaxBatchBytes = 64 * 1024 * 1024;
 export const defaultWriteBufferSizeBytes = 64 * 1024 * 1024;
 export const defaultMinFreeBytes = 64 * 1024 * 1024;
@@ -124,7 +124,7 @@ export class LevelBlockStore implements BlockStore {
     const segments = await SegmentFiles.open(path.join(opts.dir, 'segments'), opts.segmentMaxBytes ?? defaultSegmentMaxBytes);
     const joined = (await withIoRetry('reading the store join record', () => db.get(storeJoinedKey))) !== undefined;
     const store = new LevelBlockStore(db, segments, opts.dir, layout,
-      opts.maxBatchBytes ?? defaultMaxBatchBytes, opts.maxBlockBytes ?? defaultMaxBlockBytes, opts.minFreeBytes ?? defaultMinFreeBytes,
+      opts.maxBatchBytes ?? defaultMaxBatchBytes, opts.maxBlockBytes ?? defaultMaxBlockBodyBytes, opts.minFreeBytes ?? defaultMinFreeBytes,
       opts.inlineMaxBytes ?? defaultInlineMaxBytes, opts.metrics ?? noStoreMetrics);
     store.joined = joined;
     return store;

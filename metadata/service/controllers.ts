@@ -26,13 +26,14 @@ import type { RaftNodeDriver } from '../raft/node/raft-node-driver.js';
 import type { Command, StateMachine } from '../state/contract.js';
 import { staleDataNodes } from '../state/index.js';
 import type { DataNode, Lease, PgReport, PlacementGroup, Volume } from '../../proto/metadata-types.js';
+import { defaultDataNodeDownAfterMs } from '../../proto/limits.js';
 
 export interface ControllerLimits {
   controllerIntervalMs: number;
   dataNodeHeartbeatTimeoutMs: number;
 }
 
-export const controllerDefaults: ControllerLimits = { controllerIntervalMs: 1_000, dataNodeHeartbeatTimeoutMs: 10_000 };
+export const controllerDefaults: ControllerLimits = { controllerIntervalMs: 1_000, dataNodeHeartbeatTimeoutMs: defaultDataNodeDownAfterMs };
 
 export class LeaderControllers {
   private timer: NodeJS.Timeout | null = null;

@@ -7,6 +7,7 @@
  * is committed after a flush; one writer at a time is the volume's access mode's job (mount raw
  * volumes ReadWriteOnce).
  */
+import { maxFileNameBytes } from '../../proto/limits.js';
 import type { Volume } from '../../proto/metadata-types.js';
 import { fsError } from '../fuse/errno.js';
 import type { FileHandle, FsDirEntry, FsStat, FsStatfs, FuseCaller, FuseOps } from '../fuse/types.js';
@@ -49,7 +50,7 @@ export class RawFs implements FuseOps {
 
   statfs(): Promise<FsStatfs> {
     const blocks = Math.floor(this.volume.sizeBytes / statfsUnitBytes);
-    return Promise.resolve({ bsize: statfsUnitBytes, frsize: statfsUnitBytes, blocks, bfree: 0, bavail: 0, files: 2, ffree: 0, namemax: 255 });
+    return Promise.resolve({ bsize: statfsUnitBytes, frsize: statfsUnitBytes, blocks, bfree: 0, bavail: 0, files: 2, ffree: 0, namemax: maxFileNameBytes });
   }
 
   open(_c: FuseCaller, path: string, flags: number): Promise<FileHandle> {

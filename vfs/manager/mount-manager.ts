@@ -14,6 +14,7 @@ import { mkdir, readdir, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { maxMountCacheTimeoutSec } from '../../proto/limits.js';
 import type { MetadataApi, Volume } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { clearStaleMount } from '../fuse/index.js';
@@ -24,8 +25,6 @@ export type { MountInfo, MountState } from '../../proto/vfs-types.js';
 
 /** One long poll waits at most this long before the table is read again anyway. */
 export const watchTimeoutMs = 30_000;
-/** Longest attribute/entry timeout a mount may ask for (seconds). */
-export const maxCacheTimeoutSec = 60;
 /** After a failed round (no leader, network), wait this long before the next. */
 export const retryDelayMs = 1_000;
 
@@ -158,8 +157,8 @@ export class MountManager {
 
   /** Mounts `ref` at `dir` (explicit); `raw`: the volume as one file (vfs/fs/raw-fs.ts). */
   mount(ref: string, dir: string, readOnly: boolean, raw = false, cacheTimeoutSec?: number): Promise<MountInfo> {
-    if (cacheTimeoutSec !== undefined && !(Number.isInteger(cacheTimeoutSec) && cacheTimeoutSec >= 0 && cacheTimeoutSec <= maxCacheTimeoutSec)) {
-      return Promise.reject(new GalleonError(ErrorCode.INVALID_ARGUMENT, `cache timeout ${cacheTimeoutSec} is not a whole number of seconds from 0 to ${maxCacheTimeoutSec}`, { hint: 'use 0 (always ask) to 60' }));
+    if (cacheTimeoutSec !== undefined && !(Number.isInteger(cacheTimeoutSec) && cacheTimeoutSec >= 0 && cacheTimeoutSec <= maxMountCacheTimeoutSec)) {
+      return Promise.reject(new GalleonError(ErrorCode.INVALID_ARGUMENT, `cache timeout ${cacheTimeoutSec} is not a whole number of seconds from 0 to ${maxMountCacheTimeoutSec}`, { hint: `use 0 (always ask) to ${maxMountCacheTimeoutSec}` }));
     }
     return this.serial(async () => {
       const volume = await this.o.api().getVolume(ref);

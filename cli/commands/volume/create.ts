@@ -4,8 +4,7 @@ import { GalleonCommand } from '../../lib/base-command.js';
 import { parseVolumeSize, roundingNote } from '../../lib/size.js';
 import { parseLabels } from '../../lib/labels.js';
 import { usageError } from '../../lib/errors.js';
-
-export const maxReplicas = 7;
+import { maxReplicaCount, minReplicaCount } from '../../../proto/limits.js';
 
 export default class VolumeCreate extends GalleonCommand {
   static override description = 'Create a new volume.';
@@ -36,8 +35,8 @@ export default class VolumeCreate extends GalleonCommand {
     };
     if (flags.name !== undefined) spec.name = flags.name;
     if (flags.replicas !== undefined) {
-      if (flags.replicas < 1 || flags.replicas > maxReplicas) {
-        throw usageError(`invalid replica count ${flags.replicas}`, `use 1 to ${maxReplicas}, or leave it to the storage class`);
+      if (flags.replicas < minReplicaCount || flags.replicas > maxReplicaCount) {
+        throw usageError(`invalid replica count ${flags.replicas}`, `use ${minReplicaCount} to ${maxReplicaCount}, or leave it to the storage class`);
       }
       spec.replicas = flags.replicas;
     }

@@ -15,7 +15,8 @@ import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorage
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planNodeRemoval, planReReplication, type FailoverVolume } from './placement.js';
 import { currentLoad, writePlacement } from './placement-store.js';
 import { parseBlockSize, parseSize, formatSize, roundUpToBlocks } from './size.js';
-import { buildStorageClass, defaultStorageClass, maxReplicas, minReplicas, minReplicasFor } from './storage-classes.js';
+import { maxReplicaCount, minReplicaCount } from '../../../proto/limits.js';
+import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storage-classes.js';
 import { Table, type Tx } from './tx.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
 import { ensureNs } from './ns-store.js';
@@ -83,7 +84,7 @@ const handlers: Record<string, Handler> = {
     const volumeBlockSize = spec.blockSize === undefined ? blockSizeBytes : parseBlockSize(spec.blockSize);
     const sizeBytes = roundUpToBlocks(spec.size === undefined ? defaultVolumeSizeBytes : parseSize(spec.size), volumeBlockSize);
     const sc = requireStorageClass(tx, spec.storageClass ?? defaultStorageClass);
-    const replicas = spec.replicas === undefined ? sc.replicas : checkInt('replicas', spec.replicas, minReplicas, maxReplicas);
+    const replicas = spec.replicas === undefined ? sc.replicas : checkInt('replicas', spec.replicas, minReplicaCount, maxReplicaCount);
     if (replicas < minReplicasFor(sc.writeConcern)) {
       throw invalidArgument(`storage class ${sc.name} writes with concern ${sc.writeConcern}, which needs at least ${minReplicasFor(sc.writeConcern)} replicas`,
         `use --replicas ${minReplicasFor(sc.writeConcern)} or more, or a class such as fast-local-ssd`);

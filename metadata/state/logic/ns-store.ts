@@ -7,6 +7,7 @@
  * `no/<volumeId>/<ino>` are hot (bounded by volumes and open files).
  */
 import { invariant, posixError } from '../../../proto/errors.js';
+import { maxFileNameBytes } from '../../../proto/limits.js';
 import type { FsAttr, FsCaller, FsFileType, TimeNs, Volume } from '../../../proto/metadata-types.js';
 import type { CommandContext } from './commands.js';
 import { requireVolume } from './lookup.js';
@@ -17,7 +18,8 @@ import { checkInt, invalidArgument, isRecord } from './validate.js';
 export const rawIno = 0;
 export const rootIno = 1;
 export const firstIno = 2;
-export const maxNameBytes = 255;
+/** The longest name in a directory (proto/limits.ts: the FUSE statfs answer says the same). */
+export const maxNameBytes = maxFileNameBytes;
 /** PATH_MAX less the NUL, as Linux. */
 export const maxSymlinkBytes = 4095;
 /** ext4's link limit for files and directories. */

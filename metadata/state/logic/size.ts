@@ -4,10 +4,10 @@
  * comes to a whole number of bytes (`1.5G`, `10.5G`, `0.5K`), so nothing is silently rounded.
  */
 import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
+import { maxVolumeSizeBytes } from '../../../proto/limits.js';
 import { maxBlockSizeBytes, minBlockSizeBytes } from '../../../proto/metadata-types.js';
 
-/** A volume of more than 1 PiB is almost certainly a typo; Number stays exact far above it. */
-export const maxVolumeSizeBytes = 2 ** 50;
+// A volume of more than 1 PiB (maxVolumeSizeBytes) is almost certainly a typo; Number stays exact far above it.
 
 const multiplierBySuffix: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 const sizePattern = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B|i)?$/i;

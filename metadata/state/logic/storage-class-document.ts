@@ -12,7 +12,8 @@ import { parse as parseYaml } from 'yaml';
 import { ErrorCode, GalleonError, isGalleonError } from '../../../proto/errors.js';
 import type { StorageClassSpec } from '../../../proto/metadata-types.js';
 import { writeConcernOrder } from '../../../proto/metadata-types.js';
-import { bindingModes, buildStorageClass, maxReplicas, minReplicas, reclaimPolicies, zoneSpreads } from './storage-classes.js';
+import { maxReplicaCount, minReplicaCount } from '../../../proto/limits.js';
+import { bindingModes, buildStorageClass, reclaimPolicies, zoneSpreads } from './storage-classes.js';
 import { isRecord } from './validate.js';
 
 const documentKeys = ['name', 'provisioner', 'parameters', 'reclaim_policy', 'volume_binding_mode', 'allowed_topologies',
@@ -75,8 +76,8 @@ export function parseStorageClassDocument(text: string, fileName: string): Stora
   if (params.replication !== undefined) replicaSources.push(['parameters.replication', params.replication]);
   for (const [where, raw] of replicaSources) {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-    if (!Number.isInteger(n) || n < minReplicas || n > maxReplicas) {
-      throw fail(`${where} must be a whole number from ${minReplicas} to ${maxReplicas}, got ${JSON.stringify(raw)}`, `e.g. ${where}: 3`);
+    if (!Number.isInteger(n) || n < minReplicaCount || n > maxReplicaCount) {
+      throw fail(`${where} must be a whole number from ${minReplicaCount} to ${maxReplicaCount}, got ${JSON.stringify(raw)}`, `e.g. ${where}: 3`);
     }
     if (spec.replicas !== undefined && spec.replicas !== n) {
       throw fail(`${where} (${n}) disagrees with ${replicaSources[0]?.[0]} (${spec.replicas})`, 'give the replica count once');

@@ -3,12 +3,11 @@
  * StorageClassSpec into a StorageClass (filling defaults). Pure: `createdAtMs` is passed in.
  */
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
+import { defaultReplicaCount, maxReplicaCount, minReplicaCount } from '../../../proto/limits.js';
 import type { ReclaimPolicy, StorageClass, StorageClassSpec, VolumeBindingMode, WriteConcern, ZoneSpread } from '../../../proto/metadata-types.js';
 import { writeConcernOrder } from '../../../proto/metadata-types.js';
 import { checkInt, checkKeys, checkName, checkOneOf, invalidArgument, isRecord } from './validate.js';
 
-export const minReplicas = 1;
-export const maxReplicas = 7;
 export const supportedEncryptionAlgorithm = 'AES-256-GCM';
 export const defaultProvisioner = 'galleonfs.io/distributed';
 export const zoneSpreads: readonly ZoneSpread[] = ['none', 'prefer', 'require'];
@@ -54,7 +53,7 @@ export function buildStorageClass(raw: unknown, createdAtMs: number): StorageCla
     throw invalidArgument('provisioner must be a non-empty string', `e.g. ${defaultProvisioner}`);
   }
   const parameters = checkStringMap('parameters', spec.parameters);
-  const replicas = spec.replicas === undefined ? 3 : checkInt('replicas', spec.replicas, minReplicas, maxReplicas);
+  const replicas = spec.replicas === undefined ? defaultReplicaCount : checkInt('replicas', spec.replicas, minReplicaCount, maxReplicaCount);
   if (spec.encryption !== undefined && typeof spec.encryption !== 'boolean') {
     throw invalidArgument('encryption must be true or false', 'set encryption to true or false');
   }

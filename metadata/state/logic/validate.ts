@@ -1,12 +1,9 @@
 /** Argument checks shared by the command handlers: each throws INVALID_ARGUMENT with a hint. */
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
+import { maxLabelCount, maxLabelKeyChars, maxLabelValueChars, maxNameChars } from '../../../proto/limits.js';
 
-export const maxNameLength = 63;
 const namePattern = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const labelKeyPattern = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/;
-export const maxLabelKeyLength = 63;
-export const maxLabelValueLength = 255;
-export const maxLabelsPerVolume = 64;
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function invalidArgument(message: string, hint: string): GalleonError {
@@ -15,9 +12,9 @@ export function invalidArgument(message: string, hint: string): GalleonError {
 
 /** Volume and storage-class names: DNS-label style, so they are safe as paths and mount points. */
 export function checkName(what: string, name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > maxNameLength || !namePattern.test(name)) {
+  if (typeof name !== 'string' || name.length === 0 || name.length > maxNameChars || !namePattern.test(name)) {
     throw invalidArgument(`invalid ${what} name ${JSON.stringify(name)}`,
-      `use 1-${maxNameLength} lowercase letters, digits and '-', starting and ending with a letter or digit`);
+      `use 1-${maxNameChars} lowercase letters, digits and '-', starting and ending with a letter or digit`);
   }
   return name;
 }
@@ -67,15 +64,15 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 export function checkLabelKey(k: string): void {
-  if (k.length > maxLabelKeyLength || !labelKeyPattern.test(k)) {
+  if (k.length > maxLabelKeyChars || !labelKeyPattern.test(k)) {
     throw invalidArgument(`invalid label key ${JSON.stringify(k)}`,
-      `use 1-${maxLabelKeyLength} letters, digits, '.', '_', '/' or '-', starting and ending with a letter or digit`);
+      `use 1-${maxLabelKeyChars} letters, digits, '.', '_', '/' or '-', starting and ending with a letter or digit`);
   }
 }
 
 export function checkLabelValue(k: string, v: unknown): string {
-  if (typeof v !== 'string' || v.length > maxLabelValueLength) {
-    throw invalidArgument(`label ${JSON.stringify(k)} must have a string value of at most ${maxLabelValueLength} characters`,
+  if (typeof v !== 'string' || v.length > maxLabelValueChars) {
+    throw invalidArgument(`label ${JSON.stringify(k)} must have a string value of at most ${maxLabelValueChars} characters`,
       'quote label values; use a null value to remove a label');
   }
   return v;
@@ -95,8 +92,8 @@ export function checkLabels(raw: unknown): Record<string, string> {
 }
 
 export function checkLabelCount(labels: Record<string, string>): void {
-  if (Object.keys(labels).length > maxLabelsPerVolume) {
-    throw invalidArgument(`a volume may have at most ${maxLabelsPerVolume} labels`, 'remove labels you no longer need (set them to null)');
+  if (Object.keys(labels).length > maxLabelCount) {
+    throw invalidArgument(`a volume may have at most ${maxLabelCount} labels`, 'remove labels you no longer need (set them to null)');
   }
 }
 
