@@ -47,7 +47,7 @@ export default class Up extends GalleonCommand {
     const firstVolumeCreated = flags['first-volume'] && result.fresh ? await ensureFirstVolume(cluster) : false;
     if (firstVolumeCreated) this.print(`Created volume ${firstVolume.name} (${firstVolume.size}, ${firstVolume.accessMode}); mounting it on every node`);
     const { AdminClient } = await import('../lib/admin-client.js');
-    const names = (await new AdminClient(cluster.daemonAddress).call<{ name: string }[]>('GET', '/v1/volumes')).map((v) => v.name);
+    const names = (await new AdminClient(cluster.daemonAddress).route<{ name: string }[]>('volumeList', {})).map((v) => v.name);
     const mounts = flags['first-volume'] && names.includes(firstVolume.name) ? await waitForMounts(cluster, firstVolume.name) : [];
     const mounted = mounts.filter((m) => m.state === 'mounted');
     const addr = cluster.daemonAddress;

@@ -9,8 +9,9 @@
  * zod: see cli/README.md ("Request validation") for why this library.
  */
 import { z } from 'zod';
+import type { AdminBodyName } from '../lib/admin-routes.js';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import { defaultMaxBlockBodyBytes, maxLabelCount, maxLabelKeyChars, maxLabelValueChars, maxMountCacheTimeoutSec, maxNameChars } from '../../proto/limits.js';
+import { defaultMaxBlockBodyBytes, maxLabelCount, maxLabelKeyChars, maxLabelValueChars, maxMountCacheTimeoutSec, maxNameChars, maxReplicaCount, minReplicaCount } from '../../proto/limits.js';
 
 /** Names (maxNameChars, as the state machine) and refs, which may be ids, a little longer. */
 export const maxRefChars = 128;
@@ -40,7 +41,7 @@ export const volumeSpecSchema = z.strictObject({
   size: size.optional(),
   blockSize: size.optional(),
   storageClass: name.optional(),
-  replicas: z.number().int().min(1).max(16).optional(),
+  replicas: z.number().int().min(minReplicaCount).max(maxReplicaCount).optional(),
   accessMode: enumText.optional(),
   labels: boundedRecord(z.string().max(maxLabelValueChars)).optional(),
 });
@@ -59,7 +60,7 @@ export const storageClassSchema = z.strictObject({
   provisioner: z.string().min(1).max(maxListItemChars).optional(),
   parameters: z.record(z.string().min(1).max(maxListItemChars), z.string().max(maxListItemChars))
     .refine((r) => Object.keys(r).length <= maxListItems, { message: `at most ${maxListItems} entries` }).optional(),
-  replicas: z.number().int().min(1).max(16).optional(),
+  replicas: z.number().int().min(minReplicaCount).max(maxReplicaCount).optional(),
   encryption: z.boolean().optional(),
   writeConcern: enumText.optional(),
   zoneSpread: enumText.optional(),
@@ -85,6 +86,13 @@ export const vfsUnmountSchema = z.strictObject({ target: z.string().min(1).max(m
 export const vfsSyncSchema = z.strictObject({ volume: z.string().min(1).max(maxRefChars).optional() }).optional();
 /** Routes that take no body: nothing, or an empty object. */
 export const noBodySchema = z.strictObject({}).optional();
+
+/** Each body schema by the name the route table (cli/lib/admin-routes.ts) gives it. */
+export const bodySchemas = {
+  volumeSpec: volumeSpecSchema, expand: expandSchema, labels: labelsSchema, blockWrite: blockWriteSchema,
+  storageClass: storageClassSchema, join: joinSchema, leave: leaveSchema,
+  vfsMount: vfsMountSchema, vfsUnmount: vfsUnmountSchema, vfsSync: vfsSyncSchema, none: noBodySchema,
+} as const satisfies Record<AdminBodyName, z.ZodType>;
 
 /** Removes keys whose value is undefined (zod's optional output vs. exactOptionalPropertyTypes). */
 function defined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -14,7 +14,10 @@ import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../pro
 import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
 import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata-types.js';
 import { formatHostPort } from '../lib/address.js';
-import { blockWriteSchema, expandSchema, joinSchema, labelsSchema, leaveSchema, maxJsonBodyBytes, noBodySchema, parseBody, storageClassSchema, vfsMountSchema, vfsSyncSchema, vfsUnmountSchema, volumeSpecSchema } from './admin-schemas.js';
+import type { z } from 'zod';
+import { adminRouteParamNames, adminRoutePattern, adminRoutes } from '../lib/admin-routes.js';
+import type { AdminBodyName, AdminRouteName, AdminRouteParams, AdminRouteSpec } from '../lib/admin-routes.js';
+import { bodySchemas, maxJsonBodyBytes, parseBody } from './admin-schemas.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
@@ -46,14 +49,19 @@ export interface DaemonHost {
   mounts(): MountManager;
 }
 
-type Params = string[];
-type Handler = (params: Params, body: unknown) => Promise<unknown>;
+/** The parsed body of a route, as its schema (named in the route table) outputs it. */
+type BodyOf<N extends AdminRouteName> = (typeof adminRoutes)[N] extends { body: infer B extends AdminBodyName } ? z.output<(typeof bodySchemas)[B]> : undefined;
+/** One handler per entry of the route table: a route missing here, or one not in the table, does not compile. */
+type Handlers = { [N in AdminRouteName]: (params: AdminRouteParams<N>, body: BodyOf<N>) => Promise<unknown> };
+
 interface Route {
+  name: AdminRouteName;
   method: string;
   pattern: RegExp;
-  handler: Handler;
-  /** Largest body this route reads; 0 = it takes none (any body is drained unread). */
+  params: string[];
+  /** Largest body this route reads; undefined = it takes none (any body is drained unread). */
   maxBodyBytes?: number;
+  handle: (params: Record<string, string>, body: unknown) => Promise<unknown>;
 }
 
 /** A volume created through this daemon without a block size gets the daemon's `--block-size`. */
@@ -61,59 +69,53 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
   return spec.blockSize === undefined ? { ...spec, blockSize: blockSizeBytes } : spec;
 }
 
-function routes(host: DaemonHost): Route[] {
+function handlers(host: DaemonHost): Handlers {
   const api = (): MetadataApi => host.metadata();
-  const body = maxJsonBodyBytes;
-  return [
-    { method: 'GET', pattern: /^\/v1\/volumes$/, handler: () => api().listVolumes() },
-    { method: 'POST', pattern: /^\/v1\/volumes$/, maxBodyBytes: body, handler: (_, b) => api().createVolume(withDefaultBlockSize(parseBody(volumeSpecSchema, b, 'volume create'), host.config().blockSizeBytes)) },
-    { method: 'GET', pattern: /^\/v1\/volumes\/([^/]+)$/, handler: ([ref]) => api().getVolume(ref ?? '') },
-    { method: 'DELETE', pattern: /^\/v1\/volumes\/([^/]+)$/, maxBodyBytes: body, handler: ([ref], b) => { parseBody(noBodySchema, b, 'volume delete'); return api().deleteVolume(ref ?? ''); } },
-    { method: 'POST', pattern: /^\/v1\/volumes\/([^/]+)\/expand$/, maxBodyBytes: body, handler: ([ref], b) => api().expandVolume(ref ?? '', parseBody(expandSchema, b, 'volume expand').size) },
-    {
-      method: 'PATCH', pattern: /^\/v1\/volumes\/([^/]+)\/labels$/, maxBodyBytes: body,
-      handler: ([ref], b) => api().updateVolumeLabels(ref ?? '', parseBody(labelsSchema, b, 'volume label').labels),
-    },
-    {
-      method: 'PUT', pattern: /^\/v1\/volumes\/([^/]+)\/inodes\/([^/]+)\/blocks\/([^/]+)$/, maxBodyBytes: maxRequestBodyBytes,
-      handler: ([ref, inode, blockNo], b) => {
-        const req = parseBody(blockWriteSchema, b, 'volume write-block');
-        return writeBlock(api(), host.blocks(), ref ?? '', blockNo, { dataBase64: req.dataBase64, inode: inode ?? '', ...(req.concern === undefined ? {} : { concern: req.concern }) });
-      },
-    },
-    { method: 'GET', pattern: /^\/v1\/volumes\/([^/]+)\/inodes\/([^/]+)\/blocks\/([^/]+)$/, handler: ([ref, inode, blockNo]) => readBlock(api(), host.blocks(), ref ?? '', blockNo, inode) },
-    { method: 'GET', pattern: /^\/v1\/storage-classes$/, handler: () => api().listStorageClasses() },
-    { method: 'POST', pattern: /^\/v1\/storage-classes$/, maxBodyBytes: body, handler: (_, b) => api().createStorageClass(parseBody(storageClassSchema, b, 'storage-class create') as StorageClassSpec) },
-    { method: 'GET', pattern: /^\/v1\/storage-classes\/([^/]+)$/, handler: ([name]) => api().getStorageClass(name ?? '') },
-    {
-      method: 'DELETE', pattern: /^\/v1\/storage-classes\/([^/]+)$/, maxBodyBytes: body,
-      handler: async ([name], b) => { parseBody(noBodySchema, b, 'storage-class delete'); await api().deleteStorageClass(name ?? ''); return { deleted: name }; },
-    },
-    { method: 'GET', pattern: /^\/v1\/nodes$/, handler: () => api().listDataNodes() },
-    { method: 'GET', pattern: /^\/v1\/cluster\/status$/, handler: () => api().clusterStatus() },
-    { method: 'GET', pattern: /^\/v1\/cluster\/peers$/, handler: async () => (await api().clusterStatus()).members },
-    { method: 'POST', pattern: /^\/v1\/cluster\/join$/, maxBodyBytes: body, handler: (_, b) => host.join(parseBody(joinSchema, b, 'cluster join').address) },
-    { method: 'POST', pattern: /^\/v1\/cluster\/leave$/, maxBodyBytes: body, handler: (_, b) => host.leave(parseBody(leaveSchema, b, 'cluster leave')?.force ?? false) },
-    { method: 'GET', pattern: /^\/v1\/daemon\/status$/, handler: () => host.status() },
-    { method: 'GET', pattern: /^\/v1\/daemon\/config$/, handler: () => Promise.resolve(host.config()) },
-    {
-      method: 'POST', pattern: /^\/v1\/daemon\/stop$/, maxBodyBytes: body,
-      handler: async (_, b) => { parseBody(noBodySchema, b, 'daemon stop'); const s = await host.status(); host.requestStop(); return { nodeId: s.nodeId, pid: s.pid, stopping: true }; },
-    },
-    { method: 'POST', pattern: /^\/v1\/daemon\/restart$/, maxBodyBytes: body, handler: (_, b) => { parseBody(noBodySchema, b, 'daemon restart'); return host.restart(); } },
-    { method: 'DELETE', pattern: /^\/v1\/nodes\/([^/]+)$/, maxBodyBytes: body, handler: ([id], b) => { parseBody(noBodySchema, b, 'node remove'); return api().removeDataNode(id ?? ''); } },
-    { method: 'GET', pattern: /^\/v1\/vfs\/mounts$/, handler: () => Promise.resolve(host.mounts().list()) },
-    {
-      method: 'POST', pattern: /^\/v1\/vfs\/mounts$/, maxBodyBytes: body,
-      handler: (_, b) => {
-        const r = parseBody(vfsMountSchema, b, 'vfs mount');
-        return host.mounts().mount(r.volume, r.mountPoint, r.readOnly ?? false, r.raw ?? false, r.cacheTimeoutSec);
-      },
-    },
-    { method: 'POST', pattern: /^\/v1\/vfs\/unmount$/, maxBodyBytes: body, handler: (_, b) => host.mounts().unmount(parseBody(vfsUnmountSchema, b, 'vfs unmount').target) },
-    { method: 'GET', pattern: /^\/v1\/vfs\/mounts\/([^/]+)$/, handler: ([ref]) => { const s = host.mounts().status(ref ?? ''); return vfsStatus(api(), s.info, s.mount); } },
-    { method: 'POST', pattern: /^\/v1\/vfs\/sync$/, maxBodyBytes: body, handler: (_, b) => host.mounts().sync(parseBody(vfsSyncSchema, b, 'vfs sync')?.volume ?? null) },
-  ];
+  return {
+    volumeList: () => api().listVolumes(),
+    volumeCreate: (_, b) => api().createVolume(withDefaultBlockSize(b, host.config().blockSizeBytes)),
+    volumeGet: ({ ref }) => api().getVolume(ref),
+    volumeDelete: ({ ref }) => api().deleteVolume(ref),
+    volumeExpand: ({ ref }, b) => api().expandVolume(ref, b.size),
+    volumeLabel: ({ ref }, b) => api().updateVolumeLabels(ref, b.labels),
+    blockWrite: ({ ref, inode, block }, b) =>
+      writeBlock(api(), host.blocks(), ref, block, { dataBase64: b.dataBase64, inode, ...(b.concern === undefined ? {} : { concern: b.concern }) }),
+    blockRead: ({ ref, inode, block }) => readBlock(api(), host.blocks(), ref, block, inode),
+    storageClassList: () => api().listStorageClasses(),
+    storageClassCreate: (_, b) => api().createStorageClass(b as StorageClassSpec),
+    storageClassGet: ({ name }) => api().getStorageClass(name),
+    storageClassDelete: async ({ name }) => { await api().deleteStorageClass(name); return { deleted: name }; },
+    nodeList: () => api().listDataNodes(),
+    nodeRemove: ({ id }) => api().removeDataNode(id),
+    clusterStatus: () => api().clusterStatus(),
+    clusterPeers: async () => (await api().clusterStatus()).members,
+    clusterJoin: (_, b) => host.join(b.address),
+    clusterLeave: (_, b) => host.leave(b?.force ?? false),
+    daemonStatus: () => host.status(),
+    daemonConfig: () => Promise.resolve(host.config()),
+    daemonStop: async () => { const s = await host.status(); host.requestStop(); return { nodeId: s.nodeId, pid: s.pid, stopping: true }; },
+    daemonRestart: () => host.restart(),
+    vfsList: () => Promise.resolve(host.mounts().list()),
+    vfsMount: (_, b) => host.mounts().mount(b.volume, b.mountPoint, b.readOnly ?? false, b.raw ?? false, b.cacheTimeoutSec),
+    vfsStatus: ({ ref }) => { const s = host.mounts().status(ref); return vfsStatus(api(), s.info, s.mount); },
+    vfsUnmount: (_, b) => host.mounts().unmount(b.target),
+    vfsSync: (_, b) => host.mounts().sync(b?.volume ?? null),
+  };
+}
+
+/** The route table (cli/lib/admin-routes.ts) joined with its handlers; bodies checked by their schema first. */
+function routes(host: DaemonHost): Route[] {
+  const h = handlers(host) as Record<AdminRouteName, (params: Record<string, string>, body: unknown) => Promise<unknown>>;
+  return (Object.keys(adminRoutes) as AdminRouteName[]).map((name) => {
+    const spec: AdminRouteSpec = adminRoutes[name];
+    const bodyName = spec.body;
+    const handle = h[name];
+    return {
+      name, method: spec.method, pattern: adminRoutePattern(spec.path), params: adminRouteParamNames(name),
+      ...(bodyName === undefined ? {} : { maxBodyBytes: spec.bodyLimit === 'blockWrite' ? maxRequestBodyBytes : maxJsonBodyBytes }),
+      handle: bodyName === undefined ? handle : (params, body) => handle(params, parseBody(bodySchemas[bodyName], body, spec.command)),
+    };
+  });
 }
 
 function tooLarge(maxBytes: number): GalleonError {
@@ -233,9 +235,10 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
       if (m === null) continue;
       pathMatched = true;
       if (route.method !== req.method) continue;
-      const params = m.slice(1).map(decodePathSegment);
+      const values = m.slice(1).map(decodePathSegment);
+      const params = Object.fromEntries(route.params.map((p, i) => [p, values[i] ?? '']));
       const body = route.maxBodyBytes === undefined ? (req.resume(), undefined) : await readBody(req, route.maxBodyBytes);
-      send(res, 200, await route.handler(params, body));
+      send(res, 200, await route.handle(params, body));
       return;
     }
     const unknown = new GalleonError(ErrorCode.INVALID_ARGUMENT, pathMatched ? `${req.method ?? '?'} is not allowed on ${path}` : `no admin route ${path.slice(0, 256)}`, {

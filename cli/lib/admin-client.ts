@@ -12,6 +12,8 @@
 import { Agent, request } from 'undici';
 import { ErrorCode, GalleonError, isGalleonError, isSerializedError } from '../../proto/errors.js';
 import { formatHostPort, parseHostPort } from './address.js';
+import { adminPath, adminRoutes } from './admin-routes.js';
+import type { AdminMethod, AdminRouteName } from './admin-routes.js';
 
 /** Long enough for a write that waits on a Raft commit during an election. */
 export const adminRequestTimeoutMs = 15_000;
@@ -20,7 +22,7 @@ export const connectTimeoutMs = 2_000;
 /** The identity probe; /healthz answers from memory, so a live daemon is far faster. */
 export const probeTimeoutMs = 3_000;
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type HttpMethod = AdminMethod;
 
 export interface DaemonCandidate {
   address: string;
@@ -63,7 +65,15 @@ export class AdminClient {
     return this.picked ?? this.candidates[0]?.address ?? '';
   }
 
-  async call<T>(method: HttpMethod, path: string, body?: unknown, timeoutMs = adminRequestTimeoutMs): Promise<T> {
+  /**
+   * Calls one route of the admin route table (admin-routes.ts) by name: the only way to reach the
+   * daemon, so the CLI cannot use a method and path the daemon does not serve.
+   */
+  route<T>(name: AdminRouteName, params: Readonly<Record<string, string>>, body?: unknown, timeoutMs = adminRequestTimeoutMs): Promise<T> {
+    return this.call<T>(adminRoutes[name].method, adminPath(name, params), body, timeoutMs);
+  }
+
+  private async call<T>(method: HttpMethod, path: string, body: unknown, timeoutMs: number): Promise<T> {
     const address = await this.pick();
     const { status, parsed } = await this.send(address, method, path, body, timeoutMs);
     if (status >= 400) {

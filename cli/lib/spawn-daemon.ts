@@ -69,7 +69,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
       throw new GalleonError(ErrorCode.UNAVAILABLE, `the daemon exited while starting: ${await whyItExited(logFile)}`, { hint: `see ${logFile}` });
     }
     try {
-      const status = await client.call<DaemonStatus>('GET', '/v1/daemon/status', undefined, 2_000);
+      const status = await client.route<DaemonStatus>('daemonStatus', {}, undefined, 2_000);
       // "Started" should mean serving: wait for health (a leader, caught up) too, but a node
       // that cannot reach its quorum yet is still a running daemon, not a failed start.
       if (status.pid === pid) {

@@ -174,7 +174,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
           hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up\` with the new timings`,
         });
       }
-      const status = await new AdminClient(cluster.daemonAddress).call<ClusterStatus>('GET', '/v1/cluster/status');
+      const status = await new AdminClient(cluster.daemonAddress).route<ClusterStatus>('clusterStatus', {});
       return { cluster, alreadyUp: true, restarted: [], fresh: false, status };
     }
     restarted = await restartDownNodes(cluster, alive, opts);
@@ -218,7 +218,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   const c = cluster;
   const client = new AdminClient(c.daemonAddress);
   const status = await waitUntil('the cluster becoming ready (a leader, all members voters)', clusterReadyTimeoutMs, async () => {
-    const s = await client.call<ClusterStatus>('GET', '/v1/cluster/status', undefined, 2_000);
+    const s = await client.route<ClusterStatus>('clusterStatus', {}, undefined, 2_000);
     return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
   });
   return { cluster: c, alreadyUp: false, restarted, fresh, status };
@@ -286,11 +286,11 @@ interface MountRow { volume: string; mountPoint: string; state: string; error: s
 /** Creates the first volume when the cluster has none (on fewer than 3 nodes: fast-local-ssd, one replica per node). Returns whether it did. */
 export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean> {
   const client = new AdminClient(cluster.daemonAddress);
-  const volumes = await client.call<{ name: string }[]>('GET', '/v1/volumes');
+  const volumes = await client.route<{ name: string }[]>('volumeList', {});
   if (volumes.length > 0) return false;
   // One or two nodes cannot hold the default class's replicated writes: a local-disk class then.
   const small = cluster.nodes.length < 3 ? { storageClass: 'fast-local-ssd', replicas: cluster.nodes.length } : {};
-  await client.call('POST', '/v1/volumes', { ...firstVolume, ...small });
+  await client.route<unknown>('volumeCreate', {}, { ...firstVolume, ...small });
   return true;
 }
 
@@ -298,7 +298,7 @@ export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean>
 export async function waitForMounts(cluster: LocalCluster, volume: string): Promise<NodeMount[]> {
   return waitUntil(`volume ${volume} mounting on every node`, mountReadyTimeoutMs, async () => {
     const rows = await Promise.all(cluster.nodes.map(async (n) => {
-      const list = await new AdminClient(n.ipcAddress).call<MountRow[]>('GET', '/v1/vfs/mounts', undefined, 2_000);
+      const list = await new AdminClient(n.ipcAddress).route<MountRow[]>('vfsList', {}, undefined, 2_000);
       const r = list.find((m) => m.volume === volume);
       return r === undefined ? null : { node: n.id, mountPoint: r.mountPoint, state: r.state, error: r.error };
     }));

@@ -17,7 +17,7 @@ export default class ClusterJoin extends GalleonCommand {
   async run(): Promise<Member[]> {
     const { args, flags } = await this.parse(ClusterJoin);
     const address = formatHostPort(parseHostPort(args.address, 'cluster address'));
-    const members = await (await this.admin(flags)).call<Member[]>('POST', '/v1/cluster/join', { address }, 60_000);
+    const members = await (await this.admin(flags)).route<Member[]>('clusterJoin', {}, { address }, 60_000);
     const { memberTable } = await import('../../lib/views.js');
     this.print(`Joined the cluster at ${address}.\n${memberTable(members)}`);
     return members;

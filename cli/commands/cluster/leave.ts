@@ -14,7 +14,7 @@ export default class ClusterLeave extends GalleonCommand {
 
   async run(): Promise<LeaveResult> {
     const { flags } = await this.parse(ClusterLeave);
-    const result = await (await this.admin(flags)).call<LeaveResult>('POST', '/v1/cluster/leave', { force: flags.force }, 60_000);
+    const result = await (await this.admin(flags)).route<LeaveResult>('clusterLeave', {}, { force: flags.force }, 60_000);
     const handover = result.transferredLeadershipTo === null ? '' : ` after handing leadership to ${result.transferredLeadershipTo}`;
     this.print(result.removed
       ? `Node ${result.nodeId} left the cluster${handover}; its daemon is stopping.`

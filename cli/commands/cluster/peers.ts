@@ -7,7 +7,7 @@ export default class ClusterPeers extends GalleonCommand {
 
   async run(): Promise<Member[]> {
     const { flags } = await this.parse(ClusterPeers);
-    const members = await (await this.admin(flags)).call<Member[]>('GET', '/v1/cluster/peers');
+    const members = await (await this.admin(flags)).route<Member[]>('clusterPeers', {});
     const { memberTable } = await import('../../lib/views.js');
     this.print(memberTable(members));
     return members;

@@ -7,7 +7,7 @@ export default class ClusterStatusCommand extends GalleonCommand {
 
   async run(): Promise<ClusterStatus> {
     const { flags } = await this.parse(ClusterStatusCommand);
-    const status = await (await this.admin(flags)).call<ClusterStatus>('GET', '/v1/cluster/status');
+    const status = await (await this.admin(flags)).route<ClusterStatus>('clusterStatus', {});
     const { clusterSummary, memberTable } = await import('../../lib/views.js');
     this.print(`${clusterSummary(status)}\n\n${memberTable(status.members)}`);
     return status;

@@ -8,7 +8,7 @@ export default class DaemonConfigCommand extends GalleonCommand {
 
   async run(): Promise<DaemonConfig> {
     const { flags } = await this.parse(DaemonConfigCommand);
-    const c = await (await this.admin(flags)).call<DaemonConfig>('GET', '/v1/daemon/config');
+    const c = await (await this.admin(flags)).route<DaemonConfig>('daemonConfig', {});
     const { keyValues } = await import('../../lib/format.js');
     this.print(keyValues([
       ['Node id', c.nodeId], ['Roles', c.roles.join(',')], ['Storage path', c.storagePath], ['Bind address', c.bindAddress],

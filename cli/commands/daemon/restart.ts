@@ -8,7 +8,7 @@ export default class DaemonRestart extends GalleonCommand {
 
   async run(): Promise<DaemonStatus> {
     const { flags } = await this.parse(DaemonRestart);
-    const s = await (await this.admin(flags)).call<DaemonStatus>('POST', '/v1/daemon/restart', undefined, 60_000);
+    const s = await (await this.admin(flags)).route<DaemonStatus>('daemonRestart', {}, undefined, 60_000);
     this.print(`Daemon ${s.nodeId} restarted (metadata role: ${s.metadata?.state ?? 'not run'}).`);
     return s;
   }

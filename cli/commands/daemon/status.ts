@@ -8,7 +8,7 @@ export default class DaemonStatusCommand extends GalleonCommand {
 
   async run(): Promise<DaemonStatus> {
     const { flags } = await this.parse(DaemonStatusCommand);
-    const s = await (await this.admin(flags)).call<DaemonStatus>('GET', '/v1/daemon/status');
+    const s = await (await this.admin(flags)).route<DaemonStatus>('daemonStatus', {});
     const { keyValues, formatDuration } = await import('../../lib/format.js');
     const md = s.metadata;
     this.print(keyValues([

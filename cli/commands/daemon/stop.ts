@@ -18,13 +18,13 @@ export default class DaemonStop extends GalleonCommand {
   async run(): Promise<{ nodeId: string; pid: number; stopped: boolean }> {
     const { flags } = await this.parse(DaemonStop);
     const client = await this.admin(flags);
-    const res = await client.call<{ nodeId: string; pid: number }>('POST', '/v1/daemon/stop');
+    const res = await client.route<{ nodeId: string; pid: number }>('daemonStop', {});
     let stopped = false;
     if (!flags['no-wait']) {
       const deadline = Date.now() + daemonStopTimeoutMs;
       while (!stopped && Date.now() < deadline) {
         try {
-          await client.call('GET', '/v1/daemon/status', undefined, 1_000);
+          await client.route<unknown>('daemonStatus', {}, undefined, 1_000);
           await new Promise((r) => setTimeout(r, 100));
         } catch (err) {
           stopped = err instanceof GalleonError && err.code === ErrorCode.DAEMON_UNREACHABLE;

@@ -7,7 +7,7 @@ export default class NodeList extends GalleonCommand {
 
   async run(): Promise<DataNode[]> {
     const { flags } = await this.parse(NodeList);
-    const nodes = await (await this.admin(flags)).call<DataNode[]>('GET', '/v1/nodes');
+    const nodes = await (await this.admin(flags)).route<DataNode[]>('nodeList', {});
     const { dataNodeTable } = await import('../../lib/views.js');
     this.print(dataNodeTable(nodes));
     return nodes;

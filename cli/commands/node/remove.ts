@@ -18,7 +18,7 @@ export default class NodeRemove extends GalleonCommand {
   async run(): Promise<DataNodeRemoval> {
     const { args, flags } = await this.parse(NodeRemove);
     await this.confirm(`remove data node ${args.node}`, `Remove data node ${args.node} from the cluster?`, flags.yes);
-    const removal = await (await this.admin(flags)).call<DataNodeRemoval>('DELETE', `/v1/nodes/${encodeURIComponent(args.node)}`);
+    const removal = await (await this.admin(flags)).route<DataNodeRemoval>('nodeRemove', { id: args.node });
     this.print(`Data node ${removal.node.id} removed (${removal.changed.length} placement group(s) changed).`);
     return removal;
   }

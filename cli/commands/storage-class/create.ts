@@ -19,7 +19,7 @@ export default class StorageClassCreate extends GalleonCommand {
     }
     const { parseStorageClassText } = await import('../../lib/storage-class-file.js');
     const spec = parseStorageClassText(text, args.file);
-    const sc = await (await this.admin(flags)).call<StorageClass>('POST', '/v1/storage-classes', spec);
+    const sc = await (await this.admin(flags)).route<StorageClass>('storageClassCreate', {}, spec);
     this.print(`Storage class ${sc.name} created.`);
     return sc;
   }

@@ -10,7 +10,7 @@ export default class StorageClassDelete extends GalleonCommand {
   async run(): Promise<{ deleted: string }> {
     const { args, flags } = await this.parse(StorageClassDelete);
     await this.confirm(`delete storage class ${args.name}`, `Delete storage class ${args.name}?`, flags.yes);
-    await (await this.admin(flags)).call<unknown>('DELETE', `/v1/storage-classes/${encodeURIComponent(args.name)}`);
+    await (await this.admin(flags)).route<unknown>('storageClassDelete', { name: args.name });
     this.print(`Storage class ${args.name} deleted.`);
     return { deleted: args.name };
   }

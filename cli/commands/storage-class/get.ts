@@ -9,7 +9,7 @@ export default class StorageClassGet extends GalleonCommand {
 
   async run(): Promise<StorageClass> {
     const { args, flags } = await this.parse(StorageClassGet);
-    const sc = await (await this.admin(flags)).call<StorageClass>('GET', `/v1/storage-classes/${encodeURIComponent(args.name)}`);
+    const sc = await (await this.admin(flags)).route<StorageClass>('storageClassGet', { name: args.name });
     const { storageClassDetails } = await import('../../lib/views.js');
     this.print(storageClassDetails(sc));
     return sc;

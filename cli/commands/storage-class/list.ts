@@ -7,7 +7,7 @@ export default class StorageClassList extends GalleonCommand {
 
   async run(): Promise<StorageClass[]> {
     const { flags } = await this.parse(StorageClassList);
-    const classes = await (await this.admin(flags)).call<StorageClass[]>('GET', '/v1/storage-classes');
+    const classes = await (await this.admin(flags)).route<StorageClass[]>('storageClassList', {});
     const { storageClassTable } = await import('../../lib/views.js');
     this.print(storageClassTable(classes));
     return classes;

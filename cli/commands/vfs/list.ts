@@ -9,7 +9,7 @@ export default class VfsList extends GalleonCommand {
 
   async run(): Promise<MountRow[]> {
     const { flags } = await this.parse(VfsList);
-    const rows = await (await this.admin(flags)).call<MountRow[]>('GET', '/v1/vfs/mounts');
+    const rows = await (await this.admin(flags)).route<MountRow[]>('vfsList', {});
     const { mountTable } = await import('../../lib/vfs-views.js');
     this.print(mountTable(rows));
     return rows;

@@ -17,8 +17,7 @@ export default class VfsMount extends GalleonCommand {
 
   async run(): Promise<MountRow> {
     const { args, flags } = await this.parse(VfsMount);
-    const row = await (await this.admin(flags)).call<MountRow>('POST', '/v1/vfs/mounts',
-      {
+    const row = await (await this.admin(flags)).route<MountRow>('vfsMount', {}, {
       volume: args.volume, mountPoint: resolve(flags['mount-point']), readOnly: flags.readonly,
       ...(flags['cache-timeout'] === undefined ? {} : { cacheTimeoutSec: flags['cache-timeout'] }),
     });

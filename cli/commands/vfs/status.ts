@@ -11,7 +11,7 @@ export default class VfsStatus extends GalleonCommand {
 
   async run(): Promise<VfsStatusView> {
     const { args, flags } = await this.parse(VfsStatus);
-    const s = await (await this.admin(flags)).call<VfsStatusView>('GET', `/v1/vfs/mounts/${encodeURIComponent(args.volume)}`);
+    const s = await (await this.admin(flags)).route<VfsStatusView>('vfsStatus', { ref: args.volume });
     const { vfsStatusDetails } = await import('../../lib/vfs-views.js');
     this.print(vfsStatusDetails(s));
     return s;

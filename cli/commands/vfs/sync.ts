@@ -12,7 +12,7 @@ export default class VfsSync extends GalleonCommand {
 
   async run(): Promise<SyncRow[]> {
     const { args, flags } = await this.parse(VfsSync);
-    const rows = await (await this.admin(flags)).call<SyncRow[]>('POST', '/v1/vfs/sync', args.volume === undefined ? {} : { volume: args.volume });
+    const rows = await (await this.admin(flags)).route<SyncRow[]>('vfsSync', {}, args.volume === undefined ? {} : { volume: args.volume });
     this.print(rows.length === 0 ? 'No volumes mounted on this node.' : rows.map((r) => `Synced ${r.volume} (${r.files} open files flushed).`).join('\n'));
     return rows;
   }

@@ -13,7 +13,7 @@ export default class VfsUnmount extends GalleonCommand {
   async run(): Promise<MountRow> {
     const { args, flags } = await this.parse(VfsUnmount);
     const target = args.target.includes('/') ? resolve(args.target) : args.target;
-    const row = await (await this.admin(flags)).call<MountRow>('POST', '/v1/vfs/unmount', { target });
+    const row = await (await this.admin(flags)).route<MountRow>('vfsUnmount', {}, { target });
     this.print(`Volume ${row.volume} unmounted from ${row.mountPoint}.`);
     return row;
   }

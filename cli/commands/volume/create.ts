@@ -42,7 +42,7 @@ export default class VolumeCreate extends GalleonCommand {
     }
     if (flags['access-mode'] !== undefined) spec.accessMode = flags['access-mode'] as AccessMode;
     if (flags['block-size'] !== undefined) spec.blockSize = flags['block-size'];
-    const volume = await (await this.admin(flags)).call<Volume>('POST', '/v1/volumes', spec);
+    const volume = await (await this.admin(flags)).route<Volume>('volumeCreate', {}, spec);
     const { volumeDetails } = await import('../../lib/views.js');
     const note = roundingNote(spec.size as number, volume);
     this.print(`Volume ${volume.name} created.\n${volumeDetails(volume)}${note === null ? '' : `\n${note}`}`);

@@ -11,7 +11,7 @@ export default class VolumeDelete extends GalleonCommand {
   async run(): Promise<Volume> {
     const { args, flags } = await this.parse(VolumeDelete);
     await this.confirm(`delete volume ${args.volume}`, `Delete volume ${args.volume} and all its data?`, flags.yes);
-    const volume = await (await this.admin(flags)).call<Volume>('DELETE', `/v1/volumes/${encodeURIComponent(args.volume)}`);
+    const volume = await (await this.admin(flags)).route<Volume>('volumeDelete', { ref: args.volume });
     this.print(`Volume ${volume.name} (${volume.id}) deleted.`);
     return volume;
   }

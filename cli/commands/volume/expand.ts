@@ -12,7 +12,7 @@ export default class VolumeExpand extends GalleonCommand {
   async run(): Promise<Volume & { requestedSizeBytes?: number }> {
     const { args, flags } = await this.parse(VolumeExpand);
     const sizeBytes = parseVolumeSize(flags.size);
-    const volume = await (await this.admin(flags)).call<Volume>('POST', `/v1/volumes/${encodeURIComponent(args.volume)}/expand`, { size: sizeBytes });
+    const volume = await (await this.admin(flags)).route<Volume>('volumeExpand', { ref: args.volume }, { size: sizeBytes });
     const note = roundingNote(sizeBytes, volume);
     this.print(`Volume ${volume.name} is now ${formatBytes(volume.sizeBytes)}.${note === null ? '' : `\n${note}`}`);
     return note === null ? volume : { ...volume, requestedSizeBytes: sizeBytes };

@@ -9,7 +9,7 @@ export default class VolumeGet extends GalleonCommand {
 
   async run(): Promise<Volume> {
     const { args, flags } = await this.parse(VolumeGet);
-    const volume = await (await this.admin(flags)).call<Volume>('GET', `/v1/volumes/${encodeURIComponent(args.volume)}`);
+    const volume = await (await this.admin(flags)).route<Volume>('volumeGet', { ref: args.volume });
     const { volumeDetails } = await import('../../lib/views.js');
     this.print(volumeDetails(volume));
     return volume;

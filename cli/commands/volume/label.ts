@@ -16,7 +16,7 @@ export default class VolumeLabel extends GalleonCommand {
   async run(): Promise<Volume> {
     const { args, argv, flags } = await this.parse(VolumeLabel);
     const changes = parseLabelChanges((argv as string[]).slice(1));
-    const volume = await (await this.admin(flags)).call<Volume>('PATCH', `/v1/volumes/${encodeURIComponent(args.volume)}/labels`, { labels: changes });
+    const volume = await (await this.admin(flags)).route<Volume>('volumeLabel', { ref: args.volume }, { labels: changes });
     this.print(`Volume ${volume.name} labels: ${formatLabels(volume.labels)}`);
     return volume;
   }

@@ -7,7 +7,7 @@ export default class VolumeList extends GalleonCommand {
 
   async run(): Promise<Volume[]> {
     const { flags } = await this.parse(VolumeList);
-    const volumes = await (await this.admin(flags)).call<Volume[]>('GET', '/v1/volumes');
+    const volumes = await (await this.admin(flags)).route<Volume[]>('volumeList', {});
     const { volumeTable } = await import('../../lib/views.js');
     this.print(volumeTable(volumes));
     return volumes;

@@ -25,7 +25,7 @@ export default class VolumeMount extends GalleonCommand {
     const { parseMountOptions } = await import('../../lib/vfs-views.js');
     const o = parseMountOptions(flags.options);
     if ('error' in o) throw usageError(o.error, 'use -o ro or -o rw');
-    const row = await (await this.admin(flags)).call<MountRow>('POST', '/v1/vfs/mounts', {
+    const row = await (await this.admin(flags)).route<MountRow>('vfsMount', {}, {
       volume: args.volume, mountPoint: resolve(args.path), readOnly: o.readOnly, raw: flags.raw,
       ...(flags['cache-timeout'] === undefined ? {} : { cacheTimeoutSec: flags['cache-timeout'] }),
     });

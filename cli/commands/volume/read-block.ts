@@ -26,8 +26,7 @@ export default class VolumeReadBlock extends GalleonCommand {
 
   async run(): Promise<Omit<BlockReadResult, 'dataBase64'> & { data: string; encoding: string }> {
     const { args, flags } = await this.parse(VolumeReadBlock);
-    const path = `/v1/volumes/${encodeURIComponent(args.volume)}/inodes/${encodeURIComponent(flags.inode)}/blocks/${encodeURIComponent(args.block)}`;
-    const { dataBase64, ...rest } = await (await this.admin(flags)).call<BlockReadResult>('GET', path);
+    const { dataBase64, ...rest } = await (await this.admin(flags)).route<BlockReadResult>('blockRead', { ref: args.volume, inode: flags.inode, block: args.block });
     const bytes = Buffer.from(dataBase64, 'base64');
     if (flags.out !== undefined) {
       await writeFile(flags.out, bytes);

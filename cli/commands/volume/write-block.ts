@@ -36,12 +36,11 @@ export default class VolumeWriteBlock extends GalleonCommand {
     if ((flags.data === undefined) === (flags.file === undefined)) throw usageError('give the block content with --data STRING or --file PATH', 'exactly one of the two');
     const client = await this.admin(flags);
     // Checked here, before the file is read or anything is sent: a too-large file fails at once.
-    const volume = await client.call<Volume>('GET', `/v1/volumes/${encodeURIComponent(args.volume)}`);
+    const volume = await client.route<Volume>('volumeGet', { ref: args.volume });
     const data = flags.file === undefined ? Buffer.from(flags.data ?? '', 'utf8') : await readBlockFile(flags.file, volume);
     if (data.length > volume.blockSizeBytes) throw tooLarge(`--data is ${data.length} bytes`, volume);
     const body = { dataBase64: data.toString('base64'), ...(flags.concern === undefined ? {} : { concern: flags.concern }) };
-    const path = `/v1/volumes/${encodeURIComponent(args.volume)}/inodes/${encodeURIComponent(flags.inode)}/blocks/${encodeURIComponent(args.block)}`;
-    const r = await client.call<BlockWriteResult>('PUT', path, body);
+    const r = await client.route<BlockWriteResult>('blockWrite', { ref: args.volume, inode: flags.inode, block: args.block }, body);
     const upgraded = r.requestedConcern !== null && r.requestedConcern !== r.concern ? ` (upgraded from ${r.requestedConcern}: the volume's default)` : '';
     this.print(`wrote ${r.bytes} bytes to block ${r.blockNo} of ${r.volume}: ${r.concern}${upgraded}, pg ${r.pg}, seq ${r.seq}, epoch ${r.epoch}`);
     return r;
