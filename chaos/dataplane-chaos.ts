@@ -11,8 +11,15 @@
  *
  *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
  *                              [--kill-interval-ms 3500] [--metadata-every 4]
- *                              [--long-outage-every 3] [--long-outage-ms 6000] [--data-nodes 3] [--no-nudge]
+ *                              [--long-outage-every 3] [--long-outage-ms 6000] [--node-loss-every 4]
+ *                              [--data-nodes 3] [--no-nudge]
  *                              [--inject-loss] [--inject-divergence]
+ *
+ * Node loss (`--node-loss-every N`, 0 = off): every N-th data-node fault kills a PG primary right
+ * after it acknowledged a write and wipes its disk; it comes back as the same id with an empty
+ * store (chaos/dataplane/node-loss.ts). Writes acknowledged at `replicated` or stronger must still
+ * all read back; weaker acknowledged writes that are gone are counted and listed, not failed on
+ * (`acknowledged`/`durable` promise nothing once their node's disk is lost).
  *
  * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D`
  * (after a line with the under-replicated PGs U) and exits 0 only when L = 0, D = 0, U = 0 and
@@ -40,6 +47,7 @@ import { mustSurvive, WriteHistory } from './dataplane/history.js';
 import { injectDivergence } from './dataplane/inject.js';
 import { findLostWrites, toRegisterHistory } from './dataplane/loss.js';
 import { DataNemesis } from './dataplane/nemesis.js';
+import { NodeLoss } from './dataplane/node-loss.js';
 import { diffContents, fetchPgContents } from './dataplane/replicas.js';
 import { settle } from './dataplane/settle.js';
 import { blockKey, chaosBlocks, Workload } from './dataplane/workload.js';
@@ -79,6 +87,8 @@ const limits = {
   nudgeAfterMs: 3_000,
   settlePollMs: 250,
   finalReadTimeoutMs: 20_000,
+  /** A node loss waits this long for its target primary to acknowledge a write, then strikes anyway. */
+  nodeLossAckTimeoutMs: 3_000,
   checkMaxStepsPerKey: 5_000_000,
   checkMaxStepsTotal: 50_000_000,
 } as const;
@@ -92,6 +102,7 @@ interface Args {
   metadataEvery: number;
   longOutageEvery: number;
   longOutageMs: number;
+  nodeLossEvery: number;
   dataNodes: number;
   nudge: boolean;
   injectLoss: boolean;
@@ -109,6 +120,7 @@ function parse(): Args {
       'metadata-every': { type: 'string', default: '4' },
       'long-outage-every': { type: 'string', default: '3' },
       'long-outage-ms': { type: 'string', default: '6000' },
+      'node-loss-every': { type: 'string', default: '4' },
       'data-nodes': { type: 'string', default: '3' },
       'no-nudge': { type: 'boolean', default: false },
       'inject-loss': { type: 'boolean', default: false },
@@ -125,6 +137,7 @@ function parse(): Args {
     metadataEvery: integerFlag('metadata-every', values['metadata-every'], 0),
     longOutageEvery: integerFlag('long-outage-every', values['long-outage-every'], 0),
     longOutageMs: integerFlag('long-outage-ms', values['long-outage-ms'], 1),
+    nodeLossEvery: integerFlag('node-loss-every', values['node-loss-every'], 0),
     dataNodes: integerFlag('data-nodes', values['data-nodes'], 3),
     nudge: !values['no-nudge'],
     injectLoss: values['inject-loss'],
@@ -211,8 +224,10 @@ async function main(): Promise<number> {
     const nemesis = new DataNemesis(meta, data, api, rnd, {
       intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs,
       minUpMs: limits.minUpMs, metadataEvery: args.metadataEvery, leaderQueryTimeoutMs: 2_000,
-      longOutageEvery: args.longOutageEvery, longOutageMs: args.longOutageMs,
-    }, log);
+      longOutageEvery: args.longOutageEvery, longOutageMs: args.longOutageMs, nodeLossEvery: args.nodeLossEvery,
+    }, log, new NodeLoss(api, data, history, {
+      volumeId: volume.id, pgCount: volume.pgCount, ackTimeoutMs: limits.nodeLossAckTimeoutMs, placementTimeoutMs: limits.opTimeoutMs,
+    }));
     const nemesisDone = nemesis.run(Date.now());
     await delay(args.seconds * 1000);
     log('stopping load');
@@ -275,6 +290,8 @@ async function main(): Promise<number> {
     }
     const writes = history.writes;
     const lost = findLostWrites(writes, finalValues);
+    // Allowed losses: acknowledged below `replicated` (a node loss may take them), reported only.
+    const weakLost = findLostWrites(writes, finalValues, (w) => !mustSurvive(w.concern));
     const checkStarted = performance.now();
     const result = checkHistory(registerModel, toRegisterHistory(writes, finalValues, history.now()), {
       maxStepsPerKey: limits.checkMaxStepsPerKey, maxStepsTotal: limits.checkMaxStepsTotal,
@@ -286,9 +303,12 @@ async function main(): Promise<number> {
     const errors = [...history.errorsByCode].map(([code, n]) => `${code}=${n}`).join(' ') || 'none';
     const leaderKills = nemesis.faults.filter((f) => f.kind === 'metadata-leader').length;
     log(`kills of the metadata leader: ${leaderKills} of ${nemesis.faults.length}`);
+    const losses = nemesis.faults.filter((f) => f.kind === 'node-loss');
+    log(`node losses: ${losses.length}${losses.map((f) => ` [${f.target} at t=${(f.atMs / 1000).toFixed(1)}s after ${f.loss?.lastAck === null || f.loss === undefined ? 'no ack' : `${f.loss.lastAck.value}@${f.loss.lastAck.concern}`}]`).join('')}`);
+    log(`acknowledged below replicated and gone (allowed): ${weakLost.length}${weakLost.length === 0 ? '' : ` (${weakLost.slice(0, 5).map((l) => `${l.key}=${l.value}@${l.concern}`).join(', ')})`}`);
     log(`acknowledged/issued by concern: ${byConcern}; must survive: ${acked.filter((w) => mustSurvive(w.concern)).length}; errors: ${errors}`);
     log(`register check: ${result.verdict} in ${checkMs.toFixed(0)} ms over ${result.keys.length} blocks`);
-    for (const l of lost.slice(0, 20)) log(`LOST: block ${l.key} acknowledged ${l.value} (replicated) but reads back ${JSON.stringify(l.finalValue)}`);
+    for (const l of lost.slice(0, 20)) log(`LOST: block ${l.key} acknowledged ${l.value} (${l.concern}) but reads back ${JSON.stringify(l.finalValue)}`);
     for (const v of result.violations.slice(0, 3)) console.log(formatViolation(v));
     const underReplicated = Math.max(settled.underReplicated, full.short);
     log(`under-replicated PGs once every node is back: ${underReplicated} of ${settled.groups.length}; short of in-sync replicas: ${full.outOfSync}${underReplicated + full.outOfSync > 0 ? ' (FAIL)' : ''}`);

@@ -4,7 +4,7 @@
  * metadata quorum. A node can be SIGKILLed and restarted on the same port and directory, as a
  * crashed machine would be.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManagedChild } from '../lib/child.js';
 import { freePorts } from '../lib/ports.js';
@@ -86,6 +86,18 @@ export class DataNodes {
 
   async killNode(id: string): Promise<void> {
     await this.node(id).child.kill('SIGKILL');
+  }
+
+  /**
+   * Node loss: the data directory of a node that is down is deleted (its disk is gone). Started
+   * again, it is the same id with an empty store — the replacement the system supports: it
+   * waits until the metadata service marks it down, then registers as a new, empty node.
+   */
+  async wipeNode(id: string): Promise<void> {
+    const n = this.node(id);
+    if (n.child.running) throw new Error(`data node ${id} is running: kill it before wiping its disk`);
+    await rm(n.dataDir, { recursive: true, force: true });
+    await mkdir(n.dataDir, { recursive: true });
   }
 
   downNodes(): string[] {

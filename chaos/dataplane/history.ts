@@ -34,6 +34,7 @@ export class WriteHistory {
   private readonly origin = process.hrtime.bigint();
   readonly writes: BlockWrite[] = [];
   readonly errorsByCode = new Map<string, number>();
+  private readonly ackWaiters = new Set<{ match: (w: BlockWrite) => boolean; resolve: (w: BlockWrite | null) => void }>();
 
   now(): number {
     return Number(process.hrtime.bigint() - this.origin);
@@ -48,6 +49,26 @@ export class WriteHistory {
   acked(w: BlockWrite): void {
     w.returnAt = this.now();
     w.outcome = 'acked';
+    for (const waiter of this.ackWaiters) {
+      if (!waiter.match(w)) continue;
+      this.ackWaiters.delete(waiter);
+      waiter.resolve(w);
+    }
+  }
+
+  /**
+   * The next write acknowledged that `match`es, handed over synchronously from `acked` (so a
+   * fault can strike right after the acknowledgement), or null when none came in `timeoutMs`.
+   */
+  nextAck(match: (w: BlockWrite) => boolean, timeoutMs: number): Promise<BlockWrite | null> {
+    return new Promise((resolve) => {
+      const waiter = {
+        match,
+        resolve: (w: BlockWrite | null) => { clearTimeout(timer); resolve(w); },
+      };
+      const timer = setTimeout(() => { this.ackWaiters.delete(waiter); resolve(null); }, timeoutMs);
+      this.ackWaiters.add(waiter);
+    });
   }
 
   failed(err: unknown): void {

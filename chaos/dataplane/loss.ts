@@ -3,6 +3,9 @@
  * healing. Writes acknowledged at `replicated` or stronger must survive; weaker acknowledged
  * writes and unanswered ones may or may not have landed.
  *
+ * `mustKeep` says which acknowledged writes must survive (by default: by their concern); the
+ * run also asks about the weaker ones, to report (not fail on) what a node loss took.
+ *
  * A surviving write W is lost when the block's final value
  *   - is absent, corrupt, or a value no writer wrote, or
  *   - was written by X that was acknowledged before W was even sent (X.returnAt < W.callAt):
@@ -13,24 +16,28 @@
  * cross-check.
  */
 import type { Operation, RegisterInput, RegisterOutput } from '../linearizability/index.js';
+import type { WriteConcern } from '../../proto/metadata-types.js';
 import { mustSurvive, type BlockWrite } from './history.js';
 
 export interface LostWrite {
   key: string;
   value: string;
+  concern: WriteConcern;
   finalValue: string | null;
 }
 
-export function findLostWrites(writes: readonly BlockWrite[], finalValues: ReadonlyMap<string, string | null>): LostWrite[] {
+export function findLostWrites(
+  writes: readonly BlockWrite[], finalValues: ReadonlyMap<string, string | null>, mustKeep: (w: BlockWrite) => boolean = (w) => mustSurvive(w.concern),
+): LostWrite[] {
   const byKey = groupByKey(writes);
   const lost: LostWrite[] = [];
   for (const [key, finalValue] of finalValues) {
     const ops = byKey.get(key) ?? [];
     const writerOfFinal = ops.find((w) => w.value === finalValue);
     for (const w of ops) {
-      if (w.outcome !== 'acked' || !mustSurvive(w.concern) || w === writerOfFinal) continue;
+      if (w.outcome !== 'acked' || !mustKeep(w) || w === writerOfFinal) continue;
       const superseded = writerOfFinal !== undefined && (writerOfFinal.returnAt === undefined || writerOfFinal.returnAt >= w.callAt);
-      if (!superseded) lost.push({ key, value: w.value, finalValue });
+      if (!superseded) lost.push({ key, value: w.value, concern: w.concern, finalValue });
     }
   }
   return lost;

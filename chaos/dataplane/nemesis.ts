@@ -2,14 +2,17 @@
  * Crashes data nodes, and now and then the metadata leader: every `intervalMs` (±25 %) one
  * process gets SIGKILL and comes back on the same port and data directory after a short
  * outage. Every `metadataEvery`-th fault hits the metadata leader (when one is known); the
- * others hit a data node picked at random, primary of some PGs and replica of the rest. One
- * process is down at a time.
+ * others hit a data node picked at random, primary of some PGs and replica of the rest. Every
+ * `nodeLossEvery`-th data-node fault is a node loss instead (node-loss.ts): a primary killed
+ * right after it acknowledged a write, its disk wiped, back as an empty node. One process is
+ * down at a time.
  */
 import type { ChaosClient } from '../cluster/client.js';
 import type { DataNodes } from '../cluster/data-nodes.js';
 import type { MetadataCluster } from '../cluster/metadata-cluster.js';
 import { FaultLoop, leaderWithin } from '../lib/harness.js';
 import type { Random } from '../lib/random.js';
+import type { NodeLoss, NodeLossStrike } from './node-loss.js';
 
 export interface DataNemesisOptions {
   intervalMs: number;
@@ -26,14 +29,18 @@ export interface DataNemesisOptions {
    */
   longOutageEvery: number;
   longOutageMs: number;
+  /** Every `nodeLossEvery`-th data-node fault (0 = none) loses the node's disk (needs `nodeLoss`). */
+  nodeLossEvery: number;
   leaderQueryTimeoutMs: number;
 }
 
 export interface FaultRecord {
   atMs: number;
   target: string;
-  kind: 'data-node' | 'metadata-leader';
+  kind: 'data-node' | 'metadata-leader' | 'node-loss';
   outageMs: number;
+  /** For a node loss: what the node was primary of and the write it acknowledged last. */
+  loss?: NodeLossStrike;
 }
 
 export class DataNemesis {
@@ -47,6 +54,7 @@ export class DataNemesis {
     private readonly rnd: Random,
     private readonly options: DataNemesisOptions,
     private readonly log: (line: string) => void,
+    private readonly nodeLoss: NodeLoss | null = null,
   ) {
     this.loop = new FaultLoop(rnd, options);
   }
@@ -60,7 +68,9 @@ export class DataNemesis {
       const dataTarget = this.rnd.pick(this.data.nodes).id;
       const wantLeader = this.options.metadataEvery > 0 && (this.faults.length + 1) % this.options.metadataEvery === 0;
       const leaderId = wantLeader ? await leaderWithin(this.client, this.options.leaderQueryTimeoutMs) : null;
-      const dataFaults = this.faults.filter((f) => f.kind === 'data-node').length;
+      const dataFaults = this.faults.filter((f) => f.kind !== 'metadata-leader').length;
+      const lose = leaderId === null && this.nodeLoss !== null && this.options.nodeLossEvery > 0 && (dataFaults + 1) % this.options.nodeLossEvery === 0;
+      if (lose && this.nodeLoss !== null) return this.loseNode(this.nodeLoss, startedAtMs);
       const long = leaderId === null && this.options.longOutageEvery > 0 && (dataFaults + 1) % this.options.longOutageEvery === 0;
       const outageMs = long
         ? this.rnd.between(Math.round(this.options.longOutageMs * 0.75), Math.round(this.options.longOutageMs * 1.25))
@@ -77,5 +87,16 @@ export class DataNemesis {
         heal: () => (record.kind === 'metadata-leader' ? this.meta.startMember(record.target) : this.data.startNode(record.target)),
       };
     });
+  }
+
+  /** The node comes back with an empty store; it registers once the service has marked it down. */
+  private async loseNode(nodeLoss: NodeLoss, startedAtMs: number): Promise<{ outageMs: number; heal: () => Promise<void> }> {
+    const outageMs = this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
+    const loss = await nodeLoss.strike(this.rnd);
+    const record: FaultRecord = { atMs: Date.now() - startedAtMs, target: loss.target, kind: 'node-loss', outageMs, loss };
+    const ack = loss.lastAck === null ? 'no write acknowledged in time' : `right after it acknowledged ${loss.lastAck.value} on block ${loss.lastAck.key} at ${loss.lastAck.concern}`;
+    this.log(`t=${(record.atMs / 1000).toFixed(1)}s NODE LOSS: kill -9 data node ${loss.target} (primary of pgs ${loss.primaryOf.join(',') || 'none'}) ${ack}; disk wiped, back empty in ${outageMs} ms`);
+    this.faults.push(record);
+    return { outageMs, heal: () => this.data.startNode(loss.target) };
   }
 }
