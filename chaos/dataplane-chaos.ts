@@ -12,11 +12,12 @@
  *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
  *                              [--kill-interval-ms 3500] [--metadata-every 4]
  *                              [--long-outage-every 3] [--long-outage-ms 6000] [--node-loss-every 4]
- *                              [--data-nodes 3] [--no-nudge]
+ *                              [--data-nodes 3] [--no-nudge] [--keep-dir]
  *                              [--inject-loss] [--inject-divergence]
  *
- * Node loss (`--node-loss-every N`, 0 = off): every N-th data-node fault kills a PG primary right
- * after it acknowledged a write and wipes its disk; it comes back as the same id with an empty
+ * Node loss (`--node-loss-every N`, 0 = off): every N-th data-node fault — once every PG has its
+ * full replica set in sync again, so one loss at a time — kills a PG primary right after it
+ * acknowledged a write and wipes its disk; it comes back as the same id with an empty
  * store (chaos/dataplane/node-loss.ts). Writes acknowledged at `replicated` or stronger must still
  * all read back; weaker acknowledged writes that are gone are counted and listed, not failed on
  * (`acknowledged`/`durable` promise nothing once their node's disk is lost).
@@ -89,6 +90,8 @@ const limits = {
   finalReadTimeoutMs: 20_000,
   /** A node loss waits this long for its target primary to acknowledge a write, then strikes anyway. */
   nodeLossAckTimeoutMs: 3_000,
+  /** A node loss waits this long for every PG to be fully in sync again (one loss at a time). */
+  nodeLossFullReplicasWaitMs: 15_000,
   checkMaxStepsPerKey: 5_000_000,
   checkMaxStepsTotal: 50_000_000,
 } as const;
@@ -105,6 +108,7 @@ interface Args {
   nodeLossEvery: number;
   dataNodes: number;
   nudge: boolean;
+  keepDir: boolean;
   injectLoss: boolean;
   injectDivergence: boolean;
 }
@@ -123,6 +127,7 @@ function parse(): Args {
       'node-loss-every': { type: 'string', default: '4' },
       'data-nodes': { type: 'string', default: '3' },
       'no-nudge': { type: 'boolean', default: false },
+      'keep-dir': { type: 'boolean', default: false },
       'inject-loss': { type: 'boolean', default: false },
       'inject-divergence': { type: 'boolean', default: false },
     },
@@ -140,6 +145,7 @@ function parse(): Args {
     nodeLossEvery: integerFlag('node-loss-every', values['node-loss-every'], 0),
     dataNodes: integerFlag('data-nodes', values['data-nodes'], 3),
     nudge: !values['no-nudge'],
+    keepDir: values['keep-dir'],
     injectLoss: values['inject-loss'],
     injectDivergence: values['inject-divergence'],
   };
@@ -226,7 +232,8 @@ async function main(): Promise<number> {
       minUpMs: limits.minUpMs, metadataEvery: args.metadataEvery, leaderQueryTimeoutMs: 2_000,
       longOutageEvery: args.longOutageEvery, longOutageMs: args.longOutageMs, nodeLossEvery: args.nodeLossEvery,
     }, log, new NodeLoss(api, data, history, {
-      volumeId: volume.id, pgCount: volume.pgCount, ackTimeoutMs: limits.nodeLossAckTimeoutMs, placementTimeoutMs: limits.opTimeoutMs,
+      volumeId: volume.id, pgCount: volume.pgCount, replicas: volume.replicas, ackTimeoutMs: limits.nodeLossAckTimeoutMs,
+      placementTimeoutMs: limits.opTimeoutMs, fullReplicasWaitMs: limits.nodeLossFullReplicasWaitMs, pollMs: limits.settlePollMs,
     }));
     const nemesisDone = nemesis.run(Date.now());
     await delay(args.seconds * 1000);
@@ -330,7 +337,8 @@ async function main(): Promise<number> {
     if (!success) await printLogTails([...(data?.nodes ?? []), ...(meta?.members ?? [])], 12);
     await data?.stop();
     await meta?.stop();
-    rmSync(root, { recursive: true, force: true });
+    if (args.keepDir) log(`kept the run's directory (logs, stores): ${root}`);
+    else rmSync(root, { recursive: true, force: true });
   }
 }
 

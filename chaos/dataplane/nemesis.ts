@@ -70,7 +70,11 @@ export class DataNemesis {
       const leaderId = wantLeader ? await leaderWithin(this.client, this.options.leaderQueryTimeoutMs) : null;
       const dataFaults = this.faults.filter((f) => f.kind !== 'metadata-leader').length;
       const lose = leaderId === null && this.nodeLoss !== null && this.options.nodeLossEvery > 0 && (dataFaults + 1) % this.options.nodeLossEvery === 0;
-      if (lose && this.nodeLoss !== null) return this.loseNode(this.nodeLoss, startedAtMs);
+      if (lose && this.nodeLoss !== null) {
+        const lost = await this.loseNode(this.nodeLoss, startedAtMs);
+        if (lost !== null) return lost;
+        this.log('node loss skipped: not every PG had its full replica set in sync; a kill -9 instead');
+      }
       const long = leaderId === null && this.options.longOutageEvery > 0 && (dataFaults + 1) % this.options.longOutageEvery === 0;
       const outageMs = long
         ? this.rnd.between(Math.round(this.options.longOutageMs * 0.75), Math.round(this.options.longOutageMs * 1.25))
@@ -90,9 +94,10 @@ export class DataNemesis {
   }
 
   /** The node comes back with an empty store; it registers once the service has marked it down. */
-  private async loseNode(nodeLoss: NodeLoss, startedAtMs: number): Promise<{ outageMs: number; heal: () => Promise<void> }> {
+  private async loseNode(nodeLoss: NodeLoss, startedAtMs: number): Promise<{ outageMs: number; heal: () => Promise<void> } | null> {
     const outageMs = this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
     const loss = await nodeLoss.strike(this.rnd);
+    if (loss === null) return null;
     const record: FaultRecord = { atMs: Date.now() - startedAtMs, target: loss.target, kind: 'node-loss', outageMs, loss };
     const ack = loss.lastAck === null ? 'no write acknowledged in time' : `right after it acknowledged ${loss.lastAck.value} on block ${loss.lastAck.key} at ${loss.lastAck.concern}`;
     this.log(`t=${(record.atMs / 1000).toFixed(1)}s NODE LOSS: kill -9 data node ${loss.target} (primary of pgs ${loss.primaryOf.join(',') || 'none'}) ${ack}; disk wiped, back empty in ${outageMs} ms`);

@@ -10,15 +10,24 @@ import { pgOf } from '../../dataplane/logic/routing.js';
 import type { ChaosClient } from '../cluster/client.js';
 import type { DataNodes } from '../cluster/data-nodes.js';
 import type { Random } from '../lib/random.js';
-import { withTimeout } from '../lib/wait.js';
+import { delay, withTimeout } from '../lib/wait.js';
+import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { BlockWrite, WriteHistory } from './history.js';
 
 export interface NodeLossOptions {
   volumeId: string;
   pgCount: number;
+  replicas: number;
   /** How long to wait for the target to acknowledge a write before striking anyway. */
   ackTimeoutMs: number;
   placementTimeoutMs: number;
+  /**
+   * A node is lost only once every PG has all its replicas in sync again: losing a second disk
+   * before the first loss was repaired is a double fault that 3 replicas do not promise to
+   * survive. Not so within this long: no loss this time (the caller kills a node instead).
+   */
+  fullReplicasWaitMs: number;
+  pollMs: number;
 }
 
 export interface NodeLossStrike {
@@ -43,22 +52,36 @@ export class NodeLoss {
     private readonly options: NodeLossOptions,
   ) {}
 
-  /** Picks a primary, waits for its next acknowledgement, kills it and wipes its disk. */
-  async strike(rnd: Random): Promise<NodeLossStrike> {
+  /**
+   * Picks a primary, waits for its next acknowledgement, kills it and wipes its disk; null (and
+   * nothing done) when the PGs did not all get their full replica set in sync in time.
+   */
+  async strike(rnd: Random): Promise<NodeLossStrike | null> {
+    const groups = await this.fullyReplicated();
+    if (groups === null) return null;
     const primaries = new Map<string, number[]>();
-    try {
-      for (const g of await withTimeout(this.api.getPlacement(this.options.volumeId), this.options.placementTimeoutMs)) {
-        if (this.data.downNodes().includes(g.primary)) continue;
-        primaries.set(g.primary, [...(primaries.get(g.primary) ?? []), g.pg]);
-      }
-    } catch {
-      // No placement now (the metadata leader may be moving): lose a node at random instead.
-    }
-    const target = primaries.size > 0 ? rnd.pick([...primaries.keys()]) : rnd.pick(this.data.nodes).id;
+    for (const g of groups) primaries.set(g.primary, [...(primaries.get(g.primary) ?? []), g.pg]);
+    const target = rnd.pick([...primaries.keys()]);
     const pgs = new Set(primaries.get(target) ?? []);
     const lastAck = pgs.size === 0 ? null : await this.history.nextAck((w) => pgs.has(pgOfKey(w.key, this.options.pgCount)), this.options.ackTimeoutMs);
     await this.data.killNode(target);
     await this.data.wipeNode(target);
     return { target, lastAck, primaryOf: [...pgs].sort((a, b) => a - b) };
+  }
+
+  private async fullyReplicated(): Promise<PlacementGroup[] | null> {
+    const deadline = Date.now() + this.options.fullReplicasWaitMs;
+    do {
+      try {
+        const groups = await withTimeout(this.api.getPlacement(this.options.volumeId), this.options.placementTimeoutMs);
+        const down = this.data.downNodes();
+        const full = groups.every((g) => g.replicas.length === this.options.replicas && g.inSync.length === this.options.replicas && !g.replicas.some((r) => down.includes(r)));
+        if (full && groups.length > 0) return groups;
+      } catch {
+        // The metadata leader may be moving: ask again.
+      }
+      await delay(this.options.pollMs);
+    } while (Date.now() < deadline);
+    return null;
   }
 }

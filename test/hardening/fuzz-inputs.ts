@@ -8,7 +8,9 @@
  */
 import fc from 'fast-check';
 import type { z } from 'zod';
-import { blockWriteSchema, expandSchema, joinSchema, labelsSchema, leaveSchema, noBodySchema, storageClassSchema, volumeSpecSchema } from '../../cli/daemon/admin-schemas.js';
+import { bodySchemas } from '../../cli/daemon/admin-schemas.js';
+import { adminRoutes } from '../../cli/lib/admin-routes.js';
+import type { AdminRouteSpec } from '../../cli/lib/admin-routes.js';
 import { BatchMagic } from '../../dataplane/wire.js';
 
 export interface HttpCase {
@@ -64,21 +66,19 @@ function tryParse(t: string): unknown {
 // ---- admin endpoint -------------------------------------------------------------------------------
 
 interface AdminRoute { method: string; path: (p: string[]) => string; params: number; schema: z.ZodType }
-const adminMutations: AdminRoute[] = [
-  { method: 'POST', path: () => '/v1/volumes', params: 0, schema: volumeSpecSchema },
-  { method: 'DELETE', path: ([r]) => `/v1/volumes/${r}`, params: 1, schema: noBodySchema },
-  { method: 'POST', path: ([r]) => `/v1/volumes/${r}/expand`, params: 1, schema: expandSchema },
-  { method: 'PATCH', path: ([r]) => `/v1/volumes/${r}/labels`, params: 1, schema: labelsSchema },
-  { method: 'PUT', path: ([r, i, b]) => `/v1/volumes/${r}/inodes/${i}/blocks/${b}`, params: 3, schema: blockWriteSchema },
-  { method: 'POST', path: () => '/v1/storage-classes', params: 0, schema: storageClassSchema },
-  { method: 'DELETE', path: ([n]) => `/v1/storage-classes/${n}`, params: 1, schema: noBodySchema },
-  { method: 'POST', path: () => '/v1/cluster/join', params: 0, schema: joinSchema },
-  { method: 'POST', path: () => '/v1/cluster/leave', params: 0, schema: leaveSchema },
-  { method: 'POST', path: () => '/v1/daemon/stop', params: 0, schema: noBodySchema },
-  { method: 'POST', path: () => '/v1/daemon/restart', params: 0, schema: noBodySchema },
-];
-const adminReads = ['/v1/volumes', '/v1/volumes/:', '/v1/volumes/:/inodes/:/blocks/:', '/v1/storage-classes', '/v1/storage-classes/:', '/v1/nodes',
-  '/v1/cluster/status', '/v1/cluster/peers', '/v1/daemon/status', '/v1/daemon/config', '/healthz', '/metrics', '/', '/v1', '/v2/volumes'];
+/** A path template with raw (possibly malformed) segments in place of its `:params`. */
+const fillRaw = (template: string, p: readonly string[]): string => {
+  let i = 0;
+  return template.replace(/:[A-Za-z]+/g, () => p[i++] ?? 'x');
+};
+// Straight from the one route table, so a new route is fuzzed as soon as it exists.
+const routeSpecs: AdminRouteSpec[] = Object.values(adminRoutes);
+/** Every route that reads a body: each could change state. */
+const adminMutations: AdminRoute[] = routeSpecs.flatMap((r) => (r.body === undefined ? [] : [{
+  method: r.method, path: (p: string[]) => fillRaw(r.path, p), params: (r.path.match(/:/g) ?? []).length, schema: bodySchemas[r.body],
+}]));
+/** Every route without a body (reads), and paths beside the table; `:` is any segment. */
+const adminReads = [...routeSpecs.filter((r) => r.body === undefined).map((r) => r.path.replace(/:[A-Za-z]+/g, ':')), '/healthz', '/metrics', '/', '/v1', '/v2/volumes'];
 
 /**
  * A mutation with one defect that must get it refused: a foreign Origin, a non-JSON content type,
