@@ -35,11 +35,12 @@ function keysOf(literal: string): string[] {
 
 /** A host whose every part is down: each routed request fails inside its handler, never before. */
 function downHost(): DaemonHost {
-  const down = (): never => { throw new GalleonError(ErrorCode.UNAVAILABLE, 'role not running in this test', { hint: 'none' }); };
+  const unavailable = (): GalleonError => new GalleonError(ErrorCode.UNAVAILABLE, 'role not running in this test', { hint: 'none' });
+  const down = (): never => { throw unavailable(); };
+  const rejected = (): Promise<never> => Promise.reject(unavailable());
   return {
-    metadata: down, status: () => Promise.reject(down()), config: down, health: () => Promise.resolve({ ok: false, reason: 'test' }),
-    requestStop: down, restart: () => Promise.reject(down()), join: () => Promise.reject(down()), leave: () => Promise.reject(down()),
-    blocks: down, metrics: () => Promise.reject(down()), mounts: down,
+    metadata: down, status: rejected, config: down, health: () => Promise.resolve({ ok: false, reason: 'test' }),
+    requestStop: down, restart: rejected, join: rejected, leave: rejected, blocks: down, metrics: rejected, mounts: down,
   };
 }
 
