@@ -186,7 +186,7 @@ function newBlockClient(api: ChaosClient): BlockClient {
 async function main(): Promise<number> {
   const args = parse();
   const root = await mkdtemp(join(tmpdir(), 'galleon-dchaos-'));
-  installEmergencyCleanup(() => rmSync(root, { recursive: true, force: true }));
+  installEmergencyCleanup(() => { if (!args.keepDir) rmSync(root, { recursive: true, force: true }); });
   log(`seed ${args.seed}, ${args.seconds} s, ${args.writers} writers over ${args.blocks} blocks, a kill every ~${args.killIntervalMs} ms, dir ${root}`);
   const given = process.argv.slice(2);
   // Timing is real, so a replay repeats the choices (targets, outages, writes), not the interleaving.
