@@ -11,7 +11,7 @@
  *
  *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
  *                              [--kill-interval-ms 3500] [--metadata-every 4]
- *                              [--long-outage-every 3] [--long-outage-ms 6000] [--node-loss-every 4]
+ *                              [--long-outage-every 3] [--long-outage-ms 6000] [--node-loss-every 4] [--node-loss-outage-ms MS]
  *                              [--data-nodes 3] [--no-nudge] [--keep-dir]
  *                              [--inject-loss] [--inject-divergence]
  *
@@ -106,6 +106,7 @@ interface Args {
   longOutageEvery: number;
   longOutageMs: number;
   nodeLossEvery: number;
+  nodeLossOutageMs: number | null;
   dataNodes: number;
   nudge: boolean;
   keepDir: boolean;
@@ -125,6 +126,7 @@ function parse(): Args {
       'long-outage-every': { type: 'string', default: '3' },
       'long-outage-ms': { type: 'string', default: '6000' },
       'node-loss-every': { type: 'string', default: '4' },
+      'node-loss-outage-ms': { type: 'string' },
       'data-nodes': { type: 'string', default: '3' },
       'no-nudge': { type: 'boolean', default: false },
       'keep-dir': { type: 'boolean', default: false },
@@ -143,6 +145,7 @@ function parse(): Args {
     longOutageEvery: integerFlag('long-outage-every', values['long-outage-every'], 0),
     longOutageMs: integerFlag('long-outage-ms', values['long-outage-ms'], 1),
     nodeLossEvery: integerFlag('node-loss-every', values['node-loss-every'], 0),
+    nodeLossOutageMs: values['node-loss-outage-ms'] === undefined ? null : integerFlag('node-loss-outage-ms', values['node-loss-outage-ms'], 0),
     dataNodes: integerFlag('data-nodes', values['data-nodes'], 3),
     nudge: !values['no-nudge'],
     keepDir: values['keep-dir'],
@@ -231,6 +234,7 @@ async function main(): Promise<number> {
       intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs,
       minUpMs: limits.minUpMs, metadataEvery: args.metadataEvery, leaderQueryTimeoutMs: 2_000,
       longOutageEvery: args.longOutageEvery, longOutageMs: args.longOutageMs, nodeLossEvery: args.nodeLossEvery,
+      nodeLossOutageMs: args.nodeLossOutageMs,
     }, log, new NodeLoss(api, data, history, {
       volumeId: volume.id, pgCount: volume.pgCount, replicas: volume.replicas, ackTimeoutMs: limits.nodeLossAckTimeoutMs,
       placementTimeoutMs: limits.opTimeoutMs, fullReplicasWaitMs: limits.nodeLossFullReplicasWaitMs, pollMs: limits.settlePollMs,

@@ -31,6 +31,11 @@ export interface DataNemesisOptions {
   longOutageMs: number;
   /** Every `nodeLossEvery`-th data-node fault (0 = none) loses the node's disk (needs `nodeLoss`). */
   nodeLossEvery: number;
+  /**
+   * How long a lost node stays away; null = like any short outage. 0 brings it back (empty)
+   * before the metadata service can mark it down: it must then wait, unregistered.
+   */
+  nodeLossOutageMs: number | null;
   leaderQueryTimeoutMs: number;
 }
 
@@ -95,7 +100,7 @@ export class DataNemesis {
 
   /** The node comes back with an empty store; it registers once the service has marked it down. */
   private async loseNode(nodeLoss: NodeLoss, startedAtMs: number): Promise<{ outageMs: number; heal: () => Promise<void> } | null> {
-    const outageMs = this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
+    const outageMs = this.options.nodeLossOutageMs ?? this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
     const loss = await nodeLoss.strike(this.rnd);
     if (loss === null) return null;
     const record: FaultRecord = { atMs: Date.now() - startedAtMs, target: loss.target, kind: 'node-loss', outageMs, loss };
