@@ -258,7 +258,14 @@ async function main(): Promise<number> {
 
     // Heal: every process up, then wait for the replicas to catch up.
     for (const id of meta.downMembers()) await meta.startMember(id);
-    for (const id of data.downNodes()) await data.startNode(id);
+    // A node that does not come back still leaves the checks to run: what it did meanwhile is the finding.
+    const notReady: string[] = [];
+    for (const id of data.downNodes()) {
+      await data.startNode(id).catch((err: unknown) => {
+        notReady.push(id);
+        log(`NOT READY: data node ${id} did not come back: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
     const full = await waitForFullReplicas(api, volume);
     log(`re-replication: ${full.short === 0 ? 'every PG' : 'NOT every PG'} at ${volume.replicas} in-sync replicas after ${full.elapsedMs} ms; under-replicated PGs: ${full.short}, short of in-sync replicas: ${full.outOfSync}`);
     const settled = await settle({
@@ -324,7 +331,8 @@ async function main(): Promise<number> {
     const underReplicated = Math.max(settled.underReplicated, full.short);
     log(`under-replicated PGs once every node is back: ${underReplicated} of ${settled.groups.length}; short of in-sync replicas: ${full.outOfSync}${underReplicated + full.outOfSync > 0 ? ' (FAIL)' : ''}`);
     console.log(`kills: ${nemesis.faults.length}, writes: ${writes.length}, acknowledged: ${acked.length}, lost writes: ${lost.length}, divergent replicas: ${divergent}${settled.settled ? '' : ', not settled'}`);
-    success = settled.settled && lost.length === 0 && divergent === 0 && settled.underReplicated === 0 && full.short === 0 && full.outOfSync === 0 && result.verdict !== 'violation';
+    if (notReady.length > 0) log(`data nodes that never came back: ${notReady.join(', ')} (FAIL)`);
+    success = notReady.length === 0 && settled.settled && lost.length === 0 && divergent === 0 && settled.underReplicated === 0 && full.short === 0 && full.outOfSync === 0 && result.verdict !== 'violation';
     return success ? 0 : 1;
   } catch (err) {
     console.error(`chaos: run failed: ${err instanceof Error ? err.message : String(err)}`);
