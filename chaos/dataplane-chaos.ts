@@ -259,7 +259,7 @@ async function main(): Promise<number> {
     // Heal: every process up, then wait for the replicas to catch up.
     for (const id of meta.downMembers()) await meta.startMember(id);
     // A node that does not come back still leaves the checks to run: what it did meanwhile is the finding.
-    const notReady: string[] = [];
+    const notReady: string[] = [...nemesis.notReady];
     for (const id of data.downNodes()) {
       await data.startNode(id).catch((err: unknown) => {
         notReady.push(id);

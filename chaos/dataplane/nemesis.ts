@@ -50,6 +50,8 @@ export interface FaultRecord {
 
 export class DataNemesis {
   readonly faults: FaultRecord[] = [];
+  /** Nodes restarted after a node loss that never became ready (left running: what they do is the finding). */
+  readonly notReady = new Set<string>();
   private readonly loop: FaultLoop;
 
   constructor(
@@ -107,6 +109,12 @@ export class DataNemesis {
     const ack = loss.lastAck === null ? 'no write acknowledged in time' : `right after it acknowledged ${loss.lastAck.value} on block ${loss.lastAck.key} at ${loss.lastAck.concern}`;
     this.log(`t=${(record.atMs / 1000).toFixed(1)}s NODE LOSS: kill -9 data node ${loss.target} (primary of pgs ${loss.primaryOf.join(',') || 'none'}) ${ack}; disk wiped, back empty in ${outageMs} ms`);
     this.faults.push(record);
-    return { outageMs, heal: () => this.data.startNode(loss.target) };
+    return {
+      outageMs,
+      heal: () => this.data.startNode(loss.target).catch((err: unknown) => {
+        this.notReady.add(loss.target);
+        this.log(`NOT READY: data node ${loss.target} did not come back after its node loss: ${err instanceof Error ? err.message : String(err)}`);
+      }),
+    };
   }
 }
