@@ -12,7 +12,7 @@
  *   npm run chaos:dataplane -- [--seconds 60] [--seed N] [--writers 4] [--blocks 64]
  *                              [--kill-interval-ms 3500] [--metadata-every 4]
  *                              [--long-outage-every 3] [--long-outage-ms 6000] [--node-loss-every 4] [--node-loss-outage-ms MS]
- *                              [--data-nodes 3] [--no-nudge] [--keep-dir]
+ *                              [--cold-blocks 32] [--data-nodes 3] [--no-nudge] [--keep-dir]
  *                              [--inject-loss] [--inject-divergence]
  *
  * Node loss (`--node-loss-every N`, 0 = off): every N-th data-node fault — once every PG has its
@@ -21,6 +21,9 @@
  * store (chaos/dataplane/node-loss.ts). Writes acknowledged at `replicated` or stronger must still
  * all read back; weaker acknowledged writes that are gone are counted and listed, not failed on
  * (`acknowledged`/`durable` promise nothing once their node's disk is lost).
+ *
+ * `--cold-blocks N` blocks are written once at `replicated` before the load and read at the end:
+ * the hot blocks are rewritten many times a second, which would hide a PG that lost old data.
  *
  * Prints, last: `kills: K, writes: W, acknowledged: A, lost writes: L, divergent replicas: D`
  * (after a line with the under-replicated PGs U) and exits 0 only when L = 0, D = 0, U = 0 and
@@ -51,7 +54,7 @@ import { DataNemesis } from './dataplane/nemesis.js';
 import { NodeLoss } from './dataplane/node-loss.js';
 import { diffContents, fetchPgContents } from './dataplane/replicas.js';
 import { settle } from './dataplane/settle.js';
-import { blockKey, chaosBlocks, Workload } from './dataplane/workload.js';
+import { blockKey, chaosBlocks, coldBlocks, Workload, writeColdBlocks } from './dataplane/workload.js';
 import type { BlockRef } from './dataplane/workload.js';
 import { installEmergencyCleanup } from './lib/child.js';
 import { printLogTails, retryCall } from './lib/harness.js';
@@ -106,6 +109,7 @@ interface Args {
   longOutageEvery: number;
   longOutageMs: number;
   nodeLossEvery: number;
+  coldBlocks: number;
   nodeLossOutageMs: number | null;
   dataNodes: number;
   nudge: boolean;
@@ -127,6 +131,7 @@ function parse(): Args {
       'long-outage-ms': { type: 'string', default: '6000' },
       'node-loss-every': { type: 'string', default: '4' },
       'node-loss-outage-ms': { type: 'string' },
+      'cold-blocks': { type: 'string', default: '32' },
       'data-nodes': { type: 'string', default: '3' },
       'no-nudge': { type: 'boolean', default: false },
       'keep-dir': { type: 'boolean', default: false },
@@ -145,6 +150,7 @@ function parse(): Args {
     longOutageEvery: integerFlag('long-outage-every', values['long-outage-every'], 0),
     longOutageMs: integerFlag('long-outage-ms', values['long-outage-ms'], 1),
     nodeLossEvery: integerFlag('node-loss-every', values['node-loss-every'], 0),
+    coldBlocks: integerFlag('cold-blocks', values['cold-blocks'], 0),
     nodeLossOutageMs: values['node-loss-outage-ms'] === undefined ? null : integerFlag('node-loss-outage-ms', values['node-loss-outage-ms'], 0),
     dataNodes: integerFlag('data-nodes', values['data-nodes'], 3),
     nudge: !values['no-nudge'],
@@ -224,6 +230,11 @@ async function main(): Promise<number> {
       volumeId: volume.id, blocks, blockSizeBytes: limits.blockSizeBytes,
       opTimeoutMs: limits.opTimeoutMs, errorBackoffMs: limits.errorBackoffMs, weakFraction: limits.weakWriteFraction,
     });
+    const cold = coldBlocks(args.coldBlocks);
+    const coldWriter = newBlockClient(api);
+    blockClients.push(coldWriter);
+    await writeColdBlocks(history, coldWriter, volume.id, cold, limits.blockSizeBytes, limits.opTimeoutMs, args.writers + 1);
+    log(`cold blocks: ${cold.length} written once at replicated before the load, read back at the end`);
     const writers: Promise<void>[] = [];
     for (let w = 0; w < args.writers; w++) {
       const client = newBlockClient(api);
@@ -295,7 +306,7 @@ async function main(): Promise<number> {
     const reader = newBlockClient(api);
     blockClients.push(reader);
     const finalValues = new Map<string, string | null>();
-    for (const b of args.injectLoss ? [...blocks, untouched] : blocks) {
+    for (const b of [...blocks, ...cold, ...(args.injectLoss ? [untouched] : [])]) {
       const value = await retry(`final read of block ${blockKey(b)}`, limits.finalReadTimeoutMs, async () => {
         try {
           return decodeBlock((await reader.readBlock(volume.id, b.inode, b.blockNo)).data);

@@ -25,6 +25,37 @@ export function chaosBlocks(count: number): BlockRef[] {
   return Array.from({ length: count }, (_, i) => ({ inode: 1 + (i % 2), blockNo: i * 37 }));
 }
 
+/**
+ * Cold blocks: written once at `replicated` before the load and never again, one per object
+ * (blocksPerObject 64 apart) so they spread over the PGs. The hot blocks are rewritten many
+ * times a second, which hides a PG that lost old data; a cold block keeps its one value to the
+ * end, so any loss of it shows in the final reads.
+ */
+export function coldBlocks(count: number): BlockRef[] {
+  return Array.from({ length: count }, (_, i) => ({ inode: 4, blockNo: i * 64 }));
+}
+
+/** Writes each cold block once at `replicated`, recorded like any write; retried until acknowledged. */
+export async function writeColdBlocks(history: WriteHistory, client: BlockClient, volumeId: string, blocks: readonly BlockRef[], blockSizeBytes: number, opTimeoutMs: number, writer: number): Promise<void> {
+  for (const b of blocks) {
+    const value = `cold-${blockKey(b)}`;
+    for (let attempt = 1; ; attempt++) {
+      const w = history.begin(writer, blockKey(b), value, 'replicated');
+      try {
+        await withTimeout(client.writeBlock(volumeId, b.inode, b.blockNo, encodeBlock(value, blockSizeBytes), 'replicated'), opTimeoutMs);
+        history.acked(w);
+        break;
+      } catch (err) {
+        history.failed(err);
+        if (attempt >= maxColdWriteAttempts) throw err;
+        await delay(coldRetryDelayMs);
+      }
+    }
+  }
+}
+const maxColdWriteAttempts = 20;
+const coldRetryDelayMs = 250;
+
 export interface WorkloadOptions {
   volumeId: string;
   blocks: readonly BlockRef[];
