@@ -1,7 +1,8 @@
 /**
  * Runs the data-plane chaos script as CI does: three metadata members and three data nodes,
- * kill -9 for 60 s, then no write acknowledged at `replicated` lost and no replica diverging
- * from its primary. A second, short run injects a lost write and a divergent replica, and both
+ * kill -9 for 60 s with node losses (a primary killed right after it acknowledged, its disk
+ * wiped, back empty), then no write acknowledged at `replicated` lost — cold blocks written
+ * before the load included — and no replica diverging from its primary. A second, short run injects a lost write and a divergent replica, and both
  * must be caught, so the first run's zeros mean something.
  */
 import { strict as assert } from 'node:assert';
@@ -33,8 +34,8 @@ describe('data-plane chaos run (3 metadata + 3 data nodes, kill -9, loss and div
     killRunningChaos();
   });
 
-  it('loses no replicated write and leaves identical replicas after 60 s of kill -9', async () => {
-    const { code, output } = await runChaos(['--seconds', '60'], 150_000);
+  it('loses no replicated write and leaves identical replicas after 60 s of kill -9 and node loss', async () => {
+    const { code, output } = await runChaos(['--seconds', '60', '--node-loss-every', '2'], 150_000);
     const s = summaryOf(output);
     assert.ok(s.settled, `the cluster did not settle:\n${output}`);
     assert.equal(s.lost, 0, output);
@@ -43,6 +44,10 @@ describe('data-plane chaos run (3 metadata + 3 data nodes, kill -9, loss and div
     assert.ok(s.kills >= 5, `only ${s.kills} kills:\n${output}`);
     assert.ok(s.acknowledged >= 500, `too little load to mean anything:\n${output}`);
     assert.match(output, /register check: linearizable/);
+    // The disk of a primary was lost at least once, and the cold blocks were in the final reads.
+    const losses = /node losses: (\d+)/.exec(output);
+    assert.ok(losses !== null && Number(losses[1]) >= 1, `no node loss happened:\n${output}`);
+    assert.match(output, /cold blocks: 32 written once/);
     // The long outages must have made the metadata leader move primaries (epoch > 1 somewhere):
     // otherwise the run never exercised failover.
     const epochs = /epochs: min (\d+), max (\d+)/.exec(output);
