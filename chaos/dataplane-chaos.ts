@@ -95,6 +95,12 @@ const limits = {
   nodeLossAckTimeoutMs: 3_000,
   /** A node loss waits this long for every PG to be fully in sync again (one loss at a time). */
   nodeLossFullReplicasWaitMs: 15_000,
+  /**
+   * A lost node comes back (empty) after this long by default: past the down-after timeout, so
+   * the metadata service has declared it dead first, as when a disk is replaced. Shorter (down
+   * to 0 with --node-loss-outage-ms) exercises the wiped-node window (chaos/README.md).
+   */
+  nodeLossOutageMs: 5_000,
   checkMaxStepsPerKey: 5_000_000,
   checkMaxStepsTotal: 50_000_000,
 } as const;
@@ -110,7 +116,7 @@ interface Args {
   longOutageMs: number;
   nodeLossEvery: number;
   coldBlocks: number;
-  nodeLossOutageMs: number | null;
+  nodeLossOutageMs: number;
   dataNodes: number;
   nudge: boolean;
   keepDir: boolean;
@@ -151,7 +157,7 @@ function parse(): Args {
     longOutageMs: integerFlag('long-outage-ms', values['long-outage-ms'], 1),
     nodeLossEvery: integerFlag('node-loss-every', values['node-loss-every'], 0),
     coldBlocks: integerFlag('cold-blocks', values['cold-blocks'], 0),
-    nodeLossOutageMs: values['node-loss-outage-ms'] === undefined ? null : integerFlag('node-loss-outage-ms', values['node-loss-outage-ms'], 0),
+    nodeLossOutageMs: values['node-loss-outage-ms'] === undefined ? limits.nodeLossOutageMs : integerFlag('node-loss-outage-ms', values['node-loss-outage-ms'], 0),
     dataNodes: integerFlag('data-nodes', values['data-nodes'], 3),
     nudge: !values['no-nudge'],
     keepDir: values['keep-dir'],
