@@ -289,7 +289,8 @@ class LevelStateMachine implements StateMachine {
     this.closed = true;
     await this.tail.catch(() => undefined);
     await this.pendingWrite;
-    await this.staging?.abort().catch(() => undefined);
+    // An unfinished transfer is dropped; a finished one stays for installRestored after a restart.
+    if (this.staging !== null && !this.staging.finished) await this.staging.abort().catch(() => undefined);
     await this.db.close();
     await this.cleanup;
   }

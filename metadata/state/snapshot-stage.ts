@@ -132,6 +132,11 @@ export class StagedRestore implements SnapshotSink {
     return this.index;
   }
 
+  /** True once finish() made the staged state complete (a close then keeps it for installRestored). */
+  get finished(): boolean {
+    return this.done && this.lastSeen;
+  }
+
   async abort(): Promise<void> {
     if (!this.done) {
       this.done = true;
