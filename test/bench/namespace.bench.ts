@@ -85,11 +85,14 @@ async function fill(sm: StateMachine, inos: Inos, count: number, tag: string, di
   return files;
 }
 
+/** The rate, and this process's CPU per operation (every thread: LevelDB's compaction included). */
 async function rate(label: string, count: number, fn: () => Promise<void>): Promise<number> {
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   await fn();
+  const cpu = process.cpuUsage(cpu0);
   const perS = (count / (performance.now() - start)) * 1000;
-  console.log(`${label}: ${count} in ${((count / perS) * 1000).toFixed(0)} ms = ${Math.round(perS)}/s`);
+  console.log(`${label}: ${count} in ${((count / perS) * 1000).toFixed(0)} ms = ${Math.round(perS)}/s; CPU ${Math.round((cpu.user + cpu.system) / count)} µs/op`);
   return perS;
 }
 
