@@ -103,11 +103,13 @@ export interface StateMachine {
    */
   openSnapshotStream(maxChunkBytes?: number): Promise<SnapshotStream>;
   /**
-   * Starts receiving a snapshot into a staging area beside the live state (which stays as it
-   * is, serving reads and applies); each chunk is applied there as it arrives. A new call
-   * abandons the previous unfinished one. Install a finished one with installRestored().
+   * Starts receiving the snapshot taken at `index` into a staging area beside the live state
+   * (which stays as it is, serving reads and applies); each chunk is applied there as it
+   * arrives. A new call abandons the previous unfinished one (never a finished one: Raft may be
+   * about to install it); the same index again, once finished, only checks the chunks. Install
+   * a finished one with installRestored().
    */
-  beginRestore(): Promise<SnapshotSink>;
+  beginRestore(index: number): Promise<SnapshotSink>;
   /**
    * Replaces the live state with the finished staged snapshot taken at `index`, crash-safely
    * (a crash leaves the old state or the new one, and a later open finishes the switch).

@@ -15,7 +15,7 @@ import { MissingKeys, Table, Tx, coldTables, isColdKey, keyOf, splitKey, tables,
 import { Mirror } from './mirror.js';
 import { ColdView, NsCache, defaultNsCacheMaxEntries, type NsCacheStats } from './ns-cache.js';
 import { SnapshotChunkEncoder, SnapshotWriter, openSnapshot, snapshotChunkBytes } from './snapshot-codec.js';
-import { StagedRestore, recoverDirs, stagedIndex, switchToStaged } from './snapshot-stage.js';
+import { AlreadyStaged, StagedRestore, dropStagingsUpTo, isStaged, recoverDirs, switchToStaged } from './snapshot-stage.js';
 
 export interface StateMachineOptions {
   /** Attempts at writing one batch before the error reaches the caller. */
@@ -51,6 +51,7 @@ export async function openStateMachine(dir: string, options: StateMachineOptions
   const machine = new LevelStateMachine(dir, db, options);
   try {
     await machine.load();
+    await dropStagingsUpTo(dir, machine.appliedIndex());
   } catch (err) {
     await db.close();
     throw err;
@@ -62,7 +63,7 @@ class LevelStateMachine implements StateMachine {
   private readonly mirror = new Mirror();
   private cache: NsCache;
   /** The snapshot being received, if any (one at a time). */
-  private staging: StagedRestore | null = null;
+  private staging: StagedRestore | AlreadyStaged | null = null;
   /** Deletion of the state a restore replaced (close waits for it). */
   private cleanup: Promise<void> = Promise.resolve();
   /** Namespace queries in progress: apply/restore change the mirror and cache only once they are done. */
@@ -337,12 +338,14 @@ class LevelStateMachine implements StateMachine {
     });
   }
 
-  async beginRestore(): Promise<SnapshotSink> {
+  async beginRestore(index: number): Promise<SnapshotSink> {
     this.checkOpen();
+    if (!Number.isSafeInteger(index) || index <= 0) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot index ${index} is not a positive integer`, { hint: 'pass the index the snapshot was taken at' });
     const previous = this.staging;
     this.staging = null;
-    await previous?.abort();
-    const sink = await StagedRestore.begin(this.dir);
+    if (previous !== null && !previous.finished) await previous.abort();
+    await dropStagingsUpTo(this.dir, this.appliedIndex());
+    const sink = (await isStaged(this.dir, index)) ? new AlreadyStaged(index) : await StagedRestore.begin(this.dir, index);
     this.staging = sink;
     return sink;
   }
@@ -350,15 +353,14 @@ class LevelStateMachine implements StateMachine {
   installRestored(index: number): Promise<void> {
     return this.exclusive(async () => {
       await this.settleWrite();
-      const staged = await stagedIndex(this.dir);
-      if (staged !== index) {
-        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `no finished staged snapshot at index ${index} (found ${staged ?? 'none'})`,
+      if (!(await isStaged(this.dir, index))) {
+        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `no finished staged snapshot at index ${index}`,
           { hint: 'receive the snapshot again from the leader' });
       }
       await Promise.all(this.readers);
       this.staging = null;
       await this.db.close();
-      const old = await switchToStaged(this.dir);
+      const old = await switchToStaged(this.dir, index);
       this.db = openDb(this.dir);
       await this.db.open();
       this.cache = new NsCache(this.db, this.options.nsCacheMaxEntries ?? defaultNsCacheMaxEntries);
@@ -366,7 +368,10 @@ class LevelStateMachine implements StateMachine {
       await this.load();
       invariant(appliedIndexOf(this.mirror) === index, `installed state reports index ${appliedIndexOf(this.mirror)}, expected ${index}`);
       const previous = this.cleanup;
-      this.cleanup = previous.then(() => rm(old, { recursive: true, force: true })).catch(() => undefined);
+      this.cleanup = previous.then(async () => {
+        await rm(old, { recursive: true, force: true });
+        await dropStagingsUpTo(this.dir, index);
+      }).catch(() => undefined);
     });
   }
 

@@ -178,7 +178,7 @@ export class SnapshotReceiver {
         if (first === null) {
           first = piece;
           if (piece.to !== this.o.selfId) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot for ${piece.to} arrived at ${this.o.selfId}`, { hint: 'check the member addresses' });
-          sink = await this.o.stateMachine.beginRestore();
+          sink = await this.o.stateMachine.beginRestore(piece.index);
           this.o.logger.info({ from: piece.from, term: piece.term, index: piece.index }, 'receiving a snapshot');
         } else if (piece.index !== first.index || piece.term !== first.term || piece.from !== first.from) {
           throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'snapshot pieces of two transfers on one call', { hint: 'the leader restarts the transfer' });

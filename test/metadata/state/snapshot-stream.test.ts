@@ -3,7 +3,7 @@
  * received chunk by chunk into a staging database, installed by a crash-safe switch.
  */
 import assert from 'node:assert/strict';
-import { access, rename } from 'node:fs/promises';
+import { access, rename, writeFile } from 'node:fs/promises';
 import type { StateMachine } from '../../../metadata/state/contract.js';
 import { openStateMachine } from '../../../metadata/state/index.js';
 import { decodeSnapshotChunk } from '../../../metadata/state/snapshot-codec.js';
@@ -52,7 +52,7 @@ describe('metadata/state streamed snapshots', function () {
     for (const sm of open.splice(0)) await sm.close().catch(() => undefined);
     for (const d of dirs.splice(0)) {
       await removeDir(d);
-      await removeDir(stagingDirOf(d));
+      for (let i = 0; i <= 200; i += 1) await removeDir(stagingDirOf(d, i));
       await removeDir(oldDirOf(d));
     }
   });
@@ -71,7 +71,7 @@ describe('metadata/state streamed snapshots', function () {
       // Bounded, except a chunk of one entry larger than the bound (a client session here).
       assert.ok(c.byteLength <= chunkBytes + 4 || d.count === 1, `chunk ${i} is ${c.byteLength} bytes with ${d.count} entries`);
     }
-    const sink = await b.sm.beginRestore();
+    const sink = await b.sm.beginRestore(index);
     for (const c of chunks.slice(0, 2)) await sink.write(c);
     // Half-way the live state is untouched and still serves.
     assert.ok((await classes(b.sm)).includes('only-on-b'));
@@ -86,7 +86,7 @@ describe('metadata/state streamed snapshots', function () {
     const reopened = await openStateMachine(b.dir);
     open.push(reopened);
     assert.equal(reopened.appliedIndex(), index);
-    assert.ok(!(await exists(stagingDirOf(b.dir))));
+    assert.ok(!(await exists(stagingDirOf(b.dir, index))));
   });
 
   it('a stream is a point in time: applies after it opened are not in it', async () => {
@@ -97,7 +97,7 @@ describe('metadata/state streamed snapshots', function () {
     const chunks: Uint8Array[] = [];
     for await (const c of stream.chunks) chunks.push(c);
     const b = await fresh();
-    const sink = await b.sm.beginRestore();
+    const sink = await b.sm.beginRestore(at);
     for (const c of chunks) await sink.write(c);
     assert.equal(await sink.finish(), at);
     await b.sm.installRestored(at);
@@ -109,17 +109,17 @@ describe('metadata/state streamed snapshots', function () {
     const a = await filled(20);
     const { index, chunks } = await collect(a.sm);
     const b = await fresh();
-    let sink = await b.sm.beginRestore();
+    let sink = await b.sm.beginRestore(index);
     await assert.rejects(sink.write(chunks[1]!), (e) => isGalleonError(e, 'CHECKSUM_MISMATCH'));
     const flipped = Buffer.from(chunks[0]!);
     flipped[40] = (flipped[40] ?? 0) ^ 0xff;
-    sink = await b.sm.beginRestore();
+    sink = await b.sm.beginRestore(index);
     await assert.rejects(sink.write(flipped), (e) => isGalleonError(e, 'CHECKSUM_MISMATCH'));
-    sink = await b.sm.beginRestore();
+    sink = await b.sm.beginRestore(index);
     await sink.write(chunks[0]!);
     await assert.rejects(sink.finish(), (e) => isGalleonError(e, 'CHECKSUM_MISMATCH'));
     await assert.rejects(b.sm.installRestored(index), (e) => isGalleonError(e, 'FAILED_PRECONDITION'));
-    sink = await b.sm.beginRestore();
+    sink = await b.sm.beginRestore(index);
     for (const c of chunks) await sink.write(c);
     await sink.finish();
     await assert.rejects(b.sm.installRestored(index + 1), (e) => isGalleonError(e, 'FAILED_PRECONDITION'));
@@ -131,11 +131,12 @@ describe('metadata/state streamed snapshots', function () {
     const a = await filled(10);
     const { index, chunks } = await collect(a.sm);
     const b = await fresh();
-    const sink = await b.sm.beginRestore();
+    const sink = await b.sm.beginRestore(index);
     for (const c of chunks) await sink.write(c);
     await sink.finish();
     await b.sm.close();
-    // The first of the two renames happened, then the process died.
+    // The switch file was written and the first of the two renames happened, then the process died.
+    await writeFile(`${b.dir}.switch`, String(index));
     await rename(b.dir, oldDirOf(b.dir));
     const after = await openStateMachine(b.dir);
     open.push(after);
@@ -144,13 +145,36 @@ describe('metadata/state streamed snapshots', function () {
     assert.deepEqual(await classes(after), await classes(a.sm));
 
     const c = await fresh();
-    const partial = await c.sm.beginRestore();
+    const partial = await c.sm.beginRestore(index);
     await partial.write(chunks[0]!);
     await c.sm.close();
     const reopened = await openStateMachine(c.dir);
     open.push(reopened);
     assert.equal(reopened.appliedIndex(), 0);
-    assert.ok(!(await exists(stagingDirOf(c.dir))));
+    assert.ok(!(await exists(stagingDirOf(c.dir, index))));
+  });
+
+  it('a new transfer never deletes a finished staging Raft may still install; the same index again reuses it', async () => {
+    const a = await filled(10);
+    const first = await collect(a.sm);
+    await a.f.ok('createStorageClass', { name: 'newer', replicas: 1, writeConcern: 'durable' });
+    const second = await collect(a.sm);
+    const b = await fresh();
+    const s1 = await b.sm.beginRestore(first.index);
+    for (const c of first.chunks) await s1.write(c);
+    await s1.finish();
+    // Another transfer (a later index) starts and is cut half-way.
+    const s2 = await b.sm.beginRestore(second.index);
+    await s2.write(second.chunks[0]!);
+    // The same index once more: nothing is rewritten, the chunks are still checked.
+    const again = await b.sm.beginRestore(first.index);
+    await assert.rejects(again.write(first.chunks[1]!), (e) => isGalleonError(e, 'CHECKSUM_MISMATCH'));
+    const again2 = await b.sm.beginRestore(first.index);
+    for (const c of first.chunks) await again2.write(c);
+    assert.equal(await again2.finish(), first.index);
+    await b.sm.installRestored(first.index);
+    assert.equal(b.sm.appliedIndex(), first.index);
+    assert.ok(!(await classes(b.sm)).includes('newer'));
   });
 
   it('checkpoint answers the applied index and changes nothing', async () => {
