@@ -24,7 +24,19 @@ export interface StateMachineOptions {
   batchRetryDelayMs?: number;
   /** Bound of the namespace cache, in entries (inodes, directory entries, absences). */
   nsCacheMaxEntries?: number;
+  /** LevelDB memtable size (`defaultWriteBufferBytes` when unset). */
+  writeBufferBytes?: number;
 }
+
+/**
+ * The state database's memtable. Why not classic-level's 4 MiB: at size, what a create costs
+ * beyond an empty volume is LevelDB's compaction (flushes merged into ever larger levels, in
+ * this process's threads). Measured at 300,000 inodes in one state machine (rounds of 10,000
+ * creates, CPU of the process per create, medians of 6 rounds, two runs side by side): 80 µs
+ * with 4 MiB against 58 µs with 32 MiB (30 µs on an empty volume either way; a round in which no
+ * flush happened cost 34 µs). Memory: at most two memtables of this size.
+ */
+export const defaultWriteBufferBytes = 32 * 2 ** 20;
 
 /**
  * Fetch-and-rerun rounds one record or namespace query may take (rename's subtree check costs one
@@ -40,13 +52,15 @@ const defaultBatchRetryDelayMs = 20;
 
 type BatchOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 
-function openDb(dir: string): ClassicLevel<string, string> {
-  return new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+function openDb(dir: string, options: StateMachineOptions): ClassicLevel<string, string> {
+  const writeBufferSize = options.writeBufferBytes ?? defaultWriteBufferBytes;
+  invariant(Number.isSafeInteger(writeBufferSize) && writeBufferSize >= 2 ** 20, `writeBufferBytes must be at least 1 MiB, got ${writeBufferSize}`);
+  return new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8', writeBufferSize });
 }
 
 export async function openStateMachine(dir: string, options: StateMachineOptions = {}): Promise<StateMachine> {
   await recoverDirs(dir);
-  const db = openDb(dir);
+  const db = openDb(dir, options);
   await db.open();
   const machine = new LevelStateMachine(dir, db, options);
   try {
@@ -361,7 +375,7 @@ class LevelStateMachine implements StateMachine {
       this.staging = null;
       await this.db.close();
       const old = await switchToStaged(this.dir, index);
-      this.db = openDb(this.dir);
+      this.db = openDb(this.dir, this.options);
       await this.db.open();
       this.cache = new NsCache(this.db, this.options.nsCacheMaxEntries ?? defaultNsCacheMaxEntries);
       this.mirror.clear();
