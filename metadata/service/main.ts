@@ -23,6 +23,8 @@ const numericFlags = {
   'heartbeat-ticks': 'heartbeatTicks',
   'snapshot-entries': 'snapshotEveryEntries',
   'snapshot-bytes': 'snapshotEveryBytes',
+  'snapshot-chunk-bytes': 'snapshotChunkBytes',
+  'snapshot-send-bytes-per-sec': 'snapshotSendBytesPerSec',
   'proposal-timeout-ms': 'proposalTimeoutMs',
   'read-timeout-ms': 'readTimeoutMs',
   'data-node-timeout-ms': 'dataNodeHeartbeatTimeoutMs',

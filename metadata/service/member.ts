@@ -22,6 +22,7 @@ import { LogStore } from '../raft/node/log-store.js';
 import { MemberMetrics } from '../raft/node/metrics.js';
 import { driverDefaults, RaftNodeDriver, type DriverTiming } from '../raft/node/raft-node-driver.js';
 import { RaftTransport } from '../raft/node/transport.js';
+import { SnapshotReceiver, SnapshotSender } from '../raft/node/snapshot-transfer.js';
 import { applyConfChange, decodeConfChangeData } from '../raft/node/conf-change.js';
 import { openStateMachine } from '../state/index.js';
 import type { StateMachine } from '../state/contract.js';
@@ -143,11 +144,13 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     }
     for (const p of options.peers ?? []) addressBook.set(p.id, p.address);
 
-    // Bring the state machine up to the log store's snapshot if a crash fell between the two.
+    // Bring the state machine up to the log store's snapshot if a crash fell between the two:
+    // the received state waits staged beside the live one (older stores kept it as one buffer).
     const init = await logStore.load();
     const storedSnap = await logStore.snapshot();
     if (storedSnap !== null && sm.appliedIndex() < storedSnap.meta.index) {
-      await sm.restore(storedSnap.meta.index, storedSnap.data);
+      if (storedSnap.data.byteLength > 0) await sm.restore(storedSnap.meta.index, storedSnap.data);
+      else await sm.installRestored(storedSnap.meta.index);
     }
     // Whatever the state machine applied was committed: the commit index on disk may lag (it is
     // only written with entries or votes), so raise it to what was applied.
@@ -187,6 +190,15 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     addressBook.set(options.id, address, options.adminAddress ?? null);
 
     let driverRef: RaftNodeDriver | null = null;
+    const receiver = new SnapshotReceiver({
+      selfId: options.id, stateMachine: sm, logger, onReceived: (m) => driverRef?.receive([m]),
+      onChunk: (bytes) => metrics.snapshotBytesReceived.inc(bytes),
+    });
+    const snapshots = new SnapshotSender({
+      selfId: options.id, resolveAddress: (peer) => addressBook.address(peer), logger, bytesPerSecond: timing.snapshotSendBytesPerSec,
+      onFailure: (peer) => driverRef?.reportSnapshotFailure(peer),
+      onSent: (_peer, bytes) => metrics.snapshotBytesSent.inc(bytes),
+    });
     const transport = new RaftTransport({
       selfId: options.id,
       selfAddress: address,
@@ -197,6 +209,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
         onUnreachable: (peer) => driverRef?.reportUnreachable(peer),
         onSnapshotFailure: (peer) => driverRef?.reportSnapshotFailure(peer),
         onPeerAddress: (peer, peerAddress) => { addressBook.set(peer, peerAddress); },
+        onInstallSnapshot: (call, callback) => receiver.handle(call, callback),
       },
     });
     transport.register(srv);
@@ -217,6 +230,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
       appliedConf,
       appliedTerm,
       send: (msgs) => transport.send(msgs),
+      snapshots,
       onApplied: (records) => {
         watch.noteApplied(records);
         for (const r of records) {
@@ -330,11 +344,11 @@ function validate(o: MetadataMemberOptions): void {
 async function bootstrap(logStore: LogStore, sm: StateMachine, peers: PeerSpec[]): Promise<void> {
   invariant(sm.appliedIndex() <= bootstrapIndex, 'a new raft log comes with a new state machine');
   if (sm.appliedIndex() < bootstrapIndex) await sm.apply([{ index: bootstrapIndex, kind: 'noop' }]);
-  const snap = await sm.snapshot();
-  invariant(snap.index === bootstrapIndex, 'bootstrap snapshot is at index 1');
+  const index = await sm.checkpoint();
+  invariant(index === bootstrapIndex, 'bootstrap snapshot is at index 1');
   const voters = [...new Set(peers.map((p) => p.id))].sort();
   await logStore.save({
-    snapshot: { meta: { index: bootstrapIndex, term: bootstrapTerm, conf: { voters, learners: [] } }, data: snap.data },
+    snapshot: { meta: { index: bootstrapIndex, term: bootstrapTerm, conf: { voters, learners: [] } }, data: new Uint8Array(0) },
     entries: [],
     hardState: { term: bootstrapTerm, vote: null, commit: bootstrapIndex },
   });

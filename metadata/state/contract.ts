@@ -91,9 +91,50 @@ export interface StateMachine {
   query(method: QueryMethod | InternalQueryMethod, args: unknown[]): Promise<unknown>;
   /** Members and their addresses as recorded by applied 'member' records. */
   members(): Promise<MemberRecord[]>;
-  /** The whole state at appliedIndex(), as one buffer. */
+  /**
+   * Makes everything applied durable (one synced write) and returns that index: the Raft driver
+   * compacts its log only up to a checkpoint, since the database itself is the snapshot.
+   */
+  checkpoint(): Promise<number>;
+  /**
+   * A point-in-time stream of the whole state (one LevelDB iterator), at the index it reports,
+   * as self-checking chunks of about `maxChunkBytes`. Only one chunk is in memory at a time.
+   * `close()` releases the iterator (also when the consumer stops early).
+   */
+  openSnapshotStream(maxChunkBytes?: number): Promise<SnapshotStream>;
+  /**
+   * Starts receiving the snapshot taken at `index` into a staging area beside the live state
+   * (which stays as it is, serving reads and applies); each chunk is applied there as it
+   * arrives. A new call abandons the previous unfinished one (never a finished one: Raft may be
+   * about to install it); the same index again, once finished, only checks the chunks. Install
+   * a finished one with installRestored().
+   */
+  beginRestore(index: number): Promise<SnapshotSink>;
+  /**
+   * Replaces the live state with the finished staged snapshot taken at `index`, crash-safely
+   * (a crash leaves the old state or the new one, and a later open finishes the switch).
+   * Throws FAILED_PRECONDITION when no finished staged snapshot at `index` exists.
+   */
+  installRestored(index: number): Promise<void>;
+  /** The whole state at appliedIndex(), as one buffer (tests, small states, old log stores). */
   snapshot(): Promise<{ index: number; data: Uint8Array }>;
-  /** Replaces the whole state with a snapshot taken elsewhere (atomically). */
+  /** Replaces the whole state with a one-buffer snapshot taken elsewhere (atomically). */
   restore(index: number, data: Uint8Array): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SnapshotStream {
+  /** The applied index of the state the chunks carry. */
+  index: number;
+  chunks: AsyncIterable<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export interface SnapshotSink {
+  /** Checks and applies one chunk (in order: a chunk out of sequence fails with CHECKSUM_MISMATCH). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** After the last chunk: makes the staged state durable and returns its index. */
+  finish(): Promise<number>;
+  /** Drops the staged state. */
+  abort(): Promise<void>;
 }

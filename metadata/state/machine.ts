@@ -3,8 +3,9 @@
  * in-memory mirror, and the ordering of mutations (apply and restore run one at a time).
  */
 import { ClassicLevel } from 'classic-level';
+import { rm } from 'node:fs/promises';
 import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
-import type { AppliedRecord, CommandResult, InternalQueryMethod, MemberRecord, QueryMethod, StateMachine } from './contract.js';
+import type { AppliedRecord, CommandResult, InternalQueryMethod, MemberRecord, QueryMethod, SnapshotSink, SnapshotStream, StateMachine } from './contract.js';
 import { deriveUuid } from './ids.js';
 import { appliedIndexOf, applyRecord, metaApplied, resultOfApplied, seedBuiltIns } from './logic/apply.js';
 import { listOf } from './logic/lookup.js';
@@ -13,7 +14,8 @@ import { prefetchKeysOf } from './logic/ns-prefetch.js';
 import { MissingKeys, Table, Tx, coldTables, isColdKey, keyOf, splitKey, tables, type Write } from './logic/tx.js';
 import { Mirror } from './mirror.js';
 import { ColdView, NsCache, defaultNsCacheMaxEntries, type NsCacheStats } from './ns-cache.js';
-import { SnapshotWriter, openSnapshot } from './snapshot-codec.js';
+import { SnapshotChunkEncoder, SnapshotWriter, openSnapshot, snapshotChunkBytes } from './snapshot-codec.js';
+import { AlreadyStaged, StagedRestore, dropStagingsUpTo, isStaged, recoverDirs, switchToStaged } from './snapshot-stage.js';
 
 export interface StateMachineOptions {
   /** Attempts at writing one batch before the error reaches the caller. */
@@ -22,7 +24,19 @@ export interface StateMachineOptions {
   batchRetryDelayMs?: number;
   /** Bound of the namespace cache, in entries (inodes, directory entries, absences). */
   nsCacheMaxEntries?: number;
+  /** LevelDB memtable size (`defaultWriteBufferBytes` when unset). */
+  writeBufferBytes?: number;
 }
+
+/**
+ * The state database's memtable. Why not classic-level's 4 MiB: at size, what a create costs
+ * beyond an empty volume is LevelDB's compaction (flushes merged into ever larger levels, in
+ * this process's threads). Measured at 300,000 inodes in one state machine (rounds of 10,000
+ * creates, CPU of the process per create, medians of 6 rounds, two runs side by side): 80 µs
+ * with 4 MiB against 58 µs with 32 MiB (30 µs on an empty volume either way; a round in which no
+ * flush happened cost 34 µs). Memory: at most two memtables of this size.
+ */
+export const defaultWriteBufferBytes = 32 * 2 ** 20;
 
 /**
  * Fetch-and-rerun rounds one record or namespace query may take (rename's subtree check costs one
@@ -30,17 +44,28 @@ export interface StateMachineOptions {
  */
 export const maxPrefetchRounds = 8_192;
 
+/** Entries read from the iterator per call while streaming a snapshot. */
+const snapshotIteratorBatchEntries = 1_000;
+
 const defaultBatchAttempts = 3;
 const defaultBatchRetryDelayMs = 20;
 
 type BatchOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 
+function openDb(dir: string, options: StateMachineOptions): ClassicLevel<string, string> {
+  const writeBufferSize = options.writeBufferBytes ?? defaultWriteBufferBytes;
+  invariant(Number.isSafeInteger(writeBufferSize) && writeBufferSize >= 2 ** 20, `writeBufferBytes must be at least 1 MiB, got ${writeBufferSize}`);
+  return new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8', writeBufferSize });
+}
+
 export async function openStateMachine(dir: string, options: StateMachineOptions = {}): Promise<StateMachine> {
-  const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  await recoverDirs(dir);
+  const db = openDb(dir, options);
   await db.open();
-  const machine = new LevelStateMachine(db, options);
+  const machine = new LevelStateMachine(dir, db, options);
   try {
     await machine.load();
+    await dropStagingsUpTo(dir, machine.appliedIndex());
   } catch (err) {
     await db.close();
     throw err;
@@ -50,7 +75,11 @@ export async function openStateMachine(dir: string, options: StateMachineOptions
 
 class LevelStateMachine implements StateMachine {
   private readonly mirror = new Mirror();
-  private readonly cache: NsCache;
+  private cache: NsCache;
+  /** The snapshot being received, if any (one at a time). */
+  private staging: StagedRestore | AlreadyStaged | null = null;
+  /** Deletion of the state a restore replaced (close waits for it). */
+  private cleanup: Promise<void> = Promise.resolve();
   /** Namespace queries in progress: apply/restore change the mirror and cache only once they are done. */
   private readonly readers = new Set<Promise<unknown>>();
   /** Tail of the mutation queue: apply/restore wait for the one before them. */
@@ -66,7 +95,7 @@ class LevelStateMachine implements StateMachine {
   private readonly batchAttempts: number;
   private readonly batchRetryDelayMs: number;
 
-  constructor(private readonly db: ClassicLevel<string, string>, options: StateMachineOptions) {
+  constructor(private readonly dir: string, private db: ClassicLevel<string, string>, private readonly options: StateMachineOptions) {
     this.batchAttempts = options.batchAttempts ?? defaultBatchAttempts;
     this.batchRetryDelayMs = options.batchRetryDelayMs ?? defaultBatchRetryDelayMs;
     invariant(this.batchAttempts >= 1, 'batchAttempts must be at least 1');
@@ -275,7 +304,89 @@ class LevelStateMachine implements StateMachine {
     this.closed = true;
     await this.tail.catch(() => undefined);
     await this.pendingWrite;
+    // An unfinished transfer is dropped; a finished one stays for installRestored after a restart.
+    if (this.staging !== null && !this.staging.finished) await this.staging.abort().catch(() => undefined);
     await this.db.close();
+    await this.cleanup;
+  }
+
+  checkpoint(): Promise<number> {
+    return this.exclusive(async () => {
+      await this.settleWrite();
+      const index = appliedIndexOf(this.mirror);
+      // Rewrites the applied index with its own value: a synced write makes every earlier
+      // (unsynced) batch durable too, without changing a byte of the state.
+      if (index > 0) await this.db.put(keyOf(Table.Meta, metaApplied), JSON.stringify(index), { sync: true });
+      return index;
+    });
+  }
+
+  openSnapshotStream(maxChunkBytes = snapshotChunkBytes): Promise<SnapshotStream> {
+    return this.exclusive(async () => {
+      // The iterator reads one implicit LevelDB snapshot taken here, once the last batch landed
+      // and before the next apply: its entries are exactly the state at `index`.
+      await this.settleWrite();
+      const index = appliedIndexOf(this.mirror);
+      const encoder = new SnapshotChunkEncoder(index, maxChunkBytes);
+      const it = this.db.iterator<Buffer, Buffer>({ keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      let closed = false;
+      const close = async (): Promise<void> => {
+        if (closed) return;
+        closed = true;
+        await it.close();
+      };
+      async function* chunks(): AsyncGenerator<Uint8Array> {
+        try {
+          for (let batch = await it.nextv(snapshotIteratorBatchEntries); batch.length > 0; batch = await it.nextv(snapshotIteratorBatchEntries)) {
+            for (const [key, value] of batch) {
+              const full = encoder.add(key, value);
+              if (full !== null) yield full;
+            }
+          }
+          yield encoder.finish();
+        } finally {
+          await close();
+        }
+      }
+      return { index, chunks: chunks(), close };
+    });
+  }
+
+  async beginRestore(index: number): Promise<SnapshotSink> {
+    this.checkOpen();
+    if (!Number.isSafeInteger(index) || index <= 0) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot index ${index} is not a positive integer`, { hint: 'pass the index the snapshot was taken at' });
+    const previous = this.staging;
+    this.staging = null;
+    if (previous !== null && !previous.finished) await previous.abort();
+    await dropStagingsUpTo(this.dir, this.appliedIndex());
+    const sink = (await isStaged(this.dir, index)) ? new AlreadyStaged(index) : await StagedRestore.begin(this.dir, index);
+    this.staging = sink;
+    return sink;
+  }
+
+  installRestored(index: number): Promise<void> {
+    return this.exclusive(async () => {
+      await this.settleWrite();
+      if (!(await isStaged(this.dir, index))) {
+        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `no finished staged snapshot at index ${index}`,
+          { hint: 'receive the snapshot again from the leader' });
+      }
+      await Promise.all(this.readers);
+      this.staging = null;
+      await this.db.close();
+      const old = await switchToStaged(this.dir, index);
+      this.db = openDb(this.dir, this.options);
+      await this.db.open();
+      this.cache = new NsCache(this.db, this.options.nsCacheMaxEntries ?? defaultNsCacheMaxEntries);
+      this.mirror.clear();
+      await this.load();
+      invariant(appliedIndexOf(this.mirror) === index, `installed state reports index ${appliedIndexOf(this.mirror)}, expected ${index}`);
+      const previous = this.cleanup;
+      this.cleanup = previous.then(async () => {
+        await rm(old, { recursive: true, force: true });
+        await dropStagingsUpTo(this.dir, index);
+      }).catch(() => undefined);
+    });
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -18,6 +18,8 @@ export class MemberMetrics {
   readonly applyLatency: Histogram;
   readonly snapshotsTaken: Counter;
   readonly snapshotsRestored: Counter;
+  readonly snapshotBytesSent: Counter;
+  readonly snapshotBytesReceived: Counter;
   readonly rpcs: Counter<'method' | 'code'>;
   private transportStats: () => { framesSent: number; messagesSent: number; framesReceived: number; messagesReceived: number } = () => ({ framesSent: 0, messagesSent: 0, framesReceived: 0, messagesReceived: 0 });
 
@@ -47,6 +49,8 @@ export class MemberMetrics {
     });
     this.snapshotsTaken = new Counter({ name: 'galleon_raft_snapshots_taken_total', help: 'Local snapshots taken (log compactions)', labelNames, registers });
     this.snapshotsRestored = new Counter({ name: 'galleon_raft_snapshots_restored_total', help: 'Snapshots received and restored', labelNames, registers });
+    this.snapshotBytesSent = new Counter({ name: 'galleon_raft_snapshot_bytes_sent_total', help: 'Bytes of streamed snapshots sent to followers (completed transfers)', labelNames, registers });
+    this.snapshotBytesReceived = new Counter({ name: 'galleon_raft_snapshot_bytes_received_total', help: 'Bytes of streamed snapshot chunks received and staged', labelNames, registers });
     const stats = (): ReturnType<MemberMetrics['transportStats']> => this.transportStats();
     new Gauge({ name: 'galleon_raft_frames_sent', help: 'Transport frames sent to peers (each a batch of messages)', registers, collect() { this.set(stats().framesSent); } });
     new Gauge({ name: 'galleon_raft_messages_sent', help: 'Raft messages sent to peers', registers, collect() { this.set(stats().messagesSent); } });

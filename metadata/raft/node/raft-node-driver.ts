@@ -13,8 +13,8 @@
  * same (clientId, seq), which the state machine applies at most once.
  */
 import type { Logger } from 'pino';
-import type { ConfChange, ConfState, Entry, Message, NodeId, RaftCore, RaftStatus, Ready, SoftState } from '../core/types.js';
-import type { AppliedRecord, Command, CommandResult, StateMachine } from '../../state/contract.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, RaftCore, RaftStatus, Ready, SnapshotMeta, SoftState } from '../core/types.js';
+import type { AppliedRecord, Command, CommandResult, SnapshotStream, StateMachine } from '../../state/contract.js';
 import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../../proto/errors.js';
 import type { LogStore } from './log-store.js';
 import type { MemberMetrics } from './metrics.js';
@@ -28,6 +28,10 @@ export interface DriverTiming {
   snapshotEveryBytes: number;
   proposalTimeoutMs: number;
   readTimeoutMs: number;
+  /** Size of one chunk of a streamed snapshot (one LevelDB batch on the follower). */
+  snapshotChunkBytes: number;
+  /** Upper bound on the send rate of one snapshot transfer; 0 = unlimited. */
+  snapshotSendBytesPerSec: number;
 }
 
 export const driverDefaults: DriverTiming = {
@@ -36,7 +40,16 @@ export const driverDefaults: DriverTiming = {
   snapshotEveryBytes: 64 * 1024 * 1024,
   proposalTimeoutMs: 5_000,
   readTimeoutMs: 5_000,
+  snapshotChunkBytes: 1024 * 1024,
+  snapshotSendBytesPerSec: 0,
 };
+
+/** Ships streamed snapshots to peers (snapshot-transfer.ts; a test may stand in). */
+export interface SnapshotShipper {
+  busy(peer: NodeId): boolean;
+  start(peer: NodeId, term: number, meta: SnapshotMeta, source: SnapshotStream): void;
+  cancelAll(): void;
+}
 
 /** Upper bound on queued proposals + reads + messages between two Readys (back-pressure). */
 export const maxInboxItems = 50_000;
@@ -52,8 +65,9 @@ export interface DriverOptions {
   /** Conf and term as of the state machine's applied index at start. */
   appliedConf: ConfState;
   appliedTerm: number;
-  /** Sends messages to peers (the transport); set before start(). */
+  /** Sends messages to peers (the transport); set before start(). Snap messages go to `snapshots` instead. */
   send: (messages: Message[]) => void;
+  snapshots: SnapshotShipper;
   /** Called after records were applied (e.g. to learn member addresses). */
   onApplied?: (records: AppliedRecord[]) => void;
   /** Called after a received snapshot replaced the state machine. */
@@ -89,6 +103,8 @@ type ProposalRequest = { kind: 'normal'; data: Uint8Array; waiter: PendingWaiter
   | { kind: 'conf'; change: ConfChange; waiter: PendingWaiter };
 
 const encoder = new TextEncoder();
+/** What the core and the log store keep as a snapshot's data: the state lives in the state machine. */
+const noSnapshotData = new Uint8Array(0);
 const decoder = new TextDecoder();
 
 export class RaftNodeDriver {
@@ -118,7 +134,9 @@ export class RaftNodeDriver {
   private soft: SoftState = { leader: null, role: 'follower' };
   private cachedStatus: RaftStatus;
   private appliedListeners: (() => void)[] = [];
-  private pendingCompaction: { index: number; term: number; conf: ConfState; data: Uint8Array } | null = null;
+  private pendingCompaction: { index: number; term: number; conf: ConfState } | null = null;
+  /** Snap messages of the core waiting for a quiet point of the loop to open a state stream. */
+  private snapRequests = new Map<NodeId, Message>();
   /** Entries persisted here and not yet applied, contiguous (see scheduleCommittedMidPersist). */
   private durableTail: Entry[] = [];
   /** Highest index handed to the apply chain; `applying` is the chain's tail. */
@@ -155,6 +173,7 @@ export class RaftNodeDriver {
     if (this.stopping) return this.loopDone ?? undefined;
     this.stopping = true;
     if (this.ticker !== null) clearInterval(this.ticker);
+    this.o.snapshots.cancelAll();
     this.kick();
     await this.loopDone;
     const err = new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member is stopping', { hint: 'retry against another member' });
@@ -374,7 +393,7 @@ export class RaftNodeDriver {
   private async handleReady(rd: Ready): Promise<void> {
     this.o.metrics.readyBatches.inc();
     if (rd.softState !== null) this.onSoftState(rd.softState);
-    if (rd.messagesBeforePersist.length > 0) this.o.send(rd.messagesBeforePersist);
+    if (rd.messagesBeforePersist.length > 0) this.send(rd.messagesBeforePersist);
 
     // Term, vote, entries and snapshots must be durable before anyone hears of them. A Ready
     // that only advances the commit index writes nothing: commit is volatile in Raft, the state
@@ -430,7 +449,7 @@ export class RaftNodeDriver {
         w.reject(dropped('a new leader replaced the entry of this proposal', ErrorCode.PROPOSAL_DROPPED));
       }
     }
-    if (rd.messages.length > 0) this.o.send(rd.messages);
+    if (rd.messages.length > 0) this.send(rd.messages);
 
     if (rd.snapshot !== null) await this.restoreSnapshot(rd);
     // Skips whatever was applied above.
@@ -454,13 +473,50 @@ export class RaftNodeDriver {
       this.o.metrics.term.set(rd.hardState.term);
       this.o.metrics.commitIndex.set(rd.hardState.commit);
     }
+    await this.startSnapshotSends();
     await this.maybeSnapshot();
     const listeners = this.appliedListeners;
     this.appliedListeners = [];
     for (const l of listeners) l();
   }
 
+  /** Snap messages carry no state: they become streamed transfers (snapshot-transfer.ts). */
+  private send(messages: Message[]): void {
+    if (!messages.some((m) => m.type === 'snap')) {
+      this.o.send(messages);
+      return;
+    }
+    const rest: Message[] = [];
+    for (const m of messages) {
+      if (m.type !== 'snap') rest.push(m);
+      else if (!this.o.snapshots.busy(m.to)) this.snapRequests.set(m.to, m);
+    }
+    if (rest.length > 0) this.o.send(rest);
+  }
+
+  /**
+   * Here, between Readys and with every scheduled entry applied, the state machine is exactly
+   * at `appliedIndex` with `appliedTerm`/`appliedConf`: a stream opened now is a snapshot at that
+   * index (>= the core's snapshot index, so the follower's log starts where its state does).
+   */
+  private async startSnapshotSends(): Promise<void> {
+    if (this.snapRequests.size === 0) return;
+    const requests = [...this.snapRequests.values()];
+    this.snapRequests.clear();
+    if (this.soft.role !== 'leader') return;
+    for (const m of requests) {
+      if (this.o.snapshots.busy(m.to)) continue;
+      const source = await this.o.stateMachine.openSnapshotStream(this.o.timing.snapshotChunkBytes);
+      invariant(source.index === this.appliedIndex, `state stream at ${source.index} but applied ${this.appliedIndex}`);
+      invariant(source.index >= this.snapshotIndex, `state stream at ${source.index} below the log's snapshot ${this.snapshotIndex}`);
+      const meta: SnapshotMeta = { index: source.index, term: this.appliedTerm, conf: { voters: [...this.appliedConf.voters], learners: [...this.appliedConf.learners] } };
+      this.o.snapshots.start(m.to, m.term, meta, source);
+      this.o.logger.info({ peer: m.to, index: meta.index, term: meta.term }, 'streaming a snapshot to a follower');
+    }
+  }
+
   private onSoftState(s: SoftState): void {
+    if (s.role !== 'leader' && this.soft.role === 'leader') this.o.snapshots.cancelAll();
     if (s.leader !== this.soft.leader) this.o.metrics.leaderChanges.inc();
     this.soft = { ...s };
     this.o.metrics.isLeader.set(s.role === 'leader' ? 1 : 0);
@@ -537,7 +593,10 @@ export class RaftNodeDriver {
 
   private async restoreSnapshot(rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
-    await this.o.stateMachine.restore(snap.meta.index, snap.data);
+    // The state came in chunks beforehand (snapshot-transfer.ts) and waits staged; a snapshot
+    // with data is the one-buffer form of older members.
+    if (snap.data.byteLength > 0) await this.o.stateMachine.restore(snap.meta.index, snap.data);
+    else await this.o.stateMachine.installRestored(snap.meta.index);
     this.o.metrics.snapshotsRestored.inc();
     this.appliedIndex = snap.meta.index;
     this.scheduledApplyIndex = snap.meta.index;
@@ -553,7 +612,7 @@ export class RaftNodeDriver {
       }
     }
     this.o.metrics.appliedIndex.set(this.appliedIndex);
-    this.o.logger.info({ index: snap.meta.index, term: snap.meta.term, bytes: snap.data.byteLength }, 'restored a snapshot from the leader');
+    this.o.logger.info({ index: snap.meta.index, term: snap.meta.term }, 'restored a snapshot from the leader');
     this.o.onRestored?.();
   }
 
@@ -646,9 +705,10 @@ export class RaftNodeDriver {
   }
 
   /**
-   * Past a threshold, takes a state-machine snapshot at the applied index; compacts the log to
-   * it once every live follower holds that index (so a follower a few entries behind is not
-   * sent a whole snapshot), or anyway after another threshold's worth of entries.
+   * Past a threshold, makes the state machine durable at the applied index (a checkpoint: the
+   * database is the snapshot, streamed only when a follower needs it); compacts the log to it
+   * once every live follower holds that index (so a follower a few entries behind is not sent a
+   * whole snapshot), or anyway after another threshold's worth of entries.
    */
   private async maybeSnapshot(): Promise<void> {
     const t = this.o.timing;
@@ -656,9 +716,9 @@ export class RaftNodeDriver {
       const entriesSince = this.appliedIndex - this.snapshotIndex;
       if (entriesSince <= 0) return;
       if (entriesSince < t.snapshotEveryEntries && this.bytesSinceSnapshot < t.snapshotEveryBytes) return;
-      const snap = await this.o.stateMachine.snapshot();
-      invariant(snap.index === this.appliedIndex, `state machine snapshot at ${snap.index} but applied ${this.appliedIndex}`);
-      this.pendingCompaction = { index: snap.index, term: this.appliedTerm, conf: this.appliedConf, data: snap.data };
+      const index = await this.o.stateMachine.checkpoint();
+      invariant(index === this.appliedIndex, `state machine checkpoint at ${index} but applied ${this.appliedIndex}`);
+      this.pendingCompaction = { index, term: this.appliedTerm, conf: this.appliedConf };
       this.bytesSinceSnapshot = 0;
     }
     const p = this.pendingCompaction;
@@ -670,11 +730,11 @@ export class RaftNodeDriver {
     if (p.index > this.cachedStatus.applied) return;
     if (!this.liveFollowersHave(p.index) && this.appliedIndex - p.index < t.snapshotEveryEntries) return;
     this.pendingCompaction = null;
-    this.core.compact(p.index, p.data);
-    await this.o.logStore.compact({ index: p.index, term: p.term, conf: p.conf }, p.data);
+    this.core.compact(p.index, noSnapshotData);
+    await this.o.logStore.compact({ index: p.index, term: p.term, conf: p.conf }, noSnapshotData);
     this.snapshotIndex = p.index;
     this.o.metrics.snapshotsTaken.inc();
-    this.o.logger.info({ index: p.index, bytes: p.data.byteLength }, 'took a snapshot and compacted the raft log');
+    this.o.logger.info({ index: p.index }, 'checkpointed the state and compacted the raft log');
   }
 
   private liveFollowersHave(index: number): boolean {

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import { grpcChannelOptions, serviceConstructor } from '../../../proto/grpc-loader.js';
 import { decodeMessages, encodeMessages, estimateMessageBytes } from './message-codec.js';
+import type { SnapshotPiece } from './snapshot-transfer.js';
 
 export interface TransportHandlers {
   /** Messages received from peers, in arrival order (one call per frame). */
@@ -21,6 +22,8 @@ export interface TransportHandlers {
   onSnapshotFailure(peer: NodeId): void;
   /** A peer announced an address on its stream that differs from (or fills in) what we had. */
   onPeerAddress?(peer: NodeId, address: string): void;
+  /** An InstallSnapshot call (snapshot-transfer.ts SnapshotReceiver); refused when unset. */
+  onInstallSnapshot?(call: grpc.ServerReadableStream<SnapshotPiece, object>, callback: grpc.sendUnaryData<object>): void;
 }
 
 export interface TransportOptions {
@@ -244,6 +247,10 @@ export class RaftTransport {
   register(server: grpc.Server): void {
     server.addService(this.ctor.service, {
       Stream: (call: grpc.ServerReadableStream<Frame, object>, callback: grpc.sendUnaryData<object>) => this.serve(call, callback),
+      InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotPiece, object>, callback: grpc.sendUnaryData<object>) => {
+        if (this.stopped || this.handlers.onInstallSnapshot === undefined) callback({ code: grpc.status.UNAVAILABLE, details: 'member does not take snapshots now' });
+        else this.handlers.onInstallSnapshot(call, callback);
+      },
     });
   }
 
