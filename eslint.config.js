@@ -43,6 +43,6 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
-  { files: ['metadata/raft/core/**/*.ts', 'metadata/state/logic/**/*.ts', 'vfs/data/layout.ts'], rules: pureModuleRules },
+  { files: ['metadata/raft/core/**/*.ts', 'metadata/state/logic/**/*.ts', 'vfs/data/layout.ts', 'dataplane/core/**/*.ts'], rules: pureModuleRules },
   { files: ['test/**/*.ts', 'chaos/**/*.ts'], rules: { '@typescript-eslint/no-unused-expressions': 'off' } },
 );
