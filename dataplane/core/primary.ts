@@ -129,7 +129,8 @@ export function settle(c: PgRecord, seq: number, out: PgAction[]): void {
   if (!p.answered) {
     const counted: WriteConcern = c.faults.ackReplicatedAfterLocalWrite === true && p.concern === 'replicated' ? 'acknowledged' : p.concern;
     const v = evaluateWriteConcern(counted, c.placement?.replicas ?? [], c.self, p.acks);
-    if (v.state === 'satisfied' && (counted !== 'replicated' || everyReplicaSettled(c, p))) answerSatisfied(c, p, out);
+    const waitForAll = counted === 'replicated' && c.faults.ackBeforeOutOfSyncMark !== true;
+    if (v.state === 'satisfied' && (!waitForAll || everyReplicaSettled(c, p))) answerSatisfied(c, p, out);
     else if (v.state === 'impossible') answerFailed(p, out, 'WRITE_CONCERN_UNMET', v.reason);
   }
   if (p.answered && [...p.acks.values()].every((a) => a !== 'pending')) c.pending.delete(seq);
@@ -245,7 +246,8 @@ export function onHandBackOffers(c: PgRecord, ev: { from: string; epoch: number;
     const cur = ev.current[i] ?? null;
     const waiting = [...c.pending.values()].some((p) => p.handBackFrom === ev.from && p.entry.block === o.block);
     if (waiting) return;
-    if (c.faults.handBackWithoutCompare === true || versionAfter(dataVersion(o), cur === null ? null : dataVersion(cur))) {
+    const mine = cur === null ? null : c.faults.handBackByStoredVersion === true ? cur : dataVersion(cur);
+    if (c.faults.handBackWithoutCompare === true || versionAfter(dataVersion(o), mine)) {
       order(c, null, { block: o.block, value: o.value, origin: dataVersion(o) }, concern, ev.from, out);
     }
     else declined.push(o.block);
@@ -253,7 +255,8 @@ export function onHandBackOffers(c: PgRecord, ev: { from: string; epoch: number;
   // Declined only once this node's newer versions are durable (an empty synced batch): the stale
   // copy drops its blocks on this answer (simulator seed 939: a decline against an unsynced write,
   // then a crash, lost a `durable` write the stale copy had held).
-  if (declined.length > 0) storeAction(c, out, [], null, true, { kind: 'declined', to: ev.from, epoch: ev.epoch, blocks: declined });
+  if (declined.length > 0 && c.faults.declineBeforeSync === true) out.push({ t: 'send', to: ev.from, msg: { t: 'handBackAck', epoch: ev.epoch, blocks: declined } });
+  else if (declined.length > 0) storeAction(c, out, [], null, true, { kind: 'declined', to: ev.from, epoch: ev.epoch, blocks: declined });
 }
 
 export function primaryTick(c: PgRecord, out: PgAction[]): void {

@@ -19,7 +19,7 @@ function tooOld(c: PgRecord, epoch: number): boolean {
  * for a current one.
  */
 function unknownEpoch(c: PgRecord, epoch: number, out: PgAction[]): boolean {
-  if (c.placement !== null && epoch <= c.placement.epoch) return false;
+  if ((c.placement !== null && epoch <= c.placement.epoch) || c.faults.recordUnknownEpoch === true) return false;
   out.push({ t: 'refreshPlacement' });
   return true;
 }

@@ -139,12 +139,24 @@ export interface CoreFaults {
   handBackWithoutCompare?: boolean;
   /** A replica serves reads from its local copy, however far behind it is. */
   readFromReplica?: boolean;
+  // Bugs the simulator found, kept as switches so their tests do not depend on one seed's trace:
+  /** Acknowledge `replicated` without waiting for the other replicas' answers or out-of-sync marks (the old window). */
+  ackBeforeOutOfSyncMark?: boolean;
+  /** Compare a handed-back block with the version it is stored under, not the version of its data. */
+  handBackByStoredVersion?: boolean;
+  /** Record an epoch above the known placement before reading the placement. */
+  recordUnknownEpoch?: boolean;
+  /** Decline a handed-back block before this node's newer version is durable. */
+  declineBeforeSync?: boolean;
 }
 
 export type BreakName = keyof CoreFaults;
+/** The breaks the issue lists: each must be caught within 300 seeds. */
 export const breakNames: readonly BreakName[] = [
   'ackReplicatedAfterLocalWrite', 'acceptOldEpoch', 'skipPeeringCatchUp', 'trimBeforeReplicasApplied', 'handBackWithoutCompare', 'readFromReplica',
 ];
+/** Bugs the simulator found in the core, reintroduced on purpose: their regression tests. */
+export const regressionBreakNames: readonly BreakName[] = ['ackBeforeOutOfSyncMark', 'handBackByStoredVersion', 'recordUnknownEpoch', 'declineBeforeSync'];
 
 /** Limits, in ticks and counts. */
 export interface CoreLimits {

@@ -4,7 +4,7 @@
  * it, and a summary with a hash over all traces. Exit 1 when a seed failed.
  */
 import { parseArgs } from 'node:util';
-import { breakNames, type BreakName } from '../../dataplane/core/index.js';
+import { breakNames, regressionBreakNames, type BreakName } from '../../dataplane/core/index.js';
 import { defaultFaultMs, runSeed } from './run.js';
 
 const { values } = parseArgs({
@@ -22,8 +22,8 @@ const from = Number(values.seed);
 const faultMs = Number(values['fault-ms']);
 const breakName = values.break as BreakName | undefined;
 if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from) || !Number.isInteger(faultMs) || faultMs < 1
-  || (breakName !== undefined && !breakNames.includes(breakName))) {
-  console.error(`usage: npm run sim:dataplane -- --seeds N [--seed S] [--fault-ms M] [--break ${breakNames.join('|')}] [--verbose]`);
+  || (breakName !== undefined && ![...breakNames, ...regressionBreakNames].includes(breakName))) {
+  console.error(`usage: npm run sim:dataplane -- --seeds N [--seed S] [--fault-ms M] [--break ${[...breakNames, ...regressionBreakNames].join('|')}] [--verbose]`);
   process.exit(2);
 }
 
