@@ -109,7 +109,8 @@ describe('dataplane/core: PgCore', () => {
   it('hand-back: a block whose data is newer becomes a new write that keeps its data version; an older one is declined once the primary synced', () => {
     const core = activePrimary();
     const offers = [{ block: 1, value: 'old-newer', epoch: 1, seq: 9 }, { block: 2, value: 'stale', epoch: 1, seq: 3 }];
-    const current = [{ block: 1, value: 'mine', epoch: 1, seq: 8, origin: { epoch: 1, seq: 2 } }, { block: 2, value: 'mine2', epoch: 1, seq: 4 }];
+    // Block 1 is stored under a newer seq than the offer, but its data (handed back earlier) is older.
+    const current = [{ block: 1, value: 'mine', epoch: 2, seq: 8, origin: { epoch: 1, seq: 2 } }, { block: 2, value: 'mine2', epoch: 1, seq: 4 }];
     const out = core.step({ t: 'handBackOffers', from: 'd', epoch: 1, offers, current });
     const stores = of(out, 'store');
     assert.deepEqual(stores[0]?.entries, [{ seq: 1, epoch: 1, block: 1, value: 'old-newer', origin: { epoch: 1, seq: 9 } }]);
@@ -118,6 +119,15 @@ describe('dataplane/core: PgCore', () => {
     assert.equal(of(out, 'send').some((s) => s.msg.t === 'handBackAck'), false);
     const declined = core.step({ t: 'stored', token: stores[1]?.token ?? -1 });
     assert.deepEqual(declined, [{ t: 'send', to: 'd', msg: { t: 'handBackAck', epoch: 1, blocks: [2] } }]);
+  });
+
+  it('hand-back by stored version (the bug, as a switch) declines data that is newer than what the primary holds', () => {
+    const core = new PgCore('a', { epoch: 0, applied: 0, trimmedTo: 0, held: [] }, { handBackByStoredVersion: true });
+    core.step({ t: 'placement', p: placement(1, 'a', ['a']) });
+    stored(core, core.step({ t: 'claimed', epoch: 1 }));
+    core.step({ t: 'lease', epoch: 1, valid: true });
+    const out = core.step({ t: 'handBackOffers', from: 'd', epoch: 1, offers: [{ block: 1, value: 'x', epoch: 1, seq: 9 }], current: [{ block: 1, value: 'y', epoch: 2, seq: 8, origin: { epoch: 1, seq: 2 } }] });
+    assert.deepEqual(of(out, 'store').map((s) => s.entries.length), [0], 'declined (the fixed core takes it, previous test)');
   });
 
   it('trims behind the slowest replica\'s durable watermark only', () => {
