@@ -437,7 +437,7 @@ export class Replicator {
     const known = Math.max(await this.recordedEpoch(volumeId, pg, group), group.epoch);
     if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
     if (group.primary !== this.nodeId) {
-      throw new GalleonError('FAILED_PRECONDITION', `node ${this.nodeId} is not the primary of ${volumeId}/${pg} (${group.primary} is)`, {
+      throw new GalleonError('NOT_PRIMARY', `node ${this.nodeId} is not the primary of ${volumeId}/${pg} (${group.primary} is)`, {
         hint: 'refresh the placement and send the write to the primary', details: { primary: group.primary, epoch: group.epoch },
       });
     }
