@@ -23,6 +23,7 @@ import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { Peers } from './peers.js';
 import type { LeaseGuard } from './lease-guard.js';
 import { PlacementRefresher } from './placement-refresh.js';
+import { newPgRuntime, type PgRuntime, type PrimaryPg } from './pg-runtime.js';
 import type { ReplicateResult } from '../wire.js';
 
 /** A replica trims its journal in steps of at least this many entries. */
@@ -58,25 +59,6 @@ export interface WriteResult {
   acks: Record<string, ReplicaAck>;
 }
 
-interface PrimaryPg {
-  epoch: number;
-  nextSeq: number;
-  /** Contiguous applied seq each other replica last reported. */
-  replicaApplied: Map<string, number>;
-  trimmedTo: number;
-  /** Replicas that failed a write at this epoch: what the metadata service was told about them. */
-  outOfSync: Map<string, OutOfSyncMark>;
-}
-
-interface OutOfSyncMark {
-  /** Every failed seq <= covered is in a committed mark (the replica's floor). */
-  covered: number;
-  /** Highest seq the replica failed. */
-  failed: number;
-  sending: boolean;
-  nudging: boolean;
-}
-
 export interface ReplicaWrite {
   op: BlockOp;
   sync: boolean;
@@ -85,40 +67,24 @@ export interface ReplicaWrite {
 }
 
 export class Replicator {
-  private readonly primaries = new Map<string, Promise<PrimaryPg>>();
-  private readonly catchingUp = new Set<string>();
+  /** What this process keeps about each PG (`volume/pg`), one record per PG (pg-runtime.ts). */
+  private readonly pgs = new Map<string, PgRuntime>();
   private readonly gapTimers = new Set<NodeJS.Timeout>();
-  private readonly replicaTrimmedTo = new Map<string, number>();
-  /**
-   * Newer epochs heard from replicas' refusals, in memory at once: the store persists them a
-   * moment later, and no write may be admitted in between.
-   */
-  private readonly fencedEpochs = new Map<string, number>();
-  /** Replicas that failed to apply a write, per PG (for logs: the first failure warns). */
-  readonly failedReplicas = new Map<string, Set<string>>();
-  /** Epoch each PG's primary role was claimed at by THIS process (claimPgPrimary). */
-  private readonly claimed = new Map<string, number>();
-  /** Highest seq this process assigned per PG: never assigned again, even after a re-peering. */
-  private readonly assignedSeq = new Map<string, number>();
-  /** Peerings in progress per `volume/pg@epoch`, shared by every caller that needs one. */
-  private readonly peerings = new Map<string, Promise<PrimaryPg>>();
-  /** The PrimaryPg each PG was last peered into (background work of an older one stops). */
-  private readonly serving = new Map<string, PrimaryPg>();
   private dieArmed = dieAfterForward;
-  /**
-   * Replica-side writes in progress per PG (forwards and catch-up batches, each admitted under an
-   * epoch check): peering waits for them, so the seqs it reports include every write admitted
-   * before the new epoch was installed, and none can land after it.
-   */
-  private readonly applying = new Map<string, Set<Promise<unknown>>>();
 
+  private rt(key: string): PgRuntime {
+    let r = this.pgs.get(key);
+    if (r === undefined) { r = newPgRuntime(); this.pgs.set(key, r); }
+    return r;
+  }
+
+  /** Replica-side work that peering must wait for (PgRuntime.applying). */
   private tracked<T>(key: string, work: () => Promise<T>): Promise<T> {
-    let set = this.applying.get(key);
-    if (set === undefined) { set = new Set(); this.applying.set(key, set); }
+    const set = this.rt(key).applying;
     const p = work();
     const entry = p.catch(() => undefined);
     set.add(entry);
-    void entry.then(() => { set.delete(entry); if (set.size === 0 && this.applying.get(key) === set) this.applying.delete(key); });
+    void entry.then(() => { set.delete(entry); });
     return p;
   }
 
@@ -140,8 +106,6 @@ export class Replicator {
 
   // ---- fencing --------------------------------------------------------------------------
 
-  /** PG keys (`volume/pg@epoch`) whose blocks this node already handed to the new primary. */
-  private readonly handedBack = new Set<string>();
 
   /**
    * A node that was replaced in a PG while it was away may hold writes nobody else got: `durable`
@@ -151,18 +115,18 @@ export class Replicator {
    * Runs once per (PG, epoch); a failure is retried at the next heartbeat.
    */
   private async maybeHandBack(p: VolumePlacement, g: PlacementGroup): Promise<void> {
-    const key = `${p.volumeId}/${g.pg}@${g.epoch}`;
-    if (this.handedBack.has(key) || this.catchingUp.has(key)) return;
+    const r = this.rt(`${p.volumeId}/${g.pg}`);
+    if (r.handedBack.has(g.epoch) || r.handingBack.has(g.epoch)) return;
     const mine = await this.store.pgState(p.volumeId, g.pg);
-    if (mine.highestSeq === 0 || mine.epoch >= g.epoch) { this.handedBack.add(key); return; }
-    this.catchingUp.add(key);
+    if (mine.highestSeq === 0 || mine.epoch >= g.epoch) { r.handedBack.add(g.epoch); return; }
+    r.handingBack.add(g.epoch);
     try {
       await this.handBack(p, g, mine.epoch, 'replicated');
-      this.handedBack.add(key);
+      r.handedBack.add(g.epoch);
     } catch (err) {
       this.log.warn({ volumeId: p.volumeId, pg: g.pg, code: isGalleonError(err) ? err.code : undefined }, 'hand-back to the new primary failed; retrying later');
     } finally {
-      this.catchingUp.delete(key);
+      r.handingBack.delete(g.epoch);
     }
   }
 
@@ -203,27 +167,25 @@ export class Replicator {
 
   /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */
   handBackFinished(volumeId: string, pg: number, epoch: number): boolean {
-    return this.handedBack.has(`${volumeId}/${pg}@${epoch}`);
+    return this.pgs.get(`${volumeId}/${pg}`)?.handedBack.has(epoch) === true;
   }
 
   /** The store dropped the PG: forget what this node kept about it in memory (not the fences). */
   forgetPg(volumeId: string, pg: number): void {
-    const key = `${volumeId}/${pg}`;
-    this.primaries.delete(key);
+    const r = this.rt(`${volumeId}/${pg}`);
+    r.primary = undefined;
     this.leases?.drop(volumeId, pg);
-    this.replicaTrimmedTo.delete(key);
-    this.failedReplicas.delete(key);
+    r.replicaTrimmedTo = undefined;
+    r.failedReplicas.clear();
   }
 
   // ---- a replica added back (its local copy predates its re-addition) ----------------------
 
-  /** PGs whose local copy is from an earlier membership and is being replaced (`volume/pg`). */
-  private readonly rejoining = new Set<string>();
   private closed = false;
 
   /** Whether this node's copy of the PG is being replaced (report it as empty meanwhile). */
   isRejoining(volumeId: string, pg: number): boolean {
-    return this.rejoining.has(`${volumeId}/${pg}`);
+    return this.pgs.get(`${volumeId}/${pg}`)?.rejoining === true;
   }
 
   /**
@@ -237,7 +199,7 @@ export class Replicator {
    */
   private async staleCopy(volumeId: string, pg: number, epoch: number): Promise<boolean> {
     const key = `${volumeId}/${pg}`;
-    if (this.rejoining.has(key)) return true;
+    if (this.rt(key).rejoining) return true;
     let g: PlacementGroup | undefined;
     try {
       g = (await this.placement.getPlacement(volumeId)).groups[pg];
@@ -251,10 +213,10 @@ export class Replicator {
     const st = await this.store.pgState(volumeId, pg);
     // An empty copy (a new replacement, or dropped already) has nothing to get wrong.
     if (added <= st.epoch || (st.highestSeq === 0 && st.appliedSeq === 0) || this.closed) return false;
-    if (this.rejoining.has(key)) return true;
-    this.rejoining.add(key);
+    if (this.rt(key).rejoining) return true;
+    this.rt(key).rejoining = true;
     // Fenced in memory only: the store must not see the new epoch before the old copy is gone.
-    this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, g.epoch));
+    this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, g.epoch);
     this.log.warn({ volumeId, pg, addedAt: added }, 'added back to a PG this node holds an older copy of: handing back, dropping it, resyncing from empty');
     this.runRejoin(volumeId, pg);
     return true;
@@ -287,12 +249,12 @@ export class Replicator {
    */
   private async rejoin(volumeId: string, pg: number): Promise<void> {
     const key = `${volumeId}/${pg}`;
-    if (!this.rejoining.has(key)) return;
+    if (!this.rt(key).rejoining) return;
     const p = await this.sharedRefresh(volumeId);
     const g = groupOf(p, pg);
     if (!g.replicas.includes(this.nodeId)) {
       // Removed again before we were done: an ordinary stale copy (hand-back, then lifecycle drop).
-      this.rejoining.delete(key);
+      this.rt(key).rejoining = false;
       return;
     }
     const mine = await this.store.pgState(volumeId, pg);
@@ -302,11 +264,11 @@ export class Replicator {
       const others = g.inSync.filter((id) => id !== this.nodeId && id !== g.primary);
       await this.handBack(p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
     }
-    await Promise.all([...(this.applying.get(key) ?? [])]);
+    await Promise.all([...this.rt(key).applying]);
     await this.store.dropPg(volumeId, pg);
     this.forgetPg(volumeId, pg);
-    await this.store.observeEpoch(volumeId, pg, Math.max(g.epoch, this.fencedEpochs.get(key) ?? 0));
-    this.rejoining.delete(key);
+    await this.store.observeEpoch(volumeId, pg, Math.max(g.epoch, this.rt(key).fencedEpoch));
+    this.rt(key).rejoining = false;
     this.log.warn({ volumeId, pg, epoch: g.epoch, had: mine.appliedSeq }, 'dropped the copy from before this node was added back; catching up from empty');
     const primary = nodeOf(p, g.primary).address;
     this.catchUp(volumeId, pg, primary, g.epoch).catch((err: unknown) => {
@@ -321,7 +283,7 @@ export class Replicator {
    */
   private async refuseStaleCopy(volumeId: string, pg: number, epoch: number): Promise<void> {
     if (!await this.staleCopy(volumeId, pg, epoch)) return;
-    const fence = this.fencedEpochs.get(`${volumeId}/${pg}`) ?? 0;
+    const fence = this.rt(`${volumeId}/${pg}`).fencedEpoch;
     throw epoch < fence ? this.stale(volumeId, pg, epoch, fence) : this.rejoiningError(volumeId, pg);
   }
 
@@ -369,8 +331,6 @@ export class Replicator {
     });
   }
 
-  /** PGs whose recorded epoch is being lowered to the assigned one (every epoch check waits). */
-  private readonly healing = new Map<string, Promise<number>>();
 
   /**
    * The newest epoch this node recorded for the PG (store and in-memory fence), checked against
@@ -381,15 +341,15 @@ export class Replicator {
    */
   private async recordedEpoch(volumeId: string, pg: number, group: PlacementGroup): Promise<number> {
     const key = `${volumeId}/${pg}`;
-    await this.healing.get(key);
-    const top = Math.max((await this.store.pgState(volumeId, pg)).epoch, this.fencedEpochs.get(key) ?? 0);
+    await this.rt(key).healing;
+    const top = Math.max((await this.store.pgState(volumeId, pg)).epoch, this.rt(key).fencedEpoch);
     if (top <= group.epoch || this.placement.authoritative !== true) return top;
     const assigned = groupOf(await this.sharedRefresh(volumeId), pg).epoch;
     if (top <= assigned) return top;
-    const running = this.healing.get(key);
+    const running = this.rt(key).healing;
     if (running !== undefined) return running;
-    const heal = this.lowerForgedEpoch(volumeId, pg, top, assigned).finally(() => this.healing.delete(key));
-    this.healing.set(key, heal);
+    const heal = this.lowerForgedEpoch(volumeId, pg, top, assigned).finally(() => { this.rt(key).healing = undefined; });
+    this.rt(key).healing = heal;
     return heal;
   }
 
@@ -397,9 +357,9 @@ export class Replicator {
     const key = `${volumeId}/${pg}`;
     this.log.warn({ volumeId, pg, recorded: forged, assigned }, 'recorded epoch was never assigned by the metadata service (forged): lowering it to the assigned one');
     metrics.forgedEpochsHealed.inc();
-    if ((this.fencedEpochs.get(key) ?? 0) > assigned) this.fencedEpochs.set(key, assigned);
-    const cached = this.primaries.get(key);
-    if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== assigned) this.primaries.delete(key);
+    if (this.rt(key).fencedEpoch > assigned) this.rt(key).fencedEpoch = assigned;
+    const cached = this.rt(key).primary;
+    if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== assigned) this.rt(key).primary = undefined;
     await this.store.lowerEpoch(volumeId, pg, assigned);
     // An epoch assigned while we lowered (a peering the forged one had absorbed) is recorded again.
     const now = groupOf(await this.sharedRefresh(volumeId), pg).epoch;
@@ -414,8 +374,8 @@ export class Replicator {
    */
   private fenceFromReplica(volumeId: string, pg: number, newer: number): void {
     const key = `${volumeId}/${pg}`;
-    this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, newer));
-    this.primaries.delete(key);
+    this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, newer);
+    this.rt(key).primary = undefined;
     if (this.placement.authoritative !== true) {
       this.store.observeEpoch(volumeId, pg, newer).catch((e: unknown) => this.log.error({ err: e }, 'recording a newer epoch failed'));
       return;
@@ -424,7 +384,7 @@ export class Replicator {
       const assigned = groupOf(p, pg).epoch;
       if (assigned >= newer) { await this.store.observeEpoch(volumeId, pg, newer); return; }
       this.log.warn({ volumeId, pg, reported: newer, assigned }, 'a replica reported an epoch the metadata service never assigned; not recording it');
-      if (this.fencedEpochs.get(key) === newer) this.fencedEpochs.set(key, assigned);
+      if (this.rt(key).fencedEpoch === newer) this.rt(key).fencedEpoch = assigned;
     }).catch((e: unknown) => this.log.error({ err: e, volumeId, pg }, 'checking a newer epoch failed'));
   }
 
@@ -462,10 +422,10 @@ export class Replicator {
       if (!onlyMine) continue;
       const key = `${p.volumeId}/${g.pg}`;
       if (g.primary !== this.nodeId) {
-        this.primaries.delete(key);
+        this.rt(key).primary = undefined;
         this.leases?.drop(p.volumeId, g.pg);
       } else {
-        const cached = this.primaries.get(key);
+        const cached = this.rt(key).primary;
         const current = cached === undefined ? undefined : await cached.catch(() => undefined);
         if (current?.epoch !== g.epoch) {
           this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => {
@@ -490,14 +450,14 @@ export class Replicator {
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) {
       // The old copy does not count: the group's seqs went on without it. Fenced in memory.
-      this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, epoch));
+      this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, epoch);
       return { appliedSeq: 0, highestSeq: 0, epoch };
     }
     await this.store.observeEpoch(volumeId, pg, epoch);
-    await Promise.all([...(this.applying.get(key) ?? [])]);
-    const cached = this.primaries.get(key);
+    await Promise.all([...this.rt(key).applying]);
+    const cached = this.rt(key).primary;
     if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
-      this.primaries.delete(key);
+      this.rt(key).primary = undefined;
       this.leases?.drop(volumeId, pg);
     }
     const st = await this.store.pgState(volumeId, pg);
@@ -556,7 +516,7 @@ export class Replicator {
     await this.leases?.ensure(address.volumeId, pg, epoch);
     // No await between taking the seq and enqueueing the write: the journal order is seq order.
     const seq = ppg.nextSeq++;
-    this.assignedSeq.set(`${address.volumeId}/${pg}`, seq);
+    this.rt(`${address.volumeId}/${pg}`).assignedSeq = seq;
     const op: BlockOp = data === null
       ? { kind: 'delete', address, pg, seq, epoch }
       : { kind: 'put', address, pg, seq, epoch, data };
@@ -608,14 +568,13 @@ export class Replicator {
           if (dieNow) process.kill(process.pid, 'SIGKILL');
           acks.set(r.id, sync ? 'durable' : 'accepted');
           ppg.replicaApplied.set(r.id, Math.max(ppg.replicaApplied.get(r.id) ?? 0, res.appliedSeq));
-          this.failedReplicas.get(`${address.volumeId}/${pg}`)?.delete(r.id);
+          this.rt(`${address.volumeId}/${pg}`).failedReplicas.delete(r.id);
           settle();
           this.maybeTrimAsPrimary(address.volumeId, pg, ppg, replicas);
         }, (err: unknown) => {
           acks.set(r.id, 'failed');
           const key = `${address.volumeId}/${pg}`;
-          let failed = this.failedReplicas.get(key);
-          if (failed === undefined) { failed = new Set(); this.failedReplicas.set(key, failed); }
+          const failed = this.rt(key).failedReplicas;
           const wasFailed = failed.has(r.id);
           failed.add(r.id);
           if (isGalleonError(err, 'STALE_EPOCH')) {
@@ -655,24 +614,24 @@ export class Replicator {
 
   private primaryPg(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<PrimaryPg> {
     const key = `${volumeId}/${pg}`;
-    const cached = this.primaries.get(key);
+    const cached = this.rt(key).primary;
     const fresh = (): Promise<PrimaryPg> => {
       // One peering per PG and epoch: two callers that both found an older PrimaryPg would
       // otherwise each start at the same next seq and give it to two writes.
-      const peeringKey = `${key}@${epoch}`;
-      const running = this.peerings.get(peeringKey);
+      const peerings = this.rt(key).peerings;
+      const running = peerings.get(epoch);
       if (running !== undefined) return running;
       const started = (async (): Promise<PrimaryPg> => {
         await this.claim(volumeId, pg, epoch);
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
         const st = await this.store.pgState(volumeId, pg);
-        const next = Math.max(st.highestSeq, groupHighest, this.assignedSeq.get(key) ?? 0) + 1;
+        const next = Math.max(st.highestSeq, groupHighest, this.rt(key).assignedSeq) + 1;
         const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map() };
-        this.serving.set(key, ppg);
+        this.rt(key).serving = ppg;
         return ppg;
       })();
-      this.peerings.set(peeringKey, started);
-      const done = (): void => { if (this.peerings.get(peeringKey) === started) this.peerings.delete(peeringKey); };
+      peerings.set(epoch, started);
+      const done = (): void => { if (peerings.get(epoch) === started) peerings.delete(epoch); };
       started.then(done, done);
       return started;
     };
@@ -683,13 +642,13 @@ export class Replicator {
       return fresh();
     })();
     if (cached === undefined) {
-      this.primaries.set(key, p);
+      this.rt(key).primary = p;
       // A failed peering is not cached: the next request tries again.
-      p.catch(() => { if (this.primaries.get(key) === p) this.primaries.delete(key); });
+      p.catch(() => { if (this.rt(key).primary === p) this.rt(key).primary = undefined; });
       return p;
     }
     return p.then((v) => {
-      if (this.primaries.get(key) === cached) this.primaries.set(key, Promise.resolve(v));
+      if (this.rt(key).primary === cached) this.rt(key).primary = Promise.resolve(v);
       return v;
     });
   }
@@ -703,9 +662,9 @@ export class Replicator {
    */
   private async claim(volumeId: string, pg: number, epoch: number): Promise<void> {
     const key = `${volumeId}/${pg}`;
-    if (this.leases === null || this.claimed.get(key) === epoch) return;
+    if (this.leases === null || this.rt(key).claimedEpoch === epoch) return;
     const g = await this.leases.sync.claimPgPrimary(volumeId, pg, this.nodeId, epoch);
-    this.claimed.set(key, g.epoch);
+    this.rt(key).claimedEpoch = g.epoch;
     if (g.epoch === epoch) return;
     this.log.warn({ volumeId, pg, from: epoch, to: g.epoch }, 'primary restarted at a claimed epoch; moved the PG to a new epoch');
     await this.store.observeEpoch(volumeId, pg, g.epoch);
@@ -758,7 +717,7 @@ export class Replicator {
       if (now.appliedSeq >= groupHighest) break;
       if (this.leases === null) break;
       const hole = now.appliedSeq + 1;
-      if (this.catchingUp.has(`${volumeId}/${pg}`) || await this.anyHolds(sources, volumeId, pg, hole, epoch)) {
+      if (this.rt(`${volumeId}/${pg}`).catchingUp || await this.anyHolds(sources, volumeId, pg, hole, epoch)) {
         await sleep(gapGraceMs); // a catch-up is running, or a replica got the seq since: pull again
         now = await this.store.pgState(volumeId, pg);
         continue;
@@ -814,7 +773,7 @@ export class Replicator {
     mark.sending = true;
     const upto = ppg.nextSeq - 1;
     const key = `${volumeId}/${pg}`;
-    const current = (): boolean => this.primaries.has(key) && this.serving.get(key) === ppg && (this.fencedEpochs.get(key) ?? 0) <= ppg.epoch;
+    const current = (): boolean => (this.rt(key).primary !== undefined) && this.rt(key).serving === ppg && this.rt(key).fencedEpoch <= ppg.epoch;
     sync.markPgReplicaOutOfSync(volumeId, pg, replica, ppg.epoch, this.nodeId, upto).then(() => {
       mark.sending = false;
       mark.covered = Math.max(mark.covered, upto);
@@ -920,9 +879,9 @@ export class Replicator {
       if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, pg, st.highestSeq, nodeOf(placement, group.primary).address, last.op.epoch);
       const key = `${volumeId}/${pg}`;
       const trimSeq = Math.max(...accepted.map((w) => w.trimSeq));
-      const trimmed = this.replicaTrimmedTo.get(key) ?? st.trimmedSeq;
+      const trimmed = this.rt(key).replicaTrimmedTo ?? st.trimmedSeq;
       if (trimSeq - trimmed >= trimEveryEntries) {
-        this.replicaTrimmedTo.set(key, trimSeq);
+        this.rt(key).replicaTrimmedTo = trimSeq;
         this.store.trimJournal(volumeId, pg, trimSeq).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'journal trim failed'));
       }
       appliedSeq = st.appliedSeq;
@@ -933,12 +892,12 @@ export class Replicator {
   /** A gap still open after the grace period means missed writes: pull them from the primary. */
   private watchGap(volumeId: string, pg: number, target: number, primary: string, epoch: number): void {
     const key = `${volumeId}/${pg}`;
-    if (this.catchingUp.has(key)) return;
+    if (this.rt(key).catchingUp) return;
     const t = setTimeout(() => {
       this.gapTimers.delete(t);
       void (async () => {
         const st = await this.store.pgState(volumeId, pg);
-        if (st.appliedSeq >= target || this.catchingUp.has(key)) return;
+        if (st.appliedSeq >= target || this.rt(key).catchingUp) return;
         await this.catchUp(volumeId, pg, primary, epoch);
       })().catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary }, 'catch-up failed'));
     }, gapGraceMs);
@@ -970,8 +929,8 @@ export class Replicator {
   async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) throw this.rejoiningError(volumeId, pg);
-    if (this.catchingUp.has(key)) return (await this.store.pgState(volumeId, pg)).appliedSeq;
-    this.catchingUp.add(key);
+    if (this.rt(key).catchingUp) return (await this.store.pgState(volumeId, pg)).appliedSeq;
+    this.rt(key).catchingUp = true;
     let resynced = false;
     try {
       for (;;) {
@@ -1003,7 +962,7 @@ export class Replicator {
         if (after.appliedSeq === st.appliedSeq) return after.appliedSeq;
       }
     } finally {
-      this.catchingUp.delete(key);
+      this.rt(key).catchingUp = false;
     }
   }
 
