@@ -20,7 +20,7 @@ import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
-import type { Peers } from './peers.js';
+import type { PeerTransport } from './peers.js';
 import type { LeaseGuard } from './lease-guard.js';
 import { PlacementRefresher } from './placement-refresh.js';
 import { newPgRuntime, type PgRuntime, type PrimaryPg } from './pg-runtime.js';
@@ -93,7 +93,7 @@ export class Replicator {
     private readonly selfAddress: () => string,
     private readonly store: BlockStore,
     private readonly placement: PlacementSource,
-    private readonly peers: Peers,
+    private readonly peers: PeerTransport,
     private readonly log: Logger,
     /** With leases, writes are acknowledged only under a live pg-primary lease (lease-guard.ts). */
     private readonly leases: LeaseGuard | null = null,
