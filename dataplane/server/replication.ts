@@ -15,14 +15,14 @@ import { metrics } from '../metrics.js';
 import { pgOf } from '../logic/routing.js';
 import { evaluateWriteConcern, primaryMustSync, replicasMustSync } from '../logic/write-concern.js';
 import type { ReplicaAck, ReplicaInfo } from '../logic/write-concern.js';
-import { blockOutsideVolume, senderMayBe } from '../logic/membership.js';
+import { blockOutsideVolume } from '../logic/membership.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { PeerTransport } from './peers.js';
 import type { LeaseGuard } from './lease-guard.js';
-import { PlacementRefresher } from './placement-refresh.js';
+import { EpochGate, staleEpochError } from './admission.js';
 import { newPgRuntime, type PgRuntime, type PrimaryPg } from './pg-runtime.js';
 import type { ReplicateResult } from '../wire.js';
 
@@ -98,11 +98,11 @@ export class Replicator {
     /** With leases, writes are acknowledged only under a live pg-primary lease (lease-guard.ts). */
     private readonly leases: LeaseGuard | null = null,
   ) {
-    this.refresher = new PlacementRefresher(placement);
+    this.gate = new EpochGate({ nodeId, store, placement, log, rt: (key) => this.rt(key) });
   }
 
-  /** Request-triggered placement reads, bounded (placement-refresh.ts). */
-  private readonly refresher: PlacementRefresher;
+  /** Admission and fencing: which epochs and senders a request may carry (admission.ts). */
+  private readonly gate: EpochGate;
 
   // ---- fencing --------------------------------------------------------------------------
 
@@ -203,7 +203,7 @@ export class Replicator {
     let g: PlacementGroup | undefined;
     try {
       g = (await this.placement.getPlacement(volumeId)).groups[pg];
-      if (g !== undefined && g.epoch < epoch) g = (await this.sharedRefresh(volumeId)).groups[pg];
+      if (g !== undefined && g.epoch < epoch) g = (await this.gate.sharedRefresh(volumeId)).groups[pg];
     } catch (err) {
       if (isGalleonError(err, 'VOLUME_NOT_FOUND')) return false;
       throw err;
@@ -222,10 +222,6 @@ export class Replicator {
     return true;
   }
 
-  /** A placement read that began after this call (shared and bounded: placement-refresh.ts). */
-  private sharedRefresh(volumeId: string): Promise<VolumePlacement> {
-    return this.refresher.fresh(volumeId, this.refresher.now());
-  }
 
   private runRejoin(volumeId: string, pg: number): void {
     const attempt = (): void => {
@@ -250,7 +246,7 @@ export class Replicator {
   private async rejoin(volumeId: string, pg: number): Promise<void> {
     const key = `${volumeId}/${pg}`;
     if (!this.rt(key).rejoining) return;
-    const p = await this.sharedRefresh(volumeId);
+    const p = await this.gate.sharedRefresh(volumeId);
     const g = groupOf(p, pg);
     if (!g.replicas.includes(this.nodeId)) {
       // Removed again before we were done: an ordinary stale copy (hand-back, then lifecycle drop).
@@ -284,7 +280,7 @@ export class Replicator {
   private async refuseStaleCopy(volumeId: string, pg: number, epoch: number): Promise<void> {
     if (!await this.staleCopy(volumeId, pg, epoch)) return;
     const fence = this.rt(`${volumeId}/${pg}`).fencedEpoch;
-    throw epoch < fence ? this.stale(volumeId, pg, epoch, fence) : this.rejoiningError(volumeId, pg);
+    throw epoch < fence ? staleEpochError(volumeId, pg, epoch, fence) : this.rejoiningError(volumeId, pg);
   }
 
   /** Refused while the PG's stale copy is being replaced: the primary retries (and marks it out of sync). */
@@ -294,116 +290,6 @@ export class Replicator {
     });
   }
 
-  /**
-   * The PG's group as the metadata service assigned it, at an epoch >= `epoch`: the cached
-   * placement when it is new enough, else one read after this call began (bounded and shared:
-   * placement-refresh.ts). An epoch the service does not show was never assigned: it is refused,
-   * and never recorded. This is the only way an epoch from a request gets into this node.
-   */
-  private async assignedGroup(volumeId: string, pg: number, epoch: number, cached?: VolumePlacement): Promise<{ placement: VolumePlacement; group: PlacementGroup }> {
-    const since = this.refresher.now();
-    let placement = cached ?? await this.placement.getPlacement(volumeId);
-    let group = groupOf(placement, pg);
-    if (group.epoch >= epoch) return { placement, group };
-    placement = await this.refresher.fresh(volumeId, since);
-    group = groupOf(placement, pg);
-    if (group.epoch >= epoch) return { placement, group };
-    metrics.unassignedEpochRefusals.inc();
-    throw new GalleonError('FAILED_PRECONDITION', `epoch ${epoch} of ${volumeId}/${pg} was not assigned by the metadata service (it shows epoch ${group.epoch})`, {
-      hint: 'only the metadata service assigns epochs: refresh the placement and use its epoch', details: { epoch: group.epoch, volumeId, pg },
-    });
-  }
-
-  /**
-   * Peering, forwards and catch-up requests at `epoch` must come from the PG's primary at that
-   * epoch per the metadata service: the id it names (`from`; null when it names none) and the
-   * host it connects from (`senderMayBe`: a cheap filter against other hosts; any process on the
-   * primary's host passes it until mTLS, issue #12).
-   */
-  private requireFromPrimary(what: string, placement: VolumePlacement, group: PlacementGroup, epoch: number, from: string | null, remote: string | undefined): void {
-    const { volumeId, pg } = group;
-    if (epoch < group.epoch) throw this.stale(volumeId, pg, epoch, group.epoch);
-    const primary = nodeOf(placement, group.primary);
-    if (from === group.primary && senderMayBe(primary.address, remote)) return;
-    metrics.foreignRequestRefusals.inc();
-    throw new GalleonError('FAILED_PRECONDITION', `${what} for ${volumeId}/${pg} at epoch ${epoch} must come from its primary ${group.primary} (${primary.address}); it came from ${from ?? 'an unnamed sender'} at ${remote ?? 'an unknown address'}`, {
-      hint: 'only the primary the metadata service assigned may send this', details: { primary: group.primary, epoch: group.epoch },
-    });
-  }
-
-
-  /**
-   * The newest epoch this node recorded for the PG (store and in-memory fence), checked against
-   * the metadata service when it is above the placement's. Every epoch a node legitimately holds
-   * was committed there first and the service's epochs never go back, so one above what a
-   * linearizable read shows was never assigned: a forged one, recorded before data nodes verified
-   * epochs. It is lowered to the service's epoch (server/README.md, "Forged epochs").
-   */
-  private async recordedEpoch(volumeId: string, pg: number, group: PlacementGroup): Promise<number> {
-    const key = `${volumeId}/${pg}`;
-    await this.rt(key).healing;
-    const top = Math.max((await this.store.pgState(volumeId, pg)).epoch, this.rt(key).fencedEpoch);
-    if (top <= group.epoch || this.placement.authoritative !== true) return top;
-    const assigned = groupOf(await this.sharedRefresh(volumeId), pg).epoch;
-    if (top <= assigned) return top;
-    const running = this.rt(key).healing;
-    if (running !== undefined) return running;
-    const heal = this.lowerForgedEpoch(volumeId, pg, top, assigned).finally(() => { this.rt(key).healing = undefined; });
-    this.rt(key).healing = heal;
-    return heal;
-  }
-
-  private async lowerForgedEpoch(volumeId: string, pg: number, forged: number, assigned: number): Promise<number> {
-    const key = `${volumeId}/${pg}`;
-    this.log.warn({ volumeId, pg, recorded: forged, assigned }, 'recorded epoch was never assigned by the metadata service (forged): lowering it to the assigned one');
-    metrics.forgedEpochsHealed.inc();
-    if (this.rt(key).fencedEpoch > assigned) this.rt(key).fencedEpoch = assigned;
-    const cached = this.rt(key).primary;
-    if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== assigned) this.rt(key).primary = undefined;
-    await this.store.lowerEpoch(volumeId, pg, assigned);
-    // An epoch assigned while we lowered (a peering the forged one had absorbed) is recorded again.
-    const now = groupOf(await this.sharedRefresh(volumeId), pg).epoch;
-    return this.store.observeEpoch(volumeId, pg, now);
-  }
-
-  /**
-   * A replica refused this primary's forward as deposed: fence in memory at once (no write may be
-   * admitted meanwhile), persist the epoch only once the metadata service shows it. A replica that
-   * reports an epoch the service never assigned (it recorded a forged one) lifts the fence again;
-   * it lowers its own epoch when it next checks one.
-   */
-  private fenceFromReplica(volumeId: string, pg: number, newer: number): void {
-    const key = `${volumeId}/${pg}`;
-    this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, newer);
-    this.rt(key).primary = undefined;
-    if (this.placement.authoritative !== true) {
-      this.store.observeEpoch(volumeId, pg, newer).catch((e: unknown) => this.log.error({ err: e }, 'recording a newer epoch failed'));
-      return;
-    }
-    this.sharedRefresh(volumeId).then(async (p) => {
-      const assigned = groupOf(p, pg).epoch;
-      if (assigned >= newer) { await this.store.observeEpoch(volumeId, pg, newer); return; }
-      this.log.warn({ volumeId, pg, reported: newer, assigned }, 'a replica reported an epoch the metadata service never assigned; not recording it');
-      if (this.rt(key).fencedEpoch === newer) this.rt(key).fencedEpoch = assigned;
-    }).catch((e: unknown) => this.log.error({ err: e, volumeId, pg }, 'checking a newer epoch failed'));
-  }
-
-  /**
-   * Refuses an epoch older than the newest seen, or one the metadata service never assigned;
-   * records a newer one. Returns the PG's group.
-   */
-  private async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, initial: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
-    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch, initial);
-    const known = Math.max(await this.recordedEpoch(volumeId, pg, group), group.epoch);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
-    if (group.primary !== this.nodeId) {
-      throw new GalleonError('NOT_PRIMARY', `node ${this.nodeId} is not the primary of ${volumeId}/${pg} (${group.primary} is)`, {
-        hint: 'refresh the placement and send the write to the primary', details: { primary: group.primary, epoch: group.epoch },
-      });
-    }
-    await this.store.observeEpoch(volumeId, pg, epoch);
-    return { group, placement };
-  }
 
   /**
    * A new placement arrived: record its epochs so older requests are refused from now on. With
@@ -443,10 +329,10 @@ export class Replicator {
    * connection's address).
    */
   async acceptPeering(volumeId: string, pg: number, epoch: number, from: string | null, remote: string | undefined): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
-    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch);
-    this.requireFromPrimary('peering', placement, group, epoch, from, remote);
-    const known = await this.recordedEpoch(volumeId, pg, group);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
+    this.gate.requireFromPrimary('peering', placement, group, epoch, from, remote);
+    const known = await this.gate.recordedEpoch(volumeId, pg, group);
+    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) {
       // The old copy does not count: the group's seqs went on without it. Fenced in memory.
@@ -471,8 +357,8 @@ export class Replicator {
   async admitPrimaryRead(address: BlockAddress, pg: number, epoch: number): Promise<void> {
     const initial = await this.placement.getPlacement(address.volumeId);
     const g = groupOf(initial, pg);
-    const known = Math.max(await this.recordedEpoch(address.volumeId, pg, g), g.epoch);
-    if (epoch < known) throw this.stale(address.volumeId, pg, epoch, known);
+    const known = Math.max(await this.gate.recordedEpoch(address.volumeId, pg, g), g.epoch);
+    if (epoch < known) throw staleEpochError(address.volumeId, pg, epoch, known);
     if (g.primary !== this.nodeId || g.epoch !== epoch) return;
     await this.primaryPg(address.volumeId, pg, epoch, g, initial);
     await this.leases?.ensure(address.volumeId, pg, epoch);
@@ -480,16 +366,10 @@ export class Replicator {
 
   async admitRead(volumeId: string, pg: number, epoch: number): Promise<void> {
     const g = groupOf(await this.placement.getPlacement(volumeId), pg);
-    const known = Math.max(await this.recordedEpoch(volumeId, pg, g), g.epoch);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    const known = Math.max(await this.gate.recordedEpoch(volumeId, pg, g), g.epoch);
+    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
   }
 
-  private stale(volumeId: string, pg: number, epoch: number, known: number): GalleonError {
-    metrics.staleEpochRefusals.inc();
-    return new GalleonError('STALE_EPOCH', `epoch ${epoch} of ${volumeId}/${pg} is stale, this node has seen epoch ${known}`, {
-      hint: 'refresh the placement from the metadata service and retry', details: { epoch: known, volumeId, pg },
-    });
-  }
 
   // ---- primary path ---------------------------------------------------------------------
 
@@ -501,7 +381,7 @@ export class Replicator {
   async primaryWrite(address: BlockAddress, data: Uint8Array | null, epoch: number, concern: WriteConcern): Promise<WriteResult> {
     const initial = await this.volumeHolding(address);
     const pg = pgOf(address.inode, address.blockNo, initial.pgCount);
-    const { group, placement } = await this.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
+    const { group, placement } = await this.gate.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
     const replicas: ReplicaInfo[] = group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone }));
     const acks = new Map<string, ReplicaAck>(replicas.map((r) => [r.id, 'pending']));
     const upfront = evaluateWriteConcern(concern, replicas, this.nodeId, acks);
@@ -542,7 +422,7 @@ export class Replicator {
         } else if (localError !== undefined) {
           reject(localError);
         } else if (fencedAt > 0) {
-          reject(this.stale(address.volumeId, pg, epoch, fencedAt));
+          reject(staleEpochError(address.volumeId, pg, epoch, fencedAt));
         } else {
           reject(new GalleonError('WRITE_CONCERN_UNMET', `write concern ${concern} not met for ${address.volumeId}/${pg} seq ${seq}: ${v.reason}`, {
             hint: 'some replicas are unreachable; retry, or use a weaker write concern', details: { concern, pg, seq, acks: Object.fromEntries(acks) },
@@ -581,7 +461,7 @@ export class Replicator {
             // Deposed: a replica has seen a newer epoch. Remember it so we refuse our clients too.
             const newer = typeof err.details.epoch === 'number' ? err.details.epoch : epoch + 1;
             fencedAt = Math.max(fencedAt, newer);
-            this.fenceFromReplica(address.volumeId, pg, newer);
+            this.gate.fenceFromReplica(address.volumeId, pg, newer);
           } else {
             this.markOutOfSync(address.volumeId, pg, ppg, r.id, target, seq);
           }
@@ -603,7 +483,7 @@ export class Replicator {
     let p = await this.placement.getPlacement(address.volumeId);
     let why = blockOutsideVolume(address, p);
     if (why !== null && p.sizeBytes !== undefined) {
-      p = await this.sharedRefresh(address.volumeId);
+      p = await this.gate.sharedRefresh(address.volumeId);
       why = blockOutsideVolume(address, p);
     }
     if (why !== null) {
@@ -669,7 +549,7 @@ export class Replicator {
     this.log.warn({ volumeId, pg, from: epoch, to: g.epoch }, 'primary restarted at a claimed epoch; moved the PG to a new epoch');
     await this.store.observeEpoch(volumeId, pg, g.epoch);
     await this.placement.refresh(volumeId).catch(() => undefined);
-    throw this.stale(volumeId, pg, epoch, g.epoch);
+    throw staleEpochError(volumeId, pg, epoch, g.epoch);
   }
 
   /**
@@ -864,10 +744,10 @@ export class Replicator {
     const { volumeId } = first.op.address;
     const pg = first.op.pg;
     const top = Math.max(...writes.map((w) => w.op.epoch));
-    const { placement, group } = await this.assignedGroup(volumeId, pg, top);
-    if (top >= group.epoch) this.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, top);
+    if (top >= group.epoch) this.gate.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
     await this.refuseStaleCopy(volumeId, pg, top);
-    const known = Math.max(await this.recordedEpoch(volumeId, pg, group), group.epoch);
+    const known = Math.max(await this.gate.recordedEpoch(volumeId, pg, group), group.epoch);
     const accepted = writes.filter((w) => w.op.epoch >= known);
     // One (synced) epoch record: the newest accepted epoch, or the one the refusals were measured against.
     await this.store.observeEpoch(volumeId, pg, accepted.length > 0 ? Math.max(...accepted.map((w) => w.op.epoch)) : known);
@@ -886,7 +766,7 @@ export class Replicator {
       }
       appliedSeq = st.appliedSeq;
     }
-    return writes.map((w) => (w.op.epoch >= known ? { appliedSeq } : { error: this.stale(volumeId, pg, w.op.epoch, known).toJSON() }));
+    return writes.map((w) => (w.op.epoch >= known ? { appliedSeq } : { error: staleEpochError(volumeId, pg, w.op.epoch, known).toJSON() }));
   }
 
   /** A gap still open after the grace period means missed writes: pull them from the primary. */
@@ -911,8 +791,8 @@ export class Replicator {
    * (`named`, the old `primary=` parameter) is refused before anything connects anywhere.
    */
   async catchUpRequested(volumeId: string, pg: number, epoch: number, from: string | null, named: string | null, remote: string | undefined): Promise<number> {
-    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch);
-    this.requireFromPrimary('a catch-up request', placement, group, epoch, from, remote);
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
+    this.gate.requireFromPrimary('a catch-up request', placement, group, epoch, from, remote);
     const address = nodeOf(placement, group.primary).address;
     if (named !== null && named !== address) {
       metrics.foreignRequestRefusals.inc();
@@ -920,8 +800,8 @@ export class Replicator {
         hint: 'a node catches up only from its primary as the metadata service registered it; leave out primary=', details: { primary: group.primary },
       });
     }
-    const known = await this.recordedEpoch(volumeId, pg, group);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    const known = await this.gate.recordedEpoch(volumeId, pg, group);
+    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
     return this.catchUp(volumeId, pg, address, epoch);
   }
 
@@ -953,7 +833,7 @@ export class Replicator {
         await this.tracked(key, async () => {
           // A newer primary peered while we fetched: these entries may be ones it did not count.
           const known = (await this.store.pgState(volumeId, pg)).epoch;
-          if (known > epoch) throw this.stale(volumeId, pg, epoch, known);
+          if (known > epoch) throw staleEpochError(volumeId, pg, epoch, known);
           await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
         });
         const after = await this.store.pgState(volumeId, pg);
