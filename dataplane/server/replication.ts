@@ -23,6 +23,7 @@ import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { PeerTransport } from './peers.js';
 import type { LeaseGuard } from './lease-guard.js';
 import { EpochGate, staleEpochError } from './admission.js';
+import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
 import { newPgRuntime, type PgRuntime, type PrimaryPg } from './pg-runtime.js';
 import type { ReplicateResult } from '../wire.js';
 
@@ -99,71 +100,16 @@ export class Replicator {
     private readonly leases: LeaseGuard | null = null,
   ) {
     this.gate = new EpochGate({ nodeId, store, placement, log, rt: (key) => this.rt(key) });
+    this.handBacks = { store, peers, log, rt: (key) => this.rt(key), journalMaxBytes: catchUpMaxBytes };
   }
+
+  /** What the hand-back of a replaced copy needs (handback.ts). */
+  private readonly handBacks: HandBackDeps;
 
   /** Admission and fencing: which epochs and senders a request may carry (admission.ts). */
   private readonly gate: EpochGate;
 
-  // ---- fencing --------------------------------------------------------------------------
-
-
-  /**
-   * A node that was replaced in a PG while it was away may hold writes nobody else got: `durable`
-   * ones are acknowledged by the primary alone and forwarded later. Once the new primary exists,
-   * hand each such block to it as a new write at the new epoch — unless the new primary has
-   * written that block (or deleted it) at a newer epoch, or already holds this very version.
-   * Runs once per (PG, epoch); a failure is retried at the next heartbeat.
-   */
-  private async maybeHandBack(p: VolumePlacement, g: PlacementGroup): Promise<void> {
-    const r = this.rt(`${p.volumeId}/${g.pg}`);
-    if (r.handedBack.has(g.epoch) || r.handingBack.has(g.epoch)) return;
-    const mine = await this.store.pgState(p.volumeId, g.pg);
-    if (mine.highestSeq === 0 || mine.epoch >= g.epoch) { r.handedBack.add(g.epoch); return; }
-    r.handingBack.add(g.epoch);
-    try {
-      await this.handBack(p, g, mine.epoch, 'replicated');
-      r.handedBack.add(g.epoch);
-    } catch (err) {
-      this.log.warn({ volumeId: p.volumeId, pg: g.pg, code: isGalleonError(err) ? err.code : undefined }, 'hand-back to the new primary failed; retrying later');
-    } finally {
-      r.handingBack.delete(g.epoch);
-    }
-  }
-
-  /**
-   * Writes every local block of the PG that the primary of `g` neither wrote or deleted after
-   * `ourEpoch` nor holds in this version to it, as a new write at `g.epoch` with `concern`.
-   * Returns how many; 0 when the primary's journal is trimmed past our epoch (its newer writes
-   * cannot be told apart, so nothing is handed back). Throws when the primary cannot be reached.
-   */
-  private async handBack(p: VolumePlacement, g: PlacementGroup, ourEpoch: number, concern: WriteConcern): Promise<number> {
-    const primary = nodeOf(p, g.primary).address;
-    // Blocks the new primary touched after our epoch: never overwrite those.
-    const newer = new Set<string>();
-    for (let from = 1; ;) {
-      let frames;
-      try {
-        frames = await this.peers.fetchJournal(primary, p.volumeId, g.pg, from, g.epoch, catchUpMaxBytes);
-      } catch (err) {
-        if (!isGalleonError(err, 'OUT_OF_RANGE')) throw err;
-        this.log.warn({ volumeId: p.volumeId, pg: g.pg }, 'new primary trimmed its journal; nothing handed back');
-        return 0;
-      }
-      if (frames.length === 0) break;
-      for (const { meta } of frames) if (meta.epoch > ourEpoch) newer.add(`${meta.inode}/${meta.blockNo}`);
-      from = (frames[frames.length - 1]?.meta.seq ?? from) + 1;
-    }
-    let handed = 0;
-    for await (const { address, block } of this.store.iterateBlocks({ volumeId: p.volumeId, pg: g.pg })) {
-      if (newer.has(`${address.inode}/${address.blockNo}`)) continue;
-      const theirs = await this.peers.blockVersion(primary, address);
-      if (theirs !== null && (theirs.epoch > block.epoch || (theirs.epoch === block.epoch && theirs.seq >= block.seq))) continue;
-      await this.peers.writeAsClient(primary, address, block.data, g.epoch, concern);
-      handed++;
-    }
-    if (handed > 0) this.log.warn({ volumeId: p.volumeId, pg: g.pg, epoch: g.epoch, handed }, 'handed writes the new primary lacked back to it');
-    return handed;
-  }
+  // ---- hand-back (handback.ts) ----------------------------------------------------------
 
   /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */
   handBackFinished(volumeId: string, pg: number, epoch: number): boolean {
@@ -258,7 +204,7 @@ export class Replicator {
       // The primary forwards the hand-back to this node too, which refuses it, and so may another
       // replica added back with it: count only on in-sync ones, else on the primary alone.
       const others = g.inSync.filter((id) => id !== this.nodeId && id !== g.primary);
-      await this.handBack(p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
+      await handBack(this.handBacks, p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
     }
     await Promise.all([...this.rt(key).applying]);
     await this.store.dropPg(volumeId, pg);
@@ -300,7 +246,7 @@ export class Replicator {
   async adoptPlacement(p: VolumePlacement, onlyMine = false): Promise<void> {
     for (const g of p.groups) {
       if (onlyMine && !g.replicas.includes(this.nodeId)) {
-        await this.maybeHandBack(p, g);
+        await maybeHandBack(this.handBacks, p, g);
         continue;
       }
       if (await this.staleCopy(p.volumeId, g.pg, g.epoch)) continue;
