@@ -36,6 +36,7 @@ const pureModules = [
   'metadata/raft/core/**/*.ts',
   'metadata/state/logic/**/*.ts',
   'dataplane/logic/**/*.ts',
+  'dataplane/core/**/*.ts',
   'chaos/linearizability/**/*.ts',
   'vfs/data/layout.ts',
   'vfs/manager/plan.ts',

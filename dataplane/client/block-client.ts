@@ -1,12 +1,12 @@
 /**
  * The data-plane client: routes `(volume, inode, blockNo)` to its PG and the PG's primary,
- * sends the placement epoch with every request, refreshes the placement on STALE_EPOCH (or
- * when a node says it is not the primary) and retries with a bound. One keep-alive undici
+ * sends the placement epoch with every request, refreshes the placement on STALE_EPOCH or
+ * NOT_PRIMARY (typed retry sets below) and retries with a bound. One keep-alive undici
  * Pool per node, pipelining idempotent reads.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
-import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import { GalleonError, isGalleonError, type ErrorCode } from '../../proto/errors.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
@@ -58,9 +58,10 @@ export const defaultMaxInFlight = 64;
 /** Backoff between retries grows up to this. */
 export const maxRetryDelayMs = 500;
 
-/** Codes after which a retry can succeed: the placement moved, or a node was briefly away. */
-const refreshCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUND']);
-const retryCodes = new Set(['STALE_EPOCH', 'FAILED_PRECONDITION', 'NODE_NOT_FOUND', 'UNAVAILABLE', 'TIMEOUT']);
+/** Codes that mean the client's placement is out of date: read it again, then retry at once. */
+export const refreshCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['STALE_EPOCH', 'NOT_PRIMARY', 'NODE_NOT_FOUND']);
+/** Codes after which a retry can succeed: the placement moved, or a node was briefly away (after a backoff). */
+export const retryCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([...refreshCodes, 'UNAVAILABLE', 'TIMEOUT']);
 
 /** Writes up to this size are coalesced into batch requests; larger ones stream on their own. */
 export const coalesceBelowBytes = 64 * 1024;

@@ -53,7 +53,23 @@ export interface ReplicateOptions {
   trimSeq: number;
 }
 
-export class Peers {
+/**
+ * What replication needs from the network between data nodes: the `Replicator` takes this, not
+ * the HTTP implementation (`Peers`), so a test or a simulator can stand in for the network.
+ */
+export interface PeerTransport {
+  replicate(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }>;
+  /** Resolves once the replica at `address` has room for another forward (flow control). */
+  waitForRoom(address: string): Promise<void>;
+  fetchJournal(address: string, volumeId: string, pg: number, fromSeq: number, epoch: number, maxBytes: number): Promise<{ meta: JournalFrameMeta; data: Buffer }[]>;
+  peer(address: string, volumeId: string, pg: number, epoch: number, from: string, timeoutMs: number): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }>;
+  requestCatchUp(address: string, volumeId: string, pg: number, from: string, epoch: number): Promise<{ appliedSeq: number }>;
+  blockVersion(address: string, a: { volumeId: string; inode: number; blockNo: number }): Promise<{ epoch: number; seq: number } | null>;
+  writeAsClient(address: string, a: { volumeId: string; inode: number; blockNo: number }, data: Uint8Array, epoch: number, concern: string): Promise<void>;
+  fetchPgBlocks(address: string, volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; frames: AsyncGenerator<{ meta: JournalFrameMeta; data: Buffer }> }>;
+}
+
+export class Peers implements PeerTransport {
   private readonly pools = new Map<string, Pool>();
 
   private pool(address: string): Pool {

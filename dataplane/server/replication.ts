@@ -15,14 +15,16 @@ import { metrics } from '../metrics.js';
 import { pgOf } from '../logic/routing.js';
 import { evaluateWriteConcern, primaryMustSync, replicasMustSync } from '../logic/write-concern.js';
 import type { ReplicaAck, ReplicaInfo } from '../logic/write-concern.js';
-import { blockOutsideVolume, senderMayBe } from '../logic/membership.js';
+import { blockOutsideVolume } from '../logic/membership.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
-import type { Peers } from './peers.js';
+import type { PeerTransport } from './peers.js';
 import type { LeaseGuard } from './lease-guard.js';
-import { PlacementRefresher } from './placement-refresh.js';
+import { EpochGate, staleEpochError } from './admission.js';
+import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
+import { newPgRuntime, type PgRuntime, type PrimaryPg } from './pg-runtime.js';
 import type { ReplicateResult } from '../wire.js';
 
 /** A replica trims its journal in steps of at least this many entries. */
@@ -58,25 +60,6 @@ export interface WriteResult {
   acks: Record<string, ReplicaAck>;
 }
 
-interface PrimaryPg {
-  epoch: number;
-  nextSeq: number;
-  /** Contiguous applied seq each other replica last reported. */
-  replicaApplied: Map<string, number>;
-  trimmedTo: number;
-  /** Replicas that failed a write at this epoch: what the metadata service was told about them. */
-  outOfSync: Map<string, OutOfSyncMark>;
-}
-
-interface OutOfSyncMark {
-  /** Every failed seq <= covered is in a committed mark (the replica's floor). */
-  covered: number;
-  /** Highest seq the replica failed. */
-  failed: number;
-  sending: boolean;
-  nudging: boolean;
-}
-
 export interface ReplicaWrite {
   op: BlockOp;
   sync: boolean;
@@ -85,40 +68,24 @@ export interface ReplicaWrite {
 }
 
 export class Replicator {
-  private readonly primaries = new Map<string, Promise<PrimaryPg>>();
-  private readonly catchingUp = new Set<string>();
+  /** What this process keeps about each PG (`volume/pg`), one record per PG (pg-runtime.ts). */
+  private readonly pgs = new Map<string, PgRuntime>();
   private readonly gapTimers = new Set<NodeJS.Timeout>();
-  private readonly replicaTrimmedTo = new Map<string, number>();
-  /**
-   * Newer epochs heard from replicas' refusals, in memory at once: the store persists them a
-   * moment later, and no write may be admitted in between.
-   */
-  private readonly fencedEpochs = new Map<string, number>();
-  /** Replicas that failed to apply a write, per PG (for logs: the first failure warns). */
-  readonly failedReplicas = new Map<string, Set<string>>();
-  /** Epoch each PG's primary role was claimed at by THIS process (claimPgPrimary). */
-  private readonly claimed = new Map<string, number>();
-  /** Highest seq this process assigned per PG: never assigned again, even after a re-peering. */
-  private readonly assignedSeq = new Map<string, number>();
-  /** Peerings in progress per `volume/pg@epoch`, shared by every caller that needs one. */
-  private readonly peerings = new Map<string, Promise<PrimaryPg>>();
-  /** The PrimaryPg each PG was last peered into (background work of an older one stops). */
-  private readonly serving = new Map<string, PrimaryPg>();
   private dieArmed = dieAfterForward;
-  /**
-   * Replica-side writes in progress per PG (forwards and catch-up batches, each admitted under an
-   * epoch check): peering waits for them, so the seqs it reports include every write admitted
-   * before the new epoch was installed, and none can land after it.
-   */
-  private readonly applying = new Map<string, Set<Promise<unknown>>>();
 
+  private rt(key: string): PgRuntime {
+    let r = this.pgs.get(key);
+    if (r === undefined) { r = newPgRuntime(); this.pgs.set(key, r); }
+    return r;
+  }
+
+  /** Replica-side work that peering must wait for (PgRuntime.applying). */
   private tracked<T>(key: string, work: () => Promise<T>): Promise<T> {
-    let set = this.applying.get(key);
-    if (set === undefined) { set = new Set(); this.applying.set(key, set); }
+    const set = this.rt(key).applying;
     const p = work();
     const entry = p.catch(() => undefined);
     set.add(entry);
-    void entry.then(() => { set.delete(entry); if (set.size === 0 && this.applying.get(key) === set) this.applying.delete(key); });
+    void entry.then(() => { set.delete(entry); });
     return p;
   }
 
@@ -127,103 +94,44 @@ export class Replicator {
     private readonly selfAddress: () => string,
     private readonly store: BlockStore,
     private readonly placement: PlacementSource,
-    private readonly peers: Peers,
+    private readonly peers: PeerTransport,
     private readonly log: Logger,
     /** With leases, writes are acknowledged only under a live pg-primary lease (lease-guard.ts). */
     private readonly leases: LeaseGuard | null = null,
   ) {
-    this.refresher = new PlacementRefresher(placement);
+    this.gate = new EpochGate({ nodeId, store, placement, log, rt: (key) => this.rt(key) });
+    this.handBacks = { store, peers, log, rt: (key) => this.rt(key), journalMaxBytes: catchUpMaxBytes };
   }
 
-  /** Request-triggered placement reads, bounded (placement-refresh.ts). */
-  private readonly refresher: PlacementRefresher;
+  /** What the hand-back of a replaced copy needs (handback.ts). */
+  private readonly handBacks: HandBackDeps;
 
-  // ---- fencing --------------------------------------------------------------------------
+  /** Admission and fencing: which epochs and senders a request may carry (admission.ts). */
+  private readonly gate: EpochGate;
 
-  /** PG keys (`volume/pg@epoch`) whose blocks this node already handed to the new primary. */
-  private readonly handedBack = new Set<string>();
-
-  /**
-   * A node that was replaced in a PG while it was away may hold writes nobody else got: `durable`
-   * ones are acknowledged by the primary alone and forwarded later. Once the new primary exists,
-   * hand each such block to it as a new write at the new epoch — unless the new primary has
-   * written that block (or deleted it) at a newer epoch, or already holds this very version.
-   * Runs once per (PG, epoch); a failure is retried at the next heartbeat.
-   */
-  private async maybeHandBack(p: VolumePlacement, g: PlacementGroup): Promise<void> {
-    const key = `${p.volumeId}/${g.pg}@${g.epoch}`;
-    if (this.handedBack.has(key) || this.catchingUp.has(key)) return;
-    const mine = await this.store.pgState(p.volumeId, g.pg);
-    if (mine.highestSeq === 0 || mine.epoch >= g.epoch) { this.handedBack.add(key); return; }
-    this.catchingUp.add(key);
-    try {
-      await this.handBack(p, g, mine.epoch, 'replicated');
-      this.handedBack.add(key);
-    } catch (err) {
-      this.log.warn({ volumeId: p.volumeId, pg: g.pg, code: isGalleonError(err) ? err.code : undefined }, 'hand-back to the new primary failed; retrying later');
-    } finally {
-      this.catchingUp.delete(key);
-    }
-  }
-
-  /**
-   * Writes every local block of the PG that the primary of `g` neither wrote or deleted after
-   * `ourEpoch` nor holds in this version to it, as a new write at `g.epoch` with `concern`.
-   * Returns how many; 0 when the primary's journal is trimmed past our epoch (its newer writes
-   * cannot be told apart, so nothing is handed back). Throws when the primary cannot be reached.
-   */
-  private async handBack(p: VolumePlacement, g: PlacementGroup, ourEpoch: number, concern: WriteConcern): Promise<number> {
-    const primary = nodeOf(p, g.primary).address;
-    // Blocks the new primary touched after our epoch: never overwrite those.
-    const newer = new Set<string>();
-    for (let from = 1; ;) {
-      let frames;
-      try {
-        frames = await this.peers.fetchJournal(primary, p.volumeId, g.pg, from, g.epoch, catchUpMaxBytes);
-      } catch (err) {
-        if (!isGalleonError(err, 'OUT_OF_RANGE')) throw err;
-        this.log.warn({ volumeId: p.volumeId, pg: g.pg }, 'new primary trimmed its journal; nothing handed back');
-        return 0;
-      }
-      if (frames.length === 0) break;
-      for (const { meta } of frames) if (meta.epoch > ourEpoch) newer.add(`${meta.inode}/${meta.blockNo}`);
-      from = (frames[frames.length - 1]?.meta.seq ?? from) + 1;
-    }
-    let handed = 0;
-    for await (const { address, block } of this.store.iterateBlocks({ volumeId: p.volumeId, pg: g.pg })) {
-      if (newer.has(`${address.inode}/${address.blockNo}`)) continue;
-      const theirs = await this.peers.blockVersion(primary, address);
-      if (theirs !== null && (theirs.epoch > block.epoch || (theirs.epoch === block.epoch && theirs.seq >= block.seq))) continue;
-      await this.peers.writeAsClient(primary, address, block.data, g.epoch, concern);
-      handed++;
-    }
-    if (handed > 0) this.log.warn({ volumeId: p.volumeId, pg: g.pg, epoch: g.epoch, handed }, 'handed writes the new primary lacked back to it');
-    return handed;
-  }
+  // ---- hand-back (handback.ts) ----------------------------------------------------------
 
   /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */
   handBackFinished(volumeId: string, pg: number, epoch: number): boolean {
-    return this.handedBack.has(`${volumeId}/${pg}@${epoch}`);
+    return this.pgs.get(`${volumeId}/${pg}`)?.handedBack.has(epoch) === true;
   }
 
   /** The store dropped the PG: forget what this node kept about it in memory (not the fences). */
   forgetPg(volumeId: string, pg: number): void {
-    const key = `${volumeId}/${pg}`;
-    this.primaries.delete(key);
+    const r = this.rt(`${volumeId}/${pg}`);
+    r.primary = undefined;
     this.leases?.drop(volumeId, pg);
-    this.replicaTrimmedTo.delete(key);
-    this.failedReplicas.delete(key);
+    r.replicaTrimmedTo = undefined;
+    r.failedReplicas.clear();
   }
 
   // ---- a replica added back (its local copy predates its re-addition) ----------------------
 
-  /** PGs whose local copy is from an earlier membership and is being replaced (`volume/pg`). */
-  private readonly rejoining = new Set<string>();
   private closed = false;
 
   /** Whether this node's copy of the PG is being replaced (report it as empty meanwhile). */
   isRejoining(volumeId: string, pg: number): boolean {
-    return this.rejoining.has(`${volumeId}/${pg}`);
+    return this.pgs.get(`${volumeId}/${pg}`)?.rejoining === true;
   }
 
   /**
@@ -237,11 +145,11 @@ export class Replicator {
    */
   private async staleCopy(volumeId: string, pg: number, epoch: number): Promise<boolean> {
     const key = `${volumeId}/${pg}`;
-    if (this.rejoining.has(key)) return true;
+    if (this.rt(key).rejoining) return true;
     let g: PlacementGroup | undefined;
     try {
       g = (await this.placement.getPlacement(volumeId)).groups[pg];
-      if (g !== undefined && g.epoch < epoch) g = (await this.sharedRefresh(volumeId)).groups[pg];
+      if (g !== undefined && g.epoch < epoch) g = (await this.gate.sharedRefresh(volumeId)).groups[pg];
     } catch (err) {
       if (isGalleonError(err, 'VOLUME_NOT_FOUND')) return false;
       throw err;
@@ -251,19 +159,15 @@ export class Replicator {
     const st = await this.store.pgState(volumeId, pg);
     // An empty copy (a new replacement, or dropped already) has nothing to get wrong.
     if (added <= st.epoch || (st.highestSeq === 0 && st.appliedSeq === 0) || this.closed) return false;
-    if (this.rejoining.has(key)) return true;
-    this.rejoining.add(key);
+    if (this.rt(key).rejoining) return true;
+    this.rt(key).rejoining = true;
     // Fenced in memory only: the store must not see the new epoch before the old copy is gone.
-    this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, g.epoch));
+    this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, g.epoch);
     this.log.warn({ volumeId, pg, addedAt: added }, 'added back to a PG this node holds an older copy of: handing back, dropping it, resyncing from empty');
     this.runRejoin(volumeId, pg);
     return true;
   }
 
-  /** A placement read that began after this call (shared and bounded: placement-refresh.ts). */
-  private sharedRefresh(volumeId: string): Promise<VolumePlacement> {
-    return this.refresher.fresh(volumeId, this.refresher.now());
-  }
 
   private runRejoin(volumeId: string, pg: number): void {
     const attempt = (): void => {
@@ -287,12 +191,12 @@ export class Replicator {
    */
   private async rejoin(volumeId: string, pg: number): Promise<void> {
     const key = `${volumeId}/${pg}`;
-    if (!this.rejoining.has(key)) return;
-    const p = await this.sharedRefresh(volumeId);
+    if (!this.rt(key).rejoining) return;
+    const p = await this.gate.sharedRefresh(volumeId);
     const g = groupOf(p, pg);
     if (!g.replicas.includes(this.nodeId)) {
       // Removed again before we were done: an ordinary stale copy (hand-back, then lifecycle drop).
-      this.rejoining.delete(key);
+      this.rt(key).rejoining = false;
       return;
     }
     const mine = await this.store.pgState(volumeId, pg);
@@ -300,13 +204,13 @@ export class Replicator {
       // The primary forwards the hand-back to this node too, which refuses it, and so may another
       // replica added back with it: count only on in-sync ones, else on the primary alone.
       const others = g.inSync.filter((id) => id !== this.nodeId && id !== g.primary);
-      await this.handBack(p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
+      await handBack(this.handBacks, p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
     }
-    await Promise.all([...(this.applying.get(key) ?? [])]);
+    await Promise.all([...this.rt(key).applying]);
     await this.store.dropPg(volumeId, pg);
     this.forgetPg(volumeId, pg);
-    await this.store.observeEpoch(volumeId, pg, Math.max(g.epoch, this.fencedEpochs.get(key) ?? 0));
-    this.rejoining.delete(key);
+    await this.store.observeEpoch(volumeId, pg, Math.max(g.epoch, this.rt(key).fencedEpoch));
+    this.rt(key).rejoining = false;
     this.log.warn({ volumeId, pg, epoch: g.epoch, had: mine.appliedSeq }, 'dropped the copy from before this node was added back; catching up from empty');
     const primary = nodeOf(p, g.primary).address;
     this.catchUp(volumeId, pg, primary, g.epoch).catch((err: unknown) => {
@@ -321,8 +225,8 @@ export class Replicator {
    */
   private async refuseStaleCopy(volumeId: string, pg: number, epoch: number): Promise<void> {
     if (!await this.staleCopy(volumeId, pg, epoch)) return;
-    const fence = this.fencedEpochs.get(`${volumeId}/${pg}`) ?? 0;
-    throw epoch < fence ? this.stale(volumeId, pg, epoch, fence) : this.rejoiningError(volumeId, pg);
+    const fence = this.rt(`${volumeId}/${pg}`).fencedEpoch;
+    throw epoch < fence ? staleEpochError(volumeId, pg, epoch, fence) : this.rejoiningError(volumeId, pg);
   }
 
   /** Refused while the PG's stale copy is being replaced: the primary retries (and marks it out of sync). */
@@ -332,118 +236,6 @@ export class Replicator {
     });
   }
 
-  /**
-   * The PG's group as the metadata service assigned it, at an epoch >= `epoch`: the cached
-   * placement when it is new enough, else one read after this call began (bounded and shared:
-   * placement-refresh.ts). An epoch the service does not show was never assigned: it is refused,
-   * and never recorded. This is the only way an epoch from a request gets into this node.
-   */
-  private async assignedGroup(volumeId: string, pg: number, epoch: number, cached?: VolumePlacement): Promise<{ placement: VolumePlacement; group: PlacementGroup }> {
-    const since = this.refresher.now();
-    let placement = cached ?? await this.placement.getPlacement(volumeId);
-    let group = groupOf(placement, pg);
-    if (group.epoch >= epoch) return { placement, group };
-    placement = await this.refresher.fresh(volumeId, since);
-    group = groupOf(placement, pg);
-    if (group.epoch >= epoch) return { placement, group };
-    metrics.unassignedEpochRefusals.inc();
-    throw new GalleonError('FAILED_PRECONDITION', `epoch ${epoch} of ${volumeId}/${pg} was not assigned by the metadata service (it shows epoch ${group.epoch})`, {
-      hint: 'only the metadata service assigns epochs: refresh the placement and use its epoch', details: { epoch: group.epoch, volumeId, pg },
-    });
-  }
-
-  /**
-   * Peering, forwards and catch-up requests at `epoch` must come from the PG's primary at that
-   * epoch per the metadata service: the id it names (`from`; null when it names none) and the
-   * host it connects from (`senderMayBe`: a cheap filter against other hosts; any process on the
-   * primary's host passes it until mTLS, issue #12).
-   */
-  private requireFromPrimary(what: string, placement: VolumePlacement, group: PlacementGroup, epoch: number, from: string | null, remote: string | undefined): void {
-    const { volumeId, pg } = group;
-    if (epoch < group.epoch) throw this.stale(volumeId, pg, epoch, group.epoch);
-    const primary = nodeOf(placement, group.primary);
-    if (from === group.primary && senderMayBe(primary.address, remote)) return;
-    metrics.foreignRequestRefusals.inc();
-    throw new GalleonError('FAILED_PRECONDITION', `${what} for ${volumeId}/${pg} at epoch ${epoch} must come from its primary ${group.primary} (${primary.address}); it came from ${from ?? 'an unnamed sender'} at ${remote ?? 'an unknown address'}`, {
-      hint: 'only the primary the metadata service assigned may send this', details: { primary: group.primary, epoch: group.epoch },
-    });
-  }
-
-  /** PGs whose recorded epoch is being lowered to the assigned one (every epoch check waits). */
-  private readonly healing = new Map<string, Promise<number>>();
-
-  /**
-   * The newest epoch this node recorded for the PG (store and in-memory fence), checked against
-   * the metadata service when it is above the placement's. Every epoch a node legitimately holds
-   * was committed there first and the service's epochs never go back, so one above what a
-   * linearizable read shows was never assigned: a forged one, recorded before data nodes verified
-   * epochs. It is lowered to the service's epoch (server/README.md, "Forged epochs").
-   */
-  private async recordedEpoch(volumeId: string, pg: number, group: PlacementGroup): Promise<number> {
-    const key = `${volumeId}/${pg}`;
-    await this.healing.get(key);
-    const top = Math.max((await this.store.pgState(volumeId, pg)).epoch, this.fencedEpochs.get(key) ?? 0);
-    if (top <= group.epoch || this.placement.authoritative !== true) return top;
-    const assigned = groupOf(await this.sharedRefresh(volumeId), pg).epoch;
-    if (top <= assigned) return top;
-    const running = this.healing.get(key);
-    if (running !== undefined) return running;
-    const heal = this.lowerForgedEpoch(volumeId, pg, top, assigned).finally(() => this.healing.delete(key));
-    this.healing.set(key, heal);
-    return heal;
-  }
-
-  private async lowerForgedEpoch(volumeId: string, pg: number, forged: number, assigned: number): Promise<number> {
-    const key = `${volumeId}/${pg}`;
-    this.log.warn({ volumeId, pg, recorded: forged, assigned }, 'recorded epoch was never assigned by the metadata service (forged): lowering it to the assigned one');
-    metrics.forgedEpochsHealed.inc();
-    if ((this.fencedEpochs.get(key) ?? 0) > assigned) this.fencedEpochs.set(key, assigned);
-    const cached = this.primaries.get(key);
-    if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== assigned) this.primaries.delete(key);
-    await this.store.lowerEpoch(volumeId, pg, assigned);
-    // An epoch assigned while we lowered (a peering the forged one had absorbed) is recorded again.
-    const now = groupOf(await this.sharedRefresh(volumeId), pg).epoch;
-    return this.store.observeEpoch(volumeId, pg, now);
-  }
-
-  /**
-   * A replica refused this primary's forward as deposed: fence in memory at once (no write may be
-   * admitted meanwhile), persist the epoch only once the metadata service shows it. A replica that
-   * reports an epoch the service never assigned (it recorded a forged one) lifts the fence again;
-   * it lowers its own epoch when it next checks one.
-   */
-  private fenceFromReplica(volumeId: string, pg: number, newer: number): void {
-    const key = `${volumeId}/${pg}`;
-    this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, newer));
-    this.primaries.delete(key);
-    if (this.placement.authoritative !== true) {
-      this.store.observeEpoch(volumeId, pg, newer).catch((e: unknown) => this.log.error({ err: e }, 'recording a newer epoch failed'));
-      return;
-    }
-    this.sharedRefresh(volumeId).then(async (p) => {
-      const assigned = groupOf(p, pg).epoch;
-      if (assigned >= newer) { await this.store.observeEpoch(volumeId, pg, newer); return; }
-      this.log.warn({ volumeId, pg, reported: newer, assigned }, 'a replica reported an epoch the metadata service never assigned; not recording it');
-      if (this.fencedEpochs.get(key) === newer) this.fencedEpochs.set(key, assigned);
-    }).catch((e: unknown) => this.log.error({ err: e, volumeId, pg }, 'checking a newer epoch failed'));
-  }
-
-  /**
-   * Refuses an epoch older than the newest seen, or one the metadata service never assigned;
-   * records a newer one. Returns the PG's group.
-   */
-  private async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, initial: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
-    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch, initial);
-    const known = Math.max(await this.recordedEpoch(volumeId, pg, group), group.epoch);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
-    if (group.primary !== this.nodeId) {
-      throw new GalleonError('FAILED_PRECONDITION', `node ${this.nodeId} is not the primary of ${volumeId}/${pg} (${group.primary} is)`, {
-        hint: 'refresh the placement and send the write to the primary', details: { primary: group.primary, epoch: group.epoch },
-      });
-    }
-    await this.store.observeEpoch(volumeId, pg, epoch);
-    return { group, placement };
-  }
 
   /**
    * A new placement arrived: record its epochs so older requests are refused from now on. With
@@ -454,7 +246,7 @@ export class Replicator {
   async adoptPlacement(p: VolumePlacement, onlyMine = false): Promise<void> {
     for (const g of p.groups) {
       if (onlyMine && !g.replicas.includes(this.nodeId)) {
-        await this.maybeHandBack(p, g);
+        await maybeHandBack(this.handBacks, p, g);
         continue;
       }
       if (await this.staleCopy(p.volumeId, g.pg, g.epoch)) continue;
@@ -462,10 +254,10 @@ export class Replicator {
       if (!onlyMine) continue;
       const key = `${p.volumeId}/${g.pg}`;
       if (g.primary !== this.nodeId) {
-        this.primaries.delete(key);
+        this.rt(key).primary = undefined;
         this.leases?.drop(p.volumeId, g.pg);
       } else {
-        const cached = this.primaries.get(key);
+        const cached = this.rt(key).primary;
         const current = cached === undefined ? undefined : await cached.catch(() => undefined);
         if (current?.epoch !== g.epoch) {
           this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => {
@@ -483,21 +275,21 @@ export class Replicator {
    * connection's address).
    */
   async acceptPeering(volumeId: string, pg: number, epoch: number, from: string | null, remote: string | undefined): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
-    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch);
-    this.requireFromPrimary('peering', placement, group, epoch, from, remote);
-    const known = await this.recordedEpoch(volumeId, pg, group);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
+    this.gate.requireFromPrimary('peering', placement, group, epoch, from, remote);
+    const known = await this.gate.recordedEpoch(volumeId, pg, group);
+    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) {
       // The old copy does not count: the group's seqs went on without it. Fenced in memory.
-      this.fencedEpochs.set(key, Math.max(this.fencedEpochs.get(key) ?? 0, epoch));
+      this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, epoch);
       return { appliedSeq: 0, highestSeq: 0, epoch };
     }
     await this.store.observeEpoch(volumeId, pg, epoch);
-    await Promise.all([...(this.applying.get(key) ?? [])]);
-    const cached = this.primaries.get(key);
+    await Promise.all([...this.rt(key).applying]);
+    const cached = this.rt(key).primary;
     if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
-      this.primaries.delete(key);
+      this.rt(key).primary = undefined;
       this.leases?.drop(volumeId, pg);
     }
     const st = await this.store.pgState(volumeId, pg);
@@ -511,8 +303,8 @@ export class Replicator {
   async admitPrimaryRead(address: BlockAddress, pg: number, epoch: number): Promise<void> {
     const initial = await this.placement.getPlacement(address.volumeId);
     const g = groupOf(initial, pg);
-    const known = Math.max(await this.recordedEpoch(address.volumeId, pg, g), g.epoch);
-    if (epoch < known) throw this.stale(address.volumeId, pg, epoch, known);
+    const known = Math.max(await this.gate.recordedEpoch(address.volumeId, pg, g), g.epoch);
+    if (epoch < known) throw staleEpochError(address.volumeId, pg, epoch, known);
     if (g.primary !== this.nodeId || g.epoch !== epoch) return;
     await this.primaryPg(address.volumeId, pg, epoch, g, initial);
     await this.leases?.ensure(address.volumeId, pg, epoch);
@@ -520,16 +312,10 @@ export class Replicator {
 
   async admitRead(volumeId: string, pg: number, epoch: number): Promise<void> {
     const g = groupOf(await this.placement.getPlacement(volumeId), pg);
-    const known = Math.max(await this.recordedEpoch(volumeId, pg, g), g.epoch);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    const known = Math.max(await this.gate.recordedEpoch(volumeId, pg, g), g.epoch);
+    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
   }
 
-  private stale(volumeId: string, pg: number, epoch: number, known: number): GalleonError {
-    metrics.staleEpochRefusals.inc();
-    return new GalleonError('STALE_EPOCH', `epoch ${epoch} of ${volumeId}/${pg} is stale, this node has seen epoch ${known}`, {
-      hint: 'refresh the placement from the metadata service and retry', details: { epoch: known, volumeId, pg },
-    });
-  }
 
   // ---- primary path ---------------------------------------------------------------------
 
@@ -541,7 +327,7 @@ export class Replicator {
   async primaryWrite(address: BlockAddress, data: Uint8Array | null, epoch: number, concern: WriteConcern): Promise<WriteResult> {
     const initial = await this.volumeHolding(address);
     const pg = pgOf(address.inode, address.blockNo, initial.pgCount);
-    const { group, placement } = await this.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
+    const { group, placement } = await this.gate.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
     const replicas: ReplicaInfo[] = group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone }));
     const acks = new Map<string, ReplicaAck>(replicas.map((r) => [r.id, 'pending']));
     const upfront = evaluateWriteConcern(concern, replicas, this.nodeId, acks);
@@ -556,7 +342,7 @@ export class Replicator {
     await this.leases?.ensure(address.volumeId, pg, epoch);
     // No await between taking the seq and enqueueing the write: the journal order is seq order.
     const seq = ppg.nextSeq++;
-    this.assignedSeq.set(`${address.volumeId}/${pg}`, seq);
+    this.rt(`${address.volumeId}/${pg}`).assignedSeq = seq;
     const op: BlockOp = data === null
       ? { kind: 'delete', address, pg, seq, epoch }
       : { kind: 'put', address, pg, seq, epoch, data };
@@ -582,7 +368,7 @@ export class Replicator {
         } else if (localError !== undefined) {
           reject(localError);
         } else if (fencedAt > 0) {
-          reject(this.stale(address.volumeId, pg, epoch, fencedAt));
+          reject(staleEpochError(address.volumeId, pg, epoch, fencedAt));
         } else {
           reject(new GalleonError('WRITE_CONCERN_UNMET', `write concern ${concern} not met for ${address.volumeId}/${pg} seq ${seq}: ${v.reason}`, {
             hint: 'some replicas are unreachable; retry, or use a weaker write concern', details: { concern, pg, seq, acks: Object.fromEntries(acks) },
@@ -608,21 +394,20 @@ export class Replicator {
           if (dieNow) process.kill(process.pid, 'SIGKILL');
           acks.set(r.id, sync ? 'durable' : 'accepted');
           ppg.replicaApplied.set(r.id, Math.max(ppg.replicaApplied.get(r.id) ?? 0, res.appliedSeq));
-          this.failedReplicas.get(`${address.volumeId}/${pg}`)?.delete(r.id);
+          this.rt(`${address.volumeId}/${pg}`).failedReplicas.delete(r.id);
           settle();
           this.maybeTrimAsPrimary(address.volumeId, pg, ppg, replicas);
         }, (err: unknown) => {
           acks.set(r.id, 'failed');
           const key = `${address.volumeId}/${pg}`;
-          let failed = this.failedReplicas.get(key);
-          if (failed === undefined) { failed = new Set(); this.failedReplicas.set(key, failed); }
+          const failed = this.rt(key).failedReplicas;
           const wasFailed = failed.has(r.id);
           failed.add(r.id);
           if (isGalleonError(err, 'STALE_EPOCH')) {
             // Deposed: a replica has seen a newer epoch. Remember it so we refuse our clients too.
             const newer = typeof err.details.epoch === 'number' ? err.details.epoch : epoch + 1;
             fencedAt = Math.max(fencedAt, newer);
-            this.fenceFromReplica(address.volumeId, pg, newer);
+            this.gate.fenceFromReplica(address.volumeId, pg, newer);
           } else {
             this.markOutOfSync(address.volumeId, pg, ppg, r.id, target, seq);
           }
@@ -644,7 +429,7 @@ export class Replicator {
     let p = await this.placement.getPlacement(address.volumeId);
     let why = blockOutsideVolume(address, p);
     if (why !== null && p.sizeBytes !== undefined) {
-      p = await this.sharedRefresh(address.volumeId);
+      p = await this.gate.sharedRefresh(address.volumeId);
       why = blockOutsideVolume(address, p);
     }
     if (why !== null) {
@@ -655,24 +440,24 @@ export class Replicator {
 
   private primaryPg(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<PrimaryPg> {
     const key = `${volumeId}/${pg}`;
-    const cached = this.primaries.get(key);
+    const cached = this.rt(key).primary;
     const fresh = (): Promise<PrimaryPg> => {
       // One peering per PG and epoch: two callers that both found an older PrimaryPg would
       // otherwise each start at the same next seq and give it to two writes.
-      const peeringKey = `${key}@${epoch}`;
-      const running = this.peerings.get(peeringKey);
+      const peerings = this.rt(key).peerings;
+      const running = peerings.get(epoch);
       if (running !== undefined) return running;
       const started = (async (): Promise<PrimaryPg> => {
         await this.claim(volumeId, pg, epoch);
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
         const st = await this.store.pgState(volumeId, pg);
-        const next = Math.max(st.highestSeq, groupHighest, this.assignedSeq.get(key) ?? 0) + 1;
+        const next = Math.max(st.highestSeq, groupHighest, this.rt(key).assignedSeq) + 1;
         const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map() };
-        this.serving.set(key, ppg);
+        this.rt(key).serving = ppg;
         return ppg;
       })();
-      this.peerings.set(peeringKey, started);
-      const done = (): void => { if (this.peerings.get(peeringKey) === started) this.peerings.delete(peeringKey); };
+      peerings.set(epoch, started);
+      const done = (): void => { if (peerings.get(epoch) === started) peerings.delete(epoch); };
       started.then(done, done);
       return started;
     };
@@ -683,13 +468,13 @@ export class Replicator {
       return fresh();
     })();
     if (cached === undefined) {
-      this.primaries.set(key, p);
+      this.rt(key).primary = p;
       // A failed peering is not cached: the next request tries again.
-      p.catch(() => { if (this.primaries.get(key) === p) this.primaries.delete(key); });
+      p.catch(() => { if (this.rt(key).primary === p) this.rt(key).primary = undefined; });
       return p;
     }
     return p.then((v) => {
-      if (this.primaries.get(key) === cached) this.primaries.set(key, Promise.resolve(v));
+      if (this.rt(key).primary === cached) this.rt(key).primary = Promise.resolve(v);
       return v;
     });
   }
@@ -703,14 +488,14 @@ export class Replicator {
    */
   private async claim(volumeId: string, pg: number, epoch: number): Promise<void> {
     const key = `${volumeId}/${pg}`;
-    if (this.leases === null || this.claimed.get(key) === epoch) return;
+    if (this.leases === null || this.rt(key).claimedEpoch === epoch) return;
     const g = await this.leases.sync.claimPgPrimary(volumeId, pg, this.nodeId, epoch);
-    this.claimed.set(key, g.epoch);
+    this.rt(key).claimedEpoch = g.epoch;
     if (g.epoch === epoch) return;
     this.log.warn({ volumeId, pg, from: epoch, to: g.epoch }, 'primary restarted at a claimed epoch; moved the PG to a new epoch');
     await this.store.observeEpoch(volumeId, pg, g.epoch);
     await this.placement.refresh(volumeId).catch(() => undefined);
-    throw this.stale(volumeId, pg, epoch, g.epoch);
+    throw staleEpochError(volumeId, pg, epoch, g.epoch);
   }
 
   /**
@@ -758,7 +543,7 @@ export class Replicator {
       if (now.appliedSeq >= groupHighest) break;
       if (this.leases === null) break;
       const hole = now.appliedSeq + 1;
-      if (this.catchingUp.has(`${volumeId}/${pg}`) || await this.anyHolds(sources, volumeId, pg, hole, epoch)) {
+      if (this.rt(`${volumeId}/${pg}`).catchingUp || await this.anyHolds(sources, volumeId, pg, hole, epoch)) {
         await sleep(gapGraceMs); // a catch-up is running, or a replica got the seq since: pull again
         now = await this.store.pgState(volumeId, pg);
         continue;
@@ -814,7 +599,7 @@ export class Replicator {
     mark.sending = true;
     const upto = ppg.nextSeq - 1;
     const key = `${volumeId}/${pg}`;
-    const current = (): boolean => this.primaries.has(key) && this.serving.get(key) === ppg && (this.fencedEpochs.get(key) ?? 0) <= ppg.epoch;
+    const current = (): boolean => (this.rt(key).primary !== undefined) && this.rt(key).serving === ppg && this.rt(key).fencedEpoch <= ppg.epoch;
     sync.markPgReplicaOutOfSync(volumeId, pg, replica, ppg.epoch, this.nodeId, upto).then(() => {
       mark.sending = false;
       mark.covered = Math.max(mark.covered, upto);
@@ -905,10 +690,10 @@ export class Replicator {
     const { volumeId } = first.op.address;
     const pg = first.op.pg;
     const top = Math.max(...writes.map((w) => w.op.epoch));
-    const { placement, group } = await this.assignedGroup(volumeId, pg, top);
-    if (top >= group.epoch) this.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, top);
+    if (top >= group.epoch) this.gate.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
     await this.refuseStaleCopy(volumeId, pg, top);
-    const known = Math.max(await this.recordedEpoch(volumeId, pg, group), group.epoch);
+    const known = Math.max(await this.gate.recordedEpoch(volumeId, pg, group), group.epoch);
     const accepted = writes.filter((w) => w.op.epoch >= known);
     // One (synced) epoch record: the newest accepted epoch, or the one the refusals were measured against.
     await this.store.observeEpoch(volumeId, pg, accepted.length > 0 ? Math.max(...accepted.map((w) => w.op.epoch)) : known);
@@ -920,25 +705,25 @@ export class Replicator {
       if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, pg, st.highestSeq, nodeOf(placement, group.primary).address, last.op.epoch);
       const key = `${volumeId}/${pg}`;
       const trimSeq = Math.max(...accepted.map((w) => w.trimSeq));
-      const trimmed = this.replicaTrimmedTo.get(key) ?? st.trimmedSeq;
+      const trimmed = this.rt(key).replicaTrimmedTo ?? st.trimmedSeq;
       if (trimSeq - trimmed >= trimEveryEntries) {
-        this.replicaTrimmedTo.set(key, trimSeq);
+        this.rt(key).replicaTrimmedTo = trimSeq;
         this.store.trimJournal(volumeId, pg, trimSeq).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'journal trim failed'));
       }
       appliedSeq = st.appliedSeq;
     }
-    return writes.map((w) => (w.op.epoch >= known ? { appliedSeq } : { error: this.stale(volumeId, pg, w.op.epoch, known).toJSON() }));
+    return writes.map((w) => (w.op.epoch >= known ? { appliedSeq } : { error: staleEpochError(volumeId, pg, w.op.epoch, known).toJSON() }));
   }
 
   /** A gap still open after the grace period means missed writes: pull them from the primary. */
   private watchGap(volumeId: string, pg: number, target: number, primary: string, epoch: number): void {
     const key = `${volumeId}/${pg}`;
-    if (this.catchingUp.has(key)) return;
+    if (this.rt(key).catchingUp) return;
     const t = setTimeout(() => {
       this.gapTimers.delete(t);
       void (async () => {
         const st = await this.store.pgState(volumeId, pg);
-        if (st.appliedSeq >= target || this.catchingUp.has(key)) return;
+        if (st.appliedSeq >= target || this.rt(key).catchingUp) return;
         await this.catchUp(volumeId, pg, primary, epoch);
       })().catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary }, 'catch-up failed'));
     }, gapGraceMs);
@@ -952,8 +737,8 @@ export class Replicator {
    * (`named`, the old `primary=` parameter) is refused before anything connects anywhere.
    */
   async catchUpRequested(volumeId: string, pg: number, epoch: number, from: string | null, named: string | null, remote: string | undefined): Promise<number> {
-    const { placement, group } = await this.assignedGroup(volumeId, pg, epoch);
-    this.requireFromPrimary('a catch-up request', placement, group, epoch, from, remote);
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
+    this.gate.requireFromPrimary('a catch-up request', placement, group, epoch, from, remote);
     const address = nodeOf(placement, group.primary).address;
     if (named !== null && named !== address) {
       metrics.foreignRequestRefusals.inc();
@@ -961,8 +746,8 @@ export class Replicator {
         hint: 'a node catches up only from its primary as the metadata service registered it; leave out primary=', details: { primary: group.primary },
       });
     }
-    const known = await this.recordedEpoch(volumeId, pg, group);
-    if (epoch < known) throw this.stale(volumeId, pg, epoch, known);
+    const known = await this.gate.recordedEpoch(volumeId, pg, group);
+    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
     return this.catchUp(volumeId, pg, address, epoch);
   }
 
@@ -970,8 +755,8 @@ export class Replicator {
   async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) throw this.rejoiningError(volumeId, pg);
-    if (this.catchingUp.has(key)) return (await this.store.pgState(volumeId, pg)).appliedSeq;
-    this.catchingUp.add(key);
+    if (this.rt(key).catchingUp) return (await this.store.pgState(volumeId, pg)).appliedSeq;
+    this.rt(key).catchingUp = true;
     let resynced = false;
     try {
       for (;;) {
@@ -994,7 +779,7 @@ export class Replicator {
         await this.tracked(key, async () => {
           // A newer primary peered while we fetched: these entries may be ones it did not count.
           const known = (await this.store.pgState(volumeId, pg)).epoch;
-          if (known > epoch) throw this.stale(volumeId, pg, epoch, known);
+          if (known > epoch) throw staleEpochError(volumeId, pg, epoch, known);
           await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
         });
         const after = await this.store.pgState(volumeId, pg);
@@ -1003,7 +788,7 @@ export class Replicator {
         if (after.appliedSeq === st.appliedSeq) return after.appliedSeq;
       }
     } finally {
-      this.catchingUp.delete(key);
+      this.rt(key).catchingUp = false;
     }
   }
 

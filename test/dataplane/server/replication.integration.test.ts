@@ -135,6 +135,18 @@ describe('data plane replication (3 processes)', function () {
     );
   });
 
+  it('a write sent to a node that is not the primary is refused NOT_PRIMARY, naming the primary', async () => {
+    const v = 'vol-notprimary';
+    const p = cluster.placement(v, [{ replicas: all, primary: 'n1', epoch: 1 }]);
+    await cluster.install(p);
+    const wrong = new StaticPlacementSource();
+    wrong.set(cluster.placement(v, [{ replicas: all, primary: 'n2', epoch: 1 }])); // a client that believes n2 leads
+    const client = clientFor(wrong, false);
+    const notPrimary = (e: unknown): boolean => isGalleonError(e, 'NOT_PRIMARY') && e.details.primary === 'n1';
+    await assert.rejects(client.writeBlock(v, 1, 0, pattern(1, 512), 'durable'), notPrimary);
+    for (const id of all) assert.equal((await readFromNode(cluster.node(id).address, v, 1, 0)).status, 404, `nothing was written on ${id}`);
+  });
+
   it('a replica that missed writes catches up from the primary journal', async () => {
     const v = 'vol-catchup';
     await cluster.install(cluster.placement(v, [{ replicas: all, primary: 'n1', epoch: 1 }]));

@@ -1,0 +1,4 @@
+/** The public API of the replication core (see README.md). */
+export { PgCore } from './pg.js';
+export type { PgRecord } from './record.js';
+export * from './types.js';

@@ -1,0 +1,143 @@
+/**
+ * PgCore, one transcript per rule: events in, actions out. The simulator (test/sim-dataplane)
+ * covers the interleavings; these pin the individual decisions.
+ */
+import assert from 'node:assert/strict';
+import { PgCore, type PgAction, type PgEvent, type PgPlacement } from '../../../dataplane/core/index.js';
+
+const zones: Record<string, string> = { a: 'z1', b: 'z2', c: 'z1' };
+function placement(epoch: number, primary: string, ids = ['a', 'b', 'c'], addedAt: Record<string, number> = {}): PgPlacement {
+  return { epoch, primary, replicas: ids.map((id) => ({ id, zone: zones[id] ?? 'z1' })), addedAt };
+}
+
+function of<T extends PgAction['t']>(actions: PgAction[], t: T): Extract<PgAction, { t: T }>[] {
+  return actions.filter((a): a is Extract<PgAction, { t: T }> => a.t === t);
+}
+
+function stored(core: PgCore, actions: PgAction[]): PgAction[] {
+  return of(actions, 'store').flatMap((s) => core.step({ t: 'stored', token: s.token }));
+}
+
+/** A primary `a` at epoch 1 that peered with empty replicas b and c and holds its lease. */
+function activePrimary(): PgCore {
+  const core = new PgCore('a', { epoch: 0, applied: 0, trimmedTo: 0, held: [] });
+  core.step({ t: 'placement', p: placement(1, 'a') });
+  core.step({ t: 'claimed', epoch: 1 });
+  const empty = { entries: [], full: null };
+  core.step({ t: 'msg', from: 'b', msg: { t: 'peerAnswer', epoch: 1, applied: 0, highest: 0, fill: empty } });
+  stored(core, core.step({ t: 'msg', from: 'c', msg: { t: 'peerAnswer', epoch: 1, applied: 0, highest: 0, fill: empty } }));
+  core.step({ t: 'lease', epoch: 1, valid: true });
+  assert.equal(core.r.phase, 'active');
+  return core;
+}
+
+const write = (req: number, concern: 'acknowledged' | 'durable' | 'replicated' | 'distributed', epoch = 1): PgEvent => ({ t: 'write', req, block: 7, value: `v${req}`, concern, epoch });
+
+describe('dataplane/core: PgCore', () => {
+  it('a new primary claims, pulls what a replica holds beyond it, fills a seq nobody holds with a noop and assigns above the group', () => {
+    const core = new PgCore('a', { epoch: 1, applied: 2, trimmedTo: 0, held: [] });
+    assert.deepEqual(of(core.step({ t: 'placement', p: placement(2, 'a') }), 'claim'), [{ t: 'claim', epoch: 2 }]);
+    const peers = of(core.step({ t: 'claimed', epoch: 2 }), 'send');
+    assert.deepEqual(peers.map((p) => [p.to, p.msg]), [['b', { t: 'peer', epoch: 2, fromSeq: 3 }], ['c', { t: 'peer', epoch: 2, fromSeq: 3 }]]);
+    core.step({ t: 'msg', from: 'b', msg: { t: 'peerAnswer', epoch: 2, applied: 3, highest: 5, fill: { entries: [{ seq: 3, epoch: 1, block: 1, value: 'x' }, { seq: 5, epoch: 1, block: 2, value: 'y' }], full: null } } });
+    const out = core.step({ t: 'msg', from: 'c', msg: { t: 'peerAnswer', epoch: 2, applied: 2, highest: 2, fill: { entries: [], full: null } } });
+    const [store] = of(out, 'store');
+    assert.deepEqual(store?.entries, [{ seq: 3, epoch: 1, block: 1, value: 'x' }, { seq: 4, epoch: 2, block: 0, value: null }, { seq: 5, epoch: 1, block: 2, value: 'y' }]);
+    assert.equal(store?.sync, true);
+    assert.equal(core.r.phase, 'peering', 'serves only once the pulled entries are durable');
+    const after = stored(core, out);
+    assert.equal(core.r.phase, 'active');
+    assert.deepEqual(of(after, 'send').map((s) => [s.to, s.msg.t]), [['b', 'catchUp'], ['c', 'catchUp']]);
+    core.step({ t: 'lease', epoch: 2, valid: true });
+    const [w] = of(core.step(write(1, 'acknowledged', 2)), 'answer');
+    assert.deepEqual(w, { t: 'answer', req: 1, ok: true, seq: 6, epoch: 2, concern: 'acknowledged' });
+  });
+
+  it('replicated waits for the local sync, one replica durable, and the third replica answering or marked out of sync', () => {
+    const core = activePrimary();
+    const out = core.step(write(1, 'replicated'));
+    assert.deepEqual(of(out, 'answer'), []);
+    assert.deepEqual(of(out, 'send').map((s) => s.to), ['b', 'c']);
+    assert.deepEqual(of(stored(core, out), 'answer'), [], 'the primary alone is not enough');
+    assert.deepEqual(of(core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 1, seqs: [1], durable: true, applied: 1 } }), 'answer'), [], 'c has not answered yet');
+    for (let i = 0; i < 9; i++) core.step({ t: 'tick' }); // c never answers: three sends, then it failed the write
+    const marks = of(core.step({ t: 'tick' }), 'outOfSync');
+    assert.deepEqual(marks, [{ t: 'outOfSync', replica: 'c', floor: 1, epoch: 1 }]);
+    const answers = of(core.step({ t: 'marked', replica: 'c', floor: 1 }), 'answer');
+    assert.deepEqual(answers, [{ t: 'answer', req: 1, ok: true, seq: 1, epoch: 1, concern: 'replicated' }]);
+  });
+
+  it('a primary that hears of a newer epoch is fenced: waiting writes fail STALE_EPOCH and nothing more is acknowledged', () => {
+    const core = activePrimary();
+    const out = core.step(write(1, 'durable'));
+    const fenced = core.step({ t: 'msg', from: 'b', msg: { t: 'nack', epoch: 1, seqs: [1], newer: 2 } });
+    assert.deepEqual(of(fenced, 'answer').map((a) => (a.ok ? 'ok' : a.code)), ['STALE_EPOCH']);
+    assert.deepEqual(of(fenced, 'epoch'), [{ t: 'epoch', epoch: 2 }]);
+    assert.deepEqual(of(stored(core, out), 'answer'), [], 'the local sync finishing later acknowledges nothing');
+    const [again] = of(core.step(write(2, 'acknowledged')), 'answer');
+    assert.equal(again?.ok === false ? again.code : 'ok', 'STALE_EPOCH');
+  });
+
+  it('answers NOT_PRIMARY on a replica and STALE_EPOCH for an older epoch', () => {
+    const core = new PgCore('b', { epoch: 0, applied: 0, trimmedTo: 0, held: [] });
+    core.step({ t: 'placement', p: placement(3, 'a') });
+    const [np] = of(core.step(write(1, 'durable', 3)), 'answer');
+    assert.equal(np?.ok === false ? np.code : 'ok', 'NOT_PRIMARY');
+    const [st] = of(core.step(write(2, 'durable', 2)), 'answer');
+    assert.equal(st?.ok === false ? st.code : 'ok', 'STALE_EPOCH');
+  });
+
+  it('a replica refuses a forward of an older epoch and names the newer one', () => {
+    const core = new PgCore('b', { epoch: 0, applied: 0, trimmedTo: 0, held: [] });
+    core.step({ t: 'placement', p: placement(3, 'a') });
+    const out = core.step({ t: 'msg', from: 'a', msg: { t: 'forward', epoch: 2, entries: [{ seq: 1, epoch: 2, block: 1, value: 'x' }], sync: true, trimSeq: 0 } });
+    assert.deepEqual(out, [{ t: 'send', to: 'a', msg: { t: 'nack', epoch: 2, seqs: [1], newer: 3 } }]);
+  });
+
+  it('a replica does not record an epoch above its placement before it read the placement again', () => {
+    const core = new PgCore('b', { epoch: 1, applied: 4, trimmedTo: 0, held: [] });
+    core.step({ t: 'placement', p: placement(1, 'a') });
+    const out = core.step({ t: 'msg', from: 'a', msg: { t: 'peer', epoch: 3, fromSeq: 1 } });
+    assert.deepEqual(out, [{ t: 'refreshPlacement' }]);
+    assert.equal(core.r.epoch, 1);
+    // The placement shows this node was added back at epoch 3: its old copy is handed back, not served.
+    const back = core.step({ t: 'placement', p: placement(3, 'a', ['a', 'b', 'c'], { b: 3 }) });
+    assert.deepEqual(back, [{ t: 'inventory' }]);
+    assert.equal(core.r.epoch, 1, 'a stale copy records the epoch only after it dropped its copy');
+  });
+
+  it('hand-back: a block whose data is newer becomes a new write that keeps its data version; an older one is declined once the primary synced', () => {
+    const core = activePrimary();
+    const offers = [{ block: 1, value: 'old-newer', epoch: 1, seq: 9 }, { block: 2, value: 'stale', epoch: 1, seq: 3 }];
+    // Block 1 is stored under a newer seq than the offer, but its data (handed back earlier) is older.
+    const current = [{ block: 1, value: 'mine', epoch: 2, seq: 8, origin: { epoch: 1, seq: 2 } }, { block: 2, value: 'mine2', epoch: 1, seq: 4 }];
+    const out = core.step({ t: 'handBackOffers', from: 'd', epoch: 1, offers, current });
+    const stores = of(out, 'store');
+    assert.deepEqual(stores[0]?.entries, [{ seq: 1, epoch: 1, block: 1, value: 'old-newer', origin: { epoch: 1, seq: 9 } }]);
+    assert.deepEqual(stores[1]?.entries, [], 'the decline waits for a synced (empty) batch');
+    assert.equal(stores[1]?.sync, true);
+    assert.equal(of(out, 'send').some((s) => s.msg.t === 'handBackAck'), false);
+    const declined = core.step({ t: 'stored', token: stores[1]?.token ?? -1 });
+    assert.deepEqual(declined, [{ t: 'send', to: 'd', msg: { t: 'handBackAck', epoch: 1, blocks: [2] } }]);
+  });
+
+  it('hand-back by stored version (the bug, as a switch) declines data that is newer than what the primary holds', () => {
+    const core = new PgCore('a', { epoch: 0, applied: 0, trimmedTo: 0, held: [] }, { handBackByStoredVersion: true });
+    core.step({ t: 'placement', p: placement(1, 'a', ['a']) });
+    stored(core, core.step({ t: 'claimed', epoch: 1 }));
+    core.step({ t: 'lease', epoch: 1, valid: true });
+    const out = core.step({ t: 'handBackOffers', from: 'd', epoch: 1, offers: [{ block: 1, value: 'x', epoch: 1, seq: 9 }], current: [{ block: 1, value: 'y', epoch: 2, seq: 8, origin: { epoch: 1, seq: 2 } }] });
+    assert.deepEqual(of(out, 'store').map((s) => s.entries.length), [0], 'declined (the fixed core takes it, previous test)');
+  });
+
+  it('trims behind the slowest replica\'s durable watermark only', () => {
+    const core = new PgCore('a', { epoch: 0, applied: 0, trimmedTo: 0, held: [] }, {}, { forwardRetryTicks: 3, forwardAttempts: 3, gapTicks: 3, resendTicks: 5, trimEveryEntries: 2, maxPendingWrites: 8 });
+    core.step({ t: 'placement', p: placement(1, 'a', ['a', 'b']) });
+    core.step({ t: 'claimed', epoch: 1 });
+    stored(core, core.step({ t: 'msg', from: 'b', msg: { t: 'peerAnswer', epoch: 1, applied: 0, highest: 0, fill: { entries: [], full: null } } }));
+    core.step({ t: 'lease', epoch: 1, valid: true });
+    for (let i = 1; i <= 3; i++) stored(core, core.step(write(i, 'durable')));
+    assert.deepEqual(of(core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 1, seqs: [1], durable: false, applied: 3 } }), 'trim'), [], 'a non-durable watermark does not count');
+    assert.deepEqual(of(core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 1, seqs: [2], durable: true, applied: 2 } }), 'trim'), [{ t: 'trim', upto: 2 }]);
+  });
+});
