@@ -29,6 +29,8 @@ const MiB = 1024 * 1024;
 const totalMiB = Number(process.env.BENCH_VFS_MIB ?? '1024');
 const smallFiles = Number(process.env.BENCH_VFS_SMALL_FILES ?? '2000');
 const dirEntries = Number(process.env.BENCH_VFS_DIR_ENTRIES ?? '10000');
+/** Which parts run: any of seq,small,dir (default all). */
+const parts = new Set((process.env.BENCH_VFS_PARTS ?? 'seq,small,dir').split(',').map((p) => p.trim()));
 const writeCallBytes = MiB;
 const blockBytes = 128 * 1024;
 const batchBytes = 16 * MiB;
@@ -61,7 +63,10 @@ async function seqRead(path: string): Promise<void> {
   }
 }
 
-async function blockClientOnly(bindAddresses: string[], volumeName: string, chunk: Buffer): Promise<{ write: number; read: number }> {
+type ReadRun = { mount: number; client: number };
+
+/** Writes the same bytes through the BlockClient alone; `reads` times the mount and the client alternately. */
+async function blockClientOnly(bindAddresses: string[], volumeName: string, chunk: Buffer, reads: (readByClient: () => Promise<number>) => Promise<ReadRun[]>): Promise<{ write: number; reads: ReadRun[] }> {
   const api = new MetadataClient({ addresses: bindAddresses });
   const client = new BlockClient({ placement: new MetadataPlacementSource(api), coalesceWrites: false, maxAttempts: 20 });
   try {
@@ -69,17 +74,18 @@ async function blockClientOnly(bindAddresses: string[], volumeName: string, chun
     const ino = 1_000_000_000;
     const blocks = totalMiB * MiB / blockBytes;
     const perBatch = batchBytes / blockBytes;
+    note('sequential: block client write');
     const write = await timed(async () => {
       for (let b = 0; b < blocks; b += perBatch) {
         const batch = Array.from({ length: Math.min(perBatch, blocks - b) }, (_, i) => ({ inode: ino, blockNo: b + i, data: chunk.subarray(0, blockBytes) }));
         await client.writeBlocks(vol.id, batch, vol.writeConcern);
       }
     });
-    const read = await timed(async () => {
+    const runs = await reads(() => timed(async () => {
       for (let b = 0; b < blocks; b += 64) await client.readBlocks(vol.id, Array.from({ length: Math.min(64, blocks - b) }, (_, i) => ({ inode: ino, blockNo: b + i })));
-    });
+    }));
     for (let b = 0; b < blocks; b += 256) await Promise.all(Array.from({ length: Math.min(256, blocks - b) }, (_, i) => client.deleteBlock(vol.id, ino, b + i, vol.writeConcern)));
-    return { write, read };
+    return { write, reads: runs };
   } finally {
     await client.close();
     api.close();
@@ -125,59 +131,78 @@ async function main(): Promise<void> {
     if (created.code !== 0) throw new Error(created.stderr);
     await waitMounted(c.path(1, 'bench'));
     await waitMounted(c.path(2, 'bench'));
+    await waitMounted(c.path(3, 'bench'));
     await mkdir(local, { recursive: true });
     const chunk = randomBytes(writeCallBytes);
-    const seq = new Table({ head: ['sequential', 'write MiB/s', 'read MiB/s', 'write vs block client', 'read vs block client'] });
-    note('sequential: mount');
-    const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
-    const mr = await timed(() => seqRead(c.path(2, 'bench', 'seq')));
-    await rm(c.path(1, 'bench', 'seq'));
-    note('sequential: block client');
-    const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), 'bench', chunk);
-    note('sequential: local directory');
-    const lw = await timed(() => seqWrite(join(local, 'seq'), chunk));
-    const lr = await timed(() => seqRead(join(local, 'seq')));
-    await rm(join(local, 'seq'));
+    const seq = new Table({ head: ['sequential', 'write MiB/s', 'read MiB/s (run 1 / run 2)', 'write vs block client', 'read vs block client (run 1 / run 2)'] });
     const rate = (s: number): number => totalMiB / s;
-    seq.push(['GalleonFS mount (write node 1, read node 2)', fmt(rate(mw)), fmt(rate(mr)), ratio(rate(mw), rate(bc.write)), ratio(rate(mr), rate(bc.read))]);
-    seq.push(['BlockClient alone', fmt(rate(bc.write)), fmt(rate(bc.read)), '1.00x', '1.00x']);
-    seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(bc.read))]);
-
-    note('small files');
-    const small = new Table({ head: ['small files (create, 4 KiB, close)', '1 worker files/s', '4 workers files/s', 'GalleonFS vs this (1 / 4)'] });
-    const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
-    const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
-    const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
-    const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
-    small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
-    small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
-    const haveBindfs = await run('which', ['bindfs']).then(() => true, () => false);
-    if (haveBindfs) {
-      await mkdir(bindSrc, { recursive: true });
-      await mkdir(bindMnt, { recursive: true });
-      await run('bindfs', [bindSrc, bindMnt]);
-      try {
-        const b1 = await smallFilesPerSec(join(bindMnt, 'small1'), 1);
-        const b4 = await smallFilesPerSec(join(bindMnt, 'small4'), 4);
-        small.push(['bindfs over a local directory', fmt(b1, 0), fmt(b4, 0), `${ratio(g1, b1)} / ${ratio(g4, b4)}`]);
-      } finally {
-        await unmountDir(bindMnt, true).catch(() => undefined);
-      }
-    } else {
-      small.push(['bindfs (not installed: apt-get install bindfs)', '-', '-', '-']);
+    if (parts.has('seq')) {
+      note('sequential: mount write');
+      const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
+      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), 'bench', chunk, async (readByClient) => {
+        // Alternated so that both see the same load; each mount read goes through a node whose
+        // block cache never held the file (node 2, then node 3).
+        const runs: { mount: number; client: number }[] = [];
+        for (const node of [2, 3]) {
+          note(`sequential: read through node ${node}'s mount`);
+          const mount = await timed(() => seqRead(c.path(node, 'bench', 'seq')));
+          note('sequential: read through the block client');
+          runs.push({ mount, client: await readByClient() });
+        }
+        return runs;
+      });
+      await rm(c.path(1, 'bench', 'seq'));
+      note('sequential: local directory');
+      const lw = await timed(() => seqWrite(join(local, 'seq'), chunk));
+      const lr = await timed(() => seqRead(join(local, 'seq')));
+      await rm(join(local, 'seq'));
+      const [r1, r2] = bc.reads as [{ mount: number; client: number }, { mount: number; client: number }];
+      const both = (f: (r: { mount: number; client: number }) => string): string => `${f(r1)} / ${f(r2)}`;
+      seq.push(['GalleonFS mount (write node 1, read nodes 2 / 3)', fmt(rate(mw)), both((r) => fmt(rate(r.mount))), ratio(rate(mw), rate(bc.write)), both((r) => ratio(rate(r.mount), rate(r.client)))]);
+      seq.push(['BlockClient alone', fmt(rate(bc.write)), both((r) => fmt(rate(r.client))), '1.00x', '1.00x']);
+      seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(r1.client))]);
     }
 
-    note(`${dirEntries}-entry directory`);
+    const small = new Table({ head: ['small files (create, 4 KiB, close)', '1 worker files/s', '4 workers files/s', 'GalleonFS vs this (1 / 4)'] });
     const dir = new Table({ head: [`${dirEntries}-entry directory`, 'stat all (s)', 'ls -l (s)'] });
-    await bigDir(c.path(1, 'bench', 'big'));
-    await bigDir(join(local, 'big'));
-    const ls = (d: string): Promise<number> => timed(() => run('ls', ['-l', d], { maxBuffer: 64 * MiB }));
-    dir.push(['GalleonFS, node that made it', fmt(await statAll(c.path(1, 'bench', 'big')), 2), fmt(await ls(c.path(1, 'bench', 'big')), 2)]);
-    dir.push(['GalleonFS, another node', fmt(await statAll(c.path(3, 'bench', 'big')), 2), fmt(await ls(c.path(3, 'bench', 'big')), 2)]);
-    dir.push(['local directory', fmt(await statAll(join(local, 'big')), 2), fmt(await ls(join(local, 'big')), 2)]);
+    if (parts.has('small')) {
+      note('small files');
+      const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
+      const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
+      const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
+      const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
+      small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
+      small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
+      const haveBindfs = await run('which', ['bindfs']).then(() => true, () => false);
+      if (haveBindfs) {
+        await mkdir(bindSrc, { recursive: true });
+        await mkdir(bindMnt, { recursive: true });
+        await run('bindfs', [bindSrc, bindMnt]);
+        try {
+          const b1 = await smallFilesPerSec(join(bindMnt, 'small1'), 1);
+          const b4 = await smallFilesPerSec(join(bindMnt, 'small4'), 4);
+          small.push(['bindfs over a local directory', fmt(b1, 0), fmt(b4, 0), `${ratio(g1, b1)} / ${ratio(g4, b4)}`]);
+        } finally {
+          await unmountDir(bindMnt, true).catch(() => undefined);
+        }
+      } else {
+        small.push(['bindfs (not installed: apt-get install bindfs)', '-', '-', '-']);
+      }
+    }
+
+    if (parts.has('dir')) {
+      note(`${dirEntries}-entry directory`);
+      await bigDir(c.path(1, 'bench', 'big'));
+      await bigDir(join(local, 'big'));
+      const ls = (d: string): Promise<number> => timed(() => run('ls', ['-l', d], { maxBuffer: 64 * MiB }));
+      dir.push(['GalleonFS, node that made it', fmt(await statAll(c.path(1, 'bench', 'big')), 2), fmt(await ls(c.path(1, 'bench', 'big')), 2)]);
+      dir.push(['GalleonFS, another node', fmt(await statAll(c.path(3, 'bench', 'big')), 2), fmt(await ls(c.path(3, 'bench', 'big')), 2)]);
+      dir.push(['local directory', fmt(await statAll(join(local, 'big')), 2), fmt(await ls(join(local, 'big')), 2)]);
+    }
 
     const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-    process.stdout.write(`\nbench:vfs ${new Date().toISOString()} — load average ${load}\n${seq.toString()}\n${small.toString()}\n${dir.toString()}\n`);
+    const shown = [parts.has('seq') ? seq : null, parts.has('small') ? small : null, parts.has('dir') ? dir : null].filter((t) => t !== null).map((t) => t.toString());
+    process.stdout.write(`\nbench:vfs ${new Date().toISOString()} — ${totalMiB} MiB, load average ${load}\n${shown.join('\n')}\n`);
   } finally {
     note('tearing down');
     for (const mp of await fuseMountPoints()) if (mp === bindMnt) await unmountDir(mp, true).catch(() => undefined);

@@ -83,7 +83,10 @@ export class FileData {
   private ra: ReadAheadState = noReadAhead;
   /** When the last flush completed (the env's clock), null before the first. */
   lastFlushNs: bigint | null = null;
-  private lock: Promise<void> = Promise.resolve();
+  /** Settles when every operation queued so far has settled. */
+  private tail: Promise<void> = Promise.resolve();
+  /** Settles when every exclusive operation (write, truncate, flush) queued so far has settled. */
+  private exclusiveTail: Promise<void> = Promise.resolve();
 
   constructor(readonly ino: number, sizeBytes: number, mtimeNs: bigint, private readonly env: FileDataEnv) {
     invariant(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0, `file size ${sizeBytes}`);
@@ -106,18 +109,28 @@ export class FileData {
   /** Bytes [offset, offset + length), short at end of file; holes and unwritten tails are zeros. */
   async read(offset: number, length: number): Promise<Buffer> {
     checkRange(offset, length);
-    return this.locked(async () => {
-      const end = Math.min(this.sizeBytes, offset + length);
-      if (offset >= end) return Buffer.alloc(0);
-      const out = Buffer.alloc(end - offset);
-      const B = this.env.blockSizeBytes;
-      const { first, last } = blockRange(offset, end - offset, B);
+    const out = Buffer.allocUnsafe(length);
+    const n = await this.readTo(out, offset);
+    return out.subarray(0, n);
+  }
+
+  /**
+   * Reads into `target` (the FUSE request's own buffer: no copy in between) from `offset`;
+   * returns the bytes read, fewer than `target.length` at end of file. Reads share the lock:
+   * the kernel sends several reads of one file at once, and none of them changes the file.
+   */
+  async readTo(target: Buffer, offset: number): Promise<number> {
+    checkRange(offset, target.length);
+    return this.shared(async () => {
+      const end = Math.min(this.sizeBytes, offset + target.length);
+      if (offset >= end) return 0;
+      const { first, last } = blockRange(offset, end - offset, this.env.blockSizeBytes);
       const parts: Promise<void>[] = [];
-      for (let b = first; b <= last; b++) parts.push(this.readInto(out, offset, end, b));
+      for (let b = first; b <= last; b++) parts.push(this.readInto(target, offset, end, b));
       // Ahead before waiting: the window's fetches overlap this read's own.
       this.readAhead(first, last);
       await Promise.all(parts);
-      return out;
+      return end - offset;
     });
   }
 
@@ -226,21 +239,27 @@ export class FileData {
     return result;
   }
 
+  /** Fills `out`'s bytes of block `b` (out[0] is file offset `offset`): buffered, stored, or zeros. */
   private async readInto(out: Buffer, offset: number, end: number, b: number): Promise<void> {
     const B = this.env.blockSizeBytes;
     const bs = b * B;
     const from = Math.max(offset, bs) - bs;
     const to = Math.min(end, bs + B) - bs;
+    const at = bs + from - offset;
     const d = this.dirty.get(b);
     if (d !== undefined) {
       if (!covers(d.spans, from, to)) await this.loadBase(b);
-      d.buf.copy(out, bs + from - offset, from, to);
+      d.buf.copy(out, at, from, to);
       return;
     }
     const valid = Math.min(to, this.validStoredBytes - bs);
-    if (valid <= from) return;
-    const stored = await this.fetch(b);
-    if (from < stored.byteLength) stored.copy(out, bs + from - offset, from, Math.min(valid, stored.byteLength));
+    let copied = 0;
+    if (valid > from) {
+      const stored = await this.fetch(b);
+      if (from < stored.byteLength) copied = stored.copy(out, at, from, Math.min(valid, stored.byteLength));
+    }
+    // The target is not zeroed (a FUSE buffer): holes and bytes past what is stored read as zeros.
+    out.fill(0, at + copied, at + to - from);
   }
 
   /** Merges the stored bytes of block `b` under the buffered ones (read-modify-write). */
@@ -299,12 +318,25 @@ export class FileData {
     this.changed = true;
   }
 
+  /** Exclusive: runs after every operation queued before it, and before any queued after it. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn);
-    this.lock = run.then(() => undefined, () => undefined);
+    const run = this.tail.then(fn);
+    const done = run.then(noop, noop);
+    this.tail = done;
+    this.exclusiveTail = done;
+    return run;
+  }
+
+  /** Shared: runs after the exclusive operations queued before it, alongside other shared ones. */
+  private shared<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.exclusiveTail.then(fn);
+    const prev = this.tail;
+    this.tail = Promise.all([prev, run.then(noop, noop)]).then(noop);
     return run;
   }
 }
+
+function noop(): void {}
 
 function covers(spans: readonly Span[], from: number, to: number): boolean {
   return gaps(spans, from, to).length === 0;

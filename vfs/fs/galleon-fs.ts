@@ -434,9 +434,7 @@ export class GalleonFs implements FuseOps {
   }
 
   async read(_c: FuseCaller, _path: string, fh: FileHandle, buf: Buffer, position: number): Promise<number> {
-    const data = await this.fileOf(fh).read(position, buf.length);
-    data.copy(buf);
-    return data.length;
+    return this.fileOf(fh).readTo(buf, position);
   }
 
   async write(_c: FuseCaller, _path: string, fh: FileHandle, data: Buffer, position: number): Promise<number> {

@@ -291,6 +291,38 @@ describe('vfs file data over the data plane (3 processes)', function () {
     assert.ok(s.fetches - before.fetches <= 41, `${s.fetches - before.fetches} fetches for 40 blocks`);
   });
 
+  it('reads of one file run side by side (a cached read does not wait for another read\'s fetch); a write waits for the reads before it', async () => {
+    const B = 16384;
+    const client = await install('shared-reads');
+    const v = mount(client, 'shared-reads', B);
+    const f = v.open(5, attrs(0));
+    await f.write(0, pattern(3, 32 * B));
+    await v.close(f);
+    // The real client, with the fetch of block 20 held until released (or for at most 5 s, so
+    // that code serializing reads finishes, in the wrong order, instead of hanging).
+    let release!: () => void;
+    const gate = new Promise<void>((res) => { release = res; setTimeout(res, 5_000).unref(); });
+    const gated = {
+      readBlock: async (vol: string, ino: number, blockNo: number) => { if (blockNo === 20) await gate; return client.readBlock(vol, ino, blockNo); },
+      writeBlocks: client.writeBlocks.bind(client),
+      deleteBlock: client.deleteBlock.bind(client),
+    };
+    const w = mount(client, 'shared-reads', B, { client: gated, readAheadMaxBytes: B, readAheadInitialBytes: B });
+    const g = w.open(5, attrs(32 * B));
+    await g.read(0, B);
+    const order: string[] = [];
+    const slow = g.read(20 * B, B).then((d) => { order.push('slow'); return d; });
+    const fast = g.read(B / 2, 100).then((d) => { order.push('fast'); return d; });
+    const write = g.write(0, Buffer.from('new')).then(() => order.push('write'));
+    assert.ok((await fast).equals(pattern(3, 32 * B).subarray(B / 2, B / 2 + 100)), 'the cached read got its bytes');
+    release();
+    assert.ok((await slow).equals(pattern(3, 32 * B).subarray(20 * B, 21 * B)));
+    await write;
+    assert.deepEqual(order, ['fast', 'slow', 'write'], 'the cached read finished first; the write waited for the read queued before it');
+    assert.equal((await g.read(0, 3)).toString(), 'new', 'a read after the write sees it');
+    await w.close(g);
+  });
+
   it('close-to-open: an open after another mount wrote and closed drops cached blocks of the old version', async () => {
     const B = 16384;
     const client = await install('cto');
