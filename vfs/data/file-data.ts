@@ -54,6 +54,8 @@ export interface FlushResult {
   mtimeNs: bigint;
   /** Blocks written to the data plane by this flush. */
   blocksWritten: number;
+  /** The truncate epoch this file's bytes belong to: pass it with the commit (`rebase` when the namespace's is newer). */
+  truncEpoch: number;
   /**
    * Blocks past the new end that a truncate cut off, now queued on this mount's freer (null:
    * none). Record them with the size: until they are freed, the file must not grow over them
@@ -79,6 +81,8 @@ export class FileData {
   /** Lowest block a truncate cut off since the last flush (null: none). */
   private truncatedFromBlock: number | null = null;
   private mtimeNs: bigint;
+  /** The namespace's truncate epoch this file's buffered bytes were written under. */
+  private truncEpoch: number;
   private changed = false;
   private ra: ReadAheadState = noReadAhead;
   /** When the last flush completed (the env's clock), null before the first. */
@@ -88,8 +92,10 @@ export class FileData {
   /** Settles when every exclusive operation (write, truncate, flush) queued so far has settled. */
   private exclusiveTail: Promise<void> = Promise.resolve();
 
-  constructor(readonly ino: number, sizeBytes: number, mtimeNs: bigint, private readonly env: FileDataEnv) {
+  constructor(readonly ino: number, sizeBytes: number, mtimeNs: bigint, private readonly env: FileDataEnv, truncEpoch = 0) {
     invariant(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0, `file size ${sizeBytes}`);
+    invariant(Number.isSafeInteger(truncEpoch) && truncEpoch >= 0, `truncate epoch ${truncEpoch}`);
+    this.truncEpoch = truncEpoch;
     invariant(env.maxDirtyBytes >= env.blockSizeBytes, `buffer bound ${env.maxDirtyBytes} below one block of ${env.blockSizeBytes}`);
     this.sizeBytes = sizeBytes;
     this.validStoredBytes = sizeBytes;
@@ -99,6 +105,10 @@ export class FileData {
 
   get size(): number {
     return this.sizeBytes;
+  }
+
+  get epoch(): number {
+    return this.truncEpoch;
   }
 
   /** Bytes held by the write buffer (whole blocks). */
@@ -166,31 +176,66 @@ export class FileData {
   async truncate(sizeBytes: number): Promise<void> {
     checkRange(sizeBytes, 0);
     return this.locked(async () => {
-      const B = this.env.blockSizeBytes;
-      const tail = Math.floor(sizeBytes / B);
-      // The new last block may need buffering: make room first, before anything changes.
-      if (sizeBytes < this.sizeBytes && !this.dirty.has(tail) && this.dirtyBytes + B > this.env.maxDirtyBytes) await this.flushLocked();
-      if (sizeBytes < this.sizeBytes) {
-        for (const b of [...this.dirty.keys()]) if (b * B >= sizeBytes) this.dirty.delete(b);
-        const cut = sizeBytes - tail * B;
-        const d = this.dirty.get(tail);
-        if (cut > 0 && d !== undefined) {
-          d.buf.fill(0, cut);
-          d.spans = clipSpans(d.spans, cut);
-        } else if (cut > 0 && tail * B < this.validStoredBytes) {
-          // Rewritten at flush, trimmed to the new length, so a later growth reads zeros there.
-          this.dirty.set(tail, { buf: Buffer.alloc(B), spans: [], baseLoaded: false });
-        }
-        this.validStoredBytes = Math.min(this.validStoredBytes, sizeBytes);
-        const from = blocksOf(sizeBytes, B);
-        this.truncatedFromBlock = Math.min(this.truncatedFromBlock ?? from, from);
-        this.env.cache.invalidate(this.ino, tail);
-      }
-      invariant(this.dirtyBytes <= this.env.maxDirtyBytes, `write buffer at ${this.dirtyBytes} bytes after a truncate, over its bound`);
+      await this.cut(sizeBytes);
       this.sizeBytes = sizeBytes;
       this.highWaterBytes = Math.max(this.highWaterBytes, sizeBytes);
       this.touch();
     });
+  }
+
+  /** Our own truncate was committed: the namespace answered its new epoch (never older than ours). */
+  adoptEpoch(truncEpoch: number): void {
+    invariant(Number.isSafeInteger(truncEpoch) && truncEpoch >= this.truncEpoch, `truncate epoch ${truncEpoch} older than ours (${this.truncEpoch})`);
+    this.truncEpoch = truncEpoch;
+  }
+
+  /**
+   * The namespace refused our commit's size: a truncate on another node (epoch `truncEpoch`)
+   * came after the bytes we buffered (metadata/state/logic/ns-truncate.ts). As on a local disk
+   * after write-then-truncate, what we hold past `sizeBytes` goes: the buffer is cut, the new
+   * last block rewritten trimmed and the blocks we stored past it deleted before this returns
+   * (another node growing the file must find holes there). Nothing is left to commit. A file
+   * already at that epoch or newer (opened again since) has nothing to learn.
+   */
+  async rebase(sizeBytes: number, truncEpoch: number): Promise<void> {
+    checkRange(sizeBytes, 0);
+    return this.locked(async () => {
+      if (truncEpoch <= this.truncEpoch) return;
+      if (sizeBytes < this.sizeBytes) {
+        const changed = this.changed;
+        await this.cut(sizeBytes);
+        this.sizeBytes = sizeBytes;
+        await this.flushLocked();
+        this.changed = changed;
+        await this.env.freer.claim(this.ino, 0, Number.MAX_SAFE_INTEGER, new Set());
+      }
+      this.truncEpoch = truncEpoch;
+    });
+  }
+
+  /** A shrink's part of truncate (size unchanged here): the buffer past `sizeBytes` and the trimmed last block. */
+  private async cut(sizeBytes: number): Promise<void> {
+    const B = this.env.blockSizeBytes;
+    const tail = Math.floor(sizeBytes / B);
+    // The new last block may need buffering: make room first, before anything changes.
+    if (sizeBytes < this.sizeBytes && !this.dirty.has(tail) && this.dirtyBytes + B > this.env.maxDirtyBytes) await this.flushLocked();
+    if (sizeBytes < this.sizeBytes) {
+      for (const b of [...this.dirty.keys()]) if (b * B >= sizeBytes) this.dirty.delete(b);
+      const cut = sizeBytes - tail * B;
+      const d = this.dirty.get(tail);
+      if (cut > 0 && d !== undefined) {
+        d.buf.fill(0, cut);
+        d.spans = clipSpans(d.spans, cut);
+      } else if (cut > 0 && tail * B < this.validStoredBytes) {
+        // Rewritten at flush, trimmed to the new length, so a later growth reads zeros there.
+        this.dirty.set(tail, { buf: Buffer.alloc(B), spans: [], baseLoaded: false });
+      }
+      this.validStoredBytes = Math.min(this.validStoredBytes, sizeBytes);
+      const from = blocksOf(sizeBytes, B);
+      this.truncatedFromBlock = Math.min(this.truncatedFromBlock ?? from, from);
+      this.env.cache.invalidate(this.ino, tail);
+    }
+    invariant(this.dirtyBytes <= this.env.maxDirtyBytes, `write buffer at ${this.dirtyBytes} bytes after a truncate, over its bound`);
   }
 
   /** Writes every dirty block at the volume's concern; resolves once all are acknowledged. */
@@ -232,7 +277,7 @@ export class FileData {
     // so a failed flush frees nothing the namespace still counts as the file's.
     const queuedFree = cutFrom !== null && Math.max(cutFrom, newBlocks) < cutTo ? { fromBlock: Math.max(cutFrom, newBlocks), toBlock: cutTo } : null;
     if (queuedFree !== null) this.env.freer.enqueue(this.ino, queuedFree);
-    const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length, queuedFree };
+    const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length, queuedFree, truncEpoch: this.truncEpoch };
     // Only a flush whose result reaches the caller settles the change: one made room in the
     // buffer inside write() or truncate(), and nobody commits its result.
     if (reported) this.changed = false;
