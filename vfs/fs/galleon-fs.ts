@@ -464,15 +464,18 @@ export class GalleonFs implements FuseOps {
   /**
    * Another node truncated the file after the bytes we just committed (the namespace kept its
    * size: metadata/state/logic/ns-truncate.ts): cut what we hold and stored past that size. After
-   * the last close the FileData is gone; a short-lived one does the cut.
+   * the last close the FileData is gone; a short-lived one does the cut (unless the file was
+   * opened again meanwhile: that FileData is told instead, and closing it here would settle its
+   * owner's unreported change).
    */
   private async learnTruncate(ino: number, open: FileData | null, r: FlushResult, attr: FsAttr): Promise<void> {
     this.o.log.info({ ino, ourSize: r.sizeBytes, size: attr.size, truncEpoch: attr.truncEpoch }, 'a truncate on another node came after our buffered writes; cutting them to its size');
-    const file = open ?? this.o.data.open(ino, { sizeBytes: r.sizeBytes, mtimeNs: r.mtimeNs, changeToken: '', truncEpoch: r.truncEpoch });
+    const existing = open ?? this.openFile(ino) ?? null;
+    const file = existing ?? this.o.data.open(ino, { sizeBytes: r.sizeBytes, mtimeNs: r.mtimeNs, changeToken: '', truncEpoch: r.truncEpoch });
     try {
       await file.rebase(attr.size, attr.truncEpoch);
     } finally {
-      if (open === null) await this.o.data.close(file);
+      if (existing === null) await this.o.data.close(file);
     }
   }
 
