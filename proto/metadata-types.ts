@@ -280,6 +280,12 @@ export interface FsAttr {
   rdev: number;
   /** Bumped by every change of the inode: a cheap "did it change" for caches. */
   generation: number;
+  /**
+   * Truncate epoch: bumped by every size set through setattr. A writer passes the epoch it last
+   * saw to fsCommitWrite; a commit from an older epoch cannot change the size
+   * (metadata/state/logic/ns-truncate.ts has the rule).
+   */
+  truncEpoch: number;
 }
 
 /** Who asks: every namespace command carries it (ownership rules, sticky directories, set-gid). */
@@ -388,8 +394,12 @@ export interface FsApi {
   /** `value` base64; flags FsXattrFlags. */
   fsSetxattr(volume: string, caller: FsCaller, ino: number, name: string, value: string, flags?: number): Promise<FsAttr>;
   fsRemovexattr(volume: string, caller: FsCaller, ino: number, name: string): Promise<FsAttr>;
-  /** After data up to `size` is acknowledged: size grows to it (never shrinks), mtime/ctime set. */
-  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs): Promise<FsAttr>;
+  /**
+   * After data up to `size` is acknowledged: size grows to it (never shrinks), mtime/ctime set.
+   * With `truncEpoch` older than the inode's (a truncate elsewhere since the writer last looked),
+   * the size does not change; the answer's size and truncEpoch tell the writer where to cut.
+   */
+  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs, truncEpoch?: number): Promise<FsAttr>;
   /** `session`: the id of the mount's live mount lease on this volume. */
   fsOpen(volume: string, ino: number, session: string): Promise<FsAttr>;
   fsClose(volume: string, ino: number, session: string): Promise<void>;

@@ -380,7 +380,8 @@ export class MetadataClient implements MetadataApi {
     return this.write('fsSetxattr', [volume, caller, ino, name, value, flags]);
   }
   fsRemovexattr(volume: string, caller: FsCaller, ino: number, name: string): Promise<FsAttr> { return this.write('fsRemovexattr', [volume, caller, ino, name]); }
-  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs): Promise<FsAttr> {
+  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs, truncEpoch?: number): Promise<FsAttr> {
+    if (truncEpoch !== undefined) return this.write('fsCommitWrite', [volume, ino, size, mtimeNs ?? null, truncEpoch]);
     return this.write('fsCommitWrite', mtimeNs === undefined ? [volume, ino, size] : [volume, ino, size, mtimeNs]);
   }
   fsOpen(volume: string, ino: number, session: string): Promise<FsAttr> { return this.write('fsOpen', [volume, ino, session]); }

@@ -2,13 +2,17 @@
  * `npm run bench:vfs`: GalleonFS mounts of a real `galleon up` cluster (three daemons, each
  * mounting the volume) beside the alternatives, in one run:
  *  - sequential write then read of BENCH_VFS_MIB (default 1024) MiB through node 1's mount
- *    (1 MiB write calls; the kernel splits them into 128 KiB FUSE writes), read back through
- *    node 2's mount (no local cache), beside the same bytes through the BlockClient alone
- *    (128 KiB blocks, 16 MiB batches as a flush sends them) and a local directory (fsync'd);
+ *    (1 MiB write calls; the kernel splits them into 128 KiB FUSE writes), read back twice,
+ *    through node 2's and then node 3's mount (no block of it in their caches), beside the same
+ *    bytes through the BlockClient alone (128 KiB blocks, 16 MiB batches as a flush sends them;
+ *    reads 64 at a time) and a local directory (fsync'd). Each read alternates mount and block
+ *    client in BENCH_VFS_SLICE_MIB (256) slices, so that both see the same machine load (the
+ *    mount's read-ahead may fetch ≤ 10 MiB of its next slice meanwhile: ≤ 4 % in its favour);
  *  - small files (create, write 4 KiB, close) per second on one and four workers, beside a local
  *    directory and bindfs over a local directory (Debian `bindfs`, skipped when absent);
  *  - `stat` of every entry and `ls -l` of a BENCH_VFS_DIR_ENTRIES (default 10,000) entry directory,
  *    on the node that made it and on another node.
+ * BENCH_VFS_PARTS=seq,small,dir picks the parts (default all).
  * Prints figures and ratios. The cluster is torn down at the end, even on failure.
  */
 import { execFile } from 'node:child_process';
@@ -29,7 +33,11 @@ const MiB = 1024 * 1024;
 const totalMiB = Number(process.env.BENCH_VFS_MIB ?? '1024');
 const smallFiles = Number(process.env.BENCH_VFS_SMALL_FILES ?? '2000');
 const dirEntries = Number(process.env.BENCH_VFS_DIR_ENTRIES ?? '10000');
+/** Which parts run: any of seq,small,dir (default all). */
+const parts = new Set((process.env.BENCH_VFS_PARTS ?? 'seq,small,dir').split(',').map((p) => p.trim()));
 const writeCallBytes = MiB;
+/** Sequential reads alternate between the mount and the block client in slices of this size. */
+const sliceMiB = Number(process.env.BENCH_VFS_SLICE_MIB ?? '256');
 const blockBytes = 128 * 1024;
 const batchBytes = 16 * MiB;
 const t0 = performance.now();
@@ -51,6 +59,30 @@ async function seqWrite(path: string, chunk: Buffer): Promise<void> {
   }
 }
 
+/**
+ * Reads the file through the mount from start to end in `sliceMiB` slices on one open handle;
+ * after each, the same slice through the block client. Returns each side's total seconds.
+ */
+async function interleavedRead(path: string, readByClient: ClientSlice): Promise<ReadRun> {
+  const fh = await open(path, 'r');
+  const buf = Buffer.alloc(writeCallBytes);
+  const sliceBytes = sliceMiB * MiB;
+  let mount = 0;
+  let client = 0;
+  try {
+    for (let at = 0; at < totalMiB * MiB; at += sliceBytes) {
+      const end = Math.min(totalMiB * MiB, at + sliceBytes);
+      mount += await timed(async () => {
+        for (let p = at; p < end; p += buf.length) if ((await fh.read(buf, 0, buf.length, p)).bytesRead !== buf.length) throw new Error(`short read at ${p}`);
+      });
+      client += await readByClient(at / blockBytes, end / blockBytes);
+    }
+  } finally {
+    await fh.close();
+  }
+  return { mount, client };
+}
+
 async function seqRead(path: string): Promise<void> {
   const fh = await open(path, 'r');
   const buf = Buffer.alloc(writeCallBytes);
@@ -61,7 +93,12 @@ async function seqRead(path: string): Promise<void> {
   }
 }
 
-async function blockClientOnly(bindAddresses: string[], volumeName: string, chunk: Buffer): Promise<{ write: number; read: number }> {
+type ReadRun = { mount: number; client: number };
+/** Reads blocks [from, to) of the block client's copy; returns the seconds it took. */
+type ClientSlice = (fromBlock: number, toBlock: number) => Promise<number>;
+
+/** Writes the same bytes through the BlockClient alone; `reads` times the mount and the client alternately. */
+async function blockClientOnly(bindAddresses: string[], volumeName: string, chunk: Buffer, reads: (readByClient: ClientSlice) => Promise<ReadRun[]>): Promise<{ write: number; reads: ReadRun[] }> {
   const api = new MetadataClient({ addresses: bindAddresses });
   const client = new BlockClient({ placement: new MetadataPlacementSource(api), coalesceWrites: false, maxAttempts: 20 });
   try {
@@ -69,17 +106,18 @@ async function blockClientOnly(bindAddresses: string[], volumeName: string, chun
     const ino = 1_000_000_000;
     const blocks = totalMiB * MiB / blockBytes;
     const perBatch = batchBytes / blockBytes;
+    note('sequential: block client write');
     const write = await timed(async () => {
       for (let b = 0; b < blocks; b += perBatch) {
         const batch = Array.from({ length: Math.min(perBatch, blocks - b) }, (_, i) => ({ inode: ino, blockNo: b + i, data: chunk.subarray(0, blockBytes) }));
         await client.writeBlocks(vol.id, batch, vol.writeConcern);
       }
     });
-    const read = await timed(async () => {
-      for (let b = 0; b < blocks; b += 64) await client.readBlocks(vol.id, Array.from({ length: Math.min(64, blocks - b) }, (_, i) => ({ inode: ino, blockNo: b + i })));
-    });
+    const runs = await reads((fromBlock, toBlock) => timed(async () => {
+      for (let b = fromBlock; b < toBlock; b += 64) await client.readBlocks(vol.id, Array.from({ length: Math.min(64, toBlock - b) }, (_, i) => ({ inode: ino, blockNo: b + i })));
+    }));
     for (let b = 0; b < blocks; b += 256) await Promise.all(Array.from({ length: Math.min(256, blocks - b) }, (_, i) => client.deleteBlock(vol.id, ino, b + i, vol.writeConcern)));
-    return { write, read };
+    return { write, reads: runs };
   } finally {
     await client.close();
     api.close();
@@ -125,59 +163,77 @@ async function main(): Promise<void> {
     if (created.code !== 0) throw new Error(created.stderr);
     await waitMounted(c.path(1, 'bench'));
     await waitMounted(c.path(2, 'bench'));
+    await waitMounted(c.path(3, 'bench'));
     await mkdir(local, { recursive: true });
     const chunk = randomBytes(writeCallBytes);
-    const seq = new Table({ head: ['sequential', 'write MiB/s', 'read MiB/s', 'write vs block client', 'read vs block client'] });
-    note('sequential: mount');
-    const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
-    const mr = await timed(() => seqRead(c.path(2, 'bench', 'seq')));
-    await rm(c.path(1, 'bench', 'seq'));
-    note('sequential: block client');
-    const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), 'bench', chunk);
-    note('sequential: local directory');
-    const lw = await timed(() => seqWrite(join(local, 'seq'), chunk));
-    const lr = await timed(() => seqRead(join(local, 'seq')));
-    await rm(join(local, 'seq'));
+    const seq = new Table({ head: ['sequential', 'write MiB/s', 'read MiB/s (run 1 / run 2)', 'write vs block client', 'read vs block client (run 1 / run 2)'] });
     const rate = (s: number): number => totalMiB / s;
-    seq.push(['GalleonFS mount (write node 1, read node 2)', fmt(rate(mw)), fmt(rate(mr)), ratio(rate(mw), rate(bc.write)), ratio(rate(mr), rate(bc.read))]);
-    seq.push(['BlockClient alone', fmt(rate(bc.write)), fmt(rate(bc.read)), '1.00x', '1.00x']);
-    seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(bc.read))]);
-
-    note('small files');
-    const small = new Table({ head: ['small files (create, 4 KiB, close)', '1 worker files/s', '4 workers files/s', 'GalleonFS vs this (1 / 4)'] });
-    const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
-    const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
-    const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
-    const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
-    small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
-    small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
-    const haveBindfs = await run('which', ['bindfs']).then(() => true, () => false);
-    if (haveBindfs) {
-      await mkdir(bindSrc, { recursive: true });
-      await mkdir(bindMnt, { recursive: true });
-      await run('bindfs', [bindSrc, bindMnt]);
-      try {
-        const b1 = await smallFilesPerSec(join(bindMnt, 'small1'), 1);
-        const b4 = await smallFilesPerSec(join(bindMnt, 'small4'), 4);
-        small.push(['bindfs over a local directory', fmt(b1, 0), fmt(b4, 0), `${ratio(g1, b1)} / ${ratio(g4, b4)}`]);
-      } finally {
-        await unmountDir(bindMnt, true).catch(() => undefined);
-      }
-    } else {
-      small.push(['bindfs (not installed: apt-get install bindfs)', '-', '-', '-']);
+    if (parts.has('seq')) {
+      note('sequential: mount write');
+      const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
+      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), 'bench', chunk, async (readByClient) => {
+        // Each mount read goes through a node whose block cache never held the file (node 2,
+        // then node 3), in slices alternating with the same slices through the block client, so
+        // that both see the same load (on this shared machine it swings 2x within seconds).
+        const runs: ReadRun[] = [];
+        for (const node of [2, 3]) {
+          note(`sequential: read through node ${node}'s mount and the block client, alternating ${sliceMiB} MiB slices`);
+          runs.push(await interleavedRead(c.path(node, 'bench', 'seq'), readByClient));
+        }
+        return runs;
+      });
+      await rm(c.path(1, 'bench', 'seq'));
+      note('sequential: local directory');
+      const lw = await timed(() => seqWrite(join(local, 'seq'), chunk));
+      const lr = await timed(() => seqRead(join(local, 'seq')));
+      await rm(join(local, 'seq'));
+      const [r1, r2] = bc.reads as [{ mount: number; client: number }, { mount: number; client: number }];
+      const both = (f: (r: { mount: number; client: number }) => string): string => `${f(r1)} / ${f(r2)}`;
+      seq.push(['GalleonFS mount (write node 1, read nodes 2 / 3)', fmt(rate(mw)), both((r) => fmt(rate(r.mount))), ratio(rate(mw), rate(bc.write)), both((r) => ratio(rate(r.mount), rate(r.client)))]);
+      seq.push(['BlockClient alone', fmt(rate(bc.write)), both((r) => fmt(rate(r.client))), '1.00x', '1.00x']);
+      seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(r1.client))]);
     }
 
-    note(`${dirEntries}-entry directory`);
+    const small = new Table({ head: ['small files (create, 4 KiB, close)', '1 worker files/s', '4 workers files/s', 'GalleonFS vs this (1 / 4)'] });
     const dir = new Table({ head: [`${dirEntries}-entry directory`, 'stat all (s)', 'ls -l (s)'] });
-    await bigDir(c.path(1, 'bench', 'big'));
-    await bigDir(join(local, 'big'));
-    const ls = (d: string): Promise<number> => timed(() => run('ls', ['-l', d], { maxBuffer: 64 * MiB }));
-    dir.push(['GalleonFS, node that made it', fmt(await statAll(c.path(1, 'bench', 'big')), 2), fmt(await ls(c.path(1, 'bench', 'big')), 2)]);
-    dir.push(['GalleonFS, another node', fmt(await statAll(c.path(3, 'bench', 'big')), 2), fmt(await ls(c.path(3, 'bench', 'big')), 2)]);
-    dir.push(['local directory', fmt(await statAll(join(local, 'big')), 2), fmt(await ls(join(local, 'big')), 2)]);
+    if (parts.has('small')) {
+      note('small files');
+      const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
+      const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
+      const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
+      const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
+      small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
+      small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
+      const haveBindfs = await run('which', ['bindfs']).then(() => true, () => false);
+      if (haveBindfs) {
+        await mkdir(bindSrc, { recursive: true });
+        await mkdir(bindMnt, { recursive: true });
+        await run('bindfs', [bindSrc, bindMnt]);
+        try {
+          const b1 = await smallFilesPerSec(join(bindMnt, 'small1'), 1);
+          const b4 = await smallFilesPerSec(join(bindMnt, 'small4'), 4);
+          small.push(['bindfs over a local directory', fmt(b1, 0), fmt(b4, 0), `${ratio(g1, b1)} / ${ratio(g4, b4)}`]);
+        } finally {
+          await unmountDir(bindMnt, true).catch(() => undefined);
+        }
+      } else {
+        small.push(['bindfs (not installed: apt-get install bindfs)', '-', '-', '-']);
+      }
+    }
+
+    if (parts.has('dir')) {
+      note(`${dirEntries}-entry directory`);
+      await bigDir(c.path(1, 'bench', 'big'));
+      await bigDir(join(local, 'big'));
+      const ls = (d: string): Promise<number> => timed(() => run('ls', ['-l', d], { maxBuffer: 64 * MiB }));
+      dir.push(['GalleonFS, node that made it', fmt(await statAll(c.path(1, 'bench', 'big')), 2), fmt(await ls(c.path(1, 'bench', 'big')), 2)]);
+      dir.push(['GalleonFS, another node', fmt(await statAll(c.path(3, 'bench', 'big')), 2), fmt(await ls(c.path(3, 'bench', 'big')), 2)]);
+      dir.push(['local directory', fmt(await statAll(join(local, 'big')), 2), fmt(await ls(join(local, 'big')), 2)]);
+    }
 
     const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-    process.stdout.write(`\nbench:vfs ${new Date().toISOString()} — load average ${load}\n${seq.toString()}\n${small.toString()}\n${dir.toString()}\n`);
+    const shown = [parts.has('seq') ? seq : null, parts.has('small') ? small : null, parts.has('dir') ? dir : null].filter((t) => t !== null).map((t) => t.toString());
+    process.stdout.write(`\nbench:vfs ${new Date().toISOString()} — ${totalMiB} MiB, load average ${load}\n${shown.join('\n')}\n`);
   } finally {
     note('tearing down');
     for (const mp of await fuseMountPoints()) if (mp === bindMnt) await unmountDir(mp, true).catch(() => undefined);

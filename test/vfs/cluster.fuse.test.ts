@@ -143,6 +143,44 @@ describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
     await rm(d1, { recursive: true });
   });
 
+  it('truncate epoch: a file truncated on node 2 while node 1 buffers writes to it stays truncated when node 1 closes', async () => {
+    const MiB = 1024 * 1024;
+    const orig = randomBytes(2 * MiB);
+    await writeFile(c.path(1, 'demo', 'cut-while-open'), orig);
+    const fh = await open(c.path(1, 'demo', 'cut-while-open'), 'r+');
+    try {
+      // Buffered on node 1 (its write buffer holds 16 MiB): not on the data plane, not committed.
+      await fh.write(randomBytes(MiB), 0, MiB, 2 * MiB);
+      await truncate(c.path(2, 'demo', 'cut-while-open'), 100);
+    } finally {
+      // Flush and commit: the writes came before the truncate (nothing ordered them after it),
+      // so the file stays 100 bytes, as write-then-truncate leaves it on a local disk.
+      await fh.close();
+    }
+    for (const n of [3, 1]) {
+      const got = await readFile(c.path(n, 'demo', 'cut-while-open'));
+      assert.equal(got.length, 100, `node${n} sees ${got.length} bytes (the delayed commit regrew the file)`);
+      assert.ok(got.equals(orig.subarray(0, 100)), `node${n}`);
+    }
+    // Node 1 deleted the blocks it had stored past the cut: a growth elsewhere reads zeros there.
+    // (Read through node 3, which made the growth: the others' kernels keep the size they saw
+    // for the attribute timeout.)
+    await truncate(c.path(3, 'demo', 'cut-while-open'), 3 * MiB);
+    const grown = await readFile(c.path(3, 'demo', 'cut-while-open'));
+    assert.equal(grown.length, 3 * MiB);
+    assert.ok(grown.subarray(0, 100).equals(orig.subarray(0, 100)));
+    assert.equal(grown.subarray(100).findIndex((b) => b !== 0), -1, 'bytes past the cut read as zeros after a growth');
+    // Node 1 writes after the truncate as usual: its next commit is in the new epoch and grows the file.
+    const again = await open(c.path(1, 'demo', 'cut-while-open'), 'r+');
+    try {
+      await again.write(Buffer.from('tail'), 0, 4, 3 * MiB);
+    } finally {
+      await again.close();
+    }
+    await waitFor('node 2 sees the grown size', 30_000, async () => (await stat(c.path(2, 'demo', 'cut-while-open'))).size === 3 * MiB + 4);
+    assert.equal((await readFile(c.path(2, 'demo', 'cut-while-open'))).subarray(3 * MiB).toString(), 'tail');
+  });
+
   it('keeps an unlinked open file readable until its last close', async () => {
     const p = c.path(1, 'demo', 'orphan');
     await writeFile(p, 'still here');

@@ -15,7 +15,7 @@ import { VolumeWatch } from '../../metadata/service/volume-watch.js';
 import type { AppliedRecord } from '../../metadata/state/contract.js';
 
 const attr = (ino: number, size = 0): FsAttr => ({
-  ino, type: 'file', mode: 0o644, uid: 0, gid: 0, size, nlink: 1, atimeNs: '0', mtimeNs: '0', ctimeNs: '0', rdev: 0, generation: 1,
+  ino, type: 'file', mode: 0o644, uid: 0, gid: 0, size, nlink: 1, atimeNs: '0', mtimeNs: '0', ctimeNs: '0', rdev: 0, generation: 1, truncEpoch: 0,
 });
 const vol = (id: string, name: string, state: Volume['state'] = 'available'): Volume => ({
   id, name, type: 'persistent', sizeBytes: 1 << 30, accessMode: 'ReadWriteMany', storageClass: 'x', replicas: 1, writeConcern: 'replicated',

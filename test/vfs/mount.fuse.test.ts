@@ -10,13 +10,35 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { chmod, chown, link, mkdir, open, readdir, readFile, readlink, rename, rmdir, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { defaultReadAheadKiB, mountDeviceOf, readAheadPath } from '../../vfs/fuse/read-ahead.js';
 import { clearStaleMount, isFuseMounted } from '../../vfs/fuse/stale.js';
+import type { FileHandle, FuseCaller } from '../../vfs/fuse/types.js';
 import type { MountOptions } from '../../vfs/fuse/types.js';
 import { describeFuse, sh, shAsNobody, tempMountPoint } from '../support/fuse.js';
 import { mountForTest } from '../support/fuse-impl.js';
 import type { TestMount } from '../support/fuse-impl.js';
 import { MemFs } from '../support/memfs.js';
 import { pollUntil } from '../support/poll.js';
+
+/** MemFs whose reads take 2 ms each, counting how many overlap. */
+class SlowReads extends MemFs {
+  inFlight = 0;
+  maxInFlight = 0;
+  bytesRead = 0;
+
+  override async read(c: FuseCaller, path: string, fh: FileHandle, buf: Buffer, position: number): Promise<number> {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await new Promise((res) => setTimeout(res, 2));
+      const n = await super.read(c, path, fh, buf, position);
+      this.bytesRead += n;
+      return n;
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
 
 const base: MountOptions = { fsname: 'galleon:test', attrTimeoutSec: 0, entryTimeoutSec: 0, allowOther: true };
 
@@ -95,6 +117,21 @@ describeFuse('vfs/fuse mount layer (real mounts)', function (this: Mocha.Suite) 
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(fs.writeSizes, new Array(8).fill(131072));
     assert.equal((await stat(join(dir, 'big'))).size, 1 << 20);
+  });
+
+  it('[read-ahead] the mount\'s kernel read-ahead is raised, so a sequential reader keeps several 128 KiB reads in flight', async () => {
+    // Each read answers after a short delay (a data-plane fetch stands behind a real one), so
+    // requests the kernel sends at once overlap here and can be counted.
+    const fs = new SlowReads();
+    const { dir } = await mounted({}, fs);
+    await writeFile(join(dir, 'f'), Buffer.alloc(16 << 20, 7));
+    const device = await mountDeviceOf(dir);
+    assert.ok(device !== null, 'mount in mountinfo');
+    assert.equal((await readFile(readAheadPath(device), 'utf8')).trim(), String(defaultReadAheadKiB));
+    const r = await sh(`dd if=${dir}/f of=/dev/null bs=1M status=none`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.bytesRead, 16 << 20, 'every byte crossed FUSE (no page cache)');
+    assert.ok(fs.maxInFlight >= 4, `at most ${fs.maxInFlight} reads in flight (the kernel default of 128 KiB allows 1-2)`);
   });
 
   it('[64-bit inodes] st_ino above 2^32 reaches stat and readdir intact', async () => {

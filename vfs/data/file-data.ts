@@ -54,6 +54,8 @@ export interface FlushResult {
   mtimeNs: bigint;
   /** Blocks written to the data plane by this flush. */
   blocksWritten: number;
+  /** The truncate epoch this file's bytes belong to: pass it with the commit (`rebase` when the namespace's is newer). */
+  truncEpoch: number;
   /**
    * Blocks past the new end that a truncate cut off, now queued on this mount's freer (null:
    * none). Record them with the size: until they are freed, the file must not grow over them
@@ -79,14 +81,21 @@ export class FileData {
   /** Lowest block a truncate cut off since the last flush (null: none). */
   private truncatedFromBlock: number | null = null;
   private mtimeNs: bigint;
+  /** The namespace's truncate epoch this file's buffered bytes were written under. */
+  private truncEpoch: number;
   private changed = false;
   private ra: ReadAheadState = noReadAhead;
   /** When the last flush completed (the env's clock), null before the first. */
   lastFlushNs: bigint | null = null;
-  private lock: Promise<void> = Promise.resolve();
+  /** Settles when every operation queued so far has settled. */
+  private tail: Promise<void> = Promise.resolve();
+  /** Settles when every exclusive operation (write, truncate, flush) queued so far has settled. */
+  private exclusiveTail: Promise<void> = Promise.resolve();
 
-  constructor(readonly ino: number, sizeBytes: number, mtimeNs: bigint, private readonly env: FileDataEnv) {
+  constructor(readonly ino: number, sizeBytes: number, mtimeNs: bigint, private readonly env: FileDataEnv, truncEpoch = 0) {
     invariant(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0, `file size ${sizeBytes}`);
+    invariant(Number.isSafeInteger(truncEpoch) && truncEpoch >= 0, `truncate epoch ${truncEpoch}`);
+    this.truncEpoch = truncEpoch;
     invariant(env.maxDirtyBytes >= env.blockSizeBytes, `buffer bound ${env.maxDirtyBytes} below one block of ${env.blockSizeBytes}`);
     this.sizeBytes = sizeBytes;
     this.validStoredBytes = sizeBytes;
@@ -98,6 +107,10 @@ export class FileData {
     return this.sizeBytes;
   }
 
+  get epoch(): number {
+    return this.truncEpoch;
+  }
+
   /** Bytes held by the write buffer (whole blocks). */
   get dirtyBytes(): number {
     return this.dirty.size * this.env.blockSizeBytes;
@@ -106,18 +119,28 @@ export class FileData {
   /** Bytes [offset, offset + length), short at end of file; holes and unwritten tails are zeros. */
   async read(offset: number, length: number): Promise<Buffer> {
     checkRange(offset, length);
-    return this.locked(async () => {
-      const end = Math.min(this.sizeBytes, offset + length);
-      if (offset >= end) return Buffer.alloc(0);
-      const out = Buffer.alloc(end - offset);
-      const B = this.env.blockSizeBytes;
-      const { first, last } = blockRange(offset, end - offset, B);
+    const out = Buffer.allocUnsafe(length);
+    const n = await this.readTo(out, offset);
+    return out.subarray(0, n);
+  }
+
+  /**
+   * Reads into `target` (the FUSE request's own buffer: no copy in between) from `offset`;
+   * returns the bytes read, fewer than `target.length` at end of file. Reads share the lock:
+   * the kernel sends several reads of one file at once, and none of them changes the file.
+   */
+  async readTo(target: Buffer, offset: number): Promise<number> {
+    checkRange(offset, target.length);
+    return this.shared(async () => {
+      const end = Math.min(this.sizeBytes, offset + target.length);
+      if (offset >= end) return 0;
+      const { first, last } = blockRange(offset, end - offset, this.env.blockSizeBytes);
       const parts: Promise<void>[] = [];
-      for (let b = first; b <= last; b++) parts.push(this.readInto(out, offset, end, b));
+      for (let b = first; b <= last; b++) parts.push(this.readInto(target, offset, end, b));
       // Ahead before waiting: the window's fetches overlap this read's own.
       this.readAhead(first, last);
       await Promise.all(parts);
-      return out;
+      return end - offset;
     });
   }
 
@@ -153,31 +176,66 @@ export class FileData {
   async truncate(sizeBytes: number): Promise<void> {
     checkRange(sizeBytes, 0);
     return this.locked(async () => {
-      const B = this.env.blockSizeBytes;
-      const tail = Math.floor(sizeBytes / B);
-      // The new last block may need buffering: make room first, before anything changes.
-      if (sizeBytes < this.sizeBytes && !this.dirty.has(tail) && this.dirtyBytes + B > this.env.maxDirtyBytes) await this.flushLocked();
-      if (sizeBytes < this.sizeBytes) {
-        for (const b of [...this.dirty.keys()]) if (b * B >= sizeBytes) this.dirty.delete(b);
-        const cut = sizeBytes - tail * B;
-        const d = this.dirty.get(tail);
-        if (cut > 0 && d !== undefined) {
-          d.buf.fill(0, cut);
-          d.spans = clipSpans(d.spans, cut);
-        } else if (cut > 0 && tail * B < this.validStoredBytes) {
-          // Rewritten at flush, trimmed to the new length, so a later growth reads zeros there.
-          this.dirty.set(tail, { buf: Buffer.alloc(B), spans: [], baseLoaded: false });
-        }
-        this.validStoredBytes = Math.min(this.validStoredBytes, sizeBytes);
-        const from = blocksOf(sizeBytes, B);
-        this.truncatedFromBlock = Math.min(this.truncatedFromBlock ?? from, from);
-        this.env.cache.invalidate(this.ino, tail);
-      }
-      invariant(this.dirtyBytes <= this.env.maxDirtyBytes, `write buffer at ${this.dirtyBytes} bytes after a truncate, over its bound`);
+      await this.cut(sizeBytes);
       this.sizeBytes = sizeBytes;
       this.highWaterBytes = Math.max(this.highWaterBytes, sizeBytes);
       this.touch();
     });
+  }
+
+  /** Our own truncate was committed: the namespace answered its new epoch (never older than ours). */
+  adoptEpoch(truncEpoch: number): void {
+    invariant(Number.isSafeInteger(truncEpoch) && truncEpoch >= this.truncEpoch, `truncate epoch ${truncEpoch} older than ours (${this.truncEpoch})`);
+    this.truncEpoch = truncEpoch;
+  }
+
+  /**
+   * The namespace refused our commit's size: a truncate on another node (epoch `truncEpoch`)
+   * came after the bytes we buffered (metadata/state/logic/ns-truncate.ts). As on a local disk
+   * after write-then-truncate, what we hold past `sizeBytes` goes: the buffer is cut, the new
+   * last block rewritten trimmed and the blocks we stored past it deleted before this returns
+   * (another node growing the file must find holes there). Nothing is left to commit. A file
+   * already at that epoch or newer (opened again since) has nothing to learn.
+   */
+  async rebase(sizeBytes: number, truncEpoch: number): Promise<void> {
+    checkRange(sizeBytes, 0);
+    return this.locked(async () => {
+      if (truncEpoch <= this.truncEpoch) return;
+      if (sizeBytes < this.sizeBytes) {
+        const changed = this.changed;
+        await this.cut(sizeBytes);
+        this.sizeBytes = sizeBytes;
+        await this.flushLocked();
+        this.changed = changed;
+        await this.env.freer.claim(this.ino, 0, Number.MAX_SAFE_INTEGER, new Set());
+      }
+      this.truncEpoch = truncEpoch;
+    });
+  }
+
+  /** A shrink's part of truncate (size unchanged here): the buffer past `sizeBytes` and the trimmed last block. */
+  private async cut(sizeBytes: number): Promise<void> {
+    const B = this.env.blockSizeBytes;
+    const tail = Math.floor(sizeBytes / B);
+    // The new last block may need buffering: make room first, before anything changes.
+    if (sizeBytes < this.sizeBytes && !this.dirty.has(tail) && this.dirtyBytes + B > this.env.maxDirtyBytes) await this.flushLocked();
+    if (sizeBytes < this.sizeBytes) {
+      for (const b of [...this.dirty.keys()]) if (b * B >= sizeBytes) this.dirty.delete(b);
+      const cut = sizeBytes - tail * B;
+      const d = this.dirty.get(tail);
+      if (cut > 0 && d !== undefined) {
+        d.buf.fill(0, cut);
+        d.spans = clipSpans(d.spans, cut);
+      } else if (cut > 0 && tail * B < this.validStoredBytes) {
+        // Rewritten at flush, trimmed to the new length, so a later growth reads zeros there.
+        this.dirty.set(tail, { buf: Buffer.alloc(B), spans: [], baseLoaded: false });
+      }
+      this.validStoredBytes = Math.min(this.validStoredBytes, sizeBytes);
+      const from = blocksOf(sizeBytes, B);
+      this.truncatedFromBlock = Math.min(this.truncatedFromBlock ?? from, from);
+      this.env.cache.invalidate(this.ino, tail);
+    }
+    invariant(this.dirtyBytes <= this.env.maxDirtyBytes, `write buffer at ${this.dirtyBytes} bytes after a truncate, over its bound`);
   }
 
   /** Writes every dirty block at the volume's concern; resolves once all are acknowledged. */
@@ -219,28 +277,34 @@ export class FileData {
     // so a failed flush frees nothing the namespace still counts as the file's.
     const queuedFree = cutFrom !== null && Math.max(cutFrom, newBlocks) < cutTo ? { fromBlock: Math.max(cutFrom, newBlocks), toBlock: cutTo } : null;
     if (queuedFree !== null) this.env.freer.enqueue(this.ino, queuedFree);
-    const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length, queuedFree };
+    const result = { changed: this.changed, sizeBytes: this.sizeBytes, mtimeNs: this.mtimeNs, blocksWritten: writes.length, queuedFree, truncEpoch: this.truncEpoch };
     // Only a flush whose result reaches the caller settles the change: one made room in the
     // buffer inside write() or truncate(), and nobody commits its result.
     if (reported) this.changed = false;
     return result;
   }
 
+  /** Fills `out`'s bytes of block `b` (out[0] is file offset `offset`): buffered, stored, or zeros. */
   private async readInto(out: Buffer, offset: number, end: number, b: number): Promise<void> {
     const B = this.env.blockSizeBytes;
     const bs = b * B;
     const from = Math.max(offset, bs) - bs;
     const to = Math.min(end, bs + B) - bs;
+    const at = bs + from - offset;
     const d = this.dirty.get(b);
     if (d !== undefined) {
       if (!covers(d.spans, from, to)) await this.loadBase(b);
-      d.buf.copy(out, bs + from - offset, from, to);
+      d.buf.copy(out, at, from, to);
       return;
     }
     const valid = Math.min(to, this.validStoredBytes - bs);
-    if (valid <= from) return;
-    const stored = await this.fetch(b);
-    if (from < stored.byteLength) stored.copy(out, bs + from - offset, from, Math.min(valid, stored.byteLength));
+    let copied = 0;
+    if (valid > from) {
+      const stored = await this.fetch(b);
+      if (from < stored.byteLength) copied = stored.copy(out, at, from, Math.min(valid, stored.byteLength));
+    }
+    // The target is not zeroed (a FUSE buffer): holes and bytes past what is stored read as zeros.
+    out.fill(0, at + copied, at + to - from);
   }
 
   /** Merges the stored bytes of block `b` under the buffered ones (read-modify-write). */
@@ -299,12 +363,25 @@ export class FileData {
     this.changed = true;
   }
 
+  /** Exclusive: runs after every operation queued before it, and before any queued after it. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn);
-    this.lock = run.then(() => undefined, () => undefined);
+    const run = this.tail.then(fn);
+    const done = run.then(noop, noop);
+    this.tail = done;
+    this.exclusiveTail = done;
+    return run;
+  }
+
+  /** Shared: runs after the exclusive operations queued before it, alongside other shared ones. */
+  private shared<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.exclusiveTail.then(fn);
+    const prev = this.tail;
+    this.tail = Promise.all([prev, run.then(noop, noop)]).then(noop);
     return run;
   }
 }
+
+function noop(): void {}
 
 function covers(spans: readonly Span[], from: number, to: number): boolean {
   return gaps(spans, from, to).length === 0;

@@ -75,18 +75,25 @@ export const noReadAhead: ReadAheadState = { nextBlock: 0, windowBlocks: 0 };
 
 /**
  * After a read of blocks [first, last]: access is sequential when it starts where the previous
- * read ended (or inside that read's last block, as 128 KiB reads of a 1 MiB block do, which
- * keeps the window as it is). The
+ * read ended (or inside that read's last block, as 128 KiB reads of a 1 MiB block do). The
  * window starts at `initialWindowBlocks` and doubles each time the reader enters a new block,
  * up to `maxWindowBlocks`; a random read closes it. Returns the blocks to fetch ahead,
  * [from, to), empty when the window is closed.
+ *
+ * While the window is open, the kernel has several reads of the stream in flight at once (its
+ * own read-ahead, FUSE async reads) and they reach us in any order: a read that starts within
+ * the window around the reader's position (`windowBlocks` behind or ahead of `nextBlock`) is
+ * still the stream. One behind the position keeps the window and the position; one ahead
+ * moves the position and grows the window. Only a read outside that band closes it.
  */
 export function planReadAhead(s: ReadAheadState, first: number, last: number, l: ReadAheadLimits): { state: ReadAheadState; from: number; to: number } {
   invariant(first <= last && l.initialWindowBlocks >= 1 && l.maxWindowBlocks >= l.initialWindowBlocks, 'read-ahead plan arguments');
-  const sameBlock = first === s.nextBlock - 1 && last === first;
-  const sequential = first === s.nextBlock || first === s.nextBlock - 1;
-  let windowBlocks = 0;
-  if (sameBlock) windowBlocks = s.windowBlocks;
-  else if (sequential) windowBlocks = s.windowBlocks === 0 ? l.initialWindowBlocks : Math.min(2 * s.windowBlocks, l.maxWindowBlocks);
-  return { state: { nextBlock: last + 1, windowBlocks }, from: last + 1, to: last + 1 + windowBlocks };
+  const W = s.windowBlocks;
+  const inBand = W > 0 ? first >= s.nextBlock - 1 - W && first <= s.nextBlock + W : first === s.nextBlock || first === s.nextBlock - 1;
+  let state: ReadAheadState;
+  if (!inBand) state = { nextBlock: last + 1, windowBlocks: 0 };
+  else if (last < s.nextBlock) state = { nextBlock: s.nextBlock, windowBlocks: W };
+  else state = { nextBlock: last + 1, windowBlocks: W === 0 ? l.initialWindowBlocks : Math.min(2 * W, l.maxWindowBlocks) };
+  invariant(state.windowBlocks <= l.maxWindowBlocks && state.nextBlock > last, 'read-ahead position past the read, window within its bound');
+  return { state, from: state.nextBlock, to: state.nextBlock + state.windowBlocks };
 }

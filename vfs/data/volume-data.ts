@@ -40,6 +40,8 @@ export interface OpenAttrs {
   mtimeNs: bigint;
   /** Changes whenever the file's content may have changed (e.g. `${size}:${mtimeNs}` or a version). */
   changeToken: string;
+  /** The namespace's truncate epoch of the inode (default 0): commits carry it (FileData.rebase). */
+  truncEpoch?: number;
 }
 
 export interface VolumeDataStats {
@@ -96,7 +98,7 @@ export class VolumeData {
       return of.file;
     }
     this.cache.validate(ino, attrs.changeToken);
-    const file = new FileData(ino, attrs.sizeBytes, attrs.mtimeNs, this.env);
+    const file = new FileData(ino, attrs.sizeBytes, attrs.mtimeNs, this.env, attrs.truncEpoch ?? 0);
     this.open_.set(ino, { file, handles: 1 });
     return file;
   }

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { FsApi, FsAttr, FsCaller, FsSetattr, Volume } from '../../proto/metadata-types.js';
 import { fsError } from '../fuse/errno.js';
 import type { FileHandle, FsDirEntry, FsStat, FsStatfs, FuseCaller, FuseOps, TimeUpdate } from '../fuse/types.js';
-import type { FileData, VolumeData } from '../data/index.js';
+import type { FileData, FlushResult, VolumeData } from '../data/index.js';
 import { AttrCache } from './attr-cache.js';
 import { changeTokenOf, parentOf, timeSet, toStat, toStatfs, typeOfMode } from './attrs.js';
 import { InodePool } from './inode-pool.js';
@@ -244,7 +244,7 @@ export class GalleonFs implements FuseOps {
     // Data first, always through FileData: a shrink must not be followed by a flush of bytes
     // past the new end, and a growth must zero what an earlier truncate left stored past the old
     // end (blocks not freed yet would show through: found by the random-operation test).
-    const file = open ?? this.o.data.open(ino, { sizeBytes: before, mtimeNs: BigInt(fresh?.mtimeNs ?? '0'), changeToken: fresh === null ? '' : changeTokenOf(fresh) });
+    const file = open ?? this.o.data.open(ino, { sizeBytes: before, mtimeNs: BigInt(fresh?.mtimeNs ?? '0'), changeToken: fresh === null ? '' : changeTokenOf(fresh), truncEpoch: fresh?.truncEpoch ?? 0 });
     try {
       await file.truncate(size);
       await file.fsync();
@@ -256,6 +256,8 @@ export class GalleonFs implements FuseOps {
     }
     const committedBefore = this.committedSize.get(ino) ?? before;
     const attr = await this.o.api.fsSetattr(this.vol, plainCaller(c), ino, { size });
+    // Our own truncate: what we buffer from now on comes after it.
+    open?.adoptEpoch(attr.truncEpoch);
     if (this.committedSize.has(ino)) this.setCommitted(ino, attr.size);
     else this.quota.committed(attr.size - committedBefore);
     this.cache.dropIno(ino);
@@ -406,7 +408,7 @@ export class GalleonFs implements FuseOps {
     let file: FileData | null = null;
     if (attr.type === 'file') {
       if (!this.committedSize.has(ino)) this.committedSize.set(ino, attr.size);
-      file = this.o.data.open(ino, { sizeBytes: attr.size, mtimeNs: BigInt(attr.mtimeNs), changeToken: changeTokenOf(attr) });
+      file = this.o.data.open(ino, { sizeBytes: attr.size, mtimeNs: BigInt(attr.mtimeNs), changeToken: changeTokenOf(attr), truncEpoch: attr.truncEpoch });
     }
     const fh = this.allocFh();
     this.handles.set(fh, { ino, file });
@@ -434,9 +436,7 @@ export class GalleonFs implements FuseOps {
   }
 
   async read(_c: FuseCaller, _path: string, fh: FileHandle, buf: Buffer, position: number): Promise<number> {
-    const data = await this.fileOf(fh).read(position, buf.length);
-    data.copy(buf);
-    return data.length;
+    return this.fileOf(fh).readTo(buf, position);
   }
 
   async write(_c: FuseCaller, _path: string, fh: FileHandle, data: Buffer, position: number): Promise<number> {
@@ -452,12 +452,31 @@ export class GalleonFs implements FuseOps {
     const r = last ? await this.o.data.close(file) : await file.fsync();
     if (!r.changed) return;
     this.noteSize(ino, r.sizeBytes);
-    const attr = await this.o.api.fsCommitWrite(this.vol, ino, r.sizeBytes, r.mtimeNs.toString());
+    const attr = await this.o.api.fsCommitWrite(this.vol, ino, r.sizeBytes, r.mtimeNs.toString(), r.truncEpoch);
+    if (attr.truncEpoch > r.truncEpoch) await this.learnTruncate(ino, last ? null : file, r, attr);
     if (this.committedSize.has(ino)) this.setCommitted(ino, attr.size);
     this.commits++;
     this.lastSyncMs = Date.now();
     this.cache.dropIno(ino);
     this.o.data.retag(ino, changeTokenOf(attr));
+  }
+
+  /**
+   * Another node truncated the file after the bytes we just committed (the namespace kept its
+   * size: metadata/state/logic/ns-truncate.ts): cut what we hold and stored past that size. After
+   * the last close the FileData is gone; a short-lived one does the cut (unless the file was
+   * opened again meanwhile: that FileData is told instead, and closing it here would settle its
+   * owner's unreported change).
+   */
+  private async learnTruncate(ino: number, open: FileData | null, r: FlushResult, attr: FsAttr): Promise<void> {
+    this.o.log.info({ ino, ourSize: r.sizeBytes, size: attr.size, truncEpoch: attr.truncEpoch }, 'a truncate on another node came after our buffered writes; cutting them to its size');
+    const existing = open ?? this.openFile(ino) ?? null;
+    const file = existing ?? this.o.data.open(ino, { sizeBytes: r.sizeBytes, mtimeNs: r.mtimeNs, changeToken: '', truncEpoch: r.truncEpoch });
+    try {
+      await file.rebase(attr.size, attr.truncEpoch);
+    } finally {
+      if (existing === null) await this.o.data.close(file);
+    }
   }
 
   async flush(_c: FuseCaller, _path: string, fh: FileHandle): Promise<void> {

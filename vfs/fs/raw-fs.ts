@@ -68,9 +68,7 @@ export class RawFs implements FuseOps {
   }
 
   async read(_c: FuseCaller, _p: string, fh: FileHandle, buf: Buffer, position: number): Promise<number> {
-    const got = await this.fileOf(fh).read(position, buf.length);
-    got.copy(buf);
-    return got.length;
+    return this.fileOf(fh).readTo(buf, position);
   }
 
   async write(_c: FuseCaller, _p: string, fh: FileHandle, data: Buffer, position: number): Promise<number> {

@@ -15,6 +15,7 @@ import type { FuseBinding } from './binding.js';
 import { fuseOptionString } from './encode.js';
 import { EIO, errnoNumber, errnoOf } from './errno.js';
 import { implementedOps, opTable } from './op-table.js';
+import { defaultReadAheadKiB, maxReadAheadKiB, setMountReadAhead } from './read-ahead.js';
 import { clearStaleMount, isFuseMounted, unmountDir } from './stale.js';
 import type { FuseCaller, FuseOpName, FuseOps, MountOptions } from './types.js';
 
@@ -104,6 +105,8 @@ export async function mountFs(dir: string, ops: FuseOps, options: MountOptions, 
   const log = deps.log ?? pino({ level: 'silent' });
   const abs = resolve(dir);
   const optString = fuseOptionString(options);
+  const ra = options.readAheadKiB;
+  if (ra !== undefined && (!Number.isInteger(ra) || ra < 0 || ra > maxReadAheadKiB)) throw new RangeError(`readAheadKiB must be an integer in 0..${maxReadAheadKiB}, got ${ra}`);
   const timeoutMs = options.opTimeoutMs ?? defaultOpTimeoutMs;
   const b = loadFuseBinding();
   await checkMountPoint(abs, options.clearStale ?? true, log);
@@ -133,7 +136,9 @@ export async function mountFs(dir: string, ops: FuseOps, options: MountOptions, 
     await mounted.unmount().catch(() => undefined);
     throw new GalleonError(ErrorCode.TIMEOUT, `FUSE mount of ${abs} got no init from the kernel in ${initTimeoutMs} ms`, { hint: 'check dmesg' });
   }
-  log.info({ dir: abs, options: optString }, 'mounted');
+  const readAheadKiB = options.readAheadKiB ?? defaultReadAheadKiB;
+  const readAhead = readAheadKiB > 0 && (await setMountReadAhead(abs, readAheadKiB, log)) ? readAheadKiB : null;
+  log.info({ dir: abs, options: optString, readAheadKiB: readAhead }, 'mounted');
   return mounted;
 }
 

@@ -130,4 +130,10 @@ export interface MountOptions {
   opTimeoutMs?: number;
   /** Clear a dead mount ("Transport endpoint is not connected") on the directory before mounting. Default true. */
   clearStale?: boolean;
+  /**
+   * The kernel's read-ahead for this mount in KiB (sysfs `read_ahead_kb`, set after mounting;
+   * root only, best effort): how many 128 KiB read requests a sequential reader keeps in
+   * flight. Default 2048 (read-ahead.ts); 0 leaves the kernel's default (128).
+   */
+  readAheadKiB?: number;
 }

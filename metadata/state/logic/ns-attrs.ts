@@ -11,6 +11,7 @@ import {
   attrOf, byteLength, checkCaller, checkId, checkIno, checkMode, inGroup, maxXattrNameBytes, maxXattrTotalBytes, maxXattrValueBytes,
   nowNs, queueFree, requireInode, saveInode, volumeOf, checkTimeNs, maxFileBytes, type Inode,
 } from './ns-store.js';
+import { epochAfterTruncate } from './ns-truncate.js';
 import type { Tx } from './tx.js';
 import { checkInt, checkKeys, invalidArgument, isRecord } from './validate.js';
 
@@ -61,7 +62,8 @@ function applySize(tx: Tx, vol: Volume, inode: Inode, raw: unknown, t: string): 
   if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw > maxFileBytes) throw posixError('EFBIG', `size ${raw} bytes`, `files hold at most ${maxFileBytes} bytes`);
   const size = checkInt('size', raw, 0, maxFileBytes);
   if (size < inode.size) queueFree(tx, vol, inode.ino, Math.ceil(size / vol.blockSizeBytes));
-  return { ...inode, size, mtimeNs: t };
+  // Every truncate, even to the same size, orders the writes other nodes buffered before it.
+  return { ...inode, size, mtimeNs: t, truncEpoch: epochAfterTruncate(inode.truncEpoch ?? 0) };
 }
 
 export const setattrHandler: Handler = (tx, ctx, [ref, callerRaw, inoRaw, changes]) => {

@@ -16,6 +16,7 @@ import {
   firstIno, freeId, inGroup, inodeId, maxBlocksToFreeLimit, maxInodeRangeCount, maxIno, maxLinks, maxSymlinkBytes, openHandlesOf,
   purgeKeysPerStep, reapIfUnused, volumeOf, checkTimeNs, maxFileBytes, requireDir, requireInode, saveInode, touchDir, nowNs, type DirEntry, type Inode, type NsVolume,
 } from './ns-store.js';
+import { commitVerdict } from './ns-truncate.js';
 import { Table, type Tx } from './tx.js';
 import { checkInt, checkKeys, checkOneOf, checkString, invalidArgument, isRecord } from './validate.js';
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
@@ -183,15 +184,18 @@ const allocateInodes: Handler = (tx, _ctx, [ref, countRaw]) => {
   return { start: ns.nextIno, end: ns.nextIno + count } satisfies FsInodeRange;
 };
 
-const commitWrite: Handler = (tx, ctx, [ref, inoRaw, sizeRaw, mtimeRaw]) => {
+const commitWrite: Handler = (tx, ctx, [ref, inoRaw, sizeRaw, mtimeRaw, epochRaw]) => {
   const vol = volumeOf(tx, ref);
   const inode = requireInode(tx, vol, checkIno('ino', inoRaw));
   if (inode.type !== 'file') throw posixError(inode.type === 'dir' ? 'EISDIR' : 'EINVAL', `inode ${inode.ino} is a ${inode.type}`, 'only regular files hold data');
   const size = checkInt('size', sizeRaw, 0, maxFileBytes);
   const t = nowNs(ctx);
   const mtimeNs = mtimeRaw === undefined || mtimeRaw === null ? t : checkTimeNs('mtimeNs', mtimeRaw);
-  // Writers on two nodes commit in any order: the size only grows here (a truncate is a setattr).
-  return attrOf(saveInode(tx, vol, inode, { ...inode, size: Math.max(inode.size, size), mtimeNs, ctimeNs: t }));
+  const writerEpoch = epochRaw === undefined || epochRaw === null ? undefined : checkInt('truncEpoch', epochRaw, 0, Number.MAX_SAFE_INTEGER);
+  // Same epoch: the size only grows (writers on two nodes commit in any order). Older epoch: a
+  // truncate elsewhere came after this writer's bytes, and the size stays (ns-truncate.ts).
+  const verdict = commitVerdict({ size: inode.size, truncEpoch: inode.truncEpoch ?? 0 }, size, writerEpoch);
+  return attrOf(saveInode(tx, vol, inode, { ...inode, size: verdict.sizeBytes, mtimeNs, ctimeNs: t }));
 };
 
 

@@ -40,7 +40,9 @@ const maxId = 0xffff_ffff;
 export const maxFileBytes = 2 ** 44;
 
 /** Stored inode: the attributes plus what only the namespace needs. */
-export interface Inode extends FsAttr {
+export interface Inode extends Omit<FsAttr, 'truncEpoch'> {
+  /** Absent until the first truncate (records written before the epoch existed read as 0). */
+  truncEpoch?: number;
   /** Symlinks. */
   target?: string;
   /** Extended attributes, name -> base64 value, names sorted. */
@@ -150,7 +152,7 @@ export function findEntry(r: StateReader, vol: Volume, parent: number, name: str
 
 export function attrOf(inode: Inode): FsAttr {
   const { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation } = inode;
-  return { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation };
+  return { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation, truncEpoch: inode.truncEpoch ?? 0 };
 }
 
 /** Writes a changed inode (generation + 1) and keeps the volume's byte count. */

@@ -18,7 +18,7 @@ describe('metadata/state namespace: create, lookup, mkdir, mknod, symlink', func
   it('gives every volume a root directory: inode 1, 0755 root:root, two links, times of the volume', async () => {
     const r = await n.getattr(rootIno);
     const t = msToNs(n.vol.createdAtMs);
-    assert.deepEqual(r, { ino: 1, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, nlink: 2, atimeNs: t, mtimeNs: t, ctimeNs: t, rdev: 0, generation: 1 });
+    assert.deepEqual(r, { ino: 1, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, nlink: 2, atimeNs: t, mtimeNs: t, ctimeNs: t, rdev: 0, generation: 1, truncEpoch: 0 });
     const st = await sm.query('fsStatfs', ['fs']) as FsStatfs;
     assert.deepEqual([st.totalBytes, st.usedBytes, st.inodes, st.maxNameBytes], [2 ** 30, 0, 1, 255]);
   });
@@ -277,6 +277,35 @@ describe('metadata/state namespace: setattr, xattrs, writes, open files, readdir
     const w = await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 100, '1700000000000000001');
     assert.deepEqual([w.size, w.mtimeNs], [8192, '1700000000000000001']);
     await n.errno('EISDIR', 'fsCommitWrite', rootIno, 1);
+  });
+
+  it('truncate epoch: every truncate bumps it; a commit from an older epoch cannot regrow the file, one from the current epoch grows it', async () => {
+    const a = await n.create(rootIno, 'a');
+    assert.equal(a.truncEpoch, 0);
+    // Node B opened the file at epoch 0 and buffers writes up to 9000; node A truncates to 100.
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 5000, null, 0)).size, 5000);
+    const cut = await f.ok<FsAttr>('fsSetattr', 'fs', root, a.ino, { size: 100 });
+    assert.deepEqual([cut.size, cut.truncEpoch], [100, 1]);
+    // B's delayed commit: its bytes came before the truncate, so the size stays 100 (mtime is set).
+    const late = await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 9000, '1700000000000000007', 0);
+    assert.deepEqual([late.size, late.truncEpoch, late.mtimeNs], [100, 1, '1700000000000000007']);
+    // Nor below: a stale commit never shrinks what the current epoch committed.
+    await f.ok('fsCommitWrite', 'fs', a.ino, 300, null, 1);
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 50, null, 0)).size, 300);
+    // B learned epoch 1 from that answer: its next commit grows the file again.
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 7000, null, 1)).size, 7000);
+    // A truncate to the same size still orders the writes buffered before it; growing too.
+    assert.equal((await f.ok<FsAttr>('fsSetattr', 'fs', root, a.ino, { size: 7000 })).truncEpoch, 2);
+    assert.equal((await f.ok<FsAttr>('fsSetattr', 'fs', root, a.ino, { size: 8000 })).truncEpoch, 3);
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 9000, null, 2)).size, 8000);
+    // Other setattrs leave it; an epoch from the future is refused and changes nothing.
+    assert.equal((await f.ok<FsAttr>('fsSetattr', 'fs', root, a.ino, { mode: 0o600 })).truncEpoch, 3);
+    const before = await n.getattr(a.ino);
+    await f.fails('INVALID_ARGUMENT', 'fsCommitWrite', 'fs', a.ino, 99_999, null, 4);
+    await f.fails('INVALID_ARGUMENT', 'fsCommitWrite', 'fs', a.ino, 99_999, null, -1);
+    assert.deepEqual(await n.getattr(a.ino), before);
+    // No epoch (an older client): the size only grows, as before.
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 8500)).size, 8500);
   });
 
   it('keeps extended attributes with create/replace flags and limits', async () => {

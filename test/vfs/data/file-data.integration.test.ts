@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { BlockClient } from '../../../dataplane/client/block-client.js';
 import { StaticPlacementSource } from '../../../dataplane/placement.js';
+import { GalleonError } from '../../../proto/errors.js';
 import type { WriteConcern } from '../../../proto/metadata-types.js';
 import { VolumeData } from '../../../vfs/data/index.js';
 import type { FileData, VolumeDataOptions } from '../../../vfs/data/index.js';
@@ -289,6 +290,80 @@ describe('vfs file data over the data plane (3 processes)', function () {
     const ahead = s.hits + s.joined - before.hits - before.joined;
     assert.ok(ahead >= 30, `of 40 sequential block reads ${ahead} found their block fetched ahead`);
     assert.ok(s.fetches - before.fetches <= 41, `${s.fetches - before.fetches} fetches for 40 blocks`);
+  });
+
+  it('reads of one file run side by side (a cached read does not wait for another read\'s fetch); a write waits for the reads before it', async () => {
+    const B = 16384;
+    const client = await install('shared-reads');
+    const v = mount(client, 'shared-reads', B);
+    const f = v.open(5, attrs(0));
+    await f.write(0, pattern(3, 32 * B));
+    await v.close(f);
+    // The real client, with the fetch of block 20 held until released (or for at most 5 s, so
+    // that code serializing reads finishes, in the wrong order, instead of hanging).
+    let release!: () => void;
+    const gate = new Promise<void>((res) => { release = res; setTimeout(res, 5_000).unref(); });
+    const gated = {
+      readBlock: async (vol: string, ino: number, blockNo: number) => { if (blockNo === 20) await gate; return client.readBlock(vol, ino, blockNo); },
+      writeBlocks: client.writeBlocks.bind(client),
+      deleteBlock: client.deleteBlock.bind(client),
+    };
+    const w = mount(client, 'shared-reads', B, { client: gated, readAheadMaxBytes: B, readAheadInitialBytes: B });
+    const g = w.open(5, attrs(32 * B));
+    await g.read(0, B);
+    const order: string[] = [];
+    const slow = g.read(20 * B, B).then((d) => { order.push('slow'); return d; });
+    const fast = g.read(B / 2, 100).then((d) => { order.push('fast'); return d; });
+    const write = g.write(0, Buffer.from('new')).then(() => order.push('write'));
+    assert.ok((await fast).equals(pattern(3, 32 * B).subarray(B / 2, B / 2 + 100)), 'the cached read got its bytes');
+    release();
+    assert.ok((await slow).equals(pattern(3, 32 * B).subarray(20 * B, 21 * B)));
+    await write;
+    assert.deepEqual(order, ['fast', 'slow', 'write'], 'the cached read finished first; the write waited for the read queued before it');
+    assert.equal((await g.read(0, 3)).toString(), 'new', 'a read after the write sees it');
+    await w.close(g);
+  });
+
+  it('rebase: a writer told of a truncate made elsewhere cuts its buffer, trims its last block and deletes the blocks it stored past the cut', async () => {
+    const B = 16384;
+    const client = await install('rebase');
+    const nodeA = mount(client, 'rebase', B);
+    const nodeB = mount(client, 'rebase', B);
+    const whole = pattern(11, 8 * B);
+    const a = nodeA.open(9, attrs(0));
+    await a.write(0, whole.subarray(0, 5 * B));
+    assert.equal((await a.fsync()).truncEpoch, 0);
+    // Node B truncates to 1.5 blocks (as vfs/fs does: data first, then the namespace's epoch 1).
+    const cut = B + B / 2;
+    const b = nodeB.open(9, attrs(5 * B));
+    await b.truncate(cut);
+    await b.fsync();
+    await nodeB.freer.claim(9, 0, Number.MAX_SAFE_INTEGER, new Set());
+    await nodeB.close(b);
+    // Node A, unaware, writes on: one block flushed past the cut, one more still buffered.
+    await a.write(6 * B, whole.subarray(6 * B, 7 * B));
+    const r = await a.fsync();
+    assert.deepEqual([r.changed, r.sizeBytes, r.truncEpoch], [true, 7 * B, 0]);
+    await a.write(7 * B, whole.subarray(7 * B, 8 * B));
+    // The namespace kept the size at the cut and answered epoch 1.
+    await a.rebase(cut, 1);
+    assert.deepEqual([a.size, a.epoch, a.dirtyBytes], [cut, 1, 0]);
+    assert.ok((await a.read(0, 8 * B)).equals(whole.subarray(0, cut)), 'node A reads the file as cut');
+    for (let blockNo = 2; blockNo < 8; blockNo++) {
+      await assert.rejects(client.readBlock('rebase', 9, blockNo), (e: unknown) => e instanceof GalleonError && e.code === 'BLOCK_NOT_FOUND', `block ${blockNo} deleted`);
+    }
+    const last = await client.readBlock('rebase', 9, 1);
+    assert.ok(last.data.equals(whole.subarray(B, cut)), 'the last block is trimmed to the cut');
+    // The write after the last flush still changed the file (its mtime): the next commit says so, at the cut and the new epoch.
+    const after = await a.flush();
+    assert.deepEqual([after.changed, after.sizeBytes, after.truncEpoch, after.blocksWritten], [true, cut, 1, 0]);
+    // Told again of an epoch it already has: nothing happens.
+    await a.rebase(10, 1);
+    assert.equal(a.size, cut);
+    // Writes after the rebase grow the file as usual; a regrowth over the cut reads zeros.
+    await a.truncate(3 * B);
+    assert.ok((await a.read(0, 3 * B)).subarray(cut).equals(Buffer.alloc(3 * B - cut)));
+    await nodeA.close(a);
   });
 
   it('close-to-open: an open after another mount wrote and closed drops cached blocks of the old version', async () => {

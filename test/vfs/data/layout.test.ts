@@ -56,4 +56,29 @@ describe('vfs/data layout (pure)', () => {
     const again = planReadAhead(random.state, 41, 42, l);
     assert.equal(again.to - again.from, 2);
   });
+
+  it('keeps the window open for a stream whose reads arrive out of order, and closes it outside the band', () => {
+    const l = { initialWindowBlocks: 2, maxWindowBlocks: 64 };
+    // The kernel's concurrent reads of a sequential stream, shuffled within groups of 8.
+    let s: ReadAheadState = noReadAhead;
+    let fetchedTo = 0;
+    const order = [0, 1, 3, 2, 4, 7, 5, 6, 9, 8, 12, 10, 11, 15, 13, 14, 16, 20, 17, 19, 18, 23, 21, 22];
+    for (const b of order) {
+      const p = planReadAhead(s, b, b, l);
+      assert.ok(p.to - p.from > 0, `window closed at block ${b}`);
+      assert.ok(p.state.nextBlock >= s.nextBlock, 'the position never moves back');
+      s = p.state;
+      fetchedTo = Math.max(fetchedTo, p.to);
+    }
+    assert.equal(s.nextBlock, 24);
+    assert.ok(fetchedTo > 24 + 8, `read ahead to ${fetchedTo}`);
+    // A read behind the band, or ahead of it, is random access: the window closes.
+    assert.equal(planReadAhead(s, s.nextBlock - 2 - s.windowBlocks, s.nextBlock - 2 - s.windowBlocks, l).state.windowBlocks, 0);
+    assert.equal(planReadAhead(s, s.nextBlock + s.windowBlocks + 1, s.nextBlock + s.windowBlocks + 1, l).state.windowBlocks, 0);
+    // With the window closed only the exact next block (or the last one again) counts as sequential.
+    const closed = { nextBlock: 10, windowBlocks: 0 };
+    assert.equal(planReadAhead(closed, 11, 11, l).state.windowBlocks, 0);
+    assert.equal(planReadAhead(closed, 8, 8, l).state.windowBlocks, 0);
+    assert.equal(planReadAhead(closed, 10, 10, l).state.windowBlocks, 2);
+  });
 });
