@@ -29,6 +29,8 @@ const MiB = 1024 * 1024;
 const totalMiB = Number(process.env.BENCH_VFS_MIB ?? '1024');
 const smallFiles = Number(process.env.BENCH_VFS_SMALL_FILES ?? '2000');
 const dirEntries = Number(process.env.BENCH_VFS_DIR_ENTRIES ?? '10000');
+/** Which parts run: any of seq, small, dir (comma-separated; default all). */
+const parts = new Set((process.env.BENCH_VFS_PARTS ?? 'seq,small,dir').split(',').map((p) => p.trim()));
 const writeCallBytes = MiB;
 const blockBytes = 128 * 1024;
 const batchBytes = 16 * MiB;
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
     await mkdir(local, { recursive: true });
     const chunk = randomBytes(writeCallBytes);
     const seq = new Table({ head: ['sequential', 'write MiB/s', 'read MiB/s', 'write vs block client', 'read vs block client'] });
+    if (parts.has('seq')) {
     note('sequential: mount');
     const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
     const mr = await timed(() => seqRead(c.path(2, 'bench', 'seq')));
@@ -142,9 +145,11 @@ async function main(): Promise<void> {
     seq.push(['GalleonFS mount (write node 1, read node 2)', fmt(rate(mw)), fmt(rate(mr)), ratio(rate(mw), rate(bc.write)), ratio(rate(mr), rate(bc.read))]);
     seq.push(['BlockClient alone', fmt(rate(bc.write)), fmt(rate(bc.read)), '1.00x', '1.00x']);
     seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(bc.read))]);
+    }
 
-    note('small files');
     const small = new Table({ head: ['small files (create, 4 KiB, close)', '1 worker files/s', '4 workers files/s', 'GalleonFS vs this (1 / 4)'] });
+    if (parts.has('small')) {
+    note('small files');
     const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
     const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
     const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
@@ -166,15 +171,18 @@ async function main(): Promise<void> {
     } else {
       small.push(['bindfs (not installed: apt-get install bindfs)', '-', '-', '-']);
     }
+    }
 
-    note(`${dirEntries}-entry directory`);
     const dir = new Table({ head: [`${dirEntries}-entry directory`, 'stat all (s)', 'ls -l (s)'] });
+    if (parts.has('dir')) {
+    note(`${dirEntries}-entry directory`);
     await bigDir(c.path(1, 'bench', 'big'));
     await bigDir(join(local, 'big'));
     const ls = (d: string): Promise<number> => timed(() => run('ls', ['-l', d], { maxBuffer: 64 * MiB }));
     dir.push(['GalleonFS, node that made it', fmt(await statAll(c.path(1, 'bench', 'big')), 2), fmt(await ls(c.path(1, 'bench', 'big')), 2)]);
     dir.push(['GalleonFS, another node', fmt(await statAll(c.path(3, 'bench', 'big')), 2), fmt(await ls(c.path(3, 'bench', 'big')), 2)]);
     dir.push(['local directory', fmt(await statAll(join(local, 'big')), 2), fmt(await ls(join(local, 'big')), 2)]);
+    }
 
     const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
     process.stdout.write(`\nbench:vfs ${new Date().toISOString()} — load average ${load}\n${seq.toString()}\n${small.toString()}\n${dir.toString()}\n`);

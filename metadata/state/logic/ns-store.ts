@@ -31,6 +31,8 @@ export const maxXattrValueBytes = 65_536;
 export const maxXattrTotalBytes = 65_536;
 export const maxReaddirLimit = 1_024;
 export const maxBlocksToFreeLimit = 1_024;
+/** Handles one fsCloseMany (or an fsCommitWrite's `closes`) closes at most. */
+export const maxClosesPerCommand = 1_024;
 /** Keys of a deleted volume's namespace removed per purge step. */
 export const purgeKeysPerStep = 512;
 const maxId = 0xffff_ffff;
@@ -148,7 +150,10 @@ export function findEntry(r: StateReader, vol: Volume, parent: number, name: str
 
 export function attrOf(inode: Inode): FsAttr {
   const { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation } = inode;
-  return { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation };
+  const attr: FsAttr = { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation };
+  const xattrs = inode.xattrs === undefined ? 0 : Object.keys(inode.xattrs).length;
+  if (xattrs > 0) attr.xattrCount = xattrs;
+  return attr;
 }
 
 /** Writes a changed inode (generation + 1) and keeps the volume's byte count. */

@@ -326,6 +326,32 @@ describe('metadata/state namespace: setattr, xattrs, writes, open files, readdir
     assert.deepEqual(queued.map((q) => q.ino), [a.ino, b.ino]);
   });
 
+  it('creates and opens in one command, and closes with a commit or in a batch (fsCreate open, fsCommitWrite closes, fsCloseMany)', async () => {
+    const lease = await f.ok<Lease>('acquireLease', 'mount', 'fs', 'node-1', 5_000, 'rw');
+    const ino = n.ino();
+    await f.fails('LEASE_NOT_FOUND', 'fsCreate', 'fs', root, rootIno, 'x', ino, 0o644, { open: 'no-such-lease' });
+    assert.deepEqual(await n.names(rootIno), [], 'a refused create-and-open creates nothing');
+    const a = (await f.ok<{ attr: FsAttr }>('fsCreate', 'fs', root, rootIno, 'a', ino, 0o644, { open: lease.id })).attr;
+    const again = await f.ok<{ attr: FsAttr; created: boolean }>('fsCreate', 'fs', root, rootIno, 'a', n.ino(), 0o644, { exclusive: false, open: lease.id });
+    assert.equal(again.created, false);
+    assert.equal(again.attr.ino, a.ino, 'open(O_CREAT) of an existing file opens it (second handle)');
+    const b = (await f.ok<{ attr: FsAttr }>('fsCreate', 'fs', root, rootIno, 'b', n.ino(), 0o644, { open: lease.id })).attr;
+    await f.ok('fsUnlink', 'fs', root, rootIno, 'a');
+    await f.ok('fsUnlink', 'fs', root, rootIno, 'b');
+    assert.equal((await n.getattr(a.ino)).nlink, 0, 'the create opened it: unlinked but kept');
+    const committed = await f.ok<FsAttr>('fsCommitWrite', 'fs', b.ino, 4096, null, { session: lease.id, inos: [a.ino] });
+    assert.equal(committed.size, 4096);
+    assert.equal((await n.getattr(a.ino)).nlink, 0, 'one of two handles closed by the commit');
+    await f.fails('INVALID_ARGUMENT', 'fsCloseMany', 'fs', { session: lease.id, inos: ['x'] });
+    await f.fails('INVALID_ARGUMENT', 'fsCommitWrite', 'fs', b.ino, 1, null, { session: lease.id, inos: Array.from({ length: 1025 }, () => a.ino) });
+    assert.equal((await n.getattr(b.ino)).size, 4096, 'a refused commit changes nothing');
+    await f.ok('fsCloseMany', 'fs', { session: lease.id, inos: [a.ino, b.ino] });
+    await n.queryErrno('ENOENT', 'fsGetattr', a.ino);
+    await n.queryErrno('ENOENT', 'fsGetattr', b.ino);
+    const queued = await sm.query('fsListBlocksToFree', ['fs', 10]) as FsBlocksToFree[];
+    assert.deepEqual(queued.map((q) => q.ino).sort(), [a.ino, b.ino].sort());
+  });
+
   it('lists a directory in pages, in name order, with attributes (readdirplus)', async () => {
     const names = Array.from({ length: 23 }, (_, i) => `f${String(i).padStart(2, '0')}`);
     for (const name of [...names].reverse()) await n.create(rootIno, name);
