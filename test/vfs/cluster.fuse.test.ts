@@ -92,6 +92,21 @@ describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
     }
   });
 
+  it('answers a lookup from a directory listing this node knows, and still shows a name made on another node within the entry timeout', async () => {
+    await mkdir(c.path(1, 'demo', 'names'));
+    assert.equal(await errnoOf(stat(c.path(1, 'demo', 'names', 'x'))), 'ENOENT');
+    await writeFile(c.path(1, 'demo', 'names', 'mine'), 'here');
+    assert.equal(await readFile(c.path(1, 'demo', 'names', 'mine'), 'utf8'), 'here', 'made here: seen at once');
+    await unlink(c.path(1, 'demo', 'names', 'mine'));
+    assert.equal(await errnoOf(stat(c.path(1, 'demo', 'names', 'mine'))), 'ENOENT', 'removed here: gone at once');
+    const made = Date.now();
+    await writeFile(c.path(2, 'demo', 'names', 'x'), 'from node 2');
+    await waitFor('node 1 sees the name node 2 made', 10_000, async () => (await errnoOf(stat(c.path(1, 'demo', 'names', 'x')))) === 'no error');
+    // Entry timeout 1 s (the kernel's negative entry and the mount's listing each trusted that long).
+    assert.ok(Date.now() - made < 4_000, `seen after ${Date.now() - made} ms`);
+    assert.equal(await readFile(c.path(1, 'demo', 'names', 'x'), 'utf8'), 'from node 2');
+  });
+
   it('lists on node 2 a directory tree made on node 1', async () => {
     await mkdir(c.path(1, 'demo', 'tree', 'a', 'b'), { recursive: true });
     await writeFile(c.path(1, 'demo', 'tree', 'a', 'f1'), 'one');

@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { FsApi, FsAttr, FsCaller, FsCloses, FsSetattr, Volume } from '../../proto/metadata-types.js';
+import { GalleonError } from '../../proto/errors.js';
 import { fsError } from '../fuse/errno.js';
 import type { FileHandle, FsDirEntry, FsStat, FsStatfs, FuseCaller, FuseOps, TimeUpdate } from '../fuse/types.js';
 import type { FileData, VolumeData } from '../data/index.js';
@@ -19,6 +20,7 @@ import { InodePool } from './inode-pool.js';
 import { Quota } from './quota.js';
 import { callerWithGroups } from './caller.js';
 import { CloseQueue, defaultCloseDelayMs } from './close-queue.js';
+import { DirNames, maxTrackedNames } from './dir-names.js';
 
 /** Entries asked of the namespace per readdir page (its own bound is 1024). */
 export const readdirPageEntries = 1024;
@@ -104,6 +106,8 @@ export class GalleonFs implements FuseOps {
   private readonly cache: AttrCache;
   private readonly handles = new Map<FileHandle, Handle>();
   private readonly listings = new Map<string, Listing>();
+  private readonly names: DirNames;
+  private readonly refreshes = new Map<string, Promise<void>>();
   private readonly now: () => number;
   private nextFh = 1;
   private readonly sizeSeen = new Map<number, number>();
@@ -126,6 +130,7 @@ export class GalleonFs implements FuseOps {
     this.api = countingApi(o.api, this.writes);
     this.now = o.nowMs ?? Date.now;
     this.cache = new AttrCache(o.cacheTtlMs, this.now);
+    this.names = new DirNames(o.cacheTtlMs, this.now);
     this.inodes = new InodePool((n) => this.api.fsAllocateInodes(this.vol, n));
     this.quota = new Quota(o.volume.sizeBytes, async () => (await o.api.fsStatfs(this.vol)).usedBytes);
     this.closes = new CloseQueue({
@@ -165,8 +170,54 @@ export class GalleonFs implements FuseOps {
     const { parent, name } = parentOf(path);
     const dir = await this.resolve(parent);
     if (dir.type !== 'dir') throw fsError('ENOTDIR');
+    if (this.names.absent(parent, dir.ino, name)) throw fsError('ENOENT');
+    if (this.names.stale(parent, dir.ino) || (this.refreshes.has(parent) || this.names.missed(parent))) {
+      // One listing (fresh names and attributes of the whole directory) instead of a lookup per name.
+      await this.refreshDir(parent, dir.ino);
+      const again = this.cache.get(path);
+      if (again !== undefined) return again;
+      if (this.names.absent(parent, dir.ino, name)) throw fsError('ENOENT');
+    }
     const [attr] = await Promise.all([this.api.fsLookup(this.vol, dir.ino, name), this.readAhead(parent, dir.ino, name)]);
     return this.remember(path, attr);
+  }
+
+  /** Lists a tracked directory again (dir-names.ts); concurrent callers share one listing. */
+  private refreshDir(dirPath: string, ino: number): Promise<void> {
+    const running = this.refreshes.get(dirPath);
+    if (running !== undefined) return running;
+    const run = this.listAll(dirPath, ino, maxTrackedNames).then((names) => {
+      if (names === null) this.names.forget(dirPath, true);
+    }, (err: unknown) => {
+      this.names.forget(dirPath);
+      this.o.log.debug({ err, dirPath }, 'directory refresh failed; lookups go one by one');
+    }).finally(() => this.refreshes.delete(dirPath));
+    this.refreshes.set(dirPath, run);
+    return run;
+  }
+
+  /**
+   * Every entry of a directory, its attributes remembered (unless this mount changed something
+   * meanwhile: the page may predate it), its names made known; null past `maxEntries`.
+   */
+  private async listAll(dirPath: string, ino: number, maxEntries: number, out?: FsDirEntry[]): Promise<string[] | null> {
+    const startedMs = this.now();
+    this.names.refreshing(dirPath, ino);
+    const names: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const epoch = this.cache.epoch;
+      const page = await this.api.fsReaddir(this.vol, ino, cursor, readdirPageEntries);
+      if (this.cache.epoch === epoch) this.rememberPage(dirPath, page.entries);
+      for (const e of page.entries) {
+        names.push(e.name);
+        out?.push({ name: e.name, stat: this.stat(e.attr) });
+      }
+      if (names.length > maxEntries) return null;
+      cursor = page.cursor;
+    } while (cursor !== null);
+    this.names.known(dirPath, ino, names, startedMs);
+    return names;
   }
 
   /**
@@ -370,14 +421,7 @@ export class GalleonFs implements FuseOps {
     if (dir.type !== 'dir') throw fsError('ENOTDIR');
     const out: FsDirEntry[] = [{ name: '.' }, { name: '..' }];
     const startedMs = this.now();
-    let cursor: string | null = null;
-    do {
-      const epoch = this.cache.epoch;
-      const page = await this.api.fsReaddir(this.vol, dir.ino, cursor, readdirPageEntries);
-      if (this.cache.epoch === epoch) this.rememberPage(path, page.entries);
-      for (const e of page.entries) out.push({ name: e.name, stat: this.stat(e.attr) });
-      cursor = page.cursor;
-    } while (cursor !== null);
+    await this.listAll(path, dir.ino, Number.MAX_SAFE_INTEGER, out);
     this.noteListing(path, dir.ino, startedMs);
     return out;
   }
@@ -385,8 +429,10 @@ export class GalleonFs implements FuseOps {
   async mkdir(c: FuseCaller, path: string, mode: number): Promise<void> {
     this.writable();
     const { dir, name } = await this.parentIno(path);
+    const startedMs = this.now();
     const r = await this.api.fsMkdir(this.vol, plainCaller(c), dir, name, await this.inodes.next(), mode & 0o7777);
     this.afterEntry(path, r.attr, r.parent);
+    this.names.known(path, r.attr.ino, [], startedMs);
   }
 
   async mknod(c: FuseCaller, path: string, mode: number, rdev: number): Promise<void> {
@@ -422,7 +468,7 @@ export class GalleonFs implements FuseOps {
     const { dir, name } = await this.parentIno(path);
     const victim = this.cache.get(path);
     const r = await this.api.fsUnlink(this.vol, plainCaller(c), dir, name);
-    this.cache.dropTree(path);
+    this.afterRemoval(path);
     if (victim !== undefined) this.cache.dropIno(victim.ino);
     if (r.attr !== null) this.cache.dropIno(r.attr.ino);
     if (r.attr === null && victim !== undefined) this.quota.committed(-victim.size);
@@ -435,7 +481,7 @@ export class GalleonFs implements FuseOps {
     this.writable();
     const { dir, name } = await this.parentIno(path);
     const r = await this.api.fsRmdir(this.vol, plainCaller(c), dir, name);
-    this.cache.dropTree(path);
+    this.afterRemoval(path);
     this.remember(parentOf(path).parent, r.parent);
   }
 
@@ -445,17 +491,30 @@ export class GalleonFs implements FuseOps {
     const dst = await this.parentIno(to);
     const replaced = this.cache.get(to);
     await this.api.fsRename(this.vol, plainCaller(c), src.dir, src.name, dst.dir, dst.name, 0);
-    this.cache.dropTree(from);
+    this.afterRemoval(from);
     this.cache.dropTree(to);
+    this.names.dropTree(to);
+    this.names.changed(parentOf(to).parent, parentOf(to).name, true);
     this.cache.dropTree(parentOf(from).parent);
     this.cache.dropTree(parentOf(to).parent);
     if (replaced !== undefined) this.cache.dropIno(replaced.ino);
     this.o.onMaybeDeleted?.();
   }
 
+  /** A name this mount made (create, mknod, mkdir, symlink, link). */
   private afterEntry(path: string, attr: FsAttr, parent: FsAttr): void {
     this.remember(path, attr);
-    this.remember(parentOf(path).parent, parent);
+    const p = parentOf(path);
+    this.remember(p.parent, parent);
+    this.names.changed(p.parent, p.name, true);
+  }
+
+  /** A name this mount removed (unlink, rmdir, rename's source). */
+  private afterRemoval(path: string): void {
+    const p = parentOf(path);
+    this.cache.dropTree(path);
+    this.names.changed(p.parent, p.name, false);
+    this.names.dropTree(path);
   }
 
   // ---- xattrs -------------------------------------------------------------------------------
@@ -504,7 +563,11 @@ export class GalleonFs implements FuseOps {
     // Created and opened in one command (one Raft write for open(O_CREAT)).
     const r = await this.withCloses((closes, session) => this.api.fsCreate(this.vol, plainCaller(c), dir, name, ino, mode & 0o7777, {
       exclusive: (flags & O_EXCL) !== 0, open: session, ...(closes === undefined ? {} : { closes }),
-    }));
+    })).catch((err: unknown) => {
+      // Another node made it since this mount's listing: known now, not only after a refresh.
+      if (err instanceof GalleonError && err.details.errno === 'EEXIST') this.names.changed(parentOf(path).parent, name, true);
+      throw err;
+    });
     if (!r.created) this.inodes.giveBack(ino);
     this.afterEntry(path, r.attr, r.parent);
     return this.addHandle(r.attr);
