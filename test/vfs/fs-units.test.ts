@@ -86,6 +86,15 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     assert.equal(d.absent('/e', 8, 'x'), false, 'a moved or removed directory is forgotten');
     d.known('/big', 10, Array.from({ length: maxTrackedNames + 1 }, (_, i) => `n${i}`), 1400);
     assert.equal(d.absent('/big', 10, 'x'), false, 'too large to track');
+    const two = new DirNames(1000, () => now);
+    two.known('/c', 1, [], now);
+    two.refreshing('/c', 1);
+    two.changed('/c', 'x', true);
+    two.refreshing('/c', 1); // a second listing (the kernel's readdir) starts while the first runs
+    two.known('/c', 1, [], now); // the first lands: its page was read before x was made
+    assert.equal(two.absent('/c', 1, 'x'), false, 'a change is replayed onto every listing in flight');
+    two.known('/c', 1, ['x'], now);
+    assert.equal(two.absent('/c', 1, 'x'), false);
     let fired = 0;
     for (let i = 0; i < scanMisses; i++) if (d.missed('/scan')) fired++;
     assert.equal(fired, 1, 'a scan of an untracked directory is noticed once per burst of misses');

@@ -13,6 +13,8 @@ import { invariant } from '../../proto/errors.js';
 export const maxTrackedDirs = 256;
 /** A directory with more names is not tracked (a refresh would list it all). */
 export const maxTrackedNames = 16_384;
+/** Names held over all tracked directories (least recently tracked directories out). */
+export const maxTotalNames = 65_536;
 /**
  * Lookups that missed under one untracked directory within a ttl after which it is listed and
  * tracked: a scan (`stat` of every entry) then costs one listing per ttl, not a lookup per name.
@@ -26,14 +28,17 @@ interface Dir {
   names: Set<string>;
   /** The set was complete as of this time (when the listing that made it was asked). */
   asOfMs: number;
-  /** This mount's changes since a refresh started, replayed onto its listing. */
+  /** This mount's changes since the oldest listing in flight started, replayed onto each listing. */
   sinceRefresh: { name: string; present: boolean }[] | null;
+  /** Listings in flight: the log is kept until the last of them lands. */
+  inflight: number;
 }
 
 export class DirNames {
   private readonly dirs = new Map<string, Dir>();
   private readonly misses = new Map<string, { count: number; sinceMs: number }>();
   private readonly tooLarge = new Map<string, number>();
+  private total = 0;
 
   constructor(private readonly ttlMs: number, private readonly nowMs: () => number, private readonly maxDirs = maxTrackedDirs) {
     invariant(ttlMs >= 0 && maxDirs >= 1, `dir names ttl ${ttlMs} ms, ${maxDirs} dirs`);
@@ -48,17 +53,29 @@ export class DirNames {
     if (this.ttlMs === 0) return;
     const set = new Set(names);
     const before = this.dirs.get(path);
-    if (before?.ino === ino && before.sinceRefresh !== null) {
+    const same = before?.ino === ino;
+    if (same && before.sinceRefresh !== null) {
       for (const c of before.sinceRefresh) if (c.present) set.add(c.name); else set.delete(c.name);
     }
-    this.dirs.delete(path);
+    const inflight = same ? Math.max(0, before.inflight - 1) : 0;
+    this.drop(path);
     if (set.size > maxTrackedNames) return;
-    this.dirs.set(path, { ino, names: set, asOfMs, sinceRefresh: null });
-    while (this.dirs.size > this.maxDirs) {
+    // Another listing still in flight may predate changes this one saw: keep the log for it.
+    this.dirs.set(path, { ino, names: set, asOfMs, sinceRefresh: inflight > 0 ? before!.sinceRefresh : null, inflight });
+    this.total += set.size;
+    while (this.dirs.size > this.maxDirs || this.total > maxTotalNames) {
       const oldest = this.dirs.keys().next().value;
       if (oldest === undefined) break;
-      this.dirs.delete(oldest);
+      this.drop(oldest);
     }
+    invariant(this.total >= 0 && this.total <= maxTotalNames, `dir names hold ${this.total} names`);
+  }
+
+  private drop(path: string): void {
+    const d = this.dirs.get(path);
+    if (d === undefined) return;
+    this.total -= d.names.size;
+    this.dirs.delete(path);
   }
 
   /** True when `name` is surely not in `path` as of less than the ttl ago. */
@@ -81,28 +98,35 @@ export class DirNames {
   refreshing(path: string, ino: number): void {
     if (this.ttlMs === 0) return;
     const d = this.dirs.get(path);
-    if (d !== undefined && d.ino === ino) d.sinceRefresh = [];
-    else this.dirs.set(path, { ino, names: new Set(), asOfMs: -Infinity, sinceRefresh: [] });
+    if (d !== undefined && d.ino === ino) {
+      d.sinceRefresh ??= [];
+      d.inflight++;
+    } else {
+      this.drop(path);
+      this.dirs.set(path, { ino, names: new Set(), asOfMs: -Infinity, sinceRefresh: [], inflight: 1 });
+    }
   }
 
   /** This mount made or removed `name` in `path`. */
   changed(path: string, name: string, present: boolean): void {
     const d = this.dirs.get(path);
     if (d === undefined) return;
+    const before = d.names.size;
     if (present) d.names.add(name); else d.names.delete(name);
+    this.total += d.names.size - before;
     d.sinceRefresh?.push({ name, present });
-    if (d.names.size > maxTrackedNames) this.dirs.delete(path);
+    if (d.names.size > maxTrackedNames || this.total > maxTotalNames || (d.sinceRefresh?.length ?? 0) > maxTrackedNames) this.drop(path);
   }
 
   /** `path` and every directory under it moved or went (their paths no longer name them). */
   dropTree(path: string): void {
     const prefix = path === '/' ? '/' : `${path}/`;
-    for (const k of [...this.dirs.keys()]) if (k === path || k.startsWith(prefix)) this.dirs.delete(k);
+    for (const k of [...this.dirs.keys()]) if (k === path || k.startsWith(prefix)) this.drop(k);
   }
 
   /** Forget `path` (a refresh failed, or found it too large: then it is not tried for a while). */
   forget(path: string, large = false): void {
-    this.dirs.delete(path);
+    this.drop(path);
     if (!large) return;
     this.tooLarge.set(path, this.nowMs() + tooLargeRetryMs);
     if (this.tooLarge.size > this.maxDirs) this.tooLarge.delete(this.tooLarge.keys().next().value!);

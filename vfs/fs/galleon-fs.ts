@@ -203,6 +203,15 @@ export class GalleonFs implements FuseOps {
   private async listAll(dirPath: string, ino: number, maxEntries: number, out?: FsDirEntry[]): Promise<string[] | null> {
     const startedMs = this.now();
     this.names.refreshing(dirPath, ino);
+    try {
+      return await this.listPages(dirPath, ino, maxEntries, startedMs, out);
+    } catch (err) {
+      this.names.forget(dirPath);
+      throw err;
+    }
+  }
+
+  private async listPages(dirPath: string, ino: number, maxEntries: number, startedMs: number, out?: FsDirEntry[]): Promise<string[] | null> {
     const names: string[] = [];
     let cursor: string | null = null;
     do {
