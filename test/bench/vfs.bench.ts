@@ -9,7 +9,8 @@
  *    directory and bindfs over a local directory (Debian `bindfs`, skipped when absent);
  *  - `stat` of every entry and `ls -l` of a BENCH_VFS_DIR_ENTRIES (default 10,000) entry directory,
  *    on the node that made it and on another node.
- * Prints figures and ratios. The cluster is torn down at the end, even on failure.
+ * BENCH_VFS_PARTS=seq,small,dir (default all) runs only some parts. Prints figures and ratios.
+ * The cluster is torn down at the end, even on failure.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -131,57 +132,57 @@ async function main(): Promise<void> {
     const chunk = randomBytes(writeCallBytes);
     const seq = new Table({ head: ['sequential', 'write MiB/s', 'read MiB/s', 'write vs block client', 'read vs block client'] });
     if (parts.has('seq')) {
-    note('sequential: mount');
-    const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
-    const mr = await timed(() => seqRead(c.path(2, 'bench', 'seq')));
-    await rm(c.path(1, 'bench', 'seq'));
-    note('sequential: block client');
-    const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), 'bench', chunk);
-    note('sequential: local directory');
-    const lw = await timed(() => seqWrite(join(local, 'seq'), chunk));
-    const lr = await timed(() => seqRead(join(local, 'seq')));
-    await rm(join(local, 'seq'));
-    const rate = (s: number): number => totalMiB / s;
-    seq.push(['GalleonFS mount (write node 1, read node 2)', fmt(rate(mw)), fmt(rate(mr)), ratio(rate(mw), rate(bc.write)), ratio(rate(mr), rate(bc.read))]);
-    seq.push(['BlockClient alone', fmt(rate(bc.write)), fmt(rate(bc.read)), '1.00x', '1.00x']);
-    seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(bc.read))]);
+      note('sequential: mount');
+      const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
+      const mr = await timed(() => seqRead(c.path(2, 'bench', 'seq')));
+      await rm(c.path(1, 'bench', 'seq'));
+      note('sequential: block client');
+      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), 'bench', chunk);
+      note('sequential: local directory');
+      const lw = await timed(() => seqWrite(join(local, 'seq'), chunk));
+      const lr = await timed(() => seqRead(join(local, 'seq')));
+      await rm(join(local, 'seq'));
+      const rate = (s: number): number => totalMiB / s;
+      seq.push(['GalleonFS mount (write node 1, read node 2)', fmt(rate(mw)), fmt(rate(mr)), ratio(rate(mw), rate(bc.write)), ratio(rate(mr), rate(bc.read))]);
+      seq.push(['BlockClient alone', fmt(rate(bc.write)), fmt(rate(bc.read)), '1.00x', '1.00x']);
+      seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(bc.read))]);
     }
 
     const small = new Table({ head: ['small files (create, 4 KiB, close)', '1 worker files/s', '4 workers files/s', 'GalleonFS vs this (1 / 4)'] });
     if (parts.has('small')) {
-    note('small files');
-    const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
-    const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
-    const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
-    const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
-    small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
-    small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
-    const haveBindfs = await run('which', ['bindfs']).then(() => true, () => false);
-    if (haveBindfs) {
-      await mkdir(bindSrc, { recursive: true });
-      await mkdir(bindMnt, { recursive: true });
-      await run('bindfs', [bindSrc, bindMnt]);
-      try {
-        const b1 = await smallFilesPerSec(join(bindMnt, 'small1'), 1);
-        const b4 = await smallFilesPerSec(join(bindMnt, 'small4'), 4);
-        small.push(['bindfs over a local directory', fmt(b1, 0), fmt(b4, 0), `${ratio(g1, b1)} / ${ratio(g4, b4)}`]);
-      } finally {
-        await unmountDir(bindMnt, true).catch(() => undefined);
+      note('small files');
+      const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
+      const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
+      const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
+      const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
+      small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
+      small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
+      const haveBindfs = await run('which', ['bindfs']).then(() => true, () => false);
+      if (haveBindfs) {
+        await mkdir(bindSrc, { recursive: true });
+        await mkdir(bindMnt, { recursive: true });
+        await run('bindfs', [bindSrc, bindMnt]);
+        try {
+          const b1 = await smallFilesPerSec(join(bindMnt, 'small1'), 1);
+          const b4 = await smallFilesPerSec(join(bindMnt, 'small4'), 4);
+          small.push(['bindfs over a local directory', fmt(b1, 0), fmt(b4, 0), `${ratio(g1, b1)} / ${ratio(g4, b4)}`]);
+        } finally {
+          await unmountDir(bindMnt, true).catch(() => undefined);
+        }
+      } else {
+        small.push(['bindfs (not installed: apt-get install bindfs)', '-', '-', '-']);
       }
-    } else {
-      small.push(['bindfs (not installed: apt-get install bindfs)', '-', '-', '-']);
-    }
     }
 
     const dir = new Table({ head: [`${dirEntries}-entry directory`, 'stat all (s)', 'ls -l (s)'] });
     if (parts.has('dir')) {
-    note(`${dirEntries}-entry directory`);
-    await bigDir(c.path(1, 'bench', 'big'));
-    await bigDir(join(local, 'big'));
-    const ls = (d: string): Promise<number> => timed(() => run('ls', ['-l', d], { maxBuffer: 64 * MiB }));
-    dir.push(['GalleonFS, node that made it', fmt(await statAll(c.path(1, 'bench', 'big')), 2), fmt(await ls(c.path(1, 'bench', 'big')), 2)]);
-    dir.push(['GalleonFS, another node', fmt(await statAll(c.path(3, 'bench', 'big')), 2), fmt(await ls(c.path(3, 'bench', 'big')), 2)]);
-    dir.push(['local directory', fmt(await statAll(join(local, 'big')), 2), fmt(await ls(join(local, 'big')), 2)]);
+      note(`${dirEntries}-entry directory`);
+      await bigDir(c.path(1, 'bench', 'big'));
+      await bigDir(join(local, 'big'));
+      const ls = (d: string): Promise<number> => timed(() => run('ls', ['-l', d], { maxBuffer: 64 * MiB }));
+      dir.push(['GalleonFS, node that made it', fmt(await statAll(c.path(1, 'bench', 'big')), 2), fmt(await ls(c.path(1, 'bench', 'big')), 2)]);
+      dir.push(['GalleonFS, another node', fmt(await statAll(c.path(3, 'bench', 'big')), 2), fmt(await ls(c.path(3, 'bench', 'big')), 2)]);
+      dir.push(['local directory', fmt(await statAll(join(local, 'big')), 2), fmt(await ls(join(local, 'big')), 2)]);
     }
 
     const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
