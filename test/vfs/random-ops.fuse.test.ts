@@ -51,7 +51,7 @@ function prng(seed: number): () => number {
   };
 }
 
-/** `cached`: every step on node 3's mount (default timeouts: its caches in play, its own changes must show at once). */
+/** `cached`: every step on node 3's mount (default timeouts: its caches in play, its own changes must show at once), no hard links. */
 function generate(seed: number, count: number, cached = false): Step[] {
   const r = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
@@ -66,7 +66,10 @@ function generate(seed: number, count: number, cached = false): Step[] {
     () => ({ k: 'rmdir', p: path() }),
     () => ({ k: 'unlink', p: path() }),
     () => ({ k: 'rename', p: path(), q: path() }),
-    () => ({ k: 'link', p: path(), q: path() }),
+    // Not on a cached mount: hard links are separate kernel inodes of a path-based FUSE file
+    // system, so a link count changed through one name shows through another only after the
+    // attribute timeout (a known difference, vfs/README.md); seeds 5 and 6 met it at 400 steps.
+    ...(cached ? [] : [() => ({ k: 'link', p: path(), q: path() }) as Op]),
     () => ({ k: 'symlink', target: pick(names), p: path() }),
     () => ({ k: 'readlink', p: path() }),
     () => ({ k: 'truncate', p: path(), len: len() }),
@@ -182,10 +185,7 @@ describeFuse('seeded random operations: two mounts on two nodes against a local 
     }
     const [t1, t2, tl] = [await tree(roots[1]), await tree(roots[2]), await tree(roots.local)];
     try {
-      // Hard links are separate kernel inodes of a path-based FUSE file system: a write through
-      // one name shows through the others within the attribute timeout (vfs/README.md).
-      if (cached) await waitFor('node 3\'s tree matches within its attribute timeout', 5_000, async () => JSON.stringify(await tree(roots[3])) === JSON.stringify(tl))
-        .catch(async () => assert.deepEqual(await tree(roots[3]), tl));
+      if (cached) assert.deepEqual(await tree(roots[3]), tl);
       assert.deepEqual(t1, tl);
       assert.deepEqual(t2, tl);
     } catch (err) {
