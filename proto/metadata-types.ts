@@ -286,6 +286,8 @@ export interface FsAttr {
    * (metadata/state/logic/ns-truncate.ts has the rule).
    */
   truncEpoch: number;
+  /** How many extended attributes it has; absent when none (a mount answers ENODATA for them without asking). */
+  xattrCount?: number;
 }
 
 /** Who asks: every namespace command carries it (ownership rules, sticky directories, set-gid). */
@@ -310,11 +312,24 @@ export interface FsEntryReply {
   created: boolean;
 }
 
+/** Handles of one mount session to close: one per entry of `inos` (fsCloseMany, fsCommitWrite). */
+export interface FsCloses {
+  session: string;
+  inos: number[];
+}
+
 export interface FsCreateOptions {
   /** Applied to `mode` (mode & ~umask). Default 0. */
   umask?: number;
   /** O_EXCL: an existing name is EEXIST (default true); without it an existing regular file is answered. */
   exclusive?: boolean;
+  /**
+   * A mount lease id: the created (or, without `exclusive`, existing) file is also opened for that
+   * session in the same command, as fsOpen would (one Raft write for open(O_CREAT)).
+   */
+  open?: string;
+  /** Handles released since the mount's last command, closed in the same command (as fsCloseMany). */
+  closes?: FsCloses;
 }
 
 /** A time to set: 'now' (UTIME_NOW, the leader's stamp) or nanoseconds; absent = UTIME_OMIT. */
@@ -396,13 +411,16 @@ export interface FsApi {
   fsRemovexattr(volume: string, caller: FsCaller, ino: number, name: string): Promise<FsAttr>;
   /**
    * After data up to `size` is acknowledged: size grows to it (never shrinks), mtime/ctime set.
+   * `closes`: handles released since, closed in the same command (as fsCloseMany).
    * With `truncEpoch` older than the inode's (a truncate elsewhere since the writer last looked),
    * the size does not change; the answer's size and truncEpoch tell the writer where to cut.
    */
-  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs, truncEpoch?: number): Promise<FsAttr>;
+  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs, closes?: FsCloses, truncEpoch?: number): Promise<FsAttr>;
   /** `session`: the id of the mount's live mount lease on this volume. */
   fsOpen(volume: string, ino: number, session: string): Promise<FsAttr>;
   fsClose(volume: string, ino: number, session: string): Promise<void>;
+  /** One handle of `closes.session` closed per listed inode (an inode listed twice loses two); ≤ 1,024 inodes. */
+  fsCloseMany(volume: string, closes: FsCloses): Promise<void>;
   fsAckBlocksFreed(volume: string, seqs: number[]): Promise<{ freed: number }>;
 
   fsLookup(volume: string, parent: number, name: string, opts?: ReadOptions): Promise<FsAttr>;

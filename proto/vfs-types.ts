@@ -27,4 +27,8 @@ export interface VfsStatus extends MountInfo {
   openHandles: number;
   pendingWriteBytes: number;
   lastSyncMs: number | null;
+  /** Namespace commands (Raft writes) this mount has sent since it mounted. */
+  namespaceWrites: number;
+  /** Released handles whose close has not reached the namespace yet (they ride on the next commit). */
+  pendingCloses: number;
 }

@@ -17,6 +17,7 @@ export function vfsStatusDetails(s: VfsStatusView): string {
     ['Volume', s.volume], ['Mount point', s.mountPoint], ['State', s.state], ['Mode', s.mode],
     ['Files', `${s.files}${s.counted === 'partial' ? '+' : ''}`], ['Directories', `${s.directories}${s.counted === 'partial' ? '+' : ''}`],
     ['Bytes', `${s.usedBytes} of ${s.totalBytes}`], ['Pending writes', `${s.pendingWriteBytes} bytes`], ['Open files', s.openHandles],
+    ['Namespace writes', `${s.namespaceWrites}${s.pendingCloses > 0 ? ` (${s.pendingCloses} closes pending)` : ''}`],
     ['Last sync', formatTime(s.lastSyncMs)], ['Mounted', formatTime(s.mountedAtMs)],
   ]);
 }

@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/errors.js';
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
 import type {
-  ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCreateOptions, FsEntryReply, FsFileType,
+  ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
   FsInodeRange, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
   PlacementGroup, ReadOptions, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeSpec,
 } from '../../proto/metadata-types.js';
@@ -380,12 +380,14 @@ export class MetadataClient implements MetadataApi {
     return this.write('fsSetxattr', [volume, caller, ino, name, value, flags]);
   }
   fsRemovexattr(volume: string, caller: FsCaller, ino: number, name: string): Promise<FsAttr> { return this.write('fsRemovexattr', [volume, caller, ino, name]); }
-  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs, truncEpoch?: number): Promise<FsAttr> {
-    if (truncEpoch !== undefined) return this.write('fsCommitWrite', [volume, ino, size, mtimeNs ?? null, truncEpoch]);
+  fsCommitWrite(volume: string, ino: number, size: number, mtimeNs?: TimeNs, closes?: FsCloses, truncEpoch?: number): Promise<FsAttr> {
+    if (truncEpoch !== undefined) return this.write('fsCommitWrite', [volume, ino, size, mtimeNs ?? null, closes ?? null, truncEpoch]);
+    if (closes !== undefined) return this.write('fsCommitWrite', [volume, ino, size, mtimeNs ?? null, closes]);
     return this.write('fsCommitWrite', mtimeNs === undefined ? [volume, ino, size] : [volume, ino, size, mtimeNs]);
   }
   fsOpen(volume: string, ino: number, session: string): Promise<FsAttr> { return this.write('fsOpen', [volume, ino, session]); }
   async fsClose(volume: string, ino: number, session: string): Promise<void> { await this.write('fsClose', [volume, ino, session]); }
+  async fsCloseMany(volume: string, closes: FsCloses): Promise<void> { await this.write('fsCloseMany', [volume, closes]); }
   fsAckBlocksFreed(volume: string, seqs: number[]): Promise<{ freed: number }> { return this.write('fsAckBlocksFreed', [volume, seqs]); }
 
   fsLookup(volume: string, parent: number, name: string, opts?: ReadOptions): Promise<FsAttr> { return this.read('fsLookup', [volume, parent, name], opts); }

@@ -19,7 +19,7 @@ export const commandMethods = [
   'claimPgPrimary', 'markPgReplicaOutOfSync',
   'removeDataNode',
   'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename',
-  'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsAckBlocksFreed',
+  'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany', 'fsAckBlocksFreed',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type CommandMethod = (typeof commandMethods)[number];
 

@@ -65,6 +65,48 @@ describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
     assert.equal(grown.subarray(bytes.length).toString(), 'tail');
   });
 
+  it('spends two namespace writes per small file (create+open, commit+close) and shows each whole on node 2 right after its close', async () => {
+    const status = async (): Promise<{ namespaceWrites: number; pendingCloses: number }> => {
+      const r = await c.cli(1, ['vfs', 'status', 'demo', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { namespaceWrites: number; pendingCloses: number };
+    };
+    const settled = (): Promise<{ namespaceWrites: number }> => waitFor('every close sent', 10_000, async () => {
+      const s = await status();
+      return s.pendingCloses === 0 ? s : null;
+    });
+    await writeFile(c.path(1, 'demo', 'small-warm'), 'x'); // takes the mount's inode range
+    const before = (await settled()).namespaceWrites;
+    const files = 20;
+    const bodies = Array.from({ length: files }, () => randomBytes(4096));
+    for (let i = 0; i < files; i++) await writeFile(c.path(1, 'demo', `small${i}`), bodies[i]!);
+    const spent = (await settled()).namespaceWrites - before;
+    // Before: create, open, commit, close = 4 per file. Now closes ride on the next command;
+    // the last one goes alone after the close delay.
+    assert.ok(spent <= 2 * files + 1, `${spent} namespace writes for ${files} files`);
+    for (let i = 0; i < files; i++) {
+      assert.ok((await readFile(c.path(2, 'demo', `small${i}`))).equals(bodies[i]!), `small${i} on node 2`);
+      const body = randomBytes(4096);
+      await writeFile(c.path(1, 'demo', `small${i}`), body);
+      assert.ok((await readFile(c.path(2, 'demo', `small${i}`))).equals(body), `small${i} rewritten: node 2 reads the new bytes right after close`);
+    }
+  });
+
+  it('answers a lookup from a directory listing this node knows, and still shows a name made on another node within the entry timeout', async () => {
+    await mkdir(c.path(1, 'demo', 'names'));
+    assert.equal(await errnoOf(stat(c.path(1, 'demo', 'names', 'x'))), 'ENOENT');
+    await writeFile(c.path(1, 'demo', 'names', 'mine'), 'here');
+    assert.equal(await readFile(c.path(1, 'demo', 'names', 'mine'), 'utf8'), 'here', 'made here: seen at once');
+    await unlink(c.path(1, 'demo', 'names', 'mine'));
+    assert.equal(await errnoOf(stat(c.path(1, 'demo', 'names', 'mine'))), 'ENOENT', 'removed here: gone at once');
+    const made = Date.now();
+    await writeFile(c.path(2, 'demo', 'names', 'x'), 'from node 2');
+    await waitFor('node 1 sees the name node 2 made', 10_000, async () => (await errnoOf(stat(c.path(1, 'demo', 'names', 'x')))) === 'no error');
+    // Entry timeout 1 s (the kernel's negative entry and the mount's listing each trusted that long).
+    assert.ok(Date.now() - made < 4_000, `seen after ${Date.now() - made} ms`);
+    assert.equal(await readFile(c.path(1, 'demo', 'names', 'x'), 'utf8'), 'from node 2');
+  });
+
   it('lists on node 2 a directory tree made on node 1', async () => {
     await mkdir(c.path(1, 'demo', 'tree', 'a', 'b'), { recursive: true });
     await writeFile(c.path(1, 'demo', 'tree', 'a', 'f1'), 'one');

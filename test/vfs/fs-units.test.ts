@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import type { FsAttr, Volume } from '../../proto/metadata-types.js';
 import { AttrCache } from '../../vfs/fs/attr-cache.js';
+import { DirNames, maxTrackedNames, scanMisses } from '../../vfs/fs/dir-names.js';
 import { InodePool } from '../../vfs/fs/inode-pool.js';
 import { Quota } from '../../vfs/fs/quota.js';
 import { toStatfs, typeOfMode, parentOf } from '../../vfs/fs/attrs.js';
@@ -53,6 +54,56 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     const strict = new AttrCache(0, () => now);
     strict.put('/a', attr(2));
     assert.equal(strict.get('/a'), undefined);
+  });
+
+  it('answers a name absent from a directory listing known less than the ttl ago, with this mount\'s own changes, never with ttl 0', () => {
+    let now = 0;
+    const d = new DirNames(1000, () => now, 2);
+    d.known('/d', 5, ['a', 'b'], 0);
+    assert.equal(d.absent('/d', 5, 'c'), true);
+    assert.equal(d.absent('/d', 5, 'a'), false);
+    assert.equal(d.absent('/d', 6, 'c'), false, 'another inode at that path (replaced elsewhere) is not known');
+    d.changed('/d', 'c', true);
+    d.changed('/d', 'a', false);
+    assert.equal(d.absent('/d', 5, 'c'), false, 'made here: present at once');
+    assert.equal(d.absent('/d', 5, 'a'), true, 'removed here: absent at once');
+    now = 500;
+    d.refreshing('/d', 5);
+    d.changed('/d', 'late', true); // made here while the refresh listing was in flight
+    d.known('/d', 5, ['b', 'c', 'x'], 400);
+    assert.equal(d.absent('/d', 5, 'late'), false, 'a change made during the refresh is replayed onto its listing');
+    assert.equal(d.absent('/d', 5, 'x'), false, 'made by another node: seen after the refresh');
+    now = 1400;
+    assert.equal(d.stale('/d', 5), true);
+    assert.equal(d.absent('/d', 5, 'nothing'), false, 'older than the ttl: never trusted, only refreshed');
+    d.refreshing('/new', 9);
+    assert.equal(d.absent('/new', 9, 'x'), false, 'a placeholder answers nothing until its listing lands');
+    d.known('/d/sub', 7, [], 1400);
+    d.known('/e', 8, [], 1400);
+    assert.ok(d.size <= 2, 'bounded');
+    d.known('/e', 8, [], 1400);
+    d.dropTree('/e');
+    assert.equal(d.absent('/e', 8, 'x'), false, 'a moved or removed directory is forgotten');
+    d.known('/big', 10, Array.from({ length: maxTrackedNames + 1 }, (_, i) => `n${i}`), 1400);
+    assert.equal(d.absent('/big', 10, 'x'), false, 'too large to track');
+    const two = new DirNames(1000, () => now);
+    two.known('/c', 1, [], now);
+    two.refreshing('/c', 1);
+    two.changed('/c', 'x', true);
+    two.refreshing('/c', 1); // a second listing (the kernel's readdir) starts while the first runs
+    two.known('/c', 1, [], now); // the first lands: its page was read before x was made
+    assert.equal(two.absent('/c', 1, 'x'), false, 'a change is replayed onto every listing in flight');
+    two.known('/c', 1, ['x'], now);
+    assert.equal(two.absent('/c', 1, 'x'), false);
+    let fired = 0;
+    for (let i = 0; i < scanMisses; i++) if (d.missed('/scan')) fired++;
+    assert.equal(fired, 1, 'a scan of an untracked directory is noticed once per burst of misses');
+    d.forget('/scan', true);
+    for (let i = 0; i < 2 * scanMisses; i++) assert.equal(d.missed('/scan'), false, 'too large: not tried again for a while');
+    const strict = new DirNames(0, () => now);
+    assert.equal(strict.missed('/d'), false);
+    strict.known('/d', 5, [], now);
+    assert.equal(strict.absent('/d', 5, 'x'), false);
   });
 
   it('counts uncommitted growth against the quota and re-reads the used count before refusing', async () => {

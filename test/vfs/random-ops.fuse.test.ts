@@ -4,7 +4,10 @@
  * every result (value or errno) must agree, and so must the final trees (seen through both
  * mounts). A failing sequence is shrunk (chunks, then single operations removed while it still
  * fails) and printed with its seed. Seeds: GALLEON_SEEDS=1,2,3 (default 1,2); length:
- * GALLEON_OPS (default 250).
+ * GALLEON_OPS (default 250). The same sequences also run all on one mount with the default 1 s
+ * timeouts (node 3's automatic mount; GALLEON_CACHED_SEEDS, default 1,2): with its attribute,
+ * name and listing caches in play, its own changes must still show at once, and the strict
+ * mounts must see its closed files whole.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -31,7 +34,7 @@ type Op =
   | { k: 'chmod'; p: string; mode: number }
   | { k: 'stat'; p: string }
   | { k: 'readdir'; p: string };
-type Step = Op & { node: 1 | 2 };
+type Step = Op & { node: 1 | 2 | 3 };
 type Outcome = { ok: true; value: unknown } | { ok: false; code: string };
 
 const names = ['a', 'b', 'c'];
@@ -48,7 +51,8 @@ function prng(seed: number): () => number {
   };
 }
 
-function generate(seed: number, count: number): Step[] {
+/** `cached`: every step on node 3's mount (default timeouts: its caches in play, its own changes must show at once), no hard links. */
+function generate(seed: number, count: number, cached = false): Step[] {
   const r = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const path = (): string => (r() < 0.5 ? pick(names) : `${pick(names)}/${pick(names)}`);
@@ -62,7 +66,10 @@ function generate(seed: number, count: number): Step[] {
     () => ({ k: 'rmdir', p: path() }),
     () => ({ k: 'unlink', p: path() }),
     () => ({ k: 'rename', p: path(), q: path() }),
-    () => ({ k: 'link', p: path(), q: path() }),
+    // Not on a cached mount: hard links are separate kernel inodes of a path-based FUSE file
+    // system, so a link count changed through one name shows through another only after the
+    // attribute timeout (a known difference, vfs/README.md); seeds 5 and 6 met it at 400 steps.
+    ...(cached ? [] : [() => ({ k: 'link', p: path(), q: path() }) as Op]),
     () => ({ k: 'symlink', target: pick(names), p: path() }),
     () => ({ k: 'readlink', p: path() }),
     () => ({ k: 'truncate', p: path(), len: len() }),
@@ -70,7 +77,11 @@ function generate(seed: number, count: number): Step[] {
     () => ({ k: 'stat', p: path() }),
     () => ({ k: 'readdir', p: r() < 0.3 ? '.' : pick(names) }),
   ];
-  return Array.from({ length: count }, () => ({ ...pick(ops)(), node: r() < 0.5 ? 1 : 2 }));
+  return Array.from({ length: count }, (): Step => {
+    const op = pick(ops)(); // drawn before the node: the sequences of a seed stay what they were
+    const node = r() < 0.5 ? 1 : 2;
+    return { ...op, node: cached ? 3 : node };
+  });
 }
 
 function hash(b: Buffer): string {
@@ -132,13 +143,15 @@ async function clear(root: string): Promise<void> {
 describeFuse('seeded random operations: two mounts on two nodes against a local directory (fuse)', function () {
   this.timeout(600_000);
   let c: MountedCluster;
-  let roots: { 1: string; 2: string; local: string };
+  let roots: { 1: string; 2: string; 3: string; local: string };
 
   before(async function () {
     this.timeout(300_000);
     c = await startMountedCluster('galleon-fuse-rand-');
     assert.equal((await c.cli(1, ['volume', 'create', '--name', 'rand', '--size', '512M', '--access-mode', 'ReadWriteMany'])).code, 0);
-    roots = { 1: join(c.dir, 'r1'), 2: join(c.dir, 'r2'), local: join(c.dir, 'local') };
+    // Node 3 keeps its automatic mount (1 s attribute/entry timeouts) for the cached sequences.
+    roots = { 1: join(c.dir, 'r1'), 2: join(c.dir, 'r2'), 3: c.path(3, 'rand'), local: join(c.dir, 'local') };
+    await waitMounted(roots[3]);
     for (const n of [1, 2] as const) {
       await waitMounted(c.path(n, 'rand'));
       assert.equal((await c.cli(n, ['vfs', 'unmount', 'rand'])).code, 0);
@@ -156,7 +169,9 @@ describeFuse('seeded random operations: two mounts on two nodes against a local 
 
   /** Runs `steps` from empty roots; the index of the first disagreement, or null. */
   async function firstMismatch(steps: Step[], log: string[] | null): Promise<number | null> {
-    await clear(roots[1]);
+    // A cached mount sees its own changes at once, others' within its timeouts: it clears itself.
+    const cached = steps.some((s) => s.node === 3);
+    await clear(cached ? roots[3] : roots[1]);
     await clear(roots.local);
     await waitFor('node 2 sees the volume empty', 10_000, async () => (await readdir(roots[2])).length === 0);
     for (const [i, s] of steps.entries()) {
@@ -170,6 +185,7 @@ describeFuse('seeded random operations: two mounts on two nodes against a local 
     }
     const [t1, t2, tl] = [await tree(roots[1]), await tree(roots[2]), await tree(roots.local)];
     try {
+      if (cached) assert.deepEqual(await tree(roots[3]), tl);
       assert.deepEqual(t1, tl);
       assert.deepEqual(t2, tl);
     } catch (err) {
@@ -195,10 +211,13 @@ describeFuse('seeded random operations: two mounts on two nodes against a local 
   }
 
   const seeds = (process.env.GALLEON_SEEDS ?? '1,2').split(',').map(Number);
+  const cachedSeeds = (process.env.GALLEON_CACHED_SEEDS ?? '1,2').split(',').map(Number);
   const count = Number(process.env.GALLEON_OPS ?? 250);
-  for (const seed of seeds) {
-    it(`seed ${seed}: ${count} operations agree with a local directory, and the trees match`, async () => {
-      const steps = generate(seed, count);
+  const cases = [...seeds.map((seed) => ({ seed, cached: false })), ...cachedSeeds.map((seed) => ({ seed, cached: true }))];
+  for (const { seed, cached } of cases) {
+    const what = cached ? 'on one mount with 1 s timeouts (its caches in play)' : 'on two strict mounts';
+    it(`seed ${seed}: ${count} operations ${what} agree with a local directory, and the trees match`, async () => {
+      const steps = generate(seed, count, cached);
       const log: string[] = [];
       const bad = await firstMismatch(steps, log);
       if (bad === null) return;

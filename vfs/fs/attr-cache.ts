@@ -15,6 +15,11 @@ interface Entry { attr: FsAttr; expiresAtMs: number }
 
 export class AttrCache {
   private readonly byPath = new Map<string, Entry>();
+  /**
+   * Bumped by every drop: a bulk answer (a readdir page) asked before a drop may predate the
+   * change that caused it, so it is only remembered when the epoch has not moved meanwhile.
+   */
+  epoch = 0;
 
   constructor(private readonly ttlMs: number, private readonly nowMs: () => number, private readonly maxEntries = defaultAttrCacheEntries) {
     invariant(ttlMs >= 0 && maxEntries >= 1, `attr cache ttl ${ttlMs} ms, ${maxEntries} entries`);
@@ -48,6 +53,7 @@ export class AttrCache {
 
   /** Drops `path` and everything under it (a rename or rmdir of a directory moves its subtree). */
   dropTree(path: string): void {
+    this.epoch++;
     this.byPath.delete(path);
     const prefix = path === '/' ? '/' : `${path}/`;
     for (const k of this.byPath.keys()) if (k.startsWith(prefix)) this.byPath.delete(k);
@@ -55,10 +61,12 @@ export class AttrCache {
 
   /** A change of inode `ino` seen through one name: other names of it (hard links) are stale too. */
   dropIno(ino: number): void {
+    this.epoch++;
     for (const [k, e] of this.byPath) if (e.attr.ino === ino) this.byPath.delete(k);
   }
 
   clear(): void {
+    this.epoch++;
     this.byPath.clear();
   }
 }

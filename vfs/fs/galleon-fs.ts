@@ -9,7 +9,8 @@
  * make the data durable at the volume's write concern and only then commit size and mtime.
  */
 import type { Logger } from 'pino';
-import type { FsApi, FsAttr, FsCaller, FsSetattr, Volume } from '../../proto/metadata-types.js';
+import type { FsApi, FsAttr, FsCaller, FsCloses, FsSetattr, Volume } from '../../proto/metadata-types.js';
+import { GalleonError } from '../../proto/errors.js';
 import { fsError } from '../fuse/errno.js';
 import type { FileHandle, FsDirEntry, FsStat, FsStatfs, FuseCaller, FuseOps, TimeUpdate } from '../fuse/types.js';
 import type { FileData, FlushResult, VolumeData } from '../data/index.js';
@@ -18,9 +19,17 @@ import { changeTokenOf, parentOf, timeSet, toStat, toStatfs, typeOfMode } from '
 import { InodePool } from './inode-pool.js';
 import { Quota } from './quota.js';
 import { callerWithGroups } from './caller.js';
+import { CloseQueue, defaultCloseDelayMs } from './close-queue.js';
+import { DirNames, maxTrackedNames } from './dir-names.js';
 
 /** Entries asked of the namespace per readdir page (its own bound is 1024). */
 export const readdirPageEntries = 1024;
+/** Entries fetched ahead when a name of a directory being listed is not in the cache. */
+export const readAheadEntries = 512;
+/** A listed directory stops being read ahead after this long without a lookup under it. */
+export const listingIdleMs = 10_000;
+/** Directories being listed that are tracked for read-ahead. */
+export const maxListings = 64;
 /** Open handles per mount; past it, open/create answer ENFILE. */
 export const maxOpenHandles = 65_536;
 /** Inodes whose largest size is remembered for the block reaper. */
@@ -31,7 +40,7 @@ const O_EXCL = 0o200;
 
 /** The namespace calls the file system makes (MetadataClient implements them). */
 export type NamespaceApi = Pick<FsApi, 'fsAllocateInodes' | 'fsCreate' | 'fsMknod' | 'fsMkdir' | 'fsSymlink' | 'fsLink' | 'fsUnlink'
-  | 'fsRmdir' | 'fsRename' | 'fsSetattr' | 'fsSetxattr' | 'fsRemovexattr' | 'fsCommitWrite' | 'fsOpen' | 'fsClose'
+  | 'fsRmdir' | 'fsRename' | 'fsSetattr' | 'fsSetxattr' | 'fsRemovexattr' | 'fsCommitWrite' | 'fsOpen' | 'fsClose' | 'fsCloseMany'
   | 'fsLookup' | 'fsGetattr' | 'fsReaddir' | 'fsReadlink' | 'fsGetxattr' | 'fsListxattr' | 'fsStatfs'>;
 
 export interface GalleonFsOptions {
@@ -47,9 +56,24 @@ export interface GalleonFsOptions {
   /** Called after an unlink, rmdir, rename or last close that may have deleted a file (the block reaper's kick). */
   onMaybeDeleted?: () => void;
   nowMs?: () => number;
+  /** How long a released handle's close waits for a commit to ride on (close-queue.ts). */
+  closeDelayMs?: number;
 }
 
 interface Handle { ino: number; file: FileData | null }
+
+/** A directory this mount listed: `ls -l` now looks up each of its names in listing order. */
+interface Listing {
+  ino: number;
+  lastUseMs: number;
+  /** The cache holds every entry up to this name (in the namespace's order) as of `filledAtMs`. */
+  filledTo: string;
+  filledAtMs: number;
+  inflight: Promise<void> | null;
+}
+
+/** Sorts after every name (names are at most 255 bytes). */
+const endOfNames = '\u{10FFFF}';
 
 /** Counters for `vfs status`. */
 export interface FsCounters {
@@ -57,26 +81,61 @@ export interface FsCounters {
   pendingWriteBytes: number;
   lastSyncMs: number | null;
   commits: number;
+  namespaceWrites: number;
+  pendingCloses: number;
+}
+
+/** The NamespaceApi methods that are Raft writes (counted for `vfs status` and the tests). */
+const namespaceWriteMethods: ReadonlySet<string> = new Set<keyof NamespaceApi>([
+  'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename', 'fsSetattr',
+  'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany',
+]);
+
+/** `api` with every write counted into `count.n`. */
+function countingApi(api: NamespaceApi, count: { n: number }): NamespaceApi {
+  return new Proxy(api, {
+    get(target, prop, receiver): unknown {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof prop !== 'string' || typeof v !== 'function' || !namespaceWriteMethods.has(prop)) return typeof v === 'function' ? v.bind(target) : v;
+      return (...args: unknown[]): unknown => { count.n++; return (v as (...a: unknown[]) => unknown).apply(target, args); };
+    },
+  });
 }
 
 export class GalleonFs implements FuseOps {
   private readonly cache: AttrCache;
   private readonly handles = new Map<FileHandle, Handle>();
+  private readonly listings = new Map<string, Listing>();
+  private readonly names: DirNames;
+  private readonly refreshes = new Map<string, Promise<void>>();
+  private readonly now: () => number;
   private nextFh = 1;
   private readonly sizeSeen = new Map<number, number>();
   /** Open inodes of this mount: the size the namespace has committed for each. */
   private readonly committedSize = new Map<number, number>();
   private readonly inodes: InodePool;
   private readonly quota: Quota;
+  private readonly closes: CloseQueue;
+  /** Inodes this mount unlinked while still open somewhere: their last close frees their blocks. */
+  private readonly unlinkedOpen = new Set<number>();
   private readonly vol: string;
   lastSyncMs: number | null = null;
   commits = 0;
 
+  private readonly writes = { n: 0 };
+  private readonly api: NamespaceApi;
+
   constructor(private readonly o: GalleonFsOptions) {
     this.vol = o.volume.id;
-    this.cache = new AttrCache(o.cacheTtlMs, o.nowMs ?? Date.now);
-    this.inodes = new InodePool((n) => o.api.fsAllocateInodes(this.vol, n));
+    this.api = countingApi(o.api, this.writes);
+    this.now = o.nowMs ?? Date.now;
+    this.cache = new AttrCache(o.cacheTtlMs, this.now);
+    this.names = new DirNames(o.cacheTtlMs, this.now);
+    this.inodes = new InodePool((n) => this.api.fsAllocateInodes(this.vol, n));
     this.quota = new Quota(o.volume.sizeBytes, async () => (await o.api.fsStatfs(this.vol)).usedBytes);
+    this.closes = new CloseQueue({
+      send: (closes) => this.api.fsCloseMany(this.vol, closes), onClosed: (inos) => this.closed(inos), delayMs: o.closeDelayMs ?? defaultCloseDelayMs, log: o.log,
+    });
   }
 
   counters(): FsCounters {
@@ -87,7 +146,10 @@ export class GalleonFs implements FuseOps {
       seen.add(h.ino);
       pending += h.file.dirtyBytes;
     }
-    return { openHandles: this.handles.size, pendingWriteBytes: pending, lastSyncMs: this.lastSyncMs, commits: this.commits };
+    return {
+      openHandles: this.handles.size, pendingWriteBytes: pending, lastSyncMs: this.lastSyncMs, commits: this.commits,
+      namespaceWrites: this.writes.n, pendingCloses: this.closes.size,
+    };
   }
 
   /** Flushes every open file and commits (what `vfs sync` asks). */
@@ -104,11 +166,105 @@ export class GalleonFs implements FuseOps {
   private async resolve(path: string): Promise<FsAttr> {
     const hit = this.cache.get(path);
     if (hit !== undefined) return hit;
-    if (path === '/') return this.remember('/', await this.o.api.fsGetattr(this.vol, 1));
+    if (path === '/') return this.remember('/', await this.api.fsGetattr(this.vol, 1));
     const { parent, name } = parentOf(path);
     const dir = await this.resolve(parent);
     if (dir.type !== 'dir') throw fsError('ENOTDIR');
-    return this.remember(path, await this.o.api.fsLookup(this.vol, dir.ino, name));
+    if (this.names.absent(parent, dir.ino, name)) throw fsError('ENOENT');
+    if (this.names.stale(parent, dir.ino) || (this.refreshes.has(parent) || this.names.missed(parent))) {
+      // One listing (fresh names and attributes of the whole directory) instead of a lookup per name.
+      await this.refreshDir(parent, dir.ino);
+      const again = this.cache.get(path);
+      if (again !== undefined) return again;
+      if (this.names.absent(parent, dir.ino, name)) throw fsError('ENOENT');
+    }
+    const [attr] = await Promise.all([this.api.fsLookup(this.vol, dir.ino, name), this.readAhead(parent, dir.ino, name)]);
+    return this.remember(path, attr);
+  }
+
+  /** Lists a tracked directory again (dir-names.ts); concurrent callers share one listing. */
+  private refreshDir(dirPath: string, ino: number): Promise<void> {
+    const running = this.refreshes.get(dirPath);
+    if (running !== undefined) return running;
+    const run = this.listAll(dirPath, ino, maxTrackedNames).then((names) => {
+      if (names === null) this.names.forget(dirPath, true);
+    }, (err: unknown) => {
+      this.names.forget(dirPath);
+      this.o.log.debug({ err, dirPath }, 'directory refresh failed; lookups go one by one');
+    }).finally(() => this.refreshes.delete(dirPath));
+    this.refreshes.set(dirPath, run);
+    return run;
+  }
+
+  /**
+   * Every entry of a directory, its attributes remembered (unless this mount changed something
+   * meanwhile: the page may predate it), its names made known; null past `maxEntries`.
+   */
+  private async listAll(dirPath: string, ino: number, maxEntries: number, out?: FsDirEntry[]): Promise<string[] | null> {
+    const startedMs = this.now();
+    this.names.refreshing(dirPath, ino);
+    try {
+      return await this.listPages(dirPath, ino, maxEntries, startedMs, out);
+    } catch (err) {
+      this.names.forget(dirPath);
+      throw err;
+    }
+  }
+
+  private async listPages(dirPath: string, ino: number, maxEntries: number, startedMs: number, out?: FsDirEntry[]): Promise<string[] | null> {
+    const names: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const epoch = this.cache.epoch;
+      const page = await this.api.fsReaddir(this.vol, ino, cursor, readdirPageEntries);
+      if (this.cache.epoch === epoch) this.rememberPage(dirPath, page.entries);
+      for (const e of page.entries) {
+        names.push(e.name);
+        out?.push({ name: e.name, stat: this.stat(e.attr) });
+      }
+      if (names.length > maxEntries) return null;
+      cursor = page.cursor;
+    } while (cursor !== null);
+    this.names.known(dirPath, ino, names, startedMs);
+    return names;
+  }
+
+  /**
+   * libfuse 2 has no readdirplus: after a readdir the kernel looks every name up. When a name of
+   * a directory this mount is listing is not in the cache (its entry expired: a long listing
+   * outlives the attribute timeout), the next `readAheadEntries` entries after it come in one
+   * page, fresh from the namespace, so the following lookups are answered from the cache.
+   * Never in a strict mount (ttl 0: nothing is cached).
+   */
+  private readAhead(dirPath: string, dirIno: number, name: string): Promise<void> | null {
+    const l = this.listings.get(dirPath);
+    const now = this.now();
+    if (l === undefined || l.ino !== dirIno || now - l.lastUseMs > listingIdleMs) return null;
+    l.lastUseMs = now;
+    if (l.inflight !== null) return l.inflight;
+    if (now - l.filledAtMs < this.o.cacheTtlMs && name <= l.filledTo) return null;
+    const epoch = this.cache.epoch;
+    l.inflight = this.api.fsReaddir(this.vol, dirIno, name, readAheadEntries).then((page) => {
+      if (this.cache.epoch === epoch) this.rememberPage(dirPath, page.entries);
+      l.filledTo = page.cursor ?? endOfNames;
+      l.filledAtMs = now;
+    }, (err: unknown) => { this.o.log.debug({ err, dirPath }, 'read-ahead failed; lookups go one by one'); })
+      .finally(() => { l.inflight = null; });
+    return l.inflight;
+  }
+
+  private rememberPage(dirPath: string, entries: { name: string; attr: FsAttr }[]): void {
+    for (const e of entries) this.remember(dirPath === '/' ? `/${e.name}` : `${dirPath}/${e.name}`, e.attr);
+  }
+
+  private noteListing(dirPath: string, ino: number, startedMs: number): void {
+    if (this.o.cacheTtlMs === 0) return;
+    this.listings.delete(dirPath);
+    this.listings.set(dirPath, { ino, lastUseMs: this.now(), filledTo: endOfNames, filledAtMs: startedMs, inflight: null });
+    if (this.listings.size > maxListings) {
+      const oldest = this.listings.keys().next().value;
+      if (oldest !== undefined) this.listings.delete(oldest);
+    }
   }
 
   private remember(path: string, attr: FsAttr): FsAttr {
@@ -182,7 +338,11 @@ export class GalleonFs implements FuseOps {
   async fgetattr(_c: FuseCaller, path: string, fh: FileHandle): Promise<FsStat> {
     const h = this.handles.get(fh);
     if (h === undefined) return this.getattr(_c, path);
-    return this.stat(await this.o.api.fsGetattr(this.vol, h.ino));
+    // Within the attribute timeout what this mount just learned of the inode will do (libfuse
+    // asks this right after every create); a strict mount (ttl 0) caches nothing and asks.
+    const hit = this.cache.get(path);
+    if (hit !== undefined && hit.ino === h.ino) return this.stat(hit);
+    return this.stat(await this.api.fsGetattr(this.vol, h.ino));
   }
 
   async access(_c: FuseCaller, path: string, mode: number): Promise<void> {
@@ -191,14 +351,14 @@ export class GalleonFs implements FuseOps {
   }
 
   async statfs(): Promise<FsStatfs> {
-    return toStatfs(await this.o.api.fsStatfs(this.vol));
+    return toStatfs(await this.api.fsStatfs(this.vol));
   }
 
   private async setattr(c: FuseCaller, path: string, changes: FsSetattr, withGroups = false): Promise<FsAttr> {
     this.writable();
     const a = await this.resolve(path);
     const caller = withGroups ? await callerWithGroups(c) : plainCaller(c);
-    const attr = await this.o.api.fsSetattr(this.vol, caller, a.ino, changes);
+    const attr = await this.api.fsSetattr(this.vol, caller, a.ino, changes);
     this.cache.dropIno(a.ino);
     return this.remember(path, attr);
   }
@@ -238,7 +398,7 @@ export class GalleonFs implements FuseOps {
 
   private async resize(c: FuseCaller, path: string, ino: number, size: number): Promise<void> {
     const open = this.openFile(ino);
-    const fresh = open === undefined ? await this.o.api.fsGetattr(this.vol, ino) : null;
+    const fresh = open === undefined ? await this.api.fsGetattr(this.vol, ino) : null;
     const before = open?.size ?? fresh?.size ?? 0;
     if (size > before) await this.quota.reserve(size - before, this.localPendingBytes());
     // Data first, always through FileData: a shrink must not be followed by a flush of bytes
@@ -255,7 +415,7 @@ export class GalleonFs implements FuseOps {
       if (open === undefined) await this.o.data.close(file);
     }
     const committedBefore = this.committedSize.get(ino) ?? before;
-    const attr = await this.o.api.fsSetattr(this.vol, plainCaller(c), ino, { size });
+    const attr = await this.api.fsSetattr(this.vol, plainCaller(c), ino, { size });
     // Our own truncate: what we buffer from now on comes after it.
     open?.adoptEpoch(attr.truncEpoch);
     if (this.committedSize.has(ino)) this.setCommitted(ino, attr.size);
@@ -271,49 +431,45 @@ export class GalleonFs implements FuseOps {
     const dir = await this.resolve(path);
     if (dir.type !== 'dir') throw fsError('ENOTDIR');
     const out: FsDirEntry[] = [{ name: '.' }, { name: '..' }];
-    let cursor: string | null = null;
-    do {
-      const page = await this.o.api.fsReaddir(this.vol, dir.ino, cursor, readdirPageEntries);
-      for (const e of page.entries) {
-        this.remember(path === '/' ? `/${e.name}` : `${path}/${e.name}`, e.attr);
-        out.push({ name: e.name, stat: this.stat(e.attr) });
-      }
-      cursor = page.cursor;
-    } while (cursor !== null);
+    const startedMs = this.now();
+    await this.listAll(path, dir.ino, Number.MAX_SAFE_INTEGER, out);
+    this.noteListing(path, dir.ino, startedMs);
     return out;
   }
 
   async mkdir(c: FuseCaller, path: string, mode: number): Promise<void> {
     this.writable();
     const { dir, name } = await this.parentIno(path);
-    const r = await this.o.api.fsMkdir(this.vol, plainCaller(c), dir, name, await this.inodes.next(), mode & 0o7777);
+    const startedMs = this.now();
+    const r = await this.api.fsMkdir(this.vol, plainCaller(c), dir, name, await this.inodes.next(), mode & 0o7777);
     this.afterEntry(path, r.attr, r.parent);
+    this.names.known(path, r.attr.ino, [], startedMs);
   }
 
   async mknod(c: FuseCaller, path: string, mode: number, rdev: number): Promise<void> {
     this.writable();
     const { dir, name } = await this.parentIno(path);
-    const r = await this.o.api.fsMknod(this.vol, plainCaller(c), dir, name, await this.inodes.next(), typeOfMode(mode), mode & 0o7777, rdev);
+    const r = await this.api.fsMknod(this.vol, plainCaller(c), dir, name, await this.inodes.next(), typeOfMode(mode), mode & 0o7777, rdev);
     this.afterEntry(path, r.attr, r.parent);
   }
 
   async symlink(c: FuseCaller, target: string, linkPath: string): Promise<void> {
     this.writable();
     const { dir, name } = await this.parentIno(linkPath);
-    const r = await this.o.api.fsSymlink(this.vol, plainCaller(c), dir, name, await this.inodes.next(), target);
+    const r = await this.api.fsSymlink(this.vol, plainCaller(c), dir, name, await this.inodes.next(), target);
     this.afterEntry(linkPath, r.attr, r.parent);
   }
 
   async readlink(_c: FuseCaller, path: string): Promise<string> {
     const a = await this.resolve(path);
-    return this.o.api.fsReadlink(this.vol, a.ino);
+    return this.api.fsReadlink(this.vol, a.ino);
   }
 
   async link(c: FuseCaller, existingPath: string, newPath: string): Promise<void> {
     this.writable();
     const a = await this.resolve(existingPath);
     const { dir, name } = await this.parentIno(newPath);
-    const r = await this.o.api.fsLink(this.vol, plainCaller(c), a.ino, dir, name);
+    const r = await this.api.fsLink(this.vol, plainCaller(c), a.ino, dir, name);
     this.cache.dropIno(a.ino);
     this.afterEntry(newPath, r.attr, r.parent);
   }
@@ -322,20 +478,21 @@ export class GalleonFs implements FuseOps {
     this.writable();
     const { dir, name } = await this.parentIno(path);
     const victim = this.cache.get(path);
-    const r = await this.o.api.fsUnlink(this.vol, plainCaller(c), dir, name);
-    this.cache.dropTree(path);
+    const r = await this.api.fsUnlink(this.vol, plainCaller(c), dir, name);
+    this.afterRemoval(path);
     if (victim !== undefined) this.cache.dropIno(victim.ino);
     if (r.attr !== null) this.cache.dropIno(r.attr.ino);
     if (r.attr === null && victim !== undefined) this.quota.committed(-victim.size);
     if (r.attr === null) this.o.onMaybeDeleted?.();
+    else if (r.attr.nlink === 0 && this.unlinkedOpen.size < maxSizesRemembered) this.unlinkedOpen.add(r.attr.ino);
     this.remember(parentOf(path).parent, r.parent);
   }
 
   async rmdir(c: FuseCaller, path: string): Promise<void> {
     this.writable();
     const { dir, name } = await this.parentIno(path);
-    const r = await this.o.api.fsRmdir(this.vol, plainCaller(c), dir, name);
-    this.cache.dropTree(path);
+    const r = await this.api.fsRmdir(this.vol, plainCaller(c), dir, name);
+    this.afterRemoval(path);
     this.remember(parentOf(path).parent, r.parent);
   }
 
@@ -344,18 +501,31 @@ export class GalleonFs implements FuseOps {
     const src = await this.parentIno(from);
     const dst = await this.parentIno(to);
     const replaced = this.cache.get(to);
-    await this.o.api.fsRename(this.vol, plainCaller(c), src.dir, src.name, dst.dir, dst.name, 0);
-    this.cache.dropTree(from);
+    await this.api.fsRename(this.vol, plainCaller(c), src.dir, src.name, dst.dir, dst.name, 0);
+    this.afterRemoval(from);
     this.cache.dropTree(to);
+    this.names.dropTree(to);
+    this.names.changed(parentOf(to).parent, parentOf(to).name, true);
     this.cache.dropTree(parentOf(from).parent);
     this.cache.dropTree(parentOf(to).parent);
     if (replaced !== undefined) this.cache.dropIno(replaced.ino);
     this.o.onMaybeDeleted?.();
   }
 
+  /** A name this mount made (create, mknod, mkdir, symlink, link). */
   private afterEntry(path: string, attr: FsAttr, parent: FsAttr): void {
     this.remember(path, attr);
-    this.remember(parentOf(path).parent, parent);
+    const p = parentOf(path);
+    this.remember(p.parent, parent);
+    this.names.changed(p.parent, p.name, true);
+  }
+
+  /** A name this mount removed (unlink, rmdir, rename's source). */
+  private afterRemoval(path: string): void {
+    const p = parentOf(path);
+    this.cache.dropTree(path);
+    this.names.changed(p.parent, p.name, false);
+    this.names.dropTree(path);
   }
 
   // ---- xattrs -------------------------------------------------------------------------------
@@ -363,36 +533,55 @@ export class GalleonFs implements FuseOps {
   async setxattr(c: FuseCaller, path: string, name: string, value: Buffer, flags: number): Promise<void> {
     this.writable();
     const a = await this.resolve(path);
-    const attr = await this.o.api.fsSetxattr(this.vol, plainCaller(c), a.ino, name, value.toString('base64'), flags);
+    const attr = await this.api.fsSetxattr(this.vol, plainCaller(c), a.ino, name, value.toString('base64'), flags);
+    this.cache.dropIno(a.ino);
     this.remember(path, attr);
   }
 
+  /**
+   * `ls -l` asks security.selinux and system.posix_acl_access of every entry: a name the
+   * namespace can never hold, or any name of an inode whose attributes (as fresh as the attribute
+   * timeout allows) count no xattrs, is ENODATA without a round trip.
+   */
   async getxattr(_c: FuseCaller, path: string, name: string): Promise<Buffer | undefined> {
+    if (!storableXattr(name)) throw fsError('ENODATA');
     const a = await this.resolve(path);
-    return Buffer.from(await this.o.api.fsGetxattr(this.vol, a.ino, name), 'base64');
+    if ((a.xattrCount ?? 0) === 0) throw fsError('ENODATA');
+    return Buffer.from(await this.api.fsGetxattr(this.vol, a.ino, name), 'base64');
   }
 
   async listxattr(_c: FuseCaller, path: string): Promise<string[]> {
     const a = await this.resolve(path);
-    return this.o.api.fsListxattr(this.vol, a.ino);
+    if ((a.xattrCount ?? 0) === 0) return [];
+    return this.api.fsListxattr(this.vol, a.ino);
   }
 
   async removexattr(c: FuseCaller, path: string, name: string): Promise<void> {
     this.writable();
     const a = await this.resolve(path);
-    this.remember(path, await this.o.api.fsRemovexattr(this.vol, plainCaller(c), a.ino, name));
+    const attr = await this.api.fsRemovexattr(this.vol, plainCaller(c), a.ino, name);
+    this.cache.dropIno(a.ino);
+    this.remember(path, attr);
   }
 
   // ---- open files ---------------------------------------------------------------------------
 
   async create(c: FuseCaller, path: string, mode: number, flags: number): Promise<FileHandle> {
     this.writable();
+    if (this.handles.size >= maxOpenHandles) throw fsError('ENFILE');
     const { dir, name } = await this.parentIno(path);
     const ino = await this.inodes.next();
-    const r = await this.o.api.fsCreate(this.vol, plainCaller(c), dir, name, ino, mode & 0o7777, { exclusive: (flags & O_EXCL) !== 0 });
+    // Created and opened in one command (one Raft write for open(O_CREAT)).
+    const r = await this.withCloses((closes, session) => this.api.fsCreate(this.vol, plainCaller(c), dir, name, ino, mode & 0o7777, {
+      exclusive: (flags & O_EXCL) !== 0, open: session, ...(closes === undefined ? {} : { closes }),
+    })).catch((err: unknown) => {
+      // Another node made it since this mount's listing: known now, not only after a refresh.
+      if (err instanceof GalleonError && err.details.errno === 'EEXIST') this.names.changed(parentOf(path).parent, name, true);
+      throw err;
+    });
     if (!r.created) this.inodes.giveBack(ino);
     this.afterEntry(path, r.attr, r.parent);
-    return this.openIno(r.attr.ino, flags);
+    return this.addHandle(r.attr);
   }
 
   async open(_c: FuseCaller, path: string, flags: number): Promise<FileHandle> {
@@ -404,7 +593,12 @@ export class GalleonFs implements FuseOps {
 
   private async openIno(ino: number, _flags: number): Promise<FileHandle> {
     if (this.handles.size >= maxOpenHandles) throw fsError('ENFILE');
-    const attr = await this.o.api.fsOpen(this.vol, ino, this.o.session());
+    return this.addHandle(await this.api.fsOpen(this.vol, ino, this.o.session()));
+  }
+
+  /** A handle over `attr`, which the namespace has just counted open for this mount's session. */
+  private addHandle(attr: FsAttr): FileHandle {
+    const ino = attr.ino;
     let file: FileData | null = null;
     if (attr.type === 'file') {
       if (!this.committedSize.has(ino)) this.committedSize.set(ino, attr.size);
@@ -452,7 +646,7 @@ export class GalleonFs implements FuseOps {
     const r = last ? await this.o.data.close(file) : await file.fsync();
     if (!r.changed) return;
     this.noteSize(ino, r.sizeBytes);
-    const attr = await this.o.api.fsCommitWrite(this.vol, ino, r.sizeBytes, r.mtimeNs.toString(), r.truncEpoch);
+    const attr = await this.withCloses((closes) => this.api.fsCommitWrite(this.vol, ino, r.sizeBytes, r.mtimeNs.toString(), closes, r.truncEpoch));
     if (attr.truncEpoch > r.truncEpoch) await this.learnTruncate(ino, last ? null : file, r, attr);
     if (this.committedSize.has(ino)) this.setCommitted(ino, attr.size);
     this.commits++;
@@ -479,6 +673,20 @@ export class GalleonFs implements FuseOps {
     }
   }
 
+  /** Sends a command that carries the handles released since the last one (close-queue.ts). */
+  private async withCloses<T>(send: (closes: FsCloses | undefined, session: string) => Promise<T>): Promise<T> {
+    const session = this.o.session();
+    const closes = this.closes.take(session);
+    try {
+      const r = await send(closes, session);
+      this.closes.settled(closes, undefined);
+      return r;
+    } catch (err) {
+      this.closes.settled(closes, err);
+      throw err;
+    }
+  }
+
   async flush(_c: FuseCaller, _path: string, fh: FileHandle): Promise<void> {
     const h = this.handleOf(fh);
     if (h.file !== null && !this.o.readOnly) await this.commit(h.ino, h.file, false);
@@ -491,27 +699,47 @@ export class GalleonFs implements FuseOps {
   async release(_c: FuseCaller, _path: string, fh: FileHandle): Promise<void> {
     const h = this.handleOf(fh);
     this.handles.delete(fh);
+    // Queued first: a commit this release makes carries its own close.
+    this.closes.add(this.o.session(), h.ino);
     try {
       if (h.file !== null) {
         if (this.o.readOnly) await this.o.data.close(h.file);
         else await this.commit(h.ino, h.file, true);
       }
     } finally {
-      const last = this.openFile(h.ino) === undefined;
-      if (last) this.committedSize.delete(h.ino);
-      await this.o.api.fsClose(this.vol, h.ino, this.o.session()).catch((err: unknown) => {
-        this.o.log.warn({ err, ino: h.ino }, 'fsClose failed; the lease controller drops the handle when the mount ends');
-      });
-      if (last) this.o.onMaybeDeleted?.();
+      if (this.openFile(h.ino) === undefined) this.committedSize.delete(h.ino);
     }
   }
 
-  /** Every handle closed (unmount): flushes what is buffered. */
+  /** Every handle closed (unmount): flushes what is buffered and sends every pending close. */
   async releaseAll(): Promise<void> {
     for (const fh of [...this.handles.keys()]) {
       await this.release({ uid: 0, gid: 0, pid: 0 }, '', fh).catch((err: unknown) => this.o.log.warn({ err }, 'release at unmount failed'));
     }
+    await this.closes.flush();
   }
+
+  /**
+   * Closes landed. The block reaper is kicked when one of them may have deleted a file this mount
+   * unlinked while open; other nodes' deletions are found by its timer.
+   */
+  private closed(inos: number[]): void {
+    let kick = false;
+    for (const ino of inos) if (this.unlinkedOpen.delete(ino)) kick = true;
+    if (kick) this.o.onMaybeDeleted?.();
+  }
+
+  /** Handles released whose close has not reached the namespace yet (tests, `vfs status`). */
+  get pendingCloses(): number {
+    return this.closes.size;
+  }
+}
+
+/** The namespaces the namespace stores (metadata/state/logic/ns-attrs.ts); system. (POSIX ACLs) is not one. */
+const xattrNamespaces = ['user.', 'trusted.', 'security.'];
+
+function storableXattr(name: string): boolean {
+  return xattrNamespaces.some((ns) => name.startsWith(ns) && name.length > ns.length);
 }
 
 function plainCaller(c: FuseCaller): FsCaller {

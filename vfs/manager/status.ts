@@ -39,5 +39,6 @@ export async function vfsStatus(api: Pick<FsApi, 'fsReaddir' | 'fsStatfs'>, info
   return {
     ...info, ...tree, usedBytes: fsStat.usedBytes, totalBytes: fsStat.totalBytes, inodes: fsStat.inodes,
     openHandles: c.openHandles, pendingWriteBytes: c.pendingWriteBytes, lastSyncMs: c.lastSyncMs,
+    namespaceWrites: c.namespaceWrites, pendingCloses: c.pendingCloses,
   };
 }

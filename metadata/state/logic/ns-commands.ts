@@ -5,7 +5,7 @@
  * uid/gid (every command carries them); rwx bits are the kernel's job (`default_permissions`).
  */
 import { posixError } from '../../../proto/errors.js';
-import type { FsCaller, FsEntryReply, FsFileType, FsInodeRange, FsUnlinkReply, Lease, Volume } from '../../../proto/metadata-types.js';
+import type { FsCaller, FsCloses, FsEntryReply, FsFileType, FsInodeRange, FsUnlinkReply, Lease, Volume } from '../../../proto/metadata-types.js';
 import type { CommandContext } from './commands.js';
 import { isLive } from './leases.js';
 import { findVolume, requireVolume } from './lookup.js';
@@ -13,7 +13,7 @@ import { renameHandler } from './ns-rename.js';
 import { setattrHandler, setxattrHandler, removexattrHandler } from './ns-attrs.js';
 import {
   attrOf, byteLength, checkCaller, checkFsName, checkId, checkIno, checkMode, checkSticky, ensureNs, entryId, findEntry, findInode,
-  firstIno, freeId, inGroup, inodeId, maxBlocksToFreeLimit, maxInodeRangeCount, maxIno, maxLinks, maxSymlinkBytes, openHandlesOf,
+  firstIno, freeId, inGroup, inodeId, maxBlocksToFreeLimit, maxClosesPerCommand, maxInodeRangeCount, maxIno, maxLinks, maxSymlinkBytes, openHandlesOf,
   purgeKeysPerStep, reapIfUnused, volumeOf, checkTimeNs, maxFileBytes, requireDir, requireInode, saveInode, touchDir, nowNs, type DirEntry, type Inode, type NsVolume,
 } from './ns-store.js';
 import { commitVerdict } from './ns-truncate.js';
@@ -83,18 +83,29 @@ const create: Handler = (tx, ctx, args) => {
   const mode = checkMode(args[5]);
   const opts = args[6] ?? {};
   if (!isRecord(opts)) throw invalidArgument('create options must be an object', 'pass {umask?, exclusive?}');
-  checkKeys('create option', opts, ['umask', 'exclusive']);
+  checkKeys('create option', opts, ['umask', 'exclusive', 'open', 'closes']);
   if (opts.exclusive !== undefined && typeof opts.exclusive !== 'boolean') throw invalidArgument('exclusive must be true or false', 'pass exclusive: false for open(O_CREAT) without O_EXCL');
   const umask = optUmask(opts.umask);
+  const session = opts.open === undefined || opts.open === null ? null : mountLease(tx, ctx, n.vol, opts.open);
+  const reply = createOrOpenExisting(tx, ctx, n, opts.exclusive === false, (base) => ({ ...base, mode: fileMode(mode, umask, n.caller, base.gid) }));
+  if (session !== null) addHandle(tx, n.vol, reply.attr.ino, session);
+  if (opts.closes !== undefined && opts.closes !== null) {
+    const closes = checkCloses(opts.closes);
+    for (const ino of closes.inos) dropHandle(tx, n.vol, ino, closes.session);
+  }
+  return reply;
+};
+
+function createOrOpenExisting(tx: Tx, ctx: CommandContext, n: NewNode, openExisting: boolean, build: (base: Inode) => Inode): FsEntryReply {
   const existing = findEntry(tx, n.vol, n.parent, n.name);
-  if (existing !== undefined && opts.exclusive === false) {
+  if (existing !== undefined && openExisting) {
     // open(O_CREAT) without O_EXCL that lost a race with another node: open what is there.
     if (existing.type === 'dir') throw posixError('EISDIR', `${JSON.stringify(n.name)} is a directory`, 'open it as a directory');
     const parent = requireDir(tx, n.vol, n.parent);
-    return { attr: attrOf(requireInode(tx, n.vol, existing.ino)), parent: attrOf(parent), created: false } satisfies FsEntryReply;
+    return { attr: attrOf(requireInode(tx, n.vol, existing.ino)), parent: attrOf(parent), created: false };
   }
-  return makeNode(tx, ctx, n, 'file', (base) => ({ ...base, mode: fileMode(mode, umask, n.caller, base.gid) }));
-};
+  return makeNode(tx, ctx, n, 'file', build);
+}
 
 const mknod: Handler = (tx, ctx, args) => {
   const n = newNodeArgs(tx, args);
@@ -184,18 +195,26 @@ const allocateInodes: Handler = (tx, _ctx, [ref, countRaw]) => {
   return { start: ns.nextIno, end: ns.nextIno + count } satisfies FsInodeRange;
 };
 
-const commitWrite: Handler = (tx, ctx, [ref, inoRaw, sizeRaw, mtimeRaw, epochRaw]) => {
+/**
+ * Size and mtime of data already acknowledged on the data plane. With `closes` it also closes the
+ * handles a mount released since its last command, as fsCloseMany would (no Raft write of their own).
+ * With the writer's `truncEpoch`, a commit from before a truncate elsewhere keeps the size (ns-truncate.ts).
+ */
+const commitWrite: Handler = (tx, ctx, [ref, inoRaw, sizeRaw, mtimeRaw, closesRaw, epochRaw]) => {
   const vol = volumeOf(tx, ref);
   const inode = requireInode(tx, vol, checkIno('ino', inoRaw));
   if (inode.type !== 'file') throw posixError(inode.type === 'dir' ? 'EISDIR' : 'EINVAL', `inode ${inode.ino} is a ${inode.type}`, 'only regular files hold data');
   const size = checkInt('size', sizeRaw, 0, maxFileBytes);
   const t = nowNs(ctx);
   const mtimeNs = mtimeRaw === undefined || mtimeRaw === null ? t : checkTimeNs('mtimeNs', mtimeRaw);
+  const closes = closesRaw === undefined || closesRaw === null ? null : checkCloses(closesRaw);
   const writerEpoch = epochRaw === undefined || epochRaw === null ? undefined : checkInt('truncEpoch', epochRaw, 0, Number.MAX_SAFE_INTEGER);
   // Same epoch: the size only grows (writers on two nodes commit in any order). Older epoch: a
   // truncate elsewhere came after this writer's bytes, and the size stays (ns-truncate.ts).
   const verdict = commitVerdict({ size: inode.size, truncEpoch: inode.truncEpoch ?? 0 }, size, writerEpoch);
-  return attrOf(saveInode(tx, vol, inode, { ...inode, size: verdict.sizeBytes, mtimeNs, ctimeNs: t }));
+  const saved = saveInode(tx, vol, inode, { ...inode, size: verdict.sizeBytes, mtimeNs, ctimeNs: t });
+  if (closes !== null) for (const ino of closes.inos) dropHandle(tx, vol, ino, closes.session);
+  return attrOf(findInode(tx, vol, inode.ino) ?? saved);
 };
 
 
@@ -211,25 +230,47 @@ function mountLease(tx: Tx, ctx: CommandContext, vol: Volume, raw: unknown): str
 const open: Handler = (tx, ctx, [ref, inoRaw, sessionRaw]) => {
   const vol = volumeOf(tx, ref);
   const inode = requireInode(tx, vol, checkIno('ino', inoRaw));
-  const session = mountLease(tx, ctx, vol, sessionRaw);
-  const handles = openHandlesOf(tx, vol, inode.ino);
-  tx.put(Table.NsOpen, inodeId(vol.id, inode.ino), { ...handles, [session]: (handles[session] ?? 0) + 1 });
+  addHandle(tx, vol, inode.ino, mountLease(tx, ctx, vol, sessionRaw));
   return attrOf(inode);
 };
+
+function addHandle(tx: Tx, vol: Volume, ino: number, session: string): void {
+  const handles = openHandlesOf(tx, vol, ino);
+  tx.put(Table.NsOpen, inodeId(vol.id, ino), { ...handles, [session]: (handles[session] ?? 0) + 1 });
+}
 
 /** Idempotent for a session that holds no handle (a retried close after its lease expired). */
 const close: Handler = (tx, _ctx, [ref, inoRaw, sessionRaw]) => {
   const vol = volumeOf(tx, ref);
   const ino = checkIno('ino', inoRaw);
-  const session = checkString('session', sessionRaw, 'pass the mount lease id given to fsOpen');
+  dropHandle(tx, vol, ino, checkString('session', sessionRaw, 'pass the mount lease id given to fsOpen'));
+  return null;
+};
+
+const closeMany: Handler = (tx, _ctx, [ref, closesRaw]) => {
+  const vol = volumeOf(tx, ref);
+  const closes = checkCloses(closesRaw);
+  for (const ino of closes.inos) dropHandle(tx, vol, ino, closes.session);
+  return null;
+};
+
+function checkCloses(raw: unknown): FsCloses {
+  if (!isRecord(raw) || !Array.isArray(raw.inos) || raw.inos.length > maxClosesPerCommand) {
+    throw invalidArgument(`closes must be {session, inos: at most ${maxClosesPerCommand} inode numbers}`, 'pass the mount lease id and the inodes of released handles');
+  }
+  checkKeys('closes', raw, ['session', 'inos']);
+  const session = checkString('session', raw.session, 'pass the mount lease id given to fsOpen');
+  return { session, inos: raw.inos.map((i) => checkIno('ino', i)) };
+}
+
+function dropHandle(tx: Tx, vol: Volume, ino: number, session: string): void {
   const handles = { ...openHandlesOf(tx, vol, ino) };
   const count = handles[session];
-  if (count === undefined) return null;
+  if (count === undefined) return;
   if (count > 1) handles[session] = count - 1;
   else delete handles[session];
   setHandles(tx, vol, ino, handles);
-  return null;
-};
+}
 
 function setHandles(tx: Tx, vol: Volume, ino: number, handles: Record<string, number>): void {
   if (Object.keys(handles).length > 0) {
@@ -314,6 +355,7 @@ export const nsHandlers: Record<string, Handler> = {
   fsCommitWrite: commitWrite,
   fsOpen: open,
   fsClose: close,
+  fsCloseMany: closeMany,
   fsAckBlocksFreed: ackBlocksFreed,
   fsPurgeDeleted: purgeDeleted,
 };

@@ -5,7 +5,7 @@
  * round, never a different result, because the logic reads through the same view either way.
  */
 import { findVolume } from './lookup.js';
-import { entryId, inodeId } from './ns-store.js';
+import { entryId, inodeId, maxClosesPerCommand } from './ns-store.js';
 import { keyOf, Table, type StateReader } from './tx.js';
 
 type KeysOf = (volumeId: string, args: unknown[]) => (string | null)[];
@@ -18,9 +18,15 @@ const entry = (volumeId: string, parent: unknown, name: unknown): string | null 
 const newNode: KeysOf = (v, [, , parent, name, child]) => [ino(v, parent), entry(v, parent, name), ino(v, child)];
 const byIno: KeysOf = (v, [, , i]) => [ino(v, i)];
 const byInoNoCaller: KeysOf = (v, [, i]) => [ino(v, i)];
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+/** A last close may reap the inode (read it): the inodes of an FsCloses list. */
+const closed = (v: string, raw: unknown): (string | null)[] => {
+  const inos = typeof raw === 'object' && raw !== null ? (raw as { inos?: unknown }).inos : undefined;
+  return Array.isArray(inos) ? inos.slice(0, maxClosesPerCommand).map((i) => ino(v, i)) : [];
+};
 
 const keysOf: Record<string, KeysOf> = {
-  fsCreate: newNode,
+  fsCreate: (v, args) => [...newNode(v, args), ...closed(v, isObject(args[6]) ? args[6].closes : undefined)],
   fsMknod: newNode,
   fsMkdir: newNode,
   fsSymlink: newNode,
@@ -31,7 +37,8 @@ const keysOf: Record<string, KeysOf> = {
   fsSetattr: byIno,
   fsSetxattr: byIno,
   fsRemovexattr: byIno,
-  fsCommitWrite: byInoNoCaller,
+  fsCommitWrite: (v, [, i, , , closes]) => [ino(v, i), ...closed(v, closes)],
+  fsCloseMany: (v, [, closes]) => closed(v, closes),
   fsOpen: byInoNoCaller,
   fsClose: byInoNoCaller,
   fsLookup: (v, [, parent, name]) => [ino(v, parent), entry(v, parent, name)],

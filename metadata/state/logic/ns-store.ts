@@ -33,6 +33,8 @@ export const maxXattrValueBytes = 65_536;
 export const maxXattrTotalBytes = 65_536;
 export const maxReaddirLimit = 1_024;
 export const maxBlocksToFreeLimit = 1_024;
+/** Handles one fsCloseMany (or an fsCommitWrite's `closes`) closes at most. */
+export const maxClosesPerCommand = 1_024;
 /** Keys of a deleted volume's namespace removed per purge step. */
 export const purgeKeysPerStep = 512;
 const maxId = 0xffff_ffff;
@@ -152,7 +154,10 @@ export function findEntry(r: StateReader, vol: Volume, parent: number, name: str
 
 export function attrOf(inode: Inode): FsAttr {
   const { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation } = inode;
-  return { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation, truncEpoch: inode.truncEpoch ?? 0 };
+  const attr: FsAttr = { ino, type, mode, uid, gid, size, nlink, atimeNs, mtimeNs, ctimeNs, rdev, generation, truncEpoch: inode.truncEpoch ?? 0 };
+  const xattrs = inode.xattrs === undefined ? 0 : Object.keys(inode.xattrs).length;
+  if (xattrs > 0) attr.xattrCount = xattrs;
+  return attr;
 }
 
 /** Writes a changed inode (generation + 1) and keeps the volume's byte count. */

@@ -283,21 +283,21 @@ describe('metadata/state namespace: setattr, xattrs, writes, open files, readdir
     const a = await n.create(rootIno, 'a');
     assert.equal(a.truncEpoch, 0);
     // Node B opened the file at epoch 0 and buffers writes up to 9000; node A truncates to 100.
-    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 5000, null, 0)).size, 5000);
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 5000, null, null, 0)).size, 5000);
     const cut = await f.ok<FsAttr>('fsSetattr', 'fs', root, a.ino, { size: 100 });
     assert.deepEqual([cut.size, cut.truncEpoch], [100, 1]);
     // B's delayed commit: its bytes came before the truncate, so the size stays 100 (mtime is set).
-    const late = await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 9000, '1700000000000000007', 0);
+    const late = await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 9000, '1700000000000000007', null, 0);
     assert.deepEqual([late.size, late.truncEpoch, late.mtimeNs], [100, 1, '1700000000000000007']);
     // Nor below: a stale commit never shrinks what the current epoch committed.
-    await f.ok('fsCommitWrite', 'fs', a.ino, 300, null, 1);
-    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 50, null, 0)).size, 300);
+    await f.ok('fsCommitWrite', 'fs', a.ino, 300, null, null, 1);
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 50, null, null, 0)).size, 300);
     // B learned epoch 1 from that answer: its next commit grows the file again.
-    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 7000, null, 1)).size, 7000);
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 7000, null, null, 1)).size, 7000);
     // A truncate to the same size still orders the writes buffered before it; growing too.
     assert.equal((await f.ok<FsAttr>('fsSetattr', 'fs', root, a.ino, { size: 7000 })).truncEpoch, 2);
     assert.equal((await f.ok<FsAttr>('fsSetattr', 'fs', root, a.ino, { size: 8000 })).truncEpoch, 3);
-    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 9000, null, 2)).size, 8000);
+    assert.equal((await f.ok<FsAttr>('fsCommitWrite', 'fs', a.ino, 9000, null, null, 2)).size, 8000);
     // Other setattrs leave it; an epoch from the future is refused and changes nothing.
     assert.equal((await f.ok<FsAttr>('fsSetattr', 'fs', root, a.ino, { mode: 0o600 })).truncEpoch, 3);
     const before = await n.getattr(a.ino);
@@ -353,6 +353,32 @@ describe('metadata/state namespace: setattr, xattrs, writes, open files, readdir
     await n.queryErrno('ENOENT', 'fsGetattr', b.ino);
     const queued = await sm.query('fsListBlocksToFree', ['fs', 10]) as FsBlocksToFree[];
     assert.deepEqual(queued.map((q) => q.ino), [a.ino, b.ino]);
+  });
+
+  it('creates and opens in one command, and closes with a commit or in a batch (fsCreate open, fsCommitWrite closes, fsCloseMany)', async () => {
+    const lease = await f.ok<Lease>('acquireLease', 'mount', 'fs', 'node-1', 5_000, 'rw');
+    const ino = n.ino();
+    await f.fails('LEASE_NOT_FOUND', 'fsCreate', 'fs', root, rootIno, 'x', ino, 0o644, { open: 'no-such-lease' });
+    assert.deepEqual(await n.names(rootIno), [], 'a refused create-and-open creates nothing');
+    const a = (await f.ok<{ attr: FsAttr }>('fsCreate', 'fs', root, rootIno, 'a', ino, 0o644, { open: lease.id })).attr;
+    const again = await f.ok<{ attr: FsAttr; created: boolean }>('fsCreate', 'fs', root, rootIno, 'a', n.ino(), 0o644, { exclusive: false, open: lease.id });
+    assert.equal(again.created, false);
+    assert.equal(again.attr.ino, a.ino, 'open(O_CREAT) of an existing file opens it (second handle)');
+    const b = (await f.ok<{ attr: FsAttr }>('fsCreate', 'fs', root, rootIno, 'b', n.ino(), 0o644, { open: lease.id })).attr;
+    await f.ok('fsUnlink', 'fs', root, rootIno, 'a');
+    await f.ok('fsUnlink', 'fs', root, rootIno, 'b');
+    assert.equal((await n.getattr(a.ino)).nlink, 0, 'the create opened it: unlinked but kept');
+    const committed = await f.ok<FsAttr>('fsCommitWrite', 'fs', b.ino, 4096, null, { session: lease.id, inos: [a.ino] });
+    assert.equal(committed.size, 4096);
+    assert.equal((await n.getattr(a.ino)).nlink, 0, 'one of two handles closed by the commit');
+    await f.fails('INVALID_ARGUMENT', 'fsCloseMany', 'fs', { session: lease.id, inos: ['x'] });
+    await f.fails('INVALID_ARGUMENT', 'fsCommitWrite', 'fs', b.ino, 1, null, { session: lease.id, inos: Array.from({ length: 1025 }, () => a.ino) });
+    assert.equal((await n.getattr(b.ino)).size, 4096, 'a refused commit changes nothing');
+    await f.ok('fsCloseMany', 'fs', { session: lease.id, inos: [a.ino, b.ino] });
+    await n.queryErrno('ENOENT', 'fsGetattr', a.ino);
+    await n.queryErrno('ENOENT', 'fsGetattr', b.ino);
+    const queued = await sm.query('fsListBlocksToFree', ['fs', 10]) as FsBlocksToFree[];
+    assert.deepEqual(queued.map((q) => q.ino).sort(), [a.ino, b.ino].sort());
   });
 
   it('lists a directory in pages, in name order, with attributes (readdirplus)', async () => {
