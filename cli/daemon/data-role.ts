@@ -98,6 +98,8 @@ export class DataRole {
     this.server = new BlockServer({
       nodeId: this.opts.nodeId, zone: this.opts.zone, store, placement, log: this.opts.logger, host: listen.host, port: listen.port,
       leases: { api: this.api, ttlMs: this.opts.leaseTtlMs ?? defaultLeaseTtlMs },
+      // Nothing that depends on the store is served before the agent registered the node (agent.ts).
+      gated: true,
     });
     try {
       await this.server.listen();
@@ -117,7 +119,7 @@ export class DataRole {
     this.reclaimer = new Reclaimer({ store, log: this.opts.logger, metrics });
     this.reclaimer.start();
     this.agent = new DataNodeAgent({
-      api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator,
+      api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator, gate: this.server,
       registration: { id: this.opts.nodeId, address: this.opts.dataAddress, zone: this.opts.zone, capacityBytes: 0 },
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs,
     });
@@ -161,7 +163,10 @@ export class DataRole {
       this.schedule(every);
     } catch (err) {
       // The cluster does not know us (it was rebuilt, or this node joined another): register again.
-      if (isGalleonError(err, ErrorCode.NODE_NOT_FOUND)) this.registered = false;
+      if (isGalleonError(err, ErrorCode.NODE_NOT_FOUND)) {
+        this.registered = false;
+        this.server?.closeGate('not registered with the metadata service (it no longer knows this node; registering again)');
+      }
       this.opts.logger.debug({ err }, 'data node registration/heartbeat failed; retrying');
       this.schedule(this.registered ? every : registerRetryMs);
     }

@@ -36,7 +36,15 @@ export interface DataNodeAgentOptions {
    */
   placement?: PlacementSource;
   replicator?: Replicator;
+  /**
+   * The block server's gate (`BlockServer.openGate`/`closeGate`): opened once the node is
+   * registered, and told why while a wiped node waits, so it serves nothing before.
+   */
+  gate?: { openGate(): void; closeGate(why: string): void };
 }
+
+/** Why a wiped node serves nothing yet (completes "data node X is …"). */
+export const wipedGateReason = 'not registered with the metadata service yet (its store is empty while the service counts it in sync)';
 
 export class DataNodeAgent {
   private timer: NodeJS.Timeout | null = null;
@@ -80,6 +88,7 @@ export class DataNodeAgent {
     const registration = capacityBytes === undefined ? this.opts.registration : { ...this.opts.registration, capacityBytes };
     const node = await this.opts.api.registerDataNode(registration);
     await this.opts.store.markJoined();
+    this.opts.gate?.openGate();
     this.opts.log.info({ id: node.id, address: node.address, zone: node.zone }, 'registered as a data node with the metadata service');
     return node;
   }
@@ -105,7 +114,10 @@ export class DataNodeAgent {
         return true;
       }
       this.wiped = await this.countedInSync();
-      if (this.wiped) this.opts.log.warn({ id: this.id }, 'this node\'s store is empty but the metadata service counts it in sync: waiting until the node is marked down');
+      if (this.wiped) {
+        this.opts.gate?.closeGate(wipedGateReason);
+        this.opts.log.warn({ id: this.id }, 'this node\'s store is empty but the metadata service counts it in sync: waiting until the node is marked down');
+      }
       return !this.wiped;
     }
     if (await this.countedInSync()) return false;

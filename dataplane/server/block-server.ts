@@ -44,7 +44,15 @@ export interface BlockServerOptions {
   maxBlockBytes?: number;
   /** pg-primary leases from the metadata service: without them writes are not lease-fenced. */
   leases?: LeaseOptions;
+  /**
+   * Serve nothing but /healthz and /metrics until `openGate` (a node with a metadata service:
+   * opened once its agent has registered it; see "Wiped node" in the README).
+   */
+  gated?: boolean;
 }
+
+/** The routes a node that is not registered yet still answers: they do not depend on its data. */
+const ungatedRoutes: ReadonlySet<string> = new Set(['GET /healthz', 'GET /metrics']);
 
 /** How long `close` lets requests in progress finish before it cuts their connections. */
 export const closeGraceMs = 2_000;
@@ -59,8 +67,11 @@ export class BlockServer {
   private readonly repair: HttpRepairSource;
   /** Replicate-batch bodies, reused once their writes have landed (body-pool.ts). */
   private readonly bodies = new BodyPool();
+  /** Why the node serves no data yet (not registered), or null once it may. */
+  private gate: string | null;
 
   constructor(private readonly opts: BlockServerOptions) {
+    this.gate = opts.gated === true ? 'not registered with the metadata service yet' : null;
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
     this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log);
     this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases);
@@ -80,6 +91,35 @@ export class BlockServer {
     const a = this.server.address() as AddressInfo;
     this.address = `${a.address}:${a.port}`;
     return this.address;
+  }
+
+  /** Whether the node serves requests that depend on its data (false until `openGate` when gated). */
+  get serving(): boolean {
+    return this.gate === null;
+  }
+
+  /** Called once the node is registered: from now on it serves, claims and takes leases. */
+  openGate(): void {
+    if (this.gate !== null) this.opts.log.info('registered: the block server serves data requests');
+    this.gate = null;
+  }
+
+  /** Stops serving data requests (the cluster forgot the node, or its store is wiped); `why` goes into every refusal. */
+  closeGate(why: string): void {
+    this.gate = why;
+  }
+
+  /**
+   * A node that is not registered must not act on its store: a wiped one would claim primary
+   * and take pg-primary leases with an empty copy, and a held lease keeps the controller from
+   * marking it down. UNAVAILABLE makes clients and primaries treat it as a failed replica.
+   */
+  private refuseWhileGated(route: string, req: http.IncomingMessage): void {
+    if (this.gate === null || ungatedRoutes.has(route)) return;
+    req.resume();
+    throw new GalleonError('UNAVAILABLE', `data node ${this.opts.nodeId} is ${this.gate}; retry another replica`, {
+      hint: 'it registers, and serves, once the metadata service accepts it (a wiped node: once it is marked down)',
+    });
   }
 
   async close(): Promise<void> {
@@ -149,9 +189,10 @@ export class BlockServer {
     const url = { pathname: target.rawPath, searchParams: target.query };
     const parts = target.segments;
     const route = `${req.method ?? ''} /${parts.slice(0, 2).join('/')}`;
+    this.refuseWhileGated(route, req);
     switch (route) {
       case 'GET /healthz':
-        return this.json(res, 200, { ok: true, nodeId: this.opts.nodeId, zone: this.opts.zone });
+        return this.json(res, 200, { ok: true, nodeId: this.opts.nodeId, zone: this.opts.zone, serving: this.serving });
       case 'GET /metrics': {
         // The data plane's counters live in prom-client's default registry.
         const text = await register.metrics();

@@ -60,7 +60,8 @@ const metadata = values.metadata === undefined ? null : new MetadataClient({ add
 const placement: PlacementSource = metadata === null ? new StaticPlacementSource() : new MetadataPlacementSource(metadata);
 const server = new BlockServer({
   nodeId, zone: values.zone, store, placement, log, host: values.host, port: Number(values.port),
-  ...(metadata === null ? {} : { leases: { api: metadata, ttlMs: Number(values['lease-ttl-ms']) } }),
+  // With a metadata service nothing that depends on the store is served before the node registered.
+  ...(metadata === null ? {} : { leases: { api: metadata, ttlMs: Number(values['lease-ttl-ms']) }, gated: true }),
 });
 const address = await server.listen();
 const scrubRate = Number(values['scrub-rate']);
@@ -74,7 +75,7 @@ if (metadata !== null) {
   const fsInfo = await statfs(dir);
   const capacityBytes = values['capacity-bytes'] !== undefined ? Number(values['capacity-bytes']) : fsInfo.blocks * fsInfo.bsize;
   agent = new DataNodeAgent({
-    api: metadata, store, log, placement, replicator: server.replicator, heartbeatIntervalMs: Number(values['heartbeat-ms']),
+    api: metadata, store, log, placement, replicator: server.replicator, gate: server, heartbeatIntervalMs: Number(values['heartbeat-ms']),
     registration: { id: nodeId, address, zone: values.zone, capacityBytes },
   });
   await agent.start();
