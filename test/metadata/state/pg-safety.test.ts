@@ -94,6 +94,9 @@ describe('metadata/state machine: the simulator\'s metadata findings (issue #13)
     const res = `${vol.id}/0`;
     const refused = await f.fails('FAILED_PRECONDITION', 'acquireLease', 'pg-primary', res, g.primary, 4000, null, g.epoch);
     assert.match(refused.message, /not in sync/);
+    // It may not claim its epoch nor take replicas out of sync (that used to trip an invariant and stop the member).
+    await f.fails('FAILED_PRECONDITION', 'claimPgPrimary', vol.id, 0, g.primary, g.epoch);
+    await f.fails('FAILED_PRECONDITION', 'markPgReplicaOutOfSync', vol.id, 0, a, g.epoch, g.primary, 4);
     // Nor is anything counted in sync against it (seed 103's second half).
     await beat(g.primary, [{ epoch: g.epoch, appliedSeq: 0 }]);
     await beat(b, [{ epoch: g.epoch, appliedSeq: 3 }]);
