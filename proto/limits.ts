@@ -13,6 +13,9 @@ export const defaultReplicaCount = 3;
 
 /** How often a data node reports to the metadata service (data role, data node, daemon config). */
 export const defaultHeartbeatIntervalMs = 1_000;
+/** The heartbeat intervals a daemon may be configured with (and a registration may name). */
+export const minHeartbeatIntervalMs = 50;
+export const maxHeartbeatIntervalMs = 60_000;
 /** A PG primary's lease on the metadata service (lease guard, data role, daemon config). */
 export const defaultLeaseTtlMs = 4_000;
 /** A data node is marked down after this long without a heartbeat (controllers, daemon config). */

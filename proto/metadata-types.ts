@@ -107,9 +107,16 @@ export interface DataNodeRegistration {
   address: string;
   zone: string;
   capacityBytes: number;
+  /** How often the node heartbeats (default `defaultHeartbeatIntervalMs`): the service's "heard from lately" scales with it. */
+  heartbeatIntervalMs?: number;
+  /**
+   * The node's store never joined the cluster (a new or wiped data dir): it holds nothing, so it
+   * leaves every in-sync set it is in (metadata/state/logic/pg-safety.ts). Not stored.
+   */
+  emptyStore?: boolean;
 }
 
-export interface DataNode extends DataNodeRegistration {
+export interface DataNode extends Omit<DataNodeRegistration, 'emptyStore'> {
   usedBytes: number;
   state: DataNodeState;
   lastHeartbeatAtMs: number;

@@ -6,7 +6,8 @@
  *  - expired leases are swept (a mount lease takes its open-file handles along: orphans go);
  *  - namespaces of deleted volumes are purged, `purgeKeysPerStep` keys per pass;
  *  - a replica outside a PG's in-sync set whose last report is at the PG's current epoch and has
- *    applied at least as far as the primary reported is marked in sync (`markPgReplicaInSync`):
+ *    applied at least as far as its in-sync primary reported at that epoch is marked in sync
+ *    (`markPgReplicaInSync`, rule `resyncVerdict` of metadata/state/logic/pg-safety.ts):
  *    that is the end of a replacement's resync (or of a catch-up, for a replica its primary took out
  *    of sync: it must also reach the floor recorded then, `listCatchUpFloors`).
  *
@@ -24,7 +25,7 @@
 import type { Logger } from 'pino';
 import type { RaftNodeDriver } from '../raft/node/raft-node-driver.js';
 import type { Command, StateMachine } from '../state/contract.js';
-import { staleDataNodes } from '../state/index.js';
+import { resyncVerdict, staleDataNodes } from '../state/index.js';
 import type { DataNode, Lease, PgReport, PlacementGroup, Volume } from '../../proto/metadata-types.js';
 import { defaultDataNodeDownAfterMs } from '../../proto/limits.js';
 
@@ -112,11 +113,10 @@ export class LeaderControllers {
       const groups = await this.d.stateMachine.query('getPlacement', [v.id]) as PlacementGroup[];
       for (const g of groups) {
         const primary = reports.get(`${g.primary}|${v.id}/${g.pg}`);
-        if (primary?.epoch !== g.epoch) continue;
         for (const id of g.replicas) {
           if (g.inSync.includes(id)) continue;
-          const r = reports.get(`${id}|${v.id}/${g.pg}`);
-          if (r === undefined || r.epoch !== g.epoch || r.appliedSeq < Math.max(primary.appliedSeq, floors.get(`${id}|${v.id}/${g.pg}`) ?? 0)) continue;
+          // The state machine's own rule, so the controller proposes only what it will accept.
+          if (!resyncVerdict(g, id, reports.get(`${id}|${v.id}/${g.pg}`), primary, floors.get(`${id}|${v.id}/${g.pg}`) ?? 0).ok) continue;
           await this.propose('markPgReplicaInSync', [v.id, g.pg, id, g.epoch]);
           this.d.logger.info({ volumeId: v.id, pg: g.pg, nodeId: id, epoch: g.epoch }, 'replica resynced; marked in sync');
         }

@@ -6,3 +6,4 @@ export { builtInStorageClasses, defaultStorageClass } from './logic/storage-clas
 export { pgsPerVolume, chooseReplicas, placeVolume, planNodeDown, staleDataNodes } from './logic/placement.js';
 export { blockSizeBytes, defaultVolumeSizeBytes } from './logic/commands.js';
 export * from './contract.js';
+export { resyncVerdict } from './logic/pg-safety.js';

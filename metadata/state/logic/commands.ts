@@ -15,7 +15,8 @@ import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorage
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planNodeRemoval, planReReplication, type FailoverVolume } from './placement.js';
 import { currentLoad, writePlacement } from './placement-store.js';
 import { parseBlockSize, parseSize, formatSize, roundUpToBlocks } from './size.js';
-import { maxReplicaCount, minReplicaCount } from '../../../proto/limits.js';
+import { maxHeartbeatIntervalMs, maxReplicaCount, minHeartbeatIntervalMs, minReplicaCount } from '../../../proto/limits.js';
+import { isFresh, leaseRefusal, planPrimaryMoves, promotableNodes, resyncVerdict, withoutInSync } from './pg-safety.js';
 import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storage-classes.js';
 import { Table, type Tx } from './tx.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
@@ -46,7 +47,7 @@ export const defaultVolumeSizeBytes = 2 ** 30;
 export const volumeTypes: readonly VolumeType[] = ['ephemeral', 'persistent', 'shared'];
 export const accessModes: readonly AccessMode[] = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany'];
 const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels', 'blockSize'] as const;
-const registrationKeys = ['id', 'address', 'zone', 'capacityBytes'] as const;
+const registrationKeys = ['id', 'address', 'zone', 'capacityBytes', 'heartbeatIntervalMs', 'emptyStore'] as const;
 const leaseKinds: readonly LeaseKind[] = ['pg-primary', 'mount'];
 
 type Handler = (tx: Tx, ctx: CommandContext, args: unknown[]) => unknown;
@@ -173,12 +174,19 @@ const handlers: Record<string, Handler> = {
     const address = checkAddress('data node address', reg.address);
     const zone = checkString('zone', reg.zone, 'give the zone the node runs in, e.g. zone-a (use "default" when there is only one)');
     const capacityBytes = checkInt('capacityBytes', reg.capacityBytes, 1, Number.MAX_SAFE_INTEGER);
+    const interval = reg.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: checkInt('heartbeatIntervalMs', reg.heartbeatIntervalMs, minHeartbeatIntervalMs, maxHeartbeatIntervalMs) };
+    if (reg.emptyStore !== undefined && typeof reg.emptyStore !== 'boolean') {
+      throw invalidArgument('emptyStore must be true or false', 'send true when the node\'s store never joined the cluster (new or wiped data dir), else false or nothing');
+    }
     const old = tx.get<DataNode>(Table.DataNode, id);
     const node: DataNode = old === undefined
-      ? { id, address, zone, capacityBytes, usedBytes: 0, state: 'up', lastHeartbeatAtMs: ctx.stampMs, registeredAtMs: ctx.stampMs }
-      : { ...old, address, zone, capacityBytes, state: 'up', lastHeartbeatAtMs: ctx.stampMs };
+      ? { id, address, zone, capacityBytes, ...interval, usedBytes: 0, state: 'up', lastHeartbeatAtMs: ctx.stampMs, registeredAtMs: ctx.stampMs }
+      : { ...old, address, zone, capacityBytes, ...interval, state: 'up', lastHeartbeatAtMs: ctx.stampMs };
     tx.put(Table.DataNode, id, node);
-    if (old?.state === 'down') replanDownNodes(tx, ctx, id);
+    // A wiped store holds nothing it was counted in sync for (simulator seed 82), nor what it reported.
+    const wiped = reg.emptyStore === true && old !== undefined;
+    if (wiped) forgetCopies(tx, ctx, id);
+    settle(tx, ctx, id, wiped ? undefined : old);
     reReplicate(tx, ctx);
     return node;
   },
@@ -190,10 +198,8 @@ const handlers: Record<string, Handler> = {
     const node: DataNode = { ...old, usedBytes: used, lastHeartbeatAtMs: ctx.stampMs, state: old.state === 'down' ? 'up' : old.state };
     tx.put(Table.DataNode, node.id, node);
     tx.put(Table.PgReports, node.id, reports);
-    if (old.state === 'down') {
-      replanDownNodes(tx, ctx, node.id);
-      reReplicate(tx, ctx);
-    }
+    settle(tx, ctx, node.id, old);
+    if (old.state === 'down') reReplicate(tx, ctx);
     return node;
   },
 
@@ -212,7 +218,8 @@ const handlers: Record<string, Handler> = {
       throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `data node ${node.id} is ${node.state}; only a node marked down can be removed`,
         { hint: 'stop its daemon first (galleon daemon stop on that node) and wait until `galleon node list` shows it down' });
     }
-    const plan = planNodeRemoval(node.id, failoverVolumes(tx), listOf<DataNode>(tx, Table.DataNode));
+    const nodes = listOf<DataNode>(tx, Table.DataNode);
+    const plan = planNodeRemoval(node.id, failoverVolumes(tx), nodes, promotableNodes(nodes, ctx.stampMs));
     if (plan.kind === 'blocked') {
       const names = new Map(listOf<Volume>(tx, Table.Volume).map((v) => [v.id, v.name]));
       const shown = plan.soleCopies.slice(0, 3).map((c) => `${names.get(c.volumeId) ?? c.volumeId} pg ${c.pg}`).join(', ');
@@ -244,12 +251,12 @@ const handlers: Record<string, Handler> = {
         { hint: 'read the placement again: the replica set has changed' });
     }
     if (pg.inSync.includes(nodeId)) return pg;
-    // Taken out of sync by its primary: back only once it reports every seq assigned by then.
+    // Caught up with an in-sync primary at this epoch, and (taken out of sync by its primary) past its floor.
     const floor = catchUpFloor(tx, pg, nodeId);
-    const report = reportOf(tx, nodeId, vol.id, pgNo);
-    if (floor > 0 && (report?.epoch !== epoch || report.appliedSeq < floor)) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${nodeId} has not caught up on PG ${vol.id}/${pgNo}: it reports seq ${report?.appliedSeq ?? 0} at epoch ${report?.epoch ?? 0}, needs ${floor} at ${epoch}`,
-        { hint: 'wait for its next heartbeat after it caught up', details: { floor } });
+    const verdict = resyncVerdict(pg, nodeId, reportOf(tx, nodeId, vol.id, pgNo), reportOf(tx, pg.primary, vol.id, pgNo), floor);
+    if (!verdict.ok) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${nodeId} has not caught up on PG ${vol.id}/${pgNo}: ${verdict.why}`,
+        { hint: 'wait for the next heartbeats of the replica and its primary after it caught up', details: { floor } });
     }
     clearCatchUpFloor(tx, pg, nodeId);
     // In-sync replicas keep the replica-set order, so "first in-sync survivor" stays well defined.
@@ -274,6 +281,7 @@ const handlers: Record<string, Handler> = {
       // With an epoch (data nodes always pass one), only the PG's primary at that very epoch gets
       // the lease: a deposed primary that wakes up cannot take it back before its successor does.
       if (epochRaw !== undefined && epochRaw !== null) checkPrimaryAtEpoch(tx, resource, holder, checkInt('epoch', epochRaw, 0, Number.MAX_SAFE_INTEGER));
+      checkMayLeadPg(tx, ctx, resource, holder);
     } else {
       const vol = requireVolume(tx, resourceRaw);
       resource = vol.id;
@@ -299,6 +307,7 @@ const handlers: Record<string, Handler> = {
     if (lease === undefined || !isLive(lease, ctx.stampMs)) {
       throw new GalleonError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} does not exist or has expired`, { hint: 'acquire a new lease' });
     }
+    if (lease.kind === 'pg-primary') checkMayLeadPg(tx, ctx, lease.resource, lease.holder);
     const renewed: Lease = { ...lease, expiresAtMs: ctx.stampMs + ttlMs };
     putLease(tx, renewed);
     return renewed;
@@ -341,7 +350,8 @@ export function executeCommand(tx: Tx, ctx: CommandContext, method: string, args
  * alone because no in-sync replica was up can move on once its primary returns.
  */
 function failOver(tx: Tx, ctx: CommandContext, node: DataNode): PlacementGroup[] {
-  const changed = planNodeDown(node.id, failoverVolumes(tx), listOf<DataNode>(tx, Table.DataNode));
+  const nodes = listOf<DataNode>(tx, Table.DataNode);
+  const changed = planNodeDown(node.id, failoverVolumes(tx), nodes, promotableNodes(nodes, ctx.stampMs));
   applyPlacementChanges(tx, ctx, changed);
   // Its primary leases are void: the new primaries must be able to take them at once.
   for (const l of listOf<Lease>(tx, Table.Lease)) {
@@ -381,9 +391,45 @@ function applyPlacementChanges(tx: Tx, ctx: CommandContext, changed: readonly Pl
   }
 }
 
-/** A node is up again: PGs that kept other down nodes (nobody could serve them) may move now. */
-function replanDownNodes(tx: Tx, ctx: CommandContext, back: string): void {
-  for (const n of listOf<DataNode>(tx, Table.DataNode)) if (n.state === 'down' && n.id !== back) failOver(tx, ctx, n);
+/**
+ * A node is up again, or heard from again after a silence long enough that it was not promotable:
+ * PGs left alone because no in-sync replica could serve them may move now — those that kept down
+ * nodes (planNodeDown again) and those whose primary is not in sync (planPrimaryMoves). A node
+ * that was fresh all along was a candidate already, so its beats change nothing here.
+ */
+function settle(tx: Tx, ctx: CommandContext, id: string, old: DataNode | undefined): void {
+  // `old` undefined: a node new to the service (or wiped), which always settles.
+  if (old !== undefined && old.state === 'up' && isFresh(old, ctx.stampMs)) return;
+  for (const n of listOf<DataNode>(tx, Table.DataNode)) if (n.state === 'down' && n.id !== id) failOver(tx, ctx, n);
+  const moved = planPrimaryMoves(listOf<Volume>(tx, Table.Volume).flatMap((v) => placementOf(tx, v.id)), listOf<DataNode>(tx, Table.DataNode), ctx.stampMs);
+  applyPlacementChanges(tx, ctx, moved);
+  // The moved-from primaries hold nothing promised (wiped): their leases must not keep the new primary waiting.
+  for (const pg of moved) {
+    for (const l of leasesOn(tx, 'pg-primary', `${pg.volumeId}/${pg.pg}`)) if (l.holder !== pg.primary) deleteLease(tx, l.id);
+  }
+}
+
+/** A registration with a wiped store: the node leaves every in-sync set (volumes degrade) and its old reports go. */
+function forgetCopies(tx: Tx, ctx: CommandContext, id: string): void {
+  const changed: PlacementGroup[] = [];
+  for (const v of listOf<Volume>(tx, Table.Volume)) {
+    for (const pg of placementOf(tx, v.id)) if (pg.inSync.includes(id)) changed.push(withoutInSync(pg, id));
+  }
+  applyPlacementChanges(tx, ctx, changed);
+  tx.del(Table.PgReports, id);
+}
+
+/** Refuses a pg-primary lease to a node that may not lead the PG now (pg-safety.ts `leaseRefusal`). */
+function checkMayLeadPg(tx: Tx, ctx: CommandContext, resource: string, holder: string): void {
+  const slash = resource.lastIndexOf('/');
+  const pgNo = Number(resource.slice(slash + 1));
+  const group = placementOf(tx, resource.slice(0, slash)).find((p) => p.pg === pgNo);
+  if (group === undefined) return; // checkPgResource vouched for the PG; a deleted volume's lease is moot
+  const why = leaseRefusal(group, holder, tx.get<DataNode>(Table.DataNode, holder), ctx.stampMs);
+  if (why !== null) {
+    throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `no pg-primary lease on ${resource}: ${why}`,
+      { hint: 'the node must be registered, heartbeating and in sync to lead a PG; it retries after its next heartbeat' });
+  }
 }
 
 function saveVolume(tx: Tx, ctx: CommandContext, vol: Volume): Volume {

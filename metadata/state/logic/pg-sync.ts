@@ -106,6 +106,17 @@ export function requirePrimaryAt(group: PlacementGroup, nodeId: string, epoch: n
   }
 }
 
+/**
+ * A primary that is not in sync (it registered with a wiped store and no in-sync replica was up to
+ * take over: pg-safety.ts) holds nothing promised: it may neither claim its epoch nor judge replicas.
+ */
+function requireInSyncPrimary(group: PlacementGroup, nodeId: string): void {
+  if (group.inSync.includes(nodeId)) return;
+  throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `${nodeId} is the primary of ${group.volumeId}/${group.pg} but not in sync (its store was wiped)`, {
+    hint: 'the PG moves to an in-sync replica once one is up; until then it is unavailable', details: { primary: group.primary, epoch: group.epoch },
+  });
+}
+
 type Handler = (tx: Tx, ctx: { stampMs: number }, args: unknown[]) => unknown;
 
 export const pgSyncHandlers: Record<string, Handler> = {
@@ -113,6 +124,7 @@ export const pgSyncHandlers: Record<string, Handler> = {
     const { vol, pgs, group } = requireGroup(tx, ref, pgRaw);
     const nodeId = checkNodeId(nodeRaw);
     requirePrimaryAt(group, nodeId, checkInt('epoch', epochRaw, 1, Number.MAX_SAFE_INTEGER));
+    requireInSyncPrimary(group, nodeId);
     const rec = pgSyncOf(tx, vol.id, group.pg);
     if (rec.claimedEpoch !== group.epoch) {
       putRecord(tx, vol.id, group.pg, { ...rec, claimedEpoch: group.epoch });
@@ -130,6 +142,7 @@ export const pgSyncHandlers: Record<string, Handler> = {
     const nodeId = checkNodeId(nodeRaw);
     const primary = checkNodeId(primaryRaw);
     requirePrimaryAt(group, primary, checkInt('epoch', epochRaw, 1, Number.MAX_SAFE_INTEGER));
+    requireInSyncPrimary(group, primary);
     const upto = checkInt('uptoSeq', uptoRaw, 0, Number.MAX_SAFE_INTEGER);
     if (nodeId === primary) {
       throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `the primary ${primary} of ${vol.id}/${group.pg} cannot mark itself out of sync`,

@@ -124,13 +124,14 @@ export interface FailoverVolume {
  * The PG changes when `downNodeId` goes down, for the failover controller and `markDataNodeDown`.
  * For each PG that has the node as a replica:
  * - when another in-sync replica exists: drop the node from the set, make the first in-sync
- *   survivor (in set order) primary if the node was primary, add a replacement replica (chosen
+ *   survivor (in set order) that is `promotable` (up and heard from lately: pg-safety.ts) primary
+ *   if the node was primary, add a replacement replica (chosen
  *   like any placement, not in sync: it must resync first) when a node is free, bump the epoch;
  * - when the node holds the only in-sync copy: leave the PG alone (nobody else may serve it;
  *   it is unavailable until the node returns), so no acknowledged write is ever lost.
  * Volumes are visited in id order and PGs in number order so the result is deterministic.
  */
-export function planNodeDown(downNodeId: string, volumes: readonly FailoverVolume[], nodes: readonly PlacementNode[]): PlacementGroup[] {
+export function planNodeDown(downNodeId: string, volumes: readonly FailoverVolume[], nodes: readonly PlacementNode[], promotable: ReadonlySet<string>): PlacementGroup[] {
   const load = loadOf(volumes.flatMap((v) => v.pgs));
   const upNodes = new Set(nodes.filter((n) => n.state === 'up' && n.id !== downNodeId).map((n) => n.id));
   const changed: PlacementGroup[] = [];
@@ -140,7 +141,8 @@ export function planNodeDown(downNodeId: string, volumes: readonly FailoverVolum
       if (!pg.replicas.includes(downNodeId)) continue;
       const survivors = pg.replicas.filter((id) => id !== downNodeId);
       const inSync = pg.inSync.filter((id) => id !== downNodeId);
-      const candidatesForPrimary = survivors.filter((id) => inSync.includes(id) && upNodes.has(id));
+      // Up is not enough to serve: a node not marked down yet may have been wiped (seed 107).
+      const candidatesForPrimary = survivors.filter((id) => inSync.includes(id) && upNodes.has(id) && promotable.has(id));
       let primary = pg.primary;
       if (primary === downNodeId || !upNodes.has(primary)) {
         const next = candidatesForPrimary[0];
@@ -223,14 +225,14 @@ export type RemovalPlan =
  * are on down nodes) loses the node too, epoch+1, primary the first in-sync survivor if it was
  * the node. Deterministic like planNodeDown: volumes by id, PGs by number.
  */
-export function planNodeRemoval(nodeId: string, volumes: readonly FailoverVolume[], nodes: readonly PlacementNode[]): RemovalPlan {
+export function planNodeRemoval(nodeId: string, volumes: readonly FailoverVolume[], nodes: readonly PlacementNode[], promotable: ReadonlySet<string>): RemovalPlan {
   const ordered = [...volumes].sort((a, b) => compareIds(a.id, b.id)).map((v) => ({ ...v, pgs: [...v.pgs].sort((a, b) => a.pg - b.pg) }));
   const soleCopies = ordered.flatMap((v) => v.pgs)
     .filter((pg) => pg.replicas.includes(nodeId) && pg.inSync.includes(nodeId) && pg.inSync.every((id) => id === nodeId))
     .map((pg) => ({ volumeId: pg.volumeId, pg: pg.pg }));
   if (soleCopies.length > 0) return { kind: 'blocked', soleCopies };
   const asDown = nodes.map((n) => (n.id === nodeId ? { ...n, state: 'down' as const } : n));
-  const moved = new Map(planNodeDown(nodeId, ordered, asDown).map((pg) => [`${pg.volumeId}/${pg.pg}`, pg]));
+  const moved = new Map(planNodeDown(nodeId, ordered, asDown, promotable).map((pg) => [`${pg.volumeId}/${pg.pg}`, pg]));
   const changed: PlacementGroup[] = [];
   for (const pg of ordered.flatMap((v) => v.pgs)) {
     const current = moved.get(`${pg.volumeId}/${pg.pg}`) ?? pg;

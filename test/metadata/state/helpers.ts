@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorCode } from '../../../proto/errors.js';
+import type { DataNode, PgReport, PlacementGroup, Volume } from '../../../proto/metadata-types.js';
 import type { AppliedRecord, CommandResult, StateMachine } from '../../../metadata/state/contract.js';
 import { openStateMachine } from '../../../metadata/state/index.js';
 
@@ -93,4 +94,19 @@ export async function addNodes(f: Feeder, count: number, zones = ['zone-a', 'zon
   for (let i = 1; i <= count; i += 1) {
     await f.ok('registerDataNode', { id: `n${i}`, address: `127.0.0.1:${9000 + i}`, zone: zones[(i - 1) % zones.length], capacityBytes });
   }
+}
+
+/**
+ * Every registered node heartbeats (at the feeder's stamp) a report of each PG it is a replica of,
+ * at the PG's current epoch and `appliedSeq` (0: an empty PG), as caught-up replicas and their
+ * primaries do: what markPgReplicaInSync checks before it takes a replica back in sync.
+ */
+export async function reportCaughtUp(f: Feeder, sm: StateMachine, appliedSeq = 0): Promise<void> {
+  const reports = new Map<string, PgReport[]>();
+  for (const v of await sm.query('listVolumes', []) as Volume[]) {
+    for (const g of await sm.query('getPlacement', [v.id]) as PlacementGroup[]) {
+      for (const id of g.replicas) reports.set(id, [...(reports.get(id) ?? []), { volumeId: v.id, pg: g.pg, epoch: g.epoch, appliedSeq }]);
+    }
+  }
+  for (const n of await sm.query('listDataNodes', []) as DataNode[]) await f.ok('heartbeatDataNode', n.id, 0, reports.get(n.id) ?? []);
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ClusterSummary, StateMachine } from '../../../metadata/state/contract.js';
 import type { DataNode, Lease, PlacementGroup, Volume } from '../../../proto/metadata-types.js';
 import type { Feeder } from './helpers.js';
-import { addNodes, t0, useStateMachine } from './helpers.js';
+import { addNodes, reportCaughtUp, t0, useStateMachine } from './helpers.js';
 
 describe('metadata/state machine: leases, node failure, cluster summary', function () {
   let sm: StateMachine;
@@ -114,6 +114,8 @@ describe('metadata/state machine: leases, node failure, cluster summary', functi
     assert.ok(primaryOn1 !== undefined);
     await f.ok('acquireLease', 'pg-primary', `${rwo.id}/${primaryOn1.pg}`, 'n1', 60_000);
     f.stampMs += 10_000;
+    // The survivors heartbeat on: only replicas heard from lately may be promoted (pg-safety.test.ts).
+    for (const id of ['n2', 'n3', 'n4']) await f.ok('heartbeatDataNode', id, 0, []);
     const { node, changed } = await f.ok<{ node: DataNode; changed: PlacementGroup[] }>('markDataNodeDown', 'n1');
     assert.equal(node.state, 'down');
     assert.equal(changed.length, 3 * onN1.length);
@@ -158,6 +160,8 @@ describe('metadata/state machine: leases, node failure, cluster summary', functi
     await f.fails('FAILED_PRECONDITION', 'markPgReplicaInSync', rwo.id, first.pg, 'n2', first.epoch);
     await f.fails('INVALID_ARGUMENT', 'markPgReplicaInSync', rwo.id, 16, replacement, first.epoch);
     await f.fails('VOLUME_NOT_FOUND', 'markPgReplicaInSync', 'nope', 0, replacement, 1);
+    await f.fails('FAILED_PRECONDITION', 'markPgReplicaInSync', rwo.id, first.pg, replacement, first.epoch); // nothing reported yet
+    await reportCaughtUp(f, sm);
     for (const pg of mine) {
       const added = pg.replicas.filter((id) => !pg.inSync.includes(id));
       for (const id of added) {

@@ -16,7 +16,7 @@ const pg = (n: number, replicas: string[], primary: string, inSync = replicas, e
 describe('metadata/state node removal planner (pure)', () => {
   it('is blocked by every PG whose only in-sync copy is on the node', () => {
     const vol: FailoverVolume = { id: 'v', replicas: 2, zoneSpread: 'none', pgs: [pg(1, ['a', 'b'], 'a', ['a']), pg(0, ['b', 'a'], 'b'), pg(2, ['a'], 'a')] };
-    const plan = planNodeRemoval('a', [vol], [node('a', 'down'), node('b'), node('c')]);
+    const plan = planNodeRemoval('a', [vol], [node('a', 'down'), node('b'), node('c')], new Set(['b', 'c']));
     assert.deepEqual(plan, { kind: 'blocked', soleCopies: [{ volumeId: 'v', pg: 1 }, { volumeId: 'v', pg: 2 }] });
   });
 
@@ -29,7 +29,7 @@ describe('metadata/state node removal planner (pure)', () => {
         pg(2, ['a', 'd'], 'd', ['a', 'd']), // d (in sync) is down too: a dropped, nothing added, d stays primary
       ],
     };
-    const plan = planNodeRemoval('a', [vol], [node('a', 'down'), node('b'), node('c'), node('d', 'down')]);
+    const plan = planNodeRemoval('a', [vol], [node('a', 'down'), node('b'), node('c'), node('d', 'down')], new Set(['b', 'c']));
     assert.equal(plan.kind, 'ok');
     assert.ok(plan.kind === 'ok');
     assert.deepEqual(plan.changed, [

@@ -90,6 +90,7 @@ describe('metadata/state machine: primary claims and out-of-sync replicas', func
     // A later failure raises the floor; a lower one never lowers it.
     await f.ok('markPgReplicaOutOfSync', vol.id, g.pg, stale, g.epoch, g.primary, 9);
     await f.ok('markPgReplicaOutOfSync', vol.id, g.pg, stale, g.epoch, g.primary, 7);
+    await report(g.primary, g.epoch, 9);
     await report(stale, g.epoch, 8);
     await f.fails('FAILED_PRECONDITION', 'markPgReplicaInSync', vol.id, g.pg, stale, g.epoch);
     await report(stale, g.epoch - 1 || 0, 9);

@@ -74,42 +74,45 @@ describe('metadata/state placement (pure)', () => {
   });
 
   describe('planNodeDown', () => {
+    /** Every up node promotable (heard from lately); pg-safety.test.ts covers the others. */
+    const upIds = (list: readonly PlacementNode[]): Set<string> => new Set(list.filter((n) => n.state === 'up').map((n) => n.id));
     const ns = nodes([['a1', 'a'], ['b1', 'b'], ['c1', 'c'], ['a2', 'a']]);
     const pg = (n: number, replicas: string[], primary: string, inSync = replicas): PlacementGroup =>
       ({ volumeId: 'v', pg: n, replicas, primary, epoch: 3, inSync });
 
     it('promotes the first in-sync survivor, adds a replacement out of sync, bumps the epoch', () => {
       const down = ns.map((n) => (n.id === 'a1' ? { ...n, state: 'down' as const } : n));
-      const changed = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs: [pg(0, ['a1', 'b1', 'c1'], 'a1')] }], down);
+      const changed = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs: [pg(0, ['a1', 'b1', 'c1'], 'a1')] }], down, upIds(down));
       assert.deepEqual(changed, [{ volumeId: 'v', pg: 0, replicas: ['b1', 'c1', 'a2'], primary: 'b1', epoch: 4, inSync: ['b1', 'c1'], addedAtEpoch: { a2: 4 } }]);
     });
 
     it('keeps a healthy primary and leaves PGs without the node untouched', () => {
       const down = ns.map((n) => (n.id === 'c1' ? { ...n, state: 'down' as const } : n));
-      const changed = planNodeDown('c1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs: [pg(0, ['a1', 'b1', 'c1'], 'a1'), pg(1, ['a1', 'b1', 'a2'], 'b1')] }], down);
+      const changed = planNodeDown('c1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs: [pg(0, ['a1', 'b1', 'c1'], 'a1'), pg(1, ['a1', 'b1', 'a2'], 'b1')] }], down, upIds(down));
       assert.equal(changed.length, 1);
       assert.deepEqual([changed[0]?.pg, changed[0]?.primary, changed[0]?.replicas], [0, 'a1', ['a1', 'b1', 'a2']]);
     });
 
     it('skips an in-sync survivor that is itself down', () => {
       const down = ns.map((n) => (n.id === 'a1' || n.id === 'b1' ? { ...n, state: 'down' as const } : n));
-      const changed = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'none', pgs: [pg(0, ['a1', 'b1', 'c1'], 'a1')] }], down);
+      const changed = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'none', pgs: [pg(0, ['a1', 'b1', 'c1'], 'a1')] }], down, upIds(down));
       assert.equal(changed[0]?.primary, 'c1');
     });
 
     it('leaves a PG whose only in-sync copy is on the node alone', () => {
       const down = ns.map((n) => (n.id === 'a1' ? { ...n, state: 'down' as const } : n));
-      const changed = planNodeDown('a1', [{ id: 'v', replicas: 2, zoneSpread: 'none', pgs: [pg(0, ['a1', 'b1'], 'a1', ['a1'])] }], down);
+      const changed = planNodeDown('a1', [{ id: 'v', replicas: 2, zoneSpread: 'none', pgs: [pg(0, ['a1', 'b1'], 'a1', ['a1'])] }], down, upIds(down));
       assert.deepEqual(changed, []);
     });
 
     it('spreads replacements by load and stays short when no node is free', () => {
       const ns3 = nodes([['a1', 'a'], ['b1', 'b'], ['c1', 'c']]).map((n) => (n.id === 'a1' ? { ...n, state: 'down' as const } : n));
-      const changed = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs: [pg(0, ['a1', 'b1', 'c1'], 'b1')] }], ns3);
+      const changed = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs: [pg(0, ['a1', 'b1', 'c1'], 'b1')] }], ns3, upIds(ns3));
       assert.deepEqual(changed[0]?.replicas, ['b1', 'c1']);
       const many = nodes([['a1', 'a'], ['b1', 'b'], ['c1', 'c'], ['d1', 'd'], ['e1', 'e']]);
       const pgs = Array.from({ length: 8 }, (_, i) => pg(i, ['a1', 'b1', 'c1'], 'a1'));
-      const after = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs }], many.map((n) => (n.id === 'a1' ? { ...n, state: 'down' as const } : n)));
+      const manyDown = many.map((n) => (n.id === 'a1' ? { ...n, state: 'down' as const } : n));
+      const after = planNodeDown('a1', [{ id: 'v', replicas: 3, zoneSpread: 'prefer', pgs }], manyDown, upIds(manyDown));
       const added = counts(after, (p) => p.replicas.filter((id) => id === 'd1' || id === 'e1'));
       assert.deepEqual([added.get('d1'), added.get('e1')], [4, 4]);
       assert.deepEqual(loadOf(after).pgs.get('a1'), undefined);

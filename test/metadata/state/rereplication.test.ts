@@ -3,7 +3,7 @@ import type { StateMachine } from '../../../metadata/state/contract.js';
 import { loadOf, planReReplication, type FailoverVolume, type PlacementNode } from '../../../metadata/state/logic/placement.js';
 import type { DataNode, PlacementGroup, Volume } from '../../../proto/metadata-types.js';
 import type { Feeder } from './helpers.js';
-import { addNodes, useStateMachine } from './helpers.js';
+import { addNodes, reportCaughtUp, useStateMachine } from './helpers.js';
 
 function nodes(spec: [id: string, zone: string][], down: string[] = []): PlacementNode[] {
   return spec.map(([id, zone]) => ({ id, zone, capacityBytes: 1000, usedBytes: 0, state: down.includes(id) ? 'down' : 'up' }));
@@ -90,6 +90,7 @@ describe('metadata/state machine: capacity that appears re-replicates', () => {
       assert.deepEqual(g.inSync, was.inSync);
     }
     // The controller marks it in sync PG by PG; the volume is available once all are.
+    await reportCaughtUp(f, sm);
     for (const g of back) await f.ok('markPgReplicaInSync', vol.id, g.pg, 'n3', g.epoch);
     assert.equal((await sm.query('getVolume', ['v']) as Volume).state, 'available');
 
