@@ -85,7 +85,11 @@ export class DataNodeAgent {
    * registration's, for a caller that measures the disk at each registration.
    */
   async register(capacityBytes?: number): Promise<DataNode> {
-    const registration = capacityBytes === undefined ? this.opts.registration : { ...this.opts.registration, capacityBytes };
+    // emptyStore: a store that never joined holds nothing, whatever the service counts it in sync
+    // for (it leaves every in-sync set: metadata/state/logic/pg-safety.ts); the interval is what
+    // the service judges this node's freshness by.
+    const base = { ...this.opts.registration, emptyStore: !this.opts.store.joined, heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs };
+    const registration = capacityBytes === undefined ? base : { ...base, capacityBytes };
     const node = await this.opts.api.registerDataNode(registration);
     await this.opts.store.markJoined();
     this.opts.gate?.openGate();

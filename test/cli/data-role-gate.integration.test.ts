@@ -80,5 +80,9 @@ describe('daemon data role: a wiped node serves nothing before it registers', fu
     await waitFor('d1 marked down, then registered', () => second.registered, 30_000);
     assert.equal((await get(`http://${dataAddress}/v1/pgs`)).status, 200, 'a registered node serves');
     assert.equal((await get(`http://${dataAddress}/healthz`)).body.serving, true);
+    // It registered saying its store is empty: the service no longer counts it in sync for the
+    // PG whose only copy it held (unavailable rather than silently empty; pg-safety.ts).
+    const after = await client.getPlacement(vol.id);
+    assert.ok(after.every((g) => !g.inSync.includes('d1')), `the wiped d1 is still counted in sync: ${JSON.stringify(after.map((g) => g.inSync))}`);
   });
 });
