@@ -103,20 +103,7 @@ export function openSnapshot(data: Uint8Array): { index: number; count: number; 
   if (buf.readUInt8(magic.length) !== formatVersion) throw corrupt(`unknown format version ${buf.readUInt8(magic.length)}`);
   const index = Number(buf.readBigUInt64BE(magic.length + 1));
   const count = buf.readUInt32BE(magic.length + 9);
-  function* entries(): Generator<SnapshotEntry> {
-    let at = headerBytes;
-    const take = (): Buffer => {
-      if (at + 4 > body.length) throw corrupt('truncated entry');
-      const len = body.readUInt32BE(at);
-      at += 4;
-      if (at + len > body.length) throw corrupt('truncated entry');
-      const b = body.subarray(at, at + len);
-      at += len;
-      return b;
-    };
-    for (let i = 0; i < count; i += 1) yield { key: take(), value: take() };
-    if (at !== body.length) throw corrupt('trailing bytes');
-  }
+  const entries = (): Generator<SnapshotEntry> => entriesOf(body, headerBytes, count, corrupt);
   return { index, count, entries };
 }
 
@@ -213,19 +200,22 @@ export function decodeSnapshotChunk(data: Uint8Array): SnapshotChunk {
   const index = Number(buf.readBigUInt64BE(h));
   const seq = buf.readUInt32BE(h + 8);
   const count = buf.readUInt32BE(h + 12);
-  function* entries(): Generator<SnapshotEntry> {
-    let at = chunkHeaderBytes;
-    const take = (): Buffer => {
-      if (at + 4 > body.length) throw corrupt('truncated entry');
-      const len = body.readUInt32BE(at);
-      at += 4;
-      if (at + len > body.length) throw corrupt('truncated entry');
-      const b = body.subarray(at, at + len);
-      at += len;
-      return b;
-    };
-    for (let i = 0; i < count; i += 1) yield { key: take(), value: take() };
-    if (at !== body.length) throw corrupt('trailing bytes');
-  }
+  const entries = (): Generator<SnapshotEntry> => entriesOf(body, chunkHeaderBytes, count, corrupt);
   return { index, seq, last, count, entries };
+}
+
+/** The `count` length-prefixed key/value pairs of `body` from byte `start`, checked to fill it exactly. */
+function* entriesOf(body: Buffer, start: number, count: number, corrupt: (what: string) => GalleonError): Generator<SnapshotEntry> {
+  let at = start;
+  const take = (): Buffer => {
+    if (at + 4 > body.length) throw corrupt('truncated entry');
+    const len = body.readUInt32BE(at);
+    at += 4;
+    if (at + len > body.length) throw corrupt('truncated entry');
+    const b = body.subarray(at, at + len);
+    at += len;
+    return b;
+  };
+  for (let i = 0; i < count; i += 1) yield { key: take(), value: take() };
+  if (at !== body.length) throw corrupt('trailing bytes');
 }
