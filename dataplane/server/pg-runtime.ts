@@ -13,6 +13,8 @@ export interface PrimaryPg {
   trimmedTo: number;
   /** Replicas that failed a write at this epoch: what the metadata service was told about them. */
   outOfSync: Map<string, OutOfSyncMark>;
+  /** `replicated` writes waiting for an out-of-sync mark to commit (or be refused): called on either. */
+  markWaiters: Set<() => void>;
 }
 
 export interface OutOfSyncMark {
@@ -22,6 +24,8 @@ export interface OutOfSyncMark {
   failed: number;
   sending: boolean;
   nudging: boolean;
+  /** The metadata service refused the mark (this node is no longer the PG's primary at its epoch). */
+  refused: boolean;
 }
 
 export interface PgRuntime {

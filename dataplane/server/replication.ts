@@ -25,6 +25,7 @@ import type { LeaseGuard } from './lease-guard.js';
 import { EpochGate, staleEpochError } from './admission.js';
 import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
 import { newPgRuntime, type PgRuntime, type PrimaryPg } from './pg-runtime.js';
+import { everyReplicaAnswered } from '../core/rules.js';
 import type { ReplicateResult } from '../wire.js';
 
 /** A replica trims its journal in steps of at least this many entries. */
@@ -42,6 +43,11 @@ export const outOfSyncRetryMs = 500;
 export const outOfSyncNudgeMs = 1_000;
 /** A replica added back to a PG retries its hand-back and drop of the stale copy this often. */
 export const rejoinRetryMs = 500;
+/**
+ * A `replicated` write whose other replica failed waits at most this long for that replica's
+ * out-of-sync mark to commit; then it fails UNAVAILABLE (the client retries).
+ */
+export const replicatedMarkWaitMs = 5_000;
 /** Peering pulls and fills holes for at most this many rounds before it gives up (and is retried). */
 const peeringPullRounds = 8;
 /**
@@ -355,12 +361,31 @@ export class Replicator {
       let settled = false;
       let localError: Error | undefined;
       let fencedAt = 0;
+      // `replicated` is acknowledged only once every replica answered or its out-of-sync mark
+      // committed (issue #13, rule 1); with static placements a failure is its own answer.
+      const waitForAll = concern === 'replicated';
+      let waitTimer: NodeJS.Timeout | undefined;
+      let waitedOut = false;
       const settle = (): void => {
         if (settled) return;
         const v = evaluateWriteConcern(concern, replicas, this.nodeId, acks);
         if (v.state === 'pending') return;
+        const all = v.state === 'satisfied' && waitForAll ? this.everyReplicaAnswered(ppg, seq, acks) : 'yes';
+        if (all === 'wait' && fencedAt === 0 && !waitedOut) {
+          ppg.markWaiters.add(settle);
+          waitTimer ??= setTimeout(() => { waitedOut = true; settle(); }, replicatedMarkWaitMs).unref();
+          return;
+        }
         settled = true;
-        if (v.state === 'satisfied' && this.leases !== null && !this.leases.valid(address.volumeId, pg, epoch)) {
+        ppg.markWaiters.delete(settle);
+        clearTimeout(waitTimer);
+        if (all !== 'yes' && fencedAt === 0) {
+          reject(new GalleonError('UNAVAILABLE', `write to ${address.volumeId}/${pg} seq ${seq} not acknowledged at ${concern}: a replica failed it and its out-of-sync mark ${all === 'refused' ? 'was refused (this node is no longer the primary)' : `did not commit within ${replicatedMarkWaitMs} ms`}`, {
+            hint: 'retry the write: the client re-reads the placement', details: { concern, pg, seq, acks: Object.fromEntries(acks) },
+          }));
+        } else if (all !== 'yes') {
+          reject(staleEpochError(address.volumeId, pg, epoch, fencedAt));
+        } else if (v.state === 'satisfied' && this.leases !== null && !this.leases.valid(address.volumeId, pg, epoch)) {
           // Frozen past the lease (or it was not renewed): a successor may exist; never acknowledge.
           reject(this.leases.expired(address.volumeId, pg));
         } else if (v.state === 'satisfied') {
@@ -420,6 +445,20 @@ export class Replicator {
   }
 
   /**
+   * Whether every other replica answered write `seq` or was taken out of sync at or above it
+   * (the core's rule, `everyReplicaAnswered`); `refused` when a mark it waits for was refused.
+   */
+  private everyReplicaAnswered(ppg: PrimaryPg, seq: number, acks: ReadonlyMap<string, ReplicaAck>): 'yes' | 'wait' | 'refused' {
+    const floors = new Map<string, number>();
+    for (const [id, m] of ppg.outOfSync) if (m.covered > 0) floors.set(id, m.covered);
+    // Static placements: no in-sync set, no promotion, no mark to wait for.
+    if (this.leases === null) for (const [id, a] of acks) if (a === 'failed') floors.set(id, seq);
+    if (everyReplicaAnswered(this.nodeId, seq, acks, floors)) return 'yes';
+    for (const [id, a] of acks) if (a === 'failed' && ppg.outOfSync.get(id)?.refused === true) return 'refused';
+    return 'wait';
+  }
+
+  /**
    * The placement of the block's volume, once the block is known to lie inside the volume: a
    * refused address is read again first, in case the volume was expanded. (Bodies larger than the
    * volume's block size are still taken, up to the node's `maxBlockBytes`: suites and tools write
@@ -452,7 +491,7 @@ export class Replicator {
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
         const st = await this.store.pgState(volumeId, pg);
         const next = Math.max(st.highestSeq, groupHighest, this.rt(key).assignedSeq) + 1;
-        const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map() };
+        const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map(), markWaiters: new Set() };
         this.rt(key).serving = ppg;
         return ppg;
       })();
@@ -592,7 +631,7 @@ export class Replicator {
     if (this.leases === null) return;
     const sync = this.leases.sync;
     let m = ppg.outOfSync.get(replica);
-    if (m === undefined) { m = { covered: 0, failed: 0, sending: false, nudging: false }; ppg.outOfSync.set(replica, m); }
+    if (m === undefined) { m = { covered: 0, failed: 0, sending: false, nudging: false, refused: false }; ppg.outOfSync.set(replica, m); }
     const mark = m;
     mark.failed = Math.max(mark.failed, seq);
     if (mark.failed <= mark.covered || mark.sending) return;
@@ -603,12 +642,18 @@ export class Replicator {
     sync.markPgReplicaOutOfSync(volumeId, pg, replica, ppg.epoch, this.nodeId, upto).then(() => {
       mark.sending = false;
       mark.covered = Math.max(mark.covered, upto);
+      for (const w of [...ppg.markWaiters]) w();
       this.log.warn({ volumeId, pg, epoch: ppg.epoch, replica, floor: upto }, 'replica failed a write; marked out of sync');
       if (mark.failed > mark.covered) this.markOutOfSync(volumeId, pg, ppg, replica, address, mark.failed);
       this.nudge(volumeId, pg, ppg, replica, address, current);
     }, (err: unknown) => {
       mark.sending = false;
-      if (isGalleonError(err, 'STALE_EPOCH') || isGalleonError(err, 'FAILED_PRECONDITION')) return; // no longer its primary
+      if (isGalleonError(err, 'STALE_EPOCH') || isGalleonError(err, 'FAILED_PRECONDITION')) {
+        // No longer its primary: a `replicated` write waiting for this mark is not acknowledged.
+        mark.refused = true;
+        for (const w of [...ppg.markWaiters]) w();
+        return;
+      }
       this.log.warn({ volumeId, pg, replica, code: isGalleonError(err) ? err.code : undefined }, 'out-of-sync mark not taken; retrying');
       setTimeout(() => { if (current()) this.markOutOfSync(volumeId, pg, ppg, replica, address, mark.failed); }, outOfSyncRetryMs).unref();
     });
