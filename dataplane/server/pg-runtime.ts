@@ -15,6 +15,12 @@ export interface PrimaryPg {
   outOfSync: Map<string, OutOfSyncMark>;
   /** `replicated` writes waiting for an out-of-sync mark to commit (or be refused): called on either. */
   markWaiters: Set<() => void>;
+  /**
+   * Blocks taken from a hand-back at this epoch, with the version of their data (its origin):
+   * a second hand-back of the block is compared with that, not with the new seq (simulator
+   * seed 277). A client write to the block removes it. In memory only (server/README.md).
+   */
+  handedBack: Map<string, { epoch: number; seq: number }>;
 }
 
 export interface OutOfSyncMark {

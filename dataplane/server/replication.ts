@@ -25,7 +25,7 @@ import type { LeaseGuard } from './lease-guard.js';
 import { EpochGate, staleEpochError } from './admission.js';
 import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
 import { newPgRuntime, type PgRuntime, type PrimaryPg } from './pg-runtime.js';
-import { everyReplicaAnswered } from '../core/rules.js';
+import { everyReplicaAnswered, takeHandedBack } from '../core/rules.js';
 import type { ReplicateResult } from '../wire.js';
 
 /** A replica trims its journal in steps of at least this many entries. */
@@ -48,6 +48,8 @@ export const rejoinRetryMs = 500;
  * out-of-sync mark to commit; then it fails UNAVAILABLE (the client retries).
  */
 export const replicatedMarkWaitMs = 5_000;
+/** A hand-back compare re-reads the block this often at most while client writes keep taking seqs. */
+export const handBackCompareAttempts = 8;
 /** Peering pulls and fills holes for at most this many rounds before it gives up (and is retried). */
 const peeringPullRounds = 8;
 /**
@@ -331,6 +333,21 @@ export class Replicator {
   }
 
   async primaryWrite(address: BlockAddress, data: Uint8Array | null, epoch: number, concern: WriteConcern): Promise<WriteResult> {
+    const r = await this.orderWrite(address, data, epoch, concern, null);
+    invariant(r !== null, 'only a hand-back is declined');
+    return r;
+  }
+
+  /**
+   * A block a replaced copy hands back (`offered`: the version of its data): taken as a new write
+   * only when newer than this primary's own copy, compared and given its seq in one step; null
+   * when declined, once this node's newer version is durable (issue #13, rules 2 and 3).
+   */
+  handBackWrite(address: BlockAddress, data: Uint8Array, epoch: number, concern: WriteConcern, offered: { epoch: number; seq: number }): Promise<WriteResult | null> {
+    return this.orderWrite(address, data, epoch, concern, offered);
+  }
+
+  private async orderWrite(address: BlockAddress, data: Uint8Array | null, epoch: number, concern: WriteConcern, offered: { epoch: number; seq: number } | null): Promise<WriteResult | null> {
     const initial = await this.volumeHolding(address);
     const pg = pgOf(address.inode, address.blockNo, initial.pgCount);
     const { group, placement } = await this.gate.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
@@ -346,6 +363,15 @@ export class Replicator {
     for (const r of replicas) if (r.id !== this.nodeId) await this.peers.waitForRoom(nodeOf(placement, r.id).address);
     const ppg = await this.primaryPg(address.volumeId, pg, epoch, group, placement);
     await this.leases?.ensure(address.volumeId, pg, epoch);
+    const bk = `${address.inode}/${address.blockNo}`;
+    if (offered !== null) {
+      const cur = await this.versionForHandBack(ppg, address, offered, epoch);
+      // No await from the compare to the seq: no client write can come between (rule 2).
+      if (!takeHandedBack(offered, ppg.handedBack.get(bk) ?? cur)) { await this.declineHandBack(address); return null; }
+      ppg.handedBack.set(bk, offered);
+    } else if (ppg.handedBack.size > 0) {
+      ppg.handedBack.delete(bk);
+    }
     // No await between taking the seq and enqueueing the write: the journal order is seq order.
     const seq = ppg.nextSeq++;
     this.rt(`${address.volumeId}/${pg}`).assignedSeq = seq;
@@ -445,6 +471,49 @@ export class Replicator {
   }
 
   /**
+   * The version of this primary's copy of a block for a hand-back compare, read when no seq was
+   * assigned meanwhile (so the caller's synchronous compare sees every write of this epoch:
+   * earlier epochs' writes all landed at peering, this one's are in the store or its overlay).
+   */
+  private async versionForHandBack(ppg: PrimaryPg, address: BlockAddress, offered: { epoch: number; seq: number }, epoch: number): Promise<{ epoch: number; seq: number } | null> {
+    if (offered.epoch >= epoch) {
+      throw new GalleonError('INVALID_ARGUMENT', `handed-back data of ${address.volumeId}/${address.inode}/${address.blockNo} claims epoch ${offered.epoch}, not older than the PG's ${epoch}`, {
+        hint: 'only a copy from an earlier epoch is handed back', details: { epoch },
+      });
+    }
+    for (let attempt = 1; ; attempt++) {
+      const mark = ppg.nextSeq;
+      let cur: { epoch: number; seq: number } | null;
+      try {
+        const b = await this.store.read(address);
+        cur = { epoch: b.epoch, seq: b.seq };
+      } catch (err) {
+        if (!isGalleonError(err, 'BLOCK_NOT_FOUND')) throw err;
+        cur = null;
+      }
+      if (ppg.nextSeq === mark) return cur;
+      if (attempt >= handBackCompareAttempts) {
+        throw new GalleonError('UNAVAILABLE', `hand-back to ${address.volumeId}: client writes kept taking seqs during ${attempt} compares`, { hint: 'retry the hand-back later' });
+      }
+    }
+  }
+
+  /**
+   * Rule 3: the replaced copy drops its block on a decline, so the newer version that made this
+   * primary decline must be durable here first: rewrite it synced (a repair batch waits until
+   * every earlier write landed, and its sync covers them).
+   */
+  private async declineHandBack(address: BlockAddress): Promise<void> {
+    try {
+      const b = await this.store.read(address);
+      await this.store.rewriteBlock(address, b);
+    } catch (err) {
+      if (!isGalleonError(err, 'BLOCK_NOT_FOUND')) throw err;
+      // Deleted since the compare by a newer client write: that delete is what the copy yields to.
+    }
+  }
+
+  /**
    * Whether every other replica answered write `seq` or was taken out of sync at or above it
    * (the core's rule, `everyReplicaAnswered`); `refused` when a mark it waits for was refused.
    */
@@ -491,7 +560,7 @@ export class Replicator {
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
         const st = await this.store.pgState(volumeId, pg);
         const next = Math.max(st.highestSeq, groupHighest, this.rt(key).assignedSeq) + 1;
-        const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map(), markWaiters: new Set() };
+        const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map(), markWaiters: new Set(), handedBack: new Map() };
         this.rt(key).serving = ppg;
         return ppg;
       })();
