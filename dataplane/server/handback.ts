@@ -1,8 +1,8 @@
 /**
  * Hand-back: a node replaced in a PG while it was away may hold writes nobody else got (`durable`
  * ones are acknowledged by the primary alone and forwarded later). Once the new primary exists,
- * each such block goes to it as a new write at the new epoch (see server/README.md, and
- * dataplane/core for the rule the simulator refined: compare the data's own version).
+ * each block goes to it as a hand-back write; the primary takes the ones whose data is newer than
+ * its own copy (compare and seq in one step, `Replicator.handBackWrite`; server/README.md).
  */
 import { isGalleonError } from '../../proto/errors.js';
 import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
@@ -23,11 +23,8 @@ export interface HandBackDeps {
 }
 
 /**
- * A node that was replaced in a PG while it was away may hold writes nobody else got: `durable`
- * ones are acknowledged by the primary alone and forwarded later. Once the new primary exists,
- * hand each such block to it as a new write at the new epoch — unless the new primary has
- * written that block (or deleted it) at a newer epoch, or already holds this very version.
- * Runs once per (PG, epoch); a failure is retried at the next heartbeat.
+ * Hands this node's copy of a PG it is no longer in to the PG's primary (`handBack`), once per
+ * (PG, epoch); a failure is retried at the next heartbeat.
  */
 export async function maybeHandBack(d: HandBackDeps, p: VolumePlacement, g: PlacementGroup): Promise<void> {
   const r = d.rt(`${p.volumeId}/${g.pg}`);
