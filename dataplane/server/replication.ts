@@ -68,6 +68,25 @@ export interface WriteResult {
   acks: Record<string, ReplicaAck>;
 }
 
+/** One write the primary ordered, until it is answered (`Replicator.awaitConcern`). */
+interface WriteInFlight {
+  address: BlockAddress;
+  pg: number;
+  seq: number;
+  epoch: number;
+  concern: WriteConcern;
+  op: BlockOp;
+  replicas: ReplicaInfo[];
+  acks: Map<string, ReplicaAck>;
+  ppg: PrimaryPg;
+  placement: VolumePlacement;
+  localError: Error | undefined;
+  /** Newest epoch a replica's refusal named (0: none). */
+  fencedAt: number;
+  /** `replicatedMarkWaitMs` passed while waiting for an out-of-sync mark. */
+  waitedOut: boolean;
+}
+
 export interface ReplicaWrite {
   op: BlockOp;
   sync: boolean;
@@ -382,91 +401,103 @@ export class Replicator {
     const dieNow = this.dieArmed;
     this.dieArmed = false;
     const local = dieNow ? new Promise<void>(() => undefined) : this.store.write(op, { sync: primarySync });
+    const w: WriteInFlight = { address, pg, seq, epoch, concern, op, replicas, acks, ppg, placement, localError: undefined, fencedAt: 0, waitedOut: false };
+    return this.awaitConcern(w, local, dieNow);
+  }
 
+  /** Answers a write once its concern is decided: after the local write and the forwards' answers. */
+  private awaitConcern(w: WriteInFlight, local: Promise<void>, dieNow: boolean): Promise<WriteResult> {
     return new Promise<WriteResult>((resolve, reject) => {
       let settled = false;
-      let localError: Error | undefined;
-      let fencedAt = 0;
-      // `replicated` is acknowledged only once every replica answered or its out-of-sync mark
-      // committed (issue #13, rule 1); with static placements a failure is its own answer.
-      const waitForAll = concern === 'replicated';
       let waitTimer: NodeJS.Timeout | undefined;
-      let waitedOut = false;
       const settle = (): void => {
         if (settled) return;
-        const v = evaluateWriteConcern(concern, replicas, this.nodeId, acks);
-        if (v.state === 'pending') return;
-        const all = v.state === 'satisfied' && waitForAll ? this.everyReplicaAnswered(ppg, seq, acks) : 'yes';
-        if (all === 'wait' && fencedAt === 0 && !waitedOut) {
-          ppg.markWaiters.add(settle);
-          waitTimer ??= setTimeout(() => { waitedOut = true; settle(); }, replicatedMarkWaitMs).unref();
+        const out = this.writeOutcome(w);
+        if (out === 'pending') return;
+        if (out === 'wait') {
+          w.ppg.markWaiters.add(settle);
+          waitTimer ??= setTimeout(() => { w.waitedOut = true; settle(); }, replicatedMarkWaitMs).unref();
           return;
         }
         settled = true;
-        ppg.markWaiters.delete(settle);
+        w.ppg.markWaiters.delete(settle);
         clearTimeout(waitTimer);
-        if (all !== 'yes' && fencedAt === 0) {
-          reject(new GalleonError('UNAVAILABLE', `write to ${address.volumeId}/${pg} seq ${seq} not acknowledged at ${concern}: a replica failed it and its out-of-sync mark ${all === 'refused' ? 'was refused (this node is no longer the primary)' : `did not commit within ${replicatedMarkWaitMs} ms`}`, {
-            hint: 'retry the write: the client re-reads the placement', details: { concern, pg, seq, acks: Object.fromEntries(acks) },
-          }));
-        } else if (all !== 'yes') {
-          reject(staleEpochError(address.volumeId, pg, epoch, fencedAt));
-        } else if (v.state === 'satisfied' && this.leases !== null && !this.leases.valid(address.volumeId, pg, epoch)) {
-          // Frozen past the lease (or it was not renewed): a successor may exist; never acknowledge.
-          reject(this.leases.expired(address.volumeId, pg));
-        } else if (v.state === 'satisfied') {
-          resolve({ volumeId: address.volumeId, pg, seq, epoch, concern, acks: Object.fromEntries(acks) });
-        } else if (localError !== undefined) {
-          reject(localError);
-        } else if (fencedAt > 0) {
-          reject(staleEpochError(address.volumeId, pg, epoch, fencedAt));
-        } else {
-          reject(new GalleonError('WRITE_CONCERN_UNMET', `write concern ${concern} not met for ${address.volumeId}/${pg} seq ${seq}: ${v.reason}`, {
-            hint: 'some replicas are unreachable; retry, or use a weaker write concern', details: { concern, pg, seq, acks: Object.fromEntries(acks) },
-          }));
-        }
+        if (out instanceof Error) reject(out); else resolve(out);
       };
-      acks.set(this.nodeId, 'accepted');
+      const primarySync = primaryMustSync(w.concern);
+      w.acks.set(this.nodeId, 'accepted');
       settle();
       local.then(() => {
-        acks.set(this.nodeId, primarySync ? 'durable' : 'accepted');
+        w.acks.set(this.nodeId, primarySync ? 'durable' : 'accepted');
         settle();
       }, (err: unknown) => {
-        localError = err instanceof Error ? err : new GalleonError('INTERNAL', 'local write failed', { cause: err });
-        acks.set(this.nodeId, 'failed');
-        this.log.error({ err, volumeId: address.volumeId, pg, seq }, 'local write failed on the primary');
+        w.localError = err instanceof Error ? err : new GalleonError('INTERNAL', 'local write failed', { cause: err });
+        w.acks.set(this.nodeId, 'failed');
+        this.log.error({ err, volumeId: w.address.volumeId, pg: w.pg, seq: w.seq }, 'local write failed on the primary');
         settle();
       });
-      const sync = replicasMustSync(concern);
-      for (const r of replicas) {
-        if (r.id === this.nodeId) continue;
-        const target = nodeOf(placement, r.id).address;
-        this.peers.replicate(target, op, { sync, primary: this.selfAddress(), trimSeq: ppg.trimmedTo }).then((res) => {
-          if (dieNow) process.kill(process.pid, 'SIGKILL');
-          acks.set(r.id, sync ? 'durable' : 'accepted');
-          ppg.replicaApplied.set(r.id, Math.max(ppg.replicaApplied.get(r.id) ?? 0, res.appliedSeq));
-          this.rt(`${address.volumeId}/${pg}`).failedReplicas.delete(r.id);
-          settle();
-          this.maybeTrimAsPrimary(address.volumeId, pg, ppg, replicas);
-        }, (err: unknown) => {
-          acks.set(r.id, 'failed');
-          const key = `${address.volumeId}/${pg}`;
-          const failed = this.rt(key).failedReplicas;
-          const wasFailed = failed.has(r.id);
-          failed.add(r.id);
-          if (isGalleonError(err, 'STALE_EPOCH')) {
-            // Deposed: a replica has seen a newer epoch. Remember it so we refuse our clients too.
-            const newer = typeof err.details.epoch === 'number' ? err.details.epoch : epoch + 1;
-            fencedAt = Math.max(fencedAt, newer);
-            this.gate.fenceFromReplica(address.volumeId, pg, newer);
-          } else {
-            this.markOutOfSync(address.volumeId, pg, ppg, r.id, target, seq);
-          }
-          const level = failed.size === 1 && !wasFailed ? 'warn' : 'debug';
-          this.log[level]({ replica: r.id, volumeId: address.volumeId, pg, seq, code: isGalleonError(err) ? err.code : undefined }, 'replica failed to apply a write');
-          settle();
-        });
+      for (const r of w.replicas) if (r.id !== this.nodeId) this.forwardTo(w, r.id, settle, dieNow);
+    });
+  }
+
+  /**
+   * The answer a write has earned so far: `pending` (acks missing), `wait` (`replicated` is met but
+   * a failed replica's out-of-sync mark has not committed: issue #13 rule 1; with static
+   * placements a failure is its own answer), the result, or the error.
+   */
+  private writeOutcome(w: WriteInFlight): WriteResult | Error | 'pending' | 'wait' {
+    const { address, pg, seq, epoch, concern, acks } = w;
+    const v = evaluateWriteConcern(concern, w.replicas, this.nodeId, acks);
+    if (v.state === 'pending') return 'pending';
+    const all = v.state === 'satisfied' && concern === 'replicated' ? this.everyReplicaAnswered(w.ppg, seq, acks) : 'yes';
+    if (all === 'wait' && w.fencedAt === 0 && !w.waitedOut) return 'wait';
+    if (all !== 'yes' && w.fencedAt === 0) {
+      return new GalleonError('UNAVAILABLE', `write to ${address.volumeId}/${pg} seq ${seq} not acknowledged at ${concern}: a replica failed it and its out-of-sync mark ${all === 'refused' ? 'was refused (this node is no longer the primary)' : `did not commit within ${replicatedMarkWaitMs} ms`}`, {
+        hint: 'retry the write: the client re-reads the placement', details: { concern, pg, seq, acks: Object.fromEntries(acks) },
+      });
+    }
+    if (all !== 'yes') return staleEpochError(address.volumeId, pg, epoch, w.fencedAt);
+    if (v.state === 'satisfied' && this.leases !== null && !this.leases.valid(address.volumeId, pg, epoch)) {
+      // Frozen past the lease (or it was not renewed): a successor may exist; never acknowledge.
+      return this.leases.expired(address.volumeId, pg);
+    }
+    if (v.state === 'satisfied') return { volumeId: address.volumeId, pg, seq, epoch, concern, acks: Object.fromEntries(acks) };
+    if (w.localError !== undefined) return w.localError;
+    if (w.fencedAt > 0) return staleEpochError(address.volumeId, pg, epoch, w.fencedAt);
+    return new GalleonError('WRITE_CONCERN_UNMET', `write concern ${concern} not met for ${address.volumeId}/${pg} seq ${seq}: ${v.reason}`, {
+      hint: 'some replicas are unreachable; retry, or use a weaker write concern', details: { concern, pg, seq, acks: Object.fromEntries(acks) },
+    });
+  }
+
+  /** Forwards the write to one replica; its answer (or failure, fence, out-of-sync mark) goes to `settle`. */
+  private forwardTo(w: WriteInFlight, replica: string, settle: () => void, dieNow: boolean): void {
+    const { address, pg, seq, epoch, ppg } = w;
+    const key = `${address.volumeId}/${pg}`;
+    const target = nodeOf(w.placement, replica).address;
+    const sync = replicasMustSync(w.concern);
+    this.peers.replicate(target, w.op, { sync, primary: this.selfAddress(), trimSeq: ppg.trimmedTo }).then((res) => {
+      if (dieNow) process.kill(process.pid, 'SIGKILL');
+      w.acks.set(replica, sync ? 'durable' : 'accepted');
+      ppg.replicaApplied.set(replica, Math.max(ppg.replicaApplied.get(replica) ?? 0, res.appliedSeq));
+      this.rt(key).failedReplicas.delete(replica);
+      settle();
+      this.maybeTrimAsPrimary(address.volumeId, pg, ppg, w.replicas);
+    }, (err: unknown) => {
+      w.acks.set(replica, 'failed');
+      const failed = this.rt(key).failedReplicas;
+      const wasFailed = failed.has(replica);
+      failed.add(replica);
+      if (isGalleonError(err, 'STALE_EPOCH')) {
+        // Deposed: a replica has seen a newer epoch. Remember it so we refuse our clients too.
+        const newer = typeof err.details.epoch === 'number' ? err.details.epoch : epoch + 1;
+        w.fencedAt = Math.max(w.fencedAt, newer);
+        this.gate.fenceFromReplica(address.volumeId, pg, newer);
+      } else {
+        this.markOutOfSync(address.volumeId, pg, ppg, replica, target, seq);
       }
+      const level = failed.size === 1 && !wasFailed ? 'warn' : 'debug';
+      this.log[level]({ replica, volumeId: address.volumeId, pg, seq, code: isGalleonError(err) ? err.code : undefined }, 'replica failed to apply a write');
+      settle();
     });
   }
 
