@@ -35,6 +35,8 @@ export const Header = {
   primary: 'x-galleon-primary',
   trim: 'x-galleon-trim',
   appliedSeq: 'x-galleon-applied-seq',
+  /** The primary's answer to a hand-back write: `taken` or `declined` (issue #13). */
+  handBack: 'x-galleon-hand-back',
 } as const;
 
 export function blockPath(a: BlockAddress): string {

@@ -2,3 +2,4 @@
 export { PgCore } from './pg.js';
 export type { PgRecord } from './record.js';
 export * from './types.js';
+export { everyReplicaAnswered, takeHandedBack } from './rules.js';

@@ -8,6 +8,7 @@ import { evaluateWriteConcern, primaryMustSync, replicasMustSync, type ReplicaAc
 import {
   failPending, highest, others, raiseEpoch, reply, setPhase, storeAction, fence, type PendingWrite, type PgRecord,
 } from './record.js';
+import { everyReplicaAnswered, takeHandedBack } from './rules.js';
 import type { BlockVersion, Entry, PeerMsg, PgAction, Version, WriteConcern } from './types.js';
 import { dataVersion, versionAfter } from './types.js';
 
@@ -145,12 +146,9 @@ export function settle(c: PgRecord, seq: number, out: PgAction[]): void {
  * it in its first 20 seeds).
  */
 function everyReplicaSettled(c: PgRecord, p: PendingWrite): boolean {
-  for (const [id, a] of p.acks) {
-    if (id === c.self || a === 'durable') continue;
-    const m = c.outOfSync.get(id);
-    if (a !== 'failed' || m === undefined || !m.confirmed || m.floor < p.entry.seq) return false;
-  }
-  return true;
+  const floors = new Map<string, number>();
+  for (const [id, m] of c.outOfSync) if (m.confirmed) floors.set(id, m.floor);
+  return everyReplicaAnswered(c.self, p.entry.seq, p.acks, floors);
 }
 
 function answerSatisfied(c: PgRecord, p: PendingWrite, out: PgAction[]): void {
@@ -246,8 +244,8 @@ export function onHandBackOffers(c: PgRecord, ev: { from: string; epoch: number;
     const cur = ev.current[i] ?? null;
     const waiting = [...c.pending.values()].some((p) => p.handBackFrom === ev.from && p.entry.block === o.block);
     if (waiting) return;
-    const mine = cur === null ? null : c.faults.handBackByStoredVersion === true ? cur : dataVersion(cur);
-    if (c.faults.handBackWithoutCompare === true || versionAfter(dataVersion(o), mine)) {
+    const newer = c.faults.handBackByStoredVersion === true ? versionAfter(dataVersion(o), cur) : takeHandedBack(o, cur);
+    if (c.faults.handBackWithoutCompare === true || newer) {
       order(c, null, { block: o.block, value: o.value, origin: dataVersion(o) }, concern, ev.from, out);
     }
     else declined.push(o.block);

@@ -206,6 +206,12 @@ export class BlockServer {
         const epoch = intParam('epoch', url.searchParams.get('epoch'));
         const concern = concernParam(url.searchParams.get('concern'));
         const data = req.method === 'PUT' ? await readBody(req, this.maxBlockBytes) : null;
+        const offered = versionParam(url.searchParams.get('handBack'));
+        if (offered !== null && data !== null) {
+          const taken = await this.replicator.handBackWrite(address, data, epoch, concern, offered);
+          res.setHeader(Header.handBack, taken === null ? 'declined' : 'taken');
+          return this.json(res, 200, taken ?? { declined: true });
+        }
         const result = await this.replicator.primaryWrite(address, data, epoch, concern);
         return this.json(res, 200, result);
       }
@@ -340,6 +346,14 @@ function blockAddress(parts: string[]): BlockAddress {
   const [, , volumeId, inode, blockNo] = parts;
   if (volumeId === undefined || parts.length !== 5) throw new GalleonError('INVALID_ARGUMENT', 'block path is /v1/blocks/:volume/:inode/:block');
   return { volumeId, inode: intParam('inode', inode), blockNo: intParam('block', blockNo) };
+}
+
+/** `handBack=<epoch>.<seq>`: the version of the data a replaced copy hands back (null: an ordinary write). */
+function versionParam(raw: string | null): { epoch: number; seq: number } | null {
+  if (raw === null) return null;
+  const m = /^(\d{1,15})\.(\d{1,15})$/.exec(raw);
+  if (m === null) throw new GalleonError('INVALID_ARGUMENT', `handBack must be <epoch>.<seq>, got ${JSON.stringify(raw.slice(0, 40))}`, { hint: 'send the version of the handed-back data, e.g. handBack=3.17' });
+  return { epoch: Number(m[1]), seq: Number(m[2]) };
 }
 
 function concernParam(raw: string | null): WriteConcern {

@@ -66,6 +66,8 @@ export interface PeerTransport {
   requestCatchUp(address: string, volumeId: string, pg: number, from: string, epoch: number): Promise<{ appliedSeq: number }>;
   blockVersion(address: string, a: { volumeId: string; inode: number; blockNo: number }): Promise<{ epoch: number; seq: number } | null>;
   writeAsClient(address: string, a: { volumeId: string; inode: number; blockNo: number }, data: Uint8Array, epoch: number, concern: string): Promise<void>;
+  /** A hand-back write: the primary takes it (true) only when `version` is newer than its own copy's data. */
+  handBackBlock(address: string, a: { volumeId: string; inode: number; blockNo: number }, data: Uint8Array, epoch: number, concern: string, version: { epoch: number; seq: number }): Promise<boolean>;
   fetchPgBlocks(address: string, volumeId: string, pg: number, epoch: number): Promise<{ appliedSeq: number; frames: AsyncGenerator<{ meta: JournalFrameMeta; data: Buffer }> }>;
 }
 
@@ -228,6 +230,14 @@ export class Peers implements PeerTransport {
       method: 'PUT', path: `${blockPath(a)}?epoch=${epoch}&concern=${concern}`, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
     });
     await res.body.dump();
+  }
+
+  async handBackBlock(address: string, a: { volumeId: string; inode: number; blockNo: number }, data: Uint8Array, epoch: number, concern: string, version: { epoch: number; seq: number }): Promise<boolean> {
+    const res = await this.requestWithRetry(address, {
+      method: 'PUT', path: `${blockPath(a)}?epoch=${epoch}&concern=${concern}&handBack=${version.epoch}.${version.seq}`, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    });
+    await res.body.dump();
+    return res.headers[Header.handBack] === 'taken';
   }
 
   /** Every live block of a PG from `address`, streamed; `appliedSeq` is the sender's watermark before it began. */

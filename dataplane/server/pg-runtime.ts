@@ -13,6 +13,14 @@ export interface PrimaryPg {
   trimmedTo: number;
   /** Replicas that failed a write at this epoch: what the metadata service was told about them. */
   outOfSync: Map<string, OutOfSyncMark>;
+  /** `replicated` writes waiting for an out-of-sync mark to commit (or be refused): called on either. */
+  markWaiters: Set<() => void>;
+  /**
+   * Blocks taken from a hand-back at this epoch, with the version of their data (its origin):
+   * a second hand-back of the block is compared with that, not with the new seq (simulator
+   * seed 277). A client write to the block removes it. In memory only (server/README.md).
+   */
+  handedBack: Map<string, { epoch: number; seq: number }>;
 }
 
 export interface OutOfSyncMark {
@@ -22,6 +30,8 @@ export interface OutOfSyncMark {
   failed: number;
   sending: boolean;
   nudging: boolean;
+  /** The metadata service refused the mark (this node is no longer the PG's primary at its epoch). */
+  refused: boolean;
 }
 
 export interface PgRuntime {
