@@ -1,0 +1,430 @@
+/**
+ * Peering and catch-up of a data node (part of the `Replicator`, replication.ts): a new primary
+ * installs its epoch on the replicas, pulls what some member holds and it lacks, fills seqs nobody
+ * holds with noops and starts above the group's highest seq (`primaryPg`); a replica answers
+ * peering (`acceptPeering`), adopts placements from heartbeats, catches up from a journal
+ * (`catchUp`) or in full when it is trimmed (`resync`); a copy that predates this node's
+ * re-addition to a PG is handed back, dropped and resynced from empty (`staleCopy`, `rejoin`).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import type { PlacementGroup } from '../../proto/metadata-types.js';
+import { groupOf, nodeOf } from '../placement.js';
+import type { VolumePlacement } from '../placement.js';
+import type { BlockOp } from '../store/types.js';
+import { staleEpochError } from './admission.js';
+import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
+import type { PrimaryPg } from './pg-runtime.js';
+import { PgWorker, catchUpMaxBytes, gapGraceMs, type ReplicatorDeps } from './pg-worker.js';
+
+/** Blocks written concurrently during a full resync (they share group commits). */
+export const resyncBatchBlocks = 64;
+/** Peering waits this long for each replica; one that does not answer fails the peering (with metadata) or is left behind (without). */
+export const peeringTimeoutMs = 2_000;
+/** A replica added back to a PG retries its hand-back and drop of the stale copy this often. */
+export const rejoinRetryMs = 500;
+/** Peering pulls and fills holes for at most this many rounds before it gives up (and is retried). */
+const peeringPullRounds = 8;
+
+export class Peering extends PgWorker {
+  /** What the hand-back of a replaced copy needs (handback.ts). */
+  private readonly handBacks: HandBackDeps;
+
+  constructor(d: ReplicatorDeps) {
+    super(d);
+    this.handBacks = { store: d.store, peers: d.peers, log: d.log, rt: d.rt, journalMaxBytes: catchUpMaxBytes };
+  }
+
+  /** The store dropped the PG: forget what this node kept about it in memory (not the fences). */
+  forgetPg(volumeId: string, pg: number): void {
+    const r = this.rt(`${volumeId}/${pg}`);
+    r.primary = undefined;
+    this.leases?.drop(volumeId, pg);
+    r.replicaTrimmedTo = undefined;
+    r.failedReplicas.clear();
+  }
+
+  // ---- a replica added back (its local copy predates its re-addition) ----------------------
+
+  private closed = false;
+
+  /**
+   * Whether this node's copy of the PG must not be used at `epoch`: the placement names the node
+   * a replica added at an epoch newer than any its store has seen, so the copy comes from an
+   * earlier membership. The group assigned seqs without it since (seqs only it held may have
+   * gone to other writes), so catching up from its old watermark would diverge. Finding one
+   * starts the rejoin (hand back, drop, resync from empty). Every replica path asks this first,
+   * before it records an epoch in the store: once the store has seen the epoch the copy was
+   * re-added at, nothing tells the old copy apart any more.
+   */
+  private async staleCopy(volumeId: string, pg: number, epoch: number): Promise<boolean> {
+    const key = `${volumeId}/${pg}`;
+    if (this.rt(key).rejoining) return true;
+    let g: PlacementGroup | undefined;
+    try {
+      g = (await this.placement.getPlacement(volumeId)).groups[pg];
+      if (g !== undefined && g.epoch < epoch) g = (await this.gate.sharedRefresh(volumeId)).groups[pg];
+    } catch (err) {
+      if (isGalleonError(err, 'VOLUME_NOT_FOUND')) return false;
+      throw err;
+    }
+    const added = g?.addedAtEpoch?.[this.nodeId];
+    if (g === undefined || added === undefined || !g.replicas.includes(this.nodeId)) return false;
+    const st = await this.store.pgState(volumeId, pg);
+    // An empty copy (a new replacement, or dropped already) has nothing to get wrong.
+    if (added <= st.epoch || (st.highestSeq === 0 && st.appliedSeq === 0) || this.closed) return false;
+    if (this.rt(key).rejoining) return true;
+    this.rt(key).rejoining = true;
+    // Fenced in memory only: the store must not see the new epoch before the old copy is gone.
+    this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, g.epoch);
+    this.log.warn({ volumeId, pg, addedAt: added }, 'added back to a PG this node holds an older copy of: handing back, dropping it, resyncing from empty');
+    this.runRejoin(volumeId, pg);
+    return true;
+  }
+
+
+  private runRejoin(volumeId: string, pg: number): void {
+    const attempt = (): void => {
+      if (this.closed) return;
+      this.rejoin(volumeId, pg).catch((err: unknown) => {
+        this.log.warn({ volumeId, pg, code: isGalleonError(err) ? err.code : undefined, err: isGalleonError(err) ? undefined : err }, 'replacing the stale copy failed; retrying');
+        setTimeout(attempt, rejoinRetryMs).unref();
+      });
+    };
+    attempt();
+  }
+
+  /**
+   * The rejoin of a PG whose copy predates this node's re-addition: first what only this copy
+   * may hold goes to the primary (the hand-back: `durable` writes acknowledged by this node as a
+   * former primary), then the copy is dropped once in-flight replica writes have landed (none can
+   * start meanwhile: every replica path refuses a rejoining PG), the current epoch is recorded,
+   * and the node catches up from seq 1 like a new replica (a full resync when the primary's
+   * journal is trimmed). Until then peering hears an empty copy, forwards and catch-up requests
+   * are refused, and heartbeats report it empty, so it is never counted in sync with old data.
+   */
+  private async rejoin(volumeId: string, pg: number): Promise<void> {
+    const key = `${volumeId}/${pg}`;
+    if (!this.rt(key).rejoining) return;
+    const p = await this.gate.sharedRefresh(volumeId);
+    const g = groupOf(p, pg);
+    if (!g.replicas.includes(this.nodeId)) {
+      // Removed again before we were done: an ordinary stale copy (hand-back, then lifecycle drop).
+      this.rt(key).rejoining = false;
+      return;
+    }
+    const mine = await this.store.pgState(volumeId, pg);
+    if (mine.highestSeq > 0) {
+      // The primary forwards the hand-back to this node too, which refuses it, and so may another
+      // replica added back with it: count only on in-sync ones, else on the primary alone.
+      const others = g.inSync.filter((id) => id !== this.nodeId && id !== g.primary);
+      await handBack(this.handBacks, p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
+    }
+    await Promise.all([...this.rt(key).applying]);
+    await this.store.dropPg(volumeId, pg);
+    this.forgetPg(volumeId, pg);
+    await this.store.observeEpoch(volumeId, pg, Math.max(g.epoch, this.rt(key).fencedEpoch));
+    this.rt(key).rejoining = false;
+    this.log.warn({ volumeId, pg, epoch: g.epoch, had: mine.appliedSeq }, 'dropped the copy from before this node was added back; catching up from empty');
+    const primary = nodeOf(p, g.primary).address;
+    this.catchUp(volumeId, pg, primary, g.epoch).catch((err: unknown) => {
+      this.log.warn({ volumeId, pg, code: isGalleonError(err) ? err.code : undefined }, 'catch-up after the drop failed; the primary asks again');
+    });
+  }
+
+  /**
+   * For replica writes (forwards, replicate batches), before any epoch check that records an
+   * epoch in the store: a write to a copy that predates this node's re-addition is refused —
+   * STALE_EPOCH when older than the fence, else UNAVAILABLE (its primary marks it out of sync).
+   */
+  async refuseStaleCopy(volumeId: string, pg: number, epoch: number): Promise<void> {
+    if (!await this.staleCopy(volumeId, pg, epoch)) return;
+    const fence = this.rt(`${volumeId}/${pg}`).fencedEpoch;
+    throw epoch < fence ? staleEpochError(volumeId, pg, epoch, fence) : this.rejoiningError(volumeId, pg);
+  }
+
+  /** Refused while the PG's stale copy is being replaced: the primary retries (and marks it out of sync). */
+  private rejoiningError(volumeId: string, pg: number): GalleonError {
+    return new GalleonError('UNAVAILABLE', `node ${this.nodeId} is replacing its stale copy of ${volumeId}/${pg}`, {
+      hint: 'retry shortly: the node was added back and resyncs from empty first', details: { volumeId, pg },
+    });
+  }
+  /**
+   * A new placement arrived: record its epochs so older requests are refused from now on. With
+   * `onlyMine`, only groups this node belongs to are touched; groups it now leads are peered at
+   * once (so a replacement replica is resynced without waiting for client traffic), groups it
+   * no longer leads forget their primary state and lease.
+   */
+  async adoptPlacement(p: VolumePlacement, onlyMine = false): Promise<void> {
+    for (const g of p.groups) {
+      if (onlyMine && !g.replicas.includes(this.nodeId)) {
+        await maybeHandBack(this.handBacks, p, g);
+        continue;
+      }
+      if (await this.staleCopy(p.volumeId, g.pg, g.epoch)) continue;
+      await this.store.observeEpoch(p.volumeId, g.pg, g.epoch);
+      if (!onlyMine) continue;
+      const key = `${p.volumeId}/${g.pg}`;
+      if (g.primary !== this.nodeId) {
+        this.rt(key).primary = undefined;
+        this.leases?.drop(p.volumeId, g.pg);
+      } else {
+        const cached = this.rt(key).primary;
+        const current = cached === undefined ? undefined : await cached.catch(() => undefined);
+        if (current?.epoch !== g.epoch) {
+          this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => {
+            if (isGalleonError(err)) this.log.warn({ key, code: err.code, reason: err.message }, 'peering failed; the next write retries it');
+            else this.log.warn({ err, key }, 'peering failed; the next write retries it');
+          });
+        }
+      }
+    }
+  }
+
+  /**
+   * A replica's side of peering: adopt the new primary's epoch and tell how far it got. Only from
+   * the primary the metadata service assigned at that epoch (`from` its id, `remote` the
+   * connection's address).
+   */
+  async acceptPeering(volumeId: string, pg: number, epoch: number, from: string | null, remote: string | undefined): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
+    this.gate.requireFromPrimary('peering', placement, group, epoch, from, remote);
+    const known = await this.gate.recordedEpoch(volumeId, pg, group);
+    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
+    const key = `${volumeId}/${pg}`;
+    if (await this.staleCopy(volumeId, pg, epoch)) {
+      // The old copy does not count: the group's seqs went on without it. Fenced in memory.
+      this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, epoch);
+      return { appliedSeq: 0, highestSeq: 0, epoch };
+    }
+    await this.store.observeEpoch(volumeId, pg, epoch);
+    await Promise.all([...this.rt(key).applying]);
+    const cached = this.rt(key).primary;
+    if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
+      this.rt(key).primary = undefined;
+      this.leases?.drop(volumeId, pg);
+    }
+    const st = await this.store.pgState(volumeId, pg);
+    return { appliedSeq: st.appliedSeq, highestSeq: st.highestSeq, epoch: st.epoch };
+  }
+
+  // ---- a new primary --------------------------------------------------------------------
+
+  primaryPg(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<PrimaryPg> {
+    const key = `${volumeId}/${pg}`;
+    const cached = this.rt(key).primary;
+    const fresh = (): Promise<PrimaryPg> => {
+      // One peering per PG and epoch: two callers that both found an older PrimaryPg would
+      // otherwise each start at the same next seq and give it to two writes.
+      const peerings = this.rt(key).peerings;
+      const running = peerings.get(epoch);
+      if (running !== undefined) return running;
+      const started = (async (): Promise<PrimaryPg> => {
+        await this.claim(volumeId, pg, epoch);
+        const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
+        const st = await this.store.pgState(volumeId, pg);
+        const next = Math.max(st.highestSeq, groupHighest, this.rt(key).assignedSeq) + 1;
+        const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map(), markWaiters: new Set(), handedBack: new Map() };
+        this.rt(key).serving = ppg;
+        return ppg;
+      })();
+      peerings.set(epoch, started);
+      const done = (): void => { if (peerings.get(epoch) === started) peerings.delete(epoch); };
+      started.then(done, done);
+      return started;
+    };
+    const p = (async (): Promise<PrimaryPg> => {
+      const c = cached === undefined ? undefined : await cached;
+      // A new epoch may follow a stint as replica: continue after everything this store holds.
+      if (c !== undefined && c.epoch === epoch) return c;
+      return fresh();
+    })();
+    if (cached === undefined) {
+      this.rt(key).primary = p;
+      // A failed peering is not cached: the next request tries again.
+      p.catch(() => { if (this.rt(key).primary === p) this.rt(key).primary = undefined; });
+      return p;
+    }
+    return p.then((v) => {
+      if (this.rt(key).primary === cached) this.rt(key).primary = Promise.resolve(v);
+      return v;
+    });
+  }
+
+  /**
+   * With a metadata service, a primary process claims its epoch before it assigns a seq: a second
+   * claim of the same epoch (this node served it in an earlier process, and may have forwarded
+   * seqs it never stored) moves the PG to a new epoch, and this request fails STALE_EPOCH so the
+   * caller retries at it. Every incarnation of a primary thus writes under an epoch of its own,
+   * and peering at it fences whatever an earlier incarnation still has in flight.
+   */
+  private async claim(volumeId: string, pg: number, epoch: number): Promise<void> {
+    const key = `${volumeId}/${pg}`;
+    if (this.leases === null || this.rt(key).claimedEpoch === epoch) return;
+    const g = await this.leases.sync.claimPgPrimary(volumeId, pg, this.nodeId, epoch);
+    this.rt(key).claimedEpoch = g.epoch;
+    if (g.epoch === epoch) return;
+    this.log.warn({ volumeId, pg, from: epoch, to: g.epoch }, 'primary restarted at a claimed epoch; moved the PG to a new epoch');
+    await this.store.observeEpoch(volumeId, pg, g.epoch);
+    await this.placement.refresh(volumeId).catch(() => undefined);
+    throw staleEpochError(volumeId, pg, epoch, g.epoch);
+  }
+
+  /**
+   * Peering, before the first request served at a new epoch: install the epoch on the replicas
+   * (they refuse older primaries from then on), pull every journal entry some replica holds and
+   * this node lacks (an acknowledged `replicated` write may live only on the old primary and one
+   * replica), fill seqs nobody holds with noop entries, then let replicas that are behind pull
+   * from this node. Returns the highest seq any member holds: new seqs start above it, so no seq
+   * is ever given to two writes.
+   *
+   * With a metadata service every replica must answer: one that does not might hold seqs this
+   * node would otherwise assign again. The peering fails (the next request retries it) until the
+   * replica is back or the metadata service has replaced it. Without one (static placements)
+   * unreachable replicas are left behind.
+   */
+  private async peerAsPrimary(volumeId: string, pg: number, epoch: number, group: PlacementGroup, placement: VolumePlacement): Promise<number> {
+    const others = group.replicas.filter((id) => id !== this.nodeId);
+    const answers = await Promise.all(others.map(async (id) => {
+      const address = nodeOf(placement, id).address;
+      try {
+        return { id, address, state: await this.peers.peer(address, volumeId, pg, epoch, this.nodeId, peeringTimeoutMs) };
+      } catch (err) {
+        if (isGalleonError(err, 'STALE_EPOCH')) throw err; // deposed already
+        this.log.warn({ volumeId, pg, epoch, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica unreachable during peering');
+        return { id, address, state: null };
+      }
+    }));
+    const missing = answers.filter((a) => a.state === null).map((a) => a.id);
+    if (missing.length > 0 && this.leases !== null) {
+      throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg} at epoch ${epoch} needs every replica; ${missing.join(', ')} did not answer`, {
+        hint: 'retry: the replica is coming back, or the metadata service replaces it once it is marked down', details: { missing },
+      });
+    }
+    const reached = answers.flatMap((a) => (a.state === null ? [] : [{ id: a.id, address: a.address, state: a.state }]));
+    const mine = await this.store.pgState(volumeId, pg);
+    const groupHighest = reached.reduce((h, a) => Math.max(h, a.state.highestSeq), mine.highestSeq);
+    const sources = [...reached].sort((a, b) => b.state.appliedSeq - a.state.appliedSeq || b.state.highestSeq - a.state.highestSeq);
+    let now = mine;
+    for (let round = 0; round < peeringPullRounds && now.appliedSeq < groupHighest; round++) {
+      for (const src of sources) {
+        if (src.state.highestSeq <= now.appliedSeq) continue;
+        await this.catchUp(volumeId, pg, src.address, epoch);
+        now = await this.store.pgState(volumeId, pg);
+      }
+      if (now.appliedSeq >= groupHighest) break;
+      if (this.leases === null) break;
+      const hole = now.appliedSeq + 1;
+      if (this.rt(`${volumeId}/${pg}`).catchingUp || await this.anyHolds(sources, volumeId, pg, hole, epoch)) {
+        await sleep(gapGraceMs); // a catch-up is running, or a replica got the seq since: pull again
+        now = await this.store.pgState(volumeId, pg);
+        continue;
+      }
+      // No member holds the next seq (its writer died before it landed anywhere): record it as a
+      // noop so every watermark can pass it.
+      await this.store.write({ kind: 'noop', address: { volumeId, inode: 0, blockNo: 0 }, pg, seq: now.appliedSeq + 1, epoch }, { sync: true, onlyIfNewer: true });
+      this.log.warn({ volumeId, pg, epoch, seq: now.appliedSeq + 1 }, 'peering: no member holds this seq; recorded a noop');
+      now = await this.store.pgState(volumeId, pg);
+    }
+    if (now.appliedSeq > mine.appliedSeq) this.log.info({ volumeId, pg, epoch, had: mine.appliedSeq, now: now.appliedSeq }, 'peering: pulled missing entries from replicas');
+    if (this.leases !== null && now.appliedSeq < groupHighest) {
+      throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg}: still missing seqs ${now.appliedSeq + 1}..${groupHighest}`, { hint: 'retry shortly' });
+    }
+    for (const a of reached) {
+      if (a.state.appliedSeq >= now.appliedSeq) continue;
+      this.peers.requestCatchUp(a.address, volumeId, pg, this.nodeId, epoch)
+        .catch((err: unknown) => this.log.warn({ volumeId, pg, replica: a.id, code: isGalleonError(err) ? err.code : undefined }, 'replica catch-up after peering failed'));
+    }
+    this.log.info({ volumeId, pg, epoch, reached: reached.length, of: others.length, appliedSeq: now.appliedSeq }, 'peered as primary');
+    return groupHighest;
+  }
+
+  /** Whether one of `sources` holds journal entry `seq` (or has trimmed past it). */
+  private async anyHolds(sources: readonly { address: string }[], volumeId: string, pg: number, seq: number, epoch: number): Promise<boolean> {
+    for (const src of sources) {
+      try {
+        const frames = await this.peers.fetchJournal(src.address, volumeId, pg, seq, epoch, 1);
+        if (frames[0]?.meta.seq === seq) return true;
+      } catch (err) {
+        if (isGalleonError(err, 'OUT_OF_RANGE')) return true;
+        throw err;
+      }
+    }
+    return false;
+  }
+
+  // ---- catch-up ------------------------------------------------------------------------
+
+  /** Pulls journal entries after this store's watermark from `primary` until none are left. */
+  async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
+    const key = `${volumeId}/${pg}`;
+    if (await this.staleCopy(volumeId, pg, epoch)) throw this.rejoiningError(volumeId, pg);
+    if (this.rt(key).catchingUp) return (await this.store.pgState(volumeId, pg)).appliedSeq;
+    this.rt(key).catchingUp = true;
+    let resynced = false;
+    try {
+      for (;;) {
+        const st = await this.store.pgState(volumeId, pg);
+        let frames;
+        try {
+          frames = await this.peers.fetchJournal(primary, volumeId, pg, st.appliedSeq + 1, epoch, catchUpMaxBytes);
+        } catch (err) {
+          if (!isGalleonError(err, 'OUT_OF_RANGE') || resynced) throw err;
+          resynced = true;
+          await this.resync(volumeId, pg, primary, epoch);
+          continue;
+        }
+        const ops: BlockOp[] = frames.map(({ meta, data }) => {
+          const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
+          const base = { address, pg, seq: meta.seq, epoch: meta.epoch };
+          return meta.kind === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: meta.kind };
+        });
+        if (ops.length === 0) return st.appliedSeq;
+        await this.tracked(key, async () => {
+          // A newer primary peered while we fetched: these entries may be ones it did not count.
+          const known = (await this.store.pgState(volumeId, pg)).epoch;
+          if (known > epoch) throw staleEpochError(volumeId, pg, epoch, known);
+          await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
+        });
+        const after = await this.store.pgState(volumeId, pg);
+        this.log.info({ volumeId, pg, from: st.appliedSeq, to: after.appliedSeq, entries: ops.length }, 'caught up from the primary journal');
+        invariant(after.appliedSeq >= st.appliedSeq, 'the watermark never goes back');
+        if (after.appliedSeq === st.appliedSeq) return after.appliedSeq;
+      }
+    } finally {
+      this.rt(key).catchingUp = false;
+    }
+  }
+
+  /**
+   * Full resync of a PG from the primary, for a replica behind the primary's trimmed journal:
+   * copy every live block the primary has, drop local blocks it no longer has, and move the
+   * watermark to the primary's watermark from before the copy began.
+   */
+  private async resync(volumeId: string, pg: number, primary: string, epoch: number): Promise<void> {
+    const { appliedSeq, frames } = await this.peers.fetchPgBlocks(primary, volumeId, pg, epoch);
+    const seen = new Set<string>();
+    let pending: Promise<void>[] = [];
+    let copied = 0;
+    for await (const { meta, data } of frames) {
+      const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
+      seen.add(`${meta.inode}/${meta.blockNo}`);
+      pending.push(this.store.rewriteBlock(address, { data, seq: meta.seq, epoch: meta.epoch, pg }));
+      copied++;
+      if (pending.length >= resyncBatchBlocks) { await Promise.all(pending); pending = []; }
+    }
+    await Promise.all(pending);
+    let dropped = 0;
+    for await (const { address, seq } of this.store.iterateAddresses({ volumeId, pg })) {
+      if (seen.has(`${address.inode}/${address.blockNo}`) || seq > appliedSeq) continue;
+      await this.store.dropBlock(address, pg, seq, epoch);
+      dropped++;
+    }
+    await this.store.completeResync(volumeId, pg, appliedSeq);
+    this.log.warn({ volumeId, pg, primary, copied, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * What the parts of the `Replicator` share (replication.ts wires them): the node's I/O (store,
+ * placement source, peer transport, leases, logger), admission (`EpochGate`) and the one
+ * `PgRuntime` record per PG. `PgWorker` is the base of `Peering` (peering.ts), `PrimaryPath`
+ * (primary-path.ts) and `ReplicaPath` (replica-path.ts); it holds no state of its own.
+ */
+import type { Logger } from '../log.js';
+import type { PlacementSource } from '../placement.js';
+import type { BlockStore } from '../store/types.js';
+import type { EpochGate } from './admission.js';
+import type { LeaseGuard } from './lease-guard.js';
+import type { PeerTransport } from './peers.js';
+import type { PgRuntime } from './pg-runtime.js';
+
+/** A replica trims its journal in steps of at least this many entries. */
+export const trimEveryEntries = 1024;
+/** Out-of-order arrivals fill gaps within this time; a gap older than it means missed writes. */
+export const gapGraceMs = 300;
+/** Bytes per journal read from another node (catch-up, hand-back). */
+export const catchUpMaxBytes = 16 * 1024 * 1024;
+
+export interface ReplicatorDeps {
+  nodeId: string;
+  selfAddress: () => string;
+  store: BlockStore;
+  placement: PlacementSource;
+  peers: PeerTransport;
+  log: Logger;
+  /** With leases, writes are acknowledged only under a live pg-primary lease (lease-guard.ts). */
+  leases: LeaseGuard | null;
+  /** Admission and fencing: which epochs and senders a request may carry (admission.ts). */
+  gate: EpochGate;
+  /** The replicator's record of a PG (`volume/pg`), created on first use. */
+  rt: (key: string) => PgRuntime;
+}
+
+export abstract class PgWorker {
+  protected readonly nodeId: string;
+  protected readonly selfAddress: () => string;
+  protected readonly store: BlockStore;
+  protected readonly placement: PlacementSource;
+  protected readonly peers: PeerTransport;
+  protected readonly log: Logger;
+  protected readonly leases: LeaseGuard | null;
+  protected readonly gate: EpochGate;
+  protected readonly rt: (key: string) => PgRuntime;
+
+  constructor(d: ReplicatorDeps) {
+    this.nodeId = d.nodeId;
+    this.selfAddress = d.selfAddress;
+    this.store = d.store;
+    this.placement = d.placement;
+    this.peers = d.peers;
+    this.log = d.log;
+    this.leases = d.leases;
+    this.gate = d.gate;
+    this.rt = d.rt;
+  }
+
+  /** Replica-side work that peering must wait for (PgRuntime.applying). */
+  protected tracked<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const set = this.rt(key).applying;
+    const p = work();
+    const entry = p.catch(() => undefined);
+    set.add(entry);
+    void entry.then(() => { set.delete(entry); });
+    return p;
+  }
+}

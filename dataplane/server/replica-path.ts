@@ -1,0 +1,148 @@
+/**
+ * The replica path of a data node (part of the `Replicator`, replication.ts): apply forwarded
+ * writes and replicate batches with `onlyIfNewer` (arrivals may be out of order) under one epoch
+ * check per PG, report the contiguous applied seq, trim the journal as the primary allows, and
+ * pull the missing entries from the primary's journal when a gap outlives `gapGraceMs` or the
+ * primary asks (`catchUpRequested`; the pull itself is `Peering.catchUp`).
+ */
+import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import { metrics } from '../metrics.js';
+import { nodeOf } from '../placement.js';
+import type { BlockOp } from '../store/types.js';
+import type { ReplicateResult } from '../wire.js';
+import { staleEpochError } from './admission.js';
+import type { Peering } from './peering.js';
+import { PgWorker, gapGraceMs, trimEveryEntries, type ReplicatorDeps } from './pg-worker.js';
+
+export interface ReplicaWrite {
+  op: BlockOp;
+  sync: boolean;
+  primary: string;
+  trimSeq: number;
+}
+
+export class ReplicaPath extends PgWorker {
+  private readonly gapTimers = new Set<NodeJS.Timeout>();
+
+  constructor(d: ReplicatorDeps, private readonly peering: Peering) {
+    super(d);
+  }
+
+  /** `remote`: the address the forward came from (it must be the primary's host). */
+  replicaApply(w: ReplicaWrite, remote: string | undefined): Promise<{ appliedSeq: number }> {
+    return this.tracked(`${w.op.address.volumeId}/${w.op.pg}`, () => this.applyForward(w, remote));
+  }
+
+  /** One forward is a batch of one: the same epoch checks, write, gap watch and trim. */
+  private async applyForward(w: ReplicaWrite, remote: string | undefined): Promise<{ appliedSeq: number }> {
+    const [result] = await this.replicaApplyPg([w], remote);
+    invariant(result !== undefined, 'a batch of one has one result');
+    if ('error' in result) throw GalleonError.fromJSON(result.error);
+    return result;
+  }
+
+
+  /**
+   * A replicate batch: ops of one PG are admitted together (one epoch check, one store batch,
+   * one watermark read) instead of one by one; each op still gets its own result, and an op
+   * with an epoch older than this node has seen is refused exactly as `replicaApply` would.
+   */
+  async replicaApplyBatch(writes: readonly ReplicaWrite[], remote: string | undefined): Promise<ReplicateResult[]> {
+    const byPg = new Map<string, number[]>();
+    writes.forEach((w, i) => {
+      const key = `${w.op.address.volumeId}/${w.op.pg}`;
+      const list = byPg.get(key);
+      if (list === undefined) byPg.set(key, [i]); else list.push(i);
+    });
+    const results = new Array<ReplicateResult>(writes.length);
+    await Promise.all([...byPg.values()].map(async (idx) => {
+      try {
+        const group = idx.map((i) => writes[i] as ReplicaWrite);
+        const first = group[0] as ReplicaWrite;
+        // Tracked like a single forward: peering at a new epoch waits for writes admitted before it.
+        const applied = await this.tracked(`${first.op.address.volumeId}/${first.op.pg}`, () => this.replicaApplyPg(group, remote));
+        idx.forEach((i, k) => { results[i] = applied[k] as ReplicateResult; });
+      } catch (err) {
+        const e = isGalleonError(err) ? err : new GalleonError('INTERNAL', 'replica failed to apply a batch', { cause: err });
+        for (const i of idx) results[i] = { error: e.toJSON() };
+      }
+    }));
+    return results;
+  }
+
+  /**
+   * Ops at the newest epoch must come from that epoch's primary (per the metadata service); older
+   * ones are refused as stale one by one. Gaps are pulled from the primary's registered address.
+   */
+  private async replicaApplyPg(writes: readonly ReplicaWrite[], remote: string | undefined): Promise<ReplicateResult[]> {
+    const first = writes[0];
+    if (first === undefined) return [];
+    const { volumeId } = first.op.address;
+    const pg = first.op.pg;
+    const top = Math.max(...writes.map((w) => w.op.epoch));
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, top);
+    if (top >= group.epoch) this.gate.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
+    await this.peering.refuseStaleCopy(volumeId, pg, top);
+    const known = Math.max(await this.gate.recordedEpoch(volumeId, pg, group), group.epoch);
+    const accepted = writes.filter((w) => w.op.epoch >= known);
+    // One (synced) epoch record: the newest accepted epoch, or the one the refusals were measured against.
+    await this.store.observeEpoch(volumeId, pg, accepted.length > 0 ? Math.max(...accepted.map((w) => w.op.epoch)) : known);
+    let appliedSeq = 0;
+    if (accepted.length > 0) {
+      await this.store.writeBatch(accepted.map((w) => w.op), { sync: accepted.some((w) => w.sync), onlyIfNewer: true });
+      const st = await this.store.pgState(volumeId, pg);
+      const last = accepted[accepted.length - 1] as ReplicaWrite;
+      if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, pg, st.highestSeq, nodeOf(placement, group.primary).address, last.op.epoch);
+      const key = `${volumeId}/${pg}`;
+      const trimSeq = Math.max(...accepted.map((w) => w.trimSeq));
+      const trimmed = this.rt(key).replicaTrimmedTo ?? st.trimmedSeq;
+      if (trimSeq - trimmed >= trimEveryEntries) {
+        this.rt(key).replicaTrimmedTo = trimSeq;
+        this.store.trimJournal(volumeId, pg, trimSeq).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'journal trim failed'));
+      }
+      appliedSeq = st.appliedSeq;
+    }
+    return writes.map((w) => (w.op.epoch >= known ? { appliedSeq } : { error: staleEpochError(volumeId, pg, w.op.epoch, known).toJSON() }));
+  }
+
+  /** A gap still open after the grace period means missed writes: pull them from the primary. */
+  private watchGap(volumeId: string, pg: number, target: number, primary: string, epoch: number): void {
+    const key = `${volumeId}/${pg}`;
+    if (this.rt(key).catchingUp) return;
+    const t = setTimeout(() => {
+      this.gapTimers.delete(t);
+      void (async () => {
+        const st = await this.store.pgState(volumeId, pg);
+        if (st.appliedSeq >= target || this.rt(key).catchingUp) return;
+        await this.peering.catchUp(volumeId, pg, primary, epoch);
+      })().catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary }, 'catch-up failed'));
+    }, gapGraceMs);
+    t.unref();
+    this.gapTimers.add(t);
+  }
+
+  /**
+   * A catch-up request: only from the PG's primary at `epoch` (per the metadata service), and the
+   * node pulls from that primary's registered address. A request naming another address
+   * (`named`, the old `primary=` parameter) is refused before anything connects anywhere.
+   */
+  async catchUpRequested(volumeId: string, pg: number, epoch: number, from: string | null, named: string | null, remote: string | undefined): Promise<number> {
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
+    this.gate.requireFromPrimary('a catch-up request', placement, group, epoch, from, remote);
+    const address = nodeOf(placement, group.primary).address;
+    if (named !== null && named !== address) {
+      metrics.foreignRequestRefusals.inc();
+      throw new GalleonError('FAILED_PRECONDITION', `catch-up of ${volumeId}/${pg} names ${named}, which is not the registered address of its primary ${group.primary} (${address})`, {
+        hint: 'a node catches up only from its primary as the metadata service registered it; leave out primary=', details: { primary: group.primary },
+      });
+    }
+    const known = await this.gate.recordedEpoch(volumeId, pg, group);
+    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
+    return this.peering.catchUp(volumeId, pg, address, epoch);
+  }
+
+  close(): void {
+    for (const t of this.gapTimers) clearTimeout(t);
+    this.gapTimers.clear();
+  }
+}
