@@ -10,7 +10,7 @@
  * dropped from the store — a PG it was removed from once its hand-back to the new primary has
  * finished, every PG of a deleted volume. A PG the node was added back to while it still holds
  * an older copy is replaced by the replicator (hand-back, drop, resync from empty: see
- * `Replicator.staleCopy`); meanwhile it is reported empty.
+ * `Peering.staleCopy` in peering.ts); meanwhile it is reported empty.
  */
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import { defaultHeartbeatIntervalMs } from '../../proto/limits.js';

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 const renewBelowFraction = 0.5;
 
 export type LeaseApi = Pick<MetadataApi, 'acquireLease' | 'renewLease' | 'releaseLease'>;
-/** What a primary asks the metadata service about its PG's membership (replication.ts). */
+/** What a primary asks the metadata service about its PG's membership (peering.ts, primary-path.ts). */
 export type PgSyncApi = Pick<MetadataApi, 'claimPgPrimary' | 'markPgReplicaOutOfSync'>;
 
 export interface LeaseOptions {

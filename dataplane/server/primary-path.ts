@@ -48,7 +48,7 @@ export interface WriteResult {
   acks: Record<string, ReplicaAck>;
 }
 
-/** One write the primary ordered, until it is answered (`Replicator.awaitConcern`). */
+/** One write the primary ordered, until it is answered (`awaitConcern`). */
 interface WriteInFlight {
   address: BlockAddress;
   pg: number;
