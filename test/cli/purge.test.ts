@@ -60,6 +60,10 @@ describe('galleon down --purge removes only what galleon up made', function () {
     await mkdir(join(dir, 'mnt', 'node1', 'demo'), { recursive: true });
     await mkdir(join(dir, 'mnt', 'node2', 'demo', 'sub'), { recursive: true });
     await writeFile(join(dir, 'mnt', 'node2', 'demo', 'sub', 'data.bin'), 'a file of the volume\n');
+    const human = await runCli(['down', '--purge', '--dir', dir]);
+    assert.equal(human.code, 0, human.stderr);
+    // The marker is galleon's own: named apart from what galleon did not create.
+    assert.match(human.stdout, /kept .*mounts, which holds files galleon did not create: mnt \(its marker \.galleon-up\.json stays, so that a later purge still knows the folder\)\.$/m);
     const r = await runCli(['down', '--purge', '--dir', dir, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { purged: boolean; kept: string[] };
