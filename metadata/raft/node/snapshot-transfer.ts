@@ -160,7 +160,9 @@ export class SnapshotReceiver {
         callback(null, { received_bytes: bytes });
       } catch (err) {
         this.o.logger.warn({ err }, 'snapshot transfer in failed');
-        const code = err instanceof GalleonError && err.code === ErrorCode.CHECKSUM_MISMATCH ? grpc.status.DATA_LOSS : grpc.status.ABORTED;
+        const code = !(err instanceof GalleonError) ? grpc.status.ABORTED
+          : err.code === ErrorCode.CHECKSUM_MISMATCH ? grpc.status.DATA_LOSS
+            : err.code === ErrorCode.INVALID_ARGUMENT ? grpc.status.INVALID_ARGUMENT : grpc.status.ABORTED;
         callback({ code, details: err instanceof Error ? err.message : String(err) });
       }
     })();
@@ -172,12 +174,14 @@ export class SnapshotReceiver {
     let sink: SnapshotSink | null = null;
     let first: SnapshotPiece | null = null;
     let received = 0;
+    let conf: ConfState | null = null;
     try {
       for await (const raw of call as AsyncIterable<SnapshotPiece>) {
         const piece = raw;
         if (first === null) {
           first = piece;
           if (piece.to !== this.o.selfId) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot for ${piece.to} arrived at ${this.o.selfId}`, { hint: 'check the member addresses' });
+          conf = checkFirstPiece(piece);
           sink = await this.o.stateMachine.beginRestore(piece.index);
           this.o.logger.info({ from: piece.from, term: piece.term, index: piece.index }, 'receiving a snapshot');
         } else if (piece.index !== first.index || piece.term !== first.term || piece.from !== first.from) {
@@ -195,12 +199,34 @@ export class SnapshotReceiver {
       await sink?.abort().catch(() => undefined);
       throw err;
     }
-    const conf = JSON.parse(first.conf_json) as ConfState;
     this.o.logger.info({ from: first.from, index: first.index, bytes: received }, 'received a snapshot');
     this.o.onReceived({
       type: 'snap', from: first.from, to: this.o.selfId, term: first.term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0,
-      snapshot: { meta: { index: first.index, term: first.snap_term, conf }, data: new Uint8Array(0) },
+      snapshot: { meta: { index: first.index, term: first.snap_term, conf: conf! }, data: new Uint8Array(0) },
     });
     return received;
   }
+}
+
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isIdList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '');
+
+/**
+ * The first piece names the transfer: checked whole before anything is staged, so a malformed or
+ * foreign piece changes nothing (the Raft core asserts its invariants and would stop the member on
+ * a NaN term or a conf of the wrong shape). Returns the configuration it carries.
+ */
+function checkFirstPiece(piece: SnapshotPiece): ConfState {
+  const bad = (what: string): GalleonError => new GalleonError(ErrorCode.INVALID_ARGUMENT, `malformed snapshot piece: ${what}`, { hint: 'only a metadata member sends snapshots; the leader restarts the transfer' });
+  if (typeof piece.from !== 'string' || piece.from === '') throw bad('no sender');
+  if (!isCount(piece.term) || !isCount(piece.index) || !isCount(piece.snap_term) || piece.index === 0) throw bad('term or index is not a positive integer');
+  let conf: unknown;
+  try {
+    conf = JSON.parse(piece.conf_json);
+  } catch {
+    throw bad('configuration is not JSON');
+  }
+  const c = conf as Partial<ConfState> | null;
+  if (typeof c !== 'object' || c === null || !isIdList(c.voters) || !isIdList(c.learners) || c.voters.length === 0) throw bad('configuration of the wrong shape');
+  return { voters: c.voters, learners: c.learners };
 }
