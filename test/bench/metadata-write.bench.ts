@@ -4,24 +4,14 @@
  *
  *   npm run bench:meta            (BENCH_SECONDS=3 by default per level)
  */
-import { readFileSync } from 'node:fs';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { ProcessCluster } from '../metadata/service/harness.js';
+import { cpuSeconds } from './lib/cpu.js';
 
 const secondsPerLevel = Number(process.env.BENCH_SECONDS ?? 3);
 const levels = (process.env.BENCH_LEVELS ?? '1,16,64,256').split(',').map(Number);
 const transport = process.env.BENCH_TRANSPORT === 'unary' ? 'unary' : 'stream';
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 const cluster = new ProcessCluster(['--tick-ms', '100', '--election-ticks', '10']);
 await cluster.init();

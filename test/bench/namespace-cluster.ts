@@ -24,7 +24,8 @@ import { MetadataClient } from '../../metadata/service/client.js';
 import type { AppliedRecord } from '../../metadata/state/contract.js';
 import { openStateMachine } from '../../metadata/state/index.js';
 import type { FsInodeRange } from '../../proto/metadata-types.js';
-import { ProcessCluster, until, type MemberProc } from '../metadata/service/harness.js';
+import { appliedOf, ProcessCluster, until, type MemberProc } from '../metadata/service/harness.js';
+import { cpuSeconds } from './lib/cpu.js';
 
 const run = promisify(execFile);
 const inFlight = 64;
@@ -45,16 +46,6 @@ export function rssMiB(pid: number | undefined): number {
   }
 }
 
-/** CPU seconds (user + system, every thread: LevelDB's compaction included) a process has used. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 const membersCpu = (cluster: ProcessCluster): number => [...cluster.procs.values()].reduce((sum, p) => sum + cpuSeconds(p.child.pid), 0);
 
@@ -195,16 +186,6 @@ async function duMiB(path: string): Promise<number> {
   return Number(stdout.split(/\s+/)[0]);
 }
 
-async function appliedOf(address: string): Promise<number> {
-  const c = new MetadataClient({ addresses: [address], callDeadlineMs: 5_000 });
-  try {
-    return (await c.clusterStatus({ stale: true })).appliedIndex;
-  } catch {
-    return -1;
-  } finally {
-    c.close();
-  }
-}
 
 function logLine(p: MemberProc, msg: string): Record<string, unknown> | undefined {
   const line = p.stderr.join('').split('\n').reverse().find((l) => l.includes(`"msg":"${msg}"`));
@@ -229,7 +210,7 @@ async function catchUp(cluster: ProcessCluster, client: MetadataClient, addresse
   const sampler = setInterval(() => { for (const p of cluster.procs.values()) peak.set(p.id, Math.max(peak.get(p.id) ?? 0, rssMiB(p.child.pid))); }, 250);
   try {
     const back = await cluster.start(follower, addresses.get(follower)!, flags, 'info');
-    await until(async () => (await appliedOf(back.address)) >= commit, 'the follower to catch up', 3_600_000, 500);
+    await until(async () => (await appliedOf(back.address, 5_000)) >= commit, 'the follower to catch up', 3_600_000, 500);
   } finally {
     clearInterval(sampler);
   }

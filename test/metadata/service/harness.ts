@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pollUntil, type Probe } from '../../support/poll.js';
+import { MetadataClient } from '../../../metadata/service/client.js';
 
 const mainPath = fileURLToPath(new URL('../../../metadata/service/main.ts', import.meta.url));
 const readyTimeoutMs = 20_000;
@@ -28,6 +29,18 @@ export async function freePort(): Promise<number> {
 
 export function until<T>(probe: Probe<T>, what: string, timeoutMs = 15_000, pollMs = 25): Promise<T> {
   return pollUntil(what, probe, timeoutMs, pollMs);
+}
+
+/** A member's applied index from its own (stale) status; -1 while it does not answer. */
+export async function appliedOf(address: string, callDeadlineMs = 2_000): Promise<number> {
+  const c = new MetadataClient({ addresses: [address], callDeadlineMs });
+  try {
+    return (await c.clusterStatus({ stale: true })).appliedIndex;
+  } catch {
+    return -1;
+  } finally {
+    c.close();
+  }
 }
 
 export interface MemberProc {

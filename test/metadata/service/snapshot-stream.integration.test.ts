@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MetadataClient } from '../../../metadata/service/client.js';
-import { ProcessCluster, until, type MemberProc } from './harness.js';
+import { appliedOf, ProcessCluster, until, type MemberProc } from './harness.js';
 
 const chunkBytes = 4096;
 
@@ -39,16 +39,6 @@ async function writeClasses(client: MetadataClient, prefix: string, count: numbe
   }
 }
 
-async function appliedOf(address: string): Promise<number> {
-  const c = new MetadataClient({ addresses: [address], callDeadlineMs: 2_000 });
-  try {
-    return (await c.clusterStatus({ stale: true })).appliedIndex;
-  } catch {
-    return -1;
-  } finally {
-    c.close();
-  }
-}
 
 /** Waits until every running member has applied the same index, then stops them all and digests each state. */
 async function settleAndDigest(cluster: ProcessCluster): Promise<Map<string, string>> {
