@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { breakNames, regressionBreakNames, type BreakName } from '../../dataplane/core/index.js';
 import { defaultFaultMs, runSeed } from './run.js';
+import { runSeedLoop } from '../sim/seed-loop.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,28 +28,10 @@ if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from) || !Number.
   process.exit(2);
 }
 
-const started = performance.now();
-let failed = 0;
-let events = 0;
-let combined = 0x811c9dc5;
-const totals: Record<string, number> = {};
-let slowest = 0;
-for (let seed = from; seed < from + seeds; seed++) {
-  const r = runSeed(seed, { faultMs, ...(breakName === undefined ? {} : { breakName }), verbose: values.verbose });
-  events += r.stats.events;
-  for (const [k, v] of Object.entries(r.stats) as [string, number][]) totals[k] = (totals[k] ?? 0) + v;
-  slowest = Math.max(slowest, r.stats.convergedMs);
-  combined = Math.imul(combined ^ parseInt(r.traceHash, 16), 16777619) >>> 0;
-  if (values.verbose) for (const line of r.log) console.log(line);
-  if (seeds === 1 || values.verbose) console.log(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} trace ${r.traceHash} ${JSON.stringify(r.stats)}`);
-  if (!r.ok) {
-    failed++;
-    console.log(`FAIL seed ${seed}: ${r.failure}\n  replay: ${r.replay}`);
-  }
-}
-const secs = (performance.now() - started) / 1000;
-delete totals.events;
-delete totals.convergedMs;
-console.log(`totals: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(', ')}; slowest convergence after healing ${slowest} ms`);
-console.log(`${seeds - failed}/${seeds} seeds passed, ${events} events in ${secs.toFixed(1)} s (${Math.round(events / secs)} events/s), trace hash ${combined.toString(16).padStart(8, '0')}`);
-process.exit(failed > 0 ? 1 : 0);
+process.exit(runSeedLoop({
+  from, seeds, verbose: values.verbose, slowest: { key: 'convergedMs', label: 'slowest convergence after healing' },
+  run: (seed) => {
+    const outcome = runSeed(seed, { faultMs, ...(breakName === undefined ? {} : { breakName }), verbose: values.verbose });
+    return { outcome: { ...outcome, stats: { ...outcome.stats } }, label: `seed ${seed}` };
+  },
+}));

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { defaultSteps, runSeed } from './run.js';
+import { runSeedLoop } from './seed-loop.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,31 +28,11 @@ if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from) || !Number.
   process.exit(2);
 }
 
-const started = performance.now();
-let failed = 0;
-let events = 0;
-let combined = 0x811c9dc5;
-const totals: Record<string, number> = {};
-let maxLivenessMs = 0;
-for (let seed = from; seed < from + seeds; seed++) {
-  const nodes = (fixedNodes ?? (seed % 2 === 0 ? 5 : 3));
-  const r = runSeed({ seed, nodes, steps, verbose: values.verbose, directChecks: !values['symptoms-only'] });
-  events += r.stats.events;
-  for (const [k, v] of Object.entries(r.stats) as [string, number][]) totals[k] = (totals[k] ?? 0) + v;
-  maxLivenessMs = Math.max(maxLivenessMs, r.stats.livenessMs);
-  combined = Math.imul(combined ^ parseInt(r.traceHash, 16), 16777619) >>> 0;
-  if (values.verbose) for (const line of r.log) console.log(line);
-  if (seeds === 1 || values.verbose) {
-    console.log(`seed ${seed} (${nodes} nodes): ${r.ok ? 'ok' : 'FAILED'} trace ${r.traceHash} ${JSON.stringify(r.stats)}`);
-  }
-  if (!r.ok) {
-    failed++;
-    console.log(`FAIL seed ${seed} (${nodes} nodes): ${r.failure}\n  replay: ${r.replay}`);
-  }
-}
-const secs = (performance.now() - started) / 1000;
-delete totals.events;
-delete totals.livenessMs;
-console.log(`totals: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(', ')}; slowest recovery after heal ${maxLivenessMs} ms`);
-console.log(`${seeds - failed}/${seeds} seeds passed, ${events} events in ${secs.toFixed(1)} s (${Math.round(events / secs)} events/s), trace hash ${combined.toString(16).padStart(8, '0')}`);
-process.exit(failed > 0 ? 1 : 0);
+process.exit(runSeedLoop({
+  from, seeds, verbose: values.verbose, slowest: { key: 'livenessMs', label: 'slowest recovery after heal' },
+  run: (seed) => {
+    const nodes = fixedNodes ?? (seed % 2 === 0 ? 5 : 3);
+    const outcome = runSeed({ seed, nodes, steps, verbose: values.verbose, directChecks: !values['symptoms-only'] });
+    return { outcome: { ...outcome, stats: { ...outcome.stats } }, label: `seed ${seed} (${nodes} nodes)` };
+  },
+}));
