@@ -243,7 +243,7 @@ const grpcCall: fc.Arbitrary<GrpcCallCase> = fc.oneof(
 
 /** Bytes that are not a valid protobuf of the method's request (or are, by chance: then they are decoded garbage). */
 const grpcRaw: fc.Arbitrary<GrpcRawCase> = fc.record({
-  path: fc.constantFrom('/galleon.metadata.Metadata/Call', '/galleon.metadata.Metadata/Nope', '/nope.Service/Call', '/galleon.raft.RaftTransport/Stream'),
+  path: fc.constantFrom('/galleon.metadata.Metadata/Call', '/galleon.metadata.Metadata/Nope', '/nope.Service/Call', '/galleon.raft.RaftTransport/Stream', '/galleon.raft.RaftTransport/InstallSnapshot'),
   bytes: fc.uint8Array({ maxLength: 200 }),
 }).filter((c) => c.path !== '/galleon.metadata.Metadata/Call' || !decodesAsMutation(Buffer.from(c.bytes))).map((c) => ({ kind: 'raw' as const, path: c.path, bytes: Buffer.from(c.bytes) }));
 
