@@ -8,8 +8,11 @@
  *    reads 64 at a time) and a local directory (fsync'd). Each read alternates mount and block
  *    client in BENCH_VFS_SLICE_MIB (256) slices, so that both see the same machine load (the
  *    mount's read-ahead may fetch ≤ 10 MiB of its next slice meanwhile: ≤ 4 % in its favour);
- *  - small files (create, write 4 KiB, close) per second on one and four workers, beside a local
- *    directory and bindfs over a local directory (Debian `bindfs`, skipped when absent);
+ *  - small files (create, write 4 KiB, close) per second on one and four workers (a child process
+ *    drives every target alike), beside a local directory, the FUSE ceiling (an in-memory file
+ *    system served through our FUSE layer and fuse-native, same mount options: what any file
+ *    system in our JS layer can reach) and bindfs over a local directory (Debian `bindfs`,
+ *    skipped when absent); the gap to bindfs is split into the binding's share and ours;
  *  - `stat` of every entry and `ls -l` of a BENCH_VFS_DIR_ENTRIES (default 10,000) entry directory,
  *    on the node that made it and on another node.
  * BENCH_VFS_PARTS=seq,small,dir picks the parts (default all).
@@ -25,7 +28,9 @@ import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import type { Volume } from '../../proto/metadata-types.js';
-import { fuseMountPoints, unmountDir } from '../../vfs/fuse/index.js';
+import { fuseMountPoints, mountFs, unmountDir } from '../../vfs/fuse/index.js';
+import { tempMountPoint } from '../support/fuse.js';
+import { MemFs } from '../support/memfs.js';
 import { startMountedCluster, waitMounted } from '../vfs/cluster-mounts.js';
 
 const run = promisify(execFile);
@@ -40,6 +45,7 @@ const writeCallBytes = MiB;
 const sliceMiB = Number(process.env.BENCH_VFS_SLICE_MIB ?? '256');
 const blockBytes = 128 * 1024;
 const batchBytes = 16 * MiB;
+const smallFileBytes = 4096;
 const t0 = performance.now();
 const note = (what: string): void => { process.stderr.write(`[bench:vfs] ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s\n`); };
 
@@ -124,14 +130,37 @@ async function blockClientOnly(bindAddresses: string[], volumeName: string, chun
   }
 }
 
+/**
+ * create + write 4 KiB + close, `smallFiles` times, by `workers` async workers in a child node
+ * process (the same load for every target: a mount served by this process's event loop — the
+ * FUSE ceiling — must not share it with the load).
+ */
 async function smallFilesPerSec(dir: string, workers: number): Promise<number> {
   await mkdir(dir, { recursive: true });
-  const body = randomBytes(4096);
-  let next = 0;
-  const secs = await timed(() => Promise.all(Array.from({ length: workers }, async () => {
-    for (let i = next++; i < smallFiles; i = next++) await writeFile(join(dir, `f${i}`), body);
-  })));
-  return smallFiles / secs;
+  const js = `const fs=require('fs/promises');const b=require('crypto').randomBytes(${smallFileBytes});let next=0;` +
+    `const t=process.hrtime.bigint();Promise.all(Array.from({length:${workers}},async()=>{` +
+    `for(let i=next++;i<${smallFiles};i=next++)await fs.writeFile(${JSON.stringify(dir)}+'/f'+i,b)}))` +
+    `.then(()=>console.log(Number(process.hrtime.bigint()-t)/1e9))`;
+  const { stdout } = await run(process.execPath, ['-e', js], { maxBuffer: MiB });
+  return smallFiles / Number(stdout.trim());
+}
+
+/**
+ * The FUSE ceiling: the same small-file load through a mount of an in-memory file system that
+ * discards data (test/support/memfs.ts), served by this process through our FUSE layer and
+ * fuse-native with a GalleonFS mount's options — what any file system in our JS layer can reach.
+ */
+async function fuseCeiling(workers: number): Promise<number> {
+  const mp = tempMountPoint();
+  const m = await mountFs(mp.dir, new MemFs({ discardData: true }), {
+    fsname: 'galleon:ceiling', allowOther: process.getuid?.() === 0, attrTimeoutSec: 1, entryTimeoutSec: 1,
+  });
+  try {
+    return await smallFilesPerSec(join(mp.dir, `small${workers}`), workers);
+  } finally {
+    await m.unmount();
+    await mp.cleanup();
+  }
 }
 
 async function bigDir(dir: string): Promise<void> {
@@ -194,6 +223,7 @@ async function main(): Promise<void> {
       seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(r1.client))]);
     }
 
+    const gap: string[] = [];
     const small = new Table({ head: ['small files (create, 4 KiB, close)', '1 worker files/s', '4 workers files/s', 'GalleonFS vs this (1 / 4)'] });
     const dir = new Table({ head: [`${dirEntries}-entry directory`, 'stat all (s)', 'ls -l (s)'] });
     if (parts.has('small')) {
@@ -204,8 +234,13 @@ async function main(): Promise<void> {
       const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
       small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
       small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
+      note('small files: FUSE ceiling (in-memory file system in our FUSE layer)');
+      const c1 = await fuseCeiling(1);
+      const c4 = await fuseCeiling(4);
+      small.push(['FUSE ceiling: in-memory fs in our FUSE layer', fmt(c1, 0), fmt(c4, 0), `${ratio(g1, c1)} / ${ratio(g4, c4)}`]);
       const haveBindfs = await run('which', ['bindfs']).then(() => true, () => false);
       if (haveBindfs) {
+        note('small files: bindfs');
         await mkdir(bindSrc, { recursive: true });
         await mkdir(bindMnt, { recursive: true });
         await run('bindfs', [bindSrc, bindMnt]);
@@ -213,6 +248,9 @@ async function main(): Promise<void> {
           const b1 = await smallFilesPerSec(join(bindMnt, 'small1'), 1);
           const b4 = await smallFilesPerSec(join(bindMnt, 'small4'), 4);
           small.push(['bindfs over a local directory', fmt(b1, 0), fmt(b4, 0), `${ratio(g1, b1)} / ${ratio(g4, b4)}`]);
+          // How much of the gap to bindfs is the binding's (ceiling ÷ bindfs) and how much ours (GalleonFS ÷ ceiling).
+          gap.push(`small files, GalleonFS ÷ bindfs ${ratio(g1, b1)} / ${ratio(g4, b4)} (1 / 4 workers) = ` +
+            `the binding's share (FUSE ceiling ÷ bindfs) ${ratio(c1, b1)} / ${ratio(c4, b4)} × ours (GalleonFS ÷ ceiling) ${ratio(g1, c1)} / ${ratio(g4, c4)}`);
         } finally {
           await unmountDir(bindMnt, true).catch(() => undefined);
         }
@@ -233,7 +271,7 @@ async function main(): Promise<void> {
 
     const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
     const shown = [parts.has('seq') ? seq : null, parts.has('small') ? small : null, parts.has('dir') ? dir : null].filter((t) => t !== null).map((t) => t.toString());
-    process.stdout.write(`\nbench:vfs ${new Date().toISOString()} — ${totalMiB} MiB, load average ${load}\n${shown.join('\n')}\n`);
+    process.stdout.write(`\nbench:vfs ${new Date().toISOString()} — ${totalMiB} MiB, load average ${load}\n${[...shown, ...gap].join('\n')}\n`);
   } finally {
     note('tearing down');
     for (const mp of await fuseMountPoints()) if (mp === bindMnt) await unmountDir(mp, true).catch(() => undefined);
