@@ -31,7 +31,8 @@ import type { Volume } from '../../proto/metadata-types.js';
 import { fuseMountPoints, mountFs, unmountDir } from '../../vfs/fuse/index.js';
 import { tempMountPoint } from '../support/fuse.js';
 import { MemFs } from '../support/memfs.js';
-import { startMountedCluster, waitMounted } from '../vfs/cluster-mounts.js';
+import { startMountedCluster, waitMounted, type MountedCluster } from '../vfs/cluster-mounts.js';
+import { waitFor } from '../cli/helpers.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -178,6 +179,17 @@ async function statAll(dir: string): Promise<number> {
   })));
 }
 
+/** Node 1's count of namespace writes (`vfs status --json`), once every released handle's close was sent. */
+async function namespaceWrites(c: MountedCluster): Promise<number> {
+  const s = await waitFor('node 1 sent every pending close', 30_000, async () => {
+    const r = await c.cli(1, ['vfs', 'status', 'bench', '--json']);
+    if (r.code !== 0) throw new Error(r.stderr);
+    const st = JSON.parse(r.stdout) as { namespaceWrites: number; pendingCloses: number };
+    return st.pendingCloses === 0 ? st : null;
+  });
+  return s.namespaceWrites;
+}
+
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : '-');
 
@@ -228,8 +240,11 @@ async function main(): Promise<void> {
     const dir = new Table({ head: [`${dirEntries}-entry directory`, 'stat all (s)', 'ls -l (s)'] });
     if (parts.has('small')) {
       note('small files');
+      const writesBefore = await namespaceWrites(c);
       const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
       const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
+      const perFile = (await namespaceWrites(c) - writesBefore) / (2 * smallFiles);
+      gap.push(`small files, namespace (Raft) writes per file on node 1's mount: ${perFile.toFixed(2)} (inode-range allocations and the closes' command included)`);
       const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
       const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
       small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
