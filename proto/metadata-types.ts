@@ -339,6 +339,24 @@ export interface FsCreateOptions {
   closes?: FsCloses;
 }
 
+/** fsDelegate / fsRecall: whether the caller holds the directory, who does, and since when a recall is asked. */
+export interface FsDelegation {
+  granted: boolean;
+  session: string | null;
+  recallAtMs: number | null;
+}
+
+/** One new file of an fsCommitBatch: what fsCreate + fsCommitWrite would carry, with the mount's own times. */
+export interface FsBatchFile {
+  name: string;
+  ino: number;
+  caller: FsCaller;
+  mode: number;
+  size: number;
+  ctimeNs: TimeNs;
+  mtimeNs: TimeNs;
+}
+
 /** A time to set: 'now' (UTIME_NOW, the leader's stamp) or nanoseconds; absent = UTIME_OMIT. */
 export type FsTimeSet = string;
 
@@ -429,6 +447,14 @@ export interface FsApi {
   /** One handle of `closes.session` closed per listed inode (an inode listed twice loses two); ≤ 1,024 inodes. */
   fsCloseMany(volume: string, closes: FsCloses): Promise<void>;
   fsAckBlocksFreed(volume: string, seqs: number[]): Promise<{ freed: number }>;
+  /**
+   * Directory delegations (metadata/state/logic/ns-delegation.ts; not used by the mounts yet):
+   * take, recall, release; and the holder's batch of new files, all or nothing (≤ 4,096).
+   */
+  fsDelegate(volume: string, dir: number, session: string): Promise<FsDelegation>;
+  fsRecall(volume: string, dir: number): Promise<FsDelegation>;
+  fsReleaseDelegation(volume: string, dir: number, session: string): Promise<{ released: boolean }>;
+  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release?: boolean): Promise<{ attrs: FsAttr[]; parent: FsAttr }>;
 
   fsLookup(volume: string, parent: number, name: string, opts?: ReadOptions): Promise<FsAttr>;
   fsGetattr(volume: string, ino: number, opts?: ReadOptions): Promise<FsAttr>;

@@ -18,7 +18,7 @@ import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/err
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
 import type {
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
-  FsInodeRange, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
+  FsBatchFile, FsDelegation, FsInodeRange, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
   PlacementGroup, ReadOptions, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeSpec,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
@@ -355,6 +355,12 @@ export class MetadataClient implements MetadataApi {
   }
 
   fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange> { return this.write('fsAllocateInodes', [volume, count]); }
+  fsDelegate(volume: string, dir: number, session: string): Promise<FsDelegation> { return this.write('fsDelegate', [volume, dir, session]); }
+  fsRecall(volume: string, dir: number): Promise<FsDelegation> { return this.write('fsRecall', [volume, dir]); }
+  fsReleaseDelegation(volume: string, dir: number, session: string): Promise<{ released: boolean }> { return this.write('fsReleaseDelegation', [volume, dir, session]); }
+  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release = false): Promise<{ attrs: FsAttr[]; parent: FsAttr }> {
+    return this.write('fsCommitBatch', [volume, session, dir, files, release]);
+  }
   fsCreate(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, opts: FsCreateOptions = {}): Promise<FsEntryReply> {
     return this.write('fsCreate', [volume, caller, parent, name, ino, mode, opts]);
   }

@@ -7,6 +7,7 @@ import { invariant } from '../../../proto/errors.js';
 import type { Lease, LeaseKind } from '../../../proto/metadata-types.js';
 import { Table, compareIds, type StateReader, type Tx } from './tx.js';
 import { dropSessionHandles } from './ns-commands.js';
+import { dropSessionDelegations } from './ns-delegation.js';
 
 function indexId(kind: LeaseKind, resource: string): string {
   return `${kind}:${resource}`;
@@ -36,6 +37,7 @@ export function deleteLease(tx: Tx, id: string): void {
   if (lease === undefined) return;
   tx.del(Table.Lease, id);
   dropSessionHandles(tx, lease);
+  dropSessionDelegations(tx, lease);
   const key = indexId(lease.kind, lease.resource);
   const ids = (tx.get<string[]>(Table.LeaseIndex, key) ?? []).filter((x) => x !== id);
   if (ids.length === 0) tx.del(Table.LeaseIndex, key);

@@ -12,6 +12,7 @@ import {
   nowNs, queueFree, requireInode, saveInode, volumeOf, checkTimeNs, maxFileBytes, type Inode,
 } from './ns-store.js';
 import { epochAfterTruncate } from './ns-truncate.js';
+import { checkNotDelegated } from './ns-delegation.js';
 import type { Tx } from './tx.js';
 import { checkInt, checkKeys, invalidArgument, isRecord } from './validate.js';
 
@@ -66,10 +67,17 @@ function applySize(tx: Tx, vol: Volume, inode: Inode, raw: unknown, t: string): 
   return { ...inode, size, mtimeNs: t, truncEpoch: epochAfterTruncate(inode.truncEpoch ?? 0) };
 }
 
+/** The inode an attribute change goes to; a directory delegated to a mount session is frozen (ns-delegation.ts). */
+function targetOf(tx: Tx, vol: Volume, inoRaw: unknown): Inode {
+  const inode = requireInode(tx, vol, checkIno('ino', inoRaw));
+  if (inode.type === 'dir') checkNotDelegated(tx, vol, inode.ino, null);
+  return inode;
+}
+
 export const setattrHandler: Handler = (tx, ctx, [ref, callerRaw, inoRaw, changes]) => {
   const vol = volumeOf(tx, ref);
   const caller = checkCaller(callerRaw);
-  const inode = requireInode(tx, vol, checkIno('ino', inoRaw));
+  const inode = targetOf(tx, vol, inoRaw);
   if (!isRecord(changes)) throw invalidArgument('setattr changes must be an object', `pass some of: ${setattrKeys.join(', ')}`);
   checkKeys('setattr', changes, setattrKeys);
   const t = nowNs(ctx);
@@ -113,7 +121,7 @@ function sortedXattrs(x: Record<string, string>): Record<string, string> {
 export const setxattrHandler: Handler = (tx, ctx, [ref, callerRaw, inoRaw, nameRaw, valueRaw, flagsRaw]) => {
   const vol = volumeOf(tx, ref);
   const caller = checkCaller(callerRaw);
-  const inode = requireInode(tx, vol, checkIno('ino', inoRaw));
+  const inode = targetOf(tx, vol, inoRaw);
   const name = checkXattrName(caller, nameRaw);
   checkXattrTarget(inode, name);
   if (typeof valueRaw !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(valueRaw) || valueRaw.length % 4 !== 0) {
@@ -135,7 +143,7 @@ export const setxattrHandler: Handler = (tx, ctx, [ref, callerRaw, inoRaw, nameR
 export const removexattrHandler: Handler = (tx, ctx, [ref, callerRaw, inoRaw, nameRaw]) => {
   const vol = volumeOf(tx, ref);
   const caller = checkCaller(callerRaw);
-  const inode = requireInode(tx, vol, checkIno('ino', inoRaw));
+  const inode = targetOf(tx, vol, inoRaw);
   const name = checkXattrName(caller, nameRaw);
   const xattrs = { ...(inode.xattrs ?? {}) };
   if (!Object.hasOwn(xattrs, name)) throw posixError('ENODATA', `no xattr ${name}`, 'list them with listxattr');

@@ -17,6 +17,7 @@ import {
   purgeKeysPerStep, reapIfUnused, volumeOf, checkTimeNs, maxFileBytes, requireDir, requireInode, saveInode, touchDir, nowNs, type DirEntry, type Inode, type NsVolume,
 } from './ns-store.js';
 import { commitVerdict } from './ns-truncate.js';
+import { checkNotDelegated, commitBatch, delegate, optSession, recall, release } from './ns-delegation.js';
 import { Table, type Tx } from './tx.js';
 import { checkInt, checkKeys, checkOneOf, checkString, invalidArgument, isRecord } from './validate.js';
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
@@ -34,13 +35,16 @@ interface NewNode {
   ino: number;
 }
 
-function newNodeArgs(tx: Tx, [ref, callerRaw, parentRaw, nameRaw, inoRaw]: unknown[]): NewNode {
+/** `session`: the caller's mount session, which may change a directory it holds the delegation of (ns-delegation.ts). */
+function newNodeArgs(tx: Tx, [ref, callerRaw, parentRaw, nameRaw, inoRaw]: unknown[], session: string | null = null): NewNode {
   const vol = volumeOf(tx, ref);
-  return { vol, caller: checkCaller(callerRaw), parent: checkIno('parent', parentRaw), name: checkFsName(nameRaw), ino: checkIno('ino', inoRaw) };
+  const n = { vol, caller: checkCaller(callerRaw), parent: checkIno('parent', parentRaw), name: checkFsName(nameRaw), ino: checkIno('ino', inoRaw) };
+  checkNotDelegated(tx, vol, n.parent, session);
+  return n;
 }
 
 /** The inode number must come from a range this volume handed out, and be unused. */
-function checkAllocated(tx: Tx, vol: Volume, ino: number): void {
+export function checkAllocated(tx: Tx, vol: Volume, ino: number): void {
   const ns = ensureNs(tx, vol);
   if (ino < firstIno || ino >= ns.nextIno) {
     throw invalidArgument(`inode ${ino} was not allocated in volume ${vol.name}`, 'take inode numbers from fsAllocateInodes');
@@ -79,10 +83,10 @@ function optUmask(raw: unknown): number {
 }
 
 const create: Handler = (tx, ctx, args) => {
-  const n = newNodeArgs(tx, args);
-  const mode = checkMode(args[5]);
   const opts = args[6] ?? {};
   if (!isRecord(opts)) throw invalidArgument('create options must be an object', 'pass {umask?, exclusive?}');
+  const n = newNodeArgs(tx, args, optSession(opts.open));
+  const mode = checkMode(args[5]);
   checkKeys('create option', opts, ['umask', 'exclusive', 'open', 'closes']);
   if (opts.exclusive !== undefined && typeof opts.exclusive !== 'boolean') throw invalidArgument('exclusive must be true or false', 'pass exclusive: false for open(O_CREAT) without O_EXCL');
   const umask = optUmask(opts.umask);
@@ -144,6 +148,7 @@ const link: Handler = (tx, ctx, [ref, callerRaw, inoRaw, parentRaw, nameRaw]) =>
   if (inode.nlink === 0) throw posixError('ENOENT', `inode ${ino} was unlinked`, 'a file without names cannot get one back');
   if (inode.nlink >= maxLinks) throw posixError('EMLINK', `inode ${ino} has ${inode.nlink} links`, `at most ${maxLinks} links per file`);
   const parent = requireDir(tx, vol, parentIno);
+  checkNotDelegated(tx, vol, parentIno, null);
   if (findEntry(tx, vol, parentIno, name) !== undefined) throw posixError('EEXIST', `${JSON.stringify(name)} exists in directory ${parentIno}`, 'remove it first or choose another name');
   tx.put(Table.NsEntry, entryId(vol.id, parentIno, name), { ino, type: inode.type } satisfies DirEntry);
   const saved = saveInode(tx, vol, inode, { ...inode, nlink: inode.nlink + 1, ctimeNs: nowNs(ctx) });
@@ -154,6 +159,7 @@ const link: Handler = (tx, ctx, [ref, callerRaw, inoRaw, parentRaw, nameRaw]) =>
 /** The entry `name` of directory `parentIno` and its inode, for unlink/rmdir. */
 function victimOf(tx: Tx, vol: Volume, parentIno: number, name: string): { parent: Inode; entry: DirEntry; victim: Inode } {
   const parent = requireDir(tx, vol, parentIno);
+  checkNotDelegated(tx, vol, parentIno, null);
   const entry = findEntry(tx, vol, parentIno, name);
   if (entry === undefined) throw posixError('ENOENT', `no ${JSON.stringify(name)} in directory ${parentIno}`, 'look the name up again');
   return { parent, entry, victim: requireInode(tx, vol, entry.ino) };
@@ -178,6 +184,8 @@ const rmdir: Handler = (tx, ctx, [ref, callerRaw, parentRaw, nameRaw]) => {
   const name = checkFsName(nameRaw);
   const { parent, victim } = victimOf(tx, vol, checkIno('parent', parentRaw), name);
   if (victim.type !== 'dir') throw posixError('ENOTDIR', `${JSON.stringify(name)} is not a directory`, 'remove files with unlink');
+  // Its holder may have closed files in it that are not committed yet: it only looks empty.
+  checkNotDelegated(tx, vol, victim.ino, null);
   if ((victim.entries ?? 0) > 0) throw posixError('ENOTEMPTY', `directory ${JSON.stringify(name)} holds ${victim.entries} entries`, 'remove its entries first');
   checkSticky(caller, parent, victim);
   tx.del(Table.NsEntry, entryId(vol.id, parent.ino, name));
@@ -341,6 +349,13 @@ export function markNamespaceDeleted(tx: Tx, vol: Volume): void {
 
 export const nsHandlers: Record<string, Handler> = {
   fsAllocateInodes: allocateInodes,
+  fsDelegate: (tx, ctx, [ref, dirRaw, sessionRaw]) => delegate(tx, ctx, volumeOf(tx, ref), dirRaw, sessionRaw),
+  fsRecall: (tx, ctx, [ref, dirRaw]) => recall(tx, ctx, volumeOf(tx, ref), dirRaw),
+  fsReleaseDelegation: (tx, _ctx, [ref, dirRaw, sessionRaw]) => release(tx, volumeOf(tx, ref), dirRaw, sessionRaw),
+  fsCommitBatch: (tx, ctx, [ref, ...rest]) => {
+    const vol = volumeOf(tx, ref);
+    return commitBatch(tx, ctx, vol, rest, (ino) => checkAllocated(tx, vol, ino));
+  },
   fsCreate: create,
   fsMknod: mknod,
   fsMkdir: mkdir,

@@ -5,6 +5,7 @@
  * round, never a different result, because the logic reads through the same view either way.
  */
 import { findVolume } from './lookup.js';
+import { maxBatchFiles } from './ns-delegation.js';
 import { entryId, inodeId, maxClosesPerCommand } from './ns-store.js';
 import { keyOf, Table, type StateReader } from './tx.js';
 
@@ -25,6 +26,10 @@ const closed = (v: string, raw: unknown): (string | null)[] => {
   return Array.isArray(inos) ? inos.slice(0, maxClosesPerCommand).map((i) => ino(v, i)) : [];
 };
 
+/** fsCommitBatch: the directory, and each new file's entry and inode number (both must be free). */
+const batch: KeysOf = (v, [, , dir, files]) => [ino(v, dir), ...(Array.isArray(files) ? files.slice(0, maxBatchFiles) : []).flatMap((f: unknown) =>
+  (isObject(f) ? [entry(v, dir, f.name), ino(v, f.ino)] : []))];
+
 const keysOf: Record<string, KeysOf> = {
   fsCreate: (v, args) => [...newNode(v, args), ...closed(v, isObject(args[6]) ? args[6].closes : undefined)],
   fsMknod: newNode,
@@ -39,6 +44,8 @@ const keysOf: Record<string, KeysOf> = {
   fsRemovexattr: byIno,
   fsCommitWrite: (v, [, i, , , closes]) => [ino(v, i), ...closed(v, closes)],
   fsCloseMany: (v, [, closes]) => closed(v, closes),
+  fsCommitBatch: batch,
+  fsDelegate: byInoNoCaller,
   fsOpen: byInoNoCaller,
   fsClose: byInoNoCaller,
   fsLookup: (v, [, parent, name]) => [ino(v, parent), entry(v, parent, name)],

@@ -9,25 +9,29 @@ import {
   attrOf, checkFsName, checkIno, entryPrefix, findEntry, maxBlocksToFreeLimit, maxIno, maxNameBytes, maxReaddirLimit, nsRecordOf,
   requireInode, type DirEntry, type NsVolume,
 } from './ns-store.js';
+import { checkNotDelegated, optSession } from './ns-delegation.js';
 import { Table, readAll, type StateReader } from './tx.js';
 import { checkInt, invalidArgument } from './validate.js';
 
 type Query = (r: StateReader, args: unknown[]) => unknown;
 
-const lookup: Query = (r, [ref, parentRaw, nameRaw]) => {
+/** `session` (optional): the caller's mount session; another session's delegated directory answers DELEGATED. */
+const lookup: Query = (r, [ref, parentRaw, nameRaw, sessionRaw]) => {
   const vol = requireVolume(r, ref);
   const parent = requireInode(r, vol, checkIno('parent', parentRaw));
   if (parent.type !== 'dir') throw posixError('ENOTDIR', `inode ${parent.ino} is not a directory`, 'look names up in directories');
   const name = checkFsName(nameRaw);
+  checkNotDelegated(r, vol, parent.ino, optSession(sessionRaw));
   const entry = findEntry(r, vol, parent.ino, name);
   if (entry === undefined) throw posixError('ENOENT', `no ${JSON.stringify(name)} in directory ${parent.ino}`, 'create it first');
   return attrOf(requireInode(r, vol, entry.ino)) satisfies FsAttr;
 };
 
-const readdir: Query = (r, [ref, inoRaw, cursorRaw, limitRaw]) => {
+const readdir: Query = (r, [ref, inoRaw, cursorRaw, limitRaw, sessionRaw]) => {
   const vol = requireVolume(r, ref);
   const dir = requireInode(r, vol, checkIno('ino', inoRaw));
   if (dir.type !== 'dir') throw posixError('ENOTDIR', `inode ${dir.ino} is not a directory`, 'list directories only');
+  checkNotDelegated(r, vol, dir.ino, optSession(sessionRaw));
   const limit = checkInt('limit', limitRaw, 1, maxReaddirLimit);
   if (cursorRaw !== null && cursorRaw !== undefined && typeof cursorRaw !== 'string') {
     throw invalidArgument('a readdir cursor is null or the string the previous page returned', 'start with null');

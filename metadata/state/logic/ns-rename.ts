@@ -14,6 +14,7 @@ import {
   rootIno, saveInode, touchDir, volumeOf, type DirEntry, type Inode,
 } from './ns-store.js';
 import { Table, type Tx } from './tx.js';
+import { checkNotDelegated } from './ns-delegation.js';
 import { checkInt } from './validate.js';
 
 /** Deeper trees than this cannot be renamed into (bounds the subtree walk). */
@@ -122,10 +123,14 @@ export const renameHandler: Handler = (tx, ctx, [ref, callerRaw, parentRaw, name
   if (flags === 3) throw posixError('EINVAL', 'RENAME_NOREPLACE and RENAME_EXCHANGE together', 'pass one of them');
   const parent = requireDir(tx, vol, checkIno('parent', parentRaw));
   const newParent = requireDir(tx, vol, checkIno('new parent', newParentRaw));
+  checkNotDelegated(tx, vol, parent.ino, null);
+  checkNotDelegated(tx, vol, newParent.ino, null);
   const entry = findEntry(tx, vol, parent.ino, name);
   if (entry === undefined) throw posixError('ENOENT', `no ${JSON.stringify(name)} in directory ${parent.ino}`, 'look the name up again');
   const src: Side = { parent, name, inode: requireInode(tx, vol, entry.ino) };
   const dstEntry = findEntry(tx, vol, newParent.ino, newName);
+  // A delegated directory replaced by the rename may hold its holder's uncommitted files.
+  if (dstEntry?.type === 'dir') checkNotDelegated(tx, vol, dstEntry.ino, null);
   if ((flags & FsRenameFlags.Exchange) !== 0 && dstEntry === undefined) throw posixError('ENOENT', `no ${JSON.stringify(newName)} in directory ${newParent.ino} to exchange with`, 'RENAME_EXCHANGE needs both names');
   if ((flags & FsRenameFlags.NoReplace) !== 0 && dstEntry !== undefined) throw posixError('EEXIST', `${JSON.stringify(newName)} exists in directory ${newParent.ino}`, 'drop RENAME_NOREPLACE to replace it');
   // Two names of one inode: POSIX says rename does nothing and succeeds.

@@ -28,6 +28,8 @@ export const Table = {
   NsVolume: 'nv',
   /** Open-file handles of an inode, per mount session (hot: bounded by open files). */
   NsOpen: 'no',
+  /** Directory delegations `ng/<volumeId>/<dir hex16>` (hot: bounded by sessions × maxDelegationsPerSession). */
+  NsDelegation: 'ng',
   /** Inodes `ni/<volumeId>/<ino hex16>` (cold: read from LevelDB through the cache, never in the mirror). */
   NsInode: 'ni',
   /** Directory entries `nd/<volumeId>/<parent hex16>/<name>` (cold). */

@@ -15,9 +15,10 @@ export class NsFixture {
 
   constructor(readonly f: Feeder, readonly volume = 'fs') {}
 
-  async init(rangeSize = 10_000, withNodes = true): Promise<this> {
+  /** `spec`: more createVolume fields (e.g. an access mode that lets two mounts hold leases). */
+  async init(rangeSize = 10_000, withNodes = true, spec: Record<string, unknown> = {}): Promise<this> {
     if (withNodes) await addNodes(this.f, 3);
-    this.vol = await this.f.ok<Volume>('createVolume', { name: this.volume, size: '1G', blockSize: '4K' });
+    this.vol = await this.f.ok<Volume>('createVolume', { name: this.volume, size: '1G', blockSize: '4K', ...spec });
     const r = await this.f.ok<FsInodeRange>('fsAllocateInodes', this.volume, rangeSize);
     this.next = r.start;
     this.end = r.end;
@@ -64,11 +65,12 @@ export class NsFixture {
     });
   }
 
-  async names(dir: number): Promise<string[]> {
+  /** `session`: list as that mount session (a directory it holds the delegation of). */
+  async names(dir: number, session?: string): Promise<string[]> {
     const out: string[] = [];
     let cursor: string | null = null;
     do {
-      const page = await this.f.sm.query('fsReaddir', [this.volume, dir, cursor, 7]) as { entries: { name: string }[]; cursor: string | null };
+      const page = await this.f.sm.query('fsReaddir', [this.volume, dir, cursor, 7, ...(session === undefined ? [] : [session])]) as { entries: { name: string }[]; cursor: string | null };
       out.push(...page.entries.map((e) => e.name));
       cursor = page.cursor;
     } while (cursor !== null);
