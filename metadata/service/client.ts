@@ -54,6 +54,12 @@ export interface MetadataClientOptions {
   backoffMinMs?: number;
   backoffMaxMs?: number;
   transport?: 'stream' | 'unary';
+  /**
+   * How long an fs call that meets a directory delegated to another mount (DELEGATED) waits for
+   * the holder to release it after the recall; longer than a mount lease's 15 s TTL, so a dead
+   * holder's delegation has ended by then (metadata/state/logic/ns-delegation.ts).
+   */
+  recallWaitMs?: number;
 }
 
 export const clientDefaults = {
@@ -61,7 +67,14 @@ export const clientDefaults = {
   attemptTimeoutMs: 2_000,
   backoffMinMs: 20,
   backoffMaxMs: 500,
+  recallWaitMs: 20_000,
 } as const;
+
+/** One watch call while waiting for a recalled directory (the member's bound is 60 s). */
+const maxRecallWatchMs = 60_000;
+
+/** The delegation's own commands: never recalled (the holder's, or the recall itself). */
+const delegationMethods = new Set(['fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch']);
 
 /** A watch call's attempt may take its own timeout plus this. */
 const watchMarginMs = 5_000;
@@ -184,6 +197,7 @@ export class MetadataClient implements MetadataApi {
       backoffMinMs: options.backoffMinMs ?? clientDefaults.backoffMinMs,
       backoffMaxMs: options.backoffMaxMs ?? clientDefaults.backoffMaxMs,
       transport: options.transport ?? 'stream',
+      recallWaitMs: options.recallWaitMs ?? clientDefaults.recallWaitMs,
     };
     this.ctor = serviceConstructor('metadata.proto', 'metadata', 'Metadata');
   }
@@ -304,11 +318,52 @@ export class MetadataClient implements MetadataApi {
   }
 
   private read<T>(method: string, args: unknown[], opts?: ReadOptions): Promise<T> {
-    return this.call(method, args, { stale: opts?.stale === true }) as Promise<T>;
+    return this.callRecalling(method, args, { stale: opts?.stale === true }) as Promise<T>;
   }
 
   private write<T>(method: string, args: unknown[]): Promise<T> {
-    return this.call(method, args) as Promise<T>;
+    return this.callRecalling(method, args, {}) as Promise<T>;
+  }
+
+  /** `call`, and for an fs call refused with DELEGATED, the recall and the wait (`afterRecall`). */
+  private async callRecalling(method: string, args: unknown[], opts: { stale?: boolean }): Promise<unknown> {
+    if (!method.startsWith('fs') || delegationMethods.has(method)) return this.call(method, args, opts);
+    try {
+      return await this.call(method, args, opts);
+    } catch (err) {
+      if (!(err instanceof GalleonError) || err.code !== ErrorCode.DELEGATED) throw err;
+      return this.afterRecall(method, args, opts, err);
+    }
+  }
+
+  /**
+   * A directory the call reads or changes is delegated to another mount: ask for it back
+   * (fsRecall), then run the call again — under a new seq, since a refused command stays refused
+   * under its own — each time the watch reports a recall or a delegation's end, until it passes or
+   * `recallWaitMs` ran out (then the last DELEGATED goes to the caller).
+   */
+  private async afterRecall(method: string, args: unknown[], opts: { stale?: boolean }, first: GalleonError): Promise<unknown> {
+    const deadline = Date.now() + this.opts.recallWaitMs;
+    const recalled = new Set<string>();
+    let since = (await this.waitForChange(0, 0)).index;
+    let err = first;
+    for (;;) {
+      const volume = String(err.details.volume);
+      const dir = Number(err.details.dir);
+      if (!recalled.has(`${volume}/${dir}`)) {
+        recalled.add(`${volume}/${dir}`);
+        await this.call('fsRecall', [volume, dir]);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw err;
+      since = (await this.waitForChange(since, Math.min(left, maxRecallWatchMs))).index;
+      try {
+        return await this.call(method, args, opts);
+      } catch (e) {
+        if (!(e instanceof GalleonError) || e.code !== ErrorCode.DELEGATED) throw e;
+        err = e;
+      }
+    }
   }
 
   // ---- MetadataApi ----------------------------------------------------------------------------

@@ -2,7 +2,10 @@
  * `waitForChange(sinceIndex, timeoutMs)`: a long poll the mount managers use instead of a
  * polling loop. Answered by any member from what it applied: at once when a command that
  * changes the volume table (create, delete, expand, or a restore) was applied after
- * `sinceIndex`, else when one is, else after `timeoutMs` (`changed: false`). The answer's
+ * `sinceIndex`, else when one is, else after `timeoutMs` (`changed: false`). Recalls and ends of
+ * directory delegations wake it too (a client waiting for a recalled directory, a holder told of a
+ * recall: metadata/state/logic/ns-delegation.ts); a mount manager woken by one only re-reads the
+ * volume table. The answer's
  * `index` is the next `sinceIndex`. A member that just started counts its start as a change,
  * so a watcher that moves to it re-reads the table once rather than missing anything.
  */
@@ -15,6 +18,8 @@ export const maxWatchTimeoutMs = 60_000;
 export const maxWatchers = 1_024;
 
 const volumeMethods = new Set(['createVolume', 'deleteVolume', 'expandVolume']);
+/** Commands that recall or may end a directory delegation (a lease's end ends its session's delegations). */
+const delegationMethods = new Set(['fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'releaseLease', 'expireLeases']);
 
 export interface WatchAnswer { index: number; changed: boolean }
 
@@ -31,7 +36,7 @@ export class VolumeWatch {
   /** From the driver's onApplied: records just applied, in order. */
   noteApplied(records: readonly AppliedRecord[]): void {
     for (const r of records) {
-      if (r.kind === 'command' && volumeMethods.has(r.command.method)) this.changeIndex = Math.max(this.changeIndex, r.index);
+      if (r.kind === 'command' && (volumeMethods.has(r.command.method) || delegationMethods.has(r.command.method))) this.changeIndex = Math.max(this.changeIndex, r.index);
     }
     this.wake();
   }
