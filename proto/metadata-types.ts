@@ -205,6 +205,11 @@ export interface ReadOptions {
   stale?: boolean;
 }
 
+/** Reads of a directory's entries: as a mount session (a directory it holds the delegation of is not recalled). */
+export interface FsReadOptions extends ReadOptions {
+  session?: string;
+}
+
 /** Identifies a client command so that a retry after a leader change is applied once. */
 export interface CommandId {
   clientId: string;
@@ -456,9 +461,10 @@ export interface FsApi {
   fsReleaseDelegation(volume: string, dir: number, session: string): Promise<{ released: boolean }>;
   fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release?: boolean): Promise<{ attrs: FsAttr[]; parent: FsAttr }>;
 
-  fsLookup(volume: string, parent: number, name: string, opts?: ReadOptions): Promise<FsAttr>;
+  /** `opts.session`: the caller's mount session, which may read a directory it holds the delegation of. */
+  fsLookup(volume: string, parent: number, name: string, opts?: FsReadOptions): Promise<FsAttr>;
   fsGetattr(volume: string, ino: number, opts?: ReadOptions): Promise<FsAttr>;
-  fsReaddir(volume: string, ino: number, cursor: string | null, limit: number, opts?: ReadOptions): Promise<FsReaddirPage>;
+  fsReaddir(volume: string, ino: number, cursor: string | null, limit: number, opts?: FsReadOptions): Promise<FsReaddirPage>;
   fsReadlink(volume: string, ino: number, opts?: ReadOptions): Promise<string>;
   /** The value, base64. */
   fsGetxattr(volume: string, ino: number, name: string, opts?: ReadOptions): Promise<string>;

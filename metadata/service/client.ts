@@ -18,7 +18,7 @@ import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/err
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
 import type {
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
-  FsBatchFile, FsDelegation, FsInodeRange, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
+  FsBatchFile, FsDelegation, FsInodeRange, FsReadOptions, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
   PlacementGroup, ReadOptions, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeSpec,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
@@ -69,6 +69,11 @@ export const clientDefaults = {
   backoffMaxMs: 500,
   recallWaitMs: 20_000,
 } as const;
+
+/** The trailing session argument of fsLookup/fsReaddir, when the caller reads as a mount session. */
+function asSession(opts: FsReadOptions | undefined): string[] {
+  return opts?.session === undefined ? [] : [opts.session];
+}
 
 /** One watch call while waiting for a recalled directory (the member's bound is 60 s). */
 const maxRecallWatchMs = 60_000;
@@ -451,10 +456,12 @@ export class MetadataClient implements MetadataApi {
   async fsCloseMany(volume: string, closes: FsCloses): Promise<void> { await this.write('fsCloseMany', [volume, closes]); }
   fsAckBlocksFreed(volume: string, seqs: number[]): Promise<{ freed: number }> { return this.write('fsAckBlocksFreed', [volume, seqs]); }
 
-  fsLookup(volume: string, parent: number, name: string, opts?: ReadOptions): Promise<FsAttr> { return this.read('fsLookup', [volume, parent, name], opts); }
+  fsLookup(volume: string, parent: number, name: string, opts?: FsReadOptions): Promise<FsAttr> {
+    return this.read('fsLookup', [volume, parent, name, ...asSession(opts)], opts);
+  }
   fsGetattr(volume: string, ino: number, opts?: ReadOptions): Promise<FsAttr> { return this.read('fsGetattr', [volume, ino], opts); }
-  fsReaddir(volume: string, ino: number, cursor: string | null, limit: number, opts?: ReadOptions): Promise<FsReaddirPage> {
-    return this.read('fsReaddir', [volume, ino, cursor, limit], opts);
+  fsReaddir(volume: string, ino: number, cursor: string | null, limit: number, opts?: FsReadOptions): Promise<FsReaddirPage> {
+    return this.read('fsReaddir', [volume, ino, cursor, limit, ...asSession(opts)], opts);
   }
   fsReadlink(volume: string, ino: number, opts?: ReadOptions): Promise<string> { return this.read('fsReadlink', [volume, ino], opts); }
   fsGetxattr(volume: string, ino: number, name: string, opts?: ReadOptions): Promise<string> { return this.read('fsGetxattr', [volume, ino, name], opts); }

@@ -49,6 +49,9 @@ describe('metadata service: a delegated directory recalled by another client', f
     const range = await holder.fsAllocateInodes('dg', 10);
     const dir = await holder.fsMkdir('dg', root, rootIno, 'd', range.start, 0o755);
     assert.equal((await holder.fsDelegate('dg', dir.attr.ino, lease.id)).granted, true);
+    // The holder reads its own directory as its session: no recall.
+    assert.deepEqual((await holder.fsReaddir('dg', dir.attr.ino, null, 10, { session: lease.id })).entries, []);
+    assert.equal((await holder.fsDelegate('dg', dir.attr.ino, lease.id)).recallAtMs, null);
     let answered = false;
     const lookup = settle(reader.fsLookup('dg', dir.attr.ino, 'new.txt')).finally(() => { answered = true; });
     const listing = settle(reader.fsReaddir('dg', dir.attr.ino, null, 100));
