@@ -59,7 +59,10 @@ describe('metadata service: a delegated directory recalled by another client', f
     await until(async () => (await holder.fsDelegate('dg', dir.attr.ino, lease.id)).recallAtMs !== null, 'the reader recalled the directory');
     assert.equal(answered, false, 'the reader waits while the holder has not released');
     const committed = await holder.fsCommitBatch('dg', lease.id, dir.attr.ino, [newFile('new.txt', range.start + 1)], true);
+    const releasedAt = Date.now();
     const seen = await lookup;
+    // Woken by the release (the watch), not by the end of the 20 s recall wait.
+    assert.ok(Date.now() - releasedAt < 10_000, `the reader answered ${Date.now() - releasedAt} ms after the release`);
     assert.ok('value' in seen, `lookup failed: ${'error' in seen ? String(seen.error) : ''}`);
     assert.deepEqual(seen.value, committed.attrs[0]);
     const listed = await listing;
