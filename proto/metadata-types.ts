@@ -471,4 +471,6 @@ export interface FsApi {
   fsListxattr(volume: string, ino: number, opts?: ReadOptions): Promise<string[]>;
   fsStatfs(volume: string, opts?: ReadOptions): Promise<FsStatfs>;
   fsListBlocksToFree(volume: string, limit: number, opts?: ReadOptions): Promise<FsBlocksToFree[]>;
+  /** The directories `session` holds, with their recall stamps (a holder woken by its watch reads this). */
+  fsDelegationsOf(volume: string, session: string, opts?: ReadOptions): Promise<{ dir: number; recallAtMs: number | null }[]>;
 }

@@ -460,6 +460,9 @@ export class MetadataClient implements MetadataApi {
     return this.read('fsLookup', [volume, parent, name, ...asSession(opts)], opts);
   }
   fsGetattr(volume: string, ino: number, opts?: ReadOptions): Promise<FsAttr> { return this.read('fsGetattr', [volume, ino], opts); }
+  fsDelegationsOf(volume: string, session: string, opts?: ReadOptions): Promise<{ dir: number; recallAtMs: number | null }[]> {
+    return this.read('fsDelegationsOf', [volume, session], opts);
+  }
   fsReaddir(volume: string, ino: number, cursor: string | null, limit: number, opts?: FsReadOptions): Promise<FsReaddirPage> {
     return this.read('fsReaddir', [volume, ino, cursor, limit, ...asSession(opts)], opts);
   }

@@ -186,6 +186,19 @@ export function release(tx: Tx, vol: Volume, dirRaw: unknown, sessionRaw: unknow
   return { released: true };
 }
 
+/**
+ * fsDelegationsOf(volume, session): the directories a mount session holds, each with its recall
+ * stamp — what a holder reads when its watch wakes, to flush and release the recalled ones.
+ */
+export function delegationsOf(r: StateReader, vol: Volume, sessionRaw: unknown): { dir: number; recallAtMs: number | null }[] {
+  const session = checkString('session', sessionRaw, 'pass the id of the mount lease this mount holds');
+  const prefix = `${vol.id}/`;
+  return r.ids(Table.NsDelegation).filter((id) => id.startsWith(prefix)).flatMap((id) => {
+    const d = r.get<Delegation>(Table.NsDelegation, id);
+    return d?.session === session ? [{ dir: parseInt(id.slice(prefix.length), 16), recallAtMs: d.recallAtMs }] : [];
+  });
+}
+
 /** A mount lease ended (released, expired, or its volume deleted): its delegations go with it. */
 export function dropSessionDelegations(tx: Tx, lease: Lease): void {
   if (lease.kind !== 'mount') return;

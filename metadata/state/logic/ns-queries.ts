@@ -9,7 +9,7 @@ import {
   attrOf, checkFsName, checkIno, entryPrefix, findEntry, maxBlocksToFreeLimit, maxIno, maxNameBytes, maxReaddirLimit, nsRecordOf,
   requireInode, type DirEntry, type NsVolume,
 } from './ns-store.js';
-import { checkNotDelegated, optSession } from './ns-delegation.js';
+import { checkNotDelegated, delegationsOf, optSession } from './ns-delegation.js';
 import { Table, readAll, type StateReader } from './tx.js';
 import { checkInt, invalidArgument } from './validate.js';
 
@@ -102,4 +102,5 @@ export const nsQueries: Record<string, Query> = {
   fsStatfs: statfs,
   fsListBlocksToFree: listBlocksToFree,
   fsPendingPurges: pendingPurges,
+  fsDelegationsOf: (r, [ref, sessionRaw]) => delegationsOf(r, requireVolume(r, ref), sessionRaw),
 };

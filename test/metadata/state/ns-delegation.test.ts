@@ -131,6 +131,8 @@ describe('metadata/state namespace: directory delegations and fsCommitBatch', fu
     f.stampMs += 1_000;
     assert.equal((await f.ok<FsDelegation>('fsRecall', 'fs', dir.ino)).recallAtMs, first.recallAtMs, 'the first stamp stays');
     assert.equal((await f.ok<FsDelegation>('fsDelegate', 'fs', dir.ino, a.id)).recallAtMs, first.recallAtMs, 'the holder sees the recall');
+    assert.deepEqual(await sm.query('fsDelegationsOf', ['fs', a.id]), [{ dir: dir.ino, recallAtMs: first.recallAtMs }], 'and reads it without a write');
+    assert.deepEqual(await sm.query('fsDelegationsOf', ['fs', b.id]), []);
     f.stampMs += 20_000;
     await f.ok('expireLeases');
     await f.fails('LEASE_NOT_FOUND', 'fsCommitBatch', 'fs', a.id, dir.ino, [file('late')], false);
