@@ -136,6 +136,14 @@ export class BlockClient {
     return this.primaryWrite('PUT', a, body, concern);
   }
 
+  /**
+   * Whether the volume is encrypted; throws KEY_UNAVAILABLE when it is and its data key cannot
+   * be unwrapped here (a mount checks this first, so a wrong key fails the mount, not a later read).
+   */
+  async checkKey(volumeId: string): Promise<boolean> {
+    return this.withKey(volumeId, (c) => c !== null);
+  }
+
   /** Runs `fn` with the volume's cipher (null: plain volume); a deleted volume's key is dropped. */
   private async withKey<T>(volumeId: string, fn: (c: Awaited<ReturnType<VolumeKeyring['cipherFor']>>) => T | Promise<T>): Promise<T> {
     const k = this.opts.keyring;

@@ -5,8 +5,9 @@
  * - `InternalKeyProvider`: a cluster key file (JSON, mode 0600, made once with
  *   `createClusterKeyFile`, never overwritten) holding numbered 256-bit KEK versions. Wrapping is
  *   AES-256-GCM with a random 96-bit nonce; wraps are rare (one per volume created or rotated),
- *   so the birthday bound (2^32 wraps per KEK version) is out of reach. The wrap is bound to the
- *   volume id (associated data): a wrapped key copied onto another volume does not open.
+ *   so the birthday bound (2^32 wraps per KEK version) is out of reach. The wrap is bound to a
+ *   context string (associated data; `dataKeyContext` for volume keys: a key is wrapped before
+ *   the state machine names its volume, so it cannot be bound to the volume id).
  * - `VaultTransitProvider`: HashiCorp Vault's transit engine over HTTP (encrypt / decrypt /
  *   rewrap / keys/:name/rotate, token in `X-Vault-Token`). The KEK never leaves Vault.
  *
@@ -20,12 +21,16 @@ import { GalleonError, invariant } from '../../proto/errors.js';
 import type { KeyProviderName, WrappedDataKey } from '../../proto/metadata-types.js';
 import { dataKeyBytes } from './block-cipher.js';
 
+/** The context volume data keys are wrapped under (see the header). */
+export const dataKeyContext = 'galleon volume data key';
+
+/** `context` is bound to the wrap (internal provider): unwrap needs the same one. Errors name `what`. */
 export interface KeyProvider {
   readonly name: KeyProviderName;
-  wrap(volumeId: string, dataKey: Buffer): Promise<WrappedDataKey>;
-  unwrap(volumeId: string, w: WrappedDataKey): Promise<Buffer>;
+  wrap(context: string, dataKey: Buffer): Promise<WrappedDataKey>;
+  unwrap(context: string, w: WrappedDataKey, what?: string): Promise<Buffer>;
   /** Wraps again under the provider's current KEK version (the data key is unchanged). */
-  rewrap(volumeId: string, w: WrappedDataKey): Promise<WrappedDataKey>;
+  rewrap(context: string, w: WrappedDataKey, what?: string): Promise<WrappedDataKey>;
   /** Starts a new KEK version; later wraps and rewraps use it. Returns its key id. */
   rotate(): Promise<string>;
 }
@@ -105,40 +110,40 @@ export class InternalKeyProvider implements KeyProvider {
     return { version: v, key, keyId: `internal:v${v}:${fingerprint(key)}` };
   }
 
-  async wrap(volumeId: string, dataKey: Buffer): Promise<WrappedDataKey> {
+  async wrap(context: string, dataKey: Buffer): Promise<WrappedDataKey> {
     invariant(dataKey.length === dataKeyBytes, 'data key length');
     const k = await this.kek();
     const nonce = randomBytes(wrapNonceBytes);
     const c = createCipheriv('aes-256-gcm', k.key, nonce);
-    c.setAAD(Buffer.from(`${wrapLabel}|${k.keyId}|${volumeId}`));
+    c.setAAD(Buffer.from(`${wrapLabel}|${k.keyId}|${context}`));
     const ct = Buffer.concat([c.update(dataKey), c.final()]);
     return { provider: 'internal', keyId: k.keyId, wrapped: Buffer.concat([nonce, ct, c.getAuthTag()]).toString('base64') };
   }
 
-  async unwrap(volumeId: string, w: WrappedDataKey): Promise<Buffer> {
+  async unwrap(context: string, w: WrappedDataKey, volumeId = 'the volume'): Promise<Buffer> {
     const m = /^internal:v(\d+):([0-9a-f]{12})$/.exec(w.keyId);
-    if (w.provider !== 'internal' || m === null) throw keyError(`volume ${volumeId}'s data key is wrapped by ${w.provider} (${w.keyId}), not by the cluster key file`, 'configure the key provider the volume was created with');
+    if (w.provider !== 'internal' || m === null) throw keyError(`${volumeId}'s data key is wrapped by ${w.provider} (${w.keyId}), not by the cluster key file`, 'configure the key provider the volume was created with');
     const k = await this.kek(Number(m[1]));
     if (k.keyId !== w.keyId) {
-      throw keyError(`volume ${volumeId}'s data key was wrapped by cluster key ${w.keyId}, but ${this.path} holds ${k.keyId}`, 'this node has the wrong cluster key file: use the one of the cluster that created the volume');
+      throw keyError(`${volumeId}'s data key was wrapped by cluster key ${w.keyId}, but ${this.path} holds ${k.keyId}`, 'this node has the wrong cluster key file: use the one of the cluster that created the volume');
     }
     const b = Buffer.from(w.wrapped, 'base64');
     const d = createDecipheriv('aes-256-gcm', k.key, b.subarray(0, wrapNonceBytes));
-    d.setAAD(Buffer.from(`${wrapLabel}|${k.keyId}|${volumeId}`));
+    d.setAAD(Buffer.from(`${wrapLabel}|${k.keyId}|${context}`));
     d.setAuthTag(b.subarray(b.length - wrapTagBytes));
     try {
       const key = Buffer.concat([d.update(b.subarray(wrapNonceBytes, b.length - wrapTagBytes)), d.final()]);
       invariant(key.length === dataKeyBytes, 'unwrapped data key length');
       return key;
     } catch (err) {
-      throw keyError(`volume ${volumeId}'s wrapped data key does not open with cluster key ${k.keyId}`, 'the wrapped key in the metadata service was changed or belongs to another volume', err);
+      throw keyError(`${volumeId}'s wrapped data key does not open with cluster key ${k.keyId}`, 'the wrapped key in the metadata service was changed', err);
     }
   }
 
-  async rewrap(volumeId: string, w: WrappedDataKey): Promise<WrappedDataKey> {
-    const key = await this.unwrap(volumeId, w);
+  async rewrap(context: string, w: WrappedDataKey, what?: string): Promise<WrappedDataKey> {
+    const key = await this.unwrap(context, w, what);
     try {
-      return await this.wrap(volumeId, key);
+      return await this.wrap(context, key);
     } finally {
       key.fill(0);
     }
@@ -220,22 +225,22 @@ export class VaultTransitProvider implements KeyProvider {
     return c;
   }
 
-  async wrap(_volumeId: string, dataKey: Buffer): Promise<WrappedDataKey> {
+  async wrap(_context: string, dataKey: Buffer): Promise<WrappedDataKey> {
     const d = await this.call(`encrypt/${encodeURIComponent(this.o.keyName)}`, { plaintext: dataKey.toString('base64') });
     return { provider: 'vault', keyId: this.keyId, wrapped: this.ciphertextOf(d, 'encrypt') };
   }
 
-  async unwrap(volumeId: string, w: WrappedDataKey): Promise<Buffer> {
+  async unwrap(_context: string, w: WrappedDataKey, volumeId = 'the volume'): Promise<Buffer> {
     if (w.provider !== 'vault' || w.keyId !== this.keyId) {
-      throw keyError(`volume ${volumeId}'s data key is wrapped by ${w.provider} (${w.keyId}), not by ${this.keyId}`, 'configure the key provider the volume was created with');
+      throw keyError(`${volumeId}'s data key is wrapped by ${w.provider} (${w.keyId}), not by ${this.keyId}`, 'configure the key provider the volume was created with');
     }
     const d = await this.call(`decrypt/${encodeURIComponent(this.o.keyName)}`, { ciphertext: w.wrapped });
     const key = Buffer.from(typeof d.plaintext === 'string' ? d.plaintext : '', 'base64');
-    if (key.length !== dataKeyBytes) throw keyError(`KMS returned a ${key.length}-byte data key for volume ${volumeId}`, 'the wrapped key belongs to another KMS key');
+    if (key.length !== dataKeyBytes) throw keyError(`KMS returned a ${key.length}-byte data key for ${volumeId}`, 'the wrapped key belongs to another KMS key');
     return key;
   }
 
-  async rewrap(_volumeId: string, w: WrappedDataKey): Promise<WrappedDataKey> {
+  async rewrap(_context: string, w: WrappedDataKey): Promise<WrappedDataKey> {
     const d = await this.call(`rewrap/${encodeURIComponent(this.o.keyName)}`, { ciphertext: w.wrapped });
     return { provider: 'vault', keyId: this.keyId, wrapped: this.ciphertextOf(d, 'rewrap') };
   }

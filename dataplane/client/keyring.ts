@@ -11,7 +11,7 @@ import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import { NonceSequence, openBlock, sealBlock, writerKey, generationOf } from './block-cipher.js';
 import type { BlockAddr } from './block-cipher.js';
-import type { KeyProvider } from './key-providers.js';
+import { dataKeyContext, type KeyProvider } from './key-providers.js';
 
 export type KeyringApi = Pick<MetadataApi, 'getVolume' | 'getVolumeKey' | 'allocateKeyWriter'>;
 
@@ -88,7 +88,7 @@ export class VolumeKeyring {
       });
     }
     const rec = await this.api.getVolumeKey(vol.id);
-    const dataKey = await this.provider.unwrap(vol.id, rec);
+    const dataKey = await this.provider.unwrap(dataKeyContext, rec, `volume ${vol.name}`);
     return new VolumeCipher(vol.id, dataKey, () => this.api.allocateKeyWriter(vol.id));
   }
 

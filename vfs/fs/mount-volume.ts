@@ -52,6 +52,8 @@ export interface VolumeMount {
 export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   const mode = o.readOnly ? 'ro' : 'rw';
   const log = o.log.child({ volume: o.volume.name, dir: o.dir });
+  // An encrypted volume whose key this node cannot unwrap is not mounted at all (KEY_UNAVAILABLE).
+  await o.blocks.checkKey(o.volume.id);
   let lease: Lease = await o.api.acquireLease('mount', o.volume.id, o.holder, mountLeaseTtlMs, mode);
   const renew = setInterval(() => {
     o.api.renewLease(lease.id, mountLeaseTtlMs).then((l) => { lease = l; }, async (err: unknown) => {

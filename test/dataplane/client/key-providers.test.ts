@@ -40,7 +40,7 @@ describe('key providers', () => {
       assert.match(w.keyId, /^internal:v1:[0-9a-f]{12}$/);
       assert.ok(!w.wrapped.includes(dk.toString('base64')));
       assert.ok((await p.unwrap('vol-1', w)).equals(dk));
-      await keyUnavailable(p.unwrap('vol-2', w), /does not open/);
+      await keyUnavailable(p.unwrap('vol-2', w, 'volume v2'), /volume v2's wrapped data key does not open/);
       const id2 = await p.rotate();
       assert.match(id2, /^internal:v2:/);
       assert.equal((await stat(f)).mode & 0o777, 0o600);
