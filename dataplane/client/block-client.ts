@@ -133,7 +133,7 @@ export class BlockClient {
     const a = { volumeId, inode, blockNo };
     // Sealed once: a retry resends the same ciphertext (same nonce, same bytes), never re-seals.
     const body = await this.withKey(volumeId, async (c) => (c === null ? data : c.seal(a, data)));
-    return this.primaryWrite('PUT', a, body, concern);
+    return this.primaryWrite('PUT', a, body, concern).catch((err: unknown) => { this.dropKeyOn(volumeId, err); throw err; });
   }
 
   /**
@@ -151,7 +151,7 @@ export class BlockClient {
     try {
       return await fn(await k.cipherFor(volumeId));
     } catch (err) {
-      if (dropsKey(err)) k.forget(volumeId);
+      this.dropKeyOn(volumeId, err);
       throw err;
     }
   }
@@ -172,8 +172,13 @@ export class BlockClient {
   /** Reads from the PG's primary, which has every acknowledged write. */
   async readBlock(volumeId: string, inode: number, blockNo: number): Promise<ReadResult> {
     const a = { volumeId, inode, blockNo };
-    const r = await this.readRaw(a);
+    const r = await this.readRaw(a).catch((err: unknown) => { this.dropKeyOn(volumeId, err); throw err; });
     return this.withKey(volumeId, (c) => (c === null ? r : { ...r, data: c.open(a, r.data) }));
+  }
+
+  /** A volume the service no longer knows was deleted: its data key leaves this process's memory. */
+  private dropKeyOn(volumeId: string, err: unknown): void {
+    if (this.opts.keyring !== undefined && dropsKey(err)) this.opts.keyring.forget(volumeId);
   }
 
   private async readRaw(a: BlockAddress): Promise<ReadResult> {

@@ -216,6 +216,11 @@ describe('encryption at rest on a real local cluster (integration)', function ()
         return r.code !== 0 && /is missing/.test(r.stderr) ? r : null;
       });
       assert.match(missing.stderr, /^Error: cluster key file \S+cluster\.key is missing — start the node with --key-file/);
+      if (fuseReason === undefined) {
+        const failed = await waitFor('node 3 refuses to mount sec without a key file', 60_000, async () => (await json<{ volume: string; state: string; error: string | null }[]>(['vfs', 'list'], n3))
+          .find((m) => m.volume === 'sec' && m.state === 'failed'));
+        assert.match(failed.error ?? '', /cluster key file \S+ is missing/);
+      }
     } finally {
       await rename(good, keyFile);
     }
