@@ -8,7 +8,8 @@
  * shows up as KEY_UNAVAILABLE naming the key it needs instead of a fresh key that opens nothing.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { MetadataApi, VolumeKeyRecord, VolumeSpec, WrappedDataKey } from '../../proto/metadata-types.js';
@@ -17,6 +18,23 @@ import { VolumeKeyring, type KeyringApi } from '../../dataplane/client/keyring.j
 import type { DaemonConfig } from './types.js';
 
 export const clusterKeyFileName = 'cluster.key';
+/** Under the storage path: the key file this node was last started with (a restart without --key-file uses it again). */
+export const keyFilePointerName = 'key-file.path';
+
+/**
+ * The key file to use: --key-file (remembered under the storage path, as the node id is), else
+ * the one remembered from an earlier start, else `<storage>/cluster.key`.
+ */
+async function rememberedKeyFile(cfg: DaemonConfig): Promise<string> {
+  const pointer = join(cfg.storagePath, keyFilePointerName);
+  if (cfg.keyFile !== null) {
+    const abs = resolve(cfg.keyFile);
+    if ((await readFile(pointer, 'utf8').catch(() => '')).trim() !== abs) await writeFile(pointer, `${abs}\n`);
+    return abs;
+  }
+  const remembered = (await readFile(pointer, 'utf8').catch(() => '')).trim();
+  return remembered !== '' ? remembered : join(cfg.storagePath, clusterKeyFileName);
+}
 /** Volumes re-wrapped at once by `key rotate` (each is one KMS call and one Raft write). */
 export const rotateConcurrency = 8;
 
@@ -78,7 +96,7 @@ export class DaemonKeys {
 
   /** `newCluster`: this node starts a new cluster on an empty storage path (it may make the key file). */
   static async open(cfg: DaemonConfig, newCluster: boolean, log: Logger): Promise<DaemonKeys> {
-    const keyFile = cfg.keyFile ?? join(cfg.storagePath, clusterKeyFileName);
+    const keyFile = await rememberedKeyFile(cfg);
     if (newCluster && !existsSync(keyFile)) {
       await createClusterKeyFile(keyFile);
       log.info({ keyFile }, 'made the cluster key file (mode 0600): copy it to every node that should read encrypted volumes, and keep a backup');
