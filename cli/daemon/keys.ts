@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { MetadataApi, VolumeKeyRecord, VolumeSpec, WrappedDataKey } from '../../proto/metadata-types.js';
 import { createClusterKeyFile, dataKeyContext, InternalKeyProvider, newDataKey, VaultTransitProvider, type KeyProvider } from '../../dataplane/client/key-providers.js';
 import { VolumeKeyring, type KeyringApi } from '../../dataplane/client/keyring.js';
@@ -152,11 +152,14 @@ export class DaemonKeys {
           await api.rewrapVolumeKey(v.id, rec.wrapped, w);
           result.rewrapped.push({ volume: v.name, volumeId: v.id, from: rec.keyId, to: w.keyId });
         } catch (err) {
-          result.failed.push({ volume: v.name, volumeId: v.id, error: (err as Error).message });
+          // Deleted meanwhile: its key is gone with it, nothing left to re-wrap.
+          if (!isGalleonError(err, ErrorCode.VOLUME_NOT_FOUND)) result.failed.push({ volume: v.name, volumeId: v.id, error: (err as Error).message });
         }
       }
     };
     await Promise.all(Array.from({ length: rotateConcurrency }, worker));
+    result.rewrapped.sort((a, b) => a.volume.localeCompare(b.volume));
+    result.failed.sort((a, b) => a.volume.localeCompare(b.volume));
     this.log.info({ keyId, rewrapped: result.rewrapped.length, failed: result.failed.length }, 'key rotate: data keys re-wrapped');
     return result;
   }

@@ -52,8 +52,6 @@ export interface VolumeMount {
 export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   const mode = o.readOnly ? 'ro' : 'rw';
   const log = o.log.child({ volume: o.volume.name, dir: o.dir });
-  // An encrypted volume whose key this node cannot unwrap is not mounted at all (KEY_UNAVAILABLE).
-  await o.blocks.checkKey(o.volume.id);
   let lease: Lease = await o.api.acquireLease('mount', o.volume.id, o.holder, mountLeaseTtlMs, mode);
   const renew = setInterval(() => {
     o.api.renewLease(lease.id, mountLeaseTtlMs).then((l) => { lease = l; }, async (err: unknown) => {
@@ -76,6 +74,9 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   }) : null;
   let mounted: Mounted;
   try {
+    // An encrypted volume whose key this node cannot unwrap is not mounted at all (KEY_UNAVAILABLE).
+    // Checked under the lease, so the lease race of a ReadWriteOnce volume is what it was.
+    await o.blocks.checkKey(o.volume.id);
     mounted = await mountFs(o.dir, fs, {
       fsname: `galleon:${o.volume.name}${raw ? ':raw' : ''}`, readOnly: o.readOnly, allowOther: process.getuid?.() === 0,
       attrTimeoutSec: timeout, entryTimeoutSec: timeout,
