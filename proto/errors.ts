@@ -45,6 +45,10 @@ export const ErrorCode = {
   NO_SPACE: 'NO_SPACE',
   IO_ERROR: 'IO_ERROR',
   WRITE_CONCERN_UNMET: 'WRITE_CONCERN_UNMET',
+  /** An encrypted block body failed authentication (changed, moved, or sealed under another key). */
+  INTEGRITY_ERROR: 'INTEGRITY_ERROR',
+  /** A volume's data key cannot be unwrapped: the key file or KMS is missing, wrong or unreachable. */
+  KEY_UNAVAILABLE: 'KEY_UNAVAILABLE',
   // bugs
   INVARIANT_VIOLATION: 'INVARIANT_VIOLATION',
   INTERNAL: 'INTERNAL',
@@ -145,7 +149,7 @@ const httpStatusByCode: Partial<Record<ErrorCode, number>> = {
   STALE_EPOCH: 409, DELEGATED: 409, FAILED_PRECONDITION: 412, POSIX: 409, INSUFFICIENT_NODES: 422,
   CROSS_ORIGIN_REFUSED: 403, UNSUPPORTED_MEDIA_TYPE: 415,
   NOT_LEADER: 421, NOT_PRIMARY: 421, NO_LEADER: 503, UNAVAILABLE: 503, PROPOSAL_DROPPED: 503, TIMEOUT: 504,
-  NO_SPACE: 507, WRITE_CONCERN_UNMET: 503,
+  NO_SPACE: 507, WRITE_CONCERN_UNMET: 503, INTEGRITY_ERROR: 502, KEY_UNAVAILABLE: 503,
 };
 
 export function httpStatusOf(code: ErrorCode): number {

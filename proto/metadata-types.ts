@@ -76,6 +76,30 @@ export interface VolumeSpec {
   labels?: Record<string, string>;
   /** Bytes, or a string with a K/M suffix: a power of two from 4 KiB to 1 MiB. */
   blockSize?: number | string;
+  /**
+   * The volume's data key, wrapped by a key provider (dataplane/client/key-providers.ts): given
+   * for a class with encryption (a daemon makes it), never for one without.
+   */
+  dataKey?: WrappedDataKey;
+}
+
+export type KeyProviderName = 'internal' | 'vault';
+
+/** A volume's data key as the metadata service keeps it: only ever wrapped. */
+export interface WrappedDataKey {
+  provider: KeyProviderName;
+  /** Which KEK (and version, for the internal provider) wrapped it. */
+  keyId: string;
+  /** Base64 (internal) or the KMS's ciphertext string (vault:vN:…). */
+  wrapped: string;
+}
+
+export interface VolumeKeyRecord extends WrappedDataKey {
+  volumeId: string;
+  /** Writer ids handed out so far (allocateKeyWriter): the next one is writers + 1. */
+  writers: number;
+  /** When the wrap last changed (creation or rotation), leader's clock. */
+  wrappedAtMs: number;
 }
 
 export type VolumeState = 'available' | 'degraded' | 'expanding' | 'deleting';
@@ -97,6 +121,8 @@ export interface Volume {
   updatedAtMs: number;
   /** Bumped by every change: lets a client do compare-and-set style updates. */
   version: number;
+  /** True when blocks are sealed in the client with the volume's data key (getVolumeKey). */
+  encrypted?: boolean;
 }
 
 export type DataNodeState = 'up' | 'down' | 'draining';
@@ -233,6 +259,12 @@ export interface MetadataApi extends FsApi {
   updateVolumeLabels(nameOrId: string, labels: Record<string, string | null>): Promise<Volume>;
   expandVolume(nameOrId: string, size: number | string): Promise<Volume>;
   deleteVolume(nameOrId: string): Promise<Volume>;
+  /** The wrapped data key of an encrypted volume (KEY_UNAVAILABLE when it has none). */
+  getVolumeKey(volumeId: string, opts?: ReadOptions): Promise<VolumeKeyRecord>;
+  /** A writer id never handed out before for this volume's key: the block nonces' prefix. */
+  allocateKeyWriter(volumeId: string): Promise<number>;
+  /** Replaces the wrap of a volume's data key if it is still `expectedWrapped` (rotation). */
+  rewrapVolumeKey(volumeId: string, expectedWrapped: string, next: WrappedDataKey): Promise<VolumeKeyRecord>;
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode>;
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode>;

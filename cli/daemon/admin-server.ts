@@ -23,6 +23,8 @@ import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
 import { vfsStatus } from '../../vfs/manager/status.js';
+import type { DaemonKeys } from './keys.js';
+import { defaultStorageClass } from '../../metadata/state/logic/storage-classes.js';
 
 /** Large enough for a base64 block of the biggest block size (4 MiB). */
 export const maxRequestBodyBytes = 8 * 1024 * 1024;
@@ -47,6 +49,8 @@ export interface DaemonHost {
   metrics(): Promise<{ contentType: string; text: string }>;
   /** The node's mount manager (vfs/manager). */
   mounts(): MountManager;
+  /** The node's key providers (data keys of encrypted volumes, `key rotate`). */
+  keys(): DaemonKeys;
 }
 
 /** The parsed body of a route, as its schema (named in the route table) outputs it. */
@@ -73,7 +77,8 @@ function handlers(host: DaemonHost): Handlers {
   const api = (): MetadataApi => host.metadata();
   return {
     volumeList: () => api().listVolumes(),
-    volumeCreate: (_, b) => api().createVolume(withDefaultBlockSize(b, host.config().blockSizeBytes)),
+    // A volume of a class with encryption gets a fresh data key, wrapped here: Raft sees only the wrap.
+    volumeCreate: async (_, b) => api().createVolume(await host.keys().withDataKey(api(), withDefaultBlockSize(b, host.config().blockSizeBytes), defaultStorageClass)),
     volumeGet: ({ ref }) => api().getVolume(ref),
     volumeDelete: ({ ref }) => api().deleteVolume(ref),
     volumeExpand: ({ ref }, b) => api().expandVolume(ref, b.size),
@@ -100,6 +105,8 @@ function handlers(host: DaemonHost): Handlers {
     vfsStatus: ({ ref }) => { const s = host.mounts().status(ref); return vfsStatus(api(), s.info, s.mount); },
     vfsUnmount: (_, b) => host.mounts().unmount(b.target),
     vfsSync: (_, b) => host.mounts().sync(b?.volume ?? null),
+    keyList: () => host.keys().list(api()),
+    keyRotate: () => host.keys().rotate(api()),
   };
 }
 

@@ -38,6 +38,11 @@ export interface DaemonSettings {
   /** `[log] level`: the only setting SIGHUP applies live (see reloadPlan). */
   logLevel?: string;
   mountPoint?: string;
+  /** `[security]`: the cluster key file (internal key provider). */
+  keyFile?: string;
+  /** `[security]`: Vault transit engine address and key name (external key provider). */
+  kmsAddress?: string;
+  kmsKey?: string;
 }
 
 /** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
@@ -60,6 +65,7 @@ const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
   log: { level: 'logLevel' },
+  security: { key_file: 'keyFile', kms_address: 'kmsAddress', kms_key: 'kmsKey' },
 };
 
 export const defaultDaemonSettings = {
@@ -221,6 +227,7 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
   const timings = resolveFailoverTimings(s);
   if (s.logLevel !== undefined) resolveLogLevel(s.logLevel, undefined);
 
+  const kms = resolveKms(s);
   if (!roles.includes('metadata') && peerAddresses.length === 0) {
     throw configError('roles', 'a node without the metadata role needs the cluster\'s addresses', 'add --peer-addresses with the bind addresses of metadata members');
   }
@@ -241,5 +248,18 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     ...timings,
     configFile,
     mountPoint: s.mountPoint === undefined || s.mountPoint === '' ? null : s.mountPoint,
+    keyFile: s.keyFile === undefined || s.keyFile === '' ? null : s.keyFile,
+    kms,
   };
+}
+
+/** Vault transit needs both its address and the key's name; the token comes from the environment only. */
+function resolveKms(s: DaemonSettings): DaemonConfig['kms'] {
+  const address = s.kmsAddress ?? '';
+  const keyName = s.kmsKey ?? '';
+  if (address === '' && keyName === '') return null;
+  if (address === '' || keyName === '') throw configError('kms', 'a KMS needs both its address and a key name', 'give --kms-address http://host:8200 and --kms-key NAME (or [security] kms_address and kms_key)');
+  if (!/^https?:\/\/[^\s/]+/.test(address)) throw configError('kms-address', `"${address}" is not an http(s) URL`, 'e.g. --kms-address http://127.0.0.1:8200');
+  if (!/^[\w.-]{1,128}$/.test(keyName)) throw configError('kms-key', `"${keyName}" is not a transit key name`, 'use letters, digits, dot, dash or underscore');
+  return { address, keyName };
 }

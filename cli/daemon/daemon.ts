@@ -3,7 +3,7 @@
  * the admin endpoint, owns the pid file, and stops gracefully: stop accepting admin requests,
  * let in-flight ones finish, stop roles (which close their stores), remove the pid file.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeFolder } from '../lib/folder.js';
@@ -24,6 +24,8 @@ import { assertStorageFree, pidFileName } from './pidfile.js';
 import { createDaemonLogger } from './logger.js';
 import { parseConfigFile, reloadPlan, type DaemonSettings } from './config.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
+import { DaemonKeys } from './keys.js';
+import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
 
 export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
@@ -68,6 +70,9 @@ export class Daemon implements DaemonHost {
   /** A node without the metadata role reaches the cluster through this client. */
   private remoteMetadata: (MetadataApi & { close(): void }) | null = null;
   private readonly startedAtMs = Date.now();
+  private keys_: DaemonKeys | null = null;
+  /** One keyring for every block client of this node: one writer id per volume, one unwrap. */
+  private keyring_: VolumeKeyring | null = null;
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
   /** Resolves once the daemon has fully stopped. */
@@ -92,6 +97,9 @@ export class Daemon implements DaemonHost {
     // 'exit' listeners: the pid file never outlives the process, short of SIGKILL.
     process.on('exit', () => daemon.removePidFileSync());
     try {
+      // A node that starts a new cluster on an empty storage path makes the cluster key file.
+      const newCluster = config.roles.includes('metadata') && config.peerAddresses.length === 0 && !existsSync(daemon.metadataDir());
+      daemon.keys_ = await DaemonKeys.open(daemon.cfg, newCluster, daemon.logger.child({ role: 'keys' }));
       await daemon.startRoles();
       daemon.admin = await startAdminServer(daemon, parseHostPort(config.ipcAddress, 'IPC address', true), daemon.logger);
     } catch (err) {
@@ -156,7 +164,7 @@ export class Daemon implements DaemonHost {
       this.dataRole = new DataRole({
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
-        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs,
+        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, keyring: this.keyring(),
       });
       await this.dataRole.start();
     }
@@ -181,9 +189,27 @@ export class Daemon implements DaemonHost {
       // primary: ~15 s with the default timings) instead of failing the program's write with EIO.
       this.mountBlocks = new BlockClient({
         placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50,
+        keyring: this.keyring(),
       });
     }
     return this.mountBlocks;
+  }
+
+  keys(): DaemonKeys {
+    if (this.keys_ === null) throw new GalleonError(ErrorCode.UNAVAILABLE, 'the keys of this node are not loaded yet', { hint: 'wait for the daemon to start' });
+    return this.keys_;
+  }
+
+  private keyring(): VolumeKeyring {
+    if (this.keyring_ === null) {
+      // Late-bound: the metadata member may restart under the same daemon.
+      this.keyring_ = this.keys().keyring({
+        getVolume: (...a) => this.metadata().getVolume(...a),
+        getVolumeKey: (...a) => this.metadata().getVolumeKey(...a),
+        allocateKeyWriter: (...a) => this.metadata().allocateKeyWriter(...a),
+      });
+    }
+    return this.keyring_;
   }
 
   mounts(): MountManager {

@@ -28,6 +28,7 @@ import { HttpRepairSource } from '../../dataplane/server/repair-source.js';
 import { DataNodeAgent } from '../../dataplane/server/agent.js';
 import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limits.js';
 import { parseHostPort } from '../lib/address.js';
+import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
 
 /** Retry pace while the metadata service has no leader yet. */
 const registerRetryMs = 250;
@@ -49,6 +50,8 @@ export interface DataRoleOptions {
   logger: Logger;
   heartbeatIntervalMs?: number;
   leaseTtlMs?: number;
+  /** Seals encrypted volumes' blocks for the admin block client (write-block / read-block). */
+  keyring?: VolumeKeyring;
 }
 
 /** A MetadataApi that resolves the current one on every call (the member may restart). */
@@ -129,7 +132,10 @@ export class DataRole {
 
   /** A client of the cluster's block servers (for the admin endpoint). */
   blocks(): BlockClient {
-    this.client ??= new BlockClient({ placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+    this.client ??= new BlockClient({
+      placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50,
+      ...(this.opts.keyring === undefined ? {} : { keyring: this.opts.keyring }),
+    });
     return this.client;
   }
 

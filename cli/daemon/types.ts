@@ -42,6 +42,10 @@ export interface DaemonConfig {
   configFile: string | null;
   /** Mount every volume at `<mountPoint>/<volume-name>` (the mount manager, vfs/manager); null: only explicit mounts. */
   mountPoint: string | null;
+  /** Cluster key file of the internal key provider (null: <storage>/cluster.key). */
+  keyFile: string | null;
+  /** Vault transit engine that wraps new volumes' data keys (token: GALLEON_KMS_TOKEN or VAULT_TOKEN). */
+  kms: { address: string; keyName: string } | null;
 }
 
 export type RoleState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'left';

@@ -57,6 +57,8 @@ export const adminRoutes = {
   vfsStatus: { method: 'GET', path: '/v1/vfs/mounts/:ref', command: 'vfs status' },
   vfsUnmount: { method: 'POST', path: '/v1/vfs/unmount', command: 'vfs unmount', body: 'vfsUnmount' },
   vfsSync: { method: 'POST', path: '/v1/vfs/sync', command: 'vfs sync', body: 'vfsSync' },
+  keyList: { method: 'GET', path: '/v1/keys', command: 'key list' },
+  keyRotate: { method: 'POST', path: '/v1/keys/rotate', command: 'key rotate', body: 'none' },
 } as const satisfies Record<string, AdminRouteSpec>;
 
 export type AdminRouteName = keyof typeof adminRoutes;

@@ -17,7 +17,7 @@ export function volumeDetails(v: Volume): string {
     ['Size', `${formatBytes(v.sizeBytes)} (${v.sizeBytes} bytes)`],
     ['Storage class', v.storageClass], ['Replicas', v.replicas], ['Write concern', v.writeConcern],
     ['Access mode', v.accessMode], ['Block size', v.blockSizeBytes], ['Placement groups', v.pgCount],
-    ['State', v.state], ['Labels', formatLabels(v.labels)],
+    ['State', v.state], ['Encryption', v.encrypted === true ? 'AES-256-GCM (client-side, key list shows its key)' : 'none'], ['Labels', formatLabels(v.labels)],
     ['Created', formatTime(v.createdAtMs)], ['Updated', formatTime(v.updatedAtMs)], ['Version', v.version],
   ]);
 }

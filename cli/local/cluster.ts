@@ -5,7 +5,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { folderError, makeFolder } from '../lib/folder.js';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { request } from 'undici';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { ClusterStatus } from '../../proto/metadata-types.js';
@@ -122,8 +122,15 @@ export interface UpResult {
 
 export const mountDirName = 'mnt';
 
+/**
+ * The cluster key file every node of the folder shares (`--key-file`): node 1 makes it (mode
+ * 0600) when it starts the new cluster, before the others start (cli/daemon/keys.ts).
+ */
+export const localKeyFileName = 'cluster.key';
+
 function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined): string[] {
   const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
+  args.push('--key-file', join(dirname(n.storagePath), localKeyFileName));
   if (n.mountPoint !== undefined) args.push('--mount-point', n.mountPoint);
   if (peers.length > 0) args.push('--peer-addresses', peers.join(','));
   if (timings !== undefined) {

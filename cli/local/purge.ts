@@ -68,7 +68,7 @@ export function ownedEntries(dir: string, entries: readonly string[], nodeStorag
     .map((p) => resolve(dir, p))
     .filter((p) => dirname(p) === resolve(dir) && nodeFolderPattern.test(basename(p)))
     .map((p) => basename(p)));
-  const files = new Set(['cluster.json', 'cluster.json.tmp', ...(hasMarker ? [markerFileName] : [])]);
+  const files = new Set(['cluster.json', 'cluster.json.tmp', ...(hasMarker ? [markerFileName, 'cluster.key'] : [])]);
   return entries.filter((e) => nodeFolders.has(e) || files.has(e));
 }
 

@@ -15,6 +15,8 @@ import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
 import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse, Header } from '../wire.js';
 import type { BlockBatchFrameMeta } from '../wire.js';
+import { sealOverheadBytes } from './block-cipher.js';
+import { dropsKey, type VolumeKeyring } from './keyring.js';
 
 export interface BlockClientOptions {
   placement: PlacementSource;
@@ -34,6 +36,11 @@ export interface BlockClientOptions {
    * batches while the previous one is out: a request costs far more CPU than a small write.
    */
   writeBatchesInFlight?: number;
+  /**
+   * Seals the blocks of encrypted volumes (AES-256-GCM, README "Encryption"). Without one, the
+   * client writes bodies as given: only for tests and tools on plain volumes.
+   */
+  keyring?: VolumeKeyring;
 }
 
 export interface WriteAck {
@@ -88,7 +95,7 @@ export class BlockClient {
   private readonly pools = new Map<string, Pool>();
   private readonly writeQueues = new Map<string, WriteQueue>();
   private closed = false;
-  private readonly o: Required<Omit<BlockClientOptions, 'placement'>>;
+  private readonly o: Required<Omit<BlockClientOptions, 'placement' | 'keyring'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
     this.o = {
@@ -123,7 +130,30 @@ export class BlockClient {
   }
 
   async writeBlock(volumeId: string, inode: number, blockNo: number, data: Uint8Array, concern: WriteConcern): Promise<WriteAck> {
-    return this.primaryWrite('PUT', { volumeId, inode, blockNo }, data, concern);
+    const a = { volumeId, inode, blockNo };
+    // Sealed once: a retry resends the same ciphertext (same nonce, same bytes), never re-seals.
+    const body = await this.withKey(volumeId, async (c) => (c === null ? data : c.seal(a, data)));
+    return this.primaryWrite('PUT', a, body, concern).catch((err: unknown) => { this.dropKeyOn(volumeId, err); throw err; });
+  }
+
+  /**
+   * Whether the volume is encrypted; throws KEY_UNAVAILABLE when it is and its data key cannot
+   * be unwrapped here (a mount checks this first, so a wrong key fails the mount, not a later read).
+   */
+  async checkKey(volumeId: string): Promise<boolean> {
+    return this.withKey(volumeId, (c) => c !== null);
+  }
+
+  /** Runs `fn` with the volume's cipher (null: plain volume); a deleted volume's key is dropped. */
+  private async withKey<T>(volumeId: string, fn: (c: Awaited<ReturnType<VolumeKeyring['cipherFor']>>) => T | Promise<T>): Promise<T> {
+    const k = this.opts.keyring;
+    if (k === undefined) return fn(null);
+    try {
+      return await fn(await k.cipherFor(volumeId));
+    } catch (err) {
+      this.dropKeyOn(volumeId, err);
+      throw err;
+    }
   }
 
   async deleteBlock(volumeId: string, inode: number, blockNo: number, concern: WriteConcern): Promise<WriteAck> {
@@ -142,7 +172,17 @@ export class BlockClient {
   /** Reads from the PG's primary, which has every acknowledged write. */
   async readBlock(volumeId: string, inode: number, blockNo: number): Promise<ReadResult> {
     const a = { volumeId, inode, blockNo };
-    return this.withRetry(volumeId, async (p) => {
+    const r = await this.readRaw(a).catch((err: unknown) => { this.dropKeyOn(volumeId, err); throw err; });
+    return this.withKey(volumeId, (c) => (c === null ? r : { ...r, data: c.open(a, r.data) }));
+  }
+
+  /** A volume the service no longer knows was deleted: its data key leaves this process's memory. */
+  private dropKeyOn(volumeId: string, err: unknown): void {
+    if (this.opts.keyring !== undefined && dropsKey(err)) this.opts.keyring.forget(volumeId);
+  }
+
+  private async readRaw(a: BlockAddress): Promise<ReadResult> {
+    return this.withRetry(a.volumeId, async (p) => {
       const r = this.route(p, a);
       const res = await this.pool(r.address).request({ method: 'GET', path: `${blockPath(a)}?epoch=${r.epoch}`, idempotent: true });
       if (res.statusCode !== 200) throw await errorFromResponse(res);
@@ -157,7 +197,8 @@ export class BlockClient {
     }
     return this.withRetry(a.volumeId, async (p) => {
       const r = this.route(p, a);
-      if (this.o.coalesceWrites && (data === undefined || data.byteLength <= coalesceBelowBytes)) {
+      // A sealed body is its plaintext plus the seal: the same writes coalesce with or without encryption.
+      if (this.o.coalesceWrites && (data === undefined || data.byteLength <= coalesceBelowBytes + sealOverheadBytes)) {
         return this.enqueueWrite(r.address, { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, epoch: r.epoch, op: method === 'PUT' ? 'put' : 'delete', concern }, data);
       }
       const res = await this.pool(r.address).request({

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { maxWrappedKeyChars } from '../state/logic/volume-keys.js';
 
 /** Ids, names, addresses: the longest is a 63-character name; leave room. */
 export const maxArgStringChars = 512;
@@ -27,6 +28,9 @@ const shapes: Record<string, z.ZodType> = {
   updateVolumeLabels: z.tuple([str, obj]),
   expandVolume: z.tuple([str, z.union([int, str])]),
   deleteVolume: z.tuple([str]),
+  getVolumeKey: z.tuple([str]),
+  allocateKeyWriter: z.tuple([str]),
+  rewrapVolumeKey: z.tuple([str, z.string().min(1).max(maxWrappedKeyChars), obj]),
   registerDataNode: z.tuple([obj]),
   heartbeatDataNode: z.tuple([str, int, z.array(z.unknown()).max(maxHeartbeatPgs)]),
   acquireLease: z.tuple([str, str, str, int, opt(z.enum(['rw', 'ro'])), opt(int)]),

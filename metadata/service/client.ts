@@ -19,7 +19,7 @@ import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.
 import type {
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
   FsBatchFile, FsDelegation, FsInodeRange, FsReadOptions, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
-  PlacementGroup, ReadOptions, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeSpec,
+  PlacementGroup, ReadOptions, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
 import { maxResultsPerClient } from '../state/logic/apply.js';
@@ -384,6 +384,9 @@ export class MetadataClient implements MetadataApi {
   updateVolumeLabels(nameOrId: string, labels: Record<string, string | null>): Promise<Volume> { return this.write('updateVolumeLabels', [nameOrId, labels]); }
   expandVolume(nameOrId: string, size: number | string): Promise<Volume> { return this.write('expandVolume', [nameOrId, size]); }
   deleteVolume(nameOrId: string): Promise<Volume> { return this.write('deleteVolume', [nameOrId]); }
+  getVolumeKey(volumeId: string, opts?: ReadOptions): Promise<VolumeKeyRecord> { return this.read('getVolumeKey', [volumeId], opts); }
+  allocateKeyWriter(volumeId: string): Promise<number> { return this.write('allocateKeyWriter', [volumeId]); }
+  rewrapVolumeKey(volumeId: string, expectedWrapped: string, next: WrappedDataKey): Promise<VolumeKeyRecord> { return this.write('rewrapVolumeKey', [volumeId, expectedWrapped, next]); }
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode> { return this.write('registerDataNode', [node]); }
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode> { return this.write('heartbeatDataNode', [id, usedBytes, pgs]); }

@@ -13,7 +13,7 @@ import type { SerializedError } from '../../proto/errors.js';
 /** Methods of MetadataApi that change state and are therefore replicated through the log. */
 export const commandMethods = [
   'createStorageClass', 'deleteStorageClass',
-  'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
+  'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume', 'allocateKeyWriter', 'rewrapVolumeKey',
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
   'claimPgPrimary', 'markPgReplicaOutOfSync',
@@ -26,7 +26,7 @@ export type CommandMethod = (typeof commandMethods)[number];
 
 /** Methods answered from the state machine's local state (after ReadIndex unless stale). */
 export const queryMethods = [
-  'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement',
+  'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement', 'getVolumeKey',
   'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree', 'fsDelegationsOf',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type QueryMethod = (typeof queryMethods)[number];

@@ -4,6 +4,9 @@
  *
  *   npm run bench:dataplane            (env BENCH_SECONDS=3 per timed phase, BENCH_WARMUP_SECONDS=3 before them)
  *   BENCH_ONLY=small npm run bench:dataplane   (only fio's synced QD1 reference and the 4 KiB writes)
+ *   BENCH_ENCRYPT=both npm run bench:dataplane (adds the same phases on an encrypted volume, in the
+ *                                               same run: figures and the ratio; `on` encrypts the
+ *                                               main volume; BENCH_ONLY=crypt runs only that comparison)
  *
  * Prints one table: our figure, fio's reference, the ratio; and the physical limit of three
  * replicas on one disk (fio sequential write / 3) with our replicated sequential write's ratio.
@@ -23,6 +26,7 @@ import { writeConcernOrder } from '../../proto/metadata-types.js';
 import { pgStates, TestCluster } from '../dataplane/cluster.js';
 import { pattern, tempDir } from '../dataplane/helpers.js';
 import { pollUntil } from '../support/poll.js';
+import { benchKeyring, encryptMode, sealCpuMicros } from './lib/crypt.js';
 
 const phaseSeconds = Number(process.env.BENCH_SECONDS ?? '3');
 const warmUpSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? '3');
@@ -34,6 +38,9 @@ const randomSpaceBlocks = 1 << 18;
 const pgCount = 12;
 const MiB = 1024 * 1024;
 const onlySmallWrites = process.env.BENCH_ONLY === 'small';
+const encrypt = encryptMode(process.env.BENCH_ENCRYPT);
+/** BENCH_ONLY=crypt: only the plain-versus-encrypted comparison (no fio, no store-only rows). */
+const onlyCrypt = process.env.BENCH_ONLY === 'crypt';
 /** BENCH_CONCERNS=durable,replicated limits the 4 KiB write phases to those concerns. */
 const smallWriteConcerns = process.env.BENCH_CONCERNS === undefined ? writeConcernOrder : writeConcernOrder.filter((c) => (process.env.BENCH_CONCERNS ?? '').split(',').includes(c));
 
@@ -114,11 +121,61 @@ async function storeOnly(layout: BodyLayout, blocks: number): Promise<number> {
   }
 }
 
+interface CryptRow { workload: string; unit: string; plain: number; encrypted: number; cpuPlain: number; cpuEncrypted: number }
+
+/**
+ * The same four phases on the plain volume `bench` and the encrypted `bench-enc`, interleaved
+ * (plain, encrypted, per phase) so drift of the shared machine hits both alike. CPU is this
+ * process's (the client, where sealing happens) per operation.
+ */
+async function cryptComparison(c: BlockClient, cluster: TestCluster, ids: string[]): Promise<CryptRow[]> {
+  const big = pattern(5, seqBlockBytes);
+  const small = pattern(6, smallBlockBytes);
+  const blocks = Math.min(seqBlocks, 256);
+  const clientCpu = (): number => { const u = process.cpuUsage(); return u.user + u.system; };
+  const measure = async (vol: string, run: (vol: string) => Promise<{ opsPerSec: number; ops: number }>): Promise<{ rate: number; cpu: number }> => {
+    await settle(cluster, ids);
+    const before = clientCpu();
+    const r = await run(vol);
+    return { rate: r.opsPerSec, cpu: (clientCpu() - before) / Math.max(1, r.ops) };
+  };
+  const phases: { workload: string; unit: string; scale: number; run: (vol: string) => Promise<{ opsPerSec: number; ops: number }> }[] = [
+    { workload: 'seq write 1 MiB, replicated', unit: 'MiB/s', scale: seqBlockBytes / MiB, run: (v) => timed(60, blocks, (i) => c.writeBlock(v, 21, i, big, 'replicated')) },
+    { workload: 'rand write 4 KiB, durable', unit: 'IOPS', scale: 1, run: (v) => timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock(v, 22, rand(randomSpaceBlocks), small, 'durable')) },
+    { workload: 'seq read 1 MiB', unit: 'MiB/s', scale: seqBlockBytes / MiB, run: (v) => timed(60, blocks, (i) => c.readBlock(v, 21, i)) },
+    { workload: 'rand read 4 KiB', unit: 'IOPS', scale: 1, run: (v) => timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.readBlock(v, 23, rand(256))) },
+  ];
+  // The 4 KiB read phase reads blocks that exist.
+  for (const v of ['bench', 'bench-enc']) await timed(60, 256, (i) => c.writeBlock(v, 23, i, small, 'durable'));
+  const rows: CryptRow[] = [];
+  for (const ph of phases) {
+    const p = await measure('bench', ph.run);
+    const e = await measure('bench-enc', ph.run);
+    rows.push({ workload: ph.workload, unit: ph.unit, plain: p.rate * ph.scale, encrypted: e.rate * ph.scale, cpuPlain: p.cpu, cpuEncrypted: e.cpu });
+  }
+  return rows;
+}
+
+function printCryptRows(rows: CryptRow[]): void {
+  const t = new Table({ head: ['workload', 'plain', 'encrypted (AES-256-GCM)', 'encrypted / plain', 'client CPU µs/op plain / encrypted'] });
+  for (const r of rows) {
+    t.push([`${r.workload} (${r.unit})`, r.plain.toFixed(0), r.encrypted.toFixed(0), `${(r.encrypted / r.plain).toFixed(2)}x`, `${r.cpuPlain.toFixed(0)} / ${r.cpuEncrypted.toFixed(0)}`]);
+  }
+  console.log('Encryption cost: the same phases on a plain and an encrypted volume, one cluster, one run');
+  console.log(t.toString());
+  const big = sealCpuMicros(MiB, 256);
+  const small = sealCpuMicros(4096, 20_000);
+  console.log(`the cipher alone (CPU of this process): seal 1 MiB ${big.seal.toFixed(0)} µs (${(MiB / big.seal).toFixed(0)} MB/s), open ${big.open.toFixed(0)} µs; ` +
+    `seal 4 KiB ${small.seal.toFixed(1)} µs, open ${small.open.toFixed(1)} µs`);
+}
+
 async function main(): Promise<void> {
+  if (onlyCrypt) return cryptOnly();
   ensureFio();
   const fioDir = await tempDir('bench-fio');
   const cluster = new TestCluster();
   let client: BlockClient | undefined;
+  let keys: Awaited<ReturnType<typeof benchKeyring>> | undefined;
   const rows: (string | number)[][] = [];
   const fmt = (n: number, d = 0): string => n.toFixed(d);
   try {
@@ -143,7 +200,13 @@ async function main(): Promise<void> {
     await cluster.install(placement);
     const source = new StaticPlacementSource();
     source.set(placement);
-    client = new BlockClient({ placement: source, maxInFlight: inFlight });
+    if (encrypt !== 'off') {
+      const enc = cluster.placement('bench-enc', Array.from({ length: pgCount }, (_, pg) => ({ replicas: ids, primary: ids[pg % 3] ?? 'n1', epoch: 1 })));
+      await cluster.install(enc);
+      source.set(enc);
+      keys = await benchKeyring(encrypt === 'on' ? ['bench', 'bench-enc'] : ['bench-enc']);
+    }
+    client = new BlockClient({ placement: source, maxInFlight: inFlight, ...(keys === undefined ? {} : { keyring: keys.keyring }) });
     const c = client;
 
     const big = pattern(1, seqBlockBytes);
@@ -210,12 +273,43 @@ async function main(): Promise<void> {
     const durableRatio = random.durable / fioRandW.iops;
     console.log(`targets: replicated seq write ${fmt((100 * seqWMiBs) / limit)}% of the 3-replica limit (target >= 70%); ` +
       `durable 4 KiB at ${inFlight} in flight ${fmt(durableRatio, 1)}x fio's synced QD1 IOPS (target >= 2x)`);
+    if (encrypt === 'on') console.log('BENCH_ENCRYPT=on: every figure above is of an encrypted volume');
+    if (encrypt === 'both') printCryptRows(await cryptComparison(c, cluster, ids));
   } finally {
     await client?.close();
+    await keys?.close();
     // Graceful stops, so a node run with --cpu-prof (GALLEON_DATA_NODE_FLAGS) writes its profile.
     for (const id of [...cluster.nodes.keys()]) await cluster.stop(id);
     await cluster.stopAll();
     await rm(fioDir, { recursive: true, force: true });
+  }
+}
+
+/** BENCH_ONLY=crypt: three nodes, the plain and the encrypted volume, the comparison only. */
+async function cryptOnly(): Promise<void> {
+  const cluster = new TestCluster();
+  const keys = await benchKeyring(['bench-enc']);
+  const ids = ['n1', 'n2', 'n3'];
+  let client: BlockClient | undefined;
+  try {
+    await Promise.all([cluster.start('n1', 'z1'), cluster.start('n2', 'z2'), cluster.start('n3', 'z3')]);
+    const source = new StaticPlacementSource();
+    for (const v of ['bench', 'bench-enc']) {
+      const p = cluster.placement(v, Array.from({ length: pgCount }, (_, pg) => ({ replicas: ids, primary: ids[pg % 3] ?? 'n1', epoch: 1 })));
+      await cluster.install(p);
+      source.set(p);
+    }
+    client = new BlockClient({ placement: source, maxInFlight: inFlight, keyring: keys.keyring });
+    const c = client;
+    // Warm-up on both volumes (connections, JIT, the keyring's first unwrap and writer id).
+    for (const v of ['bench', 'bench-enc']) await timed(warmUpSeconds, Number.MAX_SAFE_INTEGER, (i) => c.writeBlock(v, 9, i % 4096, pattern(2, smallBlockBytes), 'durable'));
+    printCryptRows(await cryptComparison(c, cluster, ids));
+    console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+  } finally {
+    await client?.close();
+    for (const id of [...cluster.nodes.keys()]) await cluster.stop(id);
+    await cluster.stopAll();
+    await keys.close();
   }
 }
 

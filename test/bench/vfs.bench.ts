@@ -25,6 +25,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Table from 'cli-table3';
 import { BlockClient } from '../../dataplane/client/block-client.js';
+import { VolumeKeyring } from '../../dataplane/client/keyring.js';
+import { InternalKeyProvider } from '../../dataplane/client/key-providers.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import type { Volume } from '../../proto/metadata-types.js';
@@ -105,9 +107,11 @@ type ReadRun = { mount: number; client: number };
 type ClientSlice = (fromBlock: number, toBlock: number) => Promise<number>;
 
 /** Writes the same bytes through the BlockClient alone; `reads` times the mount and the client alternately. */
-async function blockClientOnly(bindAddresses: string[], volumeName: string, chunk: Buffer, reads: (readByClient: ClientSlice) => Promise<ReadRun[]>): Promise<{ write: number; reads: ReadRun[] }> {
+async function blockClientOnly(bindAddresses: string[], keyFile: string, volumeName: string, chunk: Buffer, reads: (readByClient: ClientSlice) => Promise<ReadRun[]>): Promise<{ write: number; reads: ReadRun[] }> {
   const api = new MetadataClient({ addresses: bindAddresses });
-  const client = new BlockClient({ placement: new MetadataPlacementSource(api), coalesceWrites: false, maxAttempts: 20 });
+  // Seals as the mounts do (the bench volume's class encrypts), so the ratio compares like with like.
+  const keyring = new VolumeKeyring(api, new InternalKeyProvider(keyFile));
+  const client = new BlockClient({ placement: new MetadataPlacementSource(api), coalesceWrites: false, maxAttempts: 20, keyring });
   try {
     const vol: Volume = await api.getVolume(volumeName);
     const ino = 1_000_000_000;
@@ -212,7 +216,7 @@ async function main(): Promise<void> {
     if (parts.has('seq')) {
       note('sequential: mount write');
       const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
-      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), 'bench', chunk, async (readByClient) => {
+      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), join(c.dir, 'cluster.key'), 'bench', chunk, async (readByClient) => {
         // Each mount read goes through a node whose block cache never held the file (node 2,
         // then node 3), in slices alternating with the same slices through the block client, so
         // that both see the same load (on this shared machine it swings 2x within seconds).

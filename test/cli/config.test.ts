@@ -50,7 +50,7 @@ describe('cli/daemon/config', () => {
       ipcAddress: '127.0.0.1:8090', dataAddress: '127.0.0.1:8070', peerAddresses: ['10.0.1.11:8080', '10.0.1.12:8080'],
       blockSizeBytes: 8192, replicationStrategy: 'asynchronous', persistenceLevel: 'high', zone: 'zone-a', targetVoters: 5,
       heartbeatIntervalMs: 1000, leaseTtlMs: 4000, dataNodeDownAfterMs: 10_000,
-      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null,
+      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null, keyFile: null, kms: null,
     });
   });
 
@@ -92,7 +92,8 @@ describe('cli/daemon/config', () => {
 
   it('names an unknown key, an unknown section and a key of the spec we do not implement', () => {
     code(() => parseConfigFile('[daemon]\nstorage_pat = "/x"\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown key "daemon.storage_pat"');
-    code(() => parseConfigFile('[security]\ntls_enabled = false\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown section "security"');
+    code(() => parseConfigFile('[securty]\nkey_file = "/x"\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown section "securty"');
+    code(() => parseConfigFile('[security]\ntls_enabled = false\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown key "security.tls_enabled"');
     code(() => parseConfigFile('cluster:\n  auto_join: true\n', 'd.yaml'), 'INVALID_ARGUMENT', 'unknown key "cluster.auto_join"');
   });
 
@@ -100,6 +101,15 @@ describe('cli/daemon/config', () => {
     assert.equal(resolveDaemonConfig(parseConfigFile('daemon:\n  mount_point: /mnt/galleonfs\n', 'd.yaml'), {}, null).mountPoint, '/mnt/galleonfs');
     assert.equal(resolveDaemonConfig({ mountPoint: '/a' }, { mountPoint: '/b' }, null).mountPoint, '/b');
     assert.equal(resolveDaemonConfig({}, {}, null).mountPoint, null);
+  });
+
+  it('reads [security] key_file, kms_address and kms_key; a KMS needs both and a URL', () => {
+    const cfg = resolveDaemonConfig(parseConfigFile('[security]\nkey_file = "/etc/galleonfs/cluster.key"\nkms_address = "http://127.0.0.1:8200"\nkms_key = "galleon"\n', 'd.toml'), {}, null);
+    assert.equal(cfg.keyFile, '/etc/galleonfs/cluster.key');
+    assert.deepEqual(cfg.kms, { address: 'http://127.0.0.1:8200', keyName: 'galleon' });
+    code(() => resolveDaemonConfig({ kmsAddress: 'http://127.0.0.1:8200' }, {}, null), 'INVALID_ARGUMENT', 'needs both its address and a key name');
+    code(() => resolveDaemonConfig({ kmsAddress: '127.0.0.1:8200', kmsKey: 'k' }, {}, null), 'INVALID_ARGUMENT', 'is not an http(s) URL');
+    code(() => resolveDaemonConfig({ kmsAddress: 'http://h:1', kmsKey: 'a b' }, {}, null), 'INVALID_ARGUMENT', 'is not a transit key name');
   });
 
   it('rejects malformed files and wrongly typed values', () => {

@@ -123,7 +123,7 @@ const adminNoRoute: fc.Arbitrary<HttpCase> = fc.record({
 })).filter((c) => !isRealAdminMutation(c));
 
 function isRealAdminMutation(c: HttpCase): boolean {
-  return /^\/v1\/(volumes|storage-classes|cluster|daemon)(\/|$)/.test(c.path) && c.method !== 'GET' && c.method !== 'HEAD' && c.method !== 'OPTIONS';
+  return /^\/v1\/(volumes|storage-classes|cluster|daemon|keys)(\/|$)/.test(c.path) && c.method !== 'GET' && c.method !== 'HEAD' && c.method !== 'OPTIONS';
 }
 
 export const adminCase: fc.Arbitrary<HttpCase> = fc.oneof({ weight: 5, arbitrary: adminMutation }, { weight: 3, arbitrary: adminRead }, { weight: 1, arbitrary: adminNoRoute });

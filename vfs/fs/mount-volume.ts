@@ -74,6 +74,9 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   }) : null;
   let mounted: Mounted;
   try {
+    // An encrypted volume whose key this node cannot unwrap is not mounted at all (KEY_UNAVAILABLE).
+    // Checked under the lease, so the lease race of a ReadWriteOnce volume is what it was.
+    await o.blocks.checkKey(o.volume.id);
     mounted = await mountFs(o.dir, fs, {
       fsname: `galleon:${o.volume.name}${raw ? ':raw' : ''}`, readOnly: o.readOnly, allowOther: process.getuid?.() === 0,
       attrTimeoutSec: timeout, entryTimeoutSec: timeout,

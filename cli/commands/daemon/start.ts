@@ -42,6 +42,9 @@ export default class DaemonStart extends GalleonCommand {
     'heartbeat-interval-ms': Flags.string({ summary: 'Data role: heartbeat to the metadata service every this many ms. [default: 1000]' }),
     'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms; use the same on every node. [default: 4000]' }),
     'mount-point': Flags.string({ summary: 'Mount every volume at <DIR>/<volume-name> as it is created (FUSE; unmounted at stop).' }),
+    'key-file': Flags.string({ summary: 'Cluster key file that wraps encrypted volumes\' data keys (made, mode 0600, when a node starts a new cluster). [default: <storage-path>/cluster.key]' }),
+    'kms-address': Flags.string({ summary: 'Vault transit engine (http://host:8200) that wraps new volumes\' data keys instead of the key file; token from GALLEON_KMS_TOKEN or VAULT_TOKEN.' }),
+    'kms-key': Flags.string({ summary: 'Name of the Vault transit key (with --kms-address).' }),
     'data-node-down-after-ms': Flags.string({ summary: 'Metadata role: mark a data node down after this many ms without heartbeats; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
 
@@ -78,9 +81,13 @@ export default class DaemonStart extends GalleonCommand {
     set('leaseTtlMs', flags['lease-ttl-ms']);
     set('dataNodeDownAfterMs', flags['data-node-down-after-ms']);
     set('mountPoint', flags['mount-point']);
+    set('keyFile', flags['key-file']);
+    set('kmsAddress', flags['kms-address']);
+    set('kmsKey', flags['kms-key']);
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
     if (config.mountPoint !== null) config.mountPoint = resolve(config.mountPoint);
+    if (config.keyFile !== null) config.keyFile = resolve(config.keyFile);
 
     if (flags.detach) return this.detach(config);
 
@@ -122,6 +129,8 @@ export default class DaemonStart extends GalleonCommand {
     if (config.peerAddresses.length > 0) args.push('--peer-addresses', config.peerAddresses.join(','));
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);
     if (config.mountPoint !== null) args.push('--mount-point', config.mountPoint);
+    if (config.keyFile !== null) args.push('--key-file', config.keyFile);
+    if (config.kms !== null) args.push('--kms-address', config.kms.address, '--kms-key', config.kms.keyName);
     if (config.configFile !== null) args.push('--config', config.configFile);
     const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress);
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);

@@ -21,6 +21,7 @@ import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storag
 import { Table, type Tx } from './tx.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
 import { ensureNs } from './ns-store.js';
+import { checkDataKey, deleteVolumeKey, putVolumeKey, volumeKeyHandlers } from './volume-keys.js';
 import {
   checkAddress, checkInt, checkKeys, checkLabelCount, checkLabelKey, checkLabelValue, checkLabels, checkName, checkNodeId,
   checkOneOf, checkString, invalidArgument, isRecord,
@@ -46,7 +47,7 @@ export const blockSizeBytes = minBlockSizeBytes;
 export const defaultVolumeSizeBytes = 2 ** 30;
 export const volumeTypes: readonly VolumeType[] = ['ephemeral', 'persistent', 'shared'];
 export const accessModes: readonly AccessMode[] = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany'];
-const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels', 'blockSize'] as const;
+const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels', 'blockSize', 'dataKey'] as const;
 const registrationKeys = ['id', 'address', 'zone', 'capacityBytes', 'heartbeatIntervalMs', 'emptyStore'] as const;
 const leaseKinds: readonly LeaseKind[] = ['pg-primary', 'mount'];
 
@@ -94,6 +95,7 @@ const handlers: Record<string, Handler> = {
       ? (type === 'shared' ? 'ReadWriteMany' : 'ReadWriteOnce')
       : checkOneOf('access mode', spec.accessMode, accessModes);
     const labels = checkLabels(spec.labels);
+    const dataKey = checkDataKey(sc, spec.dataKey);
     const id = ctx.newId('volume');
     invariant(tx.get(Table.Volume, id) === undefined, `derived volume id ${id} already exists`);
     const name = spec.name === undefined ? `vol-${id.slice(0, 8)}` : checkName('volume', spec.name);
@@ -118,9 +120,10 @@ const handlers: Record<string, Handler> = {
     const volume: Volume = {
       id, name, type, sizeBytes, accessMode, storageClass: sc.name, replicas, writeConcern: sc.writeConcern,
       blockSizeBytes: volumeBlockSize, pgCount: pgsPerVolume, state: 'available', labels,
-      createdAtMs: ctx.stampMs, updatedAtMs: ctx.stampMs, version: 1,
+      createdAtMs: ctx.stampMs, updatedAtMs: ctx.stampMs, version: 1, ...(dataKey === null ? {} : { encrypted: true }),
     };
     tx.put(Table.Volume, id, volume);
+    if (dataKey !== null) putVolumeKey(tx, ctx, id, dataKey);
     tx.put(Table.VolumeName, name, id);
     writePlacement(tx, id, pgs);
     ensureNs(tx, volume);
@@ -162,6 +165,7 @@ const handlers: Record<string, Handler> = {
     tx.del(Table.Volume, vol.id);
     tx.del(Table.VolumeName, vol.name);
     writePlacement(tx, vol.id, null);
+    deleteVolumeKey(tx, vol);
     deletePgSync(tx, vol);
     markNamespaceDeleted(tx, vol);
     return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
@@ -332,7 +336,7 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-Object.assign(handlers, pgSyncHandlers, nsHandlers);
+Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers);
 
 export function isKnownCommand(method: string): boolean {
   return Object.hasOwn(handlers, method);

@@ -36,6 +36,8 @@ export const Table = {
   NsEntry: 'nd',
   /** Data blocks to free `nf/<volumeId>/<seq hex16>` (cold). */
   NsFree: 'nf',
+  /** Wrapped data keys of encrypted volumes, by volume id (volume-keys.ts). */
+  VolumeKey: 'vk',
 } as const;
 export type Table = (typeof Table)[keyof typeof Table];
 export const tables: readonly Table[] = Object.values(Table);
