@@ -42,6 +42,8 @@ export interface CoreWrite {
   op: BlockOp | undefined;
   /** The local store's error, reported instead of the core's WRITE_CONCERN_UNMET. */
   localError: Error | undefined;
+  /** Test hook (GALLEON_TEST_DIE_AFTER_FORWARD): not stored here; the process dies once a replica stored it. */
+  dieAfterForward: boolean;
   resolve: (r: WriteResult) => void;
   reject: (e: Error) => void;
 }

@@ -61,7 +61,7 @@ export class PrimaryDrive extends PgWorker {
   write(ppg: PrimaryPg, w: Pick<CoreWrite, 'address' | 'data' | 'placement'>, concern: WriteConcern): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
       const req = ppg.nextReq++;
-      const cw: CoreWrite = { ...w, op: undefined, localError: undefined, resolve, reject };
+      const cw: CoreWrite = { ...w, op: undefined, localError: undefined, dieAfterForward: false, resolve, reject };
       ppg.writes.set(req, cw);
       if (this.leases !== null && !ppg.core.r.lease && this.leases.valid(ppg.volumeId, ppg.pg, ppg.epoch)) this.run(ppg, null, { t: 'lease', epoch: ppg.epoch, valid: true });
       this.run(ppg, cw, { t: 'write', req, block: w.address.blockNo, value: '', concern, epoch: ppg.epoch });
@@ -114,7 +114,7 @@ export class PrimaryDrive extends PgWorker {
     cur.op = cur.data === null ? { ...base, kind: 'delete' } : { ...base, kind: 'put', data: cur.data };
     const r = this.rt(`${address.volumeId}/${ppg.pg}`);
     r.assignedSeq = Math.max(r.assignedSeq, entry.seq);
-    if (this.dieArmed) return; // test hook: never stored here (forwardTo kills the process)
+    if (this.dieArmed) { this.dieArmed = false; cur.dieAfterForward = true; return; } // test hook: never stored here
     this.store.write(cur.op, { sync: a.sync }).then(() => this.step(ppg, { t: 'stored', token: a.token }), (err: unknown) => {
       cur.localError = err instanceof Error ? err : new GalleonError('INTERNAL', 'local write failed', { cause: err });
       this.log.error({ err, volumeId: address.volumeId, pg: ppg.pg, seq: entry.seq }, 'local write failed on the primary');
@@ -124,9 +124,7 @@ export class PrimaryDrive extends PgWorker {
 
   private send(ppg: PrimaryPg, cur: CoreWrite | null, to: string, msg: PeerMsg): void {
     invariant(msg.t === 'forward' && cur?.op !== undefined, `the primary path sends only the forward of the write it orders, not ${msg.t}`);
-    const dieNow = this.dieArmed;
-    this.dieArmed = false;
-    const { op } = cur;
+    const { op, dieAfterForward: dieNow } = cur;
     const seqs = [op.seq];
     const target = nodeOf(cur.placement, to).address;
     const failed = this.rt(`${ppg.volumeId}/${ppg.pg}`).failedReplicas;
