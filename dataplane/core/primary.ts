@@ -154,7 +154,7 @@ function anyPending(acks: ReadonlyMap<string, ReplicaAck>): boolean {
 function everyReplicaSettled(c: PgRecord, p: PendingWrite): boolean {
   if (c.outOfSync.size === 0) return everyReplicaAnswered(c.self, p.entry.seq, p.acks, noFloors);
   const floors = new Map<string, number>();
-  for (const [id, m] of c.outOfSync) if (m.confirmed) floors.set(id, m.floor);
+  for (const [id, m] of c.outOfSync) if (m.committed > 0) floors.set(id, m.committed);
   return everyReplicaAnswered(c.self, p.entry.seq, p.acks, floors);
 }
 const noFloors: ReadonlyMap<string, number> = new Map();
@@ -213,14 +213,15 @@ function replicaFailed(c: PgRecord, seq: number, replica: string, out: PgAction[
 function markOutOfSync(c: PgRecord, replica: string, out: PgAction[]): void {
   const m = c.outOfSync.get(replica);
   if (m !== undefined && m.floor >= c.lastAssigned) return;
-  c.outOfSync.set(replica, { floor: c.lastAssigned, confirmed: false });
+  c.outOfSync.set(replica, { floor: c.lastAssigned, committed: m?.committed ?? 0 });
   out.push({ t: 'outOfSync', replica, floor: c.lastAssigned, epoch: c.placement?.epoch ?? 0 });
 }
 
 export function onMarked(c: PgRecord, replica: string, floor: number, out: PgAction[]): void {
   const m = c.outOfSync.get(replica);
-  if (m === undefined || m.floor > floor) return;
-  m.confirmed = true;
+  // An older floor committing still covers the writes at or below it (a newer one may be in flight).
+  if (m === undefined || floor <= m.committed) return;
+  m.committed = Math.min(floor, m.floor);
   for (const seq of [...c.pending.keys()]) settle(c, seq, out);
 }
 
@@ -316,7 +317,7 @@ export function primaryTick(c: PgRecord, out: PgAction[]): void {
   if (c.now % every !== 0) return;
   const epoch = c.placement?.epoch ?? 0;
   for (const id of others(c)) if ((c.replicaApplied.get(id) ?? 0) < c.applied) out.push({ t: 'send', to: id, msg: { t: 'catchUp', epoch } });
-  for (const [replica, m] of c.outOfSync) if (!m.confirmed) out.push({ t: 'outOfSync', replica, floor: m.floor, epoch });
+  for (const [replica, m] of c.outOfSync) if (m.committed < m.floor) out.push({ t: 'outOfSync', replica, floor: m.floor, epoch });
 }
 
 export function leaveRole(c: PgRecord, out: PgAction[]): void {

@@ -75,6 +75,22 @@ describe('dataplane/core: PgCore', () => {
     assert.equal(again?.ok, false);
   });
 
+  it('an older out-of-sync mark committing releases the writes it covers while a higher floor is still in flight', () => {
+    const core = shellPeered(0);
+    const first = core.step(write(1, 'replicated', 3));
+    stored(core, first);
+    core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 3, seqs: [5], durable: true, applied: 5 } });
+    assert.deepEqual(of(core.step({ t: 'msg', from: 'c', msg: { t: 'nack', epoch: 3, seqs: [5], newer: 3 } }), 'outOfSync').map((m) => m.floor), [5]);
+    const second = core.step(write(2, 'replicated', 3));
+    stored(core, second);
+    core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 3, seqs: [6], durable: true, applied: 6 } });
+    assert.deepEqual(of(core.step({ t: 'msg', from: 'c', msg: { t: 'nack', epoch: 3, seqs: [6], newer: 3 } }), 'outOfSync').map((m) => m.floor), [6]);
+    const one = of(core.step({ t: 'marked', replica: 'c', floor: 5 }), 'answer');
+    assert.deepEqual(one.map((a) => a.req), [1], 'the mark at floor 5 covers write 1 (seq 5), not write 2 (seq 6)');
+    const two = of(core.step({ t: 'marked', replica: 'c', floor: 6 }), 'answer');
+    assert.deepEqual(two.map((a) => a.req), [2]);
+  });
+
   it('a failed local store fails a durable write (never acknowledged) and does not hold back an acknowledged one', () => {
     const core = shellPeered(0);
     const durable = core.step(write(1, 'durable', 3));
