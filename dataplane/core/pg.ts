@@ -38,6 +38,9 @@ function dispatch(c: PgRecord, ev: PgEvent, out: PgAction[]): void {
     case 'inventory': onInventory(c, ev.blocks, out); return;
     case 'stored': onStored(c, ev.token, out); return;
     case 'marked': primary.onMarked(c, ev.replica, ev.floor, out); return;
+    case 'markRefused': primary.onMarkRefused(c, ev.epoch, out); return;
+    case 'storeFailed': onStoreFailed(c, ev.token, out); return;
+    case 'peeredByShell': primary.onPeeredByShell(c, ev, out); return;
     case 'tick': onTick(c, out); return;
   }
 }
@@ -120,6 +123,14 @@ function onStored(c: PgRecord, token: number, out: PgAction[]): void {
     case 'declined': out.push({ t: 'send', to: w.to, msg: { t: 'handBackAck', epoch: w.epoch, blocks: w.blocks } }); return;
     case 'none': return;
   }
+}
+
+/** Only the primary's own write is counted from a store action; a failed one is counted failed. */
+function onStoreFailed(c: PgRecord, token: number, out: PgAction[]): void {
+  const w = c.storeWaits.get(token);
+  if (w === undefined) return;
+  c.storeWaits.delete(token);
+  if (w.kind === 'primary') primary.onOwnStoreFailed(c, w.seq, out);
 }
 
 function onTick(c: PgRecord, out: PgAction[]): void {

@@ -9,7 +9,7 @@ import {
   failPending, highest, others, raiseEpoch, reply, setPhase, storeAction, fence, type PendingWrite, type PgRecord,
 } from './record.js';
 import { everyReplicaAnswered, takeHandedBack } from './rules.js';
-import type { BlockVersion, Entry, PeerMsg, PgAction, Version, WriteConcern } from './types.js';
+import type { BlockVersion, Entry, PeerMsg, PgAction, PgPlacement, Version, WriteConcern } from './types.js';
 import { dataVersion, versionAfter } from './types.js';
 
 export function startClaim(c: PgRecord, out: PgAction[]): void {
@@ -84,7 +84,7 @@ export function onWrite(c: PgRecord, ev: { req: number; block: number; value: st
   if (refusal !== null) { reply(out, ev.req, refusal.code, refusal.message); return; }
   const replicas = c.placement?.replicas ?? [];
   const upfront = evaluateWriteConcern(ev.concern, replicas, c.self, new Map());
-  if (upfront.state === 'impossible') { reply(out, ev.req, 'WRITE_CONCERN_UNMET', upfront.reason); return; }
+  if (upfront.state === 'impossible') { reply(out, ev.req, 'WRITE_CONCERN_UNMET', `write concern ${ev.concern} cannot be met: ${upfront.reason}`); return; }
   if (c.pending.size >= c.limits.maxPendingWrites) { reply(out, ev.req, 'UNAVAILABLE', 'too many writes waiting for their concern'); return; }
   order(c, ev.req, { block: ev.block, value: ev.value }, ev.concern, null, out);
 }
@@ -110,10 +110,11 @@ function order(c: PgRecord, req: number | null, w: { block: number; value: strin
   const entry: Entry = w.origin === undefined ? { seq, epoch, block: w.block, value: w.value } : { seq, epoch, block: w.block, value: w.value, origin: w.origin };
   const acks = new Map<string, ReplicaAck>([[c.self, 'accepted']]);
   const p: PendingWrite = { req, entry, concern, acks, sentAt: new Map(), attempts: new Map(), answered: false, handBackFrom };
-  for (const id of others(c)) acks.set(id, 'pending');
+  const peers = others(c);
+  for (const id of peers) acks.set(id, 'pending');
   c.pending.set(seq, p);
   storeAction(c, out, [entry], null, primaryMustSync(concern), { kind: 'primary', seq });
-  for (const id of others(c)) sendForward(c, p, id, out);
+  for (const id of peers) sendForward(c, p, id, out);
   settle(c, seq, out);
 }
 
@@ -134,7 +135,12 @@ export function settle(c: PgRecord, seq: number, out: PgAction[]): void {
     if (v.state === 'satisfied' && (!waitForAll || everyReplicaSettled(c, p))) answerSatisfied(c, p, out);
     else if (v.state === 'impossible') answerFailed(p, out, 'WRITE_CONCERN_UNMET', v.reason);
   }
-  if (p.answered && [...p.acks.values()].every((a) => a !== 'pending')) c.pending.delete(seq);
+  if (p.answered && !anyPending(p.acks)) c.pending.delete(seq);
+}
+
+function anyPending(acks: ReadonlyMap<string, ReplicaAck>): boolean {
+  for (const a of acks.values()) if (a === 'pending') return true;
+  return false;
 }
 
 /**
@@ -146,10 +152,12 @@ export function settle(c: PgRecord, seq: number, out: PgAction[]): void {
  * it in its first 20 seeds).
  */
 function everyReplicaSettled(c: PgRecord, p: PendingWrite): boolean {
+  if (c.outOfSync.size === 0) return everyReplicaAnswered(c.self, p.entry.seq, p.acks, noFloors);
   const floors = new Map<string, number>();
-  for (const [id, m] of c.outOfSync) if (m.confirmed) floors.set(id, m.floor);
+  for (const [id, m] of c.outOfSync) if (m.committed > 0) floors.set(id, m.committed);
   return everyReplicaAnswered(c.self, p.entry.seq, p.acks, floors);
 }
+const noFloors: ReadonlyMap<string, number> = new Map();
 
 function answerSatisfied(c: PgRecord, p: PendingWrite, out: PgAction[]): void {
   p.answered = true;
@@ -158,7 +166,7 @@ function answerSatisfied(c: PgRecord, p: PendingWrite, out: PgAction[]): void {
     return;
   }
   invariant(c.phase === 'active' && c.placement?.epoch === c.epoch, 'a fenced primary acknowledges nothing');
-  if (p.req !== null) out.push({ t: 'answer', req: p.req, ok: true, seq: p.entry.seq, epoch: p.entry.epoch, concern: p.concern });
+  if (p.req !== null) out.push({ t: 'answer', req: p.req, ok: true, seq: p.entry.seq, epoch: p.entry.epoch, concern: p.concern, acks: p.acks });
   if (p.handBackFrom !== null) out.push({ t: 'send', to: p.handBackFrom, msg: { t: 'handBackAck', epoch: p.entry.epoch, blocks: [p.entry.block] } });
 }
 
@@ -205,14 +213,15 @@ function replicaFailed(c: PgRecord, seq: number, replica: string, out: PgAction[
 function markOutOfSync(c: PgRecord, replica: string, out: PgAction[]): void {
   const m = c.outOfSync.get(replica);
   if (m !== undefined && m.floor >= c.lastAssigned) return;
-  c.outOfSync.set(replica, { floor: c.lastAssigned, confirmed: false });
+  c.outOfSync.set(replica, { floor: c.lastAssigned, committed: m?.committed ?? 0 });
   out.push({ t: 'outOfSync', replica, floor: c.lastAssigned, epoch: c.placement?.epoch ?? 0 });
 }
 
 export function onMarked(c: PgRecord, replica: string, floor: number, out: PgAction[]): void {
   const m = c.outOfSync.get(replica);
-  if (m === undefined || m.floor > floor) return;
-  m.confirmed = true;
+  // An older floor committing still covers the writes at or below it (a newer one may be in flight).
+  if (m === undefined || floor <= m.committed) return;
+  m.committed = Math.min(floor, m.floor);
   for (const seq of [...c.pending.keys()]) settle(c, seq, out);
 }
 
@@ -257,6 +266,42 @@ export function onHandBackOffers(c: PgRecord, ev: { from: string; epoch: number;
   else if (declined.length > 0) storeAction(c, out, [], null, true, { kind: 'declined', to: ev.from, epoch: ev.epoch, blocks: declined });
 }
 
+/** The metadata service refused an out-of-sync mark at this epoch: this node is deposed there. */
+export function onMarkRefused(c: PgRecord, epoch: number, out: PgAction[]): void {
+  if (c.role !== 'primary' || c.placement?.epoch !== epoch || c.phase === 'fenced') return;
+  fence(c, out);
+}
+
+/** A store action failed: the primary's own copy of that write is not there (I/O error, not a decision). */
+export function onOwnStoreFailed(c: PgRecord, seq: number, out: PgAction[]): void {
+  const p = c.pending.get(seq);
+  if (p === undefined) return;
+  p.acks.set(c.self, 'failed');
+  settle(c, seq, out);
+}
+
+/**
+ * The shell peered by itself (the block server's peering is not driven by the core yet): take
+ * the primary role at `p.epoch` and assign above every seq any member holds and every seq this
+ * process assigned before, so no seq is given to two writes.
+ */
+export function onPeeredByShell(c: PgRecord, ev: { p: PgPlacement; groupHighest: number; lastAssigned: number }, out: PgAction[]): void {
+  invariant(ev.p.primary === c.self, 'only the placement\'s primary serves writes');
+  if (c.placement !== null && ev.p.epoch < c.placement.epoch) return;
+  if (c.placement?.epoch !== ev.p.epoch) leaveRole(c, out);
+  c.placement = ev.p;
+  c.role = 'primary';
+  c.lease = false;
+  c.peerAnswers.clear();
+  c.replicaApplied.clear();
+  c.outOfSync.clear();
+  raiseEpoch(c, ev.p.epoch, out);
+  if (c.epoch > ev.p.epoch) { fence(c, out); return; }
+  c.lastAssigned = Math.max(c.lastAssigned, ev.lastAssigned);
+  c.nextSeq = Math.max(ev.groupHighest, highest(c), c.lastAssigned) + 1;
+  setPhase(c, 'active');
+}
+
 export function primaryTick(c: PgRecord, out: PgAction[]): void {
   const every = c.limits.resendTicks;
   if (c.phase === 'claiming' && (c.now - c.phaseSince) % every === every - 1) out.push({ t: 'claim', epoch: c.placement?.epoch ?? 0 });
@@ -272,7 +317,7 @@ export function primaryTick(c: PgRecord, out: PgAction[]): void {
   if (c.now % every !== 0) return;
   const epoch = c.placement?.epoch ?? 0;
   for (const id of others(c)) if ((c.replicaApplied.get(id) ?? 0) < c.applied) out.push({ t: 'send', to: id, msg: { t: 'catchUp', epoch } });
-  for (const [replica, m] of c.outOfSync) if (!m.confirmed) out.push({ t: 'outOfSync', replica, floor: m.floor, epoch });
+  for (const [replica, m] of c.outOfSync) if (m.committed < m.floor) out.push({ t: 'outOfSync', replica, floor: m.floor, epoch });
 }
 
 export function leaveRole(c: PgRecord, out: PgAction[]): void {

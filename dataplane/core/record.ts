@@ -59,8 +59,12 @@ export interface PgRecord {
   pending: Map<number, PendingWrite>;
   replicaApplied: Map<string, number>;
   peerAnswers: Map<string, PeerAnswer>;
-  /** Replicas reported out of sync, with the floor they must reach; `confirmed` once the metadata took it. */
-  outOfSync: Map<string, { floor: number; confirmed: boolean }>;
+  /**
+   * Replicas reported out of sync: the highest floor asked for (`floor`) and the highest the
+   * metadata service committed (`committed`, 0: none yet). A write at or below `committed` no
+   * longer waits for the replica, even while a higher floor is still in flight.
+   */
+  outOfSync: Map<string, { floor: number; committed: number }>;
   storeWaits: Map<number, StoreWait>;
   nextToken: number;
   now: number;

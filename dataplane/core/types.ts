@@ -4,9 +4,9 @@
  * server) or the deterministic simulator (test/sim-dataplane) can carry it over any transport.
  */
 import type { WriteConcern } from '../../proto/metadata-types.js';
-import type { ReplicaInfo } from '../logic/write-concern.js';
+import type { ReplicaAck, ReplicaInfo } from '../logic/write-concern.js';
 
-export type { ReplicaInfo, WriteConcern };
+export type { ReplicaAck, ReplicaInfo, WriteConcern };
 
 /** One journal entry: a block write (`value` non-null) or a noop filling a dead seq. */
 export interface Entry {
@@ -101,6 +101,17 @@ export type PgEvent =
   | { t: 'stored'; token: number }
   /** The metadata service took this primary's out-of-sync mark of `replica` with this floor. */
   | { t: 'marked'; replica: string; floor: number }
+  /** The metadata service refused this primary's out-of-sync mark at `epoch`: it is not the PG's primary there any more. */
+  | { t: 'markRefused'; replica: string; epoch: number }
+  /** The store action with this token failed (an I/O error: nothing of it may be counted as stored). */
+  | { t: 'storeFailed'; token: number }
+  /**
+   * The shell claimed `p.epoch` and peered the group itself (the block server's peering is not
+   * driven by the core yet, server/README.md): serve as primary, assigning seqs above
+   * `groupHighest` (the highest seq any member holds) and above `lastAssigned` (the highest this
+   * process ever assigned for the PG).
+   */
+  | { t: 'peeredByShell'; p: PgPlacement; groupHighest: number; lastAssigned: number }
   | { t: 'tick' };
 
 export type PgAction =
@@ -112,7 +123,8 @@ export type PgAction =
   | { t: 'drop' }
   | { t: 'send'; to: string; msg: PeerMsg }
   | { t: 'sendFill'; to: string; fromSeq: number; msg: FillMsg }
-  | { t: 'answer'; req: number; ok: true; seq: number; epoch: number; concern: WriteConcern }
+  /** `acks`: every replica's answer when the write was acknowledged (the map keeps changing afterwards). */
+  | { t: 'answer'; req: number; ok: true; seq: number; epoch: number; concern: WriteConcern; acks: ReadonlyMap<string, ReplicaAck> }
   | { t: 'answer'; req: number; ok: false; code: ErrorCodeOut; message: string }
   /** Serve a read from the local store (the core decided this node may). */
   | { t: 'serveRead'; req: number; block: number }

@@ -15,6 +15,7 @@ import type { BlockOp } from '../store/types.js';
 import { staleEpochError } from './admission.js';
 import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
 import type { PrimaryPg } from './pg-runtime.js';
+import type { PrimaryDrive } from './primary-drive.js';
 import { PgWorker, catchUpMaxBytes, gapGraceMs, type ReplicatorDeps } from './pg-worker.js';
 
 /** Blocks written concurrently during a full resync (they share group commits). */
@@ -30,7 +31,7 @@ export class Peering extends PgWorker {
   /** What the hand-back of a replaced copy needs (handback.ts). */
   private readonly handBacks: HandBackDeps;
 
-  constructor(d: ReplicatorDeps) {
+  constructor(d: ReplicatorDeps, private readonly drive: PrimaryDrive) {
     super(d);
     this.handBacks = { store: d.store, peers: d.peers, log: d.log, rt: d.rt, journalMaxBytes: catchUpMaxBytes };
   }
@@ -223,8 +224,8 @@ export class Peering extends PgWorker {
         await this.claim(volumeId, pg, epoch);
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
         const st = await this.store.pgState(volumeId, pg);
-        const next = Math.max(st.highestSeq, groupHighest, this.rt(key).assignedSeq) + 1;
-        const ppg: PrimaryPg = { epoch, nextSeq: next, replicaApplied: new Map(), trimmedTo: st.trimmedSeq, outOfSync: new Map(), markWaiters: new Set(), handedBack: new Map() };
+        // The core decides the first seq (above the group, this journal and every seq this process gave).
+        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, st, groupHighest);
         this.rt(key).serving = ppg;
         return ppg;
       })();

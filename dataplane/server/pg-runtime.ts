@@ -3,18 +3,28 @@
  * (`Replicator` holds them by `volume/pg`) instead of a map per fact. Nothing here survives a
  * restart; what must is in the store (epochs, journal, watermarks).
  */
+import type { PgCore } from '../core/index.js';
+import type { WriteConcern } from '../../proto/metadata-types.js';
+import type { ReplicaAck } from '../logic/write-concern.js';
+import type { VolumePlacement } from '../placement.js';
+import type { BlockAddress, BlockOp } from '../store/types.js';
 
-/** The primary's state at one epoch, from peering on. */
+/**
+ * The primary's state at one epoch, from peering on. The decisions (seqs, acks by concern,
+ * out-of-sync marks, fencing, trims) are the replication core's (`core`, ../core); the rest is
+ * what the shell needs to carry out its actions (primary-drive.ts).
+ */
 export interface PrimaryPg {
+  volumeId: string;
+  pg: number;
   epoch: number;
-  nextSeq: number;
-  /** Contiguous applied seq each other replica last reported. */
-  replicaApplied: Map<string, number>;
-  trimmedTo: number;
-  /** Replicas that failed a write at this epoch: what the metadata service was told about them. */
-  outOfSync: Map<string, OutOfSyncMark>;
-  /** `replicated` writes waiting for an out-of-sync mark to commit (or be refused): called on either. */
-  markWaiters: Set<() => void>;
+  /** The core's record of this PG as primary at `epoch` (a new peering starts a new one). */
+  core: PgCore;
+  /** Writes the core has not answered yet, by request number (`nextReq`). */
+  writes: Map<number, CoreWrite>;
+  nextReq: number;
+  /** The metadata calls carrying the core's out-of-sync marks, one in flight per replica. */
+  marks: Map<string, MarkCall>;
   /**
    * Blocks taken from a hand-back at this epoch, with the version of their data (its origin):
    * a second hand-back of the block is compared with that, not with the new seq (simulator
@@ -23,15 +33,36 @@ export interface PrimaryPg {
   handedBack: Map<string, { epoch: number; seq: number }>;
 }
 
-export interface OutOfSyncMark {
-  /** Every failed seq <= covered is in a committed mark (the replica's floor). */
-  covered: number;
-  /** Highest seq the replica failed. */
-  failed: number;
+/** A write the core ordered (or is about to), until the core answers it. */
+export interface CoreWrite {
+  address: BlockAddress;
+  data: Uint8Array | null;
+  placement: VolumePlacement;
+  /** The store op, built when the core's `store` action names the seq. */
+  op: BlockOp | undefined;
+  /** The local store's error, reported instead of the core's WRITE_CONCERN_UNMET. */
+  localError: Error | undefined;
+  /** Test hook (GALLEON_TEST_DIE_AFTER_FORWARD): not stored here; the process dies once a replica stored it. */
+  dieAfterForward: boolean;
+  resolve: (r: WriteResult) => void;
+  reject: (e: Error) => void;
+}
+
+export interface MarkCall {
+  /** Highest floor the core asked for. */
+  want: number;
   sending: boolean;
   nudging: boolean;
-  /** The metadata service refused the mark (this node is no longer the PG's primary at its epoch). */
-  refused: boolean;
+}
+
+/** What a primary answers for a write acknowledged at its concern. */
+export interface WriteResult {
+  volumeId: string;
+  pg: number;
+  seq: number;
+  epoch: number;
+  concern: WriteConcern;
+  acks: Record<string, ReplicaAck>;
 }
 
 export interface PgRuntime {

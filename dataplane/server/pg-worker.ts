@@ -4,6 +4,8 @@
  * `PgRuntime` record per PG. `PgWorker` is the base of `Peering` (peering.ts), `PrimaryPath`
  * (primary-path.ts) and `ReplicaPath` (replica-path.ts); it holds no state of its own.
  */
+import { GalleonError } from '../../proto/errors.js';
+import { breakNames, regressionBreakNames, type CoreFaults } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { PlacementSource } from '../placement.js';
 import type { BlockStore } from '../store/types.js';
@@ -19,6 +21,24 @@ export const gapGraceMs = 300;
 /** Bytes per journal read from another node (catch-up, hand-back). */
 export const catchUpMaxBytes = 16 * 1024 * 1024;
 
+/**
+ * Test-only: `GALLEON_TEST_CORE_FAULTS=name[,name]` switches on deliberate breaks of the
+ * replication core (`CoreFaults`, ../core/types.ts) in this process, so a real-process test can
+ * show that the server's decisions come from the core. Unset in production.
+ */
+export function coreFaultsFrom(raw: string | undefined): CoreFaults {
+  const faults: CoreFaults = {};
+  const known = [...breakNames, ...regressionBreakNames];
+  for (const name of (raw ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '')) {
+    const k = known.find((b) => b === name);
+    if (k === undefined) {
+      throw new GalleonError('INVALID_ARGUMENT', `GALLEON_TEST_CORE_FAULTS names an unknown core fault ${JSON.stringify(name)}`, { hint: `use some of: ${known.join(', ')}` });
+    }
+    faults[k] = true;
+  }
+  return faults;
+}
+
 export interface ReplicatorDeps {
   nodeId: string;
   selfAddress: () => string;
@@ -32,6 +52,8 @@ export interface ReplicatorDeps {
   gate: EpochGate;
   /** The replicator's record of a PG (`volume/pg`), created on first use. */
   rt: (key: string) => PgRuntime;
+  /** Deliberate breaks of the replication core: tests only (`coreFaultsFrom`); none in production. */
+  coreFaults: CoreFaults;
 }
 
 export abstract class PgWorker {
@@ -44,6 +66,7 @@ export abstract class PgWorker {
   protected readonly leases: LeaseGuard | null;
   protected readonly gate: EpochGate;
   protected readonly rt: (key: string) => PgRuntime;
+  protected readonly coreFaults: CoreFaults;
 
   constructor(d: ReplicatorDeps) {
     this.nodeId = d.nodeId;
@@ -55,6 +78,7 @@ export abstract class PgWorker {
     this.leases = d.leases;
     this.gate = d.gate;
     this.rt = d.rt;
+    this.coreFaults = d.coreFaults;
   }
 
   /** Replica-side work that peering must wait for (PgRuntime.applying). */

@@ -19,12 +19,14 @@ import { newPgRuntime, type PgRuntime } from './pg-runtime.js';
 import { Peering } from './peering.js';
 import { PrimaryPath } from './primary-path.js';
 import { ReplicaPath } from './replica-path.js';
-import type { ReplicatorDeps } from './pg-worker.js';
+import { coreFaultsFrom, type ReplicatorDeps } from './pg-worker.js';
+import { PrimaryDrive } from './primary-drive.js';
 
 export { catchUpMaxBytes, gapGraceMs, trimEveryEntries } from './pg-worker.js';
 export { peeringTimeoutMs, rejoinRetryMs, resyncBatchBlocks } from './peering.js';
-export { handBackCompareAttempts, outOfSyncNudgeMs, outOfSyncRetryMs, replicatedMarkWaitMs } from './primary-path.js';
-export type { WriteResult } from './primary-path.js';
+export { handBackCompareAttempts } from './primary-path.js';
+export { outOfSyncNudgeMs, outOfSyncRetryMs } from './primary-drive.js';
+export type { WriteResult } from './pg-runtime.js';
 export type { ReplicaWrite } from './replica-path.js';
 
 export class Replicator {
@@ -50,9 +52,11 @@ export class Replicator {
       return r;
     };
     const gate = new EpochGate({ nodeId, store, placement, log, rt });
-    const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt };
-    this.peering = new Peering(d);
-    this.primaryPath = new PrimaryPath(d, this.peering);
+    const coreFaults = coreFaultsFrom(process.env.GALLEON_TEST_CORE_FAULTS);
+    const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults };
+    const drive = new PrimaryDrive(d);
+    this.peering = new Peering(d, drive);
+    this.primaryPath = new PrimaryPath(d, this.peering, drive);
     this.replicaPath = new ReplicaPath(d, this.peering);
   }
 

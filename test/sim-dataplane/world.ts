@@ -285,8 +285,10 @@ export class World {
     } else if (a.t === 'refreshPlacement') {
       const p = this.meta.placement(pg);
       if ((n.cores[pg]?.r.placement?.epoch ?? 0) < p.epoch) this.step(n, pg, { t: 'placement', p });
-    } else if (a.t === 'outOfSync' && this.meta.outOfSync(id, pg, a.epoch, a.replica, a.floor)) {
-      this.step(n, pg, { t: 'marked', replica: a.replica, floor: a.floor });
+    } else if (a.t === 'outOfSync') {
+      // A mark from a node that is not the primary at that epoch is refused: it is deposed there.
+      if (this.meta.outOfSync(id, pg, a.epoch, a.replica, a.floor)) this.step(n, pg, { t: 'marked', replica: a.replica, floor: a.floor });
+      else this.step(n, pg, { t: 'markRefused', replica: a.replica, epoch: a.epoch });
     }
   }
 

@@ -33,7 +33,75 @@ function activePrimary(): PgCore {
 
 const write = (req: number, concern: 'acknowledged' | 'durable' | 'replicated' | 'distributed', epoch = 1): PgEvent => ({ t: 'write', req, block: 7, value: `v${req}`, concern, epoch });
 
+/** A primary `a` at epoch 3 whose peering the shell did (the block server, server/README.md). */
+function shellPeered(groupHighest: number, lastAssigned = 0): PgCore {
+  const core = new PgCore('a', { epoch: 3, applied: 4, trimmedTo: 0, held: [] });
+  core.step({ t: 'peeredByShell', p: placement(3, 'a'), groupHighest, lastAssigned });
+  core.step({ t: 'lease', epoch: 3, valid: true });
+  return core;
+}
+
 describe('dataplane/core: PgCore', () => {
+  it('a primary the shell peered assigns above the group, its own journal and every seq it assigned before', () => {
+    for (const [groupHighest, lastAssigned, first] of [[9, 0, 10], [2, 0, 5], [2, 12, 13]] as const) {
+      const core = shellPeered(groupHighest, lastAssigned);
+      assert.equal(core.r.phase, 'active');
+      const [s] = of(core.step(write(1, 'acknowledged', 3)), 'store');
+      assert.equal(s?.entries[0]?.seq, first, `groupHighest ${groupHighest}, lastAssigned ${lastAssigned}`);
+    }
+  });
+
+  it('a primary the shell peered at an epoch older than one it has seen is fenced and acknowledges nothing', () => {
+    const core = new PgCore('a', { epoch: 5, applied: 0, trimmedTo: 0, held: [] });
+    core.step({ t: 'peeredByShell', p: placement(4, 'a'), groupHighest: 0, lastAssigned: 0 });
+    core.step({ t: 'lease', epoch: 4, valid: true });
+    assert.equal(core.r.phase, 'fenced');
+    const [a] = of(core.step(write(1, 'acknowledged', 4)), 'answer');
+    assert.equal(a?.ok === false ? a.code : 'ok', 'STALE_EPOCH');
+  });
+
+  it('a refused out-of-sync mark deposes the primary: the replicated write waiting for it fails and nothing more is acknowledged', () => {
+    const core = shellPeered(0);
+    const out = core.step(write(1, 'replicated', 3));
+    stored(core, out);
+    core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 3, seqs: [5], durable: true, applied: 5 } });
+    const failed = core.step({ t: 'msg', from: 'c', msg: { t: 'nack', epoch: 3, seqs: [5], newer: 3 } });
+    assert.deepEqual(of(failed, 'outOfSync'), [{ t: 'outOfSync', replica: 'c', floor: 5, epoch: 3 }]);
+    assert.deepEqual(of(failed, 'answer'), [], 'c is still counted in sync until its mark commits');
+    const refused = core.step({ t: 'markRefused', replica: 'c', epoch: 3 });
+    assert.deepEqual(of(refused, 'answer').map((a) => (a.ok ? 'ok' : a.code)), ['STALE_EPOCH']);
+    assert.equal(core.r.phase, 'fenced');
+    const [again] = of(core.step(write(2, 'acknowledged', 3)), 'answer');
+    assert.equal(again?.ok, false);
+  });
+
+  it('an older out-of-sync mark committing releases the writes it covers while a higher floor is still in flight', () => {
+    const core = shellPeered(0);
+    const first = core.step(write(1, 'replicated', 3));
+    stored(core, first);
+    core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 3, seqs: [5], durable: true, applied: 5 } });
+    assert.deepEqual(of(core.step({ t: 'msg', from: 'c', msg: { t: 'nack', epoch: 3, seqs: [5], newer: 3 } }), 'outOfSync').map((m) => m.floor), [5]);
+    const second = core.step(write(2, 'replicated', 3));
+    stored(core, second);
+    core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 3, seqs: [6], durable: true, applied: 6 } });
+    assert.deepEqual(of(core.step({ t: 'msg', from: 'c', msg: { t: 'nack', epoch: 3, seqs: [6], newer: 3 } }), 'outOfSync').map((m) => m.floor), [6]);
+    const one = of(core.step({ t: 'marked', replica: 'c', floor: 5 }), 'answer');
+    assert.deepEqual(one.map((a) => a.req), [1], 'the mark at floor 5 covers write 1 (seq 5), not write 2 (seq 6)');
+    const two = of(core.step({ t: 'marked', replica: 'c', floor: 6 }), 'answer');
+    assert.deepEqual(two.map((a) => a.req), [2]);
+  });
+
+  it('a failed local store fails a durable write (never acknowledged) and does not hold back an acknowledged one', () => {
+    const core = shellPeered(0);
+    const durable = core.step(write(1, 'durable', 3));
+    const [s] = of(durable, 'store');
+    assert.ok(s !== undefined);
+    const out = core.step({ t: 'storeFailed', token: s.token });
+    assert.deepEqual(of(out, 'answer').map((a) => (a.ok ? 'ok' : a.code)), ['WRITE_CONCERN_UNMET']);
+    const acked = core.step(write(2, 'acknowledged', 3));
+    assert.deepEqual(of(acked, 'answer').map((a) => (a.ok ? 'ok' : a.code)), ['ok'], 'acknowledged answers at acceptance');
+  });
+
   it('a new primary claims, pulls what a replica holds beyond it, fills a seq nobody holds with a noop and assigns above the group', () => {
     const core = new PgCore('a', { epoch: 1, applied: 2, trimmedTo: 0, held: [] });
     assert.deepEqual(of(core.step({ t: 'placement', p: placement(2, 'a') }), 'claim'), [{ t: 'claim', epoch: 2 }]);
@@ -50,7 +118,7 @@ describe('dataplane/core: PgCore', () => {
     assert.deepEqual(of(after, 'send').map((s) => [s.to, s.msg.t]), [['b', 'catchUp'], ['c', 'catchUp']]);
     core.step({ t: 'lease', epoch: 2, valid: true });
     const [w] = of(core.step(write(1, 'acknowledged', 2)), 'answer');
-    assert.deepEqual(w, { t: 'answer', req: 1, ok: true, seq: 6, epoch: 2, concern: 'acknowledged' });
+    assert.deepEqual(w, { t: 'answer', req: 1, ok: true, seq: 6, epoch: 2, concern: 'acknowledged', acks: new Map([['a', 'accepted'], ['b', 'pending'], ['c', 'pending']]) });
   });
 
   it('replicated waits for the local sync, one replica durable, and the third replica answering or marked out of sync', () => {
@@ -64,7 +132,7 @@ describe('dataplane/core: PgCore', () => {
     const marks = of(core.step({ t: 'tick' }), 'outOfSync');
     assert.deepEqual(marks, [{ t: 'outOfSync', replica: 'c', floor: 1, epoch: 1 }]);
     const answers = of(core.step({ t: 'marked', replica: 'c', floor: 1 }), 'answer');
-    assert.deepEqual(answers, [{ t: 'answer', req: 1, ok: true, seq: 1, epoch: 1, concern: 'replicated' }]);
+    assert.deepEqual(answers, [{ t: 'answer', req: 1, ok: true, seq: 1, epoch: 1, concern: 'replicated', acks: new Map([['a', 'durable'], ['b', 'durable'], ['c', 'failed']]) }]);
   });
 
   it('a primary that hears of a newer epoch is fenced: waiting writes fail STALE_EPOCH and nothing more is acknowledged', () => {

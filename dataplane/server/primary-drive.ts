@@ -1,0 +1,224 @@
+/**
+ * The primary write path as a shell around the replication core (`../core`, issue #13): a write
+ * becomes a core `write` event, and this class carries out what the core returns — the local
+ * store write, the forwards, the out-of-sync marks at the metadata service, journal trims, epoch
+ * records, the answer to the client — and turns what comes back (store done or failed, a
+ * replica's answer, a mark committed or refused, the lease lapsing) into core events. It decides
+ * nothing: the seq, whether a concern is met (rule 1 included), fencing and trimming are the
+ * core's. What it still owns is I/O policy: retrying a mark the service did not take, asking a
+ * replica taken out of sync to catch up, and which error object carries the core's answer.
+ */
+import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import { PgCore, type ErrorCodeOut, type PeerMsg, type PgAction, type PgEvent, type PgPlacement } from '../core/index.js';
+import { nodeOf } from '../placement.js';
+import type { VolumePlacement } from '../placement.js';
+import type { PgState } from '../store/types.js';
+import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
+import { staleEpochError } from './admission.js';
+import type { CoreWrite, MarkCall, PrimaryPg, WriteResult } from './pg-runtime.js';
+import { PgWorker } from './pg-worker.js';
+
+/** A primary retries an out-of-sync mark the metadata service did not take after this long. */
+export const outOfSyncRetryMs = 500;
+/** A primary asks a replica it took out of sync to catch up this often, until it answers. */
+export const outOfSyncNudgeMs = 1_000;
+/**
+ * Test-only fault hook (tests of seq reuse): with GALLEON_TEST_DIE_AFTER_FORWARD=1 the first
+ * write this process serves as primary is forwarded but never stored here, and the process
+ * kills itself as soon as one replica stored it. Off unless the variable is set.
+ */
+const dieAfterForward = process.env.GALLEON_TEST_DIE_AFTER_FORWARD === '1';
+
+const hints: Record<ErrorCodeOut, string> = {
+  NOT_PRIMARY: 'refresh the placement and send the write to the primary',
+  STALE_EPOCH: 'refresh the placement from the metadata service and retry',
+  UNAVAILABLE: 'retry the write: the client re-reads the placement',
+  WRITE_CONCERN_UNMET: 'use a weaker write concern, or retry once the replicas are reachable (add replicas in another zone for distributed)',
+};
+
+export class PrimaryDrive extends PgWorker {
+  private dieArmed = dieAfterForward;
+
+  /**
+   * The core record of a primary that the shell peered (`Peering.primaryPg`; peering itself is
+   * not driven by the core yet): it assigns above `groupHighest` and every seq this process gave.
+   */
+  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, st: PgState, groupHighest: number): PrimaryPg {
+    const { pg, epoch } = group;
+    const held = st.highestSeq > st.appliedSeq ? [st.highestSeq] : [];
+    const core = new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults);
+    const p: PgPlacement = {
+      epoch, primary: group.primary, replicas: group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone })), addedAt: group.addedAtEpoch ?? {},
+    };
+    const ppg: PrimaryPg = { volumeId, pg, epoch, core, writes: new Map(), nextReq: 1, marks: new Map(), handedBack: new Map() };
+    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest, lastAssigned: this.rt(`${volumeId}/${pg}`).assignedSeq });
+    // Without leases (static placements) the primary role alone lets it acknowledge.
+    if (this.leases === null) this.run(ppg, null, { t: 'lease', epoch, valid: true });
+    return ppg;
+  }
+
+  /** Hands a write to the core (the caller admitted it and holds the lease); settles with the core's answer. */
+  write(ppg: PrimaryPg, w: Pick<CoreWrite, 'address' | 'data' | 'placement'>, concern: WriteConcern): Promise<WriteResult> {
+    return new Promise((resolve, reject) => {
+      const req = ppg.nextReq++;
+      const cw: CoreWrite = { ...w, op: undefined, localError: undefined, dieAfterForward: false, resolve, reject };
+      ppg.writes.set(req, cw);
+      if (this.leases !== null && !ppg.core.r.lease && this.leases.valid(ppg.volumeId, ppg.pg, ppg.epoch)) this.run(ppg, null, { t: 'lease', epoch: ppg.epoch, valid: true });
+      this.run(ppg, cw, { t: 'write', req, block: w.address.blockNo, value: '', concern, epoch: ppg.epoch });
+    });
+  }
+
+  /** The next seq the core would assign (hand-back compares re-read until it did not move). */
+  nextSeq(ppg: PrimaryPg): number {
+    return ppg.core.r.nextSeq;
+  }
+
+  /**
+   * An event from I/O that may lead to an acknowledgement: the lease is checked first (time is an
+   * input of the core: a lapsed lease fails what waits, since a successor may exist).
+   */
+  private step(ppg: PrimaryPg, ev: PgEvent): void {
+    if (this.leases !== null && ppg.core.r.lease && !this.leases.valid(ppg.volumeId, ppg.pg, ppg.epoch)) {
+      this.run(ppg, null, { t: 'lease', epoch: ppg.epoch, valid: false });
+    }
+    this.run(ppg, null, ev);
+  }
+
+  /** `cur`: the write this event orders (its `store` and `forward` actions carry its body). */
+  private run(ppg: PrimaryPg, cur: CoreWrite | null, ev: PgEvent): void {
+    const actions = ppg.core.step(ev);
+    for (const a of actions) this.execute(ppg, cur, a);
+  }
+
+  private execute(ppg: PrimaryPg, cur: CoreWrite | null, a: PgAction): void {
+    switch (a.t) {
+      case 'store': this.storeLocal(ppg, cur, a); return;
+      case 'send': this.send(ppg, cur, a.to, a.msg); return;
+      case 'answer': this.answer(ppg, a); return;
+      case 'outOfSync': this.mark(ppg, a.replica, a.floor); return;
+      case 'trim':
+        this.store.trimJournal(ppg.volumeId, ppg.pg, a.upto).catch((err: unknown) => this.log.warn({ err, volumeId: ppg.volumeId, pg: ppg.pg }, 'journal trim failed'));
+        return;
+      case 'epoch': this.recordEpoch(ppg, a.epoch); return;
+      default:
+        // Peering, claims, reads, hand-back and the replica side are not driven by the core here yet.
+        invariant(false, `the primary write path got a core action it does not carry out: ${a.t}`);
+    }
+  }
+
+  private storeLocal(ppg: PrimaryPg, cur: CoreWrite | null, a: Extract<PgAction, { t: 'store' }>): void {
+    const entry = a.entries[0];
+    invariant(cur !== null && a.entries.length === 1 && entry !== undefined && a.full === null, 'the primary path stores one client write per core store action');
+    const { address } = cur;
+    const base = { address, pg: ppg.pg, seq: entry.seq, epoch: entry.epoch };
+    cur.op = cur.data === null ? { ...base, kind: 'delete' } : { ...base, kind: 'put', data: cur.data };
+    const r = this.rt(`${address.volumeId}/${ppg.pg}`);
+    r.assignedSeq = Math.max(r.assignedSeq, entry.seq);
+    if (this.dieArmed) { this.dieArmed = false; cur.dieAfterForward = true; return; } // test hook: never stored here
+    this.store.write(cur.op, { sync: a.sync }).then(() => this.step(ppg, { t: 'stored', token: a.token }), (err: unknown) => {
+      cur.localError = err instanceof Error ? err : new GalleonError('INTERNAL', 'local write failed', { cause: err });
+      this.log.error({ err, volumeId: address.volumeId, pg: ppg.pg, seq: entry.seq }, 'local write failed on the primary');
+      this.step(ppg, { t: 'storeFailed', token: a.token });
+    });
+  }
+
+  private send(ppg: PrimaryPg, cur: CoreWrite | null, to: string, msg: PeerMsg): void {
+    invariant(msg.t === 'forward' && cur?.op !== undefined, `the primary path sends only the forward of the write it orders, not ${msg.t}`);
+    const { op, dieAfterForward: dieNow } = cur;
+    const seqs = [op.seq];
+    const target = nodeOf(cur.placement, to).address;
+    const failed = this.rt(`${ppg.volumeId}/${ppg.pg}`).failedReplicas;
+    this.peers.replicate(target, op, { sync: msg.sync, primary: this.selfAddress(), trimSeq: msg.trimSeq }).then((res) => {
+      if (dieNow) process.kill(process.pid, 'SIGKILL');
+      failed.delete(to);
+      this.step(ppg, { t: 'msg', from: to, msg: { t: 'ack', epoch: msg.epoch, seqs, durable: msg.sync, applied: res.appliedSeq } });
+    }, (err: unknown) => {
+      // STALE_EPOCH names the newer epoch the replica saw: the core fences on it. Anything else is a failed replica.
+      const stale = isGalleonError(err, 'STALE_EPOCH');
+      const newer = stale ? (typeof err.details.epoch === 'number' ? err.details.epoch : msg.epoch + 1) : msg.epoch;
+      const level = failed.size === 0 && !failed.has(to) ? 'warn' : 'debug';
+      failed.add(to);
+      this.log[level]({ replica: to, volumeId: ppg.volumeId, pg: ppg.pg, seq: op.seq, code: isGalleonError(err) ? err.code : undefined }, 'replica failed to apply a write');
+      this.step(ppg, { t: 'msg', from: to, msg: { t: 'nack', epoch: msg.epoch, seqs, newer } });
+    });
+  }
+
+  private answer(ppg: PrimaryPg, a: Extract<PgAction, { t: 'answer' }>): void {
+    const w = ppg.writes.get(a.req);
+    if (w === undefined) return;
+    ppg.writes.delete(a.req);
+    const { volumeId } = w.address;
+    if (a.ok) {
+      w.resolve({ volumeId, pg: ppg.pg, seq: a.seq, epoch: a.epoch, concern: a.concern, acks: Object.fromEntries(a.acks) });
+      return;
+    }
+    if (a.code === 'STALE_EPOCH') { w.reject(staleEpochError(volumeId, ppg.pg, ppg.epoch, ppg.core.r.epoch)); return; }
+    if (a.code === 'WRITE_CONCERN_UNMET' && w.localError !== undefined) { w.reject(w.localError); return; }
+    w.reject(new GalleonError(a.code, `write to ${volumeId}/${ppg.pg}: ${a.message}`, { hint: hints[a.code], details: { pg: ppg.pg, epoch: ppg.epoch } }));
+  }
+
+  /** The core raised the PG's epoch (a replica named a newer one): fence in memory, record it once the service shows it. */
+  private recordEpoch(ppg: PrimaryPg, epoch: number): void {
+    if (epoch > ppg.epoch) { this.gate.fenceFromReplica(ppg.volumeId, ppg.pg, epoch); return; }
+    this.store.observeEpoch(ppg.volumeId, ppg.pg, epoch).catch((err: unknown) => this.log.error({ err }, 'recording the epoch failed'));
+  }
+
+  /** Whether `ppg` is still what this node serves the PG with (background work of an older one stops). */
+  private current(ppg: PrimaryPg): boolean {
+    const r = this.rt(`${ppg.volumeId}/${ppg.pg}`);
+    return r.primary !== undefined && r.serving === ppg && r.fencedEpoch <= ppg.epoch;
+  }
+
+  /**
+   * The core took a replica out of the in-sync set with a floor: tell the metadata service (one
+   * call in flight per replica; a higher floor asked meanwhile goes next). Without a metadata
+   * service (static placements) there is no in-sync set to leave and nobody to promote: the mark
+   * holds at once.
+   */
+  private mark(ppg: PrimaryPg, replica: string, floor: number): void {
+    if (this.leases === null) { this.run(ppg, null, { t: 'marked', replica, floor }); return; }
+    let m = ppg.marks.get(replica);
+    if (m === undefined) { m = { want: 0, sending: false, nudging: false }; ppg.marks.set(replica, m); }
+    m.want = Math.max(m.want, floor);
+    if (!m.sending) this.sendMark(ppg, replica, m);
+  }
+
+  private sendMark(ppg: PrimaryPg, replica: string, m: MarkCall): void {
+    invariant(this.leases !== null, 'marks go to the metadata service');
+    const { volumeId, pg, epoch } = ppg;
+    const floor = m.want;
+    m.sending = true;
+    this.leases.sync.markPgReplicaOutOfSync(volumeId, pg, replica, epoch, this.nodeId, floor).then(() => {
+      m.sending = false;
+      this.log.warn({ volumeId, pg, epoch, replica, floor }, 'replica failed a write; marked out of sync');
+      this.step(ppg, { t: 'marked', replica, floor });
+      if (m.want > floor) this.sendMark(ppg, replica, m);
+      this.nudge(ppg, replica, m);
+    }, (err: unknown) => {
+      m.sending = false;
+      if (isGalleonError(err, 'STALE_EPOCH') || isGalleonError(err, 'FAILED_PRECONDITION')) {
+        this.step(ppg, { t: 'markRefused', replica, epoch });
+        return;
+      }
+      this.log.warn({ volumeId, pg, replica, code: isGalleonError(err) ? err.code : undefined }, 'out-of-sync mark not taken; retrying');
+      setTimeout(() => {
+        if (!this.current(ppg)) return;
+        if (this.leases !== null && ppg.core.r.lease && !this.leases.valid(volumeId, pg, epoch)) this.run(ppg, null, { t: 'lease', epoch, valid: false });
+        if (!m.sending) this.sendMark(ppg, replica, m);
+      }, outOfSyncRetryMs).unref();
+    });
+  }
+
+  /** Asks a replica taken out of sync to catch up from this primary, until it answers. */
+  private nudge(ppg: PrimaryPg, replica: string, m: MarkCall): void {
+    if (m.nudging) return;
+    m.nudging = true;
+    const attempt = (): void => {
+      if (!this.current(ppg)) { m.nudging = false; return; }
+      this.placement.getPlacement(ppg.volumeId)
+        .then((p) => this.peers.requestCatchUp(nodeOf(p, replica).address, ppg.volumeId, ppg.pg, this.nodeId, ppg.epoch))
+        .then(() => { m.nudging = false; }, () => { setTimeout(attempt, outOfSyncNudgeMs).unref(); });
+    };
+    setTimeout(attempt, outOfSyncNudgeMs).unref();
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The block server's write decisions come from the replication core (issue #13): a data node
+ * started with one of the core's deliberate breaks (`GALLEON_TEST_CORE_FAULTS`, the simulator's
+ * `CoreFaults`) behaves broken on real processes. With `ackReplicatedAfterLocalWrite` the primary
+ * acknowledges a `replicated` write while both other replicas are frozen (SIGSTOP) — nothing is
+ * replicated; a node with the intact core does not. On the server before it drove the core the
+ * variable changed nothing and the first case failed (no 200 while the replicas were frozen).
+ * 1 metadata member, 3 data nodes (heartbeats 200 ms, lease ttl 1 s, down after 8 s).
+ */
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import { pgOf } from '../../../dataplane/logic/routing.js';
+import type { PlacementGroup, Volume } from '../../../proto/metadata-types.js';
+import { pattern, waitFor } from '../helpers.js';
+import { useMetaAndData } from './meta-and-data.js';
+
+const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3' };
+/** How long a primary is given to answer with its replicas frozen (well below the 8 s after which they are marked down). */
+const answerWindowMs = 4_000;
+
+describe('the block server decides by the replication core (a break in the core breaks the server)', function () {
+  this.timeout(90_000);
+  const env = useMetaAndData(zones, { heartbeatMs: 200, leaseTtlMs: 1000, downAfterMs: 8000 });
+  const frozen = new Set<string>();
+
+  after(() => { for (const id of frozen) env.data.nodes.get(id)?.proc.kill('SIGCONT'); });
+
+  function freeze(id: string, on: boolean): void {
+    env.data.node(id).proc.kill(on ? 'SIGSTOP' : 'SIGCONT');
+    if (on) frozen.add(id); else frozen.delete(id);
+  }
+
+  async function groupLedBy(vol: Volume, primary: string): Promise<PlacementGroup> {
+    return waitFor(`a PG led by ${primary}`, async () => (await env.api.getPlacement(vol.id)).find((g) => g.primary === primary), 20_000, 100);
+  }
+
+  function blockIn(vol: Volume, pg: number): number {
+    for (let b = 0; ; b++) if (pgOf(0, b, vol.pgCount) === pg) return b;
+  }
+
+  /** Reads at the PG's current epoch until the primary serves them: it peered and holds its lease. */
+  async function peered(vol: Volume, pg: number, primary: string, blockNo: number): Promise<number> {
+    const address = env.data.node(primary).address;
+    return waitFor(`${primary} serves PG ${pg} as primary`, async () => {
+      const g = (await env.api.getPlacement(vol.id)).find((x) => x.pg === pg);
+      if (g?.primary !== primary) return undefined;
+      const res = await request(`http://${address}/v1/blocks/${vol.id}/0/${blockNo}?epoch=${g.epoch}`);
+      await res.body.dump();
+      return res.statusCode === 404 ? g.epoch : undefined;
+    }, 20_000, 100);
+  }
+
+  /** A replicated PUT to `primary`; the status, or 'no answer' within `windowMs`. */
+  async function putReplicated(primary: string, vol: Volume, blockNo: number, epoch: number, windowMs: number): Promise<number | 'no answer'> {
+    const url = `http://${env.data.node(primary).address}/v1/blocks/${vol.id}/0/${blockNo}?epoch=${epoch}&concern=replicated`;
+    try {
+      const res = await request(url, { method: 'PUT', body: pattern(5, 4096), headersTimeout: windowMs, bodyTimeout: windowMs });
+      await res.body.dump();
+      return res.statusCode;
+    } catch {
+      return 'no answer';
+    }
+  }
+
+  it('a primary whose core acknowledges replicated after the local write acknowledges with every replica frozen', async () => {
+    await env.data.kill('d1');
+    await env.startNode('d1', { GALLEON_TEST_CORE_FAULTS: 'ackReplicatedAfterLocalWrite' });
+    const vol = await env.api.createVolume({ name: 'broken-core', size: '1G', replicas: 3 });
+    const g = await groupLedBy(vol, 'd1');
+    const blockNo = blockIn(vol, g.pg);
+    const epoch = await peered(vol, g.pg, 'd1', blockNo);
+    for (const id of g.replicas) if (id !== 'd1') freeze(id, true);
+    const status = await putReplicated('d1', vol, blockNo, epoch, answerWindowMs);
+    for (const id of g.replicas) if (id !== 'd1') freeze(id, false);
+    assert.equal(status, 200, 'the broken core acknowledged replicated with no other replica reachable');
+  });
+
+  it('a primary with the intact core does not acknowledge replicated while its replicas are frozen', async () => {
+    const vol = await env.api.createVolume({ name: 'intact-core', size: '1G', replicas: 3 });
+    const g = await groupLedBy(vol, 'd2');
+    const blockNo = blockIn(vol, g.pg);
+    const epoch = await peered(vol, g.pg, 'd2', blockNo);
+    for (const id of g.replicas) if (id !== 'd2') freeze(id, true);
+    const status = await putReplicated('d2', vol, blockNo, epoch, answerWindowMs);
+    for (const id of g.replicas) if (id !== 'd2') freeze(id, false);
+    assert.notEqual(status, 200, 'the intact core acknowledged replicated with every other replica frozen');
+  });
+});
