@@ -33,10 +33,22 @@ class SystemClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timerId = this.nextId++;
-    const t = setTimeout(() => { this.timers.delete(timerId); fn(); }, Math.max(0, ms));
+    this.arm(timerId, performance.now() + Math.max(0, ms), fn);
+    return { timerId };
+  }
+
+  /**
+   * Node's timers count from the event loop's cached time, so one can fire up to a millisecond
+   * before `performance.now()` shows its delay passed: such a timer is armed again for the rest.
+   */
+  private arm(timerId: number, due: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      if (performance.now() < due) { this.arm(timerId, due, fn); return; }
+      this.timers.delete(timerId);
+      fn();
+    }, Math.max(0, Math.ceil(due - performance.now())));
     t.unref();
     this.timers.set(timerId, t);
-    return { timerId };
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
