@@ -1,12 +1,14 @@
 /**
  * What the parts of the `Replicator` share (replication.ts wires them): the node's I/O (store,
- * placement source, peer transport, leases, logger), admission (`EpochGate`) and the one
- * `PgRuntime` record per PG. `PgWorker` is the base of `Peering` (peering.ts), `PrimaryPath`
+ * placement source, peer transport, leases, logger, clock — each an interface, so in-memory
+ * stand-ins can run it: store/memory-store.ts, memory-transport.ts, ../clock.ts), admission
+ * (`EpochGate`) and the one `PgRuntime` record per PG. `PgWorker` is the base of `Peering` (peering.ts), `PrimaryPath`
  * (primary-path.ts) and `ReplicaPath` (replica-path.ts); it holds no state of its own.
  */
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { PlacementSource } from '../placement.js';
-import type { BlockStore } from '../store/types.js';
+import type { ReplicationStore } from '../store/types.js';
 import type { EpochGate } from './admission.js';
 import type { LeaseGuard } from './lease-guard.js';
 import type { PeerTransport } from './peers.js';
@@ -22,7 +24,7 @@ export const catchUpMaxBytes = 16 * 1024 * 1024;
 export interface ReplicatorDeps {
   nodeId: string;
   selfAddress: () => string;
-  store: BlockStore;
+  store: ReplicationStore;
   placement: PlacementSource;
   peers: PeerTransport;
   log: Logger;
@@ -32,18 +34,21 @@ export interface ReplicatorDeps {
   gate: EpochGate;
   /** The replicator's record of a PG (`volume/pg`), created on first use. */
   rt: (key: string) => PgRuntime;
+  /** Time for timers and deadlines (dataplane/clock.ts). */
+  clock: Clock;
 }
 
 export abstract class PgWorker {
   protected readonly nodeId: string;
   protected readonly selfAddress: () => string;
-  protected readonly store: BlockStore;
+  protected readonly store: ReplicationStore;
   protected readonly placement: PlacementSource;
   protected readonly peers: PeerTransport;
   protected readonly log: Logger;
   protected readonly leases: LeaseGuard | null;
   protected readonly gate: EpochGate;
   protected readonly rt: (key: string) => PgRuntime;
+  protected readonly clock: Clock;
 
   constructor(d: ReplicatorDeps) {
     this.nodeId = d.nodeId;
@@ -55,6 +60,7 @@ export abstract class PgWorker {
     this.leases = d.leases;
     this.gate = d.gate;
     this.rt = d.rt;
+    this.clock = d.clock;
   }
 
   /** Replica-side work that peering must wait for (PgRuntime.applying). */
