@@ -2,8 +2,9 @@
  * `MemoryBlockStore`: the `BlockStore` contract held in memory, for tests and in-process
  * simulations. It keeps what the replication protocol relies on — per-PG journal and contiguous
  * watermark, out-of-order replica arrivals, `onlyIfNewer`, trims, resync, the epoch record that
- * never goes down, `dropPg` — and it loses what a power loss loses: a `MemoryDisk` holds the
- * durable state plus the commits not yet synced, and `crash()` drops those. A clean `close()` (a
+ * never goes down, `dropPg` — and it loses what a power loss loses: its `MemoryDisk`
+ * (memory-disk.ts, the crash model the simulator's store shares) holds the durable state plus
+ * the commits not yet synced, and `crash()` drops those. A clean `close()` (a
  * process exit) keeps them, as the page cache does for the real store. The same conformance suite
  * runs against it and against `LevelBlockStore` (test/dataplane/conformance/store.conformance.ts).
  *
@@ -16,6 +17,7 @@ import { GalleonError, invariant } from '../../proto/errors.js';
 import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { blockKey, decodeBlockKey } from './keys.js';
 import { checkOp } from './check-op.js';
+import { MemoryDisk } from './memory-disk.js';
 import { pgId } from './stage.js';
 import { noStoreMetrics } from './store-metrics.js';
 import type { StoreMetrics } from './store-metrics.js';
@@ -65,29 +67,16 @@ function cloneState(s: MemState): MemState {
   return { joined: s.joined, blocks: new Map(s.blocks), pgs };
 }
 
-/**
- * What survives a restart: the durable state and, until a power loss, the commits issued but not
- * synced (they survive a process exit, not a power loss).
- */
-export class MemoryDisk {
-  durable: MemState = emptyState();
-  unsynced: Commit[] = [];
+/** The disk a `MemoryBlockStore` keeps its data on (memory-disk.ts): a restart opens the same one. */
+export type BlockStoreDisk = MemoryDisk<MemState, Commit>;
 
-  /** Makes every commit so far durable (an fsync). */
-  sync(): void {
-    for (const c of this.unsynced) applyCommit(this.durable, c);
-    this.unsynced = [];
-  }
-
-  /** Power loss: whatever was not synced is gone. */
-  loseUnsynced(): void {
-    this.unsynced = [];
-  }
+export function blockStoreDisk(): BlockStoreDisk {
+  return new MemoryDisk<MemState, Commit>({ empty: emptyState, clone: cloneState, apply: (st, c) => { applyCommit(st, c); } });
 }
 
 export interface MemoryBlockStoreOptions {
-  /** The "disk" to open (a restart opens the same one); a new empty one by default. */
-  disk?: MemoryDisk;
+  /** The disk to open (a restart opens the same one); a new empty one by default. */
+  disk?: BlockStoreDisk;
   maxBlockBytes?: number;
   metrics?: StoreMetrics;
 }
@@ -95,7 +84,7 @@ export interface MemoryBlockStoreOptions {
 interface Waiter { sync: boolean; settle: () => void; fail: (e: unknown) => void }
 
 export class MemoryBlockStore implements BlockStore {
-  readonly disk: MemoryDisk;
+  readonly disk: BlockStoreDisk;
   readonly maxBlockBytes: number;
   private readonly metrics: StoreMetrics;
   /** What the running store sees: the durable state with every unsynced commit applied. */
@@ -105,11 +94,10 @@ export class MemoryBlockStore implements BlockStore {
   private closed = false;
 
   private constructor(opts: MemoryBlockStoreOptions) {
-    this.disk = opts.disk ?? new MemoryDisk();
+    this.disk = opts.disk ?? blockStoreDisk();
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
     this.metrics = opts.metrics ?? noStoreMetrics;
-    this.view = cloneState(this.disk.durable);
-    for (const c of this.disk.unsynced) applyCommit(this.view, c);
+    this.view = this.disk.recovered();
   }
 
   static open(opts: MemoryBlockStoreOptions = {}): Promise<MemoryBlockStore> {
@@ -271,7 +259,7 @@ export class MemoryBlockStore implements BlockStore {
   private commit(c: Commit, sync: boolean): Promise<number | boolean | undefined> {
     this.checkOpen();
     const result = applyCommit(this.view, c);
-    this.disk.unsynced.push(c);
+    this.disk.record(c);
     return new Promise((resolve, reject) => {
       this.waiters.push({ sync, settle: () => resolve(result), fail: reject });
       if (this.flushQueued) return;
@@ -285,7 +273,7 @@ export class MemoryBlockStore implements BlockStore {
     const group = this.waiters;
     if (group.length === 0) return;
     this.waiters = [];
-    if (group.some((w) => w.sync)) this.disk.sync();
+    if (group.some((w) => w.sync)) this.disk.syncThrough();
     this.metrics.groupCommits.inc();
     for (const w of group) w.settle();
   }

@@ -6,16 +6,16 @@
 import assert from 'node:assert/strict';
 import { isGalleonError } from '../../../proto/errors.js';
 import { metrics } from '../../../dataplane/metrics.js';
-import { MemoryBlockStore, MemoryDisk } from '../../../dataplane/store/memory-store.js';
+import { blockStoreDisk, MemoryBlockStore } from '../../../dataplane/store/memory-store.js';
 import type { BlockOp } from '../../../dataplane/store/types.js';
 import { storeConformance } from '../conformance/store.conformance.js';
 import { pattern } from '../helpers.js';
 
 function useMemoryStore(): { store: () => MemoryBlockStore; reopen: () => Promise<void>; crashRestart: () => Promise<void> } {
-  let disk = new MemoryDisk();
+  let disk = blockStoreDisk();
   let store: MemoryBlockStore | undefined;
   beforeEach(async () => {
-    disk = new MemoryDisk();
+    disk = blockStoreDisk();
     store = await MemoryBlockStore.open({ disk, metrics });
   });
   afterEach(async () => {
