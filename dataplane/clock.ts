@@ -7,8 +7,8 @@
  */
 import { invariant } from '../proto/errors.js';
 
-/** An opaque handle of a scheduled timer, for `clearTimeout`. */
-export interface TimerHandle { readonly timerId: number }
+/** A scheduled timer, for `clearTimeout` (what `timer` holds is the clock's own business). */
+export interface TimerHandle { readonly timer: unknown }
 
 export interface Clock {
   /** Milliseconds on a monotonic clock (only differences mean anything). */
@@ -24,37 +24,30 @@ export interface Clock {
 
 /** The process's clock: `performance.now()` and unref'd node timers. */
 class SystemClock implements Clock {
-  private nextId = 1;
-  private readonly timers = new Map<number, NodeJS.Timeout>();
-
   now(): number {
     return performance.now();
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const timerId = this.nextId++;
-    this.arm(timerId, performance.now() + Math.max(0, ms), fn);
-    return { timerId };
+    const h: { timer: NodeJS.Timeout | undefined } = { timer: undefined };
+    this.arm(h, performance.now() + Math.max(0, ms), fn);
+    return h;
   }
 
   /**
    * Node's timers count from the event loop's cached time, so one can fire up to a millisecond
    * before `performance.now()` shows its delay passed: such a timer is armed again for the rest.
    */
-  private arm(timerId: number, due: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      if (performance.now() < due) { this.arm(timerId, due, fn); return; }
-      this.timers.delete(timerId);
+  private arm(h: { timer: NodeJS.Timeout | undefined }, due: number, fn: () => void): void {
+    h.timer = setTimeout(() => {
+      if (performance.now() < due) { this.arm(h, due, fn); return; }
       fn();
     }, Math.max(0, Math.ceil(due - performance.now())));
-    t.unref();
-    this.timers.set(timerId, t);
+    h.timer.unref();
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
-    if (handle === undefined) return;
-    clearTimeout(this.timers.get(handle.timerId));
-    this.timers.delete(handle.timerId);
+    if (handle !== undefined) clearTimeout(handle.timer as NodeJS.Timeout | undefined);
   }
 }
 
@@ -90,12 +83,12 @@ export class ManualClock implements Clock {
     let i = this.pending.length;
     while (i > 0 && (this.pending[i - 1] as ManualTimer).due > t.due) i--;
     this.pending.splice(i, 0, t);
-    return { timerId: t.timerId };
+    return { timer: t.timerId };
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
     if (handle === undefined) return;
-    this.pending = this.pending.filter((t) => t.timerId !== handle.timerId);
+    this.pending = this.pending.filter((t) => t.timerId !== handle.timer);
   }
 
   /** Timers not yet fired. */

@@ -7,6 +7,7 @@
  * (compare and seq in one step, decline only after a synced rewrite: rules 2 and 3).
  */
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import type { TimerHandle } from '../clock.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
 import { evaluateWriteConcern, primaryMustSync, replicasMustSync } from '../logic/write-concern.js';
@@ -157,19 +158,19 @@ export class PrimaryPath extends PgWorker {
   private awaitConcern(w: WriteInFlight, local: Promise<void>, dieNow: boolean): Promise<WriteResult> {
     return new Promise<WriteResult>((resolve, reject) => {
       let settled = false;
-      let waitTimer: NodeJS.Timeout | undefined;
+      let waitTimer: TimerHandle | undefined;
       const settle = (): void => {
         if (settled) return;
         const out = this.writeOutcome(w);
         if (out === 'pending') return;
         if (out === 'wait') {
           w.ppg.markWaiters.add(settle);
-          waitTimer ??= setTimeout(() => { w.waitedOut = true; settle(); }, replicatedMarkWaitMs).unref();
+          waitTimer ??= this.clock.setTimeout(() => { w.waitedOut = true; settle(); }, replicatedMarkWaitMs);
           return;
         }
         settled = true;
         w.ppg.markWaiters.delete(settle);
-        clearTimeout(waitTimer);
+        this.clock.clearTimeout(waitTimer);
         if (out instanceof Error) reject(out); else resolve(out);
       };
       const primarySync = primaryMustSync(w.concern);
@@ -360,7 +361,7 @@ export class PrimaryPath extends PgWorker {
         return;
       }
       this.log.warn({ volumeId, pg, replica, code: isGalleonError(err) ? err.code : undefined }, 'out-of-sync mark not taken; retrying');
-      setTimeout(() => { if (current()) this.markOutOfSync(volumeId, pg, ppg, replica, address, mark.failed); }, outOfSyncRetryMs).unref();
+      this.clock.setTimeout(() => { if (current()) this.markOutOfSync(volumeId, pg, ppg, replica, address, mark.failed); }, outOfSyncRetryMs);
     });
   }
 
@@ -372,10 +373,10 @@ export class PrimaryPath extends PgWorker {
     const attempt = (): void => {
       if (!current()) { mark.nudging = false; return; }
       this.peers.requestCatchUp(address, volumeId, pg, this.nodeId, ppg.epoch).then(() => { mark.nudging = false; }, () => {
-        setTimeout(attempt, outOfSyncNudgeMs).unref();
+        this.clock.setTimeout(attempt, outOfSyncNudgeMs);
       });
     };
-    setTimeout(attempt, outOfSyncNudgeMs).unref();
+    this.clock.setTimeout(attempt, outOfSyncNudgeMs);
   }
 
   private maybeTrimAsPrimary(volumeId: string, pg: number, ppg: PrimaryPg, replicas: ReplicaInfo[]): void {
