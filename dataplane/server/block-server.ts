@@ -76,7 +76,7 @@ export class BlockServer {
   constructor(private readonly opts: BlockServerOptions) {
     this.gate = opts.gated === true ? 'not registered with the metadata service yet' : null;
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
-    this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log);
+    this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log, opts.clock);
     this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases, opts.clock);
     this.repair = new HttpRepairSource(opts.nodeId, opts.placement);
     this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
