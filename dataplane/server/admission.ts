@@ -11,7 +11,7 @@ import { senderMayBe } from '../logic/membership.js';
 import { metrics } from '../metrics.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
-import type { BlockStore } from '../store/types.js';
+import type { ReplicationStore } from '../store/types.js';
 import type { PgRuntime } from './pg-runtime.js';
 import { PlacementRefresher } from './placement-refresh.js';
 
@@ -24,7 +24,7 @@ export function staleEpochError(volumeId: string, pg: number, epoch: number, kno
 
 export interface EpochGateDeps {
   nodeId: string;
-  store: BlockStore;
+  store: ReplicationStore;
   placement: PlacementSource;
   log: Logger;
   /** The replicator's record of a PG (`volume/pg`). */
@@ -33,7 +33,7 @@ export interface EpochGateDeps {
 
 export class EpochGate {
   private readonly nodeId: string;
-  private readonly store: BlockStore;
+  private readonly store: ReplicationStore;
   private readonly placement: PlacementSource;
   private readonly log: Logger;
   private readonly rt: (key: string) => PgRuntime;

@@ -10,6 +10,7 @@ import { decodePathSegment, parseRequestTarget } from '../../proto/http-edge.js'
 import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
@@ -49,6 +50,8 @@ export interface BlockServerOptions {
    * opened once its agent has registered it; see "Wiped node" in the README).
    */
   gated?: boolean;
+  /** Time for the replicator's timers (../clock.ts); the process clock by default. */
+  clock?: Clock;
 }
 
 /** The routes a node that is not registered yet still answers: they do not depend on its data. */
@@ -73,8 +76,8 @@ export class BlockServer {
   constructor(private readonly opts: BlockServerOptions) {
     this.gate = opts.gated === true ? 'not registered with the metadata service yet' : null;
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
-    this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log);
-    this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases);
+    this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log, opts.clock);
+    this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases, opts.clock);
     this.repair = new HttpRepairSource(opts.nodeId, opts.placement);
     this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));

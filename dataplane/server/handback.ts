@@ -9,12 +9,12 @@ import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js
 import type { Logger } from '../log.js';
 import { nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
-import type { BlockStore } from '../store/types.js';
+import type { ReplicationStore } from '../store/types.js';
 import type { PeerTransport } from './peers.js';
 import type { PgRuntime } from './pg-runtime.js';
 
 export interface HandBackDeps {
-  store: BlockStore;
+  store: ReplicationStore;
   peers: PeerTransport;
   log: Logger;
   rt: (key: string) => PgRuntime;

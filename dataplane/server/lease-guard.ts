@@ -9,10 +9,10 @@
  * exists the old one has stopped acknowledging — even if it was frozen (SIGSTOP) and resumes
  * with writes in flight: those are checked against the lease when they would be acknowledged.
  */
-import { performance } from 'node:perf_hooks';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import { leaseSafetyMarginMs } from '../../proto/limits.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 
 // leaseSafetyMarginMs (proto/limits.ts) is subtracted from every lease on this side: it covers
@@ -32,19 +32,34 @@ export interface LeaseOptions {
 interface Held {
   epoch: number;
   leaseId: string | null;
-  /** performance.now() until which writes may be acknowledged. */
+  /** The clock's `now()` until which writes may be acknowledged. */
   validUntil: number;
   pending: Promise<void> | null;
 }
 
 export class LeaseGuard {
   private readonly held = new Map<string, Held>();
-  private readonly timer: NodeJS.Timeout;
+  private timer: TimerHandle | undefined;
   private closed = false;
+  private readonly renewEveryMs: number;
 
-  constructor(private readonly nodeId: string, private readonly opts: LeaseOptions, private readonly log: Logger) {
-    this.timer = setInterval(() => this.renewDue(), Math.max(20, Math.floor(opts.ttlMs / 4)));
-    this.timer.unref();
+  constructor(
+    private readonly nodeId: string,
+    private readonly opts: LeaseOptions,
+    private readonly log: Logger,
+    /** The node's own monotonic clock, by which leases are judged (../clock.ts). */
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.renewEveryMs = Math.max(20, Math.floor(opts.ttlMs / 4));
+    this.scheduleRenewal();
+  }
+
+  private scheduleRenewal(): void {
+    this.timer = this.clock.setTimeout(() => {
+      if (this.closed) return;
+      this.renewDue();
+      this.scheduleRenewal();
+    }, this.renewEveryMs);
   }
 
   /** The metadata service, for the claims and out-of-sync marks of a primary. */
@@ -59,7 +74,7 @@ export class LeaseGuard {
   /** True while this node may acknowledge writes of the PG at `epoch`. */
   valid(volumeId: string, pg: number, epoch: number): boolean {
     const h = this.held.get(`${volumeId}/${pg}`);
-    return h !== undefined && h.epoch === epoch && performance.now() < h.validUntil;
+    return h !== undefined && h.epoch === epoch && this.clock.now() < h.validUntil;
   }
 
   /** Makes sure the lease is held (acquiring or renewing it); throws when it cannot be. */
@@ -83,7 +98,7 @@ export class LeaseGuard {
 
   private refresh(key: string, h: Held): Promise<void> {
     h.pending ??= (async () => {
-      const sentAt = performance.now();
+      const sentAt = this.clock.now();
       try {
         let lease;
         if (h.leaseId !== null) {
@@ -110,7 +125,7 @@ export class LeaseGuard {
 
   private renewDue(): void {
     if (this.closed) return;
-    const now = performance.now();
+    const now = this.clock.now();
     for (const [key, h] of this.held) {
       if (h.leaseId === null) continue;
       // A lease long expired is not renewed in the background: the next write re-acquires it.
@@ -129,6 +144,6 @@ export class LeaseGuard {
 
   close(): void {
     this.closed = true;
-    clearInterval(this.timer);
+    this.clock.clearTimeout(this.timer);
   }
 }

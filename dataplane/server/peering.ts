@@ -6,7 +6,6 @@
  * (`catchUp`) or in full when it is trimmed (`resync`); a copy that predates this node's
  * re-addition to a PG is handed back, dropped and resynced from empty (`staleCopy`, `rejoin`).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import { groupOf, nodeOf } from '../placement.js';
@@ -89,7 +88,7 @@ export class Peering extends PgWorker {
       if (this.closed) return;
       this.rejoin(volumeId, pg).catch((err: unknown) => {
         this.log.warn({ volumeId, pg, code: isGalleonError(err) ? err.code : undefined, err: isGalleonError(err) ? undefined : err }, 'replacing the stale copy failed; retrying');
-        setTimeout(attempt, rejoinRetryMs).unref();
+        this.clock.setTimeout(attempt, rejoinRetryMs);
       });
     };
     attempt();
@@ -317,7 +316,7 @@ export class Peering extends PgWorker {
       if (this.leases === null) break;
       const hole = now.appliedSeq + 1;
       if (this.rt(`${volumeId}/${pg}`).catchingUp || await this.anyHolds(sources, volumeId, pg, hole, epoch)) {
-        await sleep(gapGraceMs); // a catch-up is running, or a replica got the seq since: pull again
+        await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, gapGraceMs); }); // a catch-up is running, or a replica got the seq since: pull again
         now = await this.store.pgState(volumeId, pg);
         continue;
       }

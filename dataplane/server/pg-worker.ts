@@ -1,14 +1,16 @@
 /**
  * What the parts of the `Replicator` share (replication.ts wires them): the node's I/O (store,
- * placement source, peer transport, leases, logger), admission (`EpochGate`) and the one
- * `PgRuntime` record per PG. `PgWorker` is the base of `Peering` (peering.ts), `PrimaryPath`
+ * placement source, peer transport, leases, logger, clock — each an interface, so in-memory
+ * stand-ins can run it: store/memory-store.ts, memory-transport.ts, ../clock.ts), admission
+ * (`EpochGate`) and the one `PgRuntime` record per PG. `PgWorker` is the base of `Peering` (peering.ts), `PrimaryPath`
  * (primary-path.ts) and `ReplicaPath` (replica-path.ts); it holds no state of its own.
  */
 import { GalleonError } from '../../proto/errors.js';
 import { breakNames, regressionBreakNames, type CoreFaults } from '../core/index.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { PlacementSource } from '../placement.js';
-import type { BlockStore } from '../store/types.js';
+import type { ReplicationStore } from '../store/types.js';
 import type { EpochGate } from './admission.js';
 import type { LeaseGuard } from './lease-guard.js';
 import type { PeerTransport } from './peers.js';
@@ -42,7 +44,7 @@ export function coreFaultsFrom(raw: string | undefined): CoreFaults {
 export interface ReplicatorDeps {
   nodeId: string;
   selfAddress: () => string;
-  store: BlockStore;
+  store: ReplicationStore;
   placement: PlacementSource;
   peers: PeerTransport;
   log: Logger;
@@ -54,12 +56,14 @@ export interface ReplicatorDeps {
   rt: (key: string) => PgRuntime;
   /** Deliberate breaks of the replication core: tests only (`coreFaultsFrom`); none in production. */
   coreFaults: CoreFaults;
+  /** Time for timers and deadlines (dataplane/clock.ts). */
+  clock: Clock;
 }
 
 export abstract class PgWorker {
   protected readonly nodeId: string;
   protected readonly selfAddress: () => string;
-  protected readonly store: BlockStore;
+  protected readonly store: ReplicationStore;
   protected readonly placement: PlacementSource;
   protected readonly peers: PeerTransport;
   protected readonly log: Logger;
@@ -67,6 +71,7 @@ export abstract class PgWorker {
   protected readonly gate: EpochGate;
   protected readonly rt: (key: string) => PgRuntime;
   protected readonly coreFaults: CoreFaults;
+  protected readonly clock: Clock;
 
   constructor(d: ReplicatorDeps) {
     this.nodeId = d.nodeId;
@@ -79,6 +84,7 @@ export abstract class PgWorker {
     this.gate = d.gate;
     this.rt = d.rt;
     this.coreFaults = d.coreFaults;
+    this.clock = d.clock;
   }
 
   /** Replica-side work that peering must wait for (PgRuntime.applying). */

@@ -201,11 +201,11 @@ export class PrimaryDrive extends PgWorker {
         return;
       }
       this.log.warn({ volumeId, pg, replica, code: isGalleonError(err) ? err.code : undefined }, 'out-of-sync mark not taken; retrying');
-      setTimeout(() => {
+      this.clock.setTimeout(() => {
         if (!this.current(ppg)) return;
         if (this.leases !== null && ppg.core.r.lease && !this.leases.valid(volumeId, pg, epoch)) this.run(ppg, null, { t: 'lease', epoch, valid: false });
         if (!m.sending) this.sendMark(ppg, replica, m);
-      }, outOfSyncRetryMs).unref();
+      }, outOfSyncRetryMs);
     });
   }
 
@@ -217,8 +217,8 @@ export class PrimaryDrive extends PgWorker {
       if (!this.current(ppg)) { m.nudging = false; return; }
       this.placement.getPlacement(ppg.volumeId)
         .then((p) => this.peers.requestCatchUp(nodeOf(p, replica).address, ppg.volumeId, ppg.pg, this.nodeId, ppg.epoch))
-        .then(() => { m.nudging = false; }, () => { setTimeout(attempt, outOfSyncNudgeMs).unref(); });
+        .then(() => { m.nudging = false; }, () => { this.clock.setTimeout(attempt, outOfSyncNudgeMs); });
     };
-    setTimeout(attempt, outOfSyncNudgeMs).unref();
+    this.clock.setTimeout(attempt, outOfSyncNudgeMs);
   }
 }

@@ -6,6 +6,7 @@
  * primary asks (`catchUpRequested`; the pull itself is `Peering.catchUp`).
  */
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import type { TimerHandle } from '../clock.js';
 import { metrics } from '../metrics.js';
 import { nodeOf } from '../placement.js';
 import type { BlockOp } from '../store/types.js';
@@ -22,7 +23,7 @@ export interface ReplicaWrite {
 }
 
 export class ReplicaPath extends PgWorker {
-  private readonly gapTimers = new Set<NodeJS.Timeout>();
+  private readonly gapTimers = new Set<TimerHandle>();
 
   constructor(d: ReplicatorDeps, private readonly peering: Peering) {
     super(d);
@@ -109,7 +110,7 @@ export class ReplicaPath extends PgWorker {
   private watchGap(volumeId: string, pg: number, target: number, primary: string, epoch: number): void {
     const key = `${volumeId}/${pg}`;
     if (this.rt(key).catchingUp) return;
-    const t = setTimeout(() => {
+    const t = this.clock.setTimeout(() => {
       this.gapTimers.delete(t);
       void (async () => {
         const st = await this.store.pgState(volumeId, pg);
@@ -117,7 +118,6 @@ export class ReplicaPath extends PgWorker {
         await this.peering.catchUp(volumeId, pg, primary, epoch);
       })().catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary }, 'catch-up failed'));
     }, gapGraceMs);
-    t.unref();
     this.gapTimers.add(t);
   }
 
@@ -142,7 +142,7 @@ export class ReplicaPath extends PgWorker {
   }
 
   close(): void {
-    for (const t of this.gapTimers) clearTimeout(t);
+    for (const t of this.gapTimers) this.clock.clearTimeout(t);
     this.gapTimers.clear();
   }
 }

@@ -11,7 +11,8 @@
  */
 import type { Logger } from '../log.js';
 import type { PlacementSource } from '../placement.js';
-import type { BlockStore } from '../store/types.js';
+import type { ReplicationStore } from '../store/types.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { PeerTransport } from './peers.js';
 import type { LeaseGuard } from './lease-guard.js';
 import { EpochGate } from './admission.js';
@@ -39,12 +40,14 @@ export class Replicator {
   constructor(
     nodeId: string,
     selfAddress: () => string,
-    store: BlockStore,
+    store: ReplicationStore,
     placement: PlacementSource,
     peers: PeerTransport,
     log: Logger,
     /** With leases, writes are acknowledged only under a live pg-primary lease (lease-guard.ts). */
     leases: LeaseGuard | null = null,
+    /** Time for the replicator's timers (dataplane/clock.ts): a `ManualClock` in tests. */
+    clock: Clock = systemClock,
   ) {
     const rt = (key: string): PgRuntime => {
       let r = this.pgs.get(key);
@@ -53,7 +56,7 @@ export class Replicator {
     };
     const gate = new EpochGate({ nodeId, store, placement, log, rt });
     const coreFaults = coreFaultsFrom(process.env.GALLEON_TEST_CORE_FAULTS);
-    const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults };
+    const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults, clock };
     const drive = new PrimaryDrive(d);
     this.peering = new Peering(d, drive);
     this.primaryPath = new PrimaryPath(d, this.peering, drive);

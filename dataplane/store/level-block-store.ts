@@ -19,6 +19,7 @@ import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { decodeHeader, HeaderFlag, headerBytes, computeCrc, segmentPointerBytes } from './header.js';
 import type { BlockHeader } from './header.js';
 import { toStoreError, withIoRetry } from './io.js';
+import { checkOp } from './check-op.js';
 import {
   blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, metaKey, pgKey, prefixEnd, Prefix,
 } from './keys.js';
@@ -69,18 +70,6 @@ const scanBatchEntries = 1024;
 interface OverlayEntry { op: BlockOp; onlyIfNewer: boolean }
 
 const storeJoinedKey = metaKey('joined-at');
-
-function checkOp(op: BlockOp, maxBlockBytes: number): void {
-  for (const [name, v] of [['pg', op.pg], ['seq', op.seq], ['epoch', op.epoch]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 2 ** 48 - 1) throw new GalleonError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${v}`);
-  }
-  if (op.seq < 1) throw new GalleonError('INVALID_ARGUMENT', `seq starts at 1, got ${op.seq}`);
-  if (op.kind === 'put' && op.data.byteLength > maxBlockBytes) {
-    throw new GalleonError('INVALID_SIZE', `block of ${op.data.byteLength} bytes exceeds maxBlockBytes ${maxBlockBytes}`, {
-      hint: 'split the write into blocks of the volume\'s block size',
-    });
-  }
-}
 
 export class LevelBlockStore implements BlockStore {
   joined = false;

@@ -123,3 +123,13 @@ export interface BlockStore {
   usedBytes(): number;
   close(): Promise<void>;
 }
+
+/**
+ * The part of `BlockStore` the replication shell uses (server/: Replicator, EpochGate, peering,
+ * primary and replica paths, hand-back): what a stand-in store must provide to run it. Both
+ * `LevelBlockStore` and `MemoryBlockStore` (memory-store.ts) implement all of `BlockStore`; the
+ * conformance suite (test/dataplane/conformance/store.conformance.ts) runs against both.
+ */
+export type ReplicationStore = Pick<BlockStore,
+  | 'write' | 'writeBatch' | 'read' | 'rewriteBlock' | 'dropBlock' | 'completeResync' | 'trimJournal'
+  | 'iterateAddresses' | 'iterateBlocks' | 'pgState' | 'observeEpoch' | 'lowerEpoch' | 'dropPg'>;

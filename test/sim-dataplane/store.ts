@@ -3,8 +3,11 @@
  * sees) and a durable view (what survives power loss). Writes land in the volatile view at once;
  * a synced write makes every write before it durable (a log's fsync), so a crash keeps exactly
  * the durable view. The epoch record and drops are synced on the spot, as the real store does.
+ * The durable side is a `MemoryDisk` (dataplane/store/memory-disk.ts), the crash model of
+ * `MemoryBlockStore` too, which the BlockStore conformance suite checks.
  */
 import { versionAfter, type BlockVersion, type Entry, type JournalFill } from '../../dataplane/core/index.js';
+import { MemoryDisk } from '../../dataplane/store/memory-disk.js';
 
 export interface View {
   journal: Map<number, Entry>;
@@ -54,27 +57,29 @@ export function appliedOf(v: View): number {
   return a;
 }
 
+/** The crash model shared with `MemoryBlockStore`: the views of one PG over a memory disk. */
+const viewDisk = { empty: emptyView, clone: cloneView, apply: (v: View, op: StoreOp): void => { applyOp(v, op); } };
+
 export class SimStore {
   volatile: View = emptyView();
-  durable: View = emptyView();
   epoch = 0;
-  /** Ops in the volatile view that are not durable yet, oldest first. */
-  private unsynced: { id: number; op: StoreOp }[] = [];
-  private nextId = 1;
+  /** The durable view and the ops not synced yet, oldest first (dataplane/store/memory-disk.ts). */
+  private readonly disk = new MemoryDisk<View, StoreOp>(viewDisk);
+
+  /** What survives power loss now. */
+  get durable(): View {
+    return this.disk.durable;
+  }
 
   /** Returns the op's id: `sync(id)` makes it and everything before it durable. */
   write(op: StoreOp, observe: EntryObserver): number {
     applyOp(this.volatile, op, observe);
-    const id = this.nextId++;
-    this.unsynced.push({ id, op });
-    return id;
+    return this.disk.record(op);
   }
 
   /** The fsync that covers op `id` finished: it and every op before it are durable. */
   sync(id: number): void {
-    while (this.unsynced.length > 0 && (this.unsynced[0] as { id: number }).id <= id) {
-      applyOp(this.durable, (this.unsynced.shift() as { op: StoreOp }).op);
-    }
+    this.disk.syncThrough(id);
   }
 
   setEpoch(epoch: number): void {
@@ -83,14 +88,13 @@ export class SimStore {
 
   drop(): void {
     this.volatile = emptyView();
-    this.durable = emptyView();
-    this.unsynced = [];
+    this.disk.reset();
   }
 
   /** Power loss: the process restarts from the durable view. */
   crash(): void {
-    this.volatile = cloneView(this.durable);
-    this.unsynced = [];
+    this.disk.loseUnsynced();
+    this.volatile = this.disk.durableCopy();
   }
 
   wipe(): void {

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { startMetadataMember, type MetadataMember } from '../../../metadata/service/member.js';
+import { ManualClock, systemClock, type Clock } from '../../../dataplane/clock.js';
 import { LeaseGuard } from '../../../dataplane/server/lease-guard.js';
 import { leaseSafetyMarginMs } from '../../../proto/limits.js';
 import type { Volume } from '../../../proto/metadata-types.js';
@@ -45,9 +46,9 @@ describe('dataplane/server LeaseGuard with a real metadata member', function () 
     await rm(dir, { recursive: true, force: true });
   });
 
-  function guard(nodeId: string): LeaseGuard {
+  function guard(nodeId: string, clock: Clock = systemClock): LeaseGuard {
     assert.ok(member);
-    const g = new LeaseGuard(nodeId, { api: member.api, ttlMs }, logger);
+    const g = new LeaseGuard(nodeId, { api: member.api, ttlMs }, logger, clock);
     guards.push(g);
     return g;
   }
@@ -77,5 +78,20 @@ describe('dataplane/server LeaseGuard with a real metadata member', function () 
     const lapseBy = performance.now() + ttlMs - leaseSafetyMarginMs(ttlMs);
     await waitFor('ttl - margin to pass since close()', () => performance.now() >= lapseBy, ttlMs * 2, 5);
     assert.equal(d1.valid(vol.id, 0, g0.epoch), false, 'lapsed no later than ttl - margin after the last renewal');
+  });
+
+  it('judges the lease by its injected clock: valid until exactly ttl - margin after the send', async () => {
+    const [g0] = await member!.api.getPlacement(vol.id);
+    assert.ok(g0);
+    const clock = new ManualClock(1_000);
+    const d1 = guard('d1', clock);
+    await d1.ensure(vol.id, 0, g0.epoch); // sent at manual time 1,000: nothing moves the clock but advance()
+    const validFor = ttlMs - leaseSafetyMarginMs(ttlMs);
+    // Renewals fall due on the way and are sent, but none can answer before the checks below
+    // (no await in between): only the first grant counts.
+    clock.advance(validFor - 1);
+    assert.ok(d1.valid(vol.id, 0, g0.epoch), 'valid 1 ms before ttl - margin');
+    clock.advance(1);
+    assert.equal(d1.valid(vol.id, 0, g0.epoch), false, 'not valid at ttl - margin, whatever the real time');
   });
 });

@@ -1,18 +1,7 @@
-/** One conformance suite for BlockStore, run against each body layout on real LevelDB files. */
-import assert from 'node:assert/strict';
-import { isGalleonError } from '../../../proto/errors.js';
+/** The BlockStore conformance suite (../conformance/store.conformance.ts) on real LevelDB files, for each body layout. */
 import type { LevelBlockStoreOptions } from '../../../dataplane/store/level-block-store.js';
-import type { BlockAddress, BlockOp } from '../../../dataplane/store/types.js';
-import { pattern } from '../helpers.js';
+import { storeConformance } from '../conformance/store.conformance.js';
 import { useStore } from './store-fixture.js';
-
-const vol = 'vol-a';
-const addr = (inode: number, blockNo: number, volumeId = vol): BlockAddress => ({ volumeId, inode, blockNo });
-const put = (a: BlockAddress, pg: number, seq: number, data: Buffer, epoch = 1): BlockOp => ({ kind: 'put', address: a, pg, seq, epoch, data });
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => isGalleonError(e) && e.code === code);
-}
 
 const variants: { name: string; opts: Omit<LevelBlockStoreOptions, 'dir'> }[] = [
   { name: 'inline', opts: { layout: 'inline' } },
@@ -21,158 +10,10 @@ const variants: { name: string; opts: Omit<LevelBlockStoreOptions, 'dir'> }[] = 
 ];
 
 for (const { name, opts } of variants) {
-  describe(`BlockStore conformance (${name})`, () => {
+  describe(`BlockStore conformance: LevelBlockStore (${name})`, () => {
     const fixture = useStore('store', opts);
-    const s = fixture.store;
-    const reopen = fixture.reopen;
-
-    it('reads back what it wrote, with epoch, seq and pg, across a reopen', async () => {
-      const data = pattern(1, 4096);
-      await s().write(put(addr(7, 3), 2, 1, data, 5), { sync: true });
-      await reopen();
-      const got = await s().read(addr(7, 3));
-      assert.deepEqual(got.data, data);
-      assert.equal(got.epoch, 5);
-      assert.equal(got.seq, 1);
-      assert.equal(got.pg, 2);
-    });
-
-    it('a read of a write still in flight gets a copy of its bytes, not a view of the caller\'s buffer', async () => {
-      const data = pattern(4, 8192);
-      const expected = Buffer.from(data);
-      const landing = s().write(put(addr(9, 1), 0, 1, data), { sync: true });
-      const got = await s().read(addr(9, 1));
-      await landing;
-      data.fill(0); // the caller reuses its buffer once the write has landed (server/body-pool.ts)
-      assert.deepEqual(got.data, expected);
-      assert.deepEqual((await s().read(addr(9, 1))).data, expected);
-    });
-
-    it('reports BLOCK_NOT_FOUND for a block never written, and after delete', async () => {
-      await rejectsWith(s().read(addr(1, 1)), 'BLOCK_NOT_FOUND');
-      await s().write(put(addr(1, 1), 0, 1, pattern(2, 100)), { sync: false });
-      await s().delete(addr(1, 1), 0, 2, 1, { sync: true });
-      await rejectsWith(s().read(addr(1, 1)), 'BLOCK_NOT_FOUND');
-      await reopen();
-      await rejectsWith(s().read(addr(1, 1)), 'BLOCK_NOT_FOUND');
-    });
-
-    it('sees an accepted write before its batch lands (read-your-writes)', async () => {
-      const data = pattern(3, 512);
-      const landed = s().write(put(addr(2, 0), 0, 1, data), { sync: true });
-      assert.deepEqual((await s().read(addr(2, 0))).data, data);
-      await landed;
-    });
-
-    it('keeps volumes, inodes and blocks apart, and handles sizes from 0 bytes to 1 MiB', async () => {
-      const sizes = [0, 1, 4095, 4096, 65536, 1 << 20];
-      await s().writeBatch(sizes.map((n, i) => put(addr(i, i, i % 2 === 0 ? 'v1' : 'v2'), 0, i + 1, pattern(i, n))), { sync: true });
-      for (const [i, n] of sizes.entries()) {
-        assert.deepEqual((await s().read(addr(i, i, i % 2 === 0 ? 'v1' : 'v2'))).data, pattern(i, n));
-      }
-      await rejectsWith(s().read(addr(0, 0, 'v2')), 'BLOCK_NOT_FOUND');
-    });
-
-    it('refuses a block larger than maxBlockBytes with INVALID_SIZE and writes nothing', async () => {
-      assert.throws(() => void s().write(put(addr(1, 1), 0, 1, Buffer.alloc(s().maxBlockBytes + 1)), { sync: true }),
-        (e: unknown) => isGalleonError(e, 'INVALID_SIZE'));
-      await rejectsWith(s().read(addr(1, 1)), 'BLOCK_NOT_FOUND');
-      assert.equal((await s().pgState(vol, 0)).appliedSeq, 0);
-    });
-
-    it('journals every write per PG in seq order and serves the current block for each entry', async () => {
-      await s().writeBatch([put(addr(1, 0), 4, 1, pattern(10, 64)), put(addr(1, 1), 4, 2, pattern(11, 64)), put(addr(9, 0), 5, 1, pattern(12, 64))], { sync: false });
-      await s().write(put(addr(1, 0), 4, 3, pattern(13, 64)), { sync: true }); // overwrites seq 1's block
-      const j = await s().readJournal(vol, 4, 1, { maxEntries: 100, maxBytes: 1 << 20 });
-      assert.deepEqual(j.map((e) => [e.seq, e.kind]), [[1, 'noop'], [2, 'put'], [3, 'put']]);
-      assert.deepEqual(j[2]?.block?.data, pattern(13, 64));
-      assert.deepEqual((await s().pgState(vol, 4)), { volumeId: vol, pg: 4, appliedSeq: 3, highestSeq: 3, epoch: 1, trimmedSeq: 0 });
-      const limited = await s().readJournal(vol, 4, 2, { maxEntries: 1, maxBytes: 1 << 20 });
-      assert.deepEqual(limited.map((e) => e.seq), [2]);
-    });
-
-    it('trims the journal up to a seq and then refuses to serve below it', async () => {
-      for (let i = 1; i <= 5; i++) await s().write(put(addr(1, i), 0, i, pattern(i, 32)), { sync: false });
-      assert.equal(await s().trimJournal(vol, 0, 3), 3);
-      await rejectsWith(s().readJournal(vol, 0, 2, { maxEntries: 10, maxBytes: 1 << 20 }), 'OUT_OF_RANGE');
-      assert.deepEqual((await s().readJournal(vol, 0, 4, { maxEntries: 10, maxBytes: 1 << 20 })).map((e) => e.seq), [4, 5]);
-      await reopen();
-      assert.equal((await s().pgState(vol, 0)).trimmedSeq, 3);
-      assert.deepEqual((await s().read(addr(1, 2))).data, pattern(2, 32)); // trimming never touches blocks
-    });
-
-    it('tracks the contiguous watermark when replica writes arrive out of order, and ignores duplicates', async () => {
-      const o = { sync: false, onlyIfNewer: true };
-      await s().write(put(addr(1, 0), 0, 3, pattern(3, 16)), o);
-      await s().write(put(addr(1, 0), 0, 1, pattern(1, 16)), o); // older write of the same block arrives late
-      let st = await s().pgState(vol, 0);
-      assert.equal(st.appliedSeq, 1);
-      assert.equal(st.highestSeq, 3);
-      assert.deepEqual((await s().read(addr(1, 0))).data, pattern(3, 16));
-      await reopen();
-      await s().write(put(addr(2, 0), 0, 2, pattern(2, 16)), o);
-      await s().write(put(addr(2, 0), 0, 2, pattern(99, 16)), o); // duplicate delivery of seq 2
-      st = await s().pgState(vol, 0);
-      assert.equal(st.appliedSeq, 3);
-      assert.deepEqual((await s().read(addr(2, 0))).data, pattern(2, 16));
-    });
-
-    it('resync: rewrites and drops blocks without journal entries and jumps the watermark', async () => {
-      await s().write(put(addr(1, 0), 0, 1, pattern(1, 16)), { sync: false });
-      await s().write(put(addr(1, 1), 0, 2, pattern(2, 16)), { sync: false });
-      await s().rewriteBlock(addr(1, 2), { data: pattern(3, 16), seq: 40, epoch: 2, pg: 0 });
-      await s().dropBlock(addr(1, 0), 0, 1, 2);
-      await s().rewriteBlock(addr(1, 1), { data: pattern(9, 16), seq: 1, epoch: 1, pg: 0 }); // older: ignored
-      await s().completeResync(vol, 0, 50);
-      await reopen();
-      await rejectsWith(s().read(addr(1, 0)), 'BLOCK_NOT_FOUND');
-      assert.deepEqual((await s().read(addr(1, 1))).data, pattern(2, 16));
-      assert.equal((await s().read(addr(1, 2))).seq, 40);
-      const st = await s().pgState(vol, 0);
-      assert.deepEqual([st.appliedSeq, st.trimmedSeq], [50, 50]);
-      await rejectsWith(s().readJournal(vol, 0, 1, { maxEntries: 10, maxBytes: 1 << 20 }), 'OUT_OF_RANGE');
-      await s().write(put(addr(1, 3), 0, 51, pattern(4, 16)), { sync: true, onlyIfNewer: true });
-      assert.equal((await s().pgState(vol, 0)).appliedSeq, 51);
-    });
-
-    it('persists the newest epoch and never lowers it', async () => {
-      assert.equal(await s().observeEpoch(vol, 1, 4), 4);
-      assert.equal(await s().observeEpoch(vol, 1, 2), 4);
-      await reopen();
-      assert.equal((await s().pgState(vol, 1)).epoch, 4);
-    });
-
-    it('lowers a recorded epoch only when asked to, persistently', async () => {
-      assert.equal(await s().observeEpoch(vol, 1, 999), 999);
-      assert.equal(await s().lowerEpoch(vol, 1, 1000), 999, 'lowering never raises');
-      assert.equal(await s().lowerEpoch(vol, 1, 5), 5);
-      assert.equal(await s().observeEpoch(vol, 1, 3), 5);
-      await reopen();
-      assert.equal((await s().pgState(vol, 1)).epoch, 5);
-    });
-
-    it('iterates live blocks, by PG, skipping deleted ones', async () => {
-      await s().writeBatch([put(addr(1, 0), 0, 1, pattern(1, 8)), put(addr(1, 1), 1, 1, pattern(2, 8)), put(addr(1, 2), 0, 2, pattern(3, 8))], { sync: true });
-      await s().delete(addr(1, 2), 0, 3, 1, { sync: true });
-      const all: string[] = [];
-      for await (const { address } of s().iterateBlocks({ volumeId: vol })) all.push(`${address.inode}/${address.blockNo}`);
-      assert.deepEqual(all, ['1/0', '1/1']);
-      const pg1: number[] = [];
-      for await (const { block } of s().iterateBlocks({ volumeId: vol, pg: 1 })) pg1.push(block.pg);
-      assert.deepEqual(pg1, [1]);
-      assert.deepEqual(await s().listPgs(), [{ volumeId: vol, pg: 0 }, { volumeId: vol, pg: 1 }]);
-    });
-
-    it('commits concurrent durable writes in shared batches (group commit)', async () => {
-      const { metrics } = await import('../../../dataplane/metrics.js');
-      const before = (await metrics.groupCommits.get()).values[0]?.value ?? 0;
-      const n = 64;
-      await Promise.all(Array.from({ length: n }, (_, i) => s().write(put(addr(3, i), 0, i + 1, pattern(i, 4096)), { sync: true })));
-      const batches = ((await metrics.groupCommits.get()).values[0]?.value ?? 0) - before;
-      assert.ok(batches > 0 && batches < n / 2, `expected far fewer than ${n} batches (and some), got ${batches}`);
-      await reopen();
-      for (let i = 0; i < n; i++) assert.deepEqual((await s().read(addr(3, i))).data, pattern(i, 4096));
-      assert.equal((await s().pgState(vol, 0)).appliedSeq, n);
-    });
+    // In-process, a crash of LevelDB cannot drop the page cache: a close and an open is the crash
+    // that loses nothing, which the contract allows (kill -9 runs: durability.test.ts).
+    storeConformance({ store: fixture.store, reopen: fixture.reopen, crashRestart: fixture.reopen });
   });
 }

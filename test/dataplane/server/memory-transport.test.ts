@@ -1,0 +1,96 @@
+/**
+ * The PeerTransport conformance suite (../conformance/transport.conformance.ts) for
+ * `MemoryTransport`: two Replicators in this process on MemoryBlockStores, joined by a
+ * MemoryNetwork; plus what only the memory network shows (a node cut off and reconnected).
+ */
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { isGalleonError } from '../../../proto/errors.js';
+import { ManualClock, systemClock, type Clock } from '../../../dataplane/clock.js';
+import { pgOf } from '../../../dataplane/logic/routing.js';
+import { StaticPlacementSource } from '../../../dataplane/placement.js';
+import { MemoryNetwork } from '../../../dataplane/server/memory-transport.js';
+import { gapGraceMs, Replicator } from '../../../dataplane/server/replication.js';
+import { MemoryBlockStore } from '../../../dataplane/store/memory-store.js';
+import { blockIn, pgForwarded, transportConformance, twoNodePlacement } from '../conformance/transport.conformance.js';
+import { pattern, waitFor } from '../helpers.js';
+
+const addresses = { n1: '127.0.0.1:7001', n2: '127.0.0.1:7002' } as const;
+
+async function memoryWorld(clock: Clock = systemClock): Promise<{ network: MemoryNetwork; replicators: Replicator[]; stores: MemoryBlockStore[] }> {
+  const network = new MemoryNetwork();
+  const log = pino({ level: 'silent' });
+  const replicators: Replicator[] = [];
+  const stores: MemoryBlockStore[] = [];
+  const placement = twoNodePlacement(addresses);
+  for (const id of ['n1', 'n2'] as const) {
+    const store = await MemoryBlockStore.open();
+    const source = new StaticPlacementSource();
+    source.set(placement);
+    const r = new Replicator(id, () => addresses[id], store, source, network.transport(addresses[id]), log, null, clock);
+    network.attach(addresses[id], { replicator: r, store });
+    replicators.push(r);
+    stores.push(store);
+  }
+  return { network, replicators, stores };
+}
+
+describe('PeerTransport conformance: MemoryTransport', () => {
+  let world: Awaited<ReturnType<typeof memoryWorld>> | undefined;
+  before(async () => {
+    world = await memoryWorld();
+    const p = twoNodePlacement(addresses);
+    for (const r of world.replicators) await r.adoptPlacement(p);
+  });
+  after(() => { for (const r of world?.replicators ?? []) r.close(); });
+
+  transportConformance({
+    transport: () => { if (world === undefined) throw new Error('not started'); return world.network.transport(addresses.n1); },
+    address: (id) => addresses[id],
+    deadAddress: () => '127.0.0.1:7999',
+  }, (inode, blockNo) => pgOf(inode, blockNo, 2));
+});
+
+describe('MemoryNetwork', () => {
+  it('a node cut off is unreachable, in both directions, until reconnected', async () => {
+    const { network, replicators } = await memoryWorld();
+    try {
+      const p = twoNodePlacement(addresses);
+      for (const r of replicators) await r.adoptPlacement(p);
+      const a = { volumeId: 'tv', inode: 1, blockNo: 0 };
+      network.setReachable(addresses.n2, false);
+      await assert.rejects(network.transport(addresses.n1).blockVersion(addresses.n2, a), (e: unknown) => isGalleonError(e, 'UNAVAILABLE'));
+      await assert.rejects(network.transport(addresses.n2).blockVersion(addresses.n1, a), (e: unknown) => isGalleonError(e, 'UNAVAILABLE'));
+      network.setReachable(addresses.n2, true);
+      assert.equal(await network.transport(addresses.n1).blockVersion(addresses.n2, a), null);
+    } finally {
+      for (const r of replicators) r.close();
+    }
+  });
+});
+
+describe('Replicator on the in-memory store, transport and clock', () => {
+  it('a replica pulls a missed write from its primary when the gap outlives gapGraceMs on the injected clock', async () => {
+    const clock = new ManualClock();
+    const { network, replicators, stores } = await memoryWorld(clock);
+    try {
+      const p = twoNodePlacement(addresses);
+      for (const r of replicators) await r.adoptPlacement(p);
+      const [n1, n2] = stores as [MemoryBlockStore, MemoryBlockStore];
+      const a = blockIn(pgForwarded, 1, (inode, blockNo) => pgOf(inode, blockNo, 2));
+      // Seq 1 is in the primary's journal, but its forward never reached n2; seq 2 does.
+      await n1.write({ kind: 'put', address: a, pg: pgForwarded, seq: 1, epoch: 1, data: pattern(1, 256) }, { sync: true });
+      const b = { ...a, blockNo: 1 };
+      const answer = await network.transport(addresses.n1).replicate(addresses.n2, { kind: 'put', address: b, pg: pgForwarded, seq: 2, epoch: 1, data: pattern(2, 256) }, { sync: true, primary: addresses.n1, trimSeq: 0 });
+      assert.deepEqual(answer, { appliedSeq: 0 });
+      assert.equal(clock.pendingTimers, 1, 'the gap watch runs on the injected clock');
+      clock.advance(gapGraceMs - 1);
+      assert.equal((await n2.pgState('tv', pgForwarded)).appliedSeq, 0, 'not before the grace period');
+      clock.advance(1);
+      await waitFor('n2 to pull seq 1 from n1', async () => (await n2.pgState('tv', pgForwarded)).appliedSeq === 2);
+      assert.deepEqual((await n2.read(a)).data, pattern(1, 256));
+    } finally {
+      for (const r of replicators) r.close();
+    }
+  });
+});
