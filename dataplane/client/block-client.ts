@@ -49,6 +49,11 @@ export interface ReadResult {
   epoch: number;
 }
 
+export type VersionRead = { kind: 'block'; block: ReadResult } | { kind: 'absent' } | { kind: 'deleted'; epoch: number };
+
+const versionHeader = 'x-galleon-version';
+const versionPath = (a: BlockAddress): string => `/v1/versions/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}`;
+
 export const defaultConnectionsPerNode = 32;
 export const defaultPipelining = 4;
 export const defaultMaxAttempts = 4;
@@ -149,6 +154,43 @@ export class BlockClient {
       const data = Buffer.from(await res.body.arrayBuffer());
       return { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) };
     });
+  }
+
+  /**
+   * The block as of a cut (issue #11): the newest version written at an epoch below `below`, from
+   * the PG's primary. `absent`: nothing below the cut; `deleted`: deleted as of the cut. Resolving a
+   * snapshot, a clone or a restored volume into such reads is snapshot-reads.ts.
+   */
+  async readVersion(volumeId: string, inode: number, blockNo: number, below: number): Promise<VersionRead> {
+    const a = { volumeId, inode, blockNo };
+    return this.withRetry(volumeId, async (p) => {
+      const r = this.route(p, a);
+      const res = await this.pool(r.address).request({ method: 'GET', path: `${versionPath(a)}?below=${below}&epoch=${r.epoch}`, idempotent: true });
+      if (res.statusCode !== 200) throw await errorFromResponse(res);
+      const kind = res.headers[versionHeader];
+      const data = Buffer.from(await res.body.arrayBuffer());
+      if (kind === 'absent') return { kind };
+      if (kind === 'deleted') return { kind, epoch: Number(res.headers[Header.epoch]) };
+      return { kind: 'block', block: { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) } };
+    });
+  }
+
+  /**
+   * Every block address of the volume with a live entry or a kept version (a superset of what any
+   * cut holds: readVersion says which exist there). Each PG's primary answers for its own PGs.
+   */
+  async listVolumeBlocks(volumeId: string): Promise<{ inode: number; blockNo: number }[]> {
+    const p = await this.opts.placement.getPlacement(volumeId);
+    const seen = new Map<string, { inode: number; blockNo: number }>();
+    for (const nodeId of new Set(p.groups.map((g) => g.primary))) {
+      const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
+      if (res.statusCode !== 200) throw await errorFromResponse(res);
+      const { blocks } = (await res.body.json()) as { blocks: [number, number][] };
+      for (const [inode, blockNo] of blocks) {
+        if (groupOf(p, pgOf(inode, blockNo, p.pgCount)).primary === nodeId) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
+      }
+    }
+    return [...seen.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {

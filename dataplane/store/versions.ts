@@ -18,7 +18,7 @@ import { decodeHeader, HeaderFlag, headerBytes } from './header.js';
 import { blockKey, decodeVersionStamp, prefixEnd, Prefix, versionKeyOf, versionPrefix } from './keys.js';
 import { Pacer } from './pacer.js';
 import type { GroupStage, StagedEntry } from './stage.js';
-import type { BlockOp } from './types.js';
+import type { BlockAddress, BlockOp, StoredBlock } from './types.js';
 
 /** Blocks remembered per PG as "already written at its current epoch"; past this, the index is read. */
 export const maxTrackedKeysPerPg = 65_536;
@@ -175,4 +175,16 @@ export async function versionBelow(db: Db, address: Parameters<typeof blockKey>[
   const upper = versionKeyOf(blockKey(address), below, 0);
   for await (const entry of db.iterator({ gte: p, lt: upper, reverse: true, limit: 1 })) return entry;
   return null;
+}
+
+/** What snapshot reads and pruning need of a store (LevelBlockStore has it; see readBelow there). */
+export interface VersionedStore {
+  readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number } | { kind: 'absent' }>;
+  iterateVersionedAddresses(volumeId: string): AsyncIterable<BlockAddress>;
+  pruneVersions(volumeId: string, opts: PruneOptions): Promise<PruneResult>;
+  listVersions(volumeId: string): Promise<{ address: BlockAddress; epoch: number; seq: number }[]>;
+}
+
+export function isVersionedStore(s: object): s is VersionedStore {
+  return 'readBelow' in s && 'pruneVersions' in s;
 }

@@ -19,7 +19,7 @@ import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.
 import type {
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
   FsInodeRange, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
-  PlacementGroup, ReadOptions, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeSpec,
+  PlacementGroup, ReadOptions, Snapshot, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeSpec,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
 import { maxResultsPerClient } from '../state/logic/apply.js';
@@ -324,6 +324,13 @@ export class MetadataClient implements MetadataApi {
   updateVolumeLabels(nameOrId: string, labels: Record<string, string | null>): Promise<Volume> { return this.write('updateVolumeLabels', [nameOrId, labels]); }
   expandVolume(nameOrId: string, size: number | string): Promise<Volume> { return this.write('expandVolume', [nameOrId, size]); }
   deleteVolume(nameOrId: string): Promise<Volume> { return this.write('deleteVolume', [nameOrId]); }
+
+  createSnapshot(volume: string, name?: string): Promise<Snapshot> { return this.write('createSnapshot', [volume, name ?? null]); }
+  listSnapshots(volume?: string, opts?: ReadOptions): Promise<Snapshot[]> { return this.read('listSnapshots', [volume ?? null], opts); }
+  getSnapshot(nameOrId: string, opts?: ReadOptions): Promise<Snapshot> { return this.read('getSnapshot', [nameOrId], opts); }
+  deleteSnapshot(nameOrId: string): Promise<Snapshot> { return this.write('deleteSnapshot', [nameOrId]); }
+  cloneVolume(snapshot: string, name: string): Promise<Volume> { return this.write('cloneVolume', [snapshot, name]); }
+  restoreVolume(volume: string, snapshot: string): Promise<Volume> { return this.write('restoreVolume', [volume, snapshot]); }
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode> { return this.write('registerDataNode', [node]); }
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode> { return this.write('heartbeatDataNode', [id, usedBytes, pgs]); }

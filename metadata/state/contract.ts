@@ -14,6 +14,7 @@ import type { SerializedError } from '../../proto/errors.js';
 export const commandMethods = [
   'createStorageClass', 'deleteStorageClass',
   'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
+  'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume',
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
   'claimPgPrimary', 'markPgReplicaOutOfSync',
@@ -26,6 +27,7 @@ export type CommandMethod = (typeof commandMethods)[number];
 /** Methods answered from the state machine's local state (after ReadIndex unless stale). */
 export const queryMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement',
+  'listSnapshots', 'getSnapshot',
   'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type QueryMethod = (typeof queryMethods)[number];
