@@ -21,6 +21,8 @@ import { bodySchemas, maxJsonBodyBytes, parseBody } from './admin-schemas.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
+import { createSnapshot, deleteSnapshot, restoreVolume } from './snapshot-ops.js';
+import type { SnapshotHost } from './snapshot-ops.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
 import { vfsStatus } from '../../vfs/manager/status.js';
 
@@ -69,9 +71,18 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
   return spec.blockSize === undefined ? { ...spec, blockSize: blockSizeBytes } : spec;
 }
 
-function handlers(host: DaemonHost): Handlers {
+function handlers(host: DaemonHost, logger: Logger): Handlers {
   const api = (): MetadataApi => host.metadata();
+  const snaps = (): SnapshotHost => ({ api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } } });
   return {
+    snapshotCreate: (_, b) => createSnapshot(snaps(), b),
+    snapshotList: () => api().listSnapshots(),
+    volumeSnapshots: ({ ref }) => api().listSnapshots(ref),
+    snapshotGet: ({ ref }) => api().getSnapshot(ref),
+    snapshotDelete: ({ ref }, b) => deleteSnapshot(snaps(), ref, b ?? {}),
+    snapshotBlockRead: ({ ref, inode, block }) => readBlock(api(), host.blocks(), ref, block, inode, ref),
+    volumeClone: ({ ref }, b) => api().cloneVolume(ref, b.name),
+    volumeRestore: ({ ref }, b) => restoreVolume(snaps(), ref, b.snapshot),
     volumeList: () => api().listVolumes(),
     volumeCreate: (_, b) => api().createVolume(withDefaultBlockSize(b, host.config().blockSizeBytes)),
     volumeGet: ({ ref }) => api().getVolume(ref),
@@ -104,8 +115,8 @@ function handlers(host: DaemonHost): Handlers {
 }
 
 /** The route table (cli/lib/admin-routes.ts) joined with its handlers; bodies checked by their schema first. */
-function routes(host: DaemonHost): Route[] {
-  const h = handlers(host) as Record<AdminRouteName, (params: Record<string, string>, body: unknown) => Promise<unknown>>;
+function routes(host: DaemonHost, logger: Logger): Route[] {
+  const h = handlers(host, logger) as Record<AdminRouteName, (params: Record<string, string>, body: unknown) => Promise<unknown>>;
   return (Object.keys(adminRoutes) as AdminRouteName[]).map((name) => {
     const spec: AdminRouteSpec = adminRoutes[name];
     const bodyName = spec.body;
@@ -188,7 +199,7 @@ export interface AdminServer {
 }
 
 export async function startAdminServer(host: DaemonHost, listen: { host: string; port: number }, logger: Logger): Promise<AdminServer> {
-  const table = routes(host);
+  const table = routes(host, logger);
   const server: Server = createServer((req, res) => {
     // handle() answers every error itself; this catches a failure of that answer (never expected).
     handle(req, res).catch((err: unknown) => {

@@ -75,12 +75,14 @@ export interface PruneReport { nodeId: string; examined: number; dropped: number
 
 /**
  * Asks every data node holding a PG of the volume to drop the versions no retained cut needs
- * (or, `dryRun`, to count them). The cut list and the horizon (the volume's newest PG epoch) are
+ * (or, `dryRun`, to count them; with `withoutSnapshot`, as if that snapshot were deleted). The cut list and the horizon (the volume's newest PG epoch) are
  * read together before any node is asked, so a snapshot taken meanwhile is above the horizon.
  */
-export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number): Promise<PruneReport[]> {
+export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string): Promise<PruneReport[]> {
   const vol = await meta.getVolume(volumeRef);
-  const [snaps, pgs, nodes] = await Promise.all([meta.listSnapshots(vol.id), meta.getPlacement(vol.id), meta.listDataNodes()]);
+  const [all, pgs, nodes] = await Promise.all([meta.listSnapshots(vol.id), meta.getPlacement(vol.id), meta.listDataNodes()]);
+  // `withoutSnapshot`: what deleting that snapshot would free (a dry run before the delete).
+  const snaps = all.filter((s) => s.id !== withoutSnapshot);
   const body = { volumeId: vol.id, cuts: retainedCuts(snaps.map((s) => s.cut), vol.restores ?? []), horizon: Math.max(...pgs.map((p) => p.epoch)), dryRun };
   const holders = [...new Set(pgs.flatMap((p) => p.replicas))].sort();
   return Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
