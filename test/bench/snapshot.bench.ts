@@ -5,7 +5,7 @@
  * thousand times (every block rewritten after each cut: 1,000 kept versions each). Measured, in
  * alternating rounds: reads at a random snapshot (`readBelow`, one reverse seek), and live reads.
  * Reported as CPU per read (see cpuMicrosPerRead).
- *   npm run bench:snapshot            (BENCH_REPS=3 BENCH_READS=20000 BENCH_SNAPSHOTS=1000)
+ *   npm run bench:snapshot            (BENCH_REPS=3 BENCH_READS=20000 BENCH_SNAPSHOTS=1000 BENCH_CONTROL=0)
  */
 import { performance } from 'node:perf_hooks';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,10 +21,20 @@ const blocks = 128;
 const bodyBytes = 512;
 const volumeId = 'bench-snap';
 
-/** A store whose blocks were each rewritten after every one of `snapshots` cuts (epoch 1 + i). */
-async function build(dir: string, snapshots: number): Promise<LevelBlockStore> {
+/**
+ * A store whose blocks were each rewritten after every one of `snapshots` cuts (epoch 1 + i);
+ * `padding` other blocks (never read) make its index as large as another store's: the control.
+ */
+async function build(dir: string, snapshots: number, padding = 0): Promise<LevelBlockStore> {
   const store = await LevelBlockStore.open({ dir, minFreeBytes: 0 });
   let seq = 0;
+  for (let b = 0; b < padding; b += blocks) {
+    const ops: BlockOp[] = [];
+    for (let i = b; i < Math.min(padding, b + blocks); i++) {
+      ops.push({ kind: 'put', address: { volumeId, inode: 2, blockNo: i }, pg: 0, seq: ++seq, epoch: 1, data: Buffer.alloc(bodyBytes, 7) });
+    }
+    await store.writeBatch(ops, { sync: false });
+  }
   for (let epoch = 1; epoch <= snapshots + 1; epoch++) {
     const ops: BlockOp[] = [];
     for (let b = 0; b < blocks; b++) {
@@ -66,8 +76,11 @@ async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'galleon-bench-snap-'));
   try {
     const t0 = performance.now();
-    const one = await build(join(root, 'one'), 1);
+    // Control (BENCH_CONTROL=1): the 1-snapshot store padded to the same number of index entries.
+    const control = process.env.BENCH_CONTROL === '1';
+    const one = await build(join(root, 'one'), 1, control ? blocks * (manySnapshots - 1) : 0);
     const many = await build(join(root, 'many'), manySnapshots);
+    if (control) console.log('control: the 1-snapshot store is padded to the same index size');
     console.log(`built: ${blocks} blocks of ${bodyBytes} B; 1 snapshot vs ${manySnapshots} snapshots (${blocks * manySnapshots} kept versions) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const rows: { rep: number; one: number; many: number; liveOne: number; liveMany: number }[] = [];
     for (let rep = 0; rep < reps; rep++) {
