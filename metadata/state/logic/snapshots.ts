@@ -15,6 +15,7 @@ import type { Lease, PlacementGroup, Snapshot, Volume } from '../../../proto/met
 import { leasesOn } from './lease-store.js';
 import { isLive } from './leases.js';
 import { listOf, placementOf, requireVolume } from './lookup.js';
+import { nsRecordOf } from './ns-store.js';
 import { writePlacement } from './placement-store.js';
 import { Table, type StateReader, type Tx } from './tx.js';
 import { checkName, invalidArgument } from './validate.js';
@@ -115,6 +116,13 @@ export const snapshotHandlers = {
     if (writers.length > 0) {
       throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} is mounted read-write by ${writers.map((l) => l.holder).join(', ')}`,
         { hint: `unmount it first (galleon vfs unmount ${vol.name}), then restore` });
+    }
+    // Snapshots cover blocks, not yet the file tree: rolling back the blocks of a volume holding
+    // files under its current tree would pair old file data with new names and sizes.
+    const ns = nsRecordOf(tx, vol);
+    if (ns.inodes > 1) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} holds ${ns.inodes - 1} file(s) or directories; a restore would roll back their blocks but not the file tree (namespace snapshots are not built yet)`,
+        { hint: `clone the snapshot into a new volume instead: galleon volume clone ${snap.name} --name NEW` });
     }
     const atEpoch = fenceVolume(tx, vol);
     const next: Volume = {

@@ -76,6 +76,10 @@ describe('metadata: snapshot commands (pure, in a Tx)', () => {
     refuse('SNAPSHOT_EXISTS', 'createSnapshot', 'v', 's1');
     refuse('SNAPSHOT_NOT_FOUND', 'cloneVolume', 'nope', 'c2');
     refuse('INVALID_ARGUMENT', 'createSnapshot', 'v', 'Bad Name');
+    // A volume holding files: its blocks could roll back, its file tree not (yet).
+    tx.put(Table.NsVolume, vol.id, { nextIno: 100, nextFreeSeq: 1, inodes: 3, usedBytes: 0 });
+    refuse('FAILED_PRECONDITION', 'restoreVolume', 'v', 's1');
+    tx.put(Table.NsVolume, vol.id, { nextIno: 100, nextFreeSeq: 1, inodes: 1, usedBytes: 0 });
     run<Volume>(tx, 'deleteVolume', 'c1');
     run<Snapshot>(tx, 'deleteSnapshot', 's1');
     run<Volume>(tx, 'deleteVolume', 'v');
