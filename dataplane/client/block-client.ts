@@ -13,6 +13,7 @@ import { pgOf } from '../logic/routing.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
+import type { VolumeView } from '../logic/snapshot-versions.js';
 import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse, Header } from '../wire.js';
 import type { BlockBatchFrameMeta } from '../wire.js';
 
@@ -48,6 +49,9 @@ export interface ReadResult {
   seq: number;
   epoch: number;
 }
+
+/** A clone of a clone of … deeper than this is refused (each level is one more read on a miss). */
+export const maxCloneDepth = 64;
 
 export type VersionRead = { kind: 'block'; block: ReadResult } | { kind: 'absent' } | { kind: 'deleted'; epoch: number };
 
@@ -144,10 +148,39 @@ export class BlockClient {
     return this.mapBounded(blocks, (b) => this.readBlock(volumeId, b.inode, b.blockNo));
   }
 
-  /** Reads from the PG's primary, which has every acknowledged write. */
+  /**
+   * Reads from the PG's primary, which has every acknowledged write. A clone or a restored volume
+   * (its placement carries a view) is read through the view: BLOCK_NOT_FOUND when it holds nothing there.
+   */
   async readBlock(volumeId: string, inode: number, blockNo: number): Promise<ReadResult> {
+    const placed = await this.opts.placement.getPlacement(volumeId);
+    if (placed.view !== undefined) return this.readThroughView(volumeId, inode, blockNo);
+    return this.readPlain(volumeId, inode, blockNo);
+  }
+
+  private async readThroughView(volumeId: string, inode: number, blockNo: number): Promise<ReadResult> {
+    const { readBlockAt } = await import('./snapshot-reads.js');
+    const r = await readBlockAt(this, await this.liveView(volumeId, 0), inode, blockNo);
+    if (r === null) throw new GalleonError('BLOCK_NOT_FOUND', `block ${volumeId}/${inode}/${blockNo} does not exist`, { hint: 'a block that was never written reads as absent; the caller treats it as zeros', details: { volumeId, inode, blockNo } });
+    return r;
+  }
+
+  /** The live view of a volume from the placements (cached like them), its clone parents included. */
+  private async liveView(volumeId: string, depth: number): Promise<VolumeView> {
+    if (depth > maxCloneDepth) throw new GalleonError('FAILED_PRECONDITION', `clone chain of ${volumeId} is deeper than ${maxCloneDepth}`);
+    const p = await this.opts.placement.getPlacement(volumeId);
+    const parent = p.view?.parent ?? null;
+    return {
+      volumeId, below: null, restores: p.view?.restores ?? [],
+      parent: parent === null ? null : { ...(await this.liveView(parent.volumeId, depth + 1)), below: parent.cut },
+    };
+  }
+
+  private async readPlain(volumeId: string, inode: number, blockNo: number): Promise<ReadResult> {
     const a = { volumeId, inode, blockNo };
     return this.withRetry(volumeId, async (p) => {
+      // A refresh (after STALE_EPOCH) may show a restore or a parent this read did not know of.
+      if (p.view !== undefined) return this.readThroughView(volumeId, inode, blockNo);
       const r = this.route(p, a);
       const res = await this.pool(r.address).request({ method: 'GET', path: `${blockPath(a)}?epoch=${r.epoch}`, idempotent: true });
       if (res.statusCode !== 200) throw await errorFromResponse(res);

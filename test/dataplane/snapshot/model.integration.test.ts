@@ -2,7 +2,8 @@
  * Snapshots, clones, snapshot deletes and in-place restores against real processes (one metadata
  * member, two data nodes, 2 replicas), checked against an in-memory model after every step of a
  * seeded random sequence: every block of every live volume and of every surviving snapshot reads
- * as the model says (through dataplane/client/snapshot-reads.ts, the API backups use), and after
+ * as the model says (through dataplane/client/snapshot-reads.ts, the API backups use, and for live
+ * volumes through the client's plain readBlock too), and after
  * each prune every data node keeps exactly the versions some retained cut still sees.
  * Seed: GALLEON_SNAPSHOT_SEED (default 1); steps: GALLEON_SNAPSHOT_STEPS (default 60).
  */
@@ -73,6 +74,9 @@ describe('snapshots, clones, restores: seeded model against real data nodes', fu
         for (let b = 0; b < blocks; b++) {
           const got = await readBlockAt(env.client, view, 1, b);
           assert.deepEqual(got?.data ?? null, mv.live.get(b) ?? null, `${what}: live ${mv.name} block ${b}`);
+          // The plain block read (what FUSE mounts and read-block use) resolves clones and restores too.
+          const plain = await env.client.readBlock(mv.id, 1, b).catch((e: unknown) => { if (isGalleonError(e, 'BLOCK_NOT_FOUND')) return null; throw e; });
+          assert.deepEqual(plain?.data ?? null, mv.live.get(b) ?? null, `${what}: readBlock of ${mv.name} block ${b}`);
         }
       }
       for (const { snap, image } of snaps.values()) {
