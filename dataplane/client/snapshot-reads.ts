@@ -75,12 +75,16 @@ export interface PruneReport { nodeId: string; examined: number; dropped: number
 
 /**
  * Asks every data node holding a PG of the volume to drop the versions no retained cut needs
- * (or, `dryRun`, to count them; with `withoutSnapshot`, as if that snapshot were deleted). The cut list and the horizon (the volume's newest PG epoch) are
- * read together before any node is asked, so a snapshot taken meanwhile is above the horizon.
+ * (or, `dryRun`, to count them; with `withoutSnapshot`, as if that snapshot were deleted). The
+ * horizon (the volume's newest PG epoch) is read before the cut list, so a snapshot taken
+ * meanwhile is above the horizon and keeps what it needs.
  */
 export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string): Promise<PruneReport[]> {
-  const vol = await meta.getVolume(volumeRef);
-  const [all, pgs, nodes] = await Promise.all([meta.listSnapshots(vol.id), meta.getPlacement(vol.id), meta.listDataNodes()]);
+  const first = await meta.getVolume(volumeRef);
+  // The horizon is read BEFORE the cut list: a snapshot committed in between has its cut above
+  // the horizon, so the versions it needs are kept even though the list does not name it.
+  const pgs = await meta.getPlacement(first.id);
+  const [vol, all, nodes] = await Promise.all([meta.getVolume(first.id), meta.listSnapshots(first.id), meta.listDataNodes()]);
   // `withoutSnapshot`: what deleting that snapshot would free (a dry run before the delete).
   const snaps = all.filter((s) => s.id !== withoutSnapshot);
   const body = { volumeId: vol.id, cuts: retainedCuts(snaps.map((s) => s.cut), vol.restores ?? []), horizon: Math.max(...pgs.map((p) => p.epoch)), dryRun };
