@@ -110,6 +110,20 @@ for (const layout of ['inline', 'segments'] as const) {
       await checkReads(s(), cuts, model, 'out of order');
     });
 
+    it('a tombstone over kept versions is never purged: a later cut still sees the delete', async () => {
+      const data = pattern(5, 3000);
+      await s().write({ kind: 'put', address: addr(0), pg: 0, seq: 1, epoch: 1, data }, { sync: true });
+      await s().write({ kind: 'delete', address: addr(0), pg: 0, seq: 2, epoch: 2 }, { sync: true });
+      await s().write({ kind: 'delete', address: addr(1), pg: 0, seq: 3, epoch: 2 }, { sync: true });
+      await s().trimJournal(vol, 0, 3);
+      const pass = await new Reclaimer({ store: s(), log: dataplaneLogger('versions-test'), gc: { maxBytesPerSecond: 1024 ** 3 } }).runOnce();
+      assert.equal(pass.purged, 1, 'the tombstone without versions (block 1) goes, the one over a version (block 0) stays');
+      await s().write({ kind: 'put', address: addr(0), pg: 0, seq: 4, epoch: 4, data: pattern(6, 3000) }, { sync: true });
+      assert.equal((await s().readBelow(addr(0), 3)).kind, 'deleted', 'at cut 3 the block was deleted');
+      const at2 = await s().readBelow(addr(0), 2);
+      assert.ok(at2.kind === 'block' && at2.block.data.equals(data), 'at cut 2 it held its first data');
+    });
+
     it('versions survive a reopen and a segment GC pass keeps them readable', async () => {
       const { ops, cuts, model } = history(21);
       await s().writeBatch(ops, { sync: true });
