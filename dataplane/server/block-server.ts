@@ -25,7 +25,7 @@ import { BodyPool } from './body-pool.js';
 import type { BodyLease } from './body-pool.js';
 import { metrics } from '../metrics.js';
 import { register } from 'prom-client';
-import { handleSnapshotRoute } from './snapshot-routes.js';
+import { handleSnapshotRoute, snapshotRoutes } from './snapshot-routes.js';
 import type { SnapshotRouteHost } from './snapshot-routes.js';
 
 export const maxJournalResponseBytes = 32 * 1024 * 1024;
@@ -203,7 +203,7 @@ export class BlockServer {
     const route = `${req.method ?? ''} /${parts.slice(0, 2).join('/')}`;
     this.refuseWhileGated(route, req);
     // Snapshot reads and version pruning (issue #11): their own file.
-    if (await handleSnapshotRoute(this.snapshotHost, route, parts, url.searchParams, req, res)) return;
+    if (snapshotRoutes.has(route) && await handleSnapshotRoute(this.snapshotHost, route, parts, url.searchParams, req, res)) return;
     switch (route) {
       case 'GET /healthz':
         return this.json(res, 200, { ok: true, nodeId: this.opts.nodeId, zone: this.opts.zone, serving: this.serving });

@@ -18,6 +18,10 @@ import { Header, intParam } from '../wire.js';
 import type { VolumePlacement } from '../placement.js';
 
 export const versionHeader = 'x-galleon-version';
+/** The routes handled here (a set lookup keeps the block server's hot path free of an await). */
+export const snapshotRoutes: ReadonlySet<string> = new Set([
+  'GET /v1/versions', 'GET /v1/volume-blocks', 'GET /v1/volume-versions', 'POST /v1/prune', 'POST /v1/fence',
+]);
 /** A prune request body: the cut list of one volume. */
 export const maxPruneBodyBytes = 256 * 1024;
 /** Addresses listed per volume-blocks answer at most (a backup of a bigger volume pages by PG: not yet). */
