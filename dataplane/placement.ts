@@ -24,6 +24,11 @@ export interface VolumePlacement {
   /** The volume's size and block size (from the metadata service): blocks past the end are refused. Absent in static placements. */
   sizeBytes?: number;
   blockSizeBytes?: number;
+  /**
+   * Set for a clone or a volume restored in place (issue #11): live reads resolve through it
+   * (dataplane/client/snapshot-reads.ts). Absent for a plain volume: one ordinary read.
+   */
+  view?: { restores: { atEpoch: number; cut: number }[]; parent: { volumeId: string; cut: number } | null };
 }
 
 export interface PlacementSource {
@@ -121,8 +126,11 @@ export class MetadataPlacementSource implements PlacementSource {
     const p = (async (): Promise<VolumePlacement> => {
       const [volume, groups, nodes] = await Promise.all([this.api.getVolume(volumeId), this.api.getPlacement(volumeId), this.api.listDataNodes()]);
       const sorted = [...groups].sort((a, b) => a.pg - b.pg);
+      const restores = (volume.restores ?? []).map((r) => ({ atEpoch: r.atEpoch, cut: r.cut }));
+      const parent = volume.parent === undefined ? null : { volumeId: volume.parent.volumeId, cut: volume.parent.cut };
       return {
         volumeId, pgCount: volume.pgCount, groups: sorted, sizeBytes: volume.sizeBytes, blockSizeBytes: volume.blockSizeBytes,
+        ...(restores.length > 0 || parent !== null ? { view: { restores, parent } } : {}),
         nodes: Object.fromEntries(nodes.map((n) => [n.id, { id: n.id, address: n.address, zone: n.zone }])),
       };
     })();

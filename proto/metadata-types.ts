@@ -123,6 +123,30 @@ export interface Volume {
   version: number;
   /** True when blocks are sealed in the client with the volume's data key (getVolumeKey). */
   encrypted?: boolean;
+  /** A clone: blocks it never wrote read through to this snapshot of its parent (issue #11). */
+  parent?: { volumeId: string; snapshotId: string; cut: number };
+  /**
+   * In-place restores, oldest first: from `atEpoch` on, the volume reads as its snapshot at `cut`
+   * (plus what was written since). See dataplane/logic/snapshot-versions.ts.
+   */
+  restores?: { atEpoch: number; cut: number; snapshotId: string }[];
+}
+
+/**
+ * A point-in-time image of a volume (issue #11): every block written at a placement epoch below
+ * `cut` — the epoch the snapshot command moved every PG of the volume to.
+ */
+export interface Snapshot {
+  id: string;
+  name: string;
+  volumeId: string;
+  volumeName: string;
+  cut: number;
+  sizeBytes: number;
+  blockSizeBytes: number;
+  createdAtMs: number;
+  /** Clones that read through this snapshot (names); it cannot be deleted while any exist. */
+  clones?: string[];
 }
 
 export type DataNodeState = 'up' | 'down' | 'draining';
@@ -265,6 +289,18 @@ export interface MetadataApi extends FsApi {
   allocateKeyWriter(volumeId: string): Promise<number>;
   /** Replaces the wrap of a volume's data key if it is still `expectedWrapped` (rotation). */
   rewrapVolumeKey(volumeId: string, expectedWrapped: string, next: WrappedDataKey): Promise<VolumeKeyRecord>;
+
+  /** Snapshots (issue #11): one command each; creation moves every PG of the volume to a new epoch. */
+  createSnapshot(volume: string, name?: string): Promise<Snapshot>;
+  listSnapshots(volume?: string, opts?: ReadOptions): Promise<Snapshot[]>;
+  getSnapshot(nameOrId: string, opts?: ReadOptions): Promise<Snapshot>;
+  /** Refused (SNAPSHOT_IN_USE) while clones read through it. */
+  deleteSnapshot(nameOrId: string): Promise<Snapshot>;
+  /** A new volume reading through to the snapshot for blocks it has not written. */
+  /** `dataKey`: the clone's own wrapped key, when its class encrypts (the daemon wraps it). */
+  cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey): Promise<Volume>;
+  /** Rolls the volume back in place to one of its snapshots; refused while mounted read-write. */
+  restoreVolume(volume: string, snapshot: string): Promise<Volume>;
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode>;
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode>;

@@ -87,11 +87,26 @@ export const vfsSyncSchema = z.strictObject({ volume: z.string().min(1).max(maxR
 /** Routes that take no body: nothing, or an empty object. */
 export const noBodySchema = z.strictObject({}).optional();
 
+/** `snapshot create` (issue #11): hooks run on the daemon's host with /bin/sh. */
+export const maxHookChars = 4096;
+export const snapshotCreateSchema = z.strictObject({
+  volume: z.string().min(1).max(maxRefChars),
+  name: z.string().min(1).max(maxRefChars).optional(),
+  hookPre: z.string().min(1).max(maxHookChars).optional(),
+  hookPost: z.string().min(1).max(maxHookChars).optional(),
+  hookTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  onError: z.enum(['fail', 'continue']).optional(),
+});
+export const snapshotDeleteSchema = z.strictObject({ dryRun: z.boolean().optional(), wait: z.boolean().optional() }).optional();
+export const cloneSchema = z.strictObject({ name: z.string().min(1).max(maxRefChars) });
+export const restoreSchema = z.strictObject({ snapshot: z.string().min(1).max(maxRefChars) });
+
 /** Each body schema by the name the route table (cli/lib/admin-routes.ts) gives it. */
 export const bodySchemas = {
   volumeSpec: volumeSpecSchema, expand: expandSchema, labels: labelsSchema, blockWrite: blockWriteSchema,
   storageClass: storageClassSchema, join: joinSchema, leave: leaveSchema,
   vfsMount: vfsMountSchema, vfsUnmount: vfsUnmountSchema, vfsSync: vfsSyncSchema, none: noBodySchema,
+  snapshotCreate: snapshotCreateSchema, snapshotDelete: snapshotDeleteSchema, clone: cloneSchema, restore: restoreSchema,
 } as const satisfies Record<AdminBodyName, z.ZodType>;
 
 /** Removes keys whose value is undefined (zod's optional output vs. exactOptionalPropertyTypes). */

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
-import type { MetadataApi, Member, StorageClassSpec } from '../../proto/metadata-types.js';
+import type { MetadataApi, Member, StorageClassSpec, VolumeSpec } from '../../proto/metadata-types.js';
 import { formatHostPort } from '../lib/address.js';
 import type { z } from 'zod';
 import { adminRouteParamNames, adminRoutePattern, adminRoutes } from '../lib/admin-routes.js';
@@ -21,6 +21,8 @@ import { bodySchemas, maxJsonBodyBytes, parseBody } from './admin-schemas.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
+import { createSnapshot, deleteSnapshot, restoreVolume } from './snapshot-ops.js';
+import type { SnapshotHost } from './snapshot-ops.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
 import { vfsStatus } from '../../vfs/manager/status.js';
 import type { DaemonKeys } from './keys.js';
@@ -73,9 +75,22 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
   return spec.blockSize === undefined ? { ...spec, blockSize: blockSizeBytes } : spec;
 }
 
-function handlers(host: DaemonHost): Handlers {
+function handlers(host: DaemonHost, logger: Logger): Handlers {
   const api = (): MetadataApi => host.metadata();
+  const snaps = (): SnapshotHost => ({ api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } } });
   return {
+    snapshotCreate: (_, b) => createSnapshot(snaps(), b),
+    snapshotList: () => api().listSnapshots(),
+    volumeSnapshots: ({ ref }) => api().listSnapshots(ref),
+    snapshotGet: ({ ref }) => api().getSnapshot(ref),
+    snapshotDelete: ({ ref }, b) => deleteSnapshot(snaps(), ref, b ?? {}),
+    snapshotBlockRead: ({ ref, inode, block }) => readBlock(api(), host.blocks(), ref, block, inode, ref),
+    volumeClone: async ({ ref }, b) => {
+      const source = await api().getVolume((await api().getSnapshot(ref)).volumeId);
+      const keyed = await host.keys().withDataKey(api(), { name: b.name, storageClass: source.storageClass } as VolumeSpec, defaultStorageClass);
+      return api().cloneVolume(ref, b.name, keyed.dataKey);
+    },
+    volumeRestore: ({ ref }, b) => restoreVolume(snaps(), ref, b.snapshot),
     volumeList: () => api().listVolumes(),
     // A volume of a class with encryption gets a fresh data key, wrapped here: Raft sees only the wrap.
     volumeCreate: async (_, b) => api().createVolume(await host.keys().withDataKey(api(), withDefaultBlockSize(b, host.config().blockSizeBytes), defaultStorageClass)),
@@ -111,8 +126,8 @@ function handlers(host: DaemonHost): Handlers {
 }
 
 /** The route table (cli/lib/admin-routes.ts) joined with its handlers; bodies checked by their schema first. */
-function routes(host: DaemonHost): Route[] {
-  const h = handlers(host) as Record<AdminRouteName, (params: Record<string, string>, body: unknown) => Promise<unknown>>;
+function routes(host: DaemonHost, logger: Logger): Route[] {
+  const h = handlers(host, logger) as Record<AdminRouteName, (params: Record<string, string>, body: unknown) => Promise<unknown>>;
   return (Object.keys(adminRoutes) as AdminRouteName[]).map((name) => {
     const spec: AdminRouteSpec = adminRoutes[name];
     const bodyName = spec.body;
@@ -195,7 +210,7 @@ export interface AdminServer {
 }
 
 export async function startAdminServer(host: DaemonHost, listen: { host: string; port: number }, logger: Logger): Promise<AdminServer> {
-  const table = routes(host);
+  const table = routes(host, logger);
   const server: Server = createServer((req, res) => {
     // handle() answers every error itself; this catches a failure of that answer (never expected).
     handle(req, res).catch((err: unknown) => {

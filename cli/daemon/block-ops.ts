@@ -85,11 +85,19 @@ export async function writeBlock(api: MetadataApi, client: BlockClient, ref: str
   return { volume: v.name, volumeId: v.id, inode: v.inode, blockNo: v.blockNo, bytes: data.length, concern: ack.concern, requestedConcern: requested, pg: ack.pg, seq: ack.seq, epoch: ack.epoch };
 }
 
-export async function readBlock(api: MetadataApi, client: BlockClient, ref: string, blockNoRaw: unknown, inodeRaw: unknown): Promise<BlockReadResult> {
-  const v = await volumeBlock(api, ref, blockNoRaw, inodeRaw);
+/**
+ * A clone, a restored volume, or a snapshot (`snapshotRef`) is read through its view
+ * (dataplane/client/snapshot-reads.ts); a plain volume with one ordinary read.
+ */
+export async function readBlock(api: MetadataApi, client: BlockClient, ref: string, blockNoRaw: unknown, inodeRaw: unknown, snapshotRef?: string): Promise<BlockReadResult> {
+  const snapshot = snapshotRef === undefined ? undefined : await api.getSnapshot(snapshotRef);
+  const v = await volumeBlock(api, snapshot?.volumeId ?? ref, blockNoRaw, inodeRaw);
+  const { isPlainView, readBlockAt, viewOf } = await import('../../dataplane/client/snapshot-reads.js');
+  const view = await viewOf(await api.getVolume(v.id), snapshot, (id) => api.getVolume(id));
   let r;
   try {
-    r = await client.readBlock(v.id, v.inode, v.blockNo);
+    r = isPlainView(view) ? await client.readBlock(v.id, v.inode, v.blockNo) : await readBlockAt(client, view, v.inode, v.blockNo);
+    if (r === null) throw new GalleonError(ErrorCode.BLOCK_NOT_FOUND, 'no data at this view');
   } catch (err) {
     if (!isGalleonError(err, ErrorCode.BLOCK_NOT_FOUND)) throw err;
     // A block device reads a never-written sector as zeros; so does a volume (seq 0: no write yet).

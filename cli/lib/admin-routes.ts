@@ -15,7 +15,8 @@ export type AdminMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /** The body schemas of admin-schemas.ts `bodySchemas` (checked there with `satisfies`). */
 export type AdminBodyName =
   | 'volumeSpec' | 'expand' | 'labels' | 'blockWrite' | 'storageClass' | 'join' | 'leave'
-  | 'vfsMount' | 'vfsUnmount' | 'vfsSync' | 'none';
+  | 'vfsMount' | 'vfsUnmount' | 'vfsSync' | 'none'
+  | 'snapshotCreate' | 'snapshotDelete' | 'clone' | 'restore';
 
 export interface AdminRouteSpec {
   method: AdminMethod;
@@ -59,6 +60,14 @@ export const adminRoutes = {
   vfsSync: { method: 'POST', path: '/v1/vfs/sync', command: 'vfs sync', body: 'vfsSync' },
   keyList: { method: 'GET', path: '/v1/keys', command: 'key list' },
   keyRotate: { method: 'POST', path: '/v1/keys/rotate', command: 'key rotate', body: 'none' },
+  snapshotCreate: { method: 'POST', path: '/v1/snapshots', command: 'snapshot create', body: 'snapshotCreate' },
+  snapshotList: { method: 'GET', path: '/v1/snapshots', command: 'snapshot list' },
+  volumeSnapshots: { method: 'GET', path: '/v1/volumes/:ref/snapshots', command: 'snapshot list' },
+  snapshotGet: { method: 'GET', path: '/v1/snapshots/:ref', command: 'snapshot get' },
+  snapshotDelete: { method: 'POST', path: '/v1/snapshots/:ref/delete', command: 'snapshot delete', body: 'snapshotDelete' },
+  snapshotBlockRead: { method: 'GET', path: '/v1/snapshots/:ref/inodes/:inode/blocks/:block', command: 'volume read-block' },
+  volumeClone: { method: 'POST', path: '/v1/snapshots/:ref/clone', command: 'volume clone', body: 'clone' },
+  volumeRestore: { method: 'POST', path: '/v1/volumes/:ref/restore', command: 'volume restore', body: 'restore' },
 } as const satisfies Record<string, AdminRouteSpec>;
 
 export type AdminRouteName = keyof typeof adminRoutes;

@@ -12,7 +12,8 @@ const exitByCode: Partial<Record<ErrorCode, number>> = {
   DAEMON_UNREACHABLE: ExitCode.Unavailable, UNAVAILABLE: ExitCode.Unavailable, NO_LEADER: ExitCode.Unavailable,
   TIMEOUT: ExitCode.Unavailable, NOT_LEADER: ExitCode.Unavailable, PROPOSAL_DROPPED: ExitCode.Unavailable,
   VOLUME_NOT_FOUND: ExitCode.NotFound, STORAGE_CLASS_NOT_FOUND: ExitCode.NotFound, NODE_NOT_FOUND: ExitCode.NotFound,
-  MEMBER_NOT_FOUND: ExitCode.NotFound,
+  MEMBER_NOT_FOUND: ExitCode.NotFound, SNAPSHOT_NOT_FOUND: ExitCode.NotFound,
+  SNAPSHOT_EXISTS: ExitCode.Conflict, SNAPSHOT_IN_USE: ExitCode.Conflict,
   VOLUME_EXISTS: ExitCode.Conflict, STORAGE_CLASS_EXISTS: ExitCode.Conflict, STORAGE_CLASS_IN_USE: ExitCode.Conflict,
   FAILED_PRECONDITION: ExitCode.Conflict, INSUFFICIENT_NODES: ExitCode.Conflict,
 };

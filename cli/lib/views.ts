@@ -1,5 +1,5 @@
 /** Human views of the domain objects, shared by the commands that print them. */
-import type { ClusterStatus, DataNode, Member, StorageClass, Volume } from '../../proto/metadata-types.js';
+import type { ClusterStatus, DataNode, Member, Snapshot, StorageClass, Volume } from '../../proto/metadata-types.js';
 import { formatBytes } from './size.js';
 import { formatLabels, formatTime, keyValues, table } from './format.js';
 
@@ -61,5 +61,21 @@ export function clusterSummary(s: ClusterStatus): string {
     ['Term', s.term], ['Commit index', s.commitIndex], ['Applied index', s.appliedIndex],
     ['Members', `${s.members.length} (${voters} voters, ${s.members.length - voters} learners)`],
     ['Data nodes', s.dataNodes.length], ['Degraded PGs', s.degradedPgs], ['Under-replicated PGs', s.underReplicatedPgs],
+  ]);
+}
+
+export function snapshotTable(snaps: Snapshot[]): string {
+  if (snaps.length === 0) return 'No snapshots.';
+  return table(
+    ['NAME', 'ID', 'VOLUME', 'SIZE', 'CUT EPOCH', 'CREATED'],
+    snaps.map((s) => [s.name, s.id, s.volumeName, formatBytes(s.sizeBytes), s.cut, formatTime(s.createdAtMs)]),
+  );
+}
+
+export function snapshotDetails(s: Snapshot): string {
+  return keyValues([
+    ['Name', s.name], ['ID', s.id], ['Volume', `${s.volumeName} (${s.volumeId})`],
+    ['Size', `${formatBytes(s.sizeBytes)} (${s.sizeBytes} bytes)`], ['Block size', s.blockSizeBytes],
+    ['Cut epoch', s.cut], ['Clones', (s.clones ?? []).join(', ') || '-'], ['Created', formatTime(s.createdAtMs)],
   ]);
 }

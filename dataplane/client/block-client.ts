@@ -13,6 +13,7 @@ import { pgOf } from '../logic/routing.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
+import type { VolumeView } from '../logic/snapshot-versions.js';
 import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse, Header } from '../wire.js';
 import type { BlockBatchFrameMeta } from '../wire.js';
 import { sealOverheadBytes } from './block-cipher.js';
@@ -55,6 +56,14 @@ export interface ReadResult {
   seq: number;
   epoch: number;
 }
+
+/** A clone of a clone of … deeper than this is refused (each level is one more read on a miss). */
+export const maxCloneDepth = 64;
+
+export type VersionRead = { kind: 'block'; block: ReadResult } | { kind: 'absent' } | { kind: 'deleted'; epoch: number };
+
+const versionHeader = 'x-galleon-version';
+const versionPath = (a: BlockAddress): string => `/v1/versions/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}`;
 
 export const defaultConnectionsPerNode = 32;
 export const defaultPipelining = 4;
@@ -169,11 +178,42 @@ export class BlockClient {
     return this.mapBounded(blocks, (b) => this.readBlock(volumeId, b.inode, b.blockNo));
   }
 
-  /** Reads from the PG's primary, which has every acknowledged write. */
+  /**
+   * Reads from the PG's primary, which has every acknowledged write. A clone or a restored volume
+   * (its placement carries a view) is read through the view: BLOCK_NOT_FOUND when it holds nothing there.
+   */
   async readBlock(volumeId: string, inode: number, blockNo: number): Promise<ReadResult> {
+    const placed = await this.opts.placement.getPlacement(volumeId);
+    if (placed.view !== undefined) return this.readThroughView(volumeId, inode, blockNo);
+    return this.readPlain(volumeId, inode, blockNo);
+  }
+
+  private async readThroughView(volumeId: string, inode: number, blockNo: number): Promise<ReadResult> {
+    const { readBlockAt } = await import('./snapshot-reads.js');
+    const r = await readBlockAt(this, await this.liveView(volumeId, 0), inode, blockNo);
+    if (r === null) throw new GalleonError('BLOCK_NOT_FOUND', `block ${volumeId}/${inode}/${blockNo} does not exist`, { hint: 'a block that was never written reads as absent; the caller treats it as zeros', details: { volumeId, inode, blockNo } });
+    return r;
+  }
+
+  /** The live view of a volume from the placements (cached like them), its clone parents included. */
+  private async liveView(volumeId: string, depth: number): Promise<VolumeView> {
+    if (depth > maxCloneDepth) throw new GalleonError('FAILED_PRECONDITION', `clone chain of ${volumeId} is deeper than ${maxCloneDepth}`);
+    const p = await this.opts.placement.getPlacement(volumeId);
+    const parent = p.view?.parent ?? null;
+    return {
+      volumeId, below: null, restores: p.view?.restores ?? [],
+      parent: parent === null ? null : { ...(await this.liveView(parent.volumeId, depth + 1)), below: parent.cut },
+    };
+  }
+
+  private async readPlain(volumeId: string, inode: number, blockNo: number): Promise<ReadResult> {
     const a = { volumeId, inode, blockNo };
-    const r = await this.readRaw(a).catch((err: unknown) => { this.dropKeyOn(volumeId, err); throw err; });
-    return this.withKey(volumeId, (c) => (c === null ? r : { ...r, data: c.open(a, r.data) }));
+    return this.readRaw(a).catch((err: unknown) => { this.dropKeyOn(volumeId, err); throw err; });
+  }
+
+  /** Opens a body read from `a`'s own volume with that volume's key (null: a plain volume). */
+  private async opened(a: BlockAddress, data: Buffer): Promise<Buffer> {
+    return this.withKey(a.volumeId, (c) => (c === null ? data : c.open(a, data)));
   }
 
   /** A volume the service no longer knows was deleted: its data key leaves this process's memory. */
@@ -183,12 +223,52 @@ export class BlockClient {
 
   private async readRaw(a: BlockAddress): Promise<ReadResult> {
     return this.withRetry(a.volumeId, async (p) => {
+      // A refresh (after STALE_EPOCH) may show a restore or a parent this read did not know of.
+      if (p.view !== undefined) return this.readThroughView(a.volumeId, a.inode, a.blockNo);
       const r = this.route(p, a);
       const res = await this.pool(r.address).request({ method: 'GET', path: `${blockPath(a)}?epoch=${r.epoch}`, idempotent: true });
       if (res.statusCode !== 200) throw await errorFromResponse(res);
-      const data = Buffer.from(await res.body.arrayBuffer());
+      const data = await this.opened(a, Buffer.from(await res.body.arrayBuffer()));
       return { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) };
     });
+  }
+
+  /**
+   * The block as of a cut (issue #11): the newest version written at an epoch below `below`, from
+   * the PG's primary. `absent`: nothing below the cut; `deleted`: deleted as of the cut. Resolving a
+   * snapshot, a clone or a restored volume into such reads is snapshot-reads.ts.
+   */
+  async readVersion(volumeId: string, inode: number, blockNo: number, below: number): Promise<VersionRead> {
+    const a = { volumeId, inode, blockNo };
+    return this.withRetry(volumeId, async (p) => {
+      const r = this.route(p, a);
+      const res = await this.pool(r.address).request({ method: 'GET', path: `${versionPath(a)}?below=${below}&epoch=${r.epoch}`, idempotent: true });
+      if (res.statusCode !== 200) throw await errorFromResponse(res);
+      const kind = res.headers[versionHeader];
+      const data = Buffer.from(await res.body.arrayBuffer());
+      if (kind === 'absent') return { kind };
+      if (kind === 'deleted') return { kind, epoch: Number(res.headers[Header.epoch]) };
+      // A version is sealed with the key of the volume that wrote it (a clone's parent: its own).
+      return { kind: 'block', block: { data: await this.opened(a, data), seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) } };
+    });
+  }
+
+  /**
+   * Every block address of the volume with a live entry or a kept version (a superset of what any
+   * cut holds: readVersion says which exist there). Each PG's primary answers for its own PGs.
+   */
+  async listVolumeBlocks(volumeId: string): Promise<{ inode: number; blockNo: number }[]> {
+    const p = await this.opts.placement.getPlacement(volumeId);
+    const seen = new Map<string, { inode: number; blockNo: number }>();
+    for (const nodeId of new Set(p.groups.map((g) => g.primary))) {
+      const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
+      if (res.statusCode !== 200) throw await errorFromResponse(res);
+      const { blocks } = (await res.body.json()) as { blocks: [number, number][] };
+      for (const [inode, blockNo] of blocks) {
+        if (groupOf(p, pgOf(inode, blockNo, p.pgCount)).primary === nodeId) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
+      }
+    }
+    return [...seen.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {

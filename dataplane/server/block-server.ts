@@ -26,6 +26,8 @@ import { BodyPool } from './body-pool.js';
 import type { BodyLease } from './body-pool.js';
 import { metrics } from '../metrics.js';
 import { register } from 'prom-client';
+import { handleSnapshotRoute, snapshotRoutes } from './snapshot-routes.js';
+import type { SnapshotRouteHost } from './snapshot-routes.js';
 
 export const maxJournalResponseBytes = 32 * 1024 * 1024;
 export const maxJournalEntries = 4096;
@@ -70,6 +72,8 @@ export class BlockServer {
   private readonly repair: HttpRepairSource;
   /** Replicate-batch bodies, reused once their writes have landed (body-pool.ts). */
   private readonly bodies = new BodyPool();
+  /** What the snapshot routes (snapshot-routes.ts) may use of this server. */
+  private readonly snapshotHost: SnapshotRouteHost;
   /** Why the node serves no data yet (not registered), or null once it may. */
   private gate: string | null;
 
@@ -79,6 +83,14 @@ export class BlockServer {
     this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log, opts.clock);
     this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases, opts.clock);
     this.repair = new HttpRepairSource(opts.nodeId, opts.placement);
+    const replicator = this.replicator;
+    this.snapshotHost = {
+      store: opts.store,
+      nodeId: opts.nodeId,
+      freshPlacement: (volumeId) => opts.placement.refresh(volumeId),
+      admitPrimaryRead: async (address, epoch) => { await replicator.admitPrimaryRead(address, await replicator.pgOfAddress(address), epoch); },
+      readJson: async (req, maxBytes) => JSON.parse((await readBody(req, maxBytes)).toString('utf8')) as unknown,
+    };
     this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
@@ -193,6 +205,8 @@ export class BlockServer {
     const parts = target.segments;
     const route = `${req.method ?? ''} /${parts.slice(0, 2).join('/')}`;
     this.refuseWhileGated(route, req);
+    // Snapshot reads and version pruning (issue #11): their own file.
+    if (snapshotRoutes.has(route) && await handleSnapshotRoute(this.snapshotHost, route, parts, url.searchParams, req, res)) return;
     switch (route) {
       case 'GET /healthz':
         return this.json(res, 200, { ok: true, nodeId: this.opts.nodeId, zone: this.opts.zone, serving: this.serving });

@@ -6,7 +6,7 @@
  * segments, whose live bytes can only shrink after it.
  */
 import { decodeHeader, HeaderFlag, headerBytes, segmentPointerBytes } from './header.js';
-import { decodeBlockKey } from './keys.js';
+import { decodeBlockKey, Prefix } from './keys.js';
 import type { StoreMaintenance, TombstonePurge } from './maintenance.js';
 
 export interface Census {
@@ -46,6 +46,7 @@ export async function takeCensus(m: StoreMaintenance, opts: CensusOptions): Prom
     for (const [key, value] of batch) {
       if (value.length < headerBytes) continue; // damaged: the scrubber's business
       if (((value[4] ?? 0) & HeaderFlag.tombstone) !== 0) {
+        if (key[0] === Prefix.version) continue; // a kept version: the snapshot pruner's business
         census.tombstones++;
         if (census.purgeable.length >= opts.maxPurgeCandidates) continue;
         const h = decodeHeader(value);

@@ -6,6 +6,7 @@
  *   j | vol | pg(4) | seq(6)               -> journal entry: kind(1) + block key
  *   p | vol | pg(4)                        -> PG state
  *   m | name                               -> store metadata
+ *   v | vol | inode(6) | blockNo(6) | epoch(6) | seq(6) -> a kept older version of a block (snapshots)
  * where vol = len(1) + utf8 volume id.
  */
 import { GalleonError } from '../../proto/errors.js';
@@ -14,7 +15,7 @@ import type { BlockAddress } from './types.js';
 export const maxVolumeIdBytes = 255;
 const maxUint48 = 2 ** 48 - 1;
 
-export const Prefix = { block: 0x62, journal: 0x6a, pg: 0x70, meta: 0x6d } as const;
+export const Prefix = { block: 0x62, journal: 0x6a, pg: 0x70, meta: 0x6d, version: 0x76 } as const;
 
 function volBytes(volumeId: string): Buffer {
   const v = Buffer.from(volumeId, 'utf8');
@@ -50,6 +51,46 @@ export function decodeBlockKey(k: Buffer): BlockAddress {
     inode: k.readUIntBE(2 + len, 6),
     blockNo: k.readUIntBE(8 + len, 6),
   };
+}
+
+/**
+ * A kept version of a block: the block key with prefix `v` and the version's epoch and seq, so
+ * one reverse seek below (block, cut, 0) finds the newest version written before a cut.
+ */
+export function versionKey(a: BlockAddress, epoch: number, seq: number): Buffer {
+  checkUint48('epoch', epoch);
+  checkUint48('seq', seq);
+  const b = blockKey(a);
+  const k = Buffer.allocUnsafe(b.length + 12);
+  b.copy(k);
+  k[0] = Prefix.version;
+  k.writeUIntBE(epoch, b.length, 6);
+  k.writeUIntBE(seq, b.length + 6, 6);
+  return k;
+}
+
+/** The version key of a block key (same address) at (epoch, seq). */
+export function versionKeyOf(bkey: Buffer, epoch: number, seq: number): Buffer {
+  const k = Buffer.allocUnsafe(bkey.length + 12);
+  bkey.copy(k);
+  k[0] = Prefix.version;
+  k.writeUIntBE(epoch, bkey.length, 6);
+  k.writeUIntBE(seq, bkey.length + 6, 6);
+  return k;
+}
+
+/** Epoch and seq of a version key. */
+export function decodeVersionStamp(k: Buffer): { epoch: number; seq: number } {
+  return { epoch: k.readUIntBE(k.length - 12, 6), seq: k.readUIntBE(k.length - 6, 6) };
+}
+
+/** Prefix of the versions of one block, or of every block of a volume (or all versions). */
+export function versionPrefix(of?: BlockAddress | string): Buffer {
+  if (of === undefined) return Buffer.from([Prefix.version]);
+  const p = typeof of === 'string' ? blockPrefix(of) : blockKey(of);
+  const k = Buffer.from(p);
+  k[0] = Prefix.version;
+  return k;
 }
 
 /** Prefix of all block keys (of one volume when given). */

@@ -21,14 +21,16 @@ import type { BlockHeader } from './header.js';
 import { toStoreError, withIoRetry } from './io.js';
 import { checkOp } from './check-op.js';
 import {
-  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, metaKey, pgKey, prefixEnd, Prefix,
+  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, metaKey, pgKey, prefixEnd, Prefix, versionPrefix,
 } from './keys.js';
 import { SegmentPins } from './maintenance.js';
 import type { Relocation, StoreMaintenance, TombstonePurge } from './maintenance.js';
 import { SegmentFiles, defaultSegmentMaxBytes } from './segments.js';
 import { emptyPg, GroupStage, isEmptyPg, JournalKind, pgId, stageEpoch, unstagePg } from './stage.js';
-import type { DropPending, LevelOp, MaintenancePending, MemPg, OpsPending, Pending, RepairPending, Staged, TrimPending, WatermarkPending } from './stage.js';
+import type { UnversionPending, DropPending, LevelOp, MaintenancePending, MemPg, OpsPending, Pending, RepairPending, Staged, TrimPending, WatermarkPending } from './stage.js';
 import { noStoreMetrics } from './store-metrics.js';
+import { EpochKeyTracker, entryFromValue, hasVersions, pruneVersions, stageVersionFor, versionBelow } from './versions.js';
+import type { CurrentEntry, PruneOptions, PruneResult } from './versions.js';
 import type { StoreMetrics } from './store-metrics.js';
 import type {
   BlockAddress, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
@@ -82,6 +84,9 @@ export class LevelBlockStore implements BlockStore {
   private freeBytes = Number.POSITIVE_INFINITY;
   /** Newest seq per block key staged by a group whose index batch has not landed yet. */
   private readonly landingSeqs = new Map<string, number>();
+  /** Index value (null: deleted) per block key staged by a group that has not landed yet (versions.ts). */
+  private readonly landingValues = new Map<string, Buffer | null>();
+  private readonly epochKeys = new EpochKeyTracker();
   /** Set when an index batch failed after its group was staged: every later write is refused. */
   private failed: GalleonError | null = null;
   private freeCheckedAtMs = 0;
@@ -281,6 +286,10 @@ export class LevelBlockStore implements BlockStore {
       this.settle(group, this.failed, null);
     } finally {
       for (const [k, seq] of staged.landingSeqs) if (this.landingSeqs.get(k) === seq) this.landingSeqs.delete(k);
+      for (const op of staged.levelOps) {
+        const k = op.key.toString('latin1');
+        if (this.landingValues.get(k) === (op.type === 'put' ? op.value : null)) this.landingValues.delete(k);
+      }
     }
   }
 
@@ -301,7 +310,7 @@ export class LevelBlockStore implements BlockStore {
     const e = err === null ? null : toStoreError(err, 'writing a block batch');
     for (const p of group) {
       if (e !== null) p.reject(e);
-      else if (p.kind === 'trim' || p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') p.resolve(counts?.get(p) ?? 0);
+      else if (p.kind === 'trim' || p.kind === 'unversion' || p.kind === 'relocate' || p.kind === 'purge' || p.kind === 'fence') p.resolve(counts?.get(p) ?? 0);
       else if (p.kind === 'drop') p.resolve((counts?.get(p) ?? 0) > 0);
       else p.resolve();
       if (p.kind !== 'ops') continue;
@@ -348,6 +357,7 @@ export class LevelBlockStore implements BlockStore {
         case 'drop': st.counts.set(p, await this.stageDropPg(st, p)); break;
         case 'trim': st.counts.set(p, await this.stageTrim(st, p)); break;
         case 'relocate': case 'purge': case 'fence': st.counts.set(p, await this.stageMaintenance(st, p)); break;
+        case 'unversion': st.counts.set(p, await this.stageUnversion(st, p)); break;
         default: { const never: never = p; invariant(false, `unknown commit kind ${JSON.stringify(never)}`); }
       }
     }
@@ -365,6 +375,7 @@ export class LevelBlockStore implements BlockStore {
     // The next group is prepared against these states before this batch lands (pipeline).
     for (const [id, s] of st.stagePgStates()) this.pgs.set(id, s);
     for (const [k, seq] of st.batchSeq) this.landingSeqs.set(k, seq);
+    for (const op of st.levelOps) if (op.key[0] === Prefix.block) this.landingValues.set(op.key.toString('latin1'), op.type === 'put' ? op.value : null);
     return { levelOps: st.levelOps, sync: st.sync, counts: st.counts, landingSeqs: st.batchSeq };
   }
 
@@ -390,13 +401,40 @@ export class LevelBlockStore implements BlockStore {
         const current = st.batchSeq.get(ks) ?? this.landingSeqs.get(ks) ?? (newestInPg ? undefined : await this.storedSeq(bkey));
         apply = current === undefined || current < op.seq;
       }
+      const pid = pgId(op.address.volumeId, op.pg);
+      if (op.kind !== 'noop' && !this.epochKeys.writtenAt(pid, op.epoch, ks)) stageVersionFor(st, bkey, op, await this.currentEntry(st, ks, bkey), apply);
       if (!apply) jval[0] = JournalKind.noop;
       st.levelOps.push({ type: 'put', key: journalKey(op.address.volumeId, op.pg, op.seq), value: jval });
       if (!apply) continue;
+      this.epochKeys.note(pid, op.epoch, ks);
       st.batchSeq.set(ks, op.seq);
+      st.batchEntries.set(ks, { pg: op.pg, epoch: op.epoch, seq: op.seq, data: op.kind === 'put' ? op.data : null });
       if (op.kind === 'delete') st.stageTombstone(bkey, op.pg, op.seq, op.epoch);
       else if (op.kind === 'put') st.stagePut(bkey, op.pg, op.seq, op.epoch, op.data);
     }
+  }
+
+  /** The block's current entry: staged earlier in this group, in a landing group, or stored. */
+  private async currentEntry(st: GroupStage, ks: string, bkey: Buffer): Promise<CurrentEntry | null> {
+    const staged = st.batchEntries.get(ks);
+    if (staged !== undefined) return { stamp: { epoch: staged.epoch, seq: staged.seq }, pg: staged.pg, value: null, staged };
+    const landing = this.landingValues.get(ks);
+    if (landing !== undefined) return landing === null ? null : entryFromValue(landing);
+    // A repair or relocation earlier in this group keeps the stored entry's stamp.
+    const stored = await this.db.get(bkey);
+    return stored === undefined ? null : entryFromValue(stored);
+  }
+
+  /** Drops kept versions the pruner found unneeded, unless they changed since (versions.ts). */
+  private async stageUnversion(st: GroupStage, p: UnversionPending): Promise<number> {
+    let n = 0;
+    for (const it of p.items) {
+      const cur = await this.db.get(it.key);
+      if (cur === undefined || !cur.equals(it.expect) || st.batchSeq.has(it.key.toString('latin1'))) continue;
+      st.levelOps.push({ type: 'del', key: it.key });
+      n++;
+    }
+    return n;
   }
 
   /** Scrub/read repair and resync drops: no journal entry; skipped if a newer write is here. */
@@ -448,9 +486,14 @@ export class LevelBlockStore implements BlockStore {
     for await (const [key, value] of this.db.iterator({ gte: bPrefix, lt: prefixEnd(bPrefix) })) {
       if (value.length >= headerBytes && decodeHeader(value).pg === p.pg) st.levelOps.push({ type: 'del', key });
     }
+    const vPrefix = versionPrefix(p.volumeId);
+    for await (const [key, value] of this.db.iterator({ gte: vPrefix, lt: prefixEnd(vPrefix) })) {
+      if (value.length >= headerBytes && decodeHeader(value).pg === p.pg) st.levelOps.push({ type: 'del', key });
+    }
     const jPrefix = journalKey(p.volumeId, p.pg, 0).subarray(0, -6);
     for await (const key of this.db.keys({ gte: jPrefix, lt: prefixEnd(jPrefix) })) st.levelOps.push({ type: 'del', key });
     st.levelOps.push({ type: 'del', key: pgKey(p.volumeId, p.pg) });
+    this.epochKeys.forget(pgId(p.volumeId, p.pg));
     const id = pgId(p.volumeId, p.pg);
     st.touched.set(id, emptyPg(p.volumeId, p.pg));
     st.dropped.add(id);
@@ -489,6 +532,8 @@ export class LevelBlockStore implements BlockStore {
       const h = await this.unchangedEntry(st, t.key, t.expect);
       // The trimmed seq only grows: the live one is at or below what this batch stores.
       if (h === null || (h.flags & HeaderFlag.tombstone) === 0 || h.seq > (await this.trimmedSeqOf(t.volumeId, t.pg))) continue;
+      // Over kept versions, the tombstone is what hides them from later snapshots: it stays.
+      if (await hasVersions(this.db, t.key)) continue;
       st.levelOps.push({ type: 'del', key: t.key });
       st.batchSeq.set(t.key.toString('latin1'), h.seq);
       purged++;
@@ -567,6 +612,11 @@ export class LevelBlockStore implements BlockStore {
   private async readStored(key: Buffer, address: BlockAddress, attempt = 1): Promise<StoredBlock | null> {
     const value = await withIoRetry('reading the block index', () => this.db.get(key));
     if (value === undefined) return null;
+    return this.readValue(value, address, key, attempt);
+  }
+
+  /** The verified block an index value describes (null: a tombstone); re-reads `key` if GC moved it. */
+  private async readValue(value: Buffer, address: BlockAddress, key: Buffer, attempt = 1): Promise<StoredBlock | null> {
     const h = decodeHeader(value);
     if ((h.flags & HeaderFlag.tombstone) !== 0) {
       this.verify(h, new Uint8Array(0), address);
@@ -601,6 +651,59 @@ export class LevelBlockStore implements BlockStore {
       this.metrics.checksumMismatches.inc();
       throw mismatch(address, 'crc32c does not match');
     }
+  }
+
+  /**
+   * The newest entry of the block written at an epoch below `below` (a snapshot's cut): the live
+   * entry when it is that old, else one reverse seek among the kept versions. `absent`: no entry
+   * below the cut; `deleted`: a tombstone is (the block did not exist at the cut).
+   */
+  async readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number } | { kind: 'absent' }> {
+    this.checkOpen();
+    const key = blockKey(address);
+    const pending = this.overlay.get(key.toString('latin1'));
+    const liveValue = await withIoRetry('reading the block index', () => this.db.get(key));
+    const live = liveValue === undefined ? null : decodeHeader(liveValue);
+    if (pending !== undefined && pending.op.epoch < below && (live === null || live.seq < pending.op.seq)) {
+      return pending.op.kind === 'put' ? { kind: 'block', block: this.fromOverlay(pending.op, address) } : { kind: 'deleted', epoch: pending.op.epoch };
+    }
+    const found = live !== null && live.epoch < below && liveValue !== undefined ? [key, liveValue] as const : await versionBelow(this.db, address, below);
+    if (found === null) return { kind: 'absent' };
+    const h = decodeHeader(found[1]);
+    const block = await this.readValue(found[1], address, found[0]);
+    return block === null ? { kind: 'deleted', epoch: h.epoch } : { kind: 'block', block };
+  }
+
+  /** Every block address of the volume with a live entry or a kept version (backups list a snapshot with readBelow). */
+  async *iterateVersionedAddresses(volumeId: string): AsyncIterable<BlockAddress> {
+    const seen = new Set<string>();
+    for (const prefix of [blockPrefix(volumeId), versionPrefix(volumeId)]) {
+      for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) {
+        const a = decodeBlockKey(key);
+        const id = `${a.inode}/${a.blockNo}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        yield a;
+      }
+    }
+  }
+
+  /** Drops (or with `dryRun` counts) the volume's kept versions no cut in `opts.cuts` needs; paced. */
+  pruneVersions(volumeId: string, opts: PruneOptions): Promise<PruneResult> {
+    this.checkOpen();
+    const unversion = (items: { key: Buffer; expect: Buffer }[]): Promise<number> =>
+      this.enqueue<number>((resolve, reject) => ({ kind: 'unversion', items, sync: false, bytes: 0, resolve, reject }));
+    return pruneVersions(this.db, volumeId, unversion, opts);
+  }
+
+  /** Kept versions of one volume (tests and `snapshot get`): [epoch, seq] per block address. */
+  async listVersions(volumeId: string): Promise<{ address: BlockAddress; epoch: number; seq: number }[]> {
+    const out: { address: BlockAddress; epoch: number; seq: number }[] = [];
+    const prefix = versionPrefix(volumeId);
+    for await (const key of this.db.keys({ gte: prefix, lt: prefixEnd(prefix) })) {
+      out.push({ address: decodeBlockKey(key), epoch: key.readUIntBE(key.length - 12, 6), seq: key.readUIntBE(key.length - 6, 6) });
+    }
+    return out;
   }
 
   async locate(address: BlockAddress): Promise<BodyLocation | null> {
@@ -688,7 +791,7 @@ export class LevelBlockStore implements BlockStore {
     return {
       segments: this.segments,
       pins: this.pins,
-      scanBlockIndex: () => this.scanIndex(prefix),
+      scanBlockIndex: () => this.scanIndexes([prefix, versionPrefix()]),
       fence: (sync) => this.enqueue<number>((resolve, reject) => ({ kind: 'fence', sync, bytes: 0, resolve, reject })),
       relocate: (items) => this.enqueue<number>((resolve, reject) => ({
         kind: 'relocate', items, sync: true, bytes: items.reduce((n, r) => n + r.body.byteLength, 0), resolve, reject,
@@ -703,6 +806,11 @@ export class LevelBlockStore implements BlockStore {
     const live = this.pgs.get(pgId(volumeId, pg));
     if (live !== undefined) return live.trimmedSeq;
     return (await this.db.get(pgKey(volumeId, pg)))?.readUIntBE(18, 6) ?? 0;
+  }
+
+  /** Kept versions point into segments too: space reclamation walks both key ranges. */
+  private async *scanIndexes(prefixes: readonly Buffer[]): AsyncIterable<readonly (readonly [Buffer, Buffer])[]> {
+    for (const p of prefixes) yield* this.scanIndex(p);
   }
 
   /** Batches of entries (nextv): a census walks millions, and one promise per entry doubles its cost. */

@@ -8,7 +8,7 @@
 import { invariant } from '../../proto/errors.js';
 import { decodeHeader, encodeHeader, HeaderFlag, headerBytes, computeCrc, segmentPointerBytes } from './header.js';
 import type { BlockHeader } from './header.js';
-import { blockPrefix, journalKey, pgKey } from './keys.js';
+import { blockPrefix, journalKey, pgKey, versionPrefix } from './keys.js';
 import type { Relocation, TombstonePurge } from './maintenance.js';
 import type { BlockAddress, BlockOp, StoredBlock } from './types.js';
 
@@ -42,7 +42,10 @@ export type MaintenancePending =
   | ({ kind: 'purge'; items: readonly TombstonePurge[]; sync: false; bytes: 0 } & Settle<number>)
   | ({ kind: 'fence'; sync: boolean; bytes: 0 } & Settle<number>);
 
-export type Pending = OpsPending | TrimPending | EpochPending | RepairPending | WatermarkPending | DropPending | MaintenancePending;
+/** Drops kept versions no snapshot needs, if still exactly as the pruner saw them (versions.ts). */
+export type UnversionPending = { kind: 'unversion'; items: readonly { key: Buffer; expect: Buffer }[]; sync: false; bytes: 0 } & Settle<number>;
+
+export type Pending = UnversionPending | OpsPending | TrimPending | EpochPending | RepairPending | WatermarkPending | DropPending | MaintenancePending;
 
 export type LevelOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
@@ -54,6 +57,9 @@ export interface Staged {
   counts: Map<Pending, number>;
   landingSeqs: Map<string, number>;
 }
+
+/** An op staged in this group, as a later op on the same block may have to keep it as a version. */
+export interface StagedEntry { pg: number; epoch: number; seq: number; data: Uint8Array | null }
 
 /** A segment body's index entry, holding its slot in `levelOps` (`at`) until its offset is known. */
 export interface WaitingBody { key: Buffer; header: Omit<BlockHeader, 'crc'>; crc: number; body: number; at: number }
@@ -93,6 +99,8 @@ export class GroupStage {
   readonly waiting: WaitingBody[] = [];
   /** Newest seq per block key within this group, for onlyIfNewer decisions. */
   readonly batchSeq = new Map<string, number>();
+  /** The newest client/replica op per block key within this group (kept versions, versions.ts). */
+  readonly batchEntries = new Map<string, StagedEntry>();
 
   constructor(
     readonly sync: boolean,
@@ -167,19 +175,21 @@ export async function stageEpoch(st: GroupStage, p: EpochPending): Promise<void>
 /** Undoes what this group staged so far for the PG (blocks, journal entries, pending bodies). */
 export function unstagePg(st: GroupStage, volumeId: string, pg: number): void {
   const bPrefix = blockPrefix(volumeId);
+  const vPrefix = versionPrefix(volumeId);
   const jPrefix = journalKey(volumeId, pg, 0).subarray(0, -6);
   const startsWith = (key: Buffer, prefix: Buffer): boolean => key.subarray(0, prefix.length).equals(prefix);
   const { levelOps, waiting, batchSeq } = st;
   for (const op of [...levelOps]) {
     if (op.type !== 'put') continue;
-    const isBlock = startsWith(op.key, bPrefix) && op.value.length >= headerBytes && decodeHeader(op.value).pg === pg;
-    if (isBlock) batchSeq.delete(op.key.toString('latin1'));
+    const isBlock = (startsWith(op.key, bPrefix) || startsWith(op.key, vPrefix)) && op.value.length >= headerBytes && decodeHeader(op.value).pg === pg;
+    if (isBlock) { batchSeq.delete(op.key.toString('latin1')); st.batchEntries.delete(op.key.toString('latin1')); }
     if (isBlock || startsWith(op.key, jPrefix)) levelOps.push({ type: 'del', key: op.key });
   }
   for (let i = waiting.length - 1; i >= 0; i--) {
     const w = waiting[i];
-    if (w === undefined || w.header.pg !== pg || !startsWith(w.key, bPrefix)) continue;
+    if (w === undefined || w.header.pg !== pg || !(startsWith(w.key, bPrefix) || startsWith(w.key, vPrefix))) continue;
     batchSeq.delete(w.key.toString('latin1'));
+    st.batchEntries.delete(w.key.toString('latin1'));
     // Its index slot (a placeholder until the append) becomes a delete; the body is garbage.
     levelOps[w.at] = { type: 'del', key: w.key };
     waiting.splice(i, 1);

@@ -19,7 +19,7 @@ import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.
 import type {
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
   FsBatchFile, FsDelegation, FsInodeRange, FsReadOptions, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
-  PlacementGroup, ReadOptions, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
+  PlacementGroup, ReadOptions, Snapshot, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
 import { maxResultsPerClient } from '../state/logic/apply.js';
@@ -387,6 +387,13 @@ export class MetadataClient implements MetadataApi {
   getVolumeKey(volumeId: string, opts?: ReadOptions): Promise<VolumeKeyRecord> { return this.read('getVolumeKey', [volumeId], opts); }
   allocateKeyWriter(volumeId: string): Promise<number> { return this.write('allocateKeyWriter', [volumeId]); }
   rewrapVolumeKey(volumeId: string, expectedWrapped: string, next: WrappedDataKey): Promise<VolumeKeyRecord> { return this.write('rewrapVolumeKey', [volumeId, expectedWrapped, next]); }
+
+  createSnapshot(volume: string, name?: string): Promise<Snapshot> { return this.write('createSnapshot', [volume, name ?? null]); }
+  listSnapshots(volume?: string, opts?: ReadOptions): Promise<Snapshot[]> { return this.read('listSnapshots', [volume ?? null], opts); }
+  getSnapshot(nameOrId: string, opts?: ReadOptions): Promise<Snapshot> { return this.read('getSnapshot', [nameOrId], opts); }
+  deleteSnapshot(nameOrId: string): Promise<Snapshot> { return this.write('deleteSnapshot', [nameOrId]); }
+  cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey): Promise<Volume> { return this.write('cloneVolume', dataKey === undefined ? [snapshot, name] : [snapshot, name, dataKey]); }
+  restoreVolume(volume: string, snapshot: string): Promise<Volume> { return this.write('restoreVolume', [volume, snapshot]); }
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode> { return this.write('registerDataNode', [node]); }
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode> { return this.write('heartbeatDataNode', [id, usedBytes, pgs]); }

@@ -14,6 +14,7 @@ import type { SerializedError } from '../../proto/errors.js';
 export const commandMethods = [
   'createStorageClass', 'deleteStorageClass',
   'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume', 'allocateKeyWriter', 'rewrapVolumeKey',
+  'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume',
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
   'claimPgPrimary', 'markPgReplicaOutOfSync',
@@ -27,6 +28,7 @@ export type CommandMethod = (typeof commandMethods)[number];
 /** Methods answered from the state machine's local state (after ReadIndex unless stale). */
 export const queryMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement', 'getVolumeKey',
+  'listSnapshots', 'getSnapshot',
   'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree', 'fsDelegationsOf',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type QueryMethod = (typeof queryMethods)[number];

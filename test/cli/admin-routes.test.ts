@@ -90,7 +90,7 @@ describe('cli admin route table', () => {
         assert.ok(res.statusCode !== 404 && res.statusCode !== 405, `${spec.method} ${spec.path} (${name}): HTTP ${res.statusCode} ${text}`);
         assert.ok(res.statusCode >= 400, `${name} cannot succeed against a host that is down: HTTP ${res.statusCode}`);
       }
-      const unknown = await request(`http://${server.address}/v1/volumes/x/snapshots`, { method: 'GET' });
+      const unknown = await request(`http://${server.address}/v1/volumes/x/no-such-route`, { method: 'GET' });
       assert.equal(unknown.statusCode, 404);
       await unknown.body.dump();
       const wrongMethod = await request(`http://${server.address}/v1/nodes`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });

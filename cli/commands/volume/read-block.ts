@@ -11,6 +11,7 @@ export default class VolumeReadBlock extends GalleonCommand {
     '<%= config.bin %> volume read-block web-data 0',
     '<%= config.bin %> volume read-block web-data 12 --out ./block.bin',
     '<%= config.bin %> volume read-block web-data 12 --json --encoding hex',
+    '<%= config.bin %> volume read-block web-data 12 --snapshot web-data-nightly --out ./then.bin',
   ];
 
   static override args = {
@@ -22,11 +23,19 @@ export default class VolumeReadBlock extends GalleonCommand {
     out: Flags.string({ char: 'o', summary: 'Write the block content to this file instead of stdout.' }),
     inode: Flags.string({ summary: 'Inode the block belongs to.', default: '0' }),
     encoding: Flags.string({ summary: 'Payload encoding in --json output.', options: ['base64', 'hex'], default: 'base64' }),
+    snapshot: Flags.string({ summary: 'Read the block as it was in this snapshot of the volume.' }),
   };
 
   async run(): Promise<Omit<BlockReadResult, 'dataBase64'> & { data: string; encoding: string }> {
     const { args, flags } = await this.parse(VolumeReadBlock);
-    const { dataBase64, ...rest } = await (await this.admin(flags)).route<BlockReadResult>('blockRead', { ref: args.volume, inode: flags.inode, block: args.block });
+    const admin = await this.admin(flags);
+    const { dataBase64, ...rest } = flags.snapshot === undefined
+      ? await admin.route<BlockReadResult>('blockRead', { ref: args.volume, inode: flags.inode, block: args.block })
+      : await admin.route<BlockReadResult>('snapshotBlockRead', { ref: flags.snapshot, inode: flags.inode, block: args.block });
+    if (flags.snapshot !== undefined && rest.volume !== args.volume && rest.volumeId !== args.volume) {
+      const { GalleonError } = await import('../../../proto/errors.js');
+      throw new GalleonError('INVALID_ARGUMENT', `snapshot ${flags.snapshot} is of volume ${rest.volume}, not ${args.volume}`, { hint: `read it with: galleon volume read-block ${rest.volume} ${args.block} --snapshot ${flags.snapshot}` });
+    }
     const bytes = Buffer.from(dataBase64, 'base64');
     if (flags.out !== undefined) {
       await writeFile(flags.out, bytes);

@@ -20,6 +20,7 @@ import { isFresh, leaseRefusal, planPrimaryMoves, promotableNodes, resyncVerdict
 import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storage-classes.js';
 import { Table, type Tx } from './tx.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
+import { checkNoSnapshots, snapshotHandlers } from './snapshots.js';
 import { ensureNs } from './ns-store.js';
 import { checkDataKey, deleteVolumeKey, putVolumeKey, volumeKeyHandlers } from './volume-keys.js';
 import {
@@ -157,6 +158,7 @@ const handlers: Record<string, Handler> = {
 
   deleteVolume(tx, ctx, [ref]) {
     const vol = requireVolume(tx, ref);
+    checkNoSnapshots(tx, vol);
     // Mounted volumes are deleted too (their mount leases go below): every node's mount manager
     // sees the volume leave the table and unmounts it (vfs/manager), as `--mount-point` promises.
     const resources: [LeaseKind, string][] = [['mount', vol.id]];
@@ -336,7 +338,13 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers);
+Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers, {
+  createSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.createSnapshot(tx, ctx, args),
+  deleteSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.deleteSnapshot(tx, ctx, args),
+  restoreVolume: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.restoreVolume(tx, ctx, args),
+  cloneVolume: (tx: Tx, ctx: CommandContext, args: unknown[]) =>
+    snapshotHandlers.cloneVolume(tx, ctx, args, (spec) => handlers.createVolume?.(tx, ctx, [spec]) as Volume),
+} satisfies Record<string, Handler>);
 
 export function isKnownCommand(method: string): boolean {
   return Object.hasOwn(handlers, method);

@@ -7,6 +7,7 @@ import { invalidArgument } from './validate.js';
 import { listCatchUpFloors } from './pg-sync.js';
 import { nsQueries } from './ns-queries.js';
 import { volumeKeyQueries } from './volume-keys.js';
+import { snapshotQueries } from './snapshots.js';
 
 type Query = (r: StateReader, args: unknown[]) => unknown;
 
@@ -27,7 +28,7 @@ const queries: Record<string, Query> = {
   listPgReports: (r) => r.ids(Table.PgReports).map((nodeId) => ({ nodeId, reports: r.get<PgReport[]>(Table.PgReports, nodeId) ?? [] })),
 };
 
-Object.assign(queries, nsQueries, volumeKeyQueries);
+Object.assign(queries, nsQueries, volumeKeyQueries, snapshotQueries);
 
 /** Namespace queries read cold tables: the shell runs them with prefetching (MissingKeys). */
 export function readsColdState(method: string): boolean {

@@ -19,6 +19,9 @@ export const Table = {
   /** Per PG: the epoch its primary last claimed, and catch-up floors of replicas taken out of sync. */
   PgSync: 'ps',
   NodeLoad: 'nl',
+  /** Snapshots by id, and their names (issue #11). */
+  Snapshot: 'sn',
+  SnapshotName: 'snn',
   Lease: 'ls',
   LeaseIndex: 'lr',
   Client: 'cl',

@@ -1,0 +1,128 @@
+/**
+ * The admin endpoint's snapshot operations (issue #11): `galleon snapshot create|list|get|delete`,
+ * `volume clone`, `volume restore`. A snapshot of a volume mounted on this node is taken after the
+ * mount is flushed (vfs sync), between the optional `--hook-pre` / `--hook-post` commands; the
+ * snapshot itself is one metadata command plus the fence round (dataplane/client/snapshot-reads.ts).
+ * Deleting a snapshot frees the versions only it needed in the background on the data nodes
+ * (paced by their pruner); `dryRun` shows the bytes that would be freed and changes nothing.
+ */
+import { spawn } from 'node:child_process';
+import type { Logger } from 'pino';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import type { MetadataApi, Snapshot, Volume } from '../../proto/metadata-types.js';
+import type { MountManager } from '../../vfs/manager/mount-manager.js';
+
+/** A hook that runs longer than this is killed (and counts as failed). */
+export const defaultHookTimeoutMs = 60_000;
+export const maxHookTimeoutMs = 3_600_000;
+/** Output of a hook kept for the error message. */
+const maxHookOutputChars = 2000;
+/** A prune round (all data nodes of the volume) may take this long. */
+export const pruneTimeoutMs = 10 * 60_000;
+
+export interface SnapshotCreateRequest {
+  volume: string;
+  name?: string | undefined;
+  hookPre?: string | undefined;
+  hookPost?: string | undefined;
+  hookTimeoutMs?: number | undefined;
+  onError?: 'fail' | 'continue' | undefined;
+}
+
+export interface HookResult { command: string; ok: boolean; exitCode: number | null; output: string }
+
+/** Runs a shell command with a deadline; never rejects. */
+export function runHook(command: string, timeoutMs: number, env: Record<string, string>): Promise<HookResult> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let output = '';
+    const keep = (d: Buffer): void => { if (output.length < maxHookOutputChars) output += d.toString().slice(0, maxHookOutputChars - output.length); };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => { output += `\n(killed after ${timeoutMs} ms)`; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('error', (err) => { clearTimeout(timer); resolve({ command, ok: false, exitCode: null, output: err.message }); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ command, ok: code === 0, exitCode: code, output: output.trim() }); });
+  });
+}
+
+function hookFailed(which: string, r: HookResult): GalleonError {
+  return new GalleonError(ErrorCode.FAILED_PRECONDITION, `${which} hook failed (exit ${r.exitCode ?? 'none'}): ${r.output.split('\n')[0] ?? ''}`.trim(), {
+    hint: 'fix the hook, or pass --on-error continue to snapshot anyway', details: { hook: r },
+  });
+}
+
+export interface SnapshotHost {
+  api: MetadataApi;
+  mounts: () => MountManager | null;
+  log: Logger;
+}
+
+export async function createSnapshot(host: SnapshotHost, req: SnapshotCreateRequest): Promise<Snapshot & { hooks: HookResult[]; flushedFiles: number }> {
+  const { takeSnapshot } = await import('../../dataplane/client/snapshot-reads.js');
+  const vol = await host.api.getVolume(req.volume);
+  const onError = req.onError ?? 'fail';
+  const timeoutMs = req.hookTimeoutMs ?? defaultHookTimeoutMs;
+  const env = { GALLEON_VOLUME: vol.name, GALLEON_VOLUME_ID: vol.id };
+  const hooks: HookResult[] = [];
+  if (req.hookPre !== undefined) {
+    const r = await runHook(req.hookPre, timeoutMs, env);
+    hooks.push(r);
+    if (!r.ok && onError === 'fail') throw hookFailed('pre-snapshot', r);
+  }
+  try {
+    // A mount on this node buffers writes per open file: flush them so the snapshot holds them.
+    const mounts = host.mounts();
+    const flushed = mounts === null ? [] : await mounts.sync(vol.name).catch((err: unknown) => {
+      if (err instanceof GalleonError && err.code === ErrorCode.MOUNT_NOT_FOUND) return [];
+      throw err;
+    });
+    const flushedFiles = flushed.reduce((n, f) => n + f.files, 0);
+    const snap = await takeSnapshot(host.api, vol.id, req.name);
+    return { ...snap, hooks, flushedFiles };
+  } finally {
+    if (req.hookPost !== undefined) {
+      const r = await runHook(req.hookPost, timeoutMs, env);
+      hooks.push(r);
+      if (!r.ok) host.log.warn({ hook: r, volume: vol.name }, 'post-snapshot hook failed');
+    }
+  }
+}
+
+export interface SnapshotDeleteResult {
+  snapshot: Snapshot;
+  dryRun: boolean;
+  /** Body bytes of the versions only this snapshot needed, summed over the data nodes (every replica). */
+  bytesToFree: number;
+  versionsToFree: number;
+  /** Set when the versions were freed before answering (`wait`); else they are freed in the background. */
+  freed: { versions: number; bytes: number } | null;
+}
+
+export async function deleteSnapshot(host: SnapshotHost, ref: string, opts: { dryRun?: boolean | undefined; wait?: boolean | undefined }): Promise<SnapshotDeleteResult> {
+  const { pruneVolume } = await import('../../dataplane/client/snapshot-reads.js');
+  const snap = await host.api.getSnapshot(ref);
+  if ((snap.clones ?? []).length > 0) {
+    throw new GalleonError(ErrorCode.SNAPSHOT_IN_USE, `snapshot ${snap.name} has ${snap.clones?.length} clone(s) reading through it: ${snap.clones?.slice(0, 5).join(', ')}`,
+      { hint: 'delete those clones first (galleon volume delete NAME)' });
+  }
+  const estimate = await pruneVolume(host.api, snap.volumeId, true, pruneTimeoutMs, snap.id);
+  const bytesToFree = estimate.reduce((n, r) => n + r.bytes, 0);
+  const versionsToFree = estimate.reduce((n, r) => n + r.dropped, 0);
+  if (opts.dryRun === true) return { snapshot: snap, dryRun: true, bytesToFree, versionsToFree, freed: null };
+  const deleted = await host.api.deleteSnapshot(snap.id);
+  const prune = pruneVolume(host.api, deleted.volumeId, false, pruneTimeoutMs);
+  if (opts.wait === true) {
+    const done = await prune;
+    return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: { versions: done.reduce((n, r) => n + r.dropped, 0), bytes: done.reduce((n, r) => n + r.bytes, 0) } };
+  }
+  prune.then(
+    (done) => host.log.info({ snapshot: deleted.name, reports: done }, 'snapshot versions freed'),
+    (err: unknown) => host.log.warn({ err, snapshot: deleted.name }, 'freeing a deleted snapshot\'s versions failed; the next snapshot delete of the volume frees them'),
+  );
+  return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: null };
+}
+
+export async function restoreVolume(host: SnapshotHost, ref: string, snapshot: string): Promise<Volume> {
+  const { restoreInPlace } = await import('../../dataplane/client/snapshot-reads.js');
+  return restoreInPlace(host.api, ref, snapshot);
+}

@@ -1,0 +1,142 @@
+/**
+ * Reads through snapshots, clones and restores (issue #11), for the daemon, the CLI and backups:
+ * a `VolumeView` (dataplane/logic/snapshot-versions.ts) is resolved into `readVersion` calls —
+ * one per step: a restore below the cut, or a clone's parent, adds one step each.
+ *
+ *   readBlockAt(client, view, inode, blockNo)  -> the block's bytes at the view, or null (absent)
+ *   listBlocksAt(client, view)                 -> every block address that holds data at the view
+ *   viewOf(volume, snapshot?, volumes)         -> the view of a live volume or of one of its snapshots
+ */
+import { GalleonError, invariant } from '../../proto/errors.js';
+import type { Snapshot, Volume } from '../../proto/metadata-types.js';
+import { request } from 'undici';
+import { retainedCuts, viewStep } from '../logic/snapshot-versions.js';
+import { errorFromResponse } from '../wire.js';
+import type { VolumeView } from '../logic/snapshot-versions.js';
+import type { BlockClient, ReadResult } from './block-client.js';
+
+/** A chain of clones deeper than this is refused (each level is one more read on a miss). */
+export const maxViewDepth = 64;
+/** Live reads that need no version lookup use this as "below every epoch". */
+const liveBelow = 2 ** 48 - 1;
+
+/**
+ * The view of `volume` (live: `snapshot` undefined) or of its snapshot. `volumes` resolves a
+ * clone's parent by id (the metadata service's getVolume).
+ */
+export async function viewOf(volume: Volume, snapshot: Snapshot | undefined, getVolume: (id: string) => Promise<Volume>, depth = 0): Promise<VolumeView> {
+  if (depth > maxViewDepth) throw new GalleonError('FAILED_PRECONDITION', `clone chain of ${volume.name} is deeper than ${maxViewDepth}`, { hint: 'flatten the clone by copying it into a new volume' });
+  if (snapshot !== undefined && snapshot.volumeId !== volume.id) throw new GalleonError('INVALID_ARGUMENT', `snapshot ${snapshot.name} is not of volume ${volume.name}`);
+  const parent = volume.parent === undefined ? null : await viewOf(await getVolume(volume.parent.volumeId), undefined, getVolume, depth + 1).then((v) => ({ ...v, below: volume.parent?.cut ?? null }));
+  return { volumeId: volume.id, below: snapshot?.cut ?? null, restores: (volume.restores ?? []).map((r) => ({ atEpoch: r.atEpoch, cut: r.cut })), parent };
+}
+
+/** Whether reads of the view need version lookups at all (else a plain readBlock is the answer). */
+export function isPlainView(view: VolumeView): boolean {
+  return view.below === null && view.restores.length === 0 && view.parent === null;
+}
+
+/** The block's bytes as the view sees them, or null when it holds none there. */
+export async function readBlockAt(client: BlockClient, view: VolumeView, inode: number, blockNo: number): Promise<ReadResult | null> {
+  let v: VolumeView | null = view;
+  for (let steps = 0; v !== null; steps++) {
+    invariant(steps <= maxViewDepth * 4, 'a view resolves in a bounded number of steps');
+    const step = viewStep(v);
+    const r = await client.readVersion(step.volumeId, inode, blockNo, step.below ?? liveBelow);
+    if (r.kind === 'block' && r.block.epoch >= step.floor) return r.block;
+    if (r.kind === 'deleted' && r.epoch >= step.floor) return null;
+    // Absent, or older than the restore that hides it: the restore's snapshot, then the parent.
+    if (step.thenBelow !== null) { v = { ...v, below: step.thenBelow }; continue; }
+    v = v.parent;
+  }
+  return null;
+}
+
+/** Every block address that holds data at the view (clone parents included), sorted. */
+export async function listBlocksAt(client: BlockClient, view: VolumeView): Promise<{ inode: number; blockNo: number }[]> {
+  const candidates = new Map<string, { inode: number; blockNo: number }>();
+  for (let v: VolumeView | null = view; v !== null; v = v.parent) {
+    for (const a of await client.listVolumeBlocks(v.volumeId)) candidates.set(`${a.inode}/${a.blockNo}`, a);
+  }
+  const out: { inode: number; blockNo: number }[] = [];
+  for (const a of candidates.values()) if (await readBlockAt(client, view, a.inode, a.blockNo) !== null) out.push(a);
+  return out.sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
+}
+
+/** What pruning needs of the metadata service. */
+export interface PruneSource {
+  getVolume(ref: string): Promise<Volume>;
+  listSnapshots(volume: string): Promise<Snapshot[]>;
+  getPlacement(volumeId: string): Promise<{ epoch: number; replicas: string[] }[]>;
+  listDataNodes(): Promise<{ id: string; address: string }[]>;
+}
+
+export interface PruneReport { nodeId: string; examined: number; dropped: number; bytes: number }
+
+/**
+ * Asks every data node holding a PG of the volume to drop the versions no retained cut needs
+ * (or, `dryRun`, to count them; with `withoutSnapshot`, as if that snapshot were deleted). The
+ * horizon (the volume's newest PG epoch) is read before the cut list, so a snapshot taken
+ * meanwhile is above the horizon and keeps what it needs.
+ */
+export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string): Promise<PruneReport[]> {
+  const first = await meta.getVolume(volumeRef);
+  // The horizon is read BEFORE the cut list: a snapshot committed in between has its cut above
+  // the horizon, so the versions it needs are kept even though the list does not name it.
+  const pgs = await meta.getPlacement(first.id);
+  const [vol, all, nodes] = await Promise.all([meta.getVolume(first.id), meta.listSnapshots(first.id), meta.listDataNodes()]);
+  // `withoutSnapshot`: what deleting that snapshot would free (a dry run before the delete).
+  const snaps = all.filter((s) => s.id !== withoutSnapshot);
+  const body = { volumeId: vol.id, cuts: retainedCuts(snaps.map((s) => s.cut), vol.restores ?? []), horizon: Math.max(...pgs.map((p) => p.epoch)), dryRun };
+  const holders = [...new Set(pgs.flatMap((p) => p.replicas))].sort();
+  return Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
+    const address = nodes.find((n) => n.id === nodeId)?.address;
+    if (address === undefined) throw new GalleonError('NODE_NOT_FOUND', `data node ${nodeId} of volume ${vol.name} is not registered`);
+    const res = await request(`http://${address}/v1/prune`, {
+      method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+    });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    return { nodeId, ...(await res.body.json()) as Omit<PruneReport, 'nodeId'> };
+  }));
+}
+
+/** Bounds of the fence round after a snapshot or restore command. */
+export const fenceTimeoutMs = 10_000;
+
+/**
+ * Every data node holding a PG of the volume records the epochs the metadata service shows now
+ * (POST /v1/fence): from then on a write carrying an older epoch is refused, so nothing that
+ * starts after the snapshot (or restore) returns can land below its cut.
+ */
+export async function fenceVolume(meta: Pick<PruneSource, 'getPlacement' | 'listDataNodes'>, volumeId: string): Promise<number> {
+  const [pgs, nodes] = await Promise.all([meta.getPlacement(volumeId), meta.listDataNodes()]);
+  const holders = [...new Set(pgs.flatMap((p) => p.replicas))].sort();
+  const counts = await Promise.all(holders.map(async (nodeId) => {
+    const address = nodes.find((n) => n.id === nodeId)?.address;
+    if (address === undefined) return 0;
+    const res = await request(`http://${address}/v1/fence/${encodeURIComponent(volumeId)}`, { method: 'POST', headersTimeout: fenceTimeoutMs, bodyTimeout: fenceTimeoutMs });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    return ((await res.body.json()) as { fenced: number }).fenced;
+  }));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** What taking a snapshot or restoring needs of the metadata service. */
+export type SnapshotMeta = PruneSource & {
+  createSnapshot(volume: string, name?: string): Promise<Snapshot>;
+  restoreVolume(volume: string, snapshot: string): Promise<Volume>;
+};
+
+/** A snapshot: one metadata command (the cut), then the fence round on the volume's data nodes. */
+export async function takeSnapshot(meta: SnapshotMeta, volume: string, name?: string): Promise<Snapshot> {
+  const snap = await meta.createSnapshot(volume, name);
+  await fenceVolume(meta, snap.volumeId);
+  return snap;
+}
+
+/** An in-place restore: one metadata command, then the fence round. */
+export async function restoreInPlace(meta: SnapshotMeta, volume: string, snapshot: string): Promise<Volume> {
+  const vol = await meta.restoreVolume(volume, snapshot);
+  await fenceVolume(meta, vol.id);
+  return vol;
+}

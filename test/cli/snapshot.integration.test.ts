@@ -1,0 +1,161 @@
+/**
+ * End to end through the real binary on `galleon up` (three daemons): snapshot create / list /
+ * get / delete (--dry-run, refusal while cloned), volume clone and volume restore, reads at a
+ * snapshot with `read-block --snapshot`, pre/post hooks with onError fail|continue, and the
+ * one-line errors of bad input (nothing changed).
+ */
+import { strict as assert } from 'node:assert';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ClusterStatus, Snapshot, Volume } from '../../proto/metadata-types.js';
+import type { UpResult } from '../../cli/local/cluster.js';
+import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+
+describe('galleon snapshot / volume clone / volume restore on a real local cluster (integration)', function () {
+  this.timeout(180_000);
+  let root = '';
+  let clusterDir = '';
+  let env: Record<string, string> = {};
+  const json = <T>(args: string[]): Promise<T> => cliJson<T>(args, env);
+  const read = async (args: string[]): Promise<string> => {
+    const r = await runCli(['volume', 'read-block', ...args], env);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.replace(/\0+$/, '');
+  };
+  const write = async (vol: string, block: string, data: string): Promise<void> => {
+    const r = await runCli(['volume', 'write-block', vol, block, '--data', data], env);
+    assert.equal(r.code, 0, r.stderr);
+  };
+
+  before(async function () {
+    this.timeout(180_000);
+    root = await makeTempDir('galleon-cli-snap-');
+    clusterDir = join(root, 'cluster');
+    const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
+    assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
+    const up = JSON.parse(r.stdout) as UpResult;
+    env = { GALLEON_ADDRESS: up.cluster.daemonAddress };
+    await waitFor('three data nodes up', 30_000, async () => {
+      const s = await json<ClusterStatus>(['cluster', 'status']);
+      return s.dataNodes.filter((n) => n.state === 'up').length === 3;
+    });
+    // Every node of `galleon up` mounts every volume: ReadOnlyMany keeps those mounts read-only, so
+    // `db` may be restored in place (the read-write refusal has its own test below).
+    await json<Volume>(['volume', 'create', '--name', 'db', '--size', '1M', '--block-size', '4K', '--access-mode', 'ReadOnlyMany']);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    if (clusterDir !== '') {
+      await runCli(['down', '--dir', clusterDir, '--purge'], {}, 30_000).catch(() => undefined);
+      await killClusterDir(clusterDir);
+    }
+    if (root !== '') await killClusterDir(root);
+  });
+
+  it('snapshots, reads at a snapshot, clones, refuses and dry-runs deletes, restores in place', async () => {
+    await write('db', '1', 'one-v1');
+    await write('db', '2', 'two-v1');
+    const s1 = await json<Snapshot>(['snapshot', 'create', 'db', '--name', 's1']);
+    assert.equal(s1.volumeName, 'db');
+    await write('db', '1', 'one-v2');
+    await write('db', '3', 'three-v2');
+
+    assert.equal(await read(['db', '1']), 'one-v2');
+    assert.equal(await read(['db', '1', '--snapshot', 's1']), 'one-v1');
+    assert.equal(await read(['db', '3', '--snapshot', 's1']), '', 'block 3 did not exist at s1');
+    const listed = await json<Snapshot[]>(['snapshot', 'list', 'db']);
+    assert.deepEqual(listed.map((s) => s.name), ['s1']);
+
+    const clone = await json<Volume>(['volume', 'clone', 's1', '--name', 'db-test']);
+    assert.equal(await read(['db-test', '1']), 'one-v1');
+    await write('db-test', '2', 'two-clone');
+    assert.equal(await read(['db-test', '2']), 'two-clone');
+    assert.equal(await read(['db', '2']), 'two-v1', 'a clone writes only its own blocks');
+    assert.deepEqual((await json<Snapshot>(['snapshot', 'get', 's1'])).clones, ['db-test']);
+
+    const refused = await runCli(['snapshot', 'delete', 's1', '--yes'], env);
+    assert.equal(refused.code, 5, refused.stderr);
+    assert.match(refused.stderr, /^Error: snapshot s1 has 1 clone\(s\) reading through it: db-test — delete those clones first/);
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+
+    // Restore: refused for a snapshot of another volume; then db reads as s1 again.
+    const s2 = await json<Snapshot>(['snapshot', 'create', 'db-test', '--name', 's2']);
+    const wrong = await runCli(['volume', 'restore', 'db', '--snapshot', s2.name, '--yes'], env);
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.match(wrong.stderr, /^Error: snapshot s2 is of volume db-test, not db/);
+    const restored = await json<Volume>(['volume', 'restore', 'db', '--snapshot', 's1', '--yes']);
+    assert.equal(restored.restores?.length, 1);
+    assert.equal(await read(['db', '1']), 'one-v1');
+    assert.equal(await read(['db', '3']), '', 'written after s1: gone after the restore');
+    await write('db', '3', 'three-v3');
+    assert.equal(await read(['db', '3']), 'three-v3', 'writes after a restore are seen');
+
+    // Delete: dry run first (changes nothing), then for real once the clone is gone.
+    const dry = await json<{ dryRun: boolean; bytesToFree: number }>(['snapshot', 'delete', 's2', '--dry-run']);
+    assert.equal(dry.dryRun, true);
+    assert.equal((await json<Snapshot[]>(['snapshot', 'list'])).length, 2);
+    await json(['snapshot', 'delete', 's2', '--yes', '--wait']);
+    const gone = await runCli(['volume', 'delete', 'db-test', '--yes'], env);
+    assert.equal(gone.code, 0, gone.stderr);
+    const done = await json<{ freed: { versions: number } | null }>(['snapshot', 'delete', 's1', '--yes', '--wait']);
+    assert.ok(done.freed !== null);
+    assert.deepEqual(await json<Snapshot[]>(['snapshot', 'list']), []);
+    assert.equal(await read(['db', '1']), 'one-v1', 'a restored volume keeps its data after the snapshot goes');
+    void clone;
+  });
+
+  it('runs hooks around the snapshot; a failing pre hook fails it unless --on-error continue', async () => {
+    const marker = join(root, 'hooks.log');
+    const ok = await json<Snapshot & { hooks: { ok: boolean }[] }>(['snapshot', 'create', 'db', '--name', 'h1',
+      '--hook-pre', `echo pre $GALLEON_VOLUME >> ${marker}`, '--hook-post', `echo post >> ${marker}`]);
+    assert.deepEqual(ok.hooks.map((h) => h.ok), [true, true]);
+    assert.equal(await readFile(marker, 'utf8'), 'pre db\npost\n');
+    const failed = await runCli(['snapshot', 'create', 'db', '--name', 'h2', '--hook-pre', 'echo frozen-fs-busy >&2; exit 3'], env);
+    assert.equal(failed.code, 5, failed.stderr);
+    assert.match(failed.stderr, /^Error: pre-snapshot hook failed \(exit 3\): frozen-fs-busy — /);
+    assert.deepEqual((await json<Snapshot[]>(['snapshot', 'list', 'db'])).map((s) => s.name), ['h1'], 'nothing created');
+    const slow = await runCli(['snapshot', 'create', 'db', '--name', 'h3', '--hook-pre', 'sleep 5', '--hook-timeout-ms', '200', '--on-error', 'continue', '--json'], env);
+    assert.equal(slow.code, 0, slow.stderr);
+    assert.equal((JSON.parse(slow.stdout) as { hooks: { ok: boolean }[] }).hooks[0]?.ok, false);
+  });
+
+  it('refuses to restore a volume mounted read-write (one line, nothing changed)', async () => {
+    await json<Volume>(['volume', 'create', '--name', 'rwo', '--size', '64K', '--block-size', '4K']);
+    await write('rwo', '0', 'before');
+    await json<Snapshot>(['snapshot', 'create', 'rwo', '--name', 'rwo-s']);
+    await write('rwo', '0', 'after');
+    // The cluster's mount managers mount the new volume (read-write on one node: a mount lease).
+    await waitFor('rwo mounted', 60_000, async () => (await readFile('/proc/mounts', 'utf8')).includes(`${join(clusterDir, 'mnt')}`) &&
+      (await readFile('/proc/mounts', 'utf8')).split('\n').some((l) => l.includes(join(clusterDir, 'mnt')) && l.includes('/rwo ')));
+    const refused = await runCli(['volume', 'restore', 'rwo', '--snapshot', 'rwo-s', '--yes'], env);
+    assert.equal(refused.code, 5, refused.stderr);
+    assert.match(refused.stderr, /^Error: volume rwo is mounted read-write by node\d — unmount it first/);
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+    assert.equal(await read(['rwo', '0']), 'after', 'nothing restored');
+  });
+
+  it('bad input: one line, non-zero exit, nothing created', async () => {
+    const cases: [string[], number, RegExp][] = [
+      [['snapshot', 'create', 'nope'], 4, /^Error: volume "nope" not found/],
+      [['snapshot', 'create', 'db', '--name', 'Bad_Name'], 2, /^Error: invalid snapshot name "Bad_Name"/],
+      [['snapshot', 'get', 'nope'], 4, /^Error: snapshot "nope" not found — list snapshots with: galleon snapshot list/],
+      [['volume', 'clone', 'nope', '--name', 'x'], 4, /^Error: snapshot "nope" not found/],
+      [['volume', 'restore', 'db', '--snapshot', 'nope', '--yes'], 4, /^Error: snapshot "nope" not found/],
+      [['snapshot', 'create', 'db', '--on-error', 'maybe'], 2, /on-error/],
+    ];
+    for (const [args, code, line] of cases) {
+      const r = await runCli(args, env);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, line, args.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line`);
+    }
+    const dup = await runCli(['snapshot', 'create', 'db', '--name', 'h1'], env);
+    assert.equal(dup.code, 5, dup.stderr);
+    assert.match(dup.stderr, /^Error: snapshot h1 already exists/);
+    const withSnaps = await runCli(['volume', 'delete', 'db', '--yes'], env);
+    assert.equal(withSnaps.code, 5, withSnaps.stderr);
+    assert.match(withSnaps.stderr, /^Error: volume db has 2 snapshot\(s\): h1, h3 — delete them first/);
+    assert.equal(await read(['db', '1']), 'one-v1', 'the volume is still there');
+  });
+});
