@@ -13,6 +13,8 @@ const exitByCode: Partial<Record<ErrorCode, number>> = {
   TIMEOUT: ExitCode.Unavailable, NOT_LEADER: ExitCode.Unavailable, PROPOSAL_DROPPED: ExitCode.Unavailable,
   VOLUME_NOT_FOUND: ExitCode.NotFound, STORAGE_CLASS_NOT_FOUND: ExitCode.NotFound, NODE_NOT_FOUND: ExitCode.NotFound,
   MEMBER_NOT_FOUND: ExitCode.NotFound,
+  BACKUP_TARGET_NOT_FOUND: ExitCode.NotFound, BACKUP_NOT_FOUND: ExitCode.NotFound, BACKUP_POLICY_NOT_FOUND: ExitCode.NotFound,
+  BACKUP_TARGET_EXISTS: ExitCode.Conflict,
   VOLUME_EXISTS: ExitCode.Conflict, STORAGE_CLASS_EXISTS: ExitCode.Conflict, STORAGE_CLASS_IN_USE: ExitCode.Conflict,
   FAILED_PRECONDITION: ExitCode.Conflict, INSUFFICIENT_NODES: ExitCode.Conflict,
 };

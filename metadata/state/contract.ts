@@ -20,6 +20,7 @@ export const commandMethods = [
   'removeDataNode',
   'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename',
   'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany', 'fsAckBlocksFreed',
+  'addBackupTarget', 'removeBackupTarget', 'createBackupPolicy', 'deleteBackupPolicy', 'claimBackupRun', 'finishBackupRun',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type CommandMethod = (typeof commandMethods)[number];
 
@@ -27,6 +28,7 @@ export type CommandMethod = (typeof commandMethods)[number];
 export const queryMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement',
   'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree',
+  'getBackupTarget', 'listBackupTargets', 'listBackupPolicies',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type QueryMethod = (typeof queryMethods)[number];
 

@@ -21,6 +21,7 @@ import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storag
 import { Table, type Tx } from './tx.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
 import { ensureNs } from './ns-store.js';
+import { backupHandlers } from './backups.js';
 import {
   checkAddress, checkInt, checkKeys, checkLabelCount, checkLabelKey, checkLabelValue, checkLabels, checkName, checkNodeId,
   checkOneOf, checkString, invalidArgument, isRecord,
@@ -332,7 +333,7 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-Object.assign(handlers, pgSyncHandlers, nsHandlers);
+Object.assign(handlers, pgSyncHandlers, nsHandlers, backupHandlers);
 
 export function isKnownCommand(method: string): boolean {
   return Object.hasOwn(handlers, method);
