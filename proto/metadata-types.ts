@@ -323,10 +323,10 @@ export interface BackupApi {
   createBackupPolicy(spec: BackupPolicySpec): Promise<BackupPolicy>;
   deleteBackupPolicy(id: string): Promise<BackupPolicy>;
   listBackupPolicies(opts?: ReadOptions): Promise<BackupPolicy[]>;
-  /** Claims the run of `policyId` due at `dueMs` (once: a second claim of the same due time is refused) and moves the policy to `nextDueMs`. */
+  /** Claims the run of `policyId` due at `dueMs` (once: a second claim of the same due time is refused) and moves the policy to `nextDueMs`; or takes over an unfinished run another scheduler claimed. */
   claimBackupRun(policyId: string, dueMs: number, nextDueMs: number, claimedBy: string): Promise<BackupPolicy>;
-  /** Records the outcome of the claimed run due at `dueMs`. */
-  finishBackupRun(policyId: string, dueMs: number, backupId: string | null, error: string | null): Promise<BackupPolicy>;
+  /** Records the outcome of the run due at `dueMs`; only its current claimer may. */
+  finishBackupRun(policyId: string, dueMs: number, backupId: string | null, error: string | null, claimedBy: string): Promise<BackupPolicy>;
 }
 
 // ---- file-system namespace (metadata/state/logic/ns-*.ts; vfs/README.md "Namespace") ---------

@@ -86,7 +86,7 @@ export async function readManifest(store: ObjectStore, id: string): Promise<Mani
   if (raw === undefined) {
     const running = await store.exists(runningKey(id));
     throw new GalleonError(ErrorCode.BACKUP_NOT_FOUND, running ? `backup ${id} did not complete` : `backup ${id} not found on ${store.where}`,
-      { hint: running ? 'it never finished; run a new backup (galleon backup create)' : 'see the backups with: galleon backup list' });
+      { hint: running ? 'it never finished; run a new backup (galleon backup create)' : 'see the backups with: galleon backup list', details: { incomplete: running } });
   }
   const c = checkManifest(raw);
   if (!c.ok) throw new GalleonError(ErrorCode.CHECKSUM_MISMATCH, `manifest of backup ${id} is damaged: ${c.reason}`, { hint: 'use another backup; this one cannot be trusted' });

@@ -66,9 +66,9 @@ function progressReporter(h: JobHooks, startedAtMs: number, flush: (p: Progress)
   };
 }
 
-export async function createBackup(store: ObjectStore, source: BackupSource, o: { id: string; target: string; strategy: Strategy }, h: JobHooks): Promise<BackupResult> {
+export async function createBackup(store: ObjectStore, source: BackupSource, o: { id: string; target: string; strategy: Strategy; scheduled?: { policyId: string; dueMs: number } }, h: JobHooks): Promise<BackupResult> {
   const startedAtMs = h.nowMs();
-  const running: RunningRecord = { id: o.id, target: o.target, volume: source.volume.name, volumeId: source.volume.id, strategy: o.strategy, startedAtMs, daemonPid: process.pid };
+  const running: RunningRecord = { id: o.id, target: o.target, volume: source.volume.name, volumeId: source.volume.id, strategy: o.strategy, startedAtMs, daemonPid: process.pid, ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }) };
   await store.put(runningKey(o.id), Buffer.from(JSON.stringify(running)));
   const progress = progressReporter(h, startedAtMs, (p) => store.put(runningKey(o.id), Buffer.from(JSON.stringify({ ...running, progress: p }))));
   await progress.set({ phase: 'catalog' });
@@ -103,7 +103,8 @@ export async function createBackup(store: ObjectStore, source: BackupSource, o: 
   await progress.set({ phase: 'manifest', blocksDone: probed, bytesDone });
   const manifest: Manifest = {
     format: manifestFormat, id: o.id, target: o.target, volume: source.volume, strategy: choice.strategy, parent: choice.parent?.id ?? null,
-    createdAtMs: startedAtMs, completedAtMs: h.nowMs(), blocks, changed, uploadedBlocks: uploaded.size, uploadedBytes, namespace, complete: true,
+    createdAtMs: startedAtMs, completedAtMs: h.nowMs(), blocks, changed, uploadedBlocks: uploaded.size, uploadedBytes, namespace,
+    ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }), complete: true,
   };
   // The manifest is the completion flag: written only after every object it names is stored.
   await store.put(manifestKey(o.id), Buffer.from(JSON.stringify(manifest)));

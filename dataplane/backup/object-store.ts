@@ -9,6 +9,7 @@ import { dirname, join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { BackupTarget } from '../../proto/metadata-types.js';
+import type * as S3Sdk from '@aws-sdk/client-s3';
 
 export interface ObjectStore {
   /** What to name in messages: `dir:/backups` or `s3://bucket/prefix`. */
@@ -99,7 +100,7 @@ export class DirObjectStore implements ObjectStore {
 }
 
 /** The SDK's client, loaded on first use: every CLI command would otherwise pay its load time. */
-type S3Module = typeof import('@aws-sdk/client-s3');
+type S3Module = typeof S3Sdk;
 
 export class S3ObjectStore implements ObjectStore {
   readonly where: string;

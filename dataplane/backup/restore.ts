@@ -7,7 +7,7 @@
  */
 import { crc32c } from '@node-rs/crc32';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import type { FsCaller, MetadataApi, Volume, WriteConcern } from '../../proto/metadata-types.js';
+import type { FsCaller, MetadataApi, Volume } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../client/block-client.js';
 import type { ObjectStore } from './object-store.js';
 import { readManifest } from './catalog.js';
@@ -67,7 +67,7 @@ async function restoreBlock(client: BlockClient, store: ObjectStore, m: Manifest
   const { inode, blockNo } = parseBlockKey(key);
   const target = inode === 0 ? 0 : inodes.get(inode);
   if (target === undefined) return 0; // a file the tree no longer names: nothing to restore it into
-  await client.writeBlock(vol.id, target, blockNo, data, vol.writeConcern as WriteConcern);
+  await client.writeBlock(vol.id, target, blockNo, data, vol.writeConcern);
   return data.length;
 }
 

@@ -42,7 +42,7 @@ const shapes: Record<string, z.ZodType> = {
   deleteBackupPolicy: z.tuple([str]),
   listBackupPolicies: z.tuple([]),
   claimBackupRun: z.tuple([str, int, int, str]),
-  finishBackupRun: z.tuple([str, int, str.nullable(), z.string().max(maxArgStringChars).nullable()]),
+  finishBackupRun: z.tuple([str, int, str.nullable(), z.string().max(maxArgStringChars).nullable(), str]),
   getStorageClass: z.tuple([str]),
   getVolume: z.tuple([str]),
   getPlacement: z.tuple([str]),

@@ -323,7 +323,7 @@ export class MetadataClient implements MetadataApi {
   deleteBackupPolicy(id: string): Promise<BackupPolicy> { return this.write('deleteBackupPolicy', [id]); }
   listBackupPolicies(opts?: ReadOptions): Promise<BackupPolicy[]> { return this.read('listBackupPolicies', [], opts); }
   claimBackupRun(policyId: string, dueMs: number, nextDueMs: number, claimedBy: string): Promise<BackupPolicy> { return this.write('claimBackupRun', [policyId, dueMs, nextDueMs, claimedBy]); }
-  finishBackupRun(policyId: string, dueMs: number, backupId: string | null, error: string | null): Promise<BackupPolicy> { return this.write('finishBackupRun', [policyId, dueMs, backupId, error]); }
+  finishBackupRun(policyId: string, dueMs: number, backupId: string | null, error: string | null, claimedBy: string): Promise<BackupPolicy> { return this.write('finishBackupRun', [policyId, dueMs, backupId, error, claimedBy]); }
   getStorageClass(name: string, opts?: ReadOptions): Promise<StorageClass> { return this.read('getStorageClass', [name], opts); }
   listStorageClasses(opts?: ReadOptions): Promise<StorageClass[]> { return this.read('listStorageClasses', [], opts); }
   async deleteStorageClass(name: string): Promise<void> { await this.write('deleteStorageClass', [name]); }

@@ -77,6 +77,8 @@ export interface Manifest {
   uploadedBlocks: number;
   uploadedBytes: number;
   namespace: NamespaceDump | null;
+  /** Set when a policy's scheduled run made it: which policy, for which due time. */
+  scheduled?: { policyId: string; dueMs: number };
   complete: true;
 }
 
@@ -89,6 +91,7 @@ export interface RunningRecord {
   strategy: Strategy;
   startedAtMs: number;
   daemonPid: number;
+  scheduled?: { policyId: string; dueMs: number };
 }
 
 export function blockKey(inode: number, blockNo: number): string {

@@ -133,25 +133,38 @@ export const backupHandlers: Record<string, Handler> = {
     return p;
   },
 
+  /**
+   * Two cases. A new run: `dueMs` is the policy's next due time, it has come (by the leader's
+   * stamp), and the last run is done. A takeover: the last run, due at `dueMs`, was claimed by
+   * another scheduler (a former leader, or this node in an earlier term) and never finished; the
+   * claim moves to `claimedBy` and the due time stays. Anything else is refused: at most one claim
+   * per due time ever succeeds as a new run.
+   */
   claimBackupRun(tx, ctx, [id, dueRaw, nextRaw, byRaw]) {
     const p = requirePolicy(tx, id);
     const dueMs = checkInt('dueMs', dueRaw, 0, Number.MAX_SAFE_INTEGER);
     const nextDueMs = checkInt('nextDueMs', nextRaw, dueMs + 1, Number.MAX_SAFE_INTEGER);
-    const claimedBy = checkString('claimedBy', byRaw, 'name the member that runs it');
-    if (p.nextDueMs !== dueMs || ctx.stampMs < dueMs) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `run of backup policy ${p.id} due at ${dueMs} is not claimable (next due ${p.nextDueMs})`,
-        { hint: 'another scheduler claimed it already; read the policy again', details: { nextDueMs: p.nextDueMs } });
+    const claimedBy = checkString('claimedBy', byRaw, 'name the scheduler that runs it');
+    const last = p.lastRun;
+    if (last !== null && !last.done) {
+      if (last.dueMs !== dueMs || last.claimedBy === claimedBy) throw notClaimable(p, dueMs, `its run due at ${last.dueMs} is claimed by ${last.claimedBy} and not finished`);
+      const next: BackupPolicy = { ...p, lastRun: { ...last, claimedBy, claimedAtMs: ctx.stampMs } };
+      tx.put(Table.BackupPolicy, p.id, next);
+      return next;
     }
+    if (p.nextDueMs !== dueMs || ctx.stampMs < dueMs) throw notClaimable(p, dueMs, `next due at ${p.nextDueMs}`);
     const next: BackupPolicy = { ...p, nextDueMs, lastRun: { dueMs, claimedBy, claimedAtMs: ctx.stampMs, done: false, backupId: null, error: null } };
     tx.put(Table.BackupPolicy, p.id, next);
     return next;
   },
 
-  finishBackupRun(tx, _ctx, [id, dueRaw, backupId, error]) {
+  /** Only the current claimer finishes a run (a deposed scheduler's late answer changes nothing). */
+  finishBackupRun(tx, _ctx, [id, dueRaw, backupId, error, byRaw]) {
     const p = requirePolicy(tx, id);
     const dueMs = checkInt('dueMs', dueRaw, 0, Number.MAX_SAFE_INTEGER);
-    if (p.lastRun === null || p.lastRun.dueMs !== dueMs) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `backup policy ${p.id} has no claimed run due at ${dueMs}`, { hint: 'read the policy again' });
+    const claimedBy = checkString('claimedBy', byRaw, 'name the scheduler that ran it');
+    if (p.lastRun === null || p.lastRun.dueMs !== dueMs || p.lastRun.claimedBy !== claimedBy) {
+      throw notClaimable(p, dueMs, `its run due at ${dueMs} is not claimed by ${claimedBy}`);
     }
     if (p.lastRun.done) return p;
     const next: BackupPolicy = {
@@ -162,6 +175,11 @@ export const backupHandlers: Record<string, Handler> = {
     return next;
   },
 };
+
+function notClaimable(p: BackupPolicy, dueMs: number, why: string): GalleonError {
+  return new GalleonError(ErrorCode.FAILED_PRECONDITION, `run of backup policy ${p.id} due at ${dueMs} is not claimable: ${why}`,
+    { hint: 'another scheduler holds it; read the policy again', details: { nextDueMs: p.nextDueMs } });
+}
 
 export const backupQueries: Record<string, (r: StateReader, args: unknown[]) => unknown> = {
   getBackupTarget: (r, [name]) => requireTarget(r, name),
