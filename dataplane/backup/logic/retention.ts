@@ -5,9 +5,13 @@
  *
  * Per volume, newest first: the newest backup is always kept; then the newest backup of each of
  * the last `keepDaily` days that have one, of each of the last `keepWeekly` ISO weeks (Monday to
- * Sunday), of each of the last `keepMonthly` months. A kept backup keeps every backup it was
- * compared with (its parent chain: what it is an increment of), and the newest verified full
- * backup is never deleted while any backup remains: a chain in use keeps its verified base.
+ * Sunday), of each of the last `keepMonthly` months. A kept incremental or differential keeps the
+ * full backup its chain starts from ('base'), and the newest verified full backup is never
+ * deleted while any backup of the volume remains ('verified-full').
+ *
+ * The backups between a kept one and its base may go: every manifest holds the whole block map
+ * and objects are shared by content, so a restore needs its own manifest only, and deleting a
+ * backup frees just the objects no remaining manifest names (engine.ts deleteBackup).
  */
 import type { Strategy } from './manifest.js';
 
@@ -26,7 +30,7 @@ export interface RetentionRule {
   keepMonthly: number;
 }
 
-export type KeepReason = 'newest' | 'daily' | 'weekly' | 'monthly' | 'chain' | 'verified-full';
+export type KeepReason = 'newest' | 'daily' | 'weekly' | 'monthly' | 'base' | 'verified-full';
 
 export interface RetentionPlan {
   keep: { id: string; reasons: KeepReason[] }[];
@@ -67,7 +71,7 @@ export function planRetention(items: readonly RetentionItem[], rule: RetentionRu
     const verifiedFull = mine.find((i) => i.strategy === 'full' && i.verified);
     if (verifiedFull !== undefined) add(verifiedFull.id, 'verified-full');
   }
-  keepChains(items, reasons, add);
+  keepBases(items, reasons, add);
   const keep = items.filter((i) => reasons.has(i.id)).map((i) => ({ id: i.id, reasons: reasons.get(i.id) ?? [] }));
   const drop = items.filter((i) => !reasons.has(i.id)).map((i) => i.id);
   return { keep: keep.sort((a, b) => (a.id < b.id ? -1 : 1)), drop: drop.sort() };
@@ -84,16 +88,12 @@ function keepPerBucket(newestFirst: readonly RetentionItem[], bucketOf: (ms: num
   }
 }
 
-function keepChains(items: readonly RetentionItem[], reasons: Map<string, KeepReason[]>, add: (id: string, r: KeepReason) => void): void {
+function keepBases(items: readonly RetentionItem[], reasons: Map<string, KeepReason[]>, add: (id: string, r: KeepReason) => void): void {
   const byId = new Map(items.map((i) => [i.id, i]));
   for (const id of [...reasons.keys()]) {
-    let parent = byId.get(id)?.parent ?? null;
+    let at = byId.get(id);
     // Each step follows a parent created earlier, so the walk ends; the bound guards bad records.
-    for (let steps = 0; parent !== null && steps < items.length; steps += 1) {
-      const p = byId.get(parent);
-      if (p === undefined) break;
-      if (!(reasons.get(p.id) ?? []).includes('chain')) add(p.id, 'chain');
-      parent = p.parent;
-    }
+    for (let steps = 0; at !== undefined && at.strategy !== 'full' && at.parent !== null && steps < items.length; steps += 1) at = byId.get(at.parent);
+    if (at !== undefined && at.strategy === 'full' && at.id !== id && !(reasons.get(at.id) ?? []).includes('base')) add(at.id, 'base');
   }
 }
