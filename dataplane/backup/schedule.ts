@@ -7,7 +7,10 @@
  *     or this node in an earlier term) is taken over with `claimBackupRun` and run again;
  *  2. a policy whose `nextDueMs` has come is claimed with `claimBackupRun(id, due, next)` — the
  *     state machine grants one claim per due time — and then run;
- *  3. the run ends with `finishBackupRun`, accepted only from the current claimer.
+ *  3. the run ends with `finishBackupRun`, accepted only from the current claimer, which then
+ *     writes the run journal on the target (`runs/<policy>/<dueMs>-<backup>.json`).
+ * A run taken over after its manifest was written is not run again: its backup is found on the
+ * target by its (policy, due time) and the run is finished with it.
  * `next` is the schedule's first time after `due` (not after now), so a due time missed while no
  * leader was up is still run, once; a backlog deeper than `maxCatchUpRuns` skips to the present.
  * Losing leadership aborts the runs this node holds (the new leader takes them over), which
@@ -21,7 +24,7 @@ import type { BackupService } from './service.js';
 
 export const schedulerTickMs = 500;
 /** Due times more than this many behind the clock are skipped, not all run (a leaderless weekend). */
-export const maxCatchUpRuns = 3;
+export const maxCatchUpRuns = 10;
 
 export function parseSchedule(expr: string): Cron {
   try {
@@ -129,8 +132,14 @@ export class BackupScheduler {
       error = err instanceof Error ? err.message : String(err);
       this.d.logger.warn({ err, policy: p.id, dueMs }, 'scheduled backup failed');
     }
-    await this.d.api().finishBackupRun(p.id, dueMs, backupId, error, me).catch((err: unknown) => {
+    try {
+      await this.d.api().finishBackupRun(p.id, dueMs, backupId, error, me);
+    } catch (err) {
       this.d.logger.warn({ err, policy: p.id, dueMs }, 'could not record the end of a scheduled backup');
-    });
+      return;
+    }
+    // Only the claimer whose end the cluster accepted writes the journal: one entry per due time.
+    await this.d.backups().recordRun(p, { policyId: p.id, dueMs, backupId, error, claimedBy: me, finishedAtMs: Date.now() })
+      .catch((err: unknown) => { this.d.logger.warn({ err, policy: p.id, dueMs }, 'could not write the run journal'); });
   }
 }

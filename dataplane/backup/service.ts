@@ -16,7 +16,7 @@ import { readCatalog, readManifest, type Progress, type VerifyRecord } from './c
 import { createBackup, deleteBackup, verifyBackup, type BackupResult, type DeleteResult, type JobHooks } from './engine.js';
 import { restoreBackup, type RestoreResult } from './restore.js';
 import { LiveVolumeSource } from './source.js';
-import { isBackupId, strategies, type Manifest, type Strategy } from './logic/manifest.js';
+import { isBackupId, runKey, strategies, type Manifest, type Strategy } from './logic/manifest.js';
 import { planRetention, type RetentionPlan, type RetentionRule } from './logic/retention.js';
 
 /** Finished jobs kept for `backup job` / the CLI's last poll. */
@@ -50,6 +50,8 @@ export interface BackupSummary {
   uploadedBlocks: number;
   verified: { ok: boolean; atMs: number; samplePercent: number } | null;
   progress: Progress | null;
+  /** Made by a policy's scheduled run. */
+  scheduled: { policyId: string; dueMs: number } | null;
 }
 
 interface Job extends JobView { abort: AbortController }
@@ -96,8 +98,8 @@ export class BackupService {
   async startBackup(volumeRef: string, target: string, strategyRaw: string | undefined): Promise<JobView> {
     const strategy = (strategyRaw ?? 'incremental') as Strategy;
     if (!strategies.includes(strategy)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `unknown strategy ${JSON.stringify(strategyRaw)}`, { hint: `use one of ${strategies.join(', ')}` });
-    const vol = await this.api().getVolume(volumeRef);
     const { t, s } = await this.store(target);
+    const vol = await this.api().getVolume(volumeRef).catch((err: unknown) => { s.close(); throw err; });
     const id = newBackupId();
     const source = new LiveVolumeSource(this.api(), this.blocks(), vol);
     return this.run('backup', id, t.name, vol.name, s, (h) => createBackup(s, source, { id, target: t.name, strategy }, h));
@@ -110,10 +112,12 @@ export class BackupService {
   async runScheduled(p: BackupPolicy, dueMs: number, signal: AbortSignal): Promise<{ backup: BackupResult; verify: VerifyRecord | null; deleted: string[] }> {
     const vol = await this.api().getVolume(p.volumeId);
     const hooks: JobHooks = { onProgress: () => undefined, signal, nowMs: () => Date.now(), logger: this.logger };
-    const id = newBackupId();
-    const source = new LiveVolumeSource(this.api(), this.blocks(), vol);
     return this.withStore(p.target, async (s) => {
-      const backup = await createBackup(s, source, { id, target: p.target, strategy: p.strategy, scheduled: { policyId: p.id, dueMs } }, hooks);
+      // A run taken over from a scheduler that died after its manifest was written: done already.
+      const earlier = (await readCatalog(s)).complete.find((m) => m.scheduled?.policyId === p.id && m.scheduled.dueMs === dueMs);
+      const id = earlier?.id ?? newBackupId();
+      const backup = earlier !== undefined ? resultOf(earlier, p.strategy)
+        : await createBackup(s, new LiveVolumeSource(this.api(), this.blocks(), vol), { id, target: p.target, strategy: p.strategy, scheduled: { policyId: p.id, dueMs } }, hooks);
       const verify = p.verifySamplePercent > 0 ? await verifyBackup(s, id, p.verifySamplePercent, hooks, randomBytes(4).readUInt32BE(0)) : null;
       const plan = await this.retentionPlan(p.volumeId, p.target, p);
       const deleted: string[] = [];
@@ -123,6 +127,11 @@ export class BackupService {
       }
       return { backup, verify, deleted };
     });
+  }
+
+  /** The run journal of a policy (`runs/<policy>/<dueMs>-<backup>.json`), written once the run's end is recorded in the cluster. */
+  async recordRun(p: BackupPolicy, entry: RunRecord): Promise<void> {
+    await this.withStore(p.target, (s) => s.put(runKey(p.id, entry.dueMs, entry.backupId), Buffer.from(JSON.stringify(entry))));
   }
 
   async startRestore(id: string, name: string): Promise<JobView> {
@@ -193,10 +202,10 @@ export class BackupService {
         const state = local?.state === 'running' ? 'running' : 'incomplete';
         out.push({
           id: r.id, target: r.target, volume: r.volume, volumeId: r.volumeId, strategy: r.strategy, parent: null, state, createdAtMs: r.startedAtMs, completedAtMs: null,
-          blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: local?.progress ?? r.progress ?? null,
+          blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: local?.progress ?? r.progress ?? null, scheduled: r.scheduled ?? null,
         });
       }
-      for (const d of cat.damaged) out.push({ id: d.id, target: t.name, volume: '?', volumeId: '?', strategy: 'full', parent: null, state: 'damaged', createdAtMs: 0, completedAtMs: null, blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: null });
+      for (const d of cat.damaged) out.push({ id: d.id, target: t.name, volume: '?', volumeId: '?', strategy: 'full', parent: null, state: 'damaged', createdAtMs: 0, completedAtMs: null, blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: null, scheduled: null });
     }
     const vf = volume === undefined ? out : out.filter((b) => b.volume === volume || b.volumeId === volume);
     return vf.sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1));
@@ -250,6 +259,22 @@ export class BackupService {
   }
 }
 
+export interface RunRecord {
+  policyId: string;
+  dueMs: number;
+  backupId: string | null;
+  error: string | null;
+  claimedBy: string;
+  finishedAtMs: number;
+}
+
+function resultOf(m: Manifest, requested: Strategy): BackupResult {
+  return {
+    id: m.id, target: m.target, volume: m.volume.name, requestedStrategy: requested, strategy: m.strategy, parent: m.parent, blocks: Object.keys(m.blocks).length,
+    changedBlocks: m.changed.length, uploadedBlocks: m.uploadedBlocks, uploadedBytes: m.uploadedBytes, createdAtMs: m.createdAtMs, completedAtMs: m.completedAtMs,
+  };
+}
+
 function view(j: Job): JobView {
   const { abort: _a, ...rest } = j;
   return { ...rest, progress: { ...j.progress } };
@@ -261,6 +286,7 @@ function summaryOf(m: Manifest, v: VerifyRecord | null): BackupSummary {
     id: m.id, target: m.target, volume: m.volume.name, volumeId: m.volume.id, strategy: m.strategy, parent: m.parent, state: 'complete',
     createdAtMs: m.createdAtMs, completedAtMs: m.completedAtMs, blocks: entries.length, bytes: entries.reduce((n, e) => n + e.bytes, 0),
     uploadedBlocks: m.uploadedBlocks, verified: v === null ? null : { ok: v.ok, atMs: v.atMs, samplePercent: v.samplePercent }, progress: null,
+    scheduled: m.scheduled ?? null,
   };
 }
 

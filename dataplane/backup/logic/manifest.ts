@@ -7,6 +7,7 @@
  *  - `running/<backupId>.json`    written first: a backup that started (its progress while it runs)
  *  - `manifests/<backupId>.json`  written LAST, with `complete: true`: the only proof a backup finished
  *  - `verified/<backupId>.json`   the outcome of the last `backup verify`
+ *  - `runs/<policyId>/<dueMs>-<backupId|failed>.json`  a policy's finished runs (the run journal)
  * A block object is trusted (skipped by a later backup) only when a complete manifest names it:
  * objects a crashed backup left behind are uploaded again, never believed.
  */
@@ -118,6 +119,11 @@ export const isBackupId = (s: string): boolean => /^bk-[0-9a-z]{8,40}$/.test(s);
 export const manifestKey = (id: string): string => `manifests/${checkedId(id)}.json`;
 export const runningKey = (id: string): string => `running/${checkedId(id)}.json`;
 export const verifiedKey = (id: string): string => `verified/${checkedId(id)}.json`;
+
+export function runKey(policyId: string, dueMs: number, backupId: string | null): string {
+  invariant(/^[0-9a-z-]{1,64}$/.test(policyId) && Number.isSafeInteger(dueMs) && dueMs >= 0, `run key ${policyId}/${dueMs}`);
+  return `runs/${policyId}/${dueMs}-${backupId === null ? 'failed' : checkedId(backupId)}.json`;
+}
 
 function checkedId(id: string): string {
   invariant(isBackupId(id), `backup id ${JSON.stringify(id)}`);
