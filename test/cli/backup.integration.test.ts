@@ -210,40 +210,53 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
     assert.ok(!JSON.stringify(ts).includes('S3RVER"') || o?.accessKeyId === 'S3RVER');
   });
 
-  describe('crash', () => it('kill -9 of the daemon running a backup leaves no backup listed complete; the next one succeeds', async () => {
-    const node2 = up.cluster.nodes[1];
-    assert.ok(node2 !== undefined);
-    const big = await json<Volume>(['volume', 'create', '--name', 'big', '--size', '256M', '--block-size', '4K']);
-    await writeRandom(big, Array.from({ length: 64 }, (_, i) => i * 1000));
-    const env2 = { ...env, GALLEON_ADDRESS: node2.ipcAddress };
-    const job = await json<JobView>(['backup', 'create', 'big', '--target', 'local', '--strategy', 'full', '--detach'], env2);
-    // Wait until it is well under way (its progress on the target), then kill its daemon.
-    await waitFor('backup running with progress', 60_000, async () => {
-      const b = (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId);
-      return b !== undefined && b.state !== 'complete' && (b.progress?.blocksDone ?? 0) > 0;
+  describe('crash and cancel', () => {
+    it('kill -9 of the daemon running a backup leaves no backup listed complete; the next one succeeds', async () => {
+      const node2 = up.cluster.nodes[1];
+      assert.ok(node2 !== undefined);
+      const big = await json<Volume>(['volume', 'create', '--name', 'big', '--size', '256M', '--block-size', '4K']);
+      await writeRandom(big, Array.from({ length: 64 }, (_, i) => i * 1000));
+      const env2 = { ...env, GALLEON_ADDRESS: node2.ipcAddress };
+      const job = await json<JobView>(['backup', 'create', 'big', '--target', 'local', '--strategy', 'full', '--detach'], env2);
+      // Wait until it is well under way (its progress on the target), then kill its daemon.
+      await waitFor('backup running with progress', 60_000, async () => {
+        const b = (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId);
+        return b !== undefined && b.state !== 'complete' && (b.progress?.blocksDone ?? 0) > 0;
+      });
+      const pid = Number((await readFile(join(node2.storagePath, 'galleon.pid'), 'utf8')).trim());
+      process.kill(pid, 'SIGKILL');
+      const after = (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId);
+      assert.equal(after?.state, 'incomplete');
+      const get = await runCli(['backup', 'get', job.backupId], env);
+      assert.equal(get.code, 4);
+      assert.match(get.stderr, /did not complete/);
+      assert.equal((await readdir(join(root, 'target-dir', 'manifests')).catch(() => [] as string[])).includes(`${job.backupId}.json`), false);
+      // The killed daemon comes back (galleon up restarts nodes that are down): the run stays incomplete (no resume).
+      const again = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--json'], {}, 120_000);
+      assert.equal(again.code, 0, again.stderr);
+      await waitFor('three data nodes up again', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
+      assert.equal((await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state, 'incomplete');
+      const next = await json<BackupResult>(['backup', 'create', 'big', '--target', 'local', '--strategy', 'incremental']);
+      assert.equal(next.strategy, 'full', 'nothing complete to compare with: the crashed run is not trusted');
+      assert.equal(next.blocks, 64);
+      assert.equal(next.uploadedBlocks, 64, 'objects the crashed run left are uploaded again, not trusted');
+      const restored = await json<RestoreResult>(['backup', 'restore', next.id, '--name', 'big-back']);
+      const b = blocks;
+      assert.ok(b !== null);
+      for (const i of [0, 1000, 63_000]) assert.ok((await b.readBlock(restored.volume.id, 0, i)).data.equals((await b.readBlock(big.id, 0, i)).data), `block ${i}`);
+      const del = await json<{ deletedObjects: number }>(['backup', 'delete', job.backupId, '--yes']);
+      assert.equal(del.deletedObjects, 0, 'every object the crashed run left is named by the complete backup');
     });
-    const pid = Number((await readFile(join(node2.storagePath, 'galleon.pid'), 'utf8')).trim());
-    process.kill(pid, 'SIGKILL');
-    const after = (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId);
-    assert.equal(after?.state, 'incomplete');
-    const get = await runCli(['backup', 'get', job.backupId], env);
-    assert.equal(get.code, 4);
-    assert.match(get.stderr, /did not complete/);
-    assert.equal((await readdir(join(root, 'target-dir', 'manifests')).catch(() => [] as string[])).includes(`${job.backupId}.json`), false);
-    // The killed daemon comes back (galleon up restarts nodes that are down): the run stays incomplete (no resume).
-    const again = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--json'], {}, 120_000);
-    assert.equal(again.code, 0, again.stderr);
-    await waitFor('three data nodes up again', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
-    assert.equal((await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state, 'incomplete');
-    const next = await json<BackupResult>(['backup', 'create', 'big', '--target', 'local', '--strategy', 'incremental']);
-    assert.equal(next.strategy, 'full', 'nothing complete to compare with: the crashed run is not trusted');
-    assert.equal(next.blocks, 64);
-    assert.equal(next.uploadedBlocks, 64, 'objects the crashed run left are uploaded again, not trusted');
-    const restored = await json<RestoreResult>(['backup', 'restore', next.id, '--name', 'big-back']);
-    const b = blocks;
-    assert.ok(b !== null);
-    for (const i of [0, 1000, 63_000]) assert.ok((await b.readBlock(restored.volume.id, 0, i)).data.equals((await b.readBlock(big.id, 0, i)).data), `block ${i}`);
-    const del = await json<{ deletedObjects: number }>(['backup', 'delete', job.backupId, '--yes']);
-    assert.equal(del.deletedObjects, 0, 'every object the crashed run left is named by the complete backup');
-  }));
+
+    it('backup cancel stops a running backup; it is never listed complete', async () => {
+      const job = await json<JobView>(['backup', 'create', 'big', '--target', 'local', '--strategy', 'full', '--detach']);
+      await waitFor('backup under way', 60_000, async () => ((await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.progress?.blocksDone ?? 0) > 0);
+      const c = await json<JobView>(['backup', 'cancel', job.backupId]);
+      assert.equal(c.id, job.id);
+      await waitFor('cancelled', 30_000, async () => (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state === 'incomplete');
+      const again = await runCli(['backup', 'cancel', job.id], env);
+      assert.equal(again.code, 5, again.stderr);
+      assert.match(again.stderr, /already cancelled/);
+    });
+  });
 });
