@@ -240,6 +240,7 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       assert.equal(next.strategy, 'full', 'nothing complete to compare with: the crashed run is not trusted');
       assert.equal(next.blocks, 64);
       assert.equal(next.uploadedBlocks, 64, 'objects the crashed run left are uploaded again, not trusted');
+      process.stdout.write(`      (full backup of a 256 MiB volume, 65,536 blocks probed, 64 written: ${next.completedAtMs - next.createdAtMs} ms)\n`);
       const restored = await json<RestoreResult>(['backup', 'restore', next.id, '--name', 'big-back']);
       const b = blocks;
       assert.ok(b !== null);
