@@ -165,7 +165,8 @@ export class Daemon implements DaemonHost {
       await this.dataRole.start();
     }
     await this.startMounts();
-    this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }));
+    this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }), this.cfg.nodeId);
+    void this.backupService.resumeInterrupted();
     if (this.metadataRole !== null) {
       this.backupScheduler = new BackupScheduler({
         api: () => this.metadata(), backups: () => this.backups(), logger: this.logger.child({ role: 'backup-scheduler' }),

@@ -12,8 +12,8 @@ import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
 import type { ObjectStore } from './object-store.js';
 import type { BackupSource } from './source.js';
 import { readCatalog, readJson, readManifest, type Progress, type VerifyRecord } from './catalog.js';
-import { blockKey, blockObjectKey, isSha256, manifestFormat, manifestKey, runningKey, verifiedKey, type BlockEntry, type Manifest, type RunningRecord, type Strategy } from './logic/manifest.js';
-import { blockVerdict, chooseParent, sampleKeys, trustedHashes, unreferencedObjects } from './logic/plan.js';
+import { blockKey, blockObjectKey, isSha256, manifestFormat, manifestKey, runningKey, verifiedKey, type BlockEntry, type Manifest, type NamespaceDump, type RunningRecord, type Strategy } from './logic/manifest.js';
+import { blockVerdict, chooseParent, sampleKeys, trustedHashes, unreferencedObjects, type PriorBackup } from './logic/plan.js';
 
 /** How often a running backup rewrites its `running/` record with its progress. */
 export const progressFlushIntervalMs = 1_000;
@@ -66,54 +66,103 @@ function progressReporter(h: JobHooks, startedAtMs: number, flush: (p: Progress)
   };
 }
 
-export async function createBackup(store: ObjectStore, source: BackupSource, o: { id: string; target: string; strategy: Strategy; scheduled?: { policyId: string; dueMs: number } }, h: JobHooks): Promise<BackupResult> {
+export interface BackupOptions {
+  id: string;
+  target: string;
+  strategy: Strategy;
+  /** The daemon that runs it (the one that resumes it after a restart). */
+  nodeId?: string;
+  scheduled?: { policyId: string; dueMs: number };
+  /**
+   * A run taken up again after its daemon died: an object it finds on the target that no complete
+   * manifest names is read back and kept when its SHA-256 matches (re-verified), else uploaded.
+   */
+  resume?: boolean;
+}
+
+interface BlockPass {
+  blocks: Record<string, BlockEntry>;
+  changed: string[];
+  uploaded: Set<string>;
+  uploadedBytes: number;
+  reused: number;
+}
+
+export async function createBackup(store: ObjectStore, source: BackupSource, o: BackupOptions, h: JobHooks): Promise<BackupResult> {
   const startedAtMs = h.nowMs();
-  const running: RunningRecord = { id: o.id, target: o.target, volume: source.volume.name, volumeId: source.volume.id, strategy: o.strategy, startedAtMs, daemonPid: process.pid, ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }) };
-  await store.put(runningKey(o.id), Buffer.from(JSON.stringify(running)));
-  const progress = progressReporter(h, startedAtMs, (p) => store.put(runningKey(o.id), Buffer.from(JSON.stringify({ ...running, progress: p }))));
-  await progress.set({ phase: 'catalog' });
-  const catalog = await readCatalog(store);
-  const prior = catalog.complete.filter((m) => m.volume.id === source.volume.id);
-  const choice = chooseParent(o.strategy, prior);
-  const trusted = trustedHashes(catalog.complete);
-  await progress.set({ phase: 'namespace' });
-  const namespace = await source.namespace();
-  await progress.set({ phase: 'blocks', blocksTotal: source.probeCount(namespace) });
-  const blocks: Record<string, BlockEntry> = {};
-  const changed: string[] = [];
-  const uploaded = new Set<string>();
-  let uploadedBytes = 0;
+  const running: RunningRecord = {
+    id: o.id, target: o.target, volume: source.volume.name, volumeId: source.volume.id, strategy: o.strategy, startedAtMs, daemonPid: process.pid,
+    ...(o.nodeId === undefined ? {} : { nodeId: o.nodeId }), ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }),
+  };
+  const putRunning = (extra: object): Promise<void> => store.put(runningKey(o.id), Buffer.from(JSON.stringify({ ...running, ...extra })));
+  await putRunning({});
+  const progress = progressReporter(h, startedAtMs, (p) => putRunning({ progress: p }));
+  try {
+    await progress.set({ phase: 'catalog' });
+    const catalog = await readCatalog(store);
+    const choice = chooseParent(o.strategy, catalog.complete.filter((m) => m.volume.id === source.volume.id));
+    await progress.set({ phase: 'namespace' });
+    const namespace = await source.namespace();
+    await progress.set({ phase: 'blocks', blocksTotal: source.probeCount(namespace) });
+    const pass = await copyBlocks(store, source, namespace, choice.parent, trustedHashes(catalog.complete), o.resume === true, (p) => progress.set(p), h);
+    await progress.set({ phase: 'manifest' });
+    const manifest: Manifest = {
+      format: manifestFormat, id: o.id, target: o.target, volume: source.volume, strategy: choice.strategy, parent: choice.parent?.id ?? null,
+      createdAtMs: startedAtMs, completedAtMs: h.nowMs(), blocks: pass.blocks, changed: pass.changed, uploadedBlocks: pass.uploaded.size, uploadedBytes: pass.uploadedBytes,
+      namespace, ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }), complete: true,
+    };
+    // The manifest is the completion flag: written only after every object it names is stored.
+    await store.put(manifestKey(o.id), Buffer.from(JSON.stringify(manifest)));
+    await store.delete(runningKey(o.id));
+    h.logger.info({ backup: o.id, volume: source.volume.name, strategy: manifest.strategy, uploaded: pass.uploaded.size, reused: pass.reused, changed: pass.changed.length }, 'backup complete');
+    return {
+      id: o.id, target: o.target, volume: source.volume.name, requestedStrategy: o.strategy, strategy: manifest.strategy, parent: manifest.parent,
+      blocks: Object.keys(pass.blocks).length, changedBlocks: pass.changed.length, uploadedBlocks: pass.uploaded.size, uploadedBytes: pass.uploadedBytes,
+      createdAtMs: startedAtMs, completedAtMs: manifest.completedAtMs,
+    };
+  } catch (err) {
+    // A run that ends without a crash says how it ended, so it is never resumed; best effort.
+    const ended = { state: h.signal.aborted ? 'cancelled' : 'failed', error: err instanceof Error ? err.message : String(err), atMs: h.nowMs() };
+    await putRunning({ progress: progress.now(), ended }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function copyBlocks(
+  store: ObjectStore, source: BackupSource, namespace: NamespaceDump | null, parent: PriorBackup | null, trusted: ReadonlySet<string>, resume: boolean,
+  report: (p: Partial<Progress>) => Promise<void>, h: JobHooks,
+): Promise<BlockPass> {
+  const pass: BlockPass = { blocks: {}, changed: [], uploaded: new Set(), uploadedBytes: 0, reused: 0 };
+  /** Hashes this run stored or found intact: a later block with the same bytes costs nothing. */
+  const seen = new Set<string>();
   let probed = 0;
   let bytesDone = 0;
   for await (const b of source.blocks(namespace, (n) => { probed += n; }, h.signal)) {
     const key = blockKey(b.inode, b.blockNo);
     const entry = entryOf(b.bytes);
-    const v = blockVerdict(key, entry, choice.parent, trusted, uploaded);
-    if (v.upload) {
+    const v = blockVerdict(key, entry, parent, trusted, seen);
+    if (v.upload && resume && await storedIntact(store, entry.sha256)) {
+      pass.reused += 1;
+    } else if (v.upload) {
       await store.put(blockObjectKey(entry.sha256), b.bytes);
-      uploaded.add(entry.sha256);
-      uploadedBytes += b.bytes.length;
+      pass.uploaded.add(entry.sha256);
+      pass.uploadedBytes += b.bytes.length;
     }
-    if (v.changed) changed.push(key);
-    blocks[key] = entry;
+    if (v.upload) seen.add(entry.sha256);
+    if (v.changed) pass.changed.push(key);
+    pass.blocks[key] = entry;
     bytesDone += b.bytes.length;
-    await progress.set({ blocksDone: probed, bytesDone });
+    await report({ blocksDone: probed, bytesDone });
   }
   h.signal.throwIfAborted();
-  await progress.set({ phase: 'manifest', blocksDone: probed, bytesDone });
-  const manifest: Manifest = {
-    format: manifestFormat, id: o.id, target: o.target, volume: source.volume, strategy: choice.strategy, parent: choice.parent?.id ?? null,
-    createdAtMs: startedAtMs, completedAtMs: h.nowMs(), blocks, changed, uploadedBlocks: uploaded.size, uploadedBytes, namespace,
-    ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }), complete: true,
-  };
-  // The manifest is the completion flag: written only after every object it names is stored.
-  await store.put(manifestKey(o.id), Buffer.from(JSON.stringify(manifest)));
-  await store.delete(runningKey(o.id));
-  h.logger.info({ backup: o.id, volume: source.volume.name, strategy: manifest.strategy, uploaded: uploaded.size, changed: changed.length }, 'backup complete');
-  return {
-    id: o.id, target: o.target, volume: source.volume.name, requestedStrategy: o.strategy, strategy: manifest.strategy, parent: manifest.parent,
-    blocks: Object.keys(blocks).length, changedBlocks: changed.length, uploadedBlocks: uploaded.size, uploadedBytes, createdAtMs: startedAtMs, completedAtMs: manifest.completedAtMs,
-  };
+  await report({ blocksDone: probed, bytesDone });
+  return pass;
+}
+
+/** An object left by the interrupted run of a resumed backup: kept only when its bytes hash to its name. */
+async function storedIntact(store: ObjectStore, sha256: string): Promise<boolean> {
+  const data = await store.get(blockObjectKey(sha256));
+  return data !== null && sha256Of(data) === sha256;
 }
 
 /** Reads every (or a sample of) block object of a backup back and checks it against the manifest. */

@@ -1,9 +1,10 @@
 /**
  * The daemon's backup service: runs backups, restores and verifications as jobs (progress,
  * cancel), finds backups across every recorded target, and applies retention. The admin endpoint
- * (cli/daemon/admin-server.ts) calls it; it holds nothing a restart must keep: jobs that were
- * running when the daemon died stay `incomplete` on their target (their `running/` record), and a
- * new `backup create` runs fine beside them. Resuming such a job after a restart is not built.
+ * (cli/daemon/admin-server.ts) calls it; it holds nothing a restart must keep: a backup that was
+ * running when the daemon died stays `incomplete` on its target (its `running/` record names this
+ * node) until this daemon starts again and resumes it (`resumeInterrupted`). Restores and
+ * verifications are not resumed: run them again.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -21,6 +22,9 @@ import { planRetention, type RetentionPlan, type RetentionRule } from './logic/r
 
 /** Finished jobs kept for `backup job` / the CLI's last poll. */
 export const maxFinishedJobs = 100;
+/** Resuming interrupted backups after a restart waits for the metadata service this many times, this far apart. */
+export const resumeAttempts = 60;
+export const resumeRetryMs = 2_000;
 
 export type JobKind = 'backup' | 'restore' | 'verify';
 export interface JobView {
@@ -42,7 +46,8 @@ export interface BackupSummary {
   volumeId: string;
   strategy: Strategy;
   parent: string | null;
-  state: 'complete' | 'running' | 'incomplete' | 'damaged';
+  /** incomplete: its daemon died mid-way (resumed when that daemon starts again); failed / cancelled: ended so, never resumed. */
+  state: 'complete' | 'running' | 'incomplete' | 'failed' | 'cancelled' | 'damaged';
   createdAtMs: number;
   completedAtMs: number | null;
   blocks: number;
@@ -60,7 +65,9 @@ export class BackupService {
   private readonly jobs = new Map<string, Job>();
   private client: BlockClient | null = null;
 
-  constructor(private readonly api: () => MetadataApi, private readonly logger: Logger, private readonly env: NodeJS.ProcessEnv = process.env) {}
+  private closed = false;
+
+  constructor(private readonly api: () => MetadataApi, private readonly logger: Logger, private readonly nodeId: string, private readonly env: NodeJS.ProcessEnv = process.env) {}
 
   private blocks(): BlockClient {
     this.client ??= new BlockClient({ placement: new MetadataPlacementSource(this.api()), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
@@ -68,6 +75,7 @@ export class BackupService {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const j of this.jobs.values()) j.abort.abort();
     await this.client?.close();
     this.client = null;
@@ -102,7 +110,43 @@ export class BackupService {
     const vol = await this.api().getVolume(volumeRef).catch((err: unknown) => { s.close(); throw err; });
     const id = newBackupId();
     const source = new LiveVolumeSource(this.api(), this.blocks(), vol);
-    return this.run('backup', id, t.name, vol.name, s, (h) => createBackup(s, source, { id, target: t.name, strategy }, h));
+    return this.run('backup', id, t.name, vol.name, s, (h) => createBackup(s, source, { id, target: t.name, strategy, nodeId: this.nodeId }, h));
+  }
+
+  /**
+   * After a restart: every backup this node was running when its daemon died (a `running/`
+   * record with this node's id, not ended, no manifest) is started again under the same id, as a
+   * resume — objects it had stored are read back and kept when they match their hash. Retries
+   * until the metadata service answers, at most `resumeAttempts` times.
+   */
+  async resumeInterrupted(): Promise<JobView[]> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.resumeOnce();
+      } catch (err) {
+        if (this.closed || attempt >= resumeAttempts) {
+          this.logger.warn({ err }, 'interrupted backups not resumed');
+          return [];
+        }
+        await new Promise((r) => setTimeout(r, resumeRetryMs));
+      }
+    }
+  }
+
+  private async resumeOnce(): Promise<JobView[]> {
+    const out: JobView[] = [];
+    for (const t of await this.api().listBackupTargets()) {
+      const cat = await this.withStore(t.name, (s) => readCatalog(s));
+      for (const r of cat.incomplete) {
+        if (r.nodeId !== this.nodeId || r.ended !== undefined || r.scheduled !== undefined || [...this.jobs.values()].some((j) => j.backupId === r.id)) continue;
+        const vol = await this.api().getVolume(r.volumeId);
+        const { s } = await this.store(t.name);
+        const source = new LiveVolumeSource(this.api(), this.blocks(), vol);
+        this.logger.info({ backup: r.id, volume: vol.name, target: t.name }, 'resuming a backup interrupted by a restart');
+        out.push(this.run('backup', r.id, t.name, vol.name, s, (h) => createBackup(s, source, { id: r.id, target: t.name, strategy: r.strategy, nodeId: this.nodeId, resume: true }, h)));
+      }
+    }
+    return out;
   }
 
   /**
@@ -199,7 +243,7 @@ export class BackupService {
       for (const m of cat.complete) out.push(summaryOf(m, cat.verified.get(m.id) ?? null));
       for (const r of cat.incomplete) {
         const local = [...this.jobs.values()].find((j) => j.backupId === r.id && j.kind === 'backup');
-        const state = local?.state === 'running' ? 'running' : 'incomplete';
+        const state = local?.state === 'running' ? 'running' : r.ended?.state ?? 'incomplete';
         out.push({
           id: r.id, target: r.target, volume: r.volume, volumeId: r.volumeId, strategy: r.strategy, parent: null, state, createdAtMs: r.startedAtMs, completedAtMs: null,
           blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: local?.progress ?? r.progress ?? null, scheduled: r.scheduled ?? null,

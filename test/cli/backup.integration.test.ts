@@ -3,8 +3,8 @@
  * binary, to a directory and to S3 (a real s3rver on an ephemeral port): full, incremental and
  * differential backups upload exactly the changed blocks; a restore is byte-identical block for
  * block; one flipped byte of a stored object makes `verify` fail naming the block (and restore
- * refuse it); kill -9 of the daemon running a backup leaves nothing listed complete, and the next
- * backup succeeds. Blocks are written and read with the data plane's own client, from this process.
+ * refuse it); kill -9 of the daemon running a backup leaves nothing listed complete, the restarted
+ * daemon resumes it, and the next backup succeeds; cancel. Blocks are written and read with the data plane's own client, from this process.
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
@@ -211,7 +211,7 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
   });
 
   describe('crash and cancel', () => {
-    it('kill -9 of the daemon running a backup leaves no backup listed complete; the next one succeeds', async () => {
+    it('kill -9 of the daemon running a backup leaves no backup listed complete; its restart resumes it; the next one succeeds', async () => {
       const node2 = up.cluster.nodes[1];
       assert.ok(node2 !== undefined);
       const big = await json<Volume>(['volume', 'create', '--name', 'big', '--size', '256M', '--block-size', '4K']);
@@ -231,22 +231,26 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       assert.equal(get.code, 4);
       assert.match(get.stderr, /did not complete/);
       assert.equal((await readdir(join(root, 'target-dir', 'manifests')).catch(() => [] as string[])).includes(`${job.backupId}.json`), false);
-      // The killed daemon comes back (galleon up restarts nodes that are down): the run stays incomplete (no resume).
+      // The killed daemon comes back (galleon up restarts nodes that are down) and resumes its run
+      // under the same id: objects it had stored are read back and kept only if they hash right.
       const again = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--json'], {}, 120_000);
       assert.equal(again.code, 0, again.stderr);
       await waitFor('three data nodes up again', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
-      assert.equal((await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state, 'incomplete');
+      await waitFor('the interrupted backup resumed and complete', 150_000, async () => (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state === 'complete');
+      const resumed = await json<BackupSummary>(['backup', 'get', job.backupId]);
+      assert.equal(resumed.blocks, 64);
+      assert.equal(resumed.strategy, 'full');
+      process.stdout.write(`      (resumed full backup of a 256 MiB volume, 65,536 blocks probed, 64 written: ${(resumed.completedAtMs ?? 0) - resumed.createdAtMs} ms)\n`);
+      // The next run succeeds, compared with the resumed one.
       const next = await json<BackupResult>(['backup', 'create', 'big', '--target', 'local', '--strategy', 'incremental']);
-      assert.equal(next.strategy, 'full', 'nothing complete to compare with: the crashed run is not trusted');
-      assert.equal(next.blocks, 64);
-      assert.equal(next.uploadedBlocks, 64, 'objects the crashed run left are uploaded again, not trusted');
-      process.stdout.write(`      (full backup of a 256 MiB volume, 65,536 blocks probed, 64 written: ${next.completedAtMs - next.createdAtMs} ms)\n`);
-      const restored = await json<RestoreResult>(['backup', 'restore', next.id, '--name', 'big-back']);
+      assert.deepEqual([next.strategy, next.parent, next.blocks, next.changedBlocks, next.uploadedBlocks], ['incremental', job.backupId, 64, 0, 0]);
+      assert.equal((await json<VerifyRecord>(['backup', 'verify', job.backupId])).ok, true);
+      const restored = await json<RestoreResult>(['backup', 'restore', job.backupId, '--name', 'big-back']);
       const b = blocks;
       assert.ok(b !== null);
-      for (const i of [0, 1000, 63_000]) assert.ok((await b.readBlock(restored.volume.id, 0, i)).data.equals((await b.readBlock(big.id, 0, i)).data), `block ${i}`);
-      const del = await json<{ deletedObjects: number }>(['backup', 'delete', job.backupId, '--yes']);
-      assert.equal(del.deletedObjects, 0, 'every object the crashed run left is named by the complete backup');
+      for (let i = 0; i < 64; i += 1) assert.ok((await b.readBlock(restored.volume.id, 0, i * 1000)).data.equals((await b.readBlock(big.id, 0, i * 1000)).data), `block ${i * 1000}`);
+      const del = await json<{ deletedObjects: number }>(['backup', 'delete', next.id, '--yes']);
+      assert.equal(del.deletedObjects, 0, 'the resumed backup names every object');
     });
 
     it('backup cancel stops a running backup; it is never listed complete', async () => {
@@ -254,7 +258,8 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       await waitFor('backup under way', 60_000, async () => ((await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.progress?.blocksDone ?? 0) > 0);
       const c = await json<JobView>(['backup', 'cancel', job.backupId]);
       assert.equal(c.id, job.id);
-      await waitFor('cancelled', 30_000, async () => (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state === 'incomplete');
+      await waitFor('cancelled', 30_000, async () => (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state === 'cancelled');
+      assert.equal((await runCli(['backup', 'get', job.backupId], env)).code, 4);
       const again = await runCli(['backup', 'cancel', job.id], env);
       assert.equal(again.code, 5, again.stderr);
       assert.match(again.stderr, /already cancelled/);

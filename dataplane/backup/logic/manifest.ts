@@ -92,7 +92,11 @@ export interface RunningRecord {
   strategy: Strategy;
   startedAtMs: number;
   daemonPid: number;
+  /** The node whose daemon runs it: that daemon takes it up again after a restart. */
+  nodeId?: string;
   scheduled?: { policyId: string; dueMs: number };
+  /** Set when it ended without a crash (never resumed): how, and why. */
+  ended?: { state: 'failed' | 'cancelled'; error: string; atMs: number };
 }
 
 export function blockKey(inode: number, blockNo: number): string {
