@@ -105,7 +105,7 @@ function handlers(host: DaemonHost): Handlers {
     vfsUnmount: (_, b) => host.mounts().unmount(b.target),
     vfsSync: (_, b) => host.mounts().sync(b?.volume ?? null),
     backupTargetList: async () => (await api().listBackupTargets()).map((t) => BackupService.redact(t)),
-    backupTargetAdd: async (_, b) => BackupService.redact(await api().addBackupTarget(b as BackupTargetSpec)),
+    backupTargetAdd: async (_, b) => BackupService.redact(await host.backups().addTarget(b as BackupTargetSpec)),
     backupTargetRemove: async ({ name }) => BackupService.redact(await api().removeBackupTarget(name)),
     backupList: () => host.backups().list(),
     backupCreate: (_, b) => host.backups().startBackup(b.volume, b.target, b.strategy),

@@ -9,7 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
-import type { BackupPolicy, BackupTarget, MetadataApi } from '../../proto/metadata-types.js';
+import type { BackupPolicy, BackupTarget, BackupTargetSpec, MetadataApi } from '../../proto/metadata-types.js';
+import { buildTarget } from '../../metadata/state/logic/backups.js';
+import { stat } from 'node:fs/promises';
 import { BlockClient } from '../client/block-client.js';
 import { MetadataPlacementSource } from '../placement.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
@@ -79,6 +81,31 @@ export class BackupService {
     for (const j of this.jobs.values()) j.abort.abort();
     await this.client?.close();
     this.client = null;
+  }
+
+  /**
+   * `backup-target add`: the spec checked as the state machine will check it, then the place
+   * itself — a directory must exist and take a file, a bucket must take an object — before the
+   * target is recorded; a duplicate name is refused before anything is touched.
+   */
+  async addTarget(spec: BackupTargetSpec): Promise<BackupTarget> {
+    const t = buildTarget(spec, 0);
+    if ((await this.api().listBackupTargets()).some((x) => x.name === t.name)) return this.api().addBackupTarget(spec); // refused there, with its error
+    if (t.kind === 'dir') {
+      const st = await stat(t.path).catch(() => null);
+      if (st === null || !st.isDirectory()) {
+        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `--dir ${t.path} is not a directory on this node`, { hint: `create it first (mkdir -p ${t.path}) on every node that runs backups, or mount the network file system there` });
+      }
+    }
+    const s = openObjectStore(t, this.env);
+    try {
+      const probe = `running/probe-${randomBytes(6).toString('hex')}.json`;
+      await s.put(probe, Buffer.from('{}'));
+      await s.delete(probe);
+    } finally {
+      s.close();
+    }
+    return this.api().addBackupTarget(spec);
   }
 
   /** Targets as listed to users: secrets never leave the daemon. */

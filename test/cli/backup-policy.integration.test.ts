@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupPolicy, ClusterStatus, Volume } from '../../proto/metadata-types.js';
 import type { UpResult } from '../../cli/local/cluster.js';
@@ -55,6 +55,7 @@ describe('galleon backup policy across a metadata leader change (integration)', 
   it('runs every due time once, before and after kill -9 of the leader', async () => {
     const vol = await json<Volume>(['volume', 'create', '--name', 'sched', '--size', '256K', '--block-size', '4K']);
     for (const i of [0, 5, 9]) assert.equal((await runCli(['volume', 'write-block', vol.name, String(i), '--data', randomBytes(16).toString('hex')], env)).code, 0);
+    await mkdir(join(root, 'target'));
     await json(['backup-target', 'add', 'target', '--dir', join(root, 'target')]);
     const dry = await json<RetentionPlan>(['backup', 'policy', 'create', '--volume', 'sched', '--target', 'target', '--schedule', '*/4 * * * * *', '--dry-run']);
     assert.deepEqual(dry, { keep: [], drop: [], volume: 'sched', target: 'target' });

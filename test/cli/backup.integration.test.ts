@@ -8,7 +8,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterStatus, Volume } from '../../proto/metadata-types.js';
 import type { UpResult } from '../../cli/local/cluster.js';
@@ -48,6 +48,7 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
     await waitFor('three data nodes up', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
     meta = new MetadataClient({ addresses: up.cluster.nodes.map((n) => n.bindAddress), clientId: `backup-test-${process.pid}` });
     blocks = new BlockClient({ placement: new MetadataPlacementSource(meta), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+    await mkdir(join(root, 'target-dir'));
     await json(['backup-target', 'add', 'local', '--dir', join(root, 'target-dir')]);
     await json(['backup-target', 'add', 'objects', '--s3', s3.endpoint, '--bucket', 'galleon-bk', '--prefix', 'prod/', '--access-key', s3.accessKeyId, '--secret-key', s3.secretAccessKey]);
   });
@@ -183,6 +184,8 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       [['backup-target', 'add', 'x'], /^Error: a backup target needs --dir PATH or --s3 URL — /, 2],
       [['backup-target', 'add', 'rel', '--dir', 'relative/path'], /is not an absolute path — /, 2],
       [['backup-target', 'add', 'local', '--dir', '/tmp/x'], /^Error: backup target local already exists — /, 5],
+      [['backup-target', 'add', 'gone', '--dir', '/nonexistent/galleon-backups'], /^Error: --dir \/nonexistent\/galleon-backups is not a directory on this node — create it first/, 5],
+      [['backup-target', 'add', 'nobucket', '--s3', 'http://127.0.0.1:1', '--bucket', 'bbb', '--access-key', 'a', '--secret-key', 'b'], /^Error: backup target s3:\/\/bbb\/ failed: .* — check the target is reachable/, 3],
       [['backup-target', 'add', 's', '--s3', 'ftp://x', '--bucket', 'bb1'], /is not an http\(s\):\/\/host\[:port\] URL/, 2],
       [['backup', 'create', 'no-such-volume', '--target', 'local'], /^Error: volume .*not found/i, 4],
       [['backup', 'create', 'plain', '--target', 'nowhere'], /^Error: backup target "nowhere" not found — /, 4],

@@ -73,6 +73,7 @@ describeFuse('backup and restore of a mounted file-system volume (fuse)', functi
     assert.equal(Object.keys(before).length, 9);
 
     const target = join(c.dir, 'backups');
+    await mkdir(target);
     assert.equal((await c.cli(1, ['backup-target', 'add', 'here', '--dir', target, '--json'])).code, 0);
     const b = await c.cli(1, ['backup', 'create', 'demo', '--target', 'here', '--strategy', 'full', '--json']);
     assert.equal(b.code, 0, b.stderr);
