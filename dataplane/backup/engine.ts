@@ -106,6 +106,9 @@ export async function createBackup(store: ObjectStore, source: BackupSource, o: 
     await progress.set({ phase: 'blocks', blocksTotal: source.probeCount(namespace) });
     const pass = await copyBlocks(store, source, namespace, choice.parent, trustedHashes(catalog.complete), o.resume === true, (p) => progress.set(p), h);
     await progress.set({ phase: 'manifest' });
+    const count = Object.keys(pass.blocks).length;
+    invariant(pass.changed.length <= count && pass.uploaded.size <= count && (choice.parent !== null || pass.changed.length === count),
+      `backup ${o.id}: ${pass.changed.length} changed and ${pass.uploaded.size} uploaded of ${count} blocks (parent ${choice.parent?.id ?? 'none'})`);
     const manifest: Manifest = {
       format: manifestFormat, id: o.id, target: o.target, volume: source.volume, strategy: choice.strategy, parent: choice.parent?.id ?? null,
       createdAtMs: startedAtMs, completedAtMs: h.nowMs(), blocks: pass.blocks, changed: pass.changed, uploadedBlocks: pass.uploaded.size, uploadedBytes: pass.uploadedBytes,
