@@ -53,7 +53,8 @@ describe('galleon backup policy across a metadata leader change (integration)', 
   }
 
   it('runs every due time once, before and after kill -9 of the leader', async () => {
-    const vol = await json<Volume>(['volume', 'create', '--name', 'sched', '--size', '256K', '--block-size', '4K']);
+    // 2,048 addresses to probe: a run lasts about a second, so the kill below often falls inside one.
+    const vol = await json<Volume>(['volume', 'create', '--name', 'sched', '--size', '8M', '--block-size', '4K']);
     for (const i of [0, 5, 9]) assert.equal((await runCli(['volume', 'write-block', vol.name, String(i), '--data', randomBytes(16).toString('hex')], env)).code, 0);
     await mkdir(join(root, 'target'));
     await json(['backup-target', 'add', 'target', '--dir', join(root, 'target')]);
@@ -67,6 +68,7 @@ describe('galleon backup policy across a metadata leader change (integration)', 
     const status = await json<ClusterStatus>(['cluster', 'status']);
     const leader = up.cluster.nodes.find((n) => n.id === status.leaderId);
     assert.ok(leader !== undefined, `leader ${String(status.leaderId)} is a node of the cluster`);
+    await waitFor('a run under way', 30_000, async () => (await json<BackupPolicy[]>(['backup', 'policy', 'list']))[0]?.lastRun?.done === false);
     const killedAtMs = Date.now();
     process.kill(Number((await readFile(join(leader.storagePath, 'galleon.pid'), 'utf8')).trim()), 'SIGKILL');
     env = { GALLEON_ADDRESS: up.cluster.nodes.filter((n) => n !== leader).map((n) => n.ipcAddress).join(',') };
