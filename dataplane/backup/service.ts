@@ -155,7 +155,8 @@ export class BackupService {
           this.logger.warn({ err }, 'interrupted backups not resumed');
           return [];
         }
-        await new Promise((r) => setTimeout(r, resumeRetryMs));
+        // Unref'd: a daemon stopping while no leader answered yet must not wait for it.
+        await new Promise((r) => { setTimeout(r, resumeRetryMs).unref(); });
       }
     }
   }
