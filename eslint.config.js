@@ -47,6 +47,7 @@ const pureModules = [
   'cli/lib/errors.ts',
   'cli/lib/admin-routes.ts',
   'proto/limits.ts',
+  'dataplane/backup/logic/**/*.ts',
 ];
 
 export default tseslint.config(

@@ -270,7 +270,7 @@ export interface CommandId {
  * The metadata service's operations. Names (or UUIDs) identify volumes; storage classes by name.
  * Every mutating call is applied exactly once per (clientId, seq) the client stamps on it.
  */
-export interface MetadataApi extends FsApi {
+export interface MetadataApi extends FsApi, BackupApi {
   createStorageClass(spec: StorageClassSpec): Promise<StorageClass>;
   getStorageClass(name: string, opts?: ReadOptions): Promise<StorageClass>;
   listStorageClasses(opts?: ReadOptions): Promise<StorageClass[]>;
@@ -330,6 +330,76 @@ export interface MetadataApi extends FsApi {
   promoteMember(id: string): Promise<Member[]>;
   removeMember(id: string): Promise<Member[]>;
   transferLeadership(toId: string): Promise<void>;
+}
+
+// ---- backups (metadata/state/logic/backup-targets.ts, dataplane/backup) ------------------------
+
+/** Where backups are written, recorded in the metadata service so every node sees the same targets. */
+export type BackupTarget =
+  | { name: string; kind: 'dir'; path: string; createdAtMs: number }
+  | {
+    name: string; kind: 's3'; endpoint: string; bucket: string; prefix: string; region: string;
+    /** Absent: the daemon uses AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of its environment. */
+    accessKeyId?: string; secretAccessKey?: string; createdAtMs: number;
+  };
+
+export interface BackupTargetSpec {
+  name: string;
+  /** Absolute path of a directory (local disk or a network file system). */
+  dir?: string;
+  /** http(s)://host:port of an S3-compatible service. */
+  s3?: string;
+  bucket?: string;
+  prefix?: string;
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+/** A backup schedule with GFS retention; `nextDueMs` and `lastRun` are Raft state so a new leader neither loses nor repeats a run. */
+export interface BackupPolicy {
+  id: string;
+  volumeId: string;
+  volume: string;
+  target: string;
+  schedule: string;
+  strategy: 'full' | 'incremental' | 'differential';
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
+  /** Percent of each new backup's blocks a scheduled verify reads (0: off). */
+  verifySamplePercent: number;
+  nextDueMs: number;
+  /** The run claimed last (claimBackupRun): `done` once its backup finished or failed. */
+  lastRun: { dueMs: number; claimedBy: string; claimedAtMs: number; done: boolean; backupId: string | null; error: string | null } | null;
+  createdAtMs: number;
+}
+
+export interface BackupPolicySpec {
+  volume: string;
+  target: string;
+  schedule: string;
+  strategy?: string;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  verifySamplePercent?: number;
+  /** The first due time after creation, computed by the caller from the schedule (apply reads no clock). */
+  firstDueMs: number;
+}
+
+export interface BackupApi {
+  addBackupTarget(spec: BackupTargetSpec): Promise<BackupTarget>;
+  removeBackupTarget(name: string): Promise<BackupTarget>;
+  getBackupTarget(name: string, opts?: ReadOptions): Promise<BackupTarget>;
+  listBackupTargets(opts?: ReadOptions): Promise<BackupTarget[]>;
+  createBackupPolicy(spec: BackupPolicySpec): Promise<BackupPolicy>;
+  deleteBackupPolicy(id: string): Promise<BackupPolicy>;
+  listBackupPolicies(opts?: ReadOptions): Promise<BackupPolicy[]>;
+  /** Claims the run of `policyId` due at `dueMs` (once: a second claim of the same due time is refused) and moves the policy to `nextDueMs`; or takes over an unfinished run another scheduler claimed. */
+  claimBackupRun(policyId: string, dueMs: number, nextDueMs: number, claimedBy: string): Promise<BackupPolicy>;
+  /** Records the outcome of the run due at `dueMs`; only its current claimer may. */
+  finishBackupRun(policyId: string, dueMs: number, backupId: string | null, error: string | null, claimedBy: string): Promise<BackupPolicy>;
 }
 
 // ---- file-system namespace (metadata/state/logic/ns-*.ts; vfs/README.md "Namespace") ---------

@@ -84,6 +84,21 @@ export const vfsMountSchema = z.strictObject({
 });
 export const vfsUnmountSchema = z.strictObject({ target: z.string().min(1).max(maxPathChars) });
 export const vfsSyncSchema = z.strictObject({ volume: z.string().min(1).max(maxRefChars).optional() }).optional();
+const field = z.string().min(1).max(maxPathChars);
+export const backupTargetSchema = z.strictObject({
+  name, dir: field.optional(), s3: field.optional(), bucket: field.optional(), prefix: z.string().max(maxPathChars).optional(),
+  region: enumText.optional(), accessKeyId: field.optional(), secretAccessKey: field.optional(),
+});
+export const backupCreateSchema = z.strictObject({ volume: z.string().min(1).max(maxRefChars), target: name, strategy: enumText.optional() });
+export const backupRestoreSchema = z.strictObject({ name });
+export const backupVerifySchema = z.strictObject({ samplePercent: z.number().gt(0).max(100).optional() });
+/** Most backups a policy keeps per GFS class (as metadata/state/logic/backups.ts). */
+export const maxKeep = 1000;
+export const backupPolicySchema = z.strictObject({
+  volume: z.string().min(1).max(maxRefChars), target: name, schedule: z.string().min(1).max(maxListItemChars), strategy: enumText.optional(),
+  keepDaily: z.number().int().min(0).max(maxKeep).optional(), keepWeekly: z.number().int().min(0).max(maxKeep).optional(),
+  keepMonthly: z.number().int().min(0).max(maxKeep).optional(), verifySamplePercent: z.number().int().min(0).max(100).optional(),
+});
 /** Routes that take no body: nothing, or an empty object. */
 export const noBodySchema = z.strictObject({}).optional();
 
@@ -107,6 +122,8 @@ export const bodySchemas = {
   storageClass: storageClassSchema, join: joinSchema, leave: leaveSchema,
   vfsMount: vfsMountSchema, vfsUnmount: vfsUnmountSchema, vfsSync: vfsSyncSchema, none: noBodySchema,
   snapshotCreate: snapshotCreateSchema, snapshotDelete: snapshotDeleteSchema, clone: cloneSchema, restore: restoreSchema,
+  backupTarget: backupTargetSchema, backupCreate: backupCreateSchema, backupRestore: backupRestoreSchema,
+  backupVerify: backupVerifySchema, backupPolicy: backupPolicySchema,
 } as const satisfies Record<AdminBodyName, z.ZodType>;
 
 /** Removes keys whose value is undefined (zod's optional output vs. exactOptionalPropertyTypes). */

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
-import type { MetadataApi, Member, StorageClassSpec, VolumeSpec } from '../../proto/metadata-types.js';
+import type { BackupTargetSpec, MetadataApi, Member, StorageClassSpec, VolumeSpec } from '../../proto/metadata-types.js';
 import { formatHostPort } from '../lib/address.js';
 import type { z } from 'zod';
 import { adminRouteParamNames, adminRoutePattern, adminRoutes } from '../lib/admin-routes.js';
@@ -27,6 +27,8 @@ import type { MountManager } from '../../vfs/manager/mount-manager.js';
 import { vfsStatus } from '../../vfs/manager/status.js';
 import type { DaemonKeys } from './keys.js';
 import { defaultStorageClass } from '../../metadata/state/logic/storage-classes.js';
+import { BackupService } from '../../dataplane/backup/service.js';
+import { createPolicy, type PolicyBody } from '../../dataplane/backup/schedule.js';
 
 /** Large enough for a base64 block of the biggest block size (4 MiB). */
 export const maxRequestBodyBytes = 8 * 1024 * 1024;
@@ -53,6 +55,8 @@ export interface DaemonHost {
   mounts(): MountManager;
   /** The node's key providers (data keys of encrypted volumes, `key rotate`). */
   keys(): DaemonKeys;
+  /** Backups, restores, verifications (dataplane/backup/service.ts). */
+  backups(): BackupService;
 }
 
 /** The parsed body of a route, as its schema (named in the route table) outputs it. */
@@ -122,6 +126,21 @@ function handlers(host: DaemonHost, logger: Logger): Handlers {
     vfsSync: (_, b) => host.mounts().sync(b?.volume ?? null),
     keyList: () => host.keys().list(api()),
     keyRotate: () => host.keys().rotate(api()),
+    backupTargetList: async () => (await api().listBackupTargets()).map((t) => BackupService.redact(t)),
+    backupTargetAdd: async (_, b) => BackupService.redact(await host.backups().addTarget(b as BackupTargetSpec)),
+    backupTargetRemove: async ({ name }) => BackupService.redact(await api().removeBackupTarget(name)),
+    backupList: () => host.backups().list(),
+    backupCreate: (_, b) => host.backups().startBackup(b.volume, b.target, b.strategy),
+    backupGet: ({ id }) => host.backups().get(id),
+    backupDelete: ({ id }) => host.backups().delete(id),
+    backupRestore: ({ id }, b) => host.backups().startRestore(id, b.name),
+    backupVerify: ({ id }, b) => host.backups().startVerify(id, b.samplePercent ?? 100),
+    backupJob: ({ id }) => Promise.resolve(host.backups().job(id)),
+    backupCancel: ({ id }) => Promise.resolve(host.backups().cancel(id)),
+    backupPolicyList: () => api().listBackupPolicies(),
+    backupPolicyCreate: (_, b) => createPolicy(api(), b as PolicyBody, Date.now()),
+    backupPolicyPlan: (_, b) => host.backups().retentionPlan(b.volume, b.target, { keepDaily: b.keepDaily ?? 7, keepWeekly: b.keepWeekly ?? 4, keepMonthly: b.keepMonthly ?? 3 }),
+    backupPolicyDelete: ({ id }) => api().deleteBackupPolicy(id),
   };
 }
 

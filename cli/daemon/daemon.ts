@@ -18,6 +18,8 @@ import { startAdminServer, type AdminServer, type DaemonHost } from './admin-ser
 import { MetadataRole } from './metadata-role.js';
 import { DataRole } from './data-role.js';
 import { MountManager } from '../../vfs/manager/mount-manager.js';
+import { BackupService } from '../../dataplane/backup/service.js';
+import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
 import { resolveNodeId } from './node-id.js';
 import { assertStorageFree, pidFileName } from './pidfile.js';
@@ -63,6 +65,8 @@ export class Daemon implements DaemonHost {
   private metadataRole: MetadataRole | null = null;
   private dataRole: DataRole | null = null;
   private mountManager: MountManager | null = null;
+  private backupService: BackupService | null = null;
+  private backupScheduler: BackupScheduler | null = null;
   /** The mount manager's own client (its long polls must not hold the API client's calls). */
   private watchClient: MetadataClient | null = null;
   /** Block client of a node without the data role (its mounts still read and write blocks). */
@@ -169,6 +173,26 @@ export class Daemon implements DaemonHost {
       await this.dataRole.start();
     }
     await this.startMounts();
+    this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }), this.cfg.nodeId);
+    void this.backupService.resumeInterrupted();
+    if (this.metadataRole !== null) {
+      this.backupScheduler = new BackupScheduler({
+        api: () => this.metadata(), backups: () => this.backups(), logger: this.logger.child({ role: 'backup-scheduler' }),
+        leadership: () => this.leadership(),
+      });
+      this.backupScheduler.start();
+    }
+  }
+
+  /** `<node>:<term>` while this node's metadata member leads, else null (the backup scheduler's identity). */
+  private leadership(): string | null {
+    const s = this.metadataRole?.memberStatus() ?? null;
+    return s !== null && s.leaderId === this.cfg.nodeId ? `${this.cfg.nodeId}:${s.term}` : null;
+  }
+
+  backups(): BackupService {
+    if (this.backupService === null) throw new GalleonError(ErrorCode.UNAVAILABLE, 'the backup service of this node is not running', { hint: 'wait for the daemon to start' });
+    return this.backupService;
   }
 
   private async startMounts(): Promise<void> {
@@ -218,6 +242,10 @@ export class Daemon implements DaemonHost {
   }
 
   private async stopRoles(): Promise<void> {
+    this.backupScheduler?.stop();
+    this.backupScheduler = null;
+    await this.backupService?.close();
+    this.backupService = null;
     // Mounts first: their last flushes need the data plane and the metadata service.
     await this.mountManager?.stop();
     this.mountManager = null;

@@ -16,7 +16,8 @@ export type AdminMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type AdminBodyName =
   | 'volumeSpec' | 'expand' | 'labels' | 'blockWrite' | 'storageClass' | 'join' | 'leave'
   | 'vfsMount' | 'vfsUnmount' | 'vfsSync' | 'none'
-  | 'snapshotCreate' | 'snapshotDelete' | 'clone' | 'restore';
+  | 'snapshotCreate' | 'snapshotDelete' | 'clone' | 'restore'
+  | 'backupTarget' | 'backupCreate' | 'backupRestore' | 'backupVerify' | 'backupPolicy';
 
 export interface AdminRouteSpec {
   method: AdminMethod;
@@ -68,6 +69,21 @@ export const adminRoutes = {
   snapshotBlockRead: { method: 'GET', path: '/v1/snapshots/:ref/inodes/:inode/blocks/:block', command: 'volume read-block' },
   volumeClone: { method: 'POST', path: '/v1/snapshots/:ref/clone', command: 'volume clone', body: 'clone' },
   volumeRestore: { method: 'POST', path: '/v1/volumes/:ref/restore', command: 'volume restore', body: 'restore' },
+  backupTargetList: { method: 'GET', path: '/v1/backup-targets', command: 'backup-target list' },
+  backupTargetAdd: { method: 'POST', path: '/v1/backup-targets', command: 'backup-target add', body: 'backupTarget' },
+  backupTargetRemove: { method: 'DELETE', path: '/v1/backup-targets/:name', command: 'backup-target remove', body: 'none' },
+  backupList: { method: 'GET', path: '/v1/backups', command: 'backup list' },
+  backupCreate: { method: 'POST', path: '/v1/backups', command: 'backup create', body: 'backupCreate' },
+  backupGet: { method: 'GET', path: '/v1/backups/:id', command: 'backup get' },
+  backupDelete: { method: 'DELETE', path: '/v1/backups/:id', command: 'backup delete', body: 'none' },
+  backupRestore: { method: 'POST', path: '/v1/backups/:id/restore', command: 'backup restore', body: 'backupRestore' },
+  backupVerify: { method: 'POST', path: '/v1/backups/:id/verify', command: 'backup verify', body: 'backupVerify' },
+  backupJob: { method: 'GET', path: '/v1/backup-jobs/:id', command: 'backup create' },
+  backupCancel: { method: 'POST', path: '/v1/backup-jobs/:id/cancel', command: 'backup cancel', body: 'none' },
+  backupPolicyList: { method: 'GET', path: '/v1/backup-policies', command: 'backup policy list' },
+  backupPolicyCreate: { method: 'POST', path: '/v1/backup-policies', command: 'backup policy create', body: 'backupPolicy' },
+  backupPolicyPlan: { method: 'POST', path: '/v1/backup-policies/plan', command: 'backup policy create --dry-run', body: 'backupPolicy' },
+  backupPolicyDelete: { method: 'DELETE', path: '/v1/backup-policies/:id', command: 'backup policy delete', body: 'none' },
 } as const satisfies Record<string, AdminRouteSpec>;
 
 export type AdminRouteName = keyof typeof adminRoutes;

@@ -14,6 +14,8 @@ const exitByCode: Partial<Record<ErrorCode, number>> = {
   VOLUME_NOT_FOUND: ExitCode.NotFound, STORAGE_CLASS_NOT_FOUND: ExitCode.NotFound, NODE_NOT_FOUND: ExitCode.NotFound,
   MEMBER_NOT_FOUND: ExitCode.NotFound, SNAPSHOT_NOT_FOUND: ExitCode.NotFound,
   SNAPSHOT_EXISTS: ExitCode.Conflict, SNAPSHOT_IN_USE: ExitCode.Conflict,
+  BACKUP_TARGET_NOT_FOUND: ExitCode.NotFound, BACKUP_NOT_FOUND: ExitCode.NotFound, BACKUP_POLICY_NOT_FOUND: ExitCode.NotFound,
+  BACKUP_TARGET_EXISTS: ExitCode.Conflict,
   VOLUME_EXISTS: ExitCode.Conflict, STORAGE_CLASS_EXISTS: ExitCode.Conflict, STORAGE_CLASS_IN_USE: ExitCode.Conflict,
   FAILED_PRECONDITION: ExitCode.Conflict, INSUFFICIENT_NODES: ExitCode.Conflict,
 };

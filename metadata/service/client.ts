@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/errors.js';
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
 import type {
+  BackupPolicy, BackupPolicySpec, BackupTarget, BackupTargetSpec,
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
   FsBatchFile, FsDelegation, FsInodeRange, FsReadOptions, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
   PlacementGroup, ReadOptions, Snapshot, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
@@ -374,6 +375,15 @@ export class MetadataClient implements MetadataApi {
   // ---- MetadataApi ----------------------------------------------------------------------------
 
   createStorageClass(spec: StorageClassSpec): Promise<StorageClass> { return this.write('createStorageClass', [spec]); }
+  addBackupTarget(spec: BackupTargetSpec): Promise<BackupTarget> { return this.write('addBackupTarget', [spec]); }
+  removeBackupTarget(name: string): Promise<BackupTarget> { return this.write('removeBackupTarget', [name]); }
+  getBackupTarget(name: string, opts?: ReadOptions): Promise<BackupTarget> { return this.read('getBackupTarget', [name], opts); }
+  listBackupTargets(opts?: ReadOptions): Promise<BackupTarget[]> { return this.read('listBackupTargets', [], opts); }
+  createBackupPolicy(spec: BackupPolicySpec): Promise<BackupPolicy> { return this.write('createBackupPolicy', [spec]); }
+  deleteBackupPolicy(id: string): Promise<BackupPolicy> { return this.write('deleteBackupPolicy', [id]); }
+  listBackupPolicies(opts?: ReadOptions): Promise<BackupPolicy[]> { return this.read('listBackupPolicies', [], opts); }
+  claimBackupRun(policyId: string, dueMs: number, nextDueMs: number, claimedBy: string): Promise<BackupPolicy> { return this.write('claimBackupRun', [policyId, dueMs, nextDueMs, claimedBy]); }
+  finishBackupRun(policyId: string, dueMs: number, backupId: string | null, error: string | null, claimedBy: string): Promise<BackupPolicy> { return this.write('finishBackupRun', [policyId, dueMs, backupId, error, claimedBy]); }
   getStorageClass(name: string, opts?: ReadOptions): Promise<StorageClass> { return this.read('getStorageClass', [name], opts); }
   listStorageClasses(opts?: ReadOptions): Promise<StorageClass[]> { return this.read('listStorageClasses', [], opts); }
   async deleteStorageClass(name: string): Promise<void> { await this.write('deleteStorageClass', [name]); }

@@ -22,6 +22,7 @@ export const commandMethods = [
   'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename',
   'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany', 'fsAckBlocksFreed',
   'fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch',
+  'addBackupTarget', 'removeBackupTarget', 'createBackupPolicy', 'deleteBackupPolicy', 'claimBackupRun', 'finishBackupRun',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type CommandMethod = (typeof commandMethods)[number];
 
@@ -30,6 +31,7 @@ export const queryMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement', 'getVolumeKey',
   'listSnapshots', 'getSnapshot',
   'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree', 'fsDelegationsOf',
+  'getBackupTarget', 'listBackupTargets', 'listBackupPolicies',
 ] as const satisfies readonly (keyof MetadataApi)[];
 export type QueryMethod = (typeof queryMethods)[number];
 

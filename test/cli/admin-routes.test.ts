@@ -40,7 +40,7 @@ function downHost(): DaemonHost {
   const rejected = (): Promise<never> => Promise.reject(unavailable());
   return {
     metadata: down, status: rejected, config: down, health: () => Promise.resolve({ ok: false, reason: 'test' }),
-    requestStop: down, restart: rejected, join: rejected, leave: rejected, blocks: down, metrics: rejected, mounts: down, keys: down,
+    requestStop: down, restart: rejected, join: rejected, leave: rejected, blocks: down, metrics: rejected, mounts: down, keys: down, backups: down,
   };
 }
 

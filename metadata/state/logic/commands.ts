@@ -23,6 +23,7 @@ import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
 import { checkNoSnapshots, snapshotHandlers } from './snapshots.js';
 import { ensureNs } from './ns-store.js';
 import { checkDataKey, deleteVolumeKey, putVolumeKey, volumeKeyHandlers } from './volume-keys.js';
+import { backupHandlers } from './backups.js';
 import {
   checkAddress, checkInt, checkKeys, checkLabelCount, checkLabelKey, checkLabelValue, checkLabels, checkName, checkNodeId,
   checkOneOf, checkString, invalidArgument, isRecord,
@@ -338,7 +339,7 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers, {
+Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers, backupHandlers, {
   createSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.createSnapshot(tx, ctx, args),
   deleteSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.deleteSnapshot(tx, ctx, args),
   restoreVolume: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.restoreVolume(tx, ctx, args),

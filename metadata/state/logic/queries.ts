@@ -8,6 +8,7 @@ import { listCatchUpFloors } from './pg-sync.js';
 import { nsQueries } from './ns-queries.js';
 import { volumeKeyQueries } from './volume-keys.js';
 import { snapshotQueries } from './snapshots.js';
+import { backupQueries } from './backups.js';
 
 type Query = (r: StateReader, args: unknown[]) => unknown;
 
@@ -28,7 +29,7 @@ const queries: Record<string, Query> = {
   listPgReports: (r) => r.ids(Table.PgReports).map((nodeId) => ({ nodeId, reports: r.get<PgReport[]>(Table.PgReports, nodeId) ?? [] })),
 };
 
-Object.assign(queries, nsQueries, volumeKeyQueries, snapshotQueries);
+Object.assign(queries, nsQueries, volumeKeyQueries, snapshotQueries, backupQueries);
 
 /** Namespace queries read cold tables: the shell runs them with prefetching (MissingKeys). */
 export function readsColdState(method: string): boolean {

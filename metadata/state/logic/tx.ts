@@ -27,6 +27,9 @@ export const Table = {
   Client: 'cl',
   Member: 'm',
   Meta: 'meta',
+  /** Backup targets by name, and backup policies by id (dataplane/backup). */
+  BackupTarget: 'bt',
+  BackupPolicy: 'bp',
   /** File-system namespace, per volume: counters, next free inode (hot: one per volume). */
   NsVolume: 'nv',
   /** Open-file handles of an inode, per mount session (hot: bounded by open files). */

@@ -1,0 +1,137 @@
+/**
+ * Restore: a new volume from a complete manifest. Every block object is checked against the
+ * manifest (SHA-256, CRC32C, length) before it is written; one that fails stops the restore
+ * naming the block. The namespace is recreated first with new inode numbers (a map from the
+ * backup's inodes), so file blocks land under the new inodes; sizes, modes, owners, times and
+ * extended attributes follow the data, directories' times last.
+ */
+import { crc32c } from '@node-rs/crc32';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import type { FsCaller, MetadataApi, Volume } from '../../proto/metadata-types.js';
+import type { BlockClient } from '../client/block-client.js';
+import type { ObjectStore } from './object-store.js';
+import { readManifest } from './catalog.js';
+import { sha256Of, type JobHooks } from './engine.js';
+import { blockObjectKey, parseBlockKey, type Manifest, type NamespaceDump, type NamespaceEntry } from './logic/manifest.js';
+
+/** Blocks fetched and written at once during a restore. */
+export const restoreBatchBlocks = 16;
+const root: FsCaller = { uid: 0, gid: 0 };
+
+export interface RestoreResult {
+  backup: string;
+  volume: Volume;
+  blocks: number;
+  bytes: number;
+  files: number;
+}
+
+export async function restoreBackup(api: MetadataApi, client: BlockClient, store: ObjectStore, id: string, name: string, h: JobHooks): Promise<RestoreResult> {
+  const m = await readManifest(store, id);
+  const startedAtMs = h.nowMs();
+  let p = { phase: 'volume', blocksDone: 0, blocksTotal: Object.keys(m.blocks).length, bytesDone: 0, startedAtMs, updatedAtMs: startedAtMs };
+  const report = (c: Partial<typeof p>): void => { p = { ...p, ...c, updatedAtMs: h.nowMs() }; h.onProgress(p); };
+  report({});
+  const vol = await api.createVolume({
+    name, size: m.volume.sizeBytes, blockSize: m.volume.blockSizeBytes, storageClass: m.volume.storageClass,
+    replicas: m.volume.replicas, accessMode: m.volume.accessMode as Volume['accessMode'], type: m.volume.type as Volume['type'],
+  });
+  report({ phase: 'namespace' });
+  const inodes = await restoreTree(api, vol.id, m.namespace);
+  report({ phase: 'blocks' });
+  const keys = Object.keys(m.blocks).sort();
+  for (let i = 0; i < keys.length; i += restoreBatchBlocks) {
+    h.signal.throwIfAborted();
+    const batch = keys.slice(i, i + restoreBatchBlocks);
+    const bytes = await Promise.all(batch.map((k) => restoreBlock(client, store, m, k, vol, inodes)));
+    report({ blocksDone: p.blocksDone + batch.length, bytesDone: p.bytesDone + bytes.reduce((a, b) => a + b, 0) });
+  }
+  report({ phase: 'attributes' });
+  const files = await restoreAttributes(api, vol.id, m.namespace, inodes);
+  report({ phase: 'done' });
+  return { backup: id, volume: await api.getVolume(vol.id), blocks: keys.length, bytes: p.bytesDone, files };
+}
+
+async function restoreBlock(client: BlockClient, store: ObjectStore, m: Manifest, key: string, vol: Volume, inodes: Map<number, number>): Promise<number> {
+  const e = m.blocks[key];
+  if (e === undefined) return 0;
+  const data = await store.get(blockObjectKey(e.sha256));
+  if (data === null) {
+    throw new GalleonError(ErrorCode.BLOCK_NOT_FOUND, `backup ${m.id}: block ${key} (object ${e.sha256.slice(0, 12)}…) is missing from ${store.where}`,
+      { hint: `run galleon backup verify ${m.id} to list every damaged block; restore from another backup`, details: { block: key } });
+  }
+  if (data.length !== e.bytes || sha256Of(data) !== e.sha256 || crc32c(data) !== e.crc32c) {
+    throw new GalleonError(ErrorCode.CHECKSUM_MISMATCH, `backup ${m.id}: block ${key} does not match its manifest (object ${e.sha256.slice(0, 12)}… is corrupt)`,
+      { hint: `run galleon backup verify ${m.id} to list every damaged block; restore from another backup`, details: { block: key } });
+  }
+  const { inode, blockNo } = parseBlockKey(key);
+  const target = inode === 0 ? 0 : inodes.get(inode);
+  if (target === undefined) return 0; // a file the tree no longer names: nothing to restore it into
+  await client.writeBlock(vol.id, target, blockNo, data, vol.writeConcern);
+  return data.length;
+}
+
+/** Creates every name; returns backup inode -> new inode. */
+async function restoreTree(api: MetadataApi, volumeId: string, ns: NamespaceDump | null): Promise<Map<number, number>> {
+  const map = new Map<number, number>([[1, 1]]);
+  if (ns === null) return map;
+  const fresh = new Set(ns.entries.map((e) => e.ino)).size;
+  let next = 0;
+  let end = 0;
+  const take = async (): Promise<number> => {
+    if (next >= end) {
+      const r = await api.fsAllocateInodes(volumeId, Math.min(65_536, Math.max(1, fresh)));
+      next = r.start;
+      end = r.end;
+    }
+    return next++;
+  };
+  for (const e of ns.entries) {
+    const parent = map.get(e.parent);
+    if (parent === undefined) throw new GalleonError(ErrorCode.CHECKSUM_MISMATCH, `namespace of the backup names ${e.name} under unknown directory ${e.parent}`, { hint: 'the manifest is damaged; use another backup' });
+    const linked = map.get(e.ino);
+    if (linked !== undefined) {
+      await api.fsLink(volumeId, root, linked, parent, e.name);
+      continue;
+    }
+    const ino = await take();
+    await createEntry(api, volumeId, parent, ino, e);
+    map.set(e.ino, ino);
+  }
+  return map;
+}
+
+async function createEntry(api: MetadataApi, volumeId: string, parent: number, ino: number, e: NamespaceEntry): Promise<void> {
+  switch (e.type) {
+    case 'dir': await api.fsMkdir(volumeId, root, parent, e.name, ino, e.mode, 0); return;
+    case 'file': await api.fsCreate(volumeId, root, parent, e.name, ino, e.mode, { umask: 0 }); return;
+    case 'symlink': await api.fsSymlink(volumeId, root, parent, e.name, ino, e.target ?? ''); return;
+    default: await api.fsMknod(volumeId, root, parent, e.name, ino, e.type, e.mode, e.rdev, 0);
+  }
+}
+
+/** Sizes, modes, owners, xattrs, then times (directories last, deepest first: creating names touches their parents). */
+async function restoreAttributes(api: MetadataApi, volumeId: string, ns: NamespaceDump | null, inodes: Map<number, number>): Promise<number> {
+  if (ns === null) return 0;
+  const done = new Set<number>();
+  let files = 0;
+  for (const e of ns.entries) {
+    const ino = inodes.get(e.ino);
+    if (ino === undefined || done.has(ino)) continue;
+    done.add(ino);
+    if (e.type === 'file') {
+      files += 1;
+      if (e.size > 0) await api.fsCommitWrite(volumeId, ino, e.size);
+    }
+    for (const [n, v] of Object.entries(e.xattrs ?? {})) await api.fsSetxattr(volumeId, root, ino, n, v, 0);
+    if (e.type !== 'symlink') await api.fsSetattr(volumeId, root, ino, { mode: e.mode, uid: e.uid, gid: e.gid });
+    else await api.fsSetattr(volumeId, root, ino, { uid: e.uid, gid: e.gid });
+  }
+  const times = [...ns.entries].reverse();
+  for (const e of times) {
+    const ino = inodes.get(e.ino);
+    if (ino !== undefined) await api.fsSetattr(volumeId, root, ino, { atime: e.atimeNs, mtime: e.mtimeNs });
+  }
+  await api.fsSetattr(volumeId, root, 1, { mode: ns.root.mode, uid: ns.root.uid, gid: ns.root.gid, atime: ns.root.atimeNs, mtime: ns.root.mtimeNs });
+  return files;
+}

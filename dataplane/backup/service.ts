@@ -1,0 +1,368 @@
+/**
+ * The daemon's backup service: runs backups, restores and verifications as jobs (progress,
+ * cancel), finds backups across every recorded target, and applies retention. The admin endpoint
+ * (cli/daemon/admin-server.ts) calls it; it holds nothing a restart must keep: a backup that was
+ * running when the daemon died stays `incomplete` on its target (its `running/` record names this
+ * node) until this daemon starts again and resumes it (`resumeInterrupted`). Restores and
+ * verifications are not resumed: run them again.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
+import type { BackupPolicy, BackupTarget, BackupTargetSpec, MetadataApi } from '../../proto/metadata-types.js';
+import { buildTarget } from '../../metadata/state/logic/backups.js';
+import { stat } from 'node:fs/promises';
+import { BlockClient } from '../client/block-client.js';
+import { MetadataPlacementSource } from '../placement.js';
+import { openObjectStore, type ObjectStore } from './object-store.js';
+import { readCatalog, readManifest, type Progress, type VerifyRecord } from './catalog.js';
+import { createBackup, deleteBackup, verifyBackup, type BackupResult, type DeleteResult, type JobHooks } from './engine.js';
+import { restoreBackup, type RestoreResult } from './restore.js';
+import { LiveVolumeSource } from './source.js';
+import { isBackupId, runKey, strategies, type Manifest, type Strategy } from './logic/manifest.js';
+import { planRetention, type RetentionPlan, type RetentionRule } from './logic/retention.js';
+
+/** Finished jobs kept for `backup job` / the CLI's last poll. */
+export const maxFinishedJobs = 100;
+/** Resuming interrupted backups after a restart waits for the metadata service this many times, this far apart. */
+export const resumeAttempts = 60;
+export const resumeRetryMs = 2_000;
+
+export type JobKind = 'backup' | 'restore' | 'verify';
+export interface JobView {
+  id: string;
+  kind: JobKind;
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  backupId: string;
+  target: string;
+  volume: string;
+  progress: Progress;
+  result: unknown;
+  error: { code: string; message: string; hint?: string } | null;
+}
+
+export interface BackupSummary {
+  id: string;
+  target: string;
+  volume: string;
+  volumeId: string;
+  strategy: Strategy;
+  parent: string | null;
+  /** incomplete: its daemon died mid-way (resumed when that daemon starts again); failed / cancelled: ended so, never resumed. */
+  state: 'complete' | 'running' | 'incomplete' | 'failed' | 'cancelled' | 'damaged';
+  createdAtMs: number;
+  completedAtMs: number | null;
+  blocks: number;
+  bytes: number;
+  uploadedBlocks: number;
+  verified: { ok: boolean; atMs: number; samplePercent: number } | null;
+  progress: Progress | null;
+  /** Made by a policy's scheduled run. */
+  scheduled: { policyId: string; dueMs: number } | null;
+}
+
+interface Job extends JobView { abort: AbortController }
+
+export class BackupService {
+  private readonly jobs = new Map<string, Job>();
+  private client: BlockClient | null = null;
+
+  private closed = false;
+
+  constructor(private readonly api: () => MetadataApi, private readonly logger: Logger, private readonly nodeId: string, private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  private blocks(): BlockClient {
+    this.client ??= new BlockClient({ placement: new MetadataPlacementSource(this.api()), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+    return this.client;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const j of this.jobs.values()) j.abort.abort();
+    await this.client?.close();
+    this.client = null;
+  }
+
+  /**
+   * `backup-target add`: the spec checked as the state machine will check it, then the place
+   * itself — a directory must exist and take a file, a bucket must take an object — before the
+   * target is recorded; a duplicate name is refused before anything is touched.
+   */
+  async addTarget(spec: BackupTargetSpec): Promise<BackupTarget> {
+    const t = buildTarget(spec, 0);
+    if ((await this.api().listBackupTargets()).some((x) => x.name === t.name)) return this.api().addBackupTarget(spec); // refused there, with its error
+    if (t.kind === 'dir') {
+      const st = await stat(t.path).catch(() => null);
+      if (st === null || !st.isDirectory()) {
+        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `--dir ${t.path} is not a directory on this node`, { hint: `create it first (mkdir -p ${t.path}) on every node that runs backups, or mount the network file system there` });
+      }
+    }
+    const s = openObjectStore(t, this.env);
+    try {
+      const probe = `running/probe-${randomBytes(6).toString('hex')}.json`;
+      await s.put(probe, Buffer.from('{}'));
+      await s.delete(probe);
+    } finally {
+      s.close();
+    }
+    return this.api().addBackupTarget(spec);
+  }
+
+  /** Targets as listed to users: secrets never leave the daemon. */
+  static redact(t: BackupTarget): BackupTarget & { credentials?: string } {
+    if (t.kind !== 's3') return t;
+    const { secretAccessKey: _s, accessKeyId, ...rest } = t;
+    return { ...rest, ...(accessKeyId === undefined ? { credentials: 'environment' } : { accessKeyId, credentials: 'recorded' }) };
+  }
+
+  private async store(name: string): Promise<{ t: BackupTarget; s: ObjectStore }> {
+    const t = await this.api().getBackupTarget(name);
+    return { t, s: openObjectStore(t, this.env) };
+  }
+
+  private async withStore<T>(name: string, fn: (s: ObjectStore, t: BackupTarget) => Promise<T>): Promise<T> {
+    const { t, s } = await this.store(name);
+    try {
+      return await fn(s, t);
+    } finally {
+      s.close();
+    }
+  }
+
+  /** Starts a backup; the job runs on after the answer (poll `job(id)`). */
+  async startBackup(volumeRef: string, target: string, strategyRaw: string | undefined): Promise<JobView> {
+    const strategy = (strategyRaw ?? 'incremental') as Strategy;
+    if (!strategies.includes(strategy)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `unknown strategy ${JSON.stringify(strategyRaw)}`, { hint: `use one of ${strategies.join(', ')}` });
+    const { t, s } = await this.store(target);
+    const vol = await this.api().getVolume(volumeRef).catch((err: unknown) => { s.close(); throw err; });
+    const id = newBackupId();
+    const source = new LiveVolumeSource(this.api(), this.blocks(), vol);
+    return this.run('backup', id, t.name, vol.name, s, (h) => createBackup(s, source, { id, target: t.name, strategy, nodeId: this.nodeId }, h));
+  }
+
+  /**
+   * After a restart: every backup this node was running when its daemon died (a `running/`
+   * record with this node's id, not ended, no manifest) is started again under the same id, as a
+   * resume — objects it had stored are read back and kept when they match their hash. Retries
+   * until the metadata service answers, at most `resumeAttempts` times.
+   */
+  async resumeInterrupted(): Promise<JobView[]> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.resumeOnce();
+      } catch (err) {
+        if (this.closed || attempt >= resumeAttempts) {
+          this.logger.warn({ err }, 'interrupted backups not resumed');
+          return [];
+        }
+        // Unref'd: a daemon stopping while no leader answered yet must not wait for it.
+        await new Promise((r) => { setTimeout(r, resumeRetryMs).unref(); });
+      }
+    }
+  }
+
+  private async resumeOnce(): Promise<JobView[]> {
+    const out: JobView[] = [];
+    for (const t of await this.api().listBackupTargets()) {
+      const cat = await this.withStore(t.name, (s) => readCatalog(s));
+      for (const r of cat.incomplete) {
+        if (r.nodeId !== this.nodeId || r.ended !== undefined || r.scheduled !== undefined || [...this.jobs.values()].some((j) => j.backupId === r.id)) continue;
+        const vol = await this.api().getVolume(r.volumeId);
+        const { s } = await this.store(t.name);
+        const source = new LiveVolumeSource(this.api(), this.blocks(), vol);
+        this.logger.info({ backup: r.id, volume: vol.name, target: t.name }, 'resuming a backup interrupted by a restart');
+        out.push(this.run('backup', r.id, t.name, vol.name, s, (h) => createBackup(s, source, { id: r.id, target: t.name, strategy: r.strategy, nodeId: this.nodeId, resume: true }, h)));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A policy's run, awaited (the scheduler's): the backup, then a verification of a sample of it,
+   * then retention on the policy's volume and target. `signal` aborts it (leadership lost).
+   */
+  async runScheduled(p: BackupPolicy, dueMs: number, signal: AbortSignal): Promise<{ backup: BackupResult; verify: VerifyRecord | null; deleted: string[] }> {
+    const vol = await this.api().getVolume(p.volumeId);
+    const hooks: JobHooks = { onProgress: () => undefined, signal, nowMs: () => Date.now(), logger: this.logger };
+    return this.withStore(p.target, async (s) => {
+      // A run taken over from a scheduler that died after its manifest was written: done already.
+      const earlier = (await readCatalog(s)).complete.find((m) => m.scheduled?.policyId === p.id && m.scheduled.dueMs === dueMs);
+      const id = earlier?.id ?? newBackupId();
+      const backup = earlier !== undefined ? resultOf(earlier, p.strategy)
+        : await createBackup(s, new LiveVolumeSource(this.api(), this.blocks(), vol), { id, target: p.target, strategy: p.strategy, scheduled: { policyId: p.id, dueMs } }, hooks);
+      const verify = p.verifySamplePercent > 0 ? await verifyBackup(s, id, p.verifySamplePercent, hooks, randomBytes(4).readUInt32BE(0)) : null;
+      const plan = await this.retentionPlan(p.volumeId, p.target, p);
+      const deleted: string[] = [];
+      for (const drop of plan.drop) {
+        await deleteBackup(s, drop, Date.now());
+        deleted.push(drop);
+      }
+      return { backup, verify, deleted };
+    });
+  }
+
+  /** The run journal of a policy (`runs/<policy>/<dueMs>-<backup>.json`), written once the run's end is recorded in the cluster. */
+  async recordRun(p: BackupPolicy, entry: RunRecord): Promise<void> {
+    await this.withStore(p.target, (s) => s.put(runKey(p.id, entry.dueMs, entry.backupId), Buffer.from(JSON.stringify(entry))));
+  }
+
+  async startRestore(id: string, name: string): Promise<JobView> {
+    const found = await this.find(id);
+    const { s } = await this.store(found.target);
+    return this.run('restore', id, found.target, found.volume.name, s, (h) => restoreBackup(this.api(), this.blocks(), s, id, name, h));
+  }
+
+  async startVerify(id: string, samplePercent: number): Promise<JobView> {
+    if (!(samplePercent > 0 && samplePercent <= 100)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `--sample ${samplePercent} is not a percentage`, { hint: 'give a number above 0 and at most 100' });
+    const found = await this.find(id);
+    const { s } = await this.store(found.target);
+    const offset = randomBytes(4).readUInt32BE(0);
+    return this.run('verify', id, found.target, found.volume.name, s, (h) => verifyBackup(s, id, samplePercent, h, offset));
+  }
+
+  private run(kind: JobKind, backupId: string, target: string, volume: string, s: ObjectStore, work: (h: JobHooks) => Promise<BackupResult | RestoreResult | VerifyRecord>): JobView {
+    const now = Date.now();
+    const job: Job = {
+      id: `job-${randomBytes(6).toString('hex')}`, kind, state: 'running', backupId, target, volume,
+      progress: { phase: 'starting', blocksDone: 0, blocksTotal: 0, bytesDone: 0, startedAtMs: now, updatedAtMs: now },
+      result: null, error: null, abort: new AbortController(),
+    };
+    this.jobs.set(job.id, job);
+    const hooks: JobHooks = { onProgress: (p) => { job.progress = p; }, signal: job.abort.signal, nowMs: () => Date.now(), logger: this.logger };
+    void work(hooks).then((r) => {
+      job.result = r;
+      job.state = 'done';
+    }, (err: unknown) => {
+      job.state = job.abort.signal.aborted ? 'cancelled' : 'failed';
+      const e = isGalleonError(err) ? err : new GalleonError(ErrorCode.INTERNAL, err instanceof Error ? err.message : String(err));
+      job.error = { code: e.code, message: job.state === 'cancelled' ? `${kind} ${backupId} cancelled` : e.message, ...(e.hint === undefined ? {} : { hint: e.hint }) };
+      if (job.state === 'failed') this.logger.warn({ err, job: job.id, kind, backupId }, 'backup job failed');
+    }).finally(() => {
+      s.close();
+      this.trimJobs();
+    });
+    return view(job);
+  }
+
+  private trimJobs(): void {
+    const finished = [...this.jobs.values()].filter((j) => j.state !== 'running');
+    for (const j of finished.slice(0, Math.max(0, finished.length - maxFinishedJobs))) this.jobs.delete(j.id);
+  }
+
+  job(id: string): JobView {
+    const j = this.jobs.get(id);
+    if (j === undefined) throw new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `no job ${id} on this daemon`, { hint: 'jobs are kept by the daemon that runs them, until it restarts' });
+    return view(j);
+  }
+
+  /** Cancels a job by its id or by the backup it works on. */
+  cancel(ref: string): JobView {
+    const j = this.jobs.get(ref) ?? [...this.jobs.values()].find((x) => x.backupId === ref && x.state === 'running');
+    if (j === undefined) throw new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `no running job ${ref} on this daemon`, { hint: 'see running backups with: galleon backup list (cancel on the daemon that runs it)' });
+    if (j.state !== 'running') throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `job ${j.id} already ${j.state}`, { hint: 'nothing to cancel' });
+    j.abort.abort();
+    return view(j);
+  }
+
+  async list(volume?: string): Promise<BackupSummary[]> {
+    const out: BackupSummary[] = [];
+    for (const t of await this.api().listBackupTargets()) {
+      const cat = await this.withStore(t.name, (s) => readCatalog(s));
+      for (const m of cat.complete) out.push(summaryOf(m, cat.verified.get(m.id) ?? null));
+      for (const r of cat.incomplete) {
+        const local = [...this.jobs.values()].find((j) => j.backupId === r.id && j.kind === 'backup');
+        const state = local?.state === 'running' ? 'running' : r.ended?.state ?? 'incomplete';
+        out.push({
+          id: r.id, target: r.target, volume: r.volume, volumeId: r.volumeId, strategy: r.strategy, parent: null, state, createdAtMs: r.startedAtMs, completedAtMs: null,
+          blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: local?.progress ?? r.progress ?? null, scheduled: r.scheduled ?? null,
+        });
+      }
+      for (const d of cat.damaged) out.push({ id: d.id, target: t.name, volume: '?', volumeId: '?', strategy: 'full', parent: null, state: 'damaged', createdAtMs: 0, completedAtMs: null, blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: null, scheduled: null });
+    }
+    const vf = volume === undefined ? out : out.filter((b) => b.volume === volume || b.volumeId === volume);
+    return vf.sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1));
+  }
+
+  /** The manifest of a complete backup, wherever it is. */
+  async find(id: string): Promise<Manifest> {
+    if (!isBackupId(id)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `${JSON.stringify(id)} is not a backup id`, { hint: 'backup ids look like bk-…; see them with: galleon backup list' });
+    let incomplete: GalleonError | null = null;
+    for (const t of await this.api().listBackupTargets()) {
+      try {
+        return await this.withStore(t.name, (s) => readManifest(s, id));
+      } catch (err) {
+        if (!isGalleonError(err, ErrorCode.BACKUP_NOT_FOUND)) throw err;
+        if (err.details.incomplete === true) incomplete = err;
+      }
+    }
+    // "did not complete" says more than "not found" on the other targets.
+    throw incomplete ?? new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `backup ${id} not found`, { hint: 'add a backup target first: galleon backup-target add' });
+  }
+
+  async get(id: string): Promise<BackupSummary & { changed: number; namespaceEntries: number }> {
+    const m = await this.find(id);
+    const v = await this.withStore(m.target, async (s) => (await readCatalog(s)).verified.get(id) ?? null);
+    return { ...summaryOf(m, v), changed: m.changed.length, namespaceEntries: m.namespace?.entries.length ?? 0 };
+  }
+
+  async delete(id: string): Promise<DeleteResult> {
+    if (!isBackupId(id)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `${JSON.stringify(id)} is not a backup id`, { hint: 'see the ids with: galleon backup list' });
+    if ([...this.jobs.values()].some((j) => j.backupId === id && j.state === 'running')) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `backup ${id} has a job running`, { hint: `cancel it first: galleon backup cancel ${id}` });
+    }
+    for (const t of await this.api().listBackupTargets()) {
+      const r = await this.withStore(t.name, (s) => deleteBackup(s, id, Date.now()).catch((err: unknown) => {
+        if (isGalleonError(err, ErrorCode.BACKUP_NOT_FOUND)) return null;
+        throw err;
+      }));
+      if (r !== null) return r;
+    }
+    throw new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `backup ${id} not found`, { hint: 'see the backups with: galleon backup list' });
+  }
+
+  /** What retention would keep and delete among the complete backups of a volume on a target. */
+  async retentionPlan(volumeRef: string, target: string, rule: RetentionRule): Promise<RetentionPlan & { volume: string; target: string }> {
+    const vol = await this.api().getVolume(volumeRef);
+    const cat = await this.withStore(target, (s) => readCatalog(s));
+    const items = cat.complete.filter((m) => m.volume.id === vol.id).map((m) => ({
+      id: m.id, volumeId: m.volume.id, createdAtMs: m.createdAtMs, strategy: m.strategy, parent: m.parent, verified: cat.verified.get(m.id)?.ok === true,
+    }));
+    return { ...planRetention(items, rule), volume: vol.name, target };
+  }
+}
+
+export interface RunRecord {
+  policyId: string;
+  dueMs: number;
+  backupId: string | null;
+  error: string | null;
+  claimedBy: string;
+  finishedAtMs: number;
+}
+
+function resultOf(m: Manifest, requested: Strategy): BackupResult {
+  return {
+    id: m.id, target: m.target, volume: m.volume.name, requestedStrategy: requested, strategy: m.strategy, parent: m.parent, blocks: Object.keys(m.blocks).length,
+    changedBlocks: m.changed.length, uploadedBlocks: m.uploadedBlocks, uploadedBytes: m.uploadedBytes, createdAtMs: m.createdAtMs, completedAtMs: m.completedAtMs,
+  };
+}
+
+function view(j: Job): JobView {
+  const { abort: _a, ...rest } = j;
+  return { ...rest, progress: { ...j.progress } };
+}
+
+function summaryOf(m: Manifest, v: VerifyRecord | null): BackupSummary {
+  const entries = Object.values(m.blocks);
+  return {
+    id: m.id, target: m.target, volume: m.volume.name, volumeId: m.volume.id, strategy: m.strategy, parent: m.parent, state: 'complete',
+    createdAtMs: m.createdAtMs, completedAtMs: m.completedAtMs, blocks: entries.length, bytes: entries.reduce((n, e) => n + e.bytes, 0),
+    uploadedBlocks: m.uploadedBlocks, verified: v === null ? null : { ok: v.ok, atMs: v.atMs, samplePercent: v.samplePercent }, progress: null,
+    scheduled: m.scheduled ?? null,
+  };
+}
+
+/** Sortable by time (base36 ms), unique by its random tail. */
+export function newBackupId(nowMs = Date.now()): string {
+  return `bk-${nowMs.toString(36).padStart(9, '0')}${randomBytes(4).toString('hex')}`;
+}
