@@ -84,6 +84,18 @@ export const vfsMountSchema = z.strictObject({
 });
 export const vfsUnmountSchema = z.strictObject({ target: z.string().min(1).max(maxPathChars) });
 export const vfsSyncSchema = z.strictObject({ volume: z.string().min(1).max(maxRefChars).optional() }).optional();
+/** Issue #12: users, tokens, access policies, audit queries. */
+export const userSpecSchema = z.strictObject({ name, role: enumText, tenant: name.optional() });
+/** Longest token lifetime `token create --ttl` accepts: ten years. */
+export const maxTokenTtlSec = 10 * 365 * 24 * 3600;
+export const tokenSpecSchema = z.strictObject({ user: name, ttlSec: z.number().int().min(1).max(maxTokenTtlSec).optional() });
+export const maxPolicyEntries = 64;
+export const policySchema = z.strictObject({
+  entries: z.array(z.strictObject({ subject: z.string().min(1).max(maxRefChars), access: enumText })).max(maxPolicyEntries),
+});
+export const auditQuerySchema = z.strictObject({
+  sinceMs: wholeNumber.optional(), user: name.optional(), limit: z.number().int().min(1).max(10_000).optional(),
+}).optional();
 /** Routes that take no body: nothing, or an empty object. */
 export const noBodySchema = z.strictObject({}).optional();
 
@@ -92,6 +104,7 @@ export const bodySchemas = {
   volumeSpec: volumeSpecSchema, expand: expandSchema, labels: labelsSchema, blockWrite: blockWriteSchema,
   storageClass: storageClassSchema, join: joinSchema, leave: leaveSchema,
   vfsMount: vfsMountSchema, vfsUnmount: vfsUnmountSchema, vfsSync: vfsSyncSchema, none: noBodySchema,
+  userSpec: userSpecSchema, tokenSpec: tokenSpecSchema, policy: policySchema, auditQuery: auditQuerySchema,
 } as const satisfies Record<AdminBodyName, z.ZodType>;
 
 /** Removes keys whose value is undefined (zod's optional output vs. exactOptionalPropertyTypes). */

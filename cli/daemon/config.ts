@@ -3,6 +3,7 @@
  * daemon.conf), then command-line flags. Unknown keys and bad values are errors that name the
  * key. Pure: the caller reads the file and hands in its text.
  */
+import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
@@ -15,6 +16,8 @@ import { defaultBlockSizeBytes, maxBlockSizeBytes, minBlockSizeBytes } from '../
 
 export { maxBlockSizeBytes, minBlockSizeBytes } from '../../proto/metadata-types.js';
 export const defaultTargetVoters = 3;
+/** The node credential's file under the storage path when none is named. */
+export const defaultNodeTokenFileName = 'node-token';
 const allowedTargetVoters = [1, 3, 5] as const;
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -38,6 +41,10 @@ export interface DaemonSettings {
   /** `[log] level`: the only setting SIGHUP applies live (see reloadPlan). */
   logLevel?: string;
   mountPoint?: string;
+  /** `[security] auth_required` / `--auth` (issue #12): every request needs a token. Default: on when a node token file is named. */
+  authRequired?: boolean | string;
+  /** `[security] node_token_file` / `--node-token-file`: the cluster's node credential (0600). Default `<storage>/node-token`. */
+  nodeTokenFile?: string;
 }
 
 /** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
@@ -60,6 +67,7 @@ const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
   log: { level: 'logLevel' },
+  security: { auth_required: 'authRequired', node_token_file: 'nodeTokenFile' },
 };
 
 export const defaultDaemonSettings = {
@@ -241,5 +249,16 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     ...timings,
     configFile,
     mountPoint: s.mountPoint === undefined || s.mountPoint === '' ? null : s.mountPoint,
+    nodeTokenFile: resolveNodeTokenFile(s),
   };
+}
+
+/** The node token file when authentication is on, else null. */
+function resolveNodeTokenFile(s: DaemonSettings): string | null {
+  const raw = s.authRequired;
+  const on = raw === undefined ? s.nodeTokenFile !== undefined
+    : raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : Number.NaN;
+  if (typeof on !== 'boolean') throw configError('security.auth_required', `${JSON.stringify(raw)} is not true or false`, 'write auth_required = true');
+  if (!on) return null;
+  return s.nodeTokenFile ?? join(s.storagePath ?? defaultDaemonSettings.storagePath, defaultNodeTokenFileName);
 }

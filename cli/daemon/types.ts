@@ -42,6 +42,8 @@ export interface DaemonConfig {
   configFile: string | null;
   /** Mount every volume at `<mountPoint>/<volume-name>` (the mount manager, vfs/manager); null: only explicit mounts. */
   mountPoint: string | null;
+  /** Issue #12: the node credential's file; null: authentication is off (every port is open). */
+  nodeTokenFile: string | null;
 }
 
 export type RoleState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'left';

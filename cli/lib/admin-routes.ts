@@ -15,7 +15,8 @@ export type AdminMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /** The body schemas of admin-schemas.ts `bodySchemas` (checked there with `satisfies`). */
 export type AdminBodyName =
   | 'volumeSpec' | 'expand' | 'labels' | 'blockWrite' | 'storageClass' | 'join' | 'leave'
-  | 'vfsMount' | 'vfsUnmount' | 'vfsSync' | 'none';
+  | 'vfsMount' | 'vfsUnmount' | 'vfsSync' | 'none'
+  | 'userSpec' | 'tokenSpec' | 'policy' | 'auditQuery';
 
 export interface AdminRouteSpec {
   method: AdminMethod;
@@ -57,6 +58,15 @@ export const adminRoutes = {
   vfsStatus: { method: 'GET', path: '/v1/vfs/mounts/:ref', command: 'vfs status' },
   vfsUnmount: { method: 'POST', path: '/v1/vfs/unmount', command: 'vfs unmount', body: 'vfsUnmount' },
   vfsSync: { method: 'POST', path: '/v1/vfs/sync', command: 'vfs sync', body: 'vfsSync' },
+  userList: { method: 'GET', path: '/v1/users', command: 'user list' },
+  userCreate: { method: 'POST', path: '/v1/users', command: 'user create', body: 'userSpec' },
+  userDelete: { method: 'DELETE', path: '/v1/users/:name', command: 'user delete', body: 'none' },
+  tokenList: { method: 'GET', path: '/v1/tokens', command: 'token list' },
+  tokenCreate: { method: 'POST', path: '/v1/tokens', command: 'token create', body: 'tokenSpec' },
+  tokenRevoke: { method: 'DELETE', path: '/v1/tokens/:id', command: 'token revoke', body: 'none' },
+  volumePolicy: { method: 'PUT', path: '/v1/volumes/:ref/policy', command: 'volume policy', body: 'policy' },
+  /** A read with a body (since, user, limit): POST, so that the filter need not be a query string. */
+  auditList: { method: 'POST', path: '/v1/audit/search', command: 'audit list', body: 'auditQuery' },
 } as const satisfies Record<string, AdminRouteSpec>;
 
 export type AdminRouteName = keyof typeof adminRoutes;

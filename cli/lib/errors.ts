@@ -1,18 +1,20 @@
 /**
  * Turns any failure into the CLI's one line and exit code. Pure.
  * Exit codes: 1 other failure, 2 bad input, 3 no daemon / cluster unavailable, 4 not found,
- * 5 conflict (exists, in use, precondition).
+ * 5 conflict (exists, in use, precondition), 6 refused: no or a bad token (401), or not allowed (403).
  */
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 
-export const ExitCode = { Failure: 1, Usage: 2, Unavailable: 3, NotFound: 4, Conflict: 5 } as const;
+export const ExitCode = { Failure: 1, Usage: 2, Unavailable: 3, NotFound: 4, Conflict: 5, Denied: 6 } as const;
 
 const exitByCode: Partial<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: ExitCode.Usage, INVALID_SIZE: ExitCode.Usage, OUT_OF_RANGE: ExitCode.Usage,
   DAEMON_UNREACHABLE: ExitCode.Unavailable, UNAVAILABLE: ExitCode.Unavailable, NO_LEADER: ExitCode.Unavailable,
   TIMEOUT: ExitCode.Unavailable, NOT_LEADER: ExitCode.Unavailable, PROPOSAL_DROPPED: ExitCode.Unavailable,
   VOLUME_NOT_FOUND: ExitCode.NotFound, STORAGE_CLASS_NOT_FOUND: ExitCode.NotFound, NODE_NOT_FOUND: ExitCode.NotFound,
-  MEMBER_NOT_FOUND: ExitCode.NotFound,
+  MEMBER_NOT_FOUND: ExitCode.NotFound, USER_NOT_FOUND: ExitCode.NotFound, TOKEN_NOT_FOUND: ExitCode.NotFound,
+  USER_EXISTS: ExitCode.Conflict,
+  UNAUTHENTICATED: ExitCode.Denied, PERMISSION_DENIED: ExitCode.Denied,
   VOLUME_EXISTS: ExitCode.Conflict, STORAGE_CLASS_EXISTS: ExitCode.Conflict, STORAGE_CLASS_IN_USE: ExitCode.Conflict,
   FAILED_PRECONDITION: ExitCode.Conflict, INSUFFICIENT_NODES: ExitCode.Conflict,
 };

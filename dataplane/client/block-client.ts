@@ -6,6 +6,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { withNodeCredential } from '../credential.js';
 import { GalleonError, isGalleonError, type ErrorCode } from '../../proto/errors.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
@@ -29,6 +31,8 @@ export interface BlockClientOptions {
   maxInFlight?: number;
   /** Coalesce small concurrent writes to one primary into batch requests (default true). */
   coalesceWrites?: boolean;
+  /** Sent as `authorization: Bearer <token>` on every request (issue #12): the node credential or a user's token. */
+  token?: string;
   /**
    * Batch requests on the wire per primary. One (the default) lets writes pile up into big
    * batches while the previous one is out: a request costs far more CPU than a small write.
@@ -85,10 +89,10 @@ interface QueuedWrite {
 }
 
 export class BlockClient {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, Dispatcher>();
   private readonly writeQueues = new Map<string, WriteQueue>();
   private closed = false;
-  private readonly o: Required<Omit<BlockClientOptions, 'placement'>>;
+  private readonly o: Required<Omit<BlockClientOptions, 'placement' | 'token'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
     this.o = {
@@ -103,13 +107,13 @@ export class BlockClient {
     };
   }
 
-  private pool(address: string): Pool {
+  private pool(address: string): Dispatcher {
     let p = this.pools.get(address);
     if (p === undefined) {
-      p = new Pool(`http://${address}`, {
+      p = withNodeCredential(new Pool(`http://${address}`, {
         connections: this.o.connectionsPerNode, pipelining: this.o.pipelining, keepAliveTimeout: 60_000,
         headersTimeout: this.o.requestTimeoutMs, bodyTimeout: this.o.requestTimeoutMs,
-      });
+      }), this.opts.token);
       this.pools.set(address, p);
     }
     return p;

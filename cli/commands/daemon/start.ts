@@ -42,6 +42,8 @@ export default class DaemonStart extends GalleonCommand {
     'heartbeat-interval-ms': Flags.string({ summary: 'Data role: heartbeat to the metadata service every this many ms. [default: 1000]' }),
     'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms; use the same on every node. [default: 4000]' }),
     'mount-point': Flags.string({ summary: 'Mount every volume at <DIR>/<volume-name> as it is created (FUSE; unmounted at stop).' }),
+    auth: Flags.boolean({ summary: 'Require a token on every request (admin endpoint, metadata API, block port). [default: on with --node-token-file]', allowNo: true }),
+    'node-token-file': Flags.string({ summary: 'The cluster\'s node credential (mode 0600; made by the first node if missing). [default: <storage-path>/node-token]' }),
     'data-node-down-after-ms': Flags.string({ summary: 'Metadata role: mark a data node down after this many ms without heartbeats; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
 
@@ -78,9 +80,12 @@ export default class DaemonStart extends GalleonCommand {
     set('leaseTtlMs', flags['lease-ttl-ms']);
     set('dataNodeDownAfterMs', flags['data-node-down-after-ms']);
     set('mountPoint', flags['mount-point']);
+    set('authRequired', flags.auth);
+    set('nodeTokenFile', flags['node-token-file']);
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
     if (config.mountPoint !== null) config.mountPoint = resolve(config.mountPoint);
+    if (config.nodeTokenFile !== null) config.nodeTokenFile = resolve(config.nodeTokenFile);
 
     if (flags.detach) return this.detach(config);
 
@@ -122,8 +127,9 @@ export default class DaemonStart extends GalleonCommand {
     if (config.peerAddresses.length > 0) args.push('--peer-addresses', config.peerAddresses.join(','));
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);
     if (config.mountPoint !== null) args.push('--mount-point', config.mountPoint);
+    if (config.nodeTokenFile !== null) args.push('--auth', '--node-token-file', config.nodeTokenFile);
     if (config.configFile !== null) args.push('--config', config.configFile);
-    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress);
+    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, config.nodeTokenFile);
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);
     return started.status;
   }

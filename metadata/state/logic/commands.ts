@@ -21,6 +21,7 @@ import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storag
 import { Table, type Tx } from './tx.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
 import { ensureNs } from './ns-store.js';
+import { authHandlers } from './auth-commands.js';
 import {
   checkAddress, checkInt, checkKeys, checkLabelCount, checkLabelKey, checkLabelValue, checkLabels, checkName, checkNodeId,
   checkOneOf, checkString, invalidArgument, isRecord,
@@ -46,7 +47,7 @@ export const blockSizeBytes = minBlockSizeBytes;
 export const defaultVolumeSizeBytes = 2 ** 30;
 export const volumeTypes: readonly VolumeType[] = ['ephemeral', 'persistent', 'shared'];
 export const accessModes: readonly AccessMode[] = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany'];
-const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels', 'blockSize'] as const;
+const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels', 'blockSize', 'tenant'] as const;
 const registrationKeys = ['id', 'address', 'zone', 'capacityBytes', 'heartbeatIntervalMs', 'emptyStore'] as const;
 const leaseKinds: readonly LeaseKind[] = ['pg-primary', 'mount'];
 
@@ -119,6 +120,7 @@ const handlers: Record<string, Handler> = {
       id, name, type, sizeBytes, accessMode, storageClass: sc.name, replicas, writeConcern: sc.writeConcern,
       blockSizeBytes: volumeBlockSize, pgCount: pgsPerVolume, state: 'available', labels,
       createdAtMs: ctx.stampMs, updatedAtMs: ctx.stampMs, version: 1,
+      ...(spec.tenant === undefined ? {} : { tenant: checkName('tenant', spec.tenant) }),
     };
     tx.put(Table.Volume, id, volume);
     tx.put(Table.VolumeName, name, id);
@@ -332,7 +334,7 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-Object.assign(handlers, pgSyncHandlers, nsHandlers);
+Object.assign(handlers, pgSyncHandlers, nsHandlers, authHandlers);
 
 export function isKnownCommand(method: string): boolean {
   return Object.hasOwn(handlers, method);

@@ -6,6 +6,7 @@ import { Table, type StateReader } from './tx.js';
 import { invalidArgument } from './validate.js';
 import { listCatchUpFloors } from './pg-sync.js';
 import { nsQueries } from './ns-queries.js';
+import { authQueries } from './auth-commands.js';
 
 type Query = (r: StateReader, args: unknown[]) => unknown;
 
@@ -26,7 +27,7 @@ const queries: Record<string, Query> = {
   listPgReports: (r) => r.ids(Table.PgReports).map((nodeId) => ({ nodeId, reports: r.get<PgReport[]>(Table.PgReports, nodeId) ?? [] })),
 };
 
-Object.assign(queries, nsQueries);
+Object.assign(queries, nsQueries, authQueries);
 
 /** Namespace queries read cold tables: the shell runs them with prefetching (MissingKeys). */
 export function readsColdState(method: string): boolean {

@@ -24,6 +24,10 @@ export const Table = {
   Client: 'cl',
   Member: 'm',
   Meta: 'meta',
+  /** Users by name (issue #12). */
+  User: 'us',
+  /** Tokens by the SHA-256 (hex) of their secret. */
+  Token: 'tk',
   /** File-system namespace, per volume: counters, next free inode (hot: one per volume). */
   NsVolume: 'nv',
   /** Open-file handles of an inode, per mount session (hot: bounded by open files). */
