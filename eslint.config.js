@@ -47,6 +47,7 @@ const pureModules = [
   'cli/lib/errors.ts',
   'cli/lib/admin-routes.ts',
   'proto/limits.ts',
+  'proto/auth.ts',
 ];
 
 export default tseslint.config(
