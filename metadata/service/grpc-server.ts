@@ -17,10 +17,12 @@ async function callThrough(svc: MetadataService, req: CallRequestWire, args: unk
   const input = { method: req.method, args, clientId: req.client_id, seq: req.seq, stale: req.stale };
   if (gate === undefined) return svc.call(input);
   const header = call.metadata.get('authorization').map(String);
-  const admitted = await gate.admit({ authorization: header.length === 0 ? undefined : header, source: call.getPeer(), method: req.method, args });
+  // Arguments that are not a list are refused by the service (after the door): the guard sees none.
+  const list = Array.isArray(args) ? args as unknown[] : null;
+  const admitted = await gate.admit({ authorization: header.length === 0 ? undefined : header, source: call.getPeer(), method: req.method, args: list ?? [] });
   let value: unknown;
   try {
-    value = await svc.call({ ...input, args: admitted.args });
+    value = await svc.call({ ...input, args: list === null ? args : admitted.args });
   } catch (err) {
     return admitted.settle({ ok: false, err });
   }
