@@ -117,7 +117,8 @@ export function parseConfigFile(text: string, file: string): DaemonSettings {
       const typeOk = setting === 'targetVoters' || setting === 'heartbeatIntervalMs' || setting === 'leaseTtlMs' || setting === 'dataNodeDownAfterMs' ? typeof value === 'number'
         : setting === 'blockSize' ? typeof value === 'number' || typeof value === 'string'
           : setting === 'roles' || setting === 'peerAddresses' ? typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'))
-            : typeof value === 'string';
+            : setting === 'authRequired' ? typeof value === 'boolean'
+              : typeof value === 'string';
       if (!typeOk) throw configError(file, `"${section}.${key}" has the wrong type (${JSON.stringify(value)})`, 'see deploy/daemon.toml for a sample');
       (out as Record<string, unknown>)[setting] = value;
     }
