@@ -79,6 +79,17 @@ export function requireNeed(p: Principal, need: Need, what: string): void {
   });
 }
 
+/**
+ * Refuses a user of a tenant a call that acts on every tenant (membership, stopping daemons,
+ * removing nodes, the node's mounts and audit log): a tenant touches nothing of another's.
+ */
+export function requireClusterWide(p: Principal, what: string): void {
+  if (p.kind === 'node' || p.tenant === null) return;
+  throw new GalleonError(ErrorCode.PERMISSION_DENIED, `user ${p.user} of tenant ${p.tenant} may not ${what}: it acts on every tenant`, {
+    hint: 'ask a cluster-wide admin (a user without a tenant)',
+  });
+}
+
 function minimumRole(need: Need): Role {
   return roles.find((r) => roleGrants[r].includes(need)) ?? 'admin';
 }

@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { GalleonError, ErrorCode, isGalleonError } from '../../proto/errors.js';
-import { isDenial, principalName, requireNeed, requireVolumeAccess, tenantOf, type AuditSink, type Need, type Principal } from '../../proto/auth.js';
+import { isDenial, principalName, requireClusterWide, requireNeed, requireVolumeAccess, tenantOf, type AuditSink, type Need, type Principal } from '../../proto/auth.js';
 import { Authenticator, hashToken } from '../../proto/auth-token.js';
 import type { AuthApi } from '../../proto/auth-api.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
@@ -21,6 +21,14 @@ import { guardCall, lookupsOver } from '../../metadata/service/auth-guard.js';
 import { adminRoutes, type AdminRouteName } from '../lib/admin-routes.js';
 
 export type AdminApi = MetadataApi & AuthApi;
+
+/**
+ * Routes that act on every tenant (membership, daemons, the node's mounts and audit log): a user
+ * with a tenant is refused them whatever its role.
+ */
+export const clusterWideRoutes: ReadonlySet<AdminRouteName> = new Set<AdminRouteName>([
+  'nodeRemove', 'clusterJoin', 'clusterLeave', 'daemonStop', 'daemonRestart', 'vfsList', 'vfsStatus', 'vfsUnmount', 'vfsSync', 'auditList',
+]);
 
 /** The role each admin route needs, and whether a user's call of it is audited (it changes state). */
 export const routeNeeds: Record<AdminRouteName, { need: Need; audited: boolean }> = {
@@ -75,6 +83,7 @@ export class AdminAuth {
     try {
       p = await this.authenticator.authenticate(req.headers.authorization);
       requireNeed(p, rule.need, `use ${adminRoutes[name].command}`);
+      if (clusterWideRoutes.has(name)) requireClusterWide(p, `use ${adminRoutes[name].command}`);
       const caller = p;
       call.body = await readBody();
       const api = (): AdminApi => (caller.kind === 'node' ? this.o.api() : guardedApi(this.o.api(), caller));
@@ -90,10 +99,14 @@ export class AdminAuth {
 
   /** Refuses requests to routes the table does not have (and /metrics) without a valid token. */
   async requireAny(req: IncomingMessage, what: string): Promise<void> {
+    let p: Principal | null = null;
     try {
-      requireNeed(await this.authenticator.authenticate(req.headers.authorization), 'read', what);
+      p = await this.authenticator.authenticate(req.headers.authorization);
+      requireNeed(p, 'read', what);
+      // Metrics name every tenant's volumes.
+      requireClusterWide(p, what);
     } catch (err) {
-      this.record(null, req, { name: what as AdminRouteName, params: {}, body: undefined }, err);
+      this.record(p, req, { name: what as AdminRouteName, params: {}, body: undefined }, err);
       throw err;
     }
   }

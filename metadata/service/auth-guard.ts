@@ -15,7 +15,7 @@
  */
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import {
-  hiddenVolume, markDenied, requireNeed, seesClass, seesTenant, tenantOf, volumeAccess, type Need, type Principal, type TokenInfo, type User,
+  hiddenVolume, markDenied, requireClusterWide, requireNeed, seesClass, seesTenant, tenantOf, volumeAccess, type Need, type Principal, type TokenInfo, type User,
 } from '../../proto/auth.js';
 import type { StorageClass, Volume } from '../../proto/metadata-types.js';
 
@@ -28,6 +28,8 @@ const adminMethods = [
 const needByMethod = new Map<string, Need>([
   ...readMethods.map((m) => [m, 'read'] as const), ...writeMethods.map((m) => [m, 'write'] as const), ...adminMethods.map((m) => [m, 'admin'] as const),
 ]);
+/** Calls that act on every tenant: refused to a user with a tenant. */
+const clusterWideMethods = new Set(['addMember', 'promoteMember', 'removeMember', 'transferLeadership', 'removeDataNode']);
 /** Calls that name an existing volume first. */
 const volumeRefMethods = new Set(['getVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume', 'getPlacement', 'setVolumePolicy']);
 
@@ -63,6 +65,7 @@ const same = (v: unknown): unknown => v;
 export async function guardCall(p: Principal, method: string, args: unknown[], look: GuardLookups): Promise<GuardedCall> {
   const object = typeof args[0] === 'string' ? args[0] : objectName(args[0]);
   requireNeed(p, methodNeed(method), `call ${method}`);
+  if (clusterWideMethods.has(method)) requireClusterWide(p, `call ${method}`);
   const tenant = tenantOf(p);
   if (tenant === null) return { args, object, filter: same };
   if (volumeRefMethods.has(method) && typeof args[0] === 'string') await requireOwnVolume(p, args[0], look, method === 'getPlacement');

@@ -73,7 +73,7 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     cluster = (JSON.parse(r.stdout) as UpResult).cluster;
     assert.equal(cluster.auth, true, 'up requires tokens by default');
     admin = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
-    for (const [name, role, tenant] of [['vera', 'viewer', null], ['ann', 'operator', 'a'], ['bob', 'operator', 'b'], ['olga', 'operator', 'a']] as const) {
+    for (const [name, role, tenant] of [['vera', 'viewer', null], ['ann', 'operator', 'a'], ['bob', 'operator', 'b'], ['olga', 'operator', 'a'], ['tad', 'admin', 'a']] as const) {
       await cliJson(['user', 'create', name, '--role', role, ...(tenant === null ? [] : ['--tenant', tenant])], env(admin));
       tokens[name] = (await makeToken(name)).token;
     }
@@ -125,6 +125,14 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     assert.deepEqual(bobs.map((v) => v.name), [], 'tenant b lists nothing of tenant a');
     const blockByBob = await http('GET', adminUrl('/v1/volumes/va/inodes/0/blocks/0'), tokens.bob ?? '');
     assert.equal(blockByBob.status, 404);
+
+    // A tenant's admin manages its tenant only: other tenants' users are not listed, cluster-wide routes are refused.
+    const users = (await http('GET', adminUrl('/v1/users'), tokens.tad ?? '')).body as { name: string }[];
+    assert.deepEqual(users.map((u) => u.name).sort(), ['ann', 'olga', 'tad']);
+    assert.equal((await http('DELETE', adminUrl('/v1/users/bob'), tokens.tad ?? '')).status, 404, 'another tenant\'s user is not found');
+    const auditByTenant = await http('POST', adminUrl('/v1/audit/search'), tokens.tad ?? '', {});
+    assert.equal(auditByTenant.status, 403, 'the audit log names every tenant');
+    assert.match(auditByTenant.error?.message ?? '', /tenant a may not .* acts on every tenant/);
   });
 
   it('metadata API (gRPC): UNAUTHENTICATED, PERMISSION_DENIED, and another tenant\'s volume not found', async () => {
@@ -139,6 +147,7 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     assert.equal(await grpcCode(addr, tokens.bob, (c) => c.deleteVolume('va')), 'VOLUME_NOT_FOUND');
     assert.equal(await grpcCode(addr, tokens.bob, (c) => c.getPlacement(volA.id)), 'VOLUME_NOT_FOUND');
     assert.equal(await grpcCode(addr, tokens.ann, (c) => c.getVolume('va')), 'OK');
+    assert.equal(await grpcCode(addr, tokens.tad, (c) => c.removeMember('node1')), 'PERMISSION_DENIED', 'membership is cluster-wide');
     const c = new MetadataClient({ addresses: [addr], token: tokens.bob ?? '' });
     try {
       assert.deepEqual((await c.listVolumes()).map((v) => v.name), []);
@@ -196,6 +205,7 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
 
     const volumes = await cliJson<Volume[]>(['volume', 'list'], env(admin));
     assert.deepEqual(volumes.map((v) => v.name), ['va'], 'no refused call created or deleted a volume');
+    assert.deepEqual((await cliJson<{ name: string }[]>(['user', 'list'], env(admin))).map((u) => u.name).sort(), ['admin', 'ann', 'bob', 'olga', 'tad', 'vera'], 'nor a user');
     assert.equal(volumes[0]?.sizeBytes, volA.sizeBytes, 'nor expanded one');
     const block = await cliJson<{ data: string }>(['volume', 'read-block', 'va', '0'], env(admin));
     assert.equal(Buffer.from(block.data, 'base64').toString('utf8').replace(/\0+$/, ''), 'tenant-a', 'nor wrote a block');

@@ -4,7 +4,7 @@
  * on every request, the size bound, and the node credential.
  */
 import { strict as assert } from 'node:assert';
-import { principalOfToken, roles, seesClass, seesTenant, volumeAccess, requireNeed, type PolicyEntry, type Principal, type TokenRecord, type User } from '../../proto/auth.js';
+import { principalOfToken, requireClusterWide, roles, seesClass, seesTenant, volumeAccess, requireNeed, type PolicyEntry, type Principal, type TokenRecord, type User } from '../../proto/auth.js';
 import { Authenticator, hashToken, newToken, parseBearer, tokenCacheTtlMs, type CredentialRecord } from '../../proto/auth-token.js';
 import { isGalleonError } from '../../proto/errors.js';
 
@@ -23,6 +23,9 @@ describe('auth rules (pure)', () => {
       }
     }
     requireNeed({ kind: 'node' }, 'node', 'x');
+    requireClusterWide({ kind: 'node' }, 'x');
+    requireClusterWide(user('admin', null), 'x');
+    assert.throws(() => requireClusterWide(user('admin', 'a'), 'stop daemons'), /tenant a may not stop daemons/);
   });
 
   it('tenants see their own volumes only; shared classes are seen by all', () => {
