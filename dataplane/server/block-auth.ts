@@ -13,7 +13,7 @@
 import type http from 'node:http';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import {
-  hiddenVolume, isDenial, principalName, requireNeed, requireVolumeAccess, tenantOf, type AuditSink, type PolicyEntry, type Principal,
+  hiddenVolume, isDenial, principalName, requireClusterWide, requireNeed, requireVolumeAccess, tenantOf, type AuditSink, type PolicyEntry, type Principal,
 } from '../../proto/auth.js';
 import { Authenticator, hashToken, tokenCacheTtlMs, type CredentialLookup } from '../../proto/auth-token.js';
 
@@ -51,7 +51,8 @@ export class BlockAuth {
     try {
       p = await this.authenticator.authenticate(req.headers.authorization);
       if (p.kind === 'node') return;
-      if (route === 'GET /metrics') return;
+      // Metrics name every tenant's volumes.
+      if (route === 'GET /metrics') { requireClusterWide(p, 'read /metrics'); return; }
       if (want === undefined) requireNeed(p, 'node', `call ${route} on the block port`);
       requireNeed(p, want === 'ro' ? 'read' : 'write', want === 'ro' ? 'read blocks' : 'write blocks');
       await this.checkVolume(p, object ?? '', want ?? 'rw');
