@@ -18,7 +18,7 @@ async function callThrough(svc: MetadataService, req: CallRequestWire, args: unk
   if (gate === undefined) return svc.call(input);
   const header = call.metadata.get('authorization').map(String);
   // Arguments that are not a list are refused by the service (after the door): the guard sees none.
-  const list = Array.isArray(args) ? args as unknown[] : null;
+  const list = Array.isArray(args) ? args : null;
   const admitted = await gate.admit({ authorization: header.length === 0 ? undefined : header, source: call.getPeer(), method: req.method, args: list ?? [] });
   let value: unknown;
   try {
