@@ -106,7 +106,9 @@ function handlers(host: DaemonHost, api: () => AdminApi): Handlers {
     daemonRestart: () => host.restart(),
     vfsList: () => Promise.resolve(host.mounts().list()),
     vfsMount: (_, b) => host.mounts().mount(b.volume, b.mountPoint, b.readOnly ?? false, b.raw ?? false, b.cacheTimeoutSec),
-    vfsStatus: ({ ref }) => { const s = host.mounts().status(ref); return vfsStatus(api(), s.info, s.mount); },
+    // The node's own mount, read with the node's API (namespace statistics are node-only calls); the
+    // route itself is for cluster-wide users (admin-auth.ts).
+    vfsStatus: ({ ref }) => { const s = host.mounts().status(ref); return vfsStatus(host.metadata(), s.info, s.mount); },
     vfsUnmount: (_, b) => host.mounts().unmount(b.target),
     vfsSync: (_, b) => host.mounts().sync(b?.volume ?? null),
     ...authHandlers(host, api),
