@@ -48,6 +48,7 @@ const pureModules = [
   'cli/lib/admin-routes.ts',
   'proto/limits.ts',
   'dataplane/backup/logic/**/*.ts',
+  'proto/auth.ts',
 ];
 
 export default tseslint.config(

@@ -36,6 +36,13 @@ export const ErrorCode = {
   CROSS_ORIGIN_REFUSED: 'CROSS_ORIGIN_REFUSED',
   /** A state-changing admin request without `content-type: application/json`. */
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** No credential, or a bad, expired or revoked one (HTTP 401, gRPC UNAUTHENTICATED). */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** A known caller whose role or the volume's access policy does not allow the call (HTTP 403). */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
+  USER_NOT_FOUND: 'USER_NOT_FOUND',
+  USER_EXISTS: 'USER_EXISTS',
+  TOKEN_NOT_FOUND: 'TOKEN_NOT_FOUND',
   // cluster state
   NOT_LEADER: 'NOT_LEADER',
   /** A data node asked to serve a PG as its primary is not its primary (`details.primary`, `details.epoch` say who is). */
@@ -157,6 +164,7 @@ const httpStatusByCode: Partial<Record<ErrorCode, number>> = {
   VOLUME_EXISTS: 409, STORAGE_CLASS_EXISTS: 409, STORAGE_CLASS_IN_USE: 409, LEASE_CONFLICT: 409,
   STALE_EPOCH: 409, DELEGATED: 409, FAILED_PRECONDITION: 412, POSIX: 409, INSUFFICIENT_NODES: 422,
   CROSS_ORIGIN_REFUSED: 403, UNSUPPORTED_MEDIA_TYPE: 415,
+  UNAUTHENTICATED: 401, PERMISSION_DENIED: 403, USER_NOT_FOUND: 404, TOKEN_NOT_FOUND: 404, USER_EXISTS: 409,
   NOT_LEADER: 421, NOT_PRIMARY: 421, NO_LEADER: 503, UNAVAILABLE: 503, PROPOSAL_DROPPED: 503, TIMEOUT: 504,
   NO_SPACE: 507, WRITE_CONCERN_UNMET: 503, INTEGRITY_ERROR: 502, KEY_UNAVAILABLE: 503,
 };

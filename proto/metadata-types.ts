@@ -35,6 +35,8 @@ export type ZoneSpread = 'none' | 'prefer' | 'require';
 
 export interface StorageClassSpec {
   name: string;
+  /** The owning tenant (issue #12): the edges set it to the caller's tenant. */
+  tenant?: string;
   provisioner?: string;
   parameters?: Record<string, string>;
   replicas?: number;
@@ -63,7 +65,11 @@ export interface StorageClass {
   mountOptions: string[];
   builtIn: boolean;
   createdAtMs: number;
+  /** The tenant that owns the class (issue #12); absent: shared by every tenant. */
+  tenant?: string;
 }
+
+import type { PolicyEntry } from './auth.js';
 
 export interface VolumeSpec {
   name?: string;
@@ -76,6 +82,8 @@ export interface VolumeSpec {
   labels?: Record<string, string>;
   /** Bytes, or a string with a K/M suffix: a power of two from 4 KiB to 1 MiB. */
   blockSize?: number | string;
+  /** The owning tenant (issue #12): the edges set it to the caller's tenant. */
+  tenant?: string;
   /**
    * The volume's data key, wrapped by a key provider (dataplane/client/key-providers.ts): given
    * for a class with encryption (a daemon makes it), never for one without.
@@ -121,6 +129,10 @@ export interface Volume {
   updatedAtMs: number;
   /** Bumped by every change: lets a client do compare-and-set style updates. */
   version: number;
+  /** The tenant that owns the volume (issue #12); absent: no tenant (seen only by tenantless users). */
+  tenant?: string;
+  /** Who may read or write its blocks and mount it (proto/auth.ts `volumeAccess`); absent: by role. */
+  policy?: PolicyEntry[];
   /** True when blocks are sealed in the client with the volume's data key (getVolumeKey). */
   encrypted?: boolean;
   /** A clone: blocks it never wrote read through to this snapshot of its parent (issue #11). */

@@ -99,6 +99,18 @@ export const backupPolicySchema = z.strictObject({
   keepDaily: z.number().int().min(0).max(maxKeep).optional(), keepWeekly: z.number().int().min(0).max(maxKeep).optional(),
   keepMonthly: z.number().int().min(0).max(maxKeep).optional(), verifySamplePercent: z.number().int().min(0).max(100).optional(),
 });
+/** Issue #12: users, tokens, access policies, audit queries. */
+export const userSpecSchema = z.strictObject({ name, role: enumText, tenant: name.optional() });
+/** Longest token lifetime `token create --ttl` accepts: ten years. */
+export const maxTokenTtlSec = 10 * 365 * 24 * 3600;
+export const tokenSpecSchema = z.strictObject({ user: name, ttlSec: z.number().int().min(1).max(maxTokenTtlSec).optional() });
+export const maxPolicyEntries = 64;
+export const policySchema = z.strictObject({
+  entries: z.array(z.strictObject({ subject: z.string().min(1).max(maxRefChars), access: enumText })).max(maxPolicyEntries),
+});
+export const auditQuerySchema = z.strictObject({
+  sinceMs: wholeNumber.optional(), user: name.optional(), limit: z.number().int().min(1).max(10_000).optional(),
+}).optional();
 /** Routes that take no body: nothing, or an empty object. */
 export const noBodySchema = z.strictObject({}).optional();
 
@@ -124,6 +136,7 @@ export const bodySchemas = {
   snapshotCreate: snapshotCreateSchema, snapshotDelete: snapshotDeleteSchema, clone: cloneSchema, restore: restoreSchema,
   backupTarget: backupTargetSchema, backupCreate: backupCreateSchema, backupRestore: backupRestoreSchema,
   backupVerify: backupVerifySchema, backupPolicy: backupPolicySchema,
+  userSpec: userSpecSchema, tokenSpec: tokenSpecSchema, policy: policySchema, auditQuery: auditQuerySchema,
 } as const satisfies Record<AdminBodyName, z.ZodType>;
 
 /** Removes keys whose value is undefined (zod's optional output vs. exactOptionalPropertyTypes). */

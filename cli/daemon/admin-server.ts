@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
-import type { BackupTargetSpec, MetadataApi, Member, StorageClassSpec, VolumeSpec } from '../../proto/metadata-types.js';
+import type { BackupTargetSpec, Member, StorageClassSpec, VolumeSpec } from '../../proto/metadata-types.js';
 import { formatHostPort } from '../lib/address.js';
 import type { z } from 'zod';
 import { adminRouteParamNames, adminRoutePattern, adminRoutes } from '../lib/admin-routes.js';
@@ -29,6 +29,9 @@ import type { DaemonKeys } from './keys.js';
 import { defaultStorageClass } from '../../metadata/state/logic/storage-classes.js';
 import { BackupService } from '../../dataplane/backup/service.js';
 import { createPolicy, type PolicyBody } from '../../dataplane/backup/schedule.js';
+import type { AdminAuth, AdminApi } from './admin-auth.js';
+import type { AuditLog } from './audit-log.js';
+import { authHandlers } from './auth-routes.js';
 
 /** Large enough for a base64 block of the biggest block size (4 MiB). */
 export const maxRequestBodyBytes = 8 * 1024 * 1024;
@@ -38,7 +41,11 @@ export const shutdownGraceMs = 5_000;
 /** What the admin endpoint needs from the daemon it serves. */
 export interface DaemonHost {
   /** The metadata API this node offers; throws UNAVAILABLE when the role is not running. */
-  metadata(): MetadataApi;
+  metadata(): AdminApi;
+  /** Authentication, authorization and audit of the routes (admin-auth.ts); null: the endpoint is open. */
+  auth(): AdminAuth | null;
+  /** This node's audit log (null without authentication). */
+  auditLog(): AuditLog | null;
   status(): Promise<DaemonStatus>;
   config(): DaemonConfig;
   health(): Promise<{ ok: boolean; reason: string }>;
@@ -62,7 +69,7 @@ export interface DaemonHost {
 /** The parsed body of a route, as its schema (named in the route table) outputs it. */
 type BodyOf<N extends AdminRouteName> = (typeof adminRoutes)[N] extends { body: infer B extends AdminBodyName } ? z.output<(typeof bodySchemas)[B]> : undefined;
 /** One handler per entry of the route table: a route missing here, or one not in the table, does not compile. */
-type Handlers = { [N in AdminRouteName]: (params: AdminRouteParams<N>, body: BodyOf<N>) => Promise<unknown> };
+export type Handlers = { [N in AdminRouteName]: (params: AdminRouteParams<N>, body: BodyOf<N>) => Promise<unknown> };
 
 interface Route {
   name: AdminRouteName;
@@ -71,7 +78,9 @@ interface Route {
   params: string[];
   /** Largest body this route reads; undefined = it takes none (any body is drained unread). */
   maxBodyBytes?: number;
-  handle: (params: Record<string, string>, body: unknown) => Promise<unknown>;
+  /** The body checked against the route's schema. */
+  parse: (body: unknown) => unknown;
+  handle: (api: () => AdminApi, params: Record<string, string>, body: unknown) => Promise<unknown>;
 }
 
 /** A volume created through this daemon without a block size gets the daemon's `--block-size`. */
@@ -79,9 +88,12 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
   return spec.blockSize === undefined ? { ...spec, blockSize: blockSizeBytes } : spec;
 }
 
-function handlers(host: DaemonHost, logger: Logger): Handlers {
-  const api = (): MetadataApi => host.metadata();
-  const snaps = (): SnapshotHost => ({ api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } } });
+/** `api` is the metadata API as the caller may use it (admin-auth.ts `guardedApi`). */
+function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handlers {
+  const snaps = (): SnapshotHost => ({
+    api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } },
+    post: (address, path, body, timeoutMs) => host.blocks().nodePost(address, path, body, timeoutMs),
+  });
   return {
     snapshotCreate: (_, b) => createSnapshot(snaps(), b),
     snapshotList: () => api().listSnapshots(),
@@ -121,11 +133,13 @@ function handlers(host: DaemonHost, logger: Logger): Handlers {
     daemonRestart: () => host.restart(),
     vfsList: () => Promise.resolve(host.mounts().list()),
     vfsMount: (_, b) => host.mounts().mount(b.volume, b.mountPoint, b.readOnly ?? false, b.raw ?? false, b.cacheTimeoutSec),
-    vfsStatus: ({ ref }) => { const s = host.mounts().status(ref); return vfsStatus(api(), s.info, s.mount); },
+    // The node's own mount, read with the node's API (namespace statistics are node-only calls); the
+    // route itself is for cluster-wide users (admin-auth.ts).
+    vfsStatus: ({ ref }) => { const s = host.mounts().status(ref); return vfsStatus(host.metadata(), s.info, s.mount); },
     vfsUnmount: (_, b) => host.mounts().unmount(b.target),
     vfsSync: (_, b) => host.mounts().sync(b?.volume ?? null),
-    keyList: () => host.keys().list(api()),
-    keyRotate: () => host.keys().rotate(api()),
+    keyList: () => host.keys().list(host.metadata()),
+    keyRotate: () => host.keys().rotate(host.metadata()),
     backupTargetList: async () => (await api().listBackupTargets()).map((t) => BackupService.redact(t)),
     backupTargetAdd: async (_, b) => BackupService.redact(await host.backups().addTarget(b as BackupTargetSpec)),
     backupTargetRemove: async ({ name }) => BackupService.redact(await api().removeBackupTarget(name)),
@@ -141,20 +155,23 @@ function handlers(host: DaemonHost, logger: Logger): Handlers {
     backupPolicyCreate: (_, b) => createPolicy(api(), b as PolicyBody, Date.now()),
     backupPolicyPlan: (_, b) => host.backups().retentionPlan(b.volume, b.target, { keepDaily: b.keepDaily ?? 7, keepWeekly: b.keepWeekly ?? 4, keepMonthly: b.keepMonthly ?? 3 }),
     backupPolicyDelete: ({ id }) => api().deleteBackupPolicy(id),
+    ...authHandlers(host, api),
   };
 }
 
-/** The route table (cli/lib/admin-routes.ts) joined with its handlers; bodies checked by their schema first. */
+/**
+ * The route table (cli/lib/admin-routes.ts) joined with its handlers; bodies checked by their
+ * schema first. The handlers are bound per request to the metadata API as that caller may use it.
+ */
 function routes(host: DaemonHost, logger: Logger): Route[] {
-  const h = handlers(host, logger) as Record<AdminRouteName, (params: Record<string, string>, body: unknown) => Promise<unknown>>;
   return (Object.keys(adminRoutes) as AdminRouteName[]).map((name) => {
     const spec: AdminRouteSpec = adminRoutes[name];
     const bodyName = spec.body;
-    const handle = h[name];
     return {
       name, method: spec.method, pattern: adminRoutePattern(spec.path), params: adminRouteParamNames(name),
       ...(bodyName === undefined ? {} : { maxBodyBytes: spec.bodyLimit === 'blockWrite' ? maxRequestBodyBytes : maxJsonBodyBytes }),
-      handle: bodyName === undefined ? handle : (params, body) => handle(params, parseBody(bodySchemas[bodyName], body, spec.command)),
+      parse: (body) => (bodyName === undefined ? undefined : parseBody(bodySchemas[bodyName], body, spec.command)),
+      handle: (api, params, body) => (handlers(host, api, logger) as Record<AdminRouteName, (p: Record<string, string>, b: unknown) => Promise<unknown>>)[name](params, body),
     };
   });
 }
@@ -251,6 +268,7 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
         return;
       }
       if (req.method === 'GET' && path === '/metrics') {
+        await host.auth()?.requireAny(req, 'read /metrics');
         const m = await host.metrics();
         res.writeHead(200, { 'content-type': m.contentType });
         res.end(m.text);
@@ -278,8 +296,12 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
       if (route.method !== req.method) continue;
       const values = m.slice(1).map(decodePathSegment);
       const params = Object.fromEntries(route.params.map((p, i) => [p, values[i] ?? '']));
-      const body = route.maxBodyBytes === undefined ? (req.resume(), undefined) : await readBody(req, route.maxBodyBytes);
-      send(res, 200, await route.handle(params, body));
+      const read = async (): Promise<unknown> => route.parse(route.maxBodyBytes === undefined ? (req.resume(), undefined) : await readBody(req, route.maxBodyBytes));
+      const auth = host.auth();
+      const value = auth === null
+        ? await route.handle(() => host.metadata(), params, await read())
+        : await auth.around(req, route.name, params, read, (api, body) => route.handle(api, params, body));
+      send(res, 200, value);
       return;
     }
     const unknown = new GalleonError(ErrorCode.INVALID_ARGUMENT, pathMatched ? `${req.method ?? '?'} is not allowed on ${path}` : `no admin route ${path.slice(0, 256)}`, {

@@ -3,6 +3,7 @@
  * daemon.conf), then command-line flags. Unknown keys and bad values are errors that name the
  * key. Pure: the caller reads the file and hands in its text.
  */
+import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
@@ -15,6 +16,8 @@ import { defaultBlockSizeBytes, maxBlockSizeBytes, minBlockSizeBytes } from '../
 
 export { maxBlockSizeBytes, minBlockSizeBytes } from '../../proto/metadata-types.js';
 export const defaultTargetVoters = 3;
+/** The node credential's file under the storage path when none is named. */
+export const defaultNodeTokenFileName = 'node-token';
 const allowedTargetVoters = [1, 3, 5] as const;
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -43,6 +46,10 @@ export interface DaemonSettings {
   /** `[security]`: Vault transit engine address and key name (external key provider). */
   kmsAddress?: string;
   kmsKey?: string;
+  /** `[security] auth_required` / `--auth` (issue #12): every request needs a token. Default: on when a node token file is named. */
+  authRequired?: boolean | string;
+  /** `[security] node_token_file` / `--node-token-file`: the cluster's node credential (0600). Default `<storage>/node-token`. */
+  nodeTokenFile?: string;
 }
 
 /** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
@@ -65,7 +72,7 @@ const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
   log: { level: 'logLevel' },
-  security: { key_file: 'keyFile', kms_address: 'kmsAddress', kms_key: 'kmsKey' },
+  security: { key_file: 'keyFile', kms_address: 'kmsAddress', kms_key: 'kmsKey', auth_required: 'authRequired', node_token_file: 'nodeTokenFile' },
 };
 
 export const defaultDaemonSettings = {
@@ -115,7 +122,8 @@ export function parseConfigFile(text: string, file: string): DaemonSettings {
       const typeOk = setting === 'targetVoters' || setting === 'heartbeatIntervalMs' || setting === 'leaseTtlMs' || setting === 'dataNodeDownAfterMs' ? typeof value === 'number'
         : setting === 'blockSize' ? typeof value === 'number' || typeof value === 'string'
           : setting === 'roles' || setting === 'peerAddresses' ? typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'))
-            : typeof value === 'string';
+            : setting === 'authRequired' ? typeof value === 'boolean'
+              : typeof value === 'string';
       if (!typeOk) throw configError(file, `"${section}.${key}" has the wrong type (${JSON.stringify(value)})`, 'see deploy/daemon.toml for a sample');
       (out as Record<string, unknown>)[setting] = value;
     }
@@ -250,6 +258,7 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     mountPoint: s.mountPoint === undefined || s.mountPoint === '' ? null : s.mountPoint,
     keyFile: s.keyFile === undefined || s.keyFile === '' ? null : s.keyFile,
     kms,
+    nodeTokenFile: resolveNodeTokenFile(s),
   };
 }
 
@@ -262,4 +271,14 @@ function resolveKms(s: DaemonSettings): DaemonConfig['kms'] {
   if (!/^https?:\/\/[^\s/]+/.test(address)) throw configError('kms-address', `"${address}" is not an http(s) URL`, 'e.g. --kms-address http://127.0.0.1:8200');
   if (!/^[\w.-]{1,128}$/.test(keyName)) throw configError('kms-key', `"${keyName}" is not a transit key name`, 'use letters, digits, dot, dash or underscore');
   return { address, keyName };
+}
+
+/** The node token file when authentication is on, else null. */
+function resolveNodeTokenFile(s: DaemonSettings): string | null {
+  const raw = s.authRequired;
+  const on = raw === undefined ? s.nodeTokenFile !== undefined
+    : raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : Number.NaN;
+  if (typeof on !== 'boolean') throw configError('security.auth_required', `${JSON.stringify(raw)} is not true or false`, 'write auth_required = true');
+  if (!on) return null;
+  return s.nodeTokenFile ?? join(s.storagePath ?? defaultDaemonSettings.storagePath, defaultNodeTokenFileName);
 }

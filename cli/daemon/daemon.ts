@@ -12,7 +12,7 @@ import { collectDefaultMetrics, register, Registry } from 'prom-client';
 import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import type { Member, MetadataApi } from '../../proto/metadata-types.js';
+import type { Member } from '../../proto/metadata-types.js';
 import { parseHostPort } from '../lib/address.js';
 import { startAdminServer, type AdminServer, type DaemonHost } from './admin-server.js';
 import { MetadataRole } from './metadata-role.js';
@@ -28,6 +28,9 @@ import { parseConfigFile, reloadPlan, type DaemonSettings } from './config.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import { DaemonKeys } from './keys.js';
 import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
+import { AdminAuth, type AdminApi } from './admin-auth.js';
+import { AuditLog } from './audit-log.js';
+import { loadNodeToken } from './node-token.js';
 
 export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
@@ -72,7 +75,7 @@ export class Daemon implements DaemonHost {
   /** Block client of a node without the data role (its mounts still read and write blocks). */
   private mountBlocks: BlockClient | null = null;
   /** A node without the metadata role reaches the cluster through this client. */
-  private remoteMetadata: (MetadataApi & { close(): void }) | null = null;
+  private remoteMetadata: (AdminApi & { close(): void }) | null = null;
   private readonly startedAtMs = Date.now();
   private keys_: DaemonKeys | null = null;
   /** One keyring for every block client of this node: one writer id per volume, one unwrap. */
@@ -81,6 +84,11 @@ export class Daemon implements DaemonHost {
   private resolveStopped!: () => void;
   /** Resolves once the daemon has fully stopped. */
   readonly stopped = new Promise<void>((resolve) => { this.resolveStopped = resolve; });
+
+  /** Issue #12: the node credential (null: authentication off), the audit log and the admin endpoint's door. */
+  private nodeToken: string | null = null;
+  private audit: AuditLog | null = null;
+  private adminAuth: AdminAuth | null = null;
 
   /** The config file's settings as read at start: a SIGHUP compares the file with them. */
   private fileSettings: DaemonSettings = {};
@@ -94,6 +102,7 @@ export class Daemon implements DaemonHost {
     const fileSettings = config.configFile === null ? {} : await readSettings(config.configFile);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId, fileSettings.logLevel));
     daemon.fileSettings = fileSettings;
+    if (config.nodeTokenFile !== null) await daemon.initAuth(config.nodeTokenFile);
     await routeGrpcLogs(daemon.logger);
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
     await writeFile(join(config.storagePath, pidFileName), `${process.pid}\n`);
@@ -147,6 +156,27 @@ export class Daemon implements DaemonHost {
     }
   }
 
+  /** Reads (or, for a new cluster, makes) the node credential; opens the audit log. */
+  private async initAuth(file: string): Promise<void> {
+    const newCluster = this.cfg.peerAddresses.length === 0 && this.cfg.roles.includes('metadata');
+    this.nodeToken = await loadNodeToken(file, newCluster);
+    this.audit = new AuditLog(this.cfg.storagePath, this.cfg.nodeId, this.logger.child({ part: 'audit' }));
+    this.adminAuth = new AdminAuth({ nodeToken: this.nodeToken, audit: this.audit, api: () => this.metadata() });
+  }
+
+  /** Options of every metadata client this node makes: the node credential when authentication is on. */
+  private clientAuth(): { token?: string } {
+    return this.nodeToken === null ? {} : { token: this.nodeToken };
+  }
+
+  auth(): AdminAuth | null {
+    return this.adminAuth;
+  }
+
+  auditLog(): AuditLog | null {
+    return this.audit;
+  }
+
   private metadataDir(): string {
     return join(this.cfg.storagePath, metadataDirName);
   }
@@ -157,18 +187,20 @@ export class Daemon implements DaemonHost {
         nodeId: this.cfg.nodeId, dataDir: this.metadataDir(), bindAddress: this.cfg.bindAddress, ipcAddress: this.cfg.ipcAddress,
         peerAddresses: this.cfg.peerAddresses, targetVoters: this.cfg.targetVoters, logger: this.logger,
         dataNodeDownAfterMs: this.cfg.dataNodeDownAfterMs,
+        ...(this.nodeToken === null || this.audit === null ? {} : { auth: { nodeToken: this.nodeToken, audit: this.audit } }),
       });
       await this.metadataRole.start();
     }
     if (this.metadataRole === null && this.remoteMetadata === null) {
       const { MetadataClient } = await import('../../metadata/service/client.js');
-      this.remoteMetadata = new MetadataClient({ addresses: this.cfg.peerAddresses, clientId: `daemon:${this.cfg.nodeId}` });
+      this.remoteMetadata = new MetadataClient({ addresses: this.cfg.peerAddresses, clientId: `daemon:${this.cfg.nodeId}`, ...this.clientAuth() });
     }
     if (this.cfg.roles.includes('data')) {
       this.dataRole = new DataRole({
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
         heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, keyring: this.keyring(),
+        ...(this.nodeToken === null || this.audit === null ? {} : { auth: { nodeToken: this.nodeToken, audit: this.audit } }),
       });
       await this.dataRole.start();
     }
@@ -198,7 +230,7 @@ export class Daemon implements DaemonHost {
   private async startMounts(): Promise<void> {
     const { MetadataClient } = await import('../../metadata/service/client.js');
     const addresses = [...(this.metadataRole === null ? [] : [this.cfg.bindAddress]), ...this.cfg.peerAddresses];
-    const watch = new MetadataClient({ addresses, clientId: `mounts:${this.cfg.nodeId}` });
+    const watch = new MetadataClient({ addresses, clientId: `mounts:${this.cfg.nodeId}`, ...this.clientAuth() });
     this.watchClient = watch;
     this.mountManager = new MountManager({
       nodeId: this.cfg.nodeId, mountPoint: this.cfg.mountPoint, api: () => this.metadata(), watch: () => watch,
@@ -212,7 +244,7 @@ export class Daemon implements DaemonHost {
       // Its own client: a mount rides out a data node's failover (down detection, then a new
       // primary: ~15 s with the default timings) instead of failing the program's write with EIO.
       this.mountBlocks = new BlockClient({
-        placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50,
+        placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50, ...this.clientAuth(),
         keyring: this.keyring(),
       });
     }
@@ -268,7 +300,7 @@ export class Daemon implements DaemonHost {
     return { contentType: merged.contentType, text: await merged.metrics() };
   }
 
-  metadata(): MetadataApi {
+  metadata(): AdminApi {
     if (this.metadataRole !== null) return this.metadataRole.api();
     if (this.remoteMetadata !== null) return this.remoteMetadata;
     throw new GalleonError(ErrorCode.UNAVAILABLE, 'this node is not connected to a metadata service', { hint: 'start it with --roles metadata, or with --peer-addresses of the cluster' });
@@ -362,7 +394,7 @@ export class Daemon implements DaemonHost {
   /** Before anything is dropped: a metadata member must answer at `address`, within seconds. */
   private async probeMember(address: string): Promise<void> {
     const { MetadataClient } = await import('../../metadata/service/client.js');
-    const client = new MetadataClient({ addresses: [address], clientId: `join-probe:${this.cfg.nodeId}`, callDeadlineMs: joinProbeTimeoutMs });
+    const client = new MetadataClient({ addresses: [address], clientId: `join-probe:${this.cfg.nodeId}`, callDeadlineMs: joinProbeTimeoutMs, ...this.clientAuth() });
     try {
       await client.clusterStatus({ stale: true });
     } catch (err) {

@@ -24,6 +24,9 @@ import { metrics } from '../../dataplane/metrics.js';
 import { Scrubber } from '../../dataplane/store/scrubber.js';
 import { Reclaimer } from '../../dataplane/store/reclaimer.js';
 import { BlockServer } from '../../dataplane/server/block-server.js';
+import { volumeLookup, type BlockAuthOptions } from '../../dataplane/server/block-auth.js';
+import type { AuditSink } from '../../proto/auth.js';
+import type { AuthApi } from '../../proto/auth-api.js';
 import { HttpRepairSource } from '../../dataplane/server/repair-source.js';
 import { DataNodeAgent } from '../../dataplane/server/agent.js';
 import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limits.js';
@@ -46,18 +49,21 @@ export interface DataRoleOptions {
   zone: string;
   storagePath: string;
   /** The metadata API to register with (this node's member, or a client of the cluster). */
-  metadata: () => MetadataApi;
+  metadata: () => MetadataApi & Pick<AuthApi, 'authLookup'>;
   logger: Logger;
   heartbeatIntervalMs?: number;
   leaseTtlMs?: number;
   /** Seals encrypted volumes' blocks for the admin block client (write-block / read-block). */
   keyring?: VolumeKeyring;
+  /** Issue #12: the block port needs tokens; this node's own block traffic sends the node credential. */
+  auth?: { nodeToken: string; audit: AuditSink };
 }
 
 /** A MetadataApi that resolves the current one on every call (the member may restart). */
-function lateBound(get: () => MetadataApi): Pick<MetadataApi, 'getVolume' | 'listVolumes' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'claimPgPrimary' | 'markPgReplicaOutOfSync'> {
+function lateBound(get: () => MetadataApi & Pick<AuthApi, 'authLookup'>): Pick<MetadataApi & AuthApi, 'authLookup' | 'getVolume' | 'listVolumes' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'claimPgPrimary' | 'markPgReplicaOutOfSync'> {
   return {
     getVolume: (...a) => get().getVolume(...a),
+    authLookup: (...a) => get().authLookup(...a),
     listVolumes: (...a) => get().listVolumes(...a),
     getPlacement: (...a) => get().getPlacement(...a),
     listDataNodes: (...a) => get().listDataNodes(...a),
@@ -103,6 +109,7 @@ export class DataRole {
       leases: { api: this.api, ttlMs: this.opts.leaseTtlMs ?? defaultLeaseTtlMs },
       // Nothing that depends on the store is served before the agent registered the node (agent.ts).
       gated: true,
+      ...(this.opts.auth === undefined ? {} : { auth: this.blockAuth(this.opts.auth) }),
     });
     try {
       await this.server.listen();
@@ -117,7 +124,7 @@ export class DataRole {
         hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another --data-address' : 'check --data-address', cause: err,
       });
     }
-    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger, metrics });
+    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement, this.opts.auth?.nodeToken), log: this.opts.logger, metrics });
     this.scrubber.start();
     this.reclaimer = new Reclaimer({ store, log: this.opts.logger, metrics });
     this.reclaimer.start();
@@ -135,8 +142,18 @@ export class DataRole {
     this.client ??= new BlockClient({
       placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50,
       ...(this.opts.keyring === undefined ? {} : { keyring: this.opts.keyring }),
+      ...(this.opts.auth === undefined ? {} : { token: this.opts.auth.nodeToken }),
     });
     return this.client;
+  }
+
+  /** The block port's door: tokens and volumes by stale reads of the metadata service (no Raft round; cached). */
+  private blockAuth(auth: { nodeToken: string; audit: AuditSink }): BlockAuthOptions {
+    return {
+      nodeToken: auth.nodeToken, audit: auth.audit,
+      lookup: (hash) => this.api.authLookup(hash, { stale: true }),
+      volume: volumeLookup((id) => this.api.getVolume(id, { stale: true })),
+    };
   }
 
   private schedule(delayMs: number): void {

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
-import type { MemberStatus, MetadataMember } from '../../metadata/service/member.js';
+import type { MemberAuth, MemberStatus, MetadataMember } from '../../metadata/service/member.js';
+import type { AuthApi } from '../../proto/auth-api.js';
 import type { RoleState } from './types.js';
 
 export interface MetadataRoleOptions {
@@ -23,6 +24,8 @@ export interface MetadataRoleOptions {
   logger: Logger;
   /** A data node silent this long is marked down by the leader's controllers (see config.ts). */
   dataNodeDownAfterMs?: number;
+  /** Issue #12: the API requires tokens (metadata/service/auth-gate.ts). */
+  auth?: MemberAuth;
 }
 
 export type Bootstrap = 'restart' | 'new-cluster' | 'join';
@@ -51,7 +54,7 @@ export class MetadataRole {
 
   constructor(private readonly opts: MetadataRoleOptions) {}
 
-  api(): MetadataApi {
+  api(): MetadataApi & AuthApi {
     if (this.member === null || this.state !== 'running') {
       throw new GalleonError(ErrorCode.UNAVAILABLE, `the metadata role of this node is ${this.state}`, {
         hint: this.state === 'left' ? 'this node left the cluster; ask another member' : 'wait for it to start, or check the daemon log',
@@ -83,6 +86,7 @@ export class MetadataRole {
         logger: this.opts.logger.child({ role: 'metadata' }),
         registry: this.registry,
         ...(this.opts.dataNodeDownAfterMs === undefined ? {} : { timing: { dataNodeHeartbeatTimeoutMs: this.opts.dataNodeDownAfterMs } }),
+        ...(this.opts.auth === undefined ? {} : { auth: this.opts.auth }),
       };
       this.member = await startMetadataMember(
         this.bootstrap === 'new-cluster' ? { ...base, peers: [{ id: this.opts.nodeId, address: this.opts.bindAddress }] }

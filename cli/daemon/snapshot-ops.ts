@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { MetadataApi, Snapshot, Volume } from '../../proto/metadata-types.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
+import type { NodePost } from '../../dataplane/client/snapshot-reads.js';
 
 /** A hook that runs longer than this is killed (and counts as failed). */
 export const defaultHookTimeoutMs = 60_000;
@@ -53,6 +54,8 @@ function hookFailed(which: string, r: HookResult): GalleonError {
 
 export interface SnapshotHost {
   api: MetadataApi;
+  /** POSTs to data nodes through the daemon's block client (its credential and transport). */
+  post?: NodePost;
   mounts: () => MountManager | null;
   log: Logger;
 }
@@ -77,7 +80,7 @@ export async function createSnapshot(host: SnapshotHost, req: SnapshotCreateRequ
       throw err;
     });
     const flushedFiles = flushed.reduce((n, f) => n + f.files, 0);
-    const snap = await takeSnapshot(host.api, vol.id, req.name);
+    const snap = await takeSnapshot(host.api, vol.id, req.name, host.post);
     return { ...snap, hooks, flushedFiles };
   } finally {
     if (req.hookPost !== undefined) {
@@ -105,12 +108,12 @@ export async function deleteSnapshot(host: SnapshotHost, ref: string, opts: { dr
     throw new GalleonError(ErrorCode.SNAPSHOT_IN_USE, `snapshot ${snap.name} has ${snap.clones?.length} clone(s) reading through it: ${snap.clones?.slice(0, 5).join(', ')}`,
       { hint: 'delete those clones first (galleon volume delete NAME)' });
   }
-  const estimate = await pruneVolume(host.api, snap.volumeId, true, pruneTimeoutMs, snap.id);
+  const estimate = await pruneVolume(host.api, snap.volumeId, true, pruneTimeoutMs, snap.id, host.post);
   const bytesToFree = estimate.reduce((n, r) => n + r.bytes, 0);
   const versionsToFree = estimate.reduce((n, r) => n + r.dropped, 0);
   if (opts.dryRun === true) return { snapshot: snap, dryRun: true, bytesToFree, versionsToFree, freed: null };
   const deleted = await host.api.deleteSnapshot(snap.id);
-  const prune = pruneVolume(host.api, deleted.volumeId, false, pruneTimeoutMs);
+  const prune = pruneVolume(host.api, deleted.volumeId, false, pruneTimeoutMs, undefined, host.post);
   if (opts.wait === true) {
     const done = await prune;
     return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: { versions: done.reduce((n, r) => n + r.dropped, 0), bytes: done.reduce((n, r) => n + r.bytes, 0) } };
@@ -124,5 +127,5 @@ export async function deleteSnapshot(host: SnapshotHost, ref: string, opts: { dr
 
 export async function restoreVolume(host: SnapshotHost, ref: string, snapshot: string): Promise<Volume> {
   const { restoreInPlace } = await import('../../dataplane/client/snapshot-reads.js');
-  return restoreInPlace(host.api, ref, snapshot);
+  return restoreInPlace(host.api, ref, snapshot, host.post);
 }

@@ -46,6 +46,8 @@ export interface DaemonConfig {
   keyFile: string | null;
   /** Vault transit engine that wraps new volumes' data keys (token: GALLEON_KMS_TOKEN or VAULT_TOKEN). */
   kms: { address: string; keyName: string } | null;
+  /** Issue #12: the node credential's file; null: authentication is off (every port is open). */
+  nodeTokenFile: string | null;
 }
 
 export type RoleState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'left';

@@ -37,6 +37,8 @@ export interface AdminClientOptions {
   onFallback?: (line: string) => void;
   /** More candidates, asked for only when the given ones are unreachable (files are read then). */
   more?: () => Promise<DaemonCandidate[]>;
+  /** Sent as `authorization: Bearer <token>` on every request (issue #12). */
+  token?: string;
 }
 
 const notADaemonHint = 'point --daemon-address at a daemon\'s --ipc-address (`galleon daemon status` on that host shows it)';
@@ -140,7 +142,7 @@ export class AdminClient {
       res = await request(`http://${address}${path}`, {
         method,
         dispatcher: this.dispatcher,
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...(this.opts.token === undefined ? {} : { authorization: `Bearer ${this.opts.token}` }) },
         body: body === undefined ? null : JSON.stringify(body),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

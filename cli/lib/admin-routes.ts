@@ -17,7 +17,8 @@ export type AdminBodyName =
   | 'volumeSpec' | 'expand' | 'labels' | 'blockWrite' | 'storageClass' | 'join' | 'leave'
   | 'vfsMount' | 'vfsUnmount' | 'vfsSync' | 'none'
   | 'snapshotCreate' | 'snapshotDelete' | 'clone' | 'restore'
-  | 'backupTarget' | 'backupCreate' | 'backupRestore' | 'backupVerify' | 'backupPolicy';
+  | 'backupTarget' | 'backupCreate' | 'backupRestore' | 'backupVerify' | 'backupPolicy'
+  | 'userSpec' | 'tokenSpec' | 'policy' | 'auditQuery';
 
 export interface AdminRouteSpec {
   method: AdminMethod;
@@ -84,6 +85,15 @@ export const adminRoutes = {
   backupPolicyCreate: { method: 'POST', path: '/v1/backup-policies', command: 'backup policy create', body: 'backupPolicy' },
   backupPolicyPlan: { method: 'POST', path: '/v1/backup-policies/plan', command: 'backup policy create --dry-run', body: 'backupPolicy' },
   backupPolicyDelete: { method: 'DELETE', path: '/v1/backup-policies/:id', command: 'backup policy delete', body: 'none' },
+  userList: { method: 'GET', path: '/v1/users', command: 'user list' },
+  userCreate: { method: 'POST', path: '/v1/users', command: 'user create', body: 'userSpec' },
+  userDelete: { method: 'DELETE', path: '/v1/users/:name', command: 'user delete', body: 'none' },
+  tokenList: { method: 'GET', path: '/v1/tokens', command: 'token list' },
+  tokenCreate: { method: 'POST', path: '/v1/tokens', command: 'token create', body: 'tokenSpec' },
+  tokenRevoke: { method: 'DELETE', path: '/v1/tokens/:id', command: 'token revoke', body: 'none' },
+  volumePolicy: { method: 'PUT', path: '/v1/volumes/:ref/policy', command: 'volume policy', body: 'policy' },
+  /** A read with a body (since, user, limit): POST, so that the filter need not be a query string. */
+  auditList: { method: 'POST', path: '/v1/audit/search', command: 'audit list', body: 'auditQuery' },
 } as const satisfies Record<string, AdminRouteSpec>;
 
 export type AdminRouteName = keyof typeof adminRoutes;

@@ -26,6 +26,11 @@ export abstract class GalleonCommand extends Command {
       default: defaultClusterDir,
       helpGroup: 'GLOBAL',
     }),
+    token: Flags.string({
+      summary: 'Token to authenticate with (galleon token create). [default: <dir>/admin-token when present, as galleon up writes it]',
+      env: 'GALLEON_TOKEN',
+      helpGroup: 'GLOBAL',
+    }),
   };
 
   /** A command aimed at one daemon (daemon stop, cluster join) never falls back to another. */
@@ -38,14 +43,18 @@ export abstract class GalleonCommand extends Command {
    * answers, the config file's and the local cluster's daemons (daemon-candidates.ts), saying
    * on stderr which one it used (stdout stays the --json result).
    */
-  protected async admin(flags: { 'daemon-address'?: string | undefined; dir?: string | undefined }): Promise<AdminClient> {
+  protected async admin(flags: { 'daemon-address'?: string | undefined; dir?: string | undefined; token?: string | undefined }): Promise<AdminClient> {
     if (this.adminClient === undefined) {
-      const [{ AdminClient: Client }, { givenCandidates, knownCandidates }] = await Promise.all([import('./admin-client.js'), import('./daemon-candidates.js')]);
+      const [{ AdminClient: Client }, { givenCandidates, knownCandidates }, { resolveToken }] = await Promise.all([
+        import('./admin-client.js'), import('./daemon-candidates.js'), import('./token-source.js'),
+      ]);
       const scoped = (this.constructor as typeof GalleonCommand).daemonScoped;
+      const token = await resolveToken(flags.token, flags.dir);
       this.adminClient = new Client(givenCandidates(flags['daemon-address']), {
         fallback: !scoped,
         onFallback: (line) => process.stderr.write(`${line}\n`),
         more: () => knownCandidates(flags.dir),
+        ...(token === undefined ? {} : { token }),
       });
     }
     return this.adminClient;

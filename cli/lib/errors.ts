@@ -1,11 +1,11 @@
 /**
  * Turns any failure into the CLI's one line and exit code. Pure.
  * Exit codes: 1 other failure, 2 bad input, 3 no daemon / cluster unavailable, 4 not found,
- * 5 conflict (exists, in use, precondition).
+ * 5 conflict (exists, in use, precondition), 6 refused: no or a bad token (401), or not allowed (403).
  */
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 
-export const ExitCode = { Failure: 1, Usage: 2, Unavailable: 3, NotFound: 4, Conflict: 5 } as const;
+export const ExitCode = { Failure: 1, Usage: 2, Unavailable: 3, NotFound: 4, Conflict: 5, Denied: 6 } as const;
 
 const exitByCode: Partial<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: ExitCode.Usage, INVALID_SIZE: ExitCode.Usage, OUT_OF_RANGE: ExitCode.Usage,
@@ -16,6 +16,9 @@ const exitByCode: Partial<Record<ErrorCode, number>> = {
   SNAPSHOT_EXISTS: ExitCode.Conflict, SNAPSHOT_IN_USE: ExitCode.Conflict,
   BACKUP_TARGET_NOT_FOUND: ExitCode.NotFound, BACKUP_NOT_FOUND: ExitCode.NotFound, BACKUP_POLICY_NOT_FOUND: ExitCode.NotFound,
   BACKUP_TARGET_EXISTS: ExitCode.Conflict,
+  USER_NOT_FOUND: ExitCode.NotFound, TOKEN_NOT_FOUND: ExitCode.NotFound,
+  USER_EXISTS: ExitCode.Conflict,
+  UNAUTHENTICATED: ExitCode.Denied, PERMISSION_DENIED: ExitCode.Denied,
   VOLUME_EXISTS: ExitCode.Conflict, STORAGE_CLASS_EXISTS: ExitCode.Conflict, STORAGE_CLASS_IN_USE: ExitCode.Conflict,
   FAILED_PRECONDITION: ExitCode.Conflict, INSUFFICIENT_NODES: ExitCode.Conflict,
 };

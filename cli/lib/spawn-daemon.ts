@@ -40,7 +40,7 @@ async function whyItExited(file: string): Promise<string> {
 }
 
 /** `args` are the `daemon start` flags (without --detach). */
-export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string): Promise<DetachedDaemon> {
+export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string, nodeTokenFile: string | null = null): Promise<DetachedDaemon> {
   await makeFolder(storagePath, 'storage path');
   const logFile = join(storagePath, logFileName);
   const fd = openSync(logFile, 'a');
@@ -60,7 +60,9 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
   child.once('exit', () => { exited = true; });
   child.unref();
 
-  const client = new AdminClient(ipcAddress);
+  // A daemon that requires tokens answers its status only to one: the node credential, which the
+  // first node of a cluster writes as it starts (so the file is read once it exists).
+  let client = nodeTokenFile === null ? new AdminClient(ipcAddress) : null;
   const deadline = Date.now() + daemonStartTimeoutMs;
   const spawnedAtMs = Date.now();
   let answering: DetachedDaemon | undefined;
@@ -69,6 +71,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
       throw new GalleonError(ErrorCode.UNAVAILABLE, `the daemon exited while starting: ${await whyItExited(logFile)}`, { hint: `see ${logFile}` });
     }
     try {
+      client ??= new AdminClient(ipcAddress, { token: (await readFile(nodeTokenFile ?? '', 'utf8')).trim() });
       const status = await client.route<DaemonStatus>('daemonStatus', {}, undefined, 2_000);
       // "Started" should mean serving: wait for health (a leader, caught up) too, but a node
       // that cannot reach its quorum yet is still a running daemon, not a failed start.

@@ -15,6 +15,12 @@ import { pickPorts } from './ports.js';
 import { isAbsentOrEmpty, purgeClusterDir, writeUpMarker } from './purge.js';
 import { isProcessAlive as isAlive, logFileName, readPidFile } from '../daemon/pidfile.js';
 import type { FailoverTimings } from '../daemon/config.js';
+import { adminTokenFileName } from '../lib/token-source.js';
+
+/** The user `galleon up` makes as the first admin of a cluster that requires tokens. */
+export const adminUserName = 'admin';
+/** The same name as the daemon's default (cli/daemon/config.ts), kept here so `up` does not load the daemon's config module. */
+export const defaultNodeTokenFileName = 'node-token';
 
 export const clusterFileName = 'cluster.json';
 export const maxLocalNodes = 7;
@@ -47,6 +53,8 @@ export interface LocalCluster {
   nodes: LocalNode[];
   /** Failover timings every node runs with (absent: the daemon defaults). */
   timings?: FailoverTimings;
+  /** Issue #12: the nodes require tokens (`<dir>/node-token`; the admin's in `<dir>/admin-token`). Absent: an older, open cluster. */
+  auth?: boolean;
 }
 
 export async function readClusterFile(dir: string): Promise<LocalCluster | null> {
@@ -107,6 +115,8 @@ export interface UpOptions {
   basePort: number | null;
   /** Already validated (config.ts resolveFailoverTimings); absent keeps what the cluster had. */
   timings?: FailoverTimings;
+  /** A new cluster requires tokens unless this is false (`galleon up --no-auth`); an existing one keeps its mode. */
+  auth?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -128,10 +138,11 @@ export const mountDirName = 'mnt';
  */
 export const localKeyFileName = 'cluster.key';
 
-function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined): string[] {
+function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined, auth: string | null): string[] {
   const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
   args.push('--key-file', join(dirname(n.storagePath), localKeyFileName));
   if (n.mountPoint !== undefined) args.push('--mount-point', n.mountPoint);
+  if (auth !== null) args.push('--auth', '--node-token-file', auth);
   if (peers.length > 0) args.push('--peer-addresses', peers.join(','));
   if (timings !== undefined) {
     args.push('--heartbeat-interval-ms', String(timings.heartbeatIntervalMs), '--lease-ttl-ms', String(timings.leaseTtlMs), '--data-node-down-after-ms', String(timings.dataNodeDownAfterMs));
@@ -159,7 +170,7 @@ async function restartDownNodes(cluster: LocalCluster, alive: readonly LocalNode
   if (opts.timings !== undefined) cluster.timings = opts.timings;
   for (const n of down) {
     n.mountPoint ??= join(dir, mountDirName, n.id);
-    const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
+    const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings, nodeTokenFileOf(cluster)), n.storagePath, n.ipcAddress, nodeTokenFileOf(cluster));
     n.pid = started.pid;
     progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
   }
@@ -181,7 +192,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
           hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up\` with the new timings`,
         });
       }
-      const status = await new AdminClient(cluster.daemonAddress).route<ClusterStatus>('clusterStatus', {});
+      const status = await (await clusterClient(cluster)).route<ClusterStatus>('clusterStatus', {});
       return { cluster, alreadyUp: true, restarted: [], fresh: false, status };
     }
     restarted = await restartDownNodes(cluster, alive, opts);
@@ -209,11 +220,14 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
         logFile: join(storagePath, logFileName), mountPoint: join(dir, mountDirName, id),
       };
     });
-    cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes, ...(opts.timings === undefined ? {} : { timings: opts.timings }) };
+    cluster = {
+      dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes, ...(opts.timings === undefined ? {} : { timings: opts.timings }),
+      auth: opts.auth !== false,
+    };
     progress(`Starting a ${count}-node cluster in ${dir}`);
     for (const [i, n] of nodes.entries()) {
       const peers = i === 0 ? [] : [nodes[0]?.bindAddress ?? ''];
-      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
+      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters, cluster.timings, nodeTokenFileOf(cluster)), n.storagePath, n.ipcAddress, nodeTokenFileOf(cluster));
       n.pid = started.pid;
       // Written after every node, so `galleon down` can stop what started even if a later node fails.
       await writeClusterFile(cluster);
@@ -223,12 +237,37 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   }
   await writeClusterFile(cluster);
   const c = cluster;
-  const client = new AdminClient(c.daemonAddress);
+  const client = await clusterClient(c);
   const status = await waitUntil('the cluster becoming ready (a leader, all members voters)', clusterReadyTimeoutMs, async () => {
     const s = await client.route<ClusterStatus>('clusterStatus', {}, undefined, 2_000);
     return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
   });
+  if (fresh && c.auth === true) await bootstrapAdmin(c);
   return { cluster: c, alreadyUp: false, restarted, fresh, status };
+}
+
+/** The node credential's file of a cluster that requires tokens, else null. */
+export function nodeTokenFileOf(c: LocalCluster): string | null {
+  return c.auth === true ? join(c.dir, defaultNodeTokenFileName) : null;
+}
+
+/**
+ * `up`'s own calls (status, the first volume, mounts) go with the node credential, read from
+ * its 0600 file: the local bootstrap path of issue #12.
+ */
+export async function clusterClient(c: LocalCluster, address = c.daemonAddress): Promise<AdminClient> {
+  const file = nodeTokenFileOf(c);
+  if (file === null) return new AdminClient(address);
+  return new AdminClient(address, { token: (await readFile(file, 'utf8')).trim() });
+}
+
+/** The first admin (user `admin`, role admin) and its token in `<dir>/admin-token` (0600), which the CLI then uses. */
+async function bootstrapAdmin(c: LocalCluster): Promise<void> {
+  const client = await clusterClient(c);
+  const users = await client.route<{ name: string }[]>('userList', {});
+  if (!users.some((u) => u.name === adminUserName)) await client.route<unknown>('userCreate', {}, { name: adminUserName, role: 'admin' });
+  const made = await client.route<{ token: string }>('tokenCreate', {}, { user: adminUserName });
+  await writeFile(join(c.dir, adminTokenFileName), `${made.token}\n`, { mode: 0o600 });
 }
 
 export interface DownResult {
@@ -292,7 +331,7 @@ interface MountRow { volume: string; mountPoint: string; state: string; error: s
 
 /** Creates the first volume when the cluster has none (on fewer than 3 nodes: fast-local-ssd, one replica per node). Returns whether it did. */
 export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean> {
-  const client = new AdminClient(cluster.daemonAddress);
+  const client = await clusterClient(cluster);
   const volumes = await client.route<{ name: string }[]>('volumeList', {});
   if (volumes.length > 0) return false;
   // One or two nodes cannot hold the default class's replicated writes: a local-disk class then.
@@ -305,7 +344,7 @@ export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean>
 export async function waitForMounts(cluster: LocalCluster, volume: string): Promise<NodeMount[]> {
   return waitUntil(`volume ${volume} mounting on every node`, mountReadyTimeoutMs, async () => {
     const rows = await Promise.all(cluster.nodes.map(async (n) => {
-      const list = await new AdminClient(n.ipcAddress).route<MountRow[]>('vfsList', {}, undefined, 2_000);
+      const list = await (await clusterClient(cluster, n.ipcAddress)).route<MountRow[]>('vfsList', {}, undefined, 2_000);
       const r = list.find((m) => m.volume === volume);
       return r === undefined ? null : { node: n.id, mountPoint: r.mountPoint, state: r.state, error: r.error };
     }));

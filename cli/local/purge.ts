@@ -68,7 +68,8 @@ export function ownedEntries(dir: string, entries: readonly string[], nodeStorag
     .map((p) => resolve(dir, p))
     .filter((p) => dirname(p) === resolve(dir) && nodeFolderPattern.test(basename(p)))
     .map((p) => basename(p)));
-  const files = new Set(['cluster.json', 'cluster.json.tmp', ...(hasMarker ? [markerFileName, 'cluster.key'] : [])]);
+  // node-token and admin-token (issue #12) are written only by `up` and its daemons, like cluster.json.
+  const files = new Set(['cluster.json', 'cluster.json.tmp', ...(hasMarker ? [markerFileName, 'cluster.key', 'node-token', 'admin-token'] : [])]);
   return entries.filter((e) => nodeFolders.has(e) || files.has(e));
 }
 

@@ -6,6 +6,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { withNodeCredential } from '../credential.js';
 import { GalleonError, isGalleonError, type ErrorCode } from '../../proto/errors.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
@@ -32,6 +34,8 @@ export interface BlockClientOptions {
   maxInFlight?: number;
   /** Coalesce small concurrent writes to one primary into batch requests (default true). */
   coalesceWrites?: boolean;
+  /** Sent as `authorization: Bearer <token>` on every request (issue #12): the node credential or a user's token. */
+  token?: string;
   /**
    * Batch requests on the wire per primary. One (the default) lets writes pile up into big
    * batches while the previous one is out: a request costs far more CPU than a small write.
@@ -101,10 +105,10 @@ interface QueuedWrite {
 }
 
 export class BlockClient {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, Dispatcher>();
   private readonly writeQueues = new Map<string, WriteQueue>();
   private closed = false;
-  private readonly o: Required<Omit<BlockClientOptions, 'placement' | 'keyring'>>;
+  private readonly o: Required<Omit<BlockClientOptions, 'placement' | 'keyring' | 'token'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
     this.o = {
@@ -119,13 +123,13 @@ export class BlockClient {
     };
   }
 
-  private pool(address: string): Pool {
+  private pool(address: string): Dispatcher {
     let p = this.pools.get(address);
     if (p === undefined) {
-      p = new Pool(`http://${address}`, {
+      p = withNodeCredential(new Pool(`http://${address}`, {
         connections: this.o.connectionsPerNode, pipelining: this.o.pipelining, keepAliveTimeout: 60_000,
         headersTimeout: this.o.requestTimeoutMs, bodyTimeout: this.o.requestTimeoutMs,
-      });
+      }), this.opts.token);
       this.pools.set(address, p);
     }
     return p;
@@ -335,6 +339,16 @@ export class BlockClient {
       q.inFlight++;
       void this.sendWriteBatch(address, batch).finally(() => { q.inFlight--; this.schedulePump(address, q); });
     }
+  }
+
+  /** A JSON POST to a data node's admin route (fence, prune), with this client's credential. */
+  async nodePost(address: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    const res = await this.pool(address).request({
+      method: 'POST', path, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    return res.body.json();
   }
 
   private async sendWriteBatch(address: string, batch: QueuedWrite[]): Promise<void> {

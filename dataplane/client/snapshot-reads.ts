@@ -63,6 +63,22 @@ export async function listBlocksAt(client: BlockClient, view: VolumeView): Promi
   return out.sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
 }
 
+/**
+ * A POST of JSON to a data node's block port, answered with JSON. The daemon passes its block
+ * client's (`BlockClient.nodePost`: the node credential and transport of every block request);
+ * without one, a plain request (tests on an open cluster).
+ */
+export type NodePost = (address: string, path: string, body: unknown, timeoutMs: number) => Promise<unknown>;
+
+const plainPost: NodePost = async (address, path, body, timeoutMs) => {
+  const res = await request(`http://${address}${path}`, {
+    method: 'POST', headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  if (res.statusCode !== 200) throw await errorFromResponse(res);
+  return res.body.json();
+};
+
 /** What pruning needs of the metadata service. */
 export interface PruneSource {
   getVolume(ref: string): Promise<Volume>;
@@ -79,7 +95,7 @@ export interface PruneReport { nodeId: string; examined: number; dropped: number
  * horizon (the volume's newest PG epoch) is read before the cut list, so a snapshot taken
  * meanwhile is above the horizon and keeps what it needs.
  */
-export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string): Promise<PruneReport[]> {
+export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string, post: NodePost = plainPost): Promise<PruneReport[]> {
   const first = await meta.getVolume(volumeRef);
   // The horizon is read BEFORE the cut list: a snapshot committed in between has its cut above
   // the horizon, so the versions it needs are kept even though the list does not name it.
@@ -92,11 +108,7 @@ export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: 
   return Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
     const address = nodes.find((n) => n.id === nodeId)?.address;
     if (address === undefined) throw new GalleonError('NODE_NOT_FOUND', `data node ${nodeId} of volume ${vol.name} is not registered`);
-    const res = await request(`http://${address}/v1/prune`, {
-      method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
-    });
-    if (res.statusCode !== 200) throw await errorFromResponse(res);
-    return { nodeId, ...(await res.body.json()) as Omit<PruneReport, 'nodeId'> };
+    return { nodeId, ...(await post(address, '/v1/prune', body, timeoutMs)) as Omit<PruneReport, 'nodeId'> };
   }));
 }
 
@@ -108,15 +120,13 @@ export const fenceTimeoutMs = 10_000;
  * (POST /v1/fence): from then on a write carrying an older epoch is refused, so nothing that
  * starts after the snapshot (or restore) returns can land below its cut.
  */
-export async function fenceVolume(meta: Pick<PruneSource, 'getPlacement' | 'listDataNodes'>, volumeId: string): Promise<number> {
+export async function fenceVolume(meta: Pick<PruneSource, 'getPlacement' | 'listDataNodes'>, volumeId: string, post: NodePost = plainPost): Promise<number> {
   const [pgs, nodes] = await Promise.all([meta.getPlacement(volumeId), meta.listDataNodes()]);
   const holders = [...new Set(pgs.flatMap((p) => p.replicas))].sort();
   const counts = await Promise.all(holders.map(async (nodeId) => {
     const address = nodes.find((n) => n.id === nodeId)?.address;
     if (address === undefined) return 0;
-    const res = await request(`http://${address}/v1/fence/${encodeURIComponent(volumeId)}`, { method: 'POST', headersTimeout: fenceTimeoutMs, bodyTimeout: fenceTimeoutMs });
-    if (res.statusCode !== 200) throw await errorFromResponse(res);
-    return ((await res.body.json()) as { fenced: number }).fenced;
+    return ((await post(address, `/v1/fence/${encodeURIComponent(volumeId)}`, undefined, fenceTimeoutMs)) as { fenced: number }).fenced;
   }));
   return counts.reduce((a, b) => a + b, 0);
 }
@@ -128,15 +138,15 @@ export type SnapshotMeta = PruneSource & {
 };
 
 /** A snapshot: one metadata command (the cut), then the fence round on the volume's data nodes. */
-export async function takeSnapshot(meta: SnapshotMeta, volume: string, name?: string): Promise<Snapshot> {
+export async function takeSnapshot(meta: SnapshotMeta, volume: string, name?: string, post: NodePost = plainPost): Promise<Snapshot> {
   const snap = await meta.createSnapshot(volume, name);
-  await fenceVolume(meta, snap.volumeId);
+  await fenceVolume(meta, snap.volumeId, post);
   return snap;
 }
 
 /** An in-place restore: one metadata command, then the fence round. */
-export async function restoreInPlace(meta: SnapshotMeta, volume: string, snapshot: string): Promise<Volume> {
+export async function restoreInPlace(meta: SnapshotMeta, volume: string, snapshot: string, post: NodePost = plainPost): Promise<Volume> {
   const vol = await meta.restoreVolume(volume, snapshot);
-  await fenceVolume(meta, vol.id);
+  await fenceVolume(meta, vol.id, post);
   return vol;
 }

@@ -18,6 +18,7 @@ import type { BlockAddress, BlockOp, BlockStore, StoredBlock } from '../store/ty
 import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam } from '../wire.js';
 import type { ReplicateResult } from '../wire.js';
 import { Peers } from './peers.js';
+import { BlockAuth, type BlockAuthOptions } from './block-auth.js';
 import { Replicator } from './replication.js';
 import { LeaseGuard } from './lease-guard.js';
 import type { LeaseOptions } from './lease-guard.js';
@@ -54,6 +55,8 @@ export interface BlockServerOptions {
   gated?: boolean;
   /** Time for the replicator's timers (../clock.ts); the process clock by default. */
   clock?: Clock;
+  /** Issue #12: every request needs a token (block-auth.ts); outgoing requests carry the node credential. Absent: open. */
+  auth?: BlockAuthOptions;
 }
 
 /** The routes a node that is not registered yet still answers: they do not depend on its data. */
@@ -64,7 +67,8 @@ export const closeGraceMs = 2_000;
 
 export class BlockServer {
   private readonly server: http.Server;
-  private readonly peers = new Peers();
+  private readonly peers: Peers;
+  private readonly auth: BlockAuth | null;
   readonly replicator: Replicator;
   private readonly maxBlockBytes: number;
   private address = '';
@@ -79,10 +83,12 @@ export class BlockServer {
 
   constructor(private readonly opts: BlockServerOptions) {
     this.gate = opts.gated === true ? 'not registered with the metadata service yet' : null;
+    this.peers = new Peers(opts.auth?.nodeToken);
+    this.auth = opts.auth === undefined ? null : new BlockAuth(opts.auth);
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
     this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log, opts.clock);
     this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases, opts.clock);
-    this.repair = new HttpRepairSource(opts.nodeId, opts.placement);
+    this.repair = new HttpRepairSource(opts.nodeId, opts.placement, opts.auth?.nodeToken);
     const replicator = this.replicator;
     this.snapshotHost = {
       store: opts.store,
@@ -204,6 +210,7 @@ export class BlockServer {
     const url = { pathname: target.rawPath, searchParams: target.query };
     const parts = target.segments;
     const route = `${req.method ?? ''} /${parts.slice(0, 2).join('/')}`;
+    await this.auth?.admit(req, route, parts);
     this.refuseWhileGated(route, req);
     // Snapshot reads and version pruning (issue #11): their own file.
     if (snapshotRoutes.has(route) && await handleSnapshotRoute(this.snapshotHost, route, parts, url.searchParams, req, res)) return;

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
+import { withNodeCredential } from '../credential.js';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { BlockOp } from '../store/types.js';
 import { blockPath, decodeJournalFrames, decodeReplicateAnswers, encodeReplicateBatch, errorFromResponse, Header, streamJournalFrames } from '../wire.js';
@@ -72,12 +73,15 @@ export interface PeerTransport {
 }
 
 export class Peers implements PeerTransport {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, Dispatcher>();
 
-  private pool(address: string): Pool {
+  /** `nodeToken`: sent with every request to a peer (issue #12; dataplane/credential.ts). */
+  constructor(private readonly nodeToken?: string) {}
+
+  private pool(address: string): Dispatcher {
     let p = this.pools.get(address);
     if (p === undefined) {
-      p = new Pool(`http://${address}`, { connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs });
+      p = withNodeCredential(new Pool(`http://${address}`, { connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs }), this.nodeToken);
       this.pools.set(address, p);
     }
     return p;

@@ -9,11 +9,12 @@ import type { PlacementSource } from '../placement.js';
 import type { RepairSource } from '../store/scrubber.js';
 import type { BlockAddress, StoredBlock } from '../store/types.js';
 import { blockPath, Header } from '../wire.js';
+import { credentialHeaders } from '../credential.js';
 
 export const repairFetchTimeoutMs = 10_000;
 
 export class HttpRepairSource implements RepairSource {
-  constructor(private readonly nodeId: string, private readonly placement: PlacementSource) {}
+  constructor(private readonly nodeId: string, private readonly placement: PlacementSource, private readonly nodeToken?: string) {}
 
   async fetchBlock(address: BlockAddress, pg: number): Promise<StoredBlock> {
     const p = await this.placement.getPlacement(address.volumeId);
@@ -22,7 +23,7 @@ export class HttpRepairSource implements RepairSource {
     for (const id of group.replicas) {
       if (id === this.nodeId) continue;
       try {
-        const res = await request(`http://${nodeOf(p, id).address}${blockPath(address)}`, { headersTimeout: repairFetchTimeoutMs, bodyTimeout: repairFetchTimeoutMs });
+        const res = await request(`http://${nodeOf(p, id).address}${blockPath(address)}`, { headersTimeout: repairFetchTimeoutMs, bodyTimeout: repairFetchTimeoutMs, headers: credentialHeaders(this.nodeToken) });
         const data = Buffer.from(await res.body.arrayBuffer());
         if (res.statusCode !== 200) { failures.push(`${id}: HTTP ${res.statusCode}`); continue; }
         return { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]), pg };

@@ -64,6 +64,14 @@ const shapes: Record<string, z.ZodType> = {
   promoteMember: z.tuple([str]),
   removeMember: z.tuple([str]),
   transferLeadership: z.tuple([str]),
+  createUser: z.tuple([obj]),
+  deleteUser: z.tuple([str]),
+  listUsers: z.tuple([]),
+  createToken: z.tuple([obj]),
+  revokeToken: z.tuple([str]),
+  listTokens: z.tuple([opt(str)]),
+  setVolumePolicy: z.tuple([str, z.array(z.unknown()).max(64)]),
+  authLookup: z.tuple([str]),
 };
 
 /** Throws INVALID_ARGUMENT naming the first argument of the wrong shape; unknown methods pass (dispatch refuses them). */

@@ -25,6 +25,9 @@ import type {
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
 import { maxResultsPerClient } from '../state/logic/apply.js';
 import { commandMethods } from '../state/contract.js';
+import type { AuthApi, TokenSpec, UserSpec } from '../../proto/auth-api.js';
+import type { PolicyEntry, TokenInfo, User } from '../../proto/auth.js';
+import { authorizationHeader, bearer, type CredentialRecord } from '../../proto/auth-token.js';
 
 /** Sessions one client opens at most; calls beyond their combined window wait. */
 export const maxSessionsPerClient = 64;
@@ -61,6 +64,8 @@ export interface MetadataClientOptions {
    * holder's delegation has ended by then (metadata/state/logic/ns-delegation.ts).
    */
   recallWaitMs?: number;
+  /** Sent as gRPC metadata `authorization: Bearer <token>` (issue #12): a user's token or the node credential. */
+  token?: string;
 }
 
 export const clientDefaults = {
@@ -96,8 +101,8 @@ const mutatingMethods = new Set<string>(commandMethods);
 interface Pending { resolve: (r: CallReplyWire) => void; reject: (e: GalleonError) => void; timer: NodeJS.Timeout }
 
 type RawClient = grpc.Client & {
-  Call: (req: CallRequestWire, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply?: CallReplyWire) => void) => void;
-  CallStream: () => grpc.ClientDuplexStream<CallRequestWire, CallReplyWire>;
+  Call: (req: CallRequestWire, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply?: CallReplyWire) => void) => void;
+  CallStream: (md: grpc.Metadata) => grpc.ClientDuplexStream<CallRequestWire, CallReplyWire>;
 };
 
 class MemberEndpoint {
@@ -106,14 +111,17 @@ class MemberEndpoint {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary') {
+  private readonly md = new grpc.Metadata();
+
+  constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary', token: string | undefined) {
     this.client = new ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions) as unknown as RawClient;
+    if (token !== undefined) this.md.set(authorizationHeader, bearer(token));
   }
 
   call(req: Omit<CallRequestWire, 'id'>, timeoutMs: number): Promise<CallReplyWire> {
     if (this.mode === 'unary') {
       return new Promise((resolve, reject) => {
-        this.client.Call({ ...req, id: 0 }, { deadline: Date.now() + timeoutMs }, (err, reply) => {
+        this.client.Call({ ...req, id: 0 }, this.md, { deadline: Date.now() + timeoutMs }, (err, reply) => {
           if (err !== null || reply === undefined) reject(transportError(this.address, err));
           else resolve(reply);
         });
@@ -133,7 +141,7 @@ class MemberEndpoint {
 
   private ensureStream(): grpc.ClientDuplexStream<CallRequestWire, CallReplyWire> {
     if (this.stream !== null) return this.stream;
-    const stream = this.client.CallStream();
+    const stream = this.client.CallStream(this.md);
     stream.on('data', (reply: CallReplyWire) => {
       const p = this.pending.get(reply.id);
       if (p === undefined) return;
@@ -179,11 +187,12 @@ function transportError(address: string, err: grpc.ServiceError | null): Galleon
   return new GalleonError(ErrorCode.UNAVAILABLE, `metadata member ${address} ${what}`, { hint: 'check that the member runs; the client retries other members' });
 }
 
-export class MetadataClient implements MetadataApi {
+export class MetadataClient implements MetadataApi, AuthApi {
   readonly clientId: string;
   private readonly sessions: SeqSession[] = [];
   private sessionWaiters: (() => void)[] = [];
-  private readonly opts: Required<Omit<MetadataClientOptions, 'clientId'>>;
+  private readonly opts: Required<Omit<MetadataClientOptions, 'clientId' | 'token'>>;
+  private readonly token: string | undefined;
   private readonly endpoints = new Map<string, MemberEndpoint>();
   private readonly ctor: grpc.ServiceClientConstructor;
   private leaderAddress: string | null = null;
@@ -195,6 +204,7 @@ export class MetadataClient implements MetadataApi {
       throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'a metadata client needs at least one member address', { hint: 'pass the gRPC address (host:port) of a metadata member' });
     }
     this.clientId = options.clientId ?? randomUUID();
+    this.token = options.token;
     this.sessions.push(new SeqSession(this.clientId));
     this.opts = {
       addresses: [...options.addresses],
@@ -317,7 +327,7 @@ export class MetadataClient implements MetadataApi {
   private endpoint(address: string): MemberEndpoint {
     let e = this.endpoints.get(address);
     if (e === undefined) {
-      e = new MemberEndpoint(address, this.ctor, this.opts.transport);
+      e = new MemberEndpoint(address, this.ctor, this.opts.transport, this.token);
       this.endpoints.set(address, e);
     }
     return e;
@@ -404,6 +414,15 @@ export class MetadataClient implements MetadataApi {
   deleteSnapshot(nameOrId: string): Promise<Snapshot> { return this.write('deleteSnapshot', [nameOrId]); }
   cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey): Promise<Volume> { return this.write('cloneVolume', dataKey === undefined ? [snapshot, name] : [snapshot, name, dataKey]); }
   restoreVolume(volume: string, snapshot: string): Promise<Volume> { return this.write('restoreVolume', [volume, snapshot]); }
+
+  createUser(spec: UserSpec): Promise<User> { return this.write('createUser', [spec]); }
+  deleteUser(name: string): Promise<User> { return this.write('deleteUser', [name]); }
+  listUsers(opts?: ReadOptions): Promise<User[]> { return this.read('listUsers', [], opts); }
+  createToken(spec: TokenSpec): Promise<TokenInfo> { return this.write('createToken', [spec]); }
+  revokeToken(id: string): Promise<TokenInfo> { return this.write('revokeToken', [id]); }
+  listTokens(user: string | null, opts?: ReadOptions): Promise<TokenInfo[]> { return this.read('listTokens', [user], opts); }
+  setVolumePolicy(ref: string, entries: PolicyEntry[]): Promise<Volume> { return this.write('setVolumePolicy', [ref, entries]); }
+  authLookup(hash: string, opts?: ReadOptions): Promise<CredentialRecord> { return this.read('authLookup', [hash], opts); }
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode> { return this.write('registerDataNode', [node]); }
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode> { return this.write('heartbeatDataNode', [id, usedBytes, pgs]); }

@@ -8,6 +8,26 @@ import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, type SerializedError } from '../../proto/errors.js';
 import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { MetadataService } from './api-handler.js';
+import type { MetadataGate } from './auth-gate.js';
+
+type CallContext = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPeer'>;
+
+/** One call through the gate (when there is one): authenticated, authorized, its answer filtered. */
+async function callThrough(svc: MetadataService, req: CallRequestWire, args: unknown[], call: CallContext, gate: MetadataGate | undefined): Promise<unknown> {
+  const input = { method: req.method, args, clientId: req.client_id, seq: req.seq, stale: req.stale };
+  if (gate === undefined) return svc.call(input);
+  const header = call.metadata.get('authorization').map(String);
+  // Arguments that are not a list are refused by the service (after the door): the guard sees none.
+  const list = Array.isArray(args) ? args : null;
+  const admitted = await gate.admit({ authorization: header.length === 0 ? undefined : header, source: call.getPeer(), method: req.method, args: list ?? [] });
+  let value: unknown;
+  try {
+    value = await svc.call({ ...input, args: list === null ? args : admitted.args });
+  } catch (err) {
+    return admitted.settle({ ok: false, err });
+  }
+  return admitted.settle({ ok: true, value });
+}
 
 export interface CallRequestWire { id: number; method: string; args: string; client_id: string; seq: number; stale: boolean }
 export interface CallReplyWire { id: number; result: string; error: string }
@@ -19,10 +39,11 @@ export function serializeError(err: unknown): SerializedError {
   }).toJSON();
 }
 
-export function registerMetadataService(server: grpc.Server, service: () => MetadataService | null, logger: Logger): void {
+/** `gate` (auth-gate.ts, issue #12): absent, every call is served as before (no authentication). */
+export function registerMetadataService(server: grpc.Server, service: () => MetadataService | null, logger: Logger, gate?: MetadataGate): void {
   const ctor = serviceConstructor('metadata.proto', 'metadata', 'Metadata');
 
-  const run = async (req: CallRequestWire): Promise<CallReplyWire> => {
+  const run = async (req: CallRequestWire, call: CallContext): Promise<CallReplyWire> => {
     const id = req.id;
     try {
       const svc = service();
@@ -33,7 +54,7 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
       } catch {
         throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'call arguments are not JSON', { hint: 'send the arguments as a JSON array' });
       }
-      const value = await svc.call({ method: req.method, args: args as unknown[], clientId: req.client_id, seq: req.seq, stale: req.stale });
+      const value = await callThrough(svc, req, args as unknown[], call, gate);
       return { id, result: JSON.stringify(value ?? null), error: '' };
     } catch (err) {
       if (!(err instanceof GalleonError)) logger.error({ err, method: req.method }, 'metadata call failed unexpectedly');
@@ -43,12 +64,12 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
 
   server.addService(ctor.service, {
     Call: (call: grpc.ServerUnaryCall<CallRequestWire, CallReplyWire>, callback: grpc.sendUnaryData<CallReplyWire>) => {
-      run(call.request).then((reply) => callback(null, reply), (err: unknown) => callback({ code: grpc.status.INTERNAL, details: String(err) }));
+      run(call.request, call).then((reply) => callback(null, reply), (err: unknown) => callback({ code: grpc.status.INTERNAL, details: String(err) }));
     },
     CallStream: (call: grpc.ServerDuplexStream<CallRequestWire, CallReplyWire>) => {
       let open = true;
       call.on('data', (req: CallRequestWire) => {
-        void run(req).then((reply) => { if (open) call.write(reply); });
+        void run(req, call).then((reply) => { if (open) call.write(reply); });
       });
       call.on('end', () => { open = false; call.end(); });
       call.on('error', () => { open = false; });

@@ -34,6 +34,10 @@ import { MetadataService, serviceDefaults, type ServiceLimits } from './api-hand
 import { VolumeWatch } from './volume-watch.js';
 import { MetadataClient } from './client.js';
 import { registerMetadataService } from './grpc-server.js';
+import { metadataAuthGate, type MetadataGate } from './auth-gate.js';
+import { Authenticator, hashToken, type CredentialRecord } from '../../proto/auth-token.js';
+import type { AuditSink } from '../../proto/auth.js';
+import type { AuthApi } from '../../proto/auth-api.js';
 import { controllerDefaults, LeaderControllers, type ControllerLimits } from './controllers.js';
 
 export interface MemberTiming extends DriverTiming, ServiceLimits, ControllerLimits {
@@ -86,6 +90,17 @@ export interface MetadataMemberOptions {
   logger?: Logger;
   registry?: Registry;
   timing?: Partial<MemberTiming>;
+  /**
+   * Issue #12: every API call must carry a token (auth-gate.ts); this member's own clients send
+   * the node credential. Absent: the API is open, as before (tests of lower layers, tools).
+   */
+  auth?: MemberAuth;
+}
+
+export interface MemberAuth {
+  /** The cluster's node credential (the token itself: this member's own calls send it). */
+  nodeToken: string;
+  audit: AuditSink;
 }
 
 export interface MemberStatus {
@@ -106,7 +121,7 @@ export interface MetadataMember {
   /** The gRPC address this member serves on (with the bound port). */
   address: string;
   /** The metadata API; calls go to the leader wherever it is. */
-  api: MetadataApi;
+  api: MetadataApi & AuthApi;
   metrics: MemberMetrics;
   status(): MemberStatus;
   /** The core's full status (progress of peers on the leader). */
@@ -255,7 +270,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     driverRef = driver;
     const service = new MetadataService({ id: options.id, driver, stateMachine, addressBook, logger, metrics, limits: timing, watch });
     let serving = true;
-    registerMetadataService(srv, () => (serving ? service : null), logger);
+    registerMetadataService(srv, () => (serving ? service : null), logger, options.auth === undefined ? undefined : memberGate(options.auth, stateMachine, service));
     driver.start();
     const controllers = new LeaderControllers({ id: options.id, driver, stateMachine, logger, limits: timing });
     controllers.start();
@@ -265,7 +280,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     const api = (): MetadataClient => {
       if (apiClient === null) {
         const others = [...addressBook.all().entries()].filter(([id]) => id !== options.id).map(([, a]) => a.address);
-        apiClient = new MetadataClient({ addresses: [address, ...others], clientId: `${options.id}-local-${Date.now().toString(36)}` });
+        apiClient = new MetadataClient({ addresses: [address, ...others], clientId: `${options.id}-local-${Date.now().toString(36)}`, ...tokenOf(options) });
       }
       return apiClient;
     };
@@ -302,18 +317,18 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
 
     if (isNew && options.peers === undefined && options.join !== undefined) {
       try {
-        await joinCluster(options.id, address, options.adminAddress ?? null, options.join, addressBook, timing, logger);
+        await joinCluster(options.id, address, options.adminAddress ?? null, options.join, addressBook, timing, logger, options.auth?.nodeToken);
       } catch (err) {
         await stop();
         throw err;
       }
-      if (options.autoPromote === true) void autoPromote(options.id, options.join, driver, timing, logger, () => stopping !== null);
+      if (options.autoPromote === true) void autoPromote(options.id, options.join, driver, timing, logger, () => stopping !== null, options.auth?.nodeToken);
     }
 
     return {
       id: options.id,
       address,
-      get api(): MetadataApi { return api(); },
+      get api(): MetadataApi & AuthApi { return api(); },
       metrics,
       status: statusOf,
       raftStatus: () => driver.status(),
@@ -365,8 +380,8 @@ function confAndTermAt(conf: ConfState, snapTerm: number, entries: { index: numb
   return { conf: c, term };
 }
 
-async function joinCluster(id: string, address: string, adminAddress: string | null, join: string[], book: AddressBook, timing: MemberTiming, logger: Logger): Promise<void> {
-  const client = new MetadataClient({ addresses: join, callDeadlineMs: timing.joinTimeoutMs });
+async function joinCluster(id: string, address: string, adminAddress: string | null, join: string[], book: AddressBook, timing: MemberTiming, logger: Logger, nodeToken: string | undefined): Promise<void> {
+  const client = new MetadataClient({ addresses: join, callDeadlineMs: timing.joinTimeoutMs, ...(nodeToken === undefined ? {} : { token: nodeToken }) });
   try {
     const members = await client.addMember(id, address, adminAddress);
     for (const m of members) if (m.address !== '') book.set(m.id, m.address, m.adminAddress);
@@ -376,8 +391,8 @@ async function joinCluster(id: string, address: string, adminAddress: string | n
   }
 }
 
-async function autoPromote(id: string, join: string[], driver: RaftNodeDriver, timing: MemberTiming, logger: Logger, stopped: () => boolean): Promise<void> {
-  const client = new MetadataClient({ addresses: join });
+async function autoPromote(id: string, join: string[], driver: RaftNodeDriver, timing: MemberTiming, logger: Logger, stopped: () => boolean, nodeToken: string | undefined): Promise<void> {
+  const client = new MetadataClient({ addresses: join, ...(nodeToken === undefined ? {} : { token: nodeToken }) });
   const pollMs = 200;
   try {
     while (!stopped()) {
@@ -398,4 +413,20 @@ async function autoPromote(id: string, join: string[], driver: RaftNodeDriver, t
     client.close();
     void timing;
   }
+}
+
+function tokenOf(options: MetadataMemberOptions): { token?: string } {
+  return options.auth === undefined ? {} : { token: options.auth.nodeToken };
+}
+
+/** The API's door: tokens checked against this member's own replica (no Raft round), rules of auth-guard.ts. */
+function memberGate(auth: MemberAuth, stateMachine: StateMachine, service: MetadataService): MetadataGate {
+  const authenticator = new Authenticator({
+    nodeTokenHash: hashToken(auth.nodeToken),
+    lookup: async (hash) => (await stateMachine.query('authLookup', [hash])) as CredentialRecord,
+  });
+  return metadataAuthGate({
+    authenticator, audit: auth.audit,
+    call: (method, args) => service.call({ method, args, clientId: '', seq: 0, stale: false }),
+  });
 }

@@ -9,6 +9,7 @@
  */
 import type { DataNode, MetadataApi } from '../../proto/metadata-types.js';
 import type { SerializedError } from '../../proto/errors.js';
+import type { AuthApi } from '../../proto/auth-api.js';
 
 /** Methods of MetadataApi that change state and are therefore replicated through the log. */
 export const commandMethods = [
@@ -23,7 +24,9 @@ export const commandMethods = [
   'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany', 'fsAckBlocksFreed',
   'fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch',
   'addBackupTarget', 'removeBackupTarget', 'createBackupPolicy', 'deleteBackupPolicy', 'claimBackupRun', 'finishBackupRun',
-] as const satisfies readonly (keyof MetadataApi)[];
+
+  'createUser', 'deleteUser', 'createToken', 'revokeToken', 'setVolumePolicy',
+] as const satisfies readonly (keyof (MetadataApi & AuthApi))[];
 export type CommandMethod = (typeof commandMethods)[number];
 
 /** Methods answered from the state machine's local state (after ReadIndex unless stale). */
@@ -32,7 +35,8 @@ export const queryMethods = [
   'listSnapshots', 'getSnapshot',
   'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree', 'fsDelegationsOf',
   'getBackupTarget', 'listBackupTargets', 'listBackupPolicies',
-] as const satisfies readonly (keyof MetadataApi)[];
+  'listUsers', 'listTokens', 'authLookup',
+] as const satisfies readonly (keyof (MetadataApi & AuthApi))[];
 export type QueryMethod = (typeof queryMethods)[number];
 
 /** Reads the service's own code needs that are not MetadataApi methods (clusterStatus, lease expiry). */

@@ -41,6 +41,7 @@ function downHost(): DaemonHost {
   return {
     metadata: down, status: rejected, config: down, health: () => Promise.resolve({ ok: false, reason: 'test' }),
     requestStop: down, restart: rejected, join: rejected, leave: rejected, blocks: down, metrics: rejected, mounts: down, keys: down, backups: down,
+    auth: () => null, auditLog: () => null,
   };
 }
 

@@ -28,7 +28,7 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     this.timeout(180_000);
     root = await makeTempDir('galleon-cli-e2e-');
     clusterDir = join(root, 'cluster');
-    const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
+    const r = await runCli(['up', '--no-auth', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
     nodes = up.cluster.nodes;

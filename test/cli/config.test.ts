@@ -50,8 +50,16 @@ describe('cli/daemon/config', () => {
       ipcAddress: '127.0.0.1:8090', dataAddress: '127.0.0.1:8070', peerAddresses: ['10.0.1.11:8080', '10.0.1.12:8080'],
       blockSizeBytes: 8192, replicationStrategy: 'asynchronous', persistenceLevel: 'high', zone: 'zone-a', targetVoters: 5,
       heartbeatIntervalMs: 1000, leaseTtlMs: 4000, dataNodeDownAfterMs: 10_000,
-      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null, keyFile: null, kms: null,
+      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null, keyFile: null, kms: null, nodeTokenFile: null,
     });
+  });
+
+  it('[security]: auth on with a node token file (default <storage>/node-token), off by default, a bad value refused', () => {
+    assert.equal(resolveDaemonConfig({}, {}, null).nodeTokenFile, null, 'open unless asked (the spec\'s auth_required = false)');
+    assert.equal(resolveDaemonConfig(parseConfigFile('[daemon]\nstorage_path = "/srv/g"\n[security]\nauth_required = true\n', 'd.toml'), {}, null).nodeTokenFile, '/srv/g/node-token');
+    assert.equal(resolveDaemonConfig({}, { nodeTokenFile: '/etc/g/token' }, null).nodeTokenFile, '/etc/g/token', 'naming the file turns it on');
+    assert.equal(resolveDaemonConfig({ authRequired: true }, { authRequired: false }, null).nodeTokenFile, null, '--no-auth wins over the file');
+    assert.throws(() => resolveDaemonConfig({ authRequired: 'maybe' }, {}, null), /auth_required/);
   });
 
   it('reads the same keys from YAML (sizes with suffixes, comma lists)', () => {
@@ -147,5 +155,6 @@ describe('cli/deploy/daemon.toml', () => {
     assert.deepEqual(cfg.roles, ['metadata', 'data']);
     assert.equal(cfg.targetVoters, 3);
     assert.deepEqual([cfg.heartbeatIntervalMs, cfg.leaseTtlMs, cfg.dataNodeDownAfterMs], [1000, 4000, 10_000]);
+    assert.equal(cfg.nodeTokenFile, '/var/lib/galleonfs/node-token');
   });
 });

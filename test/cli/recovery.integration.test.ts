@@ -47,7 +47,7 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
     this.timeout(180_000);
     root = await makeTempDir('galleon-recovery-');
     clusterDir = join(root, 'cluster');
-    const r = await runCli(['up', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--heartbeat-interval-ms', '200', '--lease-ttl-ms', '1000', '--data-node-down-after-ms', '1500', '--json']);
+    const r = await runCli(['up', '--no-auth', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--heartbeat-interval-ms', '200', '--lease-ttl-ms', '1000', '--data-node-down-after-ms', '1500', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
     nodes = up.cluster.nodes;

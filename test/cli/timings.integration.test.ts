@@ -42,7 +42,7 @@ describe('galleon failover timings (integration)', function () {
     await assert.rejects(access(storage), 'no storage was created');
 
     const upDir = join(root, 'up');
-    const up = await runCli(['up', '--dir', upDir, '--nodes', '1', '--base-port', '0', '--data-node-down-after-ms', '4400']);
+    const up = await runCli(['up', '--no-auth', '--dir', upDir, '--nodes', '1', '--base-port', '0', '--data-node-down-after-ms', '4400']);
     assert.equal(up.stderr, line);
     assert.equal(up.code, 2);
     await assert.rejects(access(upDir), 'galleon up created nothing');
@@ -50,7 +50,7 @@ describe('galleon failover timings (integration)', function () {
 
   it('galleon up passes the timings to its daemons: daemon config shows them, a silent data node is down after down-after', async () => {
     const dir = join(root, 'cluster');
-    const up = await runCli(['up', '--dir', dir, '--nodes', '1', '--base-port', '0', '--heartbeat-interval-ms', '200', '--lease-ttl-ms', '1000', '--data-node-down-after-ms', String(downAfterMs)]);
+    const up = await runCli(['up', '--no-auth', '--dir', dir, '--nodes', '1', '--base-port', '0', '--heartbeat-interval-ms', '200', '--lease-ttl-ms', '1000', '--data-node-down-after-ms', String(downAfterMs)]);
     assert.equal(up.code, 0, up.stderr);
     const cluster = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as LocalCluster;
     assert.deepEqual(cluster.timings, { heartbeatIntervalMs: 200, leaseTtlMs: 1000, dataNodeDownAfterMs: downAfterMs }, 'kept for a restart after `galleon down`');

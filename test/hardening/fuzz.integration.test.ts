@@ -8,6 +8,13 @@
  * HTTP status with a JSON GalleonError of a known code; for gRPC a reply with a serialized
  * GalleonError or a status with details). It prints the seed and the figures; a failing seed
  * replays with GALLEON_FUZZ_SEED=<seed>.
+ *
+ * Authentication is on (issue #12; `galleon up` requires tokens): each request carries a
+ * credential drawn from the same seed — mostly the node credential (so the malformed input
+ * reaches past the door), an admin's token, and about one in five a missing, malformed, unknown,
+ * expired or revoked token (each must be refused, on every port: never a success), a viewer's or
+ * another tenant's. Every refusal for a credential (UNAUTHENTICATED or PERMISSION_DENIED) must be
+ * exactly one audit event on node 1, the node that served it.
  */
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
@@ -18,6 +25,30 @@ import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { LocalCluster } from '../../cli/local/cluster.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from '../cli/helpers.js';
 import { adminCase, dataCase, grpcCase, tcpGarbage, type GrpcCase, type HttpCase } from './fuzz-inputs.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AuditEvent } from '../../proto/auth.js';
+
+/** The credential a fuzz request carries (issue #12). `bad` ones must be refused whatever the request. */
+type CredentialKind = 'node' | 'admin' | 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'viewer' | 'foreign';
+const badCredentials: ReadonlySet<CredentialKind> = new Set(['missing', 'malformed', 'unknown', 'expired', 'revoked']);
+/** Mostly the node's (to reach past the door), one in five bad, a few a viewer's or another tenant's. */
+const credentialKind = fc.oneof(
+  { weight: 14, arbitrary: fc.constant<CredentialKind>('node') }, { weight: 2, arbitrary: fc.constant<CredentialKind>('admin') },
+  { weight: 4, arbitrary: fc.constantFrom<CredentialKind>('missing', 'malformed', 'unknown', 'expired', 'revoked') },
+  { weight: 1, arbitrary: fc.constantFrom<CredentialKind>('viewer', 'foreign') },
+);
+/** The `authorization` value of each kind (filled in once the cluster's tokens exist). */
+const credentialValue: Partial<Record<CredentialKind, string>> = { malformed: 'Basic Zm9vOmJhcg==', unknown: 'Bearer glt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
+const refusalCodes = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED']);
+/** Answers that refused a credential, per port: each must be one audit event. */
+const credentialRefusals = { admin: 0, data: 0, grpc: 0 };
+
+function withCredential(headers: Record<string, string>, kind: CredentialKind): Record<string, string> {
+  const value = credentialValue[kind];
+  const out = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+  return value === undefined ? out : { ...out, authorization: value };
+}
 import { isAlive, rawExchange } from './helpers.js';
 
 const seed = Number(process.env.GALLEON_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -47,24 +78,24 @@ function problem(t: Tally, what: string): void {
   else if (t.problems.length === 20) t.problems.push('… more');
 }
 
-async function inParallel<T>(items: readonly T[], limit: number, each: (item: T) => Promise<void>): Promise<void> {
+async function inParallel<T>(items: readonly T[], limit: number, each: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: limit }, async () => {
     while (next < items.length) {
       const i = next++;
-      await each(items[i] as T);
+      await each(items[i] as T, i);
     }
   }));
 }
 
 /** Sends one HTTP case and checks that the answer is well-formed; `errorOf` finds the code in an error body. */
-async function sendHttp(pool: Pool, c: HttpCase, t: Tally, errorOf: (body: unknown) => unknown): Promise<void> {
+async function sendHttp(pool: Pool, c: HttpCase, t: Tally, errorOf: (body: unknown) => unknown, cred: CredentialKind, port: 'admin' | 'data'): Promise<void> {
   let status: number;
   let text: string;
   const t0 = Date.now();
   const watch = process.env.GALLEON_FUZZ_DEBUG === '1' ? setTimeout(() => process.stdout.write(`    slow: ${c.method} ${c.path.slice(0, 160)} ${JSON.stringify(c.headers)} body=${c.body === null ? 'null' : c.body.length}\n`), slowAnswerMs) : null;
   try {
-    const res = await pool.request({ method: c.method, path: c.path, headers: c.headers, body: c.body, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs, signal: AbortSignal.timeout(requestTimeoutMs + 1_000) });
+    const res = await pool.request({ method: c.method, path: c.path, headers: withCredential(c.headers, cred), body: c.body, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs, signal: AbortSignal.timeout(requestTimeoutMs + 1_000) });
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
@@ -82,12 +113,17 @@ async function sendHttp(pool: Pool, c: HttpCase, t: Tally, errorOf: (body: unkno
   if (Date.now() - t0 > slowAnswerMs) problem(t, `${label}: took ${Date.now() - t0} ms`);
   if (!Number.isInteger(status) || status < 100 || status > 599) problem(t, `${label}: not an HTTP status`);
   if (c.mutating && status < 400) problem(t, `${label}: a request that should be refused was accepted (${text.slice(0, 200)})`);
+  if (badCredentials.has(cred) && status < 400 && !c.path.startsWith('/healthz')) problem(t, `${label}: accepted with a ${cred} credential (${text.slice(0, 200)})`);
   if (status >= 500 && status !== 503 && status !== 504) problem(t, `${label}: server error ${text.slice(0, 200)}`);
+  // A HEAD answer has no body: its status alone says a credential was refused (HEAD is never cross-site guarded).
+  if (c.method === 'HEAD' && (status === 401 || status === 403)) credentialRefusals[port] += 1;
   // /healthz answers 503 with its own {ok, reason} body by design; HEAD answers have no body.
   if (status >= 400 && c.method !== 'HEAD' && !c.path.startsWith('/healthz')) {
     let body: unknown = null;
     try { body = JSON.parse(text); } catch { /* checked below */ }
-    if (!isSerializedError(errorOf(body))) problem(t, `${label}: error body is not a GalleonError: ${text.slice(0, 200)}`);
+    const e = errorOf(body);
+    if (!isSerializedError(e)) problem(t, `${label}: error body is not a GalleonError: ${text.slice(0, 200)}`);
+    else if (refusalCodes.has(e.code)) credentialRefusals[port] += 1;
   }
 }
 
@@ -102,13 +138,28 @@ function deadline(): Date {
   return new Date(Date.now() + requestTimeoutMs);
 }
 
-async function sendGrpc(clients: ReturnType<typeof grpcClients>, c: GrpcCase, t: Tally): Promise<void> {
-  const outcome = await new Promise<{ err: grpc.ServiceError | null; reply?: { result?: string; error?: string } }>((resolve) => {
+/** Raw bytes sent to Call/CallStream may decode into a call: its reply counts like any other. */
+function countRawRefusal(bytes: Buffer): void {
+  const Metadata = serviceConstructor('metadata.proto', 'metadata', 'Metadata');
+  try {
+    const reply = Metadata.service.Call?.responseDeserialize(bytes) as { error?: string } | undefined;
+    const e: unknown = reply?.error === undefined || reply.error === '' ? null : JSON.parse(reply.error);
+    if (isSerializedError(e) && refusalCodes.has(e.code)) credentialRefusals.grpc += 1;
+  } catch {
+    // not a CallReply
+  }
+}
+
+async function sendGrpc(clients: ReturnType<typeof grpcClients>, c: GrpcCase, t: Tally, cred: CredentialKind): Promise<void> {
+  const md = new grpc.Metadata();
+  const value = credentialValue[cred];
+  if (value !== undefined) md.set('authorization', value);
+  const outcome = await new Promise<{ err: grpc.ServiceError | null; reply?: { result?: string; error?: string }; rawReply?: Buffer }>((resolve) => {
     if (c.kind === 'call') {
       const fn = (clients.call as unknown as Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: object) => void) => void>).Call;
-      fn?.call(clients.call, { id: 1, method: c.method, args: c.args, client_id: c.client_id, seq: c.seq, stale: c.stale }, new grpc.Metadata(), { deadline: deadline() }, (err, reply) => resolve({ err, reply: reply as { result?: string; error?: string } }));
+      fn?.call(clients.call, { id: 1, method: c.method, args: c.args, client_id: c.client_id, seq: c.seq, stale: c.stale }, md, { deadline: deadline() }, (err, reply) => resolve({ err, reply: reply as { result?: string; error?: string } }));
     } else if (c.kind === 'raw') {
-      clients.raw.makeUnaryRequest(c.path, (b: Buffer) => b, (b: Buffer) => b, c.bytes, new grpc.Metadata(), { deadline: deadline() }, (err) => resolve({ err }));
+      clients.raw.makeUnaryRequest(c.path, (b: Buffer) => b, (b: Buffer) => b, c.bytes, md, { deadline: deadline() }, (err, value) => resolve({ err, ...(value === undefined ? {} : { rawReply: value }) }));
     } else {
       const stream = (clients.raft as unknown as { Stream: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<object> })
         .Stream(new grpc.Metadata(), { deadline: deadline() }, (err) => resolve({ err }));
@@ -124,6 +175,7 @@ async function sendGrpc(clients: ReturnType<typeof grpcClients>, c: GrpcCase, t:
     return;
   }
   const reply = outcome.reply;
+  if (c.kind === 'raw' && outcome.rawReply !== undefined) countRawRefusal(outcome.rawReply);
   if (c.kind !== 'call' || reply === undefined) { count(t, 'grpc OK'); return; }
   if (reply.error !== undefined && reply.error !== '') {
     let e: unknown = null;
@@ -132,16 +184,22 @@ async function sendGrpc(clients: ReturnType<typeof grpcClients>, c: GrpcCase, t:
     count(t, `reply ${code}`);
     if (!isSerializedError(e)) problem(t, `${label}: reply error is not a GalleonError: ${reply.error.slice(0, 200)}`);
     else if (code === 'INTERNAL') problem(t, `${label}: INTERNAL ${e.message.slice(0, 200)}`);
+    if (refusalCodes.has(code)) credentialRefusals.grpc += 1;
+    if (badCredentials.has(cred) && code !== 'UNAUTHENTICATED' && code !== 'INVALID_ARGUMENT') problem(t, `${label}: a ${cred} credential answered ${code}, not UNAUTHENTICATED`);
     return;
   }
   count(t, 'reply ok');
+  if (badCredentials.has(cred)) problem(t, `${label}: a call with a ${cred} credential succeeded`);
   if (c.mutating) problem(t, `${label}: a call that should be refused succeeded (${reply.result?.slice(0, 200) ?? ''})`);
 }
 
 interface Snapshot { volumes: unknown; classes: unknown; nodes: unknown; members: unknown; pgs: unknown[] }
 
+/** The node credential: the snapshot reads every port as the cluster itself (the data port's /v1/pgs is for nodes). */
+let nodeAuth: Record<string, string> = {};
+
 async function getJson(url: string): Promise<unknown> {
-  const res = await request(url, { headersTimeout: 15_000, bodyTimeout: 15_000 });
+  const res = await request(url, { headersTimeout: 15_000, bodyTimeout: 15_000, headers: nodeAuth });
   assert.equal(res.statusCode, 200, url);
   return res.body.json();
 }
@@ -191,7 +249,10 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     const r = await runCli(['up', '--dir', dir, '--nodes', '3', '--base-port', '0', '--json'], { GALLEON_LOG_LEVEL: 'warn' }, 180_000);
     if (r.code !== 0) throw new Error(`galleon up failed: ${r.stderr}`);
     cluster = (JSON.parse(r.stdout) as { cluster: LocalCluster }).cluster;
-    const env = { GALLEON_ADDRESS: cluster.daemonAddress };
+    const admin = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+    nodeAuth = { authorization: `Bearer ${(await readFile(join(dir, 'node-token'), 'utf8')).trim()}` };
+    const env = { GALLEON_ADDRESS: cluster.daemonAddress, GALLEON_TOKEN: admin };
+    await makeCredentials(env, admin);
     const vol = await cliJson<{ id: string }>(['volume', 'create', '-n', 'fz-keep-vol', '-s', '1M'], env);
     volumeId = vol.id;
     await cliJson(['volume', 'write-block', 'fz-keep-vol', '0', '--data', 'kept'], env);
@@ -222,6 +283,9 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     const dataCases = fc.sample(dataCase({ volumeId }), { seed: seed + 1, numRuns: runs('data') });
     const grpcCases = fc.sample(grpcCase, { seed: seed + 2, numRuns: runs('grpc') });
     const garbage = fc.sample(tcpGarbage, { seed: seed + 3, numRuns: rawRunsPerPort });
+    const creds = fc.sample(credentialKind, { seed: seed + 4, numRuns: Math.max(runsPerPort, 1) });
+    const credOf = (i: number): CredentialKind => creds[i % creds.length] ?? 'node';
+    const auditFrom = new Date().toISOString();
 
     const adminPool = new Pool(`http://${n1.ipcAddress}`, { connections: concurrency, pipelining: 1 });
     const dataPool = new Pool(`http://${n1.dataAddress}`, { connections: concurrency, pipelining: 1 });
@@ -234,9 +298,9 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
         if (process.env.GALLEON_FUZZ_DEBUG === '1') process.stdout.write(`    ${name} done in ${timings[name]} ms\n`);
       };
       await Promise.all([
-        timed('admin', () => inParallel(adminCases, concurrency, (x) => sendHttp(adminPool, x, tallies.admin, (b) => (b as { error?: unknown } | null)?.error))),
-        timed('data', () => inParallel(dataCases, concurrency, (x) => sendHttp(dataPool, x, tallies.data, (b) => b))),
-        timed('grpc', () => inParallel(grpcCases, concurrency, (x) => sendGrpc(clients, x, tallies.grpc))),
+        timed('admin', () => inParallel(adminCases, concurrency, (x, i) => sendHttp(adminPool, x, tallies.admin, (b) => (b as { error?: unknown } | null)?.error, credOf(i), 'admin'))),
+        timed('data', () => inParallel(dataCases, concurrency, (x, i) => sendHttp(dataPool, x, tallies.data, (b) => b, credOf(i + 1), 'data'))),
+        timed('grpc', () => inParallel(grpcCases, concurrency, (x, i) => sendGrpc(clients, x, tallies.grpc, credOf(i + 2)))),
       ]);
       await timed('raw', () => inParallel(garbage.flatMap((g) => [[n1.ipcAddress, g], [n1.dataAddress, g], [n1.bindAddress, g]] as const), 16, async ([address, bytes]) => {
         const a = await rawExchange(address, bytes, true).catch((err: unknown) => ({ status: -1, text: (err as Error).message }));
@@ -262,5 +326,44 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
       assert.equal(h.statusCode, 200, `${n.id} healthy`);
     }
     assert.deepEqual(await snapshot(c), before, `cluster state unchanged (seed ${seed})`);
+    await checkAudited(n1.ipcAddress, auditFrom);
   });
 });
+
+/** Users and tokens the credentials of the fuzz stand for: a viewer, a user of another tenant, an expired and a revoked token. */
+async function makeCredentials(env: Record<string, string>, admin: string): Promise<void> {
+  credentialValue.admin = `Bearer ${admin}`;
+  credentialValue.node = nodeAuth.authorization ?? '';
+  await cliJson(['user', 'create', 'fz-viewer', '--role', 'viewer'], env);
+  await cliJson(['user', 'create', 'fz-foreign', '--role', 'operator', '--tenant', 'elsewhere'], env);
+  const token = async (user: string, ttl?: string): Promise<{ id: string; token: string }> =>
+    cliJson<{ id: string; token: string }>(['token', 'create', '--user', user, ...(ttl === undefined ? [] : ['--ttl', ttl])], env);
+  credentialValue.viewer = `Bearer ${(await token('fz-viewer')).token}`;
+  credentialValue.foreign = `Bearer ${(await token('fz-foreign')).token}`;
+  const expired = await token('fz-viewer', '1s');
+  const revoked = await token('fz-viewer');
+  await cliJson(['token', 'revoke', revoked.id], env);
+  credentialValue.expired = `Bearer ${expired.token}`;
+  credentialValue.revoked = `Bearer ${revoked.token}`;
+  await waitFor('the 1 s token to expire', 10_000, async () => {
+    const res = await request(`http://${env.GALLEON_ADDRESS ?? ''}/v1/volumes`, { headers: { authorization: credentialValue.expired ?? '' } });
+    await res.body.dump();
+    return res.statusCode === 401;
+  });
+}
+
+/** Each answer that refused a credential is one denied audit event on node 1, per port. */
+async function checkAudited(ipcAddress: string, sinceIso: string): Promise<void> {
+  const res = await request(`http://${ipcAddress}/v1/audit/search`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: credentialValue.admin ?? '' },
+    body: JSON.stringify({ sinceMs: Date.parse(sinceIso), limit: 10_000 }),
+  });
+  assert.equal(res.statusCode, 200);
+  const events = (await res.body.json()) as AuditEvent[];
+  const denied = (prefix: string): number => events.filter((e) => e.verb.startsWith(prefix) && e.outcome === 'denied' && refusalCodes.has(e.code ?? '')).length;
+  const audited = { admin: denied('admin:'), data: denied('block:'), grpc: denied('metadata:') };
+  process.stdout.write(`    credential refusals (answers / audit events): admin ${credentialRefusals.admin}/${audited.admin}, data ${credentialRefusals.data}/${audited.data}, grpc ${credentialRefusals.grpc}/${audited.grpc}\n`);
+  assert.ok(events.length < 10_000, 'the audit query was not cut at its limit');
+  assert.deepEqual(audited, credentialRefusals, 'every refusal of a credential is one audit event');
+  assert.ok(credentialRefusals.admin > 0 && credentialRefusals.data > 0 && credentialRefusals.grpc > 0, 'every port refused some credentials');
+}

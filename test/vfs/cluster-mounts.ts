@@ -40,10 +40,12 @@ export async function startMountedCluster(prefix: string): Promise<MountedCluste
     if (up.code !== 0) throw new Error(`galleon up failed: ${up.stderr}`);
     const cluster = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { nodes: ClusterNode[] };
     const nodes = cluster.nodes;
+    // `up` requires tokens (issue #12): the commands go as its admin, whose token it wrote.
+    const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
     return {
       dir, nodes, teardown,
       path: (node, volume, ...rest) => join(nodes[node - 1]?.mountPoint ?? '', volume, ...rest),
-      cli: (node, args) => runCli([...args, '--daemon-address', nodes[node - 1]?.ipcAddress ?? '']),
+      cli: (node, args) => runCli([...args, '--daemon-address', nodes[node - 1]?.ipcAddress ?? ''], { GALLEON_TOKEN: token }),
     };
   } catch (err) {
     await teardown();

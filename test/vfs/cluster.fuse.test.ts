@@ -351,7 +351,8 @@ describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
     for (const [name, bytes] of written) assert.ok((await readFile(c.path(2, 'demo', name))).equals(bytes), name);
     assert.equal(await errnoOf(stat(c.path(3, 'demo'))), 'ENOTCONN');
     const started = await c.cli(3, ['daemon', 'start', '-d', '--node-id', node.id, '--storage-path', node.storagePath, '--bind-address', node.bindAddress,
-      '--ipc-address', node.ipcAddress, '--data-address', node.dataAddress, '--target-voters', '3', '--mount-point', node.mountPoint]);
+      '--ipc-address', node.ipcAddress, '--data-address', node.dataAddress, '--target-voters', '3', '--mount-point', node.mountPoint,
+      '--auth', '--node-token-file', `${c.dir}/node-token`]);
     assert.equal(started.code, 0, started.stderr);
     const content = await waitFor('node 3 reads demo again', 60_000, async () => {
       try { return await readFile(c.path(3, 'demo', 'tree', 'a', 'f1'), 'utf8'); } catch { return null; }

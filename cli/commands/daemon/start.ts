@@ -45,6 +45,8 @@ export default class DaemonStart extends GalleonCommand {
     'key-file': Flags.string({ summary: 'Cluster key file that wraps encrypted volumes\' data keys (made, mode 0600, when a node starts a new cluster). [default: <storage-path>/cluster.key]' }),
     'kms-address': Flags.string({ summary: 'Vault transit engine (http://host:8200) that wraps new volumes\' data keys instead of the key file; token from GALLEON_KMS_TOKEN or VAULT_TOKEN.' }),
     'kms-key': Flags.string({ summary: 'Name of the Vault transit key (with --kms-address).' }),
+    auth: Flags.boolean({ summary: 'Require a token on every request (admin endpoint, metadata API, block port). [default: on with --node-token-file]', allowNo: true }),
+    'node-token-file': Flags.string({ summary: 'The cluster\'s node credential (mode 0600; made by the first node if missing). [default: <storage-path>/node-token]' }),
     'data-node-down-after-ms': Flags.string({ summary: 'Metadata role: mark a data node down after this many ms without heartbeats; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
 
@@ -84,10 +86,13 @@ export default class DaemonStart extends GalleonCommand {
     set('keyFile', flags['key-file']);
     set('kmsAddress', flags['kms-address']);
     set('kmsKey', flags['kms-key']);
+    set('authRequired', flags.auth);
+    set('nodeTokenFile', flags['node-token-file']);
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
     if (config.mountPoint !== null) config.mountPoint = resolve(config.mountPoint);
     if (config.keyFile !== null) config.keyFile = resolve(config.keyFile);
+    if (config.nodeTokenFile !== null) config.nodeTokenFile = resolve(config.nodeTokenFile);
 
     if (flags.detach) return this.detach(config);
 
@@ -131,8 +136,9 @@ export default class DaemonStart extends GalleonCommand {
     if (config.mountPoint !== null) args.push('--mount-point', config.mountPoint);
     if (config.keyFile !== null) args.push('--key-file', config.keyFile);
     if (config.kms !== null) args.push('--kms-address', config.kms.address, '--kms-key', config.kms.keyName);
+    if (config.nodeTokenFile !== null) args.push('--auth', '--node-token-file', config.nodeTokenFile);
     if (config.configFile !== null) args.push('--config', config.configFile);
-    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress);
+    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, config.nodeTokenFile);
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);
     return started.status;
   }

@@ -24,6 +24,7 @@ import { checkNoSnapshots, snapshotHandlers } from './snapshots.js';
 import { ensureNs } from './ns-store.js';
 import { checkDataKey, deleteVolumeKey, putVolumeKey, volumeKeyHandlers } from './volume-keys.js';
 import { backupHandlers } from './backups.js';
+import { authHandlers } from './auth-commands.js';
 import {
   checkAddress, checkInt, checkKeys, checkLabelCount, checkLabelKey, checkLabelValue, checkLabels, checkName, checkNodeId,
   checkOneOf, checkString, invalidArgument, isRecord,
@@ -49,7 +50,7 @@ export const blockSizeBytes = minBlockSizeBytes;
 export const defaultVolumeSizeBytes = 2 ** 30;
 export const volumeTypes: readonly VolumeType[] = ['ephemeral', 'persistent', 'shared'];
 export const accessModes: readonly AccessMode[] = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany'];
-const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels', 'blockSize', 'dataKey'] as const;
+const volumeSpecKeys = ['name', 'type', 'size', 'storageClass', 'replicas', 'accessMode', 'labels', 'blockSize', 'dataKey', 'tenant'] as const;
 const registrationKeys = ['id', 'address', 'zone', 'capacityBytes', 'heartbeatIntervalMs', 'emptyStore'] as const;
 const leaseKinds: readonly LeaseKind[] = ['pg-primary', 'mount'];
 
@@ -123,6 +124,7 @@ const handlers: Record<string, Handler> = {
       id, name, type, sizeBytes, accessMode, storageClass: sc.name, replicas, writeConcern: sc.writeConcern,
       blockSizeBytes: volumeBlockSize, pgCount: pgsPerVolume, state: 'available', labels,
       createdAtMs: ctx.stampMs, updatedAtMs: ctx.stampMs, version: 1, ...(dataKey === null ? {} : { encrypted: true }),
+      ...(spec.tenant === undefined ? {} : { tenant: checkName('tenant', spec.tenant) }),
     };
     tx.put(Table.Volume, id, volume);
     if (dataKey !== null) putVolumeKey(tx, ctx, id, dataKey);
@@ -339,7 +341,7 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers, backupHandlers, {
+Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers, backupHandlers, authHandlers, {
   createSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.createSnapshot(tx, ctx, args),
   deleteSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.deleteSnapshot(tx, ctx, args),
   restoreVolume: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.restoreVolume(tx, ctx, args),

@@ -9,6 +9,7 @@ import { nsQueries } from './ns-queries.js';
 import { volumeKeyQueries } from './volume-keys.js';
 import { snapshotQueries } from './snapshots.js';
 import { backupQueries } from './backups.js';
+import { authQueries } from './auth-commands.js';
 
 type Query = (r: StateReader, args: unknown[]) => unknown;
 
@@ -29,7 +30,7 @@ const queries: Record<string, Query> = {
   listPgReports: (r) => r.ids(Table.PgReports).map((nodeId) => ({ nodeId, reports: r.get<PgReport[]>(Table.PgReports, nodeId) ?? [] })),
 };
 
-Object.assign(queries, nsQueries, volumeKeyQueries, snapshotQueries, backupQueries);
+Object.assign(queries, nsQueries, volumeKeyQueries, snapshotQueries, backupQueries, authQueries);
 
 /** Namespace queries read cold tables: the shell runs them with prefetching (MissingKeys). */
 export function readsColdState(method: string): boolean {

@@ -14,7 +14,7 @@ export const zoneSpreads: readonly ZoneSpread[] = ['none', 'prefer', 'require'];
 export const reclaimPolicies: readonly ReclaimPolicy[] = ['Delete', 'Retain'];
 export const bindingModes: readonly VolumeBindingMode[] = ['Immediate', 'WaitForFirstConsumer'];
 const specKeys = ['name', 'provisioner', 'parameters', 'replicas', 'encryption', 'writeConcern', 'zoneSpread',
-  'reclaimPolicy', 'volumeBindingMode', 'allowedTopologies', 'mountOptions'] as const;
+  'reclaimPolicy', 'volumeBindingMode', 'allowedTopologies', 'mountOptions', 'tenant'] as const;
 
 export const FAST_LOCAL_SSD = 'fast-local-ssd';
 export const ENCRYPTED_STORAGE = 'encrypted-storage';
@@ -88,6 +88,7 @@ export function buildStorageClass(raw: unknown, createdAtMs: number): StorageCla
     mountOptions: checkStringList('mountOptions', spec.mountOptions),
     builtIn: false,
     createdAtMs,
+    ...(spec.tenant === undefined ? {} : { tenant: checkName('tenant', spec.tenant) }),
   };
 }
 

@@ -30,6 +30,10 @@ export const Table = {
   /** Backup targets by name, and backup policies by id (dataplane/backup). */
   BackupTarget: 'bt',
   BackupPolicy: 'bp',
+  /** Users by name (issue #12). */
+  User: 'us',
+  /** Tokens by the SHA-256 (hex) of their secret. */
+  Token: 'tk',
   /** File-system namespace, per volume: counters, next free inode (hot: one per volume). */
   NsVolume: 'nv',
   /** Open-file handles of an inode, per mount session (hot: bounded by open files). */
