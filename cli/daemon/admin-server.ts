@@ -103,7 +103,7 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handle
     snapshotBlockRead: ({ ref, inode, block }) => readBlock(api(), host.blocks(), ref, block, inode, ref),
     volumeClone: async ({ ref }, b) => {
       const source = await api().getVolume((await api().getSnapshot(ref)).volumeId);
-      const keyed = await host.keys().withDataKey(api(), { name: b.name, storageClass: source.storageClass } as VolumeSpec, defaultStorageClass);
+      const keyed = await host.keys().withDataKey(api(), { name: b.name, storageClass: source.storageClass }, defaultStorageClass);
       return api().cloneVolume(ref, b.name, keyed.dataKey);
     },
     volumeRestore: ({ ref }, b) => restoreVolume(snaps(), ref, b.snapshot),
