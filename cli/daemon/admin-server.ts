@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
-import type { BackupTargetSpec, Member, StorageClassSpec, VolumeSpec } from '../../proto/metadata-types.js';
+import type { BackupTargetSpec, Member, StorageClassSpec } from '../../proto/metadata-types.js';
 import { formatHostPort } from '../lib/address.js';
 import type { z } from 'zod';
 import { adminRouteParamNames, adminRoutePattern, adminRoutes } from '../lib/admin-routes.js';
