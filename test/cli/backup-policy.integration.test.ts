@@ -33,7 +33,7 @@ describe('galleon backup policy across a metadata leader change (integration)', 
       '--heartbeat-interval-ms', '200', '--lease-ttl-ms', '1000', '--data-node-down-after-ms', '1500', '--json'], {}, 180_000);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.nodes.map((n) => n.ipcAddress).join(',') };
+    env = { GALLEON_ADDRESS: up.cluster.nodes.map((n) => n.ipcAddress).join(','), GALLEON_TOKEN: (await readFile(join(clusterDir, 'admin-token'), 'utf8')).trim() };
     await waitFor('three data nodes up', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
   });
 
@@ -71,7 +71,7 @@ describe('galleon backup policy across a metadata leader change (integration)', 
     await waitFor('a run under way', 30_000, async () => (await json<BackupPolicy[]>(['backup', 'policy', 'list']))[0]?.lastRun?.done === false);
     const killedAtMs = Date.now();
     process.kill(Number((await readFile(join(leader.storagePath, 'galleon.pid'), 'utf8')).trim()), 'SIGKILL');
-    env = { GALLEON_ADDRESS: up.cluster.nodes.filter((n) => n !== leader).map((n) => n.ipcAddress).join(',') };
+    env = { ...env, GALLEON_ADDRESS: up.cluster.nodes.filter((n) => n !== leader).map((n) => n.ipcAddress).join(',') };
 
     await waitFor('three runs due after the kill', 150_000, async () => (await journal(p.id)).filter((r) => r.dueMs > killedAtMs).length >= 3);
     const runs = (await journal(p.id)).sort((a, b) => a.dueMs - b.dueMs);

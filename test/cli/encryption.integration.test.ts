@@ -81,7 +81,7 @@ describe('encryption at rest on a real local cluster (integration)', function ()
     const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress };
+    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, GALLEON_TOKEN: (await readFile(join(clusterDir, 'admin-token'), 'utf8')).trim() };
     await waitFor('three data nodes up', 30_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
     sec = await json<Volume>(['volume', 'create', '--name', 'sec', '--size', '1M', '--block-size', '4K', '--access-mode', 'ReadWriteMany']);
     await json<Volume>(['volume', 'create', '--name', 'plain', '--size', '1M', '--block-size', '4K', '-c', 'fast-local-ssd', '-r', '1']);
@@ -119,7 +119,7 @@ describe('encryption at rest on a real local cluster (integration)', function ()
     assert.equal((await runCli(['volume', 'write-block', 'plain', '1', '--file', join(root, 'c.bin')], env)).code, 0);
     if (fuseReason === undefined) {
       await waitFor('sec mounted on node1 and node2', 30_000, async () => {
-        const lists = await Promise.all([0, 1].map((i) => json<{ volume: string; state: string }[]>(['vfs', 'list'], { GALLEON_ADDRESS: node(i).ipcAddress })));
+        const lists = await Promise.all([0, 1].map((i) => json<{ volume: string; state: string }[]>(['vfs', 'list'], { ...env, GALLEON_ADDRESS: node(i).ipcAddress })));
         return lists.every((l) => l.some((m) => m.volume === 'sec' && m.state === 'mounted'));
       });
       await writeFile(mnt('node1', 'secret.bin'), secretB);
@@ -165,7 +165,7 @@ describe('encryption at rest on a real local cluster (integration)', function ()
     // The file's first block replaced by its second: node 3 never read the file, so it has nothing cached.
     const attr = await (meta as MetadataClient).fsLookup(sec.id, 1, 'secret.bin');
     await c.writeBlock(sec.id, attr.ino, 0, (await c.readBlock(sec.id, attr.ino, 1)).data, 'replicated');
-    await waitFor('sec mounted on node3', 30_000, async () => (await json<{ volume: string; state: string }[]>(['vfs', 'list'], { GALLEON_ADDRESS: node(2).ipcAddress }))
+    await waitFor('sec mounted on node3', 30_000, async () => (await json<{ volume: string; state: string }[]>(['vfs', 'list'], { ...env, GALLEON_ADDRESS: node(2).ipcAddress }))
       .some((m) => m.volume === 'sec' && m.state === 'mounted'));
     await assert.rejects(readFile(mnt('node3', 'secret.bin')), (e: NodeJS.ErrnoException) => e.code === 'EIO');
   });
@@ -173,7 +173,7 @@ describe('encryption at rest on a real local cluster (integration)', function ()
   /** Stops node 3 and has `galleon up` start it again (on the key file now in the folder). */
   async function restartNode3(): Promise<void> {
     const n = node(2);
-    const stop = await runCli(['daemon', 'stop', '--daemon-address', n.ipcAddress], {});
+    const stop = await runCli(['daemon', 'stop', '--daemon-address', n.ipcAddress], env);
     assert.equal(stop.code, 0, stop.stderr);
     const again = await runCli(['up', '--dir', clusterDir, '--json'], {}, 120_000);
     assert.equal(again.code, 0, again.stderr);
@@ -181,7 +181,7 @@ describe('encryption at rest on a real local cluster (integration)', function ()
 
   it('a restarted node opens the rotated wrap; with a wrong or a missing key file its reads and its mount fail with one clear line', async function () {
     this.timeout(240_000);
-    const n3 = { GALLEON_ADDRESS: node(2).ipcAddress };
+    const n3 = { ...env, GALLEON_ADDRESS: node(2).ipcAddress };
     const keyFile = join(clusterDir, 'cluster.key');
     await restartNode3();
     await waitFor('node 3 reads sec after its restart', 60_000, async () => {

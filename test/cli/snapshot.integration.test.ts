@@ -34,7 +34,7 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
     const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress };
+    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, GALLEON_TOKEN: (await readFile(join(clusterDir, 'admin-token'), 'utf8')).trim() };
     await waitFor('three data nodes up', 30_000, async () => {
       const s = await json<ClusterStatus>(['cluster', 'status']);
       return s.dataNodes.filter((n) => n.state === 'up').length === 3;
