@@ -26,6 +26,10 @@ export const ErrorCode = {
   CROSS_ORIGIN_REFUSED: 'CROSS_ORIGIN_REFUSED',
   /** A state-changing admin request without `content-type: application/json`. */
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** A plaintext request to an endpoint that speaks only mutual TLS (proto/tls.ts). */
+  TLS_REQUIRED: 'TLS_REQUIRED',
+  /** A TLS peer whose certificate does not allow what it asked (a client certificate on Raft). */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
   // cluster state
   NOT_LEADER: 'NOT_LEADER',
   /** A data node asked to serve a PG as its primary is not its primary (`details.primary`, `details.epoch` say who is). */
@@ -141,7 +145,7 @@ const httpStatusByCode: Partial<Record<ErrorCode, number>> = {
   BLOCK_NOT_FOUND: 404, LEASE_NOT_FOUND: 404, MOUNT_NOT_FOUND: 404,
   VOLUME_EXISTS: 409, STORAGE_CLASS_EXISTS: 409, STORAGE_CLASS_IN_USE: 409, LEASE_CONFLICT: 409,
   STALE_EPOCH: 409, FAILED_PRECONDITION: 412, POSIX: 409, INSUFFICIENT_NODES: 422,
-  CROSS_ORIGIN_REFUSED: 403, UNSUPPORTED_MEDIA_TYPE: 415,
+  CROSS_ORIGIN_REFUSED: 403, UNSUPPORTED_MEDIA_TYPE: 415, TLS_REQUIRED: 400, PERMISSION_DENIED: 403,
   NOT_LEADER: 421, NOT_PRIMARY: 421, NO_LEADER: 503, UNAVAILABLE: 503, PROPOSAL_DROPPED: 503, TIMEOUT: 504,
   NO_SPACE: 507, WRITE_CONCERN_UNMET: 503,
 };

@@ -22,6 +22,7 @@ export default class Up extends GalleonCommand {
     'heartbeat-interval-ms': Flags.string({ summary: 'Data nodes heartbeat every this many ms. [default: 1000]' }),
     'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms. [default: 4000]' }),
     'data-node-down-after-ms': Flags.string({ summary: 'A data node silent this long is marked down; must exceed the lease ttl plus its margin. [default: 10000]' }),
+    'insecure-plaintext': Flags.boolean({ summary: 'Start a new cluster without TLS (no encryption, no authentication between nodes or of the CLI): development only.', default: false }),
     'first-volume': Flags.boolean({ summary: 'Create volume demo (1G, ReadWriteMany) in a cluster without volumes and wait until every node mounted it.', default: true, allowNo: true }),
   };
 
@@ -39,15 +40,16 @@ export default class Up extends GalleonCommand {
     if (base !== undefined && (base < 0 || highest > 65535)) {
       throw usageError(`--base-port ${base} puts ports outside 1-65535 (data ports reach ${highest})`, `use 1 to ${65535 - 200 - flags.nodes + 1}, or 0 to let the OS pick every port`);
     }
-    const { clusterUp, ensureFirstVolume, firstVolume, waitForMounts } = await import('../local/cluster.js');
+    const { clusterUp, ensureFirstVolume, firstVolume, localClientTls, waitForMounts } = await import('../local/cluster.js');
     const result = await clusterUp({
       dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line), ...(timings === undefined ? {} : { timings }),
+      insecurePlaintext: flags['insecure-plaintext'],
     });
     const { cluster, status } = result;
     const firstVolumeCreated = flags['first-volume'] && result.fresh ? await ensureFirstVolume(cluster) : false;
     if (firstVolumeCreated) this.print(`Created volume ${firstVolume.name} (${firstVolume.size}, ${firstVolume.accessMode}); mounting it on every node`);
     const { AdminClient } = await import('../lib/admin-client.js');
-    const names = (await new AdminClient(cluster.daemonAddress).route<{ name: string }[]>('volumeList', {})).map((v) => v.name);
+    const names = (await new AdminClient(cluster.daemonAddress, { tls: await localClientTls(cluster) }).route<{ name: string }[]>('volumeList', {})).map((v) => v.name);
     const mounts = flags['first-volume'] && names.includes(firstVolume.name) ? await waitForMounts(cluster, firstVolume.name) : [];
     const mounted = mounts.filter((m) => m.state === 'mounted');
     const addr = cluster.daemonAddress;
@@ -68,6 +70,9 @@ export default class Up extends GalleonCommand {
       `  ${bin}${flag} cluster status`,
       `  ${bin} down${dirFlag}            # stop it (add --purge to delete its data)`,
       ...(flag === '' ? [] : ['', `Or export GALLEON_ADDRESS=${addr} instead of passing --daemon-address.`]),
+      ...(cluster.tls === true
+        ? ['', `Mutual TLS: the CLI uses the operator certificate in ${cluster.dir}/tls/client${dirFlag === '' ? '' : ` (pass --tls-dir ${cluster.dir}/tls/client, or${dirFlag})`}.`]
+        : ['', 'PLAINTEXT cluster (--insecure-plaintext): nothing is encrypted or authenticated.']),
     ].join('\n'));
     return { ...result, firstVolumeCreated, mounts };
   }

@@ -38,6 +38,10 @@ export interface DaemonSettings {
   /** `[log] level`: the only setting SIGHUP applies live (see reloadPlan). */
   logLevel?: string;
   mountPoint?: string;
+  /** `[security] tls`: false runs every endpoint in plaintext (development only; `--insecure-plaintext`). */
+  tls?: boolean;
+  /** `[security] tls_dir`: ca.crt, tls.crt, tls.key of this node (default `<storage>/tls`). */
+  tlsDir?: string;
 }
 
 /** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
@@ -60,6 +64,7 @@ const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
   log: { level: 'logLevel' },
+  security: { tls: 'tls', tls_dir: 'tlsDir' },
 };
 
 export const defaultDaemonSettings = {
@@ -107,6 +112,7 @@ export function parseConfigFile(text: string, file: string): DaemonSettings {
         throw configError(file, `unknown key "${section}.${key}"`, `known keys in [${section}]: ${Object.keys(keys).join(', ')}`);
       }
       const typeOk = setting === 'targetVoters' || setting === 'heartbeatIntervalMs' || setting === 'leaseTtlMs' || setting === 'dataNodeDownAfterMs' ? typeof value === 'number'
+        : setting === 'tls' ? typeof value === 'boolean'
         : setting === 'blockSize' ? typeof value === 'number' || typeof value === 'string'
           : setting === 'roles' || setting === 'peerAddresses' ? typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'))
             : typeof value === 'string';
@@ -241,5 +247,7 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     ...timings,
     configFile,
     mountPoint: s.mountPoint === undefined || s.mountPoint === '' ? null : s.mountPoint,
+    tls: s.tls ?? true,
+    tlsDir: s.tlsDir === undefined || s.tlsDir === '' ? null : s.tlsDir,
   };
 }

@@ -24,6 +24,8 @@ import { assertStorageFree, pidFileName } from './pidfile.js';
 import { createDaemonLogger } from './logger.js';
 import { parseConfigFile, reloadPlan, type DaemonSettings } from './config.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
+import { tlsMode, type TlsMaterial } from '../../proto/tls.js';
+import { checkTlsMaterial, loadTlsDir, nodeTlsDir, type TlsSummary } from '../lib/tls.js';
 
 export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
@@ -76,7 +78,23 @@ export class Daemon implements DaemonHost {
   /** The config file's settings as read at start: a SIGHUP compares the file with them. */
   private fileSettings: DaemonSettings = {};
 
+  /** This node's TLS material; null only when TLS was turned off explicitly (--insecure-plaintext). */
+  private tls: TlsMaterial | null = null;
+  private tlsSummary: TlsSummary | null = null;
+
   private constructor(private readonly cfg: DaemonConfig & { nodeId: string }, readonly logger: Logger) {}
+
+  /** Reads and checks the node's certificate before anything listens: a bad one is one line at start, not a handshake failure later. */
+  private async loadTls(): Promise<void> {
+    if (!this.cfg.tls) {
+      this.logger.warn('TLS is off (--insecure-plaintext / [security] tls = false): every endpoint of this node is plaintext and unauthenticated; for development only');
+      return;
+    }
+    const dir = this.cfg.tlsDir ?? nodeTlsDir(this.cfg.storagePath);
+    this.tls = await loadTlsDir(dir, 'daemon');
+    this.tlsSummary = checkTlsMaterial(this.tls, dir, 'node');
+    this.logger.info({ tlsDir: dir, subject: this.tlsSummary.subject, notAfter: this.tlsSummary.notAfter }, 'mutual TLS on every endpoint');
+  }
 
   static async start(config: DaemonConfig): Promise<Daemon> {
     await makeFolder(config.storagePath, 'storage path');
@@ -92,8 +110,9 @@ export class Daemon implements DaemonHost {
     // 'exit' listeners: the pid file never outlives the process, short of SIGKILL.
     process.on('exit', () => daemon.removePidFileSync());
     try {
+      await daemon.loadTls();
       await daemon.startRoles();
-      daemon.admin = await startAdminServer(daemon, parseHostPort(config.ipcAddress, 'IPC address', true), daemon.logger);
+      daemon.admin = await startAdminServer(daemon, parseHostPort(config.ipcAddress, 'IPC address', true), daemon.logger, daemon.tls);
     } catch (err) {
       await daemon.stopRoles().catch(() => undefined);
       await rm(join(config.storagePath, pidFileName), { force: true });
@@ -144,19 +163,19 @@ export class Daemon implements DaemonHost {
       this.metadataRole = new MetadataRole({
         nodeId: this.cfg.nodeId, dataDir: this.metadataDir(), bindAddress: this.cfg.bindAddress, ipcAddress: this.cfg.ipcAddress,
         peerAddresses: this.cfg.peerAddresses, targetVoters: this.cfg.targetVoters, logger: this.logger,
-        dataNodeDownAfterMs: this.cfg.dataNodeDownAfterMs,
+        dataNodeDownAfterMs: this.cfg.dataNodeDownAfterMs, tls: this.tls,
       });
       await this.metadataRole.start();
     }
     if (this.metadataRole === null && this.remoteMetadata === null) {
       const { MetadataClient } = await import('../../metadata/service/client.js');
-      this.remoteMetadata = new MetadataClient({ addresses: this.cfg.peerAddresses, clientId: `daemon:${this.cfg.nodeId}` });
+      this.remoteMetadata = new MetadataClient({ addresses: this.cfg.peerAddresses, clientId: `daemon:${this.cfg.nodeId}`, tls: this.tls });
     }
     if (this.cfg.roles.includes('data')) {
       this.dataRole = new DataRole({
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
-        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs,
+        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, tls: this.tls,
       });
       await this.dataRole.start();
     }
@@ -166,7 +185,7 @@ export class Daemon implements DaemonHost {
   private async startMounts(): Promise<void> {
     const { MetadataClient } = await import('../../metadata/service/client.js');
     const addresses = [...(this.metadataRole === null ? [] : [this.cfg.bindAddress]), ...this.cfg.peerAddresses];
-    const watch = new MetadataClient({ addresses, clientId: `mounts:${this.cfg.nodeId}` });
+    const watch = new MetadataClient({ addresses, clientId: `mounts:${this.cfg.nodeId}`, tls: this.tls });
     this.watchClient = watch;
     this.mountManager = new MountManager({
       nodeId: this.cfg.nodeId, mountPoint: this.cfg.mountPoint, api: () => this.metadata(), watch: () => watch,
@@ -180,7 +199,7 @@ export class Daemon implements DaemonHost {
       // Its own client: a mount rides out a data node's failover (down detection, then a new
       // primary: ~15 s with the default timings) instead of failing the program's write with EIO.
       this.mountBlocks = new BlockClient({
-        placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50,
+        placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50, tls: this.tls,
       });
     }
     return this.mountBlocks;
@@ -244,7 +263,12 @@ export class Daemon implements DaemonHost {
     return {
       nodeId: this.cfg.nodeId, pid: process.pid, version, startedAtMs: this.startedAtMs, uptimeMs: Date.now() - this.startedAtMs,
       roles: this.cfg.roles, storagePath: this.cfg.storagePath, bindAddress: this.cfg.bindAddress,
-      ipcAddress: this.admin?.address ?? this.cfg.ipcAddress, healthy: (await this.health()).ok, metadata,
+      ipcAddress: this.admin?.address ?? this.cfg.ipcAddress, healthy: (await this.health()).ok,
+      security: {
+        mode: tlsMode(this.tls), tlsDir: this.tls === null ? null : this.cfg.tlsDir ?? nodeTlsDir(this.cfg.storagePath),
+        certSubject: this.tlsSummary?.subject ?? null, certNotAfter: this.tlsSummary?.notAfter ?? null,
+      },
+      metadata,
       data: this.dataRole === null ? null : { state: this.dataRole.state, registered: this.dataRole.registered, address: this.cfg.dataAddress },
     };
   }
@@ -308,7 +332,7 @@ export class Daemon implements DaemonHost {
   /** Before anything is dropped: a metadata member must answer at `address`, within seconds. */
   private async probeMember(address: string): Promise<void> {
     const { MetadataClient } = await import('../../metadata/service/client.js');
-    const client = new MetadataClient({ addresses: [address], clientId: `join-probe:${this.cfg.nodeId}`, callDeadlineMs: joinProbeTimeoutMs });
+    const client = new MetadataClient({ addresses: [address], clientId: `join-probe:${this.cfg.nodeId}`, callDeadlineMs: joinProbeTimeoutMs, tls: this.tls });
     try {
       await client.clusterStatus({ stale: true });
     } catch (err) {

@@ -28,6 +28,7 @@ import { HttpRepairSource } from '../../dataplane/server/repair-source.js';
 import { DataNodeAgent } from '../../dataplane/server/agent.js';
 import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limits.js';
 import { parseHostPort } from '../lib/address.js';
+import type { TlsMaterial } from '../../proto/tls.js';
 
 /** Retry pace while the metadata service has no leader yet. */
 const registerRetryMs = 250;
@@ -49,6 +50,8 @@ export interface DataRoleOptions {
   logger: Logger;
   heartbeatIntervalMs?: number;
   leaseTtlMs?: number;
+  /** Mutual TLS on the block port and for this node's requests to others (proto/tls.ts); null: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 /** A MetadataApi that resolves the current one on every call (the member may restart). */
@@ -81,6 +84,7 @@ export class DataRole {
   private reclaimer: Reclaimer | null = null;
   private agent: DataNodeAgent | null = null;
   private client: BlockClient | null = null;
+  private repair: HttpRepairSource | null = null;
   private readonly api: ReturnType<typeof lateBound>;
 
   constructor(private readonly opts: DataRoleOptions) {
@@ -100,6 +104,7 @@ export class DataRole {
       leases: { api: this.api, ttlMs: this.opts.leaseTtlMs ?? defaultLeaseTtlMs },
       // Nothing that depends on the store is served before the agent registered the node (agent.ts).
       gated: true,
+      tls: (this.opts.tls ?? null),
     });
     try {
       await this.server.listen();
@@ -114,7 +119,8 @@ export class DataRole {
         hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another --data-address' : 'check --data-address', cause: err,
       });
     }
-    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement), log: this.opts.logger, metrics });
+    this.repair = new HttpRepairSource(this.opts.nodeId, placement, (this.opts.tls ?? null));
+    this.scrubber = new Scrubber({ store, repair: this.repair, log: this.opts.logger, metrics });
     this.scrubber.start();
     this.reclaimer = new Reclaimer({ store, log: this.opts.logger, metrics });
     this.reclaimer.start();
@@ -129,7 +135,7 @@ export class DataRole {
 
   /** A client of the cluster's block servers (for the admin endpoint). */
   blocks(): BlockClient {
-    this.client ??= new BlockClient({ placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+    this.client ??= new BlockClient({ placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50, tls: (this.opts.tls ?? null) });
     return this.client;
   }
 
@@ -180,6 +186,8 @@ export class DataRole {
     await this.client?.close();
     this.client = null;
     await this.scrubber?.stop();
+    await this.repair?.close();
+    this.repair = null;
     await this.reclaimer?.stop();
     await this.server?.close();
     await this.store?.close();

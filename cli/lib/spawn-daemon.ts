@@ -3,6 +3,7 @@
  * and `galleon up`): output appended to a log file under its storage path, then waits until
  * its admin endpoint answers or the child dies (then the log's tail explains why).
  */
+import type { TlsMaterial } from '../../proto/tls.js';
 import { spawn } from 'node:child_process';
 import { makeFolder } from './folder.js';
 import { closeSync, openSync } from 'node:fs';
@@ -40,7 +41,8 @@ async function whyItExited(file: string): Promise<string> {
 }
 
 /** `args` are the `daemon start` flags (without --detach). */
-export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string): Promise<DetachedDaemon> {
+/** `tls`: the certificate to watch it start with (its own); null for a plaintext daemon. */
+export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string, tls: TlsMaterial | null): Promise<DetachedDaemon> {
   await makeFolder(storagePath, 'storage path');
   const logFile = join(storagePath, logFileName);
   const fd = openSync(logFile, 'a');
@@ -60,7 +62,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
   child.once('exit', () => { exited = true; });
   child.unref();
 
-  const client = new AdminClient(ipcAddress);
+  const client = new AdminClient(ipcAddress, { tls });
   const deadline = Date.now() + daemonStartTimeoutMs;
   const spawnedAtMs = Date.now();
   let answering: DetachedDaemon | undefined;

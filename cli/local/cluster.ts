@@ -6,7 +6,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { folderError, makeFolder } from '../lib/folder.js';
 import { join, resolve } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { ClusterStatus } from '../../proto/metadata-types.js';
 import { AdminClient } from '../lib/admin-client.js';
@@ -15,6 +15,9 @@ import { pickPorts } from './ports.js';
 import { isAbsentOrEmpty, purgeClusterDir, writeUpMarker } from './purge.js';
 import { isProcessAlive as isAlive, logFileName, readPidFile } from '../daemon/pidfile.js';
 import type { FailoverTimings } from '../daemon/config.js';
+import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
+import { loadTlsDir, localClientTlsDir } from '../lib/tls.js';
+import { ensureLocalPki } from './tls-setup.js';
 
 export const clusterFileName = 'cluster.json';
 export const maxLocalNodes = 7;
@@ -47,6 +50,8 @@ export interface LocalCluster {
   nodes: LocalNode[];
   /** Failover timings every node runs with (absent: the daemon defaults). */
   timings?: FailoverTimings;
+  /** Mutual TLS between nodes and with the CLI (`<dir>/tls`); false with `up --insecure-plaintext`, absent in clusters made before TLS (plaintext). */
+  tls?: boolean;
 }
 
 export async function readClusterFile(dir: string): Promise<LocalCluster | null> {
@@ -82,10 +87,25 @@ async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promis
   throw new GalleonError(ErrorCode.TIMEOUT, `${what} did not happen within ${timeoutMs / 1000} s (${last})`, { hint: 'see the galleon.log files under the cluster folder' });
 }
 
-async function healthy(ipcAddress: string): Promise<boolean> {
-  const res = await request(`http://${ipcAddress}/healthz`, { headersTimeout: 2_000, bodyTimeout: 2_000 });
-  await res.body.dump();
-  return res.statusCode === 200;
+/** The operator's client certificate of a TLS cluster (written by ensureLocalPki), null for a plaintext one. */
+export async function localClientTls(cluster: LocalCluster): Promise<TlsMaterial | null> {
+  return cluster.tls === true ? loadTlsDir(localClientTlsDir(cluster.dir), 'cli') : null;
+}
+
+async function adminOf(cluster: LocalCluster, address = cluster.daemonAddress): Promise<AdminClient> {
+  return new AdminClient(address, { tls: await localClientTls(cluster) });
+}
+
+async function healthy(ipcAddress: string, tls: TlsMaterial | null): Promise<boolean> {
+  const connect = undiciConnectOptions(tls);
+  const dispatcher = connect === undefined ? undefined : new Agent({ connect });
+  try {
+    const res = await request(`${httpUrl(ipcAddress, tls)}/healthz`, { headersTimeout: 2_000, bodyTimeout: 2_000, ...(dispatcher === undefined ? {} : { dispatcher }) });
+    await res.body.dump();
+    return res.statusCode === 200;
+  } finally {
+    await dispatcher?.close();
+  }
 }
 
 /** Ready: a leader, every node a member, voters up to the target, every node a registered data node. */
@@ -107,6 +127,8 @@ export interface UpOptions {
   basePort: number | null;
   /** Already validated (config.ts resolveFailoverTimings); absent keeps what the cluster had. */
   timings?: FailoverTimings;
+  /** A new cluster without TLS (`up --insecure-plaintext`, development only); an existing cluster keeps its mode. */
+  insecurePlaintext?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -122,8 +144,8 @@ export interface UpResult {
 
 export const mountDirName = 'mnt';
 
-function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined): string[] {
-  const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
+function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined, tls: boolean): string[] {
+  const args = [...(tls ? [] : ['--insecure-plaintext']), '--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
   if (n.mountPoint !== undefined) args.push('--mount-point', n.mountPoint);
   if (peers.length > 0) args.push('--peer-addresses', peers.join(','));
   if (timings !== undefined) {
@@ -150,9 +172,10 @@ async function restartDownNodes(cluster: LocalCluster, alive: readonly LocalNode
     ? `Restarting the ${cluster.nodes.length}-node cluster in ${dir}`
     : `Restarting ${down.map((n) => n.id).join(', ')} of the ${cluster.nodes.length}-node cluster in ${dir} (${[...running].join(', ')} running)`);
   if (opts.timings !== undefined) cluster.timings = opts.timings;
+  const tls = cluster.tls === true ? await ensureLocalPki(dir, cluster.nodes, progress) : null;
   for (const n of down) {
     n.mountPoint ??= join(dir, mountDirName, n.id);
-    const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
+    const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings, tls !== null), n.storagePath, n.ipcAddress, tls);
     n.pid = started.pid;
     progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
   }
@@ -174,7 +197,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
           hint: `run \`galleon down --dir ${opts.dir}\` first, then \`galleon up\` with the new timings`,
         });
       }
-      const status = await new AdminClient(cluster.daemonAddress).route<ClusterStatus>('clusterStatus', {});
+      const status = await (await adminOf(cluster)).route<ClusterStatus>('clusterStatus', {});
       return { cluster, alreadyUp: true, restarted: [], fresh: false, status };
     }
     restarted = await restartDownNodes(cluster, alive, opts);
@@ -202,24 +225,27 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
         logFile: join(storagePath, logFileName), mountPoint: join(dir, mountDirName, id),
       };
     });
-    cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes, ...(opts.timings === undefined ? {} : { timings: opts.timings }) };
-    progress(`Starting a ${count}-node cluster in ${dir}`);
+    const useTls = opts.insecurePlaintext !== true;
+    cluster = { dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes, ...(opts.timings === undefined ? {} : { timings: opts.timings }), tls: useTls };
+    progress(`Starting a ${count}-node cluster in ${dir}${useTls ? ' (mutual TLS)' : ' (PLAINTEXT: --insecure-plaintext, development only)'}`);
+    const tls = useTls ? await ensureLocalPki(dir, nodes, progress) : null;
     for (const [i, n] of nodes.entries()) {
       const peers = i === 0 ? [] : [nodes[0]?.bindAddress ?? ''];
-      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters, cluster.timings), n.storagePath, n.ipcAddress);
+      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters, cluster.timings, useTls), n.storagePath, n.ipcAddress, tls);
       n.pid = started.pid;
       // Written after every node, so `galleon down` can stop what started even if a later node fails.
       await writeClusterFile(cluster);
-      await waitUntil(`${n.id} becoming healthy`, clusterReadyTimeoutMs, async () => ((await healthy(n.ipcAddress)) ? true : null));
+      await waitUntil(`${n.id} becoming healthy`, clusterReadyTimeoutMs, async () => ((await healthy(n.ipcAddress, tls)) ? true : null));
       progress(`  ${n.id} (pid ${n.pid}) bind ${n.bindAddress} admin ${n.ipcAddress}${i === 0 ? ' — new cluster' : ' — joined'}`);
     }
   }
   await writeClusterFile(cluster);
   const c = cluster;
-  const client = new AdminClient(c.daemonAddress);
+  const tls = await localClientTls(c);
+  const client = new AdminClient(c.daemonAddress, { tls });
   const status = await waitUntil('the cluster becoming ready (a leader, all members voters)', clusterReadyTimeoutMs, async () => {
     const s = await client.route<ClusterStatus>('clusterStatus', {}, undefined, 2_000);
-    return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
+    return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress, tls)))).every(Boolean) ? s : null;
   });
   return { cluster: c, alreadyUp: false, restarted, fresh, status };
 }
@@ -285,7 +311,7 @@ interface MountRow { volume: string; mountPoint: string; state: string; error: s
 
 /** Creates the first volume when the cluster has none (on fewer than 3 nodes: fast-local-ssd, one replica per node). Returns whether it did. */
 export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean> {
-  const client = new AdminClient(cluster.daemonAddress);
+  const client = await adminOf(cluster);
   const volumes = await client.route<{ name: string }[]>('volumeList', {});
   if (volumes.length > 0) return false;
   // One or two nodes cannot hold the default class's replicated writes: a local-disk class then.
@@ -298,7 +324,7 @@ export async function ensureFirstVolume(cluster: LocalCluster): Promise<boolean>
 export async function waitForMounts(cluster: LocalCluster, volume: string): Promise<NodeMount[]> {
   return waitUntil(`volume ${volume} mounting on every node`, mountReadyTimeoutMs, async () => {
     const rows = await Promise.all(cluster.nodes.map(async (n) => {
-      const list = await new AdminClient(n.ipcAddress).route<MountRow[]>('vfsList', {}, undefined, 2_000);
+      const list = await (await adminOf(cluster, n.ipcAddress)).route<MountRow[]>('vfsList', {}, undefined, 2_000);
       const r = list.find((m) => m.volume === volume);
       return r === undefined ? null : { node: n.id, mountPoint: r.mountPoint, state: r.state, error: r.error };
     }));

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { GalleonError, isGalleonError, type ErrorCode } from '../../proto/errors.js';
+import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
@@ -34,6 +35,8 @@ export interface BlockClientOptions {
    * batches while the previous one is out: a request costs far more CPU than a small write.
    */
   writeBatchesInFlight?: number;
+  /** Mutual TLS with the data nodes (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 export interface WriteAck {
@@ -100,13 +103,16 @@ export class BlockClient {
       maxInFlight: opts.maxInFlight ?? defaultMaxInFlight,
       coalesceWrites: opts.coalesceWrites ?? true,
       writeBatchesInFlight: opts.writeBatchesInFlight ?? defaultWriteBatchesInFlight,
+      tls: opts.tls ?? null,
     };
   }
 
   private pool(address: string): Pool {
     let p = this.pools.get(address);
     if (p === undefined) {
-      p = new Pool(`http://${address}`, {
+      const connect = undiciConnectOptions(this.o.tls);
+      p = new Pool(httpUrl(address, this.o.tls), {
+        ...(connect === undefined ? {} : { connect }),
         connections: this.o.connectionsPerNode, pipelining: this.o.pipelining, keepAliveTimeout: 60_000,
         headersTimeout: this.o.requestTimeoutMs, bodyTimeout: this.o.requestTimeoutMs,
       });

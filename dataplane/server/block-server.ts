@@ -3,12 +3,13 @@
  * and the replicator. Routes and headers are in ../wire.ts. Errors leave as serialized
  * GalleonError JSON with the status from `httpStatusOf`.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, parseRequestTarget } from '../../proto/http-edge.js';
 import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
+import { createHttpEdgeServer, type TlsMaterial } from '../../proto/tls.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
@@ -49,6 +50,8 @@ export interface BlockServerOptions {
    * opened once its agent has registered it; see "Wiped node" in the README).
    */
   gated?: boolean;
+  /** Mutual TLS for the block port and for this node's own requests to its peers (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 /** The routes a node that is not registered yet still answers: they do not depend on its data. */
@@ -59,7 +62,7 @@ export const closeGraceMs = 2_000;
 
 export class BlockServer {
   private readonly server: http.Server;
-  private readonly peers = new Peers();
+  private readonly peers: Peers;
   readonly replicator: Replicator;
   private readonly maxBlockBytes: number;
   private address = '';
@@ -74,9 +77,10 @@ export class BlockServer {
     this.gate = opts.gated === true ? 'not registered with the metadata service yet' : null;
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
     this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log);
+    this.peers = new Peers(opts.tls ?? null);
     this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases);
-    this.repair = new HttpRepairSource(opts.nodeId, opts.placement);
-    this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+    this.repair = new HttpRepairSource(opts.nodeId, opts.placement, opts.tls ?? null);
+    this.server = createHttpEdgeServer(opts.tls, { keepAlive: true, noDelay: true }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
     this.server.keepAliveTimeout = keepAliveTimeoutMs;
@@ -132,6 +136,7 @@ export class BlockServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     clearTimeout(cut);
     await this.peers.close();
+    await this.repair.close();
   }
 
   private fail(res: http.ServerResponse, err: unknown): void {

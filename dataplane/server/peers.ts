@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import type { BlockOp } from '../store/types.js';
 import { blockPath, decodeJournalFrames, decodeReplicateAnswers, encodeReplicateBatch, errorFromResponse, Header, streamJournalFrames } from '../wire.js';
 import type { JournalFrameMeta, ReplicateFrameMeta } from '../wire.js';
@@ -74,10 +75,14 @@ export interface PeerTransport {
 export class Peers implements PeerTransport {
   private readonly pools = new Map<string, Pool>();
 
+  /** `tls`: this node's certificate, presented to every peer (proto/tls.ts); null: plaintext. */
+  constructor(private readonly tls: TlsMaterial | null = null) {}
+
   private pool(address: string): Pool {
     let p = this.pools.get(address);
     if (p === undefined) {
-      p = new Pool(`http://${address}`, { connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs });
+      const connect = undiciConnectOptions(this.tls);
+      p = new Pool(httpUrl(address, this.tls), { ...(connect === undefined ? {} : { connect }), connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs });
       this.pools.set(address, p);
     }
     return p;

@@ -16,6 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/errors.js';
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
+import { grpcChannelCredentials, type TlsMaterial } from '../../proto/tls.js';
 import type {
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
   FsInodeRange, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
@@ -54,6 +55,8 @@ export interface MetadataClientOptions {
   backoffMinMs?: number;
   backoffMaxMs?: number;
   transport?: 'stream' | 'unary';
+  /** Mutual TLS with the members (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 export const clientDefaults = {
@@ -87,8 +90,8 @@ class MemberEndpoint {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary') {
-    this.client = new ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions) as unknown as RawClient;
+  constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary', tls: TlsMaterial | null) {
+    this.client = new ctor(address, grpcChannelCredentials(tls), grpcChannelOptions) as unknown as RawClient;
   }
 
   call(req: Omit<CallRequestWire, 'id'>, timeoutMs: number): Promise<CallReplyWire> {
@@ -184,6 +187,7 @@ export class MetadataClient implements MetadataApi {
       backoffMinMs: options.backoffMinMs ?? clientDefaults.backoffMinMs,
       backoffMaxMs: options.backoffMaxMs ?? clientDefaults.backoffMaxMs,
       transport: options.transport ?? 'stream',
+      tls: options.tls ?? null,
     };
     this.ctor = serviceConstructor('metadata.proto', 'metadata', 'Metadata');
   }
@@ -297,7 +301,7 @@ export class MetadataClient implements MetadataApi {
   private endpoint(address: string): MemberEndpoint {
     let e = this.endpoints.get(address);
     if (e === undefined) {
-      e = new MemberEndpoint(address, this.ctor, this.opts.transport);
+      e = new MemberEndpoint(address, this.ctor, this.opts.transport, this.opts.tls);
       this.endpoints.set(address, e);
     }
     return e;

@@ -28,6 +28,7 @@ import { openStateMachine } from '../state/index.js';
 import type { StateMachine } from '../state/contract.js';
 import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import { grpcChannelOptions } from '../../proto/grpc-loader.js';
+import { grpcServerCredentials, type TlsMaterial } from '../../proto/tls.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import { AddressBook } from './address-book.js';
 import { MetadataService, serviceDefaults, type ServiceLimits } from './api-handler.js';
@@ -86,6 +87,8 @@ export interface MetadataMemberOptions {
   logger?: Logger;
   registry?: Registry;
   timing?: Partial<MemberTiming>;
+  /** Mutual TLS on the server, the Raft links and our own API clients (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 export interface MemberStatus {
@@ -181,7 +184,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     server = new grpc.Server(grpcChannelOptions);
     const srv = server;
     const boundPort = await new Promise<number>((resolve, reject) => {
-      srv.bindAsync(options.bindAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err === null ? resolve(port) : reject(err)));
+      srv.bindAsync(options.bindAddress, grpcServerCredentials(options.tls), (err, port) => (err === null ? resolve(port) : reject(err)));
     }).catch((err: unknown) => {
       throw new GalleonError(ErrorCode.UNAVAILABLE, `cannot listen on ${options.bindAddress}`, { cause: err, hint: 'pick a free port (or port 0) and a local interface' });
     });
@@ -198,12 +201,14 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
       selfId: options.id, resolveAddress: (peer) => addressBook.address(peer), logger, bytesPerSecond: timing.snapshotSendBytesPerSec,
       onFailure: (peer) => driverRef?.reportSnapshotFailure(peer),
       onSent: (_peer, bytes) => metrics.snapshotBytesSent.inc(bytes),
+      tls: options.tls ?? null,
     });
     const transport = new RaftTransport({
       selfId: options.id,
       selfAddress: address,
       resolveAddress: (peer) => addressBook.address(peer),
       logger,
+      tls: options.tls ?? null,
       handlers: {
         onMessages: (msgs) => driverRef?.receive(msgs),
         onUnreachable: (peer) => driverRef?.reportUnreachable(peer),
@@ -265,7 +270,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     const api = (): MetadataClient => {
       if (apiClient === null) {
         const others = [...addressBook.all().entries()].filter(([id]) => id !== options.id).map(([, a]) => a.address);
-        apiClient = new MetadataClient({ addresses: [address, ...others], clientId: `${options.id}-local-${Date.now().toString(36)}` });
+        apiClient = new MetadataClient({ addresses: [address, ...others], clientId: `${options.id}-local-${Date.now().toString(36)}`, tls: options.tls ?? null });
       }
       return apiClient;
     };
@@ -302,12 +307,12 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
 
     if (isNew && options.peers === undefined && options.join !== undefined) {
       try {
-        await joinCluster(options.id, address, options.adminAddress ?? null, options.join, addressBook, timing, logger);
+        await joinCluster(options.id, address, options.adminAddress ?? null, options.join, addressBook, timing, logger, options.tls ?? null);
       } catch (err) {
         await stop();
         throw err;
       }
-      if (options.autoPromote === true) void autoPromote(options.id, options.join, driver, timing, logger, () => stopping !== null);
+      if (options.autoPromote === true) void autoPromote(options.id, options.join, driver, timing, logger, () => stopping !== null, options.tls ?? null);
     }
 
     return {
@@ -365,8 +370,8 @@ function confAndTermAt(conf: ConfState, snapTerm: number, entries: { index: numb
   return { conf: c, term };
 }
 
-async function joinCluster(id: string, address: string, adminAddress: string | null, join: string[], book: AddressBook, timing: MemberTiming, logger: Logger): Promise<void> {
-  const client = new MetadataClient({ addresses: join, callDeadlineMs: timing.joinTimeoutMs });
+async function joinCluster(id: string, address: string, adminAddress: string | null, join: string[], book: AddressBook, timing: MemberTiming, logger: Logger, tls: TlsMaterial | null): Promise<void> {
+  const client = new MetadataClient({ addresses: join, callDeadlineMs: timing.joinTimeoutMs, tls });
   try {
     const members = await client.addMember(id, address, adminAddress);
     for (const m of members) if (m.address !== '') book.set(m.id, m.address, m.adminAddress);
@@ -376,8 +381,8 @@ async function joinCluster(id: string, address: string, adminAddress: string | n
   }
 }
 
-async function autoPromote(id: string, join: string[], driver: RaftNodeDriver, timing: MemberTiming, logger: Logger, stopped: () => boolean): Promise<void> {
-  const client = new MetadataClient({ addresses: join });
+async function autoPromote(id: string, join: string[], driver: RaftNodeDriver, timing: MemberTiming, logger: Logger, stopped: () => boolean, tls: TlsMaterial | null): Promise<void> {
+  const client = new MetadataClient({ addresses: join, tls });
   const pollMs = 200;
   try {
     while (!stopped()) {

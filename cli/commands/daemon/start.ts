@@ -42,6 +42,8 @@ export default class DaemonStart extends GalleonCommand {
     'heartbeat-interval-ms': Flags.string({ summary: 'Data role: heartbeat to the metadata service every this many ms. [default: 1000]' }),
     'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms; use the same on every node. [default: 4000]' }),
     'mount-point': Flags.string({ summary: 'Mount every volume at <DIR>/<volume-name> as it is created (FUSE; unmounted at stop).' }),
+    'tls-dir': Flags.string({ summary: 'This node\'s TLS folder: ca.crt (the cluster CA), tls.crt and tls.key (`galleon cert issue --node ID --out DIR`). [default: <storage-path>/tls]' }),
+    'insecure-plaintext': Flags.boolean({ summary: 'Turn mutual TLS off on every endpoint (no encryption, no authentication of nodes or clients): for development only.', default: false }),
     'data-node-down-after-ms': Flags.string({ summary: 'Metadata role: mark a data node down after this many ms without heartbeats; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
 
@@ -78,9 +80,12 @@ export default class DaemonStart extends GalleonCommand {
     set('leaseTtlMs', flags['lease-ttl-ms']);
     set('dataNodeDownAfterMs', flags['data-node-down-after-ms']);
     set('mountPoint', flags['mount-point']);
+    set('tlsDir', flags['tls-dir']);
+    if (flags['insecure-plaintext']) set('tls', false);
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
     if (config.mountPoint !== null) config.mountPoint = resolve(config.mountPoint);
+    if (config.tlsDir !== null) config.tlsDir = resolve(config.tlsDir);
 
     if (flags.detach) return this.detach(config);
 
@@ -123,7 +128,15 @@ export default class DaemonStart extends GalleonCommand {
     if (config.nodeId !== null) args.push('--node-id', config.nodeId);
     if (config.mountPoint !== null) args.push('--mount-point', config.mountPoint);
     if (config.configFile !== null) args.push('--config', config.configFile);
-    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress);
+    if (config.tlsDir !== null) args.push('--tls-dir', config.tlsDir);
+    if (!config.tls) args.push('--insecure-plaintext');
+    // The node's own certificate (it also identifies a client) lets this process watch it start;
+    // missing or mismatched files stop here with one line, before anything is spawned.
+    const { checkTlsMaterial, loadTlsDir, nodeTlsDir } = await import('../../lib/tls.js');
+    const tlsDir = config.tlsDir ?? nodeTlsDir(config.storagePath);
+    const tls = config.tls ? await loadTlsDir(tlsDir, 'daemon') : null;
+    if (tls !== null) checkTlsMaterial(tls, tlsDir, 'node');
+    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, tls);
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);
     return started.status;
   }
