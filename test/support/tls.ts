@@ -1,0 +1,38 @@
+/**
+ * TLS material for tests, made in process with the same code as `galleon cert` (cli/lib/pki.ts):
+ * a CA, node certificates in each node's `<storage>/tls` (the daemon's default --tls-dir) and a
+ * client certificate whose folder the CLI gets through GALLEON_TLS_DIR. Everything lives under
+ * the test's own temp folder, removed with it.
+ */
+import { join } from 'node:path';
+import { issue, initCa, defaultCertDays } from '../../cli/lib/pki.js';
+import { loadTlsDir, nodeTlsDir } from '../../cli/lib/tls.js';
+import type { TlsMaterial } from '../../proto/tls.js';
+
+export interface TestPki {
+  caDir: string;
+  /** The client certificate's folder: GALLEON_TLS_DIR for the CLI. */
+  clientDir: string;
+  client: TlsMaterial;
+}
+
+/** A CA under `root/<name>`, a client certificate, and a node certificate in each storage path's tls folder. */
+export async function makeTestPki(root: string, nodes: readonly { id: string; storagePath: string }[], name = 'pki'): Promise<TestPki> {
+  const caDir = join(root, name, 'ca');
+  await initCa(caDir, defaultCertDays, `${name}-ca`);
+  for (const n of nodes) await issue(caDir, { kind: 'node', name: n.id, dns: [], ips: [], days: defaultCertDays }, nodeTlsDir(n.storagePath));
+  const clientDir = join(root, name, 'client');
+  await issue(caDir, { kind: 'client', name: 'tester', dns: [], ips: [], days: defaultCertDays }, clientDir);
+  return { caDir, clientDir, client: await loadTlsDir(clientDir, 'cli') };
+}
+
+/** A certificate of `kind` issued by the CA in `caDir` into `out`, loaded. */
+export async function issueTestCert(caDir: string, kind: 'node' | 'client', name: string, out: string): Promise<TlsMaterial> {
+  await issue(caDir, { kind, name, dns: [], ips: [], days: defaultCertDays }, out);
+  return loadTlsDir(out, 'cli');
+}
+
+/** The GALLEON_TLS_DIR of a local cluster made by `galleon up --dir dir`. */
+export function upClientEnv(dir: string): { GALLEON_TLS_DIR: string } {
+  return { GALLEON_TLS_DIR: join(dir, 'tls', 'client') };
+}
