@@ -27,9 +27,13 @@ export interface TestDaemon {
 /** Longest a raw exchange may take before the test calls the server wedged. */
 export const rawExchangeTimeoutMs = 10_000;
 
+/**
+ * The hardening daemon runs plaintext (`[security] tls = false`): its suites send raw HTTP bytes
+ * to its parsers. The fuzzer (fuzz.integration.test.ts) covers the same ports with TLS on.
+ */
 export function configText(d: { storage: string; bind: string; ipc: string; data: string }, extra: string[] = []): string {
   return ['[daemon]', `storage_path = "${d.storage}"`, `bind_address = "${d.bind}"`, `ipc_address = "${d.ipc}"`, `data_address = "${d.data}"`,
-    '', '[cluster]', 'target_voters = 1', '', ...extra].join('\n');
+    '', '[cluster]', 'target_voters = 1', '', '[security]', 'tls = false', '', ...extra].join('\n');
 }
 
 /** Starts one single-node daemon (all roles) with a config file; logs at `logLevel` to <storage>/galleon.log. */

@@ -8,6 +8,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fuseMountPoints, unmountDir } from '../../vfs/fuse/index.js';
 import { killClusterDir, makeTempDir, runCli, waitFor } from '../cli/helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 export interface ClusterNode {
   id: string;
@@ -43,7 +44,7 @@ export async function startMountedCluster(prefix: string): Promise<MountedCluste
     return {
       dir, nodes, teardown,
       path: (node, volume, ...rest) => join(nodes[node - 1]?.mountPoint ?? '', volume, ...rest),
-      cli: (node, args) => runCli([...args, '--daemon-address', nodes[node - 1]?.ipcAddress ?? '']),
+      cli: (node, args) => runCli([...args, '--daemon-address', nodes[node - 1]?.ipcAddress ?? ''], upClientEnv(dir)),
     };
   } catch (err) {
     await teardown();
