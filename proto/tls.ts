@@ -21,9 +21,11 @@
  * reads it. Raft accepts only nodes (metadata/raft/node/transport.ts).
  */
 import * as grpc from '@grpc/grpc-js';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { ErrorCode, GalleonError } from './errors.js';
 
@@ -49,6 +51,15 @@ export const handshakeTimeoutMs = 10_000;
 const tlsHandshakeRecordType = 0x16;
 
 export type Tls = TlsMaterial | null | undefined;
+
+/** The files of a TLS folder, as `galleon cert issue` and `galleon up` write them. */
+export const tlsFileNames = { ca: 'ca.crt', cert: 'tls.crt', key: 'tls.key' } as const;
+
+/** Reads a TLS folder (the processes' `--tls-dir`); cli/lib/tls.ts adds the operator's error lines. */
+export async function readTlsDir(dir: string): Promise<TlsMaterial> {
+  const [ca, cert, key] = await Promise.all([tlsFileNames.ca, tlsFileNames.cert, tlsFileNames.key].map((f) => readFile(join(dir, f))));
+  return { ca: ca as Buffer, cert: cert as Buffer, key: key as Buffer };
+}
 
 export function tlsMode(tls: Tls): 'mutual-tls' | 'plaintext' {
   return tls === null || tls === undefined ? 'plaintext' : 'mutual-tls';

@@ -14,9 +14,9 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import { peerKindOf, type TlsMaterial } from '../../proto/tls.js';
+import { peerKindOf, tlsFileNames, type TlsMaterial } from '../../proto/tls.js';
 
-export const tlsFileNames = { ca: 'ca.crt', cert: 'tls.crt', key: 'tls.key' } as const;
+export { tlsFileNames } from '../../proto/tls.js';
 /** The folder of a local cluster (`galleon up`) that holds the operator's client certificate. */
 export const localClientTlsDir = (clusterDir: string): string => join(clusterDir, 'tls', 'client');
 /** The folder of a local cluster's CA. */
