@@ -50,7 +50,7 @@ describe('cli/daemon/config', () => {
       ipcAddress: '127.0.0.1:8090', dataAddress: '127.0.0.1:8070', peerAddresses: ['10.0.1.11:8080', '10.0.1.12:8080'],
       blockSizeBytes: 8192, replicationStrategy: 'asynchronous', persistenceLevel: 'high', zone: 'zone-a', targetVoters: 5,
       heartbeatIntervalMs: 1000, leaseTtlMs: 4000, dataNodeDownAfterMs: 10_000,
-      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null,
+      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null, tls: true, tlsDir: null,
     });
   });
 
@@ -92,8 +92,17 @@ describe('cli/daemon/config', () => {
 
   it('names an unknown key, an unknown section and a key of the spec we do not implement', () => {
     code(() => parseConfigFile('[daemon]\nstorage_pat = "/x"\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown key "daemon.storage_pat"');
-    code(() => parseConfigFile('[security]\ntls_enabled = false\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown section "security"');
+    code(() => parseConfigFile('[securty]\ntls = false\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown section "securty"');
+    code(() => parseConfigFile('[security]\ntls_enabled = false\n', 'd.toml'), 'INVALID_ARGUMENT', 'unknown key "security.tls_enabled"');
     code(() => parseConfigFile('cluster:\n  auto_join: true\n', 'd.yaml'), 'INVALID_ARGUMENT', 'unknown key "cluster.auto_join"');
+  });
+
+  it('reads [security]: TLS on unless tls = false, tls_dir; a tls that is not a boolean is refused', () => {
+    assert.deepEqual((({ tls, tlsDir }) => ({ tls, tlsDir }))(resolveDaemonConfig({}, {}, null)), { tls: true, tlsDir: null });
+    const off = resolveDaemonConfig(parseConfigFile('[security]\ntls = false\ntls_dir = "/etc/galleonfs/tls"\n', 'd.toml'), {}, null);
+    assert.deepEqual([off.tls, off.tlsDir], [false, '/etc/galleonfs/tls']);
+    assert.equal(resolveDaemonConfig(parseConfigFile('[security]\ntls = false\n', 'd.toml'), { tls: true }, null).tls, true, 'a flag overrides the file');
+    code(() => parseConfigFile('[security]\ntls = "no"\n', 'd.toml'), 'INVALID_ARGUMENT', '"security.tls" has the wrong type');
   });
 
   it('reads [daemon] mount_point (flags override it)', () => {
@@ -137,5 +146,6 @@ describe('cli/deploy/daemon.toml', () => {
     assert.deepEqual(cfg.roles, ['metadata', 'data']);
     assert.equal(cfg.targetVoters, 3);
     assert.deepEqual([cfg.heartbeatIntervalMs, cfg.leaseTtlMs, cfg.dataNodeDownAfterMs], [1000, 4000, 10_000]);
+    assert.deepEqual([cfg.tls, cfg.tlsDir], [true, '/var/lib/galleonfs/tls']);
   });
 });
