@@ -86,15 +86,20 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
+/** Written beside the file under a name of its own, then renamed over it: never half a file, never another writer's. */
+const tmpOf = (file: string): string => `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+
 async function writePrivate(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text, { mode: 0o600 });
-  await chmod(`${file}.tmp`, 0o600);
-  await rename(`${file}.tmp`, file);
+  const tmp = tmpOf(file);
+  await writeFile(tmp, text, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
 }
 
 async function writePublic(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text, { mode: 0o644 });
-  await rename(`${file}.tmp`, file);
+  const tmp = tmpOf(file);
+  await writeFile(tmp, text, { mode: 0o644 });
+  await rename(tmp, file);
 }
 
 async function keyPem(key: CryptoKey): Promise<string> {
@@ -206,10 +211,17 @@ export async function listIssued(caDir: string): Promise<IssuedRecord[]> {
   }
 }
 
-async function appendIssued(caDir: string, record: IssuedRecord): Promise<void> {
-  const list = await listIssued(caDir).catch((): IssuedRecord[] => []);
-  list.push(record);
-  await writePublic(join(caDir, caFileNames.issued), `${JSON.stringify(list, null, 2)}\n`);
+/** Appends to the CA's list one at a time per folder (several certificates issued at once, as a harness does). */
+const appending = new Map<string, Promise<void>>();
+
+function appendIssued(caDir: string, record: IssuedRecord): Promise<void> {
+  const next = (appending.get(caDir) ?? Promise.resolve()).then(async () => {
+    const list = await listIssued(caDir).catch((): IssuedRecord[] => []);
+    list.push(record);
+    await writePublic(join(caDir, caFileNames.issued), `${JSON.stringify(list, null, 2)}\n`);
+  });
+  appending.set(caDir, next.catch(() => undefined));
+  return next;
 }
 
 /** What a certificate file in `dir` says, to re-issue it as it was. */

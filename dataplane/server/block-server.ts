@@ -9,7 +9,7 @@ import { GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.j
 import { decodePathSegment, parseRequestTarget } from '../../proto/http-edge.js';
 import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
-import { createHttpEdgeServer, type TlsMaterial } from '../../proto/tls.js';
+import { createHttpEdgeServer, peerCertificateOf, peerKindOf, type TlsMaterial } from '../../proto/tls.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
@@ -56,6 +56,11 @@ export interface BlockServerOptions {
 
 /** The routes a node that is not registered yet still answers: they do not depend on its data. */
 const ungatedRoutes: ReadonlySet<string> = new Set(['GET /healthz', 'GET /metrics']);
+
+/** Routes between data nodes: with TLS, only a node certificate may call them (refuseNonNodePeer). */
+const nodeOnlyRoutes: ReadonlySet<string> = new Set([
+  'POST /v1/replicate', 'POST /v1/replicate-batch', 'GET /v1/journal', 'GET /v1/pg-blocks', 'POST /v1/peer', 'POST /v1/catchup', 'PUT /v1/admin',
+]);
 
 /** How long `close` lets requests in progress finish before it cuts their connections. */
 export const closeGraceMs = 2_000;
@@ -123,6 +128,22 @@ export class BlockServer {
     req.resume();
     throw new GalleonError('UNAVAILABLE', `data node ${this.opts.nodeId} is ${this.gate}; retry another replica`, {
       hint: 'it registers, and serves, once the metadata service accepts it (a wiped node: once it is marked down)',
+    });
+  }
+
+  /**
+   * Under mutual TLS every peer holds a certificate of the cluster CA; the routes by which nodes
+   * replicate, peer and catch up (and the hand-installed placement) are for node certificates
+   * only, so a client certificate (an operator's, a program's) reads and writes blocks through
+   * primaries like any client and never speaks for a node.
+   */
+  private refuseNonNodePeer(route: string, req: http.IncomingMessage): void {
+    if (this.opts.tls === null || this.opts.tls === undefined || !nodeOnlyRoutes.has(route)) return;
+    const kind = peerKindOf(peerCertificateOf(req));
+    if (kind === 'node') return;
+    req.resume();
+    throw new GalleonError('PERMISSION_DENIED', `${route} is for cluster nodes; this is a ${kind} certificate`, {
+      hint: 'read and write blocks with PUT/GET /v1/blocks through the PG\'s primary; node certificates come from `galleon cert issue --node`',
     });
   }
 
@@ -195,6 +216,7 @@ export class BlockServer {
     const parts = target.segments;
     const route = `${req.method ?? ''} /${parts.slice(0, 2).join('/')}`;
     this.refuseWhileGated(route, req);
+    this.refuseNonNodePeer(route, req);
     switch (route) {
       case 'GET /healthz':
         return this.json(res, 200, { ok: true, nodeId: this.opts.nodeId, zone: this.opts.zone, serving: this.serving });

@@ -205,10 +205,14 @@ async function clusterRun(tls: TestClusterTls | null, fio: FioRefs): Promise<Clu
   }
 }
 
-/** A CA, node certificates on first use, and the bench's client certificate, under a temp folder. */
+/**
+ * A CA and node certificates under a temp folder; the bench holds a node certificate too, as it
+ * installs placements by hand (a node-only route).
+ */
 async function benchTls(dir: string): Promise<TestClusterTls> {
   const pki = await makeTestPki(dir, []);
-  return { nodeDir: async (id) => { await issueTestCert(pki.caDir, 'node', id, path.join(dir, 'nodes', id)); return path.join(dir, 'nodes', id); }, client: pki.client };
+  const client = await issueTestCert(pki.caDir, 'node', 'bench-harness', path.join(dir, 'harness'));
+  return { nodeDir: async (id) => { await issueTestCert(pki.caDir, 'node', id, path.join(dir, 'nodes', id)); return path.join(dir, 'nodes', id); }, client };
 }
 
 async function main(): Promise<void> {

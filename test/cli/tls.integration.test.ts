@@ -153,8 +153,11 @@ describe('mutual TLS on every port of a real cluster (integration)', function ()
     const api = new MetadataClient({ addresses: [node().bindAddress], tls: foreignNode, callDeadlineMs: 2_000 });
     await assert.rejects(api.listVolumes()).finally(() => api.close());
     assert.equal(await raftStream(node().bindAddress, grpc.credentials.createSsl(foreignNode.ca, foreignNode.key, foreignNode.cert)), grpc.status.UNAVAILABLE);
-    // A client certificate of the cluster's own CA may use the API, but Raft is for nodes.
+    // A client certificate of the cluster's own CA may use the API and read blocks, but Raft and replication are for nodes.
     assert.equal(await raftStream(node().bindAddress, ownClientOnRaft), grpc.status.PERMISSION_DENIED);
+    const forward = await httpsCall(node().dataAddress, '/v1/replicate', own, { method: 'POST', headers: replicateHeaders(vol.id, node().dataAddress), body: Buffer.alloc(4096, 0x41) });
+    assert.equal(forward.status, 403);
+    assert.equal((JSON.parse(forward.text) as { code: string }).code, 'PERMISSION_DENIED');
     const after = await httpsCall(node().dataAddress, path, own);
     assert.equal(after.text.slice(0, 6), 'secret', 'the block is as written');
     assert.deepEqual((await cliJson<Volume[]>(['volume', 'list'], env)).map((v) => v.name), ['tls']);
