@@ -9,9 +9,9 @@
  * GalleonError or a status with details). It prints the seed and the figures; a failing seed
  * replays with GALLEON_FUZZ_SEED=<seed>.
  *
- * The fuzzer holds the cluster's own certificates (HTTP: the operator's client certificate; gRPC:
- * node 1's, so Raft frames reach the decoder), so malformed requests get past TLS and reach the
- * parsers. Raw garbage goes both inside TLS and in plaintext (answered 400 TLS_REQUIRED or
+ * The fuzzer holds the cluster's own certificates (admin: the operator's client certificate; data
+ * port and gRPC: node 1's, so forwards and Raft frames reach their decoders), so malformed
+ * requests get past TLS and reach the parsers. Raw garbage goes both inside TLS and in plaintext (answered 400 TLS_REQUIRED or
  * closed), and a sample of the cases is sent again with no certificate and with a certificate of
  * another CA: every one refused, the state unchanged.
  */
@@ -269,9 +269,9 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     const grpcCases = fc.sample(grpcCase, { seed: seed + 2, numRuns: runs('grpc') });
     const garbage = fc.sample(tcpGarbage, { seed: seed + 3, numRuns: rawRunsPerPort });
 
-    const connect = undiciConnectOptions(client) ?? {};
-    const adminPool = new Pool(`https://${n1.ipcAddress}`, { connections: concurrency, pipelining: 1, connect });
-    const dataPool = new Pool(`https://${n1.dataAddress}`, { connections: concurrency, pipelining: 1, connect });
+    // The data port's node-to-node routes answer only node certificates: node 1's, so the fuzz reaches their parsers.
+    const adminPool = new Pool(`https://${n1.ipcAddress}`, { connections: concurrency, pipelining: 1, connect: undiciConnectOptions(client) ?? {} });
+    const dataPool = new Pool(`https://${n1.dataAddress}`, { connections: concurrency, pipelining: 1, connect: undiciConnectOptions(node) ?? {} });
     const clients = grpcClients(n1.bindAddress, node);
     const credCases = [...adminCases.slice(0, credRuns).map((x) => [n1.ipcAddress, x] as const), ...dataCases.slice(0, credRuns).map((x) => [n1.dataAddress, x] as const)];
     try {
