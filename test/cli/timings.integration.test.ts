@@ -58,6 +58,11 @@ describe('galleon failover timings (integration)', function () {
     const env = { GALLEON_ADDRESS: cluster.daemonAddress };
     const cfg = await cliJson<DaemonConfig>(['daemon', 'config'], env);
     assert.deepEqual([cfg.heartbeatIntervalMs, cfg.leaseTtlMs, cfg.dataNodeDownAfterMs], [200, 1000, downAfterMs]);
+    // An explicit --insecure-plaintext cluster says so: in its config and in daemon status.
+    assert.equal(cfg.tls, false);
+    assert.equal(cluster.tls, false);
+    const status = await runCli(['daemon', 'status'], env);
+    assert.match(status.stdout, /^Security: +PLAINTEXT \(--insecure-plaintext/m);
     const bind = cluster.nodes[0]?.bindAddress ?? '';
 
     // A standalone data node registered with the daemon's metadata role, then killed.
