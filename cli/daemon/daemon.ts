@@ -25,7 +25,7 @@ import { createDaemonLogger } from './logger.js';
 import { parseConfigFile, reloadPlan, type DaemonSettings } from './config.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import { tlsMode, type TlsMaterial } from '../../proto/tls.js';
-import { checkTlsMaterial, loadTlsDir, nodeTlsDir, type TlsSummary } from '../lib/tls.js';
+import { loadNodeTls, nodeTlsDir, type TlsSummary } from '../lib/tls.js';
 
 export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
@@ -84,25 +84,25 @@ export class Daemon implements DaemonHost {
 
   private constructor(private readonly cfg: DaemonConfig & { nodeId: string }, readonly logger: Logger) {}
 
-  /** Reads and checks the node's certificate before anything listens: a bad one is one line at start, not a handshake failure later. */
-  private async loadTls(): Promise<void> {
-    if (!this.cfg.tls) {
+  private logTls(): void {
+    if (this.tls === null) {
       this.logger.warn('TLS is off (--insecure-plaintext / [security] tls = false): every endpoint of this node is plaintext and unauthenticated; for development only');
       return;
     }
-    const dir = this.cfg.tlsDir ?? nodeTlsDir(this.cfg.storagePath);
-    this.tls = await loadTlsDir(dir, 'daemon');
-    this.tlsSummary = checkTlsMaterial(this.tls, dir, 'node');
-    this.logger.info({ tlsDir: dir, subject: this.tlsSummary.subject, notAfter: this.tlsSummary.notAfter }, 'mutual TLS on every endpoint');
+    this.logger.info({ tlsDir: this.cfg.tlsDir ?? nodeTlsDir(this.cfg.storagePath), subject: this.tlsSummary?.subject, notAfter: this.tlsSummary?.notAfter }, 'mutual TLS on every endpoint');
   }
 
   static async start(config: DaemonConfig): Promise<Daemon> {
+    // The certificate is read and checked before anything is created: a bad one is one line and no change.
+    const tls = await loadNodeTls(config);
     await makeFolder(config.storagePath, 'storage path');
     await assertStorageFree(config.storagePath);
     const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
     const fileSettings = config.configFile === null ? {} : await readSettings(config.configFile);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId, fileSettings.logLevel));
     daemon.fileSettings = fileSettings;
+    daemon.tls = tls?.material ?? null;
+    daemon.tlsSummary = tls?.summary ?? null;
     await routeGrpcLogs(daemon.logger);
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
     await writeFile(join(config.storagePath, pidFileName), `${process.pid}\n`);
@@ -110,7 +110,7 @@ export class Daemon implements DaemonHost {
     // 'exit' listeners: the pid file never outlives the process, short of SIGKILL.
     process.on('exit', () => daemon.removePidFileSync());
     try {
-      await daemon.loadTls();
+      daemon.logTls();
       await daemon.startRoles();
       daemon.admin = await startAdminServer(daemon, parseHostPort(config.ipcAddress, 'IPC address', true), daemon.logger, daemon.tls);
     } catch (err) {

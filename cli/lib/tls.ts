@@ -14,6 +14,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { folderError } from './folder.js';
 import { peerKindOf, tlsFileNames, type TlsMaterial } from '../../proto/tls.js';
 
 export { tlsFileNames } from '../../proto/tls.js';
@@ -40,8 +41,11 @@ export async function loadTlsDir(dir: string, forWhat: 'daemon' | 'cli'): Promis
       });
     }
   };
-  const [ca, cert, key] = await Promise.all([read(tlsFileNames.ca), read(tlsFileNames.cert), read(tlsFileNames.key)]);
-  return { ca, cert, key };
+  // Settled in order, so the line names the first missing file of ca, cert, key, whatever finished first.
+  const [ca, cert, key] = await Promise.allSettled([read(tlsFileNames.ca), read(tlsFileNames.cert), read(tlsFileNames.key)]);
+  for (const r of [ca, cert, key]) if (r.status === 'rejected') throw r.reason;
+  const value = (r: PromiseSettledResult<Buffer>): Buffer => (r as PromiseFulfilledResult<Buffer>).value;
+  return { ca: value(ca), cert: value(cert), key: value(key) };
 }
 
 async function isTlsDir(dir: string): Promise<boolean> {
@@ -131,4 +135,20 @@ function parseSubject(subject: string): { subject: Record<string, string | strin
     if (eq > 0) (out[line.slice(0, eq)] ??= []).push(line.slice(eq + 1));
   }
   return { subject: out };
+}
+
+/**
+ * A daemon's own TLS material, read and checked before it creates or starts anything; null when
+ * TLS is off. Its default folder is under the storage path, so a file in that path is named as
+ * the storage path's problem, as making the folder would name it.
+ */
+export async function loadNodeTls(cfg: { tls: boolean; tlsDir: string | null; storagePath: string }): Promise<{ material: TlsMaterial; summary: TlsSummary; dir: string } | null> {
+  if (!cfg.tls) return null;
+  const dir = cfg.tlsDir ?? nodeTlsDir(cfg.storagePath);
+  const material = await loadTlsDir(dir, 'daemon').catch((err: unknown) => {
+    const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+    if (cfg.tlsDir === null && cause?.code === 'ENOTDIR') throw folderError(cause, 'storage path', cfg.storagePath);
+    throw err;
+  });
+  return { material, summary: checkTlsMaterial(material, dir, 'node'), dir };
 }

@@ -132,16 +132,9 @@ export default class DaemonStart extends GalleonCommand {
     if (!config.tls) args.push('--insecure-plaintext');
     // The node's own certificate (it also identifies a client) lets this process watch it start;
     // missing or mismatched files stop here with one line, before anything is spawned.
-    const { checkTlsMaterial, loadTlsDir, nodeTlsDir } = await import('../../lib/tls.js');
-    const tlsDir = config.tlsDir ?? nodeTlsDir(config.storagePath);
-    const tls = config.tls ? await loadTlsDir(tlsDir, 'daemon').catch(async (err: unknown) => {
-      // The default folder is under the storage path: a file in that path is the path's problem.
-      const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
-      if (config.tlsDir === null && cause?.code === 'ENOTDIR') throw (await import('../../lib/folder.js')).folderError(cause, 'storage path', config.storagePath);
-      throw err;
-    }) : null;
-    if (tls !== null) checkTlsMaterial(tls, tlsDir, 'node');
-    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, tls);
+    const { loadNodeTls } = await import('../../lib/tls.js');
+    const tls = await loadNodeTls(config);
+    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, tls?.material ?? null);
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);
     return started.status;
   }
