@@ -169,12 +169,15 @@ function sansOf(r: IssueRequest): { dns: string[]; ips: string[] } {
   return { dns: [...new Set(['localhost', ...r.dns])], ips: [...new Set(['127.0.0.1', '::1', ...r.ips])] };
 }
 
-/** Issues a certificate signed by the CA in `caDir` into `outDir` (ca.crt, tls.crt, tls.key). */
-export async function issue(caDir: string, r: IssueRequest, outDir: string): Promise<{ record: IssuedRecord; cert: CertInfo }> {
+/**
+ * Issues a certificate signed by the CA in `caDir` into `outDir` (ca.crt, tls.crt, tls.key).
+ * `nowMs` is the clock validity counts from (tests pass one in the past for an expired certificate).
+ */
+export async function issue(caDir: string, r: IssueRequest, outDir: string, nowMs: () => number = Date.now): Promise<{ record: IssuedRecord; cert: CertInfo }> {
   checkRequest(r);
   const ca = await loadCa(caDir);
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
-  const now = Date.now();
+  const now = nowMs();
   const notAfter = new Date(Math.min(now + r.days * dayMs, ca.cert.notAfter.getTime()));
   const sans = sansOf(r);
   const usages = r.kind === 'node' ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.clientAuth];

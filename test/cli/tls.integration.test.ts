@@ -20,7 +20,7 @@ import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.
 import type { ClusterStatus, Volume } from '../../proto/metadata-types.js';
 import { undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import { blockPath, Header } from '../../dataplane/wire.js';
-import { makeTestPki, upClientEnv, type TestPki } from '../support/tls.js';
+import { issueTestCert, makeTestPki, upClientEnv, type TestPki } from '../support/tls.js';
 import { cliJson, killClusterDir, killDaemonAt, makeTempDir, runCli } from './helpers.js';
 
 const callTimeoutMs = 5_000;
@@ -145,11 +145,15 @@ describe('mutual TLS on every port of a real cluster (integration)', function ()
     assert.match(cli.stderr, /^Error: this endpoint accepts only mutual TLS with a certificate of the cluster CA — .*--tls-dir/);
   });
 
-  it('a node with a certificate of another CA cannot read a block, replicate to a data node, call the API or speak Raft; nothing changes', async () => {
+  it('a node with a certificate of another CA (or an expired one) cannot read a block, replicate to a data node, call the API or speak Raft; nothing changes', async () => {
     const path = blockPath({ volumeId: vol.id, inode: 0, blockNo: 0 });
     await assert.rejects(httpsCall(node().dataAddress, path, foreignNode));
     await assert.rejects(httpsCall(node().dataAddress, '/v1/replicate', foreignNode, { method: 'POST', headers: replicateHeaders(vol.id, node().dataAddress), body: Buffer.alloc(4096, 0x41) }));
     await assert.rejects(httpsCall(node().ipcAddress, '/v1/volumes', foreign.client));
+    // The cluster's own CA, but expired: refused as well.
+    const expired = await issueTestCert(join(dir, 'tls', 'ca'), 'client', 'expired', join(root, 'expired'), true);
+    await assert.rejects(httpsCall(node().ipcAddress, '/v1/volumes', expired));
+    await assert.rejects(httpsCall(node().dataAddress, path, expired));
     const api = new MetadataClient({ addresses: [node().bindAddress], tls: foreignNode, callDeadlineMs: 2_000 });
     await assert.rejects(api.listVolumes()).finally(() => api.close());
     assert.equal(await raftStream(node().bindAddress, grpc.credentials.createSsl(foreignNode.ca, foreignNode.key, foreignNode.cert)), grpc.status.UNAVAILABLE);

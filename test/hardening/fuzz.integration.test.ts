@@ -11,9 +11,10 @@
  *
  * The fuzzer holds the cluster's own certificates (admin: the operator's client certificate; data
  * port and gRPC: node 1's, so forwards and Raft frames reach their decoders), so malformed
- * requests get past TLS and reach the parsers. Raw garbage goes both inside TLS and in plaintext (answered 400 TLS_REQUIRED or
- * closed), and a sample of the cases is sent again with no certificate and with a certificate of
- * another CA: every one refused, the state unchanged.
+ * requests get past TLS and reach the parsers. Raw garbage goes both inside TLS and in plaintext
+ * (answered 400 TLS_REQUIRED or closed), and a sample of the cases is sent again with no
+ * certificate, with a certificate of another CA and with an expired one of the cluster's CA: every
+ * one refused, the state unchanged. (Revoked certificates: no revocation list yet, cli/lib/README.md.)
  */
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
@@ -22,7 +23,7 @@ import { join } from 'node:path';
 import { Agent, Pool, request } from 'undici';
 import { loadTlsDir, nodeTlsDir } from '../../cli/lib/tls.js';
 import { undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
-import { makeTestPki, upClientEnv } from '../support/tls.js';
+import { issueTestCert, makeTestPki, upClientEnv } from '../support/tls.js';
 import { isSerializedError } from '../../proto/errors.js';
 import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { LocalCluster } from '../../cli/local/cluster.js';
@@ -172,7 +173,7 @@ async function sendRefused(address: string, c: HttpCase, tls: { ca: Buffer; cert
     const res = await request(`https://${address}${c.path}`, { dispatcher: agent, method: c.method, headers: c.headers, body: c.body, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs });
     const text = await res.body.text();
     count(t, `answered ${res.statusCode}`);
-    problem(t, `${c.method} ${c.path.slice(0, 120)} with ${tls.cert === undefined ? 'no' : 'a foreign'} certificate was answered ${res.statusCode}: ${text.slice(0, 120)}`);
+    problem(t, `${c.method} ${c.path.slice(0, 120)} with ${tls.cert === undefined ? 'no' : 'a foreign or expired'} certificate was answered ${res.statusCode}: ${text.slice(0, 120)}`);
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
     count(t, code === 'UND_ERR_INVALID_ARG' ? 'not sent (client refused)' : 'refused in the handshake');
@@ -222,6 +223,8 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
   let volumeId = '';
   let nodeTls: TlsMaterial | null = null;
   let foreign: TlsMaterial | null = null;
+  /** The cluster's own CA, validity over a year ago. */
+  let expired: TlsMaterial | null = null;
 
   before(async function () {
     dir = await makeTempDir('galleon-fuzz-');
@@ -233,6 +236,7 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     clientAgent = new Agent({ connect: undiciConnectOptions(clientTls) ?? {} });
     nodeTls = await loadTlsDir(nodeTlsDir(cluster.nodes[0]?.storagePath ?? ''), 'cli');
     foreign = (await makeTestPki(join(dir, 'foreign'), [], 'foreign')).client;
+    expired = await issueTestCert(join(dir, 'tls', 'ca'), 'client', 'expired', join(dir, 'expired'), true);
     const env = { GALLEON_ADDRESS: cluster.daemonAddress, ...upClientEnv(dir) };
     const vol = await cliJson<{ id: string }>(['volume', 'create', '-n', 'fz-keep-vol', '-s', '1M'], env);
     volumeId = vol.id;
@@ -258,8 +262,8 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     const before = await settledSnapshot(c);
     const started = Date.now();
     const tallies = { admin: newTally(), data: newTally(), grpc: newTally(), raw: newTally(), rawTls: newTally(), creds: newTally() };
-    assert.ok(clientTls !== null && nodeTls !== null && foreign !== null);
-    const [client, node, alien] = [clientTls, nodeTls, foreign];
+    assert.ok(clientTls !== null && nodeTls !== null && foreign !== null && expired !== null);
+    const [client, node, alien, old] = [clientTls, nodeTls, foreign, expired];
     const timings: Record<string, number> = {};
 
     const only = process.env.GALLEON_FUZZ_PORTS?.split(',') ?? ['admin', 'data', 'grpc'];
@@ -302,6 +306,7 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
       await timed('creds', () => inParallel(credCases, 8, async ([address, x]) => {
         await sendRefused(address, x, { ca: client.ca }, tallies.creds);
         await sendRefused(address, x, { ca: client.ca, cert: alien.cert, key: alien.key }, tallies.creds);
+        await sendRefused(address, x, { ca: client.ca, cert: old.cert, key: old.key }, tallies.creds);
       }));
     } finally {
       await adminPool.close();

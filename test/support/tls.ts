@@ -26,9 +26,10 @@ export async function makeTestPki(root: string, nodes: readonly { id: string; st
   return { caDir, clientDir, client: await loadTlsDir(clientDir, 'cli') };
 }
 
-/** A certificate of `kind` issued by the CA in `caDir` into `out`, loaded. */
-export async function issueTestCert(caDir: string, kind: 'node' | 'client', name: string, out: string): Promise<TlsMaterial> {
-  await issue(caDir, { kind, name, dns: [], ips: [], days: defaultCertDays }, out);
+/** A certificate of `kind` issued by the CA in `caDir` into `out`, loaded; `expired`: valid for a day, a year ago. */
+export async function issueTestCert(caDir: string, kind: 'node' | 'client', name: string, out: string, expired = false): Promise<TlsMaterial> {
+  const yearMs = 365 * 86_400_000;
+  await issue(caDir, { kind, name, dns: [], ips: [], days: expired ? 1 : defaultCertDays }, out, expired ? () => Date.now() - yearMs : Date.now);
   return loadTlsDir(out, 'cli');
 }
 
