@@ -11,7 +11,7 @@
  * answers TLS_REQUIRED and the CLI says where to get a certificate.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { folderError } from './folder.js';
@@ -145,9 +145,13 @@ function parseSubject(subject: string): { subject: Record<string, string | strin
 export async function loadNodeTls(cfg: { tls: boolean; tlsDir: string | null; storagePath: string }): Promise<{ material: TlsMaterial; summary: TlsSummary; dir: string } | null> {
   if (!cfg.tls) return null;
   const dir = cfg.tlsDir ?? nodeTlsDir(cfg.storagePath);
-  const material = await loadTlsDir(dir, 'daemon').catch((err: unknown) => {
+  const material = await loadTlsDir(dir, 'daemon').catch(async (err: unknown) => {
     const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
-    if (cfg.tlsDir === null && cause?.code === 'ENOTDIR') throw folderError(cause, 'storage path', cfg.storagePath);
+    if (cfg.tlsDir === null && cause?.code === 'ENOTDIR') {
+      // The storage path itself a file, or a file above it: the same line making the folder gives.
+      const isFile = await stat(cfg.storagePath).then((s) => !s.isDirectory(), () => false);
+      throw folderError(isFile ? Object.assign(new Error('EEXIST'), { code: 'EEXIST' }) : cause, 'storage path', cfg.storagePath);
+    }
     throw err;
   });
   return { material, summary: checkTlsMaterial(material, dir, 'node'), dir };
