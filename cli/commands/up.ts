@@ -10,6 +10,7 @@ export default class Up extends GalleonCommand {
     'Waits until it is healthy (a leader, all members voters) and writes <dir>/cluster.json.',
     'Node 1\'s admin address is 127.0.0.1:8090 when that port is free, so plain `galleon volume list` works.',
     'Running it again when the cluster is up says so; after `galleon down`, or when some nodes died, it restarts the nodes that are down on their own data.',
+    'Every connection is mutual TLS: a new cluster gets a CA (<dir>/tls/ca), a certificate per node (<dir>/nodeN/tls) and yours (<dir>/tls/client, where the CLI looks); --insecure-plaintext for development.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0',
