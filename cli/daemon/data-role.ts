@@ -104,7 +104,7 @@ export class DataRole {
       leases: { api: this.api, ttlMs: this.opts.leaseTtlMs ?? defaultLeaseTtlMs },
       // Nothing that depends on the store is served before the agent registered the node (agent.ts).
       gated: true,
-      tls: (this.opts.tls ?? null),
+      tls: this.opts.tls ?? null,
     });
     try {
       await this.server.listen();
@@ -119,7 +119,7 @@ export class DataRole {
         hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another --data-address' : 'check --data-address', cause: err,
       });
     }
-    this.repair = new HttpRepairSource(this.opts.nodeId, placement, (this.opts.tls ?? null));
+    this.repair = new HttpRepairSource(this.opts.nodeId, placement, this.opts.tls ?? null);
     this.scrubber = new Scrubber({ store, repair: this.repair, log: this.opts.logger, metrics });
     this.scrubber.start();
     this.reclaimer = new Reclaimer({ store, log: this.opts.logger, metrics });
@@ -135,7 +135,7 @@ export class DataRole {
 
   /** A client of the cluster's block servers (for the admin endpoint). */
   blocks(): BlockClient {
-    this.client ??= new BlockClient({ placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50, tls: (this.opts.tls ?? null) });
+    this.client ??= new BlockClient({ placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50, tls: this.opts.tls ?? null });
     return this.client;
   }
 

@@ -85,7 +85,7 @@ export class MetadataRole {
         autoPromote: false,
         logger: this.opts.logger.child({ role: 'metadata' }),
         registry: this.registry,
-        tls: (this.opts.tls ?? null),
+        tls: this.opts.tls ?? null,
         ...(this.opts.dataNodeDownAfterMs === undefined ? {} : { timing: { dataNodeHeartbeatTimeoutMs: this.opts.dataNodeDownAfterMs } }),
       };
       this.member = await startMetadataMember(
