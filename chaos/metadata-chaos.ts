@@ -60,6 +60,8 @@ interface Args {
   killIntervalMs: number;
   injectLostWrite: boolean;
   pauseFraction: number;
+  /** `--plaintext`: members and clients without TLS (the run is TLS by default, as the product is). */
+  plaintext: boolean;
 }
 
 function parse(): Args {
@@ -71,6 +73,7 @@ function parse(): Args {
       'kill-interval-ms': { type: 'string', default: '5000' },
       'inject-lost-write': { type: 'boolean', default: false },
       'pause-fraction': { type: 'string', default: '0' },
+      plaintext: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -81,6 +84,7 @@ function parse(): Args {
     killIntervalMs: integerFlag('kill-interval-ms', values['kill-interval-ms'], 500),
     injectLostWrite: values['inject-lost-write'],
     pauseFraction: fractionFlag('pause-fraction', values['pause-fraction']),
+    plaintext: values.plaintext,
   };
 }
 
@@ -128,7 +132,7 @@ async function main(): Promise<number> {
   const args = parse();
   const root = await mkdtemp(join(tmpdir(), 'galleon-chaos-'));
   installEmergencyCleanup(() => rmSync(root, { recursive: true, force: true }));
-  log(`seed ${args.seed}, ${args.seconds} s, ${args.clients} clients, kill every ~${args.killIntervalMs} ms, dir ${root}`);
+  log(`seed ${args.seed}, ${args.seconds} s, ${args.clients} clients, kill every ~${args.killIntervalMs} ms, ${args.plaintext ? "plaintext" : "mutual TLS"}, dir ${root}`);
   const rnd = new Random(args.seed);
   const registerVolumes = Array.from({ length: limits.registerVolumeCount }, (_, i) => `chaos-k${i}`);
   const extraVolumes = Array.from({ length: limits.extraVolumeCount }, (_, i) => `chaos-x${i}`);
@@ -136,9 +140,9 @@ async function main(): Promise<number> {
   let cluster: MetadataCluster | null = null;
   let success = false;
   try {
-    cluster = await MetadataCluster.start({ root });
+    cluster = await MetadataCluster.start({ root, tls: !args.plaintext });
     log(`members up: ${cluster.members.map((m) => `${m.id}@${m.address}`).join(', ')}`);
-    const admin = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs });
+    const admin = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs, tls: cluster.clientTls });
     clients.push(admin);
     await setUp(admin, registerVolumes);
     log(`set up ${limits.dataNodeCount} data nodes and ${registerVolumes.length} volumes`);
@@ -150,7 +154,7 @@ async function main(): Promise<number> {
     });
     const workers: Promise<void>[] = [];
     for (let c = 0; c < args.clients; c++) {
-      const client = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs });
+      const client = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs, tls: cluster.clientTls });
       clients.push(client);
       workers.push(workload.runClient(c, client, args.seed * 1000 + c + 1));
     }
@@ -180,7 +184,7 @@ async function main(): Promise<number> {
 
     // Heal: everything up, and a leader that answers a linearizable read.
     for (const id of cluster.downMembers()) await cluster.startMember(id);
-    const verifier = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs });
+    const verifier = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs, tls: cluster.clientTls });
     clients.push(verifier);
     const finalValues = new Map<string, string | null>();
     const finalClientId = args.clients;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ManagedChild } from '../lib/child.js';
 import { freePorts } from '../lib/ports.js';
 import { repoRoot } from './metadata-cluster.js';
+import type { ChaosPki } from './pki.js';
 import { dataNodeV8Flags } from '../../cli/lib/node-flags.js';
 
 const dataNodeMain = join(repoRoot, 'dataplane', 'server', 'main.ts');
@@ -31,6 +32,8 @@ export interface DataNodesOptions {
   logLevel?: string;
   /** Extra flags for every node (e.g. --lease-ttl-ms). */
   extraArgs?: string[];
+  /** Mutual TLS: each node's --tls-dir (the metadata cluster's run CA, MetadataCluster.pki). */
+  pki?: ChaosPki | null;
 }
 
 export interface DataNodeProcess {
@@ -60,7 +63,8 @@ export class DataNodes {
         name: `data node ${id}`,
         command: process.execPath,
         args: [...dataNodeV8Flags, '--import', 'tsx', dataNodeMain, '--node-id', id, '--zone', zone, '--data-dir', dataDir, '--port', String(port),
-          '--metadata', options.metadataAddresses.join(','), '--heartbeat-ms', String(options.heartbeatIntervalMs ?? 500), ...(options.extraArgs ?? [])],
+          '--metadata', options.metadataAddresses.join(','), '--heartbeat-ms', String(options.heartbeatIntervalMs ?? 500),
+          ...(options.pki === undefined || options.pki === null ? [] : ['--tls-dir', await options.pki.dirOf(id)]), ...(options.extraArgs ?? [])],
         cwd: repoRoot,
         env: { ...process.env, GALLEON_LOG_LEVEL: options.logLevel ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1' },
         logPath,

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ManagedChild } from '../lib/child.js';
 import { freePorts } from '../lib/ports.js';
+import type { TlsMaterial } from '../../proto/tls.js';
+import { makeChaosPki, type ChaosPki } from './pki.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const memberMain = join(repoRoot, 'metadata', 'service', 'main.ts');
@@ -31,6 +33,8 @@ export interface MetadataClusterOptions {
   logLevel?: string;
   /** Extra flags for every member (timings such as --data-node-timeout-ms). */
   extraArgs?: string[];
+  /** Mutual TLS between members and with clients: certificates of one CA per run (chaos/cluster/pki.ts). */
+  tls?: boolean;
 }
 
 export interface Member {
@@ -42,7 +46,12 @@ export interface Member {
 }
 
 export class MetadataCluster {
-  private constructor(readonly members: Member[], private readonly readyTimeoutMs: number) {}
+  /** The run's client certificate when the cluster runs TLS (its data nodes and clients present it), else null. */
+  clientTls: TlsMaterial | null = null;
+
+  private constructor(readonly members: Member[], private readonly readyTimeoutMs: number, readonly pki: ChaosPki | null = null) {
+    this.clientTls = pki?.client ?? null;
+  }
 
   static async start(options: MetadataClusterOptions): Promise<MetadataCluster> {
     const count = options.memberCount ?? 3;
@@ -50,6 +59,7 @@ export class MetadataCluster {
     const ids = ports.map((_, i) => `n${i + 1}`);
     const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(',');
     const members: Member[] = [];
+    const pki = options.tls === true ? await makeChaosPki(options.root) : null;
     for (const [i, id] of ids.entries()) {
       const dataDir = join(options.root, id);
       await mkdir(dataDir, { recursive: true });
@@ -58,14 +68,14 @@ export class MetadataCluster {
       const child = new ManagedChild({
         name: `metadata member ${id}`,
         command: process.execPath,
-        args: ['--import', 'tsx', memberMain, '--id', id, '--data-dir', dataDir, '--bind', address, '--peers', peers, ...(options.extraArgs ?? [])],
+        args: ['--import', 'tsx', memberMain, '--id', id, '--data-dir', dataDir, '--bind', address, '--peers', peers, ...(pki === null ? [] : ['--tls-dir', await pki.dirOf(id)]), ...(options.extraArgs ?? [])],
         cwd: repoRoot,
         env: { ...process.env, GALLEON_LOG_LEVEL: options.logLevel ?? 'warn' },
         logPath,
       });
       members.push({ id, address, dataDir, logPath, child });
     }
-    const cluster = new MetadataCluster(members, options.readyTimeoutMs ?? 30_000);
+    const cluster = new MetadataCluster(members, options.readyTimeoutMs ?? 30_000, pki);
     await Promise.all(members.map((m) => cluster.startMember(m.id)));
     return cluster;
   }

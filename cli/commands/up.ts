@@ -10,6 +10,7 @@ export default class Up extends GalleonCommand {
     'Waits until it is healthy (a leader, all members voters) and writes <dir>/cluster.json.',
     'Node 1\'s admin address is 127.0.0.1:8090 when that port is free, so plain `galleon volume list` works.',
     'Running it again when the cluster is up says so; after `galleon down`, or when some nodes died, it restarts the nodes that are down on their own data.',
+    'Every connection is mutual TLS: a new cluster gets a CA (<dir>/tls/ca), a certificate per node (<dir>/nodeN/tls) and yours (<dir>/tls/client, where the CLI looks); --insecure-plaintext for development.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> up', '<%= config.bin %> up --nodes 5 --dir /tmp/galleon', '<%= config.bin %> up --base-port 0',
@@ -23,6 +24,7 @@ export default class Up extends GalleonCommand {
     'lease-ttl-ms': Flags.string({ summary: 'pg-primary lease ttl in ms. [default: 4000]' }),
     'data-node-down-after-ms': Flags.string({ summary: 'A data node silent this long is marked down; must exceed the lease ttl plus its margin. [default: 10000]' }),
     auth: Flags.boolean({ summary: 'A new cluster requires tokens (node credential in <dir>/node-token; the admin\'s token in <dir>/admin-token, used by the CLI).', default: true, allowNo: true }),
+    'insecure-plaintext': Flags.boolean({ summary: 'Start a new cluster without TLS (no encryption, no authentication between nodes or of the CLI): development only.', default: false }),
     'first-volume': Flags.boolean({ summary: 'Create volume demo (1G, ReadWriteMany) in a cluster without volumes and wait until every node mounted it.', default: true, allowNo: true }),
   };
 
@@ -44,6 +46,7 @@ export default class Up extends GalleonCommand {
     const result = await clusterUp({
       dir: flags.dir, nodes: flags.nodes, basePort: flags['base-port'] ?? null, onProgress: (line) => this.print(line), ...(timings === undefined ? {} : { timings }),
       auth: flags.auth,
+      insecurePlaintext: flags['insecure-plaintext'],
     });
     const { cluster, status } = result;
     const firstVolumeCreated = flags['first-volume'] && result.fresh ? await ensureFirstVolume(cluster) : false;
@@ -70,6 +73,9 @@ export default class Up extends GalleonCommand {
       `  ${bin} down${dirFlag}            # stop it (add --purge to delete its data)`,
       ...(cluster.auth === true ? ['', `Commands authenticate as user admin with the token in ${cluster.dir}/admin-token (mode 0600); others: ${bin} user create / token create.`] : []),
       ...(flag === '' ? [] : ['', `Or export GALLEON_ADDRESS=${addr} instead of passing --daemon-address.`]),
+      ...(cluster.tls === true
+        ? ['', `Mutual TLS: the CLI uses the operator certificate in ${cluster.dir}/tls/client${dirFlag === '' ? '' : ` (pass --tls-dir ${cluster.dir}/tls/client, or${dirFlag})`}.`]
+        : ['', 'PLAINTEXT cluster (--insecure-plaintext): nothing is encrypted or authenticated.']),
     ].join('\n'));
     return { ...result, firstVolumeCreated, mounts };
   }

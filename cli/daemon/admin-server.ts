@@ -7,13 +7,14 @@
  * every body is checked against its zod schema (admin-schemas.ts) within a size limit, and
  * state-changing requests from another site are refused (refuseCrossSite).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, isJsonContentType, isStateChangingMethod, parseRequestTarget } from '../../proto/http-edge.js';
 import type { BackupTargetSpec, Member, StorageClassSpec } from '../../proto/metadata-types.js';
 import { formatHostPort } from '../lib/address.js';
+import { createHttpEdgeServer, type TlsMaterial } from '../../proto/tls.js';
 import type { z } from 'zod';
 import { adminRouteParamNames, adminRoutePattern, adminRoutes } from '../lib/admin-routes.js';
 import type { AdminBodyName, AdminRouteName, AdminRouteParams, AdminRouteSpec } from '../lib/admin-routes.js';
@@ -212,9 +213,12 @@ function send(res: ServerResponse, status: number, body: unknown): void {
  */
 export function ownOrigins(address: AddressInfo): Set<string> {
   const port = address.port;
-  const out = new Set([`http://${formatHostPort({ host: address.address, port })}`]);
-  if (address.address === '127.0.0.1' || address.address === '::1') {
-    out.add(`http://localhost:${port}`).add(`http://127.0.0.1:${port}`).add(`http://[::1]:${port}`);
+  const out = new Set<string>();
+  for (const scheme of ['http', 'https']) {
+    out.add(`${scheme}://${formatHostPort({ host: address.address, port })}`);
+    if (address.address === '127.0.0.1' || address.address === '::1') {
+      out.add(`${scheme}://localhost:${port}`).add(`${scheme}://127.0.0.1:${port}`).add(`${scheme}://[::1]:${port}`);
+    }
   }
   return out;
 }
@@ -245,9 +249,10 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdminServer(host: DaemonHost, listen: { host: string; port: number }, logger: Logger): Promise<AdminServer> {
+/** `tls`: serve HTTPS and require a client certificate of the cluster CA (proto/tls.ts); null: plaintext. */
+export async function startAdminServer(host: DaemonHost, listen: { host: string; port: number }, logger: Logger, tls: TlsMaterial | null = null): Promise<AdminServer> {
   const table = routes(host, logger);
-  const server: Server = createServer((req, res) => {
+  const server: Server = createHttpEdgeServer(tls, {}, (req, res) => {
     // handle() answers every error itself; this catches a failure of that answer (never expected).
     handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'admin request handler failed');

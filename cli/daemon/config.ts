@@ -50,6 +50,10 @@ export interface DaemonSettings {
   authRequired?: boolean | string;
   /** `[security] node_token_file` / `--node-token-file`: the cluster's node credential (0600). Default `<storage>/node-token`. */
   nodeTokenFile?: string;
+  /** `[security] tls`: false runs every endpoint in plaintext (development only; `--insecure-plaintext`). */
+  tls?: boolean;
+  /** `[security] tls_dir`: ca.crt, tls.crt, tls.key of this node (default `<storage>/tls`). */
+  tlsDir?: string;
 }
 
 /** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
@@ -72,7 +76,7 @@ const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
   log: { level: 'logLevel' },
-  security: { key_file: 'keyFile', kms_address: 'kmsAddress', kms_key: 'kmsKey', auth_required: 'authRequired', node_token_file: 'nodeTokenFile' },
+  security: { key_file: 'keyFile', kms_address: 'kmsAddress', kms_key: 'kmsKey', auth_required: 'authRequired', node_token_file: 'nodeTokenFile', tls: 'tls', tls_dir: 'tlsDir' },
 };
 
 export const defaultDaemonSettings = {
@@ -120,6 +124,7 @@ export function parseConfigFile(text: string, file: string): DaemonSettings {
         throw configError(file, `unknown key "${section}.${key}"`, `known keys in [${section}]: ${Object.keys(keys).join(', ')}`);
       }
       const typeOk = setting === 'targetVoters' || setting === 'heartbeatIntervalMs' || setting === 'leaseTtlMs' || setting === 'dataNodeDownAfterMs' ? typeof value === 'number'
+        : setting === 'tls' ? typeof value === 'boolean'
         : setting === 'blockSize' ? typeof value === 'number' || typeof value === 'string'
           : setting === 'roles' || setting === 'peerAddresses' ? typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'))
             : setting === 'authRequired' ? typeof value === 'boolean'
@@ -259,6 +264,8 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     keyFile: s.keyFile === undefined || s.keyFile === '' ? null : s.keyFile,
     kms,
     nodeTokenFile: resolveNodeTokenFile(s),
+    tls: s.tls ?? true,
+    tlsDir: s.tlsDir === undefined || s.tlsDir === '' ? null : s.tlsDir,
   };
 }
 

@@ -31,6 +31,8 @@ import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
 import { AdminAuth, type AdminApi } from './admin-auth.js';
 import { AuditLog } from './audit-log.js';
 import { loadNodeToken } from './node-token.js';
+import { tlsMode, type TlsMaterial } from '../../proto/tls.js';
+import { loadNodeTls, nodeTlsDir, type TlsSummary } from '../lib/tls.js';
 
 export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
@@ -93,15 +95,31 @@ export class Daemon implements DaemonHost {
   /** The config file's settings as read at start: a SIGHUP compares the file with them. */
   private fileSettings: DaemonSettings = {};
 
+  /** This node's TLS material; null only when TLS was turned off explicitly (--insecure-plaintext). */
+  private tls: TlsMaterial | null = null;
+  private tlsSummary: TlsSummary | null = null;
+
   private constructor(private readonly cfg: DaemonConfig & { nodeId: string }, readonly logger: Logger) {}
 
+  private logTls(): void {
+    if (this.tls === null) {
+      this.logger.warn('TLS is off (--insecure-plaintext / [security] tls = false): every endpoint of this node is plaintext and unauthenticated; for development only');
+      return;
+    }
+    this.logger.info({ tlsDir: this.cfg.tlsDir ?? nodeTlsDir(this.cfg.storagePath), subject: this.tlsSummary?.subject, notAfter: this.tlsSummary?.notAfter }, 'mutual TLS on every endpoint');
+  }
+
   static async start(config: DaemonConfig): Promise<Daemon> {
+    // The certificate is read and checked before anything is created: a bad one is one line and no change.
+    const tls = await loadNodeTls(config);
     await makeFolder(config.storagePath, 'storage path');
     await assertStorageFree(config.storagePath);
     const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
     const fileSettings = config.configFile === null ? {} : await readSettings(config.configFile);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId, fileSettings.logLevel));
     daemon.fileSettings = fileSettings;
+    daemon.tls = tls?.material ?? null;
+    daemon.tlsSummary = tls?.summary ?? null;
     if (config.nodeTokenFile !== null) await daemon.initAuth(config.nodeTokenFile);
     await routeGrpcLogs(daemon.logger);
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
@@ -110,11 +128,12 @@ export class Daemon implements DaemonHost {
     // 'exit' listeners: the pid file never outlives the process, short of SIGKILL.
     process.on('exit', () => daemon.removePidFileSync());
     try {
+      daemon.logTls();
       // A node that starts a new cluster on an empty storage path makes the cluster key file.
       const newCluster = config.roles.includes('metadata') && config.peerAddresses.length === 0 && !existsSync(daemon.metadataDir());
       daemon.keys_ = await DaemonKeys.open(daemon.cfg, newCluster, daemon.logger.child({ role: 'keys' }));
       await daemon.startRoles();
-      daemon.admin = await startAdminServer(daemon, parseHostPort(config.ipcAddress, 'IPC address', true), daemon.logger);
+      daemon.admin = await startAdminServer(daemon, parseHostPort(config.ipcAddress, 'IPC address', true), daemon.logger, daemon.tls);
     } catch (err) {
       await daemon.stopRoles().catch(() => undefined);
       await rm(join(config.storagePath, pidFileName), { force: true });
@@ -186,20 +205,20 @@ export class Daemon implements DaemonHost {
       this.metadataRole = new MetadataRole({
         nodeId: this.cfg.nodeId, dataDir: this.metadataDir(), bindAddress: this.cfg.bindAddress, ipcAddress: this.cfg.ipcAddress,
         peerAddresses: this.cfg.peerAddresses, targetVoters: this.cfg.targetVoters, logger: this.logger,
-        dataNodeDownAfterMs: this.cfg.dataNodeDownAfterMs,
+        dataNodeDownAfterMs: this.cfg.dataNodeDownAfterMs, tls: this.tls,
         ...(this.nodeToken === null || this.audit === null ? {} : { auth: { nodeToken: this.nodeToken, audit: this.audit } }),
       });
       await this.metadataRole.start();
     }
     if (this.metadataRole === null && this.remoteMetadata === null) {
       const { MetadataClient } = await import('../../metadata/service/client.js');
-      this.remoteMetadata = new MetadataClient({ addresses: this.cfg.peerAddresses, clientId: `daemon:${this.cfg.nodeId}`, ...this.clientAuth() });
+      this.remoteMetadata = new MetadataClient({ addresses: this.cfg.peerAddresses, clientId: `daemon:${this.cfg.nodeId}`, ...this.clientAuth(), tls: this.tls });
     }
     if (this.cfg.roles.includes('data')) {
       this.dataRole = new DataRole({
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
-        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, keyring: this.keyring(),
+        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, keyring: this.keyring(), tls: this.tls,
         ...(this.nodeToken === null || this.audit === null ? {} : { auth: { nodeToken: this.nodeToken, audit: this.audit } }),
       });
       await this.dataRole.start();
@@ -230,7 +249,7 @@ export class Daemon implements DaemonHost {
   private async startMounts(): Promise<void> {
     const { MetadataClient } = await import('../../metadata/service/client.js');
     const addresses = [...(this.metadataRole === null ? [] : [this.cfg.bindAddress]), ...this.cfg.peerAddresses];
-    const watch = new MetadataClient({ addresses, clientId: `mounts:${this.cfg.nodeId}`, ...this.clientAuth() });
+    const watch = new MetadataClient({ addresses, clientId: `mounts:${this.cfg.nodeId}`, ...this.clientAuth(), tls: this.tls });
     this.watchClient = watch;
     this.mountManager = new MountManager({
       nodeId: this.cfg.nodeId, mountPoint: this.cfg.mountPoint, api: () => this.metadata(), watch: () => watch,
@@ -244,7 +263,7 @@ export class Daemon implements DaemonHost {
       // Its own client: a mount rides out a data node's failover (down detection, then a new
       // primary: ~15 s with the default timings) instead of failing the program's write with EIO.
       this.mountBlocks = new BlockClient({
-        placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50, ...this.clientAuth(),
+        placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50, ...this.clientAuth(), tls: this.tls,
         keyring: this.keyring(),
       });
     }
@@ -330,7 +349,12 @@ export class Daemon implements DaemonHost {
     return {
       nodeId: this.cfg.nodeId, pid: process.pid, version, startedAtMs: this.startedAtMs, uptimeMs: Date.now() - this.startedAtMs,
       roles: this.cfg.roles, storagePath: this.cfg.storagePath, bindAddress: this.cfg.bindAddress,
-      ipcAddress: this.admin?.address ?? this.cfg.ipcAddress, healthy: (await this.health()).ok, metadata,
+      ipcAddress: this.admin?.address ?? this.cfg.ipcAddress, healthy: (await this.health()).ok,
+      security: {
+        mode: tlsMode(this.tls), tlsDir: this.tls === null ? null : this.cfg.tlsDir ?? nodeTlsDir(this.cfg.storagePath),
+        certSubject: this.tlsSummary?.subject ?? null, certNotAfter: this.tlsSummary?.notAfter ?? null,
+      },
+      metadata,
       data: this.dataRole === null ? null : { state: this.dataRole.state, registered: this.dataRole.registered, address: this.cfg.dataAddress },
     };
   }
@@ -394,7 +418,7 @@ export class Daemon implements DaemonHost {
   /** Before anything is dropped: a metadata member must answer at `address`, within seconds. */
   private async probeMember(address: string): Promise<void> {
     const { MetadataClient } = await import('../../metadata/service/client.js');
-    const client = new MetadataClient({ addresses: [address], clientId: `join-probe:${this.cfg.nodeId}`, callDeadlineMs: joinProbeTimeoutMs, ...this.clientAuth() });
+    const client = new MetadataClient({ addresses: [address], clientId: `join-probe:${this.cfg.nodeId}`, callDeadlineMs: joinProbeTimeoutMs, ...this.clientAuth(), tls: this.tls });
     try {
       await client.clusterStatus({ stale: true });
     } catch (err) {

@@ -32,6 +32,7 @@ import { DataNodeAgent } from '../../dataplane/server/agent.js';
 import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limits.js';
 import { parseHostPort } from '../lib/address.js';
 import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
+import type { TlsMaterial } from '../../proto/tls.js';
 
 /** Retry pace while the metadata service has no leader yet. */
 const registerRetryMs = 250;
@@ -57,6 +58,8 @@ export interface DataRoleOptions {
   keyring?: VolumeKeyring;
   /** Issue #12: the block port needs tokens; this node's own block traffic sends the node credential. */
   auth?: { nodeToken: string; audit: AuditSink };
+  /** Mutual TLS on the block port and for this node's requests to others (proto/tls.ts); null: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 /** A MetadataApi that resolves the current one on every call (the member may restart). */
@@ -90,6 +93,7 @@ export class DataRole {
   private reclaimer: Reclaimer | null = null;
   private agent: DataNodeAgent | null = null;
   private client: BlockClient | null = null;
+  private repair: HttpRepairSource | null = null;
   private readonly api: ReturnType<typeof lateBound>;
 
   constructor(private readonly opts: DataRoleOptions) {
@@ -110,6 +114,7 @@ export class DataRole {
       // Nothing that depends on the store is served before the agent registered the node (agent.ts).
       gated: true,
       ...(this.opts.auth === undefined ? {} : { auth: this.blockAuth(this.opts.auth) }),
+      tls: this.opts.tls ?? null,
     });
     try {
       await this.server.listen();
@@ -124,7 +129,8 @@ export class DataRole {
         hint: code === 'EADDRINUSE' ? 'another process uses that port: pick another --data-address' : 'check --data-address', cause: err,
       });
     }
-    this.scrubber = new Scrubber({ store, repair: new HttpRepairSource(this.opts.nodeId, placement, this.opts.auth?.nodeToken), log: this.opts.logger, metrics });
+    this.repair = new HttpRepairSource(this.opts.nodeId, placement, this.opts.tls ?? null, this.opts.auth?.nodeToken);
+    this.scrubber = new Scrubber({ store, repair: this.repair, log: this.opts.logger, metrics });
     this.scrubber.start();
     this.reclaimer = new Reclaimer({ store, log: this.opts.logger, metrics });
     this.reclaimer.start();
@@ -140,7 +146,7 @@ export class DataRole {
   /** A client of the cluster's block servers (for the admin endpoint). */
   blocks(): BlockClient {
     this.client ??= new BlockClient({
-      placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50,
+      placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50, tls: this.opts.tls ?? null,
       ...(this.opts.keyring === undefined ? {} : { keyring: this.opts.keyring }),
       ...(this.opts.auth === undefined ? {} : { token: this.opts.auth.nodeToken }),
     });
@@ -203,6 +209,8 @@ export class DataRole {
     await this.client?.close();
     this.client = null;
     await this.scrubber?.stop();
+    await this.repair?.close();
+    this.repair = null;
     await this.reclaimer?.stop();
     await this.server?.close();
     await this.store?.close();

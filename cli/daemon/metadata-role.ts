@@ -5,6 +5,7 @@
  * while the quorum has fewer voters than its target, and otherwise stays a learner
  * ("Docker Swarm-like" membership: managers up to the target, workers beyond it).
  */
+import type { TlsMaterial } from '../../proto/tls.js';
 import { access, readdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -26,6 +27,8 @@ export interface MetadataRoleOptions {
   dataNodeDownAfterMs?: number;
   /** Issue #12: the API requires tokens (metadata/service/auth-gate.ts). */
   auth?: MemberAuth;
+  /** Mutual TLS for Raft and the metadata API (proto/tls.ts); null: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 export type Bootstrap = 'restart' | 'new-cluster' | 'join';
@@ -85,6 +88,7 @@ export class MetadataRole {
         autoPromote: false,
         logger: this.opts.logger.child({ role: 'metadata' }),
         registry: this.registry,
+        tls: this.opts.tls ?? null,
         ...(this.opts.dataNodeDownAfterMs === undefined ? {} : { timing: { dataNodeHeartbeatTimeoutMs: this.opts.dataNodeDownAfterMs } }),
         ...(this.opts.auth === undefined ? {} : { auth: this.opts.auth }),
       };

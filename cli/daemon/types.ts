@@ -48,6 +48,10 @@ export interface DaemonConfig {
   kms: { address: string; keyName: string } | null;
   /** Issue #12: the node credential's file; null: authentication is off (every port is open). */
   nodeTokenFile: string | null;
+  /** Mutual TLS on every endpoint (the default); false only with --insecure-plaintext / `[security] tls = false`. */
+  tls: boolean;
+  /** This node's TLS folder (ca.crt, tls.crt, tls.key); null: `<storagePath>/tls`. */
+  tlsDir: string | null;
 }
 
 export type RoleState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'left';
@@ -63,6 +67,8 @@ export interface DaemonStatus {
   bindAddress: string;
   ipcAddress: string;
   healthy: boolean;
+  /** Which transport security is in force on every endpoint of this node. */
+  security: { mode: 'mutual-tls' | 'plaintext'; tlsDir: string | null; certSubject: string | null; certNotAfter: string | null };
   metadata: {
     state: RoleState;
     error: string | null;

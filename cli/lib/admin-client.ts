@@ -11,6 +11,7 @@
  */
 import { Agent, request } from 'undici';
 import { ErrorCode, GalleonError, isGalleonError, isSerializedError } from '../../proto/errors.js';
+import { httpUrl, tlsFailureCode, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import { formatHostPort, parseHostPort } from './address.js';
 import { adminPath, adminRoutes } from './admin-routes.js';
 import type { AdminMethod, AdminRouteName } from './admin-routes.js';
@@ -39,6 +40,8 @@ export interface AdminClientOptions {
   more?: () => Promise<DaemonCandidate[]>;
   /** Sent as `authorization: Bearer <token>` on every request (issue #12). */
   token?: string;
+  /** The CLI's client certificate (cli/lib/tls.ts resolveClientTls); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 const notADaemonHint = 'point --daemon-address at a daemon\'s --ipc-address (`galleon daemon status` on that host shows it)';
@@ -49,11 +52,14 @@ function unreachable(err: unknown): boolean {
 
 export class AdminClient {
   private readonly candidates: DaemonCandidate[];
-  private readonly dispatcher = new Agent({ connect: { timeout: connectTimeoutMs } });
+  private readonly dispatcher: Agent;
+  private readonly tls: TlsMaterial | null;
   private picked: string | null = null;
   private askedForMore = false;
 
   constructor(candidates: string | readonly DaemonCandidate[], private readonly opts: AdminClientOptions = {}) {
+    this.tls = opts.tls ?? null;
+    this.dispatcher = new Agent({ connect: { timeout: connectTimeoutMs, ...undiciConnectOptions(this.tls) } });
     const list = typeof candidates === 'string' ? [{ address: candidates, source: 'the given address' }] : candidates;
     if (list.length === 0) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'no daemon address given', { hint: 'pass --daemon-address host:port' });
     // Each is validated here (bad input: one line, nothing sent); duplicates are tried once.
@@ -130,6 +136,8 @@ export class AdminClient {
 
   private async identify(address: string): Promise<void> {
     const { status, parsed } = await this.send(address, 'GET', '/healthz', undefined, probeTimeoutMs);
+    const refusal = (parsed as { error?: unknown } | null)?.error;
+    if (status === 400 && isSerializedError(refusal) && refusal.code === ErrorCode.TLS_REQUIRED) throw GalleonError.fromJSON(refusal);
     const h = parsed as { ok?: unknown; reason?: unknown } | null;
     if ((status !== 200 && status !== 503) || typeof h?.ok !== 'boolean' || typeof h.reason !== 'string') {
       throw this.notADaemon(address, `GET /healthz answered HTTP ${status}`);
@@ -139,7 +147,7 @@ export class AdminClient {
   private async send(address: string, method: HttpMethod, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; parsed: unknown }> {
     let res;
     try {
-      res = await request(`http://${address}${path}`, {
+      res = await request(`${httpUrl(address, this.tls)}${path}`, {
         method,
         dispatcher: this.dispatcher,
         headers: { 'content-type': 'application/json', accept: 'application/json', ...(this.opts.token === undefined ? {} : { authorization: `Bearer ${this.opts.token}` }) },
@@ -167,6 +175,13 @@ export class AdminClient {
   private transportError(address: string, err: unknown): GalleonError {
     const code = (err as { code?: string } | null)?.code;
     const name = (err as { name?: string } | null)?.name;
+    const tlsCode = tlsFailureCode(err);
+    if (tlsCode !== null) {
+      return new GalleonError(ErrorCode.UNAVAILABLE, `TLS with the daemon at ${address} failed (${tlsCode})`, {
+        hint: this.tls === null ? 'that port does not speak plain HTTP' : 'the CLI\'s certificate (--tls-dir, GALLEON_TLS_DIR) and the daemon\'s must come from the same cluster CA; a plaintext daemon (--insecure-plaintext) takes no --tls-dir',
+        cause: err,
+      });
+    }
     if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
       return new GalleonError(ErrorCode.TIMEOUT, `the daemon at ${address} did not answer in time`, {
         hint: 'check `galleon daemon status` and the daemon log; the cluster may have no leader',

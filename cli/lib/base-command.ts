@@ -31,6 +31,11 @@ export abstract class GalleonCommand extends Command {
       env: 'GALLEON_TOKEN',
       helpGroup: 'GLOBAL',
     }),
+    'tls-dir': Flags.string({
+      summary: 'Folder with the client certificate for mutual TLS (ca.crt, tls.crt, tls.key). [default: the config file\'s [security] tls_dir, else <--dir>/tls/client]',
+      env: 'GALLEON_TLS_DIR',
+      helpGroup: 'GLOBAL',
+    }),
   };
 
   /** A command aimed at one daemon (daemon stop, cluster join) never falls back to another. */
@@ -43,14 +48,16 @@ export abstract class GalleonCommand extends Command {
    * answers, the config file's and the local cluster's daemons (daemon-candidates.ts), saying
    * on stderr which one it used (stdout stays the --json result).
    */
-  protected async admin(flags: { 'daemon-address'?: string | undefined; dir?: string | undefined; token?: string | undefined }): Promise<AdminClient> {
+  protected async admin(flags: { 'daemon-address'?: string | undefined; dir?: string | undefined; token?: string | undefined; 'tls-dir'?: string | undefined }): Promise<AdminClient> {
     if (this.adminClient === undefined) {
-      const [{ AdminClient: Client }, { givenCandidates, knownCandidates }, { resolveToken }] = await Promise.all([
-        import('./admin-client.js'), import('./daemon-candidates.js'), import('./token-source.js'),
+      const [{ AdminClient: Client }, { givenCandidates, knownCandidates, defaultConfigFile }, { resolveToken }, { resolveClientTls }] = await Promise.all([
+        import('./admin-client.js'), import('./daemon-candidates.js'), import('./token-source.js'), import('./tls.js'),
       ]);
       const scoped = (this.constructor as typeof GalleonCommand).daemonScoped;
       const token = await resolveToken(flags.token, flags.dir);
+      const tls = await resolveClientTls(flags['tls-dir'], flags.dir ?? defaultClusterDir, defaultConfigFile);
       this.adminClient = new Client(givenCandidates(flags['daemon-address']), {
+        tls,
         fallback: !scoped,
         onFallback: (line) => process.stderr.write(`${line}\n`),
         more: () => knownCandidates(flags.dir),

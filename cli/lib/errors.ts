@@ -8,7 +8,7 @@ import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 export const ExitCode = { Failure: 1, Usage: 2, Unavailable: 3, NotFound: 4, Conflict: 5, Denied: 6 } as const;
 
 const exitByCode: Partial<Record<ErrorCode, number>> = {
-  INVALID_ARGUMENT: ExitCode.Usage, INVALID_SIZE: ExitCode.Usage, OUT_OF_RANGE: ExitCode.Usage,
+  INVALID_ARGUMENT: ExitCode.Usage, INVALID_SIZE: ExitCode.Usage, OUT_OF_RANGE: ExitCode.Usage, TLS_REQUIRED: ExitCode.Usage,
   DAEMON_UNREACHABLE: ExitCode.Unavailable, UNAVAILABLE: ExitCode.Unavailable, NO_LEADER: ExitCode.Unavailable,
   TIMEOUT: ExitCode.Unavailable, NOT_LEADER: ExitCode.Unavailable, PROPOSAL_DROPPED: ExitCode.Unavailable,
   VOLUME_NOT_FOUND: ExitCode.NotFound, STORAGE_CLASS_NOT_FOUND: ExitCode.NotFound, NODE_NOT_FOUND: ExitCode.NotFound,

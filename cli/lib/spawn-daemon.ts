@@ -3,6 +3,7 @@
  * and `galleon up`): output appended to a log file under its storage path, then waits until
  * its admin endpoint answers or the child dies (then the log's tail explains why).
  */
+import type { TlsMaterial } from '../../proto/tls.js';
 import { spawn } from 'node:child_process';
 import { makeFolder } from './folder.js';
 import { closeSync, openSync } from 'node:fs';
@@ -40,7 +41,8 @@ async function whyItExited(file: string): Promise<string> {
 }
 
 /** `args` are the `daemon start` flags (without --detach). */
-export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string, nodeTokenFile: string | null = null): Promise<DetachedDaemon> {
+/** `tls`: the certificate to watch it start with (its own); null for a plaintext daemon. */
+export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string, tls: TlsMaterial | null, nodeTokenFile: string | null = null): Promise<DetachedDaemon> {
   await makeFolder(storagePath, 'storage path');
   const logFile = join(storagePath, logFileName);
   const fd = openSync(logFile, 'a');
@@ -62,7 +64,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
 
   // A daemon that requires tokens answers its status only to one: the node credential, which the
   // first node of a cluster writes as it starts (so the file is read once it exists).
-  let client = nodeTokenFile === null ? new AdminClient(ipcAddress) : null;
+  let client = nodeTokenFile === null ? new AdminClient(ipcAddress, { tls }) : null;
   const deadline = Date.now() + daemonStartTimeoutMs;
   const spawnedAtMs = Date.now();
   let answering: DetachedDaemon | undefined;
@@ -71,7 +73,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
       throw new GalleonError(ErrorCode.UNAVAILABLE, `the daemon exited while starting: ${await whyItExited(logFile)}`, { hint: `see ${logFile}` });
     }
     try {
-      client ??= new AdminClient(ipcAddress, { token: (await readFile(nodeTokenFile ?? '', 'utf8')).trim() });
+      client ??= new AdminClient(ipcAddress, { tls, token: (await readFile(nodeTokenFile ?? '', 'utf8')).trim() });
       const status = await client.route<DaemonStatus>('daemonStatus', {}, undefined, 2_000);
       // "Started" should mean serving: wait for health (a leader, caught up) too, but a node
       // that cannot reach its quorum yet is still a running daemon, not a failed start.

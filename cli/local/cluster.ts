@@ -6,7 +6,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { folderError, makeFolder } from '../lib/folder.js';
 import { dirname, join, resolve } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { ClusterStatus } from '../../proto/metadata-types.js';
 import { AdminClient } from '../lib/admin-client.js';
@@ -21,6 +21,9 @@ import { adminTokenFileName } from '../lib/token-source.js';
 export const adminUserName = 'admin';
 /** The same name as the daemon's default (cli/daemon/config.ts), kept here so `up` does not load the daemon's config module. */
 export const defaultNodeTokenFileName = 'node-token';
+import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
+import { loadTlsDir, localClientTlsDir } from '../lib/tls.js';
+import { ensureLocalPki } from './tls-setup.js';
 
 export const clusterFileName = 'cluster.json';
 export const maxLocalNodes = 7;
@@ -55,6 +58,8 @@ export interface LocalCluster {
   timings?: FailoverTimings;
   /** Issue #12: the nodes require tokens (`<dir>/node-token`; the admin's in `<dir>/admin-token`). Absent: an older, open cluster. */
   auth?: boolean;
+  /** Mutual TLS between nodes and with the CLI (`<dir>/tls`); false with `up --insecure-plaintext`, absent in clusters made before TLS (plaintext). */
+  tls?: boolean;
 }
 
 export async function readClusterFile(dir: string): Promise<LocalCluster | null> {
@@ -90,10 +95,22 @@ async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promis
   throw new GalleonError(ErrorCode.TIMEOUT, `${what} did not happen within ${timeoutMs / 1000} s (${last})`, { hint: 'see the galleon.log files under the cluster folder' });
 }
 
-async function healthy(ipcAddress: string): Promise<boolean> {
-  const res = await request(`http://${ipcAddress}/healthz`, { headersTimeout: 2_000, bodyTimeout: 2_000 });
-  await res.body.dump();
-  return res.statusCode === 200;
+/** The operator's client certificate of a TLS cluster (written by ensureLocalPki), null for a plaintext one. */
+export async function localClientTls(cluster: LocalCluster): Promise<TlsMaterial | null> {
+  return cluster.tls === true ? loadTlsDir(localClientTlsDir(cluster.dir), 'cli') : null;
+}
+
+
+async function healthy(ipcAddress: string, tls: TlsMaterial | null): Promise<boolean> {
+  const connect = undiciConnectOptions(tls);
+  const dispatcher = connect === undefined ? undefined : new Agent({ connect });
+  try {
+    const res = await request(`${httpUrl(ipcAddress, tls)}/healthz`, { headersTimeout: 2_000, bodyTimeout: 2_000, ...(dispatcher === undefined ? {} : { dispatcher }) });
+    await res.body.dump();
+    return res.statusCode === 200;
+  } finally {
+    await dispatcher?.close();
+  }
 }
 
 /** Ready: a leader, every node a member, voters up to the target, every node a registered data node. */
@@ -117,6 +134,8 @@ export interface UpOptions {
   timings?: FailoverTimings;
   /** A new cluster requires tokens unless this is false (`galleon up --no-auth`); an existing one keeps its mode. */
   auth?: boolean;
+  /** A new cluster without TLS (`up --insecure-plaintext`, development only); an existing cluster keeps its mode. */
+  insecurePlaintext?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -138,8 +157,8 @@ export const mountDirName = 'mnt';
  */
 export const localKeyFileName = 'cluster.key';
 
-function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined, auth: string | null): string[] {
-  const args = ['--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
+function daemonArgs(n: LocalNode, peers: string[], targetVoters: number, timings: FailoverTimings | undefined, auth: string | null, tls: boolean): string[] {
+  const args = [...(tls ? [] : ['--insecure-plaintext']), '--node-id', n.id, '--storage-path', n.storagePath, '--bind-address', n.bindAddress, '--ipc-address', n.ipcAddress, '--data-address', n.dataAddress, '--target-voters', String(targetVoters)];
   args.push('--key-file', join(dirname(n.storagePath), localKeyFileName));
   if (n.mountPoint !== undefined) args.push('--mount-point', n.mountPoint);
   if (auth !== null) args.push('--auth', '--node-token-file', auth);
@@ -168,9 +187,10 @@ async function restartDownNodes(cluster: LocalCluster, alive: readonly LocalNode
     ? `Restarting the ${cluster.nodes.length}-node cluster in ${dir}`
     : `Restarting ${down.map((n) => n.id).join(', ')} of the ${cluster.nodes.length}-node cluster in ${dir} (${[...running].join(', ')} running)`);
   if (opts.timings !== undefined) cluster.timings = opts.timings;
+  const tls = cluster.tls === true ? await ensureLocalPki(dir, cluster.nodes, progress) : null;
   for (const n of down) {
     n.mountPoint ??= join(dir, mountDirName, n.id);
-    const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings, nodeTokenFileOf(cluster)), n.storagePath, n.ipcAddress, nodeTokenFileOf(cluster));
+    const started = await spawnDetachedDaemon(daemonArgs(n, [], cluster.targetVoters, cluster.timings, nodeTokenFileOf(cluster), tls !== null), n.storagePath, n.ipcAddress, tls, nodeTokenFileOf(cluster));
     n.pid = started.pid;
     progress(`  ${n.id} (pid ${n.pid}) admin ${n.ipcAddress}`);
   }
@@ -220,18 +240,20 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
         logFile: join(storagePath, logFileName), mountPoint: join(dir, mountDirName, id),
       };
     });
+    const useTls = opts.insecurePlaintext !== true;
     cluster = {
       dir, createdAtMs: Date.now(), targetVoters, daemonAddress: nodes[0]?.ipcAddress ?? '', nodes, ...(opts.timings === undefined ? {} : { timings: opts.timings }),
-      auth: opts.auth !== false,
+      auth: opts.auth !== false, tls: useTls,
     };
-    progress(`Starting a ${count}-node cluster in ${dir}`);
+    progress(`Starting a ${count}-node cluster in ${dir}${useTls ? ' (mutual TLS)' : ' (PLAINTEXT: --insecure-plaintext, development only)'}`);
+    const tls = useTls ? await ensureLocalPki(dir, nodes, progress) : null;
     for (const [i, n] of nodes.entries()) {
       const peers = i === 0 ? [] : [nodes[0]?.bindAddress ?? ''];
-      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters, cluster.timings, nodeTokenFileOf(cluster)), n.storagePath, n.ipcAddress, nodeTokenFileOf(cluster));
+      const started = await spawnDetachedDaemon(daemonArgs(n, peers, targetVoters, cluster.timings, nodeTokenFileOf(cluster), useTls), n.storagePath, n.ipcAddress, tls, nodeTokenFileOf(cluster));
       n.pid = started.pid;
       // Written after every node, so `galleon down` can stop what started even if a later node fails.
       await writeClusterFile(cluster);
-      await waitUntil(`${n.id} becoming healthy`, clusterReadyTimeoutMs, async () => ((await healthy(n.ipcAddress)) ? true : null));
+      await waitUntil(`${n.id} becoming healthy`, clusterReadyTimeoutMs, async () => ((await healthy(n.ipcAddress, tls)) ? true : null));
       progress(`  ${n.id} (pid ${n.pid}) bind ${n.bindAddress} admin ${n.ipcAddress}${i === 0 ? ' — new cluster' : ' — joined'}`);
     }
   }
@@ -240,7 +262,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   const client = await clusterClient(c);
   const status = await waitUntil('the cluster becoming ready (a leader, all members voters)', clusterReadyTimeoutMs, async () => {
     const s = await client.route<ClusterStatus>('clusterStatus', {}, undefined, 2_000);
-    return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress)))).every(Boolean) ? s : null;
+    return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress, tls)))).every(Boolean) ? s : null;
   });
   if (fresh && c.auth === true) await bootstrapAdmin(c);
   return { cluster: c, alreadyUp: false, restarted, fresh, status };
@@ -257,8 +279,9 @@ export function nodeTokenFileOf(c: LocalCluster): string | null {
  */
 export async function clusterClient(c: LocalCluster, address = c.daemonAddress): Promise<AdminClient> {
   const file = nodeTokenFileOf(c);
-  if (file === null) return new AdminClient(address);
-  return new AdminClient(address, { token: (await readFile(file, 'utf8')).trim() });
+  const tls = await localClientTls(c);
+  if (file === null) return new AdminClient(address, { tls });
+  return new AdminClient(address, { tls, token: (await readFile(file, 'utf8')).trim() });
 }
 
 /** The first admin (user `admin`, role admin) and its token in `<dir>/admin-token` (0600), which the CLI then uses. */

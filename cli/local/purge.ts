@@ -14,6 +14,8 @@ import { lstat, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises
 import { basename, dirname, join, resolve } from 'node:path';
 
 export const markerFileName = '.galleon-up.json';
+/** The folder of a local cluster's CA and client certificate (cli/lib/tls.ts localCaDir, localClientTlsDir). */
+export const localTlsFolderName = 'tls';
 /** The folder of the nodes' mount points (cluster.ts `mountDirName`): only emptied folders go. */
 const mountsFolderName = 'mnt';
 /** What `up` names its node folders (cluster.ts): anything else in the folder is not ours. */
@@ -68,8 +70,9 @@ export function ownedEntries(dir: string, entries: readonly string[], nodeStorag
     .map((p) => resolve(dir, p))
     .filter((p) => dirname(p) === resolve(dir) && nodeFolderPattern.test(basename(p)))
     .map((p) => basename(p)));
-  // node-token and admin-token (issue #12) are written only by `up` and its daemons, like cluster.json.
-  const files = new Set(['cluster.json', 'cluster.json.tmp', ...(hasMarker ? [markerFileName, 'cluster.key', 'node-token', 'admin-token'] : [])]);
+  // node-token and admin-token (issue #12) are written only by `up` and its daemons, like cluster.json;
+  // tls: the local CA and the operator's certificate (cluster.ts ensureLocalPki).
+  const files = new Set(['cluster.json', 'cluster.json.tmp', localTlsFolderName, ...(hasMarker ? [markerFileName, 'cluster.key', 'node-token', 'admin-token'] : [])]);
   return entries.filter((e) => nodeFolders.has(e) || files.has(e));
 }
 

@@ -9,6 +9,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { withNodeCredential } from '../credential.js';
 import { GalleonError, isGalleonError, type ErrorCode } from '../../proto/errors.js';
+import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
@@ -46,6 +47,8 @@ export interface BlockClientOptions {
    * client writes bodies as given: only for tests and tools on plain volumes.
    */
   keyring?: VolumeKeyring;
+  /** Mutual TLS with the data nodes (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 export interface WriteAck {
@@ -120,13 +123,16 @@ export class BlockClient {
       maxInFlight: opts.maxInFlight ?? defaultMaxInFlight,
       coalesceWrites: opts.coalesceWrites ?? true,
       writeBatchesInFlight: opts.writeBatchesInFlight ?? defaultWriteBatchesInFlight,
+      tls: opts.tls ?? null,
     };
   }
 
   private pool(address: string): Dispatcher {
     let p = this.pools.get(address);
     if (p === undefined) {
-      p = withNodeCredential(new Pool(`http://${address}`, {
+      const connect = undiciConnectOptions(this.o.tls);
+      p = withNodeCredential(new Pool(httpUrl(address, this.o.tls), {
+        ...(connect === undefined ? {} : { connect }),
         connections: this.o.connectionsPerNode, pipelining: this.o.pipelining, keepAliveTimeout: 60_000,
         headersTimeout: this.o.requestTimeoutMs, bodyTimeout: this.o.requestTimeoutMs,
       }), this.opts.token);

@@ -3,12 +3,13 @@
  * and the replicator. Routes and headers are in ../wire.ts. Errors leave as serialized
  * GalleonError JSON with the status from `httpStatusOf`.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.js';
 import { decodePathSegment, parseRequestTarget } from '../../proto/http-edge.js';
 import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
+import { createHttpEdgeServer, peerCertificateOf, peerKindOf, type TlsMaterial } from '../../proto/tls.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -57,10 +58,17 @@ export interface BlockServerOptions {
   clock?: Clock;
   /** Issue #12: every request needs a token (block-auth.ts); outgoing requests carry the node credential. Absent: open. */
   auth?: BlockAuthOptions;
+  /** Mutual TLS for the block port and for this node's own requests to its peers (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 /** The routes a node that is not registered yet still answers: they do not depend on its data. */
 const ungatedRoutes: ReadonlySet<string> = new Set(['GET /healthz', 'GET /metrics']);
+
+/** Routes between data nodes: with TLS, only a node certificate may call them (refuseNonNodePeer). */
+const nodeOnlyRoutes: ReadonlySet<string> = new Set([
+  'POST /v1/replicate', 'POST /v1/replicate-batch', 'GET /v1/journal', 'GET /v1/pg-blocks', 'POST /v1/peer', 'POST /v1/catchup', 'PUT /v1/admin',
+]);
 
 /** How long `close` lets requests in progress finish before it cuts their connections. */
 export const closeGraceMs = 2_000;
@@ -83,12 +91,12 @@ export class BlockServer {
 
   constructor(private readonly opts: BlockServerOptions) {
     this.gate = opts.gated === true ? 'not registered with the metadata service yet' : null;
-    this.peers = new Peers(opts.auth?.nodeToken);
+    this.peers = new Peers(opts.tls ?? null, opts.auth?.nodeToken);
     this.auth = opts.auth === undefined ? null : new BlockAuth(opts.auth);
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
     this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log, opts.clock);
     this.replicator = new Replicator(opts.nodeId, () => this.address, opts.store, opts.placement, this.peers, opts.log, this.leases, opts.clock);
-    this.repair = new HttpRepairSource(opts.nodeId, opts.placement, opts.auth?.nodeToken);
+    this.repair = new HttpRepairSource(opts.nodeId, opts.placement, opts.tls ?? null, opts.auth?.nodeToken);
     const replicator = this.replicator;
     this.snapshotHost = {
       store: opts.store,
@@ -97,7 +105,7 @@ export class BlockServer {
       admitPrimaryRead: async (address, epoch) => { await replicator.admitPrimaryRead(address, await replicator.pgOfAddress(address), epoch); },
       readJson: async (req, maxBytes) => JSON.parse((await readBody(req, maxBytes)).toString('utf8')) as unknown,
     };
-    this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+    this.server = createHttpEdgeServer(opts.tls, { keepAlive: true, noDelay: true }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
     this.server.keepAliveTimeout = keepAliveTimeoutMs;
@@ -143,6 +151,22 @@ export class BlockServer {
     });
   }
 
+  /**
+   * Under mutual TLS every peer holds a certificate of the cluster CA; the routes by which nodes
+   * replicate, peer and catch up (and the hand-installed placement) are for node certificates
+   * only, so a client certificate (an operator's, a program's) reads and writes blocks through
+   * primaries like any client and never speaks for a node.
+   */
+  private refuseNonNodePeer(route: string, req: http.IncomingMessage): void {
+    if (this.opts.tls === null || this.opts.tls === undefined || !nodeOnlyRoutes.has(route)) return;
+    const kind = peerKindOf(peerCertificateOf(req));
+    if (kind === 'node') return;
+    req.resume();
+    throw new GalleonError('PERMISSION_DENIED', `${route} is for cluster nodes; this is a ${kind} certificate`, {
+      hint: 'read and write blocks with PUT/GET /v1/blocks through the PG\'s primary; node certificates come from `galleon cert issue --node`',
+    });
+  }
+
   async close(): Promise<void> {
     this.replicator.close();
     this.leases?.close();
@@ -153,6 +177,7 @@ export class BlockServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     clearTimeout(cut);
     await this.peers.close();
+    await this.repair.close();
   }
 
   private fail(res: http.ServerResponse, err: unknown): void {
@@ -212,6 +237,7 @@ export class BlockServer {
     const route = `${req.method ?? ''} /${parts.slice(0, 2).join('/')}`;
     await this.auth?.admit(req, route, parts);
     this.refuseWhileGated(route, req);
+    this.refuseNonNodePeer(route, req);
     // Snapshot reads and version pruning (issue #11): their own file.
     if (snapshotRoutes.has(route) && await handleSnapshotRoute(this.snapshotHost, route, parts, url.searchParams, req, res)) return;
     switch (route) {

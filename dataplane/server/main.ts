@@ -6,6 +6,7 @@
  *   tsx dataplane/server/main.ts --node-id n1 --zone z1 --data-dir DIR [--port 0] [--layout segments]
  *                                [--scrub-rate blocks/s, 0 = no scrubber] [--reclaim-interval-ms N, 0 = no segment GC/tombstone purge]
  *                                [--metadata host:port,… [--heartbeat-ms 1000] [--capacity-bytes N] [--lease-ttl-ms 4000]]
+ *                                [--tls-dir DIR: mutual TLS on the block port and to peers and the metadata service; default plaintext]
  * With --metadata the node registers, heartbeats with PG reports, and takes placements from the
  * metadata service; without it placements are installed by hand (PUT /v1/admin/placement).
  *
@@ -15,6 +16,7 @@ import { statfs } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { register } from 'prom-client';
 import { installProcessGuard } from '../../proto/process-guard.js';
+import { readTlsDir } from '../../proto/tls.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { dataplaneLogger } from '../log.js';
 import { MetadataPlacementSource, StaticPlacementSource } from '../placement.js';
@@ -44,6 +46,8 @@ const { values } = parseArgs({
     'capacity-bytes': { type: 'string' },
     /** pg-primary lease ttl; the metadata service's data-node timeout must exceed it plus its margin. */
     'lease-ttl-ms': { type: 'string', default: String(defaultLeaseTtlMs) },
+    /** ca.crt, tls.crt, tls.key: mutual TLS everywhere (proto/tls.ts); absent: plaintext. */
+    'tls-dir': { type: 'string' },
   },
 });
 const nodeId = values['node-id'];
@@ -56,16 +60,17 @@ const log = dataplaneLogger(`data-node-${nodeId}`);
 // The last resort (proto/process-guard.ts): counted on the block server's /metrics (default registry).
 installProcessGuard({ logger: log, registry: register });
 const store = await LevelBlockStore.open({ dir, layout: values.layout, metrics });
-const metadata = values.metadata === undefined ? null : new MetadataClient({ addresses: values.metadata.split(',').filter((a) => a !== '') });
+const tls = values['tls-dir'] === undefined ? null : await readTlsDir(values['tls-dir']);
+const metadata = values.metadata === undefined ? null : new MetadataClient({ addresses: values.metadata.split(',').filter((a) => a !== ''), tls });
 const placement: PlacementSource = metadata === null ? new StaticPlacementSource() : new MetadataPlacementSource(metadata);
 const server = new BlockServer({
-  nodeId, zone: values.zone, store, placement, log, host: values.host, port: Number(values.port),
+  nodeId, zone: values.zone, store, placement, log, host: values.host, port: Number(values.port), tls,
   // With a metadata service nothing that depends on the store is served before the node registered.
   ...(metadata === null ? {} : { leases: { api: metadata, ttlMs: Number(values['lease-ttl-ms']) }, gated: true }),
 });
 const address = await server.listen();
 const scrubRate = Number(values['scrub-rate']);
-const scrubber = scrubRate > 0 ? new Scrubber({ store, repair: new HttpRepairSource(nodeId, placement), log, metrics, maxBlocksPerSecond: scrubRate }) : null;
+const scrubber = scrubRate > 0 ? new Scrubber({ store, repair: new HttpRepairSource(nodeId, placement, tls), log, metrics, maxBlocksPerSecond: scrubRate }) : null;
 scrubber?.start();
 const reclaimIntervalMs = Number(values['reclaim-interval-ms']);
 const reclaimer = reclaimIntervalMs > 0 ? new Reclaimer({ store, log, metrics, passIntervalMs: reclaimIntervalMs }) : null;

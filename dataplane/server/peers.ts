@@ -9,6 +9,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { withNodeCredential } from '../credential.js';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import type { BlockOp } from '../store/types.js';
 import { blockPath, decodeJournalFrames, decodeReplicateAnswers, encodeReplicateBatch, errorFromResponse, Header, streamJournalFrames } from '../wire.js';
 import type { JournalFrameMeta, ReplicateFrameMeta } from '../wire.js';
@@ -75,13 +76,17 @@ export interface PeerTransport {
 export class Peers implements PeerTransport {
   private readonly pools = new Map<string, Dispatcher>();
 
-  /** `nodeToken`: sent with every request to a peer (issue #12; dataplane/credential.ts). */
-  constructor(private readonly nodeToken?: string) {}
+  /**
+   * `tls`: this node's certificate, presented to every peer (proto/tls.ts); null: plaintext.
+   * `nodeToken`: sent with every request to a peer (issue #12; dataplane/credential.ts).
+   */
+  constructor(private readonly tls: TlsMaterial | null = null, private readonly nodeToken?: string) {}
 
   private pool(address: string): Dispatcher {
     let p = this.pools.get(address);
     if (p === undefined) {
-      p = withNodeCredential(new Pool(`http://${address}`, { connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs }), this.nodeToken);
+      const connect = undiciConnectOptions(this.tls);
+      p = withNodeCredential(new Pool(httpUrl(address, this.tls), { ...(connect === undefined ? {} : { connect }), connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs }), this.nodeToken);
       this.pools.set(address, p);
     }
     return p;

@@ -2,8 +2,9 @@
  * RepairSource over HTTP: asks the other replicas of the block's PG, in placement order, for
  * their copy (their store verifies it before answering) and takes the first good one.
  */
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { GalleonError } from '../../proto/errors.js';
+import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
 import type { RepairSource } from '../store/scrubber.js';
@@ -14,7 +15,17 @@ import { credentialHeaders } from '../credential.js';
 export const repairFetchTimeoutMs = 10_000;
 
 export class HttpRepairSource implements RepairSource {
-  constructor(private readonly nodeId: string, private readonly placement: PlacementSource, private readonly nodeToken?: string) {}
+  /** With TLS, repairs go through an agent that presents this node's certificate. */
+  private readonly dispatcher: Agent | undefined;
+
+  constructor(private readonly nodeId: string, private readonly placement: PlacementSource, private readonly tls: TlsMaterial | null = null, private readonly nodeToken?: string) {
+    const connect = undiciConnectOptions(tls);
+    this.dispatcher = connect === undefined ? undefined : new Agent({ connect });
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher?.close();
+  }
 
   async fetchBlock(address: BlockAddress, pg: number): Promise<StoredBlock> {
     const p = await this.placement.getPlacement(address.volumeId);
@@ -23,7 +34,9 @@ export class HttpRepairSource implements RepairSource {
     for (const id of group.replicas) {
       if (id === this.nodeId) continue;
       try {
-        const res = await request(`http://${nodeOf(p, id).address}${blockPath(address)}`, { headersTimeout: repairFetchTimeoutMs, bodyTimeout: repairFetchTimeoutMs, headers: credentialHeaders(this.nodeToken) });
+        const res = await request(`${httpUrl(nodeOf(p, id).address, this.tls)}${blockPath(address)}`, {
+          headersTimeout: repairFetchTimeoutMs, bodyTimeout: repairFetchTimeoutMs, headers: credentialHeaders(this.nodeToken), ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }),
+        });
         const data = Buffer.from(await res.body.arrayBuffer());
         if (res.statusCode !== 200) { failures.push(`${id}: HTTP ${res.statusCode}`); continue; }
         return { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]), pg };

@@ -16,6 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, GalleonError, type ErrorCode as Code } from '../../proto/errors.js';
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
+import { grpcChannelCredentials, type TlsMaterial } from '../../proto/tls.js';
 import type {
   BackupPolicy, BackupPolicySpec, BackupTarget, BackupTargetSpec,
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
@@ -66,6 +67,8 @@ export interface MetadataClientOptions {
   recallWaitMs?: number;
   /** Sent as gRPC metadata `authorization: Bearer <token>` (issue #12): a user's token or the node credential. */
   token?: string;
+  /** Mutual TLS with the members (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 export const clientDefaults = {
@@ -113,8 +116,8 @@ class MemberEndpoint {
 
   private readonly md = new grpc.Metadata();
 
-  constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary', token: string | undefined) {
-    this.client = new ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions) as unknown as RawClient;
+  constructor(readonly address: string, ctor: grpc.ServiceClientConstructor, private readonly mode: 'stream' | 'unary', tls: TlsMaterial | null, token: string | undefined) {
+    this.client = new ctor(address, grpcChannelCredentials(tls), grpcChannelOptions) as unknown as RawClient;
     if (token !== undefined) this.md.set(authorizationHeader, bearer(token));
   }
 
@@ -214,6 +217,7 @@ export class MetadataClient implements MetadataApi, AuthApi {
       backoffMaxMs: options.backoffMaxMs ?? clientDefaults.backoffMaxMs,
       transport: options.transport ?? 'stream',
       recallWaitMs: options.recallWaitMs ?? clientDefaults.recallWaitMs,
+      tls: options.tls ?? null,
     };
     this.ctor = serviceConstructor('metadata.proto', 'metadata', 'Metadata');
   }
@@ -327,7 +331,7 @@ export class MetadataClient implements MetadataApi, AuthApi {
   private endpoint(address: string): MemberEndpoint {
     let e = this.endpoints.get(address);
     if (e === undefined) {
-      e = new MemberEndpoint(address, this.ctor, this.opts.transport, this.token);
+      e = new MemberEndpoint(address, this.ctor, this.opts.transport, this.opts.tls, this.token);
       this.endpoints.set(address, e);
     }
     return e;

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { readTlsDir } from '../../proto/tls.js';
 import { installProcessGuard } from '../../proto/process-guard.js';
 import { startMetadataMember, type MemberTiming, type PeerSpec } from './member.js';
 
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
       join: { type: 'string' },
       'auto-promote': { type: 'boolean', default: false },
       'metrics-bind': { type: 'string' },
+      'tls-dir': { type: 'string' },
       ...Object.fromEntries(Object.keys(numericFlags).map((k) => [k, { type: 'string' as const }])),
     },
     strict: true,
@@ -85,6 +87,8 @@ async function main(): Promise<void> {
     autoPromote: values['auto-promote'],
     logger,
     timing,
+    // Mutual TLS with this folder's certificate (proto/tls.ts); without --tls-dir, plaintext (test harnesses).
+    tls: values['tls-dir'] === undefined ? null : await readTlsDir(values['tls-dir']),
   });
   let metricsServer: Server | null = null;
   let metricsAddress: string | null = null;

@@ -28,6 +28,7 @@ import { openStateMachine } from '../state/index.js';
 import type { StateMachine } from '../state/contract.js';
 import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import { grpcChannelOptions } from '../../proto/grpc-loader.js';
+import { grpcServerCredentials, type TlsMaterial } from '../../proto/tls.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import { AddressBook } from './address-book.js';
 import { MetadataService, serviceDefaults, type ServiceLimits } from './api-handler.js';
@@ -90,6 +91,8 @@ export interface MetadataMemberOptions {
   logger?: Logger;
   registry?: Registry;
   timing?: Partial<MemberTiming>;
+  /** Mutual TLS on the server, the Raft links and our own API clients (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
   /**
    * Issue #12: every API call must carry a token (auth-gate.ts); this member's own clients send
    * the node credential. Absent: the API is open, as before (tests of lower layers, tools).
@@ -196,7 +199,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     server = new grpc.Server(grpcChannelOptions);
     const srv = server;
     const boundPort = await new Promise<number>((resolve, reject) => {
-      srv.bindAsync(options.bindAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err === null ? resolve(port) : reject(err)));
+      srv.bindAsync(options.bindAddress, grpcServerCredentials(options.tls), (err, port) => (err === null ? resolve(port) : reject(err)));
     }).catch((err: unknown) => {
       throw new GalleonError(ErrorCode.UNAVAILABLE, `cannot listen on ${options.bindAddress}`, { cause: err, hint: 'pick a free port (or port 0) and a local interface' });
     });
@@ -213,12 +216,14 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
       selfId: options.id, resolveAddress: (peer) => addressBook.address(peer), logger, bytesPerSecond: timing.snapshotSendBytesPerSec,
       onFailure: (peer) => driverRef?.reportSnapshotFailure(peer),
       onSent: (_peer, bytes) => metrics.snapshotBytesSent.inc(bytes),
+      tls: options.tls ?? null,
     });
     const transport = new RaftTransport({
       selfId: options.id,
       selfAddress: address,
       resolveAddress: (peer) => addressBook.address(peer),
       logger,
+      tls: options.tls ?? null,
       handlers: {
         onMessages: (msgs) => driverRef?.receive(msgs),
         onUnreachable: (peer) => driverRef?.reportUnreachable(peer),
@@ -280,7 +285,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     const api = (): MetadataClient => {
       if (apiClient === null) {
         const others = [...addressBook.all().entries()].filter(([id]) => id !== options.id).map(([, a]) => a.address);
-        apiClient = new MetadataClient({ addresses: [address, ...others], clientId: `${options.id}-local-${Date.now().toString(36)}`, ...tokenOf(options) });
+        apiClient = new MetadataClient({ addresses: [address, ...others], clientId: `${options.id}-local-${Date.now().toString(36)}`, ...tokenOf(options), tls: options.tls ?? null });
       }
       return apiClient;
     };
@@ -317,12 +322,12 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
 
     if (isNew && options.peers === undefined && options.join !== undefined) {
       try {
-        await joinCluster(options.id, address, options.adminAddress ?? null, options.join, addressBook, timing, logger, options.auth?.nodeToken);
+        await joinCluster(options.id, address, options.adminAddress ?? null, options.join, addressBook, timing, logger, options.tls ?? null, options.auth?.nodeToken);
       } catch (err) {
         await stop();
         throw err;
       }
-      if (options.autoPromote === true) void autoPromote(options.id, options.join, driver, timing, logger, () => stopping !== null, options.auth?.nodeToken);
+      if (options.autoPromote === true) void autoPromote(options.id, options.join, driver, timing, logger, () => stopping !== null, options.tls ?? null, options.auth?.nodeToken);
     }
 
     return {
@@ -380,8 +385,8 @@ function confAndTermAt(conf: ConfState, snapTerm: number, entries: { index: numb
   return { conf: c, term };
 }
 
-async function joinCluster(id: string, address: string, adminAddress: string | null, join: string[], book: AddressBook, timing: MemberTiming, logger: Logger, nodeToken: string | undefined): Promise<void> {
-  const client = new MetadataClient({ addresses: join, callDeadlineMs: timing.joinTimeoutMs, ...(nodeToken === undefined ? {} : { token: nodeToken }) });
+async function joinCluster(id: string, address: string, adminAddress: string | null, join: string[], book: AddressBook, timing: MemberTiming, logger: Logger, tls: TlsMaterial | null, nodeToken: string | undefined): Promise<void> {
+  const client = new MetadataClient({ addresses: join, callDeadlineMs: timing.joinTimeoutMs, tls, ...(nodeToken === undefined ? {} : { token: nodeToken }) });
   try {
     const members = await client.addMember(id, address, adminAddress);
     for (const m of members) if (m.address !== '') book.set(m.id, m.address, m.adminAddress);
@@ -391,8 +396,8 @@ async function joinCluster(id: string, address: string, adminAddress: string | n
   }
 }
 
-async function autoPromote(id: string, join: string[], driver: RaftNodeDriver, timing: MemberTiming, logger: Logger, stopped: () => boolean, nodeToken: string | undefined): Promise<void> {
-  const client = new MetadataClient({ addresses: join, ...(nodeToken === undefined ? {} : { token: nodeToken }) });
+async function autoPromote(id: string, join: string[], driver: RaftNodeDriver, timing: MemberTiming, logger: Logger, stopped: () => boolean, tls: TlsMaterial | null, nodeToken: string | undefined): Promise<void> {
+  const client = new MetadataClient({ addresses: join, tls, ...(nodeToken === undefined ? {} : { token: nodeToken }) });
   const pollMs = 200;
   try {
     while (!stopped()) {

@@ -4,6 +4,7 @@
  *
  *   npm run bench:dataplane            (env BENCH_SECONDS=3 per timed phase, BENCH_WARMUP_SECONDS=3 before them)
  *   BENCH_ONLY=small npm run bench:dataplane   (only fio's synced QD1 reference and the 4 KiB writes)
+ *   BENCH_TLS=both npm run bench:dataplane     (the cluster phases in plaintext and with mutual TLS, and the TLS / plain ratio; on = TLS only)
  *   BENCH_ENCRYPT=both npm run bench:dataplane (adds the same phases on an encrypted volume, in the
  *                                               same run: figures and the ratio; `on` encrypts the
  *                                               main volume; BENCH_ONLY=crypt runs only that comparison)
@@ -23,7 +24,9 @@ import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
 import type { BodyLayout } from '../../dataplane/store/level-block-store.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
-import { pgStates, TestCluster } from '../dataplane/cluster.js';
+import { pgStates, TestCluster, type TestClusterTls } from '../dataplane/cluster.js';
+import type { TlsMaterial } from '../../proto/tls.js';
+import { issueTestCert, makeTestPki } from '../support/tls.js';
 import { pattern, tempDir } from '../dataplane/helpers.js';
 import { pollUntil } from '../support/poll.js';
 import { benchKeyring, encryptMode, sealCpuMicros } from './lib/crypt.js';
@@ -64,7 +67,7 @@ function ensureFio(): void {
 }
 
 interface FioResult { bwMiBs: number; iops: number }
-function fio(dir: string, name: string, args: string[]): FioResult {
+function fioRun(dir: string, name: string, args: string[]): FioResult {
   progress();
   const out = execFileSync('fio', ['--name', name, '--filename', path.join(dir, 'fio.dat'), '--output-format=json', ...args], { encoding: 'utf8', maxBuffer: 64 * MiB });
   const job = (JSON.parse(out) as { jobs: { read: { bw: number; iops: number }; write: { bw: number; iops: number } }[] }).jobs[0];
@@ -94,9 +97,9 @@ function progress(): void {
 }
 
 /** Waits (bounded) until every replica has applied what its PGs' primaries have, so one phase's replication backlog does not run into the next phase. */
-async function settle(cluster: TestCluster, ids: string[], maxMs = 15_000): Promise<void> {
+async function settle(cluster: TestCluster, ids: string[], tls: TlsMaterial | null, maxMs = 15_000): Promise<void> {
   await pollUntil('replicas to catch up with their primaries', async () => {
-    const states = await Promise.all(ids.map((id) => pgStates(cluster.node(id).address)));
+    const states = await Promise.all(ids.map((id) => pgStates(cluster.node(id).address, tls)));
     const high = new Map<string, number>();
     for (const list of states) for (const s of list) high.set(`${s.volumeId}/${s.pg}`, Math.max(high.get(`${s.volumeId}/${s.pg}`) ?? 0, s.appliedSeq));
     return states.every((list) => list.every((s) => s.appliedSeq >= (high.get(`${s.volumeId}/${s.pg}`) ?? 0)));
@@ -121,6 +124,20 @@ async function storeOnly(layout: BodyLayout, blocks: number): Promise<number> {
   }
 }
 
+interface FioRefs { seqW: FioResult; randW: FioResult; seqR: FioResult; randR: FioResult }
+interface ClusterRun { rows: (string | number)[][]; cpuLines: string[]; seqWCpu: string; seqWMiBs: number; durableIops: number }
+
+const fmt = (n: number, d = 0): string => n.toFixed(d);
+
+/** BENCH_TLS: off (plaintext, the default), on (mutual TLS), both (each, in this run, with the ratio). */
+const tlsModes = ((): ('plain' | 'tls')[] => {
+  const v = process.env.BENCH_TLS ?? 'off';
+  if (v === 'both') return ['plain', 'tls'];
+  if (v === 'on') return ['tls'];
+  if (v === 'off') return ['plain'];
+  throw new Error(`BENCH_TLS=${v}: use off, on or both`);
+})();
+
 interface CryptRow { workload: string; unit: string; plain: number; encrypted: number; cpuPlain: number; cpuEncrypted: number }
 
 /**
@@ -134,7 +151,7 @@ async function cryptComparison(c: BlockClient, cluster: TestCluster, ids: string
   const blocks = Math.min(seqBlocks, 256);
   const clientCpu = (): number => { const u = process.cpuUsage(); return u.user + u.system; };
   const measure = async (vol: string, run: (vol: string) => Promise<{ opsPerSec: number; ops: number }>): Promise<{ rate: number; cpu: number }> => {
-    await settle(cluster, ids);
+    await settle(cluster, ids, null);
     const before = clientCpu();
     const r = await run(vol);
     return { rate: r.opsPerSec, cpu: (clientCpu() - before) / Math.max(1, r.ops) };
@@ -169,122 +186,6 @@ function printCryptRows(rows: CryptRow[]): void {
     `seal 4 KiB ${small.seal.toFixed(1)} µs, open ${small.open.toFixed(1)} µs`);
 }
 
-async function main(): Promise<void> {
-  if (onlyCrypt) return cryptOnly();
-  ensureFio();
-  const fioDir = await tempDir('bench-fio');
-  const cluster = new TestCluster();
-  let client: BlockClient | undefined;
-  let keys: Awaited<ReturnType<typeof benchKeyring>> | undefined;
-  const rows: (string | number)[][] = [];
-  const fmt = (n: number, d = 0): string => n.toFixed(d);
-  try {
-    // fio reference on the same disk, first, so our nodes' page cache does not disturb it.
-    const none: FioResult = { bwMiBs: 0, iops: 0 };
-    const fioSeqW = onlySmallWrites ? none : fio(fioDir, 'seqwrite', ['--rw=write', '--bs=1M', '--size=1G', '--direct=1', '--end_fsync=1', '--ioengine=libaio', '--iodepth=16']);
-    const fioRandW = fio(fioDir, 'randwrite-fsync', ['--rw=randwrite', '--bs=4k', '--size=256M', '--fsync=1', '--iodepth=1', '--time_based', `--runtime=${phaseSeconds}`]);
-    const fioSeqR = onlySmallWrites ? none : fio(fioDir, 'seqread', ['--rw=read', '--bs=1M', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=16']);
-    const fioRandR = onlySmallWrites ? none : fio(fioDir, 'randread', ['--rw=randread', '--bs=4k', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=64', '--time_based', `--runtime=${phaseSeconds}`]);
-    await rm(fioDir, { recursive: true, force: true });
-
-    if (!onlySmallWrites) {
-      const inline = await storeOnly('inline', 256);
-      const segments = await storeOnly('segments', 256);
-      rows.push(['store only: 1 MiB durable, bodies in LevelDB (MiB/s)', fmt(inline), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(inline / fioSeqW.bwMiBs, 2)]);
-      rows.push(['store only: 1 MiB durable, bodies in segments (MiB/s)', fmt(segments), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(segments / fioSeqW.bwMiBs, 2)]);
-    }
-
-    await Promise.all([cluster.start('n1', 'z1'), cluster.start('n2', 'z2'), cluster.start('n3', 'z3')]);
-    const ids = ['n1', 'n2', 'n3'];
-    const placement = cluster.placement('bench', Array.from({ length: pgCount }, (_, pg) => ({ replicas: ids, primary: ids[pg % 3] ?? 'n1', epoch: 1 })));
-    await cluster.install(placement);
-    const source = new StaticPlacementSource();
-    source.set(placement);
-    if (encrypt !== 'off') {
-      const enc = cluster.placement('bench-enc', Array.from({ length: pgCount }, (_, pg) => ({ replicas: ids, primary: ids[pg % 3] ?? 'n1', epoch: 1 })));
-      await cluster.install(enc);
-      source.set(enc);
-      keys = await benchKeyring(encrypt === 'on' ? ['bench', 'bench-enc'] : ['bench-enc']);
-    }
-    client = new BlockClient({ placement: source, maxInFlight: inFlight, ...(keys === undefined ? {} : { keyring: keys.keyring }) });
-    const c = client;
-
-    const big = pattern(1, seqBlockBytes);
-    const small = pattern(2, smallBlockBytes);
-    // Warm up connections, placements and the JIT (V8 is still compiling the hot paths for the
-    // first seconds; a 3 s phase right after start measured the compiler as much as the code).
-    await timed(60, 256, (i) => c.writeBlock('bench', 9, i, small, 'durable'));
-    await timed(warmUpSeconds, Number.MAX_SAFE_INTEGER, (i) => c.writeBlock('bench', 8, i % 4096, small, writeConcernOrder[i % writeConcernOrder.length] ?? 'durable'));
-    if (!onlySmallWrites) await timed(60, 64, (i) => c.writeBlock('bench', 8, 1_000_000 + i, big, 'replicated'));
-
-    await settle(cluster, ids);
-    const pids = [undefined, ...ids.map((id) => cluster.node(id).proc.pid)];
-    /** CPU of this process and each data node over `phase` (replication backlog included), per unit of work. */
-    const cpuPer = async (phase: () => Promise<{ opsPerSec: number; ops: number }>, units: (ops: number) => number): Promise<{ opsPerSec: number; ops: number; cpu: string }> => {
-      const before = pids.map(cpuMicros);
-      const r = await phase();
-      await settle(cluster, ids);
-      const used = pids.map((pid, i) => (cpuMicros(pid) - (before[i] ?? 0)) / Math.max(1, units(r.ops)));
-      const total = used.reduce((a, b) => a + b, 0);
-      return { ...r, cpu: `${fmt(total)} µs in all: client ${fmt(used[0] ?? 0)}, ${ids.map((id, i) => `${id} ${fmt(used[i + 1] ?? 0)}`).join(', ')}` };
-    };
-    const seqW = onlySmallWrites
-      ? { opsPerSec: 0, ops: 0, cpu: '' }
-      : await cpuPer(() => timed(60, seqBlocks, (i) => c.writeBlock('bench', 1, i, big, 'replicated')), (ops) => ops * seqBlockBytes / MiB);
-    const seqWMiBs = seqW.opsPerSec * seqBlockBytes / MiB;
-    const limit = fioSeqW.bwMiBs / 3;
-    if (!onlySmallWrites) {
-      rows.push(['seq write 1 MiB, replicated (MiB/s)', fmt(seqWMiBs), `${fmt(fioSeqW.bwMiBs)} (fio direct)`, fmt(seqWMiBs / fioSeqW.bwMiBs, 2)]);
-      rows.push(['  vs 3-replica limit = fio seq write / 3', fmt(seqWMiBs), fmt(limit), `${fmt((100 * seqWMiBs) / limit)}%`]);
-    }
-
-    const random: Record<WriteConcern, number> = { acknowledged: 0, durable: 0, replicated: 0, distributed: 0 };
-    const cpuLines: string[] = [];
-    for (const concern of smallWriteConcerns) {
-      await settle(cluster, ids);
-      // Replication that is still under way belongs to this phase's writes too (cpuPer settles).
-      const r = await cpuPer(() => timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock('bench', 2, rand(randomSpaceBlocks), small, concern)), (ops) => ops);
-      cpuLines.push(`  ${concern.padEnd(12)} ${r.cpu}`);
-      random[concern] = r.opsPerSec;
-      rows.push([`rand write 4 KiB, ${concern}, ${inFlight} in flight (IOPS)`, fmt(r.opsPerSec), `${fmt(fioRandW.iops)} (fio fsync each, QD1)`, fmt(r.opsPerSec / fioRandW.iops, 2)]);
-    }
-
-    if (!onlySmallWrites) await readPhases();
-    async function readPhases(): Promise<void> {
-      await settle(cluster, ids);
-      const seqR = await timed(60, seqW.ops, (i) => c.readBlock('bench', 1, i));
-      const seqRMiBs = seqR.opsPerSec * seqBlockBytes / MiB;
-      rows.push(['seq read 1 MiB (MiB/s)', fmt(seqRMiBs), `${fmt(fioSeqR.bwMiBs)} (fio direct)`, fmt(seqRMiBs / fioSeqR.bwMiBs, 2)]);
-      // Random reads over blocks that exist (the random-write phases filled part of the space).
-      const written = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.readBlock('bench', 1, rand(seqW.ops)));
-      rows.push([`rand read (1 MiB blocks, ${inFlight} in flight, MiB/s)`, fmt(written.opsPerSec), '', '']);
-      const smallReads = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, (i) => c.readBlock('bench', 9, i % 256));
-      rows.push([`rand read 4 KiB, ${inFlight} in flight (IOPS)`, fmt(smallReads.opsPerSec), `${fmt(fioRandR.iops)} (fio direct QD64)`, fmt(smallReads.opsPerSec / fioRandR.iops, 2)]);
-      rows[rows.length - 2] = [`rand read 1 MiB, ${inFlight} in flight (MiB/s)`, fmt(written.opsPerSec * seqBlockBytes / MiB), '', ''];
-    }
-
-    const table = new Table({ head: ['workload', 'GalleonFS', 'reference', 'ratio'] });
-    for (const r of rows) table.push(r.map(String));
-    console.log(table.toString());
-    console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
-    if (!onlySmallWrites) console.log(`CPU per MiB of replicated 1 MiB writes (user + system, replication backlog included): ${seqW.cpu}`);
-    console.log('CPU per 4 KiB write (user + system, replication backlog included):');
-    for (const l of cpuLines) console.log(l);
-    const durableRatio = random.durable / fioRandW.iops;
-    console.log(`targets: replicated seq write ${fmt((100 * seqWMiBs) / limit)}% of the 3-replica limit (target >= 70%); ` +
-      `durable 4 KiB at ${inFlight} in flight ${fmt(durableRatio, 1)}x fio's synced QD1 IOPS (target >= 2x)`);
-    if (encrypt === 'on') console.log('BENCH_ENCRYPT=on: every figure above is of an encrypted volume');
-    if (encrypt === 'both') printCryptRows(await cryptComparison(c, cluster, ids));
-  } finally {
-    await client?.close();
-    await keys?.close();
-    // Graceful stops, so a node run with --cpu-prof (GALLEON_DATA_NODE_FLAGS) writes its profile.
-    for (const id of [...cluster.nodes.keys()]) await cluster.stop(id);
-    await cluster.stopAll();
-    await rm(fioDir, { recursive: true, force: true });
-  }
-}
-
 /** BENCH_ONLY=crypt: three nodes, the plain and the encrypted volume, the comparison only. */
 async function cryptOnly(): Promise<void> {
   const cluster = new TestCluster();
@@ -311,6 +212,163 @@ async function cryptOnly(): Promise<void> {
     await cluster.stopAll();
     await keys.close();
   }
+}
+
+/** Three data nodes (mutual TLS with `tls`), the same phases as always; returns the rows, tagged [TLS]. */
+async function clusterRun(tls: TestClusterTls | null, fio: FioRefs): Promise<ClusterRun> {
+  const cluster = new TestCluster(tls);
+  let client: BlockClient | undefined;
+  let keys: Awaited<ReturnType<typeof benchKeyring>> | undefined;
+  const rows: (string | number)[][] = [];
+  const cpuLines: string[] = [];
+  const tag = tls === null ? '' : ' [TLS]';
+  const clientTls = tls?.client ?? null;
+  try {
+    await Promise.all([cluster.start('n1', 'z1'), cluster.start('n2', 'z2'), cluster.start('n3', 'z3')]);
+    const ids = ['n1', 'n2', 'n3'];
+    const placement = cluster.placement('bench', Array.from({ length: pgCount }, (_, pg) => ({ replicas: ids, primary: ids[pg % 3] ?? 'n1', epoch: 1 })));
+    await cluster.install(placement);
+    const source = new StaticPlacementSource();
+    source.set(placement);
+    if (encrypt !== 'off') {
+      const enc = cluster.placement('bench-enc', Array.from({ length: pgCount }, (_, pg) => ({ replicas: ids, primary: ids[pg % 3] ?? 'n1', epoch: 1 })));
+      await cluster.install(enc);
+      source.set(enc);
+      keys = await benchKeyring(encrypt === 'on' ? ['bench', 'bench-enc'] : ['bench-enc']);
+    }
+    client = new BlockClient({ placement: source, maxInFlight: inFlight, tls: clientTls, ...(keys === undefined ? {} : { keyring: keys.keyring }) });
+    const c = client;
+    const big = pattern(1, seqBlockBytes);
+    const small = pattern(2, smallBlockBytes);
+    // Warm up connections, placements and the JIT (V8 is still compiling the hot paths for the
+    // first seconds; a 3 s phase right after start measured the compiler as much as the code).
+    await timed(60, 256, (i) => c.writeBlock('bench', 9, i, small, 'durable'));
+    await timed(warmUpSeconds, Number.MAX_SAFE_INTEGER, (i) => c.writeBlock('bench', 8, i % 4096, small, writeConcernOrder[i % writeConcernOrder.length] ?? 'durable'));
+    if (!onlySmallWrites) await timed(60, 64, (i) => c.writeBlock('bench', 8, 1_000_000 + i, big, 'replicated'));
+    const settled = (): Promise<void> => settle(cluster, ids, clientTls);
+    await settled();
+    const pids = [undefined, ...ids.map((id) => cluster.node(id).proc.pid)];
+    /** CPU of this process and each data node over `phase` (replication backlog included), per unit of work. */
+    const cpuPer = async (phase: () => Promise<{ opsPerSec: number; ops: number }>, units: (ops: number) => number): Promise<{ opsPerSec: number; ops: number; cpu: string }> => {
+      const before = pids.map(cpuMicros);
+      const r = await phase();
+      await settled();
+      const used = pids.map((pid, i) => (cpuMicros(pid) - (before[i] ?? 0)) / Math.max(1, units(r.ops)));
+      const total = used.reduce((a, b) => a + b, 0);
+      return { ...r, cpu: `${fmt(total)} µs in all: client ${fmt(used[0] ?? 0)}, ${ids.map((id, i) => `${id} ${fmt(used[i + 1] ?? 0)}`).join(', ')}` };
+    };
+    const seqW = onlySmallWrites
+      ? { opsPerSec: 0, ops: 0, cpu: '' }
+      : await cpuPer(() => timed(60, seqBlocks, (i) => c.writeBlock('bench', 1, i, big, 'replicated')), (ops) => ops * seqBlockBytes / MiB);
+    const seqWMiBs = seqW.opsPerSec * seqBlockBytes / MiB;
+    const limit = fio.seqW.bwMiBs / 3;
+    if (!onlySmallWrites) {
+      rows.push([`seq write 1 MiB, replicated (MiB/s)${tag}`, fmt(seqWMiBs), `${fmt(fio.seqW.bwMiBs)} (fio direct)`, fmt(seqWMiBs / fio.seqW.bwMiBs, 2)]);
+      rows.push([`  vs 3-replica limit = fio seq write / 3${tag}`, fmt(seqWMiBs), fmt(limit), `${fmt((100 * seqWMiBs) / limit)}%`]);
+    }
+    const random: Record<WriteConcern, number> = { acknowledged: 0, durable: 0, replicated: 0, distributed: 0 };
+    for (const concern of smallWriteConcerns) {
+      await settled();
+      // Replication that is still under way belongs to this phase's writes too (cpuPer settles).
+      const r = await cpuPer(() => timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.writeBlock('bench', 2, rand(randomSpaceBlocks), small, concern)), (ops) => ops);
+      cpuLines.push(`  ${concern.padEnd(12)}${tag} ${r.cpu}`);
+      random[concern] = r.opsPerSec;
+      rows.push([`rand write 4 KiB, ${concern}, ${inFlight} in flight (IOPS)${tag}`, fmt(r.opsPerSec), `${fmt(fio.randW.iops)} (fio fsync each, QD1)`, fmt(r.opsPerSec / fio.randW.iops, 2)]);
+    }
+    if (!onlySmallWrites) {
+      await settled();
+      const seqR = await timed(60, seqW.ops, (i) => c.readBlock('bench', 1, i));
+      const seqRMiBs = seqR.opsPerSec * seqBlockBytes / MiB;
+      rows.push([`seq read 1 MiB (MiB/s)${tag}`, fmt(seqRMiBs), `${fmt(fio.seqR.bwMiBs)} (fio direct)`, fmt(seqRMiBs / fio.seqR.bwMiBs, 2)]);
+      // Random reads over blocks that exist (the random-write phases filled part of the space).
+      const written = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.readBlock('bench', 1, rand(seqW.ops)));
+      rows.push([`rand read 1 MiB, ${inFlight} in flight (MiB/s)${tag}`, fmt(written.opsPerSec * seqBlockBytes / MiB), '', '']);
+      const smallReads = await timed(phaseSeconds, Number.MAX_SAFE_INTEGER, (i) => c.readBlock('bench', 9, i % 256));
+      rows.push([`rand read 4 KiB, ${inFlight} in flight (IOPS)${tag}`, fmt(smallReads.opsPerSec), `${fmt(fio.randR.iops)} (fio direct QD64)`, fmt(smallReads.opsPerSec / fio.randR.iops, 2)]);
+    }
+    if (encrypt === 'on') cpuLines.push('BENCH_ENCRYPT=on: every figure above is of an encrypted volume');
+    if (encrypt === 'both' && tls === null) printCryptRows(await cryptComparison(c, cluster, ids));
+    return { rows, cpuLines, seqWCpu: seqW.cpu, seqWMiBs, durableIops: random.durable };
+  } finally {
+    await client?.close();
+    await keys?.close();
+    // Graceful stops, so a node run with --cpu-prof (GALLEON_DATA_NODE_FLAGS) writes its profile.
+    for (const id of [...cluster.nodes.keys()]) await cluster.stop(id);
+    await cluster.stopAll();
+  }
+}
+
+/**
+ * A CA and node certificates under a temp folder; the bench holds a node certificate too, as it
+ * installs placements by hand (a node-only route).
+ */
+async function benchTls(dir: string): Promise<TestClusterTls> {
+  const pki = await makeTestPki(dir, []);
+  const client = await issueTestCert(pki.caDir, 'node', 'bench-harness', path.join(dir, 'harness'));
+  return { nodeDir: async (id) => { await issueTestCert(pki.caDir, 'node', id, path.join(dir, 'nodes', id)); return path.join(dir, 'nodes', id); }, client };
+}
+
+async function main(): Promise<void> {
+  if (onlyCrypt) return cryptOnly();
+  ensureFio();
+  const fioDir = await tempDir('bench-fio');
+  const tlsDir = await tempDir('bench-tls');
+  const rows: (string | number)[][] = [];
+  try {
+    // fio reference on the same disk, first, so our nodes' page cache does not disturb it.
+    const none: FioResult = { bwMiBs: 0, iops: 0 };
+    const fio: FioRefs = {
+      seqW: onlySmallWrites ? none : fioRun(fioDir, 'seqwrite', ['--rw=write', '--bs=1M', '--size=1G', '--direct=1', '--end_fsync=1', '--ioengine=libaio', '--iodepth=16']),
+      randW: fioRun(fioDir, 'randwrite-fsync', ['--rw=randwrite', '--bs=4k', '--size=256M', '--fsync=1', '--iodepth=1', '--time_based', `--runtime=${phaseSeconds}`]),
+      seqR: onlySmallWrites ? none : fioRun(fioDir, 'seqread', ['--rw=read', '--bs=1M', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=16']),
+      randR: onlySmallWrites ? none : fioRun(fioDir, 'randread', ['--rw=randread', '--bs=4k', '--size=1G', '--direct=1', '--ioengine=libaio', '--iodepth=64', '--time_based', `--runtime=${phaseSeconds}`]),
+    };
+    await rm(fioDir, { recursive: true, force: true });
+
+    if (!onlySmallWrites) {
+      const inline = await storeOnly('inline', 256);
+      const segments = await storeOnly('segments', 256);
+      rows.push(['store only: 1 MiB durable, bodies in LevelDB (MiB/s)', fmt(inline), `${fmt(fio.seqW.bwMiBs)} (fio direct)`, fmt(inline / fio.seqW.bwMiBs, 2)]);
+      rows.push(['store only: 1 MiB durable, bodies in segments (MiB/s)', fmt(segments), `${fmt(fio.seqW.bwMiBs)} (fio direct)`, fmt(segments / fio.seqW.bwMiBs, 2)]);
+    }
+    const runs: { mode: 'plain' | 'tls'; run: ClusterRun }[] = [];
+    for (const mode of tlsModes) runs.push({ mode, run: await clusterRun(mode === 'tls' ? await benchTls(tlsDir) : null, fio) });
+    for (const r of runs) rows.push(...r.run.rows);
+    const table = new Table({ head: ['workload', 'GalleonFS', 'reference', 'ratio'] });
+    for (const r of rows) table.push(r.map(String));
+    console.log(table.toString());
+    const plain = runs.find((r) => r.mode === 'plain')?.run;
+    const tls = runs.find((r) => r.mode === 'tls')?.run;
+    if (plain !== undefined && tls !== undefined) console.log(tlsCostTable(plain, tls));
+    console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+    for (const { mode, run } of runs) {
+      if (!onlySmallWrites) console.log(`CPU per MiB of replicated 1 MiB writes${mode === 'tls' ? ' [TLS]' : ''} (user + system, replication backlog included): ${run.seqWCpu}`);
+      console.log(`CPU per 4 KiB write${mode === 'tls' ? ' [TLS]' : ''} (user + system, replication backlog included):`);
+      for (const l of run.cpuLines) console.log(l);
+    }
+    const first = runs[0]?.run;
+    if (first !== undefined) {
+      const limit = fio.seqW.bwMiBs / 3;
+      console.log(`targets: replicated seq write ${fmt((100 * first.seqWMiBs) / limit)}% of the 3-replica limit (target >= 70%); ` +
+        `durable 4 KiB at ${inFlight} in flight ${fmt(first.durableIops / fio.randW.iops, 1)}x fio's synced QD1 IOPS (target >= 2x)`);
+    }
+  } finally {
+    await rm(fioDir, { recursive: true, force: true });
+    await rm(tlsDir, { recursive: true, force: true });
+  }
+}
+
+/** The same workloads, mutual TLS against plaintext, measured in this run: TLS / plain. */
+function tlsCostTable(plain: ClusterRun, tls: ClusterRun): string {
+  const table = new Table({ head: ['workload (BENCH_TLS=both)', 'plaintext', 'mutual TLS', 'TLS / plain'] });
+  for (const [i, row] of plain.rows.entries()) {
+    const other = tls.rows[i];
+    if (other === undefined || String(row[0]).startsWith('  ')) continue;
+    const a = Number(row[1]);
+    const b = Number(other[1]);
+    table.push([String(row[0]), String(row[1]), String(other[1]), a > 0 ? fmt(b / a, 2) : '']);
+  }
+  return table.toString();
 }
 
 await main();

@@ -14,6 +14,7 @@ import type { UpResult } from '../../cli/local/cluster.js';
 import type { RunRecord } from '../../dataplane/backup/service.js';
 import type { RetentionPlan } from '../../dataplane/backup/logic/retention.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 const periodMs = 4000;
 
@@ -33,7 +34,7 @@ describe('galleon backup policy across a metadata leader change (integration)', 
       '--heartbeat-interval-ms', '200', '--lease-ttl-ms', '1000', '--data-node-down-after-ms', '1500', '--json'], {}, 180_000);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.nodes.map((n) => n.ipcAddress).join(','), GALLEON_TOKEN: (await readFile(join(clusterDir, 'admin-token'), 'utf8')).trim() };
+    env = { GALLEON_ADDRESS: up.cluster.nodes.map((n) => n.ipcAddress).join(','), ...upClientEnv(clusterDir) };
     await waitFor('three data nodes up', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
   });
 

@@ -22,6 +22,7 @@ import type { RestoreResult } from '../../dataplane/backup/restore.js';
 import type { VerifyRecord } from '../../dataplane/backup/catalog.js';
 import { startS3, type LocalS3 } from '../support/s3.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 const blockSize = 4096;
 
@@ -44,7 +45,7 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
     const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json'], {}, 180_000);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, GALLEON_TOKEN: (await readFile(join(clusterDir, 'admin-token'), 'utf8')).trim(), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
+    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...upClientEnv(clusterDir), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
     await waitFor('three data nodes up', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
     meta = new MetadataClient({ addresses: up.cluster.nodes.map((n) => n.bindAddress), clientId: `backup-test-${process.pid}` });
     blocks = new BlockClient({ placement: new MetadataPlacementSource(meta), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });

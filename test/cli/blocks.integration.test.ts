@@ -11,6 +11,7 @@ import type { ClusterStatus, Volume } from '../../proto/metadata-types.js';
 import type { UpResult } from '../../cli/local/cluster.js';
 import type { BlockWriteResult } from '../../cli/daemon/block-ops.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 describe('galleon volume write-block / read-block on a real local cluster (integration)', function () {
   this.timeout(120_000);
@@ -27,8 +28,8 @@ describe('galleon volume write-block / read-block on a real local cluster (integ
     const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
-    // `up` made an admin and wrote its token (issue #12): the commands authenticate with it.
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, GALLEON_TOKEN: (await readFile(join(clusterDir, 'admin-token'), 'utf8')).trim() };
+    // `up` made an admin and wrote its token (issue #12), and the operator's client certificate: the commands use both.
+    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...upClientEnv(clusterDir) };
     await waitFor('three data nodes up', 30_000, async () => {
       const s = await json<ClusterStatus>(['cluster', 'status']);
       return s.dataNodes.filter((n) => n.state === 'up').length === 3;

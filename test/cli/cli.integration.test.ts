@@ -12,6 +12,10 @@ import type { DaemonConfig, DaemonStatus } from '../../cli/daemon/types.js';
 import type { UpResult, LocalNode } from '../../cli/local/cluster.js';
 import { osFreePort } from '../../cli/local/ports.js';
 import { cliJson, killClusterDir, killDaemonAt, makeTempDir, runCli, waitFor } from './helpers.js';
+import { Agent, request } from 'undici';
+import { loadTlsDir } from '../../cli/lib/tls.js';
+import { undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
+import { upClientEnv } from '../support/tls.js';
 
 describe('galleon CLI on a real local cluster (integration)', function () {
   this.timeout(120_000);
@@ -19,9 +23,21 @@ describe('galleon CLI on a real local cluster (integration)', function () {
   let clusterDir = '';
   let nodes: LocalNode[] = [];
   let env: Record<string, string> = {};
+  /** The operator certificate `galleon up` made: every CLI call and HTTP probe presents it. */
+  let tlsEnv: Record<string, string> = {};
+  let clientTls: TlsMaterial | null = null;
   const extraDaemons: string[] = [];
 
   const json = <T>(args: string[], e = env): Promise<T> => cliJson<T>(args, e);
+  const httpsGet = async (address: string, path: string): Promise<{ status: number; text: string }> => {
+    const dispatcher = new Agent({ connect: undiciConnectOptions(clientTls) ?? {} });
+    try {
+      const res = await request(`https://${address}${path}`, { dispatcher });
+      return { status: res.statusCode, text: await res.body.text() };
+    } finally {
+      await dispatcher.close();
+    }
+  };
   const volumeList = (): Promise<Volume[]> => json<Volume[]>(['volume', 'list']);
 
   before(async function () {
@@ -32,7 +48,9 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
     nodes = up.cluster.nodes;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress };
+    tlsEnv = upClientEnv(clusterDir);
+    clientTls = await loadTlsDir(upClientEnv(clusterDir).GALLEON_TLS_DIR, 'cli');
+    env = { ...tlsEnv, GALLEON_ADDRESS: up.cluster.daemonAddress };
     assert.equal(up.alreadyUp, false);
     assert.equal(up.status.members.length, 3);
   });
@@ -211,16 +229,18 @@ describe('galleon CLI on a real local cluster (integration)', function () {
   it('daemon status / config, /healthz and /metrics of a member', async () => {
     const n2 = nodes[1];
     assert.ok(n2 !== undefined);
-    const e2 = { GALLEON_ADDRESS: n2.ipcAddress };
+    const e2 = { ...tlsEnv, GALLEON_ADDRESS: n2.ipcAddress };
     const status = await json<DaemonStatus>(['daemon', 'status'], e2);
     assert.equal(status.nodeId, 'node2');
     assert.equal(status.healthy, true);
     assert.equal(status.metadata?.state, 'running');
     assert.ok(status.metadata?.raftRole === 'voter' || status.metadata?.raftRole === 'leader');
     assert.equal(status.data?.registered, true);
-    const statusHuman = await runCli(['--daemon-address', n2.ipcAddress, 'daemon', 'status']);
+    const statusHuman = await runCli(['--daemon-address', n2.ipcAddress, 'daemon', 'status'], tlsEnv);
     assert.match(statusHuman.stdout, /^Node: +node2$/m);
     assert.match(statusHuman.stdout, /^Healthy: +yes$/m);
+    assert.match(statusHuman.stdout, /^Security: +mutual TLS \(CN=node2, OU=galleon-node/m);
+    assert.equal(status.security.mode, 'mutual-tls');
 
     const cfg = await json<DaemonConfig>(['daemon', 'config'], e2);
     assert.equal(cfg.nodeId, 'node2');
@@ -230,9 +250,9 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     const cfgHuman = await runCli(['daemon', 'config'], e2);
     assert.match(cfgHuman.stdout, /^Storage path: +.*node2$/m);
 
-    const health = await fetch(`http://${n2.ipcAddress}/healthz`);
+    const health = await httpsGet(n2.ipcAddress, '/healthz');
     assert.equal(health.status, 200);
-    const metrics = await (await fetch(`http://${n2.ipcAddress}/metrics`)).text();
+    const metrics = (await httpsGet(n2.ipcAddress, '/metrics')).text;
     assert.match(metrics, /^galleon_process_cpu_user_seconds_total /m);
     assert.match(metrics, /^galleon_raft_term /m);
   });
@@ -243,15 +263,15 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     const n3 = nodes[2];
     assert.ok(n1 !== undefined && n3 !== undefined);
 
-    const restarted = await json<DaemonStatus>(['daemon', 'restart'], { GALLEON_ADDRESS: n1.ipcAddress });
+    const restarted = await json<DaemonStatus>(['daemon', 'restart'], { ...tlsEnv, GALLEON_ADDRESS: n1.ipcAddress });
     assert.equal(restarted.metadata?.state, 'running');
-    await waitFor('node1 healthy after restart', 30_000, async () => (await fetch(`http://${n1.ipcAddress}/healthz`)).status === 200);
-    assert.equal((await json<Volume>(['volume', 'get', 'keep-me'], { GALLEON_ADDRESS: n1.ipcAddress })).name, 'keep-me');
+    await waitFor('node1 healthy after restart', 30_000, async () => (await httpsGet(n1.ipcAddress, '/healthz')).status === 200);
+    assert.equal((await json<Volume>(['volume', 'get', 'keep-me'], { ...tlsEnv, GALLEON_ADDRESS: n1.ipcAddress })).name, 'keep-me');
 
-    const stopped = await runCli(['daemon', 'stop'], { GALLEON_ADDRESS: n3.ipcAddress });
+    const stopped = await runCli(['daemon', 'stop'], { ...tlsEnv, GALLEON_ADDRESS: n3.ipcAddress });
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.equal(stopped.stdout.trim(), `Daemon node3 (pid ${n3.pid}) stopped.`);
-    const gone = await runCli(['daemon', 'status'], { GALLEON_ADDRESS: n3.ipcAddress });
+    const gone = await runCli(['daemon', 'status'], { ...tlsEnv, GALLEON_ADDRESS: n3.ipcAddress });
     assert.equal(gone.code, 3);
 
     const started = await runCli(['daemon', 'start', '--detach', '--node-id', 'node3', '--storage-path', n3.storagePath, '--bind-address', n3.bindAddress,
@@ -260,8 +280,8 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     const s3 = JSON.parse(started.stdout) as DaemonStatus;
     assert.equal(s3.nodeId, 'node3');
     n3.pid = s3.pid;
-    const e3 = { GALLEON_ADDRESS: n3.ipcAddress };
-    await waitFor('node3 healthy again', 30_000, async () => (await fetch(`http://${n3.ipcAddress}/healthz`)).status === 200);
+    const e3 = { ...tlsEnv, GALLEON_ADDRESS: n3.ipcAddress };
+    await waitFor('node3 healthy again', 30_000, async () => (await httpsGet(n3.ipcAddress, '/healthz')).status === 200);
     assert.deepEqual((await json<Volume[]>(['volume', 'list'], e3)).map((v) => v.name), ['keep-me']);
     assert.equal((await json<ClusterStatus>(['cluster', 'status'], e3)).members.length, 3);
   });
@@ -270,7 +290,10 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     const storage = join(root, 'node4');
     extraDaemons.push(storage);
     const [bind, ipc, data] = [await osFreePort(), await osFreePort(), await osFreePort()];
-    const e4 = { GALLEON_ADDRESS: `127.0.0.1:${ipc}` };
+    const e4 = { ...tlsEnv, GALLEON_ADDRESS: `127.0.0.1:${ipc}` };
+    // A node outside `up` gets its certificate from the cluster's CA with `galleon cert issue`.
+    const issued = await runCli(['cert', 'issue', '--ca-dir', join(clusterDir, 'tls', 'ca'), '--node', 'node4', '--out', join(storage, 'tls')]);
+    assert.equal(issued.code, 0, issued.stderr);
     const started = await runCli(['daemon', 'start', '-d', '--node-id', 'node4', '--storage-path', storage, '--bind-address', `127.0.0.1:${bind}`,
       '--ipc-address', `127.0.0.1:${ipc}`, '--data-address', `127.0.0.1:${data}`]);
     assert.equal(started.code, 0, started.stderr);
@@ -298,16 +321,16 @@ describe('galleon CLI on a real local cluster (integration)', function () {
     const leader = nodes.find((n) => n.id === before.leaderId);
     assert.ok(leader !== undefined);
     const others = nodes.filter((n) => n !== leader);
-    const left = await runCli(['cluster', 'leave'], { GALLEON_ADDRESS: leader.ipcAddress });
+    const left = await runCli(['cluster', 'leave'], { ...tlsEnv, GALLEON_ADDRESS: leader.ipcAddress });
     assert.equal(left.code, 0, left.stderr);
     assert.match(left.stdout.trim(), new RegExp(`^Node ${leader.id} left the cluster after handing leadership to node\\d; its daemon is stopping\\.$`));
-    const eOther = { GALLEON_ADDRESS: others[0]?.ipcAddress ?? '' };
+    const eOther = { ...tlsEnv, GALLEON_ADDRESS: others[0]?.ipcAddress ?? '' };
     const after = await waitFor('a two-member cluster with a new leader', 30_000, async () => {
       const s = await json<ClusterStatus>(['cluster', 'status'], eOther);
       return s.members.length === 2 && s.leaderId !== null && s.leaderId !== leader.id ? s : null;
     });
     assert.deepEqual(after.members.map((m) => m.id).sort(), others.map((n) => n.id).sort());
-    await waitFor('the old leader to stop', 30_000, async () => (await runCli(['daemon', 'status'], { GALLEON_ADDRESS: leader.ipcAddress })).code === 3);
+    await waitFor('the old leader to stop', 30_000, async () => (await runCli(['daemon', 'status'], { ...tlsEnv, GALLEON_ADDRESS: leader.ipcAddress })).code === 3);
   });
 
   it('down stops the running nodes by PID with SIGTERM and --purge removes the folder', async () => {

@@ -50,7 +50,7 @@ describe('cli/daemon/config', () => {
       ipcAddress: '127.0.0.1:8090', dataAddress: '127.0.0.1:8070', peerAddresses: ['10.0.1.11:8080', '10.0.1.12:8080'],
       blockSizeBytes: 8192, replicationStrategy: 'asynchronous', persistenceLevel: 'high', zone: 'zone-a', targetVoters: 5,
       heartbeatIntervalMs: 1000, leaseTtlMs: 4000, dataNodeDownAfterMs: 10_000,
-      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null, keyFile: null, kms: null, nodeTokenFile: null,
+      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null, keyFile: null, kms: null, nodeTokenFile: null, tls: true, tlsDir: null,
     });
   });
 
@@ -105,6 +105,14 @@ describe('cli/daemon/config', () => {
     code(() => parseConfigFile('cluster:\n  auto_join: true\n', 'd.yaml'), 'INVALID_ARGUMENT', 'unknown key "cluster.auto_join"');
   });
 
+  it('reads [security]: TLS on unless tls = false, tls_dir; a tls that is not a boolean is refused', () => {
+    assert.deepEqual((({ tls, tlsDir }) => ({ tls, tlsDir }))(resolveDaemonConfig({}, {}, null)), { tls: true, tlsDir: null });
+    const off = resolveDaemonConfig(parseConfigFile('[security]\ntls = false\ntls_dir = "/etc/galleonfs/tls"\n', 'd.toml'), {}, null);
+    assert.deepEqual([off.tls, off.tlsDir], [false, '/etc/galleonfs/tls']);
+    assert.equal(resolveDaemonConfig(parseConfigFile('[security]\ntls = false\n', 'd.toml'), { tls: true }, null).tls, true, 'a flag overrides the file');
+    code(() => parseConfigFile('[security]\ntls = "no"\n', 'd.toml'), 'INVALID_ARGUMENT', '"security.tls" has the wrong type');
+  });
+
   it('reads [daemon] mount_point (flags override it)', () => {
     assert.equal(resolveDaemonConfig(parseConfigFile('daemon:\n  mount_point: /mnt/galleonfs\n', 'd.yaml'), {}, null).mountPoint, '/mnt/galleonfs');
     assert.equal(resolveDaemonConfig({ mountPoint: '/a' }, { mountPoint: '/b' }, null).mountPoint, '/b');
@@ -156,5 +164,6 @@ describe('cli/deploy/daemon.toml', () => {
     assert.equal(cfg.targetVoters, 3);
     assert.deepEqual([cfg.heartbeatIntervalMs, cfg.leaseTtlMs, cfg.dataNodeDownAfterMs], [1000, 4000, 10_000]);
     assert.equal(cfg.nodeTokenFile, '/var/lib/galleonfs/node-token');
+    assert.deepEqual([cfg.tls, cfg.tlsDir], [true, '/var/lib/galleonfs/tls']);
   });
 });

@@ -10,6 +10,8 @@ import type { Volume } from '../../proto/metadata-types.js';
 import type { DaemonConfig, DaemonStatus } from '../../cli/daemon/types.js';
 import { osFreePort } from '../../cli/local/ports.js';
 import { cliJson, killDaemonAt, killClusterDir, makeTempDir, runCli } from './helpers.js';
+import { nodeTlsDir } from '../../cli/lib/tls.js';
+import { makeTestPki } from '../support/tls.js';
 
 describe('galleon daemon with a config file (integration)', function () {
   this.timeout(90_000);
@@ -18,17 +20,22 @@ describe('galleon daemon with a config file (integration)', function () {
   let configFile = '';
   let env: Record<string, string> = {};
   let startArgs: string[] = [];
+  let tlsDir = '';
 
   before(async () => {
     root = await makeTempDir('galleon-daemon-e2e-');
     storage = join(root, 'node');
     const [bind, ipc, data] = [await osFreePort(), await osFreePort(), await osFreePort()];
-    env = { GALLEON_ADDRESS: `127.0.0.1:${ipc}` };
+    // TLS as an operator would set it up: certificates outside the storage path, named by [security] tls_dir.
+    const pki = await makeTestPki(root, [{ id: 'node', storagePath: join(root, 'certs') }]);
+    tlsDir = nodeTlsDir(join(root, 'certs'));
+    env = { GALLEON_ADDRESS: `127.0.0.1:${ipc}`, GALLEON_TLS_DIR: pki.clientDir };
     configFile = join(root, 'daemon.toml');
     await writeFile(configFile, [
       '[daemon]', `storage_path = "${storage}"`, 'block_size = 8192', `bind_address = "127.0.0.1:${bind}"`,
       `ipc_address = "127.0.0.1:${ipc}"`, `data_address = "127.0.0.1:${data}"`, 'zone = "zone-a"',
       '', '[cluster]', 'target_voters = 1', '', '[replication]', 'strategy = "asynchronous"', '', '[persistence]', 'level = "high"', '',
+      '[security]', `tls_dir = "${tlsDir}"`, '',
     ].join('\n'));
     startArgs = ['daemon', 'start', '--detach', '--config', configFile, '--persistence-level', 'maximum'];
   });
@@ -54,6 +61,10 @@ describe('galleon daemon with a config file (integration)', function () {
       assert.equal(r.stderr, `${line}\n`);
       assert.equal(r.code, 2);
     }
+    // TLS is the default: a node without its certificate does not start (plaintext only when asked for).
+    const noCert = await runCli([...startArgs, '--tls-dir', join(root, 'no-certs')], env);
+    assert.equal(noCert.code, 5);
+    assert.equal(noCert.stderr, `Error: TLS: cannot read ${join(root, 'no-certs', 'ca.crt')} (ENOENT) — issue this node a certificate (\`galleon cert issue --node ID --out DIR\`) and pass --tls-dir DIR, or --insecure-plaintext for development only\n`);
     await assert.rejects(access(storage), 'no storage was created');
   });
 
@@ -66,6 +77,7 @@ describe('galleon daemon with a config file (integration)', function () {
     assert.equal(status.pid, pid);
     assert.equal(status.healthy, true);
     assert.equal(status.metadata?.raftRole, 'leader');
+    assert.deepEqual({ mode: status.security.mode, tlsDir: status.security.tlsDir }, { mode: 'mutual-tls', tlsDir });
     const cfg = await cliJson<DaemonConfig>(['daemon', 'config'], env);
     assert.equal(cfg.blockSizeBytes, 8192);
     assert.equal(cfg.zone, 'zone-a');

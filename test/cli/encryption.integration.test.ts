@@ -21,6 +21,7 @@ import { MetadataClient } from '../../metadata/service/client.js';
 import { createClusterKeyFile, InternalKeyProvider } from '../../dataplane/client/key-providers.js';
 import { fuseUnavailableReason } from '../support/fuse.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 const blockSize = 4096;
 const secretA = Buffer.alloc(blockSize, 'GALLEON-SECRET-CLI-PATTERN-A ');
@@ -81,7 +82,7 @@ describe('encryption at rest on a real local cluster (integration)', function ()
     const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, GALLEON_TOKEN: (await readFile(join(clusterDir, 'admin-token'), 'utf8')).trim() };
+    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...upClientEnv(clusterDir) };
     await waitFor('three data nodes up', 30_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
     sec = await json<Volume>(['volume', 'create', '--name', 'sec', '--size', '1M', '--block-size', '4K', '--access-mode', 'ReadWriteMany']);
     await json<Volume>(['volume', 'create', '--name', 'plain', '--size', '1M', '--block-size', '4K', '-c', 'fast-local-ssd', '-r', '1']);

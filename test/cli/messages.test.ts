@@ -40,7 +40,7 @@ describe('galleon: one clear line instead of Node text', function () {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     try {
       const taken = `127.0.0.1:${(blocker.address() as AddressInfo).port}`;
-      const r = await runCli(['daemon', 'start', '--storage-path', join(root, 'node'), '--bind-address', taken, ...await ports()]);
+      const r = await runCli(['daemon', 'start', '--insecure-plaintext', '--storage-path', join(root, 'node'), '--bind-address', taken, ...await ports()]);
       assert.equal(r.code, 3);
       assert.equal(r.stderr, `Error: cannot listen on ${taken} — pick a free port (or port 0) and a local interface\n`);
     } finally {

@@ -16,6 +16,7 @@ import type { DaemonStatus } from '../../cli/daemon/types.js';
 import type { UpResult, LocalNode } from '../../cli/local/cluster.js';
 import { osFreePort } from '../../cli/local/ports.js';
 import { binPath, cliJson, killClusterDir, killDaemonAt, makeTempDir, repoRoot, runCli, waitFor, type CliResult } from './helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 /** Runs the binary on a pseudo-terminal (util-linux `script`), typing `answer`. */
 function runOnTty(args: string[], answer: string, env: Record<string, string>): Promise<CliResult> {
@@ -39,6 +40,8 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
   let clusterDir = '';
   let nodes: LocalNode[] = [];
   let env: Record<string, string> = {};
+  /** The operator certificate of the `up` cluster (mutual TLS); the plaintext solo daemon and the fake servers get none. */
+  let tlsEnv: Record<string, string> = {};
   const servers: Server[] = [];
   const extraDaemons: string[] = [];
   const node = (id: string): LocalNode => nodes.find((n) => n.id === id) ?? assert.fail(`no ${id}`);
@@ -51,7 +54,8 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
     nodes = up.cluster.nodes;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress };
+    tlsEnv = upClientEnv(clusterDir);
+    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...tlsEnv };
   });
 
   after(async function () {
@@ -129,20 +133,20 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
 
   it('falls back to the other known daemons when the first does not answer, and says which it used', async () => {
     const dead = `127.0.0.1:${await osFreePort()}`;
-    const list = await runCli(['volume', 'list', '--json', '--daemon-address', `${dead},${node('node2').ipcAddress}`]);
+    const list = await runCli(['volume', 'list', '--json', '--daemon-address', `${dead},${node('node2').ipcAddress}`], tlsEnv);
     assert.equal(list.code, 0, list.stderr);
     assert.ok(Array.isArray(JSON.parse(list.stdout)), 'stdout is the --json result only');
     assert.equal(list.stderr, `Note: no daemon answered at ${dead}; using ${node('node2').ipcAddress} (from --daemon-address).\n`);
-    const fromDir = await runCli(['cluster', 'status', '--dir', clusterDir], { GALLEON_ADDRESS: dead });
+    const fromDir = await runCli(['cluster', 'status', '--dir', clusterDir], { GALLEON_ADDRESS: dead, ...tlsEnv });
     assert.equal(fromDir.code, 0, fromDir.stderr);
     assert.equal(fromDir.stderr, `Note: no daemon answered at ${dead}; using ${node('node1').ipcAddress} (from ${join(clusterDir, 'cluster.json')}).\n`);
     const config = join(root, 'daemon.toml');
     await writeFile(config, `[daemon]\nipc_address = "${node('node2').ipcAddress}"\n`);
-    const fromConfig = await runCli(['node', 'list'], { GALLEON_ADDRESS: dead, GALLEON_CONFIG: config });
+    const fromConfig = await runCli(['node', 'list'], { GALLEON_ADDRESS: dead, GALLEON_CONFIG: config, ...tlsEnv });
     assert.equal(fromConfig.code, 0, fromConfig.stderr);
     assert.equal(fromConfig.stderr, `Note: no daemon answered at ${dead}; using ${node('node2').ipcAddress} (from ${config}).\n`);
     // A command aimed at one daemon never acts on another.
-    const scoped = await runCli(['daemon', 'status', '--daemon-address', `${dead},${node('node2').ipcAddress}`]);
+    const scoped = await runCli(['daemon', 'status', '--daemon-address', `${dead},${node('node2').ipcAddress}`], tlsEnv);
     assert.equal(scoped.code, 3);
     assert.match(scoped.stderr, /^Error: cannot reach a daemon at 127\.0\.0\.1:\d+ — /);
   });
@@ -151,7 +155,7 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
     await cliJson<Volume>(['volume', 'create', '--name', 'keep', '--size', '1M'], env);
     const up = await runCli(['node', 'remove', 'node3', '--yes'], env);
     assert.deepEqual([up.code, up.stderr], [5, 'Error: data node node3 is up; only a node marked down can be removed — stop its daemon first (galleon daemon stop on that node) and wait until `galleon node list` shows it down\n']);
-    const stop = await runCli(['daemon', 'stop', '--daemon-address', node('node3').ipcAddress]);
+    const stop = await runCli(['daemon', 'stop', '--daemon-address', node('node3').ipcAddress], tlsEnv);
     assert.equal(stop.code, 0, stop.stderr);
     await waitFor('node3 marked down', 30_000, async () => {
       const list = await cliJson<DataNode[]>(['node', 'list'], env);
@@ -176,7 +180,8 @@ describe('galleon recovery and safety commands on a real cluster (integration)',
     const [bind, ipc, data, dead] = [await osFreePort(), await osFreePort(), await osFreePort(), await osFreePort()];
     const ipcAddress = `127.0.0.1:${ipc}`;
     extraDaemons.push(storage);
-    const start = await runCli(['daemon', 'start', '-d', '--storage-path', storage, '--bind-address', `127.0.0.1:${bind}`, '--ipc-address', ipcAddress, '--data-address', `127.0.0.1:${data}`]);
+    // TLS is not the point here: a plaintext daemon, and CLI calls without a certificate.
+    const start = await runCli(['daemon', 'start', '-d', '--insecure-plaintext', '--storage-path', storage, '--bind-address', `127.0.0.1:${bind}`, '--ipc-address', ipcAddress, '--data-address', `127.0.0.1:${data}`]);
     assert.equal(start.code, 0, start.stderr);
     const started = Date.now();
     const join10 = await runCli(['cluster', 'join', `127.0.0.1:${dead}`, '--daemon-address', ipcAddress]);

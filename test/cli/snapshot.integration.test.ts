@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { ClusterStatus, Snapshot, Volume } from '../../proto/metadata-types.js';
 import type { UpResult } from '../../cli/local/cluster.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 describe('galleon snapshot / volume clone / volume restore on a real local cluster (integration)', function () {
   this.timeout(180_000);
@@ -34,7 +35,7 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
     const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, GALLEON_TOKEN: (await readFile(join(clusterDir, 'admin-token'), 'utf8')).trim() };
+    env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...upClientEnv(clusterDir) };
     await waitFor('three data nodes up', 30_000, async () => {
       const s = await json<ClusterStatus>(['cluster', 'status']);
       return s.dataNodes.filter((n) => n.state === 'up').length === 3;

@@ -50,13 +50,19 @@ describe('galleon failover timings (integration)', function () {
 
   it('galleon up passes the timings to its daemons: daemon config shows them, a silent data node is down after down-after', async () => {
     const dir = join(root, 'cluster');
-    const up = await runCli(['up', '--no-auth', '--dir', dir, '--nodes', '1', '--base-port', '0', '--heartbeat-interval-ms', '200', '--lease-ttl-ms', '1000', '--data-node-down-after-ms', String(downAfterMs)]);
+    // TLS is not the point: a plaintext cluster, so the standalone data node and the client below need no certificates.
+    const up = await runCli(['up', '--no-auth', '--insecure-plaintext', '--dir', dir, '--nodes', '1', '--base-port', '0', '--heartbeat-interval-ms', '200', '--lease-ttl-ms', '1000', '--data-node-down-after-ms', String(downAfterMs)]);
     assert.equal(up.code, 0, up.stderr);
     const cluster = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as LocalCluster;
     assert.deepEqual(cluster.timings, { heartbeatIntervalMs: 200, leaseTtlMs: 1000, dataNodeDownAfterMs: downAfterMs }, 'kept for a restart after `galleon down`');
     const env = { GALLEON_ADDRESS: cluster.daemonAddress };
     const cfg = await cliJson<DaemonConfig>(['daemon', 'config'], env);
     assert.deepEqual([cfg.heartbeatIntervalMs, cfg.leaseTtlMs, cfg.dataNodeDownAfterMs], [200, 1000, downAfterMs]);
+    // An explicit --insecure-plaintext cluster says so: in its config and in daemon status.
+    assert.equal(cfg.tls, false);
+    assert.equal(cluster.tls, false);
+    const status = await runCli(['daemon', 'status'], env);
+    assert.match(status.stdout, /^Security: +PLAINTEXT \(--insecure-plaintext/m);
     const bind = cluster.nodes[0]?.bindAddress ?? '';
 
     // A standalone data node registered with the daemon's metadata role, then killed.

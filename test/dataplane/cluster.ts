@@ -7,7 +7,9 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32c } from '@node-rs/crc32';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import type { VolumePlacement } from '../../dataplane/placement.js';
 import { dataNodeV8Flags } from '../../cli/lib/node-flags.js';
 import { streamJournalFrames } from '../../dataplane/wire.js';
@@ -24,9 +26,35 @@ export interface DataNodeProc {
   proc: ChildProcess;
 }
 
+/**
+ * Mutual TLS for a TestCluster: every node's --tls-dir (issued on first use) and the test's own
+ * client certificate (test/support/tls.ts makes one).
+ */
+export interface TestClusterTls {
+  nodeDir(id: string): Promise<string>;
+  client: TlsMaterial;
+}
+
+const agents = new WeakMap<TlsMaterial, Agent>();
+
+/** undici options for a request to a node of a cluster with `tls` (nothing for plaintext); one agent per certificate. */
+function dispatcherFor(tls: TlsMaterial | null): { dispatcher?: Dispatcher } {
+  const connect = undiciConnectOptions(tls);
+  if (tls === null || connect === undefined) return {};
+  let agent = agents.get(tls);
+  if (agent === undefined) {
+    agent = new Agent({ connect });
+    agents.set(tls, agent);
+  }
+  return { dispatcher: agent };
+}
+
 export class TestCluster {
   readonly nodes = new Map<string, DataNodeProc>();
   private readonly dirs: string[] = [];
+
+  /** `tls`: the nodes run mutual TLS (their --tls-dir); absent: plaintext, as most tests want. */
+  constructor(readonly tls: TestClusterTls | null = null) {}
 
   /** `env` is added to this node's environment only (e.g. a test-only fault hook). */
   async start(id: string, zone: string, dir?: string, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<DataNodeProc> {
@@ -34,7 +62,8 @@ export class TestCluster {
     if (dir === undefined) this.dirs.push(dataDir);
     // Opt-in node flags for the data nodes (e.g. GALLEON_DATA_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeFlags = (process.env.GALLEON_DATA_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-    const proc = spawn(process.execPath, [...dataNodeV8Flags, ...nodeFlags, '--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir, ...extraArgs], {
+    const proc = spawn(process.execPath, [...dataNodeV8Flags, ...nodeFlags, '--import', 'tsx', mainScript, '--node-id', id, '--zone', zone, '--data-dir', dataDir,
+      ...(this.tls === null ? [] : ['--tls-dir', await this.tls.nodeDir(id)]), ...extraArgs], {
       cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, GALLEON_LOG_LEVEL: process.env.GALLEON_LOG_LEVEL ?? 'warn', GALLEON_EXIT_WITH_PARENT: '1', ...env },
     });
     let out = '';
@@ -88,7 +117,8 @@ export class TestCluster {
 
   async install(p: VolumePlacement, on: string[] = [...this.nodes.keys()]): Promise<void> {
     for (const id of on) {
-      const res = await request(`http://${this.node(id).address}/v1/admin/placement`, { method: 'PUT', body: JSON.stringify(p) });
+      const tls = this.tls?.client ?? null;
+      const res = await request(`${httpUrl(this.node(id).address, tls)}/v1/admin/placement`, { method: 'PUT', body: JSON.stringify(p), ...dispatcherFor(tls) });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`installing placement on ${id}: ${res.statusCode} ${text}`);
     }
@@ -113,8 +143,8 @@ export async function readFromNode(address: string, volumeId: string, inode: num
   return { status: res.statusCode, data, seq: Number(res.headers['x-galleon-seq']) };
 }
 
-export async function pgStates(address: string): Promise<{ volumeId: string; pg: number; appliedSeq: number; highestSeq: number; epoch: number; trimmedSeq: number }[]> {
-  const res = await request(`http://${address}/v1/pgs`);
+export async function pgStates(address: string, tls: TlsMaterial | null = null): Promise<{ volumeId: string; pg: number; appliedSeq: number; highestSeq: number; epoch: number; trimmedSeq: number }[]> {
+  const res = await request(`${httpUrl(address, tls)}/v1/pgs`, dispatcherFor(tls));
   return (await res.body.json()) as { volumeId: string; pg: number; appliedSeq: number; highestSeq: number; epoch: number; trimmedSeq: number }[];
 }
 

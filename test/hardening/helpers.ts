@@ -4,6 +4,8 @@
  * and small probes of a process and its pid file. Cleanup kills by PID.
  */
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { TlsMaterial } from '../../proto/tls.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { osFreePort } from '../../cli/local/ports.js';
@@ -25,9 +27,13 @@ export interface TestDaemon {
 /** Longest a raw exchange may take before the test calls the server wedged. */
 export const rawExchangeTimeoutMs = 10_000;
 
+/**
+ * The hardening daemon runs plaintext (`[security] tls = false`): its suites send raw HTTP bytes
+ * to its parsers. The fuzzer (fuzz.integration.test.ts) covers the same ports with TLS on.
+ */
 export function configText(d: { storage: string; bind: string; ipc: string; data: string }, extra: string[] = []): string {
   return ['[daemon]', `storage_path = "${d.storage}"`, `bind_address = "${d.bind}"`, `ipc_address = "${d.ipc}"`, `data_address = "${d.data}"`,
-    '', '[cluster]', 'target_voters = 1', '', ...extra].join('\n');
+    '', '[cluster]', 'target_voters = 1', '', '[security]', 'tls = false', '', ...extra].join('\n');
 }
 
 /** Starts one single-node daemon (all roles) with a config file; logs at `logLevel` to <storage>/galleon.log. */
@@ -75,11 +81,17 @@ export interface RawAnswer {
   text: string;
 }
 
-/** Writes `bytes` (then EOF when `halfClose`) on a fresh TCP connection and collects whatever comes back until the server closes or the answer is complete. */
-export function rawExchange(address: string, bytes: Buffer | string, halfClose = false): Promise<RawAnswer> {
+/**
+ * Writes `bytes` (then EOF when `halfClose`) on a fresh TCP connection — inside TLS with `tls`
+ * (a client certificate), so the bytes reach the HTTP parser of a TLS port — and collects
+ * whatever comes back until the server closes or the answer is complete.
+ */
+export function rawExchange(address: string, bytes: Buffer | string, halfClose = false, tls: TlsMaterial | null = null): Promise<RawAnswer> {
   const colon = address.lastIndexOf(':');
+  const port = Number(address.slice(colon + 1));
+  const host = address.slice(0, colon);
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(address.slice(colon + 1)), address.slice(0, colon));
+    const socket = tls === null ? connect(port, host) : tlsConnect({ port, host, ca: tls.ca, cert: tls.cert, key: tls.key });
     let text = '';
     const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer from ${address} within ${rawExchangeTimeoutMs} ms`)); }, rawExchangeTimeoutMs);
     const done = (): void => {

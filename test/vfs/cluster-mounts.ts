@@ -8,6 +8,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fuseMountPoints, unmountDir } from '../../vfs/fuse/index.js';
 import { killClusterDir, makeTempDir, runCli, waitFor } from '../cli/helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 export interface ClusterNode {
   id: string;
@@ -40,12 +41,12 @@ export async function startMountedCluster(prefix: string): Promise<MountedCluste
     if (up.code !== 0) throw new Error(`galleon up failed: ${up.stderr}`);
     const cluster = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { nodes: ClusterNode[] };
     const nodes = cluster.nodes;
-    // `up` requires tokens (issue #12): the commands go as its admin, whose token it wrote.
-    const token = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
+    // `up` requires tokens and mutual TLS (issue #12): the commands go as its admin, with the
+    // token and the client certificate it wrote (upClientEnv).
     return {
       dir, nodes, teardown,
       path: (node, volume, ...rest) => join(nodes[node - 1]?.mountPoint ?? '', volume, ...rest),
-      cli: (node, args) => runCli([...args, '--daemon-address', nodes[node - 1]?.ipcAddress ?? ''], { GALLEON_TOKEN: token }),
+      cli: (node, args) => runCli([...args, '--daemon-address', nodes[node - 1]?.ipcAddress ?? ''], upClientEnv(dir)),
     };
   } catch (err) {
     await teardown();

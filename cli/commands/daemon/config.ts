@@ -15,7 +15,9 @@ export default class DaemonConfigCommand extends GalleonCommand {
       ['IPC address', c.ipcAddress], ['Data address', c.dataAddress], ['Peer addresses', c.peerAddresses.join(',')], ['Block size', c.blockSizeBytes],
       ['Replication strategy', c.replicationStrategy], ['Persistence level', c.persistenceLevel], ['Zone', c.zone],
       ['Target voters', c.targetVoters], ['Heartbeat interval (ms)', c.heartbeatIntervalMs], ['Lease ttl (ms)', c.leaseTtlMs],
-      ['Data node down after (ms)', c.dataNodeDownAfterMs], ['Config file', c.configFile],
+      ['Data node down after (ms)', c.dataNodeDownAfterMs],
+      // Older daemons send no tls: they predate it and run plaintext.
+      ['TLS', c.tls === false || c.tls === undefined ? 'off (plaintext)' : `mutual, ${c.tlsDir ?? `${c.storagePath}/tls`}`], ['Config file', c.configFile],
     ]));
     return c;
   }

@@ -47,6 +47,8 @@ export default class DaemonStart extends GalleonCommand {
     'kms-key': Flags.string({ summary: 'Name of the Vault transit key (with --kms-address).' }),
     auth: Flags.boolean({ summary: 'Require a token on every request (admin endpoint, metadata API, block port). [default: on with --node-token-file]', allowNo: true }),
     'node-token-file': Flags.string({ summary: 'The cluster\'s node credential (mode 0600; made by the first node if missing). [default: <storage-path>/node-token]' }),
+    'tls-dir': Flags.string({ summary: 'This node\'s TLS folder: ca.crt (the cluster CA), tls.crt and tls.key (`galleon cert issue --node ID --out DIR`). [default: <storage-path>/tls]' }),
+    'insecure-plaintext': Flags.boolean({ summary: 'Turn mutual TLS off on every endpoint (no encryption, no authentication of nodes or clients): for development only.', default: false }),
     'data-node-down-after-ms': Flags.string({ summary: 'Metadata role: mark a data node down after this many ms without heartbeats; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
 
@@ -88,11 +90,14 @@ export default class DaemonStart extends GalleonCommand {
     set('kmsKey', flags['kms-key']);
     set('authRequired', flags.auth);
     set('nodeTokenFile', flags['node-token-file']);
+    set('tlsDir', flags['tls-dir']);
+    if (flags['insecure-plaintext']) set('tls', false);
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
     if (config.mountPoint !== null) config.mountPoint = resolve(config.mountPoint);
     if (config.keyFile !== null) config.keyFile = resolve(config.keyFile);
     if (config.nodeTokenFile !== null) config.nodeTokenFile = resolve(config.nodeTokenFile);
+    if (config.tlsDir !== null) config.tlsDir = resolve(config.tlsDir);
 
     if (flags.detach) return this.detach(config);
 
@@ -138,7 +143,13 @@ export default class DaemonStart extends GalleonCommand {
     if (config.kms !== null) args.push('--kms-address', config.kms.address, '--kms-key', config.kms.keyName);
     if (config.nodeTokenFile !== null) args.push('--auth', '--node-token-file', config.nodeTokenFile);
     if (config.configFile !== null) args.push('--config', config.configFile);
-    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, config.nodeTokenFile);
+    if (config.tlsDir !== null) args.push('--tls-dir', config.tlsDir);
+    if (!config.tls) args.push('--insecure-plaintext');
+    // The node's own certificate (it also identifies a client) lets this process watch it start;
+    // missing or mismatched files stop here with one line, before anything is spawned.
+    const { loadNodeTls } = await import('../../lib/tls.js');
+    const tls = await loadNodeTls(config);
+    const started = await spawnDetachedDaemon(args, config.storagePath, config.ipcAddress, tls?.material ?? null, config.nodeTokenFile);
     this.print(`Daemon ${started.status.nodeId} started in the background (pid ${started.pid}).\n  admin: ${config.ipcAddress}\n  log:   ${started.logFile}\nStop it with: galleon daemon stop --daemon-address ${config.ipcAddress}`);
     return started.status;
   }

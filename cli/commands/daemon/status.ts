@@ -15,6 +15,7 @@ export default class DaemonStatusCommand extends GalleonCommand {
       ['Node', s.nodeId], ['PID', s.pid], ['Version', s.version], ['Uptime', formatDuration(s.uptimeMs)],
       ['Healthy', s.healthy ? 'yes' : 'no'], ['Roles', s.roles.join(',')], ['Storage path', s.storagePath],
       ['Bind address', s.bindAddress], ['IPC address', s.ipcAddress],
+      ['Security', securityLine(s.security)],
       ['Metadata role', md === null ? 'not run' : md.state + (md.error === null ? '' : ` (${md.error})`)],
       ['Raft role', md?.raftRole], ['Leader', md?.leaderId], ['Term', md?.term],
       ['Commit index', md?.commitIndex], ['Applied index', md?.appliedIndex],
@@ -22,4 +23,10 @@ export default class DaemonStatusCommand extends GalleonCommand {
     ]));
     return s;
   }
+}
+
+/** Older daemons have no `security`: they predate TLS, so they are plaintext. */
+function securityLine(sec: DaemonStatus['security'] | undefined): string {
+  if (sec === undefined || sec.mode === 'plaintext') return 'PLAINTEXT (--insecure-plaintext: no encryption, no authentication; development only)';
+  return `mutual TLS (${sec.certSubject ?? '?'}, valid until ${sec.certNotAfter ?? '?'}; ${sec.tlsDir ?? '?'})`;
 }

@@ -18,6 +18,7 @@ import type { ConfState, Message, NodeId, SnapshotMeta } from '../core/types.js'
 import type { SnapshotSink, SnapshotStream, StateMachine } from '../../state/contract.js';
 import { grpcChannelOptions, serviceConstructor } from '../../../proto/grpc-loader.js';
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
+import { grpcChannelCredentials, type TlsMaterial } from '../../../proto/tls.js';
 
 export interface SnapshotPiece {
   from: string;
@@ -41,6 +42,8 @@ export interface SnapshotSenderOptions {
   /** The transfer to `peer` failed or was cancelled: the core goes back to probing it. */
   onFailure: (peer: NodeId) => void;
   onSent?: (peer: NodeId, bytes: number, ms: number) => void;
+  /** Mutual TLS (proto/tls.ts); null/absent: plaintext. */
+  tls?: TlsMaterial | null;
 }
 
 type Call = grpc.ClientWritableStream<SnapshotPiece>;
@@ -71,7 +74,7 @@ export class SnapshotSender {
     const run = async (): Promise<number> => {
       const address = this.o.resolveAddress(peer);
       if (address === undefined) throw new GalleonError(ErrorCode.UNAVAILABLE, `no address known for ${peer}`, { hint: 'the peer announces itself when it connects' });
-      const client = new this.ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions);
+      const client = new this.ctor(address, grpcChannelCredentials(this.o.tls), grpcChannelOptions);
       try {
         return await new Promise<number>((resolve, reject) => {
           const c = (client as unknown as { InstallSnapshot: (cb: (err: grpc.ServiceError | null, ack?: SnapshotAck) => void) => Call })

@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import { grpcChannelOptions, serviceConstructor } from '../../../proto/grpc-loader.js';
+import { grpcChannelCredentials, peerKindOf, type TlsMaterial } from '../../../proto/tls.js';
 import { decodeMessages, encodeMessages, estimateMessageBytes } from './message-codec.js';
 import type { SnapshotPiece } from './snapshot-transfer.js';
 
@@ -34,6 +35,8 @@ export interface TransportOptions {
   resolveAddress: (peer: NodeId) => string | undefined;
   handlers: TransportHandlers;
   logger: Logger;
+  /** Mutual TLS (proto/tls.ts): dial peers with this certificate, accept only node certificates; null/absent: plaintext. */
+  tls?: TlsMaterial | null;
   maxQueuedMessages?: number;
   maxQueuedBytes?: number;
   maxFrameBytes?: number;
@@ -123,7 +126,7 @@ class PeerLink {
     if (this.client === null || this.address !== address) {
       this.client?.close();
       this.stream = null;
-      this.client = new this.t.ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions);
+      this.client = new this.t.ctor(address, grpcChannelCredentials(this.t.opts.tls), grpcChannelOptions);
       this.address = address;
     }
     if (this.stream === null) {
@@ -237,6 +240,7 @@ export class RaftTransport {
       chunkBytes: options.chunkBytes ?? transportDefaults.chunkBytes,
       reconnectBackoffMinMs: options.reconnectBackoffMinMs ?? transportDefaults.reconnectBackoffMinMs,
       reconnectBackoffMaxMs: options.reconnectBackoffMaxMs ?? transportDefaults.reconnectBackoffMaxMs,
+      tls: options.tls ?? null,
     };
     this.handlers = options.handlers;
     this.logger = options.logger;
@@ -246,12 +250,29 @@ export class RaftTransport {
   /** Adds the receiving side to a gRPC server (shared with the metadata API). */
   register(server: grpc.Server): void {
     server.addService(this.ctor.service, {
-      Stream: (call: grpc.ServerReadableStream<Frame, object>, callback: grpc.sendUnaryData<object>) => this.serve(call, callback),
+      Stream: (call: grpc.ServerReadableStream<Frame, object>, callback: grpc.sendUnaryData<object>) => {
+        if (this.refuseNonNode(call, callback)) return;
+        this.serve(call, callback);
+      },
       InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotPiece, object>, callback: grpc.sendUnaryData<object>) => {
+        if (this.refuseNonNode(call, callback)) return;
         if (this.stopped || this.handlers.onInstallSnapshot === undefined) callback({ code: grpc.status.UNAVAILABLE, details: 'member does not take snapshots now' });
         else this.handlers.onInstallSnapshot(call, callback);
       },
     });
+  }
+
+  /**
+   * Under TLS the handshake already refused certificates of other CAs; a client certificate of
+   * our own CA (an operator's) may call the metadata API but never speak Raft.
+   */
+  private refuseNonNode(call: grpc.ServerReadableStream<unknown, object>, callback: grpc.sendUnaryData<object>): boolean {
+    if (this.opts.tls === null) return false;
+    const kind = peerKindOf(call.getAuthContext()?.sslPeerCertificate);
+    if (kind === 'node') return false;
+    this.logger.warn({ peer: call.getPeer(), kind }, 'refused a raft stream from a certificate that is not a node\'s');
+    callback({ code: grpc.status.PERMISSION_DENIED, details: `raft is for cluster nodes; this certificate is a ${kind} certificate` });
+    return true;
   }
 
   send(messages: readonly Message[]): void {

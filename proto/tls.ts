@@ -1,0 +1,167 @@
+/**
+ * Mutual TLS on every connection of a cluster: the credentials each kind of endpoint needs, made
+ * from one `TlsMaterial` (the cluster CA, this process's certificate and key, PEM). Every server
+ * and client construction site takes `tls?: TlsMaterial | null` and asks this file for its
+ * credentials, so the TLS plumbing lives here and the sites keep one small hook each:
+ *
+ *  - gRPC (Raft transport, InstallSnapshot, metadata API): `grpcServerCredentials` (client
+ *    certificate required and checked against the CA) and `grpcChannelCredentials`;
+ *  - HTTP (block traffic, replication, admin endpoint): `createHttpEdgeServer` (node:https with
+ *    `requestCert` and `rejectUnauthorized`) and `undiciConnectOptions` / `httpUrl` for undici.
+ *
+ * `null` (or absent) means plaintext: only the daemon's explicit `--insecure-plaintext` (or
+ * `[security] tls = false`) and test harnesses that are not about TLS pass it. A TLS server
+ * refuses a peer without a certificate or with one from another CA during the handshake, before
+ * any request is read. A plaintext HTTP request to a TLS port gets one 400 with the stable code
+ * TLS_REQUIRED (proto/errors.ts) instead of a silently dropped connection, so the CLI can say
+ * what to do.
+ *
+ * Who is who: a certificate's subject says `OU=galleon-node` (a cluster node) or
+ * `OU=galleon-client` (an operator or program, `galleon cert issue --client`); `peerKindOf`
+ * reads it. Raft accepts only nodes (metadata/raft/node/transport.ts).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { ErrorCode, GalleonError } from './errors.js';
+
+export interface TlsMaterial {
+  /** The cluster CA's certificate (PEM): the only issuer a peer's certificate may have. */
+  ca: Buffer;
+  /** This process's certificate (PEM), issued by that CA. */
+  cert: Buffer;
+  /** Its private key (PEM). */
+  key: Buffer;
+}
+
+/** The organizational units `galleon cert` writes into a subject, and what they mean. */
+export const nodeOrgUnit = 'galleon-node';
+export const clientOrgUnit = 'galleon-client';
+export type PeerKind = 'node' | 'client' | 'unknown';
+
+/** A connection that has not sent its first byte in this long is closed (before TLS starts). */
+export const firstByteTimeoutMs = 10_000;
+/** A TLS handshake that takes longer than this is abandoned (node's default is 120 s). */
+export const handshakeTimeoutMs = 10_000;
+/** First byte of a TLS record carrying a handshake (RFC 8446 §5.1, ContentType handshake = 22). */
+const tlsHandshakeRecordType = 0x16;
+
+export type Tls = TlsMaterial | null | undefined;
+
+/** The files of a TLS folder, as `galleon cert issue` and `galleon up` write them. */
+export const tlsFileNames = { ca: 'ca.crt', cert: 'tls.crt', key: 'tls.key' } as const;
+
+/** Reads a TLS folder (the processes' `--tls-dir`); cli/lib/tls.ts adds the operator's error lines. */
+export async function readTlsDir(dir: string): Promise<TlsMaterial> {
+  const [ca, cert, key] = await Promise.all([tlsFileNames.ca, tlsFileNames.cert, tlsFileNames.key].map((f) => readFile(join(dir, f))));
+  return { ca: ca as Buffer, cert: cert as Buffer, key: key as Buffer };
+}
+
+export function tlsMode(tls: Tls): 'mutual-tls' | 'plaintext' {
+  return tls === null || tls === undefined ? 'plaintext' : 'mutual-tls';
+}
+
+export function grpcServerCredentials(tls: Tls): grpc.ServerCredentials {
+  if (tls === null || tls === undefined) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
+}
+
+export function grpcChannelCredentials(tls: Tls): grpc.ChannelCredentials {
+  if (tls === null || tls === undefined) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
+}
+
+/** `http://address` or `https://address` for undici. */
+export function httpUrl(address: string, tls: Tls): string {
+  return `${tls === null || tls === undefined ? 'http' : 'https'}://${address}`;
+}
+
+/** undici `connect` options (Pool, Agent, Client): present our certificate, trust only the CA. */
+export function undiciConnectOptions(tls: Tls): { ca: Buffer; cert: Buffer; key: Buffer; rejectUnauthorized: true } | undefined {
+  if (tls === null || tls === undefined) return undefined;
+  return { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: true };
+}
+
+/** What a verified peer certificate says its holder is (by the OU `galleon cert` wrote). */
+export function peerKindOf(cert: Pick<PeerCertificate, 'subject'> | null | undefined): PeerKind {
+  const ou = cert?.subject.OU;
+  const units = Array.isArray(ou) ? ou : ou === undefined ? [] : [ou];
+  if (units.includes(nodeOrgUnit)) return 'node';
+  if (units.includes(clientOrgUnit)) return 'client';
+  return 'unknown';
+}
+
+/**
+ * An HTTP server for block traffic or the admin endpoint: node:http when `tls` is absent,
+ * otherwise node:https requiring a client certificate from the cluster CA. Same `http.Server`
+ * API either way (listen, close, closeIdleConnections...).
+ */
+export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, handler: http.RequestListener): http.Server {
+  if (tls === null || tls === undefined) return http.createServer(options, handler);
+  const server = https.createServer({
+    ...options, ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs,
+  }, handler);
+  refusePlaintextRequests(server);
+  return server;
+}
+
+/**
+ * Puts a sniffer in front of the TLS server's own connection listener: a connection whose first
+ * byte opens a TLS handshake goes on to TLS (the byte is put back: TLSSocket reads what the
+ * socket buffered), anything else gets one plaintext 400 TLS_REQUIRED and is closed.
+ */
+function refusePlaintextRequests(server: https.Server): void {
+  const tlsListeners = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    socket.setTimeout(firstByteTimeoutMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.setTimeout(0);
+      if (first[0] === tlsHandshakeRecordType) {
+        socket.unshift(first);
+        for (const l of tlsListeners) l.call(server, socket);
+        return;
+      }
+      const body = JSON.stringify({ error: tlsRequired().toJSON() });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+  });
+}
+
+export function tlsRequired(): GalleonError {
+  return new GalleonError(ErrorCode.TLS_REQUIRED, 'this endpoint accepts only mutual TLS with a certificate of the cluster CA', {
+    hint: 'give the CLI a client certificate (--tls-dir DIR or GALLEON_TLS_DIR; `galleon cert issue --client NAME` makes one)',
+  });
+}
+
+/** The verified certificate of the peer of an HTTPS request, or null on plaintext. */
+export function peerCertificateOf(req: http.IncomingMessage): PeerCertificate | null {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return null;
+  const cert = socket.getPeerCertificate();
+  return Object.keys(cert).length === 0 ? null : cert;
+}
+
+/**
+ * The OpenSSL / node code of a failed TLS handshake (refused certificate, unknown CA, a
+ * plaintext server), looked up through `cause` chains; null for any other error.
+ */
+export function tlsFailureCode(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e !== null && e !== undefined && depth < 4; e = (e as { cause?: unknown }).cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (/^ERR_(SSL|TLS)_/.test(code) || certificateErrorCodes.has(code))) return code;
+  }
+  return null;
+}
+
+/** OpenSSL's verification failures, as node reports them on a client socket. */
+const certificateErrorCodes = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'EPROTO',
+]);
