@@ -260,6 +260,7 @@ export async function clusterUp(opts: UpOptions): Promise<UpResult> {
   await writeClusterFile(cluster);
   const c = cluster;
   const client = await clusterClient(c);
+  const tls = await localClientTls(c);
   const status = await waitUntil('the cluster becoming ready (a leader, all members voters)', clusterReadyTimeoutMs, async () => {
     const s = await client.route<ClusterStatus>('clusterStatus', {}, undefined, 2_000);
     return isReady(s, c.nodes.length, c.targetVoters) && (await Promise.all(c.nodes.map((n) => healthy(n.ipcAddress, tls)))).every(Boolean) ? s : null;

@@ -68,7 +68,8 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     root = await makeTempDir('galleon-auth-');
     dir = join(root, 'cluster');
     startMs = Date.now();
-    const r = await runCli(['up', '--no-first-volume', '--dir', dir, '--nodes', '1', '--base-port', '0', '--json'], {}, 120_000);
+    // Tokens are the point, not TLS (test/cli/tls.integration.test.ts): raw requests go in plaintext.
+    const r = await runCli(['up', '--insecure-plaintext', '--no-first-volume', '--dir', dir, '--nodes', '1', '--base-port', '0', '--json'], {}, 120_000);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     cluster = (JSON.parse(r.stdout) as UpResult).cluster;
     assert.equal(cluster.auth, true, 'up requires tokens by default');

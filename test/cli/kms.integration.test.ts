@@ -40,7 +40,8 @@ describe('Vault transit as the key provider of a real daemon (integration)', fun
     const [bind, ipc, data] = [await osFreePort(), await osFreePort(), await osFreePort()];
     bindAddress = `127.0.0.1:${bind}`;
     env = { GALLEON_ADDRESS: `127.0.0.1:${ipc}` };
-    startArgs = ['daemon', 'start', '-d', '--storage-path', storage, '--bind-address', bindAddress, '--ipc-address', env.GALLEON_ADDRESS ?? '',
+    // TLS is not the point here (test/cli/tls.integration.test.ts): a plaintext daemon.
+    startArgs = ['daemon', 'start', '-d', '--insecure-plaintext', '--storage-path', storage, '--bind-address', bindAddress, '--ipc-address', env.GALLEON_ADDRESS ?? '',
       '--data-address', `127.0.0.1:${data}`, '--target-voters', '1', '--kms-address', vault.address, '--kms-key', 'galleon'];
     await start(vault.token);
     const classFile = join(root, 'class.yaml');

@@ -36,7 +36,6 @@ import type { LocalCluster } from '../../cli/local/cluster.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from '../cli/helpers.js';
 import { adminCase, dataCase, grpcCase, tcpGarbage, type GrpcCase, type HttpCase } from './fuzz-inputs.js';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { AuditEvent } from '../../proto/auth.js';
 
 /** The credential a fuzz request carries (issue #12). `bad` ones must be refused whatever the request. */
