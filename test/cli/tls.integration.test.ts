@@ -80,7 +80,8 @@ describe('mutual TLS on every port of a real cluster (integration)', function ()
     this.timeout(180_000);
     root = await makeTempDir('galleon-tls-');
     dir = join(root, 'cluster');
-    const r = await runCli(['up', '--no-first-volume', '--dir', dir, '--nodes', '1', '--base-port', '0', '--json']);
+    // Certificates are the point, not tokens (test/cli/auth.integration.test.ts): a cluster without them.
+    const r = await runCli(['up', '--no-auth', '--no-first-volume', '--dir', dir, '--nodes', '1', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     up = JSON.parse(r.stdout) as UpResult;
     env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...upClientEnv(dir) };
