@@ -79,7 +79,9 @@ describe('encryption at rest on a real local cluster (integration)', function ()
     this.timeout(180_000);
     root = await makeTempDir('galleon-crypt-');
     clusterDir = join(root, 'cluster');
-    const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
+    // Encryption is the point: the test's own in-process clients talk to the nodes directly, so the
+    // cluster runs without TLS and tokens (each has its own suite).
+    const r = await runCli(['up', '--no-auth', '--insecure-plaintext', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json']);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     up = JSON.parse(r.stdout) as UpResult;
     env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...upClientEnv(clusterDir) };
