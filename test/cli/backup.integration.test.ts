@@ -42,7 +42,9 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
     root = await makeTempDir('galleon-backup-');
     clusterDir = join(root, 'cluster');
     s3 = await startS3(join(root, 's3'), ['galleon-bk']);
-    const r = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json'], {}, 180_000);
+    // Backups are the point: the test's own in-process clients talk to the nodes directly, so the
+    // cluster runs without TLS and tokens (each has its own suite).
+    const r = await runCli(['up', '--no-auth', '--insecure-plaintext', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json'], {}, 180_000);
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     up = JSON.parse(r.stdout) as UpResult;
     env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...upClientEnv(clusterDir), AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
