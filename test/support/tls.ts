@@ -41,5 +41,8 @@ export async function issueTestCert(caDir: string, kind: 'node' | 'client', name
 export function upClientEnv(dir: string): { GALLEON_TLS_DIR: string; GALLEON_TOKEN?: string } {
   const tokenFile = join(dir, 'admin-token');
   const token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined;
-  return { GALLEON_TLS_DIR: join(dir, 'tls', 'client'), ...(token === undefined ? {} : { GALLEON_TOKEN: token }) };
+  // A plaintext cluster (`up --insecure-plaintext`) has no client certificate: an empty value
+  // leaves the CLI to its default (`<--dir>/tls/client`, absent: plaintext).
+  const tlsDir = join(dir, 'tls', 'client');
+  return { GALLEON_TLS_DIR: existsSync(tlsDir) ? tlsDir : '', ...(token === undefined ? {} : { GALLEON_TOKEN: token }) };
 }
