@@ -14,21 +14,17 @@ import type { Snapshot, Volume } from '../../../proto/metadata-types.js';
 import { retainedCuts, visibleAt } from '../../../dataplane/logic/snapshot-versions.js';
 import { listBlocksAt, pruneVolume, readBlockAt, restoreInPlace, takeSnapshot, viewOf } from '../../../dataplane/client/snapshot-reads.js';
 import { useMetaAndData } from '../server/meta-and-data.js';
+import { Random } from '../../../chaos/lib/random.js';
 
 const seed = Number(process.env.GALLEON_SNAPSHOT_SEED ?? 1);
 const steps = Number(process.env.GALLEON_SNAPSHOT_STEPS ?? 60);
 const blocks = 12;
 const blockBytes = 4096;
 
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The seeded PRNG of the chaos runs (mulberry32), as a function. */
+function prng(seed: number): () => number {
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 type Image = Map<number, Buffer>;

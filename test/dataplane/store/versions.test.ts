@@ -13,21 +13,17 @@ import type { LevelBlockStore } from '../../../dataplane/store/level-block-store
 import type { BlockAddress, BlockOp } from '../../../dataplane/store/types.js';
 import { pattern } from '../helpers.js';
 import { useStore } from './store-fixture.js';
+import { Random } from '../../../chaos/lib/random.js';
 
 const vol = 'vol-versions';
 const addr = (blockNo: number): BlockAddress => ({ volumeId: vol, inode: 7, blockNo });
 const blocks = 6;
 
 /** A tiny seeded PRNG (mulberry32): the same seed gives the same history. */
+/** The seeded PRNG of the chaos runs (mulberry32), as a function. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 interface ModelEntry { epoch: number; seq: number; data: Buffer | null }
