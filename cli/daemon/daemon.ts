@@ -27,6 +27,7 @@ import { createDaemonLogger } from './logger.js';
 import { parseConfigFile, reloadPlan, type DaemonSettings } from './config.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import { DaemonKeys } from './keys.js';
+import { defaultStorageClass } from '../../metadata/state/logic/storage-classes.js';
 import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
 import { AdminAuth, type AdminApi } from './admin-auth.js';
 import { AuditLog } from './audit-log.js';
@@ -224,7 +225,10 @@ export class Daemon implements DaemonHost {
       await this.dataRole.start();
     }
     await this.startMounts();
-    this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }), this.cfg.nodeId);
+    this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }), this.cfg.nodeId, process.env, {
+      blocks: () => this.mountBlockClient(),
+      prepareVolume: (spec) => this.keys().withDataKey(this.metadata(), spec, defaultStorageClass),
+    });
     void this.backupService.resumeInterrupted();
     if (this.metadataRole !== null) {
       this.backupScheduler = new BackupScheduler({

@@ -7,7 +7,7 @@
  */
 import { crc32c } from '@node-rs/crc32';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import type { FsCaller, MetadataApi, Volume } from '../../proto/metadata-types.js';
+import type { FsCaller, MetadataApi, Volume, VolumeSpec } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../client/block-client.js';
 import type { ObjectStore } from './object-store.js';
 import { readManifest } from './catalog.js';
@@ -26,16 +26,18 @@ export interface RestoreResult {
   files: number;
 }
 
-export async function restoreBackup(api: MetadataApi, client: BlockClient, store: ObjectStore, id: string, name: string, h: JobHooks): Promise<RestoreResult> {
+/** `prepareVolume`: the daemon's step that gives the new volume a data key when its class encrypts. */
+export async function restoreBackup(api: MetadataApi, client: BlockClient, store: ObjectStore, id: string, name: string, h: JobHooks,
+  prepareVolume: (spec: VolumeSpec) => Promise<VolumeSpec> = (spec) => Promise.resolve(spec)): Promise<RestoreResult> {
   const m = await readManifest(store, id);
   const startedAtMs = h.nowMs();
   let p = { phase: 'volume', blocksDone: 0, blocksTotal: Object.keys(m.blocks).length, bytesDone: 0, startedAtMs, updatedAtMs: startedAtMs };
   const report = (c: Partial<typeof p>): void => { p = { ...p, ...c, updatedAtMs: h.nowMs() }; h.onProgress(p); };
   report({});
-  const vol = await api.createVolume({
+  const vol = await api.createVolume(await prepareVolume({
     name, size: m.volume.sizeBytes, blockSize: m.volume.blockSizeBytes, storageClass: m.volume.storageClass,
     replicas: m.volume.replicas, accessMode: m.volume.accessMode as Volume['accessMode'], type: m.volume.type as Volume['type'],
-  });
+  }));
   report({ phase: 'namespace' });
   const inodes = await restoreTree(api, vol.id, m.namespace);
   report({ phase: 'blocks' });

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
-import type { BackupPolicy, BackupTarget, BackupTargetSpec, MetadataApi } from '../../proto/metadata-types.js';
+import type { BackupPolicy, BackupTarget, BackupTargetSpec, MetadataApi, VolumeSpec } from '../../proto/metadata-types.js';
 import { buildTarget } from '../../metadata/state/logic/backups.js';
 import { stat } from 'node:fs/promises';
 import { BlockClient } from '../client/block-client.js';
@@ -63,15 +63,27 @@ export interface BackupSummary {
 
 interface Job extends JobView { abort: AbortController }
 
+/**
+ * What the daemon lends the service: its block client (the node's keyring, credential and TLS,
+ * so an encrypted volume is read and restored in the clear on this side and sealed again with the
+ * new volume's key) and the step that gives a new volume its data key (`DaemonKeys.withDataKey`).
+ */
+export interface BackupIo {
+  blocks?: () => BlockClient;
+  prepareVolume?: (spec: VolumeSpec) => Promise<VolumeSpec>;
+}
+
 export class BackupService {
   private readonly jobs = new Map<string, Job>();
   private client: BlockClient | null = null;
 
   private closed = false;
 
-  constructor(private readonly api: () => MetadataApi, private readonly logger: Logger, private readonly nodeId: string, private readonly env: NodeJS.ProcessEnv = process.env) {}
+  constructor(private readonly api: () => MetadataApi, private readonly logger: Logger, private readonly nodeId: string,
+    private readonly env: NodeJS.ProcessEnv = process.env, private readonly io: BackupIo = {}) {}
 
   private blocks(): BlockClient {
+    if (this.io.blocks !== undefined) return this.io.blocks();
     this.client ??= new BlockClient({ placement: new MetadataPlacementSource(this.api()), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
     return this.client;
   }
@@ -209,7 +221,7 @@ export class BackupService {
   async startRestore(id: string, name: string): Promise<JobView> {
     const found = await this.find(id);
     const { s } = await this.store(found.target);
-    return this.run('restore', id, found.target, found.volume.name, s, (h) => restoreBackup(this.api(), this.blocks(), s, id, name, h));
+    return this.run('restore', id, found.target, found.volume.name, s, (h) => restoreBackup(this.api(), this.blocks(), s, id, name, h, this.io.prepareVolume));
   }
 
   async startVerify(id: string, samplePercent: number): Promise<JobView> {
