@@ -407,7 +407,7 @@ async function makeCredentials(env: Record<string, string>, admin: string): Prom
   credentialValue.expired = `Bearer ${expired.token}`;
   credentialValue.revoked = `Bearer ${revoked.token}`;
   await waitFor('the 1 s token to expire', 10_000, async () => {
-    const res = await request(`http://${env.GALLEON_ADDRESS ?? ''}/v1/volumes`, { headers: { authorization: credentialValue.expired ?? '' } });
+    const res = await request(`https://${env.GALLEON_ADDRESS ?? ''}/v1/volumes`, { headers: { authorization: credentialValue.expired ?? '' }, ...(clientAgent === null ? {} : { dispatcher: clientAgent }) });
     await res.body.dump();
     return res.statusCode === 401;
   });
@@ -415,7 +415,8 @@ async function makeCredentials(env: Record<string, string>, admin: string): Prom
 
 /** Each answer that refused a credential is one denied audit event on node 1, per port. */
 async function checkAudited(ipcAddress: string, sinceIso: string): Promise<void> {
-  const res = await request(`http://${ipcAddress}/v1/audit/search`, {
+  const res = await request(`https://${ipcAddress}/v1/audit/search`, {
+    ...(clientAgent === null ? {} : { dispatcher: clientAgent }),
     method: 'POST', headers: { 'content-type': 'application/json', authorization: credentialValue.admin ?? '' },
     body: JSON.stringify({ sinceMs: Date.parse(sinceIso), limit: 10_000 }),
   });

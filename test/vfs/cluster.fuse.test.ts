@@ -297,9 +297,17 @@ describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
     const loopDir = `${c.dir}/loop`;
     await mkdir(rawDir);
     await mkdir(loopDir);
+    // Another node's mount manager may take the ReadWriteOnce lease the moment the holder lets it
+    // go: the refusal names that node, and an unmount there holds the volume back from its auto-mount.
     const mountRaw = async (): Promise<void> => {
-      const r = await c.cli(holder, ['volume', 'mount', 'disk', rawDir, '--raw']);
-      assert.equal(r.code, 0, r.stderr);
+      await waitFor('disk mounted raw on the holder', 60_000, async () => {
+        const r = await c.cli(holder, ['volume', 'mount', 'disk', rawDir, '--raw']);
+        if (r.code === 0) return true;
+        const other = /mounted on node node(\d)/.exec(r.stderr)?.[1];
+        assert.ok(other !== undefined && Number(other) !== holder, r.stderr);
+        await c.cli(Number(other), ['vfs', 'unmount', 'disk']);
+        return null;
+      });
     };
     await mountRaw();
     try {
