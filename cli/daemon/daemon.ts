@@ -43,6 +43,8 @@ const pollIntervalMs = 100;
 export const joinProbeTimeoutMs = 3_000;
 /** Block-client attempts of a mount (≤ 500 ms apart: ~75 s, within the FUSE op timeout of 120 s). */
 export const mountBlockMaxAttempts = 150;
+/** Attempts per block request of a backup or restore (a failed run is resumed or run again). */
+export const backupBlockMaxAttempts = 20;
 const version = '0.1.0';
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -77,6 +79,7 @@ export class Daemon implements DaemonHost {
   private watchClient: MetadataClient | null = null;
   /** Block client of a node without the data role (its mounts still read and write blocks). */
   private mountBlocks: BlockClient | null = null;
+  private backupBlocks: BlockClient | null = null;
   /** A node without the metadata role reaches the cluster through this client. */
   private remoteMetadata: (AdminApi & { close(): void }) | null = null;
   private readonly startedAtMs = Date.now();
@@ -226,7 +229,7 @@ export class Daemon implements DaemonHost {
     }
     await this.startMounts();
     this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }), this.cfg.nodeId, process.env, {
-      blocks: () => this.mountBlockClient(),
+      blocks: () => this.backupBlockClient(),
       prepareVolume: (spec) => this.keys().withDataKey(this.metadata(), spec, defaultStorageClass),
     });
     void this.backupService.resumeInterrupted();
@@ -260,6 +263,15 @@ export class Daemon implements DaemonHost {
       blocks: () => this.mountBlockClient(), log: this.logger.child({ role: 'vfs' }),
     });
     await this.mountManager.start();
+  }
+
+  /** The backup service's client: this node's keyring, credential and TLS, a backup's own retry bound. */
+  private backupBlockClient(): BlockClient {
+    this.backupBlocks ??= new BlockClient({
+      placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: backupBlockMaxAttempts, retryBaseDelayMs: 50,
+      ...this.clientAuth(), tls: this.tls, keyring: this.keyring(),
+    });
+    return this.backupBlocks;
   }
 
   private mountBlockClient(): BlockClient {
@@ -308,6 +320,8 @@ export class Daemon implements DaemonHost {
     this.watchClient = null;
     await this.mountBlocks?.close();
     this.mountBlocks = null;
+    await this.backupBlocks?.close();
+    this.backupBlocks = null;
     await this.dataRole?.stop();
     await this.metadataRole?.stop();
     this.remoteMetadata?.close();
