@@ -68,6 +68,8 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
     if (root !== '') await killClusterDir(root);
   });
 
+  // The volumes are of a class without encryption: this test's own block client writes their
+  // blocks directly, with no key (encrypted backups and restores go through mounts: test/vfs/backup.fuse.test.ts).
   async function writeRandom(vol: Volume, nos: number[]): Promise<void> {
     const b = blocks;
     assert.ok(b !== null);
@@ -105,7 +107,7 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       let inc: BackupResult;
 
       before(async () => {
-        vol = await json<Volume>(['volume', 'create', '--name', `raw-${target}`, '--size', '1M', '--block-size', '4K', '--access-mode', 'ReadWriteOnce']);
+        vol = await json<Volume>(['volume', 'create', '--name', `raw-${target}`, '--size', '1M', '--block-size', '4K', '--access-mode', 'ReadWriteOnce', '--storage-class', 'fast-local-ssd', '--replicas', '3']);
         await writeRandom(vol, Array.from({ length: 40 }, (_, i) => i * 6));
       });
 
@@ -218,13 +220,13 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
 
   describe('crash and cancel', () => {
     // Skipped on main since the merge of 2026-12-06 (auth, TLS, encryption, the core-driven primary
-    // path): in CI the resumed run did not complete within 150 s, and by hand a run started on node 2
-    // showed no progress on its target for 15 s before completing (30 s for 2 GiB). It passes on the
-    // branch that built it (s-backup). Open in issue #11's closing note: find why, then un-skip.
+    // path): the resumed run does not complete within 150 s (CI, and by hand on a plain-class
+    // volume). It passed on the branch that built it (s-backup). Open in issue #11's closing note:
+    // find why, then un-skip.
     it.skip('kill -9 of the daemon running a backup leaves no backup listed complete; its restart resumes it; the next one succeeds', async () => {
       const node2 = up.cluster.nodes[1];
       assert.ok(node2 !== undefined);
-      const big = await json<Volume>(['volume', 'create', '--name', 'big', '--size', '256M', '--block-size', '4K']);
+      const big = await json<Volume>(['volume', 'create', '--name', 'big', '--size', '256M', '--block-size', '4K', '--storage-class', 'fast-local-ssd', '--replicas', '3']);
       await writeRandom(big, Array.from({ length: 64 }, (_, i) => i * 1000));
       const env2 = { ...env, GALLEON_ADDRESS: node2.ipcAddress };
       const job = await json<JobView>(['backup', 'create', 'big', '--target', 'local', '--strategy', 'full', '--detach'], env2);
@@ -264,11 +266,14 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
     });
 
     it('backup cancel stops a running backup; it is never listed complete', async () => {
-      const job = await json<JobView>(['backup', 'create', 'big', '--target', 'local', '--strategy', 'full', '--detach']);
-      await waitFor('backup under way', 60_000, async () => ((await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.progress?.blocksDone ?? 0) > 0);
+      // Its own large sparse volume: every address is probed, so the run lasts long enough to cancel.
+      const vol = await json<Volume>(['volume', 'create', '--name', 'big-cancel', '--size', '2G', '--block-size', '4K', '--storage-class', 'fast-local-ssd', '--replicas', '3']);
+      await writeRandom(vol, [0, 100_000, 400_000]);
+      const job = await json<JobView>(['backup', 'create', 'big-cancel', '--target', 'local', '--strategy', 'full', '--detach']);
+      await waitFor('backup under way', 60_000, async () => ((await json<BackupSummary[]>(['backup', 'list', '--volume', 'big-cancel'])).find((x) => x.id === job.backupId)?.progress?.blocksDone ?? 0) > 0);
       const c = await json<JobView>(['backup', 'cancel', job.backupId]);
       assert.equal(c.id, job.id);
-      await waitFor('cancelled', 30_000, async () => (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state === 'cancelled');
+      await waitFor('cancelled', 30_000, async () => (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big-cancel'])).find((x) => x.id === job.backupId)?.state === 'cancelled');
       assert.equal((await runCli(['backup', 'get', job.backupId], env)).code, 4);
       const again = await runCli(['backup', 'cancel', job.id], env);
       assert.equal(again.code, 5, again.stderr);
