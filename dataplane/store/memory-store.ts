@@ -18,7 +18,7 @@ import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { blockKey, decodeBlockKey } from './keys.js';
 import { checkOp } from './check-op.js';
 import { MemoryDisk } from './memory-disk.js';
-import { pgId } from './stage.js';
+import { pgId, type MemPg } from './stage.js';
 import { noStoreMetrics } from './store-metrics.js';
 import type { StoreMetrics } from './store-metrics.js';
 import type {
@@ -28,14 +28,8 @@ import type {
 /** A block as stored: its body, or a tombstone (null) that keeps the seq of the delete. */
 interface MemBlock { pg: number; seq: number; epoch: number; data: Buffer | null }
 
-interface MemPgState {
-  volumeId: string;
-  pg: number;
-  appliedSeq: number;
-  highestSeq: number;
-  epoch: number;
-  trimmedSeq: number;
-  above: Set<number>;
+/** The PG record the LevelDB store keeps (stage.ts `MemPg`), plus its journal. */
+interface MemPgState extends MemPg {
   /** seq -> kind and block key (latin1 text of `blockKey`). */
   journal: Map<number, { kind: 'put' | 'delete' | 'noop'; key: string }>;
 }
