@@ -9,7 +9,8 @@
  *   POST   /v1/replicate-batch                                primary -> replica, many ops (binary frames below)
  *   POST   /v1/blocks-batch                                   client -> primary, many writes (binary frames below)
  *   GET    /v1/journal/:volume/:pg?from=&maxEntries=&maxBytes= journal frames for catch-up
- *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG (full resync)
+ *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG, then its kept versions and
+ *                                                              live tombstones (full resync)
  *   POST   /v1/peer/:volume/:pg?epoch=&from=                  primary -> replica, install a new epoch (peering)
  *   POST   /v1/catchup/:volume/:pg?from=&epoch=[&primary=]     primary -> replica, pull missed writes now (from the
  *                                                              primary's registered address; a different primary= is refused)
@@ -50,6 +51,11 @@ export interface JournalFrameMeta {
   inode: number;
   blockNo: number;
   epoch: number;
+  /**
+   * Full resync only (issue #11): a version the sender keeps for snapshots, to be stored as a
+   * version, not as the live block (`kind` put: a body; delete: a kept tombstone).
+   */
+  kept?: true;
 }
 
 /** One op of a replicate batch (frame meta; the frame data is the block body for puts). */

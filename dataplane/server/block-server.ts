@@ -23,7 +23,7 @@ import { BlockAuth, type BlockAuthOptions } from './block-auth.js';
 import { Replicator } from './replication.js';
 import { LeaseGuard } from './lease-guard.js';
 import type { LeaseOptions } from './lease-guard.js';
-import { HttpRepairSource } from './repair-source.js';
+import { HttpRepairSource, pgBlockFrames } from './repair-source.js';
 import { BodyPool } from './body-pool.js';
 import type { BodyLease } from './body-pool.js';
 import { metrics } from '../metrics.js';
@@ -322,7 +322,7 @@ export class BlockServer {
         const entries = await this.opts.store.readJournal(volumeId, pg, intParam('from', url.searchParams.get('from')), { maxEntries: maxJournalEntries, maxBytes });
         const st = await this.opts.store.pgState(volumeId, pg);
         const chunks = entries.flatMap((e) => encodeJournalFrame(
-          { seq: e.seq, kind: e.kind, inode: e.address.inode, blockNo: e.address.blockNo, epoch: e.block?.epoch ?? st.epoch },
+          { seq: e.seq, kind: e.kind, inode: e.address.inode, blockNo: e.address.blockNo, epoch: e.block?.epoch ?? e.epoch ?? st.epoch },
           e.block?.data,
         ));
         const length = chunks.reduce((n, c) => n + c.length, 0);
@@ -340,8 +340,8 @@ export class BlockServer {
         // The watermark is read first: every write up to it is in the blocks iterated after.
         const st = await this.opts.store.pgState(volumeId, pg);
         res.writeHead(200, { 'content-type': 'application/octet-stream', [Header.appliedSeq]: st.appliedSeq });
-        for await (const { address, block } of this.opts.store.iterateBlocks({ volumeId, pg })) {
-          const frame = encodeJournalFrame({ seq: block.seq, kind: 'put', inode: address.inode, blockNo: address.blockNo, epoch: block.epoch }, block.data);
+        for await (const { meta, data } of pgBlockFrames(this.opts.store, volumeId, pg)) {
+          const frame = encodeJournalFrame(meta, data);
           let ok = true;
           for (const c of frame) ok = res.write(c) && ok;
           if (!ok) await new Promise<void>((resolve) => res.once('drain', () => resolve()));

@@ -13,6 +13,7 @@ import { writeConcernOrder, type WriteConcern } from '../../proto/metadata-types
 import { hostOf } from '../logic/membership.js';
 import type { BlockAddress, BlockOp, BlockStore } from '../store/types.js';
 import type { JournalFrameMeta } from '../wire.js';
+import { pgBlockFrames } from './repair-source.js';
 import type { PeerTransport, ReplicateOptions } from './peers.js';
 import type { Replicator } from './replication.js';
 
@@ -102,7 +103,7 @@ export class MemoryTransport implements PeerTransport {
       const entries = await e.store.readJournal(volumeId, pg, fromSeq, { maxEntries: memoryMaxJournalEntries, maxBytes });
       const st = await e.store.pgState(volumeId, pg);
       return entries.map((j) => ({
-        meta: { seq: j.seq, kind: j.kind, inode: j.address.inode, blockNo: j.address.blockNo, epoch: j.block?.epoch ?? st.epoch },
+        meta: { seq: j.seq, kind: j.kind, inode: j.address.inode, blockNo: j.address.blockNo, epoch: j.block?.epoch ?? j.epoch ?? st.epoch },
         data: j.block === undefined ? Buffer.alloc(0) : Buffer.from(j.block.data),
       }));
     });
@@ -143,9 +144,7 @@ export class MemoryTransport implements PeerTransport {
       const st = await e.store.pgState(volumeId, pg);
       const store = e.store;
       async function* frames(): AsyncGenerator<{ meta: JournalFrameMeta; data: Buffer }> {
-        for await (const { address: b, block } of store.iterateBlocks({ volumeId, pg })) {
-          yield { meta: { seq: block.seq, kind: 'put', inode: b.inode, blockNo: b.blockNo, epoch: block.epoch }, data: Buffer.from(block.data) };
-        }
+        for await (const { meta, data } of pgBlockFrames(store, volumeId, pg)) yield { meta, data: Buffer.from(data ?? new Uint8Array(0)) };
       }
       return { appliedSeq: st.appliedSeq, frames: frames() };
     });

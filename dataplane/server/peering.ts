@@ -15,6 +15,7 @@ import { staleEpochError } from './admission.js';
 import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
 import type { PrimaryPg } from './pg-runtime.js';
 import type { PrimaryDrive } from './primary-drive.js';
+import { storeResyncFrame } from './repair-source.js';
 import { PgWorker, catchUpMaxBytes, gapGraceMs, type ReplicatorDeps } from './pg-worker.js';
 
 /** Blocks written concurrently during a full resync (they share group commits). */
@@ -398,19 +399,22 @@ export class Peering extends PgWorker {
 
   /**
    * Full resync of a PG from the primary, for a replica behind the primary's trimmed journal:
-   * copy every live block the primary has, drop local blocks it no longer has, and move the
-   * watermark to the primary's watermark from before the copy began.
+   * copy every live block the primary has, and the versions it keeps for snapshots and its live
+   * tombstones (issue #11: else a failover to this replica reads newer data at an older
+   * snapshot), drop local blocks it no longer has, and move the watermark to the primary's
+   * watermark from before the copy began.
    */
   private async resync(volumeId: string, pg: number, primary: string, epoch: number): Promise<void> {
     const { appliedSeq, frames } = await this.peers.fetchPgBlocks(primary, volumeId, pg, epoch);
     const seen = new Set<string>();
     let pending: Promise<void>[] = [];
     let copied = 0;
+    let kept = 0;
     for await (const { meta, data } of frames) {
       const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
-      seen.add(`${meta.inode}/${meta.blockNo}`);
-      pending.push(this.store.rewriteBlock(address, { data, seq: meta.seq, epoch: meta.epoch, pg }));
-      copied++;
+      if (meta.kept === true) kept++;
+      else { seen.add(`${meta.inode}/${meta.blockNo}`); copied++; }
+      pending.push(storeResyncFrame(this.store, address, pg, meta, data));
       if (pending.length >= resyncBatchBlocks) { await Promise.all(pending); pending = []; }
     }
     await Promise.all(pending);
@@ -421,7 +425,7 @@ export class Peering extends PgWorker {
       dropped++;
     }
     await this.store.completeResync(volumeId, pg, appliedSeq);
-    this.log.warn({ volumeId, pg, primary, copied, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
+    this.log.warn({ volumeId, pg, primary, copied, kept, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
   }
 
   close(): void {

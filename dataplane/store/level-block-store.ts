@@ -21,16 +21,16 @@ import type { BlockHeader } from './header.js';
 import { toStoreError, withIoRetry } from './io.js';
 import { checkOp } from './check-op.js';
 import {
-  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, metaKey, pgKey, prefixEnd, Prefix, versionPrefix,
+  blockKey, blockPrefix, decodeBlockKey, decodePgKey, journalKey, journalSeqOf, metaKey, pgKey, prefixEnd, Prefix, versionKeyOf, versionPrefix,
 } from './keys.js';
 import { SegmentPins } from './maintenance.js';
 import type { Relocation, StoreMaintenance, TombstonePurge } from './maintenance.js';
 import { SegmentFiles, defaultSegmentMaxBytes } from './segments.js';
 import { emptyPg, GroupStage, isEmptyPg, JournalKind, pgId, stageEpoch, unstagePg } from './stage.js';
-import type { UnversionPending, DropPending, LevelOp, MaintenancePending, MemPg, OpsPending, Pending, RepairPending, Staged, TrimPending, WatermarkPending } from './stage.js';
+import type { UnversionPending, DropPending, LevelOp, MaintenancePending, MemPg, OpsPending, Pending, RepairPending, Staged, TombstoneAt, TrimPending, WatermarkPending } from './stage.js';
 import { noStoreMetrics } from './store-metrics.js';
-import { EpochKeyTracker, entryFromValue, hasVersions, pruneVersions, stageVersionFor, versionBelow } from './versions.js';
-import type { CurrentEntry, PruneOptions, PruneResult } from './versions.js';
+import { EpochKeyTracker, entryFromValue, hasVersions, pruneVersions, stageVersionFor, versionBelow, versionFrom } from './versions.js';
+import type { CurrentEntry, KeptEntry, PruneOptions, PruneResult } from './versions.js';
 import type { StoreMetrics } from './store-metrics.js';
 import type {
   BlockAddress, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
@@ -173,6 +173,17 @@ export class LevelBlockStore implements BlockStore {
     this.checkOpen();
     if (block.data.byteLength > this.maxBlockBytes) throw new GalleonError('INVALID_SIZE', `repair copy of ${block.data.byteLength} bytes exceeds maxBlockBytes`);
     return this.enqueue<void>((resolve, reject) => ({ kind: 'repair', address, block, sync: true, bytes: block.data.byteLength, resolve, reject }));
+  }
+
+  /**
+   * Resync: stores a version the primary keeps of a block (a body, or a tombstone) under its
+   * version key, so a replica rebuilt in full serves the snapshots its source serves (issue #11).
+   */
+  keepVersion(address: BlockAddress, entry: StoredBlock | TombstoneAt): Promise<void> {
+    this.checkOpen();
+    const bytes = 'data' in entry ? entry.data.byteLength : 0;
+    if (bytes > this.maxBlockBytes) throw new GalleonError('INVALID_SIZE', `kept version of ${bytes} bytes exceeds maxBlockBytes`);
+    return this.enqueue<void>((resolve, reject) => ({ kind: 'repair', address, block: entry, asVersion: true, sync: false, bytes, resolve, reject }));
   }
 
   /** Resync: drops a block the primary no longer has (no journal entry), unless newer here. */
@@ -440,6 +451,14 @@ export class LevelBlockStore implements BlockStore {
   /** Scrub/read repair and resync drops: no journal entry; skipped if a newer write is here. */
   private async stageRepair(st: GroupStage, p: RepairPending): Promise<void> {
     const bkey = blockKey(p.address);
+    if (p.asVersion === true) {
+      const vkey = versionKeyOf(bkey, p.block.epoch, p.block.seq);
+      if ('tombstone' in p.block) st.stageTombstone(vkey, p.block.pg, p.block.seq, p.block.epoch);
+      else st.stagePut(vkey, p.block.pg, p.block.seq, p.block.epoch, p.block.data);
+      const vs = await st.stateOf(p.address.volumeId, p.block.pg);
+      vs.highestSeq = Math.max(vs.highestSeq, p.block.seq);
+      return;
+    }
     const ks = bkey.toString('latin1');
     const current = st.batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
     if (current !== undefined && current > p.block.seq) return;
@@ -674,6 +693,25 @@ export class LevelBlockStore implements BlockStore {
     return block === null ? { kind: 'deleted', epoch: h.epoch } : { kind: 'block', block };
   }
 
+  /**
+   * What a full resync ships besides the live blocks (issue #11): every kept version of the PG's
+   * blocks and every live tombstone (one may hide versions from later cuts), bodies verified.
+   */
+  async *iterateKept(volumeId: string, pg: number): AsyncIterable<KeptEntry> {
+    for (const prefix of [versionPrefix(volumeId), blockPrefix(volumeId)]) {
+      const kept = prefix[0] === Prefix.version;
+      for await (const [key, value] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) {
+        if (value.length < headerBytes) continue;
+        const h = decodeHeader(value);
+        const tombstone = (h.flags & HeaderFlag.tombstone) !== 0;
+        if (h.pg !== pg || (!kept && !tombstone)) continue;
+        const address = decodeBlockKey(key);
+        const block = await this.readValue(value, address, key);
+        yield { address, kept, seq: h.seq, epoch: h.epoch, pg, data: block?.data ?? null };
+      }
+    }
+  }
+
   /** Every block address of the volume with a live entry or a kept version (backups list a snapshot with readBelow). */
   async *iterateVersionedAddresses(volumeId: string): AsyncIterable<BlockAddress> {
     const seen = new Set<string>();
@@ -727,18 +765,39 @@ export class LevelBlockStore implements BlockStore {
     const end = prefixEnd(journalKey(volumeId, pg, 0).subarray(0, -6));
     for await (const [key, value] of this.db.iterator({ gte: journalKey(volumeId, pg, Math.max(1, fromSeq)), lt: end })) {
       if (out.length >= limits.maxEntries || (out.length > 0 && bytes >= limits.maxBytes)) break;
-      const seq = journalSeqOf(key);
-      const address = decodeBlockKey(value.subarray(1));
-      const kind = value[0];
-      if (kind === JournalKind.delete) { out.push({ volumeId, pg, seq, kind: 'delete', address }); continue; }
-      if (kind === JournalKind.noop) { out.push({ volumeId, pg, seq, kind: 'noop', address }); continue; }
-      const block = await this.readStored(value.subarray(1), address);
-      // Overwritten or deleted later: that later entry is in this journal too and carries it.
-      if (block === null || block.seq !== seq) { out.push({ volumeId, pg, seq, kind: 'noop', address }); continue; }
-      bytes += block.data.length;
-      out.push({ volumeId, pg, seq, kind: 'put', address, block });
+      const entry = await this.journalEntry(volumeId, pg, journalSeqOf(key), value);
+      bytes += entry.block?.data.length ?? 0;
+      out.push(entry);
     }
     return out;
+  }
+
+  /**
+   * One journal entry as catch-up ships it. A put overwritten (or deleted) later is served from
+   * the version kept of it when there is one (issue #11: a replica rebuilt by catch-up must keep
+   * what snapshots need, and it keeps versions only when it sees the older write), else as a
+   * noop (the later entry, also in this journal, carries the block). A delete carries the epoch
+   * of its tombstone (live or kept), or, superseded and not kept, the epoch of the entry that
+   * superseded it (the same epoch, or it would have been kept): the receiver's versions depend
+   * on the epochs it applies, so it must never hear an epoch newer than the write's.
+   */
+  private async journalEntry(volumeId: string, pg: number, seq: number, value: Buffer): Promise<JournalEntry> {
+    const bkey = value.subarray(1);
+    const address = decodeBlockKey(bkey);
+    const kind = value[0];
+    if (kind === JournalKind.noop) return { volumeId, pg, seq, kind: 'noop', address };
+    const live = await withIoRetry('reading the block index', () => this.db.get(bkey));
+    const liveSeq = live === undefined || live.length < headerBytes ? undefined : decodeHeader(live).seq;
+    const kept = liveSeq === seq ? null : await versionFrom(this.db, bkey, seq);
+    const found = kept ?? (live !== undefined && liveSeq !== undefined && liveSeq >= seq ? [bkey, live] as const : null);
+    if (kind === JournalKind.delete) {
+      const epoch = found === null ? undefined : decodeHeader(found[1]).epoch;
+      return { volumeId, pg, seq, kind: 'delete', address, ...(epoch === undefined ? {} : { epoch }) };
+    }
+    const h = found === null ? null : decodeHeader(found[1]);
+    const block = found === null || h?.seq !== seq ? null : await this.readValue(found[1], address, found[0]);
+    if (block === null) return { volumeId, pg, seq, kind: 'noop', address };
+    return { volumeId, pg, seq, kind: 'put', address, block };
   }
 
   async *iterateAddresses(filter: { volumeId?: string; pg?: number } = {}): AsyncIterable<{ address: BlockAddress; pg: number; seq: number }> {

@@ -32,7 +32,8 @@ type Settle<T> = { resolve: (v: T) => void; reject: (e: unknown) => void };
 export type OpsPending = { kind: 'ops'; ops: readonly BlockOp[]; keys: Buffer[]; keyTexts: string[]; sync: boolean; onlyIfNewer: boolean; bytes: number } & Settle<void>;
 export type TrimPending = { kind: 'trim'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0 } & Settle<number>;
 export type EpochPending = { kind: 'epoch'; volumeId: string; pg: number; epoch: number; lower?: true; sync: boolean; bytes: 0 } & Settle<void>;
-export type RepairPending = { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; sync: boolean; bytes: number } & Settle<void>;
+/** `asVersion`: a version kept on the resync's source, stored under its `v|` key (versions.ts). */
+export type RepairPending = { kind: 'repair'; address: BlockAddress; block: StoredBlock | TombstoneAt; asVersion?: true; sync: boolean; bytes: number } & Settle<void>;
 export type WatermarkPending = { kind: 'watermark'; volumeId: string; pg: number; upto: number; sync: boolean; bytes: 0 } & Settle<void>;
 export type DropPending = { kind: 'drop'; volumeId: string; pg: number; ifEpochAtMost: number; sync: boolean; bytes: 0 } & Settle<boolean>;
 

@@ -47,6 +47,8 @@ export interface JournalEntry {
    * overwritten later; applying it with onlyIfNewer is still correct).
    */
   block?: StoredBlock;
+  /** For deletes: the epoch the delete was written at, when the store still knows it. */
+  epoch?: number;
 }
 
 export interface PgState {

@@ -177,8 +177,27 @@ export async function versionBelow(db: Db, address: Parameters<typeof blockKey>[
   return null;
 }
 
+/**
+ * The oldest kept version of the block `bkey` written at or after `seq` as [key, value], or
+ * null. A block's versions sort by (epoch, seq) and a PG's seqs grow with its epochs, so the walk
+ * stops at the first version at or past `seq`.
+ */
+export async function versionFrom(db: Db, bkey: Buffer, seq: number): Promise<readonly [Buffer, Buffer] | null> {
+  const p = Buffer.from(bkey);
+  p[0] = Prefix.version;
+  for await (const [key, value] of db.iterator({ gte: p, lt: prefixEnd(p) })) {
+    if (decodeVersionStamp(key).seq >= seq) return [key, value];
+  }
+  return null;
+}
+
 /** What snapshot reads and pruning need of a store (LevelBlockStore has it; see readBelow there). */
+/** A kept version (`kept`) or a live tombstone of a PG, as a full resync ships it (`data` null: a tombstone). */
+export interface KeptEntry { address: BlockAddress; kept: boolean; seq: number; epoch: number; pg: number; data: Uint8Array | null }
+
 export interface VersionedStore {
+  iterateKept(volumeId: string, pg: number): AsyncIterable<KeptEntry>;
+  keepVersion(address: BlockAddress, entry: StoredBlock | { tombstone: true; seq: number; epoch: number; pg: number }): Promise<void>;
   readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number } | { kind: 'absent' }>;
   iterateVersionedAddresses(volumeId: string): AsyncIterable<BlockAddress>;
   pruneVersions(volumeId: string, opts: PruneOptions): Promise<PruneResult>;

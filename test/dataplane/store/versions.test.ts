@@ -14,6 +14,7 @@ import type { BlockAddress, BlockOp } from '../../../dataplane/store/types.js';
 import { pattern } from '../helpers.js';
 import { useStore } from './store-fixture.js';
 import { Random } from '../../../chaos/lib/random.js';
+import { pgBlockFrames, storeResyncFrame } from '../../../dataplane/server/repair-source.js';
 
 const vol = 'vol-versions';
 const addr = (blockNo: number): BlockAddress => ({ volumeId: vol, inode: 7, blockNo });
@@ -133,3 +134,50 @@ for (const layout of ['inline', 'segments'] as const) {
     });
   });
 }
+
+/** Journal catch-up as `Peering.catchUp` does it: frames from `from` on, applied onlyIfNewer. */
+async function catchUpFrom(src: LevelBlockStore, dst: LevelBlockStore, from: number): Promise<void> {
+  const st = await src.pgState(vol, 0);
+  for (let next = from; ;) {
+    const entries = await src.readJournal(vol, 0, next, { maxEntries: 16, maxBytes: 1 << 20 });
+    if (entries.length === 0) return;
+    const ops: BlockOp[] = entries.map((e) => {
+      const base = { address: e.address, pg: 0, seq: e.seq, epoch: e.block?.epoch ?? e.epoch ?? st.epoch };
+      return e.kind === 'put' && e.block !== undefined ? { ...base, kind: 'put', data: Buffer.from(e.block.data) } : { ...base, kind: e.kind === 'put' ? 'noop' : e.kind };
+    });
+    await dst.writeBatch(ops, { sync: false, onlyIfNewer: true });
+    next = (entries[entries.length - 1]?.seq ?? next) + 1;
+  }
+}
+
+/** A full resync as `Peering.resync` does it: live blocks, kept versions and tombstones, then the drop of what the source lacks. */
+async function resyncFrom(src: LevelBlockStore, dst: LevelBlockStore): Promise<void> {
+  const { appliedSeq, epoch } = await src.pgState(vol, 0);
+  const seen = new Set<number>();
+  for await (const { meta, data } of pgBlockFrames(src, vol, 0)) {
+    if (meta.kept !== true) seen.add(meta.blockNo);
+    await storeResyncFrame(dst, { volumeId: vol, inode: meta.inode, blockNo: meta.blockNo }, 0, meta, Buffer.from(data ?? new Uint8Array(0)));
+  }
+  for await (const { address, seq } of dst.iterateAddresses({ volumeId: vol, pg: 0 })) {
+    if (!seen.has(address.blockNo) && seq <= appliedSeq) await dst.dropBlock(address, 0, seq, epoch);
+  }
+  await dst.completeResync(vol, 0, appliedSeq);
+}
+
+describe('kept versions travel with journal catch-up and full resync (issue #11)', () => {
+  const src = useStore('versions-src', { layout: 'segments', inlineMaxBytes: 0, segmentMaxBytes: 64 * 1024 });
+  const dst = useStore('versions-dst', { layout: 'segments', inlineMaxBytes: 0, segmentMaxBytes: 64 * 1024 });
+
+  for (const seed of [31, 32, 33]) {
+    for (const [how, had] of [['catch-up from seq 1', 0], ['catch-up from a stale watermark', 40], ['full resync of an empty replica', 0], ['full resync of a stale replica', 40]] as const) {
+      it(`seed ${seed}, ${how}: the rebuilt replica sees every cut as its source`, async () => {
+        const { ops, cuts, model } = history(seed);
+        for (let i = 0; i < ops.length; i += 3) await src.store().writeBatch(ops.slice(i, i + 3), { sync: false });
+        await dst.store().writeBatch(ops.slice(0, had), { sync: false });
+        if (how.startsWith('catch-up')) await catchUpFrom(src.store(), dst.store(), had + 1);
+        else await resyncFrom(src.store(), dst.store());
+        await checkReads(dst.store(), cuts, model, how);
+      });
+    }
+  }
+});
