@@ -102,6 +102,12 @@ export class GroupStage {
   readonly batchSeq = new Map<string, number>();
   /** The newest client/replica op per block key within this group (kept versions, versions.ts). */
   readonly batchEntries = new Map<string, StagedEntry>();
+  /**
+   * Stored index values of the blocks whose version this group may have to keep, read for the
+   * whole group in one `getMany` before staging (undefined: no entry). Only blocks neither staged
+   * nor landing when read: nothing else can change them until this group lands.
+   */
+  readonly prefetched = new Map<string, Buffer | undefined>();
 
   constructor(
     readonly sync: boolean,
