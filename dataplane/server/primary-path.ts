@@ -101,14 +101,10 @@ export class PrimaryPath extends PgWorker {
     }
     for (let attempt = 1; ; attempt++) {
       const mark = this.drive.nextSeq(ppg);
-      let cur: { epoch: number; seq: number } | null;
-      try {
-        const b = await this.store.read(address);
-        cur = { epoch: b.epoch, seq: b.seq };
-      } catch (err) {
-        if (!isGalleonError(err, 'BLOCK_NOT_FOUND')) throw err;
-        cur = null;
-      }
+      // A tombstone counts as the block's version: a copy older than the delete must not bring
+      // the block back (issue #13; the returning node's journal check misses a trimmed delete).
+      const stamp = await this.store.readStamp(address);
+      const cur = stamp === null ? null : { epoch: stamp.epoch, seq: stamp.seq };
       if (this.drive.nextSeq(ppg) === mark) return cur;
       if (attempt >= handBackCompareAttempts) {
         throw new GalleonError('UNAVAILABLE', `hand-back to ${address.volumeId}: client writes kept taking seqs during ${attempt} compares`, { hint: 'retry the hand-back later' });
@@ -122,6 +118,9 @@ export class PrimaryPath extends PgWorker {
    * every earlier write landed, and its sync covers them).
    */
   private async declineHandBack(address: BlockAddress): Promise<void> {
+    const stamp = await this.store.readStamp(address);
+    // Declined for a delete: its tombstone is made durable the same way (the copy yields to it).
+    if (stamp?.deleted === true) { await this.store.dropBlock(address, stamp.pg, stamp.seq, stamp.epoch, true); return; }
     try {
       const b = await this.store.read(address);
       await this.store.rewriteBlock(address, b);

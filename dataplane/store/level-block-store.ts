@@ -187,8 +187,8 @@ export class LevelBlockStore implements BlockStore {
   }
 
   /** Resync: drops a block the primary no longer has (no journal entry), unless newer here. */
-  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number): Promise<void> {
-    return this.enqueue<void>((resolve, reject) => ({ kind: 'repair', address, block: { tombstone: true, seq, epoch, pg }, sync: false, bytes: 0, resolve, reject }));
+  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number, sync = false): Promise<void> {
+    return this.enqueue<void>((resolve, reject) => ({ kind: 'repair', address, block: { tombstone: true, seq, epoch, pg }, sync, bytes: 0, resolve, reject }));
   }
 
   /**
@@ -643,6 +643,18 @@ export class LevelBlockStore implements BlockStore {
     if (pending !== undefined && (stored === null || stored.seq < pending.op.seq)) return this.fromOverlay(pending.op, address);
     if (stored === null) throw notFound(address);
     return stored;
+  }
+
+  async readStamp(address: BlockAddress): Promise<{ epoch: number; seq: number; pg: number; deleted: boolean } | null> {
+    this.checkOpen();
+    const key = blockKey(address);
+    const pending = this.overlay.get(key.toString('latin1'));
+    const value = await withIoRetry('reading the block index', () => this.db.get(key));
+    const h = value === undefined || value.length < headerBytes ? null : decodeHeader(value);
+    if (pending !== undefined && (!pending.onlyIfNewer || h === null || h.seq < pending.op.seq)) {
+      return { epoch: pending.op.epoch, seq: pending.op.seq, pg: pending.op.pg, deleted: pending.op.kind !== 'put' };
+    }
+    return h === null ? null : { epoch: h.epoch, seq: h.seq, pg: h.pg, deleted: (h.flags & HeaderFlag.tombstone) !== 0 };
   }
 
   /**

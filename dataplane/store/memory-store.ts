@@ -130,8 +130,8 @@ export class MemoryBlockStore implements BlockStore {
     return this.commit({ kind: 'repair', address, block: b }, true).then(() => undefined);
   }
 
-  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number): Promise<void> {
-    return this.commit({ kind: 'repair', address, block: { pg, seq, epoch, data: null } }, false).then(() => undefined);
+  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number, sync = false): Promise<void> {
+    return this.commit({ kind: 'repair', address, block: { pg, seq, epoch, data: null } }, sync).then(() => undefined);
   }
 
   completeResync(volumeId: string, pg: number, uptoSeq: number): Promise<void> {
@@ -163,6 +163,12 @@ export class MemoryBlockStore implements BlockStore {
     const b = this.view.blocks.get(blockKey(address).toString('latin1'));
     if (b === undefined || b.data === null) return Promise.reject(notFound(address));
     return Promise.resolve({ data: Buffer.from(b.data), epoch: b.epoch, seq: b.seq, pg: b.pg });
+  }
+
+  readStamp(address: BlockAddress): Promise<{ epoch: number; seq: number; pg: number; deleted: boolean } | null> {
+    this.checkOpen();
+    const b = this.view.blocks.get(blockKey(address).toString('latin1'));
+    return Promise.resolve(b === undefined ? null : { epoch: b.epoch, seq: b.seq, pg: b.pg, deleted: b.data === null });
   }
 
   readJournal(volumeId: string, pg: number, fromSeq: number, limits: JournalReadLimits): Promise<JournalEntry[]> {

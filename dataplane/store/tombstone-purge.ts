@@ -14,10 +14,12 @@
  *   they are purged soon after — by then nothing of that resync is still in flight.
  * - Scrub and read repair rewrite only a block whose local copy exists (damaged), never a
  *   deleted one; a purged block reads BLOCK_NOT_FOUND exactly like a tombstone.
- * - Hand-back (a replaced node returning) sends its blocks as new writes with new seqs, after
- *   checking the new primary's journal for newer writes and deletes — journal entries, which
- *   a purge does not touch; a trimmed journal makes it hand back nothing. Journal reads of a
- *   put whose block was deleted report a noop either way; blockVersion answers null either way.
+ * - Hand-back (a replaced node returning) sends its blocks to the primary, which compares each
+ *   with the stamp of its own newest entry, a tombstone included (`readStamp`). NOT covered: a
+ *   node that left the PG is no member, so "every replica applied past s" says nothing about
+ *   its copy; once the tombstone is purged, its older copy of the block is taken back (the open
+ *   gap in ../server/README.md, "Hand-back": closing it needs the metadata service to track
+ *   departed copies, and this purge to wait for them).
  * The trimmed seq (rather than the applied seq) also means every replica has applied past s
  * (the primary trims at the lowest seq all replicas reported), so no replica can still need this
  * node's view of the delete through any path we do not know of today.

@@ -92,8 +92,16 @@ export interface BlockStore {
   /** Replaces a damaged block with a verified copy (same seq/epoch, no journal entry). */
   rewriteBlock(address: BlockAddress, block: StoredBlock): Promise<void>;
   delete(address: BlockAddress, pg: number, seq: number, epoch: number, opts: WriteOptions): Promise<void>;
-  /** Resync: drop a block the primary no longer has (no journal entry; skipped if newer here). */
-  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number): Promise<void>;
+  /**
+   * The version of the block's newest entry, a tombstone included (`deleted`), or null when it
+   * has none: a hand-back compare must see a delete as newer than an older copy (issue #13).
+   */
+  readStamp(address: BlockAddress): Promise<{ epoch: number; seq: number; pg: number; deleted: boolean } | null>;
+  /**
+   * Resync: drop a block the primary no longer has (no journal entry; skipped if newer here).
+   * `sync`: durable before it resolves (a hand-back declined for this tombstone).
+   */
+  dropBlock(address: BlockAddress, pg: number, seq: number, epoch: number, sync?: boolean): Promise<void>;
   /** Resync finished: every write <= uptoSeq is reflected; the watermark jumps there. */
   completeResync(volumeId: string, pg: number, uptoSeq: number): Promise<void>;
   readJournal(volumeId: string, pg: number, fromSeq: number, limits: JournalReadLimits): Promise<JournalEntry[]>;
@@ -133,5 +141,5 @@ export interface BlockStore {
  * conformance suite (test/dataplane/conformance/store.conformance.ts) runs against both.
  */
 export type ReplicationStore = Pick<BlockStore,
-  | 'write' | 'writeBatch' | 'read' | 'rewriteBlock' | 'dropBlock' | 'completeResync' | 'trimJournal'
+  | 'write' | 'writeBatch' | 'read' | 'readStamp' | 'rewriteBlock' | 'dropBlock' | 'completeResync' | 'trimJournal'
   | 'iterateAddresses' | 'iterateBlocks' | 'pgState' | 'observeEpoch' | 'lowerEpoch' | 'dropPg'>;

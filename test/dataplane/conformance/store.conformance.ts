@@ -67,6 +67,17 @@ export function storeConformance(t: StoreUnderTest): void {
     await rejectsWith(s().read(addr(1, 1)), 'BLOCK_NOT_FOUND');
   });
 
+  it('stamps the newest entry of a block, a delete included, in flight and across a reopen', async () => {
+    assert.equal(await s().readStamp(addr(3, 1)), null);
+    const landing = s().write(put(addr(3, 1), 4, 1, pattern(3, 100), 2), { sync: true });
+    assert.deepEqual(await s().readStamp(addr(3, 1)), { epoch: 2, seq: 1, pg: 4, deleted: false });
+    await landing;
+    await s().delete(addr(3, 1), 4, 2, 3, { sync: true });
+    assert.deepEqual(await s().readStamp(addr(3, 1)), { epoch: 3, seq: 2, pg: 4, deleted: true });
+    await reopen();
+    assert.deepEqual(await s().readStamp(addr(3, 1)), { epoch: 3, seq: 2, pg: 4, deleted: true });
+  });
+
   it('sees an accepted write before its batch lands (read-your-writes)', async () => {
     const data = pattern(3, 512);
     const landed = s().write(put(addr(2, 0), 0, 1, data), { sync: true });
