@@ -11,6 +11,7 @@
  * was absent (catch-up served the overwritten v1 as a noop) and C was missing.
  */
 import assert from 'node:assert/strict';
+import { request } from 'undici';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { readBlockAt, takeSnapshot, viewOf } from '../../../dataplane/client/snapshot-reads.js';
 import { trimEveryEntries } from '../../../dataplane/server/replication.js';
@@ -67,6 +68,10 @@ for (const rebuild of ['journal catch-up', 'full resync'] as const) {
         const fresh = now.replicas.find((id) => id !== g.primary && id !== replica);
         return fresh !== undefined && !now.replicas.includes(replica) && now.inSync.includes(fresh) ? fresh : undefined;
       }, 60_000, 100);
+
+      const res = await request(`http://${env.data.node(replaced).address}/v1/volume-versions/${vol.id}`);
+      const { versions } = (await res.body.json()) as { versions: [number, number, number, number][] };
+      assert.ok(versions.some(([, b, epoch]) => b === bB && epoch < snap.cut), `the rebuilt ${replaced} keeps B's version below the cut: ${JSON.stringify(versions)}`);
 
       // Then the primary is lost: the rebuilt replacement is the only in-sync copy left.
       await env.data.kill(g.primary);
