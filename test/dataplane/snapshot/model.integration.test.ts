@@ -6,18 +6,26 @@
  * volumes through the client's plain readBlock too), and after
  * each prune every data node keeps exactly the versions some retained cut still sees.
  * Seed: GALLEON_SNAPSHOT_SEED (default 1); steps: GALLEON_SNAPSHOT_STEPS (default 60).
+ * Once, before step GALLEON_SNAPSHOT_REBUILD_AT (default steps / 2; -1: never), a node is lost
+ * and rebuilt: one data node is killed, marked down, its disk wiped, and it comes back empty and
+ * is rebuilt by the other (catch-up or full resync, with the kept versions); then the other node
+ * is killed, so every PG fails over to the rebuilt one, and the whole model is checked through
+ * it; then the killed node returns (hands back, drops, is rebuilt too) — issue #11.
  */
 import assert from 'node:assert/strict';
+import { mkdir, rm } from 'node:fs/promises';
 import { request } from 'undici';
 import { isGalleonError } from '../../../proto/errors.js';
 import type { Snapshot, Volume } from '../../../proto/metadata-types.js';
 import { retainedCuts, visibleAt } from '../../../dataplane/logic/snapshot-versions.js';
 import { listBlocksAt, pruneVolume, readBlockAt, restoreInPlace, takeSnapshot, viewOf } from '../../../dataplane/client/snapshot-reads.js';
 import { useMetaAndData } from '../server/meta-and-data.js';
+import { waitFor } from '../helpers.js';
 import { Random } from '../../../chaos/lib/random.js';
 
 const seed = Number(process.env.GALLEON_SNAPSHOT_SEED ?? 1);
 const steps = Number(process.env.GALLEON_SNAPSHOT_STEPS ?? 60);
+const rebuildAt = Number(process.env.GALLEON_SNAPSHOT_REBUILD_AT ?? Math.floor(steps / 2));
 const blocks = 12;
 const blockBytes = 4096;
 
@@ -104,7 +112,35 @@ describe('snapshots, clones, restores: seeded model against real data nodes', fu
       }
     };
 
+    /** Every PG of every model volume: `ok` holds for its placement group. */
+    const everyPg = (what: string, ok: (g: { primary: string; replicas: string[]; inSync: string[] }) => boolean): Promise<true> =>
+      waitFor(what, async () => {
+        for (const mv of vols.values()) if (!(await env.api.getPlacement(mv.id)).every(ok)) return undefined;
+        return true;
+      }, 90_000, 200);
+    const lose = async (id: string, wipe: boolean): Promise<void> => {
+      await env.data.kill(id);
+      await everyPg(`${id} marked down and out of every PG`, (g) => !g.replicas.includes(id));
+      const dir = env.data.node(id).dir;
+      if (wipe) { await rm(dir, { recursive: true, force: true }); await mkdir(dir, { recursive: true }); }
+    };
+    const back = async (id: string): Promise<void> => {
+      await env.startNode(id);
+      await everyPg(`${id} back in every PG and in sync`, (g) => g.replicas.length === 2 && g.inSync.length === 2);
+    };
+    /** A node lost with its disk and rebuilt; then a failover to it; then the other node back. */
+    const rebuildAndFailOver = async (step: number): Promise<void> => {
+      const [wiped, other] = rnd() < 0.5 ? ['d1', 'd2'] : ['d2', 'd1'];
+      await lose(wiped, true);
+      await back(wiped);
+      await lose(other, false);
+      await everyPg(`every PG served by the rebuilt ${wiped}`, (g) => g.primary === wiped);
+      await check(`step ${step}: after ${wiped} was wiped and rebuilt and ${other} lost`);
+      await back(other);
+    };
+
     for (let step = 0; step < steps; step++) {
+      if (step === rebuildAt) await rebuildAndFailOver(step);
       const r = rnd();
       const mv = pick([...vols.values()]);
       let what: string;
