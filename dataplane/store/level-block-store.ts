@@ -734,7 +734,8 @@ export class LevelBlockStore implements BlockStore {
 
   /**
    * What a full resync ships besides the live blocks (issue #11): every kept version of the PG's
-   * blocks and every live tombstone (one may hide versions from later cuts), bodies verified.
+   * blocks and every live tombstone over kept versions (it hides them from later cuts; one over
+   * none is the resync's own drop of a block the primary lacks), bodies verified.
    */
   async *iterateKept(volumeId: string, pg: number): AsyncIterable<KeptEntry> {
     for (const prefix of [versionPrefix(volumeId), blockPrefix(volumeId)]) {
@@ -743,7 +744,7 @@ export class LevelBlockStore implements BlockStore {
         if (value.length < headerBytes) continue;
         const h = decodeHeader(value);
         const tombstone = (h.flags & HeaderFlag.tombstone) !== 0;
-        if (h.pg !== pg || (!kept && !tombstone)) continue;
+        if (h.pg !== pg || (!kept && (!tombstone || !await hasVersions(this.db, key)))) continue;
         const address = decodeBlockKey(key);
         const block = await this.readValue(value, address, key);
         yield { address, kept, seq: h.seq, epoch: h.epoch, pg, data: block?.data ?? null };
