@@ -9,8 +9,8 @@
  *   POST   /v1/replicate-batch                                primary -> replica, many ops (binary frames below)
  *   POST   /v1/blocks-batch                                   client -> primary, many writes (binary frames below)
  *   GET    /v1/journal/:volume/:pg?from=&maxEntries=&maxBytes= journal frames for catch-up
- *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG, then its kept versions and
- *                                                              live tombstones (full resync)
+ *   GET    /v1/pg-blocks/:volume/:pg[?epoch=]                 every live block of a PG, then its kept versions and the
+ *                                                              live tombstones over them (full resync)
  *   POST   /v1/peer/:volume/:pg?epoch=&from=                  primary -> replica, install a new epoch (peering)
  *   POST   /v1/catchup/:volume/:pg?from=&epoch=[&primary=]     primary -> replica, pull missed writes now (from the
  *                                                              primary's registered address; a different primary= is refused)
