@@ -19,7 +19,7 @@ const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3' };
 const answerWindowMs = 4_000;
 
 describe('the block server decides by the replication core (a break in the core breaks the server)', function () {
-  this.timeout(90_000);
+  this.timeout(150_000);
   const env = useMetaAndData(zones, { heartbeatMs: 200, leaseTtlMs: 1000, downAfterMs: 8000 });
   const frozen = new Set<string>();
 
@@ -73,6 +73,42 @@ describe('the block server decides by the replication core (a break in the core 
     const status = await putReplicated('d1', vol, blockNo, epoch, answerWindowMs);
     for (const id of g.replicas) if (id !== 'd1') freeze(id, false);
     assert.equal(status, 200, 'the broken core acknowledged replicated with no other replica reachable');
+  });
+
+  /** An `acknowledged` PUT to `primary` at `epoch`: the status and the error code, if any. */
+  async function putAt(primary: string, vol: Volume, blockNo: number, epoch: number): Promise<{ status: number; code: string | undefined }> {
+    const url = `http://${env.data.node(primary).address}/v1/blocks/${vol.id}/0/${blockNo}?epoch=${epoch}&concern=acknowledged`;
+    const res = await request(url, { method: 'PUT', body: pattern(7, 4096) });
+    const body = await res.body.json() as { code?: string };
+    return { status: res.statusCode, code: body.code };
+  }
+
+  /**
+   * A PG led by `primary` moved past the epoch its primary served at: restarting the primary makes
+   * its next claim of that epoch a repeated one, which moves the PG to a new epoch (still led by
+   * it). Returns the superseded epoch and the new one.
+   */
+  async function supersededEpoch(primary: string, nodeEnv: Record<string, string>): Promise<{ vol: Volume; blockNo: number; old: number; current: number }> {
+    const vol = await env.api.createVolume({ name: `old-epoch-${primary}`, size: '1G', replicas: 3 });
+    const g = await groupLedBy(vol, primary);
+    const blockNo = blockIn(vol, g.pg);
+    const old = await peered(vol, g.pg, primary, blockNo);
+    await env.data.kill(primary);
+    await env.startNode(primary, nodeEnv);
+    const current = await peered(vol, g.pg, primary, blockNo);
+    assert.ok(current > old, `the restarted primary's claim moved the PG past epoch ${old}`);
+    return { vol, blockNo, old, current };
+  }
+
+  it('a primary whose core accepts old epochs acknowledges a write at a superseded epoch', async () => {
+    const { vol, blockNo, old } = await supersededEpoch('d3', { GALLEON_TEST_CORE_FAULTS: 'acceptOldEpoch' });
+    assert.deepEqual(await putAt('d3', vol, blockNo, old), { status: 200, code: undefined }, 'the broken core admitted the old epoch');
+  });
+
+  it('a primary with the intact core refuses a write at a superseded epoch STALE_EPOCH', async () => {
+    const { vol, blockNo, old, current } = await supersededEpoch('d2', {});
+    assert.deepEqual(await putAt('d2', vol, blockNo, old), { status: 409, code: 'STALE_EPOCH' });
+    assert.equal((await putAt('d2', vol, blockNo, current)).status, 200, 'the current epoch is served');
   });
 
   it('a primary with the intact core does not acknowledge replicated while its replicas are frozen', async () => {
