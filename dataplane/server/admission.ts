@@ -6,7 +6,7 @@
  */
 import { GalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
-import { admitClientWrite, type AdmissionView, type CoreFaults, type Refusal } from '../core/index.js';
+import { admitClientWrite, admitReplicaOp, type AdmissionView, type CoreFaults, type Refusal } from '../core/index.js';
 import type { Logger } from '../log.js';
 import { senderMayBe } from '../logic/membership.js';
 import { metrics } from '../metrics.js';
@@ -95,7 +95,8 @@ export class EpochGate {
    */
   requireFromPrimary(what: string, placement: VolumePlacement, group: PlacementGroup, epoch: number, from: string | null, remote: string | undefined): void {
     const { volumeId, pg } = group;
-    if (epoch < group.epoch) throw staleEpochError(volumeId, pg, epoch, group.epoch);
+    const stale = admitReplicaOp({ self: this.nodeId, epoch: group.epoch, faults: this.faults, placement: group }, epoch);
+    if (stale !== null) throw refusalError(volumeId, pg, epoch, stale);
     const primary = nodeOf(placement, group.primary);
     if (from === group.primary && senderMayBe(primary.address, remote)) return;
     metrics.foreignRequestRefusals.inc();
