@@ -7,6 +7,7 @@
 import { GalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import { admitClientWrite, admitReplicaOp, type AdmissionView, type CoreFaults, type Refusal } from '../core/index.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { senderMayBe } from '../logic/membership.js';
 import { metrics } from '../metrics.js';
@@ -40,6 +41,8 @@ export interface EpochGateDeps {
   log: Logger;
   /** The replicator's record of a PG (`volume/pg`). */
   rt: (key: string) => PgRuntime;
+  /** Time for the bounded placement reads (placement-refresh.ts). */
+  clock: Clock;
 }
 
 export class EpochGate {
@@ -59,7 +62,7 @@ export class EpochGate {
     this.log = d.log;
     this.rt = d.rt;
     this.faults = d.faults;
-    this.refresher = new PlacementRefresher(d.placement);
+    this.refresher = new PlacementRefresher(d.placement, d.clock);
   }
 
   /** A placement read that began after this call (shared and bounded: placement-refresh.ts). */

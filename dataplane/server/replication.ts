@@ -55,7 +55,7 @@ export class Replicator {
       return r;
     };
     const coreFaults = coreFaultsFrom(process.env.GALLEON_TEST_CORE_FAULTS);
-    const gate = new EpochGate({ nodeId, faults: coreFaults, store, placement, log, rt });
+    const gate = new EpochGate({ nodeId, faults: coreFaults, store, placement, log, rt, clock });
     const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults, clock };
     const drive = new PrimaryDrive(d);
     this.peering = new Peering(d, drive);
