@@ -3,3 +3,5 @@ export { PgCore } from './pg.js';
 export type { PgRecord } from './record.js';
 export * from './types.js';
 export { everyReplicaAnswered, takeHandedBack } from './rules.js';
+export { admitClientWrite, admitRead, primaryMustServe, staleEpoch, type AdmissionView, type Refusal } from './admission.js';
+export { admitReplicaOp, gapCheck, replicaTrimTo, type GapCheck } from './replica-rules.js';

@@ -8,6 +8,7 @@ import { evaluateWriteConcern, primaryMustSync, replicasMustSync, type ReplicaAc
 import {
   failPending, highest, others, raiseEpoch, reply, setPhase, storeAction, fence, type PendingWrite, type PgRecord,
 } from './record.js';
+import { staleEpoch } from './admission.js';
 import { everyReplicaAnswered, takeHandedBack } from './rules.js';
 import type { BlockVersion, Entry, PeerMsg, PgAction, PgPlacement, Version, WriteConcern } from './types.js';
 import { dataVersion, versionAfter } from './types.js';
@@ -91,9 +92,10 @@ export function onWrite(c: PgRecord, ev: { req: number; block: number; value: st
 
 type Refusal = { code: 'NOT_PRIMARY' | 'STALE_EPOCH' | 'UNAVAILABLE'; message: string };
 
-/** Whether this node may serve a request the client addressed at `epoch` as primary. */
+/** Whether this node may serve a request the client addressed at `epoch` as primary (admission.ts, then the role and phase). */
 export function admit(c: PgRecord, epoch: number): Refusal | null {
-  if (epoch < c.epoch) return { code: 'STALE_EPOCH', message: `epoch ${epoch} is older than ${c.epoch}` };
+  const stale = staleEpoch(c, epoch);
+  if (stale !== null) return stale;
   if (c.role !== 'primary' || c.placement === null) return { code: 'NOT_PRIMARY', message: `${c.self} is not the primary` };
   if (epoch > c.placement.epoch) return { code: 'UNAVAILABLE', message: `epoch ${epoch} is not known here yet` };
   if (c.phase !== 'active') return { code: 'UNAVAILABLE', message: `primary is ${c.phase}` };

@@ -4,11 +4,12 @@
  * pull gaps and catch-up requests from the primary's journal, trim behind the primary.
  */
 import { highest, raiseEpoch, storeAction, type PgRecord } from './record.js';
+import { admitReplicaOp, gapCheck, replicaTrimTo } from './replica-rules.js';
 import type { PeerMsg, PgAction } from './types.js';
 
 /** A message at an epoch older than the newest seen is refused (unless the test-only break says otherwise). */
 function tooOld(c: PgRecord, epoch: number): boolean {
-  return epoch < c.epoch && c.faults.acceptOldEpoch !== true;
+  return admitReplicaOp(c, epoch) !== null;
 }
 
 /**
@@ -74,17 +75,16 @@ export function onReplicaStored(c: PgRecord, w: { to: string; epoch: number; seq
 
 /** The primary trims behind every replica; this copy follows, never past its own watermark. */
 function maybeTrimReplica(c: PgRecord, trimSeq: number, out: PgAction[]): void {
-  const upto = Math.min(trimSeq, c.applied);
-  if (upto - c.trimmedTo < c.limits.trimEveryEntries) return;
+  const upto = replicaTrimTo(trimSeq, c.applied, c.trimmedTo, c.limits.trimEveryEntries);
+  if (upto === null) return;
   c.trimmedTo = upto;
   out.push({ t: 'trim', upto });
 }
 
 /** A gap still open after `gapTicks` means missed forwards: pull them from the primary. */
 export function replicaTick(c: PgRecord, out: PgAction[]): void {
-  if (c.held.size === 0) { c.gapSince = null; return; }
-  if (c.gapSince === null) { c.gapSince = c.now; return; }
-  if (c.now - c.gapSince < c.limits.gapTicks || c.placement === null) return;
-  c.gapSince = c.now;
-  out.push({ t: 'send', to: c.placement.primary, msg: { t: 'pull', epoch: c.placement.epoch, fromSeq: c.applied + 1 } });
+  const g = gapCheck(c.gapSince, c.held.size > 0, c.now, c.limits.gapTicks);
+  if (g.pull && c.placement === null) return;
+  c.gapSince = g.since;
+  if (g.pull && c.placement !== null) out.push({ t: 'send', to: c.placement.primary, msg: { t: 'pull', epoch: c.placement.epoch, fromSeq: c.applied + 1 } });
 }

@@ -141,7 +141,7 @@ export type PgAction =
 export interface CoreFaults {
   /** Acknowledge `replicated` once the local write is accepted, as for `acknowledged`. */
   ackReplicatedAfterLocalWrite?: boolean;
-  /** A replica stores forwards and journal answers of an older epoch. */
+  /** A replica stores forwards and journal answers of an older epoch; a primary admits client requests at one (admission.ts). */
   acceptOldEpoch?: boolean;
   /** A new primary does not pull what replicas hold beyond its own journal during peering. */
   skipPeeringCatchUp?: boolean;

@@ -6,6 +6,8 @@
  */
 import { GalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
+import { admitClientWrite, admitReplicaOp, type AdmissionView, type CoreFaults, type Refusal } from '../core/index.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { senderMayBe } from '../logic/membership.js';
 import { metrics } from '../metrics.js';
@@ -22,13 +24,25 @@ export function staleEpochError(volumeId: string, pg: number, epoch: number, kno
   });
 }
 
+/** The client-facing error of a refusal the core's admission decided. */
+export function refusalError(volumeId: string, pg: number, epoch: number, r: Refusal): GalleonError {
+  if (r.code === 'STALE_EPOCH') return staleEpochError(volumeId, pg, epoch, r.epoch);
+  return new GalleonError('NOT_PRIMARY', `node ${r.message} of ${volumeId}/${pg} (${r.primary ?? 'no node'} is)`, {
+    hint: 'refresh the placement and send the write to the primary', details: { primary: r.primary, epoch: r.epoch },
+  });
+}
+
 export interface EpochGateDeps {
   nodeId: string;
+  /** Deliberate breaks of the core (tests only): admission is the core's, so they apply here too. */
+  faults: CoreFaults;
   store: ReplicationStore;
   placement: PlacementSource;
   log: Logger;
   /** The replicator's record of a PG (`volume/pg`). */
   rt: (key: string) => PgRuntime;
+  /** Time for the bounded placement reads (placement-refresh.ts). */
+  clock: Clock;
 }
 
 export class EpochGate {
@@ -37,6 +51,7 @@ export class EpochGate {
   private readonly placement: PlacementSource;
   private readonly log: Logger;
   private readonly rt: (key: string) => PgRuntime;
+  private readonly faults: CoreFaults;
   /** Request-triggered placement reads, bounded (placement-refresh.ts). */
   private readonly refresher: PlacementRefresher;
 
@@ -46,7 +61,8 @@ export class EpochGate {
     this.placement = d.placement;
     this.log = d.log;
     this.rt = d.rt;
-    this.refresher = new PlacementRefresher(d.placement);
+    this.faults = d.faults;
+    this.refresher = new PlacementRefresher(d.placement, d.clock);
   }
 
   /** A placement read that began after this call (shared and bounded: placement-refresh.ts). */
@@ -82,7 +98,8 @@ export class EpochGate {
    */
   requireFromPrimary(what: string, placement: VolumePlacement, group: PlacementGroup, epoch: number, from: string | null, remote: string | undefined): void {
     const { volumeId, pg } = group;
-    if (epoch < group.epoch) throw staleEpochError(volumeId, pg, epoch, group.epoch);
+    const stale = admitReplicaOp({ self: this.nodeId, epoch: group.epoch, faults: this.faults, placement: group }, epoch);
+    if (stale !== null) throw refusalError(volumeId, pg, epoch, stale);
     const primary = nodeOf(placement, group.primary);
     if (from === group.primary && senderMayBe(primary.address, remote)) return;
     metrics.foreignRequestRefusals.inc();
@@ -154,14 +171,19 @@ export class EpochGate {
    */
   async admitPrimaryRequest(volumeId: string, pg: number, epoch: number, initial: VolumePlacement): Promise<{ group: PlacementGroup; placement: VolumePlacement }> {
     const { placement, group } = await this.assignedGroup(volumeId, pg, epoch, initial);
-    const known = Math.max(await this.recordedEpoch(volumeId, pg, group), group.epoch);
-    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
-    if (group.primary !== this.nodeId) {
-      throw new GalleonError('NOT_PRIMARY', `node ${this.nodeId} is not the primary of ${volumeId}/${pg} (${group.primary} is)`, {
-        hint: 'refresh the placement and send the write to the primary', details: { primary: group.primary, epoch: group.epoch },
-      });
-    }
+    const refusal = admitClientWrite(await this.view(volumeId, group), epoch);
+    if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
     await this.store.observeEpoch(volumeId, pg, epoch);
     return { group, placement };
+  }
+
+  /**
+   * What the core's admission (../core/admission.ts) reads of the PG: the newest epoch recorded
+   * here (store and in-memory fence, forged ones lowered first) or the placement's, and the
+   * placement's primary. The decision itself is the core's.
+   */
+  async view(volumeId: string, group: PlacementGroup): Promise<AdmissionView> {
+    const known = Math.max(await this.recordedEpoch(volumeId, group.pg, group), group.epoch);
+    return { self: this.nodeId, epoch: known, faults: this.faults, placement: { epoch: group.epoch, primary: group.primary } };
   }
 }

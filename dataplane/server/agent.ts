@@ -15,6 +15,7 @@
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import { defaultHeartbeatIntervalMs } from '../../proto/limits.js';
 import type { DataNode, DataNodeRegistration, MetadataApi, PgReport } from '../../proto/metadata-types.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { BlockStore } from '../store/types.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
@@ -41,13 +42,15 @@ export interface DataNodeAgentOptions {
    * registered, and told why while a wiped node waits, so it serves nothing before.
    */
   gate?: { openGate(): void; closeGate(why: string): void };
+  /** Time for the beats and the waits before registering (dataplane/clock.ts; a `ManualClock` in tests). */
+  clock?: Clock;
 }
 
 /** Why a wiped node serves nothing yet (completes "data node X is …"). */
 export const wipedGateReason = 'not registered with the metadata service yet (its store is empty while the service counts it in sync)';
 
 export class DataNodeAgent {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private beating: Promise<void> | null = null;
   private reportCursor = 0;
   private stopped = false;
@@ -56,7 +59,11 @@ export class DataNodeAgent {
   /** null until checked: whether this node's store was wiped while the service counts it in sync. */
   private wiped: boolean | null = null;
 
-  constructor(private readonly opts: DataNodeAgentOptions) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly opts: DataNodeAgentOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   private get id(): string {
     return this.opts.registration.id;
@@ -66,17 +73,24 @@ export class DataNodeAgent {
     const every = this.opts.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs;
     while (!(await this.mayRegister().catch(() => false))) {
       if (this.stopped) throw new GalleonError('UNAVAILABLE', `data node ${this.id} stopped before it could register`, { hint: 'start it again' });
-      await delay(every);
+      await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, every); });
     }
     const node = await this.register();
-    this.timer = setInterval(() => {
-      if (this.beating !== null || this.stopped) return; // never pile up beats behind a slow leader
+    this.beatEvery(every);
+    return node;
+  }
+
+  /** One beat every `every` ms on the clock (a fixed rate, like setInterval); a beat still running is not piled up behind. */
+  private beatEvery(every: number): void {
+    const tick = (): void => {
+      if (this.stopped) return;
+      this.timer = this.clock.setTimeout(tick, every);
+      if (this.beating !== null) return; // never pile up beats behind a slow leader
       this.beating = this.heartbeat().then(() => undefined, (err: unknown) => {
         this.opts.log.warn({ code: isGalleonError(err) ? err.code : undefined, err }, 'heartbeat failed');
       }).finally(() => { this.beating = null; });
-    }, every);
-    this.timer.unref();
-    return node;
+    };
+    this.timer = this.clock.setTimeout(tick, every);
   }
 
   /**
@@ -212,12 +226,8 @@ export class DataNodeAgent {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer !== null) clearInterval(this.timer);
+    this.clock.clearTimeout(this.timer ?? undefined);
     this.timer = null;
     await this.beating;
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => { setTimeout(resolve, ms).unref(); });
 }

@@ -91,7 +91,7 @@ export class BlockServer {
 
   constructor(private readonly opts: BlockServerOptions) {
     this.gate = opts.gated === true ? 'not registered with the metadata service yet' : null;
-    this.peers = new Peers(opts.tls ?? null, opts.auth?.nodeToken);
+    this.peers = new Peers(opts.tls ?? null, opts.auth?.nodeToken, opts.clock);
     this.auth = opts.auth === undefined ? null : new BlockAuth(opts.auth);
     this.maxBlockBytes = opts.maxBlockBytes ?? defaultMaxBlockBodyBytes;
     this.leases = opts.leases === undefined ? null : new LeaseGuard(opts.nodeId, opts.leases, opts.log, opts.clock);

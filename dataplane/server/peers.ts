@@ -4,7 +4,7 @@
  * already has), so a connection failure gets a bounded retry.
  */
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { systemClock, type Clock } from '../clock.js';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { withNodeCredential } from '../credential.js';
@@ -80,7 +80,8 @@ export class Peers implements PeerTransport {
    * `tls`: this node's certificate, presented to every peer (proto/tls.ts); null: plaintext.
    * `nodeToken`: sent with every request to a peer (issue #12; dataplane/credential.ts).
    */
-  constructor(private readonly tls: TlsMaterial | null = null, private readonly nodeToken?: string) {}
+  /** `clock`: time for the waits between retries (dataplane/clock.ts). */
+  constructor(private readonly tls: TlsMaterial | null = null, private readonly nodeToken?: string, private readonly clock: Clock = systemClock) {}
 
   private pool(address: string): Dispatcher {
     let p = this.pools.get(address);
@@ -266,9 +267,13 @@ export class Peers implements PeerTransport {
         if (attempt >= replicateAttempts) {
           throw new GalleonError('UNAVAILABLE', `data node ${address} is unreachable`, { hint: 'the node may be down; the metadata service will replace it', cause: err });
         }
-        await sleep(replicateRetryDelayMs * attempt);
+        await this.pause(replicateRetryDelayMs * attempt);
       }
     }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => { this.clock.setTimeout(resolve, ms); });
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
  * (`Replicator` holds them by `volume/pg`) instead of a map per fact. Nothing here survives a
  * restart; what must is in the store (epochs, journal, watermarks).
  */
+import type { TimerHandle } from '../clock.js';
 import type { PgCore } from '../core/index.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { ReplicaAck } from '../logic/write-concern.js';
@@ -85,6 +86,11 @@ export interface PgRuntime {
   failedReplicas: Set<string>;
   /** A catch-up from the primary's journal is running. */
   catchingUp: boolean;
+  /**
+   * A gap in this replica's journal (seqs held above the watermark): since when it is open, the
+   * timer that looks again, and the primary to pull from (replica-path.ts, the core's `gapCheck`).
+   */
+  gap: { since: number; timer: TimerHandle | undefined; primary: { address: string; epoch: number } } | undefined;
   /** The journal position this replica last trimmed to (undefined: ask the store). */
   replicaTrimmedTo: number | undefined;
   /**
@@ -105,7 +111,7 @@ export interface PgRuntime {
 export function newPgRuntime(): PgRuntime {
   return {
     primary: undefined, serving: undefined, peerings: new Map(), claimedEpoch: undefined, assignedSeq: 0, fencedEpoch: 0,
-    failedReplicas: new Set(), catchingUp: false, replicaTrimmedTo: undefined, applying: new Set(), handedBack: new Set(),
+    failedReplicas: new Set(), catchingUp: false, gap: undefined, replicaTrimmedTo: undefined, applying: new Set(), handedBack: new Set(),
     handingBack: new Set(), rejoining: false, healing: undefined,
   };
 }

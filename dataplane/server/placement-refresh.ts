@@ -5,8 +5,8 @@
  * forged requests cannot turn into a flood of metadata reads. Callers ask for a read that
  * STARTED after their request arrived: an older one may predate the epoch they must verify.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GalleonError } from '../../proto/errors.js';
+import { systemClock, type Clock } from '../clock.js';
 import { decideRefresh } from '../logic/membership.js';
 import { metrics } from '../metrics.js';
 import type { RefreshBudgetState, RefreshLimits } from '../logic/membership.js';
@@ -23,10 +23,15 @@ export class PlacementRefresher {
 
   constructor(
     private readonly source: PlacementSource,
-    readonly now: () => number = () => performance.now(),
+    /** Time for the interval, the budget and the waits (a `ManualClock` in tests). */
+    private readonly clock: Clock = systemClock,
     private readonly limits: RefreshLimits = placementRefreshLimits,
   ) {
-    this.budget = { tokens: limits.burst, refilledAtMs: now() };
+    this.budget = { tokens: limits.burst, refilledAtMs: clock.now() };
+  }
+
+  now(): number {
+    return this.clock.now();
   }
 
   /** A placement read that started at or after `sinceMs` (joins one in flight, or waits its turn). */
@@ -40,7 +45,7 @@ export class PlacementRefresher {
       if (d.kind === 'refuse') {
         throw new GalleonError('UNAVAILABLE', `too many placement reads requested; not reading the placement of ${volumeId} now`, { hint: 'retry shortly' });
       }
-      if (d.kind === 'wait') { await sleep(d.ms); continue; }
+      if (d.kind === 'wait') { await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, d.ms); }); continue; }
       this.budget = d.state;
       this.remember(volumeId, now);
       metrics.requestedPlacementReads.inc();

@@ -57,14 +57,17 @@ export class PrimaryDrive extends PgWorker {
     return ppg;
   }
 
-  /** Hands a write to the core (the caller admitted it and holds the lease); settles with the core's answer. */
-  write(ppg: PrimaryPg, w: Pick<CoreWrite, 'address' | 'data' | 'placement'>, concern: WriteConcern): Promise<WriteResult> {
+  /**
+   * Hands a write to the core (the caller read the placement and holds the lease); settles with
+   * the core's answer. `epoch` is the client's: the core admits it again (admission.ts).
+   */
+  write(ppg: PrimaryPg, w: Pick<CoreWrite, 'address' | 'data' | 'placement'>, concern: WriteConcern, epoch: number): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
       const req = ppg.nextReq++;
       const cw: CoreWrite = { ...w, op: undefined, localError: undefined, dieAfterForward: false, resolve, reject };
       ppg.writes.set(req, cw);
       if (this.leases !== null && !ppg.core.r.lease && this.leases.valid(ppg.volumeId, ppg.pg, ppg.epoch)) this.run(ppg, null, { t: 'lease', epoch: ppg.epoch, valid: true });
-      this.run(ppg, cw, { t: 'write', req, block: w.address.blockNo, value: '', concern, epoch: ppg.epoch });
+      this.run(ppg, cw, { t: 'write', req, block: w.address.blockNo, value: '', concern, epoch });
     });
   }
 

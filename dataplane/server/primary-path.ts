@@ -12,7 +12,8 @@ import { blockOutsideVolume } from '../logic/membership.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
-import { staleEpochError } from './admission.js';
+import { refusalError } from './admission.js';
+import { admitRead, primaryMustServe } from '../core/index.js';
 import type { Peering } from './peering.js';
 import type { PrimaryPg, WriteResult } from './pg-runtime.js';
 import { PgWorker, type ReplicatorDeps } from './pg-worker.js';
@@ -34,17 +35,18 @@ export class PrimaryPath extends PgWorker {
   async admitPrimaryRead(address: BlockAddress, pg: number, epoch: number): Promise<void> {
     const initial = await this.placement.getPlacement(address.volumeId);
     const g = groupOf(initial, pg);
-    const known = Math.max(await this.gate.recordedEpoch(address.volumeId, pg, g), g.epoch);
-    if (epoch < known) throw staleEpochError(address.volumeId, pg, epoch, known);
-    if (g.primary !== this.nodeId || g.epoch !== epoch) return;
+    const v = await this.gate.view(address.volumeId, g);
+    const refusal = admitRead(v, epoch);
+    if (refusal !== null) throw refusalError(address.volumeId, pg, epoch, refusal);
+    if (!primaryMustServe(v, epoch)) return;
     await this.peering.primaryPg(address.volumeId, pg, epoch, g, initial);
     await this.leases?.ensure(address.volumeId, pg, epoch);
   }
 
   async admitRead(volumeId: string, pg: number, epoch: number): Promise<void> {
     const g = groupOf(await this.placement.getPlacement(volumeId), pg);
-    const known = Math.max(await this.gate.recordedEpoch(volumeId, pg, g), g.epoch);
-    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
+    const refusal = admitRead(await this.gate.view(volumeId, g), epoch);
+    if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
   }
 
   async pgOfAddress(address: BlockAddress): Promise<number> {
@@ -73,8 +75,9 @@ export class PrimaryPath extends PgWorker {
     const { group, placement } = await this.gate.admitPrimaryRequest(address.volumeId, pg, epoch, initial);
     // Flow control: an overloaded replica holds new writes here instead of queueing without end.
     for (const id of group.replicas) if (id !== this.nodeId) await this.peers.waitForRoom(nodeOf(placement, id).address);
-    const ppg = await this.peering.primaryPg(address.volumeId, pg, epoch, group, placement);
-    await this.leases?.ensure(address.volumeId, pg, epoch);
+    // The group's epoch: the request's unless the core admitted an older one (a test-only break).
+    const ppg = await this.peering.primaryPg(address.volumeId, pg, group.epoch, group, placement);
+    await this.leases?.ensure(address.volumeId, pg, group.epoch);
     const bk = `${address.inode}/${address.blockNo}`;
     if (offered !== null) {
       const cur = await this.versionForHandBack(ppg, address, offered, epoch);
@@ -85,7 +88,7 @@ export class PrimaryPath extends PgWorker {
       ppg.handedBack.delete(bk);
     }
     // The core takes the seq, orders the local write and the forwards, and answers at the concern.
-    return this.drive.write(ppg, { address, data, placement }, concern);
+    return this.drive.write(ppg, { address, data, placement }, concern, epoch);
   }
 
   /**

@@ -9,9 +9,10 @@ import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { TimerHandle } from '../clock.js';
 import { metrics } from '../metrics.js';
 import { nodeOf } from '../placement.js';
-import type { BlockOp } from '../store/types.js';
+import type { BlockOp, PgState } from '../store/types.js';
 import type { ReplicateResult } from '../wire.js';
-import { staleEpochError } from './admission.js';
+import { refusalError } from './admission.js';
+import { admitReplicaOp, gapCheck, replicaTrimTo } from '../core/index.js';
 import type { Peering } from './peering.js';
 import { PgWorker, gapGraceMs, trimEveryEntries, type ReplicatorDeps } from './pg-worker.js';
 
@@ -84,40 +85,62 @@ export class ReplicaPath extends PgWorker {
     const { placement, group } = await this.gate.assignedGroup(volumeId, pg, top);
     if (top >= group.epoch) this.gate.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
     await this.peering.refuseStaleCopy(volumeId, pg, top);
-    const known = Math.max(await this.gate.recordedEpoch(volumeId, pg, group), group.epoch);
-    const accepted = writes.filter((w) => w.op.epoch >= known);
+    // The epoch check of every op is the core's (admitReplicaOp); the shell gathered its inputs.
+    const view = await this.gate.view(volumeId, group);
+    const refusals = writes.map((w) => admitReplicaOp(view, w.op.epoch));
+    const accepted = writes.filter((_, i) => refusals[i] === null);
     // One (synced) epoch record: the newest accepted epoch, or the one the refusals were measured against.
-    await this.store.observeEpoch(volumeId, pg, accepted.length > 0 ? Math.max(...accepted.map((w) => w.op.epoch)) : known);
+    await this.store.observeEpoch(volumeId, pg, accepted.length > 0 ? Math.max(...accepted.map((w) => w.op.epoch)) : view.epoch);
     let appliedSeq = 0;
     if (accepted.length > 0) {
       await this.store.writeBatch(accepted.map((w) => w.op), { sync: accepted.some((w) => w.sync), onlyIfNewer: true });
       const st = await this.store.pgState(volumeId, pg);
       const last = accepted[accepted.length - 1] as ReplicaWrite;
-      if (st.appliedSeq < st.highestSeq) this.watchGap(volumeId, pg, st.highestSeq, nodeOf(placement, group.primary).address, last.op.epoch);
-      const key = `${volumeId}/${pg}`;
-      const trimSeq = Math.max(...accepted.map((w) => w.trimSeq));
-      const trimmed = this.rt(key).replicaTrimmedTo ?? st.trimmedSeq;
-      if (trimSeq - trimmed >= trimEveryEntries) {
-        this.rt(key).replicaTrimmedTo = trimSeq;
-        this.store.trimJournal(volumeId, pg, trimSeq).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'journal trim failed'));
-      }
+      this.noteGap(volumeId, pg, st.appliedSeq < st.highestSeq, { address: nodeOf(placement, group.primary).address, epoch: last.op.epoch });
+      this.trim(volumeId, pg, Math.max(...accepted.map((w) => w.trimSeq)), st);
       appliedSeq = st.appliedSeq;
     }
-    return writes.map((w) => (w.op.epoch >= known ? { appliedSeq } : { error: staleEpochError(volumeId, pg, w.op.epoch, known).toJSON() }));
+    return writes.map((w, i) => {
+      const r = refusals[i];
+      return r === null || r === undefined ? { appliedSeq } : { error: refusalError(volumeId, pg, w.op.epoch, r).toJSON() };
+    });
   }
 
-  /** A gap still open after the grace period means missed writes: pull them from the primary. */
-  private watchGap(volumeId: string, pg: number, target: number, primary: string, epoch: number): void {
-    const key = `${volumeId}/${pg}`;
-    if (this.rt(key).catchingUp) return;
+  /** The core's trim rule: behind the primary's allowance, never past this copy's watermark. */
+  private trim(volumeId: string, pg: number, trimSeq: number, st: PgState): void {
+    const r = this.rt(`${volumeId}/${pg}`);
+    const upto = replicaTrimTo(trimSeq, st.appliedSeq, r.replicaTrimmedTo ?? st.trimmedSeq, trimEveryEntries);
+    if (upto === null) return;
+    r.replicaTrimmedTo = upto;
+    this.store.trimJournal(volumeId, pg, upto).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'journal trim failed'));
+  }
+
+  /**
+   * Gap detection on the clock: whether a gap is open is observed after every replica write and
+   * on a timer while one is; when to pull it is the core's `gapCheck` (open for `gapGraceMs`).
+   */
+  private noteGap(volumeId: string, pg: number, open: boolean, primary: { address: string; epoch: number }): void {
+    const r = this.rt(`${volumeId}/${pg}`);
+    const now = this.clock.now();
+    const g = gapCheck(r.gap?.since ?? null, open, now, gapGraceMs);
+    if (g.since === null) { this.clock.clearTimeout(r.gap?.timer); r.gap = undefined; return; }
+    const gap = r.gap ?? { since: g.since, timer: undefined, primary };
+    gap.since = g.since;
+    gap.primary = primary;
+    r.gap = gap;
+    if (g.pull && !r.catchingUp) {
+      this.peering.catchUp(volumeId, pg, primary.address, primary.epoch).catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary: primary.address }, 'catch-up failed'));
+    }
+    if (gap.timer !== undefined) return;
     const t = this.clock.setTimeout(() => {
       this.gapTimers.delete(t);
-      void (async () => {
-        const st = await this.store.pgState(volumeId, pg);
-        if (st.appliedSeq >= target || this.rt(key).catchingUp) return;
-        await this.peering.catchUp(volumeId, pg, primary, epoch);
-      })().catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary }, 'catch-up failed'));
-    }, gapGraceMs);
+      gap.timer = undefined;
+      if (r.gap !== gap || this.closed) return;
+      this.store.pgState(volumeId, pg).then((st) => {
+        if (r.gap === gap && !this.closed) this.noteGap(volumeId, pg, st.appliedSeq < st.highestSeq, gap.primary);
+      }).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'reading the watermark for gap detection failed'));
+    }, Math.max(0, gap.since + gapGraceMs - now));
+    gap.timer = t;
     this.gapTimers.add(t);
   }
 
@@ -136,12 +159,15 @@ export class ReplicaPath extends PgWorker {
         hint: 'a node catches up only from its primary as the metadata service registered it; leave out primary=', details: { primary: group.primary },
       });
     }
-    const known = await this.gate.recordedEpoch(volumeId, pg, group);
-    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
+    const refusal = admitReplicaOp(await this.gate.view(volumeId, group), epoch);
+    if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
     return this.peering.catchUp(volumeId, pg, address, epoch);
   }
 
+  private closed = false;
+
   close(): void {
+    this.closed = true;
     for (const t of this.gapTimers) this.clock.clearTimeout(t);
     this.gapTimers.clear();
   }

@@ -54,8 +54,8 @@ export class Replicator {
       if (r === undefined) { r = newPgRuntime(); this.pgs.set(key, r); }
       return r;
     };
-    const gate = new EpochGate({ nodeId, store, placement, log, rt });
     const coreFaults = coreFaultsFrom(process.env.GALLEON_TEST_CORE_FAULTS);
+    const gate = new EpochGate({ nodeId, faults: coreFaults, store, placement, log, rt, clock });
     const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults, clock };
     const drive = new PrimaryDrive(d);
     this.peering = new Peering(d, drive);

@@ -61,8 +61,10 @@ export function useMetaAndData(zones: Record<string, string>, t: MetaAndDataTimi
     await waitFor(`${count} data nodes up`, async () => (await env.api.listDataNodes()).filter((n) => n.state === 'up').length === count, 30_000);
   });
   after(async () => {
-    await env.client.close().catch(() => undefined);
-    env.api.close();
+    // Each step even when `before` failed half-way (client and api unset): a member that did not
+    // get ready in time used to leave the others running (TypeError here, destroy never ran).
+    await env.client?.close().catch(() => undefined);
+    env.api?.close();
     await env.data.stopAll();
     await env.meta.destroy();
   });

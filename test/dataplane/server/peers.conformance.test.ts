@@ -2,6 +2,7 @@
  * The PeerTransport conformance suite (../conformance/transport.conformance.ts) for `Peers`: HTTP
  * (undici) to two real block servers on real sockets, each on a LevelBlockStore in a temp dir.
  */
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -9,10 +10,12 @@ import { request } from 'undici';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { StaticPlacementSource } from '../../../dataplane/placement.js';
 import { BlockServer } from '../../../dataplane/server/block-server.js';
-import { Peers } from '../../../dataplane/server/peers.js';
+import { Peers, replicateAttempts, replicateRetryDelayMs } from '../../../dataplane/server/peers.js';
+import { ManualClock } from '../../../dataplane/clock.js';
+import { isGalleonError } from '../../../proto/errors.js';
 import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import { transportConformance, twoNodePlacement } from '../conformance/transport.conformance.js';
-import { removeDir, tempDir } from '../helpers.js';
+import { removeDir, tempDir, waitFor } from '../helpers.js';
 
 /** A port nothing listens on: bound, then released. */
 async function deadPort(): Promise<number> {
@@ -61,4 +64,30 @@ describe('PeerTransport conformance: Peers (HTTP to real block servers)', functi
     address: (id) => (id === 'n1' ? nodes[0] : nodes[1])?.address ?? '',
     deadAddress: () => dead,
   }, (inode, blockNo) => pgOf(inode, blockNo, 2));
+});
+
+describe('Peers: retries wait on the injected clock', function () {
+  this.timeout(20_000);
+
+  it('a request to a dead port is retried only as a ManualClock advances, then fails UNAVAILABLE', async () => {
+    const clock = new ManualClock();
+    const peers = new Peers(null, undefined, clock);
+    try {
+      const dead = `127.0.0.1:${await deadPort()}`;
+      let outcome: unknown = 'pending';
+      const call = peers.requestCatchUp(dead, 'v', 0, 'n1', 1).then((r) => { outcome = r; }, (e: unknown) => { outcome = e; });
+      for (let attempt = 1; attempt < replicateAttempts; attempt++) {
+        // Each refused connection leaves one retry timer on the manual clock; nothing else moves it.
+        await waitFor(`attempt ${attempt} to fail and wait on the clock`, () => clock.pendingTimers === 1, 5_000, 1);
+        assert.equal(outcome, 'pending', `no answer before retry ${attempt}`);
+        clock.advance(replicateRetryDelayMs * attempt - 1);
+        assert.equal(clock.pendingTimers, 1, 'not retried before its delay on the clock');
+        clock.advance(1);
+      }
+      await call;
+      assert.ok(isGalleonError(outcome, 'UNAVAILABLE'), `failed UNAVAILABLE after ${replicateAttempts} attempts: ${String(outcome)}`);
+    } finally {
+      await peers.close();
+    }
+  });
 });

@@ -1,0 +1,47 @@
+/**
+ * The core's admission (dataplane/core/admission.ts): the decisions the block server asks before
+ * it serves a write or a read that names an epoch. Pure, so one transcript per rule.
+ */
+import assert from 'node:assert/strict';
+import { admitClientWrite, admitRead, primaryMustServe, type AdmissionView } from '../../../dataplane/core/index.js';
+import { PgCore } from '../../../dataplane/core/index.js';
+
+const view = (over: Partial<AdmissionView> = {}): AdmissionView => ({ self: 'a', epoch: 4, faults: {}, placement: { epoch: 4, primary: 'a' }, ...over });
+
+describe('dataplane/core admission', () => {
+  it('admits a write at the newest epoch seen, addressed to the primary', () => {
+    assert.equal(admitClientWrite(view(), 4), null);
+  });
+
+  it('refuses a write older than the newest epoch seen STALE_EPOCH, naming that epoch — before asking who is primary', () => {
+    assert.deepEqual(admitClientWrite(view({ epoch: 5, placement: { epoch: 4, primary: 'b' } }), 4),
+      { code: 'STALE_EPOCH', message: 'epoch 4 is older than 5', epoch: 5, primary: null });
+  });
+
+  it('refuses a write to a node the placement does not name primary NOT_PRIMARY, naming the primary', () => {
+    assert.deepEqual(admitClientWrite(view({ placement: { epoch: 4, primary: 'b' } }), 4),
+      { code: 'NOT_PRIMARY', message: 'a is not the primary', epoch: 4, primary: 'b' });
+    assert.equal(admitClientWrite(view({ placement: null }), 4)?.code, 'NOT_PRIMARY');
+  });
+
+  it('the test-only acceptOldEpoch break admits an old epoch (the real-process test relies on it)', () => {
+    assert.equal(admitClientWrite(view({ epoch: 5, faults: { acceptOldEpoch: true } }), 3), null);
+  });
+
+  it('reads: any member serves a current epoch; only the primary at its own epoch must serve as primary', () => {
+    assert.equal(admitRead(view({ placement: { epoch: 4, primary: 'b' } }), 4), null);
+    assert.equal(admitRead(view(), 3)?.code, 'STALE_EPOCH');
+    assert.equal(primaryMustServe(view(), 4), true);
+    assert.equal(primaryMustServe(view({ placement: { epoch: 4, primary: 'b' } }), 4), false);
+    assert.equal(primaryMustServe(view({ epoch: 5, placement: { epoch: 5, primary: 'a' } }), 6), false);
+  });
+
+  it('the core refuses a write event at an old epoch with the same rule (the record is a view)', () => {
+    const core = new PgCore('a', { epoch: 3, applied: 0, trimmedTo: 0, held: [] });
+    core.step({ t: 'peeredByShell', p: { epoch: 3, primary: 'a', replicas: [{ id: 'a', zone: 'z1' }], addedAt: {} }, groupHighest: 0, lastAssigned: 0 });
+    core.step({ t: 'lease', epoch: 3, valid: true });
+    const out = core.step({ t: 'write', req: 1, block: 0, value: 'x', concern: 'acknowledged', epoch: 2 });
+    assert.deepEqual(out, [{ t: 'answer', req: 1, ok: false, code: 'STALE_EPOCH', message: 'epoch 2 is older than 3' }]);
+    assert.deepEqual(admitClientWrite(core.r, 2)?.message, 'epoch 2 is older than 3');
+  });
+});
