@@ -17,8 +17,8 @@ import { isLive } from './leases.js';
 import { listOf, placementOf, requireVolume } from './lookup.js';
 import { ensureNs, freshNs, type NsVolume, type TreeWork } from './ns-store.js';
 import { liveCuts } from './ns-tree-work.js';
-import { startCursor, treePage, type TreeCursor } from './ns-versions.js';
-import { attrOf, maxReaddirLimit, type DirEntry, type Inode } from './ns-store.js';
+import { readAt, startCursor, treePage, type TreeCursor } from './ns-versions.js';
+import { attrOf, inodeId, maxReaddirLimit, rootIno, type DirEntry, type Inode } from './ns-store.js';
 import { writePlacement } from './placement-store.js';
 import { Table, type StateReader, type Tx } from './tx.js';
 import { checkInt, checkName, invalidArgument, isRecord } from './validate.js';
@@ -122,12 +122,13 @@ export const snapshotHandlers = {
       ...(dataKeyRaw === undefined || dataKeyRaw === null ? {} : { dataKey: dataKeyRaw }),
     });
     const tree = snap.fileTree;
+    const paced = tree !== undefined && !rootOnly(tx, source.id, created.id, snap);
     const clone: Volume = {
       ...created, parent: { volumeId: source.id, snapshotId: snap.id, cut: snap.cut }, updatedAtMs: ctx.stampMs,
-      ...(tree === undefined ? {} : { treeState: 'copying' as const }),
+      ...(paced ? { treeState: 'copying' as const } : {}),
     };
     tx.put(Table.Volume, clone.id, clone);
-    if (tree !== undefined) {
+    if (paced) {
       const work: TreeWork = { kind: 'copy', from: source.id, cut: snap.cut, snapshotId: snap.id, cursor: startCursor() };
       tx.put(Table.NsVolume, clone.id, { ...freshNs(), nextIno: tree.nextIno, work } satisfies NsVolume);
     }
@@ -150,11 +151,14 @@ export const snapshotHandlers = {
     const atEpoch = fenceVolume(tx, vol);
     // The file tree rolls back with the blocks, in paced steps (ns-tree-work.ts); not mountable until then.
     const ns = ensureNs(tx, vol);
-    const work: TreeWork = { kind: 'restore', from: vol.id, cut: snap.cut, snapshotId: snap.id, cursor: startCursor() };
-    tx.put(Table.NsVolume, vol.id, { ...ns, work } satisfies NsVolume);
+    const paced = ns.inodes > 1 || !rootOnly(tx, vol.id, vol.id, snap);
+    if (paced) {
+      const work: TreeWork = { kind: 'restore', from: vol.id, cut: snap.cut, snapshotId: snap.id, cursor: startCursor() };
+      tx.put(Table.NsVolume, vol.id, { ...ns, work } satisfies NsVolume);
+    }
     const next: Volume = {
       ...vol, restores: [...(vol.restores ?? []), { atEpoch, cut: snap.cut, snapshotId: snap.id }], updatedAtMs: ctx.stampMs, version: vol.version + 1,
-      treeState: 'restoring',
+      ...(paced ? { treeState: 'restoring' as const } : {}),
     };
     tx.put(Table.Volume, vol.id, next);
     return next;
@@ -176,6 +180,17 @@ function parseTreeCursor(raw: unknown): TreeCursor {
     throw invalidArgument('a snapshot tree cursor is null or the string the previous page returned', cursorHint);
   }
   return c as unknown as TreeCursor;
+}
+
+/**
+ * A tree of nothing but its root at the cut (a raw volume's, or an unused file system's) is
+ * written at once: `to` gets the root as it was, and no paced work is needed. False otherwise.
+ */
+function rootOnly(tx: Tx, from: string, to: string, snap: Snapshot): boolean {
+  if (snap.fileTree === undefined || snap.fileTree.inodes > 1) return false;
+  const root = readAt(tx, Table.NsInode, inodeId(from, rootIno), snap.cut);
+  if (root !== undefined) tx.put(Table.NsInode, inodeId(to, rootIno), root);
+  return true;
 }
 
 /** A tree being copied or rolled back is incomplete: no snapshot, restore or mount of it until done. */

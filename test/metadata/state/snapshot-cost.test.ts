@@ -98,8 +98,10 @@ describe('metadata: snapshot commands (pure, in a Tx)', () => {
   it('refusals change nothing: clones keep their snapshot, snapshots keep their volume, names are unique', () => {
     const tx = cluster();
     const vol = run<Volume>(tx, 'createVolume', { name: 'v', size: '64M' });
+    // A file in the tree: the clone copies it in paced steps (a tree of only its root is copied at once).
+    run(tx, 'fsCreate', 'v', { uid: 0, gid: 0 }, 1, 'f', run<{ start: number }>(tx, 'fsAllocateInodes', 'v', 1).start, 0o644);
     run<Snapshot>(tx, 'createSnapshot', vol.id, 's1');
-    run<Volume>(tx, 'cloneVolume', 's1', 'c1');
+    assert.equal(run<Volume>(tx, 'cloneVolume', 's1', 'c1').treeState, 'copying');
     const refuse = (code: string, method: string, ...args: unknown[]): void => {
       const child = new Tx(tx);
       assert.throws(() => run(child, method, ...args), (e: unknown) => e instanceof GalleonError && e.code === code && (e.hint ?? '') !== '');
