@@ -49,7 +49,7 @@ async function timed(what: string, ops: number, fn: () => Promise<unknown>): Pro
 
 async function drain(f: Feed): Promise<number> {
   let steps = 0;
-  while ((await f.sm.query('fsPendingPurges' as never, [])) as number > 0) {
+  while ((await f.sm.query('fsPendingPurges', [])) as number > 0) {
     await f.one('fsPurgeDeleted');
     steps += 1;
   }

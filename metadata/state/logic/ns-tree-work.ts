@@ -12,7 +12,7 @@ import type { Snapshot, Volume } from '../../../proto/metadata-types.js';
 import { listOf } from './lookup.js';
 import type { NsVolume, TreeWork } from './ns-store.js';
 import { gcStep, retarget, treePage, unstamped, type TreeRow } from './ns-versions.js';
-import { Table, type StateReader, type Tx } from './tx.js';
+import { readAll, Table, type StateReader, type Tx } from './tx.js';
 
 /** Tree records one copy/restore step resolves (one range plus one seek each). */
 export const treeRecordsPerStep = 256;
@@ -34,13 +34,16 @@ function sameRecord(a: unknown, b: unknown): boolean {
 
 /** Writes one page of the tree at the cut into `volumeId` (copy: into the clone; restore: in place). */
 function writeRows(tx: Tx, volumeId: string, work: TreeWork, rows: readonly TreeRow[]): void {
-  for (const row of rows) {
-    const id = work.kind === 'copy' ? retarget(row.id, volumeId) : row.id;
+  const ids = rows.map((row) => (work.kind === 'copy' ? retarget(row.id, volumeId) : row.id));
+  // Every current value in one fetch round (one MissingKeys each would rerun the step per record).
+  const current = readAll(rows.map((row, i) => () => tx.get(row.table, ids[i]!)));
+  rows.forEach((row, i) => {
+    const id = ids[i]!;
     if (row.value === undefined) {
       // Live now, absent at the cut: only a restore has such records to drop.
-      if (work.kind === 'restore' && tx.get(row.table, id) !== undefined) tx.del(row.table, id);
-    } else if (!sameRecord(tx.get(row.table, id), row.value)) tx.put(row.table, id, row.value);
-  }
+      if (work.kind === 'restore' && current[i] !== undefined) tx.del(row.table, id);
+    } else if (!sameRecord(current[i], row.value)) tx.put(row.table, id, row.value);
+  });
 }
 
 /** The volume's tree is the one at the cut: counters from the snapshot, mountable again. */
