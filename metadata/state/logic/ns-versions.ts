@@ -96,50 +96,22 @@ const liveTables = [Table.NsInode, Table.NsEntry] as const;
 
 /**
  * Up to `limit` records of volume `volumeId`'s tree at `cut`, from `cursor`: first every live
- * record (resolved at the cut: changed ones read their version, newer ones come back absent),
- * then every record's first version at or above the cut (records deleted since). A record can
- * come twice, always with the same value: keep the last. Returns the next cursor, null at the end.
+ * record (unchanged since the cut: its value; written since: absent), then every record's first
+ * version at or above the cut (records changed or deleted since: their value at the cut). Apply
+ * the rows in order and the last one of a record wins; a record changed while the walk runs can
+ * come twice, with the same value. Returns the next cursor, null at the end.
  */
 export function treePage(r: StateReader, volumeId: string, cut: number, cursor: TreeCursor, limit: number): { rows: TreeRow[]; next: TreeCursor | null } {
   invariant(limit >= 1, `limit ${limit}`);
   if (cursor.phase === 2) return versionPage(r, volumeId, cut, cursor, limit);
   const table = liveTables[cursor.phase];
   const page = r.range({ table, prefix: `${volumeId}/`, after: cursor.after, limit });
-  const rows = resolvePage(r, table, page, cut);
+  // A live record written before the cut is its value at the cut; one written since comes back
+  // absent here, and its value at the cut (if any) from its version in phase 2.
+  const rows = page.map(([id, v]): TreeRow => ({ table, id, value: ((v as Stamped).sg ?? 0) < cut ? unstamped(v) : undefined }));
   const last = page[page.length - 1];
   if (page.length === limit && last !== undefined) return { rows, next: { phase: cursor.phase, after: last[0] } };
   return { rows, next: { phase: cursor.phase === 0 ? 1 : 2, after: '' } };
-}
-
-/** Version keys read in one range per page of live records, per record of the page. */
-export const versionSpanPerRecord = 4;
-
-/**
- * `readAt` for a page of live records with one range over their versions instead of one seek
- * each (a LevelDB iterator per record made the paced copy ~3x slower): records whose versions
- * the range did not reach (many versions each) fall back to their own seek.
- */
-function resolvePage(r: StateReader, table: Table, page: readonly [string, unknown][], cut: number): TreeRow[] {
-  if (page.length === 0) return [];
-  const prefixes = page.map(([id]) => versionPrefix(table, id));
-  const start = prefixes.reduce((a, b) => (b < a ? b : a));
-  const limit = versionSpanPerRecord * page.length;
-  const span = r.range({ table: Table.NsVersion, prefix: start.slice(0, start.indexOf('/') + 3), after: start, limit });
-  const lastId = span[span.length - 1]?.[0];
-  const byPrefix = new Map<string, [string, unknown][]>();
-  for (const row of span) {
-    const p = row[0].slice(0, -16);
-    byPrefix.set(p, [...(byPrefix.get(p) ?? []), row]);
-  }
-  return readAll(page.map(([id, live], i) => (): TreeRow => {
-    const p = prefixes[i]!;
-    // Every id with prefix p sorts below lastId when lastId is above p and not one of them.
-    const covered = span.length < limit || (lastId !== undefined && lastId > p && !lastId.startsWith(p));
-    if (!covered) return { table, id, value: readAt(r, table, id, cut) };
-    const hit = (byPrefix.get(p) ?? []).find(([vid]) => parseInt(vid.slice(-16), 16) >= cut);
-    const v = (hit === undefined ? live : hit[1]) as Stamped | undefined;
-    return { table, id, value: v !== undefined && (v.sg ?? 0) < cut ? unstamped(v) : undefined };
-  }));
 }
 
 function versionPage(r: StateReader, volumeId: string, cut: number, cursor: TreeCursor, limit: number): { rows: TreeRow[]; next: TreeCursor | null } {
