@@ -68,7 +68,9 @@ export function versionWrites(child: Tx, parent: StateReader): void {
     const table = key.slice(0, slash) as Table;
     if (tagOf[table] === undefined) continue;
     const id = key.slice(slash + 1);
-    const gen = snapGenOf(child, id.slice(0, id.indexOf('/')));
+    // The generation the command started in: what a createSnapshot writes (a legacy volume's
+    // first root) is part of the snapshot it takes.
+    const gen = snapGenOf(parent, id.slice(0, id.indexOf('/')));
     const next = child.get<Stamped>(table, id);
     if (gen > 0) {
       const old = parent.get<Stamped>(table, id);

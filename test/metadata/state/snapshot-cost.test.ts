@@ -80,6 +80,16 @@ describe('metadata: snapshot commands (pure, in a Tx)', () => {
     assert.ok(names.has('f7'));
   });
 
+  it('a volume from before the namespace existed gets its root inside its first snapshot', () => {
+    const tx = cluster();
+    const vol = run<Volume>(tx, 'createVolume', { name: 'legacy', size: '64M' });
+    tx.del(Table.NsVolume, vol.id);
+    tx.del(Table.NsInode, `${vol.id}/${'1'.padStart(16, '0')}`);
+    run(tx, 'createSnapshot', 'legacy', 'first');
+    const page = runQuery(tx, 'getSnapshotTree', ['first', null, 10]) as SnapshotTreePage;
+    assert.deepEqual(page.inodes.map((i) => i.attr.ino), [1]);
+  });
+
   it('moves every PG to the cut, above every epoch the volume had; clones and restores record their cuts', () => {
     const tx = cluster();
     const vol = run<Volume>(tx, 'createVolume', { name: 'v', size: '64M' });
