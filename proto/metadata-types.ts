@@ -142,6 +142,11 @@ export interface Volume {
    * (plus what was written since). See dataplane/logic/snapshot-versions.ts.
    */
   restores?: { atEpoch: number; cut: number; snapshotId: string }[];
+  /**
+   * Set while the file tree is being written in paced steps (a clone copying its parent's tree at
+   * the snapshot's cut, an in-place restore rolling it back); the volume cannot be mounted until then.
+   */
+  treeState?: 'copying' | 'restoring';
 }
 
 /**
@@ -159,6 +164,8 @@ export interface Snapshot {
   createdAtMs: number;
   /** Clones that read through this snapshot (names); it cannot be deleted while any exist. */
   clones?: string[];
+  /** The file tree's counters at the cut (statfs of a clone or a restore starts from them). */
+  fileTree?: { inodes: number; usedBytes: number; nextIno: number };
 }
 
 export type DataNodeState = 'up' | 'down' | 'draining';
@@ -306,6 +313,8 @@ export interface MetadataApi extends FsApi, BackupApi {
   createSnapshot(volume: string, name?: string): Promise<Snapshot>;
   listSnapshots(volume?: string, opts?: ReadOptions): Promise<Snapshot[]>;
   getSnapshot(nameOrId: string, opts?: ReadOptions): Promise<Snapshot>;
+  /** The snapshot's file tree at its cut, a page at a time (start with cursor null; limit 1..1024 records). */
+  getSnapshotTree(nameOrId: string, cursor: string | null, limit: number, opts?: ReadOptions): Promise<SnapshotTreePage>;
   /** Refused (SNAPSHOT_IN_USE) while clones read through it. */
   deleteSnapshot(nameOrId: string): Promise<Snapshot>;
   /** A new volume reading through to the snapshot for blocks it has not written. */
@@ -545,6 +554,30 @@ export interface FsUnlinkReply {
 export interface FsDirEntry {
   name: string;
   attr: FsAttr;
+}
+
+/** One inode of a snapshot's file tree (getSnapshotTree). */
+export interface SnapshotTreeInode {
+  attr: FsAttr;
+  /** Symlinks. */
+  target?: string;
+  /** Extended attributes, name -> base64 value. */
+  xattrs?: Record<string, string>;
+}
+
+/** One directory entry of a snapshot's file tree. */
+export interface SnapshotTreeEntry { parent: number; name: string; ino: number; type: FsFileType }
+
+/**
+ * A page of a snapshot's file tree, inodes before entries. A record can come again on a later
+ * page, always with the same value (the walk reads changed records' versions last): key by
+ * inode number, and by (parent, name).
+ */
+export interface SnapshotTreePage {
+  inodes: SnapshotTreeInode[];
+  entries: SnapshotTreeEntry[];
+  /** Pass back to get the next page; null after the last one. */
+  cursor: string | null;
 }
 
 export interface FsReaddirPage {

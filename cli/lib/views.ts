@@ -17,9 +17,15 @@ export function volumeDetails(v: Volume): string {
     ['Size', `${formatBytes(v.sizeBytes)} (${v.sizeBytes} bytes)`],
     ['Storage class', v.storageClass], ['Replicas', v.replicas], ['Write concern', v.writeConcern],
     ['Access mode', v.accessMode], ['Block size', v.blockSizeBytes], ['Placement groups', v.pgCount],
-    ['State', v.state], ['Encryption', v.encrypted === true ? 'AES-256-GCM (client-side, key list shows its key)' : 'none'], ['Labels', formatLabels(v.labels)],
+    ['State', v.state], ['File tree', treeStateText(v)], ['Encryption', v.encrypted === true ? 'AES-256-GCM (client-side, key list shows its key)' : 'none'], ['Labels', formatLabels(v.labels)],
     ['Created', formatTime(v.createdAtMs)], ['Updated', formatTime(v.updatedAtMs)], ['Version', v.version],
   ]);
+}
+
+function treeStateText(v: Volume): string {
+  if (v.treeState === 'copying') return 'being copied from its parent snapshot (not mountable yet)';
+  if (v.treeState === 'restoring') return 'being restored from a snapshot (not mountable yet)';
+  return 'ready';
 }
 
 export function storageClassTable(classes: StorageClass[]): string {
@@ -76,6 +82,7 @@ export function snapshotDetails(s: Snapshot): string {
   return keyValues([
     ['Name', s.name], ['ID', s.id], ['Volume', `${s.volumeName} (${s.volumeId})`],
     ['Size', `${formatBytes(s.sizeBytes)} (${s.sizeBytes} bytes)`], ['Block size', s.blockSizeBytes],
-    ['Cut epoch', s.cut], ['Clones', (s.clones ?? []).join(', ') || '-'], ['Created', formatTime(s.createdAtMs)],
+    ['Cut epoch', s.cut],
+    ['File tree', s.fileTree === undefined ? '-' : `${s.fileTree.inodes} inode(s), ${formatBytes(s.fileTree.usedBytes)} in files`], ['Clones', (s.clones ?? []).join(', ') || '-'], ['Created', formatTime(s.createdAtMs)],
   ]);
 }

@@ -21,7 +21,7 @@ import type { StorageClass, Volume } from '../../proto/metadata-types.js';
 
 const readMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'clusterStatus', 'getPlacement',
-  'listSnapshots', 'getSnapshot', 'getBackupTarget', 'listBackupTargets', 'listBackupPolicies',
+  'listSnapshots', 'getSnapshot', 'getSnapshotTree', 'getBackupTarget', 'listBackupTargets', 'listBackupPolicies',
 ];
 const writeMethods = [
   'createStorageClass', 'deleteStorageClass', 'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume',
@@ -39,7 +39,7 @@ const needByMethod = new Map<string, Need>([
 const clusterWideMethods = new Set([
   'addMember', 'promoteMember', 'removeMember', 'transferLeadership', 'removeDataNode',
   // Snapshots and backups are not tenant-scoped yet (issues #11/#12): a user with a tenant is refused them.
-  'listSnapshots', 'getSnapshot', 'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume',
+  'listSnapshots', 'getSnapshot', 'getSnapshotTree', 'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume',
   'getBackupTarget', 'listBackupTargets', 'listBackupPolicies', 'addBackupTarget', 'removeBackupTarget', 'createBackupPolicy', 'deleteBackupPolicy',
 ]);
 /** Calls that name an existing volume first. */

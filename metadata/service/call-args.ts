@@ -37,6 +37,7 @@ const shapes: Record<string, z.ZodType> = {
   restoreVolume: z.tuple([str, str]),
   listSnapshots: z.tuple([opt(str)]),
   getSnapshot: z.tuple([str]),
+  getSnapshotTree: z.tuple([str, str.nullable(), int]),
   registerDataNode: z.tuple([obj]),
   heartbeatDataNode: z.tuple([str, int, z.array(z.unknown()).max(maxHeartbeatPgs)]),
   acquireLease: z.tuple([str, str, str, int, opt(z.enum(['rw', 'ro'])), opt(int)]),

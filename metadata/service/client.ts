@@ -21,7 +21,7 @@ import type {
   BackupPolicy, BackupPolicySpec, BackupTarget, BackupTargetSpec,
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
   FsBatchFile, FsDelegation, FsInodeRange, FsReadOptions, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
-  PlacementGroup, ReadOptions, Snapshot, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
+  PlacementGroup, ReadOptions, Snapshot, SnapshotTreePage, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
 import { maxResultsPerClient } from '../state/logic/apply.js';
@@ -415,6 +415,9 @@ export class MetadataClient implements MetadataApi, AuthApi {
   createSnapshot(volume: string, name?: string): Promise<Snapshot> { return this.write('createSnapshot', [volume, name ?? null]); }
   listSnapshots(volume?: string, opts?: ReadOptions): Promise<Snapshot[]> { return this.read('listSnapshots', [volume ?? null], opts); }
   getSnapshot(nameOrId: string, opts?: ReadOptions): Promise<Snapshot> { return this.read('getSnapshot', [nameOrId], opts); }
+  getSnapshotTree(nameOrId: string, cursor: string | null, limit: number, opts?: ReadOptions): Promise<SnapshotTreePage> {
+    return this.read('getSnapshotTree', [nameOrId, cursor, limit], opts);
+  }
   deleteSnapshot(nameOrId: string): Promise<Snapshot> { return this.write('deleteSnapshot', [nameOrId]); }
   cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey): Promise<Volume> { return this.write('cloneVolume', dataKey === undefined ? [snapshot, name] : [snapshot, name, dataKey]); }
   restoreVolume(volume: string, snapshot: string): Promise<Volume> { return this.write('restoreVolume', [volume, snapshot]); }

@@ -32,7 +32,7 @@ export type CommandMethod = (typeof commandMethods)[number];
 /** Methods answered from the state machine's local state (after ReadIndex unless stale). */
 export const queryMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement', 'getVolumeKey',
-  'listSnapshots', 'getSnapshot',
+  'listSnapshots', 'getSnapshot', 'getSnapshotTree',
   'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree', 'fsDelegationsOf',
   'getBackupTarget', 'listBackupTargets', 'listBackupPolicies',
   'listUsers', 'listTokens', 'authLookup',

@@ -35,6 +35,9 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     assert.deepEqual(plan.unmount.map((m) => m.volumeId), ['c', 'd']);
     const renamed = planMounts('/m', [vol('b', 'beta2')], [{ volumeId: 'b', dir: '/m/beta', auto: true }]);
     assert.deepEqual([renamed.unmount.map((m) => m.dir), renamed.mount.map((m) => m.dir)], [['/m/beta'], ['/m/beta2']]);
+    // A clone whose tree is still being copied (or a volume being restored) waits for a later round.
+    const copying = planMounts('/m', [{ ...vol('k', 'clone'), treeState: 'copying' }, { ...vol('r', 'back'), treeState: 'restoring' }, vol('a', 'alpha')], []);
+    assert.deepEqual(copying.mount.map((m) => m.dir), ['/m/alpha']);
   });
 
   it('caches attributes for the ttl only, never with ttl 0, within its bound, and drops subtrees', () => {
@@ -153,6 +156,11 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     applied = 12;
     w.noteApplied([rec(12, 'createVolume')]);
     assert.deepEqual(await pending, { index: 12, changed: true });
+    // A paced step of snapshot tree work may make a clone mountable: it wakes watchers too.
+    const later = w.wait(12, 5000);
+    applied = 13;
+    w.noteApplied([rec(13, 'fsPurgeDeleted')]);
+    assert.deepEqual(await later, { index: 13, changed: true });
     w.close();
   });
 });

@@ -25,7 +25,8 @@ export function safeComponent(name: string): boolean {
 
 export function planMounts(mountPoint: string, volumes: readonly Volume[], mounted: readonly MountedEntry[]): MountPlan {
   const want = new Map<string, Volume>();
-  for (const v of volumes) if (v.state !== 'deleting' && safeComponent(v.name)) want.set(v.id, v);
+  // A volume whose file tree is still being copied or restored cannot be mounted yet: a later round will.
+  for (const v of volumes) if (v.state !== 'deleting' && v.treeState === undefined && safeComponent(v.name)) want.set(v.id, v);
   const have = new Map(mounted.map((m) => [m.volumeId, m]));
   const plan: MountPlan = { mount: [], unmount: [] };
   for (const m of mounted) {

@@ -18,9 +18,10 @@ import { parseBlockSize, parseSize, formatSize, roundUpToBlocks } from './size.j
 import { maxHeartbeatIntervalMs, maxReplicaCount, minHeartbeatIntervalMs, minReplicaCount } from '../../../proto/limits.js';
 import { isFresh, leaseRefusal, planPrimaryMoves, promotableNodes, resyncVerdict, withoutInSync } from './pg-safety.js';
 import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storage-classes.js';
-import { Table, type Tx } from './tx.js';
+import { Table, Tx } from './tx.js';
+import { versionWrites } from './ns-versions.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
-import { checkNoSnapshots, snapshotHandlers } from './snapshots.js';
+import { checkNoSnapshots, refuseWhileTreeWork, snapshotHandlers } from './snapshots.js';
 import { ensureNs } from './ns-store.js';
 import { checkDataKey, deleteVolumeKey, putVolumeKey, volumeKeyHandlers } from './volume-keys.js';
 import { backupHandlers } from './backups.js';
@@ -293,6 +294,7 @@ const handlers: Record<string, Handler> = {
       checkMayLeadPg(tx, ctx, resource, holder);
     } else {
       const vol = requireVolume(tx, resourceRaw);
+      refuseWhileTreeWork(vol, 'mount');
       resource = vol.id;
       accessMode = vol.accessMode;
       mode = modeRaw === undefined || modeRaw === null ? 'rw' : checkOneOf('mount mode', modeRaw, ['rw', 'ro'] as const);
@@ -356,7 +358,12 @@ export function isKnownCommand(method: string): boolean {
 export function executeCommand(tx: Tx, ctx: CommandContext, method: string, args: unknown[]): unknown {
   const handler = Object.hasOwn(handlers, method) ? handlers[method] : undefined;
   if (handler === undefined) throw invalidArgument(`unknown command ${JSON.stringify(method)}`, 'upgrade this node: the leader proposed a command it does not know');
-  return handler(tx, ctx, args);
+  // Run in a child so the old values of the inodes and entries it changes can be kept for snapshots.
+  const child = new Tx(tx);
+  const value = handler(child, ctx, args);
+  versionWrites(child, tx);
+  child.commitTo(tx);
+  return value;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
 } from './ns-store.js';
 import { commitVerdict } from './ns-truncate.js';
 import { checkNotDelegated, commitBatch, delegate, optSession, recall, release } from './ns-delegation.js';
+import { runTreeWork } from './ns-tree-work.js';
 import { Table, type Tx } from './tx.js';
 import { checkInt, checkKeys, checkOneOf, checkString, invalidArgument, isRecord } from './validate.js';
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
@@ -321,14 +322,17 @@ const ackBlocksFreed: Handler = (tx, _ctx, [ref, seqsRaw]) => {
   return { freed };
 };
 
-/** Removes up to purgeKeysPerStep keys of deleted volumes' namespaces (the leader's controller calls it). */
+/**
+ * Removes up to purgeKeysPerStep keys of deleted volumes' namespaces, then runs one paced step of
+ * snapshot tree work (ns-tree-work.ts) with what is left (the leader's controller calls it).
+ */
 const purgeDeleted: Handler = (tx) => {
   let budget = purgeKeysPerStep;
   let purged = 0;
   for (const volumeId of tx.ids(Table.NsVolume)) {
     const ns = tx.get<NsVolume>(Table.NsVolume, volumeId);
     if (ns?.deleted !== true) continue;
-    for (const table of [Table.NsInode, Table.NsEntry, Table.NsFree]) {
+    for (const table of [Table.NsInode, Table.NsEntry, Table.NsFree, Table.NsVersion]) {
       if (budget === 0) break;
       const keys = tx.range({ table, prefix: `${volumeId}/`, after: '', limit: budget });
       for (const [id] of keys) tx.del(table, id);
@@ -338,7 +342,9 @@ const purgeDeleted: Handler = (tx) => {
     if (budget === 0) break;
     tx.del(Table.NsVolume, volumeId);
   }
-  return { purged };
+  // What is left of the step goes to snapshot work (clone copies, restores, version collection).
+  const treeRecords = budget > 0 ? runTreeWork(tx, budget) : 0;
+  return { purged, treeRecords };
 };
 
 /** deleteVolume's part: the namespace is marked and purged in bounded steps by fsPurgeDeleted. */

@@ -10,6 +10,7 @@ import {
   requireInode, type DirEntry, type NsVolume,
 } from './ns-store.js';
 import { checkNotDelegated, delegationsOf, optSession } from './ns-delegation.js';
+import { hasTreeWork } from './ns-tree-work.js';
 import { Table, readAll, type StateReader } from './tx.js';
 import { checkInt, invalidArgument } from './validate.js';
 
@@ -89,8 +90,11 @@ const listBlocksToFree: Query = (r, [ref, limitRaw]) => {
   });
 };
 
-/** Internal (controller): deleted volumes whose namespace is still being purged. */
-const pendingPurges: Query = (r) => r.ids(Table.NsVolume).filter((id) => r.get<NsVolume>(Table.NsVolume, id)?.deleted === true).length;
+/** Internal (controller): deleted volumes whose namespace is still being purged, and volumes with snapshot tree work. */
+const pendingPurges: Query = (r) => r.ids(Table.NsVolume).filter((id) => {
+  const ns = r.get<NsVolume>(Table.NsVolume, id);
+  return ns?.deleted === true || hasTreeWork(ns);
+}).length;
 
 export const nsQueries: Record<string, Query> = {
   fsLookup: lookup,

@@ -12,6 +12,7 @@ import type { FsAttr, FsCaller, FsFileType, TimeNs, Volume } from '../../../prot
 import type { CommandContext } from './commands.js';
 import { requireVolume } from './lookup.js';
 import { Table, type StateReader, type Tx } from './tx.js';
+import type { GcCursor, TreeCursor } from './ns-versions.js';
 import { checkInt, invalidArgument, isRecord } from './validate.js';
 
 /** Inode 0 is the volume's raw block device; 1 is the root directory; creates use 2 and up. */
@@ -67,6 +68,21 @@ export interface NsVolume {
   inodes: number;
   usedBytes: number;
   deleted?: boolean;
+  /** The cut of the volume's newest live snapshot (ns-versions.ts); absent = none. */
+  snapGen?: number;
+  /** Versions to collect after a snapshot delete (ns-tree-work.ts), from this cursor. */
+  gc?: GcCursor;
+  /** The tree being written in paced steps: a clone's copy of its parent at the cut, or a restore. */
+  work?: TreeWork;
+}
+
+export interface TreeWork {
+  kind: 'copy' | 'restore';
+  /** The volume whose tree at `cut` is written (the parent for a copy, the volume itself for a restore). */
+  from: string;
+  cut: number;
+  snapshotId: string;
+  cursor: TreeCursor;
 }
 
 export function hex16(n: number): string {

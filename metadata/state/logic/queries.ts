@@ -32,9 +32,9 @@ const queries: Record<string, Query> = {
 
 Object.assign(queries, nsQueries, volumeKeyQueries, snapshotQueries, backupQueries, authQueries);
 
-/** Namespace queries read cold tables: the shell runs them with prefetching (MissingKeys). */
+/** Namespace queries (and a snapshot's tree) read cold tables: the shell runs them with prefetching (MissingKeys). */
 export function readsColdState(method: string): boolean {
-  return Object.hasOwn(nsQueries, method);
+  return Object.hasOwn(nsQueries, method) || method === 'getSnapshotTree';
 }
 
 export function runQuery(r: StateReader, method: string, args: unknown[]): unknown {

@@ -11,14 +11,17 @@
  * (dataplane/logic/snapshot-versions.ts).
  */
 import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
-import type { Lease, PlacementGroup, Snapshot, Volume } from '../../../proto/metadata-types.js';
+import type { Lease, PlacementGroup, Snapshot, SnapshotTreePage, Volume } from '../../../proto/metadata-types.js';
 import { leasesOn } from './lease-store.js';
 import { isLive } from './leases.js';
 import { listOf, placementOf, requireVolume } from './lookup.js';
-import { nsRecordOf } from './ns-store.js';
+import { ensureNs, freshNs, type NsVolume, type TreeWork } from './ns-store.js';
+import { liveCuts } from './ns-tree-work.js';
+import { readAt, startCursor, treePage, type TreeCursor } from './ns-versions.js';
+import { attrOf, inodeId, maxReaddirLimit, rootIno, type DirEntry, type Inode } from './ns-store.js';
 import { writePlacement } from './placement-store.js';
 import { Table, type StateReader, type Tx } from './tx.js';
-import { checkName, invalidArgument } from './validate.js';
+import { checkInt, checkName, invalidArgument, isRecord } from './validate.js';
 
 /** What the handlers need of the command context (commands.ts CommandContext). */
 interface Ctx { stampMs: number; newId(tag: string): string }
@@ -69,9 +72,14 @@ export const snapshotHandlers = {
     if (findSnapshot(tx, name) !== undefined) {
       throw new GalleonError(ErrorCode.SNAPSHOT_EXISTS, `snapshot ${name} already exists`, { hint: `choose another --name, or see it with: galleon snapshot get ${name}` });
     }
+    refuseWhileTreeWork(vol, 'snapshot');
     const cut = fenceVolume(tx, vol);
+    // The file tree joins the cut by raising the volume's generation: no inode or entry is written.
+    const ns = ensureNs(tx, vol);
+    tx.put(Table.NsVolume, vol.id, { ...ns, snapGen: cut } satisfies NsVolume);
     const snap: Snapshot = {
       id, name, volumeId: vol.id, volumeName: vol.name, cut, sizeBytes: vol.sizeBytes, blockSizeBytes: vol.blockSizeBytes, createdAtMs: ctx.stampMs,
+      fileTree: { inodes: ns.inodes, usedBytes: ns.usedBytes, nextIno: ns.nextIno },
     };
     tx.put(Table.Snapshot, id, snap);
     tx.put(Table.SnapshotName, name, id);
@@ -85,8 +93,19 @@ export const snapshotHandlers = {
       throw new GalleonError(ErrorCode.SNAPSHOT_IN_USE, `snapshot ${snap.name} has ${clones.length} clone(s) reading through it: ${clones.slice(0, 5).join(', ')}`,
         { hint: 'delete those clones first (galleon volume delete NAME)', details: { clones } });
     }
+    const ns = tx.get<NsVolume>(Table.NsVolume, snap.volumeId);
+    if (ns?.work?.snapshotId === snap.id) {
+      throw new GalleonError(ErrorCode.SNAPSHOT_IN_USE, `snapshot ${snap.name} is being restored into volume ${snap.volumeName}`,
+        { hint: `wait until galleon volume get ${snap.volumeName} no longer shows treeState, then delete it` });
+    }
     tx.del(Table.Snapshot, snap.id);
     tx.del(Table.SnapshotName, snap.name);
+    if (ns !== undefined) {
+      // Writes from now on need versions only for the newest snapshot left; the rest go in paced steps.
+      const { snapGen: _old, ...rest } = ns;
+      const newest = liveCuts(tx, snap.volumeId).at(-1);
+      tx.put(Table.NsVolume, snap.volumeId, { ...rest, ...(newest === undefined ? {} : { snapGen: newest }), gc: { after: '' } } satisfies NsVolume);
+    }
     return snap;
   },
 
@@ -102,8 +121,17 @@ export const snapshotHandlers = {
       // Its own writes are sealed with its own data key (wrapped by the daemon, as for volume create).
       ...(dataKeyRaw === undefined || dataKeyRaw === null ? {} : { dataKey: dataKeyRaw }),
     });
-    const clone: Volume = { ...created, parent: { volumeId: source.id, snapshotId: snap.id, cut: snap.cut }, updatedAtMs: ctx.stampMs };
+    const tree = snap.fileTree;
+    const paced = tree !== undefined && !rootOnly(tx, source.id, created.id, snap);
+    const clone: Volume = {
+      ...created, parent: { volumeId: source.id, snapshotId: snap.id, cut: snap.cut }, updatedAtMs: ctx.stampMs,
+      ...(paced ? { treeState: 'copying' as const } : {}),
+    };
     tx.put(Table.Volume, clone.id, clone);
+    if (paced) {
+      const work: TreeWork = { kind: 'copy', from: source.id, cut: snap.cut, snapshotId: snap.id, cursor: startCursor() };
+      tx.put(Table.NsVolume, clone.id, { ...freshNs(), nextIno: tree.nextIno, work } satisfies NsVolume);
+    }
     return clone;
   },
 
@@ -119,21 +147,58 @@ export const snapshotHandlers = {
       throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} is mounted read-write by ${writers.map((l) => l.holder).join(', ')}`,
         { hint: `unmount it first (galleon vfs unmount ${vol.name}), then restore` });
     }
-    // Snapshots cover blocks, not yet the file tree: rolling back the blocks of a volume holding
-    // files under its current tree would pair old file data with new names and sizes.
-    const ns = nsRecordOf(tx, vol);
-    if (ns.inodes > 1) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} holds ${ns.inodes - 1} file(s) or directories; a restore would roll back their blocks but not the file tree (namespace snapshots are not built yet)`,
-        { hint: `clone the snapshot into a new volume instead: galleon volume clone ${snap.name} --name NEW` });
-    }
+    refuseWhileTreeWork(vol, 'restore');
     const atEpoch = fenceVolume(tx, vol);
+    // The file tree rolls back with the blocks, in paced steps (ns-tree-work.ts); not mountable until then.
+    const ns = ensureNs(tx, vol);
+    const paced = ns.inodes > 1 || !rootOnly(tx, vol.id, vol.id, snap);
+    if (paced) {
+      const work: TreeWork = { kind: 'restore', from: vol.id, cut: snap.cut, snapshotId: snap.id, cursor: startCursor() };
+      tx.put(Table.NsVolume, vol.id, { ...ns, work } satisfies NsVolume);
+    }
     const next: Volume = {
       ...vol, restores: [...(vol.restores ?? []), { atEpoch, cut: snap.cut, snapshotId: snap.id }], updatedAtMs: ctx.stampMs, version: vol.version + 1,
+      ...(paced ? { treeState: 'restoring' as const } : {}),
     };
     tx.put(Table.Volume, vol.id, next);
     return next;
   },
 };
+
+const cursorHint = 'start with null and pass back the cursor the previous page returned';
+
+function parseTreeCursor(raw: unknown): TreeCursor {
+  if (raw === null || raw === undefined) return startCursor();
+  let c: unknown;
+  try {
+    c = typeof raw === 'string' ? JSON.parse(raw) : undefined;
+  } catch {
+    c = undefined;
+  }
+  if (!isRecord(c) || ![0, 1, 2].includes(c.phase as number) || typeof c.after !== 'string'
+    || (c.lastKey !== undefined && typeof c.lastKey !== 'string') || (c.lastGen !== undefined && !Number.isSafeInteger(c.lastGen))) {
+    throw invalidArgument('a snapshot tree cursor is null or the string the previous page returned', cursorHint);
+  }
+  return c as unknown as TreeCursor;
+}
+
+/**
+ * A tree of nothing but its root at the cut (a raw volume's, or an unused file system's) is
+ * written at once: `to` gets the root as it was, and no paced work is needed. False otherwise.
+ */
+function rootOnly(tx: Tx, from: string, to: string, snap: Snapshot): boolean {
+  if (snap.fileTree === undefined || snap.fileTree.inodes > 1) return false;
+  const root = readAt(tx, Table.NsInode, inodeId(from, rootIno), snap.cut);
+  if (root !== undefined) tx.put(Table.NsInode, inodeId(to, rootIno), root);
+  return true;
+}
+
+/** A tree being copied or rolled back is incomplete: no snapshot, restore or mount of it until done. */
+export function refuseWhileTreeWork(vol: Volume, what: string): void {
+  if (vol.treeState === undefined) return;
+  throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name}'s file tree is still ${vol.treeState === 'copying' ? 'being copied from its parent snapshot' : 'being restored'}; no ${what} until it is done`,
+    { hint: `wait until galleon volume get ${vol.name} no longer shows treeState ${vol.treeState}` });
+}
 
 /** Refuses deleting a volume that still has snapshots (its data nodes would drop their versions). */
 export function checkNoSnapshots(r: StateReader, vol: Volume): void {
@@ -151,6 +216,24 @@ export const snapshotQueries = {
   getSnapshot: (r: StateReader, [ref]: unknown[]): Snapshot => {
     const s = requireSnapshot(r, ref);
     return { ...s, clones: clonesOf(r, s.id) };
+  },
+  getSnapshotTree: (r: StateReader, [ref, cursorRaw, limitRaw]: unknown[]): SnapshotTreePage => {
+    const s = requireSnapshot(r, ref);
+    const limit = checkInt('limit', limitRaw, 1, maxReaddirLimit);
+    const { rows, next } = treePage(r, s.volumeId, s.cut, parseTreeCursor(cursorRaw), limit);
+    const page: SnapshotTreePage = { inodes: [], entries: [], cursor: next === null ? null : JSON.stringify(next) };
+    for (const row of rows) {
+      if (row.value === undefined) continue;
+      if (row.table === Table.NsInode) {
+        const inode = row.value as unknown as Inode;
+        page.inodes.push({ attr: attrOf(inode), ...(inode.target === undefined ? {} : { target: inode.target }), ...(inode.xattrs === undefined ? {} : { xattrs: inode.xattrs }) });
+      } else {
+        const e = row.value as unknown as DirEntry;
+        const rest = row.id.slice(row.id.indexOf('/') + 1);
+        page.entries.push({ parent: parseInt(rest.slice(0, 16), 16), name: rest.slice(17), ino: e.ino, type: e.type });
+      }
+    }
+    return page;
   },
 };
 

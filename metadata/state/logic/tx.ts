@@ -46,6 +46,11 @@ export const Table = {
   NsEntry: 'nd',
   /** Data blocks to free `nf/<volumeId>/<seq hex16>` (cold). */
   NsFree: 'nf',
+  /**
+   * Older versions of inodes and entries that snapshots still read (cold, ns-versions.ts):
+   * `nx/<volumeId>/i/<ino hex16>/<gen hex16>` and `nx/<volumeId>/e/<parent hex16>/<name>/<gen hex16>`.
+   */
+  NsVersion: 'nx',
   /** Wrapped data keys of encrypted volumes, by volume id (volume-keys.ts). */
   VolumeKey: 'vk',
 } as const;
@@ -55,7 +60,7 @@ export const tables: readonly Table[] = Object.values(Table);
  * Tables too large for the in-memory mirror: read from LevelDB (through the shell's cache) by key
  * or by key range, and only what the shell prefetched; listing their ids is not offered.
  */
-export const coldTables: ReadonlySet<Table> = new Set<Table>([Table.NsInode, Table.NsEntry, Table.NsFree]);
+export const coldTables: ReadonlySet<Table> = new Set<Table>([Table.NsInode, Table.NsEntry, Table.NsFree, Table.NsVersion]);
 
 export function isColdKey(key: string): boolean {
   const slash = key.indexOf('/');
@@ -210,6 +215,11 @@ export class Tx implements StateReader {
       const v = this.overlay.get(key);
       return [key, v === deleted ? undefined : v] as const;
     });
+  }
+
+  /** Keys this transaction wrote or deleted (insertion order). */
+  changedKeys(): string[] {
+    return [...this.overlay.keys()];
   }
 
   commitTo(parent: Tx): void {

@@ -9,7 +9,9 @@ import { openStateMachine } from '../../../metadata/state/index.js';
 import { decodeSnapshotChunk } from '../../../metadata/state/snapshot-codec.js';
 import { oldDirOf, stagingDirOf } from '../../../metadata/state/snapshot-stage.js';
 import { isGalleonError } from '../../../proto/errors.js';
-import type { StorageClass } from '../../../proto/metadata-types.js';
+import type { SnapshotTreePage, StorageClass } from '../../../proto/metadata-types.js';
+import { rootIno } from '../../../metadata/state/logic/ns-store.js';
+import { NsFixture, root } from './ns-helpers.js';
 import { Feeder, removeDir, tempDir } from './helpers.js';
 
 const chunkBytes = 2048;
@@ -175,6 +177,35 @@ describe('metadata/state streamed snapshots', function () {
     await b.sm.installRestored(first.index);
     assert.equal(b.sm.appliedIndex(), first.index);
     assert.ok(!(await classes(b.sm)).includes('newer'));
+  });
+
+  it('carries the file tree of volume snapshots (inode and entry versions) to the member that installs it', async () => {
+    const a = await fresh();
+    const fx = await new NsFixture(new Feeder(a.sm)).init(1_000);
+    const dir = await fx.mkdir(rootIno, 'd');
+    for (let i = 0; i < 30; i += 1) await fx.create(dir.ino, `f${i}`);
+    await fx.f.ok('createSnapshot', 'fs', 'before');
+    // After the snapshot: its old records live on only as versions (nx keys) in the database.
+    for (let i = 0; i < 30; i += 3) await fx.f.ok('fsUnlink', 'fs', root, dir.ino, `f${i}`);
+    await fx.f.ok('fsRename', 'fs', root, rootIno, 'd', rootIno, 'd2');
+    const tree = async (sm: StateMachine): Promise<string[]> => {
+      const out: string[] = [];
+      for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
+        const page = await sm.query('getSnapshotTree', ['before', cursor, 16]) as SnapshotTreePage;
+        out.push(...page.entries.map((e) => `${e.parent}/${e.name}=${e.ino}`), ...page.inodes.map((i) => `#${i.attr.ino}:${i.attr.nlink}`));
+        cursor = page.cursor;
+      }
+      return [...new Set(out)].sort();
+    };
+    const expected = await tree(a.sm);
+    assert.ok(expected.includes(`${dir.ino}/f0=${dir.ino + 1}`) && expected.includes(`${rootIno}/d=${dir.ino}`), 'the snapshot reads the tree as it was');
+    assert.equal(expected.filter((e) => e.includes('/')).length, 31);
+    const b = await fresh();
+    const { index, chunks } = await collect(a.sm);
+    const sink = await b.sm.beginRestore(index);
+    for (const c of chunks) await sink.write(c);
+    await b.sm.installRestored(await sink.finish());
+    assert.deepEqual(await tree(b.sm), expected);
   });
 
   it('checkpoint answers the applied index and changes nothing', async () => {
