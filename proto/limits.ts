@@ -50,3 +50,5 @@ export const maxLabelValueChars = 255;
 
 /** One path component in a volume's namespace (the state machine, the FUSE statfs answer). */
 export const maxFileNameBytes = 255;
+/** Largest file (ext4's with 4 KiB blocks): a truncate or write past it is EFBIG (the state machine, the mount). */
+export const maxFileSizeBytes = 2 ** 44;

@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import type { FsApi, FsAttr, FsCaller, FsCloses, FsSetattr, Volume } from '../../proto/metadata-types.js';
 import { GalleonError } from '../../proto/errors.js';
+import { maxFileNameBytes, maxFileSizeBytes } from '../../proto/limits.js';
 import { fsError } from '../fuse/errno.js';
 import type { FileHandle, FsDirEntry, FsStat, FsStatfs, FuseCaller, FuseOps, TimeUpdate } from '../fuse/types.js';
 import type { FileData, FlushResult, VolumeData } from '../data/index.js';
@@ -168,6 +169,8 @@ export class GalleonFs implements FuseOps {
     if (hit !== undefined) return hit;
     if (path === '/') return this.remember('/', await this.api.fsGetattr(this.vol, 1));
     const { parent, name } = parentOf(path);
+    // The kernel passes names up to 1,024 bytes; a listing this mount knows would call one absent.
+    if (Buffer.byteLength(name) > maxFileNameBytes) throw fsError('ENAMETOOLONG');
     const dir = await this.resolve(parent);
     if (dir.type !== 'dir') throw fsError('ENOTDIR');
     if (this.names.absent(parent, dir.ino, name)) throw fsError('ENOENT');
@@ -397,6 +400,8 @@ export class GalleonFs implements FuseOps {
   }
 
   private async resize(c: FuseCaller, path: string, ino: number, size: number): Promise<void> {
+    // Before the quota: a size no file may have is EFBIG on ext4, not ENOSPC.
+    if (size > maxFileSizeBytes) throw fsError('EFBIG');
     const open = this.openFile(ino);
     const fresh = open === undefined ? await this.api.fsGetattr(this.vol, ino) : null;
     const before = open?.size ?? fresh?.size ?? 0;
@@ -636,9 +641,12 @@ export class GalleonFs implements FuseOps {
   async write(_c: FuseCaller, _path: string, fh: FileHandle, data: Buffer, position: number): Promise<number> {
     this.writable();
     const file = this.fileOf(fh);
-    const end = position + data.length;
+    // As ext4: nothing at or past the largest file size (EFBIG), a write across it is cut short.
+    if (position >= maxFileSizeBytes) throw fsError('EFBIG');
+    const bytes = position + data.length > maxFileSizeBytes ? data.subarray(0, maxFileSizeBytes - position) : data;
+    const end = position + bytes.length;
     if (end > file.size) await this.quota.reserve(end - file.size, this.localPendingBytes());
-    return file.write(position, data);
+    return file.write(position, bytes);
   }
 
   /** Data acknowledged at the volume's concern, then size/mtime committed: only then is it visible elsewhere. */

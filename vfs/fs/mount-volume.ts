@@ -79,7 +79,11 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
     await o.blocks.checkKey(o.volume.id);
     mounted = await mountFs(o.dir, fs, {
       fsname: `galleon:${o.volume.name}${raw ? ':raw' : ''}`, readOnly: o.readOnly, allowOther: process.getuid?.() === 0,
-      attrTimeoutSec: timeout, entryTimeoutSec: timeout,
+      // The kernel holds attributes per path (libfuse 2's high-level API gives each hard link its own
+      // kernel inode), so a link or unlink through one name left the others' nlink/ctime stale for the
+      // timeout. At 0 it asks every time and GalleonFs answers from its own cache, which a change
+      // drops by inode number (pjdfstest link/00, rename/00; the [hard links] test).
+      attrTimeoutSec: raw ? timeout : 0, entryTimeoutSec: timeout,
     }, { log });
   } catch (err) {
     clearInterval(renew);

@@ -1,7 +1,8 @@
 /**
  * setattr (chmod, chown, utimens, truncate) and extended attributes, with the ownership rules of
  * Linux: chmod and explicit times by the owner or root; chown by root, chgrp by the owner to a
- * group it is in; chown of a non-directory clears set-uid, and set-gid when group-executable.
+ * group it is in; chown of a non-directory clears set-uid, and set-gid when group-executable;
+ * anyone may clear set-uid/set-gid alone (what the kernel asks after a non-owner's write).
  */
 import { posixError } from '../../../proto/errors.js';
 import type { FsCaller, Volume } from '../../../proto/metadata-types.js';
@@ -26,9 +27,20 @@ function notOwner(caller: Caller, inode: Inode, what: string): Error {
   return posixError('EPERM', `uid ${caller.uid} may not ${what} inode ${inode.ino} (owner uid ${inode.uid})`, 'only the owner or root may do that');
 }
 
+/**
+ * Set-uid and/or set-gid dropped, nothing else changed. The kernel sends exactly this, as the
+ * writer, when someone who is not the owner writes to or truncates a set-id file (it clears them
+ * itself on ext4, with no ownership check), so anyone may: losing privilege is always allowed.
+ */
+function onlyDropsSetId(inode: Inode, mode: number): boolean {
+  const setId = 0o6000;
+  const dropped = inode.mode & setId & ~mode;
+  return dropped !== 0 && (mode | dropped) === inode.mode;
+}
+
 function applyMode(caller: Caller, inode: Inode, raw: unknown): Inode {
   const mode = checkMode(raw);
-  if (caller.uid !== 0 && caller.uid !== inode.uid) throw notOwner(caller, inode, 'chmod');
+  if (caller.uid !== 0 && caller.uid !== inode.uid && !onlyDropsSetId(inode, mode)) throw notOwner(caller, inode, 'chmod');
   // Linux: a non-root caller outside the file's group loses set-gid silently.
   const kept = caller.uid !== 0 && !inGroup(caller, inode.gid) ? mode & ~0o2000 : mode;
   return { ...inode, mode: kept };

@@ -7,7 +7,7 @@
  * `no/<volumeId>/<ino>` are hot (bounded by volumes and open files).
  */
 import { invariant, posixError } from '../../../proto/errors.js';
-import { maxFileNameBytes } from '../../../proto/limits.js';
+import { maxFileNameBytes, maxFileSizeBytes } from '../../../proto/limits.js';
 import type { FsAttr, FsCaller, FsFileType, TimeNs, Volume } from '../../../proto/metadata-types.js';
 import type { CommandContext } from './commands.js';
 import { requireVolume } from './lookup.js';
@@ -40,7 +40,7 @@ export const maxClosesPerCommand = 1_024;
 export const purgeKeysPerStep = 512;
 const maxId = 0xffff_ffff;
 /** Largest file (ext4 with 4 KiB blocks): sizes beyond are EFBIG. */
-export const maxFileBytes = 2 ** 44;
+export const maxFileBytes = maxFileSizeBytes;
 
 /** Stored inode: the attributes plus what only the namespace needs. */
 export interface Inode extends Omit<FsAttr, 'truncEpoch'> {

@@ -232,6 +232,22 @@ describe('metadata/state namespace: setattr, xattrs, writes, open files, readdir
     await f.fails('INVALID_ARGUMENT', 'fsSetattr', 'fs', root, a.ino, { colour: 1 });
   });
 
+  it('lets anyone drop only the set-uid/set-gid bits (the kernel asks so, as the writer, when a non-owner writes), nothing more', async () => {
+    const a = await n.create(rootIno, 'suid', alice, 0o6777);
+    // What the kernel sends after bob's write: the same mode without set-uid and set-gid.
+    const dropped = await f.ok<FsAttr>('fsSetattr', 'fs', bob, a.ino, { mode: 0o777 });
+    assert.deepEqual([dropped.mode, dropped.uid], [0o777, 1000]);
+    await f.ok('fsSetattr', 'fs', alice, a.ino, { mode: 0o4755 });
+    assert.equal((await f.ok<FsAttr>('fsSetattr', 'fs', bob, a.ino, { mode: 0o755 })).mode, 0o755, 'set-uid alone');
+    await f.ok('fsSetattr', 'fs', alice, a.ino, { mode: 0o2755 });
+    // Anything beyond dropping set-id bits is still the owner's: other bits, or adding a set-id bit.
+    await n.errno('EPERM', 'fsSetattr', bob, a.ino, { mode: 0o777 });
+    await n.errno('EPERM', 'fsSetattr', bob, a.ino, { mode: 0o6755 });
+    await n.errno('EPERM', 'fsSetattr', bob, a.ino, { mode: 0o4755 });
+    await n.errno('EPERM', 'fsSetattr', bob, a.ino, { mode: 0o2755 });
+    assert.equal((await n.getattr(a.ino)).mode, 0o2755);
+  });
+
   it('chown by root, chgrp by the owner into its groups; chown clears set-uid and group-exec set-gid', async () => {
     const a = await n.create(rootIno, 'a', alice, 0o6755);
     await n.errno('EPERM', 'fsSetattr', alice, a.ino, { uid: 1001 });
