@@ -246,9 +246,10 @@ export class BlockClient {
   /**
    * The block as of a cut (issue #11): the newest version written at an epoch below `below`, from
    * the PG's primary. `absent`: nothing below the cut; `deleted`: deleted as of the cut. Resolving a
-   * snapshot, a clone or a restored volume into such reads is snapshot-reads.ts.
+   * snapshot, a clone or a restored volume into such reads is snapshot-reads.ts. With `sealed`, an
+   * encrypted volume's body is returned as stored, not opened.
    */
-  async readVersion(volumeId: string, inode: number, blockNo: number, below: number): Promise<VersionRead> {
+  async readVersion(volumeId: string, inode: number, blockNo: number, below: number, opts: { sealed?: boolean } = {}): Promise<VersionRead> {
     const a = { volumeId, inode, blockNo };
     return this.withRetry(volumeId, async (p) => {
       const r = this.route(p, a);
@@ -259,7 +260,8 @@ export class BlockClient {
       if (kind === 'absent') return { kind };
       if (kind === 'deleted') return { kind, epoch: Number(res.headers[Header.epoch]) };
       // A version is sealed with the key of the volume that wrote it (a clone's parent: its own).
-      return { kind: 'block', block: { data: await this.opened(a, data), seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) } };
+      // `sealed`: the body as the node holds it (backups store ciphertext only).
+      return { kind: 'block', block: { data: opts.sealed === true ? data : await this.opened(a, data), seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) } };
     });
   }
 

@@ -50,6 +50,17 @@ describe('backup plan', () => {
     assert.equal(checkManifest(null).ok, false);
   });
 
+  it('an encrypted manifest names, for every block, a volume whose wrapped key it carries; a plain one names none', () => {
+    const ok = { format: 'galleon-backup/1', id: 'bk-00000001', strategy: 'full', blocks: { '0/1': e('a') }, changed: [], volume: { blockSizeBytes: 4096 }, complete: true };
+    const key = { provider: 'internal', keyId: 'internal:v1:x', wrapped: 'AAAA' };
+    const sealed = { ...ok, blocks: { '0/1': { ...e('a'), sealedBy: 'vol-a' }, '0/2': { ...e('b'), sealedBy: 'parent' } }, encryption: { keys: { 'vol-a': key, parent: key } } };
+    assert.equal(checkManifest(sealed).ok, true);
+    assert.deepEqual(checkManifest({ ...sealed, encryption: { keys: { 'vol-a': key } } }), { ok: false, reason: 'block 0/2 names no data key of the backup' });
+    assert.equal(checkManifest({ ...sealed, blocks: { '0/1': e('a') } }).ok, false, 'a plaintext entry in an encrypted backup');
+    assert.equal(checkManifest({ ...ok, blocks: { '0/1': { ...e('a'), sealedBy: 'vol-a' } } }).ok, false, 'a sealed entry without keys');
+    assert.deepEqual(checkManifest({ ...sealed, encryption: { keys: { 'vol-a': { provider: 'internal' } } } }), { ok: false, reason: 'bad encryption record' });
+  });
+
   it('keys stay inside their folders', () => {
     assert.equal(blockObjectKey(h('f')), `blocks/ff/${h('f')}`);
     assert.throws(() => blockObjectKey('../x'), /invariant/);
