@@ -270,17 +270,19 @@ export class BlockClient {
    * cut holds: readVersion says which exist there). Each PG's primary answers for its own PGs.
    */
   async listVolumeBlocks(volumeId: string): Promise<{ inode: number; blockNo: number }[]> {
-    const p = await this.opts.placement.getPlacement(volumeId);
-    const seen = new Map<string, { inode: number; blockNo: number }>();
-    for (const nodeId of new Set(p.groups.map((g) => g.primary))) {
-      const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
-      if (res.statusCode !== 200) throw await errorFromResponse(res);
-      const { blocks } = (await res.body.json()) as { blocks: [number, number][] };
-      for (const [inode, blockNo] of blocks) {
-        if (groupOf(p, pgOf(inode, blockNo, p.pgCount)).primary === nodeId) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
+    // Retried like a read: a primary that just restarted, or moved, answers after a refresh or a backoff.
+    return this.withRetry(volumeId, async (p) => {
+      const seen = new Map<string, { inode: number; blockNo: number }>();
+      for (const nodeId of new Set(p.groups.map((g) => g.primary))) {
+        const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
+        if (res.statusCode !== 200) throw await errorFromResponse(res);
+        const { blocks } = (await res.body.json()) as { blocks: [number, number][] };
+        for (const [inode, blockNo] of blocks) {
+          if (groupOf(p, pgOf(inode, blockNo, p.pgCount)).primary === nodeId) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
+        }
       }
-    }
-    return [...seen.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
+      return [...seen.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
+    });
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {
