@@ -19,7 +19,7 @@ import { MetadataRole } from './metadata-role.js';
 import { DataRole } from './data-role.js';
 import { MountManager } from '../../vfs/manager/mount-manager.js';
 import { BackupService, type SnapshotOps } from '../../dataplane/backup/service.js';
-import { createSnapshot, deleteSnapshot, type SnapshotHost } from './snapshot-ops.js';
+import { createSnapshot, dropSnapshot, type SnapshotHost } from './snapshot-ops.js';
 import { dataKeyContext } from '../../dataplane/client/key-providers.js';
 import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
@@ -277,7 +277,8 @@ export class Daemon implements DaemonHost {
     });
     return {
       take: (volumeId, name) => createSnapshot(host(), { volume: volumeId, name }),
-      drop: async (id) => { await deleteSnapshot(host(), id, {}); },
+      // No dry-run estimate first (a down data node would fail it): delete, then free in the background.
+      drop: async (id) => { await dropSnapshot(host(), id); },
     };
   }
 
