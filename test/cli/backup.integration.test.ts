@@ -197,8 +197,12 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       [['backup', 'get', 'bk-doesnotexist1'], /^Error: backup bk-doesnotexist1 not found — /, 4],
       [['backup', 'get', '../etc'], /is not a backup id — /, 2],
       [['backup', 'policy', 'create', '--volume', 'plain', '--target', 'local', '--schedule', '99 * * * *'], /is not a cron expression/, 2],
+      [['backup', 'create', 'plain', '--target', 'local', '--snapshot', 'no-such-snap'], /^Error: snapshot "no-such-snap" not found — /, 4],
+      [['backup', 'create', 'plain', '--target', 'local', '--snapshot', 'other-snap'], /^Error: snapshot other-snap is of volume other, not plain — /, 2],
     ];
     await json<Volume>(['volume', 'create', '--name', 'plain', '--size', '64K', '--block-size', '4K']);
+    await json<Volume>(['volume', 'create', '--name', 'other', '--size', '64K', '--block-size', '4K']);
+    await json(['snapshot', 'create', 'other', '--name', 'other-snap']);
     const targetsBefore = await json<unknown[]>(['backup-target', 'list']);
     for (const [args, re, code] of cases) {
       const r = await runCli(args, env);
@@ -208,6 +212,7 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
     }
     assert.deepEqual(await json<unknown[]>(['backup-target', 'list']), targetsBefore);
     assert.deepEqual(await json<unknown[]>(['backup', 'policy', 'list']), []);
+    assert.deepEqual(await json<BackupSummary[]>(['backup', 'list', '--volume', 'plain']), [], 'no backup started');
   });
 
   it('lists targets without secrets', async () => {
