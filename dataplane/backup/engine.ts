@@ -12,7 +12,7 @@ import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
 import type { ObjectStore } from './object-store.js';
 import type { BackupSource } from './source.js';
 import { readCatalog, readJson, readManifest, type Progress, type VerifyRecord } from './catalog.js';
-import { blockKey, blockObjectKey, isSha256, manifestFormat, manifestKey, runningKey, verifiedKey, type BlockEntry, type Manifest, type NamespaceDump, type RunningRecord, type SnapshotRef, type Strategy } from './logic/manifest.js';
+import { blockKey, blockObjectKey, isSha256, manifestFormat, manifestKey, runningKey, verifiedKey, verifyingKey, type BlockEntry, type Manifest, type NamespaceDump, type RunningRecord, type SnapshotRef, type Strategy } from './logic/manifest.js';
 import { blockVerdict, chooseParent, sampleKeys, trustedHashes, unreferencedObjects, type PriorBackup } from './logic/plan.js';
 
 /** How often a running backup rewrites its `running/` record with its progress. */
@@ -224,6 +224,7 @@ export async function deleteBackup(store: ObjectStore, id: string, nowMs: number
   await store.delete(manifestKey(id));
   await store.delete(runningKey(id));
   await store.delete(verifiedKey(id));
+  await store.delete(verifyingKey(id));
   const catalog = await readCatalog(store);
   const live = catalog.incomplete.filter((r) => nowMs - (r.progress?.updatedAtMs ?? r.startedAtMs) < staleRunningMs);
   if (live.length > 0) return { id, deletedObjects: 0, collectionDeferred: true };

@@ -3,8 +3,8 @@
  * cancel), finds backups across every recorded target, and applies retention. The admin endpoint
  * (cli/daemon/admin-server.ts) calls it; it holds nothing a restart must keep: a backup that was
  * running when the daemon died stays `incomplete` on its target (its `running/` record names this
- * node) until this daemon starts again and resumes it (`resumeInterrupted`). Restores and
- * verifications are not resumed: run them again.
+ * node) until this daemon starts again and resumes it (`resumeInterrupted`); so is a verification
+ * (its `verifying/` record), run again from the start. Restores are not resumed: run them again.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -15,12 +15,12 @@ import { stat } from 'node:fs/promises';
 import { BlockClient } from '../client/block-client.js';
 import { MetadataPlacementSource } from '../placement.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
-import { readCatalog, readManifest, type Progress, type VerifyRecord } from './catalog.js';
+import { readCatalog, readJson, readManifest, type Progress, type VerifyRecord } from './catalog.js';
 import { createBackup, deleteBackup, verifyBackup, type BackupOptions, type BackupResult, type DeleteResult, type JobHooks } from './engine.js';
 import { restoreBackup, type RestoreResult } from './restore.js';
 import { SnapshotSource } from './source.js';
 import { takeSnapshot } from '../client/snapshot-reads.js';
-import { isBackupId, runKey, strategies, type Manifest, type SnapshotRef, type Strategy, type WrappedKey } from './logic/manifest.js';
+import { checkVerifying, isBackupId, runKey, strategies, verifyingKey, type Manifest, type SnapshotRef, type Strategy, type VerifyingRecord, type WrappedKey } from './logic/manifest.js';
 import { planRetention, type RetentionPlan, type RetentionRule } from './logic/retention.js';
 
 /** Finished jobs kept for `backup job` / the CLI's last poll. */
@@ -218,6 +218,7 @@ export class BackupService {
   private async resumeOnce(): Promise<JobView[]> {
     const out: JobView[] = [];
     for (const t of await this.api().listBackupTargets()) {
+      out.push(...await this.resumeVerifications(t));
       const cat = await this.withStore(t.name, (s) => readCatalog(s));
       for (const r of cat.incomplete) {
         if (r.nodeId !== this.nodeId || r.ended !== undefined || r.scheduled !== undefined || [...this.jobs.values()].some((j) => j.backupId === r.id)) continue;
@@ -283,8 +284,38 @@ export class BackupService {
     if (!(samplePercent > 0 && samplePercent <= 100)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `--sample ${samplePercent} is not a percentage`, { hint: 'give a number above 0 and at most 100' });
     const found = await this.find(id);
     const { s } = await this.store(found.target);
-    const offset = randomBytes(4).readUInt32BE(0);
-    return this.run('verify', id, found.target, found.volume.name, s, (h) => verifyBackup(s, id, samplePercent, h, offset));
+    const rec: VerifyingRecord = { id, nodeId: this.nodeId, samplePercent, sampleOffset: randomBytes(4).readUInt32BE(0), startedAtMs: Date.now() };
+    return this.verifyJob(s, found.target, found.volume.name, rec);
+  }
+
+  /**
+   * A verification with its `verifying/` record on the target for as long as it runs: a daemon
+   * killed meanwhile finds it when it starts again and runs it again (`resumeInterrupted`). A
+   * verification that ends, however, removes it (its outcome is `verified/<id>.json`).
+   */
+  private async verifyJob(s: ObjectStore, target: string, volume: string, rec: VerifyingRecord): Promise<JobView> {
+    await s.put(verifyingKey(rec.id), Buffer.from(JSON.stringify(rec))).catch((err: unknown) => { s.close(); throw err; });
+    return this.run('verify', rec.id, target, volume, s, async (h) => {
+      try {
+        return await verifyBackup(s, rec.id, rec.samplePercent, h, rec.sampleOffset);
+      } finally {
+        await s.delete(verifyingKey(rec.id)).catch(() => undefined);
+      }
+    });
+  }
+
+  /** Verifications this node was running when its daemon died: run again (read-only, so from the start). */
+  private async resumeVerifications(t: BackupTarget): Promise<JobView[]> {
+    const out: JobView[] = [];
+    const recs = await this.withStore(t.name, async (s) => Promise.all((await s.list('verifying/')).map(async (k) => checkVerifying(await readJson(s, k)))));
+    for (const r of recs) {
+      if (r === null || r.nodeId !== this.nodeId || [...this.jobs.values()].some((j) => j.backupId === r.id && j.kind === 'verify')) continue;
+      const m = await this.withStore(t.name, (s) => readManifest(s, r.id)).catch(() => null);
+      if (m === null) continue; // its backup was deleted meanwhile
+      this.logger.info({ backup: r.id, target: t.name }, 'running again a verification interrupted by a restart');
+      out.push(await this.verifyJob((await this.store(t.name)).s, t.name, m.volume.name, r));
+    }
+    return out;
   }
 
   private run(kind: JobKind, backupId: string, target: string, volume: string, s: ObjectStore, work: (h: JobHooks) => Promise<BackupResult | RestoreResult | VerifyRecord>): JobView {

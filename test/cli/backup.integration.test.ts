@@ -408,6 +408,8 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       const killedAt = Date.now();
       const again = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--json'], {}, 120_000);
       assert.equal(again.code, 0, again.stderr);
+      // A killed daemon not yet reaped is a zombie: up must see it as down and start it again.
+      assert.deepEqual((JSON.parse(again.stdout) as UpResult).restarted, ['node2']);
       await waitFor('three data nodes up again', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
       await waitFor('the interrupted backup resumed and complete', 150_000, async () => (await json<BackupSummary[]>(['backup', 'list', '--volume', 'big'])).find((x) => x.id === job.backupId)?.state === 'complete');
       const resumed = await json<BackupSummary>(['backup', 'get', job.backupId]);
@@ -428,6 +430,32 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       for (let i = 0; i < count; i += 1) assert.ok(want[i]?.data.equals(got[i]?.data ?? Buffer.alloc(0)), `block ${i}`);
       const del = await json<{ deletedObjects: number }>(['backup', 'delete', next.id, '--yes']);
       assert.equal(del.deletedObjects, 0, 'the resumed backup names every object');
+    });
+
+    it('a verification its daemon died in runs again when that daemon restarts', async function () {
+      this.timeout(300_000);
+      const node3 = up.cluster.nodes[2];
+      assert.ok(node3 !== undefined);
+      const vol = await json<Volume>(['volume', 'create', '--name', 'vfy', '--size', '64K', '--block-size', '4K', '--storage-class', 'fast-local-ssd', '--replicas', '3']);
+      await writeRandom(vol, [1, 2, 3]);
+      const b = await json<BackupResult>(['backup', 'create', 'vfy', '--target', 'local', '--strategy', 'full']);
+      const verified = join(root, 'target-dir', 'verified', `${b.id}.json`);
+      await assert.rejects(readFile(verified), 'not verified yet');
+      // A verification of 3 blocks ends before any kill could land: what a daemon killed in the middle
+      // of one leaves on the target (its record, no outcome) is written here instead, naming node3.
+      await mkdir(join(root, 'target-dir', 'verifying'), { recursive: true });
+      const rec = join(root, 'target-dir', 'verifying', `${b.id}.json`);
+      await writeFile(rec, JSON.stringify({ id: b.id, nodeId: 'node3', samplePercent: 100, sampleOffset: 0, startedAtMs: Date.now() }));
+      process.kill(Number((await readFile(join(node3.storagePath, 'galleon.pid'), 'utf8')).trim()), 'SIGKILL');
+      const again = await runCli(['up', '--no-first-volume', '--dir', clusterDir, '--json'], {}, 120_000);
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual((JSON.parse(again.stdout) as UpResult).restarted, ['node3']);
+      await waitFor('the verification run again and recorded', 120_000, async () => (await readFile(verified).catch(() => null)) !== null && (await readFile(rec).catch(() => null)) === null);
+      const v = JSON.parse(await readFile(verified, 'utf8')) as VerifyRecord;
+      assert.deepEqual([v.ok, v.checkedBlocks, v.samplePercent], [true, 3, 100]);
+      // An ordinary verification leaves no record behind.
+      assert.equal((await json<VerifyRecord>(['backup', 'verify', b.id])).ok, true);
+      assert.deepEqual(await readdir(join(root, 'target-dir', 'verifying')), []);
     });
 
     it('backup cancel stops a running backup; it is never listed complete; its snapshot is deleted', async () => {

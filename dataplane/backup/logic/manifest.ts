@@ -7,6 +7,7 @@
  *  - `running/<backupId>.json`    written first: a backup that started (its progress while it runs)
  *  - `manifests/<backupId>.json`  written LAST, with `complete: true`: the only proof a backup finished
  *  - `verified/<backupId>.json`   the outcome of the last `backup verify`
+ *  - `verifying/<backupId>.json`  a verification under way (its daemon runs it again after a restart)
  *  - `runs/<policyId>/<dueMs>-<backupId|failed>.json`  a policy's finished runs (the run journal)
  * A block object is trusted (skipped by a later backup) only when a complete manifest names it:
  * objects a crashed backup left behind are uploaded again, never believed.
@@ -159,6 +160,26 @@ export const isBackupId = (s: string): boolean => /^bk-[0-9a-z]{8,40}$/.test(s);
 export const manifestKey = (id: string): string => `manifests/${checkedId(id)}.json`;
 export const runningKey = (id: string): string => `running/${checkedId(id)}.json`;
 export const verifiedKey = (id: string): string => `verified/${checkedId(id)}.json`;
+/** A verification under way (deleted when it ends): its daemon runs it again after a restart. */
+export const verifyingKey = (id: string): string => `verifying/${checkedId(id)}.json`;
+
+/** What `verifying/<id>.json` holds. */
+export interface VerifyingRecord {
+  id: string;
+  nodeId: string;
+  samplePercent: number;
+  sampleOffset: number;
+  startedAtMs: number;
+}
+
+/** A `verifying/` record read back, or null when it is not one. */
+export function checkVerifying(raw: unknown): VerifyingRecord | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as Partial<VerifyingRecord>;
+  const ok = typeof r.id === 'string' && isBackupId(r.id) && typeof r.nodeId === 'string' && typeof r.samplePercent === 'number' && r.samplePercent > 0 && r.samplePercent <= 100
+    && Number.isSafeInteger(r.sampleOffset) && Number.isSafeInteger(r.startedAtMs);
+  return ok ? r as VerifyingRecord : null;
+}
 
 export function runKey(policyId: string, dueMs: number, backupId: string | null): string {
   invariant(/^[0-9a-z-]{1,64}$/.test(policyId) && Number.isSafeInteger(dueMs) && dueMs >= 0, `run key ${policyId}/${dueMs}`);

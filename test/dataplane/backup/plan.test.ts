@@ -1,7 +1,7 @@
 /** The pure backup decisions (dataplane/backup/logic/plan.ts, manifest.ts). */
 import { strict as assert } from 'node:assert';
 import { blockVerdict, chooseParent, sampleKeys, trustedHashes, type PriorBackup } from '../../../dataplane/backup/logic/plan.js';
-import { blockObjectKey, checkManifest, idOfKey, manifestKey, type BlockEntry } from '../../../dataplane/backup/logic/manifest.js';
+import { blockObjectKey, checkManifest, checkVerifying, idOfKey, manifestKey, verifyingKey, type BlockEntry } from '../../../dataplane/backup/logic/manifest.js';
 
 const h = (c: string): string => c.repeat(64);
 const e = (c: string, bytes = 4096): BlockEntry => ({ sha256: h(c), crc32c: 1, bytes });
@@ -59,6 +59,15 @@ describe('backup plan', () => {
     assert.equal(checkManifest({ ...sealed, blocks: { '0/1': e('a') } }).ok, false, 'a plaintext entry in an encrypted backup');
     assert.equal(checkManifest({ ...ok, blocks: { '0/1': { ...e('a'), sealedBy: 'vol-a' } } }).ok, false, 'a sealed entry without keys');
     assert.deepEqual(checkManifest({ ...sealed, encryption: { keys: { 'vol-a': { provider: 'internal' } } } }), { ok: false, reason: 'bad encryption record' });
+  });
+
+  it('a verifying record read back is taken only whole', () => {
+    const r = { id: 'bk-00000001', nodeId: 'node3', samplePercent: 10, sampleOffset: 5, startedAtMs: 1 };
+    assert.deepEqual(checkVerifying(r), r);
+    assert.equal(checkVerifying({ ...r, samplePercent: 0 }), null);
+    assert.equal(checkVerifying({ ...r, id: '../x' }), null);
+    assert.equal(checkVerifying({ ...r, nodeId: undefined }), null);
+    assert.equal(verifyingKey('bk-00000001'), 'verifying/bk-00000001.json');
   });
 
   it('keys stay inside their folders', () => {
