@@ -12,13 +12,15 @@ import { collectDefaultMetrics, register, Registry } from 'prom-client';
 import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import type { Member } from '../../proto/metadata-types.js';
+import type { KeyProviderName, Member } from '../../proto/metadata-types.js';
 import { parseHostPort } from '../lib/address.js';
 import { startAdminServer, type AdminServer, type DaemonHost } from './admin-server.js';
 import { MetadataRole } from './metadata-role.js';
 import { DataRole } from './data-role.js';
 import { MountManager } from '../../vfs/manager/mount-manager.js';
-import { BackupService } from '../../dataplane/backup/service.js';
+import { BackupService, type SnapshotOps } from '../../dataplane/backup/service.js';
+import { createSnapshot, dropSnapshot, type SnapshotHost } from './snapshot-ops.js';
+import { dataKeyContext } from '../../dataplane/client/key-providers.js';
 import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
 import { resolveNodeId } from './node-id.js';
@@ -231,6 +233,8 @@ export class Daemon implements DaemonHost {
     this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }), this.cfg.nodeId, process.env, {
       blocks: () => this.backupBlockClient(),
       prepareVolume: (spec) => this.keys().withDataKey(this.metadata(), spec, defaultStorageClass),
+      unwrapKey: (w, what) => this.keys().provider.unwrap(dataKeyContext, { ...w, provider: w.provider as KeyProviderName }, what),
+      snapshots: this.backupSnapshots(),
     });
     void this.backupService.resumeInterrupted();
     if (this.metadataRole !== null) {
@@ -263,6 +267,19 @@ export class Daemon implements DaemonHost {
       blocks: () => this.mountBlockClient(), log: this.logger.child({ role: 'vfs' }),
     });
     await this.mountManager.start();
+  }
+
+  /** A backup's snapshot: taken as `snapshot create` takes one (this node's mounts flushed first), deleted with its versions freed. */
+  private backupSnapshots(): SnapshotOps {
+    const host = (): SnapshotHost => ({
+      api: this.metadata(), log: this.logger.child({ role: 'backup' }), mounts: () => this.mountManager,
+      post: (address, path, body, timeoutMs) => this.backupBlockClient().nodePost(address, path, body, timeoutMs),
+    });
+    return {
+      take: (volumeId, name) => createSnapshot(host(), { volume: volumeId, name }),
+      // No dry-run estimate first (a down data node would fail it): delete, then free in the background.
+      drop: async (id) => { await dropSnapshot(host(), id); },
+    };
   }
 
   /** The backup service's client: this node's keyring, credential and TLS, a backup's own retry bound. */

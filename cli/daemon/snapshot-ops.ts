@@ -125,6 +125,21 @@ export async function deleteSnapshot(host: SnapshotHost, ref: string, opts: { dr
   return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: null };
 }
 
+/**
+ * A snapshot deleted without the dry-run estimate (a backup's own snapshot when the run ends):
+ * the metadata command, then its versions freed in the background; a failed prune is retried by
+ * the next snapshot delete of the volume.
+ */
+export async function dropSnapshot(host: SnapshotHost, ref: string): Promise<Snapshot> {
+  const { pruneVolume } = await import('../../dataplane/client/snapshot-reads.js');
+  const deleted = await host.api.deleteSnapshot(ref);
+  pruneVolume(host.api, deleted.volumeId, false, pruneTimeoutMs, undefined, host.post).then(
+    (done) => host.log.debug({ snapshot: deleted.name, reports: done }, 'snapshot versions freed'),
+    (err: unknown) => host.log.warn({ err, snapshot: deleted.name }, 'freeing a deleted snapshot\'s versions failed; the next snapshot delete of the volume frees them'),
+  );
+  return deleted;
+}
+
 export async function restoreVolume(host: SnapshotHost, ref: string, snapshot: string): Promise<Volume> {
   const { restoreInPlace } = await import('../../dataplane/client/snapshot-reads.js');
   return restoreInPlace(host.api, ref, snapshot, host.post);

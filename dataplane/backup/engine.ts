@@ -12,7 +12,7 @@ import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
 import type { ObjectStore } from './object-store.js';
 import type { BackupSource } from './source.js';
 import { readCatalog, readJson, readManifest, type Progress, type VerifyRecord } from './catalog.js';
-import { blockKey, blockObjectKey, isSha256, manifestFormat, manifestKey, runningKey, verifiedKey, type BlockEntry, type Manifest, type NamespaceDump, type RunningRecord, type Strategy } from './logic/manifest.js';
+import { blockKey, blockObjectKey, isSha256, manifestFormat, manifestKey, runningKey, verifiedKey, verifyingKey, type BlockEntry, type Manifest, type NamespaceDump, type RunningRecord, type SnapshotRef, type Strategy } from './logic/manifest.js';
 import { blockVerdict, chooseParent, sampleKeys, trustedHashes, unreferencedObjects, type PriorBackup } from './logic/plan.js';
 
 /** How often a running backup rewrites its `running/` record with its progress. */
@@ -78,6 +78,8 @@ export interface BackupOptions {
    * manifest names is read back and kept when its SHA-256 matches (re-verified), else uploaded.
    */
   resume?: boolean;
+  /** The snapshot the source reads (recorded, so a resumed run reads the same one). */
+  snapshot?: SnapshotRef;
 }
 
 interface BlockPass {
@@ -93,6 +95,7 @@ export async function createBackup(store: ObjectStore, source: BackupSource, o: 
   const running: RunningRecord = {
     id: o.id, target: o.target, volume: source.volume.name, volumeId: source.volume.id, strategy: o.strategy, startedAtMs, daemonPid: process.pid,
     ...(o.nodeId === undefined ? {} : { nodeId: o.nodeId }), ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }),
+    ...(o.snapshot === undefined ? {} : { snapshot: o.snapshot }),
   };
   const putRunning = (extra: object): Promise<void> => store.put(runningKey(o.id), Buffer.from(JSON.stringify({ ...running, ...extra })));
   await putRunning({});
@@ -103,16 +106,18 @@ export async function createBackup(store: ObjectStore, source: BackupSource, o: 
     const choice = chooseParent(o.strategy, catalog.complete.filter((m) => m.volume.id === source.volume.id));
     await progress.set({ phase: 'namespace' });
     const namespace = await source.namespace();
-    await progress.set({ phase: 'blocks', blocksTotal: source.probeCount(namespace) });
+    await progress.set({ phase: 'blocks', blocksTotal: await source.probeCount(namespace) });
     const pass = await copyBlocks(store, source, namespace, choice.parent, trustedHashes(catalog.complete), o.resume === true, (p) => progress.set(p), h);
     await progress.set({ phase: 'manifest' });
+    const encryption = (await source.encryption?.()) ?? null;
     const count = Object.keys(pass.blocks).length;
     invariant(pass.changed.length <= count && pass.uploaded.size <= count && (choice.parent !== null || pass.changed.length === count),
       `backup ${o.id}: ${pass.changed.length} changed and ${pass.uploaded.size} uploaded of ${count} blocks (parent ${choice.parent?.id ?? 'none'})`);
     const manifest: Manifest = {
       format: manifestFormat, id: o.id, target: o.target, volume: source.volume, strategy: choice.strategy, parent: choice.parent?.id ?? null,
       createdAtMs: startedAtMs, completedAtMs: h.nowMs(), blocks: pass.blocks, changed: pass.changed, uploadedBlocks: pass.uploaded.size, uploadedBytes: pass.uploadedBytes,
-      namespace, ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }), complete: true,
+      namespace, ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }), ...(o.snapshot === undefined ? {} : { snapshot: o.snapshot }),
+      ...(encryption === null ? {} : { encryption }), complete: true,
     };
     // The manifest is the completion flag: written only after every object it names is stored.
     await store.put(manifestKey(o.id), Buffer.from(JSON.stringify(manifest)));
@@ -153,7 +158,7 @@ async function copyBlocks(
     }
     if (v.upload) seen.add(entry.sha256);
     if (v.changed) pass.changed.push(key);
-    pass.blocks[key] = entry;
+    pass.blocks[key] = b.sealedBy === undefined ? entry : { ...entry, sealedBy: b.sealedBy };
     bytesDone += b.bytes.length;
     await report({ blocksDone: probed, bytesDone });
   }
@@ -219,6 +224,7 @@ export async function deleteBackup(store: ObjectStore, id: string, nowMs: number
   await store.delete(manifestKey(id));
   await store.delete(runningKey(id));
   await store.delete(verifiedKey(id));
+  await store.delete(verifyingKey(id));
   const catalog = await readCatalog(store);
   const live = catalog.incomplete.filter((r) => nowMs - (r.progress?.updatedAtMs ?? r.startedAtMs) < staleRunningMs);
   if (live.length > 0) return { id, deletedObjects: 0, collectionDeferred: true };

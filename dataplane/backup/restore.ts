@@ -4,15 +4,22 @@
  * naming the block. The namespace is recreated first with new inode numbers (a map from the
  * backup's inodes), so file blocks land under the new inodes; sizes, modes, owners, times and
  * extended attributes follow the data, directories' times last.
+ *
+ * A backup of an encrypted volume holds the sealed bodies and the source's data keys wrapped by
+ * the cluster's key provider: each object is checked as stored, then opened with the identity it
+ * was sealed under (the sealing volume's key, its id, the block's ORIGINAL inode and number), and
+ * written through the block client, which seals it again with the new volume's own key under a
+ * writer id of its own (never a nonce of the source's writers).
  */
 import { crc32c } from '@node-rs/crc32';
-import { ErrorCode, GalleonError } from '../../proto/errors.js';
+import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
 import type { FsCaller, MetadataApi, Volume, VolumeSpec } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../client/block-client.js';
+import { VolumeCipher } from '../client/keyring.js';
 import type { ObjectStore } from './object-store.js';
 import { readManifest } from './catalog.js';
 import { sha256Of, type JobHooks } from './engine.js';
-import { blockObjectKey, parseBlockKey, type Manifest, type NamespaceDump, type NamespaceEntry } from './logic/manifest.js';
+import { blockObjectKey, parseBlockKey, type Manifest, type NamespaceDump, type NamespaceEntry, type WrappedKey } from './logic/manifest.js';
 
 /** Blocks fetched and written at once during a restore. */
 export const restoreBatchBlocks = 16;
@@ -26,10 +33,32 @@ export interface RestoreResult {
   files: number;
 }
 
-/** `prepareVolume`: the daemon's step that gives the new volume a data key when its class encrypts. */
-export async function restoreBackup(api: MetadataApi, client: BlockClient, store: ObjectStore, id: string, name: string, h: JobHooks,
-  prepareVolume: (spec: VolumeSpec) => Promise<VolumeSpec> = (spec) => Promise.resolve(spec)): Promise<RestoreResult> {
+export interface RestoreIo {
+  /** The daemon's step that gives the new volume a data key when its class encrypts. */
+  prepareVolume?: (spec: VolumeSpec) => Promise<VolumeSpec>;
+  /** Opens a data key wrapped by the cluster's key provider (backups of encrypted volumes). */
+  unwrapKey?: (w: WrappedKey, what: string) => Promise<Buffer>;
+}
+
+/** Openers of the sealed bodies of an encrypted backup, by sealing volume id (empty for a plain one). */
+async function openersOf(m: Manifest, io: RestoreIo): Promise<Map<string, VolumeCipher>> {
+  const out = new Map<string, VolumeCipher>();
+  const keys = Object.entries(m.encryption?.keys ?? {});
+  if (keys.length === 0) return out;
+  const unwrap = io.unwrapKey;
+  if (unwrap === undefined) {
+    throw new GalleonError(ErrorCode.KEY_UNAVAILABLE, `backup ${m.id} holds sealed blocks of an encrypted volume, and this daemon has no key provider`, { hint: 'restore it on a daemon started with the cluster key file (--key-file) or the KMS that wrapped its keys' });
+  }
+  const refuse = (): Promise<number> => Promise.reject(new GalleonError(ErrorCode.INTERNAL, 'a backup opener never seals'));
+  for (const [volumeId, w] of keys) out.set(volumeId, new VolumeCipher(volumeId, await unwrap(w, `volume ${m.volume.name} (backup ${m.id})`), refuse));
+  return out;
+}
+
+export async function restoreBackup(api: MetadataApi, client: BlockClient, store: ObjectStore, id: string, name: string, h: JobHooks, io: RestoreIo = {}): Promise<RestoreResult> {
   const m = await readManifest(store, id);
+  // Keys first: a backup whose keys do not open here fails before any volume is made.
+  const openers = await openersOf(m, io);
+  const prepareVolume = io.prepareVolume ?? ((spec: VolumeSpec) => Promise.resolve(spec));
   const startedAtMs = h.nowMs();
   let p = { phase: 'volume', blocksDone: 0, blocksTotal: Object.keys(m.blocks).length, bytesDone: 0, startedAtMs, updatedAtMs: startedAtMs };
   const report = (c: Partial<typeof p>): void => { p = { ...p, ...c, updatedAtMs: h.nowMs() }; h.onProgress(p); };
@@ -45,7 +74,7 @@ export async function restoreBackup(api: MetadataApi, client: BlockClient, store
   for (let i = 0; i < keys.length; i += restoreBatchBlocks) {
     h.signal.throwIfAborted();
     const batch = keys.slice(i, i + restoreBatchBlocks);
-    const bytes = await Promise.all(batch.map((k) => restoreBlock(client, store, m, k, vol, inodes)));
+    const bytes = await Promise.all(batch.map((k) => restoreBlock(client, store, m, k, vol, inodes, openers)));
     report({ blocksDone: p.blocksDone + batch.length, bytesDone: p.bytesDone + bytes.reduce((a, b) => a + b, 0) });
   }
   report({ phase: 'attributes' });
@@ -54,7 +83,7 @@ export async function restoreBackup(api: MetadataApi, client: BlockClient, store
   return { backup: id, volume: await api.getVolume(vol.id), blocks: keys.length, bytes: p.bytesDone, files };
 }
 
-async function restoreBlock(client: BlockClient, store: ObjectStore, m: Manifest, key: string, vol: Volume, inodes: Map<number, number>): Promise<number> {
+async function restoreBlock(client: BlockClient, store: ObjectStore, m: Manifest, key: string, vol: Volume, inodes: Map<number, number>, openers: Map<string, VolumeCipher>): Promise<number> {
   const e = m.blocks[key];
   if (e === undefined) return 0;
   const data = await store.get(blockObjectKey(e.sha256));
@@ -69,8 +98,24 @@ async function restoreBlock(client: BlockClient, store: ObjectStore, m: Manifest
   const { inode, blockNo } = parseBlockKey(key);
   const target = inode === 0 ? 0 : inodes.get(inode);
   if (target === undefined) return 0; // a file the tree no longer names: nothing to restore it into
-  await client.writeBlock(vol.id, target, blockNo, data, vol.writeConcern);
-  return data.length;
+  const plain = openSealed(m, key, e.sealedBy, data, openers);
+  await client.writeBlock(vol.id, target, blockNo, plain, vol.writeConcern);
+  return plain.length;
+}
+
+/** A stored body opened with the identity it was sealed under (a plain backup's body as it is). */
+function openSealed(m: Manifest, key: string, sealedBy: string | undefined, data: Buffer, openers: Map<string, VolumeCipher>): Buffer {
+  if (sealedBy === undefined) return data;
+  const opener = openers.get(sealedBy);
+  // checkManifest refuses a manifest whose entries name no key: a missing opener is a broken invariant.
+  invariant(opener !== undefined, `backup ${m.id}: block ${key} sealed by ${sealedBy}, which has no key in the manifest`);
+  const { inode, blockNo } = parseBlockKey(key);
+  try {
+    return opener.open({ volumeId: sealedBy, inode, blockNo }, data);
+  } catch (err) {
+    throw new GalleonError(ErrorCode.CHECKSUM_MISMATCH, `backup ${m.id}: block ${key} failed authentication with the backup's data key`,
+      { hint: `run galleon backup verify ${m.id}; restore from another backup`, details: { block: key }, cause: err });
+  }
 }
 
 /** Creates every name; returns backup inode -> new inode. */

@@ -3,23 +3,24 @@
  * cancel), finds backups across every recorded target, and applies retention. The admin endpoint
  * (cli/daemon/admin-server.ts) calls it; it holds nothing a restart must keep: a backup that was
  * running when the daemon died stays `incomplete` on its target (its `running/` record names this
- * node) until this daemon starts again and resumes it (`resumeInterrupted`). Restores and
- * verifications are not resumed: run them again.
+ * node) until this daemon starts again and resumes it (`resumeInterrupted`); so is a verification
+ * (its `verifying/` record), run again from the start. Restores are not resumed: run them again.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
-import type { BackupPolicy, BackupTarget, BackupTargetSpec, MetadataApi, VolumeSpec } from '../../proto/metadata-types.js';
+import type { BackupPolicy, BackupTarget, BackupTargetSpec, MetadataApi, Snapshot, Volume, VolumeSpec } from '../../proto/metadata-types.js';
 import { buildTarget } from '../../metadata/state/logic/backups.js';
 import { stat } from 'node:fs/promises';
 import { BlockClient } from '../client/block-client.js';
 import { MetadataPlacementSource } from '../placement.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
-import { readCatalog, readManifest, type Progress, type VerifyRecord } from './catalog.js';
-import { createBackup, deleteBackup, verifyBackup, type BackupResult, type DeleteResult, type JobHooks } from './engine.js';
+import { readCatalog, readJson, readManifest, type Progress, type VerifyRecord } from './catalog.js';
+import { createBackup, deleteBackup, verifyBackup, type BackupOptions, type BackupResult, type DeleteResult, type JobHooks } from './engine.js';
 import { restoreBackup, type RestoreResult } from './restore.js';
-import { LiveVolumeSource } from './source.js';
-import { isBackupId, runKey, strategies, type Manifest, type Strategy } from './logic/manifest.js';
+import { SnapshotSource } from './source.js';
+import { takeSnapshot } from '../client/snapshot-reads.js';
+import { checkVerifying, isBackupId, runKey, strategies, verifyingKey, type Manifest, type SnapshotRef, type Strategy, type VerifyingRecord, type WrappedKey } from './logic/manifest.js';
 import { planRetention, type RetentionPlan, type RetentionRule } from './logic/retention.js';
 
 /** Finished jobs kept for `backup job` / the CLI's last poll. */
@@ -63,14 +64,23 @@ export interface BackupSummary {
 
 interface Job extends JobView { abort: AbortController }
 
+/** Taking and deleting the snapshot a backup reads (the daemon's: a mount flush first; a delete frees versions). */
+export interface SnapshotOps {
+  take(volumeId: string, name: string): Promise<Snapshot>;
+  drop(snapshotId: string): Promise<void>;
+}
+
 /**
- * What the daemon lends the service: its block client (the node's keyring, credential and TLS,
- * so an encrypted volume is read and restored in the clear on this side and sealed again with the
- * new volume's key) and the step that gives a new volume its data key (`DaemonKeys.withDataKey`).
+ * What the daemon lends the service: its block client (the node's keyring, credential and TLS:
+ * a backup reads an encrypted volume's bodies sealed, a restore seals them again with the new
+ * volume's key), the step that gives a new volume its data key (`DaemonKeys.withDataKey`), the
+ * key provider's unwrap (a backup's wrapped data keys), and its snapshot operations.
  */
 export interface BackupIo {
   blocks?: () => BlockClient;
   prepareVolume?: (spec: VolumeSpec) => Promise<VolumeSpec>;
+  unwrapKey?: (w: WrappedKey, what: string) => Promise<Buffer>;
+  snapshots?: SnapshotOps;
 }
 
 export class BackupService {
@@ -141,15 +151,47 @@ export class BackupService {
     }
   }
 
-  /** Starts a backup; the job runs on after the answer (poll `job(id)`). */
-  async startBackup(volumeRef: string, target: string, strategyRaw: string | undefined): Promise<JobView> {
+  private snapshotOps(): SnapshotOps {
+    return this.io.snapshots ?? {
+      take: (volumeId, name) => takeSnapshot(this.api(), volumeId, name, (...a) => this.blocks().nodePost(...a)),
+      drop: async (id) => { await this.api().deleteSnapshot(id); },
+    };
+  }
+
+  /**
+   * A backup read at a snapshot: `snap` given (`--snapshot`, or the one a resumed run recorded)
+   * is used as it is; else one is taken now and deleted when the run ends, however it ends
+   * (a kill -9 leaves it for the resumed run, which deletes it).
+   */
+  private async backupAt(s: ObjectStore, vol: Volume, snap: SnapshotRef | null, o: Omit<BackupOptions, 'snapshot'>, h: JobHooks): Promise<BackupResult> {
+    const ops = this.snapshotOps();
+    const ref = snap ?? refOf(await ops.take(vol.id, `backup-${o.id}`), true);
+    try {
+      const source = new SnapshotSource(this.api(), this.blocks(), vol, await this.api().getSnapshot(ref.id));
+      return await createBackup(s, source, { ...o, snapshot: ref }, h);
+    } finally {
+      if (ref.created) await ops.drop(ref.id).catch((err: unknown) => h.logger.warn({ err, snapshot: ref.name, backup: o.id }, 'the backup\'s snapshot was not deleted; delete it with galleon snapshot delete'));
+    }
+  }
+
+  /** Starts a backup (at `snapshotRef`, or at a snapshot it takes); the job runs on after the answer (poll `job(id)`). */
+  async startBackup(volumeRef: string, target: string, strategyRaw: string | undefined, snapshotRef?: string): Promise<JobView> {
     const strategy = (strategyRaw ?? 'incremental') as Strategy;
     if (!strategies.includes(strategy)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `unknown strategy ${JSON.stringify(strategyRaw)}`, { hint: `use one of ${strategies.join(', ')}` });
     const { t, s } = await this.store(target);
-    const vol = await this.api().getVolume(volumeRef).catch((err: unknown) => { s.close(); throw err; });
-    const id = newBackupId();
-    const source = new LiveVolumeSource(this.api(), this.blocks(), vol);
-    return this.run('backup', id, t.name, vol.name, s, (h) => createBackup(s, source, { id, target: t.name, strategy, nodeId: this.nodeId }, h));
+    try {
+      const vol = await this.api().getVolume(volumeRef);
+      const given = snapshotRef === undefined ? null : await this.api().getSnapshot(snapshotRef);
+      if (given !== null && given.volumeId !== vol.id) {
+        throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot ${given.name} is of volume ${given.volumeName}, not ${vol.name}`, { hint: `list the snapshots of ${vol.name} with: galleon snapshot list ${vol.name}` });
+      }
+      const snap = given === null ? null : refOf(given, false);
+      const id = newBackupId();
+      return this.run('backup', id, t.name, vol.name, s, (h) => this.backupAt(s, vol, snap, { id, target: t.name, strategy, nodeId: this.nodeId }, h));
+    } catch (err) {
+      s.close();
+      throw err;
+    }
   }
 
   /**
@@ -176,17 +218,30 @@ export class BackupService {
   private async resumeOnce(): Promise<JobView[]> {
     const out: JobView[] = [];
     for (const t of await this.api().listBackupTargets()) {
+      out.push(...await this.resumeVerifications(t));
       const cat = await this.withStore(t.name, (s) => readCatalog(s));
       for (const r of cat.incomplete) {
         if (r.nodeId !== this.nodeId || r.ended !== undefined || r.scheduled !== undefined || [...this.jobs.values()].some((j) => j.backupId === r.id)) continue;
         const vol = await this.api().getVolume(r.volumeId);
         const { s } = await this.store(t.name);
-        const source = new LiveVolumeSource(this.api(), this.blocks(), vol);
-        this.logger.info({ backup: r.id, volume: vol.name, target: t.name }, 'resuming a backup interrupted by a restart');
-        out.push(this.run('backup', r.id, t.name, vol.name, s, (h) => createBackup(s, source, { id: r.id, target: t.name, strategy: r.strategy, nodeId: this.nodeId, resume: true }, h)));
+        const snap = await this.stillThere(r.snapshot);
+        this.logger.info({ backup: r.id, volume: vol.name, target: t.name, snapshot: snap?.name ?? null }, 'resuming a backup interrupted by a restart');
+        out.push(this.run('backup', r.id, t.name, vol.name, s, (h) => this.backupAt(s, vol, snap, { id: r.id, target: t.name, strategy: r.strategy, nodeId: this.nodeId, resume: true }, h)));
       }
     }
     return out;
+  }
+
+  /** The snapshot a resumed run recorded, if it still exists (else the run takes a new one: its objects are re-verified anyway). */
+  private async stillThere(ref: SnapshotRef | undefined): Promise<SnapshotRef | null> {
+    if (ref === undefined) return null;
+    try {
+      await this.api().getSnapshot(ref.id);
+      return ref;
+    } catch (err) {
+      if (isGalleonError(err, ErrorCode.SNAPSHOT_NOT_FOUND)) return null;
+      throw err;
+    }
   }
 
   /**
@@ -201,7 +256,7 @@ export class BackupService {
       const earlier = (await readCatalog(s)).complete.find((m) => m.scheduled?.policyId === p.id && m.scheduled.dueMs === dueMs);
       const id = earlier?.id ?? newBackupId();
       const backup = earlier !== undefined ? resultOf(earlier, p.strategy)
-        : await createBackup(s, new LiveVolumeSource(this.api(), this.blocks(), vol), { id, target: p.target, strategy: p.strategy, scheduled: { policyId: p.id, dueMs } }, hooks);
+        : await this.backupAt(s, vol, null, { id, target: p.target, strategy: p.strategy, scheduled: { policyId: p.id, dueMs } }, hooks);
       const verify = p.verifySamplePercent > 0 ? await verifyBackup(s, id, p.verifySamplePercent, hooks, randomBytes(4).readUInt32BE(0)) : null;
       const plan = await this.retentionPlan(p.volumeId, p.target, p);
       const deleted: string[] = [];
@@ -221,15 +276,46 @@ export class BackupService {
   async startRestore(id: string, name: string): Promise<JobView> {
     const found = await this.find(id);
     const { s } = await this.store(found.target);
-    return this.run('restore', id, found.target, found.volume.name, s, (h) => restoreBackup(this.api(), this.blocks(), s, id, name, h, this.io.prepareVolume));
+    const io = { ...(this.io.prepareVolume === undefined ? {} : { prepareVolume: this.io.prepareVolume }), ...(this.io.unwrapKey === undefined ? {} : { unwrapKey: this.io.unwrapKey }) };
+    return this.run('restore', id, found.target, found.volume.name, s, (h) => restoreBackup(this.api(), this.blocks(), s, id, name, h, io));
   }
 
   async startVerify(id: string, samplePercent: number): Promise<JobView> {
     if (!(samplePercent > 0 && samplePercent <= 100)) throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `--sample ${samplePercent} is not a percentage`, { hint: 'give a number above 0 and at most 100' });
     const found = await this.find(id);
     const { s } = await this.store(found.target);
-    const offset = randomBytes(4).readUInt32BE(0);
-    return this.run('verify', id, found.target, found.volume.name, s, (h) => verifyBackup(s, id, samplePercent, h, offset));
+    const rec: VerifyingRecord = { id, nodeId: this.nodeId, samplePercent, sampleOffset: randomBytes(4).readUInt32BE(0), startedAtMs: Date.now() };
+    return this.verifyJob(s, found.target, found.volume.name, rec);
+  }
+
+  /**
+   * A verification with its `verifying/` record on the target for as long as it runs: a daemon
+   * killed meanwhile finds it when it starts again and runs it again (`resumeInterrupted`). A
+   * verification that ends, however, removes it (its outcome is `verified/<id>.json`).
+   */
+  private async verifyJob(s: ObjectStore, target: string, volume: string, rec: VerifyingRecord): Promise<JobView> {
+    await s.put(verifyingKey(rec.id), Buffer.from(JSON.stringify(rec))).catch((err: unknown) => { s.close(); throw err; });
+    return this.run('verify', rec.id, target, volume, s, async (h) => {
+      try {
+        return await verifyBackup(s, rec.id, rec.samplePercent, h, rec.sampleOffset);
+      } finally {
+        await s.delete(verifyingKey(rec.id)).catch(() => undefined);
+      }
+    });
+  }
+
+  /** Verifications this node was running when its daemon died: run again (read-only, so from the start). */
+  private async resumeVerifications(t: BackupTarget): Promise<JobView[]> {
+    const out: JobView[] = [];
+    const recs = await this.withStore(t.name, async (s) => Promise.all((await s.list('verifying/')).map(async (k) => checkVerifying(await readJson(s, k)))));
+    for (const r of recs) {
+      if (r === null || r.nodeId !== this.nodeId || [...this.jobs.values()].some((j) => j.backupId === r.id && j.kind === 'verify')) continue;
+      const m = await this.withStore(t.name, (s) => readManifest(s, r.id)).catch(() => null);
+      if (m === null) continue; // its backup was deleted meanwhile
+      this.logger.info({ backup: r.id, target: t.name }, 'running again a verification interrupted by a restart');
+      out.push(await this.verifyJob((await this.store(t.name)).s, t.name, m.volume.name, r));
+    }
+    return out;
   }
 
   private run(kind: JobKind, backupId: string, target: string, volume: string, s: ObjectStore, work: (h: JobHooks) => Promise<BackupResult | RestoreResult | VerifyRecord>): JobView {
@@ -341,6 +427,10 @@ export class BackupService {
     }));
     return { ...planRetention(items, rule), volume: vol.name, target };
   }
+}
+
+function refOf(s: Snapshot, created: boolean): SnapshotRef {
+  return { id: s.id, name: s.name, cut: s.cut, created };
 }
 
 export interface RunRecord {

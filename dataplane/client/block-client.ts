@@ -246,9 +246,10 @@ export class BlockClient {
   /**
    * The block as of a cut (issue #11): the newest version written at an epoch below `below`, from
    * the PG's primary. `absent`: nothing below the cut; `deleted`: deleted as of the cut. Resolving a
-   * snapshot, a clone or a restored volume into such reads is snapshot-reads.ts.
+   * snapshot, a clone or a restored volume into such reads is snapshot-reads.ts. With `sealed`, an
+   * encrypted volume's body is returned as stored, not opened.
    */
-  async readVersion(volumeId: string, inode: number, blockNo: number, below: number): Promise<VersionRead> {
+  async readVersion(volumeId: string, inode: number, blockNo: number, below: number, opts: { sealed?: boolean } = {}): Promise<VersionRead> {
     const a = { volumeId, inode, blockNo };
     return this.withRetry(volumeId, async (p) => {
       const r = this.route(p, a);
@@ -259,7 +260,8 @@ export class BlockClient {
       if (kind === 'absent') return { kind };
       if (kind === 'deleted') return { kind, epoch: Number(res.headers[Header.epoch]) };
       // A version is sealed with the key of the volume that wrote it (a clone's parent: its own).
-      return { kind: 'block', block: { data: await this.opened(a, data), seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) } };
+      // `sealed`: the body as the node holds it (backups store ciphertext only).
+      return { kind: 'block', block: { data: opts.sealed === true ? data : await this.opened(a, data), seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) } };
     });
   }
 
@@ -268,17 +270,19 @@ export class BlockClient {
    * cut holds: readVersion says which exist there). Each PG's primary answers for its own PGs.
    */
   async listVolumeBlocks(volumeId: string): Promise<{ inode: number; blockNo: number }[]> {
-    const p = await this.opts.placement.getPlacement(volumeId);
-    const seen = new Map<string, { inode: number; blockNo: number }>();
-    for (const nodeId of new Set(p.groups.map((g) => g.primary))) {
-      const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
-      if (res.statusCode !== 200) throw await errorFromResponse(res);
-      const { blocks } = (await res.body.json()) as { blocks: [number, number][] };
-      for (const [inode, blockNo] of blocks) {
-        if (groupOf(p, pgOf(inode, blockNo, p.pgCount)).primary === nodeId) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
+    // Retried like a read: a primary that just restarted, or moved, answers after a refresh or a backoff.
+    return this.withRetry(volumeId, async (p) => {
+      const seen = new Map<string, { inode: number; blockNo: number }>();
+      for (const nodeId of new Set(p.groups.map((g) => g.primary))) {
+        const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
+        if (res.statusCode !== 200) throw await errorFromResponse(res);
+        const { blocks } = (await res.body.json()) as { blocks: [number, number][] };
+        for (const [inode, blockNo] of blocks) {
+          if (groupOf(p, pgOf(inode, blockNo, p.pgCount)).primary === nodeId) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
+        }
       }
-    }
-    return [...seen.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
+      return [...seen.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
+    });
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {

@@ -36,14 +36,18 @@ export function isPlainView(view: VolumeView): boolean {
   return view.below === null && view.restores.length === 0 && view.parent === null;
 }
 
-/** The block's bytes as the view sees them, or null when it holds none there. */
-export async function readBlockAt(client: BlockClient, view: VolumeView, inode: number, blockNo: number): Promise<ReadResult | null> {
+/**
+ * The block's bytes as the view sees them, or null when it holds none there. `volumeId` is the
+ * volume that wrote that version (a clone's parent, for a block the clone never wrote): with
+ * `sealed`, the bytes are the stored body, sealed with that volume's key and address.
+ */
+export async function readBlockAt(client: BlockClient, view: VolumeView, inode: number, blockNo: number, opts: { sealed?: boolean } = {}): Promise<(ReadResult & { volumeId: string }) | null> {
   let v: VolumeView | null = view;
   for (let steps = 0; v !== null; steps++) {
     invariant(steps <= maxViewDepth * 4, 'a view resolves in a bounded number of steps');
     const step = viewStep(v);
-    const r = await client.readVersion(step.volumeId, inode, blockNo, step.below ?? liveBelow);
-    if (r.kind === 'block' && r.block.epoch >= step.floor) return r.block;
+    const r = await client.readVersion(step.volumeId, inode, blockNo, step.below ?? liveBelow, opts);
+    if (r.kind === 'block' && r.block.epoch >= step.floor) return { ...r.block, volumeId: step.volumeId };
     if (r.kind === 'deleted' && r.epoch >= step.floor) return null;
     // Absent, or older than the restore that hides it: the restore's snapshot, then the parent.
     if (step.thenBelow !== null) { v = { ...v, below: step.thenBelow }; continue; }
@@ -52,15 +56,24 @@ export async function readBlockAt(client: BlockClient, view: VolumeView, inode: 
   return null;
 }
 
-/** Every block address that holds data at the view (clone parents included), sorted. */
-export async function listBlocksAt(client: BlockClient, view: VolumeView): Promise<{ inode: number; blockNo: number }[]> {
+/**
+ * Every address that may hold data at the view (clone parents included), sorted: a superset —
+ * `readBlockAt` says which do. A reader that reads every block anyway (a backup) asks this once
+ * and skips the nulls instead of reading each block twice through `listBlocksAt`.
+ */
+export async function listCandidatesAt(client: BlockClient, view: VolumeView): Promise<{ inode: number; blockNo: number }[]> {
   const candidates = new Map<string, { inode: number; blockNo: number }>();
   for (let v: VolumeView | null = view; v !== null; v = v.parent) {
     for (const a of await client.listVolumeBlocks(v.volumeId)) candidates.set(`${a.inode}/${a.blockNo}`, a);
   }
+  return [...candidates.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
+}
+
+/** Every block address that holds data at the view (clone parents included), sorted. */
+export async function listBlocksAt(client: BlockClient, view: VolumeView): Promise<{ inode: number; blockNo: number }[]> {
   const out: { inode: number; blockNo: number }[] = [];
-  for (const a of candidates.values()) if (await readBlockAt(client, view, a.inode, a.blockNo) !== null) out.push(a);
-  return out.sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
+  for (const a of await listCandidatesAt(client, view)) if (await readBlockAt(client, view, a.inode, a.blockNo) !== null) out.push(a);
+  return out;
 }
 
 /**

@@ -7,6 +7,7 @@
  *  - `running/<backupId>.json`    written first: a backup that started (its progress while it runs)
  *  - `manifests/<backupId>.json`  written LAST, with `complete: true`: the only proof a backup finished
  *  - `verified/<backupId>.json`   the outcome of the last `backup verify`
+ *  - `verifying/<backupId>.json`  a verification under way (its daemon runs it again after a restart)
  *  - `runs/<policyId>/<dueMs>-<backupId|failed>.json`  a policy's finished runs (the run journal)
  * A block object is trusted (skipped by a later backup) only when a complete manifest names it:
  * objects a crashed backup left behind are uploaded again, never believed.
@@ -22,6 +23,36 @@ export interface BlockEntry {
   sha256: string;
   crc32c: number;
   bytes: number;
+  /**
+   * Encrypted volumes: the object is the sealed body as the data nodes held it, sealed by this
+   * volume (its data key, its id in the associated data; a clone's parent for a block the clone
+   * never wrote). The checksums above are of that sealed body: what is stored.
+   */
+  sealedBy?: string;
+}
+
+/** A data key as the metadata service keeps it: wrapped by the cluster's key provider (never in clear). */
+export interface WrappedKey {
+  provider: string;
+  keyId: string;
+  wrapped: string;
+}
+
+/**
+ * A backup of an encrypted volume: its objects are ciphertext only; the data keys of the volumes
+ * that sealed them travel here, wrapped, so a restore works after the source volume (and its key
+ * record in the metadata service) is gone, given the cluster's key provider.
+ */
+export interface ManifestEncryption {
+  keys: Record<string, WrappedKey>;
+}
+
+/** The snapshot a backup read its blocks at (`created`: the backup took it, and deletes it when done). */
+export interface SnapshotRef {
+  id: string;
+  name: string;
+  cut: number;
+  created: boolean;
 }
 
 /** One name in the file tree, in an order where every directory comes before what it holds. */
@@ -80,6 +111,10 @@ export interface Manifest {
   namespace: NamespaceDump | null;
   /** Set when a policy's scheduled run made it: which policy, for which due time. */
   scheduled?: { policyId: string; dueMs: number };
+  /** The snapshot the blocks were read at. */
+  snapshot?: SnapshotRef;
+  /** Set for an encrypted volume: every block entry names its sealer, whose wrapped key is here. */
+  encryption?: ManifestEncryption;
   complete: true;
 }
 
@@ -95,6 +130,8 @@ export interface RunningRecord {
   /** The node whose daemon runs it: that daemon takes it up again after a restart. */
   nodeId?: string;
   scheduled?: { policyId: string; dueMs: number };
+  /** The snapshot it reads (a resumed run reads the same one, then deletes it if it took it). */
+  snapshot?: SnapshotRef;
   /** Set when it ended without a crash (never resumed): how, and why. */
   ended?: { state: 'failed' | 'cancelled'; error: string; atMs: number };
 }
@@ -123,6 +160,26 @@ export const isBackupId = (s: string): boolean => /^bk-[0-9a-z]{8,40}$/.test(s);
 export const manifestKey = (id: string): string => `manifests/${checkedId(id)}.json`;
 export const runningKey = (id: string): string => `running/${checkedId(id)}.json`;
 export const verifiedKey = (id: string): string => `verified/${checkedId(id)}.json`;
+/** A verification under way (deleted when it ends): its daemon runs it again after a restart. */
+export const verifyingKey = (id: string): string => `verifying/${checkedId(id)}.json`;
+
+/** What `verifying/<id>.json` holds. */
+export interface VerifyingRecord {
+  id: string;
+  nodeId: string;
+  samplePercent: number;
+  sampleOffset: number;
+  startedAtMs: number;
+}
+
+/** A `verifying/` record read back, or null when it is not one. */
+export function checkVerifying(raw: unknown): VerifyingRecord | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as Partial<VerifyingRecord>;
+  const ok = typeof r.id === 'string' && isBackupId(r.id) && typeof r.nodeId === 'string' && typeof r.samplePercent === 'number' && r.samplePercent > 0 && r.samplePercent <= 100
+    && Number.isSafeInteger(r.sampleOffset) && Number.isSafeInteger(r.startedAtMs);
+  return ok ? r as VerifyingRecord : null;
+}
 
 export function runKey(policyId: string, dueMs: number, backupId: string | null): string {
   invariant(/^[0-9a-z-]{1,64}$/.test(policyId) && Number.isSafeInteger(dueMs) && dueMs >= 0, `run key ${policyId}/${dueMs}`);
@@ -155,10 +212,29 @@ export function checkManifest(raw: unknown): { ok: true; manifest: Manifest } | 
   if (!strategies.includes(m.strategy as Strategy)) return { ok: false, reason: 'bad strategy' };
   if (typeof m.blocks !== 'object' || m.blocks === null || !Array.isArray(m.changed)) return { ok: false, reason: 'no block map' };
   if (typeof m.volume !== 'object' || m.volume === null || typeof m.volume.blockSizeBytes !== 'number') return { ok: false, reason: 'no volume record' };
+  const keys = checkEncryption(m.encryption);
+  if (keys === 'bad') return { ok: false, reason: 'bad encryption record' };
   for (const [key, e] of Object.entries(m.blocks)) {
     if (!/^\d+\/\d+$/.test(key) || typeof e !== 'object' || e === null || !isSha256(e.sha256) || !Number.isInteger(e.crc32c) || !Number.isInteger(e.bytes)) {
       return { ok: false, reason: `bad block entry ${key}` };
     }
+    // Sealed bodies without the key that opens them (or plaintext entries naming one) are no backup.
+    if (keys === null ? e.sealedBy !== undefined : (typeof e.sealedBy !== 'string' || !keys.has(e.sealedBy))) {
+      return { ok: false, reason: `block ${key} names no data key of the backup` };
+    }
   }
   return { ok: true, manifest: m as Manifest };
+}
+
+/** The volume ids with a wrapped key, null without encryption, 'bad' for a malformed record. */
+function checkEncryption(raw: unknown): Set<string> | null | 'bad' {
+  if (raw === undefined) return null;
+  if (typeof raw !== 'object' || raw === null) return 'bad';
+  const keys = (raw as { keys?: unknown }).keys;
+  if (typeof keys !== 'object' || keys === null) return 'bad';
+  for (const k of Object.values(keys as Record<string, unknown>)) {
+    const w = k as Partial<WrappedKey> | null;
+    if (typeof w !== 'object' || w === null || typeof w.provider !== 'string' || typeof w.keyId !== 'string' || typeof w.wrapped !== 'string') return 'bad';
+  }
+  return new Set(Object.keys(keys));
 }

@@ -76,6 +76,27 @@ describe('backup engine (directory store, in-memory source)', () => {
     assert.equal((await verifyBackup(store, inc.id, 100, hooks())).ok, true);
   });
 
+  it('an encrypted source: each entry names its sealer, the manifest carries the wrapped keys, the run records its snapshot', async () => {
+    const wrapped = { provider: 'internal', keyId: 'internal:v1:k', wrapped: 'c2VhbGVk' };
+    const sealed: BackupSource = {
+      volume: src.volume, blockSizeBytes: 16, namespace: () => Promise.resolve(null), probeCount: () => Promise.resolve(2),
+      async *blocks(_ns, onProbe): AsyncIterable<SourceBlock> {
+        onProbe(2);
+        await Promise.resolve();
+        yield { inode: 0, blockNo: 0, bytes: Buffer.alloc(16, 1), sealedBy: 'vol-1' };
+        yield { inode: 0, blockNo: 1, bytes: Buffer.alloc(16, 2), sealedBy: 'parent-vol' };
+      },
+      encryption: () => Promise.resolve({ keys: { 'vol-1': wrapped, 'parent-vol': wrapped } }),
+    };
+    const snapshot = { id: 'snap-1', name: 'backup-x', cut: 7, created: true };
+    const r = await createBackup(store, sealed, { id: nextId(), target: 't', strategy: 'full', snapshot }, hooks());
+    const m = (await readCatalog(store)).complete.find((x) => x.id === r.id);
+    assert.deepEqual(m?.snapshot, snapshot);
+    assert.deepEqual(Object.values(m?.blocks ?? {}).map((e) => e.sealedBy), ['vol-1', 'parent-vol']);
+    assert.deepEqual(m?.encryption?.keys, { 'vol-1': wrapped, 'parent-vol': wrapped });
+    assert.equal((await verifyBackup(store, r.id, 100, hooks())).ok, true, 'verify needs no key: the checksums are of what is stored');
+  });
+
   it('delete frees exactly the objects no remaining backup names', async () => {
     const a = await createBackup(store, src, { id: nextId(), target: 't', strategy: 'full' }, hooks());
     src.blocks0.set(0, Buffer.alloc(16, 77));

@@ -1,7 +1,7 @@
 /** The pure backup decisions (dataplane/backup/logic/plan.ts, manifest.ts). */
 import { strict as assert } from 'node:assert';
 import { blockVerdict, chooseParent, sampleKeys, trustedHashes, type PriorBackup } from '../../../dataplane/backup/logic/plan.js';
-import { blockObjectKey, checkManifest, idOfKey, manifestKey, type BlockEntry } from '../../../dataplane/backup/logic/manifest.js';
+import { blockObjectKey, checkManifest, checkVerifying, idOfKey, manifestKey, verifyingKey, type BlockEntry } from '../../../dataplane/backup/logic/manifest.js';
 
 const h = (c: string): string => c.repeat(64);
 const e = (c: string, bytes = 4096): BlockEntry => ({ sha256: h(c), crc32c: 1, bytes });
@@ -48,6 +48,26 @@ describe('backup plan', () => {
     assert.equal(checkManifest({ ...ok, blocks: { '0/1': { ...e('a'), sha256: 'zz' } } }).ok, false);
     assert.equal(checkManifest({ ...ok, format: 'other' }).ok, false);
     assert.equal(checkManifest(null).ok, false);
+  });
+
+  it('an encrypted manifest names, for every block, a volume whose wrapped key it carries; a plain one names none', () => {
+    const ok = { format: 'galleon-backup/1', id: 'bk-00000001', strategy: 'full', blocks: { '0/1': e('a') }, changed: [], volume: { blockSizeBytes: 4096 }, complete: true };
+    const key = { provider: 'internal', keyId: 'internal:v1:x', wrapped: 'AAAA' };
+    const sealed = { ...ok, blocks: { '0/1': { ...e('a'), sealedBy: 'vol-a' }, '0/2': { ...e('b'), sealedBy: 'parent' } }, encryption: { keys: { 'vol-a': key, parent: key } } };
+    assert.equal(checkManifest(sealed).ok, true);
+    assert.deepEqual(checkManifest({ ...sealed, encryption: { keys: { 'vol-a': key } } }), { ok: false, reason: 'block 0/2 names no data key of the backup' });
+    assert.equal(checkManifest({ ...sealed, blocks: { '0/1': e('a') } }).ok, false, 'a plaintext entry in an encrypted backup');
+    assert.equal(checkManifest({ ...ok, blocks: { '0/1': { ...e('a'), sealedBy: 'vol-a' } } }).ok, false, 'a sealed entry without keys');
+    assert.deepEqual(checkManifest({ ...sealed, encryption: { keys: { 'vol-a': { provider: 'internal' } } } }), { ok: false, reason: 'bad encryption record' });
+  });
+
+  it('a verifying record read back is taken only whole', () => {
+    const r = { id: 'bk-00000001', nodeId: 'node3', samplePercent: 10, sampleOffset: 5, startedAtMs: 1 };
+    assert.deepEqual(checkVerifying(r), r);
+    assert.equal(checkVerifying({ ...r, samplePercent: 0 }), null);
+    assert.equal(checkVerifying({ ...r, id: '../x' }), null);
+    assert.equal(checkVerifying({ ...r, nodeId: undefined }), null);
+    assert.equal(verifyingKey('bk-00000001'), 'verifying/bk-00000001.json');
   });
 
   it('keys stay inside their folders', () => {
