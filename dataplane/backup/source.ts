@@ -8,11 +8,11 @@
  * its written blocks, not its size. An encrypted volume's blocks are read as the nodes hold
  * them (sealed, never opened here) and named with the volume whose key and address sealed them.
  *
- * The file tree is still read LIVE (`readLiveNamespace`): namespace-at-snapshot reads are built
- * elsewhere (branch s-snapns); the one line marked SEAM in `SnapshotSource.namespace` switches.
+ * The file tree is read at the same snapshot (`readSnapshotNamespace`: the metadata service's
+ * `getSnapshotTree`, paged), so names, sizes and blocks are one cut.
  */
-import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import type { FsAttr, MetadataApi, Snapshot, Volume } from '../../proto/metadata-types.js';
+import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
+import type { FsAttr, MetadataApi, Snapshot, SnapshotTreeEntry, SnapshotTreeInode, Volume } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../client/block-client.js';
 import { listCandidatesAt, readBlockAt, viewOf } from '../client/snapshot-reads.js';
 import type { VolumeView } from '../logic/snapshot-versions.js';
@@ -41,8 +41,6 @@ export interface BackupSource {
 
 /** Reads in flight while reading a snapshot's blocks. */
 export const probeBatchBlocks = 32;
-/** Directory pages are read this many names at a time. */
-export const readdirPageEntries = 1024;
 /** A dump larger than this many names is refused (it travels in one manifest). */
 export const maxNamespaceEntries = 1_000_000;
 
@@ -53,7 +51,7 @@ export function volumeRecord(v: Volume): VolumeRecord {
   };
 }
 
-export type SnapshotSourceApi = Pick<MetadataApi, 'getVolume' | 'getVolumeKey' | 'fsGetattr' | 'fsReaddir' | 'fsReadlink' | 'fsListxattr' | 'fsGetxattr'>;
+export type SnapshotSourceApi = Pick<MetadataApi, 'getVolume' | 'getVolumeKey' | 'getSnapshotTree'>;
 
 export class SnapshotSource implements BackupSource {
   readonly volume: VolumeRecord;
@@ -70,7 +68,7 @@ export class SnapshotSource implements BackupSource {
   }
 
   namespace(): Promise<NamespaceDump | null> {
-    return readLiveNamespace(this.api, this.volume.id); // SEAM(s-snapns): read the tree at this.snapshot instead
+    return readSnapshotNamespace(this.api, this.snapshot.id);
   }
 
   private async candidates(ns: NamespaceDump | null): Promise<{ inode: number; blockNo: number }[]> {
@@ -117,38 +115,55 @@ export class SnapshotSource implements BackupSource {
   }
 }
 
-/** The volume's file tree as it is now (names, attributes, symlink targets, xattrs), breadth first. */
-export async function readLiveNamespace(api: SnapshotSourceApi, volumeId: string): Promise<NamespaceDump | null> {
-  const root = await api.fsGetattr(volumeId, 1);
+/** Snapshot tree records asked for per page (the service's largest page). */
+export const snapshotTreePageRecords = 1024;
+
+/**
+ * The file tree at a snapshot, breadth first from the root, names in byte order. A record may
+ * come twice across pages, always with the same value: inodes are keyed by number, entries by
+ * (parent, name).
+ */
+export async function readSnapshotNamespace(api: SnapshotSourceApi, snapshotId: string): Promise<NamespaceDump | null> {
+  const inodes = new Map<number, SnapshotTreeInode>();
+  const children = new Map<number, Map<string, SnapshotTreeEntry>>();
+  let cursor: string | null = null;
+  do {
+    const page = await api.getSnapshotTree(snapshotId, cursor, snapshotTreePageRecords);
+    for (const i of page.inodes) inodes.set(i.attr.ino, i);
+    for (const e of page.entries) {
+      const names = children.get(e.parent) ?? new Map<string, SnapshotTreeEntry>();
+      names.set(e.name, e);
+      children.set(e.parent, names);
+    }
+    cursor = page.cursor;
+  } while (cursor !== null);
+  const root = inodes.get(1);
+  if (root === undefined) return null;
   const entries: NamespaceEntry[] = [];
-  const queue = [1];
-  for (let dir = queue.shift(); dir !== undefined; dir = queue.shift()) {
-    let cursor: string | null = null;
-    do {
-      const page = await api.fsReaddir(volumeId, dir, cursor, readdirPageEntries);
-      for (const e of page.entries) {
-        entries.push(await entryOf(api, volumeId, dir, e.name, e.attr));
-        if (e.attr.type === 'dir') queue.push(e.attr.ino);
-      }
-      if (entries.length > maxNamespaceEntries) throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `namespace of volume ${volumeId} has more than ${maxNamespaceEntries} names`, { hint: 'back up the raw blocks of such a volume with a snapshot clone, or split it' });
-      cursor = page.cursor;
-    } while (cursor !== null);
+  for (let queue = [1], dir = queue.shift(); dir !== undefined; dir = queue.shift()) {
+    for (const e of [...(children.get(dir)?.values() ?? [])].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))) {
+      const inode = inodes.get(e.ino);
+      invariant(inode !== undefined, `snapshot ${snapshotId}: entry ${e.parent}/${e.name} names inode ${e.ino}, absent from its tree`);
+      entries.push(dumpEntry(e.parent, e.name, inode.attr, inode.target, inode.xattrs));
+      if (e.type === 'dir') queue.push(e.ino);
+    }
+    if (entries.length > maxNamespaceEntries) throw tooManyNames(snapshotId);
   }
   if (entries.length === 0) return null;
-  return { root: { mode: root.mode, uid: root.uid, gid: root.gid, atimeNs: root.atimeNs, mtimeNs: root.mtimeNs }, entries };
+  const a = root.attr;
+  return { root: { mode: a.mode, uid: a.uid, gid: a.gid, atimeNs: a.atimeNs, mtimeNs: a.mtimeNs }, entries };
 }
 
-async function entryOf(api: SnapshotSourceApi, volumeId: string, parent: number, name: string, a: FsAttr): Promise<NamespaceEntry> {
-  const e: NamespaceEntry = {
+function tooManyNames(of: string): GalleonError {
+  return new GalleonError(ErrorCode.FAILED_PRECONDITION, `namespace of ${of} has more than ${maxNamespaceEntries} names`, { hint: 'back up the raw blocks of such a volume with a snapshot clone, or split it' });
+}
+
+function dumpEntry(parent: number, name: string, a: FsAttr, target?: string, xattrs?: Record<string, string>): NamespaceEntry {
+  return {
     parent, name, ino: a.ino, type: a.type, mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, rdev: a.rdev, atimeNs: a.atimeNs, mtimeNs: a.mtimeNs,
+    ...(target === undefined ? {} : { target }),
+    ...(xattrs === undefined || Object.keys(xattrs).length === 0 ? {} : { xattrs }),
   };
-  if (a.type === 'symlink') e.target = await api.fsReadlink(volumeId, a.ino);
-  if ((a.xattrCount ?? 0) > 0) {
-    const xattrs: Record<string, string> = {};
-    for (const n of await api.fsListxattr(volumeId, a.ino)) xattrs[n] = await api.fsGetxattr(volumeId, a.ino, n);
-    e.xattrs = xattrs;
-  }
-  return e;
 }
 
 /** The raw device (inode 0, the whole volume) and each regular file once (hard links share an inode). */

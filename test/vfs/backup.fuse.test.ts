@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, link, lstat, mkdir, open, readFile, readdir, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, lstat, mkdir, open, readFile, readdir, readlink, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -90,5 +90,25 @@ describeFuse('backup and restore of a mounted file-system volume (fuse)', functi
     }
     const x = await run('getfattr', ['--only-values', '-n', 'user.colour', c.path(3, 'demo-restored', 'docs/a.txt')]).catch(() => null);
     if (x !== null) assert.equal(x.stdout, 'blue');
+  });
+
+  it('backs up the tree as it was at the snapshot, not as it is when the backup runs', async () => {
+    const d = c.path(1, 'demo');
+    await writeFile(join(d, 'docs/at-snap.txt'), 'present at the snapshot\n');
+    const atSnap = await snapshot(c.path(2, 'demo'));
+    const s = await c.cli(1, ['snapshot', 'create', 'demo', '--name', 'tree-cut', '--json']);
+    assert.equal(s.code, 0, s.stderr);
+    // After the snapshot: a file gone, one new, one rewritten with another size, a directory gone.
+    await unlink(join(d, 'docs/at-snap.txt'));
+    await writeFile(join(d, 'after-snap.txt'), 'created after the snapshot\n');
+    await writeFile(join(d, 'docs/deep/big.bin'), randomBytes(10_000));
+    await rm(join(d, 'docs/deep/er'), { recursive: true });
+    const b = await c.cli(1, ['backup', 'create', 'demo', '--target', 'here', '--strategy', 'full', '--snapshot', 'tree-cut', '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    const backup = JSON.parse(b.stdout) as BackupResult;
+    const r = await c.cli(2, ['backup', 'restore', backup.id, '--name', 'demo-at-cut', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    await waitMounted(c.path(3, 'demo-at-cut'));
+    assert.deepEqual(await snapshot(c.path(3, 'demo-at-cut')), atSnap);
   });
 });
