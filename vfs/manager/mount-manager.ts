@@ -121,10 +121,12 @@ export class MountManager {
     } catch (err) {
       const e = describeRefusal(err, volume.name);
       const state: MountState = e.code === ErrorCode.LEASE_CONFLICT ? 'refused' : 'failed';
+      // Every metadata change retries a refused auto-mount: say it once, not on every retry.
+      const again = this.refused.get(volume.id)?.error === e.message;
       this.refused.set(volume.id, {
         volume: volume.name, volumeId: volume.id, mountPoint: dir, mode: readOnly ? 'ro' : 'rw', raw, auto, state, error: e.message, mountedAtMs: null,
       });
-      this.o.log.warn({ volume: volume.name, dir, err: e }, 'volume not mounted');
+      this.o.log[again ? 'debug' : 'warn']({ volume: volume.name, dir, err: e }, 'volume not mounted');
       throw e;
     }
   }
