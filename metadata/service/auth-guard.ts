@@ -19,6 +19,7 @@ import {
   hiddenVolume, markDenied, requireClusterWide, requireNeed, seesClass, seesTenant, tenantOf, volumeAccess, type Need, type Principal, type TokenInfo, type User,
 } from '../../proto/auth.js';
 import type { StorageClass, Volume } from '../../proto/metadata-types.js';
+import { defaultStorageClass } from '../state/logic/storage-classes.js';
 
 const readMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'clusterStatus', 'getPlacement',
@@ -91,6 +92,7 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
   const object = typeof args[0] === 'string' ? args[0] : objectName(args[0]);
   requireNeed(p, methodNeed(method), `call ${method}`);
   if (clusterWideMethods.has(method)) requireClusterWide(p, `call ${method}`);
+  if (p.kind === 'user' && method === 'createVolume') await requireDataKey(args[0], look);
   const tenant = tenantOf(p);
   if (tenant === null) return { args, object, filter: same };
   if (volumeRefMethods.has(method) && typeof args[0] === 'string') await requireOwnVolume(p, args[0], look, method === 'getPlacement');
@@ -110,6 +112,22 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
     default: break;
   }
   return { args, object, filter: same };
+}
+
+/**
+ * A user's volume of a class with encryption must come with its wrapped data key: the daemons wrap
+ * one (cli/daemon/keys.ts) before they call, but a program calling the metadata API itself would
+ * otherwise create a volume the data plane writes in clear. The node credential (the cluster's own
+ * software and test harnesses) is trusted to know what it creates.
+ */
+async function requireDataKey(spec: unknown, look: GuardLookups): Promise<void> {
+  if (!isRecordLike(spec) || spec.dataKey !== undefined) return;
+  const name = typeof spec.storageClass === 'string' ? spec.storageClass : defaultStorageClass;
+  const sc = await look.storageClass(name);
+  if (sc === null || !sc.encryption) return;
+  throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `storage class ${sc.name} encrypts, and this volume spec has no wrapped data key (dataKey)`, {
+    hint: 'create it through a daemon (galleon volume create, or its admin endpoint), which wraps a data key with the cluster\'s key provider; or pick a class without encryption',
+  });
 }
 
 function isRecordLike(v: unknown): v is Record<string, unknown> {
