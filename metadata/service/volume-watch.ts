@@ -1,7 +1,8 @@
 /**
  * `waitForChange(sinceIndex, timeoutMs)`: a long poll the mount managers use instead of a
  * polling loop. Answered by any member from what it applied: at once when a command that
- * changes the volume table (create, delete, expand, or a restore) was applied after
+ * changes the volume table (create, delete, expand, a new access policy — auto-mounts follow
+ * policies, vfs/manager/plan.ts — or a restore) was applied after
  * `sinceIndex`, else when one is, else after `timeoutMs` (`changed: false`). Recalls and ends of
  * directory delegations wake it too (a client waiting for a recalled directory, a holder told of a
  * recall: metadata/state/logic/ns-delegation.ts); a mount manager woken by one only re-reads the
@@ -17,7 +18,7 @@ export const maxWatchTimeoutMs = 60_000;
 /** Watchers one member serves at once; past it the oldest is answered early (it re-polls). */
 export const maxWatchers = 1_024;
 
-const volumeMethods = new Set(['createVolume', 'deleteVolume', 'expandVolume']);
+const volumeMethods = new Set(['createVolume', 'deleteVolume', 'expandVolume', 'setVolumePolicy']);
 /** Commands that recall or may end a directory delegation (a lease's end ends its session's delegations). */
 const delegationMethods = new Set(['fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'releaseLease', 'expireLeases']);
 
