@@ -166,8 +166,14 @@ export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, hand
 
 /** Every request on a connection whose certificate was revoked (even after it opened) gets one 401 and the connection closes. */
 function refuseRevoked(live: LiveTls, handler: http.RequestListener): http.RequestListener {
+  // A connection's certificate does not change: read it once per socket, not per request (block traffic).
+  const certs = new WeakMap<object, PeerCertificate | null>();
   return (req, res) => {
-    const cert = peerCertificateOf(req);
+    let cert = certs.get(req.socket);
+    if (cert === undefined) {
+      cert = peerCertificateOf(req);
+      certs.set(req.socket, cert);
+    }
     if (cert === null || !live.isRevoked(cert)) { handler(req, res); return; }
     req.resume();
     const e = certificateRevoked(cert.serialNumber).toJSON();

@@ -49,6 +49,8 @@ export class TlsWatcher {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private revokedSerials: string[];
+  /** The last certificate refused, so a bad file is logged once, not every second. */
+  private refused: { cert: Buffer; key: Buffer } | null = null;
 
   constructor(
     private readonly dir: string,
@@ -109,6 +111,7 @@ export class TlsWatcher {
   private acceptIdentity(m: { ca: Buffer; cert: Buffer; key: Buffer }): { ca: Buffer; cert: Buffer; key: Buffer } | null {
     const now = this.live.identity;
     if (m.cert.equals(now.cert) && m.key.equals(now.key) && m.ca.equals(now.ca)) return null;
+    if (this.refused !== null && this.refused.cert.equals(m.cert) && this.refused.key.equals(m.key)) return null;
     try {
       const summary = checkTlsMaterial(m, this.dir, 'node');
       const cn = /(?:^|, )CN=([^,]+)/.exec(summary.subject)?.[1];
@@ -116,6 +119,7 @@ export class TlsWatcher {
       this.summary = summary;
       return m;
     } catch (err) {
+      this.refused = { cert: m.cert, key: m.key };
       this.logger.warn({ err: (err as Error).message, dir: this.dir }, 'TLS: new certificate refused; the current one stays');
       return null;
     }
