@@ -23,9 +23,12 @@ type CaListener = (u: { caCertificate: Buffer } | null) => void;
 type IdentityListener = (u: { certificate: Buffer; privateKey: Buffer } | null) => void;
 export type LiveChange = { identity: boolean; revoked: boolean };
 
-/** Serials as `galleon cert` prints them: lower-case hex without separators or leading zero bytes. */
+/**
+ * Serials compared as numbers: lower-case hex without separators or leading zeros (OpenSSL
+ * prints `0A…` as `A…`, issued.json keeps the 16 bytes as written).
+ */
 export function normalizeSerial(serial: string): string {
-  const hex = serial.replace(/[^0-9a-fA-F]/g, '').toLowerCase().replace(/^(00)+/, '');
+  const hex = serial.replace(/[^0-9a-fA-F]/g, '').toLowerCase().replace(/^0+/, '');
   return hex === '' ? '0' : hex;
 }
 
