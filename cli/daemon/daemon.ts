@@ -21,7 +21,7 @@ import { MountManager } from '../../vfs/manager/mount-manager.js';
 import { BackupService } from '../../dataplane/backup/service.js';
 import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
-import { resolveNodeId } from './node-id.js';
+import { nodeIdFileName, resolveNodeId } from './node-id.js';
 import { assertStorageFree, pidFileName } from './pidfile.js';
 import { createDaemonLogger } from './logger.js';
 import { parseConfigFile, reloadPlan, type DaemonSettings } from './config.js';
@@ -33,7 +33,7 @@ import { AdminAuth, type AdminApi } from './admin-auth.js';
 import { AuditLog } from './audit-log.js';
 import { loadNodeToken } from './node-token.js';
 import { tlsMode, type TlsMaterial } from '../../proto/tls.js';
-import { loadNodeTls, nodeTlsDir, type TlsSummary } from '../lib/tls.js';
+import { certNodeId, loadNodeTls, nodeTlsDir, type TlsSummary } from '../lib/tls.js';
 import { readRevoked, TlsWatcher } from '../lib/tls-watch.js';
 
 export const metadataDirName = 'metadata';
@@ -121,7 +121,17 @@ export class Daemon implements DaemonHost {
     const tls = await loadNodeTls(config);
     await makeFolder(config.storagePath, 'storage path');
     await assertStorageFree(config.storagePath);
-    const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
+    // A node certificate speaks for the node it names (Raft, the block port): a new node takes that
+    // id, and a node whose id (--node-id, or its storage's) is another one's is stopped here, before any change.
+    const certNode = tls === null ? null : certNodeId(tls.summary);
+    const persisted = (await readFile(join(config.storagePath, nodeIdFileName), 'utf8').catch(() => '')).trim();
+    const wanted = config.nodeId ?? (persisted === '' ? null : persisted);
+    if (tls !== null && wanted !== null && certNode !== wanted) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `TLS: the certificate in ${tls.dir} is node ${certNode ?? '?'}'s, and this is node ${wanted}`, {
+        hint: `issue this node its own certificate: galleon cert issue --node ${wanted} --out ${tls.dir}`,
+      });
+    }
+    const nodeId = await resolveNodeId(config.storagePath, config.nodeId ?? certNode);
     const fileSettings = config.configFile === null ? {} : await readSettings(config.configFile);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId, fileSettings.logLevel));
     daemon.fileSettings = fileSettings;

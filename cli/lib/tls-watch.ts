@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { LiveTls } from '../../proto/tls-live.js';
 import { tlsFileNames, type TlsMaterial } from '../../proto/tls.js';
-import { checkTlsMaterial, type TlsSummary } from './tls.js';
+import { certNodeId, checkTlsMaterial, type TlsSummary } from './tls.js';
 
 /** How often a daemon re-reads its TLS folder: the bound on a rotation or revocation reaching its ports. */
 export const tlsReloadIntervalMs = 1_000;
@@ -114,7 +114,7 @@ export class TlsWatcher {
     if (this.refused !== null && this.refused.cert.equals(m.cert) && this.refused.key.equals(m.key)) return null;
     try {
       const summary = checkTlsMaterial(m, this.dir, 'node');
-      const cn = /(?:^|, )CN=([^,]+)/.exec(summary.subject)?.[1];
+      const cn = certNodeId(summary);
       if (cn !== this.nodeId) throw new Error(`the new certificate names node ${cn ?? '?'}, this is node ${this.nodeId}`);
       this.summary = summary;
       return m;

@@ -130,6 +130,11 @@ export function checkTlsMaterial(m: TlsMaterial, dir: string, want: 'node' | 'an
   return { subject: cert.subject.replace(/\n/g, ', '), notAfter: new Date(cert.validTo).toISOString(), serial: cert.serialNumber.toLowerCase() };
 }
 
+/** The node id a node certificate names (its CN), from `checkTlsMaterial`'s summary. */
+export function certNodeId(summary: TlsSummary): string | null {
+  return /(?:^|, )CN=([^,]+)/.exec(summary.subject)?.[1] ?? null;
+}
+
 function parseSubject(subject: string): { subject: Record<string, string | string[]> } {
   const out: Record<string, string[]> = {};
   for (const line of subject.split('\n')) {

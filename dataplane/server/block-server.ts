@@ -180,22 +180,22 @@ export class BlockServer {
     if (route === 'POST /v1/replicate') {
       const h = req.headers;
       const volumeId = decodePathSegment(stringHeader(h[Header.volume], Header.volume));
-      await this.requirePrimaryCert(req, node, [{ volumeId, pg: intParam(Header.pg, h[Header.pg]), epoch: intParam(Header.epoch, h[Header.epoch]) }]);
+      await this.requirePrimaryCert(req, route, node, [{ volumeId, pg: intParam(Header.pg, h[Header.pg]), epoch: intParam(Header.epoch, h[Header.epoch]) }]);
       return;
     }
     const from = query.get('from');
-    if ((route === 'POST /v1/peer' || route === 'POST /v1/catchup') && from !== null && from !== node) this.impostor(req, node, `act as node ${from.slice(0, 64)}`);
+    if ((route === 'POST /v1/peer' || route === 'POST /v1/catchup') && from !== null && from !== node) this.impostor(req, route, node, `act as node ${from.slice(0, 64)}`);
     if (route !== 'GET /v1/journal' && route !== 'GET /v1/pg-blocks') return;
     const [, , volumeId, pgRaw] = parts;
     if (volumeId === undefined || pgRaw === undefined || !/^\d{1,5}$/.test(pgRaw)) return;
     const pg = Number(pgRaw);
     const inSet = (p: VolumePlacement): boolean => p.groups[pg]?.replicas.includes(node ?? '') === true;
     if (inSet(await this.opts.placement.getPlacement(volumeId)) || inSet(await this.opts.placement.refresh(volumeId))) return;
-    this.impostor(req, node, `read PG ${volumeId}/${pg}, which it is no replica of`);
+    this.impostor(req, route, node, `read PG ${volumeId}/${pg}, which it is no replica of`);
   }
 
   /** Forwards at an epoch the placement knows (or newer) are the primary's alone; a fresh placement settles a stale cache. */
-  private async requirePrimaryCert(req: http.IncomingMessage, node: string | null, ops: readonly { volumeId: string; pg: number; epoch: number }[]): Promise<void> {
+  private async requirePrimaryCert(req: http.IncomingMessage, route: string, node: string | null, ops: readonly { volumeId: string; pg: number; epoch: number }[]): Promise<void> {
     if (this.opts.tls === null || this.opts.tls === undefined) return;
     const foreign = (p: VolumePlacement, o: { pg: number; epoch: number }): boolean => {
       const g = p.groups[o.pg];
@@ -208,17 +208,20 @@ export class BlockServer {
       seen.add(key);
       if (!foreign(await this.opts.placement.getPlacement(o.volumeId), o)) continue;
       const fresh = await this.opts.placement.refresh(o.volumeId);
-      if (foreign(fresh, o)) this.impostor(req, node, `forward writes of ${o.volumeId}/${o.pg} as its primary ${fresh.groups[o.pg]?.primary ?? '?'}`);
+      if (foreign(fresh, o)) this.impostor(req, route, node, `forward writes of ${o.volumeId}/${o.pg} as its primary ${fresh.groups[o.pg]?.primary ?? '?'}`);
     }
   }
 
-  private impostor(req: http.IncomingMessage, node: string | null, what: string): never {
+  private impostor(req: http.IncomingMessage, route: string, node: string | null, what: string): never {
     req.resume();
     metrics.foreignRequestRefusals.inc();
     this.opts.log.warn({ certNode: node, what, remote: req.socket.remoteAddress }, 'refused a node certificate acting for another node');
-    throw new GalleonError('PERMISSION_DENIED', `this certificate is node ${node ?? '?'}'s; it may not ${what}`, {
+    const err = new GalleonError('PERMISSION_DENIED', `this certificate is node ${node ?? '?'}'s; it may not ${what}`, {
       hint: 'each node uses its own certificate (`galleon cert issue --node ID` names the node id it may speak for)',
     });
+    // A denied call is an audit event, as the door's own refusals are.
+    this.auth?.denied(req, route, node, err);
+    throw err;
   }
 
   async close(): Promise<void> {
@@ -278,7 +281,7 @@ export class BlockServer {
 
   private async applyReplicateBatch(body: Buffer, req: http.IncomingMessage): Promise<ReplicateResult[]> {
     const frames = decodeReplicateBatch(body);
-    await this.requirePrimaryCert(req, peerNodeIdOf(peerCertificateOf(req)), frames.map((f) => f.meta));
+    await this.requirePrimaryCert(req, 'POST /v1/replicate-batch', peerNodeIdOf(peerCertificateOf(req)), frames.map((f) => f.meta));
     const remote = req.socket.remoteAddress;
     return this.replicator.replicaApplyBatch(frames.map(({ meta, data }) => {
       const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
