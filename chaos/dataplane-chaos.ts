@@ -52,7 +52,8 @@ import { injectDivergence } from './dataplane/inject.js';
 import { findLostWrites, toRegisterHistory } from './dataplane/loss.js';
 import { DataNemesis } from './dataplane/nemesis.js';
 import { NodeLoss } from './dataplane/node-loss.js';
-import { diffContents, fetchPgContents } from './dataplane/replicas.js';
+import { diffContents, fetchPgContents, nodeAccess, type NodeAccess } from './dataplane/replicas.js';
+import type { TlsMaterial } from '../proto/tls.js';
 import { settle } from './dataplane/settle.js';
 import { blockKey, chaosBlocks, coldBlocks, Workload, writeColdBlocks } from './dataplane/workload.js';
 import type { BlockRef } from './dataplane/workload.js';
@@ -120,6 +121,8 @@ interface Args {
   dataNodes: number;
   nudge: boolean;
   keepDir: boolean;
+  /** Mutual TLS off (`--plaintext`); on by default, as in the metadata chaos run. */
+  plaintext: boolean;
   injectLoss: boolean;
   injectDivergence: boolean;
 }
@@ -141,6 +144,7 @@ function parse(): Args {
       'data-nodes': { type: 'string', default: '3' },
       'no-nudge': { type: 'boolean', default: false },
       'keep-dir': { type: 'boolean', default: false },
+      plaintext: { type: 'boolean', default: false },
       'inject-loss': { type: 'boolean', default: false },
       'inject-divergence': { type: 'boolean', default: false },
     },
@@ -161,6 +165,7 @@ function parse(): Args {
     dataNodes: integerFlag('data-nodes', values['data-nodes'], 3),
     nudge: !values['no-nudge'],
     keepDir: values['keep-dir'],
+    plaintext: values.plaintext,
     injectLoss: values['inject-loss'],
     injectDivergence: values['inject-divergence'],
   };
@@ -191,9 +196,9 @@ async function createVolume(api: ChaosClient): Promise<Volume> {
   });
 }
 
-function newBlockClient(api: ChaosClient): BlockClient {
+function newBlockClient(api: ChaosClient, tls: TlsMaterial | null): BlockClient {
   return new BlockClient({
-    placement: new MetadataPlacementSource(api), connectionsPerNode: 2,
+    placement: new MetadataPlacementSource(api), connectionsPerNode: 2, tls,
     maxAttempts: limits.clientMaxAttempts, requestTimeoutMs: limits.clientRequestTimeoutMs,
   });
 }
@@ -211,15 +216,17 @@ async function main(): Promise<number> {
   const blockClients: BlockClient[] = [];
   let meta: MetadataCluster | null = null;
   let data: DataNodes | null = null;
+  let access: NodeAccess = nodeAccess(null);
   let success = false;
   try {
     meta = await MetadataCluster.start({
-      root, extraArgs: ['--data-node-timeout-ms', String(limits.dataNodeDownAfterMs), '--controller-interval-ms', String(limits.controllerIntervalMs)],
+      root, tls: !args.plaintext, extraArgs: ['--data-node-timeout-ms', String(limits.dataNodeDownAfterMs), '--controller-interval-ms', String(limits.controllerIntervalMs)],
     });
-    const api = await connectClient(meta.addresses, { callDeadlineMs: limits.opTimeoutMs });
+    const api = await connectClient(meta.addresses, { callDeadlineMs: limits.opTimeoutMs, tls: meta.clientTls });
+    access = nodeAccess(meta.pki);
     metaClients.push(api);
     data = await DataNodes.start({
-      root, metadataAddresses: meta.addresses, nodeCount: args.dataNodes, heartbeatIntervalMs: limits.heartbeatIntervalMs,
+      root, metadataAddresses: meta.addresses, nodeCount: args.dataNodes, heartbeatIntervalMs: limits.heartbeatIntervalMs, pki: meta.pki,
       extraArgs: ['--lease-ttl-ms', String(limits.leaseTtlMs)],
     });
     const dataNodes = data;
@@ -228,6 +235,7 @@ async function main(): Promise<number> {
       return up === dataNodes.nodes.length ? true : undefined;
     });
     const volume = await createVolume(api);
+    log(`transport: ${meta.pki === null ? 'plaintext (--plaintext)' : 'mutual TLS between every process (the run\'s CA)'}`);
     log(`metadata ${meta.addresses.join(', ')}; data nodes ${data.nodes.map((n) => `${n.id}@${n.address}`).join(', ')}; volume ${volume.id} (${volume.pgCount} PGs, ${volume.replicas} replicas, ${volume.writeConcern})`);
 
     const history = new WriteHistory();
@@ -237,13 +245,13 @@ async function main(): Promise<number> {
       opTimeoutMs: limits.opTimeoutMs, errorBackoffMs: limits.errorBackoffMs, weakFraction: limits.weakWriteFraction,
     });
     const cold = coldBlocks(args.coldBlocks);
-    const coldWriter = newBlockClient(api);
+    const coldWriter = newBlockClient(api, meta.clientTls);
     blockClients.push(coldWriter);
     await writeColdBlocks(history, coldWriter, volume.id, cold, limits.blockSizeBytes, limits.opTimeoutMs, args.writers + 1);
     log(`cold blocks: ${cold.length} written once at replicated before the load, read back at the end`);
     const writers: Promise<void>[] = [];
     for (let w = 0; w < args.writers; w++) {
-      const client = newBlockClient(api);
+      const client = newBlockClient(api, meta.clientTls);
       blockClients.push(client);
       writers.push(workload.runWriter(w, client, args.seed * 1000 + w + 1));
     }
@@ -286,21 +294,21 @@ async function main(): Promise<number> {
     const full = await waitForFullReplicas(api, volume);
     log(`re-replication: ${full.short === 0 ? 'every PG' : 'NOT every PG'} at ${volume.replicas} in-sync replicas after ${full.elapsedMs} ms; under-replicated PGs: ${full.short}, short of in-sync replicas: ${full.outOfSync}`);
     const settled = await settle({
-      api, data, volumeId: volume.id, replicas: volume.replicas, timeoutMs: limits.settleTimeoutMs,
+      api, data, access, volumeId: volume.id, replicas: volume.replicas, timeoutMs: limits.settleTimeoutMs,
       nudgeAfterMs: args.nudge ? limits.nudgeAfterMs : 0, pollMs: limits.settlePollMs, log,
     });
     log(`settle: ${settled.settled ? 'yes' : 'NO'} after ${settled.elapsedMs} ms, ${settled.nudges} catch-up nudges; under-replicated PGs: ${settled.underReplicated} of ${settled.groups.length}; epochs: ${epochSummary(settled.groups)}`);
     for (const p of settled.problems.slice(0, 20)) log(`not settled: ${p}`);
 
-    if (args.injectDivergence) log(`injected divergence: ${await injectDivergence(data, volume.id, settled.groups, limits.blockSizeBytes)}`);
+    if (args.injectDivergence) log(`injected divergence: ${await injectDivergence(data, volume.id, settled.groups, limits.blockSizeBytes, access)}`);
 
     // (2) Replicas of every PG hold identical blocks.
     let divergent = 0;
     for (const g of settled.groups) {
-      const primary = await fetchPgContents(data.node(g.primary).address, volume.id, g.pg);
+      const primary = await fetchPgContents(data.node(g.primary).address, volume.id, g.pg, access, g.primary);
       for (const r of g.replicas) {
         if (r === g.primary) continue;
-        const replica = await fetchPgContents(data.node(r).address, volume.id, g.pg);
+        const replica = await fetchPgContents(data.node(r).address, volume.id, g.pg, access, r);
         if (replica.digest === primary.digest) continue;
         divergent++;
         const diff = diffContents(primary, replica);
@@ -309,7 +317,7 @@ async function main(): Promise<number> {
     }
 
     // (1) Final reads through the client (from each PG's primary), then the loss check.
-    const reader = newBlockClient(api);
+    const reader = newBlockClient(api, meta.clientTls);
     blockClients.push(reader);
     const finalValues = new Map<string, string | null>();
     for (const b of [...blocks, ...cold, ...(args.injectLoss ? [untouched] : [])]) {
@@ -356,6 +364,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     for (const c of blockClients) await c.close().catch(() => undefined);
+    await access.close().catch(() => undefined);
     for (const c of metaClients) {
       try {
         await c.close();

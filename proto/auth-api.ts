@@ -5,7 +5,7 @@
  */
 import type { PolicyEntry, TokenInfo, User } from './auth.js';
 import type { CredentialRecord } from './auth-token.js';
-import type { ReadOptions, Volume } from './metadata-types.js';
+import type { ReadOptions, TenantScope, Volume } from './metadata-types.js';
 
 export interface UserSpec {
   name: string;
@@ -28,7 +28,7 @@ export interface AuthApi {
   revokeToken(id: string): Promise<TokenInfo>;
   listTokens(user: string | null, opts?: ReadOptions): Promise<TokenInfo[]>;
   /** Replaces a volume's access policy; an empty list removes it (access by role again). */
-  setVolumePolicy(ref: string, entries: PolicyEntry[]): Promise<Volume>;
+  setVolumePolicy(ref: string, entries: PolicyEntry[], scope?: TenantScope): Promise<Volume>;
   /** The credential check of the edges (nodes only). */
   authLookup(hash: string, opts?: ReadOptions): Promise<CredentialRecord>;
 }

@@ -299,9 +299,9 @@ export interface MetadataApi extends FsApi, BackupApi {
   getVolume(nameOrId: string, opts?: ReadOptions): Promise<Volume>;
   listVolumes(opts?: ReadOptions): Promise<Volume[]>;
   /** Sets labels; a null value removes that label. */
-  updateVolumeLabels(nameOrId: string, labels: Record<string, string | null>): Promise<Volume>;
-  expandVolume(nameOrId: string, size: number | string): Promise<Volume>;
-  deleteVolume(nameOrId: string): Promise<Volume>;
+  updateVolumeLabels(nameOrId: string, labels: Record<string, string | null>, scope?: TenantScope): Promise<Volume>;
+  expandVolume(nameOrId: string, size: number | string, scope?: TenantScope): Promise<Volume>;
+  deleteVolume(nameOrId: string, scope?: TenantScope): Promise<Volume>;
   /** The wrapped data key of an encrypted volume (KEY_UNAVAILABLE when it has none). */
   getVolumeKey(volumeId: string, opts?: ReadOptions): Promise<VolumeKeyRecord>;
   /** A writer id never handed out before for this volume's key: the block nonces' prefix. */
@@ -657,3 +657,11 @@ export interface FsApi {
   /** The directories `session` holds, with their recall stamps (a holder woken by its watch reads this). */
   fsDelegationsOf(volume: string, session: string, opts?: ReadOptions): Promise<{ dir: number; recallAtMs: number | null }[]>;
 }
+
+/**
+ * The tenant a call acts for (issue #12): the auth guard adds it to a tenant user's commands on an
+ * existing volume, and the state machine refuses the command, in the same apply, when the volume
+ * the name resolves to is not that tenant's (as if it did not exist). So the check and the change
+ * cannot be split by a delete and a namesake created by another tenant.
+ */
+export interface TenantScope { tenant: string }

@@ -27,7 +27,9 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { buildConnector } from 'undici';
 import { ErrorCode, GalleonError } from './errors.js';
+import type { LiveTls } from './tls-live.js';
 
 export interface TlsMaterial {
   /** The cluster CA's certificate (PEM): the only issuer a peer's certificate may have. */
@@ -36,6 +38,12 @@ export interface TlsMaterial {
   cert: Buffer;
   /** Its private key (PEM). */
   key: Buffer;
+  /**
+   * A daemon's: the identity and revocation list as they change while it runs (tls-live.ts).
+   * When present, `ca`/`cert`/`key` above are the ones it started with and every helper here
+   * reads the live ones instead.
+   */
+  live?: LiveTls;
 }
 
 /** The organizational units `galleon cert` writes into a subject, and what they mean. */
@@ -67,11 +75,14 @@ export function tlsMode(tls: Tls): 'mutual-tls' | 'plaintext' {
 
 export function grpcServerCredentials(tls: Tls): grpc.ServerCredentials {
   if (tls === null || tls === undefined) return grpc.ServerCredentials.createInsecure();
+  // The provider's updates reach the server's secure context: a rotated certificate for new connections.
+  if (tls.live !== undefined) return grpc.experimental.createCertificateProviderServerCredentials(tls.live, tls.live, true);
   return grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
 }
 
 export function grpcChannelCredentials(tls: Tls): grpc.ChannelCredentials {
   if (tls === null || tls === undefined) return grpc.credentials.createInsecure();
+  if (tls.live !== undefined) return grpc.experimental.createCertificateProviderChannelCredentials(tls.live, tls.live);
   return grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
 }
 
@@ -84,6 +95,42 @@ export function httpUrl(address: string, tls: Tls): string {
 export function undiciConnectOptions(tls: Tls): { ca: Buffer; cert: Buffer; key: Buffer; rejectUnauthorized: true } | undefined {
   if (tls === null || tls === undefined) return undefined;
   return { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: true };
+}
+
+/**
+ * undici's `connect` for the pools of a daemon: with a live identity, a connector that builds its
+ * TLS options again once the identity changed, so new connections present the rotated
+ * certificate (connections already open keep theirs until they close); otherwise the options.
+ */
+export function undiciConnect(tls: Tls): buildConnector.BuildOptions | buildConnector.connector | undefined {
+  if (tls === null || tls === undefined) return undefined;
+  const live = tls.live;
+  if (live === undefined) return undiciConnectOptions(tls);
+  let generation = -1;
+  let inner: buildConnector.connector | null = null;
+  return (opts, callback) => {
+    if (inner === null || generation !== live.generation) {
+      const id = live.identity;
+      inner = buildConnector({ ca: id.ca, cert: id.cert, key: id.key, rejectUnauthorized: true });
+      generation = live.generation;
+    }
+    return inner(opts, callback);
+  };
+}
+
+/** The node id a verified node certificate names (its CN), or null for any other certificate. */
+export function peerNodeIdOf(cert: Pick<PeerCertificate, 'subject'> | null | undefined): string | null {
+  if (peerKindOf(cert) !== 'node') return null;
+  const cn = cert?.subject.CN;
+  const first = Array.isArray(cn) ? (cn.length === 1 ? cn[0] : undefined) : cn;
+  return typeof first === 'string' && first !== '' ? first : null;
+}
+
+/** The refusal of a certificate on the revocation list (UNAUTHENTICATED: 401, gRPC UNAUTHENTICATED). */
+export function certificateRevoked(serial: string): GalleonError {
+  return new GalleonError(ErrorCode.UNAUTHENTICATED, `certificate ${serial.toLowerCase()} is revoked`, {
+    hint: 'use a certificate issued after the revocation (`galleon cert issue`, or `galleon cert rotate` for a node)',
+  });
 }
 
 /** What a verified peer certificate says its holder is (by the OU `galleon cert` wrote). */
@@ -102,11 +149,39 @@ export function peerKindOf(cert: Pick<PeerCertificate, 'subject'> | null | undef
  */
 export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, handler: http.RequestListener): http.Server {
   if (tls === null || tls === undefined) return http.createServer(options, handler);
+  const live = tls.live;
+  const id = live?.identity ?? tls;
   const server = https.createServer({
-    ...options, ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs,
-  }, handler);
+    ...options, ca: id.ca, cert: id.cert, key: id.key, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs,
+  }, live === undefined ? handler : refuseRevoked(live, handler));
   refusePlaintextRequests(server);
+  live?.onChange((change) => {
+    const now = live.identity;
+    if (change.identity) server.setSecureContext({ ca: now.ca, cert: now.cert, key: now.key });
+    // Idle keep-alive connections reconnect, presenting their holders' current certificates.
+    if (change.revoked) server.closeIdleConnections();
+  });
   return server;
+}
+
+/** Every request on a connection whose certificate was revoked (even after it opened) gets one 401 and the connection closes. */
+function refuseRevoked(live: LiveTls, handler: http.RequestListener): http.RequestListener {
+  // A connection's certificate does not change: read it once per socket, not per request (block traffic).
+  const certs = new WeakMap<object, PeerCertificate | null>();
+  return (req, res) => {
+    let cert = certs.get(req.socket);
+    if (cert === undefined) {
+      cert = peerCertificateOf(req);
+      certs.set(req.socket, cert);
+    }
+    if (cert === null || !live.isRevoked(cert)) { handler(req, res); return; }
+    req.resume();
+    const e = certificateRevoked(cert.serialNumber).toJSON();
+    // Both shapes the edges answer with: the block port's (the error itself) and the admin endpoint's ({error}).
+    const body = JSON.stringify({ ...e, error: e });
+    res.writeHead(401, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+  };
 }
 
 /**

@@ -10,24 +10,25 @@ import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { DataNodes } from '../cluster/data-nodes.js';
 import { Header } from '../../dataplane/wire.js';
 import { encodeBlock } from './content.js';
-import { fetchPgContents, fetchPgStates, inspectTimeoutMs } from './replicas.js';
+import { fetchPgContents, fetchPgStates, inspectTimeoutMs, type NodeAccess } from './replicas.js';
 
 export const injectedDivergentValue = 'injected-divergent';
 
-export async function injectDivergence(data: DataNodes, volumeId: string, groups: readonly PlacementGroup[], blockSizeBytes: number): Promise<string> {
+export async function injectDivergence(data: DataNodes, volumeId: string, groups: readonly PlacementGroup[], blockSizeBytes: number, access: NodeAccess): Promise<string> {
   for (const g of groups) {
     const replica = g.replicas.find((r) => r !== g.primary);
     if (replica === undefined) continue;
     const address = data.node(replica).address;
-    const st = (await fetchPgStates(address)).find((s) => s.volumeId === volumeId && s.pg === g.pg);
+    const st = (await fetchPgStates(address, access, replica)).find((s) => s.volumeId === volumeId && s.pg === g.pg);
     if (st === undefined) continue;
-    const contents = await fetchPgContents(address, volumeId, g.pg);
+    const contents = await fetchPgContents(address, volumeId, g.pg, access, replica);
     const victim = [...contents.blocks][0];
     const seq = st.appliedSeq + 1;
     if (victim === undefined) continue;
     const [inode, blockNo] = victim[0].split('/');
-    const res = await request(`http://${address}/v1/replicate`, {
-      method: 'POST',
+    // As the primary would: under TLS with its certificate (a node certificate speaks only for its node).
+    const res = await request(`${access.url(address)}/v1/replicate`, {
+      ...await access.as(g.primary), method: 'POST',
       headers: {
         'content-type': 'application/octet-stream',
         [Header.volume]: encodeURIComponent(volumeId), [Header.inode]: inode ?? '0', [Header.block]: blockNo ?? '0',

@@ -4,15 +4,47 @@
  * condition and the per-PG digests compared across replicas.
  */
 import { crc32c } from '@node-rs/crc32';
-import { request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { PgState } from '../../dataplane/store/types.js';
+import { httpUrl, undiciConnectOptions } from '../../proto/tls.js';
+import { readTlsDir } from '../../proto/tls.js';
+import type { ChaosPki } from '../cluster/pki.js';
 import { streamJournalFrames } from '../../dataplane/wire.js';
 import { decodeBlock } from './content.js';
 
 export const inspectTimeoutMs = 10_000;
 
-export async function fetchPgStates(address: string): Promise<PgState[]> {
-  const res = await request(`http://${address}/v1/pgs`, { headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
+/**
+ * How the harness reaches a data node's node-only routes. Under mutual TLS a node certificate
+ * speaks only for its own node (dataplane/server/README.md): a PG's blocks are read with the
+ * certificate of a replica of that PG, a catch-up nudge or a forged forward is sent with the
+ * primary's. So every request names the node it acts as.
+ */
+export interface NodeAccess {
+  url(address: string): string;
+  as(nodeId: string): Promise<{ dispatcher?: Dispatcher }>;
+  close(): Promise<void>;
+}
+
+export function nodeAccess(pki: ChaosPki | null): NodeAccess {
+  const agents = new Map<string, Promise<Agent>>();
+  return {
+    url: (address) => httpUrl(address, pki === null ? null : pki.client),
+    as: async (nodeId) => {
+      if (pki === null) return {};
+      let a = agents.get(nodeId);
+      if (a === undefined) {
+        a = pki.dirOf(nodeId).then(readTlsDir).then((tls) => new Agent({ connect: { ...undiciConnectOptions(tls), timeout: inspectTimeoutMs } }));
+        agents.set(nodeId, a);
+      }
+      return { dispatcher: await a };
+    },
+    close: async () => { await Promise.all([...agents.values()].map(async (a) => (await a).close())); },
+  };
+}
+
+export async function fetchPgStates(address: string, access: NodeAccess, asNode: string): Promise<PgState[]> {
+  const res = await request(`${access.url(address)}/v1/pgs`, { ...await access.as(asNode), headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
   if (res.statusCode !== 200) throw new Error(`GET /v1/pgs on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
   return (await res.body.json()) as PgState[];
 }
@@ -24,8 +56,9 @@ export interface PgContents {
   digest: string;
 }
 
-export async function fetchPgContents(address: string, volumeId: string, pg: number): Promise<PgContents> {
-  const res = await request(`http://${address}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
+/** `asNode`: a replica of the PG (the node read itself is one). */
+export async function fetchPgContents(address: string, volumeId: string, pg: number, access: NodeAccess, asNode: string): Promise<PgContents> {
+  const res = await request(`${access.url(address)}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { ...await access.as(asNode), headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
   if (res.statusCode !== 200) throw new Error(`GET /v1/pg-blocks on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
   const blocks = new Map<string, { value: string; crc: number; seq: number }>();
   for await (const { meta, data } of streamJournalFrames(res.body)) {

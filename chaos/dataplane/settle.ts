@@ -20,11 +20,13 @@ import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { ChaosClient } from '../cluster/client.js';
 import type { DataNodes } from '../cluster/data-nodes.js';
 import { delay, withTimeout } from '../lib/wait.js';
-import { fetchPgStates, inspectTimeoutMs } from './replicas.js';
+import { fetchPgStates, inspectTimeoutMs, type NodeAccess } from './replicas.js';
 
 export interface SettleOptions {
   api: ChaosClient;
   data: DataNodes;
+  /** How the node-only routes are reached (TLS: as which node). */
+  access: NodeAccess;
   volumeId: string;
   /** The volume's replica count: PGs with fewer are counted (the caller waits for them). */
   replicas: number;
@@ -57,7 +59,7 @@ export async function settle(o: SettleOptions): Promise<SettleResult> {
       problems = nodes.filter((n) => n.state !== 'up').map((n) => `data node ${n.id} is ${n.state}`);
       const states = new Map<string, Map<number, PgState>>();
       for (const n of o.data.nodes) {
-        const list = await fetchPgStates(n.address);
+        const list = await fetchPgStates(n.address, o.access, n.id);
         states.set(n.id, new Map(list.filter((s) => s.volumeId === o.volumeId).map((s) => [s.pg, s])));
       }
       const stateOf = (node: string, pg: number): { appliedSeq: number; highestSeq: number } => states.get(node)?.get(pg) ?? { appliedSeq: 0, highestSeq: 0 };
@@ -77,7 +79,7 @@ export async function settle(o: SettleOptions): Promise<SettleResult> {
         for (const { group, replica } of lagging) {
           if (replica === group.primary) continue;
           nudges++;
-          await nudge(o.data.node(replica).address, o.volumeId, group).catch((err: unknown) => {
+          await nudge(o.data.node(replica).address, o.volumeId, group, o.access).catch((err: unknown) => {
             o.log(`nudge of ${replica} pg ${group.pg} failed: ${err instanceof Error ? err.message : String(err)}`);
           });
         }
@@ -94,9 +96,10 @@ function underReplicated(groups: readonly PlacementGroup[], replicas: number): n
   return groups.filter((g) => g.replicas.length < replicas).length;
 }
 
-async function nudge(replicaAddress: string, volumeId: string, group: PlacementGroup): Promise<void> {
-  const res = await request(`http://${replicaAddress}/v1/catchup/${encodeURIComponent(volumeId)}/${group.pg}?from=${encodeURIComponent(group.primary)}&epoch=${group.epoch}`, {
-    method: 'POST', headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs,
+/** Sent as the primary (`from`): under TLS with its certificate. */
+async function nudge(replicaAddress: string, volumeId: string, group: PlacementGroup, access: NodeAccess): Promise<void> {
+  const res = await request(`${access.url(replicaAddress)}/v1/catchup/${encodeURIComponent(volumeId)}/${group.pg}?from=${encodeURIComponent(group.primary)}&epoch=${group.epoch}`, {
+    ...await access.as(group.primary), method: 'POST', headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs,
   });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`answered ${res.statusCode}: ${text}`);

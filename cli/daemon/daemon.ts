@@ -23,7 +23,7 @@ import { createSnapshot, dropSnapshot, type SnapshotHost } from './snapshot-ops.
 import { dataKeyContext } from '../../dataplane/client/key-providers.js';
 import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
-import { resolveNodeId } from './node-id.js';
+import { nodeIdFileName, resolveNodeId } from './node-id.js';
 import { assertStorageFree, pidFileName } from './pidfile.js';
 import { createDaemonLogger } from './logger.js';
 import { parseConfigFile, reloadPlan, type DaemonSettings } from './config.js';
@@ -35,7 +35,8 @@ import { AdminAuth, type AdminApi } from './admin-auth.js';
 import { AuditLog } from './audit-log.js';
 import { loadNodeToken } from './node-token.js';
 import { tlsMode, type TlsMaterial } from '../../proto/tls.js';
-import { loadNodeTls, nodeTlsDir, type TlsSummary } from '../lib/tls.js';
+import { certNodeId, loadNodeTls, nodeTlsDir, type TlsSummary } from '../lib/tls.js';
+import { readRevoked, TlsWatcher } from '../lib/tls-watch.js';
 
 export const metadataDirName = 'metadata';
 /** How long a leader waits for another voter to take over before `cluster leave` gives up. */
@@ -104,6 +105,8 @@ export class Daemon implements DaemonHost {
   /** This node's TLS material; null only when TLS was turned off explicitly (--insecure-plaintext). */
   private tls: TlsMaterial | null = null;
   private tlsSummary: TlsSummary | null = null;
+  /** Re-reads the TLS folder: rotation and revocation without a restart (cli/lib/tls-watch.ts). */
+  private tlsWatcher: TlsWatcher | null = null;
 
   private constructor(private readonly cfg: DaemonConfig & { nodeId: string }, readonly logger: Logger) {}
 
@@ -120,12 +123,31 @@ export class Daemon implements DaemonHost {
     const tls = await loadNodeTls(config);
     await makeFolder(config.storagePath, 'storage path');
     await assertStorageFree(config.storagePath);
-    const nodeId = await resolveNodeId(config.storagePath, config.nodeId);
+    // A node certificate speaks for the node it names (Raft, the block port): a new node takes that
+    // id, and a node whose id (--node-id, or its storage's) is another one's is stopped here, before any change.
+    const certNode = tls === null ? null : certNodeId(tls.summary);
+    const persisted = (await readFile(join(config.storagePath, nodeIdFileName), 'utf8').catch(() => '')).trim();
+    const wanted = config.nodeId ?? (persisted === '' ? null : persisted);
+    if (tls !== null && wanted !== null && certNode !== wanted) {
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `TLS: the certificate in ${tls.dir} is node ${certNode ?? '?'}'s, and this is node ${wanted}`, {
+        hint: `issue this node its own certificate: galleon cert issue --node ${wanted} --out ${tls.dir}`,
+      });
+    }
+    const nodeId = await resolveNodeId(config.storagePath, config.nodeId ?? certNode);
     const fileSettings = config.configFile === null ? {} : await readSettings(config.configFile);
     const daemon = new Daemon({ ...config, nodeId }, createDaemonLogger(nodeId, fileSettings.logLevel));
     daemon.fileSettings = fileSettings;
     daemon.tls = tls?.material ?? null;
     daemon.tlsSummary = tls?.summary ?? null;
+    if (tls !== null) {
+      const revoked = await readRevoked(tls.dir).catch((err: unknown) => {
+        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `TLS: ${join(tls.dir, 'revoked.json')} is unreadable (${(err as Error).message})`, {
+          hint: 'copy the CA\'s revoked.json there again (`galleon cert revoke` writes it), or remove it', cause: err,
+        });
+      });
+      daemon.tlsWatcher = new TlsWatcher(tls.dir, tls.material, tls.summary, nodeId, daemon.logger, revoked);
+      daemon.tlsWatcher.start();
+    }
     if (config.nodeTokenFile !== null) await daemon.initAuth(config.nodeTokenFile);
     await routeGrpcLogs(daemon.logger);
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
@@ -169,6 +191,7 @@ export class Daemon implements DaemonHost {
     let now: DaemonSettings = {};
     try {
       if (file !== null) now = await readSettings(file);
+      await this.tlsWatcher?.check();
       const plan = reloadPlan(this.fileSettings, now, process.env.GALLEON_LOG_LEVEL);
       // The line goes out at the old level, so it shows even when the new level is quieter.
       this.logger.info({ configFile: file, logLevel: plan.logLevel, needsRestart: plan.needsRestart },
@@ -326,6 +349,7 @@ export class Daemon implements DaemonHost {
   }
 
   private async stopRoles(): Promise<void> {
+    this.tlsWatcher?.stop();
     this.backupScheduler?.stop();
     this.backupScheduler = null;
     await this.backupService?.close();
@@ -387,7 +411,8 @@ export class Daemon implements DaemonHost {
       ipcAddress: this.admin?.address ?? this.cfg.ipcAddress, healthy: (await this.health()).ok,
       security: {
         mode: tlsMode(this.tls), tlsDir: this.tls === null ? null : this.cfg.tlsDir ?? nodeTlsDir(this.cfg.storagePath),
-        certSubject: this.tlsSummary?.subject ?? null, certNotAfter: this.tlsSummary?.notAfter ?? null,
+        certSubject: this.tlsSummary?.subject ?? null, certNotAfter: this.tlsWatcher?.current.notAfter ?? this.tlsSummary?.notAfter ?? null,
+        certSerial: this.tlsWatcher?.current.serial ?? null, revokedCertificates: this.tlsWatcher?.live.revokedCount ?? 0,
       },
       metadata,
       data: this.dataRole === null ? null : { state: this.dataRole.state, registered: this.dataRole.registered, address: this.cfg.dataAddress },

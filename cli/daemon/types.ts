@@ -68,7 +68,13 @@ export interface DaemonStatus {
   ipcAddress: string;
   healthy: boolean;
   /** Which transport security is in force on every endpoint of this node. */
-  security: { mode: 'mutual-tls' | 'plaintext'; tlsDir: string | null; certSubject: string | null; certNotAfter: string | null };
+  security: {
+    mode: 'mutual-tls' | 'plaintext'; tlsDir: string | null; certSubject: string | null; certNotAfter: string | null;
+    /** The certificate in force now (a rotation shows here within cli/lib/tls-watch.ts `tlsReloadIntervalMs`). */
+    certSerial: string | null;
+    /** Serials on the revocation list this node enforces. */
+    revokedCertificates: number;
+  };
   metadata: {
     state: RoleState;
     error: string | null;

@@ -23,7 +23,9 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { clientOrgUnit, nodeOrgUnit } from '../../proto/tls.js';
+import { normalizeSerial } from '../../proto/tls-live.js';
 import { tlsFileNames } from './tls.js';
+import { readRevoked, revokedFileName, type RevokedRecord } from './tls-watch.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -198,6 +200,9 @@ export async function issue(caDir: string, r: IssueRequest, outDir: string, nowM
   await writePrivate(join(outDir, tlsFileNames.key), await keyPem(keys.privateKey));
   await writePublic(join(outDir, tlsFileNames.cert), cert.toString('pem'));
   await writePublic(join(outDir, tlsFileNames.ca), ca.pem);
+  // A new folder knows what its CA revoked (a node issued after a revocation enforces it too).
+  const revoked = await readRevoked(caDir).catch((): RevokedRecord[] => []);
+  if (revoked.length > 0) await writeRevoked(outDir, revoked);
   const record: IssuedRecord = { serial: sn, kind: r.kind, name: r.name, dns: sans.dns, ips: sans.ips, notAfter: notAfter.toISOString(), dir: outDir, issuedAt: new Date(now).toISOString() };
   await appendIssued(caDir, record);
   return { record, cert: describe(Buffer.from(cert.toString('pem')), join(outDir, tlsFileNames.cert), Buffer.from(ca.pem)) };
@@ -262,4 +267,30 @@ export function describe(pem: Buffer, file: string, caPem: Buffer | null): CertI
     notBefore: new Date(c.validFrom).toISOString(), notAfter: new Date(c.validTo).toISOString(), expired: Date.parse(c.validTo) < Date.now(),
     subjectAltName: c.subjectAltName ?? null, fingerprint256: c.fingerprint256, signedByCa,
   };
+}
+
+/** Writes a revocation list into a CA or TLS folder (temp file + rename: a watcher never reads half). */
+export async function writeRevoked(dir: string, list: readonly RevokedRecord[]): Promise<void> {
+  await writePublic(join(dir, revokedFileName), `${JSON.stringify(list, null, 2)}\n`);
+}
+
+/**
+ * Revokes in the CA's list every certificate it issued whose serial is `target` (or starts with
+ * it: `cert list` prints 16 hex digits) or whose node or client name is `target`; answers the
+ * records revoked now. Nothing matches: one line, nothing written.
+ */
+export async function revoke(caDir: string, target: string, nowMs: () => number = Date.now): Promise<{ revoked: RevokedRecord[]; list: RevokedRecord[] }> {
+  const issued = await listIssued(caDir);
+  const hex = /^[0-9a-fA-F:]{8,}$/.test(target) ? normalizeSerial(target) : null;
+  const hits = issued.filter((r) => r.name === target || (hex !== null && normalizeSerial(r.serial).startsWith(hex)));
+  if (hits.length === 0) {
+    throw badInput(`the CA in ${caDir} issued no certificate with serial or name ${JSON.stringify(target).slice(0, 80)}`, 'see the serials and names with: galleon cert list');
+  }
+  const list = await readRevoked(caDir);
+  const known = new Set(list.map((r) => normalizeSerial(r.serial)));
+  const at = new Date(nowMs()).toISOString();
+  const added = hits.filter((r) => !known.has(normalizeSerial(r.serial))).map((r) => ({ serial: normalizeSerial(r.serial), name: r.name, kind: r.kind, revokedAt: at }));
+  const next = [...list, ...added];
+  await writeRevoked(caDir, next);
+  return { revoked: added, list: next };
 }

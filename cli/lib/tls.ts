@@ -95,6 +95,8 @@ export async function resolveClientTls(flag: string | undefined, clusterDir: str
 export interface TlsSummary {
   subject: string;
   notAfter: string;
+  /** Lower-case hex, as `galleon cert list` and `cert revoke` name it. */
+  serial: string;
 }
 
 /**
@@ -125,7 +127,12 @@ export function checkTlsMaterial(m: TlsMaterial, dir: string, want: 'node' | 'an
   if (want === 'node' && peerKindOf(parseSubject(cert.subject)) !== 'node') {
     throw fail('is not a node certificate', 'a daemon needs `galleon cert issue --node ID`; client certificates are for the CLI');
   }
-  return { subject: cert.subject.replace(/\n/g, ', '), notAfter: new Date(cert.validTo).toISOString() };
+  return { subject: cert.subject.replace(/\n/g, ', '), notAfter: new Date(cert.validTo).toISOString(), serial: cert.serialNumber.toLowerCase() };
+}
+
+/** The node id a node certificate names (its CN), from `checkTlsMaterial`'s summary. */
+export function certNodeId(summary: TlsSummary): string | null {
+  return /(?:^|, )CN=([^,]+)/.exec(summary.subject)?.[1] ?? null;
 }
 
 function parseSubject(subject: string): { subject: Record<string, string | string[]> } {

@@ -9,7 +9,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { withNodeCredential } from '../credential.js';
 import { GalleonError, isGalleonError, type ErrorCode } from '../../proto/errors.js';
-import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
+import { httpUrl, undiciConnect, type TlsMaterial } from '../../proto/tls.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
@@ -130,7 +130,7 @@ export class BlockClient {
   private pool(address: string): Dispatcher {
     let p = this.pools.get(address);
     if (p === undefined) {
-      const connect = undiciConnectOptions(this.o.tls);
+      const connect = undiciConnect(this.o.tls);
       p = withNodeCredential(new Pool(httpUrl(address, this.o.tls), {
         ...(connect === undefined ? {} : { connect }),
         connections: this.o.connectionsPerNode, pipelining: this.o.pipelining, keepAliveTimeout: 60_000,

@@ -65,6 +65,11 @@ export class BlockAuth {
     }
   }
 
+  /** Audits a refusal the block server made after admitting the request (a node certificate acting for another node). */
+  denied(req: http.IncomingMessage, route: string, object: string | null, err: unknown): void {
+    this.record({ kind: 'node' }, req, route, object, err);
+  }
+
   private async checkVolume(p: Principal, volumeId: string, want: 'ro' | 'rw'): Promise<void> {
     const now = Date.now();
     let hit = this.volumes.get(volumeId);

@@ -9,12 +9,12 @@ import { GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.j
 import { decodePathSegment, parseRequestTarget } from '../../proto/http-edge.js';
 import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
-import { createHttpEdgeServer, peerCertificateOf, peerKindOf, type TlsMaterial } from '../../proto/tls.js';
+import { createHttpEdgeServer, peerCertificateOf, peerKindOf, peerNodeIdOf, type TlsMaterial } from '../../proto/tls.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
-import type { PlacementSource } from '../placement.js';
+import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore, StoredBlock } from '../store/types.js';
 import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam } from '../wire.js';
 import type { ReplicateResult } from '../wire.js';
@@ -167,6 +167,63 @@ export class BlockServer {
     });
   }
 
+  /**
+   * A node certificate speaks for the node it names (its CN) only: a forward must come from the
+   * certificate of the PG's primary (at the placement's epoch or newer: an older epoch is fenced
+   * by the replica path as before), peering and catch-up requests name their sender (`from`),
+   * which must be the certificate's node, and a PG's journal and blocks are read by its replicas
+   * only. So node2's certificate cannot act as node1, the primary.
+   */
+  private async refuseImpostor(route: string, req: http.IncomingMessage, parts: string[], query: URLSearchParams): Promise<void> {
+    if (this.opts.tls === null || this.opts.tls === undefined || !nodeOnlyRoutes.has(route)) return;
+    const node = peerNodeIdOf(peerCertificateOf(req));
+    if (route === 'POST /v1/replicate') {
+      const h = req.headers;
+      const volumeId = decodePathSegment(stringHeader(h[Header.volume], Header.volume));
+      await this.requirePrimaryCert(req, route, node, [{ volumeId, pg: intParam(Header.pg, h[Header.pg]), epoch: intParam(Header.epoch, h[Header.epoch]) }]);
+      return;
+    }
+    const from = query.get('from');
+    if ((route === 'POST /v1/peer' || route === 'POST /v1/catchup') && from !== null && from !== node) this.impostor(req, route, node, `act as node ${from.slice(0, 64)}`);
+    if (route !== 'GET /v1/journal' && route !== 'GET /v1/pg-blocks') return;
+    const [, , volumeId, pgRaw] = parts;
+    if (volumeId === undefined || pgRaw === undefined || !/^\d{1,5}$/.test(pgRaw)) return;
+    const pg = Number(pgRaw);
+    const inSet = (p: VolumePlacement): boolean => p.groups[pg]?.replicas.includes(node ?? '') === true;
+    if (inSet(await this.opts.placement.getPlacement(volumeId)) || inSet(await this.opts.placement.refresh(volumeId))) return;
+    this.impostor(req, route, node, `read PG ${volumeId}/${pg}, which it is no replica of`);
+  }
+
+  /** Forwards at an epoch the placement knows (or newer) are the primary's alone; a fresh placement settles a stale cache. */
+  private async requirePrimaryCert(req: http.IncomingMessage, route: string, node: string | null, ops: readonly { volumeId: string; pg: number; epoch: number }[]): Promise<void> {
+    if (this.opts.tls === null || this.opts.tls === undefined) return;
+    const foreign = (p: VolumePlacement, o: { pg: number; epoch: number }): boolean => {
+      const g = p.groups[o.pg];
+      return g !== undefined && o.epoch >= g.epoch && g.primary !== node;
+    };
+    const seen = new Set<string>();
+    for (const o of ops) {
+      const key = `${o.volumeId}/${o.pg}/${o.epoch}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (!foreign(await this.opts.placement.getPlacement(o.volumeId), o)) continue;
+      const fresh = await this.opts.placement.refresh(o.volumeId);
+      if (foreign(fresh, o)) this.impostor(req, route, node, `forward writes of ${o.volumeId}/${o.pg} as its primary ${fresh.groups[o.pg]?.primary ?? '?'}`);
+    }
+  }
+
+  private impostor(req: http.IncomingMessage, route: string, node: string | null, what: string): never {
+    req.resume();
+    metrics.foreignRequestRefusals.inc();
+    this.opts.log.warn({ certNode: node, what, remote: req.socket.remoteAddress }, 'refused a node certificate acting for another node');
+    const err = new GalleonError('PERMISSION_DENIED', `this certificate is node ${node ?? '?'}'s; it may not ${what}`, {
+      hint: 'each node uses its own certificate (`galleon cert issue --node ID` names the node id it may speak for)',
+    });
+    // A denied call is an audit event, as the door's own refusals are.
+    this.auth?.denied(req, route, node, err);
+    throw err;
+  }
+
   async close(): Promise<void> {
     this.replicator.close();
     this.leases?.close();
@@ -222,8 +279,11 @@ export class BlockServer {
     res.end(body);
   }
 
-  private async applyReplicateBatch(body: Buffer, remote: string | undefined): Promise<ReplicateResult[]> {
-    return this.replicator.replicaApplyBatch(decodeReplicateBatch(body).map(({ meta, data }) => {
+  private async applyReplicateBatch(body: Buffer, req: http.IncomingMessage): Promise<ReplicateResult[]> {
+    const frames = decodeReplicateBatch(body);
+    await this.requirePrimaryCert(req, 'POST /v1/replicate-batch', peerNodeIdOf(peerCertificateOf(req)), frames.map((f) => f.meta));
+    const remote = req.socket.remoteAddress;
+    return this.replicator.replicaApplyBatch(frames.map(({ meta, data }) => {
       const base = { address: { volumeId: meta.volumeId, inode: meta.inode, blockNo: meta.blockNo }, pg: meta.pg, seq: meta.seq, epoch: meta.epoch };
       const op: BlockOp = meta.op === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: 'delete' };
       return { op, sync: meta.sync, primary: meta.primary, trimSeq: meta.trim };
@@ -238,6 +298,7 @@ export class BlockServer {
     await this.auth?.admit(req, route, parts);
     this.refuseWhileGated(route, req);
     this.refuseNonNodePeer(route, req);
+    await this.refuseImpostor(route, req, parts, url.searchParams);
     // Snapshot reads and version pruning (issue #11): their own file.
     if (snapshotRoutes.has(route) && await handleSnapshotRoute(this.snapshotHost, route, parts, url.searchParams, req, res)) return;
     switch (route) {
@@ -309,7 +370,7 @@ export class BlockServer {
       case 'POST /v1/replicate-batch': {
         const lease = await readBody(req, maxReplicateBatchBodyBytes, this.bodies);
         // Released once every op of the batch has landed or failed: the store holds none of its bytes then.
-        const results = await this.applyReplicateBatch(lease.body, req.socket.remoteAddress).finally(() => lease.release());
+        const results = await this.applyReplicateBatch(lease.body, req).finally(() => lease.release());
         return this.binary(res, encodeReplicateAnswers(results));
       }
       case 'GET /v1/journal': {

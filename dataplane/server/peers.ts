@@ -9,7 +9,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { withNodeCredential } from '../credential.js';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
-import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
+import { httpUrl, undiciConnect, type TlsMaterial } from '../../proto/tls.js';
 import type { BlockOp } from '../store/types.js';
 import { blockPath, decodeJournalFrames, decodeReplicateAnswers, encodeReplicateBatch, errorFromResponse, Header, streamJournalFrames } from '../wire.js';
 import type { JournalFrameMeta, ReplicateFrameMeta } from '../wire.js';
@@ -86,7 +86,7 @@ export class Peers implements PeerTransport {
   private pool(address: string): Dispatcher {
     let p = this.pools.get(address);
     if (p === undefined) {
-      const connect = undiciConnectOptions(this.tls);
+      const connect = undiciConnect(this.tls);
       p = withNodeCredential(new Pool(httpUrl(address, this.tls), { ...(connect === undefined ? {} : { connect }), connections: peerConnections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: replicateTimeoutMs, bodyTimeout: replicateTimeoutMs }), this.nodeToken);
       this.pools.set(address, p);
     }

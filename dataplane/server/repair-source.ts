@@ -5,7 +5,7 @@
  */
 import { Agent, request } from 'undici';
 import { GalleonError } from '../../proto/errors.js';
-import { httpUrl, undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
+import { httpUrl, undiciConnect, type TlsMaterial } from '../../proto/tls.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource } from '../placement.js';
 import type { RepairSource } from '../store/scrubber.js';
@@ -48,7 +48,7 @@ export class HttpRepairSource implements RepairSource {
   private readonly dispatcher: Agent | undefined;
 
   constructor(private readonly nodeId: string, private readonly placement: PlacementSource, private readonly tls: TlsMaterial | null = null, private readonly nodeToken?: string) {
-    const connect = undiciConnectOptions(tls);
+    const connect = undiciConnect(tls);
     this.dispatcher = connect === undefined ? undefined : new Agent({ connect });
   }
 

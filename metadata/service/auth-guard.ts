@@ -9,15 +9,17 @@
  * new volume or class is stamped with its tenant, and lists are filtered. Tenantless principals
  * (the node credential, a cluster-wide admin) cost no lookup at all. The lookups of a tenant's
  * call are linearizable reads (not stale): a volume created a moment ago by another tenant must
- * not slip through a lagging replica. Known gap: between that read and the command a volume could
- * be deleted and a namesake created by another tenant; closing it needs the tenant inside the
- * command (the state machine would then check it atomically).
+ * not slip through a lagging replica. Between that read and the command a volume could be deleted
+ * and a namesake created by another tenant: so a tenant's command on an existing volume also
+ * carries its tenant (`TenantScope`, at `scopedArgIndex`), and the state machine refuses it in the
+ * same apply when the volume is not that tenant's (metadata/state/logic/lookup.ts).
  */
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import {
   hiddenVolume, markDenied, requireClusterWide, requireNeed, seesClass, seesTenant, tenantOf, volumeAccess, type Need, type Principal, type TokenInfo, type User,
 } from '../../proto/auth.js';
 import type { StorageClass, Volume } from '../../proto/metadata-types.js';
+import { defaultStorageClass } from '../state/logic/storage-classes.js';
 
 const readMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'clusterStatus', 'getPlacement',
@@ -44,6 +46,18 @@ const clusterWideMethods = new Set([
 ]);
 /** Calls that name an existing volume first. */
 const volumeRefMethods = new Set(['getVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume', 'getPlacement', 'setVolumePolicy']);
+
+/** Commands on an existing volume that take the caller's tenant scope, and its argument position. */
+export const scopedArgIndex: ReadonlyMap<string, number> = new Map([['deleteVolume', 1], ['updateVolumeLabels', 2], ['expandVolume', 2], ['setVolumePolicy', 2]]);
+
+/** The arguments with the tenant scope at its position (any scope the caller sent is replaced). */
+function withScope(method: string, args: unknown[], tenant: string): unknown[] {
+  const at = scopedArgIndex.get(method);
+  if (at === undefined) return args;
+  const out = args.slice(0, at);
+  while (out.length < at) out.push(null);
+  return [...out, { tenant }];
+}
 
 /** What a call needs; anything not listed (heartbeats, leases, the namespace, authLookup) is for nodes only. */
 export function methodNeed(method: string): Need {
@@ -78,9 +92,11 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
   const object = typeof args[0] === 'string' ? args[0] : objectName(args[0]);
   requireNeed(p, methodNeed(method), `call ${method}`);
   if (clusterWideMethods.has(method)) requireClusterWide(p, `call ${method}`);
+  if (p.kind === 'user' && method === 'createVolume') await requireDataKey(args[0], look);
   const tenant = tenantOf(p);
   if (tenant === null) return { args, object, filter: same };
   if (volumeRefMethods.has(method) && typeof args[0] === 'string') await requireOwnVolume(p, args[0], look, method === 'getPlacement');
+  if (scopedArgIndex.has(method)) return { args: withScope(method, args, tenant), object, filter: same };
   switch (method) {
     case 'listVolumes': return { args, object, filter: (v) => (v as Volume[]).filter((x) => seesTenant(p, x.tenant)) };
     case 'listStorageClasses': return { args, object, filter: (v) => (v as StorageClass[]).filter((x) => seesClass(p, x.tenant)) };
@@ -96,6 +112,22 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
     default: break;
   }
   return { args, object, filter: same };
+}
+
+/**
+ * A user's volume of a class with encryption must come with its wrapped data key: the daemons wrap
+ * one (cli/daemon/keys.ts) before they call, but a program calling the metadata API itself would
+ * otherwise create a volume the data plane writes in clear. The node credential (the cluster's own
+ * software and test harnesses) is trusted to know what it creates.
+ */
+async function requireDataKey(spec: unknown, look: GuardLookups): Promise<void> {
+  if (!isRecordLike(spec) || spec.dataKey !== undefined) return;
+  const name = typeof spec.storageClass === 'string' ? spec.storageClass : defaultStorageClass;
+  const sc = await look.storageClass(name);
+  if (sc === null || !sc.encryption) return;
+  throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `storage class ${sc.name} encrypts, and this volume spec has no wrapped data key (dataKey)`, {
+    hint: 'create it through a daemon (galleon volume create, or its admin endpoint), which wraps a data key with the cluster\'s key provider; or pick a class without encryption',
+  });
 }
 
 function isRecordLike(v: unknown): v is Record<string, unknown> {

@@ -20,14 +20,16 @@ const str = z.string().min(1).max(maxArgStringChars);
 const int = z.number().int().nonnegative();
 const obj = z.record(z.string().max(maxArgStringChars), z.unknown());
 const opt = <T extends z.ZodType>(t: T) => t.nullable().optional();
+/** The tenant a command acts for (auth-guard.ts adds it; the state machine checks it in the apply). */
+const scope = opt(z.object({ tenant: str }).strict());
 
 const shapes: Record<string, z.ZodType> = {
   createStorageClass: z.tuple([obj]),
   deleteStorageClass: z.tuple([str]),
   createVolume: z.tuple([obj]),
-  updateVolumeLabels: z.tuple([str, obj]),
-  expandVolume: z.tuple([str, z.union([int, str])]),
-  deleteVolume: z.tuple([str]),
+  updateVolumeLabels: z.tuple([str, obj, scope]),
+  expandVolume: z.tuple([str, z.union([int, str]), scope]),
+  deleteVolume: z.tuple([str, scope]),
   getVolumeKey: z.tuple([str]),
   allocateKeyWriter: z.tuple([str]),
   rewrapVolumeKey: z.tuple([str, z.string().min(1).max(maxWrappedKeyChars), obj]),
@@ -71,7 +73,7 @@ const shapes: Record<string, z.ZodType> = {
   createToken: z.tuple([obj]),
   revokeToken: z.tuple([str]),
   listTokens: z.tuple([opt(str)]),
-  setVolumePolicy: z.tuple([str, z.array(z.unknown()).max(64)]),
+  setVolumePolicy: z.tuple([str, z.array(z.unknown()).max(64), scope]),
   authLookup: z.tuple([str]),
 };
 

@@ -21,7 +21,7 @@ import type {
   BackupPolicy, BackupPolicySpec, BackupTarget, BackupTargetSpec,
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
   FsBatchFile, FsDelegation, FsInodeRange, FsReadOptions, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
-  PlacementGroup, ReadOptions, Snapshot, SnapshotTreePage, StorageClass, StorageClassSpec, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
+  PlacementGroup, ReadOptions, Snapshot, SnapshotTreePage, StorageClass, StorageClassSpec, TenantScope, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
 import { maxResultsPerClient } from '../state/logic/apply.js';
@@ -405,9 +405,9 @@ export class MetadataClient implements MetadataApi, AuthApi {
   createVolume(spec: VolumeSpec): Promise<Volume> { return this.write('createVolume', [spec]); }
   getVolume(nameOrId: string, opts?: ReadOptions): Promise<Volume> { return this.read('getVolume', [nameOrId], opts); }
   listVolumes(opts?: ReadOptions): Promise<Volume[]> { return this.read('listVolumes', [], opts); }
-  updateVolumeLabels(nameOrId: string, labels: Record<string, string | null>): Promise<Volume> { return this.write('updateVolumeLabels', [nameOrId, labels]); }
-  expandVolume(nameOrId: string, size: number | string): Promise<Volume> { return this.write('expandVolume', [nameOrId, size]); }
-  deleteVolume(nameOrId: string): Promise<Volume> { return this.write('deleteVolume', [nameOrId]); }
+  updateVolumeLabels(nameOrId: string, labels: Record<string, string | null>, scope?: TenantScope): Promise<Volume> { return this.write('updateVolumeLabels', scoped([nameOrId, labels], scope)); }
+  expandVolume(nameOrId: string, size: number | string, scope?: TenantScope): Promise<Volume> { return this.write('expandVolume', scoped([nameOrId, size], scope)); }
+  deleteVolume(nameOrId: string, scope?: TenantScope): Promise<Volume> { return this.write('deleteVolume', scoped([nameOrId], scope)); }
   getVolumeKey(volumeId: string, opts?: ReadOptions): Promise<VolumeKeyRecord> { return this.read('getVolumeKey', [volumeId], opts); }
   allocateKeyWriter(volumeId: string): Promise<number> { return this.write('allocateKeyWriter', [volumeId]); }
   rewrapVolumeKey(volumeId: string, expectedWrapped: string, next: WrappedDataKey): Promise<VolumeKeyRecord> { return this.write('rewrapVolumeKey', [volumeId, expectedWrapped, next]); }
@@ -428,7 +428,7 @@ export class MetadataClient implements MetadataApi, AuthApi {
   createToken(spec: TokenSpec): Promise<TokenInfo> { return this.write('createToken', [spec]); }
   revokeToken(id: string): Promise<TokenInfo> { return this.write('revokeToken', [id]); }
   listTokens(user: string | null, opts?: ReadOptions): Promise<TokenInfo[]> { return this.read('listTokens', [user], opts); }
-  setVolumePolicy(ref: string, entries: PolicyEntry[]): Promise<Volume> { return this.write('setVolumePolicy', [ref, entries]); }
+  setVolumePolicy(ref: string, entries: PolicyEntry[], scope?: TenantScope): Promise<Volume> { return this.write('setVolumePolicy', scoped([ref, entries], scope)); }
   authLookup(hash: string, opts?: ReadOptions): Promise<CredentialRecord> { return this.read('authLookup', [hash], opts); }
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode> { return this.write('registerDataNode', [node]); }
@@ -523,4 +523,9 @@ export class MetadataClient implements MetadataApi, AuthApi {
   promoteMember(id: string): Promise<Member[]> { return this.call('promoteMember', [id]) as Promise<Member[]>; }
   removeMember(id: string): Promise<Member[]> { return this.call('removeMember', [id]) as Promise<Member[]>; }
   async transferLeadership(toId: string): Promise<void> { await this.call('transferLeadership', [toId]); }
+}
+
+/** A command's arguments with the tenant scope last, when there is one (proto/metadata-types.ts `TenantScope`). */
+function scoped(args: unknown[], scope: TenantScope | undefined): unknown[] {
+  return scope === undefined ? args : [...args, scope];
 }

@@ -9,8 +9,9 @@ import { ErrorCode, GalleonError, type SerializedError } from '../../proto/error
 import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { MetadataService } from './api-handler.js';
 import type { MetadataGate } from './auth-gate.js';
+import { certificateRevoked, type Tls } from '../../proto/tls.js';
 
-type CallContext = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPeer'>;
+type CallContext = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPeer' | 'getAuthContext'>;
 
 /** One call through the gate (when there is one): authenticated, authorized, its answer filtered. */
 async function callThrough(svc: MetadataService, req: CallRequestWire, args: unknown[], call: CallContext, gate: MetadataGate | undefined): Promise<unknown> {
@@ -39,8 +40,12 @@ export function serializeError(err: unknown): SerializedError {
   }).toJSON();
 }
 
-/** `gate` (auth-gate.ts, issue #12): absent, every call is served as before (no authentication). */
-export function registerMetadataService(server: grpc.Server, service: () => MetadataService | null, logger: Logger, gate?: MetadataGate): void {
+/**
+ * `gate` (auth-gate.ts, issue #12): absent, every call is served as before (no authentication).
+ * `tls` with a live identity (proto/tls-live.ts): a call from a certificate revoked since its
+ * connection opened is refused (UNAUTHENTICATED), per call, streams included.
+ */
+export function registerMetadataService(server: grpc.Server, service: () => MetadataService | null, logger: Logger, gate?: MetadataGate, tls?: Tls): void {
   const ctor = serviceConstructor('metadata.proto', 'metadata', 'Metadata');
 
   const run = async (req: CallRequestWire, call: CallContext): Promise<CallReplyWire> => {
@@ -48,6 +53,8 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
     try {
       const svc = service();
       if (svc === null) throw new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member is starting or stopping', { hint: 'retry shortly or ask another member' });
+      const cert = tls?.live === undefined ? undefined : call.getAuthContext()?.sslPeerCertificate;
+      if (cert !== undefined && tls?.live?.isRevoked(cert) === true) throw certificateRevoked(cert.serialNumber);
       let args: unknown;
       try {
         args = req.args === '' ? [] : JSON.parse(req.args);
@@ -68,7 +75,16 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
     },
     CallStream: (call: grpc.ServerDuplexStream<CallRequestWire, CallReplyWire>) => {
       let open = true;
+      const revokedSince = revokedSinceOpen(tls, call);
       call.on('data', (req: CallRequestWire) => {
+        if (!open) return;
+        if (revokedSince()) {
+          // Opened before the revocation: the holder may have rotated meanwhile. Ending the stream
+          // makes it reconnect with the certificate it holds now; a revoked one is then refused per call.
+          open = false;
+          call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'the certificate of this stream was revoked; reconnect' });
+          return;
+        }
         void run(req, call).then((reply) => { if (open) call.write(reply); });
       });
       call.on('end', () => { open = false; call.end(); });
@@ -76,4 +92,13 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
       call.on('cancelled', () => { open = false; });
     },
   });
+}
+
+/** Whether the stream's certificate, not revoked when the stream opened, is revoked now. */
+function revokedSinceOpen(tls: Tls | undefined, call: Pick<grpc.ServerDuplexStream<unknown, unknown>, 'getAuthContext'>): () => boolean {
+  const live = tls?.live;
+  if (live === undefined) return () => false;
+  const cert = call.getAuthContext()?.sslPeerCertificate;
+  if (cert === undefined || live.isRevoked(cert)) return () => false;
+  return () => live.isRevoked(cert);
 }

@@ -54,6 +54,9 @@ export interface MemberTiming extends DriverTiming, ServiceLimits, ControllerLim
   shutdownFlushMs: number;
 }
 
+/** How long calls in progress may finish on connections a revocation ends (cli/lib/tls-watch.ts). */
+export const revocationDrainGraceMs = 2_000;
+
 export const memberDefaults: MemberTiming = {
   ...driverDefaults,
   ...serviceDefaults,
@@ -206,6 +209,16 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     const host = options.bindAddress.slice(0, options.bindAddress.lastIndexOf(':'));
     const address = options.advertiseAddress ?? `${host === '' || host === '0.0.0.0' ? '127.0.0.1' : host}:${boundPort}`;
     addressBook.set(options.id, address, options.adminAddress ?? null);
+    // A revocation ends every connection (GOAWAY, then closed after the grace): each peer
+    // reconnects with the certificate it holds now, and a revoked one is refused at its next call.
+    const unwatchTls = options.tls?.live?.onChange((c) => {
+      if (!c.revoked) return;
+      try {
+        srv.drain(`${host === '' ? '0.0.0.0' : host}:${boundPort}`, revocationDrainGraceMs);
+      } catch (err) {
+        logger.warn({ err }, 'could not drain connections after a revocation; revoked certificates are still refused per call');
+      }
+    });
 
     let driverRef: RaftNodeDriver | null = null;
     const receiver = new SnapshotReceiver({
@@ -275,7 +288,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     driverRef = driver;
     const service = new MetadataService({ id: options.id, driver, stateMachine, addressBook, logger, metrics, limits: timing, watch });
     let serving = true;
-    registerMetadataService(srv, () => (serving ? service : null), logger, options.auth === undefined ? undefined : memberGate(options.auth, stateMachine, service));
+    registerMetadataService(srv, () => (serving ? service : null), logger, options.auth === undefined ? undefined : memberGate(options.auth, stateMachine, service), options.tls);
     driver.start();
     const controllers = new LeaderControllers({ id: options.id, driver, stateMachine, logger, limits: timing });
     controllers.start();
@@ -311,6 +324,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
         // Raft and client streams are long-lived, so a graceful shutdown would only wait for
         // them: once the driver has answered every waiter, give the replies a moment to leave.
         await new Promise((r) => setTimeout(r, timing.shutdownFlushMs));
+        unwatchTls?.();
         srv.forceShutdown();
         await addressBook.flush();
         await stateMachine.close();

@@ -11,7 +11,7 @@ import { DirNames, maxTrackedNames, scanMisses } from '../../vfs/fs/dir-names.js
 import { InodePool } from '../../vfs/fs/inode-pool.js';
 import { Quota } from '../../vfs/fs/quota.js';
 import { toStatfs, typeOfMode, parentOf } from '../../vfs/fs/attrs.js';
-import { planMounts } from '../../vfs/manager/plan.js';
+import { autoMountAccess, mountPrincipal, planMounts } from '../../vfs/manager/plan.js';
 import { VolumeWatch } from '../../metadata/service/volume-watch.js';
 import type { AppliedRecord } from '../../metadata/state/contract.js';
 
@@ -38,6 +38,30 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     // A clone whose tree is still being copied (or a volume being restored) waits for a later round.
     const copying = planMounts('/m', [{ ...vol('k', 'clone'), treeState: 'copying' }, { ...vol('r', 'back'), treeState: 'restoring' }, vol('a', 'alpha')], []);
     assert.deepEqual(copying.mount.map((m) => m.dir), ['/m/alpha']);
+  });
+
+  it('auto-mounts honour access policies: none is not mounted, ro mounts read-only, a changed policy remounts (issue #12)', () => {
+    const p = mountPrincipal('node1');
+    const withPolicy = (id: string, name: string, policy: Volume['policy'], accessMode: Volume['accessMode'] = 'ReadWriteMany'): Volume => ({ ...vol(id, name), accessMode, ...(policy === undefined ? {} : { policy }) });
+    const open = withPolicy('o', 'open', undefined);
+    const ro = withPolicy('r', 'ro', [{ subject: 'role:operator', access: 'ro' }]);
+    const denied = withPolicy('d', 'denied', [{ subject: 'user:alice', access: 'rw' }]);
+    const mine = withPolicy('m', 'mine', [{ subject: 'user:node1', access: 'rw' }, { subject: 'role:operator', access: 'ro' }]);
+    const rom = withPolicy('x', 'rom', undefined, 'ReadOnlyMany');
+    assert.deepEqual([open, ro, denied, mine, rom].map((v) => autoMountAccess(p, v)), ['rw', 'ro', 'none', 'rw', 'ro']);
+    const access = (v: Volume): ReturnType<typeof autoMountAccess> => autoMountAccess(p, v);
+    const plan = planMounts('/m', [open, ro, denied, mine, rom], [], access);
+    assert.deepEqual(plan.mount.map((m) => [m.dir, m.readOnly]), [['/m/open', false], ['/m/ro', true], ['/m/mine', false], ['/m/rom', true]]);
+    assert.deepEqual(plan.denied.map((d) => d.volume.name), ['denied']);
+    // A policy set on mounted volumes: rw -> ro remounts read-only, rw -> none unmounts; unchanged ones stay.
+    const mounted = [{ volumeId: 'o', dir: '/m/open', auto: true, readOnly: false }, { volumeId: 'r', dir: '/m/ro', auto: true, readOnly: false },
+      { volumeId: 'd', dir: '/m/denied', auto: true, readOnly: false }, { volumeId: 'm', dir: '/m/mine', auto: true }];
+    const next = planMounts('/m', [open, ro, denied, mine], mounted, access);
+    assert.deepEqual(next.unmount.map((m) => m.volumeId), ['r', 'd']);
+    assert.deepEqual(next.mount.map((m) => [m.volume.id, m.readOnly]), [['r', true]]);
+    assert.deepEqual(next.denied.map((d) => d.volume.id), ['d']);
+    // Explicit mounts are never touched by the plan, whatever the policy.
+    assert.deepEqual(planMounts('/m', [denied], [{ volumeId: 'd', dir: '/x', auto: false }], access), { mount: [], unmount: [], denied: [] });
   });
 
   it('caches attributes for the ttl only, never with ttl 0, within its bound, and drops subtrees', () => {

@@ -19,7 +19,7 @@ import type { MetadataApi, Volume } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { clearStaleMount } from '../fuse/index.js';
 import { describeRefusal, mountVolume, type VolumeMount } from '../fs/index.js';
-import { planMounts, safeComponent } from './plan.js';
+import { autoMountAccess, mountPrincipal, planMounts, safeComponent } from './plan.js';
 import type { MountInfo, MountState } from '../../proto/vfs-types.js';
 export type { MountInfo, MountState } from '../../proto/vfs-types.js';
 
@@ -96,16 +96,26 @@ export class MountManager {
 
   private async reconcile(mp: string): Promise<void> {
     const volumes = await this.o.api().listVolumes();
-    const mounted = [...this.mounts.entries()].map(([volumeId, e]) => ({ volumeId, dir: e.mount.dir, auto: e.auto }));
-    const plan = planMounts(mp, volumes.filter((v) => !this.heldBack.has(v.id)), mounted);
+    const mounted = [...this.mounts.entries()].map(([volumeId, e]) => ({ volumeId, dir: e.mount.dir, auto: e.auto, readOnly: e.mount.readOnly }));
+    const principal = mountPrincipal(this.o.nodeId);
+    const plan = planMounts(mp, volumes.filter((v) => !this.heldBack.has(v.id)), mounted, (v) => autoMountAccess(principal, v));
     for (const m of plan.unmount) await this.unmountEntry(m.volumeId, true);
     const live = new Set(volumes.map((v) => v.id));
     for (const id of this.refused.keys()) if (!live.has(id)) this.refused.delete(id);
-    for (const { volume, dir } of plan.mount) {
+    for (const { volume, dir } of plan.denied) this.denyByPolicy(volume, dir);
+    for (const { volume, dir, readOnly } of plan.mount) {
       await mkdir(dir, { recursive: true });
       // Refused (ReadWriteOnce held elsewhere) or failed: no empty directory left that looks mounted.
-      await this.mountOne(volume, dir, volume.accessMode === 'ReadOnlyMany', true).catch(() => rmdir(dir).catch(() => undefined));
+      await this.mountOne(volume, dir, readOnly, true).catch(() => rmdir(dir).catch(() => undefined));
     }
+  }
+
+  /** A volume whose access policy gives this node's mounts no access: listed as refused, logged once per volume version. */
+  private denyByPolicy(volume: Volume, dir: string): void {
+    const error = `the access policy of volume ${volume.name} gives this node's mounts (user ${this.o.nodeId}, role operator) no access`;
+    const was = this.refused.get(volume.id);
+    if (was?.error !== error) this.o.log.warn({ volume: volume.name, version: volume.version }, `${error}: not mounted`);
+    this.refused.set(volume.id, { volume: volume.name, volumeId: volume.id, mountPoint: dir, mode: 'rw', raw: false, auto: true, state: 'refused', error, mountedAtMs: null });
   }
 
   private async mountOne(volume: Volume, dir: string, readOnly: boolean, auto: boolean, raw = false, cacheTimeoutSec = this.o.cacheTimeoutSec): Promise<MountInfo> {

@@ -9,8 +9,9 @@ export default class CertRotate extends GalleonCommand {
   static override description = [
     'Replace tls.crt and tls.key in each TLS folder with a new key pair and certificate for the same node or client',
     'and names, signed by the CA. Without folders: every node and the operator of the local cluster (--dir).',
-    'A daemon reads its certificate at start: restart it (`galleon daemon restart` does not reload it; stop and start,',
-    'or `galleon down` and `galleon up` for a local cluster). Connections already open keep their session until they close.',
+    'A running daemon re-reads its TLS folder every second (and on SIGHUP) and uses the new certificate for new',
+    'connections, without a restart (`daemon status` shows its serial). Connections already open keep the old one until',
+    'they close; `galleon cert revoke OLD-SERIAL` ends them, and every peer reconnects with its current certificate.',
   ].join('\n');
   static override strict = false;
   static override args = { dirs: Args.string({ description: 'TLS folders to rotate (holding tls.crt).', required: false }) };
@@ -44,7 +45,7 @@ export default class CertRotate extends GalleonCommand {
       done.push(record);
       this.print(`Rotated ${record.kind} ${record.name} in ${record.dir}: serial ${record.serial}, valid until ${record.notAfter}`);
     }
-    this.print('Restart the daemons to use their new certificates.');
+    this.print('Running daemons use their new certificates for new connections within a second (no restart); revoke the old serials with `galleon cert revoke`.');
     return done;
   }
 }

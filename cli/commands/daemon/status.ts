@@ -28,5 +28,7 @@ export default class DaemonStatusCommand extends GalleonCommand {
 /** Older daemons have no `security`: they predate TLS, so they are plaintext. */
 function securityLine(sec: DaemonStatus['security'] | undefined): string {
   if (sec === undefined || sec.mode === 'plaintext') return 'PLAINTEXT (--insecure-plaintext: no encryption, no authentication; development only)';
-  return `mutual TLS (${sec.certSubject ?? '?'}, valid until ${sec.certNotAfter ?? '?'}; ${sec.tlsDir ?? '?'})`;
+  const serial = sec.certSerial === undefined || sec.certSerial === null ? '' : `, serial ${sec.certSerial.slice(0, 16)}`;
+  const revoked = (sec.revokedCertificates ?? 0) > 0 ? `; ${sec.revokedCertificates} revoked` : '';
+  return `mutual TLS (${sec.certSubject ?? '?'}${serial}, valid until ${sec.certNotAfter ?? '?'}; ${sec.tlsDir ?? '?'}${revoked})`;
 }

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import { grpcChannelOptions, serviceConstructor } from '../../../proto/grpc-loader.js';
-import { grpcChannelCredentials, peerKindOf, type TlsMaterial } from '../../../proto/tls.js';
+import { grpcChannelCredentials, peerKindOf, peerNodeIdOf, type TlsMaterial } from '../../../proto/tls.js';
 import { decodeMessages, encodeMessages, estimateMessageBytes } from './message-codec.js';
 import type { SnapshotPiece } from './snapshot-transfer.js';
 
@@ -267,12 +267,44 @@ export class RaftTransport {
    * our own CA (an operator's) may call the metadata API but never speak Raft.
    */
   private refuseNonNode(call: grpc.ServerReadableStream<unknown, object>, callback: grpc.sendUnaryData<object>): boolean {
-    if (this.opts.tls === null) return false;
-    const kind = peerKindOf(call.getAuthContext()?.sslPeerCertificate);
+    if (this.opts.tls === null || this.opts.tls === undefined) return false;
+    const cert = call.getAuthContext()?.sslPeerCertificate;
+    if (this.opts.tls.live?.isRevoked(cert) === true) {
+      this.logger.warn({ peer: call.getPeer(), serial: cert?.serialNumber }, 'refused a raft stream from a revoked certificate');
+      callback({ code: grpc.status.UNAUTHENTICATED, details: `certificate ${cert?.serialNumber ?? '?'} is revoked` });
+      return true;
+    }
+    const kind = peerKindOf(cert);
     if (kind === 'node') return false;
     this.logger.warn({ peer: call.getPeer(), kind }, 'refused a raft stream from a certificate that is not a node\'s');
     callback({ code: grpc.status.PERMISSION_DENIED, details: `raft is for cluster nodes; this certificate is a ${kind} certificate` });
     return true;
+  }
+
+  /**
+   * Under TLS a node certificate speaks only for the node it names (its CN): a stream whose frames
+   * claim another node (node2's certificate sending as node1's leader) is refused, and so is a
+   * stream whose certificate is revoked meanwhile (checked per frame: `galleon cert revoke` cuts
+   * streams that were open). Answers whether the frame may be read.
+   */
+  private claimCheck(call: grpc.ServerReadableStream<Frame, object>, callback: grpc.sendUnaryData<object>): (from: string) => boolean {
+    const tls = this.opts.tls;
+    if (tls === null || tls === undefined) return () => true;
+    const cert = call.getAuthContext()?.sslPeerCertificate;
+    const node = peerNodeIdOf(cert);
+    let refused = false;
+    return (from) => {
+      if (refused) return false;
+      const revoked = tls.live?.isRevoked(cert) === true;
+      if (!revoked && from === node) return true;
+      refused = true;
+      this.inbound.delete(call);
+      this.logger.warn({ peer: call.getPeer(), certNode: node, claimed: from, revoked }, revoked ? 'cut a raft stream: its certificate was revoked' : 'refused a raft stream claiming another node than its certificate names');
+      callback(revoked
+        ? { code: grpc.status.UNAUTHENTICATED, details: `certificate ${cert?.serialNumber ?? '?'} is revoked` }
+        : { code: grpc.status.PERMISSION_DENIED, details: `this certificate is node ${node ?? '?'}'s; it may not speak for node ${from.slice(0, 64)}` });
+      return false;
+    };
   }
 
   send(messages: readonly Message[]): void {
@@ -307,12 +339,19 @@ export class RaftTransport {
     this.inbound.clear();
   }
 
-  private serve(call: grpc.ServerReadableStream<Frame, object>, callback: grpc.sendUnaryData<object>): void {
+  private serve(call: grpc.ServerReadableStream<Frame, object>, answer: grpc.sendUnaryData<object>): void {
+    let answered = false;
+    const callback: grpc.sendUnaryData<object> = (err, value) => {
+      if (answered) return;
+      answered = true;
+      answer(err, value);
+    };
     if (this.stopped) {
       callback({ code: grpc.status.UNAVAILABLE, details: 'member is stopping' });
       return;
     }
     this.inbound.add(call);
+    const certNode = this.opts.tls === null || this.opts.tls === undefined ? null : peerNodeIdOf(call.getAuthContext()?.sslPeerCertificate);
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     const deliver = (buf: Buffer): void => {
@@ -325,10 +364,14 @@ export class RaftTransport {
       }
       this.metrics.framesReceived++;
       this.metrics.messagesReceived += msgs.length;
-      if (!this.stopped) this.handlers.onMessages(msgs.filter((m) => m.to === this.opts.selfId));
+      // Under TLS the stream's first frame named the certificate's node (claimCheck): a message from any other is forged.
+      const from = certNode;
+      if (!this.stopped) this.handlers.onMessages(msgs.filter((m) => m.to === this.opts.selfId && (from === null || m.from === from)));
     };
     let announced = false;
+    const claim = this.claimCheck(call, callback);
     call.on('data', (frame: Frame) => {
+      if (!claim(frame.from)) return;
       if (!announced && frame.from_address !== undefined && frame.from_address !== '' && frame.from !== '') {
         announced = true;
         // A peer that restarted on another port tells us here; until then we would dial the old one.

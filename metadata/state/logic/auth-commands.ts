@@ -7,7 +7,7 @@
 import { ErrorCode, GalleonError } from '../../../proto/errors.js';
 import { roles, type PolicyEntry, type TokenInfo, type TokenRecord, type User } from '../../../proto/auth.js';
 import type { CredentialRecord } from '../../../proto/auth-token.js';
-import { listOf, requireVolume } from './lookup.js';
+import { listOf, requireScopedVolume } from './lookup.js';
 import { Table, type StateReader, type Tx } from './tx.js';
 import { checkInt, checkKeys, checkName, checkOneOf, invalidArgument, isRecord } from './validate.js';
 import type { Volume } from '../../../proto/metadata-types.js';
@@ -108,8 +108,8 @@ export const authHandlers: Record<string, Handler> = {
     return tokenInfo(next);
   },
 
-  setVolumePolicy(tx, ctx, [ref, entries]) {
-    const vol = requireVolume(tx, ref);
+  setVolumePolicy(tx, ctx, [ref, entries, scope]) {
+    const vol = requireScopedVolume(tx, ref, scope);
     const policy = checkPolicy(entries);
     const { policy: _old, ...rest } = vol;
     const next: Volume = { ...rest, ...(policy.length === 0 ? {} : { policy }), updatedAtMs: ctx.stampMs, version: vol.version + 1 };

@@ -11,7 +11,7 @@ import type {
 import { deleteLease, leasesOn, putLease } from './lease-store.js';
 import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf, requirePrimaryAt } from './pg-sync.js';
 import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
-import { findVolume, hints, listOf, placementOf, requireDataNode, requireStorageClass, requireVolume } from './lookup.js';
+import { findVolume, hints, listOf, placementOf, requireDataNode, requireScopedVolume, requireStorageClass, requireVolume } from './lookup.js';
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planNodeRemoval, planReReplication, type FailoverVolume } from './placement.js';
 import { currentLoad, writePlacement } from './placement-store.js';
 import { parseBlockSize, parseSize, formatSize, roundUpToBlocks } from './size.js';
@@ -135,8 +135,8 @@ const handlers: Record<string, Handler> = {
     return volume;
   },
 
-  updateVolumeLabels(tx, ctx, [ref, changes]) {
-    const vol = requireVolume(tx, ref);
+  updateVolumeLabels(tx, ctx, [ref, changes, scope]) {
+    const vol = requireScopedVolume(tx, ref, scope);
     if (!isRecord(changes)) throw invalidArgument('labels must be an object', 'pass {"key": "value"}, or {"key": null} to remove a label');
     const labels: Record<string, string> = { ...vol.labels };
     for (const k of Object.keys(changes)) {
@@ -150,8 +150,8 @@ const handlers: Record<string, Handler> = {
     return saveVolume(tx, ctx, { ...vol, labels: sorted });
   },
 
-  expandVolume(tx, ctx, [ref, size]) {
-    const vol = requireVolume(tx, ref);
+  expandVolume(tx, ctx, [ref, size, scope]) {
+    const vol = requireScopedVolume(tx, ref, scope);
     const sizeBytes = roundUpToBlocks(parseSize(size), vol.blockSizeBytes);
     if (sizeBytes <= vol.sizeBytes) {
       throw new GalleonError(ErrorCode.INVALID_SIZE, `volume ${vol.name} is ${formatSize(vol.sizeBytes)}; a volume can only grow, not to ${formatSize(sizeBytes)}`,
@@ -160,8 +160,8 @@ const handlers: Record<string, Handler> = {
     return saveVolume(tx, ctx, { ...vol, sizeBytes });
   },
 
-  deleteVolume(tx, ctx, [ref]) {
-    const vol = requireVolume(tx, ref);
+  deleteVolume(tx, ctx, [ref, scope]) {
+    const vol = requireScopedVolume(tx, ref, scope);
     checkNoSnapshots(tx, vol);
     // Mounted volumes are deleted too (their mount leases go below): every node's mount manager
     // sees the volume leave the table and unmounts it (vfs/manager), as `--mount-point` promises.

@@ -27,6 +27,20 @@ export function requireVolume(r: StateReader, ref: unknown): Volume {
   return v;
 }
 
+/**
+ * `requireVolume` for a command that carries the tenant it acts for (`TenantScope`, added by the
+ * auth guard): a volume of another tenant, or of none, answers exactly as a missing one, in the
+ * same apply as the change it guards.
+ */
+export function requireScopedVolume(r: StateReader, ref: unknown, scope: unknown): Volume {
+  const v = requireVolume(r, ref);
+  if (scope === undefined || scope === null) return v;
+  const tenant = typeof scope === 'object' ? (scope as { tenant?: unknown }).tenant : undefined;
+  if (typeof tenant !== 'string' || tenant === '') throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'a tenant scope is {"tenant": NAME}', { hint: 'leave the scope out, or name the tenant' });
+  if (v.tenant !== tenant) throw new GalleonError(ErrorCode.VOLUME_NOT_FOUND, `volume ${JSON.stringify(ref)} not found`, { hint: hints.listVolumes });
+  return v;
+}
+
 export function requireStorageClass(r: StateReader, name: unknown): StorageClass {
   const c = typeof name === 'string' ? r.get<StorageClass>(Table.StorageClass, name) : undefined;
   if (c === undefined) {

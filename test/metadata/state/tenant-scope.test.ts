@@ -1,0 +1,72 @@
+/**
+ * The tenant check inside the command (issue #12, metadata/state/logic/lookup.ts
+ * `requireScopedVolume`): the race the guard alone lost — tenant A's guard reads volume "db"
+ * (A's), "db" is deleted and tenant B creates a namesake, then A's delete is applied — is replayed
+ * here as the state machine sees it. The command carries A's scope, so the apply refuses it as
+ * if the volume did not exist and B's volume is untouched; the same command with B's scope (the
+ * control) or none (the node credential, a cluster-wide admin) goes through.
+ */
+import assert from 'node:assert/strict';
+import type { StateMachine } from '../../../metadata/state/contract.js';
+import type { Volume } from '../../../proto/metadata-types.js';
+import { guardCall, scopedArgIndex, type GuardLookups } from '../../../metadata/service/auth-guard.js';
+import type { Feeder } from './helpers.js';
+import { addNodes, useStateMachine } from './helpers.js';
+
+const plain = { storageClass: 'fast-local-ssd', replicas: 1, size: '1M' };
+
+describe('metadata/state machine: tenant scope checked in the apply', () => {
+  let sm: StateMachine;
+  let f: Feeder;
+  useStateMachine((opened, feeder) => { sm = opened; f = feeder; });
+  beforeEach(async () => { await addNodes(f, 3); });
+
+  it('a delete+recreate between the guard\'s read and the apply cannot let tenant A act on B\'s namesake', async () => {
+    await f.ok<Volume>('createVolume', { ...plain, name: 'db', tenant: 'a' });
+    // A's guard has read "db" (A's) here; meanwhile it is deleted and B makes a namesake.
+    await f.ok('deleteVolume', 'db');
+    const theirs = await f.ok<Volume>('createVolume', { ...plain, name: 'db', tenant: 'b' });
+    const scopeA = { tenant: 'a' };
+    const refusals: [string, unknown[]][] = [
+      ['deleteVolume', ['db', scopeA]], ['expandVolume', ['db', '2M', scopeA]], ['updateVolumeLabels', ['db', { owner: 'a' }, scopeA]],
+      ['setVolumePolicy', ['db', [{ user: 'mallory', access: 'rw' }], scopeA]],
+    ];
+    for (const [method, args] of refusals) {
+      const e = await f.fails('VOLUME_NOT_FOUND', method, ...args);
+      assert.equal(e.message, 'volume "db" not found', 'answered exactly as a missing volume');
+    }
+    const still = await sm.query('getVolume', ['db']) as Volume;
+    assert.deepEqual(still, theirs, 'B\'s volume is unchanged');
+    // The controls: B's own scope, and no scope (node credential / cluster-wide admin).
+    assert.deepEqual((await f.ok<Volume>('updateVolumeLabels', 'db', { owner: 'b' }, { tenant: 'b' })).labels, { owner: 'b' });
+    assert.equal((await f.ok<Volume>('expandVolume', 'db', '2M')).sizeBytes, 2 * 1024 * 1024);
+    await f.fails('VOLUME_NOT_FOUND', 'deleteVolume', 'db', { tenant: 'a' });
+    await f.ok('deleteVolume', 'db', { tenant: 'b' });
+  });
+
+  it('a volume without a tenant is out of every tenant\'s scope; a malformed scope is refused', async () => {
+    await f.ok<Volume>('createVolume', { ...plain, name: 'shared' });
+    await f.fails('VOLUME_NOT_FOUND', 'deleteVolume', 'shared', { tenant: 'a' });
+    await f.fails('INVALID_ARGUMENT', 'deleteVolume', 'shared', { tenant: 7 });
+    await f.ok('deleteVolume', 'shared', null);
+  });
+
+  it('the guard puts the caller\'s tenant into every command it checks against a volume (replacing any the caller sent)', async () => {
+    const own: Volume = { id: 'v1', name: 'db', tenant: 'a' } as Volume;
+    const look: GuardLookups = {
+      volume: () => Promise.resolve(own), storageClass: () => Promise.resolve(null), user: () => Promise.resolve(null), tokens: () => Promise.resolve([]),
+    };
+    const userA = { kind: 'user' as const, user: 'alice', role: 'admin' as const, tenant: 'a', tokenId: 't' };
+    const cases: [string, unknown[], unknown[]][] = [
+      ['deleteVolume', ['db'], ['db', { tenant: 'a' }]],
+      ['deleteVolume', ['db', { tenant: 'b' }], ['db', { tenant: 'a' }]],
+      ['expandVolume', ['db', '2M'], ['db', '2M', { tenant: 'a' }]],
+      ['updateVolumeLabels', ['db', { k: 'v' }], ['db', { k: 'v' }, { tenant: 'a' }]],
+      ['setVolumePolicy', ['db', []], ['db', [], { tenant: 'a' }]],
+    ];
+    for (const [method, args, want] of cases) assert.deepEqual((await guardCall(userA, method, args, look)).args, want, method);
+    assert.equal(scopedArgIndex.size, cases.length - 1);
+    // Tenantless principals are not scoped: their calls are as they sent them.
+    assert.deepEqual((await guardCall({ kind: 'node' }, 'deleteVolume', ['db'], look)).args, ['db']);
+  });
+});
