@@ -45,7 +45,7 @@ export const recallWatchMs = 30_000;
 /** Pause after a failed watch call before the next. */
 export const watchRetryMs = 1_000;
 
-export type WritebackApi = Pick<FsApi, 'fsDelegate' | 'fsReleaseDelegation' | 'fsCommitBatch' | 'fsDelegationsOf' | 'fsReaddir'> & {
+export type WritebackApi = Pick<FsApi, 'fsDelegate' | 'fsReleaseDelegation' | 'fsCommitBatch' | 'fsDelegationsOf' | 'fsReaddir' | 'fsLookup' | 'fsGetattr'> & {
   waitForChange(sinceIndex: number, timeoutMs: number): Promise<{ index: number; changed: boolean }>;
 };
 
@@ -353,12 +353,14 @@ export class WriteBack {
   }
 
   private async checkRecalls(): Promise<void> {
+    // Only directories held before the read: one granted meanwhile may be missing from its answer.
+    const before = new Set(this.held.values());
     const mine = await this.o.api.fsDelegationsOf(this.o.volumeId, this.o.session());
     const stamped = new Map(mine.map((d) => [d.dir, d.recallAtMs]));
-    for (const h of [...this.held.values()]) {
-      if (h.flushing !== null && h.releasing) continue;
-      if (!stamped.has(h.ino) && !this.asking.has(h.ino)) {
-        if (this.held.get(h.ino) === h && h.flushing === null) this.dropLost(h, 'the delegation is no longer ours (mount lease lapsed)');
+    for (const h of before) {
+      if (this.held.get(h.ino) !== h || (h.flushing !== null && h.releasing)) continue;
+      if (!stamped.has(h.ino)) {
+        if (h.flushing === null) this.dropLost(h, 'the delegation is no longer ours (mount lease lapsed)');
         continue;
       }
       if (stamped.get(h.ino) === null) continue;
@@ -451,10 +453,25 @@ export class WriteBack {
     }
   }
 
+  /** The attributes of a batch that an earlier try committed (every file there under its inode), else null. */
+  private async landedBefore(h: HeldDir, batch: PendingFile[]): Promise<{ attrs: FsAttr[]; parent: FsAttr } | null> {
+    const session = this.o.session();
+    const attrs = await Promise.all(batch.map((p) => this.o.api.fsLookup(this.o.volumeId, h.ino, p.name, { session }).catch(() => null)));
+    if (attrs.some((a, i) => a?.ino !== batch[i]?.ino)) return null;
+    this.o.log.warn({ dir: h.ino, files: batch.length }, 'a write-back batch had landed on an earlier try; taking its files as committed');
+    return { attrs: attrs.filter((a): a is FsAttr => a !== null), parent: await this.o.api.fsGetattr(this.o.volumeId, h.ino) };
+  }
+
   private async sendBatch(h: HeldDir, batch: PendingFile[], files: FsBatchFile[], release: boolean): Promise<{ attrs: FsAttr[]; parent: FsAttr } | null> {
     try {
       return await this.o.api.fsCommitBatch(this.o.volumeId, this.o.session(), h.ino, files, release);
     } catch (err) {
+      if (err instanceof GalleonError && err.details.errno === 'EEXIST') {
+        // Only we change this directory: EEXIST means an earlier try of this very batch landed
+        // (its reply was lost after the client's retries). Then its files are ours: read them back.
+        const landed = await this.landedBefore(h, batch);
+        if (landed !== null) return landed;
+      }
       if (!(err instanceof GalleonError) || err.code !== ErrorCode.LEASE_NOT_FOUND) throw err;
       // Our session no longer holds it (lease lapsed): these files can never be created.
       this.o.log.error({ dir: h.ino, files: batch.length }, 'write-back batch refused: the delegation ended; its files are lost');
