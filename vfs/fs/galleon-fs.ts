@@ -196,6 +196,7 @@ export class GalleonFs implements FuseOps {
     if (dir.type !== 'dir') throw fsError('ENOTDIR');
     const local = this.wb?.lookup(dir.ino, name);
     if (local !== undefined) return local;
+    if (this.wb?.absent(dir.ino, name) === true) throw fsError('ENOENT');
     if (this.names.absent(parent, dir.ino, name)) throw fsError('ENOENT');
     if (this.names.stale(parent, dir.ino) || (this.refreshes.has(parent) || this.names.missed(parent))) {
       // One listing (fresh names and attributes of the whole directory) instead of a lookup per name.

@@ -29,7 +29,7 @@ export const maxWritebackBytes = 64 * 1024 * 1024;
 /** New files buffered at most (one fsCommitBatch takes up to 4,096: the namespace's `maxBatchFiles`). */
 export const maxWritebackFiles = 4_096;
 /** Files whose blocks a flush writes at once. */
-export const maxFlushInFlight = 16;
+export const maxFlushInFlight = 64;
 /** Directories this mount holds at once (the namespace grants a session at most 64). */
 export const maxHeldDirs = 64;
 /** A directory recalled from us (or refused to us) is not asked for again for this long: no ping-pong. */
@@ -139,6 +139,17 @@ export class WriteBack {
   lookup(dir: number, name: string): FsAttr | undefined {
     const p = this.held.get(dir)?.files.get(name);
     return p === undefined ? undefined : this.attrOf(p.ino);
+  }
+
+  /**
+   * True when `name` is surely not in `dir`: we hold it (nobody else changes its entries, and our
+   * own changes other than creates give it back first) and neither the namespace's names we
+   * learnt at the grant nor our buffered files have it — the negative lookup of open(O_CREAT)
+   * answered without a round trip.
+   */
+  absent(dir: number, name: string): boolean {
+    const h = this.held.get(dir);
+    return h !== undefined && !h.releasing && !h.names.has(name) && !h.files.has(name);
   }
 
   /** The buffered file's FileData for a new handle, or null once it is committed (after any batch in flight). */
