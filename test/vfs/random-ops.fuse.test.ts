@@ -50,7 +50,8 @@ const switchChance = 0.15;
 type Outcome = { ok: true; value: unknown } | { ok: false; code: string };
 
 const names = ['a', 'b', 'c'];
-const maxShrinkRuns = 40;
+/** Runs spent shrinking a failing sequence (GALLEON_SHRINK_RUNS; 0 reports the whole failing prefix). */
+const maxShrinkRuns = Number(process.env.GALLEON_SHRINK_RUNS ?? 40);
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
