@@ -381,7 +381,12 @@ export class GalleonFs implements FuseOps {
   }
 
   async statfs(): Promise<FsStatfs> {
-    return toStatfs(await this.api.fsStatfs(this.vol));
+    const s = await this.api.fsStatfs(this.vol);
+    if (this.wb === null || this.wb.pendingFiles === 0) return toStatfs(s);
+    // This mount's buffered new files count as used here at once (elsewhere after their batch).
+    const bytes = Math.min(this.wb.pendingBytes(), s.freeBytes);
+    const files = Math.min(this.wb.pendingFiles, s.freeInodes);
+    return toStatfs({ ...s, usedBytes: s.usedBytes + bytes, freeBytes: s.freeBytes - bytes, inodes: s.inodes + files, freeInodes: s.freeInodes - files });
   }
 
   private async setattr(c: FuseCaller, path: string, changes: FsSetattr, withGroups = false): Promise<FsAttr> {

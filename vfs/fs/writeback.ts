@@ -36,6 +36,8 @@ export const maxHeldDirs = 64;
 export const redelegateAfterMs = 5_000;
 /** Directories remembered in that back-off. */
 export const maxBackoffDirs = 1_024;
+/** A name's bytes at most (the namespace's bound: `fsStatfs().maxNameBytes`). */
+export const maxNameBytes = 255;
 /** A directory with more entries than this is given back at once (its names are held in memory). */
 export const maxDelegatedNames = 16_384;
 /** Entries per readdir page while learning a granted directory's names. */
@@ -198,6 +200,9 @@ export class WriteBack {
    * decides then. A buffered file of that name is opened again (EEXIST when exclusive).
    */
   async create(dir: number, dirPath: string, parent: FsAttr, name: string, caller: FsCaller, mode: number, exclusive: boolean): Promise<FsAttr | null> {
+    // What fsCreate would refuse is refused here: one bad name must never sink a whole batch.
+    if (Buffer.byteLength(name) > maxNameBytes) throw fsError('ENAMETOOLONG');
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw fsError('EINVAL');
     const h = await this.hold(dir);
     if (h === null || h.names.has(name)) return null;
     const existing = h.files.get(name);
