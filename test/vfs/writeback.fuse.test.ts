@@ -142,4 +142,20 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
     assert.equal((await status(3)).writebackFiles, 0, 'nothing buffered');
     assert.equal(await readFile(c.path(1, 'demo', 'sync-only', 'f4'), 'utf8'), 'body 4');
   });
+
+  it('galleon down commits what the mounts buffered before it stops the nodes; up again reads it all', async function () {
+    this.timeout(360_000);
+    await mkdir(c.path(1, 'demo', 'down'));
+    const bodies = Array.from({ length: 8 }, (_, i) => randomBytes(3000 + i));
+    for (let i = 0; i < bodies.length; i++) await writeFile(c.path(1, 'demo', 'down', `d${i}`), bodies[i]!);
+    assert.equal((await status(1)).writebackFiles, bodies.length, 'buffered at the down');
+    const down = await runCli(['down', '--dir', c.dir], {}, 120_000);
+    assert.equal(down.code, 0, down.stderr);
+    const up = await runCli(['up', '--dir', c.dir, '--base-port', '0'], {}, 240_000);
+    assert.equal(up.code, 0, up.stderr);
+    await waitMounted(c.path(2, 'demo'));
+    const read = (i: number): Promise<Buffer | null> => readFile(c.path(2, 'demo', 'down', `d${i}`)).catch(() => null);
+    await waitFor('node 2 serves demo again', 60_000, async () => (await readdir(c.path(2, 'demo')).catch(() => null)) !== null);
+    for (let i = 0; i < bodies.length; i++) assert.ok((await read(i))?.equals(bodies[i]!) === true, `d${i} kept through down/up`);
+  });
 });
