@@ -7,8 +7,8 @@
  * reader is made to recall (`fsRecall`) and wait for the holder's release instead of missing files
  * the holder already closed. A session's delegations end with its mount lease (`deleteLease`).
  *
- * Not used by the mounts yet (the recall wait in the service and the mount's write-back are
- * the parts not built): with no record in `ng/`, every check here passes and nothing changes.
+ * Used by the mounts' write-back (vfs/fs/writeback.ts; the recall wait is MetadataClient's):
+ * with no record in `ng/` (a strict mount, or GALLEON_WRITEBACK=0), every check here passes.
  */
 import { ErrorCode, GalleonError, invariant, posixError } from '../../../proto/errors.js';
 import type { FsAttr, Lease, Volume } from '../../../proto/metadata-types.js';
