@@ -519,6 +519,8 @@ export interface FsBatchFile {
   size: number;
   ctimeNs: TimeNs;
   mtimeNs: TimeNs;
+  /** Handles the committing session still has open on it (counted as fsOpen would; default 0). */
+  open?: number;
 }
 
 /** A time to set: 'now' (UTIME_NOW, the leader's stamp) or nanoseconds; absent = UTIME_OMIT. */

@@ -31,4 +31,7 @@ export interface VfsStatus extends MountInfo {
   namespaceWrites: number;
   /** Released handles whose close has not reached the namespace yet (they ride on the next commit). */
   pendingCloses: number;
+  /** New files closed under a directory delegation and not committed yet (write-back), and their bytes. */
+  writebackFiles: number;
+  writebackBytes: number;
 }

@@ -16,7 +16,8 @@ export function vfsStatusDetails(s: VfsStatusView): string {
   return keyValues([
     ['Volume', s.volume], ['Mount point', s.mountPoint], ['State', s.state], ['Mode', s.mode],
     ['Files', `${s.files}${s.counted === 'partial' ? '+' : ''}`], ['Directories', `${s.directories}${s.counted === 'partial' ? '+' : ''}`],
-    ['Bytes', `${s.usedBytes} of ${s.totalBytes}`], ['Pending writes', `${s.pendingWriteBytes} bytes`], ['Open files', s.openHandles],
+    ['Bytes', `${s.usedBytes} of ${s.totalBytes}`], ['Pending writes', `${s.pendingWriteBytes} bytes`],
+    ['Write-back', `${s.writebackFiles} new files, ${s.writebackBytes} bytes not committed`], ['Open files', s.openHandles],
     ['Namespace writes', `${s.namespaceWrites}${s.pendingCloses > 0 ? ` (${s.pendingCloses} closes pending)` : ''}`],
     ['Last sync', formatTime(s.lastSyncMs)], ['Mounted', formatTime(s.mountedAtMs)],
   ]);

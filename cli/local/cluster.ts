@@ -326,6 +326,9 @@ async function runningPid(n: LocalNode): Promise<number | null> {
   return pid !== null && isAlive(pid) ? pid : null;
 }
 
+/** How long `down` waits for each node's `vfs sync` before stopping it anyway. */
+export const downSyncTimeoutMs = 20_000;
+
 export async function clusterDown(dirOption: string, purge: boolean): Promise<DownResult> {
   const dir = resolve(dirOption);
   // An unreadable cluster.json names no daemon to stop; --purge still removes what `up` made (purge.ts).
@@ -335,6 +338,13 @@ export async function clusterDown(dirOption: string, purge: boolean): Promise<Do
   });
   const stopped: DownResult['stopped'] = [];
   if (cluster !== null) {
+    // Write-back (vfs/README.md): new files closed in the last second are committed while every
+    // node still runs — stopping all at once, a node's unmount could find no quorum left.
+    await Promise.all(cluster.nodes.map(async (n) => {
+      if (await runningPid(n) === null) return;
+      const client = await clusterClient(cluster, n.ipcAddress);
+      await client.route<unknown>('vfsSync', {}, {}, downSyncTimeoutMs).catch(() => undefined);
+    }));
     stopped.push(...await Promise.all(cluster.nodes.map(async (n) => {
       const pid = await runningPid(n);
       return { id: n.id, pid: pid ?? n.pid, signal: pid === null ? null : await stopPid(pid) };

@@ -20,7 +20,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Table from 'cli-table3';
@@ -34,7 +34,8 @@ import { fuseMountPoints, mountFs, unmountDir } from '../../vfs/fuse/index.js';
 import { tempMountPoint } from '../support/fuse.js';
 import { MemFs } from '../support/memfs.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from '../vfs/cluster-mounts.js';
-import { waitFor } from '../cli/helpers.js';
+import { runCli, waitFor } from '../cli/helpers.js';
+import { upClientEnv } from '../support/tls.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -184,14 +185,32 @@ async function statAll(dir: string): Promise<number> {
 }
 
 /** Node 1's count of namespace writes (`vfs status --json`), once every released handle's close was sent. */
-async function namespaceWrites(c: MountedCluster): Promise<number> {
-  const s = await waitFor('node 1 sent every pending close', 30_000, async () => {
-    const r = await c.cli(1, ['vfs', 'status', 'bench', '--json']);
+async function namespaceWrites(c: MountedCluster, node = 1): Promise<number> {
+  const s = await waitFor(`node ${node} sent every pending close`, 30_000, async () => {
+    const r = await c.cli(node, ['vfs', 'status', 'bench', '--json']);
     if (r.code !== 0) throw new Error(r.stderr);
     const st = JSON.parse(r.stdout) as { namespaceWrites: number; pendingCloses: number };
     return st.pendingCloses === 0 ? st : null;
   });
   return s.namespaceWrites;
+}
+
+/**
+ * Node 2's daemon again, with GALLEON_WRITEBACK=0 (vfs/fs/mount-volume.ts): its mount creates and
+ * closes synchronously, as before write-back existed — the "before" of the small-file figures, in
+ * the same run and on the same cluster as node 1's "after".
+ */
+async function restartWithoutWriteback(c: MountedCluster): Promise<void> {
+  const node = c.nodes[1];
+  if (node === undefined) throw new Error('no node 2');
+  const stopped = await c.cli(2, ['daemon', 'stop']);
+  if (stopped.code !== 0) throw new Error(`daemon stop: ${stopped.stderr}`);
+  const started = await runCli(['daemon', 'start', '-d', '--node-id', node.id, '--storage-path', node.storagePath, '--bind-address', node.bindAddress,
+    '--ipc-address', node.ipcAddress, '--data-address', node.dataAddress, '--target-voters', '3', '--mount-point', node.mountPoint,
+    '--auth', '--node-token-file', `${c.dir}/node-token`, '--daemon-address', node.ipcAddress], { ...upClientEnv(c.dir), GALLEON_WRITEBACK: '0' });
+  if (started.code !== 0) throw new Error(`daemon start: ${started.stderr}`);
+  await waitMounted(c.path(2, 'bench'));
+  await waitFor('node 2 serves bench', 60_000, async () => { try { await readdir(c.path(2, 'bench')); return true; } catch { return false; } });
 }
 
 const fmt = (x: number, d = 1): string => x.toFixed(d);
@@ -247,11 +266,23 @@ async function main(): Promise<void> {
       const writesBefore = await namespaceWrites(c);
       const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
       const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
+      // Then durable: what the close left buffered (write-back) committed by `vfs sync`.
+      const syncSec = await timed(async () => { const r = await c.cli(1, ['vfs', 'sync', 'bench']); if (r.code !== 0) throw new Error(r.stderr); });
       const perFile = (await namespaceWrites(c) - writesBefore) / (2 * smallFiles);
-      gap.push(`small files, namespace (Raft) writes per file on node 1's mount: ${perFile.toFixed(2)} (inode-range allocations and the closes' command included)`);
+      gap.push(`small files, namespace (Raft) writes per file on node 1's mount: ${perFile.toFixed(3)} (delegations, inode ranges, batches and closes included)`);
+      gap.push(`small files, node 1: the ${2 * smallFiles} files closed, then \`vfs sync\` made them durable in ${syncSec.toFixed(2)} s ` +
+        `(${fmt(2 * smallFiles / (smallFiles / g1 + smallFiles / g4 + syncSec), 0)} files/s over both runs with the sync)`);
+      note('small files: node 2 restarted with GALLEON_WRITEBACK=0 (synchronous creates and closes, the code before write-back)');
+      await restartWithoutWriteback(c);
+      const syncBefore = await namespaceWrites(c, 2);
+      const s1 = await smallFilesPerSec(c.path(2, 'bench', 'sync1'), 1);
+      const s4 = await smallFilesPerSec(c.path(2, 'bench', 'sync4'), 4);
+      const syncPerFile = (await namespaceWrites(c, 2) - syncBefore) / (2 * smallFiles);
+      gap.push(`small files, namespace (Raft) writes per file without write-back (node 2): ${syncPerFile.toFixed(3)}`);
+      small.push(['GalleonFS mount, write-back off (before; node 2)', fmt(s1, 0), fmt(s4, 0), `${ratio(g1, s1)} / ${ratio(g4, s4)}`]);
       const l1 = await smallFilesPerSec(join(local, 'small1'), 1);
       const l4 = await smallFilesPerSec(join(local, 'small4'), 4);
-      small.push(['GalleonFS mount', fmt(g1, 0), fmt(g4, 0), '-']);
+      small.unshift(['GalleonFS mount, write-back (after; node 1)', fmt(g1, 0), fmt(g4, 0), '-']);
       small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
       note('small files: FUSE ceiling (in-memory file system in our FUSE layer)');
       const c1 = await fuseCeiling(1);

@@ -12,6 +12,8 @@ import { InodePool } from '../../vfs/fs/inode-pool.js';
 import { Quota } from '../../vfs/fs/quota.js';
 import { toStatfs, typeOfMode, parentOf } from '../../vfs/fs/attrs.js';
 import { autoMountAccess, mountPrincipal, planMounts } from '../../vfs/manager/plan.js';
+import { flushReason, maxWritebackBytes, maxWritebackFiles } from '../../vfs/fs/writeback.js';
+import { writebackEnabled } from '../../vfs/fs/mount-volume.js';
 import { VolumeWatch } from '../../metadata/service/volume-watch.js';
 import type { AppliedRecord } from '../../metadata/state/contract.js';
 
@@ -186,5 +188,16 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     w.noteApplied([rec(13, 'fsPurgeDeleted')]);
     assert.deepEqual(await later, { index: 13, changed: true });
     w.close();
+  });
+
+  it('flushes write-back at its bounds (files or dirty bytes), and the GALLEON_WRITEBACK switch turns it off only at 0', () => {
+    assert.equal(flushReason(0, 0), null);
+    assert.equal(flushReason(maxWritebackFiles - 1, maxWritebackBytes - 1), null);
+    assert.equal(flushReason(maxWritebackFiles, 0), 'files');
+    assert.equal(flushReason(1, maxWritebackBytes), 'bytes');
+    assert.equal(flushReason(3, 10, { maxFiles: 3, maxBytes: 100 }), 'files');
+    assert.equal(writebackEnabled({}), true);
+    assert.equal(writebackEnabled({ GALLEON_WRITEBACK: '1' }), true);
+    assert.equal(writebackEnabled({ GALLEON_WRITEBACK: '0' }), false);
   });
 });

@@ -7,7 +7,12 @@
  * GALLEON_OPS (default 250). The same sequences also run all on one mount with the default 1 s
  * timeouts (node 3's automatic mount; GALLEON_CACHED_SEEDS, default 1,2): with its attribute,
  * name and listing caches in play, its own changes must still show at once, and the strict
- * mounts must see its closed files whole.
+ * mounts must see its closed files whole. And on two default mounts of another volume on nodes
+ * 1 and 3 (GALLEON_PAIR_SEEDS, default 1,2), runs of steps on one then on the other: the daemons
+ * run with GALLEON_WRITEBACK_MS=600000, so what one closed in a directory it holds is committed
+ * only when the other's access recalls it (vfs/fs/writeback.ts); at each switch the test waits
+ * out the mounts' 1 s attribute/entry timeout (the bound the guarantee gives for names), and
+ * every result must still agree with the local directory.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -34,11 +39,19 @@ type Op =
   | { k: 'chmod'; p: string; mode: number }
   | { k: 'stat'; p: string }
   | { k: 'readdir'; p: string };
-type Step = Op & { node: 1 | 2 | 3 };
+/** 1, 2: strict mounts of `rand`; 3: node 3's default mount of `rand`; p1, p3: default mounts of `rand2` on nodes 1 and 3. */
+type Node = 1 | 2 | 3 | 'p1' | 'p3';
+type Step = Op & { node: Node };
+type Mode = 'strict' | 'cached' | 'pair';
+/** A default mount's attribute/entry timeout, waited out when a pair sequence moves to the other node. */
+const defaultTimeoutMs = 1_000;
+/** In a pair sequence, the chance that a step moves to the other node. */
+const switchChance = 0.15;
 type Outcome = { ok: true; value: unknown } | { ok: false; code: string };
 
 const names = ['a', 'b', 'c'];
-const maxShrinkRuns = 40;
+/** Runs spent shrinking a failing sequence (GALLEON_SHRINK_RUNS; 0 reports the whole failing prefix). */
+const maxShrinkRuns = Number(process.env.GALLEON_SHRINK_RUNS ?? 40);
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -51,8 +64,13 @@ function prng(seed: number): () => number {
   };
 }
 
-/** `cached`: every step on node 3's mount (default timeouts: its caches in play, its own changes must show at once). */
-function generate(seed: number, count: number, cached = false): Step[] {
+/**
+ * `cached`: every step on node 3's mount (default timeouts: its caches in play, its own changes
+ * must show at once). `pair`: runs of steps on p1 then p3 (default mounts), no hard links.
+ */
+function generate(seed: number, count: number, mode: Mode = 'strict'): Step[] {
+  const cached = mode !== 'strict';
+  let pairNode: Node = 'p1';
   const r = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const path = (): string => (r() < 0.5 ? pick(names) : `${pick(names)}/${pick(names)}`);
@@ -68,8 +86,9 @@ function generate(seed: number, count: number, cached = false): Step[] {
     () => ({ k: 'rename', p: path(), q: path() }),
     // Also on a cached mount since the kernel's attribute timeout is 0 (mount-volume.ts): before,
     // a link count changed through one name showed through another only after 1 s (seeds 5 and 6
-    // met it at 400 steps).
-    () => ({ k: 'link', p: path(), q: path() }),
+    // met it at 400 steps). Not in pair mode: across nodes a link count catches up within the
+    // mount's cache timeout (a known difference, vfs/README.md).
+    ...(mode === 'pair' ? [] : [() => ({ k: 'link', p: path(), q: path() }) as Op]),
     () => ({ k: 'symlink', target: pick(names), p: path() }),
     () => ({ k: 'readlink', p: path() }),
     () => ({ k: 'truncate', p: path(), len: len() }),
@@ -80,7 +99,8 @@ function generate(seed: number, count: number, cached = false): Step[] {
   return Array.from({ length: count }, (): Step => {
     const op = pick(ops)(); // drawn before the node: the sequences of a seed stay what they were
     const node = r() < 0.5 ? 1 : 2;
-    return { ...op, node: cached ? 3 : node };
+    if (mode === 'pair' && node === 1 && r() < switchChance * 2) pairNode = pairNode === 'p1' ? 'p3' : 'p1';
+    return { ...op, node: mode === 'pair' ? pairNode : cached ? 3 : node };
   });
 }
 
@@ -143,14 +163,25 @@ async function clear(root: string): Promise<void> {
 describeFuse('seeded random operations: two mounts on two nodes against a local directory (fuse)', function () {
   this.timeout(600_000);
   let c: MountedCluster;
-  let roots: { 1: string; 2: string; 3: string; local: string };
+  let roots: Record<Node | 'local', string>;
 
   before(async function () {
     this.timeout(300_000);
-    c = await startMountedCluster('galleon-fuse-rand-');
+    // Inherited by the daemons: only a recall (or an fsync, sync or bound) commits a buffered file.
+    const saved = process.env.GALLEON_WRITEBACK_MS;
+    process.env.GALLEON_WRITEBACK_MS = '600000';
+    try {
+      c = await startMountedCluster('galleon-fuse-rand-');
+    } finally {
+      if (saved === undefined) delete process.env.GALLEON_WRITEBACK_MS;
+      else process.env.GALLEON_WRITEBACK_MS = saved;
+    }
     assert.equal((await c.cli(1, ['volume', 'create', '--name', 'rand', '--size', '512M', '--access-mode', 'ReadWriteMany'])).code, 0);
     // Node 3 keeps its automatic mount (1 s attribute/entry timeouts) for the cached sequences.
-    roots = { 1: join(c.dir, 'r1'), 2: join(c.dir, 'r2'), 3: c.path(3, 'rand'), local: join(c.dir, 'local') };
+    assert.equal((await c.cli(1, ['volume', 'create', '--name', 'rand2', '--size', '512M', '--access-mode', 'ReadWriteMany'])).code, 0);
+    roots = { 1: join(c.dir, 'r1'), 2: join(c.dir, 'r2'), 3: c.path(3, 'rand'), p1: c.path(1, 'rand2'), p3: c.path(3, 'rand2'), local: join(c.dir, 'local') };
+    await waitMounted(roots.p1);
+    await waitMounted(roots.p3);
     await waitMounted(roots[3]);
     for (const n of [1, 2] as const) {
       await waitMounted(c.path(n, 'rand'));
@@ -171,11 +202,19 @@ describeFuse('seeded random operations: two mounts on two nodes against a local 
   async function firstMismatch(steps: Step[], log: string[] | null): Promise<number | null> {
     // A cached mount sees its own changes at once, others' within its timeouts: it clears itself.
     const cached = steps.some((s) => s.node === 3);
-    await clear(cached ? roots[3] : roots[1]);
+    const pair = steps.some((s) => s.node === 'p1' || s.node === 'p3');
+    await clear(pair ? roots.p1 : cached ? roots[3] : roots[1]);
     await clear(roots.local);
-    await waitFor('node 2 sees the volume empty', 10_000, async () => (await readdir(roots[2])).length === 0);
+    if (pair) await waitFor('node 3 sees rand2 empty', 10_000, async () => (await readdir(roots.p3)).length === 0);
+    else await waitFor('node 2 sees the volume empty', 10_000, async () => (await readdir(roots[2])).length === 0);
+    // The clear ran on p1: a first step on p3 waits out its timeout like any switch.
+    let last: Node | null = pair ? 'p1' : null;
     for (const [i, s] of steps.entries()) {
-      const [got, want] = [await outcome(roots[s.node], s), await outcome(roots.local, s)];
+      // The guarantee for names: another node's change shows within the timeout (its kernel's and
+      // its listing's). Waited out here, since that bound is what is promised, not less.
+      if (pair && last !== null && last !== s.node) await new Promise((res) => setTimeout(res, defaultTimeoutMs + 200));
+      last = s.node;
+      const [got, want]: [Outcome, Outcome] = [await outcome(roots[s.node], s), await outcome(roots.local, s)];
       try {
         assert.deepEqual(got, want);
       } catch {
@@ -183,7 +222,19 @@ describeFuse('seeded random operations: two mounts on two nodes against a local 
         return i;
       }
     }
-    const [t1, t2, tl] = [await tree(roots[1]), await tree(roots[2]), await tree(roots.local)];
+    if (pair) await new Promise((res) => setTimeout(res, defaultTimeoutMs + 200));
+    const tl = await tree(roots.local);
+    if (pair) {
+      try {
+        assert.deepEqual(await tree(roots.p1), tl);
+        assert.deepEqual(await tree(roots.p3), tl);
+      } catch (err) {
+        log?.push(`final trees differ: ${(err as Error).message.slice(0, 2000)}`);
+        return steps.length;
+      }
+      return null;
+    }
+    const [t1, t2] = [await tree(roots[1]), await tree(roots[2])];
     try {
       if (cached) assert.deepEqual(await tree(roots[3]), tl);
       assert.deepEqual(t1, tl);
@@ -213,11 +264,18 @@ describeFuse('seeded random operations: two mounts on two nodes against a local 
   const seeds = (process.env.GALLEON_SEEDS ?? '1,2').split(',').map(Number);
   const cachedSeeds = (process.env.GALLEON_CACHED_SEEDS ?? '1,2').split(',').map(Number);
   const count = Number(process.env.GALLEON_OPS ?? 250);
-  const cases = [...seeds.map((seed) => ({ seed, cached: false })), ...cachedSeeds.map((seed) => ({ seed, cached: true }))];
-  for (const { seed, cached } of cases) {
-    const what = cached ? 'on one mount with 1 s timeouts (its caches in play)' : 'on two strict mounts';
-    it(`seed ${seed}: ${count} operations ${what} agree with a local directory, and the trees match`, async () => {
-      const steps = generate(seed, count, cached);
+  const pairSeeds = (process.env.GALLEON_PAIR_SEEDS ?? '1,2').split(',').map(Number);
+  const cases: { seed: number; mode: Mode }[] = [
+    ...seeds.map((seed) => ({ seed, mode: 'strict' as const })), ...cachedSeeds.map((seed) => ({ seed, mode: 'cached' as const })),
+    ...pairSeeds.map((seed) => ({ seed, mode: 'pair' as const })),
+  ];
+  const whats: Record<Mode, string> = {
+    strict: 'on two strict mounts', cached: 'on one mount with 1 s timeouts (its caches in play)',
+    pair: 'on two default mounts of two nodes (write-back, recalls)',
+  };
+  for (const { seed, mode } of cases) {
+    it(`seed ${seed}: ${count} operations ${whats[mode]} agree with a local directory, and the trees match`, async () => {
+      const steps = generate(seed, count, mode);
       const log: string[] = [];
       const bad = await firstMismatch(steps, log);
       if (bad === null) return;

@@ -107,6 +107,11 @@ export class FileData {
     return this.sizeBytes;
   }
 
+  /** The mtime the next flush reports (the last write's, or what the file was opened with). */
+  get mtime(): bigint {
+    return this.mtimeNs;
+  }
+
   get epoch(): number {
     return this.truncEpoch;
   }

@@ -121,6 +121,17 @@ export class VolumeData {
     }
   }
 
+  /**
+   * Drops one handle without flushing: its buffered bytes are discarded when it was the last (a
+   * write-back file whose batch can never commit: vfs/fs/writeback.ts).
+   */
+  discard(file: FileData): void {
+    const of = this.open_.get(file.ino);
+    invariant(of !== undefined && of.file === file && of.handles > 0, `discard of inode ${file.ino}, which is not open here`);
+    of.handles--;
+    if (of.handles === 0) this.open_.delete(file.ino);
+  }
+
   /** After committing our own flush: the token the namespace now gives `ino`. */
   retag(ino: number, changeToken: string): void {
     this.cache.retag(ino, changeToken);

@@ -22,6 +22,7 @@ import { Quota } from './quota.js';
 import { callerWithGroups } from './caller.js';
 import { CloseQueue, defaultCloseDelayMs } from './close-queue.js';
 import { DirNames, maxTrackedNames } from './dir-names.js';
+import { WriteBack, type PendingFile, type WritebackApi } from './writeback.js';
 
 /** Entries asked of the namespace per readdir page (its own bound is 1024). */
 export const readdirPageEntries = 1024;
@@ -59,6 +60,12 @@ export interface GalleonFsOptions {
   nowMs?: () => number;
   /** How long a released handle's close waits for a commit to ride on (close-queue.ts). */
   closeDelayMs?: number;
+  /**
+   * Write-back of new files under directory delegations (writeback.ts): the delegation calls and
+   * the watch. Absent = every create and close is synchronous. Never used by a strict mount
+   * (cacheTtlMs 0) or a read-only one.
+   */
+  writeback?: { api: WritebackApi; writebackMs?: number };
 }
 
 interface Handle { ino: number; file: FileData | null }
@@ -84,6 +91,11 @@ export interface FsCounters {
   commits: number;
   namespaceWrites: number;
   pendingCloses: number;
+  /** New files closed under a delegation, not committed yet, and their bytes. */
+  writebackFiles: number;
+  writebackBytes: number;
+  /** fsCommitBatch commands sent (each carries many new files). */
+  writebackBatches: number;
 }
 
 /** The NamespaceApi methods that are Raft writes (counted for `vfs status` and the tests). */
@@ -91,13 +103,15 @@ const namespaceWriteMethods: ReadonlySet<string> = new Set<keyof NamespaceApi>([
   'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename', 'fsSetattr',
   'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany',
 ]);
+/** The write-back's Raft writes, counted with the others. */
+const writebackWriteMethods: ReadonlySet<string> = new Set(['fsDelegate', 'fsReleaseDelegation', 'fsCommitBatch']);
 
 /** `api` with every write counted into `count.n`. */
-function countingApi(api: NamespaceApi, count: { n: number }): NamespaceApi {
+function countingApi<A extends object>(api: A, count: { n: number }, methods: ReadonlySet<string> = namespaceWriteMethods): A {
   return new Proxy(api, {
     get(target, prop, receiver): unknown {
       const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof prop !== 'string' || typeof v !== 'function' || !namespaceWriteMethods.has(prop)) return typeof v === 'function' ? v.bind(target) : v;
+      if (typeof prop !== 'string' || typeof v !== 'function' || !methods.has(prop)) return typeof v === 'function' ? v.bind(target) : v;
       return (...args: unknown[]): unknown => { count.n++; return (v as (...a: unknown[]) => unknown).apply(target, args); };
     },
   });
@@ -125,6 +139,8 @@ export class GalleonFs implements FuseOps {
 
   private readonly writes = { n: 0 };
   private readonly api: NamespaceApi;
+  /** Null: every create is synchronous (strict or read-only mount, or no watch to learn of recalls). */
+  private readonly wb: WriteBack | null;
 
   constructor(private readonly o: GalleonFsOptions) {
     this.vol = o.volume.id;
@@ -136,6 +152,11 @@ export class GalleonFs implements FuseOps {
     this.quota = new Quota(o.volume.sizeBytes, async () => (await o.api.fsStatfs(this.vol)).usedBytes);
     this.closes = new CloseQueue({
       send: (closes) => this.api.fsCloseMany(this.vol, closes), onClosed: (inos) => this.closed(inos), delayMs: o.closeDelayMs ?? defaultCloseDelayMs, log: o.log,
+    });
+    this.wb = o.writeback === undefined || o.cacheTtlMs === 0 || o.readOnly ? null : new WriteBack({
+      api: countingApi(o.writeback.api, this.writes, writebackWriteMethods), volumeId: this.vol, data: o.data, session: o.session,
+      nextIno: () => this.inodes.next(), giveBackIno: (ino) => this.inodes.giveBack(ino), log: o.log, ...(o.writeback.writebackMs === undefined ? {} : { writebackMs: o.writeback.writebackMs }),
+      hooks: { handlesOf: (ino) => this.handlesOf(ino), adopt: (p, attr, parent, sentOpen) => this.adopt(p, attr, parent, sentOpen), lost: (p) => this.lostFile(p) },
     });
   }
 
@@ -150,6 +171,7 @@ export class GalleonFs implements FuseOps {
     return {
       openHandles: this.handles.size, pendingWriteBytes: pending, lastSyncMs: this.lastSyncMs, commits: this.commits,
       namespaceWrites: this.writes.n, pendingCloses: this.closes.size,
+      writebackFiles: this.wb?.pendingFiles ?? 0, writebackBytes: this.wb?.pendingBytes() ?? 0, writebackBatches: this.wb?.batches ?? 0,
     };
   }
 
@@ -157,22 +179,27 @@ export class GalleonFs implements FuseOps {
   async syncAll(): Promise<number> {
     const byIno = new Map<number, FileData>();
     for (const h of this.handles.values()) if (h.file !== null) byIno.set(h.ino, h.file);
-    for (const [ino, file] of byIno) await this.commit(ino, file, false);
+    const pending = this.wb?.pendingFiles ?? 0;
+    await this.wb?.flushAll(false);
+    for (const [ino, file] of byIno) if (this.wb?.isPending(ino) !== true) await this.commit(ino, file, false);
     this.lastSyncMs = Date.now();
-    return byIno.size;
+    return byIno.size + pending;
   }
 
   // ---- resolution ---------------------------------------------------------------------------
 
   private async resolve(path: string): Promise<FsAttr> {
     const hit = this.cache.get(path);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return (this.wb?.isPending(hit.ino) === true ? this.wb.attrOf(hit.ino) : undefined) ?? hit;
     if (path === '/') return this.remember('/', await this.api.fsGetattr(this.vol, 1));
     const { parent, name } = parentOf(path);
     // The kernel passes names up to 1,024 bytes; a listing this mount knows would call one absent.
     if (Buffer.byteLength(name) > maxFileNameBytes) throw fsError('ENAMETOOLONG');
     const dir = await this.resolve(parent);
     if (dir.type !== 'dir') throw fsError('ENOTDIR');
+    const local = this.wb?.lookup(dir.ino, name);
+    if (local !== undefined) return local;
+    if (this.wb?.absent(dir.ino, name) === true) throw fsError('ENOENT');
     if (this.names.absent(parent, dir.ino, name)) throw fsError('ENOENT');
     if (this.names.stale(parent, dir.ino) || (this.refreshes.has(parent) || this.names.missed(parent))) {
       // One listing (fresh names and attributes of the whole directory) instead of a lookup per name.
@@ -181,7 +208,8 @@ export class GalleonFs implements FuseOps {
       if (again !== undefined) return again;
       if (this.names.absent(parent, dir.ino, name)) throw fsError('ENOENT');
     }
-    const [attr] = await Promise.all([this.api.fsLookup(this.vol, dir.ino, name), this.readAhead(parent, dir.ino, name)]);
+    // With our session: a directory delegated to this mount answers us (the frozen rule is for the others).
+    const [attr] = await Promise.all([this.api.fsLookup(this.vol, dir.ino, name, { session: this.o.session() }), this.readAhead(parent, dir.ino, name)]);
     return this.remember(path, attr);
   }
 
@@ -219,7 +247,7 @@ export class GalleonFs implements FuseOps {
     let cursor: string | null = null;
     do {
       const epoch = this.cache.epoch;
-      const page = await this.api.fsReaddir(this.vol, ino, cursor, readdirPageEntries);
+      const page = await this.api.fsReaddir(this.vol, ino, cursor, readdirPageEntries, { session: this.o.session() });
       if (this.cache.epoch === epoch) this.rememberPage(dirPath, page.entries);
       for (const e of page.entries) {
         names.push(e.name);
@@ -247,7 +275,7 @@ export class GalleonFs implements FuseOps {
     if (l.inflight !== null) return l.inflight;
     if (now - l.filledAtMs < this.o.cacheTtlMs && name <= l.filledTo) return null;
     const epoch = this.cache.epoch;
-    l.inflight = this.api.fsReaddir(this.vol, dirIno, name, readAheadEntries).then((page) => {
+    l.inflight = this.api.fsReaddir(this.vol, dirIno, name, readAheadEntries, { session: this.o.session() }).then((page) => {
       if (this.cache.epoch === epoch) this.rememberPage(dirPath, page.entries);
       l.filledTo = page.cursor ?? endOfNames;
       l.filledAtMs = now;
@@ -307,7 +335,7 @@ export class GalleonFs implements FuseOps {
   }
 
   private stat(a: FsAttr): FsStat {
-    const open = this.openFile(a.ino);
+    const open = this.openFile(a.ino) ?? (this.wb?.isPending(a.ino) === true ? this.wb.attrOf(a.ino) : undefined);
     return toStat(a, this.o.volume.blockSizeBytes, open?.size ?? a.size);
   }
 
@@ -316,9 +344,9 @@ export class GalleonFs implements FuseOps {
     let sum = 0;
     for (const [ino, committed] of this.committedSize) {
       const f = this.openFile(ino);
-      if (f !== undefined) sum += Math.max(0, f.size - committed);
+      if (f !== undefined && this.wb?.isPending(ino) !== true) sum += Math.max(0, f.size - committed);
     }
-    return sum;
+    return sum + (this.wb?.pendingBytes() ?? 0);
   }
 
   private setCommitted(ino: number, size: number): void {
@@ -343,6 +371,8 @@ export class GalleonFs implements FuseOps {
     if (h === undefined) return this.getattr(_c, path);
     // Within the attribute timeout what this mount just learned of the inode will do (libfuse
     // asks this right after every create); a strict mount (ttl 0) caches nothing and asks.
+    const local = this.wb?.attrOf(h.ino);
+    if (local !== undefined) return this.stat(local);
     const hit = this.cache.get(path);
     if (hit !== undefined && hit.ino === h.ino) return this.stat(hit);
     return this.stat(await this.api.fsGetattr(this.vol, h.ino));
@@ -354,11 +384,17 @@ export class GalleonFs implements FuseOps {
   }
 
   async statfs(): Promise<FsStatfs> {
-    return toStatfs(await this.api.fsStatfs(this.vol));
+    const s = await this.api.fsStatfs(this.vol);
+    if (this.wb === null || this.wb.pendingFiles === 0) return toStatfs(s);
+    // This mount's buffered new files count as used here at once (elsewhere after their batch).
+    const bytes = Math.min(this.wb.pendingBytes(), s.freeBytes);
+    const files = Math.min(this.wb.pendingFiles, s.freeInodes);
+    return toStatfs({ ...s, usedBytes: s.usedBytes + bytes, freeBytes: s.freeBytes - bytes, inodes: s.inodes + files, freeInodes: s.freeInodes - files });
   }
 
   private async setattr(c: FuseCaller, path: string, changes: FsSetattr, withGroups = false): Promise<FsAttr> {
     this.writable();
+    await this.settle(path, false);
     const a = await this.resolve(path);
     const caller = withGroups ? await callerWithGroups(c) : plainCaller(c);
     const attr = await this.api.fsSetattr(this.vol, caller, a.ino, changes);
@@ -388,6 +424,7 @@ export class GalleonFs implements FuseOps {
 
   async truncate(c: FuseCaller, path: string, size: number): Promise<void> {
     this.writable();
+    await this.settle(path, false);
     const a = await this.resolve(path);
     if (a.type === 'dir') throw fsError('EISDIR');
     await this.resize(c, path, a.ino, size);
@@ -396,6 +433,7 @@ export class GalleonFs implements FuseOps {
   async ftruncate(c: FuseCaller, path: string, fh: FileHandle, size: number): Promise<void> {
     this.writable();
     const h = this.handleOf(fh);
+    if (this.wb?.isPending(h.ino) === true) await this.wb.flushFile(h.ino);
     await this.resize(c, path, h.ino, size);
   }
 
@@ -435,6 +473,8 @@ export class GalleonFs implements FuseOps {
   async readdir(_c: FuseCaller, path: string): Promise<FsDirEntry[]> {
     const dir = await this.resolve(path);
     if (dir.type !== 'dir') throw fsError('ENOTDIR');
+    // Our own listing of a directory we hold shows our buffered files: they are committed first.
+    await this.wb?.settle(dir.ino, false);
     const out: FsDirEntry[] = [{ name: '.' }, { name: '..' }];
     const startedMs = this.now();
     await this.listAll(path, dir.ino, Number.MAX_SAFE_INTEGER, out);
@@ -444,6 +484,7 @@ export class GalleonFs implements FuseOps {
 
   async mkdir(c: FuseCaller, path: string, mode: number): Promise<void> {
     this.writable();
+    await this.settle(path, true);
     const { dir, name } = await this.parentIno(path);
     const startedMs = this.now();
     const r = await this.api.fsMkdir(this.vol, plainCaller(c), dir, name, await this.inodes.next(), mode & 0o7777);
@@ -453,6 +494,7 @@ export class GalleonFs implements FuseOps {
 
   async mknod(c: FuseCaller, path: string, mode: number, rdev: number): Promise<void> {
     this.writable();
+    await this.settle(path, true);
     const { dir, name } = await this.parentIno(path);
     const r = await this.api.fsMknod(this.vol, plainCaller(c), dir, name, await this.inodes.next(), typeOfMode(mode), mode & 0o7777, rdev);
     this.afterEntry(path, r.attr, r.parent);
@@ -460,6 +502,7 @@ export class GalleonFs implements FuseOps {
 
   async symlink(c: FuseCaller, target: string, linkPath: string): Promise<void> {
     this.writable();
+    await this.settle(linkPath, true);
     const { dir, name } = await this.parentIno(linkPath);
     const r = await this.api.fsSymlink(this.vol, plainCaller(c), dir, name, await this.inodes.next(), target);
     this.afterEntry(linkPath, r.attr, r.parent);
@@ -472,6 +515,8 @@ export class GalleonFs implements FuseOps {
 
   async link(c: FuseCaller, existingPath: string, newPath: string): Promise<void> {
     this.writable();
+    await this.settle(existingPath, false);
+    await this.settle(newPath, true);
     const a = await this.resolve(existingPath);
     const { dir, name } = await this.parentIno(newPath);
     const r = await this.api.fsLink(this.vol, plainCaller(c), a.ino, dir, name);
@@ -481,6 +526,7 @@ export class GalleonFs implements FuseOps {
 
   async unlink(c: FuseCaller, path: string): Promise<void> {
     this.writable();
+    await this.settle(path, true);
     const { dir, name } = await this.parentIno(path);
     const victim = this.cache.get(path);
     const r = await this.api.fsUnlink(this.vol, plainCaller(c), dir, name);
@@ -495,6 +541,7 @@ export class GalleonFs implements FuseOps {
 
   async rmdir(c: FuseCaller, path: string): Promise<void> {
     this.writable();
+    await this.wb?.flushAll(true);
     const { dir, name } = await this.parentIno(path);
     const r = await this.api.fsRmdir(this.vol, plainCaller(c), dir, name);
     this.afterRemoval(path);
@@ -503,6 +550,7 @@ export class GalleonFs implements FuseOps {
 
   async rename(c: FuseCaller, from: string, to: string): Promise<void> {
     this.writable();
+    await this.wb?.flushAll(true);
     const src = await this.parentIno(from);
     const dst = await this.parentIno(to);
     const replaced = this.cache.get(to);
@@ -537,6 +585,7 @@ export class GalleonFs implements FuseOps {
 
   async setxattr(c: FuseCaller, path: string, name: string, value: Buffer, flags: number): Promise<void> {
     this.writable();
+    await this.settle(path, false);
     const a = await this.resolve(path);
     const attr = await this.api.fsSetxattr(this.vol, plainCaller(c), a.ino, name, value.toString('base64'), flags);
     this.cache.dropIno(a.ino);
@@ -563,6 +612,7 @@ export class GalleonFs implements FuseOps {
 
   async removexattr(c: FuseCaller, path: string, name: string): Promise<void> {
     this.writable();
+    await this.settle(path, false);
     const a = await this.resolve(path);
     const attr = await this.api.fsRemovexattr(this.vol, plainCaller(c), a.ino, name);
     this.cache.dropIno(a.ino);
@@ -574,6 +624,8 @@ export class GalleonFs implements FuseOps {
   async create(c: FuseCaller, path: string, mode: number, flags: number): Promise<FileHandle> {
     this.writable();
     if (this.handles.size >= maxOpenHandles) throw fsError('ENFILE');
+    const local = await this.createLocal(c, path, mode, flags);
+    if (local !== null) return local;
     const { dir, name } = await this.parentIno(path);
     const ino = await this.inodes.next();
     // Created and opened in one command (one Raft write for open(O_CREAT)).
@@ -585,8 +637,71 @@ export class GalleonFs implements FuseOps {
       throw err;
     });
     if (!r.created) this.inodes.giveBack(ino);
+    this.wb?.noteName(dir, name);
     this.afterEntry(path, r.attr, r.parent);
     return this.addHandle(r.attr);
+  }
+
+  /** A create in a directory this mount holds (writeback.ts): no namespace command; null when not. */
+  private async createLocal(c: FuseCaller, path: string, mode: number, flags: number): Promise<FileHandle | null> {
+    if (this.wb === null) return null;
+    const { parent, name } = parentOf(path);
+    const d = await this.resolve(parent);
+    if (d.type !== 'dir') throw fsError('ENOTDIR');
+    const attr = await this.wb.create(d.ino, parent, d, name, plainCaller(c), mode & 0o7777, (flags & O_EXCL) !== 0);
+    if (attr === null) return null;
+    this.remember(path, attr);
+    this.names.changed(parent, name, true);
+    return this.addHandle(attr);
+  }
+
+  /**
+   * Before an operation the write-back does not do itself: a buffered file it touches is
+   * committed first, and a held directory whose entries it changes (`releaseParent`) is given
+   * back, so the operation runs as it always did.
+   */
+  private async settle(path: string, releaseParent: boolean): Promise<void> {
+    if (this.wb === null || !this.wb.holdsAny) return;
+    const a = await this.resolve(path).catch(() => null);
+    if (a !== null && this.wb.isPending(a.ino)) await this.wb.flushFile(a.ino);
+    if (a?.type === 'dir') await this.wb.settle(a.ino, true);
+    if (!releaseParent || path === '/') return;
+    const p = await this.resolve(parentOf(path).parent).catch(() => null);
+    if (p !== null) await this.wb.settle(p.ino, true);
+  }
+
+  private handlesOf(ino: number): number {
+    let n = 0;
+    for (const h of this.handles.values()) if (h.ino === ino) n++;
+    return n;
+  }
+
+  /**
+   * A batch created `p`, counting `sentOpen` of our handles open: from now on it is an ordinary
+   * file of this mount (handles released meanwhile close through the close queue; the
+   * write-back's own reference is dropped through commit(), which commits any bytes written
+   * after the batch's flush).
+   */
+  private async adopt(p: PendingFile, attr: FsAttr, parent: FsAttr, sentOpen: number): Promise<void> {
+    this.quota.committed(attr.size);
+    const n = this.handlesOf(p.ino);
+    for (let i = n; i < sentOpen; i++) this.closes.add(this.o.session(), p.ino);
+    for (let i = 0; i < n; i++) this.o.data.open(p.ino, { sizeBytes: attr.size, mtimeNs: BigInt(attr.mtimeNs), changeToken: changeTokenOf(attr), truncEpoch: attr.truncEpoch });
+    if (n > 0) this.committedSize.set(p.ino, attr.size);
+    const path = p.dirPath === '/' ? `/${p.name}` : `${p.dirPath}/${p.name}`;
+    this.cache.dropIno(p.ino);
+    this.remember(path, attr);
+    this.remember(p.dirPath, parent);
+    this.o.data.retag(p.ino, changeTokenOf(attr));
+    this.commits++;
+    this.lastSyncMs = Date.now();
+    await this.commit(p.ino, p.file, true);
+  }
+
+  /** A buffered file whose batch can never commit (the delegation ended under us): gone, as after a crash. */
+  private lostFile(p: PendingFile): void {
+    const path = p.dirPath === '/' ? `/${p.name}` : `${p.dirPath}/${p.name}`;
+    this.afterRemoval(path);
   }
 
   async open(_c: FuseCaller, path: string, flags: number): Promise<FileHandle> {
@@ -598,6 +713,9 @@ export class GalleonFs implements FuseOps {
 
   private async openIno(ino: number, _flags: number): Promise<FileHandle> {
     if (this.handles.size >= maxOpenHandles) throw fsError('ENFILE');
+    const local = this.wb?.isPending(ino) === true ? await this.wb.fileOf(ino) : null;
+    const attr = local === null ? undefined : this.wb?.attrOf(ino);
+    if (attr !== undefined) return this.addHandle(attr);
     return this.addHandle(await this.api.fsOpen(this.vol, ino, this.o.session()));
   }
 
@@ -605,7 +723,11 @@ export class GalleonFs implements FuseOps {
   private addHandle(attr: FsAttr): FileHandle {
     const ino = attr.ino;
     let file: FileData | null = null;
-    if (attr.type === 'file') {
+    const buffered = this.wb?.isPending(ino) === true ? this.wb.attrOf(ino) : undefined;
+    if (buffered !== undefined) {
+      // A buffered new file: its FileData is the write-back's; no namespace handle until its batch.
+      file = this.wb?.fileOfNow(ino) ?? null;
+    } else if (attr.type === 'file') {
       if (!this.committedSize.has(ino)) this.committedSize.set(ino, attr.size);
       file = this.o.data.open(ino, { sizeBytes: attr.size, mtimeNs: BigInt(attr.mtimeNs), changeToken: changeTokenOf(attr), truncEpoch: attr.truncEpoch });
     }
@@ -697,16 +819,24 @@ export class GalleonFs implements FuseOps {
 
   async flush(_c: FuseCaller, _path: string, fh: FileHandle): Promise<void> {
     const h = this.handleOf(fh);
+    // close(2) of a buffered new file returns now: the flusher commits it (writeback.ts).
+    if (this.wb?.isPending(h.ino) === true) return;
     if (h.file !== null && !this.o.readOnly) await this.commit(h.ino, h.file, false);
   }
 
   async fsync(c: FuseCaller, path: string, _datasync: boolean, fh: FileHandle): Promise<void> {
+    const h = this.handleOf(fh);
+    if (this.wb?.isPending(h.ino) === true) await this.wb.flushFile(h.ino);
     await this.flush(c, path, fh);
   }
 
   async release(_c: FuseCaller, _path: string, fh: FileHandle): Promise<void> {
     const h = this.handleOf(fh);
     this.handles.delete(fh);
+    if (this.wb?.isPending(h.ino) === true) {
+      this.wb.released();
+      return;
+    }
     // Queued first: a commit this release makes carries its own close.
     this.closes.add(this.o.session(), h.ino);
     try {
@@ -724,6 +854,7 @@ export class GalleonFs implements FuseOps {
     for (const fh of [...this.handles.keys()]) {
       await this.release({ uid: 0, gid: 0, pid: 0 }, '', fh).catch((err: unknown) => this.o.log.warn({ err }, 'release at unmount failed'));
     }
+    await this.wb?.close().catch((err: unknown) => this.o.log.error({ err }, 'write-back flush at unmount failed; buffered new files are lost'));
     await this.closes.flush();
   }
 

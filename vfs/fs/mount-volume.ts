@@ -14,6 +14,7 @@ import { mountFs, type Mounted } from '../fuse/index.js';
 import { GalleonFs, type FsCounters } from './galleon-fs.js';
 import { BlockReaper } from './block-reaper.js';
 import { RawFs } from './raw-fs.js';
+import type { WritebackApi } from './writeback.js';
 
 /** A mount lease outlives its holder by at most this long (then its open files are dropped). */
 export const mountLeaseTtlMs = 15_000;
@@ -23,6 +24,25 @@ export const mountLeaseRenewMs = 5_000;
 export const leaseReleaseTimeoutMs = 2_000;
 /** Default attribute/entry timeout (seconds) of a mount; 0 = strict (ask every time). */
 export const defaultCacheTimeoutSec = 1;
+/**
+ * `GALLEON_WRITEBACK=0` in a daemon's environment turns write-back under directory delegations
+ * off (every create and close synchronous, as before it existed): the bench's "before" figures
+ * and the tests that prove the recall is what keeps close-to-open.
+ */
+export const writebackEnv = 'GALLEON_WRITEBACK';
+
+export function writebackEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[writebackEnv] !== '0';
+}
+
+/** `GALLEON_WRITEBACK_MS=N`: the flusher's period (default writeback.ts `defaultWritebackMs`); tests lengthen it so only a recall, fsync or sync commits. */
+export const writebackMsEnv = 'GALLEON_WRITEBACK_MS';
+
+function writebackMsOf(env: NodeJS.ProcessEnv = process.env): { writebackMs?: number } {
+  const raw = env[writebackMsEnv];
+  const ms = raw === undefined ? NaN : Number(raw);
+  return Number.isSafeInteger(ms) && ms > 0 ? { writebackMs: ms } : {};
+}
 
 export interface MountVolumeOptions {
   api: MetadataApi;
@@ -35,6 +55,8 @@ export interface MountVolumeOptions {
   cacheTimeoutSec?: number;
   /** Raw mode: one file `data` over inode 0 (raw-fs.ts) instead of the namespace. */
   raw?: boolean;
+  /** Write-back of new files under directory delegations (default: `writebackEnabled()`; never in a strict or read-only mount). */
+  writeback?: boolean;
   log: Logger;
 }
 
@@ -45,6 +67,8 @@ export interface VolumeMount {
   readonly raw: boolean;
   readonly mountedAtMs: number;
   counters(): FsCounters;
+  /** The mount lease id (the namespace's session of this mount). */
+  session?(): string;
   sync(): Promise<number>;
   unmount(): Promise<void>;
 }
@@ -63,9 +87,12 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   const data = new VolumeData({ client: o.blocks, volume: o.volume, log });
   const timeout = o.cacheTimeoutSec ?? defaultCacheTimeoutSec;
   const raw = o.raw === true;
+  // The holder learns of recalls through the watch: without one, no delegation is ever asked for.
+  const watchable = o.api as Partial<WritebackApi>;
+  const writeback = (o.writeback ?? writebackEnabled()) && typeof watchable.waitForChange === 'function' ? { writeback: { api: o.api as MetadataApi & WritebackApi, ...writebackMsOf() } } : {};
   const fs = raw ? new RawFs(o.volume, data, o.readOnly)
     : new GalleonFs({
-      api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log, onMaybeDeleted: () => reaper?.kick(),
+      api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log, onMaybeDeleted: () => reaper?.kick(), ...writeback,
     });
   // eslint-disable-next-line prefer-const -- the fs's callback reads it; it is made from the fs.
   let reaper: BlockReaper | null;
@@ -97,6 +124,7 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   return {
     volume: o.volume, dir: mounted.dir, readOnly: o.readOnly, raw, mountedAtMs,
     counters: () => fs.counters(),
+    session: () => lease.id,
     sync: () => fs.syncAll(),
     unmount: () => (unmounting ??= (async () => {
       await mounted.unmount();

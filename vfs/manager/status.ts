@@ -12,7 +12,7 @@ export const maxStatusWalkEntries = 100_000;
 const walkPageEntries = 1024;
 
 
-async function countTree(api: Pick<FsApi, 'fsReaddir'>, volumeId: string): Promise<{ files: number; directories: number; counted: 'exact' | 'partial' }> {
+async function countTree(api: Pick<FsApi, 'fsReaddir'>, volumeId: string, session: string | undefined): Promise<{ files: number; directories: number; counted: 'exact' | 'partial' }> {
   let files = 0;
   let directories = 1;
   let seen = 0;
@@ -21,7 +21,9 @@ async function countTree(api: Pick<FsApi, 'fsReaddir'>, volumeId: string): Promi
     const dir = stack.pop() ?? 1;
     let cursor: string | null = null;
     do {
-      const page = await api.fsReaddir(volumeId, dir, cursor, walkPageEntries);
+      // As the mount's session: a directory it holds the delegation of is read, not recalled
+      // (its buffered new files are counted by the mount's counters, not here).
+      const page = await api.fsReaddir(volumeId, dir, cursor, walkPageEntries, session === undefined ? undefined : { session });
       for (const e of page.entries) {
         seen++;
         if (e.attr.type === 'dir') { directories++; stack.push(e.attr.ino); } else files++;
@@ -34,11 +36,11 @@ async function countTree(api: Pick<FsApi, 'fsReaddir'>, volumeId: string): Promi
 }
 
 export async function vfsStatus(api: Pick<FsApi, 'fsReaddir' | 'fsStatfs'>, info: MountInfo, mount: VolumeMount): Promise<VfsStatus> {
-  const [fsStat, tree] = await Promise.all([api.fsStatfs(info.volumeId), countTree(api, info.volumeId)]);
   const c = mount.counters();
+  const [fsStat, tree] = await Promise.all([api.fsStatfs(info.volumeId), countTree(api, info.volumeId, mount.session?.())]);
   return {
     ...info, ...tree, usedBytes: fsStat.usedBytes, totalBytes: fsStat.totalBytes, inodes: fsStat.inodes,
     openHandles: c.openHandles, pendingWriteBytes: c.pendingWriteBytes, lastSyncMs: c.lastSyncMs,
-    namespaceWrites: c.namespaceWrites, pendingCloses: c.pendingCloses,
+    namespaceWrites: c.namespaceWrites, pendingCloses: c.pendingCloses, writebackFiles: c.writebackFiles, writebackBytes: c.writebackBytes,
   };
 }

@@ -243,9 +243,9 @@ const open: Handler = (tx, ctx, [ref, inoRaw, sessionRaw]) => {
   return attrOf(inode);
 };
 
-function addHandle(tx: Tx, vol: Volume, ino: number, session: string): void {
+function addHandle(tx: Tx, vol: Volume, ino: number, session: string, count = 1): void {
   const handles = openHandlesOf(tx, vol, ino);
-  tx.put(Table.NsOpen, inodeId(vol.id, ino), { ...handles, [session]: (handles[session] ?? 0) + 1 });
+  tx.put(Table.NsOpen, inodeId(vol.id, ino), { ...handles, [session]: (handles[session] ?? 0) + count });
 }
 
 /** Idempotent for a session that holds no handle (a retried close after its lease expired). */
@@ -360,7 +360,7 @@ export const nsHandlers: Record<string, Handler> = {
   fsReleaseDelegation: (tx, _ctx, [ref, dirRaw, sessionRaw]) => release(tx, volumeOf(tx, ref), dirRaw, sessionRaw),
   fsCommitBatch: (tx, ctx, [ref, ...rest]) => {
     const vol = volumeOf(tx, ref);
-    return commitBatch(tx, ctx, vol, rest, (ino) => checkAllocated(tx, vol, ino));
+    return commitBatch(tx, ctx, vol, rest, (ino) => checkAllocated(tx, vol, ino), (ino, session, count) => addHandle(tx, vol, ino, session, count));
   },
   fsCreate: create,
   fsMknod: mknod,

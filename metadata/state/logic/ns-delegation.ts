@@ -7,8 +7,8 @@
  * reader is made to recall (`fsRecall`) and wait for the holder's release instead of missing files
  * the holder already closed. A session's delegations end with its mount lease (`deleteLease`).
  *
- * Not used by the mounts yet (the recall wait in the service and the mount's write-back are
- * the parts not built): with no record in `ng/`, every check here passes and nothing changes.
+ * Used by the mounts' write-back (vfs/fs/writeback.ts; the recall wait is MetadataClient's):
+ * with no record in `ng/` (a strict mount, or GALLEON_WRITEBACK=0), every check here passes.
  */
 import { ErrorCode, GalleonError, invariant, posixError } from '../../../proto/errors.js';
 import type { FsAttr, Lease, Volume } from '../../../proto/metadata-types.js';
@@ -117,9 +117,13 @@ interface BatchFile {
   size: number;
   ctimeNs: string;
   mtimeNs: string;
+  open: number;
 }
 
-const batchFileKeys = ['name', 'ino', 'caller', 'mode', 'size', 'ctimeNs', 'mtimeNs'];
+/** Handles one batch file may count open for its session (a mount's own bound on handles). */
+export const maxBatchFileHandles = 65_536;
+
+const batchFileKeys = ['name', 'ino', 'caller', 'mode', 'size', 'ctimeNs', 'mtimeNs', 'open'];
 
 function checkBatchFile(raw: unknown): BatchFile {
   if (!isRecord(raw)) throw invalidArgument('a batch file must be {name, ino, caller, mode, size, ctimeNs, mtimeNs}', 'pass one object per new file');
@@ -127,6 +131,7 @@ function checkBatchFile(raw: unknown): BatchFile {
   return {
     name: checkFsName(raw.name), ino: checkIno('ino', raw.ino), caller: checkCaller(raw.caller), mode: checkMode(raw.mode),
     size: checkInt('size', raw.size, 0, maxFileBytes), ctimeNs: checkTimeNs('ctimeNs', raw.ctimeNs), mtimeNs: checkTimeNs('mtimeNs', raw.mtimeNs),
+    open: raw.open === undefined ? 0 : checkInt('open', raw.open, 0, maxBatchFileHandles),
   };
 }
 
@@ -145,10 +150,12 @@ function checkBatch(raw: unknown): BatchFile[] {
  * fsCommitBatch(volume, session, dir, files, release): creates every file of the batch in `dir`
  * with its size and times, as fsCreate + fsCommitWrite would (owner from its caller, group and
  * set-gid from a set-gid directory, inode numbers allocated and unused, names absent), all or
- * nothing. The session must hold the delegation (else LEASE_NOT_FOUND: the files are lost, as a
+ * nothing; a file's `open` handles are counted open for the session (still open on the mount). The session must hold the delegation (else LEASE_NOT_FOUND: the files are lost, as a
  * crashed local disk loses unsynced files); `release` ends it in the same command.
  */
-export function commitBatch(tx: Tx, ctx: CommandContext, vol: Volume, args: unknown[], checkAllocated: (ino: number) => void): { attrs: FsAttr[]; parent: FsAttr } {
+export function commitBatch(
+  tx: Tx, ctx: CommandContext, vol: Volume, args: unknown[], checkAllocated: (ino: number) => void, addOpen: (ino: number, session: string, count: number) => void,
+): { attrs: FsAttr[]; parent: FsAttr } {
   const [sessionRaw, dirRaw, filesRaw, releaseRaw] = args;
   const session = requireMountLease(tx, ctx, vol, sessionRaw);
   const parent = requireDir(tx, vol, checkIno('dir', dirRaw));
@@ -169,7 +176,9 @@ export function commitBatch(tx: Tx, ctx: CommandContext, vol: Volume, args: unkn
       ino: f.ino, type: 'file', mode, uid: f.caller.uid, gid, size: f.size, nlink: 1, atimeNs: f.ctimeNs, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, rdev: 0, generation: 0,
     };
     tx.put(Table.NsEntry, entryId(vol.id, parent.ino, f.name), { ino: f.ino, type: 'file' } satisfies DirEntry);
-    return attrOf(saveInode(tx, vol, undefined, inode));
+    const saved = attrOf(saveInode(tx, vol, undefined, inode));
+    if (f.open > 0) addOpen(f.ino, session, f.open);
+    return saved;
   });
   const parentAfter = touchDir(tx, vol, parent, ctx, files.length, 0);
   if (releaseRaw === true) tx.del(Table.NsDelegation, delegationId(vol.id, parent.ino));

@@ -116,6 +116,20 @@ describe('metadata/state namespace: directory delegations and fsCommitBatch', fu
     assert.equal((await f.ok<FsDelegation>('fsDelegate', 'fs', dir.ino, b.id)).granted, true, 'released with the batch');
   });
 
+  it('counts a batch file\'s open handles for the session, so an unlink elsewhere keeps it until the last close', async () => {
+    await f.ok('fsDelegate', 'fs', dir.ino, a.id);
+    const held = file('held', 10);
+    await f.ok('fsCommitBatch', 'fs', a.id, dir.ino, [{ ...held, open: 2 }, file('plain', 10)], true);
+    await f.ok('fsUnlink', 'fs', root, dir.ino, 'held');
+    await f.ok('fsUnlink', 'fs', root, dir.ino, 'plain');
+    assert.equal((await sm.query('fsGetattr', ['fs', held.ino]) as FsAttr).nlink, 0, 'kept while open');
+    await f.ok('fsClose', 'fs', held.ino, a.id);
+    assert.equal((await sm.query('fsGetattr', ['fs', held.ino]) as FsAttr).nlink, 0, 'one handle still open');
+    await f.ok('fsClose', 'fs', held.ino, a.id);
+    await assert.rejects(sm.query('fsGetattr', ['fs', held.ino]), /ENOENT|not found/i, 'gone at the last close');
+    await f.fails('INVALID_ARGUMENT', 'fsCommitBatch', 'fs', a.id, dir.ino, [{ ...file('neg'), open: -1 }], false);
+  });
+
   it('applies the set-gid directory rules of fsCreate to batch files', async () => {
     const sg = await n.mkdir(rootIno, 'sg', root, 0o2775);
     await f.ok('fsSetattr', 'fs', root, sg.ino, { gid: 500 });
