@@ -6,37 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, link, lstat, mkdir, open, readFile, readdir, readlink, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, open, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describeFuse } from '../support/fuse.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
+import { treeOf } from './tree-walk.js';
 import type { BackupResult } from '../../dataplane/backup/engine.js';
 import type { RestoreResult } from '../../dataplane/backup/restore.js';
 
 const run = promisify(execFile);
 
-interface Node { type: string; mode: number; uid: number; gid: number; size: number; mtimeMs: number; nlink: number; target?: string; sha?: string }
-
-async function snapshot(rootDir: string): Promise<Record<string, Node>> {
-  const out: Record<string, Node> = {};
-  const walk = async (rel: string): Promise<void> => {
-    for (const name of (await readdir(join(rootDir, rel))).sort()) {
-      const r = rel === '' ? name : `${rel}/${name}`;
-      const p = join(rootDir, r);
-      const s = await lstat(p);
-      const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : 'other';
-      const n: Node = { type, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'dir' ? 0 : s.size, mtimeMs: Math.floor(s.mtimeMs), nlink: type === 'dir' ? 0 : s.nlink };
-      if (type === 'symlink') n.target = await readlink(p);
-      if (type === 'file') n.sha = (await import('node:crypto')).createHash('sha256').update(await readFile(p)).digest('hex');
-      out[r] = n;
-      if (type === 'dir') await walk(r);
-    }
-  };
-  await walk('');
-  return out;
-}
+const snapshot = (dir: string): ReturnType<typeof treeOf> => treeOf(dir, { owners: true });
 
 describeFuse('backup and restore of a mounted file-system volume (fuse)', function () {
   this.timeout(240_000);

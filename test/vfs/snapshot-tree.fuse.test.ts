@@ -6,19 +6,18 @@
  * cloned again; the original restored in place (unmounted first) reads as the old tree again.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { chmod, link, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, open, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Snapshot, Volume } from '../../proto/metadata-types.js';
 import { waitFor } from '../cli/helpers.js';
 import { describeFuse } from '../support/fuse.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
+import { treeOf } from './tree-walk.js';
 
 const run = promisify(execFile);
-
-interface Node { type: string; mode: number; size: number; nlink: number; ino: number; target?: string; sha?: string; xattr?: string }
 
 /** Python's os.getxattr/setxattr: Node has no xattr API and attr's tools are not installed here. */
 async function xattr(path: string, value?: string): Promise<string | undefined> {
@@ -29,28 +28,7 @@ async function xattr(path: string, value?: string): Promise<string | undefined> 
   return stdout === '' ? undefined : stdout;
 }
 
-async function treeOf(rootDir: string): Promise<Record<string, Node>> {
-  const out: Record<string, Node> = {};
-  const walk = async (rel: string): Promise<void> => {
-    for (const name of (await readdir(join(rootDir, rel))).sort()) {
-      const r = rel === '' ? name : `${rel}/${name}`;
-      const p = join(rootDir, r);
-      const s = await lstat(p);
-      const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : 'other';
-      const n: Node = { type, mode: s.mode & 0o7777, size: type === 'dir' ? 0 : s.size, nlink: type === 'dir' ? 0 : s.nlink, ino: s.ino };
-      if (type === 'symlink') n.target = await readlink(p);
-      if (type === 'file') {
-        n.sha = createHash('sha256').update(await readFile(p)).digest('hex');
-        const x = await xattr(p);
-        if (x !== undefined) n.xattr = x;
-      }
-      out[r] = n;
-      if (type === 'dir') await walk(r);
-    }
-  };
-  await walk('');
-  return out;
-}
+const treeAt = (dir: string): ReturnType<typeof treeOf> => treeOf(dir, { inodes: true, xattr: (p) => xattr(p) });
 
 describeFuse('snapshots, clones and restores of a mounted file-system volume cover its tree (fuse)', function () {
   this.timeout(300_000);
@@ -92,7 +70,7 @@ describeFuse('snapshots, clones and restores of a mounted file-system volume cov
     await chmod(join(d, 'docs/deep/big.bin'), 0o640);
     await xattr(join(d, 'docs/a.txt'), 'blue');
     // Read through another node: node 1's kernel may still cache a.txt's link count from before link().
-    const before = await treeOf(c.path(2, 'demo'));
+    const before = await treeAt(c.path(2, 'demo'));
     assert.equal(before['docs/a.txt']?.nlink, 2);
     assert.equal(before['docs/a.txt']?.xattr, 'blue');
     assert.equal(Object.keys(before).length, 9);
@@ -109,26 +87,26 @@ describeFuse('snapshots, clones and restores of a mounted file-system volume cov
     await truncate(join(d, 'sparse.bin'), 10);
     await chmod(join(d, 'empty'), 0o600);
     await writeFile(join(d, 'new.txt'), 'new after t1');
-    const changed = await treeOf(c.path(2, 'demo'));
+    const changed = await treeAt(c.path(2, 'demo'));
     assert.notDeepEqual(changed, before);
 
     // Clone: not mountable until its tree is copied, then every node mounts it with the old tree.
     await json<Volume>(1, ['volume', 'clone', 't1', '--name', 'demo-c1']);
     await treeReady('demo-c1');
     await waitMounted(c.path(1, 'demo-c1'));
-    assert.deepEqual(await treeOf(c.path(1, 'demo-c1')), before, 'the clone holds the tree of t1, same inode numbers');
-    assert.deepEqual(await treeOf(c.path(2, 'demo')), changed, 'the source keeps its own tree');
+    assert.deepEqual(await treeAt(c.path(1, 'demo-c1')), before, 'the clone holds the tree of t1, same inode numbers');
+    assert.deepEqual(await treeAt(c.path(2, 'demo')), changed, 'the source keeps its own tree');
 
     // The mounted clone is a file system like any other: write, snapshot, clone again.
     await writeFile(c.path(1, 'demo-c1', 'docs/from-clone.txt'), 'written in the clone');
     await rm(c.path(1, 'demo-c1', 'empty'));
-    const c1Tree = await treeOf(c.path(1, 'demo-c1'));
+    const c1Tree = await treeAt(c.path(1, 'demo-c1'));
     await json<Snapshot>(1, ['snapshot', 'create', 'demo-c1', '--name', 't2']);
     await writeFile(c.path(1, 'demo-c1', 'after-t2.txt'), 'not in t2');
     await json<Volume>(1, ['volume', 'clone', 't2', '--name', 'demo-c2']);
     await treeReady('demo-c2');
     await waitMounted(c.path(3, 'demo-c2'));
-    assert.deepEqual(await treeOf(c.path(3, 'demo-c2')), c1Tree, 'a clone of a clone holds the clone\'s tree at t2');
+    assert.deepEqual(await treeAt(c.path(3, 'demo-c2')), c1Tree, 'a clone of a clone holds the clone\'s tree at t2');
 
     // Restore in place: refused while mounted read-write; unmounted everywhere, it rolls back to t1.
     const refused = await c.cli(1, ['volume', 'restore', 'demo', '--snapshot', 't1', '--yes']);
@@ -139,6 +117,6 @@ describeFuse('snapshots, clones and restores of a mounted file-system volume cov
     await treeReady('demo');
     await mkdir(d, { recursive: true });
     await json(1, ['volume', 'mount', 'demo', d]);
-    assert.deepEqual(await treeOf(d), before, 'restored in place: the tree and bytes of t1');
+    assert.deepEqual(await treeAt(d), before, 'restored in place: the tree and bytes of t1');
   });
 });
