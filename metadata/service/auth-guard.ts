@@ -18,7 +18,7 @@ import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import {
   hiddenVolume, markDenied, requireClusterWide, requireNeed, seesClass, seesTenant, tenantOf, volumeAccess, type Need, type Principal, type TokenInfo, type User,
 } from '../../proto/auth.js';
-import type { StorageClass, Volume } from '../../proto/metadata-types.js';
+import type { Snapshot, StorageClass, Volume } from '../../proto/metadata-types.js';
 import { defaultStorageClass } from '../state/logic/storage-classes.js';
 
 const readMethods = [
@@ -73,6 +73,7 @@ export function isMutating(method: string): boolean {
 export interface GuardLookups {
   volume(ref: string): Promise<Volume | null>;
   storageClass(name: string): Promise<StorageClass | null>;
+  snapshot(ref: string): Promise<Snapshot | null>;
   user(name: string): Promise<User | null>;
   tokens(): Promise<TokenInfo[]>;
 }
@@ -93,6 +94,7 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
   requireNeed(p, methodNeed(method), `call ${method}`);
   if (clusterWideMethods.has(method)) requireClusterWide(p, `call ${method}`);
   if (p.kind === 'user' && method === 'createVolume') await requireDataKey(args[0], look);
+  if (p.kind === 'user' && method === 'cloneVolume' && (args[2] === undefined || args[2] === null)) await requireCloneKey(args[0], look);
   const tenant = tenantOf(p);
   if (tenant === null) return { args, object, filter: same };
   if (volumeRefMethods.has(method) && typeof args[0] === 'string') await requireOwnVolume(p, args[0], look, method === 'getPlacement');
@@ -127,6 +129,17 @@ async function requireDataKey(spec: unknown, look: GuardLookups): Promise<void> 
   if (sc === null || !sc.encryption) return;
   throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `storage class ${sc.name} encrypts, and this volume spec has no wrapped data key (dataKey)`, {
     hint: 'create it through a daemon (galleon volume create, or its admin endpoint), which wraps a data key with the cluster\'s key provider; or pick a class without encryption',
+  });
+}
+
+/** The same for a clone: a clone of an encrypted volume seals its own writes with its own key. */
+async function requireCloneKey(snapshotRef: unknown, look: GuardLookups): Promise<void> {
+  if (typeof snapshotRef !== 'string') return;
+  const snap = await look.snapshot(snapshotRef);
+  const source = snap === null ? null : await look.volume(snap.volumeId);
+  if (snap === null || source?.encrypted !== true) return;
+  throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot ${snap.name} is of encrypted volume ${snap.volumeName}, and this clone has no wrapped data key (dataKey)`, {
+    hint: 'clone it through a daemon (galleon volume clone, or its admin endpoint), which wraps a data key for the clone',
   });
 }
 
@@ -214,6 +227,7 @@ export function lookupsOver(call: (method: string, args: unknown[]) => Promise<u
   return {
     volume: (ref) => orNull<Volume>('getVolume', [ref], ErrorCode.VOLUME_NOT_FOUND),
     storageClass: (name) => orNull<StorageClass>('getStorageClass', [name], ErrorCode.STORAGE_CLASS_NOT_FOUND),
+    snapshot: (ref) => orNull<Snapshot>('getSnapshot', [ref], ErrorCode.SNAPSHOT_NOT_FOUND),
     user: async (name) => ((await call('listUsers', [])) as User[]).find((u) => u.name === name) ?? null,
     tokens: async () => (await call('listTokens', [null])) as TokenInfo[],
   };

@@ -5,6 +5,7 @@
  * guard (metadata/service/auth-guard.ts `requireDataKey`) now refuses such a spec with one line and
  * a hint, and nothing is created. The controls: the same call for a class without encryption, and
  * the daemon's own path (`galleon volume create`), which wraps the key, both create the volume.
+ * The same for clones of an encrypted volume's snapshot (`requireCloneKey`).
  */
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
@@ -70,5 +71,22 @@ describe('encrypted classes through the metadata API (integration)', function ()
     const viaDaemon = await cliJson<Volume>(['volume', 'create', '--name', 'via-daemon', '--size', '1M', '--storage-class', 'enc-one', '--replicas', '1'], env);
     // `encrypted` is set by the state machine only with a wrapped key (metadata/state/logic/volume-keys.ts).
     assert.equal(viaDaemon.encrypted, true);
+  });
+
+  it('refuses a user\'s API clone of an encrypted volume\'s snapshot without a wrapped key; the daemon\'s clone gets its own key', async () => {
+    const a = api as MetadataClient;
+    const snap = await cliJson<{ name: string }>(['snapshot', 'create', 'via-daemon', '--name', 'enc-snap'], env);
+    await assert.rejects(a.cloneVolume(snap.name, 'raw-clone'), (err: Error & { code?: string; hint?: string }) => {
+      assert.equal(err.code, 'INVALID_ARGUMENT');
+      assert.equal(err.message, 'snapshot enc-snap is of encrypted volume via-daemon, and this clone has no wrapped data key (dataKey)');
+      assert.match(err.hint ?? '', /galleon volume clone/);
+      return true;
+    });
+    assert.ok(!(await a.listVolumes()).some((v) => v.name === 'raw-clone'), 'nothing was created');
+    const viaDaemon = await cliJson<Volume>(['volume', 'clone', 'enc-snap', '--name', 'keyed-clone'], env);
+    assert.equal(viaDaemon.encrypted, true);
+    // A snapshot of a plain volume clones through the API as before.
+    await cliJson(['snapshot', 'create', 'plain-api', '--name', 'plain-snap'], env);
+    assert.equal((await a.cloneVolume('plain-snap', 'plain-clone')).encrypted, undefined);
   });
 });
