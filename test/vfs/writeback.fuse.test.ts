@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { runCli, waitFor } from '../cli/helpers.js';
 import { describeFuse } from '../support/fuse.js';
 import { upClientEnv } from '../support/tls.js';
@@ -57,6 +58,22 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
     // The holder recreates synchronously for a while after a recall; node 1 still reads its own.
     await writeFile(c.path(1, 'demo', 'recall', 'after'), 'after');
     assert.equal(await readFile(c.path(2, 'demo', 'recall', 'after'), 'utf8'), 'after');
+  });
+
+  it('a buffered create changes its directory\'s mtime and ctime for the holder at once; the batch keeps that time', async () => {
+    const dir = c.path(1, 'demo', 'dirtimes');
+    await mkdir(dir);
+    const past = new Date('2020-01-01T00:00:00Z');
+    await utimes(dir, past, past);
+    await writeFile(join(dir, 'f'), 'x');
+    assert.ok((await status(1)).writebackFiles >= 1, 'the file is buffered');
+    const seen = await stat(dir, { bigint: true });
+    assert.ok(seen.mtimeMs > BigInt(past.getTime()), `the holder sees its directory changed (mtime ${seen.mtimeMs})`);
+    assert.ok(seen.ctimeNs >= seen.mtimeNs);
+    const sync = await c.cli(1, ['vfs', 'sync', 'demo']);
+    assert.equal(sync.code, 0, sync.stderr);
+    assert.equal((await stat(dir, { bigint: true })).mtimeNs, seen.mtimeNs, 'committed with the time the holder showed');
+    assert.equal((await stat(c.path(2, 'demo', 'dirtimes'), { bigint: true })).mtimeNs, seen.mtimeNs, 'and another node sees the same');
   });
 
   it('lists on node 2 every file closed on node 1 in a delegated directory, with its size', async () => {

@@ -335,6 +335,7 @@ export class GalleonFs implements FuseOps {
   }
 
   private stat(a: FsAttr): FsStat {
+    if (a.type === 'dir' && this.wb !== null) a = this.wb.dirAttr(a);
     const open = this.openFile(a.ino) ?? (this.wb?.isPending(a.ino) === true ? this.wb.attrOf(a.ino) : undefined);
     return toStat(a, this.o.volume.blockSizeBytes, open?.size ?? a.size);
   }

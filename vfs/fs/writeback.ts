@@ -72,6 +72,8 @@ interface HeldDir {
   files: Map<string, PendingFile>;
   flushing: Promise<void> | null;
   releasing: boolean;
+  /** When this mount last created a file in it (the batch stamps the directory with it), or null. */
+  touchedNs: bigint | null;
 }
 
 export interface WritebackHooks {
@@ -226,7 +228,15 @@ export class WriteBack {
     const p: PendingFile = { dir, dirPath, name, ino, caller, base, file, committing: null };
     h.files.set(name, p);
     this.byIno.set(ino, p);
+    h.touchedNs = BigInt(t);
     return base;
+  }
+
+  /** A held directory as its holder sees it: changed (mtime, ctime) by its buffered creates too. */
+  dirAttr(a: FsAttr): FsAttr {
+    const t = this.held.get(a.ino)?.touchedNs ?? null;
+    if (t === null || BigInt(a.mtimeNs) >= t) return a;
+    return { ...a, mtimeNs: t.toString(), ctimeNs: BigInt(a.ctimeNs) >= t ? a.ctimeNs : t.toString() };
   }
 
   /** A synchronous create of ours made `name` in a held directory. */
@@ -316,7 +326,7 @@ export class WriteBack {
       await this.o.api.fsReleaseDelegation(this.o.volumeId, dir, session).catch(() => undefined);
       return null;
     }
-    const h: HeldDir = { ino: dir, names, files: new Map(), flushing: null, releasing: false };
+    const h: HeldDir = { ino: dir, names, files: new Map(), flushing: null, releasing: false, touchedNs: null };
     this.held.set(dir, h);
     this.startWatch();
     return h;

@@ -180,7 +180,10 @@ export function commitBatch(
     if (f.open > 0) addOpen(f.ino, session, f.open);
     return saved;
   });
-  const parentAfter = touchDir(tx, vol, parent, ctx, files.length, 0);
+  // The directory changed when its holder made the last of these files (what the holder's own stat
+  // of it showed, writeback.ts `dirAttr`), never earlier than it last changed here.
+  const lastCreate = files.reduce((m, f) => (BigInt(f.ctimeNs) > m ? BigInt(f.ctimeNs) : m), BigInt(parent.mtimeNs));
+  const parentAfter = touchDir(tx, vol, parent, ctx, files.length, 0, lastCreate.toString());
   if (releaseRaw === true) tx.del(Table.NsDelegation, delegationId(vol.id, parent.ino));
   invariant(attrs.length === files.length, 'one attribute record per batch file');
   return { attrs, parent: attrOf(parentAfter) };

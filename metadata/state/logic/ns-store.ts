@@ -190,8 +190,9 @@ export function saveInode(tx: Tx, vol: Volume, old: Inode | undefined, next: Ino
 }
 
 /** Parent directory after an entry came or went: entries, subdirectory links, mtime and ctime. */
-export function touchDir(tx: Tx, vol: Volume, dir: Inode, ctx: CommandContext, entriesDelta: number, linksDelta: number): Inode {
-  const t = nowNs(ctx);
+/** `atNs`: the change's own time instead of the leader's stamp (a write-back batch: the holder's last create). */
+export function touchDir(tx: Tx, vol: Volume, dir: Inode, ctx: CommandContext, entriesDelta: number, linksDelta: number, atNs?: TimeNs): Inode {
+  const t = atNs ?? nowNs(ctx);
   const entries = (dir.entries ?? 0) + entriesDelta;
   invariant(entries >= 0 && dir.nlink + linksDelta >= 2, `directory ${dir.ino} would hold ${entries} entries, ${dir.nlink + linksDelta} links`);
   return saveInode(tx, vol, dir, { ...dir, entries, nlink: dir.nlink + linksDelta, mtimeNs: t, ctimeNs: t });
