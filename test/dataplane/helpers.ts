@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pollUntil, type Probe } from '../support/poll.js';
+import { pgOf } from '../../dataplane/logic/routing.js';
 
 export async function tempDir(label: string): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), `galleon-${label}-`));
@@ -14,6 +15,13 @@ export async function removeDir(dir: string | undefined): Promise<void> {
 /** Polls `check` until it returns a truthy value or the deadline passes. */
 export function waitFor<T>(what: string, check: Probe<T>, timeoutMs = 10_000, intervalMs = 20): Promise<T> {
   return pollUntil(what, check, timeoutMs, intervalMs);
+}
+
+/** The first `count` block numbers of inode 0 that route to `pg` (dataplane/logic/routing.ts). */
+export function blocksInPg(pgCount: number, pg: number, count: number): number[] {
+  const out: number[] = [];
+  for (let b = 0; out.length < count; b++) if (pgOf(0, b, pgCount) === pg) out.push(b);
+  return out;
 }
 
 export function pattern(seed: number, bytes: number): Buffer {

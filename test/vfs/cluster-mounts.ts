@@ -58,3 +58,13 @@ export async function startMountedCluster(prefix: string): Promise<MountedCluste
 export async function waitMounted(dir: string, timeoutMs = 60_000): Promise<void> {
   await waitFor(`${dir} mounted`, timeoutMs, async () => (await fuseMountPoints()).has(dir));
 }
+
+/** The errno name a file-system call failed with, 'no error' if it did not fail. */
+export async function errnoOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'no code';
+  }
+  return 'no error';
+}

@@ -15,18 +15,9 @@ import { promisify } from 'node:util';
 import { fuseMountPoints } from '../../vfs/fuse/index.js';
 import { waitFor } from '../cli/helpers.js';
 import { describeFuse } from '../support/fuse.js';
-import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
+import { errnoOf, startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 
 const run = promisify(execFile);
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? 'no code';
-  }
-  return 'no error';
-}
 
 describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
   this.timeout(240_000);

@@ -8,22 +8,13 @@ import { execFile } from 'node:child_process';
 import { chmod, link, mkdir, open, readdir, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { describeFuse } from '../support/fuse.js';
-import { startMountedCluster, type MountedCluster } from './cluster-mounts.js';
+import { errnoOf, startMountedCluster, type MountedCluster } from './cluster-mounts.js';
 
 const run = promisify(execFile);
 /** ext4's largest file with 4 KiB blocks (proto/limits.ts maxFileSizeBytes). */
 const ext4MaxFileBytes = 2 ** 44;
 /** An unprivileged user the kernel checks like any other (pjdfstest's choice too). */
 const nobody = 65_534;
-
-async function errnoOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? 'no code';
-  }
-  return 'no error';
-}
 
 describeFuse('POSIX behaviour of a mount, as ext4 (fuse)', function () {
   this.timeout(120_000);

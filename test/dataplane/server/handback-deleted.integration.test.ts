@@ -8,11 +8,9 @@
  * primary's compare counts its tombstone as the block's newest version and declines.
  */
 import assert from 'node:assert/strict';
-import { pgOf } from '../../../dataplane/logic/routing.js';
 import { trimEveryEntries } from '../../../dataplane/server/replication.js';
-import type { PlacementGroup } from '../../../proto/metadata-types.js';
 import { pgStates } from '../cluster.js';
-import { pattern, waitFor } from '../helpers.js';
+import { blocksInPg, pattern, waitFor } from '../helpers.js';
 import { useMetaAndData } from './meta-and-data.js';
 
 const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3', d4: 'z1' };
@@ -21,24 +19,18 @@ describe('hand-back of a block the new primary deleted and trimmed past (issue #
   this.timeout(180_000);
   const env = useMetaAndData(zones, { heartbeatMs: 200, leaseTtlMs: 1000, downAfterMs: 4000 });
 
-  async function group(volumeId: string, pg: number): Promise<PlacementGroup> {
-    const g = (await env.api.getPlacement(volumeId)).find((x) => x.pg === pg);
-    assert.ok(g !== undefined);
-    return g;
-  }
 
   it('the returning node\'s copy of a deleted block stays deleted', async () => {
     const vol = await env.api.createVolume({ name: 'hb-deleted', size: '1G', replicas: 3 });
-    const inPg0: number[] = [];
-    for (let b = 0; inPg0.length < trimEveryEntries + 200; b++) if (pgOf(0, b, vol.pgCount) === 0) inPg0.push(b);
+    const inPg0 = blocksInPg(vol.pgCount, 0, trimEveryEntries + 200);
     const [x, ...rest] = inPg0 as [number, ...number[]];
     await env.client.writeBlock(vol.id, 0, x, pattern(7, 4096), 'replicated');
-    const g = await group(vol.id, 0);
+    const g = await env.group(vol.id, 0);
     const old = g.primary;
     await env.data.kill(old);
 
     const moved = await waitFor('PG 0 failed over and got a replacement', async () => {
-      const now = await group(vol.id, 0);
+      const now = await env.group(vol.id, 0);
       return now.primary !== old && !now.replicas.includes(old) && now.replicas.length === 3 ? now : undefined;
     }, 30_000, 100);
     const del = await env.client.deleteBlock(vol.id, 0, x, 'replicated');

@@ -13,9 +13,8 @@ import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { trimEveryEntries } from '../../../dataplane/server/replication.js';
-import type { PlacementGroup } from '../../../proto/metadata-types.js';
 import { pgStates } from '../cluster.js';
-import { pattern, waitFor } from '../helpers.js';
+import { blocksInPg, pattern, waitFor } from '../helpers.js';
 import { useMetaAndData } from './meta-and-data.js';
 
 const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3', d4: 'z1' };
@@ -29,22 +28,16 @@ describe('hand-back after the new primary trimmed its journal (issue #13 rule 2)
   // frozen, and the next case then timed out behind them (seen under load).
   afterEach(() => { for (const id of stopped) env.data.nodes.get(id)?.proc.kill('SIGCONT'); stopped.clear(); });
 
-  async function group(volumeId: string, pg: number): Promise<PlacementGroup> {
-    const g = (await env.api.getPlacement(volumeId)).find((x) => x.pg === pg);
-    assert.ok(g !== undefined);
-    return g;
-  }
 
   it('a durable write only the replaced primary held comes back although the new primary trimmed its journal', async () => {
     const vol = await env.api.createVolume({ name: 'hb-trim', size: '1G', replicas: 3 });
-    const inPg0: number[] = [];
-    for (let b = 0; inPg0.length < trimEveryEntries + 200; b++) if (pgOf(0, b, vol.pgCount) === 0) inPg0.push(b);
+    const inPg0 = blocksInPg(vol.pgCount, 0, trimEveryEntries + 200);
     const [x, ...rest] = inPg0 as [number, ...number[]];
     await env.client.writeBlock(vol.id, 0, rest[0] ?? 1, pattern(9, 4096), 'replicated');
     // Read after the first write: under load a node can miss heartbeats for downAfterMs and the PG
     // move on (seen: epoch 1 → 3 before the raw PUT, which then got 409 STALE_EPOCH at epoch 1);
     // the client retries such moves by itself, the raw PUT below must use the group it peered.
-    const g = await group(vol.id, 0);
+    const g = await env.group(vol.id, 0);
     const old = g.primary;
     const replicas = g.replicas.filter((id) => id !== old);
 
@@ -58,7 +51,7 @@ describe('hand-back after the new primary trimmed its journal (issue #13 rule 2)
     await Promise.all(replicas.map((id) => env.startNode(id)));
 
     const moved = await waitFor('PG 0 failed over and got a replacement', async () => {
-      const now = await group(vol.id, 0);
+      const now = await env.group(vol.id, 0);
       return now.primary !== old && !now.replicas.includes(old) && now.replicas.length === 3 ? now : undefined;
     }, 30_000, 100);
     await env.client.writeBlocks(vol.id, rest.map((b, i) => ({ inode: 0, blockNo: b, data: pattern(100 + i, 512) })), 'replicated');
@@ -82,7 +75,7 @@ describe('hand-back after the new primary trimmed its journal (issue #13 rule 2)
 
   it('refuses a malformed or too-new hand-back version with one clear error, storing nothing', async () => {
     const vol = await env.api.createVolume({ name: 'hb-bad', size: '1G', replicas: 3 });
-    const g = await group(vol.id, 0);
+    const g = await env.group(vol.id, 0);
     let b = 0;
     while (pgOf(0, b, vol.pgCount) !== 0) b++;
     const primary = env.data.node(g.primary).address;

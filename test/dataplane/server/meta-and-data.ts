@@ -30,6 +30,8 @@ export interface MetaAndData {
   flags: string[];
   /** The volume's PGs, by number. */
   groups: (volumeId: string) => Promise<PlacementGroup[]>;
+  /** One PG of the volume (asserted to exist). */
+  group: (volumeId: string, pg: number) => Promise<PlacementGroup>;
   /** A data node's state as the metadata service sees it. */
   stateOf: (id: string) => Promise<string | undefined>;
   /** (Re)starts data node `id` in its zone, on its old data dir if it had one, with `flags`; `nodeEnv` goes to that process only. */
@@ -42,6 +44,11 @@ export function useMetaAndData(zones: Record<string, string>, t: MetaAndDataTimi
     data: new TestCluster(),
     flags: [] as string[],
     groups: async (volumeId: string) => [...await env.api.getPlacement(volumeId)].sort((a, b) => a.pg - b.pg),
+    group: async (volumeId: string, pg: number) => {
+      const g = (await env.api.getPlacement(volumeId)).find((x) => x.pg === pg);
+      assert.ok(g !== undefined, `volume ${volumeId} has no PG ${pg}`);
+      return g;
+    },
     stateOf: async (id: string) => (await env.api.listDataNodes()).find((n) => n.id === id)?.state,
     startNode: async (id: string, nodeEnv: Record<string, string> = {}) => {
       await env.data.start(id, zones[id] ?? 'z1', env.data.nodes.get(id)?.dir, env.flags, nodeEnv);

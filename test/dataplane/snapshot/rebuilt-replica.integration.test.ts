@@ -12,12 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { pgOf } from '../../../dataplane/logic/routing.js';
 import { readBlockAt, takeSnapshot, viewOf } from '../../../dataplane/client/snapshot-reads.js';
 import { trimEveryEntries } from '../../../dataplane/server/replication.js';
-import type { PlacementGroup, Volume } from '../../../proto/metadata-types.js';
+import type { Volume } from '../../../proto/metadata-types.js';
 import { pgStates } from '../cluster.js';
-import { pattern, waitFor } from '../helpers.js';
+import { blocksInPg, pattern, waitFor } from '../helpers.js';
 import { useMetaAndData } from '../server/meta-and-data.js';
 
 const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3' };
@@ -27,16 +26,10 @@ for (const rebuild of ['journal catch-up', 'full resync'] as const) {
     this.timeout(180_000);
     const env = useMetaAndData(zones, { heartbeatMs: 200, leaseTtlMs: 1000, downAfterMs: 4000 });
 
-    async function group(volumeId: string, pg: number): Promise<PlacementGroup> {
-      const g = (await env.api.getPlacement(volumeId)).find((x) => x.pg === pg);
-      assert.ok(g !== undefined);
-      return g;
-    }
 
     it('reads at the snapshot and through its clone see the old data on the rebuilt new primary', async () => {
       const vol = await env.api.createVolume({ name: 'rebuilt', size: '1G', replicas: 2 });
-      const inPg: number[] = [];
-      for (let b = 0; inPg.length < trimEveryEntries + 200; b++) if (pgOf(0, b, vol.pgCount) === 0) inPg.push(b);
+      const inPg = blocksInPg(vol.pgCount, 0, trimEveryEntries + 200);
       const [bB, bC, bE, ...rest] = inPg as [number, number, number, ...number[]];
       const v1 = pattern(1, 4096);
       const v2 = pattern(2, 4096);
@@ -50,7 +43,7 @@ for (const rebuild of ['journal catch-up', 'full resync'] as const) {
       await env.client.deleteBlock(vol.id, 0, bC, 'replicated');
       const clone: Volume = await env.api.cloneVolume(snap.id, 'rebuilt-clone');
 
-      const g = await group(vol.id, 0);
+      const g = await env.group(vol.id, 0);
       const [replica] = g.replicas.filter((id) => id !== g.primary);
       assert.ok(replica !== undefined);
       if (rebuild === 'full resync') {
@@ -64,7 +57,7 @@ for (const rebuild of ['journal catch-up', 'full resync'] as const) {
       // The replica is lost for good: the service replaces it and the primary rebuilds the replacement.
       await env.data.kill(replica);
       const replaced = await waitFor('the lost replica replaced and the replacement in sync', async () => {
-        const now = await group(vol.id, 0);
+        const now = await env.group(vol.id, 0);
         const fresh = now.replicas.find((id) => id !== g.primary && id !== replica);
         return fresh !== undefined && !now.replicas.includes(replica) && now.inSync.includes(fresh) ? fresh : undefined;
       }, 60_000, 100);
@@ -75,7 +68,7 @@ for (const rebuild of ['journal catch-up', 'full resync'] as const) {
 
       // Then the primary is lost: the rebuilt replacement is the only in-sync copy left.
       await env.data.kill(g.primary);
-      await waitFor('the rebuilt replica became the primary', async () => (await group(vol.id, 0)).primary === replaced ? true : undefined, 60_000, 100);
+      await waitFor('the rebuilt replica became the primary', async () => (await env.group(vol.id, 0)).primary === replaced ? true : undefined, 60_000, 100);
 
       const getVolume = (id: string): Promise<Volume> => env.api.getVolume(id);
       const atSnap = await viewOf(await env.api.getVolume(vol.id), snap, getVolume);
