@@ -13,7 +13,7 @@ import { Quota } from '../../vfs/fs/quota.js';
 import { toStatfs, typeOfMode, parentOf } from '../../vfs/fs/attrs.js';
 import { autoMountAccess, mountPrincipal, planMounts } from '../../vfs/manager/plan.js';
 import { flushReason, maxWritebackBytes, maxWritebackFiles } from '../../vfs/fs/writeback.js';
-import { writebackEnabled } from '../../vfs/fs/mount-volume.js';
+import { writebackEnabled, writebackMsOf } from '../../vfs/fs/mount-volume.js';
 import { VolumeWatch } from '../../metadata/service/volume-watch.js';
 import type { AppliedRecord } from '../../metadata/state/contract.js';
 
@@ -190,7 +190,7 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     w.close();
   });
 
-  it('flushes write-back at its bounds (files or dirty bytes), and the GALLEON_WRITEBACK switch turns it off only at 0', () => {
+  it('flushes write-back at its bounds (files or dirty bytes), and the GALLEON_WRITEBACK switch turns it off only at 0 (other values refused), GALLEON_WRITEBACK_MS is checked', () => {
     assert.equal(flushReason(0, 0), null);
     assert.equal(flushReason(maxWritebackFiles - 1, maxWritebackBytes - 1), null);
     assert.equal(flushReason(maxWritebackFiles, 0), 'files');
@@ -199,5 +199,12 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     assert.equal(writebackEnabled({}), true);
     assert.equal(writebackEnabled({ GALLEON_WRITEBACK: '1' }), true);
     assert.equal(writebackEnabled({ GALLEON_WRITEBACK: '0' }), false);
+    // A value that is neither is refused, not taken as on.
+    assert.throws(() => writebackEnabled({ GALLEON_WRITEBACK: 'off' }), /GALLEON_WRITEBACK="off" is neither 0 nor 1/);
+    assert.deepEqual(writebackMsOf({}), {});
+    assert.deepEqual(writebackMsOf({ GALLEON_WRITEBACK_MS: '600000' }), { writebackMs: 600_000 });
+    for (const bad of ['0', '-5', '1.5', 'soon', '', '99999999999']) {
+      assert.throws(() => writebackMsOf({ GALLEON_WRITEBACK_MS: bad }), /is not a whole number of milliseconds from 1 to 2147483647/, bad);
+    }
   });
 });

@@ -31,17 +31,28 @@ export const defaultCacheTimeoutSec = 1;
  */
 export const writebackEnv = 'GALLEON_WRITEBACK';
 
+/** Unset or 1: on; 0: off; anything else is refused (a typo must not silently leave it on). */
 export function writebackEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env[writebackEnv] !== '0';
+  const raw = env[writebackEnv];
+  if (raw === undefined || raw === '1') return true;
+  if (raw === '0') return false;
+  throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `${writebackEnv}=${JSON.stringify(raw.slice(0, 32))} is neither 0 nor 1`, { hint: `set ${writebackEnv}=0 to turn write-back off, 1 (or unset) for on` });
 }
 
 /** `GALLEON_WRITEBACK_MS=N`: the flusher's period (default writeback.ts `defaultWritebackMs`); tests lengthen it so only a recall, fsync or sync commits. */
 export const writebackMsEnv = 'GALLEON_WRITEBACK_MS';
 
-function writebackMsOf(env: NodeJS.ProcessEnv = process.env): { writebackMs?: number } {
+/** The longest period a Node timer takes (past it setTimeout fires at once). */
+export const maxWritebackMs = 2_147_483_647;
+
+export function writebackMsOf(env: NodeJS.ProcessEnv = process.env): { writebackMs?: number } {
   const raw = env[writebackMsEnv];
-  const ms = raw === undefined ? NaN : Number(raw);
-  return Number.isSafeInteger(ms) && ms > 0 ? { writebackMs: ms } : {};
+  if (raw === undefined) return {};
+  const ms = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
+  if (!(ms >= 1 && ms <= maxWritebackMs)) {
+    throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `${writebackMsEnv}=${JSON.stringify(raw.slice(0, 32))} is not a whole number of milliseconds from 1 to ${maxWritebackMs}`, { hint: `unset it for the default (1000), or give milliseconds, e.g. ${writebackMsEnv}=1000` });
+  }
+  return { writebackMs: ms };
 }
 
 export interface MountVolumeOptions {
