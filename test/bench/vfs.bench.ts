@@ -36,6 +36,8 @@ import { MemFs } from '../support/memfs.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from '../vfs/cluster-mounts.js';
 import { runCli, waitFor } from '../cli/helpers.js';
 import { upClientEnv } from '../support/tls.js';
+import { loadTlsDir } from '../../cli/lib/tls.js';
+import { defaultNodeTokenFileName } from '../../cli/local/cluster.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -108,11 +110,17 @@ type ReadRun = { mount: number; client: number };
 type ClientSlice = (fromBlock: number, toBlock: number) => Promise<number>;
 
 /** Writes the same bytes through the BlockClient alone; `reads` times the mount and the client alternately. */
-async function blockClientOnly(bindAddresses: string[], keyFile: string, volumeName: string, chunk: Buffer, reads: (readByClient: ClientSlice) => Promise<ReadRun[]>): Promise<{ write: number; reads: ReadRun[] }> {
-  const api = new MetadataClient({ addresses: bindAddresses });
+async function blockClientOnly(bindAddresses: string[], clusterDir: string, volumeName: string, chunk: Buffer, reads: (readByClient: ClientSlice) => Promise<ReadRun[]>): Promise<{ write: number; reads: ReadRun[] }> {
+  // As a mount's own block client talks: the node credential (data keys are for nodes only) over
+  // mutual TLS with the operator's certificate (block reads and writes are client routes).
+  const { GALLEON_TLS_DIR: tlsDir } = upClientEnv(clusterDir);
+  const tls = tlsDir === '' ? null : await loadTlsDir(tlsDir, 'cli');
+  const token = (await readFile(join(clusterDir, defaultNodeTokenFileName), 'utf8').catch(() => '')).trim();
+  const auth = { tls, ...(token === '' ? {} : { token }) };
+  const api = new MetadataClient({ addresses: bindAddresses, ...auth });
   // Seals as the mounts do (the bench volume's class encrypts), so the ratio compares like with like.
-  const keyring = new VolumeKeyring(api, new InternalKeyProvider(keyFile));
-  const client = new BlockClient({ placement: new MetadataPlacementSource(api), coalesceWrites: false, maxAttempts: 20, keyring });
+  const keyring = new VolumeKeyring(api, new InternalKeyProvider(join(clusterDir, 'cluster.key')));
+  const client = new BlockClient({ placement: new MetadataPlacementSource(api), coalesceWrites: false, maxAttempts: 20, keyring, ...auth });
   try {
     const vol: Volume = await api.getVolume(volumeName);
     const ino = 1_000_000_000;
@@ -235,7 +243,7 @@ async function main(): Promise<void> {
     if (parts.has('seq')) {
       note('sequential: mount write');
       const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
-      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), join(c.dir, 'cluster.key'), 'bench', chunk, async (readByClient) => {
+      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), c.dir, 'bench', chunk, async (readByClient) => {
         // Each mount read goes through a node whose block cache never held the file (node 2,
         // then node 3), in slices alternating with the same slices through the block client, so
         // that both see the same load (on this shared machine it swings 2x within seconds).
