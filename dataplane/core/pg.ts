@@ -41,6 +41,7 @@ function dispatch(c: PgRecord, ev: PgEvent, out: PgAction[]): void {
     case 'markRefused': primary.onMarkRefused(c, ev.epoch, out); return;
     case 'storeFailed': onStoreFailed(c, ev.token, out); return;
     case 'peeredByShell': primary.onPeeredByShell(c, ev, out); return;
+    case 'restored': onRestored(c, ev, out); return;
     case 'tick': onTick(c, out); return;
   }
 }
@@ -138,6 +139,23 @@ function onTick(c: PgRecord, out: PgAction[]): void {
   if (c.handBack !== null) handBackTick(c, out);
   else if (c.role === 'primary') primary.primaryTick(c, out);
   else if (c.role === 'replica') replica.replicaTick(c, out);
+}
+
+/**
+ * The store holds what the shell wrote behind the core's back (server/README.md): the mirror of
+ * the journal is taken from it. Seqs this record assigned stay assigned (`lastAssigned`), so a
+ * watermark lower than the mirror's cannot make a seq be given twice. The epoch is durable
+ * already (no `epoch` action); a primary of an older placement learns it is deposed.
+ */
+function onRestored(c: PgRecord, ev: { epoch: number; applied: number; highest: number; trimmedTo: number }, out: PgAction[]): void {
+  invariant(ev.highest >= ev.applied && ev.applied >= 0, 'a store holds its watermark');
+  c.applied = ev.applied;
+  c.held = new Set(ev.highest > ev.applied ? [ev.highest] : []);
+  c.trimmedTo = Math.min(ev.trimmedTo, ev.applied);
+  c.gapSince = null;
+  if (ev.epoch <= c.epoch) return;
+  c.epoch = ev.epoch;
+  if (c.role === 'primary' && c.placement !== null && c.epoch > c.placement.epoch && c.phase !== 'fenced') fence(c, out);
 }
 
 // ---- hand-back ------------------------------------------------------------------------------

@@ -285,21 +285,26 @@ export function onOwnStoreFailed(c: PgRecord, seq: number, out: PgAction[]): voi
 /**
  * The shell peered by itself (the block server's peering is not driven by the core yet): take
  * the primary role at `p.epoch` and assign above every seq any member holds and every seq this
- * process assigned before, so no seq is given to two writes.
+ * record assigned before (in this epoch or an earlier one), so no seq is given to two writes. A
+ * second peering at the epoch this record already serves (the shell forgot its primary state and
+ * peered again) keeps the writes waiting and what it knows of each replica: they belong to the
+ * same epoch.
  */
-export function onPeeredByShell(c: PgRecord, ev: { p: PgPlacement; groupHighest: number; lastAssigned: number }, out: PgAction[]): void {
+export function onPeeredByShell(c: PgRecord, ev: { p: PgPlacement; groupHighest: number }, out: PgAction[]): void {
   invariant(ev.p.primary === c.self, 'only the placement\'s primary serves writes');
   if (c.placement !== null && ev.p.epoch < c.placement.epoch) return;
+  const again = c.role === 'primary' && c.placement?.epoch === ev.p.epoch && c.phase !== 'fenced';
   if (c.placement?.epoch !== ev.p.epoch) leaveRole(c, out);
   c.placement = ev.p;
   c.role = 'primary';
-  c.lease = false;
-  c.peerAnswers.clear();
-  c.replicaApplied.clear();
-  c.outOfSync.clear();
+  if (!again) {
+    c.lease = false;
+    c.peerAnswers.clear();
+    c.replicaApplied.clear();
+    c.outOfSync.clear();
+  }
   raiseEpoch(c, ev.p.epoch, out);
   if (c.epoch > ev.p.epoch) { fence(c, out); return; }
-  c.lastAssigned = Math.max(c.lastAssigned, ev.lastAssigned);
   c.nextSeq = Math.max(ev.groupHighest, highest(c), c.lastAssigned) + 1;
   setPhase(c, 'active');
 }

@@ -108,10 +108,16 @@ export type PgEvent =
   /**
    * The shell claimed `p.epoch` and peered the group itself (the block server's peering is not
    * driven by the core yet, server/README.md): serve as primary, assigning seqs above
-   * `groupHighest` (the highest seq any member holds) and above `lastAssigned` (the highest this
-   * process ever assigned for the PG).
+   * `groupHighest` (the highest seq any member holds) and above every seq this record assigned
+   * (the shell keeps one record per PG for the process's life, so that covers earlier epochs).
    */
-  | { t: 'peeredByShell'; p: PgPlacement; groupHighest: number; lastAssigned: number }
+  | { t: 'peeredByShell'; p: PgPlacement; groupHighest: number }
+  /**
+   * The shell wrote the local store itself (its replica path, catch-up, full resync or the drop
+   * of a stale copy are not driven by the core yet): this is what the store holds now. The mirror
+   * of the journal follows it; the epoch is already recorded there (raised, never lowered).
+   */
+  | { t: 'restored'; epoch: number; applied: number; highest: number; trimmedTo: number }
   | { t: 'tick' };
 
 export type PgAction =

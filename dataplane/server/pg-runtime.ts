@@ -19,11 +19,8 @@ export interface PrimaryPg {
   volumeId: string;
   pg: number;
   epoch: number;
-  /** The core's record of this PG as primary at `epoch` (a new peering starts a new one). */
+  /** The PG's core record (`PgRuntime.core`: the same one for every epoch this node serves). */
   core: PgCore;
-  /** Writes the core has not answered yet, by request number (`nextReq`). */
-  writes: Map<number, CoreWrite>;
-  nextReq: number;
   /** The metadata calls carrying the core's out-of-sync marks, one in flight per replica. */
   marks: Map<string, MarkCall>;
   /**
@@ -67,6 +64,15 @@ export interface WriteResult {
 }
 
 export interface PgRuntime {
+  /**
+   * The replication core's record of this PG (../core), one for the process's life: created at
+   * the first peering as primary, told what the store holds (`restored`) before every later one,
+   * so the seqs it assigned in any epoch are never assigned again. Undefined until then.
+   */
+  core: PgCore | undefined;
+  /** Writes the core has not answered yet, by the core's request number (`nextReq`), whatever epoch ordered them. */
+  writes: Map<number, CoreWrite>;
+  nextReq: number;
   /** This node as primary: the peered state (a failed peering is not kept: the next request retries). */
   primary: Promise<PrimaryPg> | undefined;
   /** The PrimaryPg the PG was last peered into (background work of an older one stops). */
@@ -75,8 +81,6 @@ export interface PgRuntime {
   peerings: Map<number, Promise<PrimaryPg>>;
   /** Epoch the primary role was claimed at by THIS process (claimPgPrimary). */
   claimedEpoch: number | undefined;
-  /** Highest seq this process assigned: never assigned again, even after a re-peering. */
-  assignedSeq: number;
   /**
    * Newest epoch heard from replicas' refusals (or a stale copy's fence), in memory at once: the
    * store persists it a moment later, and no write may be admitted in between. 0: none.
@@ -110,7 +114,8 @@ export interface PgRuntime {
 
 export function newPgRuntime(): PgRuntime {
   return {
-    primary: undefined, serving: undefined, peerings: new Map(), claimedEpoch: undefined, assignedSeq: 0, fencedEpoch: 0,
+    core: undefined, writes: new Map(), nextReq: 1,
+    primary: undefined, serving: undefined, peerings: new Map(), claimedEpoch: undefined, fencedEpoch: 0,
     failedReplicas: new Set(), catchingUp: false, gap: undefined, replicaTrimmedTo: undefined, applying: new Set(), handedBack: new Set(),
     handingBack: new Set(), rejoining: false, healing: undefined,
   };

@@ -40,18 +40,22 @@ export class PrimaryDrive extends PgWorker {
   private dieArmed = dieAfterForward;
 
   /**
-   * The core record of a primary that the shell peered (`Peering.primaryPg`; peering itself is
-   * not driven by the core yet): it assigns above `groupHighest` and every seq this process gave.
+   * The PG's core record as primary at the epoch the shell peered (`Peering.primaryPg`; peering
+   * itself is not driven by the core yet): one record per PG (`PgRuntime.core`), told first what
+   * the store holds now (the replica path, catch-up and resync wrote it behind the core's back),
+   * then that it serves at `group.epoch` above `groupHighest` and every seq it gave before.
    */
   newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, st: PgState, groupHighest: number): PrimaryPg {
     const { pg, epoch } = group;
+    const r = this.rt(`${volumeId}/${pg}`);
     const held = st.highestSeq > st.appliedSeq ? [st.highestSeq] : [];
-    const core = new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults);
+    r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults);
     const p: PgPlacement = {
       epoch, primary: group.primary, replicas: group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone })), addedAt: group.addedAtEpoch ?? {},
     };
-    const ppg: PrimaryPg = { volumeId, pg, epoch, core, writes: new Map(), nextReq: 1, marks: new Map(), handedBack: new Map() };
-    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest, lastAssigned: this.rt(`${volumeId}/${pg}`).assignedSeq });
+    const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, marks: new Map(), handedBack: new Map() };
+    this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, highest: st.highestSeq, trimmedTo: st.trimmedSeq });
+    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest });
     // Without leases (static placements) the primary role alone lets it acknowledge.
     if (this.leases === null) this.run(ppg, null, { t: 'lease', epoch, valid: true });
     return ppg;
@@ -63,9 +67,10 @@ export class PrimaryDrive extends PgWorker {
    */
   write(ppg: PrimaryPg, w: Pick<CoreWrite, 'address' | 'data' | 'placement'>, concern: WriteConcern, epoch: number): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
-      const req = ppg.nextReq++;
+      const r = this.rt(`${ppg.volumeId}/${ppg.pg}`);
+      const req = r.nextReq++;
       const cw: CoreWrite = { ...w, op: undefined, localError: undefined, dieAfterForward: false, resolve, reject };
-      ppg.writes.set(req, cw);
+      r.writes.set(req, cw);
       if (this.leases !== null && !ppg.core.r.lease && this.leases.valid(ppg.volumeId, ppg.pg, ppg.epoch)) this.run(ppg, null, { t: 'lease', epoch: ppg.epoch, valid: true });
       this.run(ppg, cw, { t: 'write', req, block: w.address.blockNo, value: '', concern, epoch });
     });
@@ -115,8 +120,6 @@ export class PrimaryDrive extends PgWorker {
     const { address } = cur;
     const base = { address, pg: ppg.pg, seq: entry.seq, epoch: entry.epoch };
     cur.op = cur.data === null ? { ...base, kind: 'delete' } : { ...base, kind: 'put', data: cur.data };
-    const r = this.rt(`${address.volumeId}/${ppg.pg}`);
-    r.assignedSeq = Math.max(r.assignedSeq, entry.seq);
     if (this.dieArmed) { this.dieArmed = false; cur.dieAfterForward = true; return; } // test hook: never stored here
     this.store.write(cur.op, { sync: a.sync }).then(() => this.step(ppg, { t: 'stored', token: a.token }), (err: unknown) => {
       cur.localError = err instanceof Error ? err : new GalleonError('INTERNAL', 'local write failed', { cause: err });
@@ -147,9 +150,10 @@ export class PrimaryDrive extends PgWorker {
   }
 
   private answer(ppg: PrimaryPg, a: Extract<PgAction, { t: 'answer' }>): void {
-    const w = ppg.writes.get(a.req);
+    const writes = this.rt(`${ppg.volumeId}/${ppg.pg}`).writes;
+    const w = writes.get(a.req);
     if (w === undefined) return;
-    ppg.writes.delete(a.req);
+    writes.delete(a.req);
     const { volumeId } = w.address;
     if (a.ok) {
       w.resolve({ volumeId, pg: ppg.pg, seq: a.seq, epoch: a.epoch, concern: a.concern, acks: Object.fromEntries(a.acks) });

@@ -38,7 +38,7 @@ describe('dataplane/core admission', () => {
 
   it('the core refuses a write event at an old epoch with the same rule (the record is a view)', () => {
     const core = new PgCore('a', { epoch: 3, applied: 0, trimmedTo: 0, held: [] });
-    core.step({ t: 'peeredByShell', p: { epoch: 3, primary: 'a', replicas: [{ id: 'a', zone: 'z1' }], addedAt: {} }, groupHighest: 0, lastAssigned: 0 });
+    core.step({ t: 'peeredByShell', p: { epoch: 3, primary: 'a', replicas: [{ id: 'a', zone: 'z1' }], addedAt: {} }, groupHighest: 0 });
     core.step({ t: 'lease', epoch: 3, valid: true });
     const out = core.step({ t: 'write', req: 1, block: 0, value: 'x', concern: 'acknowledged', epoch: 2 });
     assert.deepEqual(out, [{ t: 'answer', req: 1, ok: false, code: 'STALE_EPOCH', message: 'epoch 2 is older than 3' }]);

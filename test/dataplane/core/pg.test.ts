@@ -34,26 +34,55 @@ function activePrimary(): PgCore {
 const write = (req: number, concern: 'acknowledged' | 'durable' | 'replicated' | 'distributed', epoch = 1): PgEvent => ({ t: 'write', req, block: 7, value: `v${req}`, concern, epoch });
 
 /** A primary `a` at epoch 3 whose peering the shell did (the block server, server/README.md). */
-function shellPeered(groupHighest: number, lastAssigned = 0): PgCore {
+function shellPeered(groupHighest: number): PgCore {
   const core = new PgCore('a', { epoch: 3, applied: 4, trimmedTo: 0, held: [] });
-  core.step({ t: 'peeredByShell', p: placement(3, 'a'), groupHighest, lastAssigned });
+  core.step({ t: 'peeredByShell', p: placement(3, 'a'), groupHighest });
   core.step({ t: 'lease', epoch: 3, valid: true });
   return core;
 }
 
 describe('dataplane/core: PgCore', () => {
-  it('a primary the shell peered assigns above the group, its own journal and every seq it assigned before', () => {
-    for (const [groupHighest, lastAssigned, first] of [[9, 0, 10], [2, 0, 5], [2, 12, 13]] as const) {
-      const core = shellPeered(groupHighest, lastAssigned);
+  it('a primary the shell peered assigns above the group and its own journal', () => {
+    for (const [groupHighest, first] of [[9, 10], [2, 5]] as const) {
+      const core = shellPeered(groupHighest);
       assert.equal(core.r.phase, 'active');
       const [s] = of(core.step(write(1, 'acknowledged', 3)), 'store');
-      assert.equal(s?.entries[0]?.seq, first, `groupHighest ${groupHighest}, lastAssigned ${lastAssigned}`);
+      assert.equal(s?.entries[0]?.seq, first, `groupHighest ${groupHighest}`);
     }
+  });
+
+  it('one record per PG: after a stint as replica the store is restored into it, and a new epoch assigns above the group and above every seq it gave before', () => {
+    const core = shellPeered(0);
+    for (let req = 1; req <= 8; req++) core.step(write(req, 'durable', 3)); // seqs 5..12, not stored here yet: waiting
+    // As a replica at epoch 4 the shell's own paths wrote the store (watermark 7, seq 9 above a gap).
+    const restored = core.step({ t: 'restored', epoch: 4, applied: 7, highest: 9, trimmedTo: 3 });
+    assert.equal(core.r.phase, 'fenced', 'the store names a newer epoch: this primary of epoch 3 is deposed');
+    assert.deepEqual(of(restored, 'answer').map((a) => (a.ok ? 'ok' : a.code)), Array(8).fill('STALE_EPOCH'));
+    assert.deepEqual(of(restored, 'epoch'), [], 'the store recorded that epoch already');
+    assert.deepEqual([core.r.applied, [...core.r.held], core.r.trimmedTo], [7, [9], 3]);
+    core.step({ t: 'peeredByShell', p: placement(5, 'a'), groupHighest: 10 });
+    core.step({ t: 'lease', epoch: 5, valid: true });
+    assert.equal(core.r.phase, 'active');
+    const [s] = of(core.step(write(9, 'acknowledged', 5)), 'store');
+    assert.equal(s?.entries[0]?.seq, 13, 'seqs 11 and 12 were given at epoch 3; the group holds only up to 10');
+  });
+
+  it('one record per PG: a second peering at the epoch it serves keeps the writes that wait and the out-of-sync marks they wait for', () => {
+    const core = shellPeered(0);
+    stored(core, core.step(write(1, 'replicated', 3)));
+    core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 3, seqs: [5], durable: true, applied: 5 } });
+    core.step({ t: 'msg', from: 'c', msg: { t: 'nack', epoch: 3, seqs: [5], newer: 3 } });
+    const again = core.step({ t: 'peeredByShell', p: placement(3, 'a'), groupHighest: 5 });
+    assert.deepEqual(of(again, 'answer'), [], 'the waiting write is still this epoch\'s');
+    const [a] = of(core.step({ t: 'marked', replica: 'c', floor: 5 }), 'answer');
+    assert.deepEqual(a?.ok === true ? a.seq : a, 5);
+    const [s] = of(core.step(write(2, 'acknowledged', 3)), 'store');
+    assert.equal(s?.entries[0]?.seq, 6);
   });
 
   it('a primary the shell peered at an epoch older than one it has seen is fenced and acknowledges nothing', () => {
     const core = new PgCore('a', { epoch: 5, applied: 0, trimmedTo: 0, held: [] });
-    core.step({ t: 'peeredByShell', p: placement(4, 'a'), groupHighest: 0, lastAssigned: 0 });
+    core.step({ t: 'peeredByShell', p: placement(4, 'a'), groupHighest: 0 });
     core.step({ t: 'lease', epoch: 4, valid: true });
     assert.equal(core.r.phase, 'fenced');
     const [a] = of(core.step(write(1, 'acknowledged', 4)), 'answer');
