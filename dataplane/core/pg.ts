@@ -7,6 +7,7 @@
 import { invariant } from '../../proto/errors.js';
 import * as primary from './primary.js';
 import { fence, hasCopy, newRecord, raiseEpoch, reply, setPhase, type PgRecord } from './record.js';
+import { isStaleCopy } from './peering-rules.js';
 import * as replica from './replica.js';
 import { defaultCoreLimits, type BlockVersion, type CoreFaults, type CoreLimits, type PeerMsg, type PgAction, type PgEvent, type PgPlacement, type PgRestore } from './types.js';
 
@@ -71,7 +72,7 @@ function onPlacement(c: PgRecord, p: PgPlacement, out: PgAction[]): void {
   const sameEpoch = c.placement?.epoch === p.epoch;
   const member = p.replicas.some((r) => r.id === c.self);
   const addedAt = p.addedAt[c.self];
-  const stale = member && addedAt !== undefined && addedAt > c.epoch && hasCopy(c) && !sameEpoch;
+  const stale = !sameEpoch && isStaleCopy(member, addedAt, c.epoch, hasCopy(c));
   if (!sameEpoch) primary.leaveRole(c, out);
   c.placement = p;
   if (!member || stale) {

@@ -9,6 +9,7 @@ import {
   failPending, highest, others, raiseEpoch, reply, setPhase, storeAction, fence, type PendingWrite, type PgRecord,
 } from './record.js';
 import { staleEpoch } from './admission.js';
+import { behindAfterPeering, groupHighestSeq, nextHole } from './peering-rules.js';
 import { everyReplicaAnswered, takeHandedBack } from './rules.js';
 import type { BlockVersion, Entry, PeerMsg, PgAction, PgPlacement, Version, WriteConcern } from './types.js';
 import { dataVersion, versionAfter } from './types.js';
@@ -50,8 +51,7 @@ export function onPeerAnswer(c: PgRecord, from: string, m: Extract<PeerMsg, { t:
  */
 function finishPeering(c: PgRecord, out: PgAction[]): void {
   const epoch = c.placement?.epoch ?? 0;
-  let groupHighest = highest(c);
-  for (const a of c.peerAnswers.values()) groupHighest = Math.max(groupHighest, a.highest);
+  const groupHighest = groupHighestSeq(highest(c), c.peerAnswers.values());
   let full: { blocks: BlockVersion[]; applied: number } | null = null;
   const found = new Map<number, Entry>();
   for (const a of c.peerAnswers.values()) {
@@ -63,7 +63,9 @@ function finishPeering(c: PgRecord, out: PgAction[]): void {
     const from = Math.max(c.applied, full?.applied ?? 0);
     for (let s = from + 1; s <= groupHighest; s++) {
       if (c.held.has(s)) continue;
-      entries.push(found.get(s) ?? { seq: s, epoch, block: 0, value: null });
+      const pulled = found.get(s);
+      const step = nextHole(s - 1, groupHighest, true, pulled !== undefined);
+      entries.push(step === 'pull' && pulled !== undefined ? pulled : { seq: s, epoch, block: 0, value: null });
     }
   } else {
     full = null;
@@ -77,7 +79,8 @@ export function onPeered(c: PgRecord, epoch: number, out: PgAction[]): void {
   if (c.role !== 'primary' || c.phase !== 'peering' || c.placement?.epoch !== epoch) return;
   setPhase(c, 'active');
   // A peering answer's watermark may not be durable yet: trimming waits for durable acks.
-  for (const [id, a] of c.peerAnswers) if (a.applied < c.applied) out.push({ t: 'send', to: id, msg: { t: 'catchUp', epoch } });
+  const behind = behindAfterPeering([...c.peerAnswers].map(([id, a]) => [id, a.applied] as const), c.applied);
+  for (const id of behind) out.push({ t: 'send', to: id, msg: { t: 'catchUp', epoch } });
 }
 
 export function onWrite(c: PgRecord, ev: { req: number; block: number; value: string; concern: WriteConcern; epoch: number }, out: PgAction[]): void {

@@ -8,6 +8,9 @@
  */
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
+import {
+  admitReplicaOp, behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,
+} from '../core/index.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
 import type { BlockOp } from '../store/types.js';
@@ -70,10 +73,9 @@ export class Peering extends PgWorker {
       throw err;
     }
     const added = g?.addedAtEpoch?.[this.nodeId];
-    if (g === undefined || added === undefined || !g.replicas.includes(this.nodeId)) return false;
+    if (g === undefined || added === undefined) return false; // never re-added: no need to read the store
     const st = await this.store.pgState(volumeId, pg);
-    // An empty copy (a new replacement, or dropped already) has nothing to get wrong.
-    if (added <= st.epoch || (st.highestSeq === 0 && st.appliedSeq === 0) || this.closed) return false;
+    if (!isStaleCopy(g.replicas.includes(this.nodeId), added, st.epoch, st.highestSeq > 0 || st.appliedSeq > 0) || this.closed) return false;
     if (this.rt(key).rejoining) return true;
     this.rt(key).rejoining = true;
     // Fenced in memory only: the store must not see the new epoch before the old copy is gone.
@@ -297,44 +299,44 @@ export class Peering extends PgWorker {
       }
     }));
     const missing = answers.filter((a) => a.state === null).map((a) => a.id);
-    if (missing.length > 0 && this.leases !== null) {
+    const everyMustAnswer = this.leases !== null;
+    if (peeringMustFail(missing.length, everyMustAnswer)) {
       throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg} at epoch ${epoch} needs every replica; ${missing.join(', ')} did not answer`, {
         hint: 'retry: the replica is coming back, or the metadata service replaces it once it is marked down', details: { missing },
       });
     }
-    const reached = answers.flatMap((a) => (a.state === null ? [] : [{ id: a.id, address: a.address, state: a.state }]));
+    const reached = answers.flatMap((a) => (a.state === null ? [] : [{ id: a.id, address: a.address, state: { applied: a.state.appliedSeq, highest: a.state.highestSeq } }]));
     const mine = await this.store.pgState(volumeId, pg);
-    const groupHighest = reached.reduce((h, a) => Math.max(h, a.state.highestSeq), mine.highestSeq);
-    const sources = [...reached].sort((a, b) => b.state.appliedSeq - a.state.appliedSeq || b.state.highestSeq - a.state.highestSeq);
+    const groupHighest = groupHighestSeq(mine.highestSeq, reached.map((a) => a.state));
     let now = mine;
-    for (let round = 0; round < peeringPullRounds && now.appliedSeq < groupHighest; round++) {
-      for (const src of sources) {
-        if (src.state.highestSeq <= now.appliedSeq) continue;
+    for (let round = 0; round < peeringPullRounds; round++) {
+      for (const src of pullOrder(reached, now.appliedSeq)) {
+        if (src.state.highest <= now.appliedSeq) continue; // an earlier source of this round brought it
         await this.catchUp(volumeId, pg, src.address, epoch);
         now = await this.store.pgState(volumeId, pg);
       }
-      if (now.appliedSeq >= groupHighest) break;
-      if (this.leases === null) break;
-      const hole = now.appliedSeq + 1;
-      if (this.rt(`${volumeId}/${pg}`).catchingUp || await this.anyHolds(sources, volumeId, pg, hole, epoch)) {
+      // The rule decides; whether some member holds the seq is asked (I/O) only when it matters.
+      let step = nextHole(now.appliedSeq, groupHighest, everyMustAnswer, true);
+      if (step === 'pull') step = nextHole(now.appliedSeq, groupHighest, everyMustAnswer, this.rt(`${volumeId}/${pg}`).catchingUp || await this.anyHolds(reached, volumeId, pg, now.appliedSeq + 1, epoch));
+      if (step === 'done' || step === 'leave') break;
+      if (step === 'pull') {
         await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, gapGraceMs); }); // a catch-up is running, or a replica got the seq since: pull again
         now = await this.store.pgState(volumeId, pg);
         continue;
       }
-      // No member holds the next seq (its writer died before it landed anywhere): record it as a
-      // noop so every watermark can pass it.
       await this.store.write({ kind: 'noop', address: { volumeId, inode: 0, blockNo: 0 }, pg, seq: now.appliedSeq + 1, epoch }, { sync: true, onlyIfNewer: true });
       this.log.warn({ volumeId, pg, epoch, seq: now.appliedSeq + 1 }, 'peering: no member holds this seq; recorded a noop');
       now = await this.store.pgState(volumeId, pg);
     }
     if (now.appliedSeq > mine.appliedSeq) this.log.info({ volumeId, pg, epoch, had: mine.appliedSeq, now: now.appliedSeq }, 'peering: pulled missing entries from replicas');
-    if (this.leases !== null && now.appliedSeq < groupHighest) {
+    const left = nextHole(now.appliedSeq, groupHighest, everyMustAnswer, true);
+    if (left !== 'done' && left !== 'leave') {
       throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg}: still missing seqs ${now.appliedSeq + 1}..${groupHighest}`, { hint: 'retry shortly' });
     }
-    for (const a of reached) {
-      if (a.state.appliedSeq >= now.appliedSeq) continue;
-      this.peers.requestCatchUp(a.address, volumeId, pg, this.nodeId, epoch)
-        .catch((err: unknown) => this.log.warn({ volumeId, pg, replica: a.id, code: isGalleonError(err) ? err.code : undefined }, 'replica catch-up after peering failed'));
+    for (const id of behindAfterPeering(reached.map((a) => [a.id, a.state.applied] as const), now.appliedSeq)) {
+      const address = nodeOf(placement, id).address;
+      this.peers.requestCatchUp(address, volumeId, pg, this.nodeId, epoch)
+        .catch((err: unknown) => this.log.warn({ volumeId, pg, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica catch-up after peering failed'));
     }
     this.log.info({ volumeId, pg, epoch, reached: reached.length, of: others.length, appliedSeq: now.appliedSeq }, 'peered as primary');
     return groupHighest;
@@ -370,7 +372,7 @@ export class Peering extends PgWorker {
         try {
           frames = await this.peers.fetchJournal(primary, volumeId, pg, st.appliedSeq + 1, epoch, catchUpMaxBytes);
         } catch (err) {
-          if (!isGalleonError(err, 'OUT_OF_RANGE') || resynced) throw err;
+          if (!isGalleonError(err, 'OUT_OF_RANGE') || catchUpTrimmed(resynced) === 'fail') throw err;
           resynced = true;
           await this.resync(volumeId, pg, primary, epoch);
           continue;
@@ -380,17 +382,18 @@ export class Peering extends PgWorker {
           const base = { address, pg, seq: meta.seq, epoch: meta.epoch };
           return meta.kind === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: meta.kind };
         });
-        if (ops.length === 0) return st.appliedSeq;
+        if (catchUpAfterFetch(ops.length, st.appliedSeq, null) === 'done') return st.appliedSeq;
         await this.tracked(key, async () => {
           // A newer primary peered while we fetched: these entries may be ones it did not count.
           const known = (await this.store.pgState(volumeId, pg)).epoch;
-          if (known > epoch) throw staleEpochError(volumeId, pg, epoch, known);
+          const refusal = admitReplicaOp({ self: this.nodeId, epoch: known, faults: this.coreFaults, placement: null }, epoch);
+          if (refusal !== null) throw staleEpochError(volumeId, pg, epoch, known);
           await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
         });
         const after = await this.store.pgState(volumeId, pg);
         this.log.info({ volumeId, pg, from: st.appliedSeq, to: after.appliedSeq, entries: ops.length }, 'caught up from the primary journal');
         invariant(after.appliedSeq >= st.appliedSeq, 'the watermark never goes back');
-        if (after.appliedSeq === st.appliedSeq) return after.appliedSeq;
+        if (catchUpAfterFetch(ops.length, st.appliedSeq, after.appliedSeq) === 'done') return after.appliedSeq;
       }
     } finally {
       this.rt(key).catchingUp = false;
