@@ -21,6 +21,8 @@ export interface PrimaryPg {
   epoch: number;
   /** The PG's core record (`PgRuntime.core`: the same one for every epoch this node serves). */
   core: PgCore;
+  /** The PG's runtime record (its `writes` are the core's, whatever epoch ordered them). */
+  runtime: PgRuntime;
   /** The metadata calls carrying the core's out-of-sync marks, one in flight per replica. */
   marks: Map<string, MarkCall>;
   /**

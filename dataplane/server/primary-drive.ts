@@ -53,7 +53,7 @@ export class PrimaryDrive extends PgWorker {
     const p: PgPlacement = {
       epoch, primary: group.primary, replicas: group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone })), addedAt: group.addedAtEpoch ?? {},
     };
-    const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, marks: new Map(), handedBack: new Map() };
+    const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, runtime: r, marks: new Map(), handedBack: new Map() };
     this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, highest: st.highestSeq, trimmedTo: st.trimmedSeq });
     this.run(ppg, null, { t: 'peeredByShell', p, groupHighest });
     // Without leases (static placements) the primary role alone lets it acknowledge.
@@ -67,7 +67,7 @@ export class PrimaryDrive extends PgWorker {
    */
   write(ppg: PrimaryPg, w: Pick<CoreWrite, 'address' | 'data' | 'placement'>, concern: WriteConcern, epoch: number): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
-      const r = this.rt(`${ppg.volumeId}/${ppg.pg}`);
+      const r = ppg.runtime;
       const req = r.nextReq++;
       const cw: CoreWrite = { ...w, op: undefined, localError: undefined, dieAfterForward: false, resolve, reject };
       r.writes.set(req, cw);
@@ -150,7 +150,7 @@ export class PrimaryDrive extends PgWorker {
   }
 
   private answer(ppg: PrimaryPg, a: Extract<PgAction, { t: 'answer' }>): void {
-    const writes = this.rt(`${ppg.volumeId}/${ppg.pg}`).writes;
+    const writes = ppg.runtime.writes;
     const w = writes.get(a.req);
     if (w === undefined) return;
     writes.delete(a.req);
