@@ -4,7 +4,7 @@ export type { PgRecord } from './record.js';
 export * from './types.js';
 export { everyReplicaAnswered, takeHandedBack } from './rules.js';
 export { admitClientWrite, admitRead, primaryMustServe, staleEpoch, type AdmissionView, type Refusal } from './admission.js';
-export { admitReplicaOp, gapCheck, replicaTrimTo, type GapCheck } from './replica-rules.js';
+export { admitPeering, admitReplicaOp, gapCheck, replicaTrimTo, type GapCheck } from './replica-rules.js';
 export {
   behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,
   type CatchUpStep, type HoleStep, type PeerState,

@@ -15,6 +15,17 @@ export function admitReplicaOp(v: AdmissionView, epoch: number): Refusal | null 
   return staleEpoch(v, epoch);
 }
 
+const noFaults = {};
+
+/**
+ * Peering at `epoch`: refused STALE_EPOCH when older than the newest epoch this copy has seen —
+ * whatever the test-only breaks say (`acceptOldEpoch` is about forwards and client requests): a
+ * deposed primary that installed its old epoch again could assign seqs the group gave away.
+ */
+export function admitPeering(v: AdmissionView, epoch: number): Refusal | null {
+  return staleEpoch({ self: v.self, epoch: v.epoch, faults: noFaults, placement: v.placement }, epoch);
+}
+
 /**
  * The primary allows trimming up to `trimSeq` (every replica holds it durably); this copy follows,
  * never past its own contiguous watermark (`applied`), in steps of at least `everyEntries` past the

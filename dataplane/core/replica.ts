@@ -4,7 +4,7 @@
  * pull gaps and catch-up requests from the primary's journal, trim behind the primary.
  */
 import { highest, raiseEpoch, storeAction, type PgRecord } from './record.js';
-import { admitReplicaOp, gapCheck, replicaTrimTo } from './replica-rules.js';
+import { admitPeering, admitReplicaOp, gapCheck, replicaTrimTo } from './replica-rules.js';
 import type { PeerMsg, PgAction } from './types.js';
 
 /** A message at an epoch older than the newest seen is refused (unless the test-only break says otherwise). */
@@ -41,7 +41,7 @@ export function onForward(c: PgRecord, from: string, m: Extract<PeerMsg, { t: 'f
 
 /** Peering by a (new) primary: record its epoch, then say what this journal holds from `fromSeq` on. */
 export function onPeer(c: PgRecord, from: string, m: Extract<PeerMsg, { t: 'peer' }>, out: PgAction[]): void {
-  if (m.epoch < c.epoch) { out.push({ t: 'send', to: from, msg: { t: 'nack', epoch: m.epoch, seqs: [], newer: c.epoch } }); return; }
+  if (admitPeering(c, m.epoch) !== null) { out.push({ t: 'send', to: from, msg: { t: 'nack', epoch: m.epoch, seqs: [], newer: c.epoch } }); return; }
   if (unknownEpoch(c, m.epoch, out)) return;
   if (c.rejoining || c.handBack !== null) {
     // A stale copy answers as empty: its seqs were given to other writes while it was away.

@@ -9,12 +9,12 @@
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import {
-  admitReplicaOp, behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,
+  admitPeering, admitReplicaOp, behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,
 } from '../core/index.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
 import type { BlockOp } from '../store/types.js';
-import { staleEpochError } from './admission.js';
+import { refusalError, staleEpochError } from './admission.js';
 import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
 import type { PrimaryPg } from './pg-runtime.js';
 import type { PrimaryDrive } from './primary-drive.js';
@@ -192,8 +192,8 @@ export class Peering extends PgWorker {
   async acceptPeering(volumeId: string, pg: number, epoch: number, from: string | null, remote: string | undefined): Promise<{ appliedSeq: number; highestSeq: number; epoch: number }> {
     const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
     this.gate.requireFromPrimary('peering', placement, group, epoch, from, remote);
-    const known = await this.gate.recordedEpoch(volumeId, pg, group);
-    if (epoch < known) throw staleEpochError(volumeId, pg, epoch, known);
+    const refusal = admitPeering({ self: this.nodeId, epoch: await this.gate.recordedEpoch(volumeId, pg, group), faults: this.coreFaults, placement: null }, epoch);
+    if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) {
       // The old copy does not count: the group's seqs went on without it. Fenced in memory.

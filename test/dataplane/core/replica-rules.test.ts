@@ -3,7 +3,7 @@
  * the epoch check of a forwarded op, the trim rule and the gap check. Pure: one case per rule.
  */
 import assert from 'node:assert/strict';
-import { admitReplicaOp, gapCheck, replicaTrimTo } from '../../../dataplane/core/index.js';
+import { admitPeering, admitReplicaOp, gapCheck, replicaTrimTo } from '../../../dataplane/core/index.js';
 
 describe('dataplane/core replica rules', () => {
   const view = { self: 'b', epoch: 5, faults: {}, placement: { epoch: 5, primary: 'a' } };
@@ -13,6 +13,12 @@ describe('dataplane/core replica rules', () => {
     assert.equal(admitReplicaOp(view, 5), null);
     assert.equal(admitReplicaOp(view, 6), null);
     assert.equal(admitReplicaOp({ ...view, faults: { acceptOldEpoch: true } }, 1), null, 'the test-only break admits it');
+  });
+
+  it('refuses peering older than the newest epoch seen, even with the acceptOldEpoch break', () => {
+    assert.equal(admitPeering(view, 4)?.code, 'STALE_EPOCH');
+    assert.equal(admitPeering({ ...view, faults: { acceptOldEpoch: true } }, 4)?.code, 'STALE_EPOCH', 'a deposed primary must not install its epoch again');
+    assert.equal(admitPeering(view, 5), null);
   });
 
   it('trims behind the primary, never past its own watermark, in steps of at least everyEntries', () => {
