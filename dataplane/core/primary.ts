@@ -10,7 +10,7 @@ import {
 } from './record.js';
 import { staleEpoch } from './admission.js';
 import { behindAfterPeering, groupHighestSeq, nextHole } from './peering-rules.js';
-import { everyReplicaAnswered, takeHandedBack } from './rules.js';
+import { everyReplicaAnswered, handBackConcern, takeHandedBack } from './rules.js';
 import type { BlockVersion, Entry, PeerMsg, PgAction, PgPlacement, Version, WriteConcern } from './types.js';
 import { dataVersion, versionAfter } from './types.js';
 
@@ -253,7 +253,7 @@ function maybeTrim(c: PgRecord, out: PgAction[]): void {
 export function onHandBackOffers(c: PgRecord, ev: { from: string; epoch: number; offers: BlockVersion[]; current: (BlockVersion | null)[] }, out: PgAction[]): void {
   if (admit(c, ev.epoch) !== null || ev.epoch !== c.placement?.epoch) return;
   const declined: number[] = [];
-  const concern: WriteConcern = others(c).length > 0 ? 'replicated' : 'durable';
+  const concern = handBackConcern(others(c).length);
   ev.offers.forEach((o, i) => {
     const cur = ev.current[i] ?? null;
     const waiting = [...c.pending.values()].some((p) => p.handBackFrom === ev.from && p.entry.block === o.block);

@@ -3,7 +3,7 @@
  * of plain arguments, so the shell cannot drift from what the simulator proved (issue #13).
  */
 import type { ReplicaAck } from '../logic/write-concern.js';
-import type { Version } from './types.js';
+import type { Version, WriteConcern } from './types.js';
 import { dataVersion, versionAfter } from './types.js';
 
 /**
@@ -29,4 +29,12 @@ export function everyReplicaAnswered(self: string, seq: number, acks: ReadonlyMa
  */
 export function takeHandedBack(offered: { epoch: number; seq: number; origin?: Version }, current: { epoch: number; seq: number; origin?: Version } | null): boolean {
   return versionAfter(dataVersion(offered), current === null ? null : dataVersion(current));
+}
+
+/**
+ * The concern a handed-back block is written at: `replicated` when another replica can hold it
+ * too, else `durable` on the primary alone (a PG of one, or no other replica to count on).
+ */
+export function handBackConcern(otherReplicas: number): WriteConcern {
+  return otherReplicas > 0 ? 'replicated' : 'durable';
 }

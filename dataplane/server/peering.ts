@@ -9,7 +9,8 @@
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import {
-  admitPeering, admitReplicaOp, behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,
+  admitPeering, admitReplicaOp, behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, handBackConcern, isStaleCopy, nextHole,
+  peeringMustFail, pullOrder,
 } from '../core/index.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
@@ -121,7 +122,7 @@ export class Peering extends PgWorker {
       // The primary forwards the hand-back to this node too, which refuses it, and so may another
       // replica added back with it: count only on in-sync ones, else on the primary alone.
       const others = g.inSync.filter((id) => id !== this.nodeId && id !== g.primary);
-      await handBack(this.handBacks, p, g, mine.epoch, others.length > 0 ? 'replicated' : 'durable');
+      await handBack(this.handBacks, p, g, mine.epoch, handBackConcern(others.length));
     }
     await Promise.all([...this.rt(key).applying]);
     await this.store.dropPg(volumeId, pg);

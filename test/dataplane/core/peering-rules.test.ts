@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import {
-  behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,
+  behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, handBackConcern, isStaleCopy, nextHole, peeringMustFail, pullOrder,
 } from '../../../dataplane/core/index.js';
 
 describe('dataplane/core peering rules', () => {
@@ -46,6 +46,11 @@ describe('dataplane/core peering rules', () => {
 
   it('after peering, the members behind the primary\'s watermark are told to catch up', () => {
     assert.deepEqual(behindAfterPeering([['b', 3], ['c', 9], ['d', 8]], 9), ['b', 'd']);
+  });
+
+  it('a handed-back block is written replicated when another replica can hold it, else durable on the primary', () => {
+    assert.equal(handBackConcern(1), 'replicated');
+    assert.equal(handBackConcern(0), 'durable');
   });
 
   it('a catch-up goes on while batches move the watermark; a trimmed journal is copied in full once', () => {
