@@ -658,6 +658,29 @@ export interface FsApi {
   fsListBlocksToFree(volume: string, limit: number, opts?: ReadOptions): Promise<FsBlocksToFree[]>;
   /** The directories `session` holds, with their recall stamps (a holder woken by its watch reads this). */
   fsDelegationsOf(volume: string, session: string, opts?: ReadOptions): Promise<{ dir: number; recallAtMs: number | null }[]>;
+
+  /**
+   * Flush of every mount before a snapshot (metadata/state/logic/ns-flush.ts): a new request to
+   * the volume's live read-write mount sessions; a session's answer; the newest request of a
+   * volume; every request someone has still to answer (the mount managers' watch reads this).
+   */
+  fsFlushRequest(volume: string): Promise<FsFlushState>;
+  fsFlushAck(volume: string, session: string, seq: number, error: string | null): Promise<FsFlushState>;
+  fsFlushState(volume: string, opts?: ReadOptions): Promise<FsFlushState>;
+  fsFlushRequests(opts?: ReadOptions): Promise<FsFlushState[]>;
+}
+
+/** A volume's newest flush request (seq 0: none ever) and who has answered it. */
+export interface FsFlushState {
+  volumeId: string;
+  seq: number;
+  requestedAtMs: number | null;
+  /** Live mount sessions that have not answered yet. */
+  waiting: string[];
+  /** Sessions that answered that their flush failed, with its error. */
+  failed: { session: string; error: string }[];
+  /** Sessions asked whose mount lease ended before they answered: whatever they had buffered is lost. */
+  lapsed: string[];
 }
 
 /**

@@ -21,6 +21,7 @@ import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storag
 import { Table, Tx } from './tx.js';
 import { versionWrites } from './ns-versions.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
+import { dropFlushRecord } from './ns-flush.js';
 import { checkNoSnapshots, refuseWhileTreeWork, snapshotHandlers } from './snapshots.js';
 import { ensureNs } from './ns-store.js';
 import { checkDataKey, deleteVolumeKey, putVolumeKey, volumeKeyHandlers } from './volume-keys.js';
@@ -174,6 +175,7 @@ const handlers: Record<string, Handler> = {
     deleteVolumeKey(tx, vol);
     deletePgSync(tx, vol);
     markNamespaceDeleted(tx, vol);
+    dropFlushRecord(tx, vol);
     return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
   },
 
