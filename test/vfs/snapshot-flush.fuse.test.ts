@@ -10,19 +10,31 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, type FileHandle } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, open, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Snapshot, Volume } from '../../proto/metadata-types.js';
 import { waitFor } from '../cli/helpers.js';
 import { describeFuse } from '../support/fuse.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 
-interface Status { writebackFiles: number }
+interface Status { writebackFiles: number; pendingWriteBytes: number; pendingCloses: number }
 interface FlushReport { asked: number; flushed: number; lapsed: string[]; unanswered: string[] }
+
+/** A process that writes `from`'s bytes into `path` at `offset` and keeps it open, unflushed, until killed. */
+async function holdOpen(path: string, from: string, offset: number): Promise<ChildProcess> {
+  const code = 'import os,sys\nfd=os.open(sys.argv[1], os.O_RDWR)\nos.pwrite(fd, open(sys.argv[2],"rb").read(), int(sys.argv[3]))\nprint("ready", flush=True)\nsys.stdin.read()';
+  const child = spawn('python3', ['-c', code, path, from, String(offset)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = await once(child.stdout, 'data') as [Buffer];
+  assert.equal(line.toString().trim(), 'ready', 'the holder wrote');
+  return child;
+}
 
 describeFuse('snapshot create flushes every node\'s mounts first (fuse)', function () {
   this.timeout(300_000);
   let c: MountedCluster;
-  let held: FileHandle | null = null;
+  let holder: ChildProcess | null = null;
   const saved = process.env.GALLEON_WRITEBACK_MS;
 
   before(async function () {
@@ -38,7 +50,7 @@ describeFuse('snapshot create flushes every node\'s mounts first (fuse)', functi
 
   after(async function () {
     this.timeout(120_000);
-    await held?.close().catch(() => undefined);
+    if (holder?.pid !== undefined && holder.exitCode === null) process.kill(holder.pid, 'SIGKILL');
     await c?.teardown();
   });
 
@@ -49,13 +61,20 @@ describeFuse('snapshot create flushes every node\'s mounts first (fuse)', functi
   };
 
   it('a clone of a snapshot taken on node 1 has node 2\'s closed-unsynced files and node 3\'s open file\'s unflushed bytes', async () => {
-    // Node 3: a committed file, then bytes written into it and not flushed, the file held open.
+    // Node 3: a committed file, opened again, bytes written into it and not flushed, held open.
     const first = Buffer.from('committed head\n');
     const tail = randomBytes(300_000);
-    held = await open(c.path(3, 'demo', 'open.bin'), 'w');
-    await held.write(first, 0, first.length, 0);
-    await held.sync();
-    await held.write(tail, 0, tail.length, first.length);
+    await writeFile(c.path(3, 'demo', 'open.bin'), first);
+    assert.equal((await c.cli(3, ['vfs', 'sync', 'demo'])).code, 0);
+    await waitFor('node 3 settled', 10_000, async () => {
+      const s = await json<Status>(3, ['vfs', 'status', 'demo']);
+      return s.pendingCloses === 0 && s.pendingWriteBytes === 0 && s.writebackFiles === 0;
+    });
+    // Held by a process of its own: a close of any copy of the descriptor makes the kernel send FLUSH,
+    // and the copies each CLI spawn of this process makes are closed at its exec (O_CLOEXEC).
+    await writeFile(join(c.dir, 'tail.bin'), tail);
+    holder = await holdOpen(c.path(3, 'demo', 'open.bin'), join(c.dir, 'tail.bin'), first.length);
+    assert.ok((await json<Status>(3, ['vfs', 'status', 'demo'])).pendingWriteBytes >= tail.length, 'node 3 holds the bytes unflushed');
     // Node 2: new files closed without fsync, in a directory node 2 holds the delegation of.
     await mkdir(c.path(2, 'demo', 'wb'));
     const bodies = Array.from({ length: 5 }, (_, i) => randomBytes(2_000 + i * 10_000));
@@ -79,10 +98,10 @@ describeFuse('snapshot create flushes every node\'s mounts first (fuse)', functi
     await json<Volume>(1, ['volume', 'clone', 'flushed', '--name', 'demo-flushed']);
     await waitFor('the clone\'s tree copied', 120_000, async () => (await json<Volume>(1, ['volume', 'get', 'demo-flushed'])).treeState === undefined);
     await waitMounted(c.path(1, 'demo-flushed'));
-    assert.deepEqual((await readdir(c.path(1, 'demo-flushed', 'wb'))).sort(), bodies.map((_, i) => `f${i}`));
-    for (let i = 0; i < bodies.length; i++) assert.ok((await readFile(c.path(1, 'demo-flushed', 'wb', `f${i}`))).equals(bodies[i]!), `wb/f${i} whole in the clone`);
     const got = await readFile(c.path(1, 'demo-flushed', 'open.bin'));
     assert.equal(got.length, first.length + tail.length, 'the open file\'s unflushed bytes are in the snapshot');
     assert.ok(got.equals(Buffer.concat([first, tail])));
+    assert.deepEqual((await readdir(c.path(1, 'demo-flushed', 'wb'))).sort(), bodies.map((_, i) => `f${i}`));
+    for (let i = 0; i < bodies.length; i++) assert.ok((await readFile(c.path(1, 'demo-flushed', 'wb', `f${i}`))).equals(bodies[i]!), `wb/f${i} whole in the clone`);
   });
 });
