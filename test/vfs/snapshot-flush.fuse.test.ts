@@ -104,4 +104,18 @@ describeFuse('snapshot create flushes every node\'s mounts first (fuse)', functi
     assert.deepEqual((await readdir(c.path(1, 'demo-flushed', 'wb'))).sort(), bodies.map((_, i) => `f${i}`));
     for (let i = 0; i < bodies.length; i++) assert.ok((await readFile(c.path(1, 'demo-flushed', 'wb', `f${i}`))).equals(bodies[i]!), `wb/f${i} whole in the clone`);
   });
+
+  it('a mount that does not answer in time fails the snapshot (one line, no snapshot) unless --on-error continue', async () => {
+    const before = (await json<Snapshot[]>(1, ['snapshot', 'list', 'demo'])).length;
+    // 1 ms: no mount can answer; the request is the same as with a dead or stuck node that still holds its lease.
+    const r = await c.cli(1, ['snapshot', 'create', 'demo', '--name', 'too-fast', '--flush-timeout-ms', '1']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /^Error: volume demo not snapshotted: \d mount session\(s\) did not answer within 1 ms — /);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal((await json<Snapshot[]>(1, ['snapshot', 'list', 'demo'])).length, before, 'no snapshot made');
+    const snap = await json<Snapshot & { flush: FlushReport }>(1, ['snapshot', 'create', 'demo', '--name', 'anyway', '--flush-timeout-ms', '1', '--on-error', 'continue']);
+    assert.equal(snap.flush.asked, 3);
+    assert.ok(snap.flush.unanswered.length > 0, 'the silent ones are named');
+    assert.equal(snap.flush.flushed + snap.flush.unanswered.length, 3);
+  });
 });
