@@ -4,7 +4,9 @@
  * `planMounts`, then long-polls the metadata service (`waitForChange`) and does it again —
  * a watch, not a polling loop. At start it clears dead mounts a killed process left under the
  * mount point; at stop it unmounts everything it mounted (and nothing else). Explicit mounts
- * (`vfs mount`, `volume mount`) go through the same table, marked `auto: false`.
+ * (`vfs mount`, `volume mount`) go through the same table, marked `auto: false`. The watch runs
+ * without a mount point too: at each wake the manager answers the flush requests a snapshot made
+ * for the volumes it mounts (metadata/state/logic/ns-flush.ts).
  *
  * Access modes: a mount takes a mount lease first. A volume it may not mount (a ReadWriteOnce
  * volume mounted on another node) is skipped and reported as `refused` with the reason; it is
