@@ -217,6 +217,12 @@ export interface PlacementGroup {
    * Absent (or without the id) for replicas placed when the volume was created.
    */
   addedAtEpoch?: Record<string, number>;
+  /**
+   * Node id -> the epoch it left the replica set at, for nodes that may still hold a copy from
+   * before (metadata/state/logic/departed.ts): until each reports it gone, the data nodes keep
+   * every tombstone of the PG, so a hand-back of that copy cannot bring a deleted block back.
+   */
+  departed?: Record<string, number>;
 }
 
 export type LeaseKind = 'pg-primary' | 'mount';
@@ -345,6 +351,8 @@ export interface MetadataApi extends FsApi, BackupApi {
    * a write; it rejoins once it reports applied seq >= `uptoSeq` at the PG's epoch. Returns the PG.
    */
   markPgReplicaOutOfSync(volumeId: string, pg: number, nodeId: string, epoch: number, primaryId: string, uptoSeq: number): Promise<PlacementGroup>;
+  /** A data node holds no copy of the PG from before `epoch` any more (handed back and dropped): its departed entry goes. */
+  departedCopyGone(volumeId: string, pg: number, nodeId: string, epoch: number): Promise<PlacementGroup>;
 
   clusterStatus(opts?: ReadOptions): Promise<ClusterStatus>;
   addMember(id: string, address: string, adminAddress: string | null): Promise<Member[]>;

@@ -449,6 +449,9 @@ export class MetadataClient implements MetadataApi, AuthApi {
   markPgReplicaOutOfSync(volumeId: string, pg: number, nodeId: string, epoch: number, primaryId: string, uptoSeq: number): Promise<PlacementGroup> {
     return this.write('markPgReplicaOutOfSync', [volumeId, pg, nodeId, epoch, primaryId, uptoSeq]);
   }
+  departedCopyGone(volumeId: string, pg: number, nodeId: string, epoch: number): Promise<PlacementGroup> {
+    return this.write('departedCopyGone', [volumeId, pg, nodeId, epoch]);
+  }
 
   // ---- file-system namespace (FsApi; one round trip each, attributes in every answer) ----------
 

@@ -18,7 +18,7 @@ export const commandMethods = [
   'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume',
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
-  'claimPgPrimary', 'markPgReplicaOutOfSync',
+  'claimPgPrimary', 'markPgReplicaOutOfSync', 'departedCopyGone',
   'removeDataNode',
   'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename',
   'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany', 'fsAckBlocksFreed',
