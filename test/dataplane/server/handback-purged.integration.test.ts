@@ -2,8 +2,8 @@
  * The hand-back gap after a tombstone purge (issue #13; server/README.md, "Hand-back") on real
  * processes (1 metadata member, 4 data nodes; heartbeats 200 ms, node down after 4 s, a reclaim
  * pass every 300 ms). As in handback-deleted: block X on three replicas, the primary killed and
- * replaced, X deleted by the new primary, its journal trimmed past the delete. Then a purge pass
- * runs on the new primary while the old node is away: without the departed-copy record it purged
+ * replaced, X deleted by the new primary, its journal trimmed past the delete, the old version
+ * kept under the tombstone pruned. Then a purge pass runs on the new primary while the old node is away: without the departed-copy record it purged
  * X's tombstone and the returning node's hand-back of X was taken (the deleted block came back:
  * checked with the reclaimer's hold removed). With it the PG names the old node as departed, the
  * pass keeps X's tombstone (`tombstones_held`), the hand-back is declined, the returning node
@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'undici';
+import { pruneVolume } from '../../../dataplane/client/snapshot-reads.js';
 import { trimEveryEntries } from '../../../dataplane/server/replication.js';
 import { pgStates } from '../cluster.js';
 import { blocksInPg, pattern, waitFor } from '../helpers.js';
@@ -49,7 +50,11 @@ describe('hand-back after the new primary purged the tombstone of a deleted bloc
       const st = (await pgStates(primary)).find((s) => s.volumeId === vol.id && s.pg === 0);
       return st !== undefined && st.trimmedSeq >= del.seq;
     }, 30_000, 100);
-    // A pass decided about X's tombstone: kept (held) with the record, purged without it.
+    // The delete at the new epoch kept X's old version under the tombstone (the store keeps what a
+    // snapshot might read); a prune (any snapshot delete runs one) drops it, leaving the tombstone
+    // alone over nothing: purgeable. A pass then decides about it: kept (held) with the record,
+    // purged without it.
+    await pruneVolume(env.api, vol.id, false, 30_000);
     await waitFor('a purge pass on the new primary met the tombstone', async () =>
       await counter(primary, 'galleon_dataplane_tombstones_held_total') + await counter(primary, 'galleon_dataplane_tombstones_purged_total') > 0, 30_000, 100);
 
