@@ -26,7 +26,6 @@ export const pruneTimeoutMs = 10 * 60_000;
  * lapses within 15 s (vfs/fs/mount-volume.ts `mountLeaseTtlMs`) and it is not waited for after that.
  */
 export const defaultFlushWaitMs = 20_000;
-export const maxFlushWaitMs = 3_600_000;
 /** One watch call while waiting for the mounts' answers (the member's bound is 60 s). */
 const flushWatchMs = 30_000;
 
