@@ -23,6 +23,7 @@ export const metrics = {
   gcSegmentsDeleted: counter('galleon_dataplane_gc_segments_deleted_total', 'Segment files deleted by segment GC'),
   gcBytesCopied: counter('galleon_dataplane_gc_copied_bytes_total', 'Live block bodies copied forward by segment GC'),
   tombstonesPurged: counter('galleon_dataplane_tombstones_purged_total', 'Tombstones of deleted blocks purged from the block index'),
+  tombstonesHeld: counter('galleon_dataplane_tombstones_held_total', 'Purgeable tombstones kept by a purge pass because a node that left their PG may still hand its copy back'),
   reclaimableBytes: gauge('galleon_dataplane_reclaimable_bytes', 'Dead bytes in sealed segment files as of the last GC census'),
   staleEpochRefusals: counter('galleon_dataplane_stale_epoch_refusals_total', 'Requests refused for carrying an old placement epoch'),
   unassignedEpochRefusals: counter('galleon_dataplane_unassigned_epoch_refusals_total', 'Requests refused for carrying an epoch the metadata service never assigned'),

@@ -217,6 +217,12 @@ export interface PlacementGroup {
    * Absent (or without the id) for replicas placed when the volume was created.
    */
   addedAtEpoch?: Record<string, number>;
+  /**
+   * Node id -> the epoch it left the replica set at, for nodes that may still hold a copy from
+   * before (metadata/state/logic/departed.ts): until each reports it gone, the data nodes keep
+   * every tombstone of the PG, so a hand-back of that copy cannot bring a deleted block back.
+   */
+  departed?: Record<string, number>;
 }
 
 export type LeaseKind = 'pg-primary' | 'mount';
@@ -345,6 +351,8 @@ export interface MetadataApi extends FsApi, BackupApi {
    * a write; it rejoins once it reports applied seq >= `uptoSeq` at the PG's epoch. Returns the PG.
    */
   markPgReplicaOutOfSync(volumeId: string, pg: number, nodeId: string, epoch: number, primaryId: string, uptoSeq: number): Promise<PlacementGroup>;
+  /** A data node holds no copy of the PG from before `epoch` any more (handed back and dropped): its departed entry goes. */
+  departedCopyGone(volumeId: string, pg: number, nodeId: string, epoch: number): Promise<PlacementGroup>;
 
   clusterStatus(opts?: ReadOptions): Promise<ClusterStatus>;
   addMember(id: string, address: string, adminAddress: string | null): Promise<Member[]>;
@@ -658,6 +666,29 @@ export interface FsApi {
   fsListBlocksToFree(volume: string, limit: number, opts?: ReadOptions): Promise<FsBlocksToFree[]>;
   /** The directories `session` holds, with their recall stamps (a holder woken by its watch reads this). */
   fsDelegationsOf(volume: string, session: string, opts?: ReadOptions): Promise<{ dir: number; recallAtMs: number | null }[]>;
+
+  /**
+   * Flush of every mount before a snapshot (metadata/state/logic/ns-flush.ts): a new request to
+   * the volume's live read-write mount sessions; a session's answer; the newest request of a
+   * volume; every request someone has still to answer (the mount managers' watch reads this).
+   */
+  fsFlushRequest(volume: string): Promise<FsFlushState>;
+  fsFlushAck(volume: string, session: string, seq: number, error: string | null): Promise<FsFlushState>;
+  fsFlushState(volume: string, opts?: ReadOptions): Promise<FsFlushState>;
+  fsFlushRequests(opts?: ReadOptions): Promise<FsFlushState[]>;
+}
+
+/** A volume's newest flush request (seq 0: none ever) and who has answered it. */
+export interface FsFlushState {
+  volumeId: string;
+  seq: number;
+  requestedAtMs: number | null;
+  /** Live mount sessions that have not answered yet. */
+  waiting: string[];
+  /** Sessions that answered that their flush failed, with its error. */
+  failed: { session: string; error: string }[];
+  /** Sessions asked whose mount lease ended before they answered: whatever they had buffered is lost. */
+  lapsed: string[];
 }
 
 /**

@@ -123,6 +123,8 @@ export const snapshotCreateSchema = z.strictObject({
   hookPost: z.string().min(1).max(maxHookChars).optional(),
   hookTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
   onError: z.enum(['fail', 'continue']).optional(),
+  flush: z.boolean().optional(),
+  flushTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
 });
 export const snapshotDeleteSchema = z.strictObject({ dryRun: z.boolean().optional(), wait: z.boolean().optional() }).optional();
 export const cloneSchema = z.strictObject({ name: z.string().min(1).max(maxRefChars) });

@@ -22,7 +22,7 @@ import { bodySchemas, maxJsonBodyBytes, parseBody } from './admin-schemas.js';
 import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
-import { createSnapshot, deleteSnapshot, restoreVolume } from './snapshot-ops.js';
+import { createSnapshot, deleteSnapshot, flushApiOf, restoreVolume } from './snapshot-ops.js';
 import type { SnapshotHost } from './snapshot-ops.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
 import { vfsStatus } from '../../vfs/manager/status.js';
@@ -92,7 +92,9 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
 /** `api` is the metadata API as the caller may use it (admin-auth.ts `guardedApi`). */
 function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handlers {
   const snaps = (): SnapshotHost => ({
-    api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } },
+    // The flush requests go with the node's credential (namespace calls are for nodes); the caller
+    // was checked for the snapshot itself through `api`.
+    api: api(), log: logger, flush: () => flushApiOf(host.metadata()),
     post: (address, path, body, timeoutMs) => host.blocks().nodePost(address, path, body, timeoutMs),
   });
   return {

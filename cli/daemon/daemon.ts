@@ -19,7 +19,7 @@ import { MetadataRole } from './metadata-role.js';
 import { DataRole } from './data-role.js';
 import { MountManager } from '../../vfs/manager/mount-manager.js';
 import { BackupService, type SnapshotOps } from '../../dataplane/backup/service.js';
-import { createSnapshot, dropSnapshot, type SnapshotHost } from './snapshot-ops.js';
+import { createSnapshot, dropSnapshot, flushApiOf, type SnapshotHost } from './snapshot-ops.js';
 import { dataKeyContext } from '../../dataplane/client/key-providers.js';
 import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
@@ -292,10 +292,10 @@ export class Daemon implements DaemonHost {
     await this.mountManager.start();
   }
 
-  /** A backup's snapshot: taken as `snapshot create` takes one (this node's mounts flushed first), deleted with its versions freed. */
+  /** A backup's snapshot: taken as `snapshot create` takes one (every mount of the volume flushed first), deleted with its versions freed. */
   private backupSnapshots(): SnapshotOps {
     const host = (): SnapshotHost => ({
-      api: this.metadata(), log: this.logger.child({ role: 'backup' }), mounts: () => this.mountManager,
+      api: this.metadata(), log: this.logger.child({ role: 'backup' }), flush: () => flushApiOf(this.metadata()),
       post: (address, path, body, timeoutMs) => this.backupBlockClient().nodePost(address, path, body, timeoutMs),
     });
     return {

@@ -22,6 +22,7 @@ import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { LevelBlockStore } from '../../dataplane/store/level-block-store.js';
 import { metrics } from '../../dataplane/metrics.js';
 import { Scrubber } from '../../dataplane/store/scrubber.js';
+import { pgsWithDepartedCopies } from '../../dataplane/server/departed.js';
 import { Reclaimer } from '../../dataplane/store/reclaimer.js';
 import { BlockServer } from '../../dataplane/server/block-server.js';
 import { volumeLookup, type BlockAuthOptions } from '../../dataplane/server/block-auth.js';
@@ -63,7 +64,7 @@ export interface DataRoleOptions {
 }
 
 /** A MetadataApi that resolves the current one on every call (the member may restart). */
-function lateBound(get: () => MetadataApi & Pick<AuthApi, 'authLookup'>): Pick<MetadataApi & AuthApi, 'authLookup' | 'getVolume' | 'listVolumes' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'claimPgPrimary' | 'markPgReplicaOutOfSync'> {
+function lateBound(get: () => MetadataApi & Pick<AuthApi, 'authLookup'>): Pick<MetadataApi & AuthApi, 'authLookup' | 'getVolume' | 'listVolumes' | 'getPlacement' | 'listDataNodes' | 'registerDataNode' | 'heartbeatDataNode' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'claimPgPrimary' | 'markPgReplicaOutOfSync' | 'departedCopyGone'> {
   return {
     getVolume: (...a) => get().getVolume(...a),
     authLookup: (...a) => get().authLookup(...a),
@@ -77,6 +78,7 @@ function lateBound(get: () => MetadataApi & Pick<AuthApi, 'authLookup'>): Pick<M
     releaseLease: (...a) => get().releaseLease(...a),
     claimPgPrimary: (...a) => get().claimPgPrimary(...a),
     markPgReplicaOutOfSync: (...a) => get().markPgReplicaOutOfSync(...a),
+    departedCopyGone: (...a) => get().departedCopyGone(...a),
   };
 }
 
@@ -132,7 +134,8 @@ export class DataRole {
     this.repair = new HttpRepairSource(this.opts.nodeId, placement, this.opts.tls ?? null, this.opts.auth?.nodeToken);
     this.scrubber = new Scrubber({ store, repair: this.repair, log: this.opts.logger, metrics });
     this.scrubber.start();
-    this.reclaimer = new Reclaimer({ store, log: this.opts.logger, metrics });
+    // Tombstones of a PG stay while a node that left it may still hand an older copy back.
+    this.reclaimer = new Reclaimer({ store, log: this.opts.logger, metrics, keepTombstonesOf: () => pgsWithDepartedCopies(this.api) });
     this.reclaimer.start();
     this.agent = new DataNodeAgent({
       api: this.api, store, log: this.opts.logger, placement, replicator: this.server.replicator, gate: this.server,

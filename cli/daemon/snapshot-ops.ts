@@ -1,16 +1,17 @@
 /**
  * The admin endpoint's snapshot operations (issue #11): `galleon snapshot create|list|get|delete`,
- * `volume clone`, `volume restore`. A snapshot of a volume mounted on this node is taken after the
- * mount is flushed (vfs sync), between the optional `--hook-pre` / `--hook-post` commands; the
- * snapshot itself is one metadata command plus the fence round (dataplane/client/snapshot-reads.ts).
+ * `volume clone`, `volume restore`. A snapshot is taken after every read-write mount of the volume,
+ * on any node, has flushed (a flush request the mount managers answer: metadata/state/logic/
+ * ns-flush.ts; `flush: false` skips it), between the optional `--hook-pre` / `--hook-post` commands;
+ * the snapshot itself is one metadata command plus the fence round (dataplane/client/snapshot-reads.ts).
  * Deleting a snapshot frees the versions only it needed in the background on the data nodes
  * (paced by their pruner); `dryRun` shows the bytes that would be freed and changes nothing.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
-import { ErrorCode, GalleonError } from '../../proto/errors.js';
-import type { MetadataApi, Snapshot, Volume } from '../../proto/metadata-types.js';
-import type { MountManager } from '../../vfs/manager/mount-manager.js';
+import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
+import type { FsFlushState, MetadataApi, Snapshot, Volume } from '../../proto/metadata-types.js';
+import type { WatchClient } from '../../vfs/manager/mount-manager.js';
 import type { NodePost } from '../../dataplane/client/snapshot-reads.js';
 
 /** A hook that runs longer than this is killed (and counts as failed). */
@@ -20,6 +21,13 @@ export const maxHookTimeoutMs = 3_600_000;
 const maxHookOutputChars = 2000;
 /** A prune round (all data nodes of the volume) may take this long. */
 export const pruneTimeoutMs = 10 * 60_000;
+/**
+ * How long the mounts of a volume get to flush before its snapshot: a dead node's mount lease
+ * lapses within 15 s (vfs/fs/mount-volume.ts `mountLeaseTtlMs`) and it is not waited for after that.
+ */
+export const defaultFlushWaitMs = 20_000;
+/** One watch call while waiting for the mounts' answers (the member's bound is 60 s). */
+const flushWatchMs = 30_000;
 
 export interface SnapshotCreateRequest {
   volume: string;
@@ -28,7 +36,27 @@ export interface SnapshotCreateRequest {
   hookPost?: string | undefined;
   hookTimeoutMs?: number | undefined;
   onError?: 'fail' | 'continue' | undefined;
+  /** false: no flush of the volume's mounts (the snapshot holds what they had committed). */
+  flush?: boolean | undefined;
+  flushTimeoutMs?: number | undefined;
 }
+
+/** What the flush before a snapshot found (null: not asked for). */
+export interface FlushReport {
+  seq: number;
+  /** Mount sessions asked (live read-write mount leases of the volume). */
+  asked: number;
+  flushed: number;
+  /** Answered that their flush failed. */
+  failed: { session: string; error: string }[];
+  /** Lease ended before answering (node dead or unmounted): what they buffered is not in the snapshot. */
+  lapsed: string[];
+  /** Still alive but silent when the wait ended (only with onError continue). */
+  unanswered: string[];
+}
+
+/** The metadata calls of the flush, with the node's own credential (the namespace's calls are for nodes). */
+export type FlushApi = Pick<MetadataApi, 'fsFlushRequest' | 'fsFlushState'> & WatchClient;
 
 export interface HookResult { command: string; ok: boolean; exitCode: number | null; output: string }
 
@@ -56,11 +84,61 @@ export interface SnapshotHost {
   api: MetadataApi;
   /** POSTs to data nodes through the daemon's block client (its credential and transport). */
   post?: NodePost;
-  mounts: () => MountManager | null;
+  /** Null: nothing can answer a flush request (no metadata client); the snapshot is taken unflushed. */
+  flush: () => FlushApi | null;
   log: Logger;
 }
 
-export async function createSnapshot(host: SnapshotHost, req: SnapshotCreateRequest): Promise<Snapshot & { hooks: HookResult[]; flushedFiles: number }> {
+/** The node's metadata client as the flush uses it, when it can watch (a MetadataClient can). */
+export function flushApiOf(api: MetadataApi): FlushApi | null {
+  const w = api as MetadataApi & Partial<WatchClient>;
+  return typeof w.waitForChange === 'function' ? w as FlushApi : null;
+}
+
+/** A finished wait: done when nobody alive is left to answer; its report either way. */
+export function flushReport(asked: number, s: FsFlushState): { done: boolean; report: FlushReport } {
+  const report = { seq: s.seq, asked, flushed: asked - s.waiting.length - s.failed.length - s.lapsed.length, failed: s.failed, lapsed: s.lapsed, unanswered: s.waiting };
+  invariant(report.flushed >= 0, 'flush answers never outnumber the sessions asked');
+  return { done: s.waiting.length === 0, report };
+}
+
+/** Asks every mount of the volume to flush and waits (≤ `timeoutMs`) for their answers. */
+export async function flushMounts(api: FlushApi, volumeId: string, timeoutMs: number, nowMs: () => number = Date.now): Promise<{ done: boolean; report: FlushReport }> {
+  const deadline = nowMs() + timeoutMs;
+  // The watch index before the request: every answer applied after it wakes the wait below.
+  let since = (await api.waitForChange(0, 0)).index;
+  const asked = await api.fsFlushRequest(volumeId);
+  let verdict = flushReport(asked.waiting.length, asked);
+  while (!verdict.done && nowMs() < deadline) {
+    since = (await api.waitForChange(since, Math.min(flushWatchMs, Math.max(0, deadline - nowMs())))).index;
+    const now = await api.fsFlushState(volumeId);
+    if (now.seq !== asked.seq) break; // a newer snapshot asked again; its answers cover ours
+    verdict = flushReport(asked.waiting.length, now);
+  }
+  return verdict;
+}
+
+function flushFailed(volume: string, r: FlushReport, timeoutMs: number): GalleonError {
+  const why = r.failed.length > 0 ? `the flush failed on ${r.failed.length} mount(s): ${r.failed[0]?.error ?? ''}`
+    : `${r.unanswered.length} mount session(s) did not answer within ${timeoutMs} ms`;
+  return new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${volume} not snapshotted: ${why}`, {
+    hint: 'see the daemon logs of the nodes that mount it; or pass --on-error continue (their unflushed writes are then not in the snapshot)', details: { flush: r },
+  });
+}
+
+async function flushBeforeCut(host: SnapshotHost, vol: Volume, req: SnapshotCreateRequest): Promise<FlushReport | null> {
+  const api = req.flush === false ? null : host.flush();
+  if (api === null) return null;
+  const timeoutMs = req.flushTimeoutMs ?? defaultFlushWaitMs;
+  const { done, report } = await flushMounts(api, vol.id, timeoutMs);
+  if (report.lapsed.length > 0) host.log.warn({ volume: vol.name, lapsed: report.lapsed }, 'mount sessions ended before they flushed: their unflushed writes are not in the snapshot');
+  if (done && report.failed.length === 0) return report;
+  if ((req.onError ?? 'fail') === 'fail') throw flushFailed(vol.name, report, timeoutMs);
+  host.log.warn({ volume: vol.name, flush: report }, 'snapshot taken although not every mount flushed (on-error continue)');
+  return report;
+}
+
+export async function createSnapshot(host: SnapshotHost, req: SnapshotCreateRequest): Promise<Snapshot & { hooks: HookResult[]; flush: FlushReport | null }> {
   const { takeSnapshot } = await import('../../dataplane/client/snapshot-reads.js');
   const vol = await host.api.getVolume(req.volume);
   const onError = req.onError ?? 'fail';
@@ -73,15 +151,10 @@ export async function createSnapshot(host: SnapshotHost, req: SnapshotCreateRequ
     if (!r.ok && onError === 'fail') throw hookFailed('pre-snapshot', r);
   }
   try {
-    // A mount on this node buffers writes per open file: flush them so the snapshot holds them.
-    const mounts = host.mounts();
-    const flushed = mounts === null ? [] : await mounts.sync(vol.name).catch((err: unknown) => {
-      if (err instanceof GalleonError && err.code === ErrorCode.MOUNT_NOT_FOUND) return [];
-      throw err;
-    });
-    const flushedFiles = flushed.reduce((n, f) => n + f.files, 0);
+    // Mounts on any node buffer writes (write-back files, open files' dirty blocks): flushed first.
+    const flush = await flushBeforeCut(host, vol, req);
     const snap = await takeSnapshot(host.api, vol.id, req.name, host.post);
-    return { ...snap, hooks, flushedFiles };
+    return { ...snap, hooks, flush };
   } finally {
     if (req.hookPost !== undefined) {
       const r = await runHook(req.hookPost, timeoutMs, env);

@@ -14,18 +14,21 @@
  */
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import { defaultHeartbeatIntervalMs } from '../../proto/limits.js';
-import type { DataNode, DataNodeRegistration, MetadataApi, PgReport } from '../../proto/metadata-types.js';
+import type { DataNode, DataNodeRegistration, MetadataApi, PgReport, PlacementGroup } from '../../proto/metadata-types.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { BlockStore } from '../store/types.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { Replicator } from './replication.js';
+import { copyGone } from './departed.js';
 
 /** Heartbeats are small; a node with very many PGs reports them over several beats. */
 export const maxPgReportsPerHeartbeat = 4096;
+/** Departed-copy reports remembered (so each is sent once); past it the memory starts over. */
+export const maxReportedGone = 10_000;
 
 export interface DataNodeAgentOptions {
-  api: Pick<MetadataApi, 'registerDataNode' | 'heartbeatDataNode' | 'listDataNodes' | 'listVolumes' | 'getPlacement'>;
+  api: Pick<MetadataApi, 'registerDataNode' | 'heartbeatDataNode' | 'listDataNodes' | 'listVolumes' | 'getPlacement' | 'departedCopyGone'>;
   registration: DataNodeRegistration;
   store: BlockStore;
   log: Logger;
@@ -56,6 +59,7 @@ export class DataNodeAgent {
   private stopped = false;
   /** PGs the last placement pass found this node a replica of (reported even when empty). */
   private memberPgs: { volumeId: string; pg: number }[] = [];
+  private readonly reportedGone = new Set<string>();
   /** null until checked: whether this node's store was wiped while the service counts it in sync. */
   private wiped: boolean | null = null;
 
@@ -177,7 +181,9 @@ export class DataNodeAgent {
     try {
       for (const v of await this.opts.api.listVolumes({ stale: true })) {
         if (held.has(v.id)) continue;
-        if ((await this.opts.api.getPlacement(v.id, { stale: true })).some((g) => g.replicas.includes(this.id))) out.push(v.id);
+        const groups = await this.opts.api.getPlacement(v.id, { stale: true });
+        if (groups.some((g) => g.replicas.includes(this.id))) out.push(v.id);
+        await this.reportGone(v.id, groups, []);
       }
     } catch (err) {
       this.opts.log.debug({ code: isGalleonError(err) ? err.code : undefined }, 'listing volumes failed; the next beat retries');
@@ -212,8 +218,31 @@ export class DataNodeAgent {
         // Removed from the PG while away: what only this copy had goes to the new primary first.
         if (replicator.handBackFinished(volumeId, h.pg, g.epoch)) await this.drop(volumeId, h.pg, g.epoch, 'this node is no longer one of its replicas');
       }
+      await this.reportGone(volumeId, p.groups, mine.map((h) => h.pg));
     }
     this.memberPgs = member;
+  }
+
+  /**
+   * Departed copies of ours that are gone (handed back and dropped, never held, or replaced after
+   * we were added back): told to the metadata service, so the PG's tombstones may be purged again
+   * (departed.ts). Once per (PG, epoch) unless the call fails.
+   */
+  private async reportGone(volumeId: string, groups: readonly PlacementGroup[], held: readonly number[]): Promise<void> {
+    for (const g of groups) {
+      if (g.departed?.[this.id] === undefined) continue;
+      const key = `${volumeId}/${g.pg}/${g.epoch}`;
+      if (this.reportedGone.has(key)) continue;
+      const s = held.includes(g.pg) ? await this.opts.store.pgState(volumeId, g.pg) : null;
+      const local = s === null ? null : { epoch: s.epoch, highestSeq: s.highestSeq, rejoining: this.opts.replicator?.isRejoining(volumeId, g.pg) === true };
+      if (!copyGone(this.id, g, local)) continue;
+      if (this.reportedGone.size >= maxReportedGone) this.reportedGone.clear();
+      this.reportedGone.add(key);
+      await this.opts.api.departedCopyGone(volumeId, g.pg, this.id, g.epoch).catch((err: unknown) => {
+        this.reportedGone.delete(key);
+        this.opts.log.debug({ volumeId, pg: g.pg, code: isGalleonError(err) ? err.code : undefined }, 'reporting a departed copy gone failed; the next beat retries');
+      });
+    }
   }
 
   /** `epoch`: the placement epoch that removed us; a PG that saw a newer one (we were added back) is kept. */

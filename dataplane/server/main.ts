@@ -26,6 +26,7 @@ import { metrics } from '../metrics.js';
 import { defaultScrubBlocksPerSecond, Scrubber } from '../store/scrubber.js';
 import { defaultReclaimPassIntervalMs, Reclaimer } from '../store/reclaimer.js';
 import { DataNodeAgent } from './agent.js';
+import { pgsWithDepartedCopies } from './departed.js';
 import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limits.js';
 import { BlockServer } from './block-server.js';
 import { HttpRepairSource } from './repair-source.js';
@@ -73,7 +74,11 @@ const scrubRate = Number(values['scrub-rate']);
 const scrubber = scrubRate > 0 ? new Scrubber({ store, repair: new HttpRepairSource(nodeId, placement, tls), log, metrics, maxBlocksPerSecond: scrubRate }) : null;
 scrubber?.start();
 const reclaimIntervalMs = Number(values['reclaim-interval-ms']);
-const reclaimer = reclaimIntervalMs > 0 ? new Reclaimer({ store, log, metrics, passIntervalMs: reclaimIntervalMs }) : null;
+const reclaimer = reclaimIntervalMs > 0 ? new Reclaimer({
+  store, log, metrics, passIntervalMs: reclaimIntervalMs,
+  // Tombstones of a PG stay while a node that left it may still hand an older copy back (store/tombstone-purge.ts).
+  ...(metadata === null ? {} : { keepTombstonesOf: () => pgsWithDepartedCopies(metadata) }),
+}) : null;
 reclaimer?.start();
 let agent: DataNodeAgent | null = null;
 if (metadata !== null) {

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { takeCensus } from './index-census.js';
-import type { StoreMaintenance } from './maintenance.js';
+import type { StoreMaintenance, TombstonePurge } from './maintenance.js';
 import { noStoreMetrics } from './store-metrics.js';
 import type { StoreMetrics } from './store-metrics.js';
 import { compactSegments } from './segment-gc.js';
@@ -26,6 +26,12 @@ export interface ReclaimerOptions {
   passIntervalMs?: number;
   gc?: Omit<SegmentGcOptions, 'signal' | 'metrics'>;
   purge?: Omit<TombstonePurgeOptions, 'signal' | 'metrics'> & { maxCandidates?: number };
+  /**
+   * PGs (`volumeId/pg`) whose tombstones must all stay: a node that left the PG may still hand
+   * an older copy back (tombstone-purge.ts). Asked after each census; when it throws, nothing is
+   * purged in that pass. Absent: no departed copies are known (a store without a metadata service).
+   */
+  keepTombstonesOf?: () => Promise<ReadonlySet<string>>;
 }
 
 export interface ReclaimPass {
@@ -98,12 +104,24 @@ export class Reclaimer {
     const gc = await compactSegments(m, census, sizes, { coldBelow: this.previousFence ?? sealedBelow, ...this.opts.gc, signal, metrics });
     this.previousFence = sealedBelow;
     metrics.reclaimableBytes.set(Math.max(0, reclaimableBytes - gc.bytesReclaimed));
-    const purged = await purgeTombstones(m, census.purgeable, { ...this.opts.purge, signal, metrics });
+    const purged = await purgeTombstones(m, await this.purgeable(census.purgeable), { ...this.opts.purge, signal, metrics });
     return {
       entries: census.entries, segments: sizes.size, segmentBytes, reclaimableBytes, danglingPointers: census.danglingPointers,
       tombstones: census.tombstones, purged, gc, censusMs, durationMs: performance.now() - started,
       backlog: gc.backlog || census.purgeable.length >= maxPurgeCandidates,
     };
+  }
+
+  /** The census's candidates less those of PGs with a departed copy (read after the census: tombstone-purge.ts says why). */
+  private async purgeable(candidates: readonly TombstonePurge[]): Promise<readonly TombstonePurge[]> {
+    if (this.opts.keepTombstonesOf === undefined || candidates.length === 0) return candidates;
+    const keep = await this.opts.keepTombstonesOf().catch((err: unknown) => {
+      this.opts.log.warn({ err }, 'departed copies unknown (metadata unreachable); no tombstone purged in this pass');
+      return null;
+    });
+    const left = keep === null ? [] : candidates.filter((c) => !keep.has(`${c.volumeId}/${c.pg}`));
+    (this.opts.metrics ?? noStoreMetrics).tombstonesHeld.inc(candidates.length - left.length);
+    return left;
   }
 
   /** Reclaimable bytes as of the last pass (0 before the first one). */

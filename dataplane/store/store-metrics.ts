@@ -15,6 +15,8 @@ export interface StoreMetrics {
   gcSegmentsDeleted: Counter;
   gcBytesCopied: Counter;
   tombstonesPurged: Counter;
+  /** Purgeable tombstones a pass kept because a node that left their PG may still hand a copy back. */
+  tombstonesHeld: Counter;
   reclaimableBytes: Gauge;
 }
 
@@ -24,5 +26,5 @@ const noGauge: Gauge = { set: () => undefined };
 export const noStoreMetrics: StoreMetrics = {
   checksumMismatches: noCounter, groupCommits: noCounter, scrubbedBlocks: noCounter, scrubRepairs: noCounter,
   gcBytesReclaimed: noCounter, gcSegmentsDeleted: noCounter, gcBytesCopied: noCounter, tombstonesPurged: noCounter,
-  reclaimableBytes: noGauge,
+  tombstonesHeld: noCounter, reclaimableBytes: noGauge,
 };

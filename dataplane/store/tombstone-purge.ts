@@ -15,11 +15,14 @@
  * - Scrub and read repair rewrite only a block whose local copy exists (damaged), never a
  *   deleted one; a purged block reads BLOCK_NOT_FOUND exactly like a tombstone.
  * - Hand-back (a replaced node returning) sends its blocks to the primary, which compares each
- *   with the stamp of its own newest entry, a tombstone included (`readStamp`). NOT covered: a
- *   node that left the PG is no member, so "every replica applied past s" says nothing about
- *   its copy; once the tombstone is purged, its older copy of the block is taken back (the open
- *   gap in ../server/README.md, "Hand-back": closing it needs the metadata service to track
- *   departed copies, and this purge to wait for them).
+ *   with the stamp of its own newest entry, a tombstone included (`readStamp`). A node that left
+ *   the PG is no member, so "every replica applied past s" says nothing about its copy: the
+ *   metadata service records it as departed in the PG's placement until it reports the copy gone
+ *   (handed back and dropped), and the reclaimer purges no tombstone of a PG with a departed
+ *   copy (`keepTombstonesOf`, read after the census: a departure recorded later belongs to a node
+ *   that was a member at the census, so it had applied past every candidate's seq). A node
+ *   removed from the cluster (`galleon node remove`) is forgotten: it must not return with its
+ *   old disk (../server/README.md, "Hand-back").
  * The trimmed seq (rather than the applied seq) also means every replica has applied past s
  * (the primary trims at the lowest seq all replicas reported), so no replica can still need this
  * node's view of the delete through any path we do not know of today.

@@ -20,7 +20,7 @@ import { grpcChannelCredentials, type TlsMaterial } from '../../proto/tls.js';
 import type {
   BackupPolicy, BackupPolicySpec, BackupTarget, BackupTargetSpec,
   ClusterStatus, DataNode, DataNodeRegistration, DataNodeRemoval, FsAttr, FsBlocksToFree, FsCaller, FsCloses, FsCreateOptions, FsEntryReply, FsFileType,
-  FsBatchFile, FsDelegation, FsInodeRange, FsReadOptions, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
+  FsBatchFile, FsDelegation, FsFlushState, FsInodeRange, FsReadOptions, FsReaddirPage, FsRenameReply, FsSetattr, FsStatfs, FsUnlinkReply, Lease, LeaseKind, Member, MetadataApi, PgReport,
   PlacementGroup, ReadOptions, Snapshot, SnapshotTreePage, StorageClass, StorageClassSpec, TenantScope, TimeNs, Volume, VolumeKeyRecord, VolumeSpec, WrappedDataKey,
 } from '../../proto/metadata-types.js';
 import type { CallReplyWire, CallRequestWire } from './grpc-server.js';
@@ -449,6 +449,9 @@ export class MetadataClient implements MetadataApi, AuthApi {
   markPgReplicaOutOfSync(volumeId: string, pg: number, nodeId: string, epoch: number, primaryId: string, uptoSeq: number): Promise<PlacementGroup> {
     return this.write('markPgReplicaOutOfSync', [volumeId, pg, nodeId, epoch, primaryId, uptoSeq]);
   }
+  departedCopyGone(volumeId: string, pg: number, nodeId: string, epoch: number): Promise<PlacementGroup> {
+    return this.write('departedCopyGone', [volumeId, pg, nodeId, epoch]);
+  }
 
   // ---- file-system namespace (FsApi; one round trip each, attributes in every answer) ----------
 
@@ -501,6 +504,11 @@ export class MetadataClient implements MetadataApi, AuthApi {
   async fsClose(volume: string, ino: number, session: string): Promise<void> { await this.write('fsClose', [volume, ino, session]); }
   async fsCloseMany(volume: string, closes: FsCloses): Promise<void> { await this.write('fsCloseMany', [volume, closes]); }
   fsAckBlocksFreed(volume: string, seqs: number[]): Promise<{ freed: number }> { return this.write('fsAckBlocksFreed', [volume, seqs]); }
+
+  fsFlushRequest(volume: string): Promise<FsFlushState> { return this.write('fsFlushRequest', [volume]); }
+  fsFlushAck(volume: string, session: string, seq: number, error: string | null): Promise<FsFlushState> { return this.write('fsFlushAck', [volume, session, seq, error]); }
+  fsFlushState(volume: string, opts?: ReadOptions): Promise<FsFlushState> { return this.read('fsFlushState', [volume], opts); }
+  fsFlushRequests(opts?: ReadOptions): Promise<FsFlushState[]> { return this.read('fsFlushRequests', [], opts); }
 
   fsLookup(volume: string, parent: number, name: string, opts?: FsReadOptions): Promise<FsAttr> {
     return this.read('fsLookup', [volume, parent, name, ...asSession(opts)], opts);

@@ -5,8 +5,9 @@
  * or a new access policy — auto-mounts follow policies, vfs/manager/plan.ts) was applied after
  * `sinceIndex`, else when one is, else after `timeoutMs` (`changed: false`). Recalls and ends of
  * directory delegations wake it too (a client waiting for a recalled directory, a holder told of a
- * recall: metadata/state/logic/ns-delegation.ts); a mount manager woken by one only re-reads the
- * volume table. The answer's
+ * recall: metadata/state/logic/ns-delegation.ts), and so do flush requests before a snapshot and
+ * their answers (ns-flush.ts); a mount manager woken by one re-reads the volume table and the open
+ * flush requests. The answer's
  * `index` is the next `sinceIndex`. A member that just started counts its start as a change,
  * so a watcher that moves to it re-reads the table once rather than missing anything.
  */
@@ -27,6 +28,8 @@ export const maxWatchers = 1_024;
 const volumeMethods = new Set(['createVolume', 'deleteVolume', 'expandVolume', 'cloneVolume', 'restoreVolume', 'fsPurgeDeleted', 'setVolumePolicy']);
 /** Commands that recall or may end a directory delegation (a lease's end ends its session's delegations). */
 const delegationMethods = new Set(['fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'releaseLease', 'expireLeases']);
+/** A flush request before a snapshot (mount managers answer it) and each answer (the snapshot's daemon waits for them): ns-flush.ts. */
+const flushMethods = new Set(['fsFlushRequest', 'fsFlushAck']);
 
 export interface WatchAnswer { index: number; changed: boolean }
 
@@ -43,7 +46,7 @@ export class VolumeWatch {
   /** From the driver's onApplied: records just applied, in order. */
   noteApplied(records: readonly AppliedRecord[]): void {
     for (const r of records) {
-      if (r.kind === 'command' && (volumeMethods.has(r.command.method) || delegationMethods.has(r.command.method))) this.changeIndex = Math.max(this.changeIndex, r.index);
+      if (r.kind === 'command' && (volumeMethods.has(r.command.method) || delegationMethods.has(r.command.method) || flushMethods.has(r.command.method))) this.changeIndex = Math.max(this.changeIndex, r.index);
     }
     this.wake();
   }

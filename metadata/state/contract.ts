@@ -18,11 +18,11 @@ export const commandMethods = [
   'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume',
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
-  'claimPgPrimary', 'markPgReplicaOutOfSync',
+  'claimPgPrimary', 'markPgReplicaOutOfSync', 'departedCopyGone',
   'removeDataNode',
   'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename',
   'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany', 'fsAckBlocksFreed',
-  'fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch',
+  'fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'fsFlushRequest', 'fsFlushAck',
   'addBackupTarget', 'removeBackupTarget', 'createBackupPolicy', 'deleteBackupPolicy', 'claimBackupRun', 'finishBackupRun',
 
   'createUser', 'deleteUser', 'createToken', 'revokeToken', 'setVolumePolicy',
@@ -34,6 +34,7 @@ export const queryMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'getPlacement', 'getVolumeKey',
   'listSnapshots', 'getSnapshot', 'getSnapshotTree',
   'fsLookup', 'fsGetattr', 'fsReaddir', 'fsReadlink', 'fsGetxattr', 'fsListxattr', 'fsStatfs', 'fsListBlocksToFree', 'fsDelegationsOf',
+  'fsFlushState', 'fsFlushRequests',
   'getBackupTarget', 'listBackupTargets', 'listBackupPolicies',
   'listUsers', 'listTokens', 'authLookup',
 ] as const satisfies readonly (keyof (MetadataApi & AuthApi))[];

@@ -4,7 +4,9 @@
  * `planMounts`, then long-polls the metadata service (`waitForChange`) and does it again —
  * a watch, not a polling loop. At start it clears dead mounts a killed process left under the
  * mount point; at stop it unmounts everything it mounted (and nothing else). Explicit mounts
- * (`vfs mount`, `volume mount`) go through the same table, marked `auto: false`.
+ * (`vfs mount`, `volume mount`) go through the same table, marked `auto: false`. The watch runs
+ * without a mount point too: at each wake the manager answers the flush requests a snapshot made
+ * for the volumes it mounts (metadata/state/logic/ns-flush.ts).
  *
  * Access modes: a mount takes a mount lease first. A volume it may not mount (a ReadWriteOnce
  * volume mounted on another node) is skipped and reported as `refused` with the reason; it is
@@ -27,6 +29,8 @@ export type { MountInfo, MountState } from '../../proto/vfs-types.js';
 export const watchTimeoutMs = 30_000;
 /** After a failed round (no leader, network), wait this long before the next. */
 export const retryDelayMs = 1_000;
+/** Flush requests answered at once (one per mounted volume: a node mounts a volume once). */
+export const maxFlushesAnswering = 256;
 
 export interface WatchClient {
   waitForChange(sinceIndex: number, timeoutMs: number): Promise<{ index: number; changed: boolean }>;
@@ -54,6 +58,8 @@ export class MountManager {
   private loop: Promise<void> | null = null;
   /** Serializes every change of the mount table (watch rounds and admin requests). */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Flush requests being answered (`session:seq`): a watch wake while one runs does not start it twice. */
+  private readonly answering = new Set<string>();
 
   constructor(private readonly o: MountManagerOptions) {}
 
@@ -61,25 +67,28 @@ export class MountManager {
     return this.o.mountPoint;
   }
 
+  /** Without a mount point the watch still runs: explicit mounts answer flush requests before snapshots. */
   async start(): Promise<void> {
     const mp = this.o.mountPoint;
-    if (mp === null) return;
-    await mkdir(mp, { recursive: true });
-    for (const name of await readdir(mp)) {
-      if (await clearStaleMount(join(mp, name)).catch(() => false)) this.o.log.warn({ dir: join(mp, name) }, 'cleared a dead mount left by a killed daemon');
+    if (mp !== null) {
+      await mkdir(mp, { recursive: true });
+      for (const name of await readdir(mp)) {
+        if (await clearStaleMount(join(mp, name)).catch(() => false)) this.o.log.warn({ dir: join(mp, name) }, 'cleared a dead mount left by a killed daemon');
+      }
     }
     this.running = true;
     this.loop = this.watchLoop(mp);
   }
 
-  private async watchLoop(mp: string): Promise<void> {
+  private async watchLoop(mp: string | null): Promise<void> {
     let since = 0;
     while (this.running) {
       try {
         const w = await this.o.watch().waitForChange(since, since === 0 ? 0 : watchTimeoutMs);
         if (!this.running) break;
         since = w.index;
-        await this.serial(() => this.reconcile(mp));
+        if (mp !== null) await this.serial(() => this.reconcile(mp));
+        await this.answerFlushes().catch((err: unknown) => this.o.log.debug({ err }, 'reading flush requests failed; the next change retries'));
       } catch (err) {
         this.o.log.debug({ err }, 'mount manager round failed; retrying');
         since = 0;
@@ -92,6 +101,34 @@ export class MountManager {
     const p = this.chain.then(fn, fn);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * A snapshot's daemon asked every mount of a volume to flush (metadata/state/logic/ns-flush.ts):
+   * ours flushes what `vfs sync` flushes (write-back files and dirty blocks of open files) and
+   * answers, with the error when the flush failed. Not awaited: the watch goes on meanwhile.
+   */
+  private async answerFlushes(): Promise<void> {
+    if (this.mounts.size === 0) return;
+    for (const req of await this.o.api().fsFlushRequests()) {
+      const e = this.mounts.get(req.volumeId);
+      const session = e?.mount.session?.();
+      if (e === undefined || session === undefined || !req.waiting.includes(session)) continue;
+      const key = `${session}:${req.seq}`;
+      if (this.answering.has(key) || this.answering.size >= maxFlushesAnswering) continue;
+      this.answering.add(key);
+      void this.answerFlush(e, session, req.seq).finally(() => this.answering.delete(key));
+    }
+  }
+
+  private async answerFlush(e: Entry, session: string, seq: number): Promise<void> {
+    const volume = e.mount.volume;
+    const error = await e.mount.sync().then(
+      (files) => { this.o.log.info({ volume: volume.name, seq, files }, 'mount flushed for a snapshot'); return null; },
+      (err: unknown) => { this.o.log.warn({ err, volume: volume.name, seq }, 'flush for a snapshot failed'); return `node ${this.o.nodeId}: ${(err as Error).message}`; },
+    );
+    await this.o.api().fsFlushAck(volume.id, session, seq, error)
+      .catch((err: unknown) => this.o.log.warn({ err, volume: volume.name, seq }, 'answering a flush request failed; the snapshot waits until its bound'));
   }
 
   private async reconcile(mp: string): Promise<void> {

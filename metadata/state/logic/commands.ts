@@ -21,6 +21,8 @@ import { buildStorageClass, defaultStorageClass, minReplicasFor } from './storag
 import { Table, Tx } from './tx.js';
 import { versionWrites } from './ns-versions.js';
 import { markNamespaceDeleted, nsHandlers } from './ns-commands.js';
+import { dropFlushRecord } from './ns-flush.js';
+import { departedCopyGone, forgetDepartedNode, withDeparted } from './departed.js';
 import { checkNoSnapshots, refuseWhileTreeWork, snapshotHandlers } from './snapshots.js';
 import { ensureNs } from './ns-store.js';
 import { checkDataKey, deleteVolumeKey, putVolumeKey, volumeKeyHandlers } from './volume-keys.js';
@@ -174,6 +176,7 @@ const handlers: Record<string, Handler> = {
     deleteVolumeKey(tx, vol);
     deletePgSync(tx, vol);
     markNamespaceDeleted(tx, vol);
+    dropFlushRecord(tx, vol);
     return { ...vol, state: 'deleting', updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume;
   },
 
@@ -238,6 +241,7 @@ const handlers: Record<string, Handler> = {
         { hint: 'start that node again so its data is copied to the others, or delete those volumes first', details: { soleCopies: plan.soleCopies } });
     }
     applyPlacementChanges(tx, ctx, plan.changed);
+    forgetDepartedNode(tx, listOf<Volume>(tx, Table.Volume).map((v) => v.id), node.id);
     for (const l of listOf<Lease>(tx, Table.Lease)) if (l.kind === 'pg-primary' && l.holder === node.id) deleteLease(tx, l.id);
     tx.del(Table.DataNode, node.id);
     tx.del(Table.PgReports, node.id);
@@ -344,6 +348,7 @@ const handlers: Record<string, Handler> = {
 };
 
 Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers, backupHandlers, authHandlers, {
+  departedCopyGone,
   createSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.createSnapshot(tx, ctx, args),
   deleteSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.deleteSnapshot(tx, ctx, args),
   restoreVolume: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.restoreVolume(tx, ctx, args),
@@ -407,7 +412,10 @@ function applyPlacementChanges(tx: Tx, ctx: CommandContext, changed: readonly Pl
   for (const v of volumes) {
     const updates = byVolume.get(v.id);
     if (updates === undefined) continue;
-    const pgs = placementOf(tx, v.id).map((pg) => updates.find((u) => u.pg === pg.pg) ?? pg);
+    const pgs = placementOf(tx, v.id).map((pg) => {
+      const u = updates.find((x) => x.pg === pg.pg);
+      return u === undefined ? pg : withDeparted(pg, u);
+    });
     writePlacement(tx, v.id, pgs);
     if (v.state === 'available' && pgs.some((pg) => pg.inSync.length < v.replicas)) saveVolume(tx, ctx, { ...v, state: 'degraded' });
   }

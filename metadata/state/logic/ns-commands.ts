@@ -18,6 +18,7 @@ import {
 } from './ns-store.js';
 import { commitVerdict } from './ns-truncate.js';
 import { checkNotDelegated, commitBatch, delegate, optSession, recall, release } from './ns-delegation.js';
+import { flushAck, flushRequest } from './ns-flush.js';
 import { runTreeWork } from './ns-tree-work.js';
 import { Table, type Tx } from './tx.js';
 import { checkInt, checkKeys, checkOneOf, checkString, invalidArgument, isRecord } from './validate.js';
@@ -362,6 +363,8 @@ export const nsHandlers: Record<string, Handler> = {
     const vol = volumeOf(tx, ref);
     return commitBatch(tx, ctx, vol, rest, (ino) => checkAllocated(tx, vol, ino), (ino, session, count) => addHandle(tx, vol, ino, session, count));
   },
+  fsFlushRequest: (tx, ctx, [ref]) => flushRequest(tx, ctx, ref),
+  fsFlushAck: (tx, _ctx, [ref, session, seq, error]) => flushAck(tx, ref, session, seq, error),
   fsCreate: create,
   fsMknod: mknod,
   fsMkdir: mkdir,

@@ -6,6 +6,7 @@ import { Table, type StateReader } from './tx.js';
 import { invalidArgument } from './validate.js';
 import { listCatchUpFloors } from './pg-sync.js';
 import { nsQueries } from './ns-queries.js';
+import { flushState, openFlushRequests } from './ns-flush.js';
 import { volumeKeyQueries } from './volume-keys.js';
 import { snapshotQueries } from './snapshots.js';
 import { backupQueries } from './backups.js';
@@ -27,6 +28,9 @@ const queries: Record<string, Query> = {
   /** Each data node's last heartbeat reports, by node id: the controller compares replicas with their primary. */
   /** Replicas taken out of sync by their primary, with the seq each must reach (controller). */
   listCatchUpFloors: (r) => listCatchUpFloors(r),
+  /** Flush requests before snapshots (ns-flush.ts): hot state, outside the namespace's cold reads. */
+  fsFlushState: (r, [ref]) => flushState(r, ref),
+  fsFlushRequests: (r) => openFlushRequests(r),
   listPgReports: (r) => r.ids(Table.PgReports).map((nodeId) => ({ nodeId, reports: r.get<PgReport[]>(Table.PgReports, nodeId) ?? [] })),
 };
 

@@ -40,6 +40,8 @@ export const Table = {
   NsOpen: 'no',
   /** Directory delegations `ng/<volumeId>/<dir hex16>` (hot: bounded by sessions × maxDelegationsPerSession). */
   NsDelegation: 'ng',
+  /** Flush requests before a snapshot `fr/<volumeId>` (hot: one per volume, ns-flush.ts). */
+  FlushRequest: 'fr',
   /** Inodes `ni/<volumeId>/<ino hex16>` (cold: read from LevelDB through the cache, never in the mirror). */
   NsInode: 'ni',
   /** Directory entries `nd/<volumeId>/<parent hex16>/<name>` (cold). */

@@ -18,6 +18,8 @@ export interface MetaAndDataTimings { heartbeatMs: number; leaseTtlMs: number; d
 export interface MetaAndDataShape {
   /** Metadata members (m1, m2, …): 3 for suites that kill or outlive a member. Default 1. */
   metadataMembers?: number;
+  /** More flags for every data node (e.g. `--reclaim-interval-ms`). */
+  dataFlags?: string[];
 }
 
 export interface MetaAndData {
@@ -62,7 +64,7 @@ export function useMetaAndData(zones: Record<string, string>, t: MetaAndDataTimi
     const addresses = members.map((m) => m.address).join(',');
     env.api = new MetadataClient({ addresses: members.map((m) => m.address) });
     env.client = new BlockClient({ placement: new MetadataPlacementSource(env.api), maxAttempts: 40, retryBaseDelayMs: 25, coalesceWrites: false, requestTimeoutMs: 5000 });
-    env.flags = ['--metadata', addresses, '--heartbeat-ms', String(t.heartbeatMs), '--lease-ttl-ms', String(t.leaseTtlMs), '--scrub-rate', '0'];
+    env.flags = ['--metadata', addresses, '--heartbeat-ms', String(t.heartbeatMs), '--lease-ttl-ms', String(t.leaseTtlMs), '--scrub-rate', '0', ...(shape.dataFlags ?? [])];
     const count = Object.keys(zones).length;
     await Promise.all(Object.keys(zones).map((id) => env.startNode(id)));
     await waitFor(`${count} data nodes up`, async () => (await env.api.listDataNodes()).filter((n) => n.state === 'up').length === count, 30_000);
