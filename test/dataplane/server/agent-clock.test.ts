@@ -1,7 +1,7 @@
 /**
  * The data node agent's heartbeat on a `ManualClock` (dataplane/server/agent.ts): beats follow
  * the injected clock exactly, a beat still running is not piled up behind, and a wiped node waits
- * on the clock before it registers. The metadata service is an in-process stand-in with the five
+ * on the clock before it registers. The metadata service is an in-process stand-in with the six
  * calls the agent makes (it answers from a few fields the test sets); the store is a
  * MemoryBlockStore.
  */
@@ -58,6 +58,15 @@ class MetadataStandIn {
 
   getPlacement(volumeId: string): Promise<PlacementGroup[]> {
     return Promise.resolve(this.groups.filter((g) => g.volumeId === volumeId));
+  }
+
+  /** Departed copies reported gone (none of these cases leaves a PG, so none is expected). */
+  gone: string[] = [];
+
+  departedCopyGone(volumeId: string, pg: number, node: string, epoch: number): Promise<PlacementGroup> {
+    this.gone.push(`${volumeId}/${pg}/${node}@${epoch}`);
+    const group = this.groups.find((g) => g.volumeId === volumeId && g.pg === pg);
+    return group === undefined ? Promise.reject(new Error(`no PG ${volumeId}/${pg}`)) : Promise.resolve(group);
   }
 
   private node(r: DataNodeRegistration, state: DataNode['state']): DataNode {
