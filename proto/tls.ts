@@ -28,7 +28,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
-import { ErrorCode, GalleonError } from './errors.js';
+import { ErrorCode, GalleonError, invariant } from './errors.js';
 import type { AuditSink } from './auth.js';
 import type { LiveTls } from './tls-live.js';
 
@@ -181,9 +181,12 @@ export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, hand
   const live = tls.live;
   const id = live?.identity ?? tls;
   const server = https.createServer({
-    ...options, ca: id.ca, cert: id.cert, key: id.key, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs,
+    // rejectUnauthorized false: refuseUnauthorizedPeers ends every connection whose certificate
+    // failed verification before it carries a request, and audits it (OpenSSL would end it silently).
+    ...options, ca: id.ca, cert: id.cert, key: id.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs,
   }, live === undefined ? handler : refuseRevoked(tls, live, handler, edge));
   refusePlaintextRequests(server);
+  refuseUnauthorizedPeers(tls, server, edge);
   live?.onChange((change) => {
     const now = live.identity;
     if (change.identity) server.setSecureContext({ ca: now.ca, cert: now.cert, key: now.key });
@@ -191,6 +194,26 @@ export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, hand
     if (change.revoked) server.closeIdleConnections();
   });
   return server;
+}
+
+/**
+ * A peer whose certificate did not verify (none, one of another CA, an expired one) is cut right
+ * after the handshake, before the HTTP layer reads a byte of it, and that is one audit event: no
+ * request was read, so the source address and OpenSSL's verdict are all there is. The listener runs
+ * first (prepended), so the HTTP server only ever gets verified peers. gRPC ports refuse such
+ * peers in the handshake too, but grpc-js does not surface those failures: not audited there.
+ */
+function refuseUnauthorizedPeers(tls: TlsMaterial, server: https.Server, edge: 'admin' | 'block'): void {
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    if (socket.authorized) return;
+    const why = Object.keys(socket.getPeerCertificate()).length === 0 ? 'no client certificate' : String(socket.authorizationError ?? 'unverified');
+    auditCertRefusal(tls, null, {
+      verb: `${edge}:tls-handshake`, object: null, code: ErrorCode.UNAUTHENTICATED, reason: `certificate refused: ${why.slice(0, 120)}`,
+      source: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+    });
+    socket.destroy();
+  });
+  invariant(server.listeners('secureConnection')[0] !== undefined, 'the certificate check runs before the HTTP layer');
 }
 
 /** Every request on a connection whose certificate was revoked (even after it opened) gets one 401 and the connection closes. */

@@ -62,13 +62,13 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
     try {
       const svc = service();
       if (svc === null) throw new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member is starting or stopping', { hint: 'retry shortly or ask another member' });
+      refuseRevoked(tls, call, req.method);
       let args: unknown;
       try {
         args = req.args === '' ? [] : JSON.parse(req.args);
       } catch {
         throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'call arguments are not JSON', { hint: 'send the arguments as a JSON array' });
       }
-      refuseRevoked(tls, call, req.method);
       const bind = (a: unknown): unknown => { const out = bindCall(tls, call, req.method, a); bound = true; return out; };
       const value = await callThrough(svc, req, args, call, gate, bind);
       return { id, result: JSON.stringify(value ?? null), error: '' };
