@@ -204,7 +204,7 @@ export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, hand
  * peers in the handshake too, but grpc-js does not surface those failures: not audited there.
  */
 function refuseUnauthorizedPeers(tls: TlsMaterial, server: https.Server, edge: 'admin' | 'block'): void {
-  server.prependListener('secureConnection', (socket: TLSSocket) => {
+  const check = (socket: TLSSocket): void => {
     if (socket.authorized) return;
     const why = Object.keys(socket.getPeerCertificate()).length === 0 ? 'no client certificate' : String(socket.authorizationError ?? 'unverified');
     auditCertRefusal(tls, null, {
@@ -212,8 +212,9 @@ function refuseUnauthorizedPeers(tls: TlsMaterial, server: https.Server, edge: '
       source: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
     });
     socket.destroy();
-  });
-  invariant(server.listeners('secureConnection')[0] !== undefined, 'the certificate check runs before the HTTP layer');
+  };
+  server.prependListener('secureConnection', check);
+  invariant(server.listeners('secureConnection')[0] === check, 'the certificate check runs before the HTTP layer');
 }
 
 /** Every request on a connection whose certificate was revoked (even after it opened) gets one 401 and the connection closes. */
