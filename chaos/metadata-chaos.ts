@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isGalleonError } from '../proto/errors.js';
+import { readTlsDir } from '../proto/tls.js';
 import { connectClient, type ChaosClient } from './cluster/client.js';
 import { MetadataCluster } from './cluster/metadata-cluster.js';
 import { installEmergencyCleanup } from './lib/child.js';
@@ -95,11 +96,16 @@ function retry<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promis
   return retryCall(what, timeoutMs, limits.opTimeoutMs + limits.opTimeoutGraceMs, fn);
 }
 
-async function setUp(client: ChaosClient, registerVolumes: string[]): Promise<void> {
+/**
+ * `nodes[i]` speaks for fake data node `chaos-dn<i>`: under mutual TLS with that node's own
+ * certificate, since the metadata API binds registrations and heartbeats to the certificate's node.
+ */
+async function setUp(client: ChaosClient, nodes: readonly ChaosClient[], registerVolumes: string[]): Promise<void> {
   for (let i = 0; i < limits.dataNodeCount; i++) {
     const id = `chaos-dn${i}`;
+    const node = nodes[i] ?? client;
     await retry(`registering data node ${id}`, limits.setupTimeoutMs, () =>
-      client.registerDataNode({ id, address: `127.0.0.1:${20000 + i}`, zone: `zone-${i}`, capacityBytes: 1 << 40 }));
+      node.registerDataNode({ id, address: `127.0.0.1:${20000 + i}`, zone: `zone-${i}`, capacityBytes: 1 << 40 }));
   }
   for (const name of registerVolumes) {
     await retry(`creating volume ${name}`, limits.setupTimeoutMs, async () => {
@@ -115,11 +121,12 @@ async function setUp(client: ChaosClient, registerVolumes: string[]): Promise<vo
 }
 
 /** Keeps the fake data nodes "up" so volume creation keeps finding places for replicas. */
-async function heartbeatLoop(client: ChaosClient, stopped: () => boolean): Promise<void> {
+async function heartbeatLoop(nodes: readonly ChaosClient[], stopped: () => boolean): Promise<void> {
   while (!stopped()) {
     for (let i = 0; i < limits.dataNodeCount; i++) {
       try {
-        await withTimeout(client.heartbeatDataNode(`chaos-dn${i}`, 0, []), limits.opTimeoutMs);
+        const node = nodes[i];
+        if (node !== undefined) await withTimeout(node.heartbeatDataNode(`chaos-dn${i}`, 0, []), limits.opTimeoutMs);
       } catch {
         // Missed heartbeats during an election are exactly what a real node would see.
       }
@@ -144,7 +151,11 @@ async function main(): Promise<number> {
     log(`members up: ${cluster.members.map((m) => `${m.id}@${m.address}`).join(', ')}`);
     const admin = await connectClient(cluster.addresses, { callDeadlineMs: limits.opTimeoutMs, tls: cluster.clientTls });
     clients.push(admin);
-    await setUp(admin, registerVolumes);
+    const c = cluster;
+    const nodeClients = await Promise.all(Array.from({ length: limits.dataNodeCount }, async (_, i) =>
+      connectClient(c.addresses, { callDeadlineMs: limits.opTimeoutMs, tls: c.pki === null ? null : await readTlsDir(await c.pki.dirOf(`chaos-dn${i}`)) })));
+    clients.push(...nodeClients);
+    await setUp(admin, nodeClients, registerVolumes);
     log(`set up ${limits.dataNodeCount} data nodes and ${registerVolumes.length} volumes`);
 
     const recorder = new HistoryRecorder();
@@ -159,7 +170,7 @@ async function main(): Promise<number> {
       workers.push(workload.runClient(c, client, args.seed * 1000 + c + 1));
     }
     let loadStopped = false;
-    const heartbeats = heartbeatLoop(admin, () => loadStopped);
+    const heartbeats = heartbeatLoop(nodeClients, () => loadStopped);
     const nemesis = new Nemesis(cluster, admin, rnd, {
       intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs, minUpMs: limits.minUpMs, pauseFraction: args.pauseFraction, leaderQueryTimeoutMs: 2_000,
     }, log);

@@ -181,6 +181,8 @@ export interface AuditEvent {
   outcome: 'ok' | 'denied' | 'failed';
   /** The error code of a refused or failed call. */
   code: string | null;
+  /** Why a denial was made, where the code alone does not say (`certificate revoked`, `node certificate mismatch`). */
+  reason?: string;
   source: string;
   node: string;
 }

@@ -28,7 +28,8 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
-import { ErrorCode, GalleonError } from './errors.js';
+import { ErrorCode, GalleonError, invariant } from './errors.js';
+import type { AuditSink } from './auth.js';
 import type { LiveTls } from './tls-live.js';
 
 export interface TlsMaterial {
@@ -44,6 +45,34 @@ export interface TlsMaterial {
    * reads the live ones instead.
    */
   live?: LiveTls;
+  /**
+   * A daemon's audit log: where the refusals that only the certificate decides (a revoked
+   * certificate, a node certificate speaking for another node) are recorded, on every port.
+   */
+  audit?: AuditSink;
+}
+
+/** What a refusal by certificate records: the verb (`admin:…`, `block:…`, `metadata:…`, `raft:…`), the object, the source address. */
+export interface CertRefusal {
+  verb: string;
+  object: string | null;
+  code: string;
+  reason: string;
+  source: string;
+}
+
+/**
+ * Audits a refusal decided by the peer's certificate (no token involved): one event, outcome
+ * denied, the certificate's CN as the user (`cert:<CN>`). No audit log (a test harness): nothing.
+ */
+export function auditCertRefusal(tls: Tls, cert: Pick<PeerCertificate, 'subject'> | null | undefined, r: CertRefusal): void {
+  if (tls === null || tls === undefined || tls.audit === undefined) return;
+  const cn = cert?.subject.CN;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  tls.audit.record({
+    user: typeof name === 'string' ? `cert:${name.slice(0, 64)}` : null, tenant: null, verb: r.verb.slice(0, 80), object: r.object?.slice(0, 128) ?? null,
+    outcome: 'denied', code: r.code, reason: r.reason, source: r.source,
+  });
 }
 
 /** The organizational units `galleon cert` writes into a subject, and what they mean. */
@@ -147,14 +176,17 @@ export function peerKindOf(cert: Pick<PeerCertificate, 'subject'> | null | undef
  * otherwise node:https requiring a client certificate from the cluster CA. Same `http.Server`
  * API either way (listen, close, closeIdleConnections...).
  */
-export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, handler: http.RequestListener): http.Server {
+export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, handler: http.RequestListener, edge: 'admin' | 'block' = 'block'): http.Server {
   if (tls === null || tls === undefined) return http.createServer(options, handler);
   const live = tls.live;
   const id = live?.identity ?? tls;
   const server = https.createServer({
-    ...options, ca: id.ca, cert: id.cert, key: id.key, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs,
-  }, live === undefined ? handler : refuseRevoked(live, handler));
+    // rejectUnauthorized false: refuseUnauthorizedPeers ends every connection whose certificate
+    // failed verification before it carries a request, and audits it (OpenSSL would end it silently).
+    ...options, ca: id.ca, cert: id.cert, key: id.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs,
+  }, live === undefined ? handler : refuseRevoked(tls, live, handler, edge));
   refusePlaintextRequests(server);
+  refuseUnauthorizedPeers(tls, server, edge);
   live?.onChange((change) => {
     const now = live.identity;
     if (change.identity) server.setSecureContext({ ca: now.ca, cert: now.cert, key: now.key });
@@ -164,8 +196,29 @@ export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, hand
   return server;
 }
 
+/**
+ * A peer whose certificate did not verify (none, one of another CA, an expired one) is cut right
+ * after the handshake, before the HTTP layer reads a byte of it, and that is one audit event: no
+ * request was read, so the source address and OpenSSL's verdict are all there is. The listener runs
+ * first (prepended), so the HTTP server only ever gets verified peers. gRPC ports refuse such
+ * peers in the handshake too, but grpc-js does not surface those failures: not audited there.
+ */
+function refuseUnauthorizedPeers(tls: TlsMaterial, server: https.Server, edge: 'admin' | 'block'): void {
+  const check = (socket: TLSSocket): void => {
+    if (socket.authorized) return;
+    const why = Object.keys(socket.getPeerCertificate()).length === 0 ? 'no client certificate' : String(socket.authorizationError ?? 'unverified');
+    auditCertRefusal(tls, null, {
+      verb: `${edge}:tls-handshake`, object: null, code: ErrorCode.UNAUTHENTICATED, reason: `certificate refused: ${why.slice(0, 120)}`,
+      source: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+    });
+    socket.destroy();
+  };
+  server.prependListener('secureConnection', check);
+  invariant(server.listeners('secureConnection')[0] === check, 'the certificate check runs before the HTTP layer');
+}
+
 /** Every request on a connection whose certificate was revoked (even after it opened) gets one 401 and the connection closes. */
-function refuseRevoked(live: LiveTls, handler: http.RequestListener): http.RequestListener {
+function refuseRevoked(tls: TlsMaterial, live: LiveTls, handler: http.RequestListener, edge: 'admin' | 'block'): http.RequestListener {
   // A connection's certificate does not change: read it once per socket, not per request (block traffic).
   const certs = new WeakMap<object, PeerCertificate | null>();
   return (req, res) => {
@@ -177,6 +230,11 @@ function refuseRevoked(live: LiveTls, handler: http.RequestListener): http.Reque
     if (cert === null || !live.isRevoked(cert)) { handler(req, res); return; }
     req.resume();
     const e = certificateRevoked(cert.serialNumber).toJSON();
+    const path = (req.url ?? '').split('?')[0]?.split('/').slice(0, 3).join('/') ?? '';
+    auditCertRefusal(tls, cert, {
+      verb: `${edge}:${req.method ?? ''} ${path}`, object: `certificate ${cert.serialNumber.toLowerCase()}`, code: e.code, reason: 'certificate revoked',
+      source: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`,
+    });
     // Both shapes the edges answer with: the block port's (the error itself) and the admin endpoint's ({error}).
     const body = JSON.stringify({ ...e, error: e });
     res.writeHead(401, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });

@@ -68,7 +68,9 @@ export class MetadataCluster {
       const child = new ManagedChild({
         name: `metadata member ${id}`,
         command: process.execPath,
-        args: ['--import', 'tsx', memberMain, '--id', id, '--data-dir', dataDir, '--bind', address, '--peers', peers, ...(pki === null ? [] : ['--tls-dir', await pki.dirOf(id)]), ...(options.extraArgs ?? [])],
+        args: ['--import', 'tsx', memberMain, '--id', id, '--data-dir', dataDir, '--bind', address, '--peers', peers, ...(pki === null ? [] : ['--tls-dir', await pki.dirOf(id)]),
+          // The workload creates volumes of the default (encrypted) class and never writes their blocks: no keys here.
+          '--allow-unkeyed-encryption', ...(options.extraArgs ?? [])],
         cwd: repoRoot,
         env: { ...process.env, GALLEON_LOG_LEVEL: options.logLevel ?? 'warn' },
         logPath,

@@ -260,7 +260,7 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
       logger.error({ err }, 'admin request handler failed');
       res.destroy();
     });
-  });
+  }, 'admin');
 
   let origins: ReadonlySet<string> = new Set();
 

@@ -27,8 +27,8 @@ export function authHandlers(host: DaemonHost, api: () => AdminApi): Pick<Handle
     auditList: (_, b) => {
       const log = host.auditLog();
       if (log === null) {
-        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, 'this daemon runs without authentication and keeps no audit log', {
-          hint: 'start it with --auth (galleon up does)',
+        throw new GalleonError(ErrorCode.FAILED_PRECONDITION, 'this daemon runs without authentication and without TLS, and keeps no audit log', {
+          hint: 'start it with --auth and TLS (galleon up does)',
         });
       }
       return Promise.resolve(log.list({ ...(b?.sinceMs === undefined ? {} : { sinceMs: b.sinceMs }), ...(b?.user === undefined ? {} : { user: b.user }), ...(b?.limit === undefined ? {} : { limit: b.limit }) }));

@@ -149,6 +149,7 @@ export class Daemon implements DaemonHost {
       daemon.tlsWatcher.start();
     }
     if (config.nodeTokenFile !== null) await daemon.initAuth(config.nodeTokenFile);
+    daemon.auditCertificates();
     await routeGrpcLogs(daemon.logger);
     collectDefaultMetrics({ register: daemon.registry, prefix: 'galleon_' });
     await writeFile(join(config.storagePath, pidFileName), `${process.pid}\n`);
@@ -212,6 +213,16 @@ export class Daemon implements DaemonHost {
     this.adminAuth = new AdminAuth({ nodeToken: this.nodeToken, audit: this.audit, api: () => this.metadata() });
   }
 
+  /**
+   * Under TLS the ports refuse by certificate too (revoked, a node certificate speaking for another
+   * node): those refusals go to the audit log, which is opened for them even without tokens.
+   */
+  private auditCertificates(): void {
+    if (this.tls === null) return;
+    this.audit ??= new AuditLog(this.cfg.storagePath, this.cfg.nodeId, this.logger.child({ part: 'audit' }));
+    this.tls.audit = this.audit;
+  }
+
   /** Options of every metadata client this node makes: the node credential when authentication is on. */
   private clientAuth(): { token?: string } {
     return this.nodeToken === null ? {} : { token: this.nodeToken };
@@ -234,7 +245,7 @@ export class Daemon implements DaemonHost {
       this.metadataRole = new MetadataRole({
         nodeId: this.cfg.nodeId, dataDir: this.metadataDir(), bindAddress: this.cfg.bindAddress, ipcAddress: this.cfg.ipcAddress,
         peerAddresses: this.cfg.peerAddresses, targetVoters: this.cfg.targetVoters, logger: this.logger,
-        dataNodeDownAfterMs: this.cfg.dataNodeDownAfterMs, tls: this.tls,
+        dataNodeDownAfterMs: this.cfg.dataNodeDownAfterMs, tls: this.tls, dataKeys: { wrapNewKey: () => this.keys().wrapNewKey() },
         ...(this.nodeToken === null || this.audit === null ? {} : { auth: { nodeToken: this.nodeToken, audit: this.audit } }),
       });
       await this.metadataRole.start();

@@ -115,6 +115,16 @@ export class DaemonKeys {
     return new VolumeKeyring(api, this.provider);
   }
 
+  /** A fresh data key wrapped by the current provider (the metadata member's own wrapping, metadata/service/volume-key-gate.ts). */
+  async wrapNewKey(): Promise<WrappedDataKey> {
+    const key = newDataKey();
+    try {
+      return await this.provider.wrap(dataKeyContext, key);
+    } finally {
+      key.fill(0);
+    }
+  }
+
   /** The spec with a freshly wrapped data key when its class encrypts (the class default is resolved here too). */
   async withDataKey(api: MetadataApi, spec: VolumeSpec, defaultClass: string): Promise<VolumeSpec> {
     const sc = await api.getStorageClass(spec.storageClass ?? defaultClass);

@@ -6,6 +6,7 @@
  * ("Docker Swarm-like" membership: managers up to the target, workers beyond it).
  */
 import type { TlsMaterial } from '../../proto/tls.js';
+import type { DataKeyWrapper } from '../../metadata/service/volume-key-gate.js';
 import { access, readdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -29,6 +30,8 @@ export interface MetadataRoleOptions {
   auth?: MemberAuth;
   /** Mutual TLS for Raft and the metadata API (proto/tls.ts); null: plaintext. */
   tls?: TlsMaterial | null;
+  /** Wraps data keys for encrypted volumes created through the API without one (metadata/service/volume-key-gate.ts). */
+  dataKeys?: DataKeyWrapper;
 }
 
 export type Bootstrap = 'restart' | 'new-cluster' | 'join';
@@ -91,6 +94,7 @@ export class MetadataRole {
         tls: this.opts.tls ?? null,
         ...(this.opts.dataNodeDownAfterMs === undefined ? {} : { timing: { dataNodeHeartbeatTimeoutMs: this.opts.dataNodeDownAfterMs } }),
         ...(this.opts.auth === undefined ? {} : { auth: this.opts.auth }),
+        ...(this.opts.dataKeys === undefined ? {} : { dataKeys: this.opts.dataKeys }),
       };
       this.member = await startMetadataMember(
         this.bootstrap === 'new-cluster' ? { ...base, peers: [{ id: this.opts.nodeId, address: this.opts.bindAddress }] }

@@ -9,7 +9,7 @@ import { GalleonError, httpStatusOf, isGalleonError } from '../../proto/errors.j
 import { decodePathSegment, parseRequestTarget } from '../../proto/http-edge.js';
 import { defaultMaxBlockBodyBytes } from '../../proto/limits.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
-import { createHttpEdgeServer, peerCertificateOf, peerKindOf, peerNodeIdOf, type TlsMaterial } from '../../proto/tls.js';
+import { auditCertRefusal, createHttpEdgeServer, peerCertificateOf, peerKindOf, peerNodeIdOf, type TlsMaterial } from '../../proto/tls.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -219,8 +219,9 @@ export class BlockServer {
     const err = new GalleonError('PERMISSION_DENIED', `this certificate is node ${node ?? '?'}'s; it may not ${what}`, {
       hint: 'each node uses its own certificate (`galleon cert issue --node ID` names the node id it may speak for)',
     });
-    // A denied call is an audit event, as the door's own refusals are.
-    this.auth?.denied(req, route, node, err);
+    // A denied call is an audit event, as the door's own refusals are (without tokens: the TLS edge's log).
+    if (this.auth !== undefined && this.auth !== null) this.auth.denied(req, route, node, err);
+    else auditCertRefusal(this.opts.tls, peerCertificateOf(req), { verb: `block:${route}`, object: node, code: err.code, reason: 'node certificate mismatch', source: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}` });
     throw err;
   }
 

@@ -16,6 +16,7 @@ import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { ClusterStatus, Member } from '../../proto/metadata-types.js';
 import type { AddressBook } from './address-book.js';
 import { checkCallArgs } from './call-args.js';
+import { keyedArgs, keyLookupsOver, type KeyGatePolicy } from './volume-key-gate.js';
 import { maxWatchTimeoutMs, type VolumeWatch } from './volume-watch.js';
 
 export interface CallInput {
@@ -52,6 +53,8 @@ export interface ServiceDeps {
   limits: ServiceLimits;
   /** Long polls on the volume table (volume-watch.ts); absent: waitForChange is refused. */
   watch?: VolumeWatch;
+  /** Encrypted volumes get their data key here or are refused (volume-key-gate.ts); absent: refused. */
+  keys?: KeyGatePolicy;
 }
 
 export class MetadataService {
@@ -95,7 +98,8 @@ export class MetadataService {
       throw invalid(`${method} needs a client id and a sequence number`, 'use MetadataClient, which stamps every mutating call');
     }
     this.requireLeader();
-    const result = await this.d.driver.propose({ clientId: input.clientId, seq: input.seq, stampMs: Date.now(), method, args: input.args });
+    const args = await keyedArgs(method, input.args, keyLookupsOver((m, a) => this.d.stateMachine.query(m as QueryMethod, a)), this.d.keys ?? { wrapper: null, allowUnkeyed: false });
+    const result = await this.d.driver.propose({ clientId: input.clientId, seq: input.seq, stampMs: Date.now(), method, args });
     if (result.ok) return result.value ?? null;
     throw GalleonError.fromJSON(result.error);
   }

@@ -19,7 +19,6 @@ import {
   hiddenVolume, markDenied, requireClusterWide, requireNeed, seesClass, seesTenant, tenantOf, volumeAccess, type Need, type Principal, type TokenInfo, type User,
 } from '../../proto/auth.js';
 import type { Snapshot, StorageClass, Volume } from '../../proto/metadata-types.js';
-import { defaultStorageClass } from '../state/logic/storage-classes.js';
 
 const readMethods = [
   'getStorageClass', 'listStorageClasses', 'getVolume', 'listVolumes', 'listDataNodes', 'clusterStatus', 'getPlacement',
@@ -93,8 +92,6 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
   const object = typeof args[0] === 'string' ? args[0] : objectName(args[0]);
   requireNeed(p, methodNeed(method), `call ${method}`);
   if (clusterWideMethods.has(method)) requireClusterWide(p, `call ${method}`);
-  if (p.kind === 'user' && method === 'createVolume') await requireDataKey(args[0], look);
-  if (p.kind === 'user' && method === 'cloneVolume' && (args[2] === undefined || args[2] === null)) await requireCloneKey(args[0], look);
   const tenant = tenantOf(p);
   if (tenant === null) return { args, object, filter: same };
   if (volumeRefMethods.has(method) && typeof args[0] === 'string') await requireOwnVolume(p, args[0], look, method === 'getPlacement');
@@ -114,33 +111,6 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
     default: break;
   }
   return { args, object, filter: same };
-}
-
-/**
- * A user's volume of a class with encryption must come with its wrapped data key: the daemons wrap
- * one (cli/daemon/keys.ts) before they call, but a program calling the metadata API itself would
- * otherwise create a volume the data plane writes in clear. The node credential (the cluster's own
- * software and test harnesses) is trusted to know what it creates.
- */
-async function requireDataKey(spec: unknown, look: GuardLookups): Promise<void> {
-  if (!isRecordLike(spec) || spec.dataKey !== undefined) return;
-  const name = typeof spec.storageClass === 'string' ? spec.storageClass : defaultStorageClass;
-  const sc = await look.storageClass(name);
-  if (sc === null || !sc.encryption) return;
-  throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `storage class ${sc.name} encrypts, and this volume spec has no wrapped data key (dataKey)`, {
-    hint: 'create it through a daemon (galleon volume create, or its admin endpoint), which wraps a data key with the cluster\'s key provider; or pick a class without encryption',
-  });
-}
-
-/** The same for a clone: a clone of an encrypted volume seals its own writes with its own key. */
-async function requireCloneKey(snapshotRef: unknown, look: GuardLookups): Promise<void> {
-  if (typeof snapshotRef !== 'string') return;
-  const snap = await look.snapshot(snapshotRef);
-  const source = snap === null ? null : await look.volume(snap.volumeId);
-  if (snap === null || source?.encrypted !== true) return;
-  throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot ${snap.name} is of encrypted volume ${snap.volumeName}, and this clone has no wrapped data key (dataKey)`, {
-    hint: 'clone it through a daemon (galleon volume clone, or its admin endpoint), which wraps a data key for the clone',
-  });
 }
 
 function isRecordLike(v: unknown): v is Record<string, unknown> {

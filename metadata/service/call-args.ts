@@ -22,6 +22,8 @@ const obj = z.record(z.string().max(maxArgStringChars), z.unknown());
 const opt = <T extends z.ZodType>(t: T) => t.nullable().optional();
 /** The tenant a command acts for (auth-guard.ts adds it; the state machine checks it in the apply). */
 const scope = opt(z.object({ tenant: str }).strict());
+/** The node a lease call acts for (grpc-server.ts adds it from the node certificate; node-claims.ts). */
+const holderScope = opt(z.object({ holder: str }).strict());
 
 const shapes: Record<string, z.ZodType> = {
   createStorageClass: z.tuple([obj]),
@@ -43,8 +45,8 @@ const shapes: Record<string, z.ZodType> = {
   registerDataNode: z.tuple([obj]),
   heartbeatDataNode: z.tuple([str, int, z.array(z.unknown()).max(maxHeartbeatPgs)]),
   acquireLease: z.tuple([str, str, str, int, opt(z.enum(['rw', 'ro'])), opt(int)]),
-  renewLease: z.tuple([str, int]),
-  releaseLease: z.tuple([str]),
+  renewLease: z.tuple([str, int, holderScope]),
+  releaseLease: z.tuple([str, holderScope]),
   claimPgPrimary: z.tuple([str, int, str, int]),
   markPgReplicaOutOfSync: z.tuple([str, int, str, int, str, int]),
   addBackupTarget: z.tuple([obj]),

@@ -9,21 +9,29 @@ import { ErrorCode, GalleonError, type SerializedError } from '../../proto/error
 import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { MetadataService } from './api-handler.js';
 import type { MetadataGate } from './auth-gate.js';
-import { certificateRevoked, type Tls } from '../../proto/tls.js';
+import { auditCertRefusal, certificateRevoked, peerNodeIdOf, type Tls } from '../../proto/tls.js';
+import { bindToNode } from './node-claims.js';
+import { isDenial } from '../../proto/auth.js';
 
 type CallContext = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPeer' | 'getAuthContext'>;
 
-/** One call through the gate (when there is one): authenticated, authorized, its answer filtered. */
-async function callThrough(svc: MetadataService, req: CallRequestWire, args: unknown[], call: CallContext, gate: MetadataGate | undefined): Promise<unknown> {
-  const input = { method: req.method, args, clientId: req.client_id, seq: req.seq, stale: req.stale };
-  if (gate === undefined) return svc.call(input);
+/**
+ * One call through the gate (when there is one): authenticated, authorized, bound to the
+ * certificate's node (`bind`, after the token: a bad token is UNAUTHENTICATED whatever it asks), its
+ * answer filtered.
+ */
+async function callThrough(svc: MetadataService, req: CallRequestWire, args: unknown, call: CallContext, gate: MetadataGate | undefined, bind: (args: unknown) => unknown): Promise<unknown> {
+  const input = { method: req.method, clientId: req.client_id, seq: req.seq, stale: req.stale };
+  if (gate === undefined) return svc.call({ ...input, args: bind(args) as unknown[] });
   const header = call.metadata.get('authorization').map(String);
   // Arguments that are not a list are refused by the service (after the door): the guard sees none.
   const list = Array.isArray(args) ? args : null;
   const admitted = await gate.admit({ authorization: header.length === 0 ? undefined : header, source: call.getPeer(), method: req.method, args: list ?? [] });
+  // A refusal of the binding is audited by bind itself, once.
+  const bound = bind(list === null ? args : admitted.args) as unknown[];
   let value: unknown;
   try {
-    value = await svc.call({ ...input, args: list === null ? args : admitted.args });
+    value = await svc.call({ ...input, args: bound });
   } catch (err) {
     return admitted.settle({ ok: false, err });
   }
@@ -50,20 +58,23 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
 
   const run = async (req: CallRequestWire, call: CallContext): Promise<CallReplyWire> => {
     const id = req.id;
+    let bound = false;
     try {
       const svc = service();
       if (svc === null) throw new GalleonError(ErrorCode.UNAVAILABLE, 'metadata member is starting or stopping', { hint: 'retry shortly or ask another member' });
-      const cert = tls?.live === undefined ? undefined : call.getAuthContext()?.sslPeerCertificate;
-      if (cert !== undefined && tls?.live?.isRevoked(cert) === true) throw certificateRevoked(cert.serialNumber);
+      refuseRevoked(tls, call, req.method);
       let args: unknown;
       try {
         args = req.args === '' ? [] : JSON.parse(req.args);
       } catch {
         throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'call arguments are not JSON', { hint: 'send the arguments as a JSON array' });
       }
-      const value = await callThrough(svc, req, args as unknown[], call, gate);
+      const bind = (a: unknown): unknown => { const out = bindCall(tls, call, req.method, a); bound = true; return out; };
+      const value = await callThrough(svc, req, args, call, gate, bind);
       return { id, result: JSON.stringify(value ?? null), error: '' };
     } catch (err) {
+      // Without tokens no gate audits: a lease of another node refused in the apply (its holder scope) is audited here.
+      if (bound && gate === undefined && isDenial(err)) auditScopeRefusal(tls, call, req.method, err);
       if (!(err instanceof GalleonError)) logger.error({ err, method: req.method }, 'metadata call failed unexpectedly');
       return { id, result: '', error: JSON.stringify(serializeError(err)) };
     }
@@ -92,6 +103,39 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
       call.on('cancelled', () => { open = false; });
     },
   });
+}
+
+/** A certificate revoked since its connection opened is refused (UNAUTHENTICATED) and audited, before any token is looked at. */
+function refuseRevoked(tls: Tls, call: CallContext, method: string): void {
+  if (tls === null || tls === undefined || tls.live === undefined) return;
+  const cert = call.getAuthContext()?.sslPeerCertificate;
+  if (cert === undefined || !tls.live.isRevoked(cert)) return;
+  const err = certificateRevoked(cert.serialNumber);
+  auditCertRefusal(tls, cert, { verb: `metadata:${method.slice(0, 64)}`, object: `certificate ${cert.serialNumber.toLowerCase()}`, code: err.code, reason: 'certificate revoked', source: call.getPeer() });
+  throw err;
+}
+
+/**
+ * Under TLS a call that speaks for a node (node-claims.ts) must come from that node's certificate
+ * (PERMISSION_DENIED, audited); plaintext: nothing, the node credential alone is checked (any holder
+ * may speak for any node). Answers the arguments to serve.
+ */
+function bindCall(tls: Tls, call: CallContext, method: string, args: unknown): unknown {
+  // Arguments that are not a list are refused by the service's own check.
+  if (tls === null || tls === undefined || !Array.isArray(args)) return args;
+  const cert = call.getAuthContext()?.sslPeerCertificate;
+  try {
+    return bindToNode(method, args, peerNodeIdOf(cert));
+  } catch (err) {
+    const claimed = (err as GalleonError).details as { claimed?: string } | undefined;
+    auditCertRefusal(tls, cert, { verb: `metadata:${method.slice(0, 64)}`, object: claimed?.claimed ?? null, code: (err as GalleonError).code, reason: 'node certificate mismatch', source: call.getPeer() });
+    throw err;
+  }
+}
+
+function auditScopeRefusal(tls: Tls, call: CallContext, method: string, err: unknown): void {
+  const cert = tls === null || tls === undefined ? undefined : call.getAuthContext()?.sslPeerCertificate;
+  auditCertRefusal(tls, cert, { verb: `metadata:${method.slice(0, 64)}`, object: null, code: (err as GalleonError).code, reason: 'node certificate mismatch', source: call.getPeer() });
 }
 
 /** Whether the stream's certificate, not revoked when the stream opened, is revoked now. */

@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       'auto-promote': { type: 'boolean', default: false },
       'metrics-bind': { type: 'string' },
       'tls-dir': { type: 'string' },
+      'allow-unkeyed-encryption': { type: 'boolean', default: false },
       ...Object.fromEntries(Object.keys(numericFlags).map((k) => [k, { type: 'string' as const }])),
     },
     strict: true,
@@ -89,6 +90,9 @@ async function main(): Promise<void> {
     timing,
     // Mutual TLS with this folder's certificate (proto/tls.ts); without --tls-dir, plaintext (test harnesses).
     tls: values['tls-dir'] === undefined ? null : await readTlsDir(values['tls-dir']),
+    // This process has no key provider: a volume of an encrypted class is refused, unless a test harness
+    // whose block clients hold no keys asks for the old behaviour (metadata/service/volume-key-gate.ts).
+    allowUnkeyedEncryption: values['allow-unkeyed-encryption'],
   });
   let metricsServer: Server | null = null;
   let metricsAddress: string | null = null;

@@ -35,6 +35,7 @@ import { MetadataService, serviceDefaults, type ServiceLimits } from './api-hand
 import { VolumeWatch } from './volume-watch.js';
 import { MetadataClient } from './client.js';
 import { registerMetadataService } from './grpc-server.js';
+import type { DataKeyWrapper } from './volume-key-gate.js';
 import { metadataAuthGate, type MetadataGate } from './auth-gate.js';
 import { Authenticator, hashToken, type CredentialRecord } from '../../proto/auth-token.js';
 import type { AuditSink } from '../../proto/auth.js';
@@ -101,6 +102,13 @@ export interface MetadataMemberOptions {
    * the node credential. Absent: the API is open, as before (tests of lower layers, tools).
    */
   auth?: MemberAuth;
+  /**
+   * Issue #12: wraps a fresh data key for a volume of an encrypted class created or cloned without
+   * one (volume-key-gate.ts); a daemon's member always has it. Absent: such a call is refused...
+   */
+  dataKeys?: DataKeyWrapper;
+  /** ...unless this is set (test harnesses whose block clients hold no keys): then it goes through unkeyed, as before. */
+  allowUnkeyedEncryption?: boolean;
 }
 
 export interface MemberAuth {
@@ -286,7 +294,8 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
       },
     });
     driverRef = driver;
-    const service = new MetadataService({ id: options.id, driver, stateMachine, addressBook, logger, metrics, limits: timing, watch });
+    const keys = { wrapper: options.dataKeys ?? null, allowUnkeyed: options.allowUnkeyedEncryption === true };
+    const service = new MetadataService({ id: options.id, driver, stateMachine, addressBook, logger, metrics, limits: timing, watch, keys });
     let serving = true;
     registerMetadataService(srv, () => (serving ? service : null), logger, options.auth === undefined ? undefined : memberGate(options.auth, stateMachine, service), options.tls);
     driver.start();

@@ -1,13 +1,15 @@
 /**
- * Volumes of an encrypted class created through the metadata API itself (issue #12, gap 6): the
- * daemons wrap a data key before they create one (cli/daemon/keys.ts), but a program with a token
- * calling the gRPC API directly used to get a volume the data plane would write in clear. The
- * guard (metadata/service/auth-guard.ts `requireDataKey`) now refuses such a spec with one line and
- * a hint, and nothing is created. The controls: the same call for a class without encryption, and
- * the daemon's own path (`galleon volume create`), which wraps the key, both create the volume.
- * The same for clones of an encrypted volume's snapshot (`requireCloneKey`).
+ * Volumes of an encrypted class created through the metadata API itself (issue #12): the daemons
+ * wrap a data key before they create one (cli/daemon/keys.ts), but a program calling the gRPC API
+ * directly — with a user's token or the node credential — used to get a volume the data plane
+ * would write in clear. The leader's member now wraps a key itself with the cluster's key provider
+ * (metadata/service/volume-key-gate.ts), for creates and clones alike; a member without a provider
+ * refuses (test/metadata/service/member.test.ts). The controls: a class without encryption takes no
+ * key, the daemon's own path keeps wrapping its own, and a member-keyed volume reads back through
+ * the daemon (same provider).
  */
 import { strict as assert } from 'node:assert';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UpResult } from '../../cli/local/cluster.js';
 import { loadTlsDir } from '../../cli/lib/tls.js';
@@ -51,40 +53,42 @@ describe('encrypted classes through the metadata API (integration)', function ()
     if (root !== '') await killClusterDir(root);
   });
 
-  it('refuses a user\'s API create of an encrypted-class volume without a wrapped key; nothing is created', async () => {
+  it('a user\'s API create of an encrypted-class volume without a wrapped key gets one from the member; its blocks are sealed and read back', async () => {
     const a = api as MetadataClient;
-    for (const spec of [{ name: 'raw-api', size: '1M', storageClass: 'enc-one', replicas: 1 }, { name: 'raw-default', size: '1M', replicas: 1 }]) {
-      await assert.rejects(a.createVolume(spec), (err: Error & { code?: string; hint?: string }) => {
-        assert.equal(err.code, 'INVALID_ARGUMENT');
-        assert.match(err.message, /^storage class (enc-one|encrypted-storage) encrypts, and this volume spec has no wrapped data key \(dataKey\)$/);
-        assert.match(err.hint ?? '', /galleon volume create/);
-        return true;
-      });
-    }
-    assert.deepEqual((await a.listVolumes()).map((v) => v.name), [], 'nothing was created');
-  });
-
-  it('the controls: a class without encryption through the API, and the daemon\'s path (which wraps a key) for the encrypted class', async () => {
-    const a = api as MetadataClient;
-    const plain = await a.createVolume({ name: 'plain-api', size: '1M', storageClass: 'fast-local-ssd', replicas: 1 });
-    assert.equal(plain.encrypted, undefined);
-    const viaDaemon = await cliJson<Volume>(['volume', 'create', '--name', 'via-daemon', '--size', '1M', '--storage-class', 'enc-one', '--replicas', '1'], env);
+    const v = await a.createVolume({ name: 'raw-api', size: '1M', storageClass: 'enc-one', replicas: 1 });
     // `encrypted` is set by the state machine only with a wrapped key (metadata/state/logic/volume-keys.ts).
-    assert.equal(viaDaemon.encrypted, true);
+    assert.equal(v.encrypted, true);
+    const w = await runCli(['volume', 'write-block', 'raw-api', '0', '--data', 'sealed-by-member-key'], env);
+    assert.equal(w.code, 0, w.stderr);
+    const r = await runCli(['volume', 'read-block', 'raw-api', '0'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /sealed-by-member-key/);
   });
 
-  it('refuses a user\'s API clone of an encrypted volume\'s snapshot without a wrapped key; the daemon\'s clone gets its own key', async () => {
+  it('the node credential\'s API create and clone get a key too; the daemon\'s path (which wraps its own) and a class without encryption as before', async () => {
+    const nodeApi = new MetadataClient({ addresses: [up.cluster.nodes[0]?.bindAddress ?? ''], tls: await loadTlsDir(upClientEnv(dir).GALLEON_TLS_DIR, 'cli'), token: (await readFile(join(dir, 'node-token'), 'utf8')).trim(), callDeadlineMs: 10_000 });
+    try {
+      assert.equal((await nodeApi.createVolume({ name: 'node-api', size: '1M', storageClass: 'enc-one', replicas: 1 })).encrypted, true);
+      const a = api as MetadataClient;
+      const plain = await a.createVolume({ name: 'plain-api', size: '1M', storageClass: 'fast-local-ssd', replicas: 1 });
+      assert.equal(plain.encrypted, undefined);
+      const viaDaemon = await cliJson<Volume>(['volume', 'create', '--name', 'via-daemon', '--size', '1M', '--storage-class', 'enc-one', '--replicas', '1'], env);
+      assert.equal(viaDaemon.encrypted, true);
+      const snap = await cliJson<{ name: string }>(['snapshot', 'create', 'via-daemon', '--name', 'enc-snap'], env);
+      assert.equal((await nodeApi.cloneVolume(snap.name, 'node-clone')).encrypted, true);
+    } finally {
+      nodeApi.close();
+    }
+  });
+
+  it('a user\'s API clone of an encrypted volume\'s snapshot without a wrapped key gets its own key; the daemon\'s clone too', async () => {
     const a = api as MetadataClient;
-    const snap = await cliJson<{ name: string }>(['snapshot', 'create', 'via-daemon', '--name', 'enc-snap'], env);
-    await assert.rejects(a.cloneVolume(snap.name, 'raw-clone'), (err: Error & { code?: string; hint?: string }) => {
-      assert.equal(err.code, 'INVALID_ARGUMENT');
-      assert.equal(err.message, 'snapshot enc-snap is of encrypted volume via-daemon, and this clone has no wrapped data key (dataKey)');
-      assert.match(err.hint ?? '', /galleon volume clone/);
-      return true;
-    });
-    assert.ok(!(await a.listVolumes()).some((v) => v.name === 'raw-clone'), 'nothing was created');
+    const raw = await a.cloneVolume('enc-snap', 'raw-clone');
+    assert.equal(raw.encrypted, true);
     const viaDaemon = await cliJson<Volume>(['volume', 'clone', 'enc-snap', '--name', 'keyed-clone'], env);
     assert.equal(viaDaemon.encrypted, true);
+    const keys = await cliJson<{ volume: string }[]>(['key', 'list'], env);
+    for (const name of ['raw-api', 'node-api', 'via-daemon', 'node-clone', 'raw-clone', 'keyed-clone']) assert.ok(keys.some((k) => k.volume === name), `${name} has a wrapped data key`);
     // A snapshot of a plain volume clones through the API as before.
     await cliJson(['snapshot', 'create', 'plain-api', '--name', 'plain-snap'], env);
     assert.equal((await a.cloneVolume('plain-snap', 'plain-clone')).encrypted, undefined);

@@ -21,6 +21,7 @@ import { MetadataClient } from '../../metadata/service/client.js';
 import { osFreePort } from '../../cli/local/ports.js';
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
 import type { PlacementGroup, Volume } from '../../proto/metadata-types.js';
+import type { AuditEvent } from '../../proto/auth.js';
 import { undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import { blockPath, Header } from '../../dataplane/wire.js';
 import { issueTestCert, upClientEnv } from '../support/tls.js';
@@ -143,6 +144,71 @@ describe('certificates bound to node ids, revoked and rotated on a running clust
     assert.equal(read.text.slice(0, 8), 'original', 'the forged forward changed nothing');
   });
 
+  it('the metadata API binds node calls to the certificate\'s node: node2 cannot heartbeat, register, claim or lease as node1, nor touch node1\'s lease; each refusal audited, nothing changed', async () => {
+    const node2 = await issueTestCert(caDir, 'node', 'node2', join(root, 'node2'));
+    const node1 = await loadTlsDir(nodeTlsDir(node().storagePath), 'cli');
+    const as = (tls: TlsMaterial): MetadataClient => new MetadataClient({ addresses: [node().bindAddress], tls, callDeadlineMs: callTimeoutMs });
+    const [a1, a2, op] = [as(node1), as(node2), as(await operator())];
+    const denied = async (p: Promise<unknown>, re: RegExp): Promise<void> => {
+      await assert.rejects(p, (err: Error & { code?: string }) => { assert.equal(err.code, 'PERMISSION_DENIED', err.message); assert.match(err.message, re); return true; });
+    };
+    const t0 = new Date().toISOString();
+    try {
+      const group = (await a1.getPlacement(vol.id)).find((g) => g.pg === 0);
+      assert.ok(group !== undefined);
+      const stable = async (): Promise<unknown> => ({
+        nodes: (await a1.listDataNodes()).map(({ lastHeartbeatAtMs: _h, usedBytes: _u, ...rest }) => rest), placement: await a1.getPlacement(vol.id),
+      });
+      const before = await stable();
+      // node1's own certificate holds a lease in its own name (the control that binding lets the node through).
+      const lease = await a1.acquireLease('mount', vol.id, 'node1', 60_000, 'ro');
+      assert.equal(lease.holder, 'node1');
+      const mismatch = /this certificate is node node2's; it may not call \w+ as node node1/;
+      await denied(a2.heartbeatDataNode('node1', 0, []), mismatch);
+      await denied(a2.registerDataNode({ id: 'node1', address: '127.0.0.1:1', zone: 'z', capacityBytes: 1 }), mismatch);
+      await denied(a2.claimPgPrimary(vol.id, 0, 'node1', group.epoch + 1), mismatch);
+      await denied(a2.markPgReplicaOutOfSync(vol.id, 0, 'node1', group.epoch, 'node1', 0), mismatch);
+      await denied(a2.acquireLease('pg-primary', `${vol.id}/0`, 'node1', 4_000, undefined, group.epoch), mismatch);
+      await denied(a2.renewLease(lease.id, 1), new RegExp(`lease ${lease.id} is held by node1; node node2 may not renew it`));
+      await denied(a2.releaseLease(lease.id), new RegExp(`lease ${lease.id} is held by node1; node node2 may not release it`));
+      await denied(op.heartbeatDataNode('node1', 0, []), /heartbeatDataNode is for cluster nodes; this is not a node certificate/);
+      // In its own name node2 passes the binding and meets the service's own answer.
+      await assert.rejects(a2.heartbeatDataNode('node2', 0, []), (err: Error & { code?: string }) => err.code !== 'PERMISSION_DENIED');
+      // The lease is node1's still: its holder renews and releases it.
+      assert.equal((await a1.renewLease(lease.id, 60_000)).holder, 'node1');
+      await a1.releaseLease(lease.id);
+      assert.deepEqual(await stable(), before, 'data nodes and placement unchanged');
+      // node1's daemon heartbeats through the binding with its own certificate.
+      const hb = (await a1.listDataNodes()).find((n) => n.id === 'node1')?.lastHeartbeatAtMs ?? 0;
+      await waitFor('node1 to heartbeat again', 30_000, async () => ((await a1.listDataNodes()).find((n) => n.id === 'node1')?.lastHeartbeatAtMs ?? 0) > hb);
+    } finally {
+      a1.close(); a2.close(); op.close();
+    }
+    const events = (await cliJson<AuditEvent[]>(['audit', 'list', '--since', t0], env)).filter((e) => e.reason === 'node certificate mismatch');
+    assert.deepEqual(events.map((e) => e.verb).sort(), ['metadata:acquireLease', 'metadata:claimPgPrimary', 'metadata:heartbeatDataNode', 'metadata:heartbeatDataNode',
+      'metadata:markPgReplicaOutOfSync', 'metadata:registerDataNode', 'metadata:releaseLease', 'metadata:renewLease']);
+    for (const e of events) {
+      assert.equal(e.outcome, 'denied');
+      assert.equal(e.code, 'PERMISSION_DENIED');
+      assert.match(e.source, /127\.0\.0\.1/);
+    }
+  });
+
+  it('on a cluster without tokens, an API create or clone of an encrypted class without a key gets one from the member (issue #12, gap 3)', async () => {
+    const api = new MetadataClient({ addresses: [node().bindAddress], tls: await operator(), callDeadlineMs: callTimeoutMs });
+    try {
+      await api.createStorageClass({ name: 'enc-open', encryption: true, replicas: 1, writeConcern: 'durable' });
+      const v = await api.createVolume({ name: 'open-enc', size: '1M', storageClass: 'enc-open', replicas: 1 });
+      assert.equal(v.encrypted, true);
+      const snap = await api.createSnapshot('open-enc', 'open-snap');
+      assert.equal((await api.cloneVolume(snap.name, 'open-clone')).encrypted, true);
+      const keys = await cliJson<{ volume: string }[]>(['key', 'list'], env);
+      assert.deepEqual(keys.map((k) => k.volume).sort(), ['open-clone', 'open-enc']);
+    } finally {
+      api.close();
+    }
+  });
+
   it('galleon cert revoke: every port refuses the certificate within the reload bound, open connections too, without a restart', async () => {
     const mallory = await issueTestCert(caDir, 'client', 'mallory', join(root, 'mallory'));
     const node7 = await issueTestCert(caDir, 'node', 'node7', join(root, 'node7'));
@@ -152,7 +218,7 @@ describe('certificates bound to node ids, revoked and rotated on a running clust
       // The controls, which also open the connections the revocation must reach.
       assert.equal((await call(agent, node().ipcAddress, '/v1/volumes')).status, 200);
       assert.equal((await call(agent, node().dataAddress, blk())).status, 200);
-      assert.deepEqual((await api.listVolumes()).map((v) => v.name), ['certs']);
+      assert.ok((await api.listVolumes()).some((v) => v.name === 'certs'));
       assert.equal(await raftFrom(node().bindAddress, credsOf(node7), 'node7'), grpc.status.OK);
       const pidBefore = (await cliJson<DaemonStatus>(['daemon', 'status'], env)).pid;
 
@@ -176,6 +242,16 @@ describe('certificates bound to node ids, revoked and rotated on a running clust
       await assert.rejects(api.listVolumes(), (err: Error & { code?: string }) => err.code === 'UNAUTHENTICATED' || /revoked/.test(err.message));
       // node7 was revoked by the second `cert revoke`, which the daemon may read a reload later than the first.
       await waitFor('Raft to refuse the revoked node certificate', revocationBoundMs, async () => (await raftFrom(node().bindAddress, credsOf(node7), 'node7')) === Number(grpc.status.UNAUTHENTICATED));
+      // Each refusal of a revoked certificate is one audit event: denied, reason revoked, the source address (gap 2).
+      const revokedEvents = (await cliJson<AuditEvent[]>(['audit', 'list', '--since', new Date(t0).toISOString()], env)).filter((e) => e.reason === 'certificate revoked');
+      for (const edge of ['admin:', 'block:', 'metadata:', 'raft:']) assert.ok(revokedEvents.some((e) => e.verb.startsWith(edge)), `a revoked-certificate event of ${edge} in ${JSON.stringify(revokedEvents.map((e) => e.verb))}`);
+      for (const e of revokedEvents) {
+        assert.equal(e.outcome, 'denied');
+        assert.equal(e.code, 'UNAUTHENTICATED');
+        assert.match(e.object ?? '', /^certificate [0-9a-f]+$/);
+        assert.match(e.user ?? '', /^cert:(mallory|node7)$/);
+        assert.match(e.source, /127\.0\.0\.1/);
+      }
       const s = await cliJson<DaemonStatus>(['daemon', 'status'], env);
       assert.equal(s.pid, pidBefore, 'no restart');
       assert.equal(s.security.revokedCertificates, 2);

@@ -19,8 +19,14 @@
  * port and gRPC: node 1's, so forwards and Raft frames reach their decoders), so malformed
  * requests get past TLS and reach the parsers. Raw garbage goes both inside TLS and in plaintext
  * (answered 400 TLS_REQUIRED or closed), and a sample of the cases is sent again with no
- * certificate, with a certificate of another CA and with an expired one of the cluster's CA: every
- * one refused, the state unchanged. (Revoked certificates: no revocation list yet, cli/lib/README.md.)
+ * certificate, with a certificate of another CA, with an expired one of the cluster's CA and with a
+ * revoked one (`galleon cert revoke`), on the admin, data and gRPC ports: every one refused, the state
+ * unchanged. On the HTTP ports each refused handshake is exactly one audit event
+ * (`<edge>:tls-handshake`, reason `certificate refused: …`), each revoked certificate's request one
+ * UNAUTHENTICATED answer and one event (reason `certificate revoked`); on the gRPC port a revoked
+ * certificate's call is one UNAUTHENTICATED reply and one event, while a handshake refused there is
+ * not audited (grpc-js does not surface it; proto/tls.ts).
+ * The first volume `galleon up` made (demo, default class encrypted-storage) has its data key.
  */
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
@@ -52,6 +58,8 @@ const credentialValue: Partial<Record<CredentialKind, string>> = { malformed: 'B
 const refusalCodes = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED']);
 /** Answers that refused a credential, per port: each must be one audit event. */
 const credentialRefusals = { admin: 0, data: 0, grpc: 0 };
+/** Handshakes refused for a missing, foreign or expired certificate, per HTTP port: each must be one audit event. */
+const refusedHandshakes = { admin: 0, data: 0 };
 
 function withCredential(headers: Record<string, string>, kind: CredentialKind): Record<string, string> {
   const value = credentialValue[kind];
@@ -222,7 +230,7 @@ async function getJson(url: string): Promise<unknown> {
  * Sends `c` with credentials the cluster must refuse — none (`tls` null: TLS trusting the CA but
  * no certificate), or a certificate of another CA — and checks the handshake fails.
  */
-async function sendRefused(address: string, c: HttpCase, tls: { ca: Buffer; cert?: Buffer; key?: Buffer }, t: Tally): Promise<void> {
+async function sendRefused(address: string, c: HttpCase, tls: { ca: Buffer; cert?: Buffer; key?: Buffer }, t: Tally, port: 'admin' | 'data'): Promise<void> {
   const agent = new Agent({ connect: { ...tls, rejectUnauthorized: true, timeout: 5_000 } });
   try {
     const res = await request(`https://${address}${c.path}`, { dispatcher: agent, method: c.method, headers: c.headers, body: c.body, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs });
@@ -232,8 +240,54 @@ async function sendRefused(address: string, c: HttpCase, tls: { ca: Buffer; cert
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
     count(t, code === 'UND_ERR_INVALID_ARG' ? 'not sent (client refused)' : 'refused in the handshake');
+    if (code !== 'UND_ERR_INVALID_ARG') refusedHandshakes[port] += 1;
   } finally {
     await agent.close();
+  }
+}
+
+/** Sends `c` with a revoked certificate of the cluster's CA: the TLS handshake passes, the request is one 401 UNAUTHENTICATED. */
+async function sendRevoked(address: string, c: HttpCase, tls: TlsMaterial, t: Tally, port: 'admin' | 'data'): Promise<void> {
+  const agent = new Agent({ connect: { ...undiciConnectOptions(tls), timeout: 5_000 } });
+  try {
+    const res = await request(`https://${address}${c.path}`, { dispatcher: agent, method: c.method, headers: withCredential(c.headers, 'node'), body: c.body, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs });
+    const text = await res.body.text();
+    count(t, `revoked ${res.statusCode}`);
+    const code = ((): unknown => { try { const b = JSON.parse(text) as { code?: unknown; error?: { code?: unknown } }; return b.code ?? b.error?.code; } catch { return null; } })();
+    // A HEAD answer has no body: its status alone says it.
+    if (res.statusCode !== 401 || (c.method !== 'HEAD' && code !== 'UNAUTHENTICATED')) problem(t, `${c.method} ${c.path.slice(0, 120)} with a revoked certificate was answered ${res.statusCode}: ${text.slice(0, 120)}`);
+    else credentialRefusals[port] += 1;
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    count(t, code === 'UND_ERR_INVALID_ARG' ? 'not sent (client refused)' : `revoked: transport error ${code}`);
+    if (code !== 'UND_ERR_INVALID_ARG') problem(t, `${c.method} ${c.path.slice(0, 120)} with a revoked certificate: ${(err as Error).message}`);
+  } finally {
+    await agent.close();
+  }
+}
+
+/** Sends a metadata call over a channel of `creds`: a revoked certificate's call must be one UNAUTHENTICATED reply, any other refused in the handshake. */
+async function sendGrpcRefused(address: string, c: GrpcCase & { kind: 'call' }, creds: grpc.ChannelCredentials, revoked: boolean, t: Tally): Promise<void> {
+  const client = new (serviceConstructor('metadata.proto', 'metadata', 'Metadata'))(address, creds);
+  const md = new grpc.Metadata();
+  md.set('authorization', credentialValue.node ?? '');
+  try {
+    const out = await new Promise<{ err: grpc.ServiceError | null; reply?: { error?: string } }>((resolve) => {
+      const fn = (client as unknown as Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: object) => void) => void>).Call;
+      fn?.call(client, { id: 1, method: c.method, args: c.args, client_id: c.client_id, seq: c.seq, stale: c.stale }, md, { deadline: new Date(Date.now() + 10_000) }, (err, reply) => resolve({ err, reply: reply as { error?: string } }));
+    });
+    const label = `grpc ${c.method} with a ${revoked ? 'revoked' : 'missing, foreign or expired'} certificate`;
+    if (!revoked) {
+      count(t, out.err === null ? 'grpc answered' : `grpc ${grpc.status[out.err.code] ?? out.err.code}`);
+      if (out.err === null) problem(t, `${label} was answered`);
+      return;
+    }
+    const code = out.reply?.error === undefined || out.reply.error === '' ? null : (JSON.parse(out.reply.error) as { code?: string }).code;
+    count(t, `grpc revoked ${code ?? (out.err === null ? 'ok' : grpc.status[out.err.code])}`);
+    if (code !== 'UNAUTHENTICATED') problem(t, `${label} answered ${code ?? out.err?.message ?? 'ok'}`);
+    else credentialRefusals.grpc += 1;
+  } finally {
+    client.close();
   }
 }
 
@@ -280,6 +334,8 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
   let foreign: TlsMaterial | null = null;
   /** The cluster's own CA, validity over a year ago. */
   let expired: TlsMaterial | null = null;
+  /** The cluster's own CA, revoked with `galleon cert revoke`. */
+  let revokedCert: TlsMaterial | null = null;
 
   before(async function () {
     dir = await makeTempDir('galleon-fuzz-');
@@ -296,6 +352,27 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     nodeAuth = { authorization: `Bearer ${(await readFile(join(dir, 'node-token'), 'utf8')).trim()}` };
     const env = { GALLEON_ADDRESS: cluster.daemonAddress, ...upClientEnv(dir) };
     await makeCredentials(env, admin);
+    // The first volume of `galleon up` (3 nodes: the default class, encrypted-storage) has its data key (issue #12).
+    const demo = (await cliJson<{ name: string; storageClass: string; encrypted?: boolean }[]>(['volume', 'list'], env)).find((v) => v.name === 'demo');
+    assert.equal(demo?.storageClass, 'encrypted-storage');
+    assert.equal(demo?.encrypted, true, 'galleon up\'s first volume is encrypted');
+    revokedCert = await issueTestCert(join(dir, 'tls', 'ca'), 'client', 'fz-revoked', join(dir, 'fz-revoked'));
+    const rv = await runCli(['cert', 'revoke', 'fz-revoked', '--dir', dir], env);
+    assert.equal(rv.code, 0, rv.stderr);
+    const n1 = cluster.nodes[0];
+    assert.ok(n1 !== undefined);
+    for (const address of [n1.ipcAddress, n1.dataAddress]) {
+      await waitFor(`${address} to refuse the revoked certificate`, 30_000, async () => {
+        const a = new Agent({ connect: undiciConnectOptions(revokedCert) ?? {} });
+        try {
+          const res = await request(`https://${address}/healthz`, { dispatcher: a });
+          await res.body.dump();
+          return res.statusCode === 401;
+        } finally {
+          await a.close();
+        }
+      });
+    }
     const vol = await cliJson<{ id: string }>(['volume', 'create', '-n', 'fz-keep-vol', '-s', '1M'], env);
     volumeId = vol.id;
     await cliJson(['volume', 'write-block', 'fz-keep-vol', '0', '--data', 'kept'], env);
@@ -319,9 +396,9 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     const pids = c.nodes.map((n) => n.pid);
     const before = await settledSnapshot(c);
     const started = Date.now();
-    const tallies = { admin: newTally(), data: newTally(), grpc: newTally(), raw: newTally(), rawTls: newTally(), creds: newTally() };
-    assert.ok(clientTls !== null && nodeTls !== null && foreign !== null && expired !== null);
-    const [client, node, alien, old] = [clientTls, nodeTls, foreign, expired];
+    const tallies = { admin: newTally(), data: newTally(), grpc: newTally(), raw: newTally(), rawTls: newTally(), creds: newTally(), grpcCreds: newTally() };
+    assert.ok(clientTls !== null && nodeTls !== null && foreign !== null && expired !== null && revokedCert !== null);
+    const [client, node, alien, old, cut] = [clientTls, nodeTls, foreign, expired, revokedCert];
     const timings: Record<string, number> = {};
 
     const only = process.env.GALLEON_FUZZ_PORTS?.split(',') ?? ['admin', 'data', 'grpc'];
@@ -338,7 +415,8 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     const adminPool = new Pool(`https://${n1.ipcAddress}`, { connections: concurrency, pipelining: 1, connect: undiciConnectOptions(client) ?? {} });
     const dataPool = new Pool(`https://${n1.dataAddress}`, { connections: concurrency, pipelining: 1, connect: undiciConnectOptions(node) ?? {} });
     const clients = grpcClients(n1.bindAddress, node);
-    const credCases = [...adminCases.slice(0, credRuns).map((x) => [n1.ipcAddress, x] as const), ...dataCases.slice(0, credRuns).map((x) => [n1.dataAddress, x] as const)];
+    const credCases = [...adminCases.slice(0, credRuns).map((x) => [n1.ipcAddress, x, 'admin'] as const), ...dataCases.slice(0, credRuns).map((x) => [n1.dataAddress, x, 'data'] as const)];
+    const grpcCredCases = grpcCases.filter((x): x is GrpcCase & { kind: 'call' } => x.kind === 'call').slice(0, credRuns);
     try {
       const timed = async (name: string, fn: () => Promise<void>): Promise<void> => {
         const t0 = Date.now();
@@ -364,10 +442,17 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
         count(tallies.rawTls, a.status === null ? 'closed' : String(a.status));
         if (a.status === -1 || (a.status !== null && (a.status < 400 || a.status >= 500))) problem(tallies.rawTls, `${address} ← ${bytes.toString('latin1').slice(0, 40)}: ${a.status} ${a.text.slice(0, 100)}`);
       }));
-      await timed('creds', () => inParallel(credCases, 8, async ([address, x]) => {
-        await sendRefused(address, x, { ca: client.ca }, tallies.creds);
-        await sendRefused(address, x, { ca: client.ca, cert: alien.cert, key: alien.key }, tallies.creds);
-        await sendRefused(address, x, { ca: client.ca, cert: old.cert, key: old.key }, tallies.creds);
+      await timed('creds', () => inParallel(credCases, 8, async ([address, x, port]) => {
+        await sendRefused(address, x, { ca: client.ca }, tallies.creds, port);
+        await sendRefused(address, x, { ca: client.ca, cert: alien.cert, key: alien.key }, tallies.creds, port);
+        await sendRefused(address, x, { ca: client.ca, cert: old.cert, key: old.key }, tallies.creds, port);
+        await sendRevoked(address, x, cut, tallies.creds, port);
+      }));
+      await timed('grpcCreds', () => inParallel(grpcCredCases, 8, async (x) => {
+        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca), false, tallies.grpcCreds);
+        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, alien.key, alien.cert), false, tallies.grpcCreds);
+        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, old.key, old.cert), false, tallies.grpcCreds);
+        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, cut.key, cut.cert), true, tallies.grpcCreds);
       }));
     } finally {
       await adminPool.close();
@@ -422,8 +507,15 @@ async function checkAudited(ipcAddress: string, sinceIso: string): Promise<void>
   });
   assert.equal(res.statusCode, 200);
   const events = (await res.body.json()) as AuditEvent[];
-  const denied = (prefix: string): number => events.filter((e) => e.verb.startsWith(prefix) && e.outcome === 'denied' && refusalCodes.has(e.code ?? '')).length;
+  const handshake = (e: AuditEvent): boolean => e.verb.endsWith(':tls-handshake');
+  const denied = (prefix: string): number => events.filter((e) => e.verb.startsWith(prefix) && !handshake(e) && e.outcome === 'denied' && refusalCodes.has(e.code ?? '')).length;
   const audited = { admin: denied('admin:'), data: denied('block:'), grpc: denied('metadata:') };
+  const handshakes = { admin: events.filter((e) => e.verb === 'admin:tls-handshake').length, data: events.filter((e) => e.verb === 'block:tls-handshake').length };
+  process.stdout.write(`    refused handshakes (sent / audit events): admin ${refusedHandshakes.admin}/${handshakes.admin}, data ${refusedHandshakes.data}/${handshakes.data}\n`);
+  assert.deepEqual(handshakes, refusedHandshakes, 'every handshake refused for its certificate is one audit event');
+  for (const e of events.filter(handshake)) assert.match(e.reason ?? '', /^certificate refused: (no client certificate|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_HAS_EXPIRED)$/);
+  const revokedEvents = events.filter((e) => e.reason === 'certificate revoked');
+  assert.ok(['admin:', 'block:', 'metadata:'].every((p) => revokedEvents.some((e) => e.verb.startsWith(p) && e.user === 'cert:fz-revoked')), 'revoked-certificate refusals audited on every port');
   process.stdout.write(`    credential refusals (answers / audit events): admin ${credentialRefusals.admin}/${audited.admin}, data ${credentialRefusals.data}/${audited.data}, grpc ${credentialRefusals.grpc}/${audited.grpc}\n`);
   assert.ok(events.length < 10_000, 'the audit query was not cut at its limit');
   assert.deepEqual(audited, credentialRefusals, 'every refusal of a credential is one audit event');

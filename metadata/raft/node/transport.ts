@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../core/types.js';
 import { grpcChannelOptions, serviceConstructor } from '../../../proto/grpc-loader.js';
-import { grpcChannelCredentials, peerKindOf, peerNodeIdOf, type TlsMaterial } from '../../../proto/tls.js';
+import { auditCertRefusal, grpcChannelCredentials, peerKindOf, peerNodeIdOf, type TlsMaterial } from '../../../proto/tls.js';
 import { decodeMessages, encodeMessages, estimateMessageBytes } from './message-codec.js';
 import type { SnapshotPiece } from './snapshot-transfer.js';
 
@@ -271,6 +271,7 @@ export class RaftTransport {
     const cert = call.getAuthContext()?.sslPeerCertificate;
     if (this.opts.tls.live?.isRevoked(cert) === true) {
       this.logger.warn({ peer: call.getPeer(), serial: cert?.serialNumber }, 'refused a raft stream from a revoked certificate');
+      auditCertRefusal(this.opts.tls, cert, { verb: 'raft:stream', object: `certificate ${cert?.serialNumber.toLowerCase() ?? '?'}`, code: 'UNAUTHENTICATED', reason: 'certificate revoked', source: call.getPeer() });
       callback({ code: grpc.status.UNAUTHENTICATED, details: `certificate ${cert?.serialNumber ?? '?'} is revoked` });
       return true;
     }
@@ -300,6 +301,9 @@ export class RaftTransport {
       refused = true;
       this.inbound.delete(call);
       this.logger.warn({ peer: call.getPeer(), certNode: node, claimed: from, revoked }, revoked ? 'cut a raft stream: its certificate was revoked' : 'refused a raft stream claiming another node than its certificate names');
+      auditCertRefusal(tls, cert, revoked
+        ? { verb: 'raft:stream', object: `certificate ${cert?.serialNumber.toLowerCase() ?? '?'}`, code: 'UNAUTHENTICATED', reason: 'certificate revoked', source: call.getPeer() }
+        : { verb: 'raft:stream', object: from.slice(0, 64), code: 'PERMISSION_DENIED', reason: 'node certificate mismatch', source: call.getPeer() });
       callback(revoked
         ? { code: grpc.status.UNAUTHENTICATED, details: `certificate ${cert?.serialNumber ?? '?'} is revoked` }
         : { code: grpc.status.PERMISSION_DENIED, details: `this certificate is node ${node ?? '?'}'s; it may not speak for node ${from.slice(0, 64)}` });

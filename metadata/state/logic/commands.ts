@@ -10,7 +10,7 @@ import type {
 } from '../../../proto/metadata-types.js';
 import { deleteLease, leasesOn, putLease } from './lease-store.js';
 import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf, requirePrimaryAt } from './pg-sync.js';
-import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs } from './leases.js';
+import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs, requireLeaseHolder } from './leases.js';
 import { findVolume, hints, listOf, placementOf, requireDataNode, requireScopedVolume, requireStorageClass, requireVolume } from './lookup.js';
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planNodeRemoval, planReReplication, type FailoverVolume } from './placement.js';
 import { currentLoad, writePlacement } from './placement-store.js';
@@ -315,13 +315,14 @@ const handlers: Record<string, Handler> = {
     return lease;
   },
 
-  renewLease(tx, ctx, [idRaw, ttlRaw]) {
+  renewLease(tx, ctx, [idRaw, ttlRaw, scope]) {
     const id = checkString('lease id', idRaw, 'pass the id acquireLease returned');
     const ttlMs = checkInt('ttlMs', ttlRaw, minLeaseTtlMs, maxLeaseTtlMs);
     const lease = tx.get<Lease>(Table.Lease, id);
     if (lease === undefined || !isLive(lease, ctx.stampMs)) {
       throw new GalleonError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} does not exist or has expired`, { hint: 'acquire a new lease' });
     }
+    requireLeaseHolder(lease, scope, 'renew');
     if (lease.kind === 'pg-primary') checkMayLeadPg(tx, ctx, lease.resource, lease.holder);
     const renewed: Lease = { ...lease, expiresAtMs: ctx.stampMs + ttlMs };
     putLease(tx, renewed);
@@ -329,8 +330,10 @@ const handlers: Record<string, Handler> = {
   },
 
   /** Idempotent: releasing a lease that is already gone (expired, or released before) succeeds. */
-  releaseLease(tx, _ctx, [idRaw]) {
+  releaseLease(tx, _ctx, [idRaw, scope]) {
     const id = checkString('lease id', idRaw, 'pass the id acquireLease returned');
+    const lease = tx.get<Lease>(Table.Lease, id);
+    if (lease !== undefined) requireLeaseHolder(lease, scope, 'release');
     deleteLease(tx, id);
     return null;
   },

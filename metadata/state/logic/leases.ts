@@ -41,3 +41,19 @@ function conflict(resource: string, rival: Lease, hint: string): GalleonError {
   return new GalleonError(ErrorCode.LEASE_CONFLICT, `${rival.kind} lease on ${resource} is held by ${rival.holder} until ${rival.expiresAtMs}`,
     { hint, details: { holder: rival.holder, leaseId: rival.id, expiresAtMs: rival.expiresAtMs } });
 }
+
+/**
+ * A renew or release that carries a holder scope (`{ holder }`, added by the gRPC edge from the
+ * caller's node certificate, metadata/service/node-claims.ts) acts only on that holder's lease:
+ * checked in the apply, so it holds whatever happened since the caller read the lease id.
+ * Without a scope (plaintext, in-process callers, entries written before scopes): as before.
+ */
+export function requireLeaseHolder(lease: Lease, scope: unknown, verb: 'renew' | 'release'): void {
+  if (scope === undefined || scope === null) return;
+  const holder = typeof scope === 'object' ? (scope as { holder?: unknown }).holder : undefined;
+  if (typeof holder !== 'string' || holder === '') throw invalidArgument('a holder scope is {"holder": NODE}', 'leave the scope out, or name the holder');
+  if (lease.holder === holder) return;
+  throw new GalleonError(ErrorCode.PERMISSION_DENIED, `lease ${lease.id} is held by ${lease.holder}; node ${holder} may not ${verb} it`, {
+    hint: 'a node renews and releases only its own leases, with its own certificate',
+  });
+}

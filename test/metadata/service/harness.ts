@@ -79,7 +79,9 @@ export class ProcessCluster {
     const dataDir = this.dataDirOf(id);
     // GALLEON_TEST_NODE_ARGS: extra node flags for the members (e.g. --cpu-prof when profiling).
     const nodeArgs = (process.env.GALLEON_TEST_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', mainPath, '--id', id, '--data-dir', dataDir, '--bind', bind, ...this.commonFlags, ...flags], {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', mainPath, '--id', id, '--data-dir', dataDir, '--bind', bind,
+      // Data-plane suites write default-class volumes with block clients that hold no keys (not about encryption).
+      '--allow-unkeyed-encryption', ...this.commonFlags, ...flags], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GALLEON_LOG_LEVEL: logLevel },
     });
