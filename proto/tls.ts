@@ -184,7 +184,7 @@ export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, hand
     // rejectUnauthorized false: refuseUnauthorizedPeers ends every connection whose certificate
     // failed verification before it carries a request, and audits it (OpenSSL would end it silently).
     ...options, ca: id.ca, cert: id.cert, key: id.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs,
-  }, live === undefined ? handler : refuseRevoked(tls, live, handler, edge));
+  }, onlyAuthorized(live === undefined ? handler : refuseRevoked(tls, live, handler, edge)));
   refusePlaintextRequests(server);
   refuseUnauthorizedPeers(tls, server, edge);
   live?.onChange((change) => {
@@ -215,6 +215,18 @@ function refuseUnauthorizedPeers(tls: TlsMaterial, server: https.Server, edge: '
   };
   server.prependListener('secureConnection', check);
   invariant(server.listeners('secureConnection')[0] === check, 'the certificate check runs before the HTTP layer');
+}
+
+/**
+ * Second line behind `refuseUnauthorizedPeers` (the server no longer lets OpenSSL reject): a
+ * request on a connection whose certificate did not verify never reaches the handler, whatever
+ * the order of the socket's listeners turns out to be.
+ */
+function onlyAuthorized(handler: http.RequestListener): http.RequestListener {
+  return (req, res) => {
+    if ((req.socket as TLSSocket).authorized === true) { handler(req, res); return; }
+    req.socket.destroy();
+  };
 }
 
 /** Every request on a connection whose certificate was revoked (even after it opened) gets one 401 and the connection closes. */
