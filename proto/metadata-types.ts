@@ -508,6 +508,8 @@ export interface FsDelegation {
   granted: boolean;
   session: string | null;
   recallAtMs: number | null;
+  /** fsRecall: whether the holder's mount lease is live (a waiter past its first wait waits on while it is). */
+  holderLive?: boolean;
 }
 
 /** One new file of an fsCommitBatch: what fsCreate + fsCommitWrite would carry, with the mount's own times. */

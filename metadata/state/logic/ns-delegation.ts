@@ -38,6 +38,8 @@ export interface DelegateReply {
   session: string | null;
   /** Set once someone asked for the directory: the holder must flush and release. */
   recallAtMs: number | null;
+  /** fsRecall: whether the holder's mount lease is live (it renews it: alive, maybe slow). */
+  holderLive?: boolean;
 }
 
 export const delegationId = (volumeId: string, dir: number): string => `${volumeId}/${hex16(dir)}`;
@@ -105,7 +107,7 @@ export function recall(tx: Tx, ctx: CommandContext, vol: Volume, dirRaw: unknown
   if (held === undefined) return { granted: false, session: null, recallAtMs: null };
   const recallAtMs = held.recallAtMs ?? ctx.stampMs;
   if (held.recallAtMs === null) tx.put(Table.NsDelegation, delegationId(vol.id, dir), { ...held, recallAtMs } satisfies Delegation);
-  return { granted: false, session: held.session, recallAtMs };
+  return { granted: false, session: held.session, recallAtMs, holderLive: liveMountLease(tx, ctx, vol, held.session) };
 }
 
 /** One file of a batch: what fsCreate and fsCommitWrite would have been told, with the mount's own times. */
