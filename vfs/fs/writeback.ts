@@ -401,6 +401,11 @@ export class WriteBack {
     if (h.files.size > 0) this.o.log.error({ dir: h.ino, files: [...h.files.keys()].slice(0, 16), count: h.files.size }, `buffered new files lost: ${why}`);
     for (const p of h.files.values()) {
       this.byIno.delete(p.ino);
+      // Blocks a flush (or a full write buffer) already stored for it belong to no file: free them
+      // (a buffered file only grows: a truncate of it commits it first, so its size covers them;
+      // inode numbers are never reused, so nothing can race the deletes).
+      const blocks = Math.ceil(p.file.size / this.o.data.blockSizeBytes);
+      this.o.data.freer.enqueue(p.ino, { fromBlock: 0, toBlock: blocks });
       this.o.data.discard(p.file);
       this.o.hooks.lost(p);
     }

@@ -1,0 +1,152 @@
+/**
+ * The write-back (vfs/fs/writeback.ts) against a real metadata member and a real data node, no
+ * FUSE: the paths a mount meets only when something goes wrong between its block writes and its
+ * batch — a batch that landed but whose reply was lost (sent again: EEXIST), and a batch refused
+ * because the session's delegation ended (its files are lost and the blocks it wrote are freed).
+ */
+import { strict as assert } from 'node:assert';
+import { pino } from 'pino';
+import { BlockClient } from '../../dataplane/client/block-client.js';
+import { StaticPlacementSource } from '../../dataplane/placement.js';
+import { MetadataClient } from '../../metadata/service/client.js';
+import { GalleonError } from '../../proto/errors.js';
+import type { FsAttr, FsCaller, Volume } from '../../proto/metadata-types.js';
+import { VolumeData } from '../../vfs/data/index.js';
+import { WriteBack, type PendingFile, type WritebackApi } from '../../vfs/fs/writeback.js';
+import { readFromNode, TestCluster } from '../dataplane/cluster.js';
+import { pattern } from '../dataplane/helpers.js';
+import { ProcessCluster, until } from '../metadata/service/harness.js';
+
+const root: FsCaller = { uid: 0, gid: 0 };
+const rootIno = 1;
+const blockSizeBytes = 4096;
+
+interface Harness {
+  wb: WriteBack;
+  adopted: FsAttr[];
+  lost: PendingFile[];
+  lease: string;
+  dir: number;
+}
+
+describe('write-back against a real metadata member and data node: lost replies, lost delegations', function () {
+  this.timeout(120_000);
+  const meta = new ProcessCluster();
+  const data = new TestCluster();
+  const log = pino({ level: 'silent' });
+  let api: MetadataClient;
+  let blocks: BlockClient;
+  let vol: Volume;
+  const volumes: VolumeData[] = [];
+  const writebacks: WriteBack[] = [];
+
+  before(async () => {
+    await meta.init();
+    await meta.bootstrap(['m1'], ['--controller-interval-ms', '200']);
+    api = new MetadataClient({ addresses: meta.addresses(), callDeadlineMs: 20_000 });
+    for (let k = 1; k <= 3; k++) await api.registerDataNode({ id: `d${k}`, address: `127.0.0.1:${9500 + k}`, zone: `z${k}`, capacityBytes: 1e12 });
+    vol = await api.createVolume({ name: 'wbi', size: '1G', accessMode: 'ReadWriteMany' });
+    await data.start('n1', 'z1');
+    const p = data.placement(vol.id, [{ replicas: ['n1'], primary: 'n1', epoch: 1 }]);
+    await data.install(p);
+    const source = new StaticPlacementSource();
+    source.set(p);
+    blocks = new BlockClient({ placement: source, maxAttempts: 3, retryBaseDelayMs: 10 });
+  });
+
+  after(async () => {
+    for (const w of writebacks) await w.close().catch(() => undefined);
+    for (const v of volumes) v.shutdown();
+    api?.close();
+    await blocks?.close();
+    await data.stopAll();
+    await meta.destroy();
+  });
+
+  /** A write-back of a new directory under a fresh mount lease; `wrap` may put faults around the real API. */
+  const start = async (dirName: string, wrap: (a: WritebackApi) => WritebackApi = (a) => a): Promise<Harness> => {
+    const lease = await api.acquireLease('mount', vol.id, 'node-1', 15_000, 'rw');
+    const range = await api.fsAllocateInodes(vol.id, 100);
+    const dir = (await api.fsMkdir(vol.id, root, rootIno, dirName, range.start, 0o755)).attr.ino;
+    let next = range.start + 1;
+    const vd = new VolumeData({ client: blocks, volume: { id: vol.id, blockSizeBytes, writeConcern: 'durable' }, log });
+    volumes.push(vd);
+    const adopted: FsAttr[] = [];
+    const lost: PendingFile[] = [];
+    const wb = new WriteBack({
+      api: wrap(api), volumeId: vol.id, data: vd, session: () => lease.id, nextIno: () => Promise.resolve(next++), giveBackIno: () => undefined, log,
+      hooks: {
+        handlesOf: () => 0,
+        adopt: (p, attr) => { adopted.push(attr); vd.discard(p.file); return Promise.resolve(); },
+        lost: (p) => { lost.push(p); },
+      },
+      writebackMs: 600_000,
+    });
+    writebacks.push(wb);
+    return { wb, adopted, lost, lease: lease.id, dir };
+  };
+
+  const dirAttr = (dir: number): Promise<FsAttr> => api.fsGetattr(vol.id, dir);
+
+  /** Buffers `n` new files of `bytes` each in the held directory; returns their contents by name. */
+  const buffer = async (h: Harness, n: number, bytes: number): Promise<Map<string, Buffer>> => {
+    const bodies = new Map<string, Buffer>();
+    for (let i = 0; i < n; i++) {
+      const attr = await h.wb.create(h.dir, '/d', await dirAttr(h.dir), `f${i}`, { uid: 1000, gid: 1000 }, 0o644, true);
+      assert.ok(attr !== null, 'the create is buffered (the directory is delegated to us)');
+      const file = await h.wb.fileOf(attr.ino);
+      assert.ok(file !== null);
+      const body = pattern(i + 1, bytes);
+      await file.write(0, body);
+      bodies.set(`f${i}`, body);
+    }
+    assert.equal(h.wb.pendingFiles, n);
+    return bodies;
+  };
+
+  it('takes a batch that landed on an earlier try (its reply lost) as committed when the next try gets EEXIST', async () => {
+    let dropReplies = 1;
+    const h = await start('landed', (a) => {
+      // The first batch is applied by the namespace but its reply never reaches the mount.
+      const wrapped = Object.create(a) as WritebackApi;
+      wrapped.fsCommitBatch = async (...args) => {
+        const r = await a.fsCommitBatch(...args);
+        if (dropReplies-- > 0) throw new GalleonError('UNAVAILABLE', 'the reply was lost (test)');
+        return r;
+      };
+      return wrapped;
+    });
+    const bodies = await buffer(h, 3, 6000);
+    await assert.rejects(h.wb.flushAll(false), /the reply was lost/);
+    assert.equal(h.wb.pendingFiles, 3, 'the mount does not know the batch landed: its files stay buffered');
+    await h.wb.flushAll(false);
+    assert.equal(h.wb.pendingFiles, 0, 'the second try found every file under its own inode');
+    assert.equal(h.lost.length, 0);
+    assert.deepEqual(h.adopted.map((a) => a.size).sort(), [6000, 6000, 6000]);
+    const listed = await api.fsReaddir(vol.id, h.dir, null, 10, { session: h.lease });
+    assert.deepEqual(listed.entries.map((e) => [e.name, e.attr.size]).sort(), [...bodies.keys()].map((n) => [n, 6000]));
+    await api.releaseLease(h.lease);
+  });
+
+  it('drops the files of a batch refused because the delegation ended, and frees the blocks its flush wrote', async () => {
+    const h = await start('lost');
+    const bodies = await buffer(h, 2, 3 * blockSizeBytes + 100);
+    const inos = h.wb.pendingFiles;
+    assert.equal(inos, 2);
+    // The session ends under the mount (its lease lapsed, or here: released): the delegation goes with it.
+    await api.releaseLease(h.lease);
+    await h.wb.flushAll(false); // writes the blocks, then the batch is refused (LEASE_NOT_FOUND)
+    assert.equal(h.lost.length, 2, 'both files reported lost');
+    assert.equal(h.wb.pendingFiles, 0);
+    assert.equal(h.adopted.length, 0);
+    await assert.rejects(api.fsLookup(vol.id, h.dir, 'f0'), (e: unknown) => e instanceof GalleonError && e.details.errno === 'ENOENT');
+    // The blocks the refused flush wrote leave the data node (the mount frees what it knows it wrote).
+    const address = data.node('n1').address;
+    for (const p of h.lost) {
+      const size = bodies.get(p.name)?.length ?? 0;
+      for (let b = 0; b < Math.ceil(size / blockSizeBytes); b++) {
+        await until(async () => (await readFromNode(address, vol.id, p.ino, b)).status === 404, `block ${b} of lost inode ${p.ino} freed`);
+      }
+    }
+  });
+});
