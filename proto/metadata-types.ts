@@ -646,7 +646,9 @@ export interface FsApi {
   fsDelegate(volume: string, dir: number, session: string): Promise<FsDelegation>;
   fsRecall(volume: string, dir: number): Promise<FsDelegation>;
   fsReleaseDelegation(volume: string, dir: number, session: string): Promise<{ released: boolean }>;
-  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release?: boolean): Promise<{ attrs: FsAttr[]; parent: FsAttr }>;
+  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release?: boolean, keepReservedBytes?: number): Promise<{ attrs: FsAttr[]; parent: FsAttr }>;
+  /** Sets the holder's reservation of the volume's size for its buffered files in `dir` (a growth only as far as there is room); answers what it holds. */
+  fsReserve(volume: string, dir: number, session: string, bytes: number): Promise<{ reservedBytes: number }>;
 
   /** `opts.session`: the caller's mount session, which may read a directory it holds the delegation of. */
   fsLookup(volume: string, parent: number, name: string, opts?: FsReadOptions): Promise<FsAttr>;

@@ -98,7 +98,7 @@ function asSession(opts: FsReadOptions | undefined): string[] {
 const maxRecallWatchMs = 60_000;
 
 /** The delegation's own commands: never recalled (the holder's, or the recall itself). */
-const delegationMethods = new Set(['fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch']);
+const delegationMethods = new Set(['fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'fsReserve']);
 
 /** A watch call's attempt may take its own timeout plus this. */
 const watchMarginMs = 5_000;
@@ -485,9 +485,10 @@ export class MetadataClient implements MetadataApi, AuthApi {
   fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange> { return this.write('fsAllocateInodes', [volume, count]); }
   fsDelegate(volume: string, dir: number, session: string): Promise<FsDelegation> { return this.write('fsDelegate', [volume, dir, session]); }
   fsRecall(volume: string, dir: number): Promise<FsDelegation> { return this.write('fsRecall', [volume, dir]); }
+  fsReserve(volume: string, dir: number, session: string, bytes: number): Promise<{ reservedBytes: number }> { return this.write('fsReserve', [volume, dir, session, bytes]); }
   fsReleaseDelegation(volume: string, dir: number, session: string): Promise<{ released: boolean }> { return this.write('fsReleaseDelegation', [volume, dir, session]); }
-  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release = false): Promise<{ attrs: FsAttr[]; parent: FsAttr }> {
-    return this.write('fsCommitBatch', [volume, session, dir, files, release]);
+  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release = false, keepReservedBytes?: number): Promise<{ attrs: FsAttr[]; parent: FsAttr }> {
+    return this.write('fsCommitBatch', keepReservedBytes === undefined ? [volume, session, dir, files, release] : [volume, session, dir, files, release, keepReservedBytes]);
   }
   fsCreate(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, opts: FsCreateOptions = {}): Promise<FsEntryReply> {
     return this.write('fsCreate', [volume, caller, parent, name, ino, mode, opts]);

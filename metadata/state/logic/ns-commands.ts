@@ -17,7 +17,7 @@ import {
   purgeKeysPerStep, reapIfUnused, volumeOf, checkTimeNs, maxFileBytes, requireDir, requireInode, saveInode, touchDir, nowNs, type DirEntry, type Inode, type NsVolume,
 } from './ns-store.js';
 import { commitVerdict } from './ns-truncate.js';
-import { checkNotDelegated, commitBatch, delegate, optSession, recall, release } from './ns-delegation.js';
+import { checkNotDelegated, commitBatch, delegate, optSession, recall, release, reserve } from './ns-delegation.js';
 import { runTreeWork } from './ns-tree-work.js';
 import { Table, type Tx } from './tx.js';
 import { checkInt, checkKeys, checkOneOf, checkString, invalidArgument, isRecord } from './validate.js';
@@ -357,6 +357,10 @@ export const nsHandlers: Record<string, Handler> = {
   fsAllocateInodes: allocateInodes,
   fsDelegate: (tx, ctx, [ref, dirRaw, sessionRaw]) => delegate(tx, ctx, volumeOf(tx, ref), dirRaw, sessionRaw),
   fsRecall: (tx, ctx, [ref, dirRaw]) => recall(tx, ctx, volumeOf(tx, ref), dirRaw),
+  fsReserve: (tx, ctx, [ref, ...rest]) => {
+    const vol = volumeOf(tx, ref);
+    return reserve(tx, ctx, vol, rest, ensureNs(tx, vol).usedBytes);
+  },
   fsReleaseDelegation: (tx, _ctx, [ref, dirRaw, sessionRaw]) => release(tx, volumeOf(tx, ref), dirRaw, sessionRaw),
   fsCommitBatch: (tx, ctx, [ref, ...rest]) => {
     const vol = volumeOf(tx, ref);
