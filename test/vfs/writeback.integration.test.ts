@@ -29,7 +29,7 @@ interface Harness {
   dir: number;
 }
 
-describe('write-back against a real metadata member and data node: lost replies, lost delegations', function () {
+describe('write-back against a real metadata member and data node: lost replies, lost delegations, reservations', function () {
   this.timeout(120_000);
   const meta = new ProcessCluster();
   const data = new TestCluster();
@@ -37,6 +37,7 @@ describe('write-back against a real metadata member and data node: lost replies,
   let api: MetadataClient;
   let blocks: BlockClient;
   let vol: Volume;
+  let small: Volume;
   const volumes: VolumeData[] = [];
   const writebacks: WriteBack[] = [];
 
@@ -46,11 +47,14 @@ describe('write-back against a real metadata member and data node: lost replies,
     api = new MetadataClient({ addresses: meta.addresses(), callDeadlineMs: 20_000 });
     for (let k = 1; k <= 3; k++) await api.registerDataNode({ id: `d${k}`, address: `127.0.0.1:${9500 + k}`, zone: `z${k}`, capacityBytes: 1e12 });
     vol = await api.createVolume({ name: 'wbi', size: '1G', accessMode: 'ReadWriteMany' });
+    small = await api.createVolume({ name: 'wbsmall', size: '8M', accessMode: 'ReadWriteMany' });
     await data.start('n1', 'z1');
-    const p = data.placement(vol.id, [{ replicas: ['n1'], primary: 'n1', epoch: 1 }]);
-    await data.install(p);
     const source = new StaticPlacementSource();
-    source.set(p);
+    for (const v of [vol, small]) {
+      const p = data.placement(v.id, [{ replicas: ['n1'], primary: 'n1', epoch: 1 }]);
+      await data.install(p);
+      source.set(p);
+    }
     blocks = new BlockClient({ placement: source, maxAttempts: 3, retryBaseDelayMs: 10 });
   });
 
@@ -64,17 +68,17 @@ describe('write-back against a real metadata member and data node: lost replies,
   });
 
   /** A write-back of a new directory under a fresh mount lease; `wrap` may put faults around the real API. */
-  const start = async (dirName: string, wrap: (a: WritebackApi) => WritebackApi = (a) => a): Promise<Harness> => {
-    const lease = await api.acquireLease('mount', vol.id, 'node-1', 15_000, 'rw');
-    const range = await api.fsAllocateInodes(vol.id, 100);
-    const dir = (await api.fsMkdir(vol.id, root, rootIno, dirName, range.start, 0o755)).attr.ino;
+  const start = async (dirName: string, wrap: (a: WritebackApi) => WritebackApi = (a) => a, v: Volume = vol): Promise<Harness> => {
+    const lease = await api.acquireLease('mount', v.id, `node-${dirName}`, 15_000, 'rw');
+    const range = await api.fsAllocateInodes(v.id, 100);
+    const dir = (await api.fsMkdir(v.id, root, rootIno, dirName, range.start, 0o755)).attr.ino;
     let next = range.start + 1;
-    const vd = new VolumeData({ client: blocks, volume: { id: vol.id, blockSizeBytes, writeConcern: 'durable' }, log });
+    const vd = new VolumeData({ client: blocks, volume: { id: v.id, blockSizeBytes, writeConcern: 'durable' }, log });
     volumes.push(vd);
     const adopted: FsAttr[] = [];
     const lost: PendingFile[] = [];
     const wb = new WriteBack({
-      api: wrap(api), volumeId: vol.id, data: vd, session: () => lease.id, nextIno: () => Promise.resolve(next++), giveBackIno: () => undefined, log,
+      api: wrap(api), volumeId: v.id, data: vd, session: () => lease.id, nextIno: () => Promise.resolve(next++), giveBackIno: () => undefined, log, volumeBytes: v.sizeBytes,
       hooks: {
         handlesOf: () => 0,
         adopt: (p, attr) => { adopted.push(attr); vd.discard(p.file); return Promise.resolve(); },
@@ -86,7 +90,7 @@ describe('write-back against a real metadata member and data node: lost replies,
     return { wb, adopted, lost, lease: lease.id, dir };
   };
 
-  const dirAttr = (dir: number): Promise<FsAttr> => api.fsGetattr(vol.id, dir);
+  const dirAttr = (dir: number, v: Volume = vol): Promise<FsAttr> => api.fsGetattr(v.id, dir);
 
   /** Buffers `n` new files of `bytes` each in the held directory; returns their contents by name. */
   const buffer = async (h: Harness, n: number, bytes: number): Promise<Map<string, Buffer>> => {
@@ -148,5 +152,39 @@ describe('write-back against a real metadata member and data node: lost replies,
         await until(async () => (await readFromNode(address, vol.id, p.ino, b)).status === 404, `block ${b} of lost inode ${p.ino} freed`);
       }
     }
+  });
+
+  it('two holders buffering into an 8 MiB volume together stay within its size: reservations, ENOSPC, statfs', async () => {
+    const holders = [await start('a', undefined, small), await start('b', undefined, small)];
+    const chunk = 256 * 1024;
+    /** Buffers 1 MiB files in `h` until ENOSPC; returns the bytes it was allowed. */
+    const fill = async (h: Harness, tag: string): Promise<number> => {
+      let written = 0;
+      for (let i = 0; ; i++) {
+        const attr = await h.wb.create(h.dir, `/${tag}`, await dirAttr(h.dir, small), `${tag}${i}`, { uid: 1000, gid: 1000 }, 0o644, true);
+        assert.ok(attr !== null);
+        const file = await h.wb.fileOf(attr.ino);
+        assert.ok(file !== null);
+        for (let at = 0; at < 1024 * 1024; at += chunk) {
+          try {
+            await h.wb.grow(attr.ino, at + chunk);
+          } catch (err) {
+            assert.equal((err as { errno?: unknown; code?: unknown }).code, 'ENOSPC', String(err));
+            return written;
+          }
+          await file.write(at, pattern(i, chunk));
+          written += chunk;
+        }
+      }
+    };
+    const [wa = 0, wb = 0] = await Promise.all(holders.map((h, k) => fill(h, k === 0 ? 'a' : 'b')));
+    assert.ok(wa > 0 && wb > 0, `both buffered something (${wa}, ${wb})`);
+    assert.ok(wa + wb <= small.sizeBytes, `${wa} + ${wb} buffered bytes fit in ${small.sizeBytes}`);
+    const during = await api.fsStatfs(small.id);
+    assert.ok(during.usedBytes <= small.sizeBytes && during.usedBytes >= wa + wb, `statfs counts the reservations (${during.usedBytes})`);
+    for (const h of holders) await h.wb.flushAll(false);
+    const after = await api.fsStatfs(small.id);
+    assert.equal(after.usedBytes, wa + wb, 'committed sizes, reservations given back with the batch');
+    for (const h of holders) await api.releaseLease(h.lease);
   });
 });
