@@ -609,11 +609,17 @@ export interface FsBlocksToFree {
   seq: number;
   ino: number;
   fromBlock: number;
+  /**
+   * Set for the reclaim of a mount session that ended holding delegations (its batch may never
+   * have committed): every block of inodes [ino, inoEnd) that have no inode record is freed.
+   */
+  inoEnd?: number;
 }
 
 /** The namespace operations (one command or query each; see vfs/README.md). `volume` is a name or id. */
 export interface FsApi {
-  fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange>;
+  /** With `session` (the mount's lease), the range is recorded for the reclaim of a batch that never commits. */
+  fsAllocateInodes(volume: string, count: number, session?: string): Promise<FsInodeRange>;
   fsCreate(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, opts?: FsCreateOptions): Promise<FsEntryReply>;
   fsMknod(volume: string, caller: FsCaller, parent: number, name: string, ino: number, type: FsFileType, mode: number, rdev?: number, umask?: number): Promise<FsEntryReply>;
   fsMkdir(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, umask?: number): Promise<FsEntryReply>;

@@ -482,7 +482,9 @@ export class MetadataClient implements MetadataApi, AuthApi {
     return this.call('waitForChange', [sinceIndex, timeoutMs], { stale: true, deadlineMs: timeoutMs + watchMarginMs, attemptTimeoutMs: timeoutMs + watchMarginMs }) as Promise<{ index: number; changed: boolean }>;
   }
 
-  fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange> { return this.write('fsAllocateInodes', [volume, count]); }
+  fsAllocateInodes(volume: string, count: number, session?: string): Promise<FsInodeRange> {
+    return this.write('fsAllocateInodes', session === undefined ? [volume, count] : [volume, count, session]);
+  }
   fsDelegate(volume: string, dir: number, session: string): Promise<FsDelegation> { return this.write('fsDelegate', [volume, dir, session]); }
   fsRecall(volume: string, dir: number): Promise<FsDelegation> { return this.write('fsRecall', [volume, dir]); }
   fsReserve(volume: string, dir: number, session: string, bytes: number): Promise<{ reservedBytes: number }> { return this.write('fsReserve', [volume, dir, session, bytes]); }

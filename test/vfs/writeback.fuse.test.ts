@@ -8,12 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, stat, statfs, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, waitFor } from '../cli/helpers.js';
 import { describeFuse } from '../support/fuse.js';
 import { upClientEnv } from '../support/tls.js';
-import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
+import { errnoOf, startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 
 interface Status { namespaceWrites: number; pendingCloses: number; writebackFiles: number; writebackBytes: number }
 
@@ -107,6 +107,35 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
     // One fsCommitBatch, at most one inode range and one re-delegation after the sync.
     assert.ok(spent <= 4, `${spent} namespace writes for 100 files`);
     assert.equal((await readdir(c.path(3, 'demo', 'count'))).length, 101);
+  });
+
+  it('two nodes buffering into one 8 MiB volume together stay within its size, and df stays true', async () => {
+    const size = 8 * 1024 * 1024;
+    assert.equal((await c.cli(1, ['volume', 'create', '--name', 'wbq', '--size', '8M', '--access-mode', 'ReadWriteMany'])).code, 0);
+    for (const n of [1, 2, 3]) await waitMounted(c.path(n, 'wbq'));
+    await waitFor('wbq served on nodes 1 and 2', 60_000, async () => (await readdir(c.path(1, 'wbq')).catch(() => null)) !== null && (await readdir(c.path(2, 'wbq')).catch(() => null)) !== null);
+    await mkdir(c.path(1, 'wbq', 'one'));
+    await mkdir(c.path(2, 'wbq', 'two'));
+    /** 1 MiB files closed (buffered: each node holds its directory) until ENOSPC; returns how many were whole. */
+    const fill = async (node: number, dir: string): Promise<number> => {
+      for (let i = 0; i < 16; i++) {
+        const errno = await errnoOf(writeFile(c.path(node, 'wbq', dir, `f${i}`), randomBytes(1024 * 1024)));
+        if (errno === 'ENOSPC') return i;
+        assert.equal(errno, 'no error', `node ${node} ${dir}/f${i}`);
+      }
+      return 16;
+    };
+    const [one, two] = await Promise.all([fill(1, 'one'), fill(2, 'two')]);
+    assert.ok(one >= 1 && two >= 1, `both nodes wrote (${one}, ${two} files)`);
+    for (const n of [1, 2]) assert.equal((await c.cli(n, ['vfs', 'sync', 'wbq'])).code, 0);
+    let sum = 0;
+    for (const dir of ['one', 'two']) for (const name of await readdir(c.path(3, 'wbq', dir))) sum += (await stat(c.path(3, 'wbq', dir, name))).size;
+    assert.ok(sum <= size, `node 3 sees ${sum} bytes of files in an ${size}-byte volume`);
+    assert.ok(sum >= (one + two) * 1024 * 1024);
+    const s = await statfs(c.path(3, 'wbq'));
+    assert.equal(s.blocks * s.bsize, size);
+    const used = (s.blocks - s.bfree) * s.bsize;
+    assert.ok(used <= size && used >= sum, `df used ${used} for ${sum} bytes of files`);
   });
 
   it('keeps every fsynced file of a holder killed with -9, and leaves no half-created entry', async () => {

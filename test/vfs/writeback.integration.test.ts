@@ -10,8 +10,9 @@ import { BlockClient } from '../../dataplane/client/block-client.js';
 import { StaticPlacementSource } from '../../dataplane/placement.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { GalleonError } from '../../proto/errors.js';
-import type { FsAttr, FsCaller, Volume } from '../../proto/metadata-types.js';
+import type { FsAttr, FsBlocksToFree, FsCaller, Volume } from '../../proto/metadata-types.js';
 import { VolumeData } from '../../vfs/data/index.js';
+import { BlockReaper } from '../../vfs/fs/block-reaper.js';
 import { WriteBack, type PendingFile, type WritebackApi } from '../../vfs/fs/writeback.js';
 import { readFromNode, TestCluster } from '../dataplane/cluster.js';
 import { pattern } from '../dataplane/helpers.js';
@@ -68,9 +69,9 @@ describe('write-back against a real metadata member and data node: lost replies,
   });
 
   /** A write-back of a new directory under a fresh mount lease; `wrap` may put faults around the real API. */
-  const start = async (dirName: string, wrap: (a: WritebackApi) => WritebackApi = (a) => a, v: Volume = vol): Promise<Harness> => {
-    const lease = await api.acquireLease('mount', v.id, `node-${dirName}`, 15_000, 'rw');
-    const range = await api.fsAllocateInodes(v.id, 100);
+  const start = async (dirName: string, wrap: (a: WritebackApi) => WritebackApi = (a) => a, v: Volume = vol, leaseMs = 15_000): Promise<Harness> => {
+    const lease = await api.acquireLease('mount', v.id, `node-${dirName}`, leaseMs, 'rw');
+    const range = await api.fsAllocateInodes(v.id, 100, lease.id);
     const dir = (await api.fsMkdir(v.id, root, rootIno, dirName, range.start, 0o755)).attr.ino;
     let next = range.start + 1;
     const vd = new VolumeData({ client: blocks, volume: { id: v.id, blockSizeBytes, writeConcern: 'durable' }, log });
@@ -86,23 +87,23 @@ describe('write-back against a real metadata member and data node: lost replies,
       },
       writebackMs: 600_000,
     });
-    writebacks.push(wb);
+    if (leaseMs === 15_000) writebacks.push(wb);
     return { wb, adopted, lost, lease: lease.id, dir };
   };
 
   const dirAttr = (dir: number, v: Volume = vol): Promise<FsAttr> => api.fsGetattr(v.id, dir);
 
   /** Buffers `n` new files of `bytes` each in the held directory; returns their contents by name. */
-  const buffer = async (h: Harness, n: number, bytes: number): Promise<Map<string, Buffer>> => {
+  const buffer = async (h: Harness, n: number, bytes: number, prefix = 'f'): Promise<Map<string, Buffer>> => {
     const bodies = new Map<string, Buffer>();
     for (let i = 0; i < n; i++) {
-      const attr = await h.wb.create(h.dir, '/d', await dirAttr(h.dir), `f${i}`, { uid: 1000, gid: 1000 }, 0o644, true);
+      const attr = await h.wb.create(h.dir, '/d', await dirAttr(h.dir), `${prefix}${i}`, { uid: 1000, gid: 1000 }, 0o644, true);
       assert.ok(attr !== null, 'the create is buffered (the directory is delegated to us)');
       const file = await h.wb.fileOf(attr.ino);
       assert.ok(file !== null);
       const body = pattern(i + 1, bytes);
       await file.write(0, body);
-      bodies.set(`f${i}`, body);
+      bodies.set(`${prefix}${i}`, body);
     }
     assert.equal(h.wb.pendingFiles, n);
     return bodies;
@@ -186,5 +187,55 @@ describe('write-back against a real metadata member and data node: lost replies,
     const after = await api.fsStatfs(small.id);
     assert.equal(after.usedBytes, wa + wb, 'committed sizes, reservations given back with the batch');
     for (const h of holders) await api.releaseLease(h.lease);
+  });
+
+  it('reclaims the blocks of a holder that died between its block writes and its batch, once its lease ends', async () => {
+    let reached = (): void => undefined;
+    const atCommit = new Promise<void>((res) => { reached = res; });
+    let unblock = (_: Error): void => undefined;
+    let batches = 0;
+    const h = await start('dead', (a) => {
+      const wrapped = Object.create(a) as WritebackApi;
+      // The first batch commits; the second never reaches the namespace (the holder "dies" there).
+      wrapped.fsCommitBatch = (...args) => {
+        if (batches++ === 0) return a.fsCommitBatch(...args);
+        reached();
+        return new Promise((_res, rej) => { unblock = rej; });
+      };
+      return wrapped;
+    }, vol, 3_000);
+    const kept = await buffer(h, 1, 2 * blockSizeBytes, 'kept');
+    await h.wb.flushAll(false);
+    assert.equal(h.adopted.length, 1);
+    const orphans = await buffer(h, 2, 3 * blockSizeBytes + 100, 'orphan');
+    const inos = new Map([...orphans.keys()].map((name) => [name, h.wb.lookup(h.dir, name)?.ino ?? -1]));
+    const flushing = h.wb.flushAll(false).catch(() => undefined);
+    await atCommit;
+    const address = data.node('n1').address;
+    for (const ino of inos.values()) assert.equal((await readFromNode(address, vol.id, ino, 0)).status, 200, `orphan inode ${ino} has blocks`);
+    // Never renewed: the lease lapses, the controller ends it, the namespace queues the reclaim.
+    const covers = (e: FsBlocksToFree): boolean => e.inoEnd !== undefined && e.ino <= Math.min(...inos.values()) && e.inoEnd > Math.max(...inos.values());
+    const entry = await until(async () => (await api.fsListBlocksToFree(vol.id, 100)).find(covers), 'a reclaim entry of the dead session range queued', 30_000);
+    // Another mount's reaper frees what no inode owns, and leaves the committed file alone.
+    const reaper = new BlockReaper({
+      api, client: blocks, volume: { id: vol.id, sizeBytes: vol.sizeBytes, blockSizeBytes, writeConcern: 'durable' }, knownSize: () => undefined, isOpenHere: () => false, log,
+    });
+    try {
+      reaper.kick();
+      for (const [name, ino] of inos) {
+        for (let b = 0; b < Math.ceil((orphans.get(name)?.length ?? 0) / blockSizeBytes); b++) {
+          await until(async () => (await readFromNode(address, vol.id, ino, b)).status === 404 ? true : (reaper.kick(), false), `block ${b} of orphan ${name} freed`, 30_000);
+        }
+      }
+      await until(async () => !(await api.fsListBlocksToFree(vol.id, 100)).some((e) => e.seq === entry.seq), 'the reclaim entry acked', 30_000);
+      const keptIno = h.adopted[0]?.ino ?? -1;
+      for (let b = 0; b < Math.ceil((kept.get('kept0')?.length ?? 0) / blockSizeBytes); b++) {
+        assert.equal((await readFromNode(address, vol.id, keptIno, b)).status, 200, `block ${b} of the committed file kept`);
+      }
+    } finally {
+      await reaper.stop();
+      unblock(new Error('the test ends'));
+      await flushing;
+    }
   });
 });

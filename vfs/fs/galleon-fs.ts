@@ -148,7 +148,8 @@ export class GalleonFs implements FuseOps {
     this.now = o.nowMs ?? Date.now;
     this.cache = new AttrCache(o.cacheTtlMs, this.now);
     this.names = new DirNames(o.cacheTtlMs, this.now);
-    this.inodes = new InodePool((n) => this.api.fsAllocateInodes(this.vol, n));
+    // Ranges taken under our session (the namespace reclaims their orphan blocks when it ends holding delegations).
+    this.inodes = new InodePool((n, session) => this.api.fsAllocateInodes(this.vol, n, session), undefined, o.session);
     this.quota = new Quota(o.volume.sizeBytes, async () => (await o.api.fsStatfs(this.vol)).usedBytes);
     this.closes = new CloseQueue({
       send: (closes) => this.api.fsCloseMany(this.vol, closes), onClosed: (inos) => this.closed(inos), delayMs: o.closeDelayMs ?? defaultCloseDelayMs, log: o.log,

@@ -11,11 +11,11 @@
  * with no record in `ng/` (a strict mount, or GALLEON_WRITEBACK=0), every check here passes.
  */
 import { ErrorCode, GalleonError, invariant, posixError } from '../../../proto/errors.js';
-import type { FsAttr, Lease, Volume } from '../../../proto/metadata-types.js';
+import type { FsAttr, FsInodeRange, Lease, Volume } from '../../../proto/metadata-types.js';
 import type { CommandContext } from './commands.js';
 import { isLive } from './leases.js';
 import {
-  attrOf, checkCaller, checkFsName, checkIno, checkMode, checkTimeNs, entryId, findEntry, hex16, inGroup, maxFileBytes, requireDir, saveInode,
+  attrOf, checkCaller, checkFsName, checkIno, checkMode, checkTimeNs, entryId, findEntry, hex16, inGroup, maxFileBytes, queueFree, requireDir, saveInode,
   touchDir, type DirEntry, type Inode,
 } from './ns-store.js';
 import { Table, type StateReader, type Tx } from './tx.js';
@@ -265,11 +265,41 @@ export function delegationsOf(r: StateReader, vol: Volume, sessionRaw: unknown):
   });
 }
 
-/** A mount lease ended (released, expired, or its volume deleted): its delegations go with it. */
+/** Inode ranges remembered per session (the newest; a mount's buffered files take numbers from its latest range). */
+export const maxRangesPerSession = 16;
+
+interface SessionRanges {
+  ranges: FsInodeRange[];
+}
+
+/** fsAllocateInodes with a session: the range is remembered for the reclaim at the session's end. */
+export function recordRange(tx: Tx, ctx: CommandContext, vol: Volume, sessionRaw: unknown, range: FsInodeRange): void {
+  const session = requireMountLease(tx, ctx, vol, sessionRaw);
+  const id = `${vol.id}/${session}`;
+  const ranges = [...(tx.get<SessionRanges>(Table.NsInodeRanges, id)?.ranges ?? []), range].slice(-maxRangesPerSession);
+  tx.put(Table.NsInodeRanges, id, { ranges } satisfies SessionRanges);
+}
+
+/**
+ * A mount lease ended (released, expired, or its volume deleted): its delegations go with it. One
+ * that ended holding delegations may have died between its block writes and its fsCommitBatch:
+ * the blocks of its inode ranges that no inode owns are queued for the reapers (one entry per range).
+ */
 export function dropSessionDelegations(tx: Tx, lease: Lease): void {
   if (lease.kind !== 'mount') return;
   const prefix = `${lease.resource}/`;
+  let held = 0;
   for (const id of tx.ids(Table.NsDelegation)) {
-    if (id.startsWith(prefix) && tx.get<Delegation>(Table.NsDelegation, id)?.session === lease.id) tx.del(Table.NsDelegation, id);
+    if (id.startsWith(prefix) && tx.get<Delegation>(Table.NsDelegation, id)?.session === lease.id) {
+      tx.del(Table.NsDelegation, id);
+      held++;
+    }
   }
+  const rangesId = `${lease.resource}/${lease.id}`;
+  const ranges = tx.get<SessionRanges>(Table.NsInodeRanges, rangesId)?.ranges ?? [];
+  if (ranges.length > 0) tx.del(Table.NsInodeRanges, rangesId);
+  const vol = tx.get<Volume>(Table.Volume, lease.resource);
+  const ns = tx.get<{ deleted?: boolean }>(Table.NsVolume, lease.resource);
+  if (held === 0 || vol === undefined || ns === undefined || ns.deleted === true) return;
+  for (const r of ranges) queueFree(tx, vol, r.start, 0, r.end);
 }

@@ -40,6 +40,11 @@ export const Table = {
   NsOpen: 'no',
   /** Directory delegations `ng/<volumeId>/<dir hex16>` (hot: bounded by sessions × maxDelegationsPerSession). */
   NsDelegation: 'ng',
+  /**
+   * Inode ranges a mount session took, `nr/<volumeId>/<session>` (hot: bounded by sessions ×
+   * maxRangesPerSession): at its end holding delegations, their blocks without an inode are reclaimed.
+   */
+  NsInodeRanges: 'nr',
   /** Inodes `ni/<volumeId>/<ino hex16>` (cold: read from LevelDB through the cache, never in the mirror). */
   NsInode: 'ni',
   /** Directory entries `nd/<volumeId>/<parent hex16>/<name>` (cold). */
