@@ -8,8 +8,17 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, statfs, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, statfs, unlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultNodeTokenFileName } from '../../cli/local/cluster.js';
+import { loadTlsDir } from '../../cli/lib/tls.js';
+import { BlockClient } from '../../dataplane/client/block-client.js';
+import { InternalKeyProvider } from '../../dataplane/client/key-providers.js';
+import { VolumeKeyring } from '../../dataplane/client/keyring.js';
+import { MetadataPlacementSource } from '../../dataplane/placement.js';
+import { MetadataClient } from '../../metadata/service/client.js';
+import { holdBatchEnv } from '../../vfs/fs/mount-volume.js';
 import { runCli, waitFor } from '../cli/helpers.js';
 import { describeFuse } from '../support/fuse.js';
 import { upClientEnv } from '../support/tls.js';
@@ -22,22 +31,60 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
   let c: MountedCluster;
   const saved = process.env.GALLEON_WRITEBACK_MS;
 
+  let holdDir = '';
+
   before(async function () {
     this.timeout(300_000);
-    // Inherited by the daemons `galleon up` starts.
+    holdDir = await mkdtemp(join(tmpdir(), 'galleon-wb-hold-'));
+    // Inherited by the daemons `galleon up` starts (the hold is off until a test makes its file).
     process.env.GALLEON_WRITEBACK_MS = '600000';
+    process.env[holdBatchEnv] = holdDir;
     try {
       c = await startMountedCluster('galleon-wb-');
     } finally {
       if (saved === undefined) delete process.env.GALLEON_WRITEBACK_MS;
       else process.env.GALLEON_WRITEBACK_MS = saved;
+      delete process.env[holdBatchEnv];
     }
   });
 
   after(async function () {
     this.timeout(120_000);
     await c?.teardown();
+    if (holdDir !== '') await rm(holdDir, { recursive: true, force: true });
   });
+
+  /** The cluster's block and metadata clients, as a mount's own talk (the node credential, mutual TLS). */
+  const clients = async (): Promise<{ api: MetadataClient; blocks: BlockClient; close(): Promise<void> }> => {
+    const { GALLEON_TLS_DIR: tlsDir } = upClientEnv(c.dir);
+    const tls = tlsDir === '' ? null : await loadTlsDir(tlsDir, 'cli');
+    const token = (await readFile(join(c.dir, defaultNodeTokenFileName), 'utf8').catch(() => '')).trim();
+    const auth = { tls, ...(token === '' ? {} : { token }) };
+    const api = new MetadataClient({ addresses: c.nodes.map((n) => n.bindAddress), ...auth });
+    // Reads open blocks as the mounts seal them (the demo volume's class may encrypt).
+    const keyring = new VolumeKeyring(api, new InternalKeyProvider(join(c.dir, 'cluster.key')));
+    const blocks = new BlockClient({ placement: new MetadataPlacementSource(api), maxAttempts: 20, keyring, ...auth });
+    return { api, blocks, close: async () => { await blocks.close(); api.close(); } };
+  };
+
+  const readable = (blocks: BlockClient, volumeId: string, a: { inode: number; blockNo: number }): Promise<boolean> =>
+    blocks.readBlock(volumeId, a.inode, a.blockNo).then(() => true, (err: unknown) => {
+      if ((err as { code?: unknown }).code === 'BLOCK_NOT_FOUND') return false;
+      throw err;
+    });
+
+  /** Blocks of `volumeId` that read back (the listing also names deleted ones) and belong to no inode of the namespace. */
+  const orphanBlocks = async (api: MetadataClient, blocks: BlockClient, volumeId: string): Promise<{ inode: number; blockNo: number }[]> => {
+    const out: { inode: number; blockNo: number }[] = [];
+    const noInode = new Map<number, boolean>();
+    for (const a of await blocks.listVolumeBlocks(volumeId)) {
+      if (!noInode.has(a.inode)) {
+        noInode.set(a.inode, await api.fsGetattr(volumeId, a.inode).then(() => false, (err: unknown) => (err as { details?: { errno?: unknown } }).details?.errno === 'ENOENT'));
+      }
+      if (noInode.get(a.inode) === true && await readable(blocks, volumeId, a)) out.push(a);
+    }
+    return out;
+  };
 
   const status = async (node: number): Promise<Status> => {
     const r = await c.cli(node, ['vfs', 'status', 'demo', '--json']);
@@ -158,6 +205,16 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
       closed.set(`c${i}`, body);
     }
     assert.ok((await status(3)).writebackFiles >= 1, 'closed files buffered on node 3 at the kill');
+    // Node 3's flusher stops between its block writes and its batch (the test-only switch); it dies there.
+    const cl = await clients();
+    const vol = await cl.api.getVolume('demo');
+    await writeFile(join(holdDir, node.id), '');
+    const held = await open(c.path(3, 'demo', 'crash', 'held'), 'w');
+    await held.write(randomBytes(50_000));
+    const syncing = held.sync().catch(() => undefined); // never answered: the holder dies holding its batch
+    await waitFor('node 3 holding its batch after the block writes', 30_000, async () => (await stat(join(holdDir, `${node.id}.reached`)).catch(() => null)) !== null);
+    const orphans = await orphanBlocks(cl.api, cl.blocks, vol.id);
+    assert.ok(new Set(orphans.map((a) => a.inode)).size >= 2, `the held batch's files have blocks and no inode (${orphans.length} blocks)`);
     const pid = Number((await readFile(`${node.storagePath}/galleon.pid`, 'utf8')).trim());
     process.kill(pid, 'SIGKILL');
     await waitFor('node 3 gone', 10_000, () => { try { process.kill(pid, 0); return false; } catch { return true; } });
@@ -172,6 +229,18 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
     }
     const lost = [...closed.keys()].filter((n) => !names.includes(n));
     assert.ok(lost.length >= 1, 'closed but unsynced files went with the holder (as a local disk after a crash)');
+    // Its lease ended holding the delegation: the mounts of nodes 1 and 2 reclaim the blocks of its lost batch.
+    try {
+      await waitFor('the dead holder\'s orphan blocks freed on the data nodes', 90_000, async () => {
+        for (const a of orphans) if (await readable(cl.blocks, vol.id, a)) return false;
+        return true;
+      });
+    } finally {
+      await syncing;
+      await held.close().catch(() => undefined);
+      await unlink(join(holdDir, node.id)).catch(() => undefined);
+      await cl.close();
+    }
   });
 
   it('a daemon started with GALLEON_WRITEBACK=0 creates synchronously (the switch the bench uses)', async () => {

@@ -65,7 +65,7 @@ export interface GalleonFsOptions {
    * the watch. Absent = every create and close is synchronous. Never used by a strict mount
    * (cacheTtlMs 0) or a read-only one.
    */
-  writeback?: { api: WritebackApi; writebackMs?: number };
+  writeback?: { api: WritebackApi; writebackMs?: number; holdCommitFile?: string };
 }
 
 interface Handle { ino: number; file: FileData | null }
@@ -157,6 +157,7 @@ export class GalleonFs implements FuseOps {
     this.wb = o.writeback === undefined || o.cacheTtlMs === 0 || o.readOnly ? null : new WriteBack({
       api: countingApi(o.writeback.api, this.writes, writebackWriteMethods), volumeId: this.vol, data: o.data, session: o.session,
       nextIno: () => this.inodes.next(), giveBackIno: (ino) => this.inodes.giveBack(ino), log: o.log, volumeBytes: o.volume.sizeBytes, ...(o.writeback.writebackMs === undefined ? {} : { writebackMs: o.writeback.writebackMs }),
+      ...(o.writeback.holdCommitFile === undefined ? {} : { holdCommitFile: o.writeback.holdCommitFile }),
       hooks: { handlesOf: (ino) => this.handlesOf(ino), adopt: (p, attr, parent, sentOpen) => this.adopt(p, attr, parent, sentOpen), lost: (p) => this.lostFile(p) },
     });
   }

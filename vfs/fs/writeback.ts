@@ -16,6 +16,7 @@
  * calls `create`, `settle`, `flushFile`, `released`; a committed file is handed back to it with
  * `hooks.adopt` (its open handles counted in the batch's `open`), a lost one with `hooks.lost`.
  */
+import { access, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { FsApi, FsAttr, FsBatchFile, FsCaller } from '../../proto/metadata-types.js';
@@ -106,6 +107,8 @@ export interface WritebackOptions {
   nowMs?: () => number;
   /** The volume's size (its quota): no reservation asks for more. */
   volumeBytes?: number;
+  /** Test-only (mount-volume.ts `holdBatchEnv`): while this file exists, a batch waits between its block writes and its commit. */
+  holdCommitFile?: string;
 }
 
 /** Why the flusher should run now (pure: the bounds against what is buffered), or null. */
@@ -496,6 +499,7 @@ export class WriteBack {
     for (const p of batch) p.committing = gate;
     try {
       const flushed = await mapLimit(batch, maxFlushInFlight, (p) => p.file.fsync());
+      if (this.o.holdCommitFile !== undefined) await holdWhile(this.o.holdCommitFile);
       const files: FsBatchFile[] = batch.map((p, i) => {
         const f = flushed[i];
         invariant(f !== undefined, 'one flush result per batch file');
@@ -554,6 +558,17 @@ export class WriteBack {
       return null;
     }
   }
+}
+
+/** How often the test-only hold looks at its switch file. */
+const holdPollMs = 100;
+
+/** The test-only hold: while `file` exists (after saying so in `<file>.reached`). */
+async function holdWhile(file: string): Promise<void> {
+  const exists = (): Promise<boolean> => access(file).then(() => true, () => false);
+  if (!(await exists())) return;
+  await writeFile(`${file}.reached`, String(Date.now()));
+  while (await exists()) await new Promise((res) => setTimeout(res, holdPollMs));
 }
 
 /** Bytes the buffered files of `h` may reach under its reservation. */
