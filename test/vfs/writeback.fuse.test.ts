@@ -151,7 +151,7 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
     const after = await settled();
     const spent = after.namespaceWrites - before;
     assert.equal(after.writebackFiles, 0);
-    // One fsCommitBatch, at most one inode range and one re-delegation after the sync.
+    // One fsCommitBatch, one reservation of space (fsReserve), at most one inode range and one re-delegation after the sync.
     assert.ok(spent <= 4, `${spent} namespace writes for 100 files`);
     assert.equal((await readdir(c.path(3, 'demo', 'count'))).length, 101);
   });
@@ -173,7 +173,8 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
       return 16;
     };
     const [one, two] = await Promise.all([fill(1, 'one'), fill(2, 'two')]);
-    assert.ok(one >= 1 && two >= 1, `both nodes wrote (${one}, ${two} files)`);
+    // Which node gets how much depends on who reserves first (4 MiB at a time); together they fill it, never more.
+    assert.ok(one + two >= 4, `the nodes wrote ${one} and ${two} whole files`);
     for (const n of [1, 2]) assert.equal((await c.cli(n, ['vfs', 'sync', 'wbq'])).code, 0);
     let sum = 0;
     for (const dir of ['one', 'two']) for (const name of await readdir(c.path(3, 'wbq', dir))) sum += (await stat(c.path(3, 'wbq', dir, name))).size;
