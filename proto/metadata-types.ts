@@ -516,6 +516,8 @@ export interface FsDelegation {
   granted: boolean;
   session: string | null;
   recallAtMs: number | null;
+  /** fsRecall: whether the holder's mount lease is live (a waiter past its first wait waits on while it is). */
+  holderLive?: boolean;
 }
 
 /** One new file of an fsCommitBatch: what fsCreate + fsCommitWrite would carry, with the mount's own times. */
@@ -615,11 +617,17 @@ export interface FsBlocksToFree {
   seq: number;
   ino: number;
   fromBlock: number;
+  /**
+   * Set for the reclaim of a mount session that ended holding delegations (its batch may never
+   * have committed): every block of inodes [ino, inoEnd) that have no inode record is freed.
+   */
+  inoEnd?: number;
 }
 
 /** The namespace operations (one command or query each; see vfs/README.md). `volume` is a name or id. */
 export interface FsApi {
-  fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange>;
+  /** With `session` (the mount's lease), the range is recorded for the reclaim of a batch that never commits. */
+  fsAllocateInodes(volume: string, count: number, session?: string): Promise<FsInodeRange>;
   fsCreate(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, opts?: FsCreateOptions): Promise<FsEntryReply>;
   fsMknod(volume: string, caller: FsCaller, parent: number, name: string, ino: number, type: FsFileType, mode: number, rdev?: number, umask?: number): Promise<FsEntryReply>;
   fsMkdir(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, umask?: number): Promise<FsEntryReply>;
@@ -652,7 +660,9 @@ export interface FsApi {
   fsDelegate(volume: string, dir: number, session: string): Promise<FsDelegation>;
   fsRecall(volume: string, dir: number): Promise<FsDelegation>;
   fsReleaseDelegation(volume: string, dir: number, session: string): Promise<{ released: boolean }>;
-  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release?: boolean): Promise<{ attrs: FsAttr[]; parent: FsAttr }>;
+  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release?: boolean, keepReservedBytes?: number): Promise<{ attrs: FsAttr[]; parent: FsAttr }>;
+  /** Sets the holder's reservation of the volume's size for its buffered files in `dir` (a growth only as far as there is room); answers what it holds. */
+  fsReserve(volume: string, dir: number, session: string, bytes: number): Promise<{ reservedBytes: number }>;
 
   /** `opts.session`: the caller's mount session, which may read a directory it holds the delegation of. */
   fsLookup(volume: string, parent: number, name: string, opts?: FsReadOptions): Promise<FsAttr>;

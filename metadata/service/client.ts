@@ -65,6 +65,12 @@ export interface MetadataClientOptions {
    * holder's delegation has ended by then (metadata/state/logic/ns-delegation.ts).
    */
   recallWaitMs?: number;
+  /**
+   * The whole wait for a recalled directory when its holder is alive but slow (its flush keeps
+   * failing or is large): past `recallWaitMs` the wait goes on while the holder's mount lease is
+   * live (renewed), up to this in all; then the last DELEGATED goes to the caller.
+   */
+  maxRecallWaitMs?: number;
   /** Sent as gRPC metadata `authorization: Bearer <token>` (issue #12): a user's token or the node credential. */
   token?: string;
   /** Mutual TLS with the members (proto/tls.ts); null/absent: plaintext. */
@@ -77,7 +83,11 @@ export const clientDefaults = {
   backoffMinMs: 20,
   backoffMaxMs: 500,
   recallWaitMs: 20_000,
+  maxRecallWaitMs: 120_000,
 } as const;
+
+/** Past `recallWaitMs`, how often the waiter asks again whether the holder's lease is live. */
+const recallLivenessCheckMs = 5_000;
 
 /** The trailing session argument of fsLookup/fsReaddir, when the caller reads as a mount session. */
 function asSession(opts: FsReadOptions | undefined): string[] {
@@ -88,7 +98,7 @@ function asSession(opts: FsReadOptions | undefined): string[] {
 const maxRecallWatchMs = 60_000;
 
 /** The delegation's own commands: never recalled (the holder's, or the recall itself). */
-const delegationMethods = new Set(['fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch']);
+const delegationMethods = new Set(['fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'fsReserve']);
 
 /** A watch call's attempt may take its own timeout plus this. */
 const watchMarginMs = 5_000;
@@ -217,6 +227,7 @@ export class MetadataClient implements MetadataApi, AuthApi {
       backoffMaxMs: options.backoffMaxMs ?? clientDefaults.backoffMaxMs,
       transport: options.transport ?? 'stream',
       recallWaitMs: options.recallWaitMs ?? clientDefaults.recallWaitMs,
+      maxRecallWaitMs: Math.max(options.maxRecallWaitMs ?? clientDefaults.maxRecallWaitMs, options.recallWaitMs ?? clientDefaults.recallWaitMs),
       tls: options.tls ?? null,
     };
     this.ctor = serviceConstructor('metadata.proto', 'metadata', 'Metadata');
@@ -359,11 +370,13 @@ export class MetadataClient implements MetadataApi, AuthApi {
   /**
    * A directory the call reads or changes is delegated to another mount: ask for it back
    * (fsRecall), then run the call again — under a new seq, since a refused command stays refused
-   * under its own — each time the watch reports a recall or a delegation's end, until it passes or
-   * `recallWaitMs` ran out (then the last DELEGATED goes to the caller).
+   * under its own — each time the watch reports a recall or a delegation's end, until it passes.
+   * Bounded: `recallWaitMs`, then (`recallStillLive`) on while the holder's lease is live, up to
+   * `maxRecallWaitMs`; then the last DELEGATED goes to the caller.
    */
   private async afterRecall(method: string, args: unknown[], opts: { stale?: boolean }, first: GalleonError): Promise<unknown> {
-    const deadline = Date.now() + this.opts.recallWaitMs;
+    const startMs = Date.now();
+    let deadline = startMs + this.opts.recallWaitMs;
     const recalled = new Set<string>();
     let since = (await this.waitForChange(0, 0)).index;
     let err = first;
@@ -374,9 +387,11 @@ export class MetadataClient implements MetadataApi, AuthApi {
         recalled.add(`${volume}/${dir}`);
         await this.call('fsRecall', [volume, dir]);
       }
-      const left = deadline - Date.now();
-      if (left <= 0) throw err;
-      since = (await this.waitForChange(since, Math.min(left, maxRecallWatchMs))).index;
+      if (deadline - Date.now() <= 0) {
+        if (!(await this.recallStillLive(volume, dir, startMs))) throw err;
+        deadline = Math.min(startMs + this.opts.maxRecallWaitMs, Date.now() + recallLivenessCheckMs);
+      }
+      since = (await this.waitForChange(since, Math.min(Math.max(1, deadline - Date.now()), maxRecallWatchMs))).index;
       try {
         return await this.call(method, args, opts);
       } catch (e) {
@@ -384,6 +399,13 @@ export class MetadataClient implements MetadataApi, AuthApi {
         err = e;
       }
     }
+  }
+
+  /** Whether to wait on for `dir` past `recallWaitMs`: within `maxRecallWaitMs`, and its holder's lease is live (it renews: alive). */
+  private async recallStillLive(volume: string, dir: number, startMs: number): Promise<boolean> {
+    if (Date.now() - startMs >= this.opts.maxRecallWaitMs) return false;
+    const r = await this.call('fsRecall', [volume, dir]) as FsDelegation;
+    return r.session === null || r.holderLive === true;
   }
 
   // ---- MetadataApi ----------------------------------------------------------------------------
@@ -463,12 +485,15 @@ export class MetadataClient implements MetadataApi, AuthApi {
     return this.call('waitForChange', [sinceIndex, timeoutMs], { stale: true, deadlineMs: timeoutMs + watchMarginMs, attemptTimeoutMs: timeoutMs + watchMarginMs }) as Promise<{ index: number; changed: boolean }>;
   }
 
-  fsAllocateInodes(volume: string, count: number): Promise<FsInodeRange> { return this.write('fsAllocateInodes', [volume, count]); }
+  fsAllocateInodes(volume: string, count: number, session?: string): Promise<FsInodeRange> {
+    return this.write('fsAllocateInodes', session === undefined ? [volume, count] : [volume, count, session]);
+  }
   fsDelegate(volume: string, dir: number, session: string): Promise<FsDelegation> { return this.write('fsDelegate', [volume, dir, session]); }
   fsRecall(volume: string, dir: number): Promise<FsDelegation> { return this.write('fsRecall', [volume, dir]); }
+  fsReserve(volume: string, dir: number, session: string, bytes: number): Promise<{ reservedBytes: number }> { return this.write('fsReserve', [volume, dir, session, bytes]); }
   fsReleaseDelegation(volume: string, dir: number, session: string): Promise<{ released: boolean }> { return this.write('fsReleaseDelegation', [volume, dir, session]); }
-  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release = false): Promise<{ attrs: FsAttr[]; parent: FsAttr }> {
-    return this.write('fsCommitBatch', [volume, session, dir, files, release]);
+  fsCommitBatch(volume: string, session: string, dir: number, files: FsBatchFile[], release = false, keepReservedBytes?: number): Promise<{ attrs: FsAttr[]; parent: FsAttr }> {
+    return this.write('fsCommitBatch', keepReservedBytes === undefined ? [volume, session, dir, files, release] : [volume, session, dir, files, release, keepReservedBytes]);
   }
   fsCreate(volume: string, caller: FsCaller, parent: number, name: string, ino: number, mode: number, opts: FsCreateOptions = {}): Promise<FsEntryReply> {
     return this.write('fsCreate', [volume, caller, parent, name, ino, mode, opts]);

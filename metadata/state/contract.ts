@@ -22,7 +22,7 @@ export const commandMethods = [
   'removeDataNode',
   'fsAllocateInodes', 'fsCreate', 'fsMknod', 'fsMkdir', 'fsSymlink', 'fsLink', 'fsUnlink', 'fsRmdir', 'fsRename',
   'fsSetattr', 'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany', 'fsAckBlocksFreed',
-  'fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'fsFlushRequest', 'fsFlushAck',
+  'fsDelegate', 'fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'fsReserve', 'fsFlushRequest', 'fsFlushAck',
   'addBackupTarget', 'removeBackupTarget', 'createBackupPolicy', 'deleteBackupPolicy', 'claimBackupRun', 'finishBackupRun',
 
   'createUser', 'deleteUser', 'createToken', 'revokeToken', 'setVolumePolicy',

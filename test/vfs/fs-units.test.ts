@@ -13,6 +13,7 @@ import { Quota } from '../../vfs/fs/quota.js';
 import { toStatfs, typeOfMode, parentOf } from '../../vfs/fs/attrs.js';
 import { autoMountAccess, mountPrincipal, planMounts } from '../../vfs/manager/plan.js';
 import { flushReason, maxWritebackBytes, maxWritebackFiles } from '../../vfs/fs/writeback.js';
+import { reservationAfter } from '../../metadata/state/logic/ns-delegation.js';
 import { writebackEnabled, writebackMsOf } from '../../vfs/fs/mount-volume.js';
 import { VolumeWatch } from '../../metadata/service/volume-watch.js';
 import type { AppliedRecord } from '../../metadata/state/contract.js';
@@ -159,6 +160,26 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     assert.equal(calls, 2);
     pool.giveBack(3);
     assert.equal(await pool.next(), 3);
+  });
+
+  it('takes inode ranges under the mount session and drops what is left of one when the session changes', async () => {
+    const asked: (string | undefined)[] = [];
+    let session = 's1';
+    const pool = new InodePool((n, owner) => { asked.push(owner); const start = 2 + (asked.length - 1) * n; return Promise.resolve({ start, end: start + n }); }, 4, () => session);
+    assert.deepEqual([await pool.next(), await pool.next()], [2, 3]);
+    pool.giveBack(3);
+    // The lease was taken again (a new session): the old range's numbers are never used again.
+    session = 's2';
+    assert.equal(await pool.next(), 6);
+    assert.deepEqual(asked, ['s1', 's2']);
+  });
+
+  it('grows a reservation only as far as the volume has room, and shrinks it when asked', () => {
+    assert.equal(reservationAfter(0, 4, 10, 3, 2), 4);
+    assert.equal(reservationAfter(0, 8, 10, 3, 2), 5, 'what is free: 10 - 3 committed - 2 reserved');
+    assert.equal(reservationAfter(4, 8, 10, 6, 4), 4, 'nothing free: unchanged');
+    assert.equal(reservationAfter(4, 1, 10, 6, 4), 1, 'a smaller target gives back');
+    assert.equal(reservationAfter(2, 3, 10, 12, 2), 2, 'over-full (a truncate raced): nothing more');
   });
 
   it('converts modes, paths and statfs as the kernel wants them', () => {

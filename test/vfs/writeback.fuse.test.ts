@@ -8,12 +8,21 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, statfs, unlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultNodeTokenFileName } from '../../cli/local/cluster.js';
+import { loadTlsDir } from '../../cli/lib/tls.js';
+import { BlockClient } from '../../dataplane/client/block-client.js';
+import { InternalKeyProvider } from '../../dataplane/client/key-providers.js';
+import { VolumeKeyring } from '../../dataplane/client/keyring.js';
+import { MetadataPlacementSource } from '../../dataplane/placement.js';
+import { MetadataClient } from '../../metadata/service/client.js';
+import { holdBatchEnv } from '../../vfs/fs/mount-volume.js';
 import { runCli, waitFor } from '../cli/helpers.js';
 import { describeFuse } from '../support/fuse.js';
 import { upClientEnv } from '../support/tls.js';
-import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
+import { errnoOf, startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 
 interface Status { namespaceWrites: number; pendingCloses: number; writebackFiles: number; writebackBytes: number }
 
@@ -22,22 +31,60 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
   let c: MountedCluster;
   const saved = process.env.GALLEON_WRITEBACK_MS;
 
+  let holdDir = '';
+
   before(async function () {
     this.timeout(300_000);
-    // Inherited by the daemons `galleon up` starts.
+    holdDir = await mkdtemp(join(tmpdir(), 'galleon-wb-hold-'));
+    // Inherited by the daemons `galleon up` starts (the hold is off until a test makes its file).
     process.env.GALLEON_WRITEBACK_MS = '600000';
+    process.env[holdBatchEnv] = holdDir;
     try {
       c = await startMountedCluster('galleon-wb-');
     } finally {
       if (saved === undefined) delete process.env.GALLEON_WRITEBACK_MS;
       else process.env.GALLEON_WRITEBACK_MS = saved;
+      delete process.env[holdBatchEnv];
     }
   });
 
   after(async function () {
     this.timeout(120_000);
     await c?.teardown();
+    if (holdDir !== '') await rm(holdDir, { recursive: true, force: true });
   });
+
+  /** The cluster's block and metadata clients, as a mount's own talk (the node credential, mutual TLS). */
+  const clients = async (): Promise<{ api: MetadataClient; blocks: BlockClient; close(): Promise<void> }> => {
+    const { GALLEON_TLS_DIR: tlsDir } = upClientEnv(c.dir);
+    const tls = tlsDir === '' ? null : await loadTlsDir(tlsDir, 'cli');
+    const token = (await readFile(join(c.dir, defaultNodeTokenFileName), 'utf8').catch(() => '')).trim();
+    const auth = { tls, ...(token === '' ? {} : { token }) };
+    const api = new MetadataClient({ addresses: c.nodes.map((n) => n.bindAddress), ...auth });
+    // Reads open blocks as the mounts seal them (the demo volume's class may encrypt).
+    const keyring = new VolumeKeyring(api, new InternalKeyProvider(join(c.dir, 'cluster.key')));
+    const blocks = new BlockClient({ placement: new MetadataPlacementSource(api), maxAttempts: 20, keyring, ...auth });
+    return { api, blocks, close: async () => { await blocks.close(); api.close(); } };
+  };
+
+  const readable = (blocks: BlockClient, volumeId: string, a: { inode: number; blockNo: number }): Promise<boolean> =>
+    blocks.readBlock(volumeId, a.inode, a.blockNo).then(() => true, (err: unknown) => {
+      if ((err as { code?: unknown }).code === 'BLOCK_NOT_FOUND') return false;
+      throw err;
+    });
+
+  /** Blocks of `volumeId` that read back (the listing also names deleted ones) and belong to no inode of the namespace. */
+  const orphanBlocks = async (api: MetadataClient, blocks: BlockClient, volumeId: string): Promise<{ inode: number; blockNo: number }[]> => {
+    const out: { inode: number; blockNo: number }[] = [];
+    const noInode = new Map<number, boolean>();
+    for (const a of await blocks.listVolumeBlocks(volumeId)) {
+      if (!noInode.has(a.inode)) {
+        noInode.set(a.inode, await api.fsGetattr(volumeId, a.inode).then(() => false, (err: unknown) => (err as { details?: { errno?: unknown } }).details?.errno === 'ENOENT'));
+      }
+      if (noInode.get(a.inode) === true && await readable(blocks, volumeId, a)) out.push(a);
+    }
+    return out;
+  };
 
   const status = async (node: number): Promise<Status> => {
     const r = await c.cli(node, ['vfs', 'status', 'demo', '--json']);
@@ -104,9 +151,39 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
     const after = await settled();
     const spent = after.namespaceWrites - before;
     assert.equal(after.writebackFiles, 0);
-    // One fsCommitBatch, at most one inode range and one re-delegation after the sync.
+    // One fsCommitBatch, one reservation of space (fsReserve), at most one inode range and one re-delegation after the sync.
     assert.ok(spent <= 4, `${spent} namespace writes for 100 files`);
     assert.equal((await readdir(c.path(3, 'demo', 'count'))).length, 101);
+  });
+
+  it('two nodes buffering into one 8 MiB volume together stay within its size, and df stays true', async () => {
+    const size = 8 * 1024 * 1024;
+    assert.equal((await c.cli(1, ['volume', 'create', '--name', 'wbq', '--size', '8M', '--access-mode', 'ReadWriteMany'])).code, 0);
+    for (const n of [1, 2, 3]) await waitMounted(c.path(n, 'wbq'));
+    await waitFor('wbq served on nodes 1 and 2', 60_000, async () => (await readdir(c.path(1, 'wbq')).catch(() => null)) !== null && (await readdir(c.path(2, 'wbq')).catch(() => null)) !== null);
+    await mkdir(c.path(1, 'wbq', 'one'));
+    await mkdir(c.path(2, 'wbq', 'two'));
+    /** 1 MiB files closed (buffered: each node holds its directory) until ENOSPC; returns how many were whole. */
+    const fill = async (node: number, dir: string): Promise<number> => {
+      for (let i = 0; i < 16; i++) {
+        const errno = await errnoOf(writeFile(c.path(node, 'wbq', dir, `f${i}`), randomBytes(1024 * 1024)));
+        if (errno === 'ENOSPC') return i;
+        assert.equal(errno, 'no error', `node ${node} ${dir}/f${i}`);
+      }
+      return 16;
+    };
+    const [one, two] = await Promise.all([fill(1, 'one'), fill(2, 'two')]);
+    // Which node gets how much depends on who reserves first (4 MiB at a time); together they fill it, never more.
+    assert.ok(one + two >= 4, `the nodes wrote ${one} and ${two} whole files`);
+    for (const n of [1, 2]) assert.equal((await c.cli(n, ['vfs', 'sync', 'wbq'])).code, 0);
+    let sum = 0;
+    for (const dir of ['one', 'two']) for (const name of await readdir(c.path(3, 'wbq', dir))) sum += (await stat(c.path(3, 'wbq', dir, name))).size;
+    assert.ok(sum <= size, `node 3 sees ${sum} bytes of files in an ${size}-byte volume`);
+    assert.ok(sum >= (one + two) * 1024 * 1024);
+    const s = await statfs(c.path(3, 'wbq'));
+    assert.equal(s.blocks * s.bsize, size);
+    const used = (s.blocks - s.bfree) * s.bsize;
+    assert.ok(used <= size && used >= sum, `df used ${used} for ${sum} bytes of files`);
   });
 
   it('keeps every fsynced file of a holder killed with -9, and leaves no half-created entry', async () => {
@@ -129,6 +206,16 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
       closed.set(`c${i}`, body);
     }
     assert.ok((await status(3)).writebackFiles >= 1, 'closed files buffered on node 3 at the kill');
+    // Node 3's flusher stops between its block writes and its batch (the test-only switch); it dies there.
+    const cl = await clients();
+    const vol = await cl.api.getVolume('demo');
+    await writeFile(join(holdDir, node.id), '');
+    const held = await open(c.path(3, 'demo', 'crash', 'held'), 'w');
+    await held.write(randomBytes(50_000));
+    const syncing = held.sync().catch(() => undefined); // never answered: the holder dies holding its batch
+    await waitFor('node 3 holding its batch after the block writes', 30_000, async () => (await stat(join(holdDir, `${node.id}.reached`)).catch(() => null)) !== null);
+    const orphans = await orphanBlocks(cl.api, cl.blocks, vol.id);
+    assert.ok(new Set(orphans.map((a) => a.inode)).size >= 2, `the held batch's files have blocks and no inode (${orphans.length} blocks)`);
     const pid = Number((await readFile(`${node.storagePath}/galleon.pid`, 'utf8')).trim());
     process.kill(pid, 'SIGKILL');
     await waitFor('node 3 gone', 10_000, () => { try { process.kill(pid, 0); return false; } catch { return true; } });
@@ -143,6 +230,18 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
     }
     const lost = [...closed.keys()].filter((n) => !names.includes(n));
     assert.ok(lost.length >= 1, 'closed but unsynced files went with the holder (as a local disk after a crash)');
+    // Its lease ended holding the delegation: the mounts of nodes 1 and 2 reclaim the blocks of its lost batch.
+    try {
+      await waitFor('the dead holder\'s orphan blocks freed on the data nodes', 90_000, async () => {
+        for (const a of orphans) if (await readable(cl.blocks, vol.id, a)) return false;
+        return true;
+      });
+    } finally {
+      await syncing;
+      await held.close().catch(() => undefined);
+      await unlink(join(holdDir, node.id)).catch(() => undefined);
+      await cl.close();
+    }
   });
 
   it('a daemon started with GALLEON_WRITEBACK=0 creates synchronously (the switch the bench uses)', async () => {

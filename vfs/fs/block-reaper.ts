@@ -9,11 +9,16 @@
  *   freed up to the largest size this mount saw the inode have. A mount that never saw it leaves
  *   it to one that did, for `reapUnknownAfterRounds` rounds; then it frees up to the volume's
  *   size (a file never outgrows its volume), so nothing leaks.
+ * - An entry with `inoEnd` is the reclaim of a mount session that ended holding delegations (it
+ *   may have died between its block writes and its fsCommitBatch): the data plane's listing of the
+ *   volume's blocks says which inodes of [ino, inoEnd) have blocks; those with no inode record are
+ *   freed (the namespace hands those numbers to nobody else, and their mount dropped them).
  * Driven by `kick()` after unlinks and closes, and a slow timer; one batch at a time.
  */
 import type { Logger } from 'pino';
 import type { FsApi, WriteConcern } from '../../proto/metadata-types.js';
 import { freeBlocksStep, type BlockDeleter } from '../data/free-blocks.js';
+import type { BlockClient } from '../../dataplane/client/block-client.js';
 
 /** Queue entries fetched per batch. */
 export const reapBatchEntries = 64;
@@ -28,7 +33,7 @@ const maxWaitingEntries = 4_096;
 
 export interface ReaperOptions {
   api: Pick<FsApi, 'fsListBlocksToFree' | 'fsAckBlocksFreed' | 'fsGetattr'>;
-  client: BlockDeleter;
+  client: BlockDeleter & Pick<BlockClient, 'listVolumeBlocks'>;
   volume: { id: string; sizeBytes: number; blockSizeBytes: number; writeConcern: WriteConcern };
   /** Largest size seen for `ino` on this mount, if any. */
   knownSize: (ino: number) => number | undefined;
@@ -67,6 +72,10 @@ export class BlockReaper {
     const done: number[] = [];
     for (const e of batch) {
       if (this.stopped) break;
+      if (e.inoEnd !== undefined) {
+        if (await this.reclaimRange(e.ino, e.inoEnd)) done.push(e.seq);
+        continue;
+      }
       if (this.o.isOpenHere(e.ino)) continue;
       if (await this.exists(e.ino)) { done.push(e.seq); continue; }
       const size = this.o.knownSize(e.ino) ?? this.waitedOut(e.seq, v.sizeBytes);
@@ -80,6 +89,26 @@ export class BlockReaper {
       if (!this.stopped) { done.push(e.seq); this.waiting.delete(e.seq); }
     }
     if (done.length > 0) await this.o.api.fsAckBlocksFreed(v.id, done);
+  }
+
+  /** Frees the blocks of inodes in [from, to) that have no inode: true when done (false: stopped midway). */
+  private async reclaimRange(from: number, to: number): Promise<boolean> {
+    const v = this.o.volume;
+    const byIno = new Map<number, number[]>();
+    for (const a of await this.o.client.listVolumeBlocks(v.id)) {
+      if (a.inode >= from && a.inode < to) byIno.set(a.inode, [...(byIno.get(a.inode) ?? []), a.blockNo]);
+    }
+    for (const [ino, blocks] of byIno) {
+      if (this.stopped) return false;
+      if (this.o.isOpenHere(ino) || await this.exists(ino)) continue;
+      // At most reapBlocksPerStep deletes in flight, as for any other entry.
+      for (let i = 0; i < blocks.length && !this.stopped; i += reapBlocksPerStep) {
+        const step = blocks.slice(i, i + reapBlocksPerStep);
+        await Promise.all(step.map((b) => this.o.client.deleteBlock(v.id, ino, b, v.writeConcern)));
+        this.freedBlocks += step.length;
+      }
+    }
+    return !this.stopped;
   }
 
   private async exists(ino: number): Promise<boolean> {

@@ -65,7 +65,7 @@ export interface GalleonFsOptions {
    * the watch. Absent = every create and close is synchronous. Never used by a strict mount
    * (cacheTtlMs 0) or a read-only one.
    */
-  writeback?: { api: WritebackApi; writebackMs?: number };
+  writeback?: { api: WritebackApi; writebackMs?: number; holdCommitFile?: string };
 }
 
 interface Handle { ino: number; file: FileData | null }
@@ -104,7 +104,7 @@ const namespaceWriteMethods: ReadonlySet<string> = new Set<keyof NamespaceApi>([
   'fsSetxattr', 'fsRemovexattr', 'fsCommitWrite', 'fsOpen', 'fsClose', 'fsCloseMany',
 ]);
 /** The write-back's Raft writes, counted with the others. */
-const writebackWriteMethods: ReadonlySet<string> = new Set(['fsDelegate', 'fsReleaseDelegation', 'fsCommitBatch']);
+const writebackWriteMethods: ReadonlySet<string> = new Set(['fsDelegate', 'fsReleaseDelegation', 'fsCommitBatch', 'fsReserve']);
 
 /** `api` with every write counted into `count.n`. */
 function countingApi<A extends object>(api: A, count: { n: number }, methods: ReadonlySet<string> = namespaceWriteMethods): A {
@@ -148,14 +148,16 @@ export class GalleonFs implements FuseOps {
     this.now = o.nowMs ?? Date.now;
     this.cache = new AttrCache(o.cacheTtlMs, this.now);
     this.names = new DirNames(o.cacheTtlMs, this.now);
-    this.inodes = new InodePool((n) => this.api.fsAllocateInodes(this.vol, n));
+    // Ranges taken under our session (the namespace reclaims their orphan blocks when it ends holding delegations).
+    this.inodes = new InodePool((n, session) => this.api.fsAllocateInodes(this.vol, n, session), undefined, o.session);
     this.quota = new Quota(o.volume.sizeBytes, async () => (await o.api.fsStatfs(this.vol)).usedBytes);
     this.closes = new CloseQueue({
       send: (closes) => this.api.fsCloseMany(this.vol, closes), onClosed: (inos) => this.closed(inos), delayMs: o.closeDelayMs ?? defaultCloseDelayMs, log: o.log,
     });
     this.wb = o.writeback === undefined || o.cacheTtlMs === 0 || o.readOnly ? null : new WriteBack({
       api: countingApi(o.writeback.api, this.writes, writebackWriteMethods), volumeId: this.vol, data: o.data, session: o.session,
-      nextIno: () => this.inodes.next(), giveBackIno: (ino) => this.inodes.giveBack(ino), log: o.log, ...(o.writeback.writebackMs === undefined ? {} : { writebackMs: o.writeback.writebackMs }),
+      nextIno: () => this.inodes.next(), giveBackIno: (ino) => this.inodes.giveBack(ino), log: o.log, volumeBytes: o.volume.sizeBytes, ...(o.writeback.writebackMs === undefined ? {} : { writebackMs: o.writeback.writebackMs }),
+      ...(o.writeback.holdCommitFile === undefined ? {} : { holdCommitFile: o.writeback.holdCommitFile }),
       hooks: { handlesOf: (ino) => this.handlesOf(ino), adopt: (p, attr, parent, sentOpen) => this.adopt(p, attr, parent, sentOpen), lost: (p) => this.lostFile(p) },
     });
   }
@@ -347,7 +349,8 @@ export class GalleonFs implements FuseOps {
       const f = this.openFile(ino);
       if (f !== undefined && this.wb?.isPending(ino) !== true) sum += Math.max(0, f.size - committed);
     }
-    return sum + (this.wb?.pendingBytes() ?? 0);
+    // Buffered new files (write-back) are not counted here: their reservation is, in the namespace's count.
+    return sum;
   }
 
   private setCommitted(ino: number, size: number): void {
@@ -387,10 +390,9 @@ export class GalleonFs implements FuseOps {
   async statfs(): Promise<FsStatfs> {
     const s = await this.api.fsStatfs(this.vol);
     if (this.wb === null || this.wb.pendingFiles === 0) return toStatfs(s);
-    // This mount's buffered new files count as used here at once (elsewhere after their batch).
-    const bytes = Math.min(this.wb.pendingBytes(), s.freeBytes);
+    // This mount's buffered new files count here at once (their bytes everywhere: the namespace counts their reservation).
     const files = Math.min(this.wb.pendingFiles, s.freeInodes);
-    return toStatfs({ ...s, usedBytes: s.usedBytes + bytes, freeBytes: s.freeBytes - bytes, inodes: s.inodes + files, freeInodes: s.freeInodes - files });
+    return toStatfs({ ...s, inodes: s.inodes + files, freeInodes: s.freeInodes - files });
   }
 
   private async setattr(c: FuseCaller, path: string, changes: FsSetattr, withGroups = false): Promise<FsAttr> {
@@ -684,7 +686,7 @@ export class GalleonFs implements FuseOps {
    * after the batch's flush).
    */
   private async adopt(p: PendingFile, attr: FsAttr, parent: FsAttr, sentOpen: number): Promise<void> {
-    this.quota.committed(attr.size);
+    // No quota change: the batch turned reserved bytes into file sizes (the namespace's count stays).
     const n = this.handlesOf(p.ino);
     for (let i = n; i < sentOpen; i++) this.closes.add(this.o.session(), p.ino);
     for (let i = 0; i < n; i++) this.o.data.open(p.ino, { sizeBytes: attr.size, mtimeNs: BigInt(attr.mtimeNs), changeToken: changeTokenOf(attr), truncEpoch: attr.truncEpoch });
@@ -768,7 +770,10 @@ export class GalleonFs implements FuseOps {
     if (position >= maxFileSizeBytes) throw fsError('EFBIG');
     const bytes = position + data.length > maxFileSizeBytes ? data.subarray(0, maxFileSizeBytes - position) : data;
     const end = position + bytes.length;
-    if (end > file.size) await this.quota.reserve(end - file.size, this.localPendingBytes());
+    if (end > file.size) {
+      if (this.wb?.isPending(file.ino) === true) await this.wb.grow(file.ino, end);
+      else await this.quota.reserve(end - file.size, this.localPendingBytes());
+    }
     return file.write(position, bytes);
   }
 

@@ -5,6 +5,7 @@
  * logic/leases.ts): a ReadWriteOnce volume held elsewhere is refused here with LEASE_CONFLICT
  * before anything is mounted.
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { Lease, MetadataApi, Volume } from '../../proto/metadata-types.js';
@@ -55,6 +56,14 @@ export function writebackMsOf(env: NodeJS.ProcessEnv = process.env): { writeback
   return { writebackMs: ms };
 }
 
+/**
+ * Test-only switch (a real one: the daemon's own flusher stops there): with this set to a folder,
+ * while `<folder>/<node id>` exists the write-back holds every batch after its block writes and
+ * before its fsCommitBatch (it writes `<folder>/<node id>.reached` then), so that a test can kill
+ * the holder in that window (writeback.fuse.test.ts: the reclaim of a lost batch's blocks).
+ */
+export const holdBatchEnv = 'GALLEON_TEST_HOLD_BATCH_DIR';
+
 export interface MountVolumeOptions {
   api: MetadataApi;
   blocks: BlockClient;
@@ -100,7 +109,9 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   const raw = o.raw === true;
   // The holder learns of recalls through the watch: without one, no delegation is ever asked for.
   const watchable = o.api as Partial<WritebackApi>;
-  const writeback = (o.writeback ?? writebackEnabled()) && typeof watchable.waitForChange === 'function' ? { writeback: { api: o.api as MetadataApi & WritebackApi, ...writebackMsOf() } } : {};
+  const holdDir = process.env[holdBatchEnv];
+  const hold = holdDir === undefined || holdDir === '' ? {} : { holdCommitFile: join(holdDir, o.holder) };
+  const writeback = (o.writeback ?? writebackEnabled()) && typeof watchable.waitForChange === 'function' ? { writeback: { api: o.api as MetadataApi & WritebackApi, ...writebackMsOf(), ...hold } } : {};
   const fs = raw ? new RawFs(o.volume, data, o.readOnly)
     : new GalleonFs({
       api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log, onMaybeDeleted: () => reaper?.kick(), ...writeback,

@@ -16,6 +16,7 @@
  * calls `create`, `settle`, `flushFile`, `released`; a committed file is handed back to it with
  * `hooks.adopt` (its open handles counted in the batch's `open`), a lost one with `hooks.lost`.
  */
+import { access, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { FsApi, FsAttr, FsBatchFile, FsCaller } from '../../proto/metadata-types.js';
@@ -46,8 +47,10 @@ export const namesPageEntries = 1_024;
 export const recallWatchMs = 30_000;
 /** Pause after a failed watch call before the next. */
 export const watchRetryMs = 1_000;
+/** A held directory's reservation of the volume's size (fsReserve) grows by this much at a time. */
+export const reserveStepBytes = 4 * 1024 * 1024;
 
-export type WritebackApi = Pick<FsApi, 'fsDelegate' | 'fsReleaseDelegation' | 'fsCommitBatch' | 'fsDelegationsOf' | 'fsReaddir' | 'fsLookup' | 'fsGetattr'> & {
+export type WritebackApi = Pick<FsApi, 'fsDelegate' | 'fsReleaseDelegation' | 'fsCommitBatch' | 'fsReserve' | 'fsDelegationsOf' | 'fsReaddir' | 'fsLookup' | 'fsGetattr'> & {
   waitForChange(sinceIndex: number, timeoutMs: number): Promise<{ index: number; changed: boolean }>;
 };
 
@@ -63,6 +66,8 @@ export interface PendingFile {
   file: FileData;
   /** Set while a batch that carries it is in flight: an open waits for it, then opens the committed file. */
   committing: Promise<void> | null;
+  /** The size its writes were allowed to reach under its directory's reservation. */
+  claimedBytes: number;
 }
 
 interface HeldDir {
@@ -74,6 +79,10 @@ interface HeldDir {
   releasing: boolean;
   /** When this mount last created a file in it (the batch stamps the directory with it), or null. */
   touchedNs: bigint | null;
+  /** What the namespace set aside for our buffered files here (fsReserve); their claims never pass it. */
+  reservedBytes: number;
+  /** The fsReserve in flight (one at a time: a late smaller target must not shrink a grown one). */
+  reserving: Promise<void> | null;
 }
 
 export interface WritebackHooks {
@@ -96,6 +105,10 @@ export interface WritebackOptions {
   log: Logger;
   writebackMs?: number;
   nowMs?: () => number;
+  /** The volume's size (its quota): no reservation asks for more. */
+  volumeBytes?: number;
+  /** Test-only (mount-volume.ts `holdBatchEnv`): while this file exists, a batch waits between its block writes and its commit. */
+  holdCommitFile?: string;
 }
 
 /** Why the flusher should run now (pure: the bounds against what is buffered), or null. */
@@ -225,7 +238,7 @@ export class WriteBack {
     const m = (mode & 0o2000) !== 0 && caller.uid !== 0 && gid !== caller.gid ? mode & ~0o2000 : mode;
     const base: FsAttr = { ino, type: 'file', mode: m, uid: caller.uid, gid, size: 0, nlink: 1, atimeNs: t, mtimeNs: t, ctimeNs: t, rdev: 0, generation: 0, truncEpoch: 0 };
     const file = this.o.data.open(ino, { sizeBytes: 0, mtimeNs: BigInt(t), changeToken: `new:${ino}`, truncEpoch: 0 });
-    const p: PendingFile = { dir, dirPath, name, ino, caller, base, file, committing: null };
+    const p: PendingFile = { dir, dirPath, name, ino, caller, base, file, committing: null, claimedBytes: 0 };
     h.files.set(name, p);
     this.byIno.set(ino, p);
     h.touchedNs = BigInt(t);
@@ -237,6 +250,36 @@ export class WriteBack {
     const t = this.held.get(a.ino)?.touchedNs ?? null;
     if (t === null || BigInt(a.mtimeNs) >= t) return a;
     return { ...a, mtimeNs: t.toString(), ctimeNs: BigInt(a.ctimeNs) >= t ? a.ctimeNs : t.toString() };
+  }
+
+  /**
+   * A write of buffered file `ino` up to `endBytes`: other nodes count our buffered bytes only as
+   * the reservation of their directory (fsReserve, counted as used by fsStatfs), so the claims of
+   * its files never pass it; it grows `reserveStepBytes` at a time. ENOSPC when the namespace
+   * has no room left for the growth (committed + every holder's reservation = the volume's size).
+   */
+  async grow(ino: number, endBytes: number): Promise<void> {
+    const p = this.byIno.get(ino);
+    const h = p === undefined ? undefined : this.held.get(p.dir);
+    if (p === undefined || h === undefined) return;
+    for (let asked = false; ; asked = true) {
+      const need = claimsOf(h) - p.claimedBytes + Math.max(p.claimedBytes, endBytes);
+      if (need <= h.reservedBytes) {
+        p.claimedBytes = Math.max(p.claimedBytes, endBytes);
+        return;
+      }
+      if (asked || need > (this.o.volumeBytes ?? Number.MAX_SAFE_INTEGER)) throw fsError('ENOSPC', 'the volume is full (its size is its quota; other nodes hold reservations for their buffered files)');
+      while (h.reserving !== null) await h.reserving.catch(() => undefined);
+      const target = Math.min(this.o.volumeBytes ?? Number.MAX_SAFE_INTEGER, Math.ceil((claimsOf(h) - p.claimedBytes + Math.max(p.claimedBytes, endBytes)) / reserveStepBytes) * reserveStepBytes);
+      if (target <= h.reservedBytes) continue;
+      const run = this.o.api.fsReserve(this.o.volumeId, h.ino, this.o.session(), target).then((r) => { h.reservedBytes = r.reservedBytes; });
+      h.reserving = run;
+      try {
+        await run;
+      } finally {
+        h.reserving = null;
+      }
+    }
   }
 
   /** A synchronous create of ours made `name` in a held directory. */
@@ -326,7 +369,7 @@ export class WriteBack {
       await this.o.api.fsReleaseDelegation(this.o.volumeId, dir, session).catch(() => undefined);
       return null;
     }
-    const h: HeldDir = { ino: dir, names, files: new Map(), flushing: null, releasing: false, touchedNs: null };
+    const h: HeldDir = { ino: dir, names, files: new Map(), flushing: null, releasing: false, touchedNs: null, reservedBytes: 0, reserving: null };
     this.held.set(dir, h);
     this.startWatch();
     return h;
@@ -401,6 +444,11 @@ export class WriteBack {
     if (h.files.size > 0) this.o.log.error({ dir: h.ino, files: [...h.files.keys()].slice(0, 16), count: h.files.size }, `buffered new files lost: ${why}`);
     for (const p of h.files.values()) {
       this.byIno.delete(p.ino);
+      // Blocks a flush (or a full write buffer) already stored for it belong to no file: free them
+      // (a buffered file only grows: a truncate of it commits it first, so its size covers them;
+      // inode numbers are never reused, so nothing can race the deletes).
+      const blocks = Math.ceil(p.file.size / this.o.data.blockSizeBytes);
+      this.o.data.freer.enqueue(p.ino, { fromBlock: 0, toBlock: blocks });
       this.o.data.discard(p.file);
       this.o.hooks.lost(p);
     }
@@ -451,6 +499,7 @@ export class WriteBack {
     for (const p of batch) p.committing = gate;
     try {
       const flushed = await mapLimit(batch, maxFlushInFlight, (p) => p.file.fsync());
+      if (this.o.holdCommitFile !== undefined) await holdWhile(this.o.holdCommitFile);
       const files: FsBatchFile[] = batch.map((p, i) => {
         const f = flushed[i];
         invariant(f !== undefined, 'one flush result per batch file');
@@ -458,8 +507,12 @@ export class WriteBack {
           name: p.name, ino: p.ino, caller: p.caller, mode: p.base.mode, size: f.sizeBytes, ctimeNs: p.base.ctimeNs, mtimeNs: f.mtimeNs.toString(), open: this.o.hooks.handlesOf(p.ino),
         };
       });
-      const r = await this.sendBatch(h, batch, files, release);
+      const inBatch = new Set(batch);
+      // What the directory still buffers outside this batch keeps its reservation; the rest goes back.
+      const keep = release ? undefined : [...h.files.values()].reduce((n, p) => n + (inBatch.has(p) ? 0 : p.claimedBytes), 0);
+      const r = await this.sendBatch(h, batch, files, release, keep);
       if (r === null) return;
+      if (keep !== undefined) h.reservedBytes = Math.min(keep, Math.max(0, h.reservedBytes - files.reduce((n, f) => n + f.size, 0)));
       this.batches++;
       invariant(r.attrs.length === batch.length, 'one attribute record per batch file');
       const adopted = batch.map((p, i) => {
@@ -488,9 +541,9 @@ export class WriteBack {
     return { attrs: attrs.filter((a): a is FsAttr => a !== null), parent: await this.o.api.fsGetattr(this.o.volumeId, h.ino) };
   }
 
-  private async sendBatch(h: HeldDir, batch: PendingFile[], files: FsBatchFile[], release: boolean): Promise<{ attrs: FsAttr[]; parent: FsAttr } | null> {
+  private async sendBatch(h: HeldDir, batch: PendingFile[], files: FsBatchFile[], release: boolean, keep: number | undefined): Promise<{ attrs: FsAttr[]; parent: FsAttr } | null> {
     try {
-      return await this.o.api.fsCommitBatch(this.o.volumeId, this.o.session(), h.ino, files, release);
+      return await this.o.api.fsCommitBatch(this.o.volumeId, this.o.session(), h.ino, files, release, keep);
     } catch (err) {
       if (err instanceof GalleonError && err.details.errno === 'EEXIST') {
         // Only we change this directory: EEXIST means an earlier try of this very batch landed
@@ -505,6 +558,24 @@ export class WriteBack {
       return null;
     }
   }
+}
+
+/** How often the test-only hold looks at its switch file. */
+const holdPollMs = 100;
+
+/** The test-only hold: while `file` exists (after saying so in `<file>.reached`). */
+async function holdWhile(file: string): Promise<void> {
+  const exists = (): Promise<boolean> => access(file).then(() => true, () => false);
+  if (!(await exists())) return;
+  await writeFile(`${file}.reached`, String(Date.now()));
+  while (await exists()) await new Promise((res) => setTimeout(res, holdPollMs));
+}
+
+/** Bytes the buffered files of `h` may reach under its reservation. */
+function claimsOf(h: HeldDir): number {
+  let sum = 0;
+  for (const p of h.files.values()) sum += p.claimedBytes;
+  return sum;
 }
 
 /** `f` over `items` with at most `limit` running at once; results in order. */

@@ -17,7 +17,7 @@ import {
   purgeKeysPerStep, reapIfUnused, volumeOf, checkTimeNs, maxFileBytes, requireDir, requireInode, saveInode, touchDir, nowNs, type DirEntry, type Inode, type NsVolume,
 } from './ns-store.js';
 import { commitVerdict } from './ns-truncate.js';
-import { checkNotDelegated, commitBatch, delegate, optSession, recall, release } from './ns-delegation.js';
+import { checkNotDelegated, commitBatch, delegate, optSession, recall, recordRange, release, reserve } from './ns-delegation.js';
 import { flushAck, flushRequest } from './ns-flush.js';
 import { runTreeWork } from './ns-tree-work.js';
 import { Table, type Tx } from './tx.js';
@@ -196,13 +196,15 @@ const rmdir: Handler = (tx, ctx, [ref, callerRaw, parentRaw, nameRaw]) => {
   return { parent: attrOf(parentAfter), attr: null } satisfies FsUnlinkReply;
 };
 
-const allocateInodes: Handler = (tx, _ctx, [ref, countRaw]) => {
+const allocateInodes: Handler = (tx, ctx, [ref, countRaw, sessionRaw]) => {
   const vol = volumeOf(tx, ref);
   const count = checkInt('count', countRaw, 1, maxInodeRangeCount);
   const ns = ensureNs(tx, vol);
   if (ns.nextIno + count > maxIno) throw posixError('ENOSPC', `volume ${vol.name} has no inode numbers left`, 'create a new volume');
+  const range: FsInodeRange = { start: ns.nextIno, end: ns.nextIno + count };
+  if (sessionRaw !== undefined) recordRange(tx, ctx, vol, sessionRaw, range);
   tx.put(Table.NsVolume, vol.id, { ...ns, nextIno: ns.nextIno + count } satisfies NsVolume);
-  return { start: ns.nextIno, end: ns.nextIno + count } satisfies FsInodeRange;
+  return range;
 };
 
 /**
@@ -358,6 +360,10 @@ export const nsHandlers: Record<string, Handler> = {
   fsAllocateInodes: allocateInodes,
   fsDelegate: (tx, ctx, [ref, dirRaw, sessionRaw]) => delegate(tx, ctx, volumeOf(tx, ref), dirRaw, sessionRaw),
   fsRecall: (tx, ctx, [ref, dirRaw]) => recall(tx, ctx, volumeOf(tx, ref), dirRaw),
+  fsReserve: (tx, ctx, [ref, ...rest]) => {
+    const vol = volumeOf(tx, ref);
+    return reserve(tx, ctx, vol, rest, ensureNs(tx, vol).usedBytes);
+  },
   fsReleaseDelegation: (tx, _ctx, [ref, dirRaw, sessionRaw]) => release(tx, volumeOf(tx, ref), dirRaw, sessionRaw),
   fsCommitBatch: (tx, ctx, [ref, ...rest]) => {
     const vol = volumeOf(tx, ref);

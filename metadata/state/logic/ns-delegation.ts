@@ -11,11 +11,11 @@
  * with no record in `ng/` (a strict mount, or GALLEON_WRITEBACK=0), every check here passes.
  */
 import { ErrorCode, GalleonError, invariant, posixError } from '../../../proto/errors.js';
-import type { FsAttr, Lease, Volume } from '../../../proto/metadata-types.js';
+import type { FsAttr, FsInodeRange, Lease, Volume } from '../../../proto/metadata-types.js';
 import type { CommandContext } from './commands.js';
 import { isLive } from './leases.js';
 import {
-  attrOf, checkCaller, checkFsName, checkIno, checkMode, checkTimeNs, entryId, findEntry, hex16, inGroup, maxFileBytes, requireDir, saveInode,
+  attrOf, checkCaller, checkFsName, checkIno, checkMode, checkTimeNs, entryId, findEntry, hex16, inGroup, maxFileBytes, queueFree, requireDir, saveInode,
   touchDir, type DirEntry, type Inode,
 } from './ns-store.js';
 import { Table, type StateReader, type Tx } from './tx.js';
@@ -30,6 +30,12 @@ export const maxBatchFiles = 4_096;
 export interface Delegation {
   session: string;
   recallAtMs: number | null;
+  /**
+   * Bytes of the volume's size set aside for the holder's buffered new files in this directory
+   * (fsReserve; absent: 0): counted as used by fsStatfs, so that committed + reserved never passes
+   * the volume's size. A batch turns what it commits into file sizes; release and the lease's end return the rest.
+   */
+  reservedBytes?: number;
 }
 
 export interface DelegateReply {
@@ -38,6 +44,8 @@ export interface DelegateReply {
   session: string | null;
   /** Set once someone asked for the directory: the holder must flush and release. */
   recallAtMs: number | null;
+  /** fsRecall: whether the holder's mount lease is live (it renews it: alive, maybe slow). */
+  holderLive?: boolean;
 }
 
 export const delegationId = (volumeId: string, dir: number): string => `${volumeId}/${hex16(dir)}`;
@@ -98,6 +106,50 @@ export function delegate(tx: Tx, ctx: CommandContext, vol: Volume, dirRaw: unkno
   return { granted: true, session, recallAtMs: null };
 }
 
+/** Bytes reserved for buffered new files in `vol`, over every delegation (few records: a hot table). */
+export function reservedOf(r: StateReader, vol: Volume): number {
+  const prefix = `${vol.id}/`;
+  let sum = 0;
+  for (const id of r.ids(Table.NsDelegation)) if (id.startsWith(prefix)) sum += r.get<Delegation>(Table.NsDelegation, id)?.reservedBytes ?? 0;
+  return sum;
+}
+
+/** What a reservation of `held` may become when its holder asks for `target` bytes (pure): less is given back, more only from what is free. */
+export function reservationAfter(heldBytes: number, target: number, sizeBytes: number, usedBytes: number, reservedBytes: number): number {
+  if (target <= heldBytes) return target;
+  const free = Math.max(0, sizeBytes - usedBytes - reservedBytes);
+  return heldBytes + Math.min(target - heldBytes, free);
+}
+
+/**
+ * fsReserve(volume, dir, session, bytes): sets the holder's reservation for `dir` to `bytes` — a
+ * shrink always, a growth only as far as the volume has room (committed + every reservation ≤ its
+ * size); the answer is what it holds now (less than asked: the mount answers ENOSPC). The session
+ * must hold the delegation (else LEASE_NOT_FOUND, as fsCommitBatch).
+ */
+export function reserve(tx: Tx, ctx: CommandContext, vol: Volume, args: unknown[], usedBytes: number): { reservedBytes: number } {
+  const [dirRaw, sessionRaw, bytesRaw] = args;
+  const session = requireMountLease(tx, ctx, vol, sessionRaw);
+  const dir = checkIno('dir', dirRaw);
+  const target = checkInt('bytes', bytesRaw, 0, vol.sizeBytes);
+  const held = requireHeld(tx, vol, dir, session);
+  const before = held.reservedBytes ?? 0;
+  const after = reservationAfter(before, target, vol.sizeBytes, usedBytes, reservedOf(tx, vol));
+  if (after !== before) tx.put(Table.NsDelegation, delegationId(vol.id, dir), { ...held, reservedBytes: after } satisfies Delegation);
+  invariant(after >= 0 && after <= vol.sizeBytes, 'a reservation within the volume');
+  return { reservedBytes: after };
+}
+
+function requireHeld(r: StateReader, vol: Volume, dir: number, session: string): Delegation {
+  const held = findDelegation(r, vol, dir);
+  if (held?.session !== session) {
+    throw new GalleonError(ErrorCode.LEASE_NOT_FOUND, `mount session ${session} holds no delegation of directory ${dir} in volume ${vol.name}`, {
+      hint: 'the delegation ended (session expired or released): create the files again',
+    });
+  }
+  return held;
+}
+
 /** fsRecall(volume, dir): asks the holder to flush and release (idempotent; the first stamp stays). */
 export function recall(tx: Tx, ctx: CommandContext, vol: Volume, dirRaw: unknown): DelegateReply {
   const dir = checkIno('dir', dirRaw);
@@ -105,7 +157,7 @@ export function recall(tx: Tx, ctx: CommandContext, vol: Volume, dirRaw: unknown
   if (held === undefined) return { granted: false, session: null, recallAtMs: null };
   const recallAtMs = held.recallAtMs ?? ctx.stampMs;
   if (held.recallAtMs === null) tx.put(Table.NsDelegation, delegationId(vol.id, dir), { ...held, recallAtMs } satisfies Delegation);
-  return { granted: false, session: held.session, recallAtMs };
+  return { granted: false, session: held.session, recallAtMs, holderLive: liveMountLease(tx, ctx, vol, held.session) };
 }
 
 /** One file of a batch: what fsCreate and fsCommitWrite would have been told, with the mount's own times. */
@@ -151,22 +203,19 @@ function checkBatch(raw: unknown): BatchFile[] {
  * with its size and times, as fsCreate + fsCommitWrite would (owner from its caller, group and
  * set-gid from a set-gid directory, inode numbers allocated and unused, names absent), all or
  * nothing; a file's `open` handles are counted open for the session (still open on the mount). The session must hold the delegation (else LEASE_NOT_FOUND: the files are lost, as a
- * crashed local disk loses unsynced files); `release` ends it in the same command.
+ * crashed local disk loses unsynced files); `release` ends it in the same command (its reservation
+ * with it); otherwise the reservation shrinks by the batch's bytes, and to `keepReservedBytes` when given.
  */
 export function commitBatch(
   tx: Tx, ctx: CommandContext, vol: Volume, args: unknown[], checkAllocated: (ino: number) => void, addOpen: (ino: number, session: string, count: number) => void,
 ): { attrs: FsAttr[]; parent: FsAttr } {
-  const [sessionRaw, dirRaw, filesRaw, releaseRaw] = args;
+  const [sessionRaw, dirRaw, filesRaw, releaseRaw, keepRaw] = args;
   const session = requireMountLease(tx, ctx, vol, sessionRaw);
   const parent = requireDir(tx, vol, checkIno('dir', dirRaw));
   if (releaseRaw !== undefined && typeof releaseRaw !== 'boolean') throw invalidArgument('release must be true or false', 'pass true to end the delegation with this batch');
+  const keep = keepRaw === undefined ? null : checkInt('keepReservedBytes', keepRaw, 0, vol.sizeBytes);
   const files = checkBatch(filesRaw);
-  const held = findDelegation(tx, vol, parent.ino);
-  if (held?.session !== session) {
-    throw new GalleonError(ErrorCode.LEASE_NOT_FOUND, `mount session ${session} holds no delegation of directory ${parent.ino} in volume ${vol.name}`, {
-      hint: 'the delegation ended (session expired or released): create the files again',
-    });
-  }
+  const held = requireHeld(tx, vol, parent.ino, session);
   const attrs = files.map((f) => {
     if (findEntry(tx, vol, parent.ino, f.name) !== undefined) throw posixError('EEXIST', `${JSON.stringify(f.name)} exists in directory ${parent.ino}`, 'a delegated directory cannot change under its holder: report this');
     checkAllocated(f.ino);
@@ -185,6 +234,11 @@ export function commitBatch(
   const lastCreate = files.reduce((m, f) => (BigInt(f.ctimeNs) > m ? BigInt(f.ctimeNs) : m), BigInt(parent.mtimeNs));
   const parentAfter = touchDir(tx, vol, parent, ctx, files.length, 0, lastCreate.toString());
   if (releaseRaw === true) tx.del(Table.NsDelegation, delegationId(vol.id, parent.ino));
+  else if ((held.reservedBytes ?? 0) > 0) {
+    // The batch's bytes were reserved: they are file sizes now. `keep`: what the holder still buffers there.
+    const left = Math.max(0, (held.reservedBytes ?? 0) - files.reduce((n, f) => n + f.size, 0));
+    tx.put(Table.NsDelegation, delegationId(vol.id, parent.ino), { ...held, reservedBytes: keep === null ? left : Math.min(left, keep) } satisfies Delegation);
+  }
   invariant(attrs.length === files.length, 'one attribute record per batch file');
   return { attrs, parent: attrOf(parentAfter) };
 }
@@ -211,11 +265,41 @@ export function delegationsOf(r: StateReader, vol: Volume, sessionRaw: unknown):
   });
 }
 
-/** A mount lease ended (released, expired, or its volume deleted): its delegations go with it. */
+/** Inode ranges remembered per session (the newest; a mount's buffered files take numbers from its latest range). */
+export const maxRangesPerSession = 16;
+
+interface SessionRanges {
+  ranges: FsInodeRange[];
+}
+
+/** fsAllocateInodes with a session: the range is remembered for the reclaim at the session's end. */
+export function recordRange(tx: Tx, ctx: CommandContext, vol: Volume, sessionRaw: unknown, range: FsInodeRange): void {
+  const session = requireMountLease(tx, ctx, vol, sessionRaw);
+  const id = `${vol.id}/${session}`;
+  const ranges = [...(tx.get<SessionRanges>(Table.NsInodeRanges, id)?.ranges ?? []), range].slice(-maxRangesPerSession);
+  tx.put(Table.NsInodeRanges, id, { ranges } satisfies SessionRanges);
+}
+
+/**
+ * A mount lease ended (released, expired, or its volume deleted): its delegations go with it. One
+ * that ended holding delegations may have died between its block writes and its fsCommitBatch:
+ * the blocks of its inode ranges that no inode owns are queued for the reapers (one entry per range).
+ */
 export function dropSessionDelegations(tx: Tx, lease: Lease): void {
   if (lease.kind !== 'mount') return;
   const prefix = `${lease.resource}/`;
+  let held = 0;
   for (const id of tx.ids(Table.NsDelegation)) {
-    if (id.startsWith(prefix) && tx.get<Delegation>(Table.NsDelegation, id)?.session === lease.id) tx.del(Table.NsDelegation, id);
+    if (id.startsWith(prefix) && tx.get<Delegation>(Table.NsDelegation, id)?.session === lease.id) {
+      tx.del(Table.NsDelegation, id);
+      held++;
+    }
   }
+  const rangesId = `${lease.resource}/${lease.id}`;
+  const ranges = tx.get<SessionRanges>(Table.NsInodeRanges, rangesId)?.ranges ?? [];
+  if (ranges.length > 0) tx.del(Table.NsInodeRanges, rangesId);
+  const vol = tx.get<Volume>(Table.Volume, lease.resource);
+  const ns = tx.get<{ deleted?: boolean }>(Table.NsVolume, lease.resource);
+  if (held === 0 || vol === undefined || ns === undefined || ns.deleted === true) return;
+  for (const r of ranges) queueFree(tx, vol, r.start, 0, r.end);
 }

@@ -9,7 +9,7 @@ import {
   attrOf, checkFsName, checkIno, entryPrefix, findEntry, maxBlocksToFreeLimit, maxIno, maxNameBytes, maxReaddirLimit, nsRecordOf,
   requireInode, type DirEntry, type NsVolume,
 } from './ns-store.js';
-import { checkNotDelegated, delegationsOf, optSession } from './ns-delegation.js';
+import { checkNotDelegated, delegationsOf, optSession, reservedOf } from './ns-delegation.js';
 import { hasTreeWork } from './ns-tree-work.js';
 import { Table, readAll, type StateReader } from './tx.js';
 import { checkInt, invalidArgument } from './validate.js';
@@ -74,8 +74,10 @@ const statfs: Query = (r, [ref]) => {
   const vol = requireVolume(r, ref);
   const ns = nsRecordOf(r, vol);
   const inodesLeft = maxIno - ns.nextIno;
+  // Space reserved for buffered new files (write-back) is taken: no other node may count on it.
+  const used = ns.usedBytes + reservedOf(r, vol);
   return {
-    totalBytes: vol.sizeBytes, usedBytes: ns.usedBytes, freeBytes: Math.max(0, vol.sizeBytes - ns.usedBytes),
+    totalBytes: vol.sizeBytes, usedBytes: used, freeBytes: Math.max(0, vol.sizeBytes - used),
     blockSizeBytes: vol.blockSizeBytes, inodes: ns.inodes, freeInodes: inodesLeft, maxNameBytes,
   } satisfies FsStatfs;
 };
@@ -85,8 +87,8 @@ const listBlocksToFree: Query = (r, [ref, limitRaw]) => {
   const limit = checkInt('limit', limitRaw, 1, maxBlocksToFreeLimit);
   const prefix = `${vol.id}/`;
   return r.range({ table: Table.NsFree, prefix, after: '', limit }).map(([id, v]) => {
-    const { ino, fromBlock } = v as { ino: number; fromBlock: number };
-    return { seq: parseInt(id.slice(prefix.length), 16), ino, fromBlock } satisfies FsBlocksToFree;
+    const { ino, fromBlock, inoEnd } = v as { ino: number; fromBlock: number; inoEnd?: number };
+    return { seq: parseInt(id.slice(prefix.length), 16), ino, fromBlock, ...(inoEnd === undefined ? {} : { inoEnd }) } satisfies FsBlocksToFree;
   });
 };
 

@@ -216,9 +216,9 @@ export function reapIfUnused(tx: Tx, vol: Volume, inode: Inode): Inode | null {
   return null;
 }
 
-export function queueFree(tx: Tx, vol: Volume, ino: number, fromBlock: number): void {
+export function queueFree(tx: Tx, vol: Volume, ino: number, fromBlock: number, inoEnd?: number): void {
   const ns = ensureNs(tx, vol);
-  tx.put(Table.NsFree, freeId(vol.id, ns.nextFreeSeq), { ino, fromBlock });
+  tx.put(Table.NsFree, freeId(vol.id, ns.nextFreeSeq), inoEnd === undefined ? { ino, fromBlock } : { ino, fromBlock, inoEnd });
   tx.put(Table.NsVolume, vol.id, { ...ns, nextFreeSeq: ns.nextFreeSeq + 1 } satisfies NsVolume);
 }
 

@@ -42,6 +42,11 @@ export const Table = {
   NsDelegation: 'ng',
   /** Flush requests before a snapshot `fr/<volumeId>` (hot: one per volume, ns-flush.ts). */
   FlushRequest: 'fr',
+  /**
+   * Inode ranges a mount session took, `nr/<volumeId>/<session>` (hot: bounded by sessions ×
+   * maxRangesPerSession): at its end holding delegations, their blocks without an inode are reclaimed.
+   */
+  NsInodeRanges: 'nr',
   /** Inodes `ni/<volumeId>/<ino hex16>` (cold: read from LevelDB through the cache, never in the mirror). */
   NsInode: 'ni',
   /** Directory entries `nd/<volumeId>/<parent hex16>/<name>` (cold). */

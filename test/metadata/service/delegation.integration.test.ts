@@ -85,6 +85,37 @@ describe('metadata service: a delegated directory recalled by another client', f
     await holder.releaseLease(lease.id);
   });
 
+  it('keeps a reader waiting past recallWaitMs while the holder lease is live, up to maxRecallWaitMs', async () => {
+    // The reader's first wait is 1.5 s; a live holder (its lease renewed) answers after 4 s.
+    const slow = new MetadataClient({ addresses: cluster.addresses(), callDeadlineMs: 20_000, recallWaitMs: 1_500, maxRecallWaitMs: 30_000 });
+    const lease = await holder.acquireLease('mount', vol.id, 'node-1', 15_000, 'rw');
+    try {
+      const range = await holder.fsAllocateInodes('dg', 10);
+      const dir = await holder.fsMkdir('dg', root, rootIno, 'slow', range.start, 0o755);
+      assert.equal((await holder.fsDelegate('dg', dir.attr.ino, lease.id)).granted, true);
+      const startMs = Date.now();
+      const lookup = settle(slow.fsLookup('dg', dir.attr.ino, 'late.txt'));
+      await until(async () => (await holder.fsDelegationsOf('dg', lease.id)).some((d) => d.dir === dir.attr.ino && d.recallAtMs !== null), 'the reader recalled the directory');
+      await until(() => Date.now() - startMs > 4_000, 'the reader waited past its recallWaitMs');
+      await holder.renewLease(lease.id, 15_000);
+      const committed = await holder.fsCommitBatch('dg', lease.id, dir.attr.ino, [newFile('late.txt', range.start + 1)], true);
+      const seen = await lookup;
+      assert.ok('value' in seen, `lookup failed: ${'error' in seen ? String(seen.error) : ''}`);
+      assert.deepEqual(seen.value, committed.attrs[0]);
+      // Bounded: a live holder that never answers gives the last DELEGATED after maxRecallWaitMs.
+      const dir2 = await holder.fsMkdir('dg', root, rootIno, 'stuck', range.start + 2, 0o755);
+      assert.equal((await holder.fsDelegate('dg', dir2.attr.ino, lease.id)).granted, true);
+      const bounded = new MetadataClient({ addresses: cluster.addresses(), callDeadlineMs: 20_000, recallWaitMs: 500, maxRecallWaitMs: 3_000 });
+      const t0 = Date.now();
+      const err = await bounded.fsLookup('dg', dir2.attr.ino, 'x').then(() => null, (e: unknown) => e).finally(() => bounded.close());
+      assert.ok(err instanceof GalleonError && err.code === 'DELEGATED', String(err));
+      assert.ok(Date.now() - t0 >= 2_500 && Date.now() - t0 < 15_000, `gave up after ${Date.now() - t0} ms`);
+    } finally {
+      slow.close();
+      await holder.releaseLease(lease.id);
+    }
+  });
+
   it('lets the reader through once a dead holder lease expired, none of its uncommitted files created', async () => {
     const lease = await holder.acquireLease('mount', vol.id, 'node-2', 3_000, 'rw'); // never renewed: a dead holder
     const range = await holder.fsAllocateInodes('dg', 10);

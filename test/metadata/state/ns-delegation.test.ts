@@ -154,4 +154,34 @@ describe('metadata/state namespace: directory delegations and fsCommitBatch', fu
     assert.deepEqual(await f.ok<FsDelegation>('fsRecall', 'fs', dir.ino), { granted: false, session: null, recallAtMs: null }, 'gone with the session');
     assert.deepEqual(await f.ok('fsReleaseDelegation', 'fs', dir.ino, a.id), { released: false });
   });
+
+  it('reserves space for a holder\'s buffered files: committed + reserved never pass the size; a batch converts, release and the lease\'s end return it', async () => {
+    const size = 1024 ** 3;
+    const statfs = async (): Promise<FsStatfs> => await sm.query('fsStatfs', ['fs']) as FsStatfs;
+    const other = await n.mkdir(rootIno, 'other-dir');
+    await f.ok('fsCommitWrite', 'fs', (await n.create(rootIno, 'big')).ino, size / 2, t);
+    await f.ok('fsDelegate', 'fs', dir.ino, a.id);
+    await f.ok('fsDelegate', 'fs', other.ino, b.id);
+    assert.deepEqual(await f.ok('fsReserve', 'fs', dir.ino, a.id, size / 4), { reservedBytes: size / 4 });
+    // b asks for more than is left: it gets what is left, and nothing passes the size.
+    assert.deepEqual(await f.ok('fsReserve', 'fs', other.ino, b.id, size / 2), { reservedBytes: size / 4 });
+    assert.deepEqual([(await statfs()).usedBytes, (await statfs()).freeBytes], [size, 0], 'reservations count as used');
+    assert.deepEqual(await f.ok('fsReserve', 'fs', dir.ino, a.id, size / 2), { reservedBytes: size / 4 }, 'no room to grow');
+    // Bad input changes nothing.
+    await f.fails('LEASE_NOT_FOUND', 'fsReserve', 'fs', dir.ino, b.id, 10);
+    await f.fails('INVALID_ARGUMENT', 'fsReserve', 'fs', dir.ino, a.id, -1);
+    await f.fails('INVALID_ARGUMENT', 'fsReserve', 'fs', dir.ino, a.id, size + 1);
+    await f.fails('INVALID_ARGUMENT', 'fsCommitBatch', 'fs', a.id, dir.ino, [file('x', 10)], false, -5);
+    assert.equal((await statfs()).usedBytes, size);
+    // A batch of 1 MiB turns reserved bytes into file sizes; `keep` 0 gives back the rest at once.
+    await f.ok('fsCommitBatch', 'fs', a.id, dir.ino, [file('x', 1024 ** 2)], false, 0);
+    assert.equal((await statfs()).usedBytes, size / 2 + 1024 ** 2 + size / 4);
+    assert.deepEqual(await f.ok('fsReserve', 'fs', dir.ino, a.id, 0), { reservedBytes: 0 });
+    // b's release returns its reservation; a's lease end returns a's.
+    assert.deepEqual(await f.ok('fsReserve', 'fs', dir.ino, a.id, 4096), { reservedBytes: 4096 });
+    await f.ok('fsReleaseDelegation', 'fs', other.ino, b.id);
+    assert.equal((await statfs()).usedBytes, size / 2 + 1024 ** 2 + 4096);
+    await f.ok('releaseLease', a.id);
+    assert.equal((await statfs()).usedBytes, size / 2 + 1024 ** 2);
+  });
 });
