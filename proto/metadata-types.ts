@@ -607,6 +607,8 @@ export interface FsBlocksToFree {
   seq: number;
   ino: number;
   fromBlock: number;
+  /** The end to free, when the namespace knows it (a file an in-place restore dropped). */
+  toBlock?: number;
 }
 
 /** The namespace operations (one command or query each; see vfs/README.md). `volume` is a name or id. */

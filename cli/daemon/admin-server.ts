@@ -92,7 +92,7 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
 /** `api` is the metadata API as the caller may use it (admin-auth.ts `guardedApi`). */
 function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handlers {
   const snaps = (): SnapshotHost => ({
-    api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } },
+    api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } }, blocks: () => host.blocks(),
     post: (address, path, body, timeoutMs) => host.blocks().nodePost(address, path, body, timeoutMs),
   });
   return {
@@ -107,7 +107,7 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handle
       const keyed = await host.keys().withDataKey(api(), { name: b.name, storageClass: source.storageClass }, defaultStorageClass);
       return api().cloneVolume(ref, b.name, keyed.dataKey);
     },
-    volumeRestore: ({ ref }, b) => restoreVolume(snaps(), ref, b.snapshot),
+    volumeRestore: ({ ref }, b) => restoreVolume(snaps(), ref, b.snapshot, { wait: b.wait }),
     volumeList: () => api().listVolumes(),
     // A volume of a class with encryption gets a fresh data key, wrapped here: Raft sees only the wrap.
     volumeCreate: async (_, b) => api().createVolume(await host.keys().withDataKey(api(), withDefaultBlockSize(b, host.config().blockSizeBytes), defaultStorageClass)),

@@ -85,8 +85,8 @@ const listBlocksToFree: Query = (r, [ref, limitRaw]) => {
   const limit = checkInt('limit', limitRaw, 1, maxBlocksToFreeLimit);
   const prefix = `${vol.id}/`;
   return r.range({ table: Table.NsFree, prefix, after: '', limit }).map(([id, v]) => {
-    const { ino, fromBlock } = v as { ino: number; fromBlock: number };
-    return { seq: parseInt(id.slice(prefix.length), 16), ino, fromBlock } satisfies FsBlocksToFree;
+    const { ino, fromBlock, toBlock } = v as { ino: number; fromBlock: number; toBlock?: number };
+    return { seq: parseInt(id.slice(prefix.length), 16), ino, fromBlock, ...(toBlock === undefined ? {} : { toBlock }) } satisfies FsBlocksToFree;
   });
 };
 

@@ -216,9 +216,10 @@ export function reapIfUnused(tx: Tx, vol: Volume, inode: Inode): Inode | null {
   return null;
 }
 
-export function queueFree(tx: Tx, vol: Volume, ino: number, fromBlock: number): void {
+/** `toBlock`: the end of what to free when known (a restore's dropped file); else the reaper finds it. */
+export function queueFree(tx: Tx, vol: Volume, ino: number, fromBlock: number, toBlock?: number): void {
   const ns = ensureNs(tx, vol);
-  tx.put(Table.NsFree, freeId(vol.id, ns.nextFreeSeq), { ino, fromBlock });
+  tx.put(Table.NsFree, freeId(vol.id, ns.nextFreeSeq), toBlock === undefined ? { ino, fromBlock } : { ino, fromBlock, toBlock });
   tx.put(Table.NsVolume, vol.id, { ...ns, nextFreeSeq: ns.nextFreeSeq + 1 } satisfies NsVolume);
 }
 
