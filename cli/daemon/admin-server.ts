@@ -24,6 +24,7 @@ import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
 import { createSnapshot, deleteSnapshot, restoreVolume } from './snapshot-ops.js';
 import type { SnapshotHost } from './snapshot-ops.js';
+import { backupIdOfSnapshot } from '../../dataplane/backup/logic/orphans.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
 import { vfsStatus } from '../../vfs/manager/status.js';
 import type { DaemonKeys } from './keys.js';
@@ -92,11 +93,17 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
 /** `api` is the metadata API as the caller may use it (admin-auth.ts `guardedApi`). */
 function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handlers {
   const snaps = (): SnapshotHost => ({
-    api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } }, blocks: () => host.blocks(),
+    api: api(), log: logger, mounts: () => { try { return host.mounts(); } catch { return null; } }, blocks: () => host.blocks(), nodeApi: () => host.metadata(),
     post: (address, path, body, timeoutMs) => host.blocks().nodePost(address, path, body, timeoutMs),
   });
   return {
-    snapshotCreate: (_, b) => createSnapshot(snaps(), b),
+    snapshotCreate: async (_, b) => {
+      // Those names mark a backup run's own snapshot: one made by hand would be deleted at the next start.
+      if (b.name !== undefined && backupIdOfSnapshot(b.name) !== null) {
+        throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot name ${b.name} is reserved for the snapshots backup runs take`, { hint: 'choose another --name' });
+      }
+      return createSnapshot(snaps(), b);
+    },
     snapshotList: () => api().listSnapshots(),
     volumeSnapshots: ({ ref }) => api().listSnapshots(ref),
     snapshotGet: ({ ref }) => api().getSnapshot(ref),

@@ -60,6 +60,8 @@ export interface SnapshotHost {
   mounts: () => MountManager | null;
   /** The daemon's block client, to free what a restore dropped (absent: left to the mounts' reapers). */
   blocks?: () => BlockDeleter;
+  /** The node's own metadata API (the free queue is for cluster nodes, not users); defaults to `api`. */
+  nodeApi?: () => MetadataApi;
   log: Logger;
 }
 
@@ -183,7 +185,7 @@ async function freeDropped(host: SnapshotHost, vol: Volume): Promise<{ blocks: n
     now = await host.api.getVolume(vol.id);
   }
   const reaper = new BlockReaper({
-    api: host.api, client: host.blocks(), log: host.log,
+    api: host.nodeApi?.() ?? host.api, client: host.blocks(), log: host.log,
     volume: { id: now.id, sizeBytes: now.sizeBytes, blockSizeBytes: now.blockSizeBytes, writeConcern: now.writeConcern },
     knownSize: () => undefined, isOpenHere: () => false,
   });
