@@ -13,7 +13,7 @@
  *                              [--kill-interval-ms 3500] [--metadata-every 4]
  *                              [--long-outage-every 3] [--long-outage-ms 6000] [--node-loss-every 4] [--node-loss-outage-ms MS]
  *                              [--cold-blocks 32] [--data-nodes 3] [--no-nudge] [--keep-dir]
- *                              [--inject-loss] [--inject-divergence]
+ *                              [--inject-loss] [--inject-divergence] [--no-snapshots] [--inject-snapshot-loss]
  *
  * Node loss (`--node-loss-every N`, 0 = off): every N-th data-node fault — once every PG has its
  * full replica set in sync again, so one loss at a time — kills a PG primary right after it
@@ -33,6 +33,13 @@
  * load: a self-test that the final reads and the loss check catch a lost write.
  * `--inject-divergence` overwrites one block on one replica behind its primary's back after
  * settling: a self-test that the digest comparison catches a divergent replica.
+ *
+ * Snapshots (dataplane/snapshots.ts; `--no-snapshots` off): an actor on its own volume writes,
+ * takes, deletes and restores snapshots against an exact model; each delete and restore waits for
+ * the next strike, which kills a data node or the metadata leader (in turn) as it starts. After
+ * healing, every block at every surviving snapshot and live must read as the model says (a line
+ * `snapshot reads …: N, not as the model says: P`; P > 0 fails the run). `--inject-snapshot-loss`
+ * makes the model expect a value no one wrote at the newest snapshot (self-test: P = 1).
  */
 import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -110,6 +117,8 @@ const limits = {
   snapMaxSnapshots: 5,
   snapStepTimeoutMs: 60_000,
   snapStepPauseMs: 50,
+  /** An armed snapshot operation waits at most this long for a strike, then runs without one. */
+  snapArmedWaitMaxMs: 10_000,
   checkMaxStepsPerKey: 5_000_000,
   checkMaxStepsTotal: 50_000_000,
 } as const;
@@ -135,6 +144,7 @@ interface Args {
   injectDivergence: boolean;
   /** The snapshot actor with its strikes during snapshot deletes and restores (`--no-snapshots` off). */
   snapshots: boolean;
+  injectSnapshotLoss: boolean;
 }
 
 function parse(): Args {
@@ -158,6 +168,7 @@ function parse(): Args {
       'inject-loss': { type: 'boolean', default: false },
       'inject-divergence': { type: 'boolean', default: false },
       'no-snapshots': { type: 'boolean', default: false },
+      'inject-snapshot-loss': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -180,6 +191,7 @@ function parse(): Args {
     injectLoss: values['inject-loss'],
     injectDivergence: values['inject-divergence'],
     snapshots: !values['no-snapshots'],
+    injectSnapshotLoss: values['inject-snapshot-loss'],
   };
 }
 
@@ -271,7 +283,7 @@ async function main(): Promise<number> {
     blockClients.push(snapWriter);
     const snaps = args.snapshots ? new SnapshotChaos(api, snapWriter, (...a) => snapWriter.nodePost(...a), new Random(args.seed * 31 + 7), {
       volumeName: limits.snapVolumeName, storageClass: limits.storageClass, blockSizeBytes: limits.blockSizeBytes, blocks: limits.snapBlocks, inode: limits.snapInode,
-      maxSnapshots: limits.snapMaxSnapshots, attemptTimeoutMs: limits.opTimeoutMs, stepTimeoutMs: limits.snapStepTimeoutMs, armedWaitMs: 2 * args.killIntervalMs,
+      maxSnapshots: limits.snapMaxSnapshots, attemptTimeoutMs: limits.opTimeoutMs, stepTimeoutMs: limits.snapStepTimeoutMs, armedWaitMs: Math.min(2 * args.killIntervalMs, limits.snapArmedWaitMaxMs),
       stepPauseMs: limits.snapStepPauseMs,
     }, log) : null;
     await snaps?.setup();
@@ -354,6 +366,7 @@ async function main(): Promise<number> {
       finalValues.set(blockKey(b), value);
     }
     // (3) Snapshots: every block at every surviving snapshot, and live, as the snapshot actor's model says.
+    if (args.injectSnapshotLoss && snaps !== null) log(`injected a snapshot read the model expects and no one wrote: ${snaps.injectLoss()}`);
     const snapCheck = snaps === null ? null : await snaps.check(reader);
     if (snaps !== null && snapCheck !== null) {
       const c = snaps.counts;

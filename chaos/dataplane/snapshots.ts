@@ -46,6 +46,9 @@ export interface SnapshotChaosOptions {
 
 type Model = Map<number, string | null>;
 
+/** Blocks one write step writes (in parallel). */
+const writesPerStep = 4;
+
 /** Strike kinds × operations, in this order: each combination comes up in turn. */
 const plan: readonly [ArmedWhat, StrikeKind][] = [['snapshot delete', 'data-node'], ['restore', 'metadata-leader'], ['snapshot delete', 'metadata-leader'], ['restore', 'data-node']];
 
@@ -73,6 +76,15 @@ export class SnapshotChaos {
 
   stop(): void {
     this.stopping = true;
+    // An operation waiting for a strike goes ahead without one.
+    this.takeArmed()?.begin();
+  }
+
+  /** Self-test: the model claims a value no one wrote, at the newest surviving snapshot (else live); the check must name it. */
+  injectLoss(): string {
+    const name = [...this.snaps.keys()].at(-1);
+    (name === undefined ? this.live : this.snaps.get(name)!).set(0, 'injected-never-written');
+    return `${name === undefined ? 'live (no snapshot taken yet)' : `snapshot ${name}`}, block ${this.o.inode}/0`;
   }
 
   async setup(): Promise<void> {
@@ -91,10 +103,9 @@ export class SnapshotChaos {
   async run(): Promise<void> {
     while (!this.stopping) {
       const r = this.rnd.next();
-      if (r < 0.55 || this.snaps.size === 0) {
-        if (this.snaps.size < this.o.maxSnapshots && r >= 0.55) await this.snapshot();
-        else await this.write();
-      } else if (r < 0.7 && this.snaps.size < this.o.maxSnapshots) await this.snapshot();
+      // An armed step waits for a strike (seconds): most steps write and snapshot in between.
+      if (r < 0.5) await this.write();
+      else if (r < 0.8 || this.snaps.size === 0) await (this.snaps.size < this.o.maxSnapshots ? this.snapshot() : this.write());
       else await this.armedStep();
       await delay(this.o.stepPauseMs);
     }
@@ -104,14 +115,16 @@ export class SnapshotChaos {
     return retryCall(what, this.o.stepTimeoutMs, this.o.attemptTimeoutMs, fn);
   }
 
+  /** `writesPerStep` blocks at once (distinct), each retried with the same value until acknowledged. */
   private async write(): Promise<void> {
     const vol = this.requireVolume();
-    const b = this.rnd.int(this.o.blocks);
-    const value = `s-${++this.seq}`;
+    const picked = new Map<number, string>();
+    while (picked.size < Math.min(writesPerStep, this.o.blocks)) picked.set(this.rnd.int(this.o.blocks), `s-${++this.seq}`);
     // The same value again on a retry: whichever attempt lands, the block holds it.
-    await this.retry(`snapshot volume: write ${value}`, () => this.client.writeBlock(vol.id, this.o.inode, b, encodeBlock(value, this.o.blockSizeBytes), 'replicated'));
-    this.live.set(b, value);
-    this.counts.writes++;
+    await Promise.all([...picked].map(([b, value]) => this.retry(`snapshot volume: write ${value}`,
+      () => this.client.writeBlock(vol.id, this.o.inode, b, encodeBlock(value, this.o.blockSizeBytes), 'replicated'))));
+    for (const [b, value] of picked) this.live.set(b, value);
+    this.counts.writes += picked.size;
   }
 
   private async snapshot(): Promise<void> {
@@ -133,11 +146,13 @@ export class SnapshotChaos {
 
   /** A delete or a restore, started at the nemesis's next strike of the kind the plan names. */
   private async armedStep(): Promise<void> {
-    const [what, want] = plan[this.planAt++ % plan.length]!;
+    // A delete keeps one snapshot at least: the final check has one to read at.
+    let [what, want] = plan[this.planAt++ % plan.length]!;
+    if (what === 'snapshot delete' && this.snaps.size < 2) [what, want] = plan[this.planAt++ % plan.length]!;
     const name = this.rnd.pick([...this.snaps.keys()]);
     let begin!: () => void;
     const begun = new Promise<void>((resolve) => { begin = resolve; });
-    this.armed = { what, want, begin: () => { this.struck.push(`${what} of ${name} during kill -9 of a ${want}`); begin(); } };
+    this.armed = { what, want, begin: () => { if (!this.stopping) this.struck.push(`${what} of ${name} during kill -9 of a ${want}`); begin(); } };
     await Promise.race([begun, delay(this.o.armedWaitMs)]);
     this.armed = null;
     if (what === 'snapshot delete') await this.deleteSnapshot(name);
