@@ -118,7 +118,7 @@ const limits = {
   snapStepTimeoutMs: 60_000,
   snapStepPauseMs: 50,
   /** An armed snapshot operation waits at most this long for a strike, then runs without one. */
-  snapArmedWaitMaxMs: 10_000,
+  snapArmedWaitMaxMs: 15_000,
   checkMaxStepsPerKey: 5_000_000,
   checkMaxStepsTotal: 50_000_000,
 } as const;
@@ -283,7 +283,7 @@ async function main(): Promise<number> {
     blockClients.push(snapWriter);
     const snaps = args.snapshots ? new SnapshotChaos(api, snapWriter, (...a) => snapWriter.nodePost(...a), new Random(args.seed * 31 + 7), {
       volumeName: limits.snapVolumeName, storageClass: limits.storageClass, blockSizeBytes: limits.blockSizeBytes, blocks: limits.snapBlocks, inode: limits.snapInode,
-      maxSnapshots: limits.snapMaxSnapshots, attemptTimeoutMs: limits.opTimeoutMs, stepTimeoutMs: limits.snapStepTimeoutMs, armedWaitMs: Math.min(2 * args.killIntervalMs, limits.snapArmedWaitMaxMs),
+      maxSnapshots: limits.snapMaxSnapshots, attemptTimeoutMs: limits.opTimeoutMs, stepTimeoutMs: limits.snapStepTimeoutMs, armedWaitMs: Math.min(4 * args.killIntervalMs, limits.snapArmedWaitMaxMs),
       stepPauseMs: limits.snapStepPauseMs,
     }, log) : null;
     await snaps?.setup();

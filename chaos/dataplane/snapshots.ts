@@ -104,8 +104,8 @@ export class SnapshotChaos {
     while (!this.stopping) {
       const r = this.rnd.next();
       // An armed step waits for a strike (seconds): most steps write and snapshot in between.
-      if (r < 0.5) await this.write();
-      else if (r < 0.8 || this.snaps.size === 0) await (this.snaps.size < this.o.maxSnapshots ? this.snapshot() : this.write());
+      if (r < 0.4) await this.write();
+      else if (r < 0.65 || this.snaps.size === 0) await (this.snaps.size < this.o.maxSnapshots ? this.snapshot() : this.write());
       else await this.armedStep();
       await delay(this.o.stepPauseMs);
     }

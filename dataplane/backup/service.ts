@@ -93,6 +93,8 @@ export interface BackupIo {
 
 export class BackupService {
   private readonly jobs = new Map<string, Job>();
+  /** Ids of the restores running here (their `restoring/` records are theirs, not to resume). */
+  private readonly restoring = new Set<string>();
   private client: BlockClient | null = null;
 
   private closed = false;
@@ -326,6 +328,7 @@ export class BackupService {
     const io = {
       ...(this.io.prepareVolume === undefined ? {} : { prepareVolume: this.io.prepareVolume }), ...(this.io.unwrapKey === undefined ? {} : { unwrapKey: this.io.unwrapKey }), restoreId: rec.id,
     };
+    this.restoring.add(rec.id);
     return this.run('restore', rec.backupId, target, volume, s, async (h) => {
       try {
         const r = await restoreBackup(this.api(), this.blocks(), s, rec.backupId, rec.name, h, io);
@@ -334,6 +337,8 @@ export class BackupService {
       } catch (err) {
         if (!this.closed) await s.delete(restoringKey(rec.id)).catch(() => undefined);
         throw err;
+      } finally {
+        this.restoring.delete(rec.id);
       }
     });
   }
@@ -347,7 +352,7 @@ export class BackupService {
     const out: JobView[] = [];
     const recs = await this.withStore(t.name, async (s) => Promise.all((await s.list('restoring/')).map(async (k) => checkRestoring(await readJson(s, k)))));
     for (const r of recs) {
-      if (r === null || r.nodeId !== this.nodeId || [...this.jobs.values()].some((j) => j.kind === 'restore' && j.state === 'running' && j.backupId === r.backupId)) continue;
+      if (r === null || r.nodeId !== this.nodeId || this.restoring.has(r.id)) continue;
       const partial = await this.api().getVolume(r.name).catch((err: unknown) => { if (isGalleonError(err, ErrorCode.VOLUME_NOT_FOUND)) return null; throw err; });
       if (partial !== null) {
         if (partial.labels[restoringLabel] !== r.id) {
