@@ -79,12 +79,15 @@ export class DataNemesis {
 
   run(startedAtMs: number): Promise<void> {
     return this.loop.run(async () => {
-      const armed = this.armedOps?.takeArmed() ?? null;
+      // At most every other strike goes to an armed snapshot operation, and those do not count in
+      // the cadence below: the leader kills, long outages and node losses keep their rhythm.
+      const armed = this.faults.at(-1)?.during !== undefined ? null : this.armedOps?.takeArmed() ?? null;
       if (armed !== null) return this.strikeDuring(armed, startedAtMs);
+      const own = this.faults.filter((f) => f.during === undefined);
       const dataTarget = this.rnd.pick(this.data.nodes).id;
-      const wantLeader = this.options.metadataEvery > 0 && (this.faults.length + 1) % this.options.metadataEvery === 0;
+      const wantLeader = this.options.metadataEvery > 0 && (own.length + 1) % this.options.metadataEvery === 0;
       const leaderId = wantLeader ? await leaderWithin(this.client, this.options.leaderQueryTimeoutMs) : null;
-      const dataFaults = this.faults.filter((f) => f.kind !== 'metadata-leader').length;
+      const dataFaults = own.filter((f) => f.kind !== 'metadata-leader').length;
       const lose = leaderId === null && this.nodeLoss !== null && this.options.nodeLossEvery > 0 && (dataFaults + 1) % this.options.nodeLossEvery === 0;
       if (lose && this.nodeLoss !== null) {
         const lost = await this.loseNode(this.nodeLoss, startedAtMs);
