@@ -13,7 +13,7 @@
  *                              [--kill-interval-ms 3500] [--metadata-every 4]
  *                              [--long-outage-every 3] [--long-outage-ms 6000] [--node-loss-every 4] [--node-loss-outage-ms MS]
  *                              [--cold-blocks 32] [--data-nodes 3] [--no-nudge] [--keep-dir]
- *                              [--inject-loss] [--inject-divergence]
+ *                              [--inject-loss] [--inject-divergence] [--no-snapshots] [--inject-snapshot-loss]
  *
  * Node loss (`--node-loss-every N`, 0 = off): every N-th data-node fault — once every PG has its
  * full replica set in sync again, so one loss at a time — kills a PG primary right after it
@@ -33,6 +33,13 @@
  * load: a self-test that the final reads and the loss check catch a lost write.
  * `--inject-divergence` overwrites one block on one replica behind its primary's back after
  * settling: a self-test that the digest comparison catches a divergent replica.
+ *
+ * Snapshots (dataplane/snapshots.ts; `--no-snapshots` off): an actor on its own volume writes,
+ * takes, deletes and restores snapshots against an exact model; each delete and restore waits for
+ * the next strike, which kills a data node or the metadata leader (in turn) as it starts. After
+ * healing, every block at every surviving snapshot and live must read as the model says (a line
+ * `snapshot reads …: N, not as the model says: P`; P > 0 fails the run). `--inject-snapshot-loss`
+ * makes the model expect a value no one wrote at the newest snapshot (self-test: P = 1).
  */
 import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -50,7 +57,8 @@ import { decodeBlock } from './dataplane/content.js';
 import { mustSurvive, WriteHistory } from './dataplane/history.js';
 import { injectDivergence } from './dataplane/inject.js';
 import { findLostWrites, toRegisterHistory } from './dataplane/loss.js';
-import { DataNemesis } from './dataplane/nemesis.js';
+import { DataNemesis, type FaultRecord } from './dataplane/nemesis.js';
+import { SnapshotChaos } from './dataplane/snapshots.js';
 import { NodeLoss } from './dataplane/node-loss.js';
 import { diffContents, fetchPgContents, nodeAccess, type NodeAccess } from './dataplane/replicas.js';
 import type { TlsMaterial } from '../proto/tls.js';
@@ -102,6 +110,15 @@ const limits = {
    * to 0 with --node-loss-outage-ms) exercises the wiped-node window (chaos/README.md).
    */
   nodeLossOutageMs: 5_000,
+  /** The snapshot actor (dataplane/snapshots.ts): its own volume, blocks and bounds. */
+  snapVolumeName: 'chaos-snap',
+  snapBlocks: 16,
+  snapInode: 5,
+  snapMaxSnapshots: 5,
+  snapStepTimeoutMs: 60_000,
+  snapStepPauseMs: 50,
+  /** An armed snapshot operation waits at most this long for a strike, then runs without one. */
+  snapArmedWaitMaxMs: 15_000,
   checkMaxStepsPerKey: 5_000_000,
   checkMaxStepsTotal: 50_000_000,
 } as const;
@@ -125,6 +142,9 @@ interface Args {
   plaintext: boolean;
   injectLoss: boolean;
   injectDivergence: boolean;
+  /** The snapshot actor with its strikes during snapshot deletes and restores (`--no-snapshots` off). */
+  snapshots: boolean;
+  injectSnapshotLoss: boolean;
 }
 
 function parse(): Args {
@@ -147,6 +167,8 @@ function parse(): Args {
       plaintext: { type: 'boolean', default: false },
       'inject-loss': { type: 'boolean', default: false },
       'inject-divergence': { type: 'boolean', default: false },
+      'no-snapshots': { type: 'boolean', default: false },
+      'inject-snapshot-loss': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -168,6 +190,8 @@ function parse(): Args {
     plaintext: values.plaintext,
     injectLoss: values['inject-loss'],
     injectDivergence: values['inject-divergence'],
+    snapshots: !values['no-snapshots'],
+    injectSnapshotLoss: values['inject-snapshot-loss'],
   };
 }
 
@@ -255,6 +279,15 @@ async function main(): Promise<number> {
       blockClients.push(client);
       writers.push(workload.runWriter(w, client, args.seed * 1000 + w + 1));
     }
+    const snapWriter = newBlockClient(api, meta.clientTls);
+    blockClients.push(snapWriter);
+    const snaps = args.snapshots ? new SnapshotChaos(api, snapWriter, (...a) => snapWriter.nodePost(...a), new Random(args.seed * 31 + 7), {
+      volumeName: limits.snapVolumeName, storageClass: limits.storageClass, blockSizeBytes: limits.blockSizeBytes, blocks: limits.snapBlocks, inode: limits.snapInode,
+      maxSnapshots: limits.snapMaxSnapshots, attemptTimeoutMs: limits.opTimeoutMs, stepTimeoutMs: limits.snapStepTimeoutMs, armedWaitMs: Math.min(4 * args.killIntervalMs, limits.snapArmedWaitMaxMs),
+      stepPauseMs: limits.snapStepPauseMs,
+    }, log) : null;
+    await snaps?.setup();
+    const snapActor = snaps?.run() ?? Promise.resolve();
     const nemesis = new DataNemesis(meta, data, api, rnd, {
       intervalMs: args.killIntervalMs, minOutageMs: limits.minOutageMs, maxOutageMs: limits.maxOutageMs,
       minUpMs: limits.minUpMs, metadataEvery: args.metadataEvery, leaderQueryTimeoutMs: 2_000,
@@ -263,13 +296,14 @@ async function main(): Promise<number> {
     }, log, new NodeLoss(api, data, history, {
       volumeId: volume.id, pgCount: volume.pgCount, replicas: volume.replicas, ackTimeoutMs: limits.nodeLossAckTimeoutMs,
       placementTimeoutMs: limits.opTimeoutMs, fullReplicasWaitMs: limits.nodeLossFullReplicasWaitMs, pollMs: limits.settlePollMs,
-    }));
+    }), snaps);
     const nemesisDone = nemesis.run(Date.now());
     await delay(args.seconds * 1000);
     log('stopping load');
     workload.stop();
     nemesis.stop();
-    await Promise.all([...writers, nemesisDone]);
+    snaps?.stop();
+    await Promise.all([...writers, nemesisDone, snapActor]);
 
     // The injected loss goes to a block no writer touches: on a written block, an indeterminate
     // write (likely under load) could explain the final value and mask it.
@@ -331,6 +365,15 @@ async function main(): Promise<number> {
       });
       finalValues.set(blockKey(b), value);
     }
+    // (3) Snapshots: every block at every surviving snapshot, and live, as the snapshot actor's model says.
+    if (args.injectSnapshotLoss && snaps !== null) log(`injected a snapshot read the model expects and no one wrote: ${snaps.injectLoss()}`);
+    const snapCheck = snaps === null ? null : await snaps.check(reader);
+    if (snaps !== null && snapCheck !== null) {
+      const c = snaps.counts;
+      log(`snapshots: ${c.writes} writes, ${c.snapshots} taken, ${c.deletes} deleted, ${c.restores} restores, ${c.prunesFailed} prunes left to the next delete; kill -9 during them: ${snaps.struck.length} (${summarizeStrikes(nemesis.faults)})`);
+      log(`snapshot reads at every surviving snapshot and live: ${snapCheck.reads}, not as the model says: ${snapCheck.problems.length}${snapCheck.problems.length > 0 ? ' (FAIL)' : ''}`);
+      for (const p of snapCheck.problems.slice(0, 20)) log(`SNAPSHOT LOST: ${p}`);
+    }
     const writes = history.writes;
     const lost = findLostWrites(writes, finalValues);
     // Allowed losses: acknowledged below `replicated` (a node loss may take them), reported only.
@@ -357,7 +400,7 @@ async function main(): Promise<number> {
     log(`under-replicated PGs once every node is back: ${underReplicated} of ${settled.groups.length}; short of in-sync replicas: ${full.outOfSync}${underReplicated + full.outOfSync > 0 ? ' (FAIL)' : ''}`);
     console.log(`kills: ${nemesis.faults.length}, writes: ${writes.length}, acknowledged: ${acked.length}, lost writes: ${lost.length}, divergent replicas: ${divergent}${settled.settled ? '' : ', not settled'}`);
     if (notReady.length > 0) log(`data nodes that never came back: ${notReady.join(', ')} (FAIL)`);
-    success = notReady.length === 0 && settled.settled && lost.length === 0 && divergent === 0 && settled.underReplicated === 0 && full.short === 0 && full.outOfSync === 0 && result.verdict !== 'violation';
+    success = (snapCheck === null || snapCheck.problems.length === 0) && notReady.length === 0 && settled.settled && lost.length === 0 && divergent === 0 && settled.underReplicated === 0 && full.short === 0 && full.outOfSync === 0 && result.verdict !== 'violation';
     return success ? 0 : 1;
   } catch (err) {
     console.error(`chaos: run failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -403,6 +446,13 @@ async function waitForFullReplicas(api: ChaosClient, volume: Volume): Promise<{ 
     await delay(limits.settlePollMs);
   }
   return { ...last, elapsedMs: Date.now() - started };
+}
+
+/** The strikes timed to snapshot operations, by operation and kind: `snapshot delete/data-node=2, …`. */
+function summarizeStrikes(faults: readonly FaultRecord[]): string {
+  const counts = new Map<string, number>();
+  for (const f of faults) if (f.during !== undefined) counts.set(`${f.during}/${f.kind}`, (counts.get(`${f.during}/${f.kind}`) ?? 0) + 1);
+  return [...counts].sort().map(([k, n]) => `${k}=${n}`).join(', ') || 'none';
 }
 
 /** How far the PGs' epochs moved: each bump is a primary or replica-set change. */

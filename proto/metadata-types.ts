@@ -622,6 +622,8 @@ export interface FsBlocksToFree {
    * have committed): every block of inodes [ino, inoEnd) that have no inode record is freed.
    */
   inoEnd?: number;
+  /** The end to free, when the namespace knows it (a file an in-place restore dropped). */
+  toBlock?: number;
 }
 
 /** The namespace operations (one command or query each; see vfs/README.md). `volume` is a name or id. */

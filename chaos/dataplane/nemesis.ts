@@ -7,6 +7,7 @@
  * right after it acknowledged a write, its disk wiped, back as an empty node. One process is
  * down at a time.
  */
+import type { ArmedOp } from './snapshots.js';
 import type { ChaosClient } from '../cluster/client.js';
 import type { DataNodes } from '../cluster/data-nodes.js';
 import type { MetadataCluster } from '../cluster/metadata-cluster.js';
@@ -46,7 +47,12 @@ export interface FaultRecord {
   outageMs: number;
   /** For a node loss: what the node was primary of and the write it acknowledged last. */
   loss?: NodeLossStrike;
+  /** A strike timed to land during a snapshot operation (snapshots.ts): which one. */
+  during?: string;
 }
+
+/** Where armed snapshot operations wait for a strike (snapshots.ts `SnapshotChaos`). */
+export interface ArmedSource { takeArmed(): ArmedOp | null }
 
 export class DataNemesis {
   readonly faults: FaultRecord[] = [];
@@ -62,6 +68,7 @@ export class DataNemesis {
     private readonly options: DataNemesisOptions,
     private readonly log: (line: string) => void,
     private readonly nodeLoss: NodeLoss | null = null,
+    private readonly armedOps: ArmedSource | null = null,
   ) {
     this.loop = new FaultLoop(rnd, options);
   }
@@ -72,10 +79,15 @@ export class DataNemesis {
 
   run(startedAtMs: number): Promise<void> {
     return this.loop.run(async () => {
+      // At most every other strike goes to an armed snapshot operation, and those do not count in
+      // the cadence below: the leader kills, long outages and node losses keep their rhythm.
+      const armed = this.faults.at(-1)?.during !== undefined ? null : this.armedOps?.takeArmed() ?? null;
+      if (armed !== null) return this.strikeDuring(armed, startedAtMs);
+      const own = this.faults.filter((f) => f.during === undefined);
       const dataTarget = this.rnd.pick(this.data.nodes).id;
-      const wantLeader = this.options.metadataEvery > 0 && (this.faults.length + 1) % this.options.metadataEvery === 0;
+      const wantLeader = this.options.metadataEvery > 0 && (own.length + 1) % this.options.metadataEvery === 0;
       const leaderId = wantLeader ? await leaderWithin(this.client, this.options.leaderQueryTimeoutMs) : null;
-      const dataFaults = this.faults.filter((f) => f.kind !== 'metadata-leader').length;
+      const dataFaults = own.filter((f) => f.kind !== 'metadata-leader').length;
       const lose = leaderId === null && this.nodeLoss !== null && this.options.nodeLossEvery > 0 && (dataFaults + 1) % this.options.nodeLossEvery === 0;
       if (lose && this.nodeLoss !== null) {
         const lost = await this.loseNode(this.nodeLoss, startedAtMs);
@@ -98,6 +110,21 @@ export class DataNemesis {
         heal: () => (record.kind === 'metadata-leader' ? this.meta.startMember(record.target) : this.data.startNode(record.target)),
       };
     });
+  }
+
+  /** A kill -9 of the kind an armed snapshot operation asked for, started just before the kill (a short outage, never a disk loss). */
+  private async strikeDuring(armed: ArmedOp, startedAtMs: number): Promise<{ outageMs: number; heal: () => Promise<void> }> {
+    const leaderId = armed.want === 'metadata-leader' ? await leaderWithin(this.client, this.options.leaderQueryTimeoutMs) : null;
+    const outageMs = this.rnd.between(this.options.minOutageMs, this.options.maxOutageMs);
+    const record: FaultRecord = leaderId !== null
+      ? { atMs: Date.now() - startedAtMs, target: leaderId, kind: 'metadata-leader', outageMs, during: armed.what }
+      : { atMs: Date.now() - startedAtMs, target: this.rnd.pick(this.data.nodes).id, kind: 'data-node', outageMs, during: armed.what };
+    this.log(`t=${(record.atMs / 1000).toFixed(1)}s kill -9 ${record.kind === 'metadata-leader' ? `metadata leader ${record.target}` : `data node ${record.target}`} during a ${armed.what}, back in ${outageMs} ms`);
+    armed.begin();
+    if (record.kind === 'metadata-leader') await this.meta.killMember(record.target);
+    else await this.data.killNode(record.target);
+    this.faults.push(record);
+    return { outageMs, heal: () => (record.kind === 'metadata-leader' ? this.meta.startMember(record.target) : this.data.startNode(record.target)) };
   }
 
   /** The node comes back with an empty store; it registers once the service has marked it down. */

@@ -128,7 +128,7 @@ export const snapshotCreateSchema = z.strictObject({
 });
 export const snapshotDeleteSchema = z.strictObject({ dryRun: z.boolean().optional(), wait: z.boolean().optional() }).optional();
 export const cloneSchema = z.strictObject({ name: z.string().min(1).max(maxRefChars) });
-export const restoreSchema = z.strictObject({ snapshot: z.string().min(1).max(maxRefChars) });
+export const restoreSchema = z.strictObject({ snapshot: z.string().min(1).max(maxRefChars), wait: z.boolean().optional() });
 
 /** Each body schema by the name the route table (cli/lib/admin-routes.ts) gives it. */
 export const bodySchemas = {

@@ -24,6 +24,7 @@ import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
 import { createSnapshot, deleteSnapshot, flushApiOf, restoreVolume } from './snapshot-ops.js';
 import type { SnapshotHost } from './snapshot-ops.js';
+import { backupIdOfSnapshot } from '../../dataplane/backup/logic/orphans.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
 import { vfsStatus } from '../../vfs/manager/status.js';
 import type { DaemonKeys } from './keys.js';
@@ -95,10 +96,17 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handle
     // The flush requests go with the node's credential (namespace calls are for nodes); the caller
     // was checked for the snapshot itself through `api`.
     api: api(), log: logger, flush: () => flushApiOf(host.metadata()),
+    blocks: () => host.blocks(), nodeApi: () => host.metadata(),
     post: (address, path, body, timeoutMs) => host.blocks().nodePost(address, path, body, timeoutMs),
   });
   return {
-    snapshotCreate: (_, b) => createSnapshot(snaps(), b),
+    snapshotCreate: async (_, b) => {
+      // Those names mark a backup run's own snapshot: one made by hand would be deleted at the next start.
+      if (b.name !== undefined && backupIdOfSnapshot(b.name) !== null) {
+        throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `snapshot name ${b.name} is reserved for the snapshots backup runs take`, { hint: 'choose another --name' });
+      }
+      return createSnapshot(snaps(), b);
+    },
     snapshotList: () => api().listSnapshots(),
     volumeSnapshots: ({ ref }) => api().listSnapshots(ref),
     snapshotGet: ({ ref }) => api().getSnapshot(ref),
@@ -109,7 +117,7 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handle
       const keyed = await host.keys().withDataKey(api(), { name: b.name, storageClass: source.storageClass }, defaultStorageClass);
       return api().cloneVolume(ref, b.name, keyed.dataKey);
     },
-    volumeRestore: ({ ref }, b) => restoreVolume(snaps(), ref, b.snapshot),
+    volumeRestore: ({ ref }, b) => restoreVolume(snaps(), ref, b.snapshot, { wait: b.wait }),
     volumeList: () => api().listVolumes(),
     // A volume of a class with encryption gets a fresh data key, wrapped here: Raft sees only the wrap.
     volumeCreate: async (_, b) => api().createVolume(await host.keys().withDataKey(api(), withDefaultBlockSize(b, host.config().blockSizeBytes), defaultStorageClass)),

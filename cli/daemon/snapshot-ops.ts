@@ -13,6 +13,7 @@ import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
 import type { FsFlushState, MetadataApi, Snapshot, Volume } from '../../proto/metadata-types.js';
 import type { WatchClient } from '../../vfs/manager/mount-manager.js';
 import type { NodePost } from '../../dataplane/client/snapshot-reads.js';
+import type { ReaperClient } from '../../vfs/fs/block-reaper.js';
 
 /** A hook that runs longer than this is killed (and counts as failed). */
 export const defaultHookTimeoutMs = 60_000;
@@ -86,6 +87,10 @@ export interface SnapshotHost {
   post?: NodePost;
   /** Null: nothing can answer a flush request (no metadata client); the snapshot is taken unflushed. */
   flush: () => FlushApi | null;
+  /** The daemon's block client, to free what a restore dropped (absent: left to the mounts' reapers). */
+  blocks?: () => ReaperClient;
+  /** The node's own metadata API (the free queue is for cluster nodes, not users); defaults to `api`. */
+  nodeApi?: () => MetadataApi;
   log: Logger;
 }
 
@@ -213,7 +218,51 @@ export async function dropSnapshot(host: SnapshotHost, ref: string): Promise<Sna
   return deleted;
 }
 
-export async function restoreVolume(host: SnapshotHost, ref: string, snapshot: string): Promise<Volume> {
+/** How long the daemon that ran a restore waits for its paced tree steps before freeing (they stay queued after). */
+export const restoreTreeWaitMs = 10 * 60_000;
+/** Between two looks at a restoring volume's tree state. */
+export const restoreTreePollMs = 250;
+
+export interface RestoreResult extends Volume {
+  /** With `wait`: blocks of the files the restore dropped, freed, and the versions then pruned. */
+  freed?: { blocks: number; versions: number; bytes: number };
+}
+
+/**
+ * An in-place restore; then, in the background (or before answering with `wait`), the blocks of
+ * the files it dropped are freed — the namespace queued them with their ends as it dropped them
+ * (ns-tree-work.ts), and the same reaper that frees unlinked files' blocks deletes them, paced —
+ * and the versions those deletes left that no cut needs are pruned. A daemon that dies meanwhile
+ * leaves them queued: a read-write mount's reaper frees them.
+ */
+export async function restoreVolume(host: SnapshotHost, ref: string, snapshot: string, opts: { wait?: boolean | undefined } = {}): Promise<RestoreResult> {
   const { restoreInPlace } = await import('../../dataplane/client/snapshot-reads.js');
-  return restoreInPlace(host.api, ref, snapshot, host.post);
+  const vol = await restoreInPlace(host.api, ref, snapshot, host.post);
+  const freeing = freeDropped(host, vol);
+  if (opts.wait === true) return { ...vol, freed: await freeing };
+  freeing.then(
+    (freed) => host.log.info({ volume: vol.name, ...freed }, 'blocks of files the restore dropped freed'),
+    (err: unknown) => host.log.warn({ err, volume: vol.name }, 'freeing the blocks of files a restore dropped failed; they stay queued for the volume\'s mounts'),
+  );
+  return vol;
+}
+
+async function freeDropped(host: SnapshotHost, vol: Volume): Promise<{ blocks: number; versions: number; bytes: number }> {
+  if (host.blocks === undefined) return { blocks: 0, versions: 0, bytes: 0 };
+  const [{ pruneVolume }, { BlockReaper }] = await Promise.all([import('../../dataplane/client/snapshot-reads.js'), import('../../vfs/fs/block-reaper.js')]);
+  const deadline = Date.now() + restoreTreeWaitMs;
+  let now = vol;
+  while (now.treeState !== undefined) {
+    if (Date.now() > deadline) throw new GalleonError(ErrorCode.TIMEOUT, `volume ${vol.name}'s file tree is still being restored`, { hint: 'its dropped files\' blocks stay queued; a read-write mount frees them' });
+    await new Promise((r) => setTimeout(r, restoreTreePollMs));
+    now = await host.api.getVolume(vol.id);
+  }
+  const reaper = new BlockReaper({
+    api: host.nodeApi?.() ?? host.api, client: host.blocks(), log: host.log,
+    volume: { id: now.id, sizeBytes: now.sizeBytes, blockSizeBytes: now.blockSizeBytes, writeConcern: now.writeConcern },
+    knownSize: () => undefined, isOpenHere: () => false,
+  });
+  const blocks = await reaper.drainKnownEnds();
+  const pruned = blocks === 0 ? [] : await pruneVolume(host.api, now.id, false, pruneTimeoutMs, undefined, host.post);
+  return { blocks, versions: pruned.reduce((n, r) => n + r.dropped, 0), bytes: pruned.reduce((n, r) => n + r.bytes, 0) };
 }

@@ -5,6 +5,11 @@
  * backup's inodes), so file blocks land under the new inodes; sizes, modes, owners, times and
  * extended attributes follow the data, directories' times last.
  *
+ * A restore with an id (the service's) marks the new volume with `restoringLabel` from its creation
+ * to its last step, and keeps `restoring/<id>.json` on the target meanwhile: a daemon killed
+ * mid-way deletes the marked, partly written volume when it starts again and restores it again
+ * (service.ts `resumeRestores`).
+ *
  * A backup of an encrypted volume holds the sealed bodies and the source's data keys wrapped by
  * the cluster's key provider: each object is checked as stored, then opened with the identity it
  * was sealed under (the sealing volume's key, its id, the block's ORIGINAL inode and number), and
@@ -19,7 +24,7 @@ import { VolumeCipher } from '../client/keyring.js';
 import type { ObjectStore } from './object-store.js';
 import { readManifest } from './catalog.js';
 import { sha256Of, type JobHooks } from './engine.js';
-import { blockObjectKey, parseBlockKey, type Manifest, type NamespaceDump, type NamespaceEntry, type WrappedKey } from './logic/manifest.js';
+import { blockObjectKey, parseBlockKey, restoringLabel, type Manifest, type NamespaceDump, type NamespaceEntry, type WrappedKey } from './logic/manifest.js';
 
 /** Blocks fetched and written at once during a restore. */
 export const restoreBatchBlocks = 16;
@@ -38,6 +43,8 @@ export interface RestoreIo {
   prepareVolume?: (spec: VolumeSpec) => Promise<VolumeSpec>;
   /** Opens a data key wrapped by the cluster's key provider (backups of encrypted volumes). */
   unwrapKey?: (w: WrappedKey, what: string) => Promise<Buffer>;
+  /** The restore's id: the new volume carries `restoringLabel` = it until the last step is done. */
+  restoreId?: string;
 }
 
 /** Openers of the sealed bodies of an encrypted backup, by sealing volume id (empty for a plain one). */
@@ -63,9 +70,11 @@ export async function restoreBackup(api: MetadataApi, client: BlockClient, store
   let p = { phase: 'volume', blocksDone: 0, blocksTotal: Object.keys(m.blocks).length, bytesDone: 0, startedAtMs, updatedAtMs: startedAtMs };
   const report = (c: Partial<typeof p>): void => { p = { ...p, ...c, updatedAtMs: h.nowMs() }; h.onProgress(p); };
   report({});
+  // Marked from its creation (one command) until done: a partly written volume never looks complete.
+  const marker = io.restoreId === undefined ? {} : { labels: { [restoringLabel]: io.restoreId } };
   const vol = await api.createVolume(await prepareVolume({
     name, size: m.volume.sizeBytes, blockSize: m.volume.blockSizeBytes, storageClass: m.volume.storageClass,
-    replicas: m.volume.replicas, accessMode: m.volume.accessMode as Volume['accessMode'], type: m.volume.type as Volume['type'],
+    replicas: m.volume.replicas, accessMode: m.volume.accessMode as Volume['accessMode'], type: m.volume.type as Volume['type'], ...marker,
   }));
   report({ phase: 'namespace' });
   const inodes = await restoreTree(api, vol.id, m.namespace);
@@ -79,6 +88,7 @@ export async function restoreBackup(api: MetadataApi, client: BlockClient, store
   }
   report({ phase: 'attributes' });
   const files = await restoreAttributes(api, vol.id, m.namespace, inodes);
+  if (io.restoreId !== undefined) await api.updateVolumeLabels(vol.id, { [restoringLabel]: null });
   report({ phase: 'done' });
   return { backup: id, volume: await api.getVolume(vol.id), blocks: keys.length, bytes: p.bytesDone, files };
 }

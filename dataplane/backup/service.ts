@@ -4,7 +4,8 @@
  * (cli/daemon/admin-server.ts) calls it; it holds nothing a restart must keep: a backup that was
  * running when the daemon died stays `incomplete` on its target (its `running/` record names this
  * node) until this daemon starts again and resumes it (`resumeInterrupted`); so is a verification
- * (its `verifying/` record), run again from the start. Restores are not resumed: run them again.
+ * (its `verifying/` record), run again from the start, and so is a restore (its `restoring/`
+ * record; the partly written volume, marked as such, is deleted first).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -20,14 +21,21 @@ import { createBackup, deleteBackup, verifyBackup, type BackupOptions, type Back
 import { restoreBackup, type RestoreResult } from './restore.js';
 import { SnapshotSource } from './source.js';
 import { takeSnapshot } from '../client/snapshot-reads.js';
-import { checkVerifying, isBackupId, runKey, strategies, verifyingKey, type Manifest, type SnapshotRef, type Strategy, type VerifyingRecord, type WrappedKey } from './logic/manifest.js';
+import {
+  checkRestoring, checkVerifying, isBackupId, restoringKey, restoringLabel, runKey, strategies, verifyingKey, type Manifest, type RestoringRecord, type RunningRecord,
+  type SnapshotRef, type Strategy, type VerifyingRecord, type WrappedKey,
+} from './logic/manifest.js';
 import { planRetention, type RetentionPlan, type RetentionRule } from './logic/retention.js';
+import { backupSnapshotPrefix, orphanBackupSnapshots } from './logic/orphans.js';
 
 /** Finished jobs kept for `backup job` / the CLI's last poll. */
 export const maxFinishedJobs = 100;
 /** Resuming interrupted backups after a restart waits for the metadata service this many times, this far apart. */
 export const resumeAttempts = 60;
 export const resumeRetryMs = 2_000;
+/** Default of `GALLEON_BACKUP_ORPHAN_GRACE_MS`: a backup snapshot younger than this is never cleaned up at start (logic/orphans.ts). */
+export const defaultOrphanGraceMs = 120_000;
+export const maxOrphanGraceMs = 24 * 3_600_000;
 
 export type JobKind = 'backup' | 'restore' | 'verify';
 export interface JobView {
@@ -85,6 +93,8 @@ export interface BackupIo {
 
 export class BackupService {
   private readonly jobs = new Map<string, Job>();
+  /** Ids of the restores running here (their `restoring/` records are theirs, not to resume). */
+  private readonly restoring = new Set<string>();
   private client: BlockClient | null = null;
 
   private closed = false;
@@ -165,7 +175,7 @@ export class BackupService {
    */
   private async backupAt(s: ObjectStore, vol: Volume, snap: SnapshotRef | null, o: Omit<BackupOptions, 'snapshot'>, h: JobHooks): Promise<BackupResult> {
     const ops = this.snapshotOps();
-    const ref = snap ?? refOf(await ops.take(vol.id, `backup-${o.id}`), true);
+    const ref = snap ?? refOf(await ops.take(vol.id, `${backupSnapshotPrefix}${o.id}`), true);
     try {
       const source = new SnapshotSource(this.api(), this.blocks(), vol, await this.api().getSnapshot(ref.id));
       return await createBackup(s, source, { ...o, snapshot: ref }, h);
@@ -217,9 +227,12 @@ export class BackupService {
 
   private async resumeOnce(): Promise<JobView[]> {
     const out: JobView[] = [];
+    const records: RunningRecord[] = [];
     for (const t of await this.api().listBackupTargets()) {
       out.push(...await this.resumeVerifications(t));
+      out.push(...await this.resumeRestores(t));
       const cat = await this.withStore(t.name, (s) => readCatalog(s));
+      records.push(...cat.incomplete);
       for (const r of cat.incomplete) {
         if (r.nodeId !== this.nodeId || r.ended !== undefined || r.scheduled !== undefined || [...this.jobs.values()].some((j) => j.backupId === r.id)) continue;
         const vol = await this.api().getVolume(r.volumeId);
@@ -229,7 +242,31 @@ export class BackupService {
         out.push(this.run('backup', r.id, t.name, vol.name, s, (h) => this.backupAt(s, vol, snap, { id: r.id, target: t.name, strategy: r.strategy, nodeId: this.nodeId, resume: true }, h)));
       }
     }
+    await this.dropOrphanSnapshots(records);
     return out;
+  }
+
+  /**
+   * At start, after the resumes: the `backup-bk-…` snapshots of runs that will never delete them
+   * (a daemon killed between taking one and recording the run; a scheduled run whose leader died)
+   * are deleted, with their versions freed as any snapshot delete frees them.
+   */
+  private async dropOrphanSnapshots(records: RunningRecord[]): Promise<void> {
+    const raw = this.env.GALLEON_BACKUP_ORPHAN_GRACE_MS;
+    const graceMs = raw === undefined || raw === '' ? defaultOrphanGraceMs : Number(raw);
+    if (!Number.isSafeInteger(graceMs) || graceMs < 0 || graceMs > maxOrphanGraceMs) {
+      this.logger.error({ value: raw }, `GALLEON_BACKUP_ORPHAN_GRACE_MS must be 0..${maxOrphanGraceMs} ms; left behind backup snapshots are not cleaned up`);
+      return;
+    }
+    const runningHere = new Set([...this.jobs.values()].filter((j) => j.state === 'running').map((j) => j.backupId));
+    const orphans = orphanBackupSnapshots({ snapshots: await this.api().listSnapshots(), records, runningHere, nowMs: Date.now(), graceMs });
+    for (const o of orphans) {
+      this.logger.info({ snapshot: o.name }, 'deleting a snapshot a backup run left behind');
+      await this.snapshotOps().drop(o.id).catch((err: unknown) => {
+        // Another node starting at the same time may have deleted it first.
+        if (!isGalleonError(err, ErrorCode.SNAPSHOT_NOT_FOUND)) this.logger.warn({ err, snapshot: o.name }, 'a snapshot a backup run left behind was not deleted');
+      });
+    }
   }
 
   /** The snapshot a resumed run recorded, if it still exists (else the run takes a new one: its objects are re-verified anyway). */
@@ -276,8 +313,58 @@ export class BackupService {
   async startRestore(id: string, name: string): Promise<JobView> {
     const found = await this.find(id);
     const { s } = await this.store(found.target);
-    const io = { ...(this.io.prepareVolume === undefined ? {} : { prepareVolume: this.io.prepareVolume }), ...(this.io.unwrapKey === undefined ? {} : { unwrapKey: this.io.unwrapKey }) };
-    return this.run('restore', id, found.target, found.volume.name, s, (h) => restoreBackup(this.api(), this.blocks(), s, id, name, h, io));
+    const rec: RestoringRecord = { id: `rs-${randomBytes(6).toString('hex')}`, backupId: id, name, nodeId: this.nodeId, startedAtMs: Date.now() };
+    return this.restoreJob(s, found.target, found.volume.name, rec);
+  }
+
+  /**
+   * A restore with its `restoring/` record on the target for as long as it runs (the new volume
+   * carries `restoringLabel` meanwhile): a daemon killed mid-way finds the record when it starts
+   * again (`resumeRestores`). One that ends — done, failed, cancelled — removes it; a daemon
+   * stopping keeps it, to restore again when it starts.
+   */
+  private async restoreJob(s: ObjectStore, target: string, volume: string, rec: RestoringRecord): Promise<JobView> {
+    await s.put(restoringKey(rec.id), Buffer.from(JSON.stringify(rec))).catch((err: unknown) => { s.close(); throw err; });
+    const io = {
+      ...(this.io.prepareVolume === undefined ? {} : { prepareVolume: this.io.prepareVolume }), ...(this.io.unwrapKey === undefined ? {} : { unwrapKey: this.io.unwrapKey }), restoreId: rec.id,
+    };
+    this.restoring.add(rec.id);
+    return this.run('restore', rec.backupId, target, volume, s, async (h) => {
+      try {
+        const r = await restoreBackup(this.api(), this.blocks(), s, rec.backupId, rec.name, h, io);
+        await s.delete(restoringKey(rec.id));
+        return r;
+      } catch (err) {
+        if (!this.closed) await s.delete(restoringKey(rec.id)).catch(() => undefined);
+        throw err;
+      } finally {
+        this.restoring.delete(rec.id);
+      }
+    });
+  }
+
+  /**
+   * Restores this node was running when its daemon died: the partly written volume (the one of
+   * that name marked with this restore's id, never another) is deleted, and the restore runs
+   * again from the start under the same id.
+   */
+  private async resumeRestores(t: BackupTarget): Promise<JobView[]> {
+    const out: JobView[] = [];
+    const recs = await this.withStore(t.name, async (s) => Promise.all((await s.list('restoring/')).map(async (k) => checkRestoring(await readJson(s, k)))));
+    for (const r of recs) {
+      if (r === null || r.nodeId !== this.nodeId || this.restoring.has(r.id)) continue;
+      const partial = await this.api().getVolume(r.name).catch((err: unknown) => { if (isGalleonError(err, ErrorCode.VOLUME_NOT_FOUND)) return null; throw err; });
+      if (partial !== null) {
+        if (partial.labels[restoringLabel] !== r.id) {
+          this.logger.error({ restore: r.id, volume: r.name }, 'an interrupted restore was not run again: a volume of its name exists that it did not make; delete the record or the volume');
+          continue;
+        }
+        await this.api().deleteVolume(partial.id);
+      }
+      this.logger.info({ restore: r.id, backup: r.backupId, volume: r.name, target: t.name }, 'running again a restore interrupted by a restart');
+      out.push(await this.restoreJob((await this.store(t.name)).s, t.name, r.name, r));
+    }
+    return out;
   }
 
   async startVerify(id: string, samplePercent: number): Promise<JobView> {

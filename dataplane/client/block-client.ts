@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { withNodeCredential } from '../credential.js';
-import { GalleonError, isGalleonError, type ErrorCode } from '../../proto/errors.js';
+import { GalleonError, invariant, isGalleonError, type ErrorCode } from '../../proto/errors.js';
 import { httpUrl, undiciConnect, type TlsMaterial } from '../../proto/tls.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
 import type { WriteConcern } from '../../proto/metadata-types.js';
@@ -352,6 +352,23 @@ export class BlockClient {
   }
 
   /** A JSON POST to a data node's admin route (fence, prune), with this client's credential. */
+  /** What one data node itself holds of a block: its newest entry below `below`, with no primary check (diagnostics, tests). */
+  async heldOn(address: string, volumeId: string, inode: number, blockNo: number, below = 2 ** 48 - 1): Promise<'block' | 'deleted' | 'absent'> {
+    const res = await this.pool(address).request({ method: 'GET', path: `/v1/versions/${encodeURIComponent(volumeId)}/${inode}/${blockNo}?below=${below}`, idempotent: true });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    await res.body.dump();
+    const kind = res.headers['x-galleon-version'];
+    invariant(kind === 'block' || kind === 'deleted' || kind === 'absent', `a version answer names its kind (${String(kind)})`);
+    return kind;
+  }
+
+  /** A GET of JSON from a data node's block port (diagnostics, tests). */
+  async nodeGetJson(address: string, path: string): Promise<unknown> {
+    const res = await this.pool(address).request({ method: 'GET', path, idempotent: true });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    return res.body.json();
+  }
+
   async nodePost(address: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
     const res = await this.pool(address).request({
       method: 'POST', path, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,

@@ -17,6 +17,7 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
   let root = '';
   let clusterDir = '';
   let env: Record<string, string> = {};
+  let nodeAddresses: string[] = [];
   const json = <T>(args: string[]): Promise<T> => cliJson<T>(args, env);
   const read = async (args: string[]): Promise<string> => {
     const r = await runCli(['volume', 'read-block', ...args], env);
@@ -36,12 +37,13 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
     assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
     const up = JSON.parse(r.stdout) as UpResult;
     env = { GALLEON_ADDRESS: up.cluster.daemonAddress, ...upClientEnv(clusterDir) };
+    nodeAddresses = up.cluster.nodes.map((n) => n.ipcAddress);
     await waitFor('three data nodes up', 30_000, async () => {
       const s = await json<ClusterStatus>(['cluster', 'status']);
       return s.dataNodes.filter((n) => n.state === 'up').length === 3;
     });
-    // Every node of `galleon up` mounts every volume: ReadOnlyMany keeps those mounts read-only, so
-    // `db` may be restored in place (the read-write refusal has its own test below).
+    // Every node of `galleon up` mounts every volume (ReadOnlyMany: read-only); a restore is refused
+    // while any of them does, so the test unmounts `db` everywhere before its restore.
     await json<Volume>(['volume', 'create', '--name', 'db', '--size', '1M', '--block-size', '4K', '--access-mode', 'ReadOnlyMany']);
   });
 
@@ -85,6 +87,11 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
     const wrong = await runCli(['volume', 'restore', 'db', '--snapshot', s2.name, '--yes'], env);
     assert.equal(wrong.code, 2, wrong.stderr);
     assert.match(wrong.stderr, /^Error: snapshot s2 is of volume db-test, not db/);
+    const mounted = await runCli(['volume', 'restore', 'db', '--snapshot', 's1', '--yes'], env);
+    assert.equal(mounted.code, 5, mounted.stderr);
+    assert.match(mounted.stderr, /^Error: volume db is mounted by node1 \(read-only\), node2 \(read-only\), node3 \(read-only\) — unmount it on each of them first/);
+    assert.equal(await read(['db', '1']), 'one-v2', 'nothing restored while mounted');
+    for (const address of nodeAddresses) await json(['volume', 'unmount', 'db', '--daemon-address', address]);
     const restored = await json<Volume>(['volume', 'restore', 'db', '--snapshot', 's1', '--yes']);
     assert.equal(restored.restores?.length, 1);
     assert.equal(await read(['db', '1']), 'one-v1');
@@ -121,7 +128,7 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
     assert.equal((JSON.parse(slow.stdout) as { hooks: { ok: boolean }[] }).hooks[0]?.ok, false);
   });
 
-  it('refuses to restore a volume mounted read-write (one line, nothing changed)', async () => {
+  it('refuses to restore a volume mounted read-write, naming the node (one line, nothing changed)', async () => {
     await json<Volume>(['volume', 'create', '--name', 'rwo', '--size', '64K', '--block-size', '4K']);
     await write('rwo', '0', 'before');
     await json<Snapshot>(['snapshot', 'create', 'rwo', '--name', 'rwo-s']);
@@ -131,7 +138,7 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
       (await readFile('/proc/mounts', 'utf8')).split('\n').some((l) => l.includes(join(clusterDir, 'mnt')) && l.includes('/rwo ')));
     const refused = await runCli(['volume', 'restore', 'rwo', '--snapshot', 'rwo-s', '--yes'], env);
     assert.equal(refused.code, 5, refused.stderr);
-    assert.match(refused.stderr, /^Error: volume rwo is mounted read-write by node\d — unmount it first/);
+    assert.match(refused.stderr, /^Error: volume rwo is mounted by (node\d \(read-(write|only)\)(, )?)*node\d \(read-write\)/);
     assert.equal(refused.stderr.trim().split('\n').length, 1);
     assert.equal(await read(['rwo', '0']), 'after', 'nothing restored');
   });

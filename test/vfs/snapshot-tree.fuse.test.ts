@@ -3,12 +3,14 @@
  * cluster (`galleon up`): a tree of directories, files (one sparse, one empty, one with an xattr),
  * a symlink and a hard link is written through a mount and snapshotted; then changed. A clone of
  * the snapshot mounts with exactly the old tree and bytes; a mounted clone can be snapshotted and
- * cloned again; the original restored in place (unmounted first) reads as the old tree again.
+ * cloned again; the original restored in place (refused while any node mounts it, then unmounted
+ * everywhere) reads as the old tree again, every block t1 references still there, and no data
+ * node holds a block of the file made after t1 that the restore dropped.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { chmod, link, mkdir, open, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, open, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Snapshot, Volume } from '../../proto/metadata-types.js';
@@ -16,6 +18,7 @@ import { waitFor } from '../cli/helpers.js';
 import { describeFuse } from '../support/fuse.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 import { treeOf } from './tree-walk.js';
+import { holdingsOf } from '../support/holdings.js';
 
 const run = promisify(execFile);
 
@@ -87,6 +90,8 @@ describeFuse('snapshots, clones and restores of a mounted file-system volume cov
     await truncate(join(d, 'sparse.bin'), 10);
     await chmod(join(d, 'empty'), 0o600);
     await writeFile(join(d, 'new.txt'), 'new after t1');
+    // A file of several blocks made after t1: the restore drops it and must free its blocks.
+    await writeFile(join(d, 'new-big.bin'), randomBytes(200_000));
     const changed = await treeAt(c.path(2, 'demo'));
     assert.notDeepEqual(changed, before);
 
@@ -108,12 +113,24 @@ describeFuse('snapshots, clones and restores of a mounted file-system volume cov
     await waitMounted(c.path(3, 'demo-c2'));
     assert.deepEqual(await treeAt(c.path(3, 'demo-c2')), c1Tree, 'a clone of a clone holds the clone\'s tree at t2');
 
-    // Restore in place: refused while mounted read-write; unmounted everywhere, it rolls back to t1.
+    // Restore in place: refused while mounted anywhere (read-only mounts too, each named);
+    // unmounted everywhere, it rolls back to t1 and frees the blocks of the files made since.
     const refused = await c.cli(1, ['volume', 'restore', 'demo', '--snapshot', 't1', '--yes']);
     assert.notEqual(refused.code, 0);
-    assert.match(refused.stderr, /mounted read-write/);
-    for (const n of [1, 2, 3]) await json(n, ['volume', 'unmount', 'demo']);
-    await json<Volume>(1, ['volume', 'restore', 'demo', '--snapshot', 't1', '--yes']);
+    assert.match(refused.stderr, /^Error: volume demo is mounted by node1 \(read-(write|only)\), node2 \(read-(write|only)\), node3 \(read-(write|only)\) — unmount it on each of them first/);
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+    const demo = await json<Volume>(1, ['volume', 'get', 'demo']);
+    const dropped = { ino: (await stat(c.path(2, 'demo', 'new-big.bin'))).ino, blocks: Math.ceil(200_000 / demo.blockSizeBytes) };
+    const holdings = await holdingsOf(c.dir, c.nodes.map((n) => n.bindAddress));
+    try {
+      assert.ok((await holdings.held(demo.id, dropped.ino, dropped.blocks)).length >= dropped.blocks, 'the data nodes hold the new file before the restore');
+      for (const n of [1, 2, 3]) await json(n, ['volume', 'unmount', 'demo']);
+      const restored = await json<Volume & { freed?: { blocks: number } }>(1, ['volume', 'restore', 'demo', '--snapshot', 't1', '--yes', '--wait']);
+      assert.deepEqual(await holdings.held(demo.id, dropped.ino, dropped.blocks), [], `no data node holds a block of the dropped file (freed ${JSON.stringify(restored.freed)})`);
+      assert.ok((restored.freed?.blocks ?? 0) >= dropped.blocks, `freed ${JSON.stringify(restored.freed)}`);
+    } finally {
+      holdings.close();
+    }
     await treeReady('demo');
     await mkdir(d, { recursive: true });
     await json(1, ['volume', 'mount', 'demo', d]);

@@ -6,7 +6,8 @@
  *   blocks before the namespace shrank (GalleonFs.resize), so it is only acked. Deleting here
  *   could race a regrowth on another node and destroy new data.
  * - An entry whose inode is gone (inode numbers are never reused, so nothing can race it) is
- *   freed up to the largest size this mount saw the inode have. A mount that never saw it leaves
+ *   freed up to its `toBlock` when the namespace recorded one (a file an in-place restore
+ *   dropped), else up to the largest size this mount saw the inode have. A mount that never saw it leaves
  *   it to one that did, for `reapUnknownAfterRounds` rounds; then it frees up to the volume's
  *   size (a file never outgrows its volume), so nothing leaks.
  * - An entry with `inoEnd` is the reclaim of a mount session that ended holding delegations (it
@@ -16,9 +17,13 @@
  * Driven by `kick()` after unlinks and closes, and a slow timer; one batch at a time.
  */
 import type { Logger } from 'pino';
-import type { FsApi, WriteConcern } from '../../proto/metadata-types.js';
+import type { FsApi, FsBlocksToFree, WriteConcern } from '../../proto/metadata-types.js';
+import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import { freeBlocksStep, type BlockDeleter } from '../data/free-blocks.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
+
+/** What the reaper asks of the data plane: deletes, and a listing of the volume's blocks (range reclaims). */
+export type ReaperClient = BlockDeleter & Pick<BlockClient, 'listVolumeBlocks'>;
 
 /** Queue entries fetched per batch. */
 export const reapBatchEntries = 64;
@@ -26,6 +31,10 @@ export const reapBatchEntries = 64;
 export const reapBlocksPerStep = 256;
 /** Without kicks, the queue is looked at this often (another node's deletes). */
 export const reapIntervalMs = 5_000;
+/** Entries listed per batch when draining without a mount (the namespace's listing limit). */
+export const maxBlocksToFreeListed = 1_024;
+/** Batches a drain runs before it gives up (the entries stay queued for the mounts). */
+export const drainMaxBatches = 10_000;
 /** Rounds an entry of an inode this mount never saw waits for a mount that did. */
 export const reapUnknownAfterRounds = 12;
 /** Entries whose rounds are counted (bounded like everything else). */
@@ -33,7 +42,7 @@ const maxWaitingEntries = 4_096;
 
 export interface ReaperOptions {
   api: Pick<FsApi, 'fsListBlocksToFree' | 'fsAckBlocksFreed' | 'fsGetattr'>;
-  client: BlockDeleter & Pick<BlockClient, 'listVolumeBlocks'>;
+  client: ReaperClient;
   volume: { id: string; sizeBytes: number; blockSizeBytes: number; writeConcern: WriteConcern };
   /** Largest size seen for `ino` on this mount, if any. */
   knownSize: (ino: number) => number | undefined;
@@ -59,28 +68,45 @@ export class BlockReaper {
   kick(): void {
     if (this.stopped) return;
     if (this.running !== null) { this.again = true; return; }
-    this.running = this.runBatch().catch((err: unknown) => this.o.log.warn({ err }, 'block reaper step failed; retrying later'))
+    this.running = this.runBatch().then(() => undefined, (err: unknown) => this.o.log.warn({ err }, 'block reaper step failed; retrying later'))
       .finally(() => {
         this.running = null;
         if (this.again) { this.again = false; this.kick(); }
       });
   }
 
-  private async runBatch(): Promise<void> {
+  /**
+   * Without a mount (the daemon that ran an in-place restore): frees every queued entry that
+   * carries its own end, batch by batch, until none is listed; entries of unlinked files are left
+   * to the mounts' reapers. Returns the blocks freed.
+   */
+  async drainKnownEnds(maxBatches = drainMaxBatches): Promise<number> {
+    const before = this.freedBlocks;
+    for (let i = 0; i < maxBatches && !this.stopped; i++) {
+      if (await this.runBatch(maxBlocksToFreeListed, true) === 0) return this.freedBlocks - before;
+    }
+    throw new GalleonError(ErrorCode.TIMEOUT, `volume ${this.o.volume.id}: blocks still queued for freeing after ${maxBatches} batches`, { hint: 'they stay queued: a read-write mount of the volume frees them' });
+  }
+
+  /** One batch; returns how many listed entries carried their own end (`knownOnly`: the only ones handled). */
+  private async runBatch(limit = reapBatchEntries, knownOnly = false): Promise<number> {
     const v = this.o.volume;
-    const batch = await this.o.api.fsListBlocksToFree(v.id, reapBatchEntries);
+    const batch = await this.o.api.fsListBlocksToFree(v.id, limit);
     const done: number[] = [];
+    let withEnds = 0;
     for (const e of batch) {
       if (this.stopped) break;
       if (e.inoEnd !== undefined) {
+        if (knownOnly) continue;
         if (await this.reclaimRange(e.ino, e.inoEnd)) done.push(e.seq);
         continue;
       }
+      if (e.toBlock !== undefined) withEnds++;
+      else if (knownOnly) continue;
       if (this.o.isOpenHere(e.ino)) continue;
       if (await this.exists(e.ino)) { done.push(e.seq); continue; }
-      const size = this.o.knownSize(e.ino) ?? this.waitedOut(e.seq, v.sizeBytes);
-      if (size === null) continue;
-      const toBlock = Math.max(e.fromBlock, Math.ceil(size / v.blockSizeBytes));
+      const toBlock = this.endOf(e);
+      if (toBlock === null) continue;
       for (let at = e.fromBlock; at < toBlock && !this.stopped;) {
         const next = await freeBlocksStep(this.o.client, v.id, e.ino, { fromBlock: at, toBlock }, v.writeConcern, reapBlocksPerStep);
         this.freedBlocks += next - at;
@@ -89,6 +115,15 @@ export class BlockReaper {
       if (!this.stopped) { done.push(e.seq); this.waiting.delete(e.seq); }
     }
     if (done.length > 0) await this.o.api.fsAckBlocksFreed(v.id, done);
+    return withEnds;
+  }
+
+  /** The first block past what to free: the entry's own end (a restore's dropped file), else the size this mount saw. */
+  private endOf(e: FsBlocksToFree): number | null {
+    const v = this.o.volume;
+    if (e.toBlock !== undefined) return Math.max(e.fromBlock, e.toBlock);
+    const size = this.o.knownSize(e.ino) ?? this.waitedOut(e.seq, v.sizeBytes);
+    return size === null ? null : Math.max(e.fromBlock, Math.ceil(size / v.blockSizeBytes));
   }
 
   /** Frees the blocks of inodes in [from, to) that have no inode: true when done (false: stopped midway). */

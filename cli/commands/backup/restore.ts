@@ -6,13 +6,20 @@ import type { RestoreResult } from '../../../dataplane/backup/restore.js';
 export default class BackupRestore extends GalleonCommand {
   static override description = 'Restore a backup into a NEW volume, checking every block against the backup\'s manifest; a file-system volume gets its tree back.';
   static override examples = ['<%= config.bin %> backup restore bk-0mabc1234ef --name db-data-restored'];
-  static override flags = { name: Flags.string({ char: 'n', summary: 'Name of the new volume.', required: true }) };
+  static override flags = {
+    name: Flags.string({ char: 'n', summary: 'Name of the new volume.', required: true }),
+    detach: Flags.boolean({ summary: 'Return once the job started (the new volume carries the label galleon.io/restoring until the restore is done).', default: false }),
+  };
   static override args = { id: Args.string({ description: 'Backup id.', required: true }) };
 
-  async run(): Promise<RestoreResult> {
+  async run(): Promise<RestoreResult | JobView> {
     const { args, flags } = await this.parse(BackupRestore);
     const admin = await this.admin(flags);
     const job = await admin.route<JobView>('backupRestore', { id: args.id }, { name: flags.name });
+    if (flags.detach) {
+      this.print(`Restore of backup ${job.backupId} into ${flags.name} started (job ${job.id}).`);
+      return job;
+    }
     const { followJob, jobMode } = await import('../../lib/backup-views.js');
     const r = (await followJob(admin, job, jobMode(this.jsonEnabled()))).result as RestoreResult;
     this.print(`Restored backup ${r.backup} into volume ${r.volume.name}: ${r.blocks} blocks (${r.bytes} bytes) checked and written, ${r.files} files.`);

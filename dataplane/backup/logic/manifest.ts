@@ -181,6 +181,34 @@ export function checkVerifying(raw: unknown): VerifyingRecord | null {
   return ok ? r as VerifyingRecord : null;
 }
 
+/** A restore under way (deleted when it ends): its daemon runs it again after a restart. */
+export const restoringKey = (id: string): string => {
+  invariant(isRestoreId(id), `restore id ${JSON.stringify(id)}`);
+  return `restoring/${id}.json`;
+};
+export const isRestoreId = (s: string): boolean => /^rs-[0-9a-f]{12}$/.test(s);
+/** The label a volume being restored carries until its last step is done (value: the restore id). */
+export const restoringLabel = 'galleon.io/restoring';
+
+/** What `restoring/<id>.json` holds: enough to start the restore again from the beginning. */
+export interface RestoringRecord {
+  id: string;
+  backupId: string;
+  /** The new volume's name; a volume of that name carrying `restoringLabel` = id is this restore's own, partly written. */
+  name: string;
+  nodeId: string;
+  startedAtMs: number;
+}
+
+/** A `restoring/` record read back, or null when it is not one. */
+export function checkRestoring(raw: unknown): RestoringRecord | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as Partial<RestoringRecord>;
+  const ok = typeof r.id === 'string' && isRestoreId(r.id) && typeof r.backupId === 'string' && isBackupId(r.backupId) && typeof r.name === 'string' && r.name.length > 0
+    && typeof r.nodeId === 'string' && Number.isSafeInteger(r.startedAtMs);
+  return ok ? r as RestoringRecord : null;
+}
+
 export function runKey(policyId: string, dueMs: number, backupId: string | null): string {
   invariant(/^[0-9a-z-]{1,64}$/.test(policyId) && Number.isSafeInteger(dueMs) && dueMs >= 0, `run key ${policyId}/${dueMs}`);
   return `runs/${policyId}/${dueMs}-${backupId === null ? 'failed' : checkedId(backupId)}.json`;

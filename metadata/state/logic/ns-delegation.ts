@@ -301,5 +301,5 @@ export function dropSessionDelegations(tx: Tx, lease: Lease): void {
   const vol = tx.get<Volume>(Table.Volume, lease.resource);
   const ns = tx.get<{ deleted?: boolean }>(Table.NsVolume, lease.resource);
   if (held === 0 || vol === undefined || ns === undefined || ns.deleted === true) return;
-  for (const r of ranges) queueFree(tx, vol, r.start, 0, r.end);
+  for (const r of ranges) queueFree(tx, vol, r.start, 0, { inoEnd: r.end });
 }

@@ -87,8 +87,10 @@ const listBlocksToFree: Query = (r, [ref, limitRaw]) => {
   const limit = checkInt('limit', limitRaw, 1, maxBlocksToFreeLimit);
   const prefix = `${vol.id}/`;
   return r.range({ table: Table.NsFree, prefix, after: '', limit }).map(([id, v]) => {
-    const { ino, fromBlock, inoEnd } = v as { ino: number; fromBlock: number; inoEnd?: number };
-    return { seq: parseInt(id.slice(prefix.length), 16), ino, fromBlock, ...(inoEnd === undefined ? {} : { inoEnd }) } satisfies FsBlocksToFree;
+    const { ino, fromBlock, inoEnd, toBlock } = v as { ino: number; fromBlock: number; inoEnd?: number; toBlock?: number };
+    return {
+      seq: parseInt(id.slice(prefix.length), 16), ino, fromBlock, ...(inoEnd === undefined ? {} : { inoEnd }), ...(toBlock === undefined ? {} : { toBlock }),
+    } satisfies FsBlocksToFree;
   });
 };
 

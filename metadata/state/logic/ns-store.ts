@@ -216,9 +216,13 @@ export function reapIfUnused(tx: Tx, vol: Volume, inode: Inode): Inode | null {
   return null;
 }
 
-export function queueFree(tx: Tx, vol: Volume, ino: number, fromBlock: number, inoEnd?: number): void {
+/**
+ * `end`: the end of what to free when known — `toBlock` (a restore's dropped file; else the reaper
+ * finds it) or `inoEnd` (the reclaim of a session's inode range [ino, inoEnd)).
+ */
+export function queueFree(tx: Tx, vol: Volume, ino: number, fromBlock: number, end?: { toBlock: number } | { inoEnd: number }): void {
   const ns = ensureNs(tx, vol);
-  tx.put(Table.NsFree, freeId(vol.id, ns.nextFreeSeq), inoEnd === undefined ? { ino, fromBlock } : { ino, fromBlock, inoEnd });
+  tx.put(Table.NsFree, freeId(vol.id, ns.nextFreeSeq), { ino, fromBlock, ...end });
   tx.put(Table.NsVolume, vol.id, { ...ns, nextFreeSeq: ns.nextFreeSeq + 1 } satisfies NsVolume);
 }
 

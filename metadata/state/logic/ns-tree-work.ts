@@ -10,8 +10,8 @@
 import { invariant } from '../../../proto/errors.js';
 import type { Snapshot, Volume } from '../../../proto/metadata-types.js';
 import { listOf } from './lookup.js';
-import type { NsVolume, TreeWork } from './ns-store.js';
-import { gcStep, retarget, treePage, unstamped, type TreeRow } from './ns-versions.js';
+import { queueFree, type Inode, type NsVolume, type TreeWork } from './ns-store.js';
+import { gcStep, readAt, retarget, treePage, unstamped, type TreeRow } from './ns-versions.js';
 import { readAll, Table, type StateReader, type Tx } from './tx.js';
 
 /** Tree records one copy/restore step resolves (one range plus one seek each). */
@@ -41,9 +41,25 @@ function writeRows(tx: Tx, volumeId: string, work: TreeWork, rows: readonly Tree
     const id = ids[i]!;
     if (row.value === undefined) {
       // Live now, absent at the cut: only a restore has such records to drop.
-      if (work.kind === 'restore' && current[i] !== undefined) tx.del(row.table, id);
+      if (work.kind === 'restore' && current[i] !== undefined) {
+        tx.del(row.table, id);
+        if (row.table === Table.NsInode) freeDropped(tx, volumeId, work.cut, id, current[i] as Inode);
+      }
     } else if (!sameRecord(current[i], row.value)) tx.put(row.table, id, row.value);
   });
+}
+
+/**
+ * A restore drops a file made after the cut: its blocks go to the free queue like an unlinked
+ * file's (the block reapers free them, paced), with the end the file had, so the reaper needs no
+ * guess. A record written since the cut that existed AT the cut (changed, not new) comes back in
+ * the version pass: its blocks are the restored file's, so only a record absent at the cut counts.
+ */
+function freeDropped(tx: Tx, volumeId: string, cut: number, id: string, inode: Inode): void {
+  if (inode.type !== 'file' || readAt(tx, Table.NsInode, id, cut) !== undefined) return;
+  const vol = tx.get<Volume>(Table.Volume, volumeId);
+  invariant(vol !== undefined, `volume ${volumeId} of a restore is gone`);
+  queueFree(tx, vol, inode.ino, 0, { toBlock: Math.ceil(inode.size / vol.blockSizeBytes) });
 }
 
 /** The volume's tree is the one at the cut: counters from the snapshot, mountable again. */
@@ -63,8 +79,10 @@ function finishWork(tx: Tx, volumeId: string, ns: NsVolume, work: TreeWork): voi
 function workStep(tx: Tx, volumeId: string, ns: NsVolume, work: TreeWork, limit: number): number {
   const { rows, next } = treePage(tx, work.from, work.cut, work.cursor, limit);
   writeRows(tx, volumeId, work, rows);
-  if (next === null) finishWork(tx, volumeId, ns, work);
-  else tx.put(Table.NsVolume, volumeId, { ...ns, work: { ...work, cursor: next } } satisfies NsVolume);
+  // Read again: a dropped file's free entry moved the volume's free-queue counter.
+  const now = tx.get<NsVolume>(Table.NsVolume, volumeId) ?? ns;
+  if (next === null) finishWork(tx, volumeId, now, work);
+  else tx.put(Table.NsVolume, volumeId, { ...now, work: { ...work, cursor: next } } satisfies NsVolume);
   return Math.max(1, rows.length);
 }
 

@@ -142,10 +142,12 @@ export const snapshotHandlers = {
       throw invalidArgument(`snapshot ${snap.name} is of volume ${snap.volumeName}, not ${vol.name}`,
         `restore it into a new volume instead: galleon volume clone ${snap.name} --name NEW`);
     }
-    const writers = leasesOn(tx, 'mount', vol.id).filter((l: Lease) => l.mode === 'rw' && isLive(l, ctx.stampMs));
-    if (writers.length > 0) {
-      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} is mounted read-write by ${writers.map((l) => l.holder).join(', ')}`,
-        { hint: `unmount it first (galleon vfs unmount ${vol.name}), then restore` });
+    // Read-only mounts too: their caches and open files would see the tree change under them.
+    const mounts = leasesOn(tx, 'mount', vol.id).filter((l: Lease) => isLive(l, ctx.stampMs));
+    if (mounts.length > 0) {
+      const where = mounts.map((l) => `${l.holder} (${l.mode === 'rw' ? 'read-write' : 'read-only'})`).sort();
+      throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `volume ${vol.name} is mounted by ${where.join(', ')}`,
+        { hint: `unmount it on each of them first (galleon volume unmount ${vol.name} --daemon-address <that node>), then restore`, details: { mounts: where } });
     }
     refuseWhileTreeWork(vol, 'restore');
     const atEpoch = fenceVolume(tx, vol);

@@ -9,7 +9,7 @@ import type { StateMachine } from '../../../metadata/state/contract.js';
 import { decodeSnapshot } from '../../../metadata/state/snapshot-codec.js';
 import { rootIno } from '../../../metadata/state/logic/ns-store.js';
 import { treeRecordsPerStep } from '../../../metadata/state/logic/ns-tree-work.js';
-import type { FsAttr, FsReaddirPage, Volume } from '../../../proto/metadata-types.js';
+import type { FsAttr, FsBlocksToFree, FsReaddirPage, Volume } from '../../../proto/metadata-types.js';
 import { useStateMachine, type Feeder } from './helpers.js';
 import { NsFixture, root } from './ns-helpers.js';
 
@@ -95,5 +95,49 @@ describe('metadata/state: snapshot trees on the real machine', function () {
     assert.deepEqual(keys.filter((k) => k.startsWith('nx/')), [], 'no version key left once no snapshot reads it');
     const stats = await sm.query('getSnapshotTree', ['s1', null, 1]).catch((e: unknown) => e) as { code?: string };
     assert.equal(stats.code, 'SNAPSHOT_NOT_FOUND');
+  });
+
+  it('a restore queues the blocks of files made after the cut (with their ends), and only those', async () => {
+    const fx = await new NsFixture(f).init(1_000);
+    const kept = await fx.create(rootIno, 'kept');
+    await f.ok('fsCommitWrite', 'fs', kept.ino, 5 * 4096);
+    const gone = await fx.create(rootIno, 'unlinked-after');
+    await f.ok('fsCommitWrite', 'fs', gone.ino, 4096);
+    await f.ok('createSnapshot', 'fs', 's1');
+    // After the cut: a new file of 3 blocks and a half, an empty one, a rewrite of `kept`, an unlink.
+    const made = await fx.create(rootIno, 'made-after');
+    await f.ok('fsCommitWrite', 'fs', made.ino, 3 * 4096 + 100);
+    await fx.create(rootIno, 'empty-after');
+    await f.ok('fsCommitWrite', 'fs', kept.ino, 9 * 4096);
+    await f.ok('fsUnlink', 'fs', root, rootIno, 'unlinked-after');
+    const queued = async (): Promise<FsBlocksToFree[]> => sm.query('fsListBlocksToFree', ['fs', 100]) as Promise<FsBlocksToFree[]>;
+    const before = await queued();
+    assert.deepEqual(before.map((e) => [e.ino, e.toBlock]), [[gone.ino, undefined]], 'the unlink queued its file without an end');
+
+    await f.ok('restoreVolume', 'fs', 's1');
+    await drain(sm, f);
+    const after = (await queued()).slice(before.length);
+    const emptyIno = made.ino + 1;
+    assert.deepEqual(after.map((e) => ({ ino: e.ino, fromBlock: e.fromBlock, toBlock: e.toBlock })).sort((a, b) => a.ino - b.ino),
+      [{ ino: made.ino, fromBlock: 0, toBlock: 4 }, { ino: emptyIno, fromBlock: 0, toBlock: 0 }],
+      'the files made after the cut, to the end they had; not the restored ones');
+    assert.equal((await fx.getattr(kept.ino)).size, 5 * 4096, 'kept is back at its size at the cut');
+    assert.equal((await fx.getattr(gone.ino)).size, 4096, 'the unlinked file is back');
+    await fx.queryErrno('ENOENT', 'fsGetattr', made.ino);
+  });
+
+  it('refuses a restore while any mount holds the volume, read-only too, naming where (nothing changes)', async () => {
+    await new NsFixture(f).init(100, true, { accessMode: 'ReadOnlyMany' });
+    await f.ok('createSnapshot', 'fs', 's1');
+    assert.ok((await f.run('acquireLease', 'mount', 'fs', 'node-b', 10_000, 'ro')).ok);
+    const refused = await f.run('restoreVolume', 'fs', 's1');
+    assert.ok(!refused.ok);
+    assert.equal(refused.error.code, 'FAILED_PRECONDITION');
+    assert.equal(refused.error.message, 'volume fs is mounted by node-b (read-only)');
+    assert.match(refused.error.hint ?? '', /unmount it on each of them first/);
+    const vol = await sm.query('getVolume', ['fs']) as Volume;
+    assert.equal(vol.restores, undefined, 'nothing restored');
+    await f.ok('releaseLease', ((await sm.query('listLeases', [])) as { id: string }[])[0]!.id);
+    assert.equal((await f.ok<Volume>('restoreVolume', 'fs', 's1')).restores?.length, 1, 'restores once unmounted');
   });
 });
