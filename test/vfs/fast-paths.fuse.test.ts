@@ -159,4 +159,32 @@ describeFuse('vfs/fuse fast paths in the binding (real mounts)', function (this:
     assert.equal(w.stdout.trim(), '', `capability kept after a write: ${w.stdout}`);
     assert.ok(fs.asked.length > asked, 'the write asked JS for the capability');
   });
+
+  /** MemFs that records releases and unlinks, in the order they reach it. */
+  class OpLog extends XattrLog {
+    readonly ops: string[] = [];
+    // MemFs's release takes no arguments; the mount passes (caller, path, fh).
+    override async release(...args: unknown[]): Promise<void> {
+      this.ops.push(`release ${String(args[1])}`);
+      return super.release();
+    }
+    override async unlink(c: FuseCaller, path: string): Promise<void> {
+      this.ops.push(`unlink ${path}`);
+      return super.unlink(c, path);
+    }
+  }
+
+  for (const on of [true, false]) {
+    it(`[release queue ${on ? 'on' : 'off'}] RELEASE is ${on ? 'answered in C and run by JS afterwards' : 'a trip to JS'}; every release reaches the file system`, async () => {
+      const fs = new OpLog();
+      const { dir, m } = await mounted({ queueReleases: on }, fs);
+      const before = m.requests();
+      await writeFiles(dir, 20);
+      await pollUntil('20 releases run', () => fs.ops.filter((o) => o.startsWith('release')).length >= 20, 5_000, 10);
+      const after = m.requests();
+      assert.equal(delta(after, before, 'native.release'), on ? 20 : 0);
+      assert.equal(delta(after, before, 'release'), on ? 0 : 20);
+      assert.deepEqual(fs.ops.filter((o) => o.startsWith('release')).sort(), Array.from({ length: 20 }, (_, i) => `release /f${i + 1}`).sort());
+    });
+  }
 });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 
 /** Must equal `galleon_patch_level` in native/fuse-native-2.2.6.patch. */
-export const expectedPatchLevel = 4;
+export const expectedPatchLevel = 5;
 
 export const builtBindingPath = join(dirname(fileURLToPath(import.meta.url)), 'native', 'out', 'build', 'Release', 'fuse.node');
 
@@ -31,6 +31,11 @@ export interface FuseBinding {
   readonly GALLEON_FAST_NO_CAPS: number;
   readonly GALLEON_FAST_CREATE_ATTR: number;
   readonly GALLEON_FAST_ATTR_CACHE: number;
+  readonly GALLEON_FAST_RELEASE_QUEUE: number;
+  /** The function queued releases go to: (path, fh, uid, gid, pid). */
+  galleon_set_release_handler(thread: Buffer, fn: (path: string, fh: number, uid: number, gid: number, pid: number) => void): void;
+  /** Runs the queued releases now. */
+  galleon_drain(thread: Buffer): void;
   readonly [name: string]: unknown;
 }
 

@@ -182,8 +182,9 @@ export async function mountFs(dir: string, ops: FuseOps, options: MountOptions, 
   const malloc = (size: number): Buffer => { const buf = Buffer.alloc(size); keep.add(buf); return buf; };
   try {
     b.fuse_native_mount(abs, optString, thread, {}, malloc, handlers, implemented);
+    b.galleon_set_release_handler(thread, queuedRelease(ops, log));
     b.galleon_set_flags(thread, (options.noCapabilityXattr === true ? b.GALLEON_FAST_NO_CAPS : 0) | (ctx.createAttr ? b.GALLEON_FAST_CREATE_ATTR : 0) |
-      (ctx.attrCache ? b.GALLEON_FAST_ATTR_CACHE : 0), attrCacheMs);
+      (ctx.attrCache ? b.GALLEON_FAST_ATTR_CACHE : 0) | ((options.queueReleases ?? true) ? b.GALLEON_FAST_RELEASE_QUEUE : 0), attrCacheMs);
   } catch (cause) {
     deadlines.stop();
     throw new GalleonError(ErrorCode.UNAVAILABLE, `FUSE mount of ${abs} failed`, {
@@ -211,6 +212,18 @@ export async function mountFs(dir: string, ops: FuseOps, options: MountOptions, 
   return mounted;
 }
 
+/** Runs a release the binding already answered (RELEASE_QUEUE): nobody waits, errors are logged. */
+function queuedRelease(ops: FuseOps, log: Logger) {
+  return (path: string, fh: number, uid: number, gid: number, pid: number): void => {
+    if (ops.release === undefined) return;
+    (async () => ops.release?.({ uid, gid, pid }, path, fh))().catch((err: unknown) => {
+      const v = errnoOf(err);
+      if (v.unexpected) log.error({ err, op: 'release', path }, 'queued release failed unexpectedly');
+      else log.warn({ err, op: 'release', path }, 'queued release failed');
+    });
+  };
+}
+
 function requestCounts(b: FuseBinding, thread: Buffer, counts: Map<string, number>): Record<string, number> {
   const out: Record<string, number> = Object.fromEntries(counts);
   const native = new Uint32Array(opSlots);
@@ -231,6 +244,7 @@ async function unmountMounted(b: FuseBinding, dir: string, thread: Buffer, keep:
       await unmountDir(dir, true);
     }
   }
+  b.galleon_drain(thread);
   b.fuse_native_unmount(dir, thread);
   // The native side holds references to the per-thread buffers until its loop ends; dropping
   // ours only lets them be collected once it is done.

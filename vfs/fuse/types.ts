@@ -161,4 +161,11 @@ export interface MountOptions {
    * caching. Default 0 (off); at most `maxAttrCacheMs`.
    */
   attrCacheMs?: number;
+  /**
+   * Fast path: the binding answers RELEASE at once (the kernel sends it after `close(2)` has
+   * returned and ignores the answer) and queues it; the JS thread runs queued releases in order,
+   * before the next request it dispatches or on a wake of its own. A release's error is logged.
+   * Default true.
+   */
+  queueReleases?: boolean;
 }
