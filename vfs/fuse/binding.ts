@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 
 /** Must equal `galleon_patch_level` in native/fuse-native-2.2.6.patch. */
-export const expectedPatchLevel = 5;
+export const expectedPatchLevel = 6;
 
 export const builtBindingPath = join(dirname(fileURLToPath(import.meta.url)), 'native', 'out', 'build', 'Release', 'fuse.node');
 

@@ -36,10 +36,19 @@ async function createOp(o: FuseOps, c: FuseCaller, a: Args, ctx: AdapterContext)
   if (!ctx.createAttr) return [res, fh, noStat];
   const st = await (o.fgetattr ? o.fgetattr(c, s(a, 0), fh as number) : o.getattr(c, s(a, 0))).then(encodeStat, () => noStat);
   if (!ctx.attrCache || st.length === 0) return [res, fh, st];
-  const words = new Uint32Array(st.length + 1);
+  // With the answer cache: a flags word (bit 0: no file capability), then the directory's
+  // attributes after the create (the kernel's next permission check of the path asks them).
+  const parent = await o.getattr(c, parentPath(s(a, 0))).then(encodeStat, () => noStat);
+  const words = new Uint32Array(st.length + 1 + parent.length);
   words.set(st);
   words[st.length] = (await hasNoCapability(o, c, s(a, 0))) ? 1 : 0;
+  words.set(parent, st.length + 1);
   return [res, fh, words];
+}
+
+function parentPath(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
 }
 
 /** True only when the file system says the file has no `security.capability` (ENODATA). */
