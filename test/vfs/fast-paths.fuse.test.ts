@@ -133,7 +133,7 @@ describeFuse('vfs/fuse fast paths in the binding (real mounts)', function (this:
   });
 
   it('[attr cache] a change made behind the mount shows within attrCacheMs (and at once with the cache off)', async () => {
-    for (const ms of [300, 0]) {
+    for (const ms of [1_000, 0]) {
       const { dir, fs } = await mounted({ attrCacheMs: ms });
       await mkdir(join(dir, 'd'), { mode: 0o755 });
       assert.equal((await stat(join(dir, 'd'))).mode & 0o777, 0o755);
@@ -142,7 +142,8 @@ describeFuse('vfs/fuse fast paths in the binding (real mounts)', function (this:
       if (ms === 0) assert.equal((await stat(join(dir, 'd'))).mode & 0o777, 0o711);
       else assert.equal((await stat(join(dir, 'd'))).mode & 0o777, 0o755, 'answered from the cache');
       await pollUntil('the new mode', async () => ((await stat(join(dir, 'd'))).mode & 0o777) === 0o711, 5_000, 20);
-      assert.ok(performance.now() - t0 < ms + 200, `shown after ${performance.now() - t0} ms`);
+      // The bound is the cache's ms; + 700 ms for stat round trips on a loaded machine.
+      assert.ok(performance.now() - t0 < ms + 700, `shown after ${performance.now() - t0} ms`);
     }
   });
 
