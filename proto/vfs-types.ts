@@ -34,4 +34,6 @@ export interface VfsStatus extends MountInfo {
   /** New files closed under a directory delegation and not committed yet (write-back), and their bytes. */
   writebackFiles: number;
   writebackBytes: number;
+  /** Kernel requests this mount served since it mounted, by op (`native.<op>`: answered in the FUSE binding without JS). */
+  fuseRequests?: Record<string, number>;
 }

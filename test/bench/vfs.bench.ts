@@ -31,6 +31,7 @@ import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import type { Volume } from '../../proto/metadata-types.js';
 import { fuseMountPoints, mountFs, unmountDir } from '../../vfs/fuse/index.js';
+import { bindingAttrCacheMs } from '../../vfs/fs/mount-volume.js';
 import { tempMountPoint } from '../support/fuse.js';
 import { MemFs } from '../support/memfs.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from '../vfs/cluster-mounts.js';
@@ -164,13 +165,16 @@ async function smallFilesPerSec(dir: string, workers: number): Promise<number> {
  * discards data (test/support/memfs.ts), served by this process through our FUSE layer and
  * fuse-native with a GalleonFS mount's options — what any file system in our JS layer can reach.
  */
-async function fuseCeiling(workers: number): Promise<number> {
+async function fuseCeiling(workers: number, requests?: (perFile: string) => void): Promise<number> {
   const mp = tempMountPoint();
   const m = await mountFs(mp.dir, new MemFs({ discardData: true }), {
-    fsname: 'galleon:ceiling', allowOther: process.getuid?.() === 0, attrTimeoutSec: 0, entryTimeoutSec: 1, // as mount-volume.ts
+    fsname: 'galleon:ceiling', allowOther: process.getuid?.() === 0, attrTimeoutSec: 0, entryTimeoutSec: 1, attrCacheMs: bindingAttrCacheMs, // as mount-volume.ts
   });
   try {
-    return await smallFilesPerSec(join(mp.dir, `small${workers}`), workers);
+    const before = m.requests();
+    const rate = await smallFilesPerSec(join(mp.dir, `small${workers}`), workers);
+    requests?.(perFileRequests(before, m.requests()));
+    return rate;
   } finally {
     await m.unmount();
     await mp.cleanup();
@@ -193,6 +197,19 @@ async function statAll(dir: string): Promise<number> {
 }
 
 /** Node 1's count of namespace writes (`vfs status --json`), once every released handle's close was sent. */
+/** FUSE requests per small file by op, JS and (native.*) answered in the binding: "getattr 2.00, …". */
+function perFileRequests(before: Record<string, number>, after: Record<string, number>): string {
+  const rows = Object.entries(after).map(([k, v]) => [k, (v - (before[k] ?? 0)) / smallFiles] as const).filter(([, v]) => v >= 0.01);
+  const js = rows.filter(([k]) => !k.startsWith('native.')).reduce((t, [, v]) => t + v, 0);
+  return `${rows.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')} (${js.toFixed(2)} crossings to JS per file)`;
+}
+
+async function fuseRequestCounts(c: MountedCluster, node = 1): Promise<Record<string, number>> {
+  const r = await c.cli(node, ['vfs', 'status', 'bench', '--json']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return (JSON.parse(r.stdout) as { fuseRequests?: Record<string, number> }).fuseRequests ?? {};
+}
+
 async function namespaceWrites(c: MountedCluster, node = 1): Promise<number> {
   const s = await waitFor(`node ${node} sent every pending close`, 30_000, async () => {
     const r = await c.cli(node, ['vfs', 'status', 'bench', '--json']);
@@ -272,7 +289,9 @@ async function main(): Promise<void> {
     if (parts.has('small')) {
       note('small files');
       const writesBefore = await namespaceWrites(c);
+      const requestsBefore = await fuseRequestCounts(c);
       const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
+      gap.push(`small files, FUSE requests per file on node 1's mount (1 worker): ${perFileRequests(requestsBefore, await fuseRequestCounts(c))}`);
       const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
       // Then durable: what the close left buffered (write-back) committed by `vfs sync`.
       const syncSec = await timed(async () => { const r = await c.cli(1, ['vfs', 'sync', 'bench']); if (r.code !== 0) throw new Error(r.stderr); });
@@ -293,7 +312,7 @@ async function main(): Promise<void> {
       small.unshift(['GalleonFS mount, write-back (after; node 1)', fmt(g1, 0), fmt(g4, 0), '-']);
       small.push(['local directory', fmt(l1, 0), fmt(l4, 0), `${ratio(g1, l1)} / ${ratio(g4, l4)}`]);
       note('small files: FUSE ceiling (in-memory file system in our FUSE layer)');
-      const c1 = await fuseCeiling(1);
+      const c1 = await fuseCeiling(1, (perFile) => gap.push(`small files, FUSE requests per file in the ceiling (1 worker): ${perFile}`));
       const c4 = await fuseCeiling(4);
       small.push(['FUSE ceiling: in-memory fs in our FUSE layer', fmt(c1, 0), fmt(c4, 0), `${ratio(g1, c1)} / ${ratio(g4, c4)}`]);
       const haveBindfs = await run('which', ['bindfs']).then(() => true, () => false);

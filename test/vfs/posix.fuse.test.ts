@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { chmod, link, mkdir, open, readdir, rename, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { describeFuse } from '../support/fuse.js';
+import { pollUntil } from '../support/poll.js';
 import { errnoOf, startMountedCluster, type MountedCluster } from './cluster-mounts.js';
 
 const run = promisify(execFile);
@@ -92,5 +93,35 @@ describeFuse('POSIX behaviour of a mount, as ext4 (fuse)', function () {
     await chmod(p('suid'), 0o4755);
     await assert.rejects(run('chmod', ['0777', p('suid')], { uid: nobody, gid: nobody }), /Operation not permitted/);
     assert.equal((await stat(p('suid'))).mode & 0o7777, 0o4755);
+  });
+
+  it('[binding fast paths] new files are answered mostly in the binding; a capability set on one reads back and a write drops it', async () => {
+    await mkdir(p('fast'));
+    const requests = async (): Promise<Record<string, number>> => {
+      const r = await c.cli(1, ['vfs', 'status', 'demo', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { fuseRequests?: Record<string, number> }).fuseRequests ?? {};
+    };
+    const before = await requests();
+    await run('sh', ['-c', `for i in $(seq 1 20); do head -c 4096 /dev/zero > ${p('fast')}/f$i; done`]);
+    const after = await requests();
+    const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+    assert.ok(d('native.getattr') + d('native.fgetattr') >= 60, `native getattr ${d('native.getattr')} + ${d('native.fgetattr')}`);
+    assert.ok(d('native.getxattr') >= 19, `native getxattr ${d('native.getxattr')}`);
+    const f = p('fast', 'f1');
+    const set = await run('sh', ['-c', `setcap cap_net_raw+ep ${f} && getcap ${f}`]);
+    assert.match(set.stdout, /cap_net_raw[=+]ep/);
+    const w = await run('sh', ['-c', `echo more >> ${f} && getcap ${f}`]);
+    assert.equal(w.stdout.trim(), '', `capability kept after a write: ${w.stdout}`);
+  });
+
+  it('[binding fast paths] a directory mode changed on node 2 shows on node 1 within the timeout + the binding\'s 0.1 s', async () => {
+    await mkdir(p('moded'), { mode: 0o755 });
+    assert.equal((await stat(p('moded'))).mode & 0o777, 0o755);
+    await chmod(c.path(2, 'demo', 'moded'), 0o711);
+    const t0 = performance.now();
+    await pollUntil('node 1 sees the new mode', async () => ((await stat(p('moded'))).mode & 0o777) === 0o711, 10_000, 20);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 1_000 + 100 + 500, `shown after ${ms.toFixed(0)} ms`); // + 0.5 s for a loaded machine's round trips
   });
 });

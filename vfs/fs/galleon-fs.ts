@@ -96,6 +96,8 @@ export interface FsCounters {
   writebackBytes: number;
   /** fsCommitBatch commands sent (each carries many new files). */
   writebackBatches: number;
+  /** Kernel requests served, by op (filled in by the mount: `Mounted.requests()`). */
+  fuseRequests?: Record<string, number>;
 }
 
 /** The NamespaceApi methods that are Raft writes (counted for `vfs status` and the tests). */

@@ -26,6 +26,13 @@ export const leaseReleaseTimeoutMs = 2_000;
 /** Default attribute/entry timeout (seconds) of a mount; 0 = strict (ask every time). */
 export const defaultCacheTimeoutSec = 1;
 /**
+ * How long the FUSE binding answers directory attributes and a path's "no security.capability"
+ * itself (MountOptions.attrCacheMs), on top of GalleonFs's own cache: a small-file loop asks the
+ * same directory's attributes several times per file (permission checks, attribute timeout 0),
+ * all within well under this. What another node changes shows this much later at most.
+ */
+export const bindingAttrCacheMs = 100;
+/**
  * `GALLEON_WRITEBACK=0` in a daemon's environment turns write-back under directory delegations
  * off (every create and close synchronous, as before it existed): the bench's "before" figures
  * and the tests that prove the recall is what keeps close-to-open.
@@ -133,6 +140,8 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
       // timeout. At 0 it asks every time and GalleonFs answers from its own cache, which a change
       // drops by inode number (pjdfstest link/00, rename/00; the [hard links] test).
       attrTimeoutSec: raw ? timeout : 0, entryTimeoutSec: timeout,
+      // A strict mount (timeout 0) asks every time; so does the raw file (no directories to cache).
+      attrCacheMs: raw ? 0 : Math.min(bindingAttrCacheMs, timeout * 1000),
     }, { log });
   } catch (err) {
     clearInterval(renew);
@@ -145,7 +154,7 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   let unmounting: Promise<void> | null = null;
   return {
     volume: o.volume, dir: mounted.dir, readOnly: o.readOnly, raw, mountedAtMs,
-    counters: () => fs.counters(),
+    counters: () => ({ ...fs.counters(), fuseRequests: mounted.requests() }),
     session: () => lease.id,
     sync: () => fs.syncAll(),
     unmount: () => (unmounting ??= (async () => {

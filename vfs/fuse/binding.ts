@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 
 /** Must equal `galleon_patch_level` in native/fuse-native-2.2.6.patch. */
-export const expectedPatchLevel = 3;
+export const expectedPatchLevel = 6;
 
 export const builtBindingPath = join(dirname(fileURLToPath(import.meta.url)), 'native', 'out', 'build', 'Release', 'fuse.node');
 
@@ -24,6 +24,18 @@ export interface FuseBinding {
   fuse_native_unmount(mnt: string, thread: Buffer): void;
   /** umount2(2) in-process (root): 0 or -errno. */
   galleon_umount(mnt: string, lazy: number): number;
+  /** Sets the fast-path bits (GALLEON_FAST_*) of a mounted thread. */
+  galleon_set_flags(thread: Buffer, flags: number, attrCacheMs: number): void;
+  /** The fast-path bits now; fills `out` (35 slots, by opcode) with requests answered in C. */
+  galleon_native_counts(thread: Buffer, out: Uint32Array): number;
+  readonly GALLEON_FAST_NO_CAPS: number;
+  readonly GALLEON_FAST_CREATE_ATTR: number;
+  readonly GALLEON_FAST_ATTR_CACHE: number;
+  readonly GALLEON_FAST_RELEASE_QUEUE: number;
+  /** The function queued releases go to: (path, fh, uid, gid, pid). */
+  galleon_set_release_handler(thread: Buffer, fn: (path: string, fh: number, uid: number, gid: number, pid: number) => void): void;
+  /** Runs the queued releases now. */
+  galleon_drain(thread: Buffer): void;
   readonly [name: string]: unknown;
 }
 

@@ -5,14 +5,60 @@
  * them even on error (a missing buffer would leave the kernel request unanswered).
  * Argument order per op is the C side's (native/fuse-native-2.2.6.patch, FUSE_METHOD blocks).
  */
-import { errnoNumber, fsError } from './errno.js';
+import { errnoNumber, errnoOf, fsError } from './errno.js';
 import { decodeTime, encodeStat, encodeStatfs, u64 } from './encode.js';
 import type { FsStat, FuseCaller, FuseOpName, FuseOps } from './types.js';
 
 type Args = readonly unknown[];
 export interface OpAdapter {
-  call(ops: FuseOps, c: FuseCaller, a: Args): Promise<unknown[]>;
+  call(ops: FuseOps, c: FuseCaller, a: Args, ctx: AdapterContext): Promise<unknown[]>;
   fail(a: Args): unknown[];
+}
+
+/** Per-mount switches the adapters follow (MountOptions). */
+export interface AdapterContext {
+  /** create also answers the getattr libfuse sends next (the binding's CREATE_ATTR fast path). */
+  createAttr: boolean;
+  /** The binding's answer cache is on: create also says whether the new file has no file capability. */
+  attrCache: boolean;
+}
+
+/** No attributes with a create answer: the binding asks getattr as usual. */
+const noStat = new Uint32Array(0);
+
+/**
+ * libfuse follows every successful create with fgetattr(path, fh) on the same thread; with the
+ * fast path on, it is computed here and handed back with the create (a failure just leaves it to
+ * libfuse's own request).
+ */
+async function createOp(o: FuseOps, c: FuseCaller, a: Args, ctx: AdapterContext): Promise<unknown[]> {
+  const [res, fh] = handle(await must(o, 'create')(c, s(a, 0), n(a, 1), n(a, 2)));
+  if (!ctx.createAttr) return [res, fh, noStat];
+  const st = await (o.fgetattr ? o.fgetattr(c, s(a, 0), fh as number) : o.getattr(c, s(a, 0))).then(encodeStat, () => noStat);
+  if (!ctx.attrCache || st.length === 0) return [res, fh, st];
+  // With the answer cache: a flags word (bit 0: no file capability), then the directory's
+  // attributes after the create (the kernel's next permission check of the path asks them).
+  const parent = await o.getattr(c, parentPath(s(a, 0))).then(encodeStat, () => noStat);
+  const words = new Uint32Array(st.length + 1 + parent.length);
+  words.set(st);
+  words[st.length] = (await hasNoCapability(o, c, s(a, 0))) ? 1 : 0;
+  words.set(parent, st.length + 1);
+  return [res, fh, words];
+}
+
+function parentPath(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/** True only when the file system says the file has no `security.capability` (ENODATA). */
+async function hasNoCapability(o: FuseOps, c: FuseCaller, path: string): Promise<boolean> {
+  if (o.getxattr === undefined) return false;
+  try {
+    return (await o.getxattr(c, path, 'security.capability')) === undefined;
+  } catch (err) {
+    return errnoOf(err).errno === errnoNumber('ENODATA');
+  }
 }
 
 const s = (a: Args, i: number): string => a[i] as string;
@@ -73,7 +119,7 @@ export const opTable: Record<FuseOpName, OpAdapter> = {
   readdir: { call: async (o, c, a) => listing(await o.readdir(c, s(a, 0))), fail: () => [[], []] },
   releasedir: { call: (o, c, a) => voidOp(must(o, 'releasedir')(c, s(a, 0), n(a, 1))), fail: none },
   fsyncdir: { call: (o, c, a) => voidOp(must(o, 'fsyncdir')(c, s(a, 0), n(a, 1) !== 0, n(a, 2))), fail: none },
-  create: { call: async (o, c, a) => handle(await must(o, 'create')(c, s(a, 0), n(a, 1), n(a, 2))), fail: () => [0] },
+  create: { call: createOp, fail: () => [0, noStat] },
   open: { call: async (o, c, a) => handle(await must(o, 'open')(c, s(a, 0), n(a, 1))), fail: () => [0] },
   read: {
     call: async (o, c, a) => [...countBytes(await o.read(c, s(a, 0), n(a, 1), b(a, 2), u64(n(a, 4), n(a, 5))), n(a, 3)), 0, b(a, 2).buffer],

@@ -136,4 +136,36 @@ export interface MountOptions {
    * flight. Default 2048 (read-ahead.ts); 0 leaves the kernel's default (128).
    */
   readAheadKiB?: number;
+  /**
+   * Fast path: the file system vouches that no inode carries `security.capability` when it is
+   * mounted and that none gets it except through this mount's setxattr. The binding then answers
+   * getxattr of that name (which the kernel sends before every write) ENODATA itself; the first
+   * setxattr of that name turns this off for the rest of the mount. Default false: only a file
+   * system that alone holds its namespace may say so (an in-memory one; not a shared volume).
+   */
+  noCapabilityXattr?: boolean;
+  /**
+   * Fast path: answer the getattr libfuse sends right after every create with the attributes
+   * the file system's fgetattr (else getattr) gives for the new handle, computed with the create
+   * instead of in a second trip to the JS thread. Default true.
+   */
+  createAttr?: boolean;
+  /**
+   * Fast path: for this many ms after the file system answered them, the binding itself answers
+   * a directory's attributes (asked by the kernel for every permission check along a path when
+   * `attrTimeoutSec` is 0), a just-created file's attributes once (the permission check of its
+   * open) and ENODATA for `security.capability` of a path (asked before every write). Every op
+   * that changes a path through this mount drops its entry and its parent's, before and after it
+   * runs (rename, rmdir and link drop all). So a change made *outside* this mount's ops (another
+   * node, a background commit) shows after at most this long on top of the file system's own
+   * caching. Default 0 (off); at most `maxAttrCacheMs`.
+   */
+  attrCacheMs?: number;
+  /**
+   * Fast path: the binding answers RELEASE at once (the kernel sends it after `close(2)` has
+   * returned and ignores the answer) and queues it; the JS thread runs queued releases in order,
+   * before the next request it dispatches or on a wake of its own. A release's error is logged.
+   * Default true.
+   */
+  queueReleases?: boolean;
 }
