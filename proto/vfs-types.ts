@@ -34,4 +34,16 @@ export interface VfsStatus extends MountInfo {
   /** New files closed under a directory delegation and not committed yet (write-back), and their bytes. */
   writebackFiles: number;
   writebackBytes: number;
+  /** The mount's block cache since it mounted: bytes held and entries, hits, misses (joined: served by a fetch in flight), fetches, evictions. */
+  readCache: ReadCacheStats;
+}
+
+export interface ReadCacheStats {
+  bytes: number;
+  entries: number;
+  hits: number;
+  misses: number;
+  joined: number;
+  fetches: number;
+  evictions: number;
 }
