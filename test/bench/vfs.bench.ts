@@ -83,7 +83,7 @@ async function interleavedRead(path: string, readByClient: ClientSlice, daemonPi
   const sliceBytes = sliceMiB * MiB;
   let mount = 0;
   let client = 0;
-  const cpu = { mount: { reader: 0, others: 0, bench: 0 }, client: { reader: 0, others: 0, bench: 0 } };
+  const cpu = { mount: noCpu(), client: noCpu() };
   try {
     for (let at = 0; at < totalMiB * MiB; at += sliceBytes) {
       const end = Math.min(totalMiB * MiB, at + sliceBytes);
@@ -114,28 +114,38 @@ async function seqRead(path: string): Promise<void> {
 }
 
 type ReadRun = { mount: number; client: number; cpu: { mount: CpuSplit; client: CpuSplit } };
-/** CPU seconds spent during one side's slices: the reading node's daemon, the other daemons, this process (the reader or the block client). */
-type CpuSplit = { reader: number; others: number; bench: number };
+/**
+ * CPU seconds spent during one side's slices: the reading node's daemon (all its threads, and its
+ * JS thread alone: what a mount's daemon cannot spread over cores), the other daemons, this
+ * process (the reader or the block client).
+ */
+type CpuSplit = { reader: number; readerJs: number; others: number; bench: number };
+const noCpu = (): CpuSplit => ({ reader: 0, readerJs: 0, others: 0, bench: 0 });
 
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (USER_HZ = 100 on Linux). */
-async function procCpuSec(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds (user + system) from a /proc stat file (USER_HZ = 100 on Linux). */
+async function statCpuSec(file: string): Promise<number> {
+  const stat = await readFile(file, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-/** A snapshot of the daemons' and this process's CPU seconds; `since` gives the split against an earlier one. */
-async function cpuNow(daemonPids: number[]): Promise<number[]> {
+type CpuNow = { proc: number[]; js: number[]; bench: number };
+/** The daemons' CPU seconds (whole process; main thread = the JS thread) and this process's. */
+async function cpuNow(daemonPids: number[]): Promise<CpuNow> {
   const u = process.cpuUsage();
-  return [...await Promise.all(daemonPids.map(procCpuSec)), (u.user + u.system) / 1e6];
+  return {
+    proc: await Promise.all(daemonPids.map((p) => statCpuSec(`/proc/${p}/stat`))),
+    js: await Promise.all(daemonPids.map((p) => statCpuSec(`/proc/${p}/task/${p}/stat`))),
+    bench: (u.user + u.system) / 1e6,
+  };
 }
 
-function addCpu(into: CpuSplit, before: number[], after: number[], readerIndex: number): void {
-  const d = after.map((a, i) => a - (before[i] ?? 0));
-  const bench = d.pop() ?? 0;
+function addCpu(into: CpuSplit, before: CpuNow, after: CpuNow, readerIndex: number): void {
+  const d = after.proc.map((a, i) => a - (before.proc[i] ?? 0));
   into.reader += d[readerIndex] ?? 0;
+  into.readerJs += (after.js[readerIndex] ?? 0) - (before.js[readerIndex] ?? 0);
   into.others += d.reduce((x, y) => x + y, 0) - (d[readerIndex] ?? 0);
-  into.bench += bench;
+  into.bench += after.bench - before.bench;
 }
 /** Reads blocks [from, to) of the block client's copy; returns the seconds it took. */
 type ClientSlice = (fromBlock: number, toBlock: number) => Promise<number>;
@@ -312,7 +322,7 @@ async function main(): Promise<void> {
       seq.push([`GalleonFS mount (write node 1, read nodes ${readNodes.join(' / ')})`, fmt(rate(mw)), both((r) => fmt(rate(r.mount))), ratio(rate(mw), rate(bc.write)), both((r) => ratio(rate(r.mount), rate(r.client)))]);
       seq.push(['BlockClient alone', fmt(rate(bc.write)), both((r) => fmt(rate(r.client))), '1.00x', '1.00x']);
       for (const [i, r] of bc.reads.entries()) {
-        const perGiB = (x: CpuSplit): string => `reading daemon ${fmt(x.reader * 1024 / totalMiB, 2)} + other daemons ${fmt(x.others * 1024 / totalMiB, 2)} + bench process ${fmt(x.bench * 1024 / totalMiB, 2)}`;
+        const perGiB = (x: CpuSplit): string => `reading daemon ${fmt(x.reader * 1024 / totalMiB, 2)} (its JS thread ${fmt(x.readerJs * 1024 / totalMiB, 2)}) + other daemons ${fmt(x.others * 1024 / totalMiB, 2)} + bench process ${fmt(x.bench * 1024 / totalMiB, 2)}`;
         gap.push(`sequential read run ${i + 1} (node ${readNodes[i] ?? '?'}), CPU s per GiB: mount slices ${perGiB(r.cpu.mount)}; block-client slices ${perGiB(r.cpu.client)}`);
       }
       seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(r1.client))]);

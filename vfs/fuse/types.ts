@@ -136,4 +136,11 @@ export interface MountOptions {
    * flight. Default 2048 (read-ahead.ts); 0 leaves the kernel's default (128).
    */
   readAheadKiB?: number;
+  /**
+   * Read requests the kernel keeps in flight to this mount at once (FUSE's `max_background`;
+   * the congestion threshold is set to 3/4 of it). libfuse's default, 12, capped a sequential
+   * reader at 12 × 128 KiB however large the read-ahead; every request crosses our JS thread, so
+   * a deeper queue hides its latency. Default `defaultMaxBackgroundRequests` (encode.ts).
+   */
+  maxBackgroundRequests?: number;
 }
