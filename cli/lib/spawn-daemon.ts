@@ -43,7 +43,8 @@ async function whyItExited(file: string): Promise<string> {
 /**
  * Opt-in node flags for the daemons `up` and `daemon start -d` spawn, for measuring them:
  * GALLEON_DAEMON_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (NODE_OPTIONS refuses --cpu-prof;
- * the profile is written when the daemon stops gracefully).
+ * the profile is written only when the daemon exits on its own; `down` kills one still running 10 s
+ * after SIGTERM, before a long run's profile is out).
  */
 function extraDaemonNodeFlags(): string[] {
   return (process.env.GALLEON_DAEMON_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
