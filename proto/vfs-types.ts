@@ -36,4 +36,16 @@ export interface VfsStatus extends MountInfo {
   writebackBytes: number;
   /** Kernel requests this mount served since it mounted, by op (`native.<op>`: answered in the FUSE binding without JS). */
   fuseRequests?: Record<string, number>;
+  /** The mount's block cache since it mounted: bytes held and entries, hits, misses (joined: served by a fetch in flight), fetches, evictions. */
+  readCache: ReadCacheStats;
+}
+
+export interface ReadCacheStats {
+  bytes: number;
+  entries: number;
+  hits: number;
+  misses: number;
+  joined: number;
+  fetches: number;
+  evictions: number;
 }

@@ -40,6 +40,16 @@ async function whyItExited(file: string): Promise<string> {
   return errorLine !== undefined ? errorLine.slice('Error: '.length) : lines.slice(-logTailLines).join(' | ');
 }
 
+/**
+ * Opt-in node flags for the daemons `up` and `daemon start -d` spawn, for measuring them:
+ * GALLEON_DAEMON_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (NODE_OPTIONS refuses --cpu-prof;
+ * the profile is written only when the daemon exits on its own; `down` kills one still running 10 s
+ * after SIGTERM, before a long run's profile is out).
+ */
+function extraDaemonNodeFlags(): string[] {
+  return (process.env.GALLEON_DAEMON_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+}
+
 /** `args` are the `daemon start` flags (without --detach). */
 /** `tls`: the certificate to watch it start with (its own); null for a plaintext daemon. */
 export async function spawnDetachedDaemon(args: string[], storagePath: string, ipcAddress: string, tls: TlsMaterial | null, nodeTokenFile: string | null = null): Promise<DetachedDaemon> {
@@ -48,7 +58,7 @@ export async function spawnDetachedDaemon(args: string[], storagePath: string, i
   const fd = openSync(logFile, 'a');
   let child;
   try {
-    child = spawn(process.execPath, [...dataNodeV8Flags, binPath(), 'daemon', 'start', ...args], {
+    child = spawn(process.execPath, [...dataNodeV8Flags, ...extraDaemonNodeFlags(), binPath(), 'daemon', 'start', ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: { ...process.env, GALLEON_DETACHED: '1' },

@@ -108,20 +108,20 @@ async function restoreBlock(client: BlockClient, store: ObjectStore, m: Manifest
   const { inode, blockNo } = parseBlockKey(key);
   const target = inode === 0 ? 0 : inodes.get(inode);
   if (target === undefined) return 0; // a file the tree no longer names: nothing to restore it into
-  const plain = openSealed(m, key, e.sealedBy, data, openers);
+  const plain = await openSealed(m, key, e.sealedBy, data, openers);
   await client.writeBlock(vol.id, target, blockNo, plain, vol.writeConcern);
   return plain.length;
 }
 
 /** A stored body opened with the identity it was sealed under (a plain backup's body as it is). */
-function openSealed(m: Manifest, key: string, sealedBy: string | undefined, data: Buffer, openers: Map<string, VolumeCipher>): Buffer {
+async function openSealed(m: Manifest, key: string, sealedBy: string | undefined, data: Buffer, openers: Map<string, VolumeCipher>): Promise<Buffer> {
   if (sealedBy === undefined) return data;
   const opener = openers.get(sealedBy);
   // checkManifest refuses a manifest whose entries name no key: a missing opener is a broken invariant.
   invariant(opener !== undefined, `backup ${m.id}: block ${key} sealed by ${sealedBy}, which has no key in the manifest`);
   const { inode, blockNo } = parseBlockKey(key);
   try {
-    return opener.open({ volumeId: sealedBy, inode, blockNo }, data);
+    return await opener.open({ volumeId: sealedBy, inode, blockNo }, data);
   } catch (err) {
     throw new GalleonError(ErrorCode.CHECKSUM_MISMATCH, `backup ${m.id}: block ${key} failed authentication with the backup's data key`,
       { hint: `run galleon backup verify ${m.id}; restore from another backup`, details: { block: key }, cause: err });

@@ -7,9 +7,10 @@
  * seals a block of the volume, and a new one whenever its counter runs out; reads derive the
  * subkey of whatever writer id a body names (a bounded cache of subkeys).
  */
+import type { webcrypto } from 'node:crypto';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
-import { NonceSequence, openBlock, sealBlock, writerKey, generationOf } from './block-cipher.js';
+import { importOpenKey, NonceSequence, openBlockAsync, sealBlock, writerKey, generationOf } from './block-cipher.js';
 import type { BlockAddr } from './block-cipher.js';
 import { dataKeyContext, type KeyProvider } from './key-providers.js';
 
@@ -22,14 +23,20 @@ export const maxCachedVolumes = 4096;
 
 export interface BlockSealer {
   seal(a: BlockAddr, plaintext: Uint8Array): Promise<Buffer>;
-  open(a: BlockAddr, body: Uint8Array): Buffer;
+  open(a: BlockAddr, body: Uint8Array): Promise<Buffer>;
+}
+
+interface Subkey {
+  raw: Buffer;
+  /** Imported on first use by a large body (block-cipher.ts, offThreadOpenMinBytes). */
+  key: Promise<webcrypto.CryptoKey> | null;
 }
 
 /** Seals and opens the blocks of one encrypted volume. */
 export class VolumeCipher implements BlockSealer {
   private writer: { seq: NonceSequence; key: Buffer } | null = null;
   private allocating: Promise<void> | null = null;
-  private readonly subkeys = new Map<number, Buffer>();
+  private readonly subkeys = new Map<number, Subkey>();
 
   constructor(readonly volumeId: string, private readonly dataKey: Buffer, private readonly allocate: () => Promise<number>) {}
 
@@ -49,15 +56,17 @@ export class VolumeCipher implements BlockSealer {
     }
   }
 
-  open(a: BlockAddr, body: Uint8Array): Buffer {
+  /** Opens a body read at `a` (INTEGRITY_ERROR when it does not authenticate there); large ones off this thread. */
+  open(a: BlockAddr, body: Uint8Array): Promise<Buffer> {
     const g = generationOf(a, body);
     let k = this.subkeys.get(g.writerId);
     if (k === undefined) {
-      k = writerKey(this.dataKey, this.volumeId, g.writerId);
+      k = { raw: writerKey(this.dataKey, this.volumeId, g.writerId), key: null };
       if (this.subkeys.size >= maxCachedSubkeys) this.subkeys.clear();
       this.subkeys.set(g.writerId, k);
     }
-    return openBlock(k, a, body);
+    const sub = k;
+    return openBlockAsync(sub.raw, () => (sub.key ??= importOpenKey(sub.raw)), a, body);
   }
 }
 

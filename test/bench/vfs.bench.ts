@@ -50,6 +50,8 @@ const parts = new Set((process.env.BENCH_VFS_PARTS ?? 'seq,small,dir').split(','
 const writeCallBytes = MiB;
 /** Sequential reads alternate between the mount and the block client in slices of this size. */
 const sliceMiB = Number(process.env.BENCH_VFS_SLICE_MIB ?? '256');
+/** The nodes whose mounts read the file, in order (each never cached it): BENCH_VFS_READ_NODES, default 2,3. */
+const readNodes = (process.env.BENCH_VFS_READ_NODES ?? '2,3').split(',').map(Number);
 const blockBytes = 128 * 1024;
 const batchBytes = 16 * MiB;
 const smallFileBytes = 4096;
@@ -76,24 +78,30 @@ async function seqWrite(path: string, chunk: Buffer): Promise<void> {
  * Reads the file through the mount from start to end in `sliceMiB` slices on one open handle;
  * after each, the same slice through the block client. Returns each side's total seconds.
  */
-async function interleavedRead(path: string, readByClient: ClientSlice): Promise<ReadRun> {
+async function interleavedRead(path: string, readByClient: ClientSlice, daemonPids: number[], readerIndex: number): Promise<ReadRun> {
   const fh = await open(path, 'r');
   const buf = Buffer.alloc(writeCallBytes);
   const sliceBytes = sliceMiB * MiB;
   let mount = 0;
   let client = 0;
+  const cpu = { mount: noCpu(), client: noCpu() };
   try {
     for (let at = 0; at < totalMiB * MiB; at += sliceBytes) {
       const end = Math.min(totalMiB * MiB, at + sliceBytes);
+      const c0 = await cpuNow(daemonPids);
       mount += await timed(async () => {
         for (let p = at; p < end; p += buf.length) if ((await fh.read(buf, 0, buf.length, p)).bytesRead !== buf.length) throw new Error(`short read at ${p}`);
       });
+      const c1 = await cpuNow(daemonPids);
       client += await readByClient(at / blockBytes, end / blockBytes);
+      const c2 = await cpuNow(daemonPids);
+      addCpu(cpu.mount, c0, c1, readerIndex);
+      addCpu(cpu.client, c1, c2, readerIndex);
     }
   } finally {
     await fh.close();
   }
-  return { mount, client };
+  return { mount, client, cpu };
 }
 
 async function seqRead(path: string): Promise<void> {
@@ -106,7 +114,40 @@ async function seqRead(path: string): Promise<void> {
   }
 }
 
-type ReadRun = { mount: number; client: number };
+type ReadRun = { mount: number; client: number; cpu: { mount: CpuSplit; client: CpuSplit } };
+/**
+ * CPU seconds spent during one side's slices: the reading node's daemon (all its threads, and its
+ * JS thread alone: what a mount's daemon cannot spread over cores), the other daemons, this
+ * process (the reader or the block client).
+ */
+type CpuSplit = { reader: number; readerJs: number; others: number; bench: number };
+const noCpu = (): CpuSplit => ({ reader: 0, readerJs: 0, others: 0, bench: 0 });
+
+/** CPU seconds (user + system) from a /proc stat file (USER_HZ = 100 on Linux). */
+async function statCpuSec(file: string): Promise<number> {
+  const stat = await readFile(file, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+type CpuNow = { proc: number[]; js: number[]; bench: number };
+/** The daemons' CPU seconds (whole process; main thread = the JS thread) and this process's. */
+async function cpuNow(daemonPids: number[]): Promise<CpuNow> {
+  const u = process.cpuUsage();
+  return {
+    proc: await Promise.all(daemonPids.map((p) => statCpuSec(`/proc/${p}/stat`))),
+    js: await Promise.all(daemonPids.map((p) => statCpuSec(`/proc/${p}/task/${p}/stat`))),
+    bench: (u.user + u.system) / 1e6,
+  };
+}
+
+function addCpu(into: CpuSplit, before: CpuNow, after: CpuNow, readerIndex: number): void {
+  const d = after.proc.map((a, i) => a - (before.proc[i] ?? 0));
+  into.reader += d[readerIndex] ?? 0;
+  into.readerJs += (after.js[readerIndex] ?? 0) - (before.js[readerIndex] ?? 0);
+  into.others += d.reduce((x, y) => x + y, 0) - (d[readerIndex] ?? 0);
+  into.bench += after.bench - before.bench;
+}
 /** Reads blocks [from, to) of the block client's copy; returns the seconds it took. */
 type ClientSlice = (fromBlock: number, toBlock: number) => Promise<number>;
 
@@ -238,6 +279,19 @@ async function restartWithoutWriteback(c: MountedCluster): Promise<void> {
   await waitFor('node 2 serves bench', 60_000, async () => { try { await readdir(c.path(2, 'bench')); return true; } catch { return false; } });
 }
 
+/** The daemons' pids, in node order (cluster.json, written by `galleon up`). */
+async function daemonPids(c: MountedCluster): Promise<number[]> {
+  const cluster = JSON.parse(await readFile(join(c.dir, 'cluster.json'), 'utf8')) as { nodes: { pid: number }[] };
+  return cluster.nodes.map((n) => n.pid);
+}
+
+/** The reading mount's block cache after a pass (`vfs status --json`): hits, misses served by a fetch in flight, fetches. */
+async function cacheLine(c: MountedCluster, node: number): Promise<string> {
+  const r = await c.cli(node, ['vfs', 'status', 'bench', '--json']);
+  if (r.code !== 0) return `vfs status failed: ${r.stderr.trim()}`;
+  return `block cache ${JSON.stringify((JSON.parse(r.stdout) as { readCache?: unknown }).readCache ?? null)}`;
+}
+
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : '-');
 
@@ -255,8 +309,9 @@ async function main(): Promise<void> {
     await waitMounted(c.path(3, 'bench'));
     await mkdir(local, { recursive: true });
     const chunk = randomBytes(writeCallBytes);
-    const seq = new Table({ head: ['sequential', 'write MiB/s', 'read MiB/s (run 1 / run 2)', 'write vs block client', 'read vs block client (run 1 / run 2)'] });
+    const seq = new Table({ head: ['sequential', 'write MiB/s', 'read MiB/s (run 1 / run 2 …)', 'write vs block client', 'read vs block client (run 1 / run 2 …)'] });
     const rate = (s: number): number => totalMiB / s;
+    const gap: string[] = [];
     if (parts.has('seq')) {
       note('sequential: mount write');
       const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
@@ -265,9 +320,11 @@ async function main(): Promise<void> {
         // then node 3), in slices alternating with the same slices through the block client, so
         // that both see the same load (on this shared machine it swings 2x within seconds).
         const runs: ReadRun[] = [];
-        for (const node of [2, 3]) {
+        const pids = await daemonPids(c);
+        for (const node of readNodes) {
           note(`sequential: read through node ${node}'s mount and the block client, alternating ${sliceMiB} MiB slices`);
-          runs.push(await interleavedRead(c.path(node, 'bench', 'seq'), readByClient));
+          runs.push(await interleavedRead(c.path(node, 'bench', 'seq'), readByClient, pids, node - 1));
+          gap.push(`sequential read through node ${node}: ${await cacheLine(c, node)}`);
         }
         return runs;
       });
@@ -276,14 +333,18 @@ async function main(): Promise<void> {
       const lw = await timed(() => seqWrite(join(local, 'seq'), chunk));
       const lr = await timed(() => seqRead(join(local, 'seq')));
       await rm(join(local, 'seq'));
-      const [r1, r2] = bc.reads as [{ mount: number; client: number }, { mount: number; client: number }];
-      const both = (f: (r: { mount: number; client: number }) => string): string => `${f(r1)} / ${f(r2)}`;
-      seq.push(['GalleonFS mount (write node 1, read nodes 2 / 3)', fmt(rate(mw)), both((r) => fmt(rate(r.mount))), ratio(rate(mw), rate(bc.write)), both((r) => ratio(rate(r.mount), rate(r.client)))]);
+      const r1 = bc.reads[0];
+      if (r1 === undefined) throw new Error('no read run (BENCH_VFS_READ_NODES)');
+      const both = (f: (r: ReadRun) => string): string => bc.reads.map(f).join(' / ');
+      seq.push([`GalleonFS mount (write node 1, read nodes ${readNodes.join(' / ')})`, fmt(rate(mw)), both((r) => fmt(rate(r.mount))), ratio(rate(mw), rate(bc.write)), both((r) => ratio(rate(r.mount), rate(r.client)))]);
       seq.push(['BlockClient alone', fmt(rate(bc.write)), both((r) => fmt(rate(r.client))), '1.00x', '1.00x']);
+      for (const [i, r] of bc.reads.entries()) {
+        const perGiB = (x: CpuSplit): string => `reading daemon ${fmt(x.reader * 1024 / totalMiB, 2)} (its JS thread ${fmt(x.readerJs * 1024 / totalMiB, 2)}) + other daemons ${fmt(x.others * 1024 / totalMiB, 2)} + bench process ${fmt(x.bench * 1024 / totalMiB, 2)}`;
+        gap.push(`sequential read run ${i + 1} (node ${readNodes[i] ?? '?'}), CPU s per GiB: mount slices ${perGiB(r.cpu.mount)}; block-client slices ${perGiB(r.cpu.client)}`);
+      }
       seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(r1.client))]);
     }
 
-    const gap: string[] = [];
     const small = new Table({ head: ['small files (create, 4 KiB, close)', '1 worker files/s', '4 workers files/s', 'GalleonFS vs this (1 / 4)'] });
     const dir = new Table({ head: [`${dirEntries}-entry directory`, 'stat all (s)', 'ls -l (s)'] });
     if (parts.has('small')) {

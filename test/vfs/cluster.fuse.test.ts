@@ -56,6 +56,52 @@ describeFuse('FUSE mounts on a 3-node cluster (fuse)', function () {
     assert.equal(grown.subarray(bytes.length).toString(), 'tail');
   });
 
+  it('sequential reads through node 3: four readers at once and reads across every block edge get the bytes, each block is fetched once, the cache stays in its bound', async () => {
+    const block = 128 * 1024;
+    const bytes = randomBytes(24 * 1024 * 1024 + 4321);
+    const blocks = Math.ceil(bytes.length / block);
+    await writeFile(c.path(1, 'demo', 'seq.bin'), bytes);
+    type Cache = { bytes: number; fetches: number; evictions: number };
+    const cache = async (): Promise<Cache> => {
+      const r = await c.cli(3, ['vfs', 'status', 'demo', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { readCache: Cache }).readCache;
+    };
+    const before = await cache();
+    const readAll = async (chunk: number): Promise<Buffer> => {
+      const fh = await open(c.path(3, 'demo', 'seq.bin'), 'r');
+      try {
+        const out = Buffer.alloc(bytes.length);
+        for (let at = 0; at < bytes.length;) {
+          const { bytesRead } = await fh.read(out, at, Math.min(chunk, bytes.length - at), at);
+          assert.ok(bytesRead > 0, `no progress at ${at}`);
+          at += bytesRead;
+        }
+        return out;
+      } finally {
+        await fh.close();
+      }
+    };
+    // Chunks that line up with blocks and ones that do not (every read of those straddles an edge).
+    const got = await Promise.all([1024 * 1024, block, 200_001, block - 1].map(readAll));
+    for (const [i, b] of got.entries()) assert.ok(b.equals(bytes), `reader ${i}`);
+    const fh = await open(c.path(3, 'demo', 'seq.bin'), 'r');
+    try {
+      for (let k = 1; k < blocks; k++) {
+        const at = k * block - 150;
+        const { buffer, bytesRead } = await fh.read(Buffer.alloc(300), 0, 300, at);
+        assert.equal(bytesRead, Math.min(300, bytes.length - at));
+        assert.ok(buffer.subarray(0, bytesRead).equals(bytes.subarray(at, at + bytesRead)), `across the edge of block ${k}`);
+      }
+    } finally {
+      await fh.close();
+    }
+    const after = await cache();
+    // The file fits the cache: readers share fetches and read-ahead stops at the end of the file.
+    assert.equal(after.fetches - before.fetches, blocks, 'one fetch per block');
+    assert.ok(after.bytes <= 64 * 1024 * 1024, `cache holds ${after.bytes} bytes`);
+  });
+
   it('spends two namespace writes per small file (create+open, commit+close) and shows each whole on node 2 right after its close', async () => {
     const status = async (): Promise<{ namespaceWrites: number; pendingCloses: number }> => {
       const r = await c.cli(1, ['vfs', 'status', 'demo', '--json']);

@@ -34,6 +34,9 @@ describe('vfs/fuse encode', () => {
     assert.match(o, /,ro(,|$)/);
     assert.throws(() => fuseOptionString({ fsname: 'x', maxWriteBytes: 1 << 20 }), RangeError);
     assert.throws(() => fuseOptionString({ fsname: 'x', attrTimeoutSec: -1 }), RangeError);
+    assert.match(o, /max_background=64,congestion_threshold=48/);
+    assert.match(fuseOptionString({ fsname: 'x', maxBackgroundRequests: 1 }), /max_background=1,congestion_threshold=1/);
+    for (const bad of [0, 1.5, 1025]) assert.throws(() => fuseOptionString({ fsname: 'x', maxBackgroundRequests: bad }), RangeError);
   });
 });
 

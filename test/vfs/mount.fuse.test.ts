@@ -134,6 +134,23 @@ describeFuse('vfs/fuse mount layer (real mounts)', function (this: Mocha.Suite) 
     assert.ok(fs.maxInFlight >= 4, `at most ${fs.maxInFlight} reads in flight (the kernel default of 128 KiB allows 1-2)`);
   });
 
+  it('[max_background] a sequential reader keeps more reads in flight than libfuse\'s 12, and the option bounds them', async () => {
+    const deep = new SlowReads();
+    const { dir } = await mounted({}, deep);
+    await writeFile(join(dir, 'f'), Buffer.alloc(32 << 20, 7));
+    let r = await sh(`dd if=${dir}/f of=/dev/null bs=1M status=none`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(deep.bytesRead, 32 << 20);
+    assert.ok(deep.maxInFlight > 12, `at most ${deep.maxInFlight} reads in flight (libfuse's default max_background is 12)`);
+    const capped = new SlowReads();
+    const m2 = await mounted({ maxBackgroundRequests: 6 }, capped);
+    await writeFile(join(m2.dir, 'f'), Buffer.alloc(32 << 20, 7));
+    r = await sh(`dd if=${m2.dir}/f of=/dev/null bs=1M status=none`);
+    assert.equal(r.code, 0, r.stderr);
+    // The reader's own request may come on top of the background ones.
+    assert.ok(capped.maxInFlight <= 7, `${capped.maxInFlight} reads in flight with max_background=6`);
+  });
+
   it('[64-bit inodes] st_ino above 2^32 reaches stat and readdir intact', async () => {
     const { dir } = await mounted({}, new MemFs({ firstIno: 2n ** 40n + 5n }));
     await writeFile(join(dir, 'f'), 'x');

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { FsApi, FsAttr, FsCaller, FsCloses, FsSetattr, Volume } from '../../proto/metadata-types.js';
 import { GalleonError } from '../../proto/errors.js';
 import { maxFileNameBytes, maxFileSizeBytes } from '../../proto/limits.js';
+import type { ReadCacheStats } from '../../proto/vfs-types.js';
 import { fsError } from '../fuse/errno.js';
 import type { FileHandle, FsDirEntry, FsStat, FsStatfs, FuseCaller, FuseOps, TimeUpdate } from '../fuse/types.js';
 import type { FileData, FlushResult, VolumeData } from '../data/index.js';
@@ -98,6 +99,7 @@ export interface FsCounters {
   writebackBatches: number;
   /** Kernel requests served, by op (filled in by the mount: `Mounted.requests()`). */
   fuseRequests?: Record<string, number>;
+  readCache: ReadCacheStats;
 }
 
 /** The NamespaceApi methods that are Raft writes (counted for `vfs status` and the tests). */
@@ -176,6 +178,7 @@ export class GalleonFs implements FuseOps {
       openHandles: this.handles.size, pendingWriteBytes: pending, lastSyncMs: this.lastSyncMs, commits: this.commits,
       namespaceWrites: this.writes.n, pendingCloses: this.closes.size,
       writebackFiles: this.wb?.pendingFiles ?? 0, writebackBytes: this.wb?.pendingBytes() ?? 0, writebackBatches: this.wb?.batches ?? 0,
+      readCache: this.o.data.cache.stats(),
     };
   }
 

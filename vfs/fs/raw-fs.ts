@@ -107,7 +107,7 @@ export class RawFs implements FuseOps {
   /** What `vfs status` counts. */
   counters(): FsCounters {
     return { openHandles: this.handles.size, pendingWriteBytes: this.file?.dirtyBytes ?? 0, lastSyncMs: this.lastSyncMs, commits: 0, namespaceWrites: 0, pendingCloses: 0,
-      writebackFiles: 0, writebackBytes: 0, writebackBatches: 0,
+      writebackFiles: 0, writebackBytes: 0, writebackBatches: 0, readCache: this.data.cache.stats(),
     };
   }
 

@@ -14,6 +14,13 @@ export const UTIME_NOW = 2 ** 30 - 1;
 export const UTIME_OMIT = 2 ** 30 - 2;
 export const nsPerSec = 1_000_000_000n;
 const defaultNameMaxBytes = 255;
+/**
+ * Background (read-ahead, async read) requests the kernel keeps in flight to a mount: enough for
+ * the default 8 MiB read-ahead in 128 KiB requests (read-ahead.ts). libfuse's default is 12.
+ */
+export const defaultMaxBackgroundRequests = 64;
+/** The kernel takes up to 65535 (a u16); past a few hundred there is nothing to gain. */
+export const maxBackgroundRequestsLimit = 1024;
 /** libfuse 2.9's receive buffer limits a write request to 128 KiB. */
 export const maxWriteBytesLimit = 131072;
 
@@ -98,6 +105,10 @@ export function fuseOptionString(o: MountOptions): string {
   if (!Number.isInteger(maxWrite) || maxWrite < 4096 || maxWrite > maxWriteBytesLimit) {
     throw new RangeError(`maxWriteBytes must be an integer in 4096..${maxWriteBytesLimit}, got ${maxWrite}`);
   }
+  const background = o.maxBackgroundRequests ?? defaultMaxBackgroundRequests;
+  if (!Number.isInteger(background) || background < 1 || background > maxBackgroundRequestsLimit) {
+    throw new RangeError(`maxBackgroundRequests must be an integer in 1..${maxBackgroundRequestsLimit}, got ${background}`);
+  }
   const attr = timeoutSec('attrTimeoutSec', o.attrTimeoutSec, 1);
   const entry = timeoutSec('entryTimeoutSec', o.entryTimeoutSec, 1);
   const opts = [
@@ -110,5 +121,6 @@ export function fuseOptionString(o: MountOptions): string {
   if (o.allowOther ?? false) opts.push('allow_other');
   if (o.readOnly ?? false) opts.push('ro');
   if (o.bigWrites ?? true) opts.push('big_writes', `max_write=${maxWrite}`);
+  opts.push(`max_background=${background}`, `congestion_threshold=${Math.max(1, Math.floor(background * 3 / 4))}`);
   return '-o' + opts.join(',');
 }

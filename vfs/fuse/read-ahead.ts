@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 
 /** What mounts ask for unless told otherwise (vfs/README.md, "Speed"). */
-export const defaultReadAheadKiB = 2048;
+export const defaultReadAheadKiB = 8192;
 /** The kernel refuses more than this for a backing device's read-ahead in practice; we never ask it. */
 export const maxReadAheadKiB = 65_536;
 

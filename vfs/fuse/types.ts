@@ -133,7 +133,7 @@ export interface MountOptions {
   /**
    * The kernel's read-ahead for this mount in KiB (sysfs `read_ahead_kb`, set after mounting;
    * root only, best effort): how many 128 KiB read requests a sequential reader keeps in
-   * flight. Default 2048 (read-ahead.ts); 0 leaves the kernel's default (128).
+   * flight. Default 8192 (read-ahead.ts); 0 leaves the kernel's default (128).
    */
   readAheadKiB?: number;
   /**
@@ -168,4 +168,11 @@ export interface MountOptions {
    * Default true.
    */
   queueReleases?: boolean;
+  /**
+   * Read requests the kernel keeps in flight to this mount at once (FUSE's `max_background`;
+   * the congestion threshold is set to 3/4 of it). libfuse's default, 12, capped a sequential
+   * reader at 12 × 128 KiB however large the read-ahead; every request crosses our JS thread, so
+   * a deeper queue hides its latency. Default `defaultMaxBackgroundRequests` (encode.ts).
+   */
+  maxBackgroundRequests?: number;
 }

@@ -43,5 +43,6 @@ export async function vfsStatus(api: Pick<FsApi, 'fsReaddir' | 'fsStatfs'>, info
     openHandles: c.openHandles, pendingWriteBytes: c.pendingWriteBytes, lastSyncMs: c.lastSyncMs,
     namespaceWrites: c.namespaceWrites, pendingCloses: c.pendingCloses, writebackFiles: c.writebackFiles, writebackBytes: c.writebackBytes,
     ...(c.fuseRequests === undefined ? {} : { fuseRequests: c.fuseRequests }),
+    readCache: c.readCache,
   };
 }

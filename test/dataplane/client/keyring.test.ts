@@ -44,13 +44,13 @@ describe('keyring: VolumeCipher', () => {
     const reader = new VolumeCipher('vol', dataKey, () => Promise.reject(new Error('a reader never allocates')));
     const at = { volumeId: 'vol', inode: 2, blockNo: 9 };
     const body = await a.seal(at, Buffer.from('hello'));
-    assert.equal(reader.open(at, body).toString(), 'hello');
-    assert.throws(() => reader.open({ ...at, blockNo: 10 }, body), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR'));
+    assert.equal((await reader.open(at, body)).toString(), 'hello');
+    await assert.rejects(reader.open({ ...at, blockNo: 10 }, body), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR'));
     // Use up writer 1: the next seal takes writer 2, never counter 2^48 of writer 1.
     (a as unknown as { writer: { seq: { next_: number } } }).writer.seq.next_ = maxSealsPerWriter;
     const next = await a.seal(at, Buffer.from('again'));
     assert.deepEqual(generationOf(at, next), { writerId: 2, counter: 0 });
-    assert.equal(reader.open(at, next).toString(), 'again');
+    assert.equal((await reader.open(at, next)).toString(), 'again');
     // Concurrent first seals share one allocation.
     const c = new VolumeCipher('vol', dataKey, allocate);
     const bodies = await Promise.all([1, 2, 3].map((i) => c.seal({ ...at, blockNo: i }, Buffer.from([i]))));
