@@ -45,7 +45,9 @@ export interface ReadCacheStats {
   entries: number;
   hits: number;
   misses: number;
+  /** Misses served by a fetch already in flight (read-ahead, or a concurrent reader). */
   joined: number;
+  /** Fetches that went to the data plane (misses shared by concurrent readers count once). */
   fetches: number;
   evictions: number;
 }

@@ -9,20 +9,12 @@
  * open drops them when the token differs.
  */
 import { invariant } from '../../proto/errors.js';
+import type { ReadCacheStats } from '../../proto/vfs-types.js';
 
 export const defaultCacheBytes = 64 * 1024 * 1024;
 
-export interface BlockCacheStats {
-  bytes: number;
-  entries: number;
-  hits: number;
-  misses: number;
-  /** Misses served by a fetch already in flight (read-ahead, or a concurrent reader). */
-  joined: number;
-  /** Fetches that went to the data plane (misses shared by concurrent readers count once). */
-  fetches: number;
-  evictions: number;
-}
+/** What `vfs status` reports of a mount's block cache (the same record). */
+export type BlockCacheStats = ReadCacheStats;
 
 export class BlockCache {
   private readonly entries = new Map<string, Buffer>();
