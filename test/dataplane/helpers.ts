@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pollUntil, type Probe } from '../support/poll.js';
 import { pgOf } from '../../dataplane/logic/routing.js';
+import { request } from 'undici';
 
 export async function tempDir(label: string): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), `galleon-${label}-`));
@@ -32,4 +33,11 @@ export function pattern(seed: number, bytes: number): Buffer {
     b[i] = x & 0xff;
   }
   return b;
+}
+
+/** A counter's value on a data node's Prometheus endpoint (0 while it has not counted yet). */
+export async function metricCounter(address: string, name: string): Promise<number> {
+  const text = await (await request(`http://${address}/metrics`)).body.text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
 }

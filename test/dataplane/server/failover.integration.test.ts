@@ -17,7 +17,7 @@ import { BlockClient } from '../../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../../dataplane/placement.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import type { Volume, WriteConcern } from '../../../proto/metadata-types.js';
-import { pattern, waitFor } from '../helpers.js';
+import { metricCounter, pattern, waitFor } from '../helpers.js';
 import { useMetaAndData } from './meta-and-data.js';
 
 const heartbeatMs = 200;
@@ -194,9 +194,6 @@ describe('data plane failover (3 metadata + 4 data processes)', function () {
   });
 });
 
-async function repairCount(address: string): Promise<number> {
-  const res = await request(`http://${address}/metrics`);
-  const text = await res.body.text();
-  const m = /^galleon_dataplane_read_repairs_total (\d+)/m.exec(text);
-  return Number(m?.[1] ?? 0);
+function repairCount(address: string): Promise<number> {
+  return metricCounter(address, 'galleon_dataplane_read_repairs_total');
 }

@@ -21,17 +21,15 @@ import { LevelBlockStore } from '../../../dataplane/store/level-block-store.js';
 import { Header } from '../../../dataplane/wire.js';
 import type { PlacementGroup, Volume } from '../../../proto/metadata-types.js';
 import { pgStates, readFromNode } from '../cluster.js';
-import { pattern, waitFor } from '../helpers.js';
+import { metricCounter, pattern, waitFor } from '../helpers.js';
 import { useMetaAndData } from './meta-and-data.js';
 
 const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3' };
 const forgedEpoch = 999;
 const forgedSeq = 999;
 
-async function placementReads(address: string): Promise<number> {
-  const res = await request(`http://${address}/metrics`);
-  const m = /^galleon_dataplane_requested_placement_reads_total (\d+)/m.exec(await res.body.text());
-  return Number(m?.[1] ?? 0);
+function placementReads(address: string): Promise<number> {
+  return metricCounter(address, 'galleon_dataplane_requested_placement_reads_total');
 }
 
 describe('forged requests to data ports (1 metadata + 3 data processes)', function () {

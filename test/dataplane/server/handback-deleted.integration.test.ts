@@ -8,9 +8,7 @@
  * primary's compare counts its tombstone as the block's newest version and declines.
  */
 import assert from 'node:assert/strict';
-import { trimEveryEntries } from '../../../dataplane/server/replication.js';
-import { pgStates } from '../cluster.js';
-import { blocksInPg, pattern, waitFor } from '../helpers.js';
+import { deleteAfterFailover, returnAndHandBack } from './handback-scenario.js';
 import { useMetaAndData } from './meta-and-data.js';
 
 const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3', d4: 'z1' };
@@ -19,35 +17,9 @@ describe('hand-back of a block the new primary deleted and trimmed past (issue #
   this.timeout(180_000);
   const env = useMetaAndData(zones, { heartbeatMs: 200, leaseTtlMs: 1000, downAfterMs: 4000 });
 
-
   it('the returning node\'s copy of a deleted block stays deleted', async () => {
-    const vol = await env.api.createVolume({ name: 'hb-deleted', size: '1G', replicas: 3 });
-    const inPg0 = blocksInPg(vol.pgCount, 0, trimEveryEntries + 200);
-    const [x, ...rest] = inPg0 as [number, ...number[]];
-    await env.client.writeBlock(vol.id, 0, x, pattern(7, 4096), 'replicated');
-    const g = await env.group(vol.id, 0);
-    const old = g.primary;
-    await env.data.kill(old);
-
-    const moved = await waitFor('PG 0 failed over and got a replacement', async () => {
-      const now = await env.group(vol.id, 0);
-      return now.primary !== old && !now.replicas.includes(old) && now.replicas.length === 3 ? now : undefined;
-    }, 30_000, 100);
-    const del = await env.client.deleteBlock(vol.id, 0, x, 'replicated');
-    assert.ok(del.epoch > g.epoch);
-    await env.client.writeBlocks(vol.id, rest.map((b, i) => ({ inode: 0, blockNo: b, data: pattern(100 + i, 512) })), 'replicated');
-    const primaryAddress = env.data.node(moved.primary).address;
-    await waitFor('the new primary trimmed its journal past the delete', async () => {
-      const st = (await pgStates(primaryAddress)).find((s) => s.volumeId === vol.id && s.pg === 0);
-      return st !== undefined && st.trimmedSeq >= del.seq;
-    }, 30_000, 100);
-
-    await env.startNode(old);
-    // The returning node drops its stale copy once its hand-back is done.
-    await waitFor(`${old} handed back and dropped its copy of PG 0`, async () => {
-      const mine = (await pgStates(env.data.node(old).address)).find((s) => s.volumeId === vol.id && s.pg === 0);
-      return mine === undefined || mine.highestSeq === 0;
-    }, 30_000, 200);
-    await assert.rejects(env.client.readBlock(vol.id, 0, x), (err: { code?: string }) => err.code === 'BLOCK_NOT_FOUND', 'the deleted block stays deleted');
+    const s = await deleteAfterFailover(env, 'hb-deleted');
+    assert.ok(s.del.epoch > s.before.epoch);
+    await returnAndHandBack(env, s);
   });
 });

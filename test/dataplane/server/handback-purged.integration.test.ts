@@ -10,46 +10,21 @@
  * reports its copy gone, and the next pass purges the tombstone.
  */
 import assert from 'node:assert/strict';
-import { request } from 'undici';
 import { pruneVolume } from '../../../dataplane/client/snapshot-reads.js';
-import { trimEveryEntries } from '../../../dataplane/server/replication.js';
-import { pgStates } from '../cluster.js';
-import { blocksInPg, pattern, waitFor } from '../helpers.js';
+import { metricCounter as counter, waitFor } from '../helpers.js';
+import { deleteAfterFailover, returnAndHandBack } from './handback-scenario.js';
 import { useMetaAndData } from './meta-and-data.js';
 
 const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3', d4: 'z1' };
-
-async function counter(address: string, name: string): Promise<number> {
-  const text = await (await request(`http://${address}/metrics`)).body.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
-}
 
 describe('hand-back after the new primary purged the tombstone of a deleted block (issue #13 gap)', function () {
   this.timeout(180_000);
   const env = useMetaAndData(zones, { heartbeatMs: 200, leaseTtlMs: 1000, downAfterMs: 4000 }, { dataFlags: ['--reclaim-interval-ms', '300'] });
 
   it('the returning node\'s copy of a deleted block stays deleted, and the tombstone goes once the copy is gone', async () => {
-    const vol = await env.api.createVolume({ name: 'hb-purged', size: '1G', replicas: 3 });
-    const inPg0 = blocksInPg(vol.pgCount, 0, trimEveryEntries + 200);
-    const [x, ...rest] = inPg0 as [number, ...number[]];
-    await env.client.writeBlock(vol.id, 0, x, pattern(7, 4096), 'replicated');
-    const g = await env.group(vol.id, 0);
-    const old = g.primary;
-    await env.data.kill(old);
-
-    const moved = await waitFor('PG 0 failed over and got a replacement', async () => {
-      const now = await env.group(vol.id, 0);
-      return now.primary !== old && !now.replicas.includes(old) && now.replicas.length === 3 ? now : undefined;
-    }, 30_000, 100);
-    assert.equal(typeof moved.departed?.[old], 'number', 'the placement records the old primary\'s copy as departed');
-    const del = await env.client.deleteBlock(vol.id, 0, x, 'replicated');
-    await env.client.writeBlocks(vol.id, rest.map((b, i) => ({ inode: 0, blockNo: b, data: pattern(100 + i, 512) })), 'replicated');
-    const primary = env.data.node(moved.primary).address;
-    await waitFor('the new primary trimmed its journal past the delete', async () => {
-      const st = (await pgStates(primary)).find((s) => s.volumeId === vol.id && s.pg === 0);
-      return st !== undefined && st.trimmedSeq >= del.seq;
-    }, 30_000, 100);
+    const s = await deleteAfterFailover(env, 'hb-purged');
+    const { vol, x, old, primary } = s;
+    assert.equal(typeof s.moved.departed?.[old], 'number', 'the placement records the old primary\'s copy as departed');
     // The delete at the new epoch kept X's old version under the tombstone (the store keeps what a
     // snapshot might read); a prune (any snapshot delete runs one) drops it, leaving the tombstone
     // alone over nothing: purgeable. A pass then decides about it: kept (held) with the record,
@@ -58,12 +33,7 @@ describe('hand-back after the new primary purged the tombstone of a deleted bloc
     await waitFor('a purge pass on the new primary met the tombstone', async () =>
       await counter(primary, 'galleon_dataplane_tombstones_held_total') + await counter(primary, 'galleon_dataplane_tombstones_purged_total') > 0, 30_000, 100);
 
-    await env.startNode(old);
-    await waitFor(`${old} handed back and dropped its copy of PG 0`, async () => {
-      const mine = (await pgStates(env.data.node(old).address)).find((s) => s.volumeId === vol.id && s.pg === 0);
-      return mine === undefined || mine.highestSeq === 0;
-    }, 30_000, 200);
-    await assert.rejects(env.client.readBlock(vol.id, 0, x), (err: { code?: string }) => err.code === 'BLOCK_NOT_FOUND', 'the deleted block stays deleted');
+    await returnAndHandBack(env, s);
 
     await waitFor(`${old} reported its copy gone`, async () => (await env.group(vol.id, 0)).departed?.[old] === undefined, 30_000, 200);
     await waitFor('the tombstone purged once no departed copy is left', async () => await counter(primary, 'galleon_dataplane_tombstones_purged_total') > 0, 30_000, 100);
