@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, link, mkdir, open, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, open, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describeFuse } from '../support/fuse.js';
 import { startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 import { treeOf } from './tree-walk.js';
+import { waitFor } from '../cli/helpers.js';
 import type { BackupResult } from '../../dataplane/backup/engine.js';
 import type { RestoreResult } from '../../dataplane/backup/restore.js';
 
@@ -77,6 +78,11 @@ describeFuse('backup and restore of a mounted file-system volume (fuse)', functi
   it('backs up the tree as it was at the snapshot, not as it is when the backup runs', async () => {
     const d = c.path(1, 'demo');
     await writeFile(join(d, 'docs/at-snap.txt'), 'present at the snapshot\n');
+    // The tree the snapshot will hold, seen from node 2: node 1's buffered create (write-back) is
+    // committed first, and node 2 may show docs' older times for its attribute timeout.
+    assert.equal((await c.cli(1, ['vfs', 'sync', 'demo'])).code, 0);
+    const docsMtime = (await stat(join(d, 'docs'))).mtimeMs;
+    await waitFor('node 2 shows docs as node 1 does', 10_000, async () => (await stat(c.path(2, 'demo', 'docs'))).mtimeMs === docsMtime);
     const atSnap = await snapshot(c.path(2, 'demo'));
     const s = await c.cli(1, ['snapshot', 'create', 'demo', '--name', 'tree-cut', '--json']);
     assert.equal(s.code, 0, s.stderr);
