@@ -9,7 +9,6 @@
 import { strict as assert } from 'node:assert';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { Agent, request } from 'undici';
 import type { UpResult } from '../../cli/local/cluster.js';
@@ -22,7 +21,7 @@ import type { ClusterStatus, Volume } from '../../proto/metadata-types.js';
 import type { AuditEvent } from '../../proto/auth.js';
 import { undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import { blockPath, Header } from '../../dataplane/wire.js';
-import { issueTestCert, makeTestPki, upClientEnv, type TestPki } from '../support/tls.js';
+import { handshakeCutByServer, issueTestCert, makeTestPki, upClientEnv, type TestPki } from '../support/tls.js';
 import { cliJson, killClusterDir, killDaemonAt, makeTempDir, runCli, waitFor } from './helpers.js';
 
 const callTimeoutMs = 5_000;
@@ -64,19 +63,6 @@ function metadataCall(address: string, creds: grpc.ChannelCredentials, method: s
     (client as unknown as { Call: Unary }).Call({ id: 1, method, args: JSON.stringify(args), client_id: '', seq: 0, stale: false }, new grpc.Metadata(), { deadline: Date.now() + callTimeoutMs },
       (err, reply) => resolve(err === null ? reply ?? {} : err.code));
   }).finally(() => client.close());
-}
-
-/** A bare TLS connection to the gRPC port with `tls`, cut by the server after the handshake: resolves to its local port. */
-function refusedHandshake(address: string, tls: Partial<TlsMaterial> & { ca: Buffer }): Promise<number> {
-  const at = address.lastIndexOf(':');
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: address.slice(0, at), port: Number(address.slice(at + 1)), ca: tls.ca, cert: tls.cert, key: tls.key, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
-    let local = 0;
-    s.on('secureConnect', () => { local = s.localPort ?? 0; });
-    s.on('error', () => undefined);
-    s.on('close', () => (local === 0 ? reject(new Error('the handshake did not finish')) : resolve(local)));
-    s.setTimeout(callTimeoutMs, () => { s.destroy(); reject(new Error('the server did not cut the connection')); });
-  });
 }
 
 function replicateHeaders(volumeId: string, primary: string): Record<string, string> {
@@ -207,7 +193,7 @@ describe('mutual TLS on every port of a real cluster (integration)', function ()
       assert.equal(await metadataCall(node().bindAddress, creds, 'createVolume', [{ name: 'sneaky', sizeBytes: 1 << 20 }]), grpc.status.UNAVAILABLE, k.reason);
     }
     const locals: { source: string; reason: string }[] = [];
-    for (const k of kinds) locals.push({ source: `127.0.0.1:${await refusedHandshake(node().bindAddress, k.tls)}`, reason: k.reason });
+    for (const k of kinds) locals.push({ source: `127.0.0.1:${await handshakeCutByServer(node().bindAddress, k.tls)}`, reason: k.reason });
     const handshakes = async (): Promise<AuditEvent[]> => (await cliJson<AuditEvent[]>(['audit', 'list', '--since', t0, '--json'], env)).filter((e) => e.verb === 'metadata:tls-handshake');
     await waitFor('every refused handshake audited', 10_000, async () => { const ev = await handshakes(); return locals.every((l) => ev.some((e) => e.source === l.source)); });
     const events = await handshakes();

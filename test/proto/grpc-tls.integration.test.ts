@@ -10,7 +10,6 @@ import { strict as assert } from 'node:assert';
 import { rm } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { AuditLog } from '../../cli/daemon/audit-log.js';
@@ -19,7 +18,7 @@ import { makeTempDir, waitFor } from '../cli/helpers.js';
 import { listenGrpc, type GrpcListener } from '../../proto/grpc-tls.js';
 import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { TlsMaterial } from '../../proto/tls.js';
-import { issueTestCert, makeTestPki } from '../support/tls.js';
+import { handshakeCutByServer, issueTestCert, makeTestPki } from '../support/tls.js';
 
 const callDeadlineMs = 5_000;
 type Unary = (req: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { result?: string }) => void) => void;
@@ -50,18 +49,6 @@ async function raftStream(port: number, creds: grpc.ChannelCredentials): Promise
   } finally {
     client.close();
   }
-}
-
-/** A bare TLS connection with `tls` (no certificate when absent): resolves to its local port once the server closed it. */
-function handshakeAndWait(port: number, tls: Partial<TlsMaterial> & { ca: Buffer }): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port, ca: tls.ca, cert: tls.cert, key: tls.key, ALPNProtocols: ['h2'], servername: 'localhost', checkServerIdentity: () => undefined });
-    let local = 0;
-    s.on('secureConnect', () => { local = s.localPort ?? 0; });
-    s.on('error', () => undefined);
-    s.on('close', () => (local === 0 ? reject(new Error('the handshake did not finish')) : resolve(local)));
-    s.setTimeout(callDeadlineMs, () => { s.destroy(); reject(new Error('the server did not cut the connection')); });
-  });
 }
 
 describe('proto/grpc-tls: refused handshakes on the gRPC port are cut and audited (integration)', function () {
@@ -124,7 +111,7 @@ describe('proto/grpc-tls: refused handshakes on the gRPC port are cut and audite
       // grpc-js may open more than one connection per refused call: each is its own event.
       await waitFor('the refused gRPC connections audited', 10_000, () => handshakeEvents().length >= from + 2);
       // A bare connection whose address we know: exactly one event, from it.
-      const local = await handshakeAndWait(port, m);
+      const local = await handshakeCutByServer(`127.0.0.1:${port}`, m);
       await waitFor('the bare connection audited', 10_000, () => handshakeEvents().some((e) => e.source === `127.0.0.1:${local}`));
       const mine = handshakeEvents().filter((e) => e.source === `127.0.0.1:${local}`);
       assert.equal(mine.length, 1, 'one connection, one event');
