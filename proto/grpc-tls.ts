@@ -33,8 +33,9 @@ export interface GrpcListener {
 export function splitHostPort(address: string): { host: string | undefined; port: number } {
   const at = address.lastIndexOf(':');
   const host = address.slice(0, Math.max(at, 0)).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(address.slice(at + 1));
-  if (at < 0 || !Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`not a host:port address: ${address}`);
+  const digits = address.slice(at + 1);
+  const port = Number(digits);
+  if (at < 0 || !/^\d{1,5}$/.test(digits) || port > 65_535) throw new Error(`not a host:port address: ${address}`);
   return { host: host === '' ? undefined : host, port };
 }
 

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { AuditLog } from '../../cli/daemon/audit-log.js';
 import { loadTlsDir, nodeTlsDir } from '../../cli/lib/tls.js';
 import { makeTempDir, waitFor } from '../cli/helpers.js';
-import { listenGrpc, type GrpcListener } from '../../proto/grpc-tls.js';
+import { listenGrpc, splitHostPort, type GrpcListener } from '../../proto/grpc-tls.js';
 import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { TlsMaterial } from '../../proto/tls.js';
 import { handshakeCutByServer, issueTestCert, makeTestPki } from '../support/tls.js';
@@ -135,5 +135,14 @@ describe('proto/grpc-tls: refused handshakes on the gRPC port are cut and audite
     assert.equal(closed, true, 'the server closed the plaintext connection');
     assert.equal(handshakeEvents().length, count);
     assert.deepEqual(await call(port, grpc.credentials.createSsl(node.ca, node.key, node.cert)), { id: 1, result: '[]', error: '' });
+  });
+});
+
+describe('proto/grpc-tls: splitHostPort', () => {
+  it('reads host:port, [v6]:port and :port, and refuses anything else', () => {
+    assert.deepEqual(splitHostPort('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+    assert.deepEqual(splitHostPort('[::1]:7000'), { host: '::1', port: 7000 });
+    assert.deepEqual(splitHostPort(':7000'), { host: undefined, port: 7000 });
+    for (const bad of ['7000', 'h:', 'h:x', 'h:70000', 'h:-1']) assert.throws(() => splitHostPort(bad), /not a host:port address/, bad);
   });
 });
