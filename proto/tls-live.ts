@@ -5,9 +5,10 @@
  * (cli/lib/tls-watch.ts) hands both to `update`. Everything built from a `TlsMaterial` that
  * carries a `LiveTls` (proto/tls.ts) reads it at the moment it needs it:
  *
- *  - gRPC servers and channels get it as a grpc-js `CertificateProvider`, so the next connection
- *    (and every reconnection) uses the new certificate;
- *  - HTTPS servers swap their secure context (`setSecureContext`) on each change;
+ *  - gRPC channels get it as a grpc-js `CertificateProvider`, so the next connection (and every
+ *    reconnection) uses the new certificate;
+ *  - HTTPS servers and the gRPC port's TLS listener (grpc-tls.ts) swap their secure context
+ *    (`setSecureContext`) on each change;
  *  - undici connectors build their TLS options again when the generation moves on;
  *  - every port checks the peer certificate's serial against `isRevoked` per request (HTTP), per
  *    call (metadata API) and per frame (Raft), so a revoked certificate is refused on connections

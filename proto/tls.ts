@@ -4,15 +4,15 @@
  * and client construction site takes `tls?: TlsMaterial | null` and asks this file for its
  * credentials, so the TLS plumbing lives here and the sites keep one small hook each:
  *
- *  - gRPC (Raft transport, InstallSnapshot, metadata API): `grpcServerCredentials` (client
- *    certificate required and checked against the CA) and `grpcChannelCredentials`;
+ *  - gRPC (Raft transport, InstallSnapshot, metadata API): `listenGrpc` (grpc-tls.ts: our own TLS
+ *    listener, client certificate checked against the CA, refusals audited) and `grpcChannelCredentials`;
  *  - HTTP (block traffic, replication, admin endpoint): `createHttpEdgeServer` (node:https with
- *    `requestCert` and `rejectUnauthorized`) and `undiciConnectOptions` / `httpUrl` for undici.
+ *    `requestCert`, every unverified peer cut and audited) and `undiciConnectOptions` / `httpUrl` for undici.
  *
  * `null` (or absent) means plaintext: only the daemon's explicit `--insecure-plaintext` (or
  * `[security] tls = false`) and test harnesses that are not about TLS pass it. A TLS server
- * refuses a peer without a certificate or with one from another CA during the handshake, before
- * any request is read. A plaintext HTTP request to a TLS port gets one 400 with the stable code
+ * cuts a peer without a certificate, with one from another CA or an expired one right after the
+ * handshake, before any request is read, and audits it (`auditUnverifiedPeer`). A plaintext HTTP request to a TLS port gets one 400 with the stable code
  * TLS_REQUIRED (proto/errors.ts) instead of a silently dropped connection, so the CLI can say
  * what to do.
  *
@@ -100,13 +100,6 @@ export async function readTlsDir(dir: string): Promise<TlsMaterial> {
 
 export function tlsMode(tls: Tls): 'mutual-tls' | 'plaintext' {
   return tls === null || tls === undefined ? 'plaintext' : 'mutual-tls';
-}
-
-export function grpcServerCredentials(tls: Tls): grpc.ServerCredentials {
-  if (tls === null || tls === undefined) return grpc.ServerCredentials.createInsecure();
-  // The provider's updates reach the server's secure context: a rotated certificate for new connections.
-  if (tls.live !== undefined) return grpc.experimental.createCertificateProviderServerCredentials(tls.live, tls.live, true);
-  return grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
 }
 
 export function grpcChannelCredentials(tls: Tls): grpc.ChannelCredentials {
@@ -200,21 +193,27 @@ export function createHttpEdgeServer(tls: Tls, options: http.ServerOptions, hand
  * A peer whose certificate did not verify (none, one of another CA, an expired one) is cut right
  * after the handshake, before the HTTP layer reads a byte of it, and that is one audit event: no
  * request was read, so the source address and OpenSSL's verdict are all there is. The listener runs
- * first (prepended), so the HTTP server only ever gets verified peers. gRPC ports refuse such
- * peers in the handshake too, but grpc-js does not surface those failures: not audited there.
+ * first (prepended), so the HTTP server only ever gets verified peers. The gRPC port does the same
+ * in its own TLS listener (grpc-tls.ts).
  */
 function refuseUnauthorizedPeers(tls: TlsMaterial, server: https.Server, edge: 'admin' | 'block'): void {
   const check = (socket: TLSSocket): void => {
     if (socket.authorized) return;
-    const why = Object.keys(socket.getPeerCertificate()).length === 0 ? 'no client certificate' : String(socket.authorizationError ?? 'unverified');
-    auditCertRefusal(tls, null, {
-      verb: `${edge}:tls-handshake`, object: null, code: ErrorCode.UNAUTHENTICATED, reason: `certificate refused: ${why.slice(0, 120)}`,
-      source: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
-    });
+    auditUnverifiedPeer(tls, socket, edge);
     socket.destroy();
   };
   server.prependListener('secureConnection', check);
   invariant(server.listeners('secureConnection')[0] === check, 'the certificate check runs before the HTTP layer');
+}
+
+/** The one audit event of a handshake whose client certificate did not verify (`<edge>:tls-handshake`); the caller cuts the socket. */
+export function auditUnverifiedPeer(tls: TlsMaterial, socket: TLSSocket, edge: 'admin' | 'block' | 'metadata'): void {
+  invariant(socket.authorized !== true, 'only an unverified peer is audited as a refused handshake');
+  const why = Object.keys(socket.getPeerCertificate()).length === 0 ? 'no client certificate' : String(socket.authorizationError ?? 'unverified');
+  auditCertRefusal(tls, null, {
+    verb: `${edge}:tls-handshake`, object: null, code: ErrorCode.UNAUTHENTICATED, reason: `certificate refused: ${why.slice(0, 120)}`,
+    source: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+  });
 }
 
 /**

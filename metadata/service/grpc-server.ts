@@ -105,11 +105,20 @@ export function registerMetadataService(server: grpc.Server, service: () => Meta
   });
 }
 
-/** A certificate revoked since its connection opened is refused (UNAUTHENTICATED) and audited, before any token is looked at. */
+/**
+ * Under TLS, before any token is looked at: a call on a connection without a verified certificate
+ * (a second line: the port's TLS listener, proto/grpc-tls.ts, never hands such a connection over)
+ * and a certificate revoked since its connection opened are refused (UNAUTHENTICATED) and audited.
+ */
 function refuseRevoked(tls: Tls, call: CallContext, method: string): void {
-  if (tls === null || tls === undefined || tls.live === undefined) return;
+  if (tls === null || tls === undefined) return;
   const cert = call.getAuthContext()?.sslPeerCertificate;
-  if (cert === undefined || !tls.live.isRevoked(cert)) return;
+  if (cert === undefined) {
+    const err = new GalleonError(ErrorCode.UNAUTHENTICATED, 'this connection has no verified client certificate', { hint: 'connect with a certificate of the cluster CA (--tls-dir)' });
+    auditCertRefusal(tls, null, { verb: `metadata:${method.slice(0, 64)}`, object: null, code: err.code, reason: 'no verified certificate', source: call.getPeer() });
+    throw err;
+  }
+  if (tls.live === undefined || !tls.live.isRevoked(cert)) return;
   const err = certificateRevoked(cert.serialNumber);
   auditCertRefusal(tls, cert, { verb: `metadata:${method.slice(0, 64)}`, object: `certificate ${cert.serialNumber.toLowerCase()}`, code: err.code, reason: 'certificate revoked', source: call.getPeer() });
   throw err;

@@ -28,7 +28,8 @@ import { openStateMachine } from '../state/index.js';
 import type { StateMachine } from '../state/contract.js';
 import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import { grpcChannelOptions } from '../../proto/grpc-loader.js';
-import { grpcServerCredentials, type TlsMaterial } from '../../proto/tls.js';
+import type { TlsMaterial } from '../../proto/tls.js';
+import { listenGrpc, type GrpcListener } from '../../proto/grpc-tls.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
 import { AddressBook } from './address-book.js';
 import { MetadataService, serviceDefaults, type ServiceLimits } from './api-handler.js';
@@ -157,6 +158,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
   const logStore = await LogStore.open(joinPath(options.dataDir, 'raft'));
   let sm: StateMachine | null = null;
   let server: grpc.Server | null = null;
+  let listener: GrpcListener | null = null;
   try {
     sm = await openStateMachine(joinPath(options.dataDir, 'state'));
     const addressBook = new AddressBook(logStore);
@@ -209,11 +211,12 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     // gRPC server first: the bound port is our address.
     server = new grpc.Server(grpcChannelOptions);
     const srv = server;
-    const boundPort = await new Promise<number>((resolve, reject) => {
-      srv.bindAsync(options.bindAddress, grpcServerCredentials(options.tls), (err, port) => (err === null ? resolve(port) : reject(err)));
-    }).catch((err: unknown) => {
+    // Under TLS our own listener does the handshakes, so that each refused one is audited (proto/grpc-tls.ts).
+    listener = await listenGrpc(srv, options.bindAddress, options.tls).catch((err: unknown) => {
       throw new GalleonError(ErrorCode.UNAVAILABLE, `cannot listen on ${options.bindAddress}`, { cause: err, hint: 'pick a free port (or port 0) and a local interface' });
     });
+    const grpcPort = listener;
+    const boundPort = grpcPort.port;
     const host = options.bindAddress.slice(0, options.bindAddress.lastIndexOf(':'));
     const address = options.advertiseAddress ?? `${host === '' || host === '0.0.0.0' ? '127.0.0.1' : host}:${boundPort}`;
     addressBook.set(options.id, address, options.adminAddress ?? null);
@@ -222,7 +225,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     const unwatchTls = options.tls?.live?.onChange((c) => {
       if (!c.revoked) return;
       try {
-        srv.drain(`${host === '' ? '0.0.0.0' : host}:${boundPort}`, revocationDrainGraceMs);
+        grpcPort.drain(revocationDrainGraceMs);
       } catch (err) {
         logger.warn({ err }, 'could not drain connections after a revocation; revoked certificates are still refused per call');
       }
@@ -335,6 +338,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
         await new Promise((r) => setTimeout(r, timing.shutdownFlushMs));
         unwatchTls?.();
         srv.forceShutdown();
+        grpcPort.close();
         await addressBook.flush();
         await stateMachine.close();
         await logStore.close();
@@ -365,6 +369,7 @@ export async function startMetadataMember(options: MetadataMemberOptions): Promi
     };
   } catch (err) {
     server?.forceShutdown();
+    listener?.close();
     await sm?.close().catch(() => undefined);
     await logStore.close().catch(() => undefined);
     throw err;

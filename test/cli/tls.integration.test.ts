@@ -18,10 +18,11 @@ import { osFreePort } from '../../cli/local/ports.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { grpcChannelOptions, serviceConstructor } from '../../proto/grpc-loader.js';
 import type { ClusterStatus, Volume } from '../../proto/metadata-types.js';
+import type { AuditEvent } from '../../proto/auth.js';
 import { undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
 import { blockPath, Header } from '../../dataplane/wire.js';
-import { issueTestCert, makeTestPki, upClientEnv, type TestPki } from '../support/tls.js';
-import { cliJson, killClusterDir, killDaemonAt, makeTempDir, runCli } from './helpers.js';
+import { handshakeCutByServer, issueTestCert, makeTestPki, upClientEnv, type TestPki } from '../support/tls.js';
+import { cliJson, killClusterDir, killDaemonAt, makeTempDir, runCli, waitFor } from './helpers.js';
 
 const callTimeoutMs = 5_000;
 
@@ -51,6 +52,16 @@ function raftStream(address: string, creds: grpc.ChannelCredentials): Promise<nu
       .Stream({ deadline: Date.now() + callTimeoutMs }, (err) => resolve(err === null ? 0 : err.code));
     call.on('error', () => undefined);
     call.end();
+  }).finally(() => client.close());
+}
+
+/** One unary metadata call over a channel of `creds`: the reply, or the gRPC status code of its failure. */
+function metadataCall(address: string, creds: grpc.ChannelCredentials, method: string, args: unknown[]): Promise<object | number> {
+  type Unary = (req: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: object) => void) => void;
+  const client = new (serviceConstructor('metadata.proto', 'metadata', 'Metadata'))(address, creds, grpcChannelOptions);
+  return new Promise<object | number>((resolve) => {
+    (client as unknown as { Call: Unary }).Call({ id: 1, method, args: JSON.stringify(args), client_id: '', seq: 0, stale: false }, new grpc.Metadata(), { deadline: Date.now() + callTimeoutMs },
+      (err, reply) => resolve(err === null ? reply ?? {} : err.code));
   }).finally(() => client.close());
 }
 
@@ -166,6 +177,35 @@ describe('mutual TLS on every port of a real cluster (integration)', function ()
     const after = await httpsCall(node().dataAddress, path, own);
     assert.equal(after.text.slice(0, 6), 'secret', 'the block is as written');
     assert.deepEqual((await cliJson<Volume[]>(['volume', 'list'], env)).map((v) => v.name), ['tls']);
+  });
+
+  it('each handshake the gRPC port refuses (no, a foreign, an expired certificate) is one audit event metadata:tls-handshake; no call, no Raft stream, nothing changed', async () => {
+    const t0 = new Date().toISOString();
+    const expiredNode = await issueTestCert(join(dir, 'tls', 'ca'), 'node', 'node1', join(root, 'expired-node'), true);
+    const kinds: { tls: Partial<TlsMaterial> & { ca: Buffer }; reason: string }[] = [
+      { tls: { ca: own.ca }, reason: 'certificate refused: no client certificate' },
+      { tls: { ...foreignNode, ca: own.ca }, reason: 'certificate refused: UNABLE_TO_VERIFY_LEAF_SIGNATURE' },
+      { tls: { ...expiredNode, ca: own.ca }, reason: 'certificate refused: CERT_HAS_EXPIRED' },
+    ];
+    for (const k of kinds) {
+      const creds = k.tls.cert === undefined ? grpc.credentials.createSsl(k.tls.ca) : grpc.credentials.createSsl(k.tls.ca, k.tls.key ?? null, k.tls.cert);
+      assert.equal(await raftStream(node().bindAddress, creds), grpc.status.UNAVAILABLE, k.reason);
+      assert.equal(await metadataCall(node().bindAddress, creds, 'createVolume', [{ name: 'sneaky', sizeBytes: 1 << 20 }]), grpc.status.UNAVAILABLE, k.reason);
+    }
+    const locals: { source: string; reason: string }[] = [];
+    for (const k of kinds) locals.push({ source: `127.0.0.1:${await handshakeCutByServer(node().bindAddress, k.tls)}`, reason: k.reason });
+    const handshakes = async (): Promise<AuditEvent[]> => (await cliJson<AuditEvent[]>(['audit', 'list', '--since', t0, '--json'], env)).filter((e) => e.verb === 'metadata:tls-handshake');
+    await waitFor('every refused handshake audited', 10_000, async () => { const ev = await handshakes(); return locals.every((l) => ev.some((e) => e.source === l.source)); });
+    const events = await handshakes();
+    for (const l of locals) {
+      const mine = events.filter((e) => e.source === l.source);
+      assert.equal(mine.length, 1, `one connection, one event (${l.reason})`);
+      assert.deepEqual([mine[0]?.outcome, mine[0]?.code, mine[0]?.reason, mine[0]?.user], ['denied', 'UNAUTHENTICATED', l.reason, null]);
+    }
+    // The gRPC clients above: each of their connections one event too (grpc-js may retry once), each with its kind's reason.
+    for (const k of kinds) assert.ok(events.filter((e) => e.reason === k.reason).length >= 3, `the refused calls and streams are audited (${k.reason})`);
+    assert.ok(events.every((e) => kinds.some((k) => k.reason === e.reason) && /^127\.0\.0\.1:\d+$/.test(e.source)));
+    assert.deepEqual((await cliJson<Volume[]>(['volume', 'list'], env)).map((v) => v.name), ['tls'], 'nothing changed');
   });
 
   it('a daemon with certificates of another CA cannot join the cluster; the cluster keeps its members', async () => {

@@ -21,11 +21,12 @@
  * (answered 400 TLS_REQUIRED or closed), and a sample of the cases is sent again with no
  * certificate, with a certificate of another CA, with an expired one of the cluster's CA and with a
  * revoked one (`galleon cert revoke`), on the admin, data and gRPC ports: every one refused, the state
- * unchanged. On the HTTP ports each refused handshake is exactly one audit event
- * (`<edge>:tls-handshake`, reason `certificate refused: …`), each revoked certificate's request one
- * UNAUTHENTICATED answer and one event (reason `certificate revoked`); on the gRPC port a revoked
- * certificate's call is one UNAUTHENTICATED reply and one event, while a handshake refused there is
- * not audited (grpc-js does not surface it; proto/tls.ts).
+ * unchanged. Each refused handshake is exactly one audit event (`<edge>:tls-handshake`: `admin`,
+ * `block`, `metadata` for the gRPC port; reason `certificate refused: …`), each revoked certificate's
+ * request one UNAUTHENTICATED answer and one event (reason `certificate revoked`), its gRPC call one
+ * UNAUTHENTICATED reply and one event. On the gRPC port a refused call may cost grpc-js more than one
+ * connection, each its own event: the calls are a lower bound there, and each refused call is
+ * followed by one bare handshake with the same certificate whose source address must be exactly one event.
  * The first volume `galleon up` made (demo, default class encrypted-storage) has its data key.
  */
 import { strict as assert } from 'node:assert';
@@ -35,7 +36,7 @@ import { join } from 'node:path';
 import { Agent, Pool, request } from 'undici';
 import { loadTlsDir, nodeTlsDir } from '../../cli/lib/tls.js';
 import { undiciConnectOptions, type TlsMaterial } from '../../proto/tls.js';
-import { issueTestCert, makeTestPki, upClientEnv } from '../support/tls.js';
+import { handshakeCutByServer, issueTestCert, makeTestPki, upClientEnv } from '../support/tls.js';
 import { isSerializedError } from '../../proto/errors.js';
 import { serviceConstructor } from '../../proto/grpc-loader.js';
 import type { LocalCluster } from '../../cli/local/cluster.js';
@@ -60,6 +61,8 @@ const refusalCodes = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED']);
 const credentialRefusals = { admin: 0, data: 0, grpc: 0 };
 /** Handshakes refused for a missing, foreign or expired certificate, per HTTP port: each must be one audit event. */
 const refusedHandshakes = { admin: 0, data: 0 };
+/** gRPC calls refused in the handshake (each at least one event), and the source addresses of the bare handshakes after them (each exactly one). */
+const refusedGrpc = { calls: 0, bare: [] as string[] };
 
 function withCredential(headers: Record<string, string>, kind: CredentialKind): Record<string, string> {
   const value = credentialValue[kind];
@@ -266,8 +269,11 @@ async function sendRevoked(address: string, c: HttpCase, tls: TlsMaterial, t: Ta
   }
 }
 
-/** Sends a metadata call over a channel of `creds`: a revoked certificate's call must be one UNAUTHENTICATED reply, any other refused in the handshake. */
-async function sendGrpcRefused(address: string, c: GrpcCase & { kind: 'call' }, creds: grpc.ChannelCredentials, revoked: boolean, t: Tally): Promise<void> {
+/**
+ * Sends a metadata call over a channel of `creds`: a revoked certificate's call must be one UNAUTHENTICATED reply, any other
+ * refused in the handshake and then tried once more as a bare handshake with `bare` (the same certificate), whose address is known.
+ */
+async function sendGrpcRefused(address: string, c: GrpcCase & { kind: 'call' }, creds: grpc.ChannelCredentials, revoked: boolean, t: Tally, bare: Partial<TlsMaterial> & { ca: Buffer }): Promise<void> {
   const client = new (serviceConstructor('metadata.proto', 'metadata', 'Metadata'))(address, creds);
   const md = new grpc.Metadata();
   md.set('authorization', credentialValue.node ?? '');
@@ -279,7 +285,10 @@ async function sendGrpcRefused(address: string, c: GrpcCase & { kind: 'call' }, 
     const label = `grpc ${c.method} with a ${revoked ? 'revoked' : 'missing, foreign or expired'} certificate`;
     if (!revoked) {
       count(t, out.err === null ? 'grpc answered' : `grpc ${grpc.status[out.err.code] ?? out.err.code}`);
-      if (out.err === null) problem(t, `${label} was answered`);
+      if (out.err === null) { problem(t, `${label} was answered`); return; }
+      refusedGrpc.calls += 1;
+      const local = await handshakeCutByServer(address, bare).catch((err: unknown) => { problem(t, `${label}, bare handshake: ${(err as Error).message}`); return 0; });
+      if (local !== 0) refusedGrpc.bare.push(`127.0.0.1:${local}`);
       return;
     }
     const code = out.reply?.error === undefined || out.reply.error === '' ? null : (JSON.parse(out.reply.error) as { code?: string }).code;
@@ -449,10 +458,10 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
         await sendRevoked(address, x, cut, tallies.creds, port);
       }));
       await timed('grpcCreds', () => inParallel(grpcCredCases, 8, async (x) => {
-        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca), false, tallies.grpcCreds);
-        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, alien.key, alien.cert), false, tallies.grpcCreds);
-        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, old.key, old.cert), false, tallies.grpcCreds);
-        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, cut.key, cut.cert), true, tallies.grpcCreds);
+        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca), false, tallies.grpcCreds, { ca: client.ca });
+        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, alien.key, alien.cert), false, tallies.grpcCreds, { ...alien, ca: client.ca });
+        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, old.key, old.cert), false, tallies.grpcCreds, { ...old, ca: client.ca });
+        await sendGrpcRefused(n1.bindAddress, x, grpc.credentials.createSsl(client.ca, cut.key, cut.cert), true, tallies.grpcCreds, cut);
       }));
     } finally {
       await adminPool.close();
@@ -513,6 +522,11 @@ async function checkAudited(ipcAddress: string, sinceIso: string): Promise<void>
   const handshakes = { admin: events.filter((e) => e.verb === 'admin:tls-handshake').length, data: events.filter((e) => e.verb === 'block:tls-handshake').length };
   process.stdout.write(`    refused handshakes (sent / audit events): admin ${refusedHandshakes.admin}/${handshakes.admin}, data ${refusedHandshakes.data}/${handshakes.data}\n`);
   assert.deepEqual(handshakes, refusedHandshakes, 'every handshake refused for its certificate is one audit event');
+  const grpcHandshakes = events.filter((e) => e.verb === 'metadata:tls-handshake');
+  process.stdout.write(`    refused gRPC handshakes (calls + bare handshakes / audit events): ${refusedGrpc.calls} + ${refusedGrpc.bare.length} / ${grpcHandshakes.length}\n`);
+  assert.ok(grpcHandshakes.length >= refusedGrpc.calls + refusedGrpc.bare.length, 'every gRPC connection refused for its certificate is audited');
+  assert.equal(refusedGrpc.bare.length, refusedGrpc.calls, 'every refused call was followed by its bare handshake');
+  for (const source of refusedGrpc.bare) assert.equal(grpcHandshakes.filter((e) => e.source === source).length, 1, `the bare handshake from ${source} is exactly one event`);
   for (const e of events.filter(handshake)) assert.match(e.reason ?? '', /^certificate refused: (no client certificate|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_HAS_EXPIRED)$/);
   const revokedEvents = events.filter((e) => e.reason === 'certificate revoked');
   assert.ok(['admin:', 'block:', 'metadata:'].every((p) => revokedEvents.some((e) => e.verb.startsWith(p) && e.user === 'cert:fz-revoked')), 'revoked-certificate refusals audited on every port');

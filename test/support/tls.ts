@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { issue, initCa, defaultCertDays } from '../../cli/lib/pki.js';
 import { loadTlsDir, nodeTlsDir } from '../../cli/lib/tls.js';
 import type { TlsMaterial } from '../../proto/tls.js';
@@ -45,4 +46,22 @@ export function upClientEnv(dir: string): { GALLEON_TLS_DIR: string; GALLEON_TOK
   // leaves the CLI to its default (`<--dir>/tls/client`, absent: plaintext).
   const tlsDir = join(dir, 'tls', 'client');
   return { GALLEON_TLS_DIR: existsSync(tlsDir) ? tlsDir : '', ...(token === undefined ? {} : { GALLEON_TOKEN: token }) };
+}
+
+/**
+ * One bare TLS connection to `address` (ALPN h2, as a gRPC client) with `tls` (only a trusted CA:
+ * no certificate) that the server is expected to cut after the handshake: resolves to the
+ * connection's local port (the `source` its audit event names), rejects if the handshake did not
+ * finish or the server kept the connection open for `timeoutMs`.
+ */
+export function handshakeCutByServer(address: string, tls: Partial<TlsMaterial> & { ca: Buffer }, timeoutMs = 5_000): Promise<number> {
+  const at = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: address.slice(0, at), port: Number(address.slice(at + 1)), ca: tls.ca, cert: tls.cert, key: tls.key, ALPNProtocols: ['h2'], servername: 'localhost', checkServerIdentity: () => undefined });
+    let local = 0;
+    s.on('secureConnect', () => { local = s.localPort ?? 0; });
+    s.on('error', () => undefined);
+    s.on('close', () => (local === 0 ? reject(new Error('the handshake did not finish')) : resolve(local)));
+    s.setTimeout(timeoutMs, () => { s.destroy(); reject(new Error('the server did not cut the connection')); });
+  });
 }
