@@ -1,0 +1,156 @@
+/**
+ * A backup restored on ANOTHER cluster, from the CLI (issue #11, "Done when"). Two independent
+ * `galleon up` clusters (their own folders, ports, CAs, tokens and cluster key files) and one real
+ * s3rver: cluster A backs up its mounted, encrypted file-system volume (a tree with directories,
+ * files, a symlink, a hard link, an xattr, modes and owners, plus raw blocks) to a directory and
+ * to S3; cluster B adds the same directory and bucket under names of its own, lists A's backups
+ * and restores them with A's key file (`--source-key-file`), then mounts the restores and
+ * compares tree, bytes and raw blocks with A's. Without A's key file, or with a wrong one, the
+ * restore fails with one line and leaves no volume.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { chmod, chown, link, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describeFuse } from '../support/fuse.js';
+import { startMountedCluster, waitMounted, type MountedCluster } from '../vfs/cluster-mounts.js';
+import { treeOf, type TreeNode } from '../vfs/tree-walk.js';
+import { startS3, type LocalS3 } from '../support/s3.js';
+import { makeTempDir } from './helpers.js';
+import type { BackupResult } from '../../dataplane/backup/engine.js';
+import type { BackupSummary } from '../../dataplane/backup/service.js';
+import type { RestoreResult } from '../../dataplane/backup/restore.js';
+import type { Volume } from '../../proto/metadata-types.js';
+
+const run = promisify(execFile);
+const blockSize = 128 * 1024;
+const rawBlocks = [3, 40];
+
+// Node has no xattr call: python3's os.setxattr/getxattr go through the same FUSE mount.
+const setXattr = (p: string, n: string, v: string): Promise<unknown> => run('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())', p, n, v]);
+const getXattr = async (p: string): Promise<string | undefined> => {
+  const r = await run('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], "user.colour").decode(), end="")\nexcept OSError: pass', p]);
+  return r.stdout === '' ? undefined : r.stdout;
+};
+const treeWithXattrs = (dir: string): Promise<Record<string, TreeNode>> => treeOf(dir, { owners: true, xattr: getXattr });
+
+describeFuse('a backup restored on another cluster (integration, fuse)', function () {
+  this.timeout(300_000);
+  let root = '';
+  let s3: LocalS3 | null = null;
+  let a: MountedCluster | null = null;
+  let b: MountedCluster | null = null;
+  let tree: Record<string, TreeNode> = {};
+  const raw = new Map<number, Buffer>();
+  const ids: Record<'dir' | 's3', string> = { dir: '', s3: '' };
+
+  const ok = async <T>(c: MountedCluster | null, args: string[]): Promise<T> => {
+    assert.ok(c !== null);
+    const r = await c.cli(1, [...args, '--json']);
+    assert.equal(r.code, 0, `galleon ${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  };
+  const volumesOf = async (c: MountedCluster | null): Promise<string[]> => (await ok<Volume[]>(c, ['volume', 'list'])).map((v) => v.name);
+  const readBlock = async (c: MountedCluster | null, volume: string, n: number): Promise<Buffer> => {
+    assert.ok(c !== null);
+    const r = await c.cli(1, ['volume', 'read-block', volume, String(n)]);
+    assert.equal(r.code, 0, r.stderr);
+    return Buffer.from(r.stdout, 'latin1');
+  };
+
+  before(async function () {
+    this.timeout(600_000);
+    root = await makeTempDir('galleon-xcluster-');
+    s3 = await startS3(join(root, 's3'), ['xc']);
+    a = await startMountedCluster('galleon-xc-a-');
+    b = await startMountedCluster('galleon-xc-b-');
+    await mkdir(join(root, 'target'));
+  });
+
+  after(async function () {
+    this.timeout(240_000);
+    await b?.teardown();
+    await a?.teardown();
+    await s3?.stop();
+    if (root !== '') await rm(root, { recursive: true, force: true });
+  });
+
+  it('cluster A backs up a mounted, encrypted tree and raw blocks to a directory and to S3', async () => {
+    assert.ok(a !== null && s3 !== null);
+    const d = a.path(1, 'demo');
+    await mkdir(join(d, 'etc/conf.d'), { recursive: true });
+    await writeFile(join(d, 'etc/app.conf'), 'mode = cross-cluster\n');
+    await writeFile(join(d, 'etc/conf.d/big.bin'), randomBytes(3 * blockSize + 777));
+    await writeFile(join(d, 'empty'), '');
+    await symlink('etc/app.conf', join(d, 'current'));
+    await link(join(d, 'etc/app.conf'), join(d, 'etc/conf.d/app.hard'));
+    await chmod(join(d, 'etc/conf.d/big.bin'), 0o600);
+    await chmod(join(d, 'etc/conf.d'), 0o750);
+    await chown(join(d, 'etc'), 4321, 8765);
+    await setXattr(join(d, 'etc/app.conf'), 'user.colour', 'teal');
+    for (const n of rawBlocks) {
+      const f = join(root, `raw-${n}.bin`);
+      raw.set(n, randomBytes(blockSize));
+      await writeFile(f, raw.get(n) ?? Buffer.alloc(0));
+      await ok(a, ['volume', 'write-block', 'demo', String(n), '--file', f]);
+    }
+    // Read through another node: node 1's kernel may still cache a link count from before link().
+    tree = await treeWithXattrs(a.path(2, 'demo'));
+    assert.equal(tree['etc/app.conf']?.nlink, 2);
+    assert.equal(tree['etc/app.conf']?.xattr, 'teal');
+    assert.equal(Object.keys(tree).length, 7);
+    const demo = await ok<Volume>(a, ['volume', 'get', 'demo']);
+    assert.equal(demo.encrypted, true, 'the default class encrypts');
+
+    await ok(a, ['backup-target', 'add', 'here', '--dir', join(root, 'target')]);
+    await ok(a, ['backup-target', 'add', 'cloud', '--s3', s3.endpoint, '--bucket', 'xc', '--prefix', 'site-a/', '--access-key', s3.accessKeyId, '--secret-key', s3.secretAccessKey]);
+    for (const [k, target] of [['dir', 'here'], ['s3', 'cloud']] as const) {
+      const r = await ok<BackupResult>(a, ['backup', 'create', 'demo', '--target', target, '--strategy', 'full']);
+      assert.ok(r.blocks >= rawBlocks.length + 5, `${target}: ${r.blocks} blocks`);
+      ids[k] = r.id;
+    }
+  });
+
+  it('cluster B, another key, lists A\'s backups on targets it names its own way', async () => {
+    assert.ok(s3 !== null && a !== null && b !== null);
+    await ok(b, ['backup-target', 'add', 'from-a', '--dir', join(root, 'target')]);
+    await ok(b, ['backup-target', 'add', 'from-a-s3', '--s3', s3.endpoint, '--bucket', 'xc', '--prefix', 'site-a/', '--access-key', s3.accessKeyId, '--secret-key', s3.secretAccessKey]);
+    const listed = await ok<BackupSummary[]>(b, ['backup', 'list']);
+    const seen = Object.fromEntries(listed.map((x) => [x.id, `${x.target}:${x.state}:${x.volume}`]));
+    assert.deepEqual(seen, { [ids.dir]: 'from-a:complete:demo', [ids.s3]: 'from-a-s3:complete:demo' });
+  });
+
+  it('refuses with one line and makes no volume when A\'s key file is not given, or a wrong one is', async () => {
+    assert.ok(a !== null && b !== null);
+    const cases: [string[], RegExp][] = [
+      [[], /^Error: backup bk-\S+'s data key is wrapped by another cluster's key provider \(internal internal:v1:[0-9a-f]{12}\).* — pass the key file of the cluster that made the backup.*--source-key-file FILE/],
+      [['--source-key-file', join(b.dir, 'cluster.key')], /^Error: backup bk-\S+'s data key \(wrapped by internal internal:v1:[0-9a-f]{12}\) does not open with --source-key-file \S+cluster\.key \(.*but \S+ holds internal:v1:[0-9a-f]{12}.*\) — pass the key file of the cluster that made the backup/],
+      [['--source-key-file', join(root, 'no-such.key')], /^Error: backup bk-\S+'s data key .* does not open with --source-key-file \S+no-such\.key \(cluster key file \S+ is missing/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await b.cli(1, ['backup', 'restore', ids.dir, '--name', 'refused', ...flags]);
+      assert.notEqual(r.code, 0, `restore ${flags.join(' ')} should fail`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    assert.deepEqual((await volumesOf(b)).filter((v) => v === 'refused'), []);
+  });
+
+  for (const k of ['dir', 's3'] as const) {
+    it(`${k}: B restores A's backup with A's key file, mounts it, and it is A's tree and raw blocks byte for byte`, async () => {
+      assert.ok(a !== null && b !== null);
+      const name = `from-a-${k}`;
+      const r = await ok<RestoreResult>(b, ['backup', 'restore', ids[k], '--name', name, '--source-key-file', join(a.dir, 'cluster.key')]);
+      // Sealed with B's key: B's nodes hold only B's key file, and they read it below.
+      assert.equal(r.volume.encrypted, true);
+      assert.equal(r.files, 4);
+      for (const n of [1, 3]) {
+        await waitMounted(b.path(n, name));
+        assert.deepEqual(await treeWithXattrs(b.path(n, name)), tree, `node${n}`);
+      }
+      for (const n of rawBlocks) assert.ok((await readBlock(b, name, n)).equals(raw.get(n) ?? Buffer.alloc(0)), `raw block ${n}`);
+    });
+  }
+});
