@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { chmod, chown, link, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describeFuse } from '../support/fuse.js';
@@ -139,6 +139,8 @@ describeFuse('a backup restored on another cluster (integration, fuse)', functio
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     }
     assert.deepEqual((await volumesOf(b)).filter((v) => v === 'refused'), []);
+    // Each refused restore removed its `restoring/` record: nothing is left to resume.
+    assert.deepEqual(await readdir(join(root, 'target', 'restoring')).catch(() => []), []);
   });
 
   for (const k of ['dir', 's3'] as const) {
