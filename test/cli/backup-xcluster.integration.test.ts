@@ -123,6 +123,8 @@ describeFuse('a backup restored on another cluster (integration, fuse)', functio
     const listed = await ok<BackupSummary[]>(b, ['backup', 'list']);
     const seen = Object.fromEntries(listed.map((x) => [x.id, `${x.target}:${x.state}:${x.volume}`]));
     assert.deepEqual(seen, { [ids.dir]: 'from-a:complete:demo', [ids.s3]: 'from-a-s3:complete:demo' });
+    // Verify needs no key (the objects are ciphertext, checked as stored) and finds the target by B's name.
+    for (const id of [ids.dir, ids.s3]) assert.equal((await ok<{ ok: boolean }>(b, ['backup', 'verify', id])).ok, true, id);
   });
 
   it('refuses with one line and makes no volume when A\'s key file is not given, or a wrong one is', async () => {
@@ -130,6 +132,7 @@ describeFuse('a backup restored on another cluster (integration, fuse)', functio
     const cases: [string[], RegExp][] = [
       [[], /^Error: backup bk-\S+'s data key is wrapped by another cluster's key provider \(internal internal:v1:[0-9a-f]{12}\).* — pass the key file of the cluster that made the backup.*--source-key-file FILE/],
       [['--source-key-file', join(b.dir, 'cluster.key')], /^Error: backup bk-\S+'s data key \(wrapped by internal internal:v1:[0-9a-f]{12}\) does not open with --source-key-file \S+cluster\.key \(.*but \S+ holds internal:v1:[0-9a-f]{12}.*\) — pass the key file of the cluster that made the backup/],
+      [['--source-key-file', ' '], /^Error: --source-key-file is empty — name the key file/],
       [['--source-key-file', join(root, 'no-such.key')], /^Error: backup bk-\S+'s data key .* does not open with --source-key-file \S+no-such\.key \(cluster key file \S+ is missing/],
     ];
     for (const [flags, message] of cases) {

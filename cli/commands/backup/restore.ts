@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { GalleonCommand } from '../../lib/base-command.js';
+import { usageError } from '../../lib/errors.js';
 import type { JobView } from '../../../dataplane/backup/service.js';
 import type { RestoreResult } from '../../../dataplane/backup/restore.js';
 
@@ -24,6 +25,7 @@ export default class BackupRestore extends GalleonCommand {
     const { args, flags } = await this.parse(BackupRestore);
     const admin = await this.admin(flags);
     const keyFile = flags['source-key-file'];
+    if (keyFile?.trim() === '') throw usageError('--source-key-file is empty', 'name the key file of the cluster that made the backup (its cluster.key), e.g. --source-key-file /secure/cluster-a.key');
     // Absolute: the daemon resolves it, and its working directory is not the caller's.
     const body = keyFile === undefined ? { name: flags.name } : { name: flags.name, sourceKeyFile: resolve(keyFile) };
     const job = await admin.route<JobView>('backupRestore', { id: args.id }, body);
