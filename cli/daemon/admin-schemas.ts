@@ -90,7 +90,7 @@ export const backupTargetSchema = z.strictObject({
   region: enumText.optional(), accessKeyId: field.optional(), secretAccessKey: field.optional(),
 });
 export const backupCreateSchema = z.strictObject({ volume: z.string().min(1).max(maxRefChars), target: name, strategy: enumText.optional(), snapshot: z.string().min(1).max(maxRefChars).optional() });
-export const backupRestoreSchema = z.strictObject({ name });
+export const backupRestoreSchema = z.strictObject({ name, sourceKeyFile: field.optional() });
 export const backupVerifySchema = z.strictObject({ samplePercent: z.number().gt(0).max(100).optional() });
 /** Most backups a policy keeps per GFS class (as metadata/state/logic/backups.ts). */
 export const maxKeep = 1000;

@@ -158,7 +158,7 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handle
     backupCreate: (_, b) => host.backups().startBackup(b.volume, b.target, b.strategy, b.snapshot),
     backupGet: ({ id }) => host.backups().get(id),
     backupDelete: ({ id }) => host.backups().delete(id),
-    backupRestore: ({ id }, b) => host.backups().startRestore(id, b.name),
+    backupRestore: ({ id }, b) => host.backups().startRestore(id, b.name, b.sourceKeyFile === undefined ? {} : { sourceKeyFile: b.sourceKeyFile }),
     backupVerify: ({ id }, b) => host.backups().startVerify(id, b.samplePercent ?? 100),
     backupJob: ({ id }) => Promise.resolve(host.backups().job(id)),
     backupCancel: ({ id }) => Promise.resolve(host.backups().cancel(id)),

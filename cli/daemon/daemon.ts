@@ -20,7 +20,7 @@ import { DataRole } from './data-role.js';
 import { MountManager } from '../../vfs/manager/mount-manager.js';
 import { BackupService, type SnapshotOps } from '../../dataplane/backup/service.js';
 import { createSnapshot, dropSnapshot, flushApiOf, type SnapshotHost } from './snapshot-ops.js';
-import { dataKeyContext } from '../../dataplane/client/key-providers.js';
+import { dataKeyContext, InternalKeyProvider } from '../../dataplane/client/key-providers.js';
 import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
 import { nodeIdFileName, resolveNodeId } from './node-id.js';
@@ -267,7 +267,9 @@ export class Daemon implements DaemonHost {
     this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }), this.cfg.nodeId, process.env, {
       blocks: () => this.backupBlockClient(),
       prepareVolume: (spec) => this.keys().withDataKey(this.metadata(), spec, defaultStorageClass),
-      unwrapKey: (w, what) => this.keys().provider.unwrap(dataKeyContext, { ...w, provider: w.provider as KeyProviderName }, what),
+      // A backup made on another cluster: its key file (a path on this node) opens the keys; this cluster's provider never sees them.
+      unwrapKey: (w, what, sourceKeyFile) => (sourceKeyFile === undefined ? this.keys().provider : new InternalKeyProvider(sourceKeyFile))
+        .unwrap(dataKeyContext, { ...w, provider: w.provider as KeyProviderName }, what),
       snapshots: this.backupSnapshots(),
     });
     void this.backupService.resumeInterrupted();

@@ -17,7 +17,7 @@
  * writer id of its own (never a nonce of the source's writers).
  */
 import { crc32c } from '@node-rs/crc32';
-import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
+import { ErrorCode, GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { FsCaller, MetadataApi, Volume, VolumeSpec } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../client/block-client.js';
 import { VolumeCipher } from '../client/keyring.js';
@@ -45,6 +45,8 @@ export interface RestoreIo {
   unwrapKey?: (w: WrappedKey, what: string) => Promise<Buffer>;
   /** The restore's id: the new volume carries `restoringLabel` = it until the last step is done. */
   restoreId?: string;
+  /** A backup made on another cluster: that cluster's key file, which `unwrapKey` uses (named in errors). */
+  sourceKeyFile?: string;
 }
 
 /** Openers of the sealed bodies of an encrypted backup, by sealing volume id (empty for a plain one). */
@@ -57,8 +59,27 @@ async function openersOf(m: Manifest, io: RestoreIo): Promise<Map<string, Volume
     throw new GalleonError(ErrorCode.KEY_UNAVAILABLE, `backup ${m.id} holds sealed blocks of an encrypted volume, and this daemon has no key provider`, { hint: 'restore it on a daemon started with the cluster key file (--key-file) or the KMS that wrapped its keys' });
   }
   const refuse = (): Promise<number> => Promise.reject(new GalleonError(ErrorCode.INTERNAL, 'a backup opener never seals'));
-  for (const [volumeId, w] of keys) out.set(volumeId, new VolumeCipher(volumeId, await unwrap(w, `volume ${m.volume.name} (backup ${m.id})`), refuse));
+  for (const [volumeId, w] of keys) {
+    const key = await unwrap(w, `volume ${m.volume.name} (backup ${m.id})`).catch((err: unknown) => { throw keyRefused(m, w, io.sourceKeyFile, err); });
+    out.set(volumeId, new VolumeCipher(volumeId, key, refuse));
+  }
   return out;
+}
+
+/**
+ * A data key the restore cannot open, said for the operator: without `--source-key-file` the
+ * likely cause is a backup made on another cluster (its key provider wrapped the key); with it,
+ * the file given is not that cluster's. Other errors pass as they are.
+ */
+function keyRefused(m: Manifest, w: WrappedKey, sourceKeyFile: string | undefined, err: unknown): unknown {
+  if (!isGalleonError(err, ErrorCode.KEY_UNAVAILABLE)) return err;
+  const usage = `galleon backup restore ${m.id} --name NEW --source-key-file FILE`;
+  if (sourceKeyFile === undefined) {
+    return new GalleonError(ErrorCode.KEY_UNAVAILABLE, `backup ${m.id}'s data key is wrapped by another cluster's key provider (${w.provider} ${w.keyId}), which this cluster's cannot open (${err.message})`,
+      { hint: `pass the key file of the cluster that made the backup (its cluster.key, on the node that runs the restore): ${usage}; or configure the KMS key that wrapped it`, cause: err });
+  }
+  return new GalleonError(ErrorCode.KEY_UNAVAILABLE, `backup ${m.id}'s data key (wrapped by ${w.provider} ${w.keyId}) does not open with --source-key-file ${sourceKeyFile} (${err.message})`,
+    { hint: 'pass the key file of the cluster that made the backup, with its rotated versions (the current <dir>/cluster.key of that cluster)', cause: err });
 }
 
 export async function restoreBackup(api: MetadataApi, client: BlockClient, store: ObjectStore, id: string, name: string, h: JobHooks, io: RestoreIo = {}): Promise<RestoreResult> {

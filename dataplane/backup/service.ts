@@ -87,7 +87,8 @@ export interface SnapshotOps {
 export interface BackupIo {
   blocks?: () => BlockClient;
   prepareVolume?: (spec: VolumeSpec) => Promise<VolumeSpec>;
-  unwrapKey?: (w: WrappedKey, what: string) => Promise<Buffer>;
+  /** `sourceKeyFile`: another cluster's key file wrapped the key (a backup made there); else this cluster's provider. */
+  unwrapKey?: (w: WrappedKey, what: string, sourceKeyFile?: string) => Promise<Buffer>;
   snapshots?: SnapshotOps;
 }
 
@@ -310,10 +311,14 @@ export class BackupService {
     await this.withStore(p.target, (s) => s.put(runKey(p.id, entry.dueMs, entry.backupId), Buffer.from(JSON.stringify(entry))));
   }
 
-  async startRestore(id: string, name: string): Promise<JobView> {
+  /** `o.sourceKeyFile`: a backup made on another cluster, whose key file (a path on this node) wraps its data keys. */
+  async startRestore(id: string, name: string, o: { sourceKeyFile?: string } = {}): Promise<JobView> {
     const found = await this.find(id);
     const { s } = await this.store(found.target);
-    const rec: RestoringRecord = { id: `rs-${randomBytes(6).toString('hex')}`, backupId: id, name, nodeId: this.nodeId, startedAtMs: Date.now() };
+    const rec: RestoringRecord = {
+      id: `rs-${randomBytes(6).toString('hex')}`, backupId: id, name, nodeId: this.nodeId, startedAtMs: Date.now(),
+      ...(o.sourceKeyFile === undefined ? {} : { sourceKeyFile: o.sourceKeyFile }),
+    };
     return this.restoreJob(s, found.target, found.volume.name, rec);
   }
 
@@ -325,8 +330,11 @@ export class BackupService {
    */
   private async restoreJob(s: ObjectStore, target: string, volume: string, rec: RestoringRecord): Promise<JobView> {
     await s.put(restoringKey(rec.id), Buffer.from(JSON.stringify(rec))).catch((err: unknown) => { s.close(); throw err; });
+    const unwrap = this.io.unwrapKey;
     const io = {
-      ...(this.io.prepareVolume === undefined ? {} : { prepareVolume: this.io.prepareVolume }), ...(this.io.unwrapKey === undefined ? {} : { unwrapKey: this.io.unwrapKey }), restoreId: rec.id,
+      ...(this.io.prepareVolume === undefined ? {} : { prepareVolume: this.io.prepareVolume }), restoreId: rec.id,
+      ...(unwrap === undefined ? {} : { unwrapKey: (w: WrappedKey, what: string) => unwrap(w, what, rec.sourceKeyFile) }),
+      ...(rec.sourceKeyFile === undefined ? {} : { sourceKeyFile: rec.sourceKeyFile }),
     };
     this.restoring.add(rec.id);
     return this.run('restore', rec.backupId, target, volume, s, async (h) => {
@@ -453,12 +461,13 @@ export class BackupService {
     const out: BackupSummary[] = [];
     for (const t of await this.api().listBackupTargets()) {
       const cat = await this.withStore(t.name, (s) => readCatalog(s));
-      for (const m of cat.complete) out.push(summaryOf(m, cat.verified.get(m.id) ?? null));
+      // The manifest names the target as the cluster that wrote it called it; here it is t.name.
+      for (const m of cat.complete) out.push(summaryOf({ ...m, target: t.name }, cat.verified.get(m.id) ?? null));
       for (const r of cat.incomplete) {
         const local = [...this.jobs.values()].find((j) => j.backupId === r.id && j.kind === 'backup');
         const state = local?.state === 'running' ? 'running' : r.ended?.state ?? 'incomplete';
         out.push({
-          id: r.id, target: r.target, volume: r.volume, volumeId: r.volumeId, strategy: r.strategy, parent: null, state, createdAtMs: r.startedAtMs, completedAtMs: null,
+          id: r.id, target: t.name, volume: r.volume, volumeId: r.volumeId, strategy: r.strategy, parent: null, state, createdAtMs: r.startedAtMs, completedAtMs: null,
           blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: local?.progress ?? r.progress ?? null, scheduled: r.scheduled ?? null,
         });
       }
@@ -474,7 +483,9 @@ export class BackupService {
     let incomplete: GalleonError | null = null;
     for (const t of await this.api().listBackupTargets()) {
       try {
-        return await this.withStore(t.name, (s) => readManifest(s, id));
+        // Where it is found, under this cluster's name for the target (a backup made by another
+        // cluster names the target as that cluster called it).
+        return { ...await this.withStore(t.name, (s) => readManifest(s, id)), target: t.name };
       } catch (err) {
         if (!isGalleonError(err, ErrorCode.BACKUP_NOT_FOUND)) throw err;
         if (err.details.incomplete === true) incomplete = err;

@@ -198,6 +198,11 @@ export interface RestoringRecord {
   name: string;
   nodeId: string;
   startedAtMs: number;
+  /**
+   * A backup made on another cluster: the path (on this node) of that cluster's key file, which
+   * wraps the backup's data keys. The path only, never key material: a resumed restore reads it again.
+   */
+  sourceKeyFile?: string;
 }
 
 /** A `restoring/` record read back, or null when it is not one. */
@@ -205,7 +210,7 @@ export function checkRestoring(raw: unknown): RestoringRecord | null {
   if (typeof raw !== 'object' || raw === null) return null;
   const r = raw as Partial<RestoringRecord>;
   const ok = typeof r.id === 'string' && isRestoreId(r.id) && typeof r.backupId === 'string' && isBackupId(r.backupId) && typeof r.name === 'string' && r.name.length > 0
-    && typeof r.nodeId === 'string' && Number.isSafeInteger(r.startedAtMs);
+    && typeof r.nodeId === 'string' && Number.isSafeInteger(r.startedAtMs) && (r.sourceKeyFile === undefined || (typeof r.sourceKeyFile === 'string' && r.sourceKeyFile.length > 0));
   return ok ? r as RestoringRecord : null;
 }
 

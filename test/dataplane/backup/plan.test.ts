@@ -1,7 +1,7 @@
 /** The pure backup decisions (dataplane/backup/logic/plan.ts, manifest.ts). */
 import { strict as assert } from 'node:assert';
 import { blockVerdict, chooseParent, sampleKeys, trustedHashes, type PriorBackup } from '../../../dataplane/backup/logic/plan.js';
-import { blockObjectKey, checkManifest, checkVerifying, idOfKey, manifestKey, verifyingKey, type BlockEntry } from '../../../dataplane/backup/logic/manifest.js';
+import { blockObjectKey, checkManifest, checkRestoring, checkVerifying, idOfKey, manifestKey, verifyingKey, type BlockEntry } from '../../../dataplane/backup/logic/manifest.js';
 
 const h = (c: string): string => c.repeat(64);
 const e = (c: string, bytes = 4096): BlockEntry => ({ sha256: h(c), crc32c: 1, bytes });
@@ -76,5 +76,13 @@ describe('backup plan', () => {
     assert.throws(() => manifestKey('../../etc/passwd'), /invariant/);
     assert.equal(idOfKey('manifests', 'manifests/bk-00000001.json'), 'bk-00000001');
     assert.equal(idOfKey('manifests', 'manifests/evil.json'), null);
+  });
+
+  it('a restoring/ record may name another cluster\'s key file (a path, never key material), and nothing else in its place', () => {
+    const rec = { id: 'rs-0123456789ab', backupId: 'bk-00000001', name: 'db', nodeId: 'node1', startedAtMs: 5 };
+    assert.deepEqual(checkRestoring(rec), rec);
+    assert.deepEqual(checkRestoring({ ...rec, sourceKeyFile: '/secure/a.key' }), { ...rec, sourceKeyFile: '/secure/a.key' });
+    assert.equal(checkRestoring({ ...rec, sourceKeyFile: '' }), null);
+    assert.equal(checkRestoring({ ...rec, sourceKeyFile: { keys: {} } }), null);
   });
 });
