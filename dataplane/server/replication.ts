@@ -60,7 +60,7 @@ export class Replicator {
     const drive = new PrimaryDrive(d);
     this.peering = new Peering(d, drive);
     this.primaryPath = new PrimaryPath(d, this.peering, drive);
-    this.replicaPath = new ReplicaPath(d, this.peering);
+    this.replicaPath = new ReplicaPath(d, this.peering, drive);
   }
 
   /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */
