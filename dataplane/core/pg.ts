@@ -176,6 +176,8 @@ function onReplicaByShell(c: PgRecord, p: PgPlacement, recorded: number, out: Pg
     if (c.phase !== 'idle') setPhase(c, 'idle');
   }
   raiseEpoch(c, Math.max(p.epoch, recorded), out);
+  // Not (yet) serving it: the placement still answers whether a forward's epoch is known.
+  if (c.role !== 'primary' && (c.placement === null || p.epoch > c.placement.epoch)) c.placement = p;
 }
 
 // ---- hand-back ------------------------------------------------------------------------------
