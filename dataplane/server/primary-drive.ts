@@ -127,6 +127,7 @@ export class PrimaryDrive extends PgWorker {
     this.store.write(cur.op, { sync: a.sync }).then(() => this.step(ppg, { t: 'stored', token: a.token }), (err: unknown) => {
       cur.localError = err instanceof Error ? err : new GalleonError('INTERNAL', 'local write failed', { cause: err });
       this.log.error({ err, volumeId: address.volumeId, pg: ppg.pg, seq: entry.seq }, 'local write failed on the primary');
+      ppg.runtime.coreBehind = true; // the mirror counted the seq: a later forward of it must not be skipped
       this.step(ppg, { t: 'storeFailed', token: a.token });
     });
   }
