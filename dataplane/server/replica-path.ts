@@ -11,19 +11,22 @@ import { metrics } from '../metrics.js';
 import { nodeOf } from '../placement.js';
 import type { BlockOp } from '../store/types.js';
 import type { ReplicateResult } from '../wire.js';
-import { refusalError, staleEpochError } from './admission.js';
-import { PgCore, admitReplicaOp, gapCheck, type Entry, type PeerMsg, type PgAction } from '../core/index.js';
+import { staleEpochError } from './admission.js';
+import { PgCore, gapCheck, type Entry, type PeerMsg, type PgAction } from '../core/index.js';
 import type { Peering } from './peering.js';
 import { corePlacement, type PrimaryDrive } from './primary-drive.js';
 import { PgWorker, gapGraceMs, type ReplicatorDeps } from './pg-worker.js';
 
-/** One `replicaApplyPg` call: the PG, its core record, the primary, the core's answers by seqs. */
+/** One forward batch or catch-up request: the PG, its core record, the primary, what the core answered. */
 interface ForwardCtx {
   volumeId: string;
   pg: number;
   core: PgCore;
   from: string;
+  /** The core's ack or nack of each forward, by its seqs. */
   results: Map<string, Extract<PeerMsg, { t: 'ack' } | { t: 'nack' }>>;
+  /** The core asked to pull from the primary (a catch-up request it admitted). */
+  pull: boolean;
 }
 
 export interface ReplicaWrite {
@@ -100,7 +103,7 @@ export class ReplicaPath extends PgWorker {
     await this.peering.refuseStaleCopy(volumeId, pg, top);
     const view = await this.gate.view(volumeId, group);
     const core = await this.replicaCore(volumeId, pg, view.epoch);
-    const ctx: ForwardCtx = { volumeId, pg, core, from: group.primary, results: new Map() };
+    const ctx: ForwardCtx = { volumeId, pg, core, from: group.primary, results: new Map(), pull: false };
     await this.carryOut(ctx, core.step({ t: 'replicaByShell', p: corePlacement(group, placement), recorded: view.epoch }), []);
     const byEpoch = new Map<number, number[]>();
     writes.forEach((w, i) => { const l = byEpoch.get(w.op.epoch); if (l === undefined) byEpoch.set(w.op.epoch, [i]); else l.push(i); });
@@ -141,7 +144,8 @@ export class ReplicaPath extends PgWorker {
         case 'epoch': await this.store.observeEpoch(ctx.volumeId, ctx.pg, a.epoch); break;
         case 'store': await this.storeForward(ctx, a, ops); break;
         case 'send':
-          invariant(a.msg.t === 'ack' || a.msg.t === 'nack', `the replica path answers a forward, not ${a.msg.t}`);
+          if (a.msg.t === 'pull') { ctx.pull = true; break; } // a catch-up request: the caller pulls (Peering.catchUp)
+          invariant(a.msg.t === 'ack' || a.msg.t === 'nack', `the replica path answers a forward or pulls, not ${a.msg.t}`);
           ctx.results.set(a.msg.seqs.join(','), a.msg);
           break;
         case 'trim':
@@ -245,8 +249,14 @@ export class ReplicaPath extends PgWorker {
         hint: 'a node catches up only from its primary as the metadata service registered it; leave out primary=', details: { primary: group.primary },
       });
     }
-    const refusal = admitReplicaOp(await this.gate.view(volumeId, group), epoch);
-    if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
+    // Whether to pull is the core's (`onCatchUp`: the epoch check, then a `pull`); the pull is I/O here.
+    const view = await this.gate.view(volumeId, group);
+    const core = await this.replicaCore(volumeId, pg, view.epoch);
+    const ctx: ForwardCtx = { volumeId, pg, core, from: group.primary, results: new Map(), pull: false };
+    await this.carryOut(ctx, core.step({ t: 'replicaByShell', p: corePlacement(group, placement), recorded: view.epoch }), []);
+    await this.carryOut(ctx, core.step({ t: 'msg', from: group.primary, msg: { t: 'catchUp', epoch } }), []);
+    if (!ctx.pull && epoch < core.r.epoch) throw staleEpochError(volumeId, pg, epoch, core.r.epoch);
+    if (!ctx.pull) throw new GalleonError('UNAVAILABLE', `${volumeId}/${pg} does not catch up at epoch ${epoch} now`, { hint: 'the primary asks again' });
     return this.peering.catchUp(volumeId, pg, address, epoch);
   }
 

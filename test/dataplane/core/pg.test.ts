@@ -283,6 +283,13 @@ describe('dataplane/core: PgCore', () => {
       assert.deepEqual(of(core.step(fwd(1, [1])), 'send').map((a) => a.msg), [{ t: 'nack', epoch: 1, seqs: [1], newer: 2 }]);
     });
 
+    it('a catch-up request at the current epoch pulls from the watermark on; one at an older epoch pulls nothing', () => {
+      const core = new PgCore('b', { epoch: 1, applied: 5, trimmedTo: 0, held: [] });
+      core.step({ t: 'replicaByShell', p: placement(2, 'a'), recorded: 2 });
+      assert.deepEqual(core.step({ t: 'msg', from: 'a', msg: { t: 'catchUp', epoch: 2 } }), [{ t: 'send', to: 'a', msg: { t: 'pull', epoch: 2, fromSeq: 6 } }]);
+      assert.deepEqual(core.step({ t: 'msg', from: 'a', msg: { t: 'catchUp', epoch: 1 } }), []);
+    });
+
     it('trims behind the primary\'s allowance, never past its own watermark', () => {
       const core = new PgCore('b', { epoch: 1, applied: 0, trimmedTo: 0, held: [] }, {}, { ...defaultCoreLimits, trimEveryEntries: 2 });
       core.step({ t: 'replicaByShell', p: placement(1, 'a'), recorded: 1 });
