@@ -249,6 +249,8 @@ export class ReplicaPath extends PgWorker {
         hint: 'a node catches up only from its primary as the metadata service registered it; leave out primary=', details: { primary: group.primary },
       });
     }
+    // A stale copy is refused before the core may record the epoch (rule 4, server/README.md).
+    await this.peering.refuseStaleCopy(volumeId, pg, epoch);
     // Whether to pull is the core's (`onCatchUp`: the epoch check, then a `pull`); the pull is I/O here.
     const view = await this.gate.view(volumeId, group);
     const core = await this.replicaCore(volumeId, pg, view.epoch);
