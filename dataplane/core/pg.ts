@@ -43,6 +43,7 @@ function dispatch(c: PgRecord, ev: PgEvent, out: PgAction[]): void {
     case 'storeFailed': onStoreFailed(c, ev.token, out); return;
     case 'peeredByShell': primary.onPeeredByShell(c, ev, out); return;
     case 'restored': onRestored(c, ev, out); return;
+    case 'replicaByShell': onReplicaByShell(c, ev.p, ev.recorded, out); return;
     case 'tick': onTick(c, out); return;
   }
 }
@@ -157,6 +158,26 @@ function onRestored(c: PgRecord, ev: { epoch: number; applied: number; highest: 
   if (ev.epoch <= c.epoch) return;
   c.epoch = ev.epoch;
   if (c.role === 'primary' && c.placement !== null && c.epoch > c.placement.epoch && c.phase !== 'fenced') fence(c, out);
+}
+
+/**
+ * The shell's replica path checked the sender and the copy (server/README.md): this node is a
+ * replica of `p`. A primary of an older placement leaves its role (what waits fails STALE_EPOCH:
+ * a successor exists); a placement older than the record's, or one naming this node primary (a
+ * deposed primary's late forward), changes nothing but the epoch.
+ */
+function onReplicaByShell(c: PgRecord, p: PgPlacement, recorded: number, out: PgAction[]): void {
+  // This node is the placement's primary: the forward is a deposed primary's late one; only the epoch counts.
+  if (p.primary !== c.self && (c.placement === null || p.epoch >= c.placement.epoch)) {
+    if (c.placement?.epoch !== p.epoch) primary.leaveRole(c, out);
+    c.placement = p;
+    c.role = 'replica';
+    c.lease = false;
+    if (c.phase !== 'idle') setPhase(c, 'idle');
+  }
+  raiseEpoch(c, Math.max(p.epoch, recorded), out);
+  // Not (yet) serving it: the placement still answers whether a forward's epoch is known.
+  if (c.role !== 'primary' && (c.placement === null || p.epoch > c.placement.epoch)) c.placement = p;
 }
 
 // ---- hand-back ------------------------------------------------------------------------------

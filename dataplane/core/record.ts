@@ -5,7 +5,7 @@
  */
 import { invariant } from '../../proto/errors.js';
 import type { ReplicaAck } from '../logic/write-concern.js';
-import type { BlockVersion, CoreFaults, CoreLimits, Entry, ErrorCodeOut, JournalFill, PgAction, PgPlacement, WriteConcern } from './types.js';
+import type { BlockVersion, CoreFaults, CoreLimits, Entry, ErrorCodeOut, JournalFill, PgAction, PgPlacement, PgRestore, WriteConcern } from './types.js';
 
 /** A write this node ordered as primary, until every replica answered or failed it. */
 export interface PendingWrite {
@@ -75,12 +75,12 @@ export interface PgRecord {
   rejoining: boolean;
 }
 
-export function newRecord(self: string, restore: { epoch: number; applied: number; trimmedTo: number; held: readonly number[] }, faults: CoreFaults, limits: CoreLimits): PgRecord {
+export function newRecord(self: string, restore: PgRestore, faults: CoreFaults, limits: CoreLimits): PgRecord {
   invariant(restore.applied >= restore.trimmedTo, 'a restored watermark covers the trimmed journal');
   return {
     self, faults, limits, epoch: restore.epoch, placement: null, role: 'none', phase: 'idle', lease: false,
     applied: restore.applied, held: new Set(restore.held.filter((s) => s > restore.applied)), trimmedTo: restore.trimmedTo,
-    nextSeq: 1, lastAssigned: 0, pending: new Map(), replicaApplied: new Map(), peerAnswers: new Map(), outOfSync: new Map(),
+    nextSeq: (restore.lastAssigned ?? 0) + 1, lastAssigned: restore.lastAssigned ?? 0, pending: new Map(), replicaApplied: new Map(), peerAnswers: new Map(), outOfSync: new Map(),
     storeWaits: new Map(), nextToken: 1, now: 0, phaseSince: 0, gapSince: null, handBack: null, rejoining: false,
   };
 }

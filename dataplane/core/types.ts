@@ -118,6 +118,13 @@ export type PgEvent =
    * of the journal follows it; the epoch is already recorded there (raised, never lowered).
    */
   | { t: 'restored'; epoch: number; applied: number; highest: number; trimmedTo: number }
+  /**
+   * The shell admitted a forward's sender against a placement it read and checked that this copy
+   * is not stale (its placement reads are not core events yet, server/README.md): serve as a
+   * replica of `p`. `recorded`: the newest epoch the shell holds for the PG (store and fences,
+   * forged ones lowered); the record rises to it. A `msg forward` from `p.primary` follows.
+   */
+  | { t: 'replicaByShell'; p: PgPlacement; recorded: number }
   | { t: 'tick' };
 
 export type PgAction =
@@ -203,4 +210,6 @@ export interface PgRestore {
   trimmedTo: number;
   /** Seqs held above `applied` (a journal with gaps). */
   held: readonly number[];
+  /** Seqs an earlier record of this process assigned (a record rebuilt after a forged epoch was lowered). */
+  lastAssigned?: number;
 }

@@ -45,7 +45,7 @@ export class Peering extends PgWorker {
     const r = this.rt(`${volumeId}/${pg}`);
     r.primary = undefined;
     this.leases?.drop(volumeId, pg);
-    r.replicaTrimmedTo = undefined;
+    r.coreBehind = true;
     r.failedReplicas.clear();
   }
 

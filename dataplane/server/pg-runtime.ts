@@ -68,8 +68,9 @@ export interface WriteResult {
 export interface PgRuntime {
   /**
    * The replication core's record of this PG (../core), one for the process's life: created at
-   * the first peering as primary, told what the store holds (`restored`) before every later one,
-   * so the seqs it assigned in any epoch are never assigned again. Undefined until then.
+   * the first peering as primary or the first forward as replica, told what the store holds
+   * (`restored`) before every peering as primary and when the replica path finds the store ahead
+   * of it, so the seqs it assigned in any epoch are never assigned again. Undefined until then.
    */
   core: PgCore | undefined;
   /** Writes the core has not answered yet, by the core's request number (`nextReq`), whatever epoch ordered them. */
@@ -97,8 +98,13 @@ export interface PgRuntime {
    * timer that looks again, and the primary to pull from (replica-path.ts, the core's `gapCheck`).
    */
   gap: { since: number; timer: TimerHandle | undefined; primary: { address: string; epoch: number } } | undefined;
-  /** The journal position this replica last trimmed to (undefined: ask the store). */
-  replicaTrimmedTo: number | undefined;
+  /**
+   * The shell wrote the store behind the core record in a way the store cannot show as "ahead"
+   * (a drop, a failed store action): the replica path restores the record from the store first.
+   */
+  coreBehind: boolean;
+  /** The replica path's last store action (each reports `stored` only after the ones before it). */
+  replicaStored: Promise<unknown>;
   /**
    * Replica-side writes in progress (forwards and catch-up batches, each admitted under an epoch
    * check): peering waits for them, so the seqs it reports include every write admitted before
@@ -118,7 +124,7 @@ export function newPgRuntime(): PgRuntime {
   return {
     core: undefined, writes: new Map(), nextReq: 1,
     primary: undefined, serving: undefined, peerings: new Map(), claimedEpoch: undefined, fencedEpoch: 0,
-    failedReplicas: new Set(), catchingUp: false, gap: undefined, replicaTrimmedTo: undefined, applying: new Set(), handedBack: new Set(),
+    failedReplicas: new Set(), catchingUp: false, gap: undefined, coreBehind: false, replicaStored: Promise.resolve(), applying: new Set(), handedBack: new Set(),
     handingBack: new Set(), rejoining: false, healing: undefined,
   };
 }

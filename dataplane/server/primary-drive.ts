@@ -15,7 +15,7 @@ import type { VolumePlacement } from '../placement.js';
 import type { PgState } from '../store/types.js';
 import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
 import { staleEpochError } from './admission.js';
-import type { CoreWrite, MarkCall, PrimaryPg, WriteResult } from './pg-runtime.js';
+import type { CoreWrite, MarkCall, PgRuntime, PrimaryPg, WriteResult } from './pg-runtime.js';
 import { PgWorker } from './pg-worker.js';
 
 /** A primary retries an out-of-sync mark the metadata service did not take after this long. */
@@ -36,6 +36,11 @@ const hints: Record<ErrorCodeOut, string> = {
   WRITE_CONCERN_UNMET: 'use a weaker write concern, or retry once the replicas are reachable (add replicas in another zone for distributed)',
 };
 
+/** The core's view of a PG's placement (../core/types.ts `PgPlacement`). */
+export function corePlacement(group: PlacementGroup, placement: VolumePlacement): PgPlacement {
+  return { epoch: group.epoch, primary: group.primary, replicas: group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone })), addedAt: group.addedAtEpoch ?? {} };
+}
+
 export class PrimaryDrive extends PgWorker {
   private dieArmed = dieAfterForward;
 
@@ -50,9 +55,7 @@ export class PrimaryDrive extends PgWorker {
     const r = this.rt(`${volumeId}/${pg}`);
     const held = st.highestSeq > st.appliedSeq ? [st.highestSeq] : [];
     r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults);
-    const p: PgPlacement = {
-      epoch, primary: group.primary, replicas: group.replicas.map((id) => ({ id, zone: nodeOf(placement, id).zone })), addedAt: group.addedAtEpoch ?? {},
-    };
+    const p = corePlacement(group, placement);
     const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, runtime: r, marks: new Map(), handedBack: new Map() };
     this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, highest: st.highestSeq, trimmedTo: st.trimmedSeq });
     this.run(ppg, null, { t: 'peeredByShell', p, groupHighest });
@@ -124,6 +127,7 @@ export class PrimaryDrive extends PgWorker {
     this.store.write(cur.op, { sync: a.sync }).then(() => this.step(ppg, { t: 'stored', token: a.token }), (err: unknown) => {
       cur.localError = err instanceof Error ? err : new GalleonError('INTERNAL', 'local write failed', { cause: err });
       this.log.error({ err, volumeId: address.volumeId, pg: ppg.pg, seq: entry.seq }, 'local write failed on the primary');
+      ppg.runtime.coreBehind = true; // the mirror counted the seq: a later forward of it must not be skipped
       this.step(ppg, { t: 'storeFailed', token: a.token });
     });
   }
@@ -147,6 +151,19 @@ export class PrimaryDrive extends PgWorker {
       this.log[level]({ replica: to, volumeId: ppg.volumeId, pg: ppg.pg, seq: op.seq, code: isGalleonError(err) ? err.code : undefined }, 'replica failed to apply a write');
       this.step(ppg, { t: 'msg', from: to, msg: { t: 'nack', epoch: msg.epoch, seqs, newer } });
     });
+  }
+
+  /**
+   * An answer the core gave while the replica path stepped the PG's record (a primary of an older
+   * placement that learned it is a replica now fails what waits): carried out like one of this path's.
+   */
+  answerFromReplicaPath(r: PgRuntime, a: Extract<PgAction, { t: 'answer' }>): void {
+    const ppg = r.serving;
+    if (ppg !== undefined && ppg.runtime === r) { this.answer(ppg, a); return; }
+    const w = r.writes.get(a.req);
+    if (w === undefined) return;
+    r.writes.delete(a.req);
+    w.reject(new GalleonError(a.ok ? 'INTERNAL' : a.code, `write to ${w.address.volumeId}: ${a.ok ? 'acknowledged after the primary left its role' : a.message}`, { hint: hints.STALE_EPOCH }));
   }
 
   private answer(ppg: PrimaryPg, a: Extract<PgAction, { t: 'answer' }>): void {

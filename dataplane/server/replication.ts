@@ -22,6 +22,7 @@ import { PrimaryPath } from './primary-path.js';
 import { ReplicaPath } from './replica-path.js';
 import { coreFaultsFrom, type ReplicatorDeps } from './pg-worker.js';
 import { PrimaryDrive } from './primary-drive.js';
+import type { PgRecord } from '../core/index.js';
 
 export { catchUpMaxBytes, gapGraceMs, trimEveryEntries } from './pg-worker.js';
 export { peeringTimeoutMs, rejoinRetryMs, resyncBatchBlocks } from './peering.js';
@@ -60,7 +61,7 @@ export class Replicator {
     const drive = new PrimaryDrive(d);
     this.peering = new Peering(d, drive);
     this.primaryPath = new PrimaryPath(d, this.peering, drive);
-    this.replicaPath = new ReplicaPath(d, this.peering);
+    this.replicaPath = new ReplicaPath(d, this.peering, drive);
   }
 
   /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */
@@ -71,6 +72,11 @@ export class Replicator {
   /** Whether this node's copy of the PG is being replaced (report it as empty meanwhile). */
   isRejoining(volumeId: string, pg: number): boolean {
     return this.pgs.get(`${volumeId}/${pg}`)?.rejoining === true;
+  }
+
+  /** The PG's replication-core record (read-only; tests and diagnostics), if this node has one yet. */
+  coreRecord(volumeId: string, pg: number): Readonly<PgRecord> | undefined {
+    return this.pgs.get(`${volumeId}/${pg}`)?.core?.r;
   }
 
   // ---- peering and catch-up (peering.ts) -------------------------------------------------

@@ -3,7 +3,7 @@
  * covers the interleavings; these pin the individual decisions.
  */
 import assert from 'node:assert/strict';
-import { PgCore, type PgAction, type PgEvent, type PgPlacement } from '../../../dataplane/core/index.js';
+import { PgCore, defaultCoreLimits, type PgAction, type PgEvent, type PgPlacement } from '../../../dataplane/core/index.js';
 
 const zones: Record<string, string> = { a: 'z1', b: 'z2', c: 'z1' };
 function placement(epoch: number, primary: string, ids = ['a', 'b', 'c'], addedAt: Record<string, number> = {}): PgPlacement {
@@ -236,5 +236,71 @@ describe('dataplane/core: PgCore', () => {
     for (let i = 1; i <= 3; i++) stored(core, core.step(write(i, 'durable')));
     assert.deepEqual(of(core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 1, seqs: [1], durable: false, applied: 3 } }), 'trim'), [], 'a non-durable watermark does not count');
     assert.deepEqual(of(core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 1, seqs: [2], durable: true, applied: 2 } }), 'trim'), [{ t: 'trim', upto: 2 }]);
+  });
+
+  describe('the replica path as the shell drives it (replicaByShell, then msg forward)', () => {
+    const fwd = (epoch: number, seqs: number[], sync = true, trimSeq = 0): PgEvent => ({
+      t: 'msg', from: 'a', msg: { t: 'forward', epoch, entries: seqs.map((seq) => ({ seq, epoch, block: seq, value: `v${seq}` })), sync, trimSeq },
+    });
+
+    it('stores a forward with a token and acks only once the store reported it, with the mirror\'s watermark; a seq in flight is not stored twice', () => {
+      const core = new PgCore('b', { epoch: 1, applied: 2, trimmedTo: 0, held: [] });
+      assert.deepEqual(core.step({ t: 'replicaByShell', p: placement(3, 'a'), recorded: 3 }), [{ t: 'epoch', epoch: 3 }]);
+      const out = core.step(fwd(3, [3, 4]));
+      assert.deepEqual(of(out, 'send'), [], 'no ack before the store finished');
+      const [st] = of(out, 'store');
+      assert.deepEqual(st?.entries.map((e) => e.seq), [3, 4]);
+      const dup = core.step(fwd(3, [4]));
+      assert.deepEqual(of(dup, 'store')[0]?.entries, [], 'seq 4 is already being stored');
+      assert.deepEqual(of(stored(core, out), 'send'), [{ t: 'send', to: 'a', msg: { t: 'ack', epoch: 3, seqs: [3, 4], durable: true, applied: 4 } }]);
+      assert.deepEqual(of(stored(core, dup), 'send').map((a) => a.msg.t), ['ack']);
+    });
+
+    it('refuses a forward of an epoch older than the recorded one, naming the newer (the shell maps it to STALE_EPOCH)', () => {
+      const core = new PgCore('b', { epoch: 2, applied: 0, trimmedTo: 0, held: [] });
+      core.step({ t: 'replicaByShell', p: placement(3, 'a'), recorded: 4 });
+      assert.deepEqual(core.step(fwd(3, [1])), [{ t: 'send', to: 'a', msg: { t: 'nack', epoch: 3, seqs: [1], newer: 4 } }]);
+      assert.equal(core.r.applied, 0);
+    });
+
+    it('a primary of an older placement that becomes a replica fails what waits STALE_EPOCH and then stores the new primary\'s forwards', () => {
+      const core = new PgCore('b', { epoch: 1, applied: 0, trimmedTo: 0, held: [] });
+      core.step({ t: 'peeredByShell', p: placement(1, 'b'), groupHighest: 0 });
+      core.step({ t: 'lease', epoch: 1, valid: true });
+      core.step({ t: 'write', req: 1, block: 1, value: 'x', concern: 'replicated', epoch: 1 });
+      const left = core.step({ t: 'replicaByShell', p: placement(2, 'a'), recorded: 2 });
+      assert.deepEqual(of(left, 'answer').map((a) => (a.ok ? 'ok' : a.code)), ['STALE_EPOCH']);
+      assert.equal(core.r.role, 'replica');
+      assert.deepEqual(of(core.step(fwd(2, [2])), 'store')[0]?.entries.map((e) => e.seq), [2]);
+      const [refused] = of(core.step({ t: 'write', req: 2, block: 1, value: 'y', concern: 'acknowledged', epoch: 2 }), 'answer');
+      assert.equal(refused?.ok === false ? refused.code : 'ok', 'NOT_PRIMARY');
+    });
+
+    it('a placement naming this node primary (a deposed primary\'s late forward) only raises the epoch: the forward is refused', () => {
+      const core = new PgCore('b', { epoch: 1, applied: 0, trimmedTo: 0, held: [] });
+      assert.deepEqual(core.step({ t: 'replicaByShell', p: placement(2, 'b'), recorded: 2 }), [{ t: 'epoch', epoch: 2 }]);
+      assert.equal(core.r.role, 'none');
+      assert.deepEqual(of(core.step(fwd(1, [1])), 'send').map((a) => a.msg), [{ t: 'nack', epoch: 1, seqs: [1], newer: 2 }]);
+    });
+
+    it('a catch-up request at the current epoch pulls from the watermark on; one at an older epoch pulls nothing', () => {
+      const core = new PgCore('b', { epoch: 1, applied: 5, trimmedTo: 0, held: [] });
+      core.step({ t: 'replicaByShell', p: placement(2, 'a'), recorded: 2 });
+      assert.deepEqual(core.step({ t: 'msg', from: 'a', msg: { t: 'catchUp', epoch: 2 } }), [{ t: 'send', to: 'a', msg: { t: 'pull', epoch: 2, fromSeq: 6 } }]);
+      assert.deepEqual(core.step({ t: 'msg', from: 'a', msg: { t: 'catchUp', epoch: 1 } }), []);
+    });
+
+    it('trims behind the primary\'s allowance, never past its own watermark', () => {
+      const core = new PgCore('b', { epoch: 1, applied: 0, trimmedTo: 0, held: [] }, {}, { ...defaultCoreLimits, trimEveryEntries: 2 });
+      core.step({ t: 'replicaByShell', p: placement(1, 'a'), recorded: 1 });
+      assert.deepEqual(of(core.step(fwd(1, [1, 2, 4], true, 9)), 'trim'), [{ t: 'trim', upto: 2 }]);
+    });
+
+    it('a record rebuilt with the seqs an earlier one assigned (lastAssigned) assigns above them', () => {
+      const core = new PgCore('a', { epoch: 3, applied: 1, trimmedTo: 0, held: [], lastAssigned: 9 });
+      core.step({ t: 'peeredByShell', p: placement(3, 'a'), groupHighest: 1 });
+      core.step({ t: 'lease', epoch: 3, valid: true });
+      assert.equal(of(core.step({ t: 'write', req: 1, block: 1, value: 'x', concern: 'acknowledged', epoch: 3 }), 'store')[0]?.entries[0]?.seq, 10);
+    });
   });
 });

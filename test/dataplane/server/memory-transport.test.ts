@@ -93,4 +93,30 @@ describe('Replicator on the in-memory store, transport and clock', () => {
       for (const r of replicators) r.close();
     }
   });
+
+  it('a forward is a step of the replica\'s one core record: it mirrors the store, restores from it when the store got ahead, and a seq it holds is not stored again', async () => {
+    const { network, replicators, stores } = await memoryWorld();
+    try {
+      const p = twoNodePlacement(addresses);
+      for (const r of replicators) await r.adoptPlacement(p);
+      const [, n2] = stores as [MemoryBlockStore, MemoryBlockStore];
+      const [, r2] = replicators as [Replicator, Replicator];
+      const t = network.transport(addresses.n1);
+      const opts = { sync: true, primary: addresses.n1, trimSeq: 0 };
+      const a = blockIn(pgForwarded, 1, (inode, blockNo) => pgOf(inode, blockNo, 2));
+      const b = { ...a, blockNo: 1 };
+      assert.deepEqual(await t.replicate(addresses.n2, { kind: 'put', address: a, pg: pgForwarded, seq: 1, epoch: 1, data: pattern(1, 256) }, opts), { appliedSeq: 1 });
+      const rec = r2.coreRecord('tv', pgForwarded);
+      assert.deepEqual([rec?.role, rec?.epoch, rec?.applied], ['replica', 1, 1]);
+      // Written behind the record's back (as catch-up does): the next forward finds the store ahead.
+      await n2.write({ kind: 'put', address: a, pg: pgForwarded, seq: 2, epoch: 1, data: pattern(2, 256) }, { sync: true });
+      assert.deepEqual(await t.replicate(addresses.n2, { kind: 'put', address: a, pg: pgForwarded, seq: 3, epoch: 1, data: pattern(3, 256) }, opts), { appliedSeq: 3 });
+      assert.equal(r2.coreRecord('tv', pgForwarded)?.applied, 3);
+      // A seq the record holds is acknowledged without a store write (the core's decision, not the store's onlyIfNewer).
+      assert.deepEqual(await t.replicate(addresses.n2, { kind: 'put', address: b, pg: pgForwarded, seq: 1, epoch: 1, data: pattern(9, 256) }, opts), { appliedSeq: 3 });
+      await assert.rejects(n2.read(b), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'));
+    } finally {
+      for (const r of replicators) r.close();
+    }
+  });
 });
