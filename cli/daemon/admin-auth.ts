@@ -35,6 +35,16 @@ export const clusterWideRoutes: ReadonlySet<AdminRouteName> = new Set<AdminRoute
   'backupPolicyDelete',
 ]);
 
+/**
+ * What a route's body can add to its role: a backup restore with `sourceKeyFile` makes the daemon
+ * (root) open a file of the caller's choosing on its disk, so it needs admin, not write.
+ */
+function requireBodyNeeds(p: Principal, call: RouteCall): void {
+  if (call.name === 'backupRestore' && typeof call.body === 'object' && call.body !== null && (call.body as { sourceKeyFile?: unknown }).sourceKeyFile !== undefined) {
+    requireNeed(p, 'admin', 'restore with --source-key-file (the daemon reads that file on its own disk)');
+  }
+}
+
 /** The role each admin route needs, and whether a user's call of it is audited (it changes state). */
 export const routeNeeds: Record<AdminRouteName, { need: Need; audited: boolean }> = {
   volumeList: { need: 'read', audited: false }, volumeGet: { need: 'read', audited: false },
@@ -104,6 +114,7 @@ export class AdminAuth {
       if (clusterWideRoutes.has(name)) requireClusterWide(p, `use ${adminRoutes[name].command}`);
       const caller = p;
       call.body = await readBody();
+      requireBodyNeeds(caller, call);
       const api = (): AdminApi => (caller.kind === 'node' ? this.o.api() : guardedApi(this.o.api(), caller));
       await this.checkVolumeAccess(caller, call, api);
       const value = await run(api, call.body);

@@ -211,4 +211,18 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     const block = await cliJson<{ data: string }>(['volume', 'read-block', 'va', '0'], env(admin));
     assert.equal(Buffer.from(block.data, 'base64').toString('utf8').replace(/\0+$/, ''), 'tenant-a', 'nor wrote a block');
   });
+
+  it('a backup restore naming a key file on the daemon\'s disk (--source-key-file) needs admin, not write', async () => {
+    await cliJson(['user', 'create', 'otto', '--role', 'operator'], env(admin));
+    const otto = (await makeToken('otto')).token;
+    const url = adminUrl('/v1/backups/bk-none/restore');
+    const withFile = await http('POST', url, otto, { name: 'r1', sourceKeyFile: '/etc/shadow' });
+    assert.equal(withFile.status, 403, JSON.stringify(withFile.body));
+    assert.match(withFile.error?.message ?? '', /otto \(role operator\) may not restore with --source-key-file/);
+    // The role is enough without the file: the route runs and finds no such backup.
+    const without = await http('POST', url, otto, { name: 'r1' });
+    assert.notEqual(without.status, 403, JSON.stringify(without.body));
+    const byAdmin = await http('POST', url, admin, { name: 'r1', sourceKeyFile: '/etc/shadow' });
+    assert.notEqual(byAdmin.status, 403, JSON.stringify(byAdmin.body));
+  });
 });
