@@ -11,7 +11,7 @@ import type {
 import { deleteLease, leasesOn, putLease } from './lease-store.js';
 import { catchUpFloor, clearCatchUpFloor, deletePgSync, pgSyncHandlers, reportOf, requirePrimaryAt } from './pg-sync.js';
 import { checkLeaseConflict, isLive, maxLeaseTtlMs, minLeaseTtlMs, requireLeaseHolder } from './leases.js';
-import { findVolume, hints, listOf, placementOf, requireDataNode, requireScopedVolume, requireStorageClass, requireVolume } from './lookup.js';
+import { findVolume, hints, listOf, placementOf, requireDataNode, requireGroup, requireScopedVolume, requireStorageClass, requireVolume } from './lookup.js';
 import { pgsPerVolume, placeVolume, placementCapacity, planNodeDown, planNodeRemoval, planReReplication, type FailoverVolume } from './placement.js';
 import { currentLoad, writePlacement } from './placement-store.js';
 import { parseBlockSize, parseSize, formatSize, roundUpToBlocks } from './size.js';
@@ -249,13 +249,10 @@ const handlers: Record<string, Handler> = {
   },
 
   markPgReplicaInSync(tx, ctx, [ref, pgRaw, nodeRaw, epochRaw]) {
-    const vol = requireVolume(tx, ref);
-    const pgNo = checkInt('pg', pgRaw, 0, vol.pgCount - 1);
+    const { vol, pgs, group: pg } = requireGroup(tx, ref, pgRaw);
+    const pgNo = pg.pg;
     const nodeId = checkNodeId(nodeRaw);
     const epoch = checkInt('epoch', epochRaw, 1, Number.MAX_SAFE_INTEGER);
-    const pgs = placementOf(tx, vol.id);
-    const pg = pgs.find((p) => p.pg === pgNo);
-    invariant(pg !== undefined, `volume ${vol.id} has no PG ${pgNo} although pgCount is ${vol.pgCount}`);
     if (pg.epoch !== epoch) {
       throw new GalleonError(ErrorCode.STALE_EPOCH, `PG ${vol.id}/${pgNo} is at epoch ${pg.epoch}, not ${epoch}`,
         { hint: 'read the placement again and resync against the current epoch', details: { epoch: pg.epoch } });

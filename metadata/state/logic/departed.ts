@@ -9,10 +9,9 @@
  * held), and the data nodes' tombstone purge keeps every tombstone of a PG while it has any.
  * The obligation of Cassandra's gc_grace_seconds, without a clock.
  */
-import { invariant } from '../../../proto/errors.js';
 import type { PlacementGroup } from '../../../proto/metadata-types.js';
 import type { CommandContext } from './commands.js';
-import { placementOf, requireVolume } from './lookup.js';
+import { placementOf, requireGroup } from './lookup.js';
 import { writePlacement } from './placement-store.js';
 import type { Tx } from './tx.js';
 import { checkInt, checkNodeId } from './validate.js';
@@ -49,16 +48,9 @@ export function withoutDeparted(pg: PlacementGroup, nodeId: string, epoch: numbe
  * left at or before `epoch`; idempotent; the epoch is not bumped (nothing about serving changes).
  */
 export function departedCopyGone(tx: Tx, _ctx: CommandContext, [ref, pgRaw, nodeRaw, epochRaw]: unknown[]): PlacementGroup {
-  const vol = requireVolume(tx, ref);
-  const pgNo = checkInt('pg', pgRaw, 0, vol.pgCount - 1);
-  const nodeId = checkNodeId(nodeRaw);
-  const epoch = checkInt('epoch', epochRaw, 1, Number.MAX_SAFE_INTEGER);
-  const pgs = placementOf(tx, vol.id);
-  const i = pgs.findIndex((p) => p.pg === pgNo);
-  const pg = pgs[i];
-  invariant(pg !== undefined, `volume ${vol.id} has no PG ${pgNo} although pgCount is ${vol.pgCount}`);
-  const next = withoutDeparted(pg, nodeId, epoch);
-  if (next !== pg) writePlacement(tx, vol.id, pgs.map((p, j) => (j === i ? next : p)));
+  const { vol, pgs, group } = requireGroup(tx, ref, pgRaw);
+  const next = withoutDeparted(group, checkNodeId(nodeRaw), checkInt('epoch', epochRaw, 1, Number.MAX_SAFE_INTEGER));
+  if (next !== group) writePlacement(tx, vol.id, pgs.map((p) => (p.pg === group.pg ? next : p)));
   return next;
 }
 

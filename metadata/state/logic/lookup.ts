@@ -1,7 +1,8 @@
 /** Reads shared by commands and queries: each throws the NOT_FOUND error a user should see. */
-import { ErrorCode, GalleonError } from '../../../proto/errors.js';
+import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
 import type { DataNode, PlacementGroup, StorageClass, Volume } from '../../../proto/metadata-types.js';
 import { Table, type StateReader } from './tx.js';
+import { checkInt } from './validate.js';
 
 export const hints = {
   listClasses: 'list classes with: galleon storage-class list',
@@ -64,4 +65,14 @@ export function placementOf(r: StateReader, volumeId: string): PlacementGroup[] 
 
 export function listOf<T>(r: StateReader, table: Table): T[] {
   return r.ids(table).map((id) => r.get<T>(table, id)).filter((v): v is T => v !== undefined);
+}
+
+/** A volume's PG `pgRaw` (checked), with the volume and its whole placement. */
+export function requireGroup(tx: StateReader, ref: unknown, pgRaw: unknown): { vol: Volume; pgs: PlacementGroup[]; group: PlacementGroup } {
+  const vol = requireVolume(tx, ref);
+  const pgNo = checkInt('pg', pgRaw, 0, vol.pgCount - 1);
+  const pgs = placementOf(tx, vol.id);
+  const group = pgs.find((p) => p.pg === pgNo);
+  invariant(group !== undefined, `volume ${vol.id} has no PG ${pgNo} although pgCount is ${vol.pgCount}`);
+  return { vol, pgs, group };
 }

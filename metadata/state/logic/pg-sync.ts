@@ -15,7 +15,7 @@
  */
 import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
 import type { PgReport, PlacementGroup, Volume } from '../../../proto/metadata-types.js';
-import { placementOf, requireVolume } from './lookup.js';
+import { placementOf, requireGroup } from './lookup.js';
 import { writePlacement } from './placement-store.js';
 import { Table, type StateReader, type Tx } from './tx.js';
 import { checkInt, checkNodeId } from './validate.js';
@@ -82,14 +82,6 @@ export function reportOf(r: StateReader, nodeId: string, volumeId: string, pg: n
   return (r.get<PgReport[]>(Table.PgReports, nodeId) ?? []).find((x) => x.volumeId === volumeId && x.pg === pg);
 }
 
-function requireGroup(tx: Tx, ref: unknown, pgRaw: unknown): { vol: Volume; pgs: PlacementGroup[]; group: PlacementGroup } {
-  const vol = requireVolume(tx, ref);
-  const pgNo = checkInt('pg', pgRaw, 0, vol.pgCount - 1);
-  const pgs = placementOf(tx, vol.id);
-  const group = pgs.find((p) => p.pg === pgNo);
-  invariant(group !== undefined, `volume ${vol.id} has no PG ${pgNo} although pgCount is ${vol.pgCount}`);
-  return { vol, pgs, group };
-}
 
 /** Fencing: `nodeId` must be the PG's primary at exactly `epoch`. `hint` says what only a primary may do. */
 export function requirePrimaryAt(group: PlacementGroup, nodeId: string, epoch: number, hint = 'only the PG\'s primary may do this; refresh the placement'): void {
