@@ -8,7 +8,7 @@
  *  - Routes backed by the metadata API call it through `guardedApi`: the daemon sends the node
  *    credential, and the same guard as the gRPC edge (metadata/service/auth-guard.ts) applies the
  *    caller's tenant to each call (another tenant's volume answers 404 exactly as a missing one).
- *  - Block reads and writes and mounts also need the volume's access (its policy, proto/auth.ts).
+ *  - Block reads and writes (a snapshot's too) and mounts also need the volume's access (its policy, proto/auth.ts).
  *  - Every state-changing route a user calls, and every refused request, is one audit event.
  */
 import type { IncomingMessage } from 'node:http';
@@ -28,9 +28,10 @@ export type AdminApi = MetadataApi & AuthApi;
  */
 export const clusterWideRoutes: ReadonlySet<AdminRouteName> = new Set<AdminRouteName>([
   'nodeRemove', 'clusterJoin', 'clusterLeave', 'daemonStop', 'daemonRestart', 'vfsList', 'vfsStatus', 'vfsUnmount', 'vfsSync', 'auditList',
-  // Keys, snapshots and backups are not tenant-scoped yet: a user with a tenant is refused them.
-  'keyList', 'keyRotate', 'snapshotCreate', 'snapshotList', 'volumeSnapshots', 'snapshotGet', 'snapshotDelete', 'snapshotBlockRead',
-  'volumeClone', 'volumeRestore', 'backupTargetList', 'backupTargetAdd', 'backupTargetRemove', 'backupList', 'backupCreate', 'backupGet',
+  // Data keys are every tenant's: listing and rotating them stays with tenantless admins.
+  'keyList', 'keyRotate',
+  // Backups are not tenant-scoped yet (dataplane/backup/README.md): a user with a tenant is refused them.
+  'backupTargetList', 'backupTargetAdd', 'backupTargetRemove', 'backupList', 'backupCreate', 'backupGet',
   'backupDelete', 'backupRestore', 'backupVerify', 'backupJob', 'backupCancel', 'backupPolicyList', 'backupPolicyCreate', 'backupPolicyPlan',
   'backupPolicyDelete',
 ]);
@@ -143,10 +144,12 @@ export class AdminAuth {
   /** Blocks and mounts: the volume's access policy, on top of the role (tenant checks come with getVolume). */
   private async checkVolumeAccess(p: Principal, call: RouteCall, api: () => AdminApi): Promise<void> {
     if (p.kind === 'node') return;
-    const ref = call.name === 'blockWrite' || call.name === 'blockRead' ? call.params.ref : call.name === 'vfsMount' ? (call.body as { volume?: string }).volume : undefined;
+    const ref = call.name === 'blockWrite' || call.name === 'blockRead' ? call.params.ref : call.name === 'vfsMount' ? (call.body as { volume?: string }).volume
+      // A snapshot's blocks are its volume's data: the same read access (the guarded lookup hides another tenant's).
+      : call.name === 'snapshotBlockRead' && call.params.ref !== undefined ? (await api().getSnapshot(call.params.ref)).volumeId : undefined;
     if (ref === undefined) return;
     const vol = await api().getVolume(ref);
-    const readOnly = call.name === 'blockRead' || (call.name === 'vfsMount' && (call.body as { readOnly?: boolean }).readOnly === true);
+    const readOnly = call.name === 'blockRead' || call.name === 'snapshotBlockRead' || (call.name === 'vfsMount' && (call.body as { readOnly?: boolean }).readOnly === true);
     requireVolumeAccess(p, vol, readOnly ? 'ro' : 'rw');
   }
 

@@ -39,12 +39,16 @@ const needByMethod = new Map<string, Need>([
 /** Calls that act on every tenant: refused to a user with a tenant. */
 const clusterWideMethods = new Set([
   'addMember', 'promoteMember', 'removeMember', 'transferLeadership', 'removeDataNode',
-  // Snapshots and backups are not tenant-scoped yet (issues #11/#12): a user with a tenant is refused them.
-  'listSnapshots', 'getSnapshot', 'getSnapshotTree', 'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume',
+  // Backup targets and policies are cluster-wide (dataplane/backup/README.md says why).
   'getBackupTarget', 'listBackupTargets', 'listBackupPolicies', 'addBackupTarget', 'removeBackupTarget', 'createBackupPolicy', 'deleteBackupPolicy',
 ]);
 /** Calls that name an existing volume first. */
-const volumeRefMethods = new Set(['getVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume', 'getPlacement', 'setVolumePolicy']);
+const volumeRefMethods = new Set(['getVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume', 'getPlacement', 'setVolumePolicy', 'createSnapshot', 'restoreVolume']);
+/**
+ * Calls that name an existing snapshot, and its argument position. A snapshot is its volume's
+ * tenant's (a volume with snapshots cannot be deleted, so the volume is always there to ask).
+ */
+const snapshotRefArg: ReadonlyMap<string, number> = new Map([['getSnapshot', 0], ['getSnapshotTree', 0], ['deleteSnapshot', 0], ['cloneVolume', 0], ['restoreVolume', 1]]);
 
 /** Commands on an existing volume that take the caller's tenant scope, and its argument position. */
 export const scopedArgIndex: ReadonlyMap<string, number> = new Map([['deleteVolume', 1], ['updateVolumeLabels', 2], ['expandVolume', 2], ['setVolumePolicy', 2]]);
@@ -73,6 +77,7 @@ export interface GuardLookups {
   volume(ref: string): Promise<Volume | null>;
   storageClass(name: string): Promise<StorageClass | null>;
   snapshot(ref: string): Promise<Snapshot | null>;
+  volumes(): Promise<Volume[]>;
   user(name: string): Promise<User | null>;
   tokens(): Promise<TokenInfo[]>;
 }
@@ -95,9 +100,14 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
   const tenant = tenantOf(p);
   if (tenant === null) return { args, object, filter: same };
   if (volumeRefMethods.has(method) && typeof args[0] === 'string') await requireOwnVolume(p, args[0], look, method === 'getPlacement');
+  const snapAt = snapshotRefArg.get(method);
+  if (snapAt !== undefined) await requireOwnSnapshot(p, args[snapAt], look);
   if (scopedArgIndex.has(method)) return { args: withScope(method, args, tenant), object, filter: same };
   switch (method) {
     case 'listVolumes': return { args, object, filter: (v) => (v as Volume[]).filter((x) => seesTenant(p, x.tenant)) };
+    case 'listSnapshots':
+      if (typeof args[0] === 'string') await requireOwnVolume(p, args[0], look, false);
+      return { args, object, filter: await snapshotFilter(p, look) };
     case 'listStorageClasses': return { args, object, filter: (v) => (v as StorageClass[]).filter((x) => seesClass(p, x.tenant)) };
     case 'listUsers': return { args, object, filter: (v) => (v as User[]).filter((u) => seesTenant(p, u.tenant)) };
     case 'createVolume': return { args: [await stampVolumeSpec(p, tenant, args[0], look)], object, filter: same };
@@ -143,6 +153,26 @@ async function requireOwnVolume(p: Principal, ref: string, look: GuardLookups, n
   const vol = await look.volume(ref);
   if (vol === null) return;
   if (!seesTenant(p, vol.tenant) || (needsData && volumeAccess(p, vol) === 'none')) throw hiddenVolume(ref);
+}
+
+/** The same line as a snapshot that does not exist (metadata/state/logic/snapshots.ts). */
+function hiddenSnapshot(ref: string): GalleonError {
+  return markDenied(new GalleonError(ErrorCode.SNAPSHOT_NOT_FOUND, `snapshot ${JSON.stringify(ref)} not found`, { hint: 'list snapshots with: galleon snapshot list' }));
+}
+
+async function requireOwnSnapshot(p: Principal, ref: unknown, look: GuardLookups): Promise<void> {
+  if (typeof ref !== 'string') return;
+  const snap = await look.snapshot(ref);
+  if (snap === null) return;
+  const vol = await look.volume(snap.volumeId);
+  // No volume (cannot happen while deleting one with snapshots is refused): nobody's, so hidden.
+  if (vol === null || !seesTenant(p, vol.tenant)) throw hiddenSnapshot(ref);
+}
+
+/** A tenant's snapshot list: those of the volumes it sees (listed before: a volume made since is left out, never shown). */
+async function snapshotFilter(p: Principal, look: GuardLookups): Promise<(v: unknown) => unknown> {
+  const own = new Set((await look.volumes()).filter((v) => seesTenant(p, v.tenant)).map((v) => v.id));
+  return (v) => (v as Snapshot[]).filter((s) => own.has(s.volumeId));
 }
 
 async function requireOwnClass(p: Principal, name: unknown, look: GuardLookups, deleting: boolean): Promise<void> {
@@ -198,6 +228,7 @@ export function lookupsOver(call: (method: string, args: unknown[]) => Promise<u
     volume: (ref) => orNull<Volume>('getVolume', [ref], ErrorCode.VOLUME_NOT_FOUND),
     storageClass: (name) => orNull<StorageClass>('getStorageClass', [name], ErrorCode.STORAGE_CLASS_NOT_FOUND),
     snapshot: (ref) => orNull<Snapshot>('getSnapshot', [ref], ErrorCode.SNAPSHOT_NOT_FOUND),
+    volumes: async () => (await call('listVolumes', [])) as Volume[],
     user: async (name) => ((await call('listUsers', [])) as User[]).find((u) => u.name === name) ?? null,
     tokens: async () => (await call('listTokens', [null])) as TokenInfo[],
   };

@@ -14,7 +14,7 @@ import { request } from 'undici';
 import type { LocalCluster, UpResult } from '../../cli/local/cluster.js';
 import type { AuditEvent, TokenInfo } from '../../proto/auth.js';
 import { isGalleonError, type SerializedError } from '../../proto/errors.js';
-import type { Volume } from '../../proto/metadata-types.js';
+import type { Snapshot, Volume } from '../../proto/metadata-types.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
 
@@ -210,6 +210,57 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     assert.equal(volumes[0]?.sizeBytes, volA.sizeBytes, 'nor expanded one');
     const block = await cliJson<{ data: string }>(['volume', 'read-block', 'va', '0'], env(admin));
     assert.equal(Buffer.from(block.data, 'base64').toString('utf8').replace(/\0+$/, ''), 'tenant-a', 'nor wrote a block');
+  });
+
+  /** An error with the name it was asked about blanked out: the same shape for a hidden object and a missing one. */
+  const shape = (a: HttpAnswer, name: string): unknown => ({ status: a.status, ...a.error, message: a.error?.message.replace(JSON.stringify(name), '"X"') });
+
+  it('snapshots are their volume\'s tenant\'s: ann snapshots, clones and restores va; bob finds none of it, each refusal audited', async () => {
+    const sinceMs = Date.now();
+    const ann = tokens.ann ?? '';
+    const bob = tokens.bob ?? '';
+    const snap = await http('POST', adminUrl('/v1/snapshots'), ann, { volume: 'va', name: 'sa' });
+    assert.equal(snap.status, 200, JSON.stringify(snap.body));
+    assert.equal((snap.body as Snapshot).volumeId, volA.id);
+    assert.equal((await http('POST', adminUrl('/v1/volumes'), bob, { name: 'vb', size: '1M', storageClass: 'fast-local-ssd', replicas: 1 })).status, 200);
+
+    const missingSnap = await http('GET', adminUrl('/v1/snapshots/no-such-snap'), bob);
+    const missingVol = await http('GET', adminUrl('/v1/volumes/no-such-volume'), bob);
+    const refusals: [string, 'GET' | 'POST', string, unknown, HttpAnswer][] = [
+      ['sa', 'GET', '/v1/snapshots/sa', undefined, missingSnap],
+      ['sa', 'POST', '/v1/snapshots/sa/delete', {}, missingSnap],
+      ['sa', 'POST', '/v1/snapshots/sa/clone', { name: 'stolen' }, missingSnap],
+      ['sa', 'GET', '/v1/snapshots/sa/inodes/0/blocks/0', undefined, missingSnap],
+      ['sa', 'POST', '/v1/volumes/vb/restore', { snapshot: 'sa' }, missingSnap],
+      ['va', 'POST', '/v1/volumes/va/restore', { snapshot: 'sa' }, missingVol],
+      ['va', 'POST', '/v1/snapshots', { volume: 'va', name: 'sb' }, missingVol],
+      ['va', 'GET', '/v1/volumes/va/snapshots', undefined, missingVol],
+    ];
+    for (const [name, method, path, body, missing] of refusals) {
+      const a = await http(method, adminUrl(path), bob, body);
+      assert.equal(a.status, 404, `${method} ${path} by tenant b: ${JSON.stringify(a.body)}`);
+      assert.deepEqual(shape(a, name), shape(missing, name === 'sa' ? 'no-such-snap' : 'no-such-volume'), `${method} ${path}: the answer of a missing one`);
+    }
+    assert.deepEqual((await http('GET', adminUrl('/v1/snapshots'), bob)).body, [], 'tenant b lists none of a\'s snapshots');
+    const addr = n1().bindAddress;
+    assert.equal(await grpcCode(addr, bob, (c) => c.getSnapshot('sa')), 'SNAPSHOT_NOT_FOUND');
+    assert.equal(await grpcCode(addr, bob, (c) => c.deleteSnapshot('sa')), 'SNAPSHOT_NOT_FOUND');
+    assert.equal(await grpcCode(addr, bob, (c) => c.cloneVolume('sa', 'stolen2')), 'SNAPSHOT_NOT_FOUND');
+
+    assert.deepEqual(((await http('GET', adminUrl('/v1/snapshots'), ann)).body as Snapshot[]).map((x) => x.name), ['sa']);
+    const clone = await http('POST', adminUrl('/v1/snapshots/sa/clone'), ann, { name: 'va-clone' });
+    assert.equal(clone.status, 200, JSON.stringify(clone.body));
+    assert.equal((clone.body as Volume).tenant, 'a', 'the clone is its source\'s tenant\'s');
+    const restore = await http('POST', adminUrl('/v1/volumes/va/restore'), ann, { snapshot: 'sa' });
+    assert.equal(restore.status, 200, JSON.stringify(restore.body));
+
+    const events = (await cliJson<AuditEvent[]>(['audit', 'list', '--since', new Date(sinceMs).toISOString(), '--user', 'bob'], env(admin)))
+      .filter((e) => e.outcome === 'denied');
+    assert.equal(events.filter((e) => e.verb.startsWith('admin:')).length, refusals.length, `one event per refusal: ${JSON.stringify(events.map((e) => e.verb))}`);
+    assert.equal(events.filter((e) => e.verb.startsWith('metadata:')).length, 3, 'and per gRPC refusal');
+    assert.deepEqual(((await http('GET', adminUrl('/v1/snapshots'), admin)).body as Snapshot[]).map((x) => x.name), ['sa'], 'bob deleted no snapshot and made none');
+    const names = ((await http('GET', adminUrl('/v1/volumes'), admin)).body as Volume[]).map((v) => v.name).sort();
+    assert.deepEqual(names, ['va', 'va-clone', 'vb'], 'nor cloned one');
   });
 
   it('a backup restore naming a key file on the daemon\'s disk (--source-key-file) needs admin, not write', async () => {

@@ -118,6 +118,8 @@ export const snapshotHandlers = {
     const created = createVolume({
       name, type: source.type, size: snap.sizeBytes, storageClass: source.storageClass, replicas: source.replicas,
       accessMode: source.accessMode, labels: source.labels, blockSize: snap.blockSizeBytes,
+      // A clone belongs to its source's tenant (issue #12): whoever made it, it holds that tenant's data.
+      ...(source.tenant === undefined ? {} : { tenant: source.tenant }),
       // Its own writes are sealed with its own data key (wrapped by the daemon, as for volume create).
       ...(dataKeyRaw === undefined || dataKeyRaw === null ? {} : { dataKey: dataKeyRaw }),
     });

@@ -54,7 +54,7 @@ describe('metadata/state machine: tenant scope checked in the apply', () => {
   it('the guard puts the caller\'s tenant into every command it checks against a volume (replacing any the caller sent)', async () => {
     const own: Volume = { id: 'v1', name: 'db', tenant: 'a' } as Volume;
     const look: GuardLookups = {
-      volume: () => Promise.resolve(own), storageClass: () => Promise.resolve(null), snapshot: () => Promise.resolve(null), user: () => Promise.resolve(null), tokens: () => Promise.resolve([]),
+      volume: () => Promise.resolve(own), storageClass: () => Promise.resolve(null), snapshot: () => Promise.resolve(null), volumes: () => Promise.resolve([own]), user: () => Promise.resolve(null), tokens: () => Promise.resolve([]),
     };
     const userA = { kind: 'user' as const, user: 'alice', role: 'admin' as const, tenant: 'a', tokenId: 't' };
     const cases: [string, unknown[], unknown[]][] = [
