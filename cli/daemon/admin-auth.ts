@@ -30,10 +30,8 @@ export const clusterWideRoutes: ReadonlySet<AdminRouteName> = new Set<AdminRoute
   'nodeRemove', 'clusterJoin', 'clusterLeave', 'daemonStop', 'daemonRestart', 'vfsList', 'vfsStatus', 'vfsUnmount', 'vfsSync', 'auditList',
   // Data keys are every tenant's: listing and rotating them stays with tenantless admins.
   'keyList', 'keyRotate',
-  // Backups are not tenant-scoped yet (dataplane/backup/README.md): a user with a tenant is refused them.
-  'backupTargetList', 'backupTargetAdd', 'backupTargetRemove', 'backupList', 'backupCreate', 'backupGet',
-  'backupDelete', 'backupRestore', 'backupVerify', 'backupJob', 'backupCancel', 'backupPolicyList', 'backupPolicyCreate', 'backupPolicyPlan',
-  'backupPolicyDelete',
+  // Backup targets and policies are cluster-wide (dataplane/backup/README.md says why); backups are the tenant's.
+  'backupTargetList', 'backupTargetAdd', 'backupTargetRemove', 'backupPolicyList', 'backupPolicyCreate', 'backupPolicyPlan', 'backupPolicyDelete',
 ]);
 
 /**
@@ -43,6 +41,7 @@ export const clusterWideRoutes: ReadonlySet<AdminRouteName> = new Set<AdminRoute
 function requireBodyNeeds(p: Principal, call: RouteCall): void {
   if (call.name === 'backupRestore' && typeof call.body === 'object' && call.body !== null && (call.body as { sourceKeyFile?: unknown }).sourceKeyFile !== undefined) {
     requireNeed(p, 'admin', 'restore with --source-key-file (the daemon reads that file on its own disk)');
+    requireClusterWide(p, 'restore with --source-key-file (the daemon reads that file on its own disk)');
   }
 }
 
@@ -105,7 +104,7 @@ export class AdminAuth {
    * (an anonymous caller cannot make the daemon read 8 MiB), then volume access, then the route.
    */
   async around(req: IncomingMessage, name: AdminRouteName, params: Record<string, string>, readBody: () => Promise<unknown>,
-    run: (api: () => AdminApi, body: unknown) => Promise<unknown>): Promise<unknown> {
+    run: (api: () => AdminApi, body: unknown, tenant: string | null) => Promise<unknown>): Promise<unknown> {
     let p: Principal | null = null;
     const call: RouteCall = { name, params, body: undefined };
     const rule = routeNeeds[name];
@@ -118,7 +117,7 @@ export class AdminAuth {
       requireBodyNeeds(caller, call);
       const api = (): AdminApi => (caller.kind === 'node' ? this.o.api() : guardedApi(this.o.api(), caller));
       await this.checkVolumeAccess(caller, call, api);
-      const value = await run(api, call.body);
+      const value = await run(api, call.body, tenantOf(caller));
       if (rule.audited && caller.kind === 'user') this.record(caller, req, call, null);
       return value;
     } catch (err) {

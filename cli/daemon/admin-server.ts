@@ -30,6 +30,7 @@ import { vfsStatus } from '../../vfs/manager/status.js';
 import type { DaemonKeys } from './keys.js';
 import { defaultStorageClass } from '../../metadata/state/logic/storage-classes.js';
 import { BackupService } from '../../dataplane/backup/service.js';
+import { ownsBackup, requireOwnBackup } from './backup-scope.js';
 import { createPolicy, type PolicyBody } from '../../dataplane/backup/schedule.js';
 import type { AdminAuth, AdminApi } from './admin-auth.js';
 import type { AuditLog } from './audit-log.js';
@@ -82,7 +83,8 @@ interface Route {
   maxBodyBytes?: number;
   /** The body checked against the route's schema. */
   parse: (body: unknown) => unknown;
-  handle: (api: () => AdminApi, params: Record<string, string>, body: unknown) => Promise<unknown>;
+  /** `tenant`: the caller's (null: tenantless, or auth off). */
+  handle: (api: () => AdminApi, params: Record<string, string>, body: unknown, tenant: string | null) => Promise<unknown>;
 }
 
 /** A volume created through this daemon without a block size gets the daemon's `--block-size`. */
@@ -90,8 +92,12 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
   return spec.blockSize === undefined ? { ...spec, blockSize: blockSizeBytes } : spec;
 }
 
-/** `api` is the metadata API as the caller may use it (admin-auth.ts `guardedApi`). */
-function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handlers {
+/**
+ * `api` is the metadata API as the caller may use it (admin-auth.ts `guardedApi`); `tenant` the
+ * caller's, for the backup routes (the backup service runs with the node's credential).
+ */
+function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger, tenant: string | null): Handlers {
+  const own = (id: string): Promise<void> => requireOwnBackup(host.backups(), tenant, id);
   const snaps = (): SnapshotHost => ({
     // The flush requests go with the node's credential (namespace calls are for nodes); the caller
     // was checked for the snapshot itself through `api`.
@@ -154,14 +160,22 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger): Handle
     backupTargetList: async () => (await api().listBackupTargets()).map((t) => BackupService.redact(t)),
     backupTargetAdd: async (_, b) => BackupService.redact(await host.backups().addTarget(b as BackupTargetSpec)),
     backupTargetRemove: async ({ name }) => BackupService.redact(await api().removeBackupTarget(name)),
-    backupList: () => host.backups().list(),
-    backupCreate: (_, b) => host.backups().startBackup(b.volume, b.target, b.strategy, b.snapshot),
-    backupGet: ({ id }) => host.backups().get(id),
-    backupDelete: ({ id }) => host.backups().delete(id),
-    backupRestore: ({ id }, b) => host.backups().startRestore(id, b.name, b.sourceKeyFile === undefined ? {} : { sourceKeyFile: b.sourceKeyFile }),
-    backupVerify: ({ id }, b) => host.backups().startVerify(id, b.samplePercent ?? 100),
-    backupJob: ({ id }) => Promise.resolve(host.backups().job(id)),
-    backupCancel: ({ id }) => Promise.resolve(host.backups().cancel(id)),
+    backupList: async () => (await host.backups().list()).filter((x) => ownsBackup(tenant, x.tenant)),
+    backupCreate: async (_, b) => {
+      // The guarded lookups hide another tenant's volume or snapshot; the ids they give cannot name a namesake made since.
+      const vol = tenant === null ? null : await api().getVolume(b.volume);
+      const snap = tenant === null || b.snapshot === undefined ? null : await api().getSnapshot(b.snapshot);
+      return host.backups().startBackup(vol?.id ?? b.volume, b.target, b.strategy, snap?.id ?? b.snapshot);
+    },
+    backupGet: async ({ id }) => { await own(id); return host.backups().get(id); },
+    backupDelete: async ({ id }) => { await own(id); return host.backups().delete(id); },
+    backupRestore: async ({ id }, b) => {
+      await own(id);
+      return host.backups().startRestore(id, b.name, { ...(b.sourceKeyFile === undefined ? {} : { sourceKeyFile: b.sourceKeyFile }), ...(tenant === null ? {} : { tenant }) });
+    },
+    backupVerify: async ({ id }, b) => { await own(id); return host.backups().startVerify(id, b.samplePercent ?? 100); },
+    backupJob: ({ id }) => Promise.resolve(host.backups().job(id, tenant)),
+    backupCancel: ({ id }) => Promise.resolve(host.backups().cancel(id, tenant)),
     backupPolicyList: () => api().listBackupPolicies(),
     backupPolicyCreate: (_, b) => createPolicy(api(), b as PolicyBody, Date.now()),
     backupPolicyPlan: (_, b) => host.backups().retentionPlan(b.volume, b.target, { keepDaily: b.keepDaily ?? 7, keepWeekly: b.keepWeekly ?? 4, keepMonthly: b.keepMonthly ?? 3 }),
@@ -182,7 +196,7 @@ function routes(host: DaemonHost, logger: Logger): Route[] {
       name, method: spec.method, pattern: adminRoutePattern(spec.path), params: adminRouteParamNames(name),
       ...(bodyName === undefined ? {} : { maxBodyBytes: spec.bodyLimit === 'blockWrite' ? maxRequestBodyBytes : maxJsonBodyBytes }),
       parse: (body) => (bodyName === undefined ? undefined : parseBody(bodySchemas[bodyName], body, spec.command)),
-      handle: (api, params, body) => (handlers(host, api, logger) as Record<AdminRouteName, (p: Record<string, string>, b: unknown) => Promise<unknown>>)[name](params, body),
+      handle: (api, params, body, tenant) => (handlers(host, api, logger, tenant) as Record<AdminRouteName, (p: Record<string, string>, b: unknown) => Promise<unknown>>)[name](params, body),
     };
   });
 }
@@ -314,8 +328,8 @@ export async function startAdminServer(host: DaemonHost, listen: { host: string;
       const read = async (): Promise<unknown> => route.parse(route.maxBodyBytes === undefined ? (req.resume(), undefined) : await readBody(req, route.maxBodyBytes));
       const auth = host.auth();
       const value = auth === null
-        ? await route.handle(() => host.metadata(), params, await read())
-        : await auth.around(req, route.name, params, read, (api, body) => route.handle(api, params, body));
+        ? await route.handle(() => host.metadata(), params, await read(), null)
+        : await auth.around(req, route.name, params, read, (api, body, tenant) => route.handle(api, params, body, tenant));
       send(res, 200, value);
       return;
     }

@@ -95,7 +95,7 @@ export async function createBackup(store: ObjectStore, source: BackupSource, o: 
   const running: RunningRecord = {
     id: o.id, target: o.target, volume: source.volume.name, volumeId: source.volume.id, strategy: o.strategy, startedAtMs, daemonPid: process.pid,
     ...(o.nodeId === undefined ? {} : { nodeId: o.nodeId }), ...(o.scheduled === undefined ? {} : { scheduled: o.scheduled }),
-    ...(o.snapshot === undefined ? {} : { snapshot: o.snapshot }),
+    ...(o.snapshot === undefined ? {} : { snapshot: o.snapshot }), ...(source.volume.tenant === undefined ? {} : { tenant: source.volume.tenant }),
   };
   const putRunning = (extra: object): Promise<void> => store.put(runningKey(o.id), Buffer.from(JSON.stringify({ ...running, ...extra })));
   await putRunning({});

@@ -47,6 +47,8 @@ export interface RestoreIo {
   restoreId?: string;
   /** A backup made on another cluster: that cluster's key file, which `unwrapKey` uses (named in errors). */
   sourceKeyFile?: string;
+  /** The new volume's tenant (the caller's). */
+  tenant?: string;
 }
 
 /** Openers of the sealed bodies of an encrypted backup, by sealing volume id (empty for a plain one). */
@@ -96,6 +98,7 @@ export async function restoreBackup(api: MetadataApi, client: BlockClient, store
   const vol = await api.createVolume(await prepareVolume({
     name, size: m.volume.sizeBytes, blockSize: m.volume.blockSizeBytes, storageClass: m.volume.storageClass,
     replicas: m.volume.replicas, accessMode: m.volume.accessMode as Volume['accessMode'], type: m.volume.type as Volume['type'], ...marker,
+    ...(io.tenant === undefined ? {} : { tenant: io.tenant }),
   }));
   report({ phase: 'namespace' });
   const inodes = await restoreTree(api, vol.id, m.namespace);

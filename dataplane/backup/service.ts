@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, isGalleonError } from '../../proto/errors.js';
+import { markDenied } from '../../proto/auth.js';
 import type { BackupPolicy, BackupTarget, BackupTargetSpec, MetadataApi, Snapshot, Volume, VolumeSpec } from '../../proto/metadata-types.js';
 import { buildTarget } from '../../metadata/state/logic/backups.js';
 import { stat } from 'node:fs/promises';
@@ -45,6 +46,8 @@ export interface JobView {
   backupId: string;
   target: string;
   volume: string;
+  /** The tenant whose backup (or restored volume) it works on (issue #12); absent: none. */
+  tenant?: string;
   progress: Progress;
   result: unknown;
   error: { code: string; message: string; hint?: string } | null;
@@ -68,6 +71,8 @@ export interface BackupSummary {
   progress: Progress | null;
   /** Made by a policy's scheduled run. */
   scheduled: { policyId: string; dueMs: number } | null;
+  /** The source volume's tenant (issue #12); null: none (or not known: a damaged manifest). */
+  tenant: string | null;
 }
 
 interface Job extends JobView { abort: AbortController }
@@ -198,7 +203,7 @@ export class BackupService {
       }
       const snap = given === null ? null : refOf(given, false);
       const id = newBackupId();
-      return this.run('backup', id, t.name, vol.name, s, (h) => this.backupAt(s, vol, snap, { id, target: t.name, strategy, nodeId: this.nodeId }, h));
+      return this.run('backup', id, t.name, vol.name, s, (h) => this.backupAt(s, vol, snap, { id, target: t.name, strategy, nodeId: this.nodeId }, h), vol.tenant);
     } catch (err) {
       s.close();
       throw err;
@@ -240,7 +245,7 @@ export class BackupService {
         const { s } = await this.store(t.name);
         const snap = await this.stillThere(r.snapshot);
         this.logger.info({ backup: r.id, volume: vol.name, target: t.name, snapshot: snap?.name ?? null }, 'resuming a backup interrupted by a restart');
-        out.push(this.run('backup', r.id, t.name, vol.name, s, (h) => this.backupAt(s, vol, snap, { id: r.id, target: t.name, strategy: r.strategy, nodeId: this.nodeId, resume: true }, h)));
+        out.push(this.run('backup', r.id, t.name, vol.name, s, (h) => this.backupAt(s, vol, snap, { id: r.id, target: t.name, strategy: r.strategy, nodeId: this.nodeId, resume: true }, h), vol.tenant));
       }
     }
     await this.dropOrphanSnapshots(records);
@@ -312,12 +317,13 @@ export class BackupService {
   }
 
   /** `o.sourceKeyFile`: a backup made on another cluster, whose key file (a path on this node) wraps its data keys. */
-  async startRestore(id: string, name: string, o: { sourceKeyFile?: string } = {}): Promise<JobView> {
+  /** `o.tenant`: the caller's, stamped on the new volume (issue #12). */
+  async startRestore(id: string, name: string, o: { sourceKeyFile?: string; tenant?: string } = {}): Promise<JobView> {
     const found = await this.find(id);
     const { s } = await this.store(found.target);
     const rec: RestoringRecord = {
       id: `rs-${randomBytes(6).toString('hex')}`, backupId: id, name, nodeId: this.nodeId, startedAtMs: Date.now(),
-      ...(o.sourceKeyFile === undefined ? {} : { sourceKeyFile: o.sourceKeyFile }),
+      ...(o.sourceKeyFile === undefined ? {} : { sourceKeyFile: o.sourceKeyFile }), ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
     };
     return this.restoreJob(s, found.target, found.volume.name, rec);
   }
@@ -334,7 +340,7 @@ export class BackupService {
     const io = {
       ...(this.io.prepareVolume === undefined ? {} : { prepareVolume: this.io.prepareVolume }), restoreId: rec.id,
       ...(unwrap === undefined ? {} : { unwrapKey: (w: WrappedKey, what: string) => unwrap(w, what, rec.sourceKeyFile) }),
-      ...(rec.sourceKeyFile === undefined ? {} : { sourceKeyFile: rec.sourceKeyFile }),
+      ...(rec.sourceKeyFile === undefined ? {} : { sourceKeyFile: rec.sourceKeyFile }), ...(rec.tenant === undefined ? {} : { tenant: rec.tenant }),
     };
     this.restoring.add(rec.id);
     return this.run('restore', rec.backupId, target, volume, s, async (h) => {
@@ -348,7 +354,7 @@ export class BackupService {
       } finally {
         this.restoring.delete(rec.id);
       }
-    });
+    }, rec.tenant);
   }
 
   /**
@@ -380,7 +386,7 @@ export class BackupService {
     const found = await this.find(id);
     const { s } = await this.store(found.target);
     const rec: VerifyingRecord = { id, nodeId: this.nodeId, samplePercent, sampleOffset: randomBytes(4).readUInt32BE(0), startedAtMs: Date.now() };
-    return this.verifyJob(s, found.target, found.volume.name, rec);
+    return this.verifyJob(s, found.target, found.volume.name, rec, found.volume.tenant);
   }
 
   /**
@@ -388,7 +394,7 @@ export class BackupService {
    * killed meanwhile finds it when it starts again and runs it again (`resumeInterrupted`). A
    * verification that ends, however, removes it (its outcome is `verified/<id>.json`).
    */
-  private async verifyJob(s: ObjectStore, target: string, volume: string, rec: VerifyingRecord): Promise<JobView> {
+  private async verifyJob(s: ObjectStore, target: string, volume: string, rec: VerifyingRecord, tenant: string | undefined): Promise<JobView> {
     await s.put(verifyingKey(rec.id), Buffer.from(JSON.stringify(rec))).catch((err: unknown) => { s.close(); throw err; });
     return this.run('verify', rec.id, target, volume, s, async (h) => {
       try {
@@ -396,7 +402,7 @@ export class BackupService {
       } finally {
         await s.delete(verifyingKey(rec.id)).catch(() => undefined);
       }
-    });
+    }, tenant);
   }
 
   /** Verifications this node was running when its daemon died: run again (read-only, so from the start). */
@@ -408,15 +414,16 @@ export class BackupService {
       const m = await this.withStore(t.name, (s) => readManifest(s, r.id)).catch(() => null);
       if (m === null) continue; // its backup was deleted meanwhile
       this.logger.info({ backup: r.id, target: t.name }, 'running again a verification interrupted by a restart');
-      out.push(await this.verifyJob((await this.store(t.name)).s, t.name, m.volume.name, r));
+      out.push(await this.verifyJob((await this.store(t.name)).s, t.name, m.volume.name, r, m.volume.tenant));
     }
     return out;
   }
 
-  private run(kind: JobKind, backupId: string, target: string, volume: string, s: ObjectStore, work: (h: JobHooks) => Promise<BackupResult | RestoreResult | VerifyRecord>): JobView {
+  private run(kind: JobKind, backupId: string, target: string, volume: string, s: ObjectStore, work: (h: JobHooks) => Promise<BackupResult | RestoreResult | VerifyRecord>,
+    tenant: string | undefined): JobView {
     const now = Date.now();
     const job: Job = {
-      id: `job-${randomBytes(6).toString('hex')}`, kind, state: 'running', backupId, target, volume,
+      id: `job-${randomBytes(6).toString('hex')}`, kind, state: 'running', backupId, target, volume, ...(tenant === undefined ? {} : { tenant }),
       progress: { phase: 'starting', blocksDone: 0, blocksTotal: 0, bytesDone: 0, startedAtMs: now, updatedAtMs: now },
       result: null, error: null, abort: new AbortController(),
     };
@@ -442,16 +449,23 @@ export class BackupService {
     for (const j of finished.slice(0, Math.max(0, finished.length - maxFinishedJobs))) this.jobs.delete(j.id);
   }
 
-  job(id: string): JobView {
+  /** `tenant` (a tenant user's): another tenant's job answers as one that does not exist. */
+  job(id: string, tenant: string | null = null): JobView {
     const j = this.jobs.get(id);
-    if (j === undefined) throw new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `no job ${id} on this daemon`, { hint: 'jobs are kept by the daemon that runs them, until it restarts' });
+    if (j === undefined || !jobVisible(j, tenant)) {
+      throw denyIf(j !== undefined, new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `no job ${id} on this daemon`, { hint: 'jobs are kept by the daemon that runs them, until it restarts' }));
+    }
     return view(j);
   }
 
-  /** Cancels a job by its id or by the backup it works on. */
-  cancel(ref: string): JobView {
-    const j = this.jobs.get(ref) ?? [...this.jobs.values()].find((x) => x.backupId === ref && x.state === 'running');
-    if (j === undefined) throw new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `no running job ${ref} on this daemon`, { hint: 'see running backups with: galleon backup list (cancel on the daemon that runs it)' });
+  /** Cancels a job by its id or by the backup it works on (`tenant`: as for `job`). */
+  cancel(ref: string, tenant: string | null = null): JobView {
+    const byId = this.jobs.get(ref);
+    const j = byId !== undefined && jobVisible(byId, tenant) ? byId : [...this.jobs.values()].find((x) => x.backupId === ref && x.state === 'running' && jobVisible(x, tenant));
+    if (j === undefined) {
+      const hidden = [...this.jobs.values()].some((x) => (x.id === ref || (x.backupId === ref && x.state === 'running')) && !jobVisible(x, tenant));
+      throw denyIf(hidden, new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `no running job ${ref} on this daemon`, { hint: 'see running backups with: galleon backup list (cancel on the daemon that runs it)' }));
+    }
     if (j.state !== 'running') throw new GalleonError(ErrorCode.FAILED_PRECONDITION, `job ${j.id} already ${j.state}`, { hint: 'nothing to cancel' });
     j.abort.abort();
     return view(j);
@@ -468,10 +482,10 @@ export class BackupService {
         const state = local?.state === 'running' ? 'running' : r.ended?.state ?? 'incomplete';
         out.push({
           id: r.id, target: t.name, volume: r.volume, volumeId: r.volumeId, strategy: r.strategy, parent: null, state, createdAtMs: r.startedAtMs, completedAtMs: null,
-          blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: local?.progress ?? r.progress ?? null, scheduled: r.scheduled ?? null,
+          blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: local?.progress ?? r.progress ?? null, scheduled: r.scheduled ?? null, tenant: r.tenant ?? null,
         });
       }
-      for (const d of cat.damaged) out.push({ id: d.id, target: t.name, volume: '?', volumeId: '?', strategy: 'full', parent: null, state: 'damaged', createdAtMs: 0, completedAtMs: null, blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: null, scheduled: null });
+      for (const d of cat.damaged) out.push({ id: d.id, target: t.name, volume: '?', volumeId: '?', strategy: 'full', parent: null, state: 'damaged', createdAtMs: 0, completedAtMs: null, blocks: 0, bytes: 0, uploadedBlocks: 0, verified: null, progress: null, scheduled: null, tenant: null });
     }
     const vf = volume === undefined ? out : out.filter((b) => b.volume === volume || b.volumeId === volume);
     return vf.sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1));
@@ -492,7 +506,7 @@ export class BackupService {
       }
     }
     // "did not complete" says more than "not found" on the other targets.
-    throw incomplete ?? new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `backup ${id} not found`, { hint: 'add a backup target first: galleon backup-target add' });
+    throw incomplete ?? backupNotFound(id);
   }
 
   async get(id: string): Promise<BackupSummary & { changed: number; namespaceEntries: number }> {
@@ -558,8 +572,23 @@ function summaryOf(m: Manifest, v: VerifyRecord | null): BackupSummary {
     id: m.id, target: m.target, volume: m.volume.name, volumeId: m.volume.id, strategy: m.strategy, parent: m.parent, state: 'complete',
     createdAtMs: m.createdAtMs, completedAtMs: m.completedAtMs, blocks: entries.length, bytes: entries.reduce((n, e) => n + e.bytes, 0),
     uploadedBlocks: m.uploadedBlocks, verified: v === null ? null : { ok: v.ok, atMs: v.atMs, samplePercent: v.samplePercent }, progress: null,
-    scheduled: m.scheduled ?? null,
+    scheduled: m.scheduled ?? null, tenant: m.volume.tenant ?? null,
   };
+}
+
+/** The answer for a backup no target holds; a tenant gets the same one for another tenant's backup (issue #12). */
+export function backupNotFound(id: string): GalleonError {
+  return new GalleonError(ErrorCode.BACKUP_NOT_FOUND, `backup ${id} not found`, { hint: 'see the backups with: galleon backup list (none are listed before a backup-target add)' });
+}
+
+/** Whether a caller of `tenant` (null: tenantless, sees every job) sees the job. */
+function jobVisible(j: JobView, tenant: string | null): boolean {
+  return tenant === null || j.tenant === tenant;
+}
+
+/** Marks a not-found a denial (audited) when it hides an object that exists. */
+function denyIf(hidden: boolean, err: GalleonError): GalleonError {
+  return hidden ? markDenied(err) : err;
 }
 
 /** Sortable by time (base36 ms), unique by its random tail. */

@@ -47,7 +47,7 @@ export const maxNamespaceEntries = 1_000_000;
 export function volumeRecord(v: Volume): VolumeRecord {
   return {
     id: v.id, name: v.name, sizeBytes: v.sizeBytes, blockSizeBytes: v.blockSizeBytes, storageClass: v.storageClass,
-    replicas: v.replicas, accessMode: v.accessMode, type: v.type,
+    replicas: v.replicas, accessMode: v.accessMode, type: v.type, ...(v.tenant === undefined ? {} : { tenant: v.tenant }),
   };
 }
 

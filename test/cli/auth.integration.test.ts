@@ -8,13 +8,14 @@
  * log, and none of them changed anything.
  */
 import { strict as assert } from 'node:assert';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { LocalCluster, UpResult } from '../../cli/local/cluster.js';
 import type { AuditEvent, TokenInfo } from '../../proto/auth.js';
 import { isGalleonError, type SerializedError } from '../../proto/errors.js';
 import type { Snapshot, Volume } from '../../proto/metadata-types.js';
+import type { BackupSummary, JobView } from '../../dataplane/backup/service.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
 
@@ -213,7 +214,7 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
   });
 
   /** An error with the name it was asked about blanked out: the same shape for a hidden object and a missing one. */
-  const shape = (a: HttpAnswer, name: string): unknown => ({ status: a.status, ...a.error, message: a.error?.message.replace(JSON.stringify(name), '"X"') });
+  const shape = (a: HttpAnswer, name: string): unknown => ({ status: a.status, ...a.error, message: a.error?.message.replace(JSON.stringify(name), '"X"').replace(` ${name} `, ' X ') });
 
   it('snapshots are their volume\'s tenant\'s: ann snapshots, clones and restores va; bob finds none of it, each refusal audited', async () => {
     const sinceMs = Date.now();
@@ -261,6 +262,62 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     assert.deepEqual(((await http('GET', adminUrl('/v1/snapshots'), admin)).body as Snapshot[]).map((x) => x.name), ['sa'], 'bob deleted no snapshot and made none');
     const names = ((await http('GET', adminUrl('/v1/volumes'), admin)).body as Volume[]).map((v) => v.name).sort();
     assert.deepEqual(names, ['va', 'va-clone', 'vb'], 'nor cloned one');
+  });
+
+  it('backups are their source volume\'s tenant\'s: ann backs up, verifies and restores va; bob finds none of it, each refusal audited', async () => {
+    const sinceMs = Date.now();
+    const ann = tokens.ann ?? '';
+    const bob = tokens.bob ?? '';
+    await mkdir(join(root, 'target'));
+    assert.equal((await http('POST', adminUrl('/v1/backup-targets'), admin, { name: 't', dir: join(root, 'target') })).status, 200);
+    const done = async (token: string, job: JobView): Promise<JobView> => waitFor(`${job.kind} job ${job.id}`, 60_000, async () => {
+      const j = (await http('GET', adminUrl(`/v1/backup-jobs/${job.id}`), token)).body as JobView;
+      return j.state === 'running' ? null : j;
+    });
+    const started = await http('POST', adminUrl('/v1/backups'), ann, { volume: 'va', target: 't', snapshot: 'sa', strategy: 'full' });
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    const backup = await done(ann, started.body as JobView);
+    assert.equal(backup.state, 'done', JSON.stringify(backup.error));
+    const id = backup.backupId;
+    assert.deepEqual(((await http('GET', adminUrl('/v1/backups'), ann)).body as BackupSummary[]).map((b) => [b.id, b.tenant]), [[id, 'a']]);
+
+    const otherId = `${id.slice(0, -8)}00000000`;
+    const missingBackup = await http('GET', adminUrl(`/v1/backups/${otherId}`), bob);
+    const missingJob = await http('GET', adminUrl('/v1/backup-jobs/job-000000000000'), bob);
+    const missingVol = await http('GET', adminUrl('/v1/volumes/no-such-volume'), bob);
+    const missingSnap = await http('GET', adminUrl('/v1/snapshots/no-such-snap'), bob);
+    const refusals: [string, string, 'GET' | 'POST' | 'DELETE', string, unknown, HttpAnswer][] = [
+      [id, otherId, 'GET', `/v1/backups/${id}`, undefined, missingBackup],
+      [id, otherId, 'DELETE', `/v1/backups/${id}`, undefined, missingBackup],
+      [id, otherId, 'POST', `/v1/backups/${id}/restore`, { name: 'stolen' }, missingBackup],
+      [id, otherId, 'POST', `/v1/backups/${id}/verify`, {}, missingBackup],
+      [backup.id, 'job-000000000000', 'GET', `/v1/backup-jobs/${backup.id}`, undefined, missingJob],
+      ['va', 'no-such-volume', 'POST', '/v1/backups', { volume: 'va', target: 't' }, missingVol],
+      ['sa', 'no-such-snap', 'POST', '/v1/backups', { volume: 'vb', target: 't', snapshot: 'sa' }, missingSnap],
+    ];
+    for (const [name, missingName, method, path, body, missing] of refusals) {
+      const a = await http(method, adminUrl(path), bob, body);
+      assert.equal(a.status, 404, `${method} ${path} by tenant b: ${JSON.stringify(a.body)}`);
+      assert.deepEqual(shape(a, name), shape(missing, missingName), `${method} ${path}: the answer of a missing one`);
+    }
+    assert.deepEqual((await http('GET', adminUrl('/v1/backups'), bob)).body, [], 'tenant b lists none of a\'s backups');
+    assert.equal((await http('GET', adminUrl('/v1/backup-targets'), bob)).status, 403, 'targets are cluster-wide');
+
+    const verify = await done(ann, (await http('POST', adminUrl(`/v1/backups/${id}/verify`), ann, {})).body as JobView);
+    assert.equal(verify.state, 'done', JSON.stringify(verify.error));
+    const restore = await done(ann, (await http('POST', adminUrl(`/v1/backups/${id}/restore`), ann, { name: 'va-restored' })).body as JobView);
+    assert.equal(restore.state, 'done', JSON.stringify(restore.error));
+    const restored = (await http('GET', adminUrl('/v1/volumes/va-restored'), ann)).body as Volume;
+    assert.equal(restored.tenant, 'a', 'the restored volume is the caller\'s tenant\'s');
+    const block = await cliJson<{ data: string }>(['volume', 'read-block', 'va-restored', '0'], env(admin));
+    assert.equal(Buffer.from(block.data, 'base64').toString('utf8').replace(/\0+$/, ''), 'tenant-a');
+
+    const events = (await cliJson<AuditEvent[]>(['audit', 'list', '--since', new Date(sinceMs).toISOString(), '--user', 'bob'], env(admin)))
+      .filter((e) => e.outcome === 'denied');
+    assert.equal(events.length, refusals.length + 1, `one event per refusal: ${JSON.stringify(events.map((e) => e.verb))}`);
+    assert.deepEqual(((await http('GET', adminUrl('/v1/backups'), admin)).body as BackupSummary[]).map((b) => b.id), [id], 'bob deleted no backup and made none');
+    const names = ((await http('GET', adminUrl('/v1/volumes'), admin)).body as Volume[]).map((v) => v.name).sort();
+    assert.deepEqual(names, ['va', 'va-clone', 'va-restored', 'vb'], 'nor restored one');
   });
 
   it('a backup restore naming a key file on the daemon\'s disk (--source-key-file) needs admin, not write', async () => {

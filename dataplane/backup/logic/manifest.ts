@@ -89,6 +89,8 @@ export interface VolumeRecord {
   replicas: number;
   accessMode: string;
   type: string;
+  /** The source volume's tenant (issue #12): a user of that tenant sees and restores the backup, no other tenant's does. */
+  tenant?: string;
 }
 
 export interface Manifest {
@@ -132,6 +134,8 @@ export interface RunningRecord {
   scheduled?: { policyId: string; dueMs: number };
   /** The snapshot it reads (a resumed run reads the same one, then deletes it if it took it). */
   snapshot?: SnapshotRef;
+  /** The source volume's tenant (issue #12), as in the manifest's volume record. */
+  tenant?: string;
   /** Set when it ended without a crash (never resumed): how, and why. */
   ended?: { state: 'failed' | 'cancelled'; error: string; atMs: number };
 }
@@ -203,6 +207,8 @@ export interface RestoringRecord {
    * wraps the backup's data keys. The path only, never key material: a resumed restore reads it again.
    */
   sourceKeyFile?: string;
+  /** The tenant the new volume is stamped with: the caller's (absent: none). */
+  tenant?: string;
 }
 
 /** A `restoring/` record read back, or null when it is not one. */
@@ -210,7 +216,8 @@ export function checkRestoring(raw: unknown): RestoringRecord | null {
   if (typeof raw !== 'object' || raw === null) return null;
   const r = raw as Partial<RestoringRecord>;
   const ok = typeof r.id === 'string' && isRestoreId(r.id) && typeof r.backupId === 'string' && isBackupId(r.backupId) && typeof r.name === 'string' && r.name.length > 0
-    && typeof r.nodeId === 'string' && Number.isSafeInteger(r.startedAtMs) && (r.sourceKeyFile === undefined || (typeof r.sourceKeyFile === 'string' && r.sourceKeyFile.length > 0));
+    && typeof r.nodeId === 'string' && Number.isSafeInteger(r.startedAtMs) && (r.sourceKeyFile === undefined || (typeof r.sourceKeyFile === 'string' && r.sourceKeyFile.length > 0))
+    && (r.tenant === undefined || (typeof r.tenant === 'string' && r.tenant.length > 0));
   return ok ? r as RestoringRecord : null;
 }
 
