@@ -316,18 +316,18 @@ export interface MetadataApi extends FsApi, BackupApi {
   rewrapVolumeKey(volumeId: string, expectedWrapped: string, next: WrappedDataKey): Promise<VolumeKeyRecord>;
 
   /** Snapshots (issue #11): one command each; creation moves every PG of the volume to a new epoch. */
-  createSnapshot(volume: string, name?: string): Promise<Snapshot>;
+  createSnapshot(volume: string, name?: string | null, scope?: TenantScope): Promise<Snapshot>;
   listSnapshots(volume?: string, opts?: ReadOptions): Promise<Snapshot[]>;
   getSnapshot(nameOrId: string, opts?: ReadOptions): Promise<Snapshot>;
   /** The snapshot's file tree at its cut, a page at a time (start with cursor null; limit 1..1024 records). */
   getSnapshotTree(nameOrId: string, cursor: string | null, limit: number, opts?: ReadOptions): Promise<SnapshotTreePage>;
   /** Refused (SNAPSHOT_IN_USE) while clones read through it. */
-  deleteSnapshot(nameOrId: string): Promise<Snapshot>;
+  deleteSnapshot(nameOrId: string, scope?: TenantScope): Promise<Snapshot>;
   /** A new volume reading through to the snapshot for blocks it has not written. */
   /** `dataKey`: the clone's own wrapped key, when its class encrypts (the daemon wraps it). */
-  cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey): Promise<Volume>;
+  cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey | null, scope?: TenantScope): Promise<Volume>;
   /** Rolls the volume back in place to one of its snapshots; refused while mounted read-write. */
-  restoreVolume(volume: string, snapshot: string): Promise<Volume>;
+  restoreVolume(volume: string, snapshot: string, scope?: TenantScope): Promise<Volume>;
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode>;
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode>;

@@ -51,7 +51,10 @@ const volumeRefMethods = new Set(['getVolume', 'updateVolumeLabels', 'expandVolu
 const snapshotRefArg: ReadonlyMap<string, number> = new Map([['getSnapshot', 0], ['getSnapshotTree', 0], ['deleteSnapshot', 0], ['cloneVolume', 0], ['restoreVolume', 1]]);
 
 /** Commands on an existing volume that take the caller's tenant scope, and its argument position. */
-export const scopedArgIndex: ReadonlyMap<string, number> = new Map([['deleteVolume', 1], ['updateVolumeLabels', 2], ['expandVolume', 2], ['setVolumePolicy', 2]]);
+export const scopedArgIndex: ReadonlyMap<string, number> = new Map([
+  ['deleteVolume', 1], ['updateVolumeLabels', 2], ['expandVolume', 2], ['setVolumePolicy', 2],
+  ['createSnapshot', 2], ['deleteSnapshot', 1], ['cloneVolume', 3], ['restoreVolume', 2],
+]);
 
 /** The arguments with the tenant scope at its position (any scope the caller sent is replaced). */
 function withScope(method: string, args: unknown[], tenant: string): unknown[] {

@@ -434,15 +434,17 @@ export class MetadataClient implements MetadataApi, AuthApi {
   allocateKeyWriter(volumeId: string): Promise<number> { return this.write('allocateKeyWriter', [volumeId]); }
   rewrapVolumeKey(volumeId: string, expectedWrapped: string, next: WrappedDataKey): Promise<VolumeKeyRecord> { return this.write('rewrapVolumeKey', [volumeId, expectedWrapped, next]); }
 
-  createSnapshot(volume: string, name?: string): Promise<Snapshot> { return this.write('createSnapshot', [volume, name ?? null]); }
+  createSnapshot(volume: string, name?: string | null, scope?: TenantScope): Promise<Snapshot> { return this.write('createSnapshot', scoped([volume, name ?? null], scope)); }
   listSnapshots(volume?: string, opts?: ReadOptions): Promise<Snapshot[]> { return this.read('listSnapshots', [volume ?? null], opts); }
   getSnapshot(nameOrId: string, opts?: ReadOptions): Promise<Snapshot> { return this.read('getSnapshot', [nameOrId], opts); }
   getSnapshotTree(nameOrId: string, cursor: string | null, limit: number, opts?: ReadOptions): Promise<SnapshotTreePage> {
     return this.read('getSnapshotTree', [nameOrId, cursor, limit], opts);
   }
-  deleteSnapshot(nameOrId: string): Promise<Snapshot> { return this.write('deleteSnapshot', [nameOrId]); }
-  cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey): Promise<Volume> { return this.write('cloneVolume', dataKey === undefined ? [snapshot, name] : [snapshot, name, dataKey]); }
-  restoreVolume(volume: string, snapshot: string): Promise<Volume> { return this.write('restoreVolume', [volume, snapshot]); }
+  deleteSnapshot(nameOrId: string, scope?: TenantScope): Promise<Snapshot> { return this.write('deleteSnapshot', scoped([nameOrId], scope)); }
+  cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey | null, scope?: TenantScope): Promise<Volume> {
+    return this.write('cloneVolume', scope === undefined ? (dataKey === undefined || dataKey === null ? [snapshot, name] : [snapshot, name, dataKey]) : [snapshot, name, dataKey ?? null, scope]);
+  }
+  restoreVolume(volume: string, snapshot: string, scope?: TenantScope): Promise<Volume> { return this.write('restoreVolume', scoped([volume, snapshot], scope)); }
 
   createUser(spec: UserSpec): Promise<User> { return this.write('createUser', [spec]); }
   deleteUser(name: string): Promise<User> { return this.write('deleteUser', [name]); }

@@ -50,7 +50,7 @@ export async function keyedArgs(method: string, args: unknown[], look: KeyGateLo
     const source = snap === null ? null : await look.volume(snap.volumeId);
     if (snap === null || source?.encrypted !== true) return args;
     const key = await keyFor(policy, `snapshot ${snap.name} is of encrypted volume ${snap.volumeName}, and this clone has no wrapped data key (dataKey)`);
-    return key === null ? args : [args[0], args[1], key];
+    return key === null ? args : [args[0], args[1], key, ...args.slice(3)];
   }
   return args;
 }

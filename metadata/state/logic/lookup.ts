@@ -35,11 +35,18 @@ export function requireVolume(r: StateReader, ref: unknown): Volume {
  */
 export function requireScopedVolume(r: StateReader, ref: unknown, scope: unknown): Volume {
   const v = requireVolume(r, ref);
-  if (scope === undefined || scope === null) return v;
-  const tenant = typeof scope === 'object' ? (scope as { tenant?: unknown }).tenant : undefined;
-  if (typeof tenant !== 'string' || tenant === '') throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'a tenant scope is {"tenant": NAME}', { hint: 'leave the scope out, or name the tenant' });
+  const tenant = scopeTenant(scope);
+  if (tenant === null) return v;
   if (v.tenant !== tenant) throw new GalleonError(ErrorCode.VOLUME_NOT_FOUND, `volume ${JSON.stringify(ref)} not found`, { hint: hints.listVolumes });
   return v;
+}
+
+/** The tenant a `TenantScope` names; null without one; INVALID_ARGUMENT for a malformed one. */
+export function scopeTenant(scope: unknown): string | null {
+  if (scope === undefined || scope === null) return null;
+  const tenant = typeof scope === 'object' ? (scope as { tenant?: unknown }).tenant : undefined;
+  if (typeof tenant !== 'string' || tenant === '') throw new GalleonError(ErrorCode.INVALID_ARGUMENT, 'a tenant scope is {"tenant": NAME}', { hint: 'leave the scope out, or name the tenant' });
+  return tenant;
 }
 
 export function requireStorageClass(r: StateReader, name: unknown): StorageClass {

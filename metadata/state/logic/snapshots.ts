@@ -14,7 +14,7 @@ import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
 import type { Lease, PlacementGroup, Snapshot, SnapshotTreePage, Volume } from '../../../proto/metadata-types.js';
 import { leasesOn } from './lease-store.js';
 import { isLive } from './leases.js';
-import { listOf, placementOf, requireVolume } from './lookup.js';
+import { listOf, placementOf, requireScopedVolume, requireVolume, scopeTenant } from './lookup.js';
 import { ensureNs, freshNs, type NsVolume, type TreeWork } from './ns-store.js';
 import { liveCuts } from './ns-tree-work.js';
 import { readAt, startCursor, treePage, type TreeCursor } from './ns-versions.js';
@@ -43,10 +43,16 @@ function clonesOf(r: StateReader, snapshotId: string): string[] {
   return listOf<Volume>(r, Table.Volume).filter((v) => v.parent?.snapshotId === snapshotId).map((v) => v.name).sort();
 }
 
-export function requireSnapshot(r: StateReader, ref: unknown): Snapshot {
+/**
+ * `scope` (a tenant's `TenantScope`, added by the auth guard): a snapshot of another tenant's
+ * volume answers exactly as a missing one, in the same apply as the change it guards.
+ */
+export function requireSnapshot(r: StateReader, ref: unknown, scope?: unknown): Snapshot {
   if (typeof ref !== 'string' || ref.length === 0) throw invalidArgument('a snapshot name or id is required', snapshotHints.list);
   const s = findSnapshot(r, ref);
-  if (s === undefined) throw new GalleonError(ErrorCode.SNAPSHOT_NOT_FOUND, `snapshot ${JSON.stringify(ref)} not found`, { hint: snapshotHints.list });
+  const tenant = scopeTenant(scope);
+  const hidden = s !== undefined && tenant !== null && r.get<Volume>(Table.Volume, s.volumeId)?.tenant !== tenant;
+  if (s === undefined || hidden) throw new GalleonError(ErrorCode.SNAPSHOT_NOT_FOUND, `snapshot ${JSON.stringify(ref)} not found`, { hint: snapshotHints.list });
   return s;
 }
 
@@ -64,8 +70,8 @@ function snapshotsOf(r: StateReader, volumeId: string): Snapshot[] {
 }
 
 export const snapshotHandlers = {
-  createSnapshot(tx: Tx, ctx: Ctx, [volRef, nameRaw]: unknown[]): Snapshot {
-    const vol = requireVolume(tx, volRef);
+  createSnapshot(tx: Tx, ctx: Ctx, [volRef, nameRaw, scope]: unknown[]): Snapshot {
+    const vol = requireScopedVolume(tx, volRef, scope);
     const id = ctx.newId('snapshot');
     invariant(tx.get(Table.Snapshot, id) === undefined, `derived snapshot id ${id} already exists`);
     const name = nameRaw === undefined || nameRaw === null ? `${vol.name.slice(0, 40)}-snap-${id.slice(0, 8)}` : checkName('snapshot', nameRaw);
@@ -86,8 +92,8 @@ export const snapshotHandlers = {
     return snap;
   },
 
-  deleteSnapshot(tx: Tx, _ctx: Ctx, [ref]: unknown[]): Snapshot {
-    const snap = requireSnapshot(tx, ref);
+  deleteSnapshot(tx: Tx, _ctx: Ctx, [ref, scope]: unknown[]): Snapshot {
+    const snap = requireSnapshot(tx, ref, scope);
     const clones = clonesOf(tx, snap.id);
     if (clones.length > 0) {
       throw new GalleonError(ErrorCode.SNAPSHOT_IN_USE, `snapshot ${snap.name} has ${clones.length} clone(s) reading through it: ${clones.slice(0, 5).join(', ')}`,
@@ -110,8 +116,8 @@ export const snapshotHandlers = {
   },
 
   /** The spec of the source volume, a new name, and `parent`: the new volume's own PGs start empty. */
-  cloneVolume(tx: Tx, ctx: Ctx, [snapRef, nameRaw, dataKeyRaw]: unknown[], createVolume: (spec: Record<string, unknown>) => Volume): Volume {
-    const snap = requireSnapshot(tx, snapRef);
+  cloneVolume(tx: Tx, ctx: Ctx, [snapRef, nameRaw, dataKeyRaw, scope]: unknown[], createVolume: (spec: Record<string, unknown>) => Volume): Volume {
+    const snap = requireSnapshot(tx, snapRef, scope);
     const name = checkName('volume', nameRaw);
     const source = tx.get<Volume>(Table.Volume, snap.volumeId);
     invariant(source !== undefined, `snapshot ${snap.id} outlives no volume (deleting a volume with snapshots is refused)`);
@@ -137,9 +143,9 @@ export const snapshotHandlers = {
     return clone;
   },
 
-  restoreVolume(tx: Tx, ctx: Ctx, [volRef, snapRef]: unknown[]): Volume {
-    const vol = requireVolume(tx, volRef);
-    const snap = requireSnapshot(tx, snapRef);
+  restoreVolume(tx: Tx, ctx: Ctx, [volRef, snapRef, scope]: unknown[]): Volume {
+    const vol = requireScopedVolume(tx, volRef, scope);
+    const snap = requireSnapshot(tx, snapRef, scope);
     if (snap.volumeId !== vol.id) {
       throw invalidArgument(`snapshot ${snap.name} is of volume ${snap.volumeName}, not ${vol.name}`,
         `restore it into a new volume instead: galleon volume clone ${snap.name} --name NEW`);

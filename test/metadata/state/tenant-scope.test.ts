@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import type { StateMachine } from '../../../metadata/state/contract.js';
-import type { Volume } from '../../../proto/metadata-types.js';
+import type { Snapshot, Volume } from '../../../proto/metadata-types.js';
 import { guardCall, scopedArgIndex, type GuardLookups } from '../../../metadata/service/auth-guard.js';
 import type { Feeder } from './helpers.js';
 import { addNodes, useStateMachine } from './helpers.js';
@@ -44,6 +44,26 @@ describe('metadata/state machine: tenant scope checked in the apply', () => {
     await f.ok('deleteVolume', 'db', { tenant: 'b' });
   });
 
+  it('the snapshot commands carry the scope too: A cannot snapshot, restore, clone or delete B\'s namesake snapshot', async () => {
+    await f.ok<Volume>('createVolume', { ...plain, name: 'db', tenant: 'a' });
+    await f.ok<Snapshot>('createSnapshot', 'db', 's1');
+    // A's guard has read "s1" (A's) here; meanwhile it goes and B makes a snapshot of that name of its own volume.
+    await f.ok('deleteSnapshot', 's1');
+    await f.ok<Volume>('createVolume', { ...plain, name: 'dbb', tenant: 'b' });
+    const theirs = await f.ok<Snapshot>('createSnapshot', 'dbb', 's1');
+    const scopeA = { tenant: 'a' };
+    for (const [method, args] of [['deleteSnapshot', ['s1', scopeA]], ['cloneVolume', ['s1', 'mine', null, scopeA]], ['restoreVolume', ['db', 's1', scopeA]]] as const) {
+      const e = await f.fails('SNAPSHOT_NOT_FOUND', method, ...args);
+      assert.equal(e.message, 'snapshot "s1" not found', `${method}: answered exactly as a missing snapshot`);
+    }
+    await f.fails('VOLUME_NOT_FOUND', 'createSnapshot', 'dbb', 's2', scopeA);
+    await f.fails('VOLUME_NOT_FOUND', 'restoreVolume', 'dbb', 's1', scopeA);
+    assert.deepEqual(await sm.query('getSnapshot', ['s1']), { ...theirs, clones: [] }, 'B\'s snapshot is unchanged (and has no clone)');
+    assert.deepEqual((await sm.query('listVolumes', []) as Volume[]).map((v) => v.name).sort(), ['db', 'dbb'], 'no clone was made');
+    // The control: B's own scope goes through, and the clone is B's.
+    assert.equal((await f.ok<Volume>('cloneVolume', 's1', 'theirs', null, { tenant: 'b' })).tenant, 'b');
+  });
+
   it('a volume without a tenant is out of every tenant\'s scope; a malformed scope is refused', async () => {
     await f.ok<Volume>('createVolume', { ...plain, name: 'shared' });
     await f.fails('VOLUME_NOT_FOUND', 'deleteVolume', 'shared', { tenant: 'a' });
@@ -63,6 +83,10 @@ describe('metadata/state machine: tenant scope checked in the apply', () => {
       ['expandVolume', ['db', '2M'], ['db', '2M', { tenant: 'a' }]],
       ['updateVolumeLabels', ['db', { k: 'v' }], ['db', { k: 'v' }, { tenant: 'a' }]],
       ['setVolumePolicy', ['db', []], ['db', [], { tenant: 'a' }]],
+      ['createSnapshot', ['db'], ['db', null, { tenant: 'a' }]],
+      ['deleteSnapshot', ['s1'], ['s1', { tenant: 'a' }]],
+      ['cloneVolume', ['s1', 'c'], ['s1', 'c', null, { tenant: 'a' }]],
+      ['restoreVolume', ['db', 's1'], ['db', 's1', { tenant: 'a' }]],
     ];
     for (const [method, args, want] of cases) assert.deepEqual((await guardCall(userA, method, args, look)).args, want, method);
     assert.equal(scopedArgIndex.size, cases.length - 1);
