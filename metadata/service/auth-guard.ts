@@ -104,7 +104,8 @@ export async function guardCall(p: Principal, method: string, args: unknown[], l
   if (tenant === null) return { args, object, filter: same };
   if (volumeRefMethods.has(method) && typeof args[0] === 'string') await requireOwnVolume(p, args[0], look, method === 'getPlacement');
   const snapAt = snapshotRefArg.get(method);
-  if (snapAt !== undefined) await requireOwnSnapshot(p, args[snapAt], look);
+  // Pinned to the id checked: a namesake made by another tenant since cannot be the one read or changed.
+  if (snapAt !== undefined) args = pinned(args, snapAt, await requireOwnSnapshot(p, args[snapAt], look));
   if (scopedArgIndex.has(method)) return { args: withScope(method, args, tenant), object, filter: same };
   switch (method) {
     case 'listVolumes': return { args, object, filter: (v) => (v as Volume[]).filter((x) => seesTenant(p, x.tenant)) };
@@ -163,13 +164,19 @@ function hiddenSnapshot(ref: string): GalleonError {
   return markDenied(new GalleonError(ErrorCode.SNAPSHOT_NOT_FOUND, `snapshot ${JSON.stringify(ref)} not found`, { hint: 'list snapshots with: galleon snapshot list' }));
 }
 
-async function requireOwnSnapshot(p: Principal, ref: unknown, look: GuardLookups): Promise<void> {
-  if (typeof ref !== 'string') return;
+/** The id of the caller's snapshot `ref` (null: none of that name, the call answers so itself). */
+async function requireOwnSnapshot(p: Principal, ref: unknown, look: GuardLookups): Promise<string | null> {
+  if (typeof ref !== 'string') return null;
   const snap = await look.snapshot(ref);
-  if (snap === null) return;
+  if (snap === null) return null;
   const vol = await look.volume(snap.volumeId);
   // No volume (cannot happen while deleting one with snapshots is refused): nobody's, so hidden.
   if (vol === null || !seesTenant(p, vol.tenant)) throw hiddenSnapshot(ref);
+  return snap.id;
+}
+
+function pinned(args: unknown[], at: number, id: string | null): unknown[] {
+  return id === null ? args : args.map((a, i) => (i === at ? id : a));
 }
 
 /** A tenant's snapshot list: those of the volumes it sees (listed before: a volume made since is left out, never shown). */

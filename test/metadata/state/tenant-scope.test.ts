@@ -64,6 +64,25 @@ describe('metadata/state machine: tenant scope checked in the apply', () => {
     assert.equal((await f.ok<Volume>('cloneVolume', 's1', 'theirs', null, { tenant: 'b' })).tenant, 'b');
   });
 
+  it('the guard pins a tenant\'s snapshot to the id it checked, and hides another tenant\'s as missing', async () => {
+    const volumes: Record<string, Volume> = { v1: { id: 'v1', name: 'db', tenant: 'a' } as Volume, v2: { id: 'v2', name: 'dbb', tenant: 'b' } as Volume };
+    const snaps: Record<string, Snapshot> = { s1: { id: 'id-1', name: 's1', volumeId: 'v1' } as Snapshot, s2: { id: 'id-2', name: 's2', volumeId: 'v2' } as Snapshot };
+    const look: GuardLookups = {
+      volume: (ref) => Promise.resolve(volumes[ref] ?? null), storageClass: () => Promise.resolve(null), snapshot: (ref) => Promise.resolve(snaps[ref] ?? null),
+      volumes: () => Promise.resolve(Object.values(volumes)), user: () => Promise.resolve(null), tokens: () => Promise.resolve([]),
+    };
+    const userA = { kind: 'user' as const, user: 'alice', role: 'operator' as const, tenant: 'a', tokenId: 't' };
+    assert.deepEqual((await guardCall(userA, 'getSnapshot', ['s1'], look)).args, ['id-1']);
+    assert.deepEqual((await guardCall(userA, 'deleteSnapshot', ['s1'], look)).args, ['id-1', { tenant: 'a' }]);
+    assert.deepEqual((await guardCall(userA, 'cloneVolume', ['s1', 'c'], look)).args, ['id-1', 'c', null, { tenant: 'a' }]);
+    assert.deepEqual((await guardCall(userA, 'getSnapshot', ['nope'], look)).args, ['nope'], 'a missing one is left to the call');
+    for (const [method, args] of [['getSnapshot', ['s2']], ['deleteSnapshot', ['s2']], ['cloneVolume', ['s2', 'c']], ['restoreVolume', ['db', 's2']], ['getSnapshotTree', ['s2', null, 10]]] as const) {
+      await assert.rejects(guardCall(userA, method, [...args], look), (e: Error & { code?: string }) => e.code === 'SNAPSHOT_NOT_FOUND' && e.message === 'snapshot "s2" not found', method);
+    }
+    const listed = (await guardCall(userA, 'listSnapshots', [], look)).filter(Object.values(snaps)) as Snapshot[];
+    assert.deepEqual(listed.map((x) => x.name), ['s1']);
+  });
+
   it('a volume without a tenant is out of every tenant\'s scope; a malformed scope is refused', async () => {
     await f.ok<Volume>('createVolume', { ...plain, name: 'shared' });
     await f.fails('VOLUME_NOT_FOUND', 'deleteVolume', 'shared', { tenant: 'a' });
