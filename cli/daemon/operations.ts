@@ -8,10 +8,12 @@
  * Why in memory, and neither cancellable nor resumed here: by the time an operation is listed,
  * its metadata command (snapshot record gone, volume rolled back) is committed — finished as far
  * as the user is concerned. What follows only frees space, and that work is driven by the
- * metadata state, not by this record: versions no retained cut needs are dropped by any later
- * prune of the volume (the next snapshot delete, the data nodes' own pruning), blocks a restore
- * dropped stay queued in the namespace for the volume's read-write mounts' reaper. So a daemon
- * restart loses this view, never the work; Ctrl-C of `--wait` stops watching, not the work.
+ * metadata state, not by this record: the namespace's old versions by the leader's paced gcStep,
+ * block versions no retained cut needs by any later prune of the volume (a prune drops all of
+ * them, not only one snapshot's share: the next snapshot delete or restore catches up on one a
+ * daemon death cut short), blocks a restore dropped stay queued in the namespace for the volume's
+ * read-write mounts' reaper. So a daemon restart loses this view, never data; Ctrl-C of `--wait`
+ * stops watching, not the work.
  */
 import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
 import type { Progress } from '../../dataplane/backup/catalog.js';

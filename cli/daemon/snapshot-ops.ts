@@ -6,6 +6,8 @@
  * the snapshot itself is one metadata command plus the fence round (dataplane/client/snapshot-reads.ts).
  * Deleting a snapshot frees the versions only it needed in the background on the data nodes
  * (paced by their pruner); `dryRun` shows the bytes that would be freed and changes nothing.
+ * The freeing after a delete or an in-place restore reports its progress to `host.ops`
+ * (operations.ts: versions or blocks done/total) for `--wait`, `operation get` and `volume get`.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
@@ -184,15 +186,16 @@ export interface SnapshotDeleteResult {
   operation: OperationView | null;
 }
 
-/** A NodePost that adds each data node's prune report to the operation as that node answers. */
+/**
+ * A NodePost for one pruneVolume call (its only posts are the data nodes' prunes): adds each
+ * node's report to the operation as that node answers, so the figures move node by node.
+ */
 function countingPrunes(post: NodePost | undefined, op: OperationHandle | undefined): NodePost | undefined {
   if (post === undefined || op === undefined) return post;
   return async (address, path, body, timeoutMs) => {
-    const r = await post(address, path, body, timeoutMs);
-    if (path === '/v1/prune') {
-      const report = r as { dropped: number; bytes: number };
-      op.add(report.dropped, report.bytes);
-    }
+    const r = await post(address, path, body, timeoutMs) as Partial<{ dropped: number; bytes: number }>;
+    invariant(typeof r.dropped === 'number' && typeof r.bytes === 'number', `a data node's prune answers what it dropped (${path})`);
+    op.add(r.dropped, r.bytes);
     return r;
   };
 }
