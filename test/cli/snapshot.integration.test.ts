@@ -194,7 +194,7 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
     assert.equal(op1.progress.blocksDone, op1.progress.blocksTotal, 'done == total at the end');
     assert.equal(op1.progress.bytesDone, dry1.bytesToFree);
     assert.deepEqual(r1.freed, { versions: dry1.versionsToFree, bytes: dry1.bytesToFree });
-    const lines = waited.stderr.trim().split('\n').map((l) => JSON.parse(l) as { progress: { job: string; blocksDone: number; blocksTotal: number; bytesPerSec: number } });
+    const lines = waited.stderr.trim().split('\n').filter((l) => l.startsWith('{"progress"')).map((l) => JSON.parse(l) as { progress: { job: string; blocksDone: number; blocksTotal: number; bytesPerSec: number } });
     const last = lines.at(-1)?.progress;
     assert.equal(last?.job, op1.id, 'progress lines on stderr name the operation');
     assert.equal(last.blocksDone, dry1.versionsToFree);
