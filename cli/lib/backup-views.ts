@@ -52,9 +52,9 @@ export interface FollowedJob {
 export async function followJob<J extends FollowedJob = JobView>(admin: AdminClient, first: J, mode: 'bar' | 'json' | 'quiet', source: JobSource = backupJobSource): Promise<J> {
   const { SingleBar, Presets } = await import('cli-progress');
   const bar = mode === 'bar'
-    ? new SingleBar({ format: `{phase} |{bar}| {value}/{total} ${source.unit} | {rate} MiB/s | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
+    ? new SingleBar({ format: `{phase} |{bar}| {value}/{total} ${source.unit} | {rate} MiB/s | ETA {etaText}`, stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
     : null;
-  bar?.start(Math.max(1, first.progress.blocksTotal), first.progress.blocksDone, { phase: first.progress.phase, rate: '0.0' });
+  bar?.start(Math.max(1, first.progress.blocksTotal), first.progress.blocksDone, { phase: first.progress.phase, rate: '0.0', etaText: '-' });
   let job = first;
   let lastChangeMs = Date.now();
   let last = '';
@@ -67,7 +67,8 @@ export async function followJob<J extends FollowedJob = JobView>(admin: AdminCli
       const { bytesPerSec, etaSec } = rateAndEta(job.progress, now);
       if (mode === 'json') process.stderr.write(`${JSON.stringify({ progress: { job: job.id, ...job.progress, bytesPerSec, etaSec } })}\n`);
       bar?.setTotal(Math.max(1, job.progress.blocksTotal));
-      bar?.update(job.progress.blocksDone, { phase: job.progress.phase.padEnd(10), rate: (bytesPerSec / 1048576).toFixed(1) });
+      // Our own ETA (blocks per second so far): cli-progress's own prints NaN before the first step.
+      bar?.update(job.progress.blocksDone, { phase: job.progress.phase.padEnd(10), rate: (bytesPerSec / 1048576).toFixed(1), etaText: etaSec === null ? '-' : `${etaSec}s` });
     } else if (now - lastChangeMs > jobStallTimeoutMs) {
       bar?.stop();
       throw new GalleonError(ErrorCode.TIMEOUT, `job ${job.id} made no progress for ${jobStallTimeoutMs / 1000} s`, { hint: source.stallHint(job.id) });
