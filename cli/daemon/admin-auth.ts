@@ -68,6 +68,7 @@ export const routeNeeds: Record<AdminRouteName, { need: Need; audited: boolean }
   volumeSnapshots: { need: 'read', audited: false }, snapshotGet: { need: 'read', audited: false },
   snapshotDelete: { need: 'write', audited: true }, snapshotBlockRead: { need: 'read', audited: false },
   volumeClone: { need: 'write', audited: true }, volumeRestore: { need: 'write', audited: true },
+  operationGet: { need: 'read', audited: false },
   backupTargetList: { need: 'read', audited: false }, backupTargetAdd: { need: 'admin', audited: true },
   backupTargetRemove: { need: 'admin', audited: true }, backupList: { need: 'read', audited: false },
   backupCreate: { need: 'write', audited: true }, backupGet: { need: 'read', audited: false },

@@ -24,10 +24,12 @@ import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
 import { createSnapshot, deleteSnapshot, flushApiOf, restoreVolume } from './snapshot-ops.js';
 import type { SnapshotHost } from './snapshot-ops.js';
+import { OperationLog, operationNotFound } from './operations.js';
 import { backupIdOfSnapshot } from '../../dataplane/backup/logic/orphans.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
 import { vfsStatus } from '../../vfs/manager/status.js';
 import type { DaemonKeys } from './keys.js';
+import { markDenied } from '../../proto/auth.js';
 import { defaultStorageClass } from '../../metadata/state/logic/storage-classes.js';
 import { BackupService } from '../../dataplane/backup/service.js';
 import { ownsBackup, requireOwnBackup } from './backup-scope.js';
@@ -96,7 +98,7 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
  * `api` is the metadata API as the caller may use it (admin-auth.ts `guardedApi`); `tenant` the
  * caller's, for the backup routes (the backup service runs with the node's credential).
  */
-function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger, tenant: string | null): Handlers {
+function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger, tenant: string | null, ops: OperationLog): Handlers {
   const own = (id: string): Promise<void> => requireOwnBackup(host.backups(), tenant, id);
   const snaps = (): SnapshotHost => ({
     // The flush requests go with the node's credential (namespace calls are for nodes); the caller
@@ -104,6 +106,7 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger, tenant:
     api: api(), log: logger, flush: () => flushApiOf(host.metadata()),
     blocks: () => host.blocks(), nodeApi: () => host.metadata(),
     post: (address, path, body, timeoutMs) => host.blocks().nodePost(address, path, body, timeoutMs),
+    ops,
   });
   return {
     snapshotCreate: async (_, b) => {
@@ -124,10 +127,21 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger, tenant:
       return api().cloneVolume(ref, b.name, keyed.dataKey);
     },
     volumeRestore: ({ ref }, b) => restoreVolume(snaps(), ref, b.snapshot, { wait: b.wait }),
+    // A tenant's user sees the operations on its tenant's volumes; another's answers as a missing one.
+    operationGet: async ({ id }) => {
+      const view = ops.get(id);
+      if (tenant !== null) await api().getVolume(view.volumeId).catch(() => { throw markDenied(operationNotFound(id)); });
+      return view;
+    },
     volumeList: () => api().listVolumes(),
     // A volume of a class with encryption gets a fresh data key, wrapped here: Raft sees only the wrap.
     volumeCreate: async (_, b) => api().createVolume(await host.keys().withDataKey(api(), withDefaultBlockSize(b, host.config().blockSizeBytes), defaultStorageClass)),
-    volumeGet: ({ ref }) => api().getVolume(ref),
+    volumeGet: async ({ ref }) => {
+      const vol = await api().getVolume(ref);
+      // The freeing after an in-place restore run by this daemon, while it remembers it.
+      const op = ops.latestFor(vol.id);
+      return op?.kind === 'volume-restore' ? { ...vol, operation: op } : vol;
+    },
     volumeDelete: ({ ref }) => api().deleteVolume(ref),
     volumeExpand: ({ ref }, b) => api().expandVolume(ref, b.size),
     volumeLabel: ({ ref }, b) => api().updateVolumeLabels(ref, b.labels),
@@ -189,6 +203,7 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger, tenant:
  * schema first. The handlers are bound per request to the metadata API as that caller may use it.
  */
 function routes(host: DaemonHost, logger: Logger): Route[] {
+  const ops = new OperationLog();
   return (Object.keys(adminRoutes) as AdminRouteName[]).map((name) => {
     const spec: AdminRouteSpec = adminRoutes[name];
     const bodyName = spec.body;
@@ -196,7 +211,7 @@ function routes(host: DaemonHost, logger: Logger): Route[] {
       name, method: spec.method, pattern: adminRoutePattern(spec.path), params: adminRouteParamNames(name),
       ...(bodyName === undefined ? {} : { maxBodyBytes: spec.bodyLimit === 'blockWrite' ? maxRequestBodyBytes : maxJsonBodyBytes }),
       parse: (body) => (bodyName === undefined ? undefined : parseBody(bodySchemas[bodyName], body, spec.command)),
-      handle: (api, params, body, tenant) => (handlers(host, api, logger, tenant) as Record<AdminRouteName, (p: Record<string, string>, b: unknown) => Promise<unknown>>)[name](params, body),
+      handle: (api, params, body, tenant) => (handlers(host, api, logger, tenant, ops) as Record<AdminRouteName, (p: Record<string, string>, b: unknown) => Promise<unknown>>)[name](params, body),
     };
   });
 }

@@ -6,6 +6,8 @@
  * the snapshot itself is one metadata command plus the fence round (dataplane/client/snapshot-reads.ts).
  * Deleting a snapshot frees the versions only it needed in the background on the data nodes
  * (paced by their pruner); `dryRun` shows the bytes that would be freed and changes nothing.
+ * The freeing after a delete or an in-place restore reports its progress to `host.ops`
+ * (operations.ts: versions or blocks done/total) for `--wait`, `operation get` and `volume get`.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
@@ -14,6 +16,7 @@ import type { FsFlushState, MetadataApi, Snapshot, Volume } from '../../proto/me
 import type { WatchClient } from '../../vfs/manager/mount-manager.js';
 import type { NodePost } from '../../dataplane/client/snapshot-reads.js';
 import type { ReaperClient } from '../../vfs/fs/block-reaper.js';
+import type { OperationHandle, OperationLog, OperationView } from './operations.js';
 
 /** A hook that runs longer than this is killed (and counts as failed). */
 export const defaultHookTimeoutMs = 60_000;
@@ -91,6 +94,8 @@ export interface SnapshotHost {
   blocks?: () => ReaperClient;
   /** The node's own metadata API (the free queue is for cluster nodes, not users); defaults to `api`. */
   nodeApi?: () => MetadataApi;
+  /** Where the background freeing reports its progress (absent: not reported). */
+  ops?: OperationLog;
   log: Logger;
 }
 
@@ -177,6 +182,26 @@ export interface SnapshotDeleteResult {
   versionsToFree: number;
   /** Set when the versions were freed before answering (`wait`); else they are freed in the background. */
   freed: { versions: number; bytes: number } | null;
+  /** The freeing's progress (versions done/total), `galleon operation get ID`; null for a dry run. */
+  operation: OperationView | null;
+}
+
+/**
+ * A NodePost for one pruneVolume call (its only posts are the data nodes' prunes): adds each
+ * node's report to the operation as that node answers, so the figures move node by node.
+ */
+function countingPrunes(post: NodePost | undefined, op: OperationHandle | undefined): NodePost | undefined {
+  if (post === undefined || op === undefined) return post;
+  return async (address, path, body, timeoutMs) => {
+    const r = await post(address, path, body, timeoutMs) as Partial<{ dropped: number; bytes: number }>;
+    invariant(typeof r.dropped === 'number' && typeof r.bytes === 'number', `a data node's prune answers what it dropped (${path})`);
+    op.add(r.dropped, r.bytes);
+    return r;
+  };
+}
+
+function sumPrunes(reports: { dropped: number; bytes: number }[]): { versions: number; bytes: number } {
+  return { versions: reports.reduce((n, r) => n + r.dropped, 0), bytes: reports.reduce((n, r) => n + r.bytes, 0) };
 }
 
 export async function deleteSnapshot(host: SnapshotHost, ref: string, opts: { dryRun?: boolean | undefined; wait?: boolean | undefined }): Promise<SnapshotDeleteResult> {
@@ -186,21 +211,25 @@ export async function deleteSnapshot(host: SnapshotHost, ref: string, opts: { dr
     throw new GalleonError(ErrorCode.SNAPSHOT_IN_USE, `snapshot ${snap.name} has ${snap.clones?.length} clone(s) reading through it: ${snap.clones?.slice(0, 5).join(', ')}`,
       { hint: 'delete those clones first (galleon volume delete NAME)' });
   }
-  const estimate = await pruneVolume(host.api, snap.volumeId, true, pruneTimeoutMs, snap.id, host.post);
-  const bytesToFree = estimate.reduce((n, r) => n + r.bytes, 0);
-  const versionsToFree = estimate.reduce((n, r) => n + r.dropped, 0);
-  if (opts.dryRun === true) return { snapshot: snap, dryRun: true, bytesToFree, versionsToFree, freed: null };
+  const estimate = sumPrunes(await pruneVolume(host.api, snap.volumeId, true, pruneTimeoutMs, snap.id, host.post));
+  const [bytesToFree, versionsToFree] = [estimate.bytes, estimate.versions];
+  if (opts.dryRun === true) return { snapshot: snap, dryRun: true, bytesToFree, versionsToFree, freed: null, operation: null };
   const deleted = await host.api.deleteSnapshot(snap.id);
-  const prune = pruneVolume(host.api, deleted.volumeId, false, pruneTimeoutMs, undefined, host.post);
-  if (opts.wait === true) {
-    const done = await prune;
-    return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: { versions: done.reduce((n, r) => n + r.dropped, 0), bytes: done.reduce((n, r) => n + r.bytes, 0) } };
-  }
+  // From here the delete is done for the user; the operation only reports the freeing (operations.ts).
+  const op = host.ops?.start('snapshot-delete', deleted.name, deleted.volumeId, 'versions', versionsToFree);
+  op?.phase('freeing');
+  const prune = pruneVolume(host.api, deleted.volumeId, false, pruneTimeoutMs, undefined, countingPrunes(host.post, op)).then((done) => {
+    const freed = sumPrunes(done);
+    op?.finish(freed);
+    return freed;
+  }, (err: unknown) => { op?.fail(err); throw err; });
+  const operation = op?.view ?? null;
+  if (opts.wait === true) return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: await prune, operation };
   prune.then(
-    (done) => host.log.info({ snapshot: deleted.name, reports: done }, 'snapshot versions freed'),
+    (freed) => host.log.info({ snapshot: deleted.name, ...freed }, 'snapshot versions freed'),
     (err: unknown) => host.log.warn({ err, snapshot: deleted.name }, 'freeing a deleted snapshot\'s versions failed; the next snapshot delete of the volume frees them'),
   );
-  return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: null };
+  return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: null, operation };
 }
 
 /**
@@ -226,6 +255,8 @@ export const restoreTreePollMs = 250;
 export interface RestoreResult extends Volume {
   /** With `wait`: blocks of the files the restore dropped, freed, and the versions then pruned. */
   freed?: { blocks: number; versions: number; bytes: number };
+  /** The freeing's progress (blocks done/total), `galleon operation get ID` or `volume get`. */
+  operation?: OperationView;
 }
 
 /**
@@ -238,20 +269,24 @@ export interface RestoreResult extends Volume {
 export async function restoreVolume(host: SnapshotHost, ref: string, snapshot: string, opts: { wait?: boolean | undefined } = {}): Promise<RestoreResult> {
   const { restoreInPlace } = await import('../../dataplane/client/snapshot-reads.js');
   const vol = await restoreInPlace(host.api, ref, snapshot, host.post);
-  const freeing = freeDropped(host, vol);
-  if (opts.wait === true) return { ...vol, freed: await freeing };
+  // The volume reads as the snapshot from here; the operation only reports the freeing (operations.ts).
+  const op = host.ops?.start('volume-restore', vol.name, vol.id, 'blocks', 0);
+  const freeing = freeDropped(host, vol, op).then((freed) => { op?.finish(freed); return freed; }, (err: unknown) => { op?.fail(err); throw err; });
+  const operation = op === undefined ? {} : { operation: op.view };
+  if (opts.wait === true) return { ...vol, freed: await freeing, ...operation };
   freeing.then(
     (freed) => host.log.info({ volume: vol.name, ...freed }, 'blocks of files the restore dropped freed'),
     (err: unknown) => host.log.warn({ err, volume: vol.name }, 'freeing the blocks of files a restore dropped failed; they stay queued for the volume\'s mounts'),
   );
-  return vol;
+  return { ...vol, ...operation };
 }
 
-async function freeDropped(host: SnapshotHost, vol: Volume): Promise<{ blocks: number; versions: number; bytes: number }> {
+async function freeDropped(host: SnapshotHost, vol: Volume, op: OperationHandle | undefined): Promise<{ blocks: number; versions: number; bytes: number }> {
   if (host.blocks === undefined) return { blocks: 0, versions: 0, bytes: 0 };
   const [{ pruneVolume }, { BlockReaper }] = await Promise.all([import('../../dataplane/client/snapshot-reads.js'), import('../../vfs/fs/block-reaper.js')]);
   const deadline = Date.now() + restoreTreeWaitMs;
   let now = vol;
+  op?.phase('tree');
   while (now.treeState !== undefined) {
     if (Date.now() > deadline) throw new GalleonError(ErrorCode.TIMEOUT, `volume ${vol.name}'s file tree is still being restored`, { hint: 'its dropped files\' blocks stay queued; a read-write mount frees them' });
     await new Promise((r) => setTimeout(r, restoreTreePollMs));
@@ -262,7 +297,12 @@ async function freeDropped(host: SnapshotHost, vol: Volume): Promise<{ blocks: n
     volume: { id: now.id, sizeBytes: now.sizeBytes, blockSizeBytes: now.blockSizeBytes, writeConcern: now.writeConcern },
     knownSize: () => undefined, isOpenHere: () => false,
   });
+  op?.phase('freeing');
   const blocks = await reaper.drainKnownEnds();
+  op?.add(blocks, 0);
+  op?.phase('pruning', blocks);
   const pruned = blocks === 0 ? [] : await pruneVolume(host.api, now.id, false, pruneTimeoutMs, undefined, host.post);
-  return { blocks, versions: pruned.reduce((n, r) => n + r.dropped, 0), bytes: pruned.reduce((n, r) => n + r.bytes, 0) };
+  const { versions, bytes } = sumPrunes(pruned);
+  op?.add(0, bytes);
+  return { blocks, versions, bytes };
 }

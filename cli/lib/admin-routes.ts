@@ -70,6 +70,7 @@ export const adminRoutes = {
   snapshotBlockRead: { method: 'GET', path: '/v1/snapshots/:ref/inodes/:inode/blocks/:block', command: 'volume read-block' },
   volumeClone: { method: 'POST', path: '/v1/snapshots/:ref/clone', command: 'volume clone', body: 'clone' },
   volumeRestore: { method: 'POST', path: '/v1/volumes/:ref/restore', command: 'volume restore', body: 'restore' },
+  operationGet: { method: 'GET', path: '/v1/operations/:id', command: 'operation get' },
   backupTargetList: { method: 'GET', path: '/v1/backup-targets', command: 'backup-target list' },
   backupTargetAdd: { method: 'POST', path: '/v1/backup-targets', command: 'backup-target add', body: 'backupTarget' },
   backupTargetRemove: { method: 'DELETE', path: '/v1/backup-targets/:name', command: 'backup-target remove', body: 'none' },

@@ -28,18 +28,37 @@ export function progressText(p: Progress | null, nowMs: number): string {
   return `${p.phase} ${p.blocksDone}/${p.blocksTotal} ${(bytesPerSec / 1048576).toFixed(1)} MiB/s`;
 }
 
-export async function followJob(admin: AdminClient, first: JobView, mode: 'bar' | 'json' | 'quiet'): Promise<JobView> {
+/** What followJob polls: a backup job (the default) or a background operation (cli/daemon/operations.ts). */
+export interface JobSource {
+  route: 'backupJob' | 'operationGet';
+  /** What done/total count, for the bar. */
+  unit: string;
+  /** Said when the job stalls. */
+  stallHint: (id: string) => string;
+}
+
+export const backupJobSource: JobSource = {
+  route: 'backupJob', unit: 'blocks', stallHint: (id) => `see it with galleon backup list; cancel it with galleon backup cancel ${id}`,
+};
+
+/** The fields of a job view followJob reads (JobView and OperationView have them). */
+export interface FollowedJob {
+  id: string;
+  state: string;
+  progress: Progress;
+  error: { code: string; message: string; hint?: string } | null;
+}
+
+export async function followJob<J extends FollowedJob = JobView>(admin: AdminClient, first: J, mode: 'bar' | 'json' | 'quiet', source: JobSource = backupJobSource): Promise<J> {
   const { SingleBar, Presets } = await import('cli-progress');
   const bar = mode === 'bar'
-    ? new SingleBar({ format: '{phase} |{bar}| {value}/{total} blocks | {rate} MiB/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
+    ? new SingleBar({ format: `{phase} |{bar}| {value}/{total} ${source.unit} | {rate} MiB/s | ETA {etaText}`, stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
     : null;
-  bar?.start(Math.max(1, first.progress.blocksTotal), first.progress.blocksDone, { phase: first.progress.phase, rate: '0.0' });
+  bar?.start(Math.max(1, first.progress.blocksTotal), first.progress.blocksDone, { phase: first.progress.phase, rate: '0.0', etaText: '-' });
   let job = first;
   let lastChangeMs = Date.now();
   let last = '';
-  while (job.state === 'running') {
-    await new Promise((r) => setTimeout(r, jobPollIntervalMs));
-    job = await admin.route<JobView>('backupJob', { id: job.id });
+  for (;;) {
     const now = Date.now();
     const key = JSON.stringify(job.progress);
     if (key !== last) {
@@ -48,11 +67,15 @@ export async function followJob(admin: AdminClient, first: JobView, mode: 'bar' 
       const { bytesPerSec, etaSec } = rateAndEta(job.progress, now);
       if (mode === 'json') process.stderr.write(`${JSON.stringify({ progress: { job: job.id, ...job.progress, bytesPerSec, etaSec } })}\n`);
       bar?.setTotal(Math.max(1, job.progress.blocksTotal));
-      bar?.update(job.progress.blocksDone, { phase: job.progress.phase.padEnd(10), rate: (bytesPerSec / 1048576).toFixed(1) });
+      // Our own ETA (blocks per second so far): cli-progress's own prints NaN before the first step.
+      bar?.update(job.progress.blocksDone, { phase: job.progress.phase.padEnd(10), rate: (bytesPerSec / 1048576).toFixed(1), etaText: etaSec === null ? '-' : `${etaSec}s` });
     } else if (now - lastChangeMs > jobStallTimeoutMs) {
       bar?.stop();
-      throw new GalleonError(ErrorCode.TIMEOUT, `job ${job.id} made no progress for ${jobStallTimeoutMs / 1000} s`, { hint: `see it with galleon backup list; cancel it with galleon backup cancel ${job.id}` });
+      throw new GalleonError(ErrorCode.TIMEOUT, `job ${job.id} made no progress for ${jobStallTimeoutMs / 1000} s`, { hint: source.stallHint(job.id) });
     }
+    if (job.state !== 'running') break;
+    await new Promise((r) => setTimeout(r, jobPollIntervalMs));
+    job = await admin.route<J>(source.route, { id: job.id });
   }
   bar?.stop();
   if (job.state !== 'done') {

@@ -14,7 +14,7 @@ const exitByCode: Partial<Record<ErrorCode, number>> = {
   VOLUME_NOT_FOUND: ExitCode.NotFound, STORAGE_CLASS_NOT_FOUND: ExitCode.NotFound, NODE_NOT_FOUND: ExitCode.NotFound,
   MEMBER_NOT_FOUND: ExitCode.NotFound, SNAPSHOT_NOT_FOUND: ExitCode.NotFound,
   SNAPSHOT_EXISTS: ExitCode.Conflict, SNAPSHOT_IN_USE: ExitCode.Conflict,
-  BACKUP_TARGET_NOT_FOUND: ExitCode.NotFound, BACKUP_NOT_FOUND: ExitCode.NotFound, BACKUP_POLICY_NOT_FOUND: ExitCode.NotFound,
+  BACKUP_TARGET_NOT_FOUND: ExitCode.NotFound, BACKUP_NOT_FOUND: ExitCode.NotFound, BACKUP_POLICY_NOT_FOUND: ExitCode.NotFound, OPERATION_NOT_FOUND: ExitCode.NotFound,
   BACKUP_TARGET_EXISTS: ExitCode.Conflict,
   USER_NOT_FOUND: ExitCode.NotFound, TOKEN_NOT_FOUND: ExitCode.NotFound,
   USER_EXISTS: ExitCode.Conflict,

@@ -88,7 +88,9 @@ describe('cli admin route table', () => {
           method: spec.method, headers: { 'content-type': 'application/json' }, body: 'body' in spec ? '{}' : null,
         });
         const text = await res.body.text();
-        assert.ok(res.statusCode !== 404 && res.statusCode !== 405, `${spec.method} ${spec.path} (${name}): HTTP ${res.statusCode} ${text}`);
+        // A 404 of the handler itself (an id the daemon's own memory lacks) is routed, not missing.
+        const handlerNotFound = res.statusCode === 404 && (JSON.parse(text) as { error?: { code?: string } }).error?.code === ErrorCode.OPERATION_NOT_FOUND;
+        assert.ok((res.statusCode !== 404 || handlerNotFound) && res.statusCode !== 405, `${spec.method} ${spec.path} (${name}): HTTP ${res.statusCode} ${text}`);
         assert.ok(res.statusCode >= 400, `${name} cannot succeed against a host that is down: HTTP ${res.statusCode}`);
       }
       const unknown = await request(`http://${server.address}/v1/volumes/x/no-such-route`, { method: 'GET' });

@@ -254,10 +254,18 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     assert.equal((clone.body as Volume).tenant, 'a', 'the clone is its source\'s tenant\'s');
     const restore = await http('POST', adminUrl('/v1/volumes/va/restore'), ann, { snapshot: 'sa' });
     assert.equal(restore.status, 200, JSON.stringify(restore.body));
+    // The restore's background freeing is ann's to follow, and bob's to find missing.
+    const opId = (restore.body as { operation?: { id: string } }).operation?.id ?? '';
+    assert.notEqual(opId, '', 'a restore names its operation');
+    assert.equal((await http('GET', adminUrl(`/v1/operations/${opId}`), ann)).status, 200, 'ann follows her restore');
+    const missingOp = await http('GET', adminUrl('/v1/operations/op-none'), bob);
+    const bobOp = await http('GET', adminUrl(`/v1/operations/${opId}`), bob);
+    assert.equal(bobOp.status, 404, JSON.stringify(bobOp.body));
+    assert.deepEqual(shape(bobOp, opId), shape(missingOp, 'op-none'), 'another tenant\'s operation: the answer of a missing one');
 
     const events = (await cliJson<AuditEvent[]>(['audit', 'list', '--since', new Date(sinceMs).toISOString(), '--user', 'bob'], env(admin)))
       .filter((e) => e.outcome === 'denied');
-    assert.equal(events.filter((e) => e.verb.startsWith('admin:')).length, refusals.length, `one event per refusal: ${JSON.stringify(events.map((e) => e.verb))}`);
+    assert.equal(events.filter((e) => e.verb.startsWith('admin:')).length, refusals.length + 1, `one event per refusal: ${JSON.stringify(events.map((e) => e.verb))}`);
     assert.equal(events.filter((e) => e.verb.startsWith('metadata:')).length, 3, 'and per gRPC refusal');
     assert.deepEqual(((await http('GET', adminUrl('/v1/snapshots'), admin)).body as Snapshot[]).map((x) => x.name), ['sa'], 'bob deleted no snapshot and made none');
     const names = ((await http('GET', adminUrl('/v1/volumes'), admin)).body as Volume[]).map((v) => v.name).sort();

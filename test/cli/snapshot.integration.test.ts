@@ -2,13 +2,15 @@
  * End to end through the real binary on `galleon up` (three daemons): snapshot create / list /
  * get / delete (--dry-run, refusal while cloned), volume clone and volume restore, reads at a
  * snapshot with `read-block --snapshot`, pre/post hooks with onError fail|continue, and the
- * one-line errors of bad input (nothing changed).
+ * one-line errors of bad input (nothing changed); the progress of the freeing after a snapshot
+ * delete and a restore (`--wait --json` figures, `operation get` / `volume get` moving to done).
  */
 import { strict as assert } from 'node:assert';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterStatus, Snapshot, Volume } from '../../proto/metadata-types.js';
 import type { UpResult } from '../../cli/local/cluster.js';
+import type { OperationView } from '../../cli/daemon/operations.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
 import { upClientEnv } from '../support/tls.js';
 
@@ -165,5 +167,77 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
     assert.equal(withSnaps.code, 5, withSnaps.stderr);
     assert.match(withSnaps.stderr, /^Error: volume db has 2 snapshot\(s\): h1, h3 — delete them first/);
     assert.equal(await read(['db', '1']), 'one-v1', 'the volume is still there');
+  });
+
+  it('reports the freeing after a snapshot delete and a restore: --wait --json figures add up, operation get moves to done', async () => {
+    interface Deleted { dryRun: boolean; versionsToFree: number; bytesToFree: number; freed: { versions: number; bytes: number } | null; operation: OperationView | null }
+    await json<Volume>(['volume', 'create', '--name', 'prog', '--size', '64K', '--block-size', '4K', '--access-mode', 'ReadOnlyMany']);
+    for (let b = 0; b < 4; b++) await write('prog', String(b), `v1-${b}`);
+    await json<Snapshot>(['snapshot', 'create', 'prog', '--name', 'p1']);
+    for (let b = 0; b < 4; b++) await write('prog', String(b), `v2-${b}`);
+    await json<Snapshot>(['snapshot', 'create', 'prog', '--name', 'p2']);
+    for (let b = 0; b < 4; b++) await write('prog', String(b), `v3-${b}`);
+
+    // --wait --json: the result carries the figures; done == total == what the dry run said.
+    const dry1 = await json<Deleted>(['snapshot', 'delete', 'p1', '--dry-run']);
+    assert.ok(dry1.versionsToFree >= 4, `p1 alone keeps the v1 versions of 4 blocks: ${dry1.versionsToFree}`);
+    const waited = await runCli(['snapshot', 'delete', 'p1', '--yes', '--wait', '--json'], env);
+    assert.equal(waited.code, 0, waited.stderr);
+    const r1 = JSON.parse(waited.stdout) as Deleted;
+    const op1 = r1.operation;
+    assert.ok(op1 !== null);
+    assert.equal(op1.kind, 'snapshot-delete');
+    assert.equal(op1.unit, 'versions');
+    assert.equal(op1.state, 'done');
+    assert.equal(op1.progress.phase, 'done');
+    assert.equal(op1.progress.blocksTotal, dry1.versionsToFree, 'total = what the dry run said would be freed');
+    assert.equal(op1.progress.blocksDone, op1.progress.blocksTotal, 'done == total at the end');
+    assert.equal(op1.progress.bytesDone, dry1.bytesToFree);
+    assert.deepEqual(r1.freed, { versions: dry1.versionsToFree, bytes: dry1.bytesToFree });
+    const lines = waited.stderr.trim().split('\n').filter((l) => l.startsWith('{"progress"')).map((l) => JSON.parse(l) as { progress: { job: string; blocksDone: number; blocksTotal: number; bytesPerSec: number } });
+    const last = lines.at(-1)?.progress;
+    assert.equal(last?.job, op1.id, 'progress lines on stderr name the operation');
+    assert.equal(last.blocksDone, dry1.versionsToFree);
+    assert.equal(last.blocksTotal, dry1.versionsToFree);
+
+    // Without --wait: answers at once with the operation, which `operation get` shows moving to done.
+    const dry2 = await json<Deleted>(['snapshot', 'delete', 'p2', '--dry-run']);
+    assert.ok(dry2.versionsToFree >= 4, `p2 alone keeps the v2 versions once p1 is gone: ${dry2.versionsToFree}`);
+    const r2 = await json<Deleted>(['snapshot', 'delete', 'p2', '--yes']);
+    assert.equal(r2.freed, null, 'not waited for');
+    const id2 = r2.operation?.id ?? assert.fail('no operation in the answer');
+    assert.equal(r2.operation?.progress.blocksTotal, dry2.versionsToFree);
+    const end2 = await waitFor('the delete\'s freeing done', 60_000, async () => {
+      const op = await json<OperationView>(['operation', 'get', id2]);
+      return op.state === 'done' ? op : null;
+    });
+    assert.equal(end2.progress.blocksDone, dry2.versionsToFree);
+    assert.equal(end2.progress.blocksTotal, dry2.versionsToFree);
+    const human = await runCli(['operation', 'get', id2], env);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`State: +done[\\s\\S]*Progress: +done ${dry2.versionsToFree}/${dry2.versionsToFree} `));
+    const unknown = await runCli(['operation', 'get', 'op-nope'], env);
+    assert.equal(unknown.code, 4, unknown.stderr);
+    assert.match(unknown.stderr, /^Error: operation op-nope not found on this daemon — /);
+    assert.equal(unknown.stderr.trim().split('\n').length, 1);
+
+    // A restore: its freeing (blocks of files made since; none on a raw volume) is shown by volume get.
+    await json<Snapshot>(['snapshot', 'create', 'prog', '--name', 'p3']);
+    for (const address of nodeAddresses) await json(['volume', 'unmount', 'prog', '--daemon-address', address]);
+    const restored = await json<Volume & { operation?: OperationView }>(['volume', 'restore', 'prog', '--snapshot', 'p3', '--yes']);
+    const id3 = restored.operation?.id ?? assert.fail('no operation in the restore\'s answer');
+    assert.equal(restored.operation?.kind, 'volume-restore');
+    const end3 = await waitFor('the restore\'s freeing done', 60_000, async () => {
+      const v = await json<Volume & { operation?: OperationView }>(['volume', 'get', 'prog']);
+      return v.operation?.state === 'done' ? v.operation : null;
+    });
+    assert.equal(end3.id, id3);
+    assert.equal(end3.progress.blocksDone, end3.progress.blocksTotal);
+    const waited3 = await json<Volume & { operation?: OperationView; freed?: { blocks: number } }>(['volume', 'restore', 'prog', '--snapshot', 'p3', '--yes', '--wait']);
+    assert.equal(waited3.operation?.state, 'done');
+    assert.equal(waited3.operation.progress.blocksDone, waited3.freed?.blocks);
+    assert.equal(waited3.operation.progress.blocksTotal, waited3.freed?.blocks);
+    assert.equal(await read(['prog', '0']), 'v3-0', 'p3 was taken after the v3 writes');
+    await json(['snapshot', 'delete', 'p3', '--yes', '--wait']);
   });
 });

@@ -125,7 +125,12 @@ describeFuse('snapshots, clones and restores of a mounted file-system volume cov
     try {
       assert.ok((await holdings.held(demo.id, dropped.ino, dropped.blocks)).length >= dropped.blocks, 'the data nodes hold the new file before the restore');
       for (const n of [1, 2, 3]) await json(n, ['volume', 'unmount', 'demo']);
-      const restored = await json<Volume & { freed?: { blocks: number } }>(1, ['volume', 'restore', 'demo', '--snapshot', 't1', '--yes', '--wait']);
+      const restored = await json<Volume & { freed?: { blocks: number }; operation?: { state: string; unit: string; progress: { blocksDone: number; blocksTotal: number } } }>(1, ['volume', 'restore', 'demo', '--snapshot', 't1', '--yes', '--wait']);
+      // The --wait progress figures (cli/daemon/operations.ts) end where the freeing did.
+      assert.equal(restored.operation?.state, 'done');
+      assert.equal(restored.operation.unit, 'blocks');
+      assert.equal(restored.operation.progress.blocksDone, restored.freed?.blocks);
+      assert.equal(restored.operation.progress.blocksTotal, restored.freed?.blocks);
       assert.deepEqual(await holdings.held(demo.id, dropped.ino, dropped.blocks), [], `no data node holds a block of the dropped file (freed ${JSON.stringify(restored.freed)})`);
       assert.ok((restored.freed?.blocks ?? 0) >= dropped.blocks, `freed ${JSON.stringify(restored.freed)}`);
     } finally {
