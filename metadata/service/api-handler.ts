@@ -16,7 +16,8 @@ import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { ClusterStatus, Member } from '../../proto/metadata-types.js';
 import type { AddressBook } from './address-book.js';
 import { checkCallArgs } from './call-args.js';
-import { keyedArgs, keyLookupsOver, type KeyGatePolicy } from './volume-key-gate.js';
+import { keyedArgs, type KeyGatePolicy } from './volume-key-gate.js';
+import { lookupsOver } from './auth-guard.js';
 import { maxWatchTimeoutMs, type VolumeWatch } from './volume-watch.js';
 
 export interface CallInput {
@@ -98,7 +99,7 @@ export class MetadataService {
       throw invalid(`${method} needs a client id and a sequence number`, 'use MetadataClient, which stamps every mutating call');
     }
     this.requireLeader();
-    const args = await keyedArgs(method, input.args, keyLookupsOver((m, a) => this.d.stateMachine.query(m as QueryMethod, a)), this.d.keys ?? { wrapper: null, allowUnkeyed: false });
+    const args = await keyedArgs(method, input.args, lookupsOver((m, a) => this.d.stateMachine.query(m as QueryMethod, a)), this.d.keys ?? { wrapper: null, allowUnkeyed: false });
     const result = await this.d.driver.propose({ clientId: input.clientId, seq: input.seq, stampMs: Date.now(), method, args });
     if (result.ok) return result.value ?? null;
     throw GalleonError.fromJSON(result.error);

@@ -10,7 +10,8 @@
  *  - else the call is refused with one line (a bare member, metadata/service/main.ts, has none),
  *    unless the member was started with `allowUnkeyedEncryption` — test harnesses that are not
  *    about encryption and whose block clients hold no keys, as TLS-less harnesses are not about TLS.
- * The checks read the leader's own applied state; the apply checks the key's shape again.
+ * The checks read the leader's own applied state (auth-guard.ts `lookupsOver` over its queries: a
+ * GuardLookups is a KeyGateLookups); the apply checks the key's shape again.
  */
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { Snapshot, StorageClass, Volume, WrappedDataKey } from '../../proto/metadata-types.js';
@@ -61,21 +62,4 @@ async function keyFor(policy: KeyGatePolicy, what: string): Promise<WrappedDataK
   throw new GalleonError(ErrorCode.INVALID_ARGUMENT, `${what}, and this metadata member has no key provider to wrap one`, {
     hint: 'create it through a daemon (galleon volume create / volume clone, or the metadata API of a daemon\'s member, which wraps a key itself); or pick a class without encryption',
   });
-}
-
-/** Lookups over a member's own applied state (null for not found). */
-export function keyLookupsOver(query: (method: string, args: unknown[]) => Promise<unknown>): KeyGateLookups {
-  const orNull = async <T>(method: string, args: unknown[], notFound: string): Promise<T | null> => {
-    try {
-      return await query(method, args) as T;
-    } catch (err) {
-      if (err instanceof GalleonError && err.code === notFound) return null;
-      throw err;
-    }
-  };
-  return {
-    storageClass: (name) => orNull<StorageClass>('getStorageClass', [name], ErrorCode.STORAGE_CLASS_NOT_FOUND),
-    snapshot: (ref) => orNull<Snapshot>('getSnapshot', [ref], ErrorCode.SNAPSHOT_NOT_FOUND),
-    volume: (id) => orNull<Volume>('getVolume', [id], ErrorCode.VOLUME_NOT_FOUND),
-  };
 }
