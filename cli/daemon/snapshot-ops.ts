@@ -249,8 +249,10 @@ export async function dropSnapshot(host: SnapshotHost, ref: string): Promise<Sna
 
 /** How long the daemon that ran a restore waits for its paced tree steps before freeing (they stay queued after). */
 export const restoreTreeWaitMs = 10 * 60_000;
-/** Between two looks at a restoring volume's tree state. */
+/** Between two looks at a restoring volume's tree state when the node has no watch (a bare API client). */
 export const restoreTreePollMs = 250;
+/** One watch call while waiting for a restore's tree steps (woken earlier by any change). */
+export const restoreTreeWatchMs = 1_000;
 
 export interface RestoreResult extends Volume {
   /** With `wait`: blocks of the files the restore dropped, freed, and the versions then pruned. */
@@ -287,9 +289,14 @@ async function freeDropped(host: SnapshotHost, vol: Volume, op: OperationHandle 
   const deadline = Date.now() + restoreTreeWaitMs;
   let now = vol;
   op?.phase('tree');
+  // Woken by the metadata watch when the node has one (the last tree step clears treeState on the
+  // volume record); each wait is bounded, so a missed wake costs one period, not the deadline.
+  const watch = host.flush();
+  let since = watch === null ? 0 : (await watch.waitForChange(0, 0)).index;
   while (now.treeState !== undefined) {
     if (Date.now() > deadline) throw new GalleonError(ErrorCode.TIMEOUT, `volume ${vol.name}'s file tree is still being restored`, { hint: 'its dropped files\' blocks stay queued; a read-write mount frees them' });
-    await new Promise((r) => setTimeout(r, restoreTreePollMs));
+    if (watch === null) await new Promise((r) => setTimeout(r, restoreTreePollMs));
+    else since = (await watch.waitForChange(since, restoreTreeWatchMs)).index;
     now = await host.api.getVolume(vol.id);
   }
   const reaper = new BlockReaper({
