@@ -13,7 +13,9 @@ import type { BackupPolicy, ClusterStatus, Volume } from '../../proto/metadata-t
 import type { UpResult } from '../../cli/local/cluster.js';
 import type { RunRecord } from '../../dataplane/backup/service.js';
 import type { RetentionPlan } from '../../dataplane/backup/logic/retention.js';
+import { AdminClient } from '../../cli/lib/admin-client.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { pollUntil } from '../support/poll.js';
 import { upClientEnv } from '../support/tls.js';
 
 const periodMs = 4000;
@@ -71,7 +73,9 @@ describe('galleon backup policy across a metadata leader change (integration)', 
     const status = await json<ClusterStatus>(['cluster', 'status']);
     const leader = up.cluster.nodes.find((n) => n.id === status.leaderId);
     assert.ok(leader !== undefined, `leader ${String(status.leaderId)} is a node of the cluster`);
-    await waitFor('a run under way', 30_000, async () => (await json<BackupPolicy[]>(['backup', 'policy', 'list']))[0]?.lastRun?.done === false);
+    // Polled in-process every 20 ms (a CLI process per poll takes about as long as a run: it missed every run on a loaded CI machine).
+    const admin = new AdminClient(leader.ipcAddress);
+    await pollUntil('a run under way', async () => (await admin.route<BackupPolicy[]>('backupPolicyList', {}))[0]?.lastRun?.done === false, 60_000, 20);
     const killedAtMs = Date.now();
     process.kill(Number((await readFile(join(leader.storagePath, 'galleon.pid'), 'utf8')).trim()), 'SIGKILL');
     env = { ...env, GALLEON_ADDRESS: up.cluster.nodes.filter((n) => n !== leader).map((n) => n.ipcAddress).join(',') };
