@@ -399,8 +399,10 @@ export class BlockServer {
         const pg = intParam('pg', pgRaw);
         const epochRaw = url.searchParams.get('epoch');
         if (epochRaw !== null) await this.replicator.admitRead(volumeId, pg, intParam('epoch', epochRaw));
-        // The watermark is read first: every write up to it is in the blocks iterated after.
-        const st = await this.opts.store.pgState(volumeId, pg);
+        // The watermark is read first, and only once every write it counts has landed in the index:
+        // every write up to it is then in the blocks iterated after (pgState alone also counts
+        // staged groups, and a resync that trusted it missed their blocks: chaos saw divergence).
+        const st = await this.opts.store.landedPgState(volumeId, pg);
         res.writeHead(200, { 'content-type': 'application/octet-stream', [Header.appliedSeq]: st.appliedSeq });
         for await (const { meta, data } of pgBlockFrames(this.opts.store, volumeId, pg)) {
           const frame = encodeJournalFrame(meta, data);

@@ -864,6 +864,14 @@ export class LevelBlockStore implements BlockStore {
     return { volumeId, pg, appliedSeq: s.appliedSeq, highestSeq: s.highestSeq, epoch: s.epoch, trimmedSeq: s.trimmedSeq };
   }
 
+  async landedPgState(volumeId: string, pg: number): Promise<PgState> {
+    const st = await this.pgState(volumeId, pg);
+    // An empty commit after every group staged so far: index batches land in order, so once it
+    // settles every write the state above counts is in the index.
+    await this.enqueue<number>((resolve, reject) => ({ kind: 'fence', sync: false, bytes: 0, resolve, reject }));
+    return st;
+  }
+
   async listPgs(): Promise<{ volumeId: string; pg: number }[]> {
     const out = new Map<string, { volumeId: string; pg: number }>();
     const p = Buffer.from([Prefix.pg]);

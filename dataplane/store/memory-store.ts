@@ -219,6 +219,11 @@ export class MemoryBlockStore implements BlockStore {
     return Promise.resolve({ volumeId, pg, appliedSeq: s.appliedSeq, highestSeq: s.highestSeq, epoch: s.epoch, trimmedSeq: s.trimmedSeq });
   }
 
+  /** Writes apply at once here (nothing is staged): the same as `pgState`. */
+  landedPgState(volumeId: string, pg: number): Promise<PgState> {
+    return this.pgState(volumeId, pg);
+  }
+
   listPgs(): Promise<{ volumeId: string; pg: number }[]> {
     const held = [...this.view.pgs.values()].filter((s) => !isEmpty(s));
     held.sort((a, b) => (a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : a.pg - b.pg));

@@ -112,6 +112,13 @@ export interface BlockStore {
   iterateAddresses(filter?: { volumeId?: string; pg?: number }): AsyncIterable<{ address: BlockAddress; pg: number; seq: number }>;
   iterateBlocks(filter?: { volumeId?: string; pg?: number }): AsyncIterable<{ address: BlockAddress; block: StoredBlock }>;
   pgState(volumeId: string, pg: number): Promise<PgState>;
+  /**
+   * The PG's state once every write it counts is in the index: `pgState` counts writes whose
+   * group is staged but whose index batch has not landed yet, which an index read (iterateBlocks)
+   * does not see. A reader that sends a watermark with what it read (a full resync's source)
+   * takes it from here.
+   */
+  landedPgState(volumeId: string, pg: number): Promise<PgState>;
   /** Records a newer epoch (persisted); returns the newest known. Never lowers it. */
   observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number>;
   /**
