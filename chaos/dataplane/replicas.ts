@@ -56,13 +56,21 @@ export interface PgContents {
   digest: string;
 }
 
-/** `asNode`: a replica of the PG (the node read itself is one). */
+/**
+ * `asNode`: a replica of the PG (the node read itself is one). The live blocks only: the route
+ * then sends the versions the node keeps for snapshots (`kept`) and its live tombstones, and a
+ * kept version taken for the live block made replicas whose kept versions differ (pruned at
+ * different times; not live data) look divergent. Snapshot reads are the snapshot actor's check.
+ */
 export async function fetchPgContents(address: string, volumeId: string, pg: number, access: NodeAccess, asNode: string): Promise<PgContents> {
   const res = await request(`${access.url(address)}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { ...await access.as(asNode), headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
   if (res.statusCode !== 200) throw new Error(`GET /v1/pg-blocks on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
   const blocks = new Map<string, { value: string; crc: number; seq: number }>();
   for await (const { meta, data } of streamJournalFrames(res.body)) {
-    blocks.set(`${meta.inode}/${meta.blockNo}`, { value: decodeBlock(data), crc: crc32c(data), seq: meta.seq });
+    if (meta.kept === true || meta.kind !== 'put') continue;
+    const key = `${meta.inode}/${meta.blockNo}`;
+    if (blocks.has(key)) throw new Error(`GET /v1/pg-blocks on ${address} sent live block ${key} twice`);
+    blocks.set(key, { value: decodeBlock(data), crc: crc32c(data), seq: meta.seq });
   }
   const canonical = [...blocks].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}:${v.crc}`).join(',');
   return { blocks, digest: crc32c(canonical).toString(16).padStart(8, '0') };
@@ -75,7 +83,7 @@ export function diffContents(a: PgContents, b: PgContents): string[] {
   for (const k of keys) {
     const x = a.blocks.get(k);
     const y = b.blocks.get(k);
-    if (x?.crc !== y?.crc) out.push(`${k}: ${x?.value ?? 'absent'} vs ${y?.value ?? 'absent'}`);
+    if (x?.crc !== y?.crc) out.push(`${k}: ${x === undefined ? 'absent' : `${x.value}@${x.seq}`} vs ${y === undefined ? 'absent' : `${y.value}@${y.seq}`}`);
   }
   return out.sort();
 }
