@@ -296,6 +296,7 @@ async function main(): Promise<number> {
     }, log, new NodeLoss(api, data, history, {
       volumeId: volume.id, pgCount: volume.pgCount, replicas: volume.replicas, ackTimeoutMs: limits.nodeLossAckTimeoutMs,
       placementTimeoutMs: limits.opTimeoutMs, fullReplicasWaitMs: limits.nodeLossFullReplicasWaitMs, pollMs: limits.settlePollMs,
+      alsoVolumes: () => (snaps?.volume === null || snaps?.volume === undefined ? [] : [snaps.volume.id]),
     }), snaps);
     const nemesisDone = nemesis.run(Date.now());
     await delay(args.seconds * 1000);

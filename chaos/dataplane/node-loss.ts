@@ -28,6 +28,11 @@ export interface NodeLossOptions {
    */
   fullReplicasWaitMs: number;
   pollMs: number;
+  /**
+   * Other volumes of the run on the same nodes (the snapshot actor's): a loss waits for theirs
+   * too — a second loss before one of them was repaired is the same double fault.
+   */
+  alsoVolumes?: () => string[];
 }
 
 export interface NodeLossStrike {
@@ -74,9 +79,10 @@ export class NodeLoss {
     do {
       try {
         const groups = await withTimeout(this.api.getPlacement(this.options.volumeId), this.options.placementTimeoutMs);
+        const others = await Promise.all((this.options.alsoVolumes?.() ?? []).map((v) => withTimeout(this.api.getPlacement(v), this.options.placementTimeoutMs)));
         const down = this.data.downNodes();
-        const full = groups.every((g) => g.replicas.length === this.options.replicas && g.inSync.length === this.options.replicas && !g.replicas.some((r) => down.includes(r)));
-        if (full && groups.length > 0) return groups;
+        const whole = (gs: readonly PlacementGroup[]): boolean => gs.every((g) => g.replicas.length === this.options.replicas && g.inSync.length === this.options.replicas && !g.replicas.some((r) => down.includes(r)));
+        if (whole(groups) && others.every(whole) && groups.length > 0) return groups;
       } catch {
         // The metadata leader may be moving: ask again.
       }
