@@ -17,10 +17,14 @@ import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
 import type { VolumeView } from '../logic/snapshot-versions.js';
-import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse, Header } from '../wire.js';
+import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse, Header, intParam } from '../wire.js';
 import type { BlockBatchFrameMeta } from '../wire.js';
-import { sealOverheadBytes } from './block-cipher.js';
-import { dropsKey, type VolumeKeyring } from './keyring.js';
+import { generationOf, sealOverheadBytes } from './block-cipher.js';
+import { dropsKey, type VolumeCipher, type VolumeKeyring } from './keyring.js';
+import { judgeServedBody } from '../logic/freshness.js';
+import {
+  defaultHeadTimeoutMs, freshnessRetryBaseMs, maxFreshnessRounds, provesNewer, replicaHead, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
+} from './freshness.js';
 
 export interface BlockClientOptions {
   placement: PlacementSource;
@@ -49,6 +53,15 @@ export interface BlockClientOptions {
   keyring?: VolumeKeyring;
   /** Mutual TLS with the data nodes (proto/tls.ts); null/absent: plaintext. */
   tls?: TlsMaterial | null;
+  /**
+   * Encrypted reads ask the PG's other in-sync replicas for their block head and refuse a body
+   * they contradict (README "Rollback"). Default true; false only to measure what it costs.
+   */
+  checkFreshness?: boolean;
+  /** How long a replica's head answer may take (`defaultHeadTimeoutMs`). */
+  headTimeoutMs?: number;
+  /** Where a contradicted read is reported (the daemon: log, metric, audit). Absent: only the error. */
+  staleReads?: StaleReadSink;
 }
 
 export interface WriteAck {
@@ -111,7 +124,7 @@ export class BlockClient {
   private readonly pools = new Map<string, Dispatcher>();
   private readonly writeQueues = new Map<string, WriteQueue>();
   private closed = false;
-  private readonly o: Required<Omit<BlockClientOptions, 'placement' | 'keyring' | 'token'>>;
+  private readonly o: Required<Omit<BlockClientOptions, 'placement' | 'keyring' | 'token' | 'staleReads'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
     this.o = {
@@ -124,6 +137,8 @@ export class BlockClient {
       coalesceWrites: opts.coalesceWrites ?? true,
       writeBatchesInFlight: opts.writeBatchesInFlight ?? defaultWriteBatchesInFlight,
       tls: opts.tls ?? null,
+      checkFreshness: opts.checkFreshness ?? true,
+      headTimeoutMs: opts.headTimeoutMs ?? defaultHeadTimeoutMs,
     };
   }
 
@@ -232,15 +247,65 @@ export class BlockClient {
   }
 
   private async readRaw(a: BlockAddress): Promise<ReadResult> {
+    const cipher = this.o.checkFreshness ? await this.withKey(a.volumeId, (c) => c) : null;
     return this.withRetry(a.volumeId, async (p) => {
       // A refresh (after STALE_EPOCH) may show a restore or a parent this read did not know of.
       if (p.view !== undefined) return this.readThroughView(a.volumeId, a.inode, a.blockNo);
+      if (cipher !== null) return this.readChecked(p, a, cipher);
       const r = this.route(p, a);
       const res = await this.pool(r.address).request({ method: 'GET', path: `${blockPath(a)}?epoch=${r.epoch}`, idempotent: true });
       if (res.statusCode !== 200) throw await errorFromResponse(res);
       const data = await this.opened(a, Buffer.from(await res.body.arrayBuffer()));
       return { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) };
     });
+  }
+
+  /** GET for the freshness check (freshness.ts): its own timeout, the errors of the block API. */
+  private readonly nodeGet: NodeGet = async (address, path, timeoutMs) => {
+    const res = await this.pool(address).request({ method: 'GET', path, idempotent: true, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    return { headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+  };
+
+  /**
+   * An encrypted read that a stale primary cannot roll back (README "Rollback"): the body from the
+   * primary and, in parallel, the block heads of the PG's other in-sync replicas. A contradiction
+   * that persists over `maxFreshnessRounds` (a write or delete in flight settles in one or two)
+   * refuses the read with INTEGRITY_ERROR; a replica's claim of a newer body counts only once that
+   * body is fetched and opened here, so a lying replica costs a fetch, never other data.
+   */
+  private async readChecked(p: VolumePlacement, a: BlockAddress, cipher: VolumeCipher): Promise<ReadResult> {
+    const r = this.route(p, a);
+    const g = groupOf(p, r.pg);
+    const others = g.inSync.filter((id) => id !== g.primary && p.nodes[id] !== undefined);
+    for (let round = 1; ; round++) {
+      const heads = Promise.all(others.map((id) => replicaHead(this.nodeGet, id, nodeOf(p, id).address, a, this.o.headTimeoutMs)));
+      const body = await this.nodeGet(r.address, `${blockPath(a)}?epoch=${r.epoch}`, this.o.requestTimeoutMs);
+      // The primary's body must authenticate at this address first: a forged one is refused as before.
+      const data = await cipher.open(a, body.body);
+      // A primary that names no seq is judged as the oldest write: it cannot dodge the delete check that way.
+      const read = { data, seq: intParam(Header.seq, body.headers[Header.seq], 0), epoch: Number(body.headers[Header.epoch]) };
+      const served = { gen: generationOf(a, body.body), seq: read.seq };
+      const v = judgeServedBody(served, await heads);
+      if (v.kind === 'fresh') return read;
+      const witness = nodeOf(p, v.node).address;
+      let event: StaleReadEvent;
+      if (v.kind === 'newer-claim') {
+        const shown = await provesNewer(this.nodeGet, witness, a, served.gen, cipher, this.o.headTimeoutMs);
+        if (shown === null) {
+          this.opts.staleReads?.record({ address: a, reason: 'unproven-claim', node: v.node, witness: g.primary, served, shown: { gen: v.gen } });
+          return read;
+        }
+        event = { address: a, reason: 'older-generation', node: g.primary, witness: v.node, served, shown: { gen: shown } };
+      } else {
+        event = { address: a, reason: 'deleted-after', node: g.primary, witness: v.node, served, shown: { seq: v.seq } };
+      }
+      if (round >= maxFreshnessRounds) {
+        this.opts.staleReads?.record(event);
+        throw staleReadError(event);
+      }
+      await sleep(freshnessRetryBaseMs * 2 ** (round - 1));
+    }
   }
 
   /**

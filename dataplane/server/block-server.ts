@@ -29,6 +29,7 @@ import type { BodyLease } from './body-pool.js';
 import { metrics } from '../metrics.js';
 import { register } from 'prom-client';
 import { handleSnapshotRoute, snapshotRoutes } from './snapshot-routes.js';
+import { blockHeadRoute, serveBlockHead } from './head-route.js';
 import type { SnapshotRouteHost } from './snapshot-routes.js';
 
 export const maxJournalResponseBytes = 32 * 1024 * 1024;
@@ -340,6 +341,8 @@ export class BlockServer {
         res.end(block.data);
         return;
       }
+      case blockHeadRoute:
+        return serveBlockHead(this.opts.store, (a) => this.replicator.pgOfAddress(a), parts, url.searchParams, res);
       case 'POST /v1/replicate': {
         const h = req.headers;
         const address: BlockAddress = {

@@ -1,0 +1,117 @@
+/**
+ * The client's side of the rollback check of encrypted reads (issue #12; README "Rollback"): ask
+ * the PG's other in-sync replicas for their block head (server/head-route.ts), prove a claimed
+ * newer generation by fetching and opening that replica's body, and report what was found to a
+ * `StaleReadSink` (pino + a Prometheus counter + the audit log in the daemon). The verdict itself
+ * is the pure `judgeServedBody` (../logic/freshness.ts).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Counter, type Registry } from 'prom-client';
+import { GalleonError } from '../../proto/errors.js';
+import type { AuditSink } from '../../proto/auth.js';
+import type { Logger } from '../log.js';
+import { compareGenerations, type BodyGeneration, type ReplicaHead } from '../logic/freshness.js';
+import type { BlockAddress } from '../store/types.js';
+import { blockHeadKindHeader, blockHeadPath, blockPath, Header, intParam } from '../wire.js';
+import { generationOf, generationOfHead, sealHeaderBytes } from './block-cipher.js';
+import type { BlockSealer } from './keyring.js';
+
+/** Rounds of (body read + heads) before a disagreement that persists is refused: a write in flight settles well within them. */
+export const maxFreshnessRounds = 5;
+/** The wait before the second round; it doubles each round (25 + 50 + 100 + 200 ms at most). */
+export const freshnessRetryBaseMs = 25;
+/** A replica's head answer may take this long; a slower one counts as no answer (the read does not wait on a down node). */
+export const defaultHeadTimeoutMs = 2_000;
+
+export type StaleReadReason = 'older-generation' | 'deleted-after' | 'unproven-claim';
+
+/** What the check found: `node` is the one at fault (the primary that served a stale body, or a replica whose claim failed). */
+export interface StaleReadEvent {
+  address: BlockAddress;
+  reason: StaleReadReason;
+  node: string;
+  /** The other side: the replica that showed the newer state, or the primary whose body stood. */
+  witness: string;
+  served: { gen: BodyGeneration; seq: number };
+  /** The newer generation proven (older-generation), the delete's seq (deleted-after), or the claim that failed. */
+  shown: { gen?: BodyGeneration; seq?: number };
+}
+
+export interface StaleReadSink {
+  record(e: StaleReadEvent): void;
+}
+
+/** GETs a path from a data node (its address); a non-200 answer throws its GalleonError. */
+export type NodeGet = (address: string, path: string, timeoutMs: number) => Promise<{ headers: IncomingHttpHeaders; body: Buffer }>;
+
+const counterName = 'galleon_client_stale_reads_total';
+
+/** The daemon's sink: one warning line, one count per node and reason, one audit event. */
+export function staleReadSink(log: Logger, registry: Registry, audit: AuditSink | null): StaleReadSink {
+  const existing = registry.getSingleMetric(counterName);
+  const counter = existing instanceof Counter ? existing : new Counter({
+    name: counterName, help: 'Encrypted block reads whose body was contradicted by another in-sync replica (node: the node at fault)',
+    labelNames: ['node', 'reason'] as const, registers: [registry],
+  });
+  return {
+    record(e) {
+      counter.inc({ node: e.node, reason: e.reason });
+      log.warn({ ...e.address, node: e.node, witness: e.witness, reason: e.reason, served: e.served, shown: e.shown },
+        e.reason === 'unproven-claim' ? 'a replica claimed a newer block it could not show' : 'a data node served a rolled-back block body: read refused');
+      audit?.record({
+        user: null, tenant: null, verb: 'block:stale-read', object: `${e.address.volumeId}/${e.address.inode}/${e.address.blockNo}`.slice(0, 128),
+        outcome: 'failed', code: 'INTEGRITY_ERROR', reason: `${e.reason} served by ${e.node}, shown by ${e.witness}`.slice(0, 256), source: e.node.slice(0, 128),
+      });
+    },
+  };
+}
+
+const gen = (g: BodyGeneration): string => `${g.writerId}:${g.counter}`;
+
+/** The one line a refused read gives. */
+export function staleReadError(e: StaleReadEvent): GalleonError {
+  const a = e.address;
+  const what = e.reason === 'deleted-after'
+    ? `data node ${e.node} served a body (generation ${gen(e.served.gen)}, seq ${e.served.seq}) that in-sync replica ${e.witness} deleted at seq ${e.shown.seq ?? '?'}`
+    : `data node ${e.node} served an older body (generation ${gen(e.served.gen)}) than in-sync replica ${e.witness} holds (generation ${e.shown.gen === undefined ? '?' : gen(e.shown.gen)})`;
+  return new GalleonError('INTEGRITY_ERROR', `block ${a.blockNo} (inode ${a.inode}) of volume ${a.volumeId}: ${what}; refused rather than return a rolled-back block`, {
+    hint: `the copy on ${e.node} is stale or tampered with: take it out of the PG (or restore the block) and check that node; the audit log has the event`,
+    details: { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, node: e.node, witness: e.witness },
+  });
+}
+
+function header(h: IncomingHttpHeaders, name: string): number {
+  return intParam(name, h[name]);
+}
+
+/** One replica's head of `a`; never throws (no answer, or a malformed one, is `unknown`). */
+export async function replicaHead(get: NodeGet, node: string, address: string, a: BlockAddress, timeoutMs: number): Promise<ReplicaHead> {
+  try {
+    const { headers, body } = await get(address, blockHeadPath(a, sealHeaderBytes), timeoutMs);
+    const kind = headers[blockHeadKindHeader];
+    const appliedSeq = header(headers, Header.appliedSeq);
+    if (kind === 'absent') return { node, kind, appliedSeq };
+    if (kind === 'deleted') return { node, kind, seq: header(headers, Header.seq), appliedSeq };
+    if (kind === 'block') return { node, kind, gen: generationOfHead(a, body), seq: header(headers, Header.seq), appliedSeq };
+  } catch {
+    // A down, gated or lying replica is no evidence: the primary's body stands unless another replica shows otherwise.
+  }
+  return { node, kind: 'unknown' };
+}
+
+/**
+ * Whether `node` really holds a body of `a` newer than `served`: its live body, fetched, names a
+ * newer generation and opens under the volume's key at this address. A replica cannot forge that.
+ */
+export async function provesNewer(get: NodeGet, address: string, a: BlockAddress, served: BodyGeneration, cipher: BlockSealer, timeoutMs: number): Promise<BodyGeneration | null> {
+  try {
+    const { body } = await get(address, blockPath(a), timeoutMs);
+    const g = generationOf(a, body);
+    if (compareGenerations(g, served) <= 0) return null;
+    await cipher.open(a, body);
+    return g;
+  } catch {
+    // Not shown (unreachable, not newer, not authentic): the claim stays a claim.
+    return null;
+  }
+}
