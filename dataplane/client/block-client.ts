@@ -21,9 +21,9 @@ import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse
 import type { BlockBatchFrameMeta } from '../wire.js';
 import { generationOf, sealOverheadBytes } from './block-cipher.js';
 import { dropsKey, type VolumeCipher, type VolumeKeyring } from './keyring.js';
-import { judgeServedBody } from '../logic/freshness.js';
+import { judgeServedBody, type ReplicaHead, type ServedBody } from '../logic/freshness.js';
 import {
-  defaultHeadTimeoutMs, freshnessRetryBaseMs, maxFreshnessRounds, provesNewer, replicaHead, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
+  defaultHeadTimeoutMs, freshnessRetryBaseMs, maxFreshnessRounds, provesOtherWrite, replicaHead, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
 } from './freshness.js';
 
 export interface BlockClientOptions {
@@ -285,28 +285,33 @@ export class BlockClient {
       const data = await cipher.open(a, body.body);
       // A primary that names no seq is judged as the oldest write: it cannot dodge the delete check that way.
       const read = { data, seq: intParam(Header.seq, body.headers[Header.seq], 0), epoch: Number(body.headers[Header.epoch]) };
-      const served = { gen: generationOf(a, body.body), seq: read.seq };
-      const v = judgeServedBody(served, await heads);
-      if (v.kind === 'fresh') return read;
-      const witness = nodeOf(p, v.node).address;
-      let event: StaleReadEvent;
-      if (v.kind === 'newer-claim') {
-        const shown = await provesNewer(this.nodeGet, witness, a, served.gen, cipher, this.o.headTimeoutMs);
-        if (shown === null) {
-          this.opts.staleReads?.record({ address: a, reason: 'unproven-claim', node: v.node, witness: g.primary, served, shown: { gen: v.gen } });
-          return read;
-        }
-        event = { address: a, reason: 'older-generation', node: g.primary, witness: v.node, served, shown: { gen: shown } };
-      } else {
-        event = { address: a, reason: 'deleted-after', node: g.primary, witness: v.node, served, shown: { seq: v.seq } };
-      }
+      const event = await this.contradiction(p, a, g.primary, { gen: generationOf(a, body.body), seq: read.seq }, await heads, cipher);
+      if (event === null) return read;
       if (round >= maxFreshnessRounds) {
         this.opts.staleReads?.record(event);
         throw staleReadError(event);
       }
+      // A write or delete in flight reaches the primary within a round or two; a rollback stays.
       await sleep(freshnessRetryBaseMs * 2 ** (round - 1));
     }
   }
+
+  /**
+   * What contradicts the primary's body, or null. A replica's claim of another write counts once
+   * its body is shown; a claim it cannot show is reported and set aside, and the others judged again.
+   */
+  private async contradiction(p: VolumePlacement, a: BlockAddress, primary: string, served: ServedBody, heads: ReplicaHead[], cipher: VolumeCipher): Promise<StaleReadEvent | null> {
+    for (let left = heads; ;) {
+      const v = judgeServedBody(served, left);
+      if (v.kind === 'fresh') return null;
+      if (v.kind === 'deleted-after') return { address: a, reason: 'deleted-after', node: primary, witness: v.node, served, shown: { seq: v.seq } };
+      const shown = await provesOtherWrite(this.nodeGet, nodeOf(p, v.node).address, a, served.gen, cipher, this.o.headTimeoutMs);
+      if (shown !== null) return { address: a, reason: 'stale-body', node: primary, witness: v.node, served, shown: { gen: shown } };
+      this.opts.staleReads?.record({ address: a, reason: 'unproven-claim', node: v.node, witness: primary, served, shown: { gen: v.gen, seq: v.seq } });
+      left = left.filter((h) => h.node !== v.node);
+    }
+  }
+
 
   /**
    * The block as of a cut (issue #11): the newest version written at an epoch below `below`, from

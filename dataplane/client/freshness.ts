@@ -23,7 +23,7 @@ export const freshnessRetryBaseMs = 25;
 /** A replica's head answer may take this long; a slower one counts as no answer (the read does not wait on a down node). */
 export const defaultHeadTimeoutMs = 2_000;
 
-export type StaleReadReason = 'older-generation' | 'deleted-after' | 'unproven-claim';
+export type StaleReadReason = 'stale-body' | 'deleted-after' | 'unproven-claim';
 
 /** What the check found: `node` is the one at fault (the primary that served a stale body, or a replica whose claim failed). */
 export interface StaleReadEvent {
@@ -33,8 +33,8 @@ export interface StaleReadEvent {
   /** The other side: the replica that showed the newer state, or the primary whose body stood. */
   witness: string;
   served: { gen: BodyGeneration; seq: number };
-  /** The newer generation proven (older-generation), the delete's seq (deleted-after), or the claim that failed. */
-  shown: { gen?: BodyGeneration; seq?: number };
+  /** The other write proven (stale-body), the delete's seq or nothing (deleted-after: absent), or the claim that failed. */
+  shown: { gen?: BodyGeneration; seq?: number | null };
 }
 
 export interface StaleReadSink {
@@ -71,9 +71,11 @@ const gen = (g: BodyGeneration): string => `${g.writerId}:${g.counter}`;
 /** The one line a refused read gives. */
 export function staleReadError(e: StaleReadEvent): GalleonError {
   const a = e.address;
-  const what = e.reason === 'deleted-after'
-    ? `data node ${e.node} served a body (generation ${gen(e.served.gen)}, seq ${e.served.seq}) that in-sync replica ${e.witness} deleted at seq ${e.shown.seq ?? '?'}`
-    : `data node ${e.node} served an older body (generation ${gen(e.served.gen)}) than in-sync replica ${e.witness} holds (generation ${e.shown.gen === undefined ? '?' : gen(e.shown.gen)})`;
+  const servedAs = `a body (generation ${gen(e.served.gen)}, seq ${e.served.seq})`;
+  let what: string;
+  if (e.reason === 'stale-body') what = `data node ${e.node} served ${servedAs} older than the write in-sync replica ${e.witness} holds (generation ${e.shown.gen === undefined ? '?' : gen(e.shown.gen)})`;
+  else if (e.shown.seq === null || e.shown.seq === undefined) what = `data node ${e.node} served ${servedAs} that in-sync replica ${e.witness}, past that seq, does not hold`;
+  else what = `data node ${e.node} served ${servedAs} that in-sync replica ${e.witness} deleted at seq ${e.shown.seq}`;
   return new GalleonError('INTEGRITY_ERROR', `block ${a.blockNo} (inode ${a.inode}) of volume ${a.volumeId}: ${what}; refused rather than return a rolled-back block`, {
     hint: `the copy on ${e.node} is stale or tampered with: take it out of the PG (or restore the block) and check that node; the audit log has the event`,
     details: { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, node: e.node, witness: e.witness },
@@ -100,18 +102,20 @@ export async function replicaHead(get: NodeGet, node: string, address: string, a
 }
 
 /**
- * Whether `node` really holds a body of `a` newer than `served`: its live body, fetched, names a
- * newer generation and opens under the volume's key at this address. A replica cannot forge that.
+ * Whether the replica at `address` really holds another write of `a` than the served one: its
+ * live body, fetched, names another generation and opens under the volume's key at this address.
+ * A replica cannot forge that; it can only show a genuine body, which the caller then trusts to
+ * refuse the read, never to return it.
  */
-export async function provesNewer(get: NodeGet, address: string, a: BlockAddress, served: BodyGeneration, cipher: BlockSealer, timeoutMs: number): Promise<BodyGeneration | null> {
+export async function provesOtherWrite(get: NodeGet, address: string, a: BlockAddress, served: BodyGeneration, cipher: BlockSealer, timeoutMs: number): Promise<BodyGeneration | null> {
   try {
     const { body } = await get(address, blockPath(a), timeoutMs);
     const g = generationOf(a, body);
-    if (compareGenerations(g, served) <= 0) return null;
+    if (compareGenerations(g, served) === 0) return null;
     await cipher.open(a, body);
     return g;
   } catch {
-    // Not shown (unreachable, not newer, not authentic): the claim stays a claim.
+    // Not shown (unreachable, the same write, not authentic): the claim stays a claim.
     return null;
   }
 }

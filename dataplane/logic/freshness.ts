@@ -5,18 +5,24 @@
  * gathers the answers, this decides, tests enumerate the cases.
  *
  * Why these rules:
- * - A sealed body's generation (writer id, counter) is authenticated by GCM and only grows for
- *   successive writes of one writer, and writer ids only grow (a Raft counter). So a replica that
- *   holds an authentic body of a higher generation than the primary's shows that the primary's
- *   body was sealed before another write of the address. The claim is only a claim until the
- *   client has fetched that body and opened it (`newer-claim`: verify it).
- * - A delete carries no generation (nothing is sealed). What orders a delete against a write is
- *   the PG's seq, assigned by the primary: a tombstone at a seq above the served body's, or a
- *   replica whose contiguous watermark passed the body's seq while it holds a tombstone, means
- *   the body was deleted after it was written (`deleted-after`).
- * - A replica that answers nothing, or nothing parseable, is ignored: the read costs no
- *   availability when replicas are down, and a replica can turn a read into an error, never
- *   into other data (the client returns the primary's body or refuses).
+ * - The PG's seq orders the writes and deletes of an address (the primary assigns it; every
+ *   replica applies each seq once). So a replica whose entry for the address is at a later seq
+ *   than the served body's, or whose contiguous watermark has passed the served body's seq while
+ *   it holds something else (another write, a tombstone, nothing), shows that the served body is
+ *   not the last write — unless the replica lies. A replica behind (entry older, watermark below)
+ *   shows nothing: replication is asynchronous below the `replicated` concern.
+ * - The served body's seq comes from the primary itself, which may lie about it too. What it
+ *   cannot forge is the body's generation (writer id, counter), authenticated by GCM: an entry at
+ *   the same seq with another generation is a contradiction, and so is any entry of a replica
+ *   whose watermark passed the claimed seq. A primary claiming a seq beyond every replica's
+ *   watermark is believed until the PG's next writes carry the watermarks past it.
+ * - A replica's answer is only a claim: a claimed other write counts once the client has fetched
+ *   that body and opened it at this address (`other-write`: verify it), so a lying replica can
+ *   turn a read into an error, never into other data (the client returns the primary's body or
+ *   refuses). Deletes carry no generation (nothing is sealed): a tombstone or an absence is
+ *   believed on its seq and watermark alone, which again can only cost an error.
+ * - A replica that answers nothing, or nothing parseable, is ignored: reads do not depend on
+ *   every replica being up.
  */
 
 /** A sealed body's generation (dataplane/client/block-cipher.ts `Generation`). */
@@ -41,27 +47,36 @@ export type ReplicaHead =
 
 export type FreshnessVerdict =
   | { kind: 'fresh' }
-  /** `node` claims a body of a newer generation: fetch it and authenticate it before believing it. */
-  | { kind: 'newer-claim'; node: string; gen: BodyGeneration }
-  /** `node` holds a delete ordered after the served body (tombstone seq, or its watermark). */
-  | { kind: 'deleted-after'; node: string; seq: number };
+  /** `node` holds another write of the address ordered after the served one: fetch and authenticate it before believing it. */
+  | { kind: 'other-write'; node: string; gen: BodyGeneration; seq: number }
+  /** `node` deleted the address after the served write (its tombstone's seq), or holds nothing though its watermark passed it (null). */
+  | { kind: 'deleted-after'; node: string; seq: number | null };
 
 /** Orders two generations: negative, zero or positive as `a` is older, the same, or newer. */
 export function compareGenerations(a: BodyGeneration, b: BodyGeneration): number {
   return a.writerId !== b.writerId ? a.writerId - b.writerId : a.counter - b.counter;
 }
 
-/** The judgement: the newest generation claimed above the served one wins over a delete. */
+/** Whether a replica's answer shows a later state of the address than the served body. */
+function contradicts(served: ServedBody, h: ReplicaHead): boolean {
+  switch (h.kind) {
+    case 'unknown': return false;
+    case 'absent': return h.appliedSeq >= served.seq;
+    case 'deleted': return h.seq > served.seq || h.appliedSeq >= served.seq;
+    case 'block': return compareGenerations(h.gen, served.gen) !== 0 && (h.seq >= served.seq || h.appliedSeq >= served.seq);
+  }
+}
+
+/** The judgement: a contradicting write (the latest by seq) before a contradicting delete. */
 export function judgeServedBody(served: ServedBody, heads: readonly ReplicaHead[]): FreshnessVerdict {
-  let newest: { node: string; gen: BodyGeneration } | null = null;
+  let write: Extract<ReplicaHead, { kind: 'block' }> | null = null;
+  let gone: Extract<ReplicaHead, { kind: 'deleted' | 'absent' }> | null = null;
   for (const h of heads) {
-    if (h.kind !== 'block' || compareGenerations(h.gen, served.gen) <= 0) continue;
-    if (newest === null || compareGenerations(h.gen, newest.gen) > 0) newest = { node: h.node, gen: h.gen };
+    if (!contradicts(served, h)) continue;
+    if (h.kind === 'block' && (write === null || h.seq > write.seq)) write = h;
+    if ((h.kind === 'deleted' || h.kind === 'absent') && gone === null) gone = h;
   }
-  if (newest !== null) return { kind: 'newer-claim', node: newest.node, gen: newest.gen };
-  for (const h of heads) {
-    // An honest replica that applied every seq up to the body's would hold that write, not a tombstone.
-    if (h.kind === 'deleted' && (h.seq > served.seq || h.appliedSeq >= served.seq)) return { kind: 'deleted-after', node: h.node, seq: h.seq };
-  }
+  if (write !== null) return { kind: 'other-write', node: write.node, gen: write.gen, seq: write.seq };
+  if (gone !== null) return { kind: 'deleted-after', node: gone.node, seq: gone.kind === 'deleted' ? gone.seq : null };
   return { kind: 'fresh' };
 }

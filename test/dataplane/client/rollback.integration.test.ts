@@ -29,7 +29,7 @@ import { blockKey } from '../../../dataplane/store/keys.js';
 import { isGalleonError } from '../../../proto/errors.js';
 import type { AuditEvent } from '../../../proto/auth.js';
 import type { Volume, VolumeKeyRecord } from '../../../proto/metadata-types.js';
-import { TestCluster } from '../cluster.js';
+import { readFromNode, TestCluster } from '../cluster.js';
 import { pattern, removeDir, tempDir } from '../helpers.js';
 
 const vol = 'vol-rollback';
@@ -107,6 +107,15 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     return v;
   };
 
+  /** A segment-layout index entry stamped with another seq, its crc recomputed over the same body (header.ts). */
+  const restamp = (entry: Buffer, body: Buffer, seq: number): Buffer => {
+    const { crc: _crc, ...h } = decodeHeader(entry);
+    const fields = { ...h, seq };
+    const out = Buffer.from(entry);
+    encodeHeader(out, { ...fields, crc: computeCrc(fields, body) });
+    return out;
+  };
+
   const staleCount = async (node: string, reason: string): Promise<number> => {
     const m = registry.getSingleMetric('galleon_client_stale_reads_total');
     const values = m === undefined ? [] : (await m.get()).values;
@@ -125,12 +134,21 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.ok((await unchecked.readBlock(vol, 0, 1)).data.equals(old), 'without the check the rolled-back body authenticates and is returned');
     await assert.rejects(checked.readBlock(vol, 0, 1), (e: unknown) => {
       assert.ok(isGalleonError(e, 'INTEGRITY_ERROR'), String(e));
-      assert.match(e.message, /data node n1 served an older body \(generation 1:0\) than in-sync replica n[23] holds \(generation 1:1\)/);
+      assert.match(e.message, /^block 1 \(inode 0\) of volume vol-rollback: data node n1 served a body \(generation 1:0, seq \d+\) older than the write in-sync replica n[23] holds \(generation 1:1\); refused/);
       return true;
     });
-    assert.equal(await staleCount('n1', 'older-generation'), 1);
+    assert.equal(await staleCount('n1', 'stale-body'), 1);
     assert.ok(audit.some((e) => e.verb === 'block:stale-read' && e.object === `${vol}/0/1` && e.source === 'n1' && e.code === 'INTEGRITY_ERROR'), JSON.stringify(audit));
     assert.ok(warnings.some((w) => w.includes('"node":"n1"') && w.includes('rolled-back')), warnings.join(''));
+
+    // The attacker also stamps the old entry with the seq of the newest write (crc recomputed): one seq is one write.
+    const sealedOld = (await raw.readBlock(vol, 0, 1)).data;
+    const latestSeq = (await readFromNode(cluster.node('n2').address, vol, 0, 1)).seq;
+    assert.ok(latestSeq > decodeHeader(saved).seq);
+    await withIndexOf('n1', (db) => db.put(blockKey(at(1)), restamp(saved, sealedOld, latestSeq)));
+    assert.ok((await unchecked.readBlock(vol, 0, 1)).data.equals(old));
+    await assert.rejects(checked.readBlock(vol, 0, 1), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && /data node n1 served a body \(generation 1:0/.test(e.message));
+    assert.equal(await staleCount('n1', 'stale-body'), 2);
   });
 
   it('a primary whose index brings a deleted block\'s last body back: refused, counted against it', async () => {
