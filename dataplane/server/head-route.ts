@@ -2,13 +2,14 @@
  * GET /v1/block-head/:volume/:inode/:block[?bytes=N] — what THIS node holds of a block, without
  * its body (issue #12): the first `bytes` bytes of the live body (an encrypted body's seal header,
  * which names its generation), its seq and epoch, and the PG's contiguous watermark; or that the
- * block is deleted here (the tombstone's seq) or absent. Any replica answers for itself (no
+ * block is deleted here (the tombstone's seq) or absent. Read with `BlockStore.readHead`: the index
+ * entry and the first bytes of the body, never the whole body. Any replica answers for itself (no
  * primary check, no epoch): a reader of an encrypted volume asks the PG's other in-sync replicas
  * in parallel with its body read, to catch a primary serving an older body (dataplane/client
  * README, "Rollback"). The answer is at most `maxBlockHeadBytes` of body, whatever the block's size.
  */
 import type http from 'node:http';
-import { GalleonError, isGalleonError } from '../../proto/errors.js';
+import { GalleonError } from '../../proto/errors.js';
 import type { BlockAddress, BlockStore } from '../store/types.js';
 import { blockHeadKindHeader, defaultBlockHeadBytes, Header, intParam, maxBlockHeadBytes } from '../wire.js';
 
@@ -32,26 +33,14 @@ export async function serveBlockHead(store: BlockStore, pgOf: (a: BlockAddress) 
   const pg = await pgOf(address);
   // The watermark first: every write up to it is reflected in the entry read after it.
   const { appliedSeq } = await store.pgState(address.volumeId, pg);
-  let head: Buffer;
-  let stamp: { seq: number; epoch: number };
-  try {
-    const b = await store.read(address);
-    head = b.data.subarray(0, bytes);
-    stamp = b;
-  } catch (err) {
-    if (!isGalleonError(err, 'BLOCK_NOT_FOUND')) throw err;
-    const s = await store.readStamp(address);
-    const kind = s?.deleted === true ? 'deleted' : 'absent';
-    res.writeHead(200, {
-      'content-length': 0, [blockHeadKindHeader]: kind, [Header.appliedSeq]: appliedSeq,
-      ...(s !== null && kind === 'deleted' ? { [Header.seq]: s.seq, [Header.epoch]: s.epoch } : {}),
-    });
-    res.end();
-    return;
-  }
+  // The first bytes only: a 1 MiB block costs a 24-byte read here, not a 1 MiB one. They are not
+  // verified (the crc covers the whole body); the reader believes a claim only after a full read.
+  const h = await store.readHead(address, bytes);
+  const kind = h === null ? 'absent' : h.deleted ? 'deleted' : 'block';
   res.writeHead(200, {
-    'content-type': 'application/octet-stream', 'content-length': head.length, [blockHeadKindHeader]: 'block',
-    [Header.seq]: stamp.seq, [Header.epoch]: stamp.epoch, [Header.appliedSeq]: appliedSeq,
+    'content-length': h?.head.length ?? 0, [blockHeadKindHeader]: kind, [Header.appliedSeq]: appliedSeq,
+    ...(h === null ? {} : { [Header.seq]: h.seq, [Header.epoch]: h.epoch }),
+    ...(kind === 'block' ? { 'content-type': 'application/octet-stream' } : {}),
   });
-  res.end(head);
+  res.end(h?.head ?? Buffer.alloc(0));
 }
