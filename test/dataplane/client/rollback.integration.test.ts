@@ -18,6 +18,7 @@ import { Writable } from 'node:stream';
 import { ClassicLevel } from 'classic-level';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { request } from 'undici';
 import { BlockClient } from '../../../dataplane/client/block-client.js';
 import { generationOf } from '../../../dataplane/client/block-cipher.js';
 import { staleReadSink } from '../../../dataplane/client/freshness.js';
@@ -29,7 +30,7 @@ import { blockKey } from '../../../dataplane/store/keys.js';
 import { isGalleonError } from '../../../proto/errors.js';
 import type { AuditEvent } from '../../../proto/auth.js';
 import type { Volume, VolumeKeyRecord } from '../../../proto/metadata-types.js';
-import { readFromNode, TestCluster } from '../cluster.js';
+import { pgStates, readFromNode, TestCluster } from '../cluster.js';
 import { pattern, removeDir, tempDir } from '../helpers.js';
 
 const vol = 'vol-rollback';
@@ -166,6 +167,36 @@ describe('rollback of an encrypted block by a node that controls its index (inte
       return true;
     });
     assert.equal(await staleCount('n1', 'deleted-after'), 1);
+  });
+
+  it('the block-head route: one clear 4xx for bad input, a bounded answer for good input', async () => {
+    const base = `http://${cluster.node('n2').address}`;
+    const get = async (path: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> => {
+      const res = await request(`${base}${path}`);
+      return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+    };
+    const before = await pgStates(cluster.node('n2').address);
+    for (const [path, status, message] of [
+      [`/v1/block-head/${vol}/0/1?bytes=65`, 400, /^bytes must be at most 64, got 65$/],
+      [`/v1/block-head/${vol}/0/1?bytes=1e3`, 400, /^bytes must be a non-negative integer, got "1e3"$/],
+      [`/v1/block-head/${vol}/0`, 400, /^block-head path is \/v1\/block-head\/:volume\/:inode\/:block$/],
+      [`/v1/block-head/${vol}/x/1`, 400, /^inode must be a non-negative integer/],
+      ['/v1/block-head/no-such-volume/0/1', 404, /no placement known for volume no-such-volume/],
+    ] as const) {
+      const r = await get(path);
+      assert.equal(r.status, status, path);
+      const e = (JSON.parse(r.body.toString()) as { message: string; hint?: string });
+      assert.match(e.message, message, path);
+      assert.ok(!e.message.includes('\n'));
+    }
+    const live = await get(`/v1/block-head/${vol}/0/1?bytes=64`);
+    assert.equal(live.status, 200);
+    assert.equal(live.headers['x-galleon-head'], 'block');
+    assert.equal(live.body.length, 64, 'at most what was asked of a 4 KiB body');
+    assert.equal(live.body.subarray(0, 2).toString(), 'GE');
+    assert.equal((await get(`/v1/block-head/${vol}/0/2`)).headers['x-galleon-head'], 'deleted');
+    assert.equal((await get(`/v1/block-head/${vol}/7/7`)).headers['x-galleon-head'], 'absent');
+    assert.deepEqual(await pgStates(cluster.node('n2').address), before, 'no state changed');
   });
 
   it('a replica claiming a newer body it cannot show: the read returns the primary\'s latest write and names the replica', async () => {
