@@ -23,7 +23,7 @@ import { generationOf, sealOverheadBytes } from './block-cipher.js';
 import { dropsKey, type VolumeCipher, type VolumeKeyring } from './keyring.js';
 import { judgeServedBody, type ReplicaHead, type ServedBody } from '../logic/freshness.js';
 import {
-  defaultHeadTimeoutMs, freshnessRetryBaseMs, maxFreshnessRounds, provesOtherWrite, replicaHead, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
+  defaultHeadTimeoutMs, freshnessRetryBaseMs, HeadBatcher, maxFreshnessRounds, provesOtherWrite, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
 } from './freshness.js';
 
 export interface BlockClientOptions {
@@ -140,6 +140,7 @@ export class BlockClient {
       checkFreshness: opts.checkFreshness ?? true,
       headTimeoutMs: opts.headTimeoutMs ?? defaultHeadTimeoutMs,
     };
+    this.heads = new HeadBatcher((address, path, body, timeoutMs) => this.nodePost(address, path, body, timeoutMs), this.o.headTimeoutMs);
   }
 
   private pool(address: string): Dispatcher {
@@ -267,6 +268,9 @@ export class BlockClient {
     return { headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
   };
 
+  /** Block heads of the rollback check, batched per replica and turn (freshness.ts). */
+  private readonly heads: HeadBatcher;
+
   /**
    * An encrypted read that a stale primary cannot roll back (README "Rollback"): the body from the
    * primary and, in parallel, the block heads of the PG's other in-sync replicas. A contradiction
@@ -279,7 +283,7 @@ export class BlockClient {
     const g = groupOf(p, r.pg);
     const others = g.inSync.filter((id) => id !== g.primary && p.nodes[id] !== undefined);
     for (let round = 1; ; round++) {
-      const heads = Promise.all(others.map((id) => replicaHead(this.nodeGet, id, nodeOf(p, id).address, a, this.o.headTimeoutMs)));
+      const heads = Promise.all(others.map((id) => this.heads.head(id, nodeOf(p, id).address, a)));
       const body = await this.nodeGet(r.address, `${blockPath(a)}?epoch=${r.epoch}`, this.o.requestTimeoutMs);
       // The primary's body must authenticate at this address first: a forged one is refused as before.
       const data = await cipher.open(a, body.body);

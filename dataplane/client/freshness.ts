@@ -1,6 +1,7 @@
 /**
  * The client's side of the rollback check of encrypted reads (issue #12; README "Rollback"): ask
- * the PG's other in-sync replicas for their block head (server/head-route.ts), prove a claimed
+ * the PG's other in-sync replicas for their block heads (server/head-route.ts; batched per replica
+ * and turn by `HeadBatcher`), prove a claimed
  * newer generation by fetching and opening that replica's body, and report what was found to a
  * `StaleReadSink` (pino + a Prometheus counter + the audit log in the daemon). The verdict itself
  * is the pure `judgeServedBody` (../logic/freshness.ts).
@@ -12,7 +13,7 @@ import type { AuditSink } from '../../proto/auth.js';
 import type { Logger } from '../log.js';
 import { compareGenerations, type BodyGeneration, type ReplicaHead } from '../logic/freshness.js';
 import type { BlockAddress } from '../store/types.js';
-import { blockHeadKindHeader, blockHeadPath, blockPath, Header, intParam } from '../wire.js';
+import { blockPath, maxHeadsPerRequest, type BlockHeadAnswer } from '../wire.js';
 import { generationOf, generationOfHead, sealHeaderBytes } from './block-cipher.js';
 import type { BlockSealer } from './keyring.js';
 
@@ -82,23 +83,72 @@ export function staleReadError(e: StaleReadEvent): GalleonError {
   });
 }
 
-function header(h: IncomingHttpHeaders, name: string): number {
-  return intParam(name, h[name]);
-}
+/** POSTs JSON to a data node (its address) and returns the JSON answer; a non-200 answer throws its GalleonError. */
+export type NodePost = (address: string, path: string, body: unknown, timeoutMs: number) => Promise<unknown>;
 
-/** One replica's head of `a`; never throws (no answer, or a malformed one, is `unknown`). */
-export async function replicaHead(get: NodeGet, node: string, address: string, a: BlockAddress, timeoutMs: number): Promise<ReplicaHead> {
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** One entry of a block-heads answer as a ReplicaHead; anything malformed is `unknown` (no evidence). */
+function headFrom(node: string, a: BlockAddress, x: unknown): ReplicaHead {
   try {
-    const { headers, body } = await get(address, blockHeadPath(a, sealHeaderBytes), timeoutMs);
-    const kind = headers[blockHeadKindHeader];
-    const appliedSeq = header(headers, Header.appliedSeq);
-    if (kind === 'absent') return { node, kind, appliedSeq };
-    if (kind === 'deleted') return { node, kind, seq: header(headers, Header.seq), appliedSeq };
-    if (kind === 'block') return { node, kind, gen: generationOfHead(a, body), seq: header(headers, Header.seq), appliedSeq };
+    const e = x as Partial<BlockHeadAnswer>;
+    if (!isCount(e.appliedSeq)) return { node, kind: 'unknown' };
+    if (e.kind === 'absent') return { node, kind: 'absent', appliedSeq: e.appliedSeq };
+    if (!isCount(e.seq)) return { node, kind: 'unknown' };
+    if (e.kind === 'deleted') return { node, kind: 'deleted', seq: e.seq, appliedSeq: e.appliedSeq };
+    if (e.kind === 'block' && typeof e.head === 'string') return { node, kind: 'block', gen: generationOfHead(a, Buffer.from(e.head, 'base64')), seq: e.seq, appliedSeq: e.appliedSeq };
   } catch {
-    // A down, gated or lying replica is no evidence: the primary's body stands unless another replica shows otherwise.
+    // A head that is not a seal header: no claim.
   }
   return { node, kind: 'unknown' };
+}
+
+interface HeadQueue {
+  node: string;
+  address: string;
+  volumeId: string;
+  items: { a: BlockAddress; resolve: (h: ReplicaHead) => void }[];
+}
+
+/**
+ * Block heads asked of one replica during one turn of the event loop leave together, one
+ * POST /v1/block-heads per (replica, volume) and at most `maxHeadsPerRequest` blocks each: the
+ * concurrent reads of a mount or a bench pay one request per replica per turn, not one per read.
+ * No timer: a head waits at most for the end of the turn it was asked in. Never rejects.
+ */
+export class HeadBatcher {
+  private readonly queues = new Map<string, HeadQueue>();
+
+  constructor(private readonly post: NodePost, private readonly timeoutMs: number) {}
+
+  head(node: string, address: string, a: BlockAddress): Promise<ReplicaHead> {
+    const key = `${address}\u0000${a.volumeId}`;
+    let q = this.queues.get(key);
+    if (q === undefined) {
+      const fresh: HeadQueue = { node, address, volumeId: a.volumeId, items: [] };
+      this.queues.set(key, fresh);
+      setImmediate(() => { this.queues.delete(key); this.flush(fresh); });
+      q = fresh;
+    }
+    const queue = q;
+    return new Promise<ReplicaHead>((resolve) => queue.items.push({ a, resolve }));
+  }
+
+  private flush(q: HeadQueue): void {
+    for (let i = 0; i < q.items.length; i += maxHeadsPerRequest) void this.send(q, q.items.slice(i, i + maxHeadsPerRequest));
+  }
+
+  private async send(q: HeadQueue, items: HeadQueue['items']): Promise<void> {
+    let heads: unknown[] = [];
+    try {
+      const answer = await this.post(q.address, `/v1/block-heads/${encodeURIComponent(q.volumeId)}`, { blocks: items.map((x) => [x.a.inode, x.a.blockNo]), bytes: sealHeaderBytes }, this.timeoutMs);
+      const list = (answer as { heads?: unknown } | null)?.heads;
+      if (Array.isArray(list) && list.length === items.length) heads = list;
+    } catch {
+      // A down, gated or refusing replica is no evidence: the primary's body stands unless another replica shows otherwise.
+    }
+    items.forEach((x, i) => x.resolve(headFrom(q.node, x.a, heads[i])));
+  }
 }
 
 /**

@@ -169,7 +169,7 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.equal(await staleCount('n1', 'deleted-after'), 1);
   });
 
-  it('the block-head route: one clear 4xx for bad input, a bounded answer for good input', async () => {
+  it('the block-head routes: one clear 4xx for bad input, bounded answers for good input', async () => {
     const base = `http://${cluster.node('n2').address}`;
     const get = async (path: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> => {
       const res = await request(`${base}${path}`);
@@ -196,6 +196,26 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.equal(live.body.subarray(0, 2).toString(), 'GE');
     assert.equal((await get(`/v1/block-head/${vol}/0/2`)).headers['x-galleon-head'], 'deleted');
     assert.equal((await get(`/v1/block-head/${vol}/7/7`)).headers['x-galleon-head'], 'absent');
+    const post = async (path: string, body: string): Promise<{ status: number; json: { message?: string; heads?: { kind: string; seq?: number; head?: string }[] } }> => {
+      const res = await request(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      return { status: res.statusCode, json: (await res.body.json()) as { message?: string } };
+    };
+    for (const [path, body, message] of [
+      [`/v1/block-heads/${vol}`, '{"blocks":', /^block-heads body is not valid JSON$/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: Array.from({ length: 257 }, (_, i) => [0, i]) }), /^block-heads body: blocks Too big/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1]], bytes: 65 }), /^block-heads body: bytes Too big/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, -1]] }), /^block-heads body: blocks\.0\.1 Too small/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1]], extra: 1 }), /^block-heads body: body Unrecognized key/],
+      [`/v1/block-heads/${vol}/0`, JSON.stringify({ blocks: [[0, 1]] }), /^block-heads path is \/v1\/block-heads\/:volume$/],
+    ] as const) {
+      const r = await post(path, body);
+      assert.equal(r.status, 400, `${path} ${body.slice(0, 60)}`);
+      assert.match(r.json.message ?? '', message);
+    }
+    const batch = await post(`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1], [0, 2], [7, 7]] }));
+    assert.equal(batch.status, 200);
+    assert.deepEqual(batch.json.heads?.map((h) => h.kind), ['block', 'deleted', 'absent']);
+    assert.equal(Buffer.from(batch.json.heads?.[0]?.head ?? '', 'base64').length, 24);
     assert.deepEqual(await pgStates(cluster.node('n2').address), before, 'no state changed');
   });
 
