@@ -1,8 +1,8 @@
 /**
- * The client's side of the rollback check of encrypted reads (issue #12; README "Rollback"): ask
- * the PG's other in-sync replicas for their block heads (server/head-route.ts; batched per replica
- * and turn by `HeadBatcher`), prove a claimed
- * newer generation by fetching and opening that replica's body, and report what was found to a
+ * The client's side of the rollback check of encrypted reads (issue #12; README "Rollback check"):
+ * ask the PG's other in-sync replicas for their block heads (server/head-route.ts; batched per
+ * replica and turn by `HeadBatcher`), prove a claimed other write by fetching and opening that
+ * replica's body, and report what was found to a
  * `StaleReadSink` (pino + a Prometheus counter + the audit log in the daemon). The verdict itself
  * is the pure `judgeServedBody` (../logic/freshness.ts).
  */
