@@ -5,6 +5,10 @@
  *   PUT    /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path (body = block bytes)
  *   DELETE /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path
  *   GET    /v1/blocks/:volume/:inode/:block[?epoch=]          read (verified)
+ *   GET    /v1/block-head/:volume/:inode/:block[?bytes=]     what this node holds, without the body: kind, seq,
+ *                                                              epoch, PG watermark, the body's first bytes (issue #12)
+ *   POST   /v1/block-heads/:volume {blocks: [[inode, block]…], bytes?}  the same for many blocks of one volume:
+ *                                                              {heads: [{kind, appliedSeq, seq?, epoch?, head? (base64)}]}
  *   POST   /v1/replicate                                      primary -> replica, one op (headers below)
  *   POST   /v1/replicate-batch                                primary -> replica, many ops (binary frames below)
  *   POST   /v1/blocks-batch                                   client -> primary, many writes (binary frames below)
@@ -39,6 +43,25 @@ export const Header = {
   /** The primary's answer to a hand-back write: `taken` or `declined` (issue #13). */
   handBack: 'x-galleon-hand-back',
 } as const;
+
+/** GET /v1/block-head answers `block`, `deleted` or `absent` in this header. */
+export const blockHeadKindHeader = 'x-galleon-head';
+/** A block head carries at most this many bytes of the body (an encrypted body's seal header is 24). */
+export const maxBlockHeadBytes = 64;
+export const defaultBlockHeadBytes = 24;
+/** Blocks one POST /v1/block-heads may name; its JSON body is at most `maxBlockHeadsBodyBytes`. */
+export const maxHeadsPerRequest = 256;
+export const maxBlockHeadsBodyBytes = 64 * 1024;
+
+/** One entry of a POST /v1/block-heads answer. */
+export interface BlockHeadAnswer {
+  kind: 'block' | 'deleted' | 'absent';
+  appliedSeq: number;
+  seq?: number;
+  epoch?: number;
+  /** base64 of the body's first bytes (block only). */
+  head?: string;
+}
 
 export function blockPath(a: BlockAddress): string {
   return `/v1/blocks/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}`;

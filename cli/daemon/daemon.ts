@@ -31,6 +31,7 @@ import type { DaemonConfig, DaemonStatus, LeaveResult } from './types.js';
 import { DaemonKeys } from './keys.js';
 import { defaultStorageClass } from '../../metadata/state/logic/storage-classes.js';
 import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
+import { staleReadSink, type StaleReadSink } from '../../dataplane/client/freshness.js';
 import { AdminAuth, type AdminApi } from './admin-auth.js';
 import { AuditLog } from './audit-log.js';
 import { loadNodeToken } from './node-token.js';
@@ -89,6 +90,7 @@ export class Daemon implements DaemonHost {
   private keys_: DaemonKeys | null = null;
   /** One keyring for every block client of this node: one writer id per volume, one unwrap. */
   private keyring_: VolumeKeyring | null = null;
+  private staleReads_: StaleReadSink | null = null;
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
   /** Resolves once the daemon has fully stopped. */
@@ -258,7 +260,7 @@ export class Daemon implements DaemonHost {
       this.dataRole = new DataRole({
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
-        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, keyring: this.keyring(), tls: this.tls,
+        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, keyring: this.keyring(), staleReads: this.staleReads(), tls: this.tls,
         ...(this.nodeToken === null || this.audit === null ? {} : { auth: { nodeToken: this.nodeToken, audit: this.audit } }),
       });
       await this.dataRole.start();
@@ -322,7 +324,7 @@ export class Daemon implements DaemonHost {
   private backupBlockClient(): BlockClient {
     this.backupBlocks ??= new BlockClient({
       placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: backupBlockMaxAttempts, retryBaseDelayMs: 50,
-      ...this.clientAuth(), tls: this.tls, keyring: this.keyring(),
+      ...this.clientAuth(), tls: this.tls, keyring: this.keyring(), staleReads: this.staleReads(),
     });
     return this.backupBlocks;
   }
@@ -333,7 +335,7 @@ export class Daemon implements DaemonHost {
       // primary: ~15 s with the default timings) instead of failing the program's write with EIO.
       this.mountBlocks = new BlockClient({
         placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50, ...this.clientAuth(), tls: this.tls,
-        keyring: this.keyring(),
+        keyring: this.keyring(), staleReads: this.staleReads(),
       });
     }
     return this.mountBlocks;
@@ -342,6 +344,12 @@ export class Daemon implements DaemonHost {
   keys(): DaemonKeys {
     if (this.keys_ === null) throw new GalleonError(ErrorCode.UNAVAILABLE, 'the keys of this node are not loaded yet', { hint: 'wait for the daemon to start' });
     return this.keys_;
+  }
+
+  /** One sink for every block client of this daemon: a warning, `galleon_client_stale_reads_total`, an audit event. */
+  private staleReads(): StaleReadSink {
+    this.staleReads_ ??= staleReadSink(this.logger.child({ part: 'stale-reads' }), this.registry, this.audit);
+    return this.staleReads_;
   }
 
   private keyring(): VolumeKeyring {

@@ -33,6 +33,7 @@ import { DataNodeAgent } from '../../dataplane/server/agent.js';
 import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limits.js';
 import { parseHostPort } from '../lib/address.js';
 import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
+import type { StaleReadSink } from '../../dataplane/client/freshness.js';
 import type { TlsMaterial } from '../../proto/tls.js';
 
 /** Retry pace while the metadata service has no leader yet. */
@@ -57,6 +58,8 @@ export interface DataRoleOptions {
   leaseTtlMs?: number;
   /** Seals encrypted volumes' blocks for the admin block client (write-block / read-block). */
   keyring?: VolumeKeyring;
+  /** Where the admin block client reports an encrypted read a replica contradicted (issue #12). */
+  staleReads?: StaleReadSink;
   /** Issue #12: the block port needs tokens; this node's own block traffic sends the node credential. */
   auth?: { nodeToken: string; audit: AuditSink };
   /** Mutual TLS on the block port and for this node's requests to others (proto/tls.ts); null: plaintext. */
@@ -151,6 +154,7 @@ export class DataRole {
     this.client ??= new BlockClient({
       placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50, tls: this.opts.tls ?? null,
       ...(this.opts.keyring === undefined ? {} : { keyring: this.opts.keyring }),
+      ...(this.opts.staleReads === undefined ? {} : { staleReads: this.opts.staleReads }),
       ...(this.opts.auth === undefined ? {} : { token: this.opts.auth.nodeToken }),
     });
     return this.client;

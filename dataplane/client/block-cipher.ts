@@ -132,8 +132,17 @@ function integrityError(a: BlockAddr, why: string): GalleonError {
 
 /** The generation a sealed body claims (not yet authenticated), or an INTEGRITY_ERROR. */
 export function generationOf(a: BlockAddr, body: Uint8Array): Generation {
-  const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (b.length < sealOverheadBytes || b[0] !== magic0 || b[1] !== magic1) throw integrityError(a, 'not a sealed block body');
+  if (body.byteLength < sealOverheadBytes) throw integrityError(a, 'not a sealed block body');
+  return generationOfHead(a, body);
+}
+
+/**
+ * The generation named by the first `sealHeaderBytes` of a sealed body (a replica's block head,
+ * server/head-route.ts): a claim only, nothing here is authenticated.
+ */
+export function generationOfHead(a: BlockAddr, head: Uint8Array): Generation {
+  const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (b.length < sealHeaderBytes || b[0] !== magic0 || b[1] !== magic1) throw integrityError(a, 'not a sealed block body');
   if (b[2] !== sealVersion) throw integrityError(a, `unknown seal version ${b[2]}`);
   const writerId = Number(b.readBigUInt64BE(4));
   // The nonce's upper 6 bytes are always zero (counters stay below maxSealsPerWriter).

@@ -17,10 +17,14 @@ import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
 import type { VolumeView } from '../logic/snapshot-versions.js';
-import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse, Header } from '../wire.js';
+import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse, Header, intParam } from '../wire.js';
 import type { BlockBatchFrameMeta } from '../wire.js';
-import { sealOverheadBytes } from './block-cipher.js';
-import { dropsKey, type VolumeKeyring } from './keyring.js';
+import { generationOf, sealOverheadBytes } from './block-cipher.js';
+import { dropsKey, type VolumeCipher, type VolumeKeyring } from './keyring.js';
+import { judgeServedBody, type ReplicaHead, type ServedBody } from '../logic/freshness.js';
+import {
+  defaultHeadTimeoutMs, freshnessRetryBaseMs, HeadBatcher, maxFreshnessRounds, provesOtherWrite, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
+} from './freshness.js';
 
 export interface BlockClientOptions {
   placement: PlacementSource;
@@ -49,6 +53,15 @@ export interface BlockClientOptions {
   keyring?: VolumeKeyring;
   /** Mutual TLS with the data nodes (proto/tls.ts); null/absent: plaintext. */
   tls?: TlsMaterial | null;
+  /**
+   * Encrypted reads ask the PG's other in-sync replicas for their block head and refuse a body
+   * they contradict (README "Rollback"). Default true; false only to measure what it costs.
+   */
+  checkFreshness?: boolean;
+  /** How long a replica's head answer may take (`defaultHeadTimeoutMs`). */
+  headTimeoutMs?: number;
+  /** Where a contradicted read is reported (the daemon: log, metric, audit). Absent: only the error. */
+  staleReads?: StaleReadSink;
 }
 
 export interface WriteAck {
@@ -111,7 +124,7 @@ export class BlockClient {
   private readonly pools = new Map<string, Dispatcher>();
   private readonly writeQueues = new Map<string, WriteQueue>();
   private closed = false;
-  private readonly o: Required<Omit<BlockClientOptions, 'placement' | 'keyring' | 'token'>>;
+  private readonly o: Required<Omit<BlockClientOptions, 'placement' | 'keyring' | 'token' | 'staleReads'>>;
 
   constructor(private readonly opts: BlockClientOptions) {
     this.o = {
@@ -124,7 +137,10 @@ export class BlockClient {
       coalesceWrites: opts.coalesceWrites ?? true,
       writeBatchesInFlight: opts.writeBatchesInFlight ?? defaultWriteBatchesInFlight,
       tls: opts.tls ?? null,
+      checkFreshness: opts.checkFreshness ?? true,
+      headTimeoutMs: opts.headTimeoutMs ?? defaultHeadTimeoutMs,
     };
+    this.heads = new HeadBatcher((address, path, body, timeoutMs) => this.nodePost(address, path, body, timeoutMs), this.o.headTimeoutMs);
   }
 
   private pool(address: string): Dispatcher {
@@ -232,9 +248,11 @@ export class BlockClient {
   }
 
   private async readRaw(a: BlockAddress): Promise<ReadResult> {
+    const cipher = this.o.checkFreshness ? await this.withKey(a.volumeId, (c) => c) : null;
     return this.withRetry(a.volumeId, async (p) => {
       // A refresh (after STALE_EPOCH) may show a restore or a parent this read did not know of.
       if (p.view !== undefined) return this.readThroughView(a.volumeId, a.inode, a.blockNo);
+      if (cipher !== null) return this.readChecked(p, a, cipher);
       const r = this.route(p, a);
       const res = await this.pool(r.address).request({ method: 'GET', path: `${blockPath(a)}?epoch=${r.epoch}`, idempotent: true });
       if (res.statusCode !== 200) throw await errorFromResponse(res);
@@ -242,6 +260,62 @@ export class BlockClient {
       return { data, seq: Number(res.headers[Header.seq]), epoch: Number(res.headers[Header.epoch]) };
     });
   }
+
+  /** GET for the freshness check (freshness.ts): its own timeout, the errors of the block API. */
+  private readonly nodeGet: NodeGet = async (address, path, timeoutMs) => {
+    const res = await this.pool(address).request({ method: 'GET', path, idempotent: true, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    return { headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+  };
+
+  /** Block heads of the rollback check, batched per replica and turn (freshness.ts). */
+  private readonly heads: HeadBatcher;
+
+  /**
+   * An encrypted read that a stale primary cannot roll back (README "Rollback"): the body from the
+   * primary and, in parallel, the block heads of the PG's other in-sync replicas. A contradiction
+   * that persists over `maxFreshnessRounds` (a write or delete in flight settles in one or two)
+   * refuses the read with INTEGRITY_ERROR; a replica's claim of a newer body counts only once that
+   * body is fetched and opened here, so a lying replica costs a fetch, never other data.
+   */
+  private async readChecked(p: VolumePlacement, a: BlockAddress, cipher: VolumeCipher): Promise<ReadResult> {
+    const r = this.route(p, a);
+    const g = groupOf(p, r.pg);
+    const others = g.inSync.filter((id) => id !== g.primary && p.nodes[id] !== undefined);
+    for (let round = 1; ; round++) {
+      const heads = Promise.all(others.map((id) => this.heads.head(id, nodeOf(p, id).address, a)));
+      const body = await this.nodeGet(r.address, `${blockPath(a)}?epoch=${r.epoch}`, this.o.requestTimeoutMs);
+      // The primary's body must authenticate at this address first: a forged one is refused as before.
+      const data = await cipher.open(a, body.body);
+      // A primary that names no seq is judged as the oldest write: it cannot dodge the delete check that way.
+      const read = { data, seq: intParam(Header.seq, body.headers[Header.seq], 0), epoch: Number(body.headers[Header.epoch]) };
+      const event = await this.contradiction(p, a, g.primary, { gen: generationOf(a, body.body), seq: read.seq }, await heads, cipher);
+      if (event === null) return read;
+      if (round >= maxFreshnessRounds) {
+        this.opts.staleReads?.record(event);
+        throw staleReadError(event);
+      }
+      // A write or delete in flight reaches the primary within a round or two; a rollback stays.
+      await sleep(freshnessRetryBaseMs * 2 ** (round - 1));
+    }
+  }
+
+  /**
+   * What contradicts the primary's body, or null. A replica's claim of another write counts once
+   * its body is shown; a claim it cannot show is reported and set aside, and the others judged again.
+   */
+  private async contradiction(p: VolumePlacement, a: BlockAddress, primary: string, served: ServedBody, heads: ReplicaHead[], cipher: VolumeCipher): Promise<StaleReadEvent | null> {
+    for (let left = heads; ;) {
+      const v = judgeServedBody(served, left);
+      if (v.kind === 'fresh') return null;
+      if (v.kind === 'deleted-after') return { address: a, reason: 'deleted-after', node: primary, witness: v.node, served, shown: { seq: v.seq } };
+      const shown = await provesOtherWrite(this.nodeGet, nodeOf(p, v.node).address, a, served.gen, cipher, this.o.headTimeoutMs);
+      if (shown !== null) return { address: a, reason: 'stale-body', node: primary, witness: v.node, served, shown: { gen: shown } };
+      this.opts.staleReads?.record({ address: a, reason: 'unproven-claim', node: v.node, witness: primary, served, shown: { gen: v.gen, seq: v.seq } });
+      left = left.filter((h) => h.node !== v.node);
+    }
+  }
+
 
   /**
    * The block as of a cut (issue #11): the newest version written at an epoch below `below`, from

@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore, StoredBlock } from '../store/types.js';
-import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam } from '../wire.js';
+import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam, maxBlockHeadsBodyBytes } from '../wire.js';
 import type { ReplicateResult } from '../wire.js';
 import { Peers } from './peers.js';
 import { BlockAuth, type BlockAuthOptions } from './block-auth.js';
@@ -29,6 +29,7 @@ import type { BodyLease } from './body-pool.js';
 import { metrics } from '../metrics.js';
 import { register } from 'prom-client';
 import { handleSnapshotRoute, snapshotRoutes } from './snapshot-routes.js';
+import { blockHeadRoute, blockHeadsRoute, serveBlockHead, serveBlockHeads } from './head-route.js';
 import type { SnapshotRouteHost } from './snapshot-routes.js';
 
 export const maxJournalResponseBytes = 32 * 1024 * 1024;
@@ -339,6 +340,12 @@ export class BlockServer {
         });
         res.end(block.data);
         return;
+      }
+      case blockHeadRoute:
+        return serveBlockHead(this.opts.store, (a) => this.replicator.pgOfAddress(a), parts, url.searchParams, res);
+      case blockHeadsRoute: {
+        const body = parseJson((await readBody(req, maxBlockHeadsBodyBytes)).toString('utf8'), 'block-heads');
+        return serveBlockHeads(this.opts.store, (a) => this.replicator.pgOfAddress(a), parts, body, res);
       }
       case 'POST /v1/replicate': {
         const h = req.headers;

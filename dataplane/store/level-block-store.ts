@@ -33,7 +33,7 @@ import { EpochKeyTracker, entryFromValue, hasVersions, pruneVersions, stageVersi
 import type { CurrentEntry, KeptEntry, PruneOptions, PruneResult } from './versions.js';
 import type { StoreMetrics } from './store-metrics.js';
 import type {
-  BlockAddress, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
+  BlockAddress, BlockHead, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
 } from './types.js';
 
 export type BodyLayout = 'inline' | 'segments';
@@ -655,6 +655,35 @@ export class LevelBlockStore implements BlockStore {
       return { epoch: pending.op.epoch, seq: pending.op.seq, pg: pending.op.pg, deleted: pending.op.kind !== 'put' };
     }
     return h === null ? null : { epoch: h.epoch, seq: h.seq, pg: h.pg, deleted: (h.flags & HeaderFlag.tombstone) !== 0 };
+  }
+
+  async readHead(address: BlockAddress, maxBytes: number): Promise<BlockHead | null> {
+    this.checkOpen();
+    const key = blockKey(address);
+    const pending = this.overlay.get(key.toString('latin1'));
+    const value = await withIoRetry('reading the block index', () => this.db.get(key));
+    const h = value === undefined || value.length < headerBytes ? null : decodeHeader(value);
+    if (pending !== undefined && (!pending.onlyIfNewer || h === null || h.seq < pending.op.seq)) {
+      const op = pending.op;
+      return { epoch: op.epoch, seq: op.seq, pg: op.pg, deleted: op.kind !== 'put', head: op.kind === 'put' ? Buffer.from(op.data.subarray(0, maxBytes)) : Buffer.alloc(0) };
+    }
+    if (h === null || value === undefined) return null;
+    const stamp = { epoch: h.epoch, seq: h.seq, pg: h.pg };
+    if ((h.flags & HeaderFlag.tombstone) !== 0) return { ...stamp, deleted: true, head: Buffer.alloc(0) };
+    const n = Math.min(maxBytes, h.length);
+    if ((h.flags & HeaderFlag.inSegment) === 0) return { ...stamp, deleted: false, head: Buffer.from(value.subarray(headerBytes, headerBytes + n)) };
+    invariant(this.segments !== null, 'segments are open');
+    const segmentId = value.readUInt32BE(headerBytes);
+    // Segment GC is moving this body: a full (verified) read follows the index to its new place.
+    if (value.length < headerBytes + segmentPointerBytes || !this.pins.pin(segmentId)) {
+      const b = await this.read(address);
+      return { epoch: b.epoch, seq: b.seq, pg: b.pg, deleted: false, head: b.data.subarray(0, maxBytes) };
+    }
+    try {
+      return { ...stamp, deleted: false, head: await this.segments.read(segmentId, value.readUIntBE(headerBytes + 4, 6), n) };
+    } finally {
+      this.pins.unpin(segmentId);
+    }
   }
 
   /**

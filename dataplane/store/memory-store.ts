@@ -22,7 +22,7 @@ import { pgId, type MemPg } from './stage.js';
 import { noStoreMetrics } from './store-metrics.js';
 import type { StoreMetrics } from './store-metrics.js';
 import type {
-  BlockAddress, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
+  BlockAddress, BlockHead, BlockOp, BlockStore, BodyLocation, JournalEntry, JournalReadLimits, PgState, StoredBlock, WriteOptions,
 } from './types.js';
 
 /** A block as stored: its body, or a tombstone (null) that keeps the seq of the delete. */
@@ -169,6 +169,13 @@ export class MemoryBlockStore implements BlockStore {
     this.checkOpen();
     const b = this.view.blocks.get(blockKey(address).toString('latin1'));
     return Promise.resolve(b === undefined ? null : { epoch: b.epoch, seq: b.seq, pg: b.pg, deleted: b.data === null });
+  }
+
+  readHead(address: BlockAddress, maxBytes: number): Promise<BlockHead | null> {
+    this.checkOpen();
+    const b = this.view.blocks.get(blockKey(address).toString('latin1'));
+    if (b === undefined) return Promise.resolve(null);
+    return Promise.resolve({ epoch: b.epoch, seq: b.seq, pg: b.pg, deleted: b.data === null, head: b.data === null ? Buffer.alloc(0) : Buffer.from(b.data.subarray(0, maxBytes)) });
   }
 
   readJournal(volumeId: string, pg: number, fromSeq: number, limits: JournalReadLimits): Promise<JournalEntry[]> {

@@ -35,6 +35,16 @@ export interface StoredBlock {
   pg: number;
 }
 
+/** What `readHead` answers: the entry's stamp and, for a live block, its first bytes. */
+export interface BlockHead {
+  epoch: number;
+  seq: number;
+  pg: number;
+  deleted: boolean;
+  /** Empty for a tombstone. */
+  head: Buffer;
+}
+
 export interface JournalEntry {
   volumeId: string;
   pg: number;
@@ -97,6 +107,12 @@ export interface BlockStore {
    * has none: a hand-back compare must see a delete as newer than an older copy (issue #13).
    */
   readStamp(address: BlockAddress): Promise<{ epoch: number; seq: number; pg: number; deleted: boolean } | null>;
+  /**
+   * The block's newest entry like `readStamp`, with the first `maxBytes` of a live body (issue #12:
+   * a replica's block head, server/head-route.ts). The head is NOT verified — the crc covers the
+   * whole body, which is not read — so it is a claim its reader must check by a full read.
+   */
+  readHead(address: BlockAddress, maxBytes: number): Promise<BlockHead | null>;
   /**
    * Resync: drop a block the primary no longer has (no journal entry; skipped if newer here).
    * `sync`: durable before it resolves (a hand-back declined for this tombstone).

@@ -7,7 +7,8 @@
  *   BENCH_TLS=both npm run bench:dataplane     (the cluster phases in plaintext and with mutual TLS, and the TLS / plain ratio; on = TLS only)
  *   BENCH_ENCRYPT=both npm run bench:dataplane (adds the same phases on an encrypted volume, in the
  *                                               same run: figures and the ratio; `on` encrypts the
- *                                               main volume; BENCH_ONLY=crypt runs only that comparison)
+ *                                               main volume; BENCH_ONLY=crypt runs only that comparison,
+ *                                               then the encrypted reads with the rollback check off and on)
  *
  * Prints one table: our figure, fio's reference, the ratio; and the physical limit of three
  * replicas on one disk (fio sequential write / 3) with our replicated sequential write's ratio.
@@ -186,6 +187,45 @@ function printCryptRows(rows: CryptRow[]): void {
     `seal 4 KiB ${small.seal.toFixed(1)} µs, open ${small.open.toFixed(1)} µs`);
 }
 
+/**
+ * The rollback check of encrypted reads (dataplane/client/README.md "Rollback"): the read phases of
+ * the encrypted volume by a client with the check off (the read path before it) and one with it on
+ * (the body from the primary plus one block-head request per other in-sync replica), interleaved.
+ * Runs after `cryptComparison`, which wrote the blocks read here.
+ */
+async function freshnessComparison(off: BlockClient, on: BlockClient, cluster: TestCluster, ids: string[]): Promise<CryptRow[]> {
+  const blocks = Math.min(seqBlocks, 256);
+  const clientCpu = (): number => { const u = process.cpuUsage(); return u.user + u.system; };
+  const measure = async (c: BlockClient, run: (c: BlockClient) => Promise<{ opsPerSec: number; ops: number }>): Promise<{ rate: number; cpu: number }> => {
+    await settle(cluster, ids, null);
+    const before = clientCpu();
+    const r = await run(c);
+    return { rate: r.opsPerSec, cpu: (clientCpu() - before) / Math.max(1, r.ops) };
+  };
+  const phases = [
+    { workload: 'seq read 1 MiB', unit: 'MiB/s', scale: seqBlockBytes / MiB, run: (c: BlockClient) => timed(60, blocks, (i) => c.readBlock('bench-enc', 21, i)) },
+    { workload: 'rand read 4 KiB', unit: 'IOPS', scale: 1, run: (c: BlockClient) => timed(phaseSeconds, Number.MAX_SAFE_INTEGER, () => c.readBlock('bench-enc', 23, rand(256))) },
+  ];
+  const rows: CryptRow[] = [];
+  for (let round = 0; round < 2; round++) {
+    for (const ph of phases) {
+      const a = await measure(off, ph.run);
+      const b = await measure(on, ph.run);
+      rows.push({ workload: `${ph.workload} (round ${round + 1})`, unit: ph.unit, plain: a.rate * ph.scale, encrypted: b.rate * ph.scale, cpuPlain: a.cpu, cpuEncrypted: b.cpu });
+    }
+  }
+  return rows;
+}
+
+function printFreshnessRows(rows: CryptRow[]): void {
+  const t = new Table({ head: ['encrypted read', 'check off', 'check on (heads of 2 replicas)', 'on / off', 'client CPU µs/op off / on'] });
+  for (const r of rows) {
+    t.push([`${r.workload} (${r.unit})`, r.plain.toFixed(0), r.encrypted.toFixed(0), `${(r.encrypted / r.plain).toFixed(2)}x`, `${r.cpuPlain.toFixed(0)} / ${r.cpuEncrypted.toFixed(0)}`]);
+  }
+  console.log('Rollback check of encrypted reads: the same reads with the check off and on, one cluster, one run');
+  console.log(t.toString());
+}
+
 /** BENCH_ONLY=crypt: three nodes, the plain and the encrypted volume, the comparison only. */
 async function cryptOnly(): Promise<void> {
   const cluster = new TestCluster();
@@ -205,6 +245,12 @@ async function cryptOnly(): Promise<void> {
     // Warm-up on both volumes (connections, JIT, the keyring's first unwrap and writer id).
     for (const v of ['bench', 'bench-enc']) await timed(warmUpSeconds, Number.MAX_SAFE_INTEGER, (i) => c.writeBlock(v, 9, i % 4096, pattern(2, smallBlockBytes), 'durable'));
     printCryptRows(await cryptComparison(c, cluster, ids));
+    const unchecked = new BlockClient({ placement: source, maxInFlight: inFlight, keyring: keys.keyring, checkFreshness: false });
+    try {
+      printFreshnessRows(await freshnessComparison(unchecked, c, cluster, ids));
+    } finally {
+      await unchecked.close();
+    }
     console.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
   } finally {
     await client?.close();

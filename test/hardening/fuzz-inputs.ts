@@ -195,7 +195,7 @@ function peering(t: DataTargets): fc.Arbitrary<HttpCase> {
 
 function dataReads(t: DataTargets): fc.Arbitrary<HttpCase> {
   return fc.record({
-    template: fc.constantFrom('/v1/blocks/:/:/:', '/v1/journal/:/:', '/v1/pg-blocks/:/:', '/v1/pgs', '/healthz', '/metrics', '/', '/v1/nope'),
+    template: fc.constantFrom('/v1/blocks/:/:/:', '/v1/block-head/:/:/:', '/v1/journal/:/:', '/v1/pg-blocks/:/:', '/v1/pgs', '/healthz', '/metrics', '/', '/v1/nope'),
     params: fc.array(fc.oneof(fc.constant(t.volumeId), segment, badInt, goodInt), { minLength: 3, maxLength: 3 }),
     q: query,
   }).map(({ template, params, q }) => {

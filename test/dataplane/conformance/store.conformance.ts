@@ -94,6 +94,21 @@ export function storeConformance(t: StoreUnderTest): void {
     assert.deepEqual(await s().readStamp(addr(3, 1)), { epoch: 3, seq: 2, pg: 4, deleted: true });
   });
 
+  it('reads a block\'s head: its first bytes and stamp, in flight and landed, a tombstone, none; never more than asked', async () => {
+    assert.equal(await s().readHead(addr(4, 1), 24), null);
+    const body = pattern(4, 100_000);
+    const landing = s().write(put(addr(4, 1), 4, 1, body, 2), { sync: true });
+    assert.deepEqual(await s().readHead(addr(4, 1), 24), { epoch: 2, seq: 1, pg: 4, deleted: false, head: body.subarray(0, 24) });
+    await landing;
+    assert.deepEqual(await s().readHead(addr(4, 1), 24), { epoch: 2, seq: 1, pg: 4, deleted: false, head: body.subarray(0, 24) });
+    await s().write(put(addr(4, 2), 4, 2, pattern(5, 10), 2), { sync: true });
+    assert.deepEqual((await s().readHead(addr(4, 2), 24))?.head, pattern(5, 10));
+    await s().delete(addr(4, 1), 4, 3, 3, { sync: true });
+    await reopen();
+    assert.deepEqual(await s().readHead(addr(4, 1), 24), { epoch: 3, seq: 3, pg: 4, deleted: true, head: Buffer.alloc(0) });
+    assert.deepEqual((await s().readHead(addr(4, 2), 4))?.head, pattern(5, 10).subarray(0, 4));
+  });
+
   it('sees an accepted write before its batch lands (read-your-writes)', async () => {
     const data = pattern(3, 512);
     const landed = s().write(put(addr(2, 0), 0, 1, data), { sync: true });

@@ -1,0 +1,171 @@
+/**
+ * The client's side of the rollback check of encrypted reads (issue #12; README "Rollback check"):
+ * ask the PG's other in-sync replicas for their block heads (server/head-route.ts; batched per
+ * replica and turn by `HeadBatcher`), prove a claimed other write by fetching and opening that
+ * replica's body, and report what was found to a
+ * `StaleReadSink` (pino + a Prometheus counter + the audit log in the daemon). The verdict itself
+ * is the pure `judgeServedBody` (../logic/freshness.ts).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Counter, type Registry } from 'prom-client';
+import { GalleonError } from '../../proto/errors.js';
+import type { AuditSink } from '../../proto/auth.js';
+import type { Logger } from '../log.js';
+import { compareGenerations, type BodyGeneration, type ReplicaHead } from '../logic/freshness.js';
+import type { BlockAddress } from '../store/types.js';
+import { blockPath, maxHeadsPerRequest, type BlockHeadAnswer } from '../wire.js';
+import { generationOf, generationOfHead, sealHeaderBytes } from './block-cipher.js';
+import type { BlockSealer } from './keyring.js';
+
+/** Rounds of (body read + heads) before a disagreement that persists is refused: a write in flight settles well within them. */
+export const maxFreshnessRounds = 5;
+/** The wait before the second round; it doubles each round (25 + 50 + 100 + 200 ms at most). */
+export const freshnessRetryBaseMs = 25;
+/** A replica's head answer may take this long; a slower one counts as no answer (the read does not wait on a down node). */
+export const defaultHeadTimeoutMs = 2_000;
+
+export type StaleReadReason = 'stale-body' | 'deleted-after' | 'unproven-claim';
+
+/** What the check found: `node` is the one at fault (the primary that served a stale body, or a replica whose claim failed). */
+export interface StaleReadEvent {
+  address: BlockAddress;
+  reason: StaleReadReason;
+  node: string;
+  /** The other side: the replica that showed the newer state, or the primary whose body stood. */
+  witness: string;
+  served: { gen: BodyGeneration; seq: number };
+  /** The other write proven (stale-body), the delete's seq or nothing (deleted-after: absent), or the claim that failed. */
+  shown: { gen?: BodyGeneration; seq?: number | null };
+}
+
+export interface StaleReadSink {
+  record(e: StaleReadEvent): void;
+}
+
+/** GETs a path from a data node (its address); a non-200 answer throws its GalleonError. */
+export type NodeGet = (address: string, path: string, timeoutMs: number) => Promise<{ headers: IncomingHttpHeaders; body: Buffer }>;
+
+const counterName = 'galleon_client_stale_reads_total';
+
+/** The daemon's sink: one warning line, one count per node and reason, one audit event. */
+export function staleReadSink(log: Logger, registry: Registry, audit: AuditSink | null): StaleReadSink {
+  const existing = registry.getSingleMetric(counterName);
+  const counter = existing instanceof Counter ? existing : new Counter({
+    name: counterName, help: 'Encrypted block reads whose body was contradicted by another in-sync replica (node: the node at fault)',
+    labelNames: ['node', 'reason'] as const, registers: [registry],
+  });
+  return {
+    record(e) {
+      counter.inc({ node: e.node, reason: e.reason });
+      log.warn({ ...e.address, node: e.node, witness: e.witness, reason: e.reason, served: e.served, shown: e.shown },
+        e.reason === 'unproven-claim' ? 'a replica claimed a newer block it could not show' : 'a data node served a rolled-back block body: read refused');
+      audit?.record({
+        user: null, tenant: null, verb: 'block:stale-read', object: `${e.address.volumeId}/${e.address.inode}/${e.address.blockNo}`.slice(0, 128),
+        outcome: 'failed', code: 'INTEGRITY_ERROR', reason: `${e.reason} served by ${e.node}, shown by ${e.witness}`.slice(0, 256), source: e.node.slice(0, 128),
+      });
+    },
+  };
+}
+
+const gen = (g: BodyGeneration): string => `${g.writerId}:${g.counter}`;
+
+/** The one line a refused read gives. */
+export function staleReadError(e: StaleReadEvent): GalleonError {
+  const a = e.address;
+  const servedAs = `a body (generation ${gen(e.served.gen)}, seq ${e.served.seq})`;
+  let what: string;
+  if (e.reason === 'stale-body') what = `data node ${e.node} served ${servedAs} older than the write in-sync replica ${e.witness} holds (generation ${e.shown.gen === undefined ? '?' : gen(e.shown.gen)})`;
+  else if (e.shown.seq === null || e.shown.seq === undefined) what = `data node ${e.node} served ${servedAs} that in-sync replica ${e.witness}, past that seq, does not hold`;
+  else what = `data node ${e.node} served ${servedAs} that in-sync replica ${e.witness} deleted at seq ${e.shown.seq}`;
+  return new GalleonError('INTEGRITY_ERROR', `block ${a.blockNo} (inode ${a.inode}) of volume ${a.volumeId}: ${what}; refused rather than return a rolled-back block`, {
+    hint: `the copy on ${e.node} is stale or tampered with: take it out of the PG (or restore the block) and check that node; the audit log has the event`,
+    details: { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, node: e.node, witness: e.witness },
+  });
+}
+
+/** POSTs JSON to a data node (its address) and returns the JSON answer; a non-200 answer throws its GalleonError. */
+export type NodePost = (address: string, path: string, body: unknown, timeoutMs: number) => Promise<unknown>;
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** One entry of a block-heads answer as a ReplicaHead; anything malformed is `unknown` (no evidence). */
+function headFrom(node: string, a: BlockAddress, x: unknown): ReplicaHead {
+  try {
+    const e = x as Partial<BlockHeadAnswer>;
+    if (!isCount(e.appliedSeq)) return { node, kind: 'unknown' };
+    if (e.kind === 'absent') return { node, kind: 'absent', appliedSeq: e.appliedSeq };
+    if (!isCount(e.seq)) return { node, kind: 'unknown' };
+    if (e.kind === 'deleted') return { node, kind: 'deleted', seq: e.seq, appliedSeq: e.appliedSeq };
+    if (e.kind === 'block' && typeof e.head === 'string') return { node, kind: 'block', gen: generationOfHead(a, Buffer.from(e.head, 'base64')), seq: e.seq, appliedSeq: e.appliedSeq };
+  } catch {
+    // A head that is not a seal header: no claim.
+  }
+  return { node, kind: 'unknown' };
+}
+
+interface HeadQueue {
+  node: string;
+  address: string;
+  volumeId: string;
+  items: { a: BlockAddress; resolve: (h: ReplicaHead) => void }[];
+}
+
+/**
+ * Block heads asked of one replica during one turn of the event loop leave together, one
+ * POST /v1/block-heads per (replica, volume) and at most `maxHeadsPerRequest` blocks each: the
+ * concurrent reads of a mount or a bench pay one request per replica per turn, not one per read.
+ * No timer: a head waits at most for the end of the turn it was asked in. Never rejects.
+ */
+export class HeadBatcher {
+  private readonly queues = new Map<string, HeadQueue>();
+
+  constructor(private readonly post: NodePost, private readonly timeoutMs: number) {}
+
+  head(node: string, address: string, a: BlockAddress): Promise<ReplicaHead> {
+    const key = `${address}\u0000${a.volumeId}`;
+    let q = this.queues.get(key);
+    if (q === undefined) {
+      const fresh: HeadQueue = { node, address, volumeId: a.volumeId, items: [] };
+      this.queues.set(key, fresh);
+      setImmediate(() => { this.queues.delete(key); this.flush(fresh); });
+      q = fresh;
+    }
+    const queue = q;
+    return new Promise<ReplicaHead>((resolve) => queue.items.push({ a, resolve }));
+  }
+
+  private flush(q: HeadQueue): void {
+    for (let i = 0; i < q.items.length; i += maxHeadsPerRequest) void this.send(q, q.items.slice(i, i + maxHeadsPerRequest));
+  }
+
+  private async send(q: HeadQueue, items: HeadQueue['items']): Promise<void> {
+    let heads: unknown[] = [];
+    try {
+      const answer = await this.post(q.address, `/v1/block-heads/${encodeURIComponent(q.volumeId)}`, { blocks: items.map((x) => [x.a.inode, x.a.blockNo]), bytes: sealHeaderBytes }, this.timeoutMs);
+      const list = (answer as { heads?: unknown } | null)?.heads;
+      if (Array.isArray(list) && list.length === items.length) heads = list;
+    } catch {
+      // A down, gated or refusing replica is no evidence: the primary's body stands unless another replica shows otherwise.
+    }
+    items.forEach((x, i) => x.resolve(headFrom(q.node, x.a, heads[i])));
+  }
+}
+
+/**
+ * Whether the replica at `address` really holds another write of `a` than the served one: its
+ * live body, fetched, names another generation and opens under the volume's key at this address.
+ * A replica cannot forge that; it can only show a genuine body, which the caller then trusts to
+ * refuse the read, never to return it.
+ */
+export async function provesOtherWrite(get: NodeGet, address: string, a: BlockAddress, served: BodyGeneration, cipher: BlockSealer, timeoutMs: number): Promise<BodyGeneration | null> {
+  try {
+    const { body } = await get(address, blockPath(a), timeoutMs);
+    const g = generationOf(a, body);
+    if (compareGenerations(g, served) === 0) return null;
+    await cipher.open(a, body);
+    return g;
+  } catch {
+    // Not shown (unreachable, the same write, not authentic): the claim stays a claim.
+    return null;
+  }
+}

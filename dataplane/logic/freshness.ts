@@ -1,0 +1,82 @@
+/**
+ * Is the body a PG's primary served for an encrypted block the latest one? A pure judgement of
+ * what the primary served and what the PG's other in-sync replicas say they hold of the same
+ * address (issue #12, "Rollback" in dataplane/client/README.md). No I/O, no clock: the client
+ * gathers the answers, this decides, tests enumerate the cases.
+ *
+ * Why these rules:
+ * - The PG's seq orders the writes and deletes of an address (the primary assigns it; every
+ *   replica applies each seq once). So a replica whose entry for the address is at a later seq
+ *   than the served body's, or whose contiguous watermark has passed the served body's seq while
+ *   it holds something else (another write, a tombstone, nothing), shows that the served body is
+ *   not the last write — unless the replica lies. A replica behind (entry older, watermark below)
+ *   shows nothing: replication is asynchronous below the `replicated` concern.
+ * - The served body's seq comes from the primary itself, which may lie about it too. What it
+ *   cannot forge is the body's generation (writer id, counter), authenticated by GCM: an entry at
+ *   the same seq with another generation is a contradiction, and so is any entry of a replica
+ *   whose watermark passed the claimed seq. A primary claiming a seq beyond every replica's
+ *   watermark is believed until the PG's next writes carry the watermarks past it.
+ * - A replica's answer is only a claim: a claimed other write counts once the client has fetched
+ *   that body and opened it at this address (`other-write`: verify it), so a lying replica can
+ *   turn a read into an error, never into other data (the client returns the primary's body or
+ *   refuses). Deletes carry no generation (nothing is sealed): a tombstone or an absence is
+ *   believed on its seq and watermark alone, which again can only cost an error.
+ * - A replica that answers nothing, or nothing parseable, is ignored: reads do not depend on
+ *   every replica being up.
+ */
+
+/** A sealed body's generation (dataplane/client/block-cipher.ts `Generation`). */
+export interface BodyGeneration {
+  writerId: number;
+  counter: number;
+}
+
+/** What the primary served: the body's generation (as the body claims it) and its seq. */
+export interface ServedBody {
+  gen: BodyGeneration;
+  seq: number;
+}
+
+/** What one replica says it holds of the address (GET /v1/block-head, dataplane/wire.ts). */
+export type ReplicaHead =
+  | { node: string; kind: 'block'; gen: BodyGeneration; seq: number; appliedSeq: number }
+  | { node: string; kind: 'deleted'; seq: number; appliedSeq: number }
+  | { node: string; kind: 'absent'; appliedSeq: number }
+  /** Down, refused, timed out, or an answer that did not parse: no evidence either way. */
+  | { node: string; kind: 'unknown' };
+
+export type FreshnessVerdict =
+  | { kind: 'fresh' }
+  /** `node` holds another write of the address ordered after the served one: fetch and authenticate it before believing it. */
+  | { kind: 'other-write'; node: string; gen: BodyGeneration; seq: number }
+  /** `node` deleted the address after the served write (its tombstone's seq), or holds nothing though its watermark passed it (null). */
+  | { kind: 'deleted-after'; node: string; seq: number | null };
+
+/** Orders two generations: negative, zero or positive as `a` is older, the same, or newer. */
+export function compareGenerations(a: BodyGeneration, b: BodyGeneration): number {
+  return a.writerId !== b.writerId ? a.writerId - b.writerId : a.counter - b.counter;
+}
+
+/** Whether a replica's answer shows a later state of the address than the served body. */
+function contradicts(served: ServedBody, h: ReplicaHead): boolean {
+  switch (h.kind) {
+    case 'unknown': return false;
+    case 'absent': return h.appliedSeq >= served.seq;
+    case 'deleted': return h.seq > served.seq || h.appliedSeq >= served.seq;
+    case 'block': return compareGenerations(h.gen, served.gen) !== 0 && (h.seq >= served.seq || h.appliedSeq >= served.seq);
+  }
+}
+
+/** The judgement: a contradicting write (the latest by seq) before a contradicting delete. */
+export function judgeServedBody(served: ServedBody, heads: readonly ReplicaHead[]): FreshnessVerdict {
+  let write: Extract<ReplicaHead, { kind: 'block' }> | null = null;
+  let gone: Extract<ReplicaHead, { kind: 'deleted' | 'absent' }> | null = null;
+  for (const h of heads) {
+    if (!contradicts(served, h)) continue;
+    if (h.kind === 'block' && (write === null || h.seq > write.seq)) write = h;
+    if ((h.kind === 'deleted' || h.kind === 'absent') && gone === null) gone = h;
+  }
+  if (write !== null) return { kind: 'other-write', node: write.node, gen: write.gen, seq: write.seq };
+  if (gone !== null) return { kind: 'deleted-after', node: gone.node, seq: gone.kind === 'deleted' ? gone.seq : null };
+  return { kind: 'fresh' };
+}

@@ -1,0 +1,83 @@
+/**
+ * GET /v1/block-head/:volume/:inode/:block[?bytes=N] — what THIS node holds of a block, without
+ * its body (issue #12): the first `bytes` bytes of the live body (an encrypted body's seal header,
+ * which names its generation), its seq and epoch, and the PG's contiguous watermark; or that the
+ * block is deleted here (the tombstone's seq) or absent. Read with `BlockStore.readHead`: the index
+ * entry and the first bytes of the body, never the whole body. Any replica answers for itself (no
+ * primary check, no epoch): a reader of an encrypted volume asks the PG's other in-sync replicas
+ * in parallel with its body read, to catch a primary serving an older body (dataplane/client
+ * README, "Rollback"). The answer is at most `maxBlockHeadBytes` of body, whatever the block's size.
+ */
+import type http from 'node:http';
+import { z } from 'zod';
+import { GalleonError } from '../../proto/errors.js';
+import type { BlockAddress, BlockHead, BlockStore } from '../store/types.js';
+import { blockHeadKindHeader, defaultBlockHeadBytes, Header, intParam, maxBlockHeadBytes, maxHeadsPerRequest, type BlockHeadAnswer } from '../wire.js';
+
+export const blockHeadRoute = 'GET /v1/block-head';
+/** The same for many blocks of one volume in one request: what a reader's concurrent reads ask one replica. */
+export const blockHeadsRoute = 'POST /v1/block-heads';
+
+const blockNumber = z.number().int().nonnegative().max(2 ** 48 - 1);
+const headsBody = z.object({
+  blocks: z.array(z.tuple([blockNumber, blockNumber])).min(1).max(maxHeadsPerRequest),
+  bytes: z.number().int().nonnegative().max(maxBlockHeadBytes).optional(),
+}).strict();
+
+type PgOf = (a: BlockAddress) => Promise<number>;
+
+/** The PG's watermark, then the entry: every write up to the watermark is reflected in the entry read after it. */
+async function headOf(store: BlockStore, pgOf: PgOf, a: BlockAddress, bytes: number): Promise<{ appliedSeq: number; h: BlockHead | null }> {
+  const { appliedSeq } = await store.pgState(a.volumeId, await pgOf(a));
+  // The first bytes only: a 1 MiB block costs a 24-byte read here, not a 1 MiB one. They are not
+  // verified (the crc covers the whole body); the reader believes a claim only after a full read.
+  return { appliedSeq, h: await store.readHead(a, bytes) };
+}
+
+function addressOf(parts: readonly string[]): BlockAddress {
+  const [, , volumeId, inode, blockNo] = parts;
+  if (volumeId === undefined || parts.length !== 5) {
+    throw new GalleonError('INVALID_ARGUMENT', 'block-head path is /v1/block-head/:volume/:inode/:block', { hint: 'name one block: volume id, inode and block number' });
+  }
+  return { volumeId, inode: intParam('inode', inode), blockNo: intParam('block', blockNo) };
+}
+
+/** Answers the route; `pgOf` places the address under this node's placement (VOLUME_NOT_FOUND when unknown). */
+export async function serveBlockHead(store: BlockStore, pgOf: PgOf, parts: readonly string[], query: URLSearchParams, res: http.ServerResponse): Promise<void> {
+  const address = addressOf(parts);
+  const bytes = intParam('bytes', query.get('bytes'), defaultBlockHeadBytes);
+  if (bytes > maxBlockHeadBytes) {
+    throw new GalleonError('INVALID_ARGUMENT', `bytes must be at most ${maxBlockHeadBytes}, got ${bytes}`, { hint: 'a block head is the seal header only; read the body with GET /v1/blocks' });
+  }
+  const { appliedSeq, h } = await headOf(store, pgOf, address, bytes);
+  const kind = h === null ? 'absent' : h.deleted ? 'deleted' : 'block';
+  res.writeHead(200, {
+    'content-length': h?.head.length ?? 0, [blockHeadKindHeader]: kind, [Header.appliedSeq]: appliedSeq,
+    ...(h === null ? {} : { [Header.seq]: h.seq, [Header.epoch]: h.epoch }),
+    ...(kind === 'block' ? { 'content-type': 'application/octet-stream' } : {}),
+  });
+  res.end(h?.head ?? Buffer.alloc(0));
+}
+
+/** POST /v1/block-heads/:volume: `body` is the parsed JSON (or what failed to parse: refused here). */
+export async function serveBlockHeads(store: BlockStore, pgOf: PgOf, parts: readonly string[], body: unknown, res: http.ServerResponse): Promise<void> {
+  const volumeId = parts[2];
+  if (volumeId === undefined || parts.length !== 3) throw new GalleonError('INVALID_ARGUMENT', 'block-heads path is /v1/block-heads/:volume', { hint: 'name one volume; the blocks go in the body' });
+  const parsed = headsBody.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new GalleonError('INVALID_ARGUMENT', `block-heads body: ${issue === undefined ? 'wrong shape' : `${issue.path.map(String).join('.') || 'body'} ${issue.message}`}`.replace(/\s+/g, ' ').slice(0, 300), {
+      hint: `send {"blocks": [[inode, block], …]} with 1..${maxHeadsPerRequest} blocks and optionally "bytes" ≤ ${maxBlockHeadBytes}`,
+    });
+  }
+  const bytes = parsed.data.bytes ?? defaultBlockHeadBytes;
+  const heads = await Promise.all(parsed.data.blocks.map(async ([inode, blockNo]): Promise<BlockHeadAnswer> => {
+    const { appliedSeq, h } = await headOf(store, pgOf, { volumeId, inode, blockNo }, bytes);
+    if (h === null) return { kind: 'absent', appliedSeq };
+    if (h.deleted) return { kind: 'deleted', appliedSeq, seq: h.seq, epoch: h.epoch };
+    return { kind: 'block', appliedSeq, seq: h.seq, epoch: h.epoch, head: h.head.toString('base64') };
+  }));
+  const text = JSON.stringify({ heads });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

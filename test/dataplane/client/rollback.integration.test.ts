@@ -1,0 +1,242 @@
+/**
+ * Issue #12, the rollback case (dataplane/client/README.md "Rollback"): a data node whose index
+ * is controlled by an attacker serves, as its PG's primary, an older sealed body of the same
+ * address or a deleted block's last body. Real data-node processes with their LevelDB indexes and
+ * segment files; the attacker is the test opening the primary's classic-level index while the
+ * node is stopped and putting back the entry of an older write (its body is still in the segment
+ * file: segment GC is off), then starting the node again as the same PG's primary.
+ *
+ * The checked client must refuse (INTEGRITY_ERROR naming the primary, counted and audited); a
+ * client with the check off — today's read path — returns the old bytes, which proves each setup
+ * really rolled the block back. A replica that claims a newer body it cannot show leaves the read
+ * correct and is named. The volume's key API stands in for the metadata service (as in
+ * keyring.test.ts): the keys and the cipher are the real ones.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { ClassicLevel } from 'classic-level';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { request } from 'undici';
+import { BlockClient } from '../../../dataplane/client/block-client.js';
+import { generationOf } from '../../../dataplane/client/block-cipher.js';
+import { staleReadSink } from '../../../dataplane/client/freshness.js';
+import { createClusterKeyFile, dataKeyContext, InternalKeyProvider, newDataKey } from '../../../dataplane/client/key-providers.js';
+import { VolumeKeyring, type KeyringApi } from '../../../dataplane/client/keyring.js';
+import { StaticPlacementSource, type VolumePlacement } from '../../../dataplane/placement.js';
+import { computeCrc, decodeHeader, encodeHeader, headerBytes } from '../../../dataplane/store/header.js';
+import { blockKey } from '../../../dataplane/store/keys.js';
+import { isGalleonError } from '../../../proto/errors.js';
+import type { AuditEvent } from '../../../proto/auth.js';
+import type { Volume, VolumeKeyRecord } from '../../../proto/metadata-types.js';
+import { pgStates, readFromNode, TestCluster } from '../cluster.js';
+import { pattern, removeDir, tempDir } from '../helpers.js';
+
+const vol = 'vol-rollback';
+const zones: Record<string, string> = { n1: 'z1', n2: 'z2', n3: 'z3' };
+/** No segment GC, no tombstone purge, no scrubber: the old bodies stay where the attacker left them. */
+const nodeFlags = ['--reclaim-interval-ms', '0', '--scrub-rate', '0'];
+const blockBytes = 4096;
+
+describe('rollback of an encrypted block by a node that controls its index (integration)', function () {
+  this.timeout(180_000);
+  const cluster = new TestCluster();
+  const placement = new StaticPlacementSource();
+  const registry = new Registry();
+  const audit: Omit<AuditEvent, 'time' | 'id' | 'node'>[] = [];
+  const warnings: string[] = [];
+  let keyDir = '';
+  let checked: BlockClient;
+  let unchecked: BlockClient;
+  /** No key: reads bodies as stored. */
+  let raw: BlockClient;
+
+  const layout = (): VolumePlacement => cluster.placement(vol, [{ replicas: ['n1', 'n2', 'n3'], primary: 'n1', epoch: 1 }]);
+  const at = (blockNo: number): { volumeId: string; inode: number; blockNo: number } => ({ volumeId: vol, inode: 0, blockNo });
+
+  before(async () => {
+    for (const [id, zone] of Object.entries(zones)) await cluster.start(id, zone, undefined, nodeFlags);
+    await cluster.install(layout());
+    placement.set(layout());
+    keyDir = await tempDir('rollback-key');
+    const provider = new InternalKeyProvider(join(keyDir, 'cluster.key'));
+    await createClusterKeyFile(provider.path);
+    const record: VolumeKeyRecord = { volumeId: vol, writers: 0, wrappedAtMs: 0, ...await provider.wrap(dataKeyContext, newDataKey()) };
+    const api: KeyringApi = {
+      getVolume: (id) => Promise.resolve({ id, name: 'rollback', encrypted: true } as Volume),
+      getVolumeKey: () => Promise.resolve(record),
+      allocateKeyWriter: () => Promise.resolve(++record.writers),
+    };
+    const keyring = new VolumeKeyring(api, provider);
+    const log = pino({ level: 'warn' }, new Writable({ write(chunk: Buffer, _enc, done) { warnings.push(chunk.toString()); done(); } }));
+    checked = new BlockClient({ placement, keyring, staleReads: staleReadSink(log, registry, { record: (e) => audit.push(e) }) });
+    unchecked = new BlockClient({ placement, keyring, checkFreshness: false });
+    raw = new BlockClient({ placement });
+  });
+
+  after(async () => {
+    await checked?.close();
+    await unchecked?.close();
+    await raw?.close();
+    await cluster.stopAll();
+    await removeDir(keyDir);
+  });
+
+  /** Stops `id`, runs `edit` on its index database (the attacker), starts it again on the same data dir as before. */
+  async function withIndexOf<T>(id: string, edit: (db: ClassicLevel<Buffer, Buffer>) => Promise<T>): Promise<T> {
+    const dir = cluster.node(id).dir;
+    await cluster.stop(id);
+    const db = new ClassicLevel<Buffer, Buffer>(join(dir, 'index'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    let out: T;
+    try {
+      out = await edit(db);
+    } finally {
+      await db.close();
+    }
+    await cluster.start(id, zones[id] ?? 'z1', dir, nodeFlags);
+    // A new port: every node and the clients learn the restarted node's address; n1 stays the primary.
+    await cluster.install(layout());
+    placement.set(layout());
+    assert.equal(layout().groups[0]?.primary, 'n1');
+    return out;
+  }
+
+  const liveEntry = async (db: ClassicLevel<Buffer, Buffer>, blockNo: number): Promise<Buffer> => {
+    const v = await db.get(blockKey(at(blockNo)));
+    assert.ok(v !== undefined, `n1 holds block ${blockNo}`);
+    return v;
+  };
+
+  /** A segment-layout index entry stamped with another seq, its crc recomputed over the same body (header.ts). */
+  const restamp = (entry: Buffer, body: Buffer, seq: number): Buffer => {
+    const { crc: _crc, ...h } = decodeHeader(entry);
+    const fields = { ...h, seq };
+    const out = Buffer.from(entry);
+    encodeHeader(out, { ...fields, crc: computeCrc(fields, body) });
+    return out;
+  };
+
+  const staleCount = async (node: string, reason: string): Promise<number> => {
+    const m = registry.getSingleMetric('galleon_client_stale_reads_total');
+    const values = m === undefined ? [] : (await m.get()).values;
+    return values.find((x) => x.labels.node === node && x.labels.reason === reason)?.value ?? 0;
+  };
+
+  it('a primary whose index points back at an older write of the block: refused, counted and audited against it', async () => {
+    const old = pattern(1, blockBytes);
+    const now = pattern(2, blockBytes);
+    await checked.writeBlock(vol, 0, 1, old, 'distributed');
+    const saved = await withIndexOf('n1', (db) => liveEntry(db, 1));
+    await checked.writeBlock(vol, 0, 1, now, 'distributed');
+    assert.ok((await checked.readBlock(vol, 0, 1)).data.equals(now), 'an honest cluster reads the new write');
+    await withIndexOf('n1', (db) => db.put(blockKey(at(1)), saved));
+
+    assert.ok((await unchecked.readBlock(vol, 0, 1)).data.equals(old), 'without the check the rolled-back body authenticates and is returned');
+    await assert.rejects(checked.readBlock(vol, 0, 1), (e: unknown) => {
+      assert.ok(isGalleonError(e, 'INTEGRITY_ERROR'), String(e));
+      assert.match(e.message, /^block 1 \(inode 0\) of volume vol-rollback: data node n1 served a body \(generation 1:0, seq \d+\) older than the write in-sync replica n[23] holds \(generation 1:1\); refused/);
+      return true;
+    });
+    assert.equal(await staleCount('n1', 'stale-body'), 1);
+    assert.ok(audit.some((e) => e.verb === 'block:stale-read' && e.object === `${vol}/0/1` && e.source === 'n1' && e.code === 'INTEGRITY_ERROR'), JSON.stringify(audit));
+    assert.ok(warnings.some((w) => w.includes('"node":"n1"') && w.includes('rolled-back')), warnings.join(''));
+
+    // The attacker also stamps the old entry with the seq of the newest write (crc recomputed): one seq is one write.
+    const sealedOld = (await raw.readBlock(vol, 0, 1)).data;
+    const latestSeq = (await readFromNode(cluster.node('n2').address, vol, 0, 1)).seq;
+    assert.ok(latestSeq > decodeHeader(saved).seq);
+    await withIndexOf('n1', (db) => db.put(blockKey(at(1)), restamp(saved, sealedOld, latestSeq)));
+    assert.ok((await unchecked.readBlock(vol, 0, 1)).data.equals(old));
+    await assert.rejects(checked.readBlock(vol, 0, 1), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && /data node n1 served a body \(generation 1:0/.test(e.message));
+    assert.equal(await staleCount('n1', 'stale-body'), 2);
+  });
+
+  it('a primary whose index brings a deleted block\'s last body back: refused, counted against it', async () => {
+    const last = pattern(3, blockBytes);
+    await checked.writeBlock(vol, 0, 2, last, 'distributed');
+    const saved = await withIndexOf('n1', (db) => liveEntry(db, 2));
+    await checked.deleteBlock(vol, 0, 2, 'distributed');
+    await assert.rejects(checked.readBlock(vol, 0, 2), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'));
+    await withIndexOf('n1', (db) => db.put(blockKey(at(2)), saved));
+
+    assert.ok((await unchecked.readBlock(vol, 0, 2)).data.equals(last), 'without the check the deleted block comes back');
+    await assert.rejects(checked.readBlock(vol, 0, 2), (e: unknown) => {
+      assert.ok(isGalleonError(e, 'INTEGRITY_ERROR'), String(e));
+      assert.match(e.message, /data node n1 served a body \(generation \d+:\d+, seq \d+\) that in-sync replica n[23] deleted at seq \d+/);
+      return true;
+    });
+    assert.equal(await staleCount('n1', 'deleted-after'), 1);
+  });
+
+  it('the block-head routes: one clear 4xx for bad input, bounded answers for good input', async () => {
+    const base = `http://${cluster.node('n2').address}`;
+    const get = async (path: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> => {
+      const res = await request(`${base}${path}`);
+      return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+    };
+    const before = await pgStates(cluster.node('n2').address);
+    for (const [path, status, message] of [
+      [`/v1/block-head/${vol}/0/1?bytes=65`, 400, /^bytes must be at most 64, got 65$/],
+      [`/v1/block-head/${vol}/0/1?bytes=1e3`, 400, /^bytes must be a non-negative integer, got "1e3"$/],
+      [`/v1/block-head/${vol}/0`, 400, /^block-head path is \/v1\/block-head\/:volume\/:inode\/:block$/],
+      [`/v1/block-head/${vol}/x/1`, 400, /^inode must be a non-negative integer/],
+      ['/v1/block-head/no-such-volume/0/1', 404, /no placement known for volume no-such-volume/],
+    ] as const) {
+      const r = await get(path);
+      assert.equal(r.status, status, path);
+      const e = (JSON.parse(r.body.toString()) as { message: string; hint?: string });
+      assert.match(e.message, message, path);
+      assert.ok(!e.message.includes('\n'));
+    }
+    const live = await get(`/v1/block-head/${vol}/0/1?bytes=64`);
+    assert.equal(live.status, 200);
+    assert.equal(live.headers['x-galleon-head'], 'block');
+    assert.equal(live.body.length, 64, 'at most what was asked of a 4 KiB body');
+    assert.equal(live.body.subarray(0, 2).toString(), 'GE');
+    assert.equal((await get(`/v1/block-head/${vol}/0/2`)).headers['x-galleon-head'], 'deleted');
+    assert.equal((await get(`/v1/block-head/${vol}/7/7`)).headers['x-galleon-head'], 'absent');
+    const post = async (path: string, body: string): Promise<{ status: number; json: { message?: string; heads?: { kind: string; seq?: number; head?: string }[] } }> => {
+      const res = await request(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      return { status: res.statusCode, json: (await res.body.json()) as { message?: string } };
+    };
+    for (const [path, body, message] of [
+      [`/v1/block-heads/${vol}`, '{"blocks":', /^block-heads body is not valid JSON$/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: Array.from({ length: 257 }, (_, i) => [0, i]) }), /^block-heads body: blocks Too big/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1]], bytes: 65 }), /^block-heads body: bytes Too big/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, -1]] }), /^block-heads body: blocks\.0\.1 Too small/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1]], extra: 1 }), /^block-heads body: body Unrecognized key/],
+      [`/v1/block-heads/${vol}/0`, JSON.stringify({ blocks: [[0, 1]] }), /^block-heads path is \/v1\/block-heads\/:volume$/],
+    ] as const) {
+      const r = await post(path, body);
+      assert.equal(r.status, 400, `${path} ${body.slice(0, 60)}`);
+      assert.match(r.json.message ?? '', message);
+    }
+    const batch = await post(`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1], [0, 2], [7, 7]] }));
+    assert.equal(batch.status, 200);
+    assert.deepEqual(batch.json.heads?.map((h) => h.kind), ['block', 'deleted', 'absent']);
+    assert.equal(Buffer.from(batch.json.heads?.[0]?.head ?? '', 'base64').length, 24);
+    assert.deepEqual(await pgStates(cluster.node('n2').address), before, 'no state changed');
+  });
+
+  it('a replica claiming a newer body it cannot show: the read returns the primary\'s latest write and names the replica', async () => {
+    const data = pattern(4, blockBytes);
+    await checked.writeBlock(vol, 0, 3, data, 'distributed');
+    const body = (await raw.readBlock(vol, 0, 3)).data;
+    const g = generationOf(at(3), body);
+    // n2's entry becomes an inline body that claims a later generation of the same writer: its crc is
+    // right (the store serves it), its GCM tag is not (nobody without the key can seal).
+    await withIndexOf('n2', async (db) => {
+      const h = decodeHeader(await db.get(blockKey(at(3))) ?? Buffer.alloc(0));
+      const forged = Buffer.from(body);
+      forged.writeUIntBE(g.counter + 1000, 18, 6);
+      const fields = { flags: 0, epoch: h.epoch, seq: h.seq, pg: h.pg, length: forged.length };
+      const value = Buffer.alloc(headerBytes + forged.length);
+      encodeHeader(value, { ...fields, crc: computeCrc(fields, forged) });
+      forged.copy(value, headerBytes);
+      await db.put(blockKey(at(3)), value);
+    });
+    assert.ok((await checked.readBlock(vol, 0, 3)).data.equals(data));
+    assert.equal(await staleCount('n2', 'unproven-claim'), 1);
+  });
+});

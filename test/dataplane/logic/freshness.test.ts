@@ -1,0 +1,84 @@
+/**
+ * The rollback judgement of encrypted reads (dataplane/logic/freshness.ts): the named cases of
+ * dataplane/client/README.md "Rollback" (a primary serving an older generation or a deleted
+ * block's body is caught; the honest races of replication — a replica behind, a delete or write
+ * not yet everywhere — are not), then every pair of replica answers over a small domain against
+ * the definition, and that an unanswering replica never changes a verdict.
+ */
+import assert from 'node:assert/strict';
+import { compareGenerations, judgeServedBody } from '../../../dataplane/logic/freshness.js';
+import type { BodyGeneration, FreshnessVerdict, ReplicaHead, ServedBody } from '../../../dataplane/logic/freshness.js';
+
+const g = (writerId: number, counter: number): BodyGeneration => ({ writerId, counter });
+const served: ServedBody = { gen: g(3, 7), seq: 10 };
+
+describe('freshness: judgeServedBody', () => {
+  it('orders generations by writer id, then counter', () => {
+    assert.ok(compareGenerations(g(2, 100), g(3, 0)) < 0);
+    assert.ok(compareGenerations(g(3, 8), g(3, 7)) > 0);
+    assert.equal(compareGenerations(g(3, 7), g(3, 7)), 0);
+  });
+
+  it('a replica holding another write ordered after the served one is a claim to verify; the latest by seq is named', () => {
+    const v = judgeServedBody(served, [
+      { node: 'b', kind: 'block', gen: g(4, 0), seq: 11, appliedSeq: 11 },
+      { node: 'c', kind: 'block', gen: g(3, 9), seq: 12, appliedSeq: 12 },
+    ]);
+    assert.deepEqual(v, { kind: 'other-write', node: 'c', gen: g(3, 9), seq: 12 });
+    // Two writers (ReadWriteMany): a later write by seq may carry an older generation.
+    assert.deepEqual(judgeServedBody(served, [{ node: 'b', kind: 'block', gen: g(2, 9), seq: 12, appliedSeq: 12 }]).kind, 'other-write');
+    // The primary claims the replica's seq for an older body: one seq is one write.
+    assert.deepEqual(judgeServedBody(served, [{ node: 'b', kind: 'block', gen: g(3, 6), seq: 10, appliedSeq: 10 }]).kind, 'other-write');
+    // The primary claims a seq the replica has passed, which it holds no such write at.
+    assert.deepEqual(judgeServedBody(served, [{ node: 'b', kind: 'block', gen: g(3, 6), seq: 8, appliedSeq: 10 }]).kind, 'other-write');
+  });
+
+  it('a delete ordered after the served body is caught by its seq or by the replica\'s watermark; so is an absence past the watermark', () => {
+    assert.deepEqual(judgeServedBody(served, [{ node: 'b', kind: 'deleted', seq: 11, appliedSeq: 11 }]), { kind: 'deleted-after', node: 'b', seq: 11 });
+    assert.deepEqual(judgeServedBody(served, [{ node: 'b', kind: 'deleted', seq: 4, appliedSeq: 10 }]), { kind: 'deleted-after', node: 'b', seq: 4 });
+    assert.deepEqual(judgeServedBody(served, [{ node: 'b', kind: 'absent', appliedSeq: 10 }]), { kind: 'deleted-after', node: 'b', seq: null });
+    // A contradicting write is named before a contradicting delete.
+    assert.equal(judgeServedBody(served, [{ node: 'b', kind: 'deleted', seq: 11, appliedSeq: 11 }, { node: 'c', kind: 'block', gen: g(3, 8), seq: 12, appliedSeq: 12 }]).kind, 'other-write');
+  });
+
+  it('the honest races are fresh: replicas behind, a first write or a rewrite after a delete not yet everywhere, the same write', () => {
+    const honest: ReplicaHead[][] = [
+      [{ node: 'b', kind: 'absent', appliedSeq: 9 }],
+      [{ node: 'b', kind: 'deleted', seq: 4, appliedSeq: 9 }],
+      [{ node: 'b', kind: 'block', gen: g(3, 6), seq: 8, appliedSeq: 9 }],
+      // Another writer's earlier write with a higher writer id (ReadWriteMany), not yet overwritten here.
+      [{ node: 'b', kind: 'block', gen: g(4, 0), seq: 8, appliedSeq: 9 }],
+      [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 10, appliedSeq: 10 }],
+      [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 10, appliedSeq: 30 }],
+      [{ node: 'b', kind: 'unknown' }, { node: 'c', kind: 'unknown' }],
+      [],
+    ];
+    for (const heads of honest) assert.deepEqual(judgeServedBody(served, heads), { kind: 'fresh' }, JSON.stringify(heads));
+  });
+
+  it('every pair of answers over a small domain agrees with the definition; an unknown answer never changes the verdict', () => {
+    const domain: ReplicaHead[] = [{ node: '?', kind: 'unknown' }, { node: '?', kind: 'absent', appliedSeq: 5 }, { node: '?', kind: 'absent', appliedSeq: 15 }];
+    for (const gen of [g(2, 9), g(3, 6), g(3, 7), g(3, 8), g(4, 0)]) for (const [seq, appliedSeq] of [[8, 9], [8, 10], [10, 10], [12, 12]] as const) domain.push({ node: '?', kind: 'block', gen, seq, appliedSeq });
+    for (const seq of [4, 11]) for (const appliedSeq of [9, 10, 12]) domain.push({ node: '?', kind: 'deleted', seq, appliedSeq });
+    const definition = (heads: ReplicaHead[]): FreshnessVerdict => {
+      const later = (seq: number, appliedSeq: number): boolean => seq >= served.seq || appliedSeq >= served.seq;
+      const writes = heads.filter((h): h is Extract<ReplicaHead, { kind: 'block' }> => h.kind === 'block' && compareGenerations(h.gen, served.gen) !== 0 && later(h.seq, h.appliedSeq))
+        .sort((x, y) => y.seq - x.seq || x.node.localeCompare(y.node));
+      if (writes[0] !== undefined) return { kind: 'other-write', node: writes[0].node, gen: writes[0].gen, seq: writes[0].seq };
+      const gone = heads.find((h) => (h.kind === 'deleted' && (h.seq > served.seq || h.appliedSeq >= served.seq)) || (h.kind === 'absent' && h.appliedSeq >= served.seq));
+      if (gone === undefined) return { kind: 'fresh' };
+      return { kind: 'deleted-after', node: gone.node, seq: gone.kind === 'deleted' ? gone.seq : null };
+    };
+    let checked = 0;
+    for (const x of domain) {
+      for (const y of domain) {
+        const heads = [{ ...x, node: 'b' }, { ...y, node: 'c' }];
+        const v = judgeServedBody(served, heads);
+        assert.deepEqual(v, definition(heads), JSON.stringify(heads));
+        assert.deepEqual(judgeServedBody(served, [...heads, { node: 'd', kind: 'unknown' }]), v);
+        checked++;
+      }
+    }
+    assert.equal(checked, domain.length ** 2);
+  });
+});
