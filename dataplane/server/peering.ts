@@ -229,8 +229,9 @@ export class Peering extends PgWorker {
         await this.claim(volumeId, pg, epoch);
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
         const st = await this.store.pgState(volumeId, pg);
+        const held = (await this.store.heldSeqs(volumeId, pg)).filter((s) => s > st.appliedSeq + 1);
         // The core decides the first seq (above the group, this journal and every seq this process gave).
-        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, st, groupHighest);
+        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, st, held, groupHighest);
         this.rt(key).serving = ppg;
         return ppg;
       })();

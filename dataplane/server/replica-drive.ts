@@ -125,15 +125,16 @@ export class ReplicaDrive extends PgWorker {
   private async replicaCore(volumeId: string, pg: number, recorded: number): Promise<PgCore> {
     const r = this.rt(`${volumeId}/${pg}`);
     const st = await this.store.pgState(volumeId, pg);
-    const restore = { epoch: st.epoch, applied: st.appliedSeq, highest: st.highestSeq, trimmedTo: st.trimmedSeq };
+    // Exactly the seqs journaled above the watermark: the store's highest seq may be a full copy's repair.
+    const held = (await this.store.heldSeqs(volumeId, pg)).filter((s) => s > st.appliedSeq + 1); // two reads: a write may land between
+    const restore = { epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq };
     if (r.core === undefined || r.core.r.epoch > recorded) {
-      const held = st.highestSeq > st.appliedSeq ? [st.highestSeq] : [];
       r.core = new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held, lastAssigned: r.core?.r.lastAssigned ?? 0 }, this.coreFaults);
       r.coreBehind = false;
       return r.core;
     }
     const c = r.core.r;
-    if (r.coreBehind || st.appliedSeq > c.applied || st.highestSeq > Math.max(c.applied, ...c.held) || st.trimmedSeq > c.trimmedTo) {
+    if (r.coreBehind || st.appliedSeq > c.applied || held.some((s) => !c.held.has(s) && s > c.applied) || st.trimmedSeq > c.trimmedTo) {
       r.coreBehind = false;
       invariant(r.core.step({ t: 'restored', ...restore }).length === 0, 'a replica\'s record restores without actions');
     }

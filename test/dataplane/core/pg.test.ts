@@ -55,7 +55,7 @@ describe('dataplane/core: PgCore', () => {
     const core = shellPeered(0);
     for (let req = 1; req <= 8; req++) core.step(write(req, 'durable', 3)); // seqs 5..12, not stored here yet: waiting
     // As a replica at epoch 4 the shell's own paths wrote the store (watermark 7, seq 9 above a gap).
-    const restored = core.step({ t: 'restored', epoch: 4, applied: 7, highest: 9, trimmedTo: 3 });
+    const restored = core.step({ t: 'restored', epoch: 4, applied: 7, held: [9], trimmedTo: 3 });
     assert.equal(core.r.phase, 'fenced', 'the store names a newer epoch: this primary of epoch 3 is deposed');
     assert.deepEqual(of(restored, 'answer').map((a) => (a.ok ? 'ok' : a.code)), Array(8).fill('STALE_EPOCH'));
     assert.deepEqual(of(restored, 'epoch'), [], 'the store recorded that epoch already');

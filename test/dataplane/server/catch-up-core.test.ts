@@ -125,6 +125,30 @@ describe('catch-up and full resync on the replica\'s core record', () => {
     assert.equal(reps.n2.coreRecord(volumeId, pg)?.applied, 2, 'the core record mirrors the caught-up store without a restore');
   });
 
+  it('a write a resync copied and the catch-up after it brought again is journaled as itself: a replica catching up from that node gets the block', async () => {
+    const { stores, reps, sources, n2net } = await world();
+    const [a, b, c] = blocks(3) as [BlockAddress, BlockAddress, BlockAddress];
+    for (const [seq, addr] of [[1, a], [2, b]] as const) {
+      // n3 was in sync up to seq 2 and then missed seq 3: it will catch up from a journal, not in full.
+      for (const s of [stores.n1, stores.n3]) await s.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 128) }, { sync: true });
+    }
+    await stores.n1.trimJournal(volumeId, pg, 2);
+    n2net.arm();
+    const caught = reps.n2.catchUp(volumeId, pg, addresses.n1, 1);
+    await n2net.reached;
+    // Written on the primary after the copy's watermark (2) was read: the stream carries it, and so does the journal after.
+    await stores.n1.write({ kind: 'put', address: c, pg, seq: 3, epoch: 1, data: pattern(3, 128) }, { sync: true });
+    n2net.release();
+    assert.equal(await caught, 3);
+    // n1 is lost; n2 is primary at epoch 2 and n3 catches up from n2's journal (seq 3 on).
+    const p2 = placement(2, 'n2', ['n2', 'n3']);
+    sources.n2.set(p2);
+    sources.n3.set(p2);
+    await stores.n2.observeEpoch(volumeId, pg, 2);
+    assert.equal(await reps.n3.catchUp(volumeId, pg, addresses.n2, 2), 3);
+    for (const addr of [a, b, c]) assert.deepEqual((await stores.n3.read(addr)).data, (await stores.n2.read(addr)).data, `block ${addr.inode}`);
+  });
+
   it('a fetched journal batch is the core\'s: at an epoch older than the record\'s it is refused STALE_EPOCH and nothing is stored', async () => {
     const { stores, reps, sources } = await world();
     const [a] = blocks(1) as [BlockAddress];
