@@ -2,8 +2,8 @@
  * The replica path of a data node (part of the `Replicator`, replication.ts): apply forwarded
  * writes and replicate batches with `onlyIfNewer` (arrivals may be out of order) under one epoch
  * check per PG, report the contiguous applied seq, trim the journal as the primary allows, and
- * pull the missing entries from the primary's journal when a gap outlives `gapGraceMs` or the
- * primary asks (`catchUpRequested`; the pull itself is `Peering.catchUp`).
+ * pull the missing entries from the primary's journal when the core's ticks say a gap outlived
+ * `gapGraceMs`, or the primary asks (`catchUpRequested`; the pull itself is `Peering.catchUp`).
  */
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { TimerHandle } from '../clock.js';
@@ -12,10 +12,15 @@ import { nodeOf } from '../placement.js';
 import type { BlockOp } from '../store/types.js';
 import type { ReplicateResult } from '../wire.js';
 import { staleEpochError } from './admission.js';
-import { gapCheck, type Entry, type PeerMsg } from '../core/index.js';
+import { defaultCoreLimits, type Entry, type PeerMsg, type PgAction } from '../core/index.js';
+import type { VolumePlacement } from '../placement.js';
+import type { PgRuntime } from './pg-runtime.js';
 import type { Peering } from './peering.js';
 import type { ReplicaCtx, ReplicaDrive } from './replica-drive.js';
 import { PgWorker, gapGraceMs, type ReplicatorDeps } from './pg-worker.js';
+
+/** The replica's record is ticked this often while a gap is open: `gapGraceMs` is `gapTicks` ticks. */
+export const gapTickMs = gapGraceMs / defaultCoreLimits.gapTicks;
 
 export interface ReplicaWrite {
   op: BlockOp;
@@ -98,7 +103,7 @@ export class ReplicaPath extends PgWorker {
       const r = await this.forward(ctx, epoch, ops);
       for (const i of idx) results[i] = r;
     }));
-    this.noteGap(volumeId, pg, ctx.core.r.held.size > 0, { address: nodeOf(placement, group.primary).address, epoch: top });
+    this.watchGap(volumeId, pg, placement);
     return results;
   }
 
@@ -118,32 +123,39 @@ export class ReplicaPath extends PgWorker {
   }
 
   /**
-   * Gap detection on the clock: whether a gap is open is observed after every replica write and
-   * on a timer while one is; when to pull it is the core's `gapCheck` (open for `gapGraceMs`).
+   * Gap timing is the core's (`replicaTick`: a gap in the record's journal still open after
+   * `gapTicks` ticks is pulled from the primary, again every `gapTicks` while open). While the
+   * record holds seqs above its watermark the shell ticks it every `gapTickMs` of its clock — one
+   * more tick after the gap closed, which resets the core's gap clock — and carries out the
+   * `pull` it returns with `Peering.catchUp` at the primary's registered address.
    */
-  private noteGap(volumeId: string, pg: number, open: boolean, primary: { address: string; epoch: number }): void {
+  private watchGap(volumeId: string, pg: number, placement: VolumePlacement): void {
     const r = this.rt(`${volumeId}/${pg}`);
-    const now = this.clock.now();
-    const g = gapCheck(r.gap?.since ?? null, open, now, gapGraceMs);
-    if (g.since === null) { this.clock.clearTimeout(r.gap?.timer); r.gap = undefined; return; }
-    const gap = r.gap ?? { since: g.since, timer: undefined, primary };
-    gap.since = g.since;
-    gap.primary = primary;
+    if (r.gap !== undefined) { r.gap.placement = placement; return; }
+    if (r.core === undefined || r.core.r.held.size === 0) return;
+    const gap: NonNullable<PgRuntime['gap']> = { timer: undefined, placement };
     r.gap = gap;
-    if (g.pull && !r.catchingUp) {
-      this.peering.catchUp(volumeId, pg, primary.address, primary.epoch).catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary: primary.address }, 'catch-up failed'));
-    }
-    if (gap.timer !== undefined) return;
-    const t = this.clock.setTimeout(() => {
-      this.gapTimers.delete(t);
+    const tick = (): void => {
+      if (gap.timer !== undefined) this.gapTimers.delete(gap.timer);
       gap.timer = undefined;
-      if (r.gap !== gap || this.closed) return;
-      this.store.pgState(volumeId, pg).then((st) => {
-        if (r.gap === gap && !this.closed) this.noteGap(volumeId, pg, st.appliedSeq < st.highestSeq, gap.primary);
-      }).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'reading the watermark for gap detection failed'));
-    }, Math.max(0, gap.since + gapGraceMs - now));
-    gap.timer = t;
-    this.gapTimers.add(t);
+      const core = r.core;
+      if (r.gap !== gap || this.closed || core === undefined || core.r.role !== 'replica') { if (r.gap === gap) r.gap = undefined; return; }
+      for (const a of core.step({ t: 'tick' })) this.gapAction(volumeId, pg, a, gap.placement);
+      if (core.r.held.size === 0) { r.gap = undefined; return; }
+      gap.timer = this.clock.setTimeout(tick, gapTickMs);
+      this.gapTimers.add(gap.timer);
+    };
+    gap.timer = this.clock.setTimeout(tick, gapTickMs);
+    this.gapTimers.add(gap.timer);
+  }
+
+  /** What a replica's tick returns: only a pull of the gap from the primary. */
+  private gapAction(volumeId: string, pg: number, a: PgAction, placement: VolumePlacement): void {
+    invariant(a.t === 'send' && a.msg.t === 'pull', `a replica's tick returns only a pull, not ${a.t}`);
+    const address = placement.nodes[a.to]?.address;
+    if (address === undefined || this.rt(`${volumeId}/${pg}`).catchingUp) return; // a newer placement than the last forward's: its primary asks
+    const epoch = a.msg.epoch;
+    this.peering.catchUp(volumeId, pg, address, epoch).catch((err: unknown) => this.log.warn({ volumeId, pg, primary: address, code: isGalleonError(err) ? err.code : undefined }, 'catch-up of a gap failed'));
   }
 
   /**
