@@ -369,7 +369,7 @@ export class Peering extends PgWorker {
    * batch is a `msg journal` on the PG's record, and so is a full copy's watermark.
    */
   async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
-    return this.pull(volumeId, pg, primary, epoch, (ops) => this.fetchedAsReplica(volumeId, pg, epoch, ops, null));
+    return this.pull(volumeId, pg, primary, epoch, true, (ops) => this.fetchedAsReplica(volumeId, pg, epoch, ops, null));
   }
 
   /**
@@ -378,7 +378,7 @@ export class Peering extends PgWorker {
    * store holds before it serves, `restored`).
    */
   private pullForPeering(volumeId: string, pg: number, source: string, epoch: number): Promise<number> {
-    return this.pull(volumeId, pg, source, epoch, (ops) => this.tracked(`${volumeId}/${pg}`, async () => {
+    return this.pull(volumeId, pg, source, epoch, false, (ops) => this.tracked(`${volumeId}/${pg}`, async () => {
       // A newer primary peered while we fetched: these entries may be ones it did not count.
       const known = (await this.store.pgState(volumeId, pg)).epoch;
       const refusal = admitReplicaOp({ self: this.nodeId, epoch: known, faults: this.coreFaults, placement: null }, epoch);
@@ -387,8 +387,11 @@ export class Peering extends PgWorker {
     }));
   }
 
-  /** The fetch loop of a catch-up (`apply`: how a fetched batch lands); a trimmed journal is copied in full once. */
-  private async pull(volumeId: string, pg: number, source: string, epoch: number, apply: (ops: BlockOp[]) => Promise<void>): Promise<number> {
+  /**
+   * The fetch loop of a catch-up (`apply`: how a fetched batch lands); a trimmed journal is copied
+   * in full once (`asReplica`: through the PG's core record, else by the shell as before).
+   */
+  private async pull(volumeId: string, pg: number, source: string, epoch: number, asReplica: boolean, apply: (ops: BlockOp[]) => Promise<void>): Promise<number> {
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) throw this.rejoiningError(volumeId, pg);
     if (this.rt(key).catchingUp) return (await this.store.pgState(volumeId, pg)).appliedSeq;
@@ -403,7 +406,7 @@ export class Peering extends PgWorker {
         } catch (err) {
           if (!isGalleonError(err, 'OUT_OF_RANGE') || catchUpTrimmed(resynced) === 'fail') throw err;
           resynced = true;
-          await this.resync(volumeId, pg, source, epoch);
+          await this.resync(volumeId, pg, source, epoch, asReplica);
           continue;
         }
         const ops: BlockOp[] = frames.map(({ meta, data }) => {
@@ -464,7 +467,7 @@ export class Peering extends PgWorker {
    * behind the new primary's back: its blocks replaced the new primary's writes and its watermark
    * covered seqs the new primary gave to other writes — a divergent replica).
    */
-  private async resync(volumeId: string, pg: number, primary: string, epoch: number): Promise<void> {
+  private async resync(volumeId: string, pg: number, primary: string, epoch: number, asReplica: boolean): Promise<void> {
     const { appliedSeq, frames } = await this.peers.fetchPgBlocks(primary, volumeId, pg, epoch);
     const seen = new Set<string>();
     let batch: { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[] = [];
@@ -475,9 +478,9 @@ export class Peering extends PgWorker {
       if (meta.kept === true) kept++;
       else { seen.add(`${meta.inode}/${meta.blockNo}`); copied++; }
       batch.push({ address, meta, data });
-      if (batch.length >= resyncBatchBlocks) { await this.resyncBatch(volumeId, pg, epoch, batch); batch = []; }
+      if (batch.length >= resyncBatchBlocks) { await this.resyncBatch(volumeId, pg, epoch, batch, asReplica); batch = []; }
     }
-    await this.resyncBatch(volumeId, pg, epoch, batch);
+    await this.resyncBatch(volumeId, pg, epoch, batch, asReplica);
     let dropped = 0;
     const dropAndMove = async (upto: number): Promise<void> => {
       for await (const { address, seq } of this.store.iterateAddresses({ volumeId, pg })) {
@@ -487,17 +490,20 @@ export class Peering extends PgWorker {
       }
       await this.store.completeResync(volumeId, pg, upto);
     };
-    await this.fetchedAsReplica(volumeId, pg, epoch, [], { applied: appliedSeq, run: dropAndMove });
+    if (asReplica) await this.fetchedAsReplica(volumeId, pg, epoch, [], { applied: appliedSeq, run: dropAndMove });
+    else await dropAndMove(appliedSeq); // a new primary copying from a replica during its peering (not a core event yet)
     this.log.warn({ volumeId, pg, primary, copied, kept, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
   }
 
-  /** One batch of a full copy's frames, written only while the PG's record admits `epoch`. */
-  private resyncBatch(volumeId: string, pg: number, epoch: number, batch: readonly { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[]): Promise<void> {
+  /** One batch of a full copy's frames; as a replica, written only while the PG's record admits `epoch`. */
+  private resyncBatch(volumeId: string, pg: number, epoch: number, batch: readonly { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[], asReplica: boolean): Promise<void> {
     if (batch.length === 0) return Promise.resolve();
     return this.tracked(`${volumeId}/${pg}`, async () => {
-      const ctx = await this.openAsReplica(volumeId, pg, epoch);
-      const refusal = admitReplicaOp(ctx.core.r, epoch);
-      if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
+      if (asReplica) {
+        const ctx = await this.openAsReplica(volumeId, pg, epoch);
+        const refusal = admitReplicaOp(ctx.core.r, epoch);
+        if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
+      }
       await Promise.all(batch.map(({ address, meta, data }) => storeResyncFrame(this.store, address, pg, meta, data)));
     });
   }

@@ -125,19 +125,26 @@ export class ReplicaDrive extends PgWorker {
   private async replicaCore(volumeId: string, pg: number, recorded: number): Promise<PgCore> {
     const r = this.rt(`${volumeId}/${pg}`);
     const st = await this.store.pgState(volumeId, pg);
-    // Exactly the seqs journaled above the watermark: the store's highest seq may be a full copy's repair.
-    const held = (await this.store.heldSeqs(volumeId, pg)).filter((s) => s > st.appliedSeq + 1); // two reads: a write may land between
-    const restore = { epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq };
     if (r.core === undefined || r.core.r.epoch > recorded) {
+      const held = await this.heldAbove(volumeId, pg, st.appliedSeq);
       r.core = new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held, lastAssigned: r.core?.r.lastAssigned ?? 0 }, this.coreFaults);
       r.coreBehind = false;
       return r.core;
     }
     const c = r.core.r;
+    // The store's highest seq above the mirror's is only a hint (a full copy's repair raises it
+    // without a journal entry): the held seqs are read, on the write path, only then.
+    const maybeAhead = st.highestSeq > Math.max(c.applied, ...c.held);
+    const held = r.coreBehind || st.appliedSeq > c.applied || maybeAhead || st.trimmedSeq > c.trimmedTo ? await this.heldAbove(volumeId, pg, st.appliedSeq) : [];
     if (r.coreBehind || st.appliedSeq > c.applied || held.some((s) => !c.held.has(s) && s > c.applied) || st.trimmedSeq > c.trimmedTo) {
       r.coreBehind = false;
-      invariant(r.core.step({ t: 'restored', ...restore }).length === 0, 'a replica\'s record restores without actions');
+      invariant(r.core.step({ t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq }).length === 0, 'a replica\'s record restores without actions');
     }
     return r.core;
+  }
+
+  /** Exactly the seqs the store journaled above `applied` (a second read after `pgState`: a write may have landed between). */
+  private async heldAbove(volumeId: string, pg: number, applied: number): Promise<number[]> {
+    return (await this.store.heldSeqs(volumeId, pg)).filter((s) => s > applied + 1);
   }
 }
