@@ -149,10 +149,10 @@ function onTick(c: PgRecord, out: PgAction[]): void {
  * watermark lower than the mirror's cannot make a seq be given twice. The epoch is durable
  * already (no `epoch` action); a primary of an older placement learns it is deposed.
  */
-function onRestored(c: PgRecord, ev: { epoch: number; applied: number; highest: number; trimmedTo: number }, out: PgAction[]): void {
-  invariant(ev.highest >= ev.applied && ev.applied >= 0, 'a store holds its watermark');
+function onRestored(c: PgRecord, ev: { epoch: number; applied: number; held: readonly number[]; trimmedTo: number }, out: PgAction[]): void {
+  invariant(ev.applied >= 0 && ev.held.every((s) => s > ev.applied + 1), 'seqs held lie above the watermark and its next seq');
   c.applied = ev.applied;
-  c.held = new Set(ev.highest > ev.applied ? [ev.highest] : []);
+  c.held = new Set(ev.held);
   c.trimmedTo = Math.min(ev.trimmedTo, ev.applied);
   c.gapSince = null;
   if (ev.epoch <= c.epoch) return;

@@ -2,7 +2,8 @@
  * The replica's decisions the block server takes with the core's code (issue #13, step 2): which
  * forwarded ops an epoch check admits, how far the journal may be trimmed, and when a gap in the
  * journal has been open long enough to pull it from the primary. Pure: the core's replica path
- * (`replica.ts`) and the server's (`../server/replica-path.ts`) both call them.
+ * (`replica.ts`) calls them, and the server's asks `admitReplicaOp` for a full copy's batches
+ * (its gap timing is the record's own `tick`, `../server/replica-path.ts`).
  */
 import { staleEpoch, type AdmissionView, type Refusal } from './admission.js';
 

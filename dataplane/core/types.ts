@@ -116,8 +116,11 @@ export type PgEvent =
    * The shell wrote the local store itself (its replica path, catch-up, full resync or the drop
    * of a stale copy are not driven by the core yet): this is what the store holds now. The mirror
    * of the journal follows it; the epoch is already recorded there (raised, never lowered).
+   * `held`: the seqs the store journaled above `applied` — exactly those (a seq a full copy's
+   * repair raised the store's highest seq to is not held: believing it held, the record would
+   * never store that seq's entry, and the store's watermark would stop below it).
    */
-  | { t: 'restored'; epoch: number; applied: number; highest: number; trimmedTo: number }
+  | { t: 'restored'; epoch: number; applied: number; held: readonly number[]; trimmedTo: number }
   /**
    * The shell admitted a forward's sender against a placement it read and checked that this copy
    * is not stale (its placement reads are not core events yet, server/README.md): serve as a

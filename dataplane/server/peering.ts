@@ -14,11 +14,13 @@ import {
 } from '../core/index.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
-import type { BlockOp } from '../store/types.js';
+import type { BlockAddress, BlockOp } from '../store/types.js';
+import type { JournalFrameMeta } from '../wire.js';
 import { refusalError, staleEpochError } from './admission.js';
 import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
 import type { PrimaryPg } from './pg-runtime.js';
 import type { PrimaryDrive } from './primary-drive.js';
+import type { ReplicaCtx, ReplicaDrive } from './replica-drive.js';
 import { storeResyncFrame } from './repair-source.js';
 import { PgWorker, catchUpMaxBytes, gapGraceMs, type ReplicatorDeps } from './pg-worker.js';
 
@@ -35,7 +37,7 @@ export class Peering extends PgWorker {
   /** What the hand-back of a replaced copy needs (handback.ts). */
   private readonly handBacks: HandBackDeps;
 
-  constructor(d: ReplicatorDeps, private readonly drive: PrimaryDrive) {
+  constructor(d: ReplicatorDeps, private readonly drive: PrimaryDrive, private readonly replicas: ReplicaDrive) {
     super(d);
     this.handBacks = { store: d.store, peers: d.peers, log: d.log, rt: d.rt, journalMaxBytes: catchUpMaxBytes };
   }
@@ -227,8 +229,9 @@ export class Peering extends PgWorker {
         await this.claim(volumeId, pg, epoch);
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
         const st = await this.store.pgState(volumeId, pg);
+        const held = (await this.store.heldSeqs(volumeId, pg)).filter((s) => s > st.appliedSeq + 1);
         // The core decides the first seq (above the group, this journal and every seq this process gave).
-        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, st, groupHighest);
+        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, st, held, groupHighest);
         this.rt(key).serving = ppg;
         return ppg;
       })();
@@ -313,7 +316,7 @@ export class Peering extends PgWorker {
     for (let round = 0; round < peeringPullRounds; round++) {
       for (const src of pullOrder(reached, now.appliedSeq)) {
         if (src.state.highest <= now.appliedSeq) continue; // an earlier source of this round brought it
-        await this.catchUp(volumeId, pg, src.address, epoch);
+        await this.pullForPeering(volumeId, pg, src.address, epoch);
         now = await this.store.pgState(volumeId, pg);
       }
       // The rule decides; whether some member holds the seq is asked (I/O) only when it matters.
@@ -359,8 +362,36 @@ export class Peering extends PgWorker {
 
   // ---- catch-up ------------------------------------------------------------------------
 
-  /** Pulls journal entries after this store's watermark from `primary` until none are left. */
+  /**
+   * A replica pulls journal entries after its watermark from the PG's primary (at `primary`,
+   * serving `epoch`) until none are left, or copies the PG in full when the journal is trimmed
+   * past it. What lands is the core's (`onJournal`, the code the simulator runs): each fetched
+   * batch is a `msg journal` on the PG's record, and so is a full copy's watermark.
+   */
   async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
+    return this.pull(volumeId, pg, primary, epoch, true, (ops) => this.fetchedAsReplica(volumeId, pg, epoch, ops, null));
+  }
+
+  /**
+   * Peering's pull from a replica that holds entries this new primary lacks: its store writes
+   * are still the shell's (peering is not driven by the core yet; the record is told what the
+   * store holds before it serves, `restored`).
+   */
+  private pullForPeering(volumeId: string, pg: number, source: string, epoch: number): Promise<number> {
+    return this.pull(volumeId, pg, source, epoch, false, (ops) => this.tracked(`${volumeId}/${pg}`, async () => {
+      // A newer primary peered while we fetched: these entries may be ones it did not count.
+      const known = (await this.store.pgState(volumeId, pg)).epoch;
+      const refusal = admitReplicaOp({ self: this.nodeId, epoch: known, faults: this.coreFaults, placement: null }, epoch);
+      if (refusal !== null) throw staleEpochError(volumeId, pg, epoch, known);
+      await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
+    }));
+  }
+
+  /**
+   * The fetch loop of a catch-up (`apply`: how a fetched batch lands); a trimmed journal is copied
+   * in full once (`asReplica`: through the PG's core record, else by the shell as before).
+   */
+  private async pull(volumeId: string, pg: number, source: string, epoch: number, asReplica: boolean, apply: (ops: BlockOp[]) => Promise<void>): Promise<number> {
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) throw this.rejoiningError(volumeId, pg);
     if (this.rt(key).catchingUp) return (await this.store.pgState(volumeId, pg)).appliedSeq;
@@ -371,11 +402,11 @@ export class Peering extends PgWorker {
         const st = await this.store.pgState(volumeId, pg);
         let frames;
         try {
-          frames = await this.peers.fetchJournal(primary, volumeId, pg, st.appliedSeq + 1, epoch, catchUpMaxBytes);
+          frames = await this.peers.fetchJournal(source, volumeId, pg, st.appliedSeq + 1, epoch, catchUpMaxBytes);
         } catch (err) {
           if (!isGalleonError(err, 'OUT_OF_RANGE') || catchUpTrimmed(resynced) === 'fail') throw err;
           resynced = true;
-          await this.resync(volumeId, pg, primary, epoch);
+          await this.resync(volumeId, pg, source, epoch, asReplica);
           continue;
         }
         const ops: BlockOp[] = frames.map(({ meta, data }) => {
@@ -384,13 +415,7 @@ export class Peering extends PgWorker {
           return meta.kind === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: meta.kind };
         });
         if (catchUpAfterFetch(ops.length, st.appliedSeq, null) === 'done') return st.appliedSeq;
-        await this.tracked(key, async () => {
-          // A newer primary peered while we fetched: these entries may be ones it did not count.
-          const known = (await this.store.pgState(volumeId, pg)).epoch;
-          const refusal = admitReplicaOp({ self: this.nodeId, epoch: known, faults: this.coreFaults, placement: null }, epoch);
-          if (refusal !== null) throw staleEpochError(volumeId, pg, epoch, known);
-          await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
-        });
+        await apply(ops);
         const after = await this.store.pgState(volumeId, pg);
         this.log.info({ volumeId, pg, from: st.appliedSeq, to: after.appliedSeq, entries: ops.length }, 'caught up from the primary journal');
         invariant(after.appliedSeq >= st.appliedSeq, 'the watermark never goes back');
@@ -402,34 +427,85 @@ export class Peering extends PgWorker {
   }
 
   /**
+   * A batch fetched from the primary's journal at `epoch` (`ops`), or a full copy's end (`full`:
+   * the primary's watermark, and the drop of what it no longer has), as an event on the PG's core
+   * record: the core checks the epoch (a newer primary peered while this fetched: refused) and
+   * chooses what is stored. Tracked, so a peering at a newer epoch waits for a batch admitted
+   * before it and every later one sees that epoch.
+   */
+  private fetchedAsReplica(volumeId: string, pg: number, epoch: number, ops: BlockOp[], full: { applied: number; run: (upto: number) => Promise<void> } | null): Promise<void> {
+    return this.tracked(`${volumeId}/${pg}`, async () => {
+      const ctx = await this.openAsReplica(volumeId, pg, epoch);
+      if (full !== null) ctx.full = full.run;
+      const entries = ops.map((op) => ({ seq: op.seq, epoch: op.epoch, block: op.address.blockNo, value: op.kind === 'noop' ? null : op.kind }));
+      await this.replicas.stepMsg(ctx, { t: 'journal', epoch, fill: { entries, full: full === null ? null : { blocks: [], applied: full.applied } } }, ops);
+      if (ctx.stores > 0) return;
+      if (epoch < ctx.core.r.epoch) throw staleEpochError(volumeId, pg, epoch, ctx.core.r.epoch);
+      throw new GalleonError('UNAVAILABLE', `${volumeId}/${pg} does not take a catch-up at epoch ${epoch} now`, { hint: 'the primary asks again' });
+    });
+  }
+
+  /** The PG's record as a replica of the placement that assigned `epoch` (this node is not its primary). */
+  private async openAsReplica(volumeId: string, pg: number, epoch: number): Promise<ReplicaCtx> {
+    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
+    if (group.primary === this.nodeId) {
+      throw group.epoch > epoch ? staleEpochError(volumeId, pg, epoch, group.epoch)
+        : new GalleonError('UNAVAILABLE', `${volumeId}/${pg}: this node is the primary at epoch ${epoch}; it does not catch up as a replica`, { hint: 'retry: the placement is changing' });
+    }
+    return this.replicas.open(volumeId, pg, group, placement);
+  }
+
+  /**
    * Full resync of a PG from the primary, for a replica behind the primary's trimmed journal:
    * copy every live block the primary has, and the versions it keeps for snapshots and its live
    * tombstones (issue #11: else a failover to this replica reads newer data at an older
    * snapshot), drop local blocks it no longer has, and move the watermark to the primary's
-   * watermark from before the copy began.
+   * watermark from before the copy began. Every batch of the copy is written under the core's
+   * epoch check (`admitReplicaOp` on the PG's record, tracked), and the drop and watermark are the
+   * core's `journal` event with a full copy: a resync from a primary that was deposed while it
+   * streamed lands nothing once this node answered the new primary's peering (before, it went on
+   * behind the new primary's back: its blocks replaced the new primary's writes and its watermark
+   * covered seqs the new primary gave to other writes — a divergent replica).
    */
-  private async resync(volumeId: string, pg: number, primary: string, epoch: number): Promise<void> {
+  private async resync(volumeId: string, pg: number, primary: string, epoch: number, asReplica: boolean): Promise<void> {
     const { appliedSeq, frames } = await this.peers.fetchPgBlocks(primary, volumeId, pg, epoch);
     const seen = new Set<string>();
-    let pending: Promise<void>[] = [];
+    let batch: { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[] = [];
     let copied = 0;
     let kept = 0;
     for await (const { meta, data } of frames) {
       const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
       if (meta.kept === true) kept++;
       else { seen.add(`${meta.inode}/${meta.blockNo}`); copied++; }
-      pending.push(storeResyncFrame(this.store, address, pg, meta, data));
-      if (pending.length >= resyncBatchBlocks) { await Promise.all(pending); pending = []; }
+      batch.push({ address, meta, data });
+      if (batch.length >= resyncBatchBlocks) { await this.resyncBatch(volumeId, pg, epoch, batch, asReplica); batch = []; }
     }
-    await Promise.all(pending);
+    await this.resyncBatch(volumeId, pg, epoch, batch, asReplica);
     let dropped = 0;
-    for await (const { address, seq } of this.store.iterateAddresses({ volumeId, pg })) {
-      if (seen.has(`${address.inode}/${address.blockNo}`) || seq > appliedSeq) continue;
-      await this.store.dropBlock(address, pg, seq, epoch);
-      dropped++;
-    }
-    await this.store.completeResync(volumeId, pg, appliedSeq);
+    const dropAndMove = async (upto: number): Promise<void> => {
+      for await (const { address, seq } of this.store.iterateAddresses({ volumeId, pg })) {
+        if (seen.has(`${address.inode}/${address.blockNo}`) || seq > upto) continue;
+        await this.store.dropBlock(address, pg, seq, epoch);
+        dropped++;
+      }
+      await this.store.completeResync(volumeId, pg, upto);
+    };
+    if (asReplica) await this.fetchedAsReplica(volumeId, pg, epoch, [], { applied: appliedSeq, run: dropAndMove });
+    else await dropAndMove(appliedSeq); // a new primary copying from a replica during its peering (not a core event yet)
     this.log.warn({ volumeId, pg, primary, copied, kept, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
+  }
+
+  /** One batch of a full copy's frames; as a replica, written only while the PG's record admits `epoch`. */
+  private resyncBatch(volumeId: string, pg: number, epoch: number, batch: readonly { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[], asReplica: boolean): Promise<void> {
+    if (batch.length === 0) return Promise.resolve();
+    return this.tracked(`${volumeId}/${pg}`, async () => {
+      if (asReplica) {
+        const ctx = await this.openAsReplica(volumeId, pg, epoch);
+        const refusal = admitReplicaOp(ctx.core.r, epoch);
+        if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
+      }
+      await Promise.all(batch.map(({ address, meta, data }) => storeResyncFrame(this.store, address, pg, meta, data)));
+    });
   }
 
   close(): void {

@@ -94,10 +94,11 @@ export interface PgRuntime {
   /** A catch-up from the primary's journal is running. */
   catchingUp: boolean;
   /**
-   * A gap in this replica's journal (seqs held above the watermark): since when it is open, the
-   * timer that looks again, and the primary to pull from (replica-path.ts, the core's `gapCheck`).
+   * A gap in this replica's journal (seqs held above the core record's watermark): the timer that
+   * ticks the record while it is open, and the placement of the last forward (the primary's
+   * address for the core's `pull`; replica-path.ts `watchGap`).
    */
-  gap: { since: number; timer: TimerHandle | undefined; primary: { address: string; epoch: number } } | undefined;
+  gap: { timer: TimerHandle | undefined; placement: VolumePlacement } | undefined;
   /**
    * The shell wrote the store behind the core record in a way the store cannot show as "ahead"
    * (a drop, a failed store action): the replica path restores the record from the store first.

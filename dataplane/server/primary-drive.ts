@@ -50,14 +50,13 @@ export class PrimaryDrive extends PgWorker {
    * the store holds now (the replica path, catch-up and resync wrote it behind the core's back),
    * then that it serves at `group.epoch` above `groupHighest` and every seq it gave before.
    */
-  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, st: PgState, groupHighest: number): PrimaryPg {
+  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, st: PgState, held: readonly number[], groupHighest: number): PrimaryPg {
     const { pg, epoch } = group;
     const r = this.rt(`${volumeId}/${pg}`);
-    const held = st.highestSeq > st.appliedSeq ? [st.highestSeq] : [];
     r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults);
     const p = corePlacement(group, placement);
     const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, runtime: r, marks: new Map(), handedBack: new Map() };
-    this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, highest: st.highestSeq, trimmedTo: st.trimmedSeq });
+    this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq });
     this.run(ppg, null, { t: 'peeredByShell', p, groupHighest });
     // Without leases (static placements) the primary role alone lets it acknowledge.
     if (this.leases === null) this.run(ppg, null, { t: 'lease', epoch, valid: true });

@@ -2,8 +2,8 @@
  * The replica path of a data node (part of the `Replicator`, replication.ts): apply forwarded
  * writes and replicate batches with `onlyIfNewer` (arrivals may be out of order) under one epoch
  * check per PG, report the contiguous applied seq, trim the journal as the primary allows, and
- * pull the missing entries from the primary's journal when a gap outlives `gapGraceMs` or the
- * primary asks (`catchUpRequested`; the pull itself is `Peering.catchUp`).
+ * pull the missing entries from the primary's journal when the core's ticks say a gap outlived
+ * `gapGraceMs`, or the primary asks (`catchUpRequested`; the pull itself is `Peering.catchUp`).
  */
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { TimerHandle } from '../clock.js';
@@ -12,22 +12,15 @@ import { nodeOf } from '../placement.js';
 import type { BlockOp } from '../store/types.js';
 import type { ReplicateResult } from '../wire.js';
 import { staleEpochError } from './admission.js';
-import { PgCore, gapCheck, type Entry, type PeerMsg, type PgAction } from '../core/index.js';
+import { defaultCoreLimits, type Entry, type PeerMsg, type PgAction } from '../core/index.js';
+import type { VolumePlacement } from '../placement.js';
+import type { PgRuntime } from './pg-runtime.js';
 import type { Peering } from './peering.js';
-import { corePlacement, type PrimaryDrive } from './primary-drive.js';
+import type { ReplicaCtx, ReplicaDrive } from './replica-drive.js';
 import { PgWorker, gapGraceMs, type ReplicatorDeps } from './pg-worker.js';
 
-/** One forward batch or catch-up request: the PG, its core record, the primary, what the core answered. */
-interface ForwardCtx {
-  volumeId: string;
-  pg: number;
-  core: PgCore;
-  from: string;
-  /** The core's ack or nack of each forward, by its seqs. */
-  results: Map<string, Extract<PeerMsg, { t: 'ack' } | { t: 'nack' }>>;
-  /** The core asked to pull from the primary (a catch-up request it admitted). */
-  pull: boolean;
-}
+/** The replica's record is ticked this often while a gap is open: `gapGraceMs` is `gapTicks` ticks. */
+export const gapTickMs = gapGraceMs / defaultCoreLimits.gapTicks;
 
 export interface ReplicaWrite {
   op: BlockOp;
@@ -39,7 +32,7 @@ export interface ReplicaWrite {
 export class ReplicaPath extends PgWorker {
   private readonly gapTimers = new Set<TimerHandle>();
 
-  constructor(d: ReplicatorDeps, private readonly peering: Peering, private readonly drive: PrimaryDrive) {
+  constructor(d: ReplicatorDeps, private readonly peering: Peering, private readonly replicas: ReplicaDrive) {
     super(d);
   }
 
@@ -101,10 +94,7 @@ export class ReplicaPath extends PgWorker {
     const { placement, group } = await this.gate.assignedGroup(volumeId, pg, top);
     if (top >= group.epoch) this.gate.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
     await this.peering.refuseStaleCopy(volumeId, pg, top);
-    const view = await this.gate.view(volumeId, group);
-    const core = await this.replicaCore(volumeId, pg, view.epoch);
-    const ctx: ForwardCtx = { volumeId, pg, core, from: group.primary, results: new Map(), pull: false };
-    await this.carryOut(ctx, core.step({ t: 'replicaByShell', p: corePlacement(group, placement), recorded: view.epoch }), []);
+    const ctx = await this.replicas.open(volumeId, pg, group, placement);
     const byEpoch = new Map<number, number[]>();
     writes.forEach((w, i) => { const l = byEpoch.get(w.op.epoch); if (l === undefined) byEpoch.set(w.op.epoch, [i]); else l.push(i); });
     const results = new Array<ReplicateResult>(writes.length);
@@ -113,16 +103,16 @@ export class ReplicaPath extends PgWorker {
       const r = await this.forward(ctx, epoch, ops);
       for (const i of idx) results[i] = r;
     }));
-    this.noteGap(volumeId, pg, core.r.held.size > 0, { address: nodeOf(placement, group.primary).address, epoch: top });
+    this.watchGap(volumeId, pg, placement);
     return results;
   }
 
   /** One epoch's ops as one core `msg forward`; the result every op of it gets. */
-  private async forward(ctx: ForwardCtx, epoch: number, ops: readonly ReplicaWrite[]): Promise<ReplicateResult> {
+  private async forward(ctx: ReplicaCtx, epoch: number, ops: readonly ReplicaWrite[]): Promise<ReplicateResult> {
     const entries: Entry[] = ops.map(({ op }) => ({ seq: op.seq, epoch: op.epoch, block: op.address.blockNo, value: op.kind === 'noop' ? null : op.kind }));
     const msg: PeerMsg = { t: 'forward', epoch, entries, sync: ops.some((w) => w.sync), trimSeq: Math.max(...ops.map((w) => w.trimSeq)) };
     const seqs = entries.map((e) => e.seq);
-    await this.carryOut(ctx, ctx.core.step({ t: 'msg', from: ctx.from, msg }), ops.map((w) => w.op));
+    await this.replicas.stepMsg(ctx, msg, ops.map((w) => w.op));
     const answer = ctx.results.get(seqs.join(','));
     if (answer === undefined) {
       return { error: new GalleonError('UNAVAILABLE', `${ctx.volumeId}/${ctx.pg} did not take the forward at epoch ${epoch}`, { hint: 'the primary retries it' }).toJSON() };
@@ -133,105 +123,39 @@ export class ReplicaPath extends PgWorker {
   }
 
   /**
-   * Carries out the core's actions for a forward in their order: an epoch is recorded before the
-   * store write that depends on it, and a store action's `stored` event (which sends the ack) is
-   * stepped only once it and every earlier replica store action of the PG finished (the core
-   * mirrors the journal when it emits the action, so a duplicate is acked after the first copy).
+   * Gap timing is the core's (`replicaTick`: a gap in the record's journal still open after
+   * `gapTicks` ticks is pulled from the primary, again every `gapTicks` while open). While the
+   * record holds seqs above its watermark the shell ticks it every `gapTickMs` of its clock — one
+   * more tick after the gap closed, which resets the core's gap clock — and carries out the
+   * `pull` it returns with `Peering.catchUp` at the primary's registered address.
    */
-  private async carryOut(ctx: ForwardCtx, actions: readonly PgAction[], ops: readonly BlockOp[]): Promise<void> {
-    for (const a of actions) {
-      switch (a.t) {
-        case 'epoch': await this.store.observeEpoch(ctx.volumeId, ctx.pg, a.epoch); break;
-        case 'store': await this.storeForward(ctx, a, ops); break;
-        case 'send':
-          if (a.msg.t === 'pull') { ctx.pull = true; break; } // a catch-up request: the caller pulls (Peering.catchUp)
-          invariant(a.msg.t === 'ack' || a.msg.t === 'nack', `the replica path answers a forward or pulls, not ${a.msg.t}`);
-          ctx.results.set(a.msg.seqs.join(','), a.msg);
-          break;
-        case 'trim':
-          this.store.trimJournal(ctx.volumeId, ctx.pg, a.upto).catch((err: unknown) => this.log.warn({ err, volumeId: ctx.volumeId, pg: ctx.pg }, 'journal trim failed'));
-          break;
-        case 'answer': this.drive.answerFromReplicaPath(this.rt(`${ctx.volumeId}/${ctx.pg}`), a); break;
-        case 'refreshPlacement': break; // the shell read the placement already; the forward gets no answer (UNAVAILABLE)
-        default: invariant(false, `the replica path got a core action it does not carry out: ${a.t}`);
-      }
-    }
-  }
-
-  private async storeForward(ctx: ForwardCtx, a: Extract<PgAction, { t: 'store' }>, ops: readonly BlockOp[]): Promise<void> {
-    invariant(a.full === null, 'a forward stores entries, not a full copy');
-    const bySeq = new Map(ops.map((op) => [op.seq, op]));
-    const batch = a.entries.map((e) => bySeq.get(e.seq)).filter((op): op is BlockOp => op !== undefined);
-    invariant(batch.length === a.entries.length, 'the core stores only entries of the forward');
-    const r = this.rt(`${ctx.volumeId}/${ctx.pg}`);
-    const before = r.replicaStored;
-    // Out-of-order arrivals: an older seq of a block must not replace a newer one (its journal entry is kept).
-    const mine = batch.length === 0 ? Promise.resolve() : this.store.writeBatch(batch, { sync: a.sync, onlyIfNewer: true });
-    const settled = mine.then(() => before);
-    r.replicaStored = settled.catch(() => undefined);
-    try {
-      await settled;
-    } catch (err) {
-      // The mirror counted these seqs as held: read the store again before the next forward.
-      r.coreBehind = true;
-      ctx.core.step({ t: 'storeFailed', token: a.token });
-      throw err;
-    }
-    await this.carryOut(ctx, ctx.core.step({ t: 'stored', token: a.token }), ops);
-  }
-
-  /**
-   * The PG's one core record (`PgRuntime.core`, shared with the primary path), true to the store:
-   * rebuilt from it when missing or when it holds an epoch the shell lowered (a forged one), told
-   * what the store holds (`restored`) when the shell wrote the store behind it (catch-up, resync,
-   * a drop: the store is ahead of the mirror, or `coreBehind`). A store behind the mirror is only
-   * store actions still running.
-   */
-  private async replicaCore(volumeId: string, pg: number, recorded: number): Promise<PgCore> {
+  private watchGap(volumeId: string, pg: number, placement: VolumePlacement): void {
     const r = this.rt(`${volumeId}/${pg}`);
-    const st = await this.store.pgState(volumeId, pg);
-    const restore = { epoch: st.epoch, applied: st.appliedSeq, highest: st.highestSeq, trimmedTo: st.trimmedSeq };
-    if (r.core === undefined || r.core.r.epoch > recorded) {
-      const held = st.highestSeq > st.appliedSeq ? [st.highestSeq] : [];
-      r.core = new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held, lastAssigned: r.core?.r.lastAssigned ?? 0 }, this.coreFaults);
-      r.coreBehind = false;
-      return r.core;
-    }
-    const c = r.core.r;
-    if (r.coreBehind || st.appliedSeq > c.applied || st.highestSeq > Math.max(c.applied, ...c.held) || st.trimmedSeq > c.trimmedTo) {
-      r.coreBehind = false;
-      invariant(r.core.step({ t: 'restored', ...restore }).length === 0, 'a replica\'s record restores without actions');
-    }
-    return r.core;
-  }
-
-  /**
-   * Gap detection on the clock: whether a gap is open is observed after every replica write and
-   * on a timer while one is; when to pull it is the core's `gapCheck` (open for `gapGraceMs`).
-   */
-  private noteGap(volumeId: string, pg: number, open: boolean, primary: { address: string; epoch: number }): void {
-    const r = this.rt(`${volumeId}/${pg}`);
-    const now = this.clock.now();
-    const g = gapCheck(r.gap?.since ?? null, open, now, gapGraceMs);
-    if (g.since === null) { this.clock.clearTimeout(r.gap?.timer); r.gap = undefined; return; }
-    const gap = r.gap ?? { since: g.since, timer: undefined, primary };
-    gap.since = g.since;
-    gap.primary = primary;
+    if (r.gap !== undefined) { r.gap.placement = placement; return; }
+    if (r.core === undefined || r.core.r.held.size === 0) return;
+    const gap: NonNullable<PgRuntime['gap']> = { timer: undefined, placement };
     r.gap = gap;
-    if (g.pull && !r.catchingUp) {
-      this.peering.catchUp(volumeId, pg, primary.address, primary.epoch).catch((err: unknown) => this.log.warn({ err, volumeId, pg, primary: primary.address }, 'catch-up failed'));
-    }
-    if (gap.timer !== undefined) return;
-    const t = this.clock.setTimeout(() => {
-      this.gapTimers.delete(t);
+    const tick = (): void => {
+      if (gap.timer !== undefined) this.gapTimers.delete(gap.timer);
       gap.timer = undefined;
-      if (r.gap !== gap || this.closed) return;
-      this.store.pgState(volumeId, pg).then((st) => {
-        if (r.gap === gap && !this.closed) this.noteGap(volumeId, pg, st.appliedSeq < st.highestSeq, gap.primary);
-      }).catch((err: unknown) => this.log.warn({ err, volumeId, pg }, 'reading the watermark for gap detection failed'));
-    }, Math.max(0, gap.since + gapGraceMs - now));
-    gap.timer = t;
-    this.gapTimers.add(t);
+      const core = r.core;
+      if (r.gap !== gap || this.closed || core === undefined || core.r.role !== 'replica') { if (r.gap === gap) r.gap = undefined; return; }
+      for (const a of core.step({ t: 'tick' })) this.gapAction(volumeId, pg, a, gap.placement);
+      if (core.r.held.size === 0) { r.gap = undefined; return; }
+      gap.timer = this.clock.setTimeout(tick, gapTickMs);
+      this.gapTimers.add(gap.timer);
+    };
+    gap.timer = this.clock.setTimeout(tick, gapTickMs);
+    this.gapTimers.add(gap.timer);
+  }
+
+  /** What a replica's tick returns: only a pull of the gap from the primary. */
+  private gapAction(volumeId: string, pg: number, a: PgAction, placement: VolumePlacement): void {
+    invariant(a.t === 'send' && a.msg.t === 'pull', `a replica's tick returns only a pull, not ${a.t}`);
+    const address = placement.nodes[a.to]?.address;
+    if (address === undefined || this.rt(`${volumeId}/${pg}`).catchingUp) return; // a newer placement than the last forward's: its primary asks
+    const epoch = a.msg.epoch;
+    this.peering.catchUp(volumeId, pg, address, epoch).catch((err: unknown) => this.log.warn({ volumeId, pg, primary: address, code: isGalleonError(err) ? err.code : undefined }, 'catch-up of a gap failed'));
   }
 
   /**
@@ -252,12 +176,9 @@ export class ReplicaPath extends PgWorker {
     // A stale copy is refused before the core may record the epoch (rule 4, server/README.md).
     await this.peering.refuseStaleCopy(volumeId, pg, epoch);
     // Whether to pull is the core's (`onCatchUp`: the epoch check, then a `pull`); the pull is I/O here.
-    const view = await this.gate.view(volumeId, group);
-    const core = await this.replicaCore(volumeId, pg, view.epoch);
-    const ctx: ForwardCtx = { volumeId, pg, core, from: group.primary, results: new Map(), pull: false };
-    await this.carryOut(ctx, core.step({ t: 'replicaByShell', p: corePlacement(group, placement), recorded: view.epoch }), []);
-    await this.carryOut(ctx, core.step({ t: 'msg', from: group.primary, msg: { t: 'catchUp', epoch } }), []);
-    if (!ctx.pull && epoch < core.r.epoch) throw staleEpochError(volumeId, pg, epoch, core.r.epoch);
+    const ctx = await this.replicas.open(volumeId, pg, group, placement);
+    await this.replicas.stepMsg(ctx, { t: 'catchUp', epoch }, []);
+    if (!ctx.pull && epoch < ctx.core.r.epoch) throw staleEpochError(volumeId, pg, epoch, ctx.core.r.epoch);
     if (!ctx.pull) throw new GalleonError('UNAVAILABLE', `${volumeId}/${pg} does not catch up at epoch ${epoch} now`, { hint: 'the primary asks again' });
     return this.peering.catchUp(volumeId, pg, address, epoch);
   }

@@ -20,6 +20,7 @@ import { newPgRuntime, type PgRuntime } from './pg-runtime.js';
 import { Peering } from './peering.js';
 import { PrimaryPath } from './primary-path.js';
 import { ReplicaPath } from './replica-path.js';
+import { ReplicaDrive } from './replica-drive.js';
 import { coreFaultsFrom, type ReplicatorDeps } from './pg-worker.js';
 import { PrimaryDrive } from './primary-drive.js';
 import type { PgRecord } from '../core/index.js';
@@ -59,9 +60,10 @@ export class Replicator {
     const gate = new EpochGate({ nodeId, faults: coreFaults, store, placement, log, rt, clock });
     const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults, clock };
     const drive = new PrimaryDrive(d);
-    this.peering = new Peering(d, drive);
+    const replicas = new ReplicaDrive(d, drive);
+    this.peering = new Peering(d, drive, replicas);
     this.primaryPath = new PrimaryPath(d, this.peering, drive);
-    this.replicaPath = new ReplicaPath(d, this.peering, drive);
+    this.replicaPath = new ReplicaPath(d, this.peering, replicas);
   }
 
   /** Whether this node is done handing its copy of the PG back to the primary at `epoch` (or had nothing to hand). */

@@ -409,13 +409,17 @@ export class LevelBlockStore implements BlockStore {
       bkey.copy(jval, 1);
 
       let apply = op.kind !== 'noop';
+      // The block already holds this very write (a full resync copied it before the journal
+      // brought it): its entry stays a put, so a catch-up from this journal carries the block.
+      let sameWrite = false;
       if (apply && p.onlyIfNewer) {
         const current = st.batchSeq.get(ks) ?? this.landingSeqs.get(ks) ?? (newestInPg ? undefined : await this.storedSeq(bkey));
         apply = current === undefined || current < op.seq;
+        sameWrite = current === op.seq;
       }
       const pid = pgId(op.address.volumeId, op.pg);
       if (op.kind !== 'noop' && !this.epochKeys.writtenAt(pid, op.epoch, ks)) stageVersionFor(st, bkey, op, await this.currentEntry(st, ks, bkey), apply);
-      if (!apply) jval[0] = JournalKind.noop;
+      if (!apply && !sameWrite) jval[0] = JournalKind.noop;
       st.levelOps.push({ type: 'put', key: journalKey(op.address.volumeId, op.pg, op.seq), value: jval });
       if (!apply) continue;
       this.epochKeys.note(pid, op.epoch, ks);
@@ -899,6 +903,11 @@ export class LevelBlockStore implements BlockStore {
     // settles every write the state above counts is in the index.
     await this.enqueue<number>((resolve, reject) => ({ kind: 'fence', sync: false, bytes: 0, resolve, reject }));
     return st;
+  }
+
+  async heldSeqs(volumeId: string, pg: number): Promise<number[]> {
+    this.checkOpen();
+    return [...(await this.loadPg(volumeId, pg)).above].sort((a, b) => a - b);
   }
 
   async listPgs(): Promise<{ volumeId: string; pg: number }[]> {

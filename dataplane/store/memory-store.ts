@@ -231,6 +231,11 @@ export class MemoryBlockStore implements BlockStore {
     return this.pgState(volumeId, pg);
   }
 
+  heldSeqs(volumeId: string, pg: number): Promise<number[]> {
+    this.checkOpen();
+    return Promise.resolve([...this.pgOf(volumeId, pg).above].sort((a, b) => a - b));
+  }
+
   listPgs(): Promise<{ volumeId: string; pg: number }[]> {
     const held = [...this.view.pgs.values()].filter((s) => !isEmpty(s));
     held.sort((a, b) => (a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : a.pg - b.pg));
@@ -353,7 +358,9 @@ function applyOp(st: MemState, op: BlockOp, onlyIfNewer: boolean): void {
   const key = blockKey(op.address).toString('latin1');
   const current = st.blocks.get(key);
   const apply = op.kind !== 'noop' && (!onlyIfNewer || current === undefined || current.seq < op.seq);
-  s.journal.set(op.seq, { kind: apply ? op.kind : 'noop', key });
+  // The block already holds this very write (a resync copied it first): journaled as itself.
+  const sameWrite = op.kind !== 'noop' && current !== undefined && current.seq === op.seq;
+  s.journal.set(op.seq, { kind: apply || sameWrite ? op.kind : 'noop', key });
   if (!apply) return;
   st.blocks.set(key, { pg: op.pg, seq: op.seq, epoch: op.epoch, data: op.kind === 'put' ? Buffer.from(op.data) : null });
 }

@@ -135,6 +135,12 @@ export interface BlockStore {
    * takes it from here.
    */
   landedPgState(volumeId: string, pg: number): Promise<PgState>;
+  /**
+   * The seqs journaled above the contiguous watermark (out-of-order arrivals), ascending: exactly
+   * those, never a seq only a repair or resync copy raised `highestSeq` to. The replication
+   * shell mirrors them in the PG's core record (a seq it believes held is not stored again).
+   */
+  heldSeqs(volumeId: string, pg: number): Promise<number[]>;
   /** Records a newer epoch (persisted); returns the newest known. Never lowers it. */
   observeEpoch(volumeId: string, pg: number, epoch: number): Promise<number>;
   /**
@@ -165,4 +171,4 @@ export interface BlockStore {
  */
 export type ReplicationStore = Pick<BlockStore,
   | 'write' | 'writeBatch' | 'read' | 'readStamp' | 'rewriteBlock' | 'dropBlock' | 'completeResync' | 'trimJournal'
-  | 'iterateAddresses' | 'iterateBlocks' | 'pgState' | 'observeEpoch' | 'lowerEpoch' | 'dropPg'>;
+  | 'iterateAddresses' | 'iterateBlocks' | 'pgState' | 'heldSeqs' | 'observeEpoch' | 'lowerEpoch' | 'dropPg'>;

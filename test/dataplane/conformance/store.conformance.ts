@@ -187,6 +187,20 @@ export function storeConformance(t: StoreUnderTest): void {
     assert.equal((await s().pgState(vol, 0)).appliedSeq, 51);
   });
 
+  it('journals a write a resync already copied (same block, same seq) as that write, not as a noop', async () => {
+    // A full copy streams the primary's live blocks, some written after the watermark it ships
+    // (seq 7 above 6); the catch-up that follows brings entry 7 again. Journaled as a noop, a
+    // replica catching up from this store later (say after it became primary) never got the block.
+    await s().rewriteBlock(addr(1, 0), { data: pattern(5, 16), seq: 7, epoch: 1, pg: 0 });
+    await s().completeResync(vol, 0, 6);
+    await s().write(put(addr(1, 0), 0, 7, pattern(5, 16)), { sync: true, onlyIfNewer: true });
+    await s().write(put(addr(1, 1), 0, 8, pattern(6, 16)), { sync: true, onlyIfNewer: true });
+    const j = await s().readJournal(vol, 0, 7, { maxEntries: 10, maxBytes: 1 << 20 });
+    assert.deepEqual(j.map((e) => [e.seq, e.kind]), [[7, 'put'], [8, 'put']]);
+    assert.deepEqual(j[0]?.block?.data, pattern(5, 16));
+    assert.equal((await s().pgState(vol, 0)).appliedSeq, 8);
+  });
+
   it('persists the newest epoch and never lowers it', async () => {
     assert.equal(await s().observeEpoch(vol, 1, 4), 4);
     assert.equal(await s().observeEpoch(vol, 1, 2), 4);

@@ -55,7 +55,7 @@ describe('dataplane/core: PgCore', () => {
     const core = shellPeered(0);
     for (let req = 1; req <= 8; req++) core.step(write(req, 'durable', 3)); // seqs 5..12, not stored here yet: waiting
     // As a replica at epoch 4 the shell's own paths wrote the store (watermark 7, seq 9 above a gap).
-    const restored = core.step({ t: 'restored', epoch: 4, applied: 7, highest: 9, trimmedTo: 3 });
+    const restored = core.step({ t: 'restored', epoch: 4, applied: 7, held: [9], trimmedTo: 3 });
     assert.equal(core.r.phase, 'fenced', 'the store names a newer epoch: this primary of epoch 3 is deposed');
     assert.deepEqual(of(restored, 'answer').map((a) => (a.ok ? 'ok' : a.code)), Array(8).fill('STALE_EPOCH'));
     assert.deepEqual(of(restored, 'epoch'), [], 'the store recorded that epoch already');
@@ -301,6 +301,45 @@ describe('dataplane/core: PgCore', () => {
       core.step({ t: 'peeredByShell', p: placement(3, 'a'), groupHighest: 1 });
       core.step({ t: 'lease', epoch: 3, valid: true });
       assert.equal(of(core.step({ t: 'write', req: 1, block: 1, value: 'x', concern: 'acknowledged', epoch: 3 }), 'store')[0]?.entries[0]?.seq, 10);
+    });
+  });
+
+  describe('catch-up and full resync as the shell drives them (replicaByShell, then msg journal)', () => {
+    const journal = (epoch: number, seqs: number[], full: { applied: number } | null = null): PgEvent => ({
+      t: 'msg', from: 'a', msg: { t: 'journal', epoch, fill: { entries: seqs.map((seq) => ({ seq, epoch, block: seq, value: `v${seq}` })), full: full === null ? null : { blocks: [], applied: full.applied } } },
+    });
+
+    it('a fetched batch stores, synced, only the entries above the watermark and not held; the ack after `stored` carries the watermark', () => {
+      const core = new PgCore('b', { epoch: 2, applied: 2, trimmedTo: 0, held: [5] });
+      core.step({ t: 'replicaByShell', p: placement(2, 'a'), recorded: 2 });
+      const out = core.step(journal(2, [2, 3, 4, 5, 6]));
+      const [st] = of(out, 'store');
+      assert.deepEqual([st?.entries.map((e) => e.seq), st?.sync, st?.full], [[3, 4, 6], true, null]);
+      assert.equal(core.r.applied, 6);
+      assert.deepEqual(of(stored(core, out), 'send').map((a) => a.msg), [{ t: 'ack', epoch: 2, seqs: [], durable: true, applied: 6 }]);
+    });
+
+    it('a batch or a full copy at an epoch older than the record\'s stores nothing (the shell fails the catch-up STALE_EPOCH)', () => {
+      const core = new PgCore('b', { epoch: 2, applied: 0, trimmedTo: 0, held: [] });
+      core.step({ t: 'replicaByShell', p: placement(3, 'c'), recorded: 3 });
+      assert.deepEqual(core.step(journal(2, [1, 2])), []);
+      assert.deepEqual(core.step(journal(2, [], { applied: 9 })), []);
+      assert.deepEqual([core.r.applied, core.r.trimmedTo], [0, 0]);
+    });
+
+    it('a full copy moves the watermark only when it is ahead, keeping the seqs held above it', () => {
+      const core = new PgCore('b', { epoch: 2, applied: 1, trimmedTo: 0, held: [] });
+      core.step({ t: 'replicaByShell', p: placement(2, 'a'), recorded: 2 });
+      core.step({ t: 'restored', epoch: 2, applied: 1, held: [8], trimmedTo: 0 });
+      const [st] = of(core.step(journal(2, [], { applied: 6 })), 'store');
+      assert.deepEqual(st?.full, { blocks: [], applied: 6 });
+      assert.deepEqual([core.r.applied, core.r.trimmedTo, [...core.r.held]], [6, 6, [8]]);
+      const [behind] = of(core.step(journal(2, [], { applied: 4 })), 'store');
+      assert.equal(behind?.full, null, 'a copy behind the watermark moves nothing');
+      // A seq a copy's repair raised the store's highest seq to is not held: the journal brings it.
+      const [seven] = of(core.step(journal(2, [7])), 'store');
+      assert.deepEqual(seven?.entries.map((e) => e.seq), [7]);
+      assert.equal(core.r.applied, 8);
     });
   });
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { isGalleonError } from '../../../proto/errors.js';
 import { ManualClock, systemClock, type Clock } from '../../../dataplane/clock.js';
+import { defaultCoreLimits } from '../../../dataplane/core/index.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { StaticPlacementSource } from '../../../dataplane/placement.js';
 import { MemoryNetwork } from '../../../dataplane/server/memory-transport.js';
@@ -88,6 +89,8 @@ describe('Replicator on the in-memory store, transport and clock', () => {
       assert.equal((await n2.pgState('tv', pgForwarded)).appliedSeq, 0, 'not before the grace period');
       clock.advance(1);
       await waitFor('n2 to pull seq 1 from n1', async () => (await n2.pgState('tv', pgForwarded)).appliedSeq === 2);
+      // When to pull was the core's: its record was ticked gapTicks times (gapTickMs each) and returned the pull.
+      assert.equal(replicators[1]?.coreRecord('tv', pgForwarded)?.now, defaultCoreLimits.gapTicks);
       assert.deepEqual((await n2.read(a)).data, pattern(1, 256));
     } finally {
       for (const r of replicators) r.close();
