@@ -414,8 +414,11 @@ export class LevelBlockStore implements BlockStore {
         apply = current === undefined || current < op.seq;
       }
       const pid = pgId(op.address.volumeId, op.pg);
-      if (op.kind !== 'noop' && !this.epochKeys.writtenAt(pid, op.epoch, ks)) stageVersionFor(st, bkey, op, await this.currentEntry(st, ks, bkey), apply);
-      if (!apply) jval[0] = JournalKind.noop;
+      const keptOp = op.kind !== 'noop' && !this.epochKeys.writtenAt(pid, op.epoch, ks) && stageVersionFor(st, bkey, op, await this.currentEntry(st, ks, bkey), apply);
+      // A skipped op that is kept as a version stays a put/delete in the journal: catch-up then
+      // ships it from the version, so every replica rebuilt from this one keeps it too (the chaos
+      // run's pg 12: journaled as a noop, it was kept here and nowhere else).
+      if (!apply && !keptOp) jval[0] = JournalKind.noop;
       st.levelOps.push({ type: 'put', key: journalKey(op.address.volumeId, op.pg, op.seq), value: jval });
       if (!apply) continue;
       this.epochKeys.note(pid, op.epoch, ks);
