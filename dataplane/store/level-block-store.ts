@@ -491,7 +491,15 @@ export class LevelBlockStore implements BlockStore {
     }
     const ks = bkey.toString('latin1');
     const current = st.batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
-    if (current !== undefined && current > p.block.seq) return;
+    if (current !== undefined && current > p.block.seq) {
+      // A resync's block older than a write that landed here first (a forward above the
+      // watermark): kept as a version when an epoch boundary lies between, as a late replica
+      // write is, or the cut between reads newer data here than on the source (simulator seed 17).
+      const b = p.block;
+      const op: BlockOp = 'tombstone' in b ? { kind: 'delete', address: p.address, pg: b.pg, seq: b.seq, epoch: b.epoch } : { kind: 'put', address: p.address, pg: b.pg, seq: b.seq, epoch: b.epoch, data: b.data };
+      stageVersionFor(st, bkey, op, await this.currentEntry(st, ks, bkey), false);
+      return;
+    }
     st.batchSeq.set(ks, p.block.seq);
     // Keeps "newest seq seen" an upper bound of every block's seq (see the onlyIfNewer check).
     const rs = await st.stateOf(p.address.volumeId, p.block.pg);

@@ -190,6 +190,21 @@ describe('kept versions travel with journal catch-up and full resync (issue #11)
     });
   }
 
+  // Simulator seed 17 (journal model with kept versions): the primary's own write of seq 6 had
+  // not landed when it copied its blocks, the forward of seq 6 had landed on the replica first.
+  it('a full resync\'s block older than a newer epoch\'s write already here is kept as a version', async () => {
+    const w = (seq: number, epoch: number, tag: number): BlockOp => ({ kind: 'put', address: addr(0), pg: 0, seq, epoch, data: pattern(tag, 4096) });
+    await src.store().writeBatch([w(4, 1, 4)], { sync: false });
+    await dst.store().writeBatch([w(6, 3, 6)], { sync: false, onlyIfNewer: true });
+    await resyncFrom(src.store(), dst.store());
+    for (const cut of [2, 3]) {
+      const r = await dst.store().readBelow(addr(0), cut);
+      assert.ok(r.kind === 'block' && r.block.seq === 4, `cut ${cut} reads seq 4 as on the source (got ${r.kind === 'block' ? r.block.seq : r.kind})`);
+    }
+    const live = await dst.store().read(addr(0));
+    assert.equal(live.seq, 6, 'the newer write stays live');
+  });
+
   // The chaos run's pg 12 (evidence kept-divergence-q27654): seq 17 reached the final primary
   // after seq 18 of a newer epoch. It kept 17 as a version but journaled a noop, so the replicas
   // rebuilt from its journal had no version at 17 and read older data at the cut between.
