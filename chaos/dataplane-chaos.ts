@@ -60,7 +60,7 @@ import { findLostWrites, toRegisterHistory } from './dataplane/loss.js';
 import { DataNemesis, type FaultRecord } from './dataplane/nemesis.js';
 import { SnapshotChaos } from './dataplane/snapshots.js';
 import { NodeLoss } from './dataplane/node-loss.js';
-import { diffContents, fetchPgContents, nodeAccess, type NodeAccess } from './dataplane/replicas.js';
+import { diffAtCuts, diffContents, fetchPgContents, nodeAccess, type NodeAccess } from './dataplane/replicas.js';
 import type { TlsMaterial } from '../proto/tls.js';
 import { settle } from './dataplane/settle.js';
 import { blockKey, chaosBlocks, coldBlocks, Workload, writeColdBlocks } from './dataplane/workload.js';
@@ -337,19 +337,32 @@ async function main(): Promise<number> {
 
     if (args.injectDivergence) log(`injected divergence: ${await injectDivergence(data, volume.id, settled.groups, limits.blockSizeBytes, access)}`);
 
-    // (2) Replicas of every PG hold identical blocks.
+    // (2) Replicas of every PG hold identical blocks, and read the same at every epoch as a
+    // snapshot's cut. This volume is never snapshotted, so never pruned: each node keeps every
+    // version its keep rule made, and a read at any cut must not change on failover.
     let divergent = 0;
+    let cutDivergent = 0;
+    let cutsCompared = 0;
     for (const g of settled.groups) {
       const primary = await fetchPgContents(data.node(g.primary).address, volume.id, g.pg, access, g.primary);
+      const cuts = Array.from({ length: g.epoch }, (_, i) => i + 1);
       for (const r of g.replicas) {
         if (r === g.primary) continue;
         const replica = await fetchPgContents(data.node(r).address, volume.id, g.pg, access, r);
-        if (replica.digest === primary.digest) continue;
-        divergent++;
+        cutsCompared += cuts.length;
+        const atCuts = diffAtCuts(primary, replica, cuts);
+        if (atCuts.length > 0) {
+          cutDivergent++;
+          log(`DIVERGENT AT CUTS: pg ${g.pg} replica ${r} vs primary ${g.primary}: ${atCuts.length} reads differ (primary vs replica): ${atCuts.slice(0, 5).join('; ')}`);
+        }
+        const liveDiffers = replica.digest !== primary.digest;
+        if (liveDiffers || atCuts.length > 0) divergent++; // a replica counts once, whichever way it differs
+        if (!liveDiffers) continue;
         const diff = diffContents(primary, replica);
         log(`DIVERGENT: pg ${g.pg} replica ${r} digest ${replica.digest} vs primary ${g.primary} ${primary.digest}; ${diff.length} blocks differ (primary vs replica): ${diff.slice(0, 5).join('; ')}`);
       }
     }
+    log(`reads at every epoch cut (kept versions), replica vs primary: ${cutsCompared} cuts compared, replicas differing: ${cutDivergent}`);
 
     // (1) Final reads through the client (from each PG's primary), then the loss check.
     const reader = newBlockClient(api, meta.clientTls);

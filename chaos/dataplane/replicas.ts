@@ -9,7 +9,7 @@ import type { PgState } from '../../dataplane/store/types.js';
 import { httpUrl, undiciConnectOptions } from '../../proto/tls.js';
 import { readTlsDir } from '../../proto/tls.js';
 import type { ChaosPki } from '../cluster/pki.js';
-import { streamJournalFrames } from '../../dataplane/wire.js';
+import { streamJournalFrames, type JournalFrameMeta } from '../../dataplane/wire.js';
 import { decodeBlock } from './content.js';
 
 export const inspectTimeoutMs = 10_000;
@@ -49,31 +49,71 @@ export async function fetchPgStates(address: string, access: NodeAccess, asNode:
   return (await res.body.json()) as PgState[];
 }
 
+/** One entry of a block as a node holds it: live or kept for snapshots; `crc` null for a tombstone. */
+export interface StampedEntry { epoch: number; seq: number; crc: number | null; value: string | null }
+
 /** One replica's view of one PG: block key → the value it carries (see content.ts) and a crc of the body. */
 export interface PgContents {
   blocks: Map<string, { value: string; crc: number; seq: number }>;
   /** crc32c over the sorted block list: equal digests ⇔ identical blocks (up to crc collisions). */
   digest: string;
+  /** Per block key, every entry the node holds: the live one (body or tombstone) and the kept versions. */
+  entries: Map<string, StampedEntry[]>;
 }
 
 /**
- * `asNode`: a replica of the PG (the node read itself is one). The live blocks only: the route
- * then sends the versions the node keeps for snapshots (`kept`) and its live tombstones, and a
- * kept version taken for the live block made replicas whose kept versions differ (pruned at
- * different times; not live data) look divergent. Snapshot reads are the snapshot actor's check.
+ * `asNode`: a replica of the PG (the node read itself is one). `blocks` and `digest` are the live
+ * blocks only: the route then sends the versions the node keeps for snapshots (`kept`) and its
+ * live tombstones, and a kept version taken for the live block made replicas whose kept versions
+ * differ (pruned at different times; not live data) look divergent. Those are in `entries`, for
+ * the comparison of reads at cuts (`diffAtCuts`).
  */
 export async function fetchPgContents(address: string, volumeId: string, pg: number, access: NodeAccess, asNode: string): Promise<PgContents> {
   const res = await request(`${access.url(address)}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { ...await access.as(asNode), headersTimeout: inspectTimeoutMs, bodyTimeout: inspectTimeoutMs });
   if (res.statusCode !== 200) throw new Error(`GET /v1/pg-blocks on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
+  return contentsOf(streamJournalFrames(res.body), `GET /v1/pg-blocks on ${address}`);
+}
+
+/** A PG's contents from the frames of a full resync (`GET /v1/pg-blocks`, `pgBlockFrames`); `from` names the source in errors. */
+export async function contentsOf(frames: AsyncIterable<{ meta: JournalFrameMeta; data: Buffer }> | Iterable<{ meta: JournalFrameMeta; data: Buffer }>, from: string): Promise<PgContents> {
   const blocks = new Map<string, { value: string; crc: number; seq: number }>();
-  for await (const { meta, data } of streamJournalFrames(res.body)) {
-    if (meta.kept === true || meta.kind !== 'put') continue;
+  const entries = new Map<string, StampedEntry[]>();
+  for await (const { meta, data } of frames) {
     const key = `${meta.inode}/${meta.blockNo}`;
-    if (blocks.has(key)) throw new Error(`GET /v1/pg-blocks on ${address} sent live block ${key} twice`);
+    const put = meta.kind === 'put';
+    entries.set(key, [...entries.get(key) ?? [], { epoch: meta.epoch, seq: meta.seq, crc: put ? crc32c(data) : null, value: put ? decodeBlock(data) : null }]);
+    if (meta.kept === true || !put) continue;
+    if (blocks.has(key)) throw new Error(`${from} sent live block ${key} twice`);
     blocks.set(key, { value: decodeBlock(data), crc: crc32c(data), seq: meta.seq });
   }
   const canonical = [...blocks].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}:${v.crc}`).join(',');
-  return { blocks, digest: crc32c(canonical).toString(16).padStart(8, '0') };
+  return { blocks, digest: crc32c(canonical).toString(16).padStart(8, '0'), entries };
+}
+
+/** What a read at cut `cut` (every write of an epoch below it) sees among a block's entries: the newest such, or null. */
+export function visibleAt(entries: readonly StampedEntry[], cut: number): StampedEntry | null {
+  let best: StampedEntry | null = null;
+  for (const e of entries) if (e.epoch < cut && (best === null || e.epoch > best.epoch || (e.epoch === best.epoch && e.seq > best.seq))) best = e;
+  return best;
+}
+
+/**
+ * Blocks that read differently at one of `cuts` on two replicas (a snapshot at that cut would
+ * change on failover). Sound only at cuts no prune may have touched: a prune drops the versions
+ * no retained cut needs, at its own time on each node. A tombstone reads as nothing, like an
+ * absent block: the reclaimer purges tombstones without versions on each node's own schedule.
+ */
+export function diffAtCuts(a: PgContents, b: PgContents, cuts: readonly number[]): string[] {
+  const out: string[] = [];
+  const show = (e: StampedEntry | null): string => (e?.crc == null ? 'nothing' : `${e.value ?? ''}@${e.epoch}/${e.seq}`);
+  for (const k of new Set([...a.entries.keys(), ...b.entries.keys()])) {
+    for (const cut of cuts) {
+      const x = visibleAt(a.entries.get(k) ?? [], cut);
+      const y = visibleAt(b.entries.get(k) ?? [], cut);
+      if ((x?.crc ?? null) !== (y?.crc ?? null)) out.push(`${k} at cut ${cut}: ${show(x)} vs ${show(y)}`);
+    }
+  }
+  return out.sort();
 }
 
 /** Blocks where two replicas differ: missing on one side or different bodies. */

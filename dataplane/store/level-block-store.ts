@@ -418,8 +418,11 @@ export class LevelBlockStore implements BlockStore {
         sameWrite = current === op.seq;
       }
       const pid = pgId(op.address.volumeId, op.pg);
-      if (op.kind !== 'noop' && !this.epochKeys.writtenAt(pid, op.epoch, ks)) stageVersionFor(st, bkey, op, await this.currentEntry(st, ks, bkey), apply);
-      if (!apply && !sameWrite) jval[0] = JournalKind.noop;
+      const keptOp = op.kind !== 'noop' && !this.epochKeys.writtenAt(pid, op.epoch, ks) && stageVersionFor(st, bkey, op, await this.currentEntry(st, ks, bkey), apply);
+      // A skipped op stays a put/delete in the journal when it is kept as a version (catch-up then
+      // ships it from the version, so every replica rebuilt from this one keeps it too: the chaos
+      // run's pg 12) or when the block already holds this very write (sameWrite).
+      if (!apply && !keptOp && !sameWrite) jval[0] = JournalKind.noop;
       st.levelOps.push({ type: 'put', key: journalKey(op.address.volumeId, op.pg, op.seq), value: jval });
       if (!apply) continue;
       this.epochKeys.note(pid, op.epoch, ks);
@@ -492,7 +495,15 @@ export class LevelBlockStore implements BlockStore {
     }
     const ks = bkey.toString('latin1');
     const current = st.batchSeq.get(ks) ?? (await this.storedSeqLenient(bkey));
-    if (current !== undefined && current > p.block.seq) return;
+    if (current !== undefined && current > p.block.seq) {
+      // A resync's block older than a write that landed here first (a forward above the
+      // watermark): kept as a version when an epoch boundary lies between, as a late replica
+      // write is, or the cut between reads newer data here than on the source (simulator seed 17).
+      const b = p.block;
+      const op: BlockOp = 'tombstone' in b ? { kind: 'delete', address: p.address, pg: b.pg, seq: b.seq, epoch: b.epoch } : { kind: 'put', address: p.address, pg: b.pg, seq: b.seq, epoch: b.epoch, data: b.data };
+      stageVersionFor(st, bkey, op, await this.currentEntry(st, ks, bkey), false);
+      return;
+    }
     st.batchSeq.set(ks, p.block.seq);
     // Keeps "newest seq seen" an upper bound of every block's seq (see the onlyIfNewer check).
     const rs = await st.stateOf(p.address.volumeId, p.block.pg);

@@ -57,19 +57,21 @@ export function stageKeep(st: GroupStage, bkey: Buffer, cur: CurrentEntry): void
 
 /**
  * What to keep for one op about to be applied (`applies`) or skipped as older (replica path)
- * over the block's current entry: the current entry, the op itself, or nothing.
+ * over the block's current entry: the current entry, the op itself, or nothing. Returns whether
+ * it kept the op itself (a skipped op it keeps must stay in the journal as what it is: see stageOps).
  */
-export function stageVersionFor(st: GroupStage, bkey: Buffer, op: BlockOp, cur: CurrentEntry | null, applies: boolean): void {
-  if (cur === null || op.kind === 'noop') return;
+export function stageVersionFor(st: GroupStage, bkey: Buffer, op: BlockOp, cur: CurrentEntry | null, applies: boolean): boolean {
+  if (cur === null || op.kind === 'noop') return false;
   const incoming = { epoch: op.epoch, seq: op.seq };
   if (applies) {
     if (keepOnOverwrite(cur.stamp, incoming)) stageKeep(st, bkey, cur);
-    return;
+    return false;
   }
-  if (!keepArrivingOlder(cur.stamp, incoming)) return;
+  if (!keepArrivingOlder(cur.stamp, incoming)) return false;
   const vkey = versionKeyOf(bkey, op.epoch, op.seq);
   if (op.kind === 'delete') st.stageTombstone(vkey, op.pg, op.seq, op.epoch);
   else st.stagePut(vkey, op.pg, op.seq, op.epoch, op.data);
+  return true;
 }
 
 /** Per PG: the blocks written at its newest epoch seen by this process (bounded). */

@@ -5,16 +5,19 @@
  * `npm run sim:dataplane -- --seeds 3000 --break NAME`) while the fixed core passes that seed.
  */
 import assert from 'node:assert/strict';
-import { breakNames, type BreakName } from '../../dataplane/core/index.js';
-import { runSeed } from './run.js';
+import { breakNames } from '../../dataplane/core/index.js';
+import { runSeed, type AnyBreak } from './run.js';
 
 const maxSeeds = 300;
 
 /** Seeds at which a reintroduced bug fails today; the property each one trips. */
-const regressions: { breakName: BreakName; seed: number; property: string }[] = [
+const regressions: { breakName: AnyBreak; seed: number; property: string }[] = [
   { breakName: 'ackBeforeOutOfSyncMark', seed: 362, property: 'linearizable-reads' },
   { breakName: 'recordUnknownEpoch', seed: 1479, property: 'replicas-agree' },
   { breakName: 'declineBeforeSync', seed: 992, property: 'acked-writes-survive' },
+  // Store bugs (the simulator's store model, store.ts): chaos seed 27654's pg 12, and the resync twin the model found.
+  { breakName: 'journalKeptArrivalAsNoop', seed: 283, property: 'replicas-agree' },
+  { breakName: 'resyncSkipsOlderBlock', seed: 17, property: 'replicas-agree' },
 ];
 
 describe('sim-dataplane: every deliberate break is caught', function () {

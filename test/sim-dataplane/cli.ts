@@ -4,8 +4,9 @@
  * it, and a summary with a hash over all traces. Exit 1 when a seed failed.
  */
 import { parseArgs } from 'node:util';
-import { breakNames, regressionBreakNames, type BreakName } from '../../dataplane/core/index.js';
-import { defaultFaultMs, runSeed } from './run.js';
+import { breakNames, regressionBreakNames } from '../../dataplane/core/index.js';
+import { defaultFaultMs, runSeed, type AnyBreak } from './run.js';
+import { storeBreakNames } from './store.js';
 import { runSeedLoop } from '../sim/seed-loop.js';
 
 const { values } = parseArgs({
@@ -21,10 +22,11 @@ const { values } = parseArgs({
 const seeds = Number(values.seeds);
 const from = Number(values.seed);
 const faultMs = Number(values['fault-ms']);
-const breakName = values.break as BreakName | undefined;
+const breakName = values.break as AnyBreak | undefined;
+const allBreaks: readonly string[] = [...breakNames, ...regressionBreakNames, ...storeBreakNames];
 if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from) || !Number.isInteger(faultMs) || faultMs < 1
-  || (breakName !== undefined && ![...breakNames, ...regressionBreakNames].includes(breakName))) {
-  console.error(`usage: npm run sim:dataplane -- --seeds N [--seed S] [--fault-ms M] [--break ${[...breakNames, ...regressionBreakNames].join('|')}] [--verbose]`);
+  || (breakName !== undefined && !allBreaks.includes(breakName))) {
+  console.error(`usage: npm run sim:dataplane -- --seeds N [--seed S] [--fault-ms M] [--break ${allBreaks.join('|')}] [--verbose]`);
   process.exit(2);
 }
 

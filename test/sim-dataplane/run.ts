@@ -1,6 +1,11 @@
 /** Runs one seed of the data-plane simulator and reports the outcome (never throws for a protocol failure). */
 import type { BreakName } from '../../dataplane/core/index.js';
+import { storeBreakNames, type StoreBreakName } from './store.js';
 import { convergeBoundMs, SimFailure, World, type SimStats } from './world.js';
+
+/** A break of the core (its `BreakName` switches) or of the simulator's model of the store. */
+export type AnyBreak = BreakName | StoreBreakName;
+const isStoreBreak = (b: AnyBreak): b is StoreBreakName => (storeBreakNames as readonly string[]).includes(b);
 
 export interface SimResult {
   seed: number;
@@ -15,13 +20,15 @@ export interface SimResult {
 
 export const defaultFaultMs = 1_500;
 
-export function replayCommand(seed: number, faultMs: number, breakName?: BreakName): string {
+export function replayCommand(seed: number, faultMs: number, breakName?: AnyBreak): string {
   return `npm run sim:dataplane -- --seed ${seed}${faultMs === defaultFaultMs ? '' : ` --fault-ms ${faultMs}`}${breakName === undefined ? '' : ` --break ${breakName}`} --verbose`;
 }
 
-export function runSeed(seed: number, opts: { faultMs?: number; breakName?: BreakName; verbose?: boolean } = {}): SimResult {
+export function runSeed(seed: number, opts: { faultMs?: number; breakName?: AnyBreak; verbose?: boolean } = {}): SimResult {
   const faultMs = opts.faultMs ?? defaultFaultMs;
-  const world = new World({ seed, faultMs, ...(opts.breakName === undefined ? {} : { breakName: opts.breakName }), ...(opts.verbose === true ? { verbose: true } : {}) });
+  const b = opts.breakName;
+  const breaks = b === undefined ? {} : isStoreBreak(b) ? { storeBreak: b } : { breakName: b };
+  const world = new World({ seed, faultMs, ...breaks, ...(opts.verbose === true ? { verbose: true } : {}) });
   let failure: string | null = null;
   try {
     world.run(faultMs);

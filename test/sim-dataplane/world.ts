@@ -10,7 +10,7 @@ import { EventHeap } from '../sim/heap.js';
 import { Prng } from '../sim/prng.js';
 import { Checker, SimFailure } from './checks.js';
 import { Meta } from './meta.js';
-import { SimStore } from './store.js';
+import { SimStore, type StoreBreakName } from './store.js';
 
 export { SimFailure };
 
@@ -19,6 +19,8 @@ export interface SimOptions {
   /** Milliseconds of faults before everything heals. */
   faultMs: number;
   breakName?: BreakName;
+  /** A store bug put back (store.ts). */
+  storeBreak?: StoreBreakName;
   verbose?: boolean;
 }
 
@@ -103,7 +105,7 @@ export class World {
     this.net = { drop: this.rng.nextInt(4) * 0.03, dup: this.rng.nextInt(3) * 0.03, slow: this.rng.nextInt(3) * 0.05, stuck: this.rng.nextInt(3) * 0.01 };
     this.nodes = infos.map((i) => ({ id: i.id, alive: true, inc: 1, wiped: false, metaCut: false, stores: [], cores: [], leaseUntil: [] }));
     for (const node of this.nodes) {
-      node.stores = Array.from({ length: this.pgCount }, () => new SimStore());
+      node.stores = Array.from({ length: this.pgCount }, () => new SimStore(new Set(opts.storeBreak === undefined ? [] : [opts.storeBreak])));
       this.boot(node);
     }
     this.check = new Checker(this);

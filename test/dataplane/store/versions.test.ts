@@ -179,5 +179,46 @@ describe('kept versions travel with journal catch-up and full resync (issue #11)
         await checkReads(dst.store(), cuts, model, how);
       });
     }
+    it(`seed ${seed}: a replica that caught up from a replica which got its writes out of order sees every cut as the model`, async () => {
+      const { ops, cuts, model } = history(seed);
+      const rnd = prng(seed + 100);
+      const shuffled = [...ops].sort(() => rnd() - 0.5);
+      for (let i = 0; i < shuffled.length; i += 4) await src.store().writeBatch(shuffled.slice(i, i + 4), { sync: false, onlyIfNewer: true });
+      await checkReads(src.store(), cuts, model, 'source, out of order');
+      await catchUpFrom(src.store(), dst.store(), 1);
+      await checkReads(dst.store(), cuts, model, 'caught up from the out-of-order source');
+    });
   }
+
+  // Simulator seed 17 (journal model with kept versions): the primary's own write of seq 6 had
+  // not landed when it copied its blocks, the forward of seq 6 had landed on the replica first.
+  it('a full resync\'s block older than a newer epoch\'s write already here is kept as a version', async () => {
+    const w = (seq: number, epoch: number, tag: number): BlockOp => ({ kind: 'put', address: addr(0), pg: 0, seq, epoch, data: pattern(tag, 4096) });
+    await src.store().writeBatch([w(4, 1, 4)], { sync: false });
+    await dst.store().writeBatch([w(6, 3, 6)], { sync: false, onlyIfNewer: true });
+    await resyncFrom(src.store(), dst.store());
+    for (const cut of [2, 3]) {
+      const r = await dst.store().readBelow(addr(0), cut);
+      assert.ok(r.kind === 'block' && r.block.seq === 4, `cut ${cut} reads seq 4 as on the source (got ${r.kind === 'block' ? r.block.seq : r.kind})`);
+    }
+    const live = await dst.store().read(addr(0));
+    assert.equal(live.seq, 6, 'the newer write stays live');
+  });
+
+  // The chaos run's pg 12 (evidence kept-divergence-q27654): seq 17 reached the final primary
+  // after seq 18 of a newer epoch. It kept 17 as a version but journaled a noop, so the replicas
+  // rebuilt from its journal had no version at 17 and read older data at the cut between.
+  it('a put arriving after a newer epoch\'s write is journaled as the put it keeps, and catch-up ships it', async () => {
+    const w = (seq: number, epoch: number, tag: number): BlockOp => ({ kind: 'put', address: addr(0), pg: 0, seq, epoch, data: pattern(tag, 4096) });
+    await src.store().writeBatch([w(13, 2, 13)], { sync: false, onlyIfNewer: true });
+    await src.store().writeBatch([w(18, 3, 18)], { sync: false, onlyIfNewer: true });
+    await src.store().writeBatch([w(17, 2, 17)], { sync: false, onlyIfNewer: true });
+    const [at17] = await src.store().readJournal(vol, 0, 17, { maxEntries: 1, maxBytes: 1 << 20 });
+    assert.equal(at17?.kind, 'put', 'the source serves seq 17 as the put it kept');
+    await catchUpFrom(src.store(), dst.store(), 1);
+    for (const store of [src.store(), dst.store()]) {
+      const r = await store.readBelow(addr(0), 3);
+      assert.ok(r.kind === 'block' && r.block.seq === 17 && r.block.data.equals(pattern(17, 4096)), `cut 3 reads seq 17 (got ${r.kind === 'block' ? r.block.seq : r.kind})`);
+    }
+  });
 });
