@@ -103,13 +103,28 @@ export interface PruneSource {
 export interface PruneReport { nodeId: string; examined: number; dropped: number; bytes: number }
 
 /**
+ * A prune round: the volume, the prune request count it read before its cut list (`gen`: every
+ * request up to it is covered once the round finished on every node; 0 when none was ever made),
+ * and each node's report.
+ */
+export interface PruneRound { volumeId: string; gen: number; reports: PruneReport[] }
+
+/**
  * Asks every data node holding a PG of the volume to drop the versions no retained cut needs
  * (or, `dryRun`, to count them; with `withoutSnapshot`, as if that snapshot were deleted). The
  * horizon (the volume's newest PG epoch) is read before the cut list, so a snapshot taken
  * meanwhile is above the horizon and keeps what it needs.
  */
 export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string, post: NodePost = plainPost): Promise<PruneReport[]> {
+  return (await pruneRound(meta, volumeRef, dryRun, timeoutMs, withoutSnapshot, post)).reports;
+}
+
+/** `pruneVolume` with the request count the round covers (cli/daemon/prune-runner.ts finishes it). */
+export async function pruneRound(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string, post: NodePost = plainPost): Promise<PruneRound> {
+  // The request count is read before the cut list too: a delete committed after this read is
+  // not covered by this round, and a finish with this count leaves it pending.
   const first = await meta.getVolume(volumeRef);
+  const gen = first.prune?.requested ?? 0;
   // The horizon is read BEFORE the cut list: a snapshot committed in between has its cut above
   // the horizon, so the versions it needs are kept even though the list does not name it.
   const pgs = await meta.getPlacement(first.id);
@@ -118,11 +133,12 @@ export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: 
   const snaps = all.filter((s) => s.id !== withoutSnapshot);
   const body = { volumeId: vol.id, cuts: retainedCuts(snaps.map((s) => s.cut), vol.restores ?? []), horizon: Math.max(...pgs.map((p) => p.epoch)), dryRun };
   const holders = [...new Set(pgs.flatMap((p) => p.replicas))].sort();
-  return Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
+  const reports = await Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
     const address = nodes.find((n) => n.id === nodeId)?.address;
     if (address === undefined) throw new GalleonError('NODE_NOT_FOUND', `data node ${nodeId} of volume ${vol.name} is not registered`);
     return { nodeId, ...(await post(address, '/v1/prune', body, timeoutMs)) as Omit<PruneReport, 'nodeId'> };
   }));
+  return { volumeId: vol.id, gen, reports };
 }
 
 /** Bounds of the fence round after a snapshot or restore command. */
