@@ -127,4 +127,36 @@ describe('a snapshot delete\'s prune resumes after kill -9 of the daemon running
     const shown = await json<Volume>(['volume', 'get', 'pr']);
     assert.deepEqual(shown.prune, cleared.prune, 'volume get shows the record');
   });
+
+  it('a delete no daemon runs (an API client\'s) is resumed by the first up holder; a data node down keeps it pending until it is back', async function () {
+    this.timeout(300_000);
+    const vol = await meta!.getVolume('pr');
+    const writeAll = async (): Promise<void> => {
+      await client!.writeBlocks(vol.id, Array.from({ length: blocks }, (_, blockNo) => ({ inode: 0, blockNo, data: randomBytes(blockSize) })), 'replicated');
+    };
+    const s2 = await meta!.getSnapshot('s2');
+    await writeAll();
+    const s3 = await json<Snapshot>(['snapshot', 'create', 'pr', '--name', 's3']);
+    await writeAll();
+    const sorted = [...up.cluster.nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const z = sorted[2]!;
+    const zPid = await pidOf(z.storagePath);
+    process.kill(zPid, 'SIGKILL');
+    await waitFor(`${z.id}'s daemon gone`, 30_000, () => !alive(zPid));
+
+    await meta!.deleteSnapshot('s2'); // straight to the metadata API: no daemon runs a round for it
+    const onlyS3 = (vs: [number, number, number, number][]): boolean => vs.length === blocks && vs.every(([, , epoch]) => epoch >= s2.cut && epoch < s3.cut);
+    await waitFor('the up holders pruned by the resumed round', 150_000, async () => {
+      for (const n of sorted.slice(0, 2)) if (!onlyS3(await versionsAt(n.dataAddress, vol.id).catch(() => []))) return false;
+      return true;
+    });
+    const pending = await meta!.getVolume(vol.id);
+    assert.ok(pending.prune !== undefined && pending.prune.requested > pending.prune.done, `pending while ${z.id} is down: ${JSON.stringify(pending.prune)}`);
+
+    await restart(z.id, {});
+    await waitFor(`${z.id} pruned and the record cleared once it is back`, 150_000, async () => {
+      const v = await meta!.getVolume(vol.id);
+      return v.prune !== undefined && v.prune.done === v.prune.requested && onlyS3(await versionsAt(z.dataAddress, vol.id).catch(() => []));
+    });
+  });
 });
