@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ErrorCode, isGalleonError, invariant } from '../../proto/errors.js';
 import { isPrunePending, type DataNode, type Volume } from '../../proto/metadata-types.js';
-import type { NodePost, PruneReport, PruneSource } from '../../dataplane/client/snapshot-reads.js';
+import { pruneHolders, pruneRound, type NodePost, type PruneReport, type PruneSource } from '../../dataplane/client/snapshot-reads.js';
 import type { WatchClient } from '../../vfs/manager/mount-manager.js';
 
 /** A prune round (all data nodes of the volume) may take this long. */
@@ -114,7 +114,6 @@ export class PruneRunner {
    * attempts are spent. `post` replaces the node post (a delete's progress-counting one).
    */
   async run(volumeId: string, post?: NodePost): Promise<PruneReport[]> {
-    const { pruneRound } = await import('../../dataplane/client/snapshot-reads.js');
     this.running.set(volumeId, (this.running.get(volumeId) ?? 0) + 1);
     try {
       for (let attempt = 1; ; attempt++) {
@@ -147,7 +146,7 @@ export class PruneRunner {
     const pending = (await api.listVolumes()).filter(isPrunePending);
     if (pending.length === 0) return { picked: [], selfUp };
     const holders = new Map<string, string[]>();
-    for (const v of pending) holders.set(v.id, [...new Set((await api.getPlacement(v.id)).flatMap((p) => p.replicas))]);
+    for (const v of pending) holders.set(v.id, pruneHolders(await api.getPlacement(v.id), false));
     const picked = prunesToResume({ nodeId, nowMs: Date.now(), atStart, volumes: pending, holders, nodes, busy: new Set(this.running.keys()) });
     for (const id of picked) {
       this.o.log.info({ volumeId: id, prune: pending.find((v) => v.id === id)?.prune }, 'resuming a pending prune of block versions');

@@ -96,7 +96,7 @@ const plainPost: NodePost = async (address, path, body, timeoutMs) => {
 export interface PruneSource {
   getVolume(ref: string): Promise<Volume>;
   listSnapshots(volume: string): Promise<Snapshot[]>;
-  getPlacement(volumeId: string): Promise<{ epoch: number; replicas: string[] }[]>;
+  getPlacement(volumeId: string): Promise<{ epoch: number; replicas: string[]; departed?: Record<string, number> }[]>;
   listDataNodes(): Promise<{ id: string; address: string }[]>;
 }
 
@@ -119,6 +119,16 @@ export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: 
   return (await pruneRound(meta, volumeRef, dryRun, timeoutMs, withoutSnapshot, post)).reports;
 }
 
+/**
+ * The nodes a prune round posts to: every replica of a PG of the volume and, for a real round,
+ * every node that left a PG with its copy still on disk (`departed`, until it reports the copy
+ * gone): a round that skipped one would mark the request done while that copy keeps the versions.
+ * A dry run estimates over the replicas only (a departed node down does not stop an estimate).
+ */
+export function pruneHolders(pgs: readonly { replicas: string[]; departed?: Record<string, number> }[], dryRun: boolean): string[] {
+  return [...new Set(pgs.flatMap((p) => [...p.replicas, ...(dryRun ? [] : Object.keys(p.departed ?? {}))]))].sort();
+}
+
 /** `pruneVolume` with the request count the round covers (cli/daemon/prune-runner.ts finishes it). */
 export async function pruneRound(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string, post: NodePost = plainPost): Promise<PruneRound> {
   // The request count is read before the cut list too: a delete committed after this read is
@@ -132,7 +142,7 @@ export async function pruneRound(meta: PruneSource, volumeRef: string, dryRun: b
   // `withoutSnapshot`: what deleting that snapshot would free (a dry run before the delete).
   const snaps = all.filter((s) => s.id !== withoutSnapshot);
   const body = { volumeId: vol.id, cuts: retainedCuts(snaps.map((s) => s.cut), vol.restores ?? []), horizon: Math.max(...pgs.map((p) => p.epoch)), dryRun };
-  const holders = [...new Set(pgs.flatMap((p) => p.replicas))].sort();
+  const holders = pruneHolders(pgs, dryRun);
   const reports = await Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
     const address = nodes.find((n) => n.id === nodeId)?.address;
     if (address === undefined) throw new GalleonError('NODE_NOT_FOUND', `data node ${nodeId} of volume ${vol.name} is not registered`);

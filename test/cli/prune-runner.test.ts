@@ -10,6 +10,7 @@ import type { Volume } from '../../proto/metadata-types.js';
 import {
   maxPruneAttempts, maxPrunesPerScan, pruneResumeAfterMs, pruneRetryBaseMs, pruneRetryDelayMs, pruneRetryMaxMs, prunesToResume, type ResumeInput,
 } from '../../cli/daemon/prune-runner.js';
+import { pruneHolders } from '../../dataplane/client/snapshot-reads.js';
 
 const now = 1_800_000_000_000;
 
@@ -58,6 +59,12 @@ describe('prune runner decisions (pure)', function () {
   it('starts at most maxPrunesPerScan per scan', () => {
     const many = Array.from({ length: maxPrunesPerScan + 5 }, (_, i) => vol(`v${String(i).padStart(3, '0')}`));
     assert.equal(prunesToResume(input({ volumes: many })).length, maxPrunesPerScan);
+  });
+
+  it('a round posts to every replica and every node that left a PG with its copy; an estimate to the replicas', () => {
+    const pgs = [{ replicas: ['node2', 'node1'], departed: { node3: 7 } }, { replicas: ['node1', 'node2'] }];
+    assert.deepEqual(pruneHolders(pgs, false), ['node1', 'node2', 'node3']);
+    assert.deepEqual(pruneHolders(pgs, true), ['node1', 'node2']);
   });
 
   it('backs off on a node or leader briefly away, gives up after maxPruneAttempts or on other errors', () => {
