@@ -3,7 +3,7 @@
  * (issue #11; `Volume.prune`, set in the same metadata command as a snapshot delete or an
  * in-place restore: metadata/state/logic/snapshots.ts). A round (dataplane/client/snapshot-reads.ts
  * `pruneRound`) reads the request count, then the cut list, posts the prune to every data node
- * of the volume, and when all answered commits `finishVolumePrune(volume, count)`; a round that
+ * of the volume (replicas, and nodes that left a PG with their copy: `pruneHolders`), and when all answered commits `finishVolumePrune(volume, count)`; a round that
  * fails on a node is retried with backoff (`maxPruneAttempts`), and the record stays until one
  * finishes. A prune with the current cut list is safe to repeat (a node drops a version only if
  * it still is what it read: level-block-store.ts `stageUnversion`).
