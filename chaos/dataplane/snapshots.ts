@@ -177,7 +177,7 @@ export class SnapshotChaos {
     // next delete's round, which reads a newer request count, covers it.
     try {
       await this.retry(`prune after deleting ${name}`, async () => {
-        const round = await pruneRound(this.api, vol.id, false, this.o.attemptTimeoutMs, undefined, this.post);
+        const round = await pruneRound(this.api, vol.id, { dryRun: false, timeoutMs: this.o.attemptTimeoutMs, post: this.post, withDeparted: true });
         if (round.gen > 0) await this.api.finishVolumePrune(round.volumeId, round.gen);
       });
     } catch (err) {

@@ -118,7 +118,7 @@ export class PruneRunner {
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          const round = await pruneRound(this.o.api(), volumeId, false, pruneTimeoutMs, undefined, this.hooked(post ?? this.o.post()));
+          const round = await pruneRound(this.o.api(), volumeId, { dryRun: false, timeoutMs: pruneTimeoutMs, post: this.hooked(post ?? this.o.post()), withDeparted: true });
           if (round.gen > 0) await this.o.api().finishVolumePrune(round.volumeId, round.gen);
           return round.reports;
         } catch (err) {
@@ -146,7 +146,7 @@ export class PruneRunner {
     const pending = (await api.listVolumes()).filter(isPrunePending);
     if (pending.length === 0) return { picked: [], selfUp };
     const holders = new Map<string, string[]>();
-    for (const v of pending) holders.set(v.id, pruneHolders(await api.getPlacement(v.id), false));
+    for (const v of pending) holders.set(v.id, pruneHolders(await api.getPlacement(v.id), true));
     const picked = prunesToResume({ nodeId, nowMs: Date.now(), atStart, volumes: pending, holders, nodes, busy: new Set(this.running.keys()) });
     for (const id of picked) {
       this.o.log.info({ volumeId: id, prune: pending.find((v) => v.id === id)?.prune }, 'resuming a pending prune of block versions');

@@ -116,21 +116,36 @@ export interface PruneRound { volumeId: string; gen: number; reports: PruneRepor
  * meanwhile is above the horizon and keeps what it needs.
  */
 export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string, post: NodePost = plainPost): Promise<PruneReport[]> {
-  return (await pruneRound(meta, volumeRef, dryRun, timeoutMs, withoutSnapshot, post)).reports;
+  return (await pruneRound(meta, volumeRef, { dryRun, timeoutMs, withoutSnapshot, post, withDeparted: false })).reports;
+}
+
+export interface PruneRoundOptions {
+  dryRun: boolean;
+  timeoutMs: number;
+  /** What deleting that snapshot would free (a dry run before the delete). */
+  withoutSnapshot?: string | undefined;
+  post?: NodePost | undefined;
+  /** Post to the departed copies too (`pruneHolders`): a round that marks the prune request done must. */
+  withDeparted: boolean;
 }
 
 /**
- * The nodes a prune round posts to: every replica of a PG of the volume and, for a real round,
+ * The nodes a prune round posts to: every replica of a PG of the volume and, `withDeparted`,
  * every node that left a PG with its copy still on disk (`departed`, until it reports the copy
- * gone): a round that skipped one would mark the request done while that copy keeps the versions.
- * A dry run estimates over the replicas only (a departed node down does not stop an estimate).
+ * gone). A round that marks the prune request done reaches those too, so "done" means no node
+ * still holds a version no cut needs: a departed copy is dropped, versions and all, once its node
+ * is back (handed back, or dropped before a resync from empty when added back), but until then
+ * it holds them, and the request stays pending. An estimate, or a round nothing waits on, goes
+ * to the replicas only (a departed node that is down does not stop it).
  */
-export function pruneHolders(pgs: readonly { replicas: string[]; departed?: Record<string, number> }[], dryRun: boolean): string[] {
-  return [...new Set(pgs.flatMap((p) => [...p.replicas, ...(dryRun ? [] : Object.keys(p.departed ?? {}))]))].sort();
+export function pruneHolders(pgs: readonly { replicas: string[]; departed?: Record<string, number> }[], withDeparted: boolean): string[] {
+  return [...new Set(pgs.flatMap((p) => [...p.replicas, ...(withDeparted ? Object.keys(p.departed ?? {}) : [])]))].sort();
 }
 
 /** `pruneVolume` with the request count the round covers (cli/daemon/prune-runner.ts finishes it). */
-export async function pruneRound(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string, post: NodePost = plainPost): Promise<PruneRound> {
+export async function pruneRound(meta: PruneSource, volumeRef: string, o: PruneRoundOptions): Promise<PruneRound> {
+  const { dryRun, timeoutMs, withoutSnapshot } = o;
+  const post = o.post ?? plainPost;
   // The request count is read before the cut list too: a delete committed after this read is
   // not covered by this round, and a finish with this count leaves it pending.
   const first = await meta.getVolume(volumeRef);
@@ -142,7 +157,7 @@ export async function pruneRound(meta: PruneSource, volumeRef: string, dryRun: b
   // `withoutSnapshot`: what deleting that snapshot would free (a dry run before the delete).
   const snaps = all.filter((s) => s.id !== withoutSnapshot);
   const body = { volumeId: vol.id, cuts: retainedCuts(snaps.map((s) => s.cut), vol.restores ?? []), horizon: Math.max(...pgs.map((p) => p.epoch)), dryRun };
-  const holders = pruneHolders(pgs, dryRun);
+  const holders = pruneHolders(pgs, o.withDeparted);
   const reports = await Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
     const address = nodes.find((n) => n.id === nodeId)?.address;
     if (address === undefined) throw new GalleonError('NODE_NOT_FOUND', `data node ${nodeId} of volume ${vol.name} is not registered`);

@@ -63,8 +63,8 @@ describe('prune runner decisions (pure)', function () {
 
   it('a round posts to every replica and every node that left a PG with its copy; an estimate to the replicas', () => {
     const pgs = [{ replicas: ['node2', 'node1'], departed: { node3: 7 } }, { replicas: ['node1', 'node2'] }];
-    assert.deepEqual(pruneHolders(pgs, false), ['node1', 'node2', 'node3']);
-    assert.deepEqual(pruneHolders(pgs, true), ['node1', 'node2']);
+    assert.deepEqual(pruneHolders(pgs, true), ['node1', 'node2', 'node3']);
+    assert.deepEqual(pruneHolders(pgs, false), ['node1', 'node2']);
   });
 
   it('backs off on a node or leader briefly away, gives up after maxPruneAttempts or on other errors', () => {
