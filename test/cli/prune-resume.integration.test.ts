@@ -113,10 +113,16 @@ describe('a snapshot delete\'s prune resumes after kill -9 of the daemon running
     await restart(x.id, {});
     const expected = (vs: [number, number, number, number][]): boolean =>
       vs.length === blocks && vs.every(([, , epoch]) => epoch >= s1.cut && epoch < s2.cut);
+    const seen = new Map<string, number>();
     await waitFor('every node keeps only what s2 needs', 120_000, async () => {
-      for (const n of up.cluster.nodes) if (!expected(await versionsAt(n.dataAddress, vol.id).catch(() => []))) return false;
-      return true;
-    });
+      let ok = true;
+      for (const n of up.cluster.nodes) {
+        const vs = await versionsAt(n.dataAddress, vol.id).catch(() => []);
+        seen.set(n.id, vs.length);
+        ok &&= expected(vs);
+      }
+      return ok;
+    }).catch((err: unknown) => { throw new Error(`${String(err)}; kept versions per node: ${JSON.stringify(Object.fromEntries(seen))}, expected ${blocks} each`); });
     // Checked after the versions, so that the code before the record fails on what matters.
     assert.deepEqual([afterKill.prune?.requested, afterKill.prune?.done], [1, 0], 'the delete left its prune pending when its daemon died');
     const cleared = await waitFor('the pending record cleared', 60_000, async () => {
