@@ -108,6 +108,8 @@ describe('a snapshot delete\'s prune resumes after kill -9 of the daemon running
     if (alive(pid)) process.kill(pid, 'SIGKILL');
     await waitFor('the deleting daemon gone', 30_000, () => !alive(pid));
     const afterKill = await meta!.getVolume(vol.id);
+    const other = up.cluster.nodes.find((n) => n.id !== x.id)!;
+    const shownPending = await runCli(['volume', 'get', 'pr'], { ...env, GALLEON_ADDRESS: other.ipcAddress });
     assert.deepEqual((await meta!.listSnapshots(vol.id)).map((s) => s.name), ['s2'], `the delete committed (CLI: ${del.code} ${del.stderr.trim()})`);
 
     await restart(x.id, {});
@@ -125,13 +127,15 @@ describe('a snapshot delete\'s prune resumes after kill -9 of the daemon running
     }).catch((err: unknown) => { throw new Error(`${String(err)}; kept versions per node: ${JSON.stringify(Object.fromEntries(seen))}, expected ${blocks} each`); });
     // Checked after the versions, so that the code before the record fails on what matters.
     assert.deepEqual([afterKill.prune?.requested, afterKill.prune?.done], [1, 0], 'the delete left its prune pending when its daemon died');
+    assert.match(shownPending.stdout, /^Version prune: +pending since .* \(request 1, done 0; /m, `${shownPending.stdout}${shownPending.stderr}`);
     const cleared = await waitFor('the pending record cleared', 60_000, async () => {
       const v = await meta!.getVolume(vol.id);
       return v.prune !== undefined && v.prune.done === v.prune.requested ? v : undefined;
     });
     assert.equal(cleared.prune?.done, 1);
     const shown = await json<Volume>(['volume', 'get', 'pr']);
-    assert.deepEqual(shown.prune, cleared.prune, 'volume get shows the record');
+    assert.deepEqual(shown.prune, cleared.prune, 'volume get --json shows the record');
+    assert.match((await runCli(['volume', 'get', 'pr'], env)).stdout, /^Version prune: +done \(1 request\(s\)\)$/m);
   });
 
   it('a delete no daemon runs (an API client\'s) is resumed by the first up holder; a data node down keeps it pending until it is back', async function () {
