@@ -384,7 +384,7 @@ async function main(): Promise<number> {
     const snapCheck = snaps === null ? null : await snaps.check(reader);
     if (snaps !== null && snapCheck !== null) {
       const c = snaps.counts;
-      log(`snapshots: ${c.writes} writes, ${c.snapshots} taken, ${c.deletes} deleted, ${c.restores} restores, ${c.prunesFailed} prunes left to the next delete; kill -9 during them: ${snaps.struck.length} (${summarizeStrikes(nemesis.faults)})`);
+      log(`snapshots: ${c.writes} writes, ${c.snapshots} taken, ${c.deletes} deleted, ${c.restores} restores, ${c.prunesFailed} prunes left pending (no daemon here resumes them: the next delete's round covers them); kill -9 during them: ${snaps.struck.length} (${summarizeStrikes(nemesis.faults)})`);
       log(`snapshot reads at every surviving snapshot and live: ${snapCheck.reads}, not as the model says: ${snapCheck.problems.length}${snapCheck.problems.length > 0 ? ' (FAIL)' : ''}`);
       for (const p of snapCheck.problems.slice(0, 20)) log(`SNAPSHOT LOST: ${p}`);
     }

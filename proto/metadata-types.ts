@@ -147,6 +147,25 @@ export interface Volume {
    * the snapshot's cut, an in-place restore rolling it back); the volume cannot be mounted until then.
    */
   treeState?: 'copying' | 'restoring';
+  /**
+   * Freeing of block versions no retained cut needs (issue #11): `requested` counts the requests
+   * (a snapshot delete or an in-place restore, in the same command), `done` the newest request a
+   * finished prune round covered. Pending while `requested > done`; a data-role daemon resumes it
+   * (cli/daemon/prune-runner.ts). Absent: never requested.
+   */
+  prune?: VolumePrune;
+}
+
+export interface VolumePrune {
+  requested: number;
+  done: number;
+  /** Leader stamp of the newest request. */
+  requestedAtMs: number;
+}
+
+/** Whether a prune was asked for and no round that started after it has finished on every data node. */
+export function isPrunePending(v: Pick<Volume, 'prune'>): boolean {
+  return v.prune !== undefined && v.prune.requested > v.prune.done;
 }
 
 /**
@@ -328,6 +347,11 @@ export interface MetadataApi extends FsApi, BackupApi {
   cloneVolume(snapshot: string, name: string, dataKey?: WrappedDataKey | null, scope?: TenantScope): Promise<Volume>;
   /** Rolls the volume back in place to one of its snapshots; refused while mounted read-write. */
   restoreVolume(volume: string, snapshot: string, scope?: TenantScope): Promise<Volume>;
+  /**
+   * A prune round that read `gen` as the volume's `prune.requested` before its cut list finished on
+   * every data node of the volume (nodes only): `prune.done` moves up to `gen`, never down.
+   */
+  finishVolumePrune(volumeId: string, gen: number): Promise<Volume>;
 
   registerDataNode(node: DataNodeRegistration): Promise<DataNode>;
   heartbeatDataNode(id: string, usedBytes: number, pgs: PgReport[]): Promise<DataNode>;

@@ -13,7 +13,7 @@
 import { isGalleonError } from '../../proto/errors.js';
 import type { Snapshot, Volume } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
-import { fenceVolume, pruneVolume, readBlockAt, viewOf, type NodePost } from '../../dataplane/client/snapshot-reads.js';
+import { fenceVolume, pruneRound, readBlockAt, viewOf, type NodePost } from '../../dataplane/client/snapshot-reads.js';
 import type { ChaosClient } from '../cluster/client.js';
 import { retryCall } from '../lib/harness.js';
 import type { Random } from '../lib/random.js';
@@ -171,9 +171,15 @@ export class SnapshotChaos {
     });
     this.snaps.delete(name);
     this.counts.deletes++;
-    // The versions only it kept are freed; one that cannot finish now is left to the next delete (as the daemon does).
+    // The versions only it kept are freed, and the volume's prune request (set by the delete command)
+    // marked done, as the daemon's prune runner does. This cluster runs no daemons, so nothing
+    // resumes a prune that cannot finish now: its request stays pending (volume get shows it) and the
+    // next delete's round, which reads a newer request count, covers it.
     try {
-      await this.retry(`prune after deleting ${name}`, () => pruneVolume(this.api, vol.id, false, this.o.attemptTimeoutMs, undefined, this.post));
+      await this.retry(`prune after deleting ${name}`, async () => {
+        const round = await pruneRound(this.api, vol.id, { dryRun: false, timeoutMs: this.o.attemptTimeoutMs, post: this.post, withDeparted: true });
+        if (round.gen > 0) await this.api.finishVolumePrune(round.volumeId, round.gen);
+      });
     } catch (err) {
       this.counts.prunesFailed++;
       this.log(`snapshots: prune after deleting ${name} did not finish: ${err instanceof Error ? err.message : String(err)}`);

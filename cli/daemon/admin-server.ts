@@ -24,6 +24,7 @@ import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { readBlock, writeBlock } from './block-ops.js';
 import { createSnapshot, deleteSnapshot, flushApiOf, restoreVolume } from './snapshot-ops.js';
 import type { SnapshotHost } from './snapshot-ops.js';
+import type { PruneRunner } from './prune-runner.js';
 import { OperationLog, operationNotFound } from './operations.js';
 import { backupIdOfSnapshot } from '../../dataplane/backup/logic/orphans.js';
 import type { MountManager } from '../../vfs/manager/mount-manager.js';
@@ -69,6 +70,8 @@ export interface DaemonHost {
   keys(): DaemonKeys;
   /** Backups, restores, verifications (dataplane/backup/service.ts). */
   backups(): BackupService;
+  /** Prune rounds after snapshot deletes and restores (prune-runner.ts); absent: one round each, no retry. */
+  prunes?(): PruneRunner | null;
 }
 
 /** The parsed body of a route, as its schema (named in the route table) outputs it. */
@@ -94,6 +97,11 @@ function withDefaultBlockSize(spec: Record<string, unknown>, blockSizeBytes: num
   return spec.blockSize === undefined ? { ...spec, blockSize: blockSizeBytes } : spec;
 }
 
+function prunesOf(host: DaemonHost): { prunes?: PruneRunner } {
+  const runner = host.prunes?.() ?? null;
+  return runner === null ? {} : { prunes: runner };
+}
+
 /**
  * `api` is the metadata API as the caller may use it (admin-auth.ts `guardedApi`); `tenant` the
  * caller's, for the backup routes (the backup service runs with the node's credential).
@@ -106,7 +114,7 @@ function handlers(host: DaemonHost, api: () => AdminApi, logger: Logger, tenant:
     api: api(), log: logger, flush: () => flushApiOf(host.metadata()),
     blocks: () => host.blocks(), nodeApi: () => host.metadata(),
     post: (address, path, body, timeoutMs) => host.blocks().nodePost(address, path, body, timeoutMs),
-    ops,
+    ops, ...prunesOf(host),
   });
   return {
     snapshotCreate: async (_, b) => {

@@ -20,6 +20,7 @@ import { DataRole } from './data-role.js';
 import { MountManager } from '../../vfs/manager/mount-manager.js';
 import { BackupService, type SnapshotOps } from '../../dataplane/backup/service.js';
 import { createSnapshot, dropSnapshot, flushApiOf, type SnapshotHost } from './snapshot-ops.js';
+import { PruneRunner, pruneExitAtEnv } from './prune-runner.js';
 import { dataKeyContext, InternalKeyProvider } from '../../dataplane/client/key-providers.js';
 import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
@@ -79,6 +80,10 @@ export class Daemon implements DaemonHost {
   private mountManager: MountManager | null = null;
   private backupService: BackupService | null = null;
   private backupScheduler: BackupScheduler | null = null;
+  /** Prune rounds after snapshot deletes and restores, and the resume of pending ones (data role). */
+  private pruneRunner: PruneRunner | null = null;
+  /** The prune resume loop's own watch client (its long polls must not hold the API client's calls). */
+  private pruneWatch: MetadataClient | null = null;
   /** The mount manager's own client (its long polls must not hold the API client's calls). */
   private watchClient: MetadataClient | null = null;
   /** Block client of a node without the data role (its mounts still read and write blocks). */
@@ -265,6 +270,7 @@ export class Daemon implements DaemonHost {
       });
       await this.dataRole.start();
     }
+    await this.startPrunes();
     await this.startMounts();
     this.backupService = new BackupService(() => this.metadata(), this.logger.child({ role: 'backup' }), this.cfg.nodeId, process.env, {
       blocks: () => this.backupBlockClient(),
@@ -295,6 +301,29 @@ export class Daemon implements DaemonHost {
     return this.backupService;
   }
 
+  /**
+   * The prune runner posts with the data role's block client (a node without it posts with the
+   * backup client's); only a data-role daemon resumes pending prunes (prune-runner.ts says why).
+   */
+  private async startPrunes(): Promise<void> {
+    const runner = new PruneRunner({
+      api: () => this.metadata(), log: this.logger.child({ role: 'prune' }),
+      post: () => { const c = this.dataRole === null ? this.backupBlockClient() : this.dataRole.blocks(); return (a, p, b, t) => c.nodePost(a, p, b, t); },
+      exitAt: process.env[pruneExitAtEnv],
+    });
+    this.pruneRunner = runner;
+    if (this.dataRole === null) return;
+    const { MetadataClient } = await import('../../metadata/service/client.js');
+    const addresses = [...(this.metadataRole === null ? [] : [this.cfg.bindAddress]), ...this.cfg.peerAddresses];
+    const watch = new MetadataClient({ addresses, clientId: `prunes:${this.cfg.nodeId}`, ...this.clientAuth(), tls: this.tls });
+    this.pruneWatch = watch;
+    void runner.resumeLoop(this.cfg.nodeId, () => watch);
+  }
+
+  prunes(): PruneRunner | null {
+    return this.pruneRunner;
+  }
+
   private async startMounts(): Promise<void> {
     const { MetadataClient } = await import('../../metadata/service/client.js');
     const addresses = [...(this.metadataRole === null ? [] : [this.cfg.bindAddress]), ...this.cfg.peerAddresses];
@@ -312,6 +341,7 @@ export class Daemon implements DaemonHost {
     const host = (): SnapshotHost => ({
       api: this.metadata(), log: this.logger.child({ role: 'backup' }), flush: () => flushApiOf(this.metadata()),
       post: (address, path, body, timeoutMs) => this.backupBlockClient().nodePost(address, path, body, timeoutMs),
+      ...(this.pruneRunner === null ? {} : { prunes: this.pruneRunner }),
     });
     return {
       take: (volumeId, name) => createSnapshot(host(), { volume: volumeId, name }),
@@ -375,6 +405,9 @@ export class Daemon implements DaemonHost {
     this.backupScheduler = null;
     await this.backupService?.close();
     this.backupService = null;
+    this.pruneRunner?.stop();
+    this.pruneWatch?.close();
+    this.pruneWatch = null;
     // Mounts first: their last flushes need the data plane and the metadata service.
     await this.mountManager?.stop();
     this.mountManager = null;

@@ -9,9 +9,9 @@
  * its metadata command (snapshot record gone, volume rolled back) is committed — finished as far
  * as the user is concerned. What follows only frees space, and that work is driven by the
  * metadata state, not by this record: the namespace's old versions by the leader's paced gcStep,
- * block versions no retained cut needs by any later prune of the volume (a prune drops all of
- * them, not only one snapshot's share: the next snapshot delete or restore catches up on one a
- * daemon death cut short), blocks a restore dropped stay queued in the namespace for the volume's
+ * block versions no retained cut needs by the volume's prune request (`Volume.prune`, set by the
+ * delete or restore command; a data-role daemon resumes a round a daemon death cut short:
+ * prune-runner.ts), blocks a restore dropped stay queued in the namespace for the volume's
  * read-write mounts' reaper. So a daemon restart loses this view, never data; Ctrl-C of `--wait`
  * stops watching, not the work.
  */

@@ -6,6 +6,9 @@
  * the snapshot itself is one metadata command plus the fence round (dataplane/client/snapshot-reads.ts).
  * Deleting a snapshot frees the versions only it needed in the background on the data nodes
  * (paced by their pruner); `dryRun` shows the bytes that would be freed and changes nothing.
+ * The delete command also records a prune request on the volume; the round here runs through the
+ * daemon's PruneRunner (prune-runner.ts: retried, and marked done when every node answered), and
+ * if this daemon dies first, a data-role daemon resumes it from that record.
  * The freeing after a delete or an in-place restore reports its progress to `host.ops`
  * (operations.ts: versions or blocks done/total) for `--wait`, `operation get` and `volume get`.
  */
@@ -14,7 +17,8 @@ import type { Logger } from 'pino';
 import { ErrorCode, GalleonError, invariant } from '../../proto/errors.js';
 import type { FsFlushState, MetadataApi, Snapshot, Volume } from '../../proto/metadata-types.js';
 import type { WatchClient } from '../../vfs/manager/mount-manager.js';
-import type { NodePost } from '../../dataplane/client/snapshot-reads.js';
+import type { NodePost, PruneReport } from '../../dataplane/client/snapshot-reads.js';
+import { pruneTimeoutMs, type PruneRunner } from './prune-runner.js';
 import type { ReaperClient } from '../../vfs/fs/block-reaper.js';
 import type { OperationHandle, OperationLog, OperationView } from './operations.js';
 
@@ -23,8 +27,6 @@ export const defaultHookTimeoutMs = 60_000;
 export const maxHookTimeoutMs = 3_600_000;
 /** Output of a hook kept for the error message. */
 const maxHookOutputChars = 2000;
-/** A prune round (all data nodes of the volume) may take this long. */
-export const pruneTimeoutMs = 10 * 60_000;
 /**
  * How long the mounts of a volume get to flush before its snapshot: a dead node's mount lease
  * lapses within 15 s (vfs/fs/mount-volume.ts `mountLeaseTtlMs`) and it is not waited for after that.
@@ -96,6 +98,8 @@ export interface SnapshotHost {
   nodeApi?: () => MetadataApi;
   /** Where the background freeing reports its progress (absent: not reported). */
   ops?: OperationLog;
+  /** Runs prune rounds and marks the volume's request done (absent: one round, the record left to a runner). */
+  prunes?: PruneRunner;
   log: Logger;
 }
 
@@ -200,6 +204,13 @@ function countingPrunes(post: NodePost | undefined, op: OperationHandle | undefi
   };
 }
 
+/** The prune after a delete or restore: through the daemon's runner when it has one. */
+async function freeVersions(host: SnapshotHost, volumeId: string, post: NodePost | undefined): Promise<PruneReport[]> {
+  if (host.prunes !== undefined) return host.prunes.run(volumeId, post);
+  const { pruneVolume } = await import('../../dataplane/client/snapshot-reads.js');
+  return pruneVolume(host.api, volumeId, false, pruneTimeoutMs, undefined, post);
+}
+
 function sumPrunes(reports: { dropped: number; bytes: number }[]): { versions: number; bytes: number } {
   return { versions: reports.reduce((n, r) => n + r.dropped, 0), bytes: reports.reduce((n, r) => n + r.bytes, 0) };
 }
@@ -218,7 +229,7 @@ export async function deleteSnapshot(host: SnapshotHost, ref: string, opts: { dr
   // From here the delete is done for the user; the operation only reports the freeing (operations.ts).
   const op = host.ops?.start('snapshot-delete', deleted.name, deleted.volumeId, 'versions', versionsToFree);
   op?.phase('freeing');
-  const prune = pruneVolume(host.api, deleted.volumeId, false, pruneTimeoutMs, undefined, countingPrunes(host.post, op)).then((done) => {
+  const prune = freeVersions(host, deleted.volumeId, countingPrunes(host.post, op)).then((done) => {
     const freed = sumPrunes(done);
     op?.finish(freed);
     return freed;
@@ -227,22 +238,21 @@ export async function deleteSnapshot(host: SnapshotHost, ref: string, opts: { dr
   if (opts.wait === true) return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: await prune, operation };
   prune.then(
     (freed) => host.log.info({ snapshot: deleted.name, ...freed }, 'snapshot versions freed'),
-    (err: unknown) => host.log.warn({ err, snapshot: deleted.name }, 'freeing a deleted snapshot\'s versions failed; the next snapshot delete of the volume frees them'),
+    (err: unknown) => host.log.warn({ err, snapshot: deleted.name }, 'freeing a deleted snapshot\'s versions failed; the volume\'s prune stays pending for the data nodes\' daemons'),
   );
   return { snapshot: deleted, dryRun: false, bytesToFree, versionsToFree, freed: null, operation };
 }
 
 /**
  * A snapshot deleted without the dry-run estimate (a backup's own snapshot when the run ends):
- * the metadata command, then its versions freed in the background; a failed prune is retried by
- * the next snapshot delete of the volume.
+ * the metadata command (with its prune request), then its versions freed in the background; a
+ * prune that fails or dies with this daemon stays pending and is resumed (prune-runner.ts).
  */
 export async function dropSnapshot(host: SnapshotHost, ref: string): Promise<Snapshot> {
-  const { pruneVolume } = await import('../../dataplane/client/snapshot-reads.js');
   const deleted = await host.api.deleteSnapshot(ref);
-  pruneVolume(host.api, deleted.volumeId, false, pruneTimeoutMs, undefined, host.post).then(
+  freeVersions(host, deleted.volumeId, host.post).then(
     (done) => host.log.debug({ snapshot: deleted.name, reports: done }, 'snapshot versions freed'),
-    (err: unknown) => host.log.warn({ err, snapshot: deleted.name }, 'freeing a deleted snapshot\'s versions failed; the next snapshot delete of the volume frees them'),
+    (err: unknown) => host.log.warn({ err, snapshot: deleted.name }, 'freeing a deleted snapshot\'s versions failed; the volume\'s prune stays pending for the data nodes\' daemons'),
   );
   return deleted;
 }
@@ -285,7 +295,7 @@ export async function restoreVolume(host: SnapshotHost, ref: string, snapshot: s
 
 async function freeDropped(host: SnapshotHost, vol: Volume, op: OperationHandle | undefined): Promise<{ blocks: number; versions: number; bytes: number }> {
   if (host.blocks === undefined) return { blocks: 0, versions: 0, bytes: 0 };
-  const [{ pruneVolume }, { BlockReaper }] = await Promise.all([import('../../dataplane/client/snapshot-reads.js'), import('../../vfs/fs/block-reaper.js')]);
+  const { BlockReaper } = await import('../../vfs/fs/block-reaper.js');
   const deadline = Date.now() + restoreTreeWaitMs;
   let now = vol;
   op?.phase('tree');
@@ -308,7 +318,8 @@ async function freeDropped(host: SnapshotHost, vol: Volume, op: OperationHandle 
   const blocks = await reaper.drainKnownEnds();
   op?.add(blocks, 0);
   op?.phase('pruning', blocks);
-  const pruned = blocks === 0 ? [] : await pruneVolume(host.api, now.id, false, pruneTimeoutMs, undefined, host.post);
+  // Always a round: the restore itself hid what the volume held above the cut (its prune request).
+  const pruned = await freeVersions(host, now.id, host.post);
   const { versions, bytes } = sumPrunes(pruned);
   op?.add(0, bytes);
   return { blocks, versions, bytes };

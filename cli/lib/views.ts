@@ -1,5 +1,5 @@
 /** Human views of the domain objects, shared by the commands that print them. */
-import type { ClusterStatus, DataNode, Member, Snapshot, StorageClass, Volume } from '../../proto/metadata-types.js';
+import { isPrunePending, type ClusterStatus, type DataNode, type Member, type Snapshot, type StorageClass, type Volume } from '../../proto/metadata-types.js';
 import { formatBytes } from './size.js';
 import { formatLabels, formatTime, keyValues, table } from './format.js';
 
@@ -17,9 +17,16 @@ export function volumeDetails(v: Volume): string {
     ['Size', `${formatBytes(v.sizeBytes)} (${v.sizeBytes} bytes)`],
     ['Storage class', v.storageClass], ['Replicas', v.replicas], ['Write concern', v.writeConcern],
     ['Access mode', v.accessMode], ['Block size', v.blockSizeBytes], ['Placement groups', v.pgCount],
-    ['State', v.state], ['File tree', treeStateText(v)], ['Encryption', v.encrypted === true ? 'AES-256-GCM (client-side, key list shows its key)' : 'none'], ['Labels', formatLabels(v.labels)],
+    ['State', v.state], ['File tree', treeStateText(v)], ['Version prune', pruneText(v)], ['Encryption', v.encrypted === true ? 'AES-256-GCM (client-side, key list shows its key)' : 'none'], ['Labels', formatLabels(v.labels)],
     ['Created', formatTime(v.createdAtMs)], ['Updated', formatTime(v.updatedAtMs)], ['Version', v.version],
   ]);
+}
+
+/** The volume's prune-pending record (metadata-types.ts `Volume.prune`). */
+export function pruneText(v: Volume): string {
+  if (v.prune === undefined) return 'none asked';
+  if (!isPrunePending(v)) return `done (${v.prune.done} request(s))`;
+  return `pending since ${formatTime(v.prune.requestedAtMs)} (request ${v.prune.requested}, done ${v.prune.done}; a data node's daemon frees it)`;
 }
 
 function treeStateText(v: Volume): string {

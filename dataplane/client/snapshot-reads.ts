@@ -96,11 +96,18 @@ const plainPost: NodePost = async (address, path, body, timeoutMs) => {
 export interface PruneSource {
   getVolume(ref: string): Promise<Volume>;
   listSnapshots(volume: string): Promise<Snapshot[]>;
-  getPlacement(volumeId: string): Promise<{ epoch: number; replicas: string[] }[]>;
+  getPlacement(volumeId: string): Promise<{ epoch: number; replicas: string[]; departed?: Record<string, number> }[]>;
   listDataNodes(): Promise<{ id: string; address: string }[]>;
 }
 
 export interface PruneReport { nodeId: string; examined: number; dropped: number; bytes: number }
+
+/**
+ * A prune round: the volume, the prune request count it read before its cut list (`gen`: every
+ * request up to it is covered once the round finished on every node; 0 when none was ever made),
+ * and each node's report.
+ */
+export interface PruneRound { volumeId: string; gen: number; reports: PruneReport[] }
 
 /**
  * Asks every data node holding a PG of the volume to drop the versions no retained cut needs
@@ -109,7 +116,40 @@ export interface PruneReport { nodeId: string; examined: number; dropped: number
  * meanwhile is above the horizon and keeps what it needs.
  */
 export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: boolean, timeoutMs: number, withoutSnapshot?: string, post: NodePost = plainPost): Promise<PruneReport[]> {
+  return (await pruneRound(meta, volumeRef, { dryRun, timeoutMs, withoutSnapshot, post, withDeparted: false })).reports;
+}
+
+export interface PruneRoundOptions {
+  dryRun: boolean;
+  timeoutMs: number;
+  /** What deleting that snapshot would free (a dry run before the delete). */
+  withoutSnapshot?: string | undefined;
+  post?: NodePost | undefined;
+  /** Post to the departed copies too (`pruneHolders`): a round that marks the prune request done must. */
+  withDeparted: boolean;
+}
+
+/**
+ * The nodes a prune round posts to: every replica of a PG of the volume and, `withDeparted`,
+ * every node that left a PG with its copy still on disk (`departed`, until it reports the copy
+ * gone). A round that marks the prune request done reaches those too, so "done" means no node
+ * still holds a version no cut needs: a departed copy is dropped, versions and all, once its node
+ * is back (handed back, or dropped before a resync from empty when added back), but until then
+ * it holds them, and the request stays pending. An estimate, or a round nothing waits on, goes
+ * to the replicas only (a departed node that is down does not stop it).
+ */
+export function pruneHolders(pgs: readonly { replicas: string[]; departed?: Record<string, number> }[], withDeparted: boolean): string[] {
+  return [...new Set(pgs.flatMap((p) => [...p.replicas, ...(withDeparted ? Object.keys(p.departed ?? {}) : [])]))].sort();
+}
+
+/** `pruneVolume` with the request count the round covers (cli/daemon/prune-runner.ts finishes it). */
+export async function pruneRound(meta: PruneSource, volumeRef: string, o: PruneRoundOptions): Promise<PruneRound> {
+  const { dryRun, timeoutMs, withoutSnapshot } = o;
+  const post = o.post ?? plainPost;
+  // The request count is read before the cut list too: a delete committed after this read is
+  // not covered by this round, and a finish with this count leaves it pending.
   const first = await meta.getVolume(volumeRef);
+  const gen = first.prune?.requested ?? 0;
   // The horizon is read BEFORE the cut list: a snapshot committed in between has its cut above
   // the horizon, so the versions it needs are kept even though the list does not name it.
   const pgs = await meta.getPlacement(first.id);
@@ -117,12 +157,13 @@ export async function pruneVolume(meta: PruneSource, volumeRef: string, dryRun: 
   // `withoutSnapshot`: what deleting that snapshot would free (a dry run before the delete).
   const snaps = all.filter((s) => s.id !== withoutSnapshot);
   const body = { volumeId: vol.id, cuts: retainedCuts(snaps.map((s) => s.cut), vol.restores ?? []), horizon: Math.max(...pgs.map((p) => p.epoch)), dryRun };
-  const holders = [...new Set(pgs.flatMap((p) => p.replicas))].sort();
-  return Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
+  const holders = pruneHolders(pgs, o.withDeparted);
+  const reports = await Promise.all(holders.map(async (nodeId): Promise<PruneReport> => {
     const address = nodes.find((n) => n.id === nodeId)?.address;
     if (address === undefined) throw new GalleonError('NODE_NOT_FOUND', `data node ${nodeId} of volume ${vol.name} is not registered`);
     return { nodeId, ...(await post(address, '/v1/prune', body, timeoutMs)) as Omit<PruneReport, 'nodeId'> };
   }));
+  return { volumeId: vol.id, gen, reports };
 }
 
 /** Bounds of the fence round after a snapshot or restore command. */

@@ -33,8 +33,15 @@ const adminMethods = [
   'addMember', 'promoteMember', 'removeMember', 'transferLeadership', 'removeDataNode',
   'addBackupTarget', 'removeBackupTarget', 'createBackupPolicy', 'deleteBackupPolicy',
 ];
+/**
+ * For nodes only (the default for anything unlisted; named here where a user might think it
+ * theirs): `finishVolumePrune` marks a volume's version prune done, which only a daemon that
+ * posted the round to every data node knows (cli/daemon/prune-runner.ts).
+ */
+const nodeMethods = ['finishVolumePrune'];
 const needByMethod = new Map<string, Need>([
   ...readMethods.map((m) => [m, 'read'] as const), ...writeMethods.map((m) => [m, 'write'] as const), ...adminMethods.map((m) => [m, 'admin'] as const),
+  ...nodeMethods.map((m) => [m, 'node'] as const),
 ]);
 /** Calls that act on every tenant: refused to a user with a tenant. */
 const clusterWideMethods = new Set([

@@ -39,6 +39,7 @@ const shapes: Record<string, z.ZodType> = {
   deleteSnapshot: z.tuple([str, scope]),
   cloneVolume: z.tuple([str, str, opt(obj), scope]),
   restoreVolume: z.tuple([str, str, scope]),
+  finishVolumePrune: z.tuple([str, int]),
   listSnapshots: z.tuple([opt(str)]),
   getSnapshot: z.tuple([str]),
   getSnapshotTree: z.tuple([str, str.nullable(), int]),

@@ -445,6 +445,7 @@ export class MetadataClient implements MetadataApi, AuthApi {
     return this.write('cloneVolume', scope === undefined ? (dataKey === undefined || dataKey === null ? [snapshot, name] : [snapshot, name, dataKey]) : [snapshot, name, dataKey ?? null, scope]);
   }
   restoreVolume(volume: string, snapshot: string, scope?: TenantScope): Promise<Volume> { return this.write('restoreVolume', scoped([volume, snapshot], scope)); }
+  finishVolumePrune(volumeId: string, gen: number): Promise<Volume> { return this.write('finishVolumePrune', [volumeId, gen]); }
 
   createUser(spec: UserSpec): Promise<User> { return this.write('createUser', [spec]); }
   deleteUser(name: string): Promise<User> { return this.write('deleteUser', [name]); }

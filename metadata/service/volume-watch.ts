@@ -2,7 +2,7 @@
  * `waitForChange(sinceIndex, timeoutMs)`: a long poll the mount managers use instead of a
  * polling loop. Answered by any member from what it applied: at once when a command that
  * changes the volume table (create, delete, expand, clone, restore, a step of snapshot tree work,
- * or a new access policy — auto-mounts follow policies, vfs/manager/plan.ts) was applied after
+ * a snapshot delete (a prune request), or a new access policy — auto-mounts follow policies, vfs/manager/plan.ts) was applied after
  * `sinceIndex`, else when one is, else after `timeoutMs` (`changed: false`). Recalls and ends of
  * directory delegations wake it too (a client waiting for a recalled directory, a holder told of a
  * recall: metadata/state/logic/ns-delegation.ts), and so do flush requests before a snapshot and
@@ -23,9 +23,10 @@ export const maxWatchers = 1_024;
  * `cloneVolume` creates a volume; `restoreVolume` and the paced steps of `fsPurgeDeleted` may end a
  * clone's copy or a restore of its file tree (issue #11), after which its volume can be mounted.
  * The steps wake watchers only while such work or a purge is pending. `setVolumePolicy`: auto-mounts
- * follow access policies.
+ * follow access policies. `deleteSnapshot` (and `restoreVolume`) ask for a prune of the volume's
+ * versions, which the data-role daemons' prune runners pick up (cli/daemon/prune-runner.ts).
  */
-const volumeMethods = new Set(['createVolume', 'deleteVolume', 'expandVolume', 'cloneVolume', 'restoreVolume', 'fsPurgeDeleted', 'setVolumePolicy']);
+const volumeMethods = new Set(['createVolume', 'deleteVolume', 'expandVolume', 'cloneVolume', 'restoreVolume', 'deleteSnapshot', 'fsPurgeDeleted', 'setVolumePolicy']);
 /** Commands that recall or may end a directory delegation (a lease's end ends its session's delegations). */
 const delegationMethods = new Set(['fsRecall', 'fsReleaseDelegation', 'fsCommitBatch', 'releaseLease', 'expireLeases']);
 /** A flush request before a snapshot (mount managers answer it) and each answer (the snapshot's daemon waits for them): ns-flush.ts. */

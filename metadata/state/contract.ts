@@ -15,7 +15,7 @@ import type { AuthApi } from '../../proto/auth-api.js';
 export const commandMethods = [
   'createStorageClass', 'deleteStorageClass',
   'createVolume', 'updateVolumeLabels', 'expandVolume', 'deleteVolume', 'allocateKeyWriter', 'rewrapVolumeKey',
-  'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume',
+  'createSnapshot', 'deleteSnapshot', 'cloneVolume', 'restoreVolume', 'finishVolumePrune',
   'registerDataNode', 'heartbeatDataNode',
   'acquireLease', 'renewLease', 'releaseLease',
   'claimPgPrimary', 'markPgReplicaOutOfSync', 'departedCopyGone',

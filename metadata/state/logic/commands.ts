@@ -352,6 +352,7 @@ Object.assign(handlers, pgSyncHandlers, nsHandlers, volumeKeyHandlers, backupHan
   createSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.createSnapshot(tx, ctx, args),
   deleteSnapshot: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.deleteSnapshot(tx, ctx, args),
   restoreVolume: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.restoreVolume(tx, ctx, args),
+  finishVolumePrune: (tx: Tx, ctx: CommandContext, args: unknown[]) => snapshotHandlers.finishVolumePrune(tx, ctx, args),
   cloneVolume: (tx: Tx, ctx: CommandContext, args: unknown[]) =>
     snapshotHandlers.cloneVolume(tx, ctx, args, (spec) => handlers.createVolume?.(tx, ctx, [spec]) as Volume),
 } satisfies Record<string, Handler>);

@@ -11,7 +11,7 @@
  * (dataplane/logic/snapshot-versions.ts).
  */
 import { ErrorCode, GalleonError, invariant } from '../../../proto/errors.js';
-import type { Lease, PlacementGroup, Snapshot, SnapshotTreePage, Volume } from '../../../proto/metadata-types.js';
+import type { Lease, PlacementGroup, Snapshot, SnapshotTreePage, Volume, VolumePrune } from '../../../proto/metadata-types.js';
 import { leasesOn } from './lease-store.js';
 import { isLive } from './leases.js';
 import { listOf, placementOf, requireScopedVolume, requireVolume, scopeTenant } from './lookup.js';
@@ -65,6 +65,20 @@ function fenceVolume(tx: Tx, vol: Volume): number {
   return epoch;
 }
 
+/**
+ * One more prune request on the volume, in the command that leaves versions no cut needs (a
+ * snapshot delete, an in-place restore): no window in which the versions are unneeded and nobody
+ * is asked to free them. A round finishing later covers it only if it read this count first.
+ */
+function requestPrune(vol: Volume, stampMs: number): VolumePrune {
+  const requested = (vol.prune?.requested ?? 0) + 1;
+  invariant(requested > (vol.prune?.done ?? 0), 'a new prune request is above every finished one');
+  return { requested, done: vol.prune?.done ?? 0, requestedAtMs: stampMs };
+}
+
+/** The highest prune request count a round can report (far above any real count; keeps ints exact). */
+const maxPruneGen = Number.MAX_SAFE_INTEGER;
+
 function snapshotsOf(r: StateReader, volumeId: string): Snapshot[] {
   return listOf<Snapshot>(r, Table.Snapshot).filter((s) => s.volumeId === volumeId).sort((a, b) => a.cut - b.cut || (a.id < b.id ? -1 : 1));
 }
@@ -92,7 +106,7 @@ export const snapshotHandlers = {
     return snap;
   },
 
-  deleteSnapshot(tx: Tx, _ctx: Ctx, [ref, scope]: unknown[]): Snapshot {
+  deleteSnapshot(tx: Tx, ctx: Ctx, [ref, scope]: unknown[]): Snapshot {
     const snap = requireSnapshot(tx, ref, scope);
     const clones = clonesOf(tx, snap.id);
     if (clones.length > 0) {
@@ -106,6 +120,9 @@ export const snapshotHandlers = {
     }
     tx.del(Table.Snapshot, snap.id);
     tx.del(Table.SnapshotName, snap.name);
+    const vol = tx.get<Volume>(Table.Volume, snap.volumeId);
+    invariant(vol !== undefined, `snapshot ${snap.id} outlives no volume (deleting a volume with snapshots is refused)`);
+    tx.put(Table.Volume, vol.id, { ...vol, prune: requestPrune(vol, ctx.stampMs), updatedAtMs: ctx.stampMs, version: vol.version + 1 } satisfies Volume);
     if (ns !== undefined) {
       // Writes from now on need versions only for the newest snapshot left; the rest go in paced steps.
       const { snapGen: _old, ...rest } = ns;
@@ -168,8 +185,28 @@ export const snapshotHandlers = {
     }
     const next: Volume = {
       ...vol, restores: [...(vol.restores ?? []), { atEpoch, cut: snap.cut, snapshotId: snap.id }], updatedAtMs: ctx.stampMs, version: vol.version + 1,
+      // What the volume held above the cut is hidden from now on: versions to free.
+      prune: requestPrune(vol, ctx.stampMs),
       ...(paced ? { treeState: 'restoring' as const } : {}),
     };
+    tx.put(Table.Volume, vol.id, next);
+    return next;
+  },
+
+  /**
+   * finishVolumePrune(volumeId, gen): a round that read `prune.requested` = gen before its cut list
+   * finished on every data node. `done` only moves up: a round from before a newer request (a
+   * smaller gen) cannot mark that request done, and a repeated finish changes nothing.
+   */
+  finishVolumePrune(tx: Tx, ctx: Ctx, [ref, genRaw]: unknown[]): Volume {
+    const vol = requireVolume(tx, ref);
+    const gen = checkInt('prune round', genRaw, 1, maxPruneGen);
+    const prune = vol.prune;
+    if (prune === undefined || gen > prune.requested) {
+      throw invalidArgument(`volume ${vol.name} has no prune request ${gen} (requested so far: ${prune?.requested ?? 0})`, 'pass the prune.requested the round read before its cut list');
+    }
+    if (gen <= prune.done) return vol;
+    const next: Volume = { ...vol, prune: { ...prune, done: gen }, updatedAtMs: ctx.stampMs, version: vol.version + 1 };
     tx.put(Table.Volume, vol.id, next);
     return next;
   },
