@@ -661,15 +661,8 @@ export class LevelBlockStore implements BlockStore {
   }
 
   async readStamp(address: BlockAddress): Promise<{ epoch: number; seq: number; pg: number; deleted: boolean } | null> {
-    this.checkOpen();
-    const key = blockKey(address);
-    const pending = this.overlay.get(key.toString('latin1'));
-    const value = await withIoRetry('reading the block index', () => this.db.get(key));
-    const h = value === undefined || value.length < headerBytes ? null : decodeHeader(value);
-    if (pending !== undefined && (!pending.onlyIfNewer || h === null || h.seq < pending.op.seq)) {
-      return { epoch: pending.op.epoch, seq: pending.op.seq, pg: pending.op.pg, deleted: pending.op.kind !== 'put' };
-    }
-    return h === null ? null : { epoch: h.epoch, seq: h.seq, pg: h.pg, deleted: (h.flags & HeaderFlag.tombstone) !== 0 };
+    const h = await this.readHead(address, 0);
+    return h === null ? null : { epoch: h.epoch, seq: h.seq, pg: h.pg, deleted: h.deleted };
   }
 
   async readHead(address: BlockAddress, maxBytes: number): Promise<BlockHead | null> {
@@ -686,7 +679,7 @@ export class LevelBlockStore implements BlockStore {
     const stamp = { epoch: h.epoch, seq: h.seq, pg: h.pg };
     if ((h.flags & HeaderFlag.tombstone) !== 0) return { ...stamp, deleted: true, head: Buffer.alloc(0) };
     const n = Math.min(maxBytes, h.length);
-    if ((h.flags & HeaderFlag.inSegment) === 0) return { ...stamp, deleted: false, head: Buffer.from(value.subarray(headerBytes, headerBytes + n)) };
+    if ((h.flags & HeaderFlag.inSegment) === 0 || n === 0) return { ...stamp, deleted: false, head: Buffer.from(value.subarray(headerBytes, headerBytes + n)) };
     invariant(this.segments !== null, 'segments are open');
     const segmentId = value.readUInt32BE(headerBytes);
     // Segment GC is moving this body: a full (verified) read follows the index to its new place.

@@ -19,19 +19,10 @@ import type { UpResult } from '../../cli/local/cluster.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
-import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { alive, cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
 
 const blockSize = 4096;
 const blocks = 1500;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('a snapshot delete\'s prune resumes after kill -9 of the daemon running it (integration)', function () {
   this.timeout(300_000);
