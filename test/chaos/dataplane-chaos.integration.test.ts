@@ -63,7 +63,7 @@ describe('data-plane chaos run (3 metadata + 3 data nodes, kill -9, loss and div
   });
 
   it('catches a lost replicated write and a replica that diverged from its primary', async () => {
-    const { code, output } = await runChaos(['--seconds', '3', '--kill-interval-ms', '600000', '--inject-loss', '--inject-divergence', '--inject-snapshot-loss'], 60_000);
+    const { code, output } = await runChaos(['--seconds', '3', '--kill-interval-ms', '600000', '--inject-loss', '--inject-divergence', '--inject-snapshot-loss'], 120_000);
     const s = summaryOf(output);
     assert.equal(s.lost, 1, output);
     assert.equal(s.divergent, 1, output);
