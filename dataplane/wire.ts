@@ -4,10 +4,12 @@
  *
  *   PUT    /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path (body = block bytes)
  *   DELETE /v1/blocks/:volume/:inode/:block?epoch=&concern=   primary path
- *   GET    /v1/blocks/:volume/:inode/:block[?epoch=]          read (verified)
+ *   GET    /v1/blocks/:volume/:inode/:block[?epoch=]          read (verified); a 404 carries x-galleon-applied-seq and,
+ *                                                              over a tombstone, x-galleon-deleted-seq (issue #12)
  *   GET    /v1/block-head/:volume/:inode/:block[?bytes=]     what this node holds, without the body: kind, seq,
  *                                                              epoch, PG watermark, the body's first bytes (issue #12)
- *   POST   /v1/block-heads/:volume {blocks: [[inode, block]…], bytes?}  the same for many blocks of one volume:
+ *   POST   /v1/block-heads/:volume {blocks: [[inode, block]…], bytes?, below?}  the same for many blocks of one volume
+ *                                                              (below: as of a cut):
  *                                                              {heads: [{kind, appliedSeq, seq?, epoch?, head? (base64)}]}
  *   POST   /v1/replicate                                      primary -> replica, one op (headers below)
  *   POST   /v1/replicate-batch                                primary -> replica, many ops (binary frames below)
@@ -40,6 +42,8 @@ export const Header = {
   primary: 'x-galleon-primary',
   trim: 'x-galleon-trim',
   appliedSeq: 'x-galleon-applied-seq',
+  /** On a BLOCK_NOT_FOUND read: the seq of the node's tombstone for the block (none: no tombstone). */
+  deletedSeq: 'x-galleon-deleted-seq',
   /** The primary's answer to a hand-back write: `taken` or `declined` (issue #13). */
   handBack: 'x-galleon-hand-back',
 } as const;
@@ -61,6 +65,11 @@ export interface BlockHeadAnswer {
   epoch?: number;
   /** base64 of the body's first bytes (block only). */
   head?: string;
+}
+
+/** GET …?below=CUT: the block as of a cut (server/snapshot-routes.ts). */
+export function versionPathOf(a: BlockAddress): string {
+  return `/v1/versions/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}`;
 }
 
 export function blockPath(a: BlockAddress): string {

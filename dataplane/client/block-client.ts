@@ -4,6 +4,7 @@
  * NOT_PRIMARY (typed retry sets below) and retries with a bound. One keep-alive undici
  * Pool per node, pipelining idempotent reads.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -21,9 +22,9 @@ import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse
 import type { BlockBatchFrameMeta } from '../wire.js';
 import { generationOf, sealOverheadBytes } from './block-cipher.js';
 import { dropsKey, type VolumeCipher, type VolumeKeyring } from './keyring.js';
-import { judgeServedBody, type ReplicaHead, type ServedBody } from '../logic/freshness.js';
+import { judgeNotFound, judgeServedBody, type NotFoundClaim, type ReplicaHead } from '../logic/freshness.js';
 import {
-  defaultHeadTimeoutMs, freshnessRetryBaseMs, HeadBatcher, maxFreshnessRounds, provesOtherWrite, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
+  defaultHeadTimeoutMs, freshnessRetryBaseMs, HeadBatcher, maxFreshnessRounds, notFoundClaimOf, provesOtherWrite, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
 } from './freshness.js';
 
 export interface BlockClientOptions {
@@ -81,6 +82,12 @@ export interface ReadResult {
 export const maxCloneDepth = 64;
 
 export type VersionRead = { kind: 'block'; block: ReadResult } | { kind: 'absent' } | { kind: 'deleted'; epoch: number };
+
+/** What a PG's primary answered a checked read: a body, or "not found" (what it said of it, and what the read returns if no replica contradicts it). */
+type PrimaryAnswer<T> = { headers: IncomingHttpHeaders; body: Buffer } | { notFound: NotFoundClaim; missing: T };
+
+/** A cut at or above this is the live state (snapshot-reads.ts `liveBelow`): checked with the live heads, no version reads. */
+const liveCut = 2 ** 48 - 1;
 
 const versionHeader = 'x-galleon-version';
 const versionPath = (a: BlockAddress): string => `/v1/versions/${encodeURIComponent(a.volumeId)}/${a.inode}/${a.blockNo}`;
@@ -272,25 +279,47 @@ export class BlockClient {
   private readonly heads: HeadBatcher;
 
   /**
-   * An encrypted read that a stale primary cannot roll back (README "Rollback"): the body from the
-   * primary and, in parallel, the block heads of the PG's other in-sync replicas. A contradiction
-   * that persists over `maxFreshnessRounds` (a write or delete in flight settles in one or two)
-   * refuses the read with INTEGRITY_ERROR; a replica's claim of a newer body counts only once that
-   * body is fetched and opened here, so a lying replica costs a fetch, never other data.
+   * An encrypted read that a stale primary cannot roll back nor hide (README "Rollback"): the body
+   * (or BLOCK_NOT_FOUND) from the primary and, in parallel, the block heads of the PG's other
+   * in-sync replicas. A contradiction that persists over `maxFreshnessRounds` (a write or delete in
+   * flight settles in one or two) refuses the read with INTEGRITY_ERROR; a replica's claim of
+   * another body counts only once that body is fetched and opened here, so a lying replica costs a
+   * fetch, never other data.
    */
   private async readChecked(p: VolumePlacement, a: BlockAddress, cipher: VolumeCipher): Promise<ReadResult> {
+    const out = await this.checkedRead(p, a, cipher, null, (address, epoch) => this.primaryAnswer(address, `${blockPath(a)}?epoch=${epoch}`));
+    if ('missing' in out) throw out.missing;
+    return out.read;
+  }
+
+  /**
+   * The check's rounds for a live read (`below` null) or a read as of a cut (the heads and any
+   * proof asked below the same cut): `fetch` asks the primary; `missing` is what its "not found"
+   * becomes once no replica contradicts it.
+   */
+  private async checkedRead<T>(p: VolumePlacement, a: BlockAddress, cipher: VolumeCipher, below: number | null, fetch: (address: string, epoch: number) => Promise<PrimaryAnswer<T>>): Promise<{ read: ReadResult } | { missing: T }> {
     const r = this.route(p, a);
     const g = groupOf(p, r.pg);
     const others = g.inSync.filter((id) => id !== g.primary && p.nodes[id] !== undefined);
     for (let round = 1; ; round++) {
-      const heads = Promise.all(others.map((id) => this.heads.head(id, nodeOf(p, id).address, a)));
-      const body = await this.nodeGet(r.address, `${blockPath(a)}?epoch=${r.epoch}`, this.o.requestTimeoutMs);
-      // The primary's body must authenticate at this address first: a forged one is refused as before.
-      const data = await cipher.open(a, body.body);
-      // A primary that names no seq is judged as the oldest write: it cannot dodge the delete check that way.
-      const read = { data, seq: intParam(Header.seq, body.headers[Header.seq], 0), epoch: Number(body.headers[Header.epoch]) };
-      const event = await this.contradiction(p, a, g.primary, { gen: generationOf(a, body.body), seq: read.seq }, await heads, cipher);
-      if (event === null) return read;
+      const heads = Promise.all(others.map((id) => this.heads.head(id, nodeOf(p, id).address, a, below)));
+      const answer = await fetch(r.address, r.epoch);
+      let event: StaleReadEvent | null;
+      let read: ReadResult | null = null;
+      if ('notFound' in answer) {
+        event = await this.contradiction(p, a, g.primary, { notFound: answer.notFound }, await heads, cipher, below);
+      } else {
+        // The primary's body must authenticate at this address first: a forged one is refused as before.
+        const data = await cipher.open(a, answer.body);
+        // A primary that names no seq is judged as the oldest write: it cannot dodge the delete check that way.
+        read = { data, seq: intParam(Header.seq, answer.headers[Header.seq], 0), epoch: Number(answer.headers[Header.epoch]) };
+        event = await this.contradiction(p, a, g.primary, { gen: generationOf(a, answer.body), seq: read.seq }, await heads, cipher, below);
+      }
+      if (event === null) {
+        if ('notFound' in answer) return { missing: answer.missing };
+        invariant(read !== null, 'a found block was read');
+        return { read };
+      }
       if (round >= maxFreshnessRounds) {
         this.opts.staleReads?.record(event);
         throw staleReadError(event);
@@ -300,22 +329,42 @@ export class BlockClient {
     }
   }
 
+  /** The primary's body, or its BLOCK_NOT_FOUND with what the 404 said of the absence; any other error throws. */
+  private async primaryAnswer(address: string, path: string): Promise<PrimaryAnswer<GalleonError>> {
+    const res = await this.pool(address).request({ method: 'GET', path, idempotent: true, headersTimeout: this.o.requestTimeoutMs, bodyTimeout: this.o.requestTimeoutMs });
+    if (res.statusCode === 200) return { headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+    const error = await errorFromResponse(res);
+    if (error.code !== 'BLOCK_NOT_FOUND') throw error;
+    return { notFound: notFoundClaimOf(res.headers), missing: error };
+  }
+
+  /** The primary's version as of a cut, or its `absent` / `deleted` with what it said of them (a tombstone's seq, its watermark). */
+  private async versionAnswer(address: string, path: string): Promise<PrimaryAnswer<Exclude<VersionRead, { kind: 'block' }>>> {
+    const res = await this.pool(address).request({ method: 'GET', path, idempotent: true, headersTimeout: this.o.requestTimeoutMs, bodyTimeout: this.o.requestTimeoutMs });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    const kind = res.headers[versionHeader];
+    if (kind === 'absent') return { notFound: notFoundClaimOf(res.headers), missing: { kind } };
+    if (kind === 'deleted') return { notFound: notFoundClaimOf(res.headers), missing: { kind, epoch: Number(res.headers[Header.epoch]) } };
+    return { headers: res.headers, body };
+  }
+
   /**
-   * What contradicts the primary's body, or null. A replica's claim of another write counts once
-   * its body is shown; a claim it cannot show is reported and set aside, and the others judged again.
+   * What contradicts the primary's answer (a body, or not found), or null. A replica's claim of
+   * another write counts once its body is shown; a claim it cannot show is reported and set aside,
+   * and the others judged again.
    */
-  private async contradiction(p: VolumePlacement, a: BlockAddress, primary: string, served: ServedBody, heads: ReplicaHead[], cipher: VolumeCipher): Promise<StaleReadEvent | null> {
+  private async contradiction(p: VolumePlacement, a: BlockAddress, primary: string, served: StaleReadEvent['served'], heads: ReplicaHead[], cipher: VolumeCipher, below: number | null): Promise<StaleReadEvent | null> {
     for (let left = heads; ;) {
-      const v = judgeServedBody(served, left);
-      if (v.kind === 'fresh') return null;
+      const v = 'gen' in served ? judgeServedBody(served, left) : judgeNotFound(served.notFound, left);
+      if (v.kind === 'fresh' || v.kind === 'absent') return null;
       if (v.kind === 'deleted-after') return { address: a, reason: 'deleted-after', node: primary, witness: v.node, served, shown: { seq: v.seq } };
-      const shown = await provesOtherWrite(this.nodeGet, nodeOf(p, v.node).address, a, served.gen, cipher, this.o.headTimeoutMs);
-      if (shown !== null) return { address: a, reason: 'stale-body', node: primary, witness: v.node, served, shown: { gen: shown } };
+      const shown = await provesOtherWrite(this.nodeGet, nodeOf(p, v.node).address, a, 'gen' in served ? served.gen : null, cipher, this.o.headTimeoutMs, below);
+      if (shown !== null) return { address: a, reason: 'gen' in served ? 'stale-body' : 'hidden-block', node: primary, witness: v.node, served, shown: { gen: shown, seq: v.seq } };
       this.opts.staleReads?.record({ address: a, reason: 'unproven-claim', node: v.node, witness: primary, served, shown: { gen: v.gen, seq: v.seq } });
       left = left.filter((h) => h.node !== v.node);
     }
   }
-
 
   /**
    * The block as of a cut (issue #11): the newest version written at an epoch below `below`, from
@@ -325,7 +374,13 @@ export class BlockClient {
    */
   async readVersion(volumeId: string, inode: number, blockNo: number, below: number, opts: { sealed?: boolean } = {}): Promise<VersionRead> {
     const a = { volumeId, inode, blockNo };
+    // Checked like a live read when the body is opened here (README "Rollback check"): the heads and any proof below the same cut.
+    const cipher = opts.sealed !== true && this.o.checkFreshness ? await this.withKey(volumeId, (c) => c) : null;
     return this.withRetry(volumeId, async (p) => {
+      if (cipher !== null) {
+        const out = await this.checkedRead(p, a, cipher, below >= liveCut ? null : below, (address, epoch) => this.versionAnswer(address, `${versionPath(a)}?below=${below}&epoch=${epoch}`));
+        return 'missing' in out ? out.missing : { kind: 'block', block: out.read };
+      }
       const r = this.route(p, a);
       const res = await this.pool(r.address).request({ method: 'GET', path: `${versionPath(a)}?below=${below}&epoch=${r.epoch}`, idempotent: true });
       if (res.statusCode !== 200) throw await errorFromResponse(res);

@@ -11,9 +11,9 @@ import { Counter, type Registry } from 'prom-client';
 import { GalleonError } from '../../proto/errors.js';
 import type { AuditSink } from '../../proto/auth.js';
 import type { Logger } from '../log.js';
-import { compareGenerations, type BodyGeneration, type ReplicaHead } from '../logic/freshness.js';
+import { compareGenerations, type BodyGeneration, type NotFoundClaim, type ReplicaHead } from '../logic/freshness.js';
 import type { BlockAddress } from '../store/types.js';
-import { blockPath, maxHeadsPerRequest, type BlockHeadAnswer } from '../wire.js';
+import { blockPath, Header, maxHeadsPerRequest, versionPathOf, type BlockHeadAnswer } from '../wire.js';
 import { generationOf, generationOfHead, sealHeaderBytes } from './block-cipher.js';
 import type { BlockSealer } from './keyring.js';
 
@@ -24,7 +24,7 @@ export const freshnessRetryBaseMs = 25;
 /** A replica's head answer may take this long; a slower one counts as no answer (the read does not wait on a down node). */
 export const defaultHeadTimeoutMs = 2_000;
 
-export type StaleReadReason = 'stale-body' | 'deleted-after' | 'unproven-claim';
+export type StaleReadReason = 'stale-body' | 'deleted-after' | 'hidden-block' | 'unproven-claim';
 
 /** What the check found: `node` is the one at fault (the primary that served a stale body, or a replica whose claim failed). */
 export interface StaleReadEvent {
@@ -33,8 +33,9 @@ export interface StaleReadEvent {
   node: string;
   /** The other side: the replica that showed the newer state, or the primary whose body stood. */
   witness: string;
-  served: { gen: BodyGeneration; seq: number };
-  /** The other write proven (stale-body), the delete's seq or nothing (deleted-after: absent), or the claim that failed. */
+  /** The primary's body, or its BLOCK_NOT_FOUND with what it said of the absence (hidden-block). */
+  served: { gen: BodyGeneration; seq: number } | { notFound: NotFoundClaim };
+  /** The other write proven (stale-body, hidden-block), the delete's seq or nothing (deleted-after: absent), or the claim that failed. */
   shown: { gen?: BodyGeneration; seq?: number | null };
 }
 
@@ -47,6 +48,13 @@ export type NodeGet = (address: string, path: string, timeoutMs: number) => Prom
 
 const counterName = 'galleon_client_stale_reads_total';
 
+const staleReadLines: Record<StaleReadReason, string> = {
+  'stale-body': 'a data node served a rolled-back block body: read refused',
+  'deleted-after': 'a data node served a rolled-back block body: read refused',
+  'hidden-block': 'a data node answered not found for a live block: read refused',
+  'unproven-claim': 'a replica claimed a newer block it could not show',
+};
+
 /** The daemon's sink: one warning line, one count per node and reason, one audit event. */
 export function staleReadSink(log: Logger, registry: Registry, audit: AuditSink | null): StaleReadSink {
   const existing = registry.getSingleMetric(counterName);
@@ -58,7 +66,7 @@ export function staleReadSink(log: Logger, registry: Registry, audit: AuditSink 
     record(e) {
       counter.inc({ node: e.node, reason: e.reason });
       log.warn({ ...e.address, node: e.node, witness: e.witness, reason: e.reason, served: e.served, shown: e.shown },
-        e.reason === 'unproven-claim' ? 'a replica claimed a newer block it could not show' : 'a data node served a rolled-back block body: read refused');
+        staleReadLines[e.reason]);
       audit?.record({
         user: null, tenant: null, verb: 'block:stale-read', object: `${e.address.volumeId}/${e.address.inode}/${e.address.blockNo}`.slice(0, 128),
         outcome: 'failed', code: 'INTEGRITY_ERROR', reason: `${e.reason} served by ${e.node}, shown by ${e.witness}`.slice(0, 256), source: e.node.slice(0, 128),
@@ -69,15 +77,39 @@ export function staleReadSink(log: Logger, registry: Registry, audit: AuditSink 
 
 const gen = (g: BodyGeneration): string => `${g.writerId}:${g.counter}`;
 
+/** What the primary answered, in words. */
+function servedText(served: StaleReadEvent['served']): string {
+  if ('gen' in served) return `served a body (generation ${gen(served.gen)}, seq ${served.seq})`;
+  const { deletedSeq, appliedSeq } = served.notFound;
+  const why = deletedSeq === null ? 'no entry' : `deleted at seq ${deletedSeq}`;
+  return `answered not found (${why}${appliedSeq === null ? '' : `, its watermark at seq ${appliedSeq}`})`;
+}
+
+/** The one line a refused not-found read gives. */
+function hiddenText(e: StaleReadEvent): string {
+  const shown = e.shown.gen === undefined ? '' : `generation ${gen(e.shown.gen)}, `;
+  return `data node ${e.node} ${servedText(e.served)} for a block in-sync replica ${e.witness} holds (${shown}seq ${e.shown.seq ?? '?'})`;
+}
+
+/** The seq headers of a BLOCK_NOT_FOUND answer (server/head-route.ts `absenceStamp`); a malformed one counts as not said. */
+export function notFoundClaimOf(headers: IncomingHttpHeaders): NotFoundClaim {
+  const num = (v: string | string[] | undefined): number | null => {
+    const x = Array.isArray(v) ? v[0] : v;
+    return x !== undefined && /^\d{1,16}$/.test(x) ? Number(x) : null;
+  };
+  return { deletedSeq: num(headers[Header.deletedSeq]), appliedSeq: num(headers[Header.appliedSeq]) };
+}
+
 /** The one line a refused read gives. */
 export function staleReadError(e: StaleReadEvent): GalleonError {
   const a = e.address;
-  const servedAs = `a body (generation ${gen(e.served.gen)}, seq ${e.served.seq})`;
+  const servedAs = servedText(e.served);
   let what: string;
-  if (e.reason === 'stale-body') what = `data node ${e.node} served ${servedAs} older than the write in-sync replica ${e.witness} holds (generation ${e.shown.gen === undefined ? '?' : gen(e.shown.gen)})`;
-  else if (e.shown.seq === null || e.shown.seq === undefined) what = `data node ${e.node} served ${servedAs} that in-sync replica ${e.witness}, past that seq, does not hold`;
-  else what = `data node ${e.node} served ${servedAs} that in-sync replica ${e.witness} deleted at seq ${e.shown.seq}`;
-  return new GalleonError('INTEGRITY_ERROR', `block ${a.blockNo} (inode ${a.inode}) of volume ${a.volumeId}: ${what}; refused rather than return a rolled-back block`, {
+  if (e.reason === 'hidden-block') what = hiddenText(e);
+  else if (e.reason === 'stale-body') what = `data node ${e.node} ${servedAs} older than the write in-sync replica ${e.witness} holds (generation ${e.shown.gen === undefined ? '?' : gen(e.shown.gen)})`;
+  else if (e.shown.seq === null || e.shown.seq === undefined) what = `data node ${e.node} ${servedAs} that in-sync replica ${e.witness}, past that seq, does not hold`;
+  else what = `data node ${e.node} ${servedAs} that in-sync replica ${e.witness} deleted at seq ${e.shown.seq}`;
+  return new GalleonError('INTEGRITY_ERROR', `block ${a.blockNo} (inode ${a.inode}) of volume ${a.volumeId}: ${what}; refused rather than return a rolled-back or hidden block`, {
     hint: `the copy on ${e.node} is stale or tampered with: take it out of the PG (or restore the block) and check that node; the audit log has the event`,
     details: { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, node: e.node, witness: e.witness },
   });
@@ -107,6 +139,8 @@ interface HeadQueue {
   node: string;
   address: string;
   volumeId: string;
+  /** The cut of reads through a view (heads of the newest entries below it); null: live heads. */
+  below: number | null;
   items: { a: BlockAddress; resolve: (h: ReplicaHead) => void }[];
 }
 
@@ -121,11 +155,11 @@ export class HeadBatcher {
 
   constructor(private readonly post: NodePost, private readonly timeoutMs: number) {}
 
-  head(node: string, address: string, a: BlockAddress): Promise<ReplicaHead> {
-    const key = `${address}\u0000${a.volumeId}`;
+  head(node: string, address: string, a: BlockAddress, below: number | null = null): Promise<ReplicaHead> {
+    const key = `${address}\u0000${a.volumeId}\u0000${below ?? 'live'}`;
     let q = this.queues.get(key);
     if (q === undefined) {
-      const fresh: HeadQueue = { node, address, volumeId: a.volumeId, items: [] };
+      const fresh: HeadQueue = { node, address, volumeId: a.volumeId, below, items: [] };
       this.queues.set(key, fresh);
       setImmediate(() => { this.queues.delete(key); this.flush(fresh); });
       q = fresh;
@@ -141,7 +175,7 @@ export class HeadBatcher {
   private async send(q: HeadQueue, items: HeadQueue['items']): Promise<void> {
     let heads: unknown[] = [];
     try {
-      const answer = await this.post(q.address, `/v1/block-heads/${encodeURIComponent(q.volumeId)}`, { blocks: items.map((x) => [x.a.inode, x.a.blockNo]), bytes: sealHeaderBytes }, this.timeoutMs);
+      const answer = await this.post(q.address, `/v1/block-heads/${encodeURIComponent(q.volumeId)}`, { blocks: items.map((x) => [x.a.inode, x.a.blockNo]), bytes: sealHeaderBytes, ...(q.below === null ? {} : { below: q.below }) }, this.timeoutMs);
       const list = (answer as { heads?: unknown } | null)?.heads;
       if (Array.isArray(list) && list.length === items.length) heads = list;
     } catch {
@@ -152,16 +186,18 @@ export class HeadBatcher {
 }
 
 /**
- * Whether the replica at `address` really holds another write of `a` than the served one: its
- * live body, fetched, names another generation and opens under the volume's key at this address.
+ * Whether the replica at `address` really holds another write of `a` than the served one (null:
+ * the primary served none): its live body, fetched, names another generation and opens under the
+ * volume's key at this address.
  * A replica cannot forge that; it can only show a genuine body, which the caller then trusts to
  * refuse the read, never to return it.
  */
-export async function provesOtherWrite(get: NodeGet, address: string, a: BlockAddress, served: BodyGeneration, cipher: BlockSealer, timeoutMs: number): Promise<BodyGeneration | null> {
+export async function provesOtherWrite(get: NodeGet, address: string, a: BlockAddress, served: BodyGeneration | null, cipher: BlockSealer, timeoutMs: number, below: number | null = null): Promise<BodyGeneration | null> {
   try {
-    const { body } = await get(address, blockPath(a), timeoutMs);
+    // Below a cut: the replica's own newest version there (no primary check without an epoch); an absent or deleted one is an empty body, not authentic.
+    const { body } = await get(address, below === null ? blockPath(a) : `${versionPathOf(a)}?below=${below}`, timeoutMs);
     const g = generationOf(a, body);
-    if (compareGenerations(g, served) === 0) return null;
+    if (served !== null && compareGenerations(g, served) === 0) return null;
     await cipher.open(a, body);
     return g;
   } catch {

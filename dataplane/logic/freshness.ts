@@ -1,7 +1,8 @@
 /**
- * Is the body a PG's primary served for an encrypted block the latest one? A pure judgement of
- * what the primary served and what the PG's other in-sync replicas say they hold of the same
- * address (issue #12, "Rollback" in dataplane/client/README.md). No I/O, no clock: the client
+ * Is the body a PG's primary served for an encrypted block the latest one (`judgeServedBody`), and
+ * is its "not found" true (`judgeNotFound`)? A pure judgement of what the primary answered and
+ * what the PG's other in-sync replicas say they hold of the same address (issue #12, "Rollback"
+ * in dataplane/client/README.md). No I/O, no clock: the client
  * gathers the answers, this decides, tests enumerate the cases.
  *
  * Why these rules:
@@ -79,4 +80,46 @@ export function judgeServedBody(served: ServedBody, heads: readonly ReplicaHead[
   if (write !== null) return { kind: 'other-write', node: write.node, gen: write.gen, seq: write.seq };
   if (gone !== null) return { kind: 'deleted-after', node: gone.node, seq: gone.kind === 'deleted' ? gone.seq : null };
   return { kind: 'fresh' };
+}
+
+/**
+ * What a PG's primary answered for a block it says it does not hold (BLOCK_NOT_FOUND): the seq of
+ * its tombstone for the address, if it has one, and its contiguous watermark for the PG, if it
+ * said (server/head-route.ts `absenceStamp`). Both come from the primary and may be lies too.
+ */
+export interface NotFoundClaim {
+  deletedSeq: number | null;
+  appliedSeq: number | null;
+}
+
+export type AbsenceVerdict =
+  | { kind: 'absent' }
+  /**
+   * `node` holds a live write the primary neither holds nor deleted after it: fetch and
+   * authenticate it before believing it. `passed`: the primary's own watermark is at or past that
+   * seq (it says it applied that write, yet has no entry): no write in flight explains it.
+   */
+  | { kind: 'hidden-write'; node: string; gen: BodyGeneration; seq: number; passed: boolean };
+
+/**
+ * Whether a replica's answer contradicts "not found". Only a live block does (a tombstone or an
+ * absence agrees with it). Without a tombstone, any live block does: the address was written and
+ * the primary has no record of it (a first write still in flight to the primary is the honest
+ * race; the caller's retry rounds settle it). With a tombstone at seq D, a write at or after D
+ * does (one seq is one write or one delete), and so does a write of a replica whose watermark
+ * passed D: that replica applied D, so D was no delete of this address. A replica behind D
+ * holding the older write is the honest race of a delete in flight: no contradiction at all.
+ */
+function contradictsAbsence(claim: NotFoundClaim, h: ReplicaHead): h is Extract<ReplicaHead, { kind: 'block' }> {
+  if (h.kind !== 'block') return false;
+  if (claim.deletedSeq === null) return true;
+  return h.seq >= claim.deletedSeq || h.appliedSeq >= claim.deletedSeq;
+}
+
+/** The judgement of a not-found read: the latest contradicting write by seq, or `absent`. */
+export function judgeNotFound(claim: NotFoundClaim, heads: readonly ReplicaHead[]): AbsenceVerdict {
+  let write: Extract<ReplicaHead, { kind: 'block' }> | null = null;
+  for (const h of heads) if (contradictsAbsence(claim, h) && (write === null || h.seq > write.seq)) write = h;
+  if (write === null) return { kind: 'absent' };
+  return { kind: 'hidden-write', node: write.node, gen: write.gen, seq: write.seq, passed: claim.appliedSeq !== null && claim.appliedSeq >= write.seq };
 }

@@ -29,7 +29,7 @@ import type { BodyLease } from './body-pool.js';
 import { metrics } from '../metrics.js';
 import { register } from 'prom-client';
 import { handleSnapshotRoute, snapshotRoutes } from './snapshot-routes.js';
-import { blockHeadRoute, blockHeadsRoute, serveBlockHead, serveBlockHeads } from './head-route.js';
+import { absenceStamp, blockHeadRoute, blockHeadsRoute, serveBlockHead, serveBlockHeads } from './head-route.js';
 import type { SnapshotRouteHost } from './snapshot-routes.js';
 
 export const maxJournalResponseBytes = 32 * 1024 * 1024;
@@ -103,6 +103,7 @@ export class BlockServer {
       store: opts.store,
       nodeId: opts.nodeId,
       freshPlacement: (volumeId) => opts.placement.refresh(volumeId),
+      pgOf: (address) => replicator.pgOfAddress(address),
       admitPrimaryRead: async (address, epoch) => { await replicator.admitPrimaryRead(address, await replicator.pgOfAddress(address), epoch); },
       readJson: async (req, maxBytes) => JSON.parse((await readBody(req, maxBytes)).toString('utf8')) as unknown,
     };
@@ -333,7 +334,11 @@ export class BlockServer {
         const pg = await this.replicator.pgOfAddress(address);
         const epochRaw = url.searchParams.get('epoch');
         if (epochRaw !== null) await this.replicator.admitPrimaryRead(address, pg, intParam('epoch', epochRaw));
-        const block = await this.readRepairing(address, pg);
+        const block = await this.readRepairing(address, pg).catch(async (err: unknown) => {
+          // The 404 says what this node knows of the absence (its tombstone's seq, its watermark): a reader of an encrypted volume judges it against the other replicas.
+          if (isGalleonError(err, 'BLOCK_NOT_FOUND')) for (const [k, v] of Object.entries(await absenceStamp(this.opts.store, address, pg))) res.setHeader(k, v);
+          throw err;
+        });
         res.writeHead(200, {
           'content-type': 'application/octet-stream', 'content-length': block.data.length,
           [Header.seq]: block.seq, [Header.epoch]: block.epoch, [Header.pg]: block.pg,

@@ -7,11 +7,13 @@
  * primary check, no epoch): a reader of an encrypted volume asks the PG's other in-sync replicas
  * in parallel with its body read, to catch a primary serving an older body (dataplane/client
  * README, "Rollback"). The answer is at most `maxBlockHeadBytes` of body, whatever the block's size.
+ * The POST form takes a `below` cut for reads through a view (each block's newest entry below it).
  */
 import type http from 'node:http';
 import { z } from 'zod';
 import { GalleonError } from '../../proto/errors.js';
 import type { BlockAddress, BlockHead, BlockStore } from '../store/types.js';
+import { isVersionedStore } from '../store/versions.js';
 import { blockHeadKindHeader, defaultBlockHeadBytes, Header, intParam, maxBlockHeadBytes, maxHeadsPerRequest, type BlockHeadAnswer } from '../wire.js';
 
 export const blockHeadRoute = 'GET /v1/block-head';
@@ -22,6 +24,8 @@ const blockNumber = z.number().int().nonnegative().max(2 ** 48 - 1);
 const headsBody = z.object({
   blocks: z.array(z.tuple([blockNumber, blockNumber])).min(1).max(maxHeadsPerRequest),
   bytes: z.number().int().nonnegative().max(maxBlockHeadBytes).optional(),
+  /** A cut: answer each block's newest entry written at an epoch below it (snapshot, clone and restored-volume reads). */
+  below: z.number().int().nonnegative().max(2 ** 48 - 1).optional(),
 }).strict();
 
 type PgOf = (a: BlockAddress) => Promise<number>;
@@ -42,6 +46,19 @@ function addressOf(parts: readonly string[]): BlockAddress {
   return { volumeId, inode: intParam('inode', inode), blockNo: intParam('block', blockNo) };
 }
 
+/**
+ * The headers of a BLOCK_NOT_FOUND answer to GET /v1/blocks (issue #12, "hiding"): the PG's
+ * watermark and, when this node holds a tombstone for the address, its seq — so a reader can tell
+ * "deleted at seq S" from "never written here" and judge either against the other replicas. Read
+ * like a head (watermark first): an entry that turns live meanwhile (a write landed after the
+ * failed read) leaves no watermark, so the reader judges by its retry rounds alone.
+ */
+export async function absenceStamp(store: BlockStore, a: BlockAddress, pg: number): Promise<Record<string, number>> {
+  const { appliedSeq, h } = await headOf(store, () => Promise.resolve(pg), a, 0);
+  if (h !== null && !h.deleted) return {};
+  return h === null ? { [Header.appliedSeq]: appliedSeq } : { [Header.appliedSeq]: appliedSeq, [Header.deletedSeq]: h.seq };
+}
+
 /** Answers the route; `pgOf` places the address under this node's placement (VOLUME_NOT_FOUND when unknown). */
 export async function serveBlockHead(store: BlockStore, pgOf: PgOf, parts: readonly string[], query: URLSearchParams, res: http.ServerResponse): Promise<void> {
   const address = addressOf(parts);
@@ -59,6 +76,19 @@ export async function serveBlockHead(store: BlockStore, pgOf: PgOf, parts: reado
   res.end(h?.head ?? Buffer.alloc(0));
 }
 
+/**
+ * A block's head as of a cut: its newest entry below `below` (`readBelow`, which reads and verifies
+ * the whole version body: a head-only form would need a store method), the watermark read first.
+ */
+async function headBelow(store: BlockStore, pgOf: PgOf, a: BlockAddress, bytes: number, below: number): Promise<BlockHeadAnswer> {
+  if (!isVersionedStore(store)) throw new GalleonError('FAILED_PRECONDITION', 'this data node\'s store keeps no block versions', { hint: 'heads below a cut need the LevelDB block store' });
+  const { appliedSeq } = await store.pgState(a.volumeId, await pgOf(a));
+  const r = await store.readBelow(a, below);
+  if (r.kind === 'absent') return { kind: 'absent', appliedSeq };
+  if (r.kind === 'deleted') return { kind: 'deleted', appliedSeq, seq: r.seq, epoch: r.epoch };
+  return { kind: 'block', appliedSeq, seq: r.block.seq, epoch: r.block.epoch, head: r.block.data.subarray(0, bytes).toString('base64') };
+}
+
 /** POST /v1/block-heads/:volume: `body` is the parsed JSON (or what failed to parse: refused here). */
 export async function serveBlockHeads(store: BlockStore, pgOf: PgOf, parts: readonly string[], body: unknown, res: http.ServerResponse): Promise<void> {
   const volumeId = parts[2];
@@ -67,11 +97,13 @@ export async function serveBlockHeads(store: BlockStore, pgOf: PgOf, parts: read
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new GalleonError('INVALID_ARGUMENT', `block-heads body: ${issue === undefined ? 'wrong shape' : `${issue.path.map(String).join('.') || 'body'} ${issue.message}`}`.replace(/\s+/g, ' ').slice(0, 300), {
-      hint: `send {"blocks": [[inode, block], …]} with 1..${maxHeadsPerRequest} blocks and optionally "bytes" ≤ ${maxBlockHeadBytes}`,
+      hint: `send {"blocks": [[inode, block], …]} with 1..${maxHeadsPerRequest} blocks and optionally "bytes" ≤ ${maxBlockHeadBytes} and "below" (a cut)`,
     });
   }
   const bytes = parsed.data.bytes ?? defaultBlockHeadBytes;
+  const below = parsed.data.below;
   const heads = await Promise.all(parsed.data.blocks.map(async ([inode, blockNo]): Promise<BlockHeadAnswer> => {
+    if (below !== undefined) return headBelow(store, pgOf, { volumeId, inode, blockNo }, bytes, below);
     const { appliedSeq, h } = await headOf(store, pgOf, { volumeId, inode, blockNo }, bytes);
     if (h === null) return { kind: 'absent', appliedSeq };
     if (h.deleted) return { kind: 'deleted', appliedSeq, seq: h.seq, epoch: h.epoch };

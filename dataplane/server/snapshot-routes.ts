@@ -2,7 +2,8 @@
  * The data node's snapshot routes (issue #11), apart from the block server's own so that the
  * replication files stay untouched:
  *   GET  /v1/versions/:volume/:inode/:block?below=CUT&epoch=E  the block as of a cut (primary only)
- *        200 with the body, or 200 empty with `x-galleon-version: absent|deleted`
+ *        200 with the body, or 200 empty with `x-galleon-version: absent|deleted`, the PG's
+ *        watermark (read first) and a tombstone's seq (`x-galleon-deleted-seq`): issue #12
  *   GET  /v1/volume-blocks/:volume                              addresses with a live or kept entry
  *   GET  /v1/volume-versions/:volume                            kept versions here (tests, `snapshot get`)
  *   POST /v1/prune {volumeId, cuts, horizon, dryRun?}            drop versions no cut needs (paced)
@@ -39,6 +40,8 @@ export interface SnapshotRouteHost {
   nodeId: string;
   /** The volume's placement read again from the metadata service (not the cache). */
   freshPlacement(volumeId: string): Promise<VolumePlacement>;
+  /** The PG of an address under this node's placement. */
+  pgOf(address: BlockAddress): Promise<number>;
   /** Refuses unless this node is the PG's primary at `epoch` (as for ordinary reads). */
   admitPrimaryRead(address: BlockAddress, epoch: number): Promise<void>;
   readJson(req: http.IncomingMessage, maxBytes: number): Promise<unknown>;
@@ -63,9 +66,13 @@ export async function handleSnapshotRoute(host: SnapshotRouteHost, route: string
       const below = intParam('below', query.get('below'));
       const epochRaw = query.get('epoch');
       if (epochRaw !== null) await host.admitPrimaryRead(address, intParam('epoch', epochRaw));
+      // The watermark first, as for a block head: a reader of an encrypted volume judges an absence against the other replicas.
+      // A node that no longer places the volume (diagnostics of a departed copy) answers without it.
+      const appliedSeq = await host.pgOf(address).then((pg) => host.store.pgState(address.volumeId, pg)).then((s) => s.appliedSeq, () => null);
       const r = await versioned(host.store).readBelow(address, below);
       if (r.kind !== 'block') {
-        res.writeHead(200, { 'content-length': 0, [versionHeader]: r.kind, ...(r.kind === 'deleted' ? { [Header.epoch]: r.epoch } : {}) });
+        const deleted = r.kind === 'deleted' ? { [Header.epoch]: r.epoch, [Header.deletedSeq]: r.seq } : {};
+        res.writeHead(200, { 'content-length': 0, [versionHeader]: r.kind, ...(appliedSeq === null ? {} : { [Header.appliedSeq]: appliedSeq }), ...deleted });
         res.end();
         return true;
       }

@@ -751,22 +751,22 @@ export class LevelBlockStore implements BlockStore {
   /**
    * The newest entry of the block written at an epoch below `below` (a snapshot's cut): the live
    * entry when it is that old, else one reverse seek among the kept versions. `absent`: no entry
-   * below the cut; `deleted`: a tombstone is (the block did not exist at the cut).
+   * below the cut; `deleted`: a tombstone is (the block did not exist at the cut), with its seq.
    */
-  async readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number } | { kind: 'absent' }> {
+  async readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number; seq: number } | { kind: 'absent' }> {
     this.checkOpen();
     const key = blockKey(address);
     const pending = this.overlay.get(key.toString('latin1'));
     const liveValue = await withIoRetry('reading the block index', () => this.db.get(key));
     const live = liveValue === undefined ? null : decodeHeader(liveValue);
     if (pending !== undefined && pending.op.epoch < below && (live === null || live.seq < pending.op.seq)) {
-      return pending.op.kind === 'put' ? { kind: 'block', block: this.fromOverlay(pending.op, address) } : { kind: 'deleted', epoch: pending.op.epoch };
+      return pending.op.kind === 'put' ? { kind: 'block', block: this.fromOverlay(pending.op, address) } : { kind: 'deleted', epoch: pending.op.epoch, seq: pending.op.seq };
     }
     const found = live !== null && live.epoch < below && liveValue !== undefined ? [key, liveValue] as const : await versionBelow(this.db, address, below);
     if (found === null) return { kind: 'absent' };
     const h = decodeHeader(found[1]);
     const block = await this.readValue(found[1], address, found[0]);
-    return block === null ? { kind: 'deleted', epoch: h.epoch } : { kind: 'block', block };
+    return block === null ? { kind: 'deleted', epoch: h.epoch, seq: h.seq } : { kind: 'block', block };
   }
 
   /**

@@ -200,7 +200,7 @@ export interface KeptEntry { address: BlockAddress; kept: boolean; seq: number; 
 export interface VersionedStore {
   iterateKept(volumeId: string, pg: number): AsyncIterable<KeptEntry>;
   keepVersion(address: BlockAddress, entry: StoredBlock | { tombstone: true; seq: number; epoch: number; pg: number }): Promise<void>;
-  readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number } | { kind: 'absent' }>;
+  readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number; seq: number } | { kind: 'absent' }>;
   iterateVersionedAddresses(volumeId: string): AsyncIterable<BlockAddress>;
   pruneVersions(volumeId: string, opts: PruneOptions): Promise<PruneResult>;
   listVersions(volumeId: string): Promise<{ address: BlockAddress; epoch: number; seq: number }[]>;

@@ -6,6 +6,11 @@
  * node is stopped and putting back the entry of an older write (its body is still in the segment
  * file: segment GC is off), then starting the node again as the same PG's primary.
  *
+ * The same attacker can hide a live block instead: drop the primary's index entry, or replace it by
+ * a tombstone, so the primary answers BLOCK_NOT_FOUND (zeros through a mount) while the replicas
+ * hold the block — also for a read at a snapshot's cut (the kept version dropped from the
+ * primary's index). And honest deletes and rewrites racing reads must never be refused.
+ *
  * The checked client must refuse (INTEGRITY_ERROR naming the primary, counted and audited); a
  * client with the check off — today's read path — returns the old bytes, which proves each setup
  * really rolled the block back. A replica that claims a newer body it cannot show leaves the read
@@ -25,8 +30,8 @@ import { staleReadSink } from '../../../dataplane/client/freshness.js';
 import { createClusterKeyFile, dataKeyContext, InternalKeyProvider, newDataKey } from '../../../dataplane/client/key-providers.js';
 import { VolumeKeyring, type KeyringApi } from '../../../dataplane/client/keyring.js';
 import { StaticPlacementSource, type VolumePlacement } from '../../../dataplane/placement.js';
-import { computeCrc, decodeHeader, encodeHeader, headerBytes } from '../../../dataplane/store/header.js';
-import { blockKey } from '../../../dataplane/store/keys.js';
+import { computeCrc, decodeHeader, encodeHeader, HeaderFlag, headerBytes } from '../../../dataplane/store/header.js';
+import { blockKey, versionKey } from '../../../dataplane/store/keys.js';
 import { isGalleonError } from '../../../proto/errors.js';
 import type { AuditEvent } from '../../../proto/auth.js';
 import type { Volume, VolumeKeyRecord } from '../../../proto/metadata-types.js';
@@ -52,6 +57,8 @@ describe('rollback of an encrypted block by a node that controls its index (inte
   /** No key: reads bodies as stored. */
   let raw: BlockClient;
 
+  /** Placements of other volumes, installed again with the restarted node's address. */
+  const otherLayouts: (() => VolumePlacement)[] = [];
   const layout = (): VolumePlacement => cluster.placement(vol, [{ replicas: ['n1', 'n2', 'n3'], primary: 'n1', epoch: 1 }]);
   const at = (blockNo: number): { volumeId: string; inode: number; blockNo: number } => ({ volumeId: vol, inode: 0, blockNo });
 
@@ -98,6 +105,7 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     // A new port: every node and the clients learn the restarted node's address; n1 stays the primary.
     await cluster.install(layout());
     placement.set(layout());
+    for (const l of otherLayouts) { await cluster.install(l()); placement.set(l()); }
     assert.equal(layout().groups[0]?.primary, 'n1');
     return out;
   }
@@ -206,6 +214,7 @@ describe('rollback of an encrypted block by a node that controls its index (inte
       [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1]], bytes: 65 }), /^block-heads body: bytes Too big/],
       [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, -1]] }), /^block-heads body: blocks\.0\.1 Too small/],
       [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1]], extra: 1 }), /^block-heads body: body Unrecognized key/],
+      [`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1]], below: -1 }), /^block-heads body: below Too small/],
       [`/v1/block-heads/${vol}/0`, JSON.stringify({ blocks: [[0, 1]] }), /^block-heads path is \/v1\/block-heads\/:volume$/],
     ] as const) {
       const r = await post(path, body);
@@ -216,6 +225,10 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.equal(batch.status, 200);
     assert.deepEqual(batch.json.heads?.map((h) => h.kind), ['block', 'deleted', 'absent']);
     assert.equal(Buffer.from(batch.json.heads?.[0]?.head ?? '', 'base64').length, 24);
+    // Below a cut: the newest entry written at an epoch below it (every entry here is at epoch 1).
+    const atCut = async (below: number): Promise<string[] | undefined> => (await post(`/v1/block-heads/${vol}`, JSON.stringify({ blocks: [[0, 1], [0, 2], [7, 7]], below }))).json.heads?.map((h) => h.kind);
+    assert.deepEqual(await atCut(2), ['block', 'deleted', 'absent']);
+    assert.deepEqual(await atCut(1), ['absent', 'absent', 'absent']);
     assert.deepEqual(await pgStates(cluster.node('n2').address), before, 'no state changed');
   });
 
@@ -239,4 +252,96 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.ok((await checked.readBlock(vol, 0, 3)).data.equals(data));
     assert.equal(await staleCount('n2', 'unproven-claim'), 1);
   });
+
+  const staleTotal = async (): Promise<number> => {
+    const m = registry.getSingleMetric('galleon_client_stale_reads_total');
+    return (m === undefined ? [] : (await m.get()).values).reduce((n, x) => n + x.value, 0);
+  };
+
+  it('a primary whose index drops a live block, or replaces it by a tombstone at the write\'s seq: the not-found is refused, counted and audited against it', async () => {
+    const data = pattern(5, blockBytes);
+    await checked.writeBlock(vol, 0, 10, data, 'distributed');
+    const h = await withIndexOf('n1', async (db) => {
+      const entry = decodeHeader(await liveEntry(db, 10));
+      await db.del(blockKey(at(10)));
+      return entry;
+    });
+    await assert.rejects(unchecked.readBlock(vol, 0, 10), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), 'without the check the live block reads as never written (zeros through a mount)');
+    await assert.rejects(checked.readBlock(vol, 0, 10), (e: unknown) => {
+      assert.ok(isGalleonError(e, 'INTEGRITY_ERROR'), String(e));
+      assert.match(e.message, /^block 10 \(inode 0\) of volume vol-rollback: data node n1 answered not found \(no entry, its watermark at seq \d+\) for a block in-sync replica n[23] holds \(generation \d+:\d+, seq \d+\); refused/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    });
+    assert.equal(await staleCount('n1', 'hidden-block'), 1);
+    assert.ok(audit.some((e) => e.verb === 'block:stale-read' && e.object === `${vol}/0/10` && e.source === 'n1' && e.reason?.startsWith('hidden-block') === true), JSON.stringify(audit));
+    assert.ok(warnings.some((w) => w.includes('"node":"n1"') && w.includes('not found for a live block')), warnings.join(''));
+
+    // A tombstone (crc right) at the seq of the live write: one seq is one write or one delete.
+    assert.equal((await readFromNode(cluster.node('n2').address, vol, 0, 10)).seq, h.seq);
+    await withIndexOf('n1', async (db) => {
+      const fields = { flags: HeaderFlag.tombstone, epoch: h.epoch, seq: h.seq, pg: h.pg, length: 0 };
+      const value = Buffer.alloc(headerBytes);
+      encodeHeader(value, { ...fields, crc: computeCrc(fields, new Uint8Array(0)) });
+      await db.put(blockKey(at(10)), value);
+    });
+    await assert.rejects(unchecked.readBlock(vol, 0, 10), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'));
+    await assert.rejects(checked.readBlock(vol, 0, 10), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && e.message.includes(`data node n1 answered not found (deleted at seq ${h.seq}, its watermark at seq`));
+    assert.equal(await staleCount('n1', 'hidden-block'), 2);
+  });
+
+  it('honest deletes and rewrites racing reads on real nodes are never refused', async () => {
+    const before = await staleTotal();
+    const written: Buffer[] = [];
+    const readOne = async (): Promise<void> => {
+      try {
+        const { data } = await checked.readBlock(vol, 0, 11);
+        assert.ok(written.some((w) => w.equals(data)), 'a read returns one of the writes');
+      } catch (e) {
+        assert.ok(isGalleonError(e, 'BLOCK_NOT_FOUND'), String(e));
+      }
+    };
+    const rounds = 15;
+    for (let i = 0; i < rounds; i++) {
+      const data = pattern(200 + i, blockBytes);
+      written.push(data);
+      // `acknowledged`: the primary answers before the replicas apply, so reads meet writes and deletes in flight.
+      await Promise.all([checked.writeBlock(vol, 0, 11, data, 'acknowledged'), readOne(), readOne()]);
+      await Promise.all([checked.deleteBlock(vol, 0, 11, 'acknowledged'), readOne(), readOne()]);
+      // Right after the primary's tombstone: a replica may still hold the write, below the delete's seq.
+      await assert.rejects(checked.readBlock(vol, 0, 11), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'), `round ${i}`);
+    }
+    assert.equal(await staleTotal(), before, 'no read was refused and no replica was blamed');
+  });
+
+  it('a snapshot read (readVersion below a cut) whose version the primary dropped from its index: refused; the honest read passes', async () => {
+    const vv = 'vol-rollback-v';
+    const layoutAt = (epoch: number) => (): VolumePlacement => cluster.placement(vv, [{ replicas: ['n1', 'n2', 'n3'], primary: 'n1', epoch }]);
+    await cluster.install(layoutAt(1)());
+    placement.set(layoutAt(1)());
+    const old = pattern(6, blockBytes);
+    const now = pattern(7, blockBytes);
+    const first = await checked.writeBlock(vv, 0, 20, old, 'distributed');
+    // The cut: the PG moves to epoch 2 (what a snapshot's fence does); the next write keeps the epoch-1 body as a version.
+    otherLayouts.push(layoutAt(2));
+    await cluster.install(layoutAt(2)());
+    placement.set(layoutAt(2)());
+    await checked.writeBlock(vv, 0, 20, now, 'distributed');
+    const atCut = await checked.readVersion(vv, 0, 20, 2);
+    assert.ok(atCut.kind === 'block' && atCut.block.data.equals(old), 'the honest version read at the cut passes the check');
+    const live = await checked.readVersion(vv, 0, 20, 2 ** 48 - 1);
+    assert.ok(live.kind === 'block' && live.block.data.equals(now));
+
+    await withIndexOf('n1', (db) => db.del(versionKey({ volumeId: vv, inode: 0, blockNo: 20 }, first.epoch, first.seq)));
+    assert.equal((await unchecked.readVersion(vv, 0, 20, 2)).kind, 'absent', 'without the check the snapshot\'s block reads as never written');
+    await assert.rejects(checked.readVersion(vv, 0, 20, 2), (e: unknown) => {
+      assert.ok(isGalleonError(e, 'INTEGRITY_ERROR'), String(e));
+      assert.match(e.message, new RegExp(`^block 20 \\(inode 0\\) of volume ${vv}: data node n1 answered not found \\(no entry, its watermark at seq \\d+\\) for a block in-sync replica n[23] holds \\(generation \\d+:\\d+, seq ${first.seq}\\)`));
+      return true;
+    });
+    assert.ok(audit.some((e) => e.object === `${vv}/0/20` && e.source === 'n1'), JSON.stringify(audit));
+    // The live state of the same block is untouched and still reads.
+    assert.ok((await checked.readBlock(vv, 0, 20)).data.equals(now));
+  });
 });
+

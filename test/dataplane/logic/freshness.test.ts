@@ -6,8 +6,8 @@
  * the definition, and that an unanswering replica never changes a verdict.
  */
 import assert from 'node:assert/strict';
-import { compareGenerations, judgeServedBody } from '../../../dataplane/logic/freshness.js';
-import type { BodyGeneration, FreshnessVerdict, ReplicaHead, ServedBody } from '../../../dataplane/logic/freshness.js';
+import { compareGenerations, judgeNotFound, judgeServedBody } from '../../../dataplane/logic/freshness.js';
+import type { AbsenceVerdict, BodyGeneration, FreshnessVerdict, NotFoundClaim, ReplicaHead, ServedBody } from '../../../dataplane/logic/freshness.js';
 
 const g = (writerId: number, counter: number): BodyGeneration => ({ writerId, counter });
 const served: ServedBody = { gen: g(3, 7), seq: 10 };
@@ -80,5 +80,67 @@ describe('freshness: judgeServedBody', () => {
       }
     }
     assert.equal(checked, domain.length ** 2);
+  });
+});
+
+describe('freshness: judgeNotFound (a primary answering BLOCK_NOT_FOUND)', () => {
+  const never: NotFoundClaim = { deletedSeq: null, appliedSeq: 20 };
+  const deletedAt12: NotFoundClaim = { deletedSeq: 12, appliedSeq: 20 };
+
+  it('hiding: a live block on an in-sync replica where the primary has no entry is a write to verify; passed when its watermark says it applied it', () => {
+    assert.deepEqual(judgeNotFound(never, [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 10, appliedSeq: 20 }]),
+      { kind: 'hidden-write', node: 'b', gen: g(3, 7), seq: 10, passed: true });
+    // Above the primary's watermark (or no watermark given): still a contradiction, which only the retry rounds clear.
+    assert.deepEqual(judgeNotFound(never, [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 21, appliedSeq: 21 }]),
+      { kind: 'hidden-write', node: 'b', gen: g(3, 7), seq: 21, passed: false });
+    assert.equal(judgeNotFound({ deletedSeq: null, appliedSeq: null }, [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 1, appliedSeq: 1 }]).kind, 'hidden-write');
+    // The latest write by seq is named.
+    const v = judgeNotFound(never, [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 10, appliedSeq: 20 }, { node: 'c', kind: 'block', gen: g(3, 9), seq: 15, appliedSeq: 20 }]);
+    assert.deepEqual(v, { kind: 'hidden-write', node: 'c', gen: g(3, 9), seq: 15, passed: true });
+  });
+
+  it('a forged tombstone: at the seq of a replica\'s write, before it, or at a seq the replica passed without deleting', () => {
+    assert.equal(judgeNotFound(deletedAt12, [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 12, appliedSeq: 12 }]).kind, 'hidden-write');
+    assert.equal(judgeNotFound(deletedAt12, [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 14, appliedSeq: 14 }]).kind, 'hidden-write');
+    assert.equal(judgeNotFound(deletedAt12, [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 10, appliedSeq: 12 }]).kind, 'hidden-write');
+  });
+
+  it('the honest races are absent: a delete not yet on the replica, a delete everywhere, never written, an unanswering replica', () => {
+    const honest: [NotFoundClaim, ReplicaHead[]][] = [
+      // The primary has the tombstone at 12; the replica still holds the write at 10 and has not reached 12.
+      [deletedAt12, [{ node: 'b', kind: 'block', gen: g(3, 7), seq: 10, appliedSeq: 11 }]],
+      [deletedAt12, [{ node: 'b', kind: 'deleted', seq: 12, appliedSeq: 12 }]],
+      [deletedAt12, [{ node: 'b', kind: 'absent', appliedSeq: 30 }]],
+      [never, [{ node: 'b', kind: 'absent', appliedSeq: 30 }, { node: 'c', kind: 'deleted', seq: 4, appliedSeq: 30 }]],
+      [never, [{ node: 'b', kind: 'unknown' }]],
+      [never, []],
+    ];
+    for (const [claim, heads] of honest) assert.deepEqual(judgeNotFound(claim, heads), { kind: 'absent' }, JSON.stringify({ claim, heads }));
+  });
+
+  it('every pair of answers over a small domain agrees with the definition; an unknown answer never changes the verdict', () => {
+    const claims: NotFoundClaim[] = [{ deletedSeq: null, appliedSeq: null }, { deletedSeq: null, appliedSeq: 10 }, { deletedSeq: 10, appliedSeq: 10 }, { deletedSeq: 10, appliedSeq: 12 }];
+    const domain: ReplicaHead[] = [{ node: '?', kind: 'unknown' }, { node: '?', kind: 'absent', appliedSeq: 9 }, { node: '?', kind: 'absent', appliedSeq: 12 }];
+    for (const seq of [8, 10, 12]) for (const appliedSeq of [9, 10, 12]) if (appliedSeq >= seq) domain.push({ node: '?', kind: 'block', gen: g(3, seq), seq, appliedSeq }, { node: '?', kind: 'deleted', seq, appliedSeq });
+    const definition = (claim: NotFoundClaim, heads: ReplicaHead[]): AbsenceVerdict => {
+      const d = claim.deletedSeq;
+      const writes = heads.filter((h): h is Extract<ReplicaHead, { kind: 'block' }> => h.kind === 'block' && (d === null || h.seq >= d || h.appliedSeq >= d))
+        .sort((x, y) => y.seq - x.seq || x.node.localeCompare(y.node));
+      const w = writes[0];
+      return w === undefined ? { kind: 'absent' } : { kind: 'hidden-write', node: w.node, gen: w.gen, seq: w.seq, passed: claim.appliedSeq !== null && claim.appliedSeq >= w.seq };
+    };
+    let checked = 0;
+    for (const claim of claims) {
+      for (const x of domain) {
+        for (const y of domain) {
+          const heads = [{ ...x, node: 'b' }, { ...y, node: 'c' }];
+          const v = judgeNotFound(claim, heads);
+          assert.deepEqual(v, definition(claim, heads), JSON.stringify({ claim, heads }));
+          assert.deepEqual(judgeNotFound(claim, [...heads, { node: 'd', kind: 'unknown' }]), v);
+          checked++;
+        }
+      }
+    }
+    assert.equal(checked, claims.length * domain.length ** 2);
   });
 });
