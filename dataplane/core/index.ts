@@ -9,3 +9,4 @@ export {
   behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,
   type CatchUpStep, type HoleStep, type PeerState,
 } from './peering-rules.js';
+export { placementStep, type PlacementStep, type PlacementView } from './placement-rules.js';

@@ -326,8 +326,17 @@ export function primaryTick(c: PgRecord, out: PgAction[]): void {
   }
   if (c.now % every !== 0) return;
   const epoch = c.placement?.epoch ?? 0;
-  for (const id of others(c)) if ((c.replicaApplied.get(id) ?? 0) < c.applied) out.push({ t: 'send', to: id, msg: { t: 'catchUp', epoch } });
+  for (const id of others(c)) if ((c.replicaApplied.get(id) ?? 0) < c.applied && (c.outOfSync.has(id) || !awaited(c, id))) out.push({ t: 'send', to: id, msg: { t: 'catchUp', epoch } });
   for (const [replica, m] of c.outOfSync) if (m.committed < m.floor) out.push({ t: 'outOfSync', replica, floor: m.floor, epoch });
+}
+
+/**
+ * A write still waits for `replica`'s answer: an in-sync replica catches up by answering it (or
+ * failing it and being marked), not by a pull. One taken out of sync is asked whatever waits.
+ */
+function awaited(c: PgRecord, replica: string): boolean {
+  for (const p of c.pending.values()) if (p.acks.get(replica) === 'pending') return true;
+  return false;
 }
 
 export function leaveRole(c: PgRecord, out: PgAction[]): void {

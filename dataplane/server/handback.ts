@@ -24,15 +24,15 @@ export interface HandBackDeps {
 
 /**
  * Hands this node's copy of a PG it is no longer in to the PG's primary (`handBack`), once per
- * (PG, epoch); a failure is retried at the next heartbeat.
+ * (PG, epoch) — whether it must is the core's `placementStep`; a failure is retried at the next
+ * heartbeat.
  */
-export async function maybeHandBack(d: HandBackDeps, p: VolumePlacement, g: PlacementGroup): Promise<void> {
+export async function handBackLeft(d: HandBackDeps, p: VolumePlacement, g: PlacementGroup): Promise<void> {
   const r = d.rt(`${p.volumeId}/${g.pg}`);
   if (r.handedBack.has(g.epoch) || r.handingBack.has(g.epoch)) return;
-  const mine = await d.store.pgState(p.volumeId, g.pg);
-  if (mine.highestSeq === 0 || mine.epoch >= g.epoch) { r.handedBack.add(g.epoch); return; }
   r.handingBack.add(g.epoch);
   try {
+    const mine = await d.store.pgState(p.volumeId, g.pg);
     await handBack(d, p, g, mine.epoch, 'replicated');
     r.handedBack.add(g.epoch);
   } catch (err) {

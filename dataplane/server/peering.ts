@@ -10,14 +10,15 @@ import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import {
   admitPeering, admitReplicaOp, behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, handBackConcern, isStaleCopy, nextHole,
-  peeringMustFail, pullOrder,
+  peeringMustFail, placementStep, pullOrder, type PlacementStep, type PlacementView,
 } from '../core/index.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp } from '../store/types.js';
 import type { JournalFrameMeta } from '../wire.js';
 import { refusalError, staleEpochError } from './admission.js';
-import { handBack, maybeHandBack, type HandBackDeps } from './handback.js';
+import { handBack, handBackLeft, type HandBackDeps } from './handback.js';
+import { corePlacement } from './primary-drive.js';
 import type { PrimaryPg } from './pg-runtime.js';
 import type { PrimaryDrive } from './primary-drive.js';
 import type { ReplicaCtx, ReplicaDrive } from './replica-drive.js';
@@ -79,13 +80,19 @@ export class Peering extends PgWorker {
     if (g === undefined || added === undefined) return false; // never re-added: no need to read the store
     const st = await this.store.pgState(volumeId, pg);
     if (!isStaleCopy(g.replicas.includes(this.nodeId), added, st.epoch, st.highestSeq > 0 || st.appliedSeq > 0) || this.closed) return false;
-    if (this.rt(key).rejoining) return true;
-    this.rt(key).rejoining = true;
-    // Fenced in memory only: the store must not see the new epoch before the old copy is gone.
-    this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, g.epoch);
-    this.log.warn({ volumeId, pg, addedAt: added }, 'added back to a PG this node holds an older copy of: handing back, dropping it, resyncing from empty');
-    this.runRejoin(volumeId, pg);
+    this.startRejoin(volumeId, pg, g.epoch, added);
     return true;
+  }
+
+  /** Starts replacing a stale copy (once: a rejoin already running is left alone). */
+  private startRejoin(volumeId: string, pg: number, epoch: number, addedAt: number): void {
+    const r = this.rt(`${volumeId}/${pg}`);
+    if (r.rejoining || this.closed) return;
+    r.rejoining = true;
+    // Fenced in memory only: the store must not see the new epoch before the old copy is gone.
+    r.fencedEpoch = Math.max(r.fencedEpoch, epoch);
+    this.log.warn({ volumeId, pg, addedAt }, 'added back to a PG this node holds an older copy of: handing back, dropping it, resyncing from empty');
+    this.runRejoin(volumeId, pg);
   }
 
 
@@ -156,34 +163,43 @@ export class Peering extends PgWorker {
     });
   }
   /**
-   * A new placement arrived: record its epochs so older requests are refused from now on. With
-   * `onlyMine`, only groups this node belongs to are touched; groups it now leads are peered at
-   * once (so a replacement replica is resynced without waiting for client traffic), groups it
-   * no longer leads forget their primary state and lease.
+   * A new placement arrived: what it means for each group is the core's `placementStep` (record
+   * the epoch, peer as the new primary, step down, start the rejoin of a stale copy, hand a left
+   * group's copy back); this gathers what it needs to know (the store's state, what this node
+   * serves) and carries the steps out. With `onlyMine` (this node's heartbeat) roles are taken
+   * and left copies handed back; otherwise (an operator's static placement) only epochs recorded.
    */
   async adoptPlacement(p: VolumePlacement, onlyMine = false): Promise<void> {
     for (const g of p.groups) {
-      if (onlyMine && !g.replicas.includes(this.nodeId)) {
-        await maybeHandBack(this.handBacks, p, g);
-        continue;
-      }
-      if (await this.staleCopy(p.volumeId, g.pg, g.epoch)) continue;
-      await this.store.observeEpoch(p.volumeId, g.pg, g.epoch);
-      if (!onlyMine) continue;
       const key = `${p.volumeId}/${g.pg}`;
-      if (g.primary !== this.nodeId) {
+      const r = this.rt(key);
+      const st = await this.store.pgState(p.volumeId, g.pg);
+      const view: PlacementView = {
+        self: this.nodeId, recordedEpoch: st.epoch, applied: st.appliedSeq, highest: st.highestSeq,
+        servingEpoch: r.primary === undefined ? null : r.serving?.epoch ?? null, rejoining: r.rejoining,
+        handBackDone: r.handedBack.has(g.epoch) || r.handingBack.has(g.epoch), roles: onlyMine,
+      };
+      for (const step of placementStep(view, corePlacement(g, p))) await this.carryOut(p, g, step);
+    }
+  }
+
+  private async carryOut(p: VolumePlacement, g: PlacementGroup, step: PlacementStep): Promise<void> {
+    const key = `${p.volumeId}/${g.pg}`;
+    switch (step.t) {
+      case 'handBack': await handBackLeft(this.handBacks, p, g); return;
+      case 'nothingToHandBack': this.rt(key).handedBack.add(step.epoch); return;
+      case 'rejoin': this.startRejoin(p.volumeId, g.pg, g.epoch, step.addedAt); return;
+      case 'epoch': await this.store.observeEpoch(p.volumeId, g.pg, step.epoch); return;
+      case 'stepDown':
         this.rt(key).primary = undefined;
         this.leases?.drop(p.volumeId, g.pg);
-      } else {
-        const cached = this.rt(key).primary;
-        const current = cached === undefined ? undefined : await cached.catch(() => undefined);
-        if (current?.epoch !== g.epoch) {
-          this.primaryPg(p.volumeId, g.pg, g.epoch, g, p).catch((err: unknown) => {
-            if (isGalleonError(err)) this.log.warn({ key, code: err.code, reason: err.message }, 'peering failed; the next write retries it');
-            else this.log.warn({ err, key }, 'peering failed; the next write retries it');
-          });
-        }
-      }
+        return;
+      case 'peer':
+        this.primaryPg(p.volumeId, g.pg, step.epoch, g, p).catch((err: unknown) => {
+          if (isGalleonError(err)) this.log.warn({ key, code: err.code, reason: err.message }, 'peering failed; the next write retries it');
+          else this.log.warn({ err, key }, 'peering failed; the next write retries it');
+        });
+        return;
     }
   }
 

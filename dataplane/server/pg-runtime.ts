@@ -25,6 +25,8 @@ export interface PrimaryPg {
   runtime: PgRuntime;
   /** The metadata calls carrying the core's out-of-sync marks, one in flight per replica. */
   marks: Map<string, MarkCall>;
+  /** Replicas with a catch-up request in flight (the core's `catchUp` messages, one at a time per replica). */
+  catchUps: Set<string>;
   /**
    * Blocks taken from a hand-back at this epoch, with the version of their data (its origin):
    * a second hand-back of the block is compared with that, not with the new seq (simulator
@@ -52,7 +54,6 @@ export interface MarkCall {
   /** Highest floor the core asked for. */
   want: number;
   sending: boolean;
-  nudging: boolean;
 }
 
 /** What a primary answers for a write acknowledged at its concern. */

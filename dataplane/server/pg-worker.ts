@@ -6,7 +6,7 @@
  * (primary-path.ts) and `ReplicaPath` (replica-path.ts); it holds no state of its own.
  */
 import { GalleonError } from '../../proto/errors.js';
-import { breakNames, regressionBreakNames, type CoreFaults } from '../core/index.js';
+import { breakNames, defaultCoreLimits, regressionBreakNames, type CoreFaults, type CoreLimits } from '../core/index.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { PlacementSource } from '../placement.js';
@@ -22,6 +22,12 @@ export const trimEveryEntries = 1024;
 export const gapGraceMs = 300;
 /** Bytes per journal read from another node (catch-up, hand-back). */
 export const catchUpMaxBytes = 16 * 1024 * 1024;
+/**
+ * The core's limits in the server. A forward is retried and timed out by the transport (`Peers`,
+ * I/O), whose failure is a `nack`: the core's own forward retries on ticks (the simulator's
+ * network loses messages silently) are off here.
+ */
+export const serverCoreLimits: CoreLimits = { ...defaultCoreLimits, forwardRetryTicks: Number.POSITIVE_INFINITY };
 
 /**
  * Test-only: `GALLEON_TEST_CORE_FAULTS=name[,name]` switches on deliberate breaks of the

@@ -5,23 +5,30 @@
  * records, the answer to the client — and turns what comes back (store done or failed, a
  * replica's answer, a mark committed or refused, the lease lapsing) into core events. It decides
  * nothing: the seq, whether a concern is met (rule 1 included), fencing and trimming are the
- * core's. What it still owns is I/O policy: retrying a mark the service did not take, asking a
- * replica taken out of sync to catch up, and which error object carries the core's answer.
+ * core's, and so is what is due as time passes — the primary's record is ticked from one timer
+ * per served epoch (`primaryTickMs`): a lapsed lease is stepped in before each tick, a mark the
+ * service did not take is asked again and a replica behind is asked to catch up when the core
+ * says so. What it still owns is I/O: the transport's retries and timeouts of each call, one
+ * call in flight per replica and mark, and which error object carries the core's answer.
  */
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
-import { PgCore, type ErrorCodeOut, type PeerMsg, type PgAction, type PgEvent, type PgPlacement } from '../core/index.js';
+import { PgCore, defaultCoreLimits, type ErrorCodeOut, type PeerMsg, type PgAction, type PgEvent, type PgPlacement } from '../core/index.js';
+import type { TimerHandle } from '../clock.js';
 import { nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
 import type { PgState } from '../store/types.js';
 import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
 import { staleEpochError } from './admission.js';
 import type { CoreWrite, MarkCall, PgRuntime, PrimaryPg, WriteResult } from './pg-runtime.js';
-import { PgWorker } from './pg-worker.js';
+import { PgWorker, serverCoreLimits } from './pg-worker.js';
 
-/** A primary retries an out-of-sync mark the metadata service did not take after this long. */
-export const outOfSyncRetryMs = 500;
-/** A primary asks a replica it took out of sync to catch up this often, until it answers. */
-export const outOfSyncNudgeMs = 1_000;
+/**
+ * A primary's record is ticked this often while it serves an epoch. The core re-sends a mark the
+ * metadata service did not take, and asks a replica behind with no write outstanding to catch
+ * up, every `resendTicks` ticks: `outOfSyncRetryMs`.
+ */
+export const primaryTickMs = 100;
+export const outOfSyncRetryMs = primaryTickMs * defaultCoreLimits.resendTicks;
 /**
  * Test-only fault hook (tests of seq reuse): with GALLEON_TEST_DIE_AFTER_FORWARD=1 the first
  * write this process serves as primary is forwarded but never stored here, and the process
@@ -53,14 +60,41 @@ export class PrimaryDrive extends PgWorker {
   newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, st: PgState, held: readonly number[], groupHighest: number): PrimaryPg {
     const { pg, epoch } = group;
     const r = this.rt(`${volumeId}/${pg}`);
-    r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults);
+    r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults, serverCoreLimits);
     const p = corePlacement(group, placement);
-    const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, runtime: r, marks: new Map(), handedBack: new Map() };
+    const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, runtime: r, marks: new Map(), catchUps: new Set(), handedBack: new Map() };
     this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq });
     this.run(ppg, null, { t: 'peeredByShell', p, groupHighest });
     // Without leases (static placements) the primary role alone lets it acknowledge.
     if (this.leases === null) this.run(ppg, null, { t: 'lease', epoch, valid: true });
+    this.startTicks(ppg);
     return ppg;
+  }
+
+  private readonly tickTimers = new Set<TimerHandle>();
+  private closed = false;
+
+  /** Ticks the record while `ppg` is what this node serves the PG with (the lease is checked first: `step`). */
+  private startTicks(ppg: PrimaryPg): void {
+    let timer: TimerHandle | undefined;
+    const tick = (): void => {
+      if (timer !== undefined) this.tickTimers.delete(timer);
+      if (this.closed || !this.current(ppg)) return;
+      // The replica path ticks the record while it serves as a replica (replica-path.ts `watchGap`).
+      const r = ppg.core.r;
+      if (r.role !== 'primary' || r.placement?.epoch !== ppg.epoch) return;
+      this.step(ppg, { t: 'tick' });
+      timer = this.clock.setTimeout(tick, primaryTickMs);
+      this.tickTimers.add(timer);
+    };
+    timer = this.clock.setTimeout(tick, primaryTickMs);
+    this.tickTimers.add(timer);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.tickTimers) this.clock.clearTimeout(t);
+    this.tickTimers.clear();
   }
 
   /**
@@ -132,7 +166,8 @@ export class PrimaryDrive extends PgWorker {
   }
 
   private send(ppg: PrimaryPg, cur: CoreWrite | null, to: string, msg: PeerMsg): void {
-    invariant(msg.t === 'forward' && cur?.op !== undefined, `the primary path sends only the forward of the write it orders, not ${msg.t}`);
+    if (msg.t === 'catchUp') { this.askCatchUp(ppg, to, msg.epoch); return; }
+    invariant(msg.t === 'forward' && cur?.op !== undefined, `the primary path sends only the forward of the write it orders and catch-up requests, not ${msg.t}`);
     const { op, dieAfterForward: dieNow } = cur;
     const seqs = [op.seq];
     const target = nodeOf(cur.placement, to).address;
@@ -201,7 +236,7 @@ export class PrimaryDrive extends PgWorker {
   private mark(ppg: PrimaryPg, replica: string, floor: number): void {
     if (this.leases === null) { this.run(ppg, null, { t: 'marked', replica, floor }); return; }
     let m = ppg.marks.get(replica);
-    if (m === undefined) { m = { want: 0, sending: false, nudging: false }; ppg.marks.set(replica, m); }
+    if (m === undefined) { m = { want: 0, sending: false }; ppg.marks.set(replica, m); }
     m.want = Math.max(m.want, floor);
     if (!m.sending) this.sendMark(ppg, replica, m);
   }
@@ -216,32 +251,33 @@ export class PrimaryDrive extends PgWorker {
       this.log.warn({ volumeId, pg, epoch, replica, floor }, 'replica failed a write; marked out of sync');
       this.step(ppg, { t: 'marked', replica, floor });
       if (m.want > floor) this.sendMark(ppg, replica, m);
-      this.nudge(ppg, replica, m);
     }, (err: unknown) => {
       m.sending = false;
       if (isGalleonError(err, 'STALE_EPOCH') || isGalleonError(err, 'FAILED_PRECONDITION')) {
         this.step(ppg, { t: 'markRefused', replica, epoch });
         return;
       }
+      // The core asks again on a later tick (its `outOfSync` for a floor not committed yet).
       this.log.warn({ volumeId, pg, replica, code: isGalleonError(err) ? err.code : undefined }, 'out-of-sync mark not taken; retrying');
-      this.clock.setTimeout(() => {
-        if (!this.current(ppg)) return;
-        if (this.leases !== null && ppg.core.r.lease && !this.leases.valid(volumeId, pg, epoch)) this.run(ppg, null, { t: 'lease', epoch, valid: false });
-        if (!m.sending) this.sendMark(ppg, replica, m);
-      }, outOfSyncRetryMs);
     });
   }
 
-  /** Asks a replica taken out of sync to catch up from this primary, until it answers. */
-  private nudge(ppg: PrimaryPg, replica: string, m: MarkCall): void {
-    if (m.nudging) return;
-    m.nudging = true;
-    const attempt = (): void => {
-      if (!this.current(ppg)) { m.nudging = false; return; }
-      this.placement.getPlacement(ppg.volumeId)
-        .then((p) => this.peers.requestCatchUp(nodeOf(p, replica).address, ppg.volumeId, ppg.pg, this.nodeId, ppg.epoch))
-        .then(() => { m.nudging = false; }, () => { this.clock.setTimeout(attempt, outOfSyncNudgeMs); });
-    };
-    this.clock.setTimeout(attempt, outOfSyncNudgeMs);
+  /**
+   * The core asks `replica` (behind, nothing outstanding to it) to catch up from this primary: one
+   * request in flight per replica; its answer, the replica's watermark after a synced catch-up, is
+   * a durable `ack` of no write. A failure waits for the core to ask again.
+   */
+  private askCatchUp(ppg: PrimaryPg, replica: string, epoch: number): void {
+    if (this.leases === null || ppg.catchUps.has(replica) || !this.current(ppg)) return;
+    ppg.catchUps.add(replica);
+    this.placement.getPlacement(ppg.volumeId)
+      .then((p) => this.peers.requestCatchUp(nodeOf(p, replica).address, ppg.volumeId, ppg.pg, this.nodeId, epoch))
+      .then((res) => {
+        ppg.catchUps.delete(replica);
+        this.step(ppg, { t: 'msg', from: replica, msg: { t: 'ack', epoch, seqs: [], durable: true, applied: res.appliedSeq } });
+      }, (err: unknown) => {
+        ppg.catchUps.delete(replica);
+        this.log.debug({ volumeId: ppg.volumeId, pg: ppg.pg, replica, code: isGalleonError(err) ? err.code : undefined }, 'catch-up request failed; the core asks again');
+      });
   }
 }

@@ -28,7 +28,7 @@ import type { PgRecord } from '../core/index.js';
 export { catchUpMaxBytes, gapGraceMs, trimEveryEntries } from './pg-worker.js';
 export { peeringTimeoutMs, rejoinRetryMs, resyncBatchBlocks } from './peering.js';
 export { handBackCompareAttempts } from './primary-path.js';
-export { outOfSyncNudgeMs, outOfSyncRetryMs } from './primary-drive.js';
+export { outOfSyncRetryMs, primaryTickMs } from './primary-drive.js';
 export type { WriteResult } from './pg-runtime.js';
 export type { ReplicaWrite } from './replica-path.js';
 
@@ -38,6 +38,7 @@ export class Replicator {
   private readonly peering: Peering;
   private readonly primaryPath: PrimaryPath;
   private readonly replicaPath: ReplicaPath;
+  private readonly drive: PrimaryDrive;
 
   constructor(
     nodeId: string,
@@ -60,6 +61,7 @@ export class Replicator {
     const gate = new EpochGate({ nodeId, faults: coreFaults, store, placement, log, rt, clock });
     const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults, clock };
     const drive = new PrimaryDrive(d);
+    this.drive = drive;
     const replicas = new ReplicaDrive(d, drive);
     this.peering = new Peering(d, drive, replicas);
     this.primaryPath = new PrimaryPath(d, this.peering, drive);
@@ -105,5 +107,6 @@ export class Replicator {
   close(): void {
     this.peering.close();
     this.replicaPath.close();
+    this.drive.close();
   }
 }

@@ -238,6 +238,29 @@ describe('dataplane/core: PgCore', () => {
     assert.deepEqual(of(core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 1, seqs: [2], durable: true, applied: 2 } }), 'trim'), [{ t: 'trim', upto: 2 }]);
   });
 
+  it('ticks ask a replica behind to catch up while no write waits for its answer or once it is out of sync, and re-send a mark not committed yet', () => {
+    // The server's limits: forwards are retried by its transport, never by ticks.
+    const core = new PgCore('a', { epoch: 3, applied: 4, trimmedTo: 0, held: [] }, {}, { ...defaultCoreLimits, forwardRetryTicks: Number.POSITIVE_INFINITY });
+    core.step({ t: 'peeredByShell', p: placement(3, 'a'), groupHighest: 4 });
+    core.step({ t: 'lease', epoch: 3, valid: true });
+    const ticks = (n: number): PgAction[] => Array.from({ length: n }, () => core.step({ t: 'tick' })).flat();
+    const every = defaultCoreLimits.resendTicks;
+    assert.deepEqual(of(ticks(every), 'send').map((s) => [s.to, s.msg.t]), [['b', 'catchUp'], ['c', 'catchUp']], 'both are behind the primary\'s watermark 4');
+    stored(core, core.step(write(1, 'replicated', 3))); // seq 5, waiting for b and c
+    assert.deepEqual(of(ticks(4 * every), 'send'), [], 'a write waits for both: they catch up by answering it, and it is not forwarded again');
+    core.step({ t: 'msg', from: 'b', msg: { t: 'ack', epoch: 3, seqs: [5], durable: true, applied: 5 } });
+    const failed = core.step({ t: 'msg', from: 'c', msg: { t: 'nack', epoch: 3, seqs: [5], newer: 3 } });
+    assert.deepEqual(of(failed, 'outOfSync'), [{ t: 'outOfSync', replica: 'c', floor: 5, epoch: 3 }]);
+    const later = ticks(every);
+    assert.deepEqual(of(later, 'send').map((s) => [s.to, s.msg.t]), [['c', 'catchUp']], 'b answered at 5; c failed the write and is behind');
+    assert.deepEqual(of(later, 'outOfSync'), [{ t: 'outOfSync', replica: 'c', floor: 5, epoch: 3 }], 'the mark is asked again until the service takes it');
+    core.step({ t: 'marked', replica: 'c', floor: 5 });
+    stored(core, core.step(write(2, 'replicated', 3))); // seq 6, waiting for b and c
+    const marked = ticks(every);
+    assert.deepEqual(of(marked, 'outOfSync'), [], 'committed');
+    assert.deepEqual(of(marked, 'send').map((s) => [s.to, s.msg.t]), [['c', 'catchUp']], 'c, out of sync, is asked whatever waits; b answers seq 6');
+  });
+
   describe('the replica path as the shell drives it (replicaByShell, then msg forward)', () => {
     const fwd = (epoch: number, seqs: number[], sync = true, trimSeq = 0): PgEvent => ({
       t: 'msg', from: 'a', msg: { t: 'forward', epoch, entries: seqs.map((seq) => ({ seq, epoch, block: seq, value: `v${seq}` })), sync, trimSeq },

@@ -11,7 +11,7 @@ import { defaultCoreLimits } from '../../../dataplane/core/index.js';
 import { pgOf } from '../../../dataplane/logic/routing.js';
 import { StaticPlacementSource } from '../../../dataplane/placement.js';
 import { MemoryNetwork } from '../../../dataplane/server/memory-transport.js';
-import { gapGraceMs, Replicator } from '../../../dataplane/server/replication.js';
+import { gapGraceMs, primaryTickMs, Replicator } from '../../../dataplane/server/replication.js';
 import { MemoryBlockStore } from '../../../dataplane/store/memory-store.js';
 import { blockIn, pgForwarded, transportConformance, twoNodePlacement } from '../conformance/transport.conformance.js';
 import { pattern, waitFor } from '../helpers.js';
@@ -92,6 +92,30 @@ describe('Replicator on the in-memory store, transport and clock', () => {
       // When to pull was the core's: its record was ticked gapTicks times (gapTickMs each) and returned the pull.
       assert.equal(replicators[1]?.coreRecord('tv', pgForwarded)?.now, defaultCoreLimits.gapTicks);
       assert.deepEqual((await n2.read(a)).data, pattern(1, 256));
+    } finally {
+      for (const r of replicators) r.close();
+    }
+  });
+
+  it('a primary\'s record is ticked on the injected clock while it serves the epoch, and no more once a placement names another primary', async () => {
+    const clock = new ManualClock();
+    const { replicators } = await memoryWorld(clock);
+    try {
+      const p = twoNodePlacement(addresses);
+      for (const r of replicators) await r.adoptPlacement(p);
+      const [r1] = replicators as [Replicator, Replicator];
+      const a = blockIn(pgForwarded, 1, (inode, blockNo) => pgOf(inode, blockNo, 2));
+      const w = await r1.primaryWrite(a, pattern(1, 256), 1, 'replicated');
+      assert.deepEqual([w.seq, w.epoch], [1, 1]);
+      const rec = r1.coreRecord('tv', pgForwarded);
+      assert.deepEqual([rec?.role, rec?.phase, rec?.now], ['primary', 'active', 0]);
+      clock.advance(primaryTickMs * 3);
+      assert.equal(rec?.now, 3, 'one tick per primaryTickMs of the clock');
+      // The metadata service moved the PG to n2 at epoch 2: n1's placement step is `stepDown`.
+      const moved = { ...p, groups: p.groups.map((g) => ({ ...g, primary: 'n2', epoch: 2 })) };
+      await r1.adoptPlacement(moved, true);
+      clock.advance(primaryTickMs * 3);
+      assert.equal(rec?.now, 3, 'a primary that stepped down is not ticked as one');
     } finally {
       for (const r of replicators) r.close();
     }
