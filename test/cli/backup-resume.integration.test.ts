@@ -14,13 +14,13 @@ import { join } from 'node:path';
 import type { ClusterStatus, Snapshot, Volume } from '../../proto/metadata-types.js';
 import type { UpResult } from '../../cli/local/cluster.js';
 import { isGalleonError } from '../../proto/errors.js';
-import { MetadataClient } from '../../metadata/service/client.js';
-import { BlockClient } from '../../dataplane/client/block-client.js';
-import { MetadataPlacementSource } from '../../dataplane/placement.js';
+import type { MetadataClient } from '../../metadata/service/client.js';
+import type { BlockClient } from '../../dataplane/client/block-client.js';
 import type { BackupResult } from '../../dataplane/backup/engine.js';
 import type { JobView } from '../../dataplane/backup/service.js';
 import { restoringLabel } from '../../dataplane/backup/logic/manifest.js';
 import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { upPlainCluster } from './plain-cluster.js';
 
 const blockSize = 4096;
 
@@ -53,13 +53,7 @@ describe('galleon backup restore resumes after kill -9; backup snapshots left be
     root = await makeTempDir('galleon-backup-resume-');
     clusterDir = join(root, 'cluster');
     // The test's own clients write and read blocks directly: no TLS, no tokens (each has its own suite).
-    const r = await runCli(['up', '--no-auth', '--insecure-plaintext', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json'], {}, 180_000);
-    assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
-    up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress };
-    await waitFor('three data nodes up', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
-    meta = new MetadataClient({ addresses: up.cluster.nodes.map((n) => n.bindAddress), clientId: `backup-resume-test-${process.pid}` });
-    blocks = new BlockClient({ placement: new MetadataPlacementSource(meta), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+    ({ up, env, meta, blocks } = await upPlainCluster(clusterDir, `backup-resume-test-${process.pid}`));
     await mkdir(join(root, 'target-dir'));
     await json(['backup-target', 'add', 'local', '--dir', join(root, 'target-dir')]);
   });

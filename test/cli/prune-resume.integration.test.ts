@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import type { ClusterStatus, Snapshot, Volume } from '../../proto/metadata-types.js';
 import type { UpResult } from '../../cli/local/cluster.js';
-import { MetadataClient } from '../../metadata/service/client.js';
-import { BlockClient } from '../../dataplane/client/block-client.js';
-import { MetadataPlacementSource } from '../../dataplane/placement.js';
+import type { MetadataClient } from '../../metadata/service/client.js';
+import type { BlockClient } from '../../dataplane/client/block-client.js';
 import { alive, cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers.js';
+import { upPlainCluster } from './plain-cluster.js';
 
 const blockSize = 4096;
 const blocks = 1500;
@@ -51,13 +51,7 @@ describe('a snapshot delete\'s prune resumes after kill -9 of the daemon running
     root = await makeTempDir('galleon-prune-resume-');
     clusterDir = join(root, 'cluster');
     // The test's own clients write blocks and read the nodes' versions directly: no TLS, no tokens.
-    const r = await runCli(['up', '--no-auth', '--insecure-plaintext', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json'], {}, 180_000);
-    assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
-    up = JSON.parse(r.stdout) as UpResult;
-    env = { GALLEON_ADDRESS: up.cluster.daemonAddress };
-    await waitFor('three data nodes up', 60_000, async () => (await json<ClusterStatus>(['cluster', 'status'])).dataNodes.filter((n) => n.state === 'up').length === 3);
-    meta = new MetadataClient({ addresses: up.cluster.nodes.map((n) => n.bindAddress), clientId: `prune-resume-test-${process.pid}` });
-    client = new BlockClient({ placement: new MetadataPlacementSource(meta), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50 });
+    ({ up, env, meta, blocks: client } = await upPlainCluster(clusterDir, `prune-resume-test-${process.pid}`));
   });
 
   after(async function () {
