@@ -33,9 +33,7 @@ function summaryOf(output: string): Summary {
 describe('data-plane chaos run (3 metadata + 3 data nodes, kill -9, loss and divergence checks)', function () {
   this.timeout(180_000);
 
-  afterEach(() => {
-    killRunningChaos();
-  });
+  afterEach(() => killRunningChaos());
 
   it('loses no replicated write and leaves identical replicas after 60 s of kill -9 and node loss', async () => {
     const { code, output } = await runChaos(['--seconds', '60', '--node-loss-every', '2'], 150_000);

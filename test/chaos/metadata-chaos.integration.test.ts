@@ -19,9 +19,7 @@ function summaryOf(output: string): { kills: number; operations: number; acknowl
 describe('metadata chaos run (3 members, SIGKILL, linearizability check)', function () {
   this.timeout(180_000);
 
-  afterEach(() => {
-    killRunningChaos();
-  });
+  afterEach(() => killRunningChaos());
 
   it('loses no acknowledged write and stays linearizable through 60 s of kill -9', async () => {
     const { code, output } = await runChaos(['--seconds', '60'], 150_000);

@@ -1,12 +1,19 @@
 /**
  * Runs a chaos script (`chaos/<name>.ts`) as CI does, in its own process group so that a
- * timeout — or an `after` hook after a failure — takes every process it started down with it.
+ * timeout — or an `after` hook after a failure — takes every process it started down with it,
+ * and then removes the run's folder (the script removes it itself only when it ends on its own).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../../chaos/lib/wait.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const termGraceMs = 5_000;
+/** After SIGKILL, how long the group may take to be gone before its folder is removed anyway. */
+const groupGoneTimeoutMs = 10_000;
+/** The folder a run names on its first line (`… dir /tmp/galleon-dchaos-XXXX`). */
+const runDirPattern = /\bdir (\/\S*galleon-\S+)/;
 
 export interface ChaosRunResult {
   code: number | null;
@@ -14,6 +21,7 @@ export interface ChaosRunResult {
 }
 
 let running: ChildProcess | null = null;
+let runningOutput: () => string = () => '';
 
 export function runChaosScript(script: string, args: string[], timeoutMs: number): Promise<ChaosRunResult> {
   return new Promise((resolve, reject) => {
@@ -24,12 +32,13 @@ export function runChaosScript(script: string, args: string[], timeoutMs: number
       detached: true,
     });
     running = child;
+    runningOutput = () => output;
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const timer = setTimeout(() => {
       killGroup(child, 'SIGTERM');
-      setTimeout(() => killGroup(child, 'SIGKILL'), termGraceMs).unref();
+      setTimeout(() => { void killAndClean(child, output); }, termGraceMs).unref();
       reject(new Error(`chaos run did not finish within ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
     child.once('exit', (code) => {
@@ -41,9 +50,28 @@ export function runChaosScript(script: string, args: string[], timeoutMs: number
   });
 }
 
-/** For `after` hooks: kill whatever chaos run is still going. */
-export function killRunningChaos(): void {
-  if (running !== null) killGroup(running, 'SIGKILL');
+/** For `after` hooks: kill whatever chaos run is still going, then remove its folder. */
+export async function killRunningChaos(): Promise<void> {
+  if (running !== null) await killAndClean(running, runningOutput());
+}
+
+/** SIGKILL to the group, a wait until it is gone, then the run's folder removed (unless `--keep-dir`). */
+async function killAndClean(child: ChildProcess, output: string): Promise<void> {
+  const pid = child.pid;
+  // To the group even when the script itself is gone: a node it started may have outlived SIGTERM.
+  if (pid !== undefined && groupAlive(pid)) process.kill(-pid, 'SIGKILL');
+  if (pid !== undefined) await waitFor('the chaos run\'s processes to be gone', groupGoneTimeoutMs, () => (groupAlive(pid) ? undefined : true)).catch(() => undefined);
+  const dir = runDirPattern.exec(output)?.[1];
+  if (dir !== undefined && !output.includes('--keep-dir')) await rm(dir, { recursive: true, force: true });
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
