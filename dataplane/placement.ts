@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { GalleonError } from '../proto/errors.js';
 import type { MetadataApi, PlacementGroup } from '../proto/metadata-types.js';
+import { firstIssue } from './wire.js';
 
 export interface NodeInfo {
   id: string;
@@ -78,8 +79,7 @@ const placementSchema = z.looseObject({
 export function validatePlacement(raw: unknown): VolumePlacement {
   const r = placementSchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new GalleonError('INVALID_ARGUMENT', `placement must be {volumeId, pgCount, groups[], nodes{}}: ${issue === undefined ? 'wrong shape' : `${issue.path.map(String).join('.') || 'body'} ${issue.message}`}`.replace(/\s+/g, ' '));
+    throw new GalleonError('INVALID_ARGUMENT', `placement must be {volumeId, pgCount, groups[], nodes{}}: ${firstIssue(r.error)}`);
   }
   const p = raw as VolumePlacement;
   if (p.groups.length !== p.pgCount) throw new GalleonError('INVALID_ARGUMENT', `placement has ${p.groups.length} groups for pgCount ${p.pgCount}`);

@@ -28,6 +28,7 @@ import { GalleonError, isSerializedError } from '../proto/errors.js';
 import type { SerializedError } from '../proto/errors.js';
 import { writeConcernOrder } from '../proto/metadata-types.js';
 import type { WriteConcern } from '../proto/metadata-types.js';
+import type { ZodError } from 'zod';
 import type { BlockAddress } from './store/types.js';
 
 export const Header = {
@@ -470,4 +471,10 @@ export function intParam(name: string, raw: string | string[] | null | undefined
   const n = /^\d{1,16}$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isSafeInteger(n)) throw new GalleonError('INVALID_ARGUMENT', `${name} must be a non-negative integer, got ${JSON.stringify(v.slice(0, 40))}`, { hint: `pass ${name} as decimal digits` });
   return n;
+}
+
+/** A zod failure as one line: the first wrong field and what is wrong with it (bad input gets one line). */
+export function firstIssue(error: ZodError): string {
+  const issue = error.issues[0];
+  return (issue === undefined ? 'wrong shape' : `${issue.path.map(String).join('.') || 'body'} ${issue.message}`).replace(/\s+/g, ' ');
 }

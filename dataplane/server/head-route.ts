@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { GalleonError } from '../../proto/errors.js';
 import type { BlockAddress, BlockHead, BlockStore } from '../store/types.js';
 import { isVersionedStore } from '../store/versions.js';
-import { blockHeadKindHeader, defaultBlockHeadBytes, Header, intParam, maxBlockHeadBytes, maxHeadsPerRequest, type BlockHeadAnswer } from '../wire.js';
+import { blockHeadKindHeader, defaultBlockHeadBytes, firstIssue, Header, intParam, maxBlockHeadBytes, maxHeadsPerRequest, type BlockHeadAnswer } from '../wire.js';
 
 export const blockHeadRoute = 'GET /v1/block-head';
 /** The same for many blocks of one volume in one request: what a reader's concurrent reads ask one replica. */
@@ -67,7 +67,7 @@ export async function serveBlockHead(store: BlockStore, pgOf: PgOf, parts: reado
     throw new GalleonError('INVALID_ARGUMENT', `bytes must be at most ${maxBlockHeadBytes}, got ${bytes}`, { hint: 'a block head is the seal header only; read the body with GET /v1/blocks' });
   }
   const { appliedSeq, h } = await headOf(store, pgOf, address, bytes);
-  const kind = h === null ? 'absent' : h.deleted ? 'deleted' : 'block';
+  const { kind } = answerOf(appliedSeq, h);
   res.writeHead(200, {
     'content-length': h?.head.length ?? 0, [blockHeadKindHeader]: kind, [Header.appliedSeq]: appliedSeq,
     ...(h === null ? {} : { [Header.seq]: h.seq, [Header.epoch]: h.epoch }),
@@ -80,6 +80,13 @@ export async function serveBlockHead(store: BlockStore, pgOf: PgOf, parts: reado
  * A block's head as of a cut: its newest entry below `below` (`readBelow`, which reads and verifies
  * the whole version body: a head-only form would need a store method), the watermark read first.
  */
+/** What a node holds of one block, as the heads answer it. */
+function answerOf(appliedSeq: number, h: BlockHead | null): BlockHeadAnswer {
+  if (h === null) return { kind: 'absent', appliedSeq };
+  if (h.deleted) return { kind: 'deleted', appliedSeq, seq: h.seq, epoch: h.epoch };
+  return { kind: 'block', appliedSeq, seq: h.seq, epoch: h.epoch, head: h.head.toString('base64') };
+}
+
 async function headBelow(store: BlockStore, pgOf: PgOf, a: BlockAddress, bytes: number, below: number): Promise<BlockHeadAnswer> {
   if (!isVersionedStore(store)) throw new GalleonError('FAILED_PRECONDITION', 'this data node\'s store keeps no block versions', { hint: 'heads below a cut need the LevelDB block store' });
   const { appliedSeq } = await store.pgState(a.volumeId, await pgOf(a));
@@ -95,8 +102,7 @@ export async function serveBlockHeads(store: BlockStore, pgOf: PgOf, parts: read
   if (volumeId === undefined || parts.length !== 3) throw new GalleonError('INVALID_ARGUMENT', 'block-heads path is /v1/block-heads/:volume', { hint: 'name one volume; the blocks go in the body' });
   const parsed = headsBody.safeParse(body);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new GalleonError('INVALID_ARGUMENT', `block-heads body: ${issue === undefined ? 'wrong shape' : `${issue.path.map(String).join('.') || 'body'} ${issue.message}`}`.replace(/\s+/g, ' ').slice(0, 300), {
+    throw new GalleonError('INVALID_ARGUMENT', `block-heads body: ${firstIssue(parsed.error)}`.slice(0, 300), {
       hint: `send {"blocks": [[inode, block], …]} with 1..${maxHeadsPerRequest} blocks and optionally "bytes" ≤ ${maxBlockHeadBytes} and "below" (a cut)`,
     });
   }
@@ -105,9 +111,7 @@ export async function serveBlockHeads(store: BlockStore, pgOf: PgOf, parts: read
   const heads = await Promise.all(parsed.data.blocks.map(async ([inode, blockNo]): Promise<BlockHeadAnswer> => {
     if (below !== undefined) return headBelow(store, pgOf, { volumeId, inode, blockNo }, bytes, below);
     const { appliedSeq, h } = await headOf(store, pgOf, { volumeId, inode, blockNo }, bytes);
-    if (h === null) return { kind: 'absent', appliedSeq };
-    if (h.deleted) return { kind: 'deleted', appliedSeq, seq: h.seq, epoch: h.epoch };
-    return { kind: 'block', appliedSeq, seq: h.seq, epoch: h.epoch, head: h.head.toString('base64') };
+    return answerOf(appliedSeq, h);
   }));
   const text = JSON.stringify({ heads });
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });

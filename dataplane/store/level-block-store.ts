@@ -905,13 +905,18 @@ export class LevelBlockStore implements BlockStore {
     const st = await this.pgState(volumeId, pg);
     // An empty commit after every group staged so far: index batches land in order, so once it
     // settles every write the state above counts is in the index.
-    await this.enqueue<number>((resolve, reject) => ({ kind: 'fence', sync: false, bytes: 0, resolve, reject }));
+    await this.fence(false);
     return st;
   }
 
   async heldSeqs(volumeId: string, pg: number): Promise<number[]> {
     this.checkOpen();
     return [...(await this.loadPg(volumeId, pg)).above].sort((a, b) => a - b);
+  }
+
+  /** An empty commit after every group queued so far (`sync`: the log synced too). */
+  private fence(sync: boolean): Promise<number> {
+    return this.enqueue<number>((resolve, reject) => ({ kind: 'fence', sync, bytes: 0, resolve, reject }));
   }
 
   async listPgs(): Promise<{ volumeId: string; pg: number }[]> {
@@ -941,7 +946,7 @@ export class LevelBlockStore implements BlockStore {
       segments: this.segments,
       pins: this.pins,
       scanBlockIndex: () => this.scanIndexes([prefix, versionPrefix()]),
-      fence: (sync) => this.enqueue<number>((resolve, reject) => ({ kind: 'fence', sync, bytes: 0, resolve, reject })),
+      fence: (sync) => this.fence(sync),
       relocate: (items) => this.enqueue<number>((resolve, reject) => ({
         kind: 'relocate', items, sync: true, bytes: items.reduce((n, r) => n + r.body.byteLength, 0), resolve, reject,
       })),
