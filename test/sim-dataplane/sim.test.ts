@@ -34,7 +34,7 @@ describe('sim-dataplane: deterministic replication simulation', function () {
       assert.equal(failures, '', `failing seeds:\n${failures}`);
       // The faults must actually happen, or the run proves nothing.
       const sum = (k: keyof SimResult['stats']): number => results.reduce((s, r) => s + r.stats[k], 0);
-      for (const k of ['crashes', 'wipes', 'partitions', 'failovers', 'handBacks', 'fullResyncs', 'writesAcked', 'readsServed'] as const) {
+      for (const k of ['crashes', 'wipes', 'partitions', 'isolations', 'failovers', 'handBacks', 'fullResyncs', 'writesAcked', 'readsServed'] as const) {
         assert.ok(sum(k) > seedsPerBatch / 10, `${k} happened (${sum(k)})`);
       }
     });

@@ -31,6 +31,8 @@ export interface SimStats {
   crashes: number;
   wipes: number;
   partitions: number;
+  /** Primaries isolated with their links stalled (`isolate`). */
+  isolations: number;
   failovers: number;
   handBacks: number;
   fullResyncs: number;
@@ -43,6 +45,8 @@ const concerns: readonly WriteConcern[] = ['acknowledged', 'durable', 'replicate
 export const blocksPerPg = 3;
 /** After healing, every PG must be whole and its replicas identical within this long. */
 export const convergeBoundMs = 4_000;
+/** Messages a stalled link holds (a connection's send queue); beyond this it drops them. */
+const maxStalledPerLink = 256;
 
 type Ev =
   | { k: 'tick'; node: string; inc: number }
@@ -56,7 +60,8 @@ type Ev =
   | { k: 'answer'; req: number; a: Extract<PgAction, { t: 'answer' }> | { t: 'read'; value: string | null } }
   | { k: 'timeout'; req: number }
   | { k: 'fault' }
-  | { k: 'restart'; node: string };
+  | { k: 'restart'; node: string }
+  | { k: 'rejoin'; node: string };
 type Timed = Ev & { at: number; seq: number };
 
 interface SimNode {
@@ -74,7 +79,7 @@ export interface Req { client: number; pg: number; block: number; kind: 'write' 
 
 export class World {
   readonly rng: Prng;
-  readonly stats: SimStats = { events: 0, writesAcked: 0, readsServed: 0, crashes: 0, wipes: 0, partitions: 0, failovers: 0, handBacks: 0, fullResyncs: 0, convergedMs: -1 };
+  readonly stats: SimStats = { events: 0, writesAcked: 0, readsServed: 0, crashes: 0, wipes: 0, partitions: 0, isolations: 0, failovers: 0, handBacks: 0, fullResyncs: 0, convergedMs: -1 };
   readonly log: string[] = [];
   traceHash = 0x811c9dc5;
   now = 0;
@@ -84,6 +89,20 @@ export class World {
   private readonly heap = new EventHeap<Timed>();
   private nextSeq = 0;
   private readonly cuts = new Set<string>();
+  /**
+   * Stalled links (`a>b`): messages from a to b wait in the link's queue and are delivered, in
+   * order, when the stall ends — a frozen connection or a paused process whose writes flush late.
+   */
+  private readonly stalls = new Map<string, { pg: number; msg: PeerMsg }[]>();
+  /** Nodes isolated by `toggleMetaCut` (cut from the metadata service, their links stalled) until their `rejoin`. */
+  private readonly isolated = new Set<string>();
+  /**
+   * PGs whose primary was deposed while isolated; half of those isolations heal as soon as the
+   * new primary serves (0–10 ms later): the adversarial interleaving in which the deposed
+   * primary's queued forwards reach replicas that recorded the new epoch before the new primary's
+   * own writes fill those seqs.
+   */
+  private readonly deposed = new Map<number, string>();
   readonly reqs = new Map<number, Req>();
   private nextReq = 1;
   private nextValue = 1;
@@ -102,7 +121,7 @@ export class World {
     this.meta = new Meta(infos, this.pgCount, 3, { leaseTtlMs: 200, downAfterMs: 300, freshBeatMs: 2 * beatMs }, (k) => this.rng.nextInt(k));
     this.faults = opts.breakName === undefined ? {} : { [opts.breakName]: true };
     this.limits = { forwardRetryTicks: 3, forwardAttempts: 3, gapTicks: 3, resendTicks: 5, trimEveryEntries: 1 + this.rng.nextInt(6), maxPendingWrites: 64 };
-    this.net = { drop: this.rng.nextInt(4) * 0.03, dup: this.rng.nextInt(3) * 0.03, slow: this.rng.nextInt(3) * 0.05, stuck: this.rng.nextInt(3) * 0.01 };
+    this.net = { drop: this.rng.nextInt(4) * 0.03, dup: this.rng.nextInt(3) * 0.03, slow: this.rng.nextInt(3) * 0.05, stuck: this.rng.nextInt(3) * 0.01,  };
     this.nodes = infos.map((i) => ({ id: i.id, alive: true, inc: 1, wiped: false, metaCut: false, stores: [], cores: [], leaseUntil: [] }));
     for (const node of this.nodes) {
       node.stores = Array.from({ length: this.pgCount }, () => new SimStore(new Set(opts.storeBreak === undefined ? [] : [opts.storeBreak])));
@@ -162,6 +181,7 @@ export class World {
       case 'timeout': return this.onTimeout(ev.req);
       case 'fault': return this.onFault();
       case 'restart': return this.onRestart(ev.node);
+      case 'rejoin': return this.onRejoin(ev.node);
     }
   }
 
@@ -177,8 +197,14 @@ export class World {
 
   step(n: SimNode, pg: number, ev: PgEvent): void {
     if (ev.t !== 'tick') this.trace(`${n.id}/${pg} <- ${ev.t === 'msg' ? ev.msg.t : ev.t}`);
-    const actions = (n.cores[pg] as PgCore).step(ev);
+    const core = n.cores[pg] as PgCore;
+    const actions = core.step(ev);
     for (const a of actions) this.act(n, pg, a);
+    const old = this.deposed.get(pg);
+    if (old !== undefined && core.r.role === 'primary' && core.r.phase === 'active' && old !== n.id) {
+      this.deposed.delete(pg);
+      this.push(this.rng.between(0, 10), { k: 'rejoin', node: old });
+    }
     this.check.afterStep(n, pg);
   }
 
@@ -222,7 +248,27 @@ export class World {
     return this.cuts.has(`${from}>${to}`);
   }
 
+  /** Queues a message on a stalled link (sent, or in flight when the stall began); false if the link is not stalled. */
+  private stalled(from: string, to: string, pg: number, msg: PeerMsg): boolean {
+    const q = this.stalls.get(`${from}>${to}`);
+    if (q === undefined) return false;
+    if (q.length < maxStalledPerLink) q.push({ pg, msg });
+    return true;
+  }
+
+  /** Ends every stall of `id` (or all): each link's queue is delivered in order, a moment apart. */
+  private unstall(id: string | null): void {
+    for (const [link, q] of [...this.stalls]) {
+      const [from, to] = link.split('>') as [string, string];
+      if (id !== null && from !== id && to !== id) continue;
+      this.stalls.delete(link);
+      const base = this.rng.between(1, 12);
+      q.forEach(({ pg, msg }, i) => this.push(base + i, { k: 'deliver', from, to, pg, msg }));
+    }
+  }
+
   private send(from: string, to: string, pg: number, msg: PeerMsg): void {
+    if (this.stalled(from, to, pg, msg)) return;
     if (this.linkCut(from, to) || this.rng.chance(this.net.drop)) return;
     const copies = this.rng.chance(this.net.dup) ? 2 : 1;
     for (let i = 0; i < copies; i++) this.push(this.delay(), { k: 'deliver', from, to, pg, msg });
@@ -236,6 +282,7 @@ export class World {
 
   private onDeliver(from: string, to: string, pg: number, msg: PeerMsg): void {
     const n = this.node(to);
+    if (this.stalled(from, to, pg, msg)) return;
     if (!n.alive || this.linkCut(from, to)) return;
     if (msg.t !== 'handBack') { this.step(n, pg, { t: 'msg', from, msg }); return; }
     const blocks = (n.stores[pg] as SimStore).volatile.blocks;
@@ -299,6 +346,8 @@ export class World {
     this.meta.control(this.now, (id) => this.now - (this.meta.lastBeat.get(id) ?? 0) <= 2 * beatMs);
     this.meta.pgs.forEach((g, pg) => {
       if (g.primary !== before[pg]) this.stats.failovers++;
+      const was = before[pg];
+      if (was !== undefined && g.primary !== was && this.isolated.has(was) && this.rng.chance(0.5)) this.deposed.set(pg, was);
       const shown = `pg ${pg} e${g.epoch} ${g.primary} [${g.replicas.join(',')}] in-sync [${[...g.inSync].join(',')}]`;
       if (shown !== this.shownPlacements[pg]) { this.trace(`meta: ${shown}`); this.shownPlacements[pg] = shown; }
     });
@@ -356,7 +405,8 @@ export class World {
     if (roll < 3 && n.alive) this.crash(n, false);
     else if (roll === 3 && n.alive && this.mayWipe(n)) this.crash(n, true);
     else if (roll < 6) this.partition(n);
-    else if (roll === 6) n.metaCut = !n.metaCut;
+    else if (roll === 6) this.toggleMetaCut(n);
+    else if (roll === 8) this.isolate(this.node(this.rng.pick(this.meta.pgs).primary));
     else if (roll === 7 && this.cuts.size > 0) this.cuts.clear();
   }
 
@@ -398,6 +448,40 @@ export class World {
     this.check.onRestart(n);
   }
 
+  /** Cuts a node from the metadata service (its lease lapses, it is marked down, its PGs fail over) or reconnects it. */
+  private toggleMetaCut(n: SimNode): void {
+    n.metaCut = !n.metaCut;
+    if (!n.metaCut && this.isolated.delete(n.id)) this.unstall(n.id);
+  }
+
+  /**
+   * Isolates a current primary for 0.4–1 s: cut from the metadata service and from every node, its links
+   * stalled instead of dropping. A deposed primary's forwards (and its peers' answers) wait in the
+   * queues and land after the new primary peered — old-epoch messages on copies that recorded the
+   * new epoch, which only the replicas' epoch check keeps out (`acceptOldEpoch`: without
+   * isolation it was caught in 1 seed of 300).
+   */
+  private isolate(n: SimNode): void {
+    if (n.metaCut || !n.alive) return;
+    this.stats.isolations++;
+    this.trace(`isolate ${n.id}`);
+    n.metaCut = true;
+    for (const o of this.nodes) {
+      if (o === n) continue;
+      for (const link of [`${n.id}>${o.id}`, `${o.id}>${n.id}`]) if (!this.stalls.has(link)) this.stalls.set(link, []);
+    }
+    this.isolated.add(n.id);
+    this.push(this.rng.between(400, 1000), { k: 'rejoin', node: n.id });
+  }
+
+  /** The isolation ends: the node's stalled links flush and it reaches the metadata service again. */
+  private onRejoin(id: string): void {
+    const n = this.node(id);
+    if (!this.isolated.delete(id)) return;
+    n.metaCut = false;
+    this.unstall(id);
+  }
+
   private partition(n: SimNode): void {
     this.stats.partitions++;
     const others = this.nodes.filter((o) => o !== n);
@@ -417,6 +501,9 @@ export class World {
     this.healing = true;
     this.healStartedAt = this.now;
     this.cuts.clear();
+    this.isolated.clear();
+    this.deposed.clear();
+    this.unstall(null);
     for (const n of this.nodes) {
       n.metaCut = false;
       if (!n.alive) this.push(this.rng.between(1, 20), { k: 'restart', node: n.id });
