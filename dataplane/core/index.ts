@@ -9,4 +9,6 @@ export {
   behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,
   type CatchUpStep, type HoleStep, type PeerState,
 } from './peering-rules.js';
+export { nextPeeringMove, peeringProbed, startPeering, type PeeringAnswer, type PeeringMove, type PeeringPlan, type PeeringStart } from './peering-plan.js';
+export { afterHandBack, rejoinSteps, type HandBackStep } from './handback-rules.js';
 export { placementStep, type PlacementStep, type PlacementView } from './placement-rules.js';

@@ -7,6 +7,7 @@
 import { invariant } from '../../proto/errors.js';
 import * as primary from './primary.js';
 import { fence, hasCopy, newRecord, raiseEpoch, reply, setPhase, type PgRecord } from './record.js';
+import { afterHandBack } from './handback-rules.js';
 import { isStaleCopy } from './peering-rules.js';
 import * as replica from './replica.js';
 import { defaultCoreLimits, type BlockVersion, type CoreFaults, type CoreLimits, type PeerMsg, type PgAction, type PgEvent, type PgPlacement, type PgRestore } from './types.js';
@@ -219,14 +220,14 @@ function finishHandBack(c: PgRecord, out: PgAction[]): void {
   invariant(h !== null && c.placement !== null, 'finishing a hand-back that started');
   c.handBack = null;
   c.rejoining = false;
-  out.push({ t: 'drop' });
-  c.applied = 0;
-  c.held.clear();
-  c.trimmedTo = 0;
-  raiseEpoch(c, c.placement.epoch, out);
-  if (h.rejoin && c.placement.replicas.some((r) => r.id === c.self)) {
-    c.role = 'replica';
-    out.push({ t: 'send', to: c.placement.primary, msg: { t: 'pull', epoch: c.placement.epoch, fromSeq: 1 } });
+  const p = c.placement;
+  for (const step of afterHandBack(h.rejoin, p.replicas.some((r) => r.id === c.self), p.epoch)) {
+    switch (step.t) {
+      case 'drop': out.push({ t: 'drop' }); c.applied = 0; c.held.clear(); c.trimmedTo = 0; break;
+      case 'epoch': raiseEpoch(c, step.epoch, out); break;
+      case 'catchUp': c.role = 'replica'; out.push({ t: 'send', to: p.primary, msg: { t: 'pull', epoch: p.epoch, fromSeq: 1 } }); break;
+      default: invariant(false, `no ${step.t} after a hand-back`);
+    }
   }
 }
 

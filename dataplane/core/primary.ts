@@ -9,9 +9,10 @@ import {
   failPending, highest, others, raiseEpoch, reply, setPhase, storeAction, fence, type PendingWrite, type PgRecord,
 } from './record.js';
 import { staleEpoch } from './admission.js';
-import { behindAfterPeering, groupHighestSeq, nextHole } from './peering-rules.js';
+import { behindAfterPeering } from './peering-rules.js';
+import { nextPeeringMove, peeringProbed, startPeering, type PeeringPlan } from './peering-plan.js';
 import { everyReplicaAnswered, handBackConcern, takeHandedBack } from './rules.js';
-import type { BlockVersion, Entry, PeerMsg, PgAction, PgPlacement, Version, WriteConcern } from './types.js';
+import type { BlockVersion, Entry, JournalFill, PeerMsg, PgAction, PgPlacement, Version, WriteConcern } from './types.js';
 import { dataVersion, versionAfter } from './types.js';
 
 export function startClaim(c: PgRecord, out: PgAction[]): void {
@@ -45,33 +46,62 @@ export function onPeerAnswer(c: PgRecord, from: string, m: Extract<PeerMsg, { t:
 }
 
 /**
- * Every replica answered: pull every seq some member holds and this node lacks, record a noop at
- * any seq below the group's highest that nobody holds (its writer died before it landed), and
- * start assigning above the highest seq any member holds — so no seq is given to two writes.
+ * Every replica answered: play the peering plan (`peering-plan.ts`, the moves the block server
+ * carries out with journal reads) over the fills the answers carried — pull what members hold
+ * beyond this node's journal (a full copy when one's journal was trimmed past it), record a noop
+ * at any seq below the group's highest that nobody holds (its writer died before it landed) —
+ * and start assigning above the highest seq any member holds, so no seq is given to two writes.
  */
 function finishPeering(c: PgRecord, out: PgAction[]): void {
   const epoch = c.placement?.epoch ?? 0;
-  const groupHighest = groupHighestSeq(highest(c), c.peerAnswers.values());
-  let full: { blocks: BlockVersion[]; applied: number } | null = null;
-  const found = new Map<number, Entry>();
-  for (const a of c.peerAnswers.values()) {
-    if (a.fill.full !== null && a.fill.full.applied > c.applied && (full === null || a.fill.full.applied > full.applied)) full = a.fill.full;
-    for (const e of a.fill.entries) if (!found.has(e.seq)) found.set(e.seq, e);
-  }
-  const entries: Entry[] = [];
-  if (!c.faults.skipPeeringCatchUp) {
-    const from = Math.max(c.applied, full?.applied ?? 0);
-    for (let s = from + 1; s <= groupHighest; s++) {
-      if (c.held.has(s)) continue;
-      const pulled = found.get(s);
-      const step = nextHole(s - 1, groupHighest, true, pulled !== undefined);
-      entries.push(step === 'pull' && pulled !== undefined ? pulled : { seq: s, epoch, block: 0, value: null });
+  const answers = [...c.peerAnswers].map(([id, a]) => ({ id, state: { applied: a.applied, highest: a.highest } }));
+  const start = startPeering(highest(c), answers, true, Number.POSITIVE_INFINITY);
+  invariant(start.ok, 'the core peers once every replica answered');
+  const j: VirtualJournal = { applied: c.applied, held: new Set(c.held), entries: new Map(), full: null };
+  if (c.faults.skipPeeringCatchUp !== true) playPlan(c, start.plan, j, epoch);
+  c.nextSeq = Math.max(start.plan.groupHighest, c.lastAssigned) + 1;
+  const entries = [...j.entries.values()].sort((a, b) => a.seq - b.seq);
+  storeAction(c, out, entries, j.full, true, { kind: 'peered', epoch });
+}
+
+/** What peering will have stored once its store action lands: the watermark it reaches, the seqs held, what it adds. */
+interface VirtualJournal {
+  applied: number;
+  held: Set<number>;
+  entries: Map<number, Entry>;
+  full: { blocks: BlockVersion[]; applied: number } | null;
+}
+
+/** The plan's moves over the answers' fills: a pull takes a member's fill, a probe asks the fills, a noop fills a dead seq. */
+function playPlan(c: PgRecord, plan: PeeringPlan, j: VirtualJournal, epoch: number): void {
+  for (;;) {
+    const move = nextPeeringMove(plan, j.applied, false);
+    switch (move.t) {
+      case 'pull': takeFill(j, c.peerAnswers.get(move.from)?.fill ?? null); break;
+      case 'probe': peeringProbed(plan, move.seq, [...c.peerAnswers.values()].some((a) => a.fill.entries.some((e) => e.seq === move.seq))); break;
+      case 'noop': addEntry(j, { seq: move.seq, epoch, block: 0, value: null }); break;
+      case 'done': return;
+      case 'wait': case 'fail': invariant(false, `the core's peering holds every fill: no ${move.t}`);
     }
-  } else {
-    full = null;
   }
-  c.nextSeq = Math.max(groupHighest, c.lastAssigned) + 1;
-  storeAction(c, out, entries, full, true, { kind: 'peered', epoch });
+}
+
+/** A member's fill onto the virtual journal: its full copy when it moves the watermark, then every entry above it not held. */
+function takeFill(j: VirtualJournal, fill: JournalFill | null): void {
+  if (fill === null) return;
+  if (fill.full !== null && fill.full.applied > j.applied) {
+    j.full = fill.full;
+    j.applied = fill.full.applied;
+    for (const s of [...j.held]) if (s <= j.applied) j.held.delete(s);
+    for (const s of [...j.entries.keys()]) if (s <= j.applied) j.entries.delete(s);
+  }
+  for (const e of fill.entries) if (e.seq > j.applied && !j.held.has(e.seq)) addEntry(j, e);
+}
+
+function addEntry(j: VirtualJournal, e: Entry): void {
+  j.entries.set(e.seq, e);
+  j.held.add(e.seq);
+  while (j.held.delete(j.applied + 1)) j.applied++;
 }
 
 /** The pulled entries are durable: serve, and tell replicas that are behind to catch up. */

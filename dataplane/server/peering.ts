@@ -9,8 +9,8 @@
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import {
-  admitPeering, admitReplicaOp, behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, handBackConcern, isStaleCopy, nextHole,
-  peeringMustFail, placementStep, pullOrder, type PlacementStep, type PlacementView,
+  admitPeering, admitReplicaOp, catchUpAfterFetch, catchUpTrimmed, isStaleCopy, nextPeeringMove,
+  peeringProbed, placementStep, rejoinSteps, startPeering, type HandBackStep, type PlacementStep, type PlacementView,
 } from '../core/index.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
@@ -121,28 +121,35 @@ export class Peering extends PgWorker {
     if (!this.rt(key).rejoining) return;
     const p = await this.gate.sharedRefresh(volumeId);
     const g = groupOf(p, pg);
-    if (!g.replicas.includes(this.nodeId)) {
-      // Removed again before we were done: an ordinary stale copy (hand-back, then lifecycle drop).
-      this.rt(key).rejoining = false;
-      return;
-    }
     const mine = await this.store.pgState(volumeId, pg);
-    if (mine.highestSeq > 0) {
-      // The primary forwards the hand-back to this node too, which refuses it, and so may another
-      // replica added back with it: count only on in-sync ones, else on the primary alone.
-      const others = g.inSync.filter((id) => id !== this.nodeId && id !== g.primary);
-      await handBack(this.handBacks, p, g, mine.epoch, handBackConcern(others.length));
+    // The primary forwards the hand-back to this node too, which refuses it, and so may another
+    // replica added back with it: count only on in-sync ones, else on the primary alone.
+    const otherInSync = g.inSync.filter((id) => id !== this.nodeId && id !== g.primary).length;
+    const steps = rejoinSteps({ member: g.replicas.includes(this.nodeId), holdsAnything: mine.highestSeq > 0, otherInSync, epoch: g.epoch });
+    for (const step of steps) await this.rejoinStep(step, p, pg, g, mine);
+  }
+
+  /** One step of a rejoin, as the core's `rejoinSteps` orders them (I/O only). */
+  private async rejoinStep(step: HandBackStep, p: VolumePlacement, pg: number, g: PlacementGroup, mine: { epoch: number; appliedSeq: number }): Promise<void> {
+    const volumeId = p.volumeId;
+    const r = this.rt(`${volumeId}/${pg}`);
+    switch (step.t) {
+      // Removed again before we were done: an ordinary stale copy (hand-back, then lifecycle drop).
+      case 'leave': r.rejoining = false; return;
+      case 'offer': await handBack(this.handBacks, p, g, mine.epoch, step.concern); return;
+      case 'settle': await Promise.all([...r.applying]); return;
+      case 'drop': await this.store.dropPg(volumeId, pg); this.forgetPg(volumeId, pg); return;
+      case 'epoch':
+        await this.store.observeEpoch(volumeId, pg, Math.max(step.epoch, r.fencedEpoch));
+        r.rejoining = false;
+        this.log.warn({ volumeId, pg, epoch: g.epoch, had: mine.appliedSeq }, 'dropped the copy from before this node was added back; catching up from empty');
+        return;
+      case 'catchUp':
+        this.catchUp(volumeId, pg, nodeOf(p, g.primary).address, g.epoch).catch((err: unknown) => {
+          this.log.warn({ volumeId, pg, code: isGalleonError(err) ? err.code : undefined }, 'catch-up after the drop failed; the primary asks again');
+        });
+        return;
     }
-    await Promise.all([...this.rt(key).applying]);
-    await this.store.dropPg(volumeId, pg);
-    this.forgetPg(volumeId, pg);
-    await this.store.observeEpoch(volumeId, pg, Math.max(g.epoch, this.rt(key).fencedEpoch));
-    this.rt(key).rejoining = false;
-    this.log.warn({ volumeId, pg, epoch: g.epoch, had: mine.appliedSeq }, 'dropped the copy from before this node was added back; catching up from empty');
-    const primary = nodeOf(p, g.primary).address;
-    this.catchUp(volumeId, pg, primary, g.epoch).catch((err: unknown) => {
-      this.log.warn({ volumeId, pg, code: isGalleonError(err) ? err.code : undefined }, 'catch-up after the drop failed; the primary asks again');
-    });
   }
 
   /**
@@ -311,55 +318,48 @@ export class Peering extends PgWorker {
     const answers = await Promise.all(others.map(async (id) => {
       const address = nodeOf(placement, id).address;
       try {
-        return { id, address, state: await this.peers.peer(address, volumeId, pg, epoch, this.nodeId, peeringTimeoutMs) };
+        const st = await this.peers.peer(address, volumeId, pg, epoch, this.nodeId, peeringTimeoutMs);
+        return { id, state: { applied: st.appliedSeq, highest: st.highestSeq } };
       } catch (err) {
         if (isGalleonError(err, 'STALE_EPOCH')) throw err; // deposed already
         this.log.warn({ volumeId, pg, epoch, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica unreachable during peering');
-        return { id, address, state: null };
+        return { id, state: null };
       }
     }));
-    const missing = answers.filter((a) => a.state === null).map((a) => a.id);
-    const everyMustAnswer = this.leases !== null;
-    if (peeringMustFail(missing.length, everyMustAnswer)) {
-      throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg} at epoch ${epoch} needs every replica; ${missing.join(', ')} did not answer`, {
-        hint: 'retry: the replica is coming back, or the metadata service replaces it once it is marked down', details: { missing },
+    const mine = await this.store.pgState(volumeId, pg);
+    const start = startPeering(mine.highestSeq, answers, this.leases !== null, peeringPullRounds);
+    if (!start.ok) {
+      throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg} at epoch ${epoch} needs every replica; ${start.missing.join(', ')} did not answer`, {
+        hint: 'retry: the replica is coming back, or the metadata service replaces it once it is marked down', details: { missing: start.missing },
       });
     }
-    const reached = answers.flatMap((a) => (a.state === null ? [] : [{ id: a.id, address: a.address, state: { applied: a.state.appliedSeq, highest: a.state.highestSeq } }]));
-    const mine = await this.store.pgState(volumeId, pg);
-    const groupHighest = groupHighestSeq(mine.highestSeq, reached.map((a) => a.state));
+    const plan = start.plan;
+    const addressOf = (id: string): string => nodeOf(placement, id).address;
     let now = mine;
-    for (let round = 0; round < peeringPullRounds; round++) {
-      for (const src of pullOrder(reached, now.appliedSeq)) {
-        if (src.state.highest <= now.appliedSeq) continue; // an earlier source of this round brought it
-        await this.pullForPeering(volumeId, pg, src.address, epoch);
-        now = await this.store.pgState(volumeId, pg);
+    // The core's plan decides every move (peering-plan.ts); this loop only carries them out.
+    for (;;) {
+      const move = nextPeeringMove(plan, now.appliedSeq, this.rt(`${volumeId}/${pg}`).catchingUp);
+      switch (move.t) {
+        case 'pull': await this.pullForPeering(volumeId, pg, addressOf(move.from), epoch); break;
+        case 'probe': peeringProbed(plan, move.seq, await this.anyHolds(plan.reached.map((a) => ({ address: addressOf(a.id) })), volumeId, pg, move.seq, epoch)); break;
+        case 'wait': await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, gapGraceMs); }); break;
+        case 'noop':
+          await this.store.write({ kind: 'noop', address: { volumeId, inode: 0, blockNo: 0 }, pg, seq: move.seq, epoch }, { sync: true, onlyIfNewer: true });
+          this.log.warn({ volumeId, pg, epoch, seq: move.seq }, 'peering: no member holds this seq; recorded a noop');
+          break;
+        case 'fail':
+          throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg}: still missing seqs ${move.from}..${move.to}`, { hint: 'retry shortly' });
+        case 'done':
+          if (now.appliedSeq > mine.appliedSeq) this.log.info({ volumeId, pg, epoch, had: mine.appliedSeq, now: now.appliedSeq }, 'peering: pulled missing entries from replicas');
+          for (const id of move.catchUp) {
+            this.peers.requestCatchUp(addressOf(id), volumeId, pg, this.nodeId, epoch)
+              .catch((err: unknown) => this.log.warn({ volumeId, pg, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica catch-up after peering failed'));
+          }
+          this.log.info({ volumeId, pg, epoch, reached: plan.reached.length, of: others.length, appliedSeq: now.appliedSeq }, 'peered as primary');
+          return move.groupHighest;
       }
-      // The rule decides; whether some member holds the seq is asked (I/O) only when it matters.
-      let step = nextHole(now.appliedSeq, groupHighest, everyMustAnswer, true);
-      if (step === 'pull') step = nextHole(now.appliedSeq, groupHighest, everyMustAnswer, this.rt(`${volumeId}/${pg}`).catchingUp || await this.anyHolds(reached, volumeId, pg, now.appliedSeq + 1, epoch));
-      if (step === 'done' || step === 'leave') break;
-      if (step === 'pull') {
-        await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, gapGraceMs); }); // a catch-up is running, or a replica got the seq since: pull again
-        now = await this.store.pgState(volumeId, pg);
-        continue;
-      }
-      await this.store.write({ kind: 'noop', address: { volumeId, inode: 0, blockNo: 0 }, pg, seq: now.appliedSeq + 1, epoch }, { sync: true, onlyIfNewer: true });
-      this.log.warn({ volumeId, pg, epoch, seq: now.appliedSeq + 1 }, 'peering: no member holds this seq; recorded a noop');
-      now = await this.store.pgState(volumeId, pg);
+      if (move.t !== 'probe') now = await this.store.pgState(volumeId, pg);
     }
-    if (now.appliedSeq > mine.appliedSeq) this.log.info({ volumeId, pg, epoch, had: mine.appliedSeq, now: now.appliedSeq }, 'peering: pulled missing entries from replicas');
-    const left = nextHole(now.appliedSeq, groupHighest, everyMustAnswer, true);
-    if (left !== 'done' && left !== 'leave') {
-      throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg}: still missing seqs ${now.appliedSeq + 1}..${groupHighest}`, { hint: 'retry shortly' });
-    }
-    for (const id of behindAfterPeering(reached.map((a) => [a.id, a.state.applied] as const), now.appliedSeq)) {
-      const address = nodeOf(placement, id).address;
-      this.peers.requestCatchUp(address, volumeId, pg, this.nodeId, epoch)
-        .catch((err: unknown) => this.log.warn({ volumeId, pg, replica: id, code: isGalleonError(err) ? err.code : undefined }, 'replica catch-up after peering failed'));
-    }
-    this.log.info({ volumeId, pg, epoch, reached: reached.length, of: others.length, appliedSeq: now.appliedSeq }, 'peered as primary');
-    return groupHighest;
   }
 
   /** Whether one of `sources` holds journal entry `seq` (or has trimmed past it). */
