@@ -12,7 +12,7 @@ import { withNodeCredential } from '../credential.js';
 import { GalleonError, invariant, isGalleonError, type ErrorCode } from '../../proto/errors.js';
 import { httpUrl, undiciConnect, type TlsMaterial } from '../../proto/tls.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
-import type { WriteConcern } from '../../proto/metadata-types.js';
+import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
@@ -428,19 +428,31 @@ export class BlockClient {
    * cut holds: readVersion says which exist there). Each PG's primary answers for its own PGs.
    */
   async listVolumeBlocks(volumeId: string): Promise<{ inode: number; blockNo: number }[]> {
+    // An encrypted volume's list is the union with its other in-sync replicas' (README "Rollback
+    // check", backups): a primary that dropped a block from its index does not list it, and the
+    // checked read of that address is what names it. A replica that does not answer adds nothing.
+    const witnessed = this.o.checkFreshness && await this.withKey(volumeId, (c) => c !== null);
     // Retried like a read: a primary that just restarted, or moved, answers after a refresh or a backoff.
     return this.withRetry(volumeId, async (p) => {
       const seen = new Map<string, { inode: number; blockNo: number }>();
-      for (const nodeId of new Set(p.groups.map((g) => g.primary))) {
-        const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
-        if (res.statusCode !== 200) throw await errorFromResponse(res);
-        const { blocks } = (await res.body.json()) as { blocks: [number, number][] };
-        for (const [inode, blockNo] of blocks) {
-          if (groupOf(p, pgOf(inode, blockNo, p.pgCount)).primary === nodeId) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
-        }
+      const add = (nodeId: string, blocks: [number, number][], holds: (g: PlacementGroup) => boolean): void => {
+        for (const [inode, blockNo] of blocks) if (holds(groupOf(p, pgOf(inode, blockNo, p.pgCount)))) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
+      };
+      for (const nodeId of new Set(p.groups.map((g) => g.primary))) add(nodeId, await this.volumeBlocksOf(p, nodeId, volumeId), (g) => g.primary === nodeId);
+      if (witnessed) {
+        const others = [...new Set(p.groups.flatMap((g) => g.inSync.filter((id) => id !== g.primary && p.nodes[id] !== undefined)))];
+        const lists = await Promise.all(others.map((id) => this.volumeBlocksOf(p, id, volumeId).catch(() => [])));
+        others.forEach((id, i) => add(id, lists[i] ?? [], (g) => g.primary !== id && g.inSync.includes(id)));
       }
       return [...seen.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
     });
+  }
+
+  /** What one node lists of a volume (every PG of it that node holds). */
+  private async volumeBlocksOf(p: VolumePlacement, nodeId: string, volumeId: string): Promise<[number, number][]> {
+    const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    return ((await res.body.json()) as { blocks: [number, number][] }).blocks;
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {

@@ -501,6 +501,24 @@ describe('rollback check on backups and with no witness (integration)', function
     assert.ok(warnings.some((w) => w.includes('"node":"n1"') && w.includes(`"volumeId":"${v}"`)), warnings.join(''));
   });
 
+  it('a backup of an encrypted volume whose primary dropped a block from its index fails naming it (the unchecked backup silently lacks the block)', async () => {
+    const v = 'vol-backup-hide';
+    await setLayout(v, 1);
+    for (let b = 0; b < 4; b++) await checked.writeBlock(v, 0, b, pattern(60 + b, blockBytes), 'distributed');
+    await setLayout(v, 2);
+    await withIndexOf('n1', (db) => db.del(blockKey({ volumeId: v, inode: 0, blockNo: 2 })));
+
+    const blind = await backUp(unchecked, v, 2);
+    assert.deepEqual(Object.keys(blind.manifest.blocks).sort(), ['0/0', '0/1', '0/3'], 'today: the primary does not list the block, and the backup never asks for it');
+    const before = await counter('galleon_client_stale_reads_total', { node: 'n1', reason: 'hidden-block' });
+    await assert.rejects(backUp(checked, v, 2), (e: unknown) => {
+      assert.ok(isGalleonError(e, 'INTEGRITY_ERROR'), String(e));
+      assert.match(e.message, new RegExp(`^block 2 \\(inode 0\\) of volume ${v}: data node n1 answered not found \\(no entry, its watermark at seq \\d+\\) for a block in-sync replica n[23] holds`));
+      return true;
+    });
+    assert.equal(await counter('galleon_client_stale_reads_total', { node: 'n1', reason: 'hidden-block' }), before + 1);
+  });
+
   it('an honest backup of an encrypted volume under concurrent writes is never refused and holds the cut', async () => {
     const v = 'vol-backup-honest';
     await setLayout(v, 1);
