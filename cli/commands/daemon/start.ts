@@ -147,6 +147,7 @@ export default class DaemonStart extends GalleonCommand {
     if (config.configFile !== null) args.push('--config', config.configFile);
     if (config.tlsDir !== null) args.push('--tls-dir', config.tlsDir);
     if (!config.tls) args.push('--insecure-plaintext');
+    args.push('--freshness', config.freshness);
     // The node's own certificate (it also identifies a client) lets this process watch it start;
     // missing or mismatched files stop here with one line, before anything is spawned.
     const { loadNodeTls } = await import('../../lib/tls.js');
