@@ -560,11 +560,22 @@ describe('rollback check on backups and with no witness (integration)', function
     const served0 = await counter('galleon_client_unchecked_reads_total', { outcome: 'served' });
     const refused0 = await counter('galleon_client_unchecked_reads_total', { outcome: 'refused' });
     const warned0 = warnings.filter((w) => w.includes('served unchecked') && w.includes(`"volumeId":"${v}"`)).length;
+    // Replicas that answer nothing within the head timeout (paused, not down) are no witnesses either.
+    for (const id of ['n2', 'n3']) cluster.node(id).proc.kill('SIGSTOP');
+    try {
+      const t = performance.now();
+      assert.ok((await checked.readBlock(v, 0, 3)).data.equals(data), 'best-effort serves once the heads have timed out');
+      assert.ok(performance.now() - t >= 1_900, 'the read waited for the head timeout');
+      assert.equal(await counter('galleon_client_unchecked_reads_total', { outcome: 'served' }), served0 + 1);
+    } finally {
+      for (const id of ['n2', 'n3']) cluster.node(id).proc.kill('SIGCONT');
+    }
+    assert.ok((await strict.readBlock(v, 0, 3)).data.equals(data), 'strict reads again once the replicas answer');
     await cluster.stop('n2');
     await cluster.stop('n3');
     try {
       for (let i = 0; i < 3; i++) assert.ok((await checked.readBlock(v, 0, 3)).data.equals(data), 'best-effort keeps a single surviving node readable');
-      assert.equal(await counter('galleon_client_unchecked_reads_total', { outcome: 'served' }), served0 + 3);
+      assert.equal(await counter('galleon_client_unchecked_reads_total', { outcome: 'served' }), served0 + 4);
       assert.equal(warnings.filter((w) => w.includes('served unchecked') && w.includes(`"volumeId":"${v}"`)).length, warned0 + 1, 'one warning per PG per interval');
       await assert.rejects(strict.readBlock(v, 0, 3), (e: unknown) => {
         assert.ok(isGalleonError(e, 'FAILED_PRECONDITION'), String(e));
