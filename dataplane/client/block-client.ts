@@ -431,7 +431,8 @@ export class BlockClient {
     // An encrypted volume's list is the union with its other in-sync replicas' (README "Rollback
     // check", backups): a primary that dropped a block from its index does not list it, and the
     // checked read of that address is what names it. A replica that does not answer adds nothing.
-    const witnessed = this.o.checkFreshness && await this.withKey(volumeId, (c) => c !== null);
+    // (A key this node cannot open lists as before: the reads that follow say KEY_UNAVAILABLE; a reaper needs no key.)
+    const witnessed = this.o.checkFreshness && await this.withKey(volumeId, (c) => c !== null).catch(() => false);
     // Retried like a read: a primary that just restarted, or moved, answers after a refresh or a backoff.
     return this.withRetry(volumeId, async (p) => {
       const seen = new Map<string, { inode: number; blockNo: number }>();
@@ -448,11 +449,14 @@ export class BlockClient {
     });
   }
 
-  /** What one node lists of a volume (every PG of it that node holds). */
+  /** What one node lists of a volume (every PG of it that node holds); an entry that is not two block numbers is dropped. */
   private async volumeBlocksOf(p: VolumePlacement, nodeId: string, volumeId: string): Promise<[number, number][]> {
     const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
     if (res.statusCode !== 200) throw await errorFromResponse(res);
-    return ((await res.body.json()) as { blocks: [number, number][] }).blocks;
+    const blocks = ((await res.body.json()) as { blocks?: unknown } | null)?.blocks;
+    if (!Array.isArray(blocks)) throw new GalleonError('UNAVAILABLE', `data node ${nodeId} answered volume-blocks without a block list`, { hint: 'check that node\'s version and log' });
+    const isNo = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+    return blocks.filter((b): b is [number, number] => Array.isArray(b) && b.length === 2 && isNo(b[0]) && isNo(b[1]));
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {
