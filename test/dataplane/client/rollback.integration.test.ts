@@ -60,9 +60,6 @@ describe('rollback of an encrypted block by a node that controls its index (inte
   let unchecked: BlockClient;
   /** No key: reads bodies as stored. */
   let raw: BlockClient;
-  /** The same check, failing closed when no other in-sync replica answers. */
-  let strict: BlockClient;
-  let keyring: VolumeKeyring;
 
   /** Placements of other volumes, installed again with the restarted node's address. */
   const otherLayouts: (() => VolumePlacement)[] = [];
@@ -82,19 +79,17 @@ describe('rollback of an encrypted block by a node that controls its index (inte
       getVolumeKey: () => Promise.resolve(record),
       allocateKeyWriter: () => Promise.resolve(++record.writers),
     };
-    keyring = new VolumeKeyring(api, provider);
+    const keyring = new VolumeKeyring(api, provider);
     const log = pino({ level: 'warn' }, new Writable({ write(chunk: Buffer, _enc, done) { warnings.push(chunk.toString()); done(); } }));
     checked = new BlockClient({ placement, keyring, staleReads: staleReadSink(log, registry, { record: (e) => audit.push(e) }) });
     unchecked = new BlockClient({ placement, keyring, checkFreshness: false });
     raw = new BlockClient({ placement });
-    strict = new BlockClient({ placement, keyring, freshness: 'strict', staleReads: staleReadSink(log, registry, { record: (e) => audit.push(e) }) });
   });
 
   after(async () => {
     await checked?.close();
     await unchecked?.close();
     await raw?.close();
-    await strict?.close();
     await cluster.stopAll();
     await removeDir(keyDir);
   });
@@ -353,7 +348,6 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.ok((await checked.readBlock(vv, 0, 20)).data.equals(now));
   });
 });
-
 
 /**
  * Issue #12, the paths the check used to skip: a backup's sealed reads (it stores ciphertext and
