@@ -11,7 +11,7 @@ import { defaultDataNodeDownAfterMs, defaultHeartbeatIntervalMs, defaultLeaseTtl
 import { defaultBindAddress, defaultDataAddress, defaultIpcAddress, formatHostPort, parseHostPort, parsePeerList } from '../lib/address.js';
 import { isPowerOfTwo, parseSize } from '../lib/size.js';
 import type { DaemonConfig, PersistenceLevel, ReplicationStrategy, Role } from './types.js';
-import { allRoles, persistenceLevels, replicationStrategies } from './types.js';
+import { allRoles, freshnessSettings, persistenceLevels, replicationStrategies } from './types.js';
 import { defaultBlockSizeBytes, maxBlockSizeBytes, minBlockSizeBytes } from '../../proto/metadata-types.js';
 
 export { maxBlockSizeBytes, minBlockSizeBytes } from '../../proto/metadata-types.js';
@@ -54,6 +54,8 @@ export interface DaemonSettings {
   tls?: boolean;
   /** `[security] tls_dir`: ca.crt, tls.crt, tls.key of this node (default `<storage>/tls`). */
   tlsDir?: string;
+  /** `[security] freshness` / `--freshness`: strict or best-effort (default) for encrypted reads no other replica can check. */
+  freshness?: string;
 }
 
 /** Bounds of the failover timings (ms): what a cluster on one LAN can sensibly use. */
@@ -76,7 +78,7 @@ const fileKeys: Record<string, Record<string, keyof DaemonSettings>> = {
   replication: { strategy: 'replicationStrategy' },
   persistence: { level: 'persistenceLevel' },
   log: { level: 'logLevel' },
-  security: { key_file: 'keyFile', kms_address: 'kmsAddress', kms_key: 'kmsKey', auth_required: 'authRequired', node_token_file: 'nodeTokenFile', tls: 'tls', tls_dir: 'tlsDir' },
+  security: { key_file: 'keyFile', kms_address: 'kmsAddress', kms_key: 'kmsKey', auth_required: 'authRequired', node_token_file: 'nodeTokenFile', tls: 'tls', tls_dir: 'tlsDir', freshness: 'freshness' },
 };
 
 export const defaultDaemonSettings = {
@@ -266,6 +268,7 @@ export function resolveDaemonConfig(fromFile: DaemonSettings, fromFlags: DaemonS
     nodeTokenFile: resolveNodeTokenFile(s),
     tls: s.tls ?? true,
     tlsDir: s.tlsDir === undefined || s.tlsDir === '' ? null : s.tlsDir,
+    freshness: pick('freshness', s.freshness ?? 'best-effort', freshnessSettings),
   };
 }
 

@@ -265,7 +265,7 @@ export class Daemon implements DaemonHost {
       this.dataRole = new DataRole({
         nodeId: this.cfg.nodeId, dataAddress: this.cfg.dataAddress, zone: this.cfg.zone, storagePath: this.cfg.storagePath,
         metadata: () => this.metadata(), logger: this.logger.child({ role: 'data' }),
-        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, keyring: this.keyring(), staleReads: this.staleReads(), tls: this.tls,
+        heartbeatIntervalMs: this.cfg.heartbeatIntervalMs, leaseTtlMs: this.cfg.leaseTtlMs, keyring: this.keyring(), staleReads: this.staleReads(), freshness: this.cfg.freshness, tls: this.tls,
         ...(this.nodeToken === null || this.audit === null ? {} : { auth: { nodeToken: this.nodeToken, audit: this.audit } }),
       });
       await this.dataRole.start();
@@ -354,7 +354,7 @@ export class Daemon implements DaemonHost {
   private backupBlockClient(): BlockClient {
     this.backupBlocks ??= new BlockClient({
       placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: backupBlockMaxAttempts, retryBaseDelayMs: 50,
-      ...this.clientAuth(), tls: this.tls, keyring: this.keyring(), staleReads: this.staleReads(),
+      ...this.clientAuth(), tls: this.tls, keyring: this.keyring(), staleReads: this.staleReads(), freshness: this.cfg.freshness,
     });
     return this.backupBlocks;
   }
@@ -365,7 +365,7 @@ export class Daemon implements DaemonHost {
       // primary: ~15 s with the default timings) instead of failing the program's write with EIO.
       this.mountBlocks = new BlockClient({
         placement: new MetadataPlacementSource(this.metadata()), coalesceWrites: false, maxAttempts: mountBlockMaxAttempts, retryBaseDelayMs: 50, ...this.clientAuth(), tls: this.tls,
-        keyring: this.keyring(), staleReads: this.staleReads(),
+        keyring: this.keyring(), staleReads: this.staleReads(), freshness: this.cfg.freshness,
       });
     }
     return this.mountBlocks;
@@ -466,7 +466,7 @@ export class Daemon implements DaemonHost {
       security: {
         mode: tlsMode(this.tls), tlsDir: this.tls === null ? null : this.cfg.tlsDir ?? nodeTlsDir(this.cfg.storagePath),
         certSubject: this.tlsSummary?.subject ?? null, certNotAfter: this.tlsWatcher?.current.notAfter ?? this.tlsSummary?.notAfter ?? null,
-        certSerial: this.tlsWatcher?.current.serial ?? null, revokedCertificates: this.tlsWatcher?.live.revokedCount ?? 0,
+        certSerial: this.tlsWatcher?.current.serial ?? null, revokedCertificates: this.tlsWatcher?.live.revokedCount ?? 0, freshness: this.cfg.freshness,
       },
       metadata,
       data: this.dataRole === null ? null : { state: this.dataRole.state, registered: this.dataRole.registered, address: this.cfg.dataAddress },

@@ -34,6 +34,7 @@ import { defaultHeartbeatIntervalMs, defaultLeaseTtlMs } from '../../proto/limit
 import { parseHostPort } from '../lib/address.js';
 import type { VolumeKeyring } from '../../dataplane/client/keyring.js';
 import type { StaleReadSink } from '../../dataplane/client/freshness.js';
+import type { FreshnessMode } from '../../dataplane/logic/freshness.js';
 import type { TlsMaterial } from '../../proto/tls.js';
 
 /** Retry pace while the metadata service has no leader yet. */
@@ -60,6 +61,8 @@ export interface DataRoleOptions {
   keyring?: VolumeKeyring;
   /** Where the admin block client reports an encrypted read a replica contradicted (issue #12). */
   staleReads?: StaleReadSink;
+  /** Encrypted reads no other replica can check: served and counted, or refused (BlockClientOptions.freshness). */
+  freshness?: FreshnessMode;
   /** Issue #12: the block port needs tokens; this node's own block traffic sends the node credential. */
   auth?: { nodeToken: string; audit: AuditSink };
   /** Mutual TLS on the block port and for this node's requests to others (proto/tls.ts); null: plaintext. */
@@ -155,6 +158,7 @@ export class DataRole {
       placement: this.placement ?? new MetadataPlacementSource(this.api), coalesceWrites: false, maxAttempts: 20, retryBaseDelayMs: 50, tls: this.opts.tls ?? null,
       ...(this.opts.keyring === undefined ? {} : { keyring: this.opts.keyring }),
       ...(this.opts.staleReads === undefined ? {} : { staleReads: this.opts.staleReads }),
+      ...(this.opts.freshness === undefined ? {} : { freshness: this.opts.freshness }),
       ...(this.opts.auth === undefined ? {} : { token: this.opts.auth.nodeToken }),
     });
     return this.client;

@@ -52,7 +52,16 @@ export interface DaemonConfig {
   tls: boolean;
   /** This node's TLS folder (ca.crt, tls.crt, tls.key); null: `<storagePath>/tls`. */
   tlsDir: string | null;
+  /**
+   * Encrypted reads of this node's clients (admin, mounts, backups) that no other in-sync replica
+   * answers: `best-effort` serves and counts them, `strict` refuses them (dataplane/client/README.md "No witness").
+   */
+  freshness: FreshnessSetting;
 }
+
+/** The rollback check's modes (the same list as dataplane/logic/freshness.ts `freshnessModes`, which config.ts may not import). */
+export const freshnessSettings = ['best-effort', 'strict'] as const;
+export type FreshnessSetting = (typeof freshnessSettings)[number];
 
 export type RoleState = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'left';
 
@@ -74,6 +83,8 @@ export interface DaemonStatus {
     certSerial: string | null;
     /** Serials on the revocation list this node enforces. */
     revokedCertificates: number;
+    /** What this node's clients do with an encrypted read no other replica could check. */
+    freshness: FreshnessSetting;
   };
   metadata: {
     state: RoleState;

@@ -12,7 +12,7 @@ import { withNodeCredential } from '../credential.js';
 import { GalleonError, invariant, isGalleonError, type ErrorCode } from '../../proto/errors.js';
 import { httpUrl, undiciConnect, type TlsMaterial } from '../../proto/tls.js';
 import { writeConcernOrder } from '../../proto/metadata-types.js';
-import type { WriteConcern } from '../../proto/metadata-types.js';
+import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
 import { pgOf } from '../logic/routing.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
@@ -22,9 +22,9 @@ import { blockPath, decodeBlockBatchAnswers, encodeBlockBatch, errorFromResponse
 import type { BlockBatchFrameMeta } from '../wire.js';
 import { generationOf, sealOverheadBytes } from './block-cipher.js';
 import { dropsKey, type VolumeCipher, type VolumeKeyring } from './keyring.js';
-import { judgeNotFound, judgeServedBody, type NotFoundClaim, type ReplicaHead } from '../logic/freshness.js';
+import { defaultFreshnessMode, judgeNotFound, judgeServedBody, judgeWitnesses, type FreshnessMode, type NotFoundClaim, type ReplicaHead } from '../logic/freshness.js';
 import {
-  defaultHeadTimeoutMs, freshnessRetryBaseMs, HeadBatcher, maxFreshnessRounds, notFoundClaimOf, provesOtherWrite, staleReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
+  defaultHeadTimeoutMs, freshnessRetryBaseMs, HeadBatcher, maxFreshnessRounds, notFoundClaimOf, provesOtherWrite, staleReadError, uncheckedReadError, type NodeGet, type StaleReadEvent, type StaleReadSink,
 } from './freshness.js';
 
 export interface BlockClientOptions {
@@ -63,6 +63,11 @@ export interface BlockClientOptions {
   headTimeoutMs?: number;
   /** Where a contradicted read is reported (the daemon: log, metric, audit). Absent: only the error. */
   staleReads?: StaleReadSink;
+  /**
+   * A checked read that no other in-sync replica answered in time (README "No witness"):
+   * `best-effort` (default) serves it and counts it; `strict` refuses it with FAILED_PRECONDITION.
+   */
+  freshness?: FreshnessMode;
 }
 
 export interface WriteAck {
@@ -85,6 +90,12 @@ export type VersionRead = { kind: 'block'; block: ReadResult } | { kind: 'absent
 
 /** What a PG's primary answered a checked read: a body, or "not found" (what it said of it, and what the read returns if no replica contradicts it). */
 type PrimaryAnswer<T> = { headers: IncomingHttpHeaders; body: Buffer } | { notFound: NotFoundClaim; missing: T };
+
+/** What `contradiction` found: the event (null: nothing contradicts), and the heads left once unproven claims were set aside. */
+interface Contradiction {
+  event: StaleReadEvent | null;
+  left: ReplicaHead[];
+}
 
 /** A cut at or above this is the live state (snapshot-reads.ts `liveBelow`): checked with the live heads, no version reads. */
 const liveCut = 2 ** 48 - 1;
@@ -146,6 +157,7 @@ export class BlockClient {
       tls: opts.tls ?? null,
       checkFreshness: opts.checkFreshness ?? true,
       headTimeoutMs: opts.headTimeoutMs ?? defaultHeadTimeoutMs,
+      freshness: opts.freshness ?? defaultFreshnessMode,
     };
     this.heads = new HeadBatcher((address, path, body, timeoutMs) => this.nodePost(address, path, body, timeoutMs), this.o.headTimeoutMs);
   }
@@ -287,7 +299,7 @@ export class BlockClient {
    * fetch, never other data.
    */
   private async readChecked(p: VolumePlacement, a: BlockAddress, cipher: VolumeCipher): Promise<ReadResult> {
-    const out = await this.checkedRead(p, a, cipher, null, (address, epoch) => this.primaryAnswer(address, `${blockPath(a)}?epoch=${epoch}`));
+    const out = await this.checkedRead(p, a, cipher, { below: null, sealed: false }, (address, epoch) => this.primaryAnswer(address, `${blockPath(a)}?epoch=${epoch}`));
     if ('missing' in out) throw out.missing;
     return out.read;
   }
@@ -295,27 +307,31 @@ export class BlockClient {
   /**
    * The check's rounds for a live read (`below` null) or a read as of a cut (the heads and any
    * proof asked below the same cut): `fetch` asks the primary; `missing` is what its "not found"
-   * becomes once no replica contradicts it.
+   * becomes once no replica contradicts it. `sealed`: the body is authenticated here, judged, and
+   * returned as stored (backups keep ciphertext only).
    */
-  private async checkedRead<T>(p: VolumePlacement, a: BlockAddress, cipher: VolumeCipher, below: number | null, fetch: (address: string, epoch: number) => Promise<PrimaryAnswer<T>>): Promise<{ read: ReadResult } | { missing: T }> {
+  private async checkedRead<T>(p: VolumePlacement, a: BlockAddress, cipher: VolumeCipher, o: { below: number | null; sealed: boolean }, fetch: (address: string, epoch: number) => Promise<PrimaryAnswer<T>>): Promise<{ read: ReadResult } | { missing: T }> {
+    const { below } = o;
     const r = this.route(p, a);
     const g = groupOf(p, r.pg);
     const others = g.inSync.filter((id) => id !== g.primary && p.nodes[id] !== undefined);
     for (let round = 1; ; round++) {
       const heads = Promise.all(others.map((id) => this.heads.head(id, nodeOf(p, id).address, a, below)));
       const answer = await fetch(r.address, r.epoch);
-      let event: StaleReadEvent | null;
+      let found: Contradiction;
       let read: ReadResult | null = null;
       if ('notFound' in answer) {
-        event = await this.contradiction(p, a, g.primary, { notFound: answer.notFound }, await heads, cipher, below);
+        found = await this.contradiction(p, a, g.primary, { notFound: answer.notFound }, await heads, cipher, below);
       } else {
         // The primary's body must authenticate at this address first: a forged one is refused as before.
         const data = await cipher.open(a, answer.body);
         // A primary that names no seq is judged as the oldest write: it cannot dodge the delete check that way.
-        read = { data, seq: intParam(Header.seq, answer.headers[Header.seq], 0), epoch: Number(answer.headers[Header.epoch]) };
-        event = await this.contradiction(p, a, g.primary, { gen: generationOf(a, answer.body), seq: read.seq }, await heads, cipher, below);
+        read = { data: o.sealed ? answer.body : data, seq: intParam(Header.seq, answer.headers[Header.seq], 0), epoch: Number(answer.headers[Header.epoch]) };
+        found = await this.contradiction(p, a, g.primary, { gen: generationOf(a, answer.body), seq: read.seq }, await heads, cipher, below);
       }
+      const event = found.event;
       if (event === null) {
+        this.noteWitnesses(a, r.pg, g.primary, others, found.left);
         if ('notFound' in answer) return { missing: answer.missing };
         invariant(read !== null, 'a found block was read');
         return { read };
@@ -354,16 +370,28 @@ export class BlockClient {
    * another write counts once its body is shown; a claim it cannot show is reported and set aside,
    * and the others judged again.
    */
-  private async contradiction(p: VolumePlacement, a: BlockAddress, primary: string, served: StaleReadEvent['served'], heads: ReplicaHead[], cipher: VolumeCipher, below: number | null): Promise<StaleReadEvent | null> {
+  private async contradiction(p: VolumePlacement, a: BlockAddress, primary: string, served: StaleReadEvent['served'], heads: ReplicaHead[], cipher: VolumeCipher, below: number | null): Promise<Contradiction> {
     for (let left = heads; ;) {
       const v = 'gen' in served ? judgeServedBody(served, left) : judgeNotFound(served.notFound, left);
-      if (v.kind === 'fresh' || v.kind === 'absent') return null;
-      if (v.kind === 'deleted-after') return { address: a, reason: 'deleted-after', node: primary, witness: v.node, served, shown: { seq: v.seq } };
+      if (v.kind === 'fresh' || v.kind === 'absent') return { event: null, left };
+      if (v.kind === 'deleted-after') return { event: { address: a, reason: 'deleted-after', node: primary, witness: v.node, served, shown: { seq: v.seq } }, left };
       const shown = await provesOtherWrite(this.nodeGet, nodeOf(p, v.node).address, a, 'gen' in served ? served.gen : null, cipher, this.o.headTimeoutMs, below);
-      if (shown !== null) return { address: a, reason: 'gen' in served ? 'stale-body' : 'hidden-block', node: primary, witness: v.node, served, shown: { gen: shown, seq: v.seq } };
+      if (shown !== null) return { event: { address: a, reason: 'gen' in served ? 'stale-body' : 'hidden-block', node: primary, witness: v.node, served, shown: { gen: shown, seq: v.seq } }, left };
       this.opts.staleReads?.record({ address: a, reason: 'unproven-claim', node: v.node, witness: primary, served, shown: { gen: v.gen, seq: v.seq } });
       left = left.filter((h) => h.node !== v.node);
     }
+  }
+
+  /**
+   * A read nobody contradicted: was anybody there to? With no other in-sync replica answering
+   * (README "No witness"), best-effort serves it and counts it; strict refuses it.
+   */
+  private noteWitnesses(a: BlockAddress, pg: number, primary: string, asked: string[], left: readonly ReplicaHead[]): void {
+    const w = judgeWitnesses(this.o.freshness, left);
+    if (w.kind === 'checked') return;
+    const e = { address: a, pg, primary, asked, outcome: w.action === 'serve' ? 'served' as const : 'refused' as const };
+    this.opts.staleReads?.unchecked?.(e);
+    if (w.action === 'refuse') throw uncheckedReadError(e, this.o.headTimeoutMs);
   }
 
   /**
@@ -374,11 +402,12 @@ export class BlockClient {
    */
   async readVersion(volumeId: string, inode: number, blockNo: number, below: number, opts: { sealed?: boolean } = {}): Promise<VersionRead> {
     const a = { volumeId, inode, blockNo };
-    // Checked like a live read when the body is opened here (README "Rollback check"): the heads and any proof below the same cut.
-    const cipher = opts.sealed !== true && this.o.checkFreshness ? await this.withKey(volumeId, (c) => c) : null;
+    // Checked like a live read (README "Rollback check"): the heads and any proof below the same cut.
+    // A sealed read (a backup) is checked too: the body is authenticated and judged here, and kept sealed.
+    const cipher = this.o.checkFreshness ? await this.withKey(volumeId, (c) => c) : null;
     return this.withRetry(volumeId, async (p) => {
       if (cipher !== null) {
-        const out = await this.checkedRead(p, a, cipher, below >= liveCut ? null : below, (address, epoch) => this.versionAnswer(address, `${versionPath(a)}?below=${below}&epoch=${epoch}`));
+        const out = await this.checkedRead(p, a, cipher, { below: below >= liveCut ? null : below, sealed: opts.sealed === true }, (address, epoch) => this.versionAnswer(address, `${versionPath(a)}?below=${below}&epoch=${epoch}`));
         return 'missing' in out ? out.missing : { kind: 'block', block: out.read };
       }
       const r = this.route(p, a);
@@ -399,19 +428,35 @@ export class BlockClient {
    * cut holds: readVersion says which exist there). Each PG's primary answers for its own PGs.
    */
   async listVolumeBlocks(volumeId: string): Promise<{ inode: number; blockNo: number }[]> {
+    // An encrypted volume's list is the union with its other in-sync replicas' (README "Rollback
+    // check", backups): a primary that dropped a block from its index does not list it, and the
+    // checked read of that address is what names it. A replica that does not answer adds nothing.
+    // (A key this node cannot open lists as before: the reads that follow say KEY_UNAVAILABLE; a reaper needs no key.)
+    const witnessed = this.o.checkFreshness && await this.withKey(volumeId, (c) => c !== null).catch(() => false);
     // Retried like a read: a primary that just restarted, or moved, answers after a refresh or a backoff.
     return this.withRetry(volumeId, async (p) => {
       const seen = new Map<string, { inode: number; blockNo: number }>();
-      for (const nodeId of new Set(p.groups.map((g) => g.primary))) {
-        const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
-        if (res.statusCode !== 200) throw await errorFromResponse(res);
-        const { blocks } = (await res.body.json()) as { blocks: [number, number][] };
-        for (const [inode, blockNo] of blocks) {
-          if (groupOf(p, pgOf(inode, blockNo, p.pgCount)).primary === nodeId) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
-        }
+      const add = (nodeId: string, blocks: [number, number][], holds: (g: PlacementGroup) => boolean): void => {
+        for (const [inode, blockNo] of blocks) if (holds(groupOf(p, pgOf(inode, blockNo, p.pgCount)))) seen.set(`${inode}/${blockNo}`, { inode, blockNo });
+      };
+      for (const nodeId of new Set(p.groups.map((g) => g.primary))) add(nodeId, await this.volumeBlocksOf(p, nodeId, volumeId), (g) => g.primary === nodeId);
+      if (witnessed) {
+        const others = [...new Set(p.groups.flatMap((g) => g.inSync.filter((id) => id !== g.primary && p.nodes[id] !== undefined)))];
+        const lists = await Promise.all(others.map((id) => this.volumeBlocksOf(p, id, volumeId).catch(() => [])));
+        others.forEach((id, i) => add(id, lists[i] ?? [], (g) => g.primary !== id && g.inSync.includes(id)));
       }
       return [...seen.values()].sort((x, y) => x.inode - y.inode || x.blockNo - y.blockNo);
     });
+  }
+
+  /** What one node lists of a volume (every PG of it that node holds); an entry that is not two block numbers is dropped. */
+  private async volumeBlocksOf(p: VolumePlacement, nodeId: string, volumeId: string): Promise<[number, number][]> {
+    const res = await this.pool(nodeOf(p, nodeId).address).request({ method: 'GET', path: `/v1/volume-blocks/${encodeURIComponent(volumeId)}`, idempotent: true });
+    if (res.statusCode !== 200) throw await errorFromResponse(res);
+    const blocks = ((await res.body.json()) as { blocks?: unknown } | null)?.blocks;
+    if (!Array.isArray(blocks)) throw new GalleonError('UNAVAILABLE', `data node ${nodeId} answered volume-blocks without a block list`, { hint: 'check that node\'s version and log' });
+    const isNo = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+    return blocks.filter((b): b is [number, number] => Array.isArray(b) && b.length === 2 && isNo(b[0]) && isNo(b[1]));
   }
 
   private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {

@@ -11,7 +11,7 @@ import { Counter, type Registry } from 'prom-client';
 import { GalleonError } from '../../proto/errors.js';
 import type { AuditSink } from '../../proto/auth.js';
 import type { Logger } from '../log.js';
-import { compareGenerations, type BodyGeneration, type NotFoundClaim, type ReplicaHead } from '../logic/freshness.js';
+import { compareGenerations, warnDue, type BodyGeneration, type NotFoundClaim, type ReplicaHead } from '../logic/freshness.js';
 import type { BlockAddress } from '../store/types.js';
 import { blockPath, Header, maxHeadsPerRequest, versionPathOf, type BlockHeadAnswer } from '../wire.js';
 import { generationOf, generationOfHead, sealHeaderBytes } from './block-cipher.js';
@@ -41,12 +41,31 @@ export interface StaleReadEvent {
 
 export interface StaleReadSink {
   record(e: StaleReadEvent): void;
+  /** A read no other in-sync replica vouched for (README "No witness"): served (best-effort) or refused (strict). */
+  unchecked?(e: UncheckedReadEvent): void;
 }
+
+/** A read of one PG that no other in-sync replica answered in time (or that has none in sync). */
+export interface UncheckedReadEvent {
+  address: BlockAddress;
+  pg: number;
+  /** The primary whose answer stood alone. */
+  primary: string;
+  /** The other in-sync replicas asked (empty: none in sync). */
+  asked: string[];
+  outcome: 'served' | 'refused';
+}
+
+/** The unchecked-read warning is logged at most once per PG per this interval (the counter counts every read). */
+export const uncheckedWarnIntervalMs = 60_000;
+/** PGs whose last warning time is kept; past this the map starts over (at worst one more warning each). */
+export const maxUncheckedWarnPgs = 4_096;
 
 /** GETs a path from a data node (its address); a non-200 answer throws its GalleonError. */
 export type NodeGet = (address: string, path: string, timeoutMs: number) => Promise<{ headers: IncomingHttpHeaders; body: Buffer }>;
 
 const counterName = 'galleon_client_stale_reads_total';
+const uncheckedName = 'galleon_client_unchecked_reads_total';
 
 const staleReadLines: Record<StaleReadReason, string> = {
   'stale-body': 'a data node served a rolled-back block body: read refused',
@@ -55,14 +74,34 @@ const staleReadLines: Record<StaleReadReason, string> = {
   'unproven-claim': 'a replica claimed a newer block it could not show',
 };
 
-/** The daemon's sink: one warning line, one count per node and reason, one audit event. */
-export function staleReadSink(log: Logger, registry: Registry, audit: AuditSink | null): StaleReadSink {
+/**
+ * The daemon's sink: one warning line, one count per node and reason, one audit event; reads no
+ * replica vouched for are counted by outcome and warned of once per PG per interval (`nowMs`: the
+ * shell's clock, a parameter so a test can move it).
+ */
+export function staleReadSink(log: Logger, registry: Registry, audit: AuditSink | null, nowMs: () => number = Date.now): StaleReadSink {
   const existing = registry.getSingleMetric(counterName);
   const counter = existing instanceof Counter ? existing : new Counter({
     name: counterName, help: 'Encrypted block reads whose body was contradicted by another in-sync replica (node: the node at fault)',
     labelNames: ['node', 'reason'] as const, registers: [registry],
   });
+  const knownUnchecked = registry.getSingleMetric(uncheckedName);
+  const uncheckedCounter = knownUnchecked instanceof Counter ? knownUnchecked : new Counter({
+    name: uncheckedName, help: 'Encrypted block reads that no other in-sync replica answered in time, so the rollback check could not run (outcome: served by best-effort, refused by strict)',
+    labelNames: ['outcome'] as const, registers: [registry],
+  });
+  const lastWarn = new Map<string, number>();
   return {
+    unchecked(e) {
+      uncheckedCounter.inc({ outcome: e.outcome });
+      const key = `${e.address.volumeId}/${e.pg}`;
+      const now = nowMs();
+      if (!warnDue(lastWarn.get(key), now, uncheckedWarnIntervalMs)) return;
+      if (lastWarn.size >= maxUncheckedWarnPgs) lastWarn.clear();
+      lastWarn.set(key, now);
+      log.warn({ volumeId: e.address.volumeId, pg: e.pg, primary: e.primary, asked: e.asked, outcome: e.outcome, intervalMs: uncheckedWarnIntervalMs },
+        e.outcome === 'served' ? 'encrypted reads served unchecked: no other in-sync replica of the PG answered (counted; warned once per PG per interval)' : 'encrypted reads refused: no other in-sync replica of the PG answered (freshness strict)');
+    },
     record(e) {
       counter.inc({ node: e.node, reason: e.reason });
       log.warn({ ...e.address, node: e.node, witness: e.witness, reason: e.reason, served: e.served, shown: e.shown },
@@ -112,6 +151,16 @@ export function staleReadError(e: StaleReadEvent): GalleonError {
   return new GalleonError('INTEGRITY_ERROR', `block ${a.blockNo} (inode ${a.inode}) of volume ${a.volumeId}: ${what}; refused rather than return a rolled-back or hidden block`, {
     hint: `the copy on ${e.node} is stale or tampered with: take it out of the PG (or restore the block) and check that node; the audit log has the event`,
     details: { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, node: e.node, witness: e.witness },
+  });
+}
+
+/** The one line a strict read gives when no other in-sync replica vouched for the primary's answer. */
+export function uncheckedReadError(e: UncheckedReadEvent, headTimeoutMs: number): GalleonError {
+  const a = e.address;
+  const who = e.asked.length === 0 ? 'no other replica of its PG is in sync' : `no other in-sync replica of its PG (${e.asked.join(', ')}) answered within ${headTimeoutMs} ms`;
+  return new GalleonError('FAILED_PRECONDITION', `block ${a.blockNo} (inode ${a.inode}) of volume ${a.volumeId}: ${who}, so the answer of data node ${e.primary} cannot be checked for a rollback; refused (freshness strict)`, {
+    hint: 'bring a replica of the PG back in sync, or read with --freshness best-effort to accept reads only the primary vouches for',
+    details: { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, pg: e.pg, node: e.primary, reason: 'unchecked-read' },
   });
 }
 

@@ -123,3 +123,32 @@ export function judgeNotFound(claim: NotFoundClaim, heads: readonly ReplicaHead[
   if (write === null) return { kind: 'absent' };
   return { kind: 'hidden-write', node: write.node, gen: write.gen, seq: write.seq, passed: claim.appliedSeq !== null && claim.appliedSeq >= write.seq };
 }
+
+/**
+ * What a read does when no other in-sync replica gave evidence (issue #12, "No witness"): every
+ * other replica down, refusing, slower than the head timeout, set aside as an unproven claim —
+ * or none in sync at all. `best-effort` serves the primary's answer unchecked (a single surviving
+ * node stays readable; the read is counted); `strict` refuses it (a reader that would rather fail
+ * than take a body nobody corroborated).
+ */
+export const freshnessModes = ['strict', 'best-effort'] as const;
+export type FreshnessMode = (typeof freshnessModes)[number];
+export const defaultFreshnessMode: FreshnessMode = 'best-effort';
+
+export type WitnessVerdict = { kind: 'checked'; witnesses: number } | { kind: 'unchecked'; action: 'serve' | 'refuse' };
+
+/**
+ * Whether the read was checked by at least one replica's answer. A head of kind `unknown` is no
+ * witness; the heads passed are those left after unproven claims were set aside (a replica whose
+ * claim failed vouches for nothing).
+ */
+export function judgeWitnesses(mode: FreshnessMode, heads: readonly ReplicaHead[]): WitnessVerdict {
+  const witnesses = heads.filter((h) => h.kind !== 'unknown').length;
+  if (witnesses > 0) return { kind: 'checked', witnesses };
+  return { kind: 'unchecked', action: mode === 'strict' ? 'refuse' : 'serve' };
+}
+
+/** One warning per PG per interval: whether one is due now (`lastMs` undefined: none was given yet). */
+export function warnDue(lastMs: number | undefined, nowMs: number, intervalMs: number): boolean {
+  return lastMs === undefined || nowMs - lastMs >= intervalMs || nowMs < lastMs;
+}

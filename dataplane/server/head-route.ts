@@ -76,10 +76,6 @@ export async function serveBlockHead(store: BlockStore, pgOf: PgOf, parts: reado
   res.end(h?.head ?? Buffer.alloc(0));
 }
 
-/**
- * A block's head as of a cut: its newest entry below `below` (`readBelow`, which reads and verifies
- * the whole version body: a head-only form would need a store method), the watermark read first.
- */
 /** What a node holds of one block, as the heads answer it. */
 function answerOf(appliedSeq: number, h: BlockHead | null): BlockHeadAnswer {
   if (h === null) return { kind: 'absent', appliedSeq };
@@ -87,13 +83,15 @@ function answerOf(appliedSeq: number, h: BlockHead | null): BlockHeadAnswer {
   return { kind: 'block', appliedSeq, seq: h.seq, epoch: h.epoch, head: h.head.toString('base64') };
 }
 
+/**
+ * A block's head as of a cut: its newest entry below `below` (`readHeadBelow`: the index entry and
+ * the body's first bytes, as for a live head — a backup's check costs each replica 24 bytes per
+ * block, not a whole version), the watermark read first.
+ */
 async function headBelow(store: BlockStore, pgOf: PgOf, a: BlockAddress, bytes: number, below: number): Promise<BlockHeadAnswer> {
   if (!isVersionedStore(store)) throw new GalleonError('FAILED_PRECONDITION', 'this data node\'s store keeps no block versions', { hint: 'heads below a cut need the LevelDB block store' });
   const { appliedSeq } = await store.pgState(a.volumeId, await pgOf(a));
-  const r = await store.readBelow(a, below);
-  if (r.kind === 'absent') return { kind: 'absent', appliedSeq };
-  if (r.kind === 'deleted') return { kind: 'deleted', appliedSeq, seq: r.seq, epoch: r.epoch };
-  return { kind: 'block', appliedSeq, seq: r.block.seq, epoch: r.block.epoch, head: r.block.data.subarray(0, bytes).toString('base64') };
+  return answerOf(appliedSeq, await store.readHeadBelow(a, below, bytes));
 }
 
 /** POST /v1/block-heads/:volume: `body` is the parsed JSON (or what failed to parse: refused here). */

@@ -676,6 +676,36 @@ export class LevelBlockStore implements BlockStore {
       return { epoch: op.epoch, seq: op.seq, pg: op.pg, deleted: op.kind !== 'put', head: op.kind === 'put' ? Buffer.from(op.data.subarray(0, maxBytes)) : Buffer.alloc(0) };
     }
     if (h === null || value === undefined) return null;
+    return this.headOfValue(value, maxBytes, () => this.read(address));
+  }
+
+  /**
+   * `readBelow` without the body (issue #12: the rollback check's heads below a snapshot's cut,
+   * server/head-route.ts): the stamp of the newest entry below the cut and its first `maxBytes`,
+   * not verified (the crc covers the whole body; a reader believes a claim only after a full read).
+   */
+  async readHeadBelow(address: BlockAddress, below: number, maxBytes: number): Promise<BlockHead | null> {
+    this.checkOpen();
+    const key = blockKey(address);
+    const pending = this.overlay.get(key.toString('latin1'));
+    const liveValue = await withIoRetry('reading the block index', () => this.db.get(key));
+    const live = liveValue === undefined ? null : decodeHeader(liveValue);
+    if (pending !== undefined && pending.op.epoch < below && (live === null || live.seq < pending.op.seq)) {
+      const op = pending.op;
+      return { epoch: op.epoch, seq: op.seq, pg: op.pg, deleted: op.kind !== 'put', head: op.kind === 'put' ? Buffer.from(op.data.subarray(0, maxBytes)) : Buffer.alloc(0) };
+    }
+    const found = live !== null && live.epoch < below && liveValue !== undefined ? liveValue : (await versionBelow(this.db, address, below))?.[1] ?? null;
+    if (found === null || found.length < headerBytes) return null;
+    return this.headOfValue(found, maxBytes, async () => {
+      const r = await this.readBelow(address, below);
+      if (r.kind !== 'block') throw notFound(address);
+      return r.block;
+    });
+  }
+
+  /** The stamp and first bytes an index value (live or kept) describes; `moved`: the verified read when segment GC is moving its body. */
+  private async headOfValue(value: Buffer, maxBytes: number, moved: () => Promise<StoredBlock>): Promise<BlockHead> {
+    const h = decodeHeader(value);
     const stamp = { epoch: h.epoch, seq: h.seq, pg: h.pg };
     if ((h.flags & HeaderFlag.tombstone) !== 0) return { ...stamp, deleted: true, head: Buffer.alloc(0) };
     const n = Math.min(maxBytes, h.length);
@@ -684,7 +714,7 @@ export class LevelBlockStore implements BlockStore {
     const segmentId = value.readUInt32BE(headerBytes);
     // Segment GC is moving this body: a full (verified) read follows the index to its new place.
     if (value.length < headerBytes + segmentPointerBytes || !this.pins.pin(segmentId)) {
-      const b = await this.read(address);
+      const b = await moved();
       return { epoch: b.epoch, seq: b.seq, pg: b.pg, deleted: false, head: b.data.subarray(0, maxBytes) };
     }
     try {

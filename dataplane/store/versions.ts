@@ -18,7 +18,7 @@ import { decodeHeader, HeaderFlag, headerBytes } from './header.js';
 import { blockKey, decodeVersionStamp, prefixEnd, Prefix, versionKeyOf, versionPrefix } from './keys.js';
 import { Pacer } from './pacer.js';
 import type { GroupStage, StagedEntry } from './stage.js';
-import type { BlockAddress, BlockOp, StoredBlock } from './types.js';
+import type { BlockAddress, BlockHead, BlockOp, StoredBlock } from './types.js';
 
 /** Blocks remembered per PG as "already written at its current epoch"; past this, the index is read. */
 export const maxTrackedKeysPerPg = 65_536;
@@ -201,6 +201,8 @@ export interface VersionedStore {
   iterateKept(volumeId: string, pg: number): AsyncIterable<KeptEntry>;
   keepVersion(address: BlockAddress, entry: StoredBlock | { tombstone: true; seq: number; epoch: number; pg: number }): Promise<void>;
   readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number; seq: number } | { kind: 'absent' }>;
+  /** `readBelow`'s stamp and the body's first `maxBytes` only (null: absent below the cut). */
+  readHeadBelow(address: BlockAddress, below: number, maxBytes: number): Promise<BlockHead | null>;
   iterateVersionedAddresses(volumeId: string): AsyncIterable<BlockAddress>;
   pruneVersions(volumeId: string, opts: PruneOptions): Promise<PruneResult>;
   listVersions(volumeId: string): Promise<{ address: BlockAddress; epoch: number; seq: number }[]>;

@@ -50,7 +50,7 @@ describe('cli/daemon/config', () => {
       ipcAddress: '127.0.0.1:8090', dataAddress: '127.0.0.1:8070', peerAddresses: ['10.0.1.11:8080', '10.0.1.12:8080'],
       blockSizeBytes: 8192, replicationStrategy: 'asynchronous', persistenceLevel: 'high', zone: 'zone-a', targetVoters: 5,
       heartbeatIntervalMs: 1000, leaseTtlMs: 4000, dataNodeDownAfterMs: 10_000,
-      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null, keyFile: null, kms: null, nodeTokenFile: null, tls: true, tlsDir: null,
+      configFile: '/etc/galleonfs/daemon.toml', mountPoint: null, keyFile: null, kms: null, nodeTokenFile: null, tls: true, tlsDir: null, freshness: 'best-effort',
     });
   });
 
@@ -126,6 +126,14 @@ describe('cli/daemon/config', () => {
     code(() => resolveDaemonConfig({ kmsAddress: 'http://127.0.0.1:8200' }, {}, null), 'INVALID_ARGUMENT', 'needs both its address and a key name');
     code(() => resolveDaemonConfig({ kmsAddress: '127.0.0.1:8200', kmsKey: 'k' }, {}, null), 'INVALID_ARGUMENT', 'is not an http(s) URL');
     code(() => resolveDaemonConfig({ kmsAddress: 'http://h:1', kmsKey: 'a b' }, {}, null), 'INVALID_ARGUMENT', 'is not a transit key name');
+  });
+
+  it('reads [security] freshness (best-effort unless told; a flag overrides the file); another value is refused naming both modes', () => {
+    assert.equal(resolveDaemonConfig({}, {}, null).freshness, 'best-effort', 'a single surviving node stays readable by default');
+    assert.equal(resolveDaemonConfig(parseConfigFile('[security]\nfreshness = "strict"\n', 'd.toml'), {}, null).freshness, 'strict');
+    assert.equal(resolveDaemonConfig({ freshness: 'strict' }, { freshness: 'best-effort' }, null).freshness, 'best-effort');
+    code(() => resolveDaemonConfig({}, { freshness: 'paranoid' }, null), 'INVALID_ARGUMENT', 'freshness: "paranoid" is not one of best-effort, strict');
+    code(() => parseConfigFile('[security]\nfreshness = true\n', 'd.toml'), 'INVALID_ARGUMENT', '"security.freshness" has the wrong type');
   });
 
   it('rejects malformed files and wrongly typed values', () => {

@@ -120,4 +120,34 @@ describe('galleon daemon with a config file (integration)', function () {
     const stop2 = await cliJson<{ stopped: boolean }>(['daemon', 'stop'], env);
     assert.equal(stop2.stopped, true);
   });
+
+  it('--freshness strict refuses an encrypted read no other replica can check (here: a one-replica volume), best-effort serves it; status says which', async () => {
+    const strict = await runCli([...startArgs, '--freshness', 'strict'], env);
+    assert.equal(strict.code, 0, strict.stderr);
+    try {
+      assert.equal((await cliJson<DaemonStatus>(['daemon', 'status'], env)).security.freshness, 'strict');
+      assert.match((await runCli(['daemon', 'status'], env)).stdout, /Read freshness:\s+strict/);
+      const classFile = join(root, 'enc-one.json');
+      await writeFile(classFile, JSON.stringify({ name: 'enc-one', encryption: true, replicas: 1, writeConcern: 'durable' }));
+      assert.equal((await runCli(['storage-class', 'create', classFile], env)).code, 0);
+      const vol = await cliJson<Volume>(['volume', 'create', '-n', 'lonely', '-s', '1M', '-c', 'enc-one'], env);
+      assert.equal(vol.encrypted, true);
+      assert.equal((await runCli(['volume', 'write-block', 'lonely', '0', '--data', 'only-one-copy'], env)).code, 0);
+      const refused = await runCli(['volume', 'read-block', 'lonely', '0'], env);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, new RegExp(`^Error: block 0 \\(inode 0\\) of volume ${vol.id}: no other replica of its PG is in sync, so the answer of data node \\S+ cannot be checked for a rollback; refused \\(freshness strict\\) — .*--freshness best-effort`));
+      assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    } finally {
+      await runCli(['daemon', 'stop'], env);
+    }
+    const lenient = await runCli(startArgs, env);
+    assert.equal(lenient.code, 0, lenient.stderr);
+    try {
+      assert.equal((await cliJson<DaemonStatus>(['daemon', 'status'], env)).security.freshness, 'best-effort');
+      const block = await cliJson<{ data: string }>(['volume', 'read-block', 'lonely', '0'], env);
+      assert.ok(Buffer.from(block.data, 'base64').toString().startsWith('only-one-copy'), block.data);
+    } finally {
+      await runCli(['daemon', 'stop'], env);
+    }
+  });
 });

@@ -48,6 +48,7 @@ export default class DaemonStart extends GalleonCommand {
     auth: Flags.boolean({ summary: 'Require a token on every request (admin endpoint, metadata API, block port). [default: on with --node-token-file]', allowNo: true }),
     'node-token-file': Flags.string({ summary: 'The cluster\'s node credential (mode 0600; made by the first node if missing). [default: <storage-path>/node-token]' }),
     'tls-dir': Flags.string({ summary: 'This node\'s TLS folder: ca.crt (the cluster CA), tls.crt and tls.key (`galleon cert issue --node ID --out DIR`). [default: <storage-path>/tls]' }),
+    freshness: Flags.string({ summary: 'Encrypted reads no other in-sync replica can check for a rollback: serve and count them (best-effort), or refuse them (strict). [default: best-effort]', options: ['best-effort', 'strict'] }),
     'insecure-plaintext': Flags.boolean({ summary: 'Turn mutual TLS off on every endpoint (no encryption, no authentication of nodes or clients): for development only.', default: false }),
     'data-node-down-after-ms': Flags.string({ summary: 'Metadata role: mark a data node down after this many ms without heartbeats; must exceed the lease ttl plus its margin. [default: 10000]' }),
   };
@@ -91,6 +92,7 @@ export default class DaemonStart extends GalleonCommand {
     set('authRequired', flags.auth);
     set('nodeTokenFile', flags['node-token-file']);
     set('tlsDir', flags['tls-dir']);
+    set('freshness', flags.freshness);
     if (flags['insecure-plaintext']) set('tls', false);
     const config = resolveDaemonConfig(fromFile, fromFlags, configFile);
     config.storagePath = resolve(config.storagePath);
@@ -145,6 +147,7 @@ export default class DaemonStart extends GalleonCommand {
     if (config.configFile !== null) args.push('--config', config.configFile);
     if (config.tlsDir !== null) args.push('--tls-dir', config.tlsDir);
     if (!config.tls) args.push('--insecure-plaintext');
+    args.push('--freshness', config.freshness);
     // The node's own certificate (it also identifies a client) lets this process watch it start;
     // missing or mismatched files stop here with one line, before anything is spawned.
     const { loadNodeTls } = await import('../../lib/tls.js');

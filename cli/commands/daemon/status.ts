@@ -16,6 +16,7 @@ export default class DaemonStatusCommand extends GalleonCommand {
       ['Healthy', s.healthy ? 'yes' : 'no'], ['Roles', s.roles.join(',')], ['Storage path', s.storagePath],
       ['Bind address', s.bindAddress], ['IPC address', s.ipcAddress],
       ['Security', securityLine(s.security)],
+      ['Read freshness', s.security?.freshness === 'strict' ? 'strict (reads no other replica can check are refused)' : 'best-effort (reads no other replica can check are served and counted)'],
       ['Metadata role', md === null ? 'not run' : md.state + (md.error === null ? '' : ` (${md.error})`)],
       ['Raft role', md?.raftRole], ['Leader', md?.leaderId], ['Term', md?.term],
       ['Commit index', md?.commitIndex], ['Applied index', md?.appliedIndex],

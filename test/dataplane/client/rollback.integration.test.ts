@@ -24,6 +24,10 @@ import { ClassicLevel } from 'classic-level';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
+import { createBackup, type JobHooks } from '../../../dataplane/backup/engine.js';
+import { blockObjectKey, manifestKey, type Manifest } from '../../../dataplane/backup/logic/manifest.js';
+import { DirObjectStore } from '../../../dataplane/backup/object-store.js';
+import { SnapshotSource, type SnapshotSourceApi } from '../../../dataplane/backup/source.js';
 import { BlockClient } from '../../../dataplane/client/block-client.js';
 import { generationOf } from '../../../dataplane/client/block-cipher.js';
 import { staleReadSink } from '../../../dataplane/client/freshness.js';
@@ -34,7 +38,7 @@ import { computeCrc, decodeHeader, encodeHeader, HeaderFlag, headerBytes } from 
 import { blockKey, versionKey } from '../../../dataplane/store/keys.js';
 import { isGalleonError } from '../../../proto/errors.js';
 import type { AuditEvent } from '../../../proto/auth.js';
-import type { Volume, VolumeKeyRecord } from '../../../proto/metadata-types.js';
+import type { Snapshot, Volume, VolumeKeyRecord } from '../../../proto/metadata-types.js';
 import { pgStates, readFromNode, TestCluster } from '../cluster.js';
 import { pattern, removeDir, tempDir } from '../helpers.js';
 
@@ -345,3 +349,248 @@ describe('rollback of an encrypted block by a node that controls its index (inte
   });
 });
 
+/**
+ * Issue #12, the paths the check used to skip: a backup's sealed reads (it stores ciphertext and
+ * never opened it, so a rolled-back primary's old body went into the backup as valid data), and a
+ * read that no other in-sync replica answers (served unchecked; now counted, or refused in strict).
+ * Same harness as above: real nodes, the attacker edits the primary's index while it is stopped.
+ */
+describe('rollback check on backups and with no witness (integration)', function () {
+  this.timeout(240_000);
+  const cluster = new TestCluster();
+  const placement = new StaticPlacementSource();
+  const registry = new Registry();
+  const audit: Omit<AuditEvent, 'time' | 'id' | 'node'>[] = [];
+  const warnings: string[] = [];
+  const dirs: string[] = [];
+  let keyring: VolumeKeyring;
+  let checked: BlockClient;
+  let unchecked: BlockClient;
+  let strict: BlockClient;
+  /** Every volume's layout by epoch; installed again after a restart (new ports). */
+  const layouts = new Map<string, number>();
+  const layoutOf = (v: string, epoch: number, inSync?: string[]): VolumePlacement => {
+    const p = cluster.placement(v, [{ replicas: ['n1', 'n2', 'n3'], primary: 'n1', epoch }]);
+    return inSync === undefined ? p : { ...p, groups: p.groups.map((g) => ({ ...g, inSync })) };
+  };
+  const setLayout = async (v: string, epoch: number): Promise<void> => {
+    layouts.set(v, epoch);
+    const p = layoutOf(v, epoch);
+    await cluster.install(p, [...cluster.nodes.keys()].filter((id) => cluster.node(id).proc.exitCode === null && cluster.node(id).proc.signalCode === null));
+    placement.set(p);
+  };
+  const volumeOf = (id: string): Volume => ({
+    id, name: id, encrypted: true, sizeBytes: 64 * blockBytes, blockSizeBytes: blockBytes, storageClass: 'encrypted-storage', replicas: 3, accessMode: 'ReadWriteOnce',
+    type: 'persistent', writeConcern: 'distributed', pgCount: 1, state: 'available', labels: {}, createdAtMs: 0, updatedAtMs: 0, version: 1,
+  });
+
+  before(async () => {
+    for (const [id, zone] of Object.entries(zones)) await cluster.start(id, zone, undefined, nodeFlags);
+    const keyDir = await tempDir('rollback-backup-key');
+    dirs.push(keyDir);
+    const provider = new InternalKeyProvider(join(keyDir, 'cluster.key'));
+    await createClusterKeyFile(provider.path);
+    const record: VolumeKeyRecord = { volumeId: 'any', writers: 0, wrappedAtMs: 0, ...await provider.wrap(dataKeyContext, newDataKey()) };
+    const api: KeyringApi = {
+      getVolume: (id) => Promise.resolve(volumeOf(id)),
+      getVolumeKey: () => Promise.resolve(record),
+      allocateKeyWriter: () => Promise.resolve(++record.writers),
+    };
+    keyring = new VolumeKeyring(api, provider);
+    const log = pino({ level: 'warn' }, new Writable({ write(chunk: Buffer, _enc, done) { warnings.push(chunk.toString()); done(); } }));
+    const sink = staleReadSink(log, registry, { record: (e) => audit.push(e) });
+    checked = new BlockClient({ placement, keyring, staleReads: sink });
+    unchecked = new BlockClient({ placement, keyring, checkFreshness: false });
+    strict = new BlockClient({ placement, keyring, freshness: 'strict', staleReads: sink });
+  });
+
+  after(async () => {
+    await checked?.close();
+    await unchecked?.close();
+    await strict?.close();
+    await cluster.stopAll();
+    for (const d of dirs) await removeDir(d);
+  });
+
+  const counter = async (name: string, labels: Record<string, string>): Promise<number> => {
+    const m = registry.getSingleMetric(name);
+    const values = m === undefined ? [] : (await m.get()).values;
+    return values.filter((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((n, x) => n + x.value, 0);
+  };
+
+  /** Starts a stopped node again on its data dir; every node and the clients learn its new address. */
+  async function restart(id: string): Promise<void> {
+    await cluster.start(id, zones[id] ?? 'z1', cluster.node(id).dir, nodeFlags);
+    for (const [v, epoch] of layouts) await setLayout(v, epoch);
+  }
+
+  /** Stops `id`, runs `edit` on its index database (the attacker), starts it again. */
+  async function withIndexOf<T>(id: string, edit: (db: ClassicLevel<Buffer, Buffer>) => Promise<T>): Promise<T> {
+    await cluster.stop(id);
+    const db = new ClassicLevel<Buffer, Buffer>(join(cluster.node(id).dir, 'index'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    let out: T;
+    try {
+      out = await edit(db);
+    } finally {
+      await db.close();
+    }
+    await restart(id);
+    return out;
+  }
+
+  /** A backup of `v` at the snapshot whose cut is `cut`, the metadata service's part stood in for (the tree is empty: the raw device). */
+  async function backUp(client: BlockClient, v: string, cut: number): Promise<{ store: DirObjectStore; manifest: Manifest }> {
+    const dir = await tempDir('rollback-backup-target');
+    dirs.push(dir);
+    const store = new DirObjectStore(dir);
+    const snap = { id: `snap-${v}`, name: 'cut', volumeId: v, volumeName: v, cut, sizeBytes: 64 * blockBytes, blockSizeBytes: blockBytes, createdAtMs: 0 } as Snapshot;
+    const api: SnapshotSourceApi = {
+      getVolume: (id) => Promise.resolve(volumeOf(id)),
+      getVolumeKey: (id) => Promise.resolve({ volumeId: id, writers: 0, wrappedAtMs: 0, provider: 'internal', keyId: 'k', wrapped: 'w' } as VolumeKeyRecord),
+      getSnapshotTree: () => Promise.resolve({ inodes: [], entries: [], cursor: null }),
+    };
+    const hooks: JobHooks = { onProgress: () => undefined, signal: new AbortController().signal, nowMs: () => Date.now(), logger: pino({ level: 'silent' }) };
+    const id = `bk-${v.replace(/[^0-9a-z]/g, '')}${Date.now().toString(36)}`;
+    await createBackup(store, new SnapshotSource(api, client, volumeOf(v), snap), { id, target: 't', strategy: 'full' }, hooks);
+    const manifest = await store.get(manifestKey(id));
+    assert.ok(manifest !== null, 'a complete backup has its manifest');
+    return { store, manifest: JSON.parse(manifest.toString()) as Manifest };
+  }
+
+  /** What a restore of that backup's block would write back: its stored sealed body, opened under the volume's key. */
+  async function restoredBytes(b: { store: DirObjectStore; manifest: Manifest }, v: string, blockNo: number): Promise<Buffer> {
+    const entry = b.manifest.blocks[`0/${blockNo}`];
+    assert.ok(entry !== undefined, `the backup holds block ${blockNo}`);
+    const body = await b.store.get(blockObjectKey(entry.sha256));
+    const cipher = await keyring.cipherFor(v);
+    assert.ok(body !== null && cipher !== null);
+    return cipher.open({ volumeId: v, inode: 0, blockNo }, body);
+  }
+
+  it('a backup of an encrypted volume whose primary rolled a block back fails naming it (the unchecked backup holds the old bytes)', async () => {
+    const v = 'vol-backup-rb';
+    await setLayout(v, 1);
+    const old = pattern(31, blockBytes);
+    const now = pattern(32, blockBytes);
+    await checked.writeBlock(v, 0, 1, old, 'distributed');
+    for (let b = 2; b < 6; b++) await checked.writeBlock(v, 0, b, pattern(40 + b, blockBytes), 'distributed');
+    const saved = await withIndexOf('n1', async (db) => db.get(blockKey({ volumeId: v, inode: 0, blockNo: 1 })));
+    assert.ok(saved !== undefined);
+    await checked.writeBlock(v, 0, 1, now, 'distributed');
+    // The snapshot's cut: the PG moves to epoch 2 (its fence); the attacker then puts the old entry back.
+    await setLayout(v, 2);
+    await withIndexOf('n1', (db) => db.put(blockKey({ volumeId: v, inode: 0, blockNo: 1 }), saved));
+
+    const before = await counter('galleon_client_stale_reads_total', { node: 'n1', reason: 'stale-body' });
+    const blind = await backUp(unchecked, v, 2);
+    assert.ok((await restoredBytes(blind, v, 1)).equals(old), 'today\'s sealed read: the backup takes the rolled-back body, and a restore brings the old bytes back as valid data');
+    await assert.rejects(backUp(checked, v, 2), (e: unknown) => {
+      assert.ok(isGalleonError(e, 'INTEGRITY_ERROR'), String(e));
+      assert.match(e.message, new RegExp(`^block 1 \\(inode 0\\) of volume ${v}: data node n1 served a body \\(generation \\d+:\\d+, seq \\d+\\) older than the write in-sync replica n[23] holds`));
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    });
+    assert.equal(await counter('galleon_client_stale_reads_total', { node: 'n1', reason: 'stale-body' }), before + 1);
+    assert.ok(audit.some((e) => e.verb === 'block:stale-read' && e.object === `${v}/0/1` && e.source === 'n1'), JSON.stringify(audit));
+    assert.ok(warnings.some((w) => w.includes('"node":"n1"') && w.includes(`"volumeId":"${v}"`)), warnings.join(''));
+  });
+
+  it('a backup of an encrypted volume whose primary dropped a block from its index fails naming it (the unchecked backup silently lacks the block)', async () => {
+    const v = 'vol-backup-hide';
+    await setLayout(v, 1);
+    for (let b = 0; b < 4; b++) await checked.writeBlock(v, 0, b, pattern(60 + b, blockBytes), 'distributed');
+    await setLayout(v, 2);
+    await withIndexOf('n1', (db) => db.del(blockKey({ volumeId: v, inode: 0, blockNo: 2 })));
+
+    const blind = await backUp(unchecked, v, 2);
+    assert.deepEqual(Object.keys(blind.manifest.blocks).sort(), ['0/0', '0/1', '0/3'], 'today: the primary does not list the block, and the backup never asks for it');
+    const before = await counter('galleon_client_stale_reads_total', { node: 'n1', reason: 'hidden-block' });
+    await assert.rejects(backUp(checked, v, 2), (e: unknown) => {
+      assert.ok(isGalleonError(e, 'INTEGRITY_ERROR'), String(e));
+      assert.match(e.message, new RegExp(`^block 2 \\(inode 0\\) of volume ${v}: data node n1 answered not found \\(no entry, its watermark at seq \\d+\\) for a block in-sync replica n[23] holds`));
+      return true;
+    });
+    assert.equal(await counter('galleon_client_stale_reads_total', { node: 'n1', reason: 'hidden-block' }), before + 1);
+  });
+
+  it('an honest backup of an encrypted volume under concurrent writes is never refused and holds the cut', async () => {
+    const v = 'vol-backup-honest';
+    await setLayout(v, 1);
+    const blocks = 48;
+    const atCut = Array.from({ length: blocks }, (_, b) => pattern(500 + b, blockBytes));
+    await checked.writeBlocks(v, atCut.map((data, blockNo) => ({ inode: 0, blockNo, data })), 'distributed');
+    await setLayout(v, 2);
+    const stale = await counter('galleon_client_stale_reads_total', {});
+    const unchecked0 = await counter('galleon_client_unchecked_reads_total', {});
+    // `acknowledged` rewrites after the cut: the replicas apply them while the backup reads below it.
+    let writing = true;
+    let rewrites = 0;
+    const writer = (async () => {
+      for (let round = 0; writing && round < 50; round++) {
+        await Promise.all(Array.from({ length: 8 }, (_, i) => checked.writeBlock(v, 0, (round * 8 + i) % blocks, pattern(900 + round, blockBytes), 'acknowledged')));
+        rewrites += 8;
+      }
+    })();
+    let b: Awaited<ReturnType<typeof backUp>>;
+    let during: number;
+    try {
+      b = await backUp(checked, v, 2);
+      during = rewrites;
+    } finally {
+      writing = false;
+      await writer;
+    }
+    assert.ok(during > 0, 'rewrites were acknowledged while the backup ran');
+    assert.equal(Object.keys(b.manifest.blocks).length, blocks);
+    for (let blockNo = 0; blockNo < blocks; blockNo++) assert.ok((await restoredBytes(b, v, blockNo)).equals(atCut[blockNo] ?? Buffer.alloc(0)), `block ${blockNo} as of the cut`);
+    assert.equal(await counter('galleon_client_stale_reads_total', {}), stale, 'no read was refused and no replica was blamed');
+    assert.equal(await counter('galleon_client_unchecked_reads_total', {}), unchecked0, 'every read had a witness');
+  });
+
+  it('with every other replica down: best-effort serves and counts (one warning per PG), strict refuses with one line', async () => {
+    const v = 'vol-nowitness';
+    await setLayout(v, 1);
+    const data = pattern(77, blockBytes);
+    await checked.writeBlock(v, 0, 3, data, 'distributed');
+    assert.ok((await strict.readBlock(v, 0, 3)).data.equals(data), 'strict reads normally while a replica answers');
+    const served0 = await counter('galleon_client_unchecked_reads_total', { outcome: 'served' });
+    const refused0 = await counter('galleon_client_unchecked_reads_total', { outcome: 'refused' });
+    const warned0 = warnings.filter((w) => w.includes('served unchecked') && w.includes(`"volumeId":"${v}"`)).length;
+    // Replicas that answer nothing within the head timeout (paused, not down) are no witnesses either.
+    for (const id of ['n2', 'n3']) cluster.node(id).proc.kill('SIGSTOP');
+    try {
+      const t = performance.now();
+      assert.ok((await checked.readBlock(v, 0, 3)).data.equals(data), 'best-effort serves once the heads have timed out');
+      assert.ok(performance.now() - t >= 1_900, 'the read waited for the head timeout');
+      assert.equal(await counter('galleon_client_unchecked_reads_total', { outcome: 'served' }), served0 + 1);
+    } finally {
+      for (const id of ['n2', 'n3']) cluster.node(id).proc.kill('SIGCONT');
+    }
+    assert.ok((await strict.readBlock(v, 0, 3)).data.equals(data), 'strict reads again once the replicas answer');
+    await cluster.stop('n2');
+    await cluster.stop('n3');
+    try {
+      for (let i = 0; i < 3; i++) assert.ok((await checked.readBlock(v, 0, 3)).data.equals(data), 'best-effort keeps a single surviving node readable');
+      assert.equal(await counter('galleon_client_unchecked_reads_total', { outcome: 'served' }), served0 + 4);
+      assert.equal(warnings.filter((w) => w.includes('served unchecked') && w.includes(`"volumeId":"${v}"`)).length, warned0 + 1, 'one warning per PG per interval');
+      await assert.rejects(strict.readBlock(v, 0, 3), (e: unknown) => {
+        assert.ok(isGalleonError(e, 'FAILED_PRECONDITION'), String(e));
+        assert.match(e.message, new RegExp(`^block 3 \\(inode 0\\) of volume ${v}: no other in-sync replica of its PG \\(n2, n3\\) answered within 2000 ms, so the answer of data node n1 cannot be checked for a rollback; refused \\(freshness strict\\)$`));
+        assert.match(e.hint ?? '', /--freshness best-effort/);
+        return true;
+      });
+      // A hole is refused too: with no witness, "not found" may be a hidden block.
+      await assert.rejects(strict.readBlock(v, 0, 9), (e: unknown) => isGalleonError(e, 'FAILED_PRECONDITION'));
+      await assert.rejects(checked.readBlock(v, 0, 9), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'));
+      assert.equal(await counter('galleon_client_unchecked_reads_total', { outcome: 'refused' }), refused0 + 2);
+      // The metadata service took the others out of the in-sync set: the same, with nobody to ask.
+      placement.set(layoutOf(v, 1, ['n1']));
+      await assert.rejects(strict.readBlock(v, 0, 3), (e: unknown) => isGalleonError(e, 'FAILED_PRECONDITION') && e.message.includes('no other replica of its PG is in sync'));
+      assert.ok((await checked.readBlock(v, 0, 3)).data.equals(data));
+    } finally {
+      await restart('n2');
+      await restart('n3');
+    }
+    assert.ok((await strict.readBlock(v, 0, 3)).data.equals(data), 'strict reads again once a replica is back');
+  });
+});

@@ -6,7 +6,7 @@
  * the definition, and that an unanswering replica never changes a verdict.
  */
 import assert from 'node:assert/strict';
-import { compareGenerations, judgeNotFound, judgeServedBody } from '../../../dataplane/logic/freshness.js';
+import { compareGenerations, judgeNotFound, judgeServedBody, judgeWitnesses, warnDue } from '../../../dataplane/logic/freshness.js';
 import type { AbsenceVerdict, BodyGeneration, FreshnessVerdict, NotFoundClaim, ReplicaHead, ServedBody } from '../../../dataplane/logic/freshness.js';
 
 const g = (writerId: number, counter: number): BodyGeneration => ({ writerId, counter });
@@ -142,5 +142,33 @@ describe('freshness: judgeNotFound (a primary answering BLOCK_NOT_FOUND)', () =>
       }
     }
     assert.equal(checked, claims.length * domain.length ** 2);
+  });
+});
+
+describe('freshness: a read with no witness', () => {
+  const heads: ReplicaHead[] = [
+    { node: 'b', kind: 'unknown' },
+    { node: 'c', kind: 'absent', appliedSeq: 3 },
+    { node: 'd', kind: 'deleted', seq: 2, appliedSeq: 3 },
+    { node: 'e', kind: 'block', gen: g(1, 1), seq: 3, appliedSeq: 3 },
+  ];
+
+  it('any answering replica is a witness, whatever it holds; only unknowns (or none) leave a read unchecked', () => {
+    for (const mode of ['strict', 'best-effort'] as const) {
+      for (const h of heads.slice(1)) assert.deepEqual(judgeWitnesses(mode, [{ node: 'b', kind: 'unknown' }, h]), { kind: 'checked', witnesses: 1 }, `${mode} ${h.kind}`);
+      assert.deepEqual(judgeWitnesses(mode, heads), { kind: 'checked', witnesses: 3 });
+    }
+    for (const none of [[], [heads[0]], [heads[0], { node: 'c', kind: 'unknown' }]] as ReplicaHead[][]) {
+      assert.deepEqual(judgeWitnesses('best-effort', none), { kind: 'unchecked', action: 'serve' }, JSON.stringify(none));
+      assert.deepEqual(judgeWitnesses('strict', none), { kind: 'unchecked', action: 'refuse' }, JSON.stringify(none));
+    }
+  });
+
+  it('one warning per interval: the first, then none until the interval has passed (a clock that went back warns again)', () => {
+    assert.equal(warnDue(undefined, 5, 60_000), true);
+    assert.equal(warnDue(1_000, 1_000, 60_000), false);
+    assert.equal(warnDue(1_000, 60_999, 60_000), false);
+    assert.equal(warnDue(1_000, 61_000, 60_000), true);
+    assert.equal(warnDue(1_000, 999, 60_000), true);
   });
 });

@@ -54,12 +54,19 @@ async function checkReads(store: LevelBlockStore, cuts: readonly number[], model
       const entries = model.get(b) ?? [];
       const want = visibleAt(entries, cut);
       const got = await store.readBelow(addr(b), cut);
+      // The head-only form (the rollback check's heads below a cut) names the same entry and its first bytes.
+      const head = await store.readHeadBelow(addr(b), cut, 24);
       const wantEntry = want === null ? null : entries.find((e) => e.seq === want.seq) ?? null;
-      if (wantEntry === null) assert.equal(got.kind, 'absent', `${what}: block ${b} at cut ${cut}`);
-      else if (wantEntry.data === null) assert.equal(got.kind, 'deleted', `${what}: block ${b} at cut ${cut}`);
-      else {
+      if (wantEntry === null) {
+        assert.equal(got.kind, 'absent', `${what}: block ${b} at cut ${cut}`);
+        assert.equal(head, null, `${what}: head of block ${b} at cut ${cut}`);
+      } else if (wantEntry.data === null) {
+        assert.equal(got.kind, 'deleted', `${what}: block ${b} at cut ${cut}`);
+        assert.deepEqual(head && { deleted: head.deleted, seq: head.seq, epoch: head.epoch }, { deleted: true, seq: wantEntry.seq, epoch: wantEntry.epoch }, `${what}: head of block ${b} at cut ${cut}`);
+      } else {
         assert.equal(got.kind, 'block', `${what}: block ${b} at cut ${cut}`);
         if (got.kind === 'block') assert.ok(got.block.data.equals(wantEntry.data), `${what}: block ${b} at cut ${cut} (seq ${got.block.seq}, want ${wantEntry.seq})`);
+        assert.deepEqual(head && { deleted: head.deleted, seq: head.seq, epoch: head.epoch, head: head.head.toString('hex') }, { deleted: false, seq: wantEntry.seq, epoch: wantEntry.epoch, head: wantEntry.data.subarray(0, 24).toString('hex') }, `${what}: head of block ${b} at cut ${cut}`);
       }
     }
   }
