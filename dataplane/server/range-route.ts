@@ -22,7 +22,8 @@ export const blockRangeRoute = 'POST /v1/block-range';
 export const rangeReadParallelBlocks = 8;
 
 const count48 = z.number().int().nonnegative().max(2 ** 48 - 1);
-const rangeBody = z.object({
+/** The request body (exported for the hardening fuzz: bodies it refuses must be refused). */
+export const rangeBody = z.object({
   inode: count48,
   from: count48,
   count: z.number().int().min(1).max(maxRangeReadBlocks),
