@@ -116,6 +116,8 @@ export const retryCodes: ReadonlySet<ErrorCode> = new Set<ErrorCode>([...refresh
 /** Writes up to this size are coalesced into batch requests; larger ones stream on their own. */
 export const coalesceBelowBytes = 64 * 1024;
 export const defaultWriteBatchesInFlight = 1;
+/** The largest body `writeBlocks(…, { batch: true })` sends in a batch request; larger ones go alone. */
+export const maxBatchedBlockBytes = 1024 * 1024 + sealOverheadBytes;
 export const maxWriteBatchEntries = 256;
 /** Bodies per batch request: well under what a primary accepts in one batch (block-server.ts). */
 export const maxWriteBatchBytes = 8 * 1024 * 1024;
@@ -178,11 +180,11 @@ export class BlockClient {
     return { pg, epoch: g.epoch, address: nodeOf(p, g.primary).address };
   }
 
-  async writeBlock(volumeId: string, inode: number, blockNo: number, data: Uint8Array, concern: WriteConcern): Promise<WriteAck> {
+  async writeBlock(volumeId: string, inode: number, blockNo: number, data: Uint8Array, concern: WriteConcern, batch = false): Promise<WriteAck> {
     const a = { volumeId, inode, blockNo };
     // Sealed once: a retry resends the same ciphertext (same nonce, same bytes), never re-seals.
     const body = await this.withKey(volumeId, async (c) => (c === null ? data : c.seal(a, data)));
-    return this.primaryWrite('PUT', a, body, concern).catch((err: unknown) => { this.dropKeyOn(volumeId, err); throw err; });
+    return this.primaryWrite('PUT', a, body, concern, batch).catch((err: unknown) => { this.dropKeyOn(volumeId, err); throw err; });
   }
 
   /**
@@ -209,9 +211,16 @@ export class BlockClient {
     return this.primaryWrite('DELETE', { volumeId, inode, blockNo }, undefined, concern);
   }
 
-  /** Writes many blocks with at most `maxInFlight` outstanding; resolves when all are acknowledged. */
-  async writeBlocks(volumeId: string, blocks: readonly { inode: number; blockNo: number; data: Uint8Array }[], concern: WriteConcern): Promise<WriteAck[]> {
-    return this.mapBounded(blocks, (b) => this.writeBlock(volumeId, b.inode, b.blockNo, b.data, concern));
+  /**
+   * Writes many blocks with at most `maxInFlight` outstanding; resolves when all are acknowledged.
+   * With `batch` (a mount's flush, issue #14), blocks of any size up to `maxBatchedBlockBytes`
+   * leave in `POST /v1/blocks-batch` requests per primary (as coalesced small writes do, bounded by
+   * `maxWriteBatchEntries` / `maxWriteBatchBytes`), even from a client that does not coalesce:
+   * a flush of 16 MiB is a few requests instead of one PUT per block.
+   */
+  async writeBlocks(volumeId: string, blocks: readonly { inode: number; blockNo: number; data: Uint8Array }[], concern: WriteConcern, opts: { batch?: boolean } = {}): Promise<WriteAck[]> {
+    const batch = opts.batch === true;
+    return this.mapBounded(blocks, (b) => this.writeBlock(volumeId, b.inode, b.blockNo, b.data, concern, batch));
   }
 
   async readBlocks(volumeId: string, blocks: readonly { inode: number; blockNo: number }[]): Promise<ReadResult[]> {
@@ -494,14 +503,15 @@ export class BlockClient {
     });
   }
 
-  private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern): Promise<WriteAck> {
+  private async primaryWrite(method: 'PUT' | 'DELETE', a: BlockAddress, data: Uint8Array | undefined, concern: WriteConcern, batch = false): Promise<WriteAck> {
     if (!writeConcernOrder.includes(concern)) {
       throw new GalleonError('INVALID_ARGUMENT', `unknown write concern ${JSON.stringify(concern)}`, { hint: `use one of ${writeConcernOrder.join(', ')}` });
     }
     return this.withRetry(a.volumeId, async (p) => {
       const r = this.route(p, a);
       // A sealed body is its plaintext plus the seal: the same writes coalesce with or without encryption.
-      if (this.o.coalesceWrites && (data === undefined || data.byteLength <= coalesceBelowBytes + sealOverheadBytes)) {
+      const batchBelow = batch ? maxBatchedBlockBytes : this.o.coalesceWrites ? coalesceBelowBytes + sealOverheadBytes : -1;
+      if (data === undefined ? batchBelow >= 0 : data.byteLength <= batchBelow) {
         return this.enqueueWrite(r.address, { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, epoch: r.epoch, op: method === 'PUT' ? 'put' : 'delete', concern }, data);
       }
       const res = await this.pool(r.address).request({

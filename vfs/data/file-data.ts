@@ -275,7 +275,8 @@ export class FileData {
       invariant(len > 0, `dirty block ${b} past the end of a ${this.sizeBytes}-byte file`);
       return { inode: this.ino, blockNo: b, data: len === B ? d.buf : Buffer.from(d.buf.subarray(0, len)) };
     });
-    if (writes.length > 0) await this.env.client.writeBlocks(this.env.volumeId, writes, this.env.concern);
+    // In batch requests per primary: a flush is many blocks at once (issue #14).
+    if (writes.length > 0) await this.env.client.writeBlocks(this.env.volumeId, writes, this.env.concern, { batch: true });
     for (const w of writes) this.env.cache.put(this.ino, w.blockNo, w.data);
     this.dirty.clear();
     this.validStoredBytes = this.sizeBytes;
