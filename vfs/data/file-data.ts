@@ -275,8 +275,8 @@ export class FileData {
       invariant(len > 0, `dirty block ${b} past the end of a ${this.sizeBytes}-byte file`);
       return { inode: this.ino, blockNo: b, data: len === B ? d.buf : Buffer.from(d.buf.subarray(0, len)) };
     });
-    // In batch requests per primary: a flush is many blocks at once (issue #14).
-    if (writes.length > 0) await this.env.client.writeBlocks(this.env.volumeId, writes, this.env.concern, { batch: true });
+    // Many blocks leave in batch requests per primary (issue #14); one block (a small file) as before, one PUT.
+    if (writes.length > 0) await this.env.client.writeBlocks(this.env.volumeId, writes, this.env.concern, { batch: writes.length > 1 });
     for (const w of writes) this.env.cache.put(this.ino, w.blockNo, w.data);
     this.dirty.clear();
     this.validStoredBytes = this.sizeBytes;
