@@ -33,7 +33,7 @@ const noBytes = Buffer.alloc(0);
 
 export const defaultMaxDirtyBytes = 16 * 1024 * 1024;
 export const defaultReadAheadInitialBytes = 256 * 1024;
-export const defaultReadAheadMaxBytes = 8 * 1024 * 1024;
+export const defaultReadAheadMaxBytes = 16 * 1024 * 1024;
 /** The largest single read or write FileData accepts (FUSE sends at most max_write = 128 KiB). */
 export const maxIoBytes = 64 * 1024 * 1024;
 
