@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { request } from 'undici';
-import { BlockClient } from '../../../dataplane/client/block-client.js';
+import { BlockClient, defaultRangeRequestBlocks } from '../../../dataplane/client/block-client.js';
 import { blocksPerObject, pgOf } from '../../../dataplane/logic/routing.js';
 import { StaticPlacementSource, type VolumePlacement } from '../../../dataplane/placement.js';
 import { maxRangeReadBlocks, maxRangeReadBytes } from '../../../dataplane/wire.js';
@@ -22,6 +22,8 @@ describe('block range reads (3 processes)', function () {
   const vol = 'vol-range';
   const all = ['n1', 'n2', 'n3'];
   let client: BlockClient;
+  /** One request per object (the route's limit), where `client` sends `defaultRangeRequestBlocks`. */
+  let wide: BlockClient;
   let placement: VolumePlacement;
   const paths: string[] = [];
   const onRequest = (message: unknown): void => {
@@ -36,11 +38,13 @@ describe('block range reads (3 processes)', function () {
     const source = new StaticPlacementSource();
     source.set(placement);
     client = new BlockClient({ placement: source, coalesceWrites: false });
+    wide = new BlockClient({ placement: source, coalesceWrites: false, rangeRequestBlocks: maxRangeReadBlocks });
     diagnostics.subscribe('undici:request:create', onRequest);
   });
   after(async () => {
     diagnostics.unsubscribe('undici:request:create', onRequest);
     await client?.close();
+    await wide?.close();
     await cluster.stopAll();
   });
 
@@ -56,13 +60,18 @@ describe('block range reads (3 processes)', function () {
     const size = (b: number): number => (b % 3 === 0 ? 4096 : 1000 + b);
     await client.writeBlocks(vol, Array.from({ length: count }, (_, b) => b).filter((b) => !missing.has(b)).map((b) => ({ inode: ino, blockNo: b, data: pattern(b, size(b)) })), 'durable');
     paths.length = 0;
-    const got = await client.readBlockRange(vol, ino, 0, count);
+    const got = await wide.readBlockRange(vol, ino, 0, count);
     assert.equal(got.length, count);
     got.forEach((r, b) => {
       if (missing.has(b)) assert.equal(r, null, `block ${b} was never written`);
       else assert.ok(r !== null && r.data.equals(pattern(b, size(b))) && r.seq > 0 && r.epoch === 1, `block ${b}`);
     });
     assert.deepEqual(paths.sort(), [`POST /v1/block-range/${vol}`, `POST /v1/block-range/${vol}`], 'one request per object, no single-block GET');
+    // The default client: requests of `defaultRangeRequestBlocks` inside each object, the same answer.
+    paths.length = 0;
+    const narrow = await client.readBlockRange(vol, ino, 0, count);
+    assert.deepEqual(narrow.map((r) => r?.data ?? null), got.map((r) => r?.data ?? null));
+    assert.equal(paths.length, Math.ceil(blocksPerObject / defaultRangeRequestBlocks) + Math.ceil((count - blocksPerObject) / defaultRangeRequestBlocks));
     // A range inside one object from its middle, and one block: the same bytes as single reads.
     const mid = await client.readBlockRange(vol, ino, 60, 8);
     for (let i = 0; i < 8; i++) {
@@ -79,7 +88,7 @@ describe('block range reads (3 processes)', function () {
     assert.ok(count <= maxRangeReadBlocks);
     await client.writeBlocks(vol, Array.from({ length: count }, (_, b) => ({ inode: ino, blockNo: b, data: pattern(100 + b, bytes) })), 'durable');
     paths.length = 0;
-    const got = await client.readBlockRange(vol, ino, 0, count);
+    const got = await wide.readBlockRange(vol, ino, 0, count);
     got.forEach((r, b) => assert.ok(r?.data.equals(pattern(100 + b, bytes)), `block ${b}`));
     assert.equal(paths.filter((p) => p.startsWith('POST /v1/block-range')).length, 2, `${count} MiB in answers of at most ${maxRangeReadBytes / bytes} MiB: ${paths.join(', ')}`);
   });
