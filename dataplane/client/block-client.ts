@@ -242,11 +242,11 @@ export class BlockClient {
    * Blocks [from, from + count) of one inode, in order: each its ReadResult, or null where the
    * block does not exist (a hole, read as zeros by a mount). One `POST /v1/block-range` per
    * `rangeRequestBlocks` inside an object (`blocksPerObject` blocks: one PG) instead of one GET per
-   * block; the requests of a range run in parallel. An encrypted volume's blocks are each checked against the other in-sync
-   * replicas' heads as `readBlock` checks one (asked in the same turn, so one heads request per
-   * replica per range); a block the heads contradict is read again alone, through the single
-   * read's rounds, which refuse it if the contradiction stays. Bodies of a plain volume are views
-   * into the answer (up to `maxRangeReadBytes`): whoever keeps one keeps that answer alive.
+   * block; the requests of a range run in parallel. An encrypted volume's blocks are each
+   * checked against the other in-sync replicas' heads as `readBlock` checks one (asked in the same
+   * turn, so one heads request per replica per range); a block the heads contradict is read again
+   * alone, through the single read's rounds, which refuse it if the contradiction stays. Bodies of
+   * a plain volume are views into the answer: whoever keeps one keeps that answer alive.
    */
   async readBlockRange(volumeId: string, inode: number, from: number, count: number): Promise<(ReadResult | null)[]> {
     invariant(Number.isSafeInteger(inode) && inode >= 0 && Number.isSafeInteger(from) && from >= 0 && Number.isSafeInteger(count) && count >= 0, `range ${inode}/${from}+${count}`);
