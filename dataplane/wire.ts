@@ -11,6 +11,11 @@
  *   POST   /v1/block-heads/:volume {blocks: [[inode, block]…], bytes?, below?}  the same for many blocks of one volume
  *                                                              (below: as of a cut):
  *                                                              {heads: [{kind, appliedSeq, seq?, epoch?, head? (base64)}]}
+ *   POST   /v1/block-range/:volume {inode, from, count, epoch?}  read up to `maxRangeReadBlocks` consecutive blocks of one
+ *                                                              object (one PG) from its primary in one request; binary
+ *                                                              answer below, each block found or not found with the
+ *                                                              404's absence stamp; at most `maxRangeReadBytes` of bodies
+ *                                                              (fewer blocks than asked: the reader asks for the rest)
  *   POST   /v1/replicate                                      primary -> replica, one op (headers below)
  *   POST   /v1/replicate-batch                                primary -> replica, many ops (binary frames below)
  *   POST   /v1/blocks-batch                                   client -> primary, many writes (binary frames below)
@@ -148,6 +153,7 @@ export const BatchMagic = {
   blockAnswers: 0x47424131, // 'GBA1'
   replicateOps: 0x47524231, // 'GRB1'
   replicateAnswers: 0x47524131, // 'GRA1'
+  rangeAnswer: 0x47525231, // 'GRR1'
 } as const;
 
 /** Bodies up to this size are copied into the batch buffer; larger ones travel as their own chunks. */
@@ -477,4 +483,69 @@ export function intParam(name: string, raw: string | string[] | null | undefined
 export function firstIssue(error: ZodError): string {
   const issue = error.issues[0];
   return (issue === undefined ? 'wrong shape' : `${issue.path.map(String).join('.') || 'body'} ${issue.message}`).replace(/\s+/g, ' ');
+}
+
+// ---- range reads (POST /v1/block-range) ---------------------------------------------------------
+//
+//   block-range answer  'GRR1' u32 count, then count entry heads of `rangeEntryHeadBytes`: u8 kind
+//                       (0 block, 1 not found), u8 flags (1: deletedSeq said, 2: appliedSeq said),
+//                       u64 seq, u64 epoch, u64 deletedSeq, u64 appliedSeq, u32 body length;
+//                       then the bodies, in order. Heads first: the server writes the bodies as
+//                       they are (no copy into one buffer) and the reader slices them in place.
+
+/** Blocks one range read may name: one object's worth (routing.ts `blocksPerObject`), so one PG. */
+export const maxRangeReadBlocks = 64;
+/** Bodies one range answer carries at most (a first block larger than this still goes alone). */
+export const maxRangeReadBytes = 16 * 1024 * 1024;
+/** The JSON body of a range read request is tiny. */
+export const maxRangeReadBodyBytes = 1024;
+export const rangeEntryHeadBytes = 1 + 1 + 8 * 4 + 4;
+
+/** One block of a range answer: its body (a view into the answer) or what the primary said of its absence. */
+export type RangeEntry =
+  | { kind: 'block'; seq: number; epoch: number; data: Buffer }
+  | { kind: 'missing'; deletedSeq: number | null; appliedSeq: number | null };
+
+/** The answer's head (magic, count, entry heads); the bodies follow it in order, sent as they are. */
+export function encodeRangeHead(entries: readonly RangeEntry[]): Buffer {
+  const head = Buffer.alloc(8 + entries.length * rangeEntryHeadBytes);
+  head.writeUInt32BE(BatchMagic.rangeAnswer, 0);
+  head.writeUInt32BE(entries.length, 4);
+  let at = 8;
+  for (const e of entries) {
+    at = head.writeUInt8(e.kind === 'block' ? 0 : 1, at);
+    const flags = e.kind === 'block' ? 0 : (e.deletedSeq === null ? 0 : 1) | (e.appliedSeq === null ? 0 : 2);
+    at = head.writeUInt8(flags, at);
+    at = writeU64(head, at, e.kind === 'block' ? e.seq : 0);
+    at = writeU64(head, at, e.kind === 'block' ? e.epoch : 0);
+    at = writeU64(head, at, e.kind === 'missing' ? e.deletedSeq ?? 0 : 0);
+    at = writeU64(head, at, e.kind === 'missing' ? e.appliedSeq ?? 0 : 0);
+    at = head.writeUInt32BE(e.kind === 'block' ? e.data.byteLength : 0, at);
+  }
+  return head;
+}
+
+/** Decodes a range answer; bodies are views into `buf` (no copy). Anything malformed is INTERNAL. */
+export function decodeRangeAnswer(buf: Buffer): RangeEntry[] {
+  const bad = (why: string): GalleonError => new GalleonError('INTERNAL', `block-range answer ${why}`, { hint: 'client and data node speak different versions; upgrade them together' });
+  if (buf.length < 8 || buf.readUInt32BE(0) !== BatchMagic.rangeAnswer) throw bad('has no GRR1 magic');
+  const count = buf.readUInt32BE(4);
+  if (count > maxRangeReadBlocks || buf.length < 8 + count * rangeEntryHeadBytes) throw bad(`is too short for ${count} entries`);
+  const u64 = (at: number): number => buf.readUInt32BE(at) * twoTo32 + buf.readUInt32BE(at + 4);
+  let body = 8 + count * rangeEntryHeadBytes;
+  const out: RangeEntry[] = [];
+  for (let i = 0, at = 8; i < count; i++, at += rangeEntryHeadBytes) {
+    const kind = buf.readUInt8(at);
+    const flags = buf.readUInt8(at + 1);
+    const len = buf.readUInt32BE(at + 34);
+    if (kind === 1) {
+      out.push({ kind: 'missing', deletedSeq: (flags & 1) === 0 ? null : u64(at + 18), appliedSeq: (flags & 2) === 0 ? null : u64(at + 26) });
+      continue;
+    }
+    if (kind !== 0 || body + len > buf.length) throw bad(`entry ${i} is malformed`);
+    out.push({ kind: 'block', seq: u64(at + 2), epoch: u64(at + 10), data: buf.subarray(body, body + len) });
+    body += len;
+  }
+  if (body !== buf.length) throw bad(`has ${buf.length - body} bytes after its bodies`);
+  return out;
 }

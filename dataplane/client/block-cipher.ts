@@ -14,7 +14,7 @@
  * Body layout (all integers big-endian):
  *   magic "GE"(2) | version(1) | reserved(1) | writerId(8) | counter(12) | ciphertext | tag(16)
  */
-import { createCipheriv, createDecipheriv, hkdfSync, webcrypto } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { GalleonError, invariant } from '../../proto/errors.js';
 
 export const dataKeyBytes = 32;
@@ -167,36 +167,3 @@ export function openBlock(subkey: Buffer, a: BlockAddr, body: Uint8Array): Buffe
   return out;
 }
 
-/**
- * Bodies from this size up are opened on libuv's thread pool (WebCrypto's AES-GCM, the same
- * OpenSSL cipher), below it on the calling thread. A mount's daemon serves FUSE, its block
- * client and its own share of the data plane on one JS thread; opening a 128 KiB block there
- * took ~10 % of that thread during a sequential read (test/bench/README.md, issue #14 second
- * pass). A thread-pool job costs a few tens of µs to hand over: not worth it for small bodies.
- */
-export const offThreadOpenMinBytes = 32 * 1024;
-
-/** The writer subkey as a WebCrypto key (decrypt only), for `openBlockAsync`. */
-export function importOpenKey(subkey: Buffer): Promise<webcrypto.CryptoKey> {
-  invariant(subkey.length === dataKeyBytes, `subkey is ${subkey.length} bytes, not ${dataKeyBytes}`);
-  return webcrypto.subtle.importKey('raw', subkey, 'AES-GCM', false, ['decrypt']);
-}
-
-/**
- * `openBlock`, with the decryption of a body of `offThreadOpenMinBytes` or more done off the
- * calling thread. Same checks, same INTEGRITY_ERROR; `key` gives `importOpenKey(subkey)` (asked only for a large body).
- */
-export async function openBlockAsync(subkey: Buffer, key: () => Promise<webcrypto.CryptoKey>, a: BlockAddr, body: Uint8Array): Promise<Buffer> {
-  if (body.byteLength < offThreadOpenMinBytes) return openBlock(subkey, a, body);
-  const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  generationOf(a, b);
-  const header = b.subarray(0, sealHeaderBytes);
-  let plain: ArrayBuffer;
-  try {
-    // WebCrypto takes ciphertext || tag, which is how a sealed body ends.
-    plain = await webcrypto.subtle.decrypt({ name: 'AES-GCM', iv: header.subarray(12, 24), additionalData: aadOf(a, header), tagLength: tagBytes * 8 }, await key(), b.subarray(sealHeaderBytes));
-  } catch {
-    throw integrityError(a, 'the GCM tag does not match');
-  }
-  return Buffer.from(plain);
-}

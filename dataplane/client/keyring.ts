@@ -7,10 +7,9 @@
  * seals a block of the volume, and a new one whenever its counter runs out; reads derive the
  * subkey of whatever writer id a body names (a bounded cache of subkeys).
  */
-import type { webcrypto } from 'node:crypto';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { MetadataApi } from '../../proto/metadata-types.js';
-import { importOpenKey, NonceSequence, openBlockAsync, sealBlock, writerKey, generationOf } from './block-cipher.js';
+import { NonceSequence, openBlock, sealBlock, writerKey, generationOf } from './block-cipher.js';
 import type { BlockAddr } from './block-cipher.js';
 import { dataKeyContext, type KeyProvider } from './key-providers.js';
 
@@ -26,17 +25,11 @@ export interface BlockSealer {
   open(a: BlockAddr, body: Uint8Array): Promise<Buffer>;
 }
 
-interface Subkey {
-  raw: Buffer;
-  /** Imported on first use by a large body (block-cipher.ts, offThreadOpenMinBytes). */
-  key: Promise<webcrypto.CryptoKey> | null;
-}
-
 /** Seals and opens the blocks of one encrypted volume. */
 export class VolumeCipher implements BlockSealer {
   private writer: { seq: NonceSequence; key: Buffer } | null = null;
   private allocating: Promise<void> | null = null;
-  private readonly subkeys = new Map<number, Subkey>();
+  private readonly subkeys = new Map<number, Buffer>();
 
   constructor(readonly volumeId: string, private readonly dataKey: Buffer, private readonly allocate: () => Promise<number>) {}
 
@@ -56,17 +49,25 @@ export class VolumeCipher implements BlockSealer {
     }
   }
 
-  /** Opens a body read at `a` (INTEGRITY_ERROR when it does not authenticate there); large ones off this thread. */
+  /**
+   * Opens a body read at `a` (INTEGRITY_ERROR when it does not authenticate there), on this
+   * thread: WebCrypto's thread-pool form cost the calling thread more CPU than OpenSSL's whole
+   * decryption here (README "Which thread").
+   */
   open(a: BlockAddr, body: Uint8Array): Promise<Buffer> {
+    // A refusal rejects the promise (a throw in the executor), as callers chaining it expect.
+    return new Promise((resolve) => resolve(this.openNow(a, body)));
+  }
+
+  private openNow(a: BlockAddr, body: Uint8Array): Buffer {
     const g = generationOf(a, body);
     let k = this.subkeys.get(g.writerId);
     if (k === undefined) {
-      k = { raw: writerKey(this.dataKey, this.volumeId, g.writerId), key: null };
+      k = writerKey(this.dataKey, this.volumeId, g.writerId);
       if (this.subkeys.size >= maxCachedSubkeys) this.subkeys.clear();
       this.subkeys.set(g.writerId, k);
     }
-    const sub = k;
-    return openBlockAsync(sub.raw, () => (sub.key ??= importOpenKey(sub.raw)), a, body);
+    return openBlock(k, a, body);
   }
 }
 

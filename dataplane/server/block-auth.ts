@@ -2,7 +2,7 @@
  * The block port's door (issue #12). Every request but /healthz carries `authorization: Bearer`:
  *  - the node credential (other data nodes replicating, peering, catching up; the block clients
  *    of daemons and mounts) may use every route;
- *  - a user's token may read (`GET /v1/blocks`, `GET /v1/block-head` and `POST /v1/block-heads`, role viewer and up) and write or delete
+ *  - a user's token may read (`GET /v1/blocks`, `POST /v1/block-range`, `GET /v1/block-head` and `POST /v1/block-heads`, role viewer and up) and write or delete
  *    (`PUT`/`DELETE /v1/blocks`, operator and up) single blocks of volumes its tenant owns, as the
  *    volume's access policy allows (proto/auth.ts `volumeAccess`); every other route is for nodes;
  *  - anything else: 401, and refused before the body is read.
@@ -33,7 +33,7 @@ export interface BlockAuthOptions {
 }
 
 // A block head is read access: a reader of an encrypted volume asks replicas for it (head-route.ts).
-const userRoutes: ReadonlyMap<string, 'ro' | 'rw'> = new Map([['GET /v1/blocks', 'ro'], ['GET /v1/block-head', 'ro'], ['POST /v1/block-heads', 'ro'], ['PUT /v1/blocks', 'rw'], ['DELETE /v1/blocks', 'rw']]);
+const userRoutes: ReadonlyMap<string, 'ro' | 'rw'> = new Map([['GET /v1/blocks', 'ro'], ['GET /v1/block-head', 'ro'], ['POST /v1/block-heads', 'ro'], ['POST /v1/block-range', 'ro'], ['PUT /v1/blocks', 'rw'], ['DELETE /v1/blocks', 'rw']]);
 
 export class BlockAuth {
   private readonly authenticator: Authenticator;

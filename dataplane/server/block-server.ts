@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import { StaticPlacementSource, validatePlacement } from '../placement.js';
 import type { PlacementSource, VolumePlacement } from '../placement.js';
 import type { BlockAddress, BlockOp, BlockStore, StoredBlock } from '../store/types.js';
-import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam, maxBlockHeadsBodyBytes } from '../wire.js';
+import { decodeBlockBatch, decodeReplicateBatch, encodeBlockBatchAnswers, encodeJournalFrame, encodeReplicateAnswers, Header, intParam, maxBlockHeadsBodyBytes, maxRangeReadBodyBytes } from '../wire.js';
 import type { ReplicateResult } from '../wire.js';
 import { Peers } from './peers.js';
 import { BlockAuth, type BlockAuthOptions } from './block-auth.js';
@@ -31,6 +31,7 @@ import { register } from 'prom-client';
 import { handleSnapshotRoute, snapshotRoutes } from './snapshot-routes.js';
 import { absenceStamp, blockHeadRoute, blockHeadsRoute, serveBlockHead, serveBlockHeads } from './head-route.js';
 import type { SnapshotRouteHost } from './snapshot-routes.js';
+import { blockRangeRoute, serveBlockRange, type RangeRouteHost } from './range-route.js';
 
 export const maxJournalResponseBytes = 32 * 1024 * 1024;
 export const maxJournalEntries = 4096;
@@ -87,6 +88,8 @@ export class BlockServer {
   private readonly bodies = new BodyPool();
   /** What the snapshot routes (snapshot-routes.ts) may use of this server. */
   private readonly snapshotHost: SnapshotRouteHost;
+  /** What the range-read route (range-route.ts) may use of this server. */
+  private readonly rangeHost: RangeRouteHost;
   /** Why the node serves no data yet (not registered), or null once it may. */
   private gate: string | null;
 
@@ -106,6 +109,15 @@ export class BlockServer {
       pgOf: (address) => replicator.pgOfAddress(address),
       admitPrimaryRead: async (address, epoch) => { await replicator.admitPrimaryRead(address, await replicator.pgOfAddress(address), epoch); },
       readJson: async (req, maxBytes) => JSON.parse((await readBody(req, maxBytes)).toString('utf8')) as unknown,
+    };
+    this.rangeHost = {
+      pgOf: (a) => replicator.pgOfAddress(a),
+      admitPrimaryRead: (a, pg, epoch) => replicator.admitPrimaryRead(a, pg, epoch),
+      read: (a, pg) => this.readRepairing(a, pg),
+      absence: async (a, pg) => {
+        const h = await absenceStamp(opts.store, a, pg);
+        return { deletedSeq: h[Header.deletedSeq] ?? null, appliedSeq: h[Header.appliedSeq] ?? null };
+      },
     };
     this.server = createHttpEdgeServer(opts.tls, { keepAlive: true, noDelay: true }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
@@ -345,6 +357,10 @@ export class BlockServer {
         });
         res.end(block.data);
         return;
+      }
+      case blockRangeRoute: {
+        const body = parseJson((await readBody(req, maxRangeReadBodyBytes)).toString('utf8'), 'block-range');
+        return serveBlockRange(this.rangeHost, parts, body, res);
       }
       case blockHeadRoute:
         return serveBlockHead(this.opts.store, (a) => this.replicator.pgOfAddress(a), parts, url.searchParams, res);

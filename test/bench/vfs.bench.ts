@@ -152,7 +152,7 @@ function addCpu(into: CpuSplit, before: CpuNow, after: CpuNow, readerIndex: numb
 type ClientSlice = (fromBlock: number, toBlock: number) => Promise<number>;
 
 /** Writes the same bytes through the BlockClient alone; `reads` times the mount and the client alternately. */
-async function blockClientOnly(bindAddresses: string[], clusterDir: string, volumeName: string, chunk: Buffer, reads: (readByClient: ClientSlice) => Promise<ReadRun[]>): Promise<{ write: number; reads: ReadRun[] }> {
+async function blockClientOnly(bindAddresses: string[], clusterDir: string, volumeName: string, chunk: Buffer, pids: number[], reads: (readByClient: ClientSlice) => Promise<ReadRun[]>): Promise<{ write: number; writeCpu: CpuSplit; reads: ReadRun[] }> {
   // As a mount's own block client talks: the node credential (data keys are for nodes only) over
   // mutual TLS with the operator's certificate (block reads and writes are client routes).
   const { GALLEON_TLS_DIR: tlsDir } = upClientEnv(clusterDir);
@@ -169,17 +169,20 @@ async function blockClientOnly(bindAddresses: string[], clusterDir: string, volu
     const blocks = totalMiB * MiB / blockBytes;
     const perBatch = batchBytes / blockBytes;
     note('sequential: block client write');
+    const writeCpu = noCpu();
+    const w0 = await cpuNow(pids);
     const write = await timed(async () => {
       for (let b = 0; b < blocks; b += perBatch) {
         const batch = Array.from({ length: Math.min(perBatch, blocks - b) }, (_, i) => ({ inode: ino, blockNo: b + i, data: chunk.subarray(0, blockBytes) }));
         await client.writeBlocks(vol.id, batch, vol.writeConcern);
       }
     });
+    addCpu(writeCpu, w0, await cpuNow(pids), 0);
     const runs = await reads((fromBlock, toBlock) => timed(async () => {
       for (let b = fromBlock; b < toBlock; b += 64) await client.readBlocks(vol.id, Array.from({ length: Math.min(64, toBlock - b) }, (_, i) => ({ inode: ino, blockNo: b + i })));
     }));
     for (let b = 0; b < blocks; b += 256) await Promise.all(Array.from({ length: Math.min(256, blocks - b) }, (_, i) => client.deleteBlock(vol.id, ino, b + i, vol.writeConcern)));
-    return { write, reads: runs };
+    return { write, writeCpu, reads: runs };
   } finally {
     await client.close();
     api.close();
@@ -314,13 +317,17 @@ async function main(): Promise<void> {
     const gap: string[] = [];
     if (parts.has('seq')) {
       note('sequential: mount write');
+      const pids = await daemonPids(c);
+      // CPU of the write: node 1's daemon (the mount's, and a data node like the others) against the same daemon when the block client writes.
+      const mountWriteCpu = noCpu();
+      const mw0 = await cpuNow(pids);
       const mw = await timed(() => seqWrite(c.path(1, 'bench', 'seq'), chunk));
-      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), c.dir, 'bench', chunk, async (readByClient) => {
+      addCpu(mountWriteCpu, mw0, await cpuNow(pids), 0);
+      const bc = await blockClientOnly(c.nodes.map((n) => n.bindAddress), c.dir, 'bench', chunk, pids, async (readByClient) => {
         // Each mount read goes through a node whose block cache never held the file (node 2,
         // then node 3), in slices alternating with the same slices through the block client, so
         // that both see the same load (on this shared machine it swings 2x within seconds).
         const runs: ReadRun[] = [];
-        const pids = await daemonPids(c);
         for (const node of readNodes) {
           note(`sequential: read through node ${node}'s mount and the block client, alternating ${sliceMiB} MiB slices`);
           runs.push(await interleavedRead(c.path(node, 'bench', 'seq'), readByClient, pids, node - 1));
@@ -338,8 +345,9 @@ async function main(): Promise<void> {
       const both = (f: (r: ReadRun) => string): string => bc.reads.map(f).join(' / ');
       seq.push([`GalleonFS mount (write node 1, read nodes ${readNodes.join(' / ')})`, fmt(rate(mw)), both((r) => fmt(rate(r.mount))), ratio(rate(mw), rate(bc.write)), both((r) => ratio(rate(r.mount), rate(r.client)))]);
       seq.push(['BlockClient alone', fmt(rate(bc.write)), both((r) => fmt(rate(r.client))), '1.00x', '1.00x']);
+      const perGiB = (x: CpuSplit): string => `reading daemon ${fmt(x.reader * 1024 / totalMiB, 2)} (its JS thread ${fmt(x.readerJs * 1024 / totalMiB, 2)}) + other daemons ${fmt(x.others * 1024 / totalMiB, 2)} + bench process ${fmt(x.bench * 1024 / totalMiB, 2)}`;
+      gap.push(`sequential write, CPU s per GiB (node 1's daemon in the first column): mount ${perGiB(mountWriteCpu)}; block client ${perGiB(bc.writeCpu)}`);
       for (const [i, r] of bc.reads.entries()) {
-        const perGiB = (x: CpuSplit): string => `reading daemon ${fmt(x.reader * 1024 / totalMiB, 2)} (its JS thread ${fmt(x.readerJs * 1024 / totalMiB, 2)}) + other daemons ${fmt(x.others * 1024 / totalMiB, 2)} + bench process ${fmt(x.bench * 1024 / totalMiB, 2)}`;
         gap.push(`sequential read run ${i + 1} (node ${readNodes[i] ?? '?'}), CPU s per GiB: mount slices ${perGiB(r.cpu.mount)}; block-client slices ${perGiB(r.cpu.client)}`);
       }
       seq.push(['local directory (page cache on read)', fmt(rate(lw)), fmt(rate(lr)), ratio(rate(lw), rate(bc.write)), ratio(rate(lr), rate(r1.client))]);

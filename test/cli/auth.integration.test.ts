@@ -172,6 +172,16 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     assert.notEqual(own.status, 401);
     assert.notEqual(own.status, 403);
     assert.notEqual(own.status, 404, JSON.stringify(own.body));
+    // A range read (issue #14) is a read: the same door as GET.
+    const rangeUrl = (volumeId: string): string => `http://${n1().dataAddress}/v1/block-range/${volumeId}`;
+    const range = { inode: 0, from: 0, count: 4, epoch: 1 };
+    assert.equal((await http('POST', rangeUrl(volA.id), null, range)).status, 401);
+    assert.equal((await http('POST', rangeUrl(volA.id), tokens.expired ?? '', range)).status, 401);
+    const foreignRange = await http('POST', rangeUrl(volA.id), tokens.bob ?? '', range);
+    assert.equal(foreignRange.status, 404);
+    assert.equal(foreignRange.error?.code, 'VOLUME_NOT_FOUND');
+    const ownRange = await http('POST', rangeUrl(volA.id), tokens.ann ?? '', range);
+    assert.ok(ownRange.status !== 401 && ownRange.status !== 403 && ownRange.status !== 404, `the owner's tenant reads a range: ${ownRange.status} ${JSON.stringify(ownRange.body)}`);
   });
 
   it('a volume\'s access policy: read-only for one user holds for block writes and rw mounts, on the admin endpoint and the block port', async () => {
@@ -201,6 +211,7 @@ describe('auth: tokens, roles, tenants, policies and audit on every door of a re
     has((e) => e.verb === 'block:PUT /v1/blocks' && e.user === null && e.code === 'UNAUTHENTICATED', 'block 401');
     has((e) => e.verb === 'block:PUT /v1/blocks' && e.user === 'vera' && e.code === 'PERMISSION_DENIED', 'block 403');
     has((e) => e.verb === 'block:GET /v1/blocks' && e.user === 'bob' && e.object === volA.id && e.code === 'VOLUME_NOT_FOUND', 'block tenant 404');
+    has((e) => e.verb === 'block:POST /v1/block-range' && e.user === 'bob' && e.object === volA.id && e.code === 'VOLUME_NOT_FOUND', 'block range tenant 404');
     has((e) => e.verb === 'admin:vfsMount' && e.user === 'ann', 'mount refused by policy');
     assert.ok(denied.every((e) => e.node === 'node1' && /^(\d{1,3}\.){3}\d{1,3}:\d+$|^ipv4:/.test(e.source) && typeof e.id === 'string' && !Number.isNaN(Date.parse(e.time))), 'each event is whole');
     assert.ok(events.some((e) => e.verb === 'admin:volumeCreate' && e.user === 'ann' && e.outcome === 'ok'), 'a user\'s mutating call is audited too');

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { ErrorCode } from '../../proto/errors.js';
 import {
-  copyBodiesBelowBytes, decodeBlockBatch, decodeBlockBatchAnswers, decodeReplicateAnswers, decodeReplicateBatch,
+  copyBodiesBelowBytes, decodeBlockBatch, decodeRangeAnswer, encodeRangeHead, decodeBlockBatchAnswers, decodeReplicateAnswers, decodeReplicateBatch,
   encodeBlockBatch, encodeBlockBatchAnswers, encodeReplicateAnswers, encodeReplicateBatch,
 } from '../../dataplane/wire.js';
-import type { BlockBatchFrameMeta, ReplicateFrameMeta } from '../../dataplane/wire.js';
+import type { BlockBatchFrameMeta, RangeEntry, ReplicateFrameMeta } from '../../dataplane/wire.js';
 
 const maxSafe = Number.MAX_SAFE_INTEGER;
 
@@ -74,5 +74,28 @@ describe('dataplane/wire binary batches', () => {
     const answers = encodeReplicateAnswers([{ appliedSeq: 1 }]);
     assert.throws(() => decodeReplicateAnswers(Buffer.concat([answers, Buffer.from([0])])), refusedAs('INVALID_ARGUMENT'));
     assert.throws(() => decodeReplicateAnswers(answers.subarray(0, answers.length - 1)), refusedAs('INVALID_ARGUMENT'));
+  });
+
+  it('block-range answers: heads then bodies round-trip (bodies as views), absences keep what was said, anything malformed is refused', () => {
+    const entries: RangeEntry[] = [
+      { kind: 'block', seq: maxSafe, epoch: 3, data: Buffer.from('first') },
+      { kind: 'missing', deletedSeq: 7, appliedSeq: 9 },
+      { kind: 'missing', deletedSeq: null, appliedSeq: 2 ** 40 },
+      { kind: 'missing', deletedSeq: null, appliedSeq: null },
+      { kind: 'block', seq: 1, epoch: 1, data: Buffer.alloc(0) },
+      { kind: 'block', seq: 2, epoch: 1, data: Buffer.from('last') },
+    ];
+    const buf = Buffer.concat([encodeRangeHead(entries), ...entries.map((e) => (e.kind === 'block' ? e.data : Buffer.alloc(0)))]);
+    const back = decodeRangeAnswer(buf);
+    assert.deepEqual(back, entries);
+    const first = back[0];
+    assert.ok(first?.kind === 'block' && first.data.buffer === buf.buffer, 'a body is a view into the answer, not a copy');
+    assert.throws(() => decodeRangeAnswer(Buffer.concat([buf, Buffer.from([0])])), refusedAs('INTERNAL'));
+    assert.throws(() => decodeRangeAnswer(buf.subarray(0, buf.length - 1)), refusedAs('INTERNAL'));
+    assert.throws(() => decodeRangeAnswer(Buffer.from('GRR2\0\0\0\0')), refusedAs('INTERNAL'));
+    const tooMany = Buffer.alloc(8);
+    tooMany.write('GRR1');
+    tooMany.writeUInt32BE(65, 4);
+    assert.throws(() => decodeRangeAnswer(tooMany), refusedAs('INTERNAL'));
   });
 });

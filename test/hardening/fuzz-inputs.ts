@@ -12,6 +12,7 @@ import { bodySchemas } from '../../cli/daemon/admin-schemas.js';
 import { adminRoutes } from '../../cli/lib/admin-routes.js';
 import type { AdminRouteSpec } from '../../cli/lib/admin-routes.js';
 import { BatchMagic } from '../../dataplane/wire.js';
+import { rangeBody } from '../../dataplane/server/range-route.js';
 
 export interface HttpCase {
   method: string;
@@ -204,11 +205,19 @@ function dataReads(t: DataTargets): fc.Arbitrary<HttpCase> {
   });
 }
 
+/** POST /v1/block-range with a body its schema refuses (or a range across objects): a read that must be a one-line 4xx, never a 5xx. */
+function rangeReads(t: DataTargets): fc.Arbitrary<HttpCase> {
+  const across = fc.record({ inode: fc.nat({ max: 99 }), at: fc.integer({ min: 1, max: 63 }), extra: fc.integer({ min: 1, max: 63 }) })
+    .map(({ inode, at, extra }) => JSON.stringify({ inode, from: 64 - at, count: Math.min(64, at + extra) }));
+  return fc.record({ vol: fc.oneof(fc.constant(t.volumeId), segment), body: fc.oneof(refusedBy(rangeBody), across) })
+    .map(({ vol, body }) => ({ method: 'POST', path: `/v1/block-range/${vol}`, headers: { 'content-type': 'application/json' }, body, mutating: true }));
+}
+
 const placementGarbage: fc.Arbitrary<HttpCase> = fc.oneof(fc.string({ maxLength: 100 }), jsonValue.map((v) => JSON.stringify(v) ?? 'null'))
   .map((body) => ({ method: 'PUT', path: '/v1/admin/placement', headers: { 'content-type': 'application/json' }, body, mutating: true }));
 
 export function dataCase(t: DataTargets): fc.Arbitrary<HttpCase> {
-  return fc.oneof(blockWrite(t), replicateOne(t), batches(), peering(t), dataReads(t), placementGarbage, adminNoRoute.map((c) => ({ ...c, mutating: c.method !== 'GET' && c.method !== 'HEAD' })));
+  return fc.oneof(blockWrite(t), replicateOne(t), batches(), peering(t), dataReads(t), rangeReads(t), placementGarbage, adminNoRoute.map((c) => ({ ...c, mutating: c.method !== 'GET' && c.method !== 'HEAD' })));
 }
 
 // ---- metadata gRPC ----------------------------------------------------------------------------------

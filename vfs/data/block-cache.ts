@@ -71,6 +71,40 @@ export class BlockCache {
     return p;
   }
 
+  /**
+   * Fetches blocks [from, from + count) of `ino` with ONE call (a range read: read-ahead), each
+   * registered as its block's fetch so that readers join it, and landing under the same rules as
+   * `get`'s. The caller passes only blocks that are neither cached nor being fetched; `fetch`
+   * resolves to one body per block, in order. Never rejects: a failed range only costs the
+   * readers a fetch of their own (their joined promise rejects, and they are told).
+   */
+  prefetchRun(ino: number, from: number, count: number, fetch: () => Promise<Buffer[]>): Promise<void> {
+    invariant(count >= 1, `prefetch of ${count} blocks`);
+    const gen = this.generation(ino);
+    const all = fetch();
+    const done: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const k = key(ino, from + i);
+      invariant(!this.entries.has(k) && !this.inflight.has(k), `prefetch of block ${k}, already cached or in flight`);
+      this.counts.fetches++;
+      const p: Promise<Buffer> = all.then((bodies) => {
+        const data = bodies[i];
+        invariant(data !== undefined, `range fetch of ${count} blocks answered ${bodies.length}`);
+        if (this.inflight.get(k) === p) {
+          this.inflight.delete(k);
+          if (this.generation(ino) === gen) this.insert(k, data);
+        }
+        return data;
+      }, (err: unknown) => {
+        if (this.inflight.get(k) === p) this.inflight.delete(k);
+        throw err;
+      });
+      this.inflight.set(k, p);
+      done.push(p.then(noop, noop));
+    }
+    return Promise.all(done).then(noop);
+  }
+
   /** Stores a block's current bytes (just written by a flush): they win over any fetch in flight. */
   put(ino: number, blockNo: number, data: Buffer): void {
     const k = key(ino, blockNo);
@@ -130,6 +164,8 @@ export class BlockCache {
     this.bytes -= old.byteLength;
   }
 }
+
+function noop(): void {}
 
 function key(ino: number, blockNo: number): string {
   return `${ino}:${blockNo}`;

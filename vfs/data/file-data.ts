@@ -22,14 +22,18 @@ import type { WriteConcern } from '../../proto/metadata-types.js';
 import type { BlockClient } from '../../dataplane/client/block-client.js';
 import type { BlockCache } from './block-cache.js';
 import type { BlockFreer, FreeRange } from './free-blocks.js';
-import { addSpan, blockLength, blockRange, blocksOf, clipSpans, gaps, noReadAhead, planReadAhead } from './layout.js';
+import { addSpan, blockLength, blockRange, blocksOf, clipSpans, gaps, noReadAhead, planReadAhead, readAheadRuns } from './layout.js';
 import type { ReadAheadLimits, ReadAheadState, Span } from './layout.js';
 
-export type FileBlockIo = Pick<BlockClient, 'readBlock' | 'writeBlocks' | 'deleteBlock'>;
+/** What FileData needs of the data plane; without `readBlockRange`, read-ahead fetches block by block. */
+export type FileBlockIo = Pick<BlockClient, 'readBlock' | 'writeBlocks' | 'deleteBlock'> & Partial<Pick<BlockClient, 'readBlockRange'>>;
+
+/** What a block that does not exist reads as (shared: nobody writes into a fetched body). */
+const noBytes = Buffer.alloc(0);
 
 export const defaultMaxDirtyBytes = 16 * 1024 * 1024;
 export const defaultReadAheadInitialBytes = 256 * 1024;
-export const defaultReadAheadMaxBytes = 8 * 1024 * 1024;
+export const defaultReadAheadMaxBytes = 16 * 1024 * 1024;
 /** The largest single read or write FileData accepts (FUSE sends at most max_write = 128 KiB). */
 export const maxIoBytes = 64 * 1024 * 1024;
 
@@ -271,7 +275,8 @@ export class FileData {
       invariant(len > 0, `dirty block ${b} past the end of a ${this.sizeBytes}-byte file`);
       return { inode: this.ino, blockNo: b, data: len === B ? d.buf : Buffer.from(d.buf.subarray(0, len)) };
     });
-    if (writes.length > 0) await this.env.client.writeBlocks(this.env.volumeId, writes, this.env.concern);
+    // Many blocks leave in batch requests per primary (issue #14); one block (a small file) as before, one PUT.
+    if (writes.length > 0) await this.env.client.writeBlocks(this.env.volumeId, writes, this.env.concern, { batch: writes.length > 1 });
     for (const w of writes) this.env.cache.put(this.ino, w.blockNo, w.data);
     this.dirty.clear();
     this.validStoredBytes = this.sizeBytes;
@@ -336,24 +341,38 @@ export class FileData {
   }
 
   private fetch(b: number): Promise<Buffer> {
-    return this.env.cache.get(this.ino, b, async () => {
-      try {
-        return (await this.env.client.readBlock(this.env.volumeId, this.ino, b)).data;
-      } catch (err) {
-        if (isGalleonError(err, 'BLOCK_NOT_FOUND')) return Buffer.alloc(0);
-        throw err;
-      }
-    });
+    return this.env.cache.get(this.ino, b, () => this.fetchOne(b));
+  }
+
+  private async fetchOne(b: number): Promise<Buffer> {
+    try {
+      return (await this.env.client.readBlock(this.env.volumeId, this.ino, b)).data;
+    } catch (err) {
+      if (isGalleonError(err, 'BLOCK_NOT_FOUND')) return noBytes;
+      throw err;
+    }
+  }
+
+  /** Blocks [from, from + count) in one range read (one request per object), or block by block without one. */
+  private async fetchRun(from: number, count: number): Promise<Buffer[]> {
+    const read = this.env.client.readBlockRange;
+    try {
+      if (read === undefined) return await Promise.all(Array.from({ length: count }, (_, i) => this.fetchOne(from + i)));
+      return (await read.call(this.env.client, this.env.volumeId, this.ino, from, count)).map((r) => r?.data ?? noBytes);
+    } catch (err) {
+      // A reader that joined it gets the error, as with a fetch of its own; one that comes later fetches again.
+      this.env.log?.debug({ err, ino: this.ino, from, count }, 'read-ahead failed');
+      throw err;
+    }
   }
 
   private readAhead(first: number, last: number): void {
     const plan = planReadAhead(this.ra, first, last, this.env.readAhead);
     this.ra = plan.state;
     const limit = blocksOf(this.validStoredBytes, this.env.blockSizeBytes);
-    for (let b = plan.from; b < Math.min(plan.to, limit); b++) {
-      if (this.dirty.has(b) || this.env.cache.has(this.ino, b)) continue;
-      // A failed read-ahead only costs the reader a fetch of its own later.
-      this.fetch(b).catch((err: unknown) => this.env.log?.debug({ err, ino: this.ino, blockNo: b }, 'read-ahead failed'));
+    const held = (b: number): boolean => this.dirty.has(b) || this.env.cache.has(this.ino, b);
+    for (const [s, e] of readAheadRuns(plan.from, plan.to, limit, held, Math.max(1, Math.floor(plan.state.windowBlocks / 2)))) {
+      void this.env.cache.prefetchRun(this.ino, s, e - s, () => this.fetchRun(s, e - s));
     }
   }
 

@@ -97,3 +97,28 @@ export function planReadAhead(s: ReadAheadState, first: number, last: number, l:
   invariant(state.windowBlocks <= l.maxWindowBlocks && state.nextBlock > last, 'read-ahead position past the read, window within its bound');
   return { state, from: state.nextBlock, to: state.nextBlock + state.windowBlocks };
 }
+
+/**
+ * Which blocks of the read-ahead window [from, to) to fetch now: runs [start, end) of blocks not
+ * `held` (cached, in flight or buffered), clipped at `limitBlock` (the end of the stored data).
+ * As the window slides one block per read, fetching what is missing at once costs one request per
+ * block; so the fetch waits until `minBatchBlocks` of the window are missing and takes them in one
+ * range read — unless the reader's next block itself is missing (it would stall) or the window
+ * reaches the end of the data (what is left there never grows to a batch).
+ */
+export function readAheadRuns(from: number, to: number, limitBlock: number, held: (b: number) => boolean, minBatchBlocks: number): [number, number][] {
+  invariant(from <= to && minBatchBlocks >= 1, 'read-ahead runs arguments');
+  const end = Math.min(to, limitBlock);
+  const runs: [number, number][] = [];
+  let missing = 0;
+  for (let b = from; b < end; b++) {
+    if (held(b)) continue;
+    missing++;
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[1] === b) last[1] = b + 1;
+    else runs.push([b, b + 1]);
+  }
+  if (missing === 0) return [];
+  const urgent = runs[0]?.[0] === from || end < to;
+  return urgent || missing >= minBatchBlocks ? runs : [];
+}

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { isGalleonError } from '../../../proto/errors.js';
 import {
-  generationOf, importOpenKey, maxSealsPerWriter, NonceSequence, nonceOf, offThreadOpenMinBytes, openBlock, openBlockAsync, sealBlock, sealHeaderBytes,
+  generationOf, maxSealsPerWriter, NonceSequence, nonceOf, openBlock, sealBlock, sealHeaderBytes,
   sealOverheadBytes, writerKey,
 } from '../../../dataplane/client/block-cipher.js';
 
@@ -51,27 +51,6 @@ describe('block seal (AES-256-GCM per block)', () => {
     integrity(() => openBlock(writerKey(dataKey, 'another-volume', 1), { ...at, volumeId: 'another-volume' }, body));
     integrity(() => openBlock(writerKey(dataKey, vol, 2), at, body));
     integrity(() => openBlock(writerKey(randomBytes(32), vol, 1), at, body));
-  });
-
-  it('opens large bodies off the calling thread with the same result and the same refusals', async () => {
-    const k1key = (): ReturnType<typeof importOpenKey> => importOpenKey(k1);
-    const rejects = (p: Promise<unknown>): Promise<void> => assert.rejects(p, (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && /failed authentication/.test(e.message));
-    for (const size of [0, 100, offThreadOpenMinBytes - sealOverheadBytes, offThreadOpenMinBytes, 128 * 1024 + 3]) {
-      const pt = randomBytes(size);
-      const body = sealBlock(k1, { writerId: 1, counter: size }, at, pt);
-      assert.ok((await openBlockAsync(k1, k1key, at, body)).equals(pt), `round trip of ${size} bytes`);
-      for (const i of [5, sealHeaderBytes, body.length - 1]) {
-        if (i >= body.length) continue;
-        const bad = Buffer.from(body);
-        bad[i] = (bad[i] ?? 0) ^ 0x01;
-        await rejects(openBlockAsync(k1, k1key, at, bad));
-      }
-      await rejects(openBlockAsync(k1, k1key, { ...at, blockNo: 43 }, body));
-      await rejects(openBlockAsync(writerKey(dataKey, vol, 2), () => importOpenKey(writerKey(dataKey, vol, 2)), at, body));
-    }
-    // Below the threshold the key is never imported (the thunk is not called).
-    const small = sealBlock(k1, { writerId: 1, counter: 1 }, at, Buffer.from('small'));
-    assert.equal((await openBlockAsync(k1, () => Promise.reject(new Error('imported for a small body')), at, small)).toString(), 'small');
   });
 
   it('derives distinct subkeys per writer id and per volume', () => {

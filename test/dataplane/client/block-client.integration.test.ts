@@ -18,9 +18,11 @@ describe('data plane client write batches (3 processes)', function () {
   const clients: BlockClient[] = [];
   const all = ['n1', 'n2', 'n3'];
   let batchRequests = 0;
+  const paths: string[] = [];
   const onRequest = (message: unknown): void => {
     const path = (message as { request?: { path?: unknown } }).request?.path;
     if (path === '/v1/blocks-batch') batchRequests++;
+    if (typeof path === 'string') paths.push(path);
   };
 
   before(async () => {
@@ -82,6 +84,29 @@ describe('data plane client write batches (3 processes)', function () {
     const acks = await client.writeBlocks('vol-burst', blocks, 'acknowledged');
     assert.ok(acks.every((a) => a.pg === 0));
     assert.equal(new Set(acks.map((a) => a.seq)).size, blocks.length);
+  });
+
+  it('a flush\'s large blocks leave in batch requests with `batch`, from a client that does not coalesce (issue #14); without it, one PUT each', async () => {
+    const client = await clientOfNewVolume('vol-flush', { coalesceWrites: false });
+    const ino = 7;
+    const blocks = Array.from({ length: 96 }, (_, b) => ({ inode: ino, blockNo: b, data: pattern(2000 + b, 128 * 1024) }));
+    const puts = (): number => paths.filter((p) => p.startsWith('/v1/blocks/')).length;
+    batchRequests = 0;
+    paths.length = 0;
+    const acks = await client.writeBlocks('vol-flush', blocks, 'replicated', { batch: true });
+    assert.equal(puts(), 0, 'no single-block PUT');
+    // 12 MiB over the objects of 64 blocks: a few requests of at most 8 MiB each, not 96.
+    assert.ok(batchRequests >= 2 && batchRequests <= 6, `${blocks.length} blocks of 128 KiB went in ${batchRequests} batch requests`);
+    assert.ok(acks.every((a) => a.concern === 'replicated' && a.seq > 0));
+    await Promise.all(blocks.map(async (b, i) => {
+      const got = await readFromNode(cluster.node(`n${1 + (acks[i]?.pg ?? 0)}`).address, 'vol-flush', b.inode, b.blockNo);
+      assert.ok(got.status === 200 && got.data.equals(b.data), `block ${b.blockNo}`);
+    }));
+    batchRequests = 0;
+    paths.length = 0;
+    await client.writeBlocks('vol-flush', blocks.slice(0, 8), 'replicated');
+    assert.equal(batchRequests, 0);
+    assert.equal(puts(), 8);
   });
 
   it('fails writes still queued when the client closes, without opening a connection for them', async () => {

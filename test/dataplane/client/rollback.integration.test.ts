@@ -153,6 +153,11 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.equal(await staleCount('n1', 'stale-body'), 1);
     assert.ok(audit.some((e) => e.verb === 'block:stale-read' && e.object === `${vol}/0/1` && e.source === 'n1' && e.code === 'INTEGRITY_ERROR'), JSON.stringify(audit));
     assert.ok(warnings.some((w) => w.includes('"node":"n1"') && w.includes('rolled-back')), warnings.join(''));
+    // A range read (issue #14: one request for a mount's read-ahead window) checks each of its blocks alike.
+    const unread = await unchecked.readBlockRange(vol, 0, 0, 4);
+    assert.deepEqual(unread.map((r) => (r === null ? null : r.data.equals(old))), [null, true, null, null], 'without the check the range returns the rolled-back body');
+    await assert.rejects(checked.readBlockRange(vol, 0, 0, 4), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && /^block 1 \(inode 0\) of volume vol-rollback: data node n1 served a body/.test(e.message));
+    assert.equal(await staleCount('n1', 'stale-body'), 2);
 
     // The attacker also stamps the old entry with the seq of the newest write (crc recomputed): one seq is one write.
     const sealedOld = (await raw.readBlock(vol, 0, 1)).data;
@@ -161,7 +166,7 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     await withIndexOf('n1', (db) => db.put(blockKey(at(1)), restamp(saved, sealedOld, latestSeq)));
     assert.ok((await unchecked.readBlock(vol, 0, 1)).data.equals(old));
     await assert.rejects(checked.readBlock(vol, 0, 1), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && /data node n1 served a body \(generation 1:0/.test(e.message));
-    assert.equal(await staleCount('n1', 'stale-body'), 2);
+    assert.equal(await staleCount('n1', 'stale-body'), 3);
   });
 
   it('a primary whose index brings a deleted block\'s last body back: refused, counted against it', async () => {
@@ -280,6 +285,10 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.equal(await staleCount('n1', 'hidden-block'), 1);
     assert.ok(audit.some((e) => e.verb === 'block:stale-read' && e.object === `${vol}/0/10` && e.source === 'n1' && e.reason?.startsWith('hidden-block') === true), JSON.stringify(audit));
     assert.ok(warnings.some((w) => w.includes('"node":"n1"') && w.includes('not found for a live block')), warnings.join(''));
+    // In the middle of a range read: the primary's "not found" entry is judged like its 404.
+    assert.equal((await unchecked.readBlockRange(vol, 0, 9, 3))[1], null, 'without the check the hidden block is a hole in the range');
+    await assert.rejects(checked.readBlockRange(vol, 0, 9, 3), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && e.message.includes('data node n1 answered not found (no entry'));
+    assert.equal(await staleCount('n1', 'hidden-block'), 2);
 
     // A tombstone (crc right) at the seq of the live write: one seq is one write or one delete.
     assert.equal((await readFromNode(cluster.node('n2').address, vol, 0, 10)).seq, h.seq);
@@ -291,7 +300,7 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     });
     await assert.rejects(unchecked.readBlock(vol, 0, 10), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'));
     await assert.rejects(checked.readBlock(vol, 0, 10), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && e.message.includes(`data node n1 answered not found (deleted at seq ${h.seq}, its watermark at seq`));
-    assert.equal(await staleCount('n1', 'hidden-block'), 2);
+    assert.equal(await staleCount('n1', 'hidden-block'), 3);
   });
 
   it('honest deletes and rewrites racing reads on real nodes are never refused', async () => {

@@ -69,4 +69,35 @@ describe('vfs/data BlockCache', () => {
     c.invalidate(4, 5);
     assert.equal(c.has(4, 9), false, 'invalidate from a block drops that block and later ones');
   });
+
+  it('a range prefetch registers each block as its fetch: readers join it, it lands under the same rules, a failure reaches only its joiners', async () => {
+    const c = new BlockCache(1000);
+    let resolve: (b: Buffer[]) => void = () => undefined;
+    let calls = 0;
+    const done = c.prefetchRun(4, 10, 3, () => { calls++; return new Promise<Buffer[]>((r) => { resolve = r; }); });
+    assert.ok(c.has(4, 10) && c.has(4, 12) && !c.has(4, 13), 'each block of the range is in flight');
+    const joined = c.get(4, 11, () => Promise.reject(new Error('a second fetch')));
+    // A flush writes block 12 meanwhile: its bytes win over the range's older ones.
+    c.put(4, 12, Buffer.from('new'));
+    resolve([Buffer.from('a'), Buffer.from('b'), Buffer.from('old')]);
+    await done;
+    assert.equal(calls, 1);
+    assert.equal((await joined).toString(), 'b');
+    assert.equal((await c.get(4, 10, () => Promise.reject(new Error('cached')))).toString(), 'a');
+    assert.equal((await c.get(4, 12, () => Promise.reject(new Error('cached')))).toString(), 'new');
+    assert.equal(c.stats().fetches, 3);
+    // Invalidated while in flight: nothing lands.
+    let late: (b: Buffer[]) => void = () => undefined;
+    const dropped = c.prefetchRun(5, 0, 2, () => new Promise<Buffer[]>((r) => { late = r; }));
+    c.invalidate(5);
+    late([Buffer.from('x'), Buffer.from('y')]);
+    await dropped;
+    assert.equal(c.has(5, 0) || c.has(5, 1), false);
+    // A failed range: the prefetch itself never rejects; a reader that joined it gets the error, a later one fetches again.
+    const failed = c.prefetchRun(6, 0, 2, () => Promise.reject(new Error('node down')));
+    const waiting = c.get(6, 1, () => Promise.reject(new Error('not asked')));
+    await failed;
+    await assert.rejects(waiting, /node down/);
+    assert.equal((await c.get(6, 1, () => Promise.resolve(Buffer.from('again')))).toString(), 'again');
+  });
 });

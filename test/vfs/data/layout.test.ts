@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { addSpan, blockLength, blockRange, blocksOf, clipSpans, gaps, noReadAhead, planReadAhead } from '../../../vfs/data/layout.js';
+import { addSpan, blockLength, blockRange, blocksOf, clipSpans, gaps, noReadAhead, planReadAhead, readAheadRuns } from '../../../vfs/data/layout.js';
 import type { ReadAheadState, Span } from '../../../vfs/data/layout.js';
 
 describe('vfs/data layout (pure)', () => {
@@ -80,5 +80,31 @@ describe('vfs/data layout (pure)', () => {
     assert.equal(planReadAhead(closed, 11, 11, l).state.windowBlocks, 0);
     assert.equal(planReadAhead(closed, 8, 8, l).state.windowBlocks, 0);
     assert.equal(planReadAhead(closed, 10, 10, l).state.windowBlocks, 2);
+  });
+
+  it('fetches the read-ahead window in batches: waits for half a window of missing blocks unless the reader would stall or the data ends', () => {
+    const heldBelow = (n: number, extra: readonly number[] = []) => (b: number): boolean => b < n || extra.includes(b);
+    // Steady state: the window [10, 74) holds all but its last block: one block missing, nothing fetched yet.
+    assert.deepEqual(readAheadRuns(10, 74, 1000, heldBelow(73), 32), []);
+    // Half a window missing: one run of 32 blocks, in one range read.
+    assert.deepEqual(readAheadRuns(10, 74, 1000, heldBelow(42), 32), [[42, 74]]);
+    // The reader's next block missing: fetched now, even one block.
+    assert.deepEqual(readAheadRuns(10, 12, 1000, heldBelow(0), 32), [[10, 12]]);
+    // Holes in what is held (a buffered block, a cached one) split the runs; the end of the data clips them.
+    assert.deepEqual(readAheadRuns(10, 20, 1000, heldBelow(10, [12, 15]), 1), [[10, 12], [13, 15], [16, 20]]);
+    assert.deepEqual(readAheadRuns(10, 74, 50, heldBelow(45), 32), [[45, 50]], 'at the end of the data the rest goes at once');
+    assert.deepEqual(readAheadRuns(10, 74, 10, heldBelow(0), 32), [], 'nothing stored past the window start');
+    // Every small case against a model: the runs are exactly the missing blocks, or nothing when the batch rule holds them back.
+    for (let mask = 0; mask < 256; mask++) {
+      const held = (b: number): boolean => ((mask >> (b - 4)) & 1) === 1;
+      for (const limit of [6, 12, 20]) {
+        const runs = readAheadRuns(4, 12, limit, held, 3);
+        const missing = Array.from({ length: Math.min(12, limit) - 4 }, (_, i) => 4 + i).filter((b) => !held(b));
+        const got = runs.flatMap(([s, e]) => Array.from({ length: e - s }, (_, i) => s + i));
+        const urgent = missing[0] === 4 || limit < 12;
+        assert.deepEqual(got, urgent || missing.length >= 3 ? missing : [], `mask ${mask} limit ${limit}`);
+        for (const [s, e] of runs) assert.ok(s < e && (s === 4 || held(s - 1)) && (e >= Math.min(12, limit) || held(e)), 'runs are maximal');
+      }
+    }
   });
 });
