@@ -25,7 +25,7 @@ import { fsError } from '../fuse/errno.js';
 
 /** A buffered close is committed at most this long after it returned (unless a bound or a recall comes first). */
 export const defaultWritebackMs = 1_000;
-/** Buffered bytes (dirty blocks of new files) past which the flusher runs at once. */
+/** Buffered bytes (the memory of new files' dirty blocks) past which the flusher runs at once. */
 export const maxWritebackBytes = 64 * 1024 * 1024;
 /** New files buffered at most (one fsCommitBatch takes up to 4,096: the namespace's `maxBatchFiles`). */
 export const maxWritebackFiles = 4_096;
@@ -203,9 +203,10 @@ export class WriteBack {
     return sum;
   }
 
+  /** Memory the buffered files' blocks take (a 4 KiB file holds 4 KiB, not its whole block). */
   private dirtyBytes(): number {
     let sum = 0;
-    for (const p of this.byIno.values()) sum += p.file.dirtyBytes;
+    for (const p of this.byIno.values()) sum += p.file.bufferedBytes;
     return sum;
   }
 

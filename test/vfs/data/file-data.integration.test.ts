@@ -238,6 +238,42 @@ describe('vfs file data over the data plane (3 processes)', function () {
     assert.ok((await mount(client, 'rmw', B).open(3, attrs(B)).read(0, B)).equals(want));
   });
 
+  it('reads no block that lies wholly past what the file stored: growth by truncate, sparse writes, a new file (content right on reopen)', async () => {
+    const B = 16384;
+    const client = await install('no-reads');
+    let reads = 0;
+    const counted = { readBlock: (vol: string, ino: number, blockNo: number) => { reads++; return client.readBlock(vol, ino, blockNo); }, writeBlocks: client.writeBlocks.bind(client), deleteBlock: client.deleteBlock.bind(client) };
+    const v = mount(client, 'no-reads', B, { client: counted });
+    const model = Buffer.alloc(12 * B);
+    const f = v.open(3, attrs(0));
+    await f.write(100, Buffer.alloc(4096, 1)); // a new file: block 0 partly written
+    model.fill(1, 100, 100 + 4096);
+    await f.flush();
+    await f.truncate(6 * B + 10); // grown by truncate, flushed: nothing stored past block 0
+    await f.flush();
+    await f.write(3 * B + 5, Buffer.alloc(100, 2)); // inside the growth, a partial block
+    model.fill(2, 3 * B + 5, 3 * B + 105);
+    await f.flush();
+    await f.write(10 * B + 7, Buffer.alloc(50, 3)); // sparse: past the end, a hole before it
+    model.fill(3, 10 * B + 7, 10 * B + 57);
+    await f.flush();
+    await f.write(8 * B + 1, Buffer.alloc(20, 4)); // into that hole
+    model.fill(4, 8 * B + 1, 8 * B + 21);
+    assert.ok((await f.read(9 * B, 10)).equals(Buffer.alloc(10)), 'a hole it made reads as zeros');
+    assert.ok((await f.read(4 * B, 10)).equals(Buffer.alloc(10)), 'so does its growth by truncate');
+    const r = await v.close(f);
+    assert.equal(r.sizeBytes, 10 * B + 57);
+    assert.equal(reads, 0, 'block reads for blocks the file never stored');
+    // A partial write into a block it did store still merges it (one read), and every byte is right on a fresh mount.
+    const h = v.open(3, attrs(r.sizeBytes, 'next'));
+    await h.write(3 * B + 200, Buffer.alloc(10, 5));
+    model.fill(5, 3 * B + 200, 3 * B + 210);
+    await v.close(h);
+    assert.equal(reads, 1, 'the merge of a stored block reads it once');
+    const fresh = mount(client, 'no-reads', B).open(3, attrs(r.sizeBytes, 'fresh'));
+    assert.ok((await fresh.read(0, r.sizeBytes)).equals(model.subarray(0, r.sizeBytes)), 'every byte on a fresh mount');
+  });
+
   it('flushes when the write buffer passes its bound, and never holds more', async () => {
     const B = 16384;
     const client = await install('bound');
