@@ -217,6 +217,28 @@ describe('vfs file data over the data plane (3 processes)', function () {
     }
   });
 
+  it('a dirty block takes the memory of what was written into it (a 4 KiB file in a 128 KiB block holds 4 KiB), not a whole block', async () => {
+    const B = 131072;
+    const client = await install('right-sized');
+    const v = mount(client, 'right-sized', B);
+    const f = v.open(4, attrs(0));
+    await f.write(0, pattern(0, 4096));
+    assert.equal(f.bufferedBytes, 4096, 'one 4 KiB write');
+    assert.equal(f.dirtyBytes, B, 'the buffer bound still counts whole blocks');
+    await f.write(4096, pattern(4096, 4096));
+    assert.equal(f.bufferedBytes, 8192);
+    await f.write(B - 100, pattern(B - 100, 200)); // across into block 1
+    assert.equal(f.bufferedBytes, B + 4096, 'block 0 grew to the block size (at most), block 1 holds its first bytes');
+    const model = Buffer.alloc(B + 100);
+    pattern(0, 4096).copy(model, 0);
+    pattern(4096, 4096).copy(model, 4096);
+    pattern(B - 100, 200).copy(model, B - 100);
+    assert.ok((await f.read(0, B + 100)).equals(model), 'read from the buffer: zeros between the writes');
+    const r = await v.close(f);
+    assert.equal(r.sizeBytes, B + 100);
+    assert.ok((await mount(client, 'right-sized', B).open(4, attrs(B + 100, 'x')).read(0, B + 100)).equals(model), 'stored: every byte, zeros between');
+  });
+
   it('reads the stored block once to merge a small write into it (read-modify-write at flush)', async () => {
     const B = 65536;
     const client = await install('rmw');
