@@ -295,6 +295,19 @@ async function cacheLine(c: MountedCluster, node: number): Promise<string> {
   return `block cache ${JSON.stringify((JSON.parse(r.stdout) as { readCache?: unknown }).readCache ?? null)}`;
 }
 
+/** The mount's block-cache counters (`vfs status --json`). */
+async function readCacheOf(c: MountedCluster, node: number): Promise<Record<string, number>> {
+  const r = await c.cli(node, ['vfs', 'status', 'bench', '--json']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return (JSON.parse(r.stdout) as { readCache?: Record<string, number> }).readCache ?? {};
+}
+
+/** Block-cache lookups and data-plane fetches per file between two counter readings. */
+function perFileReads(before: Record<string, number>, after: Record<string, number>, files: number): string {
+  const d = (k: string): string => (((after[k] ?? 0) - (before[k] ?? 0)) / files).toFixed(3);
+  return `fetches ${d('fetches')}, cache misses ${d('misses')}, hits ${d('hits')}`;
+}
+
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : '-');
 
@@ -359,11 +372,13 @@ async function main(): Promise<void> {
       note('small files');
       const writesBefore = await namespaceWrites(c);
       const requestsBefore = await fuseRequestCounts(c);
+      const cacheBefore = await readCacheOf(c, 1);
       const g1 = await smallFilesPerSec(c.path(1, 'bench', 'small1'), 1);
       gap.push(`small files, FUSE requests per file on node 1's mount (1 worker): ${perFileRequests(requestsBefore, await fuseRequestCounts(c))}`);
       const g4 = await smallFilesPerSec(c.path(1, 'bench', 'small4'), 4);
       // Then durable: what the close left buffered (write-back) committed by `vfs sync`.
       const syncSec = await timed(async () => { const r = await c.cli(1, ['vfs', 'sync', 'bench']); if (r.code !== 0) throw new Error(r.stderr); });
+      gap.push(`small files, block reads per file on node 1's mount (both runs and the sync; each an encrypted read with its replica heads): ${perFileReads(cacheBefore, await readCacheOf(c, 1), 2 * smallFiles)}`);
       const perFile = (await namespaceWrites(c) - writesBefore) / (2 * smallFiles);
       gap.push(`small files, namespace (Raft) writes per file on node 1's mount: ${perFile.toFixed(3)} (delegations, inode ranges, batches and closes included)`);
       gap.push(`small files, node 1: the ${2 * smallFiles} files closed, then \`vfs sync\` made them durable in ${syncSec.toFixed(2)} s ` +

@@ -86,6 +86,28 @@ describe('vfs/fs and vfs/manager pure parts', () => {
     assert.equal(strict.get('/a'), undefined);
   });
 
+  it('drops an inode\'s every cached name (hard links) and only those, without a scan of every entry', () => {
+    const now = 0;
+    const c = new AttrCache(1000, () => now, 70_000);
+    const attr = (ino: number): FsAttr => ({ ino, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, nlink: 1, atimeNs: '0', mtimeNs: '0', ctimeNs: '0', rdev: 0, generation: 0, truncEpoch: 0 });
+    c.put('/a', attr(5));
+    c.put('/d/b', attr(5));
+    c.put('/c', attr(6));
+    c.put('/a', attr(7)); // the name now leads to another inode: not a name of 5 any more
+    c.dropIno(5);
+    assert.equal(c.get('/d/b'), undefined);
+    assert.equal(c.get('/a')?.ino, 7);
+    assert.equal(c.get('/c')?.ino, 6);
+    c.dropTree('/');
+    assert.equal(c.size, 0);
+    for (let i = 0; i < 65_536; i++) c.put(`/f${i}`, attr(1_000 + i));
+    const t = performance.now();
+    for (let i = 0; i < 1_000; i++) c.dropIno(100_000 + i);
+    const ms = performance.now() - t;
+    assert.equal(c.size, 65_536);
+    assert.ok(ms < 250, `1,000 drops of uncached inodes took ${ms.toFixed(0)} ms beside 65,536 entries`);
+  });
+
   it('answers a name absent from a directory listing known less than the ttl ago, with this mount\'s own changes, never with ttl 0', () => {
     let now = 0;
     const d = new DirNames(1000, () => now, 2);

@@ -41,6 +41,18 @@ describe('vfs/fuse encode', () => {
 });
 
 describe('vfs/fuse errnoOf', () => {
+  it('an FsError is an errno answer without stack frames (cheap: every new name\'s lookup makes one), and leaves the stack limit as it was', () => {
+    const before = Error.stackTraceLimit;
+    const e = fsError('ENOENT', 'no such entry');
+    assert.equal(e.code, 'ENOENT');
+    assert.equal(e.message, 'no such entry');
+    assert.equal(e.stack, 'FsError: no such entry');
+    assert.equal(Error.stackTraceLimit, before);
+    assert.throws(() => fsError('ENOTANERRNO'), TypeError);
+    assert.equal(Error.stackTraceLimit, before, 'restored when the name is refused too');
+    assert.ok((new Error('x').stack ?? '').includes('\n    at '), 'other errors keep their frames');
+  });
+
   it('maps POSIX names, GalleonError codes and details, and everything else to EIO', () => {
     assert.deepEqual(errnoOf(fsError('ENOENT')), { errno: -2, unexpected: false });
     assert.deepEqual(errnoOf(Object.assign(new Error('x'), { code: 'ENOTEMPTY' })), { errno: -39, unexpected: false });

@@ -24,7 +24,7 @@ import { describeFuse } from '../support/fuse.js';
 import { upClientEnv } from '../support/tls.js';
 import { errnoOf, startMountedCluster, waitMounted, type MountedCluster } from './cluster-mounts.js';
 
-interface Status { namespaceWrites: number; pendingCloses: number; writebackFiles: number; writebackBytes: number }
+interface Status { namespaceWrites: number; pendingCloses: number; writebackFiles: number; writebackBytes: number; readCache: { fetches: number; misses: number } }
 
 describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', function () {
   this.timeout(240_000);
@@ -154,6 +154,48 @@ describeFuse('write-back with directory delegation on a 3-node cluster (fuse)', 
     // One fsCommitBatch, one reservation of space (fsReserve), at most one inode range and one re-delegation after the sync.
     assert.ok(spent <= 4, `${spent} namespace writes for 100 files`);
     assert.equal((await readdir(c.path(3, 'demo', 'count'))).length, 101);
+  });
+
+  it('reads no block to create, write 4 KiB and close files of the encrypted volume; sparse and truncated-up new files read back right on node 2', async () => {
+    // Every block read of an encrypted volume also asks the other replicas for their heads (the
+    // rollback check): a read of a block the file cannot hold yet would cost that per small file.
+    const dir = c.path(1, 'demo', 'noreads');
+    await mkdir(dir);
+    await writeFile(join(dir, 'warm'), 'x'); // the delegation, its listing and an inode range
+    const fetched: string[] = [];
+    let last = (await status(1)).readCache;
+    /** The block reads and cache lookups of node 1's mount since the last step. */
+    const step = async (what: string): Promise<void> => {
+      const now = (await status(1)).readCache;
+      if (now.fetches !== last.fetches || now.misses !== last.misses) fetched.push(`${what}: ${now.fetches - last.fetches} fetches, ${now.misses - last.misses} misses`);
+      last = now;
+    };
+    const bodies = Array.from({ length: 50 }, () => randomBytes(4096));
+    for (let i = 0; i < bodies.length; i++) await writeFile(join(dir, `s${i}`), bodies[i]!);
+    await step('50 files of 4 KiB');
+    // A hole before the data, and bytes in a later block (the volume's blocks are 128 KiB).
+    const sparse = Buffer.alloc(1024 * 1024 + 4196);
+    sparse.set(bodies[0]!, 1024 * 1024 + 100);
+    sparse.write('tail', 200 * 1024);
+    const fs = await open(join(dir, 'sparse'), 'w');
+    await fs.write(bodies[0]!, 0, 4096, 1024 * 1024 + 100);
+    await fs.write(Buffer.from('tail'), 0, 4, 200 * 1024);
+    await fs.close();
+    await step('a sparse new file');
+    // Grown by a truncate first (it commits the buffered file), then written inside the growth.
+    const grown = Buffer.alloc(300 * 1024);
+    grown.set(bodies[1]!, 250 * 1024);
+    const fg = await open(join(dir, 'grown'), 'w');
+    await fg.truncate(300 * 1024);
+    await fg.write(bodies[1]!, 0, 4096, 250 * 1024);
+    await fg.close();
+    await step('a new file truncated up, then written');
+    assert.equal((await c.cli(1, ['vfs', 'sync', 'demo'])).code, 0);
+    await step('vfs sync');
+    assert.deepEqual(fetched, [], 'block reads (each with its replica heads) or cache lookups for new files');
+    for (let i = 0; i < bodies.length; i += 7) assert.ok((await readFile(c.path(2, 'demo', 'noreads', `s${i}`))).equals(bodies[i]!), `s${i} on node 2`);
+    assert.ok((await readFile(c.path(2, 'demo', 'noreads', 'sparse'))).equals(sparse), 'the sparse file on node 2: zeros in its holes');
+    assert.ok((await readFile(c.path(2, 'demo', 'noreads', 'grown'))).equals(grown), 'the grown file on node 2: zeros up to its size');
   });
 
   it('two nodes buffering into one 8 MiB volume together stay within its size, and df stays true', async () => {

@@ -13,7 +13,7 @@ import { GalleonError } from '../../proto/errors.js';
 import type { FsAttr, FsBlocksToFree, FsCaller, Volume } from '../../proto/metadata-types.js';
 import { VolumeData } from '../../vfs/data/index.js';
 import { BlockReaper } from '../../vfs/fs/block-reaper.js';
-import { WriteBack, type PendingFile, type WritebackApi } from '../../vfs/fs/writeback.js';
+import { maxWritebackBytes, WriteBack, type PendingFile, type WritebackApi } from '../../vfs/fs/writeback.js';
 import { readFromNode, TestCluster } from '../dataplane/cluster.js';
 import { pattern } from '../dataplane/helpers.js';
 import { ProcessCluster, until } from '../metadata/service/harness.js';
@@ -153,6 +153,26 @@ describe('write-back against a real metadata member and data node: lost replies,
         await until(async () => (await readFromNode(address, vol.id, p.ino, b)).status === 404, `block ${b} of lost inode ${p.ino} freed`);
       }
     }
+  });
+
+  it('runs the flusher at a release once the buffered files\' bytes pass maxWritebackBytes (a running sum of their claims)', async () => {
+    const h = await start('bound');
+    const each = 4 * 1024 * 1024;
+    const n = Math.floor(maxWritebackBytes / each) + 1;
+    for (let i = 0; i < n; i++) {
+      const attr = await h.wb.create(h.dir, '/bound', await dirAttr(h.dir), `b${i}`, { uid: 1000, gid: 1000 }, 0o644, true);
+      assert.ok(attr !== null);
+      const file = await h.wb.fileOf(attr.ino);
+      assert.ok(file !== null);
+      await h.wb.grow(attr.ino, each); // as GalleonFs.write does before a write that grows a buffered file
+      await file.write(0, pattern(i, each));
+    }
+    assert.equal(h.wb.pendingFiles, n);
+    const batches = h.wb.batches;
+    h.wb.released();
+    await until(() => Promise.resolve(h.wb.pendingFiles === 0), `the ${n} files (${n * each} bytes) committed by the bound, not by the 600 s timer`);
+    assert.equal(h.wb.batches, batches + 1);
+    await api.releaseLease(h.lease);
   });
 
   it('two holders buffering into an 8 MiB volume together stay within its size: reservations, ENOSPC, statfs', async () => {

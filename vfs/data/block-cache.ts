@@ -16,9 +16,17 @@ export const defaultCacheBytes = 64 * 1024 * 1024;
 /** What `vfs status` reports of a mount's block cache (the same record). */
 export type BlockCacheStats = ReadCacheStats;
 
+interface Entry { ino: number; blockNo: number; data: Buffer }
+
 export class BlockCache {
-  private readonly entries = new Map<string, Buffer>();
+  private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<Buffer>>();
+  /**
+   * Each inode's cached and in-flight block numbers: an invalidation (every open of an inode
+   * whose token changed, every new file) touches only that inode's blocks, not the whole cache
+   * (a scan of every key cost 0.3 ms per new file with 16,384 cached 4 KiB blocks).
+   */
+  private readonly byIno = new Map<number, Set<number>>();
   private readonly generations = new Map<number, number>();
   private readonly tokens = new Map<number, string>();
   private bytes = 0;
@@ -45,7 +53,7 @@ export class BlockCache {
       this.counts.hits++;
       this.entries.delete(k);
       this.entries.set(k, hit);
-      return hit;
+      return hit.data;
     }
     this.counts.misses++;
     const pending = this.inflight.get(k);
@@ -59,15 +67,16 @@ export class BlockCache {
     // or an invalidation since it started unregisters it, and its older bytes are not kept.
     const p: Promise<Buffer> = fetch().then((data) => {
       if (this.inflight.get(k) === p) {
-        this.inflight.delete(k);
-        if (this.generation(ino) === gen) this.insert(k, data);
+        this.unregister(ino, blockNo);
+        if (this.generation(ino) === gen) this.insert(ino, blockNo, data);
       }
       return data;
     }, (err: unknown) => {
-      if (this.inflight.get(k) === p) this.inflight.delete(k);
+      if (this.inflight.get(k) === p) this.unregister(ino, blockNo);
       throw err;
     });
     this.inflight.set(k, p);
+    this.index(ino, blockNo);
     return p;
   }
 
@@ -107,21 +116,21 @@ export class BlockCache {
 
   /** Stores a block's current bytes (just written by a flush): they win over any fetch in flight. */
   put(ino: number, blockNo: number, data: Buffer): void {
-    const k = key(ino, blockNo);
-    this.inflight.delete(k);
-    this.insert(k, data);
+    this.unregister(ino, blockNo);
+    this.insert(ino, blockNo, data);
   }
 
   /** A body larger than the whole cache is not kept. */
-  private insert(k: string, data: Buffer): void {
-    this.drop(k);
+  private insert(ino: number, blockNo: number, data: Buffer): void {
+    const k = key(ino, blockNo);
+    this.drop(ino, blockNo);
     if (data.byteLength > this.maxBytes) return;
-    this.entries.set(k, data);
+    this.entries.set(k, { ino, blockNo, data });
+    this.index(ino, blockNo);
     this.bytes += data.byteLength;
-    for (const [oldest, body] of this.entries) {
+    for (const [, oldest] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(oldest);
-      this.bytes -= body.byteLength;
+      this.drop(oldest.ino, oldest.blockNo);
       this.counts.evictions++;
     }
     invariant(this.bytes <= this.maxBytes, `cache holds ${this.bytes} bytes over its bound ${this.maxBytes}`);
@@ -130,11 +139,12 @@ export class BlockCache {
   /** Forgets blocks >= `fromBlock` of `ino`, and every fetch of it now in flight. */
   invalidate(ino: number, fromBlock = 0): void {
     this.generations.set(ino, this.generation(ino) + 1);
-    const prefix = `${ino}:`;
-    for (const k of [...this.entries.keys()]) {
-      if (k.startsWith(prefix) && Number(k.slice(prefix.length)) >= fromBlock) this.drop(k);
+    const blocks = this.byIno.get(ino);
+    if (blocks === undefined) return;
+    for (const b of [...blocks]) {
+      if (b >= fromBlock) this.drop(ino, b);
+      this.unregister(ino, b);
     }
-    for (const k of [...this.inflight.keys()]) if (k.startsWith(prefix)) this.inflight.delete(k);
   }
 
   /**
@@ -157,11 +167,37 @@ export class BlockCache {
     return this.generations.get(ino) ?? 0;
   }
 
-  private drop(k: string): void {
+  private index(ino: number, blockNo: number): void {
+    let blocks = this.byIno.get(ino);
+    if (blocks === undefined) {
+      blocks = new Set();
+      this.byIno.set(ino, blocks);
+    }
+    blocks.add(blockNo);
+  }
+
+  /** Out of the index once neither cached nor in flight. */
+  private unindex(ino: number, blockNo: number): void {
+    const k = key(ino, blockNo);
+    if (this.entries.has(k) || this.inflight.has(k)) return;
+    const blocks = this.byIno.get(ino);
+    blocks?.delete(blockNo);
+    if (blocks?.size === 0) this.byIno.delete(ino);
+  }
+
+  /** The block's fetch in flight (if any) no longer lands. */
+  private unregister(ino: number, blockNo: number): void {
+    this.inflight.delete(key(ino, blockNo));
+    this.unindex(ino, blockNo);
+  }
+
+  private drop(ino: number, blockNo: number): void {
+    const k = key(ino, blockNo);
     const old = this.entries.get(k);
     if (old === undefined) return;
     this.entries.delete(k);
-    this.bytes -= old.byteLength;
+    this.bytes -= old.data.byteLength;
+    this.unindex(ino, blockNo);
   }
 }
 

@@ -68,7 +68,17 @@ export interface FlushResult {
   queuedFree: FreeRange | null;
 }
 
+/** A dirty block's buffer grows in steps of at least this many bytes (and at least doubles), up to the block size. */
+export const dirtyBufferStepBytes = 4096;
+/** Spans of blocks a FileData remembers storing past what its file held at open (scattered writes past that: all taken as stored). */
+export const maxStoredSpans = 1024;
+
 interface DirtyBlock {
+  /**
+   * The block's first `buf.length` bytes (at most the block size): what lies past them is zeros.
+   * Sized to what was written, so a 4 KiB file in a 128 KiB block holds 4 KiB, not 128 KiB
+   * zero-filled per new file (its allocation and GC were a per-file cost of small files).
+   */
   buf: Buffer;
   spans: Span[];
   /** The stored bytes below `validStoredBytes` are merged into `buf` (or there are none). */
@@ -80,6 +90,13 @@ export class FileData {
   private sizeBytes: number;
   /** Bytes [0, validStoredBytes) of stored blocks are file data; past it, zeros. */
   private validStoredBytes: number;
+  /**
+   * Blocks wholly at or past this were not stored when the file was opened here (its size then;
+   * lowered by a shrink, whose cut-off blocks are deleted before the file grows over them) …
+   */
+  private openedStoredBytes: number;
+  /** … except these, stored by this FileData's flushes since (block-number spans, at most `maxStoredSpans`). */
+  private storedBlocks: Span[] = [];
   /** The largest size this file had since the last flush: what a shrink may leave behind. */
   private highWaterBytes: number;
   /** Lowest block a truncate cut off since the last flush (null: none). */
@@ -103,6 +120,7 @@ export class FileData {
     invariant(env.maxDirtyBytes >= env.blockSizeBytes, `buffer bound ${env.maxDirtyBytes} below one block of ${env.blockSizeBytes}`);
     this.sizeBytes = sizeBytes;
     this.validStoredBytes = sizeBytes;
+    this.openedStoredBytes = sizeBytes;
     this.highWaterBytes = sizeBytes;
     this.mtimeNs = mtimeNs;
   }
@@ -120,9 +138,16 @@ export class FileData {
     return this.truncEpoch;
   }
 
-  /** Bytes held by the write buffer (whole blocks). */
+  /** Bytes held by the write buffer (whole blocks: what its bound counts, since each may grow to one). */
   get dirtyBytes(): number {
     return this.dirty.size * this.env.blockSizeBytes;
+  }
+
+  /** Bytes of memory the write buffer's blocks take now (each sized to what was written into it). */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const d of this.dirty.values()) n += d.buf.length;
+    return n;
   }
 
   /** Bytes [offset, offset + length), short at end of file; holes and unwritten tails are zeros. */
@@ -173,6 +198,7 @@ export class FileData {
         const from = Math.max(offset, bs) - bs;
         const to = Math.min(end, bs + B) - bs;
         const d = this.dirtyBlock(b, priorSize);
+        this.fit(d, to);
         d.buf.set(data.subarray(bs + from - offset, bs + to - offset), from);
         d.spans = addSpan(d.spans, from, to);
       }
@@ -233,13 +259,15 @@ export class FileData {
       const cut = sizeBytes - tail * B;
       const d = this.dirty.get(tail);
       if (cut > 0 && d !== undefined) {
-        d.buf.fill(0, cut);
+        if (cut < d.buf.length) d.buf.fill(0, cut);
         d.spans = clipSpans(d.spans, cut);
       } else if (cut > 0 && tail * B < this.validStoredBytes) {
         // Rewritten at flush, trimmed to the new length, so a later growth reads zeros there.
-        this.dirty.set(tail, { buf: Buffer.alloc(B), spans: [], baseLoaded: false });
+        this.dirty.set(tail, { buf: Buffer.alloc(0), spans: [], baseLoaded: false });
       }
       this.validStoredBytes = Math.min(this.validStoredBytes, sizeBytes);
+      this.openedStoredBytes = Math.min(this.openedStoredBytes, sizeBytes);
+      this.storedBlocks = clipSpans(this.storedBlocks, blocksOf(sizeBytes, B));
       const from = blocksOf(sizeBytes, B);
       this.truncatedFromBlock = Math.min(this.truncatedFromBlock ?? from, from);
       this.env.cache.invalidate(this.ino, tail);
@@ -273,12 +301,13 @@ export class FileData {
       invariant(d !== undefined, `dirty block ${b} vanished during flush`);
       const len = blockLength(b, this.sizeBytes, B);
       invariant(len > 0, `dirty block ${b} past the end of a ${this.sizeBytes}-byte file`);
-      return { inode: this.ino, blockNo: b, data: len === B ? d.buf : Buffer.from(d.buf.subarray(0, len)) };
+      return { inode: this.ino, blockNo: b, data: this.bodyOf(d, len) };
     });
     // Many blocks leave in batch requests per primary (issue #14); one block (a small file) as before, one PUT.
     if (writes.length > 0) await this.env.client.writeBlocks(this.env.volumeId, writes, this.env.concern, { batch: writes.length > 1 });
     for (const w of writes) this.env.cache.put(this.ino, w.blockNo, w.data);
     this.dirty.clear();
+    for (const b of blocks) this.noteStored(b);
     this.validStoredBytes = this.sizeBytes;
     this.highWaterBytes = this.sizeBytes;
     this.truncatedFromBlock = null;
@@ -304,12 +333,13 @@ export class FileData {
     const d = this.dirty.get(b);
     if (d !== undefined) {
       if (!covers(d.spans, from, to)) await this.loadBase(b);
-      d.buf.copy(out, at, from, to);
+      const copied = from < d.buf.length ? d.buf.copy(out, at, from, Math.min(to, d.buf.length)) : 0;
+      out.fill(0, at + copied, at + to - from);
       return;
     }
     const valid = Math.min(to, this.validStoredBytes - bs);
     let copied = 0;
-    if (valid > from) {
+    if (valid > from && !this.absent(b)) {
       const stored = await this.fetch(b);
       if (from < stored.byteLength) copied = stored.copy(out, at, from, Math.min(valid, stored.byteLength));
     }
@@ -322,9 +352,10 @@ export class FileData {
     const d = this.dirty.get(b);
     if (d === undefined || d.baseLoaded) return;
     const valid = Math.min(this.env.blockSizeBytes, this.validStoredBytes - b * this.env.blockSizeBytes);
-    const holes = valid > 0 ? gaps(d.spans, 0, valid) : [];
+    const holes = valid > 0 && !this.absent(b) ? gaps(d.spans, 0, valid) : [];
     if (holes.length > 0) {
       const stored = await this.fetch(b);
+      this.fit(d, Math.min(valid, stored.byteLength));
       for (const [s, e] of holes) if (s < stored.byteLength) stored.copy(d.buf, s, s, Math.min(e, stored.byteLength));
     }
     d.baseLoaded = true;
@@ -334,10 +365,51 @@ export class FileData {
   private dirtyBlock(b: number, priorSize: number): DirtyBlock {
     let d = this.dirty.get(b);
     if (d === undefined) {
-      d = { buf: Buffer.alloc(this.env.blockSizeBytes), spans: [], baseLoaded: b * this.env.blockSizeBytes >= Math.min(this.validStoredBytes, priorSize) };
+      d = { buf: Buffer.alloc(0), spans: [], baseLoaded: b * this.env.blockSizeBytes >= Math.min(this.validStoredBytes, priorSize) || this.absent(b) };
       this.dirty.set(b, d);
     }
     return d;
+  }
+
+  /**
+   * Block `b` is known not to be stored: it lies wholly past what the file held when opened here
+   * and no flush of ours wrote it since (a new file, a growth by truncate, a hole of a sparse
+   * write). Its bytes are zeros without asking the data plane — on an encrypted volume every
+   * read, a not-found one too, also waits for the other replicas' heads (the rollback check).
+   * What another node wrote there meanwhile is not seen, as any write of another node to an open
+   * file (close-to-open); a reopen reads it.
+   */
+  private absent(b: number): boolean {
+    return b * this.env.blockSizeBytes >= this.openedStoredBytes && !inSpans(this.storedBlocks, b);
+  }
+
+  /** A flush stored block `b`; past `maxStoredSpans` scattered spans, every block up to the highest is taken as maybe stored. */
+  private noteStored(b: number): void {
+    if (b * this.env.blockSizeBytes < this.openedStoredBytes) return;
+    this.storedBlocks = addSpan(this.storedBlocks, b, b + 1);
+    if (this.storedBlocks.length > maxStoredSpans) {
+      this.openedStoredBytes = Math.max(...this.storedBlocks.map((sp) => sp[1])) * this.env.blockSizeBytes;
+      this.storedBlocks = [];
+    }
+  }
+
+  /** Grows `d.buf` (zeros) to hold at least its first `bytes` bytes. */
+  private fit(d: DirtyBlock, bytes: number): void {
+    if (bytes <= d.buf.length) return;
+    const B = this.env.blockSizeBytes;
+    invariant(bytes <= B, `${bytes} bytes in a ${B}-byte block`);
+    const size = Math.min(B, Math.max(Math.ceil(bytes / dirtyBufferStepBytes) * dirtyBufferStepBytes, 2 * d.buf.length));
+    const grown = Buffer.alloc(size);
+    d.buf.copy(grown);
+    d.buf = grown;
+  }
+
+  /** The `len` bytes a flush stores for `d` (its buffer is dropped after the flush: no copy when it has that size). */
+  private bodyOf(d: DirtyBlock, len: number): Buffer {
+    if (d.buf.length === len) return d.buf;
+    const body = Buffer.alloc(len);
+    d.buf.copy(body, 0, 0, Math.min(len, d.buf.length));
+    return body;
   }
 
   private fetch(b: number): Promise<Buffer> {
@@ -370,7 +442,8 @@ export class FileData {
     const plan = planReadAhead(this.ra, first, last, this.env.readAhead);
     this.ra = plan.state;
     const limit = blocksOf(this.validStoredBytes, this.env.blockSizeBytes);
-    const held = (b: number): boolean => this.dirty.has(b) || this.env.cache.has(this.ino, b);
+    // Known not stored (`absent`) reads as zeros: nothing to fetch.
+    const held = (b: number): boolean => this.dirty.has(b) || this.env.cache.has(this.ino, b) || this.absent(b);
     for (const [s, e] of readAheadRuns(plan.from, plan.to, limit, held, Math.max(1, Math.floor(plan.state.windowBlocks / 2)))) {
       void this.env.cache.prefetchRun(this.ino, s, e - s, () => this.fetchRun(s, e - s));
     }
@@ -406,6 +479,15 @@ export class FileData {
 }
 
 function noop(): void {}
+
+/** Whether a sorted span list covers `n`. */
+function inSpans(spans: readonly Span[], n: number): boolean {
+  for (const [s, e] of spans) {
+    if (n < s) return false;
+    if (n < e) return true;
+  }
+  return false;
+}
 
 function covers(spans: readonly Span[], from: number, to: number): boolean {
   return gaps(spans, from, to).length === 0;

@@ -16,6 +16,11 @@ interface Entry { attr: FsAttr; expiresAtMs: number }
 export class AttrCache {
   private readonly byPath = new Map<string, Entry>();
   /**
+   * The cached paths of each inode: `dropIno` (every commit and every write-back adoption)
+   * looks at that inode's names only, not at every entry (a scan cost 0.3 ms per file at 16,384).
+   */
+  private readonly pathsOf = new Map<number, Set<string>>();
+  /**
    * Bumped by every drop: a bulk answer (a readdir page) asked before a drop may predate the
    * change that caused it, so it is only remembered when the epoch has not moved meanwhile.
    */
@@ -33,7 +38,7 @@ export class AttrCache {
     const e = this.byPath.get(path);
     if (e === undefined) return undefined;
     if (e.expiresAtMs <= this.nowMs()) {
-      this.byPath.delete(path);
+      this.delete(path);
       return undefined;
     }
     return e.attr;
@@ -41,12 +46,18 @@ export class AttrCache {
 
   put(path: string, attr: FsAttr): void {
     if (this.ttlMs === 0) return;
-    this.byPath.delete(path);
+    this.delete(path);
     this.byPath.set(path, { attr, expiresAtMs: this.nowMs() + this.ttlMs });
+    let paths = this.pathsOf.get(attr.ino);
+    if (paths === undefined) {
+      paths = new Set();
+      this.pathsOf.set(attr.ino, paths);
+    }
+    paths.add(path);
     while (this.byPath.size > this.maxEntries) {
       const oldest = this.byPath.keys().next().value;
       if (oldest === undefined) break;
-      this.byPath.delete(oldest);
+      this.delete(oldest);
     }
     invariant(this.byPath.size <= this.maxEntries, 'attr cache over its bound');
   }
@@ -54,19 +65,29 @@ export class AttrCache {
   /** Drops `path` and everything under it (a rename or rmdir of a directory moves its subtree). */
   dropTree(path: string): void {
     this.epoch++;
-    this.byPath.delete(path);
+    this.delete(path);
     const prefix = path === '/' ? '/' : `${path}/`;
-    for (const k of this.byPath.keys()) if (k.startsWith(prefix)) this.byPath.delete(k);
+    for (const k of this.byPath.keys()) if (k.startsWith(prefix)) this.delete(k);
   }
 
   /** A change of inode `ino` seen through one name: other names of it (hard links) are stale too. */
   dropIno(ino: number): void {
     this.epoch++;
-    for (const [k, e] of this.byPath) if (e.attr.ino === ino) this.byPath.delete(k);
+    for (const k of [...(this.pathsOf.get(ino) ?? [])]) this.delete(k);
   }
 
   clear(): void {
     this.epoch++;
     this.byPath.clear();
+    this.pathsOf.clear();
+  }
+
+  private delete(path: string): void {
+    const e = this.byPath.get(path);
+    if (e === undefined) return;
+    this.byPath.delete(path);
+    const paths = this.pathsOf.get(e.attr.ino);
+    paths?.delete(path);
+    if (paths?.size === 0) this.pathsOf.delete(e.attr.ino);
   }
 }

@@ -25,7 +25,7 @@ import { fsError } from '../fuse/errno.js';
 
 /** A buffered close is committed at most this long after it returned (unless a bound or a recall comes first). */
 export const defaultWritebackMs = 1_000;
-/** Buffered bytes (dirty blocks of new files) past which the flusher runs at once. */
+/** Bytes the buffered new files hold (the sizes their writes reached: about their buffers' memory) past which the flusher runs at once. */
 export const maxWritebackBytes = 64 * 1024 * 1024;
 /** New files buffered at most (one fsCommitBatch takes up to 4,096: the namespace's `maxBatchFiles`). */
 export const maxWritebackFiles = 4_096;
@@ -83,6 +83,8 @@ interface HeldDir {
   reservedBytes: number;
   /** The fsReserve in flight (one at a time: a late smaller target must not shrink a grown one). */
   reserving: Promise<void> | null;
+  /** The sum of its buffered files' `claimedBytes` (kept as they change: a sum over the files per write was O(files)). */
+  claimed: number;
 }
 
 export interface WritebackHooks {
@@ -203,10 +205,19 @@ export class WriteBack {
     return sum;
   }
 
-  private dirtyBytes(): number {
-    let sum = 0;
-    for (const p of this.byIno.values()) sum += p.file.dirtyBytes;
-    return sum;
+  /**
+   * What the buffered files hold: the sizes their writes reached (a dirty block's buffer holds what
+   * was written into it, so this is their memory to within 4 KiB per file). Kept as a running sum:
+   * a sum over every buffered file at each release took 14 % of the mount's thread at 4 workers.
+   */
+  private claimedTotal = 0;
+
+  /** `p`'s claim becomes `bytes` (both sums follow). */
+  private setClaim(h: HeldDir, p: PendingFile, bytes: number): void {
+    h.claimed += bytes - p.claimedBytes;
+    this.claimedTotal += bytes - p.claimedBytes;
+    p.claimedBytes = bytes;
+    invariant(h.claimed >= 0 && this.claimedTotal >= 0, 'write-back claims below zero');
   }
 
   /**
@@ -263,14 +274,14 @@ export class WriteBack {
     const h = p === undefined ? undefined : this.held.get(p.dir);
     if (p === undefined || h === undefined) return;
     for (let asked = false; ; asked = true) {
-      const need = claimsOf(h) - p.claimedBytes + Math.max(p.claimedBytes, endBytes);
+      const need = h.claimed - p.claimedBytes + Math.max(p.claimedBytes, endBytes);
       if (need <= h.reservedBytes) {
-        p.claimedBytes = Math.max(p.claimedBytes, endBytes);
+        this.setClaim(h, p, Math.max(p.claimedBytes, endBytes));
         return;
       }
       if (asked || need > (this.o.volumeBytes ?? Number.MAX_SAFE_INTEGER)) throw fsError('ENOSPC', 'the volume is full (its size is its quota; other nodes hold reservations for their buffered files)');
       while (h.reserving !== null) await h.reserving.catch(() => undefined);
-      const target = Math.min(this.o.volumeBytes ?? Number.MAX_SAFE_INTEGER, Math.ceil((claimsOf(h) - p.claimedBytes + Math.max(p.claimedBytes, endBytes)) / reserveStepBytes) * reserveStepBytes);
+      const target = Math.min(this.o.volumeBytes ?? Number.MAX_SAFE_INTEGER, Math.ceil((h.claimed - p.claimedBytes + Math.max(p.claimedBytes, endBytes)) / reserveStepBytes) * reserveStepBytes);
       if (target <= h.reservedBytes) continue;
       const run = this.o.api.fsReserve(this.o.volumeId, h.ino, this.o.session(), target).then((r) => { h.reservedBytes = r.reservedBytes; });
       h.reserving = run;
@@ -289,7 +300,7 @@ export class WriteBack {
 
   /** A handle of a buffered file closed: the flusher's clock starts (or a bound makes it run now). */
   released(): void {
-    if (flushReason(this.byIno.size, this.dirtyBytes()) !== null) {
+    if (flushReason(this.byIno.size, this.claimedTotal) !== null) {
       void this.flushAll(false, false).catch((err: unknown) => this.o.log.warn({ err }, 'write-back flush at a bound failed; retried'));
       return;
     }
@@ -369,7 +380,7 @@ export class WriteBack {
       await this.o.api.fsReleaseDelegation(this.o.volumeId, dir, session).catch(() => undefined);
       return null;
     }
-    const h: HeldDir = { ino: dir, names, files: new Map(), flushing: null, releasing: false, touchedNs: null, reservedBytes: 0, reserving: null };
+    const h: HeldDir = { ino: dir, names, files: new Map(), flushing: null, releasing: false, touchedNs: null, reservedBytes: 0, reserving: null, claimed: 0 };
     this.held.set(dir, h);
     this.startWatch();
     return h;
@@ -444,6 +455,7 @@ export class WriteBack {
     if (h.files.size > 0) this.o.log.error({ dir: h.ino, files: [...h.files.keys()].slice(0, 16), count: h.files.size }, `buffered new files lost: ${why}`);
     for (const p of h.files.values()) {
       this.byIno.delete(p.ino);
+      this.setClaim(h, p, 0);
       // Blocks a flush (or a full write buffer) already stored for it belong to no file: free them
       // (a buffered file only grows: a truncate of it commits it first, so its size covers them;
       // inode numbers are never reused, so nothing can race the deletes).
@@ -517,6 +529,7 @@ export class WriteBack {
       invariant(r.attrs.length === batch.length, 'one attribute record per batch file');
       const adopted = batch.map((p, i) => {
         h.files.delete(p.name);
+        this.setClaim(h, p, 0);
         h.names.add(p.name);
         this.byIno.delete(p.ino);
         const attr = r.attrs[i];
@@ -571,12 +584,6 @@ async function holdWhile(file: string): Promise<void> {
   while (await exists()) await new Promise((res) => setTimeout(res, holdPollMs));
 }
 
-/** Bytes the buffered files of `h` may reach under its reservation. */
-function claimsOf(h: HeldDir): number {
-  let sum = 0;
-  for (const p of h.files.values()) sum += p.claimedBytes;
-  return sum;
-}
 
 /** `f` over `items` with at most `limit` running at once; results in order. */
 async function mapLimit<T, R>(items: T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {

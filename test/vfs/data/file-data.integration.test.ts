@@ -217,6 +217,28 @@ describe('vfs file data over the data plane (3 processes)', function () {
     }
   });
 
+  it('a dirty block takes the memory of what was written into it (a 4 KiB file in a 128 KiB block holds 4 KiB), not a whole block', async () => {
+    const B = 131072;
+    const client = await install('right-sized');
+    const v = mount(client, 'right-sized', B);
+    const f = v.open(4, attrs(0));
+    await f.write(0, pattern(0, 4096));
+    assert.equal(f.bufferedBytes, 4096, 'one 4 KiB write');
+    assert.equal(f.dirtyBytes, B, 'the buffer bound still counts whole blocks');
+    await f.write(4096, pattern(4096, 4096));
+    assert.equal(f.bufferedBytes, 8192);
+    await f.write(B - 100, pattern(B - 100, 200)); // across into block 1
+    assert.equal(f.bufferedBytes, B + 4096, 'block 0 grew to the block size (at most), block 1 holds its first bytes');
+    const model = Buffer.alloc(B + 100);
+    pattern(0, 4096).copy(model, 0);
+    pattern(4096, 4096).copy(model, 4096);
+    pattern(B - 100, 200).copy(model, B - 100);
+    assert.ok((await f.read(0, B + 100)).equals(model), 'read from the buffer: zeros between the writes');
+    const r = await v.close(f);
+    assert.equal(r.sizeBytes, B + 100);
+    assert.ok((await mount(client, 'right-sized', B).open(4, attrs(B + 100, 'x')).read(0, B + 100)).equals(model), 'stored: every byte, zeros between');
+  });
+
   it('reads the stored block once to merge a small write into it (read-modify-write at flush)', async () => {
     const B = 65536;
     const client = await install('rmw');
@@ -236,6 +258,42 @@ describe('vfs file data over the data plane (3 processes)', function () {
     want.write('xyz', 100);
     want.write('abc', 5000);
     assert.ok((await mount(client, 'rmw', B).open(3, attrs(B)).read(0, B)).equals(want));
+  });
+
+  it('reads no block that lies wholly past what the file stored: growth by truncate, sparse writes, a new file (content right on reopen)', async () => {
+    const B = 16384;
+    const client = await install('no-reads');
+    let reads = 0;
+    const counted = { readBlock: (vol: string, ino: number, blockNo: number) => { reads++; return client.readBlock(vol, ino, blockNo); }, writeBlocks: client.writeBlocks.bind(client), deleteBlock: client.deleteBlock.bind(client) };
+    const v = mount(client, 'no-reads', B, { client: counted });
+    const model = Buffer.alloc(12 * B);
+    const f = v.open(3, attrs(0));
+    await f.write(100, Buffer.alloc(4096, 1)); // a new file: block 0 partly written
+    model.fill(1, 100, 100 + 4096);
+    await f.flush();
+    await f.truncate(6 * B + 10); // grown by truncate, flushed: nothing stored past block 0
+    await f.flush();
+    await f.write(3 * B + 5, Buffer.alloc(100, 2)); // inside the growth, a partial block
+    model.fill(2, 3 * B + 5, 3 * B + 105);
+    await f.flush();
+    await f.write(10 * B + 7, Buffer.alloc(50, 3)); // sparse: past the end, a hole before it
+    model.fill(3, 10 * B + 7, 10 * B + 57);
+    await f.flush();
+    await f.write(8 * B + 1, Buffer.alloc(20, 4)); // into that hole
+    model.fill(4, 8 * B + 1, 8 * B + 21);
+    assert.ok((await f.read(9 * B, 10)).equals(Buffer.alloc(10)), 'a hole it made reads as zeros');
+    assert.ok((await f.read(4 * B, 10)).equals(Buffer.alloc(10)), 'so does its growth by truncate');
+    const r = await v.close(f);
+    assert.equal(r.sizeBytes, 10 * B + 57);
+    assert.equal(reads, 0, 'block reads for blocks the file never stored');
+    // A partial write into a block it did store still merges it (one read), and every byte is right on a fresh mount.
+    const h = v.open(3, attrs(r.sizeBytes, 'next'));
+    await h.write(3 * B + 200, Buffer.alloc(10, 5));
+    model.fill(5, 3 * B + 200, 3 * B + 210);
+    await v.close(h);
+    assert.equal(reads, 1, 'the merge of a stored block reads it once');
+    const fresh = mount(client, 'no-reads', B).open(3, attrs(r.sizeBytes, 'fresh'));
+    assert.ok((await fresh.read(0, r.sizeBytes)).equals(model.subarray(0, r.sizeBytes)), 'every byte on a fresh mount');
   });
 
   it('flushes when the write buffer passes its bound, and never holds more', async () => {
