@@ -100,15 +100,16 @@ export class BlockCache {
         const data = bodies[i];
         invariant(data !== undefined, `range fetch of ${count} blocks answered ${bodies.length}`);
         if (this.inflight.get(k) === p) {
-          this.inflight.delete(k);
-          if (this.generation(ino) === gen) this.insert(k, data);
+          this.unregister(ino, from + i);
+          if (this.generation(ino) === gen) this.insert(ino, from + i, data);
         }
         return data;
       }, (err: unknown) => {
-        if (this.inflight.get(k) === p) this.inflight.delete(k);
+        if (this.inflight.get(k) === p) this.unregister(ino, from + i);
         throw err;
       });
       this.inflight.set(k, p);
+      this.index(ino, from + i);
       done.push(p.then(noop, noop));
     }
     return Promise.all(done).then(noop);
