@@ -467,8 +467,9 @@ export class BlockClient {
 
   /**
    * What contradicts the primary's answer (a body, or not found), or null. A replica's claim of
-   * another write counts once its body is shown; a claim it cannot show is reported and set aside,
-   * and the others judged again.
+   * another write counts once its body is shown; a claim it cannot show is reported and set aside
+   * (one it withdraws, answering not found for the body, is set aside unreported), and the others
+   * judged again.
    */
   private async contradiction(p: VolumePlacement, a: BlockAddress, primary: string, served: StaleReadEvent['served'], heads: ReplicaHead[], cipher: VolumeCipher, below: number | null): Promise<Contradiction> {
     for (let left = heads; ;) {
@@ -476,8 +477,8 @@ export class BlockClient {
       if (v.kind === 'fresh' || v.kind === 'absent') return { event: null, left };
       if (v.kind === 'deleted-after') return { event: { address: a, reason: 'deleted-after', node: primary, witness: v.node, served, shown: { seq: v.seq } }, left };
       const shown = await provesOtherWrite(this.nodeGet, nodeOf(p, v.node).address, a, 'gen' in served ? served.gen : null, cipher, this.o.headTimeoutMs, below);
-      if (shown !== null) return { event: { address: a, reason: 'gen' in served ? 'stale-body' : 'hidden-block', node: primary, witness: v.node, served, shown: { gen: shown, seq: v.seq } }, left };
-      this.opts.staleReads?.record({ address: a, reason: 'unproven-claim', node: v.node, witness: primary, served, shown: { gen: v.gen, seq: v.seq } });
+      if (shown !== null && shown !== 'withdrawn') return { event: { address: a, reason: 'gen' in served ? 'stale-body' : 'hidden-block', node: primary, witness: v.node, served, shown: { gen: shown, seq: v.seq } }, left };
+      if (shown === null) this.opts.staleReads?.record({ address: a, reason: 'unproven-claim', node: v.node, witness: primary, served, shown: { gen: v.gen, seq: v.seq } });
       left = left.filter((h) => h.node !== v.node);
     }
   }

@@ -8,7 +8,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Counter, type Registry } from 'prom-client';
-import { GalleonError } from '../../proto/errors.js';
+import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { AuditSink } from '../../proto/auth.js';
 import type { Logger } from '../log.js';
 import { compareGenerations, warnDue, type BodyGeneration, type NotFoundClaim, type ReplicaHead } from '../logic/freshness.js';
@@ -241,7 +241,7 @@ export class HeadBatcher {
  * A replica cannot forge that; it can only show a genuine body, which the caller then trusts to
  * refuse the read, never to return it.
  */
-export async function provesOtherWrite(get: NodeGet, address: string, a: BlockAddress, served: BodyGeneration | null, cipher: BlockSealer, timeoutMs: number, below: number | null = null): Promise<BodyGeneration | null> {
+export async function provesOtherWrite(get: NodeGet, address: string, a: BlockAddress, served: BodyGeneration | null, cipher: BlockSealer, timeoutMs: number, below: number | null = null): Promise<BodyGeneration | 'withdrawn' | null> {
   try {
     // Below a cut: the replica's own newest version there (no primary check without an epoch); an absent or deleted one is an empty body, not authentic.
     const { body } = await get(address, below === null ? blockPath(a) : `${versionPathOf(a)}?below=${below}`, timeoutMs);
@@ -249,7 +249,11 @@ export async function provesOtherWrite(get: NodeGet, address: string, a: BlockAd
     if (served !== null && compareGenerations(g, served) === 0) return null;
     await cipher.open(a, body);
     return g;
-  } catch {
+  } catch (err) {
+    // The replica now says it holds no such block: the claim is withdrawn, not shown false. Its
+    // state moved between the head and the fetch (seen on an honest replica in
+    // rollback.integration's racing loop); a liar gains nothing by it but the fetch.
+    if (below === null && isGalleonError(err, 'BLOCK_NOT_FOUND')) return 'withdrawn';
     // Not shown (unreachable, the same write, not authentic): the claim stays a claim.
     return null;
   }
