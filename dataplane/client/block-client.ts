@@ -315,11 +315,10 @@ export class BlockClient {
     if (checked === null || heads === null) return read;
     const served: StaleReadEvent['served'] = e.kind === 'block' ? { gen: generationOf(a, e.data), seq: e.seq } : { notFound: { deletedSeq: e.deletedSeq, appliedSeq: e.appliedSeq } };
     const found = await this.contradiction(p, a, checked.primary, served, await heads, cipher, null);
-    if (found.event === null) {
-      this.noteWitnesses(a, checked.pg, checked.primary, checked.others, found.left);
-      return read;
-    }
-    // Contradicted: the single read's rounds decide (a write in flight settles; a rollback is refused there).
+    const servedSeq = e.kind === 'block' ? e.seq : e.deletedSeq;
+    if (found.event === null && this.noteWitnesses(a, checked.pg, checked.primary, checked.others, found.left, servedSeq, false)) return read;
+    // Contradicted, or no replica has reached the served seq yet: the single read's rounds decide
+    // (a write in flight settles; a rollback is refused there).
     return this.readChecked(p, a, cipher).catch(nullIfNotFound);
   }
 
@@ -430,17 +429,17 @@ export class BlockClient {
         found = await this.contradiction(p, a, g.primary, { gen: generationOf(a, answer.body), seq: read.seq }, await heads, cipher, below);
       }
       const event = found.event;
-      if (event === null) {
-        this.noteWitnesses(a, r.pg, g.primary, others, found.left);
+      const servedSeq = 'notFound' in answer ? answer.notFound.deletedSeq : read?.seq ?? null;
+      if (event === null && this.noteWitnesses(a, r.pg, g.primary, others, found.left, servedSeq, round >= maxFreshnessRounds)) {
         if ('notFound' in answer) return { missing: answer.missing };
         invariant(read !== null, 'a found block was read');
         return { read };
       }
-      if (round >= maxFreshnessRounds) {
+      if (event !== null && round >= maxFreshnessRounds) {
         this.opts.staleReads?.record(event);
         throw staleReadError(event);
       }
-      // A write or delete in flight reaches the primary within a round or two; a rollback stays.
+      // A write or delete in flight reaches the primary (or the replicas) within a round or two; a rollback stays.
       await sleep(freshnessRetryBaseMs * 2 ** (round - 1));
     }
   }
@@ -484,15 +483,19 @@ export class BlockClient {
   }
 
   /**
-   * A read nobody contradicted: was anybody there to? With no other in-sync replica answering
-   * (README "No witness"), best-effort serves it and counts it; strict refuses it.
+   * A read nobody contradicted: was anybody there to? With no other in-sync replica answering, or
+   * none that has reached `servedSeq` by the `final` round (README "No witness"), best-effort
+   * serves it and counts it; strict refuses it. False: replicas answered below the served seq,
+   * ask again.
    */
-  private noteWitnesses(a: BlockAddress, pg: number, primary: string, asked: string[], left: readonly ReplicaHead[]): void {
-    const w = judgeWitnesses(this.o.freshness, left);
-    if (w.kind === 'checked') return;
-    const e = { address: a, pg, primary, asked, outcome: w.action === 'serve' ? 'served' as const : 'refused' as const };
+  private noteWitnesses(a: BlockAddress, pg: number, primary: string, asked: string[], left: readonly ReplicaHead[], servedSeq: number | null = null, final = true): boolean {
+    const w = judgeWitnesses(this.o.freshness, left, servedSeq, final);
+    if (w.kind === 'checked') return true;
+    if (w.kind === 'behind') return false;
+    const e = { address: a, pg, primary, asked, outcome: w.action === 'serve' ? 'served' as const : 'refused' as const, why: w.why, servedSeq };
     this.opts.staleReads?.unchecked?.(e);
     if (w.action === 'refuse') throw uncheckedReadError(e, this.o.headTimeoutMs);
+    return true;
   }
 
   /**

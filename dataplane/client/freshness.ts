@@ -54,6 +54,10 @@ export interface UncheckedReadEvent {
   /** The other in-sync replicas asked (empty: none in sync). */
   asked: string[];
   outcome: 'served' | 'refused';
+  /** Nobody answered in time, or those who answered had not reached `servedSeq` (absent: none-answered). */
+  why?: 'none-answered' | 'none-reached';
+  /** The seq the primary's answer stands on (its body's, or its tombstone's). */
+  servedSeq?: number | null;
 }
 
 /** The unchecked-read warning is logged at most once per PG per this interval (the counter counts every read). */
@@ -157,7 +161,9 @@ export function staleReadError(e: StaleReadEvent): GalleonError {
 /** The one line a strict read gives when no other in-sync replica vouched for the primary's answer. */
 export function uncheckedReadError(e: UncheckedReadEvent, headTimeoutMs: number): GalleonError {
   const a = e.address;
-  const who = e.asked.length === 0 ? 'no other replica of its PG is in sync' : `no other in-sync replica of its PG (${e.asked.join(', ')}) answered within ${headTimeoutMs} ms`;
+  const who = e.asked.length === 0 ? 'no other replica of its PG is in sync'
+    : e.why === 'none-reached' ? `no other in-sync replica of its PG (${e.asked.join(', ')}) has reached seq ${e.servedSeq ?? '?'} that data node ${e.primary} answered at`
+      : `no other in-sync replica of its PG (${e.asked.join(', ')}) answered within ${headTimeoutMs} ms`;
   return new GalleonError('FAILED_PRECONDITION', `block ${a.blockNo} (inode ${a.inode}) of volume ${a.volumeId}: ${who}, so the answer of data node ${e.primary} cannot be checked for a rollback; refused (freshness strict)`, {
     hint: 'bring a replica of the PG back in sync, or read with --freshness best-effort to accept reads only the primary vouches for',
     details: { volumeId: a.volumeId, inode: a.inode, blockNo: a.blockNo, pg: e.pg, node: e.primary, reason: 'unchecked-read' },

@@ -16,7 +16,8 @@
  *   cannot forge is the body's generation (writer id, counter), authenticated by GCM: an entry at
  *   the same seq with another generation is a contradiction, and so is any entry of a replica
  *   whose watermark passed the claimed seq. A primary claiming a seq beyond every replica's
- *   watermark is believed until the PG's next writes carry the watermarks past it.
+ *   watermark has no witness (`judgeWitnesses`): asked again for a few rounds, then served and
+ *   counted as unchecked, or refused under `strict`.
  * - A replica's answer is only a claim: a claimed other write counts once the client has fetched
  *   that body and opened it at this address (`other-write`: verify it), so a lying replica can
  *   turn a read into an error, never into other data (the client returns the primary's body or
@@ -135,17 +136,37 @@ export const freshnessModes = ['strict', 'best-effort'] as const;
 export type FreshnessMode = (typeof freshnessModes)[number];
 export const defaultFreshnessMode: FreshnessMode = 'best-effort';
 
-export type WitnessVerdict = { kind: 'checked'; witnesses: number } | { kind: 'unchecked'; action: 'serve' | 'refuse' };
+export type WitnessVerdict =
+  | { kind: 'checked'; witnesses: number }
+  /** Replicas answered, but none has reached the served seq yet: ask again (a write in flight lands in a round or two). */
+  | { kind: 'behind' }
+  | { kind: 'unchecked'; action: 'serve' | 'refuse'; why: 'none-answered' | 'none-reached' };
+
+/**
+ * Whether a replica's answer can vouch for what the primary served at `servedSeq` (null: any
+ * answer can): it has applied the PG up to that seq, or holds an entry of the address at or past
+ * it. A replica behind the served seq has not seen it, so it cannot tell a true write from an old
+ * body the primary stamped with a seq nobody else has reached.
+ */
+function vouches(h: ReplicaHead, servedSeq: number | null): boolean {
+  if (h.kind === 'unknown') return false;
+  if (servedSeq === null) return true;
+  return h.appliedSeq >= servedSeq || (h.kind !== 'absent' && h.seq >= servedSeq);
+}
 
 /**
  * Whether the read was checked by at least one replica's answer. A head of kind `unknown` is no
  * witness; the heads passed are those left after unproven claims were set aside (a replica whose
- * claim failed vouches for nothing).
+ * claim failed vouches for nothing). A witness must have reached `servedSeq` (the served body's
+ * seq, or the tombstone seq of a "not found"); while replicas answer below it, `behind` asks for
+ * another round, and after the `final` one the read counts as unchecked.
  */
-export function judgeWitnesses(mode: FreshnessMode, heads: readonly ReplicaHead[]): WitnessVerdict {
-  const witnesses = heads.filter((h) => h.kind !== 'unknown').length;
+export function judgeWitnesses(mode: FreshnessMode, heads: readonly ReplicaHead[], servedSeq: number | null = null, final = true): WitnessVerdict {
+  const witnesses = heads.filter((h) => vouches(h, servedSeq)).length;
   if (witnesses > 0) return { kind: 'checked', witnesses };
-  return { kind: 'unchecked', action: mode === 'strict' ? 'refuse' : 'serve' };
+  const answered = heads.some((h) => h.kind !== 'unknown');
+  if (answered && !final) return { kind: 'behind' };
+  return { kind: 'unchecked', action: mode === 'strict' ? 'refuse' : 'serve', why: answered ? 'none-reached' : 'none-answered' };
 }
 
 /** One warning per PG per interval: whether one is due now (`lastMs` undefined: none was given yet). */

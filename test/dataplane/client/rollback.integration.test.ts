@@ -60,6 +60,8 @@ describe('rollback of an encrypted block by a node that controls its index (inte
   let unchecked: BlockClient;
   /** No key: reads bodies as stored. */
   let raw: BlockClient;
+  /** `--freshness strict`: a read no other in-sync replica vouches for is refused. */
+  let strict: BlockClient;
 
   /** Placements of other volumes, installed again with the restarted node's address. */
   const otherLayouts: (() => VolumePlacement)[] = [];
@@ -81,13 +83,16 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     };
     const keyring = new VolumeKeyring(api, provider);
     const log = pino({ level: 'warn' }, new Writable({ write(chunk: Buffer, _enc, done) { warnings.push(chunk.toString()); done(); } }));
-    checked = new BlockClient({ placement, keyring, staleReads: staleReadSink(log, registry, { record: (e) => audit.push(e) }) });
+    const sink = staleReadSink(log, registry, { record: (e) => audit.push(e) });
+    checked = new BlockClient({ placement, keyring, staleReads: sink });
+    strict = new BlockClient({ placement, keyring, freshness: 'strict', staleReads: sink });
     unchecked = new BlockClient({ placement, keyring, checkFreshness: false });
     raw = new BlockClient({ placement });
   });
 
   after(async () => {
     await checked?.close();
+    await strict?.close();
     await unchecked?.close();
     await raw?.close();
     await cluster.stopAll();
@@ -167,6 +172,41 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.ok((await unchecked.readBlock(vol, 0, 1)).data.equals(old));
     await assert.rejects(checked.readBlock(vol, 0, 1), (e: unknown) => isGalleonError(e, 'INTEGRITY_ERROR') && /data node n1 served a body \(generation 1:0/.test(e.message));
     assert.equal(await staleCount('n1', 'stale-body'), 3);
+  });
+
+  it('a primary that stamps an old body with a seq no replica has reached: asked again, then best-effort serves it counted as unchecked and strict refuses it', async () => {
+    const old = pattern(41, blockBytes);
+    const now = pattern(42, blockBytes);
+    await checked.writeBlock(vol, 0, 12, old, 'distributed');
+    const saved = await withIndexOf('n1', (db) => liveEntry(db, 12));
+    await checked.writeBlock(vol, 0, 12, now, 'distributed');
+    const latestSeq = (await readFromNode(cluster.node('n2').address, vol, 0, 12)).seq;
+    await withIndexOf('n1', (db) => db.put(blockKey(at(12)), saved));
+    const sealedOld = (await raw.readBlock(vol, 0, 12)).data;
+    // Beyond every watermark: no replica can say what it held at that seq, so none contradicts it.
+    const far = latestSeq + 1_000;
+    await withIndexOf('n1', (db) => db.put(blockKey(at(12)), restamp(saved, sealedOld, far)));
+    assert.ok((await unchecked.readBlock(vol, 0, 12)).data.equals(old), 'without the check the stamped old body is returned');
+    const uncheckedReads = async (outcome: string): Promise<number> => {
+      const m = registry.getSingleMetric('galleon_client_unchecked_reads_total');
+      return (m === undefined ? [] : (await m.get()).values).filter((x) => x.labels.outcome === outcome).reduce((n, x) => n + x.value, 0);
+    };
+    const served0 = await uncheckedReads('served');
+    const stale0 = await staleCount('n1', 'stale-body');
+    assert.ok((await checked.readBlock(vol, 0, 12)).data.equals(old), 'best-effort: nobody can contradict it');
+    assert.equal(await uncheckedReads('served'), served0 + 1, 'but it is counted as a read no replica vouched for');
+    assert.ok(warnings.some((w) => w.includes('served unchecked') && w.includes('"volumeId":"vol-rollback"')), warnings.join(''));
+    await assert.rejects(strict.readBlock(vol, 0, 12), (e: unknown) => {
+      assert.ok(isGalleonError(e, 'FAILED_PRECONDITION'), String(e));
+      assert.match(e.message, new RegExp(`^block 12 \\(inode 0\\) of volume vol-rollback: no other in-sync replica of its PG \\(n[23], n[23]\\) has reached seq ${far} that data node n1 answered at, so the answer of data node n1 cannot be checked for a rollback; refused \\(freshness strict\\)$`));
+      return true;
+    });
+    // The range form (a mount's read-ahead) falls back to the single read's rounds: the same refusal.
+    await assert.rejects(strict.readBlockRange(vol, 0, 12, 1), (e: unknown) => isGalleonError(e, 'FAILED_PRECONDITION'));
+    // An honest write puts the block right on every node; strict reads it at once.
+    await checked.writeBlock(vol, 0, 12, now, 'distributed');
+    assert.ok((await strict.readBlock(vol, 0, 12)).data.equals(now));
+    assert.equal(await staleCount('n1', 'stale-body'), stale0, 'no replica contradicted it: it is unchecked, not stale');
   });
 
   it('a primary whose index brings a deleted block\'s last body back: refused, counted against it', async () => {

@@ -159,9 +159,23 @@ describe('freshness: a read with no witness', () => {
       assert.deepEqual(judgeWitnesses(mode, heads), { kind: 'checked', witnesses: 3 });
     }
     for (const none of [[], [heads[0]], [heads[0], { node: 'c', kind: 'unknown' }]] as ReplicaHead[][]) {
-      assert.deepEqual(judgeWitnesses('best-effort', none), { kind: 'unchecked', action: 'serve' }, JSON.stringify(none));
-      assert.deepEqual(judgeWitnesses('strict', none), { kind: 'unchecked', action: 'refuse' }, JSON.stringify(none));
+      assert.deepEqual(judgeWitnesses('best-effort', none), { kind: 'unchecked', action: 'serve', why: 'none-answered' }, JSON.stringify(none));
+      assert.deepEqual(judgeWitnesses('strict', none), { kind: 'unchecked', action: 'refuse', why: 'none-answered' }, JSON.stringify(none));
+      assert.deepEqual(judgeWitnesses('strict', none, 3, false), { kind: 'unchecked', action: 'refuse', why: 'none-answered' }, 'nobody answered: no round can change that');
     }
+  });
+
+  it('a witness has reached the served seq: by its watermark or an entry at or past it; below it, ask again, then unchecked', () => {
+    // A primary's old body stamped with a seq no replica has reached (5): every replica is behind it.
+    for (const mode of ['strict', 'best-effort'] as const) {
+      assert.deepEqual(judgeWitnesses(mode, heads, 5, false), { kind: 'behind' });
+      assert.deepEqual(judgeWitnesses(mode, heads, 5, true), { kind: 'unchecked', action: mode === 'strict' ? 'refuse' : 'serve', why: 'none-reached' });
+      assert.deepEqual(judgeWitnesses(mode, heads, 3, false), { kind: 'checked', witnesses: 3 }, 'every watermark at 3');
+      assert.deepEqual(judgeWitnesses(mode, heads, null, false), { kind: 'checked', witnesses: 3 }, 'no seq to reach');
+    }
+    const laggingButHolding: ReplicaHead[] = [{ node: 'e', kind: 'block', gen: g(1, 2), seq: 7, appliedSeq: 4 }, { node: 'c', kind: 'absent', appliedSeq: 4 }];
+    assert.deepEqual(judgeWitnesses('strict', laggingButHolding, 7, false), { kind: 'checked', witnesses: 1 }, 'an entry at the served seq vouches though a hole keeps the watermark below');
+    assert.deepEqual(judgeWitnesses('strict', [{ node: 'd', kind: 'deleted', seq: 6, appliedSeq: 4 }], 6, false), { kind: 'checked', witnesses: 1 }, 'a tombstone at the served seq vouches for a not-found');
   });
 
   it('one warning per interval: the first, then none until the interval has passed (a clock that went back warns again)', () => {
