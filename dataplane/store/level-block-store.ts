@@ -685,18 +685,13 @@ export class LevelBlockStore implements BlockStore {
    * not verified (the crc covers the whole body; a reader believes a claim only after a full read).
    */
   async readHeadBelow(address: BlockAddress, below: number, maxBytes: number): Promise<BlockHead | null> {
-    this.checkOpen();
-    const key = blockKey(address);
-    const pending = this.overlay.get(key.toString('latin1'));
-    const liveValue = await withIoRetry('reading the block index', () => this.db.get(key));
-    const live = liveValue === undefined ? null : decodeHeader(liveValue);
-    if (pending !== undefined && pending.op.epoch < below && (live === null || live.seq < pending.op.seq)) {
-      const op = pending.op;
+    const at = await this.newestBelow(address, below);
+    if (at !== null && 'op' in at) {
+      const op = at.op;
       return { epoch: op.epoch, seq: op.seq, pg: op.pg, deleted: op.kind !== 'put', head: op.kind === 'put' ? Buffer.from(op.data.subarray(0, maxBytes)) : Buffer.alloc(0) };
     }
-    const found = live !== null && live.epoch < below && liveValue !== undefined ? liveValue : (await versionBelow(this.db, address, below))?.[1] ?? null;
-    if (found === null || found.length < headerBytes) return null;
-    return this.headOfValue(found, maxBytes, async () => {
+    if (at === null || at.value.length < headerBytes) return null;
+    return this.headOfValue(at.value, maxBytes, async () => {
       const r = await this.readBelow(address, below);
       if (r.kind !== 'block') throw notFound(address);
       return r.block;
@@ -784,19 +779,30 @@ export class LevelBlockStore implements BlockStore {
    * below the cut; `deleted`: a tombstone is (the block did not exist at the cut), with its seq.
    */
   async readBelow(address: BlockAddress, below: number): Promise<{ kind: 'block'; block: StoredBlock } | { kind: 'deleted'; epoch: number; seq: number } | { kind: 'absent' }> {
+    const at = await this.newestBelow(address, below);
+    if (at !== null && 'op' in at) {
+      return at.op.kind === 'put' ? { kind: 'block', block: this.fromOverlay(at.op, address) } : { kind: 'deleted', epoch: at.op.epoch, seq: at.op.seq };
+    }
+    if (at === null) return { kind: 'absent' };
+    const h = decodeHeader(at.value);
+    const block = await this.readValue(at.value, address, at.key);
+    return block === null ? { kind: 'deleted', epoch: h.epoch, seq: h.seq } : { kind: 'block', block };
+  }
+
+  /**
+   * Where the newest entry of the block below the cut is: a staged op not landed yet, the live
+   * index entry when it is that old, or a kept version (one reverse seek); null: none.
+   */
+  private async newestBelow(address: BlockAddress, below: number): Promise<{ op: BlockOp } | { key: Buffer; value: Buffer } | null> {
     this.checkOpen();
     const key = blockKey(address);
     const pending = this.overlay.get(key.toString('latin1'));
     const liveValue = await withIoRetry('reading the block index', () => this.db.get(key));
     const live = liveValue === undefined ? null : decodeHeader(liveValue);
-    if (pending !== undefined && pending.op.epoch < below && (live === null || live.seq < pending.op.seq)) {
-      return pending.op.kind === 'put' ? { kind: 'block', block: this.fromOverlay(pending.op, address) } : { kind: 'deleted', epoch: pending.op.epoch, seq: pending.op.seq };
-    }
-    const found = live !== null && live.epoch < below && liveValue !== undefined ? [key, liveValue] as const : await versionBelow(this.db, address, below);
-    if (found === null) return { kind: 'absent' };
-    const h = decodeHeader(found[1]);
-    const block = await this.readValue(found[1], address, found[0]);
-    return block === null ? { kind: 'deleted', epoch: h.epoch, seq: h.seq } : { kind: 'block', block };
+    if (pending !== undefined && pending.op.epoch < below && (live === null || live.seq < pending.op.seq)) return { op: pending.op };
+    if (live !== null && live.epoch < below && liveValue !== undefined) return { key, value: liveValue };
+    const kept = await versionBelow(this.db, address, below);
+    return kept === null ? null : { key: kept[0], value: kept[1] };
   }
 
   /**

@@ -6,40 +6,12 @@
  * primary had forwarded, and its watermark covered seqs the new primary gave to other writes.
  */
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import { isGalleonError } from '../../../proto/errors.js';
-import type { PlacementGroup } from '../../../proto/metadata-types.js';
-import { ManualClock } from '../../../dataplane/clock.js';
-import { pgOf } from '../../../dataplane/logic/routing.js';
-import { StaticPlacementSource, type VolumePlacement } from '../../../dataplane/placement.js';
-import { MemoryNetwork, MemoryTransport } from '../../../dataplane/server/memory-transport.js';
-import { Replicator } from '../../../dataplane/server/replication.js';
+import { MemoryTransport } from '../../../dataplane/server/memory-transport.js';
 import type { JournalFrameMeta } from '../../../dataplane/wire.js';
-import { MemoryBlockStore } from '../../../dataplane/store/memory-store.js';
 import type { BlockAddress } from '../../../dataplane/store/types.js';
 import { pattern } from '../helpers.js';
-
-const ids = ['n1', 'n2', 'n3'] as const;
-type Id = typeof ids[number];
-const addresses: Record<Id, string> = { n1: '127.0.0.1:7101', n2: '127.0.0.1:7102', n3: '127.0.0.1:7103' };
-const volumeId = 'cu';
-const pgCount = 2;
-const pg = 1;
-
-function placement(epoch: number, primary: Id, replicas: readonly Id[]): VolumePlacement {
-  const group = (p: number): PlacementGroup => ({ volumeId, pg: p, replicas: [...replicas], primary, epoch, inSync: [...replicas] });
-  return {
-    volumeId, pgCount, groups: [group(0), group(1)],
-    nodes: Object.fromEntries(ids.map((id, i) => [id, { id, address: addresses[id], zone: `z${i + 1}` }])),
-  };
-}
-
-/** Blocks of `volumeId` that route to `pg`. */
-function blocks(count: number): BlockAddress[] {
-  const out: BlockAddress[] = [];
-  for (let inode = 1; out.length < count; inode++) if (pgOf(inode, 0, pgCount) === pg) out.push({ volumeId, inode, blockNo: 0 });
-  return out;
-}
+import { MemoryWorld, pg, type World } from './memory-world.js';
 
 /** n2's transport: a full copy's stream waits at its first frame until released. */
 class HeldResync extends MemoryTransport {
@@ -67,32 +39,20 @@ class HeldResync extends MemoryTransport {
 }
 
 describe('catch-up and full resync on the replica\'s core record', () => {
-  const replicators: Replicator[] = [];
-  afterEach(() => { for (const r of replicators.splice(0)) r.close(); });
+  const mw = new MemoryWorld('cu', 7100);
+  afterEach(() => mw.close());
+  const { volumeId, addresses } = mw;
 
-  async function world(): Promise<{ stores: Record<Id, MemoryBlockStore>; reps: Record<Id, Replicator>; sources: Record<Id, StaticPlacementSource>; n2net: HeldResync }> {
-    const network = new MemoryNetwork();
-    const clock = new ManualClock();
-    const log = pino({ level: 'silent' });
-    const stores = {} as Record<Id, MemoryBlockStore>;
-    const reps = {} as Record<Id, Replicator>;
-    const sources = {} as Record<Id, StaticPlacementSource>;
-    const n2net = new HeldResync(network, addresses.n2);
-    for (const id of ids) {
-      stores[id] = await MemoryBlockStore.open();
-      sources[id] = new StaticPlacementSource();
-      sources[id].set(placement(1, 'n1', ids));
-      const transport = id === 'n2' ? n2net : network.transport(addresses[id]);
-      reps[id] = new Replicator(id, () => addresses[id], stores[id], sources[id], transport, log, null, clock);
-      network.attach(addresses[id], { replicator: reps[id], store: stores[id] });
-      replicators.push(reps[id]);
-    }
-    return { stores, reps, sources, n2net };
+  async function world(): Promise<World & { n2net: HeldResync }> {
+    let n2net: HeldResync | null = null;
+    const w = await mw.start((id, network) => (id === 'n2' ? (n2net = new HeldResync(network, addresses.n2)) : null));
+    if (n2net === null) throw new Error('n2 has its held transport');
+    return { ...w, n2net };
   }
 
   it('a full resync from a primary deposed while it streamed lands nothing once the replica answered the new primary', async () => {
     const { stores, reps, sources, n2net } = await world();
-    const [a, b, c, d] = blocks(4) as [BlockAddress, BlockAddress, BlockAddress, BlockAddress];
+    const [a, b, c, d] = mw.blocks(4) as [BlockAddress, BlockAddress, BlockAddress, BlockAddress];
     // n1, primary at epoch 1, wrote seqs 1-3; only seq 1 reached n3; n1's journal is trimmed (n2 must copy it in full).
     for (const [seq, addr] of [[1, a], [2, b], [3, c]] as const) {
       await stores.n1.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 128) }, { sync: true });
@@ -104,7 +64,7 @@ describe('catch-up and full resync on the replica\'s core record', () => {
     const resync = reps.n2.catchUp(volumeId, pg, addresses.n1, 1);
     await n2net.reached;
     // Meanwhile n1 is replaced: n3 primary at epoch 2 (n1 does not hear of it), peers n2 and forwards seq 2.
-    const p2 = placement(2, 'n3', ['n2', 'n3']);
+    const p2 = mw.placement(2, 'n3', ['n2', 'n3']);
     sources.n2.set(p2);
     sources.n3.set(p2);
     const w = await reps.n3.primaryWrite(d, pattern(40, 128), 2, 'replicated');
@@ -127,7 +87,7 @@ describe('catch-up and full resync on the replica\'s core record', () => {
 
   it('a write a resync copied and the catch-up after it brought again is journaled as itself: a replica catching up from that node gets the block', async () => {
     const { stores, reps, sources, n2net } = await world();
-    const [a, b, c] = blocks(3) as [BlockAddress, BlockAddress, BlockAddress];
+    const [a, b, c] = mw.blocks(3) as [BlockAddress, BlockAddress, BlockAddress];
     for (const [seq, addr] of [[1, a], [2, b]] as const) {
       // n3 was in sync up to seq 2 and then missed seq 3: it will catch up from a journal, not in full.
       for (const s of [stores.n1, stores.n3]) await s.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 128) }, { sync: true });
@@ -141,7 +101,7 @@ describe('catch-up and full resync on the replica\'s core record', () => {
     n2net.release();
     assert.equal(await caught, 3);
     // n1 is lost; n2 is primary at epoch 2 and n3 catches up from n2's journal (seq 3 on).
-    const p2 = placement(2, 'n2', ['n2', 'n3']);
+    const p2 = mw.placement(2, 'n2', ['n2', 'n3']);
     sources.n2.set(p2);
     sources.n3.set(p2);
     await stores.n2.observeEpoch(volumeId, pg, 2);
@@ -151,10 +111,10 @@ describe('catch-up and full resync on the replica\'s core record', () => {
 
   it('a fetched journal batch is the core\'s: at an epoch older than the record\'s it is refused STALE_EPOCH and nothing is stored', async () => {
     const { stores, reps, sources } = await world();
-    const [a] = blocks(1) as [BlockAddress];
+    const [a] = mw.blocks(1) as [BlockAddress];
     await stores.n1.write({ kind: 'put', address: a, pg, seq: 1, epoch: 1, data: pattern(7, 128) }, { sync: true });
     // n2 has heard of epoch 2 (primary n3) from the metadata service; n1 still serves epoch 1.
-    sources.n2.set(placement(2, 'n3', ['n2', 'n3']));
+    sources.n2.set(mw.placement(2, 'n3', ['n2', 'n3']));
     await assert.rejects(reps.n2.catchUp(volumeId, pg, addresses.n1, 1), (e: unknown) => isGalleonError(e, 'STALE_EPOCH'));
     await assert.rejects(stores.n2.read(a), (e: unknown) => isGalleonError(e, 'BLOCK_NOT_FOUND'));
     assert.equal((await stores.n2.pgState(volumeId, pg)).appliedSeq, 0);
