@@ -505,6 +505,9 @@ export class LevelBlockStore implements BlockStore {
       return;
     }
     st.batchSeq.set(ks, p.block.seq);
+    // A later op of this group that replaces it must see it as the entry it replaces (its keep rule,
+    // `currentEntry`): a resync's block and a newer epoch's forward often share a group.
+    st.batchEntries.set(ks, { pg: p.block.pg, epoch: p.block.epoch, seq: p.block.seq, data: 'tombstone' in p.block ? null : p.block.data });
     // Keeps "newest seq seen" an upper bound of every block's seq (see the onlyIfNewer check).
     const rs = await st.stateOf(p.address.volumeId, p.block.pg);
     rs.highestSeq = Math.max(rs.highestSeq, p.block.seq);

@@ -212,6 +212,27 @@ describe('kept versions travel with journal catch-up and full resync (issue #11)
     assert.equal(live.seq, 6, 'the newer write stays live');
   });
 
+  // The chaos run of 2026-12-07 (seed 284968, pg 10): a full resync's epoch-10 block and the
+  // forward of an epoch-11 write of the same address were committed in one group, the resync's
+  // first. The forward's keep rule asked for the entry it replaced and did not see the resync's
+  // block staged in the same group, so the version at epoch 10 was never kept there: the cut at 11
+  // read older data on that replica than on the others.
+  it('a full resync\'s block and a newer epoch\'s write committed in one group: the resync\'s block is kept as a version', async () => {
+    const w = (b: number, seq: number, epoch: number, tag: number): BlockOp => ({ kind: 'put', address: addr(b), pg: 0, seq, epoch, data: pattern(tag, 4096) });
+    const rounds = 20;
+    for (let b = 0; b < rounds; b++) {
+      // A write to another block keeps the committer busy, so the next two wait and go as one group.
+      const busy = dst.store().writeBatch([w(100 + b, 2_000 + b, 2, 100 + b)], { sync: false, onlyIfNewer: true });
+      const resync = dst.store().rewriteBlock(addr(b), { data: pattern(10_000 + b, 4096), seq: 500 + b, epoch: 2, pg: 0 });
+      const forward = dst.store().writeBatch([w(b, 1_000 + b, 3, b)], { sync: false, onlyIfNewer: true });
+      await Promise.all([busy, resync, forward]);
+      const live = await dst.store().read(addr(b));
+      assert.equal(live.seq, 1_000 + b, `block ${b}: the newer write stays live`);
+      const r = await dst.store().readBelow(addr(b), 3);
+      assert.ok(r.kind === 'block' && r.block.seq === 500 + b, `block ${b}: cut 3 reads the resync's block (got ${r.kind === 'block' ? r.block.seq : r.kind})`);
+    }
+  });
+
   // The chaos run's pg 12 (evidence kept-divergence-q27654): seq 17 reached the final primary
   // after seq 18 of a newer epoch. It kept 17 as a version but journaled a noop, so the replicas
   // rebuilt from its journal had no version at 17 and read older data at the cut between.
