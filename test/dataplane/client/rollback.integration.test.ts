@@ -48,6 +48,13 @@ const zones: Record<string, string> = { n1: 'z1', n2: 'z2', n3: 'z3' };
 const nodeFlags = ['--reclaim-interval-ms', '0', '--scrub-rate', '0'];
 const blockBytes = 4096;
 
+/** The sum of a client metric's values whose labels include `labels`. */
+async function counterOf(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  const values = m === undefined ? [] : (await m.get()).values;
+  return values.filter((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((n, x) => n + x.value, 0);
+}
+
 describe('rollback of an encrypted block by a node that controls its index (integration)', function () {
   this.timeout(180_000);
   const cluster = new TestCluster();
@@ -134,11 +141,7 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     return out;
   };
 
-  const staleCount = async (node: string, reason: string): Promise<number> => {
-    const m = registry.getSingleMetric('galleon_client_stale_reads_total');
-    const values = m === undefined ? [] : (await m.get()).values;
-    return values.find((x) => x.labels.node === node && x.labels.reason === reason)?.value ?? 0;
-  };
+  const staleCount = (node: string, reason: string): Promise<number> => counterOf(registry, 'galleon_client_stale_reads_total', { node, reason });
 
   it('a primary whose index points back at an older write of the block: refused, counted and audited against it', async () => {
     const old = pattern(1, blockBytes);
@@ -187,10 +190,7 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     const far = latestSeq + 1_000;
     await withIndexOf('n1', (db) => db.put(blockKey(at(12)), restamp(saved, sealedOld, far)));
     assert.ok((await unchecked.readBlock(vol, 0, 12)).data.equals(old), 'without the check the stamped old body is returned');
-    const uncheckedReads = async (outcome: string): Promise<number> => {
-      const m = registry.getSingleMetric('galleon_client_unchecked_reads_total');
-      return (m === undefined ? [] : (await m.get()).values).filter((x) => x.labels.outcome === outcome).reduce((n, x) => n + x.value, 0);
-    };
+    const uncheckedReads = (outcome: string): Promise<number> => counterOf(registry, 'galleon_client_unchecked_reads_total', { outcome });
     const served0 = await uncheckedReads('served');
     const stale0 = await staleCount('n1', 'stale-body');
     assert.ok((await checked.readBlock(vol, 0, 12)).data.equals(old), 'best-effort: nobody can contradict it');
@@ -302,10 +302,7 @@ describe('rollback of an encrypted block by a node that controls its index (inte
     assert.equal(await staleCount('n2', 'unproven-claim'), 1);
   });
 
-  const staleTotal = async (): Promise<number> => {
-    const m = registry.getSingleMetric('galleon_client_stale_reads_total');
-    return (m === undefined ? [] : (await m.get()).values).reduce((n, x) => n + x.value, 0);
-  };
+  const staleTotal = (): Promise<number> => counterOf(registry, 'galleon_client_stale_reads_total', {});
 
   it('a primary whose index drops a live block, or replaces it by a tombstone at the write\'s seq: the not-found is refused, counted and audited against it', async () => {
     const data = pattern(5, blockBytes);
@@ -462,11 +459,7 @@ describe('rollback check on backups and with no witness (integration)', function
     for (const d of dirs) await removeDir(d);
   });
 
-  const counter = async (name: string, labels: Record<string, string>): Promise<number> => {
-    const m = registry.getSingleMetric(name);
-    const values = m === undefined ? [] : (await m.get()).values;
-    return values.filter((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((n, x) => n + x.value, 0);
-  };
+  const counter = (name: string, labels: Record<string, string>): Promise<number> => counterOf(registry, name, labels);
 
   /** Starts a stopped node again on its data dir; every node and the clients learn its new address. */
   async function restart(id: string): Promise<void> {
