@@ -133,4 +133,27 @@ describe('vfs/data BlockCache', () => {
     // A scan of every key makes this ~4,000× (the size ratio); the per-inode index, ~1×.
     assert.ok(ratio < 30, `opens of new inodes beside 65,536 cached blocks ran ${ratio.toFixed(1)}× slower than beside 16`);
   });
+  it('remembers a bounded number of inodes: a mount that opens a million files keeps no token or generation per file', () => {
+    const c = new BlockCache(1000, 64);
+    // 100,000 files created and opened here, none read: before, each left a token (and a generation) behind.
+    for (let ino = 1; ino <= 100_000; ino++) { c.retag(ino, `t${ino}`); c.validate(ino, `t${ino}`); }
+    assert.ok(c.trackedInodes() <= 64, `${c.trackedInodes()} inodes remembered with nothing cached (bound 64)`);
+    // An inode with cached blocks keeps its token however many others come and go.
+    c.validate(7, 'v7');
+    c.put(7, 0, Buffer.from('x'));
+    for (let ino = 200_000; ino < 200_500; ino++) c.validate(ino, 'n');
+    assert.equal(c.validate(7, 'v7'), true, 'its blocks survive the reopen');
+    assert.equal(c.has(7, 0), true);
+    // An inode opened, its token forgotten, then read: the next open with the same token drops nothing
+    // stale — it had nothing cached under a token the cache could not check — and caches from then on.
+    c.validate(8, 'v8');
+    for (let ino = 300_000; ino < 300_100; ino++) c.validate(ino, 'n');
+    c.put(8, 0, Buffer.from('y'));
+    assert.equal(c.validate(8, 'v8'), false, 'a forgotten token counts as changed: the blocks go (safe side)');
+    assert.equal(c.has(8, 0), false);
+    // Evicted blocks give their inode's token back to the bounded loose set.
+    const d = new BlockCache(10, 4);
+    for (let ino = 1; ino <= 1_000; ino++) { d.validate(ino, 't'); d.put(ino, 0, Buffer.alloc(5)); }
+    assert.ok(d.trackedInodes() <= 2 + 4, `${d.trackedInodes()} inodes remembered by a cache of two blocks`);
+  });
 });
