@@ -35,6 +35,11 @@ export interface PeerEndpoint {
 export interface LinkFaults {
   request(from: string, to: string): Promise<void>;
   answer(from: string, to: string): Promise<void>;
+  /**
+   * Rejects when the process at `to` dies while a call is in it (a reset connection): the call
+   * fails then instead of waiting for a handler whose process is gone. Never settles otherwise.
+   */
+  broken(to: string): Promise<never>;
 }
 
 /** Journal entries per `fetchJournal` answer, as the block server bounds them. */
@@ -103,7 +108,7 @@ export class MemoryTransport implements PeerTransport {
     const e = this.network.reach(this.selfAddress, address);
     let answer: { ok: true; value: T } | { ok: false; err: GalleonError };
     try {
-      answer = { ok: true, value: await handler(e) };
+      answer = { ok: true, value: await (faults === null ? handler(e) : Promise.race([handler(e), faults.broken(address)])) };
     } catch (err) {
       answer = { ok: false, err: overTheWire(err) };
     }
@@ -130,7 +135,8 @@ export class MemoryTransport implements PeerTransport {
   fetchJournal(address: string, volumeId: string, pg: number, fromSeq: number, epoch: number, maxBytes: number): Promise<{ meta: JournalFrameMeta; data: Buffer }[]> {
     return this.call(address, async (e) => {
       await e.replicator.admitRead(volumeId, pg, epoch);
-      const entries = await e.store.readJournal(volumeId, pg, fromSeq, { maxEntries: memoryMaxJournalEntries, maxBytes });
+      // A copy being replaced holds nothing for anyone (as the block server's journal route).
+      const entries = e.replicator.isRejoining(volumeId, pg) ? [] : await e.store.readJournal(volumeId, pg, fromSeq, { maxEntries: memoryMaxJournalEntries, maxBytes });
       const st = await e.store.pgState(volumeId, pg);
       return entries.map((j) => ({
         meta: { seq: j.seq, kind: j.kind, inode: j.address.inode, blockNo: j.address.blockNo, epoch: j.block?.epoch ?? j.epoch ?? st.epoch },

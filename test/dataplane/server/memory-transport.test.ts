@@ -83,6 +83,7 @@ describe('MemoryNetwork', () => {
           seen.push(`answer ${to}->${from}`);
           return dropAnswers ? Promise.reject(new Error('answer lost')) : Promise.resolve();
         },
+        broken: () => new Promise<never>(() => undefined),
       });
       const a = blockIn(pgForwarded, 1, (inode, blockNo) => pgOf(inode, blockNo, 2));
       const t = network.transport(addresses.n1);

@@ -89,15 +89,15 @@ export class ShellClients {
     const rep = n.rep;
     const store = n.store;
     await rep.admitPrimaryRead(this.address(block), pg, g.epoch);
-    let got: { value: string; seq: number } | null = null;
+    let got: { value: string; epoch: number; seq: number } | null = null;
     try {
       const b = await store.read(this.address(block));
-      got = { value: b.data.toString(), seq: b.seq };
+      got = { value: b.data.toString(), epoch: b.epoch, seq: b.seq };
     } catch (err) {
       if (!isGalleonError(err, 'BLOCK_NOT_FOUND')) throw err;
     }
     this.w.stats.readsServed++;
-    this.w.trace(`read c${c} b${block} at ${n.id}@${g.epoch}: ${got === null ? 'none' : `${got.value}@${got.seq}`}`);
+    this.w.trace(`read c${c} b${block} at ${n.id}@${g.epoch}: ${got === null ? 'none' : `${got.value}@${got.epoch}/${got.seq}`}`);
     this.check.onRead(n.id, block, pg, startedAt, got);
   }
 }

@@ -115,10 +115,11 @@ export async function runShellSeed(seed: number, opts: { faultMs?: number; break
       return check.notConverged() === null;
     });
     if (!converged) throw new SimFailure('converges-after-healing', `not converged ${convergeBoundMs} ms after the clients stopped: ${check.notConverged() ?? ''}`);
-    w.stats.convergedMs = w.clock.now() - healedAt;
+    w.stats.convergedMs = w.clock.now() - healedAt - clientTailMs;
     check.finalReads();
   } catch (err) {
     failure = err instanceof SimFailure ? err.message : `the shell threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+    if (opts.verbose === true) w.log.push(...w.describe());
   } finally {
     w.close();
   }

@@ -18,6 +18,8 @@ import { LeaseGuard } from '../../../dataplane/server/lease-guard.js';
 import { MemoryNetwork, type LinkFaults } from '../../../dataplane/server/memory-transport.js';
 import type { PeerTransport } from '../../../dataplane/server/peers.js';
 import { Replicator } from '../../../dataplane/server/replication.js';
+import { coreFaultsFrom, serverCoreLimits } from '../../../dataplane/server/pg-worker.js';
+import type { CoreFaults, CoreLimits } from '../../../dataplane/core/index.js';
 import { blockStoreDisk, MemoryBlockStore, type BlockStoreDisk } from '../../../dataplane/store/memory-store.js';
 import { noStoreMetrics } from '../../../dataplane/store/store-metrics.js';
 import { Prng } from '../../sim/prng.js';
@@ -37,7 +39,13 @@ export const maxSettleRounds = 200;
 /** Quiet rounds (no link, store or metadata activity) after which a step counts as settled. */
 const quietRounds = 2;
 export const volumeId = 'shellsim';
+/** A supervisor starts a process that exited again after this long. */
+export const supervisorMinMs = 5;
+export const supervisorMaxMs = 40;
 export const blocksPerVolume = 8;
+/** A seed's journals are trimmed every this many entries (the server's 1024 would never trim here). */
+export const minTrimEntries = 2;
+export const maxTrimEntries = 16;
 
 export interface ShellNode {
   id: string;
@@ -50,6 +58,8 @@ export interface ShellNode {
   metaCut: boolean;
   /** Cut from every other data node. */
   partitioned: boolean;
+  /** Rejected when this incarnation dies: calls in it fail as a reset connection (`LinkFaults.broken`). */
+  death: { promise: Promise<never>; kill: () => void };
   disk: BlockStoreDisk;
   store: MemoryBlockStore;
   rep: Replicator;
@@ -68,17 +78,19 @@ export interface ShellStats {
   metaCuts: number;
   failovers: number;
   dropped: number;
+  /** Moves of a primary's journal trim, seen by the checks. */
+  trims: number;
   convergedMs: number;
 }
 
 export interface ShellOptions {
   seed: number;
-  /** Names for GALLEON_TEST_CORE_FAULTS while the Replicators are built (a break); '' for none. */
+  /** Breaks of the core, named as GALLEON_TEST_CORE_FAULTS names them; '' for none. */
   coreFaults: string;
   verbose: boolean;
 }
 
-const log = pino({ level: 'silent' });
+const silent = pino({ level: 'silent' });
 
 function unreachable(to: string): GalleonError {
   return new GalleonError('UNAVAILABLE', `data node ${to} is unreachable`, { hint: 'simulated network fault' });
@@ -98,15 +110,12 @@ function incarnationTransport(t: PeerTransport, live: () => boolean): PeerTransp
   });
 }
 
-/** Builds the Replicator with the break switched on (the server reads it from the environment). */
-function withCoreFaults<T>(names: string, build: () => T): T {
-  const before = process.env.GALLEON_TEST_CORE_FAULTS;
-  process.env.GALLEON_TEST_CORE_FAULTS = names;
-  try {
-    return build();
-  } finally {
-    if (before === undefined) delete process.env.GALLEON_TEST_CORE_FAULTS; else process.env.GALLEON_TEST_CORE_FAULTS = before;
-  }
+/** A promise that rejects once `kill` is called (handled here: a race that awaits it sees the rejection). */
+function mortal(address: string): ShellNode['death'] {
+  let kill = (): void => undefined;
+  const promise = new Promise<never>((_, reject) => { kill = () => { reject(new GalleonError('UNAVAILABLE', `connection to ${address} reset: the process died`, { hint: 'simulated crash' })); }; });
+  promise.catch(() => undefined);
+  return { promise, kill };
 }
 
 export class ShellWorld {
@@ -117,11 +126,13 @@ export class ShellWorld {
   readonly nodes: ShellNode[] = [];
   readonly volume: Volume;
   readonly pgCount: number;
-  readonly stats: ShellStats = { events: 0, writesAcked: 0, writesFailed: 0, readsServed: 0, crashes: 0, partitions: 0, metaCuts: 0, failovers: 0, dropped: 0, convergedMs: -1 };
+  readonly stats: ShellStats = { events: 0, writesAcked: 0, writesFailed: 0, readsServed: 0, crashes: 0, partitions: 0, metaCuts: 0, failovers: 0, dropped: 0, trims: 0, convergedMs: -1 };
   readonly log: string[] = [];
   traceHash = 0x811c9dc5;
   /** A failure found inside a callback; the loop throws it. */
   failure: SimFailure | null = null;
+  /** The break (if any) and the core's limits of this seed: journals trimmed every few entries, so full resyncs happen. */
+  private readonly tuning: { coreFaults: CoreFaults; coreLimits: CoreLimits };
   /** Link fault rates of this seed (zeroed at heal). */
   rates: { drop: number; answerDrop: number; slow: number };
   private activity = 0;
@@ -139,6 +150,7 @@ export class ShellWorld {
     };
     this.rates = { drop: this.rng.between(0, 5) / 100, answerDrop: this.rng.between(0, 3) / 100, slow: this.rng.between(0, 8) / 100 };
     this.net.setFaults(this.linkFaults());
+    this.tuning = { coreFaults: coreFaultsFrom(opts.coreFaults), coreLimits: { ...serverCoreLimits, trimEveryEntries: this.rng.between(minTrimEntries, maxTrimEntries) } };
     for (const info of infos) {
       this.nodes.push({ ...info, address: `127.0.0.1:${7100 + this.nodes.length}`, inc: 0, alive: false, metaCut: false, partitioned: false, disk: blockStoreDisk() } as ShellNode);
     }
@@ -181,7 +193,11 @@ export class ShellWorld {
       }
       return this.after(delay);
     };
-    return { request: (from, to) => hop(from, to, this.rates.drop), answer: (from, to) => hop(to, from, this.rates.answerDrop) };
+    return {
+      request: (from, to) => hop(from, to, this.rates.drop),
+      answer: (from, to) => hop(to, from, this.rates.answerDrop),
+      broken: (to) => this.byAddress(to)?.death.promise ?? Promise.reject(unreachable(to)),
+    };
   }
 
   readonly metaWorld: MetaWorld = {
@@ -198,26 +214,35 @@ export class ShellWorld {
     n.inc++;
     const inc = n.inc;
     n.alive = true;
+    n.death = mortal(n.address);
     n.store = await MemoryBlockStore.open({ disk: n.disk, metrics: this.storeMetrics });
     // The nodes registered before the volume was created (the stand-in counts them in sync).
     if (inc === 1) await n.store.markJoined();
+    const log = this.opts.verbose ? pino({ level: 'debug', base: { node: `${n.id}#${inc}` }, timestamp: false }, { write: (line: string) => { this.log.push(`${this.clock.now()} log ${line.trim()}`); } }) : silent;
     const api = new NodeMetaApi(this.meta, this.metaWorld, this.volume, n.id, inc);
     const source = new MetadataPlacementSource(api);
     n.leases = new LeaseGuard(n.id, { api, ttlMs: leaseTtlMs }, log, this.clock);
     const transport = incarnationTransport(this.net.transport(n.address), () => n.alive && n.inc === inc);
-    n.rep = withCoreFaults(this.opts.coreFaults, () => new Replicator(n.id, () => n.address, n.store, source, transport, log, n.leases, this.clock));
+    n.rep = new Replicator(n.id, () => n.address, n.store, source, transport, log, n.leases, this.clock, this.tuning);
     this.net.attach(n.address, { replicator: n.rep, store: n.store });
     n.agent = new DataNodeAgent({
       api, registration: { id: n.id, address: n.address, zone: n.zone, capacityBytes: 1 << 30 }, store: n.store, log,
       heartbeatIntervalMs: beatMs, placement: source, replicator: n.rep, clock: this.clock,
     });
-    n.agent.start().catch(() => undefined);
+    // main.ts awaits the start: a failed registration ends the process, and its supervisor starts it again.
+    n.agent.start().catch(() => {
+      if (!n.alive || n.inc !== inc) return;
+      this.trace(`registration of ${n.id}#${inc} failed: the process exits`);
+      this.crash(n);
+      this.clock.setTimeout(() => { if (!n.alive) void this.start(n); }, this.rng.between(supervisorMinMs, supervisorMaxMs));
+    });
     this.trace(`start ${n.id}#${inc}`);
   }
 
   /** Power loss: the store keeps its synced state only; every timer and call of the process stops. */
   crash(n: ShellNode): void {
     n.alive = false;
+    n.death.kill();
     this.net.detach(n.address);
     n.store.crash();
     n.rep.close();
@@ -264,11 +289,27 @@ export class ShellWorld {
     return false;
   }
 
+  /** Every PG as the stand-in and each node see it (a failing seed's last words). */
+  describe(): string[] {
+    const out: string[] = [];
+    this.meta.pgs.forEach((g, pg) => {
+      out.push(`pg ${pg}: epoch ${g.epoch} primary ${g.primary} replicas ${g.replicas.join(',')} in sync ${[...g.inSync].join(',')} floors ${[...g.floors].map(([k, v]) => `${k}:${v}`).join(',')}`);
+      for (const n of this.nodes) {
+        const st = n.disk.recovered().pgs.get(`${volumeId}\u0000${pg}`);
+        const r = n.alive ? n.rep.coreRecord(volumeId, pg) : undefined;
+        const core = r === undefined ? 'no record' : `${r.role}/${r.phase} epoch ${r.epoch} applied ${r.applied} lease ${String(r.lease)} pending ${r.pending.size} out ${[...r.outOfSync.keys()].join(',')}`;
+        out.push(`  ${n.id}#${n.inc} ${n.alive ? 'up' : 'down'}${n.metaCut ? ' meta-cut' : ''}${n.partitioned ? ' partitioned' : ''}: store ${st === undefined ? 'none' : `epoch ${st.epoch} applied ${st.appliedSeq} highest ${st.highestSeq} trimmed ${st.trimmedSeq}`}; core ${core}; beat ${this.meta.lastBeat.get(n.id) ?? 0}`);
+      }
+    });
+    return out;
+  }
+
   /** Stops every process (the end of a run): nothing of it keeps running in this process. */
   close(): void {
     for (const n of this.nodes) {
       if (!n.alive) continue;
       n.alive = false;
+      n.death.kill();
       n.rep.close();
       n.leases.close();
       void n.agent.stop();
