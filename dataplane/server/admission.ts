@@ -158,7 +158,13 @@ export class EpochGate {
       return;
     }
     this.sharedRefresh(volumeId).then(async (p) => {
-      const assigned = groupOf(p, pg).epoch;
+      const g = groupOf(p, pg);
+      const assigned = g.epoch;
+      // Recorded only by a member: a deposed primary the new epoch left out keeps its copy's own
+      // epoch, so its placement step still hands the copy back (a `durable` write acknowledged
+      // before the failover may live only there; shell simulator seed 1031: recorded here, the
+      // copy counted as handed back and was dropped). The in-memory fence holds meanwhile.
+      if (assigned >= newer && !g.replicas.includes(this.nodeId)) return;
       if (assigned >= newer) { await this.store.observeEpoch(volumeId, pg, newer); return; }
       this.log.warn({ volumeId, pg, reported: newer, assigned }, 'a replica reported an epoch the metadata service never assigned; not recording it');
       if (this.rt(key).fencedEpoch === newer) this.rt(key).fencedEpoch = assigned;

@@ -17,8 +17,8 @@ function failureOf(r: ShellResult): string {
 describe('shell simulator (the server\'s Replicators on the in-memory store, network and clock)', function () {
   this.timeout(120_000);
 
-  it(`${batchSeeds} seeds pass every check, with crashes, partitions, metadata cuts, drops and failovers among them`, async () => {
-    const totals = { crashes: 0, partitions: 0, metaCuts: 0, failovers: 0, dropped: 0, writesAcked: 0, readsServed: 0 };
+  it(`${batchSeeds} seeds pass every check, with crashes, partitions, metadata cuts, isolations, drops, trims and failovers among them`, async () => {
+    const totals = { crashes: 0, partitions: 0, metaCuts: 0, isolations: 0, failovers: 0, dropped: 0, trims: 0, writesAcked: 0, readsServed: 0 };
     for (let seed = 1; seed <= batchSeeds; seed++) {
       const r = await runShellSeed(seed);
       assert.ok(r.ok, `seed ${seed}: ${failureOf(r)}`);
@@ -45,11 +45,22 @@ describe('shell simulator (the server\'s Replicators on the in-memory store, net
     assert.ok(intact.ok, failureOf(intact));
   });
 
-  it('seeds 1 and 30: a stale copy being replaced answers a peering probe from nothing, so the new primary peers (it waited for seqs only the stale copies held, and they for it to serve)', async () => {
-    // Both failed converges-after-healing when a rejoining copy's journal still answered (block-server.ts, memory-transport.ts).
-    for (const seed of [1, 30]) {
+  it('catches trimBeforeReplicasApplied (a primary trims what a replica has not applied)', async () => {
+    const broken = await runShellSeed(1, { breakName: 'trimBeforeReplicasApplied' });
+    assert.match(broken.failure ?? '', /^trim-behind-replicas: /);
+  });
+
+  it('seeds 166 and 201: a stale copy being replaced answers a peering probe from nothing, so the new primary peers (it waited for seqs only the stale copies held, and they for it to serve)', async () => {
+    // Both fail converges-after-healing when a rejoining copy's journal still answers (block-server.ts, memory-transport.ts).
+    for (const seed of [166, 201]) {
       const r = await runShellSeed(seed);
       assert.ok(r.ok, `seed ${seed}: ${failureOf(r)}`);
     }
+  });
+
+  it('seed 1031: a deposed primary that learns the new epoch from a replica\'s refusal still hands its copy back (a durable write acknowledged before the failover lived only there)', async () => {
+    // Failed acked-writes-survive when fenceFromReplica recorded the epoch of a group that left the node out (admission.ts).
+    const r = await runShellSeed(1031);
+    assert.ok(r.ok, failureOf(r));
   });
 });

@@ -174,7 +174,10 @@ export class ShellChecker {
     }
   }
 
-  /** Null once every PG has its replicas, all in sync, up, with one watermark and the same blocks; else why not. */
+  /**
+   * Null once every PG has its replicas, all in sync, up, with one watermark and the same blocks,
+   * and no other node holds a copy of it (departed copies handed back and dropped); else why not.
+   */
   notConverged(): string | null {
     for (let pg = 0; pg < this.w.pgCount; pg++) {
       const g = this.w.meta.pgs[pg];
@@ -182,6 +185,9 @@ export class ShellChecker {
       if (g.replicas.length < 3) return `pg ${pg} has ${g.replicas.length} replicas`;
       const out = g.replicas.filter((r) => !g.inSync.has(r) || !this.w.node(r).alive || this.w.node(r).rep.isRejoining(volumeId, pg));
       if (out.length > 0) return `pg ${pg}: ${out.join(',')} not in sync`;
+      // A departed copy is handed back to the primary, then dropped: until then it may hold the newest durable write.
+      const departed = this.w.nodes.filter((n) => !g.replicas.includes(n.id) && n.disk.recovered().pgs.has(pgId(volumeId, pg)));
+      if (departed.length > 0) return `pg ${pg}: ${departed.map((n) => n.id).join(',')} still hold a departed copy`;
       const views = g.replicas.map((r) => ({ id: r, v: this.w.node(r).disk.recovered() }));
       const first = views[0];
       if (first === undefined) return `pg ${pg} has no replicas`;

@@ -9,7 +9,7 @@
  */
 import { GalleonError } from '../../../proto/errors.js';
 import type { DataNode, DataNodeRegistration, Lease, LeaseKind, MetadataApi, PgReport, PlacementGroup, Volume } from '../../../proto/metadata-types.js';
-import type { Meta } from '../meta.js';
+import { Meta } from '../meta.js';
 
 export type ShellMetaCalls = Pick<MetadataApi,
   'registerDataNode' | 'heartbeatDataNode' | 'listDataNodes' | 'listVolumes' | 'getPlacement' | 'getVolume' | 'departedCopyGone'
@@ -151,5 +151,35 @@ export class NodeMetaApi implements ShellMetaCalls {
       throw new GalleonError('STALE_EPOCH', `${primaryId} is not the primary of pg ${pg} at epoch ${epoch}`, { hint: 'refresh the placement', details: { epoch: this.meta.pgs[pg]?.epoch ?? epoch } });
     }
     return groupOfMeta(this.meta, volumeId, pg);
+  }
+}
+
+/**
+ * `Meta` with the real service's rule for catch-up floors (metadata/state/logic/pg-sync.ts
+ * `catchUpFloor`): a floor belongs to the epoch its mark was made at and means nothing at a newer
+ * one (the new primary peered and caught its replicas up since). `Meta` keeps floors across
+ * epochs, which the core simulator's world was tuned with; here a floor above every seq of the
+ * new epoch (the seq the deposed primary's failed forward carried, lost with its crash) kept a
+ * caught-up replica out of sync until the next client write (shell seed 34).
+ */
+export class ShellMeta extends Meta {
+  private readonly floorEpochs = new Map<number, number>();
+
+  override outOfSync(from: string, pg: number, epoch: number, replica: string, floor: number): boolean {
+    const g = this.pgs[pg];
+    if (g !== undefined && g.epoch === epoch && this.floorEpochs.get(pg) !== epoch) {
+      g.floors.clear();
+      this.floorEpochs.set(pg, epoch);
+    }
+    return super.outOfSync(from, pg, epoch, replica, floor);
+  }
+
+  override heartbeat(node: string, now: number, reports: Map<number, { epoch: number; applied: number }>): void {
+    this.pgs.forEach((g, pg) => {
+      if (this.floorEpochs.get(pg) === g.epoch) return;
+      g.floors.clear();
+      this.floorEpochs.set(pg, g.epoch);
+    });
+    super.heartbeat(node, now, reports);
   }
 }

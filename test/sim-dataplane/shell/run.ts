@@ -13,6 +13,9 @@ export const defaultShellFaultMs = 1_500;
 export const clientTailMs = 500;
 export const convergeBoundMs = 4_000;
 export const checkEveryMs = 10;
+/** An isolation of a primary lasts this long (past its lease, so it is deposed). */
+export const isolationMinMs = 400;
+export const isolationMaxMs = 1_000;
 export const shellBreakNames: readonly BreakName[] = [...breakNames, ...regressionBreakNames];
 
 export interface ShellResult {
@@ -29,7 +32,7 @@ export function shellReplay(seed: number, faultMs: number, breakName?: BreakName
   return `npm run sim:dataplane-shell -- --seed ${seed}${faultMs === defaultShellFaultMs ? '' : ` --fault-ms ${faultMs}`}${breakName === undefined ? '' : ` --break ${breakName}`} --verbose`;
 }
 
-/** The faults of a seed: every 20–120 ms a crash, a partition, a cut from the metadata service, or a heal of one node. */
+/** The faults of a seed: every 20–120 ms a crash, a partition, a cut from the metadata service, an isolation of a primary, or a heal of one node. */
 class ShellFaults {
   constructor(private readonly w: ShellWorld) {}
 
@@ -49,10 +52,28 @@ class ShellFaults {
     return rng.pick(this.w.nodes);
   }
 
+  /**
+   * A current primary cut from the metadata service and its links to every node stalled: what it
+   * sends, and what is sent to it, waits and is delivered in order when the isolation ends. It
+   * serves on its lease until that lapses; it is marked down and a new primary peers without it;
+   * then its old-epoch forwards reach copies that recorded the new epoch.
+   */
+  private isolate(): void {
+    const { rng, meta, clock } = this.w;
+    const n = this.w.node(rng.pick(meta.pgs).primary);
+    const ms = rng.between(isolationMinMs, isolationMaxMs);
+    n.metaCut = true;
+    n.stalledUntil = clock.now() + ms;
+    this.w.stats.isolations++;
+    this.w.trace(`isolate ${n.id} for ${ms} ms`);
+    clock.setTimeout(() => { n.metaCut = false; }, ms);
+  }
+
   private one(): void {
     const { rng } = this.w;
     const n = this.target();
     const kind = rng.nextInt(100);
+    if (kind >= 70 && kind < 80) { this.isolate(); return; }
     if (kind < 30) {
       if (!n.alive) return;
       this.w.crash(n);
@@ -63,7 +84,7 @@ class ShellFaults {
       this.w.stats.partitions++;
       this.w.trace(`partition ${n.id}`);
       this.w.clock.setTimeout(() => { n.partitioned = false; }, rng.between(50, 400));
-    } else if (kind < 75) {
+    } else if (kind < 70) {
       n.metaCut = true;
       this.w.stats.metaCuts++;
       this.w.trace(`meta cut ${n.id}`);
@@ -81,6 +102,7 @@ class ShellFaults {
     for (const n of this.w.nodes) {
       n.partitioned = false;
       n.metaCut = false;
+      n.stalledUntil = Math.min(n.stalledUntil, this.w.clock.now());
       if (!n.alive) await this.w.start(n);
     }
     this.w.trace('heal all');

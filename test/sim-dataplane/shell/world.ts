@@ -23,9 +23,8 @@ import type { CoreFaults, CoreLimits } from '../../../dataplane/core/index.js';
 import { blockStoreDisk, MemoryBlockStore, type BlockStoreDisk } from '../../../dataplane/store/memory-store.js';
 import { noStoreMetrics } from '../../../dataplane/store/store-metrics.js';
 import { Prng } from '../../sim/prng.js';
-import { Meta } from '../meta.js';
 import { SimFailure } from '../checks.js';
-import { blockSizeBytes, NodeMetaApi, type MetaWorld } from './meta-api.js';
+import { blockSizeBytes, NodeMetaApi, ShellMeta, type MetaWorld } from './meta-api.js';
 
 export { SimFailure };
 
@@ -58,6 +57,8 @@ export interface ShellNode {
   metaCut: boolean;
   /** Cut from every other data node. */
   partitioned: boolean;
+  /** Until then every call from or to this node waits in its link (an isolation: a frozen connection). */
+  stalledUntil: number;
   /** Rejected when this incarnation dies: calls in it fail as a reset connection (`LinkFaults.broken`). */
   death: { promise: Promise<never>; kill: () => void };
   disk: BlockStoreDisk;
@@ -76,6 +77,7 @@ export interface ShellStats {
   crashes: number;
   partitions: number;
   metaCuts: number;
+  isolations: number;
   failovers: number;
   dropped: number;
   /** Moves of a primary's journal trim, seen by the checks. */
@@ -122,11 +124,11 @@ export class ShellWorld {
   readonly clock = new ManualClock();
   readonly rng: Prng;
   readonly net = new MemoryNetwork();
-  readonly meta: Meta;
+  readonly meta: ShellMeta;
   readonly nodes: ShellNode[] = [];
   readonly volume: Volume;
   readonly pgCount: number;
-  readonly stats: ShellStats = { events: 0, writesAcked: 0, writesFailed: 0, readsServed: 0, crashes: 0, partitions: 0, metaCuts: 0, failovers: 0, dropped: 0, trims: 0, convergedMs: -1 };
+  readonly stats: ShellStats = { events: 0, writesAcked: 0, writesFailed: 0, readsServed: 0, crashes: 0, partitions: 0, metaCuts: 0, isolations: 0, failovers: 0, dropped: 0, trims: 0, convergedMs: -1 };
   readonly log: string[] = [];
   traceHash = 0x811c9dc5;
   /** A failure found inside a callback; the loop throws it. */
@@ -143,7 +145,7 @@ export class ShellWorld {
     const count = this.rng.between(3, 4);
     this.pgCount = this.rng.between(1, 2);
     const infos = Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, zone: `z${(i % 2) + 1}` }));
-    this.meta = new Meta(infos, this.pgCount, 3, { leaseTtlMs, downAfterMs, freshBeatMs: 2 * beatMs }, (k) => this.rng.nextInt(k));
+    this.meta = new ShellMeta(infos, this.pgCount, 3, { leaseTtlMs, downAfterMs, freshBeatMs: 2 * beatMs }, (k) => this.rng.nextInt(k));
     this.volume = {
       id: volumeId, name: volumeId, type: 'persistent', sizeBytes: blocksPerVolume * blockSizeBytes, accessMode: 'ReadWriteOnce', storageClass: 'sim',
       replicas: 3, writeConcern: 'replicated', blockSizeBytes, pgCount: this.pgCount, state: 'available', labels: {}, createdAtMs: 0, updatedAtMs: 0, version: 1,
@@ -152,7 +154,7 @@ export class ShellWorld {
     this.net.setFaults(this.linkFaults());
     this.tuning = { coreFaults: coreFaultsFrom(opts.coreFaults), coreLimits: { ...serverCoreLimits, trimEveryEntries: this.rng.between(minTrimEntries, maxTrimEntries) } };
     for (const info of infos) {
-      this.nodes.push({ ...info, address: `127.0.0.1:${7100 + this.nodes.length}`, inc: 0, alive: false, metaCut: false, partitioned: false, disk: blockStoreDisk() } as ShellNode);
+      this.nodes.push({ ...info, address: `127.0.0.1:${7100 + this.nodes.length}`, inc: 0, alive: false, metaCut: false, partitioned: false, stalledUntil: 0, disk: blockStoreDisk() } as ShellNode);
     }
   }
 
@@ -187,6 +189,9 @@ export class ShellWorld {
       const b = this.byAddress(to);
       if (a === undefined || b === undefined || a.partitioned || b.partitioned) return Promise.reject(unreachable(to));
       const delay = this.rng.chance(this.rates.slow) ? this.rng.between(20, 150) : this.rng.between(0, 3);
+      // A stalled link (an isolated node) holds every call until the stall ends, then delivers them in order.
+      const stall = Math.max(a.stalledUntil, b.stalledUntil) - this.clock.now();
+      if (stall > 0) return this.after(stall + delay);
       if (this.rng.chance(dropRate)) {
         this.stats.dropped++;
         return this.after(delay).then(() => { throw unreachable(to); });
