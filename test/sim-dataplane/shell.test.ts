@@ -58,9 +58,11 @@ describe('shell simulator (the server\'s Replicators on the in-memory store, net
     }
   });
 
-  it('seed 1031: a deposed primary that learns the new epoch from a replica\'s refusal still hands its copy back (a durable write acknowledged before the failover lived only there)', async () => {
-    // Failed acked-writes-survive when fenceFromReplica recorded the epoch of a group that left the node out (admission.ts).
-    const r = await runShellSeed(1031);
-    assert.ok(r.ok, failureOf(r));
+  it('seeds 1031 and 1896: an epoch learned from a replica\'s refusal is recorded only for a current copy (a deposed primary left out still hands its copy back; a stale copy is still replaced)', async () => {
+    // 1031 failed acked-writes-survive and 1896 replicas-agree while fenceFromReplica recorded every assigned epoch (admission.ts).
+    for (const seed of [1031, 1896]) {
+      const r = await runShellSeed(seed);
+      assert.ok(r.ok, `seed ${seed}: ${failureOf(r)}`);
+    }
   });
 });
