@@ -58,6 +58,12 @@ describe('shell simulator (the server\'s Replicators on the in-memory store, net
     }
   });
 
+  it('seed 2813: a node the group no longer names refuses a late forward and records no epoch, so it still hands its copy back', async () => {
+    // Failed acked-writes-survive when the replica path recorded the group's epoch for a non-member (replica-path.ts requireMember).
+    const r = await runShellSeed(2813);
+    assert.ok(r.ok, failureOf(r));
+  });
+
   it('seeds 1031 and 1896: an epoch learned from a replica\'s refusal is recorded only for a current copy (a deposed primary left out still hands its copy back; a stale copy is still replaced)', async () => {
     // 1031 failed acked-writes-survive and 1896 replicas-agree while fenceFromReplica recorded every assigned epoch (admission.ts).
     for (const seed of [1031, 1896]) {

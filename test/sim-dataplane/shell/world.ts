@@ -303,6 +303,8 @@ export class ShellWorld {
         const st = n.disk.recovered().pgs.get(`${volumeId}\u0000${pg}`);
         const r = n.alive ? n.rep.coreRecord(volumeId, pg) : undefined;
         const core = r === undefined ? 'no record' : `${r.role}/${r.phase} epoch ${r.epoch} applied ${r.applied} lease ${String(r.lease)} pending ${r.pending.size} out ${[...r.outOfSync.keys()].join(',')}`;
+        const disk = [...n.disk.durable.blocks.values()].filter((b) => b.pg === pg).map((b) => `${b.data?.toString() ?? 'x'}@${b.epoch}/${b.seq}`).join(' ');
+        out.push(`    ${n.id} disk: ${disk}`);
         out.push(`  ${n.id}#${n.inc} ${n.alive ? 'up' : 'down'}${n.metaCut ? ' meta-cut' : ''}${n.partitioned ? ' partitioned' : ''}: store ${st === undefined ? 'none' : `epoch ${st.epoch} applied ${st.appliedSeq} highest ${st.highestSeq} trimmed ${st.trimmedSeq}`}; core ${core}; beat ${this.meta.lastBeat.get(n.id) ?? 0}`);
       }
     });
