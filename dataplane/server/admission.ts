@@ -6,7 +6,7 @@
  */
 import { GalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
-import { admitClientWrite, admitReplicaOp, type AdmissionView, type CoreFaults, type Refusal } from '../core/index.js';
+import { admitClientWrite, admitReplicaOp, isStaleCopy, type AdmissionView, type CoreFaults, type Refusal } from '../core/index.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { senderMayBe } from '../logic/membership.js';
@@ -158,11 +158,29 @@ export class EpochGate {
       return;
     }
     this.sharedRefresh(volumeId).then(async (p) => {
-      const assigned = groupOf(p, pg).epoch;
+      const g = groupOf(p, pg);
+      const assigned = g.epoch;
+      if (assigned >= newer && !await this.copyCurrentIn(volumeId, g)) return;
       if (assigned >= newer) { await this.store.observeEpoch(volumeId, pg, newer); return; }
       this.log.warn({ volumeId, pg, reported: newer, assigned }, 'a replica reported an epoch the metadata service never assigned; not recording it');
       if (this.rt(key).fencedEpoch === newer) this.rt(key).fencedEpoch = assigned;
     }).catch((e: unknown) => this.log.error({ err: e, volumeId, pg }, 'checking a newer epoch failed'));
+  }
+
+  /**
+   * Whether this node's copy belongs to `g` — a replica of it, and not a copy from before it was
+   * added back (`isStaleCopy`). Only then may an epoch learned from a replica's refusal be recorded
+   * in the store; the in-memory fence holds either way. A deposed primary the new epoch left out
+   * keeps its copy's own epoch, so its placement step still hands the copy back (a `durable` write
+   * acknowledged before the failover may live only there: shell simulator seed 1031, the copy
+   * counted as handed back and was dropped); a stale copy keeps its old epoch, so it is still
+   * replaced rather than caught up from its old watermark (seed 1896: recorded, the restarted
+   * node's old copy passed for a current one and held another write at seq 18).
+   */
+  private async copyCurrentIn(volumeId: string, g: PlacementGroup): Promise<boolean> {
+    if (!g.replicas.includes(this.nodeId)) return false;
+    const st = await this.store.pgState(volumeId, g.pg);
+    return !isStaleCopy(true, g.addedAtEpoch?.[this.nodeId], st.epoch, st.highestSeq > 0 || st.appliedSeq > 0);
   }
 
   /**

@@ -409,7 +409,11 @@ export class BlockServer {
         const epochRaw = url.searchParams.get('epoch');
         if (epochRaw !== null) await this.replicator.admitRead(volumeId, pg, intParam('epoch', epochRaw));
         const maxBytes = Math.min(intParam('maxBytes', url.searchParams.get('maxBytes'), maxJournalResponseBytes), maxJournalResponseBytes);
-        const entries = await this.opts.store.readJournal(volumeId, pg, intParam('from', url.searchParams.get('from')), { maxEntries: maxJournalEntries, maxBytes });
+        // A copy being replaced (a stale copy's rejoin) holds nothing for anyone: peering heard it
+        // empty, so its old journal must not answer a peering probe either (shell simulator, seeds
+        // 166 and 201 today: the new primary waited for seqs only the stale copies held, and their
+        // hand-back waited for it to serve: the PG stayed unavailable).
+        const entries = this.replicator.isRejoining(volumeId, pg) ? [] : await this.opts.store.readJournal(volumeId, pg, intParam('from', url.searchParams.get('from')), { maxEntries: maxJournalEntries, maxBytes });
         const st = await this.opts.store.pgState(volumeId, pg);
         const chunks = entries.flatMap((e) => encodeJournalFrame(
           { seq: e.seq, kind: e.kind, inode: e.address.inode, blockNo: e.address.blockNo, epoch: e.block?.epoch ?? e.epoch ?? st.epoch },

@@ -6,7 +6,10 @@
  * carry them (errors as `GalleonError` JSON, bodies copied). An address that is not attached, or
  * is cut off (`setReachable`), fails UNAVAILABLE as an unreachable node does over HTTP. One
  * conformance suite (test/dataplane/conformance/transport.conformance.ts) runs against this and
- * against `Peers` over real block servers.
+ * against `Peers` over real block servers. A simulator may set `LinkFaults` (`setFaults`): each
+ * call waits on (or is failed by) its link before it reaches the target and again before its
+ * answer comes back, so delays, reordering, drops of a request or of its answer, and partitions
+ * of one link are the simulator's to choose.
  */
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import { writeConcernOrder, type WriteConcern } from '../../proto/metadata-types.js';
@@ -23,12 +26,29 @@ export interface PeerEndpoint {
   store: BlockStore;
 }
 
+/**
+ * What a simulator does to the calls on one link (`from` the caller's address, `to` the target's).
+ * Each hook resolves when the call may go on (a delay: a timer of the simulator's clock) or
+ * rejects (a drop: the caller sees the rejection as the wire's error). `answer` runs after the
+ * target handled the call: a drop there loses an answer to work that was done, as a timeout does.
+ */
+export interface LinkFaults {
+  request(from: string, to: string): Promise<void>;
+  answer(from: string, to: string): Promise<void>;
+  /**
+   * Rejects when the process at `to` dies while a call is in it (a reset connection): the call
+   * fails then instead of waiting for a handler whose process is gone. Never settles otherwise.
+   */
+  broken(to: string): Promise<never>;
+}
+
 /** Journal entries per `fetchJournal` answer, as the block server bounds them. */
 export const memoryMaxJournalEntries = 4096;
 
 export class MemoryNetwork {
   private readonly endpoints = new Map<string, PeerEndpoint>();
   private readonly cut = new Set<string>();
+  private linkFaults: LinkFaults | null = null;
 
   attach(address: string, endpoint: PeerEndpoint): void {
     this.endpoints.set(address, endpoint);
@@ -41,6 +61,15 @@ export class MemoryNetwork {
   /** A node cut off (false) is unreachable from every other until reconnected. */
   setReachable(address: string, reachable: boolean): void {
     if (reachable) this.cut.delete(address); else this.cut.add(address);
+  }
+
+  /** Faults on every link from now on (null: none, every call goes through at once). */
+  setFaults(faults: LinkFaults | null): void {
+    this.linkFaults = faults;
+  }
+
+  get faults(): LinkFaults | null {
+    return this.linkFaults;
   }
 
   /** The transport a node at `selfAddress` uses (its host is the remote address its peers see). */
@@ -74,12 +103,18 @@ export class MemoryTransport implements PeerTransport {
   /** Runs `handler` against the endpoint at `address` on a later turn, as a request would. */
   private async call<T>(address: string, handler: (e: PeerEndpoint) => Promise<T>): Promise<T> {
     await Promise.resolve();
+    const faults = this.network.faults;
+    if (faults !== null) await faults.request(this.selfAddress, address).catch((err: unknown) => { throw overTheWire(err); });
     const e = this.network.reach(this.selfAddress, address);
+    let answer: { ok: true; value: T } | { ok: false; err: GalleonError };
     try {
-      return await handler(e);
+      answer = { ok: true, value: await (faults === null ? handler(e) : Promise.race([handler(e), faults.broken(address)])) };
     } catch (err) {
-      throw overTheWire(err);
+      answer = { ok: false, err: overTheWire(err) };
     }
+    if (faults !== null) await faults.answer(this.selfAddress, address).catch((err: unknown) => { throw overTheWire(err); });
+    if (!answer.ok) throw answer.err;
+    return answer.value;
   }
 
   replicate(address: string, op: BlockOp, opts: ReplicateOptions): Promise<{ appliedSeq: number }> {
@@ -100,7 +135,8 @@ export class MemoryTransport implements PeerTransport {
   fetchJournal(address: string, volumeId: string, pg: number, fromSeq: number, epoch: number, maxBytes: number): Promise<{ meta: JournalFrameMeta; data: Buffer }[]> {
     return this.call(address, async (e) => {
       await e.replicator.admitRead(volumeId, pg, epoch);
-      const entries = await e.store.readJournal(volumeId, pg, fromSeq, { maxEntries: memoryMaxJournalEntries, maxBytes });
+      // A copy being replaced holds nothing for anyone (as the block server's journal route).
+      const entries = e.replicator.isRejoining(volumeId, pg) ? [] : await e.store.readJournal(volumeId, pg, fromSeq, { maxEntries: memoryMaxJournalEntries, maxBytes });
       const st = await e.store.pgState(volumeId, pg);
       return entries.map((j) => ({
         meta: { seq: j.seq, kind: j.kind, inode: j.address.inode, blockNo: j.address.blockNo, epoch: j.block?.epoch ?? j.epoch ?? st.epoch },

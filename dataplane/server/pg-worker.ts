@@ -62,6 +62,8 @@ export interface ReplicatorDeps {
   rt: (key: string) => PgRuntime;
   /** Deliberate breaks of the replication core: tests only (`coreFaultsFrom`); none in production. */
   coreFaults: CoreFaults;
+  /** The core's limits: `serverCoreLimits` but in a simulator. */
+  coreLimits: CoreLimits;
   /** Time for timers and deadlines (dataplane/clock.ts). */
   clock: Clock;
 }
@@ -77,6 +79,7 @@ export abstract class PgWorker {
   protected readonly gate: EpochGate;
   protected readonly rt: (key: string) => PgRuntime;
   protected readonly coreFaults: CoreFaults;
+  protected readonly coreLimits: CoreLimits;
   protected readonly clock: Clock;
 
   constructor(d: ReplicatorDeps) {
@@ -90,6 +93,7 @@ export abstract class PgWorker {
     this.gate = d.gate;
     this.rt = d.rt;
     this.coreFaults = d.coreFaults;
+    this.coreLimits = d.coreLimits;
     this.clock = d.clock;
   }
 

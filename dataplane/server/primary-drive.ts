@@ -20,7 +20,7 @@ import type { PgState } from '../store/types.js';
 import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
 import { staleEpochError } from './admission.js';
 import type { CoreWrite, MarkCall, PgRuntime, PrimaryPg, WriteResult } from './pg-runtime.js';
-import { PgWorker, serverCoreLimits } from './pg-worker.js';
+import { PgWorker } from './pg-worker.js';
 
 /**
  * A primary's record is ticked this often while it serves an epoch. The core re-sends a mark the
@@ -60,7 +60,7 @@ export class PrimaryDrive extends PgWorker {
   newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, st: PgState, held: readonly number[], groupHighest: number): PrimaryPg {
     const { pg, epoch } = group;
     const r = this.rt(`${volumeId}/${pg}`);
-    r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults, serverCoreLimits);
+    r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults, this.coreLimits);
     const p = corePlacement(group, placement);
     const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, runtime: r, marks: new Map(), catchUps: new Set(), handedBack: new Map() };
     this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq });

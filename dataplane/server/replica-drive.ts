@@ -13,7 +13,7 @@ import { PgCore, type PeerMsg, type PgAction } from '../core/index.js';
 import type { VolumePlacement } from '../placement.js';
 import type { BlockOp } from '../store/types.js';
 import { corePlacement, type PrimaryDrive } from './primary-drive.js';
-import { PgWorker, serverCoreLimits, type ReplicatorDeps } from './pg-worker.js';
+import { PgWorker, type ReplicatorDeps } from './pg-worker.js';
 
 /** One forward batch, catch-up request or fetched batch: the PG, its core record, the primary, what the core answered. */
 export interface ReplicaCtx {
@@ -127,7 +127,7 @@ export class ReplicaDrive extends PgWorker {
     const st = await this.store.pgState(volumeId, pg);
     if (r.core === undefined || r.core.r.epoch > recorded) {
       const held = await this.heldAbove(volumeId, pg, st.appliedSeq);
-      r.core = new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held, lastAssigned: r.core?.r.lastAssigned ?? 0 }, this.coreFaults, serverCoreLimits);
+      r.core = new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held, lastAssigned: r.core?.r.lastAssigned ?? 0 }, this.coreFaults, this.coreLimits);
       r.coreBehind = false;
       return r.core;
     }

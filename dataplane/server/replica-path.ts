@@ -14,6 +14,7 @@ import type { ReplicateResult } from '../wire.js';
 import { staleEpochError } from './admission.js';
 import { defaultCoreLimits, type Entry, type PeerMsg, type PgAction } from '../core/index.js';
 import type { VolumePlacement } from '../placement.js';
+import type { PlacementGroup } from '../../proto/metadata-types.js';
 import type { PgRuntime } from './pg-runtime.js';
 import type { Peering } from './peering.js';
 import type { ReplicaCtx, ReplicaDrive } from './replica-drive.js';
@@ -93,6 +94,7 @@ export class ReplicaPath extends PgWorker {
     const top = Math.max(...writes.map((w) => w.op.epoch));
     const { placement, group } = await this.gate.assignedGroup(volumeId, pg, top);
     if (top >= group.epoch) this.gate.requireFromPrimary('a forward', placement, group, top, group.primary, remote); // forwards name no sender id
+    this.requireMember(volumeId, group, top);
     await this.peering.refuseStaleCopy(volumeId, pg, top);
     const ctx = await this.replicas.open(volumeId, pg, group, placement);
     const byEpoch = new Map<number, number[]>();
@@ -105,6 +107,21 @@ export class ReplicaPath extends PgWorker {
     }));
     this.watchGap(volumeId, pg, placement);
     return results;
+  }
+
+  /**
+   * A node the group no longer names takes no forward, and records no epoch of the group: its
+   * placement step reads a recorded epoch as "this copy was part of the group's history there"
+   * and skips the hand-back, after which the copy is dropped (shell simulator seed 2813: a deposed
+   * primary's old forward, delivered late, made a left node record the current epoch, and a
+   * `durable` write only it held was dropped). An older forward is refused as stale.
+   */
+  private requireMember(volumeId: string, group: PlacementGroup, top: number): void {
+    if (group.replicas.includes(this.nodeId)) return;
+    if (top < group.epoch) throw staleEpochError(volumeId, group.pg, top, group.epoch);
+    throw new GalleonError('FAILED_PRECONDITION', `node ${this.nodeId} is not a replica of ${volumeId}/${group.pg} at epoch ${group.epoch}`, {
+      hint: 'forward only to the replicas the placement names', details: { epoch: group.epoch },
+    });
   }
 
   /** One epoch's ops as one core `msg forward`; the result every op of it gets. */

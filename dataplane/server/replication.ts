@@ -21,9 +21,9 @@ import { Peering } from './peering.js';
 import { PrimaryPath } from './primary-path.js';
 import { ReplicaPath } from './replica-path.js';
 import { ReplicaDrive } from './replica-drive.js';
-import { coreFaultsFrom, type ReplicatorDeps } from './pg-worker.js';
+import { coreFaultsFrom, serverCoreLimits, type ReplicatorDeps } from './pg-worker.js';
 import { PrimaryDrive } from './primary-drive.js';
-import type { PgRecord } from '../core/index.js';
+import type { CoreFaults, CoreLimits, PgRecord } from '../core/index.js';
 
 export { catchUpMaxBytes, gapGraceMs, trimEveryEntries } from './pg-worker.js';
 export { peeringTimeoutMs, rejoinRetryMs, resyncBatchBlocks } from './peering.js';
@@ -51,15 +51,22 @@ export class Replicator {
     leases: LeaseGuard | null = null,
     /** Time for the replicator's timers (dataplane/clock.ts): a `ManualClock` in tests. */
     clock: Clock = systemClock,
+    /**
+     * Tests and simulators only: the core's breaks (default: GALLEON_TEST_CORE_FAULTS, unset in
+     * production) and limits (default `serverCoreLimits`; the shell simulator trims journals
+     * after a few entries so full resyncs happen).
+     */
+    tuning: { coreFaults?: CoreFaults; coreLimits?: CoreLimits } = {},
   ) {
     const rt = (key: string): PgRuntime => {
       let r = this.pgs.get(key);
       if (r === undefined) { r = newPgRuntime(); this.pgs.set(key, r); }
       return r;
     };
-    const coreFaults = coreFaultsFrom(process.env.GALLEON_TEST_CORE_FAULTS);
+    const coreFaults = tuning.coreFaults ?? coreFaultsFrom(process.env.GALLEON_TEST_CORE_FAULTS);
+    const coreLimits = tuning.coreLimits ?? serverCoreLimits;
     const gate = new EpochGate({ nodeId, faults: coreFaults, store, placement, log, rt, clock });
-    const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults, clock };
+    const d: ReplicatorDeps = { nodeId, selfAddress, store, placement, peers, log, leases, gate, rt, coreFaults, coreLimits, clock };
     const drive = new PrimaryDrive(d);
     this.drive = drive;
     const replicas = new ReplicaDrive(d, drive);

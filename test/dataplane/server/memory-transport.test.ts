@@ -68,6 +68,46 @@ describe('MemoryNetwork', () => {
       for (const r of replicators) r.close();
     }
   });
+
+  it('link faults delay a call on the clock, and a dropped answer loses the answer to work the target did', async () => {
+    const clock = new ManualClock();
+    const { network, replicators, stores } = await memoryWorld(clock);
+    try {
+      const p = twoNodePlacement(addresses);
+      for (const r of replicators) await r.adoptPlacement(p);
+      const seen: string[] = [];
+      let dropAnswers = false;
+      network.setFaults({
+        request: (from, to) => { seen.push(`request ${from}->${to}`); return new Promise((resolve) => { clock.setTimeout(resolve, 5); }); },
+        answer: (from, to) => {
+          seen.push(`answer ${to}->${from}`);
+          return dropAnswers ? Promise.reject(new Error('answer lost')) : Promise.resolve();
+        },
+        broken: () => new Promise<never>(() => undefined),
+      });
+      const a = blockIn(pgForwarded, 1, (inode, blockNo) => pgOf(inode, blockNo, 2));
+      const t = network.transport(addresses.n1);
+      const opts = { sync: true, primary: addresses.n1, trimSeq: 0 };
+      let settled = false;
+      const first = t.replicate(addresses.n2, { kind: 'put', address: a, pg: pgForwarded, seq: 1, epoch: 1, data: pattern(1, 64) }, opts).finally(() => { settled = true; });
+      await waitFor('the request to wait on its link', () => clock.pendingTimers === 1);
+      clock.advance(4);
+      await new Promise<void>((resolve) => { setImmediate(resolve); });
+      assert.equal(settled, false, 'not delivered before its delay');
+      clock.advance(1);
+      assert.deepEqual(await first, { appliedSeq: 1 });
+      dropAnswers = true;
+      const second = t.replicate(addresses.n2, { kind: 'put', address: a, pg: pgForwarded, seq: 2, epoch: 1, data: pattern(2, 64) }, opts);
+      await waitFor('the second request to wait on its link', () => clock.pendingTimers === 1);
+      clock.advance(5);
+      await assert.rejects(second, (e: unknown) => isGalleonError(e, 'INTERNAL'), 'the lost answer reaches the caller as the wire\'s error');
+      assert.equal((await (stores[1] as MemoryBlockStore).pgState('tv', pgForwarded)).appliedSeq, 2, 'the replica applied the write whose answer was lost');
+      assert.deepEqual(seen, [`request ${addresses.n1}->${addresses.n2}`, `answer ${addresses.n2}->${addresses.n1}`, `request ${addresses.n1}->${addresses.n2}`, `answer ${addresses.n2}->${addresses.n1}`]);
+      network.setFaults(null);
+    } finally {
+      for (const r of replicators) r.close();
+    }
+  });
 });
 
 describe('Replicator on the in-memory store, transport and clock', () => {
