@@ -12,15 +12,14 @@
  * call in flight per replica and mark, and which error object carries the core's answer.
  */
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
-import { PgCore, defaultCoreLimits, type ErrorCodeOut, type PeerMsg, type PgAction, type PgEvent, type PgPlacement } from '../core/index.js';
+import { defaultCoreLimits, type PgCore, type ErrorCodeOut, type PeerMsg, type PgAction, type PgEvent, type PgPlacement } from '../core/index.js';
 import type { TimerHandle } from '../clock.js';
 import { nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
-import type { PgState } from '../store/types.js';
 import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
 import { staleEpochError } from './admission.js';
 import type { CoreWrite, MarkCall, PgRuntime, PrimaryPg, WriteResult } from './pg-runtime.js';
-import { PgWorker, serverCoreLimits } from './pg-worker.js';
+import { PgWorker } from './pg-worker.js';
 
 /**
  * A primary's record is ticked this often while it serves an epoch. The core re-sends a mark the
@@ -52,19 +51,19 @@ export class PrimaryDrive extends PgWorker {
   private dieArmed = dieAfterForward;
 
   /**
-   * The PG's core record as primary at the epoch the shell peered (`Peering.primaryPg`; peering
-   * itself is not driven by the core yet): one record per PG (`PgRuntime.core`), told first what
-   * the store holds now (the replica path, catch-up and resync wrote it behind the core's back),
-   * then that it serves at `group.epoch` above `groupHighest` and every seq it gave before.
+   * The PG's core record as primary at the epoch the shell peered (`Peering.primaryPg`; the
+   * members' answers are not core events yet): one record per PG (`PgRuntime.core`, `core` here),
+   * which followed peering's pulls as its own store actions (no `restored` after peering), told
+   * that it serves at `group.epoch` above `groupHighest` and every seq it gave before —
+   * deposed at once when the store holds a newer epoch (`recorded`: a newer primary peered).
    */
-  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, st: PgState, held: readonly number[], groupHighest: number): PrimaryPg {
+  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, core: PgCore, recorded: number, groupHighest: number): PrimaryPg {
     const { pg, epoch } = group;
     const r = this.rt(`${volumeId}/${pg}`);
-    r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults, serverCoreLimits);
+    invariant(r.core === core, 'the primary serves with the PG\'s one record');
     const p = corePlacement(group, placement);
-    const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, runtime: r, marks: new Map(), catchUps: new Set(), handedBack: new Map() };
-    this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq });
-    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest });
+    const ppg: PrimaryPg = { volumeId, pg, epoch, core, runtime: r, marks: new Map(), catchUps: new Set(), handedBack: new Map() };
+    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest, recorded });
     // Without leases (static placements) the primary role alone lets it acknowledge.
     if (this.leases === null) this.run(ppg, null, { t: 'lease', epoch, valid: true });
     this.startTicks(ppg);
