@@ -262,12 +262,16 @@ export class Peering extends PgWorker {
       const started = (async (): Promise<PrimaryPg> => {
         await this.claim(volumeId, pg, epoch);
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
-        // The record followed the pulls (its own store actions); it reads the store again only if
-        // the shell wrote it behind its back meanwhile (a failed store action, a drop).
+        // The record followed the pulls (its own store actions): it takes the store's state only
+        // where the two differ (the shell wrote behind it — a drop, a failed store action — or
+        // writes of an older epoch are still landing).
         const core = await this.replicas.record(volumeId, pg, group);
-        const recorded = (await this.store.pgState(volumeId, pg)).epoch;
+        const st = await this.store.pgState(volumeId, pg);
+        const held = (await this.store.heldSeqs(volumeId, pg)).filter((s) => s > st.appliedSeq + 1);
+        const c = core.r;
+        const same = c.applied === st.appliedSeq && c.trimmedTo === Math.min(st.trimmedSeq, st.appliedSeq) && c.held.size === held.length && held.every((s) => c.held.has(s));
         // The core decides the first seq (above the group, this journal and every seq this process gave).
-        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, core, recorded, groupHighest);
+        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, core, { st, held: same ? null : held }, groupHighest);
         this.rt(key).serving = ppg;
         return ppg;
       })();

@@ -16,6 +16,7 @@ import { defaultCoreLimits, type PgCore, type ErrorCodeOut, type PeerMsg, type P
 import type { TimerHandle } from '../clock.js';
 import { nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
+import type { PgState } from '../store/types.js';
 import type { PlacementGroup, WriteConcern } from '../../proto/metadata-types.js';
 import { staleEpochError } from './admission.js';
 import type { CoreWrite, MarkCall, PgRuntime, PrimaryPg, WriteResult } from './pg-runtime.js';
@@ -53,17 +54,24 @@ export class PrimaryDrive extends PgWorker {
   /**
    * The PG's core record as primary at the epoch the shell peered (`Peering.primaryPg`; the
    * members' answers are not core events yet): one record per PG (`PgRuntime.core`, `core` here),
-   * which followed peering's pulls as its own store actions (no `restored` after peering), told
-   * that it serves at `group.epoch` above `groupHighest` and every seq it gave before —
-   * deposed at once when the store holds a newer epoch (`recorded`: a newer primary peered).
+   * which followed peering's pulls as its own store actions (no `restored` after peering unless
+   * `store.held` is given: the store's journal differs from the record's mirror, and the record
+   * takes it), told that it serves at `group.epoch` above `groupHighest` and every seq it gave
+   * before — deposed at once when the store holds a newer epoch (`store.st.epoch`: a newer
+   * primary peered this node).
    */
-  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, core: PgCore, recorded: number, groupHighest: number): PrimaryPg {
+  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, core: PgCore, store: { st: PgState; held: readonly number[] | null }, groupHighest: number): PrimaryPg {
     const { pg, epoch } = group;
+    const { st, held } = store;
     const r = this.rt(`${volumeId}/${pg}`);
     invariant(r.core === core, 'the primary serves with the PG\'s one record');
     const p = corePlacement(group, placement);
     const ppg: PrimaryPg = { volumeId, pg, epoch, core, runtime: r, marks: new Map(), catchUps: new Set(), handedBack: new Map() };
-    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest, recorded });
+    if (held !== null) {
+      this.log.debug({ volumeId, pg, epoch, mirror: core.r.applied, store: st.appliedSeq }, 'after peering the store differs from the record: restoring it');
+      this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq });
+    }
+    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest, recorded: st.epoch });
     // Without leases (static placements) the primary role alone lets it acknowledge.
     if (this.leases === null) this.run(ppg, null, { t: 'lease', epoch, valid: true });
     this.startTicks(ppg);

@@ -163,7 +163,11 @@ export class ReplicaDrive extends PgWorker {
     const held = r.coreBehind || st.appliedSeq > c.applied || maybeAhead || st.trimmedSeq > c.trimmedTo ? await this.heldAbove(volumeId, pg, st.appliedSeq) : [];
     if (r.coreBehind || st.appliedSeq > c.applied || held.some((s) => !c.held.has(s) && s > c.applied) || st.trimmedSeq > c.trimmedTo) {
       r.coreBehind = false;
-      invariant(r.core.step({ t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq }).length === 0, 'a replica\'s record restores without actions');
+      // A primary of an older placement on the record learns it is deposed: what waits is answered.
+      for (const a of r.core.step({ t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq })) {
+        invariant(a.t === 'answer', `a record restores with answers only, not ${a.t}`);
+        this.drive.answerFromReplicaPath(r, a);
+      }
     }
     return r.core;
   }
