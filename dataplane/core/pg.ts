@@ -43,6 +43,8 @@ function dispatch(c: PgRecord, ev: PgEvent, out: PgAction[]): void {
     case 'markRefused': primary.onMarkRefused(c, ev.epoch, out); return;
     case 'storeFailed': onStoreFailed(c, ev.token, out); return;
     case 'peeredByShell': primary.onPeeredByShell(c, ev, out); return;
+    case 'peeringPulled': primary.onPeeringPulled(c, ev, out); return;
+    case 'peeringNoop': primary.onPeeringNoop(c, ev, out); return;
     case 'restored': onRestored(c, ev, out); return;
     case 'replicaByShell': onReplicaByShell(c, ev.p, ev.recorded, out); return;
     case 'tick': onTick(c, out); return;

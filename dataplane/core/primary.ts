@@ -323,7 +323,7 @@ export function onOwnStoreFailed(c: PgRecord, seq: number, out: PgAction[]): voi
  * peered again) keeps the writes waiting and what it knows of each replica: they belong to the
  * same epoch.
  */
-export function onPeeredByShell(c: PgRecord, ev: { p: PgPlacement; groupHighest: number }, out: PgAction[]): void {
+export function onPeeredByShell(c: PgRecord, ev: { p: PgPlacement; groupHighest: number; recorded?: number }, out: PgAction[]): void {
   invariant(ev.p.primary === c.self, 'only the placement\'s primary serves writes');
   if (c.placement !== null && ev.p.epoch < c.placement.epoch) return;
   const again = c.role === 'primary' && c.placement?.epoch === ev.p.epoch && c.phase !== 'fenced';
@@ -336,10 +336,35 @@ export function onPeeredByShell(c: PgRecord, ev: { p: PgPlacement; groupHighest:
     c.replicaApplied.clear();
     c.outOfSync.clear();
   }
-  raiseEpoch(c, ev.p.epoch, out);
+  // The store may hold a newer epoch (a newer primary peered this node meanwhile): deposed at once.
+  raiseEpoch(c, Math.max(ev.p.epoch, ev.recorded ?? 0), out);
   if (c.epoch > ev.p.epoch) { fence(c, out); return; }
   c.nextSeq = Math.max(ev.groupHighest, highest(c), c.lastAssigned) + 1;
   setPhase(c, 'active');
+}
+
+/**
+ * A batch the shell's own peering as the new primary fetched from a member (or a full copy's
+ * watermark, or a noop the plan asked for): refused once the record or the store has seen an
+ * epoch newer than the peering's (a newer primary peered this node: these entries may be ones it
+ * did not count); else stored synced — the entries above the mirror's watermark it does not hold,
+ * the full copy when it moves the watermark — as `takeFill` does for the core's own peering. The
+ * record first rises to the peering's epoch (recorded, as `onClaimed` does): a primary of an
+ * older epoch on it is fenced before the pulled seqs are mirrored, so none of its writes can take
+ * one of them. Role and phase are otherwise untouched: `peeredByShell` ends the shell's peering.
+ */
+export function onPeeringPulled(c: PgRecord, ev: { epoch: number; recorded: number; fill: JournalFill }, out: PgAction[]): void {
+  raiseEpoch(c, Math.max(ev.recorded, ev.epoch), out);
+  if (staleEpoch(c, ev.epoch) !== null) return;
+  const full = ev.fill.full !== null && ev.fill.full.applied > c.applied ? ev.fill.full : null;
+  const above = full?.applied ?? c.applied;
+  const entries = ev.fill.entries.filter((e) => e.seq > above && !c.held.has(e.seq));
+  storeAction(c, out, entries, full, true, { kind: 'none' });
+}
+
+/** The plan found `seq` held by no member (its writer died before it landed): a noop there, admitted as a pull is. */
+export function onPeeringNoop(c: PgRecord, ev: { epoch: number; recorded: number; seq: number }, out: PgAction[]): void {
+  onPeeringPulled(c, { epoch: ev.epoch, recorded: ev.recorded, fill: { entries: [{ seq: ev.seq, epoch: ev.epoch, block: 0, value: null }], full: null } }, out);
 }
 
 export function primaryTick(c: PgRecord, out: PgAction[]): void {

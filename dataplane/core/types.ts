@@ -111,7 +111,19 @@ export type PgEvent =
    * `groupHighest` (the highest seq any member holds) and above every seq this record assigned
    * (the shell keeps one record per PG for the process's life, so that covers earlier epochs).
    */
-  | { t: 'peeredByShell'; p: PgPlacement; groupHighest: number }
+  | { t: 'peeredByShell'; p: PgPlacement; groupHighest: number; recorded?: number }
+  /**
+   * The shell, peering as the new primary at `epoch` by itself (the members' answers and the
+   * plan's moves are not core events yet), fetched this from a member's journal (`fill.entries`),
+   * or copied the member's blocks in full and asks to move the watermark (`fill.full`, its blocks
+   * written by the shell). `recorded`: the epoch the store holds (a newer primary may have peered
+   * meanwhile: the record rises to it and the batch is refused). The core chooses what is stored
+   * (entries above the mirror's watermark and not held; a full copy only when it moves the
+   * watermark), so its mirror of the journal follows the store with no `restored` after peering.
+   */
+  | { t: 'peeringPulled'; epoch: number; recorded: number; fill: JournalFill }
+  /** The same peering's plan found `seq` held by no member: a noop entry there, synced (refused as a pull is). */
+  | { t: 'peeringNoop'; epoch: number; recorded: number; seq: number }
   /**
    * The shell wrote the local store itself (its replica path, catch-up, full resync or the drop
    * of a stale copy are not driven by the core yet): this is what the store holds now. The mirror

@@ -34,6 +34,17 @@ export const rejoinRetryMs = 500;
 /** Peering pulls and fills holes for at most this many rounds before it gives up (and is retried). */
 const peeringPullRounds = 8;
 
+/** A full copy's end: the source's watermark from before the copy, and the drop of what it no longer has plus the watermark move (I/O). */
+interface FullCopy { applied: number; run: (upto: number) => Promise<void> }
+
+/** How a catch-up's fetched batches and full copy land on the PG's core record: as its replica, or as its new primary peering. */
+interface Landing {
+  /** A fetched journal batch (`ops`), or a full copy's end (`full`): an event on the record, its store action carried out. */
+  fetched(ops: BlockOp[], full: FullCopy | null): Promise<void>;
+  /** The epoch check of a full copy's batch of blocks (written by the shell): throws when the record refuses the copy's epoch. */
+  admitBlocks(): Promise<void>;
+}
+
 export class Peering extends PgWorker {
   /** What the hand-back of a replaced copy needs (handback.ts). */
   private readonly handBacks: HandBackDeps;
@@ -251,10 +262,16 @@ export class Peering extends PgWorker {
       const started = (async (): Promise<PrimaryPg> => {
         await this.claim(volumeId, pg, epoch);
         const groupHighest = await this.peerAsPrimary(volumeId, pg, epoch, group, placement);
+        // The record followed the pulls (its own store actions): it takes the store's state only
+        // where the two differ (the shell wrote behind it — a drop, a failed store action — or
+        // writes of an older epoch are still landing).
+        const core = await this.replicas.record(volumeId, pg, group);
         const st = await this.store.pgState(volumeId, pg);
         const held = (await this.store.heldSeqs(volumeId, pg)).filter((s) => s > st.appliedSeq + 1);
+        const c = core.r;
+        const same = c.applied === st.appliedSeq && c.trimmedTo === Math.min(st.trimmedSeq, st.appliedSeq) && c.held.size === held.length && held.every((s) => c.held.has(s));
         // The core decides the first seq (above the group, this journal and every seq this process gave).
-        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, st, held, groupHighest);
+        const ppg = this.drive.newPrimaryPg(volumeId, group, placement, core, { st, held: same ? null : held }, groupHighest);
         this.rt(key).serving = ppg;
         return ppg;
       })();
@@ -340,11 +357,11 @@ export class Peering extends PgWorker {
     for (;;) {
       const move = nextPeeringMove(plan, now.appliedSeq, this.rt(`${volumeId}/${pg}`).catchingUp);
       switch (move.t) {
-        case 'pull': await this.pullForPeering(volumeId, pg, addressOf(move.from), epoch); break;
+        case 'pull': await this.pullForPeering(volumeId, pg, group, move.from, addressOf(move.from)); break;
         case 'probe': peeringProbed(plan, move.seq, await this.anyHolds(plan.reached.map((a) => ({ address: addressOf(a.id) })), volumeId, pg, move.seq, epoch)); break;
         case 'wait': await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, gapGraceMs); }); break;
         case 'noop':
-          await this.store.write({ kind: 'noop', address: { volumeId, inode: 0, blockNo: 0 }, pg, seq: move.seq, epoch }, { sync: true, onlyIfNewer: true });
+          await this.noopForPeering(volumeId, pg, group, move.seq);
           this.log.warn({ volumeId, pg, epoch, seq: move.seq }, 'peering: no member holds this seq; recorded a noop');
           break;
         case 'fail':
@@ -385,29 +402,67 @@ export class Peering extends PgWorker {
    * batch is a `msg journal` on the PG's record, and so is a full copy's watermark.
    */
   async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
-    return this.pull(volumeId, pg, primary, epoch, true, (ops) => this.fetchedAsReplica(volumeId, pg, epoch, ops, null));
+    return this.pull(volumeId, pg, primary, epoch, {
+      fetched: (ops, full) => this.fetchedAsReplica(volumeId, pg, epoch, ops, full),
+      admitBlocks: async () => {
+        const refusal = admitReplicaOp((await this.openAsReplica(volumeId, pg, epoch)).core.r, epoch);
+        if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
+      },
+    });
   }
 
   /**
-   * Peering's pull from a replica that holds entries this new primary lacks: its store writes
-   * are still the shell's (peering is not driven by the core yet; the record is told what the
-   * store holds before it serves, `restored`).
+   * Peering's pull from member `from` (at `source`) that holds entries this new primary of
+   * `group` lacks: each fetched batch, a full copy's watermark, and its blocks' epoch check are
+   * the PG's core record's (`peeringPulled`), as for a replica's catch-up.
    */
-  private pullForPeering(volumeId: string, pg: number, source: string, epoch: number): Promise<number> {
-    return this.pull(volumeId, pg, source, epoch, false, (ops) => this.tracked(`${volumeId}/${pg}`, async () => {
-      // A newer primary peered while we fetched: these entries may be ones it did not count.
-      const known = (await this.store.pgState(volumeId, pg)).epoch;
-      const refusal = admitReplicaOp({ self: this.nodeId, epoch: known, faults: this.coreFaults, placement: null }, epoch);
-      if (refusal !== null) throw staleEpochError(volumeId, pg, epoch, known);
-      await this.store.writeBatch(ops, { sync: true, onlyIfNewer: true });
-    }));
+  private pullForPeering(volumeId: string, pg: number, group: PlacementGroup, from: string, source: string): Promise<number> {
+    const epoch = group.epoch;
+    return this.pull(volumeId, pg, source, epoch, {
+      fetched: (ops, full) => this.fetchedAsPrimary(volumeId, pg, group, from, ops, full),
+      admitBlocks: async () => {
+        const refusal = admitReplicaOp((await this.replicas.record(volumeId, pg, group)).r, epoch);
+        if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
+      },
+    });
   }
 
   /**
-   * The fetch loop of a catch-up (`apply`: how a fetched batch lands); a trimmed journal is copied
-   * in full once (`asReplica`: through the PG's core record, else by the shell as before).
+   * A batch the new primary of `group` fetched from member `from` (`ops`), or a full copy's end
+   * (`full`), as a `peeringPulled` event on the PG's core record: the core refuses it once a newer
+   * primary peered this node (the store's epoch is newer) and chooses what is stored; the shell
+   * writes exactly that. Tracked, like a replica's catch-up batch.
    */
-  private async pull(volumeId: string, pg: number, source: string, epoch: number, asReplica: boolean, apply: (ops: BlockOp[]) => Promise<void>): Promise<number> {
+  private fetchedAsPrimary(volumeId: string, pg: number, group: PlacementGroup, from: string, ops: BlockOp[], full: FullCopy | null): Promise<void> {
+    const epoch = group.epoch;
+    return this.tracked(`${volumeId}/${pg}`, async () => {
+      const ctx = await this.replicas.openForPeering(volumeId, pg, group, from);
+      if (full !== null) ctx.full = full.run;
+      const recorded = (await this.store.pgState(volumeId, pg)).epoch;
+      const entries = ops.map((op) => ({ seq: op.seq, epoch: op.epoch, block: op.address.blockNo, value: op.kind === 'noop' ? null : op.kind }));
+      await this.replicas.stepPeering(ctx, { t: 'peeringPulled', epoch, recorded, fill: { entries, full: full === null ? null : { blocks: [], applied: full.applied } } }, ops);
+      if (ctx.stores === 0) throw staleEpochError(volumeId, pg, epoch, Math.max(recorded, ctx.core.r.epoch));
+    });
+  }
+
+  /** The noop the peering plan asks for at `seq` (no member holds it), as a `peeringNoop` on the PG's record. */
+  private noopForPeering(volumeId: string, pg: number, group: PlacementGroup, seq: number): Promise<void> {
+    const epoch = group.epoch;
+    return this.tracked(`${volumeId}/${pg}`, async () => {
+      const ctx = await this.replicas.openForPeering(volumeId, pg, group, this.nodeId);
+      const recorded = (await this.store.pgState(volumeId, pg)).epoch;
+      const op: BlockOp = { kind: 'noop', address: { volumeId, inode: 0, blockNo: 0 }, pg, seq, epoch };
+      await this.replicas.stepPeering(ctx, { t: 'peeringNoop', epoch, recorded, seq }, [op]);
+      if (ctx.stores === 0) throw staleEpochError(volumeId, pg, epoch, Math.max(recorded, ctx.core.r.epoch));
+    });
+  }
+
+  /**
+   * The fetch loop of a catch-up (`landing`: how a fetched batch and a full copy land on the PG's
+   * core record — as its replica or as its new primary peering); a trimmed journal is copied in
+   * full once.
+   */
+  private async pull(volumeId: string, pg: number, source: string, epoch: number, landing: Landing): Promise<number> {
     const key = `${volumeId}/${pg}`;
     if (await this.staleCopy(volumeId, pg, epoch)) throw this.rejoiningError(volumeId, pg);
     if (this.rt(key).catchingUp) return (await this.store.pgState(volumeId, pg)).appliedSeq;
@@ -422,7 +477,7 @@ export class Peering extends PgWorker {
         } catch (err) {
           if (!isGalleonError(err, 'OUT_OF_RANGE') || catchUpTrimmed(resynced) === 'fail') throw err;
           resynced = true;
-          await this.resync(volumeId, pg, source, epoch, asReplica);
+          await this.resync(volumeId, pg, source, epoch, landing);
           continue;
         }
         const ops: BlockOp[] = frames.map(({ meta, data }) => {
@@ -431,7 +486,7 @@ export class Peering extends PgWorker {
           return meta.kind === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: meta.kind };
         });
         if (catchUpAfterFetch(ops.length, st.appliedSeq, null) === 'done') return st.appliedSeq;
-        await apply(ops);
+        await landing.fetched(ops, null);
         const after = await this.store.pgState(volumeId, pg);
         this.log.info({ volumeId, pg, from: st.appliedSeq, to: after.appliedSeq, entries: ops.length }, 'caught up from the primary journal');
         invariant(after.appliedSeq >= st.appliedSeq, 'the watermark never goes back');
@@ -449,7 +504,7 @@ export class Peering extends PgWorker {
    * chooses what is stored. Tracked, so a peering at a newer epoch waits for a batch admitted
    * before it and every later one sees that epoch.
    */
-  private fetchedAsReplica(volumeId: string, pg: number, epoch: number, ops: BlockOp[], full: { applied: number; run: (upto: number) => Promise<void> } | null): Promise<void> {
+  private fetchedAsReplica(volumeId: string, pg: number, epoch: number, ops: BlockOp[], full: FullCopy | null): Promise<void> {
     return this.tracked(`${volumeId}/${pg}`, async () => {
       const ctx = await this.openAsReplica(volumeId, pg, epoch);
       if (full !== null) ctx.full = full.run;
@@ -483,7 +538,7 @@ export class Peering extends PgWorker {
    * behind the new primary's back: its blocks replaced the new primary's writes and its watermark
    * covered seqs the new primary gave to other writes — a divergent replica).
    */
-  private async resync(volumeId: string, pg: number, primary: string, epoch: number, asReplica: boolean): Promise<void> {
+  private async resync(volumeId: string, pg: number, primary: string, epoch: number, landing: Landing): Promise<void> {
     const { appliedSeq, frames } = await this.peers.fetchPgBlocks(primary, volumeId, pg, epoch);
     const seen = new Set<string>();
     let batch: { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[] = [];
@@ -494,9 +549,9 @@ export class Peering extends PgWorker {
       if (meta.kept === true) kept++;
       else { seen.add(`${meta.inode}/${meta.blockNo}`); copied++; }
       batch.push({ address, meta, data });
-      if (batch.length >= resyncBatchBlocks) { await this.resyncBatch(volumeId, pg, epoch, batch, asReplica); batch = []; }
+      if (batch.length >= resyncBatchBlocks) { await this.resyncBatch(volumeId, pg, batch, landing); batch = []; }
     }
-    await this.resyncBatch(volumeId, pg, epoch, batch, asReplica);
+    await this.resyncBatch(volumeId, pg, batch, landing);
     let dropped = 0;
     const dropAndMove = async (upto: number): Promise<void> => {
       for await (const { address, seq } of this.store.iterateAddresses({ volumeId, pg })) {
@@ -506,20 +561,15 @@ export class Peering extends PgWorker {
       }
       await this.store.completeResync(volumeId, pg, upto);
     };
-    if (asReplica) await this.fetchedAsReplica(volumeId, pg, epoch, [], { applied: appliedSeq, run: dropAndMove });
-    else await dropAndMove(appliedSeq); // a new primary copying from a replica during its peering (not a core event yet)
+    await landing.fetched([], { applied: appliedSeq, run: dropAndMove });
     this.log.warn({ volumeId, pg, primary, copied, kept, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
   }
 
-  /** One batch of a full copy's frames; as a replica, written only while the PG's record admits `epoch`. */
-  private resyncBatch(volumeId: string, pg: number, epoch: number, batch: readonly { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[], asReplica: boolean): Promise<void> {
+  /** One batch of a full copy's frames, written only while the PG's record admits the copy's epoch (`landing.admitBlocks`). */
+  private resyncBatch(volumeId: string, pg: number, batch: readonly { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[], landing: Landing): Promise<void> {
     if (batch.length === 0) return Promise.resolve();
     return this.tracked(`${volumeId}/${pg}`, async () => {
-      if (asReplica) {
-        const ctx = await this.openAsReplica(volumeId, pg, epoch);
-        const refusal = admitReplicaOp(ctx.core.r, epoch);
-        if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
-      }
+      await landing.admitBlocks();
       await Promise.all(batch.map(({ address, meta, data }) => storeResyncFrame(this.store, address, pg, meta, data)));
     });
   }

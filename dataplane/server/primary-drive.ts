@@ -12,7 +12,7 @@
  * call in flight per replica and mark, and which error object carries the core's answer.
  */
 import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
-import { PgCore, defaultCoreLimits, type ErrorCodeOut, type PeerMsg, type PgAction, type PgEvent, type PgPlacement } from '../core/index.js';
+import { defaultCoreLimits, type PgCore, type ErrorCodeOut, type PeerMsg, type PgAction, type PgEvent, type PgPlacement } from '../core/index.js';
 import type { TimerHandle } from '../clock.js';
 import { nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
@@ -52,19 +52,26 @@ export class PrimaryDrive extends PgWorker {
   private dieArmed = dieAfterForward;
 
   /**
-   * The PG's core record as primary at the epoch the shell peered (`Peering.primaryPg`; peering
-   * itself is not driven by the core yet): one record per PG (`PgRuntime.core`), told first what
-   * the store holds now (the replica path, catch-up and resync wrote it behind the core's back),
-   * then that it serves at `group.epoch` above `groupHighest` and every seq it gave before.
+   * The PG's core record as primary at the epoch the shell peered (`Peering.primaryPg`; the
+   * members' answers are not core events yet): one record per PG (`PgRuntime.core`, `core` here),
+   * which followed peering's pulls as its own store actions (no `restored` after peering unless
+   * `store.held` is given: the store's journal differs from the record's mirror, and the record
+   * takes it), told that it serves at `group.epoch` above `groupHighest` and every seq it gave
+   * before — deposed at once when the store holds a newer epoch (`store.st.epoch`: a newer
+   * primary peered this node).
    */
-  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, st: PgState, held: readonly number[], groupHighest: number): PrimaryPg {
+  newPrimaryPg(volumeId: string, group: PlacementGroup, placement: VolumePlacement, core: PgCore, store: { st: PgState; held: readonly number[] | null }, groupHighest: number): PrimaryPg {
     const { pg, epoch } = group;
+    const { st, held } = store;
     const r = this.rt(`${volumeId}/${pg}`);
-    r.core ??= new PgCore(this.nodeId, { epoch: st.epoch, applied: st.appliedSeq, trimmedTo: Math.min(st.trimmedSeq, st.appliedSeq), held }, this.coreFaults, this.coreLimits);
+    invariant(r.core === core, 'the primary serves with the PG\'s one record');
     const p = corePlacement(group, placement);
-    const ppg: PrimaryPg = { volumeId, pg, epoch, core: r.core, runtime: r, marks: new Map(), catchUps: new Set(), handedBack: new Map() };
-    this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq });
-    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest });
+    const ppg: PrimaryPg = { volumeId, pg, epoch, core, runtime: r, marks: new Map(), catchUps: new Set(), handedBack: new Map() };
+    if (held !== null) {
+      this.log.debug({ volumeId, pg, epoch, mirror: core.r.applied, store: st.appliedSeq }, 'after peering the store differs from the record: restoring it');
+      this.run(ppg, null, { t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq });
+    }
+    this.run(ppg, null, { t: 'peeredByShell', p, groupHighest, recorded: st.epoch });
     // Without leases (static placements) the primary role alone lets it acknowledge.
     if (this.leases === null) this.run(ppg, null, { t: 'lease', epoch, valid: true });
     this.startTicks(ppg);

@@ -9,7 +9,7 @@
  */
 import { invariant } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
-import { PgCore, type PeerMsg, type PgAction } from '../core/index.js';
+import { PgCore, type PeerMsg, type PgAction, type PgEvent } from '../core/index.js';
 import type { VolumePlacement } from '../placement.js';
 import type { BlockOp } from '../store/types.js';
 import { corePlacement, type PrimaryDrive } from './primary-drive.js';
@@ -50,6 +50,30 @@ export class ReplicaDrive extends PgWorker {
     const ctx: ReplicaCtx = { volumeId, pg, core, from: group.primary, results: new Map(), pull: false, stores: 0 };
     await this.carryOut(ctx, core.step({ t: 'replicaByShell', p: corePlacement(group, placement), recorded: view.epoch }), []);
     return ctx;
+  }
+
+  /**
+   * The PG's record for the shell's own peering as the new primary of `group` (`Peering.peerAsPrimary`):
+   * true to the store as for `open`, its role untouched (`peeredByShell` ends the peering); the
+   * context a batch pulled from member `from`, or a noop, is stepped in (`stepPeering`).
+   */
+  async openForPeering(volumeId: string, pg: number, group: PlacementGroup, from: string): Promise<ReplicaCtx> {
+    const core = await this.record(volumeId, pg, group);
+    return { volumeId, pg, core, from, results: new Map(), pull: false, stores: 0 };
+  }
+
+  /** The PG's one record, true to the store (`replicaCore`), at the newest epoch the shell holds for `group`. */
+  async record(volumeId: string, pg: number, group: PlacementGroup): Promise<PgCore> {
+    return this.replicaCore(volumeId, pg, (await this.gate.view(volumeId, group)).epoch);
+  }
+
+  /**
+   * A batch the new primary's peering pulled, or the noop its plan asked for, stepped on the
+   * context's record: the core chooses what is stored (none when a newer epoch came meanwhile),
+   * and its `store` action is carried out as a replica's is (`ops`: what the shell fetched or built).
+   */
+  async stepPeering(ctx: ReplicaCtx, ev: Extract<PgEvent, { t: 'peeringPulled' } | { t: 'peeringNoop' }>, ops: readonly BlockOp[]): Promise<void> {
+    await this.carryOut(ctx, ctx.core.step(ev), ops);
   }
 
   /** Steps a message from the primary on the context's record and carries out what comes back. */
@@ -118,9 +142,10 @@ export class ReplicaDrive extends PgWorker {
   /**
    * The PG's one core record (`PgRuntime.core`, shared with the primary path), true to the store:
    * rebuilt from it when missing or when it holds an epoch the shell lowered (a forged one), told
-   * what the store holds (`restored`) when the shell wrote the store behind it (peering's pulls as
-   * primary, a drop: the store is ahead of the mirror, or `coreBehind`). A store behind the mirror
-   * is only store actions still running.
+   * what the store holds (`restored`) when the shell wrote the store behind it (a drop, a failed
+   * store action: `coreBehind`; or the store is ahead of the mirror). Peering's pulls as primary
+   * are the record's own store actions (`stepPeering`): after them it is not restored. A store
+   * behind the mirror is only store actions still running.
    */
   private async replicaCore(volumeId: string, pg: number, recorded: number): Promise<PgCore> {
     const r = this.rt(`${volumeId}/${pg}`);
@@ -138,7 +163,11 @@ export class ReplicaDrive extends PgWorker {
     const held = r.coreBehind || st.appliedSeq > c.applied || maybeAhead || st.trimmedSeq > c.trimmedTo ? await this.heldAbove(volumeId, pg, st.appliedSeq) : [];
     if (r.coreBehind || st.appliedSeq > c.applied || held.some((s) => !c.held.has(s) && s > c.applied) || st.trimmedSeq > c.trimmedTo) {
       r.coreBehind = false;
-      invariant(r.core.step({ t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq }).length === 0, 'a replica\'s record restores without actions');
+      // A primary of an older placement on the record learns it is deposed: what waits is answered.
+      for (const a of r.core.step({ t: 'restored', epoch: st.epoch, applied: st.appliedSeq, held, trimmedTo: st.trimmedSeq })) {
+        invariant(a.t === 'answer', `a record restores with answers only, not ${a.t}`);
+        this.drive.answerFromReplicaPath(r, a);
+      }
     }
     return r.core;
   }

@@ -365,4 +365,67 @@ describe('dataplane/core: PgCore', () => {
       assert.equal(core.r.applied, 8);
     });
   });
+
+  describe('the new primary\'s peering as the shell drives it (peeringPulled, peeringNoop, then peeredByShell)', () => {
+    const pulled = (epoch: number, recorded: number, seqs: number[], full: { applied: number } | null = null): PgEvent => ({
+      t: 'peeringPulled', epoch, recorded, fill: { entries: seqs.map((seq) => ({ seq, epoch: 1, block: seq, value: `v${seq}` })), full: full === null ? null : { blocks: [], applied: full.applied } },
+    });
+
+    it('a pulled batch stores, synced, only the entries above the watermark and not held; the mirror follows and the first seq goes above it with no restore', () => {
+      const core = new PgCore('a', { epoch: 1, applied: 1, trimmedTo: 0, held: [4] });
+      const out = core.step(pulled(2, 1, [1, 2, 3, 4, 5]));
+      const [st] = of(out, 'store');
+      assert.deepEqual([st?.entries.map((e) => e.seq), st?.entries.map((e) => e.epoch), st?.sync, st?.full], [[2, 3, 5], [1, 1, 1], true, null]);
+      assert.deepEqual([core.r.applied, [...core.r.held]], [5, []]);
+      assert.deepEqual(stored(core, out), [], 'a peering pull answers nobody');
+      assert.equal(core.r.role, 'none', 'the role waits for the end of peering');
+      core.step({ t: 'peeredByShell', p: placement(2, 'a'), groupHighest: 5, recorded: 2 });
+      core.step({ t: 'lease', epoch: 2, valid: true });
+      assert.equal(of(core.step(write(1, 'acknowledged', 2)), 'store')[0]?.entries[0]?.seq, 6);
+    });
+
+    it('the noop the plan asks for is a synced noop entry at the peering\'s epoch; a held seq gets none', () => {
+      const core = new PgCore('a', { epoch: 2, applied: 3, trimmedTo: 0, held: [5] });
+      const [st] = of(core.step({ t: 'peeringNoop', epoch: 2, recorded: 2, seq: 4 }), 'store');
+      assert.deepEqual([st?.entries, st?.sync], [[{ seq: 4, epoch: 2, block: 0, value: null }], true]);
+      assert.equal(core.r.applied, 5);
+      assert.deepEqual(of(core.step({ t: 'peeringNoop', epoch: 2, recorded: 2, seq: 5 }), 'store')[0]?.entries, []);
+    });
+
+    it('a full copy moves the watermark only when it is ahead; entries at or below it are not stored', () => {
+      const core = new PgCore('a', { epoch: 1, applied: 1, trimmedTo: 0, held: [9] });
+      const [st] = of(core.step(pulled(2, 1, [5, 6, 7], { applied: 6 })), 'store');
+      assert.deepEqual([st?.full?.applied, st?.entries.map((e) => e.seq)], [6, [7]]);
+      assert.deepEqual([core.r.applied, core.r.trimmedTo, [...core.r.held]], [7, 6, [9]]);
+      assert.equal(of(core.step(pulled(2, 1, [], { applied: 4 })), 'store')[0]?.full, null, 'a copy behind the watermark moves nothing');
+    });
+
+    it('once the store holds a newer epoch (a newer primary peered this node) a pull or noop stores nothing, and a primary of an older epoch is fenced', () => {
+      const core = shellPeered(0);
+      core.step(write(1, 'durable', 3));
+      const out = core.step(pulled(4, 5, [5, 6]));
+      assert.deepEqual(of(out, 'store'), []);
+      assert.deepEqual(of(out, 'epoch'), [{ t: 'epoch', epoch: 5 }]);
+      assert.deepEqual(of(out, 'answer').map((a) => (a.ok ? 'ok' : a.code)), ['STALE_EPOCH']);
+      assert.deepEqual(core.step({ t: 'peeringNoop', epoch: 4, recorded: 5, seq: 6 }), []);
+      assert.deepEqual([core.r.applied, [...core.r.held]], [5, []], 'only the primary\'s own write (seq 5) is mirrored');
+    });
+
+    it('the first pull fences a primary of an older epoch on the record (its waiting writes fail) before the pulled seqs are mirrored', () => {
+      const core = shellPeered(0);
+      core.step(write(1, 'durable', 3));
+      const out = core.step(pulled(4, 3, [6, 7]));
+      assert.deepEqual(out.filter((a) => a.t !== 'store' && a.t !== 'answer'), [{ t: 'epoch', epoch: 4 }]);
+      assert.deepEqual(of(out, 'answer').map((a) => (a.ok ? 'ok' : a.code)), ['STALE_EPOCH']);
+      assert.deepEqual([core.r.phase, of(out, 'store')[0]?.entries.map((e) => e.seq)], ['fenced', [6, 7]]);
+      const [refused] = of(core.step(write(2, 'acknowledged', 3)), 'answer');
+      assert.equal(refused?.ok === false ? refused.code : 'ok', 'STALE_EPOCH');
+    });
+
+    it('peeredByShell with a newer epoch in the store is deposed at once', () => {
+      const core = new PgCore('a', { epoch: 2, applied: 0, trimmedTo: 0, held: [] });
+      core.step({ t: 'peeredByShell', p: placement(2, 'a'), groupHighest: 0, recorded: 3 });
+      assert.deepEqual([core.r.phase, core.r.epoch], ['fenced', 3]);
+    });
+  });
 });

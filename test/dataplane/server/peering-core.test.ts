@@ -5,13 +5,40 @@
  * members that do not answer, and seqs nobody holds, are left behind).
  */
 import assert from 'node:assert/strict';
+import { PgCore, type PgAction, type PgEvent } from '../../../dataplane/core/index.js';
 import type { BlockAddress } from '../../../dataplane/store/types.js';
 import { pattern } from '../helpers.js';
 import { MemoryWorld, pg } from './memory-world.js';
 
+interface Watch { events: PgEvent[]; stores: Extract<PgAction, { t: 'store' }>[] }
+
+/**
+ * Every event stepped on node `self`'s core records, and the store actions they returned: an
+ * observer wrapped around the real `PgCore.step` (undone by the returned function).
+ */
+function watchCore(self: string): { seen: Watch; stop: () => void } {
+  const proto = PgCore.prototype as { step: (this: PgCore, ev: PgEvent) => PgAction[] };
+  const original = proto.step;
+  const seen: Watch = { events: [], stores: [] };
+  proto.step = function step(this: PgCore, ev: PgEvent): PgAction[] {
+    const out = original.call(this, ev);
+    if (this.r.self === self) {
+      seen.events.push(ev);
+      for (const a of out) if (a.t === 'store') seen.stores.push(a);
+    }
+    return out;
+  };
+  return { seen, stop: () => { proto.step = original; } };
+}
+
 describe('peering as a new primary follows the core\'s plan', () => {
   const mw = new MemoryWorld('pp', 7200);
-  afterEach(() => mw.close());
+  let stopWatch: (() => void) | undefined;
+  afterEach(() => {
+    stopWatch?.();
+    stopWatch = undefined;
+    mw.close();
+  });
   const { volumeId } = mw;
 
   it('pulls what the most complete member holds, then assigns above the group\'s highest seq', async () => {
@@ -46,5 +73,53 @@ describe('peering as a new primary follows the core\'s plan', () => {
     assert.deepEqual([w.seq, w.epoch], [4, 2]);
     assert.deepEqual((await stores.n3.read(b)).data, pattern(3, 64), 'the held seq above the hole was pulled too');
     assert.equal((await stores.n3.pgState(volumeId, pg)).appliedSeq, 1, 'the hole at seq 2 stays: static placements leave it');
+  });
+
+  it('each batch pulled from a member is a core event whose store action the shell writes: the record follows the store with no restore after peering', async () => {
+    const { stores, reps, sources } = await mw.start();
+    const [a, b, c, d] = mw.blocks(4) as [BlockAddress, BlockAddress, BlockAddress, BlockAddress];
+    for (const [seq, addr] of [[1, a], [2, b], [3, c]] as const) {
+      for (const s of seq === 1 ? [stores.n2, stores.n3] : [stores.n2]) {
+        await s.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 64) }, { sync: true });
+      }
+    }
+    const p2 = mw.placement(2, 'n3', ['n2', 'n3']);
+    sources.n2.set(p2);
+    sources.n3.set(p2);
+    const watch = watchCore('n3');
+    stopWatch = watch.stop;
+    const w = await reps.n3.primaryWrite(d, pattern(9, 64), 2, 'replicated');
+    assert.equal(w.seq, 4);
+    const pulls = watch.seen.events.filter((e): e is Extract<PgEvent, { t: 'peeringPulled' }> => e.t === 'peeringPulled');
+    assert.deepEqual(pulls.map((e) => [e.epoch, e.fill.entries.map((x) => x.seq)]), [[2, [2, 3]]], 'the batch fetched from n2 is an event on n3\'s record');
+    assert.deepEqual(watch.seen.stores[0]?.entries.map((x) => [x.seq, x.epoch]), [[2, 1], [3, 1]], 'the core named what the shell wrote');
+    assert.deepEqual(watch.seen.events.filter((e) => e.t === 'restored'), [], 'no restore: the record followed its own store actions');
+    const kinds = watch.seen.events.map((e) => e.t);
+    assert.ok(kinds.indexOf('peeringPulled') < kinds.indexOf('peeredByShell'));
+    assert.equal(reps.n3.coreRecord(volumeId, pg)?.applied, (await stores.n3.pgState(volumeId, pg)).appliedSeq);
+    for (const [addr, seq] of [[b, 2], [c, 3]] as const) assert.deepEqual((await stores.n3.read(addr)).data, pattern(seq, 64));
+  });
+
+  it('a member trimmed past this node\'s watermark is copied in full: the copy\'s watermark is the core\'s store action, and the first seq goes above it', async () => {
+    const { stores, reps, sources } = await mw.start();
+    const [a, b, c, d] = mw.blocks(4) as [BlockAddress, BlockAddress, BlockAddress, BlockAddress];
+    for (const [seq, addr] of [[1, a], [2, b], [3, c]] as const) {
+      for (const s of seq === 1 ? [stores.n2, stores.n3] : [stores.n2]) {
+        await s.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 64) }, { sync: true });
+      }
+    }
+    await stores.n2.trimJournal(volumeId, pg, 3);
+    const p2 = mw.placement(2, 'n3', ['n2', 'n3']);
+    sources.n2.set(p2);
+    sources.n3.set(p2);
+    const watch = watchCore('n3');
+    stopWatch = watch.stop;
+    const w = await reps.n3.primaryWrite(d, pattern(9, 64), 2, 'acknowledged');
+    assert.equal(w.seq, 4, 'above the copied watermark');
+    const full = watch.seen.stores.find((s) => s.full !== null);
+    assert.equal(full?.full?.applied, 3, 'the full copy\'s watermark is a store action of n3\'s record');
+    assert.deepEqual(watch.seen.events.filter((e) => e.t === 'restored'), []);
+    for (const [addr, seq] of [[b, 2], [c, 3]] as const) assert.deepEqual((await stores.n3.read(addr)).data, pattern(seq, 64));
+    assert.equal(reps.n3.coreRecord(volumeId, pg)?.applied, (await stores.n3.pgState(volumeId, pg)).appliedSeq);
   });
 });
