@@ -186,7 +186,7 @@ export class ShellChecker {
       const out = g.replicas.filter((r) => !g.inSync.has(r) || !this.w.node(r).alive || this.w.node(r).rep.isRejoining(volumeId, pg));
       if (out.length > 0) return `pg ${pg}: ${out.join(',')} not in sync`;
       // A departed copy is handed back to the primary, then dropped: until then it may hold the newest durable write.
-      const departed = this.w.nodes.filter((n) => !g.replicas.includes(n.id) && n.disk.recovered().pgs.has(pgId(volumeId, pg)));
+      const departed = this.w.nodes.filter((n) => !g.replicas.includes(n.id) && holdsCopy(n.disk.recovered().pgs.get(pgId(volumeId, pg))));
       if (departed.length > 0) return `pg ${pg}: ${departed.map((n) => n.id).join(',')} still hold a departed copy`;
       const views = g.replicas.map((r) => ({ id: r, v: this.w.node(r).disk.recovered() }));
       const first = views[0];
@@ -214,6 +214,14 @@ export class ShellChecker {
 /** The newest of a block's acknowledged writes by version (epoch, then seq: a new primary may start below a deposed one's seqs). */
 function newestOf(list: readonly Acked[]): Acked {
   return list.reduce((a, b) => (versionAfter(b, a) ? b : a));
+}
+
+/**
+ * Whether a PG record holds a copy, as the store's `listPgs` counts it: an empty record (a
+ * deposed primary's late journal trim after the drop makes one, seed 4260) holds nothing.
+ */
+function holdsCopy(rec: PgRecord | undefined): boolean {
+  return rec !== undefined && (rec.appliedSeq > 0 || rec.highestSeq > 0 || rec.epoch > 0 || rec.trimmedSeq > 0 || rec.above.size > 0);
 }
 
 function differs(pg: number, a: DiskState, b: DiskState): string | null {
