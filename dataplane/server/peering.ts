@@ -228,15 +228,26 @@ export class Peering extends PgWorker {
       this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, epoch);
       return { appliedSeq: 0, highestSeq: 0, epoch };
     }
-    await this.store.observeEpoch(volumeId, pg, epoch);
+    // The peering is a `msg peer` on the PG's record (as a replica of the group): its epoch check,
+    // the epoch recorded, a primary of an older placement leaving its role, and the answer.
+    const ctx = await this.replicas.open(volumeId, pg, group, placement);
+    await this.replicas.stepMsg(ctx, { t: 'peer', epoch, fromSeq: ctx.core.r.applied + 1 }, []);
+    const answer = ctx.peerAnswer;
+    if (answer === undefined) {
+      if (epoch < ctx.core.r.epoch) throw staleEpochError(volumeId, pg, epoch, ctx.core.r.epoch);
+      throw new GalleonError('UNAVAILABLE', `${volumeId}/${pg} does not take a peering at epoch ${epoch} now`, { hint: 'retry: the placement is changing' });
+    }
+    // Replica writes admitted before the epoch was installed land first (the record counted them).
     await Promise.all([...this.rt(key).applying]);
     const cached = this.rt(key).primary;
     if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
       this.rt(key).primary = undefined;
       this.leases?.drop(volumeId, pg);
     }
+    // The store's highest seq may lie above every seq it journaled (a full copy's block written
+    // past the copy's watermark): the answer never names less than the store holds.
     const st = await this.store.pgState(volumeId, pg);
-    return { appliedSeq: st.appliedSeq, highestSeq: st.highestSeq, epoch: st.epoch };
+    return { appliedSeq: answer.applied, highestSeq: Math.max(answer.highest, st.highestSeq), epoch: st.epoch };
   }
 
   // ---- a new primary --------------------------------------------------------------------
