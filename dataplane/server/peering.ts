@@ -1,32 +1,28 @@
 /**
- * Peering and catch-up of a data node (part of the `Replicator`, replication.ts): a new primary
- * installs its epoch on the replicas, pulls what some member holds and it lacks, fills seqs nobody
- * holds with noops and starts above the group's highest seq (`primaryPg`); a replica answers
- * peering (`acceptPeering`), adopts placements from heartbeats, catches up from a journal
- * (`catchUp`) or in full when it is trimmed (`resync`); a copy that predates this node's
- * re-addition to a PG is handed back, dropped and resynced from empty (`staleCopy`, `rejoin`).
+ * Peering of a data node (part of the `Replicator`, replication.ts): a new primary installs its
+ * epoch on the replicas, pulls what some member holds and it lacks, fills seqs nobody holds with
+ * noops and starts above the group's highest seq (`primaryPg`; the pulls and the copy in full are
+ * `CatchUp`'s, catch-up.ts); a replica answers peering (`acceptPeering`), adopts placements from
+ * heartbeats, catches up from a journal (`catchUp`, through `CatchUp`); a copy that predates this
+ * node's re-addition to a PG is handed back, dropped and resynced from empty (`staleCopy`, `rejoin`).
  */
-import { GalleonError, invariant, isGalleonError } from '../../proto/errors.js';
+import { GalleonError, isGalleonError } from '../../proto/errors.js';
 import type { PlacementGroup } from '../../proto/metadata-types.js';
 import {
-  admitPeering, admitReplicaOp, catchUpAfterFetch, catchUpTrimmed, isStaleCopy, nextPeeringMove,
+  admitPeering, isStaleCopy, nextPeeringMove,
   peeringProbed, placementStep, rejoinSteps, startPeering, type HandBackStep, type PlacementStep, type PlacementView,
 } from '../core/index.js';
 import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
-import type { BlockAddress, BlockOp } from '../store/types.js';
-import type { JournalFrameMeta } from '../wire.js';
 import { refusalError, staleEpochError } from './admission.js';
+import { CatchUp } from './catch-up.js';
 import { handBack, handBackLeft, type HandBackDeps } from './handback.js';
 import { corePlacement } from './primary-drive.js';
 import type { PrimaryPg } from './pg-runtime.js';
 import type { PrimaryDrive } from './primary-drive.js';
-import type { ReplicaCtx, ReplicaDrive } from './replica-drive.js';
-import { storeResyncFrame } from './repair-source.js';
+import type { ReplicaDrive } from './replica-drive.js';
 import { PgWorker, catchUpMaxBytes, gapGraceMs, type ReplicatorDeps } from './pg-worker.js';
 
-/** Blocks written concurrently during a full resync (they share group commits). */
-export const resyncBatchBlocks = 64;
 /** Peering waits this long for each replica; one that does not answer fails the peering (with metadata) or is left behind (without). */
 export const peeringTimeoutMs = 2_000;
 /** A replica added back to a PG retries its hand-back and drop of the stale copy this often. */
@@ -34,24 +30,19 @@ export const rejoinRetryMs = 500;
 /** Peering pulls and fills holes for at most this many rounds before it gives up (and is retried). */
 const peeringPullRounds = 8;
 
-/** A full copy's end: the source's watermark from before the copy, and the drop of what it no longer has plus the watermark move (I/O). */
-interface FullCopy { applied: number; run: (upto: number) => Promise<void> }
-
-/** How a catch-up's fetched batches and full copy land on the PG's core record: as its replica, or as its new primary peering. */
-interface Landing {
-  /** A fetched journal batch (`ops`), or a full copy's end (`full`): an event on the record, its store action carried out. */
-  fetched(ops: BlockOp[], full: FullCopy | null): Promise<void>;
-  /** The epoch check of a full copy's batch of blocks (written by the shell): throws when the record refuses the copy's epoch. */
-  admitBlocks(): Promise<void>;
-}
-
 export class Peering extends PgWorker {
   /** What the hand-back of a replaced copy needs (handback.ts). */
   private readonly handBacks: HandBackDeps;
+  /** Journal pulls and full copies, as a replica and as a new primary peering (catch-up.ts). */
+  private readonly catchUps: CatchUp;
 
   constructor(d: ReplicatorDeps, private readonly drive: PrimaryDrive, private readonly replicas: ReplicaDrive) {
     super(d);
     this.handBacks = { store: d.store, peers: d.peers, log: d.log, rt: d.rt, journalMaxBytes: catchUpMaxBytes };
+    this.catchUps = new CatchUp(d, replicas, {
+      stale: (volumeId, pg, epoch) => this.staleCopy(volumeId, pg, epoch),
+      rejoining: (volumeId, pg) => this.rejoiningError(volumeId, pg),
+    });
   }
 
   /** The store dropped the PG: forget what this node kept about it in memory (not the fences). */
@@ -237,15 +228,26 @@ export class Peering extends PgWorker {
       this.rt(key).fencedEpoch = Math.max(this.rt(key).fencedEpoch, epoch);
       return { appliedSeq: 0, highestSeq: 0, epoch };
     }
-    await this.store.observeEpoch(volumeId, pg, epoch);
+    // The peering is a `msg peer` on the PG's record (as a replica of the group): its epoch check,
+    // the epoch recorded, a primary of an older placement leaving its role, and the answer.
+    const ctx = await this.replicas.open(volumeId, pg, group, placement);
+    await this.replicas.stepMsg(ctx, { t: 'peer', epoch, fromSeq: ctx.core.r.applied + 1 }, []);
+    const answer = ctx.peerAnswer;
+    if (answer === undefined) {
+      if (epoch < ctx.core.r.epoch) throw staleEpochError(volumeId, pg, epoch, ctx.core.r.epoch);
+      throw new GalleonError('UNAVAILABLE', `${volumeId}/${pg} does not take a peering at epoch ${epoch} now`, { hint: 'retry: the placement is changing' });
+    }
+    // Replica writes admitted before the epoch was installed land first (the record counted them).
     await Promise.all([...this.rt(key).applying]);
     const cached = this.rt(key).primary;
     if (cached !== undefined && (await cached.catch(() => undefined))?.epoch !== epoch) {
       this.rt(key).primary = undefined;
       this.leases?.drop(volumeId, pg);
     }
+    // The store's highest seq may lie above every seq it journaled (a full copy's block written
+    // past the copy's watermark): the answer never names less than the store holds.
     const st = await this.store.pgState(volumeId, pg);
-    return { appliedSeq: st.appliedSeq, highestSeq: st.highestSeq, epoch: st.epoch };
+    return { appliedSeq: answer.applied, highestSeq: Math.max(answer.highest, st.highestSeq), epoch: st.epoch };
   }
 
   // ---- a new primary --------------------------------------------------------------------
@@ -357,11 +359,11 @@ export class Peering extends PgWorker {
     for (;;) {
       const move = nextPeeringMove(plan, now.appliedSeq, this.rt(`${volumeId}/${pg}`).catchingUp);
       switch (move.t) {
-        case 'pull': await this.pullForPeering(volumeId, pg, group, move.from, addressOf(move.from)); break;
+        case 'pull': await this.catchUps.pullForPeering(volumeId, pg, group, move.from, addressOf(move.from)); break;
         case 'probe': peeringProbed(plan, move.seq, await this.anyHolds(plan.reached.map((a) => ({ address: addressOf(a.id) })), volumeId, pg, move.seq, epoch)); break;
         case 'wait': await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, gapGraceMs); }); break;
         case 'noop':
-          await this.noopForPeering(volumeId, pg, group, move.seq);
+          await this.catchUps.noopForPeering(volumeId, pg, group, move.seq);
           this.log.warn({ volumeId, pg, epoch, seq: move.seq }, 'peering: no member holds this seq; recorded a noop');
           break;
         case 'fail':
@@ -393,185 +395,11 @@ export class Peering extends PgWorker {
     return false;
   }
 
-  // ---- catch-up ------------------------------------------------------------------------
+  // ---- catch-up (catch-up.ts) -------------------------------------------------------------
 
-  /**
-   * A replica pulls journal entries after its watermark from the PG's primary (at `primary`,
-   * serving `epoch`) until none are left, or copies the PG in full when the journal is trimmed
-   * past it. What lands is the core's (`onJournal`, the code the simulator runs): each fetched
-   * batch is a `msg journal` on the PG's record, and so is a full copy's watermark.
-   */
-  async catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
-    return this.pull(volumeId, pg, primary, epoch, {
-      fetched: (ops, full) => this.fetchedAsReplica(volumeId, pg, epoch, ops, full),
-      admitBlocks: async () => {
-        const refusal = admitReplicaOp((await this.openAsReplica(volumeId, pg, epoch)).core.r, epoch);
-        if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
-      },
-    });
-  }
-
-  /**
-   * Peering's pull from member `from` (at `source`) that holds entries this new primary of
-   * `group` lacks: each fetched batch, a full copy's watermark, and its blocks' epoch check are
-   * the PG's core record's (`peeringPulled`), as for a replica's catch-up.
-   */
-  private pullForPeering(volumeId: string, pg: number, group: PlacementGroup, from: string, source: string): Promise<number> {
-    const epoch = group.epoch;
-    return this.pull(volumeId, pg, source, epoch, {
-      fetched: (ops, full) => this.fetchedAsPrimary(volumeId, pg, group, from, ops, full),
-      admitBlocks: async () => {
-        const refusal = admitReplicaOp((await this.replicas.record(volumeId, pg, group)).r, epoch);
-        if (refusal !== null) throw refusalError(volumeId, pg, epoch, refusal);
-      },
-    });
-  }
-
-  /**
-   * A batch the new primary of `group` fetched from member `from` (`ops`), or a full copy's end
-   * (`full`), as a `peeringPulled` event on the PG's core record: the core refuses it once a newer
-   * primary peered this node (the store's epoch is newer) and chooses what is stored; the shell
-   * writes exactly that. Tracked, like a replica's catch-up batch.
-   */
-  private fetchedAsPrimary(volumeId: string, pg: number, group: PlacementGroup, from: string, ops: BlockOp[], full: FullCopy | null): Promise<void> {
-    const epoch = group.epoch;
-    return this.tracked(`${volumeId}/${pg}`, async () => {
-      const ctx = await this.replicas.openForPeering(volumeId, pg, group, from);
-      if (full !== null) ctx.full = full.run;
-      const recorded = (await this.store.pgState(volumeId, pg)).epoch;
-      const entries = ops.map((op) => ({ seq: op.seq, epoch: op.epoch, block: op.address.blockNo, value: op.kind === 'noop' ? null : op.kind }));
-      await this.replicas.stepPeering(ctx, { t: 'peeringPulled', epoch, recorded, fill: { entries, full: full === null ? null : { blocks: [], applied: full.applied } } }, ops);
-      if (ctx.stores === 0) throw staleEpochError(volumeId, pg, epoch, Math.max(recorded, ctx.core.r.epoch));
-    });
-  }
-
-  /** The noop the peering plan asks for at `seq` (no member holds it), as a `peeringNoop` on the PG's record. */
-  private noopForPeering(volumeId: string, pg: number, group: PlacementGroup, seq: number): Promise<void> {
-    const epoch = group.epoch;
-    return this.tracked(`${volumeId}/${pg}`, async () => {
-      const ctx = await this.replicas.openForPeering(volumeId, pg, group, this.nodeId);
-      const recorded = (await this.store.pgState(volumeId, pg)).epoch;
-      const op: BlockOp = { kind: 'noop', address: { volumeId, inode: 0, blockNo: 0 }, pg, seq, epoch };
-      await this.replicas.stepPeering(ctx, { t: 'peeringNoop', epoch, recorded, seq }, [op]);
-      if (ctx.stores === 0) throw staleEpochError(volumeId, pg, epoch, Math.max(recorded, ctx.core.r.epoch));
-    });
-  }
-
-  /**
-   * The fetch loop of a catch-up (`landing`: how a fetched batch and a full copy land on the PG's
-   * core record — as its replica or as its new primary peering); a trimmed journal is copied in
-   * full once.
-   */
-  private async pull(volumeId: string, pg: number, source: string, epoch: number, landing: Landing): Promise<number> {
-    const key = `${volumeId}/${pg}`;
-    if (await this.staleCopy(volumeId, pg, epoch)) throw this.rejoiningError(volumeId, pg);
-    if (this.rt(key).catchingUp) return (await this.store.pgState(volumeId, pg)).appliedSeq;
-    this.rt(key).catchingUp = true;
-    let resynced = false;
-    try {
-      for (;;) {
-        const st = await this.store.pgState(volumeId, pg);
-        let frames;
-        try {
-          frames = await this.peers.fetchJournal(source, volumeId, pg, st.appliedSeq + 1, epoch, catchUpMaxBytes);
-        } catch (err) {
-          if (!isGalleonError(err, 'OUT_OF_RANGE') || catchUpTrimmed(resynced) === 'fail') throw err;
-          resynced = true;
-          await this.resync(volumeId, pg, source, epoch, landing);
-          continue;
-        }
-        const ops: BlockOp[] = frames.map(({ meta, data }) => {
-          const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
-          const base = { address, pg, seq: meta.seq, epoch: meta.epoch };
-          return meta.kind === 'put' ? { ...base, kind: 'put', data } : { ...base, kind: meta.kind };
-        });
-        if (catchUpAfterFetch(ops.length, st.appliedSeq, null) === 'done') return st.appliedSeq;
-        await landing.fetched(ops, null);
-        const after = await this.store.pgState(volumeId, pg);
-        this.log.info({ volumeId, pg, from: st.appliedSeq, to: after.appliedSeq, entries: ops.length }, 'caught up from the primary journal');
-        invariant(after.appliedSeq >= st.appliedSeq, 'the watermark never goes back');
-        if (catchUpAfterFetch(ops.length, st.appliedSeq, after.appliedSeq) === 'done') return after.appliedSeq;
-      }
-    } finally {
-      this.rt(key).catchingUp = false;
-    }
-  }
-
-  /**
-   * A batch fetched from the primary's journal at `epoch` (`ops`), or a full copy's end (`full`:
-   * the primary's watermark, and the drop of what it no longer has), as an event on the PG's core
-   * record: the core checks the epoch (a newer primary peered while this fetched: refused) and
-   * chooses what is stored. Tracked, so a peering at a newer epoch waits for a batch admitted
-   * before it and every later one sees that epoch.
-   */
-  private fetchedAsReplica(volumeId: string, pg: number, epoch: number, ops: BlockOp[], full: FullCopy | null): Promise<void> {
-    return this.tracked(`${volumeId}/${pg}`, async () => {
-      const ctx = await this.openAsReplica(volumeId, pg, epoch);
-      if (full !== null) ctx.full = full.run;
-      const entries = ops.map((op) => ({ seq: op.seq, epoch: op.epoch, block: op.address.blockNo, value: op.kind === 'noop' ? null : op.kind }));
-      await this.replicas.stepMsg(ctx, { t: 'journal', epoch, fill: { entries, full: full === null ? null : { blocks: [], applied: full.applied } } }, ops);
-      if (ctx.stores > 0) return;
-      if (epoch < ctx.core.r.epoch) throw staleEpochError(volumeId, pg, epoch, ctx.core.r.epoch);
-      throw new GalleonError('UNAVAILABLE', `${volumeId}/${pg} does not take a catch-up at epoch ${epoch} now`, { hint: 'the primary asks again' });
-    });
-  }
-
-  /** The PG's record as a replica of the placement that assigned `epoch` (this node is not its primary). */
-  private async openAsReplica(volumeId: string, pg: number, epoch: number): Promise<ReplicaCtx> {
-    const { placement, group } = await this.gate.assignedGroup(volumeId, pg, epoch);
-    if (group.primary === this.nodeId) {
-      throw group.epoch > epoch ? staleEpochError(volumeId, pg, epoch, group.epoch)
-        : new GalleonError('UNAVAILABLE', `${volumeId}/${pg}: this node is the primary at epoch ${epoch}; it does not catch up as a replica`, { hint: 'retry: the placement is changing' });
-    }
-    return this.replicas.open(volumeId, pg, group, placement);
-  }
-
-  /**
-   * Full resync of a PG from the primary, for a replica behind the primary's trimmed journal:
-   * copy every live block the primary has, and the versions it keeps for snapshots and its live
-   * tombstones (issue #11: else a failover to this replica reads newer data at an older
-   * snapshot), drop local blocks it no longer has, and move the watermark to the primary's
-   * watermark from before the copy began. Every batch of the copy is written under the core's
-   * epoch check (`admitReplicaOp` on the PG's record, tracked), and the drop and watermark are the
-   * core's `journal` event with a full copy: a resync from a primary that was deposed while it
-   * streamed lands nothing once this node answered the new primary's peering (before, it went on
-   * behind the new primary's back: its blocks replaced the new primary's writes and its watermark
-   * covered seqs the new primary gave to other writes — a divergent replica).
-   */
-  private async resync(volumeId: string, pg: number, primary: string, epoch: number, landing: Landing): Promise<void> {
-    const { appliedSeq, frames } = await this.peers.fetchPgBlocks(primary, volumeId, pg, epoch);
-    const seen = new Set<string>();
-    let batch: { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[] = [];
-    let copied = 0;
-    let kept = 0;
-    for await (const { meta, data } of frames) {
-      const address = { volumeId, inode: meta.inode, blockNo: meta.blockNo };
-      if (meta.kept === true) kept++;
-      else { seen.add(`${meta.inode}/${meta.blockNo}`); copied++; }
-      batch.push({ address, meta, data });
-      if (batch.length >= resyncBatchBlocks) { await this.resyncBatch(volumeId, pg, batch, landing); batch = []; }
-    }
-    await this.resyncBatch(volumeId, pg, batch, landing);
-    let dropped = 0;
-    const dropAndMove = async (upto: number): Promise<void> => {
-      for await (const { address, seq } of this.store.iterateAddresses({ volumeId, pg })) {
-        if (seen.has(`${address.inode}/${address.blockNo}`) || seq > upto) continue;
-        await this.store.dropBlock(address, pg, seq, epoch);
-        dropped++;
-      }
-      await this.store.completeResync(volumeId, pg, upto);
-    };
-    await landing.fetched([], { applied: appliedSeq, run: dropAndMove });
-    this.log.warn({ volumeId, pg, primary, copied, kept, dropped, appliedSeq }, 'resynced a placement group in full (journal was trimmed)');
-  }
-
-  /** One batch of a full copy's frames, written only while the PG's record admits the copy's epoch (`landing.admitBlocks`). */
-  private resyncBatch(volumeId: string, pg: number, batch: readonly { address: BlockAddress; meta: JournalFrameMeta; data: Buffer }[], landing: Landing): Promise<void> {
-    if (batch.length === 0) return Promise.resolve();
-    return this.tracked(`${volumeId}/${pg}`, async () => {
-      await landing.admitBlocks();
-      await Promise.all(batch.map(({ address, meta, data }) => storeResyncFrame(this.store, address, pg, meta, data)));
-    });
+  /** A replica's catch-up from its primary (`CatchUp.catchUp`: each batch a `msg journal` on the PG's record). */
+  catchUp(volumeId: string, pg: number, primary: string, epoch: number): Promise<number> {
+    return this.catchUps.catchUp(volumeId, pg, primary, epoch);
   }
 
   close(): void {

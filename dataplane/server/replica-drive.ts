@@ -32,6 +32,8 @@ export interface ReplicaCtx {
   full?: (upto: number) => Promise<void>;
   /** Store actions carried out for this context (a fetched batch the core refused has none). */
   stores: number;
+  /** The core's answer to a `msg peer` (its mirror's watermark and highest seq); absent: refused. */
+  peerAnswer?: { applied: number; highest: number };
 }
 
 export class ReplicaDrive extends PgWorker {
@@ -96,6 +98,11 @@ export class ReplicaDrive extends PgWorker {
           if (a.msg.t === 'pull') { ctx.pull = true; break; } // a catch-up request: the caller pulls (Peering.catchUp)
           invariant(a.msg.t === 'ack' || a.msg.t === 'nack', `the replica path answers a forward or pulls, not ${a.msg.t}`);
           ctx.results.set(a.msg.seqs.join(','), a.msg);
+          break;
+        case 'sendFill':
+          // The peering answer: the shell adds no journal (the new primary pulls what it lacks).
+          invariant(a.msg.t === 'peerAnswer', `a replica fills only a peering answer, not ${a.msg.t}`);
+          ctx.peerAnswer = { applied: a.msg.applied, highest: a.msg.highest };
           break;
         case 'trim':
           this.store.trimJournal(ctx.volumeId, ctx.pg, a.upto).catch((err: unknown) => this.log.warn({ err, volumeId: ctx.volumeId, pg: ctx.pg }, 'journal trim failed'));

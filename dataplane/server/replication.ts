@@ -26,7 +26,8 @@ import { PrimaryDrive } from './primary-drive.js';
 import type { CoreFaults, CoreLimits, PgRecord } from '../core/index.js';
 
 export { catchUpMaxBytes, gapGraceMs, trimEveryEntries } from './pg-worker.js';
-export { peeringTimeoutMs, rejoinRetryMs, resyncBatchBlocks } from './peering.js';
+export { peeringTimeoutMs, rejoinRetryMs } from './peering.js';
+export { resyncBatchBlocks } from './catch-up.js';
 export { handBackCompareAttempts } from './primary-path.js';
 export { outOfSyncRetryMs, primaryTickMs } from './primary-drive.js';
 export type { WriteResult } from './pg-runtime.js';

@@ -122,4 +122,25 @@ describe('peering as a new primary follows the core\'s plan', () => {
     for (const [addr, seq] of [[b, 2], [c, 3]] as const) assert.deepEqual((await stores.n3.read(addr)).data, pattern(seq, 64));
     assert.equal(reps.n3.coreRecord(volumeId, pg)?.applied, (await stores.n3.pgState(volumeId, pg)).appliedSeq);
   });
+
+  it('a member\'s peering answer is a `msg peer` on its record: the epoch recorded there, the watermark and highest seq from its mirror', async () => {
+    const { stores, reps, sources } = await mw.start();
+    const [a, b, c] = mw.blocks(3) as [BlockAddress, BlockAddress, BlockAddress];
+    for (const [seq, addr] of [[1, a], [2, b]] as const) {
+      for (const s of seq === 1 ? [stores.n2, stores.n3] : [stores.n2]) {
+        await s.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 64) }, { sync: true });
+      }
+    }
+    const p2 = mw.placement(2, 'n3', ['n2', 'n3']);
+    sources.n2.set(p2);
+    sources.n3.set(p2);
+    const watch = watchCore('n2');
+    stopWatch = watch.stop;
+    const w = await reps.n3.primaryWrite(c, pattern(9, 64), 2, 'replicated');
+    assert.equal(w.seq, 3, 'n2\'s answer named seq 2: the new primary assigned above it');
+    const peers = watch.seen.events.filter((e) => e.t === 'msg' && e.msg.t === 'peer');
+    assert.deepEqual(peers.map((e) => (e.t === 'msg' ? [e.from, e.msg.epoch] : [])), [['n3', 2]], 'n3\'s peering is an event on n2\'s record');
+    assert.equal(reps.n2.coreRecord(volumeId, pg)?.epoch, 2);
+    assert.equal((await stores.n2.pgState(volumeId, pg)).epoch, 2, 'the record\'s epoch action was recorded');
+  });
 });
