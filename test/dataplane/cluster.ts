@@ -148,11 +148,14 @@ export async function pgStates(address: string, tls: TlsMaterial | null = null):
   return (await res.body.json()) as { volumeId: string; pg: number; appliedSeq: number; highestSeq: number; epoch: number; trimmedSeq: number }[];
 }
 
-/** Every live block of a PG on one node (`GET /v1/pg-blocks`), as sorted `inode/blockNo:crc32c`. */
-export async function pgBlockEntries(address: string, volumeId: string, pg: number): Promise<string[]> {
+/**
+ * Every block of a PG on one node (`GET /v1/pg-blocks`: the live blocks, then the kept versions),
+ * as sorted `inode/blockNo:crc32c`; with `liveOnly`, the live blocks only.
+ */
+export async function pgBlockEntries(address: string, volumeId: string, pg: number, liveOnly = false): Promise<string[]> {
   const res = await request(`http://${address}/v1/pg-blocks/${encodeURIComponent(volumeId)}/${pg}`, { headersTimeout: 5000, bodyTimeout: 5000 });
   if (res.statusCode !== 200) throw new Error(`pg-blocks on ${address} answered ${res.statusCode}: ${await res.body.text()}`);
   const entries: string[] = [];
-  for await (const { meta, data } of streamJournalFrames(res.body)) entries.push(`${meta.inode}/${meta.blockNo}:${crc32c(data)}`);
+  for await (const { meta, data } of streamJournalFrames(res.body)) if (!liveOnly || meta.kept !== true) entries.push(`${meta.inode}/${meta.blockNo}:${crc32c(data)}`);
   return entries.sort();
 }

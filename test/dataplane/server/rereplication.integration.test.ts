@@ -25,8 +25,16 @@ const leaseTtlMs = 1000;
 const downAfterMs = 2500;
 const zones: Record<string, string> = { d1: 'z1', d2: 'z2', d3: 'z3' };
 
+/**
+ * The live blocks of a PG on one node. Kept versions (snapshots, issue #11) are left out: which
+ * versions a copy keeps depends on the order a catch-up and a newer epoch's forward reach it, and
+ * a copy may keep one no snapshot cut needs (dataplane/store/README.md, "Kept versions for
+ * snapshots"; the chaos run compares reads at every epoch cut instead). With them in, this check
+ * timed out about 1 run in 11 when the first write after the node loss reached a primary at the
+ * old epoch.
+ */
 async function pgDigest(address: string, volumeId: string, pg: number): Promise<string> {
-  return (await pgBlockEntries(address, volumeId, pg)).join(',');
+  return (await pgBlockEntries(address, volumeId, pg, true)).join(',');
 }
 
 describe('re-replication of PGs left short (1 metadata + 3 data processes)', function () {
