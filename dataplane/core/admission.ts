@@ -58,3 +58,14 @@ export function admitRead(v: AdmissionView, epoch: number): Refusal | null {
 export function primaryMustServe(v: AdmissionView, epoch: number): boolean {
   return v.placement !== null && v.placement.primary === v.self && v.placement.epoch === epoch;
 }
+
+/**
+ * The test-only `readFromReplica` break: a replica of the PG (`replicaCopy`: this node is a member
+ * but not the primary, its copy neither being replaced nor handed back; asked only when the break
+ * is set) serves a client read at once, whatever epoch the read names and however far behind the
+ * copy is. Without the break always false: a read goes through `admitRead` and `primaryMustServe`
+ * (the block server) or the primary's admission (the core). Both ask this.
+ */
+export function replicaServesAnyRead(faults: CoreFaults, replicaCopy: () => boolean): boolean {
+  return faults.readFromReplica === true && replicaCopy();
+}

@@ -10,6 +10,7 @@
  */
 import { invariant } from '../../proto/errors.js';
 import { behindAfterPeering, groupHighestSeq, nextHole, peeringMustFail, pullOrder, type PeerState } from './peering-rules.js';
+import type { CoreFaults } from './types.js';
 
 /** A member's answer to peering (`state` null: it did not answer). */
 export interface PeeringAnswer {
@@ -40,6 +41,8 @@ export interface PeeringPlan {
   readonly reached: readonly { id: string; state: PeerState }[];
   /** Rounds of pulls and one hole step each, at most `maxRounds`. */
   readonly maxRounds: number;
+  /** The test-only `skipPeeringCatchUp` break: no pull, probe or noop; the first move is `done`. */
+  readonly skipCatchUp: boolean;
   round: number;
   /** Members still to pull from in this round (most complete first), null before the round's order is taken. */
   queue: string[] | null;
@@ -53,15 +56,17 @@ export type PeeringStart = { ok: true; plan: PeeringPlan } | { ok: false; missin
 /**
  * The answers are in: fail when one is missing and every member must answer (with a metadata
  * service, `peeringMustFail`), else a plan over the members that answered. `mineHighest`: the
- * highest seq this node's journal holds.
+ * highest seq this node's journal holds. `faults`: the test-only breaks (the core and the block
+ * server pass theirs, so `skipPeeringCatchUp` acts on both); none in production.
  */
-export function startPeering(mineHighest: number, answers: readonly PeeringAnswer[], everyMustAnswer: boolean, maxRounds: number): PeeringStart {
+export function startPeering(mineHighest: number, answers: readonly PeeringAnswer[], everyMustAnswer: boolean, maxRounds: number, faults: CoreFaults = {}): PeeringStart {
   const missing = answers.filter((a) => a.state === null).map((a) => a.id);
   if (peeringMustFail(missing.length, everyMustAnswer)) return { ok: false, missing };
   const reached = answers.flatMap((a) => (a.state === null ? [] : [{ id: a.id, state: a.state }]));
   invariant(maxRounds >= 1, 'peering gets at least one round');
   const groupHighest = groupHighestSeq(mineHighest, reached.map((a) => a.state));
-  return { ok: true, plan: { groupHighest, everyMustAnswer, reached, maxRounds, round: 0, queue: null, probe: null, finished: false } };
+  const skipCatchUp = faults.skipPeeringCatchUp === true;
+  return { ok: true, plan: { groupHighest, everyMustAnswer, reached, maxRounds, skipCatchUp, round: 0, queue: null, probe: null, finished: false } };
 }
 
 /**
@@ -73,6 +78,7 @@ export function startPeering(mineHighest: number, answers: readonly PeeringAnswe
  */
 export function nextPeeringMove(plan: PeeringPlan, applied: number, catchingUp: boolean): PeeringMove {
   invariant(!plan.finished, 'a finished peering makes no more moves');
+  if (plan.skipCatchUp) return skipped(plan, applied);
   if (plan.round >= plan.maxRounds) return finish(plan, applied);
   plan.queue ??= pullOrder(plan.reached, applied).map((a) => a.id);
   for (let id = plan.queue.shift(); id !== undefined; id = plan.queue.shift()) {
@@ -101,6 +107,12 @@ function nextRound(plan: PeeringPlan): void {
   plan.round++;
   plan.queue = null;
   plan.probe = null;
+}
+
+/** The `skipPeeringCatchUp` break: done at once, whatever this journal lacks (serving above the group's highest seq all the same). */
+function skipped(plan: PeeringPlan, applied: number): PeeringMove {
+  plan.finished = true;
+  return { t: 'done', groupHighest: plan.groupHighest, catchUp: behindAfterPeering(plan.reached.map((a) => [a.id, a.state.applied] as const), applied) };
 }
 
 /** Done when nothing is missing (or may be left behind), else failed; members behind are told to catch up. */

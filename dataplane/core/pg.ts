@@ -9,6 +9,7 @@ import * as primary from './primary.js';
 import { fence, hasCopy, newRecord, raiseEpoch, reply, setPhase, type PgRecord } from './record.js';
 import { afterHandBack } from './handback-rules.js';
 import { isStaleCopy } from './peering-rules.js';
+import { replicaServesAnyRead } from './admission.js';
 import * as replica from './replica.js';
 import { defaultCoreLimits, type BlockVersion, type CoreFaults, type CoreLimits, type PeerMsg, type PgAction, type PgEvent, type PgPlacement, type PgRestore } from './types.js';
 
@@ -109,7 +110,7 @@ function onLease(c: PgRecord, epoch: number, valid: boolean, out: PgAction[]): v
 }
 
 function onRead(c: PgRecord, req: number, block: number, epoch: number, out: PgAction[]): void {
-  if (c.faults.readFromReplica === true && c.role === 'replica' && !c.rejoining && c.handBack === null) {
+  if (replicaServesAnyRead(c.faults, () => c.role === 'replica' && !c.rejoining && c.handBack === null)) {
     out.push({ t: 'serveRead', req, block });
     return;
   }

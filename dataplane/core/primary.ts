@@ -13,7 +13,7 @@ import { behindAfterPeering } from './peering-rules.js';
 import { nextPeeringMove, peeringProbed, startPeering, type PeeringPlan } from './peering-plan.js';
 import { everyReplicaAnswered, handBackConcern, takeHandedBack } from './rules.js';
 import type { BlockVersion, Entry, JournalFill, PeerMsg, PgAction, PgPlacement, Version, WriteConcern } from './types.js';
-import { dataVersion, versionAfter } from './types.js';
+import { dataVersion } from './types.js';
 
 export function startClaim(c: PgRecord, out: PgAction[]): void {
   invariant(c.placement !== null && c.placement.primary === c.self, 'only the placement\'s primary claims');
@@ -55,10 +55,10 @@ export function onPeerAnswer(c: PgRecord, from: string, m: Extract<PeerMsg, { t:
 function finishPeering(c: PgRecord, out: PgAction[]): void {
   const epoch = c.placement?.epoch ?? 0;
   const answers = [...c.peerAnswers].map(([id, a]) => ({ id, state: { applied: a.applied, highest: a.highest } }));
-  const start = startPeering(highest(c), answers, true, Number.POSITIVE_INFINITY);
+  const start = startPeering(highest(c), answers, true, Number.POSITIVE_INFINITY, c.faults);
   invariant(start.ok, 'the core peers once every replica answered');
   const j: VirtualJournal = { applied: c.applied, held: new Set(c.held), entries: new Map(), full: null };
-  if (c.faults.skipPeeringCatchUp !== true) playPlan(c, start.plan, j, epoch);
+  playPlan(c, start.plan, j, epoch);
   c.nextSeq = Math.max(start.plan.groupHighest, c.lastAssigned) + 1;
   const entries = [...j.entries.values()].sort((a, b) => a.seq - b.seq);
   storeAction(c, out, entries, j.full, true, { kind: 'peered', epoch });
@@ -288,8 +288,7 @@ export function onHandBackOffers(c: PgRecord, ev: { from: string; epoch: number;
     const cur = ev.current[i] ?? null;
     const waiting = [...c.pending.values()].some((p) => p.handBackFrom === ev.from && p.entry.block === o.block);
     if (waiting) return;
-    const newer = c.faults.handBackByStoredVersion === true ? versionAfter(dataVersion(o), cur) : takeHandedBack(o, cur);
-    if (c.faults.handBackWithoutCompare === true || newer) {
+    if (takeHandedBack(o, cur, c.faults)) {
       order(c, null, { block: o.block, value: o.value, origin: dataVersion(o) }, concern, ev.from, out);
     }
     else declined.push(o.block);

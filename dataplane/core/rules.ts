@@ -3,7 +3,7 @@
  * of plain arguments, so the shell cannot drift from what the simulator proved (issue #13).
  */
 import type { ReplicaAck } from '../logic/write-concern.js';
-import type { Version, WriteConcern } from './types.js';
+import type { CoreFaults, Version, WriteConcern } from './types.js';
 import { dataVersion, versionAfter } from './types.js';
 
 /**
@@ -26,8 +26,14 @@ export function everyReplicaAnswered(self: string, seq: number, acks: ReadonlyMa
  * A handed-back block is taken only when its data is newer than the primary's own copy of that
  * block, both compared by the version of the data (`dataVersion`: a handed-back copy keeps the
  * origin of the write that made it), never by the seq it is stored under (simulator seed 277).
+ * The core (`primary.ts` `onHandBackOffers`) and the block server (`../server/primary-path.ts`)
+ * both ask this, so the test-only breaks act on both: `handBackWithoutCompare` takes every block
+ * (an older copy overwrites a newer write), `handBackByStoredVersion` compares the current copy
+ * by the version it is stored under (seed 277's bug).
  */
-export function takeHandedBack(offered: { epoch: number; seq: number; origin?: Version }, current: { epoch: number; seq: number; origin?: Version } | null): boolean {
+export function takeHandedBack(offered: { epoch: number; seq: number; origin?: Version }, current: { epoch: number; seq: number; origin?: Version } | null, faults: CoreFaults = {}): boolean {
+  if (faults.handBackWithoutCompare === true) return true;
+  if (faults.handBackByStoredVersion === true) return versionAfter(dataVersion(offered), current);
   return versionAfter(dataVersion(offered), current === null ? null : dataVersion(current));
 }
 

@@ -346,7 +346,7 @@ export class Peering extends PgWorker {
       }
     }));
     const mine = await this.store.pgState(volumeId, pg);
-    const start = startPeering(mine.highestSeq, answers, this.leases !== null, peeringPullRounds);
+    const start = startPeering(mine.highestSeq, answers, this.leases !== null, peeringPullRounds, this.coreFaults);
     if (!start.ok) {
       throw new GalleonError('UNAVAILABLE', `peering ${volumeId}/${pg} at epoch ${epoch} needs every replica; ${start.missing.join(', ')} did not answer`, {
         hint: 'retry: the replica is coming back, or the metadata service replaces it once it is marked down', details: { missing: start.missing },

@@ -13,7 +13,7 @@ import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
 import { refusalError } from './admission.js';
-import { admitRead, primaryMustServe } from '../core/index.js';
+import { admitRead, primaryMustServe, replicaServesAnyRead } from '../core/index.js';
 import type { Peering } from './peering.js';
 import type { PrimaryPg, WriteResult } from './pg-runtime.js';
 import { PgWorker, type ReplicatorDeps } from './pg-worker.js';
@@ -30,12 +30,16 @@ export class PrimaryPath extends PgWorker {
 
   /**
    * Before a primary serves a read: the epoch is admitted, peering at it is done, and (with
-   * leases) the lease is held. A node that is not the primary serves reads as before.
+   * leases) the lease is held. A node that is not the primary serves reads as before. With the
+   * test-only `readFromReplica` break a replica whose copy is not being replaced serves it
+   * whatever epoch it names (the core's rule, `replicaServesAnyRead`).
    */
   async admitPrimaryRead(address: BlockAddress, pg: number, epoch: number): Promise<void> {
     const initial = await this.placement.getPlacement(address.volumeId);
     const g = groupOf(initial, pg);
     const v = await this.gate.view(address.volumeId, g);
+    const replicaCopy = (): boolean => g.primary !== this.nodeId && g.replicas.includes(this.nodeId) && !this.rt(`${address.volumeId}/${pg}`).rejoining;
+    if (replicaServesAnyRead(v.faults, replicaCopy)) return;
     const refusal = admitRead(v, epoch);
     if (refusal !== null) throw refusalError(address.volumeId, pg, epoch, refusal);
     if (!primaryMustServe(v, epoch)) return;
@@ -82,7 +86,7 @@ export class PrimaryPath extends PgWorker {
     if (offered !== null) {
       const cur = await this.versionForHandBack(ppg, address, offered, epoch);
       // No await from the compare to the seq: no client write can come between (rule 2).
-      if (!takeHandedBack(offered, ppg.handedBack.get(bk) ?? cur)) { await this.declineHandBack(address); return null; }
+      if (!takeHandedBack(offered, ppg.handedBack.get(bk) ?? cur, this.coreFaults)) { await this.declineHandBack(address); return null; }
       ppg.handedBack.set(bk, offered);
     } else if (ppg.handedBack.size > 0) {
       ppg.handedBack.delete(bk);

@@ -50,6 +50,18 @@ describe('shell simulator (the server\'s Replicators on the in-memory store, net
     assert.match(broken.failure ?? '', /^trim-behind-replicas: /);
   });
 
+  it('catches skipPeeringCatchUp (a new primary pulls nothing at peering): the plan the server plays is the core\'s', async () => {
+    // 32 of seeds 1–300 (test/sim-dataplane/README.md). Before the switch reached startPeering, every seed passed with it.
+    const broken = await runShellSeed(2, { breakName: 'skipPeeringCatchUp' });
+    assert.match(broken.failure ?? '', /^converges-after-healing: .* not in sync/);
+  });
+
+  it('catches handBackWithoutCompare (a stale copy\'s older blocks taken back): the server asks the core\'s takeHandedBack', async () => {
+    // 134 of seeds 1–300, all by the read check by value: the old block comes back at a new seq, so only its value shows it.
+    const broken = await runShellSeed(1, { breakName: 'handBackWithoutCompare' });
+    assert.match(broken.failure ?? '', /^linearizable-reads: .* acknowledged at \d+ before .* was sent/);
+  });
+
   it('seeds 166 and 201: a stale copy being replaced answers a peering probe from nothing, so the new primary peers (it waited for seqs only the stale copies held, and they for it to serve)', async () => {
     // Both fail converges-after-healing when a rejoining copy's journal still answers (block-server.ts, memory-transport.ts).
     for (const seed of [166, 201]) {

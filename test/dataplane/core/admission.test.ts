@@ -3,7 +3,7 @@
  * it serves a write or a read that names an epoch. Pure, so one transcript per rule.
  */
 import assert from 'node:assert/strict';
-import { admitClientWrite, admitRead, primaryMustServe, type AdmissionView } from '../../../dataplane/core/index.js';
+import { admitClientWrite, admitRead, primaryMustServe, replicaServesAnyRead, takeHandedBack, type AdmissionView } from '../../../dataplane/core/index.js';
 import { PgCore } from '../../../dataplane/core/index.js';
 
 const view = (over: Partial<AdmissionView> = {}): AdmissionView => ({ self: 'a', epoch: 4, faults: {}, placement: { epoch: 4, primary: 'a' }, ...over });
@@ -43,5 +43,23 @@ describe('dataplane/core admission', () => {
     const out = core.step({ t: 'write', req: 1, block: 0, value: 'x', concern: 'acknowledged', epoch: 2 });
     assert.deepEqual(out, [{ t: 'answer', req: 1, ok: false, code: 'STALE_EPOCH', message: 'epoch 2 is older than 3' }]);
     assert.deepEqual(admitClientWrite(core.r, 2)?.message, 'epoch 2 is older than 3');
+  });
+
+  it('the test-only readFromReplica break: a replica copy serves any read; without it, or for a copy that is not a replica, nothing changes (the replica copy is not even asked)', () => {
+    let asked = 0;
+    const replica = (): boolean => { asked++; return true; };
+    assert.equal(replicaServesAnyRead({}, replica), false);
+    assert.equal(asked, 0, 'no break: the old path exactly');
+    assert.equal(replicaServesAnyRead({ readFromReplica: true }, replica), true);
+    assert.equal(replicaServesAnyRead({ readFromReplica: true }, () => false), false);
+  });
+
+  it('hand-back compare by the data\'s version; handBackWithoutCompare takes an older copy, handBackByStoredVersion compares the stored version', () => {
+    const offered = { epoch: 1, seq: 7 };
+    const current = { epoch: 2, seq: 9, origin: { epoch: 1, seq: 5 } };
+    assert.equal(takeHandedBack(offered, { epoch: 2, seq: 3 }), false, 'a newer write here: declined');
+    assert.equal(takeHandedBack(offered, { epoch: 2, seq: 3 }, { handBackWithoutCompare: true }), true);
+    assert.equal(takeHandedBack(offered, current), true, 'this copy came back from 1/5: 1/7 is newer');
+    assert.equal(takeHandedBack(offered, current, { handBackByStoredVersion: true }), false, 'seed 277\'s bug: compared with 2/9');
   });
 });

@@ -4,10 +4,10 @@
  * `peerAsPrimary` carries them out, and checks the moves in order.
  */
 import assert from 'node:assert/strict';
-import { nextPeeringMove, peeringProbed, startPeering, type PeeringMove, type PeeringPlan } from '../../../dataplane/core/index.js';
+import { nextPeeringMove, peeringProbed, startPeering, type CoreFaults, type PeeringMove, type PeeringPlan } from '../../../dataplane/core/index.js';
 
-function plan(mineHighest: number, answers: { id: string; applied: number; highest: number }[], everyMustAnswer = true, maxRounds = 8): PeeringPlan {
-  const s = startPeering(mineHighest, answers.map((a) => ({ id: a.id, state: { applied: a.applied, highest: a.highest } })), everyMustAnswer, maxRounds);
+function plan(mineHighest: number, answers: { id: string; applied: number; highest: number }[], everyMustAnswer = true, maxRounds = 8, faults: CoreFaults = {}): PeeringPlan {
+  const s = startPeering(mineHighest, answers.map((a) => ({ id: a.id, state: { applied: a.applied, highest: a.highest } })), everyMustAnswer, maxRounds, faults);
   assert.ok(s.ok);
   return s.plan;
 }
@@ -74,5 +74,13 @@ describe('dataplane/core peering plan', () => {
     assert.deepEqual(nextPeeringMove(p, 4, false), { t: 'done', groupHighest: 4, catchUp: [] });
     assert.throws(() => nextPeeringMove(p, 4, false), /finished peering/);
     assert.throws(() => peeringProbed(p, 5, true), /answered once/);
+  });
+
+  it('the test-only skipPeeringCatchUp break: done at once, pulling nothing, yet serving above the group\'s highest seq (the core and the server both ask this plan)', () => {
+    const answers = [{ id: 'b', applied: 5, highest: 9 }, { id: 'c', applied: 2, highest: 2 }];
+    assert.deepEqual(nextPeeringMove(plan(3, answers), 3, false), { t: 'pull', from: 'b' }, 'intact: b holds more');
+    const p = plan(3, answers, true, 8, { skipPeeringCatchUp: true });
+    assert.deepEqual(nextPeeringMove(p, 3, false), { t: 'done', groupHighest: 9, catchUp: ['c'] });
+    assert.throws(() => nextPeeringMove(p, 3, false), /finished peering/);
   });
 });

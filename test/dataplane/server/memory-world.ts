@@ -10,6 +10,7 @@ import { pgOf } from '../../../dataplane/logic/routing.js';
 import { StaticPlacementSource, type VolumePlacement } from '../../../dataplane/placement.js';
 import { MemoryNetwork, type MemoryTransport } from '../../../dataplane/server/memory-transport.js';
 import { Replicator } from '../../../dataplane/server/replication.js';
+import type { CoreFaults } from '../../../dataplane/core/index.js';
 import { MemoryBlockStore } from '../../../dataplane/store/memory-store.js';
 import type { BlockAddress } from '../../../dataplane/store/types.js';
 
@@ -50,8 +51,8 @@ export class MemoryWorld {
     return out;
   }
 
-  /** A fresh world at epoch 1 led by n1; `transportOf` may give a node its own transport. */
-  async start(transportOf: (id: Id, network: MemoryNetwork) => MemoryTransport | null = () => null): Promise<World> {
+  /** A fresh world at epoch 1 led by n1; `transportOf` may give a node its own transport; `coreFaults`: the core's test-only breaks, on every node. */
+  async start(transportOf: (id: Id, network: MemoryNetwork) => MemoryTransport | null = () => null, coreFaults?: CoreFaults): Promise<World> {
     const network = new MemoryNetwork();
     const clock = new ManualClock();
     const log = pino({ level: 'silent' });
@@ -61,7 +62,7 @@ export class MemoryWorld {
       w.sources[id] = new StaticPlacementSource();
       w.sources[id].set(this.placement(1, 'n1', ids));
       const transport = transportOf(id, network) ?? network.transport(this.addresses[id]);
-      w.reps[id] = new Replicator(id, () => this.addresses[id], w.stores[id], w.sources[id], transport, log, null, clock);
+      w.reps[id] = new Replicator(id, () => this.addresses[id], w.stores[id], w.sources[id], transport, log, null, clock, coreFaults === undefined ? {} : { coreFaults });
       network.attach(this.addresses[id], { replicator: w.reps[id], store: w.stores[id] });
       this.replicators.push(w.reps[id]);
     }

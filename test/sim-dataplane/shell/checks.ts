@@ -22,7 +22,7 @@ type PgRecord = NonNullable<ReturnType<DiskState['pgs']['get']>>;
 
 const strength: Record<WriteConcern, number> = { acknowledged: 0, durable: 1, replicated: 2, distributed: 3 };
 
-interface Acked { value: string; seq: number; epoch: number; concern: WriteConcern; at: number }
+interface Acked { value: string; seq: number; epoch: number; concern: WriteConcern; at: number; sentAt: number }
 
 export function keyOf(block: number): string {
   return blockKey({ volumeId, inode: 1, blockNo: block }).toString('latin1');
@@ -30,6 +30,9 @@ export function keyOf(block: number): string {
 
 export class ShellChecker {
   private readonly written = new Map<string, WriteRecord>();
+  /** When each value's write was sent, and when it was acknowledged (at any concern). */
+  private readonly sentAt = new Map<string, number>();
+  private readonly ackedAt = new Map<string, number>();
   /** Acknowledged writes per block, at durable or stronger. */
   private readonly acked = new Map<number, Acked[]>();
   private readonly ackers = new Map<string, string>();
@@ -40,6 +43,18 @@ export class ShellChecker {
 
   onWriteSent(r: WriteRecord): void {
     this.written.set(r.value, r);
+    this.sentAt.set(r.value, this.w.clock.now());
+  }
+
+  /**
+   * Whether `value`'s write was acknowledged before `a`'s was sent: it precedes `a` in real time,
+   * so once `a` is acknowledged (`replicated` or stronger) no read may return it. By value, not by
+   * the version a block is stored under: a handed-back block is stored at a new seq with its old
+   * data, so only its value shows that it went back in time (`handBackWithoutCompare`).
+   */
+  private ackedBefore(value: string, a: Acked): boolean {
+    const at = this.ackedAt.get(value);
+    return at !== undefined && at < a.sentAt;
   }
 
   onAck(node: string, r: WriteRecord, epoch: number, seq: number): void {
@@ -47,8 +62,9 @@ export class ShellChecker {
     const was = this.ackers.get(key);
     if (was !== undefined && was !== node) throw this.fail('one-primary-per-epoch', `pg ${r.pg} epoch ${epoch}: ${was} and ${node} both acknowledged writes`);
     this.ackers.set(key, node);
+    this.ackedAt.set(r.value, this.w.clock.now());
     if (strength[r.concern] < strength.durable) return;
-    const acked: Acked = { value: r.value, seq, epoch, concern: r.concern, at: this.w.clock.now() };
+    const acked: Acked = { value: r.value, seq, epoch, concern: r.concern, at: this.w.clock.now(), sentAt: this.sentAt.get(r.value) ?? 0 };
     const list = this.acked.get(r.block) ?? [];
     list.push(acked);
     this.acked.set(r.block, list);
@@ -84,6 +100,9 @@ export class ShellChecker {
       if (strength[a.concern] < strength.replicated || a.at >= startedAt) continue;
       if (versionAfter(a, got)) {
         throw this.fail('linearizable-reads', `read of b${block} (pg ${pg}) at ${node} begun at ${startedAt} returned ${got === null ? 'nothing' : `${got.value}@${got.epoch}/${got.seq}`}, older than ${a.value}@${a.epoch}/${a.seq} acknowledged ${a.concern} at ${a.at}`);
+      }
+      if (got !== null && this.ackedBefore(got.value, a)) {
+        throw this.fail('linearizable-reads', `read of b${block} (pg ${pg}) at ${node} begun at ${startedAt} returned ${got.value}@${got.epoch}/${got.seq}, acknowledged at ${this.ackedAt.get(got.value) ?? -1} before ${a.value} (acknowledged ${a.concern} at ${a.at}) was sent at ${a.sentAt}`);
       }
     }
   }

@@ -1,5 +1,5 @@
 /**
- * npm run sim:dataplane-shell -- --seeds N [--seed S] [--fault-ms M] [--break NAME] [--verbose]
+ * npm run sim:dataplane-shell -- --seeds N [--seed S] [--fault-ms M] [--break NAME] [--replica-reads] [--verbose]
  * Runs N seeds of the shell simulator from S (default 1): one line per failing seed with the
  * command that replays it, and a summary with a hash over all traces. Exit 1 when a seed failed.
  */
@@ -13,6 +13,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     'fault-ms': { type: 'string', default: String(defaultShellFaultMs) },
     break: { type: 'string' },
+    'replica-reads': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
   },
 });
@@ -22,7 +23,7 @@ const from = Number(values.seed);
 const faultMs = Number(values['fault-ms']);
 const breakName = shellBreakNames.find((b) => b === values.break);
 if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(from) || !Number.isInteger(faultMs) || faultMs < 1 || (values.break !== undefined && breakName === undefined)) {
-  console.error(`usage: npm run sim:dataplane-shell -- --seeds N [--seed S] [--fault-ms M] [--break ${shellBreakNames.join('|')}] [--verbose]`);
+  console.error(`usage: npm run sim:dataplane-shell -- --seeds N [--seed S] [--fault-ms M] [--break ${shellBreakNames.join('|')}] [--replica-reads] [--verbose]`);
   process.exit(2);
 }
 
@@ -34,7 +35,7 @@ async function main(b: BreakName | undefined): Promise<number> {
   let slowest = 0;
   const totals: Record<string, number> = {};
   for (let seed = from; seed < from + seeds; seed++) {
-    const r = await runShellSeed(seed, { faultMs, ...(b === undefined ? {} : { breakName: b }), verbose: values.verbose });
+    const r = await runShellSeed(seed, { faultMs, ...(b === undefined ? {} : { breakName: b }), verbose: values.verbose, replicaReads: values['replica-reads'] });
     for (const [k, v] of Object.entries(r.stats)) if (k !== 'convergedMs') totals[k] = (totals[k] ?? 0) + v;
     slowest = Math.max(slowest, r.stats.convergedMs);
     combined = Math.imul(combined ^ parseInt(r.traceHash, 16), 16777619) >>> 0;

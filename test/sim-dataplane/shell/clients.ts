@@ -17,6 +17,13 @@ export const clientCount = 3;
 /** A client gives a request up after this long (its write may still land). */
 export const clientTimeoutMs = 1_000;
 const concerns: readonly WriteConcern[] = ['acknowledged', 'durable', 'replicated', 'distributed'];
+/**
+ * With `replicaReads`, the share of reads sent to a random other replica of the client's placement
+ * instead of its primary, as the core simulator's clients do. Off by default: the server serves a
+ * read that names a current epoch at any member (`admitPrimaryRead`), so such reads are not
+ * linearizable without any break (test/sim-dataplane/README.md, "The shell simulator").
+ */
+export const replicaReadShare = 0.1;
 
 export interface WriteRecord { client: number; value: string; block: number; pg: number; concern: WriteConcern }
 
@@ -25,7 +32,7 @@ export class ShellClients {
   private readonly groups: (PlacementGroup[] | null)[] = Array.from({ length: clientCount }, () => null);
   private written = 0;
 
-  constructor(private readonly w: ShellWorld, private readonly check: ShellChecker) {}
+  constructor(private readonly w: ShellWorld, private readonly check: ShellChecker, private readonly replicaReads = false) {}
 
   start(): void {
     for (let c = 0; c < clientCount; c++) this.next(c);
@@ -83,8 +90,9 @@ export class ShellClients {
   }
 
   private async read(c: number, block: number, pg: number, g: PlacementGroup): Promise<void> {
-    const n = this.w.node(g.primary);
-    if (!n.alive) throw new Error('primary down');
+    const others = g.replicas.filter((id) => id !== g.primary);
+    const n = this.w.node(this.replicaReads && others.length > 0 && this.w.rng.chance(replicaReadShare) ? this.w.rng.pick(others) : g.primary);
+    if (!n.alive) throw new Error(n.id === g.primary ? 'primary down' : 'replica down');
     const startedAt = this.w.clock.now();
     const rep = n.rep;
     const store = n.store;

@@ -28,8 +28,8 @@ export interface ShellResult {
   log: string[];
 }
 
-export function shellReplay(seed: number, faultMs: number, breakName?: BreakName): string {
-  return `npm run sim:dataplane-shell -- --seed ${seed}${faultMs === defaultShellFaultMs ? '' : ` --fault-ms ${faultMs}`}${breakName === undefined ? '' : ` --break ${breakName}`} --verbose`;
+export function shellReplay(seed: number, faultMs: number, breakName?: BreakName, replicaReads = false): string {
+  return `npm run sim:dataplane-shell -- --seed ${seed}${faultMs === defaultShellFaultMs ? '' : ` --fault-ms ${faultMs}`}${breakName === undefined ? '' : ` --break ${breakName}`}${replicaReads ? ' --replica-reads' : ''} --verbose`;
 }
 
 /** The faults of a seed: every 20–120 ms a crash, a partition, a cut from the metadata service, an isolation of a primary, or a heal of one node. */
@@ -109,11 +109,12 @@ class ShellFaults {
   }
 }
 
-export async function runShellSeed(seed: number, opts: { faultMs?: number; breakName?: BreakName; verbose?: boolean } = {}): Promise<ShellResult> {
+/** `replicaReads`: one client read in ten goes to a random other replica of the client's placement (clients.ts, `replicaReadShare`). */
+export async function runShellSeed(seed: number, opts: { faultMs?: number; breakName?: BreakName; verbose?: boolean; replicaReads?: boolean } = {}): Promise<ShellResult> {
   const faultMs = opts.faultMs ?? defaultShellFaultMs;
   const w = new ShellWorld({ seed, coreFaults: opts.breakName ?? '', verbose: opts.verbose === true });
   const check = new ShellChecker(w);
-  const clients = new ShellClients(w, check);
+  const clients = new ShellClients(w, check, opts.replicaReads === true);
   const faults = new ShellFaults(w);
   const each = (): boolean => {
     if (w.clock.now() % checkEveryMs === 0) check.step();
@@ -147,6 +148,6 @@ export async function runShellSeed(seed: number, opts: { faultMs?: number; break
   }
   return {
     seed, ok: failure === null, failure, traceHash: w.traceHash.toString(16).padStart(8, '0'), stats: w.stats,
-    replay: shellReplay(seed, faultMs, opts.breakName), log: w.log,
+    replay: shellReplay(seed, faultMs, opts.breakName, opts.replicaReads === true), log: w.log,
   };
 }
