@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { runShellSeed, type ShellResult } from './shell/run.js';
+import type { BreakName } from '../../dataplane/core/index.js';
 
 /** Seeds of the batch: about 8–14 s on the shared 2-core machine (50–90 ms a seed). */
 const batchSeeds = 150;
@@ -36,51 +37,60 @@ describe('shell simulator (the server\'s Replicators on the in-memory store, net
     assert.notEqual(a.traceHash, c.traceHash);
   });
 
+  /**
+   * The first seed of 1..`within` the break fails, by the check `expected` names. A search, not
+   * one seed: any change to the server moves the traces (a seed that caught a break may stop
+   * catching it), while a break caught in tens of seeds per 300 stays caught within these bounds.
+   */
+  async function caughtWithin(breakName: BreakName, within: number, expected: RegExp): Promise<number> {
+    for (let seed = 1; seed <= within; seed++) {
+      const r = await runShellSeed(seed, { breakName });
+      if (!r.ok) {
+        assert.match(r.failure ?? '', expected, `seed ${seed} failed, but not as the break should show`);
+        return seed;
+      }
+    }
+    assert.fail(`${breakName} went unnoticed in seeds 1–${within}`);
+  }
+
   it('catches ackReplicatedAfterLocalWrite (a replicated write acknowledged after the local write only)', async () => {
-    // Caught in every one of seeds 1–300 (test/sim-dataplane/README.md): the ack's rule check.
-    const broken = await runShellSeed(1, { breakName: 'ackReplicatedAfterLocalWrite' });
-    assert.equal(broken.ok, false, 'the break goes unnoticed');
-    assert.match(broken.failure ?? '', /^acked-writes-survive: .* acknowledged replicated is on .* disk, not 2/);
-    const intact = await runShellSeed(1);
+    // Caught in 299 of seeds 1–300 (test/sim-dataplane/README.md): the ack's rule check.
+    const seed = await caughtWithin('ackReplicatedAfterLocalWrite', 5, /^acked-writes-survive: .* acknowledged replicated is on .* disk, not 2/);
+    const intact = await runShellSeed(seed);
     assert.ok(intact.ok, failureOf(intact));
   });
 
   it('catches trimBeforeReplicasApplied (a primary trims what a replica has not applied)', async () => {
-    const broken = await runShellSeed(1, { breakName: 'trimBeforeReplicasApplied' });
-    assert.match(broken.failure ?? '', /^trim-behind-replicas: /);
+    await caughtWithin('trimBeforeReplicasApplied', 10, /^trim-behind-replicas: /);
   });
 
   it('catches skipPeeringCatchUp (a new primary pulls nothing at peering): the plan the server plays is the core\'s', async () => {
-    // 32 of seeds 1–300 (test/sim-dataplane/README.md). Before the switch reached startPeering, every seed passed with it.
-    const broken = await runShellSeed(2, { breakName: 'skipPeeringCatchUp' });
-    assert.match(broken.failure ?? '', /^converges-after-healing: .* not in sync/);
+    // 35 of seeds 1–300. Before the switch reached startPeering, every seed passed with it.
+    await caughtWithin('skipPeeringCatchUp', 60, /^converges-after-healing: .* not in sync/);
   });
 
   it('catches handBackWithoutCompare (a stale copy\'s older blocks taken back): the server asks the core\'s takeHandedBack', async () => {
-    // 134 of seeds 1–300, all by the read check by value: the old block comes back at a new seq, so only its value shows it.
-    const broken = await runShellSeed(1, { breakName: 'handBackWithoutCompare' });
-    assert.match(broken.failure ?? '', /^linearizable-reads: .* acknowledged at \d+ before .* was sent/);
+    // 142 of seeds 1–300, all by the read check by value: the old block comes back at a new seq, so only its value shows it.
+    await caughtWithin('handBackWithoutCompare', 20, /^linearizable-reads: .* acknowledged at \d+ before .* was sent/);
   });
 
-  it('seeds 166 and 201: a stale copy being replaced answers a peering probe from nothing, so the new primary peers (it waited for seqs only the stale copies held, and they for it to serve)', async () => {
+  // Regression seeds: each fails on the code before its fix. Found as seeds 166/201, 1031/1896 and
+  // 2813; merging peering's answers as core messages moved every trace, and these are the seeds
+  // that fail now with each fix taken out (checked 2026-12-07 03:38 UTC). The late forward to a
+  // left node and the stale copy that recorded its re-add epoch did not recur in 700 seeds of the
+  // new traces: left-node.test.ts holds the first.
+
+  it('seeds 148 and 163: a stale copy being replaced answers a peering probe from nothing, so the new primary peers (it waited for seqs only the stale copies held, and they for it to serve)', async () => {
     // Both fail converges-after-healing when a rejoining copy's journal still answers (block-server.ts, memory-transport.ts).
-    for (const seed of [166, 201]) {
+    for (const seed of [148, 163]) {
       const r = await runShellSeed(seed);
       assert.ok(r.ok, `seed ${seed}: ${failureOf(r)}`);
     }
   });
 
-  it('seed 2813: a node the group no longer names refuses a late forward and records no epoch, so it still hands its copy back', async () => {
-    // Failed acked-writes-survive when the replica path recorded the group's epoch for a non-member (replica-path.ts requireMember).
-    const r = await runShellSeed(2813);
+  it('seed 169: an epoch learned from a replica\'s refusal is recorded only for a current copy (a deposed primary left out still hands its copy back)', async () => {
+    // Fails acked-writes-survive while fenceFromReplica records every assigned epoch (admission.ts).
+    const r = await runShellSeed(169);
     assert.ok(r.ok, failureOf(r));
-  });
-
-  it('seeds 1031 and 1896: an epoch learned from a replica\'s refusal is recorded only for a current copy (a deposed primary left out still hands its copy back; a stale copy is still replaced)', async () => {
-    // 1031 failed acked-writes-survive and 1896 replicas-agree while fenceFromReplica recorded every assigned epoch (admission.ts).
-    for (const seed of [1031, 1896]) {
-      const r = await runShellSeed(seed);
-      assert.ok(r.ok, `seed ${seed}: ${failureOf(r)}`);
-    }
   });
 });
