@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { PgCore, type PgAction, type PgEvent } from '../../../dataplane/core/index.js';
 import type { BlockAddress } from '../../../dataplane/store/types.js';
 import { pattern } from '../helpers.js';
-import { MemoryWorld, pg } from './memory-world.js';
+import { MemoryWorld, pg, type World } from './memory-world.js';
 
 interface Watch { events: PgEvent[]; stores: Extract<PgAction, { t: 'store' }>[] }
 
@@ -40,6 +40,25 @@ describe('peering as a new primary follows the core\'s plan', () => {
     mw.close();
   });
   const { volumeId } = mw;
+
+  /**
+   * n2 holds seqs 1..blocks.length of epoch 1 (one per block), n3 seq 1 only; then the PG fails
+   * over to n3 at epoch 2 with n2, and `watched`'s core records are watched.
+   */
+  async function n3TakesOver(w: World, blocks: readonly BlockAddress[], watched: 'n2' | 'n3', trimN2To = 0): Promise<Watch> {
+    for (const [i, addr] of blocks.entries()) {
+      for (const s of i === 0 ? [w.stores.n2, w.stores.n3] : [w.stores.n2]) {
+        await s.write({ kind: 'put', address: addr, pg, seq: i + 1, epoch: 1, data: pattern(i + 1, 64) }, { sync: true });
+      }
+    }
+    if (trimN2To > 0) await w.stores.n2.trimJournal(volumeId, pg, trimN2To);
+    const p2 = mw.placement(2, 'n3', ['n2', 'n3']);
+    w.sources.n2.set(p2);
+    w.sources.n3.set(p2);
+    const watch = watchCore(watched);
+    stopWatch = watch.stop;
+    return watch.seen;
+  }
 
   it('pulls what the most complete member holds, then assigns above the group\'s highest seq', async () => {
     const { stores, reps, sources } = await mw.start();
@@ -76,18 +95,10 @@ describe('peering as a new primary follows the core\'s plan', () => {
   });
 
   it('each batch pulled from a member is a core event whose store action the shell writes: the record follows the store with no restore after peering', async () => {
-    const { stores, reps, sources } = await mw.start();
+    const world = await mw.start();
+    const { stores, reps } = world;
     const [a, b, c, d] = mw.blocks(4) as [BlockAddress, BlockAddress, BlockAddress, BlockAddress];
-    for (const [seq, addr] of [[1, a], [2, b], [3, c]] as const) {
-      for (const s of seq === 1 ? [stores.n2, stores.n3] : [stores.n2]) {
-        await s.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 64) }, { sync: true });
-      }
-    }
-    const p2 = mw.placement(2, 'n3', ['n2', 'n3']);
-    sources.n2.set(p2);
-    sources.n3.set(p2);
-    const watch = watchCore('n3');
-    stopWatch = watch.stop;
+    const watch = { seen: await n3TakesOver(world, [a, b, c], 'n3') };
     const w = await reps.n3.primaryWrite(d, pattern(9, 64), 2, 'replicated');
     assert.equal(w.seq, 4);
     const pulls = watch.seen.events.filter((e): e is Extract<PgEvent, { t: 'peeringPulled' }> => e.t === 'peeringPulled');
@@ -101,19 +112,10 @@ describe('peering as a new primary follows the core\'s plan', () => {
   });
 
   it('a member trimmed past this node\'s watermark is copied in full: the copy\'s watermark is the core\'s store action, and the first seq goes above it', async () => {
-    const { stores, reps, sources } = await mw.start();
+    const world = await mw.start();
+    const { stores, reps } = world;
     const [a, b, c, d] = mw.blocks(4) as [BlockAddress, BlockAddress, BlockAddress, BlockAddress];
-    for (const [seq, addr] of [[1, a], [2, b], [3, c]] as const) {
-      for (const s of seq === 1 ? [stores.n2, stores.n3] : [stores.n2]) {
-        await s.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 64) }, { sync: true });
-      }
-    }
-    await stores.n2.trimJournal(volumeId, pg, 3);
-    const p2 = mw.placement(2, 'n3', ['n2', 'n3']);
-    sources.n2.set(p2);
-    sources.n3.set(p2);
-    const watch = watchCore('n3');
-    stopWatch = watch.stop;
+    const watch = { seen: await n3TakesOver(world, [a, b, c], 'n3', 3) };
     const w = await reps.n3.primaryWrite(d, pattern(9, 64), 2, 'acknowledged');
     assert.equal(w.seq, 4, 'above the copied watermark');
     const full = watch.seen.stores.find((s) => s.full !== null);
@@ -124,18 +126,10 @@ describe('peering as a new primary follows the core\'s plan', () => {
   });
 
   it('a member\'s peering answer is a `msg peer` on its record: the epoch recorded there, the watermark and highest seq from its mirror', async () => {
-    const { stores, reps, sources } = await mw.start();
+    const world = await mw.start();
+    const { stores, reps } = world;
     const [a, b, c] = mw.blocks(3) as [BlockAddress, BlockAddress, BlockAddress];
-    for (const [seq, addr] of [[1, a], [2, b]] as const) {
-      for (const s of seq === 1 ? [stores.n2, stores.n3] : [stores.n2]) {
-        await s.write({ kind: 'put', address: addr, pg, seq, epoch: 1, data: pattern(seq, 64) }, { sync: true });
-      }
-    }
-    const p2 = mw.placement(2, 'n3', ['n2', 'n3']);
-    sources.n2.set(p2);
-    sources.n3.set(p2);
-    const watch = watchCore('n2');
-    stopWatch = watch.stop;
+    const watch = { seen: await n3TakesOver(world, [a, b], 'n2') };
     const w = await reps.n3.primaryWrite(c, pattern(9, 64), 2, 'replicated');
     assert.equal(w.seq, 3, 'n2\'s answer named seq 2: the new primary assigned above it');
     const peers = watch.seen.events.filter((e) => e.t === 'msg' && e.msg.t === 'peer');
