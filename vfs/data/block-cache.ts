@@ -137,8 +137,16 @@ export class BlockCache {
   /** A body larger than the whole cache is not kept. */
   private insert(ino: number, blockNo: number, data: Buffer): void {
     const k = key(ino, blockNo);
-    this.drop(ino, blockNo);
-    if (data.byteLength > this.maxBytes) return;
+    // The older bytes go, the index entry stays (no round trip of the token through the loose set).
+    const old = this.entries.get(k);
+    if (old !== undefined) {
+      this.entries.delete(k);
+      this.bytes -= old.data.byteLength;
+    }
+    if (data.byteLength > this.maxBytes) {
+      this.unindex(ino, blockNo);
+      return;
+    }
     this.entries.set(k, { ino, blockNo, data });
     this.index(ino, blockNo);
     this.bytes += data.byteLength;

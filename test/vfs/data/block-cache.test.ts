@@ -155,5 +155,14 @@ describe('vfs/data BlockCache', () => {
     const d = new BlockCache(10, 4);
     for (let ino = 1; ino <= 1_000; ino++) { d.validate(ino, 't'); d.put(ino, 0, Buffer.alloc(5)); }
     assert.ok(d.trackedInodes() <= 2 + 4, `${d.trackedInodes()} inodes remembered by a cache of two blocks`);
+    // A flush rewriting a cached block keeps its inode's token where it is: no other inode's goes.
+    const e = new BlockCache(1000, 2);
+    e.validate(3, 'c');
+    e.put(3, 0, Buffer.from('x'));
+    e.validate(1, 'a');
+    e.validate(2, 'b');
+    e.put(3, 0, Buffer.from('y'));
+    assert.equal(e.validate(1, 'a'), true, 'inode 1\'s token survived the rewrite of inode 3\'s block');
+    assert.equal(e.validate(3, 'c'), true);
   });
 });
