@@ -13,6 +13,7 @@ import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
 import { ErrorCode, GalleonError } from '../../proto/errors.js';
 import type { KeyProviderName, Member } from '../../proto/metadata-types.js';
+import type { MemberStatus } from '../../metadata/service/member.js';
 import { parseHostPort } from '../lib/address.js';
 import { startAdminServer, type AdminServer, type DaemonHost } from './admin-server.js';
 import { MetadataRole } from './metadata-role.js';
@@ -46,6 +47,19 @@ export const leadershipHandoverTimeoutMs = 10_000;
 const pollIntervalMs = 100;
 /** `cluster join` asks the target for its status first; a dead address fails this fast. */
 export const joinProbeTimeoutMs = 3_000;
+/** A member whose applied index trails its commit index by more than this many entries is
+ *  catching up, not healthy. A few entries behind is the normal state of a member applying a
+ *  busy log (a status read between a commit and its apply saw 195/196 and flipped to unhealthy). */
+export const healthyApplyLagEntries = 256;
+
+/** Whether a running metadata member is healthy (pure: the daemon's status and `join` use it). */
+export function memberHealth(s: MemberStatus | null, me: string): { ok: boolean; reason: string } {
+  if (s === null) return { ok: false, reason: 'metadata role not running' };
+  if (s.leaderId === null) return { ok: false, reason: 'no leader' };
+  if (!s.conf.voters.includes(me) && !s.conf.learners.includes(me)) return { ok: false, reason: 'not yet a member' };
+  if (s.commitIndex - s.appliedIndex > healthyApplyLagEntries) return { ok: false, reason: `catching up (${s.appliedIndex}/${s.commitIndex})` };
+  return { ok: true, reason: `leader ${s.leaderId}` };
+}
 /** Block-client attempts of a mount (≤ 500 ms apart: ~75 s, within the FUSE op timeout of 120 s). */
 export const mountBlockMaxAttempts = 150;
 /** Attempts per block request of a backup or restore (a failed run is resumed or run again). */
@@ -484,13 +498,7 @@ export class Daemon implements DaemonHost {
       return registered ? { ok: true, reason: 'data node registered' } : { ok: false, reason: 'data node not registered yet' };
     }
     if (this.metadataRole.state !== 'running') return { ok: false, reason: `metadata role ${this.metadataRole.state}` };
-    const s = this.metadataRole.memberStatus();
-    if (s === null) return { ok: false, reason: 'metadata role not running' };
-    if (s.leaderId === null) return { ok: false, reason: 'no leader' };
-    const me = this.cfg.nodeId;
-    if (!s.conf.voters.includes(me) && !s.conf.learners.includes(me)) return { ok: false, reason: 'not yet a member' };
-    if (s.appliedIndex < s.commitIndex) return { ok: false, reason: `catching up (${s.appliedIndex}/${s.commitIndex})` };
-    return { ok: true, reason: `leader ${s.leaderId}` };
+    return memberHealth(this.metadataRole.memberStatus(), this.cfg.nodeId);
   }
 
   async restart(): Promise<DaemonStatus> {
