@@ -35,7 +35,10 @@ export function staleEpoch(v: AdmissionView, epoch: number): Refusal | null {
   return { code: 'STALE_EPOCH', message: `epoch ${epoch} is older than ${v.epoch}`, epoch: v.epoch, primary: null };
 }
 
-/** A client write (or a read that needs the primary): not stale, and addressed to the placement's primary. */
+/**
+ * A client write, or a client read that names an epoch (the block server's `admitPrimaryRead`):
+ * not stale, and addressed to the placement's primary — as the core admits both (`primary.ts`).
+ */
 export function admitClientWrite(v: AdmissionView, epoch: number): Refusal | null {
   const stale = staleEpoch(v, epoch);
   if (stale !== null) return stale;
@@ -46,25 +49,19 @@ export function admitClientWrite(v: AdmissionView, epoch: number): Refusal | nul
 }
 
 /**
- * A read that names an epoch (a block, a journal, a PG's blocks): any member serves it at a
- * current epoch; only a stale one is refused. A read at the primary's own epoch is served by
- * the primary only once it peered and holds its lease (`primaryMustServe`).
+ * A read between data nodes that names an epoch (a journal, a PG's blocks: catch-up, peering's
+ * probes, resync): any member serves it at a current epoch; only a stale one is refused.
  */
 export function admitRead(v: AdmissionView, epoch: number): Refusal | null {
   return staleEpoch(v, epoch);
-}
-
-/** Whether a read admitted at `epoch` must wait until this node serves as the PG's primary at that epoch. */
-export function primaryMustServe(v: AdmissionView, epoch: number): boolean {
-  return v.placement !== null && v.placement.primary === v.self && v.placement.epoch === epoch;
 }
 
 /**
  * The test-only `readFromReplica` break: a replica of the PG (`replicaCopy`: this node is a member
  * but not the primary, its copy neither being replaced nor handed back; asked only when the break
  * is set) serves a client read at once, whatever epoch the read names and however far behind the
- * copy is. Without the break always false: a read goes through `admitRead` and `primaryMustServe`
- * (the block server) or the primary's admission (the core). Both ask this.
+ * copy is. Without the break always false: a read goes through `admitClientWrite` (the block
+ * server) or the primary's admission (the core). Both ask this.
  */
 export function replicaServesAnyRead(faults: CoreFaults, replicaCopy: () => boolean): boolean {
   return faults.readFromReplica === true && replicaCopy();

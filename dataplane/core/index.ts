@@ -3,7 +3,7 @@ export { PgCore } from './pg.js';
 export type { PgRecord } from './record.js';
 export * from './types.js';
 export { everyReplicaAnswered, handBackConcern, takeHandedBack } from './rules.js';
-export { admitClientWrite, admitRead, primaryMustServe, replicaServesAnyRead, staleEpoch, type AdmissionView, type Refusal } from './admission.js';
+export { admitClientWrite, admitRead, replicaServesAnyRead, staleEpoch, type AdmissionView, type Refusal } from './admission.js';
 export { admitPeering, admitReplicaOp, gapCheck, replicaTrimTo, type GapCheck } from './replica-rules.js';
 export {
   behindAfterPeering, catchUpAfterFetch, catchUpTrimmed, groupHighestSeq, isStaleCopy, nextHole, peeringMustFail, pullOrder,

@@ -13,7 +13,7 @@ import { groupOf, nodeOf } from '../placement.js';
 import type { VolumePlacement } from '../placement.js';
 import type { BlockAddress } from '../store/types.js';
 import { refusalError } from './admission.js';
-import { admitRead, primaryMustServe, replicaServesAnyRead } from '../core/index.js';
+import { admitClientWrite, admitRead, replicaServesAnyRead } from '../core/index.js';
 import type { Peering } from './peering.js';
 import type { PrimaryPg, WriteResult } from './pg-runtime.js';
 import { PgWorker, type ReplicatorDeps } from './pg-worker.js';
@@ -29,21 +29,26 @@ export class PrimaryPath extends PgWorker {
   }
 
   /**
-   * Before a primary serves a read: the epoch is admitted, peering at it is done, and (with
-   * leases) the lease is held. A node that is not the primary serves reads as before. With the
-   * test-only `readFromReplica` break a replica whose copy is not being replaced serves it
-   * whatever epoch it names (the core's rule, `replicaServesAnyRead`).
+   * Before a client read that names an epoch is served (GET of a block, a range, a version): the
+   * epoch is one the metadata service assigned (an epoch above the cached placement reads it
+   * again, as a write does: `assignedGroup`), not stale, and this node is the PG's primary at it
+   * (`admitClientWrite`: else NOT_PRIMARY naming the primary, and the client goes there); then
+   * peering at it is done and (with leases) the lease is held. Before 2026-12-07 any member served
+   * such a read from its own copy however far behind (the shell simulator with replica reads:
+   * 148 of 300 seeds read older data than a `replicated` write acknowledged before), and so did
+   * any node for an epoch never assigned. A read without an epoch is served by any node, as
+   * before (the rollback check's proof fetches). With the test-only `readFromReplica` break a
+   * replica whose copy is not being replaced serves it whatever epoch it names (the core's rule,
+   * `replicaServesAnyRead`).
    */
   async admitPrimaryRead(address: BlockAddress, pg: number, epoch: number): Promise<void> {
-    const initial = await this.placement.getPlacement(address.volumeId);
-    const g = groupOf(initial, pg);
-    const v = await this.gate.view(address.volumeId, g);
-    const replicaCopy = (): boolean => g.primary !== this.nodeId && g.replicas.includes(this.nodeId) && !this.rt(`${address.volumeId}/${pg}`).rejoining;
-    if (replicaServesAnyRead(v.faults, replicaCopy)) return;
-    const refusal = admitRead(v, epoch);
+    const cached = groupOf(await this.placement.getPlacement(address.volumeId), pg);
+    const replicaCopy = (): boolean => cached.primary !== this.nodeId && cached.replicas.includes(this.nodeId) && !this.rt(`${address.volumeId}/${pg}`).rejoining;
+    if (replicaServesAnyRead(this.coreFaults, replicaCopy)) return;
+    const { placement, group } = await this.gate.assignedGroup(address.volumeId, pg, epoch);
+    const refusal = admitClientWrite(await this.gate.view(address.volumeId, group), epoch);
     if (refusal !== null) throw refusalError(address.volumeId, pg, epoch, refusal);
-    if (!primaryMustServe(v, epoch)) return;
-    await this.peering.primaryPg(address.volumeId, pg, epoch, g, initial);
+    await this.peering.primaryPg(address.volumeId, pg, epoch, group, placement);
     await this.leases?.ensure(address.volumeId, pg, epoch);
   }
 

@@ -3,7 +3,7 @@
  * it serves a write or a read that names an epoch. Pure, so one transcript per rule.
  */
 import assert from 'node:assert/strict';
-import { admitClientWrite, admitRead, primaryMustServe, replicaServesAnyRead, takeHandedBack, type AdmissionView } from '../../../dataplane/core/index.js';
+import { admitClientWrite, admitRead, replicaServesAnyRead, takeHandedBack, type AdmissionView } from '../../../dataplane/core/index.js';
 import { PgCore } from '../../../dataplane/core/index.js';
 
 const view = (over: Partial<AdmissionView> = {}): AdmissionView => ({ self: 'a', epoch: 4, faults: {}, placement: { epoch: 4, primary: 'a' }, ...over });
@@ -28,12 +28,12 @@ describe('dataplane/core admission', () => {
     assert.equal(admitClientWrite(view({ epoch: 5, faults: { acceptOldEpoch: true } }), 3), null);
   });
 
-  it('reads: any member serves a current epoch; only the primary at its own epoch must serve as primary', () => {
+  it('reads between nodes: any member serves a current epoch; a client read is the primary\'s, as a write is', () => {
     assert.equal(admitRead(view({ placement: { epoch: 4, primary: 'b' } }), 4), null);
     assert.equal(admitRead(view(), 3)?.code, 'STALE_EPOCH');
-    assert.equal(primaryMustServe(view(), 4), true);
-    assert.equal(primaryMustServe(view({ placement: { epoch: 4, primary: 'b' } }), 4), false);
-    assert.equal(primaryMustServe(view({ epoch: 5, placement: { epoch: 5, primary: 'a' } }), 6), false);
+    // A client read names an epoch: only the placement's primary serves it (the block server's admitPrimaryRead).
+    assert.equal(admitClientWrite(view(), 4), null);
+    assert.equal(admitClientWrite(view({ placement: { epoch: 4, primary: 'b' } }), 4)?.code, 'NOT_PRIMARY');
   });
 
   it('the core refuses a write event at an old epoch with the same rule (the record is a view)', () => {
