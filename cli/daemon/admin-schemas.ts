@@ -80,7 +80,7 @@ export const vfsMountSchema = z.strictObject({
   mountPoint: z.string().min(1).max(maxPathChars),
   readOnly: z.boolean().optional(),
   raw: z.boolean().optional(),
-  cacheTimeoutSec: z.number().int().min(0).max(maxMountCacheTimeoutSec).optional(),
+  cacheTimeoutSec: z.number().min(0).max(maxMountCacheTimeoutSec).optional(),
 });
 export const vfsUnmountSchema = z.strictObject({ target: z.string().min(1).max(maxPathChars) });
 export const vfsSyncSchema = z.strictObject({ volume: z.string().min(1).max(maxRefChars).optional() }).optional();

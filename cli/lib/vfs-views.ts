@@ -1,5 +1,7 @@
 /** The mount manager's answers (proto/vfs-types.ts) as the CLI shows them. */
+import { maxMountCacheTimeoutSec } from '../../proto/limits.js';
 import type { MountInfo, VfsStatus } from '../../proto/vfs-types.js';
+import { usageError } from './errors.js';
 import { formatTime, keyValues, table } from './format.js';
 
 /** The CLI's names for the mount manager's answers (proto/vfs-types.ts). */
@@ -24,6 +26,17 @@ export function vfsStatusDetails(s: VfsStatusView): string {
 }
 
 /** `-o ro,rw,...` → read-only or not; anything else is refused (one line). */
+/** `--cache-timeout`: seconds, to the millisecond (`1`, `0.25`), from 0 (strict) to `maxMountCacheTimeoutSec`; undefined when not given. */
+export function parseCacheTimeout(input: string | undefined): number | undefined {
+  if (input === undefined) return undefined;
+  const t = input.trim();
+  const sec = Number(t);
+  if (!/^\d+(\.\d{1,3})?$/.test(t) || sec > maxMountCacheTimeoutSec) {
+    throw usageError(`--cache-timeout "${input}" is not a number of seconds from 0 to ${maxMountCacheTimeoutSec}`, 'e.g. --cache-timeout 1 or 0.25 (to the millisecond); 0 asks the namespace every time');
+  }
+  return sec;
+}
+
 export function parseMountOptions(o: string | undefined): { readOnly: boolean } | { error: string } {
   let readOnly = false;
   for (const opt of (o ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '')) {

@@ -3,6 +3,7 @@ import { parseLabelChanges, parseLabels } from '../../cli/lib/labels.js';
 import { parseHostPort, parsePeerList } from '../../cli/lib/address.js';
 import { parseStorageClassText } from '../../cli/lib/storage-class-file.js';
 import { renderError, ExitCode } from '../../cli/lib/errors.js';
+import { parseCacheTimeout } from '../../cli/lib/vfs-views.js';
 import { GalleonError, isGalleonError } from '../../proto/errors.js';
 
 const specJson = JSON.stringify({
@@ -94,5 +95,21 @@ describe('cli/lib parsing', () => {
     assert.equal(renderError(new GalleonError('DAEMON_UNREACHABLE', 'x'), undefined).exitCode, ExitCode.Unavailable);
     assert.equal(renderError(new GalleonError('VOLUME_EXISTS', 'x'), undefined).exitCode, ExitCode.Conflict);
     assert.equal(renderError(new GalleonError('INTERNAL', 'a\nb'), undefined).line, 'Error: a');
+  });
+});
+
+describe('parseCacheTimeout (--cache-timeout of vfs mount and volume mount)', () => {
+  it('takes seconds to the millisecond, from 0 (strict) to 60; absent stays absent', () => {
+    assert.equal(parseCacheTimeout(undefined), undefined);
+    assert.equal(parseCacheTimeout('0'), 0);
+    assert.equal(parseCacheTimeout('1'), 1);
+    assert.equal(parseCacheTimeout('0.25'), 0.25);
+    assert.equal(parseCacheTimeout(' 60 '), 60);
+  });
+
+  it('refuses anything else with one INVALID_ARGUMENT naming the flag and the range', () => {
+    for (const bad of ['', '-1', '61', '60.001', '0.0001', '1s', 'abc', '1e1', '.5', 'NaN']) {
+      assert.throws(() => parseCacheTimeout(bad), (err: unknown) => isGalleonError(err, 'INVALID_ARGUMENT') && /^--cache-timeout ".*" is not a number of seconds from 0 to 60$/.test(err.message), bad);
+    }
   });
 });

@@ -121,7 +121,7 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
   const writeback = (o.writeback ?? writebackEnabled()) && typeof watchable.waitForChange === 'function' ? { writeback: { api: o.api as MetadataApi & WritebackApi, ...writebackMsOf(), ...hold } } : {};
   const fs = raw ? new RawFs(o.volume, data, o.readOnly)
     : new GalleonFs({
-      api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: timeout * 1000, log, onMaybeDeleted: () => reaper?.kick(), ...writeback,
+      api: o.api, volume: o.volume, data, session: () => lease.id, readOnly: o.readOnly, cacheTtlMs: Math.round(timeout * 1000), log, onMaybeDeleted: () => reaper?.kick(), ...writeback,
     });
   // eslint-disable-next-line prefer-const -- the fs's callback reads it; it is made from the fs.
   let reaper: BlockReaper | null;
@@ -141,7 +141,7 @@ export async function mountVolume(o: MountVolumeOptions): Promise<VolumeMount> {
       // drops by inode number (pjdfstest link/00, rename/00; the [hard links] test).
       attrTimeoutSec: raw ? timeout : 0, entryTimeoutSec: timeout,
       // A strict mount (timeout 0) asks every time; so does the raw file (no directories to cache).
-      attrCacheMs: raw ? 0 : Math.min(bindingAttrCacheMs, timeout * 1000),
+      attrCacheMs: raw ? 0 : Math.min(bindingAttrCacheMs, Math.round(timeout * 1000)),
     }, { log });
   } catch (err) {
     clearInterval(renew);

@@ -206,8 +206,8 @@ export class MountManager {
 
   /** Mounts `ref` at `dir` (explicit); `raw`: the volume as one file (vfs/fs/raw-fs.ts). */
   mount(ref: string, dir: string, readOnly: boolean, raw = false, cacheTimeoutSec?: number): Promise<MountInfo> {
-    if (cacheTimeoutSec !== undefined && !(Number.isInteger(cacheTimeoutSec) && cacheTimeoutSec >= 0 && cacheTimeoutSec <= maxMountCacheTimeoutSec)) {
-      return Promise.reject(new GalleonError(ErrorCode.INVALID_ARGUMENT, `cache timeout ${cacheTimeoutSec} is not a whole number of seconds from 0 to ${maxMountCacheTimeoutSec}`, { hint: `use 0 (always ask) to ${maxMountCacheTimeoutSec}` }));
+    if (cacheTimeoutSec !== undefined && !(Number.isFinite(cacheTimeoutSec) && cacheTimeoutSec >= 0 && cacheTimeoutSec <= maxMountCacheTimeoutSec)) {
+      return Promise.reject(new GalleonError(ErrorCode.INVALID_ARGUMENT, `cache timeout ${cacheTimeoutSec} is not a number of seconds from 0 to ${maxMountCacheTimeoutSec}`, { hint: `use 0 (always ask) to ${maxMountCacheTimeoutSec}, to the millisecond` }));
     }
     return this.serial(async () => {
       const volume = await this.o.api().getVolume(ref);

@@ -16,18 +16,19 @@ export default class VolumeMount extends GalleonCommand {
   };
   static override flags = {
     options: Flags.string({ char: 'o', summary: 'Comma-separated mount options: ro or rw. [default: rw]' }),
-    'cache-timeout': Flags.integer({ summary: 'Seconds names and attributes are cached (0 = ask the namespace every time: strict). [default: 1]' }),
+    'cache-timeout': Flags.string({ summary: 'Seconds names and attributes are cached, to the millisecond (0 = ask the namespace every time: strict). [default: 1]' }),
     raw: Flags.boolean({ summary: 'Show the volume as one file PATH/data of the volume\'s size (for dd, mkfs.ext4, mount -o loop).', default: false }),
   };
 
   async run(): Promise<MountRow> {
     const { args, flags } = await this.parse(VolumeMount);
-    const { parseMountOptions } = await import('../../lib/vfs-views.js');
+    const { parseCacheTimeout, parseMountOptions } = await import('../../lib/vfs-views.js');
+    const cacheTimeout = parseCacheTimeout(flags['cache-timeout']);
     const o = parseMountOptions(flags.options);
     if ('error' in o) throw usageError(o.error, 'use -o ro or -o rw');
     const row = await (await this.admin(flags)).route<MountRow>('vfsMount', {}, {
       volume: args.volume, mountPoint: resolve(args.path), readOnly: o.readOnly, raw: flags.raw,
-      ...(flags['cache-timeout'] === undefined ? {} : { cacheTimeoutSec: flags['cache-timeout'] }),
+      ...(cacheTimeout === undefined ? {} : { cacheTimeoutSec: cacheTimeout }),
     });
     this.print(row.raw ? `Volume ${row.volume} mounted raw: ${row.mountPoint}/data (${row.mode}).` : `Volume ${row.volume} mounted at ${row.mountPoint} (${row.mode}).`);
     return row;
