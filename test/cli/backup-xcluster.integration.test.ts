@@ -66,20 +66,16 @@ describeFuse('a backup restored on another cluster (integration, fuse)', functio
   before(async function () {
     this.timeout(600_000);
     root = await makeTempDir('galleon-xcluster-');
-    // The two clusters start side by side: most of an `up` is waiting (elections, registration,
-    // mounts). Each is kept as soon as it is up, so `after` tears down whichever started.
-    const started = await Promise.allSettled([
-      startMountedCluster('galleon-xc-a-').then((c) => { a = c; }),
-      startMountedCluster('galleon-xc-b-').then((c) => { b = c; }),
-      startS3(join(root, 's3'), ['xc-backups']).then((x) => { s3 = x; }),
-    ]);
-    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    s3 = await startS3(join(root, 's3'), ['xc-backups']);
+    a = await startMountedCluster('galleon-xc-a-');
+    b = await startMountedCluster('galleon-xc-b-');
     await mkdir(join(root, 'target'));
   });
 
   after(async function () {
     this.timeout(240_000);
-    await Promise.all([b?.teardown(), a?.teardown()]);
+    await b?.teardown();
+    await a?.teardown();
     await s3?.stop();
     if (root !== '') await rm(root, { recursive: true, force: true });
   });
