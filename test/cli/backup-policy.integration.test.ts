@@ -18,7 +18,10 @@ import { cliJson, killClusterDir, makeTempDir, runCli, waitFor } from './helpers
 import { pollUntil } from '../support/poll.js';
 import { upClientEnv } from '../support/tls.js';
 
-const periodMs = 4000;
+// The schedule's period is the test's wait: 3 due times after the kill, 2 before. A run ends
+// 0.1–2.1 s after its due time here (2026-12-07, load ~8 on 2 cores); one that runs late pushes
+// the next due time back, never drops it (followingDue), which the test checks as before.
+const periodMs = 2000;
 
 describe('galleon backup policy across a metadata leader change (integration)', function () {
   this.timeout(240_000);
@@ -63,10 +66,10 @@ describe('galleon backup policy across a metadata leader change (integration)', 
     for (const i of [0, 5, 9]) assert.equal((await runCli(['volume', 'write-block', vol.name, String(i), '--data', randomBytes(16).toString('hex')], env)).code, 0);
     await mkdir(join(root, 'target'));
     await json(['backup-target', 'add', 'target', '--dir', join(root, 'target')]);
-    const dry = await json<RetentionPlan>(['backup', 'policy', 'create', '--volume', 'sched', '--target', 'target', '--schedule', '*/4 * * * * *', '--dry-run']);
+    const dry = await json<RetentionPlan>(['backup', 'policy', 'create', '--volume', 'sched', '--target', 'target', '--schedule', '*/2 * * * * *', '--dry-run']);
     assert.deepEqual(dry, { keep: [], drop: [], volume: 'sched', target: 'target' });
     assert.deepEqual(await json<BackupPolicy[]>(['backup', 'policy', 'list']), [], '--dry-run creates nothing');
-    const p = await json<BackupPolicy>(['backup', 'policy', 'create', '--volume', 'sched', '--target', 'target', '--schedule', '*/4 * * * * *', '--strategy', 'incremental', '--verify-sample', '50']);
+    const p = await json<BackupPolicy>(['backup', 'policy', 'create', '--volume', 'sched', '--target', 'target', '--schedule', '*/2 * * * * *', '--strategy', 'incremental', '--verify-sample', '50']);
     assert.equal(p.nextDueMs % periodMs, 0);
     await waitFor('two runs', 60_000, async () => (await journal(p.id)).length >= 2);
 
