@@ -104,11 +104,12 @@ export function prunesToResume(i: ResumeInput): string[] {
 
 /**
  * How long the resume loop may wait before its next scan (pure): until the youngest pending
- * request comes of age, at most `pruneRescanMs`; `pruneRetryBaseMs` while this daemon's own node
- * has not shown up since its start (its registration wakes no watch).
+ * request comes of age, at most `pruneRescanMs`; `pruneRetryBaseMs` while a prune is pending and
+ * this daemon's own node has not shown up since its start (its registration wakes no watch; with
+ * nothing pending there is nothing to take, and a node that never registers stays quiet).
  */
 export function nextScanInMs(i: Pick<ResumeInput, 'nowMs' | 'volumes' | 'resumeAfterMs'> & { awaitingSelf: boolean }): number {
-  let waitMs = i.awaitingSelf ? pruneRetryBaseMs : pruneRescanMs;
+  let waitMs = i.awaitingSelf && i.volumes.some(isPrunePending) ? pruneRetryBaseMs : pruneRescanMs;
   for (const v of i.volumes) {
     if (!isPrunePending(v)) continue;
     const dueInMs = (v.prune?.requestedAtMs ?? 0) + i.resumeAfterMs - i.nowMs;

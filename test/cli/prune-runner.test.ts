@@ -69,7 +69,7 @@ describe('prune runner decisions (pure)', function () {
     assert.throws(() => pruneResumeAfterMsFor(0));
   });
 
-  it('looks again when the youngest pending request comes of age, at most every pruneRescanMs; every pruneRetryBaseMs until its node shows up', () => {
+  it('looks again when the youngest pending request comes of age, at most every pruneRescanMs; every pruneRetryBaseMs until its node shows up (if any is pending)', () => {
     const at = (agoMs: number, id = 'v1'): Volume => vol(id, { prune: { requested: 1, done: 0, requestedAtMs: now - agoMs } });
     const next = (volumes: Volume[], awaitingSelf = false, resumeAfterMs = 6_000): number => nextScanInMs({ nowMs: now, volumes, resumeAfterMs, awaitingSelf });
     assert.equal(next([]), pruneRescanMs, 'nothing pending');
@@ -78,7 +78,8 @@ describe('prune runner decisions (pure)', function () {
     assert.equal(next([at(6_000), at(60_000, 'v2')]), pruneRescanMs, 'of age already: taken now or not this node\'s');
     assert.equal(next([at(1_000)], false, 60_000), pruneRescanMs, 'capped');
     assert.equal(next([vol('done', { prune: { requested: 2, done: 2, requestedAtMs: now } })]), pruneRescanMs, 'not pending');
-    assert.equal(next([], true), pruneRetryBaseMs, 'this node not up since its start');
+    assert.equal(next([at(60_000)], true), pruneRetryBaseMs, 'this node not up since its start');
+    assert.equal(next([], true), pruneRescanMs, 'nothing pending: nothing to take');
     assert.equal(next([at(5_900)], true), 100);
   });
 
