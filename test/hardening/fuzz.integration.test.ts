@@ -490,14 +490,14 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
 async function makeCredentials(env: Record<string, string>, admin: string): Promise<void> {
   credentialValue.admin = `Bearer ${admin}`;
   credentialValue.node = nodeAuth.authorization ?? '';
-  await cliJson(['user', 'create', 'fz-viewer', '--role', 'viewer'], env);
-  await cliJson(['user', 'create', 'fz-foreign', '--role', 'operator', '--tenant', 'elsewhere'], env);
+  // Independent CLI runs overlap (the users, then their tokens); each answer is still checked.
+  await Promise.all([cliJson(['user', 'create', 'fz-viewer', '--role', 'viewer'], env),
+    cliJson(['user', 'create', 'fz-foreign', '--role', 'operator', '--tenant', 'elsewhere'], env)]);
   const token = async (user: string, ttl?: string): Promise<{ id: string; token: string }> =>
     cliJson<{ id: string; token: string }>(['token', 'create', '--user', user, ...(ttl === undefined ? [] : ['--ttl', ttl])], env);
-  credentialValue.viewer = `Bearer ${(await token('fz-viewer')).token}`;
-  credentialValue.foreign = `Bearer ${(await token('fz-foreign')).token}`;
-  const expired = await token('fz-viewer', '1s');
-  const revoked = await token('fz-viewer');
+  const [viewer, foreign, expired, revoked] = await Promise.all([token('fz-viewer'), token('fz-foreign'), token('fz-viewer', '1s'), token('fz-viewer')]);
+  credentialValue.viewer = `Bearer ${viewer.token}`;
+  credentialValue.foreign = `Bearer ${foreign.token}`;
   await cliJson(['token', 'revoke', revoked.id], env);
   credentialValue.expired = `Bearer ${expired.token}`;
   credentialValue.revoked = `Bearer ${revoked.token}`;
