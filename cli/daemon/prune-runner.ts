@@ -106,10 +106,13 @@ export function prunesToResume(i: ResumeInput): string[] {
  * How long the resume loop may wait before its next scan (pure): until the youngest pending
  * request comes of age, at most `pruneRescanMs`; `pruneRetryBaseMs` while a prune is pending and
  * this daemon's own node has not shown up since its start (its registration wakes no watch; with
- * nothing pending there is nothing to take, and a node that never registers stays quiet).
+ * nothing pending there is nothing to take, and a node that never registers stays quiet);
+ * `pruneRetryMaxMs` while a round runs here: one that spends its attempts (a holder down) is
+ * tried again that soon after, as between attempts, not up to `pruneRescanMs` later.
  */
-export function nextScanInMs(i: Pick<ResumeInput, 'nowMs' | 'volumes' | 'resumeAfterMs'> & { awaitingSelf: boolean }): number {
+export function nextScanInMs(i: Pick<ResumeInput, 'nowMs' | 'volumes' | 'resumeAfterMs'> & { awaitingSelf: boolean; running: boolean }): number {
   let waitMs = i.awaitingSelf && i.volumes.some(isPrunePending) ? pruneRetryBaseMs : pruneRescanMs;
+  if (i.running) waitMs = Math.min(waitMs, pruneRetryMaxMs);
   for (const v of i.volumes) {
     if (!isPrunePending(v)) continue;
     const dueInMs = (v.prune?.requestedAtMs ?? 0) + i.resumeAfterMs - i.nowMs;
@@ -185,7 +188,7 @@ export class PruneRunner {
     const selfUp = nodes.some((n) => n.id === nodeId && n.state === 'up');
     const pending = (await api.listVolumes()).filter(isPrunePending);
     const nowMs = Date.now();
-    const waitMs = nextScanInMs({ nowMs, volumes: pending, resumeAfterMs: this.resumeAfterMs, awaitingSelf: atStart && !selfUp });
+    const waitMs = nextScanInMs({ nowMs, volumes: pending, resumeAfterMs: this.resumeAfterMs, awaitingSelf: atStart && !selfUp, running: this.running.size > 0 });
     if (pending.length === 0) return { picked: [], selfUp, waitMs };
     const holders = new Map<string, string[]>();
     for (const v of pending) holders.set(v.id, pruneHolders(await api.getPlacement(v.id), true));

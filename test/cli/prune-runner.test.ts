@@ -69,9 +69,9 @@ describe('prune runner decisions (pure)', function () {
     assert.throws(() => pruneResumeAfterMsFor(0));
   });
 
-  it('looks again when the youngest pending request comes of age, at most every pruneRescanMs; every pruneRetryBaseMs until its node shows up (if any is pending)', () => {
+  it('looks again when the youngest pending request comes of age, at most every pruneRescanMs; every pruneRetryBaseMs until its node shows up (if any is pending), every pruneRetryMaxMs while a round runs here', () => {
     const at = (agoMs: number, id = 'v1'): Volume => vol(id, { prune: { requested: 1, done: 0, requestedAtMs: now - agoMs } });
-    const next = (volumes: Volume[], awaitingSelf = false, resumeAfterMs = 6_000): number => nextScanInMs({ nowMs: now, volumes, resumeAfterMs, awaitingSelf });
+    const next = (volumes: Volume[], awaitingSelf = false, resumeAfterMs = 6_000, running = false): number => nextScanInMs({ nowMs: now, volumes, resumeAfterMs, awaitingSelf, running });
     assert.equal(next([]), pruneRescanMs, 'nothing pending');
     assert.equal(next([at(1_000)]), 5_000, 'when the request is 6 s old');
     assert.equal(next([at(1_000), at(4_500, 'v2')]), 1_500, 'the next to come of age');
@@ -80,6 +80,8 @@ describe('prune runner decisions (pure)', function () {
     assert.equal(next([vol('done', { prune: { requested: 2, done: 2, requestedAtMs: now } })]), pruneRescanMs, 'not pending');
     assert.equal(next([at(60_000)], true), pruneRetryBaseMs, 'this node not up since its start');
     assert.equal(next([], true), pruneRescanMs, 'nothing pending: nothing to take');
+    assert.equal(next([at(60_000)], false, 6_000, true), pruneRetryMaxMs, 'a round runs here: tried again soon after it gives up');
+    assert.equal(next([at(1_000)], false, 6_000, true), 5_000);
     assert.equal(next([at(5_900)], true), 100);
   });
 
