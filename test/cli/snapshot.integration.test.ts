@@ -59,17 +59,17 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
   });
 
   it('snapshots, reads at a snapshot, clones, refuses and dry-runs deletes, restores in place', async () => {
-    // Independent CLI runs (other blocks, reads after the writes they check) overlap; each is checked.
-    await Promise.all([write('db', '1', 'one-v1'), write('db', '2', 'two-v1')]);
+    await write('db', '1', 'one-v1');
+    await write('db', '2', 'two-v1');
     const s1 = await json<Snapshot>(['snapshot', 'create', 'db', '--name', 's1']);
     assert.equal(s1.volumeName, 'db');
-    await Promise.all([write('db', '1', 'one-v2'), write('db', '3', 'three-v2')]);
+    await write('db', '1', 'one-v2');
+    await write('db', '3', 'three-v2');
 
-    const [now1, at1, at3, listed] = await Promise.all([read(['db', '1']), read(['db', '1', '--snapshot', 's1']), read(['db', '3', '--snapshot', 's1']),
-      json<Snapshot[]>(['snapshot', 'list', 'db'])]);
-    assert.equal(now1, 'one-v2');
-    assert.equal(at1, 'one-v1');
-    assert.equal(at3, '', 'block 3 did not exist at s1');
+    assert.equal(await read(['db', '1']), 'one-v2');
+    assert.equal(await read(['db', '1', '--snapshot', 's1']), 'one-v1');
+    assert.equal(await read(['db', '3', '--snapshot', 's1']), '', 'block 3 did not exist at s1');
+    const listed = await json<Snapshot[]>(['snapshot', 'list', 'db']);
     assert.deepEqual(listed.map((s) => s.name), ['s1']);
 
     const clone = await json<Volume>(['volume', 'clone', 's1', '--name', 'db-test']);
@@ -93,12 +93,11 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
     assert.equal(mounted.code, 5, mounted.stderr);
     assert.match(mounted.stderr, /^Error: volume db is mounted by node1 \(read-only\), node2 \(read-only\), node3 \(read-only\) — unmount it on each of them first/);
     assert.equal(await read(['db', '1']), 'one-v2', 'nothing restored while mounted');
-    await Promise.all(nodeAddresses.map((address) => json(['volume', 'unmount', 'db', '--daemon-address', address])));
+    for (const address of nodeAddresses) await json(['volume', 'unmount', 'db', '--daemon-address', address]);
     const restored = await json<Volume>(['volume', 'restore', 'db', '--snapshot', 's1', '--yes']);
     assert.equal(restored.restores?.length, 1);
-    const [restored1, restored3] = await Promise.all([read(['db', '1']), read(['db', '3'])]);
-    assert.equal(restored1, 'one-v1');
-    assert.equal(restored3, '', 'written after s1: gone after the restore');
+    assert.equal(await read(['db', '1']), 'one-v1');
+    assert.equal(await read(['db', '3']), '', 'written after s1: gone after the restore');
     await write('db', '3', 'three-v3');
     assert.equal(await read(['db', '3']), 'three-v3', 'writes after a restore are seen');
 
@@ -155,14 +154,12 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
       [['volume', 'restore', 'db', '--snapshot', 'nope', '--yes'], 4, /^Error: snapshot "nope" not found/],
       [['snapshot', 'create', 'db', '--on-error', 'maybe'], 2, /on-error/],
     ];
-    // Each case is refused on its own: their CLI runs overlap (every answer still checked).
-    const answers = await Promise.all(cases.map(([args]) => runCli(args, env)));
-    cases.forEach(([args, code, line], i) => {
-      const r = answers[i]!;
+    for (const [args, code, line] of cases) {
+      const r = await runCli(args, env);
       assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, line, args.join(' '));
       assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line`);
-    });
+    }
     const dup = await runCli(['snapshot', 'create', 'db', '--name', 'h1'], env);
     assert.equal(dup.code, 5, dup.stderr);
     assert.match(dup.stderr, /^Error: snapshot h1 already exists/);
@@ -175,12 +172,11 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
   it('reports the freeing after a snapshot delete and a restore: --wait --json figures add up, operation get moves to done', async () => {
     interface Deleted { dryRun: boolean; versionsToFree: number; bytesToFree: number; freed: { versions: number; bytes: number } | null; operation: OperationView | null }
     await json<Volume>(['volume', 'create', '--name', 'prog', '--size', '64K', '--block-size', '4K', '--access-mode', 'ReadOnlyMany']);
-    // The blocks of one round are independent: their CLI runs overlap (each still checked).
-    await Promise.all([0, 1, 2, 3].map((b) => write('prog', String(b), `v1-${b}`)));
+    for (let b = 0; b < 4; b++) await write('prog', String(b), `v1-${b}`);
     await json<Snapshot>(['snapshot', 'create', 'prog', '--name', 'p1']);
-    await Promise.all([0, 1, 2, 3].map((b) => write('prog', String(b), `v2-${b}`)));
+    for (let b = 0; b < 4; b++) await write('prog', String(b), `v2-${b}`);
     await json<Snapshot>(['snapshot', 'create', 'prog', '--name', 'p2']);
-    await Promise.all([0, 1, 2, 3].map((b) => write('prog', String(b), `v3-${b}`)));
+    for (let b = 0; b < 4; b++) await write('prog', String(b), `v3-${b}`);
 
     // --wait --json: the result carries the figures; done == total == what the dry run said.
     const dry1 = await json<Deleted>(['snapshot', 'delete', 'p1', '--dry-run']);
@@ -227,7 +223,7 @@ describe('galleon snapshot / volume clone / volume restore on a real local clust
 
     // A restore: its freeing (blocks of files made since; none on a raw volume) is shown by volume get.
     await json<Snapshot>(['snapshot', 'create', 'prog', '--name', 'p3']);
-    await Promise.all(nodeAddresses.map((address) => json(['volume', 'unmount', 'prog', '--daemon-address', address])));
+    for (const address of nodeAddresses) await json(['volume', 'unmount', 'prog', '--daemon-address', address]);
     const restored = await json<Volume & { operation?: OperationView }>(['volume', 'restore', 'prog', '--snapshot', 'p3', '--yes']);
     const id3 = restored.operation?.id ?? assert.fail('no operation in the restore\'s answer');
     assert.equal(restored.operation?.kind, 'volume-restore');
