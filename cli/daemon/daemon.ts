@@ -21,7 +21,7 @@ import { DataRole } from './data-role.js';
 import { MountManager } from '../../vfs/manager/mount-manager.js';
 import { BackupService, type SnapshotOps } from '../../dataplane/backup/service.js';
 import { createSnapshot, dropSnapshot, flushApiOf, type SnapshotHost } from './snapshot-ops.js';
-import { PruneRunner, pruneExitAtEnv } from './prune-runner.js';
+import { PruneRunner, pruneExitAtEnv, pruneResumeAfterMsFor } from './prune-runner.js';
 import { dataKeyContext, InternalKeyProvider } from '../../dataplane/client/key-providers.js';
 import { BackupScheduler } from '../../dataplane/backup/schedule.js';
 import type { MetadataClient } from '../../metadata/service/client.js';
@@ -323,7 +323,7 @@ export class Daemon implements DaemonHost {
     const runner = new PruneRunner({
       api: () => this.metadata(), log: this.logger.child({ role: 'prune' }),
       post: () => { const c = this.dataRole === null ? this.backupBlockClient() : this.dataRole.blocks(); return (a, p, b, t) => c.nodePost(a, p, b, t); },
-      exitAt: process.env[pruneExitAtEnv],
+      exitAt: process.env[pruneExitAtEnv], resumeAfterMs: pruneResumeAfterMsFor(this.cfg.dataNodeDownAfterMs),
     });
     this.pruneRunner = runner;
     if (this.dataRole === null) return;

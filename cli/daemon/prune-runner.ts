@@ -12,10 +12,16 @@
  * start and on each metadata watch wake (or every `pruneRescanMs`), and takes the pending prunes
  * of the volumes whose first holder (node id order) among the up data nodes is its own node — one
  * daemon per volume, chosen from the metadata state alone, and a holder is the node that has
- * to be up for the round to finish anyway. A request younger than `pruneResumeAfterMs` is left to
+ * to be up for the round to finish anyway. A request younger than the resume grace is left to
  * the daemon that made it (its own round runs at once), except at this daemon's start: what was
- * pending then is nobody's if this daemon was the one that died. The choice is pure
- * (`prunesToResume`), as is the backoff (`pruneRetryDelayMs`).
+ * pending then is nobody's if this daemon was the one that died. The grace is
+ * `pruneResumeAfterDownAfters` times the cluster's data-node down-after (30 s at its 10 s default):
+ * a dead requester is noticed on that time scale, so an operator who asks for faster failover
+ * gets its orphaned prunes taken over sooner too. A scan that left a request for its age looks
+ * again when the youngest such request comes of age (`nextScanInMs`), not a whole `pruneRescanMs`
+ * later; until its own node shows up after a start it looks again every `pruneRetryBaseMs`
+ * (registration does not wake the watch). The choices are pure (`prunesToResume`, `nextScanInMs`),
+ * as is the backoff (`pruneRetryDelayMs`).
  *
  * Test hook (real code path, off unless set): `GALLEON_TEST_PRUNE_EXIT_AT=<data address>` makes
  * the daemon SIGKILL itself when one of its rounds is about to post a prune to that data node
@@ -23,6 +29,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { defaultDataNodeDownAfterMs } from '../../proto/limits.js';
 import { ErrorCode, isGalleonError, invariant } from '../../proto/errors.js';
 import { isPrunePending, type DataNode, type Volume } from '../../proto/metadata-types.js';
 import { pruneHolders, pruneRound, type NodePost, type PruneReport, type PruneSource } from '../../dataplane/client/snapshot-reads.js';
@@ -35,8 +42,15 @@ export const maxPruneAttempts = 5;
 /** Backoff between attempts: doubles from the base, capped (1, 2, 4, 8 s: ~15 s in all). */
 export const pruneRetryBaseMs = 1_000;
 export const pruneRetryMaxMs = 8_000;
-/** A request this young is left to the daemon that made it (its round started at once). */
-export const pruneResumeAfterMs = 30_000;
+/** A request younger than this many data-node down-afters is left to the daemon that made it (its round started at once). */
+export const pruneResumeAfterDownAfters = 3;
+/** The resume grace of a cluster whose data nodes are marked down after `dataNodeDownAfterMs` (the header says why). */
+export function pruneResumeAfterMsFor(dataNodeDownAfterMs: number): number {
+  invariant(Number.isFinite(dataNodeDownAfterMs) && dataNodeDownAfterMs > 0, 'a down-after is a positive duration');
+  return pruneResumeAfterDownAfters * dataNodeDownAfterMs;
+}
+/** The grace at the default down-after: 30 s. */
+export const pruneResumeAfterMs = pruneResumeAfterMsFor(defaultDataNodeDownAfterMs);
 /** One watch call of the resume loop; a scan runs at least this often. */
 export const pruneRescanMs = 30_000;
 /** Pending prunes one scan starts at most (the rest wait for the next scan). */
@@ -70,6 +84,8 @@ export interface ResumeInput {
   nodes: readonly Pick<DataNode, 'id' | 'state'>[];
   /** Volumes with a round running in this daemon. */
   busy: ReadonlySet<string>;
+  /** A younger request is left to its own daemon (`pruneResumeAfterMsFor`). */
+  resumeAfterMs: number;
 }
 
 /** The pending prunes this node's daemon takes, by volume id (pure: the header says why these). */
@@ -78,12 +94,32 @@ export function prunesToResume(i: ResumeInput): string[] {
   const out: string[] = [];
   for (const v of i.volumes) {
     if (!isPrunePending(v) || v.state === 'deleting' || v.treeState !== undefined || i.busy.has(v.id)) continue;
-    if (!i.atStart && i.nowMs - (v.prune?.requestedAtMs ?? 0) < pruneResumeAfterMs) continue;
+    if (!i.atStart && i.nowMs - (v.prune?.requestedAtMs ?? 0) < i.resumeAfterMs) continue;
     const first = [...(i.holders.get(v.id) ?? [])].sort().find((n) => up.has(n));
     if (first === i.nodeId) out.push(v.id);
     if (out.length >= maxPrunesPerScan) break;
   }
   return out;
+}
+
+/**
+ * How long the resume loop may wait before its next scan (pure): until the youngest pending
+ * request comes of age, at most `pruneRescanMs`; `pruneRetryBaseMs` while a prune is pending and
+ * this daemon's own node has not shown up since its start (its registration wakes no watch; with
+ * nothing pending there is nothing to take, and a node that never registers stays quiet);
+ * `pruneRetryMaxMs` while a round runs here: one that spends its attempts (a holder down) is
+ * tried again that soon after, as between attempts, not up to `pruneRescanMs` later.
+ */
+export function nextScanInMs(i: Pick<ResumeInput, 'nowMs' | 'volumes' | 'resumeAfterMs'> & { awaitingSelf: boolean; running: boolean }): number {
+  let waitMs = i.awaitingSelf && i.volumes.some(isPrunePending) ? pruneRetryBaseMs : pruneRescanMs;
+  if (i.running) waitMs = Math.min(waitMs, pruneRetryMaxMs);
+  for (const v of i.volumes) {
+    if (!isPrunePending(v)) continue;
+    const dueInMs = (v.prune?.requestedAtMs ?? 0) + i.resumeAfterMs - i.nowMs;
+    if (dueInMs > 0) waitMs = Math.min(waitMs, dueInMs);
+  }
+  invariant(waitMs > 0 && waitMs <= pruneRescanMs, 'a scan wait is positive and at most the rescan period');
+  return waitMs;
 }
 
 /** What the runner needs of the metadata service (the node's own credential: finishing is for nodes). */
@@ -100,6 +136,8 @@ export interface PruneRunnerOptions {
   log: Logger;
   /** The test hook's data address (see the header); absent: off. */
   exitAt?: string | undefined;
+  /** The resume grace (`pruneResumeAfterMsFor` of the daemon's down-after); absent: `pruneResumeAfterMs`. */
+  resumeAfterMs?: number | undefined;
 }
 
 export class PruneRunner {
@@ -135,19 +173,26 @@ export class PruneRunner {
     }
   }
 
+  private get resumeAfterMs(): number {
+    return this.o.resumeAfterMs ?? pruneResumeAfterMs;
+  }
+
   /**
    * One look at the pending prunes; starts the ones this node takes (not awaited). `selfUp`:
-   * whether the metadata service showed this node up (a restarted node is down until it registers).
+   * whether the metadata service showed this node up (a restarted node is down until it registers);
+   * `waitMs`: how long the loop may wait for a watch wake before it looks again (`nextScanInMs`).
    */
-  async scan(nodeId: string, atStart: boolean): Promise<{ picked: string[]; selfUp: boolean }> {
+  async scan(nodeId: string, atStart: boolean): Promise<{ picked: string[]; selfUp: boolean; waitMs: number }> {
     const api = this.o.api();
     const nodes = await api.listDataNodes();
     const selfUp = nodes.some((n) => n.id === nodeId && n.state === 'up');
     const pending = (await api.listVolumes()).filter(isPrunePending);
-    if (pending.length === 0) return { picked: [], selfUp };
+    const nowMs = Date.now();
+    const waitMs = nextScanInMs({ nowMs, volumes: pending, resumeAfterMs: this.resumeAfterMs, awaitingSelf: atStart && !selfUp, running: this.running.size > 0 });
+    if (pending.length === 0) return { picked: [], selfUp, waitMs };
     const holders = new Map<string, string[]>();
     for (const v of pending) holders.set(v.id, pruneHolders(await api.getPlacement(v.id), true));
-    const picked = prunesToResume({ nodeId, nowMs: Date.now(), atStart, volumes: pending, holders, nodes, busy: new Set(this.running.keys()) });
+    const picked = prunesToResume({ nodeId, nowMs, atStart, volumes: pending, holders, nodes, busy: new Set(this.running.keys()), resumeAfterMs: this.resumeAfterMs });
     for (const id of picked) {
       this.o.log.info({ volumeId: id, prune: pending.find((v) => v.id === id)?.prune }, 'resuming a pending prune of block versions');
       this.run(id).then(
@@ -155,24 +200,27 @@ export class PruneRunner {
         (err: unknown) => this.o.log.warn({ err, volumeId: id }, 'pending prune failed; it stays pending for the next scan'),
       );
     }
-    return { picked, selfUp };
+    return { picked, selfUp, waitMs };
   }
 
-  /** Scans at start and on every watch wake (or `pruneRescanMs`) until stopped. */
+  /** Scans at start and on every watch wake (or when `scan` says, at most `pruneRescanMs`) until stopped. */
   async resumeLoop(nodeId: string, watch: () => WatchClient | null): Promise<void> {
     let since = 0;
     let atStart = true;
     while (!this.stopper.signal.aborted) {
+      let waitMs = pruneRescanMs;
       try {
         // "At start" lasts until this node shows up: before that another holder is chosen.
-        if ((await this.scan(nodeId, atStart)).selfUp) atStart = false;
+        const s = await this.scan(nodeId, atStart);
+        if (s.selfUp) atStart = false;
+        waitMs = s.waitMs;
       } catch (err) {
         this.o.log.debug({ err }, 'looking for pending prunes failed; trying again');
       }
       const w = watch();
       try {
-        if (w === null) await sleep(pruneRescanMs, undefined, { signal: this.stopper.signal });
-        else since = (await w.waitForChange(since, pruneRescanMs)).index;
+        if (w === null) await sleep(waitMs, undefined, { signal: this.stopper.signal });
+        else since = (await w.waitForChange(since, waitMs)).index;
       } catch {
         if (!this.stopper.signal.aborted) await sleep(pruneRetryBaseMs, undefined, { signal: this.stopper.signal }).catch(() => undefined);
       }

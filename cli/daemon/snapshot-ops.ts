@@ -66,18 +66,43 @@ export type FlushApi = Pick<MetadataApi, 'fsFlushRequest' | 'fsFlushState'> & Wa
 
 export interface HookResult { command: string; ok: boolean; exitCode: number | null; output: string }
 
-/** Runs a shell command with a deadline; never rejects. */
+/**
+ * Runs a shell command with a deadline; never rejects. The shell runs in its own process group,
+ * and the deadline kills the whole group: killing only the shell left its children (`sleep 60`,
+ * a stuck `fsfreeze`) running and holding the output pipes, so the hook ended when they did,
+ * not at the deadline. Output a killed hook's stray descendant still holds is not waited for.
+ */
 export function runHook(command: string, timeoutMs: number, env: Record<string, string>): Promise<HookResult> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
     let output = '';
+    let killed = false;
     const keep = (d: Buffer): void => { if (output.length < maxHookOutputChars) output += d.toString().slice(0, maxHookOutputChars - output.length); };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    const timer = setTimeout(() => { output += `\n(killed after ${timeoutMs} ms)`; child.kill('SIGKILL'); }, timeoutMs);
+    const timer = setTimeout(() => {
+      output += `\n(killed after ${timeoutMs} ms)`;
+      killed = true;
+      killGroup(child.pid, () => child.kill('SIGKILL'));
+    }, timeoutMs);
+    child.on('exit', () => {
+      if (!killed) return;
+      child.stdout.destroy();
+      child.stderr.destroy();
+    });
     child.on('error', (err) => { clearTimeout(timer); resolve({ command, ok: false, exitCode: null, output: err.message }); });
     child.on('close', (code) => { clearTimeout(timer); resolve({ command, ok: code === 0, exitCode: code, output: output.trim() }); });
   });
+}
+
+/** SIGKILLs the process group `pid` leads; `fallback` when there is none (spawn failed, or it is gone). */
+function killGroup(pid: number | undefined, fallback: () => void): void {
+  if (pid === undefined) return fallback();
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    fallback();
+  }
 }
 
 function hookFailed(which: string, r: HookResult): GalleonError {

@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import type { ClusterStatus } from '../../proto/metadata-types.js';
 import type { UpResult } from '../../cli/local/cluster.js';
+import type { FailoverTimings } from '../../cli/daemon/config.js';
 import { MetadataClient } from '../../metadata/service/client.js';
 import { BlockClient } from '../../dataplane/client/block-client.js';
 import { MetadataPlacementSource } from '../../dataplane/placement.js';
@@ -18,9 +19,14 @@ export interface PlainCluster {
   blocks: BlockClient;
 }
 
-/** Starts it in `clusterDir` (made and removed by the caller, so its `after` cleans up even when this throws). */
-export async function upPlainCluster(clusterDir: string, clientId: string): Promise<PlainCluster> {
-  const r = await runCli(['up', '--no-auth', '--insecure-plaintext', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', '--json'], {}, 180_000);
+/**
+ * Starts it in `clusterDir` (made and removed by the caller, so its `after` cleans up even when this throws);
+ * `timings`: `galleon up`'s failover flags (absent: the daemon defaults), kept by later `up`s of the folder.
+ */
+export async function upPlainCluster(clusterDir: string, clientId: string, timings?: FailoverTimings): Promise<PlainCluster> {
+  const timingArgs = timings === undefined ? [] : ['--heartbeat-interval-ms', String(timings.heartbeatIntervalMs), '--lease-ttl-ms', String(timings.leaseTtlMs),
+    '--data-node-down-after-ms', String(timings.dataNodeDownAfterMs)];
+  const r = await runCli(['up', '--no-auth', '--insecure-plaintext', '--no-first-volume', '--dir', clusterDir, '--nodes', '3', '--base-port', '0', ...timingArgs, '--json'], {}, 180_000);
   assert.equal(r.code, 0, `galleon up failed: ${r.stderr}`);
   const up = JSON.parse(r.stdout) as UpResult;
   const env = { GALLEON_ADDRESS: up.cluster.daemonAddress };

@@ -8,6 +8,12 @@
  * started again, and every data node's kept versions of the volume drop to exactly what the
  * remaining snapshot needs, and the pending record is cleared. Before the record existed, the
  * versions stayed on the node until some later prune of the same volume.
+ *
+ * The cluster runs with short failover timings (`timings`): the resume grace of a request whose
+ * daemon is not running it is three data-node down-afters (prune-runner.ts), 6 s here instead of
+ * the default 30 s, which the second test waits for. The first test's resume does not wait on it
+ * (the restarted daemon takes what was pending at its start at once); the grace still exceeds the
+ * second or so between the kill and the test's look at the pending record.
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +29,8 @@ import { upPlainCluster } from './plain-cluster.js';
 
 const blockSize = 4096;
 const blocks = 1500;
+/** Failover timings of the cluster (`galleon up` flags): a 6 s resume grace (3 × down-after). */
+const timings = { heartbeatIntervalMs: 200, leaseTtlMs: 1_000, dataNodeDownAfterMs: 2_000 };
 
 describe('a snapshot delete\'s prune resumes after kill -9 of the daemon running it (integration)', function () {
   this.timeout(300_000);
@@ -51,7 +59,7 @@ describe('a snapshot delete\'s prune resumes after kill -9 of the daemon running
     root = await makeTempDir('galleon-prune-resume-');
     clusterDir = join(root, 'cluster');
     // The test's own clients write blocks and read the nodes' versions directly: no TLS, no tokens.
-    ({ up, env, meta, blocks: client } = await upPlainCluster(clusterDir, `prune-resume-test-${process.pid}`));
+    ({ up, env, meta, blocks: client } = await upPlainCluster(clusterDir, `prune-resume-test-${process.pid}`, timings));
   });
 
   after(async function () {

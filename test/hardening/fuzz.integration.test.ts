@@ -361,31 +361,38 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
     const admin = (await readFile(join(dir, 'admin-token'), 'utf8')).trim();
     nodeAuth = { authorization: `Bearer ${(await readFile(join(dir, 'node-token'), 'utf8')).trim()}` };
     const env = { GALLEON_ADDRESS: cluster.daemonAddress, ...upClientEnv(dir) };
-    await makeCredentials(env, admin);
-    // The first volume of `galleon up` (3 nodes: the default class, encrypted-storage) has its data key (issue #12).
-    const demo = (await cliJson<{ name: string; storageClass: string; encrypted?: boolean }[]>(['volume', 'list'], env)).find((v) => v.name === 'demo');
-    assert.equal(demo?.storageClass, 'encrypted-storage');
-    assert.equal(demo?.encrypted, true, 'galleon up\'s first volume is encrypted');
-    revokedCert = await issueTestCert(join(dir, 'tls', 'ca'), 'client', 'fz-revoked', join(dir, 'fz-revoked'));
-    const rv = await runCli(['cert', 'revoke', 'fz-revoked', '--dir', dir], env);
-    assert.equal(rv.code, 0, rv.stderr);
     const n1 = cluster.nodes[0];
     assert.ok(n1 !== undefined);
-    for (const address of [n1.ipcAddress, n1.dataAddress]) {
-      await waitFor(`${address} to refuse the revoked certificate`, 30_000, async () => {
-        const a = new Agent({ connect: undiciConnectOptions(revokedCert) ?? {} });
-        try {
-          const res = await request(`https://${address}/healthz`, { dispatcher: a });
-          await res.body.dump();
-          return res.statusCode === 401;
-        } finally {
-          await a.close();
-        }
-      });
-    }
-    const vol = await cliJson<{ id: string }>(['volume', 'create', '-n', 'fz-keep-vol', '-s', '1M'], env);
+    const revokeCert = async (): Promise<void> => {
+      revokedCert = await issueTestCert(join(dir, 'tls', 'ca'), 'client', 'fz-revoked', join(dir, 'fz-revoked'));
+      const rv = await runCli(['cert', 'revoke', 'fz-revoked', '--dir', dir], env);
+      assert.equal(rv.code, 0, rv.stderr);
+      for (const address of [n1.ipcAddress, n1.dataAddress]) {
+        await waitFor(`${address} to refuse the revoked certificate`, 30_000, async () => {
+          const a = new Agent({ connect: undiciConnectOptions(revokedCert) ?? {} });
+          try {
+            const res = await request(`https://${address}/healthz`, { dispatcher: a });
+            await res.body.dump();
+            return res.statusCode === 401;
+          } finally {
+            await a.close();
+          }
+        });
+      }
+    };
+    const keptVolume = async (): Promise<{ id: string }> => {
+      const vol = await cliJson<{ id: string }>(['volume', 'create', '-n', 'fz-keep-vol', '-s', '1M'], env);
+      await cliJson(['volume', 'write-block', 'fz-keep-vol', '0', '--data', 'kept'], env);
+      return vol;
+    };
+    // Independent setup steps overlap (each still checked): credentials, the demo volume, the revoked certificate, the kept volume.
+    const [, volumes, , vol] = await Promise.all([makeCredentials(env, admin),
+      cliJson<{ name: string; storageClass: string; encrypted?: boolean }[]>(['volume', 'list'], env), revokeCert(), keptVolume()]);
+    // The first volume of `galleon up` (3 nodes: the default class, encrypted-storage) has its data key (issue #12).
+    const demo = volumes.find((v) => v.name === 'demo');
+    assert.equal(demo?.storageClass, 'encrypted-storage');
+    assert.equal(demo?.encrypted, true, 'galleon up\'s first volume is encrypted');
     volumeId = vol.id;
-    await cliJson(['volume', 'write-block', 'fz-keep-vol', '0', '--data', 'kept'], env);
     process.stdout.write(`    fuzz seed ${seed} (replay: GALLEON_FUZZ_SEED=${seed}), ${runsPerPort} requests per port\n`);
   });
 
@@ -490,14 +497,14 @@ describe('hardening: fuzzing every port of a real cluster (integration)', functi
 async function makeCredentials(env: Record<string, string>, admin: string): Promise<void> {
   credentialValue.admin = `Bearer ${admin}`;
   credentialValue.node = nodeAuth.authorization ?? '';
-  await cliJson(['user', 'create', 'fz-viewer', '--role', 'viewer'], env);
-  await cliJson(['user', 'create', 'fz-foreign', '--role', 'operator', '--tenant', 'elsewhere'], env);
+  // Independent CLI runs overlap (the users, then their tokens); each answer is still checked.
+  await Promise.all([cliJson(['user', 'create', 'fz-viewer', '--role', 'viewer'], env),
+    cliJson(['user', 'create', 'fz-foreign', '--role', 'operator', '--tenant', 'elsewhere'], env)]);
   const token = async (user: string, ttl?: string): Promise<{ id: string; token: string }> =>
     cliJson<{ id: string; token: string }>(['token', 'create', '--user', user, ...(ttl === undefined ? [] : ['--ttl', ttl])], env);
-  credentialValue.viewer = `Bearer ${(await token('fz-viewer')).token}`;
-  credentialValue.foreign = `Bearer ${(await token('fz-foreign')).token}`;
-  const expired = await token('fz-viewer', '1s');
-  const revoked = await token('fz-viewer');
+  const [viewer, foreign, expired, revoked] = await Promise.all([token('fz-viewer'), token('fz-foreign'), token('fz-viewer', '1s'), token('fz-viewer')]);
+  credentialValue.viewer = `Bearer ${viewer.token}`;
+  credentialValue.foreign = `Bearer ${foreign.token}`;
   await cliJson(['token', 'revoke', revoked.id], env);
   credentialValue.expired = `Bearer ${expired.token}`;
   credentialValue.revoked = `Bearer ${revoked.token}`;
