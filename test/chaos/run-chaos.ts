@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../../chaos/lib/wait.js';
+import { groupAlive } from '../support/poll.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const termGraceMs = 5_000;
@@ -63,15 +64,6 @@ async function killAndClean(child: ChildProcess, output: string): Promise<void> 
   if (pid !== undefined) await waitFor('the chaos run\'s processes to be gone', groupGoneTimeoutMs, () => (groupAlive(pid) ? undefined : true)).catch(() => undefined);
   const dir = runDirPattern.exec(output)?.[1];
   if (dir !== undefined && !output.includes('--keep-dir')) await rm(dir, { recursive: true, force: true });
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {

@@ -7,18 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { runHook } from '../../cli/daemon/snapshot-ops.js';
 import { waitFor } from './helpers.js';
+import { groupAlive } from '../support/poll.js';
 
 /** Far below the 30 s the hook's child sleeps: the deadline, not the child, ended it. */
 const endedByDeadlineMs = 10_000;
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('snapshot hooks: runHook (real shells)', function () {
   this.timeout(40_000);

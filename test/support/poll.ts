@@ -15,3 +15,13 @@ export function pollUntil<T>(what: string, probe: Probe<T>, timeoutMs: number, p
     return v === null || v === false ? undefined : v;
   }, pollMs);
 }
+
+/** Whether any process of the process group `pgid` is alive (signal 0 to the group). */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
