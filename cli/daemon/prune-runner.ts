@@ -136,8 +136,8 @@ export interface PruneRunnerOptions {
   log: Logger;
   /** The test hook's data address (see the header); absent: off. */
   exitAt?: string | undefined;
-  /** The resume grace (`pruneResumeAfterMsFor` of the daemon's down-after); absent: `pruneResumeAfterMs`. */
-  resumeAfterMs?: number | undefined;
+  /** The resume grace: `pruneResumeAfterMsFor` of the daemon's down-after. */
+  resumeAfterMs: number;
 }
 
 export class PruneRunner {
@@ -173,10 +173,6 @@ export class PruneRunner {
     }
   }
 
-  private get resumeAfterMs(): number {
-    return this.o.resumeAfterMs ?? pruneResumeAfterMs;
-  }
-
   /**
    * One look at the pending prunes; starts the ones this node takes (not awaited). `selfUp`:
    * whether the metadata service showed this node up (a restarted node is down until it registers);
@@ -188,11 +184,11 @@ export class PruneRunner {
     const selfUp = nodes.some((n) => n.id === nodeId && n.state === 'up');
     const pending = (await api.listVolumes()).filter(isPrunePending);
     const nowMs = Date.now();
-    const waitMs = nextScanInMs({ nowMs, volumes: pending, resumeAfterMs: this.resumeAfterMs, awaitingSelf: atStart && !selfUp, running: this.running.size > 0 });
+    const waitMs = nextScanInMs({ nowMs, volumes: pending, resumeAfterMs: this.o.resumeAfterMs, awaitingSelf: atStart && !selfUp, running: this.running.size > 0 });
     if (pending.length === 0) return { picked: [], selfUp, waitMs };
     const holders = new Map<string, string[]>();
     for (const v of pending) holders.set(v.id, pruneHolders(await api.getPlacement(v.id), true));
-    const picked = prunesToResume({ nodeId, nowMs, atStart, volumes: pending, holders, nodes, busy: new Set(this.running.keys()), resumeAfterMs: this.resumeAfterMs });
+    const picked = prunesToResume({ nodeId, nowMs, atStart, volumes: pending, holders, nodes, busy: new Set(this.running.keys()), resumeAfterMs: this.o.resumeAfterMs });
     for (const id of picked) {
       this.o.log.info({ volumeId: id, prune: pending.find((v) => v.id === id)?.prune }, 'resuming a pending prune of block versions');
       this.run(id).then(

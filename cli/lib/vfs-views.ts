@@ -25,7 +25,6 @@ export function vfsStatusDetails(s: VfsStatusView): string {
   ]);
 }
 
-/** `-o ro,rw,...` → read-only or not; anything else is refused (one line). */
 /** `--cache-timeout`: seconds, to the millisecond (`1`, `0.25`), from 0 (strict) to `maxMountCacheTimeoutSec`; undefined when not given. */
 export function parseCacheTimeout(input: string | undefined): number | undefined {
   if (input === undefined) return undefined;
@@ -37,6 +36,7 @@ export function parseCacheTimeout(input: string | undefined): number | undefined
   return sec;
 }
 
+/** `-o ro,rw,...` → read-only or not; anything else is refused (one line). */
 export function parseMountOptions(o: string | undefined): { readOnly: boolean } | { error: string } {
   let readOnly = false;
   for (const opt of (o ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '')) {

@@ -38,10 +38,11 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
   let blocks: BlockClient | null = null;
   // Polls in-process: a CLI process per poll costs ~0.4 s of CPU, taken from the daemons doing the work polled for.
   let admin: AdminClient | null = null;
-  const backupOf = async (id: string): Promise<BackupSummary | undefined> => {
+  const adminClient = (): AdminClient => {
     assert.ok(admin !== null);
-    return (await admin.route<BackupSummary[]>('backupList', {})).find((x) => x.id === id);
+    return admin;
   };
+  const backupOf = async (id: string): Promise<BackupSummary | undefined> => (await adminClient().route<BackupSummary[]>('backupList', {})).find((x) => x.id === id);
   const json = <T>(args: string[], e = env): Promise<T> => cliJson<T>(args, e);
 
   before(async function () {
@@ -418,7 +419,7 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       assert.equal(again.code, 0, again.stderr);
       // A killed daemon not yet reaped is a zombie: up must see it as down and start it again.
       assert.deepEqual((JSON.parse(again.stdout) as UpResult).restarted, ['node2']);
-      await waitFor('three data nodes up again', 60_000, async () => (await admin?.route<ClusterStatus>('clusterStatus', {}))?.dataNodes.filter((n) => n.state === 'up').length === 3);
+      await waitFor('three data nodes up again', 60_000, async () => (await adminClient().route<ClusterStatus>('clusterStatus', {})).dataNodes.filter((n) => n.state === 'up').length === 3);
       await waitFor('the interrupted backup resumed and complete', 150_000, async () => (await backupOf(job.backupId))?.state === 'complete');
       const resumed = await json<BackupSummary>(['backup', 'get', job.backupId]);
       assert.equal(resumed.blocks, count);
@@ -477,7 +478,7 @@ describe('galleon backup on a real local cluster, to a directory and to S3 (inte
       const again = await runCli(['backup', 'cancel', job.id], env);
       assert.equal(again.code, 5, again.stderr);
       assert.match(again.stderr, /already cancelled/);
-      await waitFor('the cancelled run\'s snapshot deleted', 30_000, async () => (await admin?.route<unknown[]>('volumeSnapshots', { ref: 'big-cancel' }))?.length === 0);
+      await waitFor('the cancelled run\'s snapshot deleted', 30_000, async () => (await adminClient().route<unknown[]>('volumeSnapshots', { ref: 'big-cancel' })).length === 0);
     });
   });
 });
